@@ -1,0 +1,55 @@
+/* backend.h: where repository objects are stored. Objects are named by relative paths such as
+ * "config", "keys/<hex>", "data/ab/<hex>", "snapshots/<hex>". The operations are those an object
+ * store offers (put a whole object, get a byte range, stat, list, delete), so an S3 backend can
+ * be added behind this interface (src/backend/backend_int.h) without touching the layers above.
+ *
+ * A backend handle may be used from several threads at once. */
+#ifndef DR_BACKEND_H
+#define DR_BACKEND_H
+
+#include "drrepo/buf.h"
+
+struct dr_backend;
+
+/* Opens the backend for location: a local directory path (or file:///path). The directory need
+ * not exist yet (init creates it). Errors: DR_EUSAGE (unknown scheme). */
+DR_MUST_CHECK int dr_backend_open(const char *location, struct dr_backend **out);
+void dr_backend_close(struct dr_backend *b);
+
+/* The location as given, for messages. Valid until close. */
+const char *dr_backend_location(const struct dr_backend *b);
+
+/* Stores data under name atomically and durably: after success the whole object is there, after
+ * failure or a crash nothing with that name is. If exclusive, DR_EEXIST when name exists.
+ * Errors: DR_EIO, DR_ENOSPC, DR_EEXIST, DR_ENET. */
+DR_MUST_CHECK int dr_backend_put(struct dr_backend *b, const char *name, const void *data,
+                                 size_t len, bool exclusive);
+
+/* Appends bytes [off, off+len) of the object to out; len UINT64_MAX means "to the end".
+ * Errors: DR_ENOENT (no such object), DR_ECORRUPT (object shorter than off+len, or out's max
+ * exceeded), DR_EIO, DR_ENET. */
+DR_MUST_CHECK int dr_backend_get(struct dr_backend *b, const char *name, uint64_t off,
+                                 uint64_t len, struct dr_buf *out);
+
+/* Size of the object. Errors: DR_ENOENT, DR_EIO. */
+DR_MUST_CHECK int dr_backend_stat(struct dr_backend *b, const char *name, uint64_t *out_size);
+
+/* Calls cb for every object below prefix (a "directory" such as "data" or "snapshots"), with its
+ * full relative name and size, in no particular order. Temporary files are not listed. A
+ * missing prefix lists nothing. A negative return from cb stops the listing and is returned.
+ * Errors: DR_EIO, DR_ENET. */
+typedef int (*dr_backend_list_cb)(void *arg, const char *name, uint64_t size);
+DR_MUST_CHECK int dr_backend_list(struct dr_backend *b, const char *prefix,
+                                  dr_backend_list_cb cb, void *arg);
+
+/* Removes the object. DR_ENOENT if it does not exist; DR_EIO. */
+DR_MUST_CHECK int dr_backend_delete(struct dr_backend *b, const char *name);
+
+/* Removes temporary files left by writers that crashed (local: by dead pids on this host, or
+ * older than a day). Returns the number removed. Backends without temporaries return 0. */
+DR_MUST_CHECK int dr_backend_cleanup(struct dr_backend *b);
+
+/* True when the backend's location exists at all (used to tell "no repository here"). */
+bool dr_backend_exists(struct dr_backend *b);
+
+#endif

@@ -1,0 +1,38 @@
+/* chunker.h: FastCDC-style content-defined chunking with a keyed Gear table.
+ *
+ * A pure function over bytes: no I/O, no allocation, no hidden state between calls. The caller
+ * keeps a buffer of at least params.max bytes (or whatever is left before end of input) and asks
+ * where the next chunk ends. See format/SPEC.md "Chunker" for the exact algorithm, which the
+ * test vectors in format/vectors/ pin down. */
+#ifndef DR_CHUNKER_H
+#define DR_CHUNKER_H
+
+#include "drrepo/common.h"
+
+struct dr_chunker_params {
+    uint32_t alg; /* DR_CHUNKER_GEAR_V1 */
+    uint32_t min, avg, max;
+};
+
+struct dr_chunker {
+    uint64_t gear[256];
+    uint64_t mask_s, mask_l; /* stricter mask before avg, looser after (normalized chunking) */
+    uint32_t min, avg, max;
+};
+
+/* Validates parameters: known alg; DR_CHUNK_MIN_LIMIT <= min < avg < max <= DR_CHUNK_MAX_LIMIT;
+ * avg a power of two. Returns 0 or DR_EUSAGE (message names the bad value) */
+DR_MUST_CHECK int dr_chunker_params_check(const struct dr_chunker_params *p);
+
+/* Derives the Gear table from the 32-byte chunker key and sets the masks. p must be valid. */
+void dr_chunker_init(struct dr_chunker *c, const struct dr_chunker_params *p, const uint8_t key[32]);
+
+/* Returns the length of the chunk that starts at data[0]:
+ *  - a cut point n with min <= n <= max found in data[0..len) -> n;
+ *  - len >= max and no earlier cut -> max;
+ *  - eof and len < max and no cut -> len (the last chunk; may be shorter than min);
+ *  - !eof and len < max and no cut -> 0: the caller must supply more bytes and call again.
+ * len == 0 returns 0. */
+size_t dr_chunker_next(const struct dr_chunker *c, const uint8_t *data, size_t len, bool eof);
+
+#endif

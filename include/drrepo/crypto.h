@@ -1,0 +1,108 @@
+/* crypto.h: every use of libsodium: subkeys, keyed blob ids, AEAD sealing, key files.
+ *
+ * The repository master key is 32 random bytes. Subkeys are derived with crypto_kdf (context
+ * "drrepo01"): 1 = blob-id key (keyed BLAKE2b-256), 2 = encryption key (XChaCha20-Poly1305),
+ * 3 = chunker key (Gear table). Key files wrap the master key with a key derived from the
+ * password by Argon2id (crypto_pwhash). All key material lives in sodium_malloc'd memory and is
+ * wiped on free. */
+#ifndef DR_CRYPTO_H
+#define DR_CRYPTO_H
+
+#include "drrepo/buf.h"
+#include "drrepo/format.h"
+#include "drrepo/id.h"
+
+#define DR_MASTER_KEY_LEN 32
+
+struct dr_keys {
+    uint8_t master[DR_MASTER_KEY_LEN];
+    uint8_t id_key[32];
+    uint8_t enc_key[32];
+    uint8_t chunker_key[32];
+};
+
+/* Initialises libsodium once; DR_EINTERNAL if it cannot. Safe to call from every entry point. */
+DR_MUST_CHECK int dr_crypto_init(void);
+
+/* New keys from a random master (init) or a given master (open). Cannot fail after
+ * dr_crypto_init succeeded (aborts on out-of-memory). Free with dr_keys_free. */
+struct dr_keys *dr_keys_new_random(void);
+struct dr_keys *dr_keys_from_master(const uint8_t master[DR_MASTER_KEY_LEN]);
+void dr_keys_free(struct dr_keys *k);
+
+/* Keyed BLAKE2b-256 of data with the id key: the id of a blob. */
+void dr_crypto_blob_id(const struct dr_keys *k, const void *data, size_t len, struct dr_id *out);
+
+/* Unkeyed BLAKE2b-256: the name of packs, snapshots and key files (hash of their bytes). */
+void dr_crypto_hash(const void *data, size_t len, struct dr_id *out);
+
+/* Streaming unkeyed BLAKE2b-256 for pack names computed while writing. */
+struct dr_hash_state {
+    uint8_t opaque[384] __attribute__((aligned(64)));
+};
+void dr_crypto_hash_init(struct dr_hash_state *st);
+void dr_crypto_hash_update(struct dr_hash_state *st, const void *data, size_t len);
+void dr_crypto_hash_final(struct dr_hash_state *st, struct dr_id *out);
+
+/* Appends nonce(24) || ciphertext || tag(16) of pt to out, with a fresh random nonce and ad as
+ * associated data, under the encryption subkey. Errors: DR_ECORRUPT (out's max exceeded). */
+DR_MUST_CHECK int dr_crypto_seal(const struct dr_keys *k, const void *ad, size_t adlen,
+                                 const void *pt, size_t ptlen, struct dr_buf *out);
+
+/* For test vectors only: dr_crypto_seal with the given nonce instead of a random one. Sealing
+ * two messages with one nonce under one key destroys confidentiality and authenticity, so
+ * nothing but format/vectors tests may call this. Errors as dr_crypto_seal. */
+DR_MUST_CHECK int dr_crypto_seal_nonce(const struct dr_keys *k, const uint8_t nonce[DR_NONCE_LEN],
+                                       const void *ad, size_t adlen, const void *pt,
+                                       size_t ptlen, struct dr_buf *out);
+
+/* Verifies and decrypts what dr_crypto_seal wrote, appending the plaintext to out.
+ * Errors: DR_ECORRUPT (too short, or the tag does not verify: tampered, wrong key or wrong ad).
+ * The message does not name the object: callers wrap it. */
+DR_MUST_CHECK int dr_crypto_open(const struct dr_keys *k, const void *ad, size_t adlen,
+                                 const void *ct, size_t ctlen, struct dr_buf *out);
+
+/* Key files (format/SPEC.md "Key file"). */
+struct dr_keyfile_info {
+    uint32_t version;
+    uint64_t opslimit, memlimit;
+    int64_t created_ns;
+    char host[256];
+    char user[256];
+};
+
+/* Argon2id cost: the defaults are libsodium's "interactive" limits. */
+#define DR_KDF_OPSLIMIT_DEFAULT 2ull
+#define DR_KDF_MEMLIMIT_DEFAULT (64ull * 1024 * 1024)
+
+/* Writes a key file that wraps master under password into out (appended). The repository id is
+ * bound in as associated data, so a key file cannot be moved to another repository.
+ * Errors: DR_EUSAGE (empty password, limits out of libsodium's range), DR_EINTERNAL (KDF failed:
+ * out of memory). */
+DR_MUST_CHECK int dr_keyfile_create(const uint8_t master[DR_MASTER_KEY_LEN],
+                                    const struct dr_id *repo_id, const char *password,
+                                    size_t pwlen, uint64_t opslimit, uint64_t memlimit,
+                                    const char *host, const char *user, int64_t created_ns,
+                                    struct dr_buf *out);
+
+/* For test vectors only: dr_keyfile_create with the given salt and nonce instead of random
+ * ones, so that the output is byte-exact reproducible. Errors as dr_keyfile_create. */
+#define DR_KEYFILE_SALT_LEN 16
+DR_MUST_CHECK int dr_keyfile_create_det(const uint8_t master[DR_MASTER_KEY_LEN],
+                                        const struct dr_id *repo_id, const char *password,
+                                        size_t pwlen, uint64_t opslimit, uint64_t memlimit,
+                                        const char *host, const char *user, int64_t created_ns,
+                                        const uint8_t salt[DR_KEYFILE_SALT_LEN],
+                                        const uint8_t nonce[DR_NONCE_LEN], struct dr_buf *out);
+
+/* Parses the clear part of a key file. Errors: DR_ECORRUPT (bad magic, lengths),
+ * DR_EUNSUPPORTED (newer version). */
+DR_MUST_CHECK int dr_keyfile_info(const void *data, size_t len, struct dr_keyfile_info *out);
+
+/* Unwraps the master key. Errors: DR_EAUTH (the password does not open it), DR_ECORRUPT,
+ * DR_EUNSUPPORTED, DR_EINTERNAL (KDF out of memory). out_master is written only on success. */
+DR_MUST_CHECK int dr_keyfile_open(const void *data, size_t len, const struct dr_id *repo_id,
+                                  const char *password, size_t pwlen,
+                                  uint8_t out_master[DR_MASTER_KEY_LEN]);
+
+#endif

@@ -1,0 +1,19 @@
+/* fault.h: named fault points for crash and error tests.
+ *
+ * DR_FAULT_POINT("pack.before_rename") compiles to nothing unless built with -DDR_FAULTS=ON.
+ * With it, the environment variable DR_FAULT="name:action" arms one point; actions are
+ * "kill" (SIGKILL self, as a crash would), "exit" (_exit(99)) and "enospc" (the point returns
+ * DR_ENOSPC so the caller's error path runs). Tests that arm points are in tests/fault/. */
+#ifndef DR_FAULT_H
+#define DR_FAULT_H
+
+#include "drrepo/common.h"
+
+#ifdef DR_FAULTS
+int dr_fault_hit(const char *name);
+#define DR_FAULT_POINT(name) dr_fault_hit(name)
+#else
+#define DR_FAULT_POINT(name) 0
+#endif
+
+#endif

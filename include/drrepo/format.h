@@ -1,0 +1,69 @@
+/* format.h: constants of the on-disk format, mirroring format/SPEC.md (format version 1).
+ * Every object starts with an 8-byte ASCII magic and a u32le version; every length has a
+ * maximum stated here and in the spec. A reader meeting a newer version fails with
+ * DR_EUNSUPPORTED naming the object. */
+#ifndef DR_FORMAT_H
+#define DR_FORMAT_H
+
+#include "drrepo/common.h"
+
+#define DR_FORMAT_VERSION 1u
+#define DR_MAGIC_LEN 8
+
+#define DR_MAGIC_CONFIG "DRREPCFG"
+#define DR_MAGIC_KEY "DRREPKEY"
+#define DR_MAGIC_PACK "DRREPPAK"
+#define DR_MAGIC_PACK_HEADER "DRPAKHDR"
+#define DR_MAGIC_PACK_END "DRPAKEND"
+#define DR_MAGIC_TREE "DRREPTRE"
+#define DR_MAGIC_SNAPSHOT "DRREPSNP"
+#define DR_MAGIC_LOCK "DRREPLCK"
+
+/* Blob types: bound into every blob's associated data and kept in separate packs. */
+enum dr_blob_type {
+    DR_BLOB_DATA = 0,
+    DR_BLOB_TREE = 1,
+};
+
+/* Blob payload encodings (first plaintext byte of an encrypted blob record). */
+enum dr_blob_enc {
+    DR_ENC_RAW = 0,
+    DR_ENC_ZSTD = 1,
+};
+
+/* XChaCha20-Poly1305: 24-byte nonce before the ciphertext, 16-byte tag after it. */
+#define DR_NONCE_LEN 24
+#define DR_TAG_LEN 16
+#define DR_AEAD_OVERHEAD (DR_NONCE_LEN + DR_TAG_LEN)
+
+/* Limits. Anything larger is rejected as corrupt before memory is allocated for it. */
+#define DR_CHUNK_MIN_LIMIT (4u * 1024)           /* smallest allowed chunker minimum */
+#define DR_CHUNK_MAX_LIMIT (64u * 1024 * 1024)   /* largest allowed chunker maximum */
+#define DR_BLOB_MAX (64u * 1024 * 1024)          /* plaintext of any blob */
+#define DR_BLOB_RECORD_MAX (DR_BLOB_MAX + 1 + DR_AEAD_OVERHEAD + 1024) /* encoded blob */
+#define DR_PACK_SIZE_MIN (1u * 1024 * 1024)
+#define DR_PACK_SIZE_MAX (1024u * 1024 * 1024)   /* target size limit; records may overshoot */
+#define DR_PACK_FILE_MAX ((uint64_t)2 * 1024 * 1024 * 1024)
+#define DR_PACK_ENTRIES_MAX 1000000u
+#define DR_PACK_HEADER_MAX (64u * 1024 * 1024)
+#define DR_TREE_MAX (64u * 1024 * 1024)          /* encoded tree blob plaintext */
+#define DR_TREE_NODES_MAX 4000000u
+#define DR_NAME_MAX 4096u                        /* one path component */
+#define DR_TARGET_MAX 65535u                     /* symlink target */
+#define DR_OWNER_NAME_MAX 255u                   /* user / group name */
+#define DR_SNAPSHOT_MAX (16u * 1024 * 1024)
+#define DR_STRING_MAX 65535u                     /* any string field in a snapshot */
+#define DR_KEYFILE_MAX (64u * 1024)
+#define DR_CONFIG_MAX (64u * 1024)
+
+/* Chunker algorithms recorded in the config. */
+#define DR_CHUNKER_GEAR_V1 1u
+
+/* Defaults chosen at init. */
+#define DR_DEFAULT_CHUNK_MIN (512u * 1024)
+#define DR_DEFAULT_CHUNK_AVG (1024u * 1024)
+#define DR_DEFAULT_CHUNK_MAX (8u * 1024 * 1024)
+#define DR_DEFAULT_PACK_SIZE (16u * 1024 * 1024)
+#define DR_DEFAULT_ZSTD_LEVEL 3
+
+#endif

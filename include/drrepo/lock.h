@@ -1,0 +1,50 @@
+/* lock.h: repository locks (format/repository.md "Locks").
+ *
+ * A lock is an object locks/<random hex> naming its holder: host, pid, the process start time
+ * and boot id (so a reused pid is not mistaken for the holder), creation and refresh times.
+ * Snapshots and checks hold shared locks, deleting operations exclusive ones; a lock conflicts
+ * with another holder's lock when either is exclusive. A lock whose holder is gone (same host,
+ * and no process with that pid and start time runs, or the machine rebooted) is stale: it is
+ * removed automatically with a warning, because a backup killed by the OOM killer must never
+ * block the next night's run. A lock of another host not refreshed for 30 minutes is reported
+ * as probably stale; `drrepo unlock` removes it. Held locks are refreshed every 5 minutes. */
+#ifndef DR_LOCK_H
+#define DR_LOCK_H
+
+#include "drrepo/backend.h"
+
+#define DR_LOCK_STALE_NS (30LL * 60 * 1000000000)
+#define DR_LOCK_REFRESH_NS (5LL * 60 * 1000000000)
+
+struct dr_lock;
+
+struct dr_lock_info {
+    char name[128];
+    bool exclusive;
+    uint32_t pid;
+    uint64_t proc_start;
+    char boot_id[40];
+    int64_t created_ns, refreshed_ns;
+    char host[256], user[256];
+};
+
+/* Takes a lock. Errors: DR_ELOCKED (a conflicting live lock exists; the message names its
+ * holder), DR_EIO, DR_ENOSPC. */
+DR_MUST_CHECK int dr_lock_acquire(struct dr_backend *b, bool exclusive, struct dr_lock **out);
+/* Stops refreshing and removes the lock. NULL is a no-op. */
+void dr_lock_release(struct dr_lock *l);
+
+/* Calls cb for every lock in the repository. Unparseable lock files are reported with
+ * exclusive = true and an empty host. */
+typedef int (*dr_lock_cb)(void *arg, const struct dr_lock_info *info);
+DR_MUST_CHECK int dr_lock_list(struct dr_backend *b, dr_lock_cb cb, void *arg);
+
+/* True when the lock's holder is known to be gone (same host, process or boot gone). */
+bool dr_lock_is_dead(const struct dr_lock_info *info);
+
+/* Parses a lock file (for tests and unlock). Errors: DR_ECORRUPT, DR_EUNSUPPORTED. */
+DR_MUST_CHECK int dr_lock_parse(const uint8_t *p, size_t len, struct dr_lock_info *out);
+/* Encodes a lock file. */
+DR_MUST_CHECK int dr_lock_encode(const struct dr_lock_info *info, struct dr_buf *out);
+
+#endif

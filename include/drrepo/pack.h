@@ -1,0 +1,96 @@
+/* pack.h: blob records and pack files (format/SPEC.md "Blob record", "Pack file").
+ *
+ * A blob record is nonce || AEAD(encoding byte || payload) || tag, with type || id as associated
+ * data. A pack is a 16-byte preamble, records back to back, an encrypted header listing every
+ * record, and a 12-byte trailer giving the header's length. The pack's name is the BLAKE2b-256
+ * of all its bytes. The header alone is enough to rebuild the index. */
+#ifndef DR_PACK_H
+#define DR_PACK_H
+
+#include "drrepo/backend.h"
+#include "drrepo/compress.h"
+#include "drrepo/crypto.h"
+#include "drrepo/format.h"
+
+#define DR_PACK_PREAMBLE_LEN 16
+#define DR_PACK_TRAILER_LEN 12
+#define DR_PACK_ENTRY_LEN 45 /* type 1 + id 32 + offset 4 + clen 4 + ulen 4 */
+
+struct dr_pack_entry {
+    struct dr_id id;
+    uint8_t type;
+    uint32_t offset; /* of the record within the pack */
+    uint32_t clen;   /* record length (encrypted, with nonce and tag) */
+    uint32_t ulen;   /* plaintext length of the blob */
+};
+
+/* Encodes plain as a blob record (compress, then seal) and appends it to out.
+ * id must be dr_crypto_blob_id(plain). Errors: DR_EUSAGE (len > DR_BLOB_MAX), DR_EINTERNAL. */
+DR_MUST_CHECK int dr_blob_encode(const struct dr_keys *k, struct dr_compressor *z, uint8_t type,
+                                 const struct dr_id *id, const uint8_t *plain, size_t len,
+                                 struct dr_buf *out);
+
+/* Opens a blob record: authenticates (type, id bound in), decompresses to exactly ulen bytes,
+ * recomputes the id and compares. Appends the plaintext to out.
+ * Errors: DR_ECORRUPT, with a message naming the blob id. */
+DR_MUST_CHECK int dr_blob_decode(const struct dr_keys *k, struct dr_compressor *z, uint8_t type,
+                                 const struct dr_id *id, const uint8_t *rec, size_t reclen,
+                                 uint32_t ulen, struct dr_buf *out);
+
+/* Builds one pack in memory. Not thread-safe. */
+struct dr_pack_writer;
+
+/* k is borrowed and must outlive the writer. */
+struct dr_pack_writer *dr_pack_writer_new(const struct dr_keys *k, uint8_t type);
+void dr_pack_writer_free(struct dr_pack_writer *w);
+/* Appends a record made by dr_blob_encode. Errors: DR_EUSAGE when the pack is full
+ * (DR_PACK_ENTRIES_MAX entries or DR_PACK_FILE_MAX bytes), when id is already in the pack, when
+ * reclen or ulen is out of the format's range, or after finish; the writer is unchanged then. */
+DR_MUST_CHECK int dr_pack_writer_add(struct dr_pack_writer *w, const struct dr_id *id,
+                                     const uint8_t *rec, size_t reclen, uint32_t ulen);
+/* Bytes so far (preamble + records) and number of records. */
+uint64_t dr_pack_writer_size(const struct dr_pack_writer *w);
+size_t dr_pack_writer_count(const struct dr_pack_writer *w);
+/* True when the id was added to this (unfinished) pack. */
+bool dr_pack_writer_has(const struct dr_pack_writer *w, const struct dr_id *id);
+/* Appends header and trailer and computes the name. The bytes, entries and id stay valid until
+ * dr_pack_writer_reset or _free. Errors: DR_EUSAGE (empty pack), DR_EINTERNAL. */
+DR_MUST_CHECK int dr_pack_writer_finish(struct dr_pack_writer *w, struct dr_id *out_pack_id,
+                                        const uint8_t **out_data, size_t *out_len);
+const struct dr_pack_entry *dr_pack_writer_entries(const struct dr_pack_writer *w, size_t *out_n);
+/* Empties the writer for the next pack. */
+void dr_pack_writer_reset(struct dr_pack_writer *w);
+
+/* Object name of a pack: "data/ab/<hex>" or "tree/ab/<hex>" (free() it). */
+char *dr_pack_object_name(uint8_t type, const struct dr_id *pack_id);
+/* Parses such a name back. DR_EUSAGE if name is not one. */
+DR_MUST_CHECK int dr_pack_name_parse(const char *name, uint8_t *out_type, struct dr_id *out_id);
+
+/* Parses the 16-byte preamble: magic, version, type. Errors: DR_ECORRUPT, DR_EUNSUPPORTED. */
+DR_MUST_CHECK int dr_pack_parse_preamble(const char *pack_name, const uint8_t *pre, size_t len,
+                                         uint8_t *out_type);
+
+/* Parses the 12-byte trailer of a pack of pack_size bytes and returns the encrypted header's
+ * length, checked to fit between preamble and trailer and within DR_PACK_HEADER_MAX.
+ * Errors: DR_ECORRUPT (message names pack_name). */
+DR_MUST_CHECK int dr_pack_parse_trailer(const char *pack_name, const uint8_t *trailer,
+                                        size_t len, uint64_t pack_size, uint32_t *out_hdr_len);
+
+/* Decrypts and parses the header (the hdr_len bytes before the trailer). The preamble is bound
+ * in as associated data. Every entry is checked: type equal to the pack's, records within the
+ * record area (between preamble and header), in offset order, non-overlapping, clen and ulen
+ * within limits. On success *out_entries is a malloc'd array (free() it).
+ * Errors: DR_ECORRUPT (tag, magic, count, entry), DR_EUNSUPPORTED; messages name pack_name. */
+DR_MUST_CHECK int dr_pack_parse_header(const struct dr_keys *k, const char *pack_name,
+                                       const uint8_t *preamble, const uint8_t *hdr,
+                                       size_t hdr_len, uint64_t pack_size,
+                                       struct dr_pack_entry **out_entries, size_t *out_n);
+
+/* Reads a pack's header through the backend (stat, preamble, trailer, header).
+ * Errors as dr_pack_parse_header plus the backend's; DR_ECORRUPT for a pack too small. */
+DR_MUST_CHECK int dr_pack_read_header(struct dr_backend *b, const struct dr_keys *k,
+                                      const char *object_name, uint64_t *out_size,
+                                      struct dr_pack_entry **out_entries, size_t *out_n,
+                                      uint8_t *out_type);
+
+#endif

@@ -1,0 +1,141 @@
+/* repo.h: a repository: backend + keys + config + local index, and the operations on blobs,
+ * trees and snapshots that every command is built from.
+ *
+ * Write order (the crash-safety contract, format/repository.md): packs are written durably,
+ * then indexed; the snapshot object is written last and is the commit point; the index update
+ * that counts its references follows and is redone by the next open if a crash came first.
+ * Nothing is ever overwritten in place. */
+#ifndef DR_REPO_H
+#define DR_REPO_H
+
+#include "drrepo/backend.h"
+#include "drrepo/chunker.h"
+#include "drrepo/compress.h"
+#include "drrepo/crypto.h"
+#include "drrepo/index.h"
+#include "drrepo/snapshot.h"
+#include "drrepo/tree.h"
+
+struct dr_repo_params {
+    struct dr_chunker_params chunker;
+    uint32_t pack_size;
+    int zstd_level;
+    uint64_t kdf_opslimit, kdf_memlimit;
+};
+
+/* Fills p with the defaults (format.h). */
+void dr_repo_params_default(struct dr_repo_params *p);
+
+struct dr_repo_config {
+    uint32_t version;
+    struct dr_id repo_id;
+    struct dr_chunker_params chunker;
+    uint32_t pack_size;
+    int32_t zstd_level;
+    int64_t created_ns;
+};
+
+struct dr_repo {
+    struct dr_backend *backend;
+    struct dr_keys *keys;
+    struct dr_repo_config config;
+    struct dr_index *index;
+    char *location;
+    char *cache_dir;
+    char *keyfile_name; /* the key file that opened the repository */
+    struct dr_compressor *z; /* for reads on the opening thread */
+};
+
+/* Creates a repository at location: config, one key file for password, with params.
+ * Errors: DR_EEXIST (a repository or a non-empty directory is there), DR_EUSAGE (empty
+ * password, bad params), DR_EIO, DR_ENOSPC. */
+DR_MUST_CHECK int dr_repo_init(const char *location, const char *password,
+                               const struct dr_repo_params *params, struct dr_id *out_repo_id);
+
+struct dr_repo_open_opts {
+    const char *location;
+    const char *password;
+    const char *cache_dir; /* NULL: $DRREPO_CACHE_DIR, $XDG_CACHE_HOME/drrepo, ~/.cache/drrepo */
+    bool no_index;         /* keys and config only (key management, unlock) */
+    bool no_sync;          /* skip the index sync with the repository (repair uses its own) */
+};
+
+/* Opens the repository: config, first key file that the password opens, index (synced with
+ * the repository's packs and snapshots). Errors: DR_ENOREPO (no config at location),
+ * DR_EUNSUPPORTED (newer format), DR_EAUTH (no key file opens with the password),
+ * DR_ECORRUPT, DR_EIO. */
+DR_MUST_CHECK int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out);
+void dr_repo_close(struct dr_repo *r);
+
+/* Brings the index up to date with the repository: indexes packs it does not know (from their
+ * headers), counts references of snapshots it does not know, and, if packs or snapshots it
+ * knows have vanished, rebuilds the index from scratch. full forces the rebuild
+ * (`repair index`). Returns the number of changes made. */
+DR_MUST_CHECK int dr_repo_sync_index(struct dr_repo *r, bool full);
+
+/* Reads, authenticates and decodes a blob, appending its plaintext to out. txn may be NULL
+ * (a read transaction is used). Errors: DR_ENOENT (not in the index), DR_ECORRUPT (the message
+ * names the blob and its pack), DR_EIO. */
+DR_MUST_CHECK int dr_repo_blob_get(struct dr_repo *r, struct dr_index_txn *txn, uint8_t type,
+                                   const struct dr_id *id, struct dr_buf *out);
+
+/* Loads and decodes a tree blob into t (initialised). */
+DR_MUST_CHECK int dr_repo_tree_load(struct dr_repo *r, struct dr_index_txn *txn,
+                                    const struct dr_id *id, struct dr_tree *t);
+
+/* Loads a snapshot object. */
+DR_MUST_CHECK int dr_repo_snapshot_load(struct dr_repo *r, const struct dr_id *id,
+                                        struct dr_snapshot *s);
+
+/* A loaded snapshot with its id. */
+struct dr_snap_entry {
+    struct dr_id id;
+    struct dr_snapshot snap;
+};
+/* Lists all snapshots, sorted by time (oldest first). Free with dr_snap_list_free. Snapshots
+ * that cannot be read are reported through the log and counted in *out_bad (may be NULL). */
+DR_MUST_CHECK int dr_repo_snapshot_list(struct dr_repo *r, struct dr_snap_entry **out,
+                                        size_t *out_n, size_t *out_bad);
+void dr_snap_list_free(struct dr_snap_entry *list, size_t n);
+
+/* Resolves "latest", a full id or a unique hex prefix (>= 4 digits). host/tag filter "latest"
+ * (NULL for any). Errors: DR_ENOENT (no match), DR_EUSAGE (ambiguous prefix). */
+DR_MUST_CHECK int dr_repo_snapshot_resolve(struct dr_repo *r, const char *spec, const char *host,
+                                           const char *tag, struct dr_id *out);
+
+/* Finds the node at path (components separated by '/', leading '/' optional; "" or "/" is the
+ * root, returned as a synthetic directory node named "/") in the snapshot's tree.
+ * out is owned by the caller (dr_node_release). Errors: DR_ENOENT. */
+DR_MUST_CHECK int dr_repo_find_node(struct dr_repo *r, const struct dr_snapshot *s,
+                                    const char *path, struct dr_node *out);
+
+/* Walks the tree at root depth-first, calling cb for every node with its path ("/a/b").
+ * If cb returns 1 for a directory, its subtree is skipped; negative stops the walk. */
+typedef int (*dr_walk_cb)(void *arg, const char *path, const struct dr_node *n);
+DR_MUST_CHECK int dr_repo_walk(struct dr_repo *r, const struct dr_id *root, const char *prefix,
+                               dr_walk_cb cb, void *arg);
+
+/* Reference counting: adds (delta +1) or removes (-1) one reference from every distinct blob
+ * reachable from the snapshot's root tree, in txn (a write transaction). Blobs that are not in
+ * the index and trees that cannot be read are skipped: returns how many (>= 0), which check
+ * reports as damage. Errors: DR_EIO and index errors. */
+DR_MUST_CHECK int dr_repo_count_refs(struct dr_repo *r, struct dr_index_txn *txn,
+                                     const struct dr_id *root, int delta);
+
+/* Key files. _add wraps the master key under a new password (the KDF cost of the key that
+ * opened the repository is reused unless ops/mem are non-zero). _remove refuses the key in use
+ * and the last key (DR_EUSAGE). name is a key file id or unique prefix. */
+DR_MUST_CHECK int dr_repo_key_add(struct dr_repo *r, const char *password, uint64_t ops,
+                                  uint64_t mem, struct dr_id *out_id);
+typedef int (*dr_key_cb)(void *arg, const struct dr_id *id, const struct dr_keyfile_info *info,
+                         bool current);
+DR_MUST_CHECK int dr_repo_key_list(struct dr_repo *r, dr_key_cb cb, void *arg);
+DR_MUST_CHECK int dr_repo_key_remove(struct dr_repo *r, const char *name);
+/* Replaces the key in use by one for the new password. */
+DR_MUST_CHECK int dr_repo_key_passwd(struct dr_repo *r, const char *password,
+                                     struct dr_id *out_id);
+
+/* Where the index lives: <cache>/<repo id hex>/index. */
+char *dr_repo_index_dir(const char *cache_dir, const struct dr_id *repo_id);
+
+#endif

@@ -1,0 +1,13 @@
+/* secure.h: randomness and wiping of secrets, for modules outside src/crypto/ (which alone
+ * talks to libsodium). */
+#ifndef DR_SECURE_H
+#define DR_SECURE_H
+
+#include "drrepo/common.h"
+
+/* Cryptographically secure random bytes (libsodium randombytes_buf). */
+void dr_random_bytes(void *p, size_t n);
+/* Zeroes memory in a way the compiler cannot optimise away (sodium_memzero). */
+void dr_wipe(void *p, size_t n);
+
+#endif

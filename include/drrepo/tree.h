@@ -1,0 +1,81 @@
+/* tree.h: tree blobs, the encoded listing of one directory (format/SPEC.md "Tree").
+ *
+ * A tree holds one node per directory entry, sorted by name (bytewise), names unique. A file
+ * node lists its chunks (id and plaintext size) in order; a directory node names its subtree by
+ * blob id, so an unchanged subtree is the same blob and costs nothing. Decoding validates every
+ * field, including that names are safe to create on restore: non-empty, no '/', no NUL, not
+ * "." or "..". */
+#ifndef DR_TREE_H
+#define DR_TREE_H
+
+#include "drrepo/buf.h"
+#include "drrepo/id.h"
+
+enum dr_node_type {
+    DR_NODE_FILE = 1,
+    DR_NODE_DIR = 2,
+    DR_NODE_SYMLINK = 3,
+    DR_NODE_CHARDEV = 4,
+    DR_NODE_BLOCKDEV = 5,
+    DR_NODE_FIFO = 6,
+    DR_NODE_SOCKET = 7,
+};
+
+/* Node flags. */
+#define DR_NODE_F_DAMAGED 0x1u /* written by `repair snapshots`: some ranges are lost */
+
+struct dr_range {
+    uint64_t off, len;
+};
+
+struct dr_node {
+    char *name;           /* owned */
+    uint8_t type;
+    uint32_t mode;        /* permission bits and setuid/setgid/sticky (st_mode & 07777) */
+    uint32_t uid, gid;
+    char *user, *group;   /* owned, may be "" */
+    int64_t mtime_ns, ctime_ns;
+    uint64_t size;
+    uint64_t dev, inode;  /* for hard links: nodes with nlink > 1 and equal (dev, inode) */
+    uint32_t nlink;
+    uint64_t rdev;        /* device nodes */
+    uint32_t flags;
+    char *target;         /* symlink target, owned; NULL for other types */
+    struct dr_id subtree; /* directories */
+    uint32_t nchunks;     /* files */
+    struct dr_id *chunks;         /* owned, nchunks */
+    uint32_t *chunk_sizes;        /* owned, nchunks */
+    uint32_t ndamaged;
+    struct dr_range *damaged;     /* owned, ndamaged */
+};
+
+struct dr_tree {
+    size_t n, alloc;
+    struct dr_node *nodes;
+};
+
+/* Releases everything a node owns and zeroes it. */
+void dr_node_release(struct dr_node *n);
+void dr_tree_init(struct dr_tree *t);
+void dr_tree_release(struct dr_tree *t);
+/* Appends a node, taking ownership of its pointers (the caller's struct is zeroed). */
+void dr_tree_add(struct dr_tree *t, struct dr_node *n);
+/* Sorts nodes by name. Encoding requires sorted, unique names. */
+void dr_tree_sort(struct dr_tree *t);
+
+/* Encodes t (which must be sorted with unique names) into out (appended).
+ * Errors: DR_EUSAGE (unsorted, duplicate or invalid name, limit exceeded). */
+DR_MUST_CHECK int dr_tree_encode(const struct dr_tree *t, struct dr_buf *out);
+
+/* Decodes a tree blob into t (which must be empty/initialised). On error t is left empty.
+ * Errors: DR_ECORRUPT (any bad field; the message says which), DR_EUNSUPPORTED (newer
+ * version). Unknown trailing bytes inside a node record are skipped (forward compatibility). */
+DR_MUST_CHECK int dr_tree_decode(const uint8_t *p, size_t len, struct dr_tree *t);
+
+/* Binary search by name; NULL if absent. Valid while t is unchanged. */
+const struct dr_node *dr_tree_find(const struct dr_tree *t, const char *name);
+
+/* True if name is a safe single path component (see above). */
+bool dr_name_valid(const char *name, size_t len);
+
+#endif

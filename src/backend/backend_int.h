@@ -1,0 +1,45 @@
+/* backend_int.h: the interface every storage driver implements (private to src/backend/).
+ *
+ * One const ops table per driver, like pgBackRest's StorageInterface and curl's struct Curl_ssl:
+ * required entries every driver has, optional entries that may be NULL (the dispatcher supplies
+ * the fallback), and feature bits that describe what the driver guarantees.
+ *
+ * The dispatcher (backend.c) validates every object name before a driver sees it, so drivers may
+ * assume names are relative, non-empty, free of "." / ".." components and of empty components.
+ * Drivers record their own error messages naming the object (not a driver-internal path). */
+#ifndef DR_BACKEND_BACKEND_INT_H
+#define DR_BACKEND_BACKEND_INT_H
+
+#include "drrepo/backend.h"
+
+/* Feature bits. */
+/* put(exclusive) is atomic: of two concurrent exclusive writers exactly one wins */
+#define DR_BACKEND_FEATURE_EXCLUSIVE (1u << 0)
+/* objects live in a POSIX file system (temporary files, fsync, cleanup by pid make sense) */
+#define DR_BACKEND_FEATURE_POSIX (1u << 1)
+
+struct dr_backend_ops {
+    const char *name;
+    unsigned features;
+
+    /* Required. drv is the driver's private state returned by its open function. Every entry
+     * must be callable from several threads at once. Semantics and errors as in backend.h. */
+    int (*put)(void *drv, const char *name, const void *data, size_t len, bool exclusive);
+    int (*get)(void *drv, const char *name, uint64_t off, uint64_t len, struct dr_buf *out);
+    int (*stat)(void *drv, const char *name, uint64_t *out_size);
+    int (*list)(void *drv, const char *prefix, dr_backend_list_cb cb, void *arg);
+    int (*remove)(void *drv, const char *name);
+    void (*close)(void *drv);
+
+    /* Optional: NULL means "no temporaries" (cleanup returns 0) and "always exists". */
+    int (*cleanup)(void *drv);
+    bool (*exists)(void *drv);
+};
+
+/* The local directory driver (local/local.c). path is a plain directory path; on success
+ * *out_drv is the driver state for dr_backend_local_ops. Cannot fail today (the directory need
+ * not exist), but keeps the int shape for drivers that must check their location. */
+extern const struct dr_backend_ops dr_backend_local_ops;
+DR_MUST_CHECK int dr_backend_local_open(const char *path, void **out_drv);
+
+#endif

@@ -1,0 +1,457 @@
+/* cmd.c: the table of subcommands and the top-level control flow (git's run_builtin with
+ * pgBackRest's exit-code-from-error): parse global options, find the command, run it, check
+ * stdout, print the recorded error once and map it to the exit code of docs/exit-codes.md. */
+#include "cmd_int.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "drrepo/cli.h"
+#include "drrepo/crypto.h"
+#include "drrepo/error.h"
+#include "drrepo/fs.h"
+#include "drrepo/log.h"
+#include "drrepo/mem.h"
+#include "drrepo/util.h"
+
+static const struct dr_cmd commands[] = {
+    {"init", "create a repository", dr_cmd_init, 0,
+     "init [--chunk-min SIZE --chunk-avg SIZE --chunk-max SIZE] [--pack-size SIZE]\n"
+     "     [--compression LEVEL] [--kdf-memlimit SIZE --kdf-opslimit N]"},
+    {"snapshot", "save files, stdin or a command's output", dr_cmd_snapshot,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED,
+     "snapshot [options] PATH...\n"
+     "     snapshot --stdin --stdin-name NAME [options]\n"
+     "     snapshot --from-command --stdin-name NAME [options] -- COMMAND [ARG...]\n"
+     "options: --exclude PATTERN --exclude-file FILE --one-file-system --tag TAG --host HOST\n"
+     "         --allow-empty --json"},
+    {"snapshots", "list snapshots", dr_cmd_snapshots, DR_CMD_REPO,
+     "snapshots [--host HOST] [--tag TAG] [--json]"},
+    {"ls", "list files in a snapshot", dr_cmd_ls, DR_CMD_REPO, "ls SNAP [PATH] [--long]"},
+    {"restore", "restore a snapshot", dr_cmd_restore, DR_CMD_REPO | DR_CMD_LOCK_SHARED,
+     "restore SNAP --target DIR [--include PATTERN]... [--exclude PATTERN]... [--overwrite]"},
+    {"dump", "write one file of a snapshot to stdout", dr_cmd_dump,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED, "dump SNAP PATH"},
+    {"diff", "show what changed between two snapshots", dr_cmd_diff, DR_CMD_REPO,
+     "diff SNAP1 SNAP2"},
+    {"stats", "show repository sizes and dedup ratio", dr_cmd_stats, DR_CMD_REPO, "stats [--json]"},
+    {"key", "manage passwords (key files)", dr_cmd_key, DR_CMD_REPO | DR_CMD_NO_INDEX,
+     "key list | key add [--new-password-file F] | key remove ID | key passwd "
+     "[--new-password-file F]"},
+    {"check", "verify the repository's integrity", dr_cmd_check,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED, "check [--read-data]"},
+    {"unlock", "remove locks of processes that are gone", dr_cmd_unlock, 0,
+     "unlock [--remove-all]"},
+    {"version", "print the version", dr_cmd_version, 0, "version"},
+};
+
+/* The one mapping from error codes to exit codes (docs/exit-codes.md). */
+static int exit_code(int rc)
+{
+    switch (rc) {
+    case DR_OK: return 0;
+    case DR_EUSAGE: return 2;
+    case DR_EPARTIAL: return 3;
+    case DR_EDAMAGED: return 4;
+    case DR_ENOREPO: return 10;
+    case DR_ELOCKED: return 11;
+    case DR_EAUTH: return 12;
+    case DR_EINTR: return 130;
+    default: return 1;
+    }
+}
+
+static const char *hint_for(int rc)
+{
+    switch (rc) {
+    case DR_ENOSPC: return "free space on the repository's disk; nothing half-written was kept";
+    case DR_ELOCKED: return "wait for the other drrepo to finish, or see 'drrepo unlock'";
+    default: return NULL;
+    }
+}
+
+int dr_cmd_usage(struct dr_ctx *ctx, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (ctx->cmd) {
+        return dr_errorf(DR_EUSAGE, "%s\nusage: drrepo %s", msg, ctx->cmd->usage);
+    }
+    return dr_errorf(DR_EUSAGE, "%s", msg);
+}
+
+void dr_short_id(const struct dr_id *id, char out[9])
+{
+    dr_hex_encode(id->b, 4, out);
+}
+
+int dr_json_str(struct dr_buf *b, const char *s)
+{
+    int rc = dr_buf_addch(b, '"');
+    for (const unsigned char *p = (const unsigned char *)s; rc >= 0 && *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            rc = dr_buf_addf(b, "\\%c", *p);
+        } else if (*p < 0x20) {
+            rc = dr_buf_addf(b, "\\u%04x", *p);
+        } else {
+            rc = dr_buf_addch(b, *p);
+        }
+    }
+    return rc < 0 ? rc : dr_buf_addch(b, '"');
+}
+
+void dr_cmd_progress(void *arg, const struct dr_progress *p, bool final)
+{
+    const char *label = arg;
+    char done[32], rate[32];
+    dr_size_format(p->bytes_read, done, sizeof(done));
+    double secs = (double)p->elapsed_ns / 1e9;
+    dr_size_format(secs > 0 ? (uint64_t)((double)p->bytes_read / secs) : 0, rate, sizeof(rate));
+    char eta[48] = "";
+    if (p->bytes_total > p->bytes_read && p->bytes_read > 0 && secs > 0) {
+        double left = (double)(p->bytes_total - p->bytes_read) / ((double)p->bytes_read / secs);
+        snprintf(eta, sizeof(eta), ", ETA %d:%02d", (int)left / 60, (int)left % 60);
+    }
+    fprintf(stderr, "\r\033[K%s: [%d:%02d] %llu files, %llu dirs, %s, %s/s%s%s", label,
+            (int)secs / 60, (int)secs % 60, (unsigned long long)p->files,
+            (unsigned long long)p->dirs, done, rate, eta,
+            p->errors ? ", errors" : "");
+    if (final) {
+        fputc('\n', stderr);
+    }
+    fflush(stderr);
+}
+
+static char *strip_newline(char *s)
+{
+    size_t n = strlen(s);
+    if (n && s[n - 1] == '\n') {
+        s[--n] = '\0';
+    }
+    if (n && s[n - 1] == '\r') {
+        s[--n] = '\0';
+    }
+    return s;
+}
+
+static int read_password_file(const char *path, char **out)
+{
+    struct dr_buf b = DR_BUF_INIT(65536);
+    int rc = dr_fs_read_file(path, &b);
+    if (rc < 0) {
+        dr_buf_release(&b);
+        return dr_error_wrap(rc, "password file");
+    }
+    char *first = dr_buf_detach(&b, NULL);
+    first[strcspn(first, "\n")] = '\0';
+    *out = strip_newline(first);
+    return 0;
+}
+
+static int run_password_command(const char *cmd, char **out)
+{
+    FILE *f = popen(cmd, "r");
+    if (!f) {
+        return dr_error_errno(DR_ESOURCE, "cannot run password command '%s'", cmd);
+    }
+    char buf[4096] = "";
+    if (!fgets(buf, sizeof(buf), f)) {
+        buf[0] = '\0';
+    }
+    int st = pclose(f);
+    if (st != 0) {
+        dr_wipe_str(buf);
+        return dr_errorf(DR_ESOURCE, "password command '%s' failed (status %d)", cmd, st);
+    }
+    *out = dr_xstrdup(strip_newline(buf));
+    dr_wipe_str(buf);
+    return 0;
+}
+
+static int prompt_tty(const char *prompt, char **out)
+{
+    FILE *tty = fopen("/dev/tty", "r+e");
+    if (!tty) {
+        return dr_errorf(DR_EUSAGE, "no password given and no terminal to ask on: set "
+                                    "DRREPO_PASSWORD, --password-file or --password-command");
+    }
+    struct termios old, quiet;
+    int fd = fileno(tty);
+    bool have_term = tcgetattr(fd, &old) == 0;
+    if (have_term) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(fd, TCSAFLUSH, &quiet);
+    }
+    fprintf(tty, "%s", prompt);
+    fflush(tty);
+    char buf[4096] = "";
+    if (!fgets(buf, sizeof(buf), tty)) {
+        buf[0] = '\0';
+    }
+    if (have_term) {
+        tcsetattr(fd, TCSAFLUSH, &old);
+    }
+    fprintf(tty, "\n");
+    fclose(tty);
+    *out = dr_xstrdup(strip_newline(buf));
+    dr_wipe_str(buf);
+    return 0;
+}
+
+void dr_cmd_free_password(char *pw)
+{
+    if (pw) {
+        dr_wipe_str(pw);
+        free(pw);
+    }
+}
+
+int dr_cmd_password(struct dr_ctx *ctx, const char *prompt, bool confirm, char **out)
+{
+    const char *env = getenv("DRREPO_PASSWORD");
+    if (env) {
+        *out = dr_xstrdup(env);
+        return 0;
+    }
+    const char *file = ctx->password_file ? ctx->password_file : getenv("DRREPO_PASSWORD_FILE");
+    if (file) {
+        return read_password_file(file, out);
+    }
+    const char *cmd =
+        ctx->password_command ? ctx->password_command : getenv("DRREPO_PASSWORD_COMMAND");
+    if (cmd) {
+        return run_password_command(cmd, out);
+    }
+    char *a = NULL, *b = NULL;
+    int rc = prompt_tty(prompt, &a);
+    if (rc < 0 || !confirm) {
+        *out = a;
+        return rc;
+    }
+    rc = prompt_tty("enter the password again: ", &b);
+    if (rc >= 0 && strcmp(a, b) != 0) {
+        rc = dr_errorf(DR_EUSAGE, "the passwords do not match");
+    }
+    dr_cmd_free_password(b);
+    if (rc < 0) {
+        dr_cmd_free_password(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+int dr_cmd_new_password(struct dr_ctx *ctx, const char *file, char **out)
+{
+    (void)ctx;
+    const char *env = getenv("DRREPO_NEW_PASSWORD");
+    if (env) {
+        *out = dr_xstrdup(env);
+        return 0;
+    }
+    if (file) {
+        return read_password_file(file, out);
+    }
+    char *a = NULL, *b = NULL;
+    int rc = prompt_tty("enter the new password: ", &a);
+    if (rc >= 0) {
+        rc = prompt_tty("enter the new password again: ", &b);
+    }
+    if (rc >= 0 && strcmp(a, b) != 0) {
+        rc = dr_errorf(DR_EUSAGE, "the passwords do not match");
+    }
+    dr_cmd_free_password(b);
+    if (rc < 0) {
+        dr_cmd_free_password(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+static const char *repo_location(struct dr_ctx *ctx)
+{
+    return ctx->repo ? ctx->repo : getenv("DRREPO_REPOSITORY");
+}
+
+int dr_cmd_open(struct dr_ctx *ctx)
+{
+    const char *loc = repo_location(ctx);
+    if (!loc || !*loc) {
+        return dr_errorf(DR_EUSAGE, "no repository given: use -r REPO or set DRREPO_REPOSITORY");
+    }
+    char *pw = NULL;
+    int rc = dr_cmd_password(ctx, "enter password for repository: ", false, &pw);
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_repo_open_opts o = {
+        .location = loc,
+        .password = pw,
+        .cache_dir = ctx->cache_dir,
+        .no_index = (ctx->cmd->flags & DR_CMD_NO_INDEX) != 0,
+    };
+    rc = dr_repo_open(&o, &ctx->r);
+    dr_cmd_free_password(pw);
+    if (rc < 0) {
+        return rc;
+    }
+    if (ctx->cmd->flags & (DR_CMD_LOCK_SHARED | DR_CMD_LOCK_EXCL)) {
+        rc = dr_lock_acquire(ctx->r->backend, (ctx->cmd->flags & DR_CMD_LOCK_EXCL) != 0,
+                             &ctx->lock);
+        if (rc < 0) {
+            return rc;
+        }
+        /* leftovers of writers that crashed are removed once we hold a lock */
+        rc = dr_backend_cleanup(ctx->r->backend);
+        if (rc > 0) {
+            dr_log_info("removed %d temporary files left by interrupted runs", rc);
+        }
+        if (rc < 0) {
+            dr_error_clear();
+        }
+    }
+    return 0;
+}
+
+static const struct dr_cmd *find_cmd(const char *name)
+{
+    for (size_t i = 0; i < DR_ARRAY_LEN(commands); i++) {
+        if (strcmp(commands[i].name, name) == 0) {
+            return &commands[i];
+        }
+    }
+    return NULL;
+}
+
+static void print_help(FILE *f)
+{
+    fprintf(f, "usage: drrepo [-r REPO] [--password-file F | --password-command CMD]\n"
+               "              [--cache-dir DIR] [--json] [-q] [-v] COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < DR_ARRAY_LEN(commands); i++) {
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(f, "\nrun 'drrepo COMMAND --help' for a command's options; exit codes are in "
+               "docs/exit-codes.md\n");
+}
+
+/* Levenshtein distance, for "did you mean" on an unknown command. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 32 || lb > 32) {
+        return 99;
+    }
+    size_t d[33][33];
+    for (size_t i = 0; i <= la; i++) {
+        d[i][0] = i;
+    }
+    for (size_t j = 0; j <= lb; j++) {
+        d[0][j] = j;
+    }
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            d[i][j] = DR_MIN(sub, DR_MIN(del, ins));
+        }
+    }
+    return d[la][lb];
+}
+
+int dr_cli_main(int argc, char **argv)
+{
+    struct dr_ctx ctx = {0};
+    int verbose = 0;
+    static const struct option opts[] = {
+        {"repo", required_argument, NULL, 'r'},
+        {"password-file", required_argument, NULL, 'p'},
+        {"password-command", required_argument, NULL, 'c'},
+        {"cache-dir", required_argument, NULL, 'C'},
+        {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {0, 0, 0, 0},
+    };
+    /* a closed pipe on stdout ("drrepo dump ... | head") is an error we report, not a kill */
+    signal(SIGPIPE, SIG_IGN);
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+r:qvh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r': ctx.repo = optarg; break;
+        case 'p': ctx.password_file = optarg; break;
+        case 'c': ctx.password_command = optarg; break;
+        case 'C': ctx.cache_dir = optarg; break;
+        case 'j': ctx.json = true; break;
+        case 'q': ctx.quiet = true; break;
+        case 'v': verbose++; break;
+        case 'h': print_help(stdout); return 0;
+        case 'V': return dr_cmd_version(&ctx, 0, NULL) < 0 ? 1 : 0;
+        default:
+            fprintf(stderr, "drrepo: error: unknown option '%s'\n", argv[optind - 1]);
+            print_help(stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        print_help(stderr);
+        return 2;
+    }
+    dr_log_set_level(ctx.quiet ? DR_LOG_WARN : verbose >= 3 ? DR_LOG_TRACE
+                                              : verbose == 2 ? DR_LOG_DEBUG
+                                              : verbose == 1 ? DR_LOG_DETAIL
+                                                             : DR_LOG_INFO);
+    ctx.progress = !ctx.quiet && isatty(STDERR_FILENO);
+    const char *name = argv[optind];
+    ctx.cmd = find_cmd(name);
+    if (!ctx.cmd) {
+        const char *best = NULL;
+        size_t bestd = 3;
+        for (size_t i = 0; i < DR_ARRAY_LEN(commands); i++) {
+            size_t dd = edit_distance(name, commands[i].name);
+            if (dd < bestd) {
+                bestd = dd;
+                best = commands[i].name;
+            }
+        }
+        fprintf(stderr, "drrepo: error: '%s' is not a drrepo command%s%s%s\n", name,
+                best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
+        return 2;
+    }
+    int rc = dr_crypto_init();
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    if (rc >= 0) {
+        optind = 0; /* glibc: full re-initialisation for the subcommand's getopt_long */
+        rc = ctx.cmd->run(&ctx, sub_argc, sub_argv);
+    }
+    dr_lock_release(ctx.lock);
+    dr_repo_close(ctx.r);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (rc >= 0 && errno != EPIPE) {
+            rc = dr_error_errno(DR_EIO, "cannot write to standard output");
+        }
+    }
+    if (rc < 0) {
+        const char *msg = dr_error_msg();
+        fprintf(stderr, "drrepo: %s: %s\n", rc == DR_EPARTIAL ? "warning" : "error",
+                *msg ? msg : dr_strerror(rc));
+        const char *hint = hint_for(rc);
+        if (hint) {
+            fprintf(stderr, "hint: %s\n", hint);
+        }
+    }
+    return exit_code(rc < 0 ? rc : 0);
+}

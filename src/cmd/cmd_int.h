@@ -1,0 +1,88 @@
+/* cmd_int.h: what the subcommands in src/cmd/ share: the context, repository setup, password
+ * input, progress and JSON output helpers. */
+#ifndef DR_CMD_CMD_INT_H
+#define DR_CMD_CMD_INT_H
+
+#include <stdio.h>
+
+#include "drrepo/backup.h"
+#include "drrepo/buf.h"
+#include "drrepo/lock.h"
+#include "drrepo/repo.h"
+#include "drrepo/secure.h"
+
+static inline void dr_wipe_str(char *s)
+{
+    dr_wipe(s, strlen(s));
+}
+
+enum {
+    DR_CMD_REPO = 1u << 0,        /* opens the repository (password, keys, index) */
+    DR_CMD_LOCK_SHARED = 1u << 1, /* holds a shared lock while it runs */
+    DR_CMD_LOCK_EXCL = 1u << 2,   /* holds an exclusive lock while it runs */
+    DR_CMD_NO_INDEX = 1u << 3,    /* keys and config only */
+};
+
+struct dr_ctx;
+
+struct dr_cmd {
+    const char *name;
+    const char *summary;
+    int (*run)(struct dr_ctx *ctx, int argc, char **argv);
+    unsigned flags;
+    const char *usage;
+};
+
+struct dr_ctx {
+    const struct dr_cmd *cmd;
+    const char *repo;
+    const char *password_file;
+    const char *password_command;
+    const char *cache_dir;
+    bool json;
+    bool quiet;
+    bool progress; /* stderr is a terminal and not quiet */
+    struct dr_repo *r;
+    struct dr_lock *lock;
+};
+
+/* Opens the repository named by the context for the current command (per its flags): asks for
+ * the password, opens keys and index, takes the lock. */
+DR_MUST_CHECK int dr_cmd_open(struct dr_ctx *ctx);
+
+/* The repository password from DRREPO_PASSWORD, --password-file / DRREPO_PASSWORD_FILE,
+ * --password-command / DRREPO_PASSWORD_COMMAND, or a prompt on the terminal (twice when
+ * confirm). *out is malloc'd (free with dr_cmd_free_password). */
+DR_MUST_CHECK int dr_cmd_password(struct dr_ctx *ctx, const char *prompt, bool confirm,
+                                  char **out);
+void dr_cmd_free_password(char *pw);
+/* A new password for key add/passwd: DRREPO_NEW_PASSWORD, --new-password-file, or a prompt. */
+DR_MUST_CHECK int dr_cmd_new_password(struct dr_ctx *ctx, const char *file, char **out);
+
+/* Prints a usage error for the current command and returns DR_EUSAGE. */
+int dr_cmd_usage(struct dr_ctx *ctx, const char *fmt, ...) DR_PRINTF(2, 3);
+
+/* Progress callback printing to stderr (arg is a label such as "snapshot"). */
+void dr_cmd_progress(void *arg, const struct dr_progress *p, bool final);
+
+/* JSON helpers: append a quoted, escaped string / an id in hex. */
+DR_MUST_CHECK int dr_json_str(struct dr_buf *b, const char *s);
+
+/* Formats a snapshot's short id (first 8 hex digits) into out[9]. */
+void dr_short_id(const struct dr_id *id, char out[9]);
+
+/* Subcommands (src/cmd/<name>.c). */
+int dr_cmd_init(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_ls(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_dump(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_diff(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_stats(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_key(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_check(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_unlock(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_version(struct dr_ctx *ctx, int argc, char **argv);
+
+#endif

@@ -1,0 +1,95 @@
+/* init.c: `drrepo init` creates a repository. */
+#include "cmd_int.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+
+#include "drrepo/error.h"
+#include "drrepo/util.h"
+
+static int size_opt(struct dr_ctx *ctx, const char *name, const char *arg, uint32_t *out)
+{
+    uint64_t v;
+    if (dr_parse_size(arg, &v) < 0 || v > UINT32_MAX) {
+        return dr_cmd_usage(ctx, "invalid %s '%s'", name, arg);
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int dr_cmd_init(struct dr_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"chunk-min", required_argument, NULL, 1},
+        {"chunk-avg", required_argument, NULL, 2},
+        {"chunk-max", required_argument, NULL, 3},
+        {"pack-size", required_argument, NULL, 4},
+        {"compression", required_argument, NULL, 5},
+        {"kdf-memlimit", required_argument, NULL, 6},
+        {"kdf-opslimit", required_argument, NULL, 7},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    struct dr_repo_params p;
+    dr_repo_params_default(&p);
+    int c, rc = 0;
+    uint64_t v;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1 && rc >= 0) {
+        switch (c) {
+        case 1: rc = size_opt(ctx, "--chunk-min", optarg, &p.chunker.min); break;
+        case 2: rc = size_opt(ctx, "--chunk-avg", optarg, &p.chunker.avg); break;
+        case 3: rc = size_opt(ctx, "--chunk-max", optarg, &p.chunker.max); break;
+        case 4: rc = size_opt(ctx, "--pack-size", optarg, &p.pack_size); break;
+        case 5:
+            rc = dr_parse_u64(optarg, &v) < 0 || v < 1 || v > 19
+                     ? dr_cmd_usage(ctx, "--compression takes a zstd level from 1 to 19")
+                     : 0;
+            p.zstd_level = (int)v;
+            break;
+        case 6:
+            rc = dr_parse_size(optarg, &p.kdf_memlimit) < 0
+                     ? dr_cmd_usage(ctx, "invalid --kdf-memlimit '%s'", optarg)
+                     : 0;
+            break;
+        case 7:
+            rc = dr_parse_u64(optarg, &p.kdf_opslimit) < 0
+                     ? dr_cmd_usage(ctx, "invalid --kdf-opslimit '%s'", optarg)
+                     : 0;
+            break;
+        default: return dr_cmd_usage(ctx, "unknown option");
+        }
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    if (optind != argc) {
+        return dr_cmd_usage(ctx, "unexpected argument '%s'", argv[optind]);
+    }
+    const char *loc = ctx->repo ? ctx->repo : getenv("DRREPO_REPOSITORY");
+    if (!loc || !*loc) {
+        return dr_errorf(DR_EUSAGE, "no repository given: use -r REPO or set DRREPO_REPOSITORY");
+    }
+    rc = dr_chunker_params_check(&p.chunker);
+    if (rc < 0) {
+        return rc;
+    }
+    char *pw = NULL;
+    rc = dr_cmd_password(ctx, "enter a password for the new repository: ", true, &pw);
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_id id;
+    rc = dr_repo_init(loc, pw, &p, &id);
+    dr_cmd_free_password(pw);
+    if (rc < 0) {
+        return rc;
+    }
+    char hex[DR_ID_HEX_LEN + 1];
+    if (ctx->json) {
+        printf("{\"repository\":\"%s\",\"id\":\"%s\"}\n", loc, dr_id_hex(&id, hex));
+    } else if (!ctx->quiet) {
+        printf("created drrepo repository %.10s at %s\n", dr_id_hex(&id, hex), loc);
+        printf("keep the password safe: without it the data cannot be read\n");
+    }
+    return 0;
+}

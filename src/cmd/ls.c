@@ -1,0 +1,99 @@
+/* ls.c: `drrepo ls SNAP [PATH]` lists a snapshot's files from its trees (no file data read). */
+#include "cmd_int.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "drrepo/error.h"
+#include "drrepo/util.h"
+
+static void mode_string(const struct dr_node *n, char out[11])
+{
+    static const char types[] = "?-dlcbps";
+    out[0] = n->type < sizeof(types) - 1 ? types[n->type] : '?';
+    const char *rwx = "rwxrwxrwx";
+    for (int i = 0; i < 9; i++) {
+        out[1 + i] = (n->mode & (1u << (8 - i))) ? rwx[i] : '-';
+    }
+    out[10] = '\0';
+}
+
+struct ls_ctx {
+    bool lng;
+};
+
+static int ls_cb(void *arg, const char *path, const struct dr_node *n)
+{
+    struct ls_ctx *lc = arg;
+    if (!lc->lng) {
+        printf("%s\n", path);
+        return 0;
+    }
+    char mode[11], when[32];
+    mode_string(n, mode);
+    dr_time_format(n->mtime_ns, when, sizeof(when));
+    printf("%s %8s %8s %12llu %s %s", mode, n->user && *n->user ? n->user : "-",
+           n->group && *n->group ? n->group : "-", (unsigned long long)n->size, when, path);
+    if (n->type == DR_NODE_SYMLINK) {
+        printf(" -> %s", n->target);
+    }
+    if (n->flags & DR_NODE_F_DAMAGED) {
+        printf(" [damaged]");
+    }
+    printf("\n");
+    return 0;
+}
+
+int dr_cmd_ls(struct dr_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"long", no_argument, NULL, 'l'},
+        {"host", required_argument, NULL, 'H'},
+        {"tag", required_argument, NULL, 't'},
+        {0, 0, 0, 0},
+    };
+    struct ls_ctx lc = {0};
+    const char *host = NULL, *tag = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "lH:t:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': lc.lng = true; break;
+        case 'H': host = optarg; break;
+        case 't': tag = optarg; break;
+        default: return dr_cmd_usage(ctx, "unknown option");
+        }
+    }
+    if (argc - optind < 1 || argc - optind > 2) {
+        return dr_cmd_usage(ctx, "ls takes a snapshot and an optional path");
+    }
+    const char *spec = argv[optind];
+    const char *path = argc - optind == 2 ? argv[optind + 1] : "/";
+    int rc = dr_cmd_open(ctx);
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_id id;
+    rc = dr_repo_snapshot_resolve(ctx->r, spec, host, tag, &id);
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_snapshot s;
+    struct dr_node n;
+    dr_snapshot_init(&s);
+    memset(&n, 0, sizeof(n));
+    rc = dr_repo_snapshot_load(ctx->r, &id, &s);
+    if (rc >= 0) {
+        rc = dr_repo_find_node(ctx->r, &s, path, &n);
+    }
+    if (rc >= 0) {
+        if (n.type == DR_NODE_DIR) {
+            rc = dr_repo_walk(ctx->r, &n.subtree, path, ls_cb, &lc);
+        } else {
+            rc = ls_cb(&lc, path, &n);
+        }
+    }
+    dr_node_release(&n);
+    dr_snapshot_release(&s);
+    return rc;
+}

@@ -1,0 +1,86 @@
+/* restore.c: `drrepo restore SNAP --target DIR`. */
+#include "cmd_int.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+
+#include "drrepo/error.h"
+#include "drrepo/mem.h"
+#include "drrepo/restore.h"
+#include "drrepo/util.h"
+
+int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"target", required_argument, NULL, 'T'},
+        {"include", required_argument, NULL, 'i'},
+        {"exclude", required_argument, NULL, 'e'},
+        {"overwrite", no_argument, NULL, 'o'},
+        {"host", required_argument, NULL, 'H'},
+        {"tag", required_argument, NULL, 't'},
+        {0, 0, 0, 0},
+    };
+    struct dr_restore_opts o = {0};
+    size_t ai = 0, ae = 0;
+    const char *host = NULL, *tag = NULL;
+    int c, rc = 0;
+    while (rc >= 0 && (c = getopt_long(argc, argv, "T:i:e:H:t:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'T': o.target = optarg; break;
+        case 'i':
+            DR_GROW(o.includes, ai, o.nincludes + 1);
+            o.includes[o.nincludes++] = optarg;
+            break;
+        case 'e':
+            DR_GROW(o.excludes, ae, o.nexcludes + 1);
+            o.excludes[o.nexcludes++] = optarg;
+            break;
+        case 'o': o.overwrite = true; break;
+        case 'H': host = optarg; break;
+        case 't': tag = optarg; break;
+        default: rc = dr_cmd_usage(ctx, "unknown option"); break;
+        }
+    }
+    if (rc >= 0 && argc - optind != 1) {
+        rc = dr_cmd_usage(ctx, "restore takes one snapshot");
+    }
+    if (rc >= 0 && !o.target) {
+        rc = dr_cmd_usage(ctx, "--target DIR is required");
+    }
+    if (rc >= 0) {
+        rc = dr_cmd_open(ctx);
+    }
+    struct dr_id id;
+    struct dr_snapshot s;
+    dr_snapshot_init(&s);
+    if (rc >= 0) {
+        rc = dr_repo_snapshot_resolve(ctx->r, argv[optind], host, tag, &id);
+    }
+    if (rc >= 0) {
+        rc = dr_repo_snapshot_load(ctx->r, &id, &s);
+    }
+    if (rc >= 0) {
+        if (ctx->progress) {
+            o.progress = dr_cmd_progress;
+            o.progress_arg = "restore";
+        }
+        struct dr_restore_stats st;
+        rc = dr_restore_run(ctx->r, &s, &o, &st);
+        if (!ctx->quiet && !ctx->json) {
+            char size[32], sid[9];
+            dr_size_format(st.bytes, size, sizeof(size));
+            dr_short_id(&id, sid);
+            printf("restored snapshot %s to %s: %llu files, %llu dirs, %s\n", sid, o.target,
+                   (unsigned long long)st.files, (unsigned long long)st.dirs, size);
+        } else if (ctx->json) {
+            printf("{\"files\":%llu,\"dirs\":%llu,\"links\":%llu,\"bytes\":%llu,\"errors\":%llu}\n",
+                   (unsigned long long)st.files, (unsigned long long)st.dirs,
+                   (unsigned long long)st.links, (unsigned long long)st.bytes,
+                   (unsigned long long)st.errors);
+        }
+    }
+    dr_snapshot_release(&s);
+    free(o.includes);
+    free(o.excludes);
+    return rc;
+}

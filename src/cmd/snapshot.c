@@ -1,0 +1,219 @@
+/* snapshot.c: `drrepo snapshot` of paths, stdin or a command's output. */
+#include "cmd_int.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "drrepo/error.h"
+#include "drrepo/fs.h"
+#include "drrepo/mem.h"
+#include "drrepo/util.h"
+
+struct strv {
+    char **v;
+    size_t n, alloc;
+};
+
+static void strv_push(struct strv *s, char *str)
+{
+    DR_GROW(s->v, s->alloc, s->n + 1);
+    s->v[s->n++] = str;
+}
+
+static void strv_clear(struct strv *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->v[i]);
+    }
+    free(s->v);
+}
+
+static int read_exclude_file(const char *path, struct strv *out)
+{
+    struct dr_buf b = DR_BUF_INIT(64u << 20);
+    int rc = dr_fs_read_file(path, &b);
+    if (rc < 0) {
+        dr_buf_release(&b);
+        return dr_error_wrap(rc, "exclude file");
+    }
+    char *save = NULL;
+    for (char *line = strtok_r(b.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        size_t n = strlen(line);
+        while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r')) {
+            line[--n] = '\0';
+        }
+        if (n && line[0] != '#') {
+            strv_push(out, dr_xstrdup(line));
+        }
+    }
+    dr_buf_release(&b);
+    return 0;
+}
+
+static int print_result(struct dr_ctx *ctx, const struct dr_id *id, const struct dr_snapshot *s)
+{
+    char hex[DR_ID_HEX_LEN + 1], when[32];
+    dr_id_hex(id, hex);
+    dr_time_format(s->time_ns, when, sizeof(when));
+    const struct dr_snap_summary *m = &s->summary;
+    if (ctx->json) {
+        struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+        int rc = dr_buf_addf(&j, "{\"snapshot_id\":\"%s\",\"short_id\":\"%.8s\",\"time\":\"%s\","
+                                 "\"host\":",
+                             hex, hex, when);
+        rc = rc < 0 ? rc : dr_json_str(&j, s->host);
+        rc = rc < 0 ? rc : dr_buf_adds(&j, ",\"paths\":[");
+        for (size_t i = 0; rc >= 0 && i < s->npaths; i++) {
+            rc = i ? dr_buf_addch(&j, ',') : 0;
+            rc = rc < 0 ? rc : dr_json_str(&j, s->paths[i]);
+        }
+        rc = rc < 0 ? rc : dr_buf_adds(&j, "],\"tags\":[");
+        for (size_t i = 0; rc >= 0 && i < s->ntags; i++) {
+            rc = i ? dr_buf_addch(&j, ',') : 0;
+            rc = rc < 0 ? rc : dr_json_str(&j, s->tags[i]);
+        }
+        char phex[DR_ID_HEX_LEN + 1] = "";
+        if (s->has_parent) {
+            dr_id_hex(&s->parent, phex);
+        }
+        rc = rc < 0 ? rc
+                    : dr_buf_addf(&j,
+                                  "],\"parent\":%s%s%s,\"files_new\":%llu,\"files_changed\":%llu,"
+                                  "\"files_unchanged\":%llu,\"dirs\":%llu,\"bytes_read\":%llu,"
+                                  "\"bytes_total\":%llu,\"bytes_added\":%llu,\"blobs_added\":%llu,"
+                                  "\"errors\":%llu,\"duration_seconds\":%.3f}\n",
+                                  s->has_parent ? "\"" : "null", phex,
+                                  s->has_parent ? "\"" : "",
+                                  (unsigned long long)m->files_new,
+                                  (unsigned long long)m->files_changed,
+                                  (unsigned long long)m->files_unchanged,
+                                  (unsigned long long)m->dirs, (unsigned long long)m->bytes_read,
+                                  (unsigned long long)m->bytes_total,
+                                  (unsigned long long)m->bytes_added,
+                                  (unsigned long long)m->blobs_added,
+                                  (unsigned long long)m->errors, (double)m->duration_ns / 1e9);
+        if (rc >= 0) {
+            fputs(j.buf, stdout);
+        }
+        dr_buf_release(&j);
+        return rc;
+    }
+    if (ctx->quiet) {
+        return 0;
+    }
+    char read[32], added[32], total[32];
+    dr_size_format(m->bytes_read, read, sizeof(read));
+    dr_size_format(m->bytes_added, added, sizeof(added));
+    dr_size_format(m->bytes_total, total, sizeof(total));
+    printf("files: %llu new, %llu changed, %llu unchanged; %llu dirs\n",
+           (unsigned long long)m->files_new, (unsigned long long)m->files_changed,
+           (unsigned long long)m->files_unchanged, (unsigned long long)m->dirs);
+    printf("data: %s total, %s read, %s added to the repository (after dedup and compression)\n",
+           total, read, added);
+    printf("snapshot %.8s saved in %.1fs\n", hex, (double)m->duration_ns / 1e9);
+    return 0;
+}
+
+int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"stdin", no_argument, NULL, 1},
+        {"from-command", no_argument, NULL, 2},
+        {"stdin-name", required_argument, NULL, 3},
+        {"exclude", required_argument, NULL, 'e'},
+        {"exclude-file", required_argument, NULL, 4},
+        {"one-file-system", no_argument, NULL, 'x'},
+        {"tag", required_argument, NULL, 't'},
+        {"host", required_argument, NULL, 'H'},
+        {"json", no_argument, NULL, 'j'},
+        {"allow-empty", no_argument, NULL, 5},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    struct dr_backup_opts o = {.stream_fd = -1};
+    struct strv excl = {0}, tags = {0};
+    bool use_stdin = false, from_cmd = false;
+    const char *name = NULL;
+    int c, rc = 0;
+    while (rc >= 0 && (c = getopt_long(argc, argv, "+e:xt:H:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 1: use_stdin = true; break;
+        case 2: from_cmd = true; break;
+        case 3: name = optarg; break;
+        case 'e': strv_push(&excl, dr_xstrdup(optarg)); break;
+        case 4: rc = read_exclude_file(optarg, &excl); break;
+        case 'x': o.one_file_system = true; break;
+        case 't': strv_push(&tags, dr_xstrdup(optarg)); break;
+        case 'H': o.host = optarg; break;
+        case 'j': ctx->json = true; break;
+        case 5: o.allow_empty = true; break;
+        default: rc = dr_cmd_usage(ctx, "unknown option"); break;
+        }
+    }
+    char **rest = argv + optind;
+    int nrest = argc - optind;
+    if (rc >= 0 && use_stdin && from_cmd) {
+        rc = dr_cmd_usage(ctx, "--stdin and --from-command cannot be combined");
+    }
+    if (rc >= 0 && (use_stdin || from_cmd)) {
+        if (!name) {
+            rc = dr_cmd_usage(ctx, "--stdin-name NAME is required with --%s",
+                              use_stdin ? "stdin" : "from-command");
+        } else if (!dr_name_valid(name, strlen(name))) {
+            rc = dr_cmd_usage(ctx, "--stdin-name '%s' must be a plain file name", name);
+        } else if (use_stdin && nrest) {
+            rc = dr_cmd_usage(ctx, "no paths are taken with --stdin");
+        } else if (from_cmd && nrest == 0) {
+            rc = dr_cmd_usage(ctx, "--from-command needs a command after '--'");
+        }
+    } else if (rc >= 0 && nrest == 0) {
+        rc = dr_cmd_usage(ctx, "nothing to snapshot: give paths, --stdin or --from-command");
+    }
+    if (rc >= 0 && use_stdin && isatty(STDIN_FILENO)) {
+        rc = dr_cmd_usage(ctx, "--stdin reads from a pipe or file, not from a terminal");
+    }
+    if (rc < 0) {
+        goto out;
+    }
+    if (from_cmd) {
+        o.command = rest; /* argv is NULL-terminated */
+    } else if (use_stdin) {
+        o.stream_fd = STDIN_FILENO;
+    } else {
+        o.paths = rest;
+        o.npaths = (size_t)nrest;
+    }
+    o.stream_name = name;
+    o.excludes = excl.v;
+    o.nexcludes = excl.n;
+    o.tags = tags.v;
+    o.ntags = tags.n;
+    if (ctx->progress) {
+        o.progress = dr_cmd_progress;
+        o.progress_arg = "snapshot";
+    }
+    rc = dr_cmd_open(ctx);
+    if (rc < 0) {
+        goto out;
+    }
+    struct dr_id id;
+    struct dr_snapshot s;
+    dr_snapshot_init(&s);
+    rc = dr_backup_run(ctx->r, &o, &id, &s);
+    if (rc >= 0 || rc == DR_EPARTIAL) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", dr_error_msg());
+        int prc = print_result(ctx, &id, &s);
+        if (rc == DR_EPARTIAL) {
+            rc = dr_errorf(DR_EPARTIAL, "%s", msg);
+        } else {
+            rc = prc;
+        }
+    }
+    dr_snapshot_release(&s);
+out:
+    strv_clear(&excl);
+    strv_clear(&tags);
+    return rc;
+}

@@ -1,0 +1,160 @@
+/* snapshots.c: `drrepo snapshots` lists snapshots, oldest first. */
+#include "cmd_int.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+
+#include "drrepo/error.h"
+#include "drrepo/util.h"
+
+static bool keep(const struct dr_snapshot *s, const char *host, const char *tag)
+{
+    if (host && strcmp(s->host, host) != 0) {
+        return false;
+    }
+    if (!tag) {
+        return true;
+    }
+    for (size_t i = 0; i < s->ntags; i++) {
+        if (strcmp(s->tags[i], tag) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int json_entry(struct dr_buf *j, const struct dr_snap_entry *e)
+{
+    const struct dr_snapshot *s = &e->snap;
+    char hex[DR_ID_HEX_LEN + 1], when[32];
+    dr_time_format(s->time_ns, when, sizeof(when));
+    int rc = dr_buf_addf(j, "{\"id\":\"%s\",\"short_id\":\"%.8s\",\"time\":\"%s\",\"time_ns\":%lld,"
+                            "\"host\":",
+                         dr_id_hex(&e->id, hex), hex, when, (long long)s->time_ns);
+    rc = rc < 0 ? rc : dr_json_str(j, s->host);
+    rc = rc < 0 ? rc : dr_buf_adds(j, ",\"user\":");
+    rc = rc < 0 ? rc : dr_json_str(j, s->user);
+    rc = rc < 0 ? rc : dr_buf_adds(j, ",\"source\":");
+    rc = rc < 0 ? rc : dr_json_str(j, s->source ? s->source : "");
+    rc = rc < 0 ? rc : dr_buf_adds(j, ",\"paths\":[");
+    for (size_t i = 0; rc >= 0 && i < s->npaths; i++) {
+        rc = i ? dr_buf_addch(j, ',') : 0;
+        rc = rc < 0 ? rc : dr_json_str(j, s->paths[i]);
+    }
+    rc = rc < 0 ? rc : dr_buf_adds(j, "],\"tags\":[");
+    for (size_t i = 0; rc >= 0 && i < s->ntags; i++) {
+        rc = i ? dr_buf_addch(j, ',') : 0;
+        rc = rc < 0 ? rc : dr_json_str(j, s->tags[i]);
+    }
+    rc = rc < 0 ? rc : dr_buf_adds(j, "],\"tree\":\"");
+    rc = rc < 0 ? rc : dr_buf_adds(j, dr_id_hex(&s->tree, hex));
+    rc = rc < 0 ? rc : dr_buf_adds(j, "\",\"parent\":");
+    if (s->has_parent) {
+        rc = rc < 0 ? rc : dr_buf_addf(j, "\"%s\"", dr_id_hex(&s->parent, hex));
+    } else {
+        rc = rc < 0 ? rc : dr_buf_adds(j, "null");
+    }
+    rc = rc < 0 ? rc : dr_buf_adds(j, ",\"meta\":{");
+    for (size_t i = 0; rc >= 0 && i < s->nmeta; i++) {
+        rc = i ? dr_buf_addch(j, ',') : 0;
+        rc = rc < 0 ? rc : dr_json_str(j, s->meta[i].key);
+        rc = rc < 0 ? rc : dr_buf_addch(j, ':');
+        rc = rc < 0 ? rc : dr_json_str(j, s->meta[i].value);
+    }
+    const struct dr_snap_summary *m = &s->summary;
+    rc = rc < 0 ? rc
+                : dr_buf_addf(j,
+                              "},\"summary\":{\"files_new\":%llu,\"files_changed\":%llu,"
+                              "\"files_unchanged\":%llu,\"dirs\":%llu,\"bytes_read\":%llu,"
+                              "\"bytes_total\":%llu,\"bytes_added\":%llu,\"errors\":%llu,"
+                              "\"duration_seconds\":%.3f}}",
+                              (unsigned long long)m->files_new,
+                              (unsigned long long)m->files_changed,
+                              (unsigned long long)m->files_unchanged,
+                              (unsigned long long)m->dirs, (unsigned long long)m->bytes_read,
+                              (unsigned long long)m->bytes_total,
+                              (unsigned long long)m->bytes_added,
+                              (unsigned long long)m->errors, (double)m->duration_ns / 1e9);
+    return rc;
+}
+
+int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"host", required_argument, NULL, 'H'},
+        {"tag", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
+        {0, 0, 0, 0},
+    };
+    const char *host = NULL, *tag = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "H:t:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'H': host = optarg; break;
+        case 't': tag = optarg; break;
+        case 'j': ctx->json = true; break;
+        default: return dr_cmd_usage(ctx, "unknown option");
+        }
+    }
+    if (optind != argc) {
+        return dr_cmd_usage(ctx, "unexpected argument '%s'", argv[optind]);
+    }
+    int rc = dr_cmd_open(ctx);
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_snap_entry *v = NULL;
+    size_t n = 0, bad = 0;
+    rc = dr_repo_snapshot_list(ctx->r, &v, &n, &bad);
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    if (ctx->json) {
+        rc = dr_buf_addch(&j, '[');
+    } else {
+        printf("%-8s  %-20s  %-16s  %-16s  %10s  %s\n", "ID", "Time", "Host", "Tags", "Size",
+               "Paths");
+    }
+    size_t shown = 0;
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        const struct dr_snapshot *s = &v[i].snap;
+        if (!keep(s, host, tag)) {
+            continue;
+        }
+        if (ctx->json) {
+            rc = shown ? dr_buf_addch(&j, ',') : 0;
+            rc = rc < 0 ? rc : json_entry(&j, &v[i]);
+        } else {
+            char sid[9], when[32], size[32], tagstr[256] = "";
+            dr_short_id(&v[i].id, sid);
+            dr_time_format(s->time_ns, when, sizeof(when));
+            dr_size_format(s->summary.bytes_total, size, sizeof(size));
+            size_t off = 0;
+            for (size_t t = 0; t < s->ntags && off < sizeof(tagstr); t++) {
+                off += (size_t)snprintf(tagstr + off, sizeof(tagstr) - off, "%s%s", t ? "," : "",
+                                        s->tags[t]);
+            }
+            printf("%-8s  %-20s  %-16s  %-16s  %10s  ", sid, when, s->host, tagstr, size);
+            for (size_t p = 0; p < s->npaths; p++) {
+                printf("%s%s", p ? " " : "", s->paths[p]);
+            }
+            printf("\n");
+        }
+        shown++;
+    }
+    if (ctx->json && rc >= 0) {
+        rc = dr_buf_adds(&j, "]\n");
+        if (rc >= 0) {
+            fputs(j.buf, stdout);
+        }
+    } else if (!ctx->json) {
+        printf("%zu snapshots\n", shown);
+    }
+    dr_buf_release(&j);
+    dr_snap_list_free(v, n);
+    if (rc >= 0 && bad) {
+        rc = dr_errorf(DR_ECORRUPT, "%zu snapshots could not be read (run 'drrepo check')", bad);
+    }
+    return rc;
+}

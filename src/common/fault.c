@@ -1,0 +1,43 @@
+/* fault.c: the runtime half of DR_FAULT_POINT, compiled only with DR_FAULTS (see fault.h). */
+#include "drrepo/fault.h"
+
+#ifdef DR_FAULTS
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "drrepo/error.h"
+
+int dr_fault_hit(const char *name)
+{
+    const char *spec = getenv("DR_FAULT");
+    if (!spec) {
+        return 0;
+    }
+    size_t n = strlen(name);
+    if (strncmp(spec, name, n) != 0 || spec[n] != ':') {
+        return 0;
+    }
+    const char *action = spec + n + 1;
+    /* "name:action:K" fires on the K-th hit only (1-based), to reach later iterations */
+    static _Thread_local unsigned hits;
+    const char *colon = strchr(action, ':');
+    if (colon) {
+        unsigned want = (unsigned)strtoul(colon + 1, NULL, 10);
+        if (++hits != want) {
+            return 0;
+        }
+    }
+    if (strncmp(action, "kill", 4) == 0) {
+        kill(getpid(), SIGKILL);
+    } else if (strncmp(action, "exit", 4) == 0) {
+        _exit(99);
+    } else if (strncmp(action, "enospc", 6) == 0) {
+        return dr_errorf(DR_ENOSPC, "fault point '%s': no space left on device (injected)", name);
+    }
+    return 0;
+}
+#else
+/* keep the translation unit non-empty */
+typedef int dr_fault_unused;
+#endif

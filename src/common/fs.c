@@ -1,0 +1,208 @@
+/* fs.c: atomic, durable writes (temp file, fsync, rename, fsync dir) and careful reads.
+ *
+ * The temporary file lives in the destination directory so rename(2) stays on one file system
+ * and is atomic. For exclusive writes link(2) is used instead of rename(2): it fails with EEXIST
+ * rather than replacing, so two writers of the same name cannot both believe they won. */
+#include "drrepo/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "drrepo/error.h"
+#include "drrepo/fault.h"
+#include "drrepo/mem.h"
+
+char *dr_fs_dirname(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        return dr_xstrdup(".");
+    }
+    if (slash == path) {
+        return dr_xstrdup("/");
+    }
+    return dr_xstrndup(path, (size_t)(slash - path));
+}
+
+char *dr_fs_join(const char *a, const char *b)
+{
+    size_t la = strlen(a);
+    if (la && a[la - 1] == '/') {
+        return dr_xasprintf("%s%s", a, b);
+    }
+    return dr_xasprintf("%s/%s", a, b);
+}
+
+int dr_fs_fsync_dir(const char *dirpath)
+{
+    int fd = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return dr_error_errno(dr_error_from_errno(errno), "cannot open directory '%s'", dirpath);
+    }
+    int rc = 0;
+    if (fsync(fd) < 0 && errno != EINVAL) {
+        rc = dr_error_errno(DR_EIO, "cannot fsync directory '%s'", dirpath);
+    }
+    close(fd);
+    return rc;
+}
+
+int dr_fs_write_full(int fd, const void *buf, size_t len, const char *name)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return dr_error_errno(dr_error_from_errno(errno), "cannot write '%s'", name);
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int dr_fs_pread_full(int fd, void *buf, size_t len, uint64_t off, const char *name)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = pread(fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return dr_error_errno(DR_EIO, "cannot read '%s'", name);
+        }
+        if (n == 0) {
+            return dr_errorf(DR_ECORRUPT, "'%s' is shorter than expected (ends before offset %llu)",
+                             name, (unsigned long long)(off + (uint64_t)len));
+        }
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+int dr_fs_write_atomic(const char *path, const void *data, size_t len, bool exclusive)
+{
+    char *dir = dr_fs_dirname(path);
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    /* the pid in the name lets cleanup tell a crashed writer's leftover from a live one's */
+    char *tmp = dr_xasprintf("%s/" DR_FS_TMP_PREFIX "%ld-%s-XXXXXX", dir, (long)getpid(), base);
+    int rc = 0;
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        rc = dr_error_errno(dr_error_from_errno(errno), "cannot create a file in '%s'", dir);
+        goto out_nofile;
+    }
+    rc = dr_fs_write_full(fd, data, len, path);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = DR_FAULT_POINT("fs.before_fsync");
+    if (rc < 0) {
+        goto out;
+    }
+    if (fsync(fd) < 0) {
+        rc = dr_error_errno(dr_error_from_errno(errno), "cannot fsync '%s'", path);
+        goto out;
+    }
+    /* mkostemp creates 0600; objects are readable by the owner only, like the key material */
+    if (close(fd) < 0) {
+        fd = -1;
+        rc = dr_error_errno(dr_error_from_errno(errno), "cannot close '%s'", path);
+        goto out;
+    }
+    fd = -1;
+    rc = DR_FAULT_POINT("fs.before_rename");
+    if (rc < 0) {
+        goto out;
+    }
+    if (exclusive) {
+        if (link(tmp, path) < 0) {
+            rc = errno == EEXIST ? dr_errorf(DR_EEXIST, "'%s' already exists", path)
+                                 : dr_error_errno(dr_error_from_errno(errno),
+                                                  "cannot create '%s'", path);
+            goto out;
+        }
+        unlink(tmp);
+    } else if (rename(tmp, path) < 0) {
+        rc = dr_error_errno(dr_error_from_errno(errno), "cannot rename into '%s'", path);
+        goto out;
+    }
+    free(tmp);
+    tmp = NULL;
+    rc = dr_fs_fsync_dir(dir);
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (tmp) {
+        unlink(tmp);
+    }
+out_nofile:
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
+int dr_fs_mkdir_p(const char *path, mode_t mode)
+{
+    char *p = dr_xstrdup(path);
+    int rc = 0;
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0') {
+            continue;
+        }
+        char saved = *s;
+        *s = '\0';
+        if (mkdir(p, mode) < 0 && errno != EEXIST) {
+            rc = dr_error_errno(dr_error_from_errno(errno), "cannot create directory '%s'", p);
+            break;
+        }
+        *s = saved;
+        if (saved == '\0') {
+            break;
+        }
+    }
+    free(p);
+    return rc;
+}
+
+int dr_fs_read_file(const char *path, struct dr_buf *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return dr_error_errno(dr_error_from_errno(errno), "cannot open '%s'", path);
+    }
+    int rc = 0;
+    for (;;) {
+        rc = dr_buf_grow(out, 65536);
+        if (rc < 0) {
+            rc = dr_error_wrap(rc, "'%s'", path);
+            break;
+        }
+        ssize_t n = read(fd, out->buf + out->len, 65536);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            rc = dr_error_errno(DR_EIO, "cannot read '%s'", path);
+            break;
+        }
+        if (n == 0) {
+            break;
+        }
+        dr_buf_setlen(out, out->len + (size_t)n);
+    }
+    close(fd);
+    return rc;
+}

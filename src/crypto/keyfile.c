@@ -1,0 +1,304 @@
+/* keyfile.c: key files, which wrap the repository master key under a password.
+ *
+ * Layout, version 1 (format/crypto.md, all integers little-endian):
+ *   magic "DRREPKEY" | version u32 | kdf u32 | opslimit u64 | memlimit u64 | salt[16] |
+ *   created_ns i64 | host_len u16 | host | user_len u16 | user | nonce[24] | ct[32] | tag[16]
+ * The wrapping key is Argon2id(password, salt, opslimit, memlimit). The associated data is the
+ * repository id followed by every byte before the nonce, so neither the clear header nor the
+ * repository binding can be changed without the tag failing. The clear header is parsed
+ * strictly before anything expensive runs: a hostile file is rejected before Argon2. */
+#include "drrepo/crypto.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <sodium.h>
+
+#include "drrepo/error.h"
+#include "drrepo/format.h"
+#include "drrepo/reader.h"
+
+#define KF_VERSION 1u
+#define KF_KDF_ARGON2ID13 1u
+#define KF_STR_MAX 255u
+/* Fixed bytes before the host string, and the fixed bytes of the whole file. */
+#define KF_FIXED_HEAD (DR_MAGIC_LEN + 4 + 4 + 8 + 8 + DR_KEYFILE_SALT_LEN + 8 + 2)
+#define KF_FIXED_LEN (KF_FIXED_HEAD + 2 + DR_NONCE_LEN + DR_MASTER_KEY_LEN + DR_TAG_LEN)
+/* Associated data: repo id plus the longest possible clear header. */
+#define KF_AD_MAX (DR_ID_LEN + KF_FIXED_HEAD + 2 + 2 * KF_STR_MAX)
+
+_Static_assert(KF_FIXED_LEN + 2 * KF_STR_MAX <= DR_KEYFILE_MAX, "key file limit");
+_Static_assert(DR_KEYFILE_SALT_LEN == crypto_pwhash_SALTBYTES, "salt length");
+
+/* The parsed clear part, borrowing the caller's bytes. */
+struct kf_parsed {
+    struct dr_keyfile_info info;
+    const uint8_t *salt;
+    size_t head_len; /* bytes before the nonce: the part bound as associated data */
+    const uint8_t *nonce;
+    const uint8_t *sealed; /* ciphertext || tag */
+};
+
+static bool limits_ok(uint64_t opslimit, uint64_t memlimit)
+{
+    return opslimit >= crypto_pwhash_argon2id_OPSLIMIT_MIN &&
+           opslimit <= crypto_pwhash_argon2id_OPSLIMIT_MAX &&
+           memlimit >= crypto_pwhash_argon2id_MEMLIMIT_MIN &&
+           memlimit <= crypto_pwhash_argon2id_MEMLIMIT_MAX;
+}
+
+/* Reads a u16-length-prefixed string of at most KF_STR_MAX bytes into dst (NUL-terminated).
+ * Returns false on a bad length or an embedded NUL; truncation is left to the reader. */
+static bool read_str(struct dr_reader *r, char dst[KF_STR_MAX + 1])
+{
+    uint16_t n = dr_rd_u16le(r);
+    if (n > KF_STR_MAX) {
+        dr_rd_fail(r);
+        return false;
+    }
+    const uint8_t *p = dr_rd_bytes(r, n);
+    if (!p) {
+        dst[0] = '\0';
+        return true;
+    }
+    if (memchr(p, 0, n)) {
+        return false;
+    }
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+    return true;
+}
+
+static int parse(const uint8_t *data, size_t len, struct kf_parsed *out)
+{
+    struct dr_reader r;
+    struct kf_parsed kp = {0};
+
+    if (len > DR_KEYFILE_MAX) {
+        return dr_errorf(DR_ECORRUPT, "key file is %zu bytes, more than the limit of %u", len,
+                         DR_KEYFILE_MAX);
+    }
+    dr_rd_init(&r, data, len);
+    const uint8_t *magic = dr_rd_bytes(&r, DR_MAGIC_LEN);
+    if (!magic || memcmp(magic, DR_MAGIC_KEY, DR_MAGIC_LEN) != 0) {
+        return dr_errorf(DR_ECORRUPT, "not a key file (bad magic)");
+    }
+    /* The version decides the layout of everything after it, so it is judged before any other
+     * field: a newer file is "unsupported", not "corrupt", whatever follows. */
+    kp.info.version = dr_rd_u32le(&r);
+    if (!dr_rd_ok(&r)) {
+        return dr_errorf(DR_ECORRUPT, "key file truncated in its header");
+    }
+    if (kp.info.version > KF_VERSION) {
+        return dr_errorf(DR_EUNSUPPORTED,
+                         "key file version %u is newer than this drrepo supports (%u)",
+                         kp.info.version, KF_VERSION);
+    }
+    if (kp.info.version == 0) {
+        return dr_errorf(DR_ECORRUPT, "key file version 0 is invalid");
+    }
+    uint32_t kdf = dr_rd_u32le(&r);
+    kp.info.opslimit = dr_rd_u64le(&r);
+    kp.info.memlimit = dr_rd_u64le(&r);
+    kp.salt = dr_rd_bytes(&r, DR_KEYFILE_SALT_LEN);
+    kp.info.created_ns = (int64_t)dr_rd_u64le(&r);
+    bool host_ok = read_str(&r, kp.info.host);
+    bool user_ok = read_str(&r, kp.info.user);
+    kp.head_len = r.pos;
+    kp.nonce = dr_rd_bytes(&r, DR_NONCE_LEN);
+    kp.sealed = dr_rd_bytes(&r, DR_MASTER_KEY_LEN + DR_TAG_LEN);
+    if (!dr_rd_ok(&r)) {
+        return dr_errorf(DR_ECORRUPT, "key file truncated or has a bad length (%zu bytes)", len);
+    }
+    if (dr_rd_left(&r) != 0) {
+        return dr_errorf(DR_ECORRUPT, "key file has %zu trailing bytes", dr_rd_left(&r));
+    }
+    if (kdf != KF_KDF_ARGON2ID13) {
+        return dr_errorf(DR_ECORRUPT, "key file names unknown kdf %u", kdf);
+    }
+    if (!limits_ok(kp.info.opslimit, kp.info.memlimit)) {
+        return dr_errorf(DR_ECORRUPT, "key file kdf limits out of range (ops %llu, mem %llu)",
+                         (unsigned long long)kp.info.opslimit,
+                         (unsigned long long)kp.info.memlimit);
+    }
+    if (!host_ok || !user_ok) {
+        return dr_errorf(DR_ECORRUPT, "key file host or user name contains a NUL byte");
+    }
+    *out = kp;
+    return 0;
+}
+
+/* Derives the 32-byte wrapping key into wk (sodium_malloc'd by the caller). */
+static int wrapping_key(uint8_t *wk, const char *password, size_t pwlen, const uint8_t *salt,
+                        uint64_t opslimit, uint64_t memlimit)
+{
+    if (crypto_pwhash(wk, 32, password, pwlen, salt, opslimit, (size_t)memlimit,
+                      crypto_pwhash_ALG_ARGON2ID13) != 0) {
+        return dr_errorf(DR_EINTERNAL, "argon2id key derivation failed (out of memory for "
+                                       "%llu bytes?)",
+                         (unsigned long long)memlimit);
+    }
+    return 0;
+}
+
+static uint8_t *secret_alloc(size_t n)
+{
+    uint8_t *p = sodium_malloc(n);
+    if (!p) {
+        fprintf(stderr, "drrepo: fatal: out of memory allocating key storage\n");
+        abort();
+    }
+    return p;
+}
+
+int dr_keyfile_create_det(const uint8_t master[DR_MASTER_KEY_LEN], const struct dr_id *repo_id,
+                          const char *password, size_t pwlen, uint64_t opslimit,
+                          uint64_t memlimit, const char *host, const char *user,
+                          int64_t created_ns, const uint8_t salt[DR_KEYFILE_SALT_LEN],
+                          const uint8_t nonce[DR_NONCE_LEN], struct dr_buf *out)
+{
+    uint8_t ad[KF_AD_MAX];
+    uint8_t *wk = NULL;
+    int rc;
+
+    host = host ? host : "";
+    user = user ? user : "";
+    size_t hlen = strlen(host);
+    size_t ulen = strlen(user);
+
+    if (!password || pwlen == 0) {
+        return dr_errorf(DR_EUSAGE, "empty password is not allowed");
+    }
+    if (!limits_ok(opslimit, memlimit)) {
+        return dr_errorf(DR_EUSAGE,
+                         "argon2id limits out of range (ops %llu in %llu..%llu, mem %llu in "
+                         "%llu..%llu)",
+                         (unsigned long long)opslimit,
+                         (unsigned long long)crypto_pwhash_argon2id_OPSLIMIT_MIN,
+                         (unsigned long long)crypto_pwhash_argon2id_OPSLIMIT_MAX,
+                         (unsigned long long)memlimit,
+                         (unsigned long long)crypto_pwhash_argon2id_MEMLIMIT_MIN,
+                         (unsigned long long)crypto_pwhash_argon2id_MEMLIMIT_MAX);
+    }
+    if (hlen > KF_STR_MAX || ulen > KF_STR_MAX) {
+        return dr_errorf(DR_EUSAGE, "host and user names are limited to %u bytes", KF_STR_MAX);
+    }
+
+    /* The clear header goes straight into the associated-data buffer after the repo id; the
+     * file is then that header, the nonce and the sealed master key. */
+    uint8_t *h = ad + DR_ID_LEN;
+    size_t pos = 0;
+    memcpy(ad, repo_id->b, DR_ID_LEN);
+    memcpy(h + pos, DR_MAGIC_KEY, DR_MAGIC_LEN);
+    pos += DR_MAGIC_LEN;
+    dr_put_u32le(h + pos, KF_VERSION);
+    pos += 4;
+    dr_put_u32le(h + pos, KF_KDF_ARGON2ID13);
+    pos += 4;
+    dr_put_u64le(h + pos, opslimit);
+    pos += 8;
+    dr_put_u64le(h + pos, memlimit);
+    pos += 8;
+    memcpy(h + pos, salt, DR_KEYFILE_SALT_LEN);
+    pos += DR_KEYFILE_SALT_LEN;
+    dr_put_u64le(h + pos, (uint64_t)created_ns);
+    pos += 8;
+    dr_put_u16le(h + pos, (uint16_t)hlen);
+    pos += 2;
+    memcpy(h + pos, host, hlen);
+    pos += hlen;
+    dr_put_u16le(h + pos, (uint16_t)ulen);
+    pos += 2;
+    memcpy(h + pos, user, ulen);
+    pos += ulen;
+
+    size_t total = pos + DR_NONCE_LEN + DR_MASTER_KEY_LEN + DR_TAG_LEN;
+    rc = dr_buf_grow(out, total);
+    if (rc < 0) {
+        goto out;
+    }
+    wk = secret_alloc(32);
+    rc = wrapping_key(wk, password, pwlen, salt, opslimit, memlimit);
+    if (rc < 0) {
+        goto out;
+    }
+    uint8_t *dst = (uint8_t *)out->buf + out->len;
+    unsigned long long clen = 0;
+    memcpy(dst, h, pos);
+    memcpy(dst + pos, nonce, DR_NONCE_LEN);
+    if (crypto_aead_xchacha20poly1305_ietf_encrypt(dst + pos + DR_NONCE_LEN, &clen, master,
+                                                   DR_MASTER_KEY_LEN, ad, DR_ID_LEN + pos, NULL,
+                                                   nonce, wk) != 0) {
+        rc = dr_errorf(DR_EINTERNAL, "xchacha20poly1305 encryption failed");
+        goto out;
+    }
+    dr_buf_setlen(out, out->len + total);
+    rc = 0;
+out:
+    sodium_free(wk);
+    return rc;
+}
+
+int dr_keyfile_create(const uint8_t master[DR_MASTER_KEY_LEN], const struct dr_id *repo_id,
+                      const char *password, size_t pwlen, uint64_t opslimit, uint64_t memlimit,
+                      const char *host, const char *user, int64_t created_ns, struct dr_buf *out)
+{
+    uint8_t salt[DR_KEYFILE_SALT_LEN];
+    uint8_t nonce[DR_NONCE_LEN];
+    randombytes_buf(salt, sizeof(salt));
+    randombytes_buf(nonce, sizeof(nonce));
+    return dr_keyfile_create_det(master, repo_id, password, pwlen, opslimit, memlimit, host, user,
+                                 created_ns, salt, nonce, out);
+}
+
+int dr_keyfile_info(const void *data, size_t len, struct dr_keyfile_info *out)
+{
+    struct kf_parsed kp;
+    int rc = parse(data, len, &kp);
+    if (rc < 0) {
+        return rc;
+    }
+    *out = kp.info;
+    return 0;
+}
+
+int dr_keyfile_open(const void *data, size_t len, const struct dr_id *repo_id,
+                    const char *password, size_t pwlen, uint8_t out_master[DR_MASTER_KEY_LEN])
+{
+    struct kf_parsed kp;
+    uint8_t ad[KF_AD_MAX];
+    uint8_t *wk = NULL;
+    uint8_t *master = NULL;
+    unsigned long long mlen = 0;
+
+    int rc = parse(data, len, &kp);
+    if (rc < 0) {
+        return rc;
+    }
+    if (!password || pwlen == 0) {
+        return dr_errorf(DR_EAUTH, "wrong password: an empty password opens no key file");
+    }
+    wk = secret_alloc(32);
+    master = secret_alloc(DR_MASTER_KEY_LEN);
+    rc = wrapping_key(wk, password, pwlen, kp.salt, kp.info.opslimit, kp.info.memlimit);
+    if (rc < 0) {
+        goto out;
+    }
+    memcpy(ad, repo_id->b, DR_ID_LEN);
+    memcpy(ad + DR_ID_LEN, data, kp.head_len);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(master, &mlen, NULL, kp.sealed,
+                                                   DR_MASTER_KEY_LEN + DR_TAG_LEN, ad,
+                                                   DR_ID_LEN + kp.head_len, kp.nonce, wk) != 0) {
+        /* One tag covers the password, the repository binding and every header byte; they
+         * cannot be told apart, and a wrong password is by far the likeliest. */
+        rc = dr_errorf(DR_EAUTH, "wrong password, or the key file belongs to another "
+                                 "repository or is damaged");
+        goto out;
+    }
+    memcpy(out_master, master, DR_MASTER_KEY_LEN);
+    rc = 0;
+out:
+    sodium_free(master);
+    sodium_free(wk);
+    return rc;
+}

@@ -1,0 +1,1109 @@
+/* index.c: the local index, an LMDB environment holding a rebuildable cache of what pack headers
+ * and snapshot objects say (format/index.md describes every record byte by byte).
+ *
+ * Invariants:
+ * - Values are encoded and decoded field by field, little-endian, never by memcpy of a C struct.
+ *   A decoder checks the exact length, so a damaged record is reported as corrupt, not misread.
+ * - For every indexed pack, live_bytes + dead_bytes is the clen sum of its header entries, and
+ *   live_bytes is the clen sum of the entries that are the indexed copy of a blob (the blob
+ *   record names this pack and offset) with refs > 0.
+ * - A write transaction that failed once stays failed (LMDB's MDB_TXN_ERROR rule): every later
+ *   call returns the first error with its message, and commit aborts.
+ * - Nothing here keeps per-blob state in memory: every lookup goes through LMDB's map. */
+#include "drrepo/index.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "drrepo/error.h"
+#include "drrepo/fault.h"
+#include "drrepo/fs.h"
+#include "drrepo/mem.h"
+#include "drrepo/pack.h"
+#include "drrepo/reader.h"
+
+#define INDEX_SCHEMA 1u
+#define INDEX_MAXDBS 8
+/* LMDB needs the largest size up front; the file itself grows only as pages are used, so a
+ * large map costs address space, not disk. */
+#define INDEX_MAPSIZE (sizeof(size_t) >= 8 ? (size_t)64 << 30 : (size_t)1 << 30)
+
+#define BLOB_VAL_LEN 49  /* pack 32 | type 1 | offset 4 | clen 4 | ulen 4 | refs 4 */
+#define PACK_VAL_LEN 38  /* type 1 | size 8 | count 4 | live 8 | dead 8 | verified 8 | ok 1 */
+#define SNAP_VAL_LEN 41  /* time 8 | tree 32 | counted 1 */
+#define FILES_HDR_LEN 44 /* dev 8 | ino 8 | size 8 | mtime 8 | ctime 8 | nchunks 4 */
+#define FILES_CHUNK_LEN 36 /* id 32 | size 4 */
+#define META_SCHEMA_KEY "schema"
+
+enum {
+    DB_BLOBS,
+    DB_PACKS,
+    DB_SNAPS,
+    DB_FILES,
+    DB_META,
+    DB_SCRATCH,
+    DB_COUNT,
+};
+
+static const char *const db_names[DB_COUNT] = {
+    [DB_BLOBS] = "blobs",
+    [DB_PACKS] = "packs",
+    [DB_SNAPS] = "snaps",
+    [DB_FILES] = "files",
+    [DB_META] = "meta",
+    [DB_SCRATCH] = "scratch",
+};
+
+struct dr_index {
+    MDB_env *env;
+    char *dir;
+    MDB_dbi dbi[DB_COUNT];
+};
+
+struct dr_index_txn {
+    struct dr_index *idx;
+    MDB_txn *txn;
+    bool write;
+    bool reset; /* read txn between mdb_txn_reset and a successful mdb_txn_renew */
+    int err;    /* first error of a failed txn, 0 while healthy */
+    char errmsg[512];
+};
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+/* Maps an LMDB (or errno) code to a drrepo code and records the message. */
+static int lmdb_err(const struct dr_index *idx, int mrc, const char *what)
+{
+    switch (mrc) {
+    case MDB_INVALID:
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_VERSION_MISMATCH:
+    case MDB_INCOMPATIBLE:
+        return dr_errorf(DR_ECORRUPT,
+                         "index '%s' is corrupt (%s: %s); run 'drrepo repair index' or delete "
+                         "the directory",
+                         idx->dir, what, mdb_strerror(mrc));
+    case MDB_MAP_FULL:
+        return dr_errorf(DR_ENOSPC, "index '%s' is full (%s: %s)", idx->dir, what,
+                         mdb_strerror(mrc));
+    case ENOSPC:
+    case EDQUOT:
+        return dr_errorf(DR_ENOSPC, "index '%s': %s: %s", idx->dir, what, mdb_strerror(mrc));
+    default:
+        return dr_errorf(DR_EIO, "index '%s': %s: %s", idx->dir, what, mdb_strerror(mrc));
+    }
+}
+
+static int record_corrupt(const char *kind, const void *key, size_t keylen)
+{
+    char hex[2 * DR_ID_LEN + 1];
+    dr_hex_encode(key, DR_MIN(keylen, (size_t)DR_ID_LEN), hex);
+    return dr_errorf(DR_ECORRUPT, "index record for %s %s is corrupt; run 'drrepo repair index'",
+                     kind, hex);
+}
+
+static int not_found(const char *kind, const struct dr_id *id)
+{
+    char hex[DR_ID_HEX_LEN + 1];
+    return dr_errorf(DR_ENOENT, "%s %s is not in the index", kind, dr_id_hex(id, hex));
+}
+
+/* Makes a write transaction sticky-failed with rc (and its message) unless it already is. Read
+ * transactions change nothing, so an error there does not poison later reads. */
+static int txn_fail(struct dr_index_txn *t, int rc)
+{
+    if (rc < 0 && t->write && t->err == 0) {
+        t->err = rc;
+        snprintf(t->errmsg, sizeof(t->errmsg), "%s", dr_error_msg());
+    }
+    return rc;
+}
+
+/* An LMDB error inside a txn. LMDB itself marks the txn failed after most of them (later calls
+ * would only say MDB_BAD_TXN), so read and write txns alike remember the first one and repeat
+ * it; a read txn is cleared by dr_index_renew. */
+static int txn_lmdb_err(struct dr_index_txn *t, int mrc, const char *what)
+{
+    int rc = lmdb_err(t->idx, mrc, what);
+    if (t->err == 0) {
+        t->err = rc;
+        snprintf(t->errmsg, sizeof(t->errmsg), "%s", dr_error_msg());
+    }
+    return rc;
+}
+
+/* Every entry point starts here: a failed txn repeats its first error. */
+static int txn_check(struct dr_index_txn *t, bool need_write)
+{
+    if (t->err) {
+        return dr_errorf(t->err, "%s", t->errmsg);
+    }
+    if (need_write && !t->write) {
+        return dr_errorf(DR_EUSAGE, "index '%s': write on a read-only transaction", t->idx->dir);
+    }
+    return 0;
+}
+
+/* Result of a write operation: write txns remember failures, except a plain "not found" from a
+ * delete (nothing changed, as LMDB treats MDB_NOTFOUND). */
+static int write_result(struct dr_index_txn *t, int rc)
+{
+    if (rc < 0 && rc != DR_ENOENT) {
+        return txn_fail(t, rc);
+    }
+    return rc;
+}
+
+/* ---- raw access ------------------------------------------------------------------------ */
+
+/* 1 found (*out set, valid until the next write or the end of the txn), 0 absent, < 0 error. */
+static int db_get(struct dr_index_txn *t, int db, const void *key, size_t keylen, MDB_val *out)
+{
+    MDB_val k = {.mv_size = keylen, .mv_data = (void *)key};
+    int mrc = mdb_get(t->txn, t->idx->dbi[db], &k, out);
+    if (mrc == MDB_NOTFOUND) {
+        return 0;
+    }
+    if (mrc) {
+        return txn_lmdb_err(t, mrc, "mdb_get");
+    }
+    return 1;
+}
+
+static int db_put(struct dr_index_txn *t, int db, const void *key, size_t keylen,
+                  const void *val, size_t vallen)
+{
+    MDB_val k = {.mv_size = keylen, .mv_data = (void *)key};
+    MDB_val v = {.mv_size = vallen, .mv_data = (void *)val};
+    int mrc = mdb_put(t->txn, t->idx->dbi[db], &k, &v, 0);
+    if (mrc) {
+        return txn_lmdb_err(t, mrc, "mdb_put");
+    }
+    return 0;
+}
+
+/* 1 deleted, 0 absent, < 0 error. */
+static int db_del(struct dr_index_txn *t, int db, const void *key, size_t keylen)
+{
+    MDB_val k = {.mv_size = keylen, .mv_data = (void *)key};
+    int mrc = mdb_del(t->txn, t->idx->dbi[db], &k, NULL);
+    if (mrc == MDB_NOTFOUND) {
+        return 0;
+    }
+    if (mrc) {
+        return txn_lmdb_err(t, mrc, "mdb_del");
+    }
+    return 1;
+}
+
+/* ---- record codecs --------------------------------------------------------------------- */
+
+static void blob_encode(uint8_t v[BLOB_VAL_LEN], const struct dr_index_blob *b)
+{
+    memcpy(v, b->pack.b, DR_ID_LEN);
+    v[32] = b->type;
+    dr_put_u32le(v + 33, b->offset);
+    dr_put_u32le(v + 37, b->clen);
+    dr_put_u32le(v + 41, b->ulen);
+    dr_put_u32le(v + 45, b->refs);
+}
+
+static int blob_decode(const void *key, size_t keylen, const MDB_val *v, struct dr_index_blob *out)
+{
+    struct dr_reader r;
+    struct dr_index_blob b;
+    dr_rd_init(&r, v->mv_data, v->mv_size);
+    dr_rd_copy(&r, b.pack.b, DR_ID_LEN);
+    b.type = dr_rd_u8(&r);
+    b.offset = dr_rd_u32le(&r);
+    b.clen = dr_rd_u32le(&r);
+    b.ulen = dr_rd_u32le(&r);
+    b.refs = dr_rd_u32le(&r);
+    if (keylen != DR_ID_LEN || v->mv_size != BLOB_VAL_LEN || !dr_rd_ok(&r)) {
+        return record_corrupt("blob", key, keylen);
+    }
+    *out = b;
+    return 0;
+}
+
+static void pack_encode(uint8_t v[PACK_VAL_LEN], const struct dr_index_pack *p)
+{
+    v[0] = p->type;
+    dr_put_u64le(v + 1, p->size);
+    dr_put_u32le(v + 9, p->count);
+    dr_put_u64le(v + 13, p->live_bytes);
+    dr_put_u64le(v + 21, p->dead_bytes);
+    dr_put_u64le(v + 29, (uint64_t)p->verified_ns);
+    v[37] = p->verified_ok;
+}
+
+static int pack_decode(const void *key, size_t keylen, const MDB_val *v, struct dr_index_pack *out)
+{
+    struct dr_reader r;
+    struct dr_index_pack p;
+    dr_rd_init(&r, v->mv_data, v->mv_size);
+    p.type = dr_rd_u8(&r);
+    p.size = dr_rd_u64le(&r);
+    p.count = dr_rd_u32le(&r);
+    p.live_bytes = dr_rd_u64le(&r);
+    p.dead_bytes = dr_rd_u64le(&r);
+    p.verified_ns = (int64_t)dr_rd_u64le(&r);
+    p.verified_ok = dr_rd_u8(&r);
+    if (keylen != DR_ID_LEN || v->mv_size != PACK_VAL_LEN || !dr_rd_ok(&r) ||
+        p.verified_ok > 1) {
+        return record_corrupt("pack", key, keylen);
+    }
+    *out = p;
+    return 0;
+}
+
+static void snap_encode(uint8_t v[SNAP_VAL_LEN], const struct dr_index_snap *s)
+{
+    dr_put_u64le(v, (uint64_t)s->time_ns);
+    memcpy(v + 8, s->tree.b, DR_ID_LEN);
+    v[40] = s->counted;
+}
+
+static int snap_decode(const void *key, size_t keylen, const MDB_val *v, struct dr_index_snap *out)
+{
+    struct dr_reader r;
+    struct dr_index_snap s;
+    dr_rd_init(&r, v->mv_data, v->mv_size);
+    s.time_ns = (int64_t)dr_rd_u64le(&r);
+    dr_rd_copy(&r, s.tree.b, DR_ID_LEN);
+    s.counted = dr_rd_u8(&r);
+    if (keylen != DR_ID_LEN || v->mv_size != SNAP_VAL_LEN || !dr_rd_ok(&r) || s.counted > 1) {
+        return record_corrupt("snapshot", key, keylen);
+    }
+    *out = s;
+    return 0;
+}
+
+/* ---- environment ----------------------------------------------------------------------- */
+
+/* LMDB trusts the meta page's last page number and maps the file without checking its size, so
+ * a data.mdb cut short after its meta pages would fault (SIGBUS) on the first read of a missing
+ * page. Checking the size once at open turns that into an error. */
+static int check_file_size(struct dr_index *idx)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_filehandle_t fd;
+    struct stat sb;
+    int mrc = mdb_env_info(idx->env, &info);
+    if (!mrc) {
+        mrc = mdb_env_stat(idx->env, &st);
+    }
+    if (!mrc) {
+        mrc = mdb_env_get_fd(idx->env, &fd);
+    }
+    if (mrc) {
+        return lmdb_err(idx, mrc, "mdb_env_info");
+    }
+    if (fstat(fd, &sb) < 0) {
+        return dr_error_errno(DR_EIO, "index '%s': cannot stat data.mdb", idx->dir);
+    }
+    uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    if ((uint64_t)sb.st_size < need) {
+        return dr_errorf(DR_ECORRUPT,
+                         "index '%s' is corrupt (data.mdb has %llu bytes, its pages need %llu); "
+                         "run 'drrepo repair index' or delete the directory",
+                         idx->dir, (unsigned long long)sb.st_size, (unsigned long long)need);
+    }
+    return 0;
+}
+
+static int check_schema(struct dr_index *idx, const MDB_val *v)
+{
+    if (v->mv_size != 4) {
+        return dr_errorf(DR_ECORRUPT,
+                         "index '%s': schema record is corrupt; run 'drrepo repair index'",
+                         idx->dir);
+    }
+    uint32_t schema = dr_get_u32le(v->mv_data);
+    if (schema > INDEX_SCHEMA) {
+        return dr_errorf(DR_EUNSUPPORTED,
+                         "index '%s' has schema version %u; this drrepo knows up to %u", idx->dir,
+                         schema, INDEX_SCHEMA);
+    }
+    if (schema == 0) {
+        return dr_errorf(DR_ECORRUPT,
+                         "index '%s': schema version 0 is invalid; run 'drrepo repair index'",
+                         idx->dir);
+    }
+    return 0;
+}
+
+/* Opens the named databases and checks the schema in one transaction. Without create, a read
+ * transaction is used and 1 is returned when something is missing, so that opening an existing
+ * index never waits for another process's write transaction. */
+static int open_dbs(struct dr_index *idx, bool create)
+{
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi[DB_COUNT];
+    int rc = 0;
+    int mrc = mdb_txn_begin(idx->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+    if (mrc) {
+        txn = NULL;
+        rc = lmdb_err(idx, mrc, "mdb_txn_begin");
+        goto out;
+    }
+    for (int i = 0; i < DB_COUNT; i++) {
+        mrc = mdb_dbi_open(txn, db_names[i], create ? MDB_CREATE : 0, &dbi[i]);
+        if (mrc == MDB_NOTFOUND && !create) {
+            rc = 1;
+            goto out;
+        }
+        if (mrc) {
+            rc = lmdb_err(idx, mrc, "mdb_dbi_open");
+            goto out;
+        }
+    }
+    MDB_val k = {.mv_size = strlen(META_SCHEMA_KEY), .mv_data = META_SCHEMA_KEY};
+    MDB_val v;
+    mrc = mdb_get(txn, dbi[DB_META], &k, &v);
+    if (mrc == MDB_NOTFOUND && !create) {
+        rc = 1;
+        goto out;
+    }
+    if (mrc == MDB_NOTFOUND) {
+        uint8_t buf[4];
+        dr_put_u32le(buf, INDEX_SCHEMA);
+        v.mv_size = sizeof(buf);
+        v.mv_data = buf;
+        mrc = mdb_put(txn, dbi[DB_META], &k, &v, 0);
+        if (mrc) {
+            rc = lmdb_err(idx, mrc, "mdb_put");
+            goto out;
+        }
+    } else if (mrc) {
+        rc = lmdb_err(idx, mrc, "mdb_get");
+        goto out;
+    } else {
+        rc = check_schema(idx, &v);
+        if (rc < 0) {
+            goto out;
+        }
+    }
+    /* A committed transaction (read or write) makes its dbi handles valid env-wide. */
+    mrc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (mrc) {
+        rc = lmdb_err(idx, mrc, "mdb_txn_commit");
+        goto out;
+    }
+    memcpy(idx->dbi, dbi, sizeof(dbi));
+out:
+    if (txn) {
+        mdb_txn_abort(txn);
+    }
+    return rc;
+}
+
+int dr_index_open(const char *dir, struct dr_index **out)
+{
+    struct dr_index *idx = dr_xcalloc(1, sizeof(*idx));
+    idx->dir = dr_xstrdup(dir);
+    int rc = dr_fs_mkdir_p(dir, 0700);
+    if (rc < 0) {
+        rc = rc == DR_ENOSPC ? rc : DR_EIO;
+        goto out;
+    }
+    int mrc = mdb_env_create(&idx->env);
+    if (mrc) {
+        idx->env = NULL;
+        rc = lmdb_err(idx, mrc, "mdb_env_create");
+        goto out;
+    }
+    mrc = mdb_env_set_maxdbs(idx->env, INDEX_MAXDBS);
+    if (!mrc) {
+        mrc = mdb_env_set_mapsize(idx->env, INDEX_MAPSIZE);
+    }
+    if (mrc) {
+        rc = lmdb_err(idx, mrc, "mdb_env_set_mapsize");
+        goto out;
+    }
+    /* MDB_NOTLS: read transactions belong to the txn object, not the thread, so the pipeline's
+     * workers can each hold one and a reader can be handed between threads. Commits stay
+     * durable (no MDB_NOSYNC): the index is a cache, but a torn one would cost a rebuild. */
+    mrc = mdb_env_open(idx->env, dir, MDB_NOTLS, 0600);
+    if (mrc) {
+        rc = lmdb_err(idx, mrc, "mdb_env_open");
+        goto out;
+    }
+    rc = check_file_size(idx);
+    if (rc < 0) {
+        goto out;
+    }
+    /* Free reader slots left by processes that died holding a read transaction; otherwise
+     * they pin old pages and the file grows. */
+    int dead = 0;
+    (void)mdb_reader_check(idx->env, &dead);
+    rc = open_dbs(idx, false);
+    if (rc == 1) {
+        rc = open_dbs(idx, true);
+    }
+out:
+    if (rc < 0) {
+        dr_index_close(idx);
+        return rc;
+    }
+    *out = idx;
+    return 0;
+}
+
+void dr_index_close(struct dr_index *idx)
+{
+    if (!idx) {
+        return;
+    }
+    if (idx->env) {
+        mdb_env_close(idx->env);
+    }
+    free(idx->dir);
+    free(idx);
+}
+
+const char *dr_index_path(const struct dr_index *idx)
+{
+    return idx->dir;
+}
+
+/* ---- transactions ---------------------------------------------------------------------- */
+
+int dr_index_begin(struct dr_index *idx, bool write, struct dr_index_txn **out)
+{
+    MDB_txn *txn;
+    int mrc = mdb_txn_begin(idx->env, NULL, write ? 0 : MDB_RDONLY, &txn);
+    if (mrc) {
+        return lmdb_err(idx, mrc, "mdb_txn_begin");
+    }
+    struct dr_index_txn *t = dr_xcalloc(1, sizeof(*t));
+    t->idx = idx;
+    t->txn = txn;
+    t->write = write;
+    *out = t;
+    return 0;
+}
+
+int dr_index_commit(struct dr_index_txn *t)
+{
+    int rc = t->err;
+    if (rc) {
+        rc = dr_errorf(rc, "%s", t->errmsg);
+        mdb_txn_abort(t->txn);
+        goto out;
+    }
+    if (t->write) {
+        rc = DR_FAULT_POINT("index.commit");
+        if (rc < 0) {
+            mdb_txn_abort(t->txn);
+            goto out;
+        }
+    }
+    /* mdb_txn_commit frees the LMDB txn whether or not it succeeds */
+    int mrc = mdb_txn_commit(t->txn);
+    if (mrc) {
+        rc = lmdb_err(t->idx, mrc, "mdb_txn_commit");
+    }
+out:
+    free(t);
+    return rc;
+}
+
+void dr_index_abort(struct dr_index_txn *t)
+{
+    if (!t) {
+        return;
+    }
+    mdb_txn_abort(t->txn);
+    free(t);
+}
+
+int dr_index_renew(struct dr_index_txn *t)
+{
+    if (t->write) {
+        return dr_errorf(DR_EUSAGE, "index '%s': renew of a write transaction", t->idx->dir);
+    }
+    if (!t->reset) {
+        mdb_txn_reset(t->txn);
+        t->reset = true;
+    }
+    int mrc = mdb_txn_renew(t->txn);
+    if (mrc) {
+        /* the txn stays reset: later calls fail with this error until a renew succeeds */
+        int rc = lmdb_err(t->idx, mrc, "mdb_txn_renew");
+        t->err = rc;
+        snprintf(t->errmsg, sizeof(t->errmsg), "%s", dr_error_msg());
+        return rc;
+    }
+    t->reset = false;
+    t->err = 0;
+    return 0;
+}
+
+/* ---- blobs ----------------------------------------------------------------------------- */
+
+/* 1 found, 0 absent (no message), < 0 error. */
+static int blob_lookup(struct dr_index_txn *t, const struct dr_id *id, struct dr_index_blob *out)
+{
+    MDB_val v;
+    int rc = db_get(t, DB_BLOBS, id->b, DR_ID_LEN, &v);
+    if (rc <= 0) {
+        return rc;
+    }
+    rc = blob_decode(id->b, DR_ID_LEN, &v, out);
+    return rc < 0 ? rc : 1;
+}
+
+static int blob_store(struct dr_index_txn *t, const struct dr_id *id, const struct dr_index_blob *b)
+{
+    uint8_t v[BLOB_VAL_LEN];
+    blob_encode(v, b);
+    return db_put(t, DB_BLOBS, id->b, DR_ID_LEN, v, sizeof(v));
+}
+
+int dr_index_blob_get(struct dr_index_txn *t, const struct dr_id *id, struct dr_index_blob *out)
+{
+    int rc = txn_check(t, false);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = blob_lookup(t, id, out);
+    if (rc == 0) {
+        return not_found("blob", id);
+    }
+    return write_result(t, rc < 0 ? rc : 0);
+}
+
+int dr_index_blob_put(struct dr_index_txn *t, const struct dr_id *id, const struct dr_index_blob *b)
+{
+    int rc = txn_check(t, true);
+    if (rc < 0) {
+        return rc;
+    }
+    return write_result(t, blob_store(t, id, b));
+}
+
+int dr_index_blob_del(struct dr_index_txn *t, const struct dr_id *id)
+{
+    int rc = txn_check(t, true);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = db_del(t, DB_BLOBS, id->b, DR_ID_LEN);
+    if (rc == 0) {
+        return not_found("blob", id);
+    }
+    return write_result(t, rc < 0 ? rc : 0);
+}
+
+/* ---- packs ----------------------------------------------------------------------------- */
+
+static int pack_lookup(struct dr_index_txn *t, const struct dr_id *id, struct dr_index_pack *out)
+{
+    MDB_val v;
+    int rc = db_get(t, DB_PACKS, id->b, DR_ID_LEN, &v);
+    if (rc <= 0) {
+        return rc;
+    }
+    rc = pack_decode(id->b, DR_ID_LEN, &v, out);
+    return rc < 0 ? rc : 1;
+}
+
+static int pack_store(struct dr_index_txn *t, const struct dr_id *id, const struct dr_index_pack *p)
+{
+    uint8_t v[PACK_VAL_LEN];
+    pack_encode(v, p);
+    return db_put(t, DB_PACKS, id->b, DR_ID_LEN, v, sizeof(v));
+}
+
+int dr_index_pack_get(struct dr_index_txn *t, const struct dr_id *id, struct dr_index_pack *out)
+{
+    int rc = txn_check(t, false);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = pack_lookup(t, id, out);
+    if (rc == 0) {
+        return not_found("pack", id);
+    }
+    return write_result(t, rc < 0 ? rc : 0);
+}
+
+int dr_index_pack_put(struct dr_index_txn *t, const struct dr_id *id, const struct dr_index_pack *p)
+{
+    int rc = txn_check(t, true);
+    if (rc < 0) {
+        return rc;
+    }
+    return write_result(t, pack_store(t, id, p));
+}
+
+int dr_index_pack_del(struct dr_index_txn *t, const struct dr_id *id)
+{
+    int rc = txn_check(t, true);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = db_del(t, DB_PACKS, id->b, DR_ID_LEN);
+    if (rc == 0) {
+        return not_found("pack", id);
+    }
+    return write_result(t, rc < 0 ? rc : 0);
+}
+
+/* Moves clen between the pack's dead and live bytes after a refcount crossed 0. */
+static int blob_ref(struct dr_index_txn *t, const struct dr_id *id, int delta)
+{
+    char hex[DR_ID_HEX_LEN + 1];
+    struct dr_index_blob b;
+    struct dr_index_pack p;
+    int rc = blob_lookup(t, id, &b);
+    if (rc == 0) {
+        return not_found("blob", id);
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    if (delta < 0 && b.refs == 0) {
+        return dr_errorf(DR_ECORRUPT,
+                         "refcount of blob %s would go below 0; run 'drrepo repair index'",
+                         dr_id_hex(id, hex));
+    }
+    if (delta > 0 && b.refs == UINT32_MAX) {
+        return dr_errorf(DR_ECORRUPT, "refcount of blob %s overflows", dr_id_hex(id, hex));
+    }
+    b.refs = delta > 0 ? b.refs + 1 : b.refs - 1;
+    bool to_live = delta > 0 && b.refs == 1;
+    bool to_dead = delta < 0 && b.refs == 0;
+    if (to_live || to_dead) {
+        rc = pack_lookup(t, &b.pack, &p);
+        if (rc == 0) {
+            char phex[DR_ID_HEX_LEN + 1];
+            return dr_errorf(DR_ENOENT, "pack %s of blob %s is not in the index",
+                             dr_id_hex(&b.pack, phex), dr_id_hex(id, hex));
+        }
+        if (rc < 0) {
+            return rc;
+        }
+        uint64_t *from = to_live ? &p.dead_bytes : &p.live_bytes;
+        uint64_t *to = to_live ? &p.live_bytes : &p.dead_bytes;
+        if (*from < b.clen) {
+            return dr_errorf(DR_ECORRUPT,
+                             "index record for pack %s has inconsistent live/dead bytes; run "
+                             "'drrepo repair index'",
+                             dr_id_hex(&b.pack, hex));
+        }
+        *from -= b.clen;
+        *to += b.clen;
+        rc = pack_store(t, &b.pack, &p);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return blob_store(t, id, &b);
+}
+
+int dr_index_blob_ref(struct dr_index_txn *t, const struct dr_id *id, int delta)
+{
+    int rc = txn_check(t, true);
+    if (rc < 0) {
+        return rc;
+    }
+    if (delta != 1 && delta != -1) {
+        return dr_errorf(DR_EUSAGE, "blob refcount delta must be +1 or -1, not %d", delta);
+    }
+    /* Unlike a delete, a missing blob here means the counting is wrong: fail the txn. */
+    return txn_fail(t, blob_ref(t, id, delta));
+}
+
+static int pack_add(struct dr_index_txn *t, const struct dr_id *pack_id, uint8_t type,
+                    uint64_t size, const struct dr_pack_entry *entries, size_t n)
+{
+    struct dr_index_pack p;
+    int rc = pack_lookup(t, pack_id, &p);
+    if (rc != 0) {
+        return rc < 0 ? rc : 0;
+    }
+    p = (struct dr_index_pack){.type = type, .size = size, .count = (uint32_t)n};
+    for (size_t i = 0; i < n; i++) {
+        const struct dr_pack_entry *e = &entries[i];
+        struct dr_index_blob b;
+        rc = blob_lookup(t, &e->id, &b);
+        if (rc < 0) {
+            return rc;
+        }
+        if (rc == 0) {
+            b = (struct dr_index_blob){
+                .pack = *pack_id,
+                .type = e->type,
+                .offset = e->offset,
+                .clen = e->clen,
+                .ulen = e->ulen,
+                .refs = 0,
+            };
+            rc = blob_store(t, &e->id, &b);
+            if (rc < 0) {
+                return rc;
+            }
+            p.dead_bytes += e->clen;
+        } else if (dr_id_eq(&b.pack, pack_id) && b.offset == e->offset && b.refs > 0) {
+            /* a blob record left behind by a pack record deleted alone: it is this very
+             * record and still referenced */
+            p.live_bytes += e->clen;
+        } else {
+            /* a copy indexed elsewhere (or earlier in this pack): a duplicate */
+            p.dead_bytes += e->clen;
+        }
+    }
+    return pack_store(t, pack_id, &p);
+}
+
+int dr_index_pack_add(struct dr_index_txn *t, const struct dr_id *pack_id, uint8_t type,
+                      uint64_t size, const struct dr_pack_entry *entries, size_t n)
+{
+    int rc = txn_check(t, true);
+    if (rc < 0) {
+        return rc;
+    }
+    if (n > DR_PACK_ENTRIES_MAX) {
+        return dr_errorf(DR_EUSAGE, "pack with %zu entries (at most %u)", n, DR_PACK_ENTRIES_MAX);
+    }
+    return txn_fail(t, pack_add(t, pack_id, type, size, entries, n));
+}
+
+static int pack_remove(struct dr_index_txn *t, const struct dr_id *pack_id,
+                       const struct dr_pack_entry *entries, size_t n)
+{
+    int removed = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct dr_index_blob b;
+        int rc = blob_lookup(t, &entries[i].id, &b);
+        if (rc < 0) {
+            return rc;
+        }
+        /* only the copy indexed in this pack: a duplicate's blob record names another pack */
+        if (rc == 1 && dr_id_eq(&b.pack, pack_id)) {
+            rc = db_del(t, DB_BLOBS, entries[i].id.b, DR_ID_LEN);
+            if (rc < 0) {
+                return rc;
+            }
+            removed++;
+        }
+    }
+    int rc = db_del(t, DB_PACKS, pack_id->b, DR_ID_LEN);
+    return rc < 0 ? rc : removed;
+}
+
+int dr_index_pack_remove(struct dr_index_txn *t, const struct dr_id *pack_id,
+                         const struct dr_pack_entry *entries, size_t n)
+{
+    int rc = txn_check(t, true);
+    if (rc < 0) {
+        return rc;
+    }
+    if (n > DR_PACK_ENTRIES_MAX) {
+        return dr_errorf(DR_EUSAGE, "pack with %zu entries (at most %u)", n, DR_PACK_ENTRIES_MAX);
+    }
+    return txn_fail(t, pack_remove(t, pack_id, entries, n));
+}
+
+/* ---- snapshots ------------------------------------------------------------------------- */
+
+int dr_index_snap_get(struct dr_index_txn *t, const struct dr_id *id, struct dr_index_snap *out)
+{
+    MDB_val v;
+    int rc = txn_check(t, false);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = db_get(t, DB_SNAPS, id->b, DR_ID_LEN, &v);
+    if (rc == 0) {
+        return not_found("snapshot", id);
+    }
+    if (rc > 0) {
+        rc = snap_decode(id->b, DR_ID_LEN, &v, out);
+    }
+    return write_result(t, rc);
+}
+
+int dr_index_snap_put(struct dr_index_txn *t, const struct dr_id *id, const struct dr_index_snap *s)
+{
+    uint8_t v[SNAP_VAL_LEN];
+    int rc = txn_check(t, true);
+    if (rc < 0) {
+        return rc;
+    }
+    snap_encode(v, s);
+    return write_result(t, db_put(t, DB_SNAPS, id->b, DR_ID_LEN, v, sizeof(v)));
+}
+
+int dr_index_snap_del(struct dr_index_txn *t, const struct dr_id *id)
+{
+    int rc = txn_check(t, true);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = db_del(t, DB_SNAPS, id->b, DR_ID_LEN);
+    if (rc == 0) {
+        return not_found("snapshot", id);
+    }
+    return write_result(t, rc < 0 ? rc : 0);
+}
+
+/* ---- iteration ------------------------------------------------------------------------- */
+
+struct walk_cbs {
+    dr_index_blob_cb blob;
+    dr_index_pack_cb pack;
+    dr_index_snap_cb snap;
+    void *arg;
+};
+
+/* Decodes one record of db and hands it to the matching callback. */
+static int walk_one(int db, const struct walk_cbs *cbs, const MDB_val *k, const MDB_val *v)
+{
+    struct dr_id id;
+    int rc;
+    if (k->mv_size == DR_ID_LEN) {
+        memcpy(id.b, k->mv_data, DR_ID_LEN);
+    }
+    if (db == DB_BLOBS) {
+        struct dr_index_blob b;
+        rc = blob_decode(k->mv_data, k->mv_size, v, &b);
+        return rc < 0 ? rc : cbs->blob(cbs->arg, &id, &b);
+    }
+    if (db == DB_PACKS) {
+        struct dr_index_pack p;
+        rc = pack_decode(k->mv_data, k->mv_size, v, &p);
+        return rc < 0 ? rc : cbs->pack(cbs->arg, &id, &p);
+    }
+    struct dr_index_snap s;
+    rc = snap_decode(k->mv_data, k->mv_size, v, &s);
+    return rc < 0 ? rc : cbs->snap(cbs->arg, &id, &s);
+}
+
+static int walk(struct dr_index_txn *t, int db, const struct walk_cbs *cbs)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc = txn_check(t, false);
+    if (rc < 0) {
+        return rc;
+    }
+    int mrc = mdb_cursor_open(t->txn, t->idx->dbi[db], &cur);
+    if (mrc) {
+        cur = NULL;
+        rc = txn_lmdb_err(t, mrc, "mdb_cursor_open");
+        goto out;
+    }
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        rc = walk_one(db, cbs, &k, &v);
+        if (rc < 0) {
+            goto out;
+        }
+    }
+    rc = mrc == MDB_NOTFOUND ? 0 : txn_lmdb_err(t, mrc, "mdb_cursor_get");
+out:
+    if (cur) {
+        mdb_cursor_close(cur);
+    }
+    /* a callback's own error is the caller's business; the txn fails only for index errors */
+    return rc;
+}
+
+int dr_index_blob_foreach(struct dr_index_txn *t, dr_index_blob_cb cb, void *arg)
+{
+    struct walk_cbs cbs = {.blob = cb, .arg = arg};
+    return walk(t, DB_BLOBS, &cbs);
+}
+
+int dr_index_pack_foreach(struct dr_index_txn *t, dr_index_pack_cb cb, void *arg)
+{
+    struct walk_cbs cbs = {.pack = cb, .arg = arg};
+    return walk(t, DB_PACKS, &cbs);
+}
+
+int dr_index_snap_foreach(struct dr_index_txn *t, dr_index_snap_cb cb, void *arg)
+{
+    struct walk_cbs cbs = {.snap = cb, .arg = arg};
+    return walk(t, DB_SNAPS, &cbs);
+}
+
+/* ---- files cache ----------------------------------------------------------------------- */
+
+int dr_index_files_get(struct dr_index_txn *t, const struct dr_id *path_key,
+                       struct dr_files_rec *out)
+{
+    MDB_val v;
+    int rc = txn_check(t, false);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = db_get(t, DB_FILES, path_key->b, DR_ID_LEN, &v);
+    if (rc == 0) {
+        return not_found("file", path_key);
+    }
+    if (rc < 0) {
+        return write_result(t, rc);
+    }
+    struct dr_reader r;
+    struct dr_files_rec f = {0};
+    dr_rd_init(&r, v.mv_data, v.mv_size);
+    f.dev = dr_rd_u64le(&r);
+    f.ino = dr_rd_u64le(&r);
+    f.size = dr_rd_u64le(&r);
+    f.mtime_ns = (int64_t)dr_rd_u64le(&r);
+    f.ctime_ns = (int64_t)dr_rd_u64le(&r);
+    f.nchunks = dr_rd_u32le(&r);
+    /* the length check comes before the allocation, so a damaged count allocates nothing */
+    if (!dr_rd_ok(&r) || f.nchunks > DR_INDEX_FILES_CHUNKS_MAX ||
+        dr_rd_left(&r) != (size_t)f.nchunks * FILES_CHUNK_LEN) {
+        return record_corrupt("file", path_key->b, DR_ID_LEN);
+    }
+    if (f.nchunks) {
+        f.chunks = dr_xmalloc((size_t)f.nchunks * sizeof(*f.chunks));
+        f.chunk_sizes = dr_xmalloc((size_t)f.nchunks * sizeof(*f.chunk_sizes));
+    }
+    for (uint32_t i = 0; i < f.nchunks; i++) {
+        dr_rd_copy(&r, f.chunks[i].b, DR_ID_LEN);
+        f.chunk_sizes[i] = dr_rd_u32le(&r);
+    }
+    *out = f;
+    return 0;
+}
+
+static int files_put(struct dr_index_txn *t, const struct dr_id *path_key,
+                     const struct dr_files_rec *rec)
+{
+    size_t len = FILES_HDR_LEN + (size_t)rec->nchunks * FILES_CHUNK_LEN;
+    MDB_val k = {.mv_size = DR_ID_LEN, .mv_data = (void *)path_key->b};
+    MDB_val v = {.mv_size = len, .mv_data = NULL};
+    /* MDB_RESERVE lets us encode straight into the page, with no copy of a large record */
+    int mrc = mdb_put(t->txn, t->idx->dbi[DB_FILES], &k, &v, MDB_RESERVE);
+    if (mrc) {
+        return txn_lmdb_err(t, mrc, "mdb_put");
+    }
+    uint8_t *p = v.mv_data;
+    dr_put_u64le(p, rec->dev);
+    dr_put_u64le(p + 8, rec->ino);
+    dr_put_u64le(p + 16, rec->size);
+    dr_put_u64le(p + 24, (uint64_t)rec->mtime_ns);
+    dr_put_u64le(p + 32, (uint64_t)rec->ctime_ns);
+    dr_put_u32le(p + 40, rec->nchunks);
+    p += FILES_HDR_LEN;
+    for (uint32_t i = 0; i < rec->nchunks; i++) {
+        memcpy(p, rec->chunks[i].b, DR_ID_LEN);
+        dr_put_u32le(p + DR_ID_LEN, rec->chunk_sizes[i]);
+        p += FILES_CHUNK_LEN;
+    }
+    return 0;
+}
+
+int dr_index_files_put(struct dr_index_txn *t, const struct dr_id *path_key,
+                       const struct dr_files_rec *rec)
+{
+    int rc = txn_check(t, true);
+    if (rc < 0) {
+        return rc;
+    }
+    if (rec->nchunks > DR_INDEX_FILES_CHUNKS_MAX) {
+        /* refused before anything is written, so the txn stays usable: the file is just not
+         * cached */
+        return dr_errorf(DR_EUSAGE, "files cache record with %u chunks (at most %u)",
+                         rec->nchunks, (unsigned)DR_INDEX_FILES_CHUNKS_MAX);
+    }
+    return txn_fail(t, files_put(t, path_key, rec));
+}
+
+void dr_files_rec_release(struct dr_files_rec *rec)
+{
+    if (!rec) {
+        return;
+    }
+    free(rec->chunks);
+    free(rec->chunk_sizes);
+    rec->chunks = NULL;
+    rec->chunk_sizes = NULL;
+    rec->nchunks = 0;
+}
+
+/* ---- scratch, clear, counts ------------------------------------------------------------ */
+
+static int drop(struct dr_index_txn *t, int db)
+{
+    int mrc = mdb_drop(t->txn, t->idx->dbi[db], 0);
+    return mrc ? txn_lmdb_err(t, mrc, "mdb_drop") : 0;
+}
+
+int dr_index_scratch_clear(struct dr_index_txn *t)
+{
+    int rc = txn_check(t, true);
+    if (rc < 0) {
+        return rc;
+    }
+    return txn_fail(t, drop(t, DB_SCRATCH));
+}
+
+int dr_index_scratch_add(struct dr_index_txn *t, const struct dr_id *id)
+{
+    int rc = txn_check(t, true);
+    if (rc < 0) {
+        return rc;
+    }
+    MDB_val k = {.mv_size = DR_ID_LEN, .mv_data = (void *)id->b};
+    MDB_val v = {.mv_size = 0, .mv_data = NULL};
+    int mrc = mdb_put(t->txn, t->idx->dbi[DB_SCRATCH], &k, &v, MDB_NOOVERWRITE);
+    if (mrc == MDB_KEYEXIST) {
+        return 0;
+    }
+    if (mrc) {
+        return txn_fail(t, txn_lmdb_err(t, mrc, "mdb_put"));
+    }
+    return 1;
+}
+
+int dr_index_clear(struct dr_index_txn *t)
+{
+    static const int dbs[] = {DB_BLOBS, DB_PACKS, DB_SNAPS, DB_SCRATCH};
+    int rc = txn_check(t, true);
+    if (rc < 0) {
+        return rc;
+    }
+    for (size_t i = 0; i < DR_ARRAY_LEN(dbs); i++) {
+        rc = drop(t, dbs[i]);
+        if (rc < 0) {
+            return txn_fail(t, rc);
+        }
+    }
+    return 0;
+}
+
+int dr_index_counts(struct dr_index_txn *t, uint64_t *out_blobs, uint64_t *out_packs,
+                    uint64_t *out_snaps)
+{
+    static const int dbs[] = {DB_BLOBS, DB_PACKS, DB_SNAPS};
+    uint64_t n[3];
+    int rc = txn_check(t, false);
+    if (rc < 0) {
+        return rc;
+    }
+    for (size_t i = 0; i < DR_ARRAY_LEN(dbs); i++) {
+        MDB_stat st;
+        int mrc = mdb_stat(t->txn, t->idx->dbi[dbs[i]], &st);
+        if (mrc) {
+            return write_result(t, txn_lmdb_err(t, mrc, "mdb_stat"));
+        }
+        n[i] = st.ms_entries;
+    }
+    *out_blobs = n[0];
+    *out_packs = n[1];
+    *out_snaps = n[2];
+    return 0;
+}

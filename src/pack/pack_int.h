@@ -1,0 +1,28 @@
+/* pack_int.h: internals of src/pack/ shared by its files and by the format-vector tests.
+ *
+ * The two *_nonce hooks exist only so tests/unit/format/test_vectors_pack.c can produce
+ * byte-exact records and packs. Sealing two messages with one nonce under one key destroys
+ * the confidentiality and authenticity of both, so nothing outside tests may call them. */
+#ifndef DR_PACK_PACK_INT_H
+#define DR_PACK_PACK_INT_H
+
+#include "drrepo/pack.h"
+
+/* Length of a blob's associated data: type u8 || id[32]. */
+#define DR_BLOB_AD_LEN (1 + DR_ID_LEN)
+
+/* Length of the plaintext header before its entries: magic[8] || version u32 || count u32. */
+#define DR_PACK_HEADER_FIXED_LEN 16
+
+/* dr_blob_encode sealing with nonce instead of a random one (NULL: random, as dr_blob_encode).
+ * Test vectors only. Errors as dr_blob_encode. */
+DR_MUST_CHECK int dr_blob_encode_nonce(const struct dr_keys *k, struct dr_compressor *z,
+                                       uint8_t type, const struct dr_id *id, const uint8_t *plain,
+                                       size_t len, const uint8_t *nonce, struct dr_buf *out);
+
+/* Makes the next dr_pack_writer_finish seal the header with nonce (copied) instead of a random
+ * one. dr_pack_writer_reset forgets it, so it can never be used for two packs. Test vectors
+ * only. */
+void dr_pack_writer_set_header_nonce(struct dr_pack_writer *w, const uint8_t nonce[DR_NONCE_LEN]);
+
+#endif

@@ -1,0 +1,313 @@
+/* writer.c: builds one pack file in memory (format/pack.md "Pack file").
+ *
+ * The bytes grow in one dr_buf: the preamble at creation, each record as it is added, and the
+ * sealed header and the trailer at finish, when the whole buffer is hashed for the pack's name.
+ * Entries are kept in record order (so they are sorted by offset, as the parser requires), and
+ * an open-addressing set over them answers dr_pack_writer_has in O(1): a tree pack may hold
+ * hundreds of thousands of small records, and the caller asks once per blob.
+ *
+ * The writer is sticky-failed (STYLE.md 1.4): after an internal failure every later add and
+ * finish returns the first error until reset. Refusing an add because the pack is full is not a
+ * failure: the caller finishes this pack and starts the next. */
+#include "drrepo/pack.h"
+
+#include <stdlib.h>
+
+#include "drrepo/error.h"
+#include "drrepo/mem.h"
+#include "pack_int.h"
+
+struct dr_pack_writer {
+    const struct dr_keys *k; /* borrowed: must outlive the writer */
+    uint8_t type;
+    struct dr_buf data; /* preamble + records (+ header + trailer once finished) */
+    struct dr_pack_entry *entries;
+    size_t n, alloc;
+    uint32_t *slots; /* entry index + 1, 0 = empty; nslots is a power of two */
+    size_t nslots;
+    bool finished;
+    struct dr_id pack_id;
+    int err;         /* first internal failure, 0 if none */
+    bool have_nonce; /* test vectors only: see dr_pack_writer_set_header_nonce */
+    uint8_t nonce[DR_NONCE_LEN];
+};
+
+#define SLOTS_MIN 64
+
+/* Blob ids are keyed BLAKE2b outputs, so their first bytes are already uniformly spread. */
+static size_t id_slot(const struct dr_id *id, size_t nslots)
+{
+    return (size_t)dr_get_u64le(id->b) & (nslots - 1);
+}
+
+static void set_insert(uint32_t *slots, size_t nslots, const struct dr_pack_entry *entries,
+                       uint32_t idx)
+{
+    size_t i = id_slot(&entries[idx].id, nslots);
+    while (slots[i]) {
+        i = (i + 1) & (nslots - 1);
+    }
+    slots[i] = idx + 1;
+}
+
+/* Keeps the load factor at or below one half, so probes stay short. */
+static void set_grow(struct dr_pack_writer *w)
+{
+    if (w->nslots && (w->n + 1) * 2 <= w->nslots) {
+        return;
+    }
+    size_t nslots = w->nslots ? w->nslots * 2 : SLOTS_MIN;
+    uint32_t *slots = dr_xcalloc(nslots, sizeof(*slots));
+    for (size_t i = 0; i < w->n; i++) {
+        set_insert(slots, nslots, w->entries, (uint32_t)i);
+    }
+    free(w->slots);
+    w->slots = slots;
+    w->nslots = nslots;
+}
+
+static void write_preamble(struct dr_pack_writer *w)
+{
+    uint8_t pre[DR_PACK_PREAMBLE_LEN] = { 0 };
+    memcpy(pre, DR_MAGIC_PACK, DR_MAGIC_LEN);
+    dr_put_u32le(pre + 8, DR_FORMAT_VERSION);
+    pre[12] = w->type;
+    /* the buffer's cap is the file limit, far above 16 bytes: this cannot fail */
+    if (dr_buf_add(&w->data, pre, sizeof(pre)) < 0) {
+        DR_BUG("pack preamble does not fit an empty buffer");
+    }
+}
+
+struct dr_pack_writer *dr_pack_writer_new(const struct dr_keys *k, uint8_t type)
+{
+    if (type != DR_BLOB_DATA && type != DR_BLOB_TREE) {
+        DR_BUG("pack writer for an unknown blob type");
+    }
+    struct dr_pack_writer *w = dr_xcalloc(1, sizeof(*w));
+    w->k = k;
+    w->type = type;
+    dr_buf_init(&w->data, (size_t)DR_PACK_FILE_MAX);
+    write_preamble(w);
+    return w;
+}
+
+void dr_pack_writer_free(struct dr_pack_writer *w)
+{
+    if (!w) {
+        return;
+    }
+    dr_buf_release(&w->data);
+    free(w->entries);
+    free(w->slots);
+    free(w);
+}
+
+void dr_pack_writer_reset(struct dr_pack_writer *w)
+{
+    dr_buf_reset(&w->data);
+    write_preamble(w);
+    w->n = 0;
+    if (w->slots) {
+        memset(w->slots, 0, w->nslots * sizeof(*w->slots));
+    }
+    w->finished = false;
+    memset(&w->pack_id, 0, sizeof(w->pack_id));
+    w->err = 0;
+    w->have_nonce = false;
+}
+
+void dr_pack_writer_set_header_nonce(struct dr_pack_writer *w, const uint8_t nonce[DR_NONCE_LEN])
+{
+    memcpy(w->nonce, nonce, DR_NONCE_LEN);
+    w->have_nonce = true;
+}
+
+uint64_t dr_pack_writer_size(const struct dr_pack_writer *w)
+{
+    return w->data.len;
+}
+
+size_t dr_pack_writer_count(const struct dr_pack_writer *w)
+{
+    return w->n;
+}
+
+bool dr_pack_writer_has(const struct dr_pack_writer *w, const struct dr_id *id)
+{
+    if (!w->nslots) {
+        return false;
+    }
+    for (size_t i = id_slot(id, w->nslots); w->slots[i]; i = (i + 1) & (w->nslots - 1)) {
+        if (dr_id_eq(&w->entries[w->slots[i] - 1].id, id)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Size of the finished pack if it had n entries and size bytes of preamble and records. */
+static uint64_t finished_size(uint64_t size, size_t n)
+{
+    return size + DR_AEAD_OVERHEAD + DR_PACK_HEADER_FIXED_LEN + (uint64_t)n * DR_PACK_ENTRY_LEN +
+           DR_PACK_TRAILER_LEN;
+}
+
+int dr_pack_writer_add(struct dr_pack_writer *w, const struct dr_id *id, const uint8_t *rec,
+                       size_t reclen, uint32_t ulen)
+{
+    char hex[DR_ID_HEX_LEN + 1];
+    if (w->err) {
+        return w->err;
+    }
+    if (w->finished) {
+        return dr_errorf(DR_EUSAGE, "pack writer is finished: reset it before adding blobs");
+    }
+    if (reclen < DR_AEAD_OVERHEAD + 1 || reclen > DR_BLOB_RECORD_MAX || ulen > DR_BLOB_MAX) {
+        return dr_errorf(DR_EUSAGE, "blob %s: record of %zu bytes (%u plain) is out of range",
+                         dr_id_hex(id, hex), reclen, ulen);
+    }
+    if (dr_pack_writer_has(w, id)) {
+        return dr_errorf(DR_EUSAGE, "blob %s is already in this pack", dr_id_hex(id, hex));
+    }
+    if (w->n >= DR_PACK_ENTRIES_MAX ||
+        finished_size(w->data.len + reclen, w->n + 1) > DR_PACK_FILE_MAX) {
+        return dr_errorf(DR_EUSAGE, "pack is full (%zu blobs, %zu bytes)", w->n, w->data.len);
+    }
+    uint64_t offset = w->data.len;
+    int rc = dr_buf_add(&w->data, rec, reclen);
+    if (rc < 0) {
+        /* cannot happen below the file limit checked above; a failed add changed nothing */
+        return dr_error_wrap(rc, "pack writer");
+    }
+    set_grow(w);
+    DR_GROW(w->entries, w->alloc, w->n + 1);
+    w->entries[w->n] = (struct dr_pack_entry){
+        .id = *id,
+        .type = w->type,
+        .offset = (uint32_t)offset,
+        .clen = (uint32_t)reclen,
+        .ulen = ulen,
+    };
+    set_insert(w->slots, w->nslots, w->entries, (uint32_t)w->n);
+    w->n++;
+    return 0;
+}
+
+/* The header plaintext: magic, version, count, then one 45-byte entry per record. */
+static int build_header(const struct dr_pack_writer *w, struct dr_buf *hdr)
+{
+    int rc = dr_buf_grow(hdr, DR_PACK_HEADER_FIXED_LEN + w->n * DR_PACK_ENTRY_LEN);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = dr_buf_add(hdr, DR_MAGIC_PACK_HEADER, DR_MAGIC_LEN);
+    rc = rc ? rc : dr_buf_add_u32le(hdr, DR_FORMAT_VERSION);
+    rc = rc ? rc : dr_buf_add_u32le(hdr, (uint32_t)w->n);
+    for (size_t i = 0; i < w->n && rc == 0; i++) {
+        const struct dr_pack_entry *e = &w->entries[i];
+        rc = dr_buf_add_u8(hdr, e->type);
+        rc = rc ? rc : dr_buf_add(hdr, e->id.b, DR_ID_LEN);
+        rc = rc ? rc : dr_buf_add_u32le(hdr, e->offset);
+        rc = rc ? rc : dr_buf_add_u32le(hdr, e->clen);
+        rc = rc ? rc : dr_buf_add_u32le(hdr, e->ulen);
+    }
+    return rc;
+}
+
+int dr_pack_writer_finish(struct dr_pack_writer *w, struct dr_id *out_pack_id,
+                          const uint8_t **out_data, size_t *out_len)
+{
+    struct dr_buf hdr = DR_BUF_INIT(DR_PACK_HEADER_MAX);
+    size_t records_end = w->data.len;
+    /* a copy: sealing appends to data and may move the buffer the preamble lives in */
+    uint8_t pre[DR_PACK_PREAMBLE_LEN];
+    int rc = 0;
+    if (w->err) {
+        return w->err;
+    }
+    if (w->finished) {
+        goto done;
+    }
+    if (w->n == 0) {
+        return dr_errorf(DR_EUSAGE, "cannot finish an empty pack");
+    }
+    memcpy(pre, w->data.buf, sizeof(pre));
+    rc = build_header(w, &hdr);
+    if (rc < 0) {
+        goto fail;
+    }
+    if (w->have_nonce) {
+        rc = dr_crypto_seal_nonce(w->k, w->nonce, pre, sizeof(pre), hdr.buf, hdr.len, &w->data);
+    } else {
+        rc = dr_crypto_seal(w->k, pre, sizeof(pre), hdr.buf, hdr.len, &w->data);
+    }
+    if (rc < 0) {
+        goto fail;
+    }
+    size_t hdr_len = w->data.len - records_end;
+    if (hdr_len > DR_PACK_HEADER_MAX) {
+        rc = dr_errorf(DR_EINTERNAL, "pack header of %zu bytes is over its limit", hdr_len);
+        goto fail;
+    }
+    rc = dr_buf_add_u32le(&w->data, (uint32_t)hdr_len);
+    rc = rc ? rc : dr_buf_add(&w->data, DR_MAGIC_PACK_END, DR_MAGIC_LEN);
+    if (rc < 0) {
+        goto fail;
+    }
+    dr_buf_release(&hdr);
+    dr_crypto_hash(w->data.buf, w->data.len, &w->pack_id);
+    w->finished = true;
+    w->have_nonce = false;
+done:
+    *out_pack_id = w->pack_id;
+    *out_data = (const uint8_t *)w->data.buf;
+    *out_len = w->data.len;
+    return 0;
+fail:
+    dr_buf_release(&hdr);
+    /* leave the bytes as they were before finish, and stay failed until reset */
+    dr_buf_setlen(&w->data, records_end);
+    w->err = dr_error_wrap(rc < 0 && rc != DR_ECORRUPT ? rc : DR_EINTERNAL, "cannot finish pack");
+    return w->err;
+}
+
+const struct dr_pack_entry *dr_pack_writer_entries(const struct dr_pack_writer *w, size_t *out_n)
+{
+    *out_n = w->n;
+    return w->entries;
+}
+
+char *dr_pack_object_name(uint8_t type, const struct dr_id *pack_id)
+{
+    char hex[DR_ID_HEX_LEN + 1];
+    dr_id_hex(pack_id, hex);
+    return dr_xasprintf("%s/%.2s/%s", type == DR_BLOB_TREE ? "tree" : "data", hex, hex);
+}
+
+int dr_pack_name_parse(const char *name, uint8_t *out_type, struct dr_id *out_id)
+{
+    uint8_t type;
+    if (strncmp(name, "data/", 5) == 0) {
+        type = DR_BLOB_DATA;
+    } else if (strncmp(name, "tree/", 5) == 0) {
+        type = DR_BLOB_TREE;
+    } else {
+        return dr_errorf(DR_EUSAGE, "'%s' is not a pack name", name);
+    }
+    /* "data/" 2 hex "/" 64 hex, lowercase, the directory equal to the id's first two digits:
+     * exactly what dr_pack_object_name writes, so a name parses to one id and back */
+    struct dr_id id;
+    if (strlen(name) != 8 + DR_ID_HEX_LEN || name[7] != '/' || memcmp(name + 5, name + 8, 2) != 0 ||
+        !dr_hex_decode(name + 8, id.b, DR_ID_LEN)) {
+        return dr_errorf(DR_EUSAGE, "'%s' is not a pack name", name);
+    }
+    const char *hex = name + 8;
+    for (const char *p = hex; *p; p++) {
+        if (*p >= 'A' && *p <= 'F') {
+            return dr_errorf(DR_EUSAGE, "'%s' is not a pack name (uppercase hex)", name);
+        }
+    }
+    *out_type = type;
+    *out_id = id;
+    return 0;
+}

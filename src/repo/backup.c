@@ -1,0 +1,934 @@
+/* backup.c: snapshots of file trees and streams (see backup.h).
+ *
+ * Trees are built bottom-up, one directory at a time: the directory's entries are read, sorted
+ * and stat'ed, file contents are chunked and handed to the write pipeline, and once the
+ * pipeline has produced every chunk id the directory's tree blob is encoded and stored. An
+ * unchanged directory yields the same tree blob, which the pipeline deduplicates.
+ *
+ * The files cache (index "files") lets a file whose device, inode, size, mtime and ctime are
+ * unchanged reuse its chunk list without being read. Its records are written only after the
+ * snapshot is committed, from a spool file, so that a record never names chunks that are not
+ * durably stored, and memory does not grow with the number of files. */
+#include "drrepo/backup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "drrepo/error.h"
+#include "drrepo/format.h"
+#include "drrepo/log.h"
+#include "drrepo/mem.h"
+#include "drrepo/util.h"
+#include "drrepo/writer.h"
+
+extern char **environ;
+
+/* Files modified this close to the start of the snapshot are not put in the files cache: a
+ * change within the file system's timestamp granularity after we read would go unnoticed. */
+#define RACY_WINDOW_NS 1000000000LL
+#define READ_SIZE (1u << 20)
+
+struct hardlink {
+    uint64_t dev, ino;
+    uint32_t nchunks;
+    struct dr_id *chunks;
+    uint32_t *sizes;
+};
+
+struct backup {
+    struct dr_repo *r;
+    const struct dr_backup_opts *o;
+    struct dr_writer *w;
+    struct dr_chunker ch;
+    struct dr_index_txn *rtxn;
+    uint8_t *buf; /* read buffer: chunker max + READ_SIZE */
+    size_t bufsize;
+    FILE *spool;  /* files-cache records to write after commit */
+    int64_t start_ns;   /* monotonic, for progress */
+    int64_t start_wall; /* wall clock, for the racy-file window */
+    dev_t root_dev;
+    struct dr_snap_summary sum;
+    struct dr_progress prog;
+    int64_t last_progress_ns;
+    struct hardlink *links;
+    size_t nlinks, alinks;
+    int rc; /* first fatal error */
+};
+
+static void progress(struct backup *b, const char *current, bool final)
+{
+    if (!b->o->progress) {
+        return;
+    }
+    int64_t now = dr_mono_ns();
+    if (!final && now - b->last_progress_ns < 250000000) {
+        return;
+    }
+    b->last_progress_ns = now;
+    b->prog.elapsed_ns = now - b->start_ns;
+    b->prog.current = current;
+    b->o->progress(b->o->progress_arg, &b->prog, final);
+}
+
+static bool excluded(const struct dr_backup_opts *o, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    for (size_t i = 0; i < o->nexcludes; i++) {
+        const char *pat = o->excludes[i];
+        if (strchr(pat, '/') ? fnmatch(pat, path, FNM_PATHNAME) == 0 : fnmatch(pat, base, 0) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void owner_names(struct dr_node *n)
+{
+    char buf[4096];
+    struct passwd pw, *pwp = NULL;
+    struct group gr, *grp = NULL;
+    getpwuid_r(n->uid, &pw, buf, sizeof(buf), &pwp);
+    n->user = dr_xstrndup(pwp ? pwp->pw_name : "", pwp ? DR_MIN(strlen(pwp->pw_name), 255) : 0);
+    getgrgid_r(n->gid, &gr, buf, sizeof(buf), &grp);
+    n->group = dr_xstrndup(grp ? grp->gr_name : "", grp ? DR_MIN(strlen(grp->gr_name), 255) : 0);
+}
+
+static void node_from_stat(struct dr_node *n, const char *name, const struct stat *st)
+{
+    memset(n, 0, sizeof(*n));
+    n->name = dr_xstrdup(name);
+    n->mode = st->st_mode & 07777;
+    n->uid = st->st_uid;
+    n->gid = st->st_gid;
+    owner_names(n);
+    n->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    n->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+    n->dev = st->st_dev;
+    n->inode = st->st_ino;
+    n->nlink = (uint32_t)st->st_nlink;
+    if (S_ISREG(st->st_mode)) {
+        n->type = DR_NODE_FILE;
+        n->size = (uint64_t)st->st_size;
+    } else if (S_ISDIR(st->st_mode)) {
+        n->type = DR_NODE_DIR;
+    } else if (S_ISLNK(st->st_mode)) {
+        n->type = DR_NODE_SYMLINK;
+    } else if (S_ISCHR(st->st_mode)) {
+        n->type = DR_NODE_CHARDEV;
+        n->rdev = st->st_rdev;
+    } else if (S_ISBLK(st->st_mode)) {
+        n->type = DR_NODE_BLOCKDEV;
+        n->rdev = st->st_rdev;
+    } else if (S_ISFIFO(st->st_mode)) {
+        n->type = DR_NODE_FIFO;
+    } else {
+        n->type = DR_NODE_SOCKET;
+    }
+}
+
+/* Appends one chunk slot to n, draining the pipeline before a reallocation so that no
+ * in-flight job points into the old array. */
+static int chunk_slot(struct backup *b, struct dr_node *n, uint32_t *alloc, uint32_t size,
+                      struct dr_id **out_slot)
+{
+    if (n->nchunks == *alloc) {
+        int rc = dr_writer_drain(b->w);
+        if (rc < 0) {
+            return rc;
+        }
+        *alloc = *alloc ? *alloc * 2 : 4;
+        n->chunks = dr_xrealloc(n->chunks, *alloc * sizeof(*n->chunks));
+        n->chunk_sizes = dr_xrealloc(n->chunk_sizes, *alloc * sizeof(*n->chunk_sizes));
+    }
+    n->chunk_sizes[n->nchunks] = size;
+    memset(&n->chunks[n->nchunks], 0, sizeof(*n->chunks));
+    *out_slot = &n->chunks[n->nchunks];
+    n->nchunks++;
+    return 0;
+}
+
+/* Reads fd to its end through the chunker into the pipeline. Returns bytes read or an error:
+ * DR_EIO for a read error (the caller decides whether that is fatal). */
+static int64_t chunk_stream(struct backup *b, int fd, struct dr_node *n, uint32_t alloc,
+                            const char *what)
+{
+    size_t have = 0;
+    bool eof = false;
+    uint64_t total = 0;
+    for (;;) {
+        while (!eof && have < b->bufsize) {
+            ssize_t got = read(fd, b->buf + have, b->bufsize - have);
+            if (got < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                return dr_error_errno(DR_EIO, "cannot read '%s'", what);
+            }
+            if (got == 0) {
+                eof = true;
+                break;
+            }
+            have += (size_t)got;
+            total += (uint64_t)got;
+            b->prog.bytes_read += (uint64_t)got;
+            b->sum.bytes_read += (uint64_t)got;
+        }
+        size_t off = 0;
+        for (;;) {
+            size_t cut = dr_chunker_next(&b->ch, b->buf + off, have - off, eof);
+            if (cut == 0) {
+                break;
+            }
+            struct dr_id *slot;
+            int rc = chunk_slot(b, n, &alloc, (uint32_t)cut, &slot);
+            if (rc < 0) {
+                return rc;
+            }
+            uint8_t *copy = dr_xmalloc(cut);
+            memcpy(copy, b->buf + off, cut);
+            rc = dr_writer_put_data(b->w, copy, cut, slot);
+            if (rc < 0) {
+                return rc;
+            }
+            off += cut;
+        }
+        memmove(b->buf, b->buf + off, have - off);
+        have -= off;
+        progress(b, what, false);
+        if (eof && have == 0) {
+            break;
+        }
+    }
+    n->size = total;
+    return (int64_t)total;
+}
+
+static struct dr_id path_key(const char *path)
+{
+    struct dr_id k;
+    dr_crypto_hash(path, strlen(path), &k);
+    return k;
+}
+
+/* True when the files cache has an up-to-date record for the file whose chunks are all still
+ * indexed; then the node gets the cached chunk list. *out_known says whether a record (of any
+ * age) existed, for the new/changed statistics. */
+static bool files_cache_hit(struct backup *b, const char *path, const struct stat *st,
+                            struct dr_node *n, bool *out_known)
+{
+    struct dr_files_rec rec = {0};
+    struct dr_id key = path_key(path);
+    *out_known = false;
+    if (dr_index_files_get(b->rtxn, &key, &rec) < 0) {
+        dr_error_clear();
+        return false;
+    }
+    *out_known = true;
+    bool hit = rec.dev == (uint64_t)st->st_dev && rec.ino == (uint64_t)st->st_ino &&
+               rec.size == (uint64_t)st->st_size &&
+               rec.mtime_ns == n->mtime_ns && rec.ctime_ns == n->ctime_ns;
+    uint64_t sum = 0;
+    for (uint32_t i = 0; hit && i < rec.nchunks; i++) {
+        struct dr_index_blob ib;
+        sum += rec.chunk_sizes[i];
+        if (dr_index_blob_get(b->rtxn, &rec.chunks[i], &ib) < 0) {
+            dr_error_clear();
+            hit = false;
+        }
+    }
+    if (hit && sum == rec.size) {
+        n->nchunks = rec.nchunks;
+        n->chunks = rec.chunks;
+        n->chunk_sizes = rec.chunk_sizes;
+        rec.chunks = NULL;
+        rec.chunk_sizes = NULL;
+    } else {
+        hit = false;
+    }
+    dr_files_rec_release(&rec);
+    return hit;
+}
+
+/* Spools a files-cache record: key, stat fields, chunk list. Written to the index after commit. */
+static void spool_file(struct backup *b, const char *path, const struct dr_node *n)
+{
+    if (!b->spool || n->mtime_ns >= b->start_wall - RACY_WINDOW_NS ||
+        n->ctime_ns >= b->start_wall - RACY_WINDOW_NS) {
+        return;
+    }
+    struct dr_id key = path_key(path);
+    uint64_t hdr[5] = {n->dev, n->inode, n->size, (uint64_t)n->mtime_ns, (uint64_t)n->ctime_ns};
+    uint32_t nc = n->nchunks;
+    if (fwrite(key.b, sizeof(key.b), 1, b->spool) != 1 || fwrite(hdr, sizeof(hdr), 1, b->spool) != 1 ||
+        fwrite(&nc, sizeof(nc), 1, b->spool) != 1 ||
+        (nc && (fwrite(n->chunks, sizeof(*n->chunks), nc, b->spool) != nc ||
+                fwrite(n->chunk_sizes, sizeof(*n->chunk_sizes), nc, b->spool) != nc))) {
+        /* the files cache is an accelerator: without it the next run reads more, nothing else */
+        fclose(b->spool);
+        b->spool = NULL;
+    }
+}
+
+static struct hardlink *find_link(struct backup *b, const struct stat *st)
+{
+    for (size_t i = 0; i < b->nlinks; i++) {
+        if (b->links[i].dev == (uint64_t)st->st_dev && b->links[i].ino == (uint64_t)st->st_ino) {
+            return &b->links[i];
+        }
+    }
+    return NULL;
+}
+
+static void copy_chunks(struct dr_node *n, uint32_t nc, const struct dr_id *c, const uint32_t *sz)
+{
+    n->nchunks = nc;
+    n->chunks = nc ? dr_xmalloc(nc * sizeof(*c)) : NULL;
+    n->chunk_sizes = nc ? dr_xmalloc(nc * sizeof(*sz)) : NULL;
+    if (nc) {
+        memcpy(n->chunks, c, nc * sizeof(*c));
+        memcpy(n->chunk_sizes, sz, nc * sizeof(*sz));
+    }
+}
+
+/* Reads a regular file into n's chunk list. A file that cannot be opened or read is an input
+ * error (reported, counted, left out); returns 1 then. */
+static int backup_file(struct backup *b, const char *path, const struct stat *st, struct dr_node *n)
+{
+    b->prog.files++;
+    struct hardlink *hl = st->st_nlink > 1 ? find_link(b, st) : NULL;
+    if (hl) {
+        /* stored once: a further name of an inode already read reuses its chunks */
+        copy_chunks(n, hl->nchunks, hl->chunks, hl->sizes);
+        b->sum.files_unchanged++;
+        return 0;
+    }
+    bool known;
+    if (files_cache_hit(b, path, st, n, &known)) {
+        b->sum.files_unchanged++;
+    } else {
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
+        if (fd < 0 && errno == EPERM) {
+            fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        }
+        if (fd < 0) {
+            dr_log_error("cannot read '%s': %s", path, strerror(errno));
+            b->sum.errors++;
+            b->prog.errors++;
+            return 1;
+        }
+        uint64_t guess = (uint64_t)st->st_size / b->ch.min + 2;
+        uint32_t alloc = guess > 1u << 20 ? 1u << 20 : (uint32_t)guess;
+        n->chunks = dr_xmalloc(alloc * sizeof(*n->chunks));
+        n->chunk_sizes = dr_xmalloc(alloc * sizeof(*n->chunk_sizes));
+        int64_t got = chunk_stream(b, fd, n, alloc, path);
+        close(fd);
+        if (got == DR_EIO) {
+            /* a read error in the middle of a file: leave the file out, keep going */
+            dr_log_error("%s", dr_error_msg());
+            dr_error_clear();
+            int rc = dr_writer_drain(b->w);
+            if (rc < 0) {
+                return rc;
+            }
+            b->sum.errors++;
+            b->prog.errors++;
+            return 1;
+        }
+        if (got < 0) {
+            return (int)got;
+        }
+        if (known) {
+            b->sum.files_changed++;
+        } else {
+            b->sum.files_new++;
+        }
+    }
+    b->sum.bytes_total += n->size;
+    if (st->st_nlink > 1) {
+        int rc = dr_writer_drain(b->w);
+        if (rc < 0) {
+            return rc;
+        }
+        DR_GROW(b->links, b->alinks, b->nlinks + 1);
+        struct hardlink *h = &b->links[b->nlinks++];
+        h->dev = st->st_dev;
+        h->ino = st->st_ino;
+        h->nchunks = n->nchunks;
+        h->chunks = dr_xmalloc((n->nchunks + 1) * sizeof(*h->chunks));
+        h->sizes = dr_xmalloc((n->nchunks + 1) * sizeof(*h->sizes));
+        memcpy(h->chunks, n->chunks, n->nchunks * sizeof(*h->chunks));
+        memcpy(h->sizes, n->chunk_sizes, n->nchunks * sizeof(*h->sizes));
+    }
+    return 0;
+}
+
+static int backup_dir(struct backup *b, const char *path, struct dr_id *out_tree);
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Builds the node for one existing path. Returns 1 when the entry is left out (unreadable). */
+static int backup_entry(struct backup *b, const char *path, const char *name, struct dr_node *n)
+{
+    struct stat st;
+    memset(n, 0, sizeof(*n));
+    if (lstat(path, &st) < 0) {
+        dr_log_error("cannot stat '%s': %s", path, strerror(errno));
+        b->sum.errors++;
+        b->prog.errors++;
+        return 1;
+    }
+    node_from_stat(n, name, &st);
+    int rc = 0;
+    switch (n->type) {
+    case DR_NODE_FILE:
+        rc = backup_file(b, path, &st, n);
+        break;
+    case DR_NODE_DIR:
+        b->sum.dirs++;
+        b->prog.dirs++;
+        if (b->o->one_file_system && st.st_dev != b->root_dev) {
+            /* a mount point: kept as an empty directory, like restic and tar do */
+            struct dr_tree empty;
+            struct dr_buf enc = DR_BUF_INIT(DR_TREE_MAX);
+            dr_tree_init(&empty);
+            rc = dr_tree_encode(&empty, &enc);
+            if (rc >= 0) {
+                rc = dr_writer_put_tree(b->w, (const uint8_t *)enc.buf, enc.len, &n->subtree);
+            }
+            dr_buf_release(&enc);
+        } else {
+            rc = backup_dir(b, path, &n->subtree);
+        }
+        break;
+    case DR_NODE_SYMLINK: {
+        char target[PATH_MAX + 1];
+        ssize_t len = readlink(path, target, PATH_MAX);
+        if (len <= 0) {
+            dr_log_error("cannot read link '%s': %s", path, len < 0 ? strerror(errno) : "empty");
+            b->sum.errors++;
+            return 1;
+        }
+        n->target = dr_xstrndup(target, (size_t)len);
+        n->size = 0;
+        break;
+    }
+    default:
+        break;
+    }
+    return rc;
+}
+
+static int store_tree(struct backup *b, struct dr_tree *t, struct dr_id *out)
+{
+    struct dr_buf enc = DR_BUF_INIT(DR_TREE_MAX);
+    int rc = dr_writer_drain(b->w);
+    if (rc >= 0) {
+        dr_tree_sort(t);
+        rc = dr_tree_encode(t, &enc);
+    }
+    if (rc >= 0) {
+        rc = dr_writer_put_tree(b->w, (const uint8_t *)enc.buf, enc.len, out);
+    }
+    dr_buf_release(&enc);
+    return rc;
+}
+
+static int backup_dir(struct backup *b, const char *path, struct dr_id *out_tree)
+{
+    DIR *d = opendir(path);
+    struct dr_tree t;
+    dr_tree_init(&t);
+    char **names = NULL;
+    size_t nnames = 0, anames = 0;
+    int rc = 0;
+    if (!d) {
+        dr_log_error("cannot read directory '%s': %s", path, strerror(errno));
+        b->sum.errors++;
+        b->prog.errors++;
+        return store_tree(b, &t, out_tree); /* kept, as an empty directory */
+    }
+    struct dirent *de;
+    errno = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+            continue;
+        }
+        DR_GROW(names, anames, nnames + 1);
+        names[nnames++] = dr_xstrdup(de->d_name);
+    }
+    if (errno) {
+        dr_log_error("cannot list directory '%s': %s", path, strerror(errno));
+        b->sum.errors++;
+    }
+    closedir(d);
+    if (nnames) {
+        qsort(names, nnames, sizeof(*names), name_cmp);
+    }
+    size_t plen = strlen(path);
+    for (size_t i = 0; i < nnames && rc >= 0; i++) {
+        char *full = plen && path[plen - 1] == '/' ? dr_xasprintf("%s%s", path, names[i])
+                                                   : dr_xasprintf("%s/%s", path, names[i]);
+        if (!excluded(b->o, full)) {
+            struct dr_node n;
+            rc = backup_entry(b, full, names[i], &n);
+            if (rc == 0) {
+                dr_tree_add(&t, &n);
+            } else {
+                if (rc == 1) {
+                    dr_node_release(&n);
+                    rc = 0;
+                }
+            }
+        }
+        free(full);
+    }
+    if (rc >= 0) {
+        rc = store_tree(b, &t, out_tree);
+    }
+    if (rc >= 0) {
+        for (size_t i = 0; i < t.n; i++) {
+            if (t.nodes[i].type == DR_NODE_FILE) {
+                char *full = dr_xasprintf("%s/%s", plen == 1 ? "" : path, t.nodes[i].name);
+                spool_file(b, full, &t.nodes[i]);
+                free(full);
+            }
+        }
+    }
+    for (size_t i = 0; i < nnames; i++) {
+        free(names[i]);
+    }
+    free(names);
+    dr_tree_release(&t);
+    return rc;
+}
+
+/* The snapshot's root mirrors the absolute paths given: /home/a and /srv/b become a root with
+ * "home" and "srv", whose intermediate directories carry their real metadata. paths is sorted
+ * and normalised; every element of [lo, hi) starts with prefix. */
+static int backup_virtual(struct backup *b, const char *prefix, char **paths, size_t lo, size_t hi,
+                          struct dr_id *out_tree)
+{
+    struct dr_tree t;
+    dr_tree_init(&t);
+    int rc = 0;
+    size_t plen = strlen(prefix);
+    size_t i = lo;
+    while (i < hi && rc >= 0) {
+        const char *rest = paths[i] + plen + (plen > 1 ? 1 : 0);
+        if (*rest == '/') {
+            rest++;
+        }
+        size_t clen = strcspn(rest, "/");
+        char *comp = dr_xstrndup(rest, clen);
+        char *full = dr_xasprintf("%s/%s", plen > 1 ? prefix : "", comp);
+        size_t flen = strlen(full);
+        size_t j = i;
+        bool exact = false;
+        while (j < hi && strncmp(paths[j], full, flen) == 0 &&
+               (paths[j][flen] == '\0' || paths[j][flen] == '/')) {
+            if (paths[j][flen] == '\0') {
+                exact = true;
+            }
+            j++;
+        }
+        struct dr_node n;
+        if (exact) {
+            rc = backup_entry(b, full, comp, &n);
+            if (rc == 1) {
+                dr_node_release(&n);
+                rc = 0;
+            } else if (rc == 0) {
+                if (n.type == DR_NODE_FILE) {
+                    rc = dr_writer_drain(b->w);
+                    if (rc >= 0) {
+                        spool_file(b, full, &n);
+                    }
+                }
+                dr_tree_add(&t, &n);
+            }
+        } else {
+            struct stat st;
+            if (lstat(full, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                rc = dr_error_errno(DR_EUSAGE, "cannot use '%s'", full);
+            } else {
+                node_from_stat(&n, comp, &st);
+                rc = backup_virtual(b, full, paths, i, j, &n.subtree);
+                if (rc >= 0) {
+                    dr_tree_add(&t, &n);
+                } else {
+                    dr_node_release(&n);
+                }
+            }
+        }
+        free(comp);
+        free(full);
+        i = j;
+    }
+    if (rc >= 0) {
+        rc = store_tree(b, &t, out_tree);
+    }
+    dr_tree_release(&t);
+    return rc;
+}
+
+/* Makes path absolute and removes ".", ".." and repeated '/' lexically (a symlink given on the
+ * command line is stored as the link, like tar and restic do). */
+static char *normalize(const char *path)
+{
+    char cwd[PATH_MAX];
+    char *abs = path[0] == '/' ? dr_xstrdup(path)
+                               : dr_xasprintf("%s/%s", getcwd(cwd, sizeof(cwd)) ? cwd : "/", path);
+    char *outp = dr_xmalloc(strlen(abs) + 2);
+    size_t o = 0;
+    char *save = NULL;
+    for (char *c = strtok_r(abs, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        if (strcmp(c, ".") == 0) {
+            continue;
+        }
+        if (strcmp(c, "..") == 0) {
+            while (o > 0 && outp[o - 1] != '/') {
+                o--;
+            }
+            if (o > 0) {
+                o--;
+            }
+            continue;
+        }
+        outp[o++] = '/';
+        size_t l = strlen(c);
+        memcpy(outp + o, c, l);
+        o += l;
+    }
+    if (o == 0) {
+        outp[o++] = '/';
+    }
+    outp[o] = '\0';
+    free(abs);
+    return outp;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int backup_paths(struct backup *b, struct dr_snapshot *s)
+{
+    size_t n = b->o->npaths;
+    char **paths = dr_xcalloc(n, sizeof(*paths));
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        paths[i] = normalize(b->o->paths[i]);
+        struct stat st;
+        if (lstat(paths[i], &st) < 0) {
+            rc = dr_error_errno(DR_EUSAGE, "cannot back up '%s'", b->o->paths[i]);
+        }
+        if (i == 0 && rc >= 0) {
+            b->root_dev = st.st_dev;
+        }
+    }
+    if (rc >= 0) {
+        qsort(paths, n, sizeof(*paths), str_cmp);
+        /* drop duplicates and paths inside another given path */
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t pl = k ? strlen(paths[k - 1]) : 0;
+            bool inside = k && (strcmp(paths[k - 1], "/") == 0 ||
+                                (strncmp(paths[i], paths[k - 1], pl) == 0 &&
+                                 (paths[i][pl] == '\0' || paths[i][pl] == '/')));
+            if (inside) {
+                free(paths[i]);
+            } else {
+                paths[k++] = paths[i];
+            }
+        }
+        n = k;
+        for (size_t i = 0; i < n; i++) {
+            dr_snapshot_add_path(s, paths[i]);
+        }
+        if (n == 1 && strcmp(paths[0], "/") == 0) {
+            struct stat st;
+            rc = lstat("/", &st) < 0 ? dr_error_errno(DR_EIO, "cannot stat '/'") : 0;
+            if (rc >= 0) {
+                b->sum.dirs++;
+                rc = backup_dir(b, "/", &s->tree);
+            }
+        } else {
+            rc = backup_virtual(b, "/", paths, 0, n, &s->tree);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(paths[i]);
+    }
+    free(paths);
+    return rc;
+}
+
+static char *command_string(char **argv)
+{
+    struct dr_buf s = DR_BUF_INIT(DR_STRING_MAX);
+    for (size_t i = 0; argv[i]; i++) {
+        if ((i && dr_buf_addch(&s, ' ') < 0) || dr_buf_adds(&s, argv[i]) < 0) {
+            break;
+        }
+    }
+    return dr_buf_detach(&s, NULL);
+}
+
+/* Snapshots a stream into a root tree holding one file. For a command, the child's exit status
+ * decides: only a zero exit with output (or allow_empty) becomes a snapshot. */
+static int backup_stream(struct backup *b, struct dr_snapshot *s)
+{
+    const struct dr_backup_opts *o = b->o;
+    int fd = o->stream_fd;
+    pid_t child = -1;
+    char *cmd = o->command ? command_string(o->command) : NULL;
+    int rc = 0;
+    if (o->command) {
+        int pfd[2];
+        if (pipe2(pfd, O_CLOEXEC) < 0) {
+            rc = dr_error_errno(DR_EIO, "cannot create a pipe");
+            goto out;
+        }
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
+        int err = posix_spawnp(&child, o->command[0], &fa, NULL, o->command, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        close(pfd[1]);
+        if (err != 0) {
+            close(pfd[0]);
+            errno = err;
+            rc = dr_error_errno(DR_ESOURCE, "cannot run command '%s'", cmd);
+            goto out;
+        }
+        fd = pfd[0];
+        dr_snapshot_add_meta(s, "command", cmd);
+    }
+    struct dr_node n;
+    memset(&n, 0, sizeof(n));
+    n.name = dr_xstrdup(o->stream_name);
+    n.type = DR_NODE_FILE;
+    n.mode = 0600;
+    n.uid = getuid();
+    n.gid = getgid();
+    owner_names(&n);
+    n.mtime_ns = n.ctime_ns = b->start_wall;
+    n.nlink = 1;
+    b->prog.files = 1;
+    uint32_t alloc = 64;
+    n.chunks = dr_xmalloc(alloc * sizeof(*n.chunks));
+    n.chunk_sizes = dr_xmalloc(alloc * sizeof(*n.chunk_sizes));
+    int64_t got = chunk_stream(b, fd, &n, alloc, o->command ? cmd : "standard input");
+    if (o->command) {
+        close(fd);
+        int status;
+        if (got < 0) {
+            kill(child, SIGTERM);
+        }
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+        }
+        if (got >= 0 && WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+            rc = dr_errorf(DR_ESOURCE, "command '%s' exited with status %d; no snapshot was "
+                                       "recorded",
+                           cmd, WEXITSTATUS(status));
+        } else if (got >= 0 && WIFSIGNALED(status)) {
+            rc = dr_errorf(DR_ESOURCE, "command '%s' was killed by signal %d (%s); no snapshot "
+                                       "was recorded",
+                           cmd, WTERMSIG(status), strsignal(WTERMSIG(status)));
+        }
+        if (rc >= 0 && got >= 0) {
+            dr_snapshot_add_meta(s, "command.exit_status", "0");
+        }
+    }
+    if (rc >= 0 && got < 0) {
+        rc = (int)got;
+        if (rc == DR_EIO) {
+            rc = dr_error_wrap(DR_ESOURCE, "no snapshot was recorded");
+        }
+    }
+    if (rc >= 0 && got == 0 && !o->allow_empty) {
+        rc = dr_errorf(DR_ESOURCE, "%s%s%s produced no data; no snapshot was recorded (use "
+                                   "--allow-empty to accept an empty stream)",
+                       o->command ? "command '" : "standard input", o->command ? cmd : "",
+                       o->command ? "'" : "");
+    }
+    if (rc >= 0) {
+        b->sum.files_new = 1;
+        b->sum.bytes_total = n.size;
+        dr_snapshot_add_path(s, o->stream_name);
+        struct dr_tree t;
+        dr_tree_init(&t);
+        dr_tree_add(&t, &n);
+        rc = store_tree(b, &t, &s->tree);
+        dr_tree_release(&t);
+    } else {
+        dr_node_release(&n);
+    }
+out:
+    free(cmd);
+    return rc;
+}
+
+/* Writes the spooled files-cache records in one index transaction, after the commit. */
+static void apply_spool(struct backup *b)
+{
+    if (!b->spool || fflush(b->spool) != 0 || fseek(b->spool, 0, SEEK_SET) != 0) {
+        return;
+    }
+    struct dr_index_txn *txn;
+    if (dr_index_begin(b->r->index, true, &txn) < 0) {
+        dr_error_clear();
+        return;
+    }
+    struct dr_id key;
+    uint64_t hdr[5];
+    uint32_t nc;
+    int rc = 0;
+    while (rc >= 0 && fread(key.b, sizeof(key.b), 1, b->spool) == 1 &&
+           fread(hdr, sizeof(hdr), 1, b->spool) == 1 && fread(&nc, sizeof(nc), 1, b->spool) == 1) {
+        struct dr_files_rec rec = {.dev = hdr[0], .ino = hdr[1], .size = hdr[2],
+                                   .mtime_ns = (int64_t)hdr[3], .ctime_ns = (int64_t)hdr[4],
+                                   .nchunks = nc};
+        rec.chunks = dr_xmalloc((nc + 1) * sizeof(*rec.chunks));
+        rec.chunk_sizes = dr_xmalloc((nc + 1) * sizeof(*rec.chunk_sizes));
+        if (fread(rec.chunks, sizeof(*rec.chunks), nc, b->spool) != nc ||
+            fread(rec.chunk_sizes, sizeof(*rec.chunk_sizes), nc, b->spool) != nc) {
+            dr_files_rec_release(&rec);
+            break;
+        }
+        rc = dr_index_files_put(txn, &key, &rec);
+        dr_files_rec_release(&rec);
+    }
+    if (rc >= 0) {
+        rc = dr_index_commit(txn);
+    } else {
+        dr_index_abort(txn);
+    }
+    if (rc < 0) {
+        dr_log_detail("files cache not updated: %s", dr_error_msg());
+        dr_error_clear();
+    }
+}
+
+static void find_parent(struct dr_repo *r, struct dr_snapshot *s)
+{
+    struct dr_snap_entry *v = NULL;
+    size_t n = 0;
+    if (dr_repo_snapshot_list(r, &v, &n, NULL) < 0) {
+        dr_error_clear();
+        return;
+    }
+    for (size_t i = n; i-- > 0;) {
+        const struct dr_snapshot *p = &v[i].snap;
+        bool same = strcmp(p->host, s->host) == 0 && p->npaths == s->npaths;
+        for (size_t k = 0; same && k < p->npaths; k++) {
+            same = strcmp(p->paths[k], s->paths[k]) == 0;
+        }
+        if (same) {
+            s->parent = v[i].id;
+            s->has_parent = true;
+            break;
+        }
+    }
+    dr_snap_list_free(v, n);
+}
+
+int dr_backup_run(struct dr_repo *r, const struct dr_backup_opts *o, struct dr_id *out_id,
+                  struct dr_snapshot *out_snap)
+{
+    struct backup b = {.r = r, .o = o};
+    struct dr_snapshot s;
+    dr_snapshot_init(&s);
+    b.start_ns = dr_mono_ns();
+    b.last_progress_ns = b.start_ns;
+    b.start_wall = o->time_ns ? o->time_ns : dr_time_now_ns();
+    dr_chunker_init(&b.ch, &r->config.chunker, r->keys->chunker_key);
+    b.bufsize = r->config.chunker.max + READ_SIZE;
+    b.buf = dr_xmalloc(b.bufsize);
+    b.spool = tmpfile();
+    int rc = dr_writer_open(r, &b.w);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = dr_index_begin(r->index, false, &b.rtxn);
+    if (rc < 0) {
+        goto out;
+    }
+    char host[256];
+    if (o->host) {
+        snprintf(host, sizeof(host), "%s", o->host);
+    } else if (gethostname(host, sizeof(host)) < 0) {
+        snprintf(host, sizeof(host), "unknown");
+    }
+    host[sizeof(host) - 1] = '\0';
+    struct passwd *pw = getpwuid(getuid());
+    s.time_ns = b.start_wall;
+    s.host = dr_xstrdup(host);
+    s.user = dr_xstrdup(pw ? pw->pw_name : "");
+    for (size_t i = 0; i < o->ntags; i++) {
+        dr_snapshot_add_tag(&s, o->tags[i]);
+    }
+    bool stream = o->command || o->stream_fd >= 0;
+    s.source = dr_xstrdup(o->command ? "command" : stream ? "stdin" : "files");
+    rc = stream ? backup_stream(&b, &s) : backup_paths(&b, &s);
+    if (rc < 0) {
+        goto out;
+    }
+    find_parent(r, &s);
+    struct dr_writer_stats ws;
+    rc = dr_writer_flush(b.w);
+    if (rc < 0) {
+        goto out;
+    }
+    dr_writer_get_stats(b.w, &ws);
+    b.sum.bytes_added = ws.bytes_added;
+    b.sum.blobs_added = ws.blobs_added;
+    b.sum.duration_ns = dr_mono_ns() - b.start_ns;
+    s.summary = b.sum;
+    rc = dr_writer_commit(b.w, &s, out_id);
+    if (rc < 0) {
+        goto out;
+    }
+    dr_index_abort(b.rtxn);
+    b.rtxn = NULL;
+    apply_spool(&b);
+    progress(&b, NULL, true);
+    *out_snap = s;
+    dr_snapshot_init(&s);
+    rc = b.sum.errors ? dr_errorf(DR_EPARTIAL, "%llu inputs could not be read; the snapshot "
+                                                "leaves them out",
+                                  (unsigned long long)b.sum.errors)
+                      : 0;
+out:
+    dr_index_abort(b.rtxn);
+    dr_writer_free(b.w);
+    if (b.spool) {
+        fclose(b.spool);
+    }
+    for (size_t i = 0; i < b.nlinks; i++) {
+        free(b.links[i].chunks);
+        free(b.links[i].sizes);
+    }
+    free(b.links);
+    free(b.buf);
+    dr_snapshot_release(&s);
+    return rc;
+}

@@ -1,0 +1,332 @@
+/* lock.c: repository locks (see lock.h for the rules). */
+#include "drrepo/lock.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "drrepo/error.h"
+#include "drrepo/format.h"
+#include "drrepo/id.h"
+#include "drrepo/log.h"
+#include "drrepo/mem.h"
+#include "drrepo/reader.h"
+#include "drrepo/secure.h"
+#include "drrepo/util.h"
+
+struct dr_lock {
+    struct dr_backend *b;
+    struct dr_lock_info info;
+    char *obj;
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+};
+
+/* Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), 0 if it
+ * does not exist. */
+static uint64_t proc_start_time(uint32_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        return 0;
+    }
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* the command name (field 2) may contain spaces: count fields after its closing ')' */
+    char *p = strrchr(buf, ')');
+    if (!p) {
+        return 0;
+    }
+    int field = 2;
+    for (p++; *p && field < 22; p++) {
+        if (*p == ' ') {
+            field++;
+        }
+    }
+    return strtoull(p, NULL, 10);
+}
+
+static void boot_id(char *out, size_t len)
+{
+    out[0] = '\0';
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+    if (f) {
+        if (fgets(out, (int)len, f)) {
+            out[strcspn(out, "\n")] = '\0';
+        }
+        fclose(f);
+    }
+}
+
+static void this_host(char *out, size_t len)
+{
+    if (gethostname(out, len) < 0) {
+        snprintf(out, len, "unknown");
+    }
+    out[len - 1] = '\0';
+}
+
+int dr_lock_encode(const struct dr_lock_info *in, struct dr_buf *out)
+{
+    size_t hl = strlen(in->host), ul = strlen(in->user), bl = strlen(in->boot_id);
+    int rc = dr_buf_add(out, DR_MAGIC_LOCK, DR_MAGIC_LEN);
+    rc = rc < 0 ? rc : dr_buf_add_u32le(out, DR_FORMAT_VERSION);
+    rc = rc < 0 ? rc : dr_buf_add_u8(out, in->exclusive ? 1 : 0);
+    rc = rc < 0 ? rc : dr_buf_add_u32le(out, in->pid);
+    rc = rc < 0 ? rc : dr_buf_add_u64le(out, in->proc_start);
+    rc = rc < 0 ? rc : dr_buf_add_u64le(out, (uint64_t)in->created_ns);
+    rc = rc < 0 ? rc : dr_buf_add_u64le(out, (uint64_t)in->refreshed_ns);
+    rc = rc < 0 ? rc : dr_buf_add_u16le(out, (uint16_t)bl);
+    rc = rc < 0 ? rc : dr_buf_add(out, in->boot_id, bl);
+    rc = rc < 0 ? rc : dr_buf_add_u16le(out, (uint16_t)hl);
+    rc = rc < 0 ? rc : dr_buf_add(out, in->host, hl);
+    rc = rc < 0 ? rc : dr_buf_add_u16le(out, (uint16_t)ul);
+    rc = rc < 0 ? rc : dr_buf_add(out, in->user, ul);
+    return rc;
+}
+
+static void rd_str(struct dr_reader *r, char *out, size_t outlen)
+{
+    uint16_t n = dr_rd_u16le(r);
+    if (n >= outlen) {
+        dr_rd_fail(r);
+    }
+    dr_rd_copy(r, out, dr_rd_ok(r) ? n : 0);
+    out[dr_rd_ok(r) ? n : 0] = '\0';
+}
+
+int dr_lock_parse(const uint8_t *p, size_t len, struct dr_lock_info *out)
+{
+    struct dr_lock_info li;
+    memset(&li, 0, sizeof(li));
+    struct dr_reader r;
+    dr_rd_init(&r, p, len);
+    const uint8_t *magic = dr_rd_bytes(&r, DR_MAGIC_LEN);
+    uint32_t version = dr_rd_u32le(&r);
+    if (!dr_rd_ok(&r) || memcmp(magic, DR_MAGIC_LOCK, DR_MAGIC_LEN) != 0) {
+        return dr_errorf(DR_ECORRUPT, "not a lock file");
+    }
+    if (version > DR_FORMAT_VERSION) {
+        return dr_errorf(DR_EUNSUPPORTED, "lock file version %u is newer than supported",
+                         version);
+    }
+    li.exclusive = dr_rd_u8(&r) != 0;
+    li.pid = dr_rd_u32le(&r);
+    li.proc_start = dr_rd_u64le(&r);
+    li.created_ns = (int64_t)dr_rd_u64le(&r);
+    li.refreshed_ns = (int64_t)dr_rd_u64le(&r);
+    rd_str(&r, li.boot_id, sizeof(li.boot_id));
+    rd_str(&r, li.host, sizeof(li.host));
+    rd_str(&r, li.user, sizeof(li.user));
+    if (!dr_rd_ok(&r) || dr_rd_left(&r) != 0) {
+        return dr_errorf(DR_ECORRUPT, "lock file is malformed");
+    }
+    *out = li;
+    return 0;
+}
+
+bool dr_lock_is_dead(const struct dr_lock_info *li)
+{
+    char host[256], boot[40];
+    this_host(host, sizeof(host));
+    if (strcmp(host, li->host) != 0) {
+        return false;
+    }
+    boot_id(boot, sizeof(boot));
+    if (li->boot_id[0] && boot[0] && strcmp(boot, li->boot_id) != 0) {
+        return true; /* the machine rebooted since */
+    }
+    if (kill((pid_t)li->pid, 0) < 0 && errno == ESRCH) {
+        return true;
+    }
+    uint64_t st = proc_start_time(li->pid);
+    return st != 0 && li->proc_start != 0 && st != li->proc_start;
+}
+
+struct list_ctx {
+    struct dr_backend *b;
+    dr_lock_cb cb;
+    void *arg;
+};
+
+static int list_cb(void *arg, const char *name, uint64_t size)
+{
+    struct list_ctx *lc = arg;
+    struct dr_lock_info li;
+    memset(&li, 0, sizeof(li));
+    struct dr_buf raw = DR_BUF_INIT(4096);
+    int rc = size > 4096 ? DR_ECORRUPT : dr_backend_get(lc->b, name, 0, UINT64_MAX, &raw);
+    if (rc == DR_ENOENT) {
+        dr_buf_release(&raw);
+        dr_error_clear();
+        return 0; /* released meanwhile */
+    }
+    if (rc >= 0) {
+        rc = dr_lock_parse((const uint8_t *)raw.buf, raw.len, &li);
+    }
+    if (rc < 0) {
+        dr_error_clear();
+        memset(&li, 0, sizeof(li));
+        li.exclusive = true;
+    }
+    snprintf(li.name, sizeof(li.name), "%s", name);
+    dr_buf_release(&raw);
+    return lc->cb(lc->arg, &li);
+}
+
+int dr_lock_list(struct dr_backend *b, dr_lock_cb cb, void *arg)
+{
+    struct list_ctx lc = {.b = b, .cb = cb, .arg = arg};
+    return dr_backend_list(b, "locks", list_cb, &lc);
+}
+
+struct conflict_ctx {
+    struct dr_lock *self;
+    int rc;
+};
+
+static int conflict_cb(void *arg, const struct dr_lock_info *li)
+{
+    struct conflict_ctx *cc = arg;
+    struct dr_lock *l = cc->self;
+    if (strcmp(li->name, l->obj) == 0) {
+        return 0;
+    }
+    if (li->host[0] && dr_lock_is_dead(li)) {
+        dr_log_warn("removing stale lock '%s' of pid %u on %s (the process is gone)", li->name,
+                    li->pid, li->host);
+        if (dr_backend_delete(l->b, li->name) < 0) {
+            dr_error_clear();
+        }
+        return 0;
+    }
+    if (!li->exclusive && !l->info.exclusive) {
+        return 0;
+    }
+    char when[32];
+    dr_time_format(li->refreshed_ns, when, sizeof(when));
+    bool old = dr_time_now_ns() - li->refreshed_ns > DR_LOCK_STALE_NS;
+    if (!li->host[0]) {
+        cc->rc = dr_errorf(DR_ELOCKED, "repository is locked by an unreadable lock '%s'; if no "
+                                       "drrepo is running, remove it with 'drrepo unlock'",
+                           li->name);
+    } else {
+        cc->rc = dr_errorf(DR_ELOCKED,
+                           "repository is locked %s by pid %u on %s (user %s, refreshed %s)%s",
+                           li->exclusive ? "exclusively" : "", li->pid, li->host, li->user, when,
+                           old ? "; the lock looks stale: if that process is gone, run "
+                                 "'drrepo unlock'"
+                               : "");
+    }
+    return -1;
+}
+
+static int write_lock(struct dr_lock *l)
+{
+    struct dr_buf raw = DR_BUF_INIT(4096);
+    l->info.refreshed_ns = dr_time_now_ns();
+    int rc = dr_lock_encode(&l->info, &raw);
+    if (rc >= 0) {
+        rc = dr_backend_put(l->b, l->obj, raw.buf, raw.len, false);
+    }
+    dr_buf_release(&raw);
+    return rc;
+}
+
+static void *refresh_main(void *arg)
+{
+    struct dr_lock *l = arg;
+    pthread_mutex_lock(&l->mu);
+    while (!l->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += DR_LOCK_REFRESH_NS / 1000000000;
+        pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+        if (l->stop) {
+            break;
+        }
+        pthread_mutex_unlock(&l->mu);
+        if (write_lock(l) < 0) {
+            dr_log_warn("cannot refresh lock '%s': %s", l->obj, dr_error_msg());
+            dr_error_clear();
+        }
+        pthread_mutex_lock(&l->mu);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+int dr_lock_acquire(struct dr_backend *b, bool exclusive, struct dr_lock **out)
+{
+    struct dr_lock *l = dr_xcalloc(1, sizeof(*l));
+    l->b = b;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    uint8_t rnd[16];
+    dr_random_bytes(rnd, sizeof(rnd));
+    char hex[33];
+    dr_hex_encode(rnd, sizeof(rnd), hex);
+    l->obj = dr_xasprintf("locks/%s", hex);
+    l->info.exclusive = exclusive;
+    l->info.pid = (uint32_t)getpid();
+    l->info.proc_start = proc_start_time(l->info.pid);
+    boot_id(l->info.boot_id, sizeof(l->info.boot_id));
+    this_host(l->info.host, sizeof(l->info.host));
+    struct passwd *pw = getpwuid(getuid());
+    snprintf(l->info.user, sizeof(l->info.user), "%s", pw ? pw->pw_name : "unknown");
+    l->info.created_ns = dr_time_now_ns();
+    snprintf(l->info.name, sizeof(l->info.name), "%s", l->obj);
+    /* Write first, then look: of two processes racing, at least one sees the other's lock. */
+    int rc = write_lock(l);
+    if (rc < 0) {
+        free(l->obj);
+        l->obj = NULL;
+        dr_lock_release(l);
+        return rc;
+    }
+    struct conflict_ctx cc = {.self = l};
+    rc = dr_lock_list(b, conflict_cb, &cc);
+    if (cc.rc < 0 || rc < 0) {
+        rc = cc.rc < 0 ? cc.rc : rc;
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", dr_error_msg());
+        dr_lock_release(l);
+        return dr_errorf(rc, "%s", msg);
+    }
+    if (pthread_create(&l->thread, NULL, refresh_main, l) == 0) {
+        l->thread_started = true;
+    }
+    *out = l;
+    return 0;
+}
+
+void dr_lock_release(struct dr_lock *l)
+{
+    if (!l) {
+        return;
+    }
+    if (l->thread_started) {
+        pthread_mutex_lock(&l->mu);
+        l->stop = true;
+        pthread_cond_signal(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->thread, NULL);
+    }
+    if (l->obj && dr_backend_delete(l->b, l->obj) < 0) {
+        dr_error_clear();
+    }
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+    free(l->obj);
+    free(l);
+}

@@ -1,0 +1,435 @@
+/* repo.c: opening and creating repositories, and reading blobs, trees and snapshots.
+ *
+ * The index is a cache (see index.h): dr_repo_open brings it up to date with what the
+ * repository holds before anything relies on it, so a crash between writing an object and
+ * indexing it, another client's snapshots, or a deleted index never leave it wrong. */
+#include "drrepo/repo.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "drrepo/error.h"
+#include "drrepo/format.h"
+#include "drrepo/fs.h"
+#include "drrepo/log.h"
+#include "drrepo/mem.h"
+#include "drrepo/pack.h"
+#include "drrepo/secure.h"
+#include "drrepo/util.h"
+#include "repo_int.h"
+
+void dr_repo_params_default(struct dr_repo_params *p)
+{
+    *p = (struct dr_repo_params){
+        .chunker = {.alg = DR_CHUNKER_GEAR_V1,
+                    .min = DR_DEFAULT_CHUNK_MIN,
+                    .avg = DR_DEFAULT_CHUNK_AVG,
+                    .max = DR_DEFAULT_CHUNK_MAX},
+        .pack_size = DR_DEFAULT_PACK_SIZE,
+        .zstd_level = DR_DEFAULT_ZSTD_LEVEL,
+        .kdf_opslimit = DR_KDF_OPSLIMIT_DEFAULT,
+        .kdf_memlimit = DR_KDF_MEMLIMIT_DEFAULT,
+    };
+}
+
+static void host_user(char *host, size_t hostlen, char *user, size_t userlen)
+{
+    if (gethostname(host, hostlen) < 0) {
+        snprintf(host, hostlen, "unknown");
+    }
+    host[hostlen - 1] = '\0';
+    struct passwd *pw = getpwuid(getuid());
+    snprintf(user, userlen, "%s", pw ? pw->pw_name : "unknown");
+}
+
+int dr_repo_write_keyfile(struct dr_backend *b, const struct dr_keys *k,
+                          const struct dr_id *repo_id, const char *password, uint64_t ops,
+                          uint64_t mem, struct dr_id *out_name)
+{
+    char host[256], user[256];
+    host_user(host, sizeof(host), user, sizeof(user));
+    struct dr_buf kf = DR_BUF_INIT(DR_KEYFILE_MAX);
+    int rc = dr_keyfile_create(k->master, repo_id, password, strlen(password), ops, mem, host,
+                               user, dr_time_now_ns(), &kf);
+    if (rc < 0) {
+        goto out;
+    }
+    struct dr_id name;
+    dr_crypto_hash(kf.buf, kf.len, &name);
+    char hex[DR_ID_HEX_LEN + 1];
+    char *obj = dr_xasprintf("keys/%s", dr_id_hex(&name, hex));
+    rc = dr_backend_put(b, obj, kf.buf, kf.len, true);
+    free(obj);
+    if (rc >= 0 && out_name) {
+        *out_name = name;
+    }
+out:
+    dr_buf_release(&kf);
+    return rc;
+}
+
+static int count_cb(void *arg, const char *name, uint64_t size)
+{
+    (void)name;
+    (void)size;
+    (*(int *)arg)++;
+    return 0;
+}
+
+int dr_repo_init(const char *location, const char *password, const struct dr_repo_params *params,
+                 struct dr_id *out_repo_id)
+{
+    int rc = dr_crypto_init();
+    if (rc < 0) {
+        return rc;
+    }
+    if (!password || !*password) {
+        return dr_errorf(DR_EUSAGE, "an empty password is not allowed");
+    }
+    rc = dr_chunker_params_check(&params->chunker);
+    if (rc < 0) {
+        return rc;
+    }
+    if (params->pack_size < DR_PACK_SIZE_MIN || params->pack_size > DR_PACK_SIZE_MAX) {
+        return dr_errorf(DR_EUSAGE, "pack size must be between %u and %u bytes",
+                         DR_PACK_SIZE_MIN, DR_PACK_SIZE_MAX);
+    }
+    if (params->zstd_level < 1 || params->zstd_level > 19) {
+        return dr_errorf(DR_EUSAGE, "compression level must be between 1 and 19");
+    }
+    struct dr_backend *b = NULL;
+    struct dr_keys *k = NULL;
+    struct dr_buf cfg = DR_BUF_INIT(DR_CONFIG_MAX);
+    rc = dr_backend_open(location, &b);
+    if (rc < 0) {
+        return rc;
+    }
+    uint64_t size;
+    if (dr_backend_stat(b, "config", &size) == 0) {
+        rc = dr_errorf(DR_EEXIST, "a repository already exists at '%s'", location);
+        goto out;
+    }
+    int n = 0;
+    rc = dr_backend_list(b, "", count_cb, &n);
+    if (rc < 0) {
+        goto out;
+    }
+    if (n > 0) {
+        rc = dr_errorf(DR_EEXIST, "'%s' is not empty; refusing to create a repository there",
+                       location);
+        goto out;
+    }
+    k = dr_keys_new_random();
+    struct dr_repo_config c = {
+        .version = DR_FORMAT_VERSION,
+        .chunker = params->chunker,
+        .pack_size = params->pack_size,
+        .zstd_level = params->zstd_level,
+        .created_ns = dr_time_now_ns(),
+    };
+    dr_random_bytes(c.repo_id.b, sizeof(c.repo_id.b));
+    /* Key file first, config last: a repository "exists" once config does, and by then it can
+     * be opened. A crash in between leaves a directory that init may be re-run on after
+     * emptying it. */
+    rc = dr_repo_write_keyfile(b, k, &c.repo_id, password, params->kdf_opslimit,
+                               params->kdf_memlimit, NULL);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = dr_config_encode(k, &c, &cfg);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = dr_backend_put(b, "config", cfg.buf, cfg.len, true);
+    if (rc < 0) {
+        goto out;
+    }
+    if (out_repo_id) {
+        *out_repo_id = c.repo_id;
+    }
+out:
+    dr_buf_release(&cfg);
+    dr_keys_free(k);
+    dr_backend_close(b);
+    return rc;
+}
+
+char *dr_repo_index_dir(const char *cache_dir, const struct dr_id *repo_id)
+{
+    char hex[DR_ID_HEX_LEN + 1];
+    dr_id_hex(repo_id, hex);
+    return dr_xasprintf("%s/%s/index", cache_dir, hex);
+}
+
+static char *default_cache_dir(void)
+{
+    const char *e = getenv("DRREPO_CACHE_DIR");
+    if (e && *e) {
+        return dr_xstrdup(e);
+    }
+    e = getenv("XDG_CACHE_HOME");
+    if (e && *e) {
+        return dr_xasprintf("%s/drrepo", e);
+    }
+    e = getenv("HOME");
+    if (e && *e) {
+        return dr_xasprintf("%s/.cache/drrepo", e);
+    }
+    struct passwd *pw = getpwuid(getuid());
+    if (pw && pw->pw_dir) {
+        return dr_xasprintf("%s/.cache/drrepo", pw->pw_dir);
+    }
+    return dr_xstrdup("/var/cache/drrepo");
+}
+
+struct key_try {
+    struct dr_repo *r;
+    const char *password;
+    uint8_t master[DR_MASTER_KEY_LEN];
+    bool found;
+    int n_auth, n_corrupt, n_total;
+    int first_rc;
+    char first_msg[512];
+};
+
+static int key_try_cb(void *arg, const char *name, uint64_t size)
+{
+    struct key_try *kt = arg;
+    if (kt->found) {
+        return 0;
+    }
+    kt->n_total++;
+    if (size > DR_KEYFILE_MAX) {
+        kt->n_corrupt++;
+        dr_log_warn("key file '%s' is too large; skipped", name);
+        return 0;
+    }
+    struct dr_buf kf = DR_BUF_INIT(DR_KEYFILE_MAX);
+    int rc = dr_backend_get(kt->r->backend, name, 0, UINT64_MAX, &kf);
+    if (rc < 0) {
+        goto out;
+    }
+    struct dr_id want, got;
+    const char *slash = strrchr(name, '/');
+    if (dr_id_parse(slash ? slash + 1 : name, &want) < 0) {
+        dr_error_clear();
+        goto out; /* not a key file name: ignore */
+    }
+    dr_crypto_hash(kf.buf, kf.len, &got);
+    if (!dr_id_eq(&want, &got)) {
+        kt->n_corrupt++;
+        dr_log_warn("key file '%s' is corrupt (content does not match its name); skipped", name);
+        goto out;
+    }
+    rc = dr_keyfile_open(kf.buf, kf.len, &kt->r->config.repo_id, kt->password,
+                         strlen(kt->password), kt->master);
+    if (rc == 0) {
+        kt->found = true;
+        kt->r->keyfile_name = dr_xstrdup(name);
+    } else if (rc == DR_EAUTH) {
+        kt->n_auth++;
+    } else {
+        kt->n_corrupt++;
+        dr_log_warn("%s", dr_error_msg());
+        if (!kt->first_rc) {
+            kt->first_rc = rc;
+            snprintf(kt->first_msg, sizeof(kt->first_msg), "%s", dr_error_msg());
+        }
+    }
+    rc = 0;
+out:
+    dr_buf_release(&kf);
+    return rc < 0 ? rc : 0;
+}
+
+static int load_keys(struct dr_repo *r, const char *password)
+{
+    struct key_try kt = {.r = r, .password = password};
+    int rc = dr_backend_list(r->backend, "keys", key_try_cb, &kt);
+    if (rc < 0) {
+        goto out;
+    }
+    if (!kt.found) {
+        if (kt.n_auth > 0) {
+            rc = dr_errorf(DR_EAUTH, "wrong password: no key file of repository '%s' opens with it",
+                           r->location);
+        } else if (kt.first_rc) {
+            rc = dr_errorf(kt.first_rc, "%s", kt.first_msg);
+        } else if (kt.n_total == 0) {
+            rc = dr_errorf(DR_ECORRUPT, "repository '%s' has no key files", r->location);
+        } else {
+            rc = dr_errorf(DR_ECORRUPT, "repository '%s': every key file is corrupt", r->location);
+        }
+        goto out;
+    }
+    r->keys = dr_keys_from_master(kt.master);
+out:
+    dr_wipe(kt.master, sizeof(kt.master));
+    return rc;
+}
+
+int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out)
+{
+    int rc = dr_crypto_init();
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_repo *r = dr_xcalloc(1, sizeof(*r));
+    struct dr_buf cfg = DR_BUF_INIT(DR_CONFIG_MAX);
+    char *idxdir = NULL;
+    r->location = dr_xstrdup(opts->location);
+    rc = dr_backend_open(opts->location, &r->backend);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = dr_backend_get(r->backend, "config", 0, UINT64_MAX, &cfg);
+    if (rc == DR_ENOENT || (rc < 0 && !dr_backend_exists(r->backend))) {
+        rc = dr_errorf(DR_ENOREPO, "no repository at '%s' (no config file; create one with "
+                                   "'drrepo init')",
+                       opts->location);
+        goto out;
+    }
+    if (rc < 0) {
+        goto out;
+    }
+    rc = dr_config_parse_clear(opts->location, (const uint8_t *)cfg.buf, cfg.len, &r->config);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = load_keys(r, opts->password ? opts->password : "");
+    if (rc < 0) {
+        goto out;
+    }
+    rc = dr_config_decode(r->keys, opts->location, (const uint8_t *)cfg.buf, cfg.len, &r->config);
+    if (rc < 0) {
+        goto out;
+    }
+    r->z = dr_compressor_new(r->config.zstd_level);
+    r->cache_dir = opts->cache_dir ? dr_xstrdup(opts->cache_dir) : default_cache_dir();
+    if (!opts->no_index) {
+        idxdir = dr_repo_index_dir(r->cache_dir, &r->config.repo_id);
+        rc = dr_fs_mkdir_p(idxdir, 0700);
+        if (rc < 0) {
+            goto out;
+        }
+        rc = dr_index_open(idxdir, &r->index);
+        if (rc < 0) {
+            goto out;
+        }
+        if (!opts->no_sync) {
+            rc = dr_repo_sync_index(r, false);
+            if (rc < 0) {
+                goto out;
+            }
+        }
+    }
+    *out = r;
+    r = NULL;
+    rc = 0;
+out:
+    free(idxdir);
+    dr_buf_release(&cfg);
+    dr_repo_close(r);
+    return rc;
+}
+
+void dr_repo_close(struct dr_repo *r)
+{
+    if (!r) {
+        return;
+    }
+    dr_index_close(r->index);
+    dr_keys_free(r->keys);
+    dr_backend_close(r->backend);
+    dr_compressor_free(r->z);
+    free(r->location);
+    free(r->cache_dir);
+    free(r->keyfile_name);
+    free(r);
+}
+
+int dr_repo_blob_get(struct dr_repo *r, struct dr_index_txn *txn, uint8_t type,
+                     const struct dr_id *id, struct dr_buf *out)
+{
+    struct dr_index_txn *own = NULL;
+    struct dr_buf rec = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
+    char hex[DR_ID_HEX_LEN + 1];
+    char *obj = NULL;
+    int rc = 0;
+    if (!txn) {
+        rc = dr_index_begin(r->index, false, &own);
+        if (rc < 0) {
+            return rc;
+        }
+        txn = own;
+    }
+    struct dr_index_blob b;
+    rc = dr_index_blob_get(txn, id, &b);
+    if (rc == DR_ENOENT) {
+        rc = dr_errorf(DR_ENOENT, "blob %s is not in any pack of the index", dr_id_hex(id, hex));
+        goto out;
+    }
+    if (rc < 0) {
+        goto out;
+    }
+    if (b.type != type) {
+        rc = dr_errorf(DR_ECORRUPT, "blob %s: the index says type %u, expected %u",
+                       dr_id_hex(id, hex), b.type, type);
+        goto out;
+    }
+    obj = dr_pack_object_name(b.type, &b.pack);
+    rc = dr_backend_get(r->backend, obj, b.offset, b.clen, &rec);
+    if (rc < 0) {
+        rc = dr_error_wrap(rc, "blob %s", dr_id_hex(id, hex));
+        goto out;
+    }
+    rc = dr_blob_decode(r->keys, r->z, type, id, (const uint8_t *)rec.buf, rec.len, b.ulen, out);
+    if (rc < 0) {
+        rc = dr_error_wrap(rc, "pack '%s'", obj);
+    }
+out:
+    free(obj);
+    dr_buf_release(&rec);
+    if (own) {
+        dr_index_abort(own);
+    }
+    return rc;
+}
+
+int dr_repo_tree_load(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id,
+                      struct dr_tree *t)
+{
+    struct dr_buf raw = DR_BUF_INIT(DR_TREE_MAX);
+    int rc = dr_repo_blob_get(r, txn, DR_BLOB_TREE, id, &raw);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = dr_tree_decode((const uint8_t *)raw.buf, raw.len, t);
+    if (rc < 0) {
+        char hex[DR_ID_HEX_LEN + 1];
+        rc = dr_error_wrap(rc, "tree %s", dr_id_hex(id, hex));
+    }
+out:
+    dr_buf_release(&raw);
+    return rc;
+}
+
+int dr_repo_snapshot_load(struct dr_repo *r, const struct dr_id *id, struct dr_snapshot *s)
+{
+    char hex[DR_ID_HEX_LEN + 1];
+    char *obj = dr_xasprintf("snapshots/%s", dr_id_hex(id, hex));
+    struct dr_buf raw = DR_BUF_INIT(DR_SNAPSHOT_MAX);
+    int rc = dr_backend_get(r->backend, obj, 0, UINT64_MAX, &raw);
+    if (rc == DR_ENOENT) {
+        rc = dr_errorf(DR_ENOENT, "snapshot %s does not exist", hex);
+    }
+    if (rc >= 0) {
+        rc = dr_snapshot_decode(r->keys, id, (const uint8_t *)raw.buf, raw.len, s);
+    }
+    free(obj);
+    dr_buf_release(&raw);
+    return rc;
+}

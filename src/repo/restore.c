@@ -1,0 +1,399 @@
+/* restore.c: restoring snapshots (see restore.h).
+ *
+ * Files are written to ".drrepo-tmp-…" names in their directory and renamed into place once
+ * complete, so a restore that is interrupted never leaves a truncated file under a real name.
+ * Directory metadata is applied after the directory's contents (writing into a directory
+ * changes its mtime, and a read-only mode would stop the writes). */
+#include "drrepo/restore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "drrepo/error.h"
+#include "drrepo/format.h"
+#include "drrepo/fs.h"
+#include "drrepo/log.h"
+#include "drrepo/mem.h"
+#include "drrepo/util.h"
+
+#define HOLE_BLOCK 4096
+
+struct link_seen {
+    uint64_t dev, ino;
+    char *path;
+};
+
+struct restore {
+    struct dr_repo *r;
+    const struct dr_restore_opts *o;
+    struct dr_restore_stats st;
+    struct link_seen *links;
+    size_t nlinks, alinks;
+    bool root;
+    int64_t start_ns, last_ns;
+    struct dr_progress prog;
+    struct dr_buf chunk;
+};
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Writes a chunk at off, seeking over aligned all-zero blocks so holes stay holes. */
+static int write_sparse(int fd, const uint8_t *p, size_t n, uint64_t off, const char *what)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t blk = HOLE_BLOCK - (size_t)((off + i) % HOLE_BLOCK);
+        if (blk > n - i) {
+            blk = n - i;
+        }
+        if (all_zero(p + i, blk)) {
+            i += blk;
+            continue;
+        }
+        size_t j = i + blk;
+        while (j < n) {
+            size_t b2 = DR_MIN((size_t)HOLE_BLOCK, n - j);
+            if (all_zero(p + j, b2)) {
+                break;
+            }
+            j += b2;
+        }
+        if (lseek(fd, (off_t)(off + i), SEEK_SET) < 0) {
+            return dr_error_errno(DR_EIO, "cannot seek in '%s'", what);
+        }
+        int rc = dr_fs_write_full(fd, p + i, j - i, what);
+        if (rc < 0) {
+            return rc;
+        }
+        i = j;
+    }
+    return 0;
+}
+
+static int restore_content(struct dr_repo *r, const struct dr_node *n, int fd, const char *what,
+                           bool sparse, struct restore *rs)
+{
+    struct dr_buf chunk = DR_BUF_INIT(DR_BLOB_MAX);
+    uint64_t off = 0;
+    int rc = 0;
+    for (uint32_t i = 0; i < n->nchunks; i++) {
+        dr_buf_reset(&chunk);
+        rc = dr_repo_blob_get(r, NULL, DR_BLOB_DATA, &n->chunks[i], &chunk);
+        if (rc < 0) {
+            rc = dr_error_wrap(rc, "file '%s'", what);
+            break;
+        }
+        if (chunk.len != n->chunk_sizes[i]) {
+            rc = dr_errorf(DR_ECORRUPT, "file '%s': chunk %u has %zu bytes, the tree says %u",
+                           what, i, chunk.len, n->chunk_sizes[i]);
+            break;
+        }
+        rc = sparse ? write_sparse(fd, (const uint8_t *)chunk.buf, chunk.len, off, what)
+                    : dr_fs_write_full(fd, chunk.buf, chunk.len, what);
+        if (rc < 0) {
+            break;
+        }
+        off += chunk.len;
+        if (rs) {
+            rs->prog.bytes_read += chunk.len;
+            rs->st.bytes += chunk.len;
+            int64_t now = dr_mono_ns();
+            if (rs->o->progress && now - rs->last_ns > 250000000) {
+                rs->last_ns = now;
+                rs->prog.elapsed_ns = now - rs->start_ns;
+                rs->prog.current = what;
+                rs->o->progress(rs->o->progress_arg, &rs->prog, false);
+            }
+        }
+    }
+    if (rc >= 0 && sparse && ftruncate(fd, (off_t)off) < 0) {
+        rc = dr_error_errno(dr_error_from_errno(errno), "cannot set the size of '%s'", what);
+    }
+    dr_buf_release(&chunk);
+    return rc;
+}
+
+int dr_restore_file_to_fd(struct dr_repo *r, const struct dr_node *n, int fd, const char *what)
+{
+    if (n->type != DR_NODE_FILE) {
+        return dr_errorf(DR_EUSAGE, "'%s' is not a regular file", what);
+    }
+    return restore_content(r, n, fd, what, false, NULL);
+}
+
+static bool match_any(char **pats, size_t n, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = pats[i];
+        if (strchr(p, '/') ? fnmatch(p, path, FNM_PATHNAME) == 0 : fnmatch(p, base, 0) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* An include pattern selects a path if it matches the path or one of its ancestors; a directory
+ * that is an ancestor of a possible match must be entered. Patterns with '/' are anchored at the
+ * snapshot root. */
+static bool included(const struct dr_restore_opts *o, const char *path, bool *descend)
+{
+    *descend = false;
+    if (o->nincludes == 0) {
+        return true;
+    }
+    char *p = dr_xstrdup(path);
+    bool hit = false;
+    for (char *s = p + strlen(p); !hit;) {
+        hit = match_any(o->includes, o->nincludes, p);
+        while (s > p && *s != '/') {
+            s--;
+        }
+        if (s <= p) {
+            break;
+        }
+        *s = '\0';
+    }
+    free(p);
+    if (!hit) {
+        /* enter directories on the way to an anchored include */
+        size_t pl = strlen(path);
+        for (size_t i = 0; i < o->nincludes; i++) {
+            const char *inc = o->includes[i];
+            if (!strchr(inc, '/') || (strncmp(inc, path, pl) == 0 && inc[pl] == '/')) {
+                *descend = true;
+            }
+        }
+    }
+    return hit;
+}
+
+static void apply_meta(struct restore *rs, const char *path, const struct dr_node *n)
+{
+    struct timespec ts[2] = {
+        {.tv_sec = n->mtime_ns / 1000000000, .tv_nsec = n->mtime_ns % 1000000000},
+        {.tv_sec = n->mtime_ns / 1000000000, .tv_nsec = n->mtime_ns % 1000000000},
+    };
+    if (ts[0].tv_nsec < 0) {
+        ts[0].tv_sec--;
+        ts[0].tv_nsec += 1000000000;
+        ts[1] = ts[0];
+    }
+    if (rs->root && lchown(path, n->uid, n->gid) < 0) {
+        dr_log_warn("cannot set the owner of '%s': %s", path, strerror(errno));
+    }
+    if (n->type != DR_NODE_SYMLINK && chmod(path, n->mode) < 0) {
+        dr_log_warn("cannot set the mode of '%s': %s", path, strerror(errno));
+    }
+    if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0) {
+        dr_log_warn("cannot set the times of '%s': %s", path, strerror(errno));
+    }
+}
+
+static int check_free(struct restore *rs, const char *dst, bool is_dir)
+{
+    struct stat st;
+    if (lstat(dst, &st) < 0) {
+        return 0;
+    }
+    if (is_dir && S_ISDIR(st.st_mode)) {
+        return 0;
+    }
+    if (!rs->o->overwrite) {
+        return dr_errorf(DR_EEXIST, "'%s' exists; not overwriting it (use --overwrite)", dst);
+    }
+    if (S_ISDIR(st.st_mode)) {
+        return dr_errorf(DR_EEXIST, "'%s' is a directory; not replacing it with a file", dst);
+    }
+    return 0;
+}
+
+static int restore_file(struct restore *rs, const char *dst, const char *spath,
+                        const struct dr_node *n)
+{
+    if (n->nlink > 1) {
+        for (size_t i = 0; i < rs->nlinks; i++) {
+            if (rs->links[i].dev == n->dev && rs->links[i].ino == n->inode) {
+                if (rs->o->overwrite) {
+                    unlink(dst);
+                }
+                if (link(rs->links[i].path, dst) == 0) {
+                    rs->st.links++;
+                    return 0;
+                }
+                break; /* fall back to a copy */
+            }
+        }
+    }
+    char *dir = dr_fs_dirname(dst);
+    const char *base = strrchr(dst, '/') + 1;
+    char *tmp = dr_xasprintf("%s/" DR_FS_TMP_PREFIX "%ld-%s-XXXXXX", dir, (long)getpid(), base);
+    int rc = 0;
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        rc = dr_error_errno(dr_error_from_errno(errno), "cannot create a file in '%s'", dir);
+        goto out;
+    }
+    rc = restore_content(rs->r, n, fd, spath, true, rs);
+    if (rc >= 0 && close(fd) < 0) {
+        rc = dr_error_errno(DR_EIO, "cannot write '%s'", dst);
+    } else if (rc < 0) {
+        close(fd);
+    }
+    fd = -1;
+    if (rc < 0) {
+        unlink(tmp);
+        goto out;
+    }
+    apply_meta(rs, tmp, n);
+    if (rename(tmp, dst) < 0) {
+        rc = dr_error_errno(dr_error_from_errno(errno), "cannot rename into '%s'", dst);
+        unlink(tmp);
+        goto out;
+    }
+    rs->st.files++;
+    rs->prog.files++;
+    if (n->nlink > 1) {
+        DR_GROW(rs->links, rs->alinks, rs->nlinks + 1);
+        rs->links[rs->nlinks++] = (struct link_seen){n->dev, n->inode, dr_xstrdup(dst)};
+    }
+out:
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
+static int restore_tree(struct restore *rs, const struct dr_id *tree, const char *dstdir,
+                        const char *spath, bool all);
+
+static int restore_node(struct restore *rs, const struct dr_node *n, const char *dst,
+                        const char *spath, bool all)
+{
+    bool descend = false;
+    bool sel = all || included(rs->o, spath, &descend);
+    if (rs->o->nexcludes && match_any(rs->o->excludes, rs->o->nexcludes, spath)) {
+        return 0;
+    }
+    if (!sel && !(descend && n->type == DR_NODE_DIR)) {
+        return 0;
+    }
+    int rc = check_free(rs, dst, n->type == DR_NODE_DIR);
+    if (rc < 0) {
+        return rc;
+    }
+    switch (n->type) {
+    case DR_NODE_DIR:
+        if (mkdir(dst, 0700) < 0 && errno != EEXIST) {
+            return dr_error_errno(dr_error_from_errno(errno), "cannot create directory '%s'", dst);
+        }
+        rc = restore_tree(rs, &n->subtree, dst, spath, sel);
+        if (rc < 0) {
+            return rc;
+        }
+        rs->st.dirs++;
+        apply_meta(rs, dst, n);
+        return 0;
+    case DR_NODE_FILE:
+        rc = restore_file(rs, dst, spath, n);
+        if (rc == DR_ECORRUPT || rc == DR_ENOENT) {
+            dr_log_error("%s", dr_error_msg());
+            dr_error_clear();
+            rs->st.errors++;
+            return 0;
+        }
+        return rc;
+    case DR_NODE_SYMLINK:
+        if (rs->o->overwrite) {
+            unlink(dst);
+        }
+        if (symlink(n->target, dst) < 0) {
+            return dr_error_errno(dr_error_from_errno(errno), "cannot create symlink '%s'", dst);
+        }
+        apply_meta(rs, dst, n);
+        rs->st.files++;
+        return 0;
+    case DR_NODE_FIFO:
+    case DR_NODE_CHARDEV:
+    case DR_NODE_BLOCKDEV:
+    case DR_NODE_SOCKET: {
+        mode_t type = n->type == DR_NODE_FIFO      ? S_IFIFO
+                      : n->type == DR_NODE_CHARDEV ? S_IFCHR
+                      : n->type == DR_NODE_BLOCKDEV ? S_IFBLK
+                                                    : S_IFSOCK;
+        if (n->type == DR_NODE_SOCKET) {
+            return 0; /* sockets are recreated by the program that listens on them */
+        }
+        if (rs->o->overwrite) {
+            unlink(dst);
+        }
+        if (mknod(dst, type | 0600, (dev_t)n->rdev) < 0) {
+            dr_log_warn("cannot create special file '%s': %s", dst, strerror(errno));
+            return 0;
+        }
+        apply_meta(rs, dst, n);
+        rs->st.files++;
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+static int restore_tree(struct restore *rs, const struct dr_id *tree, const char *dstdir,
+                        const char *spath, bool all)
+{
+    struct dr_tree t;
+    dr_tree_init(&t);
+    int rc = dr_repo_tree_load(rs->r, NULL, tree, &t);
+    for (size_t i = 0; rc >= 0 && i < t.n; i++) {
+        const struct dr_node *n = &t.nodes[i];
+        char *dst = dr_fs_join(dstdir, n->name);
+        char *sp = dr_xasprintf("%s/%s", strcmp(spath, "/") == 0 ? "" : spath, n->name);
+        rc = restore_node(rs, n, dst, sp, all);
+        free(dst);
+        free(sp);
+    }
+    dr_tree_release(&t);
+    return rc;
+}
+
+int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct dr_restore_opts *o,
+                   struct dr_restore_stats *out)
+{
+    struct restore rs = {.r = r, .o = o, .root = geteuid() == 0};
+    rs.start_ns = rs.last_ns = dr_mono_ns();
+    int rc = dr_fs_mkdir_p(o->target, 0700);
+    if (rc >= 0) {
+        rc = restore_tree(&rs, &s->tree, o->target, "/", false);
+    }
+    if (o->progress) {
+        rs.prog.elapsed_ns = dr_mono_ns() - rs.start_ns;
+        o->progress(o->progress_arg, &rs.prog, true);
+    }
+    for (size_t i = 0; i < rs.nlinks; i++) {
+        free(rs.links[i].path);
+    }
+    free(rs.links);
+    *out = rs.st;
+    if (rc >= 0 && rs.st.errors) {
+        rc = dr_errorf(DR_ECORRUPT, "%llu files could not be restored (see above)",
+                       (unsigned long long)rs.st.errors);
+    }
+    return rc;
+}

@@ -1,0 +1,223 @@
+/* sync.c: keeps the local index (a cache) in step with the repository (the truth).
+ *
+ * Packs the index does not know are indexed from their headers: that covers a crash between
+ * writing a pack and indexing it, and packs written by other clients. Snapshots it does not know
+ * have their references counted. If anything the index knows has vanished (another client's
+ * prune or forget), or a full rebuild is asked for, the index is cleared and rebuilt from every
+ * pack header and snapshot: reference counts are then exact by construction. */
+#include "drrepo/repo.h"
+
+#include <stdlib.h>
+
+#include "drrepo/error.h"
+#include "drrepo/log.h"
+#include "drrepo/mem.h"
+#include "drrepo/pack.h"
+
+struct sync_ctx {
+    struct dr_repo *r;
+    struct dr_index_txn *txn;
+    int changes;
+    bool vanished;
+    struct dr_id *ids; /* listed snapshots */
+    size_t nids, alloc;
+};
+
+static int pack_list_cb(void *arg, const char *name, uint64_t size)
+{
+    (void)size;
+    struct sync_ctx *sc = arg;
+    uint8_t type;
+    struct dr_id id;
+    if (dr_pack_name_parse(name, &type, &id) < 0) {
+        dr_error_clear();
+        dr_log_warn("ignoring unexpected file '%s' among packs", name);
+        return 0;
+    }
+    int rc = dr_index_scratch_add(sc->txn, &id);
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_index_pack p;
+    rc = dr_index_pack_get(sc->txn, &id, &p);
+    if (rc == 0) {
+        return 0;
+    }
+    if (rc != DR_ENOENT) {
+        return rc;
+    }
+    dr_error_clear();
+    struct dr_pack_entry *e = NULL;
+    size_t n = 0;
+    uint64_t psize;
+    uint8_t ptype;
+    rc = dr_pack_read_header(sc->r->backend, sc->r->keys, name, &psize, &e, &n, &ptype);
+    if (rc == DR_ECORRUPT || rc == DR_EUNSUPPORTED || rc == DR_ENOENT) {
+        /* a damaged pack must not stop every command: check reports it and repair salvages */
+        dr_log_warn("%s; its blobs are not indexed (run 'drrepo check')", dr_error_msg());
+        dr_error_clear();
+        return 0;
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    rc = dr_index_pack_add(sc->txn, &id, ptype, psize, e, n);
+    free(e);
+    if (rc < 0) {
+        return rc;
+    }
+    sc->changes++;
+    return 0;
+}
+
+static int pack_vanish_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *p)
+{
+    (void)p;
+    struct sync_ctx *sc = arg;
+    int rc = dr_index_scratch_add(sc->txn, id);
+    if (rc < 0) {
+        return rc;
+    }
+    if (rc == 1) {
+        char hex[DR_ID_HEX_LEN + 1];
+        dr_log_detail("pack %s is in the index but not in the repository", dr_id_hex(id, hex));
+        sc->vanished = true;
+    }
+    return 0;
+}
+
+static int snap_list_cb(void *arg, const char *name, uint64_t size)
+{
+    (void)size;
+    struct sync_ctx *sc = arg;
+    const char *slash = strrchr(name, '/');
+    struct dr_id id;
+    if (dr_id_parse(slash ? slash + 1 : name, &id) < 0) {
+        dr_error_clear();
+        return 0;
+    }
+    DR_GROW(sc->ids, sc->alloc, sc->nids + 1);
+    sc->ids[sc->nids++] = id;
+    return 0;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+    return dr_id_cmp(a, b);
+}
+
+static int snap_vanish_cb(void *arg, const struct dr_id *id, const struct dr_index_snap *s)
+{
+    (void)s;
+    struct sync_ctx *sc = arg;
+    if (!bsearch(id, sc->ids, sc->nids, sizeof(*sc->ids), id_cmp)) {
+        sc->vanished = true;
+    }
+    return 0;
+}
+
+/* Counts the references of one listed snapshot unknown to the index. */
+static int add_snapshot(struct sync_ctx *sc, const struct dr_id *id)
+{
+    struct dr_index_snap rec;
+    int rc = dr_index_snap_get(sc->txn, id, &rec);
+    if (rc == 0) {
+        return 0;
+    }
+    if (rc != DR_ENOENT) {
+        return rc;
+    }
+    dr_error_clear();
+    struct dr_snapshot s;
+    dr_snapshot_init(&s);
+    rc = dr_repo_snapshot_load(sc->r, id, &s);
+    if (rc == DR_ECORRUPT || rc == DR_EUNSUPPORTED || rc == DR_ENOENT) {
+        dr_log_warn("%s (run 'drrepo check')", dr_error_msg());
+        dr_error_clear();
+        rc = 0;
+        goto out;
+    }
+    if (rc < 0) {
+        goto out;
+    }
+    rc = dr_repo_count_refs(sc->r, sc->txn, &s.tree, +1);
+    if (rc < 0) {
+        goto out;
+    }
+    if (rc > 0) {
+        char hex[DR_ID_HEX_LEN + 1];
+        dr_log_warn("snapshot %.12s references %d blobs that are missing or unreadable (run "
+                    "'drrepo check')",
+                    dr_id_hex(id, hex), rc);
+    }
+    rec = (struct dr_index_snap){.time_ns = s.time_ns, .tree = s.tree, .counted = 1};
+    rc = dr_index_snap_put(sc->txn, id, &rec);
+    sc->changes++;
+out:
+    dr_snapshot_release(&s);
+    return rc;
+}
+
+static int sync_once(struct dr_repo *r, bool full, int *changes, bool *vanished)
+{
+    struct sync_ctx sc = {.r = r};
+    int rc = dr_index_begin(r->index, true, &sc.txn);
+    if (rc < 0) {
+        return rc;
+    }
+    if (full) {
+        rc = dr_index_clear(sc.txn);
+        if (rc < 0) {
+            goto out;
+        }
+    }
+    rc = dr_index_scratch_clear(sc.txn);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = dr_backend_list(r->backend, "data", pack_list_cb, &sc);
+    if (rc >= 0) {
+        rc = dr_backend_list(r->backend, "tree", pack_list_cb, &sc);
+    }
+    if (rc >= 0) {
+        rc = dr_index_pack_foreach(sc.txn, pack_vanish_cb, &sc);
+    }
+    if (rc >= 0) {
+        rc = dr_backend_list(r->backend, "snapshots", snap_list_cb, &sc);
+    }
+    if (rc < 0) {
+        goto out;
+    }
+    if (sc.nids) {
+        qsort(sc.ids, sc.nids, sizeof(*sc.ids), id_cmp);
+    }
+    rc = dr_index_snap_foreach(sc.txn, snap_vanish_cb, &sc);
+    if (rc < 0 || (sc.vanished && !full)) {
+        goto out; /* the caller rebuilds */
+    }
+    for (size_t i = 0; i < sc.nids && rc >= 0; i++) {
+        rc = add_snapshot(&sc, &sc.ids[i]);
+    }
+out:
+    free(sc.ids);
+    if (rc < 0 || (sc.vanished && !full)) {
+        dr_index_abort(sc.txn);
+    } else {
+        rc = dr_index_commit(sc.txn);
+    }
+    *changes = sc.changes;
+    *vanished = sc.vanished;
+    return rc;
+}
+
+int dr_repo_sync_index(struct dr_repo *r, bool full)
+{
+    int changes = 0;
+    bool vanished = false;
+    int rc = sync_once(r, full, &changes, &vanished);
+    if (rc >= 0 && vanished && !full) {
+        dr_log_detail("objects vanished from the repository; rebuilding the index");
+        rc = sync_once(r, true, &changes, &vanished);
+    }
+    return rc < 0 ? rc : changes;
+}

@@ -1,0 +1,349 @@
+/* walk.c: listing and resolving snapshots, and walking their trees (for ls, restore, diff,
+ * check and reference counting). Trees are loaded one directory at a time, so memory follows
+ * the depth of the tree, not its size. */
+#include "drrepo/repo.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "drrepo/error.h"
+#include "drrepo/format.h"
+#include "drrepo/log.h"
+#include "drrepo/mem.h"
+
+struct list_ctx {
+    struct dr_repo *r;
+    struct dr_snap_entry *v;
+    size_t n, alloc, bad;
+};
+
+static int list_cb(void *arg, const char *name, uint64_t size)
+{
+    (void)size;
+    struct list_ctx *lc = arg;
+    const char *slash = strrchr(name, '/');
+    struct dr_id id;
+    if (dr_id_parse(slash ? slash + 1 : name, &id) < 0) {
+        dr_error_clear();
+        dr_log_warn("ignoring unexpected file '%s' among snapshots", name);
+        return 0;
+    }
+    struct dr_snapshot s;
+    dr_snapshot_init(&s);
+    int rc = dr_repo_snapshot_load(lc->r, &id, &s);
+    if (rc < 0) {
+        dr_log_warn("%s", dr_error_msg());
+        dr_snapshot_release(&s);
+        lc->bad++;
+        return 0;
+    }
+    DR_GROW(lc->v, lc->alloc, lc->n + 1);
+    lc->v[lc->n].id = id;
+    lc->v[lc->n].snap = s;
+    lc->n++;
+    return 0;
+}
+
+static int snap_time_cmp(const void *a, const void *b)
+{
+    const struct dr_snap_entry *x = a, *y = b;
+    if (x->snap.time_ns != y->snap.time_ns) {
+        return x->snap.time_ns < y->snap.time_ns ? -1 : 1;
+    }
+    return dr_id_cmp(&x->id, &y->id);
+}
+
+int dr_repo_snapshot_list(struct dr_repo *r, struct dr_snap_entry **out, size_t *out_n,
+                          size_t *out_bad)
+{
+    struct list_ctx lc = {.r = r};
+    int rc = dr_backend_list(r->backend, "snapshots", list_cb, &lc);
+    if (rc < 0) {
+        dr_snap_list_free(lc.v, lc.n);
+        return rc;
+    }
+    if (lc.n) {
+        qsort(lc.v, lc.n, sizeof(*lc.v), snap_time_cmp);
+    }
+    *out = lc.v;
+    *out_n = lc.n;
+    if (out_bad) {
+        *out_bad = lc.bad;
+    }
+    return 0;
+}
+
+void dr_snap_list_free(struct dr_snap_entry *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        dr_snapshot_release(&list[i].snap);
+    }
+    free(list);
+}
+
+static bool has_tag(const struct dr_snapshot *s, const char *tag)
+{
+    for (size_t i = 0; i < s->ntags; i++) {
+        if (strcmp(s->tags[i], tag) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int dr_repo_snapshot_resolve(struct dr_repo *r, const char *spec, const char *host,
+                             const char *tag, struct dr_id *out)
+{
+    struct dr_snap_entry *v = NULL;
+    size_t n = 0;
+    int rc = dr_repo_snapshot_list(r, &v, &n, NULL);
+    if (rc < 0) {
+        return rc;
+    }
+    const struct dr_snap_entry *found = NULL;
+    if (strcmp(spec, "latest") == 0) {
+        for (size_t i = n; i-- > 0;) {
+            if ((!host || strcmp(v[i].snap.host, host) == 0) &&
+                (!tag || has_tag(&v[i].snap, tag))) {
+                found = &v[i];
+                break;
+            }
+        }
+        if (!found) {
+            rc = dr_errorf(DR_ENOENT, "no snapshot matches 'latest'%s%s%s%s",
+                           host ? " for host " : "", host ? host : "", tag ? " with tag " : "",
+                           tag ? tag : "");
+        }
+    } else {
+        size_t len = strlen(spec);
+        bool hex = len >= 4 && len <= DR_ID_HEX_LEN && strspn(spec, "0123456789abcdef") == len;
+        if (!hex) {
+            rc = dr_errorf(DR_EUSAGE, "'%s' is not a snapshot id, id prefix or 'latest'", spec);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            char h[DR_ID_HEX_LEN + 1];
+            if (strncmp(dr_id_hex(&v[i].id, h), spec, len) == 0) {
+                if (found) {
+                    rc = dr_errorf(DR_EUSAGE, "snapshot prefix '%s' is ambiguous", spec);
+                    goto out;
+                }
+                found = &v[i];
+            }
+        }
+        if (!found) {
+            rc = dr_errorf(DR_ENOENT, "no snapshot with id '%s'", spec);
+        }
+    }
+    if (found) {
+        *out = found->id;
+    }
+out:
+    dr_snap_list_free(v, n);
+    return rc;
+}
+
+static void root_node(const struct dr_snapshot *s, struct dr_node *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->name = dr_xstrdup("/");
+    out->type = DR_NODE_DIR;
+    out->mode = 0755;
+    out->subtree = s->tree;
+    out->mtime_ns = s->time_ns;
+}
+
+static int copy_node(const struct dr_node *src, struct dr_node *dst)
+{
+    *dst = *src;
+    dst->name = dr_xstrdup(src->name);
+    dst->user = src->user ? dr_xstrdup(src->user) : NULL;
+    dst->group = src->group ? dr_xstrdup(src->group) : NULL;
+    dst->target = src->target ? dr_xstrdup(src->target) : NULL;
+    dst->chunks = NULL;
+    dst->chunk_sizes = NULL;
+    dst->damaged = NULL;
+    if (src->nchunks) {
+        dst->chunks = dr_xmalloc(src->nchunks * sizeof(*dst->chunks));
+        memcpy(dst->chunks, src->chunks, src->nchunks * sizeof(*dst->chunks));
+        dst->chunk_sizes = dr_xmalloc(src->nchunks * sizeof(*dst->chunk_sizes));
+        memcpy(dst->chunk_sizes, src->chunk_sizes, src->nchunks * sizeof(*dst->chunk_sizes));
+    }
+    if (src->ndamaged) {
+        dst->damaged = dr_xmalloc(src->ndamaged * sizeof(*dst->damaged));
+        memcpy(dst->damaged, src->damaged, src->ndamaged * sizeof(*dst->damaged));
+    }
+    return 0;
+}
+
+int dr_repo_find_node(struct dr_repo *r, const struct dr_snapshot *s, const char *path,
+                      struct dr_node *out)
+{
+    struct dr_node cur;
+    root_node(s, &cur);
+    char *p = dr_xstrdup(path);
+    int rc = 0;
+    char *save = NULL;
+    for (char *comp = strtok_r(p, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+        if (cur.type != DR_NODE_DIR) {
+            rc = dr_errorf(DR_ENOENT, "'%s' not found in snapshot: a component is not a directory",
+                           path);
+            goto out;
+        }
+        struct dr_tree t;
+        dr_tree_init(&t);
+        rc = dr_repo_tree_load(r, NULL, &cur.subtree, &t);
+        if (rc < 0) {
+            dr_tree_release(&t);
+            goto out;
+        }
+        const struct dr_node *n = dr_tree_find(&t, comp);
+        if (!n) {
+            dr_tree_release(&t);
+            rc = dr_errorf(DR_ENOENT, "'%s' not found in snapshot", path);
+            goto out;
+        }
+        dr_node_release(&cur);
+        rc = copy_node(n, &cur);
+        dr_tree_release(&t);
+    }
+    *out = cur;
+    memset(&cur, 0, sizeof(cur));
+out:
+    dr_node_release(&cur);
+    free(p);
+    return rc;
+}
+
+static int walk_rec(struct dr_repo *r, const struct dr_id *tree, struct dr_buf *path,
+                    dr_walk_cb cb, void *arg, unsigned depth)
+{
+    if (depth > 4096) {
+        return dr_errorf(DR_ECORRUPT, "tree nesting deeper than 4096 levels (a cycle?)");
+    }
+    struct dr_tree t;
+    dr_tree_init(&t);
+    int rc = dr_repo_tree_load(r, NULL, tree, &t);
+    if (rc < 0) {
+        goto out;
+    }
+    size_t base = path->len;
+    for (size_t i = 0; i < t.n; i++) {
+        const struct dr_node *n = &t.nodes[i];
+        dr_buf_setlen(path, base);
+        if (base == 0 || path->buf[base - 1] != '/') {
+            rc = dr_buf_addch(path, '/');
+            if (rc < 0) {
+                goto out;
+            }
+        }
+        rc = dr_buf_adds(path, n->name);
+        if (rc < 0) {
+            goto out;
+        }
+        rc = cb(arg, path->buf, n);
+        if (rc < 0) {
+            goto out;
+        }
+        if (rc == 0 && n->type == DR_NODE_DIR) {
+            rc = walk_rec(r, &n->subtree, path, cb, arg, depth + 1);
+            if (rc < 0) {
+                goto out;
+            }
+        }
+        rc = 0;
+    }
+    dr_buf_setlen(path, base);
+out:
+    dr_tree_release(&t);
+    return rc;
+}
+
+int dr_repo_walk(struct dr_repo *r, const struct dr_id *root, const char *prefix, dr_walk_cb cb,
+                 void *arg)
+{
+    struct dr_buf path = DR_BUF_INIT(1u << 20);
+    int rc = dr_buf_adds(&path, prefix && strcmp(prefix, "/") != 0 ? prefix : "");
+    if (rc >= 0) {
+        rc = walk_rec(r, root, &path, cb, arg, 0);
+    }
+    dr_buf_release(&path);
+    return rc;
+}
+
+/* Reference counting walks the snapshot's trees and touches each distinct blob once, using the
+ * index's scratch set; a subtree already seen in this walk is skipped whole, so a snapshot whose
+ * directories repeat costs only its distinct trees. Missing or unreadable blobs are counted and
+ * skipped rather than failing the transaction: damage is check's to report, and the rest of the
+ * snapshot must still be counted so that prune keeps what it references. */
+static int ref_one(struct dr_index_txn *txn, const struct dr_id *id, int delta,
+                   uint64_t *missing)
+{
+    struct dr_index_blob b;
+    int rc = dr_index_blob_get(txn, id, &b);
+    if (rc == DR_ENOENT) {
+        dr_error_clear();
+        (*missing)++;
+        return 0;
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    rc = dr_index_blob_ref(txn, id, delta);
+    return rc < 0 ? rc : 1;
+}
+
+static int refs_rec(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *tree,
+                    int delta, unsigned depth, uint64_t *missing)
+{
+    if (depth > 4096) {
+        return dr_errorf(DR_ECORRUPT, "tree nesting deeper than 4096 levels (a cycle?)");
+    }
+    int rc = dr_index_scratch_add(txn, tree);
+    if (rc <= 0) {
+        return rc;
+    }
+    rc = ref_one(txn, tree, delta, missing);
+    if (rc <= 0) {
+        return rc;
+    }
+    struct dr_tree t;
+    dr_tree_init(&t);
+    rc = dr_repo_tree_load(r, txn, tree, &t);
+    if (rc == DR_ECORRUPT || rc == DR_ENOENT) {
+        dr_log_detail("%s", dr_error_msg());
+        dr_error_clear();
+        (*missing)++;
+        rc = 0;
+    }
+    for (size_t i = 0; rc >= 0 && i < t.n; i++) {
+        const struct dr_node *n = &t.nodes[i];
+        if (n->type == DR_NODE_DIR) {
+            rc = refs_rec(r, txn, &n->subtree, delta, depth + 1, missing);
+            continue;
+        }
+        for (uint32_t c = 0; rc >= 0 && c < n->nchunks; c++) {
+            rc = dr_index_scratch_add(txn, &n->chunks[c]);
+            if (rc == 1) {
+                rc = ref_one(txn, &n->chunks[c], delta, missing);
+            }
+        }
+    }
+    dr_tree_release(&t);
+    return rc < 0 ? rc : 0;
+}
+
+int dr_repo_count_refs(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *root,
+                       int delta)
+{
+    int rc = dr_index_scratch_clear(txn);
+    if (rc < 0) {
+        return rc;
+    }
+    uint64_t missing = 0;
+    rc = refs_rec(r, txn, root, delta, 0, &missing);
+    if (rc < 0) {
+        return rc;
+    }
+    return missing > INT32_MAX ? INT32_MAX : (int)missing;
+}

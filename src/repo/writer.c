@@ -1,0 +1,424 @@
+/* writer.c: the write pipeline (see writer.h).
+ *
+ * Jobs live in a ring of DR_WRITER_INFLIGHT slots. The submitting thread fills slots in order;
+ * worker threads take them in order, hash the plaintext, ask the index whether the blob is
+ * already stored (if so they skip the expensive part), and otherwise compress and seal it. The
+ * submitting thread retires slots strictly in submission order: it makes the final dedup
+ * decision (the open pack, then the index) and appends the record to the pack. Keeping pack
+ * assembly on one thread and in order means the same input always produces the same packs, and
+ * that only one pack per type is ever open. */
+#include "drrepo/writer.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "drrepo/error.h"
+#include "drrepo/fault.h"
+#include "drrepo/format.h"
+#include "drrepo/log.h"
+#include "drrepo/mem.h"
+#include "drrepo/pack.h"
+
+#define MAX_WORKERS 16
+
+struct job {
+    uint8_t *data;
+    size_t len;
+    struct dr_id id;
+    struct dr_id *out_id;
+    struct dr_buf rec;
+    bool known; /* the worker found it in the index: nothing to write */
+    bool done;
+    int rc;
+    char *errmsg;
+};
+
+struct dr_writer {
+    struct dr_repo *r;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_done;
+    struct job **ring;
+    size_t nring;
+    size_t head, take, tail; /* retire <= take <= tail */
+    bool stop;
+    int nworkers;
+    pthread_t threads[MAX_WORKERS];
+    struct dr_pack_writer *pw[2];
+    struct dr_index_txn *rtxn; /* the submitting thread's view of the index */
+    struct dr_compressor *z;   /* the submitting thread's, for trees */
+    struct dr_buf treerec;
+    struct dr_writer_stats st;
+    int failed;
+};
+
+static void *worker_main(void *arg)
+{
+    struct dr_writer *w = arg;
+    struct dr_compressor *z = dr_compressor_new(w->r->config.zstd_level);
+    struct dr_index_txn *txn = NULL;
+    if (dr_index_begin(w->r->index, false, &txn) < 0) {
+        txn = NULL; /* lookups are an optimisation here; the retire step decides */
+        dr_error_clear();
+    }
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        while (w->take == w->tail && !w->stop) {
+            pthread_cond_wait(&w->cv_work, &w->mu);
+        }
+        if (w->take == w->tail) {
+            pthread_mutex_unlock(&w->mu);
+            break;
+        }
+        struct job *j = w->ring[w->take % w->nring];
+        w->take++;
+        pthread_mutex_unlock(&w->mu);
+
+        dr_crypto_blob_id(w->r->keys, j->data, j->len, &j->id);
+        struct dr_index_blob b;
+        if (txn && dr_index_renew(txn) >= 0 && dr_index_blob_get(txn, &j->id, &b) == 0 &&
+            b.type == DR_BLOB_DATA) {
+            j->known = true;
+        } else {
+            dr_error_clear();
+            j->rc = dr_blob_encode(w->r->keys, z, DR_BLOB_DATA, &j->id, j->data, j->len, &j->rec);
+            if (j->rc < 0) {
+                j->errmsg = dr_xstrdup(dr_error_msg());
+            }
+        }
+        pthread_mutex_lock(&w->mu);
+        j->done = true;
+        pthread_cond_broadcast(&w->cv_done);
+        pthread_mutex_unlock(&w->mu);
+    }
+    dr_index_abort(txn);
+    dr_compressor_free(z);
+    return NULL;
+}
+
+int dr_writer_open(struct dr_repo *r, struct dr_writer **out)
+{
+    struct dr_writer *w = dr_xcalloc(1, sizeof(*w));
+    w->r = r;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    w->nworkers = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS : (int)ncpu;
+    w->nring = (size_t)w->nworkers * 2 + 4;
+    w->ring = dr_xcalloc(w->nring, sizeof(*w->ring));
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv_work, NULL);
+    pthread_cond_init(&w->cv_done, NULL);
+    w->pw[DR_BLOB_DATA] = dr_pack_writer_new(r->keys, DR_BLOB_DATA);
+    w->pw[DR_BLOB_TREE] = dr_pack_writer_new(r->keys, DR_BLOB_TREE);
+    w->z = dr_compressor_new(r->config.zstd_level);
+    dr_buf_init(&w->treerec, DR_BLOB_RECORD_MAX);
+    int rc = dr_index_begin(r->index, false, &w->rtxn);
+    if (rc < 0) {
+        dr_writer_free(w);
+        return rc;
+    }
+    for (int i = 0; i < w->nworkers; i++) {
+        if (pthread_create(&w->threads[i], NULL, worker_main, w) != 0) {
+            w->nworkers = i;
+            dr_writer_free(w);
+            return dr_errorf(DR_EINTERNAL, "cannot start worker threads");
+        }
+    }
+    *out = w;
+    return 0;
+}
+
+static void job_free(struct job *j)
+{
+    if (!j) {
+        return;
+    }
+    free(j->data);
+    dr_buf_release(&j->rec);
+    free(j->errmsg);
+    free(j);
+}
+
+void dr_writer_free(struct dr_writer *w)
+{
+    if (!w) {
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_broadcast(&w->cv_work);
+    pthread_mutex_unlock(&w->mu);
+    for (int i = 0; i < w->nworkers; i++) {
+        pthread_join(w->threads[i], NULL);
+    }
+    for (size_t i = w->head; i < w->tail; i++) {
+        job_free(w->ring[i % w->nring]);
+    }
+    free(w->ring);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv_work);
+    pthread_cond_destroy(&w->cv_done);
+    dr_pack_writer_free(w->pw[0]);
+    dr_pack_writer_free(w->pw[1]);
+    dr_index_abort(w->rtxn);
+    dr_compressor_free(w->z);
+    dr_buf_release(&w->treerec);
+    free(w);
+}
+
+static int fail(struct dr_writer *w, int rc)
+{
+    if (!w->failed) {
+        w->failed = rc;
+    }
+    return rc;
+}
+
+/* Writes the open pack of type, durably, then indexes it. A crash between the two leaves a
+ * pack that the next open indexes from its header. */
+static int write_pack(struct dr_writer *w, uint8_t type)
+{
+    struct dr_pack_writer *pw = w->pw[type];
+    if (dr_pack_writer_count(pw) == 0) {
+        return 0;
+    }
+    struct dr_id pid;
+    const uint8_t *data;
+    size_t len;
+    int rc = dr_pack_writer_finish(pw, &pid, &data, &len);
+    if (rc < 0) {
+        return fail(w, rc);
+    }
+    char *obj = dr_pack_object_name(type, &pid);
+    rc = DR_FAULT_POINT("writer.before_pack_put");
+    if (rc >= 0) {
+        rc = dr_backend_put(w->r->backend, obj, data, len, false);
+    }
+    free(obj);
+    if (rc < 0) {
+        return fail(w, rc);
+    }
+    rc = DR_FAULT_POINT("writer.after_pack_put");
+    if (rc < 0) {
+        return fail(w, rc);
+    }
+    size_t n;
+    const struct dr_pack_entry *e = dr_pack_writer_entries(pw, &n);
+    struct dr_index_txn *txn;
+    rc = dr_index_begin(w->r->index, true, &txn);
+    if (rc < 0) {
+        return fail(w, rc);
+    }
+    rc = dr_index_pack_add(txn, &pid, type, len, e, n);
+    if (rc < 0) {
+        dr_index_abort(txn);
+        return fail(w, rc);
+    }
+    rc = dr_index_commit(txn);
+    if (rc < 0) {
+        return fail(w, rc);
+    }
+    rc = dr_index_renew(w->rtxn);
+    if (rc < 0) {
+        return fail(w, rc);
+    }
+    w->st.packs_written++;
+    dr_pack_writer_reset(pw);
+    return 0;
+}
+
+/* The final dedup decision, on the submitting thread: the open pack, then the index. */
+static bool already_stored(struct dr_writer *w, uint8_t type, const struct dr_id *id)
+{
+    if (dr_pack_writer_has(w->pw[type], id)) {
+        return true;
+    }
+    struct dr_index_blob b;
+    if (dr_index_blob_get(w->rtxn, id, &b) == 0) {
+        return true;
+    }
+    dr_error_clear();
+    return false;
+}
+
+static int add_record(struct dr_writer *w, uint8_t type, const struct dr_id *id,
+                      const struct dr_buf *rec, size_t ulen)
+{
+    int rc = dr_pack_writer_add(w->pw[type], id, (const uint8_t *)rec->buf, rec->len,
+                                (uint32_t)ulen);
+    if (rc < 0) {
+        return fail(w, rc);
+    }
+    w->st.blobs_added++;
+    w->st.bytes_added += rec->len;
+    if (dr_pack_writer_size(w->pw[type]) >= w->r->config.pack_size) {
+        return write_pack(w, type);
+    }
+    return 0;
+}
+
+static int retire_one(struct dr_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    struct job *j = w->ring[w->head % w->nring];
+    while (!j->done) {
+        pthread_cond_wait(&w->cv_done, &w->mu);
+    }
+    w->ring[w->head % w->nring] = NULL;
+    w->head++;
+    pthread_mutex_unlock(&w->mu);
+    int rc = 0;
+    if (j->rc < 0) {
+        rc = fail(w, dr_errorf(j->rc, "%s", j->errmsg ? j->errmsg : dr_strerror(j->rc)));
+    } else {
+        w->st.blobs_seen++;
+        w->st.bytes_seen += j->len;
+        if (!j->known && !already_stored(w, DR_BLOB_DATA, &j->id)) {
+            rc = add_record(w, DR_BLOB_DATA, &j->id, &j->rec, j->len);
+        }
+        if (rc >= 0) {
+            *j->out_id = j->id;
+        }
+    }
+    job_free(j);
+    return rc;
+}
+
+int dr_writer_put_data(struct dr_writer *w, uint8_t *data, size_t len, struct dr_id *out_id)
+{
+    if (w->failed) {
+        free(data);
+        return w->failed;
+    }
+    if (len > DR_BLOB_MAX) {
+        free(data);
+        return fail(w, dr_errorf(DR_EUSAGE, "blob of %zu bytes exceeds the limit", len));
+    }
+    while (w->tail - w->head >= w->nring) {
+        int rc = retire_one(w);
+        if (rc < 0) {
+            free(data);
+            return rc;
+        }
+    }
+    struct job *j = dr_xcalloc(1, sizeof(*j));
+    j->data = data;
+    j->len = len;
+    j->out_id = out_id;
+    dr_buf_init(&j->rec, DR_BLOB_RECORD_MAX);
+    pthread_mutex_lock(&w->mu);
+    w->ring[w->tail % w->nring] = j;
+    w->tail++;
+    pthread_cond_signal(&w->cv_work);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+int dr_writer_drain(struct dr_writer *w)
+{
+    while (w->head < w->tail) {
+        int rc = retire_one(w);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return w->failed;
+}
+
+int dr_writer_put_tree(struct dr_writer *w, const uint8_t *data, size_t len, struct dr_id *out_id)
+{
+    if (w->failed) {
+        return w->failed;
+    }
+    struct dr_id id;
+    dr_crypto_blob_id(w->r->keys, data, len, &id);
+    w->st.blobs_seen++;
+    w->st.bytes_seen += len;
+    if (!already_stored(w, DR_BLOB_TREE, &id)) {
+        dr_buf_reset(&w->treerec);
+        int rc = dr_blob_encode(w->r->keys, w->z, DR_BLOB_TREE, &id, data, len, &w->treerec);
+        if (rc < 0) {
+            return fail(w, rc);
+        }
+        rc = add_record(w, DR_BLOB_TREE, &id, &w->treerec, len);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    *out_id = id;
+    return 0;
+}
+
+int dr_writer_flush(struct dr_writer *w)
+{
+    int rc = dr_writer_drain(w);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = write_pack(w, DR_BLOB_DATA);
+    if (rc < 0) {
+        return rc;
+    }
+    return write_pack(w, DR_BLOB_TREE);
+}
+
+int dr_writer_commit(struct dr_writer *w, const struct dr_snapshot *s, struct dr_id *out_snap_id)
+{
+    int rc = dr_writer_flush(w);
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_buf raw = DR_BUF_INIT(DR_SNAPSHOT_MAX);
+    struct dr_id sid;
+    char hex[DR_ID_HEX_LEN + 1];
+    char *obj = NULL;
+    rc = dr_snapshot_encode(w->r->keys, s, &raw, &sid);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = DR_FAULT_POINT("writer.before_snapshot_put");
+    if (rc < 0) {
+        goto out;
+    }
+    obj = dr_xasprintf("snapshots/%s", dr_id_hex(&sid, hex));
+    rc = dr_backend_put(w->r->backend, obj, raw.buf, raw.len, true);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = DR_FAULT_POINT("writer.after_snapshot_put");
+    if (rc < 0) {
+        goto out;
+    }
+    /* The snapshot is committed. Counting its references belongs in the same index transaction
+     * as its record; if that fails, the next open's sync counts them, so the data is safe and
+     * the failure is only reported. */
+    struct dr_index_txn *txn;
+    int irc = dr_index_begin(w->r->index, true, &txn);
+    if (irc >= 0) {
+        irc = dr_repo_count_refs(w->r, txn, &s->tree, +1);
+        if (irc >= 0) {
+            struct dr_index_snap rec = {.time_ns = s->time_ns, .tree = s->tree, .counted = 1};
+            irc = dr_index_snap_put(txn, &sid, &rec);
+        }
+        if (irc >= 0) {
+            irc = dr_index_commit(txn);
+        } else {
+            dr_index_abort(txn);
+        }
+    }
+    if (irc < 0) {
+        dr_log_warn("snapshot %.12s is saved, but the local index could not be updated (%s); "
+                    "the next command will update it",
+                    hex, dr_error_msg());
+        dr_error_clear();
+    }
+    *out_snap_id = sid;
+out:
+    free(obj);
+    dr_buf_release(&raw);
+    return rc < 0 ? fail(w, rc) : 0;
+}
+
+void dr_writer_get_stats(const struct dr_writer *w, struct dr_writer_stats *out)
+{
+    *out = w->st;
+}

@@ -1,0 +1,174 @@
+/* dr-test-tool: reaches drrepo internals from shell tests (git's t/helper/test-tool).
+ *
+ *   dr-test-tool flip FILE OFFSET            flip one bit (0x01) of the byte at OFFSET
+ *   dr-test-tool setbyte FILE OFFSET VALUE   overwrite one byte
+ *   dr-test-tool truncate FILE LENGTH        cut a file
+ *   dr-test-tool lock REPO shared|exclusive HOST PID
+ *                                            write a lock file as another holder would
+ *   dr-test-tool gen FILE SIZE SEED [TEXT]   deterministic test data (text-like with TEXT)
+ *   dr-test-tool packs REPO                  list pack objects with sizes
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "drrepo/backend.h"
+#include "drrepo/error.h"
+#include "drrepo/lock.h"
+#include "drrepo/util.h"
+
+static int die(const char *msg)
+{
+    fprintf(stderr, "dr-test-tool: %s\n", msg);
+    return 1;
+}
+
+static int modify_byte(const char *path, const char *offs, const char *val, bool flip)
+{
+    uint64_t off, v = 0;
+    if (dr_parse_u64(offs, &off) < 0 || (val && dr_parse_u64(val, &v) < 0)) {
+        return die("bad number");
+    }
+    int fd = open(path, O_RDWR);
+    if (fd < 0) {
+        return die(strerror(errno));
+    }
+    uint8_t b;
+    if (pread(fd, &b, 1, (off_t)off) != 1) {
+        close(fd);
+        return die("offset beyond end of file");
+    }
+    b = flip ? (uint8_t)(b ^ 1) : (uint8_t)v;
+    int ok = pwrite(fd, &b, 1, (off_t)off) == 1;
+    close(fd);
+    return ok ? 0 : die(strerror(errno));
+}
+
+/* xorshift64*: fast deterministic bytes; "text" mode emits SQL-like lines so compression and
+ * dedup behave as they do on real dumps. */
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ULL;
+}
+
+static int gen(const char *path, const char *sizes, const char *seeds, bool text)
+{
+    uint64_t size, seed;
+    if (dr_parse_size(sizes, &size) < 0 || dr_parse_u64(seeds, &seed) < 0) {
+        return die("bad size or seed");
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        return die(strerror(errno));
+    }
+    uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 1;
+    static const char *words[] = {"alpha", "beta", "gamma", "delta", "users", "orders",
+                                  "2026-11-21", "active", "paid", "pending", "NULL", "eu-west"};
+    char line[256];
+    uint64_t done = 0;
+    while (done < size) {
+        size_t n;
+        if (text) {
+            uint64_t r = rng_next(&s);
+            n = (size_t)snprintf(line, sizeof(line),
+                                 "INSERT INTO t VALUES (%llu, '%s', '%s', %llu, '%s');\n",
+                                 (unsigned long long)(done / 64), words[r % 12],
+                                 words[(r >> 8) % 12], (unsigned long long)((r >> 16) % 100000),
+                                 words[(r >> 40) % 12]);
+        } else {
+            for (n = 0; n < sizeof(line); n += 8) {
+                uint64_t r = rng_next(&s);
+                memcpy(line + n, &r, 8);
+            }
+        }
+        if (n > size - done) {
+            n = (size_t)(size - done);
+        }
+        if (fwrite(line, 1, n, f) != n) {
+            fclose(f);
+            return die(strerror(errno));
+        }
+        done += n;
+    }
+    return fclose(f) == 0 ? 0 : die(strerror(errno));
+}
+
+static int lock(const char *repo, const char *kind, const char *host, const char *pids)
+{
+    uint64_t pid;
+    if (dr_parse_u64(pids, &pid) < 0) {
+        return die("bad pid");
+    }
+    struct dr_lock_info li;
+    memset(&li, 0, sizeof(li));
+    li.exclusive = strcmp(kind, "exclusive") == 0;
+    li.pid = (uint32_t)pid;
+    li.created_ns = li.refreshed_ns = dr_time_now_ns();
+    snprintf(li.host, sizeof(li.host), "%s", host);
+    snprintf(li.user, sizeof(li.user), "test");
+    struct dr_backend *b;
+    struct dr_buf raw = DR_BUF_INIT(4096);
+    if (dr_backend_open(repo, &b) < 0 || dr_lock_encode(&li, &raw) < 0) {
+        return die(dr_error_msg());
+    }
+    char name[64];
+    snprintf(name, sizeof(name), "locks/testlock%llu", (unsigned long long)pid);
+    int rc = dr_backend_put(b, name, raw.buf, raw.len, false);
+    dr_buf_release(&raw);
+    dr_backend_close(b);
+    return rc < 0 ? die(dr_error_msg()) : 0;
+}
+
+static int print_cb(void *arg, const char *name, uint64_t size)
+{
+    (void)arg;
+    printf("%s %llu\n", name, (unsigned long long)size);
+    return 0;
+}
+
+static int packs(const char *repo)
+{
+    struct dr_backend *b;
+    if (dr_backend_open(repo, &b) < 0) {
+        return die(dr_error_msg());
+    }
+    int rc = dr_backend_list(b, "data", print_cb, NULL);
+    if (rc >= 0) {
+        rc = dr_backend_list(b, "tree", print_cb, NULL);
+    }
+    dr_backend_close(b);
+    return rc < 0 ? die(dr_error_msg()) : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4 && strcmp(argv[1], "flip") == 0) {
+        return modify_byte(argv[2], argv[3], NULL, true);
+    }
+    if (argc >= 5 && strcmp(argv[1], "setbyte") == 0) {
+        return modify_byte(argv[2], argv[3], argv[4], false);
+    }
+    if (argc >= 4 && strcmp(argv[1], "truncate") == 0) {
+        uint64_t len;
+        if (dr_parse_u64(argv[3], &len) < 0 || truncate(argv[2], (off_t)len) < 0) {
+            return die("cannot truncate");
+        }
+        return 0;
+    }
+    if (argc >= 6 && strcmp(argv[1], "lock") == 0) {
+        return lock(argv[2], argv[3], argv[4], argv[5]);
+    }
+    if (argc >= 5 && strcmp(argv[1], "gen") == 0) {
+        return gen(argv[2], argv[3], argv[4], argc >= 6 && strcmp(argv[5], "text") == 0);
+    }
+    if (argc >= 3 && strcmp(argv[1], "packs") == 0) {
+        return packs(argv[2]);
+    }
+    return die("usage: see the comment at the top of tests/helper/dr-test-tool.c");
+}

@@ -1,0 +1,351 @@
+/* test_vectors_crypto.c: checks the code against format/vectors/{chunker,blobid,keyfile}-*.
+ *
+ * Covers: dr_chunker_init (the Gear table and masks of chunker-gear-v1 and the chunker-*-v1
+ * parameter sets), dr_chunker_next (every cut point of chunker-small-v1 and
+ * chunker-default-v1), dr_keys_from_master (subkeys), dr_crypto_blob_id, dr_crypto_hash,
+ * dr_crypto_seal_nonce and dr_crypto_open (blobid-v1), dr_keyfile_create_det, dr_keyfile_info
+ * and dr_keyfile_open (keyfile-v1, byte for byte). The vector files are the contract: when
+ * this test fails, the code changed the format. The source tree is found through $DR_SRC. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "drrepo/buf.h"
+#include "drrepo/chunker.h"
+#include "drrepo/crypto.h"
+#include "drrepo/error.h"
+#include "drrepo/format.h"
+#include "drrepo/fs.h"
+#include "drrepo/id.h"
+#include "drrepo/mem.h"
+
+#define MAX_TOKENS 6
+
+/* One vector file: its lines split into whitespace-separated tokens. */
+struct vline {
+    char *tok[MAX_TOKENS];
+    int ntok;
+};
+
+struct vfile {
+    struct dr_buf text;
+    struct vline *lines;
+    size_t n, alloc;
+};
+
+static void vfile_load(struct vfile *v, const char *name)
+{
+    const char *src = getenv("DR_SRC");
+    char *path = dr_xasprintf("%s/format/vectors/%s", src && *src ? src : ".", name);
+    dr_buf_init(&v->text, 64u << 20);
+    v->lines = NULL;
+    v->n = v->alloc = 0;
+    if (dr_fs_read_file(path, &v->text) < 0) {
+        fail_msg("cannot read %s: %s (set DR_SRC to the source tree)", path, dr_error_msg());
+    }
+    free(path);
+
+    char *p = v->text.buf;
+    while (*p) {
+        char *eol = strchr(p, '\n');
+        char *next = eol ? eol + 1 : p + strlen(p);
+        if (eol) {
+            *eol = '\0';
+        }
+        if (*p != '#' && *p != '\0') {
+            struct vline l = {.ntok = 0};
+            char *q = p;
+            while (*q && l.ntok < MAX_TOKENS) {
+                while (*q == ' ' || *q == '\t' || *q == '\r') {
+                    *q++ = '\0';
+                }
+                if (!*q) {
+                    break;
+                }
+                l.tok[l.ntok++] = q;
+                while (*q && *q != ' ' && *q != '\t' && *q != '\r') {
+                    q++;
+                }
+            }
+            DR_GROW(v->lines, v->alloc, v->n + 1);
+            v->lines[v->n++] = l;
+        }
+        p = next;
+    }
+}
+
+static void vfile_free(struct vfile *v)
+{
+    dr_buf_release(&v->text);
+    free(v->lines);
+}
+
+/* The value of the first line named name (which must exist). */
+static const char *vget(const struct vfile *v, const char *name)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->lines[i].ntok >= 2 && strcmp(v->lines[i].tok[0], name) == 0) {
+            return v->lines[i].tok[1];
+        }
+    }
+    fail_msg("vector field '%s' missing", name);
+    return NULL;
+}
+
+static uint64_t vget_u64(const struct vfile *v, const char *name)
+{
+    return strtoull(vget(v, name), NULL, 10);
+}
+
+static void unhex(const char *s, uint8_t *out, size_t n)
+{
+    if (!dr_hex_decode(s, out, n)) {
+        fail_msg("bad hex of %zu bytes: %.80s", n, s);
+    }
+}
+
+/* Decodes a hex string of any even length into a new buffer. */
+static uint8_t *unhex_alloc(const char *s, size_t *out_len)
+{
+    size_t n = strlen(s) / 2;
+    uint8_t *p = dr_xmalloc(n ? n : 1);
+    unhex(s, p, n);
+    *out_len = n;
+    return p;
+}
+
+/* The BLAKE2b counter stream of format/vectors/README.md: block j is the unkeyed 64-byte
+ * BLAKE2b of the seed followed by u64le(j). */
+static uint8_t *vector_stream(const char *seed, size_t len)
+{
+    uint8_t *p = dr_xmalloc(len ? len : 1);
+    size_t sl = strlen(seed);
+    uint8_t *msg = dr_xmalloc(sl + 8);
+    uint8_t blk[64];
+    memcpy(msg, seed, sl);
+    for (uint64_t j = 0; j * 64 < len; j++) {
+        dr_put_u64le(msg + sl, j);
+        assert_int_equal(crypto_generichash(blk, 64, msg, sl + 8, NULL, 0), 0);
+        size_t k = DR_MIN((size_t)64, len - j * 64);
+        memcpy(p + j * 64, blk, k);
+    }
+    free(msg);
+    return p;
+}
+
+static void test_gear(void **state)
+{
+    (void)state;
+    struct vfile v;
+    vfile_load(&v, "chunker-gear-v1.txt");
+    uint8_t key[32];
+    unhex(vget(&v, "key"), key, 32);
+    struct dr_chunker_params p = {DR_CHUNKER_GEAR_V1, 4096, 16384, 65536};
+    struct dr_chunker c;
+    dr_chunker_init(&c, &p, key);
+    int seen = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        if (strcmp(v.lines[i].tok[0], "gear") != 0) {
+            continue;
+        }
+        assert_int_equal(v.lines[i].ntok, 3);
+        unsigned long idx = strtoul(v.lines[i].tok[1], NULL, 10);
+        assert_true(idx < 256);
+        assert_true(c.gear[idx] == strtoull(v.lines[i].tok[2], NULL, 16));
+        seen++;
+    }
+    assert_int_equal(seen, 256);
+    vfile_free(&v);
+}
+
+static void check_chunker_file(const char *name)
+{
+    struct vfile v;
+    vfile_load(&v, name);
+    uint8_t key[32];
+    unhex(vget(&v, "key"), key, 32);
+    struct dr_chunker_params p = {
+        .alg = (uint32_t)vget_u64(&v, "alg"),
+        .min = (uint32_t)vget_u64(&v, "min"),
+        .avg = (uint32_t)vget_u64(&v, "avg"),
+        .max = (uint32_t)vget_u64(&v, "max"),
+    };
+    assert_int_equal(dr_chunker_params_check(&p), 0);
+    struct dr_chunker c;
+    dr_chunker_init(&c, &p, key);
+    assert_true(c.mask_s == strtoull(vget(&v, "mask_s"), NULL, 16));
+    assert_true(c.mask_l == strtoull(vget(&v, "mask_l"), NULL, 16));
+
+    size_t len = vget_u64(&v, "input_len");
+    uint8_t *data = vector_stream(vget(&v, "input_seed"), len);
+    size_t off = 0, nchunks = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        if (strcmp(v.lines[i].tok[0], "chunk") != 0) {
+            continue;
+        }
+        assert_int_equal(v.lines[i].ntok, 3);
+        size_t want_off = strtoull(v.lines[i].tok[1], NULL, 10);
+        size_t want_len = strtoull(v.lines[i].tok[2], NULL, 10);
+        assert_int_equal(off, want_off);
+        assert_true(off < len);
+        size_t got = dr_chunker_next(&c, data + off, len - off, true);
+        if (got != want_len) {
+            fail_msg("%s: chunk at %zu is %zu bytes, the vector says %zu", name, off, got,
+                     want_len);
+        }
+        off += got;
+        nchunks++;
+    }
+    assert_int_equal(off, len);
+    assert_int_equal(nchunks, vget_u64(&v, "chunks"));
+    free(data);
+    vfile_free(&v);
+}
+
+static void test_chunker_small(void **state)
+{
+    (void)state;
+    check_chunker_file("chunker-small-v1.txt");
+}
+
+static void test_chunker_default(void **state)
+{
+    (void)state;
+    check_chunker_file("chunker-default-v1.txt");
+}
+
+static uint8_t *message(const char *s, size_t *out_len)
+{
+    if (strcmp(s, "-") == 0) {
+        *out_len = 0;
+        return dr_xmalloc(1);
+    }
+    if (strncmp(s, "stream:", 7) == 0) {
+        *out_len = strtoull(s + 7, NULL, 10);
+        return vector_stream("drrepo-vector-input", *out_len);
+    }
+    return unhex_alloc(s, out_len);
+}
+
+static void test_blob_ids(void **state)
+{
+    (void)state;
+    struct vfile v;
+    vfile_load(&v, "blobid-v1.txt");
+    uint8_t master[32], sub[32];
+    unhex(vget(&v, "master"), master, 32);
+    struct dr_keys *k = dr_keys_from_master(master);
+    unhex(vget(&v, "id_key"), sub, 32);
+    assert_memory_equal(sub, k->id_key, 32);
+    unhex(vget(&v, "enc_key"), sub, 32);
+    assert_memory_equal(sub, k->enc_key, 32);
+    unhex(vget(&v, "chunker_key"), sub, 32);
+    assert_memory_equal(sub, k->chunker_key, 32);
+
+    int blobs = 0, hashes = 0, seals = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        const struct vline *l = &v.lines[i];
+        if (strcmp(l->tok[0], "blob") == 0 || strcmp(l->tok[0], "hash") == 0) {
+            assert_int_equal(l->ntok, 3);
+            size_t n;
+            uint8_t *m = message(l->tok[1], &n);
+            struct dr_id want, got;
+            unhex(l->tok[2], want.b, 32);
+            if (l->tok[0][0] == 'b') {
+                dr_crypto_blob_id(k, m, n, &got);
+                blobs++;
+            } else {
+                dr_crypto_hash(m, n, &got);
+                hashes++;
+            }
+            assert_true(dr_id_eq(&want, &got));
+            free(m);
+        } else if (strcmp(l->tok[0], "seal") == 0) {
+            assert_int_equal(l->ntok, 5);
+            uint8_t nonce[DR_NONCE_LEN];
+            size_t adlen, ptlen, slen;
+            unhex(l->tok[1], nonce, sizeof(nonce));
+            uint8_t *ad = unhex_alloc(l->tok[2], &adlen);
+            uint8_t *pt = unhex_alloc(l->tok[3], &ptlen);
+            uint8_t *sealed = unhex_alloc(l->tok[4], &slen);
+            struct dr_buf out = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+            assert_int_equal(dr_crypto_seal_nonce(k, nonce, ad, adlen, pt, ptlen, &out), 0);
+            assert_int_equal(out.len, slen);
+            assert_memory_equal(out.buf, sealed, slen);
+            dr_buf_reset(&out);
+            assert_int_equal(dr_crypto_open(k, ad, adlen, sealed, slen, &out), 0);
+            assert_int_equal(out.len, ptlen);
+            assert_memory_equal(out.buf, pt, ptlen);
+            dr_buf_release(&out);
+            free(ad);
+            free(pt);
+            free(sealed);
+            seals++;
+        }
+    }
+    assert_true(blobs >= 3 && hashes >= 3 && seals >= 1);
+    dr_keys_free(k);
+    vfile_free(&v);
+}
+
+static void test_keyfile(void **state)
+{
+    (void)state;
+    struct vfile v;
+    vfile_load(&v, "keyfile-v1.txt");
+    struct dr_id repo;
+    uint8_t master[32], salt[16], nonce[24], got[32];
+    unhex(vget(&v, "repo_id"), repo.b, 32);
+    unhex(vget(&v, "master"), master, 32);
+    unhex(vget(&v, "salt"), salt, 16);
+    unhex(vget(&v, "nonce"), nonce, 24);
+    size_t pwlen, flen;
+    uint8_t *pw = unhex_alloc(vget(&v, "password"), &pwlen);
+    uint8_t *file = unhex_alloc(vget(&v, "file"), &flen);
+    uint64_t ops = vget_u64(&v, "opslimit"), mem = vget_u64(&v, "memlimit");
+    int64_t created = (int64_t)strtoll(vget(&v, "created_ns"), NULL, 10);
+
+    struct dr_keyfile_info info;
+    assert_int_equal(dr_keyfile_info(file, flen, &info), 0);
+    assert_int_equal(info.version, 1);
+    assert_true(info.opslimit == ops && info.memlimit == mem && info.created_ns == created);
+    assert_string_equal(info.host, vget(&v, "host"));
+    assert_string_equal(info.user, vget(&v, "user"));
+
+    assert_int_equal(dr_keyfile_open(file, flen, &repo, (const char *)pw, pwlen, got), 0);
+    assert_memory_equal(got, master, 32);
+
+    struct dr_buf out = DR_BUF_INIT(DR_KEYFILE_MAX);
+    assert_int_equal(dr_keyfile_create_det(master, &repo, (const char *)pw, pwlen, ops, mem,
+                                           vget(&v, "host"), vget(&v, "user"), created, salt,
+                                           nonce, &out),
+                     0);
+    assert_int_equal(out.len, flen);
+    assert_memory_equal(out.buf, file, flen);
+
+    dr_buf_release(&out);
+    free(pw);
+    free(file);
+    vfile_free(&v);
+}
+
+int main(void)
+{
+    if (dr_crypto_init() < 0) {
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gear),
+        cmocka_unit_test(test_chunker_small),
+        cmocka_unit_test(test_chunker_default),
+        cmocka_unit_test(test_blob_ids),
+        cmocka_unit_test(test_keyfile),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,386 @@
+/* test_vectors_pack.c: checks the code against format/vectors/{blob,pack-data,pack-tree}-v1.txt.
+ *
+ * Covers: dr_blob_encode (through dr_blob_encode_nonce) and dr_blob_decode (blob-v1, byte for
+ * byte for raw records, by decoding for the zstd record), dr_pack_writer (through
+ * dr_pack_writer_set_header_nonce), dr_pack_object_name, dr_pack_parse_preamble,
+ * dr_pack_parse_trailer and dr_pack_parse_header (pack-*-v1, byte for byte).
+ *
+ * Each vector is also rebuilt independently of src/pack/: the records and the header are sealed
+ * here with dr_crypto_seal_nonce over plaintexts laid out by hand from format/pack.md, so a
+ * change to the layout in the code cannot slip through by changing the vectors with it. The
+ * vector files are the contract: when this test fails, the code changed the format. The source
+ * tree is found through $DR_SRC. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "../../../src/pack/pack_int.h"
+#include "drrepo/buf.h"
+#include "drrepo/crypto.h"
+#include "drrepo/error.h"
+#include "drrepo/format.h"
+#include "drrepo/fs.h"
+#include "drrepo/id.h"
+#include "drrepo/mem.h"
+#include "drrepo/pack.h"
+
+#define MAX_TOKENS 8
+
+/* One vector file: its lines split into whitespace-separated tokens. */
+struct vline {
+    char *tok[MAX_TOKENS];
+    int ntok;
+};
+
+struct vfile {
+    struct dr_buf text;
+    struct vline *lines;
+    size_t n, alloc;
+};
+
+static void vfile_load(struct vfile *v, const char *name)
+{
+    const char *src = getenv("DR_SRC");
+    char *path = dr_xasprintf("%s/format/vectors/%s", src && *src ? src : ".", name);
+    dr_buf_init(&v->text, 16u << 20);
+    v->lines = NULL;
+    v->n = v->alloc = 0;
+    if (dr_fs_read_file(path, &v->text) < 0) {
+        fail_msg("cannot read %s: %s (set DR_SRC to the source tree)", path, dr_error_msg());
+    }
+    free(path);
+    char *p = v->text.buf;
+    while (*p) {
+        char *eol = strchr(p, '\n');
+        char *next = eol ? eol + 1 : p + strlen(p);
+        if (eol) {
+            *eol = '\0';
+        }
+        if (*p != '#' && *p != '\0') {
+            struct vline l = { .ntok = 0 };
+            char *q = p;
+            while (*q && l.ntok < MAX_TOKENS) {
+                while (*q == ' ' || *q == '\t' || *q == '\r') {
+                    *q++ = '\0';
+                }
+                if (!*q) {
+                    break;
+                }
+                l.tok[l.ntok++] = q;
+                while (*q && *q != ' ' && *q != '\t' && *q != '\r') {
+                    q++;
+                }
+            }
+            DR_GROW(v->lines, v->alloc, v->n + 1);
+            v->lines[v->n++] = l;
+        }
+        p = next;
+    }
+}
+
+static void vfile_free(struct vfile *v)
+{
+    dr_buf_release(&v->text);
+    free(v->lines);
+}
+
+static const char *vget(const struct vfile *v, const char *name)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->lines[i].ntok >= 2 && strcmp(v->lines[i].tok[0], name) == 0) {
+            return v->lines[i].tok[1];
+        }
+    }
+    fail_msg("vector field '%s' missing", name);
+    return NULL;
+}
+
+/* Decodes hex ('-' is empty) into b (appended). */
+static void unhex_buf(const char *s, struct dr_buf *b)
+{
+    if (strcmp(s, "-") == 0) {
+        return;
+    }
+    size_t n = strlen(s) / 2;
+    assert_int_equal(dr_buf_grow(b, n), 0);
+    if (strlen(s) % 2 || !dr_hex_decode(s, (uint8_t *)b->buf + b->len, n)) {
+        fail_msg("bad hex: %.80s", s);
+    }
+    dr_buf_setlen(b, b->len + n);
+}
+
+static void unhex(const char *s, uint8_t *out, size_t n)
+{
+    if (!dr_hex_decode(s, out, n)) {
+        fail_msg("bad hex of %zu bytes: %.80s", n, s);
+    }
+}
+
+static uint32_t parse_u32(const char *s)
+{
+    char *end = NULL;
+    unsigned long v = strtoul(s, &end, 10);
+    if (!end || *end || v > UINT32_MAX) {
+        fail_msg("bad number '%s'", s);
+    }
+    return (uint32_t)v;
+}
+
+static struct dr_keys *keys_of(const struct vfile *v)
+{
+    uint8_t m[DR_MASTER_KEY_LEN];
+    unhex(vget(v, "master"), m, sizeof(m));
+    return dr_keys_from_master(m);
+}
+
+/* The record of format/pack.md, sealed here rather than by src/pack/. */
+static void seal_record(const struct dr_keys *k, uint8_t type, const struct dr_id *id,
+                        const uint8_t nonce[DR_NONCE_LEN], const struct dr_buf *pt,
+                        struct dr_buf *out)
+{
+    uint8_t ad[1 + DR_ID_LEN];
+    ad[0] = type;
+    memcpy(ad + 1, id->b, DR_ID_LEN);
+    struct dr_buf enc = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
+    assert_int_equal(dr_buf_add_u8(&enc, DR_ENC_RAW), 0);
+    assert_int_equal(dr_buf_add(&enc, pt->buf, pt->len), 0);
+    assert_int_equal(dr_crypto_seal_nonce(k, nonce, ad, sizeof(ad), enc.buf, enc.len, out), 0);
+    dr_buf_release(&enc);
+}
+
+static void test_blob_vectors(void **state)
+{
+    (void)state;
+    struct vfile v;
+    vfile_load(&v, "blob-v1.txt");
+    struct dr_keys *k = keys_of(&v);
+    struct dr_compressor *z = dr_compressor_new(3);
+    int seen = 0, seen_zstd = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        const struct vline *l = &v.lines[i];
+        bool is_zstd = strcmp(l->tok[0], "zstd") == 0;
+        if (strcmp(l->tok[0], "record") != 0 && !is_zstd) {
+            continue;
+        }
+        assert_int_equal(l->ntok, 6);
+        uint8_t type = (uint8_t)parse_u32(l->tok[1]);
+        uint8_t nonce[DR_NONCE_LEN];
+        unhex(l->tok[2], nonce, sizeof(nonce));
+        struct dr_buf pt = DR_BUF_INIT(DR_BLOB_MAX);
+        struct dr_buf want = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
+        struct dr_buf got = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
+        unhex_buf(l->tok[3], &pt);
+        struct dr_id id, want_id;
+        unhex(l->tok[4], want_id.b, DR_ID_LEN);
+        unhex_buf(l->tok[5], &want);
+        dr_crypto_blob_id(k, pt.buf, pt.len, &id);
+        assert_true(dr_id_eq(&id, &want_id));
+
+        if (!is_zstd) {
+            /* the layout, sealed by hand */
+            seal_record(k, type, &id, nonce, &pt, &got);
+            assert_int_equal(got.len, want.len);
+            assert_memory_equal(got.buf, want.buf, want.len);
+            /* the encoder */
+            dr_buf_reset(&got);
+            assert_int_equal(
+                dr_blob_encode_nonce(k, z, type, &id, (const uint8_t *)pt.buf, pt.len, nonce, &got),
+                0);
+            assert_int_equal(got.len, want.len);
+            assert_memory_equal(got.buf, want.buf, want.len);
+        } else {
+            struct dr_buf inner = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
+            uint8_t ad[1 + DR_ID_LEN];
+            ad[0] = type;
+            memcpy(ad + 1, id.b, DR_ID_LEN);
+            assert_int_equal(dr_crypto_open(k, ad, sizeof(ad), want.buf, want.len, &inner), 0);
+            assert_int_equal((uint8_t)inner.buf[0], DR_ENC_ZSTD);
+            assert_true(inner.len < pt.len);
+            dr_buf_release(&inner);
+            seen_zstd++;
+        }
+        /* the decoder, and the type bound in */
+        dr_buf_reset(&got);
+        assert_int_equal(dr_blob_decode(k, z, type, &id, (const uint8_t *)want.buf, want.len,
+                                        (uint32_t)pt.len, &got),
+                         0);
+        assert_int_equal(got.len, pt.len);
+        assert_memory_equal(got.buf, pt.buf, pt.len);
+        assert_int_equal(dr_blob_decode(k, z, (uint8_t)(1 - type), &id, (const uint8_t *)want.buf,
+                                        want.len, (uint32_t)pt.len, &got),
+                         DR_ECORRUPT);
+        dr_buf_release(&pt);
+        dr_buf_release(&want);
+        dr_buf_release(&got);
+        seen++;
+    }
+    assert_true(seen >= 4);
+    assert_int_equal(seen_zstd, 1);
+    dr_compressor_free(z);
+    dr_keys_free(k);
+    vfile_free(&v);
+}
+
+static void check_pack_vector(const char *file)
+{
+    struct vfile v;
+    vfile_load(&v, file);
+    struct dr_keys *k = keys_of(&v);
+    struct dr_compressor *z = dr_compressor_new(3);
+    uint8_t type = (uint8_t)parse_u32(vget(&v, "type"));
+    struct dr_buf want = DR_BUF_INIT(DR_PACK_FILE_MAX);
+    unhex_buf(vget(&v, "pack"), &want);
+    assert_int_equal(want.len, parse_u32(vget(&v, "size")));
+    const uint8_t *wp = (const uint8_t *)want.buf;
+
+    /* 1. the writer reproduces the file byte for byte */
+    struct dr_pack_writer *w = dr_pack_writer_new(k, type);
+    struct dr_buf byhand = DR_BUF_INIT(DR_PACK_FILE_MAX);
+    struct dr_buf hdr_pt = DR_BUF_INIT(DR_PACK_HEADER_MAX);
+    struct dr_buf rec = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
+    struct dr_buf pt = DR_BUF_INIT(DR_BLOB_MAX);
+    /* the preamble of format/pack.md, by hand */
+    assert_int_equal(dr_buf_add(&byhand, "DRREPPAK\x01\x00\x00\x00", 12), 0);
+    assert_int_equal(dr_buf_add_u8(&byhand, type), 0);
+    assert_int_equal(dr_buf_add(&byhand, "\x00\x00\x00", 3), 0);
+    uint32_t count = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        const struct vline *l = &v.lines[i];
+        if (strcmp(l->tok[0], "blob") != 0) {
+            continue;
+        }
+        assert_int_equal(l->ntok, 3);
+        uint8_t nonce[DR_NONCE_LEN];
+        unhex(l->tok[1], nonce, sizeof(nonce));
+        dr_buf_reset(&pt);
+        unhex_buf(l->tok[2], &pt);
+        struct dr_id id;
+        dr_crypto_blob_id(k, pt.buf, pt.len, &id);
+        dr_buf_reset(&rec);
+        assert_int_equal(
+            dr_blob_encode_nonce(k, z, type, &id, (const uint8_t *)pt.buf, pt.len, nonce, &rec), 0);
+        assert_int_equal(
+            dr_pack_writer_add(w, &id, (const uint8_t *)rec.buf, rec.len, (uint32_t)pt.len), 0);
+        /* by hand: the record and its header entry */
+        uint32_t off = (uint32_t)byhand.len;
+        seal_record(k, type, &id, nonce, &pt, &byhand);
+        if (count == 0) {
+            assert_int_equal(dr_buf_add(&hdr_pt, "DRPAKHDR\x01\x00\x00\x00", 12), 0);
+            assert_int_equal(dr_buf_add_u32le(&hdr_pt, 0), 0); /* count, patched below */
+        }
+        assert_int_equal(dr_buf_add_u8(&hdr_pt, type), 0);
+        assert_int_equal(dr_buf_add(&hdr_pt, id.b, DR_ID_LEN), 0);
+        assert_int_equal(dr_buf_add_u32le(&hdr_pt, off), 0);
+        assert_int_equal(dr_buf_add_u32le(&hdr_pt, (uint32_t)(byhand.len - off)), 0);
+        assert_int_equal(dr_buf_add_u32le(&hdr_pt, (uint32_t)pt.len), 0);
+        count++;
+    }
+    assert_true(count >= 2);
+    dr_put_u32le((uint8_t *)hdr_pt.buf + 12, count);
+    uint8_t hnonce[DR_NONCE_LEN];
+    unhex(vget(&v, "header_nonce"), hnonce, sizeof(hnonce));
+    dr_pack_writer_set_header_nonce(w, hnonce);
+    struct dr_id pack_id;
+    const uint8_t *data;
+    size_t len;
+    assert_int_equal(dr_pack_writer_finish(w, &pack_id, &data, &len), 0);
+    assert_int_equal(len, want.len);
+    assert_memory_equal(data, wp, len);
+    char *name = dr_pack_object_name(type, &pack_id);
+    assert_string_equal(name, vget(&v, "name"));
+    struct dr_id h;
+    dr_crypto_hash(wp, want.len, &h);
+    assert_true(dr_id_eq(&h, &pack_id));
+
+    /* 2. the same file built by hand from format/pack.md */
+    size_t hstart = byhand.len;
+    uint8_t pre[DR_PACK_PREAMBLE_LEN]; /* a copy: sealing may move byhand's memory */
+    memcpy(pre, byhand.buf, sizeof(pre));
+    assert_int_equal(
+        dr_crypto_seal_nonce(k, hnonce, pre, sizeof(pre), hdr_pt.buf, hdr_pt.len, &byhand), 0);
+    assert_int_equal(dr_buf_add_u32le(&byhand, (uint32_t)(byhand.len - hstart)), 0);
+    assert_int_equal(dr_buf_add(&byhand, "DRPAKEND", 8), 0);
+    assert_int_equal(byhand.len, want.len);
+    assert_memory_equal(byhand.buf, wp, want.len);
+
+    /* 3. the parsers read it back to the listed entries, and every blob decodes */
+    uint8_t ptype = 99;
+    uint32_t hdr_len = 0;
+    assert_int_equal(dr_pack_parse_preamble(name, wp, want.len, &ptype), 0);
+    assert_int_equal(ptype, type);
+    assert_int_equal(dr_pack_parse_trailer(name, wp + want.len - DR_PACK_TRAILER_LEN,
+                                           DR_PACK_TRAILER_LEN, want.len, &hdr_len),
+                     0);
+    assert_int_equal(hdr_len, want.len - hstart - DR_PACK_TRAILER_LEN);
+    struct dr_pack_entry *e = NULL;
+    size_t n = 0;
+    assert_int_equal(dr_pack_parse_header(k, name, wp, wp + hstart, hdr_len, want.len, &e, &n), 0);
+    assert_int_equal(n, count);
+    size_t ei = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        const struct vline *l = &v.lines[i];
+        if (strcmp(l->tok[0], "entry") != 0) {
+            continue;
+        }
+        assert_int_equal(l->ntok, 6);
+        assert_true(ei < n);
+        struct dr_id id;
+        unhex(l->tok[2], id.b, DR_ID_LEN);
+        assert_int_equal(e[ei].type, parse_u32(l->tok[1]));
+        assert_true(dr_id_eq(&e[ei].id, &id));
+        assert_int_equal(e[ei].offset, parse_u32(l->tok[3]));
+        assert_int_equal(e[ei].clen, parse_u32(l->tok[4]));
+        assert_int_equal(e[ei].ulen, parse_u32(l->tok[5]));
+        dr_buf_reset(&pt);
+        assert_int_equal(dr_blob_decode(k, z, e[ei].type, &e[ei].id, wp + e[ei].offset, e[ei].clen,
+                                        e[ei].ulen, &pt),
+                         0);
+        ei++;
+    }
+    assert_int_equal(ei, n);
+
+    free(e);
+    free(name);
+    dr_pack_writer_free(w);
+    dr_buf_release(&byhand);
+    dr_buf_release(&hdr_pt);
+    dr_buf_release(&rec);
+    dr_buf_release(&pt);
+    dr_buf_release(&want);
+    dr_compressor_free(z);
+    dr_keys_free(k);
+    vfile_free(&v);
+}
+
+static void test_pack_data_vector(void **state)
+{
+    (void)state;
+    check_pack_vector("pack-data-v1.txt");
+}
+
+static void test_pack_tree_vector(void **state)
+{
+    (void)state;
+    check_pack_vector("pack-tree-v1.txt");
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return dr_crypto_init() < 0 ? -1 : 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_blob_vectors),
+        cmocka_unit_test(test_pack_data_vector),
+        cmocka_unit_test(test_pack_tree_vector),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
