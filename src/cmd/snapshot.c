@@ -136,7 +136,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     bool use_stdin = false, from_cmd = false;
     const char *name = NULL;
     int c, rc = 0;
-    while (rc >= 0 && (c = getopt_long(argc, argv, "+e:xt:H:h", opts, NULL)) != -1) {
+    while (rc >= 0 && (c = getopt_long(argc, argv, "e:xt:H:h", opts, NULL)) != -1) {
         switch (c) {
         case 1: use_stdin = true; break;
         case 2: from_cmd = true; break;

@@ -185,12 +185,24 @@ int dr_fs_read_file(const char *path, struct dr_buf *out)
     }
     int rc = 0;
     for (;;) {
-        rc = dr_buf_grow(out, 65536);
-        if (rc < 0) {
-            rc = dr_error_wrap(rc, "'%s'", path);
+        size_t room = out->max - out->len;
+        size_t want = room < 65536 ? room : 65536;
+        if (want == 0) {
+            /* full: one more byte would exceed the limit */
+            char probe;
+            ssize_t n = read(fd, &probe, 1);
+            if (n > 0) {
+                rc = dr_errorf(DR_ECORRUPT, "'%s' is larger than %zu bytes", path, out->max);
+            } else if (n < 0) {
+                rc = dr_error_errno(DR_EIO, "cannot read '%s'", path);
+            }
             break;
         }
-        ssize_t n = read(fd, out->buf + out->len, 65536);
+        rc = dr_buf_grow(out, want);
+        if (rc < 0) {
+            break;
+        }
+        ssize_t n = read(fd, out->buf + out->len, want);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;

@@ -1,0 +1,100 @@
+# lib.sh: helpers for shell tests that run drrepo like a user (git's t/test-lib.sh, in small).
+#
+# Each test script sources this, gets its own scratch directory ($T) and a fresh environment
+# (password, cache dir), and calls:
+#   dr_expect_success NAME CMD...     run CMD, fail the test unless it exits 0
+#   dr_must_fail CODE NAME CMD...     run CMD, fail unless it exits with exactly CODE
+#   dr_cmp EXPECTED ACTUAL            files must be identical
+#   dr_fail MSG                       fail now
+#   dr_init [REPO]                    create a repository with a fast KDF
+#   dr_done                           print the summary and exit (0 if all passed)
+# stdout/stderr of the last command are in $T/out and $T/err.
+set -u
+DRREPO=${DRREPO_BIN:?DRREPO_BIN must point to the drrepo binary}
+TOOL=${DR_TEST_TOOL:-}
+T=$(mktemp -d "${TMPDIR:-/tmp}/drrepo-test.XXXXXX")
+export DRREPO_PASSWORD=correct-horse
+export DRREPO_CACHE_DIR="$T/cache"
+unset DRREPO_REPOSITORY DRREPO_PASSWORD_FILE DRREPO_PASSWORD_COMMAND
+REPO="$T/repo"
+dr_passed=0
+dr_failed=0
+dr_keep=${DR_TEST_KEEP:-0}
+
+dr_cleanup() {
+    if [ "$dr_keep" = 1 ] || [ "$dr_failed" -gt 0 ]; then
+        echo "# scratch directory kept: $T"
+    else
+        chmod -R u+w "$T" 2>/dev/null
+        rm -rf "$T"
+    fi
+}
+trap dr_cleanup EXIT
+
+dr_ok() { dr_passed=$((dr_passed + 1)); echo "ok - $1"; }
+dr_fail() {
+    dr_failed=$((dr_failed + 1))
+    echo "not ok - $1"
+    if [ -s "$T/err" ]; then sed 's/^/#   stderr: /' "$T/err" | tail -n 20; fi
+}
+
+drrepo() { "$DRREPO" -r "$REPO" "$@"; }
+
+dr_expect_success() {
+    local name=$1; shift
+    if "$@" >"$T/out" 2>"$T/err"; then dr_ok "$name"; else dr_fail "$name (exit $?)"; fi
+}
+
+dr_must_fail() {
+    local code=$1 name=$2; shift 2
+    "$@" >"$T/out" 2>"$T/err"
+    local rc=$?
+    if [ "$rc" -eq "$code" ]; then dr_ok "$name"; else dr_fail "$name (exit $rc, expected $code)"; fi
+}
+
+dr_cmp() {
+    if cmp -s "$1" "$2"; then return 0; fi
+    echo "# files differ: $1 $2"
+    return 1
+}
+
+# dr_check NAME CONDITION...: a named assertion on a shell condition
+dr_check() {
+    local name=$1; shift
+    if "$@"; then dr_ok "$name"; else dr_fail "$name"; fi
+}
+
+# dr_same_tree A B: content, modes, mtimes, symlinks and hard-link structure are identical
+dr_same_tree() {
+    # diff reports two FIFOs as a difference; their type is compared with the metadata below
+    local d
+    d=$(diff -r --no-dereference "$1" "$2" 2>&1 | grep -v 'is a fifo while file .* is a fifo')
+    [ -z "$d" ] || { echo "# diff -r differs: $1 $2"; echo "$d" | head -n 5 | sed 's/^/#   /'; return 1; }
+    local a b
+    a=$(cd "$1" && find . -printf '%P %y %m %T@ %s %l\n' | sort)
+    b=$(cd "$2" && find . -printf '%P %y %m %T@ %s %l\n' | sort)
+    if [ "$a" != "$b" ]; then
+        echo "# metadata differs:"; diff <(echo "$a") <(echo "$b") | head -n 10 | sed 's/^/#   /'
+        return 1
+    fi
+    # hard links: names sharing an inode must share one in both trees
+    a=$(cd "$1" && find . -type f -links +1 -printf '%i %P\n' | sort | awk '{print $1}' | uniq -c | awk '{print $1}' | sort | tr '\n' ' ')
+    b=$(cd "$2" && find . -type f -links +1 -printf '%i %P\n' | sort | awk '{print $1}' | uniq -c | awk '{print $1}' | sort | tr '\n' ' ')
+    [ "$a" = "$b" ] || { echo "# hard links differ"; return 1; }
+}
+
+dr_init() {
+    "$DRREPO" -r "${1:-$REPO}" init --kdf-memlimit 8K --kdf-opslimit 1 >"$T/out" 2>"$T/err" \
+        || { dr_fail "init ${1:-$REPO}"; return 1; }
+}
+
+# JSON field of a flat object (numbers and strings), without jq
+dr_json_field() {
+    sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" "${2:-$T/out}" | head -n 1
+}
+
+dr_done() {
+    echo "# $dr_passed passed, $dr_failed failed"
+    [ "$dr_failed" -eq 0 ]
+    exit $?
+}

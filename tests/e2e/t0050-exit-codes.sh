@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Every row of docs/exit-codes.md that a user can trigger from the command line.
+. "$DR_SRC/tests/e2e/lib.sh"
+
+dr_init
+mkdir -p "$T/src" && echo data > "$T/src/ok"
+dr_expect_success "0: success" drrepo snapshot "$T/src"
+dr_must_fail 2 "2: usage (unknown option)" drrepo snapshot --no-such-option "$T/src"
+dr_must_fail 2 "2: usage (nothing to snapshot)" drrepo snapshot
+dr_must_fail 10 "10: no repository" "$DRREPO" -r "$T/nothing-here" snapshots
+dr_check "10 names the path" grep -q "$T/nothing-here" "$T/err"
+DRREPO_PASSWORD=wrong dr_must_fail 12 "12: wrong password" drrepo snapshots
+dr_check "12 says wrong password, in one line" test "$(grep -c 'wrong password' "$T/err")" -eq 1
+"$TOOL" lock "$REPO" exclusive other-host 4242
+dr_must_fail 11 "11: locked by another host" drrepo snapshot "$T/src"
+dr_check "11 names the holder" grep -q "other-host" "$T/err"
+rm -f "$REPO"/locks/*
+# 3: partial. Root reads everything, so the unreadable file is read by an unprivileged user.
+echo secret > "$T/src/unreadable"; chmod 000 "$T/src/unreadable"
+if [ "$(id -u)" = 0 ]; then
+    chmod -R a+rwX "$T"; chmod 000 "$T/src/unreadable"
+    as_user() { setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$T" "$@"; }
+else
+    as_user() { "$@"; }
+fi
+dr_must_fail 3 "3: partial snapshot (an unreadable file)" as_user "$DRREPO" -r "$REPO" snapshot "$T/src"
+dr_check "3 names the unreadable file" grep -q "$T/src/unreadable" "$T/err"
+as_user "$DRREPO" -r "$REPO" ls latest >"$T/out" 2>"$T/err"
+dr_check "the partial snapshot was recorded with the readable file" grep -qx "$T/src/ok" "$T/out"
+dr_done
