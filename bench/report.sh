@@ -2,7 +2,8 @@
 # bench/report.sh [--json] RAW.tsv: summarise a bench/run.sh raw TSV.
 #
 # For each (tool, step) the run with the lowest wall time is reported ("best of N"; the
-# spread is shown as max/min). Ratios are against restic's best run of the same step:
+# spread is shown as max/min); the repository size is the mean over the runs (borg picks a
+# random chunker seed per repository, so its sizes vary a little between runs). Ratios are against restic's best run of the same step:
 #   time x = tool wall / restic wall   (< 1 means faster than restic)
 #   repo x = tool repo size / restic repo size   (< 1 means smaller)
 set -euo pipefail
@@ -16,10 +17,14 @@ $4 == "FAIL" { next }
 {
     k = $1 SUBSEP $3
     if (!(k in best) || $4 + 0 < best[k] + 0) {
-        best[k] = $4; user[k] = $5; sys[k] = $6; rss[k] = $7; inb[k] = $8; repo[k] = $9
+        best[k] = $4; user[k] = $5; sys[k] = $6; rss[k] = $7; inb[k] = $8
     }
+    reposum[k] += $9
+    if (!(k in repomin) || $9 + 0 < repomin[k] + 0) repomin[k] = $9
+    if (!(k in repomax) || $9 + 0 > repomax[k] + 0) repomax[k] = $9
     if (!(k in worst) || $4 + 0 > worst[k] + 0) worst[k] = $4
     n[k]++
+    repo[k] = reposum[k] / n[k]
     if (!($1 in seen_tool)) { seen_tool[$1] = 1; tools[++nt] = $1 }
 }
 END {
@@ -56,8 +61,8 @@ END {
             rr = (rk in repo && repo[rk] > 0) ? sprintf("%.2f", repo[k] / repo[rk]) : "-"
             spread = (w > 0) ? sprintf("%.2f", worst[k] / w) : "-"
             if (json) {
-                printf "%s  {\"tool\": \"%s\", \"step\": \"%s\", \"runs\": %d, \"wall_s\": %s, \"wall_max_s\": %s, \"user_s\": %s, \"sys_s\": %s, \"maxrss_kb\": %s, \"input_bytes\": %s, \"repo_bytes\": %s, \"mib_per_s\": %s, \"time_ratio_vs_restic\": %s, \"repo_ratio_vs_restic\": %s}", \
-                    first ? "" : ",\n", t, s, n[k], best[k], worst[k], user[k], sys[k], rss[k], inb[k], repo[k], \
+                printf "%s  {\"tool\": \"%s\", \"step\": \"%s\", \"runs\": %d, \"wall_s\": %s, \"wall_max_s\": %s, \"user_s\": %s, \"sys_s\": %s, \"maxrss_kb\": %s, \"input_bytes\": %s, \"repo_bytes\": %.0f, \"repo_bytes_min\": %s, \"repo_bytes_max\": %s, \"mib_per_s\": %s, \"time_ratio_vs_restic\": %s, \"repo_ratio_vs_restic\": %s}", \
+                    first ? "" : ",\n", t, s, n[k], best[k], worst[k], user[k], sys[k], rss[k], inb[k], repo[k], repomin[k], repomax[k], \
                     (mbs ~ /^[0-9.]+$/) ? mbs : "null", (tr == "-") ? "null" : tr, (rr == "-") ? "null" : rr
                 first = 0
             } else {

@@ -6,8 +6,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -169,7 +171,15 @@ static int run_password_command(const char *cmd, char **out)
     int st = pclose(f);
     if (st != 0) {
         dr_wipe_str(buf);
-        return dr_errorf(DR_ESOURCE, "password command '%s' failed (status %d)", cmd, st);
+        if (st > 0 && WIFEXITED(st)) {
+            return dr_errorf(DR_ESOURCE, "password command '%s' exited with status %d", cmd,
+                             WEXITSTATUS(st));
+        }
+        if (st > 0 && WIFSIGNALED(st)) {
+            return dr_errorf(DR_ESOURCE, "password command '%s' was killed by signal %d", cmd,
+                             WTERMSIG(st));
+        }
+        return dr_error_errno(DR_ESOURCE, "password command '%s' failed", cmd);
     }
     *out = dr_xstrdup(strip_newline(buf));
     dr_wipe_str(buf);
@@ -368,6 +378,64 @@ static size_t edit_distance(const char *a, const char *b)
     return d[la][lb];
 }
 
+/* Global options may also follow the command ("drrepo snapshot -q PATH"), as in restic: they
+ * are taken out of the command's arguments, up to a "--". Returns the new argc. */
+static int take_global_options(struct dr_ctx *ctx, int *verbose, int argc, char **argv)
+{
+    int out = 1;
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        const char **slot = NULL;
+        const char *val = NULL;
+        if (strcmp(a, "--") == 0) {
+            break;
+        }
+        if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            ctx->quiet = true;
+            continue;
+        }
+        if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            (*verbose)++;
+            continue;
+        }
+        if (strcmp(a, "--json") == 0) {
+            ctx->json = true;
+            continue;
+        }
+        static const struct {
+            const char *name;
+            size_t off;
+        } valued[] = {
+            {"--repo", offsetof(struct dr_ctx, repo)},
+            {"-r", offsetof(struct dr_ctx, repo)},
+            {"--password-file", offsetof(struct dr_ctx, password_file)},
+            {"--password-command", offsetof(struct dr_ctx, password_command)},
+            {"--cache-dir", offsetof(struct dr_ctx, cache_dir)},
+        };
+        for (size_t k = 0; k < DR_ARRAY_LEN(valued) && !slot; k++) {
+            size_t n = strlen(valued[k].name);
+            if (strcmp(a, valued[k].name) == 0 && i + 1 < argc) {
+                slot = (const char **)((char *)ctx + valued[k].off);
+                val = argv[++i];
+            } else if (strncmp(a, valued[k].name, n) == 0 && a[n] == '=' && a[1] == '-') {
+                slot = (const char **)((char *)ctx + valued[k].off);
+                val = a + n + 1;
+            }
+        }
+        if (slot) {
+            *slot = val;
+            continue;
+        }
+        argv[out++] = argv[i];
+    }
+    for (; i < argc; i++) {
+        argv[out++] = argv[i];
+    }
+    argv[out] = NULL;
+    return out;
+}
+
 int dr_cli_main(int argc, char **argv)
 {
     struct dr_ctx ctx = {0};
@@ -409,11 +477,6 @@ int dr_cli_main(int argc, char **argv)
         print_help(stderr);
         return 2;
     }
-    dr_log_set_level(ctx.quiet ? DR_LOG_WARN : verbose >= 3 ? DR_LOG_TRACE
-                                              : verbose == 2 ? DR_LOG_DEBUG
-                                              : verbose == 1 ? DR_LOG_DETAIL
-                                                             : DR_LOG_INFO);
-    ctx.progress = !ctx.quiet && isatty(STDERR_FILENO);
     const char *name = argv[optind];
     ctx.cmd = find_cmd(name);
     if (!ctx.cmd) {
@@ -433,6 +496,12 @@ int dr_cli_main(int argc, char **argv)
     int rc = dr_crypto_init();
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
+    sub_argc = take_global_options(&ctx, &verbose, sub_argc, sub_argv);
+    dr_log_set_level(ctx.quiet ? DR_LOG_WARN : verbose >= 3 ? DR_LOG_TRACE
+                                              : verbose == 2 ? DR_LOG_DEBUG
+                                              : verbose == 1 ? DR_LOG_DETAIL
+                                                             : DR_LOG_INFO);
+    ctx.progress = !ctx.quiet && isatty(STDERR_FILENO);
     if (rc >= 0) {
         optind = 0; /* glibc: full re-initialisation for the subcommand's getopt_long */
         rc = ctx.cmd->run(&ctx, sub_argc, sub_argv);
