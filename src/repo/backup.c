@@ -15,8 +15,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <ftw.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
@@ -66,6 +68,9 @@ struct backup {
     struct hardlink *links;
     size_t nlinks, alinks;
     int rc; /* first fatal error */
+    pthread_t scanner;
+    bool scanning;
+    uint64_t scan_total; /* written by the scanner thread, read with __atomic */
 };
 
 static void progress(struct backup *b, const char *current, bool final)
@@ -79,6 +84,7 @@ static void progress(struct backup *b, const char *current, bool final)
     }
     b->last_progress_ns = now;
     b->prog.elapsed_ns = now - b->start_ns;
+    b->prog.bytes_total = __atomic_load_n(&b->scan_total, __ATOMIC_RELAXED);
     b->prog.current = current;
     b->o->progress(b->o->progress_arg, &b->prog, final);
 }
@@ -588,6 +594,33 @@ static int backup_virtual(struct backup *b, const char *prefix, char **paths, si
     return rc;
 }
 
+/* The size scan behind the progress ETA: a stat-only walk of the same paths in its own thread
+ * (restic does the same), started only when progress is shown. nftw has no user argument, so
+ * the scanner's state is thread-local. */
+static _Thread_local struct backup *scan_b;
+
+static int scan_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    if (excluded(scan_b->o, path)) {
+        return flag == FTW_D ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
+    }
+    if (flag == FTW_F && S_ISREG(st->st_mode)) {
+        __atomic_add_fetch(&scan_b->scan_total, (uint64_t)st->st_size, __ATOMIC_RELAXED);
+    }
+    return FTW_CONTINUE;
+}
+
+static void *scan_main(void *arg)
+{
+    scan_b = arg;
+    int flags = FTW_PHYS | FTW_ACTIONRETVAL | (scan_b->o->one_file_system ? FTW_MOUNT : 0);
+    for (size_t i = 0; i < scan_b->o->npaths; i++) {
+        nftw(scan_b->o->paths[i], scan_cb, 32, flags);
+    }
+    return NULL;
+}
+
 /* Makes path absolute and removes ".", ".." and repeated '/' lexically (a symlink given on the
  * command line is stored as the link, like tar and restic do). */
 static char *normalize(const char *path)
@@ -887,6 +920,9 @@ int dr_backup_run(struct dr_repo *r, const struct dr_backup_opts *o, struct dr_i
         dr_snapshot_add_tag(&s, o->tags[i]);
     }
     bool stream = o->command || o->stream_fd >= 0;
+    if (o->progress && !stream) {
+        b.scanning = pthread_create(&b.scanner, NULL, scan_main, &b) == 0;
+    }
     s.source = dr_xstrdup(o->command ? "command" : stream ? "stdin" : "files");
     rc = stream ? backup_stream(&b, &s) : backup_paths(&b, &s);
     if (rc < 0) {
@@ -918,6 +954,9 @@ int dr_backup_run(struct dr_repo *r, const struct dr_backup_opts *o, struct dr_i
                                   (unsigned long long)b.sum.errors)
                       : 0;
 out:
+    if (b.scanning) {
+        pthread_join(b.scanner, NULL);
+    }
     dr_index_abort(b.rtxn);
     dr_writer_free(b.w);
     if (b.spool) {

@@ -20,9 +20,11 @@ mkdir -p "$T/src1/dir" "$T/src2/dir"
 "$TOOL" gen "$T/src1/dir/dump.sql" 300K 2 text
 echo "small" >"$T/src1/dir/small"
 ln -s dir/small "$T/src1/link"
-for i in 1 2 3; do "$TOOL" gen "$T/src2/f$i" 1500K $((10 + i)); done
-"$TOOL" gen "$T/src2/dir/dump.sql" 200K 20 text
-cp "$T/src1/big" "$T/src2/dir/shared" # dedups against src1
+# files below --chunk-min are one chunk each, whatever the repository's chunker key, so the
+# number of packs (and of hits of each fault point) is the same in every run
+for i in $(seq 1 70); do "$TOOL" gen "$T/src2/f$i" 60K $((10 + i)); done
+for i in 1 2 3; do "$TOOL" gen "$T/src2/dir/t$i.sql" 50K $((100 + i)) text; done
+cp "$T/src1/dir/small" "$T/src2/dir/shared" # dedups against src1
 echo "another" >"$T/src2/dir/small"
 
 C0="$T/cache-base"
@@ -31,7 +33,7 @@ DRREPO_CACHE_DIR="$C0" dr_expect_success "first snapshot" "$DRREPO" -r "$T/base"
 # R and C: the repository and cache of the current case
 R= C=
 dr_r() { DRREPO_CACHE_DIR="$C" "$DRREPO" -r "$R" "$@"; }
-snap_ids() { dr_r snapshots --json 2>>"$T/snap_ids.err" | grep -o '"id":"[0-9a-f]\{64\}"' | cut -d'"' -f4 | sort; }
+snap_ids() { dr_r snapshots --json 2>/dev/null | grep -o '"id":"[0-9a-f]\{64\}"' | cut -d'"' -f4 | sort; }
 tmp_files() { find "$R" -name '.drrepo-tmp-*' | sed "s|^$R/||"; }
 lock_files() { find "$R/locks" -type f 2>/dev/null | sed "s|^$R/||"; }
 
@@ -146,7 +148,8 @@ for round in 1 2 3 4; do
     for i in 1 2 3 4; do "$TOOL" gen "$T/big/a/r$i" 3M $((1000 * round + seed + i)); done
     delay=$((RANDOM % (ms * 3 / 4)))
     snap_ids >"$T/ids.before"
-    dr_r snapshot "$T/big" >"$T/out" 2>"$T/err" &
+    # the binary itself, not a shell function, so that $! is drrepo's pid
+    DRREPO_CACHE_DIR="$C" "$DRREPO" -r "$R" snapshot "$T/big" >"$T/out" 2>"$T/err" &
     pid=$!
     sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
     kill -9 "$pid" 2>/dev/null
