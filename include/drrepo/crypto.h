@@ -74,6 +74,9 @@ struct dr_keyfile_info {
 /* Argon2id cost: the defaults are libsodium's "interactive" limits. */
 #define DR_KDF_OPSLIMIT_DEFAULT 2ull
 #define DR_KDF_MEMLIMIT_DEFAULT (64ull * 1024 * 1024)
+/* Upper bounds accepted in key files (format/crypto.md). */
+#define DR_KDF_OPSLIMIT_MAX 64ull
+#define DR_KDF_MEMLIMIT_MAX (4ull * 1024 * 1024 * 1024)
 
 /* Writes a key file that wraps master under password into out (appended). The repository id is
  * bound in as associated data, so a key file cannot be moved to another repository.

@@ -39,12 +39,12 @@ struct kf_parsed {
     const uint8_t *sealed; /* ciphertext || tag */
 };
 
+/* drrepo's own upper bounds, far below libsodium's (2^32 passes, 4 TiB): anyone who can write
+ * into keys/ must not be able to make every open run for days or allocate terabytes. */
 static bool limits_ok(uint64_t opslimit, uint64_t memlimit)
 {
-    return opslimit >= crypto_pwhash_argon2id_OPSLIMIT_MIN &&
-           opslimit <= crypto_pwhash_argon2id_OPSLIMIT_MAX &&
-           memlimit >= crypto_pwhash_argon2id_MEMLIMIT_MIN &&
-           memlimit <= crypto_pwhash_argon2id_MEMLIMIT_MAX;
+    return opslimit >= crypto_pwhash_argon2id_OPSLIMIT_MIN && opslimit <= DR_KDF_OPSLIMIT_MAX &&
+           memlimit >= crypto_pwhash_argon2id_MEMLIMIT_MIN && memlimit <= DR_KDF_MEMLIMIT_MAX;
 }
 
 /* Reads a u16-length-prefixed string of at most KF_STR_MAX bytes into dst (NUL-terminated).
@@ -175,10 +175,10 @@ int dr_keyfile_create_det(const uint8_t master[DR_MASTER_KEY_LEN], const struct 
                          "%llu..%llu)",
                          (unsigned long long)opslimit,
                          (unsigned long long)crypto_pwhash_argon2id_OPSLIMIT_MIN,
-                         (unsigned long long)crypto_pwhash_argon2id_OPSLIMIT_MAX,
+                         (unsigned long long)DR_KDF_OPSLIMIT_MAX,
                          (unsigned long long)memlimit,
                          (unsigned long long)crypto_pwhash_argon2id_MEMLIMIT_MIN,
-                         (unsigned long long)crypto_pwhash_argon2id_MEMLIMIT_MAX);
+                         (unsigned long long)DR_KDF_MEMLIMIT_MAX);
     }
     if (hlen > KF_STR_MAX || ulen > KF_STR_MAX) {
         return dr_errorf(DR_EUSAGE, "host and user names are limited to %u bytes", KF_STR_MAX);

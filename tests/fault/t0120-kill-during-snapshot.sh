@@ -89,26 +89,27 @@ R="$T/base" C="$C0"
 S1=$(snap_ids)
 dr_check "base: one snapshot" test "$(printf '%s\n' "$S1" | grep -c .)" -eq 1
 
-# point, K (empty: first hit), whether the snapshot is committed when the kill happens.
-# This data writes 6 packs (5 data, 1 tree) and 8 atomic files (lock, 6 packs, snapshot).
+# point, K ("-": the first hit), whether the snapshot is committed when the kill happens.
+# src2 writes 5 packs (4 data, then 1 tree) and 7 atomic files (lock, 5 packs, snapshot); the
+# index commits 8 times, the last after the snapshot object is stored.
 cases="
 writer.before_pack_put  -  no
 writer.before_pack_put  3  no
-writer.before_pack_put  6  no
+writer.before_pack_put  5  no
 writer.after_pack_put   -  no
 writer.after_pack_put   3  no
-writer.after_pack_put   6  no
+writer.after_pack_put   5  no
 writer.before_snapshot_put - no
 writer.after_snapshot_put  - yes
 fs.before_rename        -  no
-fs.before_rename        4  no
-fs.before_rename        8  no
+fs.before_rename        3  no
+fs.before_rename        7  no
 fs.before_fsync         -  no
-fs.before_fsync         4  no
-fs.before_fsync         8  no
+fs.before_fsync         3  no
+fs.before_fsync         7  no
 index.commit            -  either
 index.commit            4  either
-index.commit            9  either
+index.commit            8  yes
 "
 n=0
 while read -r point k committed <&3; do
@@ -133,7 +134,7 @@ seed=${DR_TEST_SEED:-$(($(date +%s) % 100000))}
 echo "# random kill seed: $seed (set DR_TEST_SEED to repeat)"
 RANDOM=$seed
 mkdir -p "$T/big/a" "$T/big/b"
-for i in 1 2 3 4; do "$TOOL" gen "$T/big/a/r$i" 3M $((100 + seed + i)); done
+for i in 1 2 3 4; do "$TOOL" gen "$T/big/a/r$i" 4M $((100 + seed + i)); done
 for i in 1 2; do "$TOOL" gen "$T/big/b/t$i" 2M $((200 + seed + i)) text; done
 R="$T/repo.random" C="$T/cache.random"
 cp -a "$T/base" "$R"
@@ -143,10 +144,10 @@ dr_expect_success "random: a full snapshot to time it" dr_r snapshot "$T/big"
 ms=$((($(date +%s%N) - start) / 1000000))
 echo "# random: a full snapshot takes ${ms} ms"
 [ "$ms" -gt 50 ] || ms=50
-for round in 1 2 3 4; do
+for round in 1 2 3 4 5; do
     # new content each round, so the kill lands while new packs are written
-    for i in 1 2 3 4; do "$TOOL" gen "$T/big/a/r$i" 3M $((1000 * round + seed + i)); done
-    delay=$((RANDOM % (ms * 3 / 4)))
+    for i in 1 2 3 4; do "$TOOL" gen "$T/big/a/r$i" 4M $((1000 * round + seed + i)); done
+    delay=$((20 + RANDOM % (ms / 2)))
     snap_ids >"$T/ids.before"
     # the binary itself, not a shell function, so that $! is drrepo's pid
     DRREPO_CACHE_DIR="$C" "$DRREPO" -r "$R" snapshot "$T/big" >"$T/out" 2>"$T/err" &

@@ -383,11 +383,13 @@ static void test_keyfile_corrupt(void **state)
         {16, 0, DR_ECORRUPT},
         {16, (uint64_t)crypto_pwhash_OPSLIMIT_MAX + 1, DR_ECORRUPT},
         {16, UINT64_MAX, DR_ECORRUPT},
+        {16, DR_KDF_OPSLIMIT_MAX + 1, DR_ECORRUPT}, /* hostile cost: refused before hashing */
         {16, OPS + 1, DR_EAUTH},
         {24, MEM - 1, DR_ECORRUPT},
         {24, 0, DR_ECORRUPT},
         {24, (uint64_t)crypto_pwhash_MEMLIMIT_MAX + 1, DR_ECORRUPT},
         {24, UINT64_MAX, DR_ECORRUPT},
+        {24, DR_KDF_MEMLIMIT_MAX + 1, DR_ECORRUPT},
         {24, MEM + 1024, DR_EAUTH},
     };
     for (size_t i = 0; i < DR_ARRAY_LEN(lim); i++) {
