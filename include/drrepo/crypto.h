@@ -45,7 +45,8 @@ void dr_crypto_hash_update(struct dr_hash_state *st, const void *data, size_t le
 void dr_crypto_hash_final(struct dr_hash_state *st, struct dr_id *out);
 
 /* Appends nonce(24) || ciphertext || tag(16) of pt to out, with a fresh random nonce and ad as
- * associated data, under the encryption subkey. Errors: DR_ECORRUPT (out's max exceeded). */
+ * associated data, under the encryption subkey. Neither ad nor pt may point into out: growing
+ * out may move its buffer. Errors: DR_ECORRUPT (out's max exceeded). */
 DR_MUST_CHECK int dr_crypto_seal(const struct dr_keys *k, const void *ad, size_t adlen,
                                  const void *pt, size_t ptlen, struct dr_buf *out);
 

@@ -37,10 +37,10 @@ enum snap_tag {
 };
 
 static const char *const tag_names[] = {
-    [TAG_TIME] = "time",       [TAG_HOST] = "host",     [TAG_USER] = "user",
-    [TAG_TAG] = "tag",         [TAG_PATH] = "path",     [TAG_TREE] = "tree",
-    [TAG_PARENT] = "parent",   [TAG_SOURCE] = "source", [TAG_SUMMARY] = "summary",
-    [TAG_META] = "meta",       [TAG_ORIGINAL] = "original",
+    [TAG_TIME] = "time",     [TAG_HOST] = "host",         [TAG_USER] = "user",
+    [TAG_TAG] = "tag",       [TAG_PATH] = "path",         [TAG_TREE] = "tree",
+    [TAG_PARENT] = "parent", [TAG_SOURCE] = "source",     [TAG_SUMMARY] = "summary",
+    [TAG_META] = "meta",     [TAG_ORIGINAL] = "original",
 };
 
 void dr_snapshot_init(struct dr_snapshot *s)
@@ -151,8 +151,8 @@ static int add_summary(struct dr_buf *b, const struct dr_snap_summary *m)
 {
     uint8_t v[SUMMARY_LEN];
     const uint64_t f[] = {
-        m->files_new,  m->files_changed, m->files_unchanged, m->dirs,   m->bytes_read,
-        m->bytes_total, m->bytes_added,  m->blobs_added,     m->errors, (uint64_t)m->duration_ns,
+        m->files_new,   m->files_changed, m->files_unchanged, m->dirs,   m->bytes_read,
+        m->bytes_total, m->bytes_added,   m->blobs_added,     m->errors, (uint64_t)m->duration_ns,
     };
     _Static_assert(sizeof(f) == SUMMARY_LEN, "summary layout");
     for (size_t i = 0; i < DR_ARRAY_LEN(f); i++) {
@@ -218,8 +218,7 @@ int dr_snapshot_encode_body(const struct dr_snapshot *s, struct dr_buf *out)
     int rc = encode_fields(s, &b);
     if (rc == DR_ECORRUPT) {
         /* Only the buffer's cap reports DR_ECORRUPT here: the caller asked for too much. */
-        rc = dr_errorf(DR_EUSAGE, "snapshot is larger than the limit of %u bytes",
-                       DR_SNAPSHOT_MAX);
+        rc = dr_errorf(DR_EUSAGE, "snapshot is larger than the limit of %u bytes", DR_SNAPSHOT_MAX);
     }
     if (rc == 0) {
         rc = dr_buf_add(out, b.buf, b.len);
@@ -265,8 +264,7 @@ struct parse {
     unsigned seen;   /* bit per singular tag already met */
 };
 
-#define CORRUPT(ps, fmt, ...) \
-    dr_errorf(DR_ECORRUPT, "snapshot %s: " fmt, (ps)->hex, ##__VA_ARGS__)
+#define CORRUPT(ps, fmt, ...) dr_errorf(DR_ECORRUPT, "snapshot %s: " fmt, (ps)->hex, ##__VA_ARGS__)
 
 /* A string value: at most DR_STRING_MAX bytes and no NUL, which C strings could not hold. */
 static int dec_string(struct parse *ps, uint16_t tag, const uint8_t *v, size_t len, char **out)
@@ -288,6 +286,14 @@ static int dec_id(struct parse *ps, uint16_t tag, const uint8_t *v, size_t len, 
     return 0;
 }
 
+/* An optional id field: sets *has as well. */
+static int dec_opt_id(struct parse *ps, uint16_t tag, const uint8_t *v, size_t len,
+                      struct dr_id *out, bool *has)
+{
+    *has = true;
+    return dec_id(ps, tag, v, len, out);
+}
+
 static int dec_summary(struct parse *ps, const uint8_t *v, size_t len, struct dr_snap_summary *m)
 {
     /* Longer values carry counters a newer writer added after these; they are ignored. */
@@ -295,8 +301,8 @@ static int dec_summary(struct parse *ps, const uint8_t *v, size_t len, struct dr
         return CORRUPT(ps, "summary field has length %zu, less than %u", len, SUMMARY_LEN);
     }
     uint64_t *const f[] = {
-        &m->files_new,  &m->files_changed, &m->files_unchanged, &m->dirs,  &m->bytes_read,
-        &m->bytes_total, &m->bytes_added,  &m->blobs_added,     &m->errors,
+        &m->files_new,   &m->files_changed, &m->files_unchanged, &m->dirs,   &m->bytes_read,
+        &m->bytes_total, &m->bytes_added,   &m->blobs_added,     &m->errors,
     };
     for (size_t i = 0; i < DR_ARRAY_LEN(f); i++) {
         *f[i] = dr_get_u64le(v + 8 * i);
@@ -351,12 +357,9 @@ static int dec_field(struct parse *ps, uint16_t tag, const uint8_t *v, size_t le
         }
         s->time_ns = (int64_t)dr_get_u64le(v);
         return 0;
-    case TAG_HOST:
-        return dec_string(ps, tag, v, len, &s->host);
-    case TAG_USER:
-        return dec_string(ps, tag, v, len, &s->user);
-    case TAG_SOURCE:
-        return dec_string(ps, tag, v, len, &s->source);
+    case TAG_HOST: return dec_string(ps, tag, v, len, &s->host);
+    case TAG_USER: return dec_string(ps, tag, v, len, &s->user);
+    case TAG_SOURCE: return dec_string(ps, tag, v, len, &s->source);
     case TAG_TAG:
     case TAG_PATH:
         rc = dec_string(ps, tag, v, len, &str);
@@ -368,20 +371,12 @@ static int dec_field(struct parse *ps, uint16_t tag, const uint8_t *v, size_t le
             }
         }
         return rc;
-    case TAG_TREE:
-        return dec_id(ps, tag, v, len, &s->tree);
-    case TAG_PARENT:
-        s->has_parent = true;
-        return dec_id(ps, tag, v, len, &s->parent);
-    case TAG_ORIGINAL:
-        s->has_original = true;
-        return dec_id(ps, tag, v, len, &s->original);
-    case TAG_SUMMARY:
-        return dec_summary(ps, v, len, &s->summary);
-    case TAG_META:
-        return dec_meta(ps, v, len, s);
-    default:
-        DR_BUG("dec_field called with an unknown tag");
+    case TAG_TREE: return dec_id(ps, tag, v, len, &s->tree);
+    case TAG_PARENT: return dec_opt_id(ps, tag, v, len, &s->parent, &s->has_parent);
+    case TAG_ORIGINAL: return dec_opt_id(ps, tag, v, len, &s->original, &s->has_original);
+    case TAG_SUMMARY: return dec_summary(ps, v, len, &s->summary);
+    case TAG_META: return dec_meta(ps, v, len, s);
+    default: DR_BUG("dec_field called with an unknown tag");
     }
 }
 
@@ -452,8 +447,8 @@ int dr_snapshot_decode(const struct dr_keys *k, const struct dr_id *id, const ui
         return CORRUPT(&ps, "bad magic");
     }
     if (version > SNAP_VERSION) {
-        return dr_errorf(DR_EUNSUPPORTED, "snapshot %s: version %u is newer than this build "
-                         "supports (%u)", hex, version, SNAP_VERSION);
+        return dr_errorf(DR_EUNSUPPORTED, "snapshot %s: version %u is newer than supported (%u)",
+                         hex, version, SNAP_VERSION);
     }
     if (version != SNAP_VERSION || reserved != 0) {
         return CORRUPT(&ps, "invalid version %u or reserved field %u", version, reserved);

@@ -384,8 +384,7 @@ static int dec_node(struct dr_reader *r, struct dr_node *n, size_t i, const stru
         return CORRUPT("tree node %zu ('%s'): record too short", i, n->name);
     }
     if (n->mode > MODE_MAX) {
-        return CORRUPT("tree node %zu ('%s'): mode %#o has bits above 07777", i, n->name,
-                       n->mode);
+        return CORRUPT("tree node %zu ('%s'): mode %#o has bits above 07777", i, n->name, n->mode);
     }
 
     if (n->type == DR_NODE_DIR) {

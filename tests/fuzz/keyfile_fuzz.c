@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     /* The strings are NUL-terminated within their arrays. */
-    if (!memchr(info.host, '\0', sizeof(info.host)) || !memchr(info.user, '\0', sizeof(info.user))) {
+    if (!memchr(info.host, '\0', sizeof(info.host)) ||
+        !memchr(info.user, '\0', sizeof(info.user))) {
         abort();
     }
     if (info.opslimit > CHEAP_OPSLIMIT || info.memlimit > CHEAP_MEMLIMIT) {
@@ -53,8 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             }
         }
-    } else if (rc != DR_EAUTH && rc != DR_ECORRUPT && rc != DR_EUNSUPPORTED &&
-               rc != DR_EINTERNAL) {
+    } else if (rc != DR_EAUTH && rc != DR_ECORRUPT && rc != DR_EUNSUPPORTED && rc != DR_EINTERNAL) {
         abort();
     }
     return 0;

@@ -37,8 +37,7 @@ static struct dr_keys *keys(void)
     return k;
 }
 
-static void check_entries(uint8_t type, const struct dr_pack_entry *e, size_t n,
-                          uint64_t area_end)
+static void check_entries(uint8_t type, const struct dr_pack_entry *e, size_t n, uint64_t area_end)
 {
     uint64_t prev_end = DR_PACK_PREAMBLE_LEN;
     for (size_t i = 0; i < n; i++) {
@@ -51,8 +50,7 @@ static void check_entries(uint8_t type, const struct dr_pack_entry *e, size_t n,
     }
 }
 
-static void parse_header(const uint8_t *pre, const uint8_t *hdr, size_t hdr_len,
-                         uint64_t pack_size)
+static void parse_header(const uint8_t *pre, const uint8_t *hdr, size_t hdr_len, uint64_t pack_size)
 {
     struct dr_pack_entry *e = NULL;
     size_t n = 0;

@@ -179,7 +179,8 @@ static void run(const uint8_t *data, size_t len)
 /* Values that tend to sit on the edge of a length or count check. */
 static uint32_t interesting(size_t len)
 {
-    static const uint32_t v[] = {0, 1, 2, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 0xffff,
+    static const uint32_t v[] = {0,       1,          2,          0x7f,       0x80,
+                                 0xff,    0x100,      0x7fff,     0x8000,     0xffff,
                                  0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff};
     size_t i = rnd_below(DR_ARRAY_LEN(v) + 3);
     if (i < DR_ARRAY_LEN(v)) {
@@ -204,9 +205,7 @@ static void mutate_once(uint8_t *buf, size_t *len)
             buf[rnd_below(n)] = (uint8_t)rnd();
         }
         break;
-    case 2: /* truncate */
-        *len = rnd_below(n + 1);
-        break;
+    case 2: /* truncate */ *len = rnd_below(n + 1); break;
     case 3: { /* insert random bytes */
         size_t k = 1 + rnd_below(16);
         size_t at = rnd_below(n + 1);

@@ -126,8 +126,8 @@ static void check_hex(const char *name, const void *p, size_t len)
         while (i < len && i < v.len && ((const uint8_t *)p)[i] == (uint8_t)v.buf[i]) {
             i++;
         }
-        fail_msg("'%s': code gives %zu bytes, vector has %zu; first difference at %zu", name,
-                 len, v.len, i);
+        fail_msg("'%s': code gives %zu bytes, vector has %zu; first difference at %zu", name, len,
+                 v.len, i);
     }
     dr_buf_release(&v);
 }
@@ -430,8 +430,8 @@ static void test_snapshot_vector(void **state)
     dr_put_u32le(hdr + 8, 1);
     dr_put_u32le(hdr + 12, 0);
     assert_int_equal(dr_buf_add(&file, hdr, sizeof(hdr)), 0);
-    assert_int_equal(dr_crypto_seal_nonce(key, nonce, hdr, sizeof(hdr), body.buf, body.len,
-                                          &file), 0);
+    assert_int_equal(dr_crypto_seal_nonce(key, nonce, hdr, sizeof(hdr), body.buf, body.len, &file),
+                     0);
     check_hex("snapshot-v1.hex", file.buf, file.len);
     dr_crypto_hash(file.buf, file.len, &id);
     check_id("snapshot-v1.id", &id);

@@ -289,8 +289,7 @@ static void test_name_mismatch_and_key(void **state)
     assert_non_null(strstr(dr_error_msg(), "content does not match its name"));
     assert_non_null(strstr(dr_error_msg(), dr_id_hex(&wrong, hex)));
 
-    assert_int_equal(dr_snapshot_decode(other_key, &id, (uint8_t *)b.buf, b.len, &d),
-                     DR_ECORRUPT);
+    assert_int_equal(dr_snapshot_decode(other_key, &id, (uint8_t *)b.buf, b.len, &d), DR_ECORRUPT);
     assert_non_null(strstr(dr_error_msg(), dr_id_hex(&id, hex)));
     assert_null(d.host);
 
@@ -502,11 +501,11 @@ static void test_forged_bodies(void **state)
 
     /* meta: key length beyond the field, empty key, NUL in value; empty value is fine */
     min_body(&b);
-    add_field(&b, 10, "\x05\x00" "abc", 5);
+    add_field(&b, 10, "\5\0abc", 5);
     expect_forged(&b, DR_ECORRUPT, "meta");
     dr_buf_release(&b);
     min_body(&b);
-    add_field(&b, 10, "\x00\x00" "abc", 5);
+    add_field(&b, 10, "\0\0abc", 5);
     expect_forged(&b, DR_ECORRUPT, "meta");
     dr_buf_release(&b);
     min_body(&b);
@@ -514,11 +513,11 @@ static void test_forged_bodies(void **state)
     expect_forged(&b, DR_ECORRUPT, "meta");
     dr_buf_release(&b);
     min_body(&b);
-    add_field(&b, 10, "\x01\x00" "kv\0", 5);
+    add_field(&b, 10, "\1\0kv\0", 5);
     expect_forged(&b, DR_ECORRUPT, "meta");
     dr_buf_release(&b);
     min_body(&b);
-    add_field(&b, 10, "\x01\x00" "k", 3);
+    add_field(&b, 10, "\1\0k", 3);
     expect_forged(&b, 0, NULL);
     dr_buf_release(&b);
 

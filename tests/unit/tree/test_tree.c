@@ -555,8 +555,8 @@ static void test_decode_unsorted(void **state)
 {
     (void)state;
     expect_two_names('c', 0);
-    expect_two_names('a', DR_ECORRUPT);  /* duplicate */
-    expect_two_names('A', DR_ECORRUPT);  /* before 'a' */
+    expect_two_names('a', DR_ECORRUPT); /* duplicate */
+    expect_two_names('A', DR_ECORRUPT); /* before 'a' */
     /* bytewise: 0xff sorts after 'a' (unsigned comparison) */
     expect_two_names((char)0xff, 0);
 }
