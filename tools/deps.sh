@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libzstd-dev libsodium-dev liblmdb-dev libpq-dev libhiredis-dev libcurl4-openssl-dev
-      libfuse3-dev fuse3 libcmocka-dev lmdb-utils)
+      libfuse3-dev fuse3 libcmocka-dev lmdb-utils clang-format)
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(time psmisc)
 fi

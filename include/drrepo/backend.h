@@ -28,8 +28,8 @@ DR_MUST_CHECK int dr_backend_put(struct dr_backend *b, const char *name, const v
 /* Appends bytes [off, off+len) of the object to out; len UINT64_MAX means "to the end".
  * Errors: DR_ENOENT (no such object), DR_ECORRUPT (object shorter than off+len, or out's max
  * exceeded), DR_EIO, DR_ENET. */
-DR_MUST_CHECK int dr_backend_get(struct dr_backend *b, const char *name, uint64_t off,
-                                 uint64_t len, struct dr_buf *out);
+DR_MUST_CHECK int dr_backend_get(struct dr_backend *b, const char *name, uint64_t off, uint64_t len,
+                                 struct dr_buf *out);
 
 /* Size of the object. Errors: DR_ENOENT, DR_EIO. */
 DR_MUST_CHECK int dr_backend_stat(struct dr_backend *b, const char *name, uint64_t *out_size);
@@ -39,8 +39,8 @@ DR_MUST_CHECK int dr_backend_stat(struct dr_backend *b, const char *name, uint64
  * missing prefix lists nothing. A negative return from cb stops the listing and is returned.
  * Errors: DR_EIO, DR_ENET. */
 typedef int (*dr_backend_list_cb)(void *arg, const char *name, uint64_t size);
-DR_MUST_CHECK int dr_backend_list(struct dr_backend *b, const char *prefix,
-                                  dr_backend_list_cb cb, void *arg);
+DR_MUST_CHECK int dr_backend_list(struct dr_backend *b, const char *prefix, dr_backend_list_cb cb,
+                                  void *arg);
 
 /* Removes the object. DR_ENOENT if it does not exist; DR_EIO. */
 DR_MUST_CHECK int dr_backend_delete(struct dr_backend *b, const char *name);

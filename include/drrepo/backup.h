@@ -22,15 +22,15 @@ struct dr_backup_opts {
     size_t nexcludes;
     bool one_file_system;
     /* stream: from fd (stdin) or from a command's stdout */
-    int stream_fd;         /* -1 when not a stream */
-    char **command;        /* argv, NULL-terminated; NULL when not a command */
+    int stream_fd;  /* -1 when not a stream */
+    char **command; /* argv, NULL-terminated; NULL when not a command */
     const char *stream_name;
-    bool allow_empty;      /* accept a stream of zero bytes */
+    bool allow_empty; /* accept a stream of zero bytes */
     /* snapshot fields */
     char **tags;
     size_t ntags;
-    const char *host;      /* NULL: gethostname */
-    int64_t time_ns;       /* 0: now */
+    const char *host; /* NULL: gethostname */
+    int64_t time_ns;  /* 0: now */
     dr_progress_cb progress;
     void *progress_arg;
 };

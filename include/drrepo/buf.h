@@ -17,7 +17,10 @@ struct dr_buf {
 
 extern char dr_buf_empty[];
 #define DR_BUF_MAX_DEFAULT ((size_t)1 << 30)
-#define DR_BUF_INIT(m) { .buf = dr_buf_empty, .len = 0, .alloc = 0, .max = (m) }
+#define DR_BUF_INIT(m)                                                                             \
+    {                                                                                              \
+        .buf = dr_buf_empty, .len = 0, .alloc = 0, .max = (m)                                      \
+    }
 
 void dr_buf_init(struct dr_buf *b, size_t max);
 void dr_buf_release(struct dr_buf *b);

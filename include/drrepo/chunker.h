@@ -25,7 +25,8 @@ struct dr_chunker {
 DR_MUST_CHECK int dr_chunker_params_check(const struct dr_chunker_params *p);
 
 /* Derives the Gear table from the 32-byte chunker key and sets the masks. p must be valid. */
-void dr_chunker_init(struct dr_chunker *c, const struct dr_chunker_params *p, const uint8_t key[32]);
+void dr_chunker_init(struct dr_chunker *c, const struct dr_chunker_params *p,
+                     const uint8_t key[32]);
 
 /* Returns the length of the chunk that starts at data[0]:
  *  - a cut point n with min <= n <= max found in data[0..len) -> n;

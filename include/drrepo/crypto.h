@@ -54,8 +54,8 @@ DR_MUST_CHECK int dr_crypto_seal(const struct dr_keys *k, const void *ad, size_t
  * two messages with one nonce under one key destroys confidentiality and authenticity, so
  * nothing but format/vectors tests may call this. Errors as dr_crypto_seal. */
 DR_MUST_CHECK int dr_crypto_seal_nonce(const struct dr_keys *k, const uint8_t nonce[DR_NONCE_LEN],
-                                       const void *ad, size_t adlen, const void *pt,
-                                       size_t ptlen, struct dr_buf *out);
+                                       const void *ad, size_t adlen, const void *pt, size_t ptlen,
+                                       struct dr_buf *out);
 
 /* Verifies and decrypts what dr_crypto_seal wrote, appending the plaintext to out.
  * Errors: DR_ECORRUPT (too short, or the tag does not verify: tampered, wrong key or wrong ad).
@@ -84,10 +84,9 @@ struct dr_keyfile_info {
  * Errors: DR_EUSAGE (empty password, limits out of libsodium's range), DR_EINTERNAL (KDF failed:
  * out of memory). */
 DR_MUST_CHECK int dr_keyfile_create(const uint8_t master[DR_MASTER_KEY_LEN],
-                                    const struct dr_id *repo_id, const char *password,
-                                    size_t pwlen, uint64_t opslimit, uint64_t memlimit,
-                                    const char *host, const char *user, int64_t created_ns,
-                                    struct dr_buf *out);
+                                    const struct dr_id *repo_id, const char *password, size_t pwlen,
+                                    uint64_t opslimit, uint64_t memlimit, const char *host,
+                                    const char *user, int64_t created_ns, struct dr_buf *out);
 
 /* For test vectors only: dr_keyfile_create with the given salt and nonce instead of random
  * ones, so that the output is byte-exact reproducible. Errors as dr_keyfile_create. */

@@ -13,22 +13,22 @@
 
 enum dr_err {
     DR_OK = 0,
-    DR_EIO = -1,          /* an I/O operation failed (read, write, fsync, rename) */
-    DR_ENOENT = -2,       /* an object, file or snapshot does not exist */
-    DR_ECORRUPT = -3,     /* bytes failed validation: bad magic, bad length, bad tag, bad id */
-    DR_EAUTH = -4,        /* wrong password or key: no key file opens */
-    DR_ENOSPC = -5,       /* no space left on the device */
-    DR_ELOCKED = -6,      /* the repository is locked by another process */
-    DR_EUSAGE = -7,       /* bad command line or bad argument from the caller */
-    DR_ESOURCE = -8,      /* an input failed: command exited non-zero, stdin empty, server error */
-    DR_ENET = -9,         /* a network peer could not be reached or dropped the connection */
+    DR_EIO = -1,           /* an I/O operation failed (read, write, fsync, rename) */
+    DR_ENOENT = -2,        /* an object, file or snapshot does not exist */
+    DR_ECORRUPT = -3,      /* bytes failed validation: bad magic, bad length, bad tag, bad id */
+    DR_EAUTH = -4,         /* wrong password or key: no key file opens */
+    DR_ENOSPC = -5,        /* no space left on the device */
+    DR_ELOCKED = -6,       /* the repository is locked by another process */
+    DR_EUSAGE = -7,        /* bad command line or bad argument from the caller */
+    DR_ESOURCE = -8,       /* an input failed: command exited non-zero, stdin empty, server error */
+    DR_ENET = -9,          /* a network peer could not be reached or dropped the connection */
     DR_EUNSUPPORTED = -10, /* a format version or feature this build does not know */
-    DR_EINTERNAL = -11,   /* a library call failed in a way that is not the input's fault */
-    DR_ENOREPO = -12,     /* the path is not a drrepo repository */
-    DR_EEXIST = -13,      /* the object or file already exists */
-    DR_EPARTIAL = -14,    /* finished, but some inputs could not be read */
-    DR_EINTR = -15,       /* interrupted by a signal */
-    DR_EDAMAGED = -16,    /* check found damage in the repository */
+    DR_EINTERNAL = -11,    /* a library call failed in a way that is not the input's fault */
+    DR_ENOREPO = -12,      /* the path is not a drrepo repository */
+    DR_EEXIST = -13,       /* the object or file already exists */
+    DR_EPARTIAL = -14,     /* finished, but some inputs could not be read */
+    DR_EINTR = -15,        /* interrupted by a signal */
+    DR_EDAMAGED = -16,     /* check found damage in the repository */
 };
 
 /* Returns a short, static name for code ("corrupt data", "wrong password", ...). */

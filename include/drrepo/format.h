@@ -37,22 +37,22 @@ enum dr_blob_enc {
 #define DR_AEAD_OVERHEAD (DR_NONCE_LEN + DR_TAG_LEN)
 
 /* Limits. Anything larger is rejected as corrupt before memory is allocated for it. */
-#define DR_CHUNK_MIN_LIMIT (4u * 1024)           /* smallest allowed chunker minimum */
-#define DR_CHUNK_MAX_LIMIT (64u * 1024 * 1024)   /* largest allowed chunker maximum */
-#define DR_BLOB_MAX (64u * 1024 * 1024)          /* plaintext of any blob */
+#define DR_CHUNK_MIN_LIMIT (4u * 1024)         /* smallest allowed chunker minimum */
+#define DR_CHUNK_MAX_LIMIT (64u * 1024 * 1024) /* largest allowed chunker maximum */
+#define DR_BLOB_MAX (64u * 1024 * 1024)        /* plaintext of any blob */
 #define DR_BLOB_RECORD_MAX (DR_BLOB_MAX + 1 + DR_AEAD_OVERHEAD + 1024) /* encoded blob */
 #define DR_PACK_SIZE_MIN (1u * 1024 * 1024)
-#define DR_PACK_SIZE_MAX (1024u * 1024 * 1024)   /* target size limit; records may overshoot */
+#define DR_PACK_SIZE_MAX (1024u * 1024 * 1024) /* target size limit; records may overshoot */
 #define DR_PACK_FILE_MAX ((uint64_t)2 * 1024 * 1024 * 1024)
 #define DR_PACK_ENTRIES_MAX 1000000u
 #define DR_PACK_HEADER_MAX (64u * 1024 * 1024)
-#define DR_TREE_MAX (64u * 1024 * 1024)          /* encoded tree blob plaintext */
+#define DR_TREE_MAX (64u * 1024 * 1024) /* encoded tree blob plaintext */
 #define DR_TREE_NODES_MAX 4000000u
-#define DR_NAME_MAX 4096u                        /* one path component */
-#define DR_TARGET_MAX 65535u                     /* symlink target */
-#define DR_OWNER_NAME_MAX 255u                   /* user / group name */
+#define DR_NAME_MAX 4096u      /* one path component */
+#define DR_TARGET_MAX 65535u   /* symlink target */
+#define DR_OWNER_NAME_MAX 255u /* user / group name */
 #define DR_SNAPSHOT_MAX (16u * 1024 * 1024)
-#define DR_STRING_MAX 65535u                     /* any string field in a snapshot */
+#define DR_STRING_MAX 65535u /* any string field in a snapshot */
 #define DR_KEYFILE_MAX (64u * 1024)
 #define DR_CONFIG_MAX (64u * 1024)
 

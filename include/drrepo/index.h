@@ -125,8 +125,8 @@ struct dr_files_rec {
     uint64_t dev, ino, size;
     int64_t mtime_ns, ctime_ns;
     uint32_t nchunks;
-    struct dr_id *chunks;    /* malloc'd on _get; free() it */
-    uint32_t *chunk_sizes;   /* malloc'd on _get; free() it */
+    struct dr_id *chunks;  /* malloc'd on _get; free() it */
+    uint32_t *chunk_sizes; /* malloc'd on _get; free() it */
 };
 DR_MUST_CHECK int dr_index_files_get(struct dr_index_txn *txn, const struct dr_id *path_key,
                                      struct dr_files_rec *out);

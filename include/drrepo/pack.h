@@ -73,8 +73,8 @@ DR_MUST_CHECK int dr_pack_parse_preamble(const char *pack_name, const uint8_t *p
 /* Parses the 12-byte trailer of a pack of pack_size bytes and returns the encrypted header's
  * length, checked to fit between preamble and trailer and within DR_PACK_HEADER_MAX.
  * Errors: DR_ECORRUPT (message names pack_name). */
-DR_MUST_CHECK int dr_pack_parse_trailer(const char *pack_name, const uint8_t *trailer,
-                                        size_t len, uint64_t pack_size, uint32_t *out_hdr_len);
+DR_MUST_CHECK int dr_pack_parse_trailer(const char *pack_name, const uint8_t *trailer, size_t len,
+                                        uint64_t pack_size, uint32_t *out_hdr_len);
 
 /* Decrypts and parses the header (the hdr_len bytes before the trailer). The preamble is bound
  * in as associated data. Every entry is checked: type equal to the pack's, records within the
@@ -82,9 +82,9 @@ DR_MUST_CHECK int dr_pack_parse_trailer(const char *pack_name, const uint8_t *tr
  * within limits. On success *out_entries is a malloc'd array (free() it).
  * Errors: DR_ECORRUPT (tag, magic, count, entry), DR_EUNSUPPORTED; messages name pack_name. */
 DR_MUST_CHECK int dr_pack_parse_header(const struct dr_keys *k, const char *pack_name,
-                                       const uint8_t *preamble, const uint8_t *hdr,
-                                       size_t hdr_len, uint64_t pack_size,
-                                       struct dr_pack_entry **out_entries, size_t *out_n);
+                                       const uint8_t *preamble, const uint8_t *hdr, size_t hdr_len,
+                                       uint64_t pack_size, struct dr_pack_entry **out_entries,
+                                       size_t *out_n);
 
 /* Reads a pack's header through the backend (stat, preamble, trailer, header).
  * Errors as dr_pack_parse_header plus the backend's; DR_ECORRUPT for a pack too small. */

@@ -42,7 +42,7 @@ struct dr_repo {
     struct dr_index *index;
     char *location;
     char *cache_dir;
-    char *keyfile_name; /* the key file that opened the repository */
+    char *keyfile_name;      /* the key file that opened the repository */
     struct dr_compressor *z; /* for reads on the opening thread */
 };
 
@@ -132,8 +132,7 @@ typedef int (*dr_key_cb)(void *arg, const struct dr_id *id, const struct dr_keyf
 DR_MUST_CHECK int dr_repo_key_list(struct dr_repo *r, dr_key_cb cb, void *arg);
 DR_MUST_CHECK int dr_repo_key_remove(struct dr_repo *r, const char *name);
 /* Replaces the key in use by one for the new password. */
-DR_MUST_CHECK int dr_repo_key_passwd(struct dr_repo *r, const char *password,
-                                     struct dr_id *out_id);
+DR_MUST_CHECK int dr_repo_key_passwd(struct dr_repo *r, const char *password, struct dr_id *out_id);
 
 /* Where the index lives: <cache>/<repo id hex>/index. */
 char *dr_repo_index_dir(const char *cache_dir, const struct dr_id *repo_id);

@@ -11,7 +11,7 @@ struct dr_restore_opts {
     size_t nincludes;
     char **excludes;
     size_t nexcludes;
-    bool overwrite;  /* replace existing files instead of refusing */
+    bool overwrite; /* replace existing files instead of refusing */
     dr_progress_cb progress;
     void *progress_arg;
 };

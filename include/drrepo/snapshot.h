@@ -11,11 +11,11 @@
 struct dr_snap_summary {
     uint64_t files_new, files_changed, files_unchanged;
     uint64_t dirs;
-    uint64_t bytes_read;      /* bytes of file content read from the source */
-    uint64_t bytes_total;     /* logical size of the snapshot (sum of file sizes) */
-    uint64_t bytes_added;     /* bytes written to the repository (after dedup and compression) */
+    uint64_t bytes_read;  /* bytes of file content read from the source */
+    uint64_t bytes_total; /* logical size of the snapshot (sum of file sizes) */
+    uint64_t bytes_added; /* bytes written to the repository (after dedup and compression) */
     uint64_t blobs_added;
-    uint64_t errors;          /* inputs that could not be read */
+    uint64_t errors; /* inputs that could not be read */
     int64_t duration_ns;
 };
 
@@ -26,19 +26,19 @@ struct dr_snap_meta {
 
 struct dr_snapshot {
     int64_t time_ns;
-    char *host, *user;            /* owned */
-    char **tags;                  /* owned, ntags */
+    char *host, *user; /* owned */
+    char **tags;       /* owned, ntags */
     size_t ntags;
-    char **paths;                 /* owned, npaths: source paths or the stdin name */
+    char **paths; /* owned, npaths: source paths or the stdin name */
     size_t npaths;
-    struct dr_id tree;            /* root tree blob */
-    struct dr_id parent;          /* zero when none */
+    struct dr_id tree;   /* root tree blob */
+    struct dr_id parent; /* zero when none */
     bool has_parent;
-    char *source;                 /* "files", "stdin", "command", ... owned */
+    char *source; /* "files", "stdin", "command", ... owned */
     struct dr_snap_summary summary;
-    struct dr_snap_meta *meta;    /* owned, nmeta */
+    struct dr_snap_meta *meta; /* owned, nmeta */
     size_t nmeta;
-    struct dr_id original;        /* for repaired snapshots: the snapshot this repairs */
+    struct dr_id original; /* for repaired snapshots: the snapshot this repairs */
     bool has_original;
 };
 

@@ -29,24 +29,24 @@ struct dr_range {
 };
 
 struct dr_node {
-    char *name;           /* owned */
+    char *name; /* owned */
     uint8_t type;
-    uint32_t mode;        /* permission bits and setuid/setgid/sticky (st_mode & 07777) */
+    uint32_t mode; /* permission bits and setuid/setgid/sticky (st_mode & 07777) */
     uint32_t uid, gid;
-    char *user, *group;   /* owned, may be "" */
+    char *user, *group; /* owned, may be "" */
     int64_t mtime_ns, ctime_ns;
     uint64_t size;
-    uint64_t dev, inode;  /* for hard links: nodes with nlink > 1 and equal (dev, inode) */
+    uint64_t dev, inode; /* for hard links: nodes with nlink > 1 and equal (dev, inode) */
     uint32_t nlink;
-    uint64_t rdev;        /* device nodes */
+    uint64_t rdev; /* device nodes */
     uint32_t flags;
-    char *target;         /* symlink target, owned; NULL for other types */
-    struct dr_id subtree; /* directories */
-    uint32_t nchunks;     /* files */
-    struct dr_id *chunks;         /* owned, nchunks */
-    uint32_t *chunk_sizes;        /* owned, nchunks */
+    char *target;          /* symlink target, owned; NULL for other types */
+    struct dr_id subtree;  /* directories */
+    uint32_t nchunks;      /* files */
+    struct dr_id *chunks;  /* owned, nchunks */
+    uint32_t *chunk_sizes; /* owned, nchunks */
     uint32_t ndamaged;
-    struct dr_range *damaged;     /* owned, ndamaged */
+    struct dr_range *damaged; /* owned, ndamaged */
 };
 
 struct dr_tree {

@@ -100,8 +100,8 @@ static int pack_cb(void *arg, const struct dr_id *id, const struct dr_index_pack
         damage(c, "pack '%s' is missing", obj);
         rc = 0;
     } else if (rc >= 0 && size != p->size) {
-        damage(c, "pack '%s' has %llu bytes, the index expects %llu", obj,
-               (unsigned long long)size, (unsigned long long)p->size);
+        damage(c, "pack '%s' has %llu bytes, the index expects %llu", obj, (unsigned long long)size,
+               (unsigned long long)p->size);
     }
     free(obj);
     return rc < 0 ? rc : 0;
@@ -147,8 +147,7 @@ static int read_pack(struct check *c, const struct dr_id *id, uint8_t type)
     struct dr_id got;
     dr_crypto_hash(data.buf, data.len, &got);
     if (!dr_id_eq(&got, id)) {
-        damage(c, "pack '%s': content does not match its name (bit rot or a renamed file)",
-               obj);
+        damage(c, "pack '%s': content does not match its name (bit rot or a renamed file)", obj);
     }
     const uint8_t *d = (const uint8_t *)data.buf;
     uint8_t ptype;

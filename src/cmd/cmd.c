@@ -45,8 +45,8 @@ static const struct dr_cmd commands[] = {
     {"key", "manage passwords (key files)", dr_cmd_key, DR_CMD_REPO | DR_CMD_NO_INDEX,
      "key list | key add [--new-password-file F] | key remove ID | key passwd "
      "[--new-password-file F]"},
-    {"check", "verify the repository's integrity", dr_cmd_check,
-     DR_CMD_REPO | DR_CMD_LOCK_SHARED, "check [--read-data]"},
+    {"check", "verify the repository's integrity", dr_cmd_check, DR_CMD_REPO | DR_CMD_LOCK_SHARED,
+     "check [--read-data]"},
     {"unlock", "remove locks of processes that are gone", dr_cmd_unlock, 0,
      "unlock [--remove-all]"},
     {"version", "print the version", dr_cmd_version, 0, "version"},
@@ -124,8 +124,7 @@ void dr_cmd_progress(void *arg, const struct dr_progress *p, bool final)
     }
     fprintf(stderr, "\r\033[K%s: [%d:%02d] %llu files, %llu dirs, %s, %s/s%s%s", label,
             (int)secs / 60, (int)secs % 60, (unsigned long long)p->files,
-            (unsigned long long)p->dirs, done, rate, eta,
-            p->errors ? ", errors" : "");
+            (unsigned long long)p->dirs, done, rate, eta, p->errors ? ", errors" : "");
     if (final) {
         fputc('\n', stderr);
     }
@@ -316,8 +315,8 @@ int dr_cmd_open(struct dr_ctx *ctx)
         return rc;
     }
     if (ctx->cmd->flags & (DR_CMD_LOCK_SHARED | DR_CMD_LOCK_EXCL)) {
-        rc = dr_lock_acquire(ctx->r->backend, (ctx->cmd->flags & DR_CMD_LOCK_EXCL) != 0,
-                             &ctx->lock);
+        rc =
+            dr_lock_acquire(ctx->r->backend, (ctx->cmd->flags & DR_CMD_LOCK_EXCL) != 0, &ctx->lock);
         if (rc < 0) {
             return rc;
         }
@@ -497,10 +496,11 @@ int dr_cli_main(int argc, char **argv)
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
     sub_argc = take_global_options(&ctx, &verbose, sub_argc, sub_argv);
-    dr_log_set_level(ctx.quiet ? DR_LOG_WARN : verbose >= 3 ? DR_LOG_TRACE
-                                              : verbose == 2 ? DR_LOG_DEBUG
-                                              : verbose == 1 ? DR_LOG_DETAIL
-                                                             : DR_LOG_INFO);
+    dr_log_set_level(ctx.quiet      ? DR_LOG_WARN
+                     : verbose >= 3 ? DR_LOG_TRACE
+                     : verbose == 2 ? DR_LOG_DEBUG
+                     : verbose == 1 ? DR_LOG_DETAIL
+                                    : DR_LOG_INFO);
     ctx.progress = !ctx.quiet && isatty(STDERR_FILENO);
     if (rc >= 0) {
         optind = 0; /* glibc: full re-initialisation for the subcommand's getopt_long */

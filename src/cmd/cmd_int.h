@@ -53,8 +53,7 @@ DR_MUST_CHECK int dr_cmd_open(struct dr_ctx *ctx);
 /* The repository password from DRREPO_PASSWORD, --password-file / DRREPO_PASSWORD_FILE,
  * --password-command / DRREPO_PASSWORD_COMMAND, or a prompt on the terminal (twice when
  * confirm). *out is malloc'd (free with dr_cmd_free_password). */
-DR_MUST_CHECK int dr_cmd_password(struct dr_ctx *ctx, const char *prompt, bool confirm,
-                                  char **out);
+DR_MUST_CHECK int dr_cmd_password(struct dr_ctx *ctx, const char *prompt, bool confirm, char **out);
 void dr_cmd_free_password(char *pw);
 /* A new password for key add/passwd: DRREPO_NEW_PASSWORD, --new-password-file, or a prompt. */
 DR_MUST_CHECK int dr_cmd_new_password(struct dr_ctx *ctx, const char *file, char **out);

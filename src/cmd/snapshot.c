@@ -59,8 +59,9 @@ static int print_result(struct dr_ctx *ctx, const struct dr_id *id, const struct
     const struct dr_snap_summary *m = &s->summary;
     if (ctx->json) {
         struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
-        int rc = dr_buf_addf(&j, "{\"snapshot_id\":\"%s\",\"short_id\":\"%.8s\",\"time\":\"%s\","
-                                 "\"host\":",
+        int rc = dr_buf_addf(&j,
+                             "{\"snapshot_id\":\"%s\",\"short_id\":\"%.8s\",\"time\":\"%s\","
+                             "\"host\":",
                              hex, hex, when);
         rc = rc < 0 ? rc : dr_json_str(&j, s->host);
         rc = rc < 0 ? rc : dr_buf_adds(&j, ",\"paths\":[");
@@ -78,21 +79,18 @@ static int print_result(struct dr_ctx *ctx, const struct dr_id *id, const struct
             dr_id_hex(&s->parent, phex);
         }
         rc = rc < 0 ? rc
-                    : dr_buf_addf(&j,
-                                  "],\"parent\":%s%s%s,\"files_new\":%llu,\"files_changed\":%llu,"
-                                  "\"files_unchanged\":%llu,\"dirs\":%llu,\"bytes_read\":%llu,"
-                                  "\"bytes_total\":%llu,\"bytes_added\":%llu,\"blobs_added\":%llu,"
-                                  "\"errors\":%llu,\"duration_seconds\":%.3f}\n",
-                                  s->has_parent ? "\"" : "null", phex,
-                                  s->has_parent ? "\"" : "",
-                                  (unsigned long long)m->files_new,
-                                  (unsigned long long)m->files_changed,
-                                  (unsigned long long)m->files_unchanged,
-                                  (unsigned long long)m->dirs, (unsigned long long)m->bytes_read,
-                                  (unsigned long long)m->bytes_total,
-                                  (unsigned long long)m->bytes_added,
-                                  (unsigned long long)m->blobs_added,
-                                  (unsigned long long)m->errors, (double)m->duration_ns / 1e9);
+                    : dr_buf_addf(
+                          &j,
+                          "],\"parent\":%s%s%s,\"files_new\":%llu,\"files_changed\":%llu,"
+                          "\"files_unchanged\":%llu,\"dirs\":%llu,\"bytes_read\":%llu,"
+                          "\"bytes_total\":%llu,\"bytes_added\":%llu,\"blobs_added\":%llu,"
+                          "\"errors\":%llu,\"duration_seconds\":%.3f}\n",
+                          s->has_parent ? "\"" : "null", phex, s->has_parent ? "\"" : "",
+                          (unsigned long long)m->files_new, (unsigned long long)m->files_changed,
+                          (unsigned long long)m->files_unchanged, (unsigned long long)m->dirs,
+                          (unsigned long long)m->bytes_read, (unsigned long long)m->bytes_total,
+                          (unsigned long long)m->bytes_added, (unsigned long long)m->blobs_added,
+                          (unsigned long long)m->errors, (double)m->duration_ns / 1e9);
         if (rc >= 0) {
             fputs(j.buf, stdout);
         }

@@ -28,8 +28,9 @@ static int json_entry(struct dr_buf *j, const struct dr_snap_entry *e)
     const struct dr_snapshot *s = &e->snap;
     char hex[DR_ID_HEX_LEN + 1], when[32];
     dr_time_format(s->time_ns, when, sizeof(when));
-    int rc = dr_buf_addf(j, "{\"id\":\"%s\",\"short_id\":\"%.8s\",\"time\":\"%s\",\"time_ns\":%lld,"
-                            "\"host\":",
+    int rc = dr_buf_addf(j,
+                         "{\"id\":\"%s\",\"short_id\":\"%.8s\",\"time\":\"%s\",\"time_ns\":%lld,"
+                         "\"host\":",
                          dr_id_hex(&e->id, hex), hex, when, (long long)s->time_ns);
     rc = rc < 0 ? rc : dr_json_str(j, s->host);
     rc = rc < 0 ? rc : dr_buf_adds(j, ",\"user\":");
@@ -62,19 +63,18 @@ static int json_entry(struct dr_buf *j, const struct dr_snap_entry *e)
         rc = rc < 0 ? rc : dr_json_str(j, s->meta[i].value);
     }
     const struct dr_snap_summary *m = &s->summary;
-    rc = rc < 0 ? rc
-                : dr_buf_addf(j,
-                              "},\"summary\":{\"files_new\":%llu,\"files_changed\":%llu,"
-                              "\"files_unchanged\":%llu,\"dirs\":%llu,\"bytes_read\":%llu,"
-                              "\"bytes_total\":%llu,\"bytes_added\":%llu,\"errors\":%llu,"
-                              "\"duration_seconds\":%.3f}}",
-                              (unsigned long long)m->files_new,
-                              (unsigned long long)m->files_changed,
-                              (unsigned long long)m->files_unchanged,
-                              (unsigned long long)m->dirs, (unsigned long long)m->bytes_read,
-                              (unsigned long long)m->bytes_total,
-                              (unsigned long long)m->bytes_added,
-                              (unsigned long long)m->errors, (double)m->duration_ns / 1e9);
+    rc = rc < 0
+             ? rc
+             : dr_buf_addf(j,
+                           "},\"summary\":{\"files_new\":%llu,\"files_changed\":%llu,"
+                           "\"files_unchanged\":%llu,\"dirs\":%llu,\"bytes_read\":%llu,"
+                           "\"bytes_total\":%llu,\"bytes_added\":%llu,\"errors\":%llu,"
+                           "\"duration_seconds\":%.3f}}",
+                           (unsigned long long)m->files_new, (unsigned long long)m->files_changed,
+                           (unsigned long long)m->files_unchanged, (unsigned long long)m->dirs,
+                           (unsigned long long)m->bytes_read, (unsigned long long)m->bytes_total,
+                           (unsigned long long)m->bytes_added, (unsigned long long)m->errors,
+                           (double)m->duration_ns / 1e9);
     return rc;
 }
 

@@ -13,8 +13,8 @@ int dr_cmd_version(struct dr_ctx *ctx, int argc, char **argv)
     (void)ctx;
     (void)argc;
     (void)argv;
-    printf("drrepo %s (format %u; zstd %s, libsodium %s%s)\n", DR_VERSION, 1u,
-           ZSTD_versionString(), sodium_version_string(),
+    printf("drrepo %s (format %u; zstd %s, libsodium %s%s)\n", DR_VERSION, 1u, ZSTD_versionString(),
+           sodium_version_string(),
 #ifdef DR_FAULTS
            "; fault points compiled in"
 #else

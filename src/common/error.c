@@ -69,17 +69,12 @@ int dr_error_from_errno(int err)
 {
     switch (err) {
     case ENOSPC:
-    case EDQUOT:
-        return DR_ENOSPC;
+    case EDQUOT: return DR_ENOSPC;
     case ENOENT:
-    case ENOTDIR:
-        return DR_ENOENT;
-    case EEXIST:
-        return DR_EEXIST;
-    case EINTR:
-        return DR_EINTR;
-    default:
-        return DR_EIO;
+    case ENOTDIR: return DR_ENOENT;
+    case EEXIST: return DR_EEXIST;
+    case EINTR: return DR_EINTR;
+    default: return DR_EIO;
     }
 }
 

@@ -128,9 +128,9 @@ int dr_fs_write_atomic(const char *path, const void *data, size_t len, bool excl
     }
     if (exclusive) {
         if (link(tmp, path) < 0) {
-            rc = errno == EEXIST ? dr_errorf(DR_EEXIST, "'%s' already exists", path)
-                                 : dr_error_errno(dr_error_from_errno(errno),
-                                                  "cannot create '%s'", path);
+            rc = errno == EEXIST
+                     ? dr_errorf(DR_EEXIST, "'%s' already exists", path)
+                     : dr_error_errno(dr_error_from_errno(errno), "cannot create '%s'", path);
             goto out;
         }
         unlink(tmp);

@@ -110,10 +110,8 @@ int dr_decompress(struct dr_compressor *z, const uint8_t *src, size_t len, size_
                              expect_len);
         }
         return dr_buf_add(out, payload, plen);
-    case DR_ENC_ZSTD:
-        break;
-    default:
-        return dr_errorf(DR_ECORRUPT, "unknown payload encoding %u", src[0]);
+    case DR_ENC_ZSTD: break;
+    default: return dr_errorf(DR_ECORRUPT, "unknown payload encoding %u", src[0]);
     }
 
     /* Cheap early rejection when the frame states its size; the decode below enforces the
@@ -123,8 +121,7 @@ int dr_decompress(struct dr_compressor *z, const uint8_t *src, size_t len, size_
         return dr_errorf(DR_ECORRUPT, "zstd frame header is invalid");
     }
     if (fcs != ZSTD_CONTENTSIZE_UNKNOWN && fcs != expect_len) {
-        return dr_errorf(DR_ECORRUPT, "zstd frame holds %llu bytes, expected %zu", fcs,
-                         expect_len);
+        return dr_errorf(DR_ECORRUPT, "zstd frame holds %llu bytes, expected %zu", fcs, expect_len);
     }
 
     int rc = dr_buf_grow(out, expect_len);

@@ -13,9 +13,8 @@
 _Static_assert(DR_NONCE_LEN == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, "nonce length");
 _Static_assert(DR_TAG_LEN == crypto_aead_xchacha20poly1305_ietf_ABYTES, "tag length");
 
-int dr_crypto_seal_nonce(const struct dr_keys *k, const uint8_t nonce[DR_NONCE_LEN],
-                         const void *ad, size_t adlen, const void *pt, size_t ptlen,
-                         struct dr_buf *out)
+int dr_crypto_seal_nonce(const struct dr_keys *k, const uint8_t nonce[DR_NONCE_LEN], const void *ad,
+                         size_t adlen, const void *pt, size_t ptlen, struct dr_buf *out)
 {
     size_t need;
     if (__builtin_add_overflow(ptlen, (size_t)DR_AEAD_OVERHEAD, &need)) {
@@ -29,8 +28,8 @@ int dr_crypto_seal_nonce(const struct dr_keys *k, const uint8_t nonce[DR_NONCE_L
     unsigned long long clen = 0;
 
     memcpy(dst, nonce, DR_NONCE_LEN);
-    if (crypto_aead_xchacha20poly1305_ietf_encrypt(dst + DR_NONCE_LEN, &clen, pt, ptlen, ad,
-                                                   adlen, NULL, dst, k->enc_key) != 0 ||
+    if (crypto_aead_xchacha20poly1305_ietf_encrypt(dst + DR_NONCE_LEN, &clen, pt, ptlen, ad, adlen,
+                                                   NULL, dst, k->enc_key) != 0 ||
         clen != ptlen + DR_TAG_LEN) {
         return dr_errorf(DR_EINTERNAL, "xchacha20poly1305 encryption failed");
     }

@@ -134,8 +134,9 @@ static int wrapping_key(uint8_t *wk, const char *password, size_t pwlen, const u
 {
     if (crypto_pwhash(wk, 32, password, pwlen, salt, opslimit, (size_t)memlimit,
                       crypto_pwhash_ALG_ARGON2ID13) != 0) {
-        return dr_errorf(DR_EINTERNAL, "argon2id key derivation failed (out of memory for "
-                                       "%llu bytes?)",
+        return dr_errorf(DR_EINTERNAL,
+                         "argon2id key derivation failed (out of memory for "
+                         "%llu bytes?)",
                          (unsigned long long)memlimit);
     }
     return 0;
@@ -152,9 +153,9 @@ static uint8_t *secret_alloc(size_t n)
 }
 
 int dr_keyfile_create_det(const uint8_t master[DR_MASTER_KEY_LEN], const struct dr_id *repo_id,
-                          const char *password, size_t pwlen, uint64_t opslimit,
-                          uint64_t memlimit, const char *host, const char *user,
-                          int64_t created_ns, const uint8_t salt[DR_KEYFILE_SALT_LEN],
+                          const char *password, size_t pwlen, uint64_t opslimit, uint64_t memlimit,
+                          const char *host, const char *user, int64_t created_ns,
+                          const uint8_t salt[DR_KEYFILE_SALT_LEN],
                           const uint8_t nonce[DR_NONCE_LEN], struct dr_buf *out)
 {
     uint8_t ad[KF_AD_MAX];
@@ -175,8 +176,7 @@ int dr_keyfile_create_det(const uint8_t master[DR_MASTER_KEY_LEN], const struct 
                          "%llu..%llu)",
                          (unsigned long long)opslimit,
                          (unsigned long long)crypto_pwhash_argon2id_OPSLIMIT_MIN,
-                         (unsigned long long)DR_KDF_OPSLIMIT_MAX,
-                         (unsigned long long)memlimit,
+                         (unsigned long long)DR_KDF_OPSLIMIT_MAX, (unsigned long long)memlimit,
                          (unsigned long long)crypto_pwhash_argon2id_MEMLIMIT_MIN,
                          (unsigned long long)DR_KDF_MEMLIMIT_MAX);
     }
@@ -262,8 +262,8 @@ int dr_keyfile_info(const void *data, size_t len, struct dr_keyfile_info *out)
     return 0;
 }
 
-int dr_keyfile_open(const void *data, size_t len, const struct dr_id *repo_id,
-                    const char *password, size_t pwlen, uint8_t out_master[DR_MASTER_KEY_LEN])
+int dr_keyfile_open(const void *data, size_t len, const struct dr_id *repo_id, const char *password,
+                    size_t pwlen, uint8_t out_master[DR_MASTER_KEY_LEN])
 {
     struct kf_parsed kp;
     uint8_t ad[KF_AD_MAX];

@@ -31,10 +31,10 @@
  * large map costs address space, not disk. */
 #define INDEX_MAPSIZE (sizeof(size_t) >= 8 ? (size_t)64 << 30 : (size_t)1 << 30)
 
-#define BLOB_VAL_LEN 49  /* pack 32 | type 1 | offset 4 | clen 4 | ulen 4 | refs 4 */
-#define PACK_VAL_LEN 38  /* type 1 | size 8 | count 4 | live 8 | dead 8 | verified 8 | ok 1 */
-#define SNAP_VAL_LEN 41  /* time 8 | tree 32 | counted 1 */
-#define FILES_HDR_LEN 44 /* dev 8 | ino 8 | size 8 | mtime 8 | ctime 8 | nchunks 4 */
+#define BLOB_VAL_LEN 49    /* pack 32 | type 1 | offset 4 | clen 4 | ulen 4 | refs 4 */
+#define PACK_VAL_LEN 38    /* type 1 | size 8 | count 4 | live 8 | dead 8 | verified 8 | ok 1 */
+#define SNAP_VAL_LEN 41    /* time 8 | tree 32 | counted 1 */
+#define FILES_HDR_LEN 44   /* dev 8 | ino 8 | size 8 | mtime 8 | ctime 8 | nchunks 4 */
 #define FILES_CHUNK_LEN 36 /* id 32 | size 4 */
 #define META_SCHEMA_KEY "schema"
 
@@ -49,12 +49,8 @@ enum {
 };
 
 static const char *const db_names[DB_COUNT] = {
-    [DB_BLOBS] = "blobs",
-    [DB_PACKS] = "packs",
-    [DB_SNAPS] = "snaps",
-    [DB_FILES] = "files",
-    [DB_META] = "meta",
-    [DB_SCRATCH] = "scratch",
+    [DB_BLOBS] = "blobs", [DB_PACKS] = "packs", [DB_SNAPS] = "snaps",
+    [DB_FILES] = "files", [DB_META] = "meta",   [DB_SCRATCH] = "scratch",
 };
 
 struct dr_index {
@@ -93,8 +89,7 @@ static int lmdb_err(const struct dr_index *idx, int mrc, const char *what)
     case ENOSPC:
     case EDQUOT:
         return dr_errorf(DR_ENOSPC, "index '%s': %s: %s", idx->dir, what, mdb_strerror(mrc));
-    default:
-        return dr_errorf(DR_EIO, "index '%s': %s: %s", idx->dir, what, mdb_strerror(mrc));
+    default: return dr_errorf(DR_EIO, "index '%s': %s: %s", idx->dir, what, mdb_strerror(mrc));
     }
 }
 
@@ -174,8 +169,8 @@ static int db_get(struct dr_index_txn *t, int db, const void *key, size_t keylen
     return 1;
 }
 
-static int db_put(struct dr_index_txn *t, int db, const void *key, size_t keylen,
-                  const void *val, size_t vallen)
+static int db_put(struct dr_index_txn *t, int db, const void *key, size_t keylen, const void *val,
+                  size_t vallen)
 {
     MDB_val k = {.mv_size = keylen, .mv_data = (void *)key};
     MDB_val v = {.mv_size = vallen, .mv_data = (void *)val};
@@ -253,8 +248,7 @@ static int pack_decode(const void *key, size_t keylen, const MDB_val *v, struct 
     p.dead_bytes = dr_rd_u64le(&r);
     p.verified_ns = (int64_t)dr_rd_u64le(&r);
     p.verified_ok = dr_rd_u8(&r);
-    if (keylen != DR_ID_LEN || v->mv_size != PACK_VAL_LEN || !dr_rd_ok(&r) ||
-        p.verified_ok > 1) {
+    if (keylen != DR_ID_LEN || v->mv_size != PACK_VAL_LEN || !dr_rd_ok(&r) || p.verified_ok > 1) {
         return record_corrupt("pack", key, keylen);
     }
     *out = p;
@@ -1016,8 +1010,8 @@ int dr_index_files_put(struct dr_index_txn *t, const struct dr_id *path_key,
     if (rec->nchunks > DR_INDEX_FILES_CHUNKS_MAX) {
         /* refused before anything is written, so the txn stays usable: the file is just not
          * cached */
-        return dr_errorf(DR_EUSAGE, "files cache record with %u chunks (at most %u)",
-                         rec->nchunks, (unsigned)DR_INDEX_FILES_CHUNKS_MAX);
+        return dr_errorf(DR_EUSAGE, "files cache record with %u chunks (at most %u)", rec->nchunks,
+                         (unsigned)DR_INDEX_FILES_CHUNKS_MAX);
     }
     return txn_fail(t, files_put(t, path_key, rec));
 }

@@ -68,7 +68,7 @@ static void set_grow(struct dr_pack_writer *w)
 
 static void write_preamble(struct dr_pack_writer *w)
 {
-    uint8_t pre[DR_PACK_PREAMBLE_LEN] = { 0 };
+    uint8_t pre[DR_PACK_PREAMBLE_LEN] = {0};
     memcpy(pre, DR_MAGIC_PACK, DR_MAGIC_LEN);
     dr_put_u32le(pre + 8, DR_FORMAT_VERSION);
     pre[12] = w->type;

@@ -58,7 +58,7 @@ struct backup {
     struct dr_index_txn *rtxn;
     uint8_t *buf; /* read buffer: chunker max + READ_SIZE */
     size_t bufsize;
-    FILE *spool;  /* files-cache records to write after commit */
+    FILE *spool;        /* files-cache records to write after commit */
     int64_t start_ns;   /* monotonic, for progress */
     int64_t start_wall; /* wall clock, for the racy-file window */
     dev_t root_dev;
@@ -245,8 +245,8 @@ static bool files_cache_hit(struct backup *b, const char *path, const struct sta
     }
     *out_known = true;
     bool hit = rec.dev == (uint64_t)st->st_dev && rec.ino == (uint64_t)st->st_ino &&
-               rec.size == (uint64_t)st->st_size &&
-               rec.mtime_ns == n->mtime_ns && rec.ctime_ns == n->ctime_ns;
+               rec.size == (uint64_t)st->st_size && rec.mtime_ns == n->mtime_ns &&
+               rec.ctime_ns == n->ctime_ns;
     uint64_t sum = 0;
     for (uint32_t i = 0; hit && i < rec.nchunks; i++) {
         struct dr_index_blob ib;
@@ -279,8 +279,8 @@ static void spool_file(struct backup *b, const char *path, const struct dr_node 
     struct dr_id key = path_key(path);
     uint64_t hdr[5] = {n->dev, n->inode, n->size, (uint64_t)n->mtime_ns, (uint64_t)n->ctime_ns};
     uint32_t nc = n->nchunks;
-    if (fwrite(key.b, sizeof(key.b), 1, b->spool) != 1 || fwrite(hdr, sizeof(hdr), 1, b->spool) != 1 ||
-        fwrite(&nc, sizeof(nc), 1, b->spool) != 1 ||
+    if (fwrite(key.b, sizeof(key.b), 1, b->spool) != 1 ||
+        fwrite(hdr, sizeof(hdr), 1, b->spool) != 1 || fwrite(&nc, sizeof(nc), 1, b->spool) != 1 ||
         (nc && (fwrite(n->chunks, sizeof(*n->chunks), nc, b->spool) != nc ||
                 fwrite(n->chunk_sizes, sizeof(*n->chunk_sizes), nc, b->spool) != nc))) {
         /* the files cache is an accelerator: without it the next run reads more, nothing else */
@@ -403,9 +403,7 @@ static int backup_entry(struct backup *b, const char *path, const char *name, st
     node_from_stat(n, name, &st);
     int rc = 0;
     switch (n->type) {
-    case DR_NODE_FILE:
-        rc = backup_file(b, path, &st, n);
-        break;
+    case DR_NODE_FILE: rc = backup_file(b, path, &st, n); break;
     case DR_NODE_DIR:
         b->sum.dirs++;
         b->prog.dirs++;
@@ -435,8 +433,7 @@ static int backup_entry(struct backup *b, const char *path, const char *name, st
         n->size = 0;
         break;
     }
-    default:
-        break;
+    default: break;
     }
     return rc;
 }
@@ -779,12 +776,14 @@ static int backup_stream(struct backup *b, struct dr_snapshot *s)
         while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
         }
         if (got >= 0 && WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-            rc = dr_errorf(DR_ESOURCE, "command '%s' exited with status %d; no snapshot was "
-                                       "recorded",
+            rc = dr_errorf(DR_ESOURCE,
+                           "command '%s' exited with status %d; no snapshot was "
+                           "recorded",
                            cmd, WEXITSTATUS(status));
         } else if (got >= 0 && WIFSIGNALED(status)) {
-            rc = dr_errorf(DR_ESOURCE, "command '%s' was killed by signal %d (%s); no snapshot "
-                                       "was recorded",
+            rc = dr_errorf(DR_ESOURCE,
+                           "command '%s' was killed by signal %d (%s); no snapshot "
+                           "was recorded",
                            cmd, WTERMSIG(status), strsignal(WTERMSIG(status)));
         }
         if (rc >= 0 && got >= 0) {
@@ -798,8 +797,9 @@ static int backup_stream(struct backup *b, struct dr_snapshot *s)
         }
     }
     if (rc >= 0 && got == 0 && !o->allow_empty) {
-        rc = dr_errorf(DR_ESOURCE, "%s%s%s produced no data; no snapshot was recorded (use "
-                                   "--allow-empty to accept an empty stream)",
+        rc = dr_errorf(DR_ESOURCE,
+                       "%s%s%s produced no data; no snapshot was recorded (use "
+                       "--allow-empty to accept an empty stream)",
                        o->command ? "command '" : "standard input", o->command ? cmd : "",
                        o->command ? "'" : "");
     }
@@ -837,8 +837,11 @@ static void apply_spool(struct backup *b)
     int rc = 0;
     while (rc >= 0 && fread(key.b, sizeof(key.b), 1, b->spool) == 1 &&
            fread(hdr, sizeof(hdr), 1, b->spool) == 1 && fread(&nc, sizeof(nc), 1, b->spool) == 1) {
-        struct dr_files_rec rec = {.dev = hdr[0], .ino = hdr[1], .size = hdr[2],
-                                   .mtime_ns = (int64_t)hdr[3], .ctime_ns = (int64_t)hdr[4],
+        struct dr_files_rec rec = {.dev = hdr[0],
+                                   .ino = hdr[1],
+                                   .size = hdr[2],
+                                   .mtime_ns = (int64_t)hdr[3],
+                                   .ctime_ns = (int64_t)hdr[4],
                                    .nchunks = nc};
         rec.chunks = dr_xmalloc((nc + 1) * sizeof(*rec.chunks));
         rec.chunk_sizes = dr_xmalloc((nc + 1) * sizeof(*rec.chunk_sizes));
@@ -949,8 +952,9 @@ int dr_backup_run(struct dr_repo *r, const struct dr_backup_opts *o, struct dr_i
     progress(&b, NULL, true);
     *out_snap = s;
     dr_snapshot_init(&s);
-    rc = b.sum.errors ? dr_errorf(DR_EPARTIAL, "%llu inputs could not be read; the snapshot "
-                                                "leaves them out",
+    rc = b.sum.errors ? dr_errorf(DR_EPARTIAL,
+                                  "%llu inputs could not be read; the snapshot "
+                                  "leaves them out",
                                   (unsigned long long)b.sum.errors)
                       : 0;
 out:

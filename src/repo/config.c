@@ -73,8 +73,8 @@ int dr_config_decode(const struct dr_keys *k, const char *where, const uint8_t *
         return rc;
     }
     struct dr_buf body = DR_BUF_INIT(DR_CONFIG_MAX);
-    rc = dr_crypto_open(k, p, CONFIG_CLEAR_LEN, p + CONFIG_CLEAR_LEN, len - CONFIG_CLEAR_LEN,
-                        &body);
+    rc =
+        dr_crypto_open(k, p, CONFIG_CLEAR_LEN, p + CONFIG_CLEAR_LEN, len - CONFIG_CLEAR_LEN, &body);
     if (rc < 0) {
         rc = dr_error_wrap(rc, "repository '%s': config", where);
         goto out;
@@ -93,14 +93,14 @@ int dr_config_decode(const struct dr_keys *k, const char *where, const uint8_t *
     c.created_ns = (int64_t)dr_get_u64le(b + 24);
     rc = dr_chunker_params_check(&c.chunker);
     if (rc < 0) {
-        rc = dr_errorf(DR_ECORRUPT, "repository '%s': config has invalid chunker parameters",
-                       where);
+        rc =
+            dr_errorf(DR_ECORRUPT, "repository '%s': config has invalid chunker parameters", where);
         goto out;
     }
     if (c.pack_size < DR_PACK_SIZE_MIN || c.pack_size > DR_PACK_SIZE_MAX || c.zstd_level < 1 ||
         c.zstd_level > 19) {
-        rc = dr_errorf(DR_ECORRUPT, "repository '%s': config has invalid pack size or level",
-                       where);
+        rc =
+            dr_errorf(DR_ECORRUPT, "repository '%s': config has invalid pack size or level", where);
         goto out;
     }
     *out = c;

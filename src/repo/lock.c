@@ -117,8 +117,7 @@ int dr_lock_parse(const uint8_t *p, size_t len, struct dr_lock_info *out)
         return dr_errorf(DR_ECORRUPT, "not a lock file");
     }
     if (version > DR_FORMAT_VERSION) {
-        return dr_errorf(DR_EUNSUPPORTED, "lock file version %u is newer than supported",
-                         version);
+        return dr_errorf(DR_EUNSUPPORTED, "lock file version %u is newer than supported", version);
     }
     li.exclusive = dr_rd_u8(&r) != 0;
     li.pid = dr_rd_u32le(&r);
@@ -217,8 +216,9 @@ static int conflict_cb(void *arg, const struct dr_lock_info *li)
     dr_time_format(li->refreshed_ns, when, sizeof(when));
     bool old = dr_time_now_ns() - li->refreshed_ns > DR_LOCK_STALE_NS;
     if (!li->host[0]) {
-        cc->rc = dr_errorf(DR_ELOCKED, "repository is locked by an unreadable lock '%s'; if no "
-                                       "drrepo is running, remove it with 'drrepo unlock'",
+        cc->rc = dr_errorf(DR_ELOCKED,
+                           "repository is locked by an unreadable lock '%s'; if no "
+                           "drrepo is running, remove it with 'drrepo unlock'",
                            li->name);
     } else {
         cc->rc = dr_errorf(DR_ELOCKED,

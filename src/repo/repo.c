@@ -52,8 +52,8 @@ int dr_repo_write_keyfile(struct dr_backend *b, const struct dr_keys *k,
     char host[256], user[256];
     host_user(host, sizeof(host), user, sizeof(user));
     struct dr_buf kf = DR_BUF_INIT(DR_KEYFILE_MAX);
-    int rc = dr_keyfile_create(k->master, repo_id, password, strlen(password), ops, mem, host,
-                               user, dr_time_now_ns(), &kf);
+    int rc = dr_keyfile_create(k->master, repo_id, password, strlen(password), ops, mem, host, user,
+                               dr_time_now_ns(), &kf);
     if (rc < 0) {
         goto out;
     }
@@ -94,8 +94,8 @@ int dr_repo_init(const char *location, const char *password, const struct dr_rep
         return rc;
     }
     if (params->pack_size < DR_PACK_SIZE_MIN || params->pack_size > DR_PACK_SIZE_MAX) {
-        return dr_errorf(DR_EUSAGE, "pack size must be between %u and %u bytes",
-                         DR_PACK_SIZE_MIN, DR_PACK_SIZE_MAX);
+        return dr_errorf(DR_EUSAGE, "pack size must be between %u and %u bytes", DR_PACK_SIZE_MIN,
+                         DR_PACK_SIZE_MAX);
     }
     if (params->zstd_level < 1 || params->zstd_level > 19) {
         return dr_errorf(DR_EUSAGE, "compression level must be between 1 and 19");
@@ -224,8 +224,8 @@ static int key_try_cb(void *arg, const char *name, uint64_t size)
         dr_log_warn("key file '%s' is corrupt (content does not match its name); skipped", name);
         goto out;
     }
-    rc = dr_keyfile_open(kf.buf, kf.len, &kt->r->config.repo_id, kt->password,
-                         strlen(kt->password), kt->master);
+    rc = dr_keyfile_open(kf.buf, kf.len, &kt->r->config.repo_id, kt->password, strlen(kt->password),
+                         kt->master);
     if (rc == 0) {
         kt->found = true;
         kt->r->keyfile_name = dr_xstrdup(name);
@@ -287,8 +287,9 @@ int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out)
     }
     rc = dr_backend_get(r->backend, "config", 0, UINT64_MAX, &cfg);
     if (rc == DR_ENOENT || (rc < 0 && !dr_backend_exists(r->backend))) {
-        rc = dr_errorf(DR_ENOREPO, "no repository at '%s' (no config file; create one with "
-                                   "'drrepo init')",
+        rc = dr_errorf(DR_ENOREPO,
+                       "no repository at '%s' (no config file; create one with "
+                       "'drrepo init')",
                        opts->location);
         goto out;
     }

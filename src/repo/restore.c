@@ -99,8 +99,8 @@ static int restore_content(struct dr_repo *r, const struct dr_node *n, int fd, c
             break;
         }
         if (chunk.len != n->chunk_sizes[i]) {
-            rc = dr_errorf(DR_ECORRUPT, "file '%s': chunk %u has %zu bytes, the tree says %u",
-                           what, i, chunk.len, n->chunk_sizes[i]);
+            rc = dr_errorf(DR_ECORRUPT, "file '%s': chunk %u has %zu bytes, the tree says %u", what,
+                           i, chunk.len, n->chunk_sizes[i]);
             break;
         }
         rc = sparse ? write_sparse(fd, (const uint8_t *)chunk.buf, chunk.len, off, what)
@@ -332,8 +332,8 @@ static int restore_node(struct restore *rs, const struct dr_node *n, const char 
     case DR_NODE_CHARDEV:
     case DR_NODE_BLOCKDEV:
     case DR_NODE_SOCKET: {
-        mode_t type = n->type == DR_NODE_FIFO      ? S_IFIFO
-                      : n->type == DR_NODE_CHARDEV ? S_IFCHR
+        mode_t type = n->type == DR_NODE_FIFO       ? S_IFIFO
+                      : n->type == DR_NODE_CHARDEV  ? S_IFCHR
                       : n->type == DR_NODE_BLOCKDEV ? S_IFBLK
                                                     : S_IFSOCK;
         if (n->type == DR_NODE_SOCKET) {
@@ -350,8 +350,7 @@ static int restore_node(struct restore *rs, const struct dr_node *n, const char 
         rs->st.files++;
         return 0;
     }
-    default:
-        return 0;
+    default: return 0;
     }
 }
 

@@ -91,8 +91,8 @@ static bool has_tag(const struct dr_snapshot *s, const char *tag)
     return false;
 }
 
-int dr_repo_snapshot_resolve(struct dr_repo *r, const char *spec, const char *host,
-                             const char *tag, struct dr_id *out)
+int dr_repo_snapshot_resolve(struct dr_repo *r, const char *spec, const char *host, const char *tag,
+                             struct dr_id *out)
 {
     struct dr_snap_entry *v = NULL;
     size_t n = 0;
@@ -215,8 +215,8 @@ out:
     return rc;
 }
 
-static int walk_rec(struct dr_repo *r, const struct dr_id *tree, struct dr_buf *path,
-                    dr_walk_cb cb, void *arg, unsigned depth)
+static int walk_rec(struct dr_repo *r, const struct dr_id *tree, struct dr_buf *path, dr_walk_cb cb,
+                    void *arg, unsigned depth)
 {
     if (depth > 4096) {
         return dr_errorf(DR_ECORRUPT, "tree nesting deeper than 4096 levels (a cycle?)");
@@ -276,8 +276,7 @@ int dr_repo_walk(struct dr_repo *r, const struct dr_id *root, const char *prefix
  * directories repeat costs only its distinct trees. Missing or unreadable blobs are counted and
  * skipped rather than failing the transaction: damage is check's to report, and the rest of the
  * snapshot must still be counted so that prune keeps what it references. */
-static int ref_one(struct dr_index_txn *txn, const struct dr_id *id, int delta,
-                   uint64_t *missing)
+static int ref_one(struct dr_index_txn *txn, const struct dr_id *id, int delta, uint64_t *missing)
 {
     struct dr_index_blob b;
     int rc = dr_index_blob_get(txn, id, &b);

@@ -243,8 +243,8 @@ static bool already_stored(struct dr_writer *w, uint8_t type, const struct dr_id
 static int add_record(struct dr_writer *w, uint8_t type, const struct dr_id *id,
                       const struct dr_buf *rec, size_t ulen)
 {
-    int rc = dr_pack_writer_add(w->pw[type], id, (const uint8_t *)rec->buf, rec->len,
-                                (uint32_t)ulen);
+    int rc =
+        dr_pack_writer_add(w->pw[type], id, (const uint8_t *)rec->buf, rec->len, (uint32_t)ulen);
     if (rc < 0) {
         return fail(w, rc);
     }

@@ -68,19 +68,18 @@ static int gen(const char *path, const char *sizes, const char *seeds, bool text
         return die(strerror(errno));
     }
     uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 1;
-    static const char *words[] = {"alpha", "beta", "gamma", "delta", "users", "orders",
-                                  "2026-11-21", "active", "paid", "pending", "NULL", "eu-west"};
+    static const char *words[] = {"alpha",      "beta",   "gamma", "delta",   "users", "orders",
+                                  "2026-11-21", "active", "paid",  "pending", "NULL",  "eu-west"};
     char line[256];
     uint64_t done = 0;
     while (done < size) {
         size_t n;
         if (text) {
             uint64_t r = rng_next(&s);
-            n = (size_t)snprintf(line, sizeof(line),
-                                 "INSERT INTO t VALUES (%llu, '%s', '%s', %llu, '%s');\n",
-                                 (unsigned long long)(done / 64), words[r % 12],
-                                 words[(r >> 8) % 12], (unsigned long long)((r >> 16) % 100000),
-                                 words[(r >> 40) % 12]);
+            n = (size_t)snprintf(
+                line, sizeof(line), "INSERT INTO t VALUES (%llu, '%s', '%s', %llu, '%s');\n",
+                (unsigned long long)(done / 64), words[r % 12], words[(r >> 8) % 12],
+                (unsigned long long)((r >> 16) % 100000), words[(r >> 40) % 12]);
         } else {
             for (n = 0; n < sizeof(line); n += 8) {
                 uint64_t r = rng_next(&s);

@@ -356,7 +356,7 @@ static int list_visit(void *ctx, int dirfd, const char *ent, const char *rel, co
 
 static int local_list(void *drv, const char *prefix, dr_backend_list_cb cb, void *arg)
 {
-    struct list_ctx lc = { .cb = cb, .arg = arg };
+    struct list_ctx lc = {.cb = cb, .arg = arg};
     return walk(drv, prefix, list_visit, &lc);
 }
 
@@ -429,7 +429,7 @@ static int cleanup_visit(void *ctx, int dirfd, const char *ent, const char *rel,
 
 static int local_cleanup(void *drv)
 {
-    struct cleanup_ctx cc = { .now = time(NULL), .removed = 0 };
+    struct cleanup_ctx cc = {.now = time(NULL), .removed = 0};
     int rc = walk(drv, "", cleanup_visit, &cc);
     return rc < 0 ? rc : cc.removed;
 }

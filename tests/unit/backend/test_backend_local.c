@@ -289,7 +289,7 @@ static uint64_t find(const struct listing *l, const char *name)
 static void test_list(void **state)
 {
     struct fixture *f = *state;
-    struct listing l = { 0 };
+    struct listing l = {0};
     /* missing root, missing prefix: nothing, no error */
     assert_int_equal(dr_backend_list(f->b, "data", list_cb, &l), 0);
     assert_int_equal(l.n, 0);
@@ -412,7 +412,7 @@ static void test_enospc(void **state)
     assert_non_null(strstr(dr_error_msg(), "data/ab/ab01"));
     uint64_t size;
     assert_int_equal(dr_backend_stat(f->b, "data/ab/ab01", &size), DR_ENOENT);
-    struct listing l = { 0 };
+    struct listing l = {0};
     assert_int_equal(dr_backend_list(f->b, "", list_cb, &l), 0);
     assert_int_equal(l.n, 0);
     /* and no temporary file was left behind */
@@ -470,7 +470,7 @@ static void test_concurrent(void **state)
     pthread_t th[RACERS];
     struct racer r[RACERS];
     for (int i = 0; i < RACERS; i++) {
-        r[i] = (struct racer){ .b = f->b, .idx = i };
+        r[i] = (struct racer){.b = f->b, .idx = i};
         assert_int_equal(pthread_create(&th[i], NULL, race, &r[i]), 0);
     }
     int winners = 0;
@@ -484,7 +484,7 @@ static void test_concurrent(void **state)
         }
     }
     assert_int_equal(winners, 1);
-    struct listing l = { 0 };
+    struct listing l = {0};
     assert_int_equal(dr_backend_list(f->b, "", list_cb, &l), 0);
     assert_int_equal(l.n, RACERS + 1);
 }

@@ -41,8 +41,7 @@ static void fill_random(uint8_t *p, size_t n, uint64_t s)
 static const uint8_t key_a[32] = {1, 2, 3, 4, 5, 6, 7, 8};
 static const uint8_t key_b[32] = {9, 9, 9};
 
-static void init(struct dr_chunker *c, uint32_t min, uint32_t avg, uint32_t max,
-                 const uint8_t *key)
+static void init(struct dr_chunker *c, uint32_t min, uint32_t avg, uint32_t max, const uint8_t *key)
 {
     struct dr_chunker_params p = {.alg = DR_CHUNKER_GEAR_V1, .min = min, .avg = avg, .max = max};
     assert_int_equal(dr_chunker_params_check(&p), 0);
@@ -109,11 +108,11 @@ static void test_params_check(void **state)
         {2, 4096, 16384, 65536},
         {DR_CHUNKER_GEAR_V1, DR_CHUNK_MIN_LIMIT - 1, 16384, 65536},
         {DR_CHUNKER_GEAR_V1, 4096, 16384, DR_CHUNK_MAX_LIMIT + 1},
-        {DR_CHUNKER_GEAR_V1, 4096, 12288, 65536},   /* avg not a power of two */
-        {DR_CHUNKER_GEAR_V1, 16384, 16384, 65536},  /* min == avg */
-        {DR_CHUNKER_GEAR_V1, 32768, 16384, 65536},  /* min > avg */
-        {DR_CHUNKER_GEAR_V1, 4096, 65536, 65536},   /* avg == max */
-        {DR_CHUNKER_GEAR_V1, 4096, 16384, 8192},    /* max < avg */
+        {DR_CHUNKER_GEAR_V1, 4096, 12288, 65536},  /* avg not a power of two */
+        {DR_CHUNKER_GEAR_V1, 16384, 16384, 65536}, /* min == avg */
+        {DR_CHUNKER_GEAR_V1, 32768, 16384, 65536}, /* min > avg */
+        {DR_CHUNKER_GEAR_V1, 4096, 65536, 65536},  /* avg == max */
+        {DR_CHUNKER_GEAR_V1, 4096, 16384, 8192},   /* max < avg */
         {DR_CHUNKER_GEAR_V1, 0, 0, 0},
         {DR_CHUNKER_GEAR_V1, UINT32_MAX, UINT32_MAX, UINT32_MAX},
     };
@@ -152,7 +151,10 @@ static void test_matches_reference(void **state)
     uint8_t *data = dr_xmalloc(len);
     fill_random(data, len, seed);
     static const uint32_t params[][3] = {
-        {4096, 8192, 16384}, {4096, 16384, 65536}, {8192, 65536, 131072}, {4097, 8192, 12289},
+        {4096, 8192, 16384},
+        {4096, 16384, 65536},
+        {8192, 65536, 131072},
+        {4097, 8192, 12289},
     };
     for (size_t p = 0; p < DR_ARRAY_LEN(params); p++) {
         struct dr_chunker c;
@@ -439,16 +441,11 @@ int main(void)
         fprintf(stderr, "test_chunker: seed %llu\n", (unsigned long long)seed);
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_params_check),
-        cmocka_unit_test(test_masks),
-        cmocka_unit_test(test_matches_reference),
-        cmocka_unit_test(test_rolled_equals_fresh),
-        cmocka_unit_test(test_bounds_and_concat),
-        cmocka_unit_test(test_need_more),
-        cmocka_unit_test(test_streaming),
-        cmocka_unit_test(test_deterministic_and_keyed),
-        cmocka_unit_test(test_insertion_small),
-        cmocka_unit_test(test_insertion_default),
+        cmocka_unit_test(test_params_check),      cmocka_unit_test(test_masks),
+        cmocka_unit_test(test_matches_reference), cmocka_unit_test(test_rolled_equals_fresh),
+        cmocka_unit_test(test_bounds_and_concat), cmocka_unit_test(test_need_more),
+        cmocka_unit_test(test_streaming),         cmocka_unit_test(test_deterministic_and_keyed),
+        cmocka_unit_test(test_insertion_small),   cmocka_unit_test(test_insertion_default),
         cmocka_unit_test(test_mean_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

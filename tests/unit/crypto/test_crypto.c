@@ -73,9 +73,8 @@ static void test_ids_and_hashes(void **state)
     struct dr_id id, id2, want;
 
     dr_crypto_blob_id(k, msg, sizeof(msg) - 1, &id);
-    assert_int_equal(crypto_generichash(want.b, 32, (const uint8_t *)msg, sizeof(msg) - 1,
-                                        k->id_key, 32),
-                     0);
+    assert_int_equal(
+        crypto_generichash(want.b, 32, (const uint8_t *)msg, sizeof(msg) - 1, k->id_key, 32), 0);
     assert_true(dr_id_eq(&id, &want));
     dr_crypto_blob_id(r, msg, sizeof(msg) - 1, &id2);
     assert_false(dr_id_eq(&id, &id2));
@@ -256,11 +255,11 @@ static void test_keyfile_round_trip(void **state)
     /* the deterministic form reproduces itself byte for byte */
     uint8_t salt[16] = {1}, nonce[24] = {2};
     struct dr_buf d1 = DR_BUF_INIT(DR_KEYFILE_MAX), d2 = DR_BUF_INIT(DR_KEYFILE_MAX);
-    assert_int_equal(dr_keyfile_create_det(master_a, &repo_a, PW, strlen(PW), OPS, MEM, NULL,
-                                           NULL, -5, salt, nonce, &d1),
+    assert_int_equal(dr_keyfile_create_det(master_a, &repo_a, PW, strlen(PW), OPS, MEM, NULL, NULL,
+                                           -5, salt, nonce, &d1),
                      0);
-    assert_int_equal(dr_keyfile_create_det(master_a, &repo_a, PW, strlen(PW), OPS, MEM, "", "",
-                                           -5, salt, nonce, &d2),
+    assert_int_equal(dr_keyfile_create_det(master_a, &repo_a, PW, strlen(PW), OPS, MEM, "", "", -5,
+                                           salt, nonce, &d2),
                      0);
     assert_int_equal(d1.len, 132);
     assert_memory_equal(d1.buf, d2.buf, d1.len);
@@ -273,9 +272,8 @@ static void test_keyfile_round_trip(void **state)
     memset(name, 'h', 255);
     name[255] = '\0';
     struct dr_buf big = DR_BUF_INIT(DR_KEYFILE_MAX);
-    assert_int_equal(dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS, MEM, name, name, 0,
-                                       &big),
-                     0);
+    assert_int_equal(
+        dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS, MEM, name, name, 0, &big), 0);
     assert_int_equal(big.len, 132 + 510);
     assert_int_equal(dr_keyfile_info(big.buf, big.len, &info), 0);
     assert_string_equal(info.user, name);
@@ -298,12 +296,12 @@ static void test_keyfile_create_errors(void **state)
     assert_string_equal(dr_error_msg(), "empty password is not allowed");
     assert_int_equal(dr_keyfile_create(master_a, &repo_a, NULL, 0, OPS, MEM, "h", "u", 0, &kf),
                      DR_EUSAGE);
-    assert_int_equal(dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS - 1, MEM, "h", "u",
-                                       0, &kf),
-                     DR_EUSAGE);
-    assert_int_equal(dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS, MEM - 1, "h", "u",
-                                       0, &kf),
-                     DR_EUSAGE);
+    assert_int_equal(
+        dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS - 1, MEM, "h", "u", 0, &kf),
+        DR_EUSAGE);
+    assert_int_equal(
+        dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS, MEM - 1, "h", "u", 0, &kf),
+        DR_EUSAGE);
     assert_int_equal(dr_keyfile_create(master_a, &repo_a, PW, strlen(PW),
                                        (uint64_t)crypto_pwhash_OPSLIMIT_MAX + 1, MEM, "h", "u", 0,
                                        &kf),
@@ -314,18 +312,18 @@ static void test_keyfile_create_errors(void **state)
     char name[257];
     memset(name, 'x', 256);
     name[256] = '\0';
-    assert_int_equal(dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS, MEM, name, "u", 0,
-                                       &kf),
-                     DR_EUSAGE);
-    assert_int_equal(dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS, MEM, "h", name, 0,
-                                       &kf),
-                     DR_EUSAGE);
+    assert_int_equal(
+        dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS, MEM, name, "u", 0, &kf),
+        DR_EUSAGE);
+    assert_int_equal(
+        dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS, MEM, "h", name, 0, &kf),
+        DR_EUSAGE);
     assert_int_equal(kf.len, 0);
     /* out's max */
     struct dr_buf small = DR_BUF_INIT(100);
-    assert_int_equal(dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS, MEM, "h", "u", 0,
-                                       &small),
-                     DR_ECORRUPT);
+    assert_int_equal(
+        dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS, MEM, "h", "u", 0, &small),
+        DR_ECORRUPT);
     assert_int_equal(small.len, 0);
 }
 
@@ -335,9 +333,8 @@ static void test_keyfile_wrong(void **state)
     struct dr_buf kf = DR_BUF_INIT(DR_KEYFILE_MAX);
     make_keyfile(&kf);
     uint8_t m[32] = {0};
-    assert_int_equal(open_copy((uint8_t *)kf.buf, kf.len, &repo_a, "correct horse battery stapl",
-                               m),
-                     DR_EAUTH);
+    assert_int_equal(
+        open_copy((uint8_t *)kf.buf, kf.len, &repo_a, "correct horse battery stapl", m), DR_EAUTH);
     assert_int_equal(open_copy((uint8_t *)kf.buf, kf.len, &repo_a, PW "!", m), DR_EAUTH);
     assert_int_equal(open_copy((uint8_t *)kf.buf, kf.len, &repo_b, PW, m), DR_EAUTH);
     assert_int_equal(open_copy((uint8_t *)kf.buf, kf.len, &repo_a, "", m), DR_EAUTH);

@@ -323,8 +323,8 @@ static void test_keyfile(void **state)
 
     struct dr_buf out = DR_BUF_INIT(DR_KEYFILE_MAX);
     assert_int_equal(dr_keyfile_create_det(master, &repo, (const char *)pw, pwlen, ops, mem,
-                                           vget(&v, "host"), vget(&v, "user"), created, salt,
-                                           nonce, &out),
+                                           vget(&v, "host"), vget(&v, "user"), created, salt, nonce,
+                                           &out),
                      0);
     assert_int_equal(out.len, flen);
     assert_memory_equal(out.buf, file, flen);

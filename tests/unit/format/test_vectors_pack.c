@@ -62,7 +62,7 @@ static void vfile_load(struct vfile *v, const char *name)
             *eol = '\0';
         }
         if (*p != '#' && *p != '\0') {
-            struct vline l = { .ntok = 0 };
+            struct vline l = {.ntok = 0};
             char *q = p;
             while (*q && l.ntok < MAX_TOKENS) {
                 while (*q == ' ' || *q == '\t' || *q == '\r') {

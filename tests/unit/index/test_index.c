@@ -116,10 +116,15 @@ static void test_open_reopen(void **state)
     assert_string_equal(dr_index_path(f->idx), f->dir);
 
     struct dr_index_txn *t = begin(f, true);
-    struct dr_index_blob b = {.pack = pid, .type = 1, .offset = 16, .clen = 100, .ulen = 60,
-                              .refs = 7};
-    struct dr_index_pack p = {.type = 1, .size = 1u << 20, .count = 3, .live_bytes = 5,
-                              .dead_bytes = 6, .verified_ns = -12345, .verified_ok = 1};
+    struct dr_index_blob b = {
+        .pack = pid, .type = 1, .offset = 16, .clen = 100, .ulen = 60, .refs = 7};
+    struct dr_index_pack p = {.type = 1,
+                              .size = 1u << 20,
+                              .count = 3,
+                              .live_bytes = 5,
+                              .dead_bytes = 6,
+                              .verified_ns = -12345,
+                              .verified_ok = 1};
     struct dr_index_snap s = {.time_ns = 1700000000123456789ll, .tree = tree, .counted = 1};
     assert_int_equal(dr_index_blob_put(t, &bid, &b), 0);
     assert_int_equal(dr_index_pack_put(t, &pid, &p), 0);
@@ -207,14 +212,14 @@ static void test_blob_crud(void **state)
 
 static struct dr_pack_entry entry(uint32_t seed, uint32_t offset, uint32_t clen)
 {
-    struct dr_pack_entry e = {.type = DR_BLOB_DATA, .offset = offset, .clen = clen,
-                              .ulen = clen * 2};
+    struct dr_pack_entry e = {
+        .type = DR_BLOB_DATA, .offset = offset, .clen = clen, .ulen = clen * 2};
     mkid(&e.id, seed);
     return e;
 }
 
-static void get_pack(struct dr_index_txn *t, const struct dr_id *id, uint64_t live,
-                     uint64_t dead, uint32_t count)
+static void get_pack(struct dr_index_txn *t, const struct dr_id *id, uint64_t live, uint64_t dead,
+                     uint32_t count)
 {
     struct dr_index_pack p;
     assert_int_equal(dr_index_pack_get(t, id, &p), 0);
@@ -475,8 +480,12 @@ static void test_foreach(void **state)
 
 static void fill_rec(struct dr_files_rec *r, uint32_t n)
 {
-    *r = (struct dr_files_rec){.dev = 0x0102030405060708ull, .ino = 42, .size = 1ull << 40,
-                               .mtime_ns = -1, .ctime_ns = 1700000000000000001ll, .nchunks = n};
+    *r = (struct dr_files_rec){.dev = 0x0102030405060708ull,
+                               .ino = 42,
+                               .size = 1ull << 40,
+                               .mtime_ns = -1,
+                               .ctime_ns = 1700000000000000001ll,
+                               .nchunks = n};
     r->chunks = calloc(n ? n : 1, sizeof(*r->chunks));
     r->chunk_sizes = calloc(n ? n : 1, sizeof(*r->chunk_sizes));
     for (uint32_t i = 0; i < n; i++) {

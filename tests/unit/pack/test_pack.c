@@ -110,7 +110,7 @@ static void expect_decode_err(struct ctx *c, const struct dr_keys *k, uint8_t ty
 static void test_blob_round_trip(void **state)
 {
     struct ctx *c = *state;
-    static const size_t sizes[] = { 0, 1, 2, 100, 4096, 65536, 1 << 20 };
+    static const size_t sizes[] = {0, 1, 2, 100, 4096, 65536, 1 << 20};
     for (size_t si = 0; si < DR_ARRAY_LEN(sizes); si++) {
         for (int compressible = 0; compressible < 2; compressible++) {
             size_t n = sizes[si];
@@ -191,8 +191,8 @@ static void test_blob_flips(void **state)
 static void test_blob_limits(void **state)
 {
     struct ctx *c = *state;
-    struct dr_id id = { { 1 } };
-    uint8_t small[64] = { 0 };
+    struct dr_id id = {{1}};
+    uint8_t small[64] = {0};
     struct dr_buf rec = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
     /* the length is checked before the input is read */
     assert_int_equal(dr_blob_encode(c->k, c->z, DR_BLOB_DATA, &id, small, DR_BLOB_MAX + 1, &rec),
@@ -573,9 +573,7 @@ static void test_pack_truncated_via_backend(void **state)
     size_t n = 0;
     uint64_t size;
     uint8_t type;
-    size_t cuts[] = {
-        0, 1, 15, 16, 17, 27, 28, 60, len / 2, len - 13, len - 12, len - 11, len - 1
-    };
+    size_t cuts[] = {0, 1, 15, 16, 17, 27, 28, 60, len / 2, len - 13, len - 12, len - 11, len - 1};
     for (size_t i = 0; i < DR_ARRAY_LEN(cuts); i++) {
         assert_int_equal(dr_backend_put(b, name, data, cuts[i], false), 0);
         int rc = dr_pack_read_header(b, c->k, name, &size, &e, &n, &type);
@@ -608,7 +606,7 @@ struct forge {
 
 static int forge_parse(struct ctx *c, const struct dr_buf *records, const struct forge *f)
 {
-    uint8_t pre[DR_PACK_PREAMBLE_LEN] = { 0 };
+    uint8_t pre[DR_PACK_PREAMBLE_LEN] = {0};
     memcpy(pre, DR_MAGIC_PACK, 8);
     dr_put_u32le(pre + 8, f->pre_version);
     pre[12] = f->pre_type;
@@ -656,22 +654,22 @@ static void test_pack_forged_headers(void **state)
     struct blobset s;
     blobset_make(c, &s, 3, 100);
     struct dr_buf records = DR_BUF_INIT(DR_PACK_FILE_MAX);
-    struct forge good = { .pre_version = 1,
-                          .pre_type = DR_BLOB_DATA,
-                          .magic = "DRPAKHDR",
-                          .version = 1,
-                          .count = 3,
-                          .n = 3 };
+    struct forge good = {.pre_version = 1,
+                         .pre_type = DR_BLOB_DATA,
+                         .magic = "DRPAKHDR",
+                         .version = 1,
+                         .count = 3,
+                         .n = 3};
     for (size_t i = 0; i < 3; i++) {
         size_t off = DR_PACK_PREAMBLE_LEN + records.len;
         assert_int_equal(
             dr_blob_encode(c->k, c->z, DR_BLOB_DATA, &s.ids[i], s.data[i], s.len[i], &records), 0);
         good.e[i] =
-            (struct dr_pack_entry){ .id = s.ids[i],
-                                    .type = DR_BLOB_DATA,
-                                    .offset = (uint32_t)off,
-                                    .clen = (uint32_t)(DR_PACK_PREAMBLE_LEN + records.len - off),
-                                    .ulen = (uint32_t)s.len[i] };
+            (struct dr_pack_entry){.id = s.ids[i],
+                                   .type = DR_BLOB_DATA,
+                                   .offset = (uint32_t)off,
+                                   .clen = (uint32_t)(DR_PACK_PREAMBLE_LEN + records.len - off),
+                                   .ulen = (uint32_t)s.len[i]};
     }
     uint32_t area_end = (uint32_t)(DR_PACK_PREAMBLE_LEN + records.len);
     expect_forged(c, &records, &good, 0, NULL);
@@ -777,7 +775,7 @@ static void test_pack_trailer_checks(void **state)
     assert_int_equal(dr_pack_parse_trailer("p", t, sizeof(t), 1000, &hl), DR_ECORRUPT);
     assert_non_null(strstr(dr_error_msg(), "bad trailer magic"));
 
-    uint8_t pre[DR_PACK_PREAMBLE_LEN] = { 0 };
+    uint8_t pre[DR_PACK_PREAMBLE_LEN] = {0};
     uint8_t type = 9;
     memcpy(pre, DR_MAGIC_PACK, 8);
     dr_put_u32le(pre + 8, 1);
@@ -841,8 +839,8 @@ static void test_writer_limits(void **state)
 {
     struct ctx *c = *state;
     struct dr_pack_writer *w = dr_pack_writer_new(c->k, DR_BLOB_DATA);
-    struct dr_id id = { { 3 } };
-    uint8_t rec[64] = { 0 };
+    struct dr_id id = {{3}};
+    uint8_t rec[64] = {0};
     assert_int_equal(dr_pack_writer_add(w, &id, rec, DR_AEAD_OVERHEAD, 0), DR_EUSAGE);
     assert_int_equal(dr_pack_writer_add(w, &id, rec, sizeof(rec), DR_BLOB_MAX + 1), DR_EUSAGE);
     assert_int_equal(dr_pack_writer_count(w), 0);
