@@ -4,7 +4,7 @@
 #   bench/run.sh [-s SCALE] [-n REPS] [-t "TOOLS"] [-w WORKDIR] [-o OUTDIR] [-d DRREPO] [-k]
 #
 #   -s SCALE   data size multiplier (1 = ~1 GB; env BENCH_SCALE)              default 1
-#   -n REPS    repetitions of every timed step (env BENCH_REPS)              default 2
+#   -n REPS    repetitions of every timed step (env BENCH_REPS)              default 3
 #   -t TOOLS   subset of "drrepo restic borg-lz4 borg-zstd" (env BENCH_TOOLS) default all
 #   -w DIR     scratch dir for data, repos, caches (env BENCH_WORK)
 #              default ${TMPDIR:-/tmp}/drrepo-bench (needs ~ (2 + 2*tools) x data size free)
@@ -18,7 +18,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 SCALE=${BENCH_SCALE:-1}
-REPS=${BENCH_REPS:-2}
+REPS=${BENCH_REPS:-3}
 TOOLS=${BENCH_TOOLS:-drrepo restic borg-lz4 borg-zstd}
 WORK=${BENCH_WORK:-${TMPDIR:-/tmp}/drrepo-bench}
 OUT=${BENCH_OUT:-$HERE/out}
@@ -139,7 +139,7 @@ cmd_for() { # TOOL OP REPO CACHE [EXTRA]: print nothing, set CMD array
                 snap) CMD=("${d[@]}" snapshot --json "$SRC") ;;
                 stdin) CMD=("${d[@]}" snapshot --json --stdin --stdin-name db.sql) ;;
                 restore) CMD=("${d[@]}" restore latest --target "$extra") ;;
-                dump) CMD=("${d[@]}" dump latest "$SRC/dumps/db1.sql") ;;
+                dump) CMD=("${d[@]}" dump latest "$SRC/$extra") ;;
                 check) CMD=("${d[@]}" check --read-data) ;;
                 stats) CMD=("${d[@]}" stats --json) ;;
             esac ;;
@@ -150,7 +150,7 @@ cmd_for() { # TOOL OP REPO CACHE [EXTRA]: print nothing, set CMD array
                 snap) CMD=("${r[@]}" backup "$SRC") ;;
                 stdin) CMD=("${r[@]}" backup --stdin --stdin-filename db.sql) ;;
                 restore) CMD=("${r[@]}" restore latest --target "$extra") ;;
-                dump) CMD=("${r[@]}" dump latest "$SRC/dumps/db1.sql") ;;
+                dump) CMD=("${r[@]}" dump latest "$SRC/$extra") ;;
                 check) CMD=("${r[@]}" check --read-data) ;;
                 stats) CMD=("${r[@]}" stats --mode raw-data) ;;
             esac ;;
@@ -162,7 +162,7 @@ cmd_for() { # TOOL OP REPO CACHE [EXTRA]: print nothing, set CMD array
                 snap) CMD=(borg create --compression "$comp" "$repo::$extra" "$SRC") ;;
                 stdin) CMD=(borg create --compression "$comp" --stdin-name db.sql "$repo::stdin" -) ;;
                 restore) CMD=(env -C "$extra" borg extract "$repo::day2") ;;
-                dump) CMD=(borg extract --stdout "$repo::day2" "${SRC#/}/dumps/db1.sql") ;;
+                dump) CMD=(borg extract --stdout "$repo::day2" "${SRC#/}/$extra") ;;
                 check) CMD=(borg check --verify-data "$repo") ;;
                 stats) CMD=(borg info "$repo") ;;
             esac ;;
@@ -185,7 +185,7 @@ measure() {
     drop_caches
     local load; load=$(cut -d' ' -f1 /proc/loadavg)
     local rc=0
-    if [ "$step" = dump ]; then
+    if [ "${step%%-*}" = dump ]; then
         /usr/bin/time -f '%e %U %S %M' -o "$tf" "${CMD[@]}" < "$in" > /dev/null 2> "$base.err" || rc=$?
         : > "$base.out"
     else
@@ -236,6 +236,7 @@ log "applying day-2 changes"
 DAY2_BYTES=$(tree_bytes "$SRC")
 DAY2_FILES=$(file_count "$SRC")
 DUMP_BYTES=$(stat -c %s "$SRC/dumps/db1.sql")
+BIN_BYTES=$(stat -c %s "$SRC/bin/random.bin")
 log "day 2: $DAY2_FILES files, $DAY2_BYTES bytes"
 ( cd "$SRC" && find . -type f -print0 | sort -z | xargs -0 sha256sum ) > "$WORK/day2.sha256"
 sleep 2
@@ -274,13 +275,24 @@ for ((rep = 1; rep <= REPS; rep++)); do
             FAILED=1
         fi
         rm -rf "$tgt"
-        cmd_for "$tool" dump "$repo" "$cache"
+        cmd_for "$tool" dump "$repo" "$cache" dumps/db1.sql
         measure "$tool" "$rep" dump "$DUMP_BYTES" "$repo" /dev/null || FAILED=1
+        cmd_for "$tool" dump "$repo" "$cache" bin/random.bin
+        measure "$tool" "$rep" dump-bin "$BIN_BYTES" "$repo" /dev/null || FAILED=1
         rsize=$(du -sb "$repo" | cut -f1)
         cmd_for "$tool" check "$repo" "$cache"
         measure "$tool" "$rep" check "$rsize" "$repo" /dev/null || FAILED=1
         cmd_for "$tool" stats "$repo" "$cache"
         "${CMD[@]}" > "$LOGDIR/$tool-$rep-stats.txt" 2>&1 || true
+        if [ "$tool" = drrepo ]; then
+            # plaintext bytes that check --read-data verified: lets report.sh compare check with dump
+            ub=$(grep -o '"unique_bytes":[0-9]*' "$LOGDIR/$tool-$rep-stats.txt" | cut -d: -f2 || true)
+            [ -n "$ub" ] && printf '%s\t%s\tstats-unique\t0\t0\t0\t0\t%s\t%s\t-\n' "$tool" "$rep" "$ub" "$rsize" >> "$RAW"
+        fi
+        # cold cache: the local cache removed (new machine / lost cache), snapshot day 2 again
+        rm -rf "$cache"; mkdir -p "$cache"
+        cmd_for "$tool" snap "$repo" "$cache" day2cold
+        measure "$tool" "$rep" snap-cold "$DAY2_BYTES" "$repo" /dev/null || FAILED=1
         # stdin: a fresh repository, so the dump is not deduplicated against earlier data
         srepo=$WORK/repos/$tool-$rep-stdin scache=$WORK/cache/$tool-$rep-stdin
         mkdir -p "$scache"
@@ -299,6 +311,7 @@ echo "loadavg_end	$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/machine-$STAMP.tsv"
     echo "day2_files	$DAY2_FILES"
     echo "day2_bytes	$DAY2_BYTES"
     echo "dump_bytes	$DUMP_BYTES"
+    echo "bin_bytes	$BIN_BYTES"
     echo "stdin_bytes	$stdin_size"
 } >> "$OUT/machine-$STAMP.tsv"
 

@@ -142,6 +142,22 @@ void dr_files_rec_release(struct dr_files_rec *rec);
 DR_MUST_CHECK int dr_index_scratch_clear(struct dr_index_txn *txn);
 DR_MUST_CHECK int dr_index_scratch_add(struct dr_index_txn *txn, const struct dr_id *id);
 
+/* True (1) when id is in the scratch set, 0 when not. Read-only. */
+DR_MUST_CHECK int dr_index_scratch_has(struct dr_index_txn *txn, const struct dr_id *id);
+
+/* Work map: an id -> small value (<= DR_INDEX_WORK_MAX bytes) map for the recounts of check and
+ * prune, so that their working sets live in LMDB rather than in RAM. _clear and _put need a
+ * write transaction. _get copies up to len bytes and returns the stored length, or DR_ENOENT.
+ * Writes to the work map inside a foreach over another database are allowed. */
+#define DR_INDEX_WORK_MAX 64u
+DR_MUST_CHECK int dr_index_work_clear(struct dr_index_txn *txn);
+DR_MUST_CHECK int dr_index_work_put(struct dr_index_txn *txn, const struct dr_id *id,
+                                    const void *val, size_t len);
+DR_MUST_CHECK int dr_index_work_get(struct dr_index_txn *txn, const struct dr_id *id, void *val,
+                                    size_t len);
+typedef int (*dr_index_work_cb)(void *arg, const struct dr_id *id, const void *val, size_t len);
+DR_MUST_CHECK int dr_index_work_foreach(struct dr_index_txn *txn, dr_index_work_cb cb, void *arg);
+
 /* Drops every blob, pack, snapshot and scratch record (files cache kept): used before a rebuild. */
 DR_MUST_CHECK int dr_index_clear(struct dr_index_txn *txn);
 

@@ -58,6 +58,7 @@ struct dr_repo_open_opts {
     const char *cache_dir; /* NULL: $DRREPO_CACHE_DIR, $XDG_CACHE_HOME/drrepo, ~/.cache/drrepo */
     bool no_index;         /* keys and config only (key management, unlock) */
     bool no_sync;          /* skip the index sync with the repository (repair uses its own) */
+    bool verify_index;     /* walk the index file in a child process first (check) */
 };
 
 /* Opens the repository: config, first key file that the password opens, index (synced with

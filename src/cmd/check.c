@@ -1,263 +1,186 @@
-/* check.c: `drrepo check [--read-data]`: proves that every snapshot is restorable.
- *
- * Structure (no data read): every snapshot object opens; every tree it reaches decodes; every
- * blob a tree names is in the index; every pack the index names exists with the size it
- * expects. --read-data also reads every pack, checks its name against its content hash and
- * authenticates, decompresses and re-hashes every blob in it. Damage is reported with the
- * object and the snapshot and path it affects; the exit code says "damaged" (4). */
+/* check.c: `drrepo check`: proves that every snapshot is restorable, and says in user terms what
+ * is not: the damaged objects, and the snapshots and paths they affect. Exit 0 clean, 4 damage
+ * found, 1 (or 11 when locked) when the check itself could not run. */
 #include "cmd_int.h"
 
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdlib.h>
 
+#include "drrepo/check.h"
 #include "drrepo/error.h"
-#include "drrepo/format.h"
-#include "drrepo/log.h"
-#include "drrepo/mem.h"
-#include "drrepo/pack.h"
 #include "drrepo/util.h"
 
-struct check {
-    struct dr_ctx *ctx;
-    struct dr_index_txn *txn; /* write txn: the scratch set dedups trees and blobs */
-    const char *snap;         /* short id of the snapshot being walked */
-    uint64_t errors, trees, blobs, packs, bytes;
-};
-
-static void damage(struct check *c, const char *fmt, ...) DR_PRINTF(2, 3);
-static void damage(struct check *c, const char *fmt, ...)
+static const char *kind_name(int kind)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "damage: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    c->errors++;
+    switch (kind) {
+    case DR_PROB_INDEX: return "index";
+    case DR_PROB_KEYFILE: return "key-file";
+    case DR_PROB_SNAPSHOT: return "snapshot";
+    case DR_PROB_TREE: return "tree";
+    case DR_PROB_BLOB_MISSING: return "blob-missing";
+    case DR_PROB_PACK_MISSING: return "pack-missing";
+    case DR_PROB_PACK_SIZE: return "pack-size";
+    case DR_PROB_PACK_HEADER: return "pack-header";
+    case DR_PROB_PACK_HASH: return "pack-hash";
+    case DR_PROB_BLOB_DAMAGED: return "blob-damaged";
+    case DR_PROB_REFCOUNT: return "refcount";
+    case DR_PROB_UNKNOWN_FILE: return "unknown-file";
+    case DR_PROB_TRANSIENT: return "transient";
+    default: return "other";
+    }
 }
 
-static int check_tree(struct check *c, const struct dr_id *tree, const char *path, unsigned depth)
+static int print_json(const struct dr_check_report *rep, bool read_data)
 {
-    char hex[DR_ID_HEX_LEN + 1];
-    if (depth > 4096) {
-        damage(c, "snapshot %s: '%s': trees nest too deep", c->snap, path);
-        return 0;
+    struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    const struct dr_check_stats *s = &rep->st;
+    int rc =
+        dr_buf_addf(&j, "{\"ok\":%s,\"damage\":%zu,\"read_data\":%s,\"problems\":[",
+                    rep->ndamage ? "false" : "true", rep->ndamage, read_data ? "true" : "false");
+    for (size_t i = 0; rc >= 0 && i < rep->nproblems; i++) {
+        const struct dr_problem *p = &rep->problems[i];
+        rc = dr_buf_addf(&j, "%s{\"kind\":\"%s\",\"warning\":%s,\"object\":", i ? "," : "",
+                         kind_name(p->kind), p->warning ? "true" : "false");
+        rc = rc < 0 ? rc : dr_json_str(&j, p->object);
+        rc = rc < 0 ? rc : dr_buf_adds(&j, ",\"message\":");
+        rc = rc < 0 ? rc : dr_json_str(&j, p->message);
+        rc = rc < 0 ? rc : dr_buf_addch(&j, '}');
     }
-    int rc = dr_index_scratch_add(c->txn, tree);
-    if (rc <= 0) {
-        return rc;
+    rc = rc < 0 ? rc : dr_buf_adds(&j, "],\"affected\":[");
+    for (size_t i = 0; rc >= 0 && i < rep->naffected; i++) {
+        const struct dr_affected *a = &rep->affected[i];
+        char hex[DR_ID_HEX_LEN + 1];
+        rc = dr_buf_addf(&j, "%s{\"snapshot\":\"%s\",\"path\":", i ? "," : "",
+                         dr_id_hex(&a->snapshot, hex));
+        rc = rc < 0 ? rc : dr_json_str(&j, a->path);
+        rc = rc < 0 ? rc : dr_buf_adds(&j, ",\"object\":");
+        rc = rc < 0 ? rc : dr_json_str(&j, a->object);
+        rc = rc < 0 ? rc : dr_buf_addch(&j, '}');
     }
-    c->trees++;
-    struct dr_tree t;
-    dr_tree_init(&t);
-    rc = dr_repo_tree_load(c->ctx->r, c->txn, tree, &t);
-    if (rc < 0) {
-        if (rc == DR_EIO) {
-            return rc;
-        }
-        damage(c, "snapshot %s: directory '%s' (tree %.16s) cannot be read: %s", c->snap,
-               *path ? path : "/", dr_id_hex(tree, hex), dr_error_msg());
-        dr_error_clear();
-        return 0;
-    }
-    for (size_t i = 0; rc >= 0 && i < t.n; i++) {
-        const struct dr_node *n = &t.nodes[i];
-        char *p = dr_xasprintf("%s/%s", path, n->name);
-        if (n->type == DR_NODE_DIR) {
-            rc = check_tree(c, &n->subtree, p, depth + 1);
-        }
-        for (uint32_t k = 0; rc >= 0 && k < n->nchunks; k++) {
-            rc = dr_index_scratch_add(c->txn, &n->chunks[k]);
-            if (rc != 1) {
-                continue;
-            }
-            c->blobs++;
-            struct dr_index_blob b;
-            rc = dr_index_blob_get(c->txn, &n->chunks[k], &b);
-            if (rc == DR_ENOENT) {
-                dr_error_clear();
-                damage(c, "snapshot %s: file '%s': data blob %.16s is missing", c->snap, p,
-                       dr_id_hex(&n->chunks[k], hex));
-                rc = 0;
-            }
-        }
-        free(p);
-    }
-    dr_tree_release(&t);
-    return rc < 0 ? rc : 0;
-}
-
-static int pack_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *p)
-{
-    struct check *c = arg;
-    char *obj = dr_pack_object_name(p->type, id);
-    uint64_t size;
-    c->packs++;
-    int rc = dr_backend_stat(c->ctx->r->backend, obj, &size);
-    if (rc == DR_ENOENT) {
-        dr_error_clear();
-        damage(c, "pack '%s' is missing", obj);
-        rc = 0;
-    } else if (rc >= 0 && size != p->size) {
-        damage(c, "pack '%s' has %llu bytes, the index expects %llu", obj, (unsigned long long)size,
-               (unsigned long long)p->size);
-    }
-    free(obj);
-    return rc < 0 ? rc : 0;
-}
-
-struct pack_list {
-    struct dr_id *ids;
-    uint8_t *types;
-    size_t n, alloc, talloc;
-};
-
-static int collect_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *p)
-{
-    struct pack_list *pl = arg;
-    DR_GROW(pl->ids, pl->alloc, pl->n + 1);
-    DR_GROW(pl->types, pl->talloc, pl->n + 1);
-    pl->ids[pl->n] = *id;
-    pl->types[pl->n] = p->type;
-    pl->n++;
-    return 0;
-}
-
-/* Reads one whole pack and verifies it byte for byte. */
-static int read_pack(struct check *c, const struct dr_id *id, uint8_t type)
-{
-    struct dr_repo *r = c->ctx->r;
-    char *obj = dr_pack_object_name(type, id);
-    struct dr_buf data = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
-    struct dr_buf plain = DR_BUF_INIT(DR_BLOB_MAX);
-    struct dr_pack_entry *e = NULL;
-    size_t n = 0;
-    int rc = dr_backend_get(r->backend, obj, 0, UINT64_MAX, &data);
-    if (rc < 0) {
-        if (rc == DR_EIO) {
-            goto out;
-        }
-        damage(c, "%s", dr_error_msg());
-        dr_error_clear();
-        rc = 0;
-        goto out;
-    }
-    c->bytes += data.len;
-    struct dr_id got;
-    dr_crypto_hash(data.buf, data.len, &got);
-    if (!dr_id_eq(&got, id)) {
-        damage(c, "pack '%s': content does not match its name (bit rot or a renamed file)", obj);
-    }
-    const uint8_t *d = (const uint8_t *)data.buf;
-    uint8_t ptype;
-    uint32_t hlen;
-    rc = dr_pack_parse_preamble(obj, d, data.len, &ptype);
+    rc = rc < 0
+             ? rc
+             : dr_buf_addf(&j,
+                           "],\"affected_not_listed\":%llu,\"stats\":{\"snapshots\":%llu,"
+                           "\"trees\":%llu,\"blobs\":%llu,\"packs\":%llu,\"keys\":%llu,"
+                           "\"packs_read\":%llu,\"bytes_read\":%llu,"
+                           "\"unreferenced_packs\":%llu,\"unreferenced_blobs\":%llu,"
+                           "\"unreferenced_bytes\":%llu,\"duration_seconds\":%.3f}}\n",
+                           (unsigned long long)rep->affected_dropped,
+                           (unsigned long long)s->snapshots, (unsigned long long)s->trees,
+                           (unsigned long long)s->blobs, (unsigned long long)s->packs,
+                           (unsigned long long)s->keys, (unsigned long long)s->packs_read,
+                           (unsigned long long)s->bytes_read,
+                           (unsigned long long)s->unreferenced_packs,
+                           (unsigned long long)s->unreferenced_blobs,
+                           (unsigned long long)s->unreferenced_bytes, (double)s->duration_ns / 1e9);
     if (rc >= 0) {
-        rc = dr_pack_parse_trailer(obj, d + data.len - DR_MIN(data.len, DR_PACK_TRAILER_LEN),
-                                   DR_MIN(data.len, DR_PACK_TRAILER_LEN), data.len, &hlen);
+        fputs(j.buf, stdout);
     }
-    if (rc >= 0) {
-        rc = dr_pack_parse_header(r->keys, obj, d, d + data.len - DR_PACK_TRAILER_LEN - hlen, hlen,
-                                  data.len, &e, &n);
-    }
-    if (rc < 0) {
-        damage(c, "%s", dr_error_msg());
-        dr_error_clear();
-        rc = 0;
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        dr_buf_reset(&plain);
-        int brc = dr_blob_decode(r->keys, r->z, e[i].type, &e[i].id, d + e[i].offset, e[i].clen,
-                                 e[i].ulen, &plain);
-        if (brc < 0) {
-            damage(c, "pack '%s': %s", obj, dr_error_msg());
-            dr_error_clear();
-        }
-    }
-out:
-    free(e);
-    free(obj);
-    dr_buf_release(&data);
-    dr_buf_release(&plain);
+    dr_buf_release(&j);
     return rc;
+}
+
+static void print_text(const struct dr_check_report *rep, bool read_data, bool quiet)
+{
+    for (size_t i = 0; i < rep->nproblems; i++) {
+        const struct dr_problem *p = &rep->problems[i];
+        fprintf(stderr, "%s: %s: %s: %s\n", p->warning ? "warning" : "damage", kind_name(p->kind),
+                p->object, p->message);
+    }
+    for (size_t i = 0; i < rep->naffected; i++) {
+        const struct dr_affected *a = &rep->affected[i];
+        char sid[9];
+        dr_short_id(&a->snapshot, sid);
+        fprintf(stderr, "affected: snapshot %s: %s (%s)\n", sid, a->path, a->object);
+    }
+    if (rep->affected_dropped) {
+        fprintf(stderr, "affected: ... and %llu more paths (use --json for the list)\n",
+                (unsigned long long)rep->affected_dropped);
+    }
+    if (quiet) {
+        return;
+    }
+    const struct dr_check_stats *s = &rep->st;
+    char rd[32], unref[32];
+    dr_size_format(s->bytes_read, rd, sizeof(rd));
+    dr_size_format(s->unreferenced_bytes, unref, sizeof(unref));
+    printf("checked %llu snapshots, %llu trees, %llu blobs, %llu packs, %llu keys",
+           (unsigned long long)s->snapshots, (unsigned long long)s->trees,
+           (unsigned long long)s->blobs, (unsigned long long)s->packs, (unsigned long long)s->keys);
+    if (read_data) {
+        printf("; read %llu packs (%s)", (unsigned long long)s->packs_read, rd);
+    }
+    printf(" in %.1fs\n", (double)s->duration_ns / 1e9);
+    if (s->unreferenced_blobs) {
+        printf("%llu blobs (%s) in %llu packs are not referenced by any snapshot; 'drrepo "
+               "prune' removes them\n",
+               (unsigned long long)s->unreferenced_blobs, unref,
+               (unsigned long long)s->unreferenced_packs);
+    }
+    if (rep->ndamage == 0) {
+        printf("no errors were found\n");
+    }
 }
 
 int dr_cmd_check(struct dr_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {{"read-data", no_argument, NULL, 'd'}, {0, 0, 0, 0}};
-    bool read_data = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (opt != 'd') {
-            return dr_cmd_usage(ctx, "unknown option");
-        }
-        read_data = true;
-    }
-    int rc = dr_cmd_open(ctx);
-    if (rc < 0) {
-        return rc;
-    }
-    struct check c = {.ctx = ctx};
-    struct dr_snap_entry *v = NULL;
-    size_t n = 0, bad = 0;
-    rc = dr_repo_snapshot_list(ctx->r, &v, &n, &bad);
-    if (rc < 0) {
-        return rc;
-    }
-    c.errors += bad;
-    rc = dr_index_begin(ctx->r->index, true, &c.txn);
-    if (rc >= 0) {
-        rc = dr_index_scratch_clear(c.txn);
-    }
-    for (size_t i = 0; rc >= 0 && i < n; i++) {
-        char sid[9];
-        dr_short_id(&v[i].id, sid);
-        c.snap = sid;
-        rc = check_tree(&c, &v[i].snap.tree, "", 0);
-    }
-    if (rc >= 0) {
-        rc = dr_index_scratch_clear(c.txn);
-    }
-    if (rc >= 0) {
-        rc = dr_index_pack_foreach(c.txn, pack_cb, &c);
-    }
-    struct pack_list pl = {0};
-    if (rc >= 0 && read_data) {
-        rc = dr_index_pack_foreach(c.txn, collect_cb, &pl);
-    }
-    if (c.txn) {
-        int crc = dr_index_commit(c.txn);
-        rc = rc < 0 ? rc : crc;
-    }
-    uint64_t packs_listed = c.packs;
-    for (size_t i = 0; rc >= 0 && i < pl.n; i++) {
-        rc = read_pack(&c, &pl.ids[i], pl.types[i]);
-        if (ctx->progress) {
-            fprintf(stderr, "\rcheck: read %zu/%zu packs", i + 1, pl.n);
+    static const struct option opts[] = {
+        {"read-data", no_argument, NULL, 'd'},
+        {"read-data-subset", required_argument, NULL, 's'},
+        {"read-data-max-age", required_argument, NULL, 'a'},
+        {"seed", required_argument, NULL, 'S'},
+        {"json", no_argument, NULL, 'j'},
+        {0, 0, 0, 0},
+    };
+    struct dr_check_opts o = {0};
+    int c, rc = 0;
+    while (rc >= 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': o.read_data = true; break;
+        case 's':
+            o.read_data = true;
+            rc = dr_check_parse_subset(optarg, &o);
+            break;
+        case 'a':
+            o.read_data = true;
+            rc = dr_parse_duration(optarg, &o.max_age_ns);
+            break;
+        case 'S': rc = dr_parse_u64(optarg, &o.seed); break;
+        case 'j': ctx->json = true; break;
+        default: rc = dr_cmd_usage(ctx, "unknown option"); break;
         }
     }
-    if (ctx->progress && pl.n) {
-        fprintf(stderr, "\n");
+    if (rc >= 0 && optind != argc) {
+        rc = dr_cmd_usage(ctx, "unexpected argument '%s'", argv[optind]);
     }
-    free(pl.ids);
-    free(pl.types);
-    dr_snap_list_free(v, n);
     if (rc < 0) {
         return rc;
     }
-    if (!ctx->quiet) {
-        printf("%zu snapshots, %llu trees, %llu data blobs, %llu packs checked%s\n", n,
-               (unsigned long long)c.trees, (unsigned long long)c.blobs,
-               (unsigned long long)packs_listed, read_data ? " (all data read)" : "");
+    rc = dr_cmd_open(ctx);
+    if (rc == DR_ECORRUPT) {
+        /* the local index cannot be read: that is damage (of the cache), not a failed check */
+        fprintf(stderr, "damage: index: %s\n", dr_error_msg());
+        return dr_errorf(DR_EDAMAGED, "the local index is damaged; run 'drrepo repair index'");
     }
-    if (c.errors) {
-        return dr_errorf(DR_EDAMAGED, "%llu problems found (see above)",
-                         (unsigned long long)c.errors);
+    if (rc < 0) {
+        return rc;
     }
-    if (!ctx->quiet) {
-        printf("no errors were found\n");
+    if (ctx->progress && o.read_data) {
+        o.progress = dr_cmd_progress;
+        o.progress_arg = "check";
     }
-    return 0;
+    struct dr_check_report rep;
+    rc = dr_check_run(ctx->r, &o, &rep);
+    if (rc >= 0) {
+        if (ctx->json) {
+            rc = print_json(&rep, o.read_data);
+        } else {
+            print_text(&rep, o.read_data, ctx->quiet);
+        }
+    }
+    if (rc >= 0 && rep.ndamage) {
+        rc = dr_errorf(DR_EDAMAGED, "%zu problems found (see above)", rep.ndamage);
+    }
+    dr_check_report_release(&rep);
+    return rc;
 }

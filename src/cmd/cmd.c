@@ -226,19 +226,23 @@ void dr_cmd_free_password(char *pw)
 
 int dr_cmd_password(struct dr_ctx *ctx, const char *prompt, bool confirm, char **out)
 {
+    /* options given on the command line win over the environment */
+    if (ctx->password_file) {
+        return read_password_file(ctx->password_file, out);
+    }
+    if (ctx->password_command) {
+        return run_password_command(ctx->password_command, out);
+    }
     const char *env = getenv("DRREPO_PASSWORD");
     if (env) {
         *out = dr_xstrdup(env);
         return 0;
     }
-    const char *file = ctx->password_file ? ctx->password_file : getenv("DRREPO_PASSWORD_FILE");
-    if (file) {
-        return read_password_file(file, out);
+    if (getenv("DRREPO_PASSWORD_FILE")) {
+        return read_password_file(getenv("DRREPO_PASSWORD_FILE"), out);
     }
-    const char *cmd =
-        ctx->password_command ? ctx->password_command : getenv("DRREPO_PASSWORD_COMMAND");
-    if (cmd) {
-        return run_password_command(cmd, out);
+    if (getenv("DRREPO_PASSWORD_COMMAND")) {
+        return run_password_command(getenv("DRREPO_PASSWORD_COMMAND"), out);
     }
     char *a = NULL, *b = NULL;
     int rc = prompt_tty(prompt, &a);
@@ -308,6 +312,7 @@ int dr_cmd_open(struct dr_ctx *ctx)
         .password = pw,
         .cache_dir = ctx->cache_dir,
         .no_index = (ctx->cmd->flags & DR_CMD_NO_INDEX) != 0,
+        .verify_index = (ctx->cmd->flags & DR_CMD_VERIFY_INDEX) != 0,
     };
     rc = dr_repo_open(&o, &ctx->r);
     dr_cmd_free_password(pw);

@@ -17,10 +17,11 @@ static inline void dr_wipe_str(char *s)
 }
 
 enum {
-    DR_CMD_REPO = 1u << 0,        /* opens the repository (password, keys, index) */
-    DR_CMD_LOCK_SHARED = 1u << 1, /* holds a shared lock while it runs */
-    DR_CMD_LOCK_EXCL = 1u << 2,   /* holds an exclusive lock while it runs */
-    DR_CMD_NO_INDEX = 1u << 3,    /* keys and config only */
+    DR_CMD_REPO = 1u << 0,         /* opens the repository (password, keys, index) */
+    DR_CMD_LOCK_SHARED = 1u << 1,  /* holds a shared lock while it runs */
+    DR_CMD_LOCK_EXCL = 1u << 2,    /* holds an exclusive lock while it runs */
+    DR_CMD_NO_INDEX = 1u << 3,     /* keys and config only */
+    DR_CMD_VERIFY_INDEX = 1u << 4, /* check the index file in a child before using it */
 };
 
 struct dr_ctx;

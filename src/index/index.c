@@ -45,12 +45,13 @@ enum {
     DB_FILES,
     DB_META,
     DB_SCRATCH,
+    DB_WORK,
     DB_COUNT,
 };
 
 static const char *const db_names[DB_COUNT] = {
-    [DB_BLOBS] = "blobs", [DB_PACKS] = "packs", [DB_SNAPS] = "snaps",
-    [DB_FILES] = "files", [DB_META] = "meta",   [DB_SCRATCH] = "scratch",
+    [DB_BLOBS] = "blobs", [DB_PACKS] = "packs",     [DB_SNAPS] = "snaps", [DB_FILES] = "files",
+    [DB_META] = "meta",   [DB_SCRATCH] = "scratch", [DB_WORK] = "work",
 };
 
 struct dr_index {
@@ -856,6 +857,7 @@ struct walk_cbs {
     dr_index_blob_cb blob;
     dr_index_pack_cb pack;
     dr_index_snap_cb snap;
+    dr_index_work_cb work;
     void *arg;
 };
 
@@ -871,6 +873,12 @@ static int walk_one(int db, const struct walk_cbs *cbs, const MDB_val *k, const 
         struct dr_index_blob b;
         rc = blob_decode(k->mv_data, k->mv_size, v, &b);
         return rc < 0 ? rc : cbs->blob(cbs->arg, &id, &b);
+    }
+    if (db == DB_WORK) {
+        if (k->mv_size != DR_ID_LEN) {
+            return dr_errorf(DR_ECORRUPT, "index work record has a bad key");
+        }
+        return cbs->work(cbs->arg, &id, v->mv_data, v->mv_size);
     }
     if (db == DB_PACKS) {
         struct dr_index_pack p;
@@ -1063,9 +1071,67 @@ int dr_index_scratch_add(struct dr_index_txn *t, const struct dr_id *id)
     return 1;
 }
 
+int dr_index_scratch_has(struct dr_index_txn *t, const struct dr_id *id)
+{
+    MDB_val v;
+    int rc = txn_check(t, false);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = db_get(t, DB_SCRATCH, id->b, DR_ID_LEN, &v);
+    return rc < 0 ? write_result(t, rc) : rc;
+}
+
+int dr_index_work_clear(struct dr_index_txn *t)
+{
+    int rc = txn_check(t, true);
+    if (rc < 0) {
+        return rc;
+    }
+    return txn_fail(t, drop(t, DB_WORK));
+}
+
+int dr_index_work_put(struct dr_index_txn *t, const struct dr_id *id, const void *val, size_t len)
+{
+    int rc = txn_check(t, true);
+    if (rc < 0) {
+        return rc;
+    }
+    if (len > DR_INDEX_WORK_MAX) {
+        return dr_errorf(DR_EUSAGE, "index work value too long");
+    }
+    rc = db_put(t, DB_WORK, id->b, DR_ID_LEN, val, len);
+    return rc < 0 ? txn_fail(t, rc) : 0;
+}
+
+int dr_index_work_get(struct dr_index_txn *t, const struct dr_id *id, void *val, size_t len)
+{
+    MDB_val v;
+    int rc = txn_check(t, false);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = db_get(t, DB_WORK, id->b, DR_ID_LEN, &v);
+    if (rc == 0) {
+        return DR_ENOENT;
+    }
+    if (rc < 0) {
+        return write_result(t, rc);
+    }
+    size_t n = v.mv_size < len ? v.mv_size : len;
+    memcpy(val, v.mv_data, n);
+    return (int)v.mv_size;
+}
+
+int dr_index_work_foreach(struct dr_index_txn *t, dr_index_work_cb cb, void *arg)
+{
+    struct walk_cbs cbs = {.work = cb, .arg = arg};
+    return walk(t, DB_WORK, &cbs);
+}
+
 int dr_index_clear(struct dr_index_txn *t)
 {
-    static const int dbs[] = {DB_BLOBS, DB_PACKS, DB_SNAPS, DB_SCRATCH};
+    static const int dbs[] = {DB_BLOBS, DB_PACKS, DB_SNAPS, DB_SCRATCH, DB_WORK};
     int rc = txn_check(t, true);
     if (rc < 0) {
         return rc;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "drrepo/check.h"
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 #include "drrepo/fs.h"
@@ -312,6 +313,19 @@ int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out)
     r->cache_dir = opts->cache_dir ? dr_xstrdup(opts->cache_dir) : default_cache_dir();
     if (!opts->no_index) {
         idxdir = dr_repo_index_dir(r->cache_dir, &r->config.repo_id);
+        char *mdb = dr_fs_join(idxdir, "data.mdb");
+        bool fresh = access(mdb, F_OK) != 0;
+        free(mdb);
+        if (fresh) {
+            dr_log_info("no local index for this repository yet; building it from the "
+                        "repository in '%s'",
+                        idxdir);
+        } else if (opts->verify_index) {
+            rc = dr_check_index_file(idxdir);
+            if (rc < 0) {
+                goto out;
+            }
+        }
         rc = dr_fs_mkdir_p(idxdir, 0700);
         if (rc < 0) {
             goto out;

@@ -31,7 +31,7 @@ C0="$T/cache-base"
 DRREPO_CACHE_DIR="$C0" dr_expect_success "first snapshot" "$DRREPO" -r "$T/base" snapshot "$T/src1"
 
 # R and C: the repository and cache of the current case
-R= C=
+R='' C=''
 dr_r() { DRREPO_CACHE_DIR="$C" "$DRREPO" -r "$R" "$@"; }
 snap_ids() { dr_r snapshots --json 2>/dev/null | grep -o '"id":"[0-9a-f]\{64\}"' | cut -d'"' -f4 | sort; }
 tmp_files() { find "$R" -name '.drrepo-tmp-*' | sed "s|^$R/||"; }

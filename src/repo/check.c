@@ -1,0 +1,1011 @@
+/* check.c: integrity checks (see check.h).
+ *
+ * Working sets live in the index's scratch set and work map (LMDB), never in RAM proportional
+ * to the number of blobs; only per-pack sums are kept in memory (packs are ~16 MiB each). The
+ * check uses one write transaction on the local index for its scratch data; it never changes
+ * the repository, and of the index it only updates the per-pack verification times. */
+#include "drrepo/check.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "drrepo/error.h"
+#include "drrepo/format.h"
+#include "drrepo/log.h"
+#include "drrepo/mem.h"
+#include "drrepo/pack.h"
+#include "drrepo/secure.h"
+#include "drrepo/util.h"
+
+/* ---- report ------------------------------------------------------------------------------- */
+
+DR_PRINTF(4, 5)
+static void problem(struct dr_check_report *rep, int kind, const char *object, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    DR_GROW(rep->problems, rep->aproblems, rep->nproblems + 1);
+    struct dr_problem *p = &rep->problems[rep->nproblems++];
+    p->kind = kind;
+    p->warning = kind == DR_PROB_UNKNOWN_FILE || kind == DR_PROB_TRANSIENT;
+    p->object = dr_xstrdup(object);
+    p->message = dr_xstrdup(msg);
+    if (!p->warning) {
+        rep->ndamage++;
+    }
+}
+
+static void affected(struct dr_check_report *rep, const struct dr_id *snap, const char *path,
+                     const char *object)
+{
+    if (rep->naffected >= DR_CHECK_AFFECTED_MAX) {
+        rep->affected_dropped++;
+        return;
+    }
+    DR_GROW(rep->affected, rep->aaffected, rep->naffected + 1);
+    struct dr_affected *a = &rep->affected[rep->naffected++];
+    a->snapshot = *snap;
+    a->path = dr_xstrdup(*path ? path : "/");
+    a->object = dr_xstrdup(object);
+}
+
+void dr_check_report_release(struct dr_check_report *rep)
+{
+    for (size_t i = 0; i < rep->nproblems; i++) {
+        free(rep->problems[i].object);
+        free(rep->problems[i].message);
+    }
+    for (size_t i = 0; i < rep->naffected; i++) {
+        free(rep->affected[i].path);
+        free(rep->affected[i].object);
+    }
+    free(rep->problems);
+    free(rep->affected);
+    memset(rep, 0, sizeof(*rep));
+}
+
+/* ---- option parsing ----------------------------------------------------------------------- */
+
+int dr_parse_duration(const char *s, int64_t *out_ns)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0) {
+        return dr_errorf(DR_EUSAGE, "'%s' is not a duration (use e.g. 90s, 30m, 12h, 7d, 2w)", s);
+    }
+    double mult;
+    switch (*end) {
+    case 's': mult = 1; break;
+    case 'm': mult = 60; break;
+    case 'h': mult = 3600; break;
+    case 'd': mult = 86400; break;
+    case 'w': mult = 7 * 86400; break;
+    default: return dr_errorf(DR_EUSAGE, "'%s' is not a duration (use e.g. 90s, 30m, 12h, 7d)", s);
+    }
+    if (end[1] != '\0' || v * mult > 1e10) {
+        return dr_errorf(DR_EUSAGE, "'%s' is not a duration (use e.g. 90s, 30m, 12h, 7d)", s);
+    }
+    *out_ns = (int64_t)(v * mult * 1e9);
+    return 0;
+}
+
+int dr_check_parse_subset(const char *s, struct dr_check_opts *o)
+{
+    unsigned n, m;
+    char extra;
+    if (sscanf(s, "%u/%u%c", &n, &m, &extra) == 2) {
+        if (m == 0 || n == 0 || n > m) {
+            return dr_errorf(DR_EUSAGE, "--read-data-subset '%s': N/M needs 1 <= N <= M", s);
+        }
+        o->subset = DR_SUBSET_PART;
+        o->part_n = n;
+        o->part_m = m;
+        return 0;
+    }
+    size_t len = strlen(s);
+    if (len > 1 && s[len - 1] == '%') {
+        char *end;
+        double p = strtod(s, &end);
+        if (end != s + len - 1 || !(p > 0 && p <= 100)) {
+            return dr_errorf(DR_EUSAGE, "--read-data-subset '%s': a percentage is 0 < P <= 100", s);
+        }
+        o->subset = DR_SUBSET_PERCENT;
+        o->percent = p;
+        return 0;
+    }
+    uint64_t size;
+    if (dr_parse_size(s, &size) < 0 || size == 0) {
+        dr_error_clear();
+        return dr_errorf(DR_EUSAGE, "--read-data-subset '%s': use N/M, P%% or a size like 5G", s);
+    }
+    o->subset = DR_SUBSET_SIZE;
+    o->size = size;
+    return 0;
+}
+
+/* ---- index file guard --------------------------------------------------------------------- */
+
+static int noop_blob(void *a, const struct dr_id *i, const struct dr_index_blob *b)
+{
+    (void)a, (void)i, (void)b;
+    return 0;
+}
+static int noop_pack(void *a, const struct dr_id *i, const struct dr_index_pack *p)
+{
+    (void)a, (void)i, (void)p;
+    return 0;
+}
+static int noop_snap(void *a, const struct dr_id *i, const struct dr_index_snap *s)
+{
+    (void)a, (void)i, (void)s;
+    return 0;
+}
+
+int dr_check_index_file(const char *dir)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        return dr_error_errno(DR_EINTERNAL, "cannot fork to check the index");
+    }
+    if (pid == 0) {
+        struct dr_index *idx;
+        struct dr_index_txn *txn;
+        int rc = dr_index_open(dir, &idx);
+        if (rc >= 0) {
+            rc = dr_index_begin(idx, false, &txn);
+            if (rc >= 0) {
+                rc = dr_index_blob_foreach(txn, noop_blob, NULL);
+                rc = rc < 0 ? rc : dr_index_pack_foreach(txn, noop_pack, NULL);
+                rc = rc < 0 ? rc : dr_index_snap_foreach(txn, noop_snap, NULL);
+                dr_index_abort(txn);
+            }
+            dr_index_close(idx);
+        }
+        _exit(rc < 0 ? 1 : 0);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        return 0;
+    }
+    return dr_errorf(DR_ECORRUPT,
+                     "the local index '%s' is corrupt (%s); run 'drrepo repair index' "
+                     "to rebuild it from the repository",
+                     dir, WIFSIGNALED(st) ? "reading it crashed" : "reading it failed");
+}
+
+/* ---- the check ---------------------------------------------------------------------------- */
+
+/* What the structure pass learns about each pack; kept in a sorted array (O(packs) memory). */
+struct pack_sum {
+    struct dr_id id;
+    uint8_t type;
+    bool in_repo, in_index, header_ok, missing;
+    uint64_t size;       /* from the repository listing */
+    uint64_t total_clen; /* sum of the header's record lengths */
+    uint64_t live;       /* recounted: clen of indexed records that snapshots reach */
+    int64_t verified_ns;
+};
+
+struct chk {
+    struct dr_repo *r;
+    const struct dr_check_opts *o;
+    struct dr_check_report *rep;
+    struct dr_index_txn *txn;
+    struct pack_sum *packs;
+    size_t npacks, apacks;
+    bool sorted;
+    const struct dr_id *snap; /* snapshot being walked */
+    char snaphex[9];
+    uint32_t pass; /* 1: count references, 2: find files affected by damaged blobs */
+};
+
+static int pack_sum_cmp(const void *a, const void *b)
+{
+    return dr_id_cmp(&((const struct pack_sum *)a)->id, &((const struct pack_sum *)b)->id);
+}
+
+static struct pack_sum *pack_find(struct chk *c, const struct dr_id *id)
+{
+    if (!c->sorted) {
+        qsort(c->packs, c->npacks, sizeof(*c->packs), pack_sum_cmp);
+        c->sorted = true;
+    }
+    struct pack_sum key = {.id = *id};
+    return bsearch(&key, c->packs, c->npacks, sizeof(*c->packs), pack_sum_cmp);
+}
+
+static struct pack_sum *pack_get(struct chk *c, const struct dr_id *id)
+{
+    struct pack_sum *p = pack_find(c, id);
+    if (p) {
+        return p;
+    }
+    DR_GROW(c->packs, c->apacks, c->npacks + 1);
+    p = &c->packs[c->npacks++];
+    memset(p, 0, sizeof(*p));
+    p->id = *id;
+    c->sorted = false;
+    return p;
+}
+
+static const char *hex(const struct dr_id *id, char buf[DR_ID_HEX_LEN + 1])
+{
+    return dr_id_hex(id, buf);
+}
+
+/* Key files: each must hash to its name and parse. */
+static int key_cb(void *arg, const char *name, uint64_t size)
+{
+    struct chk *c = arg;
+    c->rep->st.keys++;
+    const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+    struct dr_id want, got;
+    if (dr_id_parse(base, &want) < 0) {
+        dr_error_clear();
+        return 0; /* reported by the layout pass */
+    }
+    struct dr_buf raw = DR_BUF_INIT(DR_KEYFILE_MAX);
+    int rc = size > DR_KEYFILE_MAX ? DR_ECORRUPT
+                                   : dr_backend_get(c->r->backend, name, 0, UINT64_MAX, &raw);
+    if (rc == DR_EIO) {
+        dr_buf_release(&raw);
+        return rc;
+    }
+    struct dr_keyfile_info info;
+    if (rc < 0) {
+        problem(c->rep, DR_PROB_KEYFILE, name, "cannot be read: %s", dr_error_msg());
+    } else {
+        dr_crypto_hash(raw.buf, raw.len, &got);
+        if (!dr_id_eq(&want, &got)) {
+            problem(c->rep, DR_PROB_KEYFILE, name,
+                    "content does not match its name (the key file is corrupt)");
+        } else if (dr_keyfile_info(raw.buf, raw.len, &info) < 0) {
+            problem(c->rep, DR_PROB_KEYFILE, name, "%s", dr_error_msg());
+        }
+    }
+    dr_error_clear();
+    dr_buf_release(&raw);
+    return 0;
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i])) {
+            return false;
+        }
+    }
+    return s[n] == '\0';
+}
+
+/* Layout: every object must be one the format defines; packs are recorded for later passes. */
+static int layout_cb(void *arg, const char *name, uint64_t size)
+{
+    struct chk *c = arg;
+    if (strcmp(name, "config") == 0) {
+        return 0;
+    }
+    if (strncmp(name, "keys/", 5) == 0 && is_hex(name + 5, DR_ID_HEX_LEN)) {
+        return 0;
+    }
+    if (strncmp(name, "snapshots/", 10) == 0 && is_hex(name + 10, DR_ID_HEX_LEN)) {
+        return 0;
+    }
+    if (strncmp(name, "locks/", 6) == 0 && strchr(name + 6, '/') == NULL) {
+        return 0;
+    }
+    uint8_t type;
+    struct dr_id id;
+    if (dr_pack_name_parse(name, &type, &id) == 0) {
+        struct pack_sum *p = pack_get(c, &id);
+        p->in_repo = true;
+        p->type = type;
+        p->size = size;
+        return 0;
+    }
+    dr_error_clear();
+    problem(c->rep, DR_PROB_UNKNOWN_FILE, name,
+            "not part of the repository layout (left alone; remove it if it is not yours)");
+    return 0;
+}
+
+static int index_pack_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *ip)
+{
+    struct chk *c = arg;
+    struct pack_sum *p = pack_get(c, id);
+    p->in_index = true;
+    p->verified_ns = ip->verified_ns;
+    if (!p->in_repo) {
+        p->type = ip->type;
+        p->missing = true;
+        char *obj = dr_pack_object_name(ip->type, id);
+        problem(c->rep, DR_PROB_PACK_MISSING, obj, "is in the index but not in the repository");
+        free(obj);
+    } else if (p->size != ip->size) {
+        char *obj = dr_pack_object_name(ip->type, id);
+        problem(c->rep, DR_PROB_PACK_SIZE, obj, "has %llu bytes, the index expects %llu",
+                (unsigned long long)p->size, (unsigned long long)ip->size);
+        free(obj);
+    }
+    return 0;
+}
+
+/* Reads each pack's header and compares it with the index entry by entry. Index entries that
+ * a header confirms go into the scratch set; those left over are claims no pack backs. */
+static int check_headers(struct chk *c)
+{
+    int rc = dr_index_scratch_clear(c->txn);
+    for (size_t i = 0; rc >= 0 && i < c->npacks; i++) {
+        struct pack_sum *p = &c->packs[i];
+        if (!p->in_repo) {
+            continue;
+        }
+        c->rep->st.packs++;
+        char *obj = dr_pack_object_name(p->type, &p->id);
+        struct dr_pack_entry *e = NULL;
+        size_t n = 0;
+        uint64_t size;
+        uint8_t type;
+        rc = dr_pack_read_header(c->r->backend, c->r->keys, obj, &size, &e, &n, &type);
+        if (rc == DR_EIO) {
+            free(obj);
+            return rc;
+        }
+        if (rc < 0) {
+            problem(c->rep, DR_PROB_PACK_HEADER, obj, "%s", dr_error_msg());
+            dr_error_clear();
+            rc = 0;
+            free(obj);
+            continue;
+        }
+        p->header_ok = true;
+        if (!p->in_index) {
+            problem(c->rep, DR_PROB_INDEX, obj, "is not in the index (run 'drrepo repair index')");
+        }
+        for (size_t k = 0; rc >= 0 && k < n; k++) {
+            p->total_clen += e[k].clen;
+            struct dr_index_blob b;
+            int brc = dr_index_blob_get(c->txn, &e[k].id, &b);
+            if (brc == DR_ENOENT) {
+                dr_error_clear();
+                if (p->in_index) {
+                    char h[DR_ID_HEX_LEN + 1];
+                    problem(c->rep, DR_PROB_INDEX, obj,
+                            "holds blob %s, which the index does not know (run 'drrepo repair "
+                            "index')",
+                            hex(&e[k].id, h));
+                }
+                continue;
+            }
+            if (brc < 0) {
+                rc = brc;
+                break;
+            }
+            if (!dr_id_eq(&b.pack, &p->id)) {
+                continue; /* a duplicate: the index uses another copy */
+            }
+            if (b.offset != e[k].offset || b.clen != e[k].clen || b.ulen != e[k].ulen ||
+                b.type != e[k].type) {
+                char h[DR_ID_HEX_LEN + 1];
+                problem(c->rep, DR_PROB_INDEX, obj,
+                        "blob %s: the index says offset %u length %u, the pack header says "
+                        "offset %u length %u (run 'drrepo repair index')",
+                        hex(&e[k].id, h), b.offset, b.clen, e[k].offset, e[k].clen);
+                continue;
+            }
+            rc = dr_index_scratch_add(c->txn, &e[k].id);
+        }
+        free(e);
+        free(obj);
+    }
+    return rc < 0 ? rc : 0;
+}
+
+static int unconfirmed_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
+{
+    struct chk *c = arg;
+    c->rep->st.blobs++;
+    int rc = dr_index_scratch_has(c->txn, id);
+    if (rc != 0) {
+        return rc < 0 ? rc : 0;
+    }
+    struct pack_sum *p = pack_find(c, &b->pack);
+    if (p && (p->missing || !p->header_ok)) {
+        return 0; /* reported with the pack */
+    }
+    char h[DR_ID_HEX_LEN + 1], ph[DR_ID_HEX_LEN + 1];
+    char *obj = dr_xasprintf("blob %s", hex(id, h));
+    problem(c->rep, DR_PROB_INDEX, obj,
+            "the index places it in pack %s, which does not contain it (run 'drrepo repair "
+            "index')",
+            hex(&b->pack, ph));
+    free(obj);
+    return 0;
+}
+
+/* Work map values: u32 reference count, u8 flags. */
+#define W_DAMAGED 1u
+#define W_REPORTED 2u
+
+static int work_get(struct chk *c, const struct dr_id *id, uint32_t *count, uint8_t *flags)
+{
+    uint8_t v[5] = {0};
+    int rc = dr_index_work_get(c->txn, id, v, sizeof(v));
+    if (rc == DR_ENOENT) {
+        dr_error_clear();
+        *count = 0;
+        *flags = 0;
+        return 0;
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    *count = dr_get_u32le(v);
+    *flags = v[4];
+    return 1;
+}
+
+static int work_set(struct chk *c, const struct dr_id *id, uint32_t count, uint8_t flags)
+{
+    uint8_t v[5];
+    dr_put_u32le(v, count);
+    v[4] = flags;
+    return dr_index_work_put(c->txn, id, v, sizeof(v));
+}
+
+/* Pass 1 counts one reference per snapshot per distinct blob and flags missing blobs and
+ * unreadable trees as damaged; pass 2 names every path that uses a damaged blob or tree. The
+ * scratch set holds what this snapshot's walk has seen (pass 2 dedups trees only, so that every
+ * file sharing a damaged chunk is named). */
+static int visit_blob(struct chk *c, const struct dr_id *id, const char *path, bool is_tree)
+{
+    int rc = 1;
+    if (c->pass == 1 || is_tree) {
+        rc = dr_index_scratch_add(c->txn, id);
+        if (rc <= 0) {
+            return rc;
+        }
+    }
+    uint32_t count;
+    uint8_t flags;
+    rc = work_get(c, id, &count, &flags);
+    if (rc < 0) {
+        return rc;
+    }
+    char h[DR_ID_HEX_LEN + 1];
+    if (c->pass == 2) {
+        if (flags & W_DAMAGED) {
+            char *obj = dr_xasprintf("%s %s", is_tree ? "tree" : "blob", hex(id, h));
+            affected(c->rep, c->snap, path, obj);
+            free(obj);
+        }
+        return 0;
+    }
+    if (!is_tree) {
+        c->rep->st.blobs++;
+        struct dr_index_blob b;
+        rc = dr_index_blob_get(c->txn, id, &b);
+        if (rc == DR_ENOENT) {
+            dr_error_clear();
+            if (!(flags & W_REPORTED)) {
+                char *obj = dr_xasprintf("blob %s", hex(id, h));
+                problem(c->rep, DR_PROB_BLOB_MISSING, obj, "is referenced but in no pack");
+                free(obj);
+                flags |= W_REPORTED | W_DAMAGED;
+            }
+        } else if (rc < 0) {
+            return rc;
+        }
+    }
+    return work_set(c, id, count + 1, flags);
+}
+
+static int walk_tree(struct chk *c, const struct dr_id *tree, const char *path, unsigned depth)
+{
+    char h[DR_ID_HEX_LEN + 1];
+    int rc = dr_index_scratch_has(c->txn, tree);
+    if (rc != 0) {
+        return rc < 0 ? rc : 0;
+    }
+    rc = visit_blob(c, tree, path, true);
+    if (rc < 0) {
+        return rc;
+    }
+    if (c->pass == 1) {
+        c->rep->st.trees++;
+    }
+    struct dr_tree t;
+    dr_tree_init(&t);
+    rc = depth > 4096 ? dr_errorf(DR_ECORRUPT, "trees nest deeper than 4096 levels")
+                      : dr_repo_tree_load(c->r, c->txn, tree, &t);
+    if (rc < 0) {
+        if (rc == DR_EIO) {
+            return rc;
+        }
+        rc = 0;
+        if (c->pass == 1) {
+            char *obj = dr_xasprintf("tree %s", hex(tree, h));
+            char *why = dr_xstrdup(dr_error_msg());
+            uint32_t count;
+            uint8_t flags;
+            rc = work_get(c, tree, &count, &flags);
+            if (rc >= 0 && !(flags & W_REPORTED)) {
+                problem(c->rep, DR_PROB_TREE, obj, "%s (directory '%s')", why, *path ? path : "/");
+                rc = work_set(c, tree, count, flags | W_REPORTED | W_DAMAGED);
+            }
+            free(why);
+            free(obj);
+        }
+        dr_error_clear();
+        return rc < 0 ? rc : 0;
+    }
+    for (size_t i = 0; rc >= 0 && i < t.n; i++) {
+        const struct dr_node *n = &t.nodes[i];
+        char *p = dr_xasprintf("%s/%s", path, n->name);
+        if (n->type == DR_NODE_DIR) {
+            rc = walk_tree(c, &n->subtree, p, depth + 1);
+        }
+        for (uint32_t k = 0; rc >= 0 && k < n->nchunks; k++) {
+            rc = visit_blob(c, &n->chunks[k], p, false);
+        }
+        free(p);
+    }
+    dr_tree_release(&t);
+    return rc;
+}
+
+struct snap_ids {
+    struct dr_id *v;
+    size_t n, alloc;
+};
+
+static int snap_list_cb(void *arg, const char *name, uint64_t size)
+{
+    (void)size;
+    struct snap_ids *s = arg;
+    struct dr_id id;
+    if (dr_id_parse(name + strlen("snapshots/"), &id) < 0) {
+        dr_error_clear();
+        return 0;
+    }
+    DR_GROW(s->v, s->alloc, s->n + 1);
+    s->v[s->n++] = id;
+    return 0;
+}
+
+/* Loads each snapshot and walks its trees for the given pass. */
+static int walk_snapshots(struct chk *c, const struct snap_ids *ids)
+{
+    int rc = 0;
+    for (size_t i = 0; rc >= 0 && i < ids->n; i++) {
+        char h[DR_ID_HEX_LEN + 1];
+        struct dr_snapshot s;
+        dr_snapshot_init(&s);
+        rc = dr_repo_snapshot_load(c->r, &ids->v[i], &s);
+        if (rc < 0) {
+            if (c->pass == 1) {
+                char *obj = dr_xasprintf("snapshot %s", hex(&ids->v[i], h));
+                problem(c->rep, DR_PROB_SNAPSHOT, obj, "cannot be read: %s", dr_error_msg());
+                free(obj);
+            }
+            dr_error_clear();
+            dr_snapshot_release(&s);
+            rc = 0;
+            continue;
+        }
+        if (c->pass == 1) {
+            c->rep->st.snapshots++;
+        }
+        c->snap = &ids->v[i];
+        rc = dr_index_scratch_clear(c->txn);
+        if (rc >= 0) {
+            rc = walk_tree(c, &s.tree, "", 0);
+        }
+        dr_snapshot_release(&s);
+    }
+    return rc;
+}
+
+/* Compares each indexed blob's refcount with the recount, and sums live bytes per pack. */
+static int refs_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
+{
+    struct chk *c = arg;
+    uint32_t count;
+    uint8_t flags;
+    int rc = work_get(c, id, &count, &flags);
+    if (rc < 0) {
+        return rc;
+    }
+    struct pack_sum *p = pack_find(c, &b->pack);
+    if (count > 0 && p) {
+        p->live += b->clen;
+    }
+    if (count == 0) {
+        c->rep->st.unreferenced_blobs++;
+        c->rep->st.unreferenced_bytes += b->clen;
+    }
+    if (b->refs != count) {
+        char h[DR_ID_HEX_LEN + 1];
+        char *obj = dr_xasprintf("blob %s", hex(id, h));
+        problem(c->rep, DR_PROB_REFCOUNT, obj,
+                "the index counts %u references, the snapshots reach it %u times (run 'drrepo "
+                "repair index')",
+                b->refs, count);
+        free(obj);
+    }
+    return 0;
+}
+
+static int live_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *ip)
+{
+    struct chk *c = arg;
+    struct pack_sum *p = pack_find(c, id);
+    if (!p || !p->header_ok) {
+        return 0;
+    }
+    if (p->live == 0) {
+        c->rep->st.unreferenced_packs++;
+    }
+    uint64_t dead = p->total_clen - DR_MIN(p->live, p->total_clen);
+    if (ip->live_bytes != p->live || ip->dead_bytes != dead) {
+        char *obj = dr_pack_object_name(ip->type, id);
+        problem(c->rep, DR_PROB_REFCOUNT, obj,
+                "the index counts %llu live and %llu dead bytes, a recount gives %llu and %llu "
+                "(run 'drrepo repair index')",
+                (unsigned long long)ip->live_bytes, (unsigned long long)ip->dead_bytes,
+                (unsigned long long)p->live, (unsigned long long)dead);
+        free(obj);
+    }
+    return 0;
+}
+
+/* Marks every blob the index places in a damaged pack (missing, unreadable) as damaged. */
+static int damaged_pack_blobs_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
+{
+    struct chk *c = arg;
+    struct pack_sum *p = pack_find(c, &b->pack);
+    if (!p || !(p->missing || !p->header_ok)) {
+        return 0;
+    }
+    uint32_t count;
+    uint8_t flags;
+    int rc = work_get(c, id, &count, &flags);
+    return rc < 0 ? rc : work_set(c, id, count, flags | W_DAMAGED);
+}
+
+/* ---- read data ---------------------------------------------------------------------------- */
+
+struct bad_blob {
+    struct dr_id id;
+    char *msg;
+};
+
+/* Verifies one pack's bytes. Returns 0 and fills *bad (malloc'd) with the blobs that fail, and
+ * *pack_msg when the pack as a whole is bad. */
+static int verify_pack_bytes(struct chk *c, const char *obj, const struct dr_id *id,
+                             const struct dr_buf *data, struct bad_blob **bad, size_t *nbad,
+                             char **pack_msg)
+{
+    struct dr_repo *r = c->r;
+    const uint8_t *d = (const uint8_t *)data->buf;
+    struct dr_pack_entry *e = NULL;
+    size_t n = 0;
+    uint8_t ptype;
+    uint32_t hlen;
+    *bad = NULL;
+    *nbad = 0;
+    *pack_msg = NULL;
+    struct dr_id got;
+    dr_crypto_hash(data->buf, data->len, &got);
+    bool hash_ok = dr_id_eq(&got, id);
+    int rc = dr_pack_parse_preamble(obj, d, data->len, &ptype);
+    if (rc >= 0) {
+        size_t tl = DR_MIN(data->len, (size_t)DR_PACK_TRAILER_LEN);
+        rc = dr_pack_parse_trailer(obj, d + data->len - tl, tl, data->len, &hlen);
+    }
+    if (rc >= 0) {
+        rc = dr_pack_parse_header(r->keys, obj, d, d + data->len - DR_PACK_TRAILER_LEN - hlen, hlen,
+                                  data->len, &e, &n);
+    }
+    if (rc < 0) {
+        *pack_msg = dr_xstrdup(dr_error_msg());
+        dr_error_clear();
+        return 0;
+    }
+    if (!hash_ok) {
+        *pack_msg = dr_xstrdup("content does not match its name (bit rot, or a renamed file)");
+    }
+    struct dr_buf plain = DR_BUF_INIT(DR_BLOB_MAX);
+    size_t abad = 0;
+    for (size_t i = 0; i < n; i++) {
+        dr_buf_reset(&plain);
+        if (dr_blob_decode(r->keys, r->z, e[i].type, &e[i].id, d + e[i].offset, e[i].clen,
+                           e[i].ulen, &plain) < 0) {
+            DR_GROW(*bad, abad, *nbad + 1);
+            (*bad)[*nbad].id = e[i].id;
+            (*bad)[*nbad].msg = dr_xstrdup(dr_error_msg());
+            (*nbad)++;
+            dr_error_clear();
+        }
+    }
+    dr_buf_release(&plain);
+    free(e);
+    return 0;
+}
+
+static void free_bad(struct bad_blob *bad, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(bad[i].msg);
+    }
+    free(bad);
+}
+
+static int read_one_pack(struct chk *c, struct pack_sum *p, uint64_t *done, uint64_t total,
+                         int64_t start)
+{
+    char *obj = dr_pack_object_name(p->type, &p->id);
+    struct dr_buf data = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
+    struct bad_blob *bad = NULL;
+    size_t nbad = 0;
+    char *pmsg = NULL;
+    int rc = dr_backend_get(c->r->backend, obj, 0, UINT64_MAX, &data);
+    if (rc == DR_EIO) {
+        goto out;
+    }
+    if (rc < 0) {
+        problem(c->rep, DR_PROB_PACK_HEADER, obj, "%s", dr_error_msg());
+        dr_error_clear();
+        rc = 0;
+        goto out;
+    }
+    c->rep->st.packs_read++;
+    c->rep->st.bytes_read += data.len;
+    verify_pack_bytes(c, obj, &p->id, &data, &bad, &nbad, &pmsg);
+    if (pmsg || nbad) {
+        /* read once more: flaky RAM, cables and disks cause false alarms that a re-read clears */
+        struct bad_blob *bad2 = NULL;
+        size_t nbad2 = 0;
+        char *pmsg2 = NULL;
+        dr_buf_reset(&data);
+        rc = dr_backend_get(c->r->backend, obj, 0, UINT64_MAX, &data);
+        if (rc >= 0) {
+            verify_pack_bytes(c, obj, &p->id, &data, &bad2, &nbad2, &pmsg2);
+        } else {
+            dr_error_clear();
+            rc = 0;
+            nbad2 = nbad;
+            pmsg2 = pmsg ? dr_xstrdup(pmsg) : NULL;
+        }
+        if (!pmsg2 && nbad2 == 0) {
+            problem(c->rep, DR_PROB_TRANSIENT, obj,
+                    "failed verification once (%s) and passed when read again: check the "
+                    "machine's memory and disk",
+                    pmsg ? pmsg : bad[0].msg);
+        } else {
+            if (pmsg2) {
+                problem(c->rep,
+                        pmsg && strstr(pmsg2, "does not match its name") ? DR_PROB_PACK_HASH
+                                                                         : DR_PROB_PACK_HEADER,
+                        obj, "%s (persistent: failed twice)", pmsg2);
+            }
+            for (size_t i = 0; i < nbad2; i++) {
+                char h[DR_ID_HEX_LEN + 1];
+                char *bobj = dr_xasprintf("blob %s", hex(&bad2[i].id, h));
+                problem(c->rep, DR_PROB_BLOB_DAMAGED, bobj, "in pack '%s': %s (persistent)", obj,
+                        bad2[i].msg);
+                free(bobj);
+                uint32_t count;
+                uint8_t flags;
+                int wrc = work_get(c, &bad2[i].id, &count, &flags);
+                if (wrc >= 0) {
+                    wrc = work_set(c, &bad2[i].id, count, flags | W_DAMAGED);
+                }
+                if (wrc < 0) {
+                    rc = wrc;
+                }
+            }
+            if (pmsg2 && !bad2 && !strstr(pmsg2, "does not match its name")) {
+                /* header unreadable: every blob of this pack is unverifiable */
+                p->header_ok = false;
+            }
+        }
+        free_bad(bad2, nbad2);
+        free(pmsg2);
+    }
+    if (rc >= 0) {
+        struct dr_index_pack ip;
+        if (dr_index_pack_get(c->txn, &p->id, &ip) == 0) {
+            ip.verified_ns = dr_time_now_ns();
+            ip.verified_ok = (pmsg || nbad) ? 0 : 1;
+            rc = dr_index_pack_put(c->txn, &p->id, &ip);
+        } else {
+            dr_error_clear();
+        }
+    }
+    *done += data.len;
+    if (c->o->progress) {
+        struct dr_progress pr = {.files = c->rep->st.packs_read,
+                                 .bytes_read = *done,
+                                 .bytes_total = total,
+                                 .elapsed_ns = dr_mono_ns() - start,
+                                 .current = obj};
+        c->o->progress(c->o->progress_arg, &pr, false);
+    }
+out:
+    free_bad(bad, nbad);
+    free(pmsg);
+    free(obj);
+    dr_buf_release(&data);
+    return rc;
+}
+
+static int by_verified(const void *a, const void *b)
+{
+    const struct pack_sum *x = *(struct pack_sum *const *)a, *y = *(struct pack_sum *const *)b;
+    if (x->verified_ns != y->verified_ns) {
+        return x->verified_ns < y->verified_ns ? -1 : 1;
+    }
+    return dr_id_cmp(&x->id, &y->id);
+}
+
+/* Chooses the packs to read: a deterministic part, a random sample, a byte budget or an age
+ * limit; least recently verified first, so repeated partial scrubs cover everything. */
+static size_t select_packs(struct chk *c, struct pack_sum ***out)
+{
+    const struct dr_check_opts *o = c->o;
+    struct pack_sum **v = dr_xcalloc(c->npacks + 1, sizeof(*v));
+    size_t n = 0;
+    int64_t now = dr_time_now_ns();
+    uint64_t seed = o->seed ? o->seed : (uint64_t)now;
+    for (size_t i = 0; i < c->npacks; i++) {
+        struct pack_sum *p = &c->packs[i];
+        if (!p->in_repo) {
+            continue;
+        }
+        if (o->subset == DR_SUBSET_PART && dr_get_u32le(p->id.b) % o->part_m != o->part_n - 1) {
+            continue;
+        }
+        if (o->subset == DR_SUBSET_PERCENT) {
+            /* a keyed hash of the pack id and the seed: uniform, reproducible with --seed */
+            uint8_t in[40];
+            struct dr_id h;
+            memcpy(in, p->id.b, 32);
+            dr_put_u64le(in + 32, seed);
+            dr_crypto_hash(in, sizeof(in), &h);
+            double u = (double)dr_get_u32le(h.b) / 4294967296.0;
+            if (u >= o->percent / 100.0) {
+                continue;
+            }
+        }
+        if (o->max_age_ns > 0 && p->verified_ns > now - o->max_age_ns) {
+            continue;
+        }
+        v[n++] = p;
+    }
+    qsort(v, n, sizeof(*v), by_verified);
+    if (o->subset == DR_SUBSET_SIZE) {
+        uint64_t sum = 0;
+        size_t k = 0;
+        while (k < n && sum < o->size) {
+            sum += v[k++]->size;
+        }
+        n = k;
+    }
+    *out = v;
+    return n;
+}
+
+static int read_data(struct chk *c)
+{
+    struct pack_sum **sel;
+    size_t n = select_packs(c, &sel);
+    uint64_t total = 0, done = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += sel[i]->size;
+    }
+    int64_t start = dr_mono_ns();
+    int rc = 0;
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        rc = read_one_pack(c, sel[i], &done, total, start);
+    }
+    if (c->o->progress && n) {
+        struct dr_progress pr = {.files = c->rep->st.packs_read,
+                                 .bytes_read = done,
+                                 .bytes_total = total,
+                                 .elapsed_ns = dr_mono_ns() - start};
+        c->o->progress(c->o->progress_arg, &pr, true);
+    }
+    free(sel);
+    return rc;
+}
+
+int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_check_report *rep)
+{
+    struct chk c = {.r = r, .o = o, .rep = rep};
+    struct snap_ids ids = {0};
+    int64_t start = dr_mono_ns();
+    memset(rep, 0, sizeof(*rep));
+    int rc = dr_backend_list(r->backend, "keys", key_cb, &c);
+    if (rc >= 0) {
+        rc = dr_backend_list(r->backend, "", layout_cb, &c);
+    }
+    if (rc >= 0) {
+        rc = dr_backend_list(r->backend, "snapshots", snap_list_cb, &ids);
+    }
+    if (rc >= 0) {
+        rc = dr_index_begin(r->index, true, &c.txn);
+    }
+    if (rc < 0) {
+        goto out;
+    }
+    rc = dr_index_pack_foreach(c.txn, index_pack_cb, &c);
+    if (rc >= 0) {
+        rc = check_headers(&c);
+    }
+    if (rc >= 0) {
+        rc = dr_index_blob_foreach(c.txn, unconfirmed_cb, &c);
+    }
+    rep->st.blobs = 0;
+    if (rc >= 0) {
+        rc = dr_index_work_clear(c.txn);
+    }
+    if (rc >= 0) {
+        c.pass = 1;
+        rc = walk_snapshots(&c, &ids);
+    }
+    /* with unreadable trees or snapshots the recount is incomplete: comparing it would report
+     * every blob below them as a refcount error, burying the real damage */
+    bool recount_complete = true;
+    for (size_t i = 0; i < rep->nproblems; i++) {
+        int k = rep->problems[i].kind;
+        if (k == DR_PROB_TREE || k == DR_PROB_SNAPSHOT) {
+            recount_complete = false;
+        }
+    }
+    if (rc >= 0 && recount_complete) {
+        rc = dr_index_blob_foreach(c.txn, refs_cb, &c);
+    }
+    if (rc >= 0 && recount_complete) {
+        rc = dr_index_pack_foreach(c.txn, live_cb, &c);
+    }
+    if (rc >= 0 && o->read_data) {
+        rc = read_data(&c);
+    }
+    if (rc >= 0) {
+        rc = dr_index_blob_foreach(c.txn, damaged_pack_blobs_cb, &c);
+    }
+    if (rc >= 0 && rep->ndamage) {
+        c.pass = 2;
+        rc = walk_snapshots(&c, &ids);
+    }
+    if (rc >= 0) {
+        rc = dr_index_scratch_clear(c.txn);
+    }
+    if (rc >= 0) {
+        rc = dr_index_work_clear(c.txn);
+    }
+    if (rc >= 0) {
+        rc = dr_index_commit(c.txn);
+    } else {
+        dr_index_abort(c.txn);
+    }
+out:
+    rep->st.duration_ns = dr_mono_ns() - start;
+    free(c.packs);
+    free(ids.v);
+    return rc;
+}
