@@ -18,6 +18,7 @@ struct dr_restore_opts {
 
 struct dr_restore_stats {
     uint64_t files, dirs, links, bytes, errors;
+    uint64_t damaged; /* files marked damaged (by repair snapshots) restored with holes */
 };
 
 /* Restores the snapshot's tree below target (created if missing). Files are written under a

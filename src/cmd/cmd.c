@@ -47,6 +47,8 @@ static const struct dr_cmd commands[] = {
      "[--new-password-file F]"},
     {"check", "verify the repository's integrity", dr_cmd_check, DR_CMD_REPO | DR_CMD_LOCK_SHARED,
      "check [--read-data]"},
+    {"repair", "rebuild the index, or repair damaged snapshots", dr_cmd_repair,
+     DR_CMD_REPO | DR_CMD_NO_INDEX, "repair index | repair snapshots [--read-data] [--dry-run]"},
     {"unlock", "remove locks of processes that are gone", dr_cmd_unlock, 0,
      "unlock [--remove-all]"},
     {"version", "print the version", dr_cmd_version, 0, "version"},

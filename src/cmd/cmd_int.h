@@ -82,6 +82,7 @@ int dr_cmd_diff(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_stats(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_key(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_check(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_unlock(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_version(struct dr_ctx *ctx, int argc, char **argv);
 

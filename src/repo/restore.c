@@ -85,13 +85,51 @@ static int write_sparse(int fd, const uint8_t *p, size_t n, uint64_t off, const 
     return 0;
 }
 
+/* Writes len zero bytes (a damaged range on a stream that cannot seek). */
+static int write_zeros(int fd, uint64_t len, const char *what)
+{
+    static const uint8_t zeros[65536];
+    while (len > 0) {
+        size_t n = len > sizeof(zeros) ? sizeof(zeros) : (size_t)len;
+        int rc = dr_fs_write_full(fd, zeros, n, what);
+        if (rc < 0) {
+            return rc;
+        }
+        len -= n;
+    }
+    return 0;
+}
+
+/* Skips the damaged ranges that start at *off (files from `repair snapshots`): holes in a
+ * sparse restore, zeros on a stream. */
+static int skip_damaged(const struct dr_node *n, uint32_t *di, uint64_t *off, int fd, bool sparse,
+                        const char *what)
+{
+    while (*di < n->ndamaged && n->damaged[*di].off == *off) {
+        if (!sparse) {
+            int rc = write_zeros(fd, n->damaged[*di].len, what);
+            if (rc < 0) {
+                return rc;
+            }
+        }
+        *off += n->damaged[*di].len;
+        (*di)++;
+    }
+    return 0;
+}
+
 static int restore_content(struct dr_repo *r, const struct dr_node *n, int fd, const char *what,
                            bool sparse, struct restore *rs)
 {
     struct dr_buf chunk = DR_BUF_INIT(DR_BLOB_MAX);
     uint64_t off = 0;
+    uint32_t di = 0;
     int rc = 0;
     for (uint32_t i = 0; i < n->nchunks; i++) {
+        rc = skip_damaged(n, &di, &off, fd, sparse, what);
+        if (rc < 0) {
+            break;
+        }
         dr_buf_reset(&chunk);
         rc = dr_repo_blob_get(r, NULL, DR_BLOB_DATA, &n->chunks[i], &chunk);
         if (rc < 0) {
@@ -121,7 +159,10 @@ static int restore_content(struct dr_repo *r, const struct dr_node *n, int fd, c
             }
         }
     }
-    if (rc >= 0 && sparse && ftruncate(fd, (off_t)off) < 0) {
+    if (rc >= 0) {
+        rc = skip_damaged(n, &di, &off, fd, sparse, what);
+    }
+    if (rc >= 0 && sparse && ftruncate(fd, (off_t)n->size) < 0) {
         rc = dr_error_errno(dr_error_from_errno(errno), "cannot set the size of '%s'", what);
     }
     dr_buf_release(&chunk);
@@ -133,7 +174,12 @@ int dr_restore_file_to_fd(struct dr_repo *r, const struct dr_node *n, int fd, co
     if (n->type != DR_NODE_FILE) {
         return dr_errorf(DR_EUSAGE, "'%s' is not a regular file", what);
     }
-    return restore_content(r, n, fd, what, false, NULL);
+    int rc = restore_content(r, n, fd, what, false, NULL);
+    if (rc >= 0 && (n->flags & DR_NODE_F_DAMAGED)) {
+        rc = dr_errorf(DR_EDAMAGED, "'%s' is marked damaged: %u lost ranges were written as zeros",
+                       what, n->ndamaged);
+    }
+    return rc;
 }
 
 static bool match_any(char **pats, size_t n, const char *path)
@@ -311,6 +357,12 @@ static int restore_node(struct restore *rs, const struct dr_node *n, const char 
         return 0;
     case DR_NODE_FILE:
         rc = restore_file(rs, dst, spath, n);
+        if (rc >= 0 && (n->flags & DR_NODE_F_DAMAGED)) {
+            dr_log_warn("'%s' is marked damaged in this snapshot: restored with %u lost ranges "
+                        "left as holes",
+                        spath, n->ndamaged);
+            rs->st.damaged++;
+        }
         if (rc == DR_ECORRUPT || rc == DR_ENOENT) {
             dr_log_error("%s", dr_error_msg());
             dr_error_clear();
@@ -393,6 +445,9 @@ int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct 
     if (rc >= 0 && rs.st.errors) {
         rc = dr_errorf(DR_ECORRUPT, "%llu files could not be restored (see above)",
                        (unsigned long long)rs.st.errors);
+    } else if (rc >= 0 && rs.st.damaged) {
+        rc = dr_errorf(DR_EDAMAGED, "%llu files were restored with damaged ranges (see above)",
+                       (unsigned long long)rs.st.damaged);
     }
     return rc;
 }

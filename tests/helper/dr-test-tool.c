@@ -7,6 +7,8 @@
  *                                            write a lock file as another holder would
  *   dr-test-tool gen FILE SIZE SEED [TEXT]   deterministic test data (text-like with TEXT)
  *   dr-test-tool packs REPO                  list pack objects with sizes
+ *   dr-test-tool index-claim INDEXDIR PACKHEX TYPE
+ *                                            make the index claim a blob the pack does not have
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,8 @@
 
 #include "drrepo/backend.h"
 #include "drrepo/error.h"
+#include "drrepo/index.h"
+#include "drrepo/secure.h"
 #include "drrepo/lock.h"
 #include "drrepo/util.h"
 
@@ -145,6 +149,32 @@ static int packs(const char *repo)
     return rc < 0 ? die(dr_error_msg()) : 0;
 }
 
+static int index_claim(const char *dir, const char *packhex, const char *types)
+{
+    struct dr_id pack, blob;
+    uint64_t type;
+    if (dr_id_parse(packhex, &pack) < 0 || dr_parse_u64(types, &type) < 0) {
+        return die("bad pack id or type");
+    }
+    dr_random_bytes(blob.b, sizeof(blob.b));
+    struct dr_index *idx;
+    struct dr_index_txn *txn;
+    struct dr_index_blob b = {
+        .pack = pack, .type = (uint8_t)type, .offset = 16, .clen = 100, .ulen = 50, .refs = 0};
+    int rc = dr_index_open(dir, &idx);
+    if (rc >= 0) {
+        rc = dr_index_begin(idx, true, &txn);
+        if (rc >= 0) {
+            rc = dr_index_blob_put(txn, &blob, &b);
+            rc = rc < 0 ? (dr_index_abort(txn), rc) : dr_index_commit(txn);
+        }
+        dr_index_close(idx);
+    }
+    char hex[DR_ID_HEX_LEN + 1];
+    printf("%s\n", dr_id_hex(&blob, hex));
+    return rc < 0 ? die(dr_error_msg()) : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 4 && strcmp(argv[1], "flip") == 0) {
@@ -165,6 +195,9 @@ int main(int argc, char **argv)
     }
     if (argc >= 5 && strcmp(argv[1], "gen") == 0) {
         return gen(argv[2], argv[3], argv[4], argc >= 6 && strcmp(argv[5], "text") == 0);
+    }
+    if (argc >= 5 && strcmp(argv[1], "index-claim") == 0) {
+        return index_claim(argv[2], argv[3], argv[4]);
     }
     if (argc >= 3 && strcmp(argv[1], "packs") == 0) {
         return packs(argv[2]);

@@ -1,0 +1,40 @@
+/* repair.h: `repair index` and `repair snapshots`.
+ *
+ * Neither ever deletes a pack: a pack that still holds a readable blob stays, and unreferenced
+ * data is prune's to remove. */
+#ifndef DR_REPAIR_H
+#define DR_REPAIR_H
+
+#include "drrepo/repo.h"
+
+/* Rebuilds the local index from nothing: removes the index directory of the repository
+ * (whatever state it is in), then indexes every pack header and counts every snapshot's
+ * references. r must have been opened with no_index. On success r->index is open. */
+DR_MUST_CHECK int dr_repair_index(struct dr_repo *r);
+
+struct dr_repair_file {
+    struct dr_id snapshot;
+    char *path;
+    uint64_t lost_bytes;
+    uint32_t ranges;
+};
+
+struct dr_repair_result {
+    uint64_t snapshots_checked, snapshots_repaired;
+    struct dr_id *new_ids, *old_ids;
+    struct dr_repair_file *files;
+    size_t nfiles, afiles, nnew, anew;
+};
+
+/* For every snapshot that references missing or unreadable blobs, writes a repaired snapshot
+ * in which each damaged file stays listed with flag DR_NODE_F_DAMAGED and the lost byte ranges
+ * recorded (and an unreadable directory stays as an empty directory marked damaged). The
+ * repaired snapshot keeps the original's time, host and paths, gets the tag "repaired" and
+ * names the original, which is kept until the user forgets it. A blob counts as damaged when it
+ * is not indexed, its pack is missing, or (read_data, or its pack failed the last
+ * `check --read-data`) it fails to read and verify. dry_run reports without writing. */
+DR_MUST_CHECK int dr_repair_snapshots(struct dr_repo *r, bool read_data, bool dry_run,
+                                      struct dr_repair_result *out);
+void dr_repair_result_release(struct dr_repair_result *res);
+
+#endif

@@ -1,0 +1,114 @@
+/* repair.c: `drrepo repair index` rebuilds the local index from the repository;
+ * `drrepo repair snapshots` writes repaired copies of damaged snapshots. */
+#include "cmd_int.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+
+#include "drrepo/error.h"
+#include "drrepo/repair.h"
+#include "drrepo/util.h"
+
+static int repair_index(struct dr_ctx *ctx)
+{
+    /* exclusive: the index directory is removed and rebuilt under every local user of it */
+    int rc = dr_lock_acquire(ctx->r->backend, true, &ctx->lock);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = dr_repair_index(ctx->r);
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_index_txn *txn;
+    uint64_t blobs = 0, packs = 0, snaps = 0;
+    rc = dr_index_begin(ctx->r->index, false, &txn);
+    if (rc >= 0) {
+        rc = dr_index_counts(txn, &blobs, &packs, &snaps);
+        dr_index_abort(txn);
+    }
+    if (rc >= 0 && !ctx->quiet) {
+        printf("index rebuilt from the repository: %llu packs, %llu blobs, %llu snapshots\n",
+               (unsigned long long)packs, (unsigned long long)blobs, (unsigned long long)snaps);
+    }
+    return rc;
+}
+
+static int repair_snapshots(struct dr_ctx *ctx, bool read_data, bool dry_run)
+{
+    int rc = dr_lock_acquire(ctx->r->backend, false, &ctx->lock);
+    if (rc < 0) {
+        return rc;
+    }
+    char *idxdir = dr_repo_index_dir(ctx->r->cache_dir, &ctx->r->config.repo_id);
+    rc = dr_index_open(idxdir, &ctx->r->index);
+    free(idxdir);
+    if (rc >= 0) {
+        rc = dr_repo_sync_index(ctx->r, false);
+    }
+    struct dr_repair_result res;
+    if (rc >= 0) {
+        rc = dr_repair_snapshots(ctx->r, read_data, dry_run, &res);
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    for (size_t i = 0; i < res.nfiles; i++) {
+        char sid[9], lost[32];
+        dr_short_id(&res.files[i].snapshot, sid);
+        dr_size_format(res.files[i].lost_bytes, lost, sizeof(lost));
+        if (res.files[i].ranges) {
+            printf("snapshot %s: %s: %s lost in %u ranges; marked damaged\n", sid,
+                   res.files[i].path, lost, res.files[i].ranges);
+        } else {
+            printf("snapshot %s: %s: directory unreadable; kept empty, marked damaged\n", sid,
+                   res.files[i].path);
+        }
+    }
+    for (size_t i = 0; i < res.nnew; i++) {
+        char a[9], b[9];
+        dr_short_id(&res.old_ids[i], a);
+        dr_short_id(&res.new_ids[i], b);
+        printf("snapshot %s repaired as %s (tag 'repaired'); the original is kept until you "
+               "forget it\n",
+               a, b);
+    }
+    if (!ctx->quiet) {
+        printf("%llu snapshots checked, %llu %s\n", (unsigned long long)res.snapshots_checked,
+               (unsigned long long)res.snapshots_repaired,
+               dry_run ? "would be repaired (dry run)" : "repaired");
+    }
+    dr_repair_result_release(&res);
+    return 0;
+}
+
+int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"read-data", no_argument, NULL, 'd'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {0, 0, 0, 0},
+    };
+    if (argc < 2 || (strcmp(argv[1], "index") != 0 && strcmp(argv[1], "snapshots") != 0)) {
+        return dr_cmd_usage(ctx, "repair needs 'index' or 'snapshots'");
+    }
+    bool index = strcmp(argv[1], "index") == 0;
+    bool read_data = false, dry_run = false;
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': read_data = true; break;
+        case 'n': dry_run = true; break;
+        default: return dr_cmd_usage(ctx, "unknown option");
+        }
+    }
+    if (optind != argc || (index && (read_data || dry_run))) {
+        return dr_cmd_usage(ctx, "unexpected arguments for 'repair %s'", argv[1]);
+    }
+    int rc = dr_cmd_open(ctx); /* keys and config only: the index is this command's business */
+    if (rc < 0) {
+        return rc;
+    }
+    return index ? repair_index(ctx) : repair_snapshots(ctx, read_data, dry_run);
+}

@@ -1,0 +1,360 @@
+/* repair.c: rebuilding the index and repairing snapshots (see repair.h). */
+#include "drrepo/repair.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "drrepo/error.h"
+#include "drrepo/format.h"
+#include "drrepo/fs.h"
+#include "drrepo/log.h"
+#include "drrepo/mem.h"
+#include "drrepo/pack.h"
+#include "drrepo/writer.h"
+
+/* Removes the files of an LMDB environment directory (data.mdb, lock.mdb) and the directory. */
+static int remove_index_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        return errno == ENOENT ? 0 : dr_error_errno(DR_EIO, "cannot open '%s'", dir);
+    }
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+            continue;
+        }
+        char *p = dr_fs_join(dir, de->d_name);
+        if (unlink(p) < 0 && errno != ENOENT) {
+            rc = dr_error_errno(DR_EIO, "cannot remove '%s'", p);
+        }
+        free(p);
+    }
+    closedir(d);
+    if (rc >= 0 && rmdir(dir) < 0 && errno != ENOENT) {
+        rc = dr_error_errno(DR_EIO, "cannot remove '%s'", dir);
+    }
+    return rc;
+}
+
+int dr_repair_index(struct dr_repo *r)
+{
+    char *dir = dr_repo_index_dir(r->cache_dir, &r->config.repo_id);
+    int rc = remove_index_dir(dir);
+    if (rc >= 0) {
+        rc = dr_fs_mkdir_p(dir, 0700);
+    }
+    if (rc >= 0) {
+        rc = dr_index_open(dir, &r->index);
+    }
+    if (rc >= 0) {
+        rc = dr_repo_sync_index(r, true);
+    }
+    free(dir);
+    return rc;
+}
+
+/* ---- repair snapshots --------------------------------------------------------------------- */
+
+struct rep {
+    struct dr_repo *r;
+    bool read_data, dry_run;
+    struct dr_writer *w;
+    struct dr_index_txn *txn;
+    struct dr_repair_result *res;
+    const struct dr_id *snap;
+    struct dr_id empty_tree;
+    bool have_empty;
+};
+
+/* A blob is damaged when it is not indexed, its pack is missing, or reading it fails (when
+ * reading is asked for, or its pack failed its last verification). */
+static int blob_damaged(struct rep *p, const struct dr_id *id)
+{
+    struct dr_index_blob b;
+    int rc = dr_index_blob_get(p->txn, id, &b);
+    if (rc == DR_ENOENT) {
+        dr_error_clear();
+        return 1;
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_index_pack ip;
+    rc = dr_index_pack_get(p->txn, &b.pack, &ip);
+    if (rc < 0) {
+        dr_error_clear();
+        return 1;
+    }
+    char *obj = dr_pack_object_name(b.type, &b.pack);
+    uint64_t size;
+    rc = dr_backend_stat(p->r->backend, obj, &size);
+    free(obj);
+    if (rc == DR_ENOENT) {
+        dr_error_clear();
+        return 1;
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    if (!p->read_data && !(ip.verified_ns != 0 && !ip.verified_ok)) {
+        return 0;
+    }
+    struct dr_buf plain = DR_BUF_INIT(DR_BLOB_MAX);
+    rc = dr_repo_blob_get(p->r, p->txn, DR_BLOB_DATA, id, &plain);
+    dr_buf_release(&plain);
+    if (rc == DR_EIO) {
+        return rc;
+    }
+    if (rc < 0) {
+        dr_log_detail("%s", dr_error_msg());
+        dr_error_clear();
+        return 1;
+    }
+    return 0;
+}
+
+static void record_file(struct rep *p, const char *path, uint64_t lost, uint32_t ranges)
+{
+    struct dr_repair_result *res = p->res;
+    DR_GROW(res->files, res->afiles, res->nfiles + 1);
+    res->files[res->nfiles++] = (struct dr_repair_file){
+        .snapshot = *p->snap, .path = dr_xstrdup(path), .lost_bytes = lost, .ranges = ranges};
+}
+
+/* Removes damaged chunks from a file node, recording the lost ranges. Returns 1 if changed. */
+static int repair_file(struct rep *p, struct dr_node *n, const char *path)
+{
+    uint64_t off = 0, lost = 0;
+    uint32_t keep = 0;
+    struct dr_range *ranges = NULL;
+    size_t nr = 0, ar = 0;
+    /* offsets of already-damaged ranges are kept: walk chunks and old ranges together */
+    size_t oi = 0;
+    for (uint32_t i = 0; i < n->nchunks; i++) {
+        while (oi < n->ndamaged && n->damaged[oi].off == off) {
+            DR_GROW(ranges, ar, nr + 1);
+            ranges[nr++] = n->damaged[oi];
+            off += n->damaged[oi].len;
+            oi++;
+        }
+        int d = blob_damaged(p, &n->chunks[i]);
+        if (d < 0) {
+            free(ranges);
+            return d;
+        }
+        if (d) {
+            if (nr && ranges[nr - 1].off + ranges[nr - 1].len == off) {
+                ranges[nr - 1].len += n->chunk_sizes[i];
+            } else {
+                DR_GROW(ranges, ar, nr + 1);
+                ranges[nr++] = (struct dr_range){off, n->chunk_sizes[i]};
+            }
+            lost += n->chunk_sizes[i];
+        } else {
+            n->chunks[keep] = n->chunks[i];
+            n->chunk_sizes[keep] = n->chunk_sizes[i];
+            keep++;
+        }
+        off += n->chunk_sizes[i];
+    }
+    for (; oi < n->ndamaged; oi++) {
+        DR_GROW(ranges, ar, nr + 1);
+        ranges[nr++] = n->damaged[oi];
+    }
+    if (lost == 0) {
+        free(ranges);
+        return 0;
+    }
+    record_file(p, path, lost, (uint32_t)nr);
+    n->nchunks = keep;
+    free(n->damaged);
+    n->damaged = ranges;
+    n->ndamaged = (uint32_t)nr;
+    n->flags |= DR_NODE_F_DAMAGED;
+    return 1;
+}
+
+static int empty_tree(struct rep *p, struct dr_id *out)
+{
+    if (!p->have_empty) {
+        struct dr_tree t;
+        struct dr_buf enc = DR_BUF_INIT(DR_TREE_MAX);
+        dr_tree_init(&t);
+        int rc = dr_tree_encode(&t, &enc);
+        if (rc >= 0 && !p->dry_run) {
+            rc = dr_writer_put_tree(p->w, (const uint8_t *)enc.buf, enc.len, &p->empty_tree);
+        }
+        dr_buf_release(&enc);
+        if (rc < 0) {
+            return rc;
+        }
+        p->have_empty = true;
+    }
+    *out = p->empty_tree;
+    return 0;
+}
+
+/* Returns 1 and sets *out when the tree had to change, 0 when it is intact. */
+static int repair_tree(struct rep *p, const struct dr_id *tree, const char *path, unsigned depth,
+                       struct dr_id *out)
+{
+    struct dr_tree t;
+    dr_tree_init(&t);
+    int rc = depth > 4096 ? dr_errorf(DR_ECORRUPT, "trees nest too deep")
+                          : dr_repo_tree_load(p->r, p->txn, tree, &t);
+    if (rc < 0) {
+        dr_tree_release(&t);
+        return rc; /* the caller marks the directory */
+    }
+    bool changed = false;
+    for (size_t i = 0; rc >= 0 && i < t.n; i++) {
+        struct dr_node *n = &t.nodes[i];
+        char *sub = dr_xasprintf("%s/%s", path, n->name);
+        if (n->type == DR_NODE_DIR) {
+            struct dr_id nt;
+            int trc = repair_tree(p, &n->subtree, sub, depth + 1, &nt);
+            if (trc == DR_ECORRUPT || trc == DR_ENOENT) {
+                dr_log_warn("directory '%s' cannot be read (%s); kept as an empty directory "
+                            "marked damaged",
+                            sub, dr_error_msg());
+                dr_error_clear();
+                record_file(p, sub, 0, 0);
+                n->flags |= DR_NODE_F_DAMAGED;
+                trc = empty_tree(p, &n->subtree);
+                changed = true;
+            } else if (trc == 1) {
+                n->subtree = nt;
+                changed = true;
+            }
+            rc = trc < 0 ? trc : 0;
+        } else if (n->type == DR_NODE_FILE && n->nchunks) {
+            int frc = repair_file(p, n, sub);
+            changed = changed || frc == 1;
+            rc = frc < 0 ? frc : 0;
+        }
+        free(sub);
+    }
+    if (rc >= 0 && changed) {
+        struct dr_buf enc = DR_BUF_INIT(DR_TREE_MAX);
+        rc = dr_tree_encode(&t, &enc);
+        if (rc >= 0 && !p->dry_run) {
+            rc = dr_writer_put_tree(p->w, (const uint8_t *)enc.buf, enc.len, out);
+        }
+        dr_buf_release(&enc);
+    }
+    dr_tree_release(&t);
+    return rc < 0 ? rc : changed ? 1 : 0;
+}
+
+static int repair_one(struct rep *p, const struct dr_snap_entry *e)
+{
+    p->snap = &e->id;
+    struct dr_id root;
+    int rc = repair_tree(p, &e->snap.tree, "", 0, &root);
+    if (rc == DR_ECORRUPT || rc == DR_ENOENT) {
+        char h[DR_ID_HEX_LEN + 1];
+        dr_log_warn("snapshot %.8s: its root directory cannot be read (%s)", dr_id_hex(&e->id, h),
+                    dr_error_msg());
+        dr_error_clear();
+        record_file(p, "/", 0, 0);
+        rc = empty_tree(p, &root);
+        rc = rc < 0 ? rc : 1;
+    }
+    if (rc <= 0) {
+        return rc;
+    }
+    p->res->snapshots_repaired++;
+    if (p->dry_run) {
+        return 0;
+    }
+    struct dr_snapshot s;
+    dr_snapshot_init(&s);
+    s.time_ns = e->snap.time_ns;
+    s.host = dr_xstrdup(e->snap.host);
+    s.user = dr_xstrdup(e->snap.user);
+    s.source = dr_xstrdup(e->snap.source ? e->snap.source : "");
+    for (size_t i = 0; i < e->snap.ntags; i++) {
+        dr_snapshot_add_tag(&s, e->snap.tags[i]);
+    }
+    dr_snapshot_add_tag(&s, "repaired");
+    for (size_t i = 0; i < e->snap.npaths; i++) {
+        dr_snapshot_add_path(&s, e->snap.paths[i]);
+    }
+    for (size_t i = 0; i < e->snap.nmeta; i++) {
+        dr_snapshot_add_meta(&s, e->snap.meta[i].key, e->snap.meta[i].value);
+    }
+    s.summary = e->snap.summary;
+    s.parent = e->snap.parent;
+    s.has_parent = e->snap.has_parent;
+    s.tree = root;
+    s.original = e->id;
+    s.has_original = true;
+    struct dr_id nid;
+    rc = dr_writer_commit(p->w, &s, &nid);
+    dr_snapshot_release(&s);
+    if (rc >= 0) {
+        struct dr_repair_result *res = p->res;
+        DR_GROW(res->new_ids, res->anew, res->nnew + 1);
+        res->old_ids = dr_xrealloc(res->old_ids, res->anew * sizeof(*res->old_ids));
+        res->new_ids[res->nnew] = nid;
+        res->old_ids[res->nnew] = e->id;
+        res->nnew++;
+    }
+    return rc;
+}
+
+int dr_repair_snapshots(struct dr_repo *r, bool read_data, bool dry_run,
+                        struct dr_repair_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct rep p = {.r = r, .read_data = read_data, .dry_run = dry_run, .res = out};
+    struct dr_snap_entry *v = NULL;
+    size_t n = 0;
+    int rc = dr_repo_snapshot_list(r, &v, &n, NULL);
+    if (rc < 0) {
+        return rc;
+    }
+    if (!dry_run) {
+        rc = dr_writer_open(r, &p.w);
+    }
+    if (rc >= 0) {
+        rc = dr_index_begin(r->index, false, &p.txn);
+    }
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        out->snapshots_checked++;
+        /* an original that was repaired before is kept as it is (the user forgets it) */
+        bool already = false;
+        for (size_t k = 0; k < n; k++) {
+            if (v[k].snap.has_original && dr_id_eq(&v[k].snap.original, &v[i].id)) {
+                already = true;
+            }
+        }
+        if (already) {
+            continue;
+        }
+        rc = repair_one(&p, &v[i]);
+        if (rc >= 0 && p.txn) {
+            rc = dr_index_renew(p.txn);
+        }
+    }
+    dr_index_abort(p.txn);
+    dr_writer_free(p.w);
+    dr_snap_list_free(v, n);
+    return rc;
+}
+
+void dr_repair_result_release(struct dr_repair_result *res)
+{
+    for (size_t i = 0; i < res->nfiles; i++) {
+        free(res->files[i].path);
+    }
+    free(res->files);
+    free(res->new_ids);
+    free(res->old_ids);
+    memset(res, 0, sizeof(*res));
+}
