@@ -78,8 +78,6 @@ struct dr_check_opts {
 
 /* Parses "N/M", "P%" or a size ("5G") for --read-data-subset. DR_EUSAGE on anything else. */
 DR_MUST_CHECK int dr_check_parse_subset(const char *s, struct dr_check_opts *o);
-/* Parses a duration such as "90s", "30m", "12h", "7d", "2w". DR_EUSAGE on anything else. */
-DR_MUST_CHECK int dr_parse_duration(const char *s, int64_t *out_ns);
 
 /* Runs the checks; the report is filled even when damage is found. Returns 0 (possibly with
  * damage in the report) or an error that stopped the check (DR_EIO, index errors). */

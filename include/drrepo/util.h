@@ -8,6 +8,9 @@
 DR_MUST_CHECK int dr_parse_u64(const char *s, uint64_t *out);
 /* Parses a size with an optional K/M/G/T suffix (powers of 1024; "KiB" and "KB" accepted). */
 DR_MUST_CHECK int dr_parse_size(const char *s, uint64_t *out);
+/* Parses a duration such as "90s", "30m", "12h", "7d", "2w" (fractions allowed).
+ * DR_EUSAGE on anything else. */
+DR_MUST_CHECK int dr_parse_duration(const char *s, int64_t *out_ns);
 /* Wall-clock time in nanoseconds since the epoch. */
 int64_t dr_time_now_ns(void);
 /* Monotonic time in nanoseconds. */

@@ -13,6 +13,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "drrepo/check.h"
 #include "drrepo/cli.h"
 #include "drrepo/crypto.h"
 #include "drrepo/error.h"
@@ -47,6 +48,14 @@ static const struct dr_cmd commands[] = {
      "[--new-password-file F]"},
     {"check", "verify the repository's integrity", dr_cmd_check, DR_CMD_REPO | DR_CMD_LOCK_SHARED,
      "check [--read-data]"},
+    {"forget", "remove snapshots, by id or by a keep policy", dr_cmd_forget,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED,
+     "forget [SNAP...] [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N]\n"
+     "     [--keep-monthly N] [--keep-yearly N] [--keep-within DURATION] [--keep-tag TAG]\n"
+     "     [--group-by host,tags,paths] [--host H] [--tag T] [--dry-run] [--json]\n"
+     "     [--prune [--max-unused PERCENT]]"},
+    {"prune", "reclaim space that no snapshot references", dr_cmd_prune,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED, "prune [--max-unused PERCENT] [--dry-run] [--json]"},
     {"repair", "rebuild the index, or repair damaged snapshots", dr_cmd_repair,
      DR_CMD_REPO | DR_CMD_NO_INDEX, "repair index | repair snapshots [--read-data] [--dry-run]"},
     {"unlock", "remove locks of processes that are gone", dr_cmd_unlock, 0,
@@ -352,7 +361,8 @@ static const struct dr_cmd *find_cmd(const char *name)
 static void print_help(FILE *f)
 {
     fprintf(f, "usage: drrepo [-r REPO] [--password-file F | --password-command CMD]\n"
-               "              [--cache-dir DIR] [--json] [-q] [-v] COMMAND [ARGS]\n\ncommands:\n");
+               "              [--cache-dir DIR] [--retry-lock DURATION] [--json] [-q] [-v]\n"
+               "              COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < DR_ARRAY_LEN(commands); i++) {
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     }
@@ -409,6 +419,14 @@ static int take_global_options(struct dr_ctx *ctx, int *verbose, int argc, char 
             ctx->json = true;
             continue;
         }
+        if (strcmp(a, "--retry-lock") == 0 && i + 1 < argc) {
+            if (dr_parse_duration(argv[i + 1], &ctx->retry_lock_ns) < 0) {
+                dr_error_clear();
+                ctx->retry_lock_ns = -1;
+            }
+            i++;
+            continue;
+        }
         static const struct {
             const char *name;
             size_t off;
@@ -451,6 +469,7 @@ int dr_cli_main(int argc, char **argv)
         {"password-file", required_argument, NULL, 'p'},
         {"password-command", required_argument, NULL, 'c'},
         {"cache-dir", required_argument, NULL, 'C'},
+        {"retry-lock", required_argument, NULL, 'R'},
         {"json", no_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
@@ -468,6 +487,12 @@ int dr_cli_main(int argc, char **argv)
         case 'p': ctx.password_file = optarg; break;
         case 'c': ctx.password_command = optarg; break;
         case 'C': ctx.cache_dir = optarg; break;
+        case 'R':
+            if (dr_parse_duration(optarg, &ctx.retry_lock_ns) < 0) {
+                fprintf(stderr, "drrepo: error: %s\n", dr_error_msg());
+                return 2;
+            }
+            break;
         case 'j': ctx.json = true; break;
         case 'q': ctx.quiet = true; break;
         case 'v': verbose++; break;
@@ -503,6 +528,10 @@ int dr_cli_main(int argc, char **argv)
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
     sub_argc = take_global_options(&ctx, &verbose, sub_argc, sub_argv);
+    if (ctx.retry_lock_ns < 0) {
+        fprintf(stderr, "drrepo: error: --retry-lock takes a duration such as 30s or 2h\n");
+        return 2;
+    }
     dr_log_set_level(ctx.quiet      ? DR_LOG_WARN
                      : verbose >= 3 ? DR_LOG_TRACE
                      : verbose == 2 ? DR_LOG_DEBUG

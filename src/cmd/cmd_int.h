@@ -45,7 +45,11 @@ struct dr_ctx {
     bool progress; /* stderr is a terminal and not quiet */
     struct dr_repo *r;
     struct dr_lock *lock;
+    int64_t retry_lock_ns; /* --retry-lock: how long to wait for a conflicting lock */
 };
+
+/* Swaps the context's lock for an exclusive one, retrying for up to ctx->retry_lock_ns. */
+DR_MUST_CHECK int dr_cmd_lock_exclusive(struct dr_ctx *ctx);
 
 /* Opens the repository named by the context for the current command (per its flags): asks for
  * the password, opens keys and index, takes the lock. */
@@ -82,6 +86,8 @@ int dr_cmd_diff(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_stats(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_key(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_check(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_prune(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_unlock(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_version(struct dr_ctx *ctx, int argc, char **argv);

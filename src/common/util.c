@@ -97,3 +97,27 @@ void dr_size_format(uint64_t n, char *out, size_t outlen)
         snprintf(out, outlen, "%.1f %s", v, units[u]);
     }
 }
+
+int dr_parse_duration(const char *s, int64_t *out_ns)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0) {
+        return dr_errorf(DR_EUSAGE, "'%s' is not a duration (use e.g. 90s, 30m, 12h, 7d, 2w)", s);
+    }
+    double mult;
+    switch (*end) {
+    case 's': mult = 1; break;
+    case 'm': mult = 60; break;
+    case 'h': mult = 3600; break;
+    case 'd': mult = 86400; break;
+    case 'w': mult = 7 * 86400; break;
+    default: return dr_errorf(DR_EUSAGE, "'%s' is not a duration (use e.g. 90s, 30m, 12h, 7d)", s);
+    }
+    if (end[1] != '\0' || v * mult > 1e10) {
+        return dr_errorf(DR_EUSAGE, "'%s' is not a duration (use e.g. 90s, 30m, 12h, 7d)", s);
+    }
+    *out_ns = (int64_t)(v * mult * 1e9);
+    return 0;
+}

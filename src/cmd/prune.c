@@ -1,0 +1,350 @@
+/* prune.c: `drrepo prune` and `drrepo forget`. Forgetting and repacking run under a shared
+ * lock, beside running snapshots; deleting takes the exclusive lock (waiting up to
+ * --retry-lock for running snapshots to finish). */
+#include "cmd_int.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "drrepo/error.h"
+#include "drrepo/log.h"
+#include "drrepo/mem.h"
+#include "drrepo/prune.h"
+#include "drrepo/retention.h"
+#include "drrepo/util.h"
+
+int dr_cmd_lock_exclusive(struct dr_ctx *ctx)
+{
+    dr_lock_release(ctx->lock);
+    ctx->lock = NULL;
+    int64_t deadline = dr_mono_ns() + ctx->retry_lock_ns;
+    bool said = false;
+    for (;;) {
+        int rc = dr_lock_acquire(ctx->r->backend, true, &ctx->lock);
+        if (rc != DR_ELOCKED || dr_mono_ns() >= deadline) {
+            return rc;
+        }
+        if (!said && !ctx->quiet) {
+            dr_log_info("waiting for the exclusive lock: %s", dr_error_msg());
+            said = true;
+        }
+        dr_error_clear();
+        sleep(1);
+    }
+}
+
+static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o)
+{
+    struct dr_prune_stats st;
+    int rc = dr_prune_repack(ctx->r, o, &st);
+    if (rc < 0) {
+        return rc;
+    }
+    if (!o->dry_run) {
+        rc = dr_cmd_lock_exclusive(ctx);
+        if (rc >= 0) {
+            rc = dr_prune_delete(ctx->r, o, &st);
+        }
+        if (rc < 0) {
+            return rc;
+        }
+    } else {
+        rc = dr_prune_delete(ctx->r, o, &st); /* dry run: cross-checks only */
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    char total[32], del[32], rep[32], copied[32], freed[32];
+    dr_size_format(st.bytes_total, total, sizeof(total));
+    dr_size_format(st.bytes_delete, del, sizeof(del));
+    dr_size_format(st.bytes_repack, rep, sizeof(rep));
+    dr_size_format(st.bytes_copied, copied, sizeof(copied));
+    dr_size_format(st.bytes_freed, freed, sizeof(freed));
+    if (ctx->json) {
+        printf("{\"dry_run\":%s,\"packs_total\":%llu,\"bytes_total\":%llu,\"packs_unused\":%llu,"
+               "\"bytes_unused\":%llu,\"packs_repack\":%llu,\"bytes_repack\":%llu,"
+               "\"blobs_repacked\":%llu,\"bytes_copied\":%llu,\"packs_written\":%llu,"
+               "\"packs_deleted\":%llu,\"bytes_freed\":%llu}\n",
+               o->dry_run ? "true" : "false", (unsigned long long)st.packs_total,
+               (unsigned long long)st.bytes_total, (unsigned long long)st.packs_delete,
+               (unsigned long long)st.bytes_delete, (unsigned long long)st.packs_repack,
+               (unsigned long long)st.bytes_repack, (unsigned long long)st.blobs_repacked,
+               (unsigned long long)st.bytes_copied, (unsigned long long)st.packs_written,
+               (unsigned long long)st.packs_deleted, (unsigned long long)st.bytes_freed);
+    } else if (!ctx->quiet) {
+        printf("packs: %llu (%s); %llu with no live data (%s); %llu over %.1f%% unused (%s)\n",
+               (unsigned long long)st.packs_total, total, (unsigned long long)st.packs_delete, del,
+               (unsigned long long)st.packs_repack, o->max_unused, rep);
+        if (o->dry_run) {
+            printf("dry run: nothing was changed\n");
+        } else {
+            printf("repacked %llu blobs (%s) into %llu new packs; deleted %llu packs, freed %s\n",
+                   (unsigned long long)st.blobs_repacked, copied,
+                   (unsigned long long)st.packs_written, (unsigned long long)st.packs_deleted,
+                   freed);
+        }
+    }
+    return 0;
+}
+
+static int parse_prune_opt(struct dr_ctx *ctx, int c, struct dr_prune_opts *o)
+{
+    char *end;
+    switch (c) {
+    case 'u':
+        o->max_unused = strtod(optarg, &end);
+        if (end == optarg || (*end && strcmp(end, "%") != 0) || o->max_unused < 0 ||
+            o->max_unused > 100) {
+            return dr_cmd_usage(ctx, "--max-unused takes a percentage from 0 to 100");
+        }
+        return 0;
+    case 'n': o->dry_run = true; return 0;
+    case 'j': ctx->json = true; return 0;
+    default: return dr_cmd_usage(ctx, "unknown option");
+    }
+}
+
+int dr_cmd_prune(struct dr_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"max-unused", required_argument, NULL, 'u'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"json", no_argument, NULL, 'j'},
+        {0, 0, 0, 0},
+    };
+    struct dr_prune_opts o = {.max_unused = 5};
+    int c, rc = 0;
+    while (rc >= 0 && (c = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
+        rc = parse_prune_opt(ctx, c, &o);
+    }
+    if (rc >= 0 && optind != argc) {
+        rc = dr_cmd_usage(ctx, "unexpected argument '%s'", argv[optind]);
+    }
+    if (rc >= 0) {
+        rc = dr_cmd_open(ctx);
+    }
+    return rc < 0 ? rc : run_prune(ctx, &o);
+}
+
+/* ---- forget ------------------------------------------------------------------------------- */
+
+struct strv {
+    char **v;
+    size_t n, alloc;
+};
+
+static int parse_count(struct dr_ctx *ctx, const char *name, uint32_t *out)
+{
+    uint64_t v;
+    if (dr_parse_u64(optarg, &v) < 0 || v > UINT32_MAX) {
+        return dr_cmd_usage(ctx, "%s takes a number", name);
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int parse_group_by(struct dr_ctx *ctx, const char *s, unsigned *out)
+{
+    unsigned g = 0;
+    char *copy = dr_xstrdup(s);
+    char *save = NULL;
+    int rc = 0;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (strcmp(t, "host") == 0) {
+            g |= DR_GROUP_HOST;
+        } else if (strcmp(t, "tags") == 0) {
+            g |= DR_GROUP_TAGS;
+        } else if (strcmp(t, "paths") == 0) {
+            g |= DR_GROUP_PATHS;
+        } else if (strcmp(t, "") != 0) {
+            rc = dr_cmd_usage(ctx, "--group-by takes host, tags and paths, separated by commas");
+        }
+    }
+    free(copy);
+    *out = g;
+    return rc;
+}
+
+static bool wanted(const struct dr_snapshot *s, const char *host, const char *tag)
+{
+    if (host && strcmp(s->host, host) != 0) {
+        return false;
+    }
+    if (!tag) {
+        return true;
+    }
+    for (size_t i = 0; i < s->ntags; i++) {
+        if (strcmp(s->tags[i], tag) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void print_line(const char *verb, const struct dr_snap_entry *e, const char *why)
+{
+    char sid[9], when[32];
+    dr_short_id(&e->id, sid);
+    dr_time_format(e->snap.time_ns, when, sizeof(when));
+    printf("%-6s %s  %s  %-16s  %-24s ", verb, sid, when, e->snap.host, why);
+    for (size_t p = 0; p < e->snap.npaths; p++) {
+        printf("%s%s", p ? " " : "", e->snap.paths[p]);
+    }
+    printf("\n");
+}
+
+int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"keep-last", required_argument, NULL, 1},
+        {"keep-hourly", required_argument, NULL, 2},
+        {"keep-daily", required_argument, NULL, 3},
+        {"keep-weekly", required_argument, NULL, 4},
+        {"keep-monthly", required_argument, NULL, 5},
+        {"keep-yearly", required_argument, NULL, 6},
+        {"keep-within", required_argument, NULL, 7},
+        {"keep-tag", required_argument, NULL, 8},
+        {"group-by", required_argument, NULL, 9},
+        {"host", required_argument, NULL, 'H'},
+        {"tag", required_argument, NULL, 't'},
+        {"prune", no_argument, NULL, 'P'},
+        {"max-unused", required_argument, NULL, 'u'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"json", no_argument, NULL, 'j'},
+        {0, 0, 0, 0},
+    };
+    struct dr_keep_policy pol = {0};
+    struct strv keep_tags = {0};
+    struct dr_prune_opts po = {.max_unused = 5};
+    unsigned group_by = DR_GROUP_HOST | DR_GROUP_PATHS;
+    const char *host = NULL, *tag = NULL;
+    bool prune = false;
+    int c, rc = 0;
+    while (rc >= 0 && (c = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
+        switch (c) {
+        case 1: rc = parse_count(ctx, "--keep-last", &pol.last); break;
+        case 2: rc = parse_count(ctx, "--keep-hourly", &pol.hourly); break;
+        case 3: rc = parse_count(ctx, "--keep-daily", &pol.daily); break;
+        case 4: rc = parse_count(ctx, "--keep-weekly", &pol.weekly); break;
+        case 5: rc = parse_count(ctx, "--keep-monthly", &pol.monthly); break;
+        case 6: rc = parse_count(ctx, "--keep-yearly", &pol.yearly); break;
+        case 7: rc = dr_parse_duration(optarg, &pol.within_ns); break;
+        case 8:
+            DR_GROW(keep_tags.v, keep_tags.alloc, keep_tags.n + 1);
+            keep_tags.v[keep_tags.n++] = optarg;
+            break;
+        case 9: rc = parse_group_by(ctx, optarg, &group_by); break;
+        case 'H': host = optarg; break;
+        case 't': tag = optarg; break;
+        case 'P': prune = true; break;
+        default: rc = parse_prune_opt(ctx, c, &po); break;
+        }
+    }
+    pol.tags = keep_tags.v;
+    pol.ntags = keep_tags.n;
+    char **ids = argv + optind;
+    size_t nids = (size_t)(argc - optind);
+    if (rc >= 0 && nids == 0 && dr_keep_policy_empty(&pol)) {
+        rc = dr_cmd_usage(ctx, "give snapshots to forget or a --keep-* policy (an empty policy "
+                               "would remove everything)");
+    }
+    if (rc >= 0 && nids && !dr_keep_policy_empty(&pol)) {
+        rc = dr_cmd_usage(ctx, "give either snapshots or a policy, not both");
+    }
+    if (rc >= 0) {
+        rc = dr_cmd_open(ctx);
+    }
+    struct dr_snap_entry *v = NULL;
+    size_t n = 0;
+    if (rc >= 0) {
+        rc = dr_repo_snapshot_list(ctx->r, &v, &n, NULL);
+    }
+    bool *remove = rc >= 0 ? dr_xcalloc(n + 1, sizeof(*remove)) : NULL;
+    unsigned *reasons = rc >= 0 ? dr_xcalloc(n + 1, sizeof(*reasons)) : NULL;
+    size_t *group = rc >= 0 ? dr_xcalloc(n + 1, sizeof(*group)) : NULL;
+    bool *considered = rc >= 0 ? dr_xcalloc(n + 1, sizeof(*considered)) : NULL;
+    if (rc >= 0 && nids) {
+        for (size_t i = 0; rc >= 0 && i < nids; i++) {
+            struct dr_id id;
+            rc = dr_repo_snapshot_resolve(ctx->r, ids[i], host, tag, &id);
+            for (size_t k = 0; rc >= 0 && k < n; k++) {
+                if (dr_id_eq(&v[k].id, &id)) {
+                    remove[k] = considered[k] = true;
+                }
+            }
+        }
+    } else if (rc >= 0) {
+        struct dr_keep_input *in = dr_xcalloc(n + 1, sizeof(*in));
+        struct dr_keep_result *res = dr_xcalloc(n + 1, sizeof(*res));
+        size_t *map = dr_xcalloc(n + 1, sizeof(*map));
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!wanted(&v[i].snap, host, tag)) {
+                continue;
+            }
+            const struct dr_snapshot *s = &v[i].snap;
+            in[m] =
+                (struct dr_keep_input){s->time_ns, s->host, s->tags, s->ntags, s->paths, s->npaths};
+            map[m++] = i;
+        }
+        dr_keep_apply(&pol, group_by, in, m, res);
+        for (size_t k = 0; k < m; k++) {
+            considered[map[k]] = true;
+            reasons[map[k]] = res[k].reasons;
+            remove[map[k]] = res[k].reasons == 0;
+            group[map[k]] = res[k].group;
+        }
+        free(in);
+        free(res);
+        free(map);
+    }
+    if (rc >= 0) {
+        struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+        int jrc = dr_buf_addch(&j, '[');
+        size_t nrem = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!considered[i]) {
+                continue;
+            }
+            char why[96], hex[DR_ID_HEX_LEN + 1];
+            dr_keep_reasons(reasons[i], why, sizeof(why));
+            nrem += remove[i];
+            if (ctx->json) {
+                jrc = jrc < 0 ? jrc
+                              : dr_buf_addf(&j,
+                                            "%s{\"id\":\"%s\",\"group\":%zu,\"action\":\"%s\","
+                                            "\"reasons\":\"%s\"}",
+                                            j.len > 1 ? "," : "", dr_id_hex(&v[i].id, hex),
+                                            group[i], remove[i] ? "remove" : "keep", why);
+            } else if (!ctx->quiet) {
+                print_line(remove[i] ? "remove" : "keep", &v[i], remove[i] ? "" : why);
+            }
+        }
+        if (ctx->json && jrc >= 0 && dr_buf_adds(&j, "]\n") >= 0) {
+            fputs(j.buf, stdout);
+        }
+        dr_buf_release(&j);
+        if (!ctx->json && !ctx->quiet) {
+            printf("%s%zu snapshots to remove\n", po.dry_run ? "dry run: " : "", nrem);
+        }
+        for (size_t i = 0; rc >= 0 && !po.dry_run && i < n; i++) {
+            if (remove[i]) {
+                rc = dr_forget_one(ctx->r, &v[i].id);
+            }
+        }
+    }
+    free(remove);
+    free(reasons);
+    free(group);
+    free(considered);
+    free(keep_tags.v);
+    dr_snap_list_free(v, n);
+    if (rc >= 0 && prune) {
+        bool json = ctx->json;
+        ctx->json = false; /* one JSON document per command: forget's list */
+        rc = run_prune(ctx, &po);
+        ctx->json = json;
+    }
+    return rc;
+}

@@ -1,0 +1,479 @@
+/* prune.c: forget and prune (see prune.h). */
+#include "drrepo/prune.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "drrepo/error.h"
+#include "drrepo/fault.h"
+#include "drrepo/format.h"
+#include "drrepo/log.h"
+#include "drrepo/mem.h"
+#include "drrepo/pack.h"
+
+int dr_forget_one(struct dr_repo *r, const struct dr_id *id)
+{
+    char hex[DR_ID_HEX_LEN + 1];
+    dr_id_hex(id, hex);
+    struct dr_index_txn *txn;
+    int rc = dr_index_begin(r->index, true, &txn);
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_index_snap rec;
+    rc = dr_index_snap_get(txn, id, &rec);
+    if (rc == 0 && rec.counted) {
+        rc = dr_repo_count_refs(r, txn, &rec.tree, -1);
+        if (rc > 0) {
+            dr_log_warn("snapshot %.8s references %d blobs that are missing", hex, rc);
+        }
+    } else if (rc == DR_ENOENT) {
+        dr_error_clear();
+        rc = 0; /* never counted (unreadable): nothing to give back */
+    }
+    if (rc >= 0) {
+        rc = dr_index_snap_del(txn, id);
+        if (rc == DR_ENOENT) {
+            dr_error_clear();
+            rc = 0;
+        }
+    }
+    if (rc < 0) {
+        dr_index_abort(txn);
+        return dr_error_wrap(rc, "forget %.8s", hex);
+    }
+    rc = DR_FAULT_POINT("forget.before_commit");
+    if (rc < 0) {
+        dr_index_abort(txn);
+        return rc;
+    }
+    rc = dr_index_commit(txn);
+    if (rc < 0) {
+        return rc;
+    }
+    /* Only now the object goes. A crash before this line leaves the snapshot in the repository
+     * and out of the index: the next open counts it again, so it is simply not forgotten. */
+    rc = DR_FAULT_POINT("forget.before_delete");
+    if (rc < 0) {
+        return rc;
+    }
+    char *obj = dr_xasprintf("snapshots/%s", hex);
+    rc = dr_backend_delete(r->backend, obj);
+    free(obj);
+    if (rc == DR_ENOENT) {
+        dr_error_clear();
+        rc = 0;
+    }
+    return rc;
+}
+
+/* ---- phase 1: plan and repack ------------------------------------------------------------- */
+
+struct pack_ref {
+    struct dr_id id;
+    struct dr_index_pack p;
+};
+
+struct plan {
+    struct dr_prune_stats *st;
+    const struct dr_prune_opts *o;
+    struct pack_ref *repack;
+    size_t nrepack, arepack;
+};
+
+static int plan_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *p)
+{
+    struct plan *pl = arg;
+    pl->st->packs_total++;
+    pl->st->bytes_total += p->size;
+    if (p->live_bytes == 0) {
+        pl->st->packs_delete++;
+        pl->st->bytes_delete += p->size;
+        return 0;
+    }
+    double dead_pct = p->size ? 100.0 * (double)p->dead_bytes / (double)p->size : 0;
+    if (dead_pct > pl->o->max_unused) {
+        pl->st->packs_repack++;
+        pl->st->bytes_repack += p->size;
+        DR_GROW(pl->repack, pl->arepack, pl->nrepack + 1);
+        pl->repack[pl->nrepack++] = (struct pack_ref){*id, *p};
+    }
+    return 0;
+}
+
+/* Points id at its new copy and moves its bytes from the old pack's live count to the new
+ * pack's. The new pack was added with every entry counted dead (they were duplicates). */
+static int relocate(struct dr_index_txn *txn, const struct dr_id *newpack,
+                    const struct dr_pack_entry *e)
+{
+    struct dr_index_blob b;
+    int rc = dr_index_blob_get(txn, &e->id, &b);
+    if (rc < 0) {
+        return rc;
+    }
+    if (dr_id_eq(&b.pack, newpack)) {
+        return 0;
+    }
+    struct dr_index_pack oldp, newp;
+    rc = dr_index_pack_get(txn, &b.pack, &oldp);
+    if (rc >= 0) {
+        rc = dr_index_pack_get(txn, newpack, &newp);
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    if (b.refs > 0) {
+        oldp.live_bytes -= DR_MIN(oldp.live_bytes, b.clen);
+        newp.live_bytes += e->clen;
+        newp.dead_bytes -= DR_MIN(newp.dead_bytes, e->clen);
+    }
+    oldp.dead_bytes += b.clen;
+    struct dr_id old = b.pack;
+    b.pack = *newpack;
+    b.offset = e->offset;
+    b.clen = e->clen;
+    b.ulen = e->ulen;
+    rc = dr_index_blob_put(txn, &e->id, &b);
+    if (rc >= 0) {
+        rc = dr_index_pack_put(txn, &old, &oldp);
+    }
+    if (rc >= 0) {
+        rc = dr_index_pack_put(txn, newpack, &newp);
+    }
+    return rc;
+}
+
+/* Writes the repack writer's pack durably, then indexes it and relocates its blobs. */
+static int flush_repack(struct dr_repo *r, struct dr_pack_writer *w, uint8_t type,
+                        struct dr_prune_stats *st)
+{
+    if (dr_pack_writer_count(w) == 0) {
+        return 0;
+    }
+    struct dr_id pid;
+    const uint8_t *data;
+    size_t len, n;
+    int rc = dr_pack_writer_finish(w, &pid, &data, &len);
+    if (rc < 0) {
+        return rc;
+    }
+    char *obj = dr_pack_object_name(type, &pid);
+    rc = DR_FAULT_POINT("prune.before_pack_put");
+    if (rc >= 0) {
+        rc = dr_backend_put(r->backend, obj, data, len, false);
+    }
+    free(obj);
+    if (rc >= 0) {
+        rc = DR_FAULT_POINT("prune.after_pack_put");
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    const struct dr_pack_entry *e = dr_pack_writer_entries(w, &n);
+    struct dr_index_txn *txn;
+    rc = dr_index_begin(r->index, true, &txn);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = dr_index_pack_add(txn, &pid, type, len, e, n);
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        rc = relocate(txn, &pid, &e[i]);
+    }
+    if (rc >= 0) {
+        rc = DR_FAULT_POINT("prune.before_relocate_commit");
+    }
+    if (rc < 0) {
+        dr_index_abort(txn);
+        return rc;
+    }
+    rc = dr_index_commit(txn);
+    if (rc >= 0) {
+        st->packs_written++;
+        dr_pack_writer_reset(w);
+    }
+    return rc;
+}
+
+/* Copies the live records of one pack (verified on the way) into the repack writer. */
+static int repack_one(struct dr_repo *r, const struct pack_ref *pr, struct dr_pack_writer *w,
+                      struct dr_prune_stats *st)
+{
+    char *obj = dr_pack_object_name(pr->p.type, &pr->id);
+    struct dr_buf data = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
+    struct dr_buf plain = DR_BUF_INIT(DR_BLOB_MAX);
+    struct dr_pack_entry *e = NULL;
+    size_t n = 0;
+    uint64_t size;
+    uint8_t type;
+    struct dr_index_txn *txn = NULL;
+    int rc = dr_pack_read_header(r->backend, r->keys, obj, &size, &e, &n, &type);
+    if (rc >= 0) {
+        rc = dr_backend_get(r->backend, obj, 0, UINT64_MAX, &data);
+    }
+    if (rc >= 0) {
+        rc = dr_index_begin(r->index, false, &txn);
+    }
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        struct dr_index_blob b;
+        int brc = dr_index_blob_get(txn, &e[i].id, &b);
+        if (brc == DR_ENOENT || (brc >= 0 && (b.refs == 0 || !dr_id_eq(&b.pack, &pr->id)))) {
+            dr_error_clear();
+            continue; /* dead, or a duplicate of a copy elsewhere */
+        }
+        if (brc < 0) {
+            rc = brc;
+            break;
+        }
+        const uint8_t *rec = (const uint8_t *)data.buf + e[i].offset;
+        dr_buf_reset(&plain);
+        rc = dr_blob_decode(r->keys, r->z, e[i].type, &e[i].id, rec, e[i].clen, e[i].ulen, &plain);
+        if (rc < 0) {
+            /* never copy damage into a new pack: leave this pack alone, check reports it */
+            rc = dr_error_wrap(rc, "prune: cannot repack '%s'", obj);
+            break;
+        }
+        if (dr_pack_writer_has(w, &e[i].id)) {
+            continue;
+        }
+        rc = dr_pack_writer_add(w, &e[i].id, rec, e[i].clen, e[i].ulen);
+        if (rc >= 0) {
+            st->blobs_repacked++;
+            st->bytes_copied += e[i].clen;
+        }
+        if (rc >= 0 && dr_pack_writer_size(w) >= r->config.pack_size) {
+            dr_index_abort(txn);
+            txn = NULL;
+            rc = flush_repack(r, w, type, st);
+            if (rc >= 0) {
+                rc = dr_index_begin(r->index, false, &txn);
+            }
+        }
+    }
+    dr_index_abort(txn);
+    free(e);
+    free(obj);
+    dr_buf_release(&data);
+    dr_buf_release(&plain);
+    return rc;
+}
+
+int dr_prune_repack(struct dr_repo *r, const struct dr_prune_opts *o, struct dr_prune_stats *st)
+{
+    struct plan pl = {.st = st, .o = o};
+    struct dr_index_txn *txn;
+    memset(st, 0, sizeof(*st));
+    int rc = dr_index_begin(r->index, false, &txn);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = dr_index_pack_foreach(txn, plan_cb, &pl);
+    dr_index_abort(txn);
+    if (rc >= 0 && !o->dry_run && pl.nrepack) {
+        struct dr_pack_writer *w[2] = {dr_pack_writer_new(r->keys, DR_BLOB_DATA),
+                                       dr_pack_writer_new(r->keys, DR_BLOB_TREE)};
+        for (size_t i = 0; rc >= 0 && i < pl.nrepack; i++) {
+            uint8_t t = pl.repack[i].p.type == DR_BLOB_TREE ? DR_BLOB_TREE : DR_BLOB_DATA;
+            rc = repack_one(r, &pl.repack[i], w[t], st);
+            if (rc == DR_ECORRUPT) {
+                dr_log_warn("%s; the pack is kept", dr_error_msg());
+                dr_error_clear();
+                rc = 0;
+            }
+        }
+        for (uint8_t t = 0; rc >= 0 && t < 2; t++) {
+            rc = flush_repack(r, w[t], t, st);
+        }
+        dr_pack_writer_free(w[0]);
+        dr_pack_writer_free(w[1]);
+    }
+    free(pl.repack);
+    return rc;
+}
+
+/* ---- phase 2: cross-check and delete ------------------------------------------------------ */
+
+struct del {
+    struct dr_repo *r;
+    struct dr_index_txn *txn;
+    struct pack_ref *packs; /* sorted by id */
+    size_t n, alloc;
+    struct dr_prune_stats *st;
+    char conflict[512];
+};
+
+static int del_plan_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *p)
+{
+    struct del *d = arg;
+    if (p->live_bytes == 0) {
+        DR_GROW(d->packs, d->alloc, d->n + 1);
+        d->packs[d->n++] = (struct pack_ref){*id, *p};
+    }
+    return 0;
+}
+
+static int ref_cmp(const void *a, const void *b)
+{
+    return dr_id_cmp(&((const struct pack_ref *)a)->id, &((const struct pack_ref *)b)->id);
+}
+
+static bool in_set(const struct del *d, const struct dr_id *pack)
+{
+    struct pack_ref key = {.id = *pack};
+    return bsearch(&key, d->packs, d->n, sizeof(*d->packs), ref_cmp) != NULL;
+}
+
+/* The mark: every blob reachable from any remaining snapshot, each tree walked once. */
+static int mark_tree(struct del *d, const struct dr_id *tree, unsigned depth)
+{
+    int rc = dr_index_scratch_add(d->txn, tree);
+    if (rc <= 0) {
+        return rc;
+    }
+    struct dr_tree t;
+    dr_tree_init(&t);
+    rc = depth > 4096 ? dr_errorf(DR_ECORRUPT, "trees nest too deep")
+                      : dr_repo_tree_load(d->r, d->txn, tree, &t);
+    if (rc == DR_ECORRUPT || rc == DR_ENOENT) {
+        /* unreadable trees cannot name blobs: nothing to protect below them, check reports */
+        dr_error_clear();
+        d->st->unreachable_missing++;
+        rc = 0;
+    }
+    for (size_t i = 0; rc >= 0 && i < t.n; i++) {
+        const struct dr_node *n = &t.nodes[i];
+        if (n->type == DR_NODE_DIR) {
+            rc = mark_tree(d, &n->subtree, depth + 1);
+        }
+        for (uint32_t k = 0; rc >= 0 && k < n->nchunks; k++) {
+            rc = dr_index_scratch_add(d->txn, &n->chunks[k]);
+        }
+    }
+    dr_tree_release(&t);
+    return rc < 0 ? rc : 0;
+}
+
+static int mark_snap_cb(void *arg, const struct dr_id *id, const struct dr_index_snap *s)
+{
+    (void)id;
+    return mark_tree(arg, &s->tree, 0);
+}
+
+/* Disagreement: a reachable blob whose indexed copy is in a pack about to be deleted. Blobs to
+ * drop from the index (those pointing into deleted packs) go into the work map. */
+static int cross_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
+{
+    struct del *d = arg;
+    if (!in_set(d, &b->pack)) {
+        return 0;
+    }
+    int rc = dr_index_scratch_has(d->txn, id);
+    if (rc < 0) {
+        return rc;
+    }
+    if (rc == 1) {
+        char h[DR_ID_HEX_LEN + 1], p[DR_ID_HEX_LEN + 1];
+        snprintf(d->conflict, sizeof(d->conflict),
+                 "blob %s is reachable from a snapshot but its only indexed copy is in pack %s, "
+                 "which the plan would delete",
+                 dr_id_hex(id, h), dr_id_hex(&b->pack, p));
+        return -1;
+    }
+    uint8_t one = 1;
+    return dr_index_work_put(d->txn, id, &one, 1);
+}
+
+static int drop_cb(void *arg, const struct dr_id *id, const void *v, size_t len)
+{
+    (void)v;
+    (void)len;
+    struct del *d = arg;
+    int rc = dr_index_blob_del(d->txn, id);
+    if (rc == DR_ENOENT) {
+        dr_error_clear();
+        rc = 0;
+    }
+    return rc;
+}
+
+int dr_prune_delete(struct dr_repo *r, const struct dr_prune_opts *o, struct dr_prune_stats *st)
+{
+    /* snapshots committed since phase 1 (all finished: we hold the exclusive lock) are counted
+     * here, so nothing they reference is deleted */
+    int rc = dr_repo_sync_index(r, false);
+    if (rc < 0) {
+        return rc;
+    }
+    struct del d = {.r = r, .st = st};
+    rc = dr_index_begin(r->index, true, &d.txn);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = dr_index_pack_foreach(d.txn, del_plan_cb, &d);
+    if (d.n) {
+        qsort(d.packs, d.n, sizeof(*d.packs), ref_cmp);
+    }
+    if (rc >= 0) {
+        rc = dr_index_scratch_clear(d.txn);
+    }
+    if (rc >= 0) {
+        rc = dr_index_work_clear(d.txn);
+    }
+    if (rc >= 0 && d.n) {
+        rc = dr_index_snap_foreach(d.txn, mark_snap_cb, &d);
+    }
+    if (rc >= 0 && d.n) {
+        rc = dr_index_blob_foreach(d.txn, cross_cb, &d);
+        if (rc == -1 && d.conflict[0]) {
+            rc = dr_errorf(DR_ECORRUPT,
+                           "prune stopped before deleting anything: %s; the index disagrees "
+                           "with the snapshots: run 'drrepo repair index', then prune again",
+                           d.conflict);
+        }
+    }
+    if (rc < 0 || o->dry_run || d.n == 0) {
+        int arc = rc;
+        dr_index_abort(d.txn);
+        free(d.packs);
+        return arc;
+    }
+    rc = dr_index_work_foreach(d.txn, drop_cb, &d);
+    for (size_t i = 0; rc >= 0 && i < d.n; i++) {
+        rc = dr_index_pack_del(d.txn, &d.packs[i].id);
+    }
+    if (rc >= 0) {
+        rc = dr_index_work_clear(d.txn);
+    }
+    if (rc >= 0) {
+        rc = dr_index_scratch_clear(d.txn);
+    }
+    if (rc >= 0) {
+        rc = DR_FAULT_POINT("prune.before_index_commit");
+    }
+    if (rc < 0) {
+        dr_index_abort(d.txn);
+        free(d.packs);
+        return rc;
+    }
+    rc = dr_index_commit(d.txn);
+    /* The index no longer names these packs. A crash from here on leaves files that the next
+     * open indexes again (as unreferenced) and the next prune deletes. */
+    for (size_t i = 0; rc >= 0 && i < d.n; i++) {
+        rc = DR_FAULT_POINT("prune.delete_pack");
+        if (rc < 0) {
+            break;
+        }
+        char *obj = dr_pack_object_name(d.packs[i].p.type, &d.packs[i].id);
+        rc = dr_backend_delete(r->backend, obj);
+        free(obj);
+        if (rc == DR_ENOENT) {
+            dr_error_clear();
+            rc = 0;
+        }
+        if (rc >= 0) {
+            st->packs_deleted++;
+            st->bytes_freed += d.packs[i].p.size;
+        }
+    }
+    free(d.packs);
+    return rc;
+}
