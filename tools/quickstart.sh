@@ -5,9 +5,9 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bash "$top/tools/deps.sh"
-cmake -S "$top" -B "$top/build" -DCMAKE_BUILD_TYPE=Release -DDR_TESTS=OFF >/dev/null
-cmake --build "$top/build" -j"$(nproc)" >/dev/null
-drrepo="$top/build/drrepo"
+cmake -S "$top" -B "$top/build-release" -DCMAKE_BUILD_TYPE=Release -DDR_TESTS=OFF >/dev/null
+cmake --build "$top/build-release" -j"$(nproc)" >/dev/null
+drrepo="$top/build-release/drrepo"
 work=${DRREPO_QUICKSTART_DIR:-/tmp/drrepo-quickstart}
 rm -rf "$work"
 mkdir -p "$work/sample/docs" "$work/sample/build"
