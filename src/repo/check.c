@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -671,11 +672,10 @@ struct bad_blob {
 
 /* Verifies one pack's bytes. Returns 0 and fills *bad (malloc'd) with the blobs that fail, and
  * *pack_msg when the pack as a whole is bad. */
-static int verify_pack_bytes(struct chk *c, const char *obj, const struct dr_id *id,
-                             const struct dr_buf *data, struct bad_blob **bad, size_t *nbad,
-                             char **pack_msg)
+static int verify_pack_bytes(struct dr_repo *r, struct dr_compressor *z, const char *obj,
+                             const struct dr_id *id, const struct dr_buf *data,
+                             struct bad_blob **bad, size_t *nbad, char **pack_msg)
 {
-    struct dr_repo *r = c->r;
     const uint8_t *d = (const uint8_t *)data->buf;
     struct dr_pack_entry *e = NULL;
     size_t n = 0;
@@ -708,8 +708,8 @@ static int verify_pack_bytes(struct chk *c, const char *obj, const struct dr_id 
     size_t abad = 0;
     for (size_t i = 0; i < n; i++) {
         dr_buf_reset(&plain);
-        if (dr_blob_decode(r->keys, r->z, e[i].type, &e[i].id, d + e[i].offset, e[i].clen,
-                           e[i].ulen, &plain) < 0) {
+        if (dr_blob_decode(r->keys, z, e[i].type, &e[i].id, d + e[i].offset, e[i].clen, e[i].ulen,
+                           &plain) < 0) {
             DR_GROW(*bad, abad, *nbad + 1);
             (*bad)[*nbad].id = e[i].id;
             (*bad)[*nbad].msg = dr_xstrdup(dr_error_msg());
@@ -730,103 +730,149 @@ static void free_bad(struct bad_blob *bad, size_t n)
     free(bad);
 }
 
-static int read_one_pack(struct chk *c, struct pack_sum *p, uint64_t *done, uint64_t total,
-                         int64_t start)
+/* One pack's verification, done on a worker thread; the main thread records the outcome. */
+struct pack_job {
+    struct pack_sum *p;
+    char *obj;
+    int read_rc; /* < 0: the pack could not be read (message in read_msg) */
+    char *read_msg;
+    uint64_t len;
+    struct bad_blob *bad, *bad2; /* first read, and the re-read when the first failed */
+    size_t nbad, nbad2;
+    char *pmsg, *pmsg2;
+    bool reread_failed; /* the re-read itself could not read the pack */
+    bool done;
+};
+
+struct job_queue {
+    struct chk *c;
+    struct pack_job *jobs;
+    size_t n, next;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static void run_job(struct dr_repo *r, struct dr_compressor *z, struct pack_job *j)
 {
-    char *obj = dr_pack_object_name(p->type, &p->id);
     struct dr_buf data = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
-    struct bad_blob *bad = NULL;
-    size_t nbad = 0;
-    char *pmsg = NULL;
-    int rc = dr_backend_get(c->r->backend, obj, 0, UINT64_MAX, &data);
-    if (rc == DR_EIO) {
-        goto out;
-    }
-    if (rc < 0) {
-        problem(c->rep, DR_PROB_PACK_HEADER, obj, "%s", dr_error_msg());
+    j->read_rc = dr_backend_get(r->backend, j->obj, 0, UINT64_MAX, &data);
+    if (j->read_rc < 0) {
+        j->read_msg = dr_xstrdup(dr_error_msg());
         dr_error_clear();
-        rc = 0;
         goto out;
     }
-    c->rep->st.packs_read++;
-    c->rep->st.bytes_read += data.len;
-    verify_pack_bytes(c, obj, &p->id, &data, &bad, &nbad, &pmsg);
-    if (pmsg || nbad) {
+    j->len = data.len;
+    verify_pack_bytes(r, z, j->obj, &j->p->id, &data, &j->bad, &j->nbad, &j->pmsg);
+    if (j->pmsg || j->nbad) {
         /* read once more: flaky RAM, cables and disks cause false alarms that a re-read clears */
-        struct bad_blob *bad2 = NULL;
-        size_t nbad2 = 0;
-        char *pmsg2 = NULL;
         dr_buf_reset(&data);
-        rc = dr_backend_get(c->r->backend, obj, 0, UINT64_MAX, &data);
-        if (rc >= 0) {
-            verify_pack_bytes(c, obj, &p->id, &data, &bad2, &nbad2, &pmsg2);
+        if (dr_backend_get(r->backend, j->obj, 0, UINT64_MAX, &data) >= 0) {
+            verify_pack_bytes(r, z, j->obj, &j->p->id, &data, &j->bad2, &j->nbad2, &j->pmsg2);
         } else {
             dr_error_clear();
-            rc = 0;
-            nbad2 = nbad;
-            pmsg2 = pmsg ? dr_xstrdup(pmsg) : NULL;
+            j->reread_failed = true;
         }
-        if (!pmsg2 && nbad2 == 0) {
+    }
+out:
+    dr_buf_release(&data);
+}
+
+static void *job_worker(void *arg)
+{
+    struct job_queue *q = arg;
+    struct dr_compressor *z = dr_compressor_new(q->c->r->config.zstd_level);
+    for (;;) {
+        pthread_mutex_lock(&q->mu);
+        size_t i = q->next < q->n ? q->next++ : q->n;
+        pthread_mutex_unlock(&q->mu);
+        if (i >= q->n) {
+            break;
+        }
+        run_job(q->c->r, z, &q->jobs[i]);
+        pthread_mutex_lock(&q->mu);
+        q->jobs[i].done = true;
+        pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+    }
+    dr_compressor_free(z);
+    return NULL;
+}
+
+/* Records one finished job in the report and the index (main thread, in selection order). */
+static int record_job(struct chk *c, struct pack_job *j)
+{
+    const char *obj = j->obj;
+    struct pack_sum *p = j->p;
+    int rc = 0;
+    if (j->read_rc < 0) {
+        if (j->read_rc == DR_EIO) {
+            return dr_errorf(DR_EIO, "%s", j->read_msg);
+        }
+        problem(c->rep, DR_PROB_PACK_HEADER, obj, "%s", j->read_msg);
+        return 0;
+    }
+    c->rep->st.packs_read++;
+    c->rep->st.bytes_read += j->len;
+    bool failed = j->pmsg || j->nbad;
+    if (failed) {
+        if (j->reread_failed) {
+            j->pmsg2 = j->pmsg ? dr_xstrdup(j->pmsg) : NULL;
+            j->bad2 = j->bad;
+            j->nbad2 = j->nbad;
+            j->bad = NULL;
+            j->nbad = 0;
+        }
+        if (!j->pmsg2 && j->nbad2 == 0) {
             problem(c->rep, DR_PROB_TRANSIENT, obj,
                     "failed verification once (%s) and passed when read again: check the "
                     "machine's memory and disk",
-                    pmsg ? pmsg : bad[0].msg);
+                    j->pmsg ? j->pmsg : j->bad[0].msg);
         } else {
-            if (pmsg2) {
+            if (j->pmsg2) {
                 problem(c->rep,
-                        pmsg && strstr(pmsg2, "does not match its name") ? DR_PROB_PACK_HASH
-                                                                         : DR_PROB_PACK_HEADER,
-                        obj, "%s (persistent: failed twice)", pmsg2);
+                        strstr(j->pmsg2, "does not match its name") ? DR_PROB_PACK_HASH
+                                                                    : DR_PROB_PACK_HEADER,
+                        obj, "%s (persistent: failed twice)", j->pmsg2);
+                if (!j->bad2 && !strstr(j->pmsg2, "does not match its name")) {
+                    p->header_ok = false; /* every blob of this pack is unverifiable */
+                }
             }
-            for (size_t i = 0; i < nbad2; i++) {
+            for (size_t i = 0; rc >= 0 && i < j->nbad2; i++) {
                 char h[DR_ID_HEX_LEN + 1];
-                char *bobj = dr_xasprintf("blob %s", hex(&bad2[i].id, h));
+                char *bobj = dr_xasprintf("blob %s", hex(&j->bad2[i].id, h));
                 problem(c->rep, DR_PROB_BLOB_DAMAGED, bobj, "in pack '%s': %s (persistent)", obj,
-                        bad2[i].msg);
+                        j->bad2[i].msg);
                 free(bobj);
                 uint32_t count;
                 uint8_t flags;
-                int wrc = work_get(c, &bad2[i].id, &count, &flags);
-                if (wrc >= 0) {
-                    wrc = work_set(c, &bad2[i].id, count, flags | W_DAMAGED);
+                rc = work_get(c, &j->bad2[i].id, &count, &flags);
+                if (rc >= 0) {
+                    rc = work_set(c, &j->bad2[i].id, count, flags | W_DAMAGED);
                 }
-                if (wrc < 0) {
-                    rc = wrc;
-                }
-            }
-            if (pmsg2 && !bad2 && !strstr(pmsg2, "does not match its name")) {
-                /* header unreadable: every blob of this pack is unverifiable */
-                p->header_ok = false;
             }
         }
-        free_bad(bad2, nbad2);
-        free(pmsg2);
     }
     if (rc >= 0) {
         struct dr_index_pack ip;
         if (dr_index_pack_get(c->txn, &p->id, &ip) == 0) {
             ip.verified_ns = dr_time_now_ns();
-            ip.verified_ok = (pmsg || nbad) ? 0 : 1;
+            ip.verified_ok = failed ? 0 : 1;
             rc = dr_index_pack_put(c->txn, &p->id, &ip);
         } else {
             dr_error_clear();
         }
     }
-    *done += data.len;
-    if (c->o->progress) {
-        struct dr_progress pr = {.files = c->rep->st.packs_read,
-                                 .bytes_read = *done,
-                                 .bytes_total = total,
-                                 .elapsed_ns = dr_mono_ns() - start,
-                                 .current = obj};
-        c->o->progress(c->o->progress_arg, &pr, false);
-    }
-out:
-    free_bad(bad, nbad);
-    free(pmsg);
-    free(obj);
-    dr_buf_release(&data);
     return rc;
+}
+
+static void job_release(struct pack_job *j)
+{
+    free(j->obj);
+    free(j->read_msg);
+    free_bad(j->bad, j->nbad);
+    free_bad(j->bad2, j->nbad2);
+    free(j->pmsg);
+    free(j->pmsg2);
 }
 
 static int by_verified(const void *a, const void *b)
@@ -885,6 +931,8 @@ static size_t select_packs(struct chk *c, struct pack_sum ***out)
     return n;
 }
 
+/* Verifies the selected packs on one worker thread per core (the work is hashing, decryption
+ * and decompression: CPU-bound), recording results in selection order on this thread. */
 static int read_data(struct chk *c)
 {
     struct pack_sum **sel;
@@ -893,18 +941,62 @@ static int read_data(struct chk *c)
     for (size_t i = 0; i < n; i++) {
         total += sel[i]->size;
     }
+    struct job_queue q = {.c = c, .n = n};
+    q.jobs = dr_xcalloc(n + 1, sizeof(*q.jobs));
+    for (size_t i = 0; i < n; i++) {
+        q.jobs[i].p = sel[i];
+        q.jobs[i].obj = dr_pack_object_name(sel[i]->type, &sel[i]->id);
+    }
+    pthread_mutex_init(&q.mu, NULL);
+    pthread_cond_init(&q.cv, NULL);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int nthreads = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu;
+    pthread_t threads[16];
+    int started = 0;
+    for (int t = 0; t < nthreads && (size_t)t < n; t++) {
+        if (pthread_create(&threads[t], NULL, job_worker, &q) == 0) {
+            started++;
+        }
+    }
+    if (started == 0 && n) {
+        job_worker(&q); /* no threads: verify on this one */
+    }
     int64_t start = dr_mono_ns();
     int rc = 0;
-    for (size_t i = 0; rc >= 0 && i < n; i++) {
-        rc = read_one_pack(c, sel[i], &done, total, start);
+    for (size_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&q.mu);
+        while (!q.jobs[i].done) {
+            pthread_cond_wait(&q.cv, &q.mu);
+        }
+        pthread_mutex_unlock(&q.mu);
+        rc = record_job(c, &q.jobs[i]);
+        done += q.jobs[i].len;
+        if (c->o->progress) {
+            struct dr_progress pr = {.files = c->rep->st.packs_read,
+                                     .bytes_read = done,
+                                     .bytes_total = total,
+                                     .elapsed_ns = dr_mono_ns() - start,
+                                     .current = q.jobs[i].obj};
+            c->o->progress(c->o->progress_arg, &pr, i + 1 == n);
+        }
+        if (rc < 0) {
+            /* stop the workers early: no job after the running ones is taken; they are joined
+             * below, and unstarted jobs are never waited for */
+            pthread_mutex_lock(&q.mu);
+            q.next = q.n;
+            pthread_mutex_unlock(&q.mu);
+            break;
+        }
     }
-    if (c->o->progress && n) {
-        struct dr_progress pr = {.files = c->rep->st.packs_read,
-                                 .bytes_read = done,
-                                 .bytes_total = total,
-                                 .elapsed_ns = dr_mono_ns() - start};
-        c->o->progress(c->o->progress_arg, &pr, true);
+    for (int t = 0; t < started; t++) {
+        pthread_join(threads[t], NULL);
     }
+    for (size_t i = 0; i < n; i++) {
+        job_release(&q.jobs[i]);
+    }
+    pthread_mutex_destroy(&q.mu);
+    pthread_cond_destroy(&q.cv);
+    free(q.jobs);
     free(sel);
     return rc;
 }
