@@ -5,7 +5,7 @@ pkgs=(build-essential cmake pkg-config git
       libzstd-dev libsodium-dev liblmdb-dev libpq-dev libhiredis-dev libcurl4-openssl-dev
       libfuse3-dev fuse3 libcmocka-dev lmdb-utils clang-format)
 if [ "${1:-}" = "--test" ]; then
-    pkgs+=(time psmisc)
+    pkgs+=(time psmisc jq)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

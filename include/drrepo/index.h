@@ -161,6 +161,11 @@ DR_MUST_CHECK int dr_index_work_foreach(struct dr_index_txn *txn, dr_index_work_
 /* Drops every blob, pack, snapshot and scratch record (files cache kept): used before a rebuild. */
 DR_MUST_CHECK int dr_index_clear(struct dr_index_txn *txn);
 
+/* Reads every page of every database and commits a small write transaction (which reads the
+ * freelist). Meant for a child process (see dr_check_index_file): damaged pages can crash
+ * LMDB. Errors: DR_ECORRUPT. */
+DR_MUST_CHECK int dr_index_verify(struct dr_index *idx);
+
 /* Counts (for stats): entries in blobs, packs, snaps. */
 DR_MUST_CHECK int dr_index_counts(struct dr_index_txn *txn, uint64_t *out_blobs,
                                   uint64_t *out_packs, uint64_t *out_snaps);

@@ -31,8 +31,9 @@ struct dr_repair_result {
  * recorded (and an unreadable directory stays as an empty directory marked damaged). The
  * repaired snapshot keeps the original's time, host and paths, gets the tag "repaired" and
  * names the original, which is kept until the user forgets it. A blob counts as damaged when it
- * is not indexed, its pack is missing, or (read_data, or its pack failed the last
- * `check --read-data`) it fails to read and verify. dry_run reports without writing. */
+ * is not indexed, its pack is missing, or (read_data, its pack failed the last
+ * `check --read-data`, or its pack's size differs from the index's) it fails to read and
+ * verify. dry_run reports without writing. */
 DR_MUST_CHECK int dr_repair_snapshots(struct dr_repo *r, bool read_data, bool dry_run,
                                       struct dr_repair_result *out);
 void dr_repair_result_release(struct dr_repair_result *res);

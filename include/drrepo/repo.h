@@ -35,6 +35,17 @@ struct dr_repo_config {
     int64_t created_ns;
 };
 
+/* A pack the index knew that is gone from the repository (another client's prune, or damage),
+ * with the blobs the index placed in it: recorded by the sync, so that check can name the pack
+ * behind a missing blob after the index was rebuilt. */
+struct dr_vanished {
+    struct dr_id pack;
+    uint8_t type;
+    bool reported;
+    struct dr_id *blobs;
+    size_t nblobs, ablobs;
+};
+
 struct dr_repo {
     struct dr_backend *backend;
     struct dr_keys *keys;
@@ -44,7 +55,12 @@ struct dr_repo {
     char *cache_dir;
     char *keyfile_name;      /* the key file that opened the repository */
     struct dr_compressor *z; /* for reads on the opening thread */
+    struct dr_vanished *vanished;
+    size_t nvanished, avanished;
 };
+
+/* The vanished pack that held blob id, or NULL. */
+struct dr_vanished *dr_repo_vanished_find(struct dr_repo *r, const struct dr_id *id);
 
 /* Creates a repository at location: config, one key file for password, with params.
  * Errors: DR_EEXIST (a repository or a non-empty directory is there), DR_EUSAGE (empty

@@ -159,7 +159,21 @@ int dr_cmd_check(struct dr_ctx *ctx, int argc, char **argv)
     rc = dr_cmd_open(ctx);
     if (rc == DR_ECORRUPT) {
         /* the local index cannot be read: that is damage (of the cache), not a failed check */
-        fprintf(stderr, "damage: index: %s\n", dr_error_msg());
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", dr_error_msg());
+        fprintf(stderr, "damage: index: %s\n", msg);
+        if (ctx->json) {
+            struct dr_buf j = DR_BUF_INIT(8192);
+            int jrc =
+                dr_buf_adds(&j, "{\"ok\":false,\"damage\":1,\"problems\":[{\"kind\":\"index\","
+                                "\"warning\":false,\"object\":\"local index\",\"message\":");
+            jrc = jrc < 0 ? jrc : dr_json_str(&j, msg);
+            jrc = jrc < 0 ? jrc : dr_buf_adds(&j, "}],\"affected\":[]}\n");
+            if (jrc >= 0) {
+                fputs(j.buf, stdout);
+            }
+            dr_buf_release(&j);
+        }
         return dr_errorf(DR_EDAMAGED, "the local index is damaged; run 'drrepo repair index'");
     }
     if (rc < 0) {

@@ -46,8 +46,10 @@ static const struct dr_cmd commands[] = {
     {"key", "manage passwords (key files)", dr_cmd_key, DR_CMD_REPO | DR_CMD_NO_INDEX,
      "key list | key add [--new-password-file F] | key remove ID | key passwd "
      "[--new-password-file F]"},
-    {"check", "verify the repository's integrity", dr_cmd_check, DR_CMD_REPO | DR_CMD_LOCK_SHARED,
-     "check [--read-data]"},
+    {"check", "verify the repository's integrity", dr_cmd_check,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_VERIFY_INDEX,
+     "check [--read-data] [--read-data-subset N/M|P%|SIZE] [--read-data-max-age DURATION]\n"
+     "     [--seed N] [--json]"},
     {"forget", "remove snapshots, by id or by a keep policy", dr_cmd_forget,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED,
      "forget [SNAP...] [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N]\n"

@@ -34,7 +34,8 @@ int dr_cmd_lock_exclusive(struct dr_ctx *ctx)
     }
 }
 
-static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o)
+/* Prints the summary to out (stdout, or stderr when stdout carries another JSON document). */
+static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o, FILE *out)
 {
     struct dr_prune_stats st;
     int rc = dr_prune_repack(ctx->r, o, &st);
@@ -62,27 +63,29 @@ static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o)
     dr_size_format(st.bytes_copied, copied, sizeof(copied));
     dr_size_format(st.bytes_freed, freed, sizeof(freed));
     if (ctx->json) {
-        printf("{\"dry_run\":%s,\"packs_total\":%llu,\"bytes_total\":%llu,\"packs_unused\":%llu,"
-               "\"bytes_unused\":%llu,\"packs_repack\":%llu,\"bytes_repack\":%llu,"
-               "\"blobs_repacked\":%llu,\"bytes_copied\":%llu,\"packs_written\":%llu,"
-               "\"packs_deleted\":%llu,\"bytes_freed\":%llu}\n",
-               o->dry_run ? "true" : "false", (unsigned long long)st.packs_total,
-               (unsigned long long)st.bytes_total, (unsigned long long)st.packs_delete,
-               (unsigned long long)st.bytes_delete, (unsigned long long)st.packs_repack,
-               (unsigned long long)st.bytes_repack, (unsigned long long)st.blobs_repacked,
-               (unsigned long long)st.bytes_copied, (unsigned long long)st.packs_written,
-               (unsigned long long)st.packs_deleted, (unsigned long long)st.bytes_freed);
+        fprintf(out,
+                "{\"dry_run\":%s,\"packs_total\":%llu,\"bytes_total\":%llu,\"packs_unused\":%llu,"
+                "\"bytes_unused\":%llu,\"packs_repack\":%llu,\"bytes_repack\":%llu,"
+                "\"blobs_repacked\":%llu,\"bytes_copied\":%llu,\"packs_written\":%llu,"
+                "\"packs_deleted\":%llu,\"bytes_freed\":%llu}\n",
+                o->dry_run ? "true" : "false", (unsigned long long)st.packs_total,
+                (unsigned long long)st.bytes_total, (unsigned long long)st.packs_delete,
+                (unsigned long long)st.bytes_delete, (unsigned long long)st.packs_repack,
+                (unsigned long long)st.bytes_repack, (unsigned long long)st.blobs_repacked,
+                (unsigned long long)st.bytes_copied, (unsigned long long)st.packs_written,
+                (unsigned long long)st.packs_deleted, (unsigned long long)st.bytes_freed);
     } else if (!ctx->quiet) {
-        printf("packs: %llu (%s); %llu with no live data (%s); %llu over %.1f%% unused (%s)\n",
-               (unsigned long long)st.packs_total, total, (unsigned long long)st.packs_delete, del,
-               (unsigned long long)st.packs_repack, o->max_unused, rep);
+        fprintf(out,
+                "packs: %llu (%s); %llu with no live data (%s); %llu over %.1f%% unused (%s)\n",
+                (unsigned long long)st.packs_total, total, (unsigned long long)st.packs_delete, del,
+                (unsigned long long)st.packs_repack, o->max_unused, rep);
         if (o->dry_run) {
-            printf("dry run: nothing was changed\n");
+            fprintf(out, "dry run: nothing was changed\n");
         } else {
-            printf("repacked %llu blobs (%s) into %llu new packs; deleted %llu packs, freed %s\n",
-                   (unsigned long long)st.blobs_repacked, copied,
-                   (unsigned long long)st.packs_written, (unsigned long long)st.packs_deleted,
-                   freed);
+            fprintf(
+                out, "repacked %llu blobs (%s) into %llu new packs; deleted %llu packs, freed %s\n",
+                (unsigned long long)st.blobs_repacked, copied, (unsigned long long)st.packs_written,
+                (unsigned long long)st.packs_deleted, freed);
         }
     }
     return 0;
@@ -124,7 +127,7 @@ int dr_cmd_prune(struct dr_ctx *ctx, int argc, char **argv)
     if (rc >= 0) {
         rc = dr_cmd_open(ctx);
     }
-    return rc < 0 ? rc : run_prune(ctx, &o);
+    return rc < 0 ? rc : run_prune(ctx, &o, stdout);
 }
 
 /* ---- forget ------------------------------------------------------------------------------- */
@@ -341,9 +344,11 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
     free(keep_tags.v);
     dr_snap_list_free(v, n);
     if (rc >= 0 && prune) {
+        /* one JSON document on stdout per command: forget's list; prune's summary then goes
+         * to stderr as text */
         bool json = ctx->json;
-        ctx->json = false; /* one JSON document per command: forget's list */
-        rc = run_prune(ctx, &po);
+        ctx->json = false;
+        rc = run_prune(ctx, &po, json ? stderr : stdout);
         ctx->json = json;
     }
     return rc;

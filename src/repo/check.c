@@ -140,7 +140,11 @@ int dr_check_index_file(const char *dir)
         struct dr_index_txn *txn;
         int rc = dr_index_open(dir, &idx);
         if (rc >= 0) {
-            rc = dr_index_begin(idx, false, &txn);
+            rc = dr_index_verify(idx);
+            /* and decode every record, as the check will */
+            if (rc >= 0) {
+                rc = dr_index_begin(idx, false, &txn);
+            }
             if (rc >= 0) {
                 rc = dr_index_blob_foreach(txn, noop_blob, NULL);
                 rc = rc < 0 ? rc : dr_index_pack_foreach(txn, noop_pack, NULL);
@@ -196,6 +200,9 @@ static int pack_sum_cmp(const void *a, const void *b)
 
 static struct pack_sum *pack_find(struct chk *c, const struct dr_id *id)
 {
+    if (c->npacks == 0) {
+        return NULL;
+    }
     if (!c->sorted) {
         qsort(c->packs, c->npacks, sizeof(*c->packs), pack_sum_cmp);
         c->sorted = true;
@@ -479,7 +486,17 @@ static int visit_blob(struct chk *c, const struct dr_id *id, const char *path, b
             dr_error_clear();
             if (!(flags & W_REPORTED)) {
                 char *obj = dr_xasprintf("blob %s", hex(id, h));
-                problem(c->rep, DR_PROB_BLOB_MISSING, obj, "is referenced but in no pack");
+                struct dr_vanished *v = dr_repo_vanished_find(c->r, id);
+                char *pobj = v ? dr_pack_object_name(v->type, &v->pack) : NULL;
+                if (v && !v->reported) {
+                    problem(c->rep, DR_PROB_PACK_MISSING, pobj,
+                            "is gone from the repository, and snapshots still need blobs that "
+                            "were only in it");
+                    v->reported = true;
+                }
+                problem(c->rep, DR_PROB_BLOB_MISSING, obj, "is referenced but in no pack%s%s%s",
+                        v ? " (it was in pack '" : "", v ? pobj : "", v ? "')" : "");
+                free(pobj);
                 free(obj);
                 flags |= W_REPORTED | W_DAMAGED;
             }

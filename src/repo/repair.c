@@ -72,7 +72,7 @@ struct rep {
 };
 
 /* A blob is damaged when it is not indexed, its pack is missing, or reading it fails (when
- * reading is asked for, or its pack failed its last verification). */
+ * reading is asked for, its pack failed its last verification, or has the wrong size). */
 static int blob_damaged(struct rep *p, const struct dr_id *id)
 {
     struct dr_index_blob b;
@@ -101,7 +101,9 @@ static int blob_damaged(struct rep *p, const struct dr_id *id)
     if (rc < 0) {
         return rc;
     }
-    if (!p->read_data && !(ip.verified_ns != 0 && !ip.verified_ok)) {
+    /* a blob is read to decide only when there is reason to doubt it: asked to, its pack
+     * failed its last verification, or the pack's size is not what the index recorded */
+    if (!p->read_data && !(ip.verified_ns != 0 && !ip.verified_ok) && size == ip.size) {
         return 0;
     }
     struct dr_buf plain = DR_BUF_INIT(DR_BLOB_MAX);

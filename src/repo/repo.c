@@ -360,6 +360,10 @@ void dr_repo_close(struct dr_repo *r)
     dr_keys_free(r->keys);
     dr_backend_close(r->backend);
     dr_compressor_free(r->z);
+    for (size_t i = 0; i < r->nvanished; i++) {
+        free(r->vanished[i].blobs);
+    }
+    free(r->vanished);
     free(r->location);
     free(r->cache_dir);
     free(r->keyfile_name);

@@ -352,6 +352,12 @@ static int restore_node(struct restore *rs, const struct dr_node *n, const char 
         if (rc < 0) {
             return rc;
         }
+        if (n->flags & DR_NODE_F_DAMAGED) {
+            dr_log_warn("directory '%s' is marked damaged in this snapshot: its contents were "
+                        "lost and it is restored empty",
+                        spath);
+            rs->st.damaged++;
+        }
         rs->st.dirs++;
         apply_meta(rs, dst, n);
         return 0;
@@ -446,7 +452,9 @@ int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct 
         rc = dr_errorf(DR_ECORRUPT, "%llu files could not be restored (see above)",
                        (unsigned long long)rs.st.errors);
     } else if (rc >= 0 && rs.st.damaged) {
-        rc = dr_errorf(DR_EDAMAGED, "%llu files were restored with damaged ranges (see above)",
+        rc = dr_errorf(DR_EDAMAGED,
+                       "%llu files or directories marked damaged were restored "
+                       "incomplete (see above)",
                        (unsigned long long)rs.st.damaged);
     }
     return rc;

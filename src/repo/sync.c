@@ -82,8 +82,37 @@ static int pack_vanish_cb(void *arg, const struct dr_id *id, const struct dr_ind
         char hex[DR_ID_HEX_LEN + 1];
         dr_log_detail("pack %s is in the index but not in the repository", dr_id_hex(id, hex));
         sc->vanished = true;
+        struct dr_repo *r = sc->r;
+        DR_GROW(r->vanished, r->avanished, r->nvanished + 1);
+        r->vanished[r->nvanished++] = (struct dr_vanished){.pack = *id, .type = p->type};
     }
     return 0;
+}
+
+static int vanished_blob_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
+{
+    struct dr_repo *r = arg;
+    for (size_t i = 0; i < r->nvanished; i++) {
+        struct dr_vanished *v = &r->vanished[i];
+        if (dr_id_eq(&v->pack, &b->pack)) {
+            DR_GROW(v->blobs, v->ablobs, v->nblobs + 1);
+            v->blobs[v->nblobs++] = *id;
+            break;
+        }
+    }
+    return 0;
+}
+
+struct dr_vanished *dr_repo_vanished_find(struct dr_repo *r, const struct dr_id *id)
+{
+    for (size_t i = 0; i < r->nvanished; i++) {
+        for (size_t k = 0; k < r->vanished[i].nblobs; k++) {
+            if (dr_id_eq(&r->vanished[i].blobs[k], id)) {
+                return &r->vanished[i];
+            }
+        }
+    }
+    return NULL;
 }
 
 static int snap_list_cb(void *arg, const char *name, uint64_t size)
@@ -180,7 +209,11 @@ static int sync_once(struct dr_repo *r, bool full, int *changes, bool *vanished)
         rc = dr_backend_list(r->backend, "tree", pack_list_cb, &sc);
     }
     if (rc >= 0) {
+        size_t before = r->nvanished;
         rc = dr_index_pack_foreach(sc.txn, pack_vanish_cb, &sc);
+        if (rc >= 0 && r->nvanished > before) {
+            rc = dr_index_blob_foreach(sc.txn, vanished_blob_cb, r);
+        }
     }
     if (rc >= 0) {
         rc = dr_backend_list(r->backend, "snapshots", snap_list_cb, &sc);
