@@ -50,6 +50,17 @@ struct hardlink {
     uint32_t *sizes;
 };
 
+/* uid/gid -> name. getpwuid_r parses /etc/passwd (or asks NSS) on every call, which for a tree
+ * of many small files costs more than reading them; a tree has few distinct owners. */
+struct owner_cache {
+    struct owner {
+        uint32_t id;
+        bool group;
+        char *name;
+    } * v;
+    size_t n, alloc;
+};
+
 struct backup {
     struct dr_repo *r;
     const struct dr_backup_opts *o;
@@ -70,7 +81,9 @@ struct backup {
     int rc; /* first fatal error */
     pthread_t scanner;
     bool scanning;
-    uint64_t scan_total; /* written by the scanner thread, read with __atomic */
+    struct owner_cache owners;
+    int64_t parent_time_ns; /* the parent snapshot's start, for its racy window */
+    uint64_t scan_total;    /* written by the scanner thread, read with __atomic */
 };
 
 static void progress(struct backup *b, const char *current, bool final)
@@ -102,25 +115,52 @@ static bool excluded(const struct dr_backup_opts *o, const char *path)
     return false;
 }
 
-static void owner_names(struct dr_node *n)
+static const char *owner_name(struct owner_cache *oc, uint32_t id, bool group)
 {
+    for (size_t i = 0; i < oc->n; i++) {
+        if (oc->v[i].id == id && oc->v[i].group == group) {
+            return oc->v[i].name;
+        }
+    }
     char buf[4096];
-    struct passwd pw, *pwp = NULL;
-    struct group gr, *grp = NULL;
-    getpwuid_r(n->uid, &pw, buf, sizeof(buf), &pwp);
-    n->user = dr_xstrndup(pwp ? pwp->pw_name : "", pwp ? DR_MIN(strlen(pwp->pw_name), 255) : 0);
-    getgrgid_r(n->gid, &gr, buf, sizeof(buf), &grp);
-    n->group = dr_xstrndup(grp ? grp->gr_name : "", grp ? DR_MIN(strlen(grp->gr_name), 255) : 0);
+    const char *name = "";
+    if (group) {
+        struct group gr, *grp = NULL;
+        getgrgid_r(id, &gr, buf, sizeof(buf), &grp);
+        name = grp ? grp->gr_name : "";
+    } else {
+        struct passwd pw, *pwp = NULL;
+        getpwuid_r(id, &pw, buf, sizeof(buf), &pwp);
+        name = pwp ? pwp->pw_name : "";
+    }
+    DR_GROW(oc->v, oc->alloc, oc->n + 1);
+    oc->v[oc->n] = (struct owner){id, group, dr_xstrndup(name, DR_MIN(strlen(name), 255))};
+    return oc->v[oc->n++].name;
 }
 
-static void node_from_stat(struct dr_node *n, const char *name, const struct stat *st)
+static void owner_cache_release(struct owner_cache *oc)
+{
+    for (size_t i = 0; i < oc->n; i++) {
+        free(oc->v[i].name);
+    }
+    free(oc->v);
+}
+
+static void owner_names(struct owner_cache *oc, struct dr_node *n)
+{
+    n->user = dr_xstrdup(owner_name(oc, n->uid, false));
+    n->group = dr_xstrdup(owner_name(oc, n->gid, true));
+}
+
+static void node_from_stat(struct owner_cache *oc, struct dr_node *n, const char *name,
+                           const struct stat *st)
 {
     memset(n, 0, sizeof(*n));
     n->name = dr_xstrdup(name);
     n->mode = st->st_mode & 07777;
     n->uid = st->st_uid;
     n->gid = st->st_gid;
-    owner_names(n);
+    owner_names(oc, n);
     n->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
     n->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
     n->dev = st->st_dev;
@@ -230,43 +270,67 @@ static struct dr_id path_key(const char *path)
     return k;
 }
 
-/* True when the files cache has an up-to-date record for the file whose chunks are all still
- * indexed; then the node gets the cached chunk list. *out_known says whether a record (of any
- * age) existed, for the new/changed statistics. */
+static bool chunks_indexed(struct backup *b, const struct dr_id *c, const uint32_t *sz, uint32_t n,
+                           uint64_t size)
+{
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct dr_index_blob ib;
+        sum += sz[i];
+        if (dr_index_blob_get(b->rtxn, &c[i], &ib) < 0) {
+            dr_error_clear();
+            return false;
+        }
+    }
+    return sum == size;
+}
+
+/* True when the file is known unchanged, and then the node gets its chunk list: from the local
+ * files cache (device, inode, size, mtime, ctime), or else from the parent snapshot's node for
+ * the same path (inode, size, mtime, ctime), as restic does: that keeps incremental snapshots
+ * cheap when the local cache is lost or another machine took the parent. Either way every
+ * chunk must still be indexed. *out_known says whether the path was seen before, for the
+ * new/changed statistics. */
 static bool files_cache_hit(struct backup *b, const char *path, const struct stat *st,
-                            struct dr_node *n, bool *out_known)
+                            const struct dr_node *pnode, struct dr_node *n, bool *out_known)
 {
     struct dr_files_rec rec = {0};
     struct dr_id key = path_key(path);
-    *out_known = false;
-    if (dr_index_files_get(b->rtxn, &key, &rec) < 0) {
-        dr_error_clear();
-        return false;
-    }
-    *out_known = true;
-    bool hit = rec.dev == (uint64_t)st->st_dev && rec.ino == (uint64_t)st->st_ino &&
-               rec.size == (uint64_t)st->st_size && rec.mtime_ns == n->mtime_ns &&
-               rec.ctime_ns == n->ctime_ns;
-    uint64_t sum = 0;
-    for (uint32_t i = 0; hit && i < rec.nchunks; i++) {
-        struct dr_index_blob ib;
-        sum += rec.chunk_sizes[i];
-        if (dr_index_blob_get(b->rtxn, &rec.chunks[i], &ib) < 0) {
-            dr_error_clear();
-            hit = false;
+    *out_known = pnode != NULL;
+    if (dr_index_files_get(b->rtxn, &key, &rec) == 0) {
+        *out_known = true;
+        bool hit = rec.dev == (uint64_t)st->st_dev && rec.ino == (uint64_t)st->st_ino &&
+                   rec.size == (uint64_t)st->st_size && rec.mtime_ns == n->mtime_ns &&
+                   rec.ctime_ns == n->ctime_ns &&
+                   chunks_indexed(b, rec.chunks, rec.chunk_sizes, rec.nchunks, rec.size);
+        if (hit) {
+            n->nchunks = rec.nchunks;
+            n->chunks = rec.chunks;
+            n->chunk_sizes = rec.chunk_sizes;
+            rec.chunks = NULL;
+            rec.chunk_sizes = NULL;
         }
-    }
-    if (hit && sum == rec.size) {
-        n->nchunks = rec.nchunks;
-        n->chunks = rec.chunks;
-        n->chunk_sizes = rec.chunk_sizes;
-        rec.chunks = NULL;
-        rec.chunk_sizes = NULL;
+        dr_files_rec_release(&rec);
+        if (hit) {
+            return true;
+        }
     } else {
-        hit = false;
+        dr_error_clear();
     }
-    dr_files_rec_release(&rec);
-    return hit;
+    if (pnode && pnode->type == DR_NODE_FILE && !(pnode->flags & DR_NODE_F_DAMAGED) &&
+        pnode->inode == (uint64_t)st->st_ino && pnode->size == (uint64_t)st->st_size &&
+        pnode->mtime_ns == n->mtime_ns && pnode->ctime_ns == n->ctime_ns &&
+        n->mtime_ns < b->parent_time_ns - RACY_WINDOW_NS &&
+        n->ctime_ns < b->parent_time_ns - RACY_WINDOW_NS &&
+        chunks_indexed(b, pnode->chunks, pnode->chunk_sizes, pnode->nchunks, pnode->size)) {
+        n->nchunks = pnode->nchunks;
+        n->chunks = dr_xmalloc((pnode->nchunks + 1) * sizeof(*n->chunks));
+        n->chunk_sizes = dr_xmalloc((pnode->nchunks + 1) * sizeof(*n->chunk_sizes));
+        memcpy(n->chunks, pnode->chunks, pnode->nchunks * sizeof(*n->chunks));
+        memcpy(n->chunk_sizes, pnode->chunk_sizes, pnode->nchunks * sizeof(*n->chunk_sizes));
+        return true;
+    }
+    return false;
 }
 
 /* Spools a files-cache record: key, stat fields, chunk list. Written to the index after commit. */
@@ -312,7 +376,8 @@ static void copy_chunks(struct dr_node *n, uint32_t nc, const struct dr_id *c, c
 
 /* Reads a regular file into n's chunk list. A file that cannot be opened or read is an input
  * error (reported, counted, left out); returns 1 then. */
-static int backup_file(struct backup *b, const char *path, const struct stat *st, struct dr_node *n)
+static int backup_file(struct backup *b, const char *path, const struct stat *st,
+                       const struct dr_node *pnode, struct dr_node *n)
 {
     b->prog.files++;
     struct hardlink *hl = st->st_nlink > 1 ? find_link(b, st) : NULL;
@@ -323,7 +388,7 @@ static int backup_file(struct backup *b, const char *path, const struct stat *st
         return 0;
     }
     bool known;
-    if (files_cache_hit(b, path, st, n, &known)) {
+    if (files_cache_hit(b, path, st, pnode, n, &known)) {
         b->sum.files_unchanged++;
     } else {
         int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
@@ -382,7 +447,8 @@ static int backup_file(struct backup *b, const char *path, const struct stat *st
     return 0;
 }
 
-static int backup_dir(struct backup *b, const char *path, struct dr_id *out_tree);
+static int backup_dir(struct backup *b, const char *path, const struct dr_id *ptree,
+                      struct dr_id *out_tree);
 
 static int name_cmp(const void *a, const void *b)
 {
@@ -390,7 +456,10 @@ static int name_cmp(const void *a, const void *b)
 }
 
 /* Builds the node for one existing path. Returns 1 when the entry is left out (unreadable). */
-static int backup_entry(struct backup *b, const char *path, const char *name, struct dr_node *n)
+/* Builds the node for one existing path; pnode is the parent snapshot's node for the same path
+ * (NULL when none). Returns 1 when the entry is left out (unreadable). */
+static int backup_entry(struct backup *b, const char *path, const char *name,
+                        const struct dr_node *pnode, struct dr_node *n)
 {
     struct stat st;
     memset(n, 0, sizeof(*n));
@@ -400,10 +469,10 @@ static int backup_entry(struct backup *b, const char *path, const char *name, st
         b->prog.errors++;
         return 1;
     }
-    node_from_stat(n, name, &st);
+    node_from_stat(&b->owners, n, name, &st);
     int rc = 0;
     switch (n->type) {
-    case DR_NODE_FILE: rc = backup_file(b, path, &st, n); break;
+    case DR_NODE_FILE: rc = backup_file(b, path, &st, pnode, n); break;
     case DR_NODE_DIR:
         b->sum.dirs++;
         b->prog.dirs++;
@@ -418,7 +487,8 @@ static int backup_entry(struct backup *b, const char *path, const char *name, st
             }
             dr_buf_release(&enc);
         } else {
-            rc = backup_dir(b, path, &n->subtree);
+            rc = backup_dir(b, path, pnode && pnode->type == DR_NODE_DIR ? &pnode->subtree : NULL,
+                            &n->subtree);
         }
         break;
     case DR_NODE_SYMLINK: {
@@ -453,11 +523,25 @@ static int store_tree(struct backup *b, struct dr_tree *t, struct dr_id *out)
     return rc;
 }
 
-static int backup_dir(struct backup *b, const char *path, struct dr_id *out_tree)
+/* Loads the parent snapshot's tree for a directory; an unreadable one is simply not used. */
+static void load_parent_tree(struct backup *b, const struct dr_id *id, struct dr_tree *out)
+{
+    dr_tree_init(out);
+    if (id && dr_repo_tree_load(b->r, b->rtxn, id, out) < 0) {
+        dr_log_detail("parent tree unusable: %s", dr_error_msg());
+        dr_error_clear();
+        dr_tree_release(out);
+        dr_tree_init(out);
+    }
+}
+
+static int backup_dir(struct backup *b, const char *path, const struct dr_id *ptree,
+                      struct dr_id *out_tree)
 {
     DIR *d = opendir(path);
-    struct dr_tree t;
+    struct dr_tree t, pt;
     dr_tree_init(&t);
+    load_parent_tree(b, ptree, &pt);
     char **names = NULL;
     size_t nnames = 0, anames = 0;
     int rc = 0;
@@ -465,6 +549,7 @@ static int backup_dir(struct backup *b, const char *path, struct dr_id *out_tree
         dr_log_error("cannot read directory '%s': %s", path, strerror(errno));
         b->sum.errors++;
         b->prog.errors++;
+        dr_tree_release(&pt);
         return store_tree(b, &t, out_tree); /* kept, as an empty directory */
     }
     struct dirent *de;
@@ -490,7 +575,7 @@ static int backup_dir(struct backup *b, const char *path, struct dr_id *out_tree
                                                    : dr_xasprintf("%s/%s", path, names[i]);
         if (!excluded(b->o, full)) {
             struct dr_node n;
-            rc = backup_entry(b, full, names[i], &n);
+            rc = backup_entry(b, full, names[i], dr_tree_find(&pt, names[i]), &n);
             if (rc == 0) {
                 dr_tree_add(&t, &n);
             } else {
@@ -519,6 +604,7 @@ static int backup_dir(struct backup *b, const char *path, struct dr_id *out_tree
     }
     free(names);
     dr_tree_release(&t);
+    dr_tree_release(&pt);
     return rc;
 }
 
@@ -526,10 +612,11 @@ static int backup_dir(struct backup *b, const char *path, struct dr_id *out_tree
  * "home" and "srv", whose intermediate directories carry their real metadata. paths is sorted
  * and normalised; every element of [lo, hi) starts with prefix. */
 static int backup_virtual(struct backup *b, const char *prefix, char **paths, size_t lo, size_t hi,
-                          struct dr_id *out_tree)
+                          const struct dr_id *ptree, struct dr_id *out_tree)
 {
-    struct dr_tree t;
+    struct dr_tree t, pt;
     dr_tree_init(&t);
+    load_parent_tree(b, ptree, &pt);
     int rc = 0;
     size_t plen = strlen(prefix);
     size_t i = lo;
@@ -552,8 +639,9 @@ static int backup_virtual(struct backup *b, const char *prefix, char **paths, si
             j++;
         }
         struct dr_node n;
+        const struct dr_node *pnode = dr_tree_find(&pt, comp);
         if (exact) {
-            rc = backup_entry(b, full, comp, &n);
+            rc = backup_entry(b, full, comp, pnode, &n);
             if (rc == 1) {
                 dr_node_release(&n);
                 rc = 0;
@@ -571,8 +659,10 @@ static int backup_virtual(struct backup *b, const char *prefix, char **paths, si
             if (lstat(full, &st) < 0 || !S_ISDIR(st.st_mode)) {
                 rc = dr_error_errno(DR_EUSAGE, "cannot use '%s'", full);
             } else {
-                node_from_stat(&n, comp, &st);
-                rc = backup_virtual(b, full, paths, i, j, &n.subtree);
+                node_from_stat(&b->owners, &n, comp, &st);
+                rc = backup_virtual(b, full, paths, i, j,
+                                    pnode && pnode->type == DR_NODE_DIR ? &pnode->subtree : NULL,
+                                    &n.subtree);
                 if (rc >= 0) {
                     dr_tree_add(&t, &n);
                 } else {
@@ -659,6 +749,35 @@ static int str_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The parent: the newest snapshot of the same host and paths. Its tree serves as a second
+ * files cache (see files_cache_hit). */
+static bool find_parent(struct backup *b, struct dr_snapshot *s, struct dr_id *out_tree)
+{
+    struct dr_snap_entry *v = NULL;
+    size_t n = 0;
+    bool found = false;
+    if (dr_repo_snapshot_list(b->r, &v, &n, NULL) < 0) {
+        dr_error_clear();
+        return false;
+    }
+    for (size_t i = n; i-- > 0 && !found;) {
+        const struct dr_snapshot *p = &v[i].snap;
+        bool same = strcmp(p->host, s->host) == 0 && p->npaths == s->npaths;
+        for (size_t k = 0; same && k < p->npaths; k++) {
+            same = strcmp(p->paths[k], s->paths[k]) == 0;
+        }
+        if (same) {
+            s->parent = v[i].id;
+            s->has_parent = true;
+            *out_tree = p->tree;
+            b->parent_time_ns = p->time_ns;
+            found = true;
+        }
+    }
+    dr_snap_list_free(v, n);
+    return found;
+}
+
 static int backup_paths(struct backup *b, struct dr_snapshot *s)
 {
     size_t n = b->o->npaths;
@@ -693,15 +812,17 @@ static int backup_paths(struct backup *b, struct dr_snapshot *s)
         for (size_t i = 0; i < n; i++) {
             dr_snapshot_add_path(s, paths[i]);
         }
+        struct dr_id ptree;
+        bool have_parent = find_parent(b, s, &ptree);
         if (n == 1 && strcmp(paths[0], "/") == 0) {
             struct stat st;
             rc = lstat("/", &st) < 0 ? dr_error_errno(DR_EIO, "cannot stat '/'") : 0;
             if (rc >= 0) {
                 b->sum.dirs++;
-                rc = backup_dir(b, "/", &s->tree);
+                rc = backup_dir(b, "/", have_parent ? &ptree : NULL, &s->tree);
             }
         } else {
-            rc = backup_virtual(b, "/", paths, 0, n, &s->tree);
+            rc = backup_virtual(b, "/", paths, 0, n, have_parent ? &ptree : NULL, &s->tree);
         }
     }
     for (size_t i = 0; i < n; i++) {
@@ -759,7 +880,7 @@ static int backup_stream(struct backup *b, struct dr_snapshot *s)
     n.mode = 0600;
     n.uid = getuid();
     n.gid = getgid();
-    owner_names(&n);
+    owner_names(&b->owners, &n);
     n.mtime_ns = n.ctime_ns = b->start_wall;
     n.nlink = 1;
     b->prog.files = 1;
@@ -864,29 +985,6 @@ static void apply_spool(struct backup *b)
     }
 }
 
-static void find_parent(struct dr_repo *r, struct dr_snapshot *s)
-{
-    struct dr_snap_entry *v = NULL;
-    size_t n = 0;
-    if (dr_repo_snapshot_list(r, &v, &n, NULL) < 0) {
-        dr_error_clear();
-        return;
-    }
-    for (size_t i = n; i-- > 0;) {
-        const struct dr_snapshot *p = &v[i].snap;
-        bool same = strcmp(p->host, s->host) == 0 && p->npaths == s->npaths;
-        for (size_t k = 0; same && k < p->npaths; k++) {
-            same = strcmp(p->paths[k], s->paths[k]) == 0;
-        }
-        if (same) {
-            s->parent = v[i].id;
-            s->has_parent = true;
-            break;
-        }
-    }
-    dr_snap_list_free(v, n);
-}
-
 int dr_backup_run(struct dr_repo *r, const struct dr_backup_opts *o, struct dr_id *out_id,
                   struct dr_snapshot *out_snap)
 {
@@ -931,7 +1029,10 @@ int dr_backup_run(struct dr_repo *r, const struct dr_backup_opts *o, struct dr_i
     if (rc < 0) {
         goto out;
     }
-    find_parent(r, &s);
+    if (stream) {
+        struct dr_id unused;
+        find_parent(&b, &s, &unused);
+    }
     struct dr_writer_stats ws;
     rc = dr_writer_flush(b.w);
     if (rc < 0) {
@@ -972,6 +1073,7 @@ out:
     }
     free(b.links);
     free(b.buf);
+    owner_cache_release(&b.owners);
     dr_snapshot_release(&s);
     return rc;
 }
