@@ -19,12 +19,13 @@ int dr_fault_hit(const char *name)
         return 0;
     }
     const char *action = spec + n + 1;
-    /* "name:action:K" fires on the K-th hit only (1-based), to reach later iterations */
-    static _Thread_local unsigned hits;
+    /* "name:action:K" fires on the K-th hit in the process (1-based, across threads: packs are
+     * written by the upload thread), to reach later iterations */
+    static unsigned hits;
     const char *colon = strchr(action, ':');
     if (colon) {
         unsigned want = (unsigned)strtoul(colon + 1, NULL, 10);
-        if (++hits != want) {
+        if (__atomic_add_fetch(&hits, 1, __ATOMIC_SEQ_CST) != want) {
             return 0;
         }
     }

@@ -6,7 +6,13 @@
  * submitting thread retires slots strictly in submission order: it makes the final dedup
  * decision (the open pack, then the index) and appends the record to the pack. Keeping pack
  * assembly on one thread and in order means the same input always produces the same packs, and
- * that only one pack per type is ever open. */
+ * that only one pack per type is ever open.
+ *
+ * A full pack is handed to an upload thread, which names it (BLAKE2b of its bytes), writes it
+ * durably and indexes it while the pipeline goes on with a fresh pack: naming alone costs as
+ * much CPU as hashing the blobs. At most MAX_UPLOADS packs are in flight; until the submitting
+ * thread has seen an upload finish (and renewed its view of the index), the dedup decision
+ * also looks into the in-flight packs. */
 #include "drrepo/writer.h"
 
 #include <pthread.h>
@@ -21,6 +27,15 @@
 #include "drrepo/pack.h"
 
 #define MAX_WORKERS 16
+#define MAX_UPLOADS 2
+
+struct upload {
+    struct dr_pack_writer *pw;
+    uint8_t type;
+    bool started, done;
+    int rc;
+    char *errmsg;
+};
 
 struct job {
     uint8_t *data;
@@ -45,12 +60,19 @@ struct dr_writer {
     int nworkers;
     pthread_t threads[MAX_WORKERS];
     struct dr_pack_writer *pw[2];
+    struct upload up[MAX_UPLOADS]; /* in flight, oldest first; only the submitter reorders */
+    size_t nup;
+    pthread_t uploader;
+    bool uploader_started;
+    pthread_cond_t cv_up;      /* upload queued or finished (under mu) */
     struct dr_index_txn *rtxn; /* the submitting thread's view of the index */
     struct dr_compressor *z;   /* the submitting thread's, for trees */
     struct dr_buf treerec;
     struct dr_writer_stats st;
     int failed;
 };
+
+static void *uploader_main(void *arg);
 
 static void *worker_main(void *arg)
 {
@@ -107,6 +129,7 @@ int dr_writer_open(struct dr_repo *r, struct dr_writer **out)
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv_work, NULL);
     pthread_cond_init(&w->cv_done, NULL);
+    pthread_cond_init(&w->cv_up, NULL);
     w->pw[DR_BLOB_DATA] = dr_pack_writer_new(r->keys, DR_BLOB_DATA);
     w->pw[DR_BLOB_TREE] = dr_pack_writer_new(r->keys, DR_BLOB_TREE);
     w->z = dr_compressor_new(r->config.zstd_level);
@@ -123,6 +146,11 @@ int dr_writer_open(struct dr_repo *r, struct dr_writer **out)
             return dr_errorf(DR_EINTERNAL, "cannot start worker threads");
         }
     }
+    if (pthread_create(&w->uploader, NULL, uploader_main, w) != 0) {
+        dr_writer_free(w);
+        return dr_errorf(DR_EINTERNAL, "cannot start the upload thread");
+    }
+    w->uploader_started = true;
     *out = w;
     return 0;
 }
@@ -146,9 +174,17 @@ void dr_writer_free(struct dr_writer *w)
     pthread_mutex_lock(&w->mu);
     w->stop = true;
     pthread_cond_broadcast(&w->cv_work);
+    pthread_cond_broadcast(&w->cv_up);
     pthread_mutex_unlock(&w->mu);
     for (int i = 0; i < w->nworkers; i++) {
         pthread_join(w->threads[i], NULL);
+    }
+    if (w->uploader_started) {
+        pthread_join(w->uploader, NULL); /* finishes the queued uploads first */
+    }
+    for (size_t i = 0; i < w->nup; i++) {
+        free(w->up[i].errmsg);
+        dr_pack_writer_free(w->up[i].pw);
     }
     for (size_t i = w->head; i < w->tail; i++) {
         job_free(w->ring[i % w->nring]);
@@ -157,6 +193,7 @@ void dr_writer_free(struct dr_writer *w)
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv_work);
     pthread_cond_destroy(&w->cv_done);
+    pthread_cond_destroy(&w->cv_up);
     dr_pack_writer_free(w->pw[0]);
     dr_pack_writer_free(w->pw[1]);
     dr_index_abort(w->rtxn);
@@ -173,56 +210,149 @@ static int fail(struct dr_writer *w, int rc)
     return rc;
 }
 
-/* Writes the open pack of type, durably, then indexes it. A crash between the two leaves a
- * pack that the next open indexes from its header. */
-static int write_pack(struct dr_writer *w, uint8_t type)
+/* Writes a full pack durably, then indexes it (on the upload thread). A crash between the two
+ * leaves a pack that the next open indexes from its header. */
+static int upload_pack(struct dr_repo *r, struct dr_pack_writer *pw, uint8_t type)
 {
-    struct dr_pack_writer *pw = w->pw[type];
-    if (dr_pack_writer_count(pw) == 0) {
-        return 0;
-    }
     struct dr_id pid;
     const uint8_t *data;
     size_t len;
     int rc = dr_pack_writer_finish(pw, &pid, &data, &len);
     if (rc < 0) {
-        return fail(w, rc);
+        return rc;
     }
     char *obj = dr_pack_object_name(type, &pid);
     rc = DR_FAULT_POINT("writer.before_pack_put");
     if (rc >= 0) {
-        rc = dr_backend_put(w->r->backend, obj, data, len, false);
+        rc = dr_backend_put(r->backend, obj, data, len, false);
     }
     free(obj);
-    if (rc < 0) {
-        return fail(w, rc);
+    if (rc >= 0) {
+        rc = DR_FAULT_POINT("writer.after_pack_put");
     }
-    rc = DR_FAULT_POINT("writer.after_pack_put");
     if (rc < 0) {
-        return fail(w, rc);
+        return rc;
     }
     size_t n;
     const struct dr_pack_entry *e = dr_pack_writer_entries(pw, &n);
     struct dr_index_txn *txn;
-    rc = dr_index_begin(w->r->index, true, &txn);
+    rc = dr_index_begin(r->index, true, &txn);
     if (rc < 0) {
-        return fail(w, rc);
+        return rc;
     }
     rc = dr_index_pack_add(txn, &pid, type, len, e, n);
     if (rc < 0) {
         dr_index_abort(txn);
-        return fail(w, rc);
+        return rc;
     }
-    rc = dr_index_commit(txn);
+    return dr_index_commit(txn);
+}
+
+static void *uploader_main(void *arg)
+{
+    struct dr_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        struct upload *u = NULL;
+        for (size_t i = 0; i < w->nup && !u; i++) {
+            if (!w->up[i].started) {
+                u = &w->up[i];
+            }
+        }
+        if (!u) {
+            if (w->stop) {
+                break;
+            }
+            pthread_cond_wait(&w->cv_up, &w->mu);
+            continue;
+        }
+        u->started = true;
+        struct dr_pack_writer *pw = u->pw;
+        uint8_t type = u->type;
+        pthread_mutex_unlock(&w->mu);
+        int rc = upload_pack(w->r, pw, type);
+        char *msg = rc < 0 ? dr_xstrdup(dr_error_msg()) : NULL;
+        pthread_mutex_lock(&w->mu);
+        /* the slot may have moved (reaping compacts the array): find it by its writer */
+        for (size_t i = 0; i < w->nup; i++) {
+            if (w->up[i].pw == pw) {
+                w->up[i].rc = rc;
+                w->up[i].errmsg = msg;
+                w->up[i].done = true;
+            }
+        }
+        pthread_cond_broadcast(&w->cv_up);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Takes finished uploads off the list (submitting thread): their blobs are in the index now,
+ * so the view of the index is renewed before their writers are forgotten. Waits for at least
+ * one when wait_one, for all when wait_all. */
+static int reap_uploads(struct dr_writer *w, bool wait_one, bool wait_all)
+{
+    int rc = 0;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        bool any_done = false;
+        for (size_t i = 0; i < w->nup; i++) {
+            any_done = any_done || w->up[i].done;
+        }
+        bool all_done = true;
+        for (size_t i = 0; i < w->nup; i++) {
+            all_done = all_done && w->up[i].done;
+        }
+        if ((wait_all && !all_done) || (wait_one && !any_done && w->nup)) {
+            pthread_cond_wait(&w->cv_up, &w->mu);
+            continue;
+        }
+        if (!any_done) {
+            break;
+        }
+        pthread_mutex_unlock(&w->mu);
+        int rrc = dr_index_renew(w->rtxn);
+        pthread_mutex_lock(&w->mu);
+        size_t k = 0;
+        for (size_t i = 0; i < w->nup; i++) {
+            struct upload *u = &w->up[i];
+            if (!u->done) {
+                w->up[k++] = *u;
+                continue;
+            }
+            if (u->rc < 0 && rc >= 0) {
+                rc = dr_errorf(u->rc, "%s", u->errmsg ? u->errmsg : dr_strerror(u->rc));
+            } else if (u->rc >= 0) {
+                w->st.packs_written++;
+            }
+            free(u->errmsg);
+            dr_pack_writer_free(u->pw);
+        }
+        w->nup = k;
+        if (rrc < 0 && rc >= 0) {
+            rc = rrc;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc < 0 ? fail(w, rc) : 0;
+}
+
+/* Hands the open pack of type to the upload thread and opens a fresh one. */
+static int write_pack(struct dr_writer *w, uint8_t type)
+{
+    if (dr_pack_writer_count(w->pw[type]) == 0) {
+        return 0;
+    }
+    int rc = reap_uploads(w, w->nup >= MAX_UPLOADS, false);
     if (rc < 0) {
-        return fail(w, rc);
+        return rc;
     }
-    rc = dr_index_renew(w->rtxn);
-    if (rc < 0) {
-        return fail(w, rc);
-    }
-    w->st.packs_written++;
-    dr_pack_writer_reset(pw);
+    pthread_mutex_lock(&w->mu);
+    w->up[w->nup++] = (struct upload){.pw = w->pw[type], .type = type};
+    pthread_cond_broadcast(&w->cv_up);
+    pthread_mutex_unlock(&w->mu);
+    w->pw[type] = dr_pack_writer_new(w->r->keys, type);
     return 0;
 }
 
@@ -231,6 +361,13 @@ static bool already_stored(struct dr_writer *w, uint8_t type, const struct dr_id
 {
     if (dr_pack_writer_has(w->pw[type], id)) {
         return true;
+    }
+    /* in-flight packs: only this thread changes the list, and has() reads what finish() does
+     * not write, so no lock is needed to look */
+    for (size_t i = 0; i < w->nup; i++) {
+        if (w->up[i].type == type && dr_pack_writer_has(w->up[i].pw, id)) {
+            return true;
+        }
     }
     struct dr_index_blob b;
     if (dr_index_blob_get(w->rtxn, id, &b) == 0) {
@@ -355,10 +492,13 @@ int dr_writer_flush(struct dr_writer *w)
         return rc;
     }
     rc = write_pack(w, DR_BLOB_DATA);
-    if (rc < 0) {
-        return rc;
+    if (rc >= 0) {
+        rc = write_pack(w, DR_BLOB_TREE);
     }
-    return write_pack(w, DR_BLOB_TREE);
+    if (rc >= 0) {
+        rc = reap_uploads(w, false, true);
+    }
+    return rc;
 }
 
 int dr_writer_commit(struct dr_writer *w, const struct dr_snapshot *s, struct dr_id *out_snap_id)
