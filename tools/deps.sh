@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# deps.sh: installs what drrepo needs to build and test on Debian 12 (as root). Idempotent.
+# deps.sh [--test]: installs what drrepo needs on Debian 12 (as root). Idempotent. With --test,
+# also what the test suite needs: the real servers (PostgreSQL 15, Redis 7), jq, GNU time.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libzstd-dev libsodium-dev liblmdb-dev libpq-dev libhiredis-dev libcurl4-openssl-dev
       libfuse3-dev fuse3 libcmocka-dev lmdb-utils clang-format)
 if [ "${1:-}" = "--test" ]; then
-    pkgs+=(time psmisc jq)
+    pkgs+=(time psmisc jq postgresql redis-server redis-tools)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -13,6 +14,18 @@ for p in "${pkgs[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
+    # Packages must not start services (a system PostgreSQL or Redis on the usual ports): the
+    # tests start their own servers on unusual ports. policy-rc.d exit 101 = "action forbidden".
+    policy=/usr/sbin/policy-rc.d
+    created=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy"
+        chmod +x "$policy"
+        created=1
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    if [ "$created" = 1 ]; then
+        rm -f "$policy"
+    fi
 fi

@@ -31,6 +31,8 @@ static const struct dr_cmd commands[] = {
      "snapshot [options] PATH...\n"
      "     snapshot --stdin --stdin-name NAME [options]\n"
      "     snapshot --from-command --stdin-name NAME [options] -- COMMAND [ARG...]\n"
+     "     snapshot --redis redis://[user:password@]host:port [options]\n"
+     "     snapshot --pg CONNINFO [options]\n"
      "options: --exclude PATTERN --exclude-file FILE --one-file-system --tag TAG --host HOST\n"
      "         --allow-empty --json"},
     {"snapshots", "list snapshots", dr_cmd_snapshots, DR_CMD_REPO,
@@ -50,6 +52,10 @@ static const struct dr_cmd commands[] = {
      DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_VERIFY_INDEX,
      "check [--read-data] [--read-data-subset N/M|P%|SIZE] [--read-data-max-age DURATION]\n"
      "     [--seed N] [--json]"},
+    {"drill", "prove a snapshot restores and works", dr_cmd_drill, DR_CMD_REPO | DR_CMD_LOCK_SHARED,
+     "drill SNAP | drill --latest [--host H] [--check-sql FILE] [--restore-command CMD...]"},
+    {"mount", "browse snapshots as a read-only file system", dr_cmd_mount,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED, "mount MOUNTPOINT [--background] [--cache-size SIZE]"},
     {"forget", "remove snapshots, by id or by a keep policy", dr_cmd_forget,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED,
      "forget [SNAP...] [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N]\n"

@@ -86,6 +86,8 @@ int dr_cmd_diff(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_stats(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_key(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_check(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_mount(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_prune(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv);

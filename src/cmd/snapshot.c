@@ -8,6 +8,7 @@
 #include "drrepo/error.h"
 #include "drrepo/fs.h"
 #include "drrepo/mem.h"
+#include "drrepo/source.h"
 #include "drrepo/util.h"
 
 struct strv {
@@ -126,13 +127,17 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         {"host", required_argument, NULL, 'H'},
         {"json", no_argument, NULL, 'j'},
         {"allow-empty", no_argument, NULL, 5},
+        {"redis", required_argument, NULL, 6},
+        {"pg", required_argument, NULL, 7},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     struct dr_backup_opts o = {.stream_fd = -1};
     struct strv excl = {0}, tags = {0};
     bool use_stdin = false, from_cmd = false;
-    const char *name = NULL;
+    const char *name = NULL, *redis_url = NULL, *pg_conninfo = NULL;
+    struct dr_redis_source *redis = NULL;
+    struct dr_pg_source *pg = NULL;
     int c, rc = 0;
     while (rc >= 0 && (c = getopt_long(argc, argv, "e:xt:H:h", opts, NULL)) != -1) {
         switch (c) {
@@ -146,15 +151,22 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         case 'H': o.host = optarg; break;
         case 'j': ctx->json = true; break;
         case 5: o.allow_empty = true; break;
+        case 6: redis_url = optarg; break;
+        case 7: pg_conninfo = optarg; break;
         default: rc = dr_cmd_usage(ctx, "unknown option"); break;
         }
     }
     char **rest = argv + optind;
     int nrest = argc - optind;
-    if (rc >= 0 && use_stdin && from_cmd) {
-        rc = dr_cmd_usage(ctx, "--stdin and --from-command cannot be combined");
+    int nsources = use_stdin + from_cmd + (redis_url != NULL) + (pg_conninfo != NULL);
+    if (rc >= 0 && nsources > 1) {
+        rc = dr_cmd_usage(ctx, "--stdin, --from-command, --redis and --pg cannot be combined");
     }
-    if (rc >= 0 && (use_stdin || from_cmd)) {
+    if (rc >= 0 && (redis_url || pg_conninfo)) {
+        if (nrest) {
+            rc = dr_cmd_usage(ctx, "no paths are taken with --%s", redis_url ? "redis" : "pg");
+        }
+    } else if (rc >= 0 && (use_stdin || from_cmd)) {
         if (!name) {
             rc = dr_cmd_usage(ctx, "--stdin-name NAME is required with --%s",
                               use_stdin ? "stdin" : "from-command");
@@ -182,7 +194,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         o.paths = rest;
         o.npaths = (size_t)nrest;
     }
-    o.stream_name = name;
+    o.stream_name = redis_url ? "dump.rdb" : name;
     o.excludes = excl.v;
     o.nexcludes = excl.n;
     o.tags = tags.v;
@@ -192,6 +204,16 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         o.progress_arg = "snapshot";
     }
     rc = dr_cmd_open(ctx);
+    if (rc < 0) {
+        goto out;
+    }
+    /* connect only once the repository is open and locked: a server's replication slot or
+     * snapshot should not be held while we wait for a password */
+    if (redis_url) {
+        rc = dr_source_redis_open(redis_url, &redis, &o.source);
+    } else if (pg_conninfo) {
+        rc = dr_source_pg_open(pg_conninfo, &pg, &o.tree_source);
+    }
     if (rc < 0) {
         goto out;
     }
@@ -211,6 +233,8 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     }
     dr_snapshot_release(&s);
 out:
+    dr_source_redis_close(redis);
+    dr_source_pg_close(pg);
     strv_clear(&excl);
     strv_clear(&tags);
     return rc;

@@ -209,20 +209,49 @@ static int chunk_slot(struct backup *b, struct dr_node *n, uint32_t *alloc, uint
 
 /* Reads fd to its end through the chunker into the pipeline. Returns bytes read or an error:
  * DR_EIO for a read error (the caller decides whether that is fatal). */
+/* A file descriptor as a reader (stdin, a command's pipe, a regular file). */
+struct fd_reader {
+    int fd;
+    const char *what;
+};
+
+static int fd_read(void *arg, uint8_t *buf, size_t len)
+{
+    struct fd_reader *fr = arg;
+    for (;;) {
+        ssize_t got = read(fr->fd, buf, len > INT32_MAX ? INT32_MAX : len);
+        if (got >= 0) {
+            return (int)got;
+        }
+        if (errno != EINTR) {
+            return dr_error_errno(DR_EIO, "cannot read '%s'", fr->what);
+        }
+    }
+}
+
+static int64_t chunk_reader(struct backup *b, dr_stream_read_fn rd, void *arg, struct dr_node *n,
+                            uint32_t alloc, const char *what);
+
 static int64_t chunk_stream(struct backup *b, int fd, struct dr_node *n, uint32_t alloc,
                             const char *what)
+{
+    struct fd_reader fr = {fd, what};
+    return chunk_reader(b, fd_read, &fr, n, alloc, what);
+}
+
+/* Reads a stream to its end through the chunker into the pipeline. Returns bytes read or the
+ * reader's error (DR_EIO for a failed read; the caller decides whether that is fatal). */
+static int64_t chunk_reader(struct backup *b, dr_stream_read_fn rd, void *arg, struct dr_node *n,
+                            uint32_t alloc, const char *what)
 {
     size_t have = 0;
     bool eof = false;
     uint64_t total = 0;
     for (;;) {
         while (!eof && have < b->bufsize) {
-            ssize_t got = read(fd, b->buf + have, b->bufsize - have);
+            int got = rd(arg, b->buf + have, b->bufsize - have);
             if (got < 0) {
-                if (errno == EINTR) {
-                    continue;
-                }
-                return dr_error_errno(DR_EIO, "cannot read '%s'", what);
+                return got;
             }
             if (got == 0) {
                 eof = true;
@@ -850,7 +879,9 @@ static int backup_stream(struct backup *b, struct dr_snapshot *s)
     const struct dr_backup_opts *o = b->o;
     int fd = o->stream_fd;
     pid_t child = -1;
-    char *cmd = o->command ? command_string(o->command) : NULL;
+    char *cmd = o->command  ? command_string(o->command)
+                : o->source ? dr_xstrdup(o->source->kind)
+                            : NULL;
     int rc = 0;
     if (o->command) {
         int pfd[2];
@@ -887,7 +918,11 @@ static int backup_stream(struct backup *b, struct dr_snapshot *s)
     uint32_t alloc = 64;
     n.chunks = dr_xmalloc(alloc * sizeof(*n.chunks));
     n.chunk_sizes = dr_xmalloc(alloc * sizeof(*n.chunk_sizes));
-    int64_t got = chunk_stream(b, fd, &n, alloc, o->command ? cmd : "standard input");
+    int64_t got = o->source ? chunk_reader(b, o->source->read, o->source->arg, &n, alloc, cmd)
+                            : chunk_stream(b, fd, &n, alloc, o->command ? cmd : "standard input");
+    if (got >= 0 && o->source && o->source->finish) {
+        rc = o->source->finish(o->source->arg, s);
+    }
     if (o->command) {
         close(fd);
         int status;
@@ -913,7 +948,7 @@ static int backup_stream(struct backup *b, struct dr_snapshot *s)
     }
     if (rc >= 0 && got < 0) {
         rc = (int)got;
-        if (rc == DR_EIO) {
+        if (rc == DR_EIO && !o->source) {
             rc = dr_error_wrap(DR_ESOURCE, "no snapshot was recorded");
         }
     }
@@ -921,8 +956,10 @@ static int backup_stream(struct backup *b, struct dr_snapshot *s)
         rc = dr_errorf(DR_ESOURCE,
                        "%s%s%s produced no data; no snapshot was recorded (use "
                        "--allow-empty to accept an empty stream)",
-                       o->command ? "command '" : "standard input", o->command ? cmd : "",
-                       o->command ? "'" : "");
+                       o->command  ? "command '"
+                       : o->source ? "source '"
+                                   : "standard input",
+                       o->command || o->source ? cmd : "", o->command || o->source ? "'" : "");
     }
     if (rc >= 0) {
         b->sum.files_new = 1;
@@ -939,6 +976,34 @@ static int backup_stream(struct backup *b, struct dr_snapshot *s)
 out:
     free(cmd);
     return rc;
+}
+
+/* The public face of struct backup for tree sources. */
+struct dr_backup_ctx {
+    struct backup b;
+};
+
+int dr_backup_add_file(struct dr_backup_ctx *bc, dr_stream_read_fn rd, void *arg, struct dr_node *n)
+{
+    struct backup *b = &bc->b;
+    uint32_t alloc = 16;
+    n->chunks = dr_xrealloc(n->chunks, alloc * sizeof(*n->chunks));
+    n->chunk_sizes = dr_xrealloc(n->chunk_sizes, alloc * sizeof(*n->chunk_sizes));
+    n->nchunks = 0;
+    b->prog.files++;
+    int64_t got = chunk_reader(b, rd, arg, n, alloc, n->name);
+    if (got < 0) {
+        return (int)got;
+    }
+    b->sum.files_new++;
+    b->sum.bytes_total += n->size;
+    return 0;
+}
+
+int dr_backup_put_tree(struct dr_backup_ctx *bc, struct dr_tree *t, struct dr_id *out)
+{
+    bc->b.sum.dirs++;
+    return store_tree(&bc->b, t, out);
 }
 
 /* Writes the spooled files-cache records in one index transaction, after the commit. */
@@ -1020,12 +1085,22 @@ int dr_backup_run(struct dr_repo *r, const struct dr_backup_opts *o, struct dr_i
     for (size_t i = 0; i < o->ntags; i++) {
         dr_snapshot_add_tag(&s, o->tags[i]);
     }
-    bool stream = o->command || o->stream_fd >= 0;
+    bool stream = o->command || o->stream_fd >= 0 || o->source;
     if (o->progress && !stream) {
         b.scanning = pthread_create(&b.scanner, NULL, scan_main, &b) == 0;
     }
-    s.source = dr_xstrdup(o->command ? "command" : stream ? "stdin" : "files");
-    rc = stream ? backup_stream(&b, &s) : backup_paths(&b, &s);
+    s.source = dr_xstrdup(o->tree_source ? o->tree_source->kind
+                          : o->source    ? o->source->kind
+                          : o->command   ? "command"
+                          : stream       ? "stdin"
+                                         : "files");
+    if (o->tree_source) {
+        /* sources report their failures as DR_ESOURCE, DR_ENET or DR_EAUTH; repository
+         * errors (DR_ENOSPC, ...) pass through with their own codes */
+        rc = o->tree_source->build(o->tree_source->arg, (struct dr_backup_ctx *)&b, &s);
+    } else {
+        rc = stream ? backup_stream(&b, &s) : backup_paths(&b, &s);
+    }
     if (rc < 0) {
         goto out;
     }

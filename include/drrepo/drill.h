@@ -1,0 +1,50 @@
+/* drill.h: restore drills: prove that a snapshot restores and works, and record the result.
+ *
+ * A drill restores the snapshot into a temporary directory and checks it according to its
+ * source: PostgreSQL (start a scratch server, count rows, run --check-sql), Redis (start a
+ * scratch redis-server, compare keys per database), streams and file trees (verify every byte
+ * against its chunk ids; --restore-command runs the user's own check). The result is stored in
+ * the repository as a drill object beside the snapshot (format/drill.md). */
+#ifndef DR_DRILL_H
+#define DR_DRILL_H
+
+#include "drrepo/repo.h"
+
+struct dr_drill_opts {
+    const char *check_sql;  /* PostgreSQL: a file of SQL run against the restored server */
+    char **restore_command; /* argv run with DRREPO_DRILL_DIR set to the restored files */
+    const char *tmpdir;     /* where to restore (default $TMPDIR or /tmp) */
+};
+
+struct dr_drill_result {
+    struct dr_id snapshot;
+    int64_t time_ns;     /* when the drill started */
+    int64_t duration_ns; /* the whole drill */
+    int64_t rto_ns;      /* restore + start until the service answers: what DR plans quote */
+    bool ok;
+    char *kind;    /* "postgresql", "redis", "stream", "files" */
+    char *checked; /* what was checked, one line */
+    char *reason;  /* why it failed (NULL when ok) */
+};
+
+void dr_drill_result_release(struct dr_drill_result *res);
+
+/* Runs a drill of snapshot id (dispatching on its source) and stores the result. Returns 0 when
+ * the drill ran (pass or fail: see res->ok), or an error when it could not run at all. */
+DR_MUST_CHECK int dr_drill_run(struct dr_repo *r, const struct dr_id *id,
+                               const struct dr_drill_opts *o, struct dr_drill_result *res);
+
+/* The PostgreSQL part (src/repo/drill_pg.c): dir holds the restored data directory. Fills res
+ * (ok, checked, reason, rto_ns). Returns an error only when the drill could not run. */
+DR_MUST_CHECK int dr_drill_pg(struct dr_repo *r, const struct dr_snapshot *s, const char *dir,
+                              const struct dr_drill_opts *o, struct dr_drill_result *res);
+
+/* Stored results. */
+DR_MUST_CHECK int dr_drill_save(struct dr_repo *r, const struct dr_drill_result *res);
+typedef int (*dr_drill_cb)(void *arg, const struct dr_drill_result *res);
+/* Calls cb for every stored drill result (of snapshot id, or all when id is NULL), oldest
+ * first. */
+DR_MUST_CHECK int dr_drill_list(struct dr_repo *r, const struct dr_id *id, dr_drill_cb cb,
+                                void *arg);
+
+#endif
