@@ -18,6 +18,7 @@
 #define DR_MAGIC_TREE "DRREPTRE"
 #define DR_MAGIC_SNAPSHOT "DRREPSNP"
 #define DR_MAGIC_LOCK "DRREPLCK"
+#define DR_MAGIC_DRILL "DRREPDRL"
 
 /* Blob types: bound into every blob's associated data and kept in separate packs. */
 enum dr_blob_type {
@@ -55,6 +56,7 @@ enum dr_blob_enc {
 #define DR_STRING_MAX 65535u /* any string field in a snapshot */
 #define DR_KEYFILE_MAX (64u * 1024)
 #define DR_CONFIG_MAX (64u * 1024)
+#define DR_DRILL_MAX (1024u * 1024) /* drill result body (format/drill.md) */
 
 /* Chunker algorithms recorded in the config. */
 #define DR_CHUNKER_GEAR_V1 1u

@@ -40,7 +40,7 @@ static const struct dr_cmd commands[] = {
     {"ls", "list files in a snapshot", dr_cmd_ls, DR_CMD_REPO, "ls SNAP [PATH] [--long]"},
     {"restore", "restore a snapshot", dr_cmd_restore, DR_CMD_REPO | DR_CMD_LOCK_SHARED,
      "restore SNAP --target DIR [--include PATTERN]... [--exclude PATTERN]... [--overwrite]"},
-    {"dump", "write one file of a snapshot to stdout", dr_cmd_dump,
+    {"dump", "write a file, or a directory as tar, to stdout", dr_cmd_dump,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED, "dump SNAP PATH"},
     {"diff", "show what changed between two snapshots", dr_cmd_diff, DR_CMD_REPO,
      "diff SNAP1 SNAP2"},
@@ -55,7 +55,9 @@ static const struct dr_cmd commands[] = {
     {"drill", "prove a snapshot restores and works", dr_cmd_drill, DR_CMD_REPO | DR_CMD_LOCK_SHARED,
      "drill SNAP | drill --latest [--host H] [--check-sql FILE] [--restore-command CMD...]"},
     {"mount", "browse snapshots as a read-only file system", dr_cmd_mount,
-     DR_CMD_REPO | DR_CMD_LOCK_SHARED, "mount MOUNTPOINT [--background] [--cache-size SIZE]"},
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED,
+     "mount MOUNTPOINT [--background [--log FILE]] [--cache-size SIZE] [--readahead N]\n"
+     "     [--threads N] [--allow-other]"},
     {"forget", "remove snapshots, by id or by a keep policy", dr_cmd_forget,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED,
      "forget [SNAP...] [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N]\n"

@@ -1,5 +1,7 @@
 /* dump.c: `drrepo dump SNAP PATH` writes one file of a snapshot to stdout, verified chunk by
- * chunk, so that `drrepo dump latest db.sql | psql` works. */
+ * chunk, so that `drrepo dump latest db.sql | psql` works. A directory is written as a tar
+ * stream (`drrepo dump latest /etc | tar -x -C out`), for partial restores where FUSE is not
+ * available. */
 #include "cmd_int.h"
 
 #include <getopt.h>
@@ -7,6 +9,7 @@
 
 #include "drrepo/error.h"
 #include "drrepo/restore.h"
+#include "drrepo/tarwrite.h"
 
 int dr_cmd_dump(struct dr_ctx *ctx, int argc, char **argv)
 {
@@ -43,9 +46,17 @@ int dr_cmd_dump(struct dr_ctx *ctx, int argc, char **argv)
     if (rc >= 0) {
         rc = dr_repo_find_node(ctx->r, &s, argv[optind + 1], &n);
     }
+    if (rc >= 0 && n.type == DR_NODE_DIR && isatty(STDOUT_FILENO)) {
+        rc = dr_errorf(DR_EUSAGE,
+                       "'%s' is a directory and would be written to the terminal as a tar "
+                       "stream; redirect it ('> out.tar') or pipe it ('| tar -x -C DIR')",
+                       argv[optind + 1]);
+    }
     if (rc >= 0) {
         fflush(stdout);
-        rc = dr_restore_file_to_fd(ctx->r, &n, STDOUT_FILENO, argv[optind + 1]);
+        rc = n.type == DR_NODE_DIR
+                 ? dr_tar_write_dir(ctx->r, &n, STDOUT_FILENO, NULL)
+                 : dr_restore_file_to_fd(ctx->r, &n, STDOUT_FILENO, argv[optind + 1]);
     }
     dr_node_release(&n);
     dr_snapshot_release(&s);

@@ -4,8 +4,66 @@
 #include <getopt.h>
 #include <stdlib.h>
 
+#include "drrepo/drill.h"
 #include "drrepo/error.h"
+#include "drrepo/mem.h"
 #include "drrepo/util.h"
+
+/* Drill results, collected once and matched to snapshots by id (oldest first). */
+struct drills {
+    struct dr_drill_result *v;
+    size_t n, alloc;
+};
+
+static int drill_cb(void *arg, const struct dr_drill_result *res)
+{
+    struct drills *d = arg;
+    DR_GROW(d->v, d->alloc, d->n + 1);
+    struct dr_drill_result *c = &d->v[d->n++];
+    *c = *res;
+    c->kind = dr_xstrdup(res->kind ? res->kind : "");
+    c->checked = dr_xstrdup(res->checked ? res->checked : "");
+    c->reason = res->reason ? dr_xstrdup(res->reason) : NULL;
+    return 0;
+}
+
+/* The last drill of snapshot id, or NULL. */
+static const struct dr_drill_result *last_drill(const struct drills *d, const struct dr_id *id)
+{
+    const struct dr_drill_result *last = NULL;
+    for (size_t i = 0; i < d->n; i++) {
+        if (dr_id_eq(&d->v[i].snapshot, id)) {
+            last = &d->v[i];
+        }
+    }
+    return last;
+}
+
+static int json_drills(struct dr_buf *j, const struct drills *d, const struct dr_id *id)
+{
+    int rc = dr_buf_adds(j, ",\"drills\":[");
+    bool first = true;
+    for (size_t i = 0; rc >= 0 && i < d->n; i++) {
+        const struct dr_drill_result *res = &d->v[i];
+        if (!dr_id_eq(&res->snapshot, id)) {
+            continue;
+        }
+        char when[32];
+        dr_time_format(res->time_ns, when, sizeof(when));
+        rc = dr_buf_addf(j, "%s{\"time\":\"%s\",\"ok\":%s,\"kind\":", first ? "" : ",", when,
+                         res->ok ? "true" : "false");
+        first = false;
+        rc = rc < 0 ? rc : dr_json_str(j, res->kind);
+        rc = rc < 0 ? rc
+                    : dr_buf_addf(j, ",\"duration_seconds\":%.3f,\"rto_seconds\":%.3f,\"checked\":",
+                                  (double)res->duration_ns / 1e9, (double)res->rto_ns / 1e9);
+        rc = rc < 0 ? rc : dr_json_str(j, res->checked);
+        rc = rc < 0 ? rc : dr_buf_adds(j, ",\"reason\":");
+        rc = rc < 0 ? rc : res->reason ? dr_json_str(j, res->reason) : dr_buf_adds(j, "null");
+        rc = rc < 0 ? rc : dr_buf_addch(j, '}');
+    }
+    return rc < 0 ? rc : dr_buf_addch(j, ']');
+}
 
 static bool keep(const struct dr_snapshot *s, const char *host, const char *tag)
 {
@@ -23,7 +81,7 @@ static bool keep(const struct dr_snapshot *s, const char *host, const char *tag)
     return false;
 }
 
-static int json_entry(struct dr_buf *j, const struct dr_snap_entry *e)
+static int json_entry(struct dr_buf *j, const struct dr_snap_entry *e, const struct drills *d)
 {
     const struct dr_snapshot *s = &e->snap;
     char hex[DR_ID_HEX_LEN + 1], when[32];
@@ -69,13 +127,14 @@ static int json_entry(struct dr_buf *j, const struct dr_snap_entry *e)
                            "},\"summary\":{\"files_new\":%llu,\"files_changed\":%llu,"
                            "\"files_unchanged\":%llu,\"dirs\":%llu,\"bytes_read\":%llu,"
                            "\"bytes_total\":%llu,\"bytes_added\":%llu,\"errors\":%llu,"
-                           "\"duration_seconds\":%.3f}}",
+                           "\"duration_seconds\":%.3f}",
                            (unsigned long long)m->files_new, (unsigned long long)m->files_changed,
                            (unsigned long long)m->files_unchanged, (unsigned long long)m->dirs,
                            (unsigned long long)m->bytes_read, (unsigned long long)m->bytes_total,
                            (unsigned long long)m->bytes_added, (unsigned long long)m->errors,
                            (double)m->duration_ns / 1e9);
-    return rc;
+    rc = rc < 0 ? rc : json_drills(j, d, &e->id);
+    return rc < 0 ? rc : dr_buf_addch(j, '}');
 }
 
 int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
@@ -109,12 +168,18 @@ int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
     if (rc < 0) {
         return rc;
     }
+    struct drills d = {0};
+    /* a snapshots listing should not fail because drill results cannot be read */
+    if (dr_drill_list(ctx->r, NULL, drill_cb, &d) < 0) {
+        fprintf(stderr, "drrepo: warning: drill results not shown: %s\n", dr_error_msg());
+        dr_error_clear();
+    }
     struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
     if (ctx->json) {
         rc = dr_buf_addch(&j, '[');
     } else {
-        printf("%-8s  %-20s  %-16s  %-16s  %10s  %s\n", "ID", "Time", "Host", "Tags", "Size",
-               "Paths");
+        printf("%-8s  %-20s  %-16s  %-16s  %10s  %-17s  %s\n", "ID", "Time", "Host", "Tags", "Size",
+               "Last drill", "Paths");
     }
     size_t shown = 0;
     for (size_t i = 0; rc >= 0 && i < n; i++) {
@@ -124,7 +189,7 @@ int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
         }
         if (ctx->json) {
             rc = shown ? dr_buf_addch(&j, ',') : 0;
-            rc = rc < 0 ? rc : json_entry(&j, &v[i]);
+            rc = rc < 0 ? rc : json_entry(&j, &v[i], &d);
         } else {
             char sid[9], when[32], size[32], tagstr[256] = "";
             dr_short_id(&v[i].id, sid);
@@ -135,7 +200,15 @@ int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
                 off += (size_t)snprintf(tagstr + off, sizeof(tagstr) - off, "%s%s", t ? "," : "",
                                         s->tags[t]);
             }
-            printf("%-8s  %-20s  %-16s  %-16s  %10s  ", sid, when, s->host, tagstr, size);
+            char drill[32] = "-";
+            const struct dr_drill_result *dl = last_drill(&d, &v[i].id);
+            if (dl) {
+                char dwhen[32];
+                dr_time_format(dl->time_ns, dwhen, sizeof(dwhen));
+                snprintf(drill, sizeof(drill), "%s %.10s", dl->ok ? "ok" : "FAILED", dwhen);
+            }
+            printf("%-8s  %-20s  %-16s  %-16s  %10s  %-17s  ", sid, when, s->host, tagstr, size,
+                   drill);
             for (size_t p = 0; p < s->npaths; p++) {
                 printf("%s%s", p ? " " : "", s->paths[p]);
             }
@@ -152,6 +225,10 @@ int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
         printf("%zu snapshots\n", shown);
     }
     dr_buf_release(&j);
+    for (size_t i = 0; i < d.n; i++) {
+        dr_drill_result_release(&d.v[i]);
+    }
+    free(d.v);
     dr_snap_list_free(v, n);
     if (rc >= 0 && bad) {
         rc = dr_errorf(DR_ECORRUPT, "%zu snapshots could not be read (run 'drrepo check')", bad);

@@ -707,6 +707,7 @@ static int backup_virtual(struct backup *b, const char *prefix, char **paths, si
         rc = store_tree(b, &t, out_tree);
     }
     dr_tree_release(&t);
+    dr_tree_release(&pt);
     return rc;
 }
 

@@ -291,6 +291,9 @@ static int layout_cb(void *arg, const char *name, uint64_t size)
     if (strncmp(name, "locks/", 6) == 0 && strchr(name + 6, '/') == NULL) {
         return 0;
     }
+    if (strncmp(name, "drills/", 7) == 0 && is_hex(name + 7, DR_ID_HEX_LEN)) {
+        return 0; /* drill results (format/drill.md) */
+    }
     uint8_t type;
     struct dr_id id;
     if (dr_pack_name_parse(name, &type, &id) == 0) {
