@@ -9,6 +9,10 @@ build="$top/build-test"
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDR_SANITIZE=ON -DDR_FAULTS=ON \
     >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
+# the README's quickstart builds Release: -O2 without sanitizers warns differently, and
+# -Werror makes every warning a broken build, so prove that configuration compiles too
+cmake -S "$top" -B "$top/build-release-check" -DCMAKE_BUILD_TYPE=Release -DDR_TESTS=OFF >/dev/null
+cmake --build "$top/build-release-check" -j"$(nproc)" >/dev/null
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export DR_TEST_SERVERS_DIR=${DR_TEST_SERVERS_DIR:-/tmp/drrepo-test-servers-$$}

@@ -1,0 +1,43 @@
+/* pg_int.h: the parts of the PostgreSQL source that do not need a server, so that tests can
+ * feed them crafted streams (pgBackRest's harness idea, without wrapping libpq).
+ *
+ * The consumer reads the PostgreSQL 15 BASE_BACKUP CopyOut stream one CopyData payload at a
+ * time: 'n' (new archive: name and tablespace path, NUL-terminated), 'd' (data of the current
+ * archive or of the manifest), 'p' (progress: 8-byte big-endian count) and 'm' (the manifest
+ * follows as 'd' messages). It parses each archive as tar while it arrives, hands every file's
+ * bytes to sink->add_file with a reader that yields exactly that member and hashes it
+ * (SHA-256), builds the directory tree bottom-up with sink->put_tree, and when the manifest has
+ * arrived verifies it: its own checksum, and every file's size and checksum; a file missing on
+ * either side fails. Files under pg_wal/ are not in the manifest (pg_verifybackup checks WAL by
+ * replaying it) and are exempt. */
+#ifndef DR_SOURCE_PG_INT_H
+#define DR_SOURCE_PG_INT_H
+
+#include "drrepo/backup.h"
+#include "drrepo/snapshot.h"
+#include "drrepo/tree.h"
+
+/* The manifest is held in memory until it has been verified and stored. */
+#define DR_PG_MANIFEST_MAX ((size_t)1 << 30)
+
+/* Where file contents and trees go: dr_backup_add_file / dr_backup_put_tree in production. */
+struct dr_pg_sink {
+    int (*add_file)(void *arg, dr_stream_read_fn rd, void *rdarg, struct dr_node *n);
+    int (*put_tree)(void *arg, struct dr_tree *t, struct dr_id *out);
+    void *arg;
+};
+
+/* Returns the next CopyData payload in *out (valid until the next call): 1, 0 at the end of
+ * the copy, or a negative dr_err with the message recorded (a dropped connection). */
+typedef int (*dr_pg_msg_fn)(void *arg, const uint8_t **out, size_t *out_len);
+
+/* Consumes the whole stream. On success sets *out_root to the root tree's id and adds
+ * pg.tablespace.<oid>.location and pg.manifest.files to s. server names the server in
+ * messages. Errors: DR_ESOURCE (bad stream, bad archive, manifest missing, malformed or not
+ * matching: the message names the server, the file and what differs), the message source's
+ * errors, and the sink's. */
+DR_MUST_CHECK int dr_pg_stream_consume(dr_pg_msg_fn next, void *arg, const struct dr_pg_sink *sink,
+                                       const char *server, struct dr_snapshot *s,
+                                       struct dr_id *out_root);
+
+#endif

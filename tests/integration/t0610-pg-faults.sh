@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# t0610-pg-faults.sh: `snapshot --pg` failures. Each must fail with a message naming the server
+# and the cause, record no snapshot and leave a repository that `check` passes: server down,
+# wrong password (a scratch cluster with scram-sha-256, started and stopped here), a role
+# without the replication privilege, and the walsender terminated mid-backup.
+. "${DR_SRC:?}/tests/e2e/lib.sh"
+
+if [ -z "${DR_TEST_PG_DSN:-}" ] || [ -z "${DR_TEST_PG_BIN:-}" ]; then
+    if [ "${DR_TEST_REQUIRE_SERVERS:-0}" = 1 ]; then
+        echo "not ok - DR_TEST_PG_DSN is not set and DR_TEST_REQUIRE_SERVERS=1"
+        exit 1
+    fi
+    echo "# skip: DR_TEST_PG_DSN not set"
+    exit 77
+fi
+[ "$(id -u)" = 0 ] || { echo "# skip: needs root to run clusters as postgres"; exit 77; }
+PGB=$DR_TEST_PG_BIN
+chmod 711 "$T"
+src() { "$PGB/psql" -X -q -At -v ON_ERROR_STOP=1 "$DR_TEST_PG_DSN" "$@"; }
+[ "$(src -c 'show cluster_name' 2>/dev/null)" = "${DR_TEST_PG_TAG:-}" ] ||
+    { echo "not ok - server answering is not ours"; exit 1; }
+
+role=drt_norepl_$$
+db=drt_big_$$
+scratch_pid=
+cleanup() {
+    src -c "drop database if exists $db" -c "drop role if exists $role" >/dev/null 2>&1
+    if [ -n "$scratch_pid" ]; then
+        kill -INT "$scratch_pid" 2>/dev/null
+        for _ in $(seq 1 100); do kill -0 "$scratch_pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    dr_cleanup
+}
+trap cleanup EXIT
+
+dr_init
+drrepo snapshots --json >"$T/snaps.before" 2>/dev/null
+unchanged() {
+    drrepo snapshots --json >"$T/snaps.now" 2>/dev/null
+    cmp -s "$T/snaps.before" "$T/snaps.now"
+}
+
+# 1. nothing listens on the port
+dr_must_fail 1 "server down fails" drrepo snapshot --pg "host=127.0.0.1 port=1 user=postgres dbname=postgres"
+dr_check "error names the server and the cause" grep -q "postgresql '127.0.0.1:1'.*refused" "$T/err"
+dr_check "no snapshot recorded (down)" unchanged
+
+# 2. a role without the replication privilege
+src -c "create role $role login" || exit 1
+dr_must_fail 1 "role without replication privilege fails" \
+    drrepo snapshot --pg "$DR_TEST_PG_DSN user=$role"
+dr_check "error says replication role" grep -q "replication" "$T/err"
+dr_check "no snapshot recorded (no privilege)" unchanged
+
+# 3. wrong password: a scratch cluster with scram-sha-256 on its own port
+sdir="$T/scratch"
+mkdir -p "$sdir" && chown postgres: "$sdir"
+echo secret >"$sdir/pw" && chown postgres: "$sdir/pw"
+if runuser -u postgres -- "$PGB/initdb" -D "$sdir/data" -A scram-sha-256 -U postgres \
+    --pwfile="$sdir/pw" >/dev/null 2>&1 &&
+    runuser -u postgres -- "$PGB/pg_ctl" -D "$sdir/data" -l "$sdir/log" -w \
+        -o "-c listen_addresses=127.0.0.1 -k $sdir -p 25499" start >/dev/null 2>&1; then
+    scratch_pid=$(head -n 1 "$sdir/data/postmaster.pid")
+    dr_must_fail 12 "wrong password fails" drrepo snapshot \
+        --pg "host=127.0.0.1 port=25499 user=postgres password=wrong dbname=postgres"
+    dr_check "error says password authentication" grep -q "127.0.0.1:25499.*password authentication" "$T/err"
+    dr_check "no snapshot recorded (password)" unchanged
+    dr_expect_success "right password works" drrepo snapshot \
+        --pg "host=127.0.0.1 port=25499 user=postgres password=secret dbname=postgres"
+    drrepo snapshots --json >"$T/snaps.before" 2>/dev/null
+else
+    dr_fail "scratch cluster did not start: $(tail -n 3 "$sdir/log" 2>/dev/null)"
+fi
+
+# 4. the walsender is terminated while a (throttled) backup streams
+src -c "create database $db" || exit 1
+"$PGB/pgbench" -q -i -s 3 "$DR_TEST_PG_DSN dbname=$db" >/dev/null 2>&1
+DRREPO_PG_MAX_RATE=2048 "$DRREPO" -r "$REPO" snapshot --pg "$DR_TEST_PG_DSN" >"$T/out" 2>"$T/err" &
+snap=$!
+killed=0
+for _ in $(seq 1 200); do
+    n=$(src -c "select count(pg_terminate_backend(pid)) from pg_stat_progress_basebackup where phase = 'streaming database files'" 2>/dev/null)
+    if [ "${n:-0}" -gt 0 ]; then killed=1; break; fi
+    sleep 0.1
+done
+wait $snap
+rc=$?
+dr_check "walsender terminated during the backup" [ $killed = 1 ]
+dr_check "dropped connection fails the snapshot (exit $rc)" [ $rc = 1 ]
+dr_check "error names the interruption" grep -q "postgresql '127.0.0.1:.*backup stream interrupted" "$T/err"
+dr_check "no snapshot recorded (dropped)" unchanged
+dr_expect_success "repository still valid" drrepo check
+
+dr_done
