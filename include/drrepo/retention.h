@@ -49,7 +49,8 @@ struct dr_keep_result {
     size_t group;     /* index of the snapshot's group (0-based, in order of first appearance) */
 };
 
-/* True when the policy keeps something by itself (an empty policy would remove everything). */
+/* True when the policy keeps nothing by itself: an empty policy would remove everything, so
+ * forget refuses it. */
 bool dr_keep_policy_empty(const struct dr_keep_policy *p);
 
 /* Applies p to the n snapshots in (any order), writing one result per input to out.

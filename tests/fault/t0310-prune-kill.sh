@@ -1,6 +1,7 @@
 #!/bin/bash
 # t0310: `forget --prune` and `prune` killed (SIGKILL) at 20 named fault points (with K
-# variations: the K-th hit), and at random moments, never lose a kept snapshot's data. After
+# variations: the K-th hit), and at random moments, never lose a kept snapshot's data (nor do
+# injected "no space" errors at four of the points). After
 # each kill: check passes on the repository as the crash left it (unreferenced data is fine),
 # every kept snapshot restores byte-identical, a re-run completes, then check --read-data passes
 # and the repository is within 10% of a fresh repository holding only the kept snapshots.
@@ -167,6 +168,32 @@ while read -r point k start <&3; do
     after_kill "$spec" "${cmd[@]}"
 done 3<<<"$cases"
 [ "${DR_FAULTS_BUILT:-0}" != 1 ] || dr_check "20 named cases" test "$ncase" -eq 20
+
+# The same points failing with "no space left on device" instead: exit 1 naming the cause,
+# and the same guarantees.
+enospc_cases="
+prune.before_pack_put   2  p1
+fs.before_rename        2  p1
+prune.delete_pack       2  p1
+forget.before_commit    2  p0
+"
+[ "${DR_FAULTS_BUILT:-0}" = 1 ] || enospc_cases=""
+while read -r point k start <&3; do
+    [ -n "$point" ] || continue
+    spec="$point:enospc:$k"
+    R="$T/repo" C="$T/cache"
+    rm -rf "$R" "$C"
+    if [ "$start" = p0 ]; then
+        cp -a "$P0" "$R" && cp -a "$PC0" "$C"
+        cmd=(forget "${POLICY[@]}" --prune)
+    else
+        cp -a "$P1" "$R" && cp -a "$PC1" "$C"
+        cmd=(prune)
+    fi
+    DR_FAULT="$spec" dr_must_fail 1 "$spec (${cmd[0]}): exits 1" dr_r "${cmd[@]}"
+    dr_check "$spec: the error says no space" grep -qi "no space" "$T/err"
+    after_kill "$spec" "${cmd[@]}"
+done 3<<<"$enospc_cases"
 
 # Random-timing kills of a background prune / forget --prune.
 seed=${DR_TEST_SEED:-$(($(date +%s) % 100000))}

@@ -6,7 +6,8 @@
 # for running snapshots instead of failing; a snapshot that meets prune's exclusive lock exits
 # 11 and is retried. At the end every remaining snapshot restores and matches the source state it
 # was taken of (copies keyed by the id `snapshot --json` printed), and check --read-data passes.
-# The loops are bounded in count and in time. Half of the forget/prune runs share the snapshot
+# Every fourth forget/prune run forgets the newest snapshot (likely the parent of the next one)
+# and prunes at once. The loops are bounded in count and in time. Half of the forget/prune runs share the snapshot
 # loop's cache (one index), the other half use their own (synced from the repository).
 . "$DR_SRC/tests/e2e/lib.sh"
 
@@ -87,10 +88,13 @@ while [ "$p" -lt "$NPRUNE" ] && [ "$(date +%s)" -lt "$deadline" ]; do
     p=$((p + 1))
     cache="$DRREPO_CACHE_DIR"
     [ $((p % 2)) -eq 0 ] && cache="$T/cache-pruner"
-    case $((p % 3)) in
+    case $((p % 4)) in
     0) cmd=(forget --keep-last 3 --prune --max-unused 0) ;;
     1) cmd=(forget --keep-last 4) ;;
     2) cmd=(prune --max-unused 0) ;;
+    # the newest snapshot, probably the parent of the next (or of a running) snapshot, and the
+    # only one that had the newest roll file: its blobs go while the files cache still names them
+    3) cmd=(forget latest --prune --max-unused 0) ;;
     esac
     DRREPO_CACHE_DIR="$cache" "$DRREPO" -r "$REPO" --retry-lock 60s "${cmd[@]}" >"$T/out" 2>"$T/err"
     rc=$?
@@ -99,7 +103,7 @@ while [ "$p" -lt "$NPRUNE" ] && [ "$(date +%s)" -lt "$deadline" ]; do
         nfail=$((nfail + 1))
         dr_fail "pruner $p: ${cmd[*]} exits 0 (exit $rc)"
     fi
-    [ -e "$T/snap.done" ] && [ "$p" -ge 4 ] && break
+    [ -e "$T/snap.done" ] && [ "$p" -ge 15 ] && break
     sleep "0.$((RANDOM % 5))"
 done
 wait "$loop_pid"
@@ -111,7 +115,7 @@ fi
 dr_check "every snapshot succeeded (exit 0, possibly after waiting out prune's lock)" \
     test ! -s "$T/snap.fail"
 dr_check "at least 8 snapshots were taken" test "$(grep -c . "$T/manifest")" -ge 8
-dr_check "at least 4 forget/prune runs" test "$p" -ge 4
+dr_check "at least 8 forget/prune runs" test "$p" -ge 8
 
 # verify NAME: every remaining snapshot is one the loop took and restores as its state
 verify() {
