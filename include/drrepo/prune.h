@@ -12,6 +12,12 @@
 
 #include "drrepo/repo.h"
 
+/* Forgets n snapshots: one index transaction decrements the references of all of them and
+ * removes their records, then the snapshot objects are deleted. One transaction rather than one
+ * per snapshot: each commit rewrites the index pages it touched, and forgetting hundreds of
+ * snapshots one commit at a time rewrote the index hundreds of times. */
+DR_MUST_CHECK int dr_forget(struct dr_repo *r, const struct dr_id *ids, size_t n);
+
 /* Forgets one snapshot. Errors: DR_ENOENT, index errors, DR_ECORRUPT (a refcount would go below
  * zero: the index disagrees with the repository; run `repair index`). */
 DR_MUST_CHECK int dr_forget_one(struct dr_repo *r, const struct dr_id *id);

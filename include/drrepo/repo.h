@@ -57,6 +57,7 @@ struct dr_repo {
     struct dr_compressor *z; /* for reads on the opening thread */
     struct dr_vanished *vanished;
     size_t nvanished, avanished;
+    struct dr_tree_cache *trees; /* decoded tree blobs, bounded; same thread as z */
 };
 
 /* The vanished pack that held blob id, or NULL. */

@@ -331,10 +331,16 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
         if (!ctx->json && !ctx->quiet) {
             printf("%s%zu snapshots to remove\n", po.dry_run ? "dry run: " : "", nrem);
         }
-        for (size_t i = 0; rc >= 0 && !po.dry_run && i < n; i++) {
-            if (remove[i]) {
-                rc = dr_forget_one(ctx->r, &v[i].id);
+        if (!po.dry_run && nrem) {
+            struct dr_id *gone = dr_xcalloc(nrem, sizeof(*gone));
+            size_t k = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (remove[i]) {
+                    gone[k++] = v[i].id;
+                }
             }
+            rc = dr_forget(ctx->r, gone, k);
+            free(gone);
         }
     }
     free(remove);

@@ -11,17 +11,13 @@
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
 
-int dr_forget_one(struct dr_repo *r, const struct dr_id *id)
+/* Takes one snapshot's references back and removes its record, inside txn. */
+static int unref_snapshot(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id)
 {
     char hex[DR_ID_HEX_LEN + 1];
     dr_id_hex(id, hex);
-    struct dr_index_txn *txn;
-    int rc = dr_index_begin(r->index, true, &txn);
-    if (rc < 0) {
-        return rc;
-    }
     struct dr_index_snap rec;
-    rc = dr_index_snap_get(txn, id, &rec);
+    int rc = dr_index_snap_get(txn, id, &rec);
     if (rc == 0 && rec.counted) {
         rc = dr_repo_count_refs(r, txn, &rec.tree, -1);
         if (rc > 0) {
@@ -38,33 +34,53 @@ int dr_forget_one(struct dr_repo *r, const struct dr_id *id)
             rc = 0;
         }
     }
-    if (rc < 0) {
-        dr_index_abort(txn);
-        return dr_error_wrap(rc, "forget %.8s", hex);
+    return rc < 0 ? dr_error_wrap(rc, "forget %.8s", hex) : 0;
+}
+
+int dr_forget(struct dr_repo *r, const struct dr_id *ids, size_t n)
+{
+    if (n == 0) {
+        return 0;
     }
-    rc = DR_FAULT_POINT("forget.before_commit");
+    struct dr_index_txn *txn;
+    int rc = dr_index_begin(r->index, true, &txn);
+    if (rc < 0) {
+        return rc;
+    }
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        rc = unref_snapshot(r, txn, &ids[i]);
+    }
+    if (rc >= 0) {
+        rc = DR_FAULT_POINT("forget.before_commit");
+    }
     if (rc < 0) {
         dr_index_abort(txn);
         return rc;
     }
     rc = dr_index_commit(txn);
-    if (rc < 0) {
-        return rc;
-    }
-    /* Only now the object goes. A crash before this line leaves the snapshot in the repository
-     * and out of the index: the next open counts it again, so it is simply not forgotten. */
-    rc = DR_FAULT_POINT("forget.before_delete");
-    if (rc < 0) {
-        return rc;
-    }
-    char *obj = dr_xasprintf("snapshots/%s", hex);
-    rc = dr_backend_delete(r->backend, obj);
-    free(obj);
-    if (rc == DR_ENOENT) {
-        dr_error_clear();
-        rc = 0;
+    /* Only now the objects go. A crash before an object is deleted leaves that snapshot in the
+     * repository and out of the index: the next open counts it again, so it is simply not
+     * forgotten. */
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        rc = DR_FAULT_POINT("forget.before_delete");
+        if (rc < 0) {
+            break;
+        }
+        char hex[DR_ID_HEX_LEN + 1];
+        char *obj = dr_xasprintf("snapshots/%s", dr_id_hex(&ids[i], hex));
+        rc = dr_backend_delete(r->backend, obj);
+        free(obj);
+        if (rc == DR_ENOENT) {
+            dr_error_clear();
+            rc = 0;
+        }
     }
     return rc;
+}
+
+int dr_forget_one(struct dr_repo *r, const struct dr_id *id)
+{
+    return dr_forget(r, id, 1);
 }
 
 /* ---- phase 1: plan and repack ------------------------------------------------------------- */

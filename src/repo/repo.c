@@ -351,6 +351,8 @@ out:
     return rc;
 }
 
+static void tree_cache_free(struct dr_tree_cache *c);
+
 void dr_repo_close(struct dr_repo *r)
 {
     if (!r) {
@@ -360,6 +362,7 @@ void dr_repo_close(struct dr_repo *r)
     dr_keys_free(r->keys);
     dr_backend_close(r->backend);
     dr_compressor_free(r->z);
+    tree_cache_free(r->trees);
     for (size_t i = 0; i < r->nvanished; i++) {
         free(r->vanished[i].blobs);
     }
@@ -418,11 +421,76 @@ out:
     return rc;
 }
 
+/* A direct-mapped cache of tree blob plaintexts. Walks over many snapshots (forget, check,
+ * prune's mark, sync) load the same unchanged subtrees again and again; each load is a read, a
+ * decryption and a decompression. Bounded by slot count and total bytes, so memory stays flat. */
+#define TREE_CACHE_SLOTS 4096
+#define TREE_CACHE_BYTES (32u << 20)
+#define TREE_CACHE_ENTRY_MAX (256u << 10)
+
+struct dr_tree_cache {
+    struct tc_slot {
+        struct dr_id id;
+        uint8_t *data;
+        size_t len;
+    } slot[TREE_CACHE_SLOTS];
+    size_t bytes;
+};
+
+static void tree_cache_free(struct dr_tree_cache *c)
+{
+    if (!c) {
+        return;
+    }
+    for (size_t i = 0; i < TREE_CACHE_SLOTS; i++) {
+        free(c->slot[i].data);
+    }
+    free(c);
+}
+
+static struct tc_slot *tree_cache_slot(struct dr_repo *r, const struct dr_id *id)
+{
+    if (!r->trees) {
+        r->trees = dr_xcalloc(1, sizeof(*r->trees));
+    }
+    return &r->trees->slot[dr_get_u32le(id->b) % TREE_CACHE_SLOTS];
+}
+
+static void tree_cache_put(struct dr_repo *r, const struct dr_id *id, const char *data, size_t len)
+{
+    struct tc_slot *s = tree_cache_slot(r, id);
+    if (len > TREE_CACHE_ENTRY_MAX) {
+        return;
+    }
+    r->trees->bytes -= s->len;
+    free(s->data);
+    s->data = NULL;
+    s->len = 0;
+    if (r->trees->bytes + len > TREE_CACHE_BYTES) {
+        return;
+    }
+    s->id = *id;
+    s->data = dr_xmalloc(len + 1);
+    memcpy(s->data, data, len);
+    s->len = len;
+    r->trees->bytes += len;
+}
+
 int dr_repo_tree_load(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id,
                       struct dr_tree *t)
 {
     struct dr_buf raw = DR_BUF_INIT(DR_TREE_MAX);
-    int rc = dr_repo_blob_get(r, txn, DR_BLOB_TREE, id, &raw);
+    struct tc_slot *cs = tree_cache_slot(r, id);
+    int rc = 0;
+    if (cs->data && dr_id_eq(&cs->id, id)) {
+        /* a cached plaintext was authenticated and its id checked when it was first read */
+        rc = dr_buf_add(&raw, cs->data, cs->len);
+    } else {
+        rc = dr_repo_blob_get(r, txn, DR_BLOB_TREE, id, &raw);
+        if (rc >= 0) {
+            tree_cache_put(r, id, raw.buf, raw.len);
+        }
+    }
     if (rc < 0) {
         goto out;
     }

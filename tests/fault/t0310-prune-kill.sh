@@ -117,13 +117,13 @@ after_kill() {
 }
 
 # point, K ("-": the first hit), start (p0: forget --prune; p1: prune after the forget).
-# forget.*: each forgotten snapshot is one index transaction then one object deletion (3 in
-# all). Prune writes 2+ new packs (before/after_pack_put, before_relocate_commit once per new
+# forget.*: one index transaction for all the forgotten snapshots, then one object deletion
+# per snapshot (3 in all). Prune writes 2+ new packs (before/after_pack_put, before_relocate_commit once per new
 # pack), commits the index once before deleting, then deletes 6+ packs (delete_pack per pack).
 cases="
 forget.before_commit          -  p0
-forget.before_commit          2  p0
 forget.before_delete          -  p0
+forget.before_delete          2  p0
 forget.before_delete          3  p0
 prune.before_pack_put         -  p1
 prune.before_pack_put         2  p1
@@ -175,7 +175,7 @@ enospc_cases="
 prune.before_pack_put   2  p1
 fs.before_rename        2  p1
 prune.delete_pack       2  p1
-forget.before_commit    2  p0
+forget.before_commit    1  p0
 "
 [ "${DR_FAULTS_BUILT:-0}" = 1 ] || enospc_cases=""
 while read -r point k start <&3; do
