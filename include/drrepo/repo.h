@@ -97,6 +97,16 @@ DR_MUST_CHECK int dr_repo_sync_index(struct dr_repo *r, bool full);
 DR_MUST_CHECK int dr_repo_blob_get(struct dr_repo *r, struct dr_index_txn *txn, uint8_t type,
                                    const struct dr_id *id, struct dr_buf *out);
 
+/* dr_repo_blob_get with the caller's decompressor, for threads other than the one that owns
+ * r->z (mount's read-ahead). The index and backend may be used from several threads. */
+DR_MUST_CHECK int dr_repo_blob_get_z(struct dr_repo *r, struct dr_index_txn *txn,
+                                     struct dr_compressor *z, uint8_t type, const struct dr_id *id,
+                                     struct dr_buf *out);
+
+/* True when s has tag; and when s matches the host and tag filters (NULL: any). */
+bool dr_snapshot_has_tag(const struct dr_snapshot *s, const char *tag);
+bool dr_snapshot_matches(const struct dr_snapshot *s, const char *host, const char *tag);
+
 /* Loads and decodes a tree blob into t (initialised). */
 DR_MUST_CHECK int dr_repo_tree_load(struct dr_repo *r, struct dr_index_txn *txn,
                                     const struct dr_id *id, struct dr_tree *t);

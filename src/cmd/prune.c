@@ -169,22 +169,6 @@ static int parse_group_by(struct dr_ctx *ctx, const char *s, unsigned *out)
     return rc;
 }
 
-static bool wanted(const struct dr_snapshot *s, const char *host, const char *tag)
-{
-    if (host && strcmp(s->host, host) != 0) {
-        return false;
-    }
-    if (!tag) {
-        return true;
-    }
-    for (size_t i = 0; i < s->ntags; i++) {
-        if (strcmp(s->tags[i], tag) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static void print_line(const char *verb, const struct dr_snap_entry *e, const char *why)
 {
     char sid[9], when[32];
@@ -283,7 +267,7 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
         size_t *map = dr_xcalloc(n + 1, sizeof(*map));
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
-            if (!wanted(&v[i].snap, host, tag)) {
+            if (!dr_snapshot_matches(&v[i].snap, host, tag)) {
                 continue;
             }
             const struct dr_snapshot *s = &v[i].snap;

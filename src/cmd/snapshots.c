@@ -65,22 +65,6 @@ static int json_drills(struct dr_buf *j, const struct drills *d, const struct dr
     return rc < 0 ? rc : dr_buf_addch(j, ']');
 }
 
-static bool keep(const struct dr_snapshot *s, const char *host, const char *tag)
-{
-    if (host && strcmp(s->host, host) != 0) {
-        return false;
-    }
-    if (!tag) {
-        return true;
-    }
-    for (size_t i = 0; i < s->ntags; i++) {
-        if (strcmp(s->tags[i], tag) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static int json_entry(struct dr_buf *j, const struct dr_snap_entry *e, const struct drills *d)
 {
     const struct dr_snapshot *s = &e->snap;
@@ -184,7 +168,7 @@ int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
     size_t shown = 0;
     for (size_t i = 0; rc >= 0 && i < n; i++) {
         const struct dr_snapshot *s = &v[i].snap;
-        if (!keep(s, host, tag)) {
+        if (!dr_snapshot_matches(s, host, tag)) {
             continue;
         }
         if (ctx->json) {

@@ -88,52 +88,14 @@ struct ofile {
 
 /* ---- fetching chunks (any thread) --------------------------------------------------------- */
 
-/* dr_repo_blob_get with the caller's decompressor: r->z belongs to the loop thread. */
+/* A data blob with the caller's decompressor (r->z belongs to the loop thread), under the read
+ * side of repo_rw: an index sync for new snapshots takes the write side. */
 static int fetch_blob(struct mfs *m, struct dr_compressor *z, const struct dr_id *id,
                       struct dr_buf *out)
 {
-    struct dr_repo *r = m->r;
-    struct dr_index_txn *txn = NULL;
-    struct dr_buf rec = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
-    char hex[DR_ID_HEX_LEN + 1];
-    char *obj = NULL;
     pthread_rwlock_rdlock(&m->repo_rw);
-    int rc = dr_index_begin(r->index, false, &txn);
-    if (rc < 0) {
-        goto out;
-    }
-    struct dr_index_blob b;
-    rc = dr_index_blob_get(txn, id, &b);
-    if (rc == DR_ENOENT) {
-        rc = dr_errorf(DR_ENOENT, "blob %s is not in any pack of the index", dr_id_hex(id, hex));
-        goto out;
-    }
-    if (rc < 0) {
-        goto out;
-    }
-    if (b.type != DR_BLOB_DATA) {
-        rc = dr_errorf(DR_ECORRUPT, "blob %s: the index says type %u, expected data",
-                       dr_id_hex(id, hex), b.type);
-        goto out;
-    }
-    obj = dr_pack_object_name(b.type, &b.pack);
-    dr_index_abort(txn);
-    txn = NULL;
-    rc = dr_backend_get(r->backend, obj, b.offset, b.clen, &rec);
-    if (rc < 0) {
-        rc = dr_error_wrap(rc, "blob %s", dr_id_hex(id, hex));
-        goto out;
-    }
-    rc = dr_blob_decode(r->keys, z, DR_BLOB_DATA, id, (const uint8_t *)rec.buf, rec.len, b.ulen,
-                        out);
-    if (rc < 0) {
-        rc = dr_error_wrap(rc, "pack '%s'", obj);
-    }
-out:
-    dr_index_abort(txn);
+    int rc = dr_repo_blob_get_z(m->r, NULL, z, DR_BLOB_DATA, id, out);
     pthread_rwlock_unlock(&m->repo_rw);
-    free(obj);
-    dr_buf_release(&rec);
     return rc;
 }
 
@@ -293,21 +255,11 @@ static void refresh(struct mfs *m)
     m->listed_ns = now;
 }
 
-static bool snap_has_tag(const struct dr_snapshot *s, const char *tag)
-{
-    for (size_t k = 0; k < s->ntags; k++) {
-        if (strcmp(s->tags[k], tag) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Does snapshot i belong to the group (tags/<g> or hosts/<g>)? */
 static bool in_group(const struct mfs *m, size_t i, bool tag, const char *g)
 {
     const struct dr_snapshot *s = &m->snaps[i].snap;
-    return tag ? snap_has_tag(s, g) : (s->host && strcmp(s->host, g) == 0);
+    return tag ? dr_snapshot_has_tag(s, g) : (s->host && strcmp(s->host, g) == 0);
 }
 
 static bool set_has(char **set, size_t n, const char *s)

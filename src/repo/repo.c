@@ -376,6 +376,12 @@ void dr_repo_close(struct dr_repo *r)
 int dr_repo_blob_get(struct dr_repo *r, struct dr_index_txn *txn, uint8_t type,
                      const struct dr_id *id, struct dr_buf *out)
 {
+    return dr_repo_blob_get_z(r, txn, r->z, type, id, out);
+}
+
+int dr_repo_blob_get_z(struct dr_repo *r, struct dr_index_txn *txn, struct dr_compressor *z,
+                       uint8_t type, const struct dr_id *id, struct dr_buf *out)
+{
     struct dr_index_txn *own = NULL;
     struct dr_buf rec = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
     char hex[DR_ID_HEX_LEN + 1];
@@ -408,7 +414,12 @@ int dr_repo_blob_get(struct dr_repo *r, struct dr_index_txn *txn, uint8_t type,
         rc = dr_error_wrap(rc, "blob %s", dr_id_hex(id, hex));
         goto out;
     }
-    rc = dr_blob_decode(r->keys, r->z, type, id, (const uint8_t *)rec.buf, rec.len, b.ulen, out);
+    if (own) {
+        /* the lookup is done: do not hold a reader slot during the read and decode */
+        dr_index_abort(own);
+        own = NULL;
+    }
+    rc = dr_blob_decode(r->keys, z, type, id, (const uint8_t *)rec.buf, rec.len, b.ulen, out);
     if (rc < 0) {
         rc = dr_error_wrap(rc, "pack '%s'", obj);
     }

@@ -81,7 +81,7 @@ void dr_snap_list_free(struct dr_snap_entry *list, size_t n)
     free(list);
 }
 
-static bool has_tag(const struct dr_snapshot *s, const char *tag)
+bool dr_snapshot_has_tag(const struct dr_snapshot *s, const char *tag)
 {
     for (size_t i = 0; i < s->ntags; i++) {
         if (strcmp(s->tags[i], tag) == 0) {
@@ -89,6 +89,11 @@ static bool has_tag(const struct dr_snapshot *s, const char *tag)
         }
     }
     return false;
+}
+
+bool dr_snapshot_matches(const struct dr_snapshot *s, const char *host, const char *tag)
+{
+    return (!host || strcmp(s->host, host) == 0) && (!tag || dr_snapshot_has_tag(s, tag));
 }
 
 int dr_repo_snapshot_resolve(struct dr_repo *r, const char *spec, const char *host, const char *tag,
@@ -103,8 +108,7 @@ int dr_repo_snapshot_resolve(struct dr_repo *r, const char *spec, const char *ho
     const struct dr_snap_entry *found = NULL;
     if (strcmp(spec, "latest") == 0) {
         for (size_t i = n; i-- > 0;) {
-            if ((!host || strcmp(v[i].snap.host, host) == 0) &&
-                (!tag || has_tag(&v[i].snap, tag))) {
+            if (dr_snapshot_matches(&v[i].snap, host, tag)) {
                 found = &v[i];
                 break;
             }
