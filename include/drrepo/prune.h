@@ -12,10 +12,10 @@
 
 #include "drrepo/repo.h"
 
-/* Forgets n snapshots: one index transaction decrements the references of all of them and
- * removes their records, then the snapshot objects are deleted. One transaction rather than one
- * per snapshot: each commit rewrites the index pages it touched, and forgetting hundreds of
- * snapshots one commit at a time rewrote the index hundreds of times. */
+/* Forgets n snapshots in batches: one index transaction decrements the references of a batch
+ * and removes their records, then their snapshot objects are deleted. Each commit rewrites the
+ * index pages it touched (one commit per snapshot rewrote the index hundreds of times), and a
+ * transaction keeps its dirty pages in memory (one for all of them grew with the index). */
 DR_MUST_CHECK int dr_forget(struct dr_repo *r, const struct dr_id *ids, size_t n);
 
 /* Forgets one snapshot. Errors: DR_ENOENT, index errors, DR_ECORRUPT (a refcount would go below
