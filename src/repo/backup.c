@@ -24,6 +24,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -33,6 +34,8 @@
 #include "drrepo/format.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
+#include "drrepo/rdbrec.h"
+#include "drrepo/rdbstore.h"
 #include "drrepo/util.h"
 #include "drrepo/writer.h"
 
@@ -45,6 +48,7 @@ extern char **environ;
 
 struct hardlink {
     uint64_t dev, ino;
+    uint32_t flags; /* DR_NODE_F_RECORDS: the chunks are record-encoded */
     uint32_t nchunks;
     struct dr_id *chunks;
     uint32_t *sizes;
@@ -83,6 +87,10 @@ struct backup {
     bool scanning;
     struct owner_cache owners;
     int64_t parent_time_ns; /* the parent snapshot's start, for its racy window */
+    uint8_t rdb_key[DR_RDBSTORE_HASH_KEY_LEN];
+    uint64_t rdb_files;    /* RDB files stored by their records */
+    uint64_t rdb_fallback; /* RDB-looking files stored as plain chunks */
+    char *rdb_note;        /* why the first of those was */
     uint64_t scan_total;    /* written by the scanner thread, read with __atomic */
 };
 
@@ -239,6 +247,126 @@ static int64_t chunk_stream(struct backup *b, int fd, struct dr_node *n, uint32_
     return chunk_reader(b, fd_read, &fr, n, alloc, what);
 }
 
+/* Cuts p[0..len) with the chunker into the pipeline (the fallback for a spooled RDB). */
+static int chunk_mem(struct backup *b, const uint8_t *p, size_t len, struct dr_node *n,
+                     uint32_t *alloc)
+{
+    size_t off = 0;
+    while (off < len) {
+        size_t cut = dr_chunker_next(&b->ch, p + off, len - off, true);
+        struct dr_id *slot;
+        int rc = chunk_slot(b, n, alloc, (uint32_t)cut, &slot);
+        if (rc < 0) {
+            return rc;
+        }
+        uint8_t *copy = dr_xmalloc(cut);
+        memcpy(copy, p + off, cut);
+        rc = dr_writer_put_data(b->w, copy, cut, slot);
+        if (rc < 0) {
+            return rc;
+        }
+        off += cut;
+    }
+    return 0;
+}
+
+struct rdb_put {
+    struct backup *b;
+    struct dr_node *n;
+    uint32_t *alloc;
+    uint64_t puts;
+};
+
+static int rdb_put(void *arg, uint8_t *data, size_t len)
+{
+    struct rdb_put *rp = arg;
+    struct dr_id *slot;
+    rp->puts++;
+    int rc = chunk_slot(rp->b, rp->n, rp->alloc, (uint32_t)len, &slot);
+    if (rc < 0) {
+        free(data);
+        return rc;
+    }
+    return dr_writer_put_data(rp->b->w, data, len, slot);
+}
+
+static void rdb_fallback(struct backup *b, const char *what, const char *why)
+{
+    b->rdb_fallback++;
+    if (!b->rdb_note) {
+        b->rdb_note = dr_xasprintf("'%s': %s", what, why);
+    }
+    dr_log_detail("'%s' starts like an RDB file but is stored as plain chunks: %s", what, why);
+}
+
+/* An RDB file (the first bytes carry the magic): the stream is spooled to an unlinked temporary
+ * file, which is mapped and parsed whole before anything is stored, so that a file the parser
+ * refuses is stored by the chunker from the same bytes instead (a stream cannot be read twice).
+ * The spool costs temporary disk space of the file's size and page cache, not heap. The first
+ * have bytes of the stream are in b->buf. */
+static int64_t rdb_reader(struct backup *b, dr_stream_read_fn rd, void *arg, struct dr_node *n,
+                          uint32_t alloc, const char *what, size_t have, bool eof)
+{
+    uint64_t total = have;
+    uint8_t *map = NULL;
+    int64_t ret = 0;
+    FILE *f = tmpfile();
+    if (!f) {
+        return dr_error_errno(DR_EIO, "cannot create a temporary file for '%s'", what);
+    }
+    for (;;) {
+        if (have && fwrite(b->buf, 1, have, f) != have) {
+            ret = dr_error_errno(DR_EIO, "cannot write a temporary file for '%s'", what);
+            goto out;
+        }
+        progress(b, what, false);
+        if (eof) {
+            break;
+        }
+        int got = rd(arg, b->buf, b->bufsize);
+        if (got < 0) {
+            ret = got;
+            goto out;
+        }
+        have = (size_t)got;
+        eof = got == 0;
+        total += (uint64_t)got;
+        b->prog.bytes_read += (uint64_t)got;
+        b->sum.bytes_read += (uint64_t)got;
+    }
+    if (fflush(f) != 0) {
+        ret = dr_error_errno(DR_EIO, "cannot write a temporary file for '%s'", what);
+        goto out;
+    }
+    map = mmap(NULL, (size_t)total, PROT_READ, MAP_PRIVATE, fileno(f), 0);
+    if (map == MAP_FAILED) {
+        map = NULL;
+        ret = dr_error_errno(DR_EIO, "cannot map the temporary file for '%s'", what);
+        goto out;
+    }
+    madvise(map, (size_t)total, MADV_SEQUENTIAL);
+    struct rdb_put rp = {.b = b, .n = n, .alloc = &alloc};
+    struct dr_rdbstore_enc_opts eo = {.hash_key = b->rdb_key, .ch = &b->ch};
+    int rc = dr_rdbstore_encode(map, (size_t)total, &eo, rdb_put, &rp, NULL);
+    if (rc >= 0) {
+        n->flags |= DR_NODE_F_RECORDS;
+        b->rdb_files++;
+    } else if (rp.puts == 0 && (rc == DR_ECORRUPT || rc == DR_EUNSUPPORTED)) {
+        /* nothing of it was stored: the chunker takes the same bytes */
+        rdb_fallback(b, what, dr_error_msg());
+        dr_error_clear();
+        rc = chunk_mem(b, map, (size_t)total, n, &alloc);
+    }
+    ret = rc < 0 ? rc : (int64_t)total;
+    n->size = total;
+out:
+    if (map) {
+        munmap(map, (size_t)total);
+    }
+    fclose(f);
+    return ret;
+}
+
 /* Reads a stream to its end through the chunker into the pipeline. Returns bytes read or the
  * reader's error (DR_EIO for a failed read; the caller decides whether that is fatal). */
 static int64_t chunk_reader(struct backup *b, dr_stream_read_fn rd, void *arg, struct dr_node *n,
@@ -247,6 +375,7 @@ static int64_t chunk_reader(struct backup *b, dr_stream_read_fn rd, void *arg, s
     size_t have = 0;
     bool eof = false;
     uint64_t total = 0;
+    bool first = true;
     for (;;) {
         while (!eof && have < b->bufsize) {
             int got = rd(arg, b->buf + have, b->bufsize - have);
@@ -262,6 +391,10 @@ static int64_t chunk_reader(struct backup *b, dr_stream_read_fn rd, void *arg, s
             b->prog.bytes_read += (uint64_t)got;
             b->sum.bytes_read += (uint64_t)got;
         }
+        if (first && dr_rdbrec_magic(b->buf, have)) {
+            return rdb_reader(b, rd, arg, n, alloc, what, have, eof);
+        }
+        first = false;
         size_t off = 0;
         for (;;) {
             size_t cut = dr_chunker_next(&b->ch, b->buf + off, have - off, eof);
@@ -299,8 +432,9 @@ static struct dr_id path_key(const char *path)
     return k;
 }
 
+/* records: a record-encoded node, whose blob sizes do not add up to the file size. */
 static bool chunks_indexed(struct backup *b, const struct dr_id *c, const uint32_t *sz, uint32_t n,
-                           uint64_t size)
+                           uint64_t size, bool records)
 {
     uint64_t sum = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -311,7 +445,7 @@ static bool chunks_indexed(struct backup *b, const struct dr_id *c, const uint32
             return false;
         }
     }
-    return sum == size;
+    return records || sum == size;
 }
 
 /* True when the file is known unchanged, and then the node gets its chunk list: from the local
@@ -331,7 +465,7 @@ static bool files_cache_hit(struct backup *b, const char *path, const struct sta
         bool hit = rec.dev == (uint64_t)st->st_dev && rec.ino == (uint64_t)st->st_ino &&
                    rec.size == (uint64_t)st->st_size && rec.mtime_ns == n->mtime_ns &&
                    rec.ctime_ns == n->ctime_ns &&
-                   chunks_indexed(b, rec.chunks, rec.chunk_sizes, rec.nchunks, rec.size);
+                   chunks_indexed(b, rec.chunks, rec.chunk_sizes, rec.nchunks, rec.size, false);
         if (hit) {
             n->nchunks = rec.nchunks;
             n->chunks = rec.chunks;
@@ -351,7 +485,9 @@ static bool files_cache_hit(struct backup *b, const char *path, const struct sta
         pnode->mtime_ns == n->mtime_ns && pnode->ctime_ns == n->ctime_ns &&
         n->mtime_ns < b->parent_time_ns - RACY_WINDOW_NS &&
         n->ctime_ns < b->parent_time_ns - RACY_WINDOW_NS &&
-        chunks_indexed(b, pnode->chunks, pnode->chunk_sizes, pnode->nchunks, pnode->size)) {
+        chunks_indexed(b, pnode->chunks, pnode->chunk_sizes, pnode->nchunks, pnode->size,
+                       pnode->flags & DR_NODE_F_RECORDS)) {
+        n->flags |= pnode->flags & DR_NODE_F_RECORDS;
         n->nchunks = pnode->nchunks;
         n->chunks = dr_xmalloc((pnode->nchunks + 1) * sizeof(*n->chunks));
         n->chunk_sizes = dr_xmalloc((pnode->nchunks + 1) * sizeof(*n->chunk_sizes));
@@ -365,7 +501,9 @@ static bool files_cache_hit(struct backup *b, const char *path, const struct sta
 /* Spools a files-cache record: key, stat fields, chunk list. Written to the index after commit. */
 static void spool_file(struct backup *b, const char *path, const struct dr_node *n)
 {
-    if (!b->spool || n->mtime_ns >= b->start_wall - RACY_WINDOW_NS ||
+    /* a files-cache record has no flags, so record-encoded chunks are not put there (the
+     * parent snapshot's node, which has them, still spares an unchanged RDB the re-read) */
+    if (!b->spool || (n->flags & DR_NODE_F_RECORDS) || n->mtime_ns >= b->start_wall - RACY_WINDOW_NS ||
         n->ctime_ns >= b->start_wall - RACY_WINDOW_NS) {
         return;
     }
@@ -413,6 +551,7 @@ static int backup_file(struct backup *b, const char *path, const struct stat *st
     if (hl) {
         /* stored once: a further name of an inode already read reuses its chunks */
         copy_chunks(n, hl->nchunks, hl->chunks, hl->sizes);
+        n->flags |= hl->flags;
         b->sum.files_unchanged++;
         return 0;
     }
@@ -467,6 +606,7 @@ static int backup_file(struct backup *b, const char *path, const struct stat *st
         struct hardlink *h = &b->links[b->nlinks++];
         h->dev = st->st_dev;
         h->ino = st->st_ino;
+        h->flags = n->flags & DR_NODE_F_RECORDS;
         h->nchunks = n->nchunks;
         h->chunks = dr_xmalloc((n->nchunks + 1) * sizeof(*h->chunks));
         h->sizes = dr_xmalloc((n->nchunks + 1) * sizeof(*h->sizes));
@@ -1061,6 +1201,7 @@ int dr_backup_run(struct dr_repo *r, const struct dr_backup_opts *o, struct dr_i
     b.last_progress_ns = b.start_ns;
     b.start_wall = o->time_ns ? o->time_ns : dr_time_now_ns();
     dr_chunker_init(&b.ch, &r->config.chunker, r->keys->chunker_key);
+    dr_rdbstore_hash_key(r->keys->chunker_key, b.rdb_key);
     b.bufsize = r->config.chunker.max + READ_SIZE;
     b.buf = dr_xmalloc(b.bufsize);
     b.spool = tmpfile();
@@ -1109,6 +1250,17 @@ int dr_backup_run(struct dr_repo *r, const struct dr_backup_opts *o, struct dr_i
         struct dr_id unused;
         find_parent(&b, &s, &unused);
     }
+    if (b.rdb_files) {
+        char v[32];
+        snprintf(v, sizeof(v), "%llu", (unsigned long long)b.rdb_files);
+        dr_snapshot_add_meta(&s, "rdb.records", v);
+    }
+    if (b.rdb_fallback) {
+        char *v = dr_xasprintf("%llu file(s) stored as plain chunks; first %s",
+                               (unsigned long long)b.rdb_fallback, b.rdb_note);
+        dr_snapshot_add_meta(&s, "rdb.fallback", v);
+        free(v);
+    }
     struct dr_writer_stats ws;
     rc = dr_writer_flush(b.w);
     if (rc < 0) {
@@ -1149,6 +1301,7 @@ out:
     }
     free(b.links);
     free(b.buf);
+    free(b.rdb_note);
     owner_cache_release(&b.owners);
     dr_snapshot_release(&s);
     return rc;

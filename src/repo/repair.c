@@ -128,9 +128,43 @@ static void record_file(struct rep *p, const char *path, uint64_t lost, uint32_t
         .snapshot = *p->snap, .path = dr_xstrdup(path), .lost_bytes = lost, .ranges = ranges};
 }
 
+/* A record-encoded file (format/rdb.md) has no byte ranges per blob: every record of a group
+ * lands somewhere else in the file. A damaged blob loses the file as a whole, which becomes a
+ * plain damaged file whose one lost range is all of it (restore writes zeros, as for any lost
+ * range). Returns 1 if changed. */
+static int repair_records(struct rep *p, struct dr_node *n, const char *path)
+{
+    bool lost = false;
+    for (uint32_t i = 0; i < n->nchunks && !lost; i++) {
+        int d = blob_damaged(p, &n->chunks[i]);
+        if (d < 0) {
+            return d;
+        }
+        lost = d > 0;
+    }
+    if (!lost) {
+        return 0;
+    }
+    record_file(p, path, n->size, n->size ? 1 : 0);
+    n->nchunks = 0;
+    free(n->damaged);
+    n->damaged = NULL;
+    n->ndamaged = 0;
+    if (n->size) {
+        n->damaged = dr_xmalloc(sizeof(*n->damaged));
+        n->damaged[0] = (struct dr_range){0, n->size};
+        n->ndamaged = 1;
+    }
+    n->flags = (n->flags & ~DR_NODE_F_RECORDS) | DR_NODE_F_DAMAGED;
+    return 1;
+}
+
 /* Removes damaged chunks from a file node, recording the lost ranges. Returns 1 if changed. */
 static int repair_file(struct rep *p, struct dr_node *n, const char *path)
 {
+    if (n->flags & DR_NODE_F_RECORDS) {
+        return repair_records(p, n, path);
+    }
     uint64_t off = 0, lost = 0;
     uint32_t keep = 0;
     struct dr_range *ranges = NULL;

@@ -21,6 +21,7 @@
 #include "drrepo/fs.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
+#include "drrepo/rdbstore.h"
 #include "drrepo/util.h"
 
 #define HOLE_BLOCK 4096
@@ -118,9 +119,65 @@ static int skip_damaged(const struct dr_node *n, uint32_t *di, uint64_t *off, in
     return 0;
 }
 
+struct rec_io {
+    struct dr_repo *r;
+    const struct dr_node *n;
+    int fd;
+    const char *what;
+    bool sparse;
+    uint64_t off;
+    struct restore *rs;
+};
+
+static int rec_get(void *arg, uint32_t i, struct dr_buf *out)
+{
+    struct rec_io *io = arg;
+    dr_buf_reset(out);
+    int rc = dr_repo_blob_get(io->r, NULL, DR_BLOB_DATA, &io->n->chunks[i], out);
+    if (rc < 0) {
+        return dr_error_wrap(rc, "file '%s'", io->what);
+    }
+    if (out->len != io->n->chunk_sizes[i]) {
+        return dr_errorf(DR_ECORRUPT, "file '%s': chunk %u has %zu bytes, the tree says %u",
+                         io->what, i, out->len, io->n->chunk_sizes[i]);
+    }
+    return 0;
+}
+
+static int rec_write(void *arg, const uint8_t *p, size_t len)
+{
+    struct rec_io *io = arg;
+    int rc = io->sparse ? write_sparse(io->fd, p, len, io->off, io->what)
+                        : dr_fs_write_full(io->fd, p, len, io->what);
+    io->off += len;
+    if (rc >= 0 && io->rs) {
+        io->rs->prog.bytes_read += len;
+        io->rs->st.bytes += len;
+    }
+    return rc;
+}
+
+/* A record-encoded file (format/rdb.md): rebuilt in order from its head, layout and groups. */
+static int restore_records(struct dr_repo *r, const struct dr_node *n, int fd, const char *what,
+                           bool sparse, struct restore *rs)
+{
+    struct rec_io io = {.r = r, .n = n, .fd = fd, .what = what, .sparse = sparse, .rs = rs};
+    int rc = dr_rdbstore_decode(n, rec_get, rec_write, &io);
+    if (rc < 0) {
+        return dr_error_wrap(rc, "file '%s'", what);
+    }
+    if (sparse && ftruncate(fd, (off_t)n->size) < 0) {
+        return dr_error_errno(dr_error_from_errno(errno), "cannot set the size of '%s'", what);
+    }
+    return 0;
+}
+
 static int restore_content(struct dr_repo *r, const struct dr_node *n, int fd, const char *what,
                            bool sparse, struct restore *rs)
 {
+    if (n->flags & DR_NODE_F_RECORDS) {
+        return restore_records(r, n, fd, what, sparse, rs);
+    }
     struct dr_buf chunk = DR_BUF_INIT(DR_BLOB_MAX);
     uint64_t off = 0;
     uint32_t di = 0;
@@ -430,11 +487,39 @@ static int restore_tree(struct restore *rs, const struct dr_id *tree, const char
     return rc;
 }
 
+/* Sums the sizes of the files the restore will write, for the progress ETA. Trees only: the walk
+ * reads no file data, and the tree cache makes the restore's own walk cheap afterwards. */
+struct size_walk {
+    const struct dr_restore_opts *o;
+    uint64_t total;
+};
+
+static int size_cb(void *arg, const char *path, const struct dr_node *n)
+{
+    struct size_walk *sw = arg;
+    if (sw->o->nexcludes && match_any(sw->o->excludes, sw->o->nexcludes, path)) {
+        return 1;
+    }
+    bool descend;
+    if (n->type == DR_NODE_FILE && included(sw->o, path, &descend)) {
+        sw->total += n->size;
+    }
+    return 0;
+}
+
 int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct dr_restore_opts *o,
                    struct dr_restore_stats *out)
 {
     struct restore rs = {.r = r, .o = o, .root = geteuid() == 0};
     rs.start_ns = rs.last_ns = dr_mono_ns();
+    if (o->progress) {
+        struct size_walk sw = {.o = o};
+        if (dr_repo_walk(r, &s->tree, "/", size_cb, &sw) >= 0) {
+            rs.prog.bytes_total = sw.total;
+        } else {
+            dr_error_clear(); /* no ETA then; the restore reports the damage itself */
+        }
+    }
     int rc = dr_fs_mkdir_p(o->target, 0700);
     if (rc >= 0) {
         rc = restore_tree(&rs, &s->tree, o->target, "/", false);

@@ -15,6 +15,7 @@
 #include "drrepo/fs.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
+#include "drrepo/rdbstore.h"
 
 /* ---- header encoding ---------------------------------------------------------------------- */
 
@@ -230,10 +231,66 @@ static int emit_zeros(struct tw *w, uint64_t n)
     return 0;
 }
 
+struct rec_tw {
+    struct tw *w;
+    const struct dr_node *n;
+    uint64_t written;
+    int out_rc; /* an output error, which ends the archive (a read error only this member) */
+};
+
+static int rec_tw_get(void *arg, uint32_t i, struct dr_buf *out)
+{
+    struct rec_tw *t = arg;
+    dr_buf_reset(out);
+    int rc = dr_repo_blob_get(t->w->r, NULL, DR_BLOB_DATA, &t->n->chunks[i], out);
+    if (rc >= 0 && out->len != t->n->chunk_sizes[i]) {
+        rc = dr_errorf(DR_ECORRUPT, "chunk %u has %zu bytes, the tree says %u", i, out->len,
+                       t->n->chunk_sizes[i]);
+    }
+    return rc;
+}
+
+static int rec_tw_write(void *arg, const uint8_t *p, size_t len)
+{
+    struct rec_tw *t = arg;
+    int rc = emit(t->w, p, len);
+    if (rc < 0) {
+        t->out_rc = rc;
+        return rc;
+    }
+    t->written += len;
+    t->w->st.bytes += len;
+    return 0;
+}
+
+/* A record-encoded file (format/rdb.md): rebuilt in order; if that fails part way, the rest of
+ * the member is zeros, as for a plain file whose chunk fails. */
+static int emit_records(struct tw *w, const struct dr_node *n, const char *path)
+{
+    struct rec_tw t = {.w = w, .n = n};
+    int rc = dr_rdbstore_decode(n, rec_tw_get, rec_tw_write, &t);
+    if (rc < 0 && t.out_rc < 0) {
+        return t.out_rc;
+    }
+    if (rc < 0) {
+        dr_log_error("'%s': %s; the rest of the file is written as zeros", path, dr_error_msg());
+        dr_error_clear();
+        w->st.errors++;
+        rc = emit_zeros(w, n->size - t.written);
+    }
+    if (rc >= 0) {
+        rc = emit_zeros(w, (DR_TAR_BLOCK - n->size % DR_TAR_BLOCK) % DR_TAR_BLOCK);
+    }
+    return rc;
+}
+
 /* Writes the data of a file member: exactly n->size bytes, then padding to the block. Lost
  * ranges of a damaged file and chunks that fail are zeros. Only output errors are returned. */
 static int emit_content(struct tw *w, const struct dr_node *n, const char *path)
 {
+    if (n->flags & DR_NODE_F_RECORDS) {
+        return emit_records(w, n, path);
+    }
     uint64_t left = n->size, off = 0;
     uint32_t di = 0;
     bool failed = false;

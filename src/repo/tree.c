@@ -125,8 +125,15 @@ static const char *check_file(const struct dr_node *n)
     }
     /* A damaged file (written by repair) has lost ranges whose chunks are gone, so its chunks
      * may add up to less than its size; every other file must add up exactly. */
-    if (!(n->flags & DR_NODE_F_DAMAGED) && sum != n->size) {
+    if (!(n->flags & (DR_NODE_F_DAMAGED | DR_NODE_F_RECORDS)) && sum != n->size) {
         return "chunk sizes do not add up to the file size";
+    }
+    /* A record-encoded file (format/rdb.md) lists blobs whose plaintext is an encoding of the
+     * content: at least its head blob, and never together with lost ranges (repair turns a
+     * broken one into a plain damaged file). */
+    if ((n->flags & DR_NODE_F_RECORDS) &&
+        (n->nchunks == 0 || n->ndamaged || (n->flags & DR_NODE_F_DAMAGED))) {
+        return "record-encoded file without its head blob or with damaged ranges";
     }
     for (uint32_t i = 0; i < n->ndamaged; i++) {
         uint64_t end;

@@ -3,8 +3,9 @@
  *   dr-test-tool flip FILE OFFSET            flip one bit (0x01) of the byte at OFFSET
  *   dr-test-tool setbyte FILE OFFSET VALUE   overwrite one byte
  *   dr-test-tool truncate FILE LENGTH        cut a file
- *   dr-test-tool lock REPO shared|exclusive HOST PID
- *                                            write a lock file as another holder would
+ *   dr-test-tool lock REPO shared|exclusive HOST PID [AGE_SECONDS]
+ *                                            write a lock file as another holder would, last
+ *                                            refreshed AGE_SECONDS ago (default 0)
  *   dr-test-tool gen FILE SIZE SEED [TEXT]   deterministic test data (text-like with TEXT)
  *   dr-test-tool packs REPO                  list pack objects with sizes
  *   dr-test-tool index-claim INDEXDIR PACKHEX TYPE
@@ -102,17 +103,18 @@ static int gen(const char *path, const char *sizes, const char *seeds, bool text
     return fclose(f) == 0 ? 0 : die(strerror(errno));
 }
 
-static int lock(const char *repo, const char *kind, const char *host, const char *pids)
+static int lock(const char *repo, const char *kind, const char *host, const char *pids,
+                const char *ages)
 {
-    uint64_t pid;
-    if (dr_parse_u64(pids, &pid) < 0) {
-        return die("bad pid");
+    uint64_t pid, age = 0;
+    if (dr_parse_u64(pids, &pid) < 0 || (ages && dr_parse_u64(ages, &age) < 0)) {
+        return die("bad pid or age");
     }
     struct dr_lock_info li;
     memset(&li, 0, sizeof(li));
     li.exclusive = strcmp(kind, "exclusive") == 0;
     li.pid = (uint32_t)pid;
-    li.created_ns = li.refreshed_ns = dr_time_now_ns();
+    li.created_ns = li.refreshed_ns = dr_time_now_ns() - (int64_t)age * 1000000000;
     snprintf(li.host, sizeof(li.host), "%s", host);
     snprintf(li.user, sizeof(li.user), "test");
     struct dr_backend *b;
@@ -191,7 +193,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc >= 6 && strcmp(argv[1], "lock") == 0) {
-        return lock(argv[2], argv[3], argv[4], argv[5]);
+        return lock(argv[2], argv[3], argv[4], argv[5], argc >= 7 ? argv[6] : NULL);
     }
     if (argc >= 5 && strcmp(argv[1], "gen") == 0) {
         return gen(argv[2], argv[3], argv[4], argc >= 6 && strcmp(argv[5], "text") == 0);
