@@ -13,7 +13,7 @@
 int dr_fault_hit(const char *name);
 #define DR_FAULT_POINT(name) dr_fault_hit(name)
 #else
-#define DR_FAULT_POINT(name) 0
+#define DR_FAULT_POINT(name) ((void)(name), 0)
 #endif
 
 #endif

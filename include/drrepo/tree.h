@@ -23,6 +23,9 @@ enum dr_node_type {
 
 /* Node flags. */
 #define DR_NODE_F_DAMAGED 0x1u /* written by `repair snapshots`: some ranges are lost */
+/* The content is record-encoded (format/rdb.md): chunks are [head, layout..., groups...], their
+ * sizes are the blobs' and do not add up to size; read it through dr_rdbstore_decode. */
+#define DR_NODE_F_RECORDS 0x2u
 
 struct dr_range {
     uint64_t off, len;

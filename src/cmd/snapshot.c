@@ -127,6 +127,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         {"host", required_argument, NULL, 'H'},
         {"json", no_argument, NULL, 'j'},
         {"allow-empty", no_argument, NULL, 5},
+        {"rdb-records", no_argument, NULL, 8},
         {"redis", required_argument, NULL, 6},
         {"pg", required_argument, NULL, 7},
         {"help", no_argument, NULL, 'h'},
@@ -151,6 +152,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         case 'H': o.host = optarg; break;
         case 'j': ctx->json = true; break;
         case 5: o.allow_empty = true; break;
+        case 8: o.rdb_records = true; break;
         case 6: redis_url = optarg; break;
         case 7: pg_conninfo = optarg; break;
         default: rc = dr_cmd_usage(ctx, "unknown option"); break;

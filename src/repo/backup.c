@@ -91,7 +91,7 @@ struct backup {
     uint64_t rdb_files;    /* RDB files stored by their records */
     uint64_t rdb_fallback; /* RDB-looking files stored as plain chunks */
     char *rdb_note;        /* why the first of those was */
-    uint64_t scan_total;    /* written by the scanner thread, read with __atomic */
+    uint64_t scan_total;   /* written by the scanner thread, read with __atomic */
 };
 
 static void progress(struct backup *b, const char *current, bool final)
@@ -391,7 +391,7 @@ static int64_t chunk_reader(struct backup *b, dr_stream_read_fn rd, void *arg, s
             b->prog.bytes_read += (uint64_t)got;
             b->sum.bytes_read += (uint64_t)got;
         }
-        if (first && dr_rdbrec_magic(b->buf, have)) {
+        if (first && b->o->rdb_records && dr_rdbrec_magic(b->buf, have)) {
             return rdb_reader(b, rd, arg, n, alloc, what, have, eof);
         }
         first = false;
@@ -503,7 +503,8 @@ static void spool_file(struct backup *b, const char *path, const struct dr_node 
 {
     /* a files-cache record has no flags, so record-encoded chunks are not put there (the
      * parent snapshot's node, which has them, still spares an unchanged RDB the re-read) */
-    if (!b->spool || (n->flags & DR_NODE_F_RECORDS) || n->mtime_ns >= b->start_wall - RACY_WINDOW_NS ||
+    if (!b->spool || (n->flags & DR_NODE_F_RECORDS) ||
+        n->mtime_ns >= b->start_wall - RACY_WINDOW_NS ||
         n->ctime_ns >= b->start_wall - RACY_WINDOW_NS) {
         return;
     }

@@ -10,6 +10,7 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
+#include "repo_int.h"
 
 /* Takes one snapshot's references back and removes its record, inside txn. */
 static int unref_snapshot(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id)
@@ -178,21 +179,9 @@ static int flush_repack(struct dr_repo *r, struct dr_pack_writer *w, uint8_t typ
         return 0;
     }
     struct dr_id pid;
-    const uint8_t *data;
     size_t len, n;
-    int rc = dr_pack_writer_finish(w, &pid, &data, &len);
-    if (rc < 0) {
-        return rc;
-    }
-    char *obj = dr_pack_object_name(type, &pid);
-    rc = DR_FAULT_POINT("prune.before_pack_put");
-    if (rc >= 0) {
-        rc = dr_backend_put(r->backend, obj, data, len, false);
-    }
-    free(obj);
-    if (rc >= 0) {
-        rc = DR_FAULT_POINT("prune.after_pack_put");
-    }
+    int rc =
+        dr_repo_store_pack(r, w, type, "prune.before_pack_put", "prune.after_pack_put", &pid, &len);
     if (rc < 0) {
         return rc;
     }

@@ -301,8 +301,9 @@ int dr_rdbstore_head_parse(const uint8_t *p, size_t len, const struct dr_node *n
     uint64_t size = dr_get_u64le(p + 16), nrec = dr_get_u64le(p + 24);
     uint64_t laylen = dr_get_u64le(p + 32);
     uint32_t nlayout = dr_get_u32le(p + 40), ngroups = dr_get_u32le(p + 44);
-    if (dr_get_u32le(p + 12) != 0 || size != n->size || (uint64_t)nlayout + ngroups + 1 != n->nchunks ||
-        ngroups > nrec || nrec > UINT32_MAX / 2 || (nrec && !ngroups)) {
+    if (dr_get_u32le(p + 12) != 0 || size != n->size ||
+        (uint64_t)nlayout + ngroups + 1 != n->nchunks || ngroups > nrec || nrec > UINT32_MAX / 2 ||
+        (nrec && !ngroups)) {
         return dr_errorf(DR_ECORRUPT, "record head does not match its node");
     }
     uint64_t sum = 0;
@@ -402,8 +403,8 @@ static int load_groups(const struct dr_node *n, uint32_t first, uint32_t ngroups
     return rc;
 }
 
-int dr_rdbstore_decode(const struct dr_node *n, dr_rdbstore_get_fn get,
-                       dr_rdbstore_write_fn write, void *arg)
+int dr_rdbstore_decode(const struct dr_node *n, dr_rdbstore_get_fn get, dr_rdbstore_write_fn write,
+                       void *arg)
 {
     struct dr_buf b = DR_BUF_INIT(DR_BLOB_MAX);
     struct rec *v = NULL;
@@ -486,8 +487,9 @@ int dr_rdbstore_decode(const struct dr_node *n, dr_rdbstore_get_fn get,
                     }
                     if (dup >= nrec - lo || v[lo + dup].h32 != h32 ||
                         (used[(lo + dup) / 8] & (1u << ((lo + dup) % 8)))) {
-                        rc = dr_errorf(DR_ECORRUPT, "record layout: reference %llu names no "
-                                                    "record or one used before",
+                        rc = dr_errorf(DR_ECORRUPT,
+                                       "record layout: reference %llu names no "
+                                       "record or one used before",
                                        (unsigned long long)refs);
                         break;
                     }
@@ -519,8 +521,7 @@ int dr_rdbstore_decode(const struct dr_node *n, dr_rdbstore_get_fn get,
         }
     }
     if (rc >= 0 && (lay.len != 0 || refs != nrec || written != n->size)) {
-        rc = dr_errorf(DR_ECORRUPT,
-                       "record layout: %llu of %llu records, %llu of %llu bytes",
+        rc = dr_errorf(DR_ECORRUPT, "record layout: %llu of %llu records, %llu of %llu bytes",
                        (unsigned long long)refs, (unsigned long long)nrec,
                        (unsigned long long)written, (unsigned long long)n->size);
     }

@@ -13,6 +13,7 @@
 
 #include "drrepo/check.h"
 #include "drrepo/error.h"
+#include "drrepo/fault.h"
 #include "drrepo/format.h"
 #include "drrepo/fs.h"
 #include "drrepo/log.h"
@@ -485,6 +486,24 @@ static void tree_cache_put(struct dr_repo *r, const struct dr_id *id, const char
     memcpy(s->data, data, len);
     s->len = len;
     r->trees->bytes += len;
+}
+
+int dr_repo_store_pack(struct dr_repo *r, struct dr_pack_writer *w, uint8_t type,
+                       const char *fault_before, const char *fault_after, struct dr_id *out_pid,
+                       size_t *out_len)
+{
+    const uint8_t *data;
+    int rc = dr_pack_writer_finish(w, out_pid, &data, out_len);
+    if (rc < 0) {
+        return rc;
+    }
+    char *obj = dr_pack_object_name(type, out_pid);
+    rc = DR_FAULT_POINT(fault_before);
+    if (rc >= 0) {
+        rc = dr_backend_put(r->backend, obj, data, *out_len, false);
+    }
+    free(obj);
+    return rc < 0 ? rc : DR_FAULT_POINT(fault_after);
 }
 
 int dr_repo_tree_load(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id,

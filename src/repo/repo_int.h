@@ -18,4 +18,12 @@ DR_MUST_CHECK int dr_repo_write_keyfile(struct dr_backend *b, const struct dr_ke
                                         const struct dr_id *repo_id, const char *password,
                                         uint64_t ops, uint64_t mem, struct dr_id *out_name);
 
+/* Finishes a pack writer (names the pack: the hash of its bytes) and writes the pack durably,
+ * with the two fault points named around the write. *out_pid and *out_len describe it. The
+ * caller indexes it afterwards (repo.c). */
+struct dr_pack_writer;
+DR_MUST_CHECK int dr_repo_store_pack(struct dr_repo *r, struct dr_pack_writer *w, uint8_t type,
+                                     const char *fault_before, const char *fault_after,
+                                     struct dr_id *out_pid, size_t *out_len);
+
 #endif

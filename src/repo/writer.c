@@ -25,6 +25,7 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
+#include "repo_int.h"
 
 #define MAX_WORKERS 16
 #define MAX_UPLOADS 2
@@ -215,21 +216,9 @@ static int fail(struct dr_writer *w, int rc)
 static int upload_pack(struct dr_repo *r, struct dr_pack_writer *pw, uint8_t type)
 {
     struct dr_id pid;
-    const uint8_t *data;
     size_t len;
-    int rc = dr_pack_writer_finish(pw, &pid, &data, &len);
-    if (rc < 0) {
-        return rc;
-    }
-    char *obj = dr_pack_object_name(type, &pid);
-    rc = DR_FAULT_POINT("writer.before_pack_put");
-    if (rc >= 0) {
-        rc = dr_backend_put(r->backend, obj, data, len, false);
-    }
-    free(obj);
-    if (rc >= 0) {
-        rc = DR_FAULT_POINT("writer.after_pack_put");
-    }
+    int rc = dr_repo_store_pack(r, pw, type, "writer.before_pack_put", "writer.after_pack_put",
+                                &pid, &len);
     if (rc < 0) {
         return rc;
     }

@@ -207,8 +207,8 @@ static void stream(struct cur *c, unsigned type)
         }
         uint64_t ncons = len_plain(c);
         for (uint64_t k = 0; k < ncons && !c->err; k++) {
-            string(c);                                          /* consumer name */
-            skip(c, type >= T_STREAM_LISTPACKS_3 ? 16 : 8);     /* seen (and active) time */
+            string(c);                                      /* consumer name */
+            skip(c, type >= T_STREAM_LISTPACKS_3 ? 16 : 8); /* seen (and active) time */
             uint64_t cpel = len_plain(c);
             for (uint64_t j = 0; j < cpel && !c->err; j++) {
                 skip(c, 16);
