@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# t0620-pg-drill-damage.sh: `drrepo drill` of a PostgreSQL snapshot passes, and after a byte of
+# the data is damaged it fails (exit 4) with the reason naming the file and the object, and
+# leaves no scratch server running.
+. "${DR_SRC:?}/tests/e2e/lib.sh"
+
+if [ -z "${DR_TEST_PG_DSN:-}" ] || [ -z "${DR_TEST_PG_BIN:-}" ]; then
+    if [ "${DR_TEST_REQUIRE_SERVERS:-0}" = 1 ]; then
+        echo "not ok - DR_TEST_PG_DSN is not set and DR_TEST_REQUIRE_SERVERS=1"
+        exit 1
+    fi
+    echo "# skip: DR_TEST_PG_DSN not set"
+    exit 77
+fi
+[ "$(id -u)" = 0 ] || { echo "# skip: needs root to run clusters as postgres"; exit 77; }
+PGB=$DR_TEST_PG_BIN
+chmod 711 "$T"
+src() { "$PGB/psql" -X -q -At -v ON_ERROR_STOP=1 "$DR_TEST_PG_DSN" "$@"; }
+tag=$(src -c 'show cluster_name' 2>/dev/null)
+[ "$tag" = "${DR_TEST_PG_TAG:-}" ] || { echo "not ok - server answering is not ours ($tag)"; exit 1; }
+
+db=drd_$$
+src -c "create database $db" || exit 1
+trap 'src -c "drop database if exists $db" >/dev/null 2>&1; dr_cleanup' EXIT
+"$PGB/psql" -X -q -v ON_ERROR_STOP=1 "$DR_TEST_PG_DSN dbname=$db" \
+    -c "create table t (i int); insert into t select generate_series(1, 5000);" || exit 1
+
+"$DRREPO" -r "$REPO" init --kdf-memlimit 8K --kdf-opslimit 1 --chunk-min 16K --chunk-avg 64K \
+    --chunk-max 256K >"$T/out" 2>"$T/err" || { dr_fail "init"; dr_done; }
+dr_expect_success "snapshot --pg" drrepo snapshot --pg "$DR_TEST_PG_DSN"
+dr_expect_success "drill of the intact snapshot passes" drrepo drill latest
+dr_check "the drill counted rows" grep -q "tables counted" "$T/out"
+
+# damage the largest data pack: some file of the cluster can no longer be restored
+pack=$(ls -S "$REPO"/data/*/* | head -n 1)
+"$TOOL" flip "$pack" 5000
+dr_must_fail 4 "drill of the damaged snapshot fails with exit 4" drrepo drill latest
+dr_check "the reason names the damaged object" grep -q "authentication failed" "$T/err"
+dr_check "the reason names the pack" grep -qF "$(basename "$pack")" "$T/err"
+dr_check "no scratch postgres left running" \
+    test -z "$(pgrep -f "postgres.*${T}" || true)"
+dr_expect_success "snapshots lists the drill results" drrepo snapshots --json
+dr_check "both drill results are recorded" test "$(grep -o '"ok":' "$T/out" | wc -l)" -ge 2
+dr_done
