@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# t0520-redis-records: record-encoded RDB storage (--rdb-records, format/rdb.md). RDBs written by
+# a private redis-server with every data type (strings incl. integers and LZF, lists, sets incl.
+# intsets, sorted sets, hashes in listpack and table encodings, streams with consumer groups,
+# TTLs, three databases, a function library), with rdbcompression on and off, and after a
+# restart (whose key order differs), round-trip byte for byte through --stdin, dump, restore,
+# a tree snapshot and `snapshot --redis`; a file that only starts with the magic is stored by
+# the fallback, noted in the snapshot; repair and check understand record-encoded files.
+. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/redis_lib.sh"
+redis_require
+
+trap redis_scratch_stop EXIT
+
+GEN="$DR_SRC/bench/rdb-gen.py"
+dr_init
+redis_scratch_start rs --dbfilename dump.rdb || dr_fail 'scratch redis-server starts'
+S="redis-cli -s $SCRATCH_SOCK"
+python3 "$GEN" types | $S --pipe >/dev/null
+python3 "$GEN" populate 3000 | $S --pipe >/dev/null
+
+n=0
+roundtrip() { # NAME FILE: --stdin with records, dump, compare; the snapshot must say records
+    dr_expect_success "snapshot --stdin --rdb-records ($1)" sh -c \
+        "'$DRREPO' -r '$REPO' snapshot --rdb-records --stdin --stdin-name $1.rdb < '$2'"
+    dr_expect_success "dump ($1)" sh -c "'$DRREPO' -r '$REPO' dump latest $1.rdb > '$T/$1.out'"
+    dr_check "dump is byte-identical ($1)" cmp -s "$2" "$T/$1.out"
+    dr_check "same sha256 ($1)" test "$(sha256sum < "$2")" = "$(sha256sum < "$T/$1.out")"
+    "$DRREPO" -r "$REPO" snapshots --json > "$T/snaps.json" 2>/dev/null
+    dr_check "stored by its records ($1)" sh -c "tail -c 2000 '$T/snaps.json' | grep -q '\"rdb.records\":\"1\"'"
+}
+
+for comp in yes no; do
+    $S config set rdbcompression $comp >/dev/null
+    $S save >/dev/null
+    cp "$T/rs/dump.rdb" "$T/c-$comp.rdb"
+    roundtrip "compress-$comp" "$T/c-$comp.rdb"
+done
+dr_check 'the two files differ (LZF on and off)' sh -c "! cmp -s '$T/c-yes.rdb' '$T/c-no.rdb'"
+
+# after a restart the server loads the file and writes its keys in another order
+$S config set rdbcompression yes >/dev/null
+$S save >/dev/null
+redis_scratch_stop
+redis_scratch_start rs --dbfilename dump.rdb || dr_fail 'scratch redis-server restarts'
+S="redis-cli -s $SCRATCH_SOCK"
+python3 "$GEN" day 1 3000 | $S --pipe >/dev/null
+$S save >/dev/null
+cp "$T/rs/dump.rdb" "$T/restart.rdb"
+roundtrip restart "$T/restart.rdb"
+dr_expect_success 'redis-check-rdb accepts the dumped file' redis-check-rdb "$T/restart.out"
+
+# a tree with an RDB, a fake RDB and a plain file; restore and mount-free checks
+mkdir -p "$T/tree"
+cp "$T/restart.rdb" "$T/tree/dump.rdb"
+printf 'REDIS0011 but not an RDB file at all\n' > "$T/tree/fake.rdb"
+head -c 100000 /dev/urandom > "$T/tree/plain.bin"
+dr_expect_success 'snapshot a tree with --rdb-records' drrepo snapshot --rdb-records --json "$T/tree"
+dr_check 'the fake RDB is noted as a fallback' sh -c "grep -q 'rdb.fallback' '$T/out' || '$DRREPO' -r '$REPO' snapshots --json | grep -q 'rdb.fallback'"
+dr_expect_success 'restore the tree' drrepo restore latest --target "$T/rt"
+for f in dump.rdb fake.rdb plain.bin; do
+    dr_check "restored $f is identical" cmp -s "$T/tree/$f" "$T/rt$T/tree/$f"
+done
+dr_expect_success 'a second snapshot of the unchanged tree' drrepo snapshot --rdb-records "$T/tree"
+dr_expect_success 'dump of the unchanged RDB (reused from the parent)' sh -c \
+    "'$DRREPO' -r '$REPO' dump latest '$T/tree/dump.rdb' > '$T/again.rdb'"
+dr_check 'reused record-encoded node is still identical' cmp -s "$T/tree/dump.rdb" "$T/again.rdb"
+dr_expect_success 'dump the tree as tar' sh -c "'$DRREPO' -r '$REPO' dump latest '$T/tree' > '$T/t.tar'"
+mkdir -p "$T/untar" && tar -xf "$T/t.tar" -C "$T/untar"
+dr_check 'tar member of the RDB is identical' sh -c "cmp -s '$T/tree/dump.rdb' \"\$(find '$T/untar' -name dump.rdb)\""
+
+# snapshot --redis through the same path, against a private server on a TCP port (the shared
+# test server is left alone: t0500 compares its content between two reads)
+redis_scratch_stop
+P=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis_scratch_start rt --port "$P" --bind 127.0.0.1 || dr_fail 'scratch redis-server on a TCP port'
+python3 "$GEN" types | redis-cli -s "$SCRATCH_SOCK" --pipe >/dev/null
+dr_expect_success 'snapshot --redis --rdb-records' drrepo snapshot --redis "redis://127.0.0.1:$P" --rdb-records
+dr_expect_success 'dump the redis snapshot' sh -c "'$DRREPO' -r '$REPO' dump latest dump.rdb > '$T/redis.out'"
+dr_expect_success 'redis-check-rdb accepts it' redis-check-rdb "$T/redis.out"
+dr_check 'stored by its records (--redis)' sh -c \
+    "'$DRREPO' -r '$REPO' snapshots --json | tail -c 2000 | grep -q '\"rdb.records\":\"1\"'"
+redis_scratch_stop
+
+dr_expect_success 'check --read-data' drrepo check --read-data
+dr_done
