@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "drrepo/error.h"
@@ -356,6 +357,22 @@ static int start_backup(struct dr_pg_source *ps, struct dr_snapshot *s)
         }
         snprintf(rate, sizeof(rate), ", MAX_RATE %llu", (unsigned long long)kb);
     }
+    /* BASE_BACKUP with WAL fetches the WAL at the end; under write load the server may have
+     * recycled a segment by then ("requested WAL segment ... has already been removed"). A
+     * temporary physical slot reserved now, on this connection, keeps every segment from here
+     * on until the session ends, as pg_basebackup's slot does. Without slots (max_replication_
+     * slots = 0) the backup still runs, with that risk: warn. */
+    char slot[256];
+    snprintf(slot, sizeof(slot),
+             "CREATE_REPLICATION_SLOT drrepo_%ld_%u TEMPORARY PHYSICAL ( RESERVE_WAL )",
+             (long)getpid(), (unsigned)(dr_time_now_ns() & 0xffffff));
+    PGresult *sres = PQexec(ps->repl, slot);
+    if (PQresultStatus(sres) != PGRES_TUPLES_OK) {
+        dr_log_warn("postgresql '%s': cannot reserve WAL with a temporary replication slot (%s); "
+                    "under heavy writes the backup may fail for a recycled WAL segment",
+                    ps->server, PQresultErrorMessage(sres));
+    }
+    PQclear(sres);
     char sql[256];
     snprintf(sql, sizeof(sql),
              "BASE_BACKUP ( LABEL 'drrepo', CHECKPOINT 'fast', WAL true, MANIFEST 'yes', "
