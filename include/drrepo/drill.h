@@ -47,4 +47,9 @@ typedef int (*dr_drill_cb)(void *arg, const struct dr_drill_result *res);
 DR_MUST_CHECK int dr_drill_list(struct dr_repo *r, const struct dr_id *id, dr_drill_cb cb,
                                 void *arg);
 
+/* Deletes the stored drill results whose snapshot no longer exists (forgotten); prune calls it
+ * under the exclusive lock. Returns the number removed. Unreadable results are left for check
+ * to report. */
+DR_MUST_CHECK int dr_drill_prune(struct dr_repo *r);
+
 #endif

@@ -35,6 +35,7 @@ struct dr_prune_stats {
     uint64_t packs_written;
     uint64_t packs_deleted, bytes_freed; /* done in the delete phase */
     uint64_t unreachable_missing;        /* reachable blobs not in the index (damage, reported) */
+    uint64_t drills_removed;             /* drill results of forgotten snapshots */
 };
 
 /* Phase 1 (shared lock): plans and repacks. Needs an index. */

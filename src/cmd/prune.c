@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "drrepo/drill.h"
 #include "drrepo/error.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
@@ -47,6 +48,11 @@ static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o, FILE *ou
         if (rc >= 0) {
             rc = dr_prune_delete(ctx->r, o, &st);
         }
+        if (rc >= 0) {
+            /* drill results of forgotten snapshots go too */
+            rc = dr_drill_prune(ctx->r);
+            st.drills_removed = rc > 0 ? (uint64_t)rc : 0;
+        }
         if (rc < 0) {
             return rc;
         }
@@ -67,13 +73,14 @@ static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o, FILE *ou
                 "{\"dry_run\":%s,\"packs_total\":%llu,\"bytes_total\":%llu,\"packs_unused\":%llu,"
                 "\"bytes_unused\":%llu,\"packs_repack\":%llu,\"bytes_repack\":%llu,"
                 "\"blobs_repacked\":%llu,\"bytes_copied\":%llu,\"packs_written\":%llu,"
-                "\"packs_deleted\":%llu,\"bytes_freed\":%llu}\n",
+                "\"packs_deleted\":%llu,\"bytes_freed\":%llu,\"drills_removed\":%llu}\n",
                 o->dry_run ? "true" : "false", (unsigned long long)st.packs_total,
                 (unsigned long long)st.bytes_total, (unsigned long long)st.packs_delete,
                 (unsigned long long)st.bytes_delete, (unsigned long long)st.packs_repack,
                 (unsigned long long)st.bytes_repack, (unsigned long long)st.blobs_repacked,
                 (unsigned long long)st.bytes_copied, (unsigned long long)st.packs_written,
-                (unsigned long long)st.packs_deleted, (unsigned long long)st.bytes_freed);
+                (unsigned long long)st.packs_deleted, (unsigned long long)st.bytes_freed,
+                (unsigned long long)st.drills_removed);
     } else if (!ctx->quiet) {
         fprintf(out,
                 "packs: %llu (%s); %llu with no live data (%s); %llu over %.1f%% unused (%s)\n",
@@ -86,6 +93,10 @@ static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o, FILE *ou
                 out, "repacked %llu blobs (%s) into %llu new packs; deleted %llu packs, freed %s\n",
                 (unsigned long long)st.blobs_repacked, copied, (unsigned long long)st.packs_written,
                 (unsigned long long)st.packs_deleted, freed);
+            if (st.drills_removed) {
+                fprintf(out, "removed %llu drill results of forgotten snapshots\n",
+                        (unsigned long long)st.drills_removed);
+            }
         }
     }
     return 0;

@@ -962,3 +962,53 @@ out:
     dr_snapshot_release(&s);
     return rc;
 }
+
+int dr_drill_prune(struct dr_repo *r)
+{
+    struct drill_names dn = {0};
+    struct dr_buf raw = DR_BUF_INIT(DRILL_HDR_LEN + DR_DRILL_MAX + DR_AEAD_OVERHEAD);
+    int removed = 0;
+    int rc = dr_backend_list(r->backend, "drills", list_cb, &dn);
+    for (size_t i = 0; rc >= 0 && i < dn.n; i++) {
+        struct dr_id did;
+        const char *base = strrchr(dn.v[i], '/');
+        if (!base || dr_id_parse(base + 1, &did) < 0) {
+            dr_error_clear();
+            continue;
+        }
+        dr_buf_reset(&raw);
+        struct dr_drill_result res;
+        int grc = dr_backend_get(r->backend, dn.v[i], 0, UINT64_MAX, &raw);
+        if (grc >= 0) {
+            grc = decode(r->keys, &did, (const uint8_t *)raw.buf, raw.len, &res);
+        }
+        if (grc < 0) {
+            dr_error_clear(); /* removed meanwhile, or unreadable: check reports it */
+            continue;
+        }
+        char hex[DR_ID_HEX_LEN + 1];
+        char *snap = dr_xasprintf("snapshots/%s", dr_id_hex(&res.snapshot, hex));
+        uint64_t size;
+        int src = dr_backend_stat(r->backend, snap, &size);
+        free(snap);
+        dr_drill_result_release(&res);
+        if (src == DR_ENOENT) {
+            dr_error_clear();
+            rc = dr_backend_delete(r->backend, dn.v[i]);
+            if (rc == DR_ENOENT) {
+                dr_error_clear();
+                rc = 0;
+            } else if (rc >= 0) {
+                removed++;
+            }
+        } else if (src < 0) {
+            rc = src;
+        }
+    }
+    for (size_t i = 0; i < dn.n; i++) {
+        free(dn.v[i]);
+    }
+    free(dn.v);
+    dr_buf_release(&raw);
+    return rc < 0 ? rc : removed;
+}
