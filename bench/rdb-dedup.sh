@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # rdb-dedup.sh: day-to-day repository growth for Redis RDB files (issue #7), drrepo (plain and
-# --rdb-records) beside restic and borg on the same files.
+# --rdb-records) beside restic, borg and the scripts' baseline (a gzip'd copy every day) on the
+# same files.
 #
 #   bench/rdb-dedup.sh [-d DRREPO] [-k KEYS] [-n DAYS] [-w WORKDIR]
 #
@@ -55,6 +56,7 @@ run_tool() { # TOOL
     drrepo | drrepo-records) "$DR" -r "$repo" init >/dev/null ;;
     restic) restic -r "$repo" init -q >/dev/null ;;
     borg) borg init -e repokey-blake2 "$repo" ;;
+    gzip) mkdir -p "$repo" ;;
     esac
     for d in $(seq 0 "$DAYS"); do
         mkdir -p "$W/src"
@@ -67,6 +69,8 @@ run_tool() { # TOOL
             < "$W/src/dump.rdb" >/dev/null ;;
         restic) restic -r "$repo" backup -q --stdin --stdin-filename dump.rdb < "$W/src/dump.rdb" >/dev/null ;;
         borg) borg create --compression zstd,3 "$repo::day$d" - < "$W/src/dump.rdb" ;;
+        # the seed scripts' way: `redis-cli --rdb` + gzip, a full compressed copy every day
+        gzip) gzip -c "$W/src/dump.rdb" > "$repo/day$d.rdb.gz" ;;
         esac
         t1=$(date +%s.%N)
         local size inc rdb
@@ -84,7 +88,7 @@ run_tool() { # TOOL
         ;;
     esac
 }
-for t in drrepo-records drrepo restic borg; do
+for t in drrepo-records drrepo restic borg gzip; do
     run_tool $t
 done
 rm -rf "$W"/repo-* "$W"/src
