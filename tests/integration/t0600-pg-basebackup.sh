@@ -5,21 +5,7 @@
 # transactions; `drrepo drill` on the snapshot.
 . "${DR_SRC:?}/tests/e2e/lib.sh"
 
-if [ -z "${DR_TEST_PG_DSN:-}" ] || [ -z "${DR_TEST_PG_BIN:-}" ]; then
-    if [ "${DR_TEST_REQUIRE_SERVERS:-0}" = 1 ]; then
-        echo "not ok - DR_TEST_PG_DSN is not set and DR_TEST_REQUIRE_SERVERS=1"
-        exit 1
-    fi
-    echo "# skip: DR_TEST_PG_DSN not set"
-    exit 77
-fi
-[ "$(id -u)" = 0 ] || { echo "# skip: needs root to run clusters as postgres"; exit 77; }
-PGB=$DR_TEST_PG_BIN
-chmod 711 "$T" # the postgres user must reach the restored directories
-src() { "$PGB/psql" -X -q -At -v ON_ERROR_STOP=1 "$DR_TEST_PG_DSN" "$@"; }
-
-tag=$(src -c 'show cluster_name' 2>/dev/null)
-[ "$tag" = "${DR_TEST_PG_TAG:-}" ] || { echo "not ok - server answering is not ours ($tag)"; exit 1; }
+. "$DR_SRC/tests/integration/pg_lib.sh"
 
 db=drt_$$
 DSN_DB="$DR_TEST_PG_DSN dbname=$db"
