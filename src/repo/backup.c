@@ -433,6 +433,17 @@ static struct dr_id path_key(const char *path)
 }
 
 /* records: a record-encoded node, whose blob sizes do not add up to the file size. */
+static void copy_chunks(struct dr_node *n, uint32_t nc, const struct dr_id *c, const uint32_t *sz)
+{
+    n->nchunks = nc;
+    n->chunks = nc ? dr_xmalloc(nc * sizeof(*c)) : NULL;
+    n->chunk_sizes = nc ? dr_xmalloc(nc * sizeof(*sz)) : NULL;
+    if (nc) {
+        memcpy(n->chunks, c, nc * sizeof(*c));
+        memcpy(n->chunk_sizes, sz, nc * sizeof(*sz));
+    }
+}
+
 static bool chunks_indexed(struct backup *b, const struct dr_id *c, const uint32_t *sz, uint32_t n,
                            uint64_t size, bool records)
 {
@@ -488,11 +499,7 @@ static bool files_cache_hit(struct backup *b, const char *path, const struct sta
         chunks_indexed(b, pnode->chunks, pnode->chunk_sizes, pnode->nchunks, pnode->size,
                        pnode->flags & DR_NODE_F_RECORDS)) {
         n->flags |= pnode->flags & DR_NODE_F_RECORDS;
-        n->nchunks = pnode->nchunks;
-        n->chunks = dr_xmalloc((pnode->nchunks + 1) * sizeof(*n->chunks));
-        n->chunk_sizes = dr_xmalloc((pnode->nchunks + 1) * sizeof(*n->chunk_sizes));
-        memcpy(n->chunks, pnode->chunks, pnode->nchunks * sizeof(*n->chunks));
-        memcpy(n->chunk_sizes, pnode->chunk_sizes, pnode->nchunks * sizeof(*n->chunk_sizes));
+        copy_chunks(n, pnode->nchunks, pnode->chunks, pnode->chunk_sizes);
         return true;
     }
     return false;
@@ -529,17 +536,6 @@ static struct hardlink *find_link(struct backup *b, const struct stat *st)
         }
     }
     return NULL;
-}
-
-static void copy_chunks(struct dr_node *n, uint32_t nc, const struct dr_id *c, const uint32_t *sz)
-{
-    n->nchunks = nc;
-    n->chunks = nc ? dr_xmalloc(nc * sizeof(*c)) : NULL;
-    n->chunk_sizes = nc ? dr_xmalloc(nc * sizeof(*sz)) : NULL;
-    if (nc) {
-        memcpy(n->chunks, c, nc * sizeof(*c));
-        memcpy(n->chunk_sizes, sz, nc * sizeof(*sz));
-    }
 }
 
 /* Reads a regular file into n's chunk list. A file that cannot be opened or read is an input

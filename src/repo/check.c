@@ -404,7 +404,6 @@ static int check_headers(struct chk *c)
 static int unconfirmed_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
 {
     struct chk *c = arg;
-    c->rep->st.blobs++;
     int rc = dr_index_scratch_has(c->txn, id);
     if (rc != 0) {
         return rc < 0 ? rc : 0;
@@ -1047,7 +1046,6 @@ int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_che
     if (rc >= 0) {
         rc = dr_index_blob_foreach(c.txn, unconfirmed_cb, &c);
     }
-    rep->st.blobs = 0;
     if (rc >= 0) {
         rc = dr_index_work_clear(c.txn);
     }

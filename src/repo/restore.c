@@ -40,7 +40,6 @@ struct restore {
     bool root;
     int64_t start_ns, last_ns;
     struct dr_progress prog;
-    struct dr_buf chunk;
 };
 
 static bool all_zero(const uint8_t *p, size_t n)

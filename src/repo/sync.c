@@ -72,7 +72,6 @@ static int pack_list_cb(void *arg, const char *name, uint64_t size)
 
 static int pack_vanish_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *p)
 {
-    (void)p;
     struct sync_ctx *sc = arg;
     int rc = dr_index_scratch_add(sc->txn, id);
     if (rc < 0) {

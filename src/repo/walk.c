@@ -157,7 +157,7 @@ static void root_node(const struct dr_snapshot *s, struct dr_node *out)
     out->mtime_ns = s->time_ns;
 }
 
-static int copy_node(const struct dr_node *src, struct dr_node *dst)
+static void copy_node(const struct dr_node *src, struct dr_node *dst)
 {
     *dst = *src;
     dst->name = dr_xstrdup(src->name);
@@ -177,7 +177,6 @@ static int copy_node(const struct dr_node *src, struct dr_node *dst)
         dst->damaged = dr_xmalloc(src->ndamaged * sizeof(*dst->damaged));
         memcpy(dst->damaged, src->damaged, src->ndamaged * sizeof(*dst->damaged));
     }
-    return 0;
 }
 
 int dr_repo_find_node(struct dr_repo *r, const struct dr_snapshot *s, const char *path,
@@ -208,7 +207,7 @@ int dr_repo_find_node(struct dr_repo *r, const struct dr_snapshot *s, const char
             goto out;
         }
         dr_node_release(&cur);
-        rc = copy_node(n, &cur);
+        copy_node(n, &cur);
         dr_tree_release(&t);
     }
     *out = cur;
