@@ -17,11 +17,13 @@ DR=${DRREPO_BIN:-$here/../build-release/drrepo}
 KEYS=600000
 DAYS=3
 W=$(mktemp -d /tmp/rdb-dedup.XXXXXX)
-while getopts d:k:n:w: o; do
+TOOLS="drrepo-records drrepo restic borg gzip"
+while getopts d:k:n:t:w: o; do
     case $o in
     d) DR=$OPTARG ;;
     k) KEYS=$OPTARG ;;
     n) DAYS=$OPTARG ;;
+    t) TOOLS=$OPTARG ;;
     w) W=$OPTARG ;;
     *) exit 2 ;;
     esac
@@ -88,7 +90,7 @@ run_tool() { # TOOL
         ;;
     esac
 }
-for t in drrepo-records drrepo restic borg gzip; do
+for t in $TOOLS; do
     run_tool $t
 done
 rm -rf "$W"/repo-* "$W"/src

@@ -65,8 +65,8 @@ struct dr_backup_opts {
     const struct dr_tree_source *tree_source; /* NULL when not such a source */
     const char *stream_name;
     bool allow_empty; /* accept a stream of zero bytes */
-    /* store RDB files (by their magic) record-encoded (format/rdb.md); experimental, off by
-     * default: see docs/PERFORMANCE.md "Redis RDB files" for its costs */
+    /* store RDB files (recognised by their magic) by their key records, relative to the same
+     * file in the parent snapshot (format/rdb.md); the command line turns it on by default */
     bool rdb_records;
     /* snapshot fields */
     char **tags;

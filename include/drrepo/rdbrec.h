@@ -43,4 +43,9 @@ bool dr_rdbrec_magic(const uint8_t *p, size_t n);
  * not know), or fn's error. */
 DR_MUST_CHECK int dr_rdbrec_parse(const uint8_t *p, size_t len, dr_rdbrec_fn fn, void *arg);
 
+/* The key of one key record rec[0..len) as dr_rdbrec_parse delimits records (it starts with an
+ * expiry, an LRU/LFU hint or the value type): its offset and length, length prefix included.
+ * False when rec does not start like a key record; no error is left set. */
+bool dr_rdbrec_key(const uint8_t *rec, size_t len, size_t *key_off, size_t *key_len);
+
 #endif

@@ -34,7 +34,7 @@ static const struct dr_cmd commands[] = {
      "     snapshot --redis redis://[user:password@]host:port [options]\n"
      "     snapshot --pg CONNINFO [options]\n"
      "options: --exclude PATTERN --exclude-file FILE --one-file-system --tag TAG --host HOST\n"
-     "         --allow-empty --rdb-records --json"},
+     "         --allow-empty --no-rdb-records --json"},
     {"snapshots", "list snapshots", dr_cmd_snapshots, DR_CMD_REPO,
      "snapshots [--host HOST] [--tag TAG] [--json]"},
     {"ls", "list files in a snapshot", dr_cmd_ls, DR_CMD_REPO, "ls SNAP [PATH] [--long]"},

@@ -128,12 +128,13 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"allow-empty", no_argument, NULL, 5},
         {"rdb-records", no_argument, NULL, 8},
+        {"no-rdb-records", no_argument, NULL, 9},
         {"redis", required_argument, NULL, 6},
         {"pg", required_argument, NULL, 7},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
-    struct dr_backup_opts o = {.stream_fd = -1};
+    struct dr_backup_opts o = {.stream_fd = -1, .rdb_records = true};
     struct strv excl = {0}, tags = {0};
     bool use_stdin = false, from_cmd = false;
     const char *name = NULL, *redis_url = NULL, *pg_conninfo = NULL;
@@ -153,6 +154,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         case 'j': ctx->json = true; break;
         case 5: o.allow_empty = true; break;
         case 8: o.rdb_records = true; break;
+        case 9: o.rdb_records = false; break;
         case 6: redis_url = optarg; break;
         case 7: pg_conninfo = optarg; break;
         default: rc = dr_cmd_usage(ctx, "unknown option"); break;

@@ -238,13 +238,13 @@ static int fd_read(void *arg, uint8_t *buf, size_t len)
 }
 
 static int64_t chunk_reader(struct backup *b, dr_stream_read_fn rd, void *arg, struct dr_node *n,
-                            uint32_t alloc, const char *what);
+                            const struct dr_node *pnode, uint32_t alloc, const char *what);
 
-static int64_t chunk_stream(struct backup *b, int fd, struct dr_node *n, uint32_t alloc,
-                            const char *what)
+static int64_t chunk_stream(struct backup *b, int fd, struct dr_node *n,
+                            const struct dr_node *pnode, uint32_t alloc, const char *what)
 {
     struct fd_reader fr = {fd, what};
-    return chunk_reader(b, fd_read, &fr, n, alloc, what);
+    return chunk_reader(b, fd_read, &fr, n, pnode, alloc, what);
 }
 
 /* Cuts p[0..len) with the chunker into the pipeline (the fallback for a spooled RDB). */
@@ -273,6 +273,7 @@ static int chunk_mem(struct backup *b, const uint8_t *p, size_t len, struct dr_n
 struct rdb_put {
     struct backup *b;
     struct dr_node *n;
+    const struct dr_node *pnode; /* the parent's node, whose chunks keep names */
     uint32_t *alloc;
     uint64_t puts;
 };
@@ -290,6 +291,92 @@ static int rdb_put(void *arg, uint8_t *data, size_t len)
     return dr_writer_put_data(rp->b->w, data, len, slot);
 }
 
+/* A record blob of the parent's node, listed again: it is stored and indexed already (the
+ * parent's records were just read from it). */
+static int rdb_keep(void *arg, uint32_t i)
+{
+    struct rdb_put *rp = arg;
+    struct dr_id *slot;
+    rp->puts++;
+    int rc = chunk_slot(rp->b, rp->n, rp->alloc, rp->pnode->chunk_sizes[i], &slot);
+    if (rc >= 0) {
+        *slot = rp->pnode->chunks[i];
+    }
+    return rc;
+}
+
+/* Loads the parent's records (dr_rdbstore_parent_load) on a thread of its own while the new
+ * file is parsed; it decompresses with its own context. */
+struct rdb_parent_job {
+    struct backup *b;
+    const struct dr_node *pnode;
+    struct dr_compressor *z;
+    struct dr_rdbstore_parent *par;
+    char *err; /* why the parent is not usable */
+    pthread_t thread;
+    bool started;
+};
+
+static int rdb_get(void *arg, uint32_t i, struct dr_buf *out)
+{
+    struct rdb_parent_job *j = arg;
+    dr_buf_reset(out);
+    int rc = dr_repo_blob_get_z(j->b->r, NULL, j->z, DR_BLOB_DATA, &j->pnode->chunks[i], out);
+    if (rc >= 0 && out->len != j->pnode->chunk_sizes[i]) {
+        rc = dr_errorf(DR_ECORRUPT, "chunk %u has %zu bytes, the tree says %u", i, out->len,
+                       j->pnode->chunk_sizes[i]);
+    }
+    return rc;
+}
+
+static void *rdb_parent_main(void *arg)
+{
+    struct rdb_parent_job *j = arg;
+    if (dr_rdbstore_parent_load(j->pnode, rdb_get, j, j->b->rdb_key, &j->par) < 0) {
+        j->err = dr_xstrdup(dr_error_msg());
+        dr_error_clear();
+    }
+    return NULL;
+}
+
+/* Starts loading the parent's records when pnode is a record-encoded file. */
+static void rdb_parent_start(struct rdb_parent_job *j, struct backup *b,
+                             const struct dr_node *pnode)
+{
+    memset(j, 0, sizeof(*j));
+    if (!pnode || pnode->type != DR_NODE_FILE || !(pnode->flags & DR_NODE_F_RECORDS)) {
+        return;
+    }
+    j->b = b;
+    j->pnode = pnode;
+    j->z = dr_compressor_new(b->r->config.zstd_level);
+    j->started = pthread_create(&j->thread, NULL, rdb_parent_main, j) == 0;
+    if (!j->started) {
+        rdb_parent_main(j);
+    }
+}
+
+/* The parent's records, or NULL (no usable parent: every record is written, as on a first
+ * snapshot; a damaged parent costs space, never this snapshot). */
+static struct dr_rdbstore_parent *rdb_parent_join(struct rdb_parent_job *j, const char *what)
+{
+    if (j->started) {
+        pthread_join(j->thread, NULL);
+    }
+    if (j->err) {
+        dr_log_warn("'%s': the parent snapshot's records cannot be read (%s); storing every "
+                    "record again",
+                    what, j->err);
+        free(j->err);
+    }
+    if (j->z) {
+        dr_compressor_free(j->z);
+    }
+    struct dr_rdbstore_parent *par = j->par;
+    memset(j, 0, sizeof(*j));
+    return par;
+}
+
 static void rdb_fallback(struct backup *b, const char *what, const char *why)
 {
     b->rdb_fallback++;
@@ -305,7 +392,8 @@ static void rdb_fallback(struct backup *b, const char *what, const char *why)
  * The spool costs temporary disk space of the file's size and page cache, not heap. The first
  * have bytes of the stream are in b->buf. */
 static int64_t rdb_reader(struct backup *b, dr_stream_read_fn rd, void *arg, struct dr_node *n,
-                          uint32_t alloc, const char *what, size_t have, bool eof)
+                          const struct dr_node *pnode, uint32_t alloc, const char *what,
+                          size_t have, bool eof)
 {
     uint64_t total = have;
     uint8_t *map = NULL;
@@ -345,13 +433,32 @@ static int64_t rdb_reader(struct backup *b, dr_stream_read_fn rd, void *arg, str
         goto out;
     }
     madvise(map, (size_t)total, MADV_SEQUENTIAL);
-    struct rdb_put rp = {.b = b, .n = n, .alloc = &alloc};
-    struct dr_rdbstore_enc_opts eo = {.hash_key = b->rdb_key, .ch = &b->ch};
-    int rc = dr_rdbstore_encode(map, (size_t)total, &eo, rdb_put, &rp, NULL);
+    struct rdb_put rp = {.b = b, .n = n, .pnode = pnode, .alloc = &alloc};
+    struct dr_rdbstore_sink sink = {rdb_put, rdb_keep, &rp};
+    struct rdb_parent_job job;
+    struct dr_rdbstore_enc *enc;
+    rdb_parent_start(&job, b, pnode);
+    int rc = dr_rdbstore_scan(map, (size_t)total, &enc);
+    struct dr_rdbstore_parent *par = rdb_parent_join(&job, what);
     if (rc >= 0) {
-        n->flags |= DR_NODE_F_RECORDS;
-        b->rdb_files++;
-    } else if (rp.puts == 0 && (rc == DR_ECORRUPT || rc == DR_EUNSUPPORTED)) {
+        struct dr_rdbstore_enc_opts eo = {.hash_key = b->rdb_key, .ch = &b->ch, .parent = par};
+        struct dr_rdbstore_stats st;
+        rc = dr_rdbstore_emit(enc, &eo, &sink, &st);
+        dr_rdbstore_enc_free(enc);
+        if (rc >= 0) {
+            n->flags |= DR_NODE_F_RECORDS;
+            b->rdb_files++;
+            dr_log_detail("'%s': %llu key records, %llu unchanged from the parent, %llu "
+                          "written (%llu bytes, %llu blobs; %llu blobs compacted), layout "
+                          "%llu bytes",
+                          what, (unsigned long long)st.records, (unsigned long long)st.reused,
+                          (unsigned long long)st.written, (unsigned long long)st.written_bytes,
+                          (unsigned long long)st.blobs_new, (unsigned long long)st.blobs_compacted,
+                          (unsigned long long)st.layout_len);
+        }
+    }
+    dr_rdbstore_parent_free(par);
+    if (rc < 0 && rp.puts == 0 && (rc == DR_ECORRUPT || rc == DR_EUNSUPPORTED)) {
         /* nothing of it was stored: the chunker takes the same bytes */
         rdb_fallback(b, what, dr_error_msg());
         dr_error_clear();
@@ -370,7 +477,7 @@ out:
 /* Reads a stream to its end through the chunker into the pipeline. Returns bytes read or the
  * reader's error (DR_EIO for a failed read; the caller decides whether that is fatal). */
 static int64_t chunk_reader(struct backup *b, dr_stream_read_fn rd, void *arg, struct dr_node *n,
-                            uint32_t alloc, const char *what)
+                            const struct dr_node *pnode, uint32_t alloc, const char *what)
 {
     size_t have = 0;
     bool eof = false;
@@ -392,7 +499,7 @@ static int64_t chunk_reader(struct backup *b, dr_stream_read_fn rd, void *arg, s
             b->sum.bytes_read += (uint64_t)got;
         }
         if (first && b->o->rdb_records && dr_rdbrec_magic(b->buf, have)) {
-            return rdb_reader(b, rd, arg, n, alloc, what, have, eof);
+            return rdb_reader(b, rd, arg, n, pnode, alloc, what, have, eof);
         }
         first = false;
         size_t off = 0;
@@ -570,7 +677,7 @@ static int backup_file(struct backup *b, const char *path, const struct stat *st
         uint32_t alloc = guess > 1u << 20 ? 1u << 20 : (uint32_t)guess;
         n->chunks = dr_xmalloc(alloc * sizeof(*n->chunks));
         n->chunk_sizes = dr_xmalloc(alloc * sizeof(*n->chunk_sizes));
-        int64_t got = chunk_stream(b, fd, n, alloc, path);
+        int64_t got = chunk_stream(b, fd, n, pnode, alloc, path);
         close(fd);
         if (got == DR_EIO) {
             /* a read error in the middle of a file: leave the file out, keep going */
@@ -1056,8 +1163,19 @@ static int backup_stream(struct backup *b, struct dr_snapshot *s)
     uint32_t alloc = 64;
     n.chunks = dr_xmalloc(alloc * sizeof(*n.chunks));
     n.chunk_sizes = dr_xmalloc(alloc * sizeof(*n.chunk_sizes));
-    int64_t got = o->source ? chunk_reader(b, o->source->read, o->source->arg, &n, alloc, cmd)
-                            : chunk_stream(b, fd, &n, alloc, o->command ? cmd : "standard input");
+    /* the parent's node of the same name: a record-encoded RDB is stored relative to it */
+    struct dr_tree pt;
+    struct dr_id ptree;
+    dr_tree_init(&pt);
+    dr_snapshot_add_path(s, o->stream_name);
+    if (find_parent(b, s, &ptree)) {
+        load_parent_tree(b, &ptree, &pt);
+    }
+    const struct dr_node *pnode = dr_tree_find(&pt, o->stream_name);
+    int64_t got = o->source
+                      ? chunk_reader(b, o->source->read, o->source->arg, &n, pnode, alloc, cmd)
+                      : chunk_stream(b, fd, &n, pnode, alloc, o->command ? cmd : "standard input");
+    dr_tree_release(&pt);
     if (got >= 0 && o->source && o->source->finish) {
         rc = o->source->finish(o->source->arg, s);
     }
@@ -1102,7 +1220,6 @@ static int backup_stream(struct backup *b, struct dr_snapshot *s)
     if (rc >= 0) {
         b->sum.files_new = 1;
         b->sum.bytes_total = n.size;
-        dr_snapshot_add_path(s, o->stream_name);
         struct dr_tree t;
         dr_tree_init(&t);
         dr_tree_add(&t, &n);
@@ -1129,7 +1246,7 @@ int dr_backup_add_file(struct dr_backup_ctx *bc, dr_stream_read_fn rd, void *arg
     n->chunk_sizes = dr_xrealloc(n->chunk_sizes, alloc * sizeof(*n->chunk_sizes));
     n->nchunks = 0;
     b->prog.files++;
-    int64_t got = chunk_reader(b, rd, arg, n, alloc, n->name);
+    int64_t got = chunk_reader(b, rd, arg, n, NULL, alloc, n->name);
     if (got < 0) {
         return (int)got;
     }
@@ -1242,10 +1359,6 @@ int dr_backup_run(struct dr_repo *r, const struct dr_backup_opts *o, struct dr_i
     }
     if (rc < 0) {
         goto out;
-    }
-    if (stream) {
-        struct dr_id unused;
-        find_parent(&b, &s, &unused);
     }
     if (b.rdb_files) {
         char v[32];

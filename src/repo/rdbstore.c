@@ -1,14 +1,21 @@
-/* rdbstore.c: record-encoded storage of RDB files (see rdbstore.h and format/rdb.md).
+/* rdbstore.c: record-encoded storage of RDB files, version 2 (see rdbstore.h, format/rdb.md).
  *
- * Why groups and not chunks: Redis writes keys in hash-table order and the keys that change
+ * Why records and not chunks: Redis writes keys in hash-table order and the keys that change
  * overnight are spread evenly through the file, so every content-defined chunk of any useful
- * size is touched. Sorting the key records by a keyed hash of (database, key) gives an order
- * that does not depend on the server's table layout, and cutting that sequence into small
- * groups where the hashes themselves say (a cut after a record whose hash falls below a
- * size-weighted threshold) keeps group membership stable when keys come and go: an added key
- * lands in one group and splits it at most, a removed one merges two at most. The file's own
- * order lives in the layout stream as 4-byte hash references, which dedups by ordinary chunking
- * while the server keeps its order and costs little when it does not (after a restart). */
+ * size is touched and every chunk-based tool stores the whole file again each day. Here each
+ * key record is looked up among the records of the same file in the parent snapshot: one whose
+ * bytes are unchanged is referenced where it already lies (blob, ordinal), and only new or
+ * changed records are written, packed into large blobs that compress as well as plain chunks.
+ * The file's order and the bytes that are not key records live in a layout stream of literals
+ * and runs of references; runs are long while the server keeps its order, so the layout is a
+ * small fraction of the file, and it is cut by the ordinary chunker.
+ *
+ * Reused blobs die record by record as keys change. A blob of which less than half is still
+ * referenced is compacted (its live records written again with the new ones), a bounded amount
+ * per snapshot so that the daily cost stays smooth; prune then reclaims the old blob once the
+ * snapshots that still list it are forgotten.
+ *
+ * Lookups compare bytes, never trust a hash: the keyed hash only finds the candidate. */
 #include "drrepo/rdbstore.h"
 
 #include <errno.h>
@@ -24,96 +31,65 @@
 #include "drrepo/rdbrec.h"
 
 #define OP_LIT 0x01
-#define OP_REF 0x02
-#define OP_REFD 0x03
+#define OP_COPY 0x02
 
-/* One item of the file in file order: a key record (K_KEY) or bytes stored inline (K_LIT). */
-enum { K_LIT = 0, K_KEY = 1 };
+#define REF_LIT UINT32_MAX       /* an item stored inline in the layout */
+#define REF_NEW (UINT32_MAX - 1) /* a key record written into a new blob */
+#define NO_BLOB UINT32_MAX
 
+/* One item of the file in file order: inline bytes, or a key record with its parent record. */
 struct item {
     uint64_t off;
-    uint64_t h; /* key records: the group hash */
     uint32_t len;
-    uint32_t dup; /* key records: rank among records with the same top 32 hash bits */
-    uint8_t kind;
+    uint32_t ref; /* REF_LIT, REF_NEW or the index of the equal record in the parent */
 };
 
-struct enc {
-    const uint8_t *p;
-    const uint8_t *key;
-    struct item *v;
-    size_t n, alloc;
-    uint64_t literal_bytes;
+/* Records of a node's record blobs, contiguous in an unlinked temporary file, blob by blob. */
+struct stage {
+    FILE *f;
+    uint8_t *map;
+    size_t maplen;
+    uint64_t *off;   /* nrec + 1 offsets: record r is map[off[r] .. off[r + 1]) */
+    uint32_t *first; /* nblobs + 1: blob j holds records first[j] .. first[j + 1] - 1 */
+    uint32_t nblobs;
+    uint32_t nrec;
+};
+
+struct slot {
+    uint32_t rec1; /* record index + 1; 0: empty */
+    uint32_t tag;  /* the top half of the record's hash */
+};
+
+struct dr_rdbstore_parent {
+    struct stage s;
+    uint32_t chunk0; /* the node's chunk index of record blob 0 */
+    struct slot *tab;
+    size_t mask;
+    uint8_t key[DR_RDBSTORE_HASH_KEY_LEN];
 };
 
 void dr_rdbstore_hash_key(const uint8_t chunker_key[32], uint8_t out[DR_RDBSTORE_HASH_KEY_LEN])
 {
-    static const char ctx[] = "drrepo rdb record groups v1";
+    static const char ctx[] = "drrepo rdb record lookup v2";
     if (crypto_generichash(out, DR_RDBSTORE_HASH_KEY_LEN, (const uint8_t *)ctx, sizeof(ctx) - 1,
                            chunker_key, 32) != 0) {
         DR_BUG("crypto_generichash rejected fixed parameters");
     }
 }
 
-/* SipHash-2-4 of the encoded key, then of (hash, db) for databases other than 0. */
-static uint64_t key_hash(const uint8_t *hk, uint64_t db, const uint8_t *key, size_t len)
+/* The lookup hash of a record: of its key, which is short and identifies the record that a
+ * changed one replaces (the same key in two databases gives two candidates, told apart by
+ * comparing bytes). Keyed, so that chosen key names cannot crowd one probe sequence. */
+static uint64_t rec_hash(const uint8_t *key, const uint8_t *p, size_t len)
 {
     uint8_t out[8];
-    crypto_shorthash(out, key, len, hk);
-    uint64_t h = dr_get_u64le(out);
-    if (db != 0) {
-        uint8_t m[16];
-        dr_put_u64le(m, h);
-        dr_put_u64le(m + 8, db);
-        crypto_shorthash(out, m, sizeof(m), hk);
-        h = dr_get_u64le(out);
+    size_t ko, kl;
+    if (dr_rdbrec_key(p, len, &ko, &kl)) {
+        p += ko;
+        len = kl;
     }
-    return h;
-}
-
-static void add_item(struct enc *e, uint8_t kind, uint64_t off, uint64_t len, uint64_t h)
-{
-    /* adjacent inline bytes become one literal */
-    if (kind == K_LIT && e->n && e->v[e->n - 1].kind == K_LIT &&
-        e->v[e->n - 1].off + e->v[e->n - 1].len == off &&
-        (uint64_t)e->v[e->n - 1].len + len <= UINT32_MAX / 2) {
-        e->v[e->n - 1].len += (uint32_t)len;
-        return;
-    }
-    DR_GROW(e->v, e->alloc, e->n + 1);
-    e->v[e->n++] = (struct item){.off = off, .len = (uint32_t)len, .h = h, .kind = kind};
-}
-
-static int on_item(void *arg, const struct dr_rdbrec_item *it)
-{
-    struct enc *e = arg;
-    if (it->kind == DR_RDBREC_KEY && it->len < DR_RDBSTORE_BIG_RECORD) {
-        add_item(e, K_KEY, it->off, it->len,
-                 key_hash(e->key, it->db, e->p + it->key_off, (size_t)it->key_len));
-        return 0;
-    }
-    /* frame bytes and big records: inline, cut by the chunker with the layout; a literal is
-     * split so that its length always fits the item */
-    uint64_t off = it->off, left = it->len;
-    e->literal_bytes += left;
-    while (left) {
-        uint64_t k = DR_MIN(left, (uint64_t)(UINT32_MAX / 2));
-        add_item(e, K_LIT, off, k, 0);
-        off += k;
-        left -= k;
-    }
-    return 0;
-}
-
-static int rec_cmp(const void *a, const void *b, void *arg)
-{
-    const struct enc *e = arg;
-    const struct item *x = &e->v[*(const uint32_t *)a], *y = &e->v[*(const uint32_t *)b];
-    if (x->h != y->h) {
-        return x->h < y->h ? -1 : 1;
-    }
-    int c = memcmp(e->p + x->off, e->p + y->off, DR_MIN(x->len, y->len));
-    return c ? c : (x->len > y->len) - (x->len < y->len);
+    crypto_shorthash(out, p, len, key);
+    return dr_get_u64le(out);
 }
 
 static int add_varint(struct dr_buf *b, uint64_t v)
@@ -128,202 +104,6 @@ static int add_varint(struct dr_buf *b, uint64_t v)
     } while (v);
     return dr_buf_add(b, t, n);
 }
-
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-/* Whether a group ends after this record: a size-weighted cut on the low 32 hash bits, so a
- * group holds about target bytes and its members are decided by the keys alone. */
-static bool cut_after(const struct item *it, uint32_t target)
-{
-    return (it->h & 0xffffffffu) * (uint64_t)target < ((uint64_t)it->len << 32);
-}
-
-int dr_rdbstore_encode(const uint8_t *p, size_t len, const struct dr_rdbstore_enc_opts *o,
-                       dr_rdbstore_put_fn put, void *arg, struct dr_rdbstore_stats *out_stats)
-{
-    struct enc e = {.p = p, .key = o->hash_key};
-    struct dr_buf lay = DR_BUF_INIT(SIZE_MAX / 2);
-    uint32_t *perm = NULL, *gstart = NULL;
-    size_t ngroups = 0, agroups = 0, nrec = 0;
-    int rc = dr_rdbrec_parse(p, len, on_item, &e);
-    if (rc < 0) {
-        goto out;
-    }
-    for (size_t i = 0; i < e.n; i++) {
-        nrec += e.v[i].kind == K_KEY;
-    }
-    if (nrec > UINT32_MAX / 2) {
-        rc = dr_errorf(DR_EUNSUPPORTED, "rdb: %zu key records are more than this format holds",
-                       nrec);
-        goto out;
-    }
-    perm = dr_xmalloc((nrec + 1) * sizeof(*perm));
-    uint64_t keybytes = 0;
-    for (size_t i = 0, k = 0; i < e.n; i++) {
-        if (e.v[i].kind == K_KEY) {
-            perm[k++] = (uint32_t)i;
-            keybytes += e.v[i].len;
-        }
-    }
-    qsort_r(perm, nrec, sizeof(*perm), rec_cmp, &e);
-    /* the target doubles until the group count fits the tree node: coarser, still stable */
-    uint32_t target = o->group_target ? o->group_target : DR_RDBSTORE_GROUP_TARGET;
-    while (keybytes / target >= DR_RDBSTORE_GROUPS_MAX / 2 && target < DR_RDBSTORE_GROUP_MAX) {
-        target *= 2;
-    }
-    size_t gbytes = 0;
-    for (size_t k = 0; k < nrec; k++) {
-        struct item *it = &e.v[perm[k]];
-        it->dup = k && (e.v[perm[k - 1]].h >> 32) == (it->h >> 32) ? e.v[perm[k - 1]].dup + 1 : 0;
-        if (gbytes == 0) {
-            DR_GROW(gstart, agroups, ngroups + 2);
-            gstart[ngroups++] = (uint32_t)k;
-        }
-        gbytes += it->len;
-        if (cut_after(it, target) || gbytes >= DR_RDBSTORE_GROUP_MAX) {
-            gbytes = 0;
-        }
-    }
-    if (ngroups > DR_RDBSTORE_GROUPS_MAX) {
-        rc = dr_errorf(DR_EUNSUPPORTED, "rdb: %zu record groups are more than a node holds",
-                       ngroups);
-        goto out;
-    }
-    if (gstart) {
-        gstart[ngroups] = (uint32_t)nrec;
-    }
-    /* the layout stream, in file order */
-    for (size_t i = 0; rc >= 0 && i < e.n; i++) {
-        const struct item *it = &e.v[i];
-        if (it->kind == K_LIT) {
-            rc = dr_buf_addch(&lay, OP_LIT);
-            rc = rc < 0 ? rc : add_varint(&lay, it->len);
-            rc = rc < 0 ? rc : dr_buf_add(&lay, p + it->off, it->len);
-        } else if (it->dup == 0) {
-            rc = dr_buf_addch(&lay, OP_REF);
-            rc = rc < 0 ? rc : dr_buf_add_u32le(&lay, (uint32_t)(it->h >> 32));
-        } else {
-            rc = dr_buf_addch(&lay, OP_REFD);
-            rc = rc < 0 ? rc : add_varint(&lay, it->dup);
-            rc = rc < 0 ? rc : dr_buf_add_u32le(&lay, (uint32_t)(it->h >> 32));
-        }
-    }
-    if (rc < 0) {
-        goto out;
-    }
-    /* count the layout chunks first: the head that names them comes before them */
-    uint32_t nlayout = 0;
-    for (size_t off = 0; off < lay.len; nlayout++) {
-        off += dr_chunker_next(o->ch, (const uint8_t *)lay.buf + off, lay.len - off, true);
-    }
-    uint8_t *head = dr_xmalloc(DR_RDBSTORE_HEAD_LEN);
-    memcpy(head, DR_RDBSTORE_MAGIC, 8);
-    dr_put_u32le(head + 8, DR_RDBSTORE_VERSION);
-    dr_put_u32le(head + 12, 0);
-    dr_put_u64le(head + 16, len);
-    dr_put_u64le(head + 24, nrec);
-    dr_put_u64le(head + 32, lay.len);
-    dr_put_u32le(head + 40, nlayout);
-    dr_put_u32le(head + 44, (uint32_t)ngroups);
-    rc = put(arg, head, DR_RDBSTORE_HEAD_LEN);
-    for (size_t off = 0; rc >= 0 && off < lay.len;) {
-        size_t cut = dr_chunker_next(o->ch, (const uint8_t *)lay.buf + off, lay.len - off, true);
-        uint8_t *c = dr_xmalloc(cut);
-        memcpy(c, lay.buf + off, cut);
-        rc = put(arg, c, cut);
-        off += cut;
-    }
-    for (size_t g = 0; rc >= 0 && g < ngroups; g++) {
-        uint32_t a = gstart[g], z = gstart[g + 1];
-        size_t sz = varint_len(z - a) + 4 * (size_t)(z - a);
-        for (uint32_t k = a; k < z; k++) {
-            sz += varint_len(e.v[perm[k]].len) + e.v[perm[k]].len;
-        }
-        struct dr_buf gb = DR_BUF_INIT(SIZE_MAX / 2);
-        rc = dr_buf_grow(&gb, sz);
-        rc = rc < 0 ? rc : add_varint(&gb, z - a);
-        for (uint32_t k = a; rc >= 0 && k < z; k++) {
-            rc = dr_buf_add_u32le(&gb, (uint32_t)(e.v[perm[k]].h >> 32));
-        }
-        for (uint32_t k = a; rc >= 0 && k < z; k++) {
-            rc = add_varint(&gb, e.v[perm[k]].len);
-        }
-        for (uint32_t k = a; rc >= 0 && k < z; k++) {
-            rc = dr_buf_add(&gb, p + e.v[perm[k]].off, e.v[perm[k]].len);
-        }
-        if (rc < 0) {
-            dr_buf_release(&gb);
-            break;
-        }
-        size_t glen;
-        uint8_t *data = (uint8_t *)dr_buf_detach(&gb, &glen);
-        rc = put(arg, data, glen);
-    }
-    if (rc >= 0 && out_stats) {
-        *out_stats = (struct dr_rdbstore_stats){.records = nrec,
-                                                .groups = ngroups,
-                                                .layout_len = lay.len,
-                                                .layout_chunks = nlayout,
-                                                .literal_bytes = e.literal_bytes};
-    }
-out:
-    free(perm);
-    free(gstart);
-    free(e.v);
-    dr_buf_release(&lay);
-    return rc;
-}
-
-/* ---- decoding ---- */
-
-int dr_rdbstore_head_parse(const uint8_t *p, size_t len, const struct dr_node *n,
-                           uint32_t *out_nlayout, uint32_t *out_ngroups)
-{
-    if (len != DR_RDBSTORE_HEAD_LEN || memcmp(p, DR_RDBSTORE_MAGIC, 8) != 0) {
-        return dr_errorf(DR_ECORRUPT, "record head: bad magic or length %zu", len);
-    }
-    uint32_t version = dr_get_u32le(p + 8);
-    if (version == 0) {
-        return dr_errorf(DR_ECORRUPT, "record head: version 0");
-    }
-    if (version > DR_RDBSTORE_VERSION) {
-        return dr_errorf(DR_EUNSUPPORTED, "record head: version %u is newer than this drrepo",
-                         version);
-    }
-    uint64_t size = dr_get_u64le(p + 16), nrec = dr_get_u64le(p + 24);
-    uint64_t laylen = dr_get_u64le(p + 32);
-    uint32_t nlayout = dr_get_u32le(p + 40), ngroups = dr_get_u32le(p + 44);
-    if (dr_get_u32le(p + 12) != 0 || size != n->size ||
-        (uint64_t)nlayout + ngroups + 1 != n->nchunks || ngroups > nrec || nrec > UINT32_MAX / 2 ||
-        (nrec && !ngroups)) {
-        return dr_errorf(DR_ECORRUPT, "record head does not match its node");
-    }
-    uint64_t sum = 0;
-    for (uint32_t i = 1; i <= nlayout; i++) {
-        sum += n->chunk_sizes[i];
-    }
-    if (sum != laylen) {
-        return dr_errorf(DR_ECORRUPT, "record head: layout chunks hold %llu bytes, not %llu",
-                         (unsigned long long)sum, (unsigned long long)laylen);
-    }
-    *out_nlayout = nlayout;
-    *out_ngroups = ngroups;
-    return 0;
-}
-
-struct rec {
-    uint32_t h32;
-    uint32_t len;
-    uint64_t off; /* in the staging file */
-};
 
 static bool get_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *out)
 {
@@ -342,199 +122,684 @@ static bool get_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *out)
     return false;
 }
 
-/* Loads the groups into the staging file and the record index; records must come in
- * non-decreasing order of their hash, as the writer sorts them. */
-static int load_groups(const struct dr_node *n, uint32_t first, uint32_t ngroups, uint64_t nrec,
-                       dr_rdbstore_get_fn get, void *arg, FILE *stage, struct rec *v)
+/* ---- the head ---- */
+
+int dr_rdbstore_head_parse(const uint8_t *p, size_t len, const struct dr_node *n,
+                           uint32_t *out_nlayout, uint32_t *out_nblobs)
 {
-    struct dr_buf g = DR_BUF_INIT(DR_BLOB_MAX);
-    uint64_t k = 0, foff = 0;
+    if (len != DR_RDBSTORE_HEAD_LEN || memcmp(p, DR_RDBSTORE_MAGIC, 8) != 0) {
+        return dr_errorf(DR_ECORRUPT, "record head: bad magic or length %zu", len);
+    }
+    uint32_t version = dr_get_u32le(p + 8);
+    if (version == 0) {
+        return dr_errorf(DR_ECORRUPT, "record head: version 0");
+    }
+    if (version != DR_RDBSTORE_VERSION) {
+        return dr_errorf(DR_EUNSUPPORTED,
+                         "record encoding version %u is not read by this drrepo (it reads "
+                         "version %u)",
+                         version, DR_RDBSTORE_VERSION);
+    }
+    uint64_t size = dr_get_u64le(p + 16), nrec = dr_get_u64le(p + 24);
+    uint64_t laylen = dr_get_u64le(p + 32);
+    uint32_t nlayout = dr_get_u32le(p + 40), nblobs = dr_get_u32le(p + 44);
+    if (dr_get_u32le(p + 12) != 0 || size != n->size ||
+        (uint64_t)nlayout + nblobs + 1 != n->nchunks || nblobs > DR_RDBSTORE_BLOBS_MAX ||
+        nrec > DR_RDBSTORE_RECORDS_MAX || (nrec && !nblobs)) {
+        return dr_errorf(DR_ECORRUPT, "record head does not match its node");
+    }
+    uint64_t sum = 0;
+    for (uint32_t i = 1; i <= nlayout; i++) {
+        sum += n->chunk_sizes[i];
+    }
+    if (sum != laylen) {
+        return dr_errorf(DR_ECORRUPT, "record head: layout chunks hold %llu bytes, not %llu",
+                         (unsigned long long)sum, (unsigned long long)laylen);
+    }
+    *out_nlayout = nlayout;
+    *out_nblobs = nblobs;
+    return 0;
+}
+
+/* Fetches and checks the head of n. */
+static int head_get(const struct dr_node *n, dr_rdbstore_get_fn get, void *arg, uint32_t *nlayout,
+                    uint32_t *nblobs, uint64_t *nrec)
+{
+    if (n->nchunks == 0) {
+        return dr_errorf(DR_ECORRUPT, "record-encoded file without chunks");
+    }
+    struct dr_buf b = DR_BUF_INIT(DR_BLOB_MAX);
+    int rc = get(arg, 0, &b);
+    if (rc >= 0) {
+        rc = dr_rdbstore_head_parse((const uint8_t *)b.buf, b.len, n, nlayout, nblobs);
+    }
+    if (rc >= 0) {
+        *nrec = dr_get_u64le((const uint8_t *)b.buf + 24);
+    }
+    dr_buf_release(&b);
+    return rc;
+}
+
+/* ---- staging record blobs ---- */
+
+static void stage_free(struct stage *s)
+{
+    if (s->map) {
+        munmap(s->map, s->maplen);
+    }
+    if (s->f) {
+        fclose(s->f);
+    }
+    free(s->off);
+    free(s->first);
+    memset(s, 0, sizeof(*s));
+}
+
+/* Parses one record blob (count varint, count lengths, the records) onto the stage. */
+static int stage_blob(struct stage *s, const uint8_t *p, size_t len, uint32_t j, size_t *aoff)
+{
+    size_t pos = 0;
+    uint64_t cnt;
+    if (!get_varint(p, len, &pos, &cnt) || cnt == 0 || cnt > len - pos ||
+        cnt > DR_RDBSTORE_RECORDS_MAX - s->nrec) {
+        return dr_errorf(DR_ECORRUPT, "record blob %u: bad record count", j);
+    }
+    DR_GROW(s->off, *aoff, (size_t)s->nrec + (size_t)cnt + 1);
+    uint64_t base = s->off[s->nrec], total = 0;
+    for (uint64_t k = 0; k < cnt; k++) {
+        uint64_t l;
+        if (!get_varint(p, len, &pos, &l) || l == 0 || l >= DR_RDBSTORE_BIG_RECORD) {
+            return dr_errorf(DR_ECORRUPT, "record blob %u: bad record length", j);
+        }
+        total += l;
+        s->off[s->nrec + k + 1] = base + total;
+    }
+    if (total != len - pos) {
+        return dr_errorf(DR_ECORRUPT, "record blob %u: record lengths do not add up", j);
+    }
+    if (fwrite(p + pos, 1, (size_t)total, s->f) != total) {
+        return dr_error_errno(DR_EIO, "cannot write the record staging file");
+    }
+    s->nrec += (uint32_t)cnt;
+    return 0;
+}
+
+/* Stages record blobs chunk0 .. chunk0 + nblobs - 1 of a node, read through get. */
+static int stage_load(dr_rdbstore_get_fn get, void *arg, uint32_t chunk0, uint32_t nblobs,
+                      struct stage *s)
+{
+    memset(s, 0, sizeof(*s));
+    size_t aoff = 0;
+    DR_GROW(s->off, aoff, 1);
+    s->off[0] = 0;
+    s->first = dr_xmalloc(((size_t)nblobs + 1) * sizeof(*s->first));
+    s->nblobs = nblobs;
+    s->f = tmpfile();
+    if (!s->f) {
+        return dr_error_errno(DR_EIO, "cannot create a record staging file");
+    }
+    struct dr_buf b = DR_BUF_INIT(DR_BLOB_MAX);
     int rc = 0;
-    for (uint32_t gi = 0; rc >= 0 && gi < ngroups; gi++) {
-        rc = get(arg, first + gi, &g);
-        if (rc < 0) {
-            break;
+    for (uint32_t j = 0; rc >= 0 && j < nblobs; j++) {
+        s->first[j] = s->nrec;
+        rc = get(arg, chunk0 + j, &b);
+        if (rc >= 0) {
+            rc = stage_blob(s, (const uint8_t *)b.buf, b.len, j, &aoff);
         }
-        const uint8_t *p = (const uint8_t *)g.buf;
-        size_t pos = 0;
-        uint64_t cnt;
-        if (!get_varint(p, g.len, &pos, &cnt) || cnt == 0 || cnt > nrec - k ||
-            cnt > (g.len - pos) / 5) {
-            rc = dr_errorf(DR_ECORRUPT, "record group %u: bad count", gi);
-            break;
-        }
-        size_t hpos = pos;
-        pos += 4 * (size_t)cnt;
-        uint64_t total = 0;
-        for (uint64_t j = 0; j < cnt; j++) {
-            uint64_t l;
-            if (!get_varint(p, g.len, &pos, &l) || l == 0 || l >= DR_RDBSTORE_BIG_RECORD) {
-                rc = dr_errorf(DR_ECORRUPT, "record group %u: bad record length", gi);
-                break;
-            }
-            struct rec *r = &v[k + j];
-            r->h32 = dr_get_u32le(p + hpos + 4 * j);
-            r->len = (uint32_t)l;
-            r->off = foff + total;
-            total += l;
-            if (k + j > 0 && v[k + j - 1].h32 > r->h32) {
-                rc = dr_errorf(DR_ECORRUPT, "record group %u: records out of order", gi);
-                break;
-            }
-        }
-        if (rc >= 0 && total != g.len - pos) {
-            rc = dr_errorf(DR_ECORRUPT, "record group %u: lengths do not add up", gi);
-        }
-        if (rc >= 0 && total && fwrite(p + pos, 1, (size_t)total, stage) != total) {
-            rc = dr_error_errno(DR_EIO, "cannot write the record staging file");
-        }
-        k += cnt;
-        foff += total;
     }
-    if (rc >= 0 && k != nrec) {
-        rc = dr_errorf(DR_ECORRUPT, "record groups hold %llu records, the head says %llu",
-                       (unsigned long long)k, (unsigned long long)nrec);
-    }
-    if (rc >= 0 && fflush(stage) != 0) {
+    dr_buf_release(&b);
+    s->first[nblobs] = s->nrec;
+    if (rc >= 0 && fflush(s->f) != 0) {
         rc = dr_error_errno(DR_EIO, "cannot write the record staging file");
     }
-    dr_buf_release(&g);
-    (void)n;
+    s->maplen = (size_t)s->off[s->nrec];
+    if (rc >= 0 && s->maplen) {
+        s->map = mmap(NULL, s->maplen, PROT_READ, MAP_PRIVATE, fileno(s->f), 0);
+        if (s->map == MAP_FAILED) {
+            s->map = NULL;
+            rc = dr_error_errno(DR_EIO, "cannot map the record staging file");
+        }
+    }
     return rc;
+}
+
+/* The blob that holds staged record r. */
+static uint32_t blob_of(const struct stage *s, uint32_t r)
+{
+    uint32_t lo = 0, hi = s->nblobs;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (s->first[mid] <= r) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/* ---- the parent ---- */
+
+int dr_rdbstore_parent_load(const struct dr_node *n, dr_rdbstore_get_fn get, void *arg,
+                            const uint8_t *hash_key, struct dr_rdbstore_parent **out)
+{
+    uint32_t nlayout, nblobs;
+    uint64_t nrec;
+    *out = NULL;
+    int rc = head_get(n, get, arg, &nlayout, &nblobs, &nrec);
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_rdbstore_parent *p = dr_xcalloc(1, sizeof(*p));
+    memcpy(p->key, hash_key, DR_RDBSTORE_HASH_KEY_LEN);
+    p->chunk0 = 1 + nlayout;
+    rc = stage_load(get, arg, p->chunk0, nblobs, &p->s);
+    if (rc < 0) {
+        dr_rdbstore_parent_free(p);
+        return rc;
+    }
+    size_t cap = 16;
+    while (cap < (size_t)p->s.nrec * 2) {
+        cap *= 2;
+    }
+    p->tab = dr_xcalloc(cap, sizeof(*p->tab));
+    p->mask = cap - 1;
+    for (uint32_t r = 0; r < p->s.nrec; r++) {
+        uint64_t h = rec_hash(p->key, p->s.map + p->s.off[r], p->s.off[r + 1] - p->s.off[r]);
+        size_t i = (size_t)h & p->mask;
+        while (p->tab[i].rec1) {
+            i = (i + 1) & p->mask;
+        }
+        p->tab[i] = (struct slot){.rec1 = r + 1, .tag = (uint32_t)(h >> 32)};
+    }
+    *out = p;
+    return 0;
+}
+
+void dr_rdbstore_parent_free(struct dr_rdbstore_parent *p)
+{
+    if (p) {
+        stage_free(&p->s);
+        free(p->tab);
+        free(p);
+    }
+}
+
+/* The parent record with exactly these bytes, or REF_NEW. */
+static uint32_t parent_find(const struct dr_rdbstore_parent *p, const uint8_t *rec, size_t len)
+{
+    uint64_t h = rec_hash(p->key, rec, len);
+    uint32_t tag = (uint32_t)(h >> 32);
+    for (size_t i = (size_t)h & p->mask; p->tab[i].rec1; i = (i + 1) & p->mask) {
+        uint32_t r = p->tab[i].rec1 - 1;
+        if (p->tab[i].tag == tag && p->s.off[r + 1] - p->s.off[r] == len &&
+            memcmp(p->s.map + p->s.off[r], rec, len) == 0) {
+            return r;
+        }
+    }
+    return REF_NEW;
+}
+
+/* ---- encoding ---- */
+
+struct enc {
+    const uint8_t *p;
+    struct item *v;
+    size_t n, alloc;
+    uint64_t nrec, rec_bytes, literal_bytes;
+};
+
+static void add_item(struct enc *e, uint64_t off, uint64_t len, uint32_t ref)
+{
+    /* adjacent inline bytes become one literal */
+    if (ref == REF_LIT && e->n && e->v[e->n - 1].ref == REF_LIT &&
+        e->v[e->n - 1].off + e->v[e->n - 1].len == off &&
+        (uint64_t)e->v[e->n - 1].len + len <= UINT32_MAX / 2) {
+        e->v[e->n - 1].len += (uint32_t)len;
+        return;
+    }
+    DR_GROW(e->v, e->alloc, e->n + 1);
+    e->v[e->n++] = (struct item){.off = off, .len = (uint32_t)len, .ref = ref};
+}
+
+static int on_item(void *arg, const struct dr_rdbrec_item *it)
+{
+    struct enc *e = arg;
+    if (it->kind == DR_RDBREC_KEY && it->len < DR_RDBSTORE_BIG_RECORD) {
+        add_item(e, it->off, it->len, REF_NEW);
+        e->nrec++;
+        e->rec_bytes += it->len;
+        return 0;
+    }
+    /* frame bytes and big records: inline, cut by the chunker with the layout; a literal is
+     * split so that its length always fits the item */
+    uint64_t off = it->off, left = it->len;
+    e->literal_bytes += left;
+    while (left) {
+        uint64_t k = DR_MIN(left, (uint64_t)(UINT32_MAX / 2));
+        add_item(e, off, k, REF_LIT);
+        off += k;
+        left -= k;
+    }
+    return 0;
+}
+
+/* Where the next written record goes: blobs are filled in file order and end once they hold
+ * target bytes. */
+struct cut {
+    uint32_t blob, ord, target;
+    uint64_t bytes;
+};
+
+static void cut_next(struct cut *c, uint32_t len, uint32_t *blob, uint32_t *ord)
+{
+    if (c->ord && c->bytes >= c->target) {
+        c->blob++;
+        c->ord = 0;
+        c->bytes = 0;
+    }
+    *blob = c->blob;
+    *ord = c->ord++;
+    c->bytes += len;
+}
+
+struct compact {
+    uint32_t blob;
+    uint64_t live, total;
+};
+
+static int compact_cmp(const void *a, const void *b)
+{
+    const struct compact *x = a, *y = b;
+    /* ascending live fraction: x.live / x.total < y.live / y.total */
+    unsigned __int128 l = (unsigned __int128)x->live * y->total;
+    unsigned __int128 r = (unsigned __int128)y->live * x->total;
+    return l < r ? -1 : l > r ? 1 : (x->blob > y->blob) - (x->blob < y->blob);
+}
+
+/* Matches the records with the parent's and decides which parent blobs the node lists again:
+ * keep[j] is blob j's index in the new node, or NO_BLOB when nothing in it is referenced or it
+ * is compacted (its referenced records are then written again). Returns the number kept. */
+static uint32_t plan_reuse(struct enc *e, const struct dr_rdbstore_parent *par, uint32_t *keep,
+                           struct dr_rdbstore_stats *st)
+{
+    const struct stage *s = &par->s;
+    uint64_t *live = dr_xcalloc((size_t)s->nblobs + 1, sizeof(*live));
+    uint8_t *used = dr_xcalloc((size_t)s->nrec / 8 + 1, 1);
+    for (size_t i = 0; i < e->n; i++) {
+        struct item *it = &e->v[i];
+        if (it->ref != REF_NEW) {
+            continue;
+        }
+        it->ref = parent_find(par, e->p + it->off, it->len);
+        if (it->ref != REF_NEW && !(used[it->ref / 8] & (1u << (it->ref % 8)))) {
+            used[it->ref / 8] |= (uint8_t)(1u << (it->ref % 8));
+            live[blob_of(s, it->ref)] += it->len;
+        }
+    }
+    /* compaction: the emptiest blobs first, within the budget */
+    struct compact *c = dr_xmalloc(((size_t)s->nblobs + 1) * sizeof(*c));
+    size_t nc = 0;
+    for (uint32_t j = 0; j < s->nblobs; j++) {
+        uint64_t total = s->off[s->first[j + 1]] - s->off[s->first[j]];
+        keep[j] = live[j] ? 0 : NO_BLOB;
+        if (live[j] && live[j] * DR_RDBSTORE_COMPACT_LIVE < total) {
+            c[nc++] = (struct compact){.blob = j, .live = live[j], .total = total};
+        }
+    }
+    qsort(c, nc, sizeof(*c), compact_cmp);
+    uint64_t budget = DR_MAX(e->rec_bytes / DR_RDBSTORE_COMPACT_BUDGET, DR_RDBSTORE_BLOB_TARGET);
+    uint64_t spent = 0;
+    for (size_t k = 0; k < nc && spent + c[k].live <= budget; k++) {
+        keep[c[k].blob] = NO_BLOB;
+        spent += c[k].live;
+        st->blobs_compacted++;
+    }
+    uint32_t nkept = 0;
+    for (uint32_t j = 0; j < s->nblobs; j++) {
+        if (keep[j] != NO_BLOB) {
+            keep[j] = nkept++;
+        }
+    }
+    for (size_t i = 0; i < e->n; i++) {
+        struct item *it = &e->v[i];
+        if (it->ref < REF_NEW) {
+            if (keep[blob_of(s, it->ref)] == NO_BLOB) {
+                it->ref = REF_NEW;
+            } else {
+                st->reused++;
+            }
+        }
+    }
+    free(c);
+    free(used);
+    free(live);
+    return nkept;
+}
+
+struct run {
+    uint32_t blob, first, count;
+};
+
+static int flush_run(struct dr_buf *lay, struct run *r)
+{
+    int rc = 0;
+    if (r->count) {
+        rc = dr_buf_addch(lay, OP_COPY);
+        rc = rc < 0 ? rc : add_varint(lay, r->blob);
+        rc = rc < 0 ? rc : add_varint(lay, r->first);
+        rc = rc < 0 ? rc : add_varint(lay, r->count);
+        r->count = 0;
+    }
+    return rc;
+}
+
+/* The layout stream in file order; records written anew are numbered after the kept blobs. */
+static int build_layout(const struct enc *e, const struct dr_rdbstore_parent *par,
+                        const uint32_t *keep, uint32_t nkept, uint32_t target, struct dr_buf *lay,
+                        uint32_t *out_nnew)
+{
+    struct run run = {0};
+    struct cut cut = {.target = target};
+    bool any_new = false;
+    int rc = 0;
+    for (size_t i = 0; rc >= 0 && i < e->n; i++) {
+        const struct item *it = &e->v[i];
+        if (it->ref == REF_LIT) {
+            rc = flush_run(lay, &run);
+            rc = rc < 0 ? rc : dr_buf_addch(lay, OP_LIT);
+            rc = rc < 0 ? rc : add_varint(lay, it->len);
+            rc = rc < 0 ? rc : dr_buf_add(lay, e->p + it->off, it->len);
+            continue;
+        }
+        uint32_t blob, ord;
+        if (it->ref == REF_NEW) {
+            cut_next(&cut, it->len, &blob, &ord);
+            blob += nkept;
+            any_new = true;
+        } else {
+            uint32_t pb = blob_of(&par->s, it->ref);
+            blob = keep[pb];
+            ord = it->ref - par->s.first[pb];
+        }
+        if (run.count && run.blob == blob && run.first + run.count == ord) {
+            run.count++;
+        } else {
+            rc = flush_run(lay, &run);
+            run = (struct run){.blob = blob, .first = ord, .count = 1};
+        }
+    }
+    rc = rc < 0 ? rc : flush_run(lay, &run);
+    *out_nnew = any_new ? cut.blob + 1 : 0;
+    return rc;
+}
+
+/* Builds one new record blob of the items idx[0 .. n). */
+static int put_blob(const struct enc *e, const size_t *idx, size_t n,
+                    const struct dr_rdbstore_sink *sink)
+{
+    struct dr_buf b = DR_BUF_INIT(DR_BLOB_MAX);
+    int rc = add_varint(&b, n);
+    for (size_t k = 0; rc >= 0 && k < n; k++) {
+        rc = add_varint(&b, e->v[idx[k]].len);
+    }
+    for (size_t k = 0; rc >= 0 && k < n; k++) {
+        rc = dr_buf_add(&b, e->p + e->v[idx[k]].off, e->v[idx[k]].len);
+    }
+    if (rc < 0) {
+        dr_buf_release(&b);
+        return rc;
+    }
+    size_t len;
+    uint8_t *data = (uint8_t *)dr_buf_detach(&b, &len);
+    return sink->put(sink->arg, data, len);
+}
+
+/* Emits the new record blobs, cut exactly as build_layout numbered them. */
+static int put_new_blobs(const struct enc *e, uint32_t target, const struct dr_rdbstore_sink *sink,
+                         struct dr_rdbstore_stats *st)
+{
+    struct cut cut = {.target = target};
+    size_t *idx = NULL, n = 0, alloc = 0;
+    uint32_t cur = 0;
+    int rc = 0;
+    for (size_t i = 0; rc >= 0 && i < e->n; i++) {
+        if (e->v[i].ref != REF_NEW) {
+            continue;
+        }
+        uint32_t blob, ord;
+        cut_next(&cut, e->v[i].len, &blob, &ord);
+        if (blob != cur) {
+            rc = put_blob(e, idx, n, sink);
+            n = 0;
+            cur = blob;
+            st->blobs_new++;
+        }
+        DR_GROW(idx, alloc, n + 1);
+        idx[n++] = i;
+        st->written++;
+        st->written_bytes += e->v[i].len;
+    }
+    if (rc >= 0 && n) {
+        rc = put_blob(e, idx, n, sink);
+        st->blobs_new++;
+    }
+    free(idx);
+    return rc;
+}
+
+struct dr_rdbstore_enc {
+    struct enc e;
+    size_t len;
+};
+
+int dr_rdbstore_scan(const uint8_t *p, size_t len, struct dr_rdbstore_enc **out)
+{
+    struct dr_rdbstore_enc *x = dr_xcalloc(1, sizeof(*x));
+    x->e.p = p;
+    x->len = len;
+    *out = NULL;
+    int rc = dr_rdbrec_parse(p, len, on_item, &x->e);
+    if (rc >= 0 && x->e.nrec > DR_RDBSTORE_RECORDS_MAX) {
+        rc = dr_errorf(DR_EUNSUPPORTED, "rdb: %llu key records are more than this format holds",
+                       (unsigned long long)x->e.nrec);
+    }
+    if (rc < 0) {
+        dr_rdbstore_enc_free(x);
+        return rc;
+    }
+    *out = x;
+    return 0;
+}
+
+void dr_rdbstore_enc_free(struct dr_rdbstore_enc *x)
+{
+    if (x) {
+        free(x->e.v);
+        free(x);
+    }
+}
+
+int dr_rdbstore_emit(struct dr_rdbstore_enc *x, const struct dr_rdbstore_enc_opts *o,
+                     const struct dr_rdbstore_sink *sink, struct dr_rdbstore_stats *out_stats)
+{
+    struct enc *e = &x->e;
+    struct dr_rdbstore_stats st = {0};
+    struct dr_buf lay = DR_BUF_INIT(SIZE_MAX / 2);
+    const struct dr_rdbstore_parent *par = o->parent;
+    uint32_t *keep = NULL, nkept = 0, nnew = 0;
+    /* the blob size grows with the file so that the node's chunk list stays bounded */
+    uint32_t target = o->blob_target ? o->blob_target : DR_RDBSTORE_BLOB_TARGET;
+    while (e->rec_bytes / target >= DR_RDBSTORE_BLOBS_MAX / 4 && target < DR_BLOB_MAX / 4) {
+        target *= 2;
+    }
+    if (par) {
+        keep = dr_xmalloc(((size_t)par->s.nblobs + 1) * sizeof(*keep));
+        nkept = plan_reuse(e, par, keep, &st);
+    }
+    int rc = build_layout(e, par, keep, nkept, target, &lay, &nnew);
+    if (rc >= 0 && (uint64_t)nkept + nnew > DR_RDBSTORE_BLOBS_MAX) {
+        rc = dr_errorf(DR_EUNSUPPORTED, "rdb: %llu record blobs are more than a node holds",
+                       (unsigned long long)nkept + nnew);
+    }
+    if (rc < 0) {
+        goto out;
+    }
+    /* count the layout chunks first: the head that names them comes before them */
+    uint32_t nlayout = 0;
+    for (size_t off = 0; off < lay.len; nlayout++) {
+        off += dr_chunker_next(o->ch, (const uint8_t *)lay.buf + off, lay.len - off, true);
+    }
+    uint8_t *head = dr_xmalloc(DR_RDBSTORE_HEAD_LEN);
+    memcpy(head, DR_RDBSTORE_MAGIC, 8);
+    dr_put_u32le(head + 8, DR_RDBSTORE_VERSION);
+    dr_put_u32le(head + 12, 0);
+    dr_put_u64le(head + 16, x->len);
+    dr_put_u64le(head + 24, e->nrec);
+    dr_put_u64le(head + 32, lay.len);
+    dr_put_u32le(head + 40, nlayout);
+    dr_put_u32le(head + 44, nkept + nnew);
+    rc = sink->put(sink->arg, head, DR_RDBSTORE_HEAD_LEN);
+    for (size_t off = 0; rc >= 0 && off < lay.len;) {
+        size_t cut = dr_chunker_next(o->ch, (const uint8_t *)lay.buf + off, lay.len - off, true);
+        uint8_t *c = dr_xmalloc(cut);
+        memcpy(c, lay.buf + off, cut);
+        rc = sink->put(sink->arg, c, cut);
+        off += cut;
+    }
+    for (uint32_t j = 0; rc >= 0 && par && j < par->s.nblobs; j++) {
+        if (keep[j] != NO_BLOB) {
+            rc = sink->keep(sink->arg, par->chunk0 + j);
+            st.blobs_kept++;
+        }
+    }
+    rc = rc < 0 ? rc : put_new_blobs(e, target, sink, &st);
+    if (rc >= 0 && out_stats) {
+        st.records = e->nrec;
+        st.layout_len = lay.len;
+        st.layout_chunks = nlayout;
+        st.literal_bytes = e->literal_bytes;
+        *out_stats = st;
+    }
+out:
+    free(keep);
+    dr_buf_release(&lay);
+    return rc;
+}
+
+int dr_rdbstore_encode(const uint8_t *p, size_t len, const struct dr_rdbstore_enc_opts *o,
+                       const struct dr_rdbstore_sink *sink, struct dr_rdbstore_stats *out_stats)
+{
+    struct dr_rdbstore_enc *x;
+    int rc = dr_rdbstore_scan(p, len, &x);
+    if (rc >= 0) {
+        rc = dr_rdbstore_emit(x, o, sink, out_stats);
+        dr_rdbstore_enc_free(x);
+    }
+    return rc;
+}
+
+/* ---- decoding ---- */
+
+/* Decodes the items of lay[0 .. len) that are complete; *pos is where the first incomplete one
+ * starts. */
+struct dec {
+    const struct dr_node *n;
+    const struct stage *s;
+    dr_rdbstore_write_fn write;
+    void *arg;
+    uint64_t written, refs, nrec;
+};
+
+static int dec_items(struct dec *d, const uint8_t *p, size_t len, size_t *pos)
+{
+    while (*pos < len) {
+        size_t at = *pos + 1;
+        uint8_t op = p[*pos];
+        uint64_t a, b, c;
+        if (op == OP_LIT) {
+            if (!get_varint(p, len, &at, &a) || a > len - at) {
+                return 0; /* completed by the next chunk */
+            }
+            if (a > d->n->size - d->written) {
+                return dr_errorf(DR_ECORRUPT, "record layout: more bytes than the file has");
+            }
+            int rc = d->write(d->arg, p + at, (size_t)a);
+            if (rc < 0) {
+                return rc;
+            }
+            d->written += a;
+            *pos = at + (size_t)a;
+        } else if (op == OP_COPY) {
+            if (!get_varint(p, len, &at, &a) || !get_varint(p, len, &at, &b) ||
+                !get_varint(p, len, &at, &c)) {
+                return 0;
+            }
+            if (a >= d->s->nblobs || c == 0 || c > d->nrec - d->refs ||
+                b > d->s->first[a + 1] - d->s->first[a] ||
+                c > d->s->first[a + 1] - d->s->first[a] - b) {
+                return dr_errorf(DR_ECORRUPT,
+                                 "record layout: reference %llu names no record of its blob",
+                                 (unsigned long long)d->refs);
+            }
+            uint32_t r = d->s->first[a] + (uint32_t)b;
+            uint64_t from = d->s->off[r], bytes = d->s->off[r + c] - from;
+            if (bytes > d->n->size - d->written) {
+                return dr_errorf(DR_ECORRUPT, "record layout: more bytes than the file has");
+            }
+            int rc = d->write(d->arg, d->s->map + from, (size_t)bytes);
+            if (rc < 0) {
+                return rc;
+            }
+            d->written += bytes;
+            d->refs += c;
+            *pos = at;
+        } else {
+            return dr_errorf(DR_ECORRUPT, "record layout: unknown item 0x%02x", op);
+        }
+    }
+    return 0;
 }
 
 int dr_rdbstore_decode(const struct dr_node *n, dr_rdbstore_get_fn get, dr_rdbstore_write_fn write,
                        void *arg)
 {
-    struct dr_buf b = DR_BUF_INIT(DR_BLOB_MAX);
-    struct rec *v = NULL;
-    uint8_t *used = NULL;
-    FILE *stage = NULL;
-    uint8_t *map = NULL;
-    size_t maplen = 0;
-    uint32_t nlayout, ngroups;
-    if (n->nchunks == 0) {
-        return dr_errorf(DR_ECORRUPT, "record-encoded file without chunks");
-    }
-    int rc = get(arg, 0, &b);
+    uint32_t nlayout, nblobs;
+    uint64_t nrec;
+    struct stage s = {0};
+    int rc = head_get(n, get, arg, &nlayout, &nblobs, &nrec);
     if (rc < 0) {
-        goto out;
+        return rc;
     }
-    rc = dr_rdbstore_head_parse((const uint8_t *)b.buf, b.len, n, &nlayout, &ngroups);
+    rc = stage_load(get, arg, 1 + nlayout, nblobs, &s);
     if (rc < 0) {
-        goto out;
-    }
-    uint64_t nrec = dr_get_u64le((const uint8_t *)b.buf + 24);
-    v = dr_xcalloc((size_t)nrec + 1, sizeof(*v));
-    used = dr_xcalloc((size_t)nrec / 8 + 1, 1);
-    stage = tmpfile();
-    if (!stage) {
-        rc = dr_error_errno(DR_EIO, "cannot create a record staging file");
-        goto out;
-    }
-    rc = load_groups(n, 1 + nlayout, ngroups, nrec, get, arg, stage, v);
-    if (rc < 0) {
-        goto out;
-    }
-    maplen = nrec ? (size_t)(v[nrec - 1].off + v[nrec - 1].len) : 0;
-    if (maplen) {
-        map = mmap(NULL, maplen, PROT_READ, MAP_PRIVATE, fileno(stage), 0);
-        if (map == MAP_FAILED) {
-            map = NULL;
-            rc = dr_error_errno(DR_EIO, "cannot map the record staging file");
-            goto out;
-        }
+        stage_free(&s);
+        return rc;
     }
     /* the layout, one chunk at a time; an item may span chunks, so a tail is carried over */
+    struct dec d = {.n = n, .s = &s, .write = write, .arg = arg, .nrec = nrec};
+    struct dr_buf b = DR_BUF_INIT(DR_BLOB_MAX);
     struct dr_buf lay = DR_BUF_INIT(SIZE_MAX / 2);
-    uint64_t written = 0, refs = 0;
     for (uint32_t li = 0; rc >= 0 && li < nlayout; li++) {
         rc = get(arg, 1 + li, &b);
         rc = rc < 0 ? rc : dr_buf_add(&lay, b.buf, b.len);
-        const uint8_t *p = (const uint8_t *)lay.buf;
         size_t pos = 0;
-        bool last = li + 1 == nlayout;
-        while (rc >= 0 && pos < lay.len) {
-            size_t start = pos;
-            uint8_t op = p[pos++];
-            uint64_t dup = 0, l = 0;
-            bool ok = true;
-            if (op == OP_LIT) {
-                ok = get_varint(p, lay.len, &pos, &l) && l <= lay.len - pos;
-                if (ok && l > n->size - written) {
-                    rc = dr_errorf(DR_ECORRUPT, "record layout: more bytes than the file has");
-                    break;
-                }
-                if (ok) {
-                    rc = write(arg, p + pos, (size_t)l);
-                    written += l;
-                    pos += (size_t)l;
-                }
-            } else if (op == OP_REF || op == OP_REFD) {
-                ok = (op == OP_REF || get_varint(p, lay.len, &pos, &dup)) && lay.len - pos >= 4;
-                if (ok) {
-                    uint32_t h32 = dr_get_u32le(p + pos);
-                    pos += 4;
-                    /* the first record with this hash, then dup further */
-                    size_t lo = 0, hi = (size_t)nrec;
-                    while (lo < hi) {
-                        size_t mid = lo + (hi - lo) / 2;
-                        if (v[mid].h32 < h32) {
-                            lo = mid + 1;
-                        } else {
-                            hi = mid;
-                        }
-                    }
-                    if (dup >= nrec - lo || v[lo + dup].h32 != h32 ||
-                        (used[(lo + dup) / 8] & (1u << ((lo + dup) % 8)))) {
-                        rc = dr_errorf(DR_ECORRUPT,
-                                       "record layout: reference %llu names no "
-                                       "record or one used before",
-                                       (unsigned long long)refs);
-                        break;
-                    }
-                    size_t r = lo + (size_t)dup;
-                    if (v[r].len > n->size - written) {
-                        rc = dr_errorf(DR_ECORRUPT, "record layout: more bytes than the file has");
-                        break;
-                    }
-                    used[r / 8] |= (uint8_t)(1u << (r % 8));
-                    rc = write(arg, map + v[r].off, v[r].len);
-                    written += v[r].len;
-                    refs++;
-                }
-            } else {
-                rc = dr_errorf(DR_ECORRUPT, "record layout: unknown item 0x%02x", op);
-                break;
-            }
-            if (!ok) {
-                if (last) {
-                    rc = dr_errorf(DR_ECORRUPT, "record layout: truncated item");
-                }
-                pos = start; /* completed by the next chunk */
-                break;
-            }
-        }
+        rc = rc < 0 ? rc : dec_items(&d, (const uint8_t *)lay.buf, lay.len, &pos);
         if (rc >= 0) {
             memmove(lay.buf, lay.buf + pos, lay.len - pos);
             dr_buf_setlen(&lay, lay.len - pos);
         }
     }
-    if (rc >= 0 && (lay.len != 0 || refs != nrec || written != n->size)) {
+    if (rc >= 0 && lay.len != 0) {
+        rc = dr_errorf(DR_ECORRUPT, "record layout: truncated item");
+    }
+    if (rc >= 0 && (d.refs != nrec || d.written != n->size)) {
         rc = dr_errorf(DR_ECORRUPT, "record layout: %llu of %llu records, %llu of %llu bytes",
-                       (unsigned long long)refs, (unsigned long long)nrec,
-                       (unsigned long long)written, (unsigned long long)n->size);
+                       (unsigned long long)d.refs, (unsigned long long)nrec,
+                       (unsigned long long)d.written, (unsigned long long)n->size);
     }
     dr_buf_release(&lay);
-out:
-    if (map) {
-        munmap(map, maplen);
-    }
-    if (stage) {
-        fclose(stage);
-    }
-    free(v);
-    free(used);
     dr_buf_release(&b);
+    stage_free(&s);
     return rc;
 }

@@ -288,6 +288,41 @@ bool dr_rdbrec_magic(const uint8_t *p, size_t n)
     return true;
 }
 
+/* A key record begins with an optional expiry, then an optional LRU or LFU hint, then the value
+ * type: given the record's first byte op, skips the prefix and returns the type. */
+static uint8_t record_type(struct cur *c, uint8_t op)
+{
+    if (op == OP_EXPIRETIME_MS || op == OP_EXPIRETIME) {
+        skip(c, op == OP_EXPIRETIME_MS ? 8 : 4);
+        op = u8(c);
+    }
+    if (op == OP_IDLE) {
+        (void)len_plain(c);
+        op = u8(c);
+    } else if (op == OP_FREQ) {
+        skip(c, 1);
+        op = u8(c);
+    }
+    return op;
+}
+
+bool dr_rdbrec_key(const uint8_t *rec, size_t len, size_t *key_off, size_t *key_len)
+{
+    struct cur c = {.p = rec, .len = len};
+    uint8_t op = record_type(&c, u8(&c));
+    size_t off = c.pos;
+    if (op < OP_SLOT_INFO) {
+        string(&c);
+    }
+    if (c.err || op >= OP_SLOT_INFO) {
+        dr_error_clear();
+        return false;
+    }
+    *key_off = off;
+    *key_len = c.pos - off;
+    return true;
+}
+
 static int emit(dr_rdbrec_fn fn, void *arg, const struct dr_rdbrec_item *it)
 {
     return it->len ? fn(arg, it) : 0;
@@ -335,18 +370,7 @@ int dr_rdbrec_parse(const uint8_t *p, size_t len, dr_rdbrec_fn fn, void *arg)
             continue;
         default: break;
         }
-        /* a key record: optional expiry, then optional LRU or LFU hint, then the type */
-        if (op == OP_EXPIRETIME_MS || op == OP_EXPIRETIME) {
-            skip(&c, op == OP_EXPIRETIME_MS ? 8 : 4);
-            op = u8(&c);
-        }
-        if (op == OP_IDLE) {
-            (void)len_plain(&c);
-            op = u8(&c);
-        } else if (op == OP_FREQ) {
-            skip(&c, 1);
-            op = u8(&c);
-        }
+        op = record_type(&c, op);
         if (c.err) {
             break;
         }

@@ -85,19 +85,32 @@ static void test_items(void **state)
 
 /* ---- encode/decode through memory ---- */
 
+#define NBLOBS 8192
+
 struct blobs {
-    uint8_t *p[4096];
-    size_t len[4096];
+    uint8_t *p[NBLOBS];
+    size_t len[NBLOBS];
     size_t n;
+    const struct blobs *parent; /* keep() copies from here */
 };
 
 static int put(void *arg, uint8_t *data, size_t len)
 {
     struct blobs *b = arg;
-    assert_true(b->n < 4096);
+    assert_true(b->n < NBLOBS);
     b->p[b->n] = data;
     b->len[b->n++] = len;
     return 0;
+}
+
+static int keep(void *arg, uint32_t i)
+{
+    struct blobs *b = arg;
+    assert_non_null(b->parent);
+    assert_true(i < b->parent->n);
+    uint8_t *c = dr_xmalloc(b->parent->len[i] + 1);
+    memcpy(c, b->parent->p[i], b->parent->len[i]);
+    return put(b, c, b->parent->len[i]);
 }
 
 static void blobs_free(struct blobs *b)
@@ -130,7 +143,7 @@ static int wr(void *arg, const uint8_t *p, size_t len)
 static struct dr_chunker ch;
 static const uint8_t hkey[DR_RDBSTORE_HASH_KEY_LEN] = {1, 2, 3};
 
-static void make_node(struct dr_node *n, struct blobs *b, uint64_t size)
+static void make_node(struct dr_node *n, const struct blobs *b, uint64_t size)
 {
     memset(n, 0, sizeof(*n));
     n->type = DR_NODE_FILE;
@@ -144,11 +157,34 @@ static void make_node(struct dr_node *n, struct blobs *b, uint64_t size)
     }
 }
 
-/* Encodes and decodes p; returns the encoder's result, and checks the round trip on success. */
-static int roundtrip(const uint8_t *p, size_t len, uint32_t target, struct blobs *b)
+static void node_free(struct dr_node *n)
 {
-    struct dr_rdbstore_enc_opts o = {.hash_key = hkey, .ch = &ch, .group_target = target};
-    int rc = dr_rdbstore_encode(p, len, &o, put, b, NULL);
+    free(n->chunks);
+    free(n->chunk_sizes);
+}
+
+/* Encodes p (relative to the encoding in parent, if any) and decodes it again; returns the
+ * encoder's result, and checks the round trip on success. */
+static int encode_with(const uint8_t *p, size_t len, uint32_t target, const struct blobs *parent,
+                       uint64_t parent_size, struct blobs *b, struct dr_rdbstore_stats *st)
+{
+    struct dr_rdbstore_parent *par = NULL;
+    struct dr_node pn;
+    if (parent) {
+        make_node(&pn, parent, parent_size);
+        struct io pio = {.b = (struct blobs *)parent};
+        if (dr_rdbstore_parent_load(&pn, get, &pio, hkey, &par) < 0) {
+            fail_msg("parent: %s", dr_error_msg());
+        }
+        node_free(&pn);
+    }
+    b->parent = parent;
+    struct dr_rdbstore_enc_opts o = {
+        .hash_key = hkey, .ch = &ch, .parent = par, .blob_target = target};
+    struct dr_rdbstore_sink sink = {put, keep, b};
+    struct dr_rdbstore_stats unused;
+    int rc = dr_rdbstore_encode(p, len, &o, &sink, st ? st : &unused);
+    dr_rdbstore_parent_free(par);
     if (rc < 0) {
         assert_int_equal(b->n, 0);
         dr_error_clear();
@@ -164,9 +200,13 @@ static int roundtrip(const uint8_t *p, size_t len, uint32_t target, struct blobs
     assert_int_equal(io.out.len, len);
     assert_memory_equal(io.out.buf, p, len);
     dr_buf_release(&io.out);
-    free(n.chunks);
-    free(n.chunk_sizes);
+    node_free(&n);
     return 0;
+}
+
+static int roundtrip(const uint8_t *p, size_t len, uint32_t target, struct blobs *b)
+{
+    return encode_with(p, len, target, NULL, 0, b, NULL);
 }
 
 static void test_roundtrip(void **state)
@@ -174,7 +214,7 @@ static void test_roundtrip(void **state)
     (void)state;
     struct blobs a = {0}, b = {0};
     assert_int_equal(roundtrip(vec, veclen, 64, &a), 0);
-    assert_true(a.n > 3); /* head, layout, several groups */
+    assert_true(a.n > 3); /* head, layout, several record blobs */
     assert_int_equal(roundtrip(vec, veclen, 64, &b), 0);
     assert_int_equal(a.n, b.n);
     for (size_t i = 0; i < a.n; i++) {
@@ -185,6 +225,96 @@ static void test_roundtrip(void **state)
     blobs_free(&b);
     assert_int_equal(roundtrip(vec, veclen, 0, &a), 0);
     blobs_free(&a);
+}
+
+/* A synthetic RDB: n string keys "key%05u" in database 0, key i's value from gen[i] (0: the key
+ * is absent), in the order given by ord (NULL: ascending), and a zero checksum. */
+static size_t make_rdb(uint8_t *out, unsigned n, const unsigned *gen, const unsigned *ord)
+{
+    size_t o = 0;
+    memcpy(out, "REDIS0011\xfe\x00", 11);
+    o = 11;
+    for (unsigned k = 0; k < n; k++) {
+        unsigned i = ord ? ord[k] : k;
+        if (!gen[i]) {
+            continue;
+        }
+        char key[16], val[64];
+        int kl = snprintf(key, sizeof(key), "key%05u", i);
+        int vl =
+            snprintf(val, sizeof(val), "value of key %05u, generation %08u, padded", i, gen[i]);
+        out[o++] = 0; /* string */
+        out[o++] = (uint8_t)kl;
+        memcpy(out + o, key, (size_t)kl);
+        o += (size_t)kl;
+        out[o++] = (uint8_t)vl;
+        memcpy(out + o, val, (size_t)vl);
+        o += (size_t)vl;
+    }
+    out[o++] = 0xff;
+    memset(out + o, 0, 8);
+    return o + 8;
+}
+
+#define NKEYS 2000
+
+/* Day after day against the parent: unchanged records are reused, changed ones written, the
+ * order may change completely, and the emptiest blobs are compacted; every day round-trips. */
+static void test_parent_days(void **state)
+{
+    (void)state;
+    static unsigned gen[NKEYS], ord[NKEYS];
+    uint8_t *f = dr_xmalloc(NKEYS * 64 + 64);
+    struct blobs *days[2] = {dr_xcalloc(1, sizeof(struct blobs)),
+                             dr_xcalloc(1, sizeof(struct blobs))};
+    for (unsigned i = 0; i < NKEYS; i++) {
+        gen[i] = 1;
+    }
+    size_t len = make_rdb(f, NKEYS, gen, NULL), plen;
+    struct dr_rdbstore_stats st;
+    assert_int_equal(encode_with(f, len, 1024, NULL, 0, days[0], &st), 0);
+    assert_int_equal(st.records, NKEYS);
+    assert_int_equal(st.reused, 0);
+    assert_int_equal(st.written, NKEYS);
+    /* the same file again: nothing written, every blob listed again */
+    plen = len;
+    assert_int_equal(encode_with(f, len, 1024, days[0], plen, days[1], &st), 0);
+    assert_int_equal(st.reused, NKEYS);
+    assert_int_equal(st.written, 0);
+    assert_int_equal(st.blobs_new, 0);
+    assert_int_equal(st.blobs_kept, days[0]->n - 2);
+    uint64_t compacted = 0;
+    unsigned seed = 7;
+    for (unsigned day = 2; day < 40; day++) {
+        unsigned changed = 0;
+        for (unsigned i = 0; i < NKEYS; i++) {
+            seed = seed * 1103515245u + 12345u;
+            if ((seed >> 16) % 100 < 4) { /* 4%: updated, added or deleted */
+                gen[i] = gen[i] && (seed >> 8) % 8 == 0 ? 0 : day;
+                changed++;
+            }
+        }
+        for (unsigned i = 0; i < NKEYS; i++) {
+            ord[i] = day % 13 == 0 ? (i * 7919u) % NKEYS : i; /* a "restart" reorders */
+        }
+        plen = len;
+        len = make_rdb(f, NKEYS, gen, ord);
+        struct blobs *prev = days[(day - 1) % 2], *cur = days[day % 2];
+        blobs_free(cur);
+        assert_int_equal(encode_with(f, len, 1024, prev, plen, cur, &st), 0);
+        assert_true(st.written + st.reused == st.records);
+        assert_true(st.written >= changed / 2); /* deletions are not written */
+        compacted += st.blobs_compacted;
+        /* reuse is by bytes: a record written is one the parent did not have, or a compacted
+         * blob's */
+        assert_true(st.reused > st.records / 2);
+    }
+    assert_true(compacted > 0);
+    blobs_free(days[0]);
+    blobs_free(days[1]);
+    free(days[0]);
+    free(days[1]);
+    free(f);
 }
 
 static void test_truncations(void **state)
@@ -244,8 +374,10 @@ static void test_corrupt_blobs(void **state)
 {
     (void)state;
     struct blobs b = {0};
-    struct dr_rdbstore_enc_opts o = {.hash_key = hkey, .ch = &ch, .group_target = 64};
-    assert_int_equal(dr_rdbstore_encode(vec, veclen, &o, put, &b, NULL), 0);
+    struct dr_rdbstore_enc_opts o = {.hash_key = hkey, .ch = &ch, .blob_target = 64};
+    struct dr_rdbstore_sink sink = {put, keep, &b};
+    struct dr_rdbstore_stats st;
+    assert_int_equal(dr_rdbstore_encode(vec, veclen, &o, &sink, &st), 0);
     struct dr_node n;
     make_node(&n, &b, veclen);
     for (size_t i = 0; i < b.n; i++) {
@@ -269,8 +401,7 @@ static void test_corrupt_blobs(void **state)
     assert_int_equal(dr_rdbstore_decode(&n, get, wr, &io), DR_ECORRUPT);
     dr_error_clear();
     dr_buf_release(&io.out);
-    free(n.chunks);
-    free(n.chunk_sizes);
+    node_free(&n);
     blobs_free(&b);
 }
 
@@ -284,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_items),       cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_truncations), cmocka_unit_test(test_flips),
         cmocka_unit_test(test_refusals),    cmocka_unit_test(test_corrupt_blobs),
+        cmocka_unit_test(test_parent_days),
     };
     return cmocka_run_group_tests(tests, load, unload);
 }
