@@ -6,7 +6,7 @@ pkgs=(build-essential cmake pkg-config git
       libzstd-dev libsodium-dev liblmdb-dev libpq-dev libhiredis-dev libcurl4-openssl-dev
       libfuse3-dev fuse3 libcmocka-dev lmdb-utils clang-format)
 if [ "${1:-}" = "--test" ]; then
-    pkgs+=(time psmisc jq postgresql redis-server redis-tools)
+    pkgs+=(time psmisc jq python3 postgresql redis-server redis-tools)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

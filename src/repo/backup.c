@@ -398,8 +398,12 @@ static int64_t rdb_reader(struct backup *b, dr_stream_read_fn rd, void *arg, str
     uint64_t total = have;
     uint8_t *map = NULL;
     int64_t ret = 0;
+    /* the parent's records load while the stream is spooled and parsed */
+    struct rdb_parent_job job;
+    rdb_parent_start(&job, b, pnode);
     FILE *f = tmpfile();
     if (!f) {
+        dr_rdbstore_parent_free(rdb_parent_join(&job, what));
         return dr_error_errno(DR_EIO, "cannot create a temporary file for '%s'", what);
     }
     for (;;) {
@@ -435,9 +439,7 @@ static int64_t rdb_reader(struct backup *b, dr_stream_read_fn rd, void *arg, str
     madvise(map, (size_t)total, MADV_SEQUENTIAL);
     struct rdb_put rp = {.b = b, .n = n, .pnode = pnode, .alloc = &alloc};
     struct dr_rdbstore_sink sink = {rdb_put, rdb_keep, &rp};
-    struct rdb_parent_job job;
     struct dr_rdbstore_enc *enc;
-    rdb_parent_start(&job, b, pnode);
     int rc = dr_rdbstore_scan(map, (size_t)total, &enc);
     struct dr_rdbstore_parent *par = rdb_parent_join(&job, what);
     if (rc >= 0) {
@@ -467,6 +469,7 @@ static int64_t rdb_reader(struct backup *b, dr_stream_read_fn rd, void *arg, str
     ret = rc < 0 ? rc : (int64_t)total;
     n->size = total;
 out:
+    dr_rdbstore_parent_free(rdb_parent_join(&job, what)); /* after an error: not joined yet */
     if (map) {
         munmap(map, (size_t)total);
     }
