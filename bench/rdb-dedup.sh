@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# rdb-dedup.sh: day-to-day repository growth for Redis RDB files (issue #7), drrepo (plain and
-# --rdb-records) beside restic, borg and the scripts' baseline (a gzip'd copy every day) on the
-# same files.
+# rdb-dedup.sh: day-to-day repository growth for Redis RDB files (issue #7), drrepo (default:
+# key records; and --no-rdb-records: plain chunks) beside restic, borg and the scripts' baseline
+# (a gzip'd copy every day) on the same files.
 #
-#   bench/rdb-dedup.sh [-d DRREPO] [-k KEYS] [-n DAYS] [-w WORKDIR]
+#   bench/rdb-dedup.sh [-d DRREPO] [-k KEYS] [-n DAYS] [-t "TOOLS"] [-w WORKDIR]
 #
 # Starts a private redis-server on a Unix socket in WORKDIR, populates KEYS keys with
 # bench/rdb-gen.py (every type, ~200-byte records), saves day 0, then for each day applies 3.5%
@@ -17,7 +17,7 @@ DR=${DRREPO_BIN:-$here/../build-release/drrepo}
 KEYS=600000
 DAYS=3
 W=$(mktemp -d /tmp/rdb-dedup.XXXXXX)
-TOOLS="drrepo-records drrepo restic borg gzip"
+TOOLS="drrepo drrepo-plain restic borg gzip"
 while getopts d:k:n:t:w: o; do
     case $o in
     d) DR=$OPTARG ;;
@@ -55,7 +55,7 @@ run_tool() { # TOOL
     local t=$1 repo=$W/repo-$1 prev=0
     rm -rf "$repo"
     case $t in
-    drrepo | drrepo-records) "$DR" -r "$repo" init >/dev/null ;;
+    drrepo | drrepo-plain) "$DR" -r "$repo" init >/dev/null ;;
     restic) restic -r "$repo" init -q >/dev/null ;;
     borg) borg init -e repokey-blake2 "$repo" ;;
     gzip) mkdir -p "$repo" ;;
@@ -66,8 +66,10 @@ run_tool() { # TOOL
         local t0 t1
         t0=$(date +%s.%N)
         case $t in
+        # the default: stored by key records, relative to the previous day (format/rdb.md)
         drrepo) "$DR" -r "$repo" snapshot --stdin --stdin-name dump.rdb < "$W/src/dump.rdb" >/dev/null ;;
-        drrepo-records) "$DR" -r "$repo" snapshot --rdb-records --stdin --stdin-name dump.rdb \
+        # content-defined chunks only, as restic and borg store it
+        drrepo-plain) "$DR" -r "$repo" snapshot --no-rdb-records --stdin --stdin-name dump.rdb \
             < "$W/src/dump.rdb" >/dev/null ;;
         restic) restic -r "$repo" backup -q --stdin --stdin-filename dump.rdb < "$W/src/dump.rdb" >/dev/null ;;
         borg) borg create --compression zstd,3 "$repo::day$d" - < "$W/src/dump.rdb" ;;
@@ -85,7 +87,7 @@ run_tool() { # TOOL
             "$(echo "$rdb/1000000/($t1-$t0)" | bc -l)"
     done
     case $t in
-    drrepo | drrepo-records)
+    drrepo | drrepo-plain)
         "$DR" -r "$repo" dump latest dump.rdb | cmp - "$W/day$DAYS.rdb" && echo "# $t: last day restores byte-identical"
         ;;
     esac

@@ -19,6 +19,7 @@
 #include "drrepo/rdbstore.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,14 +163,14 @@ int dr_rdbstore_head_parse(const uint8_t *p, size_t len, const struct dr_node *n
 }
 
 /* Fetches and checks the head of n. */
-static int head_get(const struct dr_node *n, dr_rdbstore_get_fn get, void *arg, uint32_t *nlayout,
-                    uint32_t *nblobs, uint64_t *nrec)
+static int head_get(const struct dr_node *n, dr_rdbstore_get_fn get, dr_rdbstore_pget_fn pget,
+                    void *arg, uint32_t *nlayout, uint32_t *nblobs, uint64_t *nrec)
 {
     if (n->nchunks == 0) {
         return dr_errorf(DR_ECORRUPT, "record-encoded file without chunks");
     }
     struct dr_buf b = DR_BUF_INIT(DR_BLOB_MAX);
-    int rc = get(arg, 0, &b);
+    int rc = pget ? pget(arg, 0, 0, &b) : get(arg, 0, &b);
     if (rc >= 0) {
         rc = dr_rdbstore_head_parse((const uint8_t *)b.buf, b.len, n, nlayout, nblobs);
     }
@@ -224,9 +225,67 @@ static int stage_blob(struct stage *s, const uint8_t *p, size_t len, uint32_t j,
     return 0;
 }
 
-/* Stages record blobs chunk0 .. chunk0 + nblobs - 1 of a node, read through get. */
-static int stage_load(dr_rdbstore_get_fn get, void *arg, uint32_t chunk0, uint32_t nblobs,
-                      struct stage *s)
+/* A parallel fetch of one batch of blobs: worker w fetches the batch's blobs w, w + 2, ... */
+#define FETCH_WORKERS 2
+#define FETCH_BATCH 8
+
+struct fetch {
+    dr_rdbstore_pget_fn pget;
+    void *arg;
+    uint32_t chunk, n; /* the batch: chunks chunk .. chunk + n - 1 */
+    unsigned worker;
+    struct dr_buf *bufs;
+    int rc;
+    char *msg; /* the error's message: errors are per thread */
+};
+
+static void *fetch_main(void *a)
+{
+    struct fetch *f = a;
+    for (uint32_t k = f->worker; k < f->n && f->rc >= 0; k += FETCH_WORKERS) {
+        f->rc = f->pget(f->arg, f->worker, f->chunk + k, &f->bufs[k]);
+        if (f->rc < 0) {
+            f->msg = dr_xstrdup(dr_error_msg());
+            dr_error_clear();
+        }
+    }
+    return NULL;
+}
+
+/* Fetches n <= FETCH_BATCH blobs from chunk on FETCH_WORKERS threads (this one included). */
+static int fetch_batch(dr_rdbstore_pget_fn pget, void *arg, uint32_t chunk, uint32_t n,
+                       struct dr_buf *bufs)
+{
+    struct fetch f[FETCH_WORKERS];
+    pthread_t t[FETCH_WORKERS];
+    bool started[FETCH_WORKERS] = {false};
+    for (unsigned w = 0; w < FETCH_WORKERS; w++) {
+        f[w] = (struct fetch){
+            .pget = pget, .arg = arg, .chunk = chunk, .n = n, .worker = w, .bufs = bufs};
+        if (w > 0) {
+            started[w] = pthread_create(&t[w], NULL, fetch_main, &f[w]) == 0;
+        }
+    }
+    fetch_main(&f[0]);
+    int rc = 0;
+    for (unsigned w = 0; w < FETCH_WORKERS; w++) {
+        if (w > 0 && started[w]) {
+            pthread_join(t[w], NULL);
+        } else if (w > 0) {
+            fetch_main(&f[w]); /* no thread: fetched here */
+        }
+        if (f[w].rc < 0 && rc >= 0) {
+            rc = dr_errorf(f[w].rc, "%s", f[w].msg);
+        }
+        free(f[w].msg);
+    }
+    return rc;
+}
+
+/* Stages record blobs chunk0 .. chunk0 + nblobs - 1 of a node, read through get, or in
+ * parallel batches through pget when it is given. */
+static int stage_load(dr_rdbstore_get_fn get, dr_rdbstore_pget_fn pget, void *arg, uint32_t chunk0,
+                      uint32_t nblobs, struct stage *s)
 {
     memset(s, 0, sizeof(*s));
     size_t aoff = 0;
@@ -238,16 +297,22 @@ static int stage_load(dr_rdbstore_get_fn get, void *arg, uint32_t chunk0, uint32
     if (!s->f) {
         return dr_error_errno(DR_EIO, "cannot create a record staging file");
     }
-    struct dr_buf b = DR_BUF_INIT(DR_BLOB_MAX);
+    struct dr_buf b[FETCH_BATCH];
+    for (unsigned k = 0; k < FETCH_BATCH; k++) {
+        dr_buf_init(&b[k], DR_BLOB_MAX);
+    }
     int rc = 0;
-    for (uint32_t j = 0; rc >= 0 && j < nblobs; j++) {
-        s->first[j] = s->nrec;
-        rc = get(arg, chunk0 + j, &b);
-        if (rc >= 0) {
-            rc = stage_blob(s, (const uint8_t *)b.buf, b.len, j, &aoff);
+    for (uint32_t j = 0; rc >= 0 && j < nblobs;) {
+        uint32_t n = pget ? DR_MIN(nblobs - j, (uint32_t)FETCH_BATCH) : 1;
+        rc = pget ? fetch_batch(pget, arg, chunk0 + j, n, b) : get(arg, chunk0 + j, &b[0]);
+        for (uint32_t k = 0; rc >= 0 && k < n; k++, j++) {
+            s->first[j] = s->nrec;
+            rc = stage_blob(s, (const uint8_t *)b[k].buf, b[k].len, j, &aoff);
         }
     }
-    dr_buf_release(&b);
+    for (unsigned k = 0; k < FETCH_BATCH; k++) {
+        dr_buf_release(&b[k]);
+    }
     s->first[nblobs] = s->nrec;
     if (rc >= 0 && fflush(s->f) != 0) {
         rc = dr_error_errno(DR_EIO, "cannot write the record staging file");
@@ -280,20 +345,20 @@ static uint32_t blob_of(const struct stage *s, uint32_t r)
 
 /* ---- the parent ---- */
 
-int dr_rdbstore_parent_load(const struct dr_node *n, dr_rdbstore_get_fn get, void *arg,
+int dr_rdbstore_parent_load(const struct dr_node *n, dr_rdbstore_pget_fn pget, void *arg,
                             const uint8_t *hash_key, struct dr_rdbstore_parent **out)
 {
     uint32_t nlayout, nblobs;
     uint64_t nrec;
     *out = NULL;
-    int rc = head_get(n, get, arg, &nlayout, &nblobs, &nrec);
+    int rc = head_get(n, NULL, pget, arg, &nlayout, &nblobs, &nrec);
     if (rc < 0) {
         return rc;
     }
     struct dr_rdbstore_parent *p = dr_xcalloc(1, sizeof(*p));
     memcpy(p->key, hash_key, DR_RDBSTORE_HASH_KEY_LEN);
     p->chunk0 = 1 + nlayout;
-    rc = stage_load(get, arg, p->chunk0, nblobs, &p->s);
+    rc = stage_load(NULL, pget, arg, p->chunk0, nblobs, &p->s);
     if (rc < 0) {
         dr_rdbstore_parent_free(p);
         return rc;
@@ -767,11 +832,11 @@ int dr_rdbstore_decode(const struct dr_node *n, dr_rdbstore_get_fn get, dr_rdbst
     uint32_t nlayout, nblobs;
     uint64_t nrec;
     struct stage s = {0};
-    int rc = head_get(n, get, arg, &nlayout, &nblobs, &nrec);
+    int rc = head_get(n, get, NULL, arg, &nlayout, &nblobs, &nrec);
     if (rc < 0) {
         return rc;
     }
-    rc = stage_load(get, arg, 1 + nlayout, nblobs, &s);
+    rc = stage_load(get, NULL, arg, 1 + nlayout, nblobs, &s);
     if (rc < 0) {
         stage_free(&s);
         return rc;

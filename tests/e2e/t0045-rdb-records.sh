@@ -4,7 +4,8 @@
 # ~4% of the keys changed a day, one day in another key order as after a restart). Each day
 # restores byte for byte, adds a small fraction of the file, and reuses the parent's records;
 # forget + prune of the first days keeps the later ones whole; a parent whose blobs are missing
-# is reported and not used, and the new snapshot is whole; --no-rdb-records stores plain chunks.
+# is reported and not used, and the new snapshot is whole; mount reads it as an ordinary file;
+# --no-rdb-records stores plain chunks.
 . "$(dirname "$0")/lib.sh"
 
 # gen.py FILE NKEYS DAY [shuffle]: a version-11 RDB with a zero (unchecked) checksum
@@ -100,6 +101,20 @@ python3 "$T/gen.py" "$T/d5.rdb" $N 5
 snap 5 "$T/d5.rdb"
 dr_check 'the unreadable parent is reported' grep -q "parent snapshot's records cannot be read" "$T/err"
 dump_same 'day 5 (written without the missing parent)' "$T/d5.rdb"
+
+# mount shows a record-encoded file as an ordinary one (when FUSE is available)
+if [ -e /dev/fuse ] && command -v fusermount3 >/dev/null; then
+    mkdir -p "$T/mnt"
+    "$DRREPO" -r "$REPO" mount "$T/mnt" >"$T/mount.log" 2>&1 &
+    mpid=$!
+    trap 'fusermount3 -u -z "$T/mnt" 2>/dev/null; kill $mpid 2>/dev/null; dr_cleanup' EXIT
+    for _ in $(seq 1 100); do grep -q " $T/mnt fuse" /proc/mounts && break; sleep 0.1; done
+    dr_check 'mount: the RDB has its size' test "$(stat -c %s "$T/mnt/latest/dump.rdb")" = "$(stat -c %s "$T/d5.rdb")"
+    dr_check 'mount: the RDB reads back byte for byte' cmp -s "$T/d5.rdb" "$T/mnt/latest/dump.rdb"
+    fusermount3 -u "$T/mnt"
+    wait $mpid
+    trap dr_cleanup EXIT
+fi
 
 # opting out stores plain chunks
 snap 6 "$T/d5.rdb" --no-rdb-records

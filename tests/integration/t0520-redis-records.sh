@@ -22,10 +22,12 @@ python3 "$GEN" types | $S --pipe >/dev/null
 python3 "$GEN" populate 3000 | $S --pipe >/dev/null
 
 n=0
+# every file under the same name, so each is stored relative to the one before (the restart's
+# file, in another key order, relative to the file written before the restart)
 roundtrip() { # NAME FILE: --stdin with records, dump, compare; the snapshot must say records
     dr_expect_success "snapshot --stdin ($1)" sh -c \
-        "'$DRREPO' -r '$REPO' snapshot --stdin --stdin-name $1.rdb < '$2'"
-    dr_expect_success "dump ($1)" sh -c "'$DRREPO' -r '$REPO' dump latest $1.rdb > '$T/$1.out'"
+        "'$DRREPO' -r '$REPO' snapshot --stdin --stdin-name dump.rdb < '$2'"
+    dr_expect_success "dump ($1)" sh -c "'$DRREPO' -r '$REPO' dump latest dump.rdb > '$T/$1.out'"
     dr_check "dump is byte-identical ($1)" cmp -s "$2" "$T/$1.out"
     dr_check "same sha256 ($1)" test "$(sha256sum < "$2")" = "$(sha256sum < "$T/$1.out")"
     "$DRREPO" -r "$REPO" snapshots --json > "$T/snaps.json" 2>/dev/null
