@@ -38,8 +38,10 @@ typedef int (*dr_rdbstore_get_fn)(void *arg, uint32_t i, struct dr_buf *out);
 /* Receives the file's bytes in order. */
 typedef int (*dr_rdbstore_write_fn)(void *arg, const uint8_t *p, size_t len);
 
-/* dr_rdbstore_get_fn for loading a parent, called from two threads at once: worker (0 or 1) tells
- * which, so that each can use its own decompression context. */
+/* dr_rdbstore_get_fn for loading a parent, called from DR_RDBSTORE_FETCH_WORKERS threads at once:
+ * worker (0 .. DR_RDBSTORE_FETCH_WORKERS - 1) tells which, so that each can use its own
+ * decompression context. */
+#define DR_RDBSTORE_FETCH_WORKERS 2
 typedef int (*dr_rdbstore_pget_fn)(void *arg, unsigned worker, uint32_t i, struct dr_buf *out);
 
 /* The record blobs of the parent snapshot's node, staged for comparison. */

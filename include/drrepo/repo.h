@@ -103,6 +103,12 @@ DR_MUST_CHECK int dr_repo_blob_get_z(struct dr_repo *r, struct dr_index_txn *txn
                                      struct dr_compressor *z, uint8_t type, const struct dr_id *id,
                                      struct dr_buf *out);
 
+/* Chunk i of file node n into out (its content replaced), verified as any data blob, with its
+ * length checked against the node's chunk_sizes. z: the caller's decompressor, or NULL for
+ * r->z. Errors: dr_repo_blob_get's, and DR_ECORRUPT when the length differs. */
+DR_MUST_CHECK int dr_repo_chunk_get(struct dr_repo *r, struct dr_compressor *z,
+                                    const struct dr_node *n, uint32_t i, struct dr_buf *out);
+
 /* True when s has tag; and when s matches the host and tag filters (NULL: any). */
 bool dr_snapshot_has_tag(const struct dr_snapshot *s, const char *tag);
 bool dr_snapshot_matches(const struct dr_snapshot *s, const char *host, const char *tag);

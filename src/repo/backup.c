@@ -310,7 +310,7 @@ static int rdb_keep(void *arg, uint32_t i)
 struct rdb_parent_job {
     struct backup *b;
     const struct dr_node *pnode;
-    struct dr_compressor *z[2]; /* one per fetching thread */
+    struct dr_compressor *z[DR_RDBSTORE_FETCH_WORKERS]; /* one per fetching thread */
     struct dr_rdbstore_parent *par;
     char *err; /* why the parent is not usable */
     pthread_t thread;
@@ -320,14 +320,7 @@ struct rdb_parent_job {
 static int rdb_get(void *arg, unsigned worker, uint32_t i, struct dr_buf *out)
 {
     struct rdb_parent_job *j = arg;
-    dr_buf_reset(out);
-    int rc =
-        dr_repo_blob_get_z(j->b->r, NULL, j->z[worker], DR_BLOB_DATA, &j->pnode->chunks[i], out);
-    if (rc >= 0 && out->len != j->pnode->chunk_sizes[i]) {
-        rc = dr_errorf(DR_ECORRUPT, "chunk %u has %zu bytes, the tree says %u", i, out->len,
-                       j->pnode->chunk_sizes[i]);
-    }
-    return rc;
+    return dr_repo_chunk_get(j->b->r, j->z[worker], j->pnode, i, out);
 }
 
 static void *rdb_parent_main(void *arg)
@@ -350,8 +343,9 @@ static void rdb_parent_start(struct rdb_parent_job *j, struct backup *b,
     }
     j->b = b;
     j->pnode = pnode;
-    j->z[0] = dr_compressor_new(b->r->config.zstd_level);
-    j->z[1] = dr_compressor_new(b->r->config.zstd_level);
+    for (unsigned w = 0; w < DR_RDBSTORE_FETCH_WORKERS; w++) {
+        j->z[w] = dr_compressor_new(b->r->config.zstd_level);
+    }
     j->started = pthread_create(&j->thread, NULL, rdb_parent_main, j) == 0;
     if (!j->started) {
         rdb_parent_main(j);
@@ -371,7 +365,7 @@ static struct dr_rdbstore_parent *rdb_parent_join(struct rdb_parent_job *j, cons
                     what, j->err);
         free(j->err);
     }
-    for (unsigned w = 0; w < 2; w++) {
+    for (unsigned w = 0; w < DR_RDBSTORE_FETCH_WORKERS; w++) {
         if (j->z[w]) {
             dr_compressor_free(j->z[w]);
         }

@@ -163,14 +163,14 @@ int dr_rdbstore_head_parse(const uint8_t *p, size_t len, const struct dr_node *n
 }
 
 /* Fetches and checks the head of n. */
-static int head_get(const struct dr_node *n, dr_rdbstore_get_fn get, dr_rdbstore_pget_fn pget,
-                    void *arg, uint32_t *nlayout, uint32_t *nblobs, uint64_t *nrec)
+static int head_get(const struct dr_node *n, dr_rdbstore_pget_fn pget, void *arg, uint32_t *nlayout,
+                    uint32_t *nblobs, uint64_t *nrec)
 {
     if (n->nchunks == 0) {
         return dr_errorf(DR_ECORRUPT, "record-encoded file without chunks");
     }
     struct dr_buf b = DR_BUF_INIT(DR_BLOB_MAX);
-    int rc = pget ? pget(arg, 0, 0, &b) : get(arg, 0, &b);
+    int rc = pget(arg, 0, 0, &b);
     if (rc >= 0) {
         rc = dr_rdbstore_head_parse((const uint8_t *)b.buf, b.len, n, nlayout, nblobs);
     }
@@ -225,15 +225,16 @@ static int stage_blob(struct stage *s, const uint8_t *p, size_t len, uint32_t j,
     return 0;
 }
 
-/* A parallel fetch of one batch of blobs: worker w fetches the batch's blobs w, w + 2, ... */
-#define FETCH_WORKERS 2
-#define FETCH_BATCH 8
+/* One batch of blobs fetched on `workers` threads: worker w fetches the batch's blobs w,
+ * w + workers, ... The parent is fetched on DR_RDBSTORE_FETCH_WORKERS, a decoded file on one. */
+#define FETCH_PER_WORKER 4
+#define FETCH_BATCH (FETCH_PER_WORKER * DR_RDBSTORE_FETCH_WORKERS)
 
 struct fetch {
     dr_rdbstore_pget_fn pget;
     void *arg;
     uint32_t chunk, n; /* the batch: chunks chunk .. chunk + n - 1 */
-    unsigned worker;
+    unsigned worker, workers;
     struct dr_buf *bufs;
     int rc;
     char *msg; /* the error's message: errors are per thread */
@@ -242,7 +243,7 @@ struct fetch {
 static void *fetch_main(void *a)
 {
     struct fetch *f = a;
-    for (uint32_t k = f->worker; k < f->n && f->rc >= 0; k += FETCH_WORKERS) {
+    for (uint32_t k = f->worker; k < f->n && f->rc >= 0; k += f->workers) {
         f->rc = f->pget(f->arg, f->worker, f->chunk + k, &f->bufs[k]);
         if (f->rc < 0) {
             f->msg = dr_xstrdup(dr_error_msg());
@@ -252,23 +253,29 @@ static void *fetch_main(void *a)
     return NULL;
 }
 
-/* Fetches n <= FETCH_BATCH blobs from chunk on FETCH_WORKERS threads (this one included). */
-static int fetch_batch(dr_rdbstore_pget_fn pget, void *arg, uint32_t chunk, uint32_t n,
-                       struct dr_buf *bufs)
+/* Fetches n blobs from chunk on workers (<= DR_RDBSTORE_FETCH_WORKERS) threads, this one
+ * included. */
+static int fetch_batch(dr_rdbstore_pget_fn pget, void *arg, unsigned workers, uint32_t chunk,
+                       uint32_t n, struct dr_buf *bufs)
 {
-    struct fetch f[FETCH_WORKERS];
-    pthread_t t[FETCH_WORKERS];
-    bool started[FETCH_WORKERS] = {false};
-    for (unsigned w = 0; w < FETCH_WORKERS; w++) {
-        f[w] = (struct fetch){
-            .pget = pget, .arg = arg, .chunk = chunk, .n = n, .worker = w, .bufs = bufs};
+    struct fetch f[DR_RDBSTORE_FETCH_WORKERS];
+    pthread_t t[DR_RDBSTORE_FETCH_WORKERS];
+    bool started[DR_RDBSTORE_FETCH_WORKERS] = {false};
+    for (unsigned w = 0; w < workers; w++) {
+        f[w] = (struct fetch){.pget = pget,
+                              .arg = arg,
+                              .chunk = chunk,
+                              .n = n,
+                              .worker = w,
+                              .workers = workers,
+                              .bufs = bufs};
         if (w > 0) {
             started[w] = pthread_create(&t[w], NULL, fetch_main, &f[w]) == 0;
         }
     }
     fetch_main(&f[0]);
     int rc = 0;
-    for (unsigned w = 0; w < FETCH_WORKERS; w++) {
+    for (unsigned w = 0; w < workers; w++) {
         if (w > 0 && started[w]) {
             pthread_join(t[w], NULL);
         } else if (w > 0) {
@@ -282,9 +289,9 @@ static int fetch_batch(dr_rdbstore_pget_fn pget, void *arg, uint32_t chunk, uint
     return rc;
 }
 
-/* Stages record blobs chunk0 .. chunk0 + nblobs - 1 of a node, read through get, or in
- * parallel batches through pget when it is given. */
-static int stage_load(dr_rdbstore_get_fn get, dr_rdbstore_pget_fn pget, void *arg, uint32_t chunk0,
+/* Stages record blobs chunk0 .. chunk0 + nblobs - 1 of a node, fetched through pget on
+ * workers threads. */
+static int stage_load(dr_rdbstore_pget_fn pget, void *arg, unsigned workers, uint32_t chunk0,
                       uint32_t nblobs, struct stage *s)
 {
     memset(s, 0, sizeof(*s));
@@ -303,8 +310,8 @@ static int stage_load(dr_rdbstore_get_fn get, dr_rdbstore_pget_fn pget, void *ar
     }
     int rc = 0;
     for (uint32_t j = 0; rc >= 0 && j < nblobs;) {
-        uint32_t n = pget ? DR_MIN(nblobs - j, (uint32_t)FETCH_BATCH) : 1;
-        rc = pget ? fetch_batch(pget, arg, chunk0 + j, n, b) : get(arg, chunk0 + j, &b[0]);
+        uint32_t n = DR_MIN(nblobs - j, FETCH_PER_WORKER * workers);
+        rc = fetch_batch(pget, arg, workers, chunk0 + j, n, b);
         for (uint32_t k = 0; rc >= 0 && k < n; k++, j++) {
             s->first[j] = s->nrec;
             rc = stage_blob(s, (const uint8_t *)b[k].buf, b[k].len, j, &aoff);
@@ -348,17 +355,17 @@ static uint32_t blob_of(const struct stage *s, uint32_t r)
 int dr_rdbstore_parent_load(const struct dr_node *n, dr_rdbstore_pget_fn pget, void *arg,
                             const uint8_t *hash_key, struct dr_rdbstore_parent **out)
 {
-    uint32_t nlayout, nblobs;
-    uint64_t nrec;
+    uint32_t nlayout = 0, nblobs = 0;
+    uint64_t nrec = 0;
     *out = NULL;
-    int rc = head_get(n, NULL, pget, arg, &nlayout, &nblobs, &nrec);
+    int rc = head_get(n, pget, arg, &nlayout, &nblobs, &nrec);
     if (rc < 0) {
         return rc;
     }
     struct dr_rdbstore_parent *p = dr_xcalloc(1, sizeof(*p));
     memcpy(p->key, hash_key, DR_RDBSTORE_HASH_KEY_LEN);
     p->chunk0 = 1 + nlayout;
-    rc = stage_load(NULL, pget, arg, p->chunk0, nblobs, &p->s);
+    rc = stage_load(pget, arg, DR_RDBSTORE_FETCH_WORKERS, p->chunk0, nblobs, &p->s);
     if (rc < 0) {
         dr_rdbstore_parent_free(p);
         return rc;
@@ -826,17 +833,31 @@ static int dec_items(struct dec *d, const uint8_t *p, size_t len, size_t *pos)
     return 0;
 }
 
+/* The caller's get as a fetch function for one worker: decoding fetches on this thread. */
+struct serial_get {
+    dr_rdbstore_get_fn get;
+    void *arg;
+};
+
+static int serial_get(void *arg, unsigned worker, uint32_t i, struct dr_buf *out)
+{
+    const struct serial_get *g = arg;
+    (void)worker;
+    return g->get(g->arg, i, out);
+}
+
 int dr_rdbstore_decode(const struct dr_node *n, dr_rdbstore_get_fn get, dr_rdbstore_write_fn write,
                        void *arg)
 {
-    uint32_t nlayout, nblobs;
-    uint64_t nrec;
+    uint32_t nlayout = 0, nblobs = 0;
+    uint64_t nrec = 0;
     struct stage s = {0};
-    int rc = head_get(n, get, NULL, arg, &nlayout, &nblobs, &nrec);
+    struct serial_get sg = {get, arg};
+    int rc = head_get(n, serial_get, &sg, &nlayout, &nblobs, &nrec);
     if (rc < 0) {
         return rc;
     }
-    rc = stage_load(get, NULL, arg, 1 + nlayout, nblobs, &s);
+    rc = stage_load(serial_get, &sg, 1, 1 + nlayout, nblobs, &s);
     if (rc < 0) {
         stage_free(&s);
         return rc;

@@ -380,6 +380,18 @@ int dr_repo_blob_get(struct dr_repo *r, struct dr_index_txn *txn, uint8_t type,
     return dr_repo_blob_get_z(r, txn, r->z, type, id, out);
 }
 
+int dr_repo_chunk_get(struct dr_repo *r, struct dr_compressor *z, const struct dr_node *n,
+                      uint32_t i, struct dr_buf *out)
+{
+    dr_buf_reset(out);
+    int rc = dr_repo_blob_get_z(r, NULL, z ? z : r->z, DR_BLOB_DATA, &n->chunks[i], out);
+    if (rc >= 0 && out->len != n->chunk_sizes[i]) {
+        rc = dr_errorf(DR_ECORRUPT, "chunk %u has %zu bytes, the tree says %u", i, out->len,
+                       n->chunk_sizes[i]);
+    }
+    return rc;
+}
+
 int dr_repo_blob_get_z(struct dr_repo *r, struct dr_index_txn *txn, struct dr_compressor *z,
                        uint8_t type, const struct dr_id *id, struct dr_buf *out)
 {

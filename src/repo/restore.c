@@ -131,16 +131,8 @@ struct rec_io {
 static int rec_get(void *arg, uint32_t i, struct dr_buf *out)
 {
     struct rec_io *io = arg;
-    dr_buf_reset(out);
-    int rc = dr_repo_blob_get(io->r, NULL, DR_BLOB_DATA, &io->n->chunks[i], out);
-    if (rc < 0) {
-        return dr_error_wrap(rc, "file '%s'", io->what);
-    }
-    if (out->len != io->n->chunk_sizes[i]) {
-        return dr_errorf(DR_ECORRUPT, "file '%s': chunk %u has %zu bytes, the tree says %u",
-                         io->what, i, out->len, io->n->chunk_sizes[i]);
-    }
-    return 0;
+    int rc = dr_repo_chunk_get(io->r, NULL, io->n, i, out);
+    return rc < 0 ? dr_error_wrap(rc, "file '%s'", io->what) : 0;
 }
 
 static int rec_write(void *arg, const uint8_t *p, size_t len)
@@ -186,15 +178,9 @@ static int restore_content(struct dr_repo *r, const struct dr_node *n, int fd, c
         if (rc < 0) {
             break;
         }
-        dr_buf_reset(&chunk);
-        rc = dr_repo_blob_get(r, NULL, DR_BLOB_DATA, &n->chunks[i], &chunk);
+        rc = dr_repo_chunk_get(r, NULL, n, i, &chunk);
         if (rc < 0) {
             rc = dr_error_wrap(rc, "file '%s'", what);
-            break;
-        }
-        if (chunk.len != n->chunk_sizes[i]) {
-            rc = dr_errorf(DR_ECORRUPT, "file '%s': chunk %u has %zu bytes, the tree says %u", what,
-                           i, chunk.len, n->chunk_sizes[i]);
             break;
         }
         rc = sparse ? write_sparse(fd, (const uint8_t *)chunk.buf, chunk.len, off, what)

@@ -241,13 +241,7 @@ struct rec_tw {
 static int rec_tw_get(void *arg, uint32_t i, struct dr_buf *out)
 {
     struct rec_tw *t = arg;
-    dr_buf_reset(out);
-    int rc = dr_repo_blob_get(t->w->r, NULL, DR_BLOB_DATA, &t->n->chunks[i], out);
-    if (rc >= 0 && out->len != t->n->chunk_sizes[i]) {
-        rc = dr_errorf(DR_ECORRUPT, "chunk %u has %zu bytes, the tree says %u", i, out->len,
-                       t->n->chunk_sizes[i]);
-    }
-    return rc;
+    return dr_repo_chunk_get(t->w->r, NULL, t->n, i, out);
 }
 
 static int rec_tw_write(void *arg, const uint8_t *p, size_t len)
@@ -306,12 +300,7 @@ static int emit_content(struct tw *w, const struct dr_node *n, const char *path)
         if (i == n->nchunks || rc < 0 || failed) {
             continue;
         }
-        dr_buf_reset(&w->chunk);
-        int grc = dr_repo_blob_get(w->r, NULL, DR_BLOB_DATA, &n->chunks[i], &w->chunk);
-        if (grc >= 0 && w->chunk.len != n->chunk_sizes[i]) {
-            grc = dr_errorf(DR_ECORRUPT, "chunk %u has %zu bytes, the tree says %u", i,
-                            w->chunk.len, n->chunk_sizes[i]);
-        }
+        int grc = dr_repo_chunk_get(w->r, NULL, n, i, &w->chunk);
         if (grc < 0) {
             dr_log_error("'%s': %s; the rest of the file is written as zeros", path,
                          dr_error_msg());
