@@ -29,6 +29,7 @@ enum dr_err {
     DR_EPARTIAL = -14,     /* finished, but some inputs could not be read */
     DR_EINTR = -15,        /* interrupted by a signal */
     DR_EDAMAGED = -16,     /* check found damage in the repository */
+    DR_EINDEX = -17,       /* the local index (a cache) is damaged; the next open rebuilds it */
 };
 
 /* Returns a short, static name for code ("corrupt data", "wrong password", ...). */

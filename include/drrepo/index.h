@@ -51,15 +51,45 @@ struct dr_index_snap {
 };
 
 /* Opens (creating if needed) the index in directory dir (created with mode 0700).
- * Errors: DR_EIO (cannot create/open), DR_ECORRUPT (the LMDB file is not a valid environment:
- * the message says to run `drrepo repair index` or delete the directory), DR_EUNSUPPORTED (the
- * index has a newer schema version), DR_ENOSPC. */
+ * Errors: DR_EIO (cannot create/open), DR_EINDEX (the LMDB file is not a valid environment),
+ * DR_EUNSUPPORTED (the index has a newer schema version), DR_ENOSPC.
+ *
+ * Damage: every error that says the index's bytes are wrong is DR_EINDEX (never DR_ECORRUPT,
+ * which callers read as "this repository object is damaged"), and it marks the directory
+ * damaged (dr_index_mark_damaged), so that the next open sets it aside and rebuilds it. A fault
+ * inside the index's map or an LMDB assertion is caught by the guard (src/index/guard.c): the
+ * directory is marked and the handler given to dr_index_guard_set_handler ends the process. */
 DR_MUST_CHECK int dr_index_open(const char *dir, struct dr_index **out);
 void dr_index_close(struct dr_index *idx);
 /* The directory, for messages. */
 const char *dr_index_path(const struct dr_index *idx);
 
-/* Begins a transaction. Errors: DR_EIO, DR_ECORRUPT. */
+/* Removes an index directory and its files. The directory is first renamed aside, so that a
+ * process still using the old files keeps them (they are unlinked, not truncated) and a new
+ * index can be created at once. A missing directory is success. Errors: DR_EIO. */
+DR_MUST_CHECK int dr_index_remove(const char *dir);
+
+/* ---- damage guard (guard.c) ---- */
+
+/* The file in an index directory that says the index was found damaged. */
+#define DR_INDEX_DAMAGED_MARKER "damaged"
+
+/* Called when the guard catches index damage (a fault in the map, an LMDB assertion), from a
+ * signal handler: it must be async-signal-safe and must not return. dir is the index directory,
+ * what a short reason. */
+typedef void (*dr_index_damage_fn)(const char *dir, const char *what);
+void dr_index_guard_set_handler(dr_index_damage_fn fn);
+/* Internal to the index module: registers an open map (returns a slot, -1 if none is free). */
+int dr_index_guard_register(const char *dir, const void *map, size_t mapsize);
+void dr_index_guard_unregister(int slot);
+void dr_index_guard_assert(int slot, const char *msg);
+void dr_index_guard_enter(void); /* around LMDB calls: a fault in between is index damage */
+void dr_index_guard_leave(void);
+/* Marks dir damaged (best effort); the next open of it rebuilds. */
+void dr_index_mark_damaged(const char *dir);
+bool dr_index_is_marked_damaged(const char *dir);
+
+/* Begins a transaction. Errors: DR_EIO, DR_EINDEX. */
 DR_MUST_CHECK int dr_index_begin(struct dr_index *idx, bool write, struct dr_index_txn **out);
 /* Commits (write) or ends (read) the transaction and frees it, in all cases. */
 DR_MUST_CHECK int dr_index_commit(struct dr_index_txn *txn);

@@ -81,15 +81,21 @@ struct dr_repo_open_opts {
 /* Opens the repository: config, first key file that the password opens, index (synced with
  * the repository's packs and snapshots). Errors: DR_ENOREPO (no config at location),
  * DR_EUNSUPPORTED (newer format), DR_EAUTH (no key file opens with the password),
- * DR_ECORRUPT, DR_EIO. */
+ * DR_ECORRUPT, DR_EIO. An index that an earlier command found damaged (its directory is marked)
+ * is set aside and rebuilt; one found damaged now is too (dr_repo_sync_index). */
 DR_MUST_CHECK int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out);
 void dr_repo_close(struct dr_repo *r);
 
 /* Brings the index up to date with the repository: indexes packs it does not know (from their
  * headers), counts references of snapshots it does not know, and, if packs or snapshots it
  * knows have vanished, rebuilds the index from scratch. full forces the rebuild
- * (`repair index`). Returns the number of changes made. */
+ * (`repair index`). A damaged index (DR_EINDEX) is set aside and rebuilt, with a warning.
+ * Must not run while a transaction of r->index is open. Returns the number of changes made. */
 DR_MUST_CHECK int dr_repo_sync_index(struct dr_repo *r, bool full);
+
+/* Closes r's index, removes its directory and opens a new, empty one (to be synced in full).
+ * Errors: as dr_index_open. */
+DR_MUST_CHECK int dr_repo_index_recreate(struct dr_repo *r);
 
 /* Reads, authenticates and decodes a blob, appending its plaintext to out. txn may be NULL
  * (a read transaction is used). Errors: DR_ENOENT (not in the index), DR_ECORRUPT (the message

@@ -157,7 +157,7 @@ int dr_cmd_check(struct dr_ctx *ctx, int argc, char **argv)
         return rc;
     }
     rc = dr_cmd_open(ctx);
-    if (rc == DR_ECORRUPT) {
+    if (rc == DR_EINDEX) {
         /* the local index cannot be read: that is damage (of the cache), not a failed check */
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", dr_error_msg());
@@ -174,7 +174,8 @@ int dr_cmd_check(struct dr_ctx *ctx, int argc, char **argv)
             }
             dr_buf_release(&j);
         }
-        return dr_errorf(DR_EDAMAGED, "the local index is damaged; run 'drrepo repair index'");
+        return dr_errorf(DR_EDAMAGED, "the local index is damaged; the next command rebuilds it "
+                                      "from the repository, or run 'drrepo repair index' now");
     }
     if (rc < 0) {
         return rc;

@@ -17,7 +17,9 @@
 #include "drrepo/cli.h"
 #include "drrepo/crypto.h"
 #include "drrepo/error.h"
+#include "drrepo/fault.h"
 #include "drrepo/fs.h"
+#include "drrepo/index.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/util.h"
@@ -84,9 +86,30 @@ static int exit_code(int rc)
     case DR_ENOREPO: return 10;
     case DR_ELOCKED: return 11;
     case DR_EAUTH: return 12;
+    case DR_EINDEX: return 13;
     case DR_EINTR: return 130;
     default: return 1;
     }
+}
+
+#define INDEX_HINT                                                                                 \
+    "the index is a cache: the next command rebuilds it from the repository (nothing in the "      \
+    "repository is affected); 'drrepo repair index' rebuilds it now"
+
+static void put_str(const char *s)
+{
+    (void)!write(STDERR_FILENO, s, strlen(s));
+}
+
+/* The index guard's damage handler (index.h): runs in a signal handler, so it only writes. */
+static void index_damaged(const char *dir, const char *what)
+{
+    put_str("drrepo: error: the local index '");
+    put_str(dir);
+    put_str("' is damaged (");
+    put_str(what);
+    put_str(")\nhint: " INDEX_HINT "\n");
+    _exit(exit_code(DR_EINDEX));
 }
 
 static const char *hint_for(int rc)
@@ -94,6 +117,7 @@ static const char *hint_for(int rc)
     switch (rc) {
     case DR_ENOSPC: return "free space on the repository's disk; nothing half-written was kept";
     case DR_ELOCKED: return "wait for the other drrepo to finish, or see 'drrepo unlock'";
+    case DR_EINDEX: return INDEX_HINT;
     default: return NULL;
     }
 }
@@ -334,6 +358,8 @@ int dr_cmd_open(struct dr_ctx *ctx)
         .cache_dir = ctx->cache_dir,
         .no_index = (ctx->cmd->flags & DR_CMD_NO_INDEX) != 0,
         .verify_index = (ctx->cmd->flags & DR_CMD_VERIFY_INDEX) != 0,
+        /* a command that locks syncs the index once it holds the lock (below) */
+        .no_sync = (ctx->cmd->flags & (DR_CMD_LOCK_SHARED | DR_CMD_LOCK_EXCL)) != 0,
     };
     rc = dr_repo_open(&o, &ctx->r);
     dr_cmd_free_password(pw);
@@ -341,10 +367,25 @@ int dr_cmd_open(struct dr_ctx *ctx)
         return rc;
     }
     if (ctx->cmd->flags & (DR_CMD_LOCK_SHARED | DR_CMD_LOCK_EXCL)) {
+        /* tests pause here to let another client prune between our open and our lock */
+        rc = DR_FAULT_POINT("cmd.before_lock");
+        if (rc < 0) {
+            return rc;
+        }
         rc =
             dr_lock_acquire(ctx->r->backend, (ctx->cmd->flags & DR_CMD_LOCK_EXCL) != 0, &ctx->lock);
         if (rc < 0) {
             return rc;
+        }
+        /* Only now does the index learn what the repository holds: everything this command
+         * decides from it (dedup hits, files-cache hits, parent trees) must hold for the state
+         * the lock protects. Synced before the lock, another client's prune could delete packs
+         * in between, and a snapshot would reference blobs that are gone. */
+        if (ctx->r->index) {
+            rc = dr_repo_sync_index(ctx->r, false);
+            if (rc < 0) {
+                return rc;
+            }
         }
         /* leftovers of writers that crashed are removed once we hold a lock */
         rc = dr_backend_cleanup(ctx->r->backend);
@@ -489,6 +530,7 @@ int dr_cli_main(int argc, char **argv)
     };
     /* a closed pipe on stdout ("drrepo dump ... | head") is an error we report, not a kill */
     signal(SIGPIPE, SIG_IGN);
+    dr_index_guard_set_handler(index_damaged);
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+r:qvh", opts, NULL)) != -1) {

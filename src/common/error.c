@@ -31,6 +31,7 @@ const char *dr_strerror(int code)
     case DR_EPARTIAL: return "some inputs could not be read";
     case DR_EINTR: return "interrupted";
     case DR_EDAMAGED: return "the repository is damaged";
+    case DR_EINDEX: return "the local index is damaged";
     default: return "unknown error";
     }
 }

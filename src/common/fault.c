@@ -3,10 +3,33 @@
 
 #ifdef DR_FAULTS
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "drrepo/error.h"
+
+/* "pause": a handshake through files named by $DR_FAULT_PAUSE (a path prefix), so a test can
+ * run something else at exactly this point: create PREFIX.paused, wait until PREFIX.go exists
+ * (at most 5 minutes, so a broken test cannot hang forever), then go on. */
+static void pause_here(const char *name)
+{
+    const char *prefix = getenv("DR_FAULT_PAUSE");
+    if (!prefix) {
+        return;
+    }
+    char paused[4096], go[4096];
+    snprintf(paused, sizeof(paused), "%s.paused", prefix);
+    snprintf(go, sizeof(go), "%s.go", prefix);
+    FILE *f = fopen(paused, "w");
+    if (f) {
+        fprintf(f, "%s\n", name);
+        fclose(f);
+    }
+    for (int i = 0; i < 30000 && access(go, F_OK) != 0; i++) {
+        usleep(10000);
+    }
+}
 
 int dr_fault_hit(const char *name)
 {
@@ -33,6 +56,8 @@ int dr_fault_hit(const char *name)
         kill(getpid(), SIGKILL);
     } else if (strncmp(action, "exit", 4) == 0) {
         _exit(99);
+    } else if (strncmp(action, "pause", 5) == 0) {
+        pause_here(name);
     } else if (strncmp(action, "enospc", 6) == 0) {
         return dr_errorf(DR_ENOSPC, "fault point '%s': no space left on device (injected)", name);
     }

@@ -10,13 +10,17 @@
  * - A write transaction that failed once stays failed (LMDB's MDB_TXN_ERROR rule): every later
  *   call returns the first error with its message, and commit aborts.
  * - Nothing here keeps per-blob state in memory: every lookup goes through LMDB's map. */
-#include "drrepo/index.h"
+#include "index_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <lmdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "drrepo/error.h"
 #include "drrepo/fault.h"
@@ -56,6 +60,7 @@ static const char *const db_names[DB_COUNT] = {
 
 struct dr_index {
     MDB_env *env;
+    int guard; /* slot of the damage guard (guard.c), -1 when unguarded */
     char *dir;
     MDB_dbi dbi[DB_COUNT];
 };
@@ -69,7 +74,39 @@ struct dr_index_txn {
     char errmsg[512];
 };
 
+/* Every LMDB call that reads pages runs inside LMDB(): the damage guard (guard.c) then knows
+ * that a fault on this thread, even one with no usable address, came from the index. */
+static inline int lmdb_left(int mrc)
+{
+    dr_index_guard_leave();
+    return mrc;
+}
+#define LMDB(call) (dr_index_guard_enter(), lmdb_left(call))
+
 /* ---- errors ---------------------------------------------------------------------------- */
+
+/* The index's bytes are wrong: the directory is marked so that the next open rebuilds it, and the
+ * error is DR_EINDEX (see index.h). */
+DR_PRINTF(2, 3) static int damaged(const char *dir, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    dr_index_mark_damaged(dir);
+    return dr_errorf(DR_EINDEX, "the local index '%s' is damaged (%s)", dir, why);
+}
+
+/* LMDB calls this before abort() when one of its assertions fails: on damaged pages, not on our
+ * misuse (which it reports as error codes). */
+static void on_lmdb_assert(MDB_env *env, const char *msg)
+{
+    const struct dr_index *idx = mdb_env_get_userctx(env);
+    if (idx) {
+        dr_index_guard_assert(idx->guard, msg);
+    }
+}
 
 /* Maps an LMDB (or errno) code to a drrepo code and records the message. */
 static int lmdb_err(const struct dr_index *idx, int mrc, const char *what)
@@ -80,10 +117,10 @@ static int lmdb_err(const struct dr_index *idx, int mrc, const char *what)
     case MDB_PAGE_NOTFOUND:
     case MDB_VERSION_MISMATCH:
     case MDB_INCOMPATIBLE:
-        return dr_errorf(DR_ECORRUPT,
-                         "index '%s' is corrupt (%s: %s); run 'drrepo repair index' or delete "
-                         "the directory",
-                         idx->dir, what, mdb_strerror(mrc));
+    case MDB_BAD_TXN:
+    case MDB_CURSOR_FULL: /* a damaged tree deeper than any real one */
+    case MDB_PAGE_FULL:   /* a damaged page that claims to have no room */
+        return damaged(idx->dir, "%s: %s", what, mdb_strerror(mrc));
     case MDB_MAP_FULL:
         return dr_errorf(DR_ENOSPC, "index '%s' is full (%s: %s)", idx->dir, what,
                          mdb_strerror(mrc));
@@ -94,12 +131,12 @@ static int lmdb_err(const struct dr_index *idx, int mrc, const char *what)
     }
 }
 
-static int record_corrupt(const char *kind, const void *key, size_t keylen)
+static int record_corrupt(const struct dr_index *idx, const char *kind, const void *key,
+                          size_t keylen)
 {
     char hex[2 * DR_ID_LEN + 1];
     dr_hex_encode(key, DR_MIN(keylen, (size_t)DR_ID_LEN), hex);
-    return dr_errorf(DR_ECORRUPT, "index record for %s %s is corrupt; run 'drrepo repair index'",
-                     kind, hex);
+    return damaged(idx->dir, "the record of %s %s is corrupt", kind, hex);
 }
 
 static int not_found(const char *kind, const struct dr_id *id)
@@ -160,7 +197,7 @@ static int write_result(struct dr_index_txn *t, int rc)
 static int db_get(struct dr_index_txn *t, int db, const void *key, size_t keylen, MDB_val *out)
 {
     MDB_val k = {.mv_size = keylen, .mv_data = (void *)key};
-    int mrc = mdb_get(t->txn, t->idx->dbi[db], &k, out);
+    int mrc = LMDB(mdb_get(t->txn, t->idx->dbi[db], &k, out));
     if (mrc == MDB_NOTFOUND) {
         return 0;
     }
@@ -175,7 +212,7 @@ static int db_put(struct dr_index_txn *t, int db, const void *key, size_t keylen
 {
     MDB_val k = {.mv_size = keylen, .mv_data = (void *)key};
     MDB_val v = {.mv_size = vallen, .mv_data = (void *)val};
-    int mrc = mdb_put(t->txn, t->idx->dbi[db], &k, &v, 0);
+    int mrc = LMDB(mdb_put(t->txn, t->idx->dbi[db], &k, &v, 0));
     if (mrc) {
         return txn_lmdb_err(t, mrc, "mdb_put");
     }
@@ -186,7 +223,7 @@ static int db_put(struct dr_index_txn *t, int db, const void *key, size_t keylen
 static int db_del(struct dr_index_txn *t, int db, const void *key, size_t keylen)
 {
     MDB_val k = {.mv_size = keylen, .mv_data = (void *)key};
-    int mrc = mdb_del(t->txn, t->idx->dbi[db], &k, NULL);
+    int mrc = LMDB(mdb_del(t->txn, t->idx->dbi[db], &k, NULL));
     if (mrc == MDB_NOTFOUND) {
         return 0;
     }
@@ -208,7 +245,8 @@ static void blob_encode(uint8_t v[BLOB_VAL_LEN], const struct dr_index_blob *b)
     dr_put_u32le(v + 45, b->refs);
 }
 
-static int blob_decode(const void *key, size_t keylen, const MDB_val *v, struct dr_index_blob *out)
+static int blob_decode(const struct dr_index *idx, const void *key, size_t keylen, const MDB_val *v,
+                       struct dr_index_blob *out)
 {
     struct dr_reader r;
     struct dr_index_blob b;
@@ -220,7 +258,7 @@ static int blob_decode(const void *key, size_t keylen, const MDB_val *v, struct 
     b.ulen = dr_rd_u32le(&r);
     b.refs = dr_rd_u32le(&r);
     if (keylen != DR_ID_LEN || v->mv_size != BLOB_VAL_LEN || !dr_rd_ok(&r)) {
-        return record_corrupt("blob", key, keylen);
+        return record_corrupt(idx, "blob", key, keylen);
     }
     *out = b;
     return 0;
@@ -237,7 +275,8 @@ static void pack_encode(uint8_t v[PACK_VAL_LEN], const struct dr_index_pack *p)
     v[37] = p->verified_ok;
 }
 
-static int pack_decode(const void *key, size_t keylen, const MDB_val *v, struct dr_index_pack *out)
+static int pack_decode(const struct dr_index *idx, const void *key, size_t keylen, const MDB_val *v,
+                       struct dr_index_pack *out)
 {
     struct dr_reader r;
     struct dr_index_pack p;
@@ -250,7 +289,7 @@ static int pack_decode(const void *key, size_t keylen, const MDB_val *v, struct 
     p.verified_ns = (int64_t)dr_rd_u64le(&r);
     p.verified_ok = dr_rd_u8(&r);
     if (keylen != DR_ID_LEN || v->mv_size != PACK_VAL_LEN || !dr_rd_ok(&r) || p.verified_ok > 1) {
-        return record_corrupt("pack", key, keylen);
+        return record_corrupt(idx, "pack", key, keylen);
     }
     *out = p;
     return 0;
@@ -263,7 +302,8 @@ static void snap_encode(uint8_t v[SNAP_VAL_LEN], const struct dr_index_snap *s)
     v[40] = s->counted;
 }
 
-static int snap_decode(const void *key, size_t keylen, const MDB_val *v, struct dr_index_snap *out)
+static int snap_decode(const struct dr_index *idx, const void *key, size_t keylen, const MDB_val *v,
+                       struct dr_index_snap *out)
 {
     struct dr_reader r;
     struct dr_index_snap s;
@@ -272,7 +312,7 @@ static int snap_decode(const void *key, size_t keylen, const MDB_val *v, struct 
     dr_rd_copy(&r, s.tree.b, DR_ID_LEN);
     s.counted = dr_rd_u8(&r);
     if (keylen != DR_ID_LEN || v->mv_size != SNAP_VAL_LEN || !dr_rd_ok(&r) || s.counted > 1) {
-        return record_corrupt("snapshot", key, keylen);
+        return record_corrupt(idx, "snapshot", key, keylen);
     }
     *out = s;
     return 0;
@@ -304,20 +344,105 @@ static int check_file_size(struct dr_index *idx)
     }
     uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
     if ((uint64_t)sb.st_size < need) {
-        return dr_errorf(DR_ECORRUPT,
-                         "index '%s' is corrupt (data.mdb has %llu bytes, its pages need %llu); "
-                         "run 'drrepo repair index' or delete the directory",
-                         idx->dir, (unsigned long long)sb.st_size, (unsigned long long)need);
+        return damaged(idx->dir, "data.mdb has %llu bytes, its pages need %llu",
+                       (unsigned long long)sb.st_size, (unsigned long long)need);
     }
     return 0;
+}
+
+/* ---- the stamp: which data file drrepo last wrote or verified ------------------------------ */
+
+#define STAMP_FILE "verified"
+
+static int data_stat(struct dr_index *idx, struct stat *out)
+{
+    mdb_filehandle_t fd;
+    int mrc = mdb_env_get_fd(idx->env, &fd);
+    if (mrc) {
+        return lmdb_err(idx, mrc, "mdb_env_get_fd");
+    }
+    if (fstat(fd, out) < 0) {
+        return dr_error_errno(DR_EIO, "index '%s': cannot stat data.mdb", idx->dir);
+    }
+    return fd;
+}
+
+static void stamp_text(const struct stat *st, char *out, size_t len)
+{
+    snprintf(out, len, "%llu %lld.%09ld %llu\n", (unsigned long long)st->st_size,
+             (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec, (unsigned long long)st->st_ino);
+}
+
+/* Best effort: a stamp that is not written only costs a check at the next open. Replaced by
+ * rename so that a reader never sees half of one. */
+static void stamp_write(struct dr_index *idx)
+{
+    struct stat st;
+    if (data_stat(idx, &st) < 0) {
+        dr_error_clear();
+        return;
+    }
+    char text[128];
+    stamp_text(&st, text, sizeof(text));
+    char *path = dr_fs_join(idx->dir, STAMP_FILE);
+    char *tmp = dr_xasprintf("%s.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    bool ok = f && fputs(text, f) >= 0;
+    if (f && fclose(f) != 0) {
+        ok = false;
+    }
+    if (!ok || rename(tmp, path) < 0) {
+        unlink(tmp);
+    }
+    free(tmp);
+    free(path);
+}
+
+/* Checks the pages of the data file unless it is the one the stamp describes. LMDB trusts its
+ * pages, so a file changed by anything but drrepo is checked before any transaction reads it. */
+static int verify_if_changed(struct dr_index *idx, bool force)
+{
+    struct stat st;
+    int fd = data_stat(idx, &st);
+    if (fd < 0) {
+        return fd;
+    }
+    char want[128], have[128] = "";
+    stamp_text(&st, want, sizeof(want));
+    char *path = dr_fs_join(idx->dir, STAMP_FILE);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (!fgets(have, sizeof(have), f)) {
+            have[0] = 0;
+        }
+        fclose(f);
+    }
+    free(path);
+    if (!force && strcmp(want, have) == 0) {
+        return 0;
+    }
+    MDB_envinfo info;
+    MDB_stat ms;
+    int mrc = mdb_env_info(idx->env, &info);
+    if (!mrc) {
+        mrc = mdb_env_stat(idx->env, &ms);
+    }
+    if (mrc) {
+        return lmdb_err(idx, mrc, "mdb_env_info");
+    }
+    char why[256];
+    int rc = dr_index_check_pages(fd, ms.ms_psize, info.me_last_pgno, (uint64_t)st.st_size, why,
+                                  sizeof(why));
+    if (rc == 1) {
+        return damaged(idx->dir, "%s", why);
+    }
+    return rc;
 }
 
 static int check_schema(struct dr_index *idx, const MDB_val *v)
 {
     if (v->mv_size != 4) {
-        return dr_errorf(DR_ECORRUPT,
-                         "index '%s': schema record is corrupt; run 'drrepo repair index'",
-                         idx->dir);
+        return damaged(idx->dir, "the schema record is corrupt");
     }
     uint32_t schema = dr_get_u32le(v->mv_data);
     if (schema > INDEX_SCHEMA) {
@@ -326,9 +451,7 @@ static int check_schema(struct dr_index *idx, const MDB_val *v)
                          schema, INDEX_SCHEMA);
     }
     if (schema == 0) {
-        return dr_errorf(DR_ECORRUPT,
-                         "index '%s': schema version 0 is invalid; run 'drrepo repair index'",
-                         idx->dir);
+        return damaged(idx->dir, "schema version 0 is invalid");
     }
     return 0;
 }
@@ -341,14 +464,14 @@ static int open_dbs(struct dr_index *idx, bool create)
     MDB_txn *txn = NULL;
     MDB_dbi dbi[DB_COUNT];
     int rc = 0;
-    int mrc = mdb_txn_begin(idx->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+    int mrc = LMDB(mdb_txn_begin(idx->env, NULL, create ? 0 : MDB_RDONLY, &txn));
     if (mrc) {
         txn = NULL;
         rc = lmdb_err(idx, mrc, "mdb_txn_begin");
         goto out;
     }
     for (int i = 0; i < DB_COUNT; i++) {
-        mrc = mdb_dbi_open(txn, db_names[i], create ? MDB_CREATE : 0, &dbi[i]);
+        mrc = LMDB(mdb_dbi_open(txn, db_names[i], create ? MDB_CREATE : 0, &dbi[i]));
         if (mrc == MDB_NOTFOUND && !create) {
             rc = 1;
             goto out;
@@ -360,7 +483,7 @@ static int open_dbs(struct dr_index *idx, bool create)
     }
     MDB_val k = {.mv_size = strlen(META_SCHEMA_KEY), .mv_data = META_SCHEMA_KEY};
     MDB_val v;
-    mrc = mdb_get(txn, dbi[DB_META], &k, &v);
+    mrc = LMDB(mdb_get(txn, dbi[DB_META], &k, &v));
     if (mrc == MDB_NOTFOUND && !create) {
         rc = 1;
         goto out;
@@ -370,7 +493,7 @@ static int open_dbs(struct dr_index *idx, bool create)
         dr_put_u32le(buf, INDEX_SCHEMA);
         v.mv_size = sizeof(buf);
         v.mv_data = buf;
-        mrc = mdb_put(txn, dbi[DB_META], &k, &v, 0);
+        mrc = LMDB(mdb_put(txn, dbi[DB_META], &k, &v, 0));
         if (mrc) {
             rc = lmdb_err(idx, mrc, "mdb_put");
             goto out;
@@ -385,7 +508,7 @@ static int open_dbs(struct dr_index *idx, bool create)
         }
     }
     /* A committed transaction (read or write) makes its dbi handles valid env-wide. */
-    mrc = mdb_txn_commit(txn);
+    mrc = LMDB(mdb_txn_commit(txn));
     txn = NULL;
     if (mrc) {
         rc = lmdb_err(idx, mrc, "mdb_txn_commit");
@@ -403,6 +526,7 @@ int dr_index_open(const char *dir, struct dr_index **out)
 {
     struct dr_index *idx = dr_xcalloc(1, sizeof(*idx));
     idx->dir = dr_xstrdup(dir);
+    idx->guard = -1;
     int rc = dr_fs_mkdir_p(dir, 0700);
     if (rc < 0) {
         rc = rc == DR_ENOSPC ? rc : DR_EIO;
@@ -418,6 +542,12 @@ int dr_index_open(const char *dir, struct dr_index **out)
     if (!mrc) {
         mrc = mdb_env_set_mapsize(idx->env, INDEX_MAPSIZE);
     }
+    if (!mrc) {
+        mrc = mdb_env_set_userctx(idx->env, idx);
+    }
+    if (!mrc) {
+        mrc = mdb_env_set_assert(idx->env, on_lmdb_assert);
+    }
     if (mrc) {
         rc = lmdb_err(idx, mrc, "mdb_env_set_mapsize");
         goto out;
@@ -425,22 +555,33 @@ int dr_index_open(const char *dir, struct dr_index **out)
     /* MDB_NOTLS: read transactions belong to the txn object, not the thread, so the pipeline's
      * workers can each hold one and a reader can be handed between threads. Commits stay
      * durable (no MDB_NOSYNC): the index is a cache, but a torn one would cost a rebuild. */
-    mrc = mdb_env_open(idx->env, dir, MDB_NOTLS, 0600);
+    mrc = LMDB(mdb_env_open(idx->env, dir, MDB_NOTLS, 0600));
     if (mrc) {
         rc = lmdb_err(idx, mrc, "mdb_env_open");
         goto out;
     }
+    MDB_envinfo info;
+    if (mdb_env_info(idx->env, &info) == 0) {
+        idx->guard = dr_index_guard_register(dir, info.me_mapaddr, info.me_mapsize);
+    }
     rc = check_file_size(idx);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = verify_if_changed(idx, false);
     if (rc < 0) {
         goto out;
     }
     /* Free reader slots left by processes that died holding a read transaction; otherwise
      * they pin old pages and the file grows. */
     int dead = 0;
-    (void)mdb_reader_check(idx->env, &dead);
+    (void)LMDB(mdb_reader_check(idx->env, &dead));
     rc = open_dbs(idx, false);
     if (rc == 1) {
         rc = open_dbs(idx, true);
+    }
+    if (rc >= 0) {
+        stamp_write(idx);
     }
 out:
     if (rc < 0) {
@@ -459,8 +600,47 @@ void dr_index_close(struct dr_index *idx)
     if (idx->env) {
         mdb_env_close(idx->env);
     }
+    dr_index_guard_unregister(idx->guard);
     free(idx->dir);
     free(idx);
+}
+
+int dr_index_remove(const char *dir)
+{
+    /* rename first: a process that still has the old files open keeps them, and the name is
+     * free for a new index at once */
+    char aside[4096];
+    int n = snprintf(aside, sizeof(aside), "%s.old-%ld", dir, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof(aside)) {
+        return dr_errorf(DR_EIO, "index directory name '%s' is too long", dir);
+    }
+    if (rename(dir, aside) < 0) {
+        if (errno == ENOENT) {
+            return 0;
+        }
+        return dr_error_errno(DR_EIO, "cannot move the index '%s' aside", dir);
+    }
+    DIR *d = opendir(aside);
+    if (!d) {
+        return dr_error_errno(DR_EIO, "cannot open '%s'", aside);
+    }
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+            continue;
+        }
+        char *p = dr_fs_join(aside, de->d_name);
+        if (unlink(p) < 0 && errno != ENOENT) {
+            rc = dr_error_errno(DR_EIO, "cannot remove '%s'", p);
+        }
+        free(p);
+    }
+    closedir(d);
+    if (rc >= 0 && rmdir(aside) < 0 && errno != ENOENT) {
+        rc = dr_error_errno(DR_EIO, "cannot remove '%s'", aside);
+    }
+    return rc;
 }
 
 const char *dr_index_path(const struct dr_index *idx)
@@ -473,7 +653,7 @@ const char *dr_index_path(const struct dr_index *idx)
 int dr_index_begin(struct dr_index *idx, bool write, struct dr_index_txn **out)
 {
     MDB_txn *txn;
-    int mrc = mdb_txn_begin(idx->env, NULL, write ? 0 : MDB_RDONLY, &txn);
+    int mrc = LMDB(mdb_txn_begin(idx->env, NULL, write ? 0 : MDB_RDONLY, &txn));
     if (mrc) {
         return lmdb_err(idx, mrc, "mdb_txn_begin");
     }
@@ -501,9 +681,11 @@ int dr_index_commit(struct dr_index_txn *t)
         }
     }
     /* mdb_txn_commit frees the LMDB txn whether or not it succeeds */
-    int mrc = mdb_txn_commit(t->txn);
+    int mrc = LMDB(mdb_txn_commit(t->txn));
     if (mrc) {
         rc = lmdb_err(t->idx, mrc, "mdb_txn_commit");
+    } else if (t->write) {
+        stamp_write(t->idx);
     }
 out:
     free(t);
@@ -528,7 +710,7 @@ int dr_index_renew(struct dr_index_txn *t)
         mdb_txn_reset(t->txn);
         t->reset = true;
     }
-    int mrc = mdb_txn_renew(t->txn);
+    int mrc = LMDB(mdb_txn_renew(t->txn));
     if (mrc) {
         /* the txn stays reset: later calls fail with this error until a renew succeeds */
         int rc = lmdb_err(t->idx, mrc, "mdb_txn_renew");
@@ -551,7 +733,7 @@ static int blob_lookup(struct dr_index_txn *t, const struct dr_id *id, struct dr
     if (rc <= 0) {
         return rc;
     }
-    rc = blob_decode(id->b, DR_ID_LEN, &v, out);
+    rc = blob_decode(t->idx, id->b, DR_ID_LEN, &v, out);
     return rc < 0 ? rc : 1;
 }
 
@@ -606,7 +788,7 @@ static int pack_lookup(struct dr_index_txn *t, const struct dr_id *id, struct dr
     if (rc <= 0) {
         return rc;
     }
-    rc = pack_decode(id->b, DR_ID_LEN, &v, out);
+    rc = pack_decode(t->idx, id->b, DR_ID_LEN, &v, out);
     return rc < 0 ? rc : 1;
 }
 
@@ -666,12 +848,10 @@ static int blob_ref(struct dr_index_txn *t, const struct dr_id *id, int delta)
         return rc;
     }
     if (delta < 0 && b.refs == 0) {
-        return dr_errorf(DR_ECORRUPT,
-                         "refcount of blob %s would go below 0; run 'drrepo repair index'",
-                         dr_id_hex(id, hex));
+        return damaged(t->idx->dir, "the refcount of blob %s would go below 0", dr_id_hex(id, hex));
     }
     if (delta > 0 && b.refs == UINT32_MAX) {
-        return dr_errorf(DR_ECORRUPT, "refcount of blob %s overflows", dr_id_hex(id, hex));
+        return damaged(t->idx->dir, "the refcount of blob %s overflows", dr_id_hex(id, hex));
     }
     b.refs = delta > 0 ? b.refs + 1 : b.refs - 1;
     bool to_live = delta > 0 && b.refs == 1;
@@ -689,10 +869,8 @@ static int blob_ref(struct dr_index_txn *t, const struct dr_id *id, int delta)
         uint64_t *from = to_live ? &p.dead_bytes : &p.live_bytes;
         uint64_t *to = to_live ? &p.live_bytes : &p.dead_bytes;
         if (*from < b.clen) {
-            return dr_errorf(DR_ECORRUPT,
-                             "index record for pack %s has inconsistent live/dead bytes; run "
-                             "'drrepo repair index'",
-                             dr_id_hex(&b.pack, hex));
+            return damaged(t->idx->dir, "the record of pack %s has inconsistent live/dead bytes",
+                           dr_id_hex(&b.pack, hex));
         }
         *from -= b.clen;
         *to += b.clen;
@@ -822,7 +1000,7 @@ int dr_index_snap_get(struct dr_index_txn *t, const struct dr_id *id, struct dr_
         return not_found("snapshot", id);
     }
     if (rc > 0) {
-        rc = snap_decode(id->b, DR_ID_LEN, &v, out);
+        rc = snap_decode(t->idx, id->b, DR_ID_LEN, &v, out);
     }
     return write_result(t, rc);
 }
@@ -862,7 +1040,8 @@ struct walk_cbs {
 };
 
 /* Decodes one record of db and hands it to the matching callback. */
-static int walk_one(int db, const struct walk_cbs *cbs, const MDB_val *k, const MDB_val *v)
+static int walk_one(const struct dr_index *idx, int db, const struct walk_cbs *cbs,
+                    const MDB_val *k, const MDB_val *v)
 {
     struct dr_id id;
     int rc;
@@ -871,22 +1050,22 @@ static int walk_one(int db, const struct walk_cbs *cbs, const MDB_val *k, const 
     }
     if (db == DB_BLOBS) {
         struct dr_index_blob b;
-        rc = blob_decode(k->mv_data, k->mv_size, v, &b);
+        rc = blob_decode(idx, k->mv_data, k->mv_size, v, &b);
         return rc < 0 ? rc : cbs->blob(cbs->arg, &id, &b);
     }
     if (db == DB_WORK) {
         if (k->mv_size != DR_ID_LEN) {
-            return dr_errorf(DR_ECORRUPT, "index work record has a bad key");
+            return damaged(idx->dir, "a work record has a bad key");
         }
         return cbs->work(cbs->arg, &id, v->mv_data, v->mv_size);
     }
     if (db == DB_PACKS) {
         struct dr_index_pack p;
-        rc = pack_decode(k->mv_data, k->mv_size, v, &p);
+        rc = pack_decode(idx, k->mv_data, k->mv_size, v, &p);
         return rc < 0 ? rc : cbs->pack(cbs->arg, &id, &p);
     }
     struct dr_index_snap s;
-    rc = snap_decode(k->mv_data, k->mv_size, v, &s);
+    rc = snap_decode(idx, k->mv_data, k->mv_size, v, &s);
     return rc < 0 ? rc : cbs->snap(cbs->arg, &id, &s);
 }
 
@@ -898,15 +1077,15 @@ static int walk(struct dr_index_txn *t, int db, const struct walk_cbs *cbs)
     if (rc < 0) {
         return rc;
     }
-    int mrc = mdb_cursor_open(t->txn, t->idx->dbi[db], &cur);
+    int mrc = LMDB(mdb_cursor_open(t->txn, t->idx->dbi[db], &cur));
     if (mrc) {
         cur = NULL;
         rc = txn_lmdb_err(t, mrc, "mdb_cursor_open");
         goto out;
     }
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        rc = walk_one(db, cbs, &k, &v);
+    for (mrc = LMDB(mdb_cursor_get(cur, &k, &v, MDB_FIRST)); mrc == 0;
+         mrc = LMDB(mdb_cursor_get(cur, &k, &v, MDB_NEXT))) {
+        rc = walk_one(t->idx, db, cbs, &k, &v);
         if (rc < 0) {
             goto out;
         }
@@ -967,7 +1146,7 @@ int dr_index_files_get(struct dr_index_txn *t, const struct dr_id *path_key,
     /* the length check comes before the allocation, so a damaged count allocates nothing */
     if (!dr_rd_ok(&r) || f.nchunks > DR_INDEX_FILES_CHUNKS_MAX ||
         dr_rd_left(&r) != (size_t)f.nchunks * FILES_CHUNK_LEN) {
-        return record_corrupt("file", path_key->b, DR_ID_LEN);
+        return record_corrupt(t->idx, "file", path_key->b, DR_ID_LEN);
     }
     if (f.nchunks) {
         f.chunks = dr_xmalloc((size_t)f.nchunks * sizeof(*f.chunks));
@@ -988,7 +1167,7 @@ static int files_put(struct dr_index_txn *t, const struct dr_id *path_key,
     MDB_val k = {.mv_size = DR_ID_LEN, .mv_data = (void *)path_key->b};
     MDB_val v = {.mv_size = len, .mv_data = NULL};
     /* MDB_RESERVE lets us encode straight into the page, with no copy of a large record */
-    int mrc = mdb_put(t->txn, t->idx->dbi[DB_FILES], &k, &v, MDB_RESERVE);
+    int mrc = LMDB(mdb_put(t->txn, t->idx->dbi[DB_FILES], &k, &v, MDB_RESERVE));
     if (mrc) {
         return txn_lmdb_err(t, mrc, "mdb_put");
     }
@@ -1040,7 +1219,7 @@ void dr_files_rec_release(struct dr_files_rec *rec)
 
 static int drop(struct dr_index_txn *t, int db)
 {
-    int mrc = mdb_drop(t->txn, t->idx->dbi[db], 0);
+    int mrc = LMDB(mdb_drop(t->txn, t->idx->dbi[db], 0));
     return mrc ? txn_lmdb_err(t, mrc, "mdb_drop") : 0;
 }
 
@@ -1061,7 +1240,7 @@ int dr_index_scratch_add(struct dr_index_txn *t, const struct dr_id *id)
     }
     MDB_val k = {.mv_size = DR_ID_LEN, .mv_data = (void *)id->b};
     MDB_val v = {.mv_size = 0, .mv_data = NULL};
-    int mrc = mdb_put(t->txn, t->idx->dbi[DB_SCRATCH], &k, &v, MDB_NOOVERWRITE);
+    int mrc = LMDB(mdb_put(t->txn, t->idx->dbi[DB_SCRATCH], &k, &v, MDB_NOOVERWRITE));
     if (mrc == MDB_KEYEXIST) {
         return 0;
     }
@@ -1150,17 +1329,21 @@ int dr_index_verify(struct dr_index *idx)
     /* Every page reachable from any database, plus a write transaction that allocates pages
      * (and so reads the freelist): the operations a command may perform. Run in a child
      * process: LMDB can crash on damaged pages instead of returning an error. */
+    int rc = verify_if_changed(idx, true); /* bit rot leaves the stamp as it was */
+    if (rc < 0) {
+        return rc;
+    }
     MDB_txn *txn;
-    int mrc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    int mrc = LMDB(mdb_txn_begin(idx->env, NULL, 0, &txn));
     for (int db = 0; mrc == 0 && db < DB_COUNT; db++) {
         MDB_cursor *cur;
         MDB_val k, v;
-        mrc = mdb_cursor_open(txn, idx->dbi[db], &cur);
+        mrc = LMDB(mdb_cursor_open(txn, idx->dbi[db], &cur));
         if (mrc) {
             break;
         }
         size_t sum = 0;
-        while ((mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+        while ((mrc = LMDB(mdb_cursor_get(cur, &k, &v, MDB_NEXT))) == 0) {
             /* touch the bytes: overflow pages are only read when the value is */
             const uint8_t *p = v.mv_data;
             for (size_t i = 0; i < v.mv_size; i += 512) {
@@ -1175,18 +1358,18 @@ int dr_index_verify(struct dr_index *idx)
         uint8_t key[DR_ID_LEN] = {0};
         MDB_val k = {.mv_size = sizeof(key), .mv_data = key};
         MDB_val v = {.mv_size = 0, .mv_data = NULL};
-        mrc = mdb_put(txn, idx->dbi[DB_SCRATCH], &k, &v, 0);
+        mrc = LMDB(mdb_put(txn, idx->dbi[DB_SCRATCH], &k, &v, 0));
         if (mrc == 0) {
-            mrc = mdb_drop(txn, idx->dbi[DB_SCRATCH], 0);
+            mrc = LMDB(mdb_drop(txn, idx->dbi[DB_SCRATCH], 0));
         }
     }
     if (mrc == 0) {
-        mrc = mdb_txn_commit(txn);
+        mrc = LMDB(mdb_txn_commit(txn));
     } else {
         mdb_txn_abort(txn);
     }
     if (mrc) {
-        return dr_errorf(DR_ECORRUPT, "index '%s': %s", idx->dir, mdb_strerror(mrc));
+        return damaged(idx->dir, "%s", mdb_strerror(mrc));
     }
     return 0;
 }
@@ -1202,7 +1385,7 @@ int dr_index_counts(struct dr_index_txn *t, uint64_t *out_blobs, uint64_t *out_p
     }
     for (size_t i = 0; i < DR_ARRAY_LEN(dbs); i++) {
         MDB_stat st;
-        int mrc = mdb_stat(t->txn, t->idx->dbi[dbs[i]], &st);
+        int mrc = LMDB(mdb_stat(t->txn, t->idx->dbi[dbs[i]], &st));
         if (mrc) {
             return write_result(t, txn_lmdb_err(t, mrc, "mdb_stat"));
         }

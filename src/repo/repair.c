@@ -15,46 +15,12 @@
 #include "drrepo/pack.h"
 #include "drrepo/writer.h"
 
-/* Removes the files of an LMDB environment directory (data.mdb, lock.mdb) and the directory. */
-static int remove_index_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) {
-        return errno == ENOENT ? 0 : dr_error_errno(DR_EIO, "cannot open '%s'", dir);
-    }
-    struct dirent *de;
-    int rc = 0;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
-            continue;
-        }
-        char *p = dr_fs_join(dir, de->d_name);
-        if (unlink(p) < 0 && errno != ENOENT) {
-            rc = dr_error_errno(DR_EIO, "cannot remove '%s'", p);
-        }
-        free(p);
-    }
-    closedir(d);
-    if (rc >= 0 && rmdir(dir) < 0 && errno != ENOENT) {
-        rc = dr_error_errno(DR_EIO, "cannot remove '%s'", dir);
-    }
-    return rc;
-}
-
 int dr_repair_index(struct dr_repo *r)
 {
-    char *dir = dr_repo_index_dir(r->cache_dir, &r->config.repo_id);
-    int rc = remove_index_dir(dir);
-    if (rc >= 0) {
-        rc = dr_fs_mkdir_p(dir, 0700);
-    }
-    if (rc >= 0) {
-        rc = dr_index_open(dir, &r->index);
-    }
+    int rc = dr_repo_index_recreate(r);
     if (rc >= 0) {
         rc = dr_repo_sync_index(r, true);
     }
-    free(dir);
     return rc;
 }
 

@@ -159,6 +159,19 @@ out:
     return rc;
 }
 
+int dr_repo_index_recreate(struct dr_repo *r)
+{
+    char *dir = dr_repo_index_dir(r->cache_dir, &r->config.repo_id);
+    dr_index_close(r->index);
+    r->index = NULL;
+    int rc = dr_index_remove(dir);
+    if (rc >= 0) {
+        rc = dr_index_open(dir, &r->index);
+    }
+    free(dir);
+    return rc;
+}
+
 char *dr_repo_index_dir(const char *cache_dir, const struct dr_id *repo_id)
 {
     char hex[DR_ID_HEX_LEN + 1];
@@ -314,6 +327,15 @@ int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out)
     r->cache_dir = opts->cache_dir ? dr_xstrdup(opts->cache_dir) : default_cache_dir();
     if (!opts->no_index) {
         idxdir = dr_repo_index_dir(r->cache_dir, &r->config.repo_id);
+        if (dr_index_is_marked_damaged(idxdir)) {
+            dr_log_warn("the local index '%s' was found damaged by an earlier command; "
+                        "rebuilding it from the repository",
+                        idxdir);
+            rc = dr_index_remove(idxdir);
+            if (rc < 0) {
+                goto out;
+            }
+        }
         char *mdb = dr_fs_join(idxdir, "data.mdb");
         bool fresh = access(mdb, F_OK) != 0;
         free(mdb);
@@ -332,6 +354,12 @@ int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out)
             goto out;
         }
         rc = dr_index_open(idxdir, &r->index);
+        if (rc == DR_EINDEX) {
+            dr_log_warn("%s; rebuilding it from the repository", dr_error_msg());
+            dr_error_clear();
+            rc = dr_index_remove(idxdir);
+            rc = rc < 0 ? rc : dr_index_open(idxdir, &r->index);
+        }
         if (rc < 0) {
             goto out;
         }

@@ -242,7 +242,7 @@ out:
     return rc;
 }
 
-int dr_repo_sync_index(struct dr_repo *r, bool full)
+static int sync_or_rebuild(struct dr_repo *r, bool full)
 {
     int changes = 0;
     bool vanished = false;
@@ -252,4 +252,20 @@ int dr_repo_sync_index(struct dr_repo *r, bool full)
         rc = sync_once(r, true, &changes, &vanished);
     }
     return rc < 0 ? rc : changes;
+}
+
+int dr_repo_sync_index(struct dr_repo *r, bool full)
+{
+    int rc = sync_or_rebuild(r, full);
+    if (rc == DR_EINDEX) {
+        /* the cache is damaged: nothing has used it yet in this sync's caller, so set it aside
+         * and build a new one from the repository, as if it had been deleted */
+        dr_log_warn("%s; rebuilding it from the repository", dr_error_msg());
+        dr_error_clear();
+        rc = dr_repo_index_recreate(r);
+        if (rc >= 0) {
+            rc = sync_or_rebuild(r, true);
+        }
+    }
+    return rc;
 }

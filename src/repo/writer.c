@@ -500,7 +500,29 @@ int dr_writer_commit(struct dr_writer *w, const struct dr_snapshot *s, struct dr
     struct dr_id sid;
     char hex[DR_ID_HEX_LEN + 1];
     char *obj = NULL;
+    struct dr_index_txn *txn = NULL;
     rc = dr_snapshot_encode(w->r->keys, s, &raw, &sid);
+    if (rc < 0) {
+        goto out;
+    }
+    dr_id_hex(&sid, hex);
+    /* The references are counted before the snapshot object exists, in the transaction that
+     * records it: a blob that the index does not have (a pack deleted under us, a bug) refuses
+     * the commit, so no snapshot is ever written that names data the repository lacks. */
+    rc = dr_index_begin(w->r->index, true, &txn);
+    if (rc >= 0) {
+        rc = dr_repo_count_refs(w->r, txn, &s->tree, +1);
+    }
+    if (rc > 0) {
+        rc = dr_errorf(DR_EINTERNAL,
+                       "the new snapshot would reference %d blobs that are not in the repository; "
+                       "nothing was committed (run 'drrepo check')",
+                       rc);
+    }
+    if (rc >= 0) {
+        struct dr_index_snap rec = {.time_ns = s->time_ns, .tree = s->tree, .counted = 1};
+        rc = dr_index_snap_put(txn, &sid, &rec);
+    }
     if (rc < 0) {
         goto out;
     }
@@ -508,7 +530,7 @@ int dr_writer_commit(struct dr_writer *w, const struct dr_snapshot *s, struct dr
     if (rc < 0) {
         goto out;
     }
-    obj = dr_xasprintf("snapshots/%s", dr_id_hex(&sid, hex));
+    obj = dr_xasprintf("snapshots/%s", hex);
     rc = dr_backend_put(w->r->backend, obj, raw.buf, raw.len, true);
     if (rc < 0) {
         goto out;
@@ -517,23 +539,10 @@ int dr_writer_commit(struct dr_writer *w, const struct dr_snapshot *s, struct dr
     if (rc < 0) {
         goto out;
     }
-    /* The snapshot is committed. Counting its references belongs in the same index transaction
-     * as its record; if that fails, the next open's sync counts them, so the data is safe and
-     * the failure is only reported. */
-    struct dr_index_txn *txn;
-    int irc = dr_index_begin(w->r->index, true, &txn);
-    if (irc >= 0) {
-        irc = dr_repo_count_refs(w->r, txn, &s->tree, +1);
-        if (irc >= 0) {
-            struct dr_index_snap rec = {.time_ns = s->time_ns, .tree = s->tree, .counted = 1};
-            irc = dr_index_snap_put(txn, &sid, &rec);
-        }
-        if (irc >= 0) {
-            irc = dr_index_commit(txn);
-        } else {
-            dr_index_abort(txn);
-        }
-    }
+    /* The snapshot is committed. If recording it in the index fails, the next open's sync
+     * counts its references, so the data is safe and the failure is only reported. */
+    int irc = dr_index_commit(txn);
+    txn = NULL;
     if (irc < 0) {
         dr_log_warn("snapshot %.12s is saved, but the local index could not be updated (%s); "
                     "the next command will update it",
@@ -542,6 +551,7 @@ int dr_writer_commit(struct dr_writer *w, const struct dr_snapshot *s, struct dr
     }
     *out_snap_id = sid;
 out:
+    dr_index_abort(txn);
     free(obj);
     dr_buf_release(&raw);
     return rc < 0 ? fail(w, rc) : 0;
