@@ -21,9 +21,13 @@ struct dr_restore_stats {
     uint64_t damaged; /* files marked damaged (by repair snapshots) restored with holes */
 };
 
-/* Restores the snapshot's tree below target (created if missing). Files are written under a
- * temporary name and renamed into place; metadata (mode, owner when root, mtime, symlinks, hard
- * links, sparse holes) follows. An existing file is refused (DR_EEXIST) unless overwrite.
+/* Restores the snapshot's tree below target (created if missing; the one path that may be a
+ * symlink, and is followed). Everything below it is created relative to directory descriptors
+ * and no symlink that stands inside the target is ever followed: with overwrite a symlink where
+ * the snapshot has a file, directory or anything else is replaced, without it is refused like
+ * any existing entry. Files are written under a temporary name and renamed into place;
+ * metadata (mode, owner when root, mtime, symlinks, hard links, sparse holes) follows. An
+ * existing entry is refused (DR_EEXIST) unless overwrite; an existing directory is merged into.
  * A file whose data cannot be read or verified is reported, removed, and counted in errors;
  * the rest is restored, and DR_ECORRUPT is returned at the end. */
 DR_MUST_CHECK int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s,
