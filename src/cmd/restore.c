@@ -73,10 +73,17 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
             printf("restored snapshot %s to %s: %llu files, %llu dirs, %s\n", sid, o.target,
                    (unsigned long long)st.files, (unsigned long long)st.dirs, size);
         } else if (ctx->json) {
-            printf("{\"files\":%llu,\"dirs\":%llu,\"links\":%llu,\"bytes\":%llu,\"errors\":%llu}\n",
+            printf("{\"files\":%llu,\"dirs\":%llu,\"links\":%llu,\"bytes\":%llu,\"errors\":%llu,"
+                   "\"dirs_lost\":%llu,\"damaged\":%llu}\n",
                    (unsigned long long)st.files, (unsigned long long)st.dirs,
                    (unsigned long long)st.links, (unsigned long long)st.bytes,
-                   (unsigned long long)st.errors);
+                   (unsigned long long)st.errors, (unsigned long long)st.dirs_lost,
+                   (unsigned long long)st.damaged);
+        }
+        if (st.errors || st.dirs_lost) {
+            ctx->hint = "'drrepo repair snapshots' recovers a snapshot with lost trees or data: "
+                        "it writes a copy that marks them damaged and restores everything "
+                        "else; 'drrepo check' lists all damage";
         }
     }
     dr_snapshot_release(&s);

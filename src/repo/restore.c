@@ -535,8 +535,11 @@ static int restore_dir(struct restore *rs, int dirfd, const char *dst, const cha
                         spath);
             rs->st.damaged++;
         }
-        rs->st.dirs++;
+        if (rc == 0) {
+            rs->st.dirs++;
+        }
         apply_meta_fd(rs, fd, dst, n);
+        rc = 0;
     }
     close(fd);
     return rc;
@@ -613,14 +616,24 @@ static int restore_node(struct restore *rs, const struct dr_node *n, int dirfd, 
     }
 }
 
-/* Restores the entries of tree into dirfd. */
+/* Restores the entries of tree into dirfd. A tree that cannot be read (damaged or missing, as
+ * for a file's data) loses only its directory: it is named on one error line, counted, and 1
+ * is returned so that the caller leaves the directory empty and goes on with the rest. */
 static int restore_tree(struct restore *rs, const struct dr_id *tree, int dirfd, const char *dstdir,
                         const char *spath, bool all)
 {
     struct dr_tree t;
     dr_tree_init(&t);
     int rc = dr_repo_tree_load(rs->r, NULL, tree, &t);
-    for (size_t i = 0; rc >= 0 && i < t.n; i++) {
+    if (rc == DR_ECORRUPT || rc == DR_ENOENT) {
+        char hex[DR_ID_HEX_LEN + 1];
+        dr_log_error("cannot read tree of directory '%s' (blob %s): %s", spath,
+                     dr_id_hex(tree, hex), dr_error_msg());
+        dr_error_clear();
+        rs->st.dirs_lost++;
+        rc = 1;
+    }
+    for (size_t i = 0; rc == 0 && i < t.n; i++) {
         const struct dr_node *n = &t.nodes[i];
         char *dst = dr_fs_join(dstdir, n->name);
         char *sp = dr_xasprintf("%s/%s", strcmp(spath, "/") == 0 ? "" : spath, n->name);
@@ -650,6 +663,37 @@ static int size_cb(void *arg, const char *path, const struct dr_node *n)
         sw->total += n->size;
     }
     return 0;
+}
+
+/* "1 file", "2 directories": counts in the messages a person reads. */
+static char *count(uint64_t n, const char *one, const char *many)
+{
+    return dr_xasprintf("%llu %s", (unsigned long long)n, n == 1 ? one : many);
+}
+
+/* The outcome of a restore that went to the end: what was lost to damage (each loss was named
+ * as it was met), and what was restored nonetheless. */
+static int partial_error(const struct dr_restore_stats *st)
+{
+    char *files = count(st->files, "file", "files");
+    char *dirs = count(st->dirs, "directory", "directories");
+    char *lf = count(st->errors, "file", "files");
+    char *ld = count(st->dirs_lost, "directory", "directories");
+    char *lost = st->errors && st->dirs_lost ? dr_xasprintf("%s and %s", lf, ld)
+                                             : dr_xstrdup(st->errors ? lf : ld);
+    char *marked = st->damaged ? dr_xasprintf("; %llu marked damaged were restored incomplete",
+                                              (unsigned long long)st->damaged)
+                               : dr_xstrdup("");
+    int rc =
+        dr_errorf(DR_EDAMAGED, "%s could not be restored (see above); %s and %s were restored%s",
+                  lost, files, dirs, marked);
+    free(files);
+    free(dirs);
+    free(lf);
+    free(ld);
+    free(lost);
+    free(marked);
+    return rc;
 }
 
 int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct dr_restore_opts *o,
@@ -692,14 +736,13 @@ int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct 
     }
     free(rs.links);
     *out = rs.st;
-    if (rc >= 0 && rs.st.errors) {
-        rc = dr_errorf(DR_ECORRUPT, "%llu files could not be restored (see above)",
-                       (unsigned long long)rs.st.errors);
+    if (rc >= 0 && (rs.st.errors || rs.st.dirs_lost)) {
+        rc = partial_error(&rs.st);
     } else if (rc >= 0 && rs.st.damaged) {
         rc = dr_errorf(DR_EDAMAGED,
                        "%llu files or directories marked damaged were restored "
                        "incomplete (see above)",
                        (unsigned long long)rs.st.damaged);
     }
-    return rc;
+    return rc < 0 ? rc : 0;
 }
