@@ -36,8 +36,8 @@ struct dr_restore_stats {
  * cannot be read is named on an error line and restored empty (counted in dirs_lost), the rest
  * is restored, and DR_EDAMAGED is returned at the end with a message that counts both what was
  * lost and what was restored. DR_EDAMAGED is also returned when files marked damaged by
- * `repair snapshots` were restored with holes. Any other error stops the restore. *out is
- * filled in either case. */
+ * `repair snapshots` were restored with holes. Any other error stops the restore; its message
+ * says how many files and directories were restored before. *out is filled in either case. */
 DR_MUST_CHECK int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s,
                                  const struct dr_restore_opts *o, struct dr_restore_stats *out);
 

@@ -66,7 +66,9 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
         }
         struct dr_restore_stats st;
         rc = dr_restore_run(ctx->r, &s, &o, &st);
-        if (!ctx->quiet && !ctx->json) {
+        /* the summary only for a restore that succeeded: one that failed says on stderr how
+         * much it restored and what it could not */
+        if (rc >= 0 && !ctx->quiet && !ctx->json) {
             char size[32], sid[9];
             dr_size_format(st.bytes, size, sizeof(size));
             dr_short_id(&id, sid);

@@ -743,6 +743,9 @@ int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct 
                        "%llu files or directories marked damaged were restored "
                        "incomplete (see above)",
                        (unsigned long long)rs.st.damaged);
+    } else if (rc < 0) {
+        rc = dr_error_wrap(rc, "restore stopped after %llu files and %llu directories",
+                           (unsigned long long)rs.st.files, (unsigned long long)rs.st.dirs);
     }
     return rc < 0 ? rc : 0;
 }

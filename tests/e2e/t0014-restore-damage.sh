@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# A restore that meets damage restores everything else (issue 17, item 5): two damaged tree
-# blobs (directories 'd3' and 'd5/inner') and one damaged data blob (file 'd6/f0') in a snapshot
-# of 64 files. Each lost directory is named on one error line with its blob; the lost
+# A restore that meets damage restores everything else (issue 17, items 5 and 7): two damaged
+# tree blobs (directories 'd3' and 'd5/inner') and one damaged data blob (file 'd6/f0') in a
+# snapshot of 64 files. Each lost directory is named on one error line with its blob; the lost
 # directories are restored empty with their metadata, all other files byte-identical; the exit
-# code is 4 (docs/exit-codes.md), the final error counts what was lost and what was restored, and
-# the hint names `repair snapshots`. A tree pack that is gone (not only corrupt) is the same.
+# code is 4 (docs/exit-codes.md), the hint names `repair snapshots`, and the summary on stdout is
+# printed only when the restore succeeds: a failing restore says on stderr how many files were
+# restored and how many were not. A tree pack that is gone (not only corrupt) is the same.
 . "$DR_SRC/tests/e2e/lib.sh"
 
 src="$T/src"
@@ -73,6 +74,7 @@ dr_check "the restored tree is the source less what was lost" dr_same_tree "$exp
 dr_check "the final error says what was restored and what was not" \
     grep -qF "drrepo: error: 1 file and 2 directories could not be restored (see above); 51 files and $((ndirs - 2)) directories were restored" "$T/err"
 dr_check "the hint names repair snapshots" grep -q "^hint: .*'drrepo repair snapshots'" "$T/err"
+dr_check "no success summary on stdout" test ! -s "$T/out"
 dr_check "no crash or sanitizer report" test -z "$(grep -E 'Sanitizer|runtime error' "$T/err")"
 
 dr_must_fail 4 "--json: exit 4" drrepo --json restore "$S" --target "$T/r1j"
@@ -95,10 +97,19 @@ dr_must_fail 4 "missing tree pack: restore exits 4" drrepo restore "$S" --target
 dr_check "missing tree pack: one error line per lost directory" \
     test "$(grep -c "cannot read tree of directory '$src/d[35]" "$T/err")" -eq 2
 dr_check "missing tree pack: the rest is restored" test "$(find "$T/r3" -type f | wc -l)" -eq 52
+dr_check "missing tree pack: no success summary" test ! -s "$T/out"
 
+# a restore that stops (a file in the way, no --overwrite) says how far it got, not "restored"
 rm -rf "$REPO" "$DRREPO_CACHE_DIR"
 cp -a "$T/repo.intact" "$REPO"
 cp -a "$T/cache.intact" "$DRREPO_CACHE_DIR"
+mkdir -p "$T/r4$src/d7"
+echo "in the way" >"$T/r4$src/d7/f7"
+dr_must_fail 1 "a restore that stops exits 1" drrepo restore "$S" --target "$T/r4"
+dr_check "it says how many files were restored before it stopped" \
+    grep -qF "drrepo: error: restore stopped after 63 files and 8 directories: '$T/r4$src/d7/f7' exists" "$T/err"
+dr_check "no success summary when it stops" test ! -s "$T/out"
+rm -rf "$T/r4"
 dr_expect_success "the intact repository restores" drrepo restore "$S" --target "$T/r4"
 dr_check "the summary is printed on success" grep -q "^restored snapshot ${S:0:8} to $T/r4: 64 files, " "$T/out"
 dr_check "and the tree is identical" dr_same_tree "$src" "$T/r4$src"
