@@ -17,15 +17,27 @@ struct dr_restore_opts {
 };
 
 struct dr_restore_stats {
-    uint64_t files, dirs, links, bytes, errors;
-    uint64_t damaged; /* files marked damaged (by repair snapshots) restored with holes */
+    uint64_t files, dirs, links, bytes;
+    uint64_t errors;    /* files left out: their data could not be read or verified */
+    uint64_t dirs_lost; /* directories restored empty: their tree could not be read */
+    uint64_t damaged;   /* files marked damaged (by repair snapshots) restored with holes */
 };
 
-/* Restores the snapshot's tree below target (created if missing). Files are written under a
- * temporary name and renamed into place; metadata (mode, owner when root, mtime, symlinks, hard
- * links, sparse holes) follows. An existing file is refused (DR_EEXIST) unless overwrite.
- * A file whose data cannot be read or verified is reported, removed, and counted in errors;
- * the rest is restored, and DR_ECORRUPT is returned at the end. */
+/* Restores the snapshot's tree below target (created if missing; the one path that may be a
+ * symlink, and is followed). Everything below it is created relative to directory descriptors
+ * and no symlink that stands inside the target is ever followed: with overwrite a symlink where
+ * the snapshot has a file, directory or anything else is replaced, without it is refused like
+ * any existing entry. Files are written under a temporary name and renamed into place;
+ * metadata (mode, owner when root, mtime, symlinks, hard links, sparse holes) follows. An
+ * existing entry is refused (DR_EEXIST) unless overwrite; an existing directory is merged into.
+ *
+ * Damage in the repository loses only what it holds: a file whose data cannot be read or
+ * verified is named on an error line and left out (counted in errors), a directory whose tree
+ * cannot be read is named on an error line and restored empty (counted in dirs_lost), the rest
+ * is restored, and DR_EDAMAGED is returned at the end with a message that counts both what was
+ * lost and what was restored. DR_EDAMAGED is also returned when files marked damaged by
+ * `repair snapshots` were restored with holes. Any other error stops the restore; its message
+ * says how many files and directories were restored before. *out is filled in either case. */
 DR_MUST_CHECK int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s,
                                  const struct dr_restore_opts *o, struct dr_restore_stats *out);
 

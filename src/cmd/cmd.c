@@ -605,7 +605,7 @@ int dr_cli_main(int argc, char **argv)
         const char *msg = dr_error_msg();
         fprintf(stderr, "drrepo: %s: %s\n", rc == DR_EPARTIAL ? "warning" : "error",
                 *msg ? msg : dr_strerror(rc));
-        const char *hint = hint_for(rc);
+        const char *hint = ctx.hint ? ctx.hint : hint_for(rc);
         if (hint) {
             fprintf(stderr, "hint: %s\n", hint);
         }

@@ -46,6 +46,7 @@ struct dr_ctx {
     struct dr_repo *r;
     struct dr_lock *lock;
     int64_t retry_lock_ns; /* --retry-lock: how long to wait for a conflicting lock */
+    const char *hint;      /* a command's own hint for its error (static); else by error code */
 };
 
 /* Swaps the context's lock for an exclusive one, retrying for up to ctx->retry_lock_ns. */

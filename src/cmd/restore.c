@@ -66,17 +66,26 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
         }
         struct dr_restore_stats st;
         rc = dr_restore_run(ctx->r, &s, &o, &st);
-        if (!ctx->quiet && !ctx->json) {
+        /* the summary only for a restore that succeeded: one that failed says on stderr how
+         * much it restored and what it could not */
+        if (rc >= 0 && !ctx->quiet && !ctx->json) {
             char size[32], sid[9];
             dr_size_format(st.bytes, size, sizeof(size));
             dr_short_id(&id, sid);
             printf("restored snapshot %s to %s: %llu files, %llu dirs, %s\n", sid, o.target,
                    (unsigned long long)st.files, (unsigned long long)st.dirs, size);
         } else if (ctx->json) {
-            printf("{\"files\":%llu,\"dirs\":%llu,\"links\":%llu,\"bytes\":%llu,\"errors\":%llu}\n",
+            printf("{\"files\":%llu,\"dirs\":%llu,\"links\":%llu,\"bytes\":%llu,\"errors\":%llu,"
+                   "\"dirs_lost\":%llu,\"damaged\":%llu}\n",
                    (unsigned long long)st.files, (unsigned long long)st.dirs,
                    (unsigned long long)st.links, (unsigned long long)st.bytes,
-                   (unsigned long long)st.errors);
+                   (unsigned long long)st.errors, (unsigned long long)st.dirs_lost,
+                   (unsigned long long)st.damaged);
+        }
+        if (st.errors || st.dirs_lost) {
+            ctx->hint = "'drrepo repair snapshots' recovers a snapshot with lost trees or data: "
+                        "it writes a copy that marks them damaged and restores everything "
+                        "else; 'drrepo check' lists all damage";
         }
     }
     dr_snapshot_release(&s);

@@ -3,7 +3,13 @@
  * Files are written to ".drrepo-tmp-…" names in their directory and renamed into place once
  * complete, so a restore that is interrupted never leaves a truncated file under a real name.
  * Directory metadata is applied after the directory's contents (writing into a directory
- * changes its mtime, and a read-only mode would stop the writes). */
+ * changes its mtime, and a read-only mode would stop the writes).
+ *
+ * Nothing below the target is looked up by path: each directory is opened once, with
+ * O_NOFOLLOW, and its entries are created, replaced and given their metadata relative to that
+ * descriptor (or through their own). A symlink already in the target, planted by an earlier
+ * restore of a hostile snapshot or by anyone who can write there, is therefore replaced or
+ * refused, never written through. */
 #include "drrepo/restore.h"
 
 #include <errno.h>
@@ -22,13 +28,14 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/rdbstore.h"
+#include "drrepo/secure.h"
 #include "drrepo/util.h"
 
 #define HOLE_BLOCK 4096
 
 struct link_seen {
     uint64_t dev, ino;
-    char *path;
+    char *rel; /* where the first name was restored, relative to the target */
 };
 
 struct restore {
@@ -37,6 +44,8 @@ struct restore {
     struct dr_restore_stats st;
     struct link_seen *links;
     size_t nlinks, alinks;
+    int rootfd;     /* the target, opened once: everything is created relative to it */
+    size_t rel_off; /* a restored path minus this many bytes is relative to the target */
     bool root;
     int64_t start_ns, last_ns;
     struct dr_progress prog;
@@ -272,32 +281,79 @@ static bool included(const struct dr_restore_opts *o, const char *path, bool *de
     return hit;
 }
 
-static void apply_meta(struct restore *rs, const char *path, const struct dr_node *n)
+static struct timespec node_time(const struct dr_node *n)
 {
-    struct timespec ts[2] = {
-        {.tv_sec = n->mtime_ns / 1000000000, .tv_nsec = n->mtime_ns % 1000000000},
-        {.tv_sec = n->mtime_ns / 1000000000, .tv_nsec = n->mtime_ns % 1000000000},
-    };
-    if (ts[0].tv_nsec < 0) {
-        ts[0].tv_sec--;
-        ts[0].tv_nsec += 1000000000;
-        ts[1] = ts[0];
+    struct timespec ts = {.tv_sec = n->mtime_ns / 1000000000, .tv_nsec = n->mtime_ns % 1000000000};
+    if (ts.tv_nsec < 0) {
+        ts.tv_sec--;
+        ts.tv_nsec += 1000000000;
     }
-    if (rs->root && lchown(path, n->uid, n->gid) < 0) {
-        dr_log_warn("cannot set the owner of '%s': %s", path, strerror(errno));
+    return ts;
+}
+
+/* Metadata of a file or directory restored through its own descriptor: nothing is looked up by
+ * name, so nothing can be redirected. The owner goes first: chown clears set-id bits. */
+static void apply_meta_fd(struct restore *rs, int fd, const char *dst, const struct dr_node *n)
+{
+    struct timespec ts[2] = {node_time(n), node_time(n)};
+    if (rs->root && fchown(fd, n->uid, n->gid) < 0) {
+        dr_log_warn("cannot set the owner of '%s': %s", dst, strerror(errno));
     }
-    if (n->type != DR_NODE_SYMLINK && chmod(path, n->mode) < 0) {
-        dr_log_warn("cannot set the mode of '%s': %s", path, strerror(errno));
+    if (fchmod(fd, n->mode) < 0) {
+        dr_log_warn("cannot set the mode of '%s': %s", dst, strerror(errno));
     }
-    if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0) {
-        dr_log_warn("cannot set the times of '%s': %s", path, strerror(errno));
+    if (futimens(fd, ts) < 0) {
+        dr_log_warn("cannot set the times of '%s': %s", dst, strerror(errno));
     }
 }
 
-static int check_free(struct restore *rs, const char *dst, bool is_dir)
+/* chmod of name in dirfd that never follows a symlink. glibc implements AT_SYMLINK_NOFOLLOW
+ * through /proc (or fchmodat2 on Linux 6.6); where that is not available the entry is checked
+ * with fstatat first, which leaves a window only for a process that can already write in the
+ * target directory. */
+static int chmod_nofollow(int dirfd, const char *name, mode_t mode)
+{
+    if (fchmodat(dirfd, name, mode, AT_SYMLINK_NOFOLLOW) == 0) {
+        return 0;
+    }
+    if (errno != ENOTSUP && errno != EOPNOTSUPP && errno != ENOSYS && errno != ENOENT) {
+        return -1;
+    }
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        return -1;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        errno = ELOOP;
+        return -1;
+    }
+    return fchmodat(dirfd, name, mode, 0);
+}
+
+/* Metadata of a symlink or special file, by name in dirfd without following a symlink. */
+static void apply_meta_at(struct restore *rs, int dirfd, const char *name, const char *dst,
+                          const struct dr_node *n)
+{
+    struct timespec ts[2] = {node_time(n), node_time(n)};
+    if (rs->root && fchownat(dirfd, name, n->uid, n->gid, AT_SYMLINK_NOFOLLOW) < 0) {
+        dr_log_warn("cannot set the owner of '%s': %s", dst, strerror(errno));
+    }
+    if (n->type != DR_NODE_SYMLINK && chmod_nofollow(dirfd, name, n->mode) < 0) {
+        dr_log_warn("cannot set the mode of '%s': %s", dst, strerror(errno));
+    }
+    if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0) {
+        dr_log_warn("cannot set the times of '%s': %s", dst, strerror(errno));
+    }
+}
+
+/* Whether name in dirfd may be created: 0 when nothing is there (or a directory is there and
+ * the node is a directory: the restore merges into it), 1 when a non-directory is there and
+ * --overwrite lets the caller replace it. A symlink counts as what it is, a non-directory: it
+ * is replaced, never followed. */
+static int check_free(struct restore *rs, int dirfd, const char *name, const char *dst, bool is_dir)
 {
     struct stat st;
-    if (lstat(dst, &st) < 0) {
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         return 0;
     }
     if (is_dir && S_ISDIR(st.st_mode)) {
@@ -309,36 +365,122 @@ static int check_free(struct restore *rs, const char *dst, bool is_dir)
     if (S_ISDIR(st.st_mode)) {
         return dr_errorf(DR_EEXIST, "'%s' is a directory; not replacing it with a file", dst);
     }
+    return 1;
+}
+
+/* Removes the non-directory that check_free found at name (a symlink is removed itself). */
+static int remove_existing(int dirfd, const char *name, const char *dst)
+{
+    if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT) {
+        return dr_error_errno(dr_error_from_errno(errno), "cannot replace '%s'", dst);
+    }
     return 0;
 }
 
-static int restore_file(struct restore *rs, const char *dst, const char *spath,
-                        const struct dr_node *n)
+/* Opens the directory that holds rel (a path below the target that this restore created) and
+ * points *base at rel's last component. Every component is opened with O_NOFOLLOW, so a
+ * symlink planted since cannot redirect the link. -1 with errno set on failure. */
+static int open_parent_beneath(struct restore *rs, const char *rel, const char **base)
 {
-    if (n->nlink > 1) {
-        for (size_t i = 0; i < rs->nlinks; i++) {
-            if (rs->links[i].dev == n->dev && rs->links[i].ino == n->inode) {
-                if (rs->o->overwrite) {
-                    unlink(dst);
-                }
-                if (link(rs->links[i].path, dst) == 0) {
-                    rs->st.links++;
-                    return 0;
-                }
-                break; /* fall back to a copy */
-            }
+    char *p = dr_xstrdup(rel);
+    int fd = dup(rs->rootfd);
+    char *comp = p;
+    for (char *slash = strchr(comp, '/'); fd >= 0 && slash; slash = strchr(comp, '/')) {
+        *slash = '\0';
+        int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        fd = next;
+        comp = slash + 1;
+    }
+    *base = rel + (comp - p);
+    free(p);
+    return fd;
+}
+
+/* Creates a new, empty temporary file in dirfd for name, O_EXCL so that nothing that already
+ * stands there (a symlink included) is opened. */
+static int create_tmp(int dirfd, const char *name, char **out_tmp)
+{
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    for (int tries = 0; tries < 100; tries++) {
+        uint8_t rnd[6];
+        char sfx[sizeof(rnd) + 1];
+        dr_random_bytes(rnd, sizeof(rnd));
+        for (size_t i = 0; i < sizeof(rnd); i++) {
+            sfx[i] = letters[rnd[i] % (sizeof(letters) - 1)];
+        }
+        sfx[sizeof(rnd)] = '\0';
+        /* the name is only a clue for whoever finds a leftover: keep it below NAME_MAX */
+        char *tmp = dr_xasprintf(DR_FS_TMP_PREFIX "%ld-%.64s-%s", (long)getpid(), name, sfx);
+        int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            *out_tmp = tmp;
+            return fd;
+        }
+        free(tmp);
+        if (errno != EEXIST) {
+            return -1;
         }
     }
-    char *dir = dr_fs_dirname(dst);
-    const char *base = strrchr(dst, '/') + 1;
-    char *tmp = dr_xasprintf("%s/" DR_FS_TMP_PREFIX "%ld-%s-XXXXXX", dir, (long)getpid(), base);
+    errno = EEXIST;
+    return -1;
+}
+
+/* A second name of a file restored earlier: a hard link to it. 1 when linked, 0 when the
+ * caller should restore a copy instead. */
+static int link_to_seen(struct restore *rs, int dirfd, const char *name, const char *dst,
+                        const struct dr_node *n, bool exists)
+{
+    for (size_t i = 0; i < rs->nlinks; i++) {
+        if (rs->links[i].dev != n->dev || rs->links[i].ino != n->inode) {
+            continue;
+        }
+        if (exists) {
+            int rc = remove_existing(dirfd, name, dst);
+            if (rc < 0) {
+                return rc;
+            }
+        }
+        const char *base;
+        int srcfd = open_parent_beneath(rs, rs->links[i].rel, &base);
+        int ok = srcfd >= 0 && linkat(srcfd, base, dirfd, name, 0) == 0;
+        if (srcfd >= 0) {
+            close(srcfd);
+        }
+        if (ok) {
+            rs->st.links++;
+            return 1;
+        }
+        return 0; /* fall back to a copy */
+    }
+    return 0;
+}
+
+static int restore_file(struct restore *rs, int dirfd, const char *dst, const char *spath,
+                        const struct dr_node *n, bool exists)
+{
+    const char *name = n->name;
+    if (n->nlink > 1) {
+        int rc = link_to_seen(rs, dirfd, name, dst, n, exists);
+        if (rc != 0) {
+            return rc < 0 ? rc : 0;
+        }
+    }
+    char *tmp = NULL;
     int rc = 0;
-    int fd = mkostemp(tmp, O_CLOEXEC);
+    int fd = create_tmp(dirfd, name, &tmp);
     if (fd < 0) {
+        char *dir = dr_fs_dirname(dst);
         rc = dr_error_errno(dr_error_from_errno(errno), "cannot create a file in '%s'", dir);
+        free(dir);
         goto out;
     }
     rc = restore_content(rs->r, n, fd, spath, true, rs);
+    if (rc >= 0) {
+        apply_meta_fd(rs, fd, dst, n);
+    }
     if (rc >= 0 && close(fd) < 0) {
         rc = dr_error_errno(DR_EIO, "cannot write '%s'", dst);
     } else if (rc < 0) {
@@ -346,31 +488,64 @@ static int restore_file(struct restore *rs, const char *dst, const char *spath,
     }
     fd = -1;
     if (rc < 0) {
-        unlink(tmp);
+        unlinkat(dirfd, tmp, 0);
         goto out;
     }
-    apply_meta(rs, tmp, n);
-    if (rename(tmp, dst) < 0) {
+    /* rename replaces whatever stands at name, a symlink included, without following it */
+    if (renameat(dirfd, tmp, dirfd, name) < 0) {
         rc = dr_error_errno(dr_error_from_errno(errno), "cannot rename into '%s'", dst);
-        unlink(tmp);
+        unlinkat(dirfd, tmp, 0);
         goto out;
     }
     rs->st.files++;
     rs->prog.files++;
     if (n->nlink > 1) {
         DR_GROW(rs->links, rs->alinks, rs->nlinks + 1);
-        rs->links[rs->nlinks++] = (struct link_seen){n->dev, n->inode, dr_xstrdup(dst)};
+        rs->links[rs->nlinks++] =
+            (struct link_seen){n->dev, n->inode, dr_xstrdup(dst + rs->rel_off)};
     }
 out:
     free(tmp);
-    free(dir);
     return rc;
 }
 
-static int restore_tree(struct restore *rs, const struct dr_id *tree, const char *dstdir,
+static int restore_tree(struct restore *rs, const struct dr_id *tree, int dirfd, const char *dstdir,
                         const char *spath, bool all);
 
-static int restore_node(struct restore *rs, const struct dr_node *n, const char *dst,
+static int restore_dir(struct restore *rs, int dirfd, const char *dst, const char *spath,
+                       const struct dr_node *n, bool exists, bool sel)
+{
+    int rc = exists ? remove_existing(dirfd, n->name, dst) : 0;
+    if (rc < 0) {
+        return rc;
+    }
+    if (mkdirat(dirfd, n->name, 0700) < 0 && errno != EEXIST) {
+        return dr_error_errno(dr_error_from_errno(errno), "cannot create directory '%s'", dst);
+    }
+    /* O_NOFOLLOW: a symlink that appeared since check_free is refused, not entered */
+    int fd = openat(dirfd, n->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        return dr_error_errno(dr_error_from_errno(errno), "cannot open directory '%s'", dst);
+    }
+    rc = restore_tree(rs, &n->subtree, fd, dst, spath, sel);
+    if (rc >= 0) {
+        if (n->flags & DR_NODE_F_DAMAGED) {
+            dr_log_warn("directory '%s' is marked damaged in this snapshot: its contents were "
+                        "lost and it is restored empty",
+                        spath);
+            rs->st.damaged++;
+        }
+        if (rc == 0) {
+            rs->st.dirs++;
+        }
+        apply_meta_fd(rs, fd, dst, n);
+        rc = 0;
+    }
+    close(fd);
+    return rc;
+}
+
+static int restore_node(struct restore *rs, const struct dr_node *n, int dirfd, const char *dst,
                         const char *spath, bool all)
 {
     bool descend = false;
@@ -381,30 +556,15 @@ static int restore_node(struct restore *rs, const struct dr_node *n, const char 
     if (!sel && !(descend && n->type == DR_NODE_DIR)) {
         return 0;
     }
-    int rc = check_free(rs, dst, n->type == DR_NODE_DIR);
+    int rc = check_free(rs, dirfd, n->name, dst, n->type == DR_NODE_DIR);
     if (rc < 0) {
         return rc;
     }
+    bool exists = rc > 0;
     switch (n->type) {
-    case DR_NODE_DIR:
-        if (mkdir(dst, 0700) < 0 && errno != EEXIST) {
-            return dr_error_errno(dr_error_from_errno(errno), "cannot create directory '%s'", dst);
-        }
-        rc = restore_tree(rs, &n->subtree, dst, spath, sel);
-        if (rc < 0) {
-            return rc;
-        }
-        if (n->flags & DR_NODE_F_DAMAGED) {
-            dr_log_warn("directory '%s' is marked damaged in this snapshot: its contents were "
-                        "lost and it is restored empty",
-                        spath);
-            rs->st.damaged++;
-        }
-        rs->st.dirs++;
-        apply_meta(rs, dst, n);
-        return 0;
+    case DR_NODE_DIR: return restore_dir(rs, dirfd, dst, spath, n, exists, sel);
     case DR_NODE_FILE:
-        rc = restore_file(rs, dst, spath, n);
+        rc = restore_file(rs, dirfd, dst, spath, n, exists);
         if (rc >= 0 && (n->flags & DR_NODE_F_DAMAGED)) {
             dr_log_warn("'%s' is marked damaged in this snapshot: restored with %u lost ranges "
                         "left as holes",
@@ -419,13 +579,14 @@ static int restore_node(struct restore *rs, const struct dr_node *n, const char 
         }
         return rc;
     case DR_NODE_SYMLINK:
-        if (rs->o->overwrite) {
-            unlink(dst);
+        rc = exists ? remove_existing(dirfd, n->name, dst) : 0;
+        if (rc < 0) {
+            return rc;
         }
-        if (symlink(n->target, dst) < 0) {
+        if (symlinkat(n->target, dirfd, n->name) < 0) {
             return dr_error_errno(dr_error_from_errno(errno), "cannot create symlink '%s'", dst);
         }
-        apply_meta(rs, dst, n);
+        apply_meta_at(rs, dirfd, n->name, dst, n);
         rs->st.files++;
         return 0;
     case DR_NODE_FIFO:
@@ -439,14 +600,15 @@ static int restore_node(struct restore *rs, const struct dr_node *n, const char 
         if (n->type == DR_NODE_SOCKET) {
             return 0; /* sockets are recreated by the program that listens on them */
         }
-        if (rs->o->overwrite) {
-            unlink(dst);
+        rc = exists ? remove_existing(dirfd, n->name, dst) : 0;
+        if (rc < 0) {
+            return rc;
         }
-        if (mknod(dst, type | 0600, (dev_t)n->rdev) < 0) {
+        if (mknodat(dirfd, n->name, type | 0600, (dev_t)n->rdev) < 0) {
             dr_log_warn("cannot create special file '%s': %s", dst, strerror(errno));
             return 0;
         }
-        apply_meta(rs, dst, n);
+        apply_meta_at(rs, dirfd, n->name, dst, n);
         rs->st.files++;
         return 0;
     }
@@ -454,17 +616,28 @@ static int restore_node(struct restore *rs, const struct dr_node *n, const char 
     }
 }
 
-static int restore_tree(struct restore *rs, const struct dr_id *tree, const char *dstdir,
+/* Restores the entries of tree into dirfd. A tree that cannot be read (damaged or missing, as
+ * for a file's data) loses only its directory: it is named on one error line, counted, and 1
+ * is returned so that the caller leaves the directory empty and goes on with the rest. */
+static int restore_tree(struct restore *rs, const struct dr_id *tree, int dirfd, const char *dstdir,
                         const char *spath, bool all)
 {
     struct dr_tree t;
     dr_tree_init(&t);
     int rc = dr_repo_tree_load(rs->r, NULL, tree, &t);
-    for (size_t i = 0; rc >= 0 && i < t.n; i++) {
+    if (rc == DR_ECORRUPT || rc == DR_ENOENT) {
+        char hex[DR_ID_HEX_LEN + 1];
+        dr_log_error("cannot read tree of directory '%s' (blob %s): %s", spath,
+                     dr_id_hex(tree, hex), dr_error_msg());
+        dr_error_clear();
+        rs->st.dirs_lost++;
+        rc = 1;
+    }
+    for (size_t i = 0; rc == 0 && i < t.n; i++) {
         const struct dr_node *n = &t.nodes[i];
         char *dst = dr_fs_join(dstdir, n->name);
         char *sp = dr_xasprintf("%s/%s", strcmp(spath, "/") == 0 ? "" : spath, n->name);
-        rc = restore_node(rs, n, dst, sp, all);
+        rc = restore_node(rs, n, dirfd, dst, sp, all);
         free(dst);
         free(sp);
     }
@@ -492,10 +665,41 @@ static int size_cb(void *arg, const char *path, const struct dr_node *n)
     return 0;
 }
 
+/* "1 file", "2 directories": counts in the messages a person reads. */
+static char *count(uint64_t n, const char *one, const char *many)
+{
+    return dr_xasprintf("%llu %s", (unsigned long long)n, n == 1 ? one : many);
+}
+
+/* The outcome of a restore that went to the end: what was lost to damage (each loss was named
+ * as it was met), and what was restored nonetheless. */
+static int partial_error(const struct dr_restore_stats *st)
+{
+    char *files = count(st->files, "file", "files");
+    char *dirs = count(st->dirs, "directory", "directories");
+    char *lf = count(st->errors, "file", "files");
+    char *ld = count(st->dirs_lost, "directory", "directories");
+    char *lost = st->errors && st->dirs_lost ? dr_xasprintf("%s and %s", lf, ld)
+                                             : dr_xstrdup(st->errors ? lf : ld);
+    char *marked = st->damaged ? dr_xasprintf("; %llu marked damaged were restored incomplete",
+                                              (unsigned long long)st->damaged)
+                               : dr_xstrdup("");
+    int rc =
+        dr_errorf(DR_EDAMAGED, "%s could not be restored (see above); %s and %s were restored%s",
+                  lost, files, dirs, marked);
+    free(files);
+    free(dirs);
+    free(lf);
+    free(ld);
+    free(lost);
+    free(marked);
+    return rc;
+}
+
 int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct dr_restore_opts *o,
                    struct dr_restore_stats *out)
 {
-    struct restore rs = {.r = r, .o = o, .root = geteuid() == 0};
+    struct restore rs = {.r = r, .o = o, .rootfd = -1, .root = geteuid() == 0};
     rs.start_ns = rs.last_ns = dr_mono_ns();
     if (o->progress) {
         struct size_walk sw = {.o = o};
@@ -505,27 +709,43 @@ int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct 
             dr_error_clear(); /* no ETA then; the restore reports the damage itself */
         }
     }
+    char *probe = dr_fs_join(o->target, "x");
+    rs.rel_off = strlen(probe) - 1;
+    free(probe);
     int rc = dr_fs_mkdir_p(o->target, 0700);
     if (rc >= 0) {
-        rc = restore_tree(&rs, &s->tree, o->target, "/", false);
+        /* the one lookup that follows a symlink: the target is the user's to choose */
+        rs.rootfd = open(o->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (rs.rootfd < 0) {
+            rc =
+                dr_error_errno(dr_error_from_errno(errno), "cannot open directory '%s'", o->target);
+        }
+    }
+    if (rc >= 0) {
+        rc = restore_tree(&rs, &s->tree, rs.rootfd, o->target, "/", false);
+    }
+    if (rs.rootfd >= 0) {
+        close(rs.rootfd);
     }
     if (o->progress) {
         rs.prog.elapsed_ns = dr_mono_ns() - rs.start_ns;
         o->progress(o->progress_arg, &rs.prog, true);
     }
     for (size_t i = 0; i < rs.nlinks; i++) {
-        free(rs.links[i].path);
+        free(rs.links[i].rel);
     }
     free(rs.links);
     *out = rs.st;
-    if (rc >= 0 && rs.st.errors) {
-        rc = dr_errorf(DR_ECORRUPT, "%llu files could not be restored (see above)",
-                       (unsigned long long)rs.st.errors);
+    if (rc >= 0 && (rs.st.errors || rs.st.dirs_lost)) {
+        rc = partial_error(&rs.st);
     } else if (rc >= 0 && rs.st.damaged) {
         rc = dr_errorf(DR_EDAMAGED,
                        "%llu files or directories marked damaged were restored "
                        "incomplete (see above)",
                        (unsigned long long)rs.st.damaged);
+    } else if (rc < 0) {
+        rc = dr_error_wrap(rc, "restore stopped after %llu files and %llu directories",
+                           (unsigned long long)rs.st.files, (unsigned long long)rs.st.dirs);
     }
-    return rc;
+    return rc < 0 ? rc : 0;
 }

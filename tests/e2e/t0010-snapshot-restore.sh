@@ -11,6 +11,8 @@ head -c 3000000 /dev/urandom > "$src/a/b/random.bin"
 "$TOOL" gen "$src/a/b/c/dump.sql" 5M 7 text
 printf 'x' > "$src/name with spaces & 'quotes'"
 printf 'y' > "$src/ünïcødé"
+# a name of 250 bytes: the temporary name it is restored under must stay below NAME_MAX too
+printf 'z' > "$src/$(printf 'n%.0s' $(seq 1 250))"
 ln -s a/hello.txt "$src/link-rel"
 ln -s /nonexistent/target "$src/link-dangling"
 ln "$src/a/hello.txt" "$src/hard-1"
