@@ -222,8 +222,8 @@ static int conflict_cb(void *arg, const struct dr_lock_info *li)
                            li->name);
     } else {
         cc->rc = dr_errorf(DR_ELOCKED,
-                           "repository is locked %s by pid %u on %s (user %s, refreshed %s)%s",
-                           li->exclusive ? "exclusively" : "", li->pid, li->host, li->user, when,
+                           "repository is locked%s by pid %u on %s (user %s, refreshed %s)%s",
+                           li->exclusive ? " exclusively" : "", li->pid, li->host, li->user, when,
                            old ? "; the lock looks stale: if that process is gone, run "
                                  "'drrepo unlock'"
                                : "");
