@@ -2,8 +2,11 @@
  *
  * DR_FAULT_POINT("pack.before_rename") compiles to nothing unless built with -DDR_FAULTS=ON.
  * With it, the environment variable DR_FAULT="name:action" arms one point; actions are
- * "kill" (SIGKILL self, as a crash would), "exit" (_exit(99)) and "enospc" (the point returns
- * DR_ENOSPC so the caller's error path runs). Tests that arm points are in tests/fault/. */
+ * "kill" (SIGKILL self, as a crash would), "exit" (_exit(99)), "enospc" (the point returns
+ * DR_ENOSPC so the caller's error path runs) and "fail" (the point returns DR_EIO; the caller
+ * acts as if the system call it guards had failed, which reaches errors that root, who runs
+ * the tests, never meets, such as a directory it cannot read). Tests that arm points are in
+ * tests/fault/. */
 #ifndef DR_FAULT_H
 #define DR_FAULT_H
 

@@ -18,14 +18,17 @@ struct dr_restore_opts {
 
 struct dr_restore_stats {
     uint64_t files, dirs, links, bytes, errors;
-    uint64_t damaged; /* files marked damaged (by repair snapshots) restored with holes */
+    uint64_t damaged;    /* files marked damaged (by repair snapshots) restored with holes */
+    uint64_t incomplete; /* directories the snapshot could not read (DR_NODE_F_INCOMPLETE) */
 };
 
 /* Restores the snapshot's tree below target (created if missing). Files are written under a
  * temporary name and renamed into place; metadata (mode, owner when root, mtime, symlinks, hard
  * links, sparse holes) follows. An existing file is refused (DR_EEXIST) unless overwrite.
  * A file whose data cannot be read or verified is reported, removed, and counted in errors;
- * the rest is restored, and DR_ECORRUPT is returned at the end. */
+ * the rest is restored, and DR_ECORRUPT is returned at the end. A directory marked incomplete
+ * (the snapshot could not read it) is restored with what it holds, with a warning naming it,
+ * and counted in incomplete; that alone is no error. */
 DR_MUST_CHECK int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s,
                                  const struct dr_restore_opts *o, struct dr_restore_stats *out);
 

@@ -73,10 +73,11 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
             printf("restored snapshot %s to %s: %llu files, %llu dirs, %s\n", sid, o.target,
                    (unsigned long long)st.files, (unsigned long long)st.dirs, size);
         } else if (ctx->json) {
-            printf("{\"files\":%llu,\"dirs\":%llu,\"links\":%llu,\"bytes\":%llu,\"errors\":%llu}\n",
+            printf("{\"files\":%llu,\"dirs\":%llu,\"links\":%llu,\"bytes\":%llu,\"errors\":%llu,"
+                   "\"incomplete\":%llu}\n",
                    (unsigned long long)st.files, (unsigned long long)st.dirs,
                    (unsigned long long)st.links, (unsigned long long)st.bytes,
-                   (unsigned long long)st.errors);
+                   (unsigned long long)st.errors, (unsigned long long)st.incomplete);
         }
     }
     dr_snapshot_release(&s);
