@@ -3,9 +3,11 @@
  * DR_FAULT_POINT("pack.before_rename") compiles to nothing unless built with -DDR_FAULTS=ON.
  * With it, the environment variable DR_FAULT="name:action" arms one point; actions are
  * "kill" (SIGKILL self, as a crash would), "exit" (_exit(99)), "enospc" (the point returns
- * DR_ENOSPC so the caller's error path runs) and "pause" (wait for the test: DR_FAULT_PAUSE=P
- * names a path prefix; the point creates P.paused and waits until P.go exists). Tests that arm
- * points are in tests/fault/. */
+ * DR_ENOSPC so the caller's error path runs), "fail" (the point returns DR_EIO; the caller
+ * acts as if the system call it guards had failed, which reaches errors that root, who runs
+ * the tests, never meets, such as a directory it cannot read) and "pause" (wait for the test:
+ * DR_FAULT_PAUSE=P names a path prefix; the point creates P.paused and waits until P.go
+ * exists). Tests that arm points are in tests/fault/. */
 #ifndef DR_FAULT_H
 #define DR_FAULT_H
 

@@ -28,9 +28,30 @@ struct dr_lock_info {
     char host[256], user[256];
 };
 
-/* Takes a lock. Errors: DR_ELOCKED (a conflicting live lock exists; the message names its
- * holder), DR_EIO, DR_ENOSPC. */
+/* The reserve (format/repository.md "Reserve"): an object of random bytes that exists only to
+ * be deleted, so that a command that frees space can still write its lock when the disk is
+ * full. Random, so that no file system stores it compressed, deduplicated or sparse. */
+#define DR_LOCK_RESERVE_OBJ "reserve"
+#define DR_LOCK_RESERVE_SIZE (1u << 20)
+
+enum {
+    DR_LOCK_EXCLUSIVE = 1u << 0,
+    /* when there is no space for the lock, delete the reserve and write the lock again: only
+     * for commands that free space (prune, forget), or the first full disk would use it up */
+    DR_LOCK_USE_RESERVE = 1u << 1,
+};
+
+/* Takes a lock: dr_lock_acquire_flags(b, exclusive ? DR_LOCK_EXCLUSIVE : 0, out). */
 DR_MUST_CHECK int dr_lock_acquire(struct dr_backend *b, bool exclusive, struct dr_lock **out);
+/* Takes a lock (flags: DR_LOCK_*). Once it is held, writes the reserve if it is missing (a
+ * repository made before it existed, or after a full disk used it), unless this lock just
+ * used it; that write is best effort. Errors: DR_ELOCKED (a conflicting live lock exists; the
+ * message names its holder), DR_EIO, DR_ENOSPC (with DR_LOCK_USE_RESERVE: even after the
+ * reserve was deleted, or there was none). */
+DR_MUST_CHECK int dr_lock_acquire_flags(struct dr_backend *b, unsigned flags, struct dr_lock **out);
+/* Writes the reserve unless it exists with its size. Returns 1 when it was written, 0 when it
+ * was there. Errors: DR_ENOSPC, DR_EIO (nothing half-written is left: the write is atomic). */
+DR_MUST_CHECK int dr_lock_reserve_ensure(struct dr_backend *b);
 /* Stops refreshing and removes the lock. NULL is a no-op. */
 void dr_lock_release(struct dr_lock *l);
 

@@ -18,9 +18,10 @@ struct dr_restore_opts {
 
 struct dr_restore_stats {
     uint64_t files, dirs, links, bytes;
-    uint64_t errors;    /* files left out: their data could not be read or verified */
-    uint64_t dirs_lost; /* directories restored empty: their tree could not be read */
-    uint64_t damaged;   /* files marked damaged (by repair snapshots) restored with holes */
+    uint64_t errors;     /* files left out: their data could not be read or verified */
+    uint64_t dirs_lost;  /* directories restored empty: their tree could not be read */
+    uint64_t damaged;    /* files marked damaged (by repair snapshots) restored with holes */
+    uint64_t incomplete; /* directories the snapshot could not read (DR_NODE_F_INCOMPLETE) */
 };
 
 /* Restores the snapshot's tree below target (created if missing; the one path that may be a
@@ -37,7 +38,9 @@ struct dr_restore_stats {
  * is restored, and DR_EDAMAGED is returned at the end with a message that counts both what was
  * lost and what was restored. DR_EDAMAGED is also returned when files marked damaged by
  * `repair snapshots` were restored with holes. Any other error stops the restore; its message
- * says how many files and directories were restored before. *out is filled in either case. */
+ * says how many files and directories were restored before. *out is filled in either case.
+ * A directory marked incomplete (the snapshot could not read it) is restored with what it
+ * holds, with a warning naming it, and counted in incomplete; that alone is no error. */
 DR_MUST_CHECK int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s,
                                  const struct dr_restore_opts *o, struct dr_restore_stats *out);
 

@@ -26,6 +26,9 @@ enum dr_node_type {
 /* The content is record-encoded (format/rdb.md): chunks are [head, layout..., groups...], their
  * sizes are the blobs' and do not add up to size; read it through dr_rdbstore_decode. */
 #define DR_NODE_F_RECORDS 0x2u
+/* Directories only: the directory could not be read, or not to the end, when the snapshot was
+ * taken; its tree holds the entries that were read (none if it could not be opened). */
+#define DR_NODE_F_INCOMPLETE 0x4u
 
 struct dr_range {
     uint64_t off, len;

@@ -61,13 +61,14 @@ static const struct dr_cmd commands[] = {
      "mount MOUNTPOINT [--background [--log FILE]] [--cache-size SIZE] [--readahead N]\n"
      "     [--threads N] [--allow-other]"},
     {"forget", "remove snapshots, by id or by a keep policy", dr_cmd_forget,
-     DR_CMD_REPO | DR_CMD_LOCK_SHARED,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_LOCK_RESERVE,
      "forget [SNAP...] [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N]\n"
      "     [--keep-monthly N] [--keep-yearly N] [--keep-within DURATION] [--keep-tag TAG]\n"
      "     [--group-by host,tags,paths] [--host H] [--tag T] [--dry-run] [--json]\n"
      "     [--prune [--max-unused PERCENT]]"},
     {"prune", "reclaim space that no snapshot references", dr_cmd_prune,
-     DR_CMD_REPO | DR_CMD_LOCK_SHARED, "prune [--max-unused PERCENT] [--dry-run] [--json]"},
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_LOCK_RESERVE,
+     "prune [--max-unused PERCENT] [--dry-run] [--json]"},
     {"repair", "rebuild the index, or repair damaged snapshots", dr_cmd_repair,
      DR_CMD_REPO | DR_CMD_NO_INDEX, "repair index | repair snapshots [--read-data] [--dry-run]"},
     {"unlock", "remove locks of processes that are gone", dr_cmd_unlock, 0,
@@ -372,8 +373,9 @@ int dr_cmd_open(struct dr_ctx *ctx)
         if (rc < 0) {
             return rc;
         }
-        rc =
-            dr_lock_acquire(ctx->r->backend, (ctx->cmd->flags & DR_CMD_LOCK_EXCL) != 0, &ctx->lock);
+        unsigned lf = ((ctx->cmd->flags & DR_CMD_LOCK_EXCL) ? DR_LOCK_EXCLUSIVE : 0) |
+                      ((ctx->cmd->flags & DR_CMD_LOCK_RESERVE) ? DR_LOCK_USE_RESERVE : 0);
+        rc = dr_lock_acquire_flags(ctx->r->backend, lf, &ctx->lock);
         if (rc < 0) {
             return rc;
         }

@@ -22,6 +22,7 @@ enum {
     DR_CMD_LOCK_EXCL = 1u << 2,    /* holds an exclusive lock while it runs */
     DR_CMD_NO_INDEX = 1u << 3,     /* keys and config only */
     DR_CMD_VERIFY_INDEX = 1u << 4, /* check the index file in a child before using it */
+    DR_CMD_LOCK_RESERVE = 1u << 5, /* frees space: its locks may use the reserve (lock.h) */
 };
 
 struct dr_ctx;

@@ -1,5 +1,10 @@
 /* diff.c: `drrepo diff SNAP1 SNAP2` compares two snapshots' trees. Identical subtrees have the
- * same id and are skipped without being loaded. */
+ * same id and are skipped without being loaded.
+ *
+ * A directory that could not be read (wholly) when a snapshot was taken (DR_NODE_F_INCOMPLETE)
+ * is marked: "[incomplete]" after a directory added or removed, and a line "! DIR/" where one
+ * of the two snapshots has it incomplete and the directories differ, because entries shown
+ * below it as removed or added may only have been unreadable. */
 #include "cmd_int.h"
 
 #include <stdlib.h>
@@ -8,8 +13,13 @@
 #include "drrepo/mem.h"
 
 struct diff_stats {
-    uint64_t added, removed, modified;
+    uint64_t added, removed, modified, incomplete;
 };
+
+static bool incomplete(const struct dr_node *n)
+{
+    return n->type == DR_NODE_DIR && (n->flags & DR_NODE_F_INCOMPLETE);
+}
 
 static bool same_content(const struct dr_node *a, const struct dr_node *b)
 {
@@ -27,24 +37,37 @@ static bool same_content(const struct dr_node *a, const struct dr_node *b)
 static int print_all(struct dr_repo *r, const struct dr_node *n, const char *path, char mark,
                      struct diff_stats *st);
 
+struct list_ctx {
+    char mark;
+    struct diff_stats *st;
+};
+
+static void print_entry(char mark, const char *path, const struct dr_node *n, struct diff_stats *st)
+{
+    printf("%c %s%s%s\n", mark, path, n->type == DR_NODE_DIR ? "/" : "",
+           incomplete(n) ? " [incomplete]" : "");
+    st->incomplete += incomplete(n);
+}
+
 static int list_cb(void *arg, const char *path, const struct dr_node *n)
 {
-    char *mark = arg;
-    printf("%c %s%s\n", *mark, path, n->type == DR_NODE_DIR ? "/" : "");
+    struct list_ctx *lc = arg;
+    print_entry(lc->mark, path, n, lc->st);
     return 0;
 }
 
 static int print_all(struct dr_repo *r, const struct dr_node *n, const char *path, char mark,
                      struct diff_stats *st)
 {
-    printf("%c %s%s\n", mark, path, n->type == DR_NODE_DIR ? "/" : "");
+    print_entry(mark, path, n, st);
     if (mark == '+') {
         st->added++;
     } else {
         st->removed++;
     }
     if (n->type == DR_NODE_DIR) {
-        return dr_repo_walk(r, &n->subtree, path, list_cb, &mark);
+        struct list_ctx lc = {mark, st};
+        return dr_repo_walk(r, &n->subtree, path, list_cb, &lc);
     }
     return 0;
 }
@@ -79,6 +102,14 @@ static int diff_trees(struct dr_repo *r, const struct dr_id *a, const struct dr_
                 printf("T %s\n", path);
                 st->modified++;
             } else if (n->type == DR_NODE_DIR) {
+                if ((incomplete(n) || incomplete(m)) &&
+                    (n->flags != m->flags || !dr_id_eq(&n->subtree, &m->subtree))) {
+                    printf("! %s/ [incomplete in %s]\n", path,
+                           !incomplete(m)   ? "the first snapshot"
+                           : !incomplete(n) ? "the second snapshot"
+                                            : "both snapshots");
+                    st->incomplete++;
+                }
                 rc = diff_trees(r, &n->subtree, &m->subtree, path, st);
             } else if (!same_content(n, m)) {
                 printf("M %s\n", path);
@@ -126,8 +157,12 @@ int dr_cmd_diff(struct dr_ctx *ctx, int argc, char **argv)
         rc = diff_trees(ctx->r, &sa.tree, &sb.tree, "", &st);
     }
     if (rc >= 0) {
-        printf("%llu added, %llu removed, %llu modified\n", (unsigned long long)st.added,
+        printf("%llu added, %llu removed, %llu modified", (unsigned long long)st.added,
                (unsigned long long)st.removed, (unsigned long long)st.modified);
+        if (st.incomplete) {
+            printf(", %llu incomplete", (unsigned long long)st.incomplete);
+        }
+        printf("\n");
     }
     dr_snapshot_release(&sa);
     dr_snapshot_release(&sb);

@@ -1,4 +1,8 @@
-/* ls.c: `drrepo ls SNAP [PATH]` lists a snapshot's files from its trees (no file data read). */
+/* ls.c: `drrepo ls SNAP [PATH]` lists a snapshot's files from its trees (no file data read).
+ *
+ * A directory that could not be read when the snapshot was taken (DR_NODE_F_INCOMPLETE) is
+ * marked "[incomplete]" in the long listing; the short listing stays one path per line, for
+ * scripts, and names such directories in a warning on stderr instead. */
 #include "cmd_int.h"
 
 #include <getopt.h>
@@ -6,7 +10,15 @@
 #include <sys/stat.h>
 
 #include "drrepo/error.h"
+#include "drrepo/log.h"
 #include "drrepo/util.h"
+
+static void warn_incomplete(const char *path)
+{
+    dr_log_warn("directory '%s' could not be read when the snapshot was taken: it holds only "
+                "the entries that were read",
+                path);
+}
 
 static void mode_string(const struct dr_node *n, char out[11])
 {
@@ -28,6 +40,9 @@ static int ls_cb(void *arg, const char *path, const struct dr_node *n)
     struct ls_ctx *lc = arg;
     if (!lc->lng) {
         printf("%s\n", path);
+        if (n->type == DR_NODE_DIR && (n->flags & DR_NODE_F_INCOMPLETE)) {
+            warn_incomplete(path);
+        }
         return 0;
     }
     char mode[11], when[32];
@@ -40,6 +55,9 @@ static int ls_cb(void *arg, const char *path, const struct dr_node *n)
     }
     if (n->flags & DR_NODE_F_DAMAGED) {
         printf(" [damaged]");
+    }
+    if (n->type == DR_NODE_DIR && (n->flags & DR_NODE_F_INCOMPLETE)) {
+        printf(" [incomplete]");
     }
     printf("\n");
     return 0;
@@ -88,6 +106,10 @@ int dr_cmd_ls(struct dr_ctx *ctx, int argc, char **argv)
     }
     if (rc >= 0) {
         if (n.type == DR_NODE_DIR) {
+            /* the directory listed is not printed itself: say it here */
+            if (n.flags & DR_NODE_F_INCOMPLETE) {
+                warn_incomplete(path);
+            }
             rc = dr_repo_walk(ctx->r, &n.subtree, path, ls_cb, &lc);
         } else {
             rc = ls_cb(&lc, path, &n);

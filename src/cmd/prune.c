@@ -21,8 +21,12 @@ int dr_cmd_lock_exclusive(struct dr_ctx *ctx)
     ctx->lock = NULL;
     int64_t deadline = dr_mono_ns() + ctx->retry_lock_ns;
     bool said = false;
+    unsigned flags = DR_LOCK_EXCLUSIVE;
+    if (ctx->cmd->flags & DR_CMD_LOCK_RESERVE) {
+        flags |= DR_LOCK_USE_RESERVE;
+    }
     for (;;) {
-        int rc = dr_lock_acquire(ctx->r->backend, true, &ctx->lock);
+        int rc = dr_lock_acquire_flags(ctx->r->backend, flags, &ctx->lock);
         if (rc != DR_ELOCKED || dr_mono_ns() >= deadline) {
             return rc;
         }
@@ -35,11 +39,25 @@ int dr_cmd_lock_exclusive(struct dr_ctx *ctx)
     }
 }
 
-/* Prints the summary to out (stdout, or stderr when stdout carries another JSON document). */
+/* Prints the summary to out (stdout, or stderr when stdout carries another JSON document).
+ *
+ * A repack that runs out of space does not stop prune: the packs that nothing references are
+ * deleted all the same, since on a full disk that is what frees space (what the repack copied
+ * before it stopped is indexed; what it did not copy stays where it was, and live). The
+ * summary is printed, and the error is returned at the end. */
 static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o, FILE *out)
 {
     struct dr_prune_stats st;
+    char *nospace = NULL;
     int rc = dr_prune_repack(ctx->r, o, &st);
+    if (rc == DR_ENOSPC && !o->dry_run) {
+        nospace = dr_xstrdup(dr_error_msg());
+        dr_error_clear();
+        dr_log_warn("%s: the repack stops here; prune goes on to delete the packs that nothing "
+                    "references",
+                    nospace);
+        rc = 0;
+    }
     if (rc < 0) {
         return rc;
     }
@@ -48,12 +66,18 @@ static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o, FILE *ou
         if (rc >= 0) {
             rc = dr_prune_delete(ctx->r, o, &st);
         }
+        if (rc >= 0 && dr_lock_reserve_ensure(ctx->r->backend) < 0) {
+            /* the space freed is not enough for it: the next command that locks tries again */
+            dr_log_warn("the repository's reserve is not written again: %s", dr_error_msg());
+            dr_error_clear();
+        }
         if (rc >= 0) {
             /* drill results of forgotten snapshots go too */
             rc = dr_drill_prune(ctx->r);
             st.drills_removed = rc > 0 ? (uint64_t)rc : 0;
         }
         if (rc < 0) {
+            free(nospace);
             return rc;
         }
     } else {
@@ -98,6 +122,14 @@ static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o, FILE *ou
                         (unsigned long long)st.drills_removed);
             }
         }
+    }
+    if (nospace) {
+        rc = dr_errorf(DR_ENOSPC,
+                       "prune deleted %llu packs that nothing references (freed %s) but had no "
+                       "space to repack: %s; run prune again",
+                       (unsigned long long)st.packs_deleted, freed, nospace);
+        free(nospace);
+        return rc;
     }
     return 0;
 }

@@ -76,11 +76,11 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
                    (unsigned long long)st.files, (unsigned long long)st.dirs, size);
         } else if (ctx->json) {
             printf("{\"files\":%llu,\"dirs\":%llu,\"links\":%llu,\"bytes\":%llu,\"errors\":%llu,"
-                   "\"dirs_lost\":%llu,\"damaged\":%llu}\n",
+                   "\"dirs_lost\":%llu,\"damaged\":%llu,\"incomplete\":%llu}\n",
                    (unsigned long long)st.files, (unsigned long long)st.dirs,
                    (unsigned long long)st.links, (unsigned long long)st.bytes,
                    (unsigned long long)st.errors, (unsigned long long)st.dirs_lost,
-                   (unsigned long long)st.damaged);
+                   (unsigned long long)st.damaged, (unsigned long long)st.incomplete);
         }
         if (st.errors || st.dirs_lost) {
             ctx->hint = "'drrepo repair snapshots' recovers a snapshot with lost trees or data: "

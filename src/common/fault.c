@@ -60,6 +60,8 @@ int dr_fault_hit(const char *name)
         pause_here(name);
     } else if (strncmp(action, "enospc", 6) == 0) {
         return dr_errorf(DR_ENOSPC, "fault point '%s': no space left on device (injected)", name);
+    } else if (strncmp(action, "fail", 4) == 0) {
+        return dr_errorf(DR_EIO, "fault point '%s': failure (injected)", name);
     }
     return 0;
 }

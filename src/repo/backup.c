@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "drrepo/error.h"
+#include "drrepo/fault.h"
 #include "drrepo/format.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
@@ -92,6 +93,15 @@ struct backup {
     uint64_t rdb_fallback; /* RDB-looking files stored as plain chunks */
     char *rdb_note;        /* why the first of those was */
     uint64_t scan_total;   /* written by the scanner thread, read with __atomic */
+    size_t sources_unread; /* paths given that could not be read at all */
+};
+
+/* How much of a directory's listing was read. A directory not read to the end is stored with
+ * what was read and the flag DR_NODE_F_INCOMPLETE, so that ls, diff and restore can say so. */
+enum dir_read {
+    DIR_READ_ALL,
+    DIR_READ_PART, /* the listing failed after some entries */
+    DIR_READ_NONE, /* not opened, or the listing failed before any entry */
 };
 
 static void progress(struct backup *b, const char *current, bool final)
@@ -722,22 +732,36 @@ static int backup_file(struct backup *b, const char *path, const struct stat *st
 }
 
 static int backup_dir(struct backup *b, const char *path, const struct dr_id *ptree,
-                      struct dr_id *out_tree);
+                      struct dr_id *out_tree, enum dir_read *out_read);
 
 static int name_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Builds the node for one existing path. Returns 1 when the entry is left out (unreadable). */
+/* lstat, or a path that vanished when the fault point "backup.lstat" is armed with "fail". */
+static int entry_stat(const char *path, struct stat *st)
+{
+    if (DR_FAULT_POINT("backup.lstat") < 0) {
+        dr_error_clear();
+        errno = ENOENT;
+        return -1;
+    }
+    return lstat(path, st);
+}
+
 /* Builds the node for one existing path; pnode is the parent snapshot's node for the same path
- * (NULL when none). Returns 1 when the entry is left out (unreadable). */
+ * (NULL when none). Returns 1 when the entry is left out (unreadable). For a directory,
+ * *out_read (if not NULL) tells how much of it was read. */
 static int backup_entry(struct backup *b, const char *path, const char *name,
-                        const struct dr_node *pnode, struct dr_node *n)
+                        const struct dr_node *pnode, struct dr_node *n, enum dir_read *out_read)
 {
     struct stat st;
     memset(n, 0, sizeof(*n));
-    if (lstat(path, &st) < 0) {
+    if (out_read) {
+        *out_read = DIR_READ_ALL;
+    }
+    if (entry_stat(path, &st) < 0) {
         dr_log_error("cannot stat '%s': %s", path, strerror(errno));
         b->sum.errors++;
         b->prog.errors++;
@@ -761,8 +785,15 @@ static int backup_entry(struct backup *b, const char *path, const char *name,
             }
             dr_buf_release(&enc);
         } else {
+            enum dir_read got = DIR_READ_ALL;
             rc = backup_dir(b, path, pnode && pnode->type == DR_NODE_DIR ? &pnode->subtree : NULL,
-                            &n->subtree);
+                            &n->subtree, &got);
+            if (got != DIR_READ_ALL) {
+                n->flags |= DR_NODE_F_INCOMPLETE;
+            }
+            if (out_read) {
+                *out_read = got;
+            }
         }
         break;
     case DR_NODE_SYMLINK: {
@@ -809,26 +840,57 @@ static void load_parent_tree(struct backup *b, const struct dr_id *id, struct dr
     }
 }
 
-static int backup_dir(struct backup *b, const char *path, const struct dr_id *ptree,
-                      struct dr_id *out_tree)
+/* opendir and readdir, failing with EACCES and EIO where the fault points "backup.opendir"
+ * and "backup.readdir" are armed with "fail" (root, who runs the tests, reads any directory). */
+static DIR *dir_open(const char *path)
 {
-    DIR *d = opendir(path);
+    if (DR_FAULT_POINT("backup.opendir") < 0) {
+        dr_error_clear();
+        errno = EACCES;
+        return NULL;
+    }
+    return opendir(path);
+}
+
+static struct dirent *dir_next(DIR *d)
+{
+    if (DR_FAULT_POINT("backup.readdir") < 0) {
+        dr_error_clear();
+        errno = EIO;
+        return NULL;
+    }
+    return readdir(d);
+}
+
+/* Stores the directory at path as a tree; *out_read tells how much of its listing was read (a
+ * directory that cannot be read is an input error: reported, counted, and stored with what was
+ * read, so the snapshot still holds its metadata and its readable entries). */
+static int backup_dir(struct backup *b, const char *path, const struct dr_id *ptree,
+                      struct dr_id *out_tree, enum dir_read *out_read)
+{
+    DIR *d = dir_open(path);
     struct dr_tree t, pt;
     dr_tree_init(&t);
     load_parent_tree(b, ptree, &pt);
     char **names = NULL;
     size_t nnames = 0, anames = 0;
     int rc = 0;
+    *out_read = DIR_READ_ALL;
     if (!d) {
         dr_log_error("cannot read directory '%s': %s", path, strerror(errno));
         b->sum.errors++;
         b->prog.errors++;
         dr_tree_release(&pt);
-        return store_tree(b, &t, out_tree); /* kept, as an empty directory */
+        *out_read = DIR_READ_NONE;
+        return store_tree(b, &t, out_tree); /* kept, as an empty directory marked incomplete */
     }
-    struct dirent *de;
-    errno = 0;
-    while ((de = readdir(d)) != NULL) {
+    /* errno is cleared before each call: only readdir's own failure may mark the directory */
+    for (;;) {
+        errno = 0;
+        struct dirent *de = dir_next(d);
+        if (!de) {
+            break;
+        }
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
             continue;
         }
@@ -838,6 +900,8 @@ static int backup_dir(struct backup *b, const char *path, const struct dr_id *pt
     if (errno) {
         dr_log_error("cannot list directory '%s': %s", path, strerror(errno));
         b->sum.errors++;
+        b->prog.errors++;
+        *out_read = nnames ? DIR_READ_PART : DIR_READ_NONE;
     }
     closedir(d);
     if (nnames) {
@@ -849,7 +913,7 @@ static int backup_dir(struct backup *b, const char *path, const struct dr_id *pt
                                                    : dr_xasprintf("%s/%s", path, names[i]);
         if (!excluded(b->o, full)) {
             struct dr_node n;
-            rc = backup_entry(b, full, names[i], dr_tree_find(&pt, names[i]), &n);
+            rc = backup_entry(b, full, names[i], dr_tree_find(&pt, names[i]), &n, NULL);
             if (rc == 0) {
                 dr_tree_add(&t, &n);
             } else {
@@ -915,7 +979,12 @@ static int backup_virtual(struct backup *b, const char *prefix, char **paths, si
         struct dr_node n;
         const struct dr_node *pnode = dr_tree_find(&pt, comp);
         if (exact) {
-            rc = backup_entry(b, full, comp, pnode, &n);
+            /* a path given: one that cannot be read at all counts against the snapshot */
+            enum dir_read got;
+            rc = backup_entry(b, full, comp, pnode, &n, &got);
+            if (rc == 1 || (rc == 0 && got == DIR_READ_NONE)) {
+                b->sources_unread++;
+            }
             if (rc == 1) {
                 dr_node_release(&n);
                 rc = 0;
@@ -1093,11 +1162,25 @@ static int backup_paths(struct backup *b, struct dr_snapshot *s)
             struct stat st;
             rc = lstat("/", &st) < 0 ? dr_error_errno(DR_EIO, "cannot stat '/'") : 0;
             if (rc >= 0) {
+                /* the root has no node to mark: a listing of '/' that fails midway is a partial
+                 * snapshot, named on stderr, like an unreadable file */
+                enum dir_read got;
                 b->sum.dirs++;
-                rc = backup_dir(b, "/", have_parent ? &ptree : NULL, &s->tree);
+                rc = backup_dir(b, "/", have_parent ? &ptree : NULL, &s->tree, &got);
+                b->sources_unread += got == DIR_READ_NONE;
             }
         } else {
             rc = backup_virtual(b, "/", paths, 0, n, have_parent ? &ptree : NULL, &s->tree);
+        }
+        /* a snapshot of nothing would look like a good backup of an empty tree */
+        if (rc >= 0 && b->sources_unread == n) {
+            rc = n == 1 ? dr_errorf(DR_ESOURCE,
+                                    "'%s' could not be read (see above); no snapshot was recorded",
+                                    paths[0])
+                        : dr_errorf(DR_ESOURCE,
+                                    "none of the %zu paths could be read (see above); no snapshot "
+                                    "was recorded",
+                                    n);
         }
     }
     for (size_t i = 0; i < n; i++) {

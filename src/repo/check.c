@@ -19,6 +19,7 @@
 
 #include "drrepo/error.h"
 #include "drrepo/format.h"
+#include "drrepo/lock.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
@@ -296,7 +297,7 @@ static bool is_hex(const char *s, size_t n)
 static int layout_cb(void *arg, const char *name, uint64_t size)
 {
     struct chk *c = arg;
-    if (strcmp(name, "config") == 0) {
+    if (strcmp(name, "config") == 0 || strcmp(name, DR_LOCK_RESERVE_OBJ) == 0) {
         return 0;
     }
     if (strncmp(name, "keys/", 5) == 0 && is_hex(name + 5, DR_ID_HEX_LEN)) {

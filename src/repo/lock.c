@@ -27,6 +27,7 @@ struct dr_lock {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop;
+    bool used_reserve; /* the lock was written into the space of the reserve */
 };
 
 /* Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), 0 if it
@@ -222,8 +223,8 @@ static int conflict_cb(void *arg, const struct dr_lock_info *li)
                            li->name);
     } else {
         cc->rc = dr_errorf(DR_ELOCKED,
-                           "repository is locked %s by pid %u on %s (user %s, refreshed %s)%s",
-                           li->exclusive ? "exclusively" : "", li->pid, li->host, li->user, when,
+                           "repository is locked%s by pid %u on %s (user %s, refreshed %s)%s",
+                           li->exclusive ? " exclusively" : "", li->pid, li->host, li->user, when,
                            old ? "; the lock looks stale: if that process is gone, run "
                                  "'drrepo unlock'"
                                : "");
@@ -266,8 +267,49 @@ static void *refresh_main(void *arg)
     return NULL;
 }
 
+int dr_lock_reserve_ensure(struct dr_backend *b)
+{
+    uint64_t size = 0;
+    int rc = dr_backend_stat(b, DR_LOCK_RESERVE_OBJ, &size);
+    if (rc >= 0 && size == DR_LOCK_RESERVE_SIZE) {
+        return 0;
+    }
+    if (rc < 0 && rc != DR_ENOENT) {
+        return rc;
+    }
+    dr_error_clear();
+    uint8_t *p = dr_xmalloc(DR_LOCK_RESERVE_SIZE);
+    dr_random_bytes(p, DR_LOCK_RESERVE_SIZE);
+    rc = dr_backend_put(b, DR_LOCK_RESERVE_OBJ, p, DR_LOCK_RESERVE_SIZE, false);
+    free(p);
+    return rc < 0 ? rc : 1;
+}
+
+/* No space for the lock: the reserve is deleted, which gives back its blocks, and the lock is
+ * written again, as atomically and durably as ever. Another writer may take the space first;
+ * then the lock fails with no space as it would have without a reserve. */
+static int write_lock_reserve(struct dr_lock *l)
+{
+    char msg[1024];
+    snprintf(msg, sizeof(msg), "%s", dr_error_msg());
+    if (dr_backend_delete(l->b, DR_LOCK_RESERVE_OBJ) < 0) {
+        /* no reserve (already used, or never written): the first error stands */
+        return dr_errorf(DR_ENOSPC, "%s", msg);
+    }
+    dr_log_warn("no space left on the repository's disk: the lock uses the space of the "
+                "repository's reserve, which is written again once space is free");
+    l->used_reserve = true;
+    return write_lock(l);
+}
+
 int dr_lock_acquire(struct dr_backend *b, bool exclusive, struct dr_lock **out)
 {
+    return dr_lock_acquire_flags(b, exclusive ? DR_LOCK_EXCLUSIVE : 0, out);
+}
+
+int dr_lock_acquire_flags(struct dr_backend *b, unsigned flags, struct dr_lock **out)
+{
+    bool exclusive = (flags & DR_LOCK_EXCLUSIVE) != 0;
     struct dr_lock *l = dr_xcalloc(1, sizeof(*l));
     l->b = b;
     pthread_mutex_init(&l->mu, NULL);
@@ -288,6 +330,9 @@ int dr_lock_acquire(struct dr_backend *b, bool exclusive, struct dr_lock **out)
     snprintf(l->info.name, sizeof(l->info.name), "%s", l->obj);
     /* Write first, then look: of two processes racing, at least one sees the other's lock. */
     int rc = write_lock(l);
+    if (rc == DR_ENOSPC && (flags & DR_LOCK_USE_RESERVE)) {
+        rc = write_lock_reserve(l);
+    }
     if (rc < 0) {
         free(l->obj);
         l->obj = NULL;
@@ -302,6 +347,13 @@ int dr_lock_acquire(struct dr_backend *b, bool exclusive, struct dr_lock **out)
         snprintf(msg, sizeof(msg), "%s", dr_error_msg());
         dr_lock_release(l);
         return dr_errorf(rc, "%s", msg);
+    }
+    if (!l->used_reserve) {
+        rc = dr_lock_reserve_ensure(b);
+        if (rc < 0) {
+            dr_log_detail("the repository's reserve is not written: %s", dr_error_msg());
+            dr_error_clear();
+        }
     }
     if (pthread_create(&l->thread, NULL, refresh_main, l) == 0) {
         l->thread_started = true;

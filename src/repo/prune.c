@@ -204,7 +204,12 @@ static int flush_repack(struct dr_repo *r, struct dr_pack_writer *w, uint8_t typ
     }
     rc = dr_index_commit(txn);
     if (rc >= 0) {
+        /* counted once indexed: a pack that could not be written copied nothing */
         st->packs_written++;
+        st->blobs_repacked += n;
+        for (size_t i = 0; i < n; i++) {
+            st->bytes_copied += e[i].clen;
+        }
         dr_pack_writer_reset(w);
     }
     return rc;
@@ -252,10 +257,6 @@ static int repack_one(struct dr_repo *r, const struct pack_ref *pr, struct dr_pa
             continue;
         }
         rc = dr_pack_writer_add(w, &e[i].id, rec, e[i].clen, e[i].ulen);
-        if (rc >= 0) {
-            st->blobs_repacked++;
-            st->bytes_copied += e[i].clen;
-        }
         if (rc >= 0 && dr_pack_writer_size(w) >= r->config.pack_size) {
             dr_index_abort(txn);
             txn = NULL;

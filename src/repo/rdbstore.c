@@ -37,6 +37,7 @@
 #define REF_LIT UINT32_MAX       /* an item stored inline in the layout */
 #define REF_NEW (UINT32_MAX - 1) /* a key record written into a new blob */
 #define NO_BLOB UINT32_MAX
+#define NO_DUP UINT32_MAX
 
 /* One item of the file in file order: inline bytes, or a key record with its parent record. */
 struct item {
@@ -63,8 +64,9 @@ struct slot {
 
 struct dr_rdbstore_parent {
     struct stage s;
-    uint32_t chunk0; /* the node's chunk index of record blob 0 */
-    struct slot *tab;
+    uint32_t chunk0;  /* the node's chunk index of record blob 0 */
+    struct slot *tab; /* one slot per distinct record */
+    uint32_t *dup;    /* nrec: the next record with the same bytes, or NO_DUP */
     size_t mask;
     uint8_t key[DR_RDBSTORE_HASH_KEY_LEN];
 };
@@ -376,14 +378,35 @@ int dr_rdbstore_parent_load(const struct dr_node *n, dr_rdbstore_pget_fn pget, v
     }
     p->tab = dr_xcalloc(cap, sizeof(*p->tab));
     p->mask = cap - 1;
+    /* records with the same bytes share one slot and are chained in file order (tail[] holds
+     * each chain's last record while the table is built) */
+    p->dup = dr_xmalloc(((size_t)p->s.nrec + 1) * sizeof(*p->dup));
+    uint32_t *tail = dr_xmalloc(((size_t)p->s.nrec + 1) * sizeof(*tail));
     for (uint32_t r = 0; r < p->s.nrec; r++) {
-        uint64_t h = rec_hash(p->key, p->s.map + p->s.off[r], p->s.off[r + 1] - p->s.off[r]);
+        const uint8_t *rec = p->s.map + p->s.off[r];
+        size_t len = p->s.off[r + 1] - p->s.off[r];
+        uint64_t h = rec_hash(p->key, rec, len);
+        uint32_t tag = (uint32_t)(h >> 32);
         size_t i = (size_t)h & p->mask;
+        p->dup[r] = NO_DUP;
+        tail[r] = r;
         while (p->tab[i].rec1) {
+            uint32_t q = p->tab[i].rec1 - 1;
+            if (p->tab[i].tag == tag && p->s.off[q + 1] - p->s.off[q] == len &&
+                memcmp(p->s.map + p->s.off[q], rec, len) == 0) {
+                break;
+            }
             i = (i + 1) & p->mask;
         }
-        p->tab[i] = (struct slot){.rec1 = r + 1, .tag = (uint32_t)(h >> 32)};
+        if (p->tab[i].rec1) {
+            uint32_t head = p->tab[i].rec1 - 1;
+            p->dup[tail[head]] = r;
+            tail[head] = r;
+        } else {
+            p->tab[i] = (struct slot){.rec1 = r + 1, .tag = tag};
+        }
     }
+    free(tail);
     *out = p;
     return 0;
 }
@@ -393,11 +416,12 @@ void dr_rdbstore_parent_free(struct dr_rdbstore_parent *p)
     if (p) {
         stage_free(&p->s);
         free(p->tab);
+        free(p->dup);
         free(p);
     }
 }
 
-/* The parent record with exactly these bytes, or REF_NEW. */
+/* The first parent record with exactly these bytes, or REF_NEW. */
 static uint32_t parent_find(const struct dr_rdbstore_parent *p, const uint8_t *rec, size_t len)
 {
     uint64_t h = rec_hash(p->key, rec, len);
@@ -410,6 +434,24 @@ static uint32_t parent_find(const struct dr_rdbstore_parent *p, const uint8_t *r
         }
     }
     return REF_NEW;
+}
+
+/* Which of the parent's records with the same bytes as record head a new record references.
+ * They are taken in order (the k-th equal record of the new file references the k-th of the
+ * parent's), so that an unchanged file references every parent record exactly once: if all
+ * of them took the first, the others would count as dead, and a blob of such duplicates (one
+ * key with one value in several databases) would be compacted, and written again with the
+ * same duplicates, on every snapshot. cursor[head] is 0 before the first take, then the next
+ * record + 1, or UINT32_MAX once the chain is used up (further copies reference head). */
+static uint32_t parent_take(const struct dr_rdbstore_parent *p, uint32_t head, uint32_t *cursor)
+{
+    uint32_t c = cursor[head];
+    if (c == UINT32_MAX) {
+        return head;
+    }
+    uint32_t r = c ? c - 1 : head;
+    cursor[head] = p->dup[r] == NO_DUP ? UINT32_MAX : p->dup[r] + 1;
+    return r;
 }
 
 /* ---- encoding ---- */
@@ -498,12 +540,16 @@ static uint32_t plan_reuse(struct enc *e, const struct dr_rdbstore_parent *par, 
     const struct stage *s = &par->s;
     uint64_t *live = dr_xcalloc((size_t)s->nblobs + 1, sizeof(*live));
     uint8_t *used = dr_xcalloc((size_t)s->nrec / 8 + 1, 1);
+    uint32_t *cursor = dr_xcalloc((size_t)s->nrec + 1, sizeof(*cursor));
     for (size_t i = 0; i < e->n; i++) {
         struct item *it = &e->v[i];
         if (it->ref != REF_NEW) {
             continue;
         }
         it->ref = parent_find(par, e->p + it->off, it->len);
+        if (it->ref != REF_NEW) {
+            it->ref = parent_take(par, it->ref, cursor);
+        }
         if (it->ref != REF_NEW && !(used[it->ref / 8] & (1u << (it->ref % 8)))) {
             used[it->ref / 8] |= (uint8_t)(1u << (it->ref % 8));
             live[blob_of(s, it->ref)] += it->len;
@@ -544,6 +590,7 @@ static uint32_t plan_reuse(struct enc *e, const struct dr_rdbstore_parent *par, 
         }
     }
     free(c);
+    free(cursor);
     free(used);
     free(live);
     return nkept;

@@ -16,6 +16,7 @@
 #include "drrepo/fault.h"
 #include "drrepo/format.h"
 #include "drrepo/fs.h"
+#include "drrepo/lock.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
@@ -148,6 +149,14 @@ int dr_repo_init(const char *location, const char *password, const struct dr_rep
     rc = dr_backend_put(b, "config", cfg.buf, cfg.len, true);
     if (rc < 0) {
         goto out;
+    }
+    /* after config, so that a disk too small for it still gets a repository; the next command
+     * that takes a lock writes it then (lock.h) */
+    if (dr_lock_reserve_ensure(b) < 0) {
+        dr_log_warn("the repository's reserve is not written (%s); the next command that takes "
+                    "a lock writes it",
+                    dr_error_msg());
+        dr_error_clear();
     }
     if (out_repo_id) {
         *out_repo_id = c.repo_id;

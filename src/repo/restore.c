@@ -535,6 +535,14 @@ static int restore_dir(struct restore *rs, int dirfd, const char *dst, const cha
                         spath);
             rs->st.damaged++;
         }
+        if (n->flags & DR_NODE_F_INCOMPLETE) {
+            /* the snapshot is restored as it is (exit 0): it never held more of this directory,
+             * and it exited 3 naming it when it was taken (docs/exit-codes.md) */
+            dr_log_warn("directory '%s' could not be read when the snapshot was taken: it is "
+                        "restored with only the entries that were read",
+                        spath);
+            rs->st.incomplete++;
+        }
         if (rc == 0) {
             rs->st.dirs++;
         }

@@ -110,6 +110,11 @@ dr_expect_success "unlocked: snapshot works" drrepo snapshot "$T/tA"
 "$TOOL" lock "$REPO" shared otherhost 4321 || dr_fail "dr-test-tool lock shared"
 dr_expect_success "shared lock of otherhost: snapshot works" drrepo snapshot "$T/tB"
 dr_check "the other host's shared lock is kept" test -f "$REPO/locks/testlock4321"
+# ... but it blocks prune's exclusive phase, and the message reads as one sentence
+dr_must_fail 11 "shared lock of otherhost: prune exits 11" drrepo prune
+dr_check "the shared-lock message names the holder" \
+    grep -q "repository is locked by pid 4321 on otherhost" "$T/err"
+dr_check "the lock message has no double space" test -z "$(grep '^drrepo: error' "$T/err" | grep '  ')"
 drrepo unlock --remove-all >/dev/null 2>&1
 
 # a stale lock of this host: the pid is gone, so it is removed with a warning
