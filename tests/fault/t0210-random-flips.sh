@@ -3,11 +3,12 @@
 # chosen uniformly over every byte of every repository file (config, keys, data and tree packs,
 # snapshots; not locks, nor the reserve, whose random bytes hold nothing and are never read:
 # format/repository.md "Reserve"), each in a fresh copy of the intact repository and its cache,
-# must all be detected: a non-zero exit that is not a crash. DR_TEST_SEED=N repeats a run.
+# must all be detected: a non-zero exit that is not a crash. The seed is fixed (1);
+# DR_TEST_SEED=N draws other positions.
 . "$DR_SRC/tests/e2e/lib.sh"
 
 N=50
-SEED=${DR_TEST_SEED:-$(($(date +%s) % 1000000))}
+SEED=${DR_TEST_SEED:-1}
 echo "# seed $SEED (DR_TEST_SEED=$SEED reproduces this run)"
 
 C0="$T/cache-base"
