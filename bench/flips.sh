@@ -4,8 +4,9 @@
 #   - `check --read-data` must detect it (exit not 0) without crashing;
 #   - `snapshots`, `ls latest` and `restore` of every snapshot must not crash (a signal or a
 #     sanitizer report);
-#   - a flip in `config` or a key file (or their copies) must be survivable: after `repair`,
-#     `check --read-data` passes and every snapshot restores byte-identical.
+#   - survivable: after the repair for its kind (`repair config`, `repair keys`, otherwise
+#     `repair index`), `check --read-data` passes and every snapshot restores byte-identical.
+#     Every flip in `config` or a key file (or their copies) must be survivable.
 # Prints a table per object kind: flips, detected, crashes, survivable.
 #
 #   bench/flips.sh [-n FLIPS] [-s SEED] [-d DRREPO] [-t DR_TEST_TOOL] [-w WORKDIR]
@@ -124,7 +125,11 @@ while read -r kind file off bit; do
     n_crash[$kind]=$((n_crash[$kind] + crash))
     # survivable: repair, then a clean check and every snapshot byte-identical
     surv=1
-    r repair copies >"$WORK/out" 2>"$WORK/err" </dev/null || surv=0
+    case $kind in
+        config) r repair config >"$WORK/out" 2>"$WORK/err" </dev/null || surv=0 ;;
+        key) r repair keys >"$WORK/out" 2>"$WORK/err" </dev/null || surv=0 ;;
+        *) r repair index >"$WORK/out" 2>"$WORK/err" </dev/null || surv=0 ;;
+    esac
     if [ "$surv" = 1 ]; then
         r check --read-data >"$WORK/out" 2>"$WORK/err" </dev/null || surv=0
     fi

@@ -40,7 +40,7 @@ for round in $(seq 1 "$rounds"); do
     wait "$pa"
     rca=$?
     nsnaps=$(find "$REPO/snapshots" -type f | wc -l)
-    if [ "$rca" -eq 0 ]; then
+    if [ "$rca" -eq 0 ] && ! grep -qE 'Sanitizer|runtime error' "$T/errA"; then
         dr_check "round $round: the snapshot exited 0 and is recorded" test "$nsnaps" -eq 1
         rm -rf "$T/r"
         dr_expect_success "round $round: it restores" B restore latest --target "$T/r"
@@ -51,6 +51,9 @@ for round in $(seq 1 "$rounds"); do
         cp "$T/errA" "$T/err"
         dr_check "round $round: a failing snapshot commits nothing (exit $rca)" \
             test "$nsnaps" -eq 0 -a "$rca" -lt 128
+        dr_check "round $round: and fails with a message, not a crash" \
+            test -z "$(grep -E 'Sanitizer|runtime error' "$T/errA")"
+        echo "# round $round: the snapshot failed: $(head -n 1 "$T/errA")"
     fi
 done
 dr_done
