@@ -78,6 +78,15 @@ struct dr_keyfile_info {
 /* Upper bounds accepted in key files (format/crypto.md). */
 #define DR_KDF_OPSLIMIT_MAX 64ull
 #define DR_KDF_MEMLIMIT_MAX (4ull * 1024 * 1024 * 1024)
+/* The floor for new key files (format/crypto.md "Limits"): libsodium's interactive limits, as
+ * memory (64 MiB) and as work (opslimit x memlimit, 2 passes over 64 MiB), so that fewer passes
+ * over more memory (RFC 9106's 1 pass over 2 GiB) still qualify. Below it only with
+ * --insecure-kdf (tests). */
+#define DR_KDF_MEMLIMIT_FLOOR (64ull * 1024 * 1024)
+#define DR_KDF_WORK_FLOOR (2ull * 64 * 1024 * 1024)
+
+/* DR_EUSAGE naming the floor and --insecure-kdf when opslimit/memlimit are below it; else 0. */
+DR_MUST_CHECK int dr_kdf_check_floor(uint64_t opslimit, uint64_t memlimit);
 
 /* Writes a key file that wraps master under password into out (appended). The repository id is
  * bound in as associated data, so a key file cannot be moved to another repository.

@@ -21,6 +21,7 @@ struct dr_repo_params {
     uint32_t pack_size;
     int zstd_level;
     uint64_t kdf_opslimit, kdf_memlimit;
+    bool insecure_kdf; /* allow KDF limits below the floor (dr_kdf_check_floor) */
 };
 
 /* Fills p with the defaults (format.h). */
@@ -65,7 +66,7 @@ struct dr_vanished *dr_repo_vanished_find(struct dr_repo *r, const struct dr_id 
 
 /* Creates a repository at location: config, one key file for password, with params.
  * Errors: DR_EEXIST (a repository or a non-empty directory is there), DR_EUSAGE (empty
- * password, bad params), DR_EIO, DR_ENOSPC. */
+ * password, bad params, KDF limits below the floor without insecure_kdf), DR_EIO, DR_ENOSPC. */
 DR_MUST_CHECK int dr_repo_init(const char *location, const char *password,
                                const struct dr_repo_params *params, struct dr_id *out_repo_id);
 

@@ -25,7 +25,7 @@
 static const struct dr_cmd commands[] = {
     {"init", "create a repository", dr_cmd_init, 0,
      "init [--chunk-min SIZE --chunk-avg SIZE --chunk-max SIZE] [--pack-size SIZE]\n"
-     "     [--compression LEVEL] [--kdf-memlimit SIZE --kdf-opslimit N]"},
+     "     [--compression LEVEL] [--kdf-memlimit SIZE --kdf-opslimit N [--insecure-kdf]]"},
     {"snapshot", "save files, stdin or a command's output", dr_cmd_snapshot,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED,
      "snapshot [options] PATH...\n"

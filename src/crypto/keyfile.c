@@ -47,6 +47,20 @@ static bool limits_ok(uint64_t opslimit, uint64_t memlimit)
            memlimit >= crypto_pwhash_argon2id_MEMLIMIT_MIN && memlimit <= DR_KDF_MEMLIMIT_MAX;
 }
 
+int dr_kdf_check_floor(uint64_t opslimit, uint64_t memlimit)
+{
+    /* the product cannot overflow within the caps; beyond them dr_keyfile_create refuses */
+    if (memlimit >= DR_KDF_MEMLIMIT_FLOOR && opslimit <= DR_KDF_OPSLIMIT_MAX &&
+        opslimit * memlimit >= DR_KDF_WORK_FLOOR) {
+        return 0;
+    }
+    return dr_errorf(DR_EUSAGE,
+                     "argon2id limits of %llu passes over %llu KiB are below the floor (at least "
+                     "64 MiB of memory and the work of 2 passes over 64 MiB, libsodium's "
+                     "interactive limits); --insecure-kdf allows them, for tests only",
+                     (unsigned long long)opslimit, (unsigned long long)(memlimit / 1024));
+}
+
 /* Reads a u16-length-prefixed string of at most KF_STR_MAX bytes into dst (NUL-terminated).
  * Returns false on a bad length or an embedded NUL; truncation is left to the reader. */
 static bool read_str(struct dr_reader *r, char dst[KF_STR_MAX + 1])

@@ -102,6 +102,12 @@ int dr_repo_init(const char *location, const char *password, const struct dr_rep
     if (params->zstd_level < 1 || params->zstd_level > 19) {
         return dr_errorf(DR_EUSAGE, "compression level must be between 1 and 19");
     }
+    if (!params->insecure_kdf) {
+        rc = dr_kdf_check_floor(params->kdf_opslimit, params->kdf_memlimit);
+        if (rc < 0) {
+            return rc;
+        }
+    }
     struct dr_backend *b = NULL;
     struct dr_keys *k = NULL;
     struct dr_buf cfg = DR_BUF_INIT(DR_CONFIG_MAX);

@@ -5,8 +5,8 @@
  * dr_crypto_seal/seal_nonce/open (round trips, every byte tampered, wrong ad or key, every
  * short length, out's max); dr_keyfile_create/create_det/info/open (round trip, wrong password,
  * wrong repository, empty password, limits, long names, every header byte corrupted, every
- * truncation, trailing bytes, newer version, oversize file). Argon2 runs with libsodium's
- * minimum limits to keep the tests fast. */
+ * truncation, trailing bytes, newer version, oversize file); dr_kdf_check_floor. Argon2 runs with
+ * libsodium's minimum limits to keep the tests fast. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -454,6 +454,23 @@ static void test_keyfile_newer(void **state)
     dr_buf_release(&kf);
 }
 
+static void test_kdf_floor(void **state)
+{
+    (void)state;
+    const uint64_t mib = 1024 * 1024;
+    /* libsodium's interactive limits and RFC 9106's 1 pass over 2 GiB qualify */
+    assert_int_equal(dr_kdf_check_floor(2, 64 * mib), 0);
+    assert_int_equal(dr_kdf_check_floor(1, 2048 * mib), 0);
+    assert_int_equal(dr_kdf_check_floor(4, 1024 * mib), 0);
+    /* too little memory whatever the passes; too little work whatever the memory */
+    assert_int_equal(dr_kdf_check_floor(64, 32 * mib), DR_EUSAGE);
+    assert_int_equal(dr_kdf_check_floor(1, 64 * mib), DR_EUSAGE);
+    assert_int_equal(dr_kdf_check_floor(1, 127 * mib), DR_EUSAGE);
+    assert_int_equal(dr_kdf_check_floor(1, 128 * mib), 0);
+    assert_int_equal(dr_kdf_check_floor(OPS, MEM), DR_EUSAGE);
+    assert_non_null(strstr(dr_error_msg(), "--insecure-kdf"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -466,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_keyfile_wrong),
         cmocka_unit_test(test_keyfile_corrupt),
         cmocka_unit_test(test_keyfile_newer),
+        cmocka_unit_test(test_kdf_floor),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
