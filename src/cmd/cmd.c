@@ -66,8 +66,9 @@ static const struct dr_cmd commands[] = {
      "     [--prune [--max-unused PERCENT]]"},
     {"prune", "reclaim space that no snapshot references", dr_cmd_prune,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED, "prune [--max-unused PERCENT] [--dry-run] [--json]"},
-    {"repair", "rebuild the index, or repair damaged snapshots", dr_cmd_repair,
-     DR_CMD_REPO | DR_CMD_NO_INDEX, "repair index | repair snapshots [--read-data] [--dry-run]"},
+    {"repair", "rebuild the index, repair damaged snapshots, rewrite damaged copies", dr_cmd_repair,
+     DR_CMD_REPO | DR_CMD_NO_INDEX,
+     "repair index | repair snapshots [--read-data] [--dry-run] | repair config | repair keys"},
     {"unlock", "remove locks of processes that are gone", dr_cmd_unlock, 0,
      "unlock [--remove-all]"},
     {"version", "print the version", dr_cmd_version, 0, "version"},
@@ -334,6 +335,7 @@ int dr_cmd_open(struct dr_ctx *ctx)
         .cache_dir = ctx->cache_dir,
         .no_index = (ctx->cmd->flags & DR_CMD_NO_INDEX) != 0,
         .verify_index = (ctx->cmd->flags & DR_CMD_VERIFY_INDEX) != 0,
+        .out_failure = &ctx->open_failure,
     };
     rc = dr_repo_open(&o, &ctx->r);
     dr_cmd_free_password(pw);

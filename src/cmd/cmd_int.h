@@ -45,7 +45,8 @@ struct dr_ctx {
     bool progress; /* stderr is a terminal and not quiet */
     struct dr_repo *r;
     struct dr_lock *lock;
-    int64_t retry_lock_ns; /* --retry-lock: how long to wait for a conflicting lock */
+    int64_t retry_lock_ns;               /* --retry-lock: how long to wait for a conflicting lock */
+    struct dr_open_failure open_failure; /* what dr_cmd_open found damaged, when it failed */
 };
 
 /* Swaps the context's lock for an exclusive one, retrying for up to ctx->retry_lock_ns. */

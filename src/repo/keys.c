@@ -1,74 +1,318 @@
-/* keys.c: managing key files: several passwords can open one repository, each wrapping the
- * same master key (restic's and borg 2's model). */
+/* keys.c: key files: several passwords can open one repository, each wrapping the same master
+ * key (restic's and borg 2's model).
+ *
+ * From format version 2 every key file has a second copy, copies/keys/<id>, with the same bytes
+ * (format/repository.md "Redundancy"). Both are named by the hash of their bytes, so a damaged
+ * copy is found without a key and the other one used. A key is the union of the two names: a
+ * key whose first copy was lost still opens the repository (with a warning), which is why
+ * removing a key deletes the second copy first, so that an interrupted removal leaves the key
+ * visible in `key list` rather than hidden in copies/. */
 #include "drrepo/repo.h"
 
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
+#include "drrepo/secure.h"
+#include "drrepo/util.h"
 #include "repo_int.h"
 
-struct klist {
-    struct dr_repo *r;
-    dr_key_cb cb;
-    void *arg;
-    const char *prefix;
-    struct dr_id match;
-    int nmatch, total;
+/* ---- the key files of a repository, with their copies --------------------------------------- */
+
+struct slot_list {
+    struct dr_keyslot *v;
+    size_t n, alloc;
+    bool copies; /* listing copies/keys */
 };
 
-static int key_cb(void *arg, const char *name, uint64_t size)
+static struct dr_keyslot *slot_get(struct slot_list *sl, const struct dr_id *id)
 {
-    struct klist *kl = arg;
-    const char *slash = strrchr(name, '/');
+    for (size_t i = 0; i < sl->n; i++) {
+        if (dr_id_eq(&sl->v[i].id, id)) {
+            return &sl->v[i];
+        }
+    }
+    DR_GROW(sl->v, sl->alloc, sl->n + 1);
+    struct dr_keyslot *s = &sl->v[sl->n++];
+    memset(s, 0, sizeof(*s));
+    s->id = *id;
+    char hex[DR_ID_HEX_LEN + 1];
+    dr_id_hex(id, hex);
+    snprintf(s->name, sizeof(s->name), "%s/%s", DR_OBJ_KEYS, hex);
+    snprintf(s->copy_name, sizeof(s->copy_name), "%s/%s", DR_OBJ_KEYS_COPY, hex);
+    s->state = s->copy_state = DR_COPY_MISSING;
+    dr_buf_init(&s->bytes, DR_KEYFILE_MAX);
+    return s;
+}
+
+static int slot_list_cb(void *arg, const char *name, uint64_t size)
+{
+    struct slot_list *sl = arg;
+    (void)size;
+    const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
     struct dr_id id;
-    if (dr_id_parse(slash ? slash + 1 : name, &id) < 0) {
+    /* anything else in keys/ is not a key file: check's layout pass reports it */
+    if (dr_id_parse(base, &id) < 0) {
         dr_error_clear();
         return 0;
     }
-    kl->total++;
-    if (kl->prefix) {
-        if (strncmp(slash ? slash + 1 : name, kl->prefix, strlen(kl->prefix)) == 0) {
-            kl->match = id;
-            kl->nmatch++;
-        }
-        return 0;
+    struct dr_keyslot *s = slot_get(sl, &id);
+    if (sl->copies) {
+        s->copy_state = DR_COPY_UNREAD;
+    } else {
+        s->state = DR_COPY_UNREAD;
     }
-    struct dr_keyfile_info info;
-    memset(&info, 0, sizeof(info));
+    return 0;
+}
+
+static int slot_cmp(const void *a, const void *b)
+{
+    return memcmp(((const struct dr_keyslot *)a)->id.b, ((const struct dr_keyslot *)b)->id.b,
+                  DR_ID_LEN);
+}
+
+/* Reads one copy of s into s->bytes when it is intact; sets *state and why. DR_EIO only. */
+static int read_copy(struct dr_repo *r, struct dr_keyslot *s, const char *name,
+                     enum dr_copy_state *state, char *why, size_t whylen)
+{
     struct dr_buf raw = DR_BUF_INIT(DR_KEYFILE_MAX);
-    int rc = size > DR_KEYFILE_MAX ? DR_ECORRUPT
-                                   : dr_backend_get(kl->r->backend, name, 0, UINT64_MAX, &raw);
-    if (rc >= 0) {
-        rc = dr_keyfile_info(raw.buf, raw.len, &info);
+    int rc = dr_backend_get(r->backend, name, 0, UINT64_MAX, &raw);
+    if (rc == DR_ENOENT) {
+        *state = DR_COPY_MISSING;
+        snprintf(why, whylen, "is missing");
+        rc = 0;
+    } else if (rc == DR_ECORRUPT) {
+        *state = DR_COPY_DAMAGED;
+        snprintf(why, whylen, "is damaged (%s)", dr_error_msg());
+        rc = 0;
+    } else if (rc >= 0) {
+        struct dr_id got;
+        dr_crypto_hash(raw.buf, raw.len, &got);
+        if (dr_id_eq(&got, &s->id)) {
+            *state = DR_COPY_OK;
+            if (s->bytes.len == 0) {
+                rc = dr_buf_add(&s->bytes, raw.buf, raw.len);
+            }
+        } else {
+            *state = DR_COPY_DAMAGED;
+            snprintf(why, whylen, "is damaged (its content does not match its name)");
+        }
+    }
+    dr_error_clear();
+    dr_buf_release(&raw);
+    return rc < 0 ? rc : 0;
+}
+
+void dr_keyslots_free(struct dr_keyslot *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        dr_buf_release(&v[i].bytes);
+    }
+    free(v);
+}
+
+int dr_repo_keyslots(struct dr_repo *r, bool read_all, struct dr_keyslot **out, size_t *out_n)
+{
+    struct slot_list sl = {0};
+    bool copies = r->config.version >= 2;
+    int rc = dr_backend_list(r->backend, DR_OBJ_KEYS, slot_list_cb, &sl);
+    if (rc >= 0 && copies) {
+        sl.copies = true;
+        rc = dr_backend_list(r->backend, DR_OBJ_KEYS_COPY, slot_list_cb, &sl);
+    }
+    if (sl.n) {
+        qsort(sl.v, sl.n, sizeof(*sl.v), slot_cmp);
+    }
+    for (size_t i = 0; rc >= 0 && i < sl.n; i++) {
+        struct dr_keyslot *s = &sl.v[i];
+        if (s->state == DR_COPY_UNREAD) {
+            rc = read_copy(r, s, s->name, &s->state, s->why, sizeof(s->why));
+        } else {
+            snprintf(s->why, sizeof(s->why), "is missing");
+        }
+        if (rc < 0 || !copies) {
+            continue;
+        }
+        if (s->copy_state == DR_COPY_UNREAD && (read_all || s->state != DR_COPY_OK)) {
+            rc = read_copy(r, s, s->copy_name, &s->copy_state, s->copy_why, sizeof(s->copy_why));
+        } else if (s->copy_state == DR_COPY_MISSING) {
+            snprintf(s->copy_why, sizeof(s->copy_why), "is missing");
+        }
     }
     if (rc < 0) {
-        dr_log_warn("key file '%s' cannot be read: %s", name, dr_error_msg());
-        dr_error_clear();
-        info.version = 0;
+        dr_keyslots_free(sl.v, sl.n);
+        return rc;
     }
-    dr_buf_release(&raw);
-    bool current = kl->r->keyfile_name && strcmp(kl->r->keyfile_name, name) == 0;
-    return kl->cb(kl->arg, &id, &info, current);
+    *out = sl.v;
+    *out_n = sl.n;
+    return 0;
 }
+
+/* ---- opening --------------------------------------------------------------------------------- */
+
+/* Says on stderr that s is read from its second copy, or cannot be read at all. */
+static void warn_slot(const struct dr_repo *r, const struct dr_keyslot *s)
+{
+    if (s->state == DR_COPY_OK) {
+        return;
+    }
+    if (s->bytes.len) {
+        dr_log_warn("key file '%s' %s; using its copy '%s': run 'drrepo repair keys'", s->name,
+                    s->why, s->copy_name);
+    } else if (r->config.version < 2) {
+        dr_log_warn("key file '%s' %s, and format version 1 keeps no copy of it; skipped", s->name,
+                    s->why);
+    } else {
+        dr_log_warn("key file '%s' %s, and its copy '%s' %s; skipped", s->name, s->why,
+                    s->copy_name, s->copy_why);
+    }
+}
+
+int dr_repo_load_keys(struct dr_repo *r, const char *password, struct dr_open_failure *f)
+{
+    struct dr_keyslot *v = NULL;
+    size_t n = 0;
+    uint8_t master[DR_MASTER_KEY_LEN];
+    int n_auth = 0, n_damaged = 0, other_rc = 0;
+    const char *damaged = NULL;
+    char other_msg[512] = "";
+    int rc = dr_repo_keyslots(r, false, &v, &n);
+    if (rc < 0) {
+        goto out;
+    }
+    for (size_t i = 0; i < n && !r->keys; i++) {
+        struct dr_keyslot *s = &v[i];
+        warn_slot(r, s);
+        if (!s->bytes.len) {
+            n_damaged++;
+            damaged = s->name;
+            continue;
+        }
+        rc = dr_keyfile_open(s->bytes.buf, s->bytes.len, &r->config.repo_id, password,
+                             strlen(password), master);
+        if (rc == 0) {
+            r->keys = dr_keys_from_master(master);
+            r->keyfile_name = dr_xstrdup(s->name);
+        } else if (rc == DR_EAUTH) {
+            n_auth++;
+        } else {
+            /* intact bytes that do not parse: a newer key file version, or a file that was
+             * planted or written by a broken drrepo */
+            dr_log_warn("key file '%s': %s; skipped", s->name, dr_error_msg());
+            if (!other_rc) {
+                other_rc = rc;
+                snprintf(other_msg, sizeof(other_msg), "key file '%s': %s", s->name,
+                         dr_error_msg());
+                snprintf(f->object, sizeof(f->object), "%s", s->name);
+            }
+        }
+        dr_error_clear();
+    }
+    rc = 0;
+    if (r->keys) {
+        goto out;
+    }
+    if (n_auth > 0) {
+        rc = dr_errorf(DR_EAUTH, "wrong password: no key file of repository '%s' opens with it%s%s",
+                       r->location,
+                       n_damaged ? " (some key files are damaged: see the warnings above)" : "",
+                       r->config.version < 2 ? "; format version 1 cannot tell this from a "
+                                               "damaged repository id in 'config'"
+                                             : "");
+    } else if (n_damaged == 1 && !other_rc) {
+        rc = dr_errorf(DR_ECORRUPT,
+                       "key file '%s' of repository '%s' is damaged and has no intact copy: "
+                       "restore it from a backup of the repository",
+                       damaged, r->location);
+        snprintf(f->object, sizeof(f->object), "%s", damaged);
+    } else if (n_damaged > 0 && !other_rc) {
+        rc = dr_errorf(DR_ECORRUPT,
+                       "every key file of repository '%s' is damaged (%d, named above): restore "
+                       "them from a backup of the repository",
+                       r->location, n_damaged);
+        snprintf(f->object, sizeof(f->object), "%s", DR_OBJ_KEYS);
+    } else if (other_rc) {
+        rc = dr_errorf(other_rc, "%s", other_msg);
+    } else {
+        rc = dr_errorf(DR_ECORRUPT, "repository '%s' has no key files", r->location);
+        snprintf(f->object, sizeof(f->object), "%s", DR_OBJ_KEYS);
+    }
+out:
+    dr_wipe(master, sizeof(master));
+    dr_keyslots_free(v, n);
+    return rc;
+}
+
+/* ---- writing ----------------------------------------------------------------------------------
+ */
+
+static void host_user(char *host, size_t hostlen, char *user, size_t userlen)
+{
+    if (gethostname(host, hostlen) < 0) {
+        snprintf(host, hostlen, "unknown");
+    }
+    host[hostlen - 1] = '\0';
+    struct passwd *pw = getpwuid(getuid());
+    snprintf(user, userlen, "%s", pw ? pw->pw_name : "unknown");
+}
+
+int dr_repo_write_keyfile(struct dr_backend *b, const struct dr_keys *k,
+                          const struct dr_repo_config *c, const char *password, uint64_t ops,
+                          uint64_t mem, struct dr_id *out_name)
+{
+    char host[256], user[256];
+    host_user(host, sizeof(host), user, sizeof(user));
+    struct dr_buf kf = DR_BUF_INIT(DR_KEYFILE_MAX);
+    char *obj = NULL;
+    int rc = dr_keyfile_create(k->master, &c->repo_id, password, strlen(password), ops, mem, host,
+                               user, dr_time_now_ns(), &kf);
+    if (rc < 0) {
+        goto out;
+    }
+    struct dr_id name;
+    dr_crypto_hash(kf.buf, kf.len, &name);
+    char hex[DR_ID_HEX_LEN + 1];
+    obj = dr_xasprintf("%s/%s", DR_OBJ_KEYS, dr_id_hex(&name, hex));
+    rc = dr_backend_put(b, obj, kf.buf, kf.len, true);
+    if (rc >= 0 && c->version >= 2) {
+        free(obj);
+        obj = dr_xasprintf("%s/%s", DR_OBJ_KEYS_COPY, hex);
+        rc = dr_backend_put(b, obj, kf.buf, kf.len, true);
+    }
+    if (rc >= 0 && out_name) {
+        *out_name = name;
+    }
+out:
+    free(obj);
+    dr_buf_release(&kf);
+    return rc;
+}
+
+/* ---- key list, add, remove, passwd ----------------------------------------------------------- */
 
 int dr_repo_key_list(struct dr_repo *r, dr_key_cb cb, void *arg)
 {
-    struct klist kl = {.r = r, .cb = cb, .arg = arg};
-    return dr_backend_list(r->backend, "keys", key_cb, &kl);
-}
-
-static int current_info(struct dr_repo *r, struct dr_keyfile_info *out)
-{
-    struct dr_buf raw = DR_BUF_INIT(DR_KEYFILE_MAX);
-    int rc = dr_backend_get(r->backend, r->keyfile_name, 0, UINT64_MAX, &raw);
-    if (rc >= 0) {
-        rc = dr_keyfile_info(raw.buf, raw.len, out);
+    struct dr_keyslot *v = NULL;
+    size_t n = 0;
+    int rc = dr_repo_keyslots(r, false, &v, &n);
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        struct dr_keyfile_info info;
+        memset(&info, 0, sizeof(info));
+        warn_slot(r, &v[i]);
+        if (v[i].bytes.len && dr_keyfile_info(v[i].bytes.buf, v[i].bytes.len, &info) < 0) {
+            dr_log_warn("key file '%s' cannot be read: %s", v[i].name, dr_error_msg());
+            dr_error_clear();
+            info.version = 0;
+        }
+        bool current = r->keyfile_name && strcmp(r->keyfile_name, v[i].name) == 0;
+        rc = cb(arg, &v[i].id, &info, current);
     }
-    dr_buf_release(&raw);
+    dr_keyslots_free(v, n);
     return rc;
 }
 
@@ -76,62 +320,100 @@ int dr_repo_key_add(struct dr_repo *r, const char *password, uint64_t ops, uint6
                     struct dr_id *out_id)
 {
     if (!ops || !mem) {
+        struct dr_keyslot *v = NULL;
+        size_t n = 0;
         struct dr_keyfile_info info;
-        int rc = current_info(r, &info);
+        int rc = dr_repo_keyslots(r, false, &v, &n);
+        for (size_t i = 0; rc >= 0 && i < n; i++) {
+            if (strcmp(v[i].name, r->keyfile_name) == 0) {
+                rc = dr_keyfile_info(v[i].bytes.buf, v[i].bytes.len, &info);
+                ops = ops ? ops : info.opslimit;
+                mem = mem ? mem : info.memlimit;
+            }
+        }
+        dr_keyslots_free(v, n);
         if (rc < 0) {
             return rc;
         }
-        ops = ops ? ops : info.opslimit;
-        mem = mem ? mem : info.memlimit;
+        if (!ops || !mem) {
+            return dr_errorf(DR_ENOENT, "the key file in use, '%s', is gone", r->keyfile_name);
+        }
     }
-    return dr_repo_write_keyfile(r->backend, r->keys, &r->config.repo_id, password, ops, mem,
-                                 out_id);
+    return dr_repo_write_keyfile(r->backend, r->keys, &r->config, password, ops, mem, out_id);
+}
+
+/* Deletes both copies of key file id, the second first (see the top of the file). */
+static int delete_key(struct dr_repo *r, const struct dr_id *id)
+{
+    char hex[DR_ID_HEX_LEN + 1];
+    dr_id_hex(id, hex);
+    char *copy = dr_xasprintf("%s/%s", DR_OBJ_KEYS_COPY, hex);
+    char *obj = dr_xasprintf("%s/%s", DR_OBJ_KEYS, hex);
+    int rc = dr_backend_delete(r->backend, copy);
+    if (rc == DR_ENOENT) {
+        dr_error_clear();
+        rc = 0;
+    }
+    if (rc >= 0) {
+        rc = dr_backend_delete(r->backend, obj);
+    }
+    if (rc == DR_ENOENT) {
+        dr_error_clear();
+        rc = 0;
+    }
+    free(copy);
+    free(obj);
+    return rc;
 }
 
 int dr_repo_key_remove(struct dr_repo *r, const char *name)
 {
-    struct klist kl = {.r = r, .prefix = name};
-    int rc = dr_backend_list(r->backend, "keys", key_cb, &kl);
+    struct dr_keyslot *v = NULL;
+    size_t n = 0, nmatch = 0, match = 0;
+    int rc = dr_repo_keyslots(r, false, &v, &n);
     if (rc < 0) {
         return rc;
     }
-    if (kl.nmatch == 0) {
-        return dr_errorf(DR_ENOENT, "no key file '%s'", name);
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(v[i].name + strlen(DR_OBJ_KEYS) + 1, name, strlen(name)) == 0) {
+            match = i;
+            nmatch++;
+        }
     }
-    if (kl.nmatch > 1) {
-        return dr_errorf(DR_EUSAGE, "key prefix '%s' is ambiguous", name);
+    if (nmatch == 0) {
+        rc = dr_errorf(DR_ENOENT, "no key file '%s'", name);
+    } else if (nmatch > 1) {
+        rc = dr_errorf(DR_EUSAGE, "key prefix '%s' is ambiguous", name);
+    } else if (r->keyfile_name && strcmp(v[match].name, r->keyfile_name) == 0) {
+        rc = dr_errorf(DR_EUSAGE, "refusing to remove the key in use; open the repository "
+                                  "with another password to remove it");
+    } else if (n <= 1) {
+        rc = dr_errorf(DR_EUSAGE, "refusing to remove the last key");
+    } else {
+        rc = delete_key(r, &v[match].id);
     }
-    char hex[DR_ID_HEX_LEN + 1];
-    char *obj = dr_xasprintf("keys/%s", dr_id_hex(&kl.match, hex));
-    if (r->keyfile_name && strcmp(obj, r->keyfile_name) == 0) {
-        free(obj);
-        return dr_errorf(DR_EUSAGE, "refusing to remove the key in use; open the repository "
-                                    "with another password to remove it");
-    }
-    if (kl.total <= 1) {
-        free(obj);
-        return dr_errorf(DR_EUSAGE, "refusing to remove the last key");
-    }
-    rc = dr_backend_delete(r->backend, obj);
-    free(obj);
+    dr_keyslots_free(v, n);
     return rc;
 }
 
 int dr_repo_key_passwd(struct dr_repo *r, const char *password, struct dr_id *out_id)
 {
-    struct dr_id id;
+    struct dr_id id, old;
     int rc = dr_repo_key_add(r, password, 0, 0, &id);
     if (rc < 0) {
         return rc;
     }
     /* the new key is durable before the old one goes: a crash leaves both, never neither */
-    rc = dr_backend_delete(r->backend, r->keyfile_name);
+    rc = dr_id_parse(r->keyfile_name + strlen(DR_OBJ_KEYS) + 1, &old);
+    if (rc >= 0) {
+        rc = delete_key(r, &old);
+    }
     if (rc < 0) {
         return rc;
     }
     char hex[DR_ID_HEX_LEN + 1];
     free(r->keyfile_name);
-    r->keyfile_name = dr_xasprintf("keys/%s", dr_id_hex(&id, hex));
+    r->keyfile_name = dr_xasprintf("%s/%s", DR_OBJ_KEYS, dr_id_hex(&id, hex));
     *out_id = id;
     return 0;
 }
