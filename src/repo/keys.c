@@ -269,8 +269,16 @@ int dr_repo_write_keyfile(struct dr_backend *b, const struct dr_keys *k,
     host_user(host, sizeof(host), user, sizeof(user));
     struct dr_buf kf = DR_BUF_INIT(DR_KEYFILE_MAX);
     char *obj = NULL;
-    int rc = dr_keyfile_create(k->master, &c->repo_id, password, strlen(password), ops, mem, host,
-                               user, dr_time_now_ns(), &kf);
+    struct dr_keyfile_params p = {
+        /* what a version 1 repository gets written stays readable by the drrepo that made it */
+        .version = c->version >= 2 ? DR_KEYFILE_VERSION : 1,
+        .opslimit = ops,
+        .memlimit = mem,
+        .host = host,
+        .user = user,
+        .created_ns = dr_time_now_ns(),
+    };
+    int rc = dr_keyfile_create(k, &c->repo_id, password, strlen(password), &p, &kf);
     if (rc < 0) {
         goto out;
     }
@@ -304,7 +312,8 @@ int dr_repo_key_list(struct dr_repo *r, dr_key_cb cb, void *arg)
         struct dr_keyfile_info info;
         memset(&info, 0, sizeof(info));
         warn_slot(r, &v[i]);
-        if (v[i].bytes.len && dr_keyfile_info(v[i].bytes.buf, v[i].bytes.len, &info) < 0) {
+        if (v[i].bytes.len && dr_keyfile_details(r->keys, &r->config.repo_id, v[i].bytes.buf,
+                                                 v[i].bytes.len, &info) < 0) {
             dr_log_warn("key file '%s' cannot be read: %s", v[i].name, dr_error_msg());
             dr_error_clear();
             info.version = 0;

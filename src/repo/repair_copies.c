@@ -81,6 +81,16 @@ int dr_repair_keys(struct dr_repo *r, dr_repair_copy_cb cb, void *arg)
             lost_name = s->name;
             continue;
         }
+        struct dr_keyfile_info info;
+        if (dr_keyfile_details(r->keys, &r->config.repo_id, s->bytes.buf, s->bytes.len, &info) <
+            0) {
+            /* not ours to multiply: a planted file gets no second copy from us */
+            dr_log_warn("key file '%s' left alone: %s; remove it with 'drrepo key remove' if "
+                        "you did not add it",
+                        s->name, dr_error_msg());
+            dr_error_clear();
+            continue;
+        }
         if (s->state != DR_COPY_OK) {
             rc = rewrite(r, s->name, s->copy_name, s->bytes.buf, s->bytes.len, cb, arg);
             done += rc > 0 ? rc : 0;

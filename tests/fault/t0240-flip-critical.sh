@@ -2,9 +2,9 @@
 # t0240: no single flipped bit in a small critical object loses the repository. Single bits are
 # flipped in every byte region of `config` (magic, version, reserved, repository id, the sealed
 # body's nonce, ciphertext and tag, the checksum) and of the only key file (magic, version, kdf,
-# limits, salt, the wrapped key's nonce, ciphertext and tag, the details), and one in
-# their second copies (`copies/config`, `copies/keys/<id>`). For each flip, in a fresh copy of
-# the repository and its cache:
+# limits, salt, the details' length, the wrapped key's nonce, ciphertext and tag, the sealed
+# details), and one in each of their second copies (`copies/config`, `copies/keys/<id>`). For
+# each flip, in a fresh copy of the repository and its cache:
 #   - opening it (`snapshots`) works with a warning naming the damaged object, or fails with a
 #     clear error naming it (never a signal); a damaged second copy is found by `check` only;
 #   - `check` exits 4 with a `damage:` line naming the object (and never suggests
@@ -70,11 +70,12 @@ kversion=$(od -An -tu1 -j 8 -N1 "$R/keys/$K" | tr -d ' ')
         echo "keys/$K key_ciphertext $((ksize - 48)) 32"
         echo "keys/$K key_tag $((ksize - 16)) 16"
     else
-        echo "keys/$K key_nonce 48 24"
-        echo "keys/$K key_ciphertext 72 32"
-        echo "keys/$K key_tag 104 16"
-        echo "keys/$K details_nonce 120 24"
-        echo "keys/$K details_ciphertext 144 $((ksize - 144 - 16))"
+        echo "keys/$K details_len 48 2"
+        echo "keys/$K key_nonce 50 24"
+        echo "keys/$K key_ciphertext 74 32"
+        echo "keys/$K key_tag 106 16"
+        echo "keys/$K details_nonce 122 24"
+        echo "keys/$K details_ciphertext 146 $((ksize - 146 - 16))"
         echo "keys/$K details_tag $((ksize - 16)) 16"
     fi
     echo "copies/config any 0 $csize"

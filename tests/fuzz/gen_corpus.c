@@ -277,11 +277,22 @@ static void gen_keyfile(void)
     }
     fill_id(&repo_id, 0xc0);
     memset(salt, 0x5a, sizeof(salt));
-    /* libsodium's minimum Argon2id limits: opslimit 1, memlimit 8 KiB. */
-    check(dr_keyfile_create_det(master, &repo_id, "fuzz password", 13, 1, 8192, "host", "user",
-                                1700000000000000000LL, salt, next_nonce(), &b),
+    /* libsodium's minimum Argon2id limits: opslimit 1, memlimit 8 KiB; version 1 and 2 */
+    struct dr_keys *k = dr_keys_from_master(master);
+    struct dr_keyfile_params p = {1, 1, 8192, "host", "user", 1700000000000000000LL};
+    const uint8_t *nonce = next_nonce();
+    check(dr_keyfile_create_det(k, &repo_id, "fuzz password", 13, &p, salt, nonce, nonce, &b),
           "keyfile create");
     put("keyfile_fuzz", "min-limits", -1, b.buf, b.len);
+    dr_buf_reset(&b);
+    p.version = 2;
+    uint8_t wrap_nonce[DR_NONCE_LEN];
+    memcpy(wrap_nonce, next_nonce(), sizeof(wrap_nonce));
+    check(dr_keyfile_create_det(k, &repo_id, "fuzz password", 13, &p, salt, wrap_nonce,
+                                next_nonce(), &b),
+          "keyfile create");
+    put("keyfile_fuzz", "v2-min-limits", -1, b.buf, b.len);
+    dr_keys_free(k);
     dr_buf_release(&b);
 }
 

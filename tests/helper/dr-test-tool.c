@@ -6,6 +6,12 @@
  *   dr-test-tool config-version FILE N       set a config's format version to N and recompute
  *                                            its checksum (a config of a newer drrepo)
  *   dr-test-tool truncate FILE LENGTH        cut a file
+ *   dr-test-tool plant-key REPO OPS MEM PASSWORD
+ *                                            write keys/<id>, a key file wrapping a random master
+ *                                            key as someone without the repository's key could,
+ *                                            declaring Argon2id limits OPS and MEM (it is made
+ *                                            with the cheapest limits and then patched: its tag
+ *                                            fails either way); prints its id
  *   dr-test-tool lock REPO shared|exclusive HOST PID [AGE_SECONDS]
  *                                            write a lock file as another holder would, last
  *                                            refreshed AGE_SECONDS ago (default 0)
@@ -29,6 +35,7 @@
 #include "drrepo/index.h"
 #include "drrepo/secure.h"
 #include "drrepo/lock.h"
+#include "drrepo/mem.h"
 #include "drrepo/util.h"
 
 static int die(const char *msg)
@@ -202,6 +209,42 @@ static int config_version(const char *path, const char *vs)
     return rc < 0 ? die(dr_error_msg()) : 0;
 }
 
+static int plant_key(const char *repo, const char *opss, const char *mems, const char *pw)
+{
+    uint64_t ops, mem;
+    struct dr_buf cfg = DR_BUF_INIT(DR_CONFIG_MAX), kf = DR_BUF_INIT(DR_KEYFILE_MAX);
+    char *path = dr_xasprintf("%s/config", repo);
+    int rc = dr_parse_u64(opss, &ops) < 0 || dr_parse_size(mems, &mem) < 0 ? -1 : 0;
+    rc = rc < 0 ? rc : dr_crypto_init();
+    rc = rc < 0 ? rc : dr_fs_read_file(path, &cfg);
+    free(path);
+    if (rc < 0 || cfg.len < 16 + DR_ID_LEN) {
+        dr_buf_release(&cfg);
+        return die("bad limits or unreadable config");
+    }
+    struct dr_id repo_id, name;
+    memcpy(repo_id.b, cfg.buf + 16, DR_ID_LEN);
+    struct dr_keys *k = dr_keys_new_random();
+    struct dr_keyfile_params p = {DR_KEYFILE_VERSION, 1, 8192, "planted", "nobody", 0};
+    rc = dr_keyfile_create(k, &repo_id, pw, strlen(pw), &p, &kf);
+    dr_keys_free(k);
+    if (rc >= 0) {
+        dr_put_u64le((uint8_t *)kf.buf + 16, ops);
+        dr_put_u64le((uint8_t *)kf.buf + 24, mem);
+        dr_crypto_hash(kf.buf, kf.len, &name);
+        char hex[DR_ID_HEX_LEN + 1];
+        path = dr_xasprintf("%s/keys/%s", repo, dr_id_hex(&name, hex));
+        rc = dr_fs_write_atomic(path, kf.buf, kf.len, true);
+        free(path);
+        if (rc >= 0) {
+            printf("%s\n", hex);
+        }
+    }
+    dr_buf_release(&cfg);
+    dr_buf_release(&kf);
+    return rc < 0 ? die(dr_error_msg()) : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 4 && strcmp(argv[1], "flip") == 0) {
@@ -212,6 +255,9 @@ int main(int argc, char **argv)
     }
     if (argc >= 4 && strcmp(argv[1], "config-version") == 0) {
         return config_version(argv[2], argv[3]);
+    }
+    if (argc >= 6 && strcmp(argv[1], "plant-key") == 0) {
+        return plant_key(argv[2], argv[3], argv[4], argv[5]);
     }
     if (argc >= 4 && strcmp(argv[1], "truncate") == 0) {
         uint64_t len;

@@ -3,12 +3,12 @@
  * Covers: dr_chunker_init (the Gear table and masks of chunker-gear-v1 and the chunker-*-v1
  * parameter sets), dr_chunker_next (every cut point of chunker-small-v1 and
  * chunker-default-v1), dr_keys_from_master (subkeys), dr_crypto_blob_id, dr_crypto_hash,
- * dr_crypto_seal_nonce and dr_crypto_open (blobid-v1), dr_keyfile_create_det, dr_keyfile_info
- * and dr_keyfile_open (keyfile-v1, byte for byte), dr_config_encode, dr_config_check and
- * dr_config_decode (config-v1 and config-v2, byte for byte; every flipped bit is damage, never a
- * newer version; a newer version with a valid checksum is unsupported). The vector files are the
- * contract: when this test fails, the code changed the format. The source tree is found through
- * $DR_SRC. */
+ * dr_crypto_seal_nonce and dr_crypto_open (blobid-v1), dr_keyfile_create_det, dr_keyfile_info,
+ * dr_keyfile_details and dr_keyfile_open (keyfile-v1 and keyfile-v2, byte for byte),
+ * dr_config_encode, dr_config_check and dr_config_decode (config-v1 and config-v2, byte for byte;
+ * every flipped bit is damage, never a newer version; a newer version with a valid checksum is
+ * unsupported). The vector files are the contract: when this test fails, the code changed the
+ * format. The source tree is found through $DR_SRC. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -298,27 +298,41 @@ static void test_blob_ids(void **state)
     vfile_free(&v);
 }
 
-static void test_keyfile(void **state)
+/* A key file vector: its clear part, its details (version 2: only under the key), the master
+ * key it wraps, and the code writes exactly its bytes from its inputs. */
+static void check_keyfile_file(const char *name, uint32_t version)
 {
-    (void)state;
     struct vfile v;
-    vfile_load(&v, "keyfile-v1.txt");
+    vfile_load(&v, name);
     struct dr_id repo;
-    uint8_t master[32], salt[16], nonce[24], got[32];
+    uint8_t master[32], salt[16], nonce[24], details_nonce[24] = {0}, got[32];
     unhex(vget(&v, "repo_id"), repo.b, 32);
     unhex(vget(&v, "master"), master, 32);
     unhex(vget(&v, "salt"), salt, 16);
     unhex(vget(&v, "nonce"), nonce, 24);
+    if (version >= 2) {
+        unhex(vget(&v, "details_nonce"), details_nonce, 24);
+    }
     size_t pwlen, flen;
     uint8_t *pw = unhex_alloc(vget(&v, "password"), &pwlen);
     uint8_t *file = unhex_alloc(vget(&v, "file"), &flen);
     uint64_t ops = vget_u64(&v, "opslimit"), mem = vget_u64(&v, "memlimit");
     int64_t created = (int64_t)strtoll(vget(&v, "created_ns"), NULL, 10);
+    struct dr_keys *k = dr_keys_from_master(master);
 
     struct dr_keyfile_info info;
     assert_int_equal(dr_keyfile_info(file, flen, &info), 0);
-    assert_int_equal(info.version, 1);
-    assert_true(info.opslimit == ops && info.memlimit == mem && info.created_ns == created);
+    assert_int_equal(info.version, version);
+    assert_true(info.opslimit == ops && info.memlimit == mem);
+    if (version >= 2) {
+        /* without the key nothing but the limits is visible */
+        assert_true(info.details_sealed && info.created_ns == 0);
+        assert_string_equal(info.host, "");
+        assert_string_equal(info.user, "");
+    }
+    assert_int_equal(dr_keyfile_details(k, &repo, file, flen, &info), 0);
+    assert_false(info.details_sealed);
+    assert_true(info.created_ns == created);
     assert_string_equal(info.host, vget(&v, "host"));
     assert_string_equal(info.user, vget(&v, "user"));
 
@@ -326,17 +340,25 @@ static void test_keyfile(void **state)
     assert_memory_equal(got, master, 32);
 
     struct dr_buf out = DR_BUF_INIT(DR_KEYFILE_MAX);
-    assert_int_equal(dr_keyfile_create_det(master, &repo, (const char *)pw, pwlen, ops, mem,
-                                           vget(&v, "host"), vget(&v, "user"), created, salt, nonce,
-                                           &out),
+    struct dr_keyfile_params p = {version, ops, mem, vget(&v, "host"), vget(&v, "user"), created};
+    assert_int_equal(dr_keyfile_create_det(k, &repo, (const char *)pw, pwlen, &p, salt, nonce,
+                                           details_nonce, &out),
                      0);
     assert_int_equal(out.len, flen);
     assert_memory_equal(out.buf, file, flen);
 
     dr_buf_release(&out);
+    dr_keys_free(k);
     free(pw);
     free(file);
     vfile_free(&v);
+}
+
+static void test_keyfile(void **state)
+{
+    (void)state;
+    check_keyfile_file("keyfile-v1.txt", 1);
+    check_keyfile_file("keyfile-v2.txt", 2);
 }
 
 /* A config vector: encoding gives exactly its bytes, checking and decoding give back its
