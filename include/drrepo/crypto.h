@@ -92,6 +92,22 @@ struct dr_keyfile_info {
 /* DR_EUSAGE naming the floor and --insecure-kdf when opslimit/memlimit are below it; else 0. */
 DR_MUST_CHECK int dr_kdf_check_floor(uint64_t opslimit, uint64_t memlimit);
 
+/* Opening a repository (format/crypto.md "Opening a repository"). The work of a key file is
+ * opslimit x memlimit (byte-passes; at most 64 x 4 GiB within the caps). Key files are tried
+ * cheapest first, and one is tried only while the work spent on key files that failed, plus its
+ * own, stays within the budget; the first one tried always is. The budget is the larger of
+ * DR_KDF_BUDGET_MIN (16 key derivations at the default limits) and DR_KDF_BUDGET_FACTOR times
+ * the cheapest key file's work (so that a repository whose keys all cost more still opens with
+ * any of several of them). */
+#define DR_KDF_BUDGET_MIN (2ull * 1024 * 1024 * 1024)
+#define DR_KDF_BUDGET_FACTOR 8ull
+static inline uint64_t dr_kdf_work(uint64_t opslimit, uint64_t memlimit)
+{
+    return opslimit * memlimit;
+}
+uint64_t dr_kdf_budget(uint64_t cheapest_work);
+bool dr_kdf_may_try(uint64_t budget, uint64_t spent, uint64_t work, bool first);
+
 /* What a new key file records besides the wrapped key. */
 struct dr_keyfile_params {
     uint32_t version; /* DR_KEYFILE_VERSION, or 1 for a repository of format version 1 */

@@ -77,6 +77,21 @@ int dr_kdf_check_floor(uint64_t opslimit, uint64_t memlimit)
                      (unsigned long long)opslimit, (unsigned long long)(memlimit / 1024));
 }
 
+uint64_t dr_kdf_budget(uint64_t cheapest_work)
+{
+    uint64_t b;
+    if (__builtin_mul_overflow(cheapest_work, DR_KDF_BUDGET_FACTOR, &b)) {
+        b = UINT64_MAX;
+    }
+    return b > DR_KDF_BUDGET_MIN ? b : DR_KDF_BUDGET_MIN;
+}
+
+bool dr_kdf_may_try(uint64_t budget, uint64_t spent, uint64_t work, bool first)
+{
+    uint64_t total;
+    return first || (!__builtin_add_overflow(spent, work, &total) && total <= budget);
+}
+
 /* Reads a u16-length-prefixed string of at most KF_STR_MAX bytes into dst (NUL-terminated).
  * Returns false on a bad length or an embedded NUL; truncation is left to the reader. */
 static bool read_str(struct dr_reader *r, char dst[KF_STR_MAX + 1])

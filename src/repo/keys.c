@@ -173,42 +173,130 @@ static void warn_slot(const struct dr_repo *r, const struct dr_keyslot *s)
     }
 }
 
-int dr_repo_load_keys(struct dr_repo *r, const char *password, struct dr_open_failure *f)
+/* A key file an open may run Argon2id on. */
+struct cand {
+    struct dr_keyslot *s;
+    uint64_t work;
+};
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+    if (x->work != y->work) {
+        return x->work < y->work ? -1 : 1;
+    }
+    return memcmp(x->s->id.b, y->s->id.b, DR_ID_LEN);
+}
+
+/* The budget of this open: DRREPO_KDF_BUDGET (a size: byte-passes) or dr_kdf_budget. */
+static int open_budget(uint64_t cheapest, uint64_t *out)
+{
+    const char *e = getenv("DRREPO_KDF_BUDGET");
+    if (!e || !*e) {
+        *out = dr_kdf_budget(cheapest);
+        return 0;
+    }
+    if (dr_parse_size(e, out) < 0) {
+        return dr_errorf(DR_EUSAGE, "DRREPO_KDF_BUDGET '%s' is not a size such as 16G", e);
+    }
+    return 0;
+}
+
+static void size_str(uint64_t v, char *out, size_t n)
+{
+    if (v >= (1ull << 30) && v % (1ull << 30) == 0) {
+        snprintf(out, n, "%llu GiB", (unsigned long long)(v >> 30));
+    } else {
+        snprintf(out, n, "%llu KiB", (unsigned long long)(v >> 10));
+    }
+}
+
+int dr_repo_load_keys(struct dr_repo *r, const char *password, const char *hint,
+                      struct dr_open_failure *f)
 {
     struct dr_keyslot *v = NULL;
-    size_t n = 0;
+    struct cand *c = NULL;
+    size_t n = 0, nc = 0;
     uint8_t master[DR_MASTER_KEY_LEN];
-    int n_auth = 0, n_damaged = 0, other_rc = 0;
+    int n_auth = 0, n_damaged = 0, n_untried = 0, other_rc = 0;
+    uint64_t budget = 0, spent = 0;
     const char *damaged = NULL;
     char other_msg[512] = "";
     int rc = dr_repo_keyslots(r, false, &v, &n);
     if (rc < 0) {
         goto out;
     }
-    for (size_t i = 0; i < n && !r->keys; i++) {
+    /* Every key file's clear header is checked first, at no cost, so that the key derivations
+     * can be ordered and bounded (format/crypto.md "Opening a repository"). */
+    c = dr_xcalloc(n ? n : 1, sizeof(*c));
+    for (size_t i = 0; i < n; i++) {
         struct dr_keyslot *s = &v[i];
+        struct dr_keyfile_info info;
         warn_slot(r, s);
         if (!s->bytes.len) {
             n_damaged++;
             damaged = s->name;
             continue;
         }
+        int irc = dr_keyfile_info(s->bytes.buf, s->bytes.len, &info);
+        if (irc < 0) {
+            /* intact bytes that do not parse: a newer key file version, or a file that was
+             * planted or written by a broken drrepo */
+            dr_log_warn("key file '%s': %s; skipped", s->name, dr_error_msg());
+            if (!other_rc) {
+                other_rc = irc;
+                snprintf(other_msg, sizeof(other_msg), "key file '%s': %s", s->name,
+                         dr_error_msg());
+                snprintf(f->object, sizeof(f->object), "%s", s->name);
+            }
+        } else {
+            c[nc].s = s;
+            c[nc].work = dr_kdf_work(info.opslimit, info.memlimit);
+            nc++;
+        }
+        dr_error_clear();
+    }
+    if (nc) {
+        qsort(c, nc, sizeof(*c), cand_cmp);
+        rc = open_budget(c[0].work, &budget);
+        if (rc < 0) {
+            goto out;
+        }
+    }
+    /* the key file that opened the repository last time (from this cache) goes first */
+    for (size_t i = 1; hint && i < nc; i++) {
+        if (strcmp(c[i].s->name, hint) == 0) {
+            struct cand h = c[i];
+            memmove(c + 1, c, i * sizeof(*c));
+            c[0] = h;
+        }
+    }
+    for (size_t i = 0; i < nc && !r->keys; i++) {
+        struct dr_keyslot *s = c[i].s;
+        if (!dr_kdf_may_try(budget, spent, c[i].work, i == 0)) {
+            n_untried++;
+            dr_log_detail("key file '%s' not tried: its Argon2id work would exceed the budget",
+                          s->name);
+            continue;
+        }
+        dr_log_detail("running argon2id on key file '%s'", s->name);
         rc = dr_keyfile_open(s->bytes.buf, s->bytes.len, &r->config.repo_id, password,
                              strlen(password), master);
         if (rc == 0) {
             r->keys = dr_keys_from_master(master);
             r->keyfile_name = dr_xstrdup(s->name);
-        } else if (rc == DR_EAUTH) {
-            n_auth++;
         } else {
-            /* intact bytes that do not parse: a newer key file version, or a file that was
-             * planted or written by a broken drrepo */
-            dr_log_warn("key file '%s': %s; skipped", s->name, dr_error_msg());
-            if (!other_rc) {
-                other_rc = rc;
-                snprintf(other_msg, sizeof(other_msg), "key file '%s': %s", s->name,
-                         dr_error_msg());
-                snprintf(f->object, sizeof(f->object), "%s", s->name);
+            spent += c[i].work;
+            if (rc == DR_EAUTH) {
+                n_auth++;
+            } else {
+                dr_log_warn("key file '%s': %s; skipped", s->name, dr_error_msg());
+                if (!other_rc) {
+                    other_rc = rc;
+                    snprintf(other_msg, sizeof(other_msg), "key file '%s': %s", s->name,
+                             dr_error_msg());
+                    snprintf(f->object, sizeof(f->object), "%s", s->name);
+                }
             }
         }
         dr_error_clear();
@@ -217,13 +305,23 @@ int dr_repo_load_keys(struct dr_repo *r, const char *password, struct dr_open_fa
     if (r->keys) {
         goto out;
     }
+    char untried[256] = "";
+    if (n_untried) {
+        char b[32];
+        size_str(budget, b, sizeof(b));
+        snprintf(untried, sizeof(untried),
+                 "; %d key file%s not tried: those that failed used up the Argon2id budget of "
+                 "an open (%s-passes; DRREPO_KDF_BUDGET raises it)",
+                 n_untried, n_untried == 1 ? " was" : "s were", b);
+    }
     if (n_auth > 0) {
-        rc = dr_errorf(DR_EAUTH, "wrong password: no key file of repository '%s' opens with it%s%s",
-                       r->location,
-                       n_damaged ? " (some key files are damaged: see the warnings above)" : "",
-                       r->config.version < 2 ? "; format version 1 cannot tell this from a "
-                                               "damaged repository id in 'config'"
-                                             : "");
+        rc = dr_errorf(
+            DR_EAUTH, "wrong password: no key file of repository '%s' opens with it%s%s%s",
+            r->location, n_damaged ? " (some key files are damaged: see the warnings above)" : "",
+            untried,
+            r->config.version < 2 ? "; format version 1 cannot tell this from a "
+                                    "damaged repository id in 'config'"
+                                  : "");
     } else if (n_damaged == 1 && !other_rc) {
         rc = dr_errorf(DR_ECORRUPT,
                        "key file '%s' of repository '%s' is damaged and has no intact copy: "
@@ -237,13 +335,14 @@ int dr_repo_load_keys(struct dr_repo *r, const char *password, struct dr_open_fa
                        r->location, n_damaged);
         snprintf(f->object, sizeof(f->object), "%s", DR_OBJ_KEYS);
     } else if (other_rc) {
-        rc = dr_errorf(other_rc, "%s", other_msg);
+        rc = dr_errorf(other_rc, "%s%s", other_msg, untried);
     } else {
         rc = dr_errorf(DR_ECORRUPT, "repository '%s' has no key files", r->location);
         snprintf(f->object, sizeof(f->object), "%s", DR_OBJ_KEYS);
     }
 out:
     dr_wipe(master, sizeof(master));
+    free(c);
     dr_keyslots_free(v, n);
     return rc;
 }

@@ -162,6 +162,47 @@ static char *default_cache_dir(void)
     return dr_xstrdup("/var/cache/drrepo");
 }
 
+/* The key file that opened the repository last time from this cache directory, which an open
+ * tries first (format/crypto.md "Opening a repository"): with the right password, planted key
+ * files then cost nothing. A hint only: whatever it names is verified like any key file. */
+static char *last_key_path(const struct dr_repo *r)
+{
+    char hex[DR_ID_HEX_LEN + 1];
+    return dr_xasprintf("%s/%s/last-key", r->cache_dir, dr_id_hex(&r->config.repo_id, hex));
+}
+
+static char *last_key_read(const struct dr_repo *r)
+{
+    char *path = last_key_path(r);
+    struct dr_buf b = DR_BUF_INIT(256);
+    char *out = NULL;
+    if (dr_fs_read_file(path, &b) >= 0 && b.len > 0) {
+        b.buf[strcspn(b.buf, "\n")] = '\0';
+        out = dr_xstrdup(b.buf);
+    }
+    dr_error_clear();
+    dr_buf_release(&b);
+    free(path);
+    return out;
+}
+
+static void last_key_write(const struct dr_repo *r)
+{
+    char *path = last_key_path(r);
+    char *dir = dr_fs_dirname(path);
+    char *line = dr_xasprintf("%s\n", r->keyfile_name);
+    int rc = dr_fs_mkdir_p(dir, 0700);
+    rc = rc < 0 ? rc : dr_fs_write_atomic(path, line, strlen(line), false);
+    if (rc < 0) {
+        /* a cache that cannot be written costs the next open its hint, nothing more */
+        dr_log_debug("cannot remember the key file in '%s': %s", path, dr_error_msg());
+        dr_error_clear();
+    }
+    free(line);
+    free(dir);
+    free(path);
+}
+
 /* One copy of the config as read by open. */
 struct cfg_copy {
     const char *name;
@@ -298,7 +339,7 @@ int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out)
         {.name = DR_OBJ_CONFIG_COPY, .raw = DR_BUF_INIT(DR_CONFIG_MAX), .rc = 1},
     };
     int used = 0;
-    char *idxdir = NULL;
+    char *idxdir = NULL, *hint = NULL;
     r->location = dr_xstrdup(opts->location);
     rc = dr_backend_open(opts->location, &r->backend);
     if (rc < 0) {
@@ -316,10 +357,15 @@ int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out)
         goto out;
     }
     r->config = cc[used].clear;
+    r->cache_dir = opts->cache_dir ? dr_xstrdup(opts->cache_dir) : default_cache_dir();
     f->stage = DR_OPEN_KEYS;
-    rc = dr_repo_load_keys(r, opts->password ? opts->password : "", f);
+    hint = last_key_read(r);
+    rc = dr_repo_load_keys(r, opts->password ? opts->password : "", hint, f);
     if (rc < 0) {
         goto out;
+    }
+    if (!hint || strcmp(hint, r->keyfile_name) != 0) {
+        last_key_write(r);
     }
     f->stage = DR_OPEN_CONFIG;
     rc = config_decode(r, cc, used);
@@ -330,7 +376,6 @@ int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out)
     f->stage = DR_OPEN_INDEX;
     f->object[0] = '\0';
     r->z = dr_compressor_new(r->config.zstd_level);
-    r->cache_dir = opts->cache_dir ? dr_xstrdup(opts->cache_dir) : default_cache_dir();
     if (!opts->no_index) {
         idxdir = dr_repo_index_dir(r->cache_dir, &r->config.repo_id);
         char *mdb = dr_fs_join(idxdir, "data.mdb");
@@ -366,6 +411,7 @@ int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out)
     rc = 0;
 out:
     free(idxdir);
+    free(hint);
     dr_buf_release(&cc[0].raw);
     dr_buf_release(&cc[1].raw);
     dr_repo_close(r);

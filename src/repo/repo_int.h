@@ -37,9 +37,12 @@ DR_MUST_CHECK int dr_repo_keyslots(struct dr_repo *r, bool read_all, struct dr_k
                                    size_t *out_n);
 void dr_keyslots_free(struct dr_keyslot *v, size_t n);
 
-/* Opens the first key file that password opens into r->keys and r->keyfile_name (keys.c).
- * Errors: DR_EAUTH, DR_ECORRUPT (every key file damaged; f->object names it), DR_EIO. */
-DR_MUST_CHECK int dr_repo_load_keys(struct dr_repo *r, const char *password,
+/* Opens a key file with password into r->keys and r->keyfile_name (keys.c): hint (a key file
+ * name, or NULL) first, then the others cheapest first, within the Argon2id budget of
+ * format/crypto.md "Opening a repository". Errors: DR_EAUTH (the message counts the key files
+ * not tried), DR_ECORRUPT (every key file damaged; f->object names it), DR_EUNSUPPORTED,
+ * DR_EUSAGE (a bad DRREPO_KDF_BUDGET), DR_EIO. */
+DR_MUST_CHECK int dr_repo_load_keys(struct dr_repo *r, const char *password, const char *hint,
                                     struct dr_open_failure *f);
 
 /* Finishes a pack writer (names the pack: the hash of its bytes) and writes the pack durably,

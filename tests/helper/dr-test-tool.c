@@ -7,7 +7,8 @@
  *                                            its checksum (a config of a newer drrepo)
  *   dr-test-tool truncate FILE LENGTH        cut a file
  *   dr-test-tool plant-key REPO OPS MEM PASSWORD
- *                                            write keys/<id>, a key file wrapping a random master
+ *                                            write keys/<id>, a key file (of the version the
+ *                                            repository's format has) wrapping a random master
  *                                            key as someone without the repository's key could,
  *                                            declaring Argon2id limits OPS and MEM (it is made
  *                                            with the cheapest limits and then patched: its tag
@@ -225,7 +226,9 @@ static int plant_key(const char *repo, const char *opss, const char *mems, const
     struct dr_id repo_id, name;
     memcpy(repo_id.b, cfg.buf + 16, DR_ID_LEN);
     struct dr_keys *k = dr_keys_new_random();
-    struct dr_keyfile_params p = {DR_KEYFILE_VERSION, 1, 8192, "planted", "nobody", 0};
+    /* the key file version the repository's own key files have */
+    uint32_t version = dr_get_u32le((const uint8_t *)cfg.buf + 8) >= 2 ? DR_KEYFILE_VERSION : 1;
+    struct dr_keyfile_params p = {version, 1, 8192, "planted", "nobody", 0};
     rc = dr_keyfile_create(k, &repo_id, pw, strlen(pw), &p, &kf);
     dr_keys_free(k);
     if (rc >= 0) {

@@ -7,8 +7,8 @@
  * wrong repository, empty password, limits, long names, every header byte corrupted, every
  * truncation, trailing bytes, newer version, oversize file; version 2: sealed details, open
  * only under the repository's key, every byte flipped, every truncation, longest names);
- * dr_keyfile_details; dr_kdf_check_floor. Argon2 runs with
- * libsodium's minimum limits to keep the tests fast. */
+ * dr_keyfile_details; dr_kdf_check_floor; dr_kdf_work, dr_kdf_budget and dr_kdf_may_try. Argon2
+ * runs with libsodium's minimum limits to keep the tests fast. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -545,6 +545,25 @@ static void test_keyfile_v2(void **state)
     dr_buf_release(&kf);
 }
 
+static void test_kdf_budget(void **state)
+{
+    (void)state;
+    const uint64_t kib = 1024, mib = 1024 * kib, gib = 1024 * mib;
+    assert_true(dr_kdf_work(2, 64 * mib) == 128 * mib);
+    assert_true(dr_kdf_work(DR_KDF_OPSLIMIT_MAX, DR_KDF_MEMLIMIT_MAX) == 256 * gib);
+    /* at least 2 GiB-passes (16 opens at the default limits), else 8 times the cheapest */
+    assert_true(dr_kdf_budget(8 * kib) == 2 * gib);
+    assert_true(dr_kdf_budget(128 * mib) == 2 * gib);
+    assert_true(dr_kdf_budget(4 * gib) == 32 * gib);
+    assert_true(dr_kdf_budget(UINT64_MAX) == UINT64_MAX);
+    /* the first key file is always tried; later ones while the failed work plus theirs fits */
+    assert_true(dr_kdf_may_try(2 * gib, 0, 256 * gib, true));
+    assert_false(dr_kdf_may_try(2 * gib, 8 * kib, 4 * gib, false));
+    assert_true(dr_kdf_may_try(2 * gib, gib, gib, false));
+    assert_false(dr_kdf_may_try(2 * gib, gib, gib + 1, false));
+    assert_false(dr_kdf_may_try(UINT64_MAX, UINT64_MAX, 1, false));
+}
+
 static void test_kdf_floor(void **state)
 {
     (void)state;
@@ -576,6 +595,7 @@ int main(void)
         cmocka_unit_test(test_keyfile_newer),
         cmocka_unit_test(test_keyfile_v2),
         cmocka_unit_test(test_kdf_floor),
+        cmocka_unit_test(test_kdf_budget),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
