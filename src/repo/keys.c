@@ -24,35 +24,20 @@
 
 /* ---- the key files of a repository, with their copies --------------------------------------- */
 
-struct slot_list {
-    struct dr_keyslot *v;
+/* The names found by listing keys/ and copies/keys/: sorted and merged into slots afterwards,
+ * so that many key files (planted ones, say) cost n log n, not n squared. */
+struct name_list {
+    struct name_entry {
+        struct dr_id id;
+        bool copy;
+    } * v;
     size_t n, alloc;
     bool copies; /* listing copies/keys */
 };
 
-static struct dr_keyslot *slot_get(struct slot_list *sl, const struct dr_id *id)
+static int name_list_cb(void *arg, const char *name, uint64_t size)
 {
-    for (size_t i = 0; i < sl->n; i++) {
-        if (dr_id_eq(&sl->v[i].id, id)) {
-            return &sl->v[i];
-        }
-    }
-    DR_GROW(sl->v, sl->alloc, sl->n + 1);
-    struct dr_keyslot *s = &sl->v[sl->n++];
-    memset(s, 0, sizeof(*s));
-    s->id = *id;
-    char hex[DR_ID_HEX_LEN + 1];
-    dr_id_hex(id, hex);
-    snprintf(s->name, sizeof(s->name), "%s/%s", DR_OBJ_KEYS, hex);
-    snprintf(s->copy_name, sizeof(s->copy_name), "%s/%s", DR_OBJ_KEYS_COPY, hex);
-    s->state = s->copy_state = DR_COPY_MISSING;
-    dr_buf_init(&s->bytes, DR_KEYFILE_MAX);
-    return s;
-}
-
-static int slot_list_cb(void *arg, const char *name, uint64_t size)
-{
-    struct slot_list *sl = arg;
+    struct name_list *nl = arg;
     (void)size;
     const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
     struct dr_id id;
@@ -61,19 +46,44 @@ static int slot_list_cb(void *arg, const char *name, uint64_t size)
         dr_error_clear();
         return 0;
     }
-    struct dr_keyslot *s = slot_get(sl, &id);
-    if (sl->copies) {
-        s->copy_state = DR_COPY_UNREAD;
-    } else {
-        s->state = DR_COPY_UNREAD;
-    }
+    DR_GROW(nl->v, nl->alloc, nl->n + 1);
+    nl->v[nl->n].id = id;
+    nl->v[nl->n].copy = nl->copies;
+    nl->n++;
     return 0;
 }
 
-static int slot_cmp(const void *a, const void *b)
+static int name_cmp(const void *a, const void *b)
 {
-    return memcmp(((const struct dr_keyslot *)a)->id.b, ((const struct dr_keyslot *)b)->id.b,
-                  DR_ID_LEN);
+    const struct name_entry *x = a, *y = b;
+    int c = memcmp(x->id.b, y->id.b, DR_ID_LEN);
+    return c ? c : (int)x->copy - (int)y->copy;
+}
+
+/* One slot per distinct id of nl (sorted), with the states of the copies that were listed. */
+static struct dr_keyslot *slots_from_names(const struct name_list *nl, size_t *out_n)
+{
+    struct dr_keyslot *v = dr_xcalloc(nl->n ? nl->n : 1, sizeof(*v));
+    size_t n = 0;
+    for (size_t i = 0; i < nl->n; i++) {
+        if (n == 0 || !dr_id_eq(&v[n - 1].id, &nl->v[i].id)) {
+            struct dr_keyslot *s = &v[n++];
+            char hex[DR_ID_HEX_LEN + 1];
+            s->id = nl->v[i].id;
+            dr_id_hex(&s->id, hex);
+            snprintf(s->name, sizeof(s->name), "%s/%s", DR_OBJ_KEYS, hex);
+            snprintf(s->copy_name, sizeof(s->copy_name), "%s/%s", DR_OBJ_KEYS_COPY, hex);
+            s->state = s->copy_state = DR_COPY_MISSING;
+            dr_buf_init(&s->bytes, DR_KEYFILE_MAX);
+        }
+        if (nl->v[i].copy) {
+            v[n - 1].copy_state = DR_COPY_UNREAD;
+        } else {
+            v[n - 1].state = DR_COPY_UNREAD;
+        }
+    }
+    *out_n = n;
+    return v;
 }
 
 /* Reads one copy of s into s->bytes when it is intact; sets *state and why. DR_EIO only. */
@@ -103,7 +113,9 @@ static int read_copy(struct dr_repo *r, struct dr_keyslot *s, const char *name,
             snprintf(why, whylen, "is damaged (its content does not match its name)");
         }
     }
-    dr_error_clear();
+    if (rc >= 0) {
+        dr_error_clear(); /* a missing or damaged copy is a state, not an error */
+    }
     dr_buf_release(&raw);
     return rc < 0 ? rc : 0;
 }
@@ -118,18 +130,26 @@ void dr_keyslots_free(struct dr_keyslot *v, size_t n)
 
 int dr_repo_keyslots(struct dr_repo *r, bool read_all, struct dr_keyslot **out, size_t *out_n)
 {
-    struct slot_list sl = {0};
+    struct name_list nl = {0};
+    struct dr_keyslot *v = NULL;
+    size_t n = 0;
     bool copies = r->config.version >= 2;
-    int rc = dr_backend_list(r->backend, DR_OBJ_KEYS, slot_list_cb, &sl);
+    int rc = dr_backend_list(r->backend, DR_OBJ_KEYS, name_list_cb, &nl);
     if (rc >= 0 && copies) {
-        sl.copies = true;
-        rc = dr_backend_list(r->backend, DR_OBJ_KEYS_COPY, slot_list_cb, &sl);
+        nl.copies = true;
+        rc = dr_backend_list(r->backend, DR_OBJ_KEYS_COPY, name_list_cb, &nl);
     }
-    if (sl.n) {
-        qsort(sl.v, sl.n, sizeof(*sl.v), slot_cmp);
+    if (rc < 0) {
+        free(nl.v);
+        return rc;
     }
-    for (size_t i = 0; rc >= 0 && i < sl.n; i++) {
-        struct dr_keyslot *s = &sl.v[i];
+    if (nl.n) {
+        qsort(nl.v, nl.n, sizeof(*nl.v), name_cmp);
+    }
+    v = slots_from_names(&nl, &n);
+    free(nl.v);
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        struct dr_keyslot *s = &v[i];
         if (s->state == DR_COPY_UNREAD) {
             rc = read_copy(r, s, s->name, &s->state, s->why, sizeof(s->why));
         } else {
@@ -145,11 +165,11 @@ int dr_repo_keyslots(struct dr_repo *r, bool read_all, struct dr_keyslot **out, 
         }
     }
     if (rc < 0) {
-        dr_keyslots_free(sl.v, sl.n);
+        dr_keyslots_free(v, n);
         return rc;
     }
-    *out = sl.v;
-    *out_n = sl.n;
+    *out = v;
+    *out_n = n;
     return 0;
 }
 
