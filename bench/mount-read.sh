@@ -75,7 +75,7 @@ PY
 deep=$(find "$WORK/data/tree" -type f | sort | tail -n 1)
 
 echo "# snapshot / backup" >&2
-"$DRREPO" -r "$WORK/dr-repo" init --kdf-memlimit 8K --kdf-opslimit 1 >/dev/null 2>&1
+"$DRREPO" -r "$WORK/dr-repo" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 >/dev/null 2>&1
 "$DRREPO" -r "$WORK/dr-repo" -q snapshot "$WORK/data"
 restic -r "$WORK/restic-repo" init -q >/dev/null
 restic -r "$WORK/restic-repo" backup -q "$WORK/data" >/dev/null

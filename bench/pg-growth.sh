@@ -27,9 +27,9 @@ psql "$DR_TEST_PG_DSN" -c "create database $db"
 forms="pg-default pg-64k dump-Fp dump-Fc-Z0"
 for f in $forms; do
     case $f in
-    pg-64k) "$DRREPO" -r "$W/$f" init --kdf-memlimit 8K --kdf-opslimit 1 --chunk-min 16K \
+    pg-64k) "$DRREPO" -r "$W/$f" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --chunk-min 16K \
         --chunk-avg 64K --chunk-max 256K >/dev/null 2>&1 ;;
-    *) "$DRREPO" -r "$W/$f" init --kdf-memlimit 8K --kdf-opslimit 1 >/dev/null 2>&1 ;;
+    *) "$DRREPO" -r "$W/$f" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 >/dev/null 2>&1 ;;
     esac
 done
 mkdir -p "$W/gzip"

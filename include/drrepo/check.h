@@ -11,7 +11,7 @@
 
 enum dr_problem_kind {
     DR_PROB_INDEX = 1,    /* the local index is corrupt or disagrees with the repository */
-    DR_PROB_KEYFILE,      /* a key file is corrupt */
+    DR_PROB_KEYFILE,      /* a copy of a key file is missing or damaged, or does not parse */
     DR_PROB_SNAPSHOT,     /* a snapshot object cannot be read */
     DR_PROB_TREE,         /* a tree blob cannot be read */
     DR_PROB_BLOB_MISSING, /* a blob a tree references is not in any pack */
@@ -23,12 +23,13 @@ enum dr_problem_kind {
     DR_PROB_REFCOUNT,     /* reference counts or live/dead bytes disagree with a recount */
     DR_PROB_UNKNOWN_FILE, /* a file that is not part of the repository layout (warning) */
     DR_PROB_TRANSIENT,    /* a read failed once and succeeded on re-read (warning) */
+    DR_PROB_CONFIG,       /* a copy of the config is missing, damaged or differs */
 };
 
 struct dr_problem {
     int kind;
     bool warning; /* reported, but not damage */
-    char *object; /* "pack 'data/ab/…'", "blob <hex>", "snapshot <hex>", "keys/<hex>" */
+    char *object; /* "pack 'data/ab/…'", "blob <hex>", "snapshot <hex>", "keys/<hex>", "config" */
     char *message;
 };
 

@@ -63,13 +63,17 @@ DR_MUST_CHECK int dr_crypto_seal_nonce(const struct dr_keys *k, const uint8_t no
 DR_MUST_CHECK int dr_crypto_open(const struct dr_keys *k, const void *ad, size_t adlen,
                                  const void *ct, size_t ctlen, struct dr_buf *out);
 
-/* Key files (format/SPEC.md "Key file"). */
+/* Key files (format/crypto.md "Key file"). Version 2 seals created_ns, host and user under the
+ * repository's encryption subkey ("details"); version 1 has them in the clear and is still
+ * written for repositories of format version 1. */
+#define DR_KEYFILE_VERSION 2u
 struct dr_keyfile_info {
     uint32_t version;
     uint64_t opslimit, memlimit;
     int64_t created_ns;
     char host[256];
     char user[256];
+    bool details_sealed; /* version 2 read without the key: created_ns, host, user unknown */
 };
 
 /* Argon2id cost: the defaults are libsodium's "interactive" limits. */
@@ -78,29 +82,70 @@ struct dr_keyfile_info {
 /* Upper bounds accepted in key files (format/crypto.md). */
 #define DR_KDF_OPSLIMIT_MAX 64ull
 #define DR_KDF_MEMLIMIT_MAX (4ull * 1024 * 1024 * 1024)
+/* The floor for new key files (format/crypto.md "Limits"): libsodium's interactive limits, as
+ * memory (64 MiB) and as work (opslimit x memlimit, 2 passes over 64 MiB), so that fewer passes
+ * over more memory (RFC 9106's 1 pass over 2 GiB) still qualify. Below it only with
+ * --insecure-kdf (tests). */
+#define DR_KDF_MEMLIMIT_FLOOR (64ull * 1024 * 1024)
+#define DR_KDF_WORK_FLOOR (2ull * 64 * 1024 * 1024)
 
-/* Writes a key file that wraps master under password into out (appended). The repository id is
- * bound in as associated data, so a key file cannot be moved to another repository.
- * Errors: DR_EUSAGE (empty password, limits out of libsodium's range), DR_EINTERNAL (KDF failed:
- * out of memory). */
-DR_MUST_CHECK int dr_keyfile_create(const uint8_t master[DR_MASTER_KEY_LEN],
-                                    const struct dr_id *repo_id, const char *password, size_t pwlen,
-                                    uint64_t opslimit, uint64_t memlimit, const char *host,
-                                    const char *user, int64_t created_ns, struct dr_buf *out);
+/* DR_EUSAGE naming the floor and --insecure-kdf when opslimit/memlimit are below it; else 0. */
+DR_MUST_CHECK int dr_kdf_check_floor(uint64_t opslimit, uint64_t memlimit);
 
-/* For test vectors only: dr_keyfile_create with the given salt and nonce instead of random
- * ones, so that the output is byte-exact reproducible. Errors as dr_keyfile_create. */
+/* Opening a repository (format/crypto.md "Opening a repository"). The work of a key file is
+ * opslimit x memlimit (byte-passes; at most 64 x 4 GiB within the caps). Key files are tried
+ * cheapest first, and one is tried only while the work spent on key files that failed, plus its
+ * own, stays within the budget; the first one tried always is. The budget is the larger of
+ * DR_KDF_BUDGET_MIN (16 key derivations at the default limits) and DR_KDF_BUDGET_FACTOR times
+ * the cheapest key file's work (so that a repository whose keys all cost more still opens with
+ * any of several of them). */
+#define DR_KDF_BUDGET_MIN (2ull * 1024 * 1024 * 1024)
+#define DR_KDF_BUDGET_FACTOR 8ull
+static inline uint64_t dr_kdf_work(uint64_t opslimit, uint64_t memlimit)
+{
+    return opslimit * memlimit;
+}
+uint64_t dr_kdf_budget(uint64_t cheapest_work);
+bool dr_kdf_may_try(uint64_t budget, uint64_t spent, uint64_t work, bool first);
+
+/* What a new key file records besides the wrapped key. */
+struct dr_keyfile_params {
+    uint32_t version; /* DR_KEYFILE_VERSION, or 1 for a repository of format version 1 */
+    uint64_t opslimit, memlimit;
+    const char *host, *user; /* NULL: empty; at most 255 bytes each */
+    int64_t created_ns;
+};
+
+/* Writes a key file that wraps k->master under password into out (appended). The repository
+ * id is bound in as associated data, so a key file cannot be moved to another repository; in
+ * version 2 the details are sealed under k's encryption subkey. Errors: DR_EUSAGE (empty
+ * password, limits out of range, names too long), DR_EINTERNAL (KDF failed: out of memory; an
+ * unknown version). */
+DR_MUST_CHECK int dr_keyfile_create(const struct dr_keys *k, const struct dr_id *repo_id,
+                                    const char *password, size_t pwlen,
+                                    const struct dr_keyfile_params *p, struct dr_buf *out);
+
+/* For test vectors only: dr_keyfile_create with the given salt and nonces instead of random
+ * ones, so that the output is byte-exact reproducible (details_nonce is unused in version 1).
+ * Errors as dr_keyfile_create. */
 #define DR_KEYFILE_SALT_LEN 16
-DR_MUST_CHECK int dr_keyfile_create_det(const uint8_t master[DR_MASTER_KEY_LEN],
-                                        const struct dr_id *repo_id, const char *password,
-                                        size_t pwlen, uint64_t opslimit, uint64_t memlimit,
-                                        const char *host, const char *user, int64_t created_ns,
-                                        const uint8_t salt[DR_KEYFILE_SALT_LEN],
-                                        const uint8_t nonce[DR_NONCE_LEN], struct dr_buf *out);
+DR_MUST_CHECK int
+dr_keyfile_create_det(const struct dr_keys *k, const struct dr_id *repo_id, const char *password,
+                      size_t pwlen, const struct dr_keyfile_params *p,
+                      const uint8_t salt[DR_KEYFILE_SALT_LEN], const uint8_t nonce[DR_NONCE_LEN],
+                      const uint8_t details_nonce[DR_NONCE_LEN], struct dr_buf *out);
 
-/* Parses the clear part of a key file. Errors: DR_ECORRUPT (bad magic, lengths),
- * DR_EUNSUPPORTED (newer version). */
+/* Parses the clear part of a key file (for version 2: without created_ns, host and user, and
+ * with details_sealed set). Errors: DR_ECORRUPT (bad magic, lengths), DR_EUNSUPPORTED (newer
+ * version). */
 DR_MUST_CHECK int dr_keyfile_info(const void *data, size_t len, struct dr_keyfile_info *out);
+
+/* dr_keyfile_info with the details of a version 2 key file opened under k (the repository's
+ * keys) and repo_id. Errors: those of dr_keyfile_info, and DR_ECORRUPT when the details do not
+ * authenticate: the file was not written with this repository's master key (planted by someone
+ * without it), or its bytes changed. Costs no key derivation. */
+DR_MUST_CHECK int dr_keyfile_details(const struct dr_keys *k, const struct dr_id *repo_id,
+                                     const void *data, size_t len, struct dr_keyfile_info *out);
 
 /* Unwraps the master key. Errors: DR_EAUTH (the password does not open it), DR_ECORRUPT,
  * DR_EUNSUPPORTED, DR_EINTERNAL (KDF out of memory). out_master is written only on success. */

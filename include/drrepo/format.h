@@ -1,4 +1,4 @@
-/* format.h: constants of the on-disk format, mirroring format/SPEC.md (format version 1).
+/* format.h: constants of the on-disk format, mirroring format/SPEC.md (format version 2).
  * Every object starts with an 8-byte ASCII magic and a u32le version; every length has a
  * maximum stated here and in the spec. A reader meeting a newer version fails with
  * DR_EUNSUPPORTED naming the object. */
@@ -7,6 +7,12 @@
 
 #include "drrepo/common.h"
 
+/* The repository format version, recorded in the config: 2 adds the config's checksum and the
+ * second copies of the config and key files (format/SPEC.md "Changes"). Version 1 is still read;
+ * what a repository of version 1 gets written stays version 1. */
+#define DR_REPO_VERSION 2u
+/* The version of the objects that have not changed since format version 1: pack preamble and
+ * header, lock. */
 #define DR_FORMAT_VERSION 1u
 #define DR_MAGIC_LEN 8
 

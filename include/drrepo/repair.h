@@ -1,4 +1,4 @@
-/* repair.h: `repair index` and `repair snapshots`.
+/* repair.h: `repair index`, `repair snapshots`, `repair config` and `repair keys`.
  *
  * Neither ever deletes a pack: a pack that still holds a readable blob stays, and unreferenced
  * data is prune's to remove. */
@@ -37,5 +37,17 @@ struct dr_repair_result {
 DR_MUST_CHECK int dr_repair_snapshots(struct dr_repo *r, bool read_data, bool dry_run,
                                       struct dr_repair_result *out);
 void dr_repair_result_release(struct dr_repair_result *res);
+
+/* `repair config` and `repair keys` (format version 2, format/repository.md "Redundancy"):
+ * every copy of the config, or of each key file, that is missing, damaged or (config) differs
+ * from an intact one is rewritten from the intact one, atomically. r is open (so at least one
+ * copy of the config and of the key in use was intact). cb, if not NULL, is called for each
+ * rewritten object with the copy it came from. Returns the number rewritten; for a repository
+ * of format version 1, which keeps one copy of each, 0. Errors: DR_ECORRUPT (a key file has no
+ * intact copy; the others are repaired first, and the message names it and what recovers it),
+ * DR_EIO, DR_ENOSPC. */
+typedef void (*dr_repair_copy_cb)(void *arg, const char *object, const char *from);
+DR_MUST_CHECK int dr_repair_config(struct dr_repo *r, dr_repair_copy_cb cb, void *arg);
+DR_MUST_CHECK int dr_repair_keys(struct dr_repo *r, dr_repair_copy_cb cb, void *arg);
 
 #endif

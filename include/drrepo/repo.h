@@ -21,13 +21,21 @@ struct dr_repo_params {
     uint32_t pack_size;
     int zstd_level;
     uint64_t kdf_opslimit, kdf_memlimit;
+    bool insecure_kdf; /* allow KDF limits below the floor (dr_kdf_check_floor) */
 };
 
 /* Fills p with the defaults (format.h). */
 void dr_repo_params_default(struct dr_repo_params *p);
 
+/* Names of the small critical objects and of their second copies (format/repository.md
+ * "Redundancy"); copies exist from format version 2. */
+#define DR_OBJ_CONFIG "config"
+#define DR_OBJ_CONFIG_COPY "copies/config"
+#define DR_OBJ_KEYS "keys"
+#define DR_OBJ_KEYS_COPY "copies/keys"
+
 struct dr_repo_config {
-    uint32_t version;
+    uint32_t version; /* repository format version: 1 or DR_REPO_VERSION */
     struct dr_id repo_id;
     struct dr_chunker_params chunker;
     uint32_t pack_size;
@@ -63,11 +71,40 @@ struct dr_repo {
 /* The vanished pack that held blob id, or NULL. */
 struct dr_vanished *dr_repo_vanished_find(struct dr_repo *r, const struct dr_id *id);
 
+/* Config codec (format/repository.md "Config").
+ * _encode appends the config of format version c->version (1 or 2) to out, its body sealed with
+ * nonce (NULL: a random one; only test vectors pass one). DR_EINTERNAL for another version.
+ * _check verifies one copy without a key and reads its clear part (version, repository id) into
+ * out: for version 2 and later the trailing checksum is verified before any field is believed;
+ * a config without a valid checksum is accepted only as version 1. Errors, naming the object
+ * name: DR_ENOREPO (not a config at all), DR_EUNSUPPORTED (a newer version with a valid
+ * checksum), DR_ECORRUPT (damaged: the message says how).
+ * _decode is _check plus the sealed body under k: DR_ECORRUPT when it does not authenticate
+ * (damage, since k came from a key file bound to this repository id) or holds invalid values. */
+DR_MUST_CHECK int dr_config_encode(const struct dr_keys *k, const struct dr_repo_config *c,
+                                   const uint8_t *nonce, struct dr_buf *out);
+DR_MUST_CHECK int dr_config_check(const char *name, const uint8_t *p, size_t len,
+                                  struct dr_repo_config *out);
+DR_MUST_CHECK int dr_config_decode(const struct dr_keys *k, const char *name, const uint8_t *p,
+                                   size_t len, struct dr_repo_config *out);
+
 /* Creates a repository at location: config, one key file for password, with params.
  * Errors: DR_EEXIST (a repository or a non-empty directory is there), DR_EUSAGE (empty
- * password, bad params), DR_EIO, DR_ENOSPC. */
+ * password, bad params, KDF limits below the floor without insecure_kdf), DR_EIO, DR_ENOSPC. */
 DR_MUST_CHECK int dr_repo_init(const char *location, const char *password,
                                const struct dr_repo_params *params, struct dr_id *out_repo_id);
+
+/* What dr_repo_open was doing when it failed, and the object it found damaged, so that check
+ * can report damage by object instead of as a failed open. */
+enum dr_open_stage {
+    DR_OPEN_CONFIG = 1, /* reading and verifying the config */
+    DR_OPEN_KEYS,       /* finding a key file that the password opens */
+    DR_OPEN_INDEX,      /* opening and syncing the local index */
+};
+struct dr_open_failure {
+    enum dr_open_stage stage;
+    char object[96]; /* "config", "keys/<hex>", "keys" (several), or "" */
+};
 
 struct dr_repo_open_opts {
     const char *location;
@@ -76,13 +113,16 @@ struct dr_repo_open_opts {
     bool no_index;         /* keys and config only (key management, unlock) */
     bool no_sync;          /* skip the index sync with the repository (repair uses its own) */
     bool verify_index;     /* walk the index file in a child process first (check) */
+    struct dr_open_failure *out_failure; /* may be NULL; filled when dr_repo_open fails */
 };
 
 /* Opens the repository: config, first key file that the password opens, index (synced with
- * the repository's packs and snapshots). Errors: DR_ENOREPO (no config at location),
- * DR_EUNSUPPORTED (newer format), DR_EAUTH (no key file opens with the password),
- * DR_ECORRUPT, DR_EIO. An index that an earlier command found damaged (its directory is marked)
- * is set aside and rebuilt; one found damaged now is too (dr_repo_sync_index). */
+ * the repository's packs and snapshots). A damaged config or key file whose second copy is
+ * intact is read from the copy, with a warning naming the damaged object (format version 2).
+ * Errors: DR_ENOREPO (no config at location), DR_EUNSUPPORTED (newer format), DR_EAUTH (no key
+ * file opens with the password), DR_ECORRUPT (the config, or every key file, is damaged with no
+ * intact copy), DR_EIO. An index that an earlier command found damaged (its directory is
+ * marked) is set aside and rebuilt; one found damaged now is too (dr_repo_sync_index). */
 DR_MUST_CHECK int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out);
 void dr_repo_close(struct dr_repo *r);
 

@@ -26,6 +26,7 @@ static const char *kind_name(int kind)
     case DR_PROB_REFCOUNT: return "refcount";
     case DR_PROB_UNKNOWN_FILE: return "unknown-file";
     case DR_PROB_TRANSIENT: return "transient";
+    case DR_PROB_CONFIG: return "config";
     default: return "other";
     }
 }
@@ -122,6 +123,46 @@ static void print_text(const struct dr_check_report *rep, bool read_data, bool q
     }
 }
 
+/* The repository could not be opened because something is damaged: the config or every key
+ * file (with no intact copy), or the local index. That is damage found, not a failed check:
+ * one damage line naming the object, exit 4, and the error says what recovers it. */
+static int open_damage(struct dr_ctx *ctx)
+{
+    const struct dr_open_failure *f = &ctx->open_failure;
+    char msg[1024];
+    snprintf(msg, sizeof(msg), "%s", dr_error_msg());
+    int kind = f->stage == DR_OPEN_CONFIG ? DR_PROB_CONFIG
+               : f->stage == DR_OPEN_KEYS ? DR_PROB_KEYFILE
+                                          : DR_PROB_INDEX;
+    const char *object = kind == DR_PROB_INDEX ? "local index" : f->object;
+    fprintf(stderr, "damage: %s: %s: %s\n", kind_name(kind), object, msg);
+    if (ctx->json) {
+        struct dr_buf j = DR_BUF_INIT(8192);
+        int jrc = dr_buf_addf(&j,
+                              "{\"ok\":false,\"damage\":1,\"problems\":[{\"kind\":\"%s\","
+                              "\"warning\":false,\"object\":",
+                              kind_name(kind));
+        jrc = jrc < 0 ? jrc : dr_json_str(&j, object);
+        jrc = jrc < 0 ? jrc : dr_buf_adds(&j, ",\"message\":");
+        jrc = jrc < 0 ? jrc : dr_json_str(&j, msg);
+        jrc = jrc < 0 ? jrc : dr_buf_adds(&j, "}],\"affected\":[]}\n");
+        if (jrc >= 0) {
+            fputs(j.buf, stdout);
+        }
+        dr_buf_release(&j);
+    }
+    if (kind == DR_PROB_INDEX) {
+        return dr_errorf(DR_EDAMAGED, "the local index is damaged; run 'drrepo repair index'");
+    }
+    /* the message already says what recovers it: with no intact copy, a backup */
+    if (kind == DR_PROB_KEYFILE && strcmp(object, DR_OBJ_KEYS) == 0) {
+        return dr_errorf(DR_EDAMAGED, "the repository cannot be opened: every key file is "
+                                      "damaged");
+    }
+    return dr_errorf(DR_EDAMAGED, "the repository cannot be opened: %s '%s' is damaged",
+                     kind == DR_PROB_CONFIG ? "the config" : "key file", object);
+}
+
 int dr_cmd_check(struct dr_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -176,6 +217,9 @@ int dr_cmd_check(struct dr_ctx *ctx, int argc, char **argv)
         }
         return dr_errorf(DR_EDAMAGED, "the local index is damaged; the next command rebuilds it "
                                       "from the repository, or run 'drrepo repair index' now");
+    }
+    if (rc == DR_ECORRUPT) {
+        return open_damage(ctx);
     }
     if (rc < 0) {
         return rc;

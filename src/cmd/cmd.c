@@ -27,7 +27,7 @@
 static const struct dr_cmd commands[] = {
     {"init", "create a repository", dr_cmd_init, 0,
      "init [--chunk-min SIZE --chunk-avg SIZE --chunk-max SIZE] [--pack-size SIZE]\n"
-     "     [--compression LEVEL] [--kdf-memlimit SIZE --kdf-opslimit N]"},
+     "     [--compression LEVEL] [--kdf-memlimit SIZE --kdf-opslimit N [--insecure-kdf]]"},
     {"snapshot", "save files, stdin or a command's output", dr_cmd_snapshot,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED,
      "snapshot [options] PATH...\n"
@@ -69,8 +69,9 @@ static const struct dr_cmd commands[] = {
     {"prune", "reclaim space that no snapshot references", dr_cmd_prune,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_LOCK_RESERVE,
      "prune [--max-unused PERCENT] [--dry-run] [--json]"},
-    {"repair", "rebuild the index, or repair damaged snapshots", dr_cmd_repair,
-     DR_CMD_REPO | DR_CMD_NO_INDEX, "repair index | repair snapshots [--read-data] [--dry-run]"},
+    {"repair", "rebuild the index, repair damaged snapshots, rewrite damaged copies", dr_cmd_repair,
+     DR_CMD_REPO | DR_CMD_NO_INDEX,
+     "repair index | repair snapshots [--read-data] [--dry-run] | repair config | repair keys"},
     {"unlock", "remove locks of processes that are gone", dr_cmd_unlock, 0,
      "unlock [--remove-all]"},
     {"version", "print the version", dr_cmd_version, 0, "version"},
@@ -361,6 +362,7 @@ int dr_cmd_open(struct dr_ctx *ctx)
         .verify_index = (ctx->cmd->flags & DR_CMD_VERIFY_INDEX) != 0,
         /* a command that locks syncs the index once it holds the lock (below) */
         .no_sync = (ctx->cmd->flags & (DR_CMD_LOCK_SHARED | DR_CMD_LOCK_EXCL)) != 0,
+        .out_failure = &ctx->open_failure,
     };
     rc = dr_repo_open(&o, &ctx->r);
     dr_cmd_free_password(pw);

@@ -48,6 +48,7 @@ struct dr_ctx {
     struct dr_lock *lock;
     int64_t retry_lock_ns; /* --retry-lock: how long to wait for a conflicting lock */
     const char *hint;      /* a command's own hint for its error (static); else by error code */
+    struct dr_open_failure open_failure; /* what dr_cmd_open found damaged, when it failed */
 };
 
 /* Swaps the context's lock for an exclusive one, retrying for up to ctx->retry_lock_ns. */

@@ -27,6 +27,7 @@ int dr_cmd_init(struct dr_ctx *ctx, int argc, char **argv)
         {"compression", required_argument, NULL, 5},
         {"kdf-memlimit", required_argument, NULL, 6},
         {"kdf-opslimit", required_argument, NULL, 7},
+        {"insecure-kdf", no_argument, NULL, 8},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -56,11 +57,19 @@ int dr_cmd_init(struct dr_ctx *ctx, int argc, char **argv)
                      ? dr_cmd_usage(ctx, "invalid --kdf-opslimit '%s'", optarg)
                      : 0;
             break;
+        case 8: p.insecure_kdf = true; break;
         default: return dr_cmd_usage(ctx, "unknown option");
         }
     }
     if (rc < 0) {
         return rc;
+    }
+    if (!p.insecure_kdf) {
+        /* before the password prompt: a refused init asks for nothing */
+        rc = dr_kdf_check_floor(p.kdf_opslimit, p.kdf_memlimit);
+        if (rc < 0) {
+            return rc;
+        }
     }
     if (optind != argc) {
         return dr_cmd_usage(ctx, "unexpected argument '%s'", argv[optind]);

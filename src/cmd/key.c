@@ -68,12 +68,16 @@ int dr_cmd_key(struct dr_ctx *ctx, int argc, char **argv)
                 printf("added key %.12s\n", dr_id_hex(&id, hex));
             }
         } else if (!strcmp(sub, "passwd")) {
-            rc = dr_repo_key_passwd(ctx->r, pw, &id);
+            /* remove, passwd and repair keys hold the exclusive lock: none may see a copy
+             * deleted or rewritten behind it (format/repository.md "Redundancy") */
+            rc = dr_cmd_lock_exclusive(ctx);
+            rc = rc < 0 ? rc : dr_repo_key_passwd(ctx->r, pw, &id);
             if (rc >= 0) {
                 printf("password changed; key %.12s replaces the old one\n", dr_id_hex(&id, hex));
             }
         } else {
-            rc = dr_repo_key_remove(ctx->r, argv[optind]);
+            rc = dr_cmd_lock_exclusive(ctx);
+            rc = rc < 0 ? rc : dr_repo_key_remove(ctx->r, argv[optind]);
             if (rc >= 0) {
                 printf("removed key %s\n", argv[optind]);
             }

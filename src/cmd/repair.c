@@ -1,5 +1,7 @@
 /* repair.c: `drrepo repair index` rebuilds the local index from the repository;
- * `drrepo repair snapshots` writes repaired copies of damaged snapshots. */
+ * `drrepo repair snapshots` writes repaired copies of damaged snapshots; `drrepo repair config`
+ * and `drrepo repair keys` rewrite a damaged or missing copy of the config or of a key file from
+ * its intact copy. */
 #include "cmd_int.h"
 
 #include <getopt.h>
@@ -82,6 +84,36 @@ static int repair_snapshots(struct dr_ctx *ctx, bool read_data, bool dry_run)
     return 0;
 }
 
+static void copy_note(void *arg, const char *object, const char *from)
+{
+    struct dr_ctx *ctx = arg;
+    if (!ctx->quiet) {
+        printf("rewrote '%s' from '%s'\n", object, from);
+    }
+}
+
+static int repair_copies(struct dr_ctx *ctx, bool keys)
+{
+    /* exclusive: key remove deletes copies under the same lock, and must not see one rewritten
+     * behind it */
+    int rc = dr_cmd_lock_exclusive(ctx);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = keys ? dr_repair_keys(ctx->r, copy_note, ctx) : dr_repair_config(ctx->r, copy_note, ctx);
+    if (rc < 0 || ctx->quiet) {
+        return rc;
+    }
+    if (ctx->r->config.version < 2) {
+        printf("format version 1 keeps one copy of the %s: nothing to repair\n",
+               keys ? "key files" : "config");
+    } else if (rc == 0) {
+        printf("every copy of the %s is intact: nothing to repair\n",
+               keys ? "key files" : "config");
+    }
+    return 0;
+}
+
 int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -89,10 +121,15 @@ int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv)
         {"dry-run", no_argument, NULL, 'n'},
         {0, 0, 0, 0},
     };
-    if (argc < 2 || (strcmp(argv[1], "index") != 0 && strcmp(argv[1], "snapshots") != 0)) {
-        return dr_cmd_usage(ctx, "repair needs 'index' or 'snapshots'");
+    static const char *const subs[] = {"index", "snapshots", "config", "keys"};
+    size_t sub = DR_ARRAY_LEN(subs);
+    for (size_t i = 0; argc >= 2 && i < DR_ARRAY_LEN(subs); i++) {
+        sub = strcmp(argv[1], subs[i]) == 0 ? i : sub;
     }
-    bool index = strcmp(argv[1], "index") == 0;
+    if (sub == DR_ARRAY_LEN(subs)) {
+        return dr_cmd_usage(ctx, "repair needs 'index', 'snapshots', 'config' or 'keys'");
+    }
+    bool index = sub == 0, snapshots = sub == 1;
     bool read_data = false, dry_run = false;
     int c;
     optind = 2;
@@ -103,12 +140,15 @@ int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv)
         default: return dr_cmd_usage(ctx, "unknown option");
         }
     }
-    if (optind != argc || (index && (read_data || dry_run))) {
+    if (optind != argc || (!snapshots && (read_data || dry_run))) {
         return dr_cmd_usage(ctx, "unexpected arguments for 'repair %s'", argv[1]);
     }
     int rc = dr_cmd_open(ctx); /* keys and config only: the index is this command's business */
     if (rc < 0) {
         return rc;
     }
-    return index ? repair_index(ctx) : repair_snapshots(ctx, read_data, dry_run);
+    if (index) {
+        return repair_index(ctx);
+    }
+    return snapshots ? repair_snapshots(ctx, read_data, dry_run) : repair_copies(ctx, sub == 3);
 }

@@ -56,7 +56,8 @@ int dr_cmd_unlock(struct dr_ctx *ctx, int argc, char **argv)
         return rc;
     }
     uint64_t sz;
-    if (dr_backend_stat(b, "config", &sz) < 0) {
+    if (dr_backend_stat(b, DR_OBJ_CONFIG, &sz) < 0 &&
+        dr_backend_stat(b, DR_OBJ_CONFIG_COPY, &sz) < 0) {
         dr_backend_close(b);
         return dr_errorf(DR_ENOREPO, "no repository at '%s'", loc);
     }

@@ -25,6 +25,7 @@
 #include "drrepo/pack.h"
 #include "drrepo/secure.h"
 #include "drrepo/util.h"
+#include "repo_int.h"
 
 /* ---- report ------------------------------------------------------------------------------- */
 
@@ -248,39 +249,123 @@ static const char *hex(const struct dr_id *id, char buf[DR_ID_HEX_LEN + 1])
     return dr_id_hex(id, buf);
 }
 
-/* Key files: each must hash to its name and parse. */
-static int key_cb(void *arg, const char *name, uint64_t size)
+/* Key files: each copy must hash to its name, and the intact bytes must parse. A damaged copy
+ * is named with what recovers it: the other copy (`repair keys`), or for a key file with no
+ * intact copy another password (`key remove`) or a backup. */
+static int check_keys(struct chk *c)
 {
-    struct chk *c = arg;
-    c->rep->st.keys++;
-    const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
-    struct dr_id want, got;
-    if (dr_id_parse(base, &want) < 0) {
-        dr_error_clear();
-        return 0; /* reported by the layout pass */
-    }
-    struct dr_buf raw = DR_BUF_INIT(DR_KEYFILE_MAX);
-    int rc = size > DR_KEYFILE_MAX ? DR_ECORRUPT
-                                   : dr_backend_get(c->r->backend, name, 0, UINT64_MAX, &raw);
-    if (rc == DR_EIO) {
-        dr_buf_release(&raw);
+    struct dr_keyslot *v = NULL;
+    size_t n = 0;
+    bool copies = c->r->config.version >= 2;
+    int rc = dr_repo_keyslots(c->r, true, &v, &n);
+    if (rc < 0) {
         return rc;
     }
-    struct dr_keyfile_info info;
-    if (rc < 0) {
-        problem(c->rep, DR_PROB_KEYFILE, name, "cannot be read: %s", dr_error_msg());
-    } else {
-        dr_crypto_hash(raw.buf, raw.len, &got);
-        if (!dr_id_eq(&want, &got)) {
-            problem(c->rep, DR_PROB_KEYFILE, name,
-                    "content does not match its name (the key file is corrupt)");
-        } else if (dr_keyfile_info(raw.buf, raw.len, &info) < 0) {
-            problem(c->rep, DR_PROB_KEYFILE, name, "%s", dr_error_msg());
+    for (size_t i = 0; i < n; i++) {
+        const struct dr_keyslot *s = &v[i];
+        c->rep->st.keys++;
+        if (s->state != DR_COPY_OK) {
+            if (s->bytes.len) {
+                problem(c->rep, DR_PROB_KEYFILE, s->name,
+                        "%s; 'drrepo repair keys' rewrites it from '%s'", s->why, s->copy_name);
+            } else if (!copies) {
+                problem(c->rep, DR_PROB_KEYFILE, s->name,
+                        "%s, and format version 1 keeps no copy of it: if another password "
+                        "opens the repository, remove it with 'drrepo key remove', else restore "
+                        "it from a backup of the repository",
+                        s->why);
+            } else {
+                problem(c->rep, DR_PROB_KEYFILE, s->name,
+                        "%s, and its copy '%s' %s: if another password opens the repository, "
+                        "remove it with 'drrepo key remove', else restore it from a backup of "
+                        "the repository",
+                        s->why, s->copy_name, s->copy_why);
+            }
+        }
+        if (copies && s->copy_state != DR_COPY_OK && s->state == DR_COPY_OK) {
+            problem(c->rep, DR_PROB_KEYFILE, s->copy_name,
+                    "%s; 'drrepo repair keys' rewrites it from '%s'", s->copy_why, s->name);
+        }
+        /* a key file whose details do not open under this repository's key was not written
+         * by a holder of the key: planted (a hostile file costs every open a key derivation,
+         * within the budget of format/crypto.md), or changed and renamed to its new hash */
+        struct dr_keyfile_info info;
+        if (s->bytes.len && dr_keyfile_details(c->r->keys, &c->r->config.repo_id, s->bytes.buf,
+                                               s->bytes.len, &info) < 0) {
+            problem(c->rep, DR_PROB_KEYFILE, s->name,
+                    "%s; remove it with 'drrepo key remove' if you did not add it", dr_error_msg());
+        }
+        dr_error_clear();
+    }
+    dr_keyslots_free(v, n);
+    return 0;
+}
+
+/* The message of a config error without its "config 'NAME' " prefix (the damage line names
+ * the object already). */
+static const char *config_why(const char *name, const char *msg)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "config '%s' ", name);
+    return strncmp(msg, prefix, strlen(prefix)) == 0 ? msg + strlen(prefix) : msg;
+}
+
+/* The config: every copy must check and decode, and the two copies must be the same bytes. */
+static int check_config(struct chk *c)
+{
+    static const char *names[2] = {DR_OBJ_CONFIG, DR_OBJ_CONFIG_COPY};
+    int ncopies = c->r->config.version >= 2 ? 2 : 1;
+    struct dr_buf raw[2] = {DR_BUF_INIT(DR_CONFIG_MAX), DR_BUF_INIT(DR_CONFIG_MAX)};
+    bool ok[2] = {false, false};
+    char why[2][512];
+    int rc = 0;
+    for (int i = 0; i < ncopies; i++) {
+        struct dr_repo_config cfg;
+        rc = dr_backend_get(c->r->backend, names[i], 0, UINT64_MAX, &raw[i]);
+        if (rc == DR_EIO) {
+            goto out;
+        }
+        if (rc == DR_ENOENT) {
+            snprintf(why[i], sizeof(why[i]), "is missing");
+        } else if (rc < 0 || dr_config_decode(c->r->keys, names[i], (const uint8_t *)raw[i].buf,
+                                              raw[i].len, &cfg) < 0) {
+            snprintf(why[i], sizeof(why[i]), "%s", config_why(names[i], dr_error_msg()));
+        } else {
+            ok[i] = true;
+        }
+        dr_error_clear();
+        rc = 0;
+    }
+    for (int i = 0; i < ncopies; i++) {
+        int other = 1 - i;
+        if (ok[i]) {
+            continue;
+        }
+        if (ncopies == 1) {
+            problem(c->rep, DR_PROB_CONFIG, names[i],
+                    "%s; format version 1 keeps no second copy: restore it from a backup of the "
+                    "repository",
+                    why[i]);
+        } else if (ok[other]) {
+            problem(c->rep, DR_PROB_CONFIG, names[i],
+                    "%s; 'drrepo repair config' rewrites it from '%s'", why[i], names[other]);
+        } else {
+            problem(c->rep, DR_PROB_CONFIG, names[i],
+                    "%s, and so is its other copy '%s': restore the config from a backup of "
+                    "the repository",
+                    why[i], names[other]);
         }
     }
-    dr_error_clear();
-    dr_buf_release(&raw);
-    return 0;
+    if (ncopies == 2 && ok[0] && ok[1] &&
+        (raw[0].len != raw[1].len || memcmp(raw[0].buf, raw[1].buf, raw[0].len) != 0)) {
+        problem(c->rep, DR_PROB_CONFIG, names[1],
+                "differs from '%s' (both verify); 'drrepo repair config' rewrites it from '%s'",
+                names[0], names[0]);
+    }
+out:
+    dr_buf_release(&raw[0]);
+    dr_buf_release(&raw[1]);
+    return rc;
 }
 
 static bool is_hex(const char *s, size_t n)
@@ -297,10 +382,16 @@ static bool is_hex(const char *s, size_t n)
 static int layout_cb(void *arg, const char *name, uint64_t size)
 {
     struct chk *c = arg;
-    if (strcmp(name, "config") == 0 || strcmp(name, DR_LOCK_RESERVE_OBJ) == 0) {
+    if (strcmp(name, DR_OBJ_CONFIG) == 0 || strcmp(name, DR_LOCK_RESERVE_OBJ) == 0) {
         return 0;
     }
     if (strncmp(name, "keys/", 5) == 0 && is_hex(name + 5, DR_ID_HEX_LEN)) {
+        return 0;
+    }
+    /* second copies (format/repository.md "Redundancy"), from format version 2 */
+    if (c->r->config.version >= 2 &&
+        (strcmp(name, DR_OBJ_CONFIG_COPY) == 0 ||
+         (strncmp(name, "copies/keys/", 12) == 0 && is_hex(name + 12, DR_ID_HEX_LEN)))) {
         return 0;
     }
     if (strncmp(name, "snapshots/", 10) == 0 && is_hex(name + 10, DR_ID_HEX_LEN)) {
@@ -1044,7 +1135,10 @@ int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_che
     struct snap_ids ids = {0};
     int64_t start = dr_mono_ns();
     memset(rep, 0, sizeof(*rep));
-    int rc = dr_backend_list(r->backend, "keys", key_cb, &c);
+    int rc = check_config(&c);
+    if (rc >= 0) {
+        rc = check_keys(&c);
+    }
     if (rc >= 0) {
         rc = dr_backend_list(r->backend, "", layout_cb, &c);
     }

@@ -38,42 +38,6 @@ void dr_repo_params_default(struct dr_repo_params *p)
     };
 }
 
-static void host_user(char *host, size_t hostlen, char *user, size_t userlen)
-{
-    if (gethostname(host, hostlen) < 0) {
-        snprintf(host, hostlen, "unknown");
-    }
-    host[hostlen - 1] = '\0';
-    struct passwd *pw = getpwuid(getuid());
-    snprintf(user, userlen, "%s", pw ? pw->pw_name : "unknown");
-}
-
-int dr_repo_write_keyfile(struct dr_backend *b, const struct dr_keys *k,
-                          const struct dr_id *repo_id, const char *password, uint64_t ops,
-                          uint64_t mem, struct dr_id *out_name)
-{
-    char host[256], user[256];
-    host_user(host, sizeof(host), user, sizeof(user));
-    struct dr_buf kf = DR_BUF_INIT(DR_KEYFILE_MAX);
-    int rc = dr_keyfile_create(k->master, repo_id, password, strlen(password), ops, mem, host, user,
-                               dr_time_now_ns(), &kf);
-    if (rc < 0) {
-        goto out;
-    }
-    struct dr_id name;
-    dr_crypto_hash(kf.buf, kf.len, &name);
-    char hex[DR_ID_HEX_LEN + 1];
-    char *obj = dr_xasprintf("keys/%s", dr_id_hex(&name, hex));
-    rc = dr_backend_put(b, obj, kf.buf, kf.len, true);
-    free(obj);
-    if (rc >= 0 && out_name) {
-        *out_name = name;
-    }
-out:
-    dr_buf_release(&kf);
-    return rc;
-}
-
 static int count_cb(void *arg, const char *name, uint64_t size)
 {
     (void)name;
@@ -103,6 +67,12 @@ int dr_repo_init(const char *location, const char *password, const struct dr_rep
     if (params->zstd_level < 1 || params->zstd_level > 19) {
         return dr_errorf(DR_EUSAGE, "compression level must be between 1 and 19");
     }
+    if (!params->insecure_kdf) {
+        rc = dr_kdf_check_floor(params->kdf_opslimit, params->kdf_memlimit);
+        if (rc < 0) {
+            return rc;
+        }
+    }
     struct dr_backend *b = NULL;
     struct dr_keys *k = NULL;
     struct dr_buf cfg = DR_BUF_INIT(DR_CONFIG_MAX);
@@ -111,7 +81,8 @@ int dr_repo_init(const char *location, const char *password, const struct dr_rep
         return rc;
     }
     uint64_t size;
-    if (dr_backend_stat(b, "config", &size) == 0) {
+    if (dr_backend_stat(b, DR_OBJ_CONFIG, &size) == 0 ||
+        dr_backend_stat(b, DR_OBJ_CONFIG_COPY, &size) == 0) {
         rc = dr_errorf(DR_EEXIST, "a repository already exists at '%s'", location);
         goto out;
     }
@@ -127,26 +98,30 @@ int dr_repo_init(const char *location, const char *password, const struct dr_rep
     }
     k = dr_keys_new_random();
     struct dr_repo_config c = {
-        .version = DR_FORMAT_VERSION,
+        .version = DR_REPO_VERSION,
         .chunker = params->chunker,
         .pack_size = params->pack_size,
         .zstd_level = params->zstd_level,
         .created_ns = dr_time_now_ns(),
     };
     dr_random_bytes(c.repo_id.b, sizeof(c.repo_id.b));
-    /* Key file first, config last: a repository "exists" once config does, and by then it can
-     * be opened. A crash in between leaves a directory that init may be re-run on after
-     * emptying it. */
-    rc = dr_repo_write_keyfile(b, k, &c.repo_id, password, params->kdf_opslimit,
-                               params->kdf_memlimit, NULL);
+    /* Key file (both copies) first, then the config's second copy, the config last: a
+     * repository "exists" once config does, and by then it can be opened. A crash in between
+     * leaves a directory that init may be re-run on after emptying it. */
+    rc =
+        dr_repo_write_keyfile(b, k, &c, password, params->kdf_opslimit, params->kdf_memlimit, NULL);
     if (rc < 0) {
         goto out;
     }
-    rc = dr_config_encode(k, &c, &cfg);
+    rc = dr_config_encode(k, &c, NULL, &cfg);
     if (rc < 0) {
         goto out;
     }
-    rc = dr_backend_put(b, "config", cfg.buf, cfg.len, true);
+    rc = dr_backend_put(b, DR_OBJ_CONFIG_COPY, cfg.buf, cfg.len, true);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = dr_backend_put(b, DR_OBJ_CONFIG, cfg.buf, cfg.len, true);
     if (rc < 0) {
         goto out;
     }
@@ -209,131 +184,220 @@ static char *default_cache_dir(void)
     return dr_xstrdup("/var/cache/drrepo");
 }
 
-struct key_try {
-    struct dr_repo *r;
-    const char *password;
-    uint8_t master[DR_MASTER_KEY_LEN];
-    bool found;
-    int n_auth, n_corrupt, n_total;
-    int first_rc;
-    char first_msg[512];
-};
-
-static int key_try_cb(void *arg, const char *name, uint64_t size)
+/* The key file that opened the repository last time from this cache directory, which an open
+ * tries first (format/crypto.md "Opening a repository"): with the right password, planted key
+ * files then cost nothing. A hint only: whatever it names is verified like any key file. */
+static char *last_key_path(const struct dr_repo *r)
 {
-    struct key_try *kt = arg;
-    if (kt->found) {
-        return 0;
-    }
-    kt->n_total++;
-    if (size > DR_KEYFILE_MAX) {
-        kt->n_corrupt++;
-        dr_log_warn("key file '%s' is too large; skipped", name);
-        return 0;
-    }
-    struct dr_buf kf = DR_BUF_INIT(DR_KEYFILE_MAX);
-    int rc = dr_backend_get(kt->r->backend, name, 0, UINT64_MAX, &kf);
-    if (rc < 0) {
-        goto out;
-    }
-    struct dr_id want, got;
-    const char *slash = strrchr(name, '/');
-    if (dr_id_parse(slash ? slash + 1 : name, &want) < 0) {
-        dr_error_clear();
-        goto out; /* not a key file name: ignore */
-    }
-    dr_crypto_hash(kf.buf, kf.len, &got);
-    if (!dr_id_eq(&want, &got)) {
-        kt->n_corrupt++;
-        dr_log_warn("key file '%s' is corrupt (content does not match its name); skipped", name);
-        goto out;
-    }
-    rc = dr_keyfile_open(kf.buf, kf.len, &kt->r->config.repo_id, kt->password, strlen(kt->password),
-                         kt->master);
-    if (rc == 0) {
-        kt->found = true;
-        kt->r->keyfile_name = dr_xstrdup(name);
-    } else if (rc == DR_EAUTH) {
-        kt->n_auth++;
-    } else {
-        kt->n_corrupt++;
-        dr_log_warn("%s", dr_error_msg());
-        if (!kt->first_rc) {
-            kt->first_rc = rc;
-            snprintf(kt->first_msg, sizeof(kt->first_msg), "%s", dr_error_msg());
-        }
-    }
-    rc = 0;
-out:
-    dr_buf_release(&kf);
-    return rc < 0 ? rc : 0;
+    char hex[DR_ID_HEX_LEN + 1];
+    return dr_xasprintf("%s/%s/last-key", r->cache_dir, dr_id_hex(&r->config.repo_id, hex));
 }
 
-static int load_keys(struct dr_repo *r, const char *password)
+static char *last_key_read(const struct dr_repo *r)
 {
-    struct key_try kt = {.r = r, .password = password};
-    int rc = dr_backend_list(r->backend, "keys", key_try_cb, &kt);
+    char *path = last_key_path(r);
+    struct dr_buf b = DR_BUF_INIT(256);
+    char *out = NULL;
+    if (dr_fs_read_file(path, &b) >= 0 && b.len > 0) {
+        b.buf[strcspn(b.buf, "\n")] = '\0';
+        out = dr_xstrdup(b.buf);
+    }
+    dr_error_clear();
+    dr_buf_release(&b);
+    free(path);
+    return out;
+}
+
+static void last_key_write(const struct dr_repo *r)
+{
+    char *path = last_key_path(r);
+    char *dir = dr_fs_dirname(path);
+    char *line = dr_xasprintf("%s\n", r->keyfile_name);
+    int rc = dr_fs_mkdir_p(dir, 0700);
+    rc = rc < 0 ? rc : dr_fs_write_atomic(path, line, strlen(line), false);
     if (rc < 0) {
-        goto out;
+        /* a cache that cannot be written costs the next open its hint, nothing more */
+        dr_log_debug("cannot remember the key file in '%s': %s", path, dr_error_msg());
+        dr_error_clear();
     }
-    if (!kt.found) {
-        if (kt.n_auth > 0) {
-            rc = dr_errorf(DR_EAUTH, "wrong password: no key file of repository '%s' opens with it",
-                           r->location);
-        } else if (kt.first_rc) {
-            rc = dr_errorf(kt.first_rc, "%s", kt.first_msg);
-        } else if (kt.n_total == 0) {
-            rc = dr_errorf(DR_ECORRUPT, "repository '%s' has no key files", r->location);
-        } else {
-            rc = dr_errorf(DR_ECORRUPT, "repository '%s': every key file is corrupt", r->location);
+    free(line);
+    free(dir);
+    free(path);
+}
+
+/* One copy of the config as read by open. */
+struct cfg_copy {
+    const char *name;
+    struct dr_buf raw;
+    int rc;        /* 1: not read yet; 0: intact (dr_config_check); < 0: why not */
+    char why[512]; /* for rc < 0: the message */
+    struct dr_repo_config clear;
+};
+
+/* Reads and checks one copy. Only an I/O error is returned: a missing or damaged copy is a
+ * state of cc. */
+static int cfg_read(struct dr_repo *r, struct cfg_copy *cc)
+{
+    dr_buf_reset(&cc->raw);
+    cc->rc = dr_backend_get(r->backend, cc->name, 0, UINT64_MAX, &cc->raw);
+    if (cc->rc == DR_ENOENT) {
+        snprintf(cc->why, sizeof(cc->why), "config '%s' is missing", cc->name);
+    } else if (cc->rc == DR_ECORRUPT) {
+        snprintf(cc->why, sizeof(cc->why), "config '%s' is damaged: %s", cc->name, dr_error_msg());
+    } else if (cc->rc < 0) {
+        return cc->rc;
+    } else {
+        cc->rc = dr_config_check(cc->name, (const uint8_t *)cc->raw.buf, cc->raw.len, &cc->clear);
+        snprintf(cc->why, sizeof(cc->why), "%s", cc->rc < 0 ? dr_error_msg() : "");
+    }
+    dr_error_clear();
+    return 0;
+}
+
+/* Chooses the copy of the config to believe before a key is open (format/repository.md
+ * "Redundancy"): the first copy when it checks, else the second with a warning; a version 1
+ * config has no second copy. Sets *out_used; the error names both copies when neither will do. */
+static int config_choose(struct dr_repo *r, struct cfg_copy cc[2], int *out_used)
+{
+    int rc = cfg_read(r, &cc[0]);
+    if (rc < 0) {
+        return rc;
+    }
+    if (cc[0].rc == 0) {
+        *out_used = 0;
+        return 0;
+    }
+    if (cc[0].rc == DR_EUNSUPPORTED) {
+        return dr_errorf(DR_EUNSUPPORTED, "repository '%s': %s", r->location, cc[0].why);
+    }
+    rc = cfg_read(r, &cc[1]);
+    if (rc < 0) {
+        return rc;
+    }
+    if (cc[1].rc == 0) {
+        dr_log_warn("%s; using its copy '%s': run 'drrepo repair config'", cc[0].why, cc[1].name);
+        *out_used = 1;
+        return 0;
+    }
+    if (cc[0].rc == DR_ENOENT && cc[1].rc == DR_ENOENT) {
+        return dr_errorf(DR_ENOREPO,
+                         "no repository at '%s' (no config file; create one with 'drrepo init')",
+                         r->location);
+    }
+    if (cc[0].rc == DR_ENOREPO && cc[1].rc == DR_ENOENT) {
+        return dr_errorf(DR_ENOREPO, "'%s' is not a drrepo repository (no valid config)",
+                         r->location);
+    }
+    if (cc[1].rc == DR_EUNSUPPORTED) {
+        return dr_errorf(DR_EUNSUPPORTED, "repository '%s': %s", r->location, cc[1].why);
+    }
+    if (cc[1].rc == DR_ENOENT && cc[0].rc == DR_ECORRUPT) {
+        /* a version 1 config is damaged (version 1 keeps no copy), or a version 2 config and
+         * its copy are both gone or damaged: which, the damaged bytes cannot tell */
+        return dr_errorf(DR_ECORRUPT,
+                         "repository '%s': %s, and it has no second copy '%s': restore the "
+                         "config from a backup of the repository",
+                         r->location, cc[0].why, cc[1].name);
+    }
+    return dr_errorf(DR_ECORRUPT,
+                     "repository '%s': %s; and %s: restore the config from a backup of the "
+                     "repository",
+                     r->location, cc[0].why, cc[1].why);
+}
+
+/* Decodes the chosen copy with the key; if it does not authenticate, the other copy is tried
+ * (version 2). Fills r->config. */
+static int config_decode(struct dr_repo *r, struct cfg_copy cc[2], int used)
+{
+    int rc = dr_config_decode(r->keys, cc[used].name, (const uint8_t *)cc[used].raw.buf,
+                              cc[used].raw.len, &r->config);
+    if (rc >= 0) {
+        return rc;
+    }
+    char first[512];
+    snprintf(first, sizeof(first), "%s", dr_error_msg());
+    if (cc[used].clear.version < 2) {
+        return dr_errorf(rc,
+                         "repository '%s': %s; format version 1 keeps no second copy: restore "
+                         "'config' from a backup of the repository",
+                         r->location, first);
+    }
+    if (used == 1) {
+        return dr_errorf(rc,
+                         "repository '%s': %s: restore the config from a backup of the "
+                         "repository",
+                         r->location, first);
+    }
+    rc = cfg_read(r, &cc[1]);
+    if (rc < 0) {
+        return rc;
+    }
+    if (cc[1].rc == 0 && dr_id_eq(&cc[1].clear.repo_id, &cc[0].clear.repo_id)) {
+        rc = dr_config_decode(r->keys, cc[1].name, (const uint8_t *)cc[1].raw.buf, cc[1].raw.len,
+                              &r->config);
+        if (rc >= 0) {
+            dr_log_warn("%s; using its copy '%s': run 'drrepo repair config'", first, cc[1].name);
+            return 0;
         }
-        goto out;
     }
-    r->keys = dr_keys_from_master(kt.master);
-out:
-    dr_wipe(kt.master, sizeof(kt.master));
-    return rc;
+    return dr_errorf(DR_ECORRUPT,
+                     "repository '%s': %s; and its copy '%s' will not do either: restore the "
+                     "config from a backup of the repository",
+                     r->location, first, cc[1].name);
 }
 
 int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out)
 {
+    struct dr_open_failure ignored, *f = opts->out_failure ? opts->out_failure : &ignored;
+    memset(f, 0, sizeof(*f));
+    f->stage = DR_OPEN_CONFIG;
     int rc = dr_crypto_init();
     if (rc < 0) {
         return rc;
     }
     struct dr_repo *r = dr_xcalloc(1, sizeof(*r));
-    struct dr_buf cfg = DR_BUF_INIT(DR_CONFIG_MAX);
-    char *idxdir = NULL;
+    struct cfg_copy cc[2] = {
+        {.name = DR_OBJ_CONFIG, .raw = DR_BUF_INIT(DR_CONFIG_MAX), .rc = 1},
+        {.name = DR_OBJ_CONFIG_COPY, .raw = DR_BUF_INIT(DR_CONFIG_MAX), .rc = 1},
+    };
+    int used = 0;
+    char *idxdir = NULL, *hint = NULL;
     r->location = dr_xstrdup(opts->location);
     rc = dr_backend_open(opts->location, &r->backend);
     if (rc < 0) {
         goto out;
     }
-    rc = dr_backend_get(r->backend, "config", 0, UINT64_MAX, &cfg);
-    if (rc == DR_ENOENT || (rc < 0 && !dr_backend_exists(r->backend))) {
+    rc = config_choose(r, cc, &used);
+    if (rc == DR_EIO && !dr_backend_exists(r->backend)) {
         rc = dr_errorf(DR_ENOREPO,
                        "no repository at '%s' (no config file; create one with "
                        "'drrepo init')",
                        opts->location);
-        goto out;
     }
     if (rc < 0) {
+        snprintf(f->object, sizeof(f->object), "%s", DR_OBJ_CONFIG);
         goto out;
     }
-    rc = dr_config_parse_clear(opts->location, (const uint8_t *)cfg.buf, cfg.len, &r->config);
-    if (rc < 0) {
-        goto out;
-    }
-    rc = load_keys(r, opts->password ? opts->password : "");
-    if (rc < 0) {
-        goto out;
-    }
-    rc = dr_config_decode(r->keys, opts->location, (const uint8_t *)cfg.buf, cfg.len, &r->config);
-    if (rc < 0) {
-        goto out;
-    }
-    r->z = dr_compressor_new(r->config.zstd_level);
+    r->config = cc[used].clear;
     r->cache_dir = opts->cache_dir ? dr_xstrdup(opts->cache_dir) : default_cache_dir();
+    f->stage = DR_OPEN_KEYS;
+    hint = last_key_read(r);
+    rc = dr_repo_load_keys(r, opts->password ? opts->password : "", hint, f);
+    if (rc < 0) {
+        goto out;
+    }
+    if (!hint || strcmp(hint, r->keyfile_name) != 0) {
+        last_key_write(r);
+    }
+    f->stage = DR_OPEN_CONFIG;
+    rc = config_decode(r, cc, used);
+    if (rc < 0) {
+        snprintf(f->object, sizeof(f->object), "%s", DR_OBJ_CONFIG);
+        goto out;
+    }
+    f->stage = DR_OPEN_INDEX;
+    f->object[0] = '\0';
+    r->z = dr_compressor_new(r->config.zstd_level);
     if (!opts->no_index) {
         idxdir = dr_repo_index_dir(r->cache_dir, &r->config.repo_id);
         if (dr_index_is_marked_damaged(idxdir)) {
@@ -384,7 +448,9 @@ int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out)
     rc = 0;
 out:
     free(idxdir);
-    dr_buf_release(&cfg);
+    free(hint);
+    dr_buf_release(&cc[0].raw);
+    dr_buf_release(&cc[1].raw);
     dr_repo_close(r);
     return rc;
 }

@@ -84,7 +84,7 @@ dr_same_tree() {
 }
 
 dr_init() {
-    "$DRREPO" -r "${1:-$REPO}" init --kdf-memlimit 8K --kdf-opslimit 1 >"$T/out" 2>"$T/err" \
+    "$DRREPO" -r "${1:-$REPO}" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 >"$T/out" 2>"$T/err" \
         || { dr_fail "init ${1:-$REPO}"; return 1; }
 }
 

@@ -5,7 +5,7 @@
 
 dr_expect_success "init creates a repository" dr_init
 dr_check "config and one key file exist" test -f "$REPO/config" -a "$(ls "$REPO/keys" | wc -l)" -eq 1
-dr_must_fail 1 "init twice is refused" drrepo init --kdf-memlimit 8K --kdf-opslimit 1
+dr_must_fail 1 "init twice is refused" drrepo init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1
 dr_check "the refusal says a repository exists" grep -q "already exists" "$T/err"
 mkdir -p "$T/full" && echo x > "$T/full/file"
 dr_must_fail 1 "init in a non-empty directory is refused" "$DRREPO" -r "$T/full" init

@@ -10,7 +10,7 @@
 # document.
 . "$DR_SRC/tests/e2e/lib.sh"
 
-INIT_ARGS=(--kdf-memlimit 8K --kdf-opslimit 1 --pack-size 4M --chunk-min 64K --chunk-avg 256K
+INIT_ARGS=(--insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 4M --chunk-min 64K --chunk-avg 256K
     --chunk-max 1M)
 "$DRREPO" -r "$REPO" init "${INIT_ARGS[@]}" >"$T/out" 2>"$T/err" || dr_fail "init"
 

@@ -59,7 +59,7 @@ dr_expect_success "check after password tests" drrepo check --read-data
 
 # an empty password is refused at init, and nothing is left behind
 DRREPO_PASSWORD="" dr_must_fail 2 "init with an empty password: exit 2" \
-    "$DRREPO" -r "$T/repo2" init --kdf-memlimit 8K --kdf-opslimit 1
+    "$DRREPO" -r "$T/repo2" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1
 dr_check "empty password: message says so" grep -qi "empty password" "$T/err"
 dr_check "empty password: no config written" test ! -e "$T/repo2/config"
 dr_check "empty password: no key written" test -z "$(find "$T/repo2" -type f 2>/dev/null)"
@@ -67,7 +67,7 @@ dr_init "$T/repo2"
 dr_check "init works after the refused one" test -f "$T/repo2/config"
 printf '\n' >"$T/emptypw"
 dr_must_fail 2 "init with an empty --password-file: exit 2" env -u DRREPO_PASSWORD \
-    "$DRREPO" -r "$T/repo3" --password-file "$T/emptypw" init --kdf-memlimit 8K --kdf-opslimit 1
+    "$DRREPO" -r "$T/repo3" --password-file "$T/emptypw" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1
 dr_check "empty password file: no config written" test ! -e "$T/repo3/config"
 
 dr_expect_success "restore after all" drrepo restore latest --target "$T/r2"

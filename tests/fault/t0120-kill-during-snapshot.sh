@@ -11,7 +11,7 @@ if [ "${DR_FAULTS_BUILT:-0}" != 1 ]; then
 fi
 
 # Small packs and chunks, so that one snapshot writes several packs and the K-th pack can be hit.
-"$DRREPO" -r "$T/base" init --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M \
+"$DRREPO" -r "$T/base" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M \
     --chunk-min 64K --chunk-avg 256K --chunk-max 1M >"$T/out" 2>"$T/err" || dr_fail "init"
 
 # src1: the good snapshot that must survive; src2: what the killed snapshot writes

@@ -43,7 +43,7 @@ restore_same() { # NAME SNAP SRC
     dr_check "$1: identical" dr_same_tree "$3" "$T/r$3"
 }
 
-"$DRREPO" -r "$REPO" init --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K \
+"$DRREPO" -r "$REPO" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K \
     --chunk-avg 256K --chunk-max 1M >"$T/out" 2>"$T/err" || dr_fail "init on the tmpfs"
 dr_expect_success "first snapshot" drrepo snapshot "$T/small"
 drrepo snapshots --json >"$T/snaps.before" 2>/dev/null
@@ -87,7 +87,7 @@ dr_check "space freed: objects whole" objects_whole
 # the injected fault: the same clear error on any disk, nothing half-written, nothing lost
 if [ "${DR_FAULTS_BUILT:-0}" = 1 ]; then
     REPO="$T/repo2"
-    "$DRREPO" -r "$REPO" init --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M \
+    "$DRREPO" -r "$REPO" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M \
         --chunk-min 64K --chunk-avg 256K --chunk-max 1M >"$T/out" 2>"$T/err" || dr_fail "init repo2"
     dr_expect_success "repo2: first snapshot" drrepo snapshot "$T/small"
     drrepo snapshots --json >"$T/snaps.before" 2>/dev/null

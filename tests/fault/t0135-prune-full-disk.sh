@@ -28,7 +28,7 @@ restore_same() { # NAME SNAP SRC
     dr_check "$1: identical" dr_same_tree "$3" "$T/r$3"
 }
 
-"$DRREPO" -r "$REPO" init --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K \
+"$DRREPO" -r "$REPO" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K \
     --chunk-avg 256K --chunk-max 1M >"$T/out" 2>"$T/err" || dr_fail "init on the tmpfs"
 dr_check "init writes the reserve" test -f "$REPO/reserve"
 dr_check "the reserve is 1 MiB" test "$(stat -c %s "$REPO/reserve" 2>/dev/null)" = 1048576

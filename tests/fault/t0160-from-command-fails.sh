@@ -5,7 +5,7 @@
 # packs' worth before failing). A good command is recorded and dumps back exactly.
 . "$DR_SRC/tests/e2e/lib.sh"
 
-"$DRREPO" -r "$REPO" init --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K \
+"$DRREPO" -r "$REPO" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K \
     --chunk-avg 256K --chunk-max 1M >"$T/out" 2>"$T/err" || dr_fail "init"
 "$TOOL" gen "$T/first.sql" 300K 1 text
 dr_expect_success "a first good snapshot" \

@@ -18,7 +18,7 @@ for round in $(seq 1 "$rounds"); do
     CA="$T/cacheA.$round" CB="$T/cacheB.$round"
     A() { DRREPO_CACHE_DIR="$CA" "$DRREPO" -r "$REPO" "$@"; }
     B() { DRREPO_CACHE_DIR="$CB" "$DRREPO" -r "$REPO" "$@"; }
-    A init --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K --chunk-avg 128K \
+    A init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K --chunk-avg 128K \
         --chunk-max 512K >"$T/out" 2>"$T/err" || dr_fail "round $round: init"
     # S1 of the tree through client A: A's index and files cache now know every blob
     A snapshot "$T/src" >"$T/out" 2>"$T/err" || dr_fail "round $round: first snapshot"

@@ -16,7 +16,7 @@ objs() { (cd "$R" && find data tree snapshots keys -type f 2>/dev/null | sort); 
 new_obj() { comm -13 "$1" "$2" | grep "^$3/"; }
 packs_now() { (cd "$R" && find data tree -type f | sort); }
 
-DRREPO_CACHE_DIR="$C0" "$DRREPO" -r "$R" init --kdf-memlimit 8K --kdf-opslimit 1 \
+DRREPO_CACHE_DIR="$C0" "$DRREPO" -r "$R" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 \
     --pack-size 1M --chunk-min 64K --chunk-avg 256K --chunk-max 1M >"$T/out" 2>"$T/err" \
     || dr_fail "init"
 mkdir -p "$T/dA/sub" "$T/dB/d1" "$T/dC/s1" "$T/dC/s2"

@@ -15,7 +15,7 @@ C0="$T/cache-base"
 R="$T/base" C="$C0"
 dr_r() { DRREPO_CACHE_DIR="$C" "$DRREPO" -r "$R" "$@"; }
 
-DRREPO_CACHE_DIR="$C0" "$DRREPO" -r "$R" init --kdf-memlimit 8K --kdf-opslimit 1 \
+DRREPO_CACHE_DIR="$C0" "$DRREPO" -r "$R" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 \
     --pack-size 1M --chunk-min 64K --chunk-avg 256K --chunk-max 1M >"$T/out" 2>"$T/err" \
     || dr_fail "init"
 mkdir -p "$T/d1/sub" "$T/d2"

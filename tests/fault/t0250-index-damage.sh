@@ -7,7 +7,7 @@
 . "$DR_SRC/tests/e2e/lib.sh"
 seed=${DR_TEST_SEED:-1700}
 
-"$DRREPO" -r "$REPO" init --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 16K \
+"$DRREPO" -r "$REPO" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 16K \
     --chunk-avg 64K --chunk-max 128K >"$T/out" 2>"$T/err" || dr_fail "init"
 mkdir -p "$T/src/a/b" "$T/src/c"
 for i in 1 2 3 4 5 6; do "$TOOL" gen "$T/src/a/f$i" 150K "$i"; done

@@ -9,7 +9,7 @@
 # -DDR_FAULTS=ON build only the random kills run, and the test reports itself skipped (77).
 . "$DR_SRC/tests/e2e/lib.sh"
 
-INIT_ARGS=(--kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K --chunk-avg 256K
+INIT_ARGS=(--insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K --chunk-avg 256K
     --chunk-max 1M)
 POLICY=(--keep-last 2 --keep-tag keepme)
 

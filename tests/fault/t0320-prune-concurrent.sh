@@ -15,7 +15,7 @@ NSNAP=${DR_T0320_SNAPSHOTS:-30}
 NPRUNE=${DR_T0320_PRUNES:-30}
 LIMIT_S=${DR_T0320_SECONDS:-180}
 
-"$DRREPO" -r "$REPO" init --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K \
+"$DRREPO" -r "$REPO" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K \
     --chunk-avg 256K --chunk-max 1M >"$T/out" 2>"$T/err" || dr_fail "init"
 
 SRC="$T/src"

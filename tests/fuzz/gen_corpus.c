@@ -18,6 +18,7 @@
 #include "drrepo/format.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
+#include "drrepo/repo.h"
 #include "drrepo/snapshot.h"
 #include "drrepo/tree.h"
 
@@ -276,12 +277,43 @@ static void gen_keyfile(void)
     }
     fill_id(&repo_id, 0xc0);
     memset(salt, 0x5a, sizeof(salt));
-    /* libsodium's minimum Argon2id limits: opslimit 1, memlimit 8 KiB. */
-    check(dr_keyfile_create_det(master, &repo_id, "fuzz password", 13, 1, 8192, "host", "user",
-                                1700000000000000000LL, salt, next_nonce(), &b),
+    /* libsodium's minimum Argon2id limits: opslimit 1, memlimit 8 KiB; version 1 and 2 */
+    struct dr_keys *k = dr_keys_from_master(master);
+    struct dr_keyfile_params p = {1, 1, 8192, "host", "user", 1700000000000000000LL};
+    const uint8_t *nonce = next_nonce();
+    check(dr_keyfile_create_det(k, &repo_id, "fuzz password", 13, &p, salt, nonce, nonce, &b),
           "keyfile create");
     put("keyfile_fuzz", "min-limits", -1, b.buf, b.len);
+    dr_buf_reset(&b);
+    p.version = 2;
+    uint8_t wrap_nonce[DR_NONCE_LEN];
+    memcpy(wrap_nonce, next_nonce(), sizeof(wrap_nonce));
+    check(dr_keyfile_create_det(k, &repo_id, "fuzz password", 13, &p, salt, wrap_nonce,
+                                next_nonce(), &b),
+          "keyfile create");
+    put("keyfile_fuzz", "v2-min-limits", -1, b.buf, b.len);
+    dr_keys_free(k);
     dr_buf_release(&b);
+}
+
+/* Configs of format versions 1 and 2 (the values of format/vectors/config-*.txt). */
+static void gen_config(void)
+{
+    struct dr_repo_config c = {
+        .chunker = {DR_CHUNKER_GEAR_V1, DR_DEFAULT_CHUNK_MIN, DR_DEFAULT_CHUNK_AVG,
+                    DR_DEFAULT_CHUNK_MAX},
+        .pack_size = DR_DEFAULT_PACK_SIZE,
+        .zstd_level = DR_DEFAULT_ZSTD_LEVEL,
+        .created_ns = 1700000000000000000LL,
+    };
+    fill_id(&c.repo_id, 0xc0);
+    for (uint32_t v = 1; v <= 2; v++) {
+        struct dr_buf b = DR_BUF_INIT(DR_CONFIG_MAX);
+        c.version = v;
+        check(dr_config_encode(key, &c, next_nonce(), &b), "config encode");
+        put("config_fuzz", v == 1 ? "v1" : "v2", -1, b.buf, b.len);
+        dr_buf_release(&b);
+    }
 }
 
 int main(int argc, char **argv)
@@ -304,6 +336,7 @@ int main(int argc, char **argv)
     gen_pack(DR_BLOB_DATA, 3, "pack-data", "hdr-data");
     gen_pack(DR_BLOB_TREE, 1, "pack-tree", "hdr-tree");
     gen_keyfile();
+    gen_config();
 
     dr_keys_free(key);
     return 0;

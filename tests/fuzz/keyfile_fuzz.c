@@ -1,6 +1,8 @@
-/* keyfile_fuzz.c: fuzz target for dr_keyfile_info and dr_keyfile_open (src/crypto/keyfile.c).
+/* keyfile_fuzz.c: fuzz target for dr_keyfile_info, dr_keyfile_details and dr_keyfile_open
+ * (src/crypto/keyfile.c).
  *
- * Every input goes through dr_keyfile_info; dr_keyfile_open is tried with the fixed password
+ * Every input goes through dr_keyfile_info and dr_keyfile_details (under the corpus's master
+ * key: no KDF); dr_keyfile_open is tried with the fixed password
  * and repository id of tests/fuzz/gen_corpus.c only when the file asks for cheap Argon2id
  * limits, so that a mutated cost cannot make one input take seconds or gigabytes. Keys must
  * match gen_corpus.c. */
@@ -39,11 +41,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         !memchr(info.user, '\0', sizeof(info.user))) {
         abort();
     }
-    if (info.opslimit > CHEAP_OPSLIMIT || info.memlimit > CHEAP_MEMLIMIT) {
-        return 0;
-    }
     for (int i = 0; i < DR_ID_LEN; i++) {
         repo_id.b[i] = (uint8_t)(0xc0 + i);
+    }
+    /* the details of a version 2 file open under the corpus's master key, at no KDF cost */
+    static struct dr_keys *k;
+    if (!k) {
+        uint8_t m[DR_MASTER_KEY_LEN];
+        for (int i = 0; i < DR_MASTER_KEY_LEN; i++) {
+            m[i] = (uint8_t)(0x40 + i);
+        }
+        k = dr_keys_from_master(m);
+    }
+    memset(&info, 0, sizeof(info));
+    int drc = dr_keyfile_details(k, &repo_id, data, size, &info);
+    if (drc == 0 && (info.details_sealed || !memchr(info.host, '\0', sizeof(info.host)) ||
+                     !memchr(info.user, '\0', sizeof(info.user)))) {
+        abort();
+    }
+    if (drc != 0 && drc != DR_ECORRUPT && drc != DR_EUNSUPPORTED) {
+        abort();
+    }
+    if (info.opslimit > CHEAP_OPSLIMIT || info.memlimit > CHEAP_MEMLIMIT) {
+        return 0;
     }
     int rc = dr_keyfile_open(data, size, &repo_id, FUZZ_PASSWORD, strlen(FUZZ_PASSWORD), master);
     if (rc == 0) {

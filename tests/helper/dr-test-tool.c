@@ -1,8 +1,18 @@
 /* dr-test-tool: reaches drrepo internals from shell tests (git's t/helper/test-tool).
  *
- *   dr-test-tool flip FILE OFFSET            flip one bit (0x01) of the byte at OFFSET
+ *   dr-test-tool flip FILE OFFSET [BIT]      flip one bit (BIT 0..7, default 0) of the byte at
+ *                                            OFFSET
  *   dr-test-tool setbyte FILE OFFSET VALUE   overwrite one byte
+ *   dr-test-tool config-version FILE N       set a config's format version to N and recompute
+ *                                            its checksum (a config of a newer drrepo)
  *   dr-test-tool truncate FILE LENGTH        cut a file
+ *   dr-test-tool plant-key REPO OPS MEM PASSWORD
+ *                                            write keys/<id>, a key file (of the version the
+ *                                            repository's format has) wrapping a random master
+ *                                            key as someone without the repository's key could,
+ *                                            declaring Argon2id limits OPS and MEM (it is made
+ *                                            with the cheapest limits and then patched: its tag
+ *                                            fails either way); prints its id
  *   dr-test-tool lock REPO shared|exclusive HOST PID [AGE_SECONDS]
  *                                            write a lock file as another holder would, last
  *                                            refreshed AGE_SECONDS ago (default 0)
@@ -19,10 +29,14 @@
 #include <unistd.h>
 
 #include "drrepo/backend.h"
+#include "drrepo/crypto.h"
 #include "drrepo/error.h"
+#include "drrepo/format.h"
+#include "drrepo/fs.h"
 #include "drrepo/index.h"
 #include "drrepo/secure.h"
 #include "drrepo/lock.h"
+#include "drrepo/mem.h"
 #include "drrepo/util.h"
 
 static int die(const char *msg)
@@ -34,7 +48,7 @@ static int die(const char *msg)
 static int modify_byte(const char *path, const char *offs, const char *val, bool flip)
 {
     uint64_t off, v = 0;
-    if (dr_parse_u64(offs, &off) < 0 || (val && dr_parse_u64(val, &v) < 0)) {
+    if (dr_parse_u64(offs, &off) < 0 || (val && dr_parse_u64(val, &v) < 0) || (flip && v > 7)) {
         return die("bad number");
     }
     int fd = open(path, O_RDWR);
@@ -46,7 +60,7 @@ static int modify_byte(const char *path, const char *offs, const char *val, bool
         close(fd);
         return die("offset beyond end of file");
     }
-    b = flip ? (uint8_t)(b ^ 1) : (uint8_t)v;
+    b = flip ? (uint8_t)(b ^ (1u << v)) : (uint8_t)v;
     int ok = pwrite(fd, &b, 1, (off_t)off) == 1;
     close(fd);
     return ok ? 0 : die(strerror(errno));
@@ -177,13 +191,76 @@ static int index_claim(const char *dir, const char *packhex, const char *types)
     return rc < 0 ? die(dr_error_msg()) : 0;
 }
 
+/* A config of format version 2 or later with another version and a valid checksum. */
+static int config_version(const char *path, const char *vs)
+{
+    uint64_t v;
+    struct dr_buf b = DR_BUF_INIT(DR_CONFIG_MAX);
+    if (dr_parse_u64(vs, &v) < 0 || v > UINT32_MAX || dr_fs_read_file(path, &b) < 0 ||
+        b.len < 8 + 4 + DR_ID_LEN) {
+        dr_buf_release(&b);
+        return die("bad version or unreadable config");
+    }
+    struct dr_id sum;
+    dr_put_u32le((uint8_t *)b.buf + 8, (uint32_t)v);
+    dr_crypto_hash(b.buf, b.len - DR_ID_LEN, &sum);
+    memcpy(b.buf + b.len - DR_ID_LEN, sum.b, DR_ID_LEN);
+    int rc = dr_fs_write_atomic(path, b.buf, b.len, false);
+    dr_buf_release(&b);
+    return rc < 0 ? die(dr_error_msg()) : 0;
+}
+
+static int plant_key(const char *repo, const char *opss, const char *mems, const char *pw)
+{
+    uint64_t ops, mem;
+    struct dr_buf cfg = DR_BUF_INIT(DR_CONFIG_MAX), kf = DR_BUF_INIT(DR_KEYFILE_MAX);
+    char *path = dr_xasprintf("%s/config", repo);
+    int rc = dr_parse_u64(opss, &ops) < 0 || dr_parse_size(mems, &mem) < 0 ? -1 : 0;
+    rc = rc < 0 ? rc : dr_crypto_init();
+    rc = rc < 0 ? rc : dr_fs_read_file(path, &cfg);
+    free(path);
+    if (rc < 0 || cfg.len < 16 + DR_ID_LEN) {
+        dr_buf_release(&cfg);
+        return die("bad limits or unreadable config");
+    }
+    struct dr_id repo_id, name;
+    memcpy(repo_id.b, cfg.buf + 16, DR_ID_LEN);
+    struct dr_keys *k = dr_keys_new_random();
+    /* the key file version the repository's own key files have */
+    uint32_t version = dr_get_u32le((const uint8_t *)cfg.buf + 8) >= 2 ? DR_KEYFILE_VERSION : 1;
+    struct dr_keyfile_params p = {version, 1, 8192, "planted", "nobody", 0};
+    rc = dr_keyfile_create(k, &repo_id, pw, strlen(pw), &p, &kf);
+    dr_keys_free(k);
+    if (rc >= 0) {
+        dr_put_u64le((uint8_t *)kf.buf + 16, ops);
+        dr_put_u64le((uint8_t *)kf.buf + 24, mem);
+        dr_crypto_hash(kf.buf, kf.len, &name);
+        char hex[DR_ID_HEX_LEN + 1];
+        path = dr_xasprintf("%s/keys/%s", repo, dr_id_hex(&name, hex));
+        rc = dr_fs_write_atomic(path, kf.buf, kf.len, true);
+        free(path);
+        if (rc >= 0) {
+            printf("%s\n", hex);
+        }
+    }
+    dr_buf_release(&cfg);
+    dr_buf_release(&kf);
+    return rc < 0 ? die(dr_error_msg()) : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 4 && strcmp(argv[1], "flip") == 0) {
-        return modify_byte(argv[2], argv[3], NULL, true);
+        return modify_byte(argv[2], argv[3], argc >= 5 ? argv[4] : NULL, true);
     }
     if (argc >= 5 && strcmp(argv[1], "setbyte") == 0) {
         return modify_byte(argv[2], argv[3], argv[4], false);
+    }
+    if (argc >= 4 && strcmp(argv[1], "config-version") == 0) {
+        return config_version(argv[2], argv[3]);
+    }
+    if (argc >= 6 && strcmp(argv[1], "plant-key") == 0) {
+        return plant_key(argv[2], argv[3], argv[4], argv[5]);
     }
     if (argc >= 4 && strcmp(argv[1], "truncate") == 0) {
         uint64_t len;

@@ -33,7 +33,7 @@ counts() {
 }
 
 # a database repository: small chunks let unchanged 8 KiB pages deduplicate (docs/SOURCES.md)
-"$DRREPO" -r "$REPO" init --kdf-memlimit 8K --kdf-opslimit 1 --chunk-min 16K --chunk-avg 64K \
+"$DRREPO" -r "$REPO" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --chunk-min 16K --chunk-avg 64K \
     --chunk-max 256K >"$T/out" 2>"$T/err" || dr_fail "init"
 
 counts "$DR_TEST_PG_DSN" >"$T/counts.src"

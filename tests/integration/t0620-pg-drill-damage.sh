@@ -12,7 +12,7 @@ trap 'src -c "drop database if exists $db" >/dev/null 2>&1; dr_cleanup' EXIT
 "$PGB/psql" -X -q -v ON_ERROR_STOP=1 "$DR_TEST_PG_DSN dbname=$db" \
     -c "create table t (i int); insert into t select generate_series(1, 5000);" || exit 1
 
-"$DRREPO" -r "$REPO" init --kdf-memlimit 8K --kdf-opslimit 1 --chunk-min 16K --chunk-avg 64K \
+"$DRREPO" -r "$REPO" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --chunk-min 16K --chunk-avg 64K \
     --chunk-max 256K >"$T/out" 2>"$T/err" || { dr_fail "init"; dr_done; }
 dr_expect_success "snapshot --pg" drrepo snapshot --pg "$DR_TEST_PG_DSN"
 dr_expect_success "drill of the intact snapshot passes" drrepo drill latest

@@ -5,8 +5,10 @@
  * dr_crypto_seal/seal_nonce/open (round trips, every byte tampered, wrong ad or key, every
  * short length, out's max); dr_keyfile_create/create_det/info/open (round trip, wrong password,
  * wrong repository, empty password, limits, long names, every header byte corrupted, every
- * truncation, trailing bytes, newer version, oversize file). Argon2 runs with libsodium's
- * minimum limits to keep the tests fast. */
+ * truncation, trailing bytes, newer version, oversize file; version 2: sealed details, open
+ * only under the repository's key, every byte flipped, every truncation, longest names);
+ * dr_keyfile_details; dr_kdf_check_floor; dr_kdf_work, dr_kdf_budget and dr_kdf_may_try. Argon2
+ * runs with libsodium's minimum limits to keep the tests fast. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,10 +31,23 @@ static const uint8_t master_a[32] = {0x11, 0x22, 0x33};
 static const struct dr_id repo_a = {{0xaa, 0xbb}};
 static const struct dr_id repo_b = {{0xaa, 0xbc}};
 
+static struct dr_keys *keys_a;
+
 static int setup(void **state)
 {
     (void)state;
-    return dr_crypto_init() == 0 ? 0 : -1;
+    if (dr_crypto_init() != 0) {
+        return -1;
+    }
+    keys_a = dr_keys_from_master(master_a);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    dr_keys_free(keys_a);
+    return 0;
 }
 
 static void test_keys(void **state)
@@ -208,11 +223,27 @@ static void test_seal_tamper(void **state)
     dr_keys_free(other);
 }
 
+/* dr_keyfile_create of version under keys_a and repo_a. */
+static int kf_create(uint32_t version, const char *pw, size_t pwlen, uint64_t ops, uint64_t mem,
+                     const char *host, const char *user, int64_t created, struct dr_buf *out)
+{
+    struct dr_keyfile_params p = {version, ops, mem, host, user, created};
+    return dr_keyfile_create(keys_a, &repo_a, pw, pwlen, &p, out);
+}
+
+static int kf_create_det(uint32_t version, const char *pw, size_t pwlen, uint64_t ops, uint64_t mem,
+                         const char *host, const char *user, int64_t created,
+                         const uint8_t salt[16], const uint8_t nonce[24], struct dr_buf *out)
+{
+    static const uint8_t details_nonce[24] = {3};
+    struct dr_keyfile_params p = {version, ops, mem, host, user, created};
+    return dr_keyfile_create_det(keys_a, &repo_a, pw, pwlen, &p, salt, nonce, details_nonce, out);
+}
+
 static void make_keyfile(struct dr_buf *out)
 {
-    assert_int_equal(dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS, MEM, "host1",
-                                       "alice", 1700000000123456789ll, out),
-                     0);
+    assert_int_equal(
+        kf_create(1, PW, strlen(PW), OPS, MEM, "host1", "alice", 1700000000123456789ll, out), 0);
 }
 
 /* Opens a copy of data in an exact-size heap block, so ASan sees any overread. */
@@ -255,12 +286,9 @@ static void test_keyfile_round_trip(void **state)
     /* the deterministic form reproduces itself byte for byte */
     uint8_t salt[16] = {1}, nonce[24] = {2};
     struct dr_buf d1 = DR_BUF_INIT(DR_KEYFILE_MAX), d2 = DR_BUF_INIT(DR_KEYFILE_MAX);
-    assert_int_equal(dr_keyfile_create_det(master_a, &repo_a, PW, strlen(PW), OPS, MEM, NULL, NULL,
-                                           -5, salt, nonce, &d1),
+    assert_int_equal(kf_create_det(1, PW, strlen(PW), OPS, MEM, NULL, NULL, -5, salt, nonce, &d1),
                      0);
-    assert_int_equal(dr_keyfile_create_det(master_a, &repo_a, PW, strlen(PW), OPS, MEM, "", "", -5,
-                                           salt, nonce, &d2),
-                     0);
+    assert_int_equal(kf_create_det(1, PW, strlen(PW), OPS, MEM, "", "", -5, salt, nonce, &d2), 0);
     assert_int_equal(d1.len, 132);
     assert_memory_equal(d1.buf, d2.buf, d1.len);
     assert_int_equal(dr_keyfile_info(d1.buf, d1.len, &info), 0);
@@ -272,8 +300,7 @@ static void test_keyfile_round_trip(void **state)
     memset(name, 'h', 255);
     name[255] = '\0';
     struct dr_buf big = DR_BUF_INIT(DR_KEYFILE_MAX);
-    assert_int_equal(
-        dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS, MEM, name, name, 0, &big), 0);
+    assert_int_equal(kf_create(1, PW, strlen(PW), OPS, MEM, name, name, 0, &big), 0);
     assert_int_equal(big.len, 132 + 510);
     assert_int_equal(dr_keyfile_info(big.buf, big.len, &info), 0);
     assert_string_equal(info.user, name);
@@ -291,39 +318,26 @@ static void test_keyfile_create_errors(void **state)
     (void)state;
     struct dr_buf kf = DR_BUF_INIT(DR_KEYFILE_MAX);
     dr_error_clear();
-    assert_int_equal(dr_keyfile_create(master_a, &repo_a, "", 0, OPS, MEM, "h", "u", 0, &kf),
-                     DR_EUSAGE);
+    assert_int_equal(kf_create(1, "", 0, OPS, MEM, "h", "u", 0, &kf), DR_EUSAGE);
     assert_string_equal(dr_error_msg(), "empty password is not allowed");
-    assert_int_equal(dr_keyfile_create(master_a, &repo_a, NULL, 0, OPS, MEM, "h", "u", 0, &kf),
+    assert_int_equal(kf_create(1, NULL, 0, OPS, MEM, "h", "u", 0, &kf), DR_EUSAGE);
+    assert_int_equal(kf_create(1, PW, strlen(PW), OPS - 1, MEM, "h", "u", 0, &kf), DR_EUSAGE);
+    assert_int_equal(kf_create(1, PW, strlen(PW), OPS, MEM - 1, "h", "u", 0, &kf), DR_EUSAGE);
+    assert_int_equal(kf_create(1, PW, strlen(PW), (uint64_t)crypto_pwhash_OPSLIMIT_MAX + 1, MEM,
+                               "h", "u", 0, &kf),
                      DR_EUSAGE);
-    assert_int_equal(
-        dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS - 1, MEM, "h", "u", 0, &kf),
-        DR_EUSAGE);
-    assert_int_equal(
-        dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS, MEM - 1, "h", "u", 0, &kf),
-        DR_EUSAGE);
-    assert_int_equal(dr_keyfile_create(master_a, &repo_a, PW, strlen(PW),
-                                       (uint64_t)crypto_pwhash_OPSLIMIT_MAX + 1, MEM, "h", "u", 0,
-                                       &kf),
-                     DR_EUSAGE);
-    assert_int_equal(dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS,
-                                       (uint64_t)crypto_pwhash_MEMLIMIT_MAX + 1, "h", "u", 0, &kf),
+    assert_int_equal(kf_create(1, PW, strlen(PW), OPS, (uint64_t)crypto_pwhash_MEMLIMIT_MAX + 1,
+                               "h", "u", 0, &kf),
                      DR_EUSAGE);
     char name[257];
     memset(name, 'x', 256);
     name[256] = '\0';
-    assert_int_equal(
-        dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS, MEM, name, "u", 0, &kf),
-        DR_EUSAGE);
-    assert_int_equal(
-        dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS, MEM, "h", name, 0, &kf),
-        DR_EUSAGE);
+    assert_int_equal(kf_create(1, PW, strlen(PW), OPS, MEM, name, "u", 0, &kf), DR_EUSAGE);
+    assert_int_equal(kf_create(1, PW, strlen(PW), OPS, MEM, "h", name, 0, &kf), DR_EUSAGE);
     assert_int_equal(kf.len, 0);
     /* out's max */
     struct dr_buf small = DR_BUF_INIT(100);
-    assert_int_equal(
-        dr_keyfile_create(master_a, &repo_a, PW, strlen(PW), OPS, MEM, "h", "u", 0, &small),
-        DR_ECORRUPT);
+    assert_int_equal(kf_create(1, PW, strlen(PW), OPS, MEM, "h", "u", 0, &small), DR_ECORRUPT);
     assert_int_equal(small.len, 0);
 }
 
@@ -443,15 +457,128 @@ static void test_keyfile_newer(void **state)
     make_keyfile(&kf);
     uint8_t m[32];
     struct dr_keyfile_info info;
-    dr_put_u32le((uint8_t *)kf.buf + 8, 2);
+    dr_put_u32le((uint8_t *)kf.buf + 8, 3);
     dr_error_clear();
     assert_int_equal(open_copy((uint8_t *)kf.buf, kf.len, &repo_a, PW, m), DR_EUNSUPPORTED);
     assert_string_equal(dr_error_msg(),
-                        "key file version 2 is newer than this drrepo supports (1)");
+                        "key file version 3 is newer than this drrepo supports (2)");
     assert_int_equal(dr_keyfile_info(kf.buf, kf.len, &info), DR_EUNSUPPORTED);
     /* a newer version is judged before its (unknown) layout: even a bare header says so */
     assert_int_equal(dr_keyfile_info(kf.buf, 12, &info), DR_EUNSUPPORTED);
     dr_buf_release(&kf);
+}
+
+/* Version 2: the details (created_ns, host, user) are sealed under the repository's key. */
+static void test_keyfile_v2(void **state)
+{
+    (void)state;
+    struct dr_buf kf = DR_BUF_INIT(DR_KEYFILE_MAX);
+    assert_int_equal(
+        kf_create(2, PW, strlen(PW), OPS, MEM, "host1", "alice", 1700000000123456789ll, &kf), 0);
+    const size_t len = kf.len;
+    assert_int_equal(len, 174 + 5 + 5);
+    assert_null(memmem(kf.buf, len, "host1", 5));
+    assert_null(memmem(kf.buf, len, "alice", 5));
+
+    struct dr_keyfile_info info;
+    assert_int_equal(dr_keyfile_info(kf.buf, len, &info), 0);
+    assert_int_equal(info.version, 2);
+    assert_true(info.details_sealed);
+    assert_true(info.opslimit == OPS && info.memlimit == MEM && info.created_ns == 0);
+    assert_string_equal(info.host, "");
+    assert_int_equal(dr_keyfile_details(keys_a, &repo_a, kf.buf, len, &info), 0);
+    assert_false(info.details_sealed);
+    assert_true(info.created_ns == 1700000000123456789ll);
+    assert_string_equal(info.host, "host1");
+    assert_string_equal(info.user, "alice");
+
+    uint8_t m[32] = {0};
+    assert_int_equal(open_copy((uint8_t *)kf.buf, len, &repo_a, PW, m), 0);
+    assert_memory_equal(m, master_a, 32);
+    assert_int_equal(open_copy((uint8_t *)kf.buf, len, &repo_b, PW, m), DR_EAUTH);
+    assert_int_equal(open_copy((uint8_t *)kf.buf, len, &repo_a, PW "!", m), DR_EAUTH);
+
+    /* the details open only under this repository's key and id: a key file planted by someone
+     * without the master key is told apart from one of ours */
+    static const uint8_t master_b[32] = {0x99};
+    struct dr_keys *kb = dr_keys_from_master(master_b);
+    assert_int_equal(dr_keyfile_details(kb, &repo_a, kf.buf, len, &info), DR_ECORRUPT);
+    assert_non_null(strstr(dr_error_msg(), "not written with this repository's key"));
+    assert_int_equal(dr_keyfile_details(keys_a, &repo_b, kf.buf, len, &info), DR_ECORRUPT);
+    dr_keys_free(kb);
+
+    /* every byte flipped (the limits, 16..31, are test_keyfile_corrupt's): never opens, and
+     * the details never authenticate */
+    uint8_t *copy = dr_xmalloc(len + 1);
+    for (size_t i = 0; i < len; i++) {
+        if (i >= 16 && i < 32) {
+            continue;
+        }
+        memcpy(copy, kf.buf, len);
+        copy[i] ^= 0x01;
+        int rc = open_copy(copy, len, &repo_a, PW, m);
+        assert_true(rc == DR_ECORRUPT || rc == DR_EAUTH || rc == DR_EUNSUPPORTED ||
+                    (rc == 0 && i >= 122)); /* the details are not bound to the wrapped key */
+        rc = dr_keyfile_details(keys_a, &repo_a, copy, len, &info);
+        assert_true(rc == DR_ECORRUPT || rc == DR_EUNSUPPORTED);
+    }
+    /* every truncation, and one trailing byte */
+    for (size_t n = 0; n < len; n++) {
+        assert_int_equal(open_copy((uint8_t *)kf.buf, n, &repo_a, PW, m), DR_ECORRUPT);
+    }
+    memcpy(copy, kf.buf, len);
+    copy[len] = 0;
+    assert_int_equal(dr_keyfile_details(keys_a, &repo_a, copy, len + 1, &info), DR_ECORRUPT);
+    free(copy);
+
+    /* longest names: 684 bytes, still within the layout's limits */
+    char name[256];
+    memset(name, 'h', 255);
+    name[255] = '\0';
+    struct dr_buf big = DR_BUF_INIT(DR_KEYFILE_MAX);
+    assert_int_equal(kf_create(2, PW, strlen(PW), OPS, MEM, name, name, 0, &big), 0);
+    assert_int_equal(big.len, 174 + 510);
+    assert_int_equal(dr_keyfile_details(keys_a, &repo_a, big.buf, big.len, &info), 0);
+    assert_string_equal(info.user, name);
+    assert_int_equal(open_copy((uint8_t *)big.buf, big.len, &repo_a, PW, m), 0);
+    dr_buf_release(&big);
+    dr_buf_release(&kf);
+}
+
+static void test_kdf_budget(void **state)
+{
+    (void)state;
+    const uint64_t kib = 1024, mib = 1024 * kib, gib = 1024 * mib;
+    assert_true(dr_kdf_work(2, 64 * mib) == 128 * mib);
+    assert_true(dr_kdf_work(DR_KDF_OPSLIMIT_MAX, DR_KDF_MEMLIMIT_MAX) == 256 * gib);
+    /* at least 2 GiB-passes (16 opens at the default limits), else 8 times the cheapest */
+    assert_true(dr_kdf_budget(8 * kib) == 2 * gib);
+    assert_true(dr_kdf_budget(128 * mib) == 2 * gib);
+    assert_true(dr_kdf_budget(4 * gib) == 32 * gib);
+    assert_true(dr_kdf_budget(UINT64_MAX) == UINT64_MAX);
+    /* the first key file is always tried; later ones while the failed work plus theirs fits */
+    assert_true(dr_kdf_may_try(2 * gib, 0, 256 * gib, true));
+    assert_false(dr_kdf_may_try(2 * gib, 8 * kib, 4 * gib, false));
+    assert_true(dr_kdf_may_try(2 * gib, gib, gib, false));
+    assert_false(dr_kdf_may_try(2 * gib, gib, gib + 1, false));
+    assert_false(dr_kdf_may_try(UINT64_MAX, UINT64_MAX, 1, false));
+}
+
+static void test_kdf_floor(void **state)
+{
+    (void)state;
+    const uint64_t mib = 1024 * 1024;
+    /* libsodium's interactive limits and RFC 9106's 1 pass over 2 GiB qualify */
+    assert_int_equal(dr_kdf_check_floor(2, 64 * mib), 0);
+    assert_int_equal(dr_kdf_check_floor(1, 2048 * mib), 0);
+    assert_int_equal(dr_kdf_check_floor(4, 1024 * mib), 0);
+    /* too little memory whatever the passes; too little work whatever the memory */
+    assert_int_equal(dr_kdf_check_floor(64, 32 * mib), DR_EUSAGE);
+    assert_int_equal(dr_kdf_check_floor(1, 64 * mib), DR_EUSAGE);
+    assert_int_equal(dr_kdf_check_floor(1, 127 * mib), DR_EUSAGE);
+    assert_int_equal(dr_kdf_check_floor(1, 128 * mib), 0);
+    assert_int_equal(dr_kdf_check_floor(OPS, MEM), DR_EUSAGE);
+    assert_non_null(strstr(dr_error_msg(), "--insecure-kdf"));
 }
 
 int main(void)
@@ -466,6 +593,9 @@ int main(void)
         cmocka_unit_test(test_keyfile_wrong),
         cmocka_unit_test(test_keyfile_corrupt),
         cmocka_unit_test(test_keyfile_newer),
+        cmocka_unit_test(test_keyfile_v2),
+        cmocka_unit_test(test_kdf_floor),
+        cmocka_unit_test(test_kdf_budget),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,11 +1,14 @@
-/* test_vectors_crypto.c: checks the code against format/vectors/{chunker,blobid,keyfile}-*.
+/* test_vectors_crypto.c: checks the code against format/vectors/{chunker,blobid,keyfile,config}-*.
  *
  * Covers: dr_chunker_init (the Gear table and masks of chunker-gear-v1 and the chunker-*-v1
  * parameter sets), dr_chunker_next (every cut point of chunker-small-v1 and
  * chunker-default-v1), dr_keys_from_master (subkeys), dr_crypto_blob_id, dr_crypto_hash,
- * dr_crypto_seal_nonce and dr_crypto_open (blobid-v1), dr_keyfile_create_det, dr_keyfile_info
- * and dr_keyfile_open (keyfile-v1, byte for byte). The vector files are the contract: when
- * this test fails, the code changed the format. The source tree is found through $DR_SRC. */
+ * dr_crypto_seal_nonce and dr_crypto_open (blobid-v1), dr_keyfile_create_det, dr_keyfile_info,
+ * dr_keyfile_details and dr_keyfile_open (keyfile-v1 and keyfile-v2, byte for byte),
+ * dr_config_encode, dr_config_check and dr_config_decode (config-v1 and config-v2, byte for byte;
+ * every flipped bit is damage, never a newer version; a newer version with a valid checksum is
+ * unsupported). The vector files are the contract: when this test fails, the code changed the
+ * format. The source tree is found through $DR_SRC. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +27,7 @@
 #include "drrepo/fs.h"
 #include "drrepo/id.h"
 #include "drrepo/mem.h"
+#include "drrepo/repo.h"
 
 #define MAX_TOKENS 6
 
@@ -294,27 +298,41 @@ static void test_blob_ids(void **state)
     vfile_free(&v);
 }
 
-static void test_keyfile(void **state)
+/* A key file vector: its clear part, its details (version 2: only under the key), the master
+ * key it wraps, and the code writes exactly its bytes from its inputs. */
+static void check_keyfile_file(const char *name, uint32_t version)
 {
-    (void)state;
     struct vfile v;
-    vfile_load(&v, "keyfile-v1.txt");
+    vfile_load(&v, name);
     struct dr_id repo;
-    uint8_t master[32], salt[16], nonce[24], got[32];
+    uint8_t master[32], salt[16], nonce[24], details_nonce[24] = {0}, got[32];
     unhex(vget(&v, "repo_id"), repo.b, 32);
     unhex(vget(&v, "master"), master, 32);
     unhex(vget(&v, "salt"), salt, 16);
     unhex(vget(&v, "nonce"), nonce, 24);
+    if (version >= 2) {
+        unhex(vget(&v, "details_nonce"), details_nonce, 24);
+    }
     size_t pwlen, flen;
     uint8_t *pw = unhex_alloc(vget(&v, "password"), &pwlen);
     uint8_t *file = unhex_alloc(vget(&v, "file"), &flen);
     uint64_t ops = vget_u64(&v, "opslimit"), mem = vget_u64(&v, "memlimit");
     int64_t created = (int64_t)strtoll(vget(&v, "created_ns"), NULL, 10);
+    struct dr_keys *k = dr_keys_from_master(master);
 
     struct dr_keyfile_info info;
     assert_int_equal(dr_keyfile_info(file, flen, &info), 0);
-    assert_int_equal(info.version, 1);
-    assert_true(info.opslimit == ops && info.memlimit == mem && info.created_ns == created);
+    assert_int_equal(info.version, version);
+    assert_true(info.opslimit == ops && info.memlimit == mem);
+    if (version >= 2) {
+        /* without the key nothing but the limits is visible */
+        assert_true(info.details_sealed && info.created_ns == 0);
+        assert_string_equal(info.host, "");
+        assert_string_equal(info.user, "");
+    }
+    assert_int_equal(dr_keyfile_details(k, &repo, file, flen, &info), 0);
+    assert_false(info.details_sealed);
+    assert_true(info.created_ns == created);
     assert_string_equal(info.host, vget(&v, "host"));
     assert_string_equal(info.user, vget(&v, "user"));
 
@@ -322,15 +340,118 @@ static void test_keyfile(void **state)
     assert_memory_equal(got, master, 32);
 
     struct dr_buf out = DR_BUF_INIT(DR_KEYFILE_MAX);
-    assert_int_equal(dr_keyfile_create_det(master, &repo, (const char *)pw, pwlen, ops, mem,
-                                           vget(&v, "host"), vget(&v, "user"), created, salt, nonce,
-                                           &out),
+    struct dr_keyfile_params p = {version, ops, mem, vget(&v, "host"), vget(&v, "user"), created};
+    assert_int_equal(dr_keyfile_create_det(k, &repo, (const char *)pw, pwlen, &p, salt, nonce,
+                                           details_nonce, &out),
                      0);
     assert_int_equal(out.len, flen);
     assert_memory_equal(out.buf, file, flen);
 
     dr_buf_release(&out);
+    dr_keys_free(k);
     free(pw);
+    free(file);
+    vfile_free(&v);
+}
+
+static void test_keyfile(void **state)
+{
+    (void)state;
+    check_keyfile_file("keyfile-v1.txt", 1);
+    check_keyfile_file("keyfile-v2.txt", 2);
+}
+
+/* A config vector: encoding gives exactly its bytes, checking and decoding give back its
+ * values, and no single flipped bit goes unnoticed or reads as a newer version. */
+static void check_config_file(const char *name, uint32_t version)
+{
+    struct vfile v;
+    vfile_load(&v, name);
+    uint8_t master[32], nonce[DR_NONCE_LEN];
+    unhex(vget(&v, "master"), master, 32);
+    unhex(vget(&v, "nonce"), nonce, sizeof(nonce));
+    struct dr_keys *k = dr_keys_from_master(master);
+    struct dr_repo_config c = {
+        .version = (uint32_t)vget_u64(&v, "version"),
+        .chunker = {.alg = (uint32_t)vget_u64(&v, "chunker_alg"),
+                    .min = (uint32_t)vget_u64(&v, "chunk_min"),
+                    .avg = (uint32_t)vget_u64(&v, "chunk_avg"),
+                    .max = (uint32_t)vget_u64(&v, "chunk_max")},
+        .pack_size = (uint32_t)vget_u64(&v, "pack_size"),
+        .zstd_level = (int32_t)vget_u64(&v, "zstd_level"),
+        .created_ns = (int64_t)vget_u64(&v, "created_ns"),
+    };
+    assert_int_equal(c.version, version);
+    unhex(vget(&v, "repo_id"), c.repo_id.b, 32);
+    size_t len;
+    uint8_t *file = unhex_alloc(vget(&v, "config"), &len);
+
+    struct dr_buf out = DR_BUF_INIT(DR_CONFIG_MAX);
+    assert_int_equal(dr_config_encode(k, &c, nonce, &out), 0);
+    assert_int_equal(out.len, len);
+    assert_memory_equal(out.buf, file, len);
+
+    struct dr_repo_config got;
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(dr_config_check("config", file, len, &got), 0);
+    assert_int_equal(got.version, version);
+    assert_true(dr_id_eq(&got.repo_id, &c.repo_id));
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(dr_config_decode(k, "config", file, len, &got), 0);
+    assert_memory_equal(&got, &c, sizeof(c));
+
+    /* every single flipped bit: damage (DR_ECORRUPT), found by the checksum before the key
+     * (version 2) or by the sealed body's tag (version 1) */
+    for (size_t i = 0; i < len * 8; i++) {
+        file[i / 8] ^= (uint8_t)(1u << (i % 8));
+        int rc = dr_config_check("config", file, len, &got);
+        if (version >= 2 || rc == 0) {
+            rc = version >= 2 ? rc : dr_config_decode(k, "config", file, len, &got);
+        }
+        if (rc != DR_ECORRUPT) {
+            fail_msg("%s: bit %zu flipped gives %d, not DR_ECORRUPT: %s", name, i, rc,
+                     dr_error_msg());
+        }
+        file[i / 8] ^= (uint8_t)(1u << (i % 8));
+    }
+    dr_buf_release(&out);
+    dr_keys_free(k);
+    free(file);
+    vfile_free(&v);
+}
+
+static void test_config(void **state)
+{
+    (void)state;
+    check_config_file("config-v1.txt", 1);
+    check_config_file("config-v2.txt", 2);
+
+    struct vfile v;
+    vfile_load(&v, "config-v2.txt");
+    size_t len;
+    uint8_t *file = unhex_alloc(vget(&v, "config"), &len);
+    struct dr_repo_config got;
+    struct dr_id sum;
+    /* a newer version with a valid checksum is "unsupported"; so is it only with the checksum */
+    dr_put_u32le(file + 8, 3);
+    dr_crypto_hash(file, len - 32, &sum);
+    memcpy(file + len - 32, sum.b, 32);
+    assert_int_equal(dr_config_check("config", file, len, &got), DR_EUNSUPPORTED);
+    assert_non_null(strstr(dr_error_msg(), "upgrade"));
+    dr_put_u32le(file + 8, 0);
+    dr_crypto_hash(file, len - 32, &sum);
+    memcpy(file + len - 32, sum.b, 32);
+    assert_int_equal(dr_config_check("config", file, len, &got), DR_ECORRUPT);
+    /* without its checksum a version 2 config is damaged; so is every truncation */
+    dr_put_u32le(file + 8, 2);
+    assert_int_equal(dr_config_check("config", file, len - 32, &got), DR_ECORRUPT);
+    for (size_t n = 0; n < len; n++) {
+        int rc = dr_config_check("config", file, n, &got);
+        assert_true(rc == DR_ECORRUPT || (n < 8 && rc == DR_ENOREPO));
+    }
+    /* something else entirely is not a repository */
+    assert_int_equal(dr_config_check("config", (const uint8_t *)"not a repository", 16, &got),
+                     DR_ENOREPO);
     free(file);
     vfile_free(&v);
 }
@@ -346,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_chunker_default),
         cmocka_unit_test(test_blob_ids),
         cmocka_unit_test(test_keyfile),
+        cmocka_unit_test(test_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
