@@ -1,4 +1,5 @@
 /* repair.c: `drrepo repair index` rebuilds the local index from the repository;
+ * `drrepo repair packs` rewrites a damaged or missing copy of a tree pack from the good one;
  * `drrepo repair snapshots` writes repaired copies of damaged snapshots. */
 #include "cmd_int.h"
 
@@ -31,6 +32,38 @@ static int repair_index(struct dr_ctx *ctx)
         printf("index rebuilt from the repository: %llu packs, %llu blobs, %llu snapshots\n",
                (unsigned long long)packs, (unsigned long long)blobs, (unsigned long long)snaps);
     }
+    return rc;
+}
+
+static int repair_packs(struct dr_ctx *ctx, bool dry_run)
+{
+    /* shared: the names written are byte-identical to what they should hold, so concurrent
+     * snapshots and checks are not disturbed; prune (exclusive) cannot delete under us */
+    int rc = dr_lock_acquire(ctx->r->backend, false, &ctx->lock);
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_repair_packs_result res;
+    rc = dr_repair_packs(ctx->r, dry_run, &res);
+    if (rc < 0) {
+        return rc;
+    }
+    for (size_t i = 0; i < res.nwritten; i++) {
+        printf("%s: %s from its good copy\n", res.written[i],
+               dry_run ? "would be written again" : "written again");
+    }
+    for (size_t i = 0; i < res.nunrepairable; i++) {
+        printf("%s: no good copy; run 'drrepo repair snapshots'\n", res.unrepairable[i]);
+    }
+    if (!ctx->quiet) {
+        printf("%llu tree packs checked, %zu %s, %zu without a good copy\n",
+               (unsigned long long)res.packs, res.nwritten,
+               dry_run ? "would be mended (dry run)" : "mended", res.nunrepairable);
+    }
+    rc = res.nunrepairable
+             ? dr_errorf(DR_ECORRUPT, "%zu tree packs have no good copy", res.nunrepairable)
+             : 0;
+    dr_repair_packs_result_release(&res);
     return rc;
 }
 
@@ -89,10 +122,12 @@ int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv)
         {"dry-run", no_argument, NULL, 'n'},
         {0, 0, 0, 0},
     };
-    if (argc < 2 || (strcmp(argv[1], "index") != 0 && strcmp(argv[1], "snapshots") != 0)) {
-        return dr_cmd_usage(ctx, "repair needs 'index' or 'snapshots'");
+    if (argc < 2 || (strcmp(argv[1], "index") != 0 && strcmp(argv[1], "snapshots") != 0 &&
+                     strcmp(argv[1], "packs") != 0)) {
+        return dr_cmd_usage(ctx, "repair needs 'index', 'packs' or 'snapshots'");
     }
     bool index = strcmp(argv[1], "index") == 0;
+    bool packs = strcmp(argv[1], "packs") == 0;
     bool read_data = false, dry_run = false;
     int c;
     optind = 2;
@@ -103,12 +138,15 @@ int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv)
         default: return dr_cmd_usage(ctx, "unknown option");
         }
     }
-    if (optind != argc || (index && (read_data || dry_run))) {
+    if (optind != argc || (index && (read_data || dry_run)) || (packs && read_data)) {
         return dr_cmd_usage(ctx, "unexpected arguments for 'repair %s'", argv[1]);
     }
     int rc = dr_cmd_open(ctx); /* keys and config only: the index is this command's business */
     if (rc < 0) {
         return rc;
+    }
+    if (packs) {
+        return repair_packs(ctx, dry_run);
     }
     return index ? repair_index(ctx) : repair_snapshots(ctx, read_data, dry_run);
 }
