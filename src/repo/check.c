@@ -998,7 +998,9 @@ static int settle(struct chk *c, struct pack_job *j, const char **why)
         *why = j->read_msg;
         return 1;
     }
-    c->rep->st.packs_read++;
+    if (!j->is_copy || !j->p->in_repo) {
+        c->rep->st.packs_read++; /* a pack counts once; its copy's bytes count too */
+    }
     c->rep->st.bytes_read += j->len;
     if (!j->pmsg && !j->nbad) {
         return 0;

@@ -100,10 +100,36 @@ static int pack_list_cb(void *arg, const char *name, uint64_t size)
     return rc;
 }
 
-/* A copy whose tree pack was not listed: the pack is gone (damage, or a prune that stopped
- * between deleting the two names). Its copy stands in for it: the pack stays indexed, reads
- * use the copy, check reports the missing original and repair rewrites it; if no snapshot
- * needs it, prune deletes it. */
+/* A lone copy that the index does not know is what a writer killed between writing the copy
+ * and the pack leaves (the copy is written first). Left so, the next snapshot would deduplicate
+ * against it and reference a pack that has only a copy; so the interrupted write is finished:
+ * the pack is written from the copy when the copy's bytes hash to its id (the same bytes, so
+ * nothing else changes, as the reserve is written by any command that holds a lock). */
+static int roll_forward(struct sync_ctx *sc, const struct dr_id *id, const char *copy)
+{
+    struct dr_buf raw = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
+    char *orig = dr_pack_object_name(DR_BLOB_TREE, id);
+    int rc = dr_backend_get(sc->r->backend, copy, 0, UINT64_MAX, &raw);
+    if (rc >= 0) {
+        struct dr_id got;
+        dr_crypto_hash(raw.buf, raw.len, &got);
+        if (dr_id_eq(&got, id) &&
+            dr_backend_put(sc->r->backend, orig, raw.buf, raw.len, false) >= 0) {
+            dr_log_warn("tree pack '%s' was missing (a write that did not finish, or damage); "
+                        "written again from its copy '%s'",
+                        orig, copy);
+        }
+    }
+    dr_error_clear();
+    dr_buf_release(&raw);
+    rc = index_pack(sc, id, orig, copy);
+    free(orig);
+    return rc;
+}
+
+/* A copy whose tree pack was not listed. Known to the index: the pack is gone (damage), its
+ * copy stands in for it: reads use the copy, check reports the missing pack and repair
+ * rewrites it. Unknown to the index: roll_forward. */
 static int copy_list_cb(void *arg, const char *name, uint64_t size)
 {
     (void)size;
@@ -118,16 +144,18 @@ static int copy_list_cb(void *arg, const char *name, uint64_t size)
     if (rc <= 0) {
         return rc; /* < 0 an error; 0 its pack was listed */
     }
-    char *orig = dr_pack_object_name(DR_BLOB_TREE, &id);
-    dr_log_warn("tree pack '%s' is missing; its copy '%s' is used instead (run 'drrepo check', "
-                "then 'drrepo repair packs')",
-                orig, name);
-    free(orig);
     rc = pack_known(sc, &id);
-    if (rc != 0) {
-        return rc < 0 ? rc : 0;
+    if (rc == 0) {
+        return roll_forward(sc, &id, name);
     }
-    return index_pack(sc, &id, name, NULL);
+    if (rc > 0) {
+        char *orig = dr_pack_object_name(DR_BLOB_TREE, &id);
+        dr_log_warn("tree pack '%s' is missing; its copy '%s' is used instead (run 'drrepo "
+                    "check', then 'drrepo repair packs')",
+                    orig, name);
+        free(orig);
+    }
+    return rc < 0 ? rc : 0;
 }
 
 static int pack_vanish_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *p)
