@@ -226,7 +226,8 @@ static int snap_vanish_cb(void *arg, const struct dr_id *id, const struct dr_ind
 {
     (void)s;
     struct sync_ctx *sc = arg;
-    if (!bsearch(id, sc->ids, sc->nids, sizeof(*sc->ids), id_cmp)) {
+    /* no snapshot listed: ids is NULL, which bsearch must not be given */
+    if (sc->nids == 0 || !bsearch(id, sc->ids, sc->nids, sizeof(*sc->ids), id_cmp)) {
         sc->vanished = true;
     }
     return 0;
