@@ -4,17 +4,18 @@
 #   - `check --read-data` must detect it (exit not 0) without crashing;
 #   - `snapshots`, `ls latest` and `restore` of every snapshot must not crash (a signal or a
 #     sanitizer report);
-#   - survivable: after the repair for its kind (`repair config`, `repair keys`, otherwise
-#     `repair index`), `check --read-data` passes and every snapshot restores byte-identical.
-#     Every flip in `config` or a key file (or their copies) must be survivable.
+#   - survivable: after the repair for its kind (`repair config`, `repair keys`, `repair packs`
+#     for tree packs, otherwise `repair index`), `check --read-data` passes and every snapshot
+#     restores byte-identical. Every flip in the config, a key file or a tree pack (or their
+#     copies) must be survivable.
 # Prints a table per object kind: flips, detected, crashes, survivable.
 #
 #   bench/flips.sh [-n FLIPS] [-s SEED] [-d DRREPO] [-t DR_TEST_TOOL] [-w WORKDIR]
 #
 # Defaults: 1000 flips, seed 1, build-test/ binaries. Flips are stratified: a fifth each in the
-# config (and its copy), the key files (and their copies), data packs, tree packs and snapshot
-# objects; within a kind, uniform over the bytes of its files. Not the reserve (random bytes,
-# never read) nor locks.
+# config (and its copy), the key files (and their copies), data packs, tree packs (and their
+# copies) and snapshot objects; within a kind, uniform over the bytes of its files. Not the
+# reserve (random bytes, never read), the empty tree-copies marker, nor locks.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -60,15 +61,15 @@ done
 
 kind_of() {
     case $1 in
-        config*) echo config ;;
-        keys*) echo key ;;
+        config | copies/config) echo config ;;
+        keys/* | copies/keys/*) echo key ;;
         data/*) echo data ;;
-        tree/*) echo tree ;;
+        tree/* | tree-copy/*) echo tree ;;
         snapshots/*) echo snapshot ;;
         *) echo other ;;
     esac
 }
-(cd "$B" && find . -type f ! -path './locks/*' ! -path ./reserve -printf '%P %s\n' | sort) |
+(cd "$B" && find . -type f -size +0 ! -path './locks/*' ! -path ./reserve -printf '%P %s\n' | sort) |
     while read -r f s; do echo "$(kind_of "$f") $f $s"; done >"$WORK/files"
 kinds="config key data tree snapshot"
 # the flips: N/5 per kind, uniform over the bytes of that kind's files; bit 0..7
@@ -128,6 +129,7 @@ while read -r kind file off bit; do
     case $kind in
         config) r repair config >"$WORK/out" 2>"$WORK/err" </dev/null || surv=0 ;;
         key) r repair keys >"$WORK/out" 2>"$WORK/err" </dev/null || surv=0 ;;
+        tree) r repair packs >"$WORK/out" 2>"$WORK/err" </dev/null || surv=0 ;;
         *) r repair index >"$WORK/out" 2>"$WORK/err" </dev/null || surv=0 ;;
     esac
     if [ "$surv" = 1 ]; then

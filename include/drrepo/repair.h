@@ -1,4 +1,4 @@
-/* repair.h: `repair index`, `repair snapshots`, `repair config` and `repair keys`.
+/* repair.h: `repair index`, `repair packs`, `repair snapshots`, `repair config` and `repair keys`.
  *
  * Neither ever deletes a pack: a pack that still holds a readable blob stays, and unreferenced
  * data is prune's to remove. */
@@ -11,6 +11,24 @@
  * (whatever state it is in), then indexes every pack header and counts every snapshot's
  * references. r must have been opened with no_index. On success r->index is open. */
 DR_MUST_CHECK int dr_repair_index(struct dr_repo *r);
+
+struct dr_repair_packs_result {
+    uint64_t packs;      /* tree packs seen (by either name) */
+    char **written;      /* object names written again from their good copy */
+    char **unrepairable; /* tree packs of which no copy is good (repair snapshots is next) */
+    size_t nwritten, awritten, nunrepairable, aunrepairable;
+    bool marker_written; /* DR_PACK_COPIES_OBJ was missing and is now written */
+};
+
+/* Mends the two copies of every tree pack (format/repository.md "Tree pack copies"): a name
+ * that is missing, or whose bytes do not hash to the pack id, is written again (atomically)
+ * from the other name when that one's bytes do. Needs no key and no index: the pack's name is
+ * the hash of its bytes. Then writes DR_PACK_COPIES_OBJ if missing, so that later checks
+ * expect every copy. dry_run reports without writing. Errors: the backend's (DR_EIO, DR_ENOSPC);
+ * packs that cannot be mended are listed in the result, not errors. */
+DR_MUST_CHECK int dr_repair_packs(struct dr_repo *r, bool dry_run,
+                                  struct dr_repair_packs_result *out);
+void dr_repair_packs_result_release(struct dr_repair_packs_result *res);
 
 struct dr_repair_file {
     struct dr_id snapshot;

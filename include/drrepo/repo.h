@@ -66,7 +66,21 @@ struct dr_repo {
     struct dr_vanished *vanished;
     size_t nvanished, avanished;
     struct dr_tree_cache *trees; /* decoded tree blobs, bounded; same thread as z */
+    struct dr_copy_log *copylog; /* tree packs read from their other copy (repo.c) */
 };
+
+/* A tree pack of which one copy failed a read (missing, short, or a record that does not
+ * authenticate or decode) while the other served it: recorded by every blob read, so that
+ * `check` reports it as damage and every other command warns once per pack. */
+struct dr_copy_damage {
+    struct dr_id pack;
+    bool copy;     /* false: the original "tree/…" failed; true: the copy "tree-copy/…" did */
+    char *message; /* why the read failed */
+};
+
+/* The tree packs recorded so far; *out stays valid until dr_repo_close or the next blob read.
+ * Returns the count. */
+size_t dr_repo_copy_damage(struct dr_repo *r, const struct dr_copy_damage **out);
 
 /* The vanished pack that held blob id, or NULL. */
 struct dr_vanished *dr_repo_vanished_find(struct dr_repo *r, const struct dr_id *id);
@@ -138,8 +152,9 @@ DR_MUST_CHECK int dr_repo_sync_index(struct dr_repo *r, bool full);
 DR_MUST_CHECK int dr_repo_index_recreate(struct dr_repo *r);
 
 /* Reads, authenticates and decodes a blob, appending its plaintext to out. txn may be NULL
- * (a read transaction is used). Errors: DR_ENOENT (not in the index), DR_ECORRUPT (the message
- * names the blob and its pack), DR_EIO. */
+ * (a read transaction is used). A tree blob whose pack is missing, short or damaged is read from
+ * the pack's copy instead, with a warning once per pack (dr_repo_copy_damage). Errors: DR_ENOENT
+ * (not in the index), DR_ECORRUPT (the message names the blob and its pack), DR_EIO. */
 DR_MUST_CHECK int dr_repo_blob_get(struct dr_repo *r, struct dr_index_txn *txn, uint8_t type,
                                    const struct dr_id *id, struct dr_buf *out);
 

@@ -71,7 +71,8 @@ static const struct dr_cmd commands[] = {
      "prune [--max-unused PERCENT] [--dry-run] [--json]"},
     {"repair", "rebuild the index, repair damaged snapshots, rewrite damaged copies", dr_cmd_repair,
      DR_CMD_REPO | DR_CMD_NO_INDEX,
-     "repair index | repair snapshots [--read-data] [--dry-run] | repair config | repair keys"},
+     "repair index | repair snapshots [--read-data] [--dry-run] | repair packs [--dry-run]\n"
+     "     | repair config | repair keys"},
     {"unlock", "remove locks of processes that are gone", dr_cmd_unlock, 0,
      "unlock [--remove-all]"},
     {"version", "print the version", dr_cmd_version, 0, "version"},

@@ -1,5 +1,6 @@
 /* repair.c: `drrepo repair index` rebuilds the local index from the repository;
- * `drrepo repair snapshots` writes repaired copies of damaged snapshots; `drrepo repair config`
+ * `drrepo repair snapshots` writes repaired copies of damaged snapshots; `drrepo repair packs`
+ * rewrites a damaged or missing copy of a tree pack from the good one; `drrepo repair config`
  * and `drrepo repair keys` rewrite a damaged or missing copy of the config or of a key file from
  * its intact copy. */
 #include "cmd_int.h"
@@ -33,6 +34,38 @@ static int repair_index(struct dr_ctx *ctx)
         printf("index rebuilt from the repository: %llu packs, %llu blobs, %llu snapshots\n",
                (unsigned long long)packs, (unsigned long long)blobs, (unsigned long long)snaps);
     }
+    return rc;
+}
+
+static int repair_packs(struct dr_ctx *ctx, bool dry_run)
+{
+    /* shared: the names written are byte-identical to what they should hold, so concurrent
+     * snapshots and checks are not disturbed; prune (exclusive) cannot delete under us */
+    int rc = dr_lock_acquire(ctx->r->backend, false, &ctx->lock);
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_repair_packs_result res;
+    rc = dr_repair_packs(ctx->r, dry_run, &res);
+    if (rc < 0) {
+        return rc;
+    }
+    for (size_t i = 0; i < res.nwritten; i++) {
+        printf("%s: %s from its good copy\n", res.written[i],
+               dry_run ? "would be written again" : "written again");
+    }
+    for (size_t i = 0; i < res.nunrepairable; i++) {
+        printf("%s: no good copy; run 'drrepo repair snapshots'\n", res.unrepairable[i]);
+    }
+    if (!ctx->quiet) {
+        printf("%llu tree packs checked, %zu %s, %zu without a good copy\n",
+               (unsigned long long)res.packs, res.nwritten,
+               dry_run ? "would be mended (dry run)" : "mended", res.nunrepairable);
+    }
+    rc = res.nunrepairable
+             ? dr_errorf(DR_ECORRUPT, "%zu tree packs have no good copy", res.nunrepairable)
+             : 0;
+    dr_repair_packs_result_release(&res);
     return rc;
 }
 
@@ -121,15 +154,15 @@ int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv)
         {"dry-run", no_argument, NULL, 'n'},
         {0, 0, 0, 0},
     };
-    static const char *const subs[] = {"index", "snapshots", "config", "keys"};
+    static const char *const subs[] = {"index", "snapshots", "config", "keys", "packs"};
     size_t sub = DR_ARRAY_LEN(subs);
     for (size_t i = 0; argc >= 2 && i < DR_ARRAY_LEN(subs); i++) {
         sub = strcmp(argv[1], subs[i]) == 0 ? i : sub;
     }
     if (sub == DR_ARRAY_LEN(subs)) {
-        return dr_cmd_usage(ctx, "repair needs 'index', 'snapshots', 'config' or 'keys'");
+        return dr_cmd_usage(ctx, "repair needs 'index', 'snapshots', 'packs', 'config' or 'keys'");
     }
-    bool index = sub == 0, snapshots = sub == 1;
+    bool index = sub == 0, snapshots = sub == 1, packs = sub == 4;
     bool read_data = false, dry_run = false;
     int c;
     optind = 2;
@@ -140,7 +173,7 @@ int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv)
         default: return dr_cmd_usage(ctx, "unknown option");
         }
     }
-    if (optind != argc || (!snapshots && (read_data || dry_run))) {
+    if (optind != argc || (!snapshots && read_data) || (!snapshots && !packs && dry_run)) {
         return dr_cmd_usage(ctx, "unexpected arguments for 'repair %s'", argv[1]);
     }
     int rc = dr_cmd_open(ctx); /* keys and config only: the index is this command's business */
@@ -149,6 +182,9 @@ int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv)
     }
     if (index) {
         return repair_index(ctx);
+    }
+    if (packs) {
+        return repair_packs(ctx, dry_run);
     }
     return snapshots ? repair_snapshots(ctx, read_data, dry_run) : repair_copies(ctx, sub == 3);
 }

@@ -284,6 +284,31 @@ char *dr_pack_object_name(uint8_t type, const struct dr_id *pack_id)
     return dr_xasprintf("%s/%.2s/%s", type == DR_BLOB_TREE ? "tree" : "data", hex, hex);
 }
 
+char *dr_pack_copy_name(const struct dr_id *pack_id)
+{
+    char hex[DR_ID_HEX_LEN + 1];
+    dr_id_hex(pack_id, hex);
+    return dr_xasprintf(DR_PACK_COPY_DIR "/%.2s/%s", hex, hex);
+}
+
+int dr_pack_copy_name_parse(const char *name, struct dr_id *out_id)
+{
+    /* "tree-copy/ab/<hex>" is "tree/ab/<hex>" with a longer directory: parse it as that */
+    size_t dl = strlen(DR_PACK_COPY_DIR);
+    if (strncmp(name, DR_PACK_COPY_DIR "/", dl + 1) != 0) {
+        return dr_errorf(DR_EUSAGE, "'%s' is not the name of a tree pack's copy", name);
+    }
+    char *as_pack = dr_xasprintf("tree/%s", name + dl + 1);
+    uint8_t type;
+    int rc = dr_pack_name_parse(as_pack, &type, out_id);
+    free(as_pack);
+    if (rc < 0) {
+        dr_error_clear();
+        return dr_errorf(DR_EUSAGE, "'%s' is not the name of a tree pack's copy", name);
+    }
+    return 0;
+}
+
 int dr_pack_name_parse(const char *name, uint8_t *out_type, struct dr_id *out_id)
 {
     uint8_t type;

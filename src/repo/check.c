@@ -193,7 +193,13 @@ struct pack_sum {
     struct dr_id id;
     uint8_t type;
     bool in_repo, in_index, header_ok, missing;
-    uint64_t size;       /* from the repository listing */
+    bool in_copy;       /* a tree pack's copy is listed (format/repository.md) */
+    uint64_t size;      /* from the repository listing */
+    uint64_t copy_size; /* the copy's, from the listing */
+    /* a tree pack of which one copy is damaged or missing: why (malloc'd), reported with the
+     * other copy's state once everything is known (report_copies) */
+    char *orig_msg, *copy_msg;
+    int orig_kind, copy_kind;
     uint64_t total_clen; /* sum of the header's record lengths */
     uint64_t live;       /* recounted: clen of indexed records that snapshots reach */
     int64_t verified_ns;
@@ -209,8 +215,19 @@ struct chk {
     bool sorted;
     const struct dr_id *snap; /* snapshot being walked */
     char snaphex[9];
-    uint32_t pass; /* 1: count references, 2: find files affected by damaged blobs */
+    uint32_t pass;        /* 1: count references, 2: find files affected by damaged blobs */
+    bool copies_expected; /* DR_PACK_COPIES_OBJ exists: every tree pack must have its copy */
 };
+
+/* Notes that one copy of tree pack p is bad (the first reason wins). */
+static void copy_bad(struct pack_sum *p, bool copy, int kind, const char *msg)
+{
+    char **m = copy ? &p->copy_msg : &p->orig_msg;
+    if (!*m) {
+        *m = dr_xstrdup(msg);
+        *(copy ? &p->copy_kind : &p->orig_kind) = kind;
+    }
+}
 
 static int pack_sum_cmp(const void *a, const void *b)
 {
@@ -385,6 +402,10 @@ static int layout_cb(void *arg, const char *name, uint64_t size)
     if (strcmp(name, DR_OBJ_CONFIG) == 0 || strcmp(name, DR_LOCK_RESERVE_OBJ) == 0) {
         return 0;
     }
+    if (strcmp(name, DR_PACK_COPIES_OBJ) == 0) {
+        c->copies_expected = true;
+        return 0;
+    }
     if (strncmp(name, "keys/", 5) == 0 && is_hex(name + 5, DR_ID_HEX_LEN)) {
         return 0;
     }
@@ -413,6 +434,14 @@ static int layout_cb(void *arg, const char *name, uint64_t size)
         return 0;
     }
     dr_error_clear();
+    if (dr_pack_copy_name_parse(name, &id) == 0) {
+        struct pack_sum *p = pack_get(c, &id);
+        p->in_copy = true;
+        p->type = DR_BLOB_TREE;
+        p->copy_size = size;
+        return 0;
+    }
+    dr_error_clear();
     problem(c->rep, DR_PROB_UNKNOWN_FILE, name,
             "not part of the repository layout (left alone; remove it if it is not yours)");
     return 0;
@@ -424,19 +453,141 @@ static int index_pack_cb(void *arg, const struct dr_id *id, const struct dr_inde
     struct pack_sum *p = pack_get(c, id);
     p->in_index = true;
     p->verified_ns = ip->verified_ns;
-    if (!p->in_repo) {
+    if (!p->in_repo && !p->in_copy) {
         p->type = ip->type;
         p->missing = true;
         char *obj = dr_pack_object_name(ip->type, id);
         problem(c->rep, DR_PROB_PACK_MISSING, obj, "is in the index but not in the repository");
         free(obj);
-    } else if (p->size != ip->size) {
-        char *obj = dr_pack_object_name(ip->type, id);
+    } else if ((p->in_repo ? p->size : p->copy_size) != ip->size) {
+        char *obj = p->in_repo ? dr_pack_object_name(ip->type, id) : dr_pack_copy_name(id);
         problem(c->rep, DR_PROB_PACK_SIZE, obj, "has %llu bytes, the index expects %llu",
-                (unsigned long long)p->size, (unsigned long long)ip->size);
+                (unsigned long long)(p->in_repo ? p->size : p->copy_size),
+                (unsigned long long)ip->size);
         free(obj);
     }
     return 0;
+}
+
+/* Reads the header of pack p (obj) and, for a tree pack, its copy's: returns 1 with the entries
+ * of one that reads, 0 when none does (reported), or an error that stops the check (DR_EIO).
+ * A tree pack of which only one copy reads is noted for report_copies. */
+static int read_headers(struct chk *c, struct pack_sum *p, const char *obj,
+                        struct dr_pack_entry **e, size_t *n)
+{
+    uint64_t size;
+    uint8_t type;
+    char *why = NULL;
+    int rc = p->in_repo ? dr_pack_read_header(c->r->backend, c->r->keys, obj, &size, e, n, &type)
+                        : dr_errorf(DR_ENOENT, "is missing");
+    if (rc == DR_EIO) {
+        return rc;
+    }
+    if (rc < 0) {
+        why = dr_xstrdup(dr_error_msg());
+        dr_error_clear();
+    }
+    if (p->type != DR_BLOB_TREE) {
+        if (why) {
+            problem(c->rep, DR_PROB_PACK_HEADER, obj, "%s", why);
+        }
+        free(why);
+        return why ? 0 : 1;
+    }
+    char *copy = dr_pack_copy_name(&p->id);
+    struct dr_pack_entry *ce = NULL;
+    size_t cn = 0;
+    int crc = p->in_copy
+                  ? dr_pack_read_header(c->r->backend, c->r->keys, copy, &size, &ce, &cn, &type)
+                  : dr_errorf(DR_ENOENT, "is missing");
+    if (crc == DR_EIO) {
+        free(why);
+        free(copy);
+        free(*e);
+        *e = NULL;
+        return crc;
+    }
+    if (crc < 0) {
+        if (!why) {
+            copy_bad(p, true, p->in_copy ? DR_PROB_PACK_HEADER : DR_PROB_PACK_MISSING,
+                     dr_error_msg());
+        } else {
+            problem(c->rep, p->in_repo ? DR_PROB_PACK_HEADER : DR_PROB_PACK_MISSING, obj,
+                    "%s; its copy '%s' too: %s", why, copy, dr_error_msg());
+        }
+        dr_error_clear();
+    } else if (why) {
+        copy_bad(p, false, p->in_repo ? DR_PROB_PACK_HEADER : DR_PROB_PACK_MISSING, why);
+        *e = ce;
+        *n = cn;
+        ce = NULL;
+    } else if (p->copy_size != p->size) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "has %llu bytes, the pack %llu",
+                 (unsigned long long)p->copy_size, (unsigned long long)p->size);
+        copy_bad(p, true, DR_PROB_PACK_SIZE, msg);
+    }
+    free(ce);
+    free(copy);
+    bool none = why && crc < 0;
+    free(why);
+    return none ? 0 : 1;
+}
+
+/* Reports the tree packs of which one copy is damaged or missing and the other is good: damage
+ * that `repair packs` mends. A repository written before tree packs had copies (no
+ * DR_PACK_COPIES_OBJ) gets a warning for a missing copy; a lone copy that no snapshot needs
+ * (a prune stopped between its two deletions) gets one too, since the next prune deletes it. */
+static void report_copies(struct chk *c, bool recount_complete)
+{
+    for (size_t i = 0; i < c->npacks; i++) {
+        struct pack_sum *p = &c->packs[i];
+        if (p->type != DR_BLOB_TREE || (!p->orig_msg && !p->copy_msg)) {
+            continue;
+        }
+        char *orig = dr_pack_object_name(DR_BLOB_TREE, &p->id), *copy = dr_pack_copy_name(&p->id);
+        size_t before = c->rep->nproblems;
+        if (p->orig_msg && p->copy_msg) {
+            problem(c->rep, p->orig_kind, orig, "%s", p->orig_msg);
+            problem(c->rep, p->copy_kind, copy, "%s", p->copy_msg);
+        } else if (p->orig_msg) {
+            problem(c->rep, p->orig_kind, orig,
+                    "%s; its copy '%s' is good (run 'drrepo repair packs')", p->orig_msg, copy);
+        } else {
+            problem(c->rep, p->copy_kind, copy,
+                    "%s; the pack '%s' is good (run 'drrepo repair packs')", p->copy_msg, orig);
+        }
+        bool lone_unneeded = recount_complete && p->in_index && p->live == 0 && !p->in_repo;
+        bool old_repo = !c->copies_expected && !p->in_copy && !p->orig_msg;
+        if (lone_unneeded || old_repo) {
+            struct dr_problem *pr = &c->rep->problems[before];
+            char *m = dr_xasprintf(
+                "%s%s", pr->message,
+                old_repo ? " (the pack was written before tree packs had copies)"
+                         : " (no snapshot needs this pack: the next prune deletes its copy)");
+            free(pr->message);
+            pr->message = m;
+            pr->warning = true;
+            c->rep->ndamage--;
+        }
+        free(orig);
+        free(copy);
+    }
+}
+
+/* Notes the tree packs that reads during this check found damaged and read from their other
+ * copy (the tree walk goes through dr_repo_tree_load, which falls back silently but for a
+ * warning). */
+static void note_copy_damage(struct chk *c)
+{
+    const struct dr_copy_damage *d;
+    size_t n = dr_repo_copy_damage(c->r, &d);
+    for (size_t i = 0; i < n; i++) {
+        struct pack_sum *p = pack_find(c, &d[i].pack);
+        if (p) {
+            copy_bad(p, d[i].copy, DR_PROB_PACK_HASH, d[i].message);
+        }
+    }
 }
 
 /* Reads each pack's header and compares it with the index entry by entry. Index entries that
@@ -446,24 +597,19 @@ static int check_headers(struct chk *c)
     int rc = dr_index_scratch_clear(c->txn);
     for (size_t i = 0; rc >= 0 && i < c->npacks; i++) {
         struct pack_sum *p = &c->packs[i];
-        if (!p->in_repo) {
+        if (!p->in_repo && !p->in_copy) {
             continue;
         }
         c->rep->st.packs++;
         char *obj = dr_pack_object_name(p->type, &p->id);
         struct dr_pack_entry *e = NULL;
         size_t n = 0;
-        uint64_t size;
-        uint8_t type;
-        rc = dr_pack_read_header(c->r->backend, c->r->keys, obj, &size, &e, &n, &type);
-        if (rc == DR_EIO) {
+        rc = read_headers(c, p, obj, &e, &n);
+        if (rc < 0) {
             free(obj);
             return rc;
         }
-        if (rc < 0) {
-            problem(c->rep, DR_PROB_PACK_HEADER, obj, "%s", dr_error_msg());
-            dr_error_clear();
-            rc = 0;
+        if (rc == 0) {
             free(obj);
             continue;
         }
@@ -870,6 +1016,8 @@ struct pack_job {
     char *pmsg, *pmsg2;
     bool reread_failed; /* the re-read itself could not read the pack */
     bool done;
+    bool is_copy;          /* obj is a tree pack's copy */
+    struct pack_job *twin; /* the copy of this tree pack, verified by the same worker after it */
 };
 
 struct job_queue {
@@ -903,6 +1051,9 @@ static void run_job(struct dr_repo *r, struct dr_compressor *z, struct pack_job 
     }
 out:
     dr_buf_release(&data);
+    if (j->twin) {
+        run_job(r, z, j->twin);
+    }
 }
 
 static void *job_worker(void *arg)
@@ -926,65 +1077,131 @@ static void *job_worker(void *arg)
     return NULL;
 }
 
-/* Records one finished job in the report and the index (main thread, in selection order). */
-static int record_job(struct chk *c, struct pack_job *j)
+/* Settles one read of a job: turns a re-read that failed into the persistent result and
+ * reports a failure that a re-read cleared as transient. Returns 1 when the object failed for
+ * good (the first reason in *why, borrowed from j), 0 when it is good, or DR_EIO. */
+static int settle(struct chk *c, struct pack_job *j, const char **why)
 {
-    const char *obj = j->obj;
-    struct pack_sum *p = j->p;
-    int rc = 0;
     if (j->read_rc < 0) {
         if (j->read_rc == DR_EIO) {
             return dr_errorf(DR_EIO, "%s", j->read_msg);
         }
+        *why = j->read_msg;
+        return 1;
+    }
+    if (!j->is_copy || !j->p->in_repo) {
+        c->rep->st.packs_read++; /* a pack counts once; its copy's bytes count too */
+    }
+    c->rep->st.bytes_read += j->len;
+    if (!j->pmsg && !j->nbad) {
+        return 0;
+    }
+    if (j->reread_failed) {
+        j->pmsg2 = j->pmsg ? dr_xstrdup(j->pmsg) : NULL;
+        j->bad2 = j->bad;
+        j->nbad2 = j->nbad;
+        j->bad = NULL;
+        j->nbad = 0;
+    }
+    if (!j->pmsg2 && j->nbad2 == 0) {
+        problem(c->rep, DR_PROB_TRANSIENT, j->obj,
+                "failed verification once (%s) and passed when read again: check the "
+                "machine's memory and disk",
+                j->pmsg ? j->pmsg : j->bad[0].msg);
+        return 0;
+    }
+    *why = j->pmsg2 ? j->pmsg2 : j->bad2[0].msg;
+    return 1;
+}
+
+/* True when the read j gives no good record at all (unreadable, or its header is). */
+static bool wholly_bad(const struct pack_job *j)
+{
+    return j->read_rc < 0 || (j->pmsg2 && !j->bad2 && !strstr(j->pmsg2, "does not match its name"));
+}
+
+/* True when the read j can give no good record of blob id. */
+static bool lacks(const struct pack_job *j, const struct dr_id *id)
+{
+    if (wholly_bad(j)) {
+        return true;
+    }
+    for (size_t i = 0; i < j->nbad2; i++) {
+        if (dr_id_eq(&j->bad2[i].id, id)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Reports a read that failed for good. other: the twin read of the same tree pack, which also
+ * failed; a blob counts as damaged only when no copy has it good. */
+static int report_failed(struct chk *c, struct pack_job *j, const struct pack_job *other)
+{
+    const char *obj = j->obj;
+    struct pack_sum *p = j->p;
+    if (j->read_rc < 0) {
         problem(c->rep, DR_PROB_PACK_HEADER, obj, "%s", j->read_msg);
         return 0;
     }
-    c->rep->st.packs_read++;
-    c->rep->st.bytes_read += j->len;
-    bool failed = j->pmsg || j->nbad;
-    if (failed) {
-        if (j->reread_failed) {
-            j->pmsg2 = j->pmsg ? dr_xstrdup(j->pmsg) : NULL;
-            j->bad2 = j->bad;
-            j->nbad2 = j->nbad;
-            j->bad = NULL;
-            j->nbad = 0;
+    int rc = 0;
+    if (j->pmsg2) {
+        problem(c->rep,
+                strstr(j->pmsg2, "does not match its name") ? DR_PROB_PACK_HASH
+                                                            : DR_PROB_PACK_HEADER,
+                obj, "%s (persistent: failed twice)", j->pmsg2);
+        if (!j->bad2 && !strstr(j->pmsg2, "does not match its name") &&
+            (!other || wholly_bad(other))) {
+            p->header_ok = false; /* every blob of this pack is unverifiable */
         }
-        if (!j->pmsg2 && j->nbad2 == 0) {
-            problem(c->rep, DR_PROB_TRANSIENT, obj,
-                    "failed verification once (%s) and passed when read again: check the "
-                    "machine's memory and disk",
-                    j->pmsg ? j->pmsg : j->bad[0].msg);
-        } else {
-            if (j->pmsg2) {
-                problem(c->rep,
-                        strstr(j->pmsg2, "does not match its name") ? DR_PROB_PACK_HASH
-                                                                    : DR_PROB_PACK_HEADER,
-                        obj, "%s (persistent: failed twice)", j->pmsg2);
-                if (!j->bad2 && !strstr(j->pmsg2, "does not match its name")) {
-                    p->header_ok = false; /* every blob of this pack is unverifiable */
-                }
-            }
-            for (size_t i = 0; rc >= 0 && i < j->nbad2; i++) {
-                char h[DR_ID_HEX_LEN + 1];
-                char *bobj = dr_xasprintf("blob %s", hex(&j->bad2[i].id, h));
-                problem(c->rep, DR_PROB_BLOB_DAMAGED, bobj, "in pack '%s': %s (persistent)", obj,
-                        j->bad2[i].msg);
-                free(bobj);
-                uint32_t count;
-                uint8_t flags;
-                rc = work_get(c, &j->bad2[i].id, &count, &flags);
-                if (rc >= 0) {
-                    rc = work_set(c, &j->bad2[i].id, count, flags | W_DAMAGED);
-                }
-            }
+    }
+    for (size_t i = 0; rc >= 0 && i < j->nbad2; i++) {
+        char h[DR_ID_HEX_LEN + 1];
+        char *bobj = dr_xasprintf("blob %s", hex(&j->bad2[i].id, h));
+        problem(c->rep, DR_PROB_BLOB_DAMAGED, bobj, "in pack '%s': %s (persistent)", obj,
+                j->bad2[i].msg);
+        free(bobj);
+        if (other && !lacks(other, &j->bad2[i].id)) {
+            continue;
+        }
+        uint32_t count;
+        uint8_t flags;
+        rc = work_get(c, &j->bad2[i].id, &count, &flags);
+        if (rc >= 0) {
+            rc = work_set(c, &j->bad2[i].id, count, flags | W_DAMAGED);
+        }
+    }
+    return rc;
+}
+
+/* Records one finished job in the report and the index (main thread, in selection order). A
+ * tree pack's two copies are judged together: when one is good, the other is noted for
+ * report_copies (damage that `repair packs` mends) and no blob counts as damaged. */
+static int record_job(struct chk *c, struct pack_job *j)
+{
+    struct pack_sum *p = j->p;
+    const char *why = NULL, *why2 = NULL;
+    int bad = settle(c, j, &why);
+    int bad2 = bad < 0 || !j->twin ? 0 : settle(c, j->twin, &why2);
+    int rc = bad < 0 ? bad : bad2 < 0 ? bad2 : 0;
+    if (rc < 0) {
+        return rc;
+    }
+    if (j->twin && bad != bad2) {
+        struct pack_job *b = bad ? j : j->twin;
+        copy_bad(p, b->is_copy, b->read_rc < 0 ? DR_PROB_PACK_HEADER : DR_PROB_PACK_HASH,
+                 bad ? why : why2);
+    } else if (bad) {
+        rc = report_failed(c, j, j->twin);
+        if (rc >= 0 && j->twin) {
+            rc = report_failed(c, j->twin, j);
         }
     }
     if (rc >= 0) {
         struct dr_index_pack ip;
         if (dr_index_pack_get(c->txn, &p->id, &ip) == 0) {
             ip.verified_ns = dr_time_now_ns();
-            ip.verified_ok = failed ? 0 : 1;
+            ip.verified_ok = bad || bad2 ? 0 : 1;
             rc = dr_index_pack_put(c->txn, &p->id, &ip);
         } else {
             dr_error_clear();
@@ -995,6 +1212,10 @@ static int record_job(struct chk *c, struct pack_job *j)
 
 static void job_release(struct pack_job *j)
 {
+    if (j->twin) {
+        job_release(j->twin);
+        free(j->twin);
+    }
     free(j->obj);
     free(j->read_msg);
     free_bad(j->bad, j->nbad);
@@ -1023,7 +1244,7 @@ static size_t select_packs(struct chk *c, struct pack_sum ***out)
     uint64_t seed = o->seed ? o->seed : (uint64_t)now;
     for (size_t i = 0; i < c->npacks; i++) {
         struct pack_sum *p = &c->packs[i];
-        if (!p->in_repo) {
+        if (!p->in_repo && !p->in_copy) {
             continue;
         }
         if (o->subset == DR_SUBSET_PART && dr_get_u32le(p->id.b) % o->part_m != o->part_n - 1) {
@@ -1072,8 +1293,22 @@ static int read_data(struct chk *c)
     struct job_queue q = {.c = c, .n = n};
     q.jobs = dr_xcalloc(n + 1, sizeof(*q.jobs));
     for (size_t i = 0; i < n; i++) {
-        q.jobs[i].p = sel[i];
-        q.jobs[i].obj = dr_pack_object_name(sel[i]->type, &sel[i]->id);
+        struct pack_job *j = &q.jobs[i];
+        j->p = sel[i];
+        if (sel[i]->type == DR_BLOB_TREE && !sel[i]->in_repo) {
+            j->obj = dr_pack_copy_name(&sel[i]->id); /* a lone copy; the pack is reported */
+            j->is_copy = true;
+        } else {
+            j->obj = dr_pack_object_name(sel[i]->type, &sel[i]->id);
+        }
+        if (sel[i]->type == DR_BLOB_TREE && sel[i]->in_repo && sel[i]->in_copy) {
+            /* --read-data verifies both copies of a tree pack */
+            j->twin = dr_xcalloc(1, sizeof(*j->twin));
+            j->twin->p = sel[i];
+            j->twin->obj = dr_pack_copy_name(&sel[i]->id);
+            j->twin->is_copy = true;
+            total += sel[i]->copy_size;
+        }
     }
     pthread_mutex_init(&q.mu, NULL);
     pthread_cond_init(&q.cv, NULL);
@@ -1098,7 +1333,7 @@ static int read_data(struct chk *c)
         }
         pthread_mutex_unlock(&q.mu);
         rc = record_job(c, &q.jobs[i]);
-        done += q.jobs[i].len;
+        done += q.jobs[i].len + (q.jobs[i].twin ? q.jobs[i].twin->len : 0);
         if (c->o->progress) {
             struct dr_progress pr = {.files = c->rep->st.packs_read,
                                      .bytes_read = done,
@@ -1184,6 +1419,8 @@ int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_che
         rc = read_data(&c);
     }
     if (rc >= 0) {
+        note_copy_damage(&c);
+        report_copies(&c, recount_complete);
         rc = dr_index_blob_foreach(c.txn, damaged_pack_blobs_cb, &c);
     }
     if (rc >= 0 && rep->ndamage) {
@@ -1203,6 +1440,10 @@ int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_che
     }
 out:
     rep->st.duration_ns = dr_mono_ns() - start;
+    for (size_t i = 0; i < c.npacks; i++) {
+        free(c.packs[i].orig_msg);
+        free(c.packs[i].copy_msg);
+    }
     free(c.packs);
     free(ids.v);
     return rc;

@@ -215,11 +215,36 @@ static int flush_repack(struct dr_repo *r, struct dr_pack_writer *w, uint8_t typ
     return rc;
 }
 
-/* Copies the live records of one pack (verified on the way) into the repack writer. */
-static int repack_one(struct dr_repo *r, const struct pack_ref *pr, struct dr_pack_writer *w,
-                      struct dr_prune_stats *st)
+/* Deletes a pack; a tree pack's copy after it (format/repository.md "Tree pack copies"). A
+ * crash between the two leaves a lone copy: the next open indexes it as an unreferenced pack
+ * and the next prune deletes it. A name already gone is not an error. */
+static int delete_pack(struct dr_repo *r, uint8_t type, const struct dr_id *id)
 {
-    char *obj = dr_pack_object_name(pr->p.type, &pr->id);
+    char *obj = dr_pack_object_name(type, id);
+    int rc = dr_backend_delete(r->backend, obj);
+    free(obj);
+    if (rc == DR_ENOENT) {
+        dr_error_clear();
+        rc = 0;
+    }
+    if (rc >= 0 && type == DR_BLOB_TREE) {
+        rc = DR_FAULT_POINT("prune.delete_tree_copy");
+        obj = dr_pack_copy_name(id);
+        rc = rc < 0 ? rc : dr_backend_delete(r->backend, obj);
+        free(obj);
+        if (rc == DR_ENOENT) {
+            dr_error_clear();
+            rc = 0;
+        }
+    }
+    return rc;
+}
+
+/* Copies the live records of one pack (verified on the way) into the repack writer, reading
+ * the pack from the object obj. */
+static int repack_from(struct dr_repo *r, const struct pack_ref *pr, const char *obj,
+                       struct dr_pack_writer *w, struct dr_prune_stats *st)
+{
     struct dr_buf data = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
     struct dr_buf plain = DR_BUF_INIT(DR_BLOB_MAX);
     struct dr_pack_entry *e = NULL;
@@ -268,9 +293,26 @@ static int repack_one(struct dr_repo *r, const struct pack_ref *pr, struct dr_pa
     }
     dr_index_abort(txn);
     free(e);
-    free(obj);
     dr_buf_release(&data);
     dr_buf_release(&plain);
+    return rc;
+}
+
+/* Copies the live records of one pack into the repack writer; a tree pack that is missing or
+ * damaged is copied from its copy. Records already copied are skipped on the second pass. */
+static int repack_one(struct dr_repo *r, const struct pack_ref *pr, struct dr_pack_writer *w,
+                      struct dr_prune_stats *st)
+{
+    char *obj = dr_pack_object_name(pr->p.type, &pr->id);
+    int rc = repack_from(r, pr, obj, w, st);
+    if ((rc == DR_ECORRUPT || rc == DR_ENOENT) && pr->p.type == DR_BLOB_TREE) {
+        char *copy = dr_pack_copy_name(&pr->id);
+        dr_log_warn("%s; repacking from its copy '%s'", dr_error_msg(), copy);
+        dr_error_clear();
+        rc = repack_from(r, pr, copy, w, st);
+        free(copy);
+    }
+    free(obj);
     return rc;
 }
 
@@ -479,13 +521,7 @@ int dr_prune_delete(struct dr_repo *r, const struct dr_prune_opts *o, struct dr_
         if (rc < 0) {
             break;
         }
-        char *obj = dr_pack_object_name(d.packs[i].p.type, &d.packs[i].id);
-        rc = dr_backend_delete(r->backend, obj);
-        free(obj);
-        if (rc == DR_ENOENT) {
-            dr_error_clear();
-            rc = 0;
-        }
+        rc = delete_pack(r, d.packs[i].p.type, &d.packs[i].id);
         if (rc >= 0) {
             st->packs_deleted++;
             st->bytes_freed += d.packs[i].p.size;

@@ -24,6 +24,134 @@ int dr_repair_index(struct dr_repo *r)
     return rc;
 }
 
+/* ---- repair packs ------------------------------------------------------------------------- */
+
+struct tree_name {
+    struct dr_id id;
+    bool orig, copy;
+};
+
+struct tree_names {
+    struct tree_name *v;
+    size_t n, alloc;
+};
+
+static int tree_name_cb(void *arg, const char *name, uint64_t size)
+{
+    (void)size;
+    struct tree_names *tn = arg;
+    struct dr_id id;
+    uint8_t type;
+    bool copy = strncmp(name, DR_PACK_COPY_DIR "/", strlen(DR_PACK_COPY_DIR) + 1) == 0;
+    int rc = copy ? dr_pack_copy_name_parse(name, &id) : dr_pack_name_parse(name, &type, &id);
+    if (rc < 0) {
+        dr_error_clear();
+        return 0; /* not ours: check reports it */
+    }
+    DR_GROW(tn->v, tn->alloc, tn->n + 1);
+    tn->v[tn->n++] = (struct tree_name){.id = id, .orig = !copy, .copy = copy};
+    return 0;
+}
+
+static int tree_name_cmp(const void *a, const void *b)
+{
+    return dr_id_cmp(&((const struct tree_name *)a)->id, &((const struct tree_name *)b)->id);
+}
+
+/* Reads obj whole into buf: 1 when its bytes hash to id, 0 when missing or not, < 0 DR_EIO. */
+static int read_good(struct dr_repo *r, const char *obj, const struct dr_id *id, struct dr_buf *buf)
+{
+    dr_buf_reset(buf);
+    int rc = dr_backend_get(r->backend, obj, 0, UINT64_MAX, buf);
+    if (rc == DR_EIO || rc == DR_ENET) {
+        return rc;
+    }
+    if (rc < 0) {
+        dr_log_detail("%s", dr_error_msg());
+        dr_error_clear();
+        return 0;
+    }
+    struct dr_id got;
+    dr_crypto_hash(buf->buf, buf->len, &got);
+    return dr_id_eq(&got, id) ? 1 : 0;
+}
+
+static void add_name(char ***v, size_t *n, size_t *alloc, const char *name)
+{
+    DR_GROW(*v, *alloc, *n + 1);
+    (*v)[(*n)++] = dr_xstrdup(name);
+}
+
+int dr_repair_packs(struct dr_repo *r, bool dry_run, struct dr_repair_packs_result *out)
+{
+    struct tree_names tn = {0};
+    struct dr_buf a = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
+    struct dr_buf b = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
+    memset(out, 0, sizeof(*out));
+    int rc = dr_backend_list(r->backend, "tree", tree_name_cb, &tn);
+    if (rc >= 0) {
+        rc = dr_backend_list(r->backend, DR_PACK_COPY_DIR, tree_name_cb, &tn);
+    }
+    if (tn.n) {
+        qsort(tn.v, tn.n, sizeof(*tn.v), tree_name_cmp);
+    }
+    for (size_t i = 0; rc >= 0 && i < tn.n; i++) {
+        struct tree_name t = tn.v[i];
+        while (i + 1 < tn.n && dr_id_eq(&tn.v[i + 1].id, &t.id)) {
+            t.orig |= tn.v[i + 1].orig;
+            t.copy |= tn.v[i + 1].copy;
+            i++;
+        }
+        out->packs++;
+        char *orig = dr_pack_object_name(DR_BLOB_TREE, &t.id), *copy = dr_pack_copy_name(&t.id);
+        int og = t.orig ? read_good(r, orig, &t.id, &a) : 0;
+        int cg = og >= 0 && t.copy ? read_good(r, copy, &t.id, &b) : 0;
+        rc = og < 0 ? og : cg < 0 ? cg : 0;
+        if (rc >= 0 && og != cg) {
+            /* one good, one missing or damaged: write the bad name again from the good bytes
+             * (temporary file, fsync, rename over it, fsync of the directory) */
+            const char *dst = og ? copy : orig;
+            const struct dr_buf *src = og ? &a : &b;
+            if (!dry_run) {
+                rc = dr_backend_put(r->backend, dst, src->buf, src->len, false);
+            }
+            if (rc >= 0) {
+                add_name(&out->written, &out->nwritten, &out->awritten, dst);
+            }
+        } else if (rc >= 0 && !og) {
+            add_name(&out->unrepairable, &out->nunrepairable, &out->aunrepairable, orig);
+        }
+        free(orig);
+        free(copy);
+    }
+    uint64_t size;
+    if (rc >= 0 && dr_backend_stat(r->backend, DR_PACK_COPIES_OBJ, &size) < 0) {
+        dr_error_clear();
+        rc = dry_run ? 0 : dr_backend_put(r->backend, DR_PACK_COPIES_OBJ, "", 0, false);
+        out->marker_written = rc >= 0;
+    }
+    free(tn.v);
+    dr_buf_release(&a);
+    dr_buf_release(&b);
+    if (rc < 0) {
+        dr_repair_packs_result_release(out);
+    }
+    return rc;
+}
+
+void dr_repair_packs_result_release(struct dr_repair_packs_result *res)
+{
+    for (size_t i = 0; i < res->nwritten; i++) {
+        free(res->written[i]);
+    }
+    for (size_t i = 0; i < res->nunrepairable; i++) {
+        free(res->unrepairable[i]);
+    }
+    free(res->written);
+    free(res->unrepairable);
+    memset(res, 0, sizeof(*res));
+}
+
 /* ---- repair snapshots --------------------------------------------------------------------- */
 
 struct rep {

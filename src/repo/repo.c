@@ -6,6 +6,7 @@
 #include "drrepo/repo.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,12 @@ int dr_repo_init(const char *location, const char *password, const struct dr_rep
      * leaves a directory that init may be re-run on after emptying it. */
     rc =
         dr_repo_write_keyfile(b, k, &c, password, params->kdf_opslimit, params->kdf_memlimit, NULL);
+    if (rc < 0) {
+        goto out;
+    }
+    /* before config: a repository that exists has it, so every tree pack it will ever hold is
+     * expected to have its copy (format/repository.md "Tree pack copies") */
+    rc = dr_backend_put(b, DR_PACK_COPIES_OBJ, "", 0, false);
     if (rc < 0) {
         goto out;
     }
@@ -456,6 +463,7 @@ out:
 }
 
 static void tree_cache_free(struct dr_tree_cache *c);
+static void copy_log_free(struct dr_copy_log *l);
 
 void dr_repo_close(struct dr_repo *r)
 {
@@ -467,6 +475,7 @@ void dr_repo_close(struct dr_repo *r)
     dr_backend_close(r->backend);
     dr_compressor_free(r->z);
     tree_cache_free(r->trees);
+    copy_log_free(r->copylog);
     for (size_t i = 0; i < r->nvanished; i++) {
         free(r->vanished[i].blobs);
     }
@@ -495,13 +504,92 @@ int dr_repo_chunk_get(struct dr_repo *r, struct dr_compressor *z, const struct d
     return rc;
 }
 
+/* Tree packs read from their other copy. Blob reads may run on several threads (mount), so
+ * the log has its own lock. */
+struct dr_copy_log {
+    pthread_mutex_t mu;
+    struct dr_copy_damage *v;
+    size_t n, alloc;
+};
+
+static void copy_log_free(struct dr_copy_log *l)
+{
+    if (!l) {
+        return;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].message);
+    }
+    free(l->v);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+size_t dr_repo_copy_damage(struct dr_repo *r, const struct dr_copy_damage **out)
+{
+    *out = r->copylog ? r->copylog->v : NULL;
+    return r->copylog ? r->copylog->n : 0;
+}
+
+/* Records that one copy of pack failed with msg while the other served the read; warns the
+ * first time per pack and copy. */
+static void copy_log_add(struct dr_repo *r, const struct dr_id *pack, bool copy, const char *msg)
+{
+    if (!r->copylog) {
+        struct dr_copy_log *l = dr_xcalloc(1, sizeof(*l));
+        pthread_mutex_init(&l->mu, NULL);
+        r->copylog = l; /* first use is on the opening thread (the open-time sync reads trees) */
+    }
+    struct dr_copy_log *l = r->copylog;
+    pthread_mutex_lock(&l->mu);
+    bool seen = false;
+    for (size_t i = 0; i < l->n && !seen; i++) {
+        seen = l->v[i].copy == copy && dr_id_eq(&l->v[i].pack, pack);
+    }
+    if (!seen) {
+        DR_GROW(l->v, l->alloc, l->n + 1);
+        l->v[l->n++] =
+            (struct dr_copy_damage){.pack = *pack, .copy = copy, .message = dr_xstrdup(msg)};
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (!seen) {
+        char *orig = dr_pack_object_name(DR_BLOB_TREE, pack), *cp = dr_pack_copy_name(pack);
+        dr_log_warn("tree pack '%s' is damaged or missing (%s); its copy '%s' is used instead "
+                    "(run 'drrepo check', then 'drrepo repair packs')",
+                    copy ? cp : orig, msg, copy ? orig : cp);
+        free(orig);
+        free(cp);
+    }
+}
+
+/* Reads the record of blob b from the pack object obj and decodes it into out. */
+static int read_record(struct dr_repo *r, struct dr_compressor *z, const char *obj, uint8_t type,
+                       const struct dr_id *id, const struct dr_index_blob *b, struct dr_buf *out)
+{
+    char hex[DR_ID_HEX_LEN + 1];
+    struct dr_buf rec = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
+    size_t keep = out->len;
+    int rc = dr_backend_get(r->backend, obj, b->offset, b->clen, &rec);
+    if (rc < 0) {
+        rc = dr_error_wrap(rc, "blob %s", dr_id_hex(id, hex));
+        goto out;
+    }
+    rc = dr_blob_decode(r->keys, z, type, id, (const uint8_t *)rec.buf, rec.len, b->ulen, out);
+    if (rc < 0) {
+        dr_buf_setlen(out, keep);
+        rc = dr_error_wrap(rc, "pack '%s'", obj);
+    }
+out:
+    dr_buf_release(&rec);
+    return rc;
+}
+
 int dr_repo_blob_get_z(struct dr_repo *r, struct dr_index_txn *txn, struct dr_compressor *z,
                        uint8_t type, const struct dr_id *id, struct dr_buf *out)
 {
     struct dr_index_txn *own = NULL;
-    struct dr_buf rec = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
     char hex[DR_ID_HEX_LEN + 1];
-    char *obj = NULL;
+    char *obj = NULL, *copy = NULL, *why = NULL;
     int rc = 0;
     if (!txn) {
         rc = dr_index_begin(r->index, false, &own);
@@ -524,24 +612,34 @@ int dr_repo_blob_get_z(struct dr_repo *r, struct dr_index_txn *txn, struct dr_co
                        dr_id_hex(id, hex), b.type, type);
         goto out;
     }
-    obj = dr_pack_object_name(b.type, &b.pack);
-    rc = dr_backend_get(r->backend, obj, b.offset, b.clen, &rec);
-    if (rc < 0) {
-        rc = dr_error_wrap(rc, "blob %s", dr_id_hex(id, hex));
-        goto out;
-    }
     if (own) {
         /* the lookup is done: do not hold a reader slot during the read and decode */
         dr_index_abort(own);
         own = NULL;
     }
-    rc = dr_blob_decode(r->keys, z, type, id, (const uint8_t *)rec.buf, rec.len, b.ulen, out);
-    if (rc < 0) {
-        rc = dr_error_wrap(rc, "pack '%s'", obj);
+    obj = dr_pack_object_name(b.type, &b.pack);
+    rc = read_record(r, z, obj, type, id, &b, out);
+    if (rc >= 0 || type != DR_BLOB_TREE) {
+        goto out;
+    }
+    /* a tree pack has a copy (format/repository.md "Tree pack copies"): a missing, short or
+     * damaged original is read from it. EIO too: a bad sector under one file is damage that
+     * the other file does not share. */
+    why = dr_xstrdup(dr_error_msg());
+    int orc = rc;
+    copy = dr_pack_copy_name(&b.pack);
+    rc = read_record(r, z, copy, type, id, &b, out);
+    if (rc >= 0) {
+        copy_log_add(r, &b.pack, false, why);
+    } else if (rc == DR_ENOENT) {
+        rc = dr_errorf(orc, "%s (and the pack has no copy '%s')", why, copy);
+    } else {
+        rc = dr_errorf(orc, "%s; its copy is damaged too: %s", why, dr_error_msg());
     }
 out:
+    free(why);
+    free(copy);
     free(obj);
-    dr_buf_release(&rec);
     if (own) {
         dr_index_abort(own);
     }
@@ -614,6 +712,17 @@ int dr_repo_store_pack(struct dr_repo *r, struct dr_pack_writer *w, uint8_t type
     }
     char *obj = dr_pack_object_name(type, out_pid);
     rc = DR_FAULT_POINT(fault_before);
+    if (rc >= 0 && type == DR_BLOB_TREE) {
+        /* the copy first: a tree pack then never exists without its copy, and a crash between
+         * the two writes leaves a lone copy that sync indexes like the pack (unreferenced, so
+         * prune deletes it) */
+        char *copy = dr_pack_copy_name(out_pid);
+        rc = dr_backend_put(r->backend, copy, data, *out_len, false);
+        free(copy);
+        if (rc >= 0) {
+            rc = DR_FAULT_POINT("pack.after_tree_copy");
+        }
+    }
     if (rc >= 0) {
         rc = dr_backend_put(r->backend, obj, data, *out_len, false);
     }

@@ -23,6 +23,59 @@ struct sync_ctx {
     size_t nids, alloc;
 };
 
+/* Indexes the pack id (not yet in the index) from the header of the object name; a tree pack
+ * whose header cannot be read is indexed from its copy's (or, for a lone copy, the other way
+ * round). */
+static int index_pack(struct sync_ctx *sc, const struct dr_id *id, const char *name,
+                      const char *other)
+{
+    struct dr_pack_entry *e = NULL;
+    size_t n = 0;
+    uint64_t psize;
+    uint8_t ptype;
+    int rc = dr_pack_read_header(sc->r->backend, sc->r->keys, name, &psize, &e, &n, &ptype);
+    if ((rc == DR_ECORRUPT || rc == DR_EUNSUPPORTED || rc == DR_ENOENT) && other) {
+        char *why = dr_xstrdup(dr_error_msg());
+        dr_error_clear();
+        rc = dr_pack_read_header(sc->r->backend, sc->r->keys, other, &psize, &e, &n, &ptype);
+        if (rc >= 0) {
+            dr_log_warn("%s; indexed from '%s' (run 'drrepo check', then 'drrepo repair packs')",
+                        why, other);
+        } else if (rc == DR_ECORRUPT || rc == DR_EUNSUPPORTED || rc == DR_ENOENT) {
+            rc = dr_errorf(rc, "%s; '%s': %s", why, other, dr_error_msg());
+        }
+        free(why);
+    }
+    if (rc == DR_ECORRUPT || rc == DR_EUNSUPPORTED || rc == DR_ENOENT) {
+        /* a damaged pack must not stop every command: check reports it and repair salvages */
+        dr_log_warn("%s; its blobs are not indexed (run 'drrepo check')", dr_error_msg());
+        dr_error_clear();
+        return 0;
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    rc = dr_index_pack_add(sc->txn, id, ptype, psize, e, n);
+    free(e);
+    if (rc < 0) {
+        return rc;
+    }
+    sc->changes++;
+    return 0;
+}
+
+/* Whether the index knows pack id: 1 yes, 0 no (the error cleared), < 0 an error. */
+static int pack_known(struct sync_ctx *sc, const struct dr_id *id)
+{
+    struct dr_index_pack p;
+    int rc = dr_index_pack_get(sc->txn, id, &p);
+    if (rc == DR_ENOENT) {
+        dr_error_clear();
+        return 0;
+    }
+    return rc < 0 ? rc : 1;
+}
+
 static int pack_list_cb(void *arg, const char *name, uint64_t size)
 {
     (void)size;
@@ -35,39 +88,74 @@ static int pack_list_cb(void *arg, const char *name, uint64_t size)
         return 0;
     }
     int rc = dr_index_scratch_add(sc->txn, &id);
-    if (rc < 0) {
-        return rc;
+    if (rc >= 0) {
+        rc = pack_known(sc, &id);
     }
-    struct dr_index_pack p;
-    rc = dr_index_pack_get(sc->txn, &id, &p);
-    if (rc == 0) {
-        return 0;
+    if (rc != 0) {
+        return rc < 0 ? rc : 0;
     }
-    if (rc != DR_ENOENT) {
-        return rc;
+    char *copy = type == DR_BLOB_TREE ? dr_pack_copy_name(&id) : NULL;
+    rc = index_pack(sc, &id, name, copy);
+    free(copy);
+    return rc;
+}
+
+/* A lone copy that the index does not know is what a writer killed between writing the copy
+ * and the pack leaves (the copy is written first). Left so, the next snapshot would deduplicate
+ * against it and reference a pack that has only a copy; so the interrupted write is finished:
+ * the pack is written from the copy when the copy's bytes hash to its id (the same bytes, so
+ * nothing else changes, as the reserve is written by any command that holds a lock). */
+static int roll_forward(struct sync_ctx *sc, const struct dr_id *id, const char *copy)
+{
+    struct dr_buf raw = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
+    char *orig = dr_pack_object_name(DR_BLOB_TREE, id);
+    int rc = dr_backend_get(sc->r->backend, copy, 0, UINT64_MAX, &raw);
+    if (rc >= 0) {
+        struct dr_id got;
+        dr_crypto_hash(raw.buf, raw.len, &got);
+        if (dr_id_eq(&got, id) &&
+            dr_backend_put(sc->r->backend, orig, raw.buf, raw.len, false) >= 0) {
+            dr_log_warn("tree pack '%s' was missing (a write that did not finish, or damage); "
+                        "written again from its copy '%s'",
+                        orig, copy);
+        }
     }
     dr_error_clear();
-    struct dr_pack_entry *e = NULL;
-    size_t n = 0;
-    uint64_t psize;
-    uint8_t ptype;
-    rc = dr_pack_read_header(sc->r->backend, sc->r->keys, name, &psize, &e, &n, &ptype);
-    if (rc == DR_ECORRUPT || rc == DR_EUNSUPPORTED || rc == DR_ENOENT) {
-        /* a damaged pack must not stop every command: check reports it and repair salvages */
-        dr_log_warn("%s; its blobs are not indexed (run 'drrepo check')", dr_error_msg());
+    dr_buf_release(&raw);
+    rc = index_pack(sc, id, orig, copy);
+    free(orig);
+    return rc;
+}
+
+/* A copy whose tree pack was not listed. Known to the index: the pack is gone (damage), its
+ * copy stands in for it: reads use the copy, check reports the missing pack and repair
+ * rewrites it. Unknown to the index: roll_forward. */
+static int copy_list_cb(void *arg, const char *name, uint64_t size)
+{
+    (void)size;
+    struct sync_ctx *sc = arg;
+    struct dr_id id;
+    if (dr_pack_copy_name_parse(name, &id) < 0) {
         dr_error_clear();
+        dr_log_warn("ignoring unexpected file '%s' among tree pack copies", name);
         return 0;
     }
-    if (rc < 0) {
-        return rc;
+    int rc = dr_index_scratch_add(sc->txn, &id);
+    if (rc <= 0) {
+        return rc; /* < 0 an error; 0 its pack was listed */
     }
-    rc = dr_index_pack_add(sc->txn, &id, ptype, psize, e, n);
-    free(e);
-    if (rc < 0) {
-        return rc;
+    rc = pack_known(sc, &id);
+    if (rc == 0) {
+        return roll_forward(sc, &id, name);
     }
-    sc->changes++;
-    return 0;
+    if (rc > 0) {
+        char *orig = dr_pack_object_name(DR_BLOB_TREE, &id);
+        dr_log_warn("tree pack '%s' is missing; its copy '%s' is used instead (run 'drrepo "
+                    "check', then 'drrepo repair packs')",
+                    orig, name);
+        free(orig);
+    }
+    return rc < 0 ? rc : 0;
 }
 
 static int pack_vanish_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *p)
@@ -207,6 +295,9 @@ static int sync_once(struct dr_repo *r, bool full, int *changes, bool *vanished)
     rc = dr_backend_list(r->backend, "data", pack_list_cb, &sc);
     if (rc >= 0) {
         rc = dr_backend_list(r->backend, "tree", pack_list_cb, &sc);
+    }
+    if (rc >= 0) {
+        rc = dr_backend_list(r->backend, DR_PACK_COPY_DIR, copy_list_cb, &sc);
     }
     if (rc >= 0) {
         size_t before = r->nvanished;

@@ -5,7 +5,8 @@
 # directories are restored empty with their metadata, all other files byte-identical; the exit
 # code is 4 (docs/exit-codes.md), the hint names `repair snapshots`, and the summary on stdout is
 # printed only when the restore succeeds: a failing restore says on stderr how many files were
-# restored and how many were not. A tree pack that is gone (not only corrupt) is the same.
+# restored and how many were not. A tree pack that is gone (not only corrupt) is the same. Both
+# copies of the tree pack are damaged (t0240 covers one damaged copy, which loses nothing).
 . "$DR_SRC/tests/e2e/lib.sh"
 
 src="$T/src"
@@ -59,7 +60,9 @@ cp -a "$src" "$exp"
 rm -r "$exp/d3"/* "$exp/d5/inner"/* "$exp/d6/f0"
 touch -h -d '2021-06-07 08:09:10.5' "$exp/d3" "$exp/d5/inner" "$exp/d6"
 
+# a tree pack has a copy (format/repository.md "Tree pack copies"): damage both to lose trees
 damage "$REPO/$T1"
+damage "$REPO/tree-copy/${T1#tree/}"
 damage "$REPO/$P0"
 dr_must_fail 4 "damaged trees and data: restore exits 4" drrepo restore "$S" --target "$T/r1"
 dr_check "one error line per lost directory" \
@@ -92,7 +95,7 @@ dr_check "it restores the same files (d6/f0 with a hole)" test "$(find "$T/r2" -
 rm -rf "$REPO" "$DRREPO_CACHE_DIR"
 cp -a "$T/repo.intact" "$REPO"
 cp -a "$T/cache.intact" "$DRREPO_CACHE_DIR"
-rm "$REPO/$T1"
+rm "$REPO/$T1" "$REPO/tree-copy/${T1#tree/}"
 dr_must_fail 4 "missing tree pack: restore exits 4" drrepo restore "$S" --target "$T/r3"
 dr_check "missing tree pack: one error line per lost directory" \
     test "$(grep -c "cannot read tree of directory '$src/d[35]" "$T/err")" -eq 2

@@ -98,7 +98,9 @@ dr_check "data: dump error names the pack" grep -qF "$PA" "$T/err"
 
 # (b) a tree pack
 fresh tree
+# both names of the tree pack (a damaged tree pack alone is read from its copy: t0240)
 "$TOOL" flip "$R/$TA" 40
+"$TOOL" flip "$R/tree-copy/${TA#tree/}" 40
 run dr_r check
 dr_check "tree: check exits 4" test "$rc" -eq 4
 dr_check "tree: check names the pack" grep -qF "$TA" "$T/err"

@@ -171,7 +171,9 @@ dr_check "data: the repaired snapshot is not affected" test -z "$(affected_paths
 
 # (b) one flipped bit in SC's tree pack: the first tree written, a directory of dC
 fresh tree
+# both names of the tree pack (a damaged tree pack alone is read from its copy: t0240)
 "$TOOL" flip "$R/$TC" 40
+"$TOOL" flip "$R/tree-copy/${TC#tree/}" 40
 damage_run "tree: check" dr_r check
 dr_check "tree: check names the tree pack" grep -qF "pack '$TC'" "$T/err"
 dr_check "tree: check names the damaged tree" grep -qE "^damage: tree: tree [0-9a-f]{64}:" "$T/err"
