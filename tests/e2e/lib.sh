@@ -7,6 +7,7 @@
 #   dr_cmp EXPECTED ACTUAL            files must be identical
 #   dr_fail MSG                       fail now
 #   dr_init [REPO]                    create a repository with a fast KDF
+#   dr_mount_tmpfs SIZE               a tmpfs at $MNT for this test (skips unless root)
 #   dr_done                           print the summary and exit (0 if all passed)
 # stdout/stderr of the last command are in $T/out and $T/err.
 set -u
@@ -97,4 +98,20 @@ dr_done() {
     echo "# $dr_passed passed, $dr_failed failed"
     [ "$dr_failed" -eq 0 ]
     exit $?
+}
+
+# dr_mount_tmpfs SIZE: mounts a tmpfs of SIZE (e.g. 20m) at $MNT, unmounted when the test exits;
+# skips the test (exit 77) when not root or when the mount is refused
+dr_mount_tmpfs() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "# skipped: needs root to mount a tmpfs"
+        exit 77
+    fi
+    MNT="$T/mnt"
+    mkdir -p "$MNT"
+    if ! mount -t tmpfs -o size="$1" tmpfs "$MNT" 2>"$T/err"; then
+        echo "# skipped: cannot mount a tmpfs: $(cat "$T/err")"
+        exit 77
+    fi
+    trap 'umount "$MNT" 2>/dev/null || umount -l "$MNT"; dr_cleanup' EXIT
 }

@@ -5,17 +5,7 @@
 # Also the injected enospc fault at fs.before_rename. Needs root (mounts a small tmpfs).
 . "$DR_SRC/tests/e2e/lib.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "# skipped: needs root to mount a tmpfs"
-    exit 77
-fi
-MNT="$T/mnt"
-mkdir -p "$MNT"
-if ! mount -t tmpfs -o size=20m tmpfs "$MNT" 2>"$T/err"; then
-    echo "# skipped: cannot mount a tmpfs: $(cat "$T/err")"
-    exit 77
-fi
-trap 'umount "$MNT" 2>/dev/null || umount -l "$MNT"; dr_cleanup' EXIT
+dr_mount_tmpfs 20m
 
 # the repository and the big source share the small filesystem; the cache and restores do not
 REPO="$MNT/repo"

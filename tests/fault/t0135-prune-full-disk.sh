@@ -7,17 +7,7 @@
 # snapshot on the full disk fails cleanly and leaves it for prune. Needs root (mounts a tmpfs).
 . "$DR_SRC/tests/e2e/lib.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "# skipped: needs root to mount a tmpfs"
-    exit 77
-fi
-MNT="$T/mnt"
-mkdir -p "$MNT"
-if ! mount -t tmpfs -o size=16m tmpfs "$MNT" 2>"$T/err"; then
-    echo "# skipped: cannot mount a tmpfs: $(cat "$T/err")"
-    exit 77
-fi
-trap 'umount "$MNT" 2>/dev/null || umount -l "$MNT"; dr_cleanup' EXIT
+dr_mount_tmpfs 16m
 
 REPO="$MNT/repo"
 free_bytes() { df --output=avail -B1 "$MNT" | tail -n 1 | tr -d ' '; }
