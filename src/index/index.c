@@ -320,36 +320,6 @@ static int snap_decode(const struct dr_index *idx, const void *key, size_t keyle
 
 /* ---- environment ----------------------------------------------------------------------- */
 
-/* LMDB trusts the meta page's last page number and maps the file without checking its size, so
- * a data.mdb cut short after its meta pages would fault (SIGBUS) on the first read of a missing
- * page. Checking the size once at open turns that into an error. */
-static int check_file_size(struct dr_index *idx)
-{
-    MDB_envinfo info;
-    MDB_stat st;
-    mdb_filehandle_t fd;
-    struct stat sb;
-    int mrc = mdb_env_info(idx->env, &info);
-    if (!mrc) {
-        mrc = mdb_env_stat(idx->env, &st);
-    }
-    if (!mrc) {
-        mrc = mdb_env_get_fd(idx->env, &fd);
-    }
-    if (mrc) {
-        return lmdb_err(idx, mrc, "mdb_env_info");
-    }
-    if (fstat(fd, &sb) < 0) {
-        return dr_error_errno(DR_EIO, "index '%s': cannot stat data.mdb", idx->dir);
-    }
-    uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
-    if ((uint64_t)sb.st_size < need) {
-        return damaged(idx->dir, "data.mdb has %llu bytes, its pages need %llu",
-                       (unsigned long long)sb.st_size, (unsigned long long)need);
-    }
-    return 0;
-}
-
 /* ---- the stamp: which data file drrepo last wrote or verified ------------------------------ */
 
 #define STAMP_FILE "verified"
@@ -398,14 +368,31 @@ static void stamp_write(struct dr_index *idx)
     free(path);
 }
 
-/* Checks the pages of the data file unless it is the one the stamp describes. LMDB trusts its
- * pages, so a file changed by anything but drrepo is checked before any transaction reads it. */
+/* Checks the data file before any transaction reads it. LMDB trusts the meta page's last page
+ * number and maps the file without checking its size, so a data.mdb cut short after its meta
+ * pages would fault (SIGBUS) on the first read of a missing page: the size is checked at every
+ * open. LMDB trusts its pages too, so a file changed by anything but drrepo (it does not match
+ * the stamp), or any file when force is set, has its pages checked (pages.c). */
 static int verify_if_changed(struct dr_index *idx, bool force)
 {
     struct stat st;
     int fd = data_stat(idx, &st);
     if (fd < 0) {
         return fd;
+    }
+    MDB_envinfo info;
+    MDB_stat ms;
+    int mrc = mdb_env_info(idx->env, &info);
+    if (!mrc) {
+        mrc = mdb_env_stat(idx->env, &ms);
+    }
+    if (mrc) {
+        return lmdb_err(idx, mrc, "mdb_env_info");
+    }
+    uint64_t need = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+    if ((uint64_t)st.st_size < need) {
+        return damaged(idx->dir, "data.mdb has %llu bytes, its pages need %llu",
+                       (unsigned long long)st.st_size, (unsigned long long)need);
     }
     char want[128], have[128] = "";
     stamp_text(&st, want, sizeof(want));
@@ -420,15 +407,6 @@ static int verify_if_changed(struct dr_index *idx, bool force)
     free(path);
     if (!force && strcmp(want, have) == 0) {
         return 0;
-    }
-    MDB_envinfo info;
-    MDB_stat ms;
-    int mrc = mdb_env_info(idx->env, &info);
-    if (!mrc) {
-        mrc = mdb_env_stat(idx->env, &ms);
-    }
-    if (mrc) {
-        return lmdb_err(idx, mrc, "mdb_env_info");
     }
     char why[256];
     int rc = dr_index_check_pages(fd, ms.ms_psize, info.me_last_pgno, (uint64_t)st.st_size, why,
@@ -563,10 +541,6 @@ int dr_index_open(const char *dir, struct dr_index **out)
     MDB_envinfo info;
     if (mdb_env_info(idx->env, &info) == 0) {
         idx->guard = dr_index_guard_register(dir, info.me_mapaddr, info.me_mapsize);
-    }
-    rc = check_file_size(idx);
-    if (rc < 0) {
-        goto out;
     }
     rc = verify_if_changed(idx, false);
     if (rc < 0) {

@@ -437,8 +437,7 @@ int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out)
         if (rc == DR_EINDEX) {
             dr_log_warn("%s; rebuilding it from the repository", dr_error_msg());
             dr_error_clear();
-            rc = dr_index_remove(idxdir);
-            rc = rc < 0 ? rc : dr_index_open(idxdir, &r->index);
+            rc = dr_repo_index_recreate(r);
         }
         if (rc < 0) {
             goto out;
