@@ -7,7 +7,8 @@
 #ifndef DR_CHECK_H
 #define DR_CHECK_H
 
-#include "drrepo/backup.h"
+#include "drrepo/progress.h"
+#include "drrepo/repo.h"
 
 enum dr_problem_kind {
     DR_PROB_INDEX = 1,    /* the local index is corrupt or disagrees with the repository */
@@ -85,10 +86,5 @@ DR_MUST_CHECK int dr_check_parse_subset(const char *s, struct dr_check_opts *o);
 DR_MUST_CHECK int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o,
                                struct dr_check_report *out);
 void dr_check_report_release(struct dr_check_report *rep);
-
-/* Walks every database of the index at dir in a child process, so that a corrupt LMDB file
- * that would crash the reader is detected without crashing drrepo. DR_ECORRUPT (with a
- * message suggesting `drrepo repair index`) when the child fails or dies. */
-DR_MUST_CHECK int dr_check_index_file(const char *dir);
 
 #endif

@@ -192,9 +192,14 @@ DR_MUST_CHECK int dr_index_work_foreach(struct dr_index_txn *txn, dr_index_work_
 DR_MUST_CHECK int dr_index_clear(struct dr_index_txn *txn);
 
 /* Reads every page of every database and commits a small write transaction (which reads the
- * freelist). Meant for a child process (see dr_check_index_file): damaged pages can crash
+ * freelist). Meant for a child process (see dr_index_verify_file): damaged pages can crash
  * LMDB. Errors: DR_ECORRUPT. */
 DR_MUST_CHECK int dr_index_verify(struct dr_index *idx);
+
+/* Walks every database of the index at dir in a child process, so that a corrupt LMDB file
+ * that would crash the reader is detected without crashing drrepo. DR_ECORRUPT (with a
+ * message suggesting `drrepo repair index`) when the child fails or dies. */
+DR_MUST_CHECK int dr_index_verify_file(const char *dir);
 
 /* Counts (for stats): entries in blobs, packs, snaps. */
 DR_MUST_CHECK int dr_index_counts(struct dr_index_txn *txn, uint64_t *out_blobs,

@@ -11,6 +11,7 @@
 #include "drrepo/backend.h"
 #include "drrepo/chunker.h"
 #include "drrepo/compress.h"
+#include "drrepo/config.h"
 #include "drrepo/crypto.h"
 #include "drrepo/index.h"
 #include "drrepo/snapshot.h"
@@ -27,22 +28,6 @@ struct dr_repo_params {
 /* Fills p with the defaults (format.h). */
 void dr_repo_params_default(struct dr_repo_params *p);
 
-/* Names of the small critical objects and of their second copies (format/repository.md
- * "Redundancy"); copies exist from format version 2. */
-#define DR_OBJ_CONFIG "config"
-#define DR_OBJ_CONFIG_COPY "copies/config"
-#define DR_OBJ_KEYS "keys"
-#define DR_OBJ_KEYS_COPY "copies/keys"
-
-struct dr_repo_config {
-    uint32_t version; /* repository format version: 1 or DR_REPO_VERSION */
-    struct dr_id repo_id;
-    struct dr_chunker_params chunker;
-    uint32_t pack_size;
-    int32_t zstd_level;
-    int64_t created_ns;
-};
-
 /* A pack the index knew that is gone from the repository (another client's prune, or damage),
  * with the blobs the index placed in it: recorded by the sync, so that check can name the pack
  * behind a missing blob after the index was rebuilt. */
@@ -54,20 +39,40 @@ struct dr_vanished {
     size_t nblobs, ablobs;
 };
 
-struct dr_repo {
-    struct dr_backend *backend;
-    struct dr_keys *keys;
-    struct dr_repo_config config;
-    struct dr_index *index;
-    char *location;
-    char *cache_dir;
-    char *keyfile_name;      /* the key file that opened the repository */
-    struct dr_compressor *z; /* for reads on the opening thread */
-    struct dr_vanished *vanished;
-    size_t nvanished, avanished;
-    struct dr_tree_cache *trees; /* decoded tree blobs, bounded; same thread as z */
-    struct dr_copy_log *copylog; /* tree packs read from their other copy (repo.c) */
-};
+/* A repository opened by dr_repo_open; opaque outside src/store/. */
+struct dr_repo;
+
+/* What an open repository is made of, for the engines. Each pointer stays valid until
+ * dr_repo_close; dr_repo_index is NULL when the repository was opened with no_index and not
+ * attached since. dr_repo_compressor belongs to the opening thread. */
+struct dr_backend *dr_repo_backend(struct dr_repo *r);
+struct dr_index *dr_repo_index(struct dr_repo *r);
+const struct dr_keys *dr_repo_keys(const struct dr_repo *r);
+const struct dr_repo_config *dr_repo_config(const struct dr_repo *r);
+struct dr_compressor *dr_repo_compressor(struct dr_repo *r);
+const char *dr_repo_cache_dir(const struct dr_repo *r);
+
+/* Opens the local index of a repository opened with no_index (a no-op when it is open): an
+ * index marked damaged is set aside and rebuilt, verify walks the file in a child first
+ * (dr_index_verify_file). Not synced: call dr_repo_sync_index under the lock. Errors: as
+ * dr_index_open, DR_EINDEX (verify found damage), DR_EIO. */
+DR_MUST_CHECK int dr_repo_index_attach(struct dr_repo *r, bool verify);
+
+/* Counts the index's blobs, packs and snapshots. Errors: index errors. */
+DR_MUST_CHECK int dr_repo_index_counts(struct dr_repo *r, uint64_t *out_blobs, uint64_t *out_packs,
+                                       uint64_t *out_snaps);
+
+/* Takes the repository lock (dr_lock_acquire_flags: DR_LOCK_EXCLUSIVE, DR_LOCK_USE_RESERVE);
+ * released with dr_lock_release. Errors: DR_ELOCKED, DR_EIO, DR_ENOSPC. */
+struct dr_lock;
+DR_MUST_CHECK int dr_repo_lock(struct dr_repo *r, unsigned flags, struct dr_lock **out);
+
+/* Removes temporary files left by interrupted writers (hold a lock). Returns how many. */
+DR_MUST_CHECK int dr_repo_cleanup(struct dr_repo *r);
+
+/* Makes sure the space reserve that lets prune run on a full disk exists (dr_lock_reserve_ensure).
+ */
+DR_MUST_CHECK int dr_repo_reserve_ensure(struct dr_repo *r);
 
 /* A tree pack of which one copy failed a read (missing, short, or a record that does not
  * authenticate or decode) while the other served it: recorded by every blob read, so that
@@ -84,23 +89,6 @@ size_t dr_repo_copy_damage(struct dr_repo *r, const struct dr_copy_damage **out)
 
 /* The vanished pack that held blob id, or NULL. */
 struct dr_vanished *dr_repo_vanished_find(struct dr_repo *r, const struct dr_id *id);
-
-/* Config codec (format/repository.md "Config").
- * _encode appends the config of format version c->version (1 or 2) to out, its body sealed with
- * nonce (NULL: a random one; only test vectors pass one). DR_EINTERNAL for another version.
- * _check verifies one copy without a key and reads its clear part (version, repository id) into
- * out: for version 2 and later the trailing checksum is verified before any field is believed;
- * a config without a valid checksum is accepted only as version 1. Errors, naming the object
- * name: DR_ENOREPO (not a config at all), DR_EUNSUPPORTED (a newer version with a valid
- * checksum), DR_ECORRUPT (damaged: the message says how).
- * _decode is _check plus the sealed body under k: DR_ECORRUPT when it does not authenticate
- * (damage, since k came from a key file bound to this repository id) or holds invalid values. */
-DR_MUST_CHECK int dr_config_encode(const struct dr_keys *k, const struct dr_repo_config *c,
-                                   const uint8_t *nonce, struct dr_buf *out);
-DR_MUST_CHECK int dr_config_check(const char *name, const uint8_t *p, size_t len,
-                                  struct dr_repo_config *out);
-DR_MUST_CHECK int dr_config_decode(const struct dr_keys *k, const char *name, const uint8_t *p,
-                                   size_t len, struct dr_repo_config *out);
 
 /* Creates a repository at location: config, one key file for password, with params.
  * Errors: DR_EEXIST (a repository or a non-empty directory is there), DR_EUSAGE (empty
@@ -228,6 +216,57 @@ DR_MUST_CHECK int dr_repo_key_list(struct dr_repo *r, dr_key_cb cb, void *arg);
 DR_MUST_CHECK int dr_repo_key_remove(struct dr_repo *r, const char *name);
 /* Replaces the key in use by one for the new password. */
 DR_MUST_CHECK int dr_repo_key_passwd(struct dr_repo *r, const char *password, struct dr_id *out_id);
+
+/* The state of one copy of a small critical object. */
+enum dr_copy_state {
+    DR_COPY_OK,
+    DR_COPY_MISSING,
+    DR_COPY_DAMAGED,
+    DR_COPY_UNREAD, /* not read: the first copy was intact and the caller asked for no more */
+};
+
+/* One key file with its two copies (keys/<id>, copies/keys/<id>). bytes holds the intact
+ * content, the first copy's when it is intact, else the second's; empty when neither is. */
+struct dr_keyslot {
+    struct dr_id id;
+    char name[80], copy_name[80];
+    enum dr_copy_state state, copy_state;
+    char why[256], copy_why[256]; /* what is wrong with a missing or damaged copy */
+    struct dr_buf bytes;
+};
+
+/* Every key file of the repository, sorted by id: the union of the names in keys/ and (format
+ * version 2) copies/keys/, each copy verified against its name. read_all reads every second
+ * copy; otherwise a second copy is read only when the first is not intact. Errors: DR_EIO
+ * (listing or reading failed; damage is not an error but a state). Free with
+ * dr_keyslots_free. */
+DR_MUST_CHECK int dr_repo_keyslots(struct dr_repo *r, bool read_all, struct dr_keyslot **out,
+                                   size_t *out_n);
+void dr_keyslots_free(struct dr_keyslot *v, size_t n);
+
+/* Finishes a pack writer (names the pack: the hash of its bytes) and writes the pack durably,
+ * with the two fault points named around the write. *out_pid and *out_len describe it. The
+ * caller indexes it afterwards (repo.c). */
+struct dr_pack_writer;
+DR_MUST_CHECK int dr_repo_store_pack(struct dr_repo *r, struct dr_pack_writer *w, uint8_t type,
+                                     const char *fault_before, const char *fault_after,
+                                     struct dr_id *out_pid, size_t *out_len);
+
+/* Storage totals from the index (no pack is read): for `stats`. */
+struct dr_repo_stats {
+    uint64_t packs, pack_bytes, live_bytes, dead_bytes;
+    uint64_t blobs, unique_bytes; /* unique_bytes: plaintext of blobs with references */
+};
+DR_MUST_CHECK int dr_repo_stats(struct dr_repo *r, struct dr_repo_stats *out);
+
+/* Removes the locks of the repository at location whose holder is gone (dead process on this
+ * host, no host, or not refreshed for DR_LOCK_STALE_NS), or every lock when all. Needs no key:
+ * a stuck lock must be removable by whoever can reach the storage. cb (may be NULL) is called
+ * for each lock removed. Errors: DR_ENOREPO, DR_EIO. */
+struct dr_lock_info;
+typedef void (*dr_unlock_cb)(void *arg, const struct dr_lock_info *removed);
+DR_MUST_CHECK int dr_repo_unlock(const char *location, bool all, dr_unlock_cb cb, void *arg,
+                                 int *out_removed, int *out_kept);
 
 /* Where the index lives: <cache>/<repo id hex>/index. */
 char *dr_repo_index_dir(const char *cache_dir, const struct dr_id *repo_id);

@@ -3,7 +3,8 @@
 #ifndef DR_RESTORE_H
 #define DR_RESTORE_H
 
-#include "drrepo/backup.h"
+#include "drrepo/progress.h"
+#include "drrepo/repo.h"
 
 struct dr_restore_opts {
     const char *target;

@@ -378,7 +378,7 @@ int dr_cmd_open(struct dr_ctx *ctx)
         }
         unsigned lf = ((ctx->cmd->flags & DR_CMD_LOCK_EXCL) ? DR_LOCK_EXCLUSIVE : 0) |
                       ((ctx->cmd->flags & DR_CMD_LOCK_RESERVE) ? DR_LOCK_USE_RESERVE : 0);
-        rc = dr_lock_acquire_flags(ctx->r->backend, lf, &ctx->lock);
+        rc = dr_repo_lock(ctx->r, lf, &ctx->lock);
         if (rc < 0) {
             return rc;
         }
@@ -386,14 +386,14 @@ int dr_cmd_open(struct dr_ctx *ctx)
          * decides from it (dedup hits, files-cache hits, parent trees) must hold for the state
          * the lock protects. Synced before the lock, another client's prune could delete packs
          * in between, and a snapshot would reference blobs that are gone. */
-        if (ctx->r->index) {
+        if (dr_repo_index(ctx->r) != NULL) {
             rc = dr_repo_sync_index(ctx->r, false);
             if (rc < 0) {
                 return rc;
             }
         }
         /* leftovers of writers that crashed are removed once we hold a lock */
-        rc = dr_backend_cleanup(ctx->r->backend);
+        rc = dr_repo_cleanup(ctx->r);
         if (rc > 0) {
             dr_log_info("removed %d temporary files left by interrupted runs", rc);
         }

@@ -26,7 +26,7 @@ int dr_cmd_lock_exclusive(struct dr_ctx *ctx)
         flags |= DR_LOCK_USE_RESERVE;
     }
     for (;;) {
-        int rc = dr_lock_acquire_flags(ctx->r->backend, flags, &ctx->lock);
+        int rc = dr_repo_lock(ctx->r, flags, &ctx->lock);
         if (rc != DR_ELOCKED || dr_mono_ns() >= deadline) {
             return rc;
         }
@@ -66,7 +66,7 @@ static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o, FILE *ou
         if (rc >= 0) {
             rc = dr_prune_delete(ctx->r, o, &st);
         }
-        if (rc >= 0 && dr_lock_reserve_ensure(ctx->r->backend) < 0) {
+        if (rc >= 0 && dr_repo_reserve_ensure(ctx->r) < 0) {
             /* the space freed is not enough for it: the next command that locks tries again */
             dr_log_warn("the repository's reserve is not written again: %s", dr_error_msg());
             dr_error_clear();

@@ -15,7 +15,7 @@
 static int repair_index(struct dr_ctx *ctx)
 {
     /* exclusive: the index directory is removed and rebuilt under every local user of it */
-    int rc = dr_lock_acquire(ctx->r->backend, true, &ctx->lock);
+    int rc = dr_repo_lock(ctx->r, DR_LOCK_EXCLUSIVE, &ctx->lock);
     if (rc < 0) {
         return rc;
     }
@@ -23,13 +23,8 @@ static int repair_index(struct dr_ctx *ctx)
     if (rc < 0) {
         return rc;
     }
-    struct dr_index_txn *txn;
     uint64_t blobs = 0, packs = 0, snaps = 0;
-    rc = dr_index_begin(ctx->r->index, false, &txn);
-    if (rc >= 0) {
-        rc = dr_index_counts(txn, &blobs, &packs, &snaps);
-        dr_index_abort(txn);
-    }
+    rc = dr_repo_index_counts(ctx->r, &blobs, &packs, &snaps);
     if (rc >= 0 && !ctx->quiet) {
         printf("index rebuilt from the repository: %llu packs, %llu blobs, %llu snapshots\n",
                (unsigned long long)packs, (unsigned long long)blobs, (unsigned long long)snaps);
@@ -41,7 +36,7 @@ static int repair_packs(struct dr_ctx *ctx, bool dry_run)
 {
     /* shared: the names written are byte-identical to what they should hold, so concurrent
      * snapshots and checks are not disturbed; prune (exclusive) cannot delete under us */
-    int rc = dr_lock_acquire(ctx->r->backend, false, &ctx->lock);
+    int rc = dr_repo_lock(ctx->r, 0, &ctx->lock);
     if (rc < 0) {
         return rc;
     }
@@ -71,13 +66,11 @@ static int repair_packs(struct dr_ctx *ctx, bool dry_run)
 
 static int repair_snapshots(struct dr_ctx *ctx, bool read_data, bool dry_run)
 {
-    int rc = dr_lock_acquire(ctx->r->backend, false, &ctx->lock);
+    int rc = dr_repo_lock(ctx->r, 0, &ctx->lock);
     if (rc < 0) {
         return rc;
     }
-    char *idxdir = dr_repo_index_dir(ctx->r->cache_dir, &ctx->r->config.repo_id);
-    rc = dr_index_open(idxdir, &ctx->r->index);
-    free(idxdir);
+    rc = dr_repo_index_attach(ctx->r, false);
     if (rc >= 0) {
         rc = dr_repo_sync_index(ctx->r, false);
     }
@@ -137,7 +130,7 @@ static int repair_copies(struct dr_ctx *ctx, bool keys)
     if (rc < 0 || ctx->quiet) {
         return rc;
     }
-    if (ctx->r->config.version < 2) {
+    if (dr_repo_config(ctx->r)->version < 2) {
         printf("format version 1 keeps one copy of the %s: nothing to repair\n",
                keys ? "key files" : "config");
     } else if (rc == 0) {

@@ -7,33 +7,6 @@
 #include "drrepo/error.h"
 #include "drrepo/util.h"
 
-struct totals {
-    uint64_t packs, pack_bytes, live, dead;
-    uint64_t blobs, unique_bytes;
-};
-
-static int pack_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *p)
-{
-    (void)id;
-    struct totals *t = arg;
-    t->packs++;
-    t->pack_bytes += p->size;
-    t->live += p->live_bytes;
-    t->dead += p->dead_bytes;
-    return 0;
-}
-
-static int blob_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
-{
-    (void)id;
-    struct totals *t = arg;
-    t->blobs++;
-    if (b->refs > 0) {
-        t->unique_bytes += b->ulen;
-    }
-    return 0;
-}
-
 int dr_cmd_stats(struct dr_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {0, 0, 0, 0}};
@@ -59,17 +32,8 @@ int dr_cmd_stats(struct dr_ctx *ctx, int argc, char **argv)
         logical += v[i].snap.summary.bytes_total;
     }
     dr_snap_list_free(v, n);
-    struct totals t = {0};
-    struct dr_index_txn *txn;
-    rc = dr_index_begin(ctx->r->index, false, &txn);
-    if (rc < 0) {
-        return rc;
-    }
-    rc = dr_index_pack_foreach(txn, pack_cb, &t);
-    if (rc >= 0) {
-        rc = dr_index_blob_foreach(txn, blob_cb, &t);
-    }
-    dr_index_abort(txn);
+    struct dr_repo_stats t;
+    rc = dr_repo_stats(ctx->r, &t);
     if (rc < 0) {
         return rc;
     }
@@ -80,15 +44,15 @@ int dr_cmd_stats(struct dr_ctx *ctx, int argc, char **argv)
                "\"reclaimable_bytes\":%llu,\"dedup_ratio\":%.3f}\n",
                n, (unsigned long long)logical, (unsigned long long)t.pack_bytes,
                (unsigned long long)t.packs, (unsigned long long)t.blobs,
-               (unsigned long long)t.unique_bytes, (unsigned long long)t.live,
-               (unsigned long long)t.dead, ratio);
+               (unsigned long long)t.unique_bytes, (unsigned long long)t.live_bytes,
+               (unsigned long long)t.dead_bytes, ratio);
         return 0;
     }
     char a[32], b[32], u[32], d[32];
     dr_size_format(logical, a, sizeof(a));
     dr_size_format(t.pack_bytes, b, sizeof(b));
     dr_size_format(t.unique_bytes, u, sizeof(u));
-    dr_size_format(t.dead, d, sizeof(d));
+    dr_size_format(t.dead_bytes, d, sizeof(d));
     printf("snapshots:          %zu\n", n);
     printf("logical size:       %s (all snapshots, as restored)\n", a);
     printf("unique data:        %s (before compression)\n", u);

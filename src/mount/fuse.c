@@ -6,13 +6,13 @@
  * cache of decoded tree blobs, so listings never read file data.
  *
  * Threads. The FUSE loop is single-threaded (fuse_loop, not fuse_loop_mt): struct dr_repo, its
- * decompressor r->z, the tree cache and the snapshot list belong to that thread, which keeps the
- * metadata side free of locks. Throughput comes from read-ahead threads instead: a sequential
- * reader queues the next chunks of its file, and the threads fetch, authenticate and decompress
- * them into the shared chunk cache (cache.c) with a decompressor each, so the loop thread only
- * copies bytes. The threads touch only what is safe to share: the index (LMDB opened MDB_NOTLS;
- * each fetch has its own read transaction), the backend (one open/pread per get) and the keys
- * (read-only). The index sync that makes a new snapshot's packs known takes a write lock that
+ * decompressor dr_repo_compressor(r), the tree cache and the snapshot list belong to that thread,
+ * which keeps the metadata side free of locks. Throughput comes from read-ahead threads instead: a
+ * sequential reader queues the next chunks of its file, and the threads fetch, authenticate and
+ * decompress them into the shared chunk cache (cache.c) with a decompressor each, so the loop
+ * thread only copies bytes. The threads touch only what is safe to share: the index (LMDB opened
+ * MDB_NOTLS; each fetch has its own read transaction), the backend (one open/pread per get) and the
+ * keys (read-only). The index sync that makes a new snapshot's packs known takes a write lock that
  * keeps the threads out while it runs.
  *
  * Files are opened with direct_io. The kernel then passes each read through as asked, so a read
@@ -91,8 +91,8 @@ struct ofile {
 
 /* ---- fetching chunks (any thread) --------------------------------------------------------- */
 
-/* A data blob with the caller's decompressor (r->z belongs to the loop thread), under the read
- * side of repo_rw: an index sync for new snapshots takes the write side. */
+/* A data blob with the caller's decompressor (dr_repo_compressor(r) belongs to the loop thread),
+ * under the read side of repo_rw: an index sync for new snapshots takes the write side. */
 static int fetch_blob(struct mfs *m, struct dr_compressor *z, const struct dr_id *id,
                       struct dr_buf *out)
 {
@@ -121,7 +121,7 @@ static int load_entry(struct mfs *m, struct dr_compressor *z, struct dr_cchunk *
 static void *readahead_main(void *arg)
 {
     struct mfs *m = arg;
-    struct dr_compressor *z = dr_compressor_new(m->r->config.zstd_level);
+    struct dr_compressor *z = dr_compressor_new(dr_repo_config(m->r)->zstd_level);
     for (;;) {
         pthread_mutex_lock(&m->qmu);
         while (!m->stop && m->qlen == 0) {
@@ -863,7 +863,7 @@ static int get_chunk(struct mfs *m, struct ofile *f, const struct dr_extent *x,
         struct dr_cchunk *e;
         int rc = 0;
         if (dr_chunk_cache_acquire(m->cache, id, true, &e) == 1) {
-            rc = load_entry(m, m->r->z, e);
+            rc = load_entry(m, dr_repo_compressor(m->r), e);
         } else if (e->state == DR_CCHUNK_FAILED && attempt == 0) {
             /* failed in a read-ahead thread, whose message we do not have: fetch it here */
             dr_chunk_cache_release(m->cache, e);

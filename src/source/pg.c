@@ -305,16 +305,6 @@ static int copy_next(void *arg, const uint8_t **out, size_t *out_len)
     return pg_error(ps->server, "backup stream interrupted", ps->repl, NULL);
 }
 
-static int sink_add_file(void *arg, dr_stream_read_fn rd, void *rdarg, struct dr_node *n)
-{
-    return dr_backup_add_file(arg, rd, rdarg, n);
-}
-
-static int sink_put_tree(void *arg, struct dr_tree *t, struct dr_id *out)
-{
-    return dr_backup_put_tree(arg, t, out);
-}
-
 static void meta_ll(struct dr_snapshot *s, const char *prefix, const char *key, long long v)
 {
     char *k = dr_xasprintf("%s%s", prefix, key);
@@ -427,7 +417,7 @@ out:
     return rc;
 }
 
-static int build(void *arg, struct dr_backup_ctx *bc, struct dr_snapshot *s)
+static int build(void *arg, const struct dr_source_sink *sink, struct dr_snapshot *s)
 {
     struct dr_pg_source *ps = arg;
     struct counts before = {0}, after = {0};
@@ -452,8 +442,7 @@ static int build(void *arg, struct dr_backup_ctx *bc, struct dr_snapshot *s)
     if (rc < 0) {
         goto out;
     }
-    struct dr_pg_sink sink = {sink_add_file, sink_put_tree, bc};
-    rc = dr_pg_stream_consume(copy_next, ps, &sink, ps->server, s, &s->tree);
+    rc = dr_pg_stream_consume(copy_next, ps, sink, ps->server, s, &s->tree);
     if (rc < 0) {
         goto out;
     }

@@ -13,19 +13,10 @@
 #ifndef DR_SOURCE_PG_INT_H
 #define DR_SOURCE_PG_INT_H
 
-#include "drrepo/backup.h"
-#include "drrepo/snapshot.h"
-#include "drrepo/tree.h"
+#include "drrepo/source.h"
 
 /* The manifest is held in memory until it has been verified and stored. */
 #define DR_PG_MANIFEST_MAX ((size_t)1 << 30)
-
-/* Where file contents and trees go: dr_backup_add_file / dr_backup_put_tree in production. */
-struct dr_pg_sink {
-    int (*add_file)(void *arg, dr_stream_read_fn rd, void *rdarg, struct dr_node *n);
-    int (*put_tree)(void *arg, struct dr_tree *t, struct dr_id *out);
-    void *arg;
-};
 
 /* Returns the next CopyData payload in *out (valid until the next call): 1, 0 at the end of
  * the copy, or a negative dr_err with the message recorded (a dropped connection). */
@@ -36,8 +27,8 @@ typedef int (*dr_pg_msg_fn)(void *arg, const uint8_t **out, size_t *out_len);
  * messages. Errors: DR_ESOURCE (bad stream, bad archive, manifest missing, malformed or not
  * matching: the message names the server, the file and what differs), the message source's
  * errors, and the sink's. */
-DR_MUST_CHECK int dr_pg_stream_consume(dr_pg_msg_fn next, void *arg, const struct dr_pg_sink *sink,
-                                       const char *server, struct dr_snapshot *s,
-                                       struct dr_id *out_root);
+DR_MUST_CHECK int dr_pg_stream_consume(dr_pg_msg_fn next, void *arg,
+                                       const struct dr_source_sink *sink, const char *server,
+                                       struct dr_snapshot *s, struct dr_id *out_root);
 
 #endif

@@ -20,7 +20,7 @@
 #include "drrepo/error.h"
 #include "drrepo/id.h"
 #include "drrepo/mem.h"
-#include "drrepo/tar.h"
+#include "tar.h"
 #include "drrepo/util.h"
 
 #define JSON_DEPTH_MAX 16
@@ -44,7 +44,7 @@ struct seen {
 struct consumer {
     dr_pg_msg_fn next;
     void *arg;
-    const struct dr_pg_sink *sink;
+    const struct dr_source_sink *sink;
     const char *server;
     struct dr_snapshot *s;
     /* the current 'd' payload of the archive being read */
@@ -866,7 +866,7 @@ static int read_manifest(struct consumer *c)
     }
 }
 
-int dr_pg_stream_consume(dr_pg_msg_fn next, void *arg, const struct dr_pg_sink *sink,
+int dr_pg_stream_consume(dr_pg_msg_fn next, void *arg, const struct dr_source_sink *sink,
                          const char *server, struct dr_snapshot *s, struct dr_id *out_root)
 {
     struct consumer c = {

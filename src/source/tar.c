@@ -5,7 +5,7 @@
  * decoded from the 512-byte block by offset with its length, never by struct overlay, and every
  * size is checked against the limits in tar.h before memory is allocated for it. The first
  * error is kept in t->rc and returned by every later call. */
-#include "drrepo/tar.h"
+#include "tar.h"
 
 #include <limits.h>
 #include <stdlib.h>

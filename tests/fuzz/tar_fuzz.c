@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "drrepo/error.h"
-#include "drrepo/tar.h"
+#include "../../src/source/tar.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -22,7 +22,7 @@
 #include "drrepo/buf.h"
 #include "drrepo/error.h"
 #include "drrepo/id.h"
-#include "drrepo/tar.h"
+#include "../../../src/source/tar.h"
 
 /* ---- a tiny tar writer */
 
@@ -384,7 +384,7 @@ static int run_stream(const char *files_json, bool with_manifest, bool damage_ma
         msg(&ms, 'd', m.buf, 40);
         msg(&ms, 'd', m.buf + 40, m.len - 40);
     }
-    struct dr_pg_sink sink = {fake_add, fake_put, fs};
+    struct dr_source_sink sink = {fake_add, fake_put, fs};
     struct dr_id root;
     int rc = dr_pg_stream_consume(msg_next, &ms, &sink, "test:5432", s, &root);
     for (size_t i = 0; i < ms.n; i++) {

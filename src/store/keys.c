@@ -20,7 +20,7 @@
 #include "drrepo/mem.h"
 #include "drrepo/secure.h"
 #include "drrepo/util.h"
-#include "repo_int.h"
+#include "store_int.h"
 
 /* ---- the key files of a repository, with their copies --------------------------------------- */
 

@@ -2,6 +2,7 @@
  * check and reference counting). Trees are loaded one directory at a time, so memory follows
  * the depth of the tree, not its size. */
 #include "drrepo/repo.h"
+#include "store_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,7 +13,7 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
-#include "drrepo/writer.h"
+#include "drrepo/pipeline.h"
 
 int dr_repair_index(struct dr_repo *r)
 {
@@ -62,7 +62,7 @@ static int tree_name_cmp(const void *a, const void *b)
 static int read_good(struct dr_repo *r, const char *obj, const struct dr_id *id, struct dr_buf *buf)
 {
     dr_buf_reset(buf);
-    int rc = dr_backend_get(r->backend, obj, 0, UINT64_MAX, buf);
+    int rc = dr_backend_get(dr_repo_backend(r), obj, 0, UINT64_MAX, buf);
     if (rc == DR_EIO || rc == DR_ENET) {
         return rc;
     }
@@ -88,9 +88,9 @@ int dr_repair_packs(struct dr_repo *r, bool dry_run, struct dr_repair_packs_resu
     struct dr_buf a = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
     struct dr_buf b = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
     memset(out, 0, sizeof(*out));
-    int rc = dr_backend_list(r->backend, "tree", tree_name_cb, &tn);
+    int rc = dr_backend_list(dr_repo_backend(r), "tree", tree_name_cb, &tn);
     if (rc >= 0) {
-        rc = dr_backend_list(r->backend, DR_PACK_COPY_DIR, tree_name_cb, &tn);
+        rc = dr_backend_list(dr_repo_backend(r), DR_PACK_COPY_DIR, tree_name_cb, &tn);
     }
     if (tn.n) {
         qsort(tn.v, tn.n, sizeof(*tn.v), tree_name_cmp);
@@ -113,7 +113,7 @@ int dr_repair_packs(struct dr_repo *r, bool dry_run, struct dr_repair_packs_resu
             const char *dst = og ? copy : orig;
             const struct dr_buf *src = og ? &a : &b;
             if (!dry_run) {
-                rc = dr_backend_put(r->backend, dst, src->buf, src->len, false);
+                rc = dr_backend_put(dr_repo_backend(r), dst, src->buf, src->len, false);
             }
             if (rc >= 0) {
                 add_name(&out->written, &out->nwritten, &out->awritten, dst);
@@ -125,9 +125,9 @@ int dr_repair_packs(struct dr_repo *r, bool dry_run, struct dr_repair_packs_resu
         free(copy);
     }
     uint64_t size;
-    if (rc >= 0 && dr_backend_stat(r->backend, DR_PACK_COPIES_OBJ, &size) < 0) {
+    if (rc >= 0 && dr_backend_stat(dr_repo_backend(r), DR_PACK_COPIES_OBJ, &size) < 0) {
         dr_error_clear();
-        rc = dry_run ? 0 : dr_backend_put(r->backend, DR_PACK_COPIES_OBJ, "", 0, false);
+        rc = dry_run ? 0 : dr_backend_put(dr_repo_backend(r), DR_PACK_COPIES_OBJ, "", 0, false);
         out->marker_written = rc >= 0;
     }
     free(tn.v);
@@ -157,7 +157,7 @@ void dr_repair_packs_result_release(struct dr_repair_packs_result *res)
 struct rep {
     struct dr_repo *r;
     bool read_data, dry_run;
-    struct dr_writer *w;
+    struct dr_pipeline *w;
     struct dr_index_txn *txn;
     struct dr_repair_result *res;
     const struct dr_id *snap;
@@ -186,7 +186,7 @@ static int blob_damaged(struct rep *p, const struct dr_id *id)
     }
     char *obj = dr_pack_object_name(b.type, &b.pack);
     uint64_t size;
-    rc = dr_backend_stat(p->r->backend, obj, &size);
+    rc = dr_backend_stat(dr_repo_backend(p->r), obj, &size);
     free(obj);
     if (rc == DR_ENOENT) {
         dr_error_clear();
@@ -317,7 +317,7 @@ static int empty_tree(struct rep *p, struct dr_id *out)
         dr_tree_init(&t);
         int rc = dr_tree_encode(&t, &enc);
         if (rc >= 0 && !p->dry_run) {
-            rc = dr_writer_put_tree(p->w, (const uint8_t *)enc.buf, enc.len, &p->empty_tree);
+            rc = dr_pipeline_put_tree(p->w, (const uint8_t *)enc.buf, enc.len, &p->empty_tree);
         }
         dr_buf_release(&enc);
         if (rc < 0) {
@@ -373,7 +373,7 @@ static int repair_tree(struct rep *p, const struct dr_id *tree, const char *path
         struct dr_buf enc = DR_BUF_INIT(DR_TREE_MAX);
         rc = dr_tree_encode(&t, &enc);
         if (rc >= 0 && !p->dry_run) {
-            rc = dr_writer_put_tree(p->w, (const uint8_t *)enc.buf, enc.len, out);
+            rc = dr_pipeline_put_tree(p->w, (const uint8_t *)enc.buf, enc.len, out);
         }
         dr_buf_release(&enc);
     }
@@ -425,7 +425,7 @@ static int repair_one(struct rep *p, const struct dr_snap_entry *e)
     s.original = e->id;
     s.has_original = true;
     struct dr_id nid;
-    rc = dr_writer_commit(p->w, &s, &nid);
+    rc = dr_pipeline_commit(p->w, &s, &nid);
     dr_snapshot_release(&s);
     if (rc >= 0) {
         struct dr_repair_result *res = p->res;
@@ -450,10 +450,10 @@ int dr_repair_snapshots(struct dr_repo *r, bool read_data, bool dry_run,
         return rc;
     }
     if (!dry_run) {
-        rc = dr_writer_open(r, &p.w);
+        rc = dr_pipeline_open(r, &p.w);
     }
     if (rc >= 0) {
-        rc = dr_index_begin(r->index, false, &p.txn);
+        rc = dr_index_begin(dr_repo_index(r), false, &p.txn);
     }
     for (size_t i = 0; rc >= 0 && i < n; i++) {
         out->snapshots_checked++;
@@ -473,7 +473,7 @@ int dr_repair_snapshots(struct dr_repo *r, bool read_data, bool dry_run,
         }
     }
     dr_index_abort(p.txn);
-    dr_writer_free(p.w);
+    dr_pipeline_free(p.w);
     dr_snap_list_free(v, n);
     return rc;
 }

@@ -25,7 +25,7 @@
 #include "drrepo/pack.h"
 #include "drrepo/secure.h"
 #include "drrepo/util.h"
-#include "repo_int.h"
+#include "drrepo/repo.h"
 
 /* ---- report ------------------------------------------------------------------------------- */
 
@@ -111,79 +111,6 @@ int dr_check_parse_subset(const char *s, struct dr_check_opts *o)
     o->subset = DR_SUBSET_SIZE;
     o->size = size;
     return 0;
-}
-
-/* ---- index file guard --------------------------------------------------------------------- */
-
-static int noop_blob(void *a, const struct dr_id *i, const struct dr_index_blob *b)
-{
-    (void)a, (void)i, (void)b;
-    return 0;
-}
-static int noop_pack(void *a, const struct dr_id *i, const struct dr_index_pack *p)
-{
-    (void)a, (void)i, (void)p;
-    return 0;
-}
-static int noop_snap(void *a, const struct dr_id *i, const struct dr_index_snap *s)
-{
-    (void)a, (void)i, (void)s;
-    return 0;
-}
-
-static void child_damaged(const char *dir, const char *what)
-{
-    (void)dir;
-    (void)what;
-    _exit(2);
-}
-
-int dr_check_index_file(const char *dir)
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        return dr_error_errno(DR_EINTERNAL, "cannot fork to check the index");
-    }
-    if (pid == 0) {
-        /* a fault in the child is the answer, not something to report twice; the child says
-         * nothing (a sanitizer's report of LMDB on a damaged page included) */
-        dr_index_guard_set_handler(child_damaged);
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0) {
-            dup2(devnull, STDERR_FILENO);
-            close(devnull);
-        }
-        struct dr_index *idx;
-        struct dr_index_txn *txn;
-        int rc = dr_index_open(dir, &idx);
-        if (rc >= 0) {
-            rc = dr_index_verify(idx);
-            /* and decode every record, as the check will */
-            if (rc >= 0) {
-                rc = dr_index_begin(idx, false, &txn);
-            }
-            if (rc >= 0) {
-                rc = dr_index_blob_foreach(txn, noop_blob, NULL);
-                rc = rc < 0 ? rc : dr_index_pack_foreach(txn, noop_pack, NULL);
-                rc = rc < 0 ? rc : dr_index_snap_foreach(txn, noop_snap, NULL);
-                dr_index_abort(txn);
-            }
-            dr_index_close(idx);
-        }
-        _exit(rc < 0 ? 1 : 0);
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-        return 0;
-    }
-    dr_index_mark_damaged(dir);
-    return dr_errorf(DR_EINDEX, "the local index '%s' is damaged (%s)", dir,
-                     WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) == 2)
-                         ? "reading it crashed"
-                         : "reading it failed");
 }
 
 /* ---- the check ---------------------------------------------------------------------------- */
@@ -273,7 +200,7 @@ static int check_keys(struct chk *c)
 {
     struct dr_keyslot *v = NULL;
     size_t n = 0;
-    bool copies = c->r->config.version >= 2;
+    bool copies = dr_repo_config(c->r)->version >= 2;
     int rc = dr_repo_keyslots(c->r, true, &v, &n);
     if (rc < 0) {
         return rc;
@@ -307,8 +234,8 @@ static int check_keys(struct chk *c)
          * by a holder of the key: planted (a hostile file costs every open a key derivation,
          * within the budget of format/crypto.md), or changed and renamed to its new hash */
         struct dr_keyfile_info info;
-        if (s->bytes.len && dr_keyfile_details(c->r->keys, &c->r->config.repo_id, s->bytes.buf,
-                                               s->bytes.len, &info) < 0) {
+        if (s->bytes.len && dr_keyfile_details(dr_repo_keys(c->r), &dr_repo_config(c->r)->repo_id,
+                                               s->bytes.buf, s->bytes.len, &info) < 0) {
             problem(c->rep, DR_PROB_KEYFILE, s->name,
                     "%s; remove it with 'drrepo key remove' if you did not add it", dr_error_msg());
         }
@@ -331,21 +258,21 @@ static const char *config_why(const char *name, const char *msg)
 static int check_config(struct chk *c)
 {
     static const char *names[2] = {DR_OBJ_CONFIG, DR_OBJ_CONFIG_COPY};
-    int ncopies = c->r->config.version >= 2 ? 2 : 1;
+    int ncopies = dr_repo_config(c->r)->version >= 2 ? 2 : 1;
     struct dr_buf raw[2] = {DR_BUF_INIT(DR_CONFIG_MAX), DR_BUF_INIT(DR_CONFIG_MAX)};
     bool ok[2] = {false, false};
     char why[2][512];
     int rc = 0;
     for (int i = 0; i < ncopies; i++) {
         struct dr_repo_config cfg;
-        rc = dr_backend_get(c->r->backend, names[i], 0, UINT64_MAX, &raw[i]);
+        rc = dr_backend_get(dr_repo_backend(c->r), names[i], 0, UINT64_MAX, &raw[i]);
         if (rc == DR_EIO) {
             goto out;
         }
         if (rc == DR_ENOENT) {
             snprintf(why[i], sizeof(why[i]), "is missing");
-        } else if (rc < 0 || dr_config_decode(c->r->keys, names[i], (const uint8_t *)raw[i].buf,
-                                              raw[i].len, &cfg) < 0) {
+        } else if (rc < 0 || dr_config_decode(dr_repo_keys(c->r), names[i],
+                                              (const uint8_t *)raw[i].buf, raw[i].len, &cfg) < 0) {
             snprintf(why[i], sizeof(why[i]), "%s", config_why(names[i], dr_error_msg()));
         } else {
             ok[i] = true;
@@ -410,7 +337,7 @@ static int layout_cb(void *arg, const char *name, uint64_t size)
         return 0;
     }
     /* second copies (format/repository.md "Redundancy"), from format version 2 */
-    if (c->r->config.version >= 2 &&
+    if (dr_repo_config(c->r)->version >= 2 &&
         (strcmp(name, DR_OBJ_CONFIG_COPY) == 0 ||
          (strncmp(name, "copies/keys/", 12) == 0 && is_hex(name + 12, DR_ID_HEX_LEN)))) {
         return 0;
@@ -478,7 +405,8 @@ static int read_headers(struct chk *c, struct pack_sum *p, const char *obj,
     uint64_t size;
     uint8_t type;
     char *why = NULL;
-    int rc = p->in_repo ? dr_pack_read_header(c->r->backend, c->r->keys, obj, &size, e, n, &type)
+    int rc = p->in_repo ? dr_pack_read_header(dr_repo_backend(c->r), dr_repo_keys(c->r), obj, &size,
+                                              e, n, &type)
                         : dr_errorf(DR_ENOENT, "is missing");
     if (rc == DR_EIO) {
         return rc;
@@ -497,9 +425,9 @@ static int read_headers(struct chk *c, struct pack_sum *p, const char *obj,
     char *copy = dr_pack_copy_name(&p->id);
     struct dr_pack_entry *ce = NULL;
     size_t cn = 0;
-    int crc = p->in_copy
-                  ? dr_pack_read_header(c->r->backend, c->r->keys, copy, &size, &ce, &cn, &type)
-                  : dr_errorf(DR_ENOENT, "is missing");
+    int crc = p->in_copy ? dr_pack_read_header(dr_repo_backend(c->r), dr_repo_keys(c->r), copy,
+                                               &size, &ce, &cn, &type)
+                         : dr_errorf(DR_ENOENT, "is missing");
     if (crc == DR_EIO) {
         free(why);
         free(copy);
@@ -967,8 +895,9 @@ static int verify_pack_bytes(struct dr_repo *r, struct dr_compressor *z, const c
         rc = dr_pack_parse_trailer(obj, d + data->len - tl, tl, data->len, &hlen);
     }
     if (rc >= 0) {
-        rc = dr_pack_parse_header(r->keys, obj, d, d + data->len - DR_PACK_TRAILER_LEN - hlen, hlen,
-                                  data->len, &e, &n);
+        rc = dr_pack_parse_header(dr_repo_keys(r), obj, d,
+                                  d + data->len - DR_PACK_TRAILER_LEN - hlen, hlen, data->len, &e,
+                                  &n);
     }
     if (rc < 0) {
         *pack_msg = dr_xstrdup(dr_error_msg());
@@ -982,8 +911,8 @@ static int verify_pack_bytes(struct dr_repo *r, struct dr_compressor *z, const c
     size_t abad = 0;
     for (size_t i = 0; i < n; i++) {
         dr_buf_reset(&plain);
-        if (dr_blob_decode(r->keys, z, e[i].type, &e[i].id, d + e[i].offset, e[i].clen, e[i].ulen,
-                           &plain) < 0) {
+        if (dr_blob_decode(dr_repo_keys(r), z, e[i].type, &e[i].id, d + e[i].offset, e[i].clen,
+                           e[i].ulen, &plain) < 0) {
             DR_GROW(*bad, abad, *nbad + 1);
             (*bad)[*nbad].id = e[i].id;
             (*bad)[*nbad].msg = dr_xstrdup(dr_error_msg());
@@ -1031,7 +960,7 @@ struct job_queue {
 static void run_job(struct dr_repo *r, struct dr_compressor *z, struct pack_job *j)
 {
     struct dr_buf data = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
-    j->read_rc = dr_backend_get(r->backend, j->obj, 0, UINT64_MAX, &data);
+    j->read_rc = dr_backend_get(dr_repo_backend(r), j->obj, 0, UINT64_MAX, &data);
     if (j->read_rc < 0) {
         j->read_msg = dr_xstrdup(dr_error_msg());
         dr_error_clear();
@@ -1042,7 +971,7 @@ static void run_job(struct dr_repo *r, struct dr_compressor *z, struct pack_job 
     if (j->pmsg || j->nbad) {
         /* read once more: flaky RAM, cables and disks cause false alarms that a re-read clears */
         dr_buf_reset(&data);
-        if (dr_backend_get(r->backend, j->obj, 0, UINT64_MAX, &data) >= 0) {
+        if (dr_backend_get(dr_repo_backend(r), j->obj, 0, UINT64_MAX, &data) >= 0) {
             verify_pack_bytes(r, z, j->obj, &j->p->id, &data, &j->bad2, &j->nbad2, &j->pmsg2);
         } else {
             dr_error_clear();
@@ -1059,7 +988,7 @@ out:
 static void *job_worker(void *arg)
 {
     struct job_queue *q = arg;
-    struct dr_compressor *z = dr_compressor_new(q->c->r->config.zstd_level);
+    struct dr_compressor *z = dr_compressor_new(dr_repo_config(q->c->r)->zstd_level);
     for (;;) {
         pthread_mutex_lock(&q->mu);
         size_t i = q->next < q->n ? q->next++ : q->n;
@@ -1375,13 +1304,13 @@ int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_che
         rc = check_keys(&c);
     }
     if (rc >= 0) {
-        rc = dr_backend_list(r->backend, "", layout_cb, &c);
+        rc = dr_backend_list(dr_repo_backend(r), "", layout_cb, &c);
     }
     if (rc >= 0) {
-        rc = dr_backend_list(r->backend, "snapshots", snap_list_cb, &ids);
+        rc = dr_backend_list(dr_repo_backend(r), "snapshots", snap_list_cb, &ids);
     }
     if (rc >= 0) {
-        rc = dr_index_begin(r->index, true, &c.txn);
+        rc = dr_index_begin(dr_repo_index(r), true, &c.txn);
     }
     if (rc < 0) {
         goto out;

@@ -38,7 +38,7 @@
 #include "drrepo/rdbrec.h"
 #include "drrepo/rdbstore.h"
 #include "drrepo/util.h"
-#include "drrepo/writer.h"
+#include "drrepo/pipeline.h"
 
 extern char **environ;
 
@@ -69,7 +69,7 @@ struct owner_cache {
 struct backup {
     struct dr_repo *r;
     const struct dr_backup_opts *o;
-    struct dr_writer *w;
+    struct dr_pipeline *w;
     struct dr_chunker ch;
     struct dr_index_txn *rtxn;
     uint8_t *buf; /* read buffer: chunker max + READ_SIZE */
@@ -210,7 +210,7 @@ static int chunk_slot(struct backup *b, struct dr_node *n, uint32_t *alloc, uint
                       struct dr_id **out_slot)
 {
     if (n->nchunks == *alloc) {
-        int rc = dr_writer_drain(b->w);
+        int rc = dr_pipeline_drain(b->w);
         if (rc < 0) {
             return rc;
         }
@@ -271,7 +271,7 @@ static int chunk_mem(struct backup *b, const uint8_t *p, size_t len, struct dr_n
         }
         uint8_t *copy = dr_xmalloc(cut);
         memcpy(copy, p + off, cut);
-        rc = dr_writer_put_data(b->w, copy, cut, slot);
+        rc = dr_pipeline_put_data(b->w, copy, cut, slot);
         if (rc < 0) {
             return rc;
         }
@@ -298,7 +298,7 @@ static int rdb_put(void *arg, uint8_t *data, size_t len)
         free(data);
         return rc;
     }
-    return dr_writer_put_data(rp->b->w, data, len, slot);
+    return dr_pipeline_put_data(rp->b->w, data, len, slot);
 }
 
 /* A record blob of the parent's node, listed again: it is stored and indexed already (the
@@ -354,7 +354,7 @@ static void rdb_parent_start(struct rdb_parent_job *j, struct backup *b,
     j->b = b;
     j->pnode = pnode;
     for (unsigned w = 0; w < DR_RDBSTORE_FETCH_WORKERS; w++) {
-        j->z[w] = dr_compressor_new(b->r->config.zstd_level);
+        j->z[w] = dr_compressor_new(dr_repo_config(b->r)->zstd_level);
     }
     j->started = pthread_create(&j->thread, NULL, rdb_parent_main, j) == 0;
     if (!j->started) {
@@ -526,7 +526,7 @@ static int64_t chunk_reader(struct backup *b, dr_stream_read_fn rd, void *arg, s
             }
             uint8_t *copy = dr_xmalloc(cut);
             memcpy(copy, b->buf + off, cut);
-            rc = dr_writer_put_data(b->w, copy, cut, slot);
+            rc = dr_pipeline_put_data(b->w, copy, cut, slot);
             if (rc < 0) {
                 return rc;
             }
@@ -694,7 +694,7 @@ static int backup_file(struct backup *b, const char *path, const struct stat *st
             /* a read error in the middle of a file: leave the file out, keep going */
             dr_log_error("%s", dr_error_msg());
             dr_error_clear();
-            int rc = dr_writer_drain(b->w);
+            int rc = dr_pipeline_drain(b->w);
             if (rc < 0) {
                 return rc;
             }
@@ -713,7 +713,7 @@ static int backup_file(struct backup *b, const char *path, const struct stat *st
     }
     b->sum.bytes_total += n->size;
     if (st->st_nlink > 1) {
-        int rc = dr_writer_drain(b->w);
+        int rc = dr_pipeline_drain(b->w);
         if (rc < 0) {
             return rc;
         }
@@ -781,7 +781,7 @@ static int backup_entry(struct backup *b, const char *path, const char *name,
             dr_tree_init(&empty);
             rc = dr_tree_encode(&empty, &enc);
             if (rc >= 0) {
-                rc = dr_writer_put_tree(b->w, (const uint8_t *)enc.buf, enc.len, &n->subtree);
+                rc = dr_pipeline_put_tree(b->w, (const uint8_t *)enc.buf, enc.len, &n->subtree);
             }
             dr_buf_release(&enc);
         } else {
@@ -816,13 +816,13 @@ static int backup_entry(struct backup *b, const char *path, const char *name,
 static int store_tree(struct backup *b, struct dr_tree *t, struct dr_id *out)
 {
     struct dr_buf enc = DR_BUF_INIT(DR_TREE_MAX);
-    int rc = dr_writer_drain(b->w);
+    int rc = dr_pipeline_drain(b->w);
     if (rc >= 0) {
         dr_tree_sort(t);
         rc = dr_tree_encode(t, &enc);
     }
     if (rc >= 0) {
-        rc = dr_writer_put_tree(b->w, (const uint8_t *)enc.buf, enc.len, out);
+        rc = dr_pipeline_put_tree(b->w, (const uint8_t *)enc.buf, enc.len, out);
     }
     dr_buf_release(&enc);
     return rc;
@@ -990,7 +990,7 @@ static int backup_virtual(struct backup *b, const char *prefix, char **paths, si
                 rc = 0;
             } else if (rc == 0) {
                 if (n.type == DR_NODE_FILE) {
-                    rc = dr_writer_drain(b->w);
+                    rc = dr_pipeline_drain(b->w);
                     if (rc >= 0) {
                         spool_file(b, full, &n);
                     }
@@ -1317,20 +1317,16 @@ out:
     return rc;
 }
 
-/* The public face of struct backup for tree sources. */
-struct dr_backup_ctx {
-    struct backup b;
-};
-
-int dr_backup_add_file(struct dr_backup_ctx *bc, dr_stream_read_fn rd, void *arg, struct dr_node *n)
+/* The sink that tree sources build through (struct dr_source_sink). */
+static int sink_add_file(void *arg, dr_stream_read_fn rd, void *rdarg, struct dr_node *n)
 {
-    struct backup *b = &bc->b;
+    struct backup *b = arg;
     uint32_t alloc = 16;
     n->chunks = dr_xrealloc(n->chunks, alloc * sizeof(*n->chunks));
     n->chunk_sizes = dr_xrealloc(n->chunk_sizes, alloc * sizeof(*n->chunk_sizes));
     n->nchunks = 0;
     b->prog.files++;
-    int64_t got = chunk_reader(b, rd, arg, n, NULL, alloc, n->name);
+    int64_t got = chunk_reader(b, rd, rdarg, n, NULL, alloc, n->name);
     if (got < 0) {
         return (int)got;
     }
@@ -1339,10 +1335,11 @@ int dr_backup_add_file(struct dr_backup_ctx *bc, dr_stream_read_fn rd, void *arg
     return 0;
 }
 
-int dr_backup_put_tree(struct dr_backup_ctx *bc, struct dr_tree *t, struct dr_id *out)
+static int sink_put_tree(void *arg, struct dr_tree *t, struct dr_id *out)
 {
-    bc->b.sum.dirs++;
-    return store_tree(&bc->b, t, out);
+    struct backup *b = arg;
+    b->sum.dirs++;
+    return store_tree(b, t, out);
 }
 
 /* Writes the spooled files-cache records in one index transaction, after the commit. */
@@ -1352,7 +1349,7 @@ static void apply_spool(struct backup *b)
         return;
     }
     struct dr_index_txn *txn;
-    if (dr_index_begin(b->r->index, true, &txn) < 0) {
+    if (dr_index_begin(dr_repo_index(b->r), true, &txn) < 0) {
         dr_error_clear();
         return;
     }
@@ -1398,16 +1395,16 @@ int dr_backup_run(struct dr_repo *r, const struct dr_backup_opts *o, struct dr_i
     b.start_ns = dr_mono_ns();
     b.last_progress_ns = b.start_ns;
     b.start_wall = o->time_ns ? o->time_ns : dr_time_now_ns();
-    dr_chunker_init(&b.ch, &r->config.chunker, r->keys->chunker_key);
-    dr_rdbstore_hash_key(r->keys->chunker_key, b.rdb_key);
-    b.bufsize = r->config.chunker.max + READ_SIZE;
+    dr_chunker_init(&b.ch, &dr_repo_config(r)->chunker, dr_repo_keys(r)->chunker_key);
+    dr_rdbstore_hash_key(dr_repo_keys(r)->chunker_key, b.rdb_key);
+    b.bufsize = dr_repo_config(r)->chunker.max + READ_SIZE;
     b.buf = dr_xmalloc(b.bufsize);
     b.spool = tmpfile();
-    int rc = dr_writer_open(r, &b.w);
+    int rc = dr_pipeline_open(r, &b.w);
     if (rc < 0) {
         goto out;
     }
-    rc = dr_index_begin(r->index, false, &b.rtxn);
+    rc = dr_index_begin(dr_repo_index(r), false, &b.rtxn);
     if (rc < 0) {
         goto out;
     }
@@ -1437,7 +1434,8 @@ int dr_backup_run(struct dr_repo *r, const struct dr_backup_opts *o, struct dr_i
     if (o->tree_source) {
         /* sources report their failures as DR_ESOURCE, DR_ENET or DR_EAUTH; repository
          * errors (DR_ENOSPC, ...) pass through with their own codes */
-        rc = o->tree_source->build(o->tree_source->arg, (struct dr_backup_ctx *)&b, &s);
+        struct dr_source_sink sink = {sink_add_file, sink_put_tree, &b};
+        rc = o->tree_source->build(o->tree_source->arg, &sink, &s);
     } else {
         rc = stream ? backup_stream(&b, &s) : backup_paths(&b, &s);
     }
@@ -1455,17 +1453,17 @@ int dr_backup_run(struct dr_repo *r, const struct dr_backup_opts *o, struct dr_i
         dr_snapshot_add_meta(&s, "rdb.fallback", v);
         free(v);
     }
-    struct dr_writer_stats ws;
-    rc = dr_writer_flush(b.w);
+    struct dr_pipeline_stats ws;
+    rc = dr_pipeline_flush(b.w);
     if (rc < 0) {
         goto out;
     }
-    dr_writer_get_stats(b.w, &ws);
+    dr_pipeline_get_stats(b.w, &ws);
     b.sum.bytes_added = ws.bytes_added;
     b.sum.blobs_added = ws.blobs_added;
     b.sum.duration_ns = dr_mono_ns() - b.start_ns;
     s.summary = b.sum;
-    rc = dr_writer_commit(b.w, &s, out_id);
+    rc = dr_pipeline_commit(b.w, &s, out_id);
     if (rc < 0) {
         goto out;
     }
@@ -1485,7 +1483,7 @@ out:
         pthread_join(b.scanner, NULL);
     }
     dr_index_abort(b.rtxn);
-    dr_writer_free(b.w);
+    dr_pipeline_free(b.w);
     if (b.spool) {
         fclose(b.spool);
     }

@@ -6,7 +6,7 @@
  * a word per step, about five times faster than the byte-wise loop, which matters because the
  * whole RDB passes through it while it streams into the chunker. The tables are built once, on
  * first use. */
-#include "redis_int.h"
+#include "drrepo/rdb.h"
 
 #include <pthread.h>
 

@@ -1,46 +1,46 @@
-/* writer.h: the write pipeline. Data blobs are hashed, compressed and encrypted by worker
+/* pipeline.h: the write pipeline. Data blobs are hashed, compressed and encrypted by worker
  * threads (one per core) while the caller reads and chunks in order; finished records are
  * appended to packs in submission order by the caller's thread, so the repository content does
  * not depend on thread timing. Memory is bounded: at most DR_WRITER_INFLIGHT chunks in flight.
  *
  * Not thread-safe: one thread submits. A writer is sticky-failed after its first error. */
-#ifndef DR_WRITER_H
-#define DR_WRITER_H
+#ifndef DR_PIPELINE_H
+#define DR_PIPELINE_H
 
 #include "drrepo/repo.h"
 
-struct dr_writer;
+struct dr_pipeline;
 
-struct dr_writer_stats {
+struct dr_pipeline_stats {
     uint64_t blobs_added, bytes_added; /* records written (after dedup), their stored bytes */
     uint64_t blobs_seen, bytes_seen;   /* every blob submitted, plaintext bytes */
     uint64_t packs_written;
 };
 
-DR_MUST_CHECK int dr_writer_open(struct dr_repo *r, struct dr_writer **out);
+DR_MUST_CHECK int dr_pipeline_open(struct dr_repo *r, struct dr_pipeline **out);
 /* Frees; blobs in unfinished packs are discarded (nothing references them). */
-void dr_writer_free(struct dr_writer *w);
+void dr_pipeline_free(struct dr_pipeline *w);
 
 /* Submits a data blob; takes ownership of data (malloc'd). *out_id is written when the blob has
- * been processed, at the latest by dr_writer_drain(); it must stay valid until then. */
-DR_MUST_CHECK int dr_writer_put_data(struct dr_writer *w, uint8_t *data, size_t len,
-                                     struct dr_id *out_id);
+ * been processed, at the latest by dr_pipeline_drain(); it must stay valid until then. */
+DR_MUST_CHECK int dr_pipeline_put_data(struct dr_pipeline *w, uint8_t *data, size_t len,
+                                       struct dr_id *out_id);
 
 /* Waits until every submitted blob is processed and its id written. */
-DR_MUST_CHECK int dr_writer_drain(struct dr_writer *w);
+DR_MUST_CHECK int dr_pipeline_drain(struct dr_pipeline *w);
 
 /* Stores a tree blob synchronously (deduplicated) and returns its id. */
-DR_MUST_CHECK int dr_writer_put_tree(struct dr_writer *w, const uint8_t *data, size_t len,
-                                     struct dr_id *out_id);
+DR_MUST_CHECK int dr_pipeline_put_tree(struct dr_pipeline *w, const uint8_t *data, size_t len,
+                                       struct dr_id *out_id);
 
 /* Drains, finishes the open packs, writes them and indexes them. */
-DR_MUST_CHECK int dr_writer_flush(struct dr_writer *w);
+DR_MUST_CHECK int dr_pipeline_flush(struct dr_pipeline *w);
 
 /* Flushes, writes the snapshot object (the commit point) and counts its references in the
  * index in one transaction with its record. */
-DR_MUST_CHECK int dr_writer_commit(struct dr_writer *w, const struct dr_snapshot *s,
-                                   struct dr_id *out_snap_id);
+DR_MUST_CHECK int dr_pipeline_commit(struct dr_pipeline *w, const struct dr_snapshot *s,
+                                     struct dr_id *out_snap_id);
 
-void dr_writer_get_stats(const struct dr_writer *w, struct dr_writer_stats *out);
+void dr_pipeline_get_stats(const struct dr_pipeline *w, struct dr_pipeline_stats *out);
 
 #endif

@@ -1,4 +1,4 @@
-/* sync.c: keeps the local index (a cache) in step with the repository (the truth).
+/* reconcile.c: keeps the local index (a cache) in step with the repository (the truth).
  *
  * Packs the index does not know are indexed from their headers: that covers a crash between
  * writing a pack and indexing it, and packs written by other clients. Snapshots it does not know
@@ -6,6 +6,7 @@
  * prune or forget), or a full rebuild is asked for, the index is cleared and rebuilt from every
  * pack header and snapshot: reference counts are then exact by construction. */
 #include "drrepo/repo.h"
+#include "store_int.h"
 
 #include <stdlib.h>
 

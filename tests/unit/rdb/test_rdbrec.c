@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "../../../src/source/redis_int.h"
+#include "drrepo/rdb.h"
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 #include "drrepo/mem.h"

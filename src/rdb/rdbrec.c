@@ -7,7 +7,7 @@
 #include "drrepo/rdbrec.h"
 
 #include "drrepo/error.h"
-#include "redis_int.h"
+#include "drrepo/rdb.h"
 
 #define OP_SLOT_INFO 0xf4 /* Redis 7.4 (RDB 12): refused with its version */
 #define OP_FUNCTION2 0xf5

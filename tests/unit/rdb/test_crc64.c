@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "../../../src/source/redis_int.h"
+#include "drrepo/rdb.h"
 
 /* The definition, one bit at a time: reflected polynomial, init 0, no final xor. */
 static uint64_t crc64_ref(const uint8_t *p, size_t n)

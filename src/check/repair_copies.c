@@ -10,12 +10,12 @@
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 #include "drrepo/log.h"
-#include "repo_int.h"
+#include "drrepo/repo.h"
 
 static int rewrite(struct dr_repo *r, const char *object, const char *from, const void *data,
                    size_t len, dr_repair_copy_cb cb, void *arg)
 {
-    int rc = dr_backend_put(r->backend, object, data, len, false);
+    int rc = dr_backend_put(dr_repo_backend(r), object, data, len, false);
     if (rc < 0) {
         return dr_error_wrap(rc, "cannot rewrite '%s' from '%s'", object, from);
     }
@@ -31,16 +31,16 @@ int dr_repair_config(struct dr_repo *r, dr_repair_copy_cb cb, void *arg)
     struct dr_buf raw[2] = {DR_BUF_INIT(DR_CONFIG_MAX), DR_BUF_INIT(DR_CONFIG_MAX)};
     bool ok[2] = {false, false};
     int rc = 0, n = 0;
-    if (r->config.version < 2) {
+    if (dr_repo_config(r)->version < 2) {
         return 0;
     }
     for (int i = 0; i < 2; i++) {
         struct dr_repo_config c;
-        rc = dr_backend_get(r->backend, names[i], 0, UINT64_MAX, &raw[i]);
+        rc = dr_backend_get(dr_repo_backend(r), names[i], 0, UINT64_MAX, &raw[i]);
         if (rc == DR_EIO) {
             goto out;
         }
-        ok[i] = rc >= 0 && dr_config_decode(r->keys, names[i], (const uint8_t *)raw[i].buf,
+        ok[i] = rc >= 0 && dr_config_decode(dr_repo_keys(r), names[i], (const uint8_t *)raw[i].buf,
                                             raw[i].len, &c) >= 0;
         dr_error_clear();
         rc = 0;
@@ -70,7 +70,7 @@ int dr_repair_keys(struct dr_repo *r, dr_repair_copy_cb cb, void *arg)
     size_t n = 0;
     int done = 0, lost = 0;
     const char *lost_name = NULL;
-    if (r->config.version < 2) {
+    if (dr_repo_config(r)->version < 2) {
         return 0;
     }
     int rc = dr_repo_keyslots(r, true, &v, &n);
@@ -82,8 +82,8 @@ int dr_repair_keys(struct dr_repo *r, dr_repair_copy_cb cb, void *arg)
             continue;
         }
         struct dr_keyfile_info info;
-        if (dr_keyfile_details(r->keys, &r->config.repo_id, s->bytes.buf, s->bytes.len, &info) <
-            0) {
+        if (dr_keyfile_details(dr_repo_keys(r), &dr_repo_config(r)->repo_id, s->bytes.buf,
+                               s->bytes.len, &info) < 0) {
             /* not ours to multiply: a planted file gets no second copy from us */
             dr_log_warn("key file '%s' left alone: %s; remove it with 'drrepo key remove' if "
                         "you did not add it",

@@ -9,7 +9,7 @@
  * version and from a wrong password, and so that of the two copies (`config`, `copies/config`)
  * a reader can pick an intact one without a key. A version 1 config has no checksum: its clear
  * part is verified only through the sealed body's associated data, once a key is open. */
-#include "repo_int.h"
+#include "drrepo/config.h"
 
 #include "drrepo/error.h"
 #include "drrepo/format.h"

@@ -231,11 +231,11 @@ int dr_drill_save(struct dr_repo *r, const struct dr_drill_result *res)
     host[sizeof(host) - 1] = '\0';
     struct dr_buf file = DR_BUF_INIT(DRILL_HDR_LEN + DR_DRILL_MAX + DR_AEAD_OVERHEAD);
     struct dr_id id;
-    int rc = encode(r->keys, res, host, &file, &id);
+    int rc = encode(dr_repo_keys(r), res, host, &file, &id);
     if (rc >= 0) {
         char hex[DR_ID_HEX_LEN + 1];
         char *name = dr_xasprintf("drills/%s", dr_id_hex(&id, hex));
-        rc = dr_backend_put(r->backend, name, file.buf, file.len, false);
+        rc = dr_backend_put(dr_repo_backend(r), name, file.buf, file.len, false);
         if (rc < 0) {
             rc = dr_error_wrap(rc, "cannot store the drill result");
         }
@@ -271,7 +271,7 @@ int dr_drill_list(struct dr_repo *r, const struct dr_id *id, dr_drill_cb cb, voi
     struct dr_drill_result *v = NULL;
     size_t n = 0, alloc = 0;
     struct dr_buf raw = DR_BUF_INIT(DRILL_HDR_LEN + DR_DRILL_MAX + DR_AEAD_OVERHEAD);
-    int rc = dr_backend_list(r->backend, "drills", list_cb, &dn);
+    int rc = dr_backend_list(dr_repo_backend(r), "drills", list_cb, &dn);
     for (size_t i = 0; rc >= 0 && i < dn.n; i++) {
         struct dr_id did;
         const char *base = strrchr(dn.v[i], '/');
@@ -281,9 +281,9 @@ int dr_drill_list(struct dr_repo *r, const struct dr_id *id, dr_drill_cb cb, voi
         }
         dr_buf_reset(&raw);
         struct dr_drill_result res;
-        int grc = dr_backend_get(r->backend, dn.v[i], 0, UINT64_MAX, &raw);
+        int grc = dr_backend_get(dr_repo_backend(r), dn.v[i], 0, UINT64_MAX, &raw);
         if (grc >= 0) {
-            grc = decode(r->keys, &did, (const uint8_t *)raw.buf, raw.len, &res);
+            grc = decode(dr_repo_keys(r), &did, (const uint8_t *)raw.buf, raw.len, &res);
         }
         if (grc == DR_ENOENT) {
             dr_error_clear(); /* removed meanwhile */
@@ -968,7 +968,7 @@ int dr_drill_prune(struct dr_repo *r)
     struct drill_names dn = {0};
     struct dr_buf raw = DR_BUF_INIT(DRILL_HDR_LEN + DR_DRILL_MAX + DR_AEAD_OVERHEAD);
     int removed = 0;
-    int rc = dr_backend_list(r->backend, "drills", list_cb, &dn);
+    int rc = dr_backend_list(dr_repo_backend(r), "drills", list_cb, &dn);
     for (size_t i = 0; rc >= 0 && i < dn.n; i++) {
         struct dr_id did;
         const char *base = strrchr(dn.v[i], '/');
@@ -978,9 +978,9 @@ int dr_drill_prune(struct dr_repo *r)
         }
         dr_buf_reset(&raw);
         struct dr_drill_result res;
-        int grc = dr_backend_get(r->backend, dn.v[i], 0, UINT64_MAX, &raw);
+        int grc = dr_backend_get(dr_repo_backend(r), dn.v[i], 0, UINT64_MAX, &raw);
         if (grc >= 0) {
-            grc = decode(r->keys, &did, (const uint8_t *)raw.buf, raw.len, &res);
+            grc = decode(dr_repo_keys(r), &did, (const uint8_t *)raw.buf, raw.len, &res);
         }
         if (grc < 0) {
             dr_error_clear(); /* removed meanwhile, or unreadable: check reports it */
@@ -989,12 +989,12 @@ int dr_drill_prune(struct dr_repo *r)
         char hex[DR_ID_HEX_LEN + 1];
         char *snap = dr_xasprintf("snapshots/%s", dr_id_hex(&res.snapshot, hex));
         uint64_t size;
-        int src = dr_backend_stat(r->backend, snap, &size);
+        int src = dr_backend_stat(dr_repo_backend(r), snap, &size);
         free(snap);
         dr_drill_result_release(&res);
         if (src == DR_ENOENT) {
             dr_error_clear();
-            rc = dr_backend_delete(r->backend, dn.v[i]);
+            rc = dr_backend_delete(dr_repo_backend(r), dn.v[i]);
             if (rc == DR_ENOENT) {
                 dr_error_clear();
                 rc = 0;

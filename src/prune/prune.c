@@ -10,7 +10,7 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
-#include "repo_int.h"
+#include "drrepo/repo.h"
 
 /* Takes one snapshot's references back and removes its record, inside txn. */
 static int unref_snapshot(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id)
@@ -46,7 +46,7 @@ static int unref_snapshot(struct dr_repo *r, struct dr_index_txn *txn, const str
 static int forget_batch(struct dr_repo *r, const struct dr_id *ids, size_t n)
 {
     struct dr_index_txn *txn;
-    int rc = dr_index_begin(r->index, true, &txn);
+    int rc = dr_index_begin(dr_repo_index(r), true, &txn);
     if (rc < 0) {
         return rc;
     }
@@ -71,7 +71,7 @@ static int forget_batch(struct dr_repo *r, const struct dr_id *ids, size_t n)
         }
         char hex[DR_ID_HEX_LEN + 1];
         char *obj = dr_xasprintf("snapshots/%s", dr_id_hex(&ids[i], hex));
-        rc = dr_backend_delete(r->backend, obj);
+        rc = dr_backend_delete(dr_repo_backend(r), obj);
         free(obj);
         if (rc == DR_ENOENT) {
             dr_error_clear();
@@ -187,7 +187,7 @@ static int flush_repack(struct dr_repo *r, struct dr_pack_writer *w, uint8_t typ
     }
     const struct dr_pack_entry *e = dr_pack_writer_entries(w, &n);
     struct dr_index_txn *txn;
-    rc = dr_index_begin(r->index, true, &txn);
+    rc = dr_index_begin(dr_repo_index(r), true, &txn);
     if (rc < 0) {
         return rc;
     }
@@ -221,7 +221,7 @@ static int flush_repack(struct dr_repo *r, struct dr_pack_writer *w, uint8_t typ
 static int delete_pack(struct dr_repo *r, uint8_t type, const struct dr_id *id)
 {
     char *obj = dr_pack_object_name(type, id);
-    int rc = dr_backend_delete(r->backend, obj);
+    int rc = dr_backend_delete(dr_repo_backend(r), obj);
     free(obj);
     if (rc == DR_ENOENT) {
         dr_error_clear();
@@ -230,7 +230,7 @@ static int delete_pack(struct dr_repo *r, uint8_t type, const struct dr_id *id)
     if (rc >= 0 && type == DR_BLOB_TREE) {
         rc = DR_FAULT_POINT("prune.delete_tree_copy");
         obj = dr_pack_copy_name(id);
-        rc = rc < 0 ? rc : dr_backend_delete(r->backend, obj);
+        rc = rc < 0 ? rc : dr_backend_delete(dr_repo_backend(r), obj);
         free(obj);
         if (rc == DR_ENOENT) {
             dr_error_clear();
@@ -252,12 +252,12 @@ static int repack_from(struct dr_repo *r, const struct pack_ref *pr, const char 
     uint64_t size;
     uint8_t type;
     struct dr_index_txn *txn = NULL;
-    int rc = dr_pack_read_header(r->backend, r->keys, obj, &size, &e, &n, &type);
+    int rc = dr_pack_read_header(dr_repo_backend(r), dr_repo_keys(r), obj, &size, &e, &n, &type);
     if (rc >= 0) {
-        rc = dr_backend_get(r->backend, obj, 0, UINT64_MAX, &data);
+        rc = dr_backend_get(dr_repo_backend(r), obj, 0, UINT64_MAX, &data);
     }
     if (rc >= 0) {
-        rc = dr_index_begin(r->index, false, &txn);
+        rc = dr_index_begin(dr_repo_index(r), false, &txn);
     }
     for (size_t i = 0; rc >= 0 && i < n; i++) {
         struct dr_index_blob b;
@@ -272,7 +272,8 @@ static int repack_from(struct dr_repo *r, const struct pack_ref *pr, const char 
         }
         const uint8_t *rec = (const uint8_t *)data.buf + e[i].offset;
         dr_buf_reset(&plain);
-        rc = dr_blob_decode(r->keys, r->z, e[i].type, &e[i].id, rec, e[i].clen, e[i].ulen, &plain);
+        rc = dr_blob_decode(dr_repo_keys(r), dr_repo_compressor(r), e[i].type, &e[i].id, rec,
+                            e[i].clen, e[i].ulen, &plain);
         if (rc < 0) {
             /* never copy damage into a new pack: leave this pack alone, check reports it */
             rc = dr_error_wrap(rc, "prune: cannot repack '%s'", obj);
@@ -282,12 +283,12 @@ static int repack_from(struct dr_repo *r, const struct pack_ref *pr, const char 
             continue;
         }
         rc = dr_pack_writer_add(w, &e[i].id, rec, e[i].clen, e[i].ulen);
-        if (rc >= 0 && dr_pack_writer_size(w) >= r->config.pack_size) {
+        if (rc >= 0 && dr_pack_writer_size(w) >= dr_repo_config(r)->pack_size) {
             dr_index_abort(txn);
             txn = NULL;
             rc = flush_repack(r, w, type, st);
             if (rc >= 0) {
-                rc = dr_index_begin(r->index, false, &txn);
+                rc = dr_index_begin(dr_repo_index(r), false, &txn);
             }
         }
     }
@@ -321,15 +322,15 @@ int dr_prune_repack(struct dr_repo *r, const struct dr_prune_opts *o, struct dr_
     struct plan pl = {.st = st, .o = o};
     struct dr_index_txn *txn;
     memset(st, 0, sizeof(*st));
-    int rc = dr_index_begin(r->index, false, &txn);
+    int rc = dr_index_begin(dr_repo_index(r), false, &txn);
     if (rc < 0) {
         return rc;
     }
     rc = dr_index_pack_foreach(txn, plan_cb, &pl);
     dr_index_abort(txn);
     if (rc >= 0 && !o->dry_run && pl.nrepack) {
-        struct dr_pack_writer *w[2] = {dr_pack_writer_new(r->keys, DR_BLOB_DATA),
-                                       dr_pack_writer_new(r->keys, DR_BLOB_TREE)};
+        struct dr_pack_writer *w[2] = {dr_pack_writer_new(dr_repo_keys(r), DR_BLOB_DATA),
+                                       dr_pack_writer_new(dr_repo_keys(r), DR_BLOB_TREE)};
         for (size_t i = 0; rc >= 0 && i < pl.nrepack; i++) {
             uint8_t t = pl.repack[i].p.type == DR_BLOB_TREE ? DR_BLOB_TREE : DR_BLOB_DATA;
             rc = repack_one(r, &pl.repack[i], w[t], st);
@@ -463,7 +464,7 @@ int dr_prune_delete(struct dr_repo *r, const struct dr_prune_opts *o, struct dr_
         return rc;
     }
     struct del d = {.r = r, .st = st};
-    rc = dr_index_begin(r->index, true, &d.txn);
+    rc = dr_index_begin(dr_repo_index(r), true, &d.txn);
     if (rc < 0) {
         return rc;
     }

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "drrepo/check.h"
 #include "drrepo/error.h"
 #include "drrepo/fault.h"
 #include "drrepo/format.h"
@@ -23,7 +22,7 @@
 #include "drrepo/pack.h"
 #include "drrepo/secure.h"
 #include "drrepo/util.h"
-#include "repo_int.h"
+#include "store_int.h"
 
 void dr_repo_params_default(struct dr_repo_params *p)
 {
@@ -368,7 +367,7 @@ int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out)
         {.name = DR_OBJ_CONFIG_COPY, .raw = DR_BUF_INIT(DR_CONFIG_MAX), .rc = 1},
     };
     int used = 0;
-    char *idxdir = NULL, *hint = NULL;
+    char *hint = NULL;
     r->location = dr_xstrdup(opts->location);
     rc = dr_backend_open(opts->location, &r->backend);
     if (rc < 0) {
@@ -406,54 +405,18 @@ int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out)
     f->object[0] = '\0';
     r->z = dr_compressor_new(r->config.zstd_level);
     if (!opts->no_index) {
-        idxdir = dr_repo_index_dir(r->cache_dir, &r->config.repo_id);
-        if (dr_index_is_marked_damaged(idxdir)) {
-            dr_log_warn("the local index '%s' was found damaged by an earlier command; "
-                        "rebuilding it from the repository",
-                        idxdir);
-            rc = dr_index_remove(idxdir);
-            if (rc < 0) {
-                goto out;
-            }
-        }
-        char *mdb = dr_fs_join(idxdir, "data.mdb");
-        bool fresh = access(mdb, F_OK) != 0;
-        free(mdb);
-        if (fresh) {
-            dr_log_info("no local index for this repository yet; building it from the "
-                        "repository in '%s'",
-                        idxdir);
-        } else if (opts->verify_index) {
-            rc = dr_check_index_file(idxdir);
-            if (rc < 0) {
-                goto out;
-            }
-        }
-        rc = dr_fs_mkdir_p(idxdir, 0700);
-        if (rc < 0) {
-            goto out;
-        }
-        rc = dr_index_open(idxdir, &r->index);
-        if (rc == DR_EINDEX) {
-            dr_log_warn("%s; rebuilding it from the repository", dr_error_msg());
-            dr_error_clear();
-            rc = dr_repo_index_recreate(r);
-        }
-        if (rc < 0) {
-            goto out;
-        }
-        if (!opts->no_sync) {
+        rc = dr_repo_index_attach(r, opts->verify_index);
+        if (rc >= 0 && !opts->no_sync) {
             rc = dr_repo_sync_index(r, false);
-            if (rc < 0) {
-                goto out;
-            }
+        }
+        if (rc < 0) {
+            goto out;
         }
     }
     *out = r;
     r = NULL;
     rc = 0;
 out:
-    free(idxdir);
     free(hint);
     dr_buf_release(&cc[0].raw);
     dr_buf_release(&cc[1].raw);
@@ -463,6 +426,108 @@ out:
 
 static void tree_cache_free(struct dr_tree_cache *c);
 static void copy_log_free(struct dr_copy_log *l);
+
+int dr_repo_index_attach(struct dr_repo *r, bool verify)
+{
+    if (r->index) {
+        return 0;
+    }
+    int rc;
+    char *idxdir = dr_repo_index_dir(r->cache_dir, &r->config.repo_id);
+    if (dr_index_is_marked_damaged(idxdir)) {
+        dr_log_warn("the local index '%s' was found damaged by an earlier command; "
+                    "rebuilding it from the repository",
+                    idxdir);
+        rc = dr_index_remove(idxdir);
+        if (rc < 0) {
+            goto out;
+        }
+    }
+    char *mdb = dr_fs_join(idxdir, "data.mdb");
+    bool fresh = access(mdb, F_OK) != 0;
+    free(mdb);
+    if (fresh) {
+        dr_log_info("no local index for this repository yet; building it from the "
+                    "repository in '%s'",
+                    idxdir);
+    } else if (verify) {
+        rc = dr_index_verify_file(idxdir);
+        if (rc < 0) {
+            goto out;
+        }
+    }
+    rc = dr_fs_mkdir_p(idxdir, 0700);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = dr_index_open(idxdir, &r->index);
+    if (rc == DR_EINDEX) {
+        dr_log_warn("%s; rebuilding it from the repository", dr_error_msg());
+        dr_error_clear();
+        rc = dr_repo_index_recreate(r);
+    }
+out:
+    free(idxdir);
+    return rc < 0 ? rc : 0;
+}
+
+struct dr_backend *dr_repo_backend(struct dr_repo *r)
+{
+    return r->backend;
+}
+
+struct dr_index *dr_repo_index(struct dr_repo *r)
+{
+    return r->index;
+}
+
+const struct dr_keys *dr_repo_keys(const struct dr_repo *r)
+{
+    return r->keys;
+}
+
+const struct dr_repo_config *dr_repo_config(const struct dr_repo *r)
+{
+    return &r->config;
+}
+
+struct dr_compressor *dr_repo_compressor(struct dr_repo *r)
+{
+    return r->z;
+}
+
+const char *dr_repo_cache_dir(const struct dr_repo *r)
+{
+    return r->cache_dir;
+}
+
+int dr_repo_lock(struct dr_repo *r, unsigned flags, struct dr_lock **out)
+{
+    return dr_lock_acquire_flags(r->backend, flags, out);
+}
+
+int dr_repo_cleanup(struct dr_repo *r)
+{
+    return dr_backend_cleanup(r->backend);
+}
+
+int dr_repo_reserve_ensure(struct dr_repo *r)
+{
+    return dr_lock_reserve_ensure(r->backend);
+}
+
+int dr_repo_index_counts(struct dr_repo *r, uint64_t *out_blobs, uint64_t *out_packs,
+                         uint64_t *out_snaps)
+{
+    struct dr_index_txn *txn;
+    int rc = dr_index_begin(r->index, false, &txn);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = dr_index_counts(txn, out_blobs, out_packs, out_snaps);
+    dr_index_abort(txn);
+    return rc;
+}
 
 void dr_repo_close(struct dr_repo *r)
 {

@@ -1,4 +1,4 @@
-/* writer.c: the write pipeline (see writer.h).
+/* pipeline.c: the write pipeline (see pipeline.h).
  *
  * Jobs live in a ring of DR_WRITER_INFLIGHT slots. The submitting thread fills slots in order;
  * worker threads take them in order, hash the plaintext, ask the index whether the blob is
@@ -13,7 +13,7 @@
  * much CPU as hashing the blobs. At most MAX_UPLOADS packs are in flight; until the submitting
  * thread has seen an upload finish (and renewed its view of the index), the dedup decision
  * also looks into the in-flight packs. */
-#include "drrepo/writer.h"
+#include "drrepo/pipeline.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -25,7 +25,7 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
-#include "repo_int.h"
+#include "store_int.h"
 
 #define MAX_WORKERS 16
 #define MAX_UPLOADS 2
@@ -50,7 +50,7 @@ struct job {
     char *errmsg;
 };
 
-struct dr_writer {
+struct dr_pipeline {
     struct dr_repo *r;
     pthread_mutex_t mu;
     pthread_cond_t cv_work, cv_done;
@@ -69,7 +69,7 @@ struct dr_writer {
     struct dr_index_txn *rtxn; /* the submitting thread's view of the index */
     struct dr_compressor *z;   /* the submitting thread's, for trees */
     struct dr_buf treerec;
-    struct dr_writer_stats st;
+    struct dr_pipeline_stats st;
     int failed;
 };
 
@@ -77,7 +77,7 @@ static void *uploader_main(void *arg);
 
 static void *worker_main(void *arg)
 {
-    struct dr_writer *w = arg;
+    struct dr_pipeline *w = arg;
     struct dr_compressor *z = dr_compressor_new(w->r->config.zstd_level);
     struct dr_index_txn *txn = NULL;
     if (dr_index_begin(w->r->index, false, &txn) < 0) {
@@ -119,9 +119,9 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int dr_writer_open(struct dr_repo *r, struct dr_writer **out)
+int dr_pipeline_open(struct dr_repo *r, struct dr_pipeline **out)
 {
-    struct dr_writer *w = dr_xcalloc(1, sizeof(*w));
+    struct dr_pipeline *w = dr_xcalloc(1, sizeof(*w));
     w->r = r;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     w->nworkers = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS : (int)ncpu;
@@ -137,18 +137,18 @@ int dr_writer_open(struct dr_repo *r, struct dr_writer **out)
     dr_buf_init(&w->treerec, DR_BLOB_RECORD_MAX);
     int rc = dr_index_begin(r->index, false, &w->rtxn);
     if (rc < 0) {
-        dr_writer_free(w);
+        dr_pipeline_free(w);
         return rc;
     }
     for (int i = 0; i < w->nworkers; i++) {
         if (pthread_create(&w->threads[i], NULL, worker_main, w) != 0) {
             w->nworkers = i;
-            dr_writer_free(w);
+            dr_pipeline_free(w);
             return dr_errorf(DR_EINTERNAL, "cannot start worker threads");
         }
     }
     if (pthread_create(&w->uploader, NULL, uploader_main, w) != 0) {
-        dr_writer_free(w);
+        dr_pipeline_free(w);
         return dr_errorf(DR_EINTERNAL, "cannot start the upload thread");
     }
     w->uploader_started = true;
@@ -167,7 +167,7 @@ static void job_free(struct job *j)
     free(j);
 }
 
-void dr_writer_free(struct dr_writer *w)
+void dr_pipeline_free(struct dr_pipeline *w)
 {
     if (!w) {
         return;
@@ -203,7 +203,7 @@ void dr_writer_free(struct dr_writer *w)
     free(w);
 }
 
-static int fail(struct dr_writer *w, int rc)
+static int fail(struct dr_pipeline *w, int rc)
 {
     if (!w->failed) {
         w->failed = rc;
@@ -239,7 +239,7 @@ static int upload_pack(struct dr_repo *r, struct dr_pack_writer *pw, uint8_t typ
 
 static void *uploader_main(void *arg)
 {
-    struct dr_writer *w = arg;
+    struct dr_pipeline *w = arg;
     pthread_mutex_lock(&w->mu);
     for (;;) {
         struct upload *u = NULL;
@@ -279,7 +279,7 @@ static void *uploader_main(void *arg)
 /* Takes finished uploads off the list (submitting thread): their blobs are in the index now,
  * so the view of the index is renewed before their writers are forgotten. Waits for at least
  * one when wait_one, for all when wait_all. */
-static int reap_uploads(struct dr_writer *w, bool wait_one, bool wait_all)
+static int reap_uploads(struct dr_pipeline *w, bool wait_one, bool wait_all)
 {
     int rc = 0;
     pthread_mutex_lock(&w->mu);
@@ -328,7 +328,7 @@ static int reap_uploads(struct dr_writer *w, bool wait_one, bool wait_all)
 }
 
 /* Hands the open pack of type to the upload thread and opens a fresh one. */
-static int write_pack(struct dr_writer *w, uint8_t type)
+static int write_pack(struct dr_pipeline *w, uint8_t type)
 {
     if (dr_pack_writer_count(w->pw[type]) == 0) {
         return 0;
@@ -346,7 +346,7 @@ static int write_pack(struct dr_writer *w, uint8_t type)
 }
 
 /* The final dedup decision, on the submitting thread: the open pack, then the index. */
-static bool already_stored(struct dr_writer *w, uint8_t type, const struct dr_id *id)
+static bool already_stored(struct dr_pipeline *w, uint8_t type, const struct dr_id *id)
 {
     if (dr_pack_writer_has(w->pw[type], id)) {
         return true;
@@ -366,7 +366,7 @@ static bool already_stored(struct dr_writer *w, uint8_t type, const struct dr_id
     return false;
 }
 
-static int add_record(struct dr_writer *w, uint8_t type, const struct dr_id *id,
+static int add_record(struct dr_pipeline *w, uint8_t type, const struct dr_id *id,
                       const struct dr_buf *rec, size_t ulen)
 {
     int rc =
@@ -382,7 +382,7 @@ static int add_record(struct dr_writer *w, uint8_t type, const struct dr_id *id,
     return 0;
 }
 
-static int retire_one(struct dr_writer *w)
+static int retire_one(struct dr_pipeline *w)
 {
     pthread_mutex_lock(&w->mu);
     struct job *j = w->ring[w->head % w->nring];
@@ -409,7 +409,7 @@ static int retire_one(struct dr_writer *w)
     return rc;
 }
 
-int dr_writer_put_data(struct dr_writer *w, uint8_t *data, size_t len, struct dr_id *out_id)
+int dr_pipeline_put_data(struct dr_pipeline *w, uint8_t *data, size_t len, struct dr_id *out_id)
 {
     if (w->failed) {
         free(data);
@@ -439,7 +439,7 @@ int dr_writer_put_data(struct dr_writer *w, uint8_t *data, size_t len, struct dr
     return 0;
 }
 
-int dr_writer_drain(struct dr_writer *w)
+int dr_pipeline_drain(struct dr_pipeline *w)
 {
     while (w->head < w->tail) {
         int rc = retire_one(w);
@@ -450,7 +450,8 @@ int dr_writer_drain(struct dr_writer *w)
     return w->failed;
 }
 
-int dr_writer_put_tree(struct dr_writer *w, const uint8_t *data, size_t len, struct dr_id *out_id)
+int dr_pipeline_put_tree(struct dr_pipeline *w, const uint8_t *data, size_t len,
+                         struct dr_id *out_id)
 {
     if (w->failed) {
         return w->failed;
@@ -474,9 +475,9 @@ int dr_writer_put_tree(struct dr_writer *w, const uint8_t *data, size_t len, str
     return 0;
 }
 
-int dr_writer_flush(struct dr_writer *w)
+int dr_pipeline_flush(struct dr_pipeline *w)
 {
-    int rc = dr_writer_drain(w);
+    int rc = dr_pipeline_drain(w);
     if (rc < 0) {
         return rc;
     }
@@ -490,9 +491,10 @@ int dr_writer_flush(struct dr_writer *w)
     return rc;
 }
 
-int dr_writer_commit(struct dr_writer *w, const struct dr_snapshot *s, struct dr_id *out_snap_id)
+int dr_pipeline_commit(struct dr_pipeline *w, const struct dr_snapshot *s,
+                       struct dr_id *out_snap_id)
 {
-    int rc = dr_writer_flush(w);
+    int rc = dr_pipeline_flush(w);
     if (rc < 0) {
         return rc;
     }
@@ -557,7 +559,7 @@ out:
     return rc < 0 ? fail(w, rc) : 0;
 }
 
-void dr_writer_get_stats(const struct dr_writer *w, struct dr_writer_stats *out)
+void dr_pipeline_get_stats(const struct dr_pipeline *w, struct dr_pipeline_stats *out)
 {
     *out = w->st;
 }

@@ -1,0 +1,36 @@
+/* store_int.h: declarations shared inside src/store/ only. */
+#ifndef DR_STORE_STORE_INT_H
+#define DR_STORE_STORE_INT_H
+
+#include "drrepo/repo.h"
+
+struct dr_repo {
+    struct dr_backend *backend;
+    struct dr_keys *keys;
+    struct dr_repo_config config;
+    struct dr_index *index;
+    char *location;
+    char *cache_dir;
+    char *keyfile_name;      /* the key file that opened the repository */
+    struct dr_compressor *z; /* for reads on the opening thread */
+    struct dr_vanished *vanished;
+    size_t nvanished, avanished;
+    struct dr_tree_cache *trees; /* decoded tree blobs, bounded; same thread as z */
+    struct dr_copy_log *copylog; /* tree packs read from their other copy (repo.c) */
+};
+
+/* Writes a new key file for k (keys.c): for a repository of format version 2 also its second
+ * copy, after the first. */
+DR_MUST_CHECK int dr_repo_write_keyfile(struct dr_backend *b, const struct dr_keys *k,
+                                        const struct dr_repo_config *c, const char *password,
+                                        uint64_t ops, uint64_t mem, struct dr_id *out_name);
+
+/* Opens a key file with password into r->keys and r->keyfile_name (keys.c): hint (a key file
+ * name, or NULL) first, then the others cheapest first, within the Argon2id budget of
+ * format/crypto.md "Opening a repository". Errors: DR_EAUTH (the message counts the key files
+ * not tried), DR_ECORRUPT (every key file damaged; f->object names it), DR_EUNSUPPORTED,
+ * DR_EUSAGE (a bad DRREPO_KDF_BUDGET), DR_EIO. */
+DR_MUST_CHECK int dr_repo_load_keys(struct dr_repo *r, const char *password, const char *hint,
+                                    struct dr_open_failure *f);
+
+#endif
