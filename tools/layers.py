@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""layers.py: enforces the layering of docs/ARCHITECTURE.md on every #include in src/ and
+include/drrepo/.
+
+The table between the markers `<!-- layers:begin -->` and `<!-- layers:end -->` in
+docs/ARCHITECTURE.md is the rule: one row per folder of src/ with its level and the public headers
+(include/drrepo/) it owns. A file may include headers of its own folder and of folders on a lower
+level; an include that goes up a level, or sideways to another folder on the same level, fails.
+Every folder of src/ and every public header must be in the table, so that nothing new escapes
+the rule. Private headers ("x_int.h", "../backend_int.h") belong to the folder they sit in.
+
+Because every include goes strictly down a level (or stays inside its folder), the folder graph
+has no cycles; C's -Werror=implicit-function-declaration means that a call needs a declaration
+from an included header, so calls follow the same graph.
+
+Usage: layers.py [TOP]   exit 0 when clean, 1 with one line per violation.
+"""
+import os
+import re
+import sys
+
+top = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..")
+top = os.path.abspath(top)
+doc = os.path.join(top, "docs", "ARCHITECTURE.md")
+
+def fail_setup(msg):
+    print("layers: " + msg)
+    sys.exit(1)
+
+try:
+    text = open(doc, encoding="utf-8").read()
+except OSError as e:
+    fail_setup("cannot read '%s': %s" % (doc, e.strerror))
+m = re.search(r"<!-- layers:begin -->(.*?)<!-- layers:end -->", text, re.S)
+if not m:
+    fail_setup("docs/ARCHITECTURE.md has no layers table (markers layers:begin/end)")
+
+level = {}  # folder -> level
+owner = {}  # public header -> folder
+for line in m.group(1).splitlines():
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    if len(cells) < 3 or not cells[0].isdigit():
+        continue
+    lv = int(cells[0])
+    folder = cells[1].strip("`/ ")
+    level[folder] = lv
+    for h in re.findall(r"[a-z0-9_]+\.h", cells[2]):
+        if h in owner:
+            fail_setup("header '%s' is listed for both '%s' and '%s'" % (h, owner[h], folder))
+        owner[h] = folder
+
+problems = []
+
+def folder_of(path):
+    """The layer folder a source path belongs to: src/<folder>/..., or 'main' for src/main.c."""
+    rel = os.path.relpath(path, os.path.join(top, "src"))
+    parts = rel.split(os.sep)
+    return "main" if parts == ["main.c"] else parts[0]
+
+def check_file(path, me):
+    rel = os.path.relpath(path, top)
+    if me not in level:
+        problems.append("%s: folder '%s' is not in the layers table" % (rel, me))
+        return
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for no, line in enumerate(f, 1):
+            inc = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
+            if not inc:
+                continue
+            name = inc.group(1)
+            if name.startswith("drrepo/"):
+                h = name[len("drrepo/"):]
+                if h not in owner:
+                    problems.append("%s:%d: includes '%s', which no folder owns in the layers "
+                                    "table" % (rel, no, name))
+                    continue
+                them = owner[h]
+            else:
+                target = os.path.normpath(os.path.join(os.path.dirname(path), name))
+                if not target.startswith(os.path.join(top, "src") + os.sep):
+                    problems.append("%s:%d: includes '%s' outside src/" % (rel, no, name))
+                    continue
+                them = folder_of(target)
+            if them == me:
+                continue
+            if them not in level:
+                problems.append("%s:%d: includes '%s' of folder '%s', not in the layers table"
+                                % (rel, no, name, them))
+            elif level[them] >= level[me]:
+                way = "up" if level[them] > level[me] else "sideways"
+                problems.append("%s:%d: includes '%s' (%s, level %d): goes %s from %s (level %d)"
+                                % (rel, no, name, them, level[them], way, me, level[me]))
+
+for dirpath, _, files in os.walk(os.path.join(top, "src")):
+    for fn in sorted(files):
+        if fn.endswith((".c", ".h")):
+            p = os.path.join(dirpath, fn)
+            check_file(p, folder_of(p))
+
+incdir = os.path.join(top, "include", "drrepo")
+for fn in sorted(os.listdir(incdir)):
+    if not fn.endswith(".h"):
+        continue
+    if fn not in owner:
+        problems.append("include/drrepo/%s: no folder owns it in the layers table" % fn)
+        continue
+    check_file(os.path.join(incdir, fn), owner[fn])
+
+for folder in sorted(level):
+    if folder != "main" and not os.path.isdir(os.path.join(top, "src", folder)):
+        problems.append("layers table: folder '%s' does not exist in src/" % folder)
+
+for p in problems:
+    print("layers: " + p)
+if problems:
+    print("layers: %d violations of the table in docs/ARCHITECTURE.md" % len(problems))
+    sys.exit(1)
+print("layers: ok (%d folders, %d public headers)" % (len(level), len(owner)))
