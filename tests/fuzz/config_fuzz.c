@@ -1,4 +1,4 @@
-/* config_fuzz.c: fuzz target for dr_config_check and dr_config_decode (src/repo/config.c).
+/* config_fuzz.c: fuzz target for dr_config_check and dr_config_decode (src/object/config.c).
  *
  * Every input goes through dr_config_check (no key: the checksum, magic and version rules of
  * format/repository.md) and dr_config_decode under the fixed master key of

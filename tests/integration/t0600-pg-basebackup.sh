@@ -82,7 +82,7 @@ for day in 2 3 4; do
 done
 dr_expect_success "check" drrepo check
 
-# the restore drill (src/repo/drill_pg.c through `drrepo drill`)
+# the restore drill (src/drill/drill_pg.c through `drrepo drill`)
 if "$DRREPO" -r "$REPO" drill --help 2>&1 | grep -q "not implemented"; then
     echo "# drrepo drill not available in this build: drill steps skipped"
 else

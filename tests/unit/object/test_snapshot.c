@@ -1,4 +1,4 @@
-/* test_snapshot.c: the snapshot object codec (src/repo/snapshot.c).
+/* test_snapshot.c: the snapshot object codec (src/object/snapshot.c).
  *
  * Covers: round trip with every field; defaults of absent optional fields; name check (id
  * mismatch); wrong key; every flipped bit and every truncation; forged bodies (sealed with

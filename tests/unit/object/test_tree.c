@@ -1,4 +1,4 @@
-/* test_tree.c: the tree blob codec (src/repo/tree.c).
+/* test_tree.c: the tree blob codec (src/object/tree.c).
  *
  * Covers: round trip of every node type with every field; encode rejecting unsorted, duplicate
  * and unsafe names and inconsistent nodes (DR_EUSAGE); decode rejecting each kind of corruption

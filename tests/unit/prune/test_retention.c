@@ -1,4 +1,4 @@
-/* test_retention.c: keep policies (src/repo/retention.c).
+/* test_retention.c: keep policies (src/prune/retention.c).
  *
  * Every test builds snapshots at synthetic times (TZ=UTC unless a test says otherwise), applies a
  * policy with dr_keep_apply and compares the exact kept set, and the reasons, with the rules of

@@ -1,4 +1,4 @@
-/* test_crc64.c: unit tests for src/source/crc64.c.
+/* test_crc64.c: unit tests for src/rdb/crc64.c.
  *
  * Covers: dr_crc64 against Redis's published check value (CRC-64/Jones of "123456789" is
  * 0xe9c6d914c4b8d9ca, as in Redis's crc64.c self-test), the empty input, incremental use (any split

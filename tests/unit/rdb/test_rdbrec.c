@@ -1,5 +1,5 @@
-/* test_rdbrec.c: unit tests for src/source/rdbrec.c (the RDB record splitter) and
- * src/repo/rdbstore.c (record-encoded storage), on format/vectors/rdb-types-v10.rdb (written by
+/* test_rdbrec.c: unit tests for src/rdb/rdbrec.c (the RDB record splitter) and
+ * src/rdb/rdbstore.c (record-encoded storage), on format/vectors/rdb-types-v10.rdb (written by
  * Redis 7.0 with every value type, a TTL, two databases with the same key name, a stream with a
  * consumer group and pending entries, and a function library).
  *
