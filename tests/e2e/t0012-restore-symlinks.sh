@@ -8,7 +8,7 @@
 # symlink: that one is the user's choice and is followed.
 #
 # The other commands that read snapshots write nothing that a planted symlink could redirect:
-# `dump` writes a file or a tar stream to stdout only (src/cmd/dump.c, src/repo/tarwrite.c), and
+# `dump` writes a file or a tar stream to stdout only (src/cmd/dump.c, src/restore/tarwrite.c), and
 # `mount` serves a read-only FUSE file system whose operations are getattr, readlink, readdir,
 # open, release, read and statfs only (src/mount/fuse.c); the one file it writes, the rebuilt
 # copy of a record-encoded RDB, is an unlinked tmpfile(3). Neither creates anything below a

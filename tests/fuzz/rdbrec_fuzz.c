@@ -1,5 +1,5 @@
-/* rdbrec_fuzz.c: fuzz target for the RDB record splitter (src/source/rdbrec.c) and the
- * record-encoded storage (src/repo/rdbstore.c).
+/* rdbrec_fuzz.c: fuzz target for the RDB record splitter (src/rdb/rdbrec.c) and the
+ * record-encoded storage (src/rdb/rdbstore.c).
  *
  * Any input the splitter accepts is encoded and decoded again in memory, and must come back
  * byte for byte; then it is encoded once more relative to that first encoding (as the next

@@ -1,4 +1,4 @@
-/* snapshot_fuzz.c: fuzz target for dr_snapshot_decode (src/repo/snapshot.c).
+/* snapshot_fuzz.c: fuzz target for dr_snapshot_decode (src/object/snapshot.c).
  *
  * The first input byte picks what the rest is:
  *   even: a whole snapshot file, decoded under the name that matches its bytes (any other name

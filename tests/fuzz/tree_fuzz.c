@@ -1,4 +1,4 @@
-/* tree_fuzz.c: fuzz target for dr_tree_decode (src/repo/tree.c).
+/* tree_fuzz.c: fuzz target for dr_tree_decode (src/object/tree.c).
  *
  * Beyond "does not crash", it checks the codec's promises on every input the decoder accepts:
  * encode accepts it too (decode validates at least what encode does), the encoding decodes to

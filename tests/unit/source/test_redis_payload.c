@@ -1,5 +1,6 @@
-/* test_redis_payload.c: unit tests for src/source/rdb.c (the SYNC payload framing parser and the
- * RDB validator), fed from scripted byte streams instead of a server.
+/* test_redis_payload.c: unit tests for src/source/redis_payload.c (the SYNC payload framing
+ * parser) and src/rdb/rdbcheck.c (the RDB validator), fed from scripted byte streams instead of
+ * a server.
  *
  * Covers: dr_rdb_payload_read with the "$<len>" form and the diskless "$EOF:<mark>" form, each
  * delivered whole, byte by byte and in uneven pieces, read into small and large buffers;
