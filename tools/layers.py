@@ -7,7 +7,7 @@ docs/ARCHITECTURE.md is the rule: one row per folder of src/ with its level and 
 (include/drrepo/) it owns. A file may include headers of its own folder and of folders on a lower
 level; an include that goes up a level, or sideways to another folder on the same level, fails.
 Every folder of src/ and every public header must be in the table, so that nothing new escapes
-the rule. Private headers ("x_int.h", "../backend_int.h") belong to the folder they sit in.
+the rule, and a public header must be used by some other folder (else it is private). Private headers ("x_int.h", "../backend_int.h") belong to the folder they sit in.
 
 Because every include goes strictly down a level (or stays inside its folder), the folder graph
 has no cycles; C's -Werror=implicit-function-declaration means that a call needs a declaration
@@ -50,6 +50,7 @@ for line in m.group(1).splitlines():
         owner[h] = folder
 
 problems = []
+used_by = {h: set() for h in owner}  # public header -> folders other than its owner that include it
 
 def folder_of(path):
     """The layer folder a source path belongs to: src/<folder>/..., or 'main' for src/main.c."""
@@ -75,6 +76,8 @@ def check_file(path, me):
                                     "table" % (rel, no, name))
                     continue
                 them = owner[h]
+                if them != me:
+                    used_by[h].add(me)
             else:
                 target = os.path.normpath(os.path.join(os.path.dirname(path), name))
                 if not target.startswith(os.path.join(top, "src") + os.sep):
@@ -105,6 +108,13 @@ for fn in sorted(os.listdir(incdir)):
         problems.append("include/drrepo/%s: no folder owns it in the layers table" % fn)
         continue
     check_file(os.path.join(incdir, fn), owner[fn])
+
+# A header that no other folder includes is the owner's private business: it belongs in the
+# owner's folder (x_int.h), not in the public include/drrepo/.
+for h in sorted(owner):
+    if not used_by[h] and os.path.exists(os.path.join(incdir, h)):
+        problems.append("include/drrepo/%s: only '%s' uses it; keep it private in src/%s/"
+                        % (h, owner[h], owner[h]))
 
 for folder in sorted(level):
     if folder != "main" and not os.path.isdir(os.path.join(top, "src", folder)):
