@@ -13,14 +13,20 @@ Because every include goes strictly down a level (or stays inside its folder), t
 has no cycles; C's -Werror=implicit-function-declaration means that a call needs a declaration
 from an included header, so calls follow the same graph.
 
-Usage: layers.py [TOP]   exit 0 when clean, 1 with one line per violation.
+With BUILD (a build directory), the calls are checked too, from the objects the compiler wrote:
+every symbol an object of drcore uses from another folder must be defined on a lower level. That
+catches what includes cannot: a prototype written by hand in a .c file.
+
+Usage: layers.py [TOP [BUILD]]   exit 0 when clean, 1 with one line per violation.
 """
 import os
 import re
+import subprocess
 import sys
 
 top = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..")
 top = os.path.abspath(top)
+build = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else None
 doc = os.path.join(top, "docs", "ARCHITECTURE.md")
 
 def fail_setup(msg):
@@ -120,9 +126,51 @@ for folder in sorted(level):
     if folder != "main" and not os.path.isdir(os.path.join(top, "src", folder)):
         problems.append("layers table: folder '%s' does not exist in src/" % folder)
 
+def check_calls():
+    """Undefined symbols of each drcore object, resolved to the folder that defines them."""
+    objroot = os.path.join(build, "CMakeFiles", "drcore.dir", "src")
+    objs = []
+    for dirpath, _, files in os.walk(objroot):
+        for fn in files:
+            if fn.endswith(".c.o"):
+                o = os.path.join(dirpath, fn)
+                src = os.path.join(top, "src", os.path.relpath(o, objroot)[:-2])
+                if os.path.exists(src):  # objects of files since moved or deleted are stale
+                    objs.append((o, folder_of(src), os.path.relpath(src, top)))
+    if not objs:
+        problems.append("no drcore objects under '%s' (build first)" % objroot)
+        return 0
+    defined, undefined = {}, []
+    for o, folder, src in objs:
+        out = subprocess.run(["nm", "-P", o], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) < 2:
+                continue
+            if f[1] == "U":
+                undefined.append((f[0], folder, src))
+            elif f[1] in "TDBRC":
+                defined[f[0]] = (folder, src)
+    calls = 0
+    for sym, me, src in undefined:
+        if sym not in defined:
+            continue  # a library's (libc, libsodium, ...)
+        them, where = defined[sym]
+        if them == me:
+            continue
+        calls += 1
+        if level[them] >= level[me]:
+            way = "up" if level[them] > level[me] else "sideways"
+            problems.append("%s uses %s from %s (%s, level %d): goes %s from %s (level %d)"
+                            % (src, sym, where, them, level[them], way, me, level[me]))
+    return calls
+
+ncalls = check_calls() if build else None
+
 for p in problems:
     print("layers: " + p)
 if problems:
     print("layers: %d violations of the table in docs/ARCHITECTURE.md" % len(problems))
     sys.exit(1)
-print("layers: ok (%d folders, %d public headers)" % (len(level), len(owner)))
+print("layers: ok (%d folders, %d public headers%s)"
+      % (len(level), len(owner), "" if ncalls is None else ", %d calls between folders" % ncalls))
