@@ -6,6 +6,7 @@
 #ifndef DR_TESTS_FIXTURE_H
 #define DR_TESTS_FIXTURE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,5 +36,23 @@ void dr_test_write_file(const char *path, const void *data, size_t len);
 
 /* Reads the whole file at path into *out (malloc'd); returns its length. */
 size_t dr_test_read_file(const char *path, uint8_t **out);
+
+/* A file of a test snapshot: content dr_test_fill(size, seed), at the root or, with in_sub,
+ * in the directory "sub". */
+struct dr_test_file {
+    const char *name;
+    size_t size;
+    uint32_t seed;
+    bool in_sub;
+};
+
+/* Commits a snapshot of files through the write pipeline (file data in fixed 16 KiB chunks,
+ * trees, snapshot object, reference counts) with host "unit" and time time_ns; no backup engine
+ * is involved. The "sub" directory exists when a file is in it. */
+void dr_test_commit(struct dr_repo *r, const struct dr_test_file *files, size_t n, int64_t time_ns,
+                    struct dr_id *out_snap);
+
+/* Asserts that the content of node n (a file of the snapshot) equals dr_test_fill(size, seed). */
+void dr_test_assert_content(struct dr_repo *r, const struct dr_node *n, size_t size, uint32_t seed);
 
 #endif
