@@ -41,7 +41,7 @@ int dr_mem_backend_truncate(const char *store, const char *name, uint64_t len);
 /* Deletes object name behind the repository's back. Errors: DR_ENOENT. */
 int dr_mem_backend_drop(const char *store, const char *name);
 
-/* The next count gets (count < 0: every get) of objects whose name starts with prefix fail
+/* The next count get calls (count < 0: every one) on objects whose name starts with prefix fail
  * with err (a negative dr_err). A new call replaces the previous rule; count 0 clears it. */
 void dr_mem_backend_fail_get(const char *store, const char *prefix, int err, int count);
 
