@@ -15,6 +15,7 @@
 
 #include "drrepo/error.h"
 #include "drrepo/format.h"
+#include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pipeline.h"
 #include "mem_backend.h"
@@ -49,6 +50,8 @@ static char *location(const char *store)
 
 void dr_test_repo_init(const char *store)
 {
+    /* warnings and errors stay visible; "building the index" on every fresh cache is noise */
+    dr_log_set_level(DR_LOG_WARN);
     assert_int_equal(dr_mem_backend_register(), 0);
     struct dr_repo_params p;
     dr_repo_params_default(&p);

@@ -21,7 +21,8 @@ char *dr_test_tmpdir(void);
 void dr_test_rmtree(const char *path);
 
 /* Creates a repository in the empty store "mem://<store>" (registering the driver first):
- * KDF at its cheapest (insecure_kdf), chunks of 4-64 KiB, the smallest pack size. */
+ * KDF at its cheapest (insecure_kdf), chunks of 4-64 KiB, the smallest pack size. Sets the
+ * log level to warnings. */
 void dr_test_repo_init(const char *store);
 
 /* Opens "mem://<store>" with its index in cache_dir. */
