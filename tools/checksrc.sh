@@ -8,7 +8,7 @@ top=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$top" || exit 2
 fail=0
 banned='\b(sprintf|strcpy|strcat|strncpy|strtok|gets|atoi|atol)[[:space:]]*\('
-if grep -rEn "$banned" src include tests/helper tests/unit tests/fuzz --include='*.[ch]' \
+if grep -rEn "$banned" src include tests/helper tests/unit tests/support tests/fuzz --include='*.[ch]' \
     | grep -v 'snprintf\|vsnprintf'; then
   echo "checksrc: banned function used (see STYLE.md 1.3)"
   fail=1

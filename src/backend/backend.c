@@ -8,6 +8,7 @@
 #include "drrepo/backend.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend_int.h"
 #include "drrepo/error.h"
@@ -16,6 +17,17 @@
 
 /* Longest object name accepted; real names are under 80 bytes ("data/ab/<64 hex>"). */
 #define DR_BACKEND_NAME_MAX 1024
+
+/* Drivers registered for a scheme (dr_backend_register_driver): only tests register one. */
+#define DR_BACKEND_DRIVERS_MAX 4
+
+struct registered_driver {
+    char scheme[16];
+    const struct dr_backend_ops *ops;
+    dr_backend_open_fn open;
+};
+
+static struct registered_driver drivers[DR_BACKEND_DRIVERS_MAX];
 
 struct dr_backend {
     const struct dr_backend_ops *ops;
@@ -91,6 +103,62 @@ static bool has_scheme(const char *loc)
     return strncmp(p, "://", 3) == 0;
 }
 
+int dr_backend_register_driver(const char *scheme, const struct dr_backend_ops *ops,
+                               dr_backend_open_fn open)
+{
+    size_t len = scheme ? strlen(scheme) : 0;
+    if (len == 0 || len >= sizeof(drivers[0].scheme) || !ops || !open) {
+        return dr_errorf(DR_EUSAGE, "cannot register a storage driver without scheme or ops");
+    }
+    struct registered_driver *free_slot = NULL;
+    for (size_t i = 0; i < DR_BACKEND_DRIVERS_MAX; i++) {
+        if (strcmp(drivers[i].scheme, scheme) == 0) {
+            free_slot = &drivers[i];
+            break;
+        }
+        if (!free_slot && drivers[i].scheme[0] == '\0') {
+            free_slot = &drivers[i];
+        }
+    }
+    if (!free_slot) {
+        return dr_errorf(DR_EUSAGE, "cannot register storage driver '%s': table full", scheme);
+    }
+    memcpy(free_slot->scheme, scheme, len + 1);
+    free_slot->ops = ops;
+    free_slot->open = open;
+    return 0;
+}
+
+/* The registered driver whose scheme starts location (followed by "://"), or NULL. */
+static const struct registered_driver *find_driver(const char *location)
+{
+    for (size_t i = 0; i < DR_BACKEND_DRIVERS_MAX; i++) {
+        size_t len = strlen(drivers[i].scheme);
+        if (len > 0 && strncmp(location, drivers[i].scheme, len) == 0 &&
+            strncmp(location + len, "://", 3) == 0) {
+            return &drivers[i];
+        }
+    }
+    return NULL;
+}
+
+/* Opens a location of a registered driver. */
+static int open_registered(const struct registered_driver *d, const char *location,
+                           struct dr_backend **out)
+{
+    void *drv = NULL;
+    int rc = d->open(location + strlen(d->scheme) + 3, &drv);
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_backend *b = dr_xcalloc(1, sizeof(*b));
+    b->ops = d->ops;
+    b->drv = drv;
+    b->location = dr_xstrdup(location);
+    *out = b;
+    return 0;
+}
+
 int dr_backend_open(const char *location, struct dr_backend **out)
 {
     if (!location || !*location) {
@@ -108,6 +176,10 @@ int dr_backend_open(const char *location, struct dr_backend **out)
                              location);
         }
     } else if (has_scheme(location)) {
+        const struct registered_driver *d = find_driver(location);
+        if (d) {
+            return open_registered(d, location, out);
+        }
         return dr_errorf(DR_EUSAGE, "unsupported repository location '%s'", location);
     }
     /* "/repo/" and "/repo" are the same directory; keep "/" itself */

@@ -42,4 +42,15 @@ struct dr_backend_ops {
 extern const struct dr_backend_ops dr_backend_local_ops;
 DR_MUST_CHECK int dr_backend_local_open(const char *path, void **out_drv);
 
+/* Opens a registered driver's state for rest, the part of the location after "<scheme>://". */
+typedef int (*dr_backend_open_fn)(const char *rest, void **out_drv);
+
+/* Makes locations "<scheme>://..." open with ops: the hook through which the test-only
+ * in-memory driver (tests/support/) is selected. Production code registers nothing, so its
+ * behaviour is unchanged: a scheme nobody registered is refused as before. Not thread-safe:
+ * call before any dr_backend_open. Registering a scheme again replaces its driver.
+ * Errors: DR_EUSAGE (empty scheme, or the small table is full). */
+DR_MUST_CHECK int dr_backend_register_driver(const char *scheme, const struct dr_backend_ops *ops,
+                                             dr_backend_open_fn open);
+
 #endif

@@ -1,0 +1,285 @@
+/* test_backup.c: the backup engine (src/backup/backup.c) with a fake tree source, through the
+ * in-memory backend.
+ *
+ * Covers: a tree source builds its files and directories through the engine's sink
+ * (struct dr_source_sink); dr_backup_run records one snapshot object with the source's kind,
+ * paths, metadata, host, tags and time, and a summary that counts its files and directories;
+ * the snapshot's tree and every file's content read back from the repository; a second run of
+ * the same content adds no data blob (deduplication); a source that fails (DR_ESOURCE) or
+ * whose reader fails part way records no snapshot.
+ *
+ * Kept in one file on purpose: the only call of the engine is run_backup() below. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "drrepo/backup.h"
+#include "drrepo/error.h"
+#include "drrepo/mem.h"
+#include "fixture.h"
+#include "mem_backend.h"
+
+#define STORE "backup"
+
+struct env {
+    char *cache;
+    struct dr_repo *r;
+};
+
+static int setup(void **state)
+{
+    struct env *e = dr_xcalloc(1, sizeof(*e));
+    e->cache = dr_test_tmpdir();
+    dr_test_repo_init(STORE);
+    e->r = dr_test_repo_open(STORE, e->cache);
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+    dr_repo_close(e->r);
+    dr_test_rmtree(e->cache);
+    free(e->cache);
+    free(e);
+    dr_mem_backend_destroy(STORE);
+    return 0;
+}
+
+/* The fake source: a root with files "big" and "small" and a directory "etc" holding "conf". */
+struct fake_file {
+    const char *name;
+    size_t size;
+    uint32_t seed;
+};
+
+static const struct fake_file root_files[] = {
+    {"big", 150000, 31},
+    {"small", 700, 32},
+};
+static const struct fake_file etc_files[] = {
+    {"conf", 5000, 33},
+};
+
+struct fake {
+    int fail_build;    /* returned by build after the files when non-zero */
+    size_t fail_after; /* the reader fails after this many bytes of "big" (0: never) */
+};
+
+/* Reads a file's content in odd-sized pieces, as a network source would deliver it. */
+struct reader {
+    uint8_t *data;
+    size_t len, pos, fail_after;
+};
+
+static int fake_read(void *arg, uint8_t *buf, size_t len)
+{
+    struct reader *rd = arg;
+    if (rd->fail_after && rd->pos >= rd->fail_after) {
+        return dr_errorf(DR_ESOURCE, "fake source: connection dropped");
+    }
+    size_t n = rd->len - rd->pos;
+    if (n > len) {
+        n = len;
+    }
+    if (n > 3001) {
+        n = 3001;
+    }
+    memcpy(buf, rd->data + rd->pos, n);
+    rd->pos += n;
+    return (int)n;
+}
+
+static int add_files(const struct dr_source_sink *sink, struct dr_tree *t,
+                     const struct fake_file *files, size_t n, size_t fail_after)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct reader rd = {.len = files[i].size};
+        rd.data = dr_xmalloc(rd.len + 1);
+        dr_test_fill(rd.data, rd.len, files[i].seed);
+        rd.fail_after = strcmp(files[i].name, "big") == 0 ? fail_after : 0;
+        struct dr_node node = {0};
+        node.name = dr_xstrdup(files[i].name);
+        node.type = DR_NODE_FILE;
+        node.mode = 0640;
+        node.user = dr_xstrdup("postgres");
+        node.group = dr_xstrdup("postgres");
+        node.mtime_ns = 1700000000LL * 1000000000LL;
+        node.nlink = 1;
+        int rc = sink->add_file(sink->arg, fake_read, &rd, &node);
+        free(rd.data);
+        if (rc < 0) {
+            dr_node_release(&node);
+            return rc;
+        }
+        dr_tree_add(t, &node);
+    }
+    return 0;
+}
+
+static int fake_build(void *arg, const struct dr_source_sink *sink, struct dr_snapshot *s)
+{
+    struct fake *f = arg;
+    struct dr_tree root, etc;
+    dr_tree_init(&root);
+    dr_tree_init(&etc);
+    int rc = add_files(sink, &etc, etc_files, 1, 0);
+    struct dr_node dir = {0};
+    if (rc >= 0) {
+        dir.name = dr_xstrdup("etc");
+        dir.type = DR_NODE_DIR;
+        dir.mode = 0750;
+        dir.user = dr_xstrdup("");
+        dir.group = dr_xstrdup("");
+        dir.nlink = 2;
+        rc = sink->put_tree(sink->arg, &etc, &dir.subtree);
+    }
+    if (rc >= 0) {
+        dr_tree_add(&root, &dir);
+        rc = add_files(sink, &root, root_files, 2, f->fail_after);
+    }
+    if (rc >= 0) {
+        rc = sink->put_tree(sink->arg, &root, &s->tree);
+    }
+    if (rc >= 0 && f->fail_build) {
+        rc = dr_errorf(f->fail_build, "fake source: the server refused");
+    }
+    if (rc >= 0) {
+        dr_snapshot_add_path(s, "fake://cluster");
+        dr_snapshot_add_meta(s, "fake.version", "42");
+    }
+    dr_node_release(&dir);
+    dr_tree_release(&root);
+    dr_tree_release(&etc);
+    return rc;
+}
+
+/* The one call of the engine (adapt here when dr_backup_run's signature changes). */
+static int run_backup(struct dr_repo *r, struct fake *f, int64_t time_ns, struct dr_id *out_id,
+                      struct dr_snapshot *out_snap)
+{
+    const struct dr_tree_source src = {.kind = "fake", .build = fake_build, .arg = f};
+    char *tags[] = {"nightly"};
+    struct dr_backup_opts o = {
+        .stream_fd = -1,
+        .tree_source = &src,
+        .tags = tags,
+        .ntags = 1,
+        .host = "unit-host",
+        .time_ns = time_ns,
+    };
+    return dr_backup_run(r, &o, out_id, out_snap);
+}
+
+static void assert_file(struct dr_repo *r, const struct dr_snapshot *s, const char *path,
+                        const struct fake_file *f)
+{
+    struct dr_node n = {0};
+    assert_int_equal(dr_repo_find_node(r, s, path, &n), 0);
+    assert_int_equal(n.mode, 0640);
+    assert_string_equal(n.user, "postgres");
+    dr_test_assert_content(r, &n, f->size, f->seed);
+    dr_node_release(&n);
+}
+
+static void test_tree_source_snapshot(void **state)
+{
+    struct env *e = *state;
+    struct fake f = {0};
+    struct dr_id id;
+    struct dr_snapshot out;
+    dr_snapshot_init(&out);
+    int rc = run_backup(e->r, &f, 1763000000LL * 1000000000LL, &id, &out);
+    if (rc < 0) {
+        fail_msg("backup: %s", dr_error_msg());
+    }
+    assert_int_equal(dr_mem_backend_count(STORE, "snapshots/"), 1);
+    assert_string_equal(out.source, "fake");
+    assert_int_equal(out.summary.files_new, 3);
+    assert_int_equal(out.summary.dirs, 2);
+    assert_int_equal(out.summary.bytes_total, 150000 + 700 + 5000);
+    assert_true(out.summary.blobs_added > 0);
+
+    /* what the repository holds, read back from the object, not from the engine's copy */
+    struct dr_snapshot s;
+    dr_snapshot_init(&s);
+    assert_int_equal(dr_repo_snapshot_load(e->r, &id, &s), 0);
+    assert_string_equal(s.source, "fake");
+    assert_string_equal(s.host, "unit-host");
+    assert_int_equal(s.time_ns, 1763000000LL * 1000000000LL);
+    assert_int_equal(s.npaths, 1);
+    assert_string_equal(s.paths[0], "fake://cluster");
+    assert_true(dr_snapshot_has_tag(&s, "nightly"));
+    assert_non_null(dr_snapshot_get_meta(&s, "fake.version"));
+    assert_string_equal(dr_snapshot_get_meta(&s, "fake.version"), "42");
+    assert_memory_equal(&s.tree, &out.tree, sizeof(s.tree));
+
+    struct dr_tree t;
+    dr_tree_init(&t);
+    assert_int_equal(dr_repo_tree_load(e->r, NULL, &s.tree, &t), 0);
+    assert_int_equal(t.n, 3);
+    assert_string_equal(t.nodes[0].name, "big");
+    assert_string_equal(t.nodes[1].name, "etc");
+    assert_int_equal(t.nodes[1].type, DR_NODE_DIR);
+    assert_string_equal(t.nodes[2].name, "small");
+    /* content-defined chunks: 150 kB with a 16 kB average is more than one chunk */
+    assert_true(t.nodes[0].nchunks > 1);
+    dr_tree_release(&t);
+    assert_file(e->r, &s, "big", &root_files[0]);
+    assert_file(e->r, &s, "small", &root_files[1]);
+    assert_file(e->r, &s, "etc/conf", &etc_files[0]);
+
+    /* the same content again: a new snapshot, no new data */
+    struct dr_id id2;
+    struct dr_snapshot out2;
+    dr_snapshot_init(&out2);
+    assert_int_equal(run_backup(e->r, &f, 1763000001LL * 1000000000LL, &id2, &out2), 0);
+    assert_memory_not_equal(&id, &id2, sizeof(id));
+    assert_memory_equal(&out.tree, &out2.tree, sizeof(out.tree));
+    assert_int_equal(out2.summary.blobs_added, 0);
+    assert_int_equal(dr_mem_backend_count(STORE, "snapshots/"), 2);
+
+    dr_snapshot_release(&s);
+    dr_snapshot_release(&out);
+    dr_snapshot_release(&out2);
+}
+
+static void test_failing_source(void **state)
+{
+    struct env *e = *state;
+    struct dr_id id;
+    struct dr_snapshot out;
+    dr_snapshot_init(&out);
+
+    struct fake refuse = {.fail_build = DR_ESOURCE};
+    assert_int_equal(run_backup(e->r, &refuse, 0, &id, &out), DR_ESOURCE);
+    assert_non_null(strstr(dr_error_msg(), "refused"));
+    assert_int_equal(dr_mem_backend_count(STORE, "snapshots/"), 0);
+
+    struct fake drop = {.fail_after = 60000};
+    assert_int_equal(run_backup(e->r, &drop, 0, &id, &out), DR_ESOURCE);
+    assert_non_null(strstr(dr_error_msg(), "dropped"));
+    assert_int_equal(dr_mem_backend_count(STORE, "snapshots/"), 0);
+
+    struct dr_snap_entry *list = NULL;
+    size_t n = 0;
+    assert_int_equal(dr_repo_snapshot_list(e->r, &list, &n, NULL), 0);
+    assert_int_equal(n, 0);
+    dr_snap_list_free(list, n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_tree_source_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failing_source, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

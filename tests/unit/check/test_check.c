@@ -1,0 +1,189 @@
+/* test_check.c: check's damage attribution (src/check/check.c) through the in-memory backend.
+ *
+ * Covers: a clean repository has no damage, with and without read_data, and the stats count
+ * its snapshots and packs; a flipped byte in a data pack is reported (read_data) as damage
+ * naming that pack, and the affected list names the snapshot and the one file whose blob is
+ * in the damaged record, not the intact files; a data pack that is gone is reported as a missing
+ * pack by name, with every file of the snapshot affected. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "drrepo/check.h"
+#include "drrepo/error.h"
+#include "drrepo/mem.h"
+#include "fixture.h"
+#include "mem_backend.h"
+
+#define STORE "check"
+
+static const struct dr_test_file files[] = {
+    {.name = "a", .size = 40000, .seed = 51},
+    {.name = "b", .size = 1000, .seed = 52},
+    {.name = "c", .size = 20000, .seed = 53, .in_sub = true},
+};
+
+struct env {
+    char *cache;
+    struct dr_repo *r;
+    struct dr_id snap;
+    char *pack; /* the data pack's object name */
+    char pack_hex[DR_ID_HEX_LEN + 1];
+};
+
+static int setup(void **state)
+{
+    struct env *e = dr_xcalloc(1, sizeof(*e));
+    e->cache = dr_test_tmpdir();
+    dr_test_repo_init(STORE);
+    e->r = dr_test_repo_open(STORE, e->cache);
+    dr_test_commit(e->r, files, 3, 1000, &e->snap);
+    char **names = NULL;
+    size_t n = dr_mem_backend_names(STORE, "data/", &names);
+    assert_int_equal(n, 1);
+    e->pack = dr_xstrdup(names[0]);
+    snprintf(e->pack_hex, sizeof(e->pack_hex), "%s", strrchr(e->pack, '/') + 1);
+    dr_mem_backend_names_free(names, n);
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+    dr_repo_close(e->r);
+    dr_test_rmtree(e->cache);
+    free(e->cache);
+    free(e->pack);
+    free(e);
+    dr_mem_backend_destroy(STORE);
+    return 0;
+}
+
+static void run_check(struct env *e, bool read_data, struct dr_check_report *rep)
+{
+    struct dr_check_opts o = {.read_data = read_data};
+    memset(rep, 0, sizeof(*rep));
+    int rc = dr_check_run(e->r, &o, rep);
+    if (rc < 0) {
+        fail_msg("check: %s", dr_error_msg());
+    }
+}
+
+static void print_report(const struct dr_check_report *rep)
+{
+    for (size_t i = 0; i < rep->nproblems; i++) {
+        print_message("problem %d%s: %s: %s\n", rep->problems[i].kind,
+                      rep->problems[i].warning ? " (warning)" : "", rep->problems[i].object,
+                      rep->problems[i].message);
+    }
+    for (size_t i = 0; i < rep->naffected; i++) {
+        print_message("affected: %s %s\n", rep->affected[i].path, rep->affected[i].object);
+    }
+}
+
+/* True when a damage problem of kind names the pack in its object or message. */
+static bool names_pack(const struct dr_check_report *rep, int kind, const char *hex)
+{
+    for (size_t i = 0; i < rep->nproblems; i++) {
+        const struct dr_problem *p = &rep->problems[i];
+        if (p->kind == kind && !p->warning &&
+            (strstr(p->object, hex) || (p->message && strstr(p->message, hex)))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool is_affected(const struct dr_check_report *rep, const struct dr_id *snap,
+                        const char *path)
+{
+    for (size_t i = 0; i < rep->naffected; i++) {
+        if (memcmp(&rep->affected[i].snapshot, snap, sizeof(*snap)) == 0 &&
+            strcmp(rep->affected[i].path, path) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void test_clean(void **state)
+{
+    struct env *e = *state;
+    struct dr_check_report rep;
+    run_check(e, false, &rep);
+    print_report(&rep);
+    assert_int_equal(rep.ndamage, 0);
+    assert_int_equal(rep.st.snapshots, 1);
+    assert_true(rep.st.packs >= 2);
+    dr_check_report_release(&rep);
+    run_check(e, true, &rep);
+    assert_int_equal(rep.ndamage, 0);
+    assert_int_equal(rep.naffected, 0);
+    assert_true(rep.st.packs_read >= 1);
+    dr_check_report_release(&rep);
+}
+
+static void test_flipped_byte(void **state)
+{
+    struct env *e = *state;
+    struct dr_snapshot s;
+    struct dr_node a = {0};
+    dr_snapshot_init(&s);
+    assert_int_equal(dr_repo_snapshot_load(e->r, &e->snap, &s), 0);
+    assert_int_equal(dr_repo_find_node(e->r, &s, "a", &a), 0);
+    struct dr_index_txn *txn = NULL;
+    struct dr_index_blob b;
+    assert_int_equal(dr_index_begin(dr_repo_index(e->r), false, &txn), 0);
+    assert_int_equal(dr_index_blob_get(txn, &a.chunks[1], &b), 0);
+    assert_int_equal(dr_index_commit(txn), 0);
+    assert_int_equal(dr_mem_backend_flip(STORE, e->pack, b.offset + b.clen / 2, 0x04), 0);
+
+    struct dr_check_report rep;
+    run_check(e, true, &rep);
+    print_report(&rep);
+    assert_true(rep.ndamage > 0);
+    /* the pack as a whole (its hash) and the blob in it */
+    assert_true(names_pack(&rep, DR_PROB_PACK_HASH, e->pack_hex));
+    assert_true(names_pack(&rep, DR_PROB_BLOB_DAMAGED, e->pack_hex));
+    assert_true(is_affected(&rep, &e->snap, "/a"));
+    char bhex[DR_ID_HEX_LEN + 1];
+    assert_int_equal(rep.naffected, 1);
+    assert_non_null(strstr(rep.affected[0].object, dr_id_hex(&a.chunks[1], bhex)));
+    assert_false(is_affected(&rep, &e->snap, "/b"));
+    assert_false(is_affected(&rep, &e->snap, "/sub/c"));
+    dr_check_report_release(&rep);
+    dr_node_release(&a);
+    dr_snapshot_release(&s);
+}
+
+static void test_missing_pack(void **state)
+{
+    struct env *e = *state;
+    assert_int_equal(dr_mem_backend_drop(STORE, e->pack), 0);
+    struct dr_check_report rep;
+    run_check(e, false, &rep);
+    print_report(&rep);
+    assert_true(rep.ndamage > 0);
+    assert_true(names_pack(&rep, DR_PROB_PACK_MISSING, e->pack_hex));
+    assert_true(is_affected(&rep, &e->snap, "/a"));
+    assert_true(is_affected(&rep, &e->snap, "/b"));
+    assert_true(is_affected(&rep, &e->snap, "/sub/c"));
+    dr_check_report_release(&rep);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_clean, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flipped_byte, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_pack, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,106 @@
+/* test_lock.c: the repository lock rules (src/store/lock.c via dr_repo_lock) between two
+ * clients of one repository in the in-memory backend.
+ *
+ * Covers: shared + shared is allowed; shared then exclusive, exclusive then shared and
+ * exclusive then exclusive are refused with DR_ELOCKED and a message; releasing a lock removes
+ * its object and lets the refused request through; the reserve object is written. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "drrepo/error.h"
+#include "drrepo/lock.h"
+#include "drrepo/mem.h"
+#include "fixture.h"
+#include "mem_backend.h"
+
+#define STORE "store-lock"
+
+struct env {
+    char *cache_a, *cache_b;
+    struct dr_repo *a, *b;
+};
+
+static int setup(void **state)
+{
+    struct env *e = dr_xcalloc(1, sizeof(*e));
+    e->cache_a = dr_test_tmpdir();
+    e->cache_b = dr_test_tmpdir();
+    dr_test_repo_init(STORE);
+    e->a = dr_test_repo_open(STORE, e->cache_a);
+    e->b = dr_test_repo_open(STORE, e->cache_b);
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+    dr_repo_close(e->a);
+    dr_repo_close(e->b);
+    dr_test_rmtree(e->cache_a);
+    dr_test_rmtree(e->cache_b);
+    free(e->cache_a);
+    free(e->cache_b);
+    free(e);
+    dr_mem_backend_destroy(STORE);
+    return 0;
+}
+
+static void test_shared_shared(void **state)
+{
+    struct env *e = *state;
+    struct dr_lock *l1 = NULL, *l2 = NULL;
+    assert_int_equal(dr_repo_lock(e->a, 0, &l1), 0);
+    assert_int_equal(dr_repo_lock(e->b, 0, &l2), 0);
+    assert_int_equal(dr_mem_backend_count(STORE, "locks/"), 2);
+    assert_true(dr_mem_backend_size(STORE, DR_LOCK_RESERVE_OBJ) > 0);
+    dr_lock_release(l1);
+    dr_lock_release(l2);
+    assert_int_equal(dr_mem_backend_count(STORE, "locks/"), 0);
+}
+
+static void test_shared_exclusive(void **state)
+{
+    struct env *e = *state;
+    struct dr_lock *l1 = NULL, *l2 = NULL;
+    assert_int_equal(dr_repo_lock(e->a, 0, &l1), 0);
+    assert_int_equal(dr_repo_lock(e->b, DR_LOCK_EXCLUSIVE, &l2), DR_ELOCKED);
+    assert_null(l2);
+    assert_true(strlen(dr_error_msg()) > 0);
+    /* the refused lock left nothing behind */
+    assert_int_equal(dr_mem_backend_count(STORE, "locks/"), 1);
+    dr_lock_release(l1);
+    assert_int_equal(dr_repo_lock(e->b, DR_LOCK_EXCLUSIVE, &l2), 0);
+    dr_lock_release(l2);
+}
+
+static void test_exclusive_refuses_all(void **state)
+{
+    struct env *e = *state;
+    struct dr_lock *l1 = NULL, *l2 = NULL;
+    assert_int_equal(dr_repo_lock(e->a, DR_LOCK_EXCLUSIVE, &l1), 0);
+    assert_int_equal(dr_repo_lock(e->b, DR_LOCK_EXCLUSIVE, &l2), DR_ELOCKED);
+    assert_int_equal(dr_repo_lock(e->b, 0, &l2), DR_ELOCKED);
+    assert_null(l2);
+    assert_int_equal(dr_mem_backend_count(STORE, "locks/"), 1);
+    dr_lock_release(l1);
+    assert_int_equal(dr_mem_backend_count(STORE, "locks/"), 0);
+    assert_int_equal(dr_repo_lock(e->b, 0, &l2), 0);
+    dr_lock_release(l2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_shared_shared, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_exclusive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exclusive_refuses_all, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,252 @@
+/* test_repo.c: the repository core (src/store/repo.c, admin.c, keys.c, pipeline.c) through the
+ * in-memory backend, with a real index in a scratch cache directory.
+ *
+ * Covers: init writes config, its copy and a key file, and refuses a second init (DR_EEXIST);
+ * open with the wrong password (DR_EAUTH) and of an empty store (DR_ENOREPO); data blobs put
+ * through the pipeline are deduplicated and read back; an unknown blob is DR_ENOENT; a blob whose
+ * record was damaged is DR_ECORRUPT naming the pack; reference counting +1/-1 on every distinct
+ * blob reachable from a tree, and the count of blobs it had to skip; the snapshot list and
+ * resolve; the counts of a reopened index. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "drrepo/error.h"
+#include "drrepo/format.h"
+#include "drrepo/mem.h"
+#include "drrepo/pipeline.h"
+#include "fixture.h"
+#include "mem_backend.h"
+
+#define STORE "store-repo"
+
+struct env {
+    char *cache;
+    struct dr_repo *r;
+};
+
+static int setup(void **state)
+{
+    struct env *e = dr_xcalloc(1, sizeof(*e));
+    e->cache = dr_test_tmpdir();
+    dr_test_repo_init(STORE);
+    e->r = dr_test_repo_open(STORE, e->cache);
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+    dr_repo_close(e->r);
+    dr_test_rmtree(e->cache);
+    free(e->cache);
+    free(e);
+    dr_mem_backend_destroy(STORE);
+    return 0;
+}
+
+static void test_init_open(void **state)
+{
+    struct env *e = *state;
+    assert_true(dr_mem_backend_size(STORE, DR_OBJ_CONFIG) > 0);
+    assert_true(dr_mem_backend_size(STORE, DR_OBJ_CONFIG_COPY) > 0);
+    assert_int_equal(dr_mem_backend_count(STORE, "keys/"), 1);
+    assert_int_equal(dr_repo_config(e->r)->version, DR_REPO_VERSION);
+    assert_int_equal(dr_repo_config(e->r)->pack_size, DR_PACK_SIZE_MIN);
+    assert_non_null(dr_repo_index(e->r));
+    assert_string_equal(dr_repo_cache_dir(e->r), e->cache);
+
+    struct dr_repo_params p;
+    dr_repo_params_default(&p);
+    p.kdf_opslimit = 1;
+    p.kdf_memlimit = 8192;
+    p.insecure_kdf = true;
+    struct dr_id id;
+    assert_int_equal(dr_repo_init("mem://" STORE, "pw", &p, &id), DR_EEXIST);
+    /* the floor is enforced without insecure_kdf */
+    p.insecure_kdf = false;
+    assert_int_equal(dr_repo_init("mem://store-other", "pw", &p, &id), DR_EUSAGE);
+
+    struct dr_repo *r2 = NULL;
+    struct dr_repo_open_opts o = {
+        .location = "mem://" STORE, .password = "wrong", .cache_dir = e->cache};
+    assert_int_equal(dr_repo_open(&o, &r2), DR_EAUTH);
+    o.location = "mem://store-empty";
+    o.password = DR_TEST_PASSWORD;
+    int rc = dr_repo_open(&o, &r2);
+    assert_true(rc == DR_ENOREPO || rc == DR_EIO);
+    assert_null(r2);
+    dr_mem_backend_destroy("store-empty");
+    dr_mem_backend_destroy("store-other");
+}
+
+static void test_blob_put_get(void **state)
+{
+    struct env *e = *state;
+    struct dr_pipeline *w = NULL;
+    struct dr_id ids[3];
+    size_t sizes[3] = {1000, 20000, 1000};
+    uint32_t seeds[3] = {1, 2, 1}; /* the third is the first again */
+    assert_int_equal(dr_pipeline_open(e->r, &w), 0);
+    for (int i = 0; i < 3; i++) {
+        uint8_t *p = dr_xmalloc(sizes[i]);
+        dr_test_fill(p, sizes[i], seeds[i]);
+        assert_int_equal(dr_pipeline_put_data(w, p, sizes[i], &ids[i]), 0);
+    }
+    assert_int_equal(dr_pipeline_flush(w), 0);
+    struct dr_pipeline_stats st;
+    dr_pipeline_get_stats(w, &st);
+    assert_int_equal(st.blobs_seen, 3);
+    assert_int_equal(st.blobs_added, 2);
+    assert_int_equal(st.packs_written, 1);
+    dr_pipeline_free(w);
+    assert_memory_equal(&ids[0], &ids[2], sizeof(ids[0]));
+    assert_memory_not_equal(&ids[0], &ids[1], sizeof(ids[0]));
+    assert_int_equal(dr_mem_backend_count(STORE, "data/"), 1);
+
+    for (int i = 0; i < 2; i++) {
+        struct dr_buf out = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+        uint8_t *want = dr_xmalloc(sizes[i]);
+        dr_test_fill(want, sizes[i], seeds[i]);
+        assert_int_equal(dr_repo_blob_get(e->r, NULL, DR_BLOB_DATA, &ids[i], &out), 0);
+        assert_int_equal(out.len, sizes[i]);
+        assert_memory_equal(out.buf, want, sizes[i]);
+        free(want);
+        dr_buf_release(&out);
+    }
+
+    struct dr_id unknown;
+    memset(&unknown, 0x5a, sizeof(unknown));
+    struct dr_buf out = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    assert_int_equal(dr_repo_blob_get(e->r, NULL, DR_BLOB_DATA, &unknown, &out), DR_ENOENT);
+
+    /* damage the second blob's record: the read fails naming its pack */
+    struct dr_index_txn *txn = NULL;
+    struct dr_index_blob b;
+    assert_int_equal(dr_index_begin(dr_repo_index(e->r), false, &txn), 0);
+    assert_int_equal(dr_index_blob_get(txn, &ids[1], &b), 0);
+    assert_int_equal(dr_index_commit(txn), 0);
+    char **names = NULL;
+    size_t n = dr_mem_backend_names(STORE, "data/", &names);
+    assert_int_equal(n, 1);
+    char hex[DR_ID_HEX_LEN + 1];
+    assert_non_null(strstr(names[0], dr_id_hex(&b.pack, hex)));
+    assert_int_equal(dr_mem_backend_flip(STORE, names[0], b.offset + b.clen / 2, 0x01), 0);
+    assert_int_equal(dr_repo_blob_get(e->r, NULL, DR_BLOB_DATA, &ids[1], &out), DR_ECORRUPT);
+    assert_non_null(strstr(dr_error_msg(), hex));
+    /* the other blob of the pack is intact */
+    assert_int_equal(dr_repo_blob_get(e->r, NULL, DR_BLOB_DATA, &ids[0], &out), 0);
+    assert_int_equal(out.len, sizes[0]);
+    dr_mem_backend_names_free(names, n);
+    dr_buf_release(&out);
+}
+
+static uint32_t refs_of(struct dr_repo *r, const struct dr_id *id)
+{
+    struct dr_index_txn *txn = NULL;
+    struct dr_index_blob b;
+    assert_int_equal(dr_index_begin(dr_repo_index(r), false, &txn), 0);
+    assert_int_equal(dr_index_blob_get(txn, id, &b), 0);
+    assert_int_equal(dr_index_commit(txn), 0);
+    return b.refs;
+}
+
+static int count_refs(struct dr_repo *r, const struct dr_id *root, int delta)
+{
+    struct dr_index_txn *txn = NULL;
+    assert_int_equal(dr_index_begin(dr_repo_index(r), true, &txn), 0);
+    int rc = dr_repo_count_refs(r, txn, root, delta);
+    assert_int_equal(dr_index_commit(txn), 0);
+    return rc;
+}
+
+static void test_refcount(void **state)
+{
+    struct env *e = *state;
+    /* the same content twice in one snapshot counts once: refs are per snapshot */
+    const struct dr_test_file files[] = {
+        {.name = "a", .size = 40000, .seed = 7},
+        {.name = "b", .size = 40000, .seed = 7},
+        {.name = "c", .size = 100, .seed = 8, .in_sub = true},
+    };
+    struct dr_id snap;
+    dr_test_commit(e->r, files, 3, 1000, &snap);
+    struct dr_snapshot s;
+    dr_snapshot_init(&s);
+    assert_int_equal(dr_repo_snapshot_load(e->r, &snap, &s), 0);
+    struct dr_node a = {0}, c = {0};
+    assert_int_equal(dr_repo_find_node(e->r, &s, "/a", &a), 0);
+    assert_int_equal(dr_repo_find_node(e->r, &s, "sub/c", &c), 0);
+    assert_int_equal(a.nchunks, 3);
+    dr_test_assert_content(e->r, &a, 40000, 7);
+    dr_test_assert_content(e->r, &c, 100, 8);
+
+    /* committed: one reference per blob, the root tree included */
+    assert_int_equal(refs_of(e->r, &a.chunks[0]), 1);
+    assert_int_equal(refs_of(e->r, &c.chunks[0]), 1);
+    assert_int_equal(refs_of(e->r, &s.tree), 1);
+    assert_int_equal(count_refs(e->r, &s.tree, +1), 0);
+    assert_int_equal(refs_of(e->r, &a.chunks[2]), 2);
+    assert_int_equal(refs_of(e->r, &c.chunks[0]), 2);
+    assert_int_equal(refs_of(e->r, &s.tree), 2);
+    assert_int_equal(count_refs(e->r, &s.tree, -1), 0);
+    assert_int_equal(refs_of(e->r, &a.chunks[2]), 1);
+    assert_int_equal(refs_of(e->r, &c.chunks[0]), 1);
+
+    /* a second snapshot sharing "a" adds one reference to its blobs only */
+    const struct dr_test_file more[] = {{.name = "a", .size = 40000, .seed = 7}};
+    struct dr_id snap2;
+    dr_test_commit(e->r, more, 1, 2000, &snap2);
+    assert_int_equal(refs_of(e->r, &a.chunks[0]), 2);
+    assert_int_equal(refs_of(e->r, &c.chunks[0]), 1);
+
+    /* a root that is not in the index is skipped and counted */
+    struct dr_id unknown;
+    memset(&unknown, 0x77, sizeof(unknown));
+    assert_int_equal(count_refs(e->r, &unknown, +1), 1);
+
+    struct dr_snap_entry *list = NULL;
+    size_t n = 0, bad = 0;
+    assert_int_equal(dr_repo_snapshot_list(e->r, &list, &n, &bad), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(bad, 0);
+    assert_memory_equal(&list[0].id, &snap, sizeof(snap)); /* oldest first */
+    dr_snap_list_free(list, n);
+    struct dr_id latest;
+    assert_int_equal(dr_repo_snapshot_resolve(e->r, "latest", NULL, NULL, &latest), 0);
+    assert_memory_equal(&latest, &snap2, sizeof(snap2));
+
+    uint64_t blobs, packs, snaps;
+    assert_int_equal(dr_repo_index_counts(e->r, &blobs, &packs, &snaps), 0);
+    assert_int_equal(snaps, 2);
+    assert_true(packs >= 2); /* a data pack and a tree pack at least */
+
+    /* a reopened handle finds the same index */
+    dr_repo_close(e->r);
+    e->r = dr_test_repo_open(STORE, e->cache);
+    uint64_t blobs2, packs2, snaps2;
+    assert_int_equal(dr_repo_index_counts(e->r, &blobs2, &packs2, &snaps2), 0);
+    assert_int_equal(blobs2, blobs);
+    assert_int_equal(packs2, packs);
+    assert_int_equal(refs_of(e->r, &a.chunks[0]), 2);
+
+    dr_node_release(&a);
+    dr_node_release(&c);
+    dr_snapshot_release(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_init_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blob_put_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refcount, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
