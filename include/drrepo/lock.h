@@ -12,6 +12,7 @@
 #define DR_LOCK_H
 
 #include "drrepo/backend.h"
+#include "drrepo/layout.h"
 
 #define DR_LOCK_STALE_NS (30LL * 60 * 1000000000)
 #define DR_LOCK_REFRESH_NS (5LL * 60 * 1000000000)
@@ -28,10 +29,9 @@ struct dr_lock_info {
     char host[256], user[256];
 };
 
-/* The reserve (format/repository.md "Reserve"): an object of random bytes that exists only to
- * be deleted, so that a command that frees space can still write its lock when the disk is
- * full. Random, so that no file system stores it compressed, deduplicated or sparse. */
-#define DR_LOCK_RESERVE_OBJ "reserve"
+/* The reserve (format/repository.md "Reserve"), object DR_OBJ_RESERVE: random bytes that exist
+ * only to be deleted, so that a command that frees space can still write its lock when the disk
+ * is full. Random, so that no file system stores it compressed, deduplicated or sparse. */
 #define DR_LOCK_RESERVE_SIZE (1u << 20)
 
 enum {

@@ -28,6 +28,7 @@
 
 #include "drrepo/error.h"
 #include "drrepo/format.h"
+#include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/reader.h"
@@ -233,8 +234,7 @@ int dr_drill_save(struct dr_repo *r, const struct dr_drill_result *res)
     struct dr_id id;
     int rc = encode(dr_repo_keys(r), res, host, &file, &id);
     if (rc >= 0) {
-        char hex[DR_ID_HEX_LEN + 1];
-        char *name = dr_xasprintf("drills/%s", dr_id_hex(&id, hex));
+        char *name = dr_layout_name_dup(DR_LAYOUT_DRILL, &id);
         rc = dr_backend_put(dr_repo_backend(r), name, file.buf, file.len, false);
         if (rc < 0) {
             rc = dr_error_wrap(rc, "cannot store the drill result");
@@ -271,11 +271,11 @@ int dr_drill_list(struct dr_repo *r, const struct dr_id *id, dr_drill_cb cb, voi
     struct dr_drill_result *v = NULL;
     size_t n = 0, alloc = 0;
     struct dr_buf raw = DR_BUF_INIT(DRILL_HDR_LEN + DR_DRILL_MAX + DR_AEAD_OVERHEAD);
-    int rc = dr_backend_list(dr_repo_backend(r), "drills", list_cb, &dn);
+    int rc = dr_backend_list(dr_repo_backend(r), DR_OBJ_DRILLS, list_cb, &dn);
     for (size_t i = 0; rc >= 0 && i < dn.n; i++) {
+        enum dr_layout_kind kind;
         struct dr_id did;
-        const char *base = strrchr(dn.v[i], '/');
-        if (!base || dr_id_parse(base + 1, &did) < 0) {
+        if (dr_layout_parse(dn.v[i], &kind, &did) < 0 || kind != DR_LAYOUT_DRILL) {
             dr_error_clear();
             continue; /* not a drill object: check reports it */
         }
@@ -968,11 +968,11 @@ int dr_drill_prune(struct dr_repo *r)
     struct drill_names dn = {0};
     struct dr_buf raw = DR_BUF_INIT(DRILL_HDR_LEN + DR_DRILL_MAX + DR_AEAD_OVERHEAD);
     int removed = 0;
-    int rc = dr_backend_list(dr_repo_backend(r), "drills", list_cb, &dn);
+    int rc = dr_backend_list(dr_repo_backend(r), DR_OBJ_DRILLS, list_cb, &dn);
     for (size_t i = 0; rc >= 0 && i < dn.n; i++) {
+        enum dr_layout_kind kind;
         struct dr_id did;
-        const char *base = strrchr(dn.v[i], '/');
-        if (!base || dr_id_parse(base + 1, &did) < 0) {
+        if (dr_layout_parse(dn.v[i], &kind, &did) < 0 || kind != DR_LAYOUT_DRILL) {
             dr_error_clear();
             continue;
         }
@@ -986,8 +986,7 @@ int dr_drill_prune(struct dr_repo *r)
             dr_error_clear(); /* removed meanwhile, or unreadable: check reports it */
             continue;
         }
-        char hex[DR_ID_HEX_LEN + 1];
-        char *snap = dr_xasprintf("snapshots/%s", dr_id_hex(&res.snapshot, hex));
+        char *snap = dr_layout_name_dup(DR_LAYOUT_SNAPSHOT, &res.snapshot);
         uint64_t size;
         int src = dr_backend_stat(dr_repo_backend(r), snap, &size);
         free(snap);

@@ -187,7 +187,7 @@ static int list_cb(void *arg, const char *name, uint64_t size)
 int dr_lock_list(struct dr_backend *b, dr_lock_cb cb, void *arg)
 {
     struct list_ctx lc = {.b = b, .cb = cb, .arg = arg};
-    return dr_backend_list(b, "locks", list_cb, &lc);
+    return dr_backend_list(b, DR_OBJ_LOCKS, list_cb, &lc);
 }
 
 struct conflict_ctx {
@@ -270,7 +270,7 @@ static void *refresh_main(void *arg)
 int dr_lock_reserve_ensure(struct dr_backend *b)
 {
     uint64_t size = 0;
-    int rc = dr_backend_stat(b, DR_LOCK_RESERVE_OBJ, &size);
+    int rc = dr_backend_stat(b, DR_OBJ_RESERVE, &size);
     if (rc >= 0 && size == DR_LOCK_RESERVE_SIZE) {
         return 0;
     }
@@ -280,7 +280,7 @@ int dr_lock_reserve_ensure(struct dr_backend *b)
     dr_error_clear();
     uint8_t *p = dr_xmalloc(DR_LOCK_RESERVE_SIZE);
     dr_random_bytes(p, DR_LOCK_RESERVE_SIZE);
-    rc = dr_backend_put(b, DR_LOCK_RESERVE_OBJ, p, DR_LOCK_RESERVE_SIZE, false);
+    rc = dr_backend_put(b, DR_OBJ_RESERVE, p, DR_LOCK_RESERVE_SIZE, false);
     free(p);
     return rc < 0 ? rc : 1;
 }
@@ -292,7 +292,7 @@ static int write_lock_reserve(struct dr_lock *l)
 {
     char msg[1024];
     snprintf(msg, sizeof(msg), "%s", dr_error_msg());
-    if (dr_backend_delete(l->b, DR_LOCK_RESERVE_OBJ) < 0) {
+    if (dr_backend_delete(l->b, DR_OBJ_RESERVE) < 0) {
         /* no reserve (already used, or never written): the first error stands */
         return dr_errorf(DR_ENOSPC, "%s", msg);
     }
@@ -318,7 +318,7 @@ int dr_lock_acquire_flags(struct dr_backend *b, unsigned flags, struct dr_lock *
     dr_random_bytes(rnd, sizeof(rnd));
     char hex[33];
     dr_hex_encode(rnd, sizeof(rnd), hex);
-    l->obj = dr_xasprintf("locks/%s", hex);
+    l->obj = dr_layout_lock_name(hex);
     l->info.exclusive = exclusive;
     l->info.pid = (uint32_t)getpid();
     l->info.proc_start = proc_start_time(l->info.pid);
