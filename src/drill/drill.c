@@ -28,6 +28,7 @@
 
 #include "drrepo/error.h"
 #include "drrepo/format.h"
+#include "drrepo/identity.h"
 #include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
@@ -226,10 +227,7 @@ out:
 int dr_drill_save(struct dr_repo *r, const struct dr_drill_result *res)
 {
     char host[256];
-    if (gethostname(host, sizeof(host)) < 0) {
-        host[0] = '\0';
-    }
-    host[sizeof(host) - 1] = '\0';
+    dr_identity_host(host, sizeof(host), "");
     struct dr_buf file = DR_BUF_INIT(DRILL_HDR_LEN + DR_DRILL_MAX + DR_AEAD_OVERHEAD);
     struct dr_id id;
     int rc = encode(dr_repo_keys(r), res, host, &file, &id);

@@ -9,13 +9,13 @@
  * visible in `key list` rather than hidden in copies/. */
 #include "drrepo/repo.h"
 
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "drrepo/error.h"
 #include "drrepo/format.h"
+#include "drrepo/identity.h"
 #include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
@@ -372,12 +372,8 @@ out:
 
 static void host_user(char *host, size_t hostlen, char *user, size_t userlen)
 {
-    if (gethostname(host, hostlen) < 0) {
-        snprintf(host, hostlen, "unknown");
-    }
-    host[hostlen - 1] = '\0';
-    struct passwd *pw = getpwuid(getuid());
-    snprintf(user, userlen, "%s", pw ? pw->pw_name : "unknown");
+    dr_identity_host(host, hostlen, "unknown");
+    dr_identity_user(user, userlen, "unknown");
 }
 
 int dr_repo_write_keyfile(struct dr_backend *b, const struct dr_keys *k,

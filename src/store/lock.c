@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 #include "drrepo/id.h"
+#include "drrepo/identity.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/reader.h"
@@ -67,14 +67,6 @@ static void boot_id(char *out, size_t len)
         }
         fclose(f);
     }
-}
-
-static void this_host(char *out, size_t len)
-{
-    if (gethostname(out, len) < 0) {
-        snprintf(out, len, "unknown");
-    }
-    out[len - 1] = '\0';
 }
 
 int dr_lock_encode(const struct dr_lock_info *in, struct dr_buf *out)
@@ -138,7 +130,7 @@ int dr_lock_parse(const uint8_t *p, size_t len, struct dr_lock_info *out)
 bool dr_lock_is_dead(const struct dr_lock_info *li)
 {
     char host[256], boot[40];
-    this_host(host, sizeof(host));
+    dr_identity_host(host, sizeof(host), "unknown");
     if (strcmp(host, li->host) != 0) {
         return false;
     }
@@ -323,9 +315,8 @@ int dr_lock_acquire_flags(struct dr_backend *b, unsigned flags, struct dr_lock *
     l->info.pid = (uint32_t)getpid();
     l->info.proc_start = proc_start_time(l->info.pid);
     boot_id(l->info.boot_id, sizeof(l->info.boot_id));
-    this_host(l->info.host, sizeof(l->info.host));
-    struct passwd *pw = getpwuid(getuid());
-    snprintf(l->info.user, sizeof(l->info.user), "%s", pw ? pw->pw_name : "unknown");
+    dr_identity_host(l->info.host, sizeof(l->info.host), "unknown");
+    dr_identity_user(l->info.user, sizeof(l->info.user), "unknown");
     l->info.created_ns = dr_time_now_ns();
     snprintf(l->info.name, sizeof(l->info.name), "%s", l->obj);
     /* Write first, then look: of two processes racing, at least one sees the other's lock. */

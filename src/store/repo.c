@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include "drrepo/fault.h"
 #include "drrepo/format.h"
 #include "drrepo/fs.h"
+#include "drrepo/identity.h"
 #include "drrepo/layout.h"
 #include "drrepo/lock.h"
 #include "drrepo/log.h"
@@ -184,9 +184,11 @@ static char *default_cache_dir(void)
     if (e && *e) {
         return dr_xasprintf("%s/.cache/drrepo", e);
     }
-    struct passwd *pw = getpwuid(getuid());
-    if (pw && pw->pw_dir) {
-        return dr_xasprintf("%s/.cache/drrepo", pw->pw_dir);
+    char *home = dr_identity_home();
+    if (home) {
+        char *dir = dr_xasprintf("%s/.cache/drrepo", home);
+        free(home);
+        return dir;
     }
     return dr_xstrdup("/var/cache/drrepo");
 }
