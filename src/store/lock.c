@@ -9,12 +9,10 @@
 #include <unistd.h>
 
 #include "drrepo/error.h"
-#include "drrepo/format.h"
 #include "drrepo/id.h"
 #include "drrepo/identity.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
-#include "drrepo/reader.h"
 #include "drrepo/secure.h"
 #include "drrepo/util.h"
 
@@ -69,64 +67,6 @@ static void boot_id(char *out, size_t len)
     }
 }
 
-int dr_lock_encode(const struct dr_lock_info *in, struct dr_buf *out)
-{
-    size_t hl = strlen(in->host), ul = strlen(in->user), bl = strlen(in->boot_id);
-    int rc = dr_buf_add(out, DR_MAGIC_LOCK, DR_MAGIC_LEN);
-    rc = rc < 0 ? rc : dr_buf_add_u32le(out, DR_FORMAT_VERSION);
-    rc = rc < 0 ? rc : dr_buf_add_u8(out, in->exclusive ? 1 : 0);
-    rc = rc < 0 ? rc : dr_buf_add_u32le(out, in->pid);
-    rc = rc < 0 ? rc : dr_buf_add_u64le(out, in->proc_start);
-    rc = rc < 0 ? rc : dr_buf_add_u64le(out, (uint64_t)in->created_ns);
-    rc = rc < 0 ? rc : dr_buf_add_u64le(out, (uint64_t)in->refreshed_ns);
-    rc = rc < 0 ? rc : dr_buf_add_u16le(out, (uint16_t)bl);
-    rc = rc < 0 ? rc : dr_buf_add(out, in->boot_id, bl);
-    rc = rc < 0 ? rc : dr_buf_add_u16le(out, (uint16_t)hl);
-    rc = rc < 0 ? rc : dr_buf_add(out, in->host, hl);
-    rc = rc < 0 ? rc : dr_buf_add_u16le(out, (uint16_t)ul);
-    rc = rc < 0 ? rc : dr_buf_add(out, in->user, ul);
-    return rc;
-}
-
-static void rd_str(struct dr_reader *r, char *out, size_t outlen)
-{
-    uint16_t n = dr_rd_u16le(r);
-    if (n >= outlen) {
-        dr_rd_fail(r);
-    }
-    dr_rd_copy(r, out, dr_rd_ok(r) ? n : 0);
-    out[dr_rd_ok(r) ? n : 0] = '\0';
-}
-
-int dr_lock_parse(const uint8_t *p, size_t len, struct dr_lock_info *out)
-{
-    struct dr_lock_info li;
-    memset(&li, 0, sizeof(li));
-    struct dr_reader r;
-    dr_rd_init(&r, p, len);
-    const uint8_t *magic = dr_rd_bytes(&r, DR_MAGIC_LEN);
-    uint32_t version = dr_rd_u32le(&r);
-    if (!dr_rd_ok(&r) || memcmp(magic, DR_MAGIC_LOCK, DR_MAGIC_LEN) != 0) {
-        return dr_errorf(DR_ECORRUPT, "not a lock file");
-    }
-    if (version > DR_FORMAT_VERSION) {
-        return dr_errorf(DR_EUNSUPPORTED, "lock file version %u is newer than supported", version);
-    }
-    li.exclusive = dr_rd_u8(&r) != 0;
-    li.pid = dr_rd_u32le(&r);
-    li.proc_start = dr_rd_u64le(&r);
-    li.created_ns = (int64_t)dr_rd_u64le(&r);
-    li.refreshed_ns = (int64_t)dr_rd_u64le(&r);
-    rd_str(&r, li.boot_id, sizeof(li.boot_id));
-    rd_str(&r, li.host, sizeof(li.host));
-    rd_str(&r, li.user, sizeof(li.user));
-    if (!dr_rd_ok(&r) || dr_rd_left(&r) != 0) {
-        return dr_errorf(DR_ECORRUPT, "lock file is malformed");
-    }
-    *out = li;
-    return 0;
-}
-
 bool dr_lock_is_dead(const struct dr_lock_info *li)
 {
     char host[256], boot[40];
@@ -164,7 +104,7 @@ static int list_cb(void *arg, const char *name, uint64_t size)
         return 0; /* released meanwhile */
     }
     if (rc >= 0) {
-        rc = dr_lock_parse((const uint8_t *)raw.buf, raw.len, &li);
+        rc = dr_lockrec_parse((const uint8_t *)raw.buf, raw.len, &li);
     }
     if (rc < 0) {
         dr_error_clear();
@@ -228,7 +168,7 @@ static int write_lock(struct dr_lock *l)
 {
     struct dr_buf raw = DR_BUF_INIT(4096);
     l->info.refreshed_ns = dr_time_now_ns();
-    int rc = dr_lock_encode(&l->info, &raw);
+    int rc = dr_lockrec_encode(&l->info, &raw);
     if (rc >= 0) {
         rc = dr_backend_put(l->b, l->obj, raw.buf, raw.len, false);
     }
