@@ -1,18 +1,12 @@
-/* config.h: the repository config object (format/repository.md "Config"): its fields, its
- * codec, and the names of the small critical objects and their second copies. */
+/* config.h: the repository config object (format/repository.md "Config"): its fields and
+ * its codec. The names of the config and key objects and their copies are in layout.h. */
 #ifndef DR_CONFIG_H
 #define DR_CONFIG_H
 
 #include "drrepo/buf.h"
 #include "drrepo/chunker.h"
 #include "drrepo/crypto.h"
-
-/* Names of the small critical objects and of their second copies (format/repository.md
- * "Redundancy"); copies exist from format version 2. */
-#define DR_OBJ_CONFIG "config"
-#define DR_OBJ_CONFIG_COPY "copies/config"
-#define DR_OBJ_KEYS "keys"
-#define DR_OBJ_KEYS_COPY "copies/keys"
+#include "drrepo/layout.h" /* DR_OBJ_CONFIG, DR_OBJ_KEYS and their copies */
 
 struct dr_repo_config {
     uint32_t version; /* repository format version: 1 or DR_REPO_VERSION */

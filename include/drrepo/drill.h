@@ -8,6 +8,7 @@
 #ifndef DR_DRILL_H
 #define DR_DRILL_H
 
+#include "drrepo/drillrec.h"
 #include "drrepo/repo.h"
 
 struct dr_drill_opts {
@@ -15,19 +16,6 @@ struct dr_drill_opts {
     char **restore_command; /* argv run with DRREPO_DRILL_DIR set to the restored files */
     const char *tmpdir;     /* where to restore (default $TMPDIR or /tmp) */
 };
-
-struct dr_drill_result {
-    struct dr_id snapshot;
-    int64_t time_ns;     /* when the drill started */
-    int64_t duration_ns; /* the whole drill */
-    int64_t rto_ns;      /* restore + start until the service answers: what DR plans quote */
-    bool ok;
-    char *kind;    /* "postgresql", "redis", "stream", "files" */
-    char *checked; /* what was checked, one line */
-    char *reason;  /* why it failed (NULL when ok) */
-};
-
-void dr_drill_result_release(struct dr_drill_result *res);
 
 /* Runs a drill of snapshot id (dispatching on its source) and stores the result. Returns 0 when
  * the drill ran (pass or fail: see res->ok), or an error when it could not run at all. */

@@ -12,26 +12,17 @@
 #define DR_LOCK_H
 
 #include "drrepo/backend.h"
+#include "drrepo/layout.h"
+#include "drrepo/lockrec.h"
 
 #define DR_LOCK_STALE_NS (30LL * 60 * 1000000000)
 #define DR_LOCK_REFRESH_NS (5LL * 60 * 1000000000)
 
 struct dr_lock;
 
-struct dr_lock_info {
-    char name[128];
-    bool exclusive;
-    uint32_t pid;
-    uint64_t proc_start;
-    char boot_id[40];
-    int64_t created_ns, refreshed_ns;
-    char host[256], user[256];
-};
-
-/* The reserve (format/repository.md "Reserve"): an object of random bytes that exists only to
- * be deleted, so that a command that frees space can still write its lock when the disk is
- * full. Random, so that no file system stores it compressed, deduplicated or sparse. */
-#define DR_LOCK_RESERVE_OBJ "reserve"
+/* The reserve (format/repository.md "Reserve"), object DR_OBJ_RESERVE: random bytes that exist
+ * only to be deleted, so that a command that frees space can still write its lock when the disk
+ * is full. Random, so that no file system stores it compressed, deduplicated or sparse. */
 #define DR_LOCK_RESERVE_SIZE (1u << 20)
 
 enum {
@@ -62,10 +53,5 @@ DR_MUST_CHECK int dr_lock_list(struct dr_backend *b, dr_lock_cb cb, void *arg);
 
 /* True when the lock's holder is known to be gone (same host, process or boot gone). */
 bool dr_lock_is_dead(const struct dr_lock_info *info);
-
-/* Parses a lock file (for tests and unlock). Errors: DR_ECORRUPT, DR_EUNSUPPORTED. */
-DR_MUST_CHECK int dr_lock_parse(const uint8_t *p, size_t len, struct dr_lock_info *out);
-/* Encodes a lock file. */
-DR_MUST_CHECK int dr_lock_encode(const struct dr_lock_info *info, struct dr_buf *out);
 
 #endif

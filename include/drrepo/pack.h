@@ -61,22 +61,6 @@ const struct dr_pack_entry *dr_pack_writer_entries(const struct dr_pack_writer *
 /* Empties the writer for the next pack. */
 void dr_pack_writer_reset(struct dr_pack_writer *w);
 
-/* Object name of a pack: "data/ab/<hex>" or "tree/ab/<hex>" (free() it). */
-char *dr_pack_object_name(uint8_t type, const struct dr_id *pack_id);
-/* Parses such a name back. DR_EUSAGE if name is not one. */
-DR_MUST_CHECK int dr_pack_name_parse(const char *name, uint8_t *out_type, struct dr_id *out_id);
-
-/* Every tree pack is stored twice, byte for byte: under its name and under its copy's name
- * "tree-copy/ab/<hex>" (format/repository.md "Tree pack copies"). DR_PACK_COPY_DIR is the
- * directory of the copies; DR_PACK_COPIES_OBJ is the object that says every tree pack of the
- * repository is expected to have its copy. */
-#define DR_PACK_COPY_DIR "tree-copy"
-#define DR_PACK_COPIES_OBJ "tree-copies"
-/* Object name of a tree pack's copy (free() it). */
-char *dr_pack_copy_name(const struct dr_id *pack_id);
-/* Parses a copy's name back to the pack id. DR_EUSAGE if name is not one. */
-DR_MUST_CHECK int dr_pack_copy_name_parse(const char *name, struct dr_id *out_id);
-
 /* Parses the 16-byte preamble: magic, version, type. Errors: DR_ECORRUPT, DR_EUNSUPPORTED. */
 DR_MUST_CHECK int dr_pack_parse_preamble(const char *pack_name, const uint8_t *pre, size_t len,
                                          uint8_t *out_type);

@@ -17,13 +17,13 @@ struct dr_repair_packs_result {
     char **written;      /* object names written again from their good copy */
     char **unrepairable; /* tree packs of which no copy is good (repair snapshots is next) */
     size_t nwritten, awritten, nunrepairable, aunrepairable;
-    bool marker_written; /* DR_PACK_COPIES_OBJ was missing and is now written */
+    bool marker_written; /* DR_OBJ_TREE_COPIES was missing and is now written */
 };
 
 /* Mends the two copies of every tree pack (format/repository.md "Tree pack copies"): a name
  * that is missing, or whose bytes do not hash to the pack id, is written again (atomically)
  * from the other name when that one's bytes do. Needs no key and no index: the pack's name is
- * the hash of its bytes. Then writes DR_PACK_COPIES_OBJ if missing, so that later checks
+ * the hash of its bytes. Then writes DR_OBJ_TREE_COPIES if missing, so that later checks
  * expect every copy. dry_run reports without writing. Errors: the backend's (DR_EIO, DR_ENOSPC);
  * packs that cannot be mended are listed in the result, not errors. */
 DR_MUST_CHECK int dr_repair_packs(struct dr_repo *r, bool dry_run,

@@ -229,7 +229,7 @@ enum dr_copy_state {
  * content, the first copy's when it is intact, else the second's; empty when neither is. */
 struct dr_keyslot {
     struct dr_id id;
-    char name[80], copy_name[80];
+    char name[DR_LAYOUT_NAME_MAX], copy_name[DR_LAYOUT_NAME_MAX];
     enum dr_copy_state state, copy_state;
     char why[256], copy_why[256]; /* what is wrong with a missing or damaged copy */
     struct dr_buf bytes;

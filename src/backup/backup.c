@@ -33,6 +33,7 @@
 #include "drrepo/error.h"
 #include "drrepo/fault.h"
 #include "drrepo/format.h"
+#include "drrepo/identity.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/rdbrec.h"
@@ -1408,17 +1409,17 @@ int dr_backup_run(struct dr_repo *r, const struct dr_backup_opts *o, struct dr_i
     if (rc < 0) {
         goto out;
     }
-    char host[256];
+    char host[256], user[256];
     if (o->host) {
         snprintf(host, sizeof(host), "%s", o->host);
-    } else if (gethostname(host, sizeof(host)) < 0) {
-        snprintf(host, sizeof(host), "unknown");
+    } else {
+        dr_identity_host(host, sizeof(host), "unknown");
     }
     host[sizeof(host) - 1] = '\0';
-    struct passwd *pw = getpwuid(getuid());
+    dr_identity_user(user, sizeof(user), "");
     s.time_ns = b.start_wall;
     s.host = dr_xstrdup(host);
-    s.user = dr_xstrdup(pw ? pw->pw_name : "");
+    s.user = dr_xstrdup(user);
     for (size_t i = 0; i < o->ntags; i++) {
         dr_snapshot_add_tag(&s, o->tags[i]);
     }

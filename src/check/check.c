@@ -6,7 +6,6 @@
  * the repository, and of the index it only updates the per-pack verification times. */
 #include "drrepo/check.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -19,6 +18,7 @@
 
 #include "drrepo/error.h"
 #include "drrepo/format.h"
+#include "drrepo/layout.h"
 #include "drrepo/lock.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
@@ -143,7 +143,7 @@ struct chk {
     const struct dr_id *snap; /* snapshot being walked */
     char snaphex[9];
     uint32_t pass;        /* 1: count references, 2: find files affected by damaged blobs */
-    bool copies_expected; /* DR_PACK_COPIES_OBJ exists: every tree pack must have its copy */
+    bool copies_expected; /* DR_OBJ_TREE_COPIES exists: every tree pack must have its copy */
 };
 
 /* Notes that one copy of tree pack p is bad (the first reason wins). */
@@ -312,63 +312,48 @@ out:
     return rc;
 }
 
-static bool is_hex(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i])) {
-            return false;
-        }
-    }
-    return s[n] == '\0';
-}
-
 /* Layout: every object must be one the format defines; packs are recorded for later passes. */
 static int layout_cb(void *arg, const char *name, uint64_t size)
 {
     struct chk *c = arg;
-    if (strcmp(name, DR_OBJ_CONFIG) == 0 || strcmp(name, DR_LOCK_RESERVE_OBJ) == 0) {
-        return 0;
-    }
-    if (strcmp(name, DR_PACK_COPIES_OBJ) == 0) {
-        c->copies_expected = true;
-        return 0;
-    }
-    if (strncmp(name, "keys/", 5) == 0 && is_hex(name + 5, DR_ID_HEX_LEN)) {
-        return 0;
-    }
-    /* second copies (format/repository.md "Redundancy"), from format version 2 */
-    if (dr_repo_config(c->r)->version >= 2 &&
-        (strcmp(name, DR_OBJ_CONFIG_COPY) == 0 ||
-         (strncmp(name, "copies/keys/", 12) == 0 && is_hex(name + 12, DR_ID_HEX_LEN)))) {
-        return 0;
-    }
-    if (strncmp(name, "snapshots/", 10) == 0 && is_hex(name + 10, DR_ID_HEX_LEN)) {
-        return 0;
-    }
-    if (strncmp(name, "locks/", 6) == 0 && strchr(name + 6, '/') == NULL) {
-        return 0;
-    }
-    if (strncmp(name, "drills/", 7) == 0 && is_hex(name + 7, DR_ID_HEX_LEN)) {
-        return 0; /* drill results (format/drill.md) */
-    }
-    uint8_t type;
+    enum dr_layout_kind kind;
     struct dr_id id;
-    if (dr_pack_name_parse(name, &type, &id) == 0) {
+    if (dr_layout_parse(name, &kind, &id) < 0) {
+        dr_error_clear();
+        kind = 0;
+    }
+    /* second copies (format/repository.md "Redundancy") exist from format version 2 */
+    bool v2 = dr_repo_config(c->r)->version >= 2;
+    switch (kind) {
+    case DR_LAYOUT_TREE_COPIES: c->copies_expected = true; return 0;
+    case DR_LAYOUT_CONFIG:
+    case DR_LAYOUT_RESERVE:
+    case DR_LAYOUT_KEY:
+    case DR_LAYOUT_SNAPSHOT:
+    case DR_LAYOUT_LOCK:
+    case DR_LAYOUT_DRILL: return 0; /* drill results: format/drill.md */
+    case DR_LAYOUT_CONFIG_COPY:
+    case DR_LAYOUT_KEY_COPY:
+        if (v2) {
+            return 0;
+        }
+        break;
+    case DR_LAYOUT_DATA:
+    case DR_LAYOUT_TREE: {
         struct pack_sum *p = pack_get(c, &id);
         p->in_repo = true;
-        p->type = type;
+        p->type = kind == DR_LAYOUT_TREE ? DR_BLOB_TREE : DR_BLOB_DATA;
         p->size = size;
         return 0;
     }
-    dr_error_clear();
-    if (dr_pack_copy_name_parse(name, &id) == 0) {
+    case DR_LAYOUT_TREE_COPY: {
         struct pack_sum *p = pack_get(c, &id);
         p->in_copy = true;
         p->type = DR_BLOB_TREE;
         p->copy_size = size;
         return 0;
     }
-    dr_error_clear();
+    }
     problem(c->rep, DR_PROB_UNKNOWN_FILE, name,
             "not part of the repository layout (left alone; remove it if it is not yours)");
     return 0;
@@ -383,11 +368,12 @@ static int index_pack_cb(void *arg, const struct dr_id *id, const struct dr_inde
     if (!p->in_repo && !p->in_copy) {
         p->type = ip->type;
         p->missing = true;
-        char *obj = dr_pack_object_name(ip->type, id);
+        char *obj = dr_layout_pack_name(ip->type, id);
         problem(c->rep, DR_PROB_PACK_MISSING, obj, "is in the index but not in the repository");
         free(obj);
     } else if ((p->in_repo ? p->size : p->copy_size) != ip->size) {
-        char *obj = p->in_repo ? dr_pack_object_name(ip->type, id) : dr_pack_copy_name(id);
+        char *obj = p->in_repo ? dr_layout_pack_name(ip->type, id)
+                               : dr_layout_name_dup(DR_LAYOUT_TREE_COPY, id);
         problem(c->rep, DR_PROB_PACK_SIZE, obj, "has %llu bytes, the index expects %llu",
                 (unsigned long long)(p->in_repo ? p->size : p->copy_size),
                 (unsigned long long)ip->size);
@@ -422,7 +408,7 @@ static int read_headers(struct chk *c, struct pack_sum *p, const char *obj,
         free(why);
         return why ? 0 : 1;
     }
-    char *copy = dr_pack_copy_name(&p->id);
+    char *copy = dr_layout_name_dup(DR_LAYOUT_TREE_COPY, &p->id);
     struct dr_pack_entry *ce = NULL;
     size_t cn = 0;
     int crc = p->in_copy ? dr_pack_read_header(dr_repo_backend(c->r), dr_repo_keys(c->r), copy,
@@ -464,7 +450,7 @@ static int read_headers(struct chk *c, struct pack_sum *p, const char *obj,
 
 /* Reports the tree packs of which one copy is damaged or missing and the other is good: damage
  * that `repair packs` mends. A repository written before tree packs had copies (no
- * DR_PACK_COPIES_OBJ) gets a warning for a missing copy; a lone copy that no snapshot needs
+ * DR_OBJ_TREE_COPIES) gets a warning for a missing copy; a lone copy that no snapshot needs
  * (a prune stopped between its two deletions) gets one too, since the next prune deletes it. */
 static void report_copies(struct chk *c, bool recount_complete)
 {
@@ -473,7 +459,8 @@ static void report_copies(struct chk *c, bool recount_complete)
         if (p->type != DR_BLOB_TREE || (!p->orig_msg && !p->copy_msg)) {
             continue;
         }
-        char *orig = dr_pack_object_name(DR_BLOB_TREE, &p->id), *copy = dr_pack_copy_name(&p->id);
+        char *orig = dr_layout_pack_name(DR_BLOB_TREE, &p->id),
+             *copy = dr_layout_name_dup(DR_LAYOUT_TREE_COPY, &p->id);
         size_t before = c->rep->nproblems;
         if (p->orig_msg && p->copy_msg) {
             problem(c->rep, p->orig_kind, orig, "%s", p->orig_msg);
@@ -529,7 +516,7 @@ static int check_headers(struct chk *c)
             continue;
         }
         c->rep->st.packs++;
-        char *obj = dr_pack_object_name(p->type, &p->id);
+        char *obj = dr_layout_pack_name(p->type, &p->id);
         struct dr_pack_entry *e = NULL;
         size_t n = 0;
         rc = read_headers(c, p, obj, &e, &n);
@@ -672,7 +659,7 @@ static int visit_blob(struct chk *c, const struct dr_id *id, const char *path, b
             if (!(flags & W_REPORTED)) {
                 char *obj = dr_xasprintf("blob %s", hex(id, h));
                 struct dr_vanished *v = dr_repo_vanished_find(c->r, id);
-                char *pobj = v ? dr_pack_object_name(v->type, &v->pack) : NULL;
+                char *pobj = v ? dr_layout_pack_name(v->type, &v->pack) : NULL;
                 if (v && !v->reported) {
                     problem(c->rep, DR_PROB_PACK_MISSING, pobj,
                             "is gone from the repository, and snapshots still need blobs that "
@@ -755,8 +742,9 @@ static int snap_list_cb(void *arg, const char *name, uint64_t size)
 {
     (void)size;
     struct snap_ids *s = arg;
+    enum dr_layout_kind kind;
     struct dr_id id;
-    if (dr_id_parse(name + strlen("snapshots/"), &id) < 0) {
+    if (dr_layout_parse(name, &kind, &id) < 0 || kind != DR_LAYOUT_SNAPSHOT) {
         dr_error_clear();
         return 0;
     }
@@ -840,7 +828,7 @@ static int live_cb(void *arg, const struct dr_id *id, const struct dr_index_pack
     }
     uint64_t dead = p->total_clen - DR_MIN(p->live, p->total_clen);
     if (ip->live_bytes != p->live || ip->dead_bytes != dead) {
-        char *obj = dr_pack_object_name(ip->type, id);
+        char *obj = dr_layout_pack_name(ip->type, id);
         problem(c->rep, DR_PROB_REFCOUNT, obj,
                 "the index counts %llu live and %llu dead bytes, a recount gives %llu and %llu "
                 "(run 'drrepo repair index')",
@@ -1225,16 +1213,17 @@ static int read_data(struct chk *c)
         struct pack_job *j = &q.jobs[i];
         j->p = sel[i];
         if (sel[i]->type == DR_BLOB_TREE && !sel[i]->in_repo) {
-            j->obj = dr_pack_copy_name(&sel[i]->id); /* a lone copy; the pack is reported */
+            j->obj = dr_layout_name_dup(DR_LAYOUT_TREE_COPY,
+                                        &sel[i]->id); /* a lone copy; the pack is reported */
             j->is_copy = true;
         } else {
-            j->obj = dr_pack_object_name(sel[i]->type, &sel[i]->id);
+            j->obj = dr_layout_pack_name(sel[i]->type, &sel[i]->id);
         }
         if (sel[i]->type == DR_BLOB_TREE && sel[i]->in_repo && sel[i]->in_copy) {
             /* --read-data verifies both copies of a tree pack */
             j->twin = dr_xcalloc(1, sizeof(*j->twin));
             j->twin->p = sel[i];
-            j->twin->obj = dr_pack_copy_name(&sel[i]->id);
+            j->twin->obj = dr_layout_name_dup(DR_LAYOUT_TREE_COPY, &sel[i]->id);
             j->twin->is_copy = true;
             total += sel[i]->copy_size;
         }
@@ -1307,7 +1296,7 @@ int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_che
         rc = dr_backend_list(dr_repo_backend(r), "", layout_cb, &c);
     }
     if (rc >= 0) {
-        rc = dr_backend_list(dr_repo_backend(r), "snapshots", snap_list_cb, &ids);
+        rc = dr_backend_list(dr_repo_backend(r), DR_OBJ_SNAPSHOTS, snap_list_cb, &ids);
     }
     if (rc >= 0) {
         rc = dr_index_begin(dr_repo_index(r), true, &c.txn);

@@ -10,6 +10,7 @@
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 #include "drrepo/fs.h"
+#include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
@@ -41,10 +42,10 @@ static int tree_name_cb(void *arg, const char *name, uint64_t size)
     (void)size;
     struct tree_names *tn = arg;
     struct dr_id id;
-    uint8_t type;
-    bool copy = strncmp(name, DR_PACK_COPY_DIR "/", strlen(DR_PACK_COPY_DIR) + 1) == 0;
-    int rc = copy ? dr_pack_copy_name_parse(name, &id) : dr_pack_name_parse(name, &type, &id);
-    if (rc < 0) {
+    enum dr_layout_kind kind;
+    int rc = dr_layout_parse(name, &kind, &id);
+    bool copy = rc >= 0 && kind == DR_LAYOUT_TREE_COPY;
+    if (rc < 0 || (kind != DR_LAYOUT_TREE && !copy)) {
         dr_error_clear();
         return 0; /* not ours: check reports it */
     }
@@ -88,9 +89,9 @@ int dr_repair_packs(struct dr_repo *r, bool dry_run, struct dr_repair_packs_resu
     struct dr_buf a = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
     struct dr_buf b = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
     memset(out, 0, sizeof(*out));
-    int rc = dr_backend_list(dr_repo_backend(r), "tree", tree_name_cb, &tn);
+    int rc = dr_backend_list(dr_repo_backend(r), DR_OBJ_TREE, tree_name_cb, &tn);
     if (rc >= 0) {
-        rc = dr_backend_list(dr_repo_backend(r), DR_PACK_COPY_DIR, tree_name_cb, &tn);
+        rc = dr_backend_list(dr_repo_backend(r), DR_OBJ_TREE_COPY, tree_name_cb, &tn);
     }
     if (tn.n) {
         qsort(tn.v, tn.n, sizeof(*tn.v), tree_name_cmp);
@@ -103,7 +104,8 @@ int dr_repair_packs(struct dr_repo *r, bool dry_run, struct dr_repair_packs_resu
             i++;
         }
         out->packs++;
-        char *orig = dr_pack_object_name(DR_BLOB_TREE, &t.id), *copy = dr_pack_copy_name(&t.id);
+        char *orig = dr_layout_pack_name(DR_BLOB_TREE, &t.id),
+             *copy = dr_layout_name_dup(DR_LAYOUT_TREE_COPY, &t.id);
         int og = t.orig ? read_good(r, orig, &t.id, &a) : 0;
         int cg = og >= 0 && t.copy ? read_good(r, copy, &t.id, &b) : 0;
         rc = og < 0 ? og : cg < 0 ? cg : 0;
@@ -125,9 +127,9 @@ int dr_repair_packs(struct dr_repo *r, bool dry_run, struct dr_repair_packs_resu
         free(copy);
     }
     uint64_t size;
-    if (rc >= 0 && dr_backend_stat(dr_repo_backend(r), DR_PACK_COPIES_OBJ, &size) < 0) {
+    if (rc >= 0 && dr_backend_stat(dr_repo_backend(r), DR_OBJ_TREE_COPIES, &size) < 0) {
         dr_error_clear();
-        rc = dry_run ? 0 : dr_backend_put(dr_repo_backend(r), DR_PACK_COPIES_OBJ, "", 0, false);
+        rc = dry_run ? 0 : dr_backend_put(dr_repo_backend(r), DR_OBJ_TREE_COPIES, "", 0, false);
         out->marker_written = rc >= 0;
     }
     free(tn.v);
@@ -184,7 +186,7 @@ static int blob_damaged(struct rep *p, const struct dr_id *id)
         dr_error_clear();
         return 1;
     }
-    char *obj = dr_pack_object_name(b.type, &b.pack);
+    char *obj = dr_layout_pack_name(b.type, &b.pack);
     uint64_t size;
     rc = dr_backend_stat(dr_repo_backend(p->r), obj, &size);
     free(obj);

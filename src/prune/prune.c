@@ -7,6 +7,7 @@
 #include "drrepo/error.h"
 #include "drrepo/fault.h"
 #include "drrepo/format.h"
+#include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
@@ -69,8 +70,7 @@ static int forget_batch(struct dr_repo *r, const struct dr_id *ids, size_t n)
         if (rc < 0) {
             break;
         }
-        char hex[DR_ID_HEX_LEN + 1];
-        char *obj = dr_xasprintf("snapshots/%s", dr_id_hex(&ids[i], hex));
+        char *obj = dr_layout_name_dup(DR_LAYOUT_SNAPSHOT, &ids[i]);
         rc = dr_backend_delete(dr_repo_backend(r), obj);
         free(obj);
         if (rc == DR_ENOENT) {
@@ -220,7 +220,7 @@ static int flush_repack(struct dr_repo *r, struct dr_pack_writer *w, uint8_t typ
  * and the next prune deletes it. A name already gone is not an error. */
 static int delete_pack(struct dr_repo *r, uint8_t type, const struct dr_id *id)
 {
-    char *obj = dr_pack_object_name(type, id);
+    char *obj = dr_layout_pack_name(type, id);
     int rc = dr_backend_delete(dr_repo_backend(r), obj);
     free(obj);
     if (rc == DR_ENOENT) {
@@ -229,7 +229,7 @@ static int delete_pack(struct dr_repo *r, uint8_t type, const struct dr_id *id)
     }
     if (rc >= 0 && type == DR_BLOB_TREE) {
         rc = DR_FAULT_POINT("prune.delete_tree_copy");
-        obj = dr_pack_copy_name(id);
+        obj = dr_layout_name_dup(DR_LAYOUT_TREE_COPY, id);
         rc = rc < 0 ? rc : dr_backend_delete(dr_repo_backend(r), obj);
         free(obj);
         if (rc == DR_ENOENT) {
@@ -304,10 +304,10 @@ static int repack_from(struct dr_repo *r, const struct pack_ref *pr, const char 
 static int repack_one(struct dr_repo *r, const struct pack_ref *pr, struct dr_pack_writer *w,
                       struct dr_prune_stats *st)
 {
-    char *obj = dr_pack_object_name(pr->p.type, &pr->id);
+    char *obj = dr_layout_pack_name(pr->p.type, &pr->id);
     int rc = repack_from(r, pr, obj, w, st);
     if ((rc == DR_ECORRUPT || rc == DR_ENOENT) && pr->p.type == DR_BLOB_TREE) {
-        char *copy = dr_pack_copy_name(&pr->id);
+        char *copy = dr_layout_name_dup(DR_LAYOUT_TREE_COPY, &pr->id);
         dr_log_warn("%s; repacking from its copy '%s'", dr_error_msg(), copy);
         dr_error_clear();
         rc = repack_from(r, pr, copy, w, st);

@@ -30,70 +30,7 @@
 #include "drrepo/format.h"
 #include "drrepo/mem.h"
 #include "drrepo/rdbrec.h"
-
-#define OP_LIT 0x01
-#define OP_COPY 0x02
-
-#define REF_LIT UINT32_MAX       /* an item stored inline in the layout */
-#define REF_NEW (UINT32_MAX - 1) /* a key record written into a new blob */
-#define NO_BLOB UINT32_MAX
-#define NO_DUP UINT32_MAX
-
-/* One item of the file in file order: inline bytes, or a key record with its parent record. */
-struct item {
-    uint64_t off;
-    uint32_t len;
-    uint32_t ref; /* REF_LIT, REF_NEW or the index of the equal record in the parent */
-};
-
-/* Records of a node's record blobs, contiguous in an unlinked temporary file, blob by blob. */
-struct stage {
-    FILE *f;
-    uint8_t *map;
-    size_t maplen;
-    uint64_t *off;   /* nrec + 1 offsets: record r is map[off[r] .. off[r + 1]) */
-    uint32_t *first; /* nblobs + 1: blob j holds records first[j] .. first[j + 1] - 1 */
-    uint32_t nblobs;
-    uint32_t nrec;
-};
-
-struct slot {
-    uint32_t rec1; /* record index + 1; 0: empty */
-    uint32_t tag;  /* the top half of the record's hash */
-};
-
-struct dr_rdbstore_parent {
-    struct stage s;
-    uint32_t chunk0;  /* the node's chunk index of record blob 0 */
-    struct slot *tab; /* one slot per distinct record */
-    uint32_t *dup;    /* nrec: the next record with the same bytes, or NO_DUP */
-    size_t mask;
-    uint8_t key[DR_RDBSTORE_HASH_KEY_LEN];
-};
-
-void dr_rdbstore_hash_key(const uint8_t chunker_key[32], uint8_t out[DR_RDBSTORE_HASH_KEY_LEN])
-{
-    static const char ctx[] = "drrepo rdb record lookup v2";
-    if (crypto_generichash(out, DR_RDBSTORE_HASH_KEY_LEN, (const uint8_t *)ctx, sizeof(ctx) - 1,
-                           chunker_key, 32) != 0) {
-        DR_BUG("crypto_generichash rejected fixed parameters");
-    }
-}
-
-/* The lookup hash of a record: of its key, which is short and identifies the record that a
- * changed one replaces (the same key in two databases gives two candidates, told apart by
- * comparing bytes). Keyed, so that chosen key names cannot crowd one probe sequence. */
-static uint64_t rec_hash(const uint8_t *key, const uint8_t *p, size_t len)
-{
-    uint8_t out[8];
-    size_t ko, kl;
-    if (dr_rdbrec_key(p, len, &ko, &kl)) {
-        p += ko;
-        len = kl;
-    }
-    crypto_shorthash(out, p, len, key);
-    return dr_get_u64le(out);
-}
+#include "rdbstore_int.h"
 
 static int add_varint(struct dr_buf *b, uint64_t v)
 {
@@ -106,352 +43,6 @@ static int add_varint(struct dr_buf *b, uint64_t v)
         n++;
     } while (v);
     return dr_buf_add(b, t, n);
-}
-
-static bool get_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *out)
-{
-    uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (*pos >= len) {
-            return false;
-        }
-        uint8_t b = p[(*pos)++];
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* ---- the head ---- */
-
-int dr_rdbstore_head_parse(const uint8_t *p, size_t len, const struct dr_node *n,
-                           uint32_t *out_nlayout, uint32_t *out_nblobs)
-{
-    if (len != DR_RDBSTORE_HEAD_LEN || memcmp(p, DR_RDBSTORE_MAGIC, 8) != 0) {
-        return dr_errorf(DR_ECORRUPT, "record head: bad magic or length %zu", len);
-    }
-    uint32_t version = dr_get_u32le(p + 8);
-    if (version == 0) {
-        return dr_errorf(DR_ECORRUPT, "record head: version 0");
-    }
-    if (version != DR_RDBSTORE_VERSION) {
-        return dr_errorf(DR_EUNSUPPORTED,
-                         "record encoding version %u is not read by this drrepo (it reads "
-                         "version %u)",
-                         version, DR_RDBSTORE_VERSION);
-    }
-    uint64_t size = dr_get_u64le(p + 16), nrec = dr_get_u64le(p + 24);
-    uint64_t laylen = dr_get_u64le(p + 32);
-    uint32_t nlayout = dr_get_u32le(p + 40), nblobs = dr_get_u32le(p + 44);
-    if (dr_get_u32le(p + 12) != 0 || size != n->size ||
-        (uint64_t)nlayout + nblobs + 1 != n->nchunks || nblobs > DR_RDBSTORE_BLOBS_MAX ||
-        nrec > DR_RDBSTORE_RECORDS_MAX || (nrec && !nblobs)) {
-        return dr_errorf(DR_ECORRUPT, "record head does not match its node");
-    }
-    uint64_t sum = 0;
-    for (uint32_t i = 1; i <= nlayout; i++) {
-        sum += n->chunk_sizes[i];
-    }
-    if (sum != laylen) {
-        return dr_errorf(DR_ECORRUPT, "record head: layout chunks hold %llu bytes, not %llu",
-                         (unsigned long long)sum, (unsigned long long)laylen);
-    }
-    *out_nlayout = nlayout;
-    *out_nblobs = nblobs;
-    return 0;
-}
-
-/* Fetches and checks the head of n. */
-static int head_get(const struct dr_node *n, dr_rdbstore_pget_fn pget, void *arg, uint32_t *nlayout,
-                    uint32_t *nblobs, uint64_t *nrec)
-{
-    if (n->nchunks == 0) {
-        return dr_errorf(DR_ECORRUPT, "record-encoded file without chunks");
-    }
-    struct dr_buf b = DR_BUF_INIT(DR_BLOB_MAX);
-    int rc = pget(arg, 0, 0, &b);
-    if (rc >= 0) {
-        rc = dr_rdbstore_head_parse((const uint8_t *)b.buf, b.len, n, nlayout, nblobs);
-    }
-    if (rc >= 0) {
-        *nrec = dr_get_u64le((const uint8_t *)b.buf + 24);
-    }
-    dr_buf_release(&b);
-    return rc;
-}
-
-/* ---- staging record blobs ---- */
-
-static void stage_free(struct stage *s)
-{
-    if (s->map) {
-        munmap(s->map, s->maplen);
-    }
-    if (s->f) {
-        fclose(s->f);
-    }
-    free(s->off);
-    free(s->first);
-    memset(s, 0, sizeof(*s));
-}
-
-/* Parses one record blob (count varint, count lengths, the records) onto the stage. */
-static int stage_blob(struct stage *s, const uint8_t *p, size_t len, uint32_t j, size_t *aoff)
-{
-    size_t pos = 0;
-    uint64_t cnt;
-    if (!get_varint(p, len, &pos, &cnt) || cnt == 0 || cnt > len - pos ||
-        cnt > DR_RDBSTORE_RECORDS_MAX - s->nrec) {
-        return dr_errorf(DR_ECORRUPT, "record blob %u: bad record count", j);
-    }
-    DR_GROW(s->off, *aoff, (size_t)s->nrec + (size_t)cnt + 1);
-    uint64_t base = s->off[s->nrec], total = 0;
-    for (uint64_t k = 0; k < cnt; k++) {
-        uint64_t l;
-        if (!get_varint(p, len, &pos, &l) || l == 0 || l >= DR_RDBSTORE_BIG_RECORD) {
-            return dr_errorf(DR_ECORRUPT, "record blob %u: bad record length", j);
-        }
-        total += l;
-        s->off[s->nrec + k + 1] = base + total;
-    }
-    if (total != len - pos) {
-        return dr_errorf(DR_ECORRUPT, "record blob %u: record lengths do not add up", j);
-    }
-    if (fwrite(p + pos, 1, (size_t)total, s->f) != total) {
-        return dr_error_errno(DR_EIO, "cannot write the record staging file");
-    }
-    s->nrec += (uint32_t)cnt;
-    return 0;
-}
-
-/* One batch of blobs fetched on `workers` threads: worker w fetches the batch's blobs w,
- * w + workers, ... The parent is fetched on DR_RDBSTORE_FETCH_WORKERS, a decoded file on one. */
-#define FETCH_PER_WORKER 4
-#define FETCH_BATCH (FETCH_PER_WORKER * DR_RDBSTORE_FETCH_WORKERS)
-
-struct fetch {
-    dr_rdbstore_pget_fn pget;
-    void *arg;
-    uint32_t chunk, n; /* the batch: chunks chunk .. chunk + n - 1 */
-    unsigned worker, workers;
-    struct dr_buf *bufs;
-    int rc;
-    char *msg; /* the error's message: errors are per thread */
-};
-
-static void *fetch_main(void *a)
-{
-    struct fetch *f = a;
-    for (uint32_t k = f->worker; k < f->n && f->rc >= 0; k += f->workers) {
-        f->rc = f->pget(f->arg, f->worker, f->chunk + k, &f->bufs[k]);
-        if (f->rc < 0) {
-            f->msg = dr_xstrdup(dr_error_msg());
-            dr_error_clear();
-        }
-    }
-    return NULL;
-}
-
-/* Fetches n blobs from chunk on workers (<= DR_RDBSTORE_FETCH_WORKERS) threads, this one
- * included. */
-static int fetch_batch(dr_rdbstore_pget_fn pget, void *arg, unsigned workers, uint32_t chunk,
-                       uint32_t n, struct dr_buf *bufs)
-{
-    struct fetch f[DR_RDBSTORE_FETCH_WORKERS];
-    pthread_t t[DR_RDBSTORE_FETCH_WORKERS];
-    bool started[DR_RDBSTORE_FETCH_WORKERS] = {false};
-    for (unsigned w = 0; w < workers; w++) {
-        f[w] = (struct fetch){.pget = pget,
-                              .arg = arg,
-                              .chunk = chunk,
-                              .n = n,
-                              .worker = w,
-                              .workers = workers,
-                              .bufs = bufs};
-        if (w > 0) {
-            started[w] = pthread_create(&t[w], NULL, fetch_main, &f[w]) == 0;
-        }
-    }
-    fetch_main(&f[0]);
-    int rc = 0;
-    for (unsigned w = 0; w < workers; w++) {
-        if (w > 0 && started[w]) {
-            pthread_join(t[w], NULL);
-        } else if (w > 0) {
-            fetch_main(&f[w]); /* no thread: fetched here */
-        }
-        if (f[w].rc < 0 && rc >= 0) {
-            rc = dr_errorf(f[w].rc, "%s", f[w].msg);
-        }
-        free(f[w].msg);
-    }
-    return rc;
-}
-
-/* Stages record blobs chunk0 .. chunk0 + nblobs - 1 of a node, fetched through pget on
- * workers threads. */
-static int stage_load(dr_rdbstore_pget_fn pget, void *arg, unsigned workers, uint32_t chunk0,
-                      uint32_t nblobs, struct stage *s)
-{
-    memset(s, 0, sizeof(*s));
-    size_t aoff = 0;
-    DR_GROW(s->off, aoff, 1);
-    s->off[0] = 0;
-    s->first = dr_xmalloc(((size_t)nblobs + 1) * sizeof(*s->first));
-    s->nblobs = nblobs;
-    s->f = tmpfile();
-    if (!s->f) {
-        return dr_error_errno(DR_EIO, "cannot create a record staging file");
-    }
-    struct dr_buf b[FETCH_BATCH];
-    for (unsigned k = 0; k < FETCH_BATCH; k++) {
-        dr_buf_init(&b[k], DR_BLOB_MAX);
-    }
-    int rc = 0;
-    for (uint32_t j = 0; rc >= 0 && j < nblobs;) {
-        uint32_t n = DR_MIN(nblobs - j, FETCH_PER_WORKER * workers);
-        rc = fetch_batch(pget, arg, workers, chunk0 + j, n, b);
-        for (uint32_t k = 0; rc >= 0 && k < n; k++, j++) {
-            s->first[j] = s->nrec;
-            rc = stage_blob(s, (const uint8_t *)b[k].buf, b[k].len, j, &aoff);
-        }
-    }
-    for (unsigned k = 0; k < FETCH_BATCH; k++) {
-        dr_buf_release(&b[k]);
-    }
-    s->first[nblobs] = s->nrec;
-    if (rc >= 0 && fflush(s->f) != 0) {
-        rc = dr_error_errno(DR_EIO, "cannot write the record staging file");
-    }
-    s->maplen = (size_t)s->off[s->nrec];
-    if (rc >= 0 && s->maplen) {
-        s->map = mmap(NULL, s->maplen, PROT_READ, MAP_PRIVATE, fileno(s->f), 0);
-        if (s->map == MAP_FAILED) {
-            s->map = NULL;
-            rc = dr_error_errno(DR_EIO, "cannot map the record staging file");
-        }
-    }
-    return rc;
-}
-
-/* The blob that holds staged record r. */
-static uint32_t blob_of(const struct stage *s, uint32_t r)
-{
-    uint32_t lo = 0, hi = s->nblobs;
-    while (hi - lo > 1) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (s->first[mid] <= r) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
-}
-
-/* ---- the parent ---- */
-
-int dr_rdbstore_parent_load(const struct dr_node *n, dr_rdbstore_pget_fn pget, void *arg,
-                            const uint8_t *hash_key, struct dr_rdbstore_parent **out)
-{
-    uint32_t nlayout = 0, nblobs = 0;
-    uint64_t nrec = 0;
-    *out = NULL;
-    int rc = head_get(n, pget, arg, &nlayout, &nblobs, &nrec);
-    if (rc < 0) {
-        return rc;
-    }
-    struct dr_rdbstore_parent *p = dr_xcalloc(1, sizeof(*p));
-    memcpy(p->key, hash_key, DR_RDBSTORE_HASH_KEY_LEN);
-    p->chunk0 = 1 + nlayout;
-    rc = stage_load(pget, arg, DR_RDBSTORE_FETCH_WORKERS, p->chunk0, nblobs, &p->s);
-    if (rc < 0) {
-        dr_rdbstore_parent_free(p);
-        return rc;
-    }
-    size_t cap = 16;
-    while (cap < (size_t)p->s.nrec * 2) {
-        cap *= 2;
-    }
-    p->tab = dr_xcalloc(cap, sizeof(*p->tab));
-    p->mask = cap - 1;
-    /* records with the same bytes share one slot and are chained in file order (tail[] holds
-     * each chain's last record while the table is built) */
-    p->dup = dr_xmalloc(((size_t)p->s.nrec + 1) * sizeof(*p->dup));
-    uint32_t *tail = dr_xmalloc(((size_t)p->s.nrec + 1) * sizeof(*tail));
-    for (uint32_t r = 0; r < p->s.nrec; r++) {
-        const uint8_t *rec = p->s.map + p->s.off[r];
-        size_t len = p->s.off[r + 1] - p->s.off[r];
-        uint64_t h = rec_hash(p->key, rec, len);
-        uint32_t tag = (uint32_t)(h >> 32);
-        size_t i = (size_t)h & p->mask;
-        p->dup[r] = NO_DUP;
-        tail[r] = r;
-        while (p->tab[i].rec1) {
-            uint32_t q = p->tab[i].rec1 - 1;
-            if (p->tab[i].tag == tag && p->s.off[q + 1] - p->s.off[q] == len &&
-                memcmp(p->s.map + p->s.off[q], rec, len) == 0) {
-                break;
-            }
-            i = (i + 1) & p->mask;
-        }
-        if (p->tab[i].rec1) {
-            uint32_t head = p->tab[i].rec1 - 1;
-            p->dup[tail[head]] = r;
-            tail[head] = r;
-        } else {
-            p->tab[i] = (struct slot){.rec1 = r + 1, .tag = tag};
-        }
-    }
-    free(tail);
-    *out = p;
-    return 0;
-}
-
-void dr_rdbstore_parent_free(struct dr_rdbstore_parent *p)
-{
-    if (p) {
-        stage_free(&p->s);
-        free(p->tab);
-        free(p->dup);
-        free(p);
-    }
-}
-
-/* The first parent record with exactly these bytes, or REF_NEW. */
-static uint32_t parent_find(const struct dr_rdbstore_parent *p, const uint8_t *rec, size_t len)
-{
-    uint64_t h = rec_hash(p->key, rec, len);
-    uint32_t tag = (uint32_t)(h >> 32);
-    for (size_t i = (size_t)h & p->mask; p->tab[i].rec1; i = (i + 1) & p->mask) {
-        uint32_t r = p->tab[i].rec1 - 1;
-        if (p->tab[i].tag == tag && p->s.off[r + 1] - p->s.off[r] == len &&
-            memcmp(p->s.map + p->s.off[r], rec, len) == 0) {
-            return r;
-        }
-    }
-    return REF_NEW;
-}
-
-/* Which of the parent's records with the same bytes as record head a new record references.
- * They are taken in order (the k-th equal record of the new file references the k-th of the
- * parent's), so that an unchanged file references every parent record exactly once: if all
- * of them took the first, the others would count as dead, and a blob of such duplicates (one
- * key with one value in several databases) would be compacted, and written again with the
- * same duplicates, on every snapshot. cursor[head] is 0 before the first take, then the next
- * record + 1, or UINT32_MAX once the chain is used up (further copies reference head). */
-static uint32_t parent_take(const struct dr_rdbstore_parent *p, uint32_t head, uint32_t *cursor)
-{
-    uint32_t c = cursor[head];
-    if (c == UINT32_MAX) {
-        return head;
-    }
-    uint32_t r = c ? c - 1 : head;
-    cursor[head] = p->dup[r] == NO_DUP ? UINT32_MAX : p->dup[r] + 1;
-    return r;
 }
 
 /* ---- encoding ---- */
@@ -546,13 +137,13 @@ static uint32_t plan_reuse(struct enc *e, const struct dr_rdbstore_parent *par, 
         if (it->ref != REF_NEW) {
             continue;
         }
-        it->ref = parent_find(par, e->p + it->off, it->len);
+        it->ref = dr_rdbstore_parent_find(par, e->p + it->off, it->len);
         if (it->ref != REF_NEW) {
-            it->ref = parent_take(par, it->ref, cursor);
+            it->ref = dr_rdbstore_parent_take(par, it->ref, cursor);
         }
         if (it->ref != REF_NEW && !(used[it->ref / 8] & (1u << (it->ref % 8)))) {
             used[it->ref / 8] |= (uint8_t)(1u << (it->ref % 8));
-            live[blob_of(s, it->ref)] += it->len;
+            live[dr_rdbstore_blob_of(s, it->ref)] += it->len;
         }
     }
     /* compaction: the emptiest blobs first, within the budget */
@@ -582,7 +173,7 @@ static uint32_t plan_reuse(struct enc *e, const struct dr_rdbstore_parent *par, 
     for (size_t i = 0; i < e->n; i++) {
         struct item *it = &e->v[i];
         if (it->ref < REF_NEW) {
-            if (keep[blob_of(s, it->ref)] == NO_BLOB) {
+            if (keep[dr_rdbstore_blob_of(s, it->ref)] == NO_BLOB) {
                 it->ref = REF_NEW;
             } else {
                 st->reused++;
@@ -637,7 +228,7 @@ static int build_layout(const struct enc *e, const struct dr_rdbstore_parent *pa
             blob += nkept;
             any_new = true;
         } else {
-            uint32_t pb = blob_of(&par->s, it->ref);
+            uint32_t pb = dr_rdbstore_blob_of(&par->s, it->ref);
             blob = keep[pb];
             ord = it->ref - par->s.first[pb];
         }
@@ -837,7 +428,7 @@ static int dec_items(struct dec *d, const uint8_t *p, size_t len, size_t *pos)
         uint8_t op = p[*pos];
         uint64_t a, b, c;
         if (op == OP_LIT) {
-            if (!get_varint(p, len, &at, &a) || a > len - at) {
+            if (!dr_rdbstore_get_varint(p, len, &at, &a) || a > len - at) {
                 return 0; /* completed by the next chunk */
             }
             if (a > d->n->size - d->written) {
@@ -850,8 +441,9 @@ static int dec_items(struct dec *d, const uint8_t *p, size_t len, size_t *pos)
             d->written += a;
             *pos = at + (size_t)a;
         } else if (op == OP_COPY) {
-            if (!get_varint(p, len, &at, &a) || !get_varint(p, len, &at, &b) ||
-                !get_varint(p, len, &at, &c)) {
+            if (!dr_rdbstore_get_varint(p, len, &at, &a) ||
+                !dr_rdbstore_get_varint(p, len, &at, &b) ||
+                !dr_rdbstore_get_varint(p, len, &at, &c)) {
                 return 0;
             }
             if (a >= d->s->nblobs || c == 0 || c > d->nrec - d->refs ||
@@ -900,13 +492,13 @@ int dr_rdbstore_decode(const struct dr_node *n, dr_rdbstore_get_fn get, dr_rdbst
     uint64_t nrec = 0;
     struct stage s = {0};
     struct serial_get sg = {get, arg};
-    int rc = head_get(n, serial_get, &sg, &nlayout, &nblobs, &nrec);
+    int rc = dr_rdbstore_head_get(n, serial_get, &sg, &nlayout, &nblobs, &nrec);
     if (rc < 0) {
         return rc;
     }
-    rc = stage_load(serial_get, &sg, 1, 1 + nlayout, nblobs, &s);
+    rc = dr_rdbstore_stage_load(serial_get, &sg, 1, 1 + nlayout, nblobs, &s);
     if (rc < 0) {
-        stage_free(&s);
+        dr_rdbstore_stage_free(&s);
         return rc;
     }
     /* the layout, one chunk at a time; an item may span chunks, so a tail is carried over */
@@ -933,6 +525,6 @@ int dr_rdbstore_decode(const struct dr_node *n, dr_rdbstore_get_fn get, dr_rdbst
     }
     dr_buf_release(&lay);
     dr_buf_release(&b);
-    stage_free(&s);
+    dr_rdbstore_stage_free(&s);
     return rc;
 }

@@ -9,13 +9,14 @@
  * visible in `key list` rather than hidden in copies/. */
 #include "drrepo/repo.h"
 
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "drrepo/error.h"
 #include "drrepo/format.h"
+#include "drrepo/identity.h"
+#include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/secure.h"
@@ -39,10 +40,11 @@ static int name_list_cb(void *arg, const char *name, uint64_t size)
 {
     struct name_list *nl = arg;
     (void)size;
-    const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+    enum dr_layout_kind kind;
     struct dr_id id;
     /* anything else in keys/ is not a key file: check's layout pass reports it */
-    if (dr_id_parse(base, &id) < 0) {
+    if (dr_layout_parse(name, &kind, &id) < 0 ||
+        kind != (nl->copies ? DR_LAYOUT_KEY_COPY : DR_LAYOUT_KEY)) {
         dr_error_clear();
         return 0;
     }
@@ -68,11 +70,9 @@ static struct dr_keyslot *slots_from_names(const struct name_list *nl, size_t *o
     for (size_t i = 0; i < nl->n; i++) {
         if (n == 0 || !dr_id_eq(&v[n - 1].id, &nl->v[i].id)) {
             struct dr_keyslot *s = &v[n++];
-            char hex[DR_ID_HEX_LEN + 1];
             s->id = nl->v[i].id;
-            dr_id_hex(&s->id, hex);
-            snprintf(s->name, sizeof(s->name), "%s/%s", DR_OBJ_KEYS, hex);
-            snprintf(s->copy_name, sizeof(s->copy_name), "%s/%s", DR_OBJ_KEYS_COPY, hex);
+            dr_layout_name(DR_LAYOUT_KEY, &s->id, s->name);
+            dr_layout_name(DR_LAYOUT_KEY_COPY, &s->id, s->copy_name);
             s->state = s->copy_state = DR_COPY_MISSING;
             dr_buf_init(&s->bytes, DR_KEYFILE_MAX);
         }
@@ -372,12 +372,8 @@ out:
 
 static void host_user(char *host, size_t hostlen, char *user, size_t userlen)
 {
-    if (gethostname(host, hostlen) < 0) {
-        snprintf(host, hostlen, "unknown");
-    }
-    host[hostlen - 1] = '\0';
-    struct passwd *pw = getpwuid(getuid());
-    snprintf(user, userlen, "%s", pw ? pw->pw_name : "unknown");
+    dr_identity_host(host, hostlen, "unknown");
+    dr_identity_user(user, userlen, "unknown");
 }
 
 int dr_repo_write_keyfile(struct dr_backend *b, const struct dr_keys *k,
@@ -403,12 +399,11 @@ int dr_repo_write_keyfile(struct dr_backend *b, const struct dr_keys *k,
     }
     struct dr_id name;
     dr_crypto_hash(kf.buf, kf.len, &name);
-    char hex[DR_ID_HEX_LEN + 1];
-    obj = dr_xasprintf("%s/%s", DR_OBJ_KEYS, dr_id_hex(&name, hex));
+    obj = dr_layout_name_dup(DR_LAYOUT_KEY, &name);
     rc = dr_backend_put(b, obj, kf.buf, kf.len, true);
     if (rc >= 0 && c->version >= 2) {
         free(obj);
-        obj = dr_xasprintf("%s/%s", DR_OBJ_KEYS_COPY, hex);
+        obj = dr_layout_name_dup(DR_LAYOUT_KEY_COPY, &name);
         rc = dr_backend_put(b, obj, kf.buf, kf.len, true);
     }
     if (rc >= 0 && out_name) {
@@ -473,10 +468,8 @@ int dr_repo_key_add(struct dr_repo *r, const char *password, uint64_t ops, uint6
 /* Deletes both copies of key file id, the second first (see the top of the file). */
 static int delete_key(struct dr_repo *r, const struct dr_id *id)
 {
-    char hex[DR_ID_HEX_LEN + 1];
-    dr_id_hex(id, hex);
-    char *copy = dr_xasprintf("%s/%s", DR_OBJ_KEYS_COPY, hex);
-    char *obj = dr_xasprintf("%s/%s", DR_OBJ_KEYS, hex);
+    char *copy = dr_layout_name_dup(DR_LAYOUT_KEY_COPY, id);
+    char *obj = dr_layout_name_dup(DR_LAYOUT_KEY, id);
     int rc = dr_backend_delete(r->backend, copy);
     if (rc == DR_ENOENT) {
         dr_error_clear();
@@ -503,7 +496,8 @@ int dr_repo_key_remove(struct dr_repo *r, const char *name)
         return rc;
     }
     for (size_t i = 0; i < n; i++) {
-        if (strncmp(v[i].name + strlen(DR_OBJ_KEYS) + 1, name, strlen(name)) == 0) {
+        char hex[DR_ID_HEX_LEN + 1];
+        if (strncmp(dr_id_hex(&v[i].id, hex), name, strlen(name)) == 0) {
             match = i;
             nmatch++;
         }
@@ -527,21 +521,21 @@ int dr_repo_key_remove(struct dr_repo *r, const char *name)
 int dr_repo_key_passwd(struct dr_repo *r, const char *password, struct dr_id *out_id)
 {
     struct dr_id id, old;
+    enum dr_layout_kind kind;
     int rc = dr_repo_key_add(r, password, 0, 0, &id);
     if (rc < 0) {
         return rc;
     }
     /* the new key is durable before the old one goes: a crash leaves both, never neither */
-    rc = dr_id_parse(r->keyfile_name + strlen(DR_OBJ_KEYS) + 1, &old);
+    rc = dr_layout_parse(r->keyfile_name, &kind, &old);
     if (rc >= 0) {
         rc = delete_key(r, &old);
     }
     if (rc < 0) {
         return rc;
     }
-    char hex[DR_ID_HEX_LEN + 1];
     free(r->keyfile_name);
-    r->keyfile_name = dr_xasprintf("%s/%s", DR_OBJ_KEYS, dr_id_hex(&id, hex));
+    r->keyfile_name = dr_layout_name_dup(DR_LAYOUT_KEY, &id);
     *out_id = id;
     return 0;
 }

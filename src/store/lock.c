@@ -3,18 +3,16 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "drrepo/error.h"
-#include "drrepo/format.h"
 #include "drrepo/id.h"
+#include "drrepo/identity.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
-#include "drrepo/reader.h"
 #include "drrepo/secure.h"
 #include "drrepo/util.h"
 
@@ -69,76 +67,10 @@ static void boot_id(char *out, size_t len)
     }
 }
 
-static void this_host(char *out, size_t len)
-{
-    if (gethostname(out, len) < 0) {
-        snprintf(out, len, "unknown");
-    }
-    out[len - 1] = '\0';
-}
-
-int dr_lock_encode(const struct dr_lock_info *in, struct dr_buf *out)
-{
-    size_t hl = strlen(in->host), ul = strlen(in->user), bl = strlen(in->boot_id);
-    int rc = dr_buf_add(out, DR_MAGIC_LOCK, DR_MAGIC_LEN);
-    rc = rc < 0 ? rc : dr_buf_add_u32le(out, DR_FORMAT_VERSION);
-    rc = rc < 0 ? rc : dr_buf_add_u8(out, in->exclusive ? 1 : 0);
-    rc = rc < 0 ? rc : dr_buf_add_u32le(out, in->pid);
-    rc = rc < 0 ? rc : dr_buf_add_u64le(out, in->proc_start);
-    rc = rc < 0 ? rc : dr_buf_add_u64le(out, (uint64_t)in->created_ns);
-    rc = rc < 0 ? rc : dr_buf_add_u64le(out, (uint64_t)in->refreshed_ns);
-    rc = rc < 0 ? rc : dr_buf_add_u16le(out, (uint16_t)bl);
-    rc = rc < 0 ? rc : dr_buf_add(out, in->boot_id, bl);
-    rc = rc < 0 ? rc : dr_buf_add_u16le(out, (uint16_t)hl);
-    rc = rc < 0 ? rc : dr_buf_add(out, in->host, hl);
-    rc = rc < 0 ? rc : dr_buf_add_u16le(out, (uint16_t)ul);
-    rc = rc < 0 ? rc : dr_buf_add(out, in->user, ul);
-    return rc;
-}
-
-static void rd_str(struct dr_reader *r, char *out, size_t outlen)
-{
-    uint16_t n = dr_rd_u16le(r);
-    if (n >= outlen) {
-        dr_rd_fail(r);
-    }
-    dr_rd_copy(r, out, dr_rd_ok(r) ? n : 0);
-    out[dr_rd_ok(r) ? n : 0] = '\0';
-}
-
-int dr_lock_parse(const uint8_t *p, size_t len, struct dr_lock_info *out)
-{
-    struct dr_lock_info li;
-    memset(&li, 0, sizeof(li));
-    struct dr_reader r;
-    dr_rd_init(&r, p, len);
-    const uint8_t *magic = dr_rd_bytes(&r, DR_MAGIC_LEN);
-    uint32_t version = dr_rd_u32le(&r);
-    if (!dr_rd_ok(&r) || memcmp(magic, DR_MAGIC_LOCK, DR_MAGIC_LEN) != 0) {
-        return dr_errorf(DR_ECORRUPT, "not a lock file");
-    }
-    if (version > DR_FORMAT_VERSION) {
-        return dr_errorf(DR_EUNSUPPORTED, "lock file version %u is newer than supported", version);
-    }
-    li.exclusive = dr_rd_u8(&r) != 0;
-    li.pid = dr_rd_u32le(&r);
-    li.proc_start = dr_rd_u64le(&r);
-    li.created_ns = (int64_t)dr_rd_u64le(&r);
-    li.refreshed_ns = (int64_t)dr_rd_u64le(&r);
-    rd_str(&r, li.boot_id, sizeof(li.boot_id));
-    rd_str(&r, li.host, sizeof(li.host));
-    rd_str(&r, li.user, sizeof(li.user));
-    if (!dr_rd_ok(&r) || dr_rd_left(&r) != 0) {
-        return dr_errorf(DR_ECORRUPT, "lock file is malformed");
-    }
-    *out = li;
-    return 0;
-}
-
 bool dr_lock_is_dead(const struct dr_lock_info *li)
 {
     char host[256], boot[40];
-    this_host(host, sizeof(host));
+    dr_identity_host(host, sizeof(host), "unknown");
     if (strcmp(host, li->host) != 0) {
         return false;
     }
@@ -172,7 +104,7 @@ static int list_cb(void *arg, const char *name, uint64_t size)
         return 0; /* released meanwhile */
     }
     if (rc >= 0) {
-        rc = dr_lock_parse((const uint8_t *)raw.buf, raw.len, &li);
+        rc = dr_lockrec_parse((const uint8_t *)raw.buf, raw.len, &li);
     }
     if (rc < 0) {
         dr_error_clear();
@@ -187,7 +119,7 @@ static int list_cb(void *arg, const char *name, uint64_t size)
 int dr_lock_list(struct dr_backend *b, dr_lock_cb cb, void *arg)
 {
     struct list_ctx lc = {.b = b, .cb = cb, .arg = arg};
-    return dr_backend_list(b, "locks", list_cb, &lc);
+    return dr_backend_list(b, DR_OBJ_LOCKS, list_cb, &lc);
 }
 
 struct conflict_ctx {
@@ -236,7 +168,7 @@ static int write_lock(struct dr_lock *l)
 {
     struct dr_buf raw = DR_BUF_INIT(4096);
     l->info.refreshed_ns = dr_time_now_ns();
-    int rc = dr_lock_encode(&l->info, &raw);
+    int rc = dr_lockrec_encode(&l->info, &raw);
     if (rc >= 0) {
         rc = dr_backend_put(l->b, l->obj, raw.buf, raw.len, false);
     }
@@ -270,7 +202,7 @@ static void *refresh_main(void *arg)
 int dr_lock_reserve_ensure(struct dr_backend *b)
 {
     uint64_t size = 0;
-    int rc = dr_backend_stat(b, DR_LOCK_RESERVE_OBJ, &size);
+    int rc = dr_backend_stat(b, DR_OBJ_RESERVE, &size);
     if (rc >= 0 && size == DR_LOCK_RESERVE_SIZE) {
         return 0;
     }
@@ -280,7 +212,7 @@ int dr_lock_reserve_ensure(struct dr_backend *b)
     dr_error_clear();
     uint8_t *p = dr_xmalloc(DR_LOCK_RESERVE_SIZE);
     dr_random_bytes(p, DR_LOCK_RESERVE_SIZE);
-    rc = dr_backend_put(b, DR_LOCK_RESERVE_OBJ, p, DR_LOCK_RESERVE_SIZE, false);
+    rc = dr_backend_put(b, DR_OBJ_RESERVE, p, DR_LOCK_RESERVE_SIZE, false);
     free(p);
     return rc < 0 ? rc : 1;
 }
@@ -292,7 +224,7 @@ static int write_lock_reserve(struct dr_lock *l)
 {
     char msg[1024];
     snprintf(msg, sizeof(msg), "%s", dr_error_msg());
-    if (dr_backend_delete(l->b, DR_LOCK_RESERVE_OBJ) < 0) {
+    if (dr_backend_delete(l->b, DR_OBJ_RESERVE) < 0) {
         /* no reserve (already used, or never written): the first error stands */
         return dr_errorf(DR_ENOSPC, "%s", msg);
     }
@@ -318,14 +250,13 @@ int dr_lock_acquire_flags(struct dr_backend *b, unsigned flags, struct dr_lock *
     dr_random_bytes(rnd, sizeof(rnd));
     char hex[33];
     dr_hex_encode(rnd, sizeof(rnd), hex);
-    l->obj = dr_xasprintf("locks/%s", hex);
+    l->obj = dr_layout_lock_name(hex);
     l->info.exclusive = exclusive;
     l->info.pid = (uint32_t)getpid();
     l->info.proc_start = proc_start_time(l->info.pid);
     boot_id(l->info.boot_id, sizeof(l->info.boot_id));
-    this_host(l->info.host, sizeof(l->info.host));
-    struct passwd *pw = getpwuid(getuid());
-    snprintf(l->info.user, sizeof(l->info.user), "%s", pw ? pw->pw_name : "unknown");
+    dr_identity_host(l->info.host, sizeof(l->info.host), "unknown");
+    dr_identity_user(l->info.user, sizeof(l->info.user), "unknown");
     l->info.created_ns = dr_time_now_ns();
     snprintf(l->info.name, sizeof(l->info.name), "%s", l->obj);
     /* Write first, then look: of two processes racing, at least one sees the other's lock. */

@@ -22,6 +22,7 @@
 #include "drrepo/error.h"
 #include "drrepo/fault.h"
 #include "drrepo/format.h"
+#include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
@@ -532,7 +533,7 @@ int dr_pipeline_commit(struct dr_pipeline *w, const struct dr_snapshot *s,
     if (rc < 0) {
         goto out;
     }
-    obj = dr_xasprintf("snapshots/%s", hex);
+    obj = dr_layout_name_dup(DR_LAYOUT_SNAPSHOT, &sid);
     rc = dr_backend_put(w->r->backend, obj, raw.buf, raw.len, true);
     if (rc < 0) {
         goto out;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "drrepo/error.h"
+#include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
@@ -81,9 +82,10 @@ static int pack_list_cb(void *arg, const char *name, uint64_t size)
 {
     (void)size;
     struct sync_ctx *sc = arg;
-    uint8_t type;
+    enum dr_layout_kind kind;
     struct dr_id id;
-    if (dr_pack_name_parse(name, &type, &id) < 0) {
+    if (dr_layout_parse(name, &kind, &id) < 0 ||
+        (kind != DR_LAYOUT_DATA && kind != DR_LAYOUT_TREE)) {
         dr_error_clear();
         dr_log_warn("ignoring unexpected file '%s' among packs", name);
         return 0;
@@ -95,7 +97,7 @@ static int pack_list_cb(void *arg, const char *name, uint64_t size)
     if (rc != 0) {
         return rc < 0 ? rc : 0;
     }
-    char *copy = type == DR_BLOB_TREE ? dr_pack_copy_name(&id) : NULL;
+    char *copy = kind == DR_LAYOUT_TREE ? dr_layout_name_dup(DR_LAYOUT_TREE_COPY, &id) : NULL;
     rc = index_pack(sc, &id, name, copy);
     free(copy);
     return rc;
@@ -109,7 +111,7 @@ static int pack_list_cb(void *arg, const char *name, uint64_t size)
 static int roll_forward(struct sync_ctx *sc, const struct dr_id *id, const char *copy)
 {
     struct dr_buf raw = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
-    char *orig = dr_pack_object_name(DR_BLOB_TREE, id);
+    char *orig = dr_layout_pack_name(DR_BLOB_TREE, id);
     int rc = dr_backend_get(sc->r->backend, copy, 0, UINT64_MAX, &raw);
     if (rc >= 0) {
         struct dr_id got;
@@ -135,8 +137,9 @@ static int copy_list_cb(void *arg, const char *name, uint64_t size)
 {
     (void)size;
     struct sync_ctx *sc = arg;
+    enum dr_layout_kind kind;
     struct dr_id id;
-    if (dr_pack_copy_name_parse(name, &id) < 0) {
+    if (dr_layout_parse(name, &kind, &id) < 0 || kind != DR_LAYOUT_TREE_COPY) {
         dr_error_clear();
         dr_log_warn("ignoring unexpected file '%s' among tree pack copies", name);
         return 0;
@@ -150,7 +153,7 @@ static int copy_list_cb(void *arg, const char *name, uint64_t size)
         return roll_forward(sc, &id, name);
     }
     if (rc > 0) {
-        char *orig = dr_pack_object_name(DR_BLOB_TREE, &id);
+        char *orig = dr_layout_pack_name(DR_BLOB_TREE, &id);
         dr_log_warn("tree pack '%s' is missing; its copy '%s' is used instead (run 'drrepo "
                     "check', then 'drrepo repair packs')",
                     orig, name);
@@ -207,9 +210,9 @@ static int snap_list_cb(void *arg, const char *name, uint64_t size)
 {
     (void)size;
     struct sync_ctx *sc = arg;
-    const char *slash = strrchr(name, '/');
+    enum dr_layout_kind kind;
     struct dr_id id;
-    if (dr_id_parse(slash ? slash + 1 : name, &id) < 0) {
+    if (dr_layout_parse(name, &kind, &id) < 0 || kind != DR_LAYOUT_SNAPSHOT) {
         dr_error_clear();
         return 0;
     }
@@ -293,12 +296,12 @@ static int sync_once(struct dr_repo *r, bool full, int *changes, bool *vanished)
     if (rc < 0) {
         goto out;
     }
-    rc = dr_backend_list(r->backend, "data", pack_list_cb, &sc);
+    rc = dr_backend_list(r->backend, DR_OBJ_DATA, pack_list_cb, &sc);
     if (rc >= 0) {
-        rc = dr_backend_list(r->backend, "tree", pack_list_cb, &sc);
+        rc = dr_backend_list(r->backend, DR_OBJ_TREE, pack_list_cb, &sc);
     }
     if (rc >= 0) {
-        rc = dr_backend_list(r->backend, DR_PACK_COPY_DIR, copy_list_cb, &sc);
+        rc = dr_backend_list(r->backend, DR_OBJ_TREE_COPY, copy_list_cb, &sc);
     }
     if (rc >= 0) {
         size_t before = r->nvanished;
@@ -308,7 +311,7 @@ static int sync_once(struct dr_repo *r, bool full, int *changes, bool *vanished)
         }
     }
     if (rc >= 0) {
-        rc = dr_backend_list(r->backend, "snapshots", snap_list_cb, &sc);
+        rc = dr_backend_list(r->backend, DR_OBJ_SNAPSHOTS, snap_list_cb, &sc);
     }
     if (rc < 0) {
         goto out;

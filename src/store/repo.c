@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -16,6 +15,8 @@
 #include "drrepo/fault.h"
 #include "drrepo/format.h"
 #include "drrepo/fs.h"
+#include "drrepo/identity.h"
+#include "drrepo/layout.h"
 #include "drrepo/lock.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
@@ -115,7 +116,7 @@ int dr_repo_init(const char *location, const char *password, const struct dr_rep
     }
     /* before config: a repository that exists has it, so every tree pack it will ever hold is
      * expected to have its copy (format/repository.md "Tree pack copies") */
-    rc = dr_backend_put(b, DR_PACK_COPIES_OBJ, "", 0, false);
+    rc = dr_backend_put(b, DR_OBJ_TREE_COPIES, "", 0, false);
     if (rc < 0) {
         goto out;
     }
@@ -183,9 +184,11 @@ static char *default_cache_dir(void)
     if (e && *e) {
         return dr_xasprintf("%s/.cache/drrepo", e);
     }
-    struct passwd *pw = getpwuid(getuid());
-    if (pw && pw->pw_dir) {
-        return dr_xasprintf("%s/.cache/drrepo", pw->pw_dir);
+    char *home = dr_identity_home();
+    if (home) {
+        char *dir = dr_xasprintf("%s/.cache/drrepo", home);
+        free(home);
+        return dir;
     }
     return dr_xstrdup("/var/cache/drrepo");
 }
@@ -617,7 +620,8 @@ static void copy_log_add(struct dr_repo *r, const struct dr_id *pack, bool copy,
     }
     pthread_mutex_unlock(&l->mu);
     if (!seen) {
-        char *orig = dr_pack_object_name(DR_BLOB_TREE, pack), *cp = dr_pack_copy_name(pack);
+        char *orig = dr_layout_pack_name(DR_BLOB_TREE, pack),
+             *cp = dr_layout_name_dup(DR_LAYOUT_TREE_COPY, pack);
         dr_log_warn("tree pack '%s' is damaged or missing (%s); its copy '%s' is used instead "
                     "(run 'drrepo check', then 'drrepo repair packs')",
                     copy ? cp : orig, msg, copy ? orig : cp);
@@ -681,7 +685,7 @@ int dr_repo_blob_get_z(struct dr_repo *r, struct dr_index_txn *txn, struct dr_co
         dr_index_abort(own);
         own = NULL;
     }
-    obj = dr_pack_object_name(b.type, &b.pack);
+    obj = dr_layout_pack_name(b.type, &b.pack);
     rc = read_record(r, z, obj, type, id, &b, out);
     if (rc >= 0 || type != DR_BLOB_TREE) {
         goto out;
@@ -691,7 +695,7 @@ int dr_repo_blob_get_z(struct dr_repo *r, struct dr_index_txn *txn, struct dr_co
      * the other file does not share. */
     why = dr_xstrdup(dr_error_msg());
     int orc = rc;
-    copy = dr_pack_copy_name(&b.pack);
+    copy = dr_layout_name_dup(DR_LAYOUT_TREE_COPY, &b.pack);
     rc = read_record(r, z, copy, type, id, &b, out);
     if (rc >= 0) {
         copy_log_add(r, &b.pack, false, why);
@@ -774,13 +778,13 @@ int dr_repo_store_pack(struct dr_repo *r, struct dr_pack_writer *w, uint8_t type
     if (rc < 0) {
         return rc;
     }
-    char *obj = dr_pack_object_name(type, out_pid);
+    char *obj = dr_layout_pack_name(type, out_pid);
     rc = DR_FAULT_POINT(fault_before);
     if (rc >= 0 && type == DR_BLOB_TREE) {
         /* the copy first: a tree pack then never exists without its copy, and a crash between
          * the two writes leaves a lone copy that sync indexes like the pack (unreferenced, so
          * prune deletes it) */
-        char *copy = dr_pack_copy_name(out_pid);
+        char *copy = dr_layout_name_dup(DR_LAYOUT_TREE_COPY, out_pid);
         rc = dr_backend_put(r->backend, copy, data, *out_len, false);
         free(copy);
         if (rc >= 0) {
@@ -825,7 +829,8 @@ out:
 int dr_repo_snapshot_load(struct dr_repo *r, const struct dr_id *id, struct dr_snapshot *s)
 {
     char hex[DR_ID_HEX_LEN + 1];
-    char *obj = dr_xasprintf("snapshots/%s", dr_id_hex(id, hex));
+    char *obj = dr_layout_name_dup(DR_LAYOUT_SNAPSHOT, id);
+    dr_id_hex(id, hex);
     struct dr_buf raw = DR_BUF_INIT(DR_SNAPSHOT_MAX);
     int rc = dr_backend_get(r->backend, obj, 0, UINT64_MAX, &raw);
     if (rc == DR_ENOENT) {

@@ -9,6 +9,7 @@
 
 #include "drrepo/error.h"
 #include "drrepo/format.h"
+#include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 
@@ -22,9 +23,9 @@ static int list_cb(void *arg, const char *name, uint64_t size)
 {
     (void)size;
     struct list_ctx *lc = arg;
-    const char *slash = strrchr(name, '/');
+    enum dr_layout_kind kind;
     struct dr_id id;
-    if (dr_id_parse(slash ? slash + 1 : name, &id) < 0) {
+    if (dr_layout_parse(name, &kind, &id) < 0 || kind != DR_LAYOUT_SNAPSHOT) {
         dr_error_clear();
         dr_log_warn("ignoring unexpected file '%s' among snapshots", name);
         return 0;
@@ -58,7 +59,7 @@ int dr_repo_snapshot_list(struct dr_repo *r, struct dr_snap_entry **out, size_t 
                           size_t *out_bad)
 {
     struct list_ctx lc = {.r = r};
-    int rc = dr_backend_list(r->backend, "snapshots", list_cb, &lc);
+    int rc = dr_backend_list(r->backend, DR_OBJ_SNAPSHOTS, list_cb, &lc);
     if (rc < 0) {
         dr_snap_list_free(lc.v, lc.n);
         return rc;

@@ -133,7 +133,7 @@ static int lock(const char *repo, const char *kind, const char *host, const char
     snprintf(li.user, sizeof(li.user), "test");
     struct dr_backend *b;
     struct dr_buf raw = DR_BUF_INIT(4096);
-    if (dr_backend_open(repo, &b) < 0 || dr_lock_encode(&li, &raw) < 0) {
+    if (dr_backend_open(repo, &b) < 0 || dr_lockrec_encode(&li, &raw) < 0) {
         return die(dr_error_msg());
     }
     char name[64];

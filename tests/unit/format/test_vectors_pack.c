@@ -2,7 +2,7 @@
  *
  * Covers: dr_blob_encode (through dr_blob_encode_nonce) and dr_blob_decode (blob-v1, byte for
  * byte for raw records, by decoding for the zstd record), dr_pack_writer (through
- * dr_pack_writer_set_header_nonce), dr_pack_object_name, dr_pack_parse_preamble,
+ * dr_pack_writer_set_header_nonce), dr_layout_pack_name, dr_pack_parse_preamble,
  * dr_pack_parse_trailer and dr_pack_parse_header (pack-*-v1, byte for byte).
  *
  * Each vector is also rebuilt independently of src/pack/: the records and the header are sealed
@@ -26,6 +26,7 @@
 #include "drrepo/format.h"
 #include "drrepo/fs.h"
 #include "drrepo/id.h"
+#include "drrepo/layout.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
 
@@ -291,7 +292,7 @@ static void check_pack_vector(const char *file)
     assert_int_equal(dr_pack_writer_finish(w, &pack_id, &data, &len), 0);
     assert_int_equal(len, want.len);
     assert_memory_equal(data, wp, len);
-    char *name = dr_pack_object_name(type, &pack_id);
+    char *name = dr_layout_pack_name(type, &pack_id);
     assert_string_equal(name, vget(&v, "name"));
     struct dr_id h;
     dr_crypto_hash(wp, want.len, &h);

@@ -23,6 +23,7 @@
 #include "drrepo/backend.h"
 #include "drrepo/error.h"
 #include "drrepo/fs.h"
+#include "drrepo/layout.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
 #include "drrepo/util.h"
@@ -407,7 +408,7 @@ static void round_trip(struct ctx *c, uint8_t type, size_t nblobs, size_t maxlen
     const struct dr_pack_entry *we = dr_pack_writer_entries(w, &wn);
     assert_int_equal(wn, added);
 
-    char *name = dr_pack_object_name(type, &pack_id);
+    char *name = dr_layout_pack_name(type, &pack_id);
     assert_int_equal(dr_backend_put(b, name, data, len, true), 0);
     uint64_t size = 0;
     struct dr_pack_entry *e = NULL;
@@ -444,10 +445,10 @@ static void round_trip(struct ctx *c, uint8_t type, size_t nblobs, size_t maxlen
     free(e);
 
     /* the name parses back */
-    uint8_t ptype;
+    enum dr_layout_kind pkind;
     struct dr_id pid;
-    assert_int_equal(dr_pack_name_parse(name, &ptype, &pid), 0);
-    assert_int_equal(ptype, type);
+    assert_int_equal(dr_layout_parse(name, &pkind, &pid), 0);
+    assert_int_equal(pkind, dr_layout_pack_kind(type));
     assert_true(dr_id_eq(&pid, &pack_id));
 
     /* after reset the writer makes a new, independent pack */
@@ -568,7 +569,7 @@ static void test_pack_truncated_via_backend(void **state)
     const uint8_t *data;
     size_t len;
     assert_int_equal(dr_pack_writer_finish(w, &pid, &data, &len), 0);
-    char *name = dr_pack_object_name(DR_BLOB_DATA, &pid);
+    char *name = dr_layout_pack_name(DR_BLOB_DATA, &pid);
     struct dr_pack_entry *e = NULL;
     size_t n = 0;
     uint64_t size;
@@ -792,49 +793,6 @@ static void test_pack_trailer_checks(void **state)
     assert_non_null(strstr(dr_error_msg(), "bad preamble magic"));
 }
 
-static void test_pack_names(void **state)
-{
-    (void)state;
-    struct dr_id id;
-    for (size_t i = 0; i < DR_ID_LEN; i++) {
-        id.b[i] = (uint8_t)(0xab + i);
-    }
-    const char *hex = "abacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9ca";
-    char *want = dr_xasprintf("data/ab/%s", hex);
-    char *n = dr_pack_object_name(DR_BLOB_DATA, &id);
-    assert_string_equal(n, want);
-    free(n);
-    free(want);
-    want = dr_xasprintf("tree/ab/%s", hex);
-    n = dr_pack_object_name(DR_BLOB_TREE, &id);
-    assert_string_equal(n, want);
-    free(want);
-    uint8_t type;
-    struct dr_id got;
-    assert_int_equal(dr_pack_name_parse(n, &type, &got), 0);
-    assert_int_equal(type, DR_BLOB_TREE);
-    assert_true(dr_id_eq(&got, &id));
-    free(n);
-    static const char *bad[] = {
-        "",
-        "data",
-        "data/ab/",
-        "snapshots/ab/abacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9ca",
-        "data/ac/abacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9ca",
-        "data/AB/ABACADAEAFB0B1B2B3B4B5B6B7B8B9BABBBCBDBEBFC0C1C2C3C4C5C6C7C8C9CA",
-        "data/ab/abacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9c",
-        "data/ab/abacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cax",
-        "data/ab/abacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9zz",
-        "data-ab/abacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9ca",
-        "data/abxabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9ca",
-    };
-    for (size_t i = 0; i < DR_ARRAY_LEN(bad); i++) {
-        if (dr_pack_name_parse(bad[i], &type, &got) != DR_EUSAGE) {
-            fail_msg("'%s' parsed as a pack name", bad[i]);
-        }
-    }
-}
-
 static void test_writer_limits(void **state)
 {
     struct ctx *c = *state;
@@ -868,7 +826,6 @@ int main(void)
         cmocka_unit_test(test_pack_truncated_via_backend),
         cmocka_unit_test(test_pack_forged_headers),
         cmocka_unit_test(test_pack_trailer_checks),
-        cmocka_unit_test(test_pack_names),
         cmocka_unit_test(test_writer_limits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
