@@ -59,7 +59,7 @@ static void test_shared_shared(void **state)
     assert_int_equal(dr_repo_lock(e->a, 0, &l1), 0);
     assert_int_equal(dr_repo_lock(e->b, 0, &l2), 0);
     assert_int_equal(dr_mem_backend_count(STORE, "locks/"), 2);
-    assert_true(dr_mem_backend_size(STORE, DR_LOCK_RESERVE_OBJ) > 0);
+    assert_true(dr_mem_backend_size(STORE, DR_OBJ_RESERVE) > 0);
     dr_lock_release(l1);
     dr_lock_release(l2);
     assert_int_equal(dr_mem_backend_count(STORE, "locks/"), 0);
