@@ -213,7 +213,7 @@ static int add_file(struct consumer *c, struct dr_tar *tar, const struct dr_tar_
     node_meta(&n, e, name);
     n.type = DR_NODE_FILE;
     crypto_hash_sha256_init(&m.sha);
-    int rc = c->sink->add_file(c->sink->arg, member_read, &m, &n);
+    int rc = c->sink->add_file(c->sink->arg, member_read, &m, NULL, NULL, &n);
     if (rc >= 0 && m.got != want) {
         rc = bad(c, "archive member '%s' was not read to its end", path);
     }
@@ -810,6 +810,7 @@ static int store_dir(struct consumer *c, struct pdir *d, const char *path, struc
         w++;
     }
     t->n = w;
+    c->sink->dir(c->sink->arg);
     return c->sink->put_tree(c->sink->arg, t, out);
 }
 
@@ -839,7 +840,7 @@ static int store_manifest(struct consumer *c)
         n.group = dr_xstrdup(label->group);
         n.mtime_ns = n.ctime_ns = label->mtime_ns;
     }
-    int rc = c->sink->add_file(c->sink->arg, mem_read, &sl, &n);
+    int rc = c->sink->add_file(c->sink->arg, mem_read, &sl, NULL, NULL, &n);
     if (rc < 0) {
         dr_node_release(&n);
         return rc;
