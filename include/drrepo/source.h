@@ -24,8 +24,8 @@
 typedef int (*dr_stream_read_fn)(void *arg, uint8_t *buf, size_t len);
 
 /* Where a source puts file contents and directories: the backup engine in production, a fake
- * in unit tests. Every member is set; sources call them from the thread that runs build, except
- * scanned. */
+ * in unit tests. The engine sets every member; sources call them from the thread that runs build,
+ * except scanned. */
 struct dr_source_sink {
     /* Chunks a stream into file node n (whose name, type, mode, owner and times the source
      * sets) and fills its chunk list and size. pnode is the parent snapshot's node for the

@@ -4,7 +4,6 @@
 #ifndef DR_BACKUP_INT_H
 #define DR_BACKUP_INT_H
 
-#include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
 

@@ -1,6 +1,7 @@
 /* chunk.c: streams through the chunker into the write pipeline, and RDB files (recognised by
  * their magic) by their key records relative to the parent snapshot's file (format/rdb.md). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
