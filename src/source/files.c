@@ -44,8 +44,8 @@ enum dir_read {
     DIR_READ_NONE, /* not opened, or the listing failed before any entry */
 };
 
-static int backup_dir(struct walk *b, const char *path, const struct dr_id *ptree,
-                      struct dr_id *out_tree, enum dir_read *out_read);
+static int walk_dir(struct walk *w, const char *path, const struct dr_id *ptree,
+                    struct dr_id *out_tree, enum dir_read *out_read);
 
 static int name_cmp(const void *a, const void *b)
 {
@@ -66,8 +66,8 @@ static int entry_stat(const char *path, struct stat *st)
 /* Builds the node for one existing path; pnode is the parent snapshot's node for the same path
  * (NULL when none). Returns 1 when the entry is left out (unreadable). For a directory,
  * *out_read (if not NULL) tells how much of it was read. */
-static int backup_entry(struct walk *b, const char *path, const char *name,
-                        const struct dr_node *pnode, struct dr_node *n, enum dir_read *out_read)
+static int walk_entry(struct walk *w, const char *path, const char *name,
+                      const struct dr_node *pnode, struct dr_node *n, enum dir_read *out_read)
 {
     struct stat st;
     memset(n, 0, sizeof(*n));
@@ -76,25 +76,25 @@ static int backup_entry(struct walk *b, const char *path, const char *name,
     }
     if (entry_stat(path, &st) < 0) {
         dr_log_error("cannot stat '%s': %s", path, strerror(errno));
-        b->sink->input_error(b->sink->arg);
+        w->sink->input_error(w->sink->arg);
         return 1;
     }
-    dr_source_node_from_stat(&b->owners, n, name, &st);
+    dr_source_node_from_stat(&w->owners, n, name, &st);
     int rc = 0;
     switch (n->type) {
-    case DR_NODE_FILE: rc = b->sink->read_file(b->sink->arg, path, &st, pnode, n); break;
+    case DR_NODE_FILE: rc = w->sink->read_file(w->sink->arg, path, &st, pnode, n); break;
     case DR_NODE_DIR:
-        b->sink->dir(b->sink->arg);
-        if (b->o->one_file_system && st.st_dev != b->root_dev) {
+        w->sink->dir(w->sink->arg);
+        if (w->o->one_file_system && st.st_dev != w->root_dev) {
             /* a mount point: kept as an empty directory, like restic and tar do */
             struct dr_tree empty;
             dr_tree_init(&empty);
-            rc = b->sink->put_tree(b->sink->arg, &empty, &n->subtree);
+            rc = w->sink->put_tree(w->sink->arg, &empty, &n->subtree);
             dr_tree_release(&empty);
         } else {
             enum dir_read got = DIR_READ_ALL;
-            rc = backup_dir(b, path, pnode && pnode->type == DR_NODE_DIR ? &pnode->subtree : NULL,
-                            &n->subtree, &got);
+            rc = walk_dir(w, path, pnode && pnode->type == DR_NODE_DIR ? &pnode->subtree : NULL,
+                          &n->subtree, &got);
             if (got != DIR_READ_ALL) {
                 n->flags |= DR_NODE_F_INCOMPLETE;
             }
@@ -108,7 +108,7 @@ static int backup_entry(struct walk *b, const char *path, const char *name,
         ssize_t len = readlink(path, target, PATH_MAX);
         if (len <= 0) {
             dr_log_error("cannot read link '%s': %s", path, len < 0 ? strerror(errno) : "empty");
-            b->sink->input_error(b->sink->arg);
+            w->sink->input_error(w->sink->arg);
             return 1;
         }
         n->target = dr_xstrndup(target, (size_t)len);
@@ -145,23 +145,23 @@ static struct dirent *dir_next(DIR *d)
 /* Stores the directory at path as a tree; *out_read tells how much of its listing was read (a
  * directory that cannot be read is an input error: reported, counted, and stored with what was
  * read, so the snapshot still holds its metadata and its readable entries). */
-static int backup_dir(struct walk *b, const char *path, const struct dr_id *ptree,
-                      struct dr_id *out_tree, enum dir_read *out_read)
+static int walk_dir(struct walk *w, const char *path, const struct dr_id *ptree,
+                    struct dr_id *out_tree, enum dir_read *out_read)
 {
     DIR *d = dir_open(path);
     struct dr_tree t, pt;
     dr_tree_init(&t);
-    b->sink->load_tree(b->sink->arg, ptree, &pt);
+    w->sink->load_tree(w->sink->arg, ptree, &pt);
     char **names = NULL;
     size_t nnames = 0, anames = 0;
     int rc = 0;
     *out_read = DIR_READ_ALL;
     if (!d) {
         dr_log_error("cannot read directory '%s': %s", path, strerror(errno));
-        b->sink->input_error(b->sink->arg);
+        w->sink->input_error(w->sink->arg);
         dr_tree_release(&pt);
         *out_read = DIR_READ_NONE;
-        return b->sink->put_tree(b->sink->arg, &t,
+        return w->sink->put_tree(w->sink->arg, &t,
                                  out_tree); /* kept, as an empty directory marked incomplete */
     }
     /* errno is cleared before each call: only readdir's own failure may mark the directory */
@@ -179,7 +179,7 @@ static int backup_dir(struct walk *b, const char *path, const struct dr_id *ptre
     }
     if (errno) {
         dr_log_error("cannot list directory '%s': %s", path, strerror(errno));
-        b->sink->input_error(b->sink->arg);
+        w->sink->input_error(w->sink->arg);
         *out_read = nnames ? DIR_READ_PART : DIR_READ_NONE;
     }
     closedir(d);
@@ -190,9 +190,9 @@ static int backup_dir(struct walk *b, const char *path, const struct dr_id *ptre
     for (size_t i = 0; i < nnames && rc >= 0; i++) {
         char *full = plen && path[plen - 1] == '/' ? dr_xasprintf("%s%s", path, names[i])
                                                    : dr_xasprintf("%s/%s", path, names[i]);
-        if (!dr_pattern_match_any(b->o->excludes, b->o->nexcludes, full)) {
+        if (!dr_pattern_match_any(w->o->excludes, w->o->nexcludes, full)) {
             struct dr_node n;
-            rc = backup_entry(b, full, names[i], dr_tree_find(&pt, names[i]), &n, NULL);
+            rc = walk_entry(w, full, names[i], dr_tree_find(&pt, names[i]), &n, NULL);
             if (rc == 0) {
                 dr_tree_add(&t, &n);
             } else {
@@ -205,13 +205,13 @@ static int backup_dir(struct walk *b, const char *path, const struct dr_id *ptre
         free(full);
     }
     if (rc >= 0) {
-        rc = b->sink->put_tree(b->sink->arg, &t, out_tree);
+        rc = w->sink->put_tree(w->sink->arg, &t, out_tree);
     }
     /* the tree is stored: its files' chunk ids are final */
     for (size_t i = 0; i < t.n && rc >= 0; i++) {
         if (t.nodes[i].type == DR_NODE_FILE) {
             char *full = dr_xasprintf("%s/%s", plen == 1 ? "" : path, t.nodes[i].name);
-            rc = b->sink->remember(b->sink->arg, full, &t.nodes[i]);
+            rc = w->sink->remember(w->sink->arg, full, &t.nodes[i]);
             free(full);
         }
     }
@@ -227,12 +227,12 @@ static int backup_dir(struct walk *b, const char *path, const struct dr_id *ptre
 /* The snapshot's root mirrors the absolute paths given: /home/a and /srv/b become a root with
  * "home" and "srv", whose intermediate directories carry their real metadata. paths is sorted
  * and normalised; every element of [lo, hi) starts with prefix. */
-static int backup_virtual(struct walk *b, const char *prefix, char **paths, size_t lo, size_t hi,
-                          const struct dr_id *ptree, struct dr_id *out_tree)
+static int walk_virtual(struct walk *w, const char *prefix, char **paths, size_t lo, size_t hi,
+                        const struct dr_id *ptree, struct dr_id *out_tree)
 {
     struct dr_tree t, pt;
     dr_tree_init(&t);
-    b->sink->load_tree(b->sink->arg, ptree, &pt);
+    w->sink->load_tree(w->sink->arg, ptree, &pt);
     int rc = 0;
     size_t plen = strlen(prefix);
     size_t i = lo;
@@ -259,16 +259,16 @@ static int backup_virtual(struct walk *b, const char *prefix, char **paths, size
         if (exact) {
             /* a path given: one that cannot be read at all counts against the snapshot */
             enum dir_read got;
-            rc = backup_entry(b, full, comp, pnode, &n, &got);
+            rc = walk_entry(w, full, comp, pnode, &n, &got);
             if (rc == 1 || (rc == 0 && got == DIR_READ_NONE)) {
-                b->sources_unread++;
+                w->sources_unread++;
             }
             if (rc == 1) {
                 dr_node_release(&n);
                 rc = 0;
             } else if (rc == 0) {
                 if (n.type == DR_NODE_FILE) {
-                    rc = b->sink->remember(b->sink->arg, full, &n);
+                    rc = w->sink->remember(w->sink->arg, full, &n);
                 }
                 dr_tree_add(&t, &n);
             }
@@ -277,10 +277,10 @@ static int backup_virtual(struct walk *b, const char *prefix, char **paths, size
             if (lstat(full, &st) < 0 || !S_ISDIR(st.st_mode)) {
                 rc = dr_error_errno(DR_EUSAGE, "cannot use '%s'", full);
             } else {
-                dr_source_node_from_stat(&b->owners, &n, comp, &st);
-                rc = backup_virtual(b, full, paths, i, j,
-                                    pnode && pnode->type == DR_NODE_DIR ? &pnode->subtree : NULL,
-                                    &n.subtree);
+                dr_source_node_from_stat(&w->owners, &n, comp, &st);
+                rc = walk_virtual(w, full, paths, i, j,
+                                  pnode && pnode->type == DR_NODE_DIR ? &pnode->subtree : NULL,
+                                  &n.subtree);
                 if (rc >= 0) {
                     dr_tree_add(&t, &n);
                 } else {
@@ -293,7 +293,7 @@ static int backup_virtual(struct walk *b, const char *prefix, char **paths, size
         i = j;
     }
     if (rc >= 0) {
-        rc = b->sink->put_tree(b->sink->arg, &t, out_tree);
+        rc = w->sink->put_tree(w->sink->arg, &t, out_tree);
     }
     dr_tree_release(&t);
     dr_tree_release(&pt);
@@ -303,26 +303,26 @@ static int backup_virtual(struct walk *b, const char *prefix, char **paths, size
 /* The size scan behind the progress ETA: a stat-only walk of the same paths in its own thread
  * (restic does the same), started only when progress is shown. nftw has no user argument, so
  * the scanner's state is thread-local. */
-static _Thread_local struct walk *scan_b;
+static _Thread_local struct walk *scan_w;
 
 static int scan_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)ftw;
-    if (dr_pattern_match_any(scan_b->o->excludes, scan_b->o->nexcludes, path)) {
+    if (dr_pattern_match_any(scan_w->o->excludes, scan_w->o->nexcludes, path)) {
         return flag == FTW_D ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
     }
     if (flag == FTW_F && S_ISREG(st->st_mode)) {
-        scan_b->sink->scanned(scan_b->sink->arg, (uint64_t)st->st_size);
+        scan_w->sink->scanned(scan_w->sink->arg, (uint64_t)st->st_size);
     }
     return FTW_CONTINUE;
 }
 
 static void *scan_main(void *arg)
 {
-    scan_b = arg;
-    int flags = FTW_PHYS | FTW_ACTIONRETVAL | (scan_b->o->one_file_system ? FTW_MOUNT : 0);
-    for (size_t i = 0; i < scan_b->o->npaths; i++) {
-        nftw(scan_b->o->paths[i], scan_cb, 32, flags);
+    scan_w = arg;
+    int flags = FTW_PHYS | FTW_ACTIONRETVAL | (scan_w->o->one_file_system ? FTW_MOUNT : 0);
+    for (size_t i = 0; i < scan_w->o->npaths; i++) {
+        nftw(scan_w->o->paths[i], scan_cb, 32, flags);
     }
     return NULL;
 }
@@ -368,19 +368,19 @@ static int str_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int walk_paths(struct walk *b, struct dr_snapshot *s)
+static int walk_paths(struct walk *w, struct dr_snapshot *s)
 {
-    size_t n = b->o->npaths;
+    size_t n = w->o->npaths;
     char **paths = dr_xcalloc(n, sizeof(*paths));
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        paths[i] = normalize(b->o->paths[i]);
+        paths[i] = normalize(w->o->paths[i]);
         struct stat st;
         if (lstat(paths[i], &st) < 0) {
-            rc = dr_error_errno(DR_EUSAGE, "cannot back up '%s'", b->o->paths[i]);
+            rc = dr_error_errno(DR_EUSAGE, "cannot back up '%s'", w->o->paths[i]);
         }
         if (i == 0 && rc >= 0) {
-            b->root_dev = st.st_dev;
+            w->root_dev = st.st_dev;
         }
     }
     if (rc >= 0) {
@@ -403,7 +403,7 @@ static int walk_paths(struct walk *b, struct dr_snapshot *s)
             dr_snapshot_add_path(s, paths[i]);
         }
         struct dr_id ptree;
-        bool have_parent = b->sink->parent(b->sink->arg, s, &ptree);
+        bool have_parent = w->sink->parent(w->sink->arg, s, &ptree);
         if (n == 1 && strcmp(paths[0], "/") == 0) {
             struct stat st;
             rc = lstat("/", &st) < 0 ? dr_error_errno(DR_EIO, "cannot stat '/'") : 0;
@@ -411,15 +411,15 @@ static int walk_paths(struct walk *b, struct dr_snapshot *s)
                 /* the root has no node to mark: a listing of '/' that fails midway is a partial
                  * snapshot, named on stderr, like an unreadable file */
                 enum dir_read got;
-                b->sink->dir(b->sink->arg);
-                rc = backup_dir(b, "/", have_parent ? &ptree : NULL, &s->tree, &got);
-                b->sources_unread += got == DIR_READ_NONE;
+                w->sink->dir(w->sink->arg);
+                rc = walk_dir(w, "/", have_parent ? &ptree : NULL, &s->tree, &got);
+                w->sources_unread += got == DIR_READ_NONE;
             }
         } else {
-            rc = backup_virtual(b, "/", paths, 0, n, have_parent ? &ptree : NULL, &s->tree);
+            rc = walk_virtual(w, "/", paths, 0, n, have_parent ? &ptree : NULL, &s->tree);
         }
         /* a snapshot of nothing would look like a good backup of an empty tree */
-        if (rc >= 0 && b->sources_unread == n) {
+        if (rc >= 0 && w->sources_unread == n) {
             rc = n == 1 ? dr_errorf(DR_ESOURCE,
                                     "'%s' could not be read (see above); no snapshot was recorded",
                                     paths[0])
