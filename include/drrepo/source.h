@@ -1,14 +1,20 @@
-/* source.h: native sources: servers read directly instead of through a dump command.
+/* source.h: the inputs of a snapshot. Each input is one source, an ops table in src/source/:
  *
- *   Redis (hiredis): the RDB over the replication protocol, stored as one file "dump.rdb".
- *   PostgreSQL (libpq): a physical base backup (BASE_BACKUP), stored as the cluster's file tree.
+ *   files:   file trees walked from the paths given (excludes, one file system)
+ *   stdin:   a stream read from a file descriptor, stored as one file
+ *   command: the standard output of a command, stored as one file; the command must succeed
+ *   redis:   (hiredis) the RDB over the replication protocol, stored as one file "dump.rdb"
+ *   pg:      (libpq) a physical base backup (BASE_BACKUP), stored as the cluster's file tree
  *
- * Each open function connects and prepares; the returned source is used by the backup engine
- * (dr_backup_run) and freed with the matching _close. Errors name the server and the cause: DR_ENET
- * (cannot connect, connection dropped), DR_EAUTH (wrong password or credentials), DR_ESOURCE (the
- * server refused: no replication privilege, bad payload, checksum mismatch). */
+ * A source builds the snapshot's tree through a sink that the backup engine provides
+ * (dr_backup_run) and never calls the engine itself; unit tests drive sources into a fake sink.
+ * Errors of the native sources name the server and the cause: DR_ENET (cannot connect,
+ * connection dropped), DR_EAUTH (wrong password or credentials), DR_ESOURCE (the server
+ * refused: no replication privilege, bad payload, checksum mismatch). */
 #ifndef DR_SOURCE_H
 #define DR_SOURCE_H
+
+#include <sys/stat.h>
 
 #include "drrepo/snapshot.h"
 #include "drrepo/tree.h"
@@ -17,47 +23,86 @@
  * with the message recorded (dr_errorf). */
 typedef int (*dr_stream_read_fn)(void *arg, uint8_t *buf, size_t len);
 
-/* A source that produces one file (a Redis RDB fetched over the replication protocol). */
-struct dr_stream_source {
-    const char *kind; /* recorded as the snapshot's source, e.g. "redis" */
-    dr_stream_read_fn read;
-    /* Called after the end of the stream: validates what was read (a checksum, an end mark)
-     * and adds metadata with dr_snapshot_add_meta. An error means no snapshot is recorded.
-     * May be NULL. */
-    int (*finish)(void *arg, struct dr_snapshot *s);
-    void *arg;
-};
-
-/* Where a source that builds its own file tree puts file contents and directories: the backup
- * engine in production, a fake in unit tests. Sources never call the engine themselves.
- * add_file chunks a stream into file node n (whose name, type, mode, owner and times the source
- * sets) and fills its chunk list and size; put_tree waits for pending chunks, sorts and encodes
- * t and stores it as a tree blob. Errors: the reader's, and repository errors. */
+/* Where a source puts file contents and directories: the backup engine in production, a fake
+ * in unit tests. The engine sets every member; sources call them from the thread that runs build,
+ * except scanned. */
 struct dr_source_sink {
-    int (*add_file)(void *arg, dr_stream_read_fn rd, void *rdarg, struct dr_node *n);
+    /* Chunks a stream into file node n (whose name, type, mode, owner and times the source
+     * sets) and fills its chunk list and size. pnode is the parent snapshot's node for the
+     * same file (NULL when none): an RDB file is stored relative to it. what names the input in
+     * messages and progress (NULL: n->name). Errors: the reader's, and repository errors. */
+    int (*add_file)(void *arg, dr_stream_read_fn rd, void *rdarg, const struct dr_node *pnode,
+                    const char *what, struct dr_node *n);
+    /* A regular file that the engine opens and reads itself, so that it can use the files
+     * cache and store hard links once; n has been filled from st. Returns 0, 1 when the file
+     * could not be read (reported and counted: it is left out), or a repository error. */
+    int (*read_file)(void *arg, const char *path, const struct stat *st,
+                     const struct dr_node *pnode, struct dr_node *n);
+    /* Records in the files cache that path has n's chunks, once they are stored (it waits for
+     * pending chunks). Errors: repository errors. */
+    int (*remember)(void *arg, const char *path, const struct dr_node *n);
+    /* Waits for pending chunks, sorts and encodes t and stores it as a tree blob. */
     int (*put_tree)(void *arg, struct dr_tree *t, struct dr_id *out);
+    /* Looks for the parent snapshot (same host and the paths already added to s); sets
+     * s->parent and *out_tree and returns true when there is one. */
+    bool (*parent)(void *arg, struct dr_snapshot *s, struct dr_id *out_tree);
+    /* Loads a tree of the parent snapshot into out (initialised); one that cannot be read
+     * leaves out empty: a parent only saves reading. */
+    void (*load_tree)(void *arg, const struct dr_id *id, struct dr_tree *out);
+    /* Counts a directory, and an input that could not be read (already reported through the
+     * log with its path): the snapshot is then partial (DR_EPARTIAL). */
+    void (*dir)(void *arg);
+    void (*input_error)(void *arg);
+    /* Adds to the size scan behind the progress ETA; may be called from another thread. Only
+     * when want_total is set (progress is shown) does a source need to scan. */
+    void (*scanned)(void *arg, uint64_t bytes);
+    bool want_total;
     void *arg;
 };
 
-/* A source that produces a file tree (a PostgreSQL base backup parsed from tar streams). */
-struct dr_tree_source {
-    const char *kind; /* e.g. "postgresql" */
-    /* Builds the snapshot's tree through sink; sets s->tree and adds paths and metadata. An
-     * error means no snapshot is recorded. */
+/* One input. build sets s->tree through sink and adds paths and metadata to s (s->time_ns and
+ * s->host are set). An error means no snapshot is recorded: sources report their failures as
+ * DR_ESOURCE, DR_ENET or DR_EAUTH; the sink's errors pass through with their own codes. */
+struct dr_source {
+    const char *kind; /* recorded as the snapshot's source: "files", "stdin", "postgresql", ... */
     int (*build)(void *arg, const struct dr_source_sink *sink, struct dr_snapshot *s);
     void *arg;
 };
 
+struct dr_source_files_opts {
+    char **paths;
+    size_t npaths;
+    char **excludes; /* dr_pattern_match patterns */
+    size_t nexcludes;
+    bool one_file_system;
+};
+
+/* File trees. o and the strings it points to must outlive the source. Free with
+ * dr_source_free. */
+struct dr_source *dr_source_files_new(const struct dr_source_files_opts *o);
+
+/* A stream read from fd, stored as the file name; allow_empty accepts zero bytes. name must
+ * outlive the source. */
+struct dr_source *dr_source_stdin_new(int fd, const char *name, bool allow_empty);
+
+/* The standard output of the command argv (NULL-terminated), stored as the file name; the
+ * command must exit 0. argv and name must outlive the source. */
+struct dr_source *dr_source_command_new(char **argv, const char *name, bool allow_empty);
+
+/* Frees a source made by one of the _new functions above; NULL is a no-op. */
+void dr_source_free(struct dr_source *src);
+
 struct dr_redis_source;
-/* url: redis://[user:password@]host:port */
-DR_MUST_CHECK int dr_source_redis_open(const char *url, struct dr_redis_source **out,
-                                       const struct dr_stream_source **out_src);
+/* url: redis://[user:password@]host:port; allow_empty accepts an empty payload */
+DR_MUST_CHECK int dr_source_redis_open(const char *url, bool allow_empty,
+                                       struct dr_redis_source **out,
+                                       const struct dr_source **out_src);
 void dr_source_redis_close(struct dr_redis_source *rs);
 
 struct dr_pg_source;
 /* conninfo: a libpq connection string or URI; replication=database is added */
 DR_MUST_CHECK int dr_source_pg_open(const char *conninfo, struct dr_pg_source **out,
-                                    const struct dr_tree_source **out_src);
+                                    const struct dr_source **out_src);
 void dr_source_pg_close(struct dr_pg_source *ps);
 
 #endif

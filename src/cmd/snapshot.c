@@ -134,7 +134,11 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
-    struct dr_backup_opts o = {.stream_fd = -1, .rdb_records = true};
+    struct dr_backup_opts o = {.rdb_records = true};
+    struct dr_source_files_opts fo = {0};
+    bool allow_empty = false;
+    struct dr_source *owned = NULL;
+    const struct dr_source *src = NULL;
     struct strv excl = {0}, tags = {0};
     bool use_stdin = false, from_cmd = false;
     const char *name = NULL, *redis_url = NULL, *pg_conninfo = NULL;
@@ -148,11 +152,11 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         case 3: name = optarg; break;
         case 'e': strv_push(&excl, dr_xstrdup(optarg)); break;
         case 4: rc = read_exclude_file(optarg, &excl); break;
-        case 'x': o.one_file_system = true; break;
+        case 'x': fo.one_file_system = true; break;
         case 't': strv_push(&tags, dr_xstrdup(optarg)); break;
         case 'H': o.host = optarg; break;
         case 'j': ctx->json = true; break;
-        case 5: o.allow_empty = true; break;
+        case 5: allow_empty = true; break;
         case 8: o.rdb_records = true; break;
         case 9: o.rdb_records = false; break;
         case 6: redis_url = optarg; break;
@@ -190,17 +194,18 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     if (rc < 0) {
         goto out;
     }
+    fo.excludes = excl.v;
+    fo.nexcludes = excl.n;
     if (from_cmd) {
-        o.command = rest; /* argv is NULL-terminated */
+        owned = dr_source_command_new(rest, name, allow_empty); /* argv is NULL-terminated */
     } else if (use_stdin) {
-        o.stream_fd = STDIN_FILENO;
-    } else {
-        o.paths = rest;
-        o.npaths = (size_t)nrest;
+        owned = dr_source_stdin_new(STDIN_FILENO, name, allow_empty);
+    } else if (!redis_url && !pg_conninfo) {
+        fo.paths = rest;
+        fo.npaths = (size_t)nrest;
+        owned = dr_source_files_new(&fo);
     }
-    o.stream_name = redis_url ? "dump.rdb" : name;
-    o.excludes = excl.v;
-    o.nexcludes = excl.n;
+    src = owned;
     o.tags = tags.v;
     o.ntags = tags.n;
     if (ctx->progress) {
@@ -214,9 +219,9 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     /* connect only once the repository is open and locked: a server's replication slot or
      * snapshot should not be held while we wait for a password */
     if (redis_url) {
-        rc = dr_source_redis_open(redis_url, &redis, &o.source);
+        rc = dr_source_redis_open(redis_url, allow_empty, &redis, &src);
     } else if (pg_conninfo) {
-        rc = dr_source_pg_open(pg_conninfo, &pg, &o.tree_source);
+        rc = dr_source_pg_open(pg_conninfo, &pg, &src);
     }
     if (rc < 0) {
         goto out;
@@ -224,7 +229,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     struct dr_id id;
     struct dr_snapshot s;
     dr_snapshot_init(&s);
-    rc = dr_backup_run(ctx->r, &o, &id, &s);
+    rc = dr_backup_run(ctx->r, src, &o, &id, &s);
     if (rc >= 0 || rc == DR_EPARTIAL) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", dr_error_msg());
@@ -239,6 +244,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
 out:
     dr_source_redis_close(redis);
     dr_source_pg_close(pg);
+    dr_source_free(owned);
     strv_clear(&excl);
     strv_clear(&tags);
     return rc;

@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -27,6 +26,7 @@
 #include "drrepo/fs.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
+#include "drrepo/pattern.h"
 #include "drrepo/rdbstore.h"
 #include "drrepo/secure.h"
 #include "drrepo/util.h"
@@ -233,19 +233,6 @@ int dr_restore_file_to_fd(struct dr_repo *r, const struct dr_node *n, int fd, co
     return rc;
 }
 
-static bool match_any(char **pats, size_t n, const char *path)
-{
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    for (size_t i = 0; i < n; i++) {
-        const char *p = pats[i];
-        if (strchr(p, '/') ? fnmatch(p, path, FNM_PATHNAME) == 0 : fnmatch(p, base, 0) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* An include pattern selects a path if it matches the path or one of its ancestors; a directory
  * that is an ancestor of a possible match must be entered. Patterns with '/' are anchored at the
  * snapshot root. */
@@ -258,7 +245,7 @@ static bool included(const struct dr_restore_opts *o, const char *path, bool *de
     char *p = dr_xstrdup(path);
     bool hit = false;
     for (char *s = p + strlen(p); !hit;) {
-        hit = match_any(o->includes, o->nincludes, p);
+        hit = dr_pattern_match_any(o->includes, o->nincludes, p);
         while (s > p && *s != '/') {
             s--;
         }
@@ -558,7 +545,7 @@ static int restore_node(struct restore *rs, const struct dr_node *n, int dirfd, 
 {
     bool descend = false;
     bool sel = all || included(rs->o, spath, &descend);
-    if (rs->o->nexcludes && match_any(rs->o->excludes, rs->o->nexcludes, spath)) {
+    if (rs->o->nexcludes && dr_pattern_match_any(rs->o->excludes, rs->o->nexcludes, spath)) {
         return 0;
     }
     if (!sel && !(descend && n->type == DR_NODE_DIR)) {
@@ -663,7 +650,7 @@ struct size_walk {
 static int size_cb(void *arg, const char *path, const struct dr_node *n)
 {
     struct size_walk *sw = arg;
-    if (sw->o->nexcludes && match_any(sw->o->excludes, sw->o->nexcludes, path)) {
+    if (sw->o->nexcludes && dr_pattern_match_any(sw->o->excludes, sw->o->nexcludes, path)) {
         return 1;
     }
     bool descend;

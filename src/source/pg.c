@@ -48,7 +48,7 @@ struct dr_pg_source {
     char *sysid, *version, *dbname; /* from IDENTIFY_SYSTEM and the connection */
     char *copybuf;
     PGresult *endres; /* the end-position result, read when the copy ended */
-    struct dr_tree_source src;
+    struct dr_source src;
 };
 
 /* libpq messages end with a newline and may span lines; errors are printed on one line. */
@@ -488,7 +488,7 @@ out:
 }
 
 int dr_source_pg_open(const char *conninfo, struct dr_pg_source **out,
-                      const struct dr_tree_source **out_src)
+                      const struct dr_source **out_src)
 {
     struct dr_pg_source *ps = dr_xcalloc(1, sizeof(*ps));
     PGresult *res = NULL;
@@ -517,7 +517,7 @@ int dr_source_pg_open(const char *conninfo, struct dr_pg_source **out,
     if (rc < 0) {
         goto out;
     }
-    ps->src = (struct dr_tree_source){.kind = "postgresql", .build = build, .arg = ps};
+    ps->src = (struct dr_source){.kind = "postgresql", .build = build, .arg = ps};
     dr_log_detail("postgresql '%s': connected, server %s", ps->server,
                   PQparameterStatus(ps->repl, "server_version"));
 out:

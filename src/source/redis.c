@@ -25,6 +25,7 @@
 #include "drrepo/mem.h"
 #include "drrepo/secure.h"
 #include "redis_int.h"
+#include "source_int.h"
 
 #define CONNECT_TIMEOUT_S 10
 #define COMMAND_TIMEOUT_S 60
@@ -50,7 +51,8 @@ struct dr_redis_source {
     struct redis_info info;
     bool payload_started;
     struct dr_rdb_payload payload;
-    struct dr_stream_source src;
+    bool allow_empty;
+    struct dr_source src;
 };
 
 /* ---- URL ---- */
@@ -371,9 +373,12 @@ static void add_meta_if(struct dr_snapshot *s, const char *key, const char *a, c
 /* After the last byte: the end and checksum of the RDB, then the metadata. The keys after the
  * transfer are asked on a new connection (the replication one is no longer request/response):
  * when they differ from before, both are recorded, and a drill accepts counts between them. */
-static int source_finish(void *arg, struct dr_snapshot *s)
+static int source_finish(void *arg, int64_t got, struct dr_snapshot *s)
 {
     struct dr_redis_source *rs = arg;
+    if (got < 0) {
+        return 0; /* the read's error is the snapshot's */
+    }
     struct dr_rdb_info ri;
     int rc = dr_rdb_payload_finish(&rs->payload, &ri);
     if (rc < 0) {
@@ -422,8 +427,24 @@ static int source_finish(void *arg, struct dr_snapshot *s)
     return rc;
 }
 
-int dr_source_redis_open(const char *url, struct dr_redis_source **out,
-                         const struct dr_stream_source **out_src)
+/* The RDB is stored as one file, "dump.rdb", like the server's own dump. */
+static int source_build(void *arg, const struct dr_source_sink *sink, struct dr_snapshot *s)
+{
+    struct dr_redis_source *rs = arg;
+    struct dr_source_stream st = {
+        .name = "dump.rdb",
+        .what = "redis",
+        .label = "source '",
+        .read = source_read,
+        .arg = rs,
+        .finish = source_finish,
+        .allow_empty = rs->allow_empty,
+    };
+    return dr_source_stream_build(&st, sink, s);
+}
+
+int dr_source_redis_open(const char *url, bool allow_empty, struct dr_redis_source **out,
+                         const struct dr_source **out_src)
 {
     struct dr_redis_source *rs = dr_xcalloc(1, sizeof(*rs));
     rs->info.keys = (struct dr_buf)DR_BUF_INIT(1 << 20);
@@ -439,12 +460,8 @@ int dr_source_redis_open(const char *url, struct dr_redis_source **out,
         return rc;
     }
     dr_log_detail("%s: Redis %s, SYNC sent", rs->what, rs->info.version);
-    rs->src = (struct dr_stream_source){
-        .kind = "redis",
-        .read = source_read,
-        .finish = source_finish,
-        .arg = rs,
-    };
+    rs->allow_empty = allow_empty;
+    rs->src = (struct dr_source){.kind = "redis", .build = source_build, .arg = rs};
     *out = rs;
     *out_src = &rs->src;
     return 0;

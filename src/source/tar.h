@@ -32,7 +32,7 @@ enum dr_tar_type {
 };
 
 /* Reads up to len bytes: returns the count (> 0), 0 at the end of input, or a negative dr_err
- * with the message recorded. The same contract as dr_stream_read_fn (backup.h). */
+ * with the message recorded. The same contract as dr_stream_read_fn (source.h). */
 typedef int (*dr_tar_read_fn)(void *arg, uint8_t *buf, size_t len);
 
 struct dr_tar_entry {

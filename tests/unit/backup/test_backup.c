@@ -1,7 +1,7 @@
-/* test_backup.c: the backup engine (src/backup/backup.c) with a fake tree source, through the
+/* test_backup.c: the backup engine (src/backup/backup.c) with a fake source, through the
  * in-memory backend.
  *
- * Covers: a tree source builds its files and directories through the engine's sink
+ * Covers: a source builds its files and directories through the engine's sink
  * (struct dr_source_sink); dr_backup_run records one snapshot object with the source's kind,
  * paths, metadata, host, tags and time, and a summary that counts its files and directories;
  * the snapshot's tree and every file's content read back from the repository; a second run of
@@ -113,7 +113,7 @@ static int add_files(const struct dr_source_sink *sink, struct dr_tree *t,
         node.group = dr_xstrdup("postgres");
         node.mtime_ns = 1700000000LL * 1000000000LL;
         node.nlink = 1;
-        int rc = sink->add_file(sink->arg, fake_read, &rd, &node);
+        int rc = sink->add_file(sink->arg, fake_read, &rd, NULL, NULL, &node);
         free(rd.data);
         if (rc < 0) {
             dr_node_release(&node);
@@ -139,6 +139,7 @@ static int fake_build(void *arg, const struct dr_source_sink *sink, struct dr_sn
         dir.user = dr_xstrdup("");
         dir.group = dr_xstrdup("");
         dir.nlink = 2;
+        sink->dir(sink->arg);
         rc = sink->put_tree(sink->arg, &etc, &dir.subtree);
     }
     if (rc >= 0) {
@@ -146,6 +147,7 @@ static int fake_build(void *arg, const struct dr_source_sink *sink, struct dr_sn
         rc = add_files(sink, &root, root_files, 2, f->fail_after);
     }
     if (rc >= 0) {
+        sink->dir(sink->arg);
         rc = sink->put_tree(sink->arg, &root, &s->tree);
     }
     if (rc >= 0 && f->fail_build) {
@@ -161,21 +163,19 @@ static int fake_build(void *arg, const struct dr_source_sink *sink, struct dr_sn
     return rc;
 }
 
-/* The one call of the engine (adapt here when dr_backup_run's signature changes). */
+/* The one call of the engine. */
 static int run_backup(struct dr_repo *r, struct fake *f, int64_t time_ns, struct dr_id *out_id,
                       struct dr_snapshot *out_snap)
 {
-    const struct dr_tree_source src = {.kind = "fake", .build = fake_build, .arg = f};
+    const struct dr_source src = {.kind = "fake", .build = fake_build, .arg = f};
     char *tags[] = {"nightly"};
     struct dr_backup_opts o = {
-        .stream_fd = -1,
-        .tree_source = &src,
         .tags = tags,
         .ntags = 1,
         .host = "unit-host",
         .time_ns = time_ns,
     };
-    return dr_backup_run(r, &o, out_id, out_snap);
+    return dr_backup_run(r, &src, &o, out_id, out_snap);
 }
 
 static void assert_file(struct dr_repo *r, const struct dr_snapshot *s, const char *path,

@@ -295,8 +295,11 @@ struct fake_sink {
     uint64_t bytes;
 };
 
-static int fake_add(void *arg, dr_stream_read_fn rd, void *rdarg, struct dr_node *n)
+static int fake_add(void *arg, dr_stream_read_fn rd, void *rdarg, const struct dr_node *pnode,
+                    const char *what, struct dr_node *n)
 {
+    (void)pnode;
+    (void)what;
     struct fake_sink *fs = arg;
     uint8_t buf[100];
     int got;
@@ -306,6 +309,11 @@ static int fake_add(void *arg, dr_stream_read_fn rd, void *rdarg, struct dr_node
     }
     fs->files++;
     return got;
+}
+
+static void fake_dir(void *arg)
+{
+    (void)arg;
 }
 
 static int fake_put(void *arg, struct dr_tree *t, struct dr_id *out)
@@ -384,7 +392,8 @@ static int run_stream(const char *files_json, bool with_manifest, bool damage_ma
         msg(&ms, 'd', m.buf, 40);
         msg(&ms, 'd', m.buf + 40, m.len - 40);
     }
-    struct dr_source_sink sink = {fake_add, fake_put, fs};
+    struct dr_source_sink sink = {
+        .add_file = fake_add, .put_tree = fake_put, .dir = fake_dir, .arg = fs};
     struct dr_id root;
     int rc = dr_pg_stream_consume(msg_next, &ms, &sink, "test:5432", s, &root);
     for (size_t i = 0; i < ms.n; i++) {

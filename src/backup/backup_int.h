@@ -1,0 +1,73 @@
+/* backup_int.h: the backup engine's state, shared by its files: backup.c (the run and the sink
+ * that sources build through), chunk.c (streams through the chunker, RDB files by their
+ * records) and files.c (regular files with the files cache and hard links). */
+#ifndef DR_BACKUP_INT_H
+#define DR_BACKUP_INT_H
+
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "drrepo/backup.h"
+#include "drrepo/chunker.h"
+#include "drrepo/index.h"
+#include "drrepo/pipeline.h"
+#include "drrepo/rdbstore.h"
+
+/* Files modified this close to the start of the snapshot are not put in the files cache: a
+ * change within the file system's timestamp granularity after we read would go unnoticed. */
+#define DR_BACKUP_RACY_WINDOW_NS 1000000000LL
+
+struct dr_backup_link {
+    uint64_t dev, ino;
+    uint32_t flags; /* DR_NODE_F_RECORDS: the chunks are record-encoded */
+    uint32_t nchunks;
+    struct dr_id *chunks;
+    uint32_t *sizes;
+};
+
+struct dr_backup {
+    struct dr_repo *r;
+    const struct dr_backup_opts *o;
+    struct dr_pipeline *w;
+    struct dr_chunker ch;
+    struct dr_index_txn *rtxn;
+    uint8_t *buf; /* read buffer: chunker max + read size */
+    size_t bufsize;
+    FILE *spool;        /* files-cache records to write after commit */
+    int64_t start_ns;   /* monotonic, for progress */
+    int64_t start_wall; /* wall clock, for the racy-file window */
+    struct dr_snap_summary sum;
+    struct dr_progress prog;
+    int64_t last_progress_ns;
+    struct dr_backup_link *links;
+    size_t nlinks, alinks;
+    int64_t parent_time_ns; /* the parent snapshot's start, for its racy window */
+    uint8_t rdb_key[DR_RDBSTORE_HASH_KEY_LEN];
+    uint64_t rdb_files;    /* RDB files stored by their records */
+    uint64_t rdb_fallback; /* RDB-looking files stored as plain chunks */
+    char *rdb_note;        /* why the first of those was */
+    uint64_t scan_total;   /* written by a source's scanner thread, read with __atomic */
+};
+
+/* Reports progress at most every 250 ms, and always when final. */
+void dr_backup_progress(struct dr_backup *b, const char *current, bool final);
+
+/* Reads a stream to its end through the chunker into the pipeline (an RDB file by its records
+ * when rdb_records is on), appending to n's chunk list, whose array has room for alloc
+ * entries. Returns the bytes read or the reader's error (DR_EIO for a failed read; the caller
+ * decides whether that is fatal), or a repository error. */
+int64_t dr_backup_chunk_stream(struct dr_backup *b, dr_stream_read_fn rd, void *arg,
+                               struct dr_node *n, const struct dr_node *pnode, uint32_t alloc,
+                               const char *what);
+
+/* The sink's read_file: see struct dr_source_sink. */
+int dr_backup_read_file(struct dr_backup *b, const char *path, const struct stat *st,
+                        const struct dr_node *pnode, struct dr_node *n);
+
+/* Spools a files-cache record for path; written to the index by dr_backup_spool_apply. */
+void dr_backup_spool_file(struct dr_backup *b, const char *path, const struct dr_node *n);
+
+/* Writes the spooled files-cache records in one index transaction, after the commit. */
+void dr_backup_spool_apply(struct dr_backup *b);
+
+#endif

@@ -1,0 +1,252 @@
+/* test_source_files.c: the file tree source (src/source/files.c) driven into a fake sink, with
+ * no repository: what it emits for a small tree (names, types, an exclude applied, a symlink's
+ * target), which files it hands to the engine to read and remember, and a directory that
+ * cannot be read (the fault point "backup.opendir"), which is stored marked incomplete and
+ * counted as an input error. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "drrepo/error.h"
+#include "drrepo/mem.h"
+#include "drrepo/source.h"
+
+struct fake {
+    char log[8192]; /* one line per tree put: "<id>: name/type/flags ..." */
+    size_t len;
+    unsigned trees, dirs, errors, reads, remembered;
+};
+
+__attribute__((format(printf, 2, 3))) static void logf_(struct fake *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(f->log + f->len, sizeof(f->log) - f->len, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < sizeof(f->log) - f->len);
+    f->len += (size_t)n;
+}
+
+static int fake_add(void *arg, dr_stream_read_fn rd, void *rdarg, const struct dr_node *pnode,
+                    const char *what, struct dr_node *n)
+{
+    (void)arg, (void)rd, (void)rdarg, (void)pnode, (void)what, (void)n;
+    fail_msg("the file tree source reads no streams");
+    return DR_EINTERNAL;
+}
+
+static int fake_read(void *arg, const char *path, const struct stat *st,
+                     const struct dr_node *pnode, struct dr_node *n)
+{
+    struct fake *f = arg;
+    (void)path;
+    assert_null(pnode);
+    assert_int_equal(n->size, (uint64_t)st->st_size);
+    f->reads++;
+    return 0;
+}
+
+static int fake_remember(void *arg, const char *path, const struct dr_node *n)
+{
+    struct fake *f = arg;
+    assert_non_null(strstr(path, n->name));
+    f->remembered++;
+    return 0;
+}
+
+static int fake_put(void *arg, struct dr_tree *t, struct dr_id *out)
+{
+    struct fake *f = arg;
+    f->trees++;
+    memset(out, 0, sizeof(*out));
+    out->b[0] = (uint8_t)f->trees;
+    logf_(f, "%u:", f->trees);
+    for (size_t i = 0; i < t->n; i++) {
+        const struct dr_node *n = &t->nodes[i];
+        logf_(f, " %s/%d/%u", n->name, n->type, n->flags);
+        if (n->target) {
+            logf_(f, "->%s", n->target);
+        }
+    }
+    logf_(f, "\n");
+    return 0;
+}
+
+static bool fake_parent(void *arg, struct dr_snapshot *s, struct dr_id *out_tree)
+{
+    (void)arg, (void)s, (void)out_tree;
+    return false;
+}
+
+static void fake_load(void *arg, const struct dr_id *id, struct dr_tree *out)
+{
+    (void)arg;
+    assert_null(id);
+    dr_tree_init(out);
+}
+
+static void fake_dir(void *arg)
+{
+    ((struct fake *)arg)->dirs++;
+}
+
+static void fake_error(void *arg)
+{
+    ((struct fake *)arg)->errors++;
+}
+
+static void fake_scanned(void *arg, uint64_t bytes)
+{
+    (void)arg, (void)bytes;
+}
+
+static char dir[128];
+
+static void put(const char *rel, const char *data)
+{
+    char *p = dr_xasprintf("%s/%s", dir, rel);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    fputs(data, fp);
+    fclose(fp);
+    free(p);
+}
+
+/* dir/: a/x, f.txt, skip.log, l -> f.txt */
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/dr-unit-files.XXXXXX");
+    if (!mkdtemp(dir)) {
+        return -1;
+    }
+    char *a = dr_xasprintf("%s/a", dir);
+    char *l = dr_xasprintf("%s/l", dir);
+    int rc = mkdir(a, 0755) | symlink("f.txt", l);
+    free(a);
+    free(l);
+    put("a/x", "x");
+    put("f.txt", "hello");
+    put("skip.log", "log");
+    return rc;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    const char *rel[] = {"a/x", "a", "f.txt", "skip.log", "l"};
+    for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+        char *p = dr_xasprintf("%s/%s", dir, rel[i]);
+        remove(p);
+        free(p);
+    }
+    return rmdir(dir);
+}
+
+static int run(struct fake *f, struct dr_snapshot *s)
+{
+    char *paths[] = {dir};
+    char *excl[] = {"*.log"};
+    struct dr_source_files_opts o = {.paths = paths, .npaths = 1, .excludes = excl, .nexcludes = 1};
+    struct dr_source *src = dr_source_files_new(&o);
+    struct dr_source_sink sink = {
+        .add_file = fake_add,
+        .read_file = fake_read,
+        .remember = fake_remember,
+        .put_tree = fake_put,
+        .parent = fake_parent,
+        .load_tree = fake_load,
+        .dir = fake_dir,
+        .input_error = fake_error,
+        .scanned = fake_scanned,
+        .arg = f,
+    };
+    memset(f, 0, sizeof(*f));
+    dr_snapshot_init(s);
+    assert_string_equal(src->kind, "files");
+    int rc = src->build(src->arg, &sink, s);
+    dr_source_free(src);
+    return rc;
+}
+
+static void test_tree(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct dr_snapshot s;
+    assert_int_equal(run(&f, &s), 0);
+    assert_int_equal(s.npaths, 1);
+    assert_string_equal(s.paths[0], dir);
+    /* the directories: a, then dir, then /tmp and the root (no node of their own to count) */
+    char want[512];
+    snprintf(want, sizeof(want), "1: x/%d/0\n2: a/%d/0 f.txt/%d/0 l/%d/0->f.txt\n", DR_NODE_FILE,
+             DR_NODE_DIR, DR_NODE_FILE, DR_NODE_SYMLINK);
+    assert_non_null(strstr(f.log, want));
+    assert_null(strstr(f.log, "skip.log"));
+    assert_int_equal(f.trees, 4);
+    assert_int_equal(f.dirs, 2);
+    assert_int_equal(f.reads, 2);
+    assert_int_equal(f.remembered, 2);
+    assert_int_equal(f.errors, 0);
+    assert_int_equal(s.tree.b[0], 4);
+    dr_snapshot_release(&s);
+}
+
+static void test_unreadable_dir(void **state)
+{
+    (void)state;
+#ifdef DR_FAULTS
+    struct fake f;
+    struct dr_snapshot s;
+    /* the second opendir is of "a" (dir itself is the first) */
+    setenv("DR_FAULT", "backup.opendir:fail:2", 1);
+    int rc = run(&f, &s);
+    unsetenv("DR_FAULT");
+    dr_error_clear();
+    assert_int_equal(rc, 0);
+    char want[512];
+    snprintf(want, sizeof(want), "1:\n2: a/%d/%u f.txt/%d/0", DR_NODE_DIR, DR_NODE_F_INCOMPLETE,
+             DR_NODE_FILE);
+    assert_non_null(strstr(f.log, want));
+    assert_int_equal(f.errors, 1);
+    assert_int_equal(f.reads, 1);
+    dr_snapshot_release(&s);
+#else
+    skip();
+#endif
+}
+
+static void test_missing_path(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct dr_snapshot s;
+    char saved[sizeof(dir)];
+    memcpy(saved, dir, sizeof(saved));
+    int w = snprintf(dir, sizeof(dir), "%.64s/none", saved);
+    assert_true(w > 0 && (size_t)w < sizeof(dir));
+    int rc = run(&f, &s);
+    memcpy(dir, saved, sizeof(saved));
+    assert_int_equal(rc, DR_EUSAGE);
+    dr_error_clear();
+    assert_int_equal(f.trees, 0);
+    dr_snapshot_release(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tree),
+        cmocka_unit_test(test_unreadable_dir),
+        cmocka_unit_test(test_missing_path),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
