@@ -6,7 +6,9 @@
 # every kept snapshot restores byte-identical, a re-run completes, then check --read-data passes
 # and the repository is within 10% of a fresh repository holding only the kept snapshots.
 # Each case starts from the same pristine copy (repository and cache dir). Without a
-# -DDR_FAULTS=ON build only the random kills run, and the test reports itself skipped (77).
+# -DDR_FAULTS=ON build only the random kills run (and pass or fail as usual); the output says
+# that the named points were not tried. The random delays come from a fixed seed (310);
+# DR_TEST_SEED=N draws others.
 . "$DR_SRC/tests/e2e/lib.sh"
 
 INIT_ARGS=(--insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K --chunk-avg 256K
@@ -196,7 +198,7 @@ while read -r point k start <&3; do
 done 3<<<"$enospc_cases"
 
 # Random-timing kills of a background prune / forget --prune.
-seed=${DR_TEST_SEED:-$(($(date +%s) % 100000))}
+seed=${DR_TEST_SEED:-310}
 echo "# random kill seed: $seed (set DR_TEST_SEED to repeat)"
 RANDOM=$seed
 R="$T/repo" C="$T/cache"
@@ -239,8 +241,7 @@ for round in 1 2 3 4 5 6; do
     dr_check "random $round: killed or finished (exit $rc)" test "$rc" -eq 137 -o "$rc" -eq 0
     after_kill "random $round" "${cmd[@]}"
 done
-if [ "${DR_FAULTS_BUILT:-0}" != 1 ] && [ "$dr_failed" -eq 0 ]; then
-    echo "# $dr_passed passed; skipped: the named fault points (needs -DDR_FAULTS=ON)"
-    exit 77
+if [ "${DR_FAULTS_BUILT:-0}" != 1 ]; then
+    echo "# not tried: the named fault points and the injected errors (need -DDR_FAULTS=ON)"
 fi
 dr_done
