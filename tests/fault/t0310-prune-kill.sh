@@ -6,7 +6,9 @@
 # every kept snapshot restores byte-identical, a re-run completes, then check --read-data passes
 # and the repository is within 10% of a fresh repository holding only the kept snapshots.
 # Each case starts from the same pristine copy (repository and cache dir). Without a
-# -DDR_FAULTS=ON build only the random kills run, and the test reports itself skipped (77).
+# -DDR_FAULTS=ON build only the random kills run (and pass or fail as usual); the output says
+# that the named points were not tried. The random delays come from a fixed seed (310);
+# DR_TEST_SEED=N draws others.
 . "$DR_SRC/tests/e2e/lib.sh"
 
 INIT_ARGS=(--insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K --chunk-avg 256K
@@ -75,9 +77,27 @@ dr_check "probe: prune repacks (the K values below need it)" \
 dr_check "probe: prune deletes packs" test "$(dr_json_field packs_deleted)" -ge 6
 rm -rf "$R" "$C"
 
-R='' C=''
+R="$P1" C=''
 dr_r() { DRREPO_CACHE_DIR="$C" "$DRREPO" -r "$R" "$@"; }
-snap_ids() { dr_r snapshots --json 2>/dev/null | grep -o '"id":"[0-9a-f]\{64\}"' | cut -d'"' -f4 | sort; }
+# The snapshots a repository holds are its objects snapshots/<id> (format/repository.md), so
+# the many listings after kills read the directory instead of starting a drrepo process each;
+# cli_ids is what `drrepo snapshots` says (with a cache of its own, so that the case's cache
+# stays as it was), compared with snap_ids where the test starts and ends.
+snap_ids() { find "$R/snapshots" -type f ! -name '.drrepo-tmp-*' -printf '%f\n' 2>/dev/null | sort; }
+cli_ids() {
+    DRREPO_CACHE_DIR="$T/ids-cache" "$DRREPO" -r "$R" snapshots --json 2>/dev/null |
+        grep -o '"id":"[0-9a-f]\{64\}"' | cut -d'"' -f4 | sort
+}
+same_ids() { # NAME: the directory and drrepo list the same snapshots
+    dr_check "$1: the snapshots/ objects are what drrepo snapshots lists" \
+        test "$(snap_ids | tr '\n' ' ')" = "$(cli_ids | tr '\n' ' ')"
+    rm -rf "$T/ids-cache"
+}
+
+same_ids "pristine p1 (forgotten, not pruned)"
+R="$P0"
+same_ids "pristine p0"
+dr_check "pristine p0: six snapshots" test "$(snap_ids | wc -l)" -eq 6
 
 # after_kill NAME RERUN...: the checks once the killed run is gone; RERUN is the command to
 # complete the job
@@ -91,20 +111,27 @@ after_kill() {
     for id in $(cat "$T/ids"); do
         [ -n "${STATE_OF[$id]:-}" ] || dr_fail "$name: unknown snapshot ${id:0:8}"
     done
-    # check the crash state on a copy (check may clean up; the re-run must see the crash state)
+    # check and restore the crash state from a copy: every command that locks removes a dead
+    # writer's leftovers, and the re-run must see the crash state as the kill left it
+    local left orig_r=$R orig_c=$C
+    left=$(find "$R" -name '.drrepo-tmp-*' | sort)
     rm -rf "$T/copy" "$T/copy-cache"
     cp -a "$R" "$T/copy"
     cp -a "$C" "$T/copy-cache"
-    DRREPO_CACHE_DIR="$T/copy-cache" dr_expect_success "$name: check right after the kill" \
-        "$DRREPO" -r "$T/copy" check
-    rm -rf "$T/copy" "$T/copy-cache"
+    R="$T/copy" C="$T/copy-cache"
+    dr_expect_success "$name: check right after the kill" dr_r check
     for n in $KEPT; do
         rm -rf "$T/r"
         dr_expect_success "$name: restore state $n" dr_r restore "${SNAP[$n]}" --target "$T/r"
         dr_check "$name: state $n is identical" dr_same_tree "$T/states/$n" "$T/r$SRC"
     done
     rm -rf "$T/r"
+    R=$orig_r C=$orig_c
+    rm -rf "$T/copy" "$T/copy-cache"
+    dr_check "$name: the leftovers are still there for the re-run" \
+        test "$(find "$R" -name '.drrepo-tmp-*' | sort)" = "$left"
     dr_expect_success "$name: re-run '$*' completes" dr_r "$@"
+    dr_check "$name: the re-run removed the leftovers" test -z "$(find "$R" -name '.drrepo-tmp-*')"
     snap_ids >"$T/ids"
     dr_check "$name: after the re-run, exactly states $KEPT remain" \
         test "$(cat "$T/ids" | tr '\n' ' ')" = "$(for n in $KEPT; do echo "${SNAP[$n]}"; done | sort | tr '\n' ' ')"
@@ -113,7 +140,6 @@ after_kill() {
     a=$(du -sb "$R" | cut -f1)
     dr_check "$name: size within 10% of a fresh repository ($a vs $FRESH)" \
         test $((a > FRESH ? a - FRESH : FRESH - a)) -le $((FRESH / 10))
-    dr_check "$name: no temporary files left" test -z "$(find "$R" -name '.drrepo-tmp-*')"
 }
 
 # point, K ("-": the first hit), start (p0: forget --prune; p1: prune after the forget).
@@ -196,7 +222,7 @@ while read -r point k start <&3; do
 done 3<<<"$enospc_cases"
 
 # Random-timing kills of a background prune / forget --prune.
-seed=${DR_TEST_SEED:-$(($(date +%s) % 100000))}
+seed=${DR_TEST_SEED:-310}
 echo "# random kill seed: $seed (set DR_TEST_SEED to repeat)"
 RANDOM=$seed
 R="$T/repo" C="$T/cache"
@@ -239,8 +265,8 @@ for round in 1 2 3 4 5 6; do
     dr_check "random $round: killed or finished (exit $rc)" test "$rc" -eq 137 -o "$rc" -eq 0
     after_kill "random $round" "${cmd[@]}"
 done
-if [ "${DR_FAULTS_BUILT:-0}" != 1 ] && [ "$dr_failed" -eq 0 ]; then
-    echo "# $dr_passed passed; skipped: the named fault points (needs -DDR_FAULTS=ON)"
-    exit 77
+same_ids "after the last re-run"
+if [ "${DR_FAULTS_BUILT:-0}" != 1 ]; then
+    echo "# not tried: the named fault points and the injected errors (need -DDR_FAULTS=ON)"
 fi
 dr_done
