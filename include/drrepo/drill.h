@@ -34,7 +34,7 @@ void dr_drill_result_release(struct dr_drill_result *res);
 DR_MUST_CHECK int dr_drill_run(struct dr_repo *r, const struct dr_id *id,
                                const struct dr_drill_opts *o, struct dr_drill_result *res);
 
-/* The PostgreSQL part (src/repo/drill_pg.c): dir holds the restored data directory. Fills res
+/* The PostgreSQL part (src/drill/drill_pg.c): dir holds the restored data directory. Fills res
  * (ok, checked, reason, rto_ns). Returns an error only when the drill could not run. */
 DR_MUST_CHECK int dr_drill_pg(struct dr_repo *r, const struct dr_snapshot *s, const char *dir,
                               const struct dr_drill_opts *o, struct dr_drill_result *res);
