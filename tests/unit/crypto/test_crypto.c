@@ -2,7 +2,7 @@
  *
  * Covers: dr_crypto_init; dr_keys_new_random/from_master/free (subkeys are crypto_kdf with ids
  * 1/2/3 and context "drrepo01"); dr_crypto_blob_id; dr_crypto_hash and its streaming form;
- * dr_crypto_seal/seal_nonce/open (round trips, every byte tampered, wrong ad or key, every
+ * dr_crypto_seal/seal_nonce/unseal (round trips, every byte tampered, wrong ad or key, every
  * short length, out's max); dr_keyfile_create/create_det/info/open (round trip, wrong password,
  * wrong repository, empty password, limits, long names, every header byte corrupted, every
  * truncation, trailing bytes, newer version, oversize file; version 2: sealed details, open
