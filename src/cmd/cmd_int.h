@@ -7,6 +7,7 @@
 
 #include "drrepo/backup.h"
 #include "drrepo/buf.h"
+#include "drrepo/json.h"
 #include "drrepo/lock.h"
 #include "drrepo/repo.h"
 #include "drrepo/secure.h"
@@ -72,8 +73,9 @@ int dr_cmd_usage(struct dr_ctx *ctx, const char *fmt, ...) DR_PRINTF(2, 3);
 /* Progress callback printing to stderr (arg is a label such as "snapshot"). */
 void dr_cmd_progress(void *arg, const struct dr_progress *p, bool final);
 
-/* JSON helpers: append a quoted, escaped string / an id in hex. */
-DR_MUST_CHECK int dr_json_str(struct dr_buf *b, const char *s);
+/* Finishes w (dr_json_finish), prints its buffer and a newline to out, and releases the
+ * buffer, whether or not it printed. Returns the writer's error, or 0. */
+DR_MUST_CHECK int dr_cmd_json_emit(struct dr_json *w, FILE *out);
 
 /* Formats a snapshot's short id (first 8 hex digits) into out[9]. */
 void dr_short_id(const struct dr_id *id, char out[9]);

@@ -13,24 +13,24 @@
 static int print_json(const struct dr_drill_result *res)
 {
     struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
-    char hex[DR_ID_HEX_LEN + 1], when[32];
+    char hex[DR_ID_HEX_LEN + 1], when[32], sid[9];
     dr_time_format(res->time_ns, when, sizeof(when));
-    int rc = dr_buf_addf(&j,
-                         "{\"snapshot\":\"%s\",\"short_id\":\"%.8s\",\"time\":\"%s\","
-                         "\"ok\":%s,\"kind\":",
-                         dr_id_hex(&res->snapshot, hex), hex, when, res->ok ? "true" : "false");
-    rc = rc < 0 ? rc : dr_json_str(&j, res->kind ? res->kind : "");
-    rc = rc < 0 ? rc
-                : dr_buf_addf(&j, ",\"duration_seconds\":%.3f,\"rto_seconds\":%.3f,\"checked\":",
-                              (double)res->duration_ns / 1e9, (double)res->rto_ns / 1e9);
-    rc = rc < 0 ? rc : dr_json_str(&j, res->checked ? res->checked : "");
-    rc = rc < 0 ? rc : dr_buf_adds(&j, ",\"reason\":");
-    if (res->reason) {
-        rc = rc < 0 ? rc : dr_json_str(&j, res->reason);
-    } else {
-        rc = rc < 0 ? rc : dr_buf_adds(&j, "null");
-    }
-    rc = rc < 0 ? rc : dr_buf_adds(&j, "}\n");
+    dr_short_id(&res->snapshot, sid);
+    struct dr_json w;
+    dr_json_init(&w, &j);
+    dr_json_begin_object(&w);
+    dr_json_kstring(&w, "snapshot", dr_id_hex(&res->snapshot, hex));
+    dr_json_kstring(&w, "short_id", sid);
+    dr_json_kstring(&w, "time", when);
+    dr_json_kbool(&w, "ok", res->ok);
+    dr_json_kstring(&w, "kind", res->kind ? res->kind : "");
+    dr_json_kfixed(&w, "duration_seconds", (double)res->duration_ns / 1e9, 3);
+    dr_json_kfixed(&w, "rto_seconds", (double)res->rto_ns / 1e9, 3);
+    dr_json_kstring(&w, "checked", res->checked ? res->checked : "");
+    dr_json_kstring(&w, "reason", res->reason); /* null when it passed */
+    dr_json_end_object(&w);
+    int rc = dr_json_finish(&w);
+    rc = rc < 0 ? rc : dr_buf_addch(&j, '\n');
     if (rc >= 0) {
         fputs(j.buf, stdout);
     }

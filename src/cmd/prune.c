@@ -93,18 +93,28 @@ static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o, FILE *ou
     dr_size_format(st.bytes_copied, copied, sizeof(copied));
     dr_size_format(st.bytes_freed, freed, sizeof(freed));
     if (ctx->json) {
-        fprintf(out,
-                "{\"dry_run\":%s,\"packs_total\":%llu,\"bytes_total\":%llu,\"packs_unused\":%llu,"
-                "\"bytes_unused\":%llu,\"packs_repack\":%llu,\"bytes_repack\":%llu,"
-                "\"blobs_repacked\":%llu,\"bytes_copied\":%llu,\"packs_written\":%llu,"
-                "\"packs_deleted\":%llu,\"bytes_freed\":%llu,\"drills_removed\":%llu}\n",
-                o->dry_run ? "true" : "false", (unsigned long long)st.packs_total,
-                (unsigned long long)st.bytes_total, (unsigned long long)st.packs_delete,
-                (unsigned long long)st.bytes_delete, (unsigned long long)st.packs_repack,
-                (unsigned long long)st.bytes_repack, (unsigned long long)st.blobs_repacked,
-                (unsigned long long)st.bytes_copied, (unsigned long long)st.packs_written,
-                (unsigned long long)st.packs_deleted, (unsigned long long)st.bytes_freed,
-                (unsigned long long)st.drills_removed);
+        struct dr_buf j = DR_BUF_INIT(1 << 20);
+        struct dr_json w;
+        dr_json_init(&w, &j);
+        dr_json_begin_object(&w);
+        dr_json_kbool(&w, "dry_run", o->dry_run);
+        dr_json_ku64(&w, "packs_total", st.packs_total);
+        dr_json_ku64(&w, "bytes_total", st.bytes_total);
+        dr_json_ku64(&w, "packs_unused", st.packs_delete);
+        dr_json_ku64(&w, "bytes_unused", st.bytes_delete);
+        dr_json_ku64(&w, "packs_repack", st.packs_repack);
+        dr_json_ku64(&w, "bytes_repack", st.bytes_repack);
+        dr_json_ku64(&w, "blobs_repacked", st.blobs_repacked);
+        dr_json_ku64(&w, "bytes_copied", st.bytes_copied);
+        dr_json_ku64(&w, "packs_written", st.packs_written);
+        dr_json_ku64(&w, "packs_deleted", st.packs_deleted);
+        dr_json_ku64(&w, "bytes_freed", st.bytes_freed);
+        dr_json_ku64(&w, "drills_removed", st.drills_removed);
+        dr_json_end_object(&w);
+        if (dr_json_finish(&w) >= 0) {
+            fprintf(out, "%s\n", j.buf);
+        }
+        dr_buf_release(&j);
     } else if (!ctx->quiet) {
         fprintf(out,
                 "packs: %llu (%s); %llu with no live data (%s); %llu over %.1f%% unused (%s)\n",
@@ -331,7 +341,9 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
     }
     if (rc >= 0) {
         struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
-        int jrc = dr_buf_addch(&j, '[');
+        struct dr_json w;
+        dr_json_init(&w, &j);
+        dr_json_begin_array(&w);
         size_t nrem = 0;
         for (size_t i = 0; i < n; i++) {
             if (!considered[i]) {
@@ -341,17 +353,18 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
             dr_keep_reasons(reasons[i], why, sizeof(why));
             nrem += remove[i];
             if (ctx->json) {
-                jrc = jrc < 0 ? jrc
-                              : dr_buf_addf(&j,
-                                            "%s{\"id\":\"%s\",\"group\":%zu,\"action\":\"%s\","
-                                            "\"reasons\":\"%s\"}",
-                                            j.len > 1 ? "," : "", dr_id_hex(&v[i].id, hex),
-                                            group[i], remove[i] ? "remove" : "keep", why);
+                dr_json_begin_object(&w);
+                dr_json_kstring(&w, "id", dr_id_hex(&v[i].id, hex));
+                dr_json_ku64(&w, "group", group[i]);
+                dr_json_kstring(&w, "action", remove[i] ? "remove" : "keep");
+                dr_json_kstring(&w, "reasons", why);
+                dr_json_end_object(&w);
             } else if (!ctx->quiet) {
                 print_line(remove[i] ? "remove" : "keep", &v[i], remove[i] ? "" : why);
             }
         }
-        if (ctx->json && jrc >= 0 && dr_buf_adds(&j, "]\n") >= 0) {
+        dr_json_end_array(&w);
+        if (ctx->json && dr_json_finish(&w) >= 0 && dr_buf_addch(&j, '\n') >= 0) {
             fputs(j.buf, stdout);
         }
         dr_buf_release(&j);

@@ -75,12 +75,22 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
             printf("restored snapshot %s to %s: %llu files, %llu dirs, %s\n", sid, o.target,
                    (unsigned long long)st.files, (unsigned long long)st.dirs, size);
         } else if (ctx->json) {
-            printf("{\"files\":%llu,\"dirs\":%llu,\"links\":%llu,\"bytes\":%llu,\"errors\":%llu,"
-                   "\"dirs_lost\":%llu,\"damaged\":%llu,\"incomplete\":%llu}\n",
-                   (unsigned long long)st.files, (unsigned long long)st.dirs,
-                   (unsigned long long)st.links, (unsigned long long)st.bytes,
-                   (unsigned long long)st.errors, (unsigned long long)st.dirs_lost,
-                   (unsigned long long)st.damaged, (unsigned long long)st.incomplete);
+            struct dr_buf j = DR_BUF_INIT(1 << 20);
+            struct dr_json w;
+            dr_json_init(&w, &j);
+            dr_json_begin_object(&w);
+            dr_json_ku64(&w, "files", st.files);
+            dr_json_ku64(&w, "dirs", st.dirs);
+            dr_json_ku64(&w, "links", st.links);
+            dr_json_ku64(&w, "bytes", st.bytes);
+            dr_json_ku64(&w, "errors", st.errors);
+            dr_json_ku64(&w, "dirs_lost", st.dirs_lost);
+            dr_json_ku64(&w, "damaged", st.damaged);
+            dr_json_ku64(&w, "incomplete", st.incomplete);
+            dr_json_end_object(&w);
+            if (dr_cmd_json_emit(&w, stdout) < 0) {
+                dr_error_clear(); /* the restore's outcome decides the exit code */
+            }
         }
         if (st.errors || st.dirs_lost) {
             ctx->hint = "'drrepo repair snapshots' recovers a snapshot with lost trees or data: "
