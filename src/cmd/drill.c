@@ -56,9 +56,8 @@ static void print_human(const struct dr_drill_result *res)
 int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"latest", no_argument, NULL, 'l'},
-        {"host", required_argument, NULL, 'H'},
-        {"tag", required_argument, NULL, 't'},
+        DR_SELECT_LATEST_OPTION,
+        DR_SELECT_OPTIONS,
         {"check-sql", required_argument, NULL, 'c'},
         {"tmpdir", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
@@ -80,27 +79,27 @@ int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
             break;
         }
     }
-    const char *host = NULL, *tag = NULL;
+    struct dr_select sel = {0};
     struct dr_drill_opts o = {.restore_command = command};
-    bool latest = false;
     int c;
     while ((c = getopt_long(argc, argv, "H:t:", opts, NULL)) != -1) {
         switch (c) {
-        case 'l': latest = true; break;
-        case 'H': host = optarg; break;
-        case 't': tag = optarg; break;
         case 'c': o.check_sql = optarg; break;
         case 'T': o.tmpdir = optarg; break;
         case 'j': ctx->json = true; break;
-        default: return dr_cmd_usage(ctx, "unknown option");
+        default:
+            if (!dr_select_opt(&sel, c, optarg)) {
+                return dr_cmd_usage(ctx, "unknown option");
+            }
+            break;
         }
     }
     int nargs = argc - optind;
-    if (latest ? nargs != 0 : nargs != 1) {
-        return dr_cmd_usage(ctx,
-                            latest ? "--latest takes no snapshot id" : "one snapshot is needed");
+    if (sel.latest ? nargs != 0 : nargs != 1) {
+        return dr_cmd_usage(ctx, sel.latest ? "--latest takes no snapshot id"
+                                            : "one snapshot is needed");
     }
-    if (!latest && (host || tag)) {
+    if (!sel.latest && (sel.host || sel.tag)) {
         return dr_cmd_usage(ctx, "--host and --tag select the snapshot with --latest");
     }
     int rc = dr_cmd_open(ctx);
@@ -108,7 +107,7 @@ int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
         return rc;
     }
     struct dr_id id;
-    rc = dr_repo_snapshot_resolve(ctx->r, latest ? "latest" : argv[optind], host, tag, &id);
+    rc = dr_select_resolve(ctx, &sel, argv[optind], &id);
     if (rc < 0) {
         return rc;
     }

@@ -246,8 +246,7 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
         {"keep-within", required_argument, NULL, 7},
         {"keep-tag", required_argument, NULL, 8},
         {"group-by", required_argument, NULL, 9},
-        {"host", required_argument, NULL, 'H'},
-        {"tag", required_argument, NULL, 't'},
+        DR_SELECT_OPTIONS,
         {"prune", no_argument, NULL, 'P'},
         {"max-unused", required_argument, NULL, 'u'},
         {"dry-run", no_argument, NULL, 'n'},
@@ -258,7 +257,7 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
     struct strv keep_tags = {0};
     struct dr_prune_opts po = {.max_unused = 5};
     unsigned group_by = DR_GROUP_HOST | DR_GROUP_PATHS;
-    const char *host = NULL, *tag = NULL;
+    struct dr_select sel = {0};
     bool prune = false;
     int c, rc = 0;
     while (rc >= 0 && (c = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
@@ -275,10 +274,12 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
             keep_tags.v[keep_tags.n++] = optarg;
             break;
         case 9: rc = parse_group_by(ctx, optarg, &group_by); break;
-        case 'H': host = optarg; break;
-        case 't': tag = optarg; break;
         case 'P': prune = true; break;
-        default: rc = parse_prune_opt(ctx, c, &po); break;
+        default:
+            if (!dr_select_opt(&sel, c, optarg)) {
+                rc = parse_prune_opt(ctx, c, &po);
+            }
+            break;
         }
     }
     pol.tags = keep_tags.v;
@@ -307,7 +308,7 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
     if (rc >= 0 && nids) {
         for (size_t i = 0; rc >= 0 && i < nids; i++) {
             struct dr_id id;
-            rc = dr_repo_snapshot_resolve(ctx->r, ids[i], host, tag, &id);
+            rc = dr_select_resolve(ctx, &sel, ids[i], &id);
             for (size_t k = 0; rc >= 0 && k < n; k++) {
                 if (dr_id_eq(&v[k].id, &id)) {
                     remove[k] = considered[k] = true;
@@ -320,7 +321,7 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
         size_t *map = dr_xcalloc(n + 1, sizeof(*map));
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
-            if (!dr_snapshot_matches(&v[i].snap, host, tag)) {
+            if (!dr_select_matches(&sel, &v[i].snap)) {
                 continue;
             }
             const struct dr_snapshot *s = &v[i].snap;

@@ -16,13 +16,12 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
         {"include", required_argument, NULL, 'i'},
         {"exclude", required_argument, NULL, 'e'},
         {"overwrite", no_argument, NULL, 'o'},
-        {"host", required_argument, NULL, 'H'},
-        {"tag", required_argument, NULL, 't'},
+        DR_SELECT_OPTIONS,
         {0, 0, 0, 0},
     };
     struct dr_restore_opts o = {0};
     size_t ai = 0, ae = 0;
-    const char *host = NULL, *tag = NULL;
+    struct dr_select sel = {0};
     int c, rc = 0;
     while (rc >= 0 && (c = getopt_long(argc, argv, "T:i:e:H:t:", opts, NULL)) != -1) {
         switch (c) {
@@ -36,9 +35,11 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
             o.excludes[o.nexcludes++] = optarg;
             break;
         case 'o': o.overwrite = true; break;
-        case 'H': host = optarg; break;
-        case 't': tag = optarg; break;
-        default: rc = dr_cmd_usage(ctx, "unknown option"); break;
+        default:
+            if (!dr_select_opt(&sel, c, optarg)) {
+                rc = dr_cmd_usage(ctx, "unknown option");
+            }
+            break;
         }
     }
     if (rc >= 0 && argc - optind != 1) {
@@ -54,7 +55,7 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
     struct dr_snapshot s;
     dr_snapshot_init(&s);
     if (rc >= 0) {
-        rc = dr_repo_snapshot_resolve(ctx->r, argv[optind], host, tag, &id);
+        rc = dr_select_resolve(ctx, &sel, argv[optind], &id);
     }
     if (rc >= 0) {
         rc = dr_repo_snapshot_load(ctx->r, &id, &s);

@@ -117,19 +117,20 @@ static void json_entry(struct dr_json *w, const struct dr_snap_entry *e, const s
 int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},
-        {"tag", required_argument, NULL, 't'},
+        DR_SELECT_OPTIONS,
         {"json", no_argument, NULL, 'j'},
         {0, 0, 0, 0},
     };
-    const char *host = NULL, *tag = NULL;
+    struct dr_select sel = {0};
     int c;
     while ((c = getopt_long(argc, argv, "H:t:", opts, NULL)) != -1) {
         switch (c) {
-        case 'H': host = optarg; break;
-        case 't': tag = optarg; break;
         case 'j': ctx->json = true; break;
-        default: return dr_cmd_usage(ctx, "unknown option");
+        default:
+            if (!dr_select_opt(&sel, c, optarg)) {
+                return dr_cmd_usage(ctx, "unknown option");
+            }
+            break;
         }
     }
     if (optind != argc) {
@@ -163,7 +164,7 @@ int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
     size_t shown = 0;
     for (size_t i = 0; rc >= 0 && i < n; i++) {
         const struct dr_snapshot *s = &v[i].snap;
-        if (!dr_snapshot_matches(s, host, tag)) {
+        if (!dr_select_matches(&sel, s)) {
             continue;
         }
         if (ctx->json) {
