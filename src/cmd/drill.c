@@ -1,5 +1,5 @@
 /* drill.c: `drrepo drill` restores a snapshot into a temporary place, checks that it works and
- * records the result (src/repo/drill.c). Exit codes: 0 the drill passed, 4 it ran and failed
+ * records the result (src/drill/). Exit codes: 0 the drill passed, 4 it ran and failed
  * (damage found: the reason is printed and recorded), 1 it could not run. */
 #include "cmd_int.h"
 
