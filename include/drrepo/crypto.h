@@ -60,8 +60,8 @@ DR_MUST_CHECK int dr_crypto_seal_nonce(const struct dr_keys *k, const uint8_t no
 /* Verifies and decrypts what dr_crypto_seal wrote, appending the plaintext to out.
  * Errors: DR_ECORRUPT (too short, or the tag does not verify: tampered, wrong key or wrong ad).
  * The message does not name the object: callers wrap it. */
-DR_MUST_CHECK int dr_crypto_open(const struct dr_keys *k, const void *ad, size_t adlen,
-                                 const void *ct, size_t ctlen, struct dr_buf *out);
+DR_MUST_CHECK int dr_crypto_unseal(const struct dr_keys *k, const void *ad, size_t adlen,
+                                   const void *ct, size_t ctlen, struct dr_buf *out);
 
 /* Key files (format/crypto.md "Key file"). Version 2 seals created_ns, host and user under the
  * repository's encryption subkey ("details"); version 1 has them in the clear and is still

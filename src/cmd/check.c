@@ -31,49 +31,86 @@ static const char *kind_name(int kind)
     }
 }
 
+/* The --json report of a check that found damage before it could start. */
+static void print_damage_json(const char *kind, const char *object, const char *msg)
+{
+    struct dr_buf j = DR_BUF_INIT(8192);
+    struct dr_json w;
+    dr_json_init(&w, &j);
+    dr_json_begin_object(&w);
+    dr_json_kbool(&w, "ok", false);
+    dr_json_ku64(&w, "damage", 1);
+    dr_json_key(&w, "problems");
+    dr_json_begin_array(&w);
+    dr_json_begin_object(&w);
+    dr_json_kstring(&w, "kind", kind);
+    dr_json_kbool(&w, "warning", false);
+    dr_json_kstring(&w, "object", object);
+    dr_json_kstring(&w, "message", msg);
+    dr_json_end_object(&w);
+    dr_json_end_array(&w);
+    dr_json_key(&w, "affected");
+    dr_json_begin_array(&w);
+    dr_json_end_array(&w);
+    dr_json_end_object(&w);
+    if (dr_json_finish(&w) >= 0 && dr_buf_addch(&j, '\n') >= 0) {
+        fputs(j.buf, stdout);
+    }
+    dr_buf_release(&j);
+}
+
 static int print_json(const struct dr_check_report *rep, bool read_data)
 {
     struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
     const struct dr_check_stats *s = &rep->st;
-    int rc =
-        dr_buf_addf(&j, "{\"ok\":%s,\"damage\":%zu,\"read_data\":%s,\"problems\":[",
-                    rep->ndamage ? "false" : "true", rep->ndamage, read_data ? "true" : "false");
-    for (size_t i = 0; rc >= 0 && i < rep->nproblems; i++) {
+    struct dr_json w;
+    dr_json_init(&w, &j);
+    dr_json_begin_object(&w);
+    dr_json_kbool(&w, "ok", rep->ndamage == 0);
+    dr_json_ku64(&w, "damage", rep->ndamage);
+    dr_json_kbool(&w, "read_data", read_data);
+    dr_json_key(&w, "problems");
+    dr_json_begin_array(&w);
+    for (size_t i = 0; i < rep->nproblems; i++) {
         const struct dr_problem *p = &rep->problems[i];
-        rc = dr_buf_addf(&j, "%s{\"kind\":\"%s\",\"warning\":%s,\"object\":", i ? "," : "",
-                         kind_name(p->kind), p->warning ? "true" : "false");
-        rc = rc < 0 ? rc : dr_json_str(&j, p->object);
-        rc = rc < 0 ? rc : dr_buf_adds(&j, ",\"message\":");
-        rc = rc < 0 ? rc : dr_json_str(&j, p->message);
-        rc = rc < 0 ? rc : dr_buf_addch(&j, '}');
+        dr_json_begin_object(&w);
+        dr_json_kstring(&w, "kind", kind_name(p->kind));
+        dr_json_kbool(&w, "warning", p->warning);
+        dr_json_kstring(&w, "object", p->object);
+        dr_json_kstring(&w, "message", p->message);
+        dr_json_end_object(&w);
     }
-    rc = rc < 0 ? rc : dr_buf_adds(&j, "],\"affected\":[");
-    for (size_t i = 0; rc >= 0 && i < rep->naffected; i++) {
+    dr_json_end_array(&w);
+    dr_json_key(&w, "affected");
+    dr_json_begin_array(&w);
+    for (size_t i = 0; i < rep->naffected; i++) {
         const struct dr_affected *a = &rep->affected[i];
         char hex[DR_ID_HEX_LEN + 1];
-        rc = dr_buf_addf(&j, "%s{\"snapshot\":\"%s\",\"path\":", i ? "," : "",
-                         dr_id_hex(&a->snapshot, hex));
-        rc = rc < 0 ? rc : dr_json_str(&j, a->path);
-        rc = rc < 0 ? rc : dr_buf_adds(&j, ",\"object\":");
-        rc = rc < 0 ? rc : dr_json_str(&j, a->object);
-        rc = rc < 0 ? rc : dr_buf_addch(&j, '}');
+        dr_json_begin_object(&w);
+        dr_json_kstring(&w, "snapshot", dr_id_hex(&a->snapshot, hex));
+        dr_json_kstring(&w, "path", a->path);
+        dr_json_kstring(&w, "object", a->object);
+        dr_json_end_object(&w);
     }
-    rc = rc < 0
-             ? rc
-             : dr_buf_addf(&j,
-                           "],\"affected_not_listed\":%llu,\"stats\":{\"snapshots\":%llu,"
-                           "\"trees\":%llu,\"blobs\":%llu,\"packs\":%llu,\"keys\":%llu,"
-                           "\"packs_read\":%llu,\"bytes_read\":%llu,"
-                           "\"unreferenced_packs\":%llu,\"unreferenced_blobs\":%llu,"
-                           "\"unreferenced_bytes\":%llu,\"duration_seconds\":%.3f}}\n",
-                           (unsigned long long)rep->affected_dropped,
-                           (unsigned long long)s->snapshots, (unsigned long long)s->trees,
-                           (unsigned long long)s->blobs, (unsigned long long)s->packs,
-                           (unsigned long long)s->keys, (unsigned long long)s->packs_read,
-                           (unsigned long long)s->bytes_read,
-                           (unsigned long long)s->unreferenced_packs,
-                           (unsigned long long)s->unreferenced_blobs,
-                           (unsigned long long)s->unreferenced_bytes, (double)s->duration_ns / 1e9);
+    dr_json_end_array(&w);
+    dr_json_ku64(&w, "affected_not_listed", rep->affected_dropped);
+    dr_json_key(&w, "stats");
+    dr_json_begin_object(&w);
+    dr_json_ku64(&w, "snapshots", s->snapshots);
+    dr_json_ku64(&w, "trees", s->trees);
+    dr_json_ku64(&w, "blobs", s->blobs);
+    dr_json_ku64(&w, "packs", s->packs);
+    dr_json_ku64(&w, "keys", s->keys);
+    dr_json_ku64(&w, "packs_read", s->packs_read);
+    dr_json_ku64(&w, "bytes_read", s->bytes_read);
+    dr_json_ku64(&w, "unreferenced_packs", s->unreferenced_packs);
+    dr_json_ku64(&w, "unreferenced_blobs", s->unreferenced_blobs);
+    dr_json_ku64(&w, "unreferenced_bytes", s->unreferenced_bytes);
+    dr_json_kfixed(&w, "duration_seconds", (double)s->duration_ns / 1e9, 3);
+    dr_json_end_object(&w);
+    dr_json_end_object(&w);
+    int rc = dr_json_finish(&w);
+    rc = rc < 0 ? rc : dr_buf_addch(&j, '\n');
     if (rc >= 0) {
         fputs(j.buf, stdout);
     }
@@ -137,19 +174,7 @@ static int open_damage(struct dr_ctx *ctx)
     const char *object = kind == DR_PROB_INDEX ? "local index" : f->object;
     fprintf(stderr, "damage: %s: %s: %s\n", kind_name(kind), object, msg);
     if (ctx->json) {
-        struct dr_buf j = DR_BUF_INIT(8192);
-        int jrc = dr_buf_addf(&j,
-                              "{\"ok\":false,\"damage\":1,\"problems\":[{\"kind\":\"%s\","
-                              "\"warning\":false,\"object\":",
-                              kind_name(kind));
-        jrc = jrc < 0 ? jrc : dr_json_str(&j, object);
-        jrc = jrc < 0 ? jrc : dr_buf_adds(&j, ",\"message\":");
-        jrc = jrc < 0 ? jrc : dr_json_str(&j, msg);
-        jrc = jrc < 0 ? jrc : dr_buf_adds(&j, "}],\"affected\":[]}\n");
-        if (jrc >= 0) {
-            fputs(j.buf, stdout);
-        }
-        dr_buf_release(&j);
+        print_damage_json(kind_name(kind), object, msg);
     }
     if (kind == DR_PROB_INDEX) {
         return dr_errorf(DR_EDAMAGED, "the local index is damaged; run 'drrepo repair index'");
@@ -204,16 +229,7 @@ int dr_cmd_check(struct dr_ctx *ctx, int argc, char **argv)
         snprintf(msg, sizeof(msg), "%s", dr_error_msg());
         fprintf(stderr, "damage: index: %s\n", msg);
         if (ctx->json) {
-            struct dr_buf j = DR_BUF_INIT(8192);
-            int jrc =
-                dr_buf_adds(&j, "{\"ok\":false,\"damage\":1,\"problems\":[{\"kind\":\"index\","
-                                "\"warning\":false,\"object\":\"local index\",\"message\":");
-            jrc = jrc < 0 ? jrc : dr_json_str(&j, msg);
-            jrc = jrc < 0 ? jrc : dr_buf_adds(&j, "}],\"affected\":[]}\n");
-            if (jrc >= 0) {
-                fputs(j.buf, stdout);
-            }
-            dr_buf_release(&j);
+            print_damage_json("index", "local index", msg);
         }
         return dr_errorf(DR_EDAMAGED, "the local index is damaged; the next command rebuilds it "
                                       "from the repository, or run 'drrepo repair index' now");

@@ -143,19 +143,15 @@ void dr_short_id(const struct dr_id *id, char out[9])
     dr_hex_encode(id->b, 4, out);
 }
 
-int dr_json_str(struct dr_buf *b, const char *s)
+int dr_cmd_json_emit(struct dr_json *w, FILE *out)
 {
-    int rc = dr_buf_addch(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; rc >= 0 && *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            rc = dr_buf_addf(b, "\\%c", *p);
-        } else if (*p < 0x20) {
-            rc = dr_buf_addf(b, "\\u%04x", *p);
-        } else {
-            rc = dr_buf_addch(b, *p);
-        }
+    int rc = dr_json_finish(w);
+    rc = rc < 0 ? rc : dr_buf_addch(w->b, '\n');
+    if (rc >= 0) {
+        fputs(w->b->buf, out);
     }
-    return rc < 0 ? rc : dr_buf_addch(b, '"');
+    dr_buf_release(w->b);
+    return rc;
 }
 
 void dr_cmd_progress(void *arg, const struct dr_progress *p, bool final)

@@ -7,6 +7,7 @@
 
 #include "drrepo/backup.h"
 #include "drrepo/buf.h"
+#include "drrepo/json.h"
 #include "drrepo/lock.h"
 #include "drrepo/repo.h"
 #include "drrepo/secure.h"
@@ -72,8 +73,38 @@ int dr_cmd_usage(struct dr_ctx *ctx, const char *fmt, ...) DR_PRINTF(2, 3);
 /* Progress callback printing to stderr (arg is a label such as "snapshot"). */
 void dr_cmd_progress(void *arg, const struct dr_progress *p, bool final);
 
-/* JSON helpers: append a quoted, escaped string / an id in hex. */
-DR_MUST_CHECK int dr_json_str(struct dr_buf *b, const char *s);
+/* The snapshot selector (select.c): --host HOST and --tag TAG, and drill's --latest. A command
+ * puts DR_SELECT_OPTIONS (and DR_SELECT_LATEST_OPTION) into its struct option table and passes
+ * every option it does not know itself to dr_select_opt. */
+#define DR_SELECT_LATEST 0x5e1 /* getopt code of --latest: no short option */
+#define DR_SELECT_OPTIONS                                                                          \
+    {"host", required_argument, NULL, 'H'},                                                        \
+    {                                                                                              \
+        "tag", required_argument, NULL, 't'                                                        \
+    }
+#define DR_SELECT_LATEST_OPTION                                                                    \
+    {                                                                                              \
+        "latest", no_argument, NULL, DR_SELECT_LATEST                                              \
+    }
+
+struct dr_select {
+    const char *host; /* --host: NULL for any */
+    const char *tag;  /* --tag: NULL for any */
+    bool latest;      /* --latest (drill) */
+};
+
+/* Takes getopt's c (with its argument) when it is a selector option; false when it is not. */
+bool dr_select_opt(struct dr_select *sel, int c, const char *arg);
+/* Resolves spec ("latest", an id or a prefix; "latest" whatever spec is when --latest was given)
+ * under the selector's host and tag (dr_repo_snapshot_resolve). */
+DR_MUST_CHECK int dr_select_resolve(struct dr_ctx *ctx, const struct dr_select *sel,
+                                    const char *spec, struct dr_id *out);
+/* Does s pass the selector's --host and --tag? */
+bool dr_select_matches(const struct dr_select *sel, const struct dr_snapshot *s);
+
+/* Finishes w (dr_json_finish), prints its buffer and a newline to out, and releases the
+ * buffer, whether or not it printed. Returns the writer's error, or 0. */
+DR_MUST_CHECK int dr_cmd_json_emit(struct dr_json *w, FILE *out);
 
 /* Formats a snapshot's short id (first 8 hex digits) into out[9]. */
 void dr_short_id(const struct dr_id *id, char out[9]);

@@ -1,5 +1,5 @@
 /* drill.c: `drrepo drill` restores a snapshot into a temporary place, checks that it works and
- * records the result (src/drill/drill.c). Exit codes: 0 the drill passed, 4 it ran and failed
+ * records the result (src/drill/). Exit codes: 0 the drill passed, 4 it ran and failed
  * (damage found: the reason is printed and recorded), 1 it could not run. */
 #include "cmd_int.h"
 
@@ -13,24 +13,24 @@
 static int print_json(const struct dr_drill_result *res)
 {
     struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
-    char hex[DR_ID_HEX_LEN + 1], when[32];
+    char hex[DR_ID_HEX_LEN + 1], when[32], sid[9];
     dr_time_format(res->time_ns, when, sizeof(when));
-    int rc = dr_buf_addf(&j,
-                         "{\"snapshot\":\"%s\",\"short_id\":\"%.8s\",\"time\":\"%s\","
-                         "\"ok\":%s,\"kind\":",
-                         dr_id_hex(&res->snapshot, hex), hex, when, res->ok ? "true" : "false");
-    rc = rc < 0 ? rc : dr_json_str(&j, res->kind ? res->kind : "");
-    rc = rc < 0 ? rc
-                : dr_buf_addf(&j, ",\"duration_seconds\":%.3f,\"rto_seconds\":%.3f,\"checked\":",
-                              (double)res->duration_ns / 1e9, (double)res->rto_ns / 1e9);
-    rc = rc < 0 ? rc : dr_json_str(&j, res->checked ? res->checked : "");
-    rc = rc < 0 ? rc : dr_buf_adds(&j, ",\"reason\":");
-    if (res->reason) {
-        rc = rc < 0 ? rc : dr_json_str(&j, res->reason);
-    } else {
-        rc = rc < 0 ? rc : dr_buf_adds(&j, "null");
-    }
-    rc = rc < 0 ? rc : dr_buf_adds(&j, "}\n");
+    dr_short_id(&res->snapshot, sid);
+    struct dr_json w;
+    dr_json_init(&w, &j);
+    dr_json_begin_object(&w);
+    dr_json_kstring(&w, "snapshot", dr_id_hex(&res->snapshot, hex));
+    dr_json_kstring(&w, "short_id", sid);
+    dr_json_kstring(&w, "time", when);
+    dr_json_kbool(&w, "ok", res->ok);
+    dr_json_kstring(&w, "kind", res->kind ? res->kind : "");
+    dr_json_kfixed(&w, "duration_seconds", (double)res->duration_ns / 1e9, 3);
+    dr_json_kfixed(&w, "rto_seconds", (double)res->rto_ns / 1e9, 3);
+    dr_json_kstring(&w, "checked", res->checked ? res->checked : "");
+    dr_json_kstring(&w, "reason", res->reason); /* null when it passed */
+    dr_json_end_object(&w);
+    int rc = dr_json_finish(&w);
+    rc = rc < 0 ? rc : dr_buf_addch(&j, '\n');
     if (rc >= 0) {
         fputs(j.buf, stdout);
     }
@@ -56,9 +56,8 @@ static void print_human(const struct dr_drill_result *res)
 int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"latest", no_argument, NULL, 'l'},
-        {"host", required_argument, NULL, 'H'},
-        {"tag", required_argument, NULL, 't'},
+        DR_SELECT_LATEST_OPTION,
+        DR_SELECT_OPTIONS,
         {"check-sql", required_argument, NULL, 'c'},
         {"tmpdir", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
@@ -80,27 +79,27 @@ int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
             break;
         }
     }
-    const char *host = NULL, *tag = NULL;
+    struct dr_select sel = {0};
     struct dr_drill_opts o = {.restore_command = command};
-    bool latest = false;
     int c;
     while ((c = getopt_long(argc, argv, "H:t:", opts, NULL)) != -1) {
         switch (c) {
-        case 'l': latest = true; break;
-        case 'H': host = optarg; break;
-        case 't': tag = optarg; break;
         case 'c': o.check_sql = optarg; break;
         case 'T': o.tmpdir = optarg; break;
         case 'j': ctx->json = true; break;
-        default: return dr_cmd_usage(ctx, "unknown option");
+        default:
+            if (!dr_select_opt(&sel, c, optarg)) {
+                return dr_cmd_usage(ctx, "unknown option");
+            }
+            break;
         }
     }
     int nargs = argc - optind;
-    if (latest ? nargs != 0 : nargs != 1) {
-        return dr_cmd_usage(ctx,
-                            latest ? "--latest takes no snapshot id" : "one snapshot is needed");
+    if (sel.latest ? nargs != 0 : nargs != 1) {
+        return dr_cmd_usage(ctx, sel.latest ? "--latest takes no snapshot id"
+                                            : "one snapshot is needed");
     }
-    if (!latest && (host || tag)) {
+    if (!sel.latest && (sel.host || sel.tag)) {
         return dr_cmd_usage(ctx, "--host and --tag select the snapshot with --latest");
     }
     int rc = dr_cmd_open(ctx);
@@ -108,7 +107,7 @@ int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
         return rc;
     }
     struct dr_id id;
-    rc = dr_repo_snapshot_resolve(ctx->r, latest ? "latest" : argv[optind], host, tag, &id);
+    rc = dr_select_resolve(ctx, &sel, argv[optind], &id);
     if (rc < 0) {
         return rc;
     }

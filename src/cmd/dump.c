@@ -14,17 +14,18 @@
 int dr_cmd_dump(struct dr_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},
-        {"tag", required_argument, NULL, 't'},
+        DR_SELECT_OPTIONS,
         {0, 0, 0, 0},
     };
-    const char *host = NULL, *tag = NULL;
+    struct dr_select sel = {0};
     int c;
     while ((c = getopt_long(argc, argv, "H:t:", opts, NULL)) != -1) {
         switch (c) {
-        case 'H': host = optarg; break;
-        case 't': tag = optarg; break;
-        default: return dr_cmd_usage(ctx, "unknown option");
+        default:
+            if (!dr_select_opt(&sel, c, optarg)) {
+                return dr_cmd_usage(ctx, "unknown option");
+            }
+            break;
         }
     }
     if (argc - optind != 2) {
@@ -39,7 +40,7 @@ int dr_cmd_dump(struct dr_ctx *ctx, int argc, char **argv)
     struct dr_node n;
     dr_snapshot_init(&s);
     memset(&n, 0, sizeof(n));
-    rc = dr_repo_snapshot_resolve(ctx->r, argv[optind], host, tag, &id);
+    rc = dr_select_resolve(ctx, &sel, argv[optind], &id);
     if (rc >= 0) {
         rc = dr_repo_snapshot_load(ctx->r, &id, &s);
     }

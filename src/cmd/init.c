@@ -95,7 +95,19 @@ int dr_cmd_init(struct dr_ctx *ctx, int argc, char **argv)
     }
     char hex[DR_ID_HEX_LEN + 1];
     if (ctx->json) {
-        printf("{\"repository\":\"%s\",\"id\":\"%s\"}\n", loc, dr_id_hex(&id, hex));
+        struct dr_buf j = DR_BUF_INIT(1 << 20);
+        struct dr_json w;
+        dr_json_init(&w, &j);
+        dr_json_begin_object(&w);
+        dr_json_kstring(&w, "repository", loc);
+        dr_json_kstring(&w, "id", dr_id_hex(&id, hex));
+        dr_json_end_object(&w);
+        rc = dr_json_finish(&w);
+        if (rc >= 0) {
+            printf("%s\n", j.buf);
+        }
+        dr_buf_release(&j);
+        return rc;
     } else if (!ctx->quiet) {
         printf("created drrepo repository %.10s at %s\n", dr_id_hex(&id, hex), loc);
         printf("keep the password safe: without it the data cannot be read\n");

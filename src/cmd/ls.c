@@ -67,19 +67,20 @@ int dr_cmd_ls(struct dr_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"long", no_argument, NULL, 'l'},
-        {"host", required_argument, NULL, 'H'},
-        {"tag", required_argument, NULL, 't'},
+        DR_SELECT_OPTIONS,
         {0, 0, 0, 0},
     };
     struct ls_ctx lc = {0};
-    const char *host = NULL, *tag = NULL;
+    struct dr_select sel = {0};
     int c;
     while ((c = getopt_long(argc, argv, "lH:t:", opts, NULL)) != -1) {
         switch (c) {
         case 'l': lc.lng = true; break;
-        case 'H': host = optarg; break;
-        case 't': tag = optarg; break;
-        default: return dr_cmd_usage(ctx, "unknown option");
+        default:
+            if (!dr_select_opt(&sel, c, optarg)) {
+                return dr_cmd_usage(ctx, "unknown option");
+            }
+            break;
         }
     }
     if (argc - optind < 1 || argc - optind > 2) {
@@ -92,7 +93,7 @@ int dr_cmd_ls(struct dr_ctx *ctx, int argc, char **argv)
         return rc;
     }
     struct dr_id id;
-    rc = dr_repo_snapshot_resolve(ctx->r, spec, host, tag, &id);
+    rc = dr_select_resolve(ctx, &sel, spec, &id);
     if (rc < 0) {
         return rc;
     }

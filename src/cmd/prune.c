@@ -93,18 +93,28 @@ static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o, FILE *ou
     dr_size_format(st.bytes_copied, copied, sizeof(copied));
     dr_size_format(st.bytes_freed, freed, sizeof(freed));
     if (ctx->json) {
-        fprintf(out,
-                "{\"dry_run\":%s,\"packs_total\":%llu,\"bytes_total\":%llu,\"packs_unused\":%llu,"
-                "\"bytes_unused\":%llu,\"packs_repack\":%llu,\"bytes_repack\":%llu,"
-                "\"blobs_repacked\":%llu,\"bytes_copied\":%llu,\"packs_written\":%llu,"
-                "\"packs_deleted\":%llu,\"bytes_freed\":%llu,\"drills_removed\":%llu}\n",
-                o->dry_run ? "true" : "false", (unsigned long long)st.packs_total,
-                (unsigned long long)st.bytes_total, (unsigned long long)st.packs_delete,
-                (unsigned long long)st.bytes_delete, (unsigned long long)st.packs_repack,
-                (unsigned long long)st.bytes_repack, (unsigned long long)st.blobs_repacked,
-                (unsigned long long)st.bytes_copied, (unsigned long long)st.packs_written,
-                (unsigned long long)st.packs_deleted, (unsigned long long)st.bytes_freed,
-                (unsigned long long)st.drills_removed);
+        struct dr_buf j = DR_BUF_INIT(1 << 20);
+        struct dr_json w;
+        dr_json_init(&w, &j);
+        dr_json_begin_object(&w);
+        dr_json_kbool(&w, "dry_run", o->dry_run);
+        dr_json_ku64(&w, "packs_total", st.packs_total);
+        dr_json_ku64(&w, "bytes_total", st.bytes_total);
+        dr_json_ku64(&w, "packs_unused", st.packs_delete);
+        dr_json_ku64(&w, "bytes_unused", st.bytes_delete);
+        dr_json_ku64(&w, "packs_repack", st.packs_repack);
+        dr_json_ku64(&w, "bytes_repack", st.bytes_repack);
+        dr_json_ku64(&w, "blobs_repacked", st.blobs_repacked);
+        dr_json_ku64(&w, "bytes_copied", st.bytes_copied);
+        dr_json_ku64(&w, "packs_written", st.packs_written);
+        dr_json_ku64(&w, "packs_deleted", st.packs_deleted);
+        dr_json_ku64(&w, "bytes_freed", st.bytes_freed);
+        dr_json_ku64(&w, "drills_removed", st.drills_removed);
+        dr_json_end_object(&w);
+        if (dr_json_finish(&w) >= 0) {
+            fprintf(out, "%s\n", j.buf);
+        }
+        dr_buf_release(&j);
     } else if (!ctx->quiet) {
         fprintf(out,
                 "packs: %llu (%s); %llu with no live data (%s); %llu over %.1f%% unused (%s)\n",
@@ -236,8 +246,7 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
         {"keep-within", required_argument, NULL, 7},
         {"keep-tag", required_argument, NULL, 8},
         {"group-by", required_argument, NULL, 9},
-        {"host", required_argument, NULL, 'H'},
-        {"tag", required_argument, NULL, 't'},
+        DR_SELECT_OPTIONS,
         {"prune", no_argument, NULL, 'P'},
         {"max-unused", required_argument, NULL, 'u'},
         {"dry-run", no_argument, NULL, 'n'},
@@ -248,7 +257,7 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
     struct strv keep_tags = {0};
     struct dr_prune_opts po = {.max_unused = 5};
     unsigned group_by = DR_GROUP_HOST | DR_GROUP_PATHS;
-    const char *host = NULL, *tag = NULL;
+    struct dr_select sel = {0};
     bool prune = false;
     int c, rc = 0;
     while (rc >= 0 && (c = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
@@ -265,10 +274,12 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
             keep_tags.v[keep_tags.n++] = optarg;
             break;
         case 9: rc = parse_group_by(ctx, optarg, &group_by); break;
-        case 'H': host = optarg; break;
-        case 't': tag = optarg; break;
         case 'P': prune = true; break;
-        default: rc = parse_prune_opt(ctx, c, &po); break;
+        default:
+            if (!dr_select_opt(&sel, c, optarg)) {
+                rc = parse_prune_opt(ctx, c, &po);
+            }
+            break;
         }
     }
     pol.tags = keep_tags.v;
@@ -297,7 +308,7 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
     if (rc >= 0 && nids) {
         for (size_t i = 0; rc >= 0 && i < nids; i++) {
             struct dr_id id;
-            rc = dr_repo_snapshot_resolve(ctx->r, ids[i], host, tag, &id);
+            rc = dr_select_resolve(ctx, &sel, ids[i], &id);
             for (size_t k = 0; rc >= 0 && k < n; k++) {
                 if (dr_id_eq(&v[k].id, &id)) {
                     remove[k] = considered[k] = true;
@@ -310,7 +321,7 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
         size_t *map = dr_xcalloc(n + 1, sizeof(*map));
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
-            if (!dr_snapshot_matches(&v[i].snap, host, tag)) {
+            if (!dr_select_matches(&sel, &v[i].snap)) {
                 continue;
             }
             const struct dr_snapshot *s = &v[i].snap;
@@ -331,7 +342,9 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
     }
     if (rc >= 0) {
         struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
-        int jrc = dr_buf_addch(&j, '[');
+        struct dr_json w;
+        dr_json_init(&w, &j);
+        dr_json_begin_array(&w);
         size_t nrem = 0;
         for (size_t i = 0; i < n; i++) {
             if (!considered[i]) {
@@ -341,17 +354,18 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
             dr_keep_reasons(reasons[i], why, sizeof(why));
             nrem += remove[i];
             if (ctx->json) {
-                jrc = jrc < 0 ? jrc
-                              : dr_buf_addf(&j,
-                                            "%s{\"id\":\"%s\",\"group\":%zu,\"action\":\"%s\","
-                                            "\"reasons\":\"%s\"}",
-                                            j.len > 1 ? "," : "", dr_id_hex(&v[i].id, hex),
-                                            group[i], remove[i] ? "remove" : "keep", why);
+                dr_json_begin_object(&w);
+                dr_json_kstring(&w, "id", dr_id_hex(&v[i].id, hex));
+                dr_json_ku64(&w, "group", group[i]);
+                dr_json_kstring(&w, "action", remove[i] ? "remove" : "keep");
+                dr_json_kstring(&w, "reasons", why);
+                dr_json_end_object(&w);
             } else if (!ctx->quiet) {
                 print_line(remove[i] ? "remove" : "keep", &v[i], remove[i] ? "" : why);
             }
         }
-        if (ctx->json && jrc >= 0 && dr_buf_adds(&j, "]\n") >= 0) {
+        dr_json_end_array(&w);
+        if (ctx->json && dr_json_finish(&w) >= 0 && dr_buf_addch(&j, '\n') >= 0) {
             fputs(j.buf, stdout);
         }
         dr_buf_release(&j);

@@ -16,13 +16,12 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
         {"include", required_argument, NULL, 'i'},
         {"exclude", required_argument, NULL, 'e'},
         {"overwrite", no_argument, NULL, 'o'},
-        {"host", required_argument, NULL, 'H'},
-        {"tag", required_argument, NULL, 't'},
+        DR_SELECT_OPTIONS,
         {0, 0, 0, 0},
     };
     struct dr_restore_opts o = {0};
     size_t ai = 0, ae = 0;
-    const char *host = NULL, *tag = NULL;
+    struct dr_select sel = {0};
     int c, rc = 0;
     while (rc >= 0 && (c = getopt_long(argc, argv, "T:i:e:H:t:", opts, NULL)) != -1) {
         switch (c) {
@@ -36,9 +35,11 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
             o.excludes[o.nexcludes++] = optarg;
             break;
         case 'o': o.overwrite = true; break;
-        case 'H': host = optarg; break;
-        case 't': tag = optarg; break;
-        default: rc = dr_cmd_usage(ctx, "unknown option"); break;
+        default:
+            if (!dr_select_opt(&sel, c, optarg)) {
+                rc = dr_cmd_usage(ctx, "unknown option");
+            }
+            break;
         }
     }
     if (rc >= 0 && argc - optind != 1) {
@@ -54,7 +55,7 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
     struct dr_snapshot s;
     dr_snapshot_init(&s);
     if (rc >= 0) {
-        rc = dr_repo_snapshot_resolve(ctx->r, argv[optind], host, tag, &id);
+        rc = dr_select_resolve(ctx, &sel, argv[optind], &id);
     }
     if (rc >= 0) {
         rc = dr_repo_snapshot_load(ctx->r, &id, &s);
@@ -75,12 +76,22 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
             printf("restored snapshot %s to %s: %llu files, %llu dirs, %s\n", sid, o.target,
                    (unsigned long long)st.files, (unsigned long long)st.dirs, size);
         } else if (ctx->json) {
-            printf("{\"files\":%llu,\"dirs\":%llu,\"links\":%llu,\"bytes\":%llu,\"errors\":%llu,"
-                   "\"dirs_lost\":%llu,\"damaged\":%llu,\"incomplete\":%llu}\n",
-                   (unsigned long long)st.files, (unsigned long long)st.dirs,
-                   (unsigned long long)st.links, (unsigned long long)st.bytes,
-                   (unsigned long long)st.errors, (unsigned long long)st.dirs_lost,
-                   (unsigned long long)st.damaged, (unsigned long long)st.incomplete);
+            struct dr_buf j = DR_BUF_INIT(1 << 20);
+            struct dr_json w;
+            dr_json_init(&w, &j);
+            dr_json_begin_object(&w);
+            dr_json_ku64(&w, "files", st.files);
+            dr_json_ku64(&w, "dirs", st.dirs);
+            dr_json_ku64(&w, "links", st.links);
+            dr_json_ku64(&w, "bytes", st.bytes);
+            dr_json_ku64(&w, "errors", st.errors);
+            dr_json_ku64(&w, "dirs_lost", st.dirs_lost);
+            dr_json_ku64(&w, "damaged", st.damaged);
+            dr_json_ku64(&w, "incomplete", st.incomplete);
+            dr_json_end_object(&w);
+            if (dr_cmd_json_emit(&w, stdout) < 0) {
+                dr_error_clear(); /* the restore's outcome decides the exit code */
+            }
         }
         if (st.errors || st.dirs_lost) {
             ctx->hint = "'drrepo repair snapshots' recovers a snapshot with lost trees or data: "

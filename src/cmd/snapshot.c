@@ -60,43 +60,40 @@ static int print_result(struct dr_ctx *ctx, const struct dr_id *id, const struct
     const struct dr_snap_summary *m = &s->summary;
     if (ctx->json) {
         struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
-        int rc = dr_buf_addf(&j,
-                             "{\"snapshot_id\":\"%s\",\"short_id\":\"%.8s\",\"time\":\"%s\","
-                             "\"host\":",
-                             hex, hex, when);
-        rc = rc < 0 ? rc : dr_json_str(&j, s->host);
-        rc = rc < 0 ? rc : dr_buf_adds(&j, ",\"paths\":[");
-        for (size_t i = 0; rc >= 0 && i < s->npaths; i++) {
-            rc = i ? dr_buf_addch(&j, ',') : 0;
-            rc = rc < 0 ? rc : dr_json_str(&j, s->paths[i]);
+        char sid[9], phex[DR_ID_HEX_LEN + 1];
+        dr_short_id(id, sid);
+        struct dr_json w;
+        dr_json_init(&w, &j);
+        dr_json_begin_object(&w);
+        dr_json_kstring(&w, "snapshot_id", hex);
+        dr_json_kstring(&w, "short_id", sid);
+        dr_json_kstring(&w, "time", when);
+        dr_json_kstring(&w, "host", s->host);
+        dr_json_key(&w, "paths");
+        dr_json_begin_array(&w);
+        for (size_t i = 0; i < s->npaths; i++) {
+            dr_json_string(&w, s->paths[i]);
         }
-        rc = rc < 0 ? rc : dr_buf_adds(&j, "],\"tags\":[");
-        for (size_t i = 0; rc >= 0 && i < s->ntags; i++) {
-            rc = i ? dr_buf_addch(&j, ',') : 0;
-            rc = rc < 0 ? rc : dr_json_str(&j, s->tags[i]);
+        dr_json_end_array(&w);
+        dr_json_key(&w, "tags");
+        dr_json_begin_array(&w);
+        for (size_t i = 0; i < s->ntags; i++) {
+            dr_json_string(&w, s->tags[i]);
         }
-        char phex[DR_ID_HEX_LEN + 1] = "";
-        if (s->has_parent) {
-            dr_id_hex(&s->parent, phex);
-        }
-        rc = rc < 0 ? rc
-                    : dr_buf_addf(
-                          &j,
-                          "],\"parent\":%s%s%s,\"files_new\":%llu,\"files_changed\":%llu,"
-                          "\"files_unchanged\":%llu,\"dirs\":%llu,\"bytes_read\":%llu,"
-                          "\"bytes_total\":%llu,\"bytes_added\":%llu,\"blobs_added\":%llu,"
-                          "\"errors\":%llu,\"duration_seconds\":%.3f}\n",
-                          s->has_parent ? "\"" : "null", phex, s->has_parent ? "\"" : "",
-                          (unsigned long long)m->files_new, (unsigned long long)m->files_changed,
-                          (unsigned long long)m->files_unchanged, (unsigned long long)m->dirs,
-                          (unsigned long long)m->bytes_read, (unsigned long long)m->bytes_total,
-                          (unsigned long long)m->bytes_added, (unsigned long long)m->blobs_added,
-                          (unsigned long long)m->errors, (double)m->duration_ns / 1e9);
-        if (rc >= 0) {
-            fputs(j.buf, stdout);
-        }
-        dr_buf_release(&j);
-        return rc;
+        dr_json_end_array(&w);
+        dr_json_kstring(&w, "parent", s->has_parent ? dr_id_hex(&s->parent, phex) : NULL);
+        dr_json_ku64(&w, "files_new", m->files_new);
+        dr_json_ku64(&w, "files_changed", m->files_changed);
+        dr_json_ku64(&w, "files_unchanged", m->files_unchanged);
+        dr_json_ku64(&w, "dirs", m->dirs);
+        dr_json_ku64(&w, "bytes_read", m->bytes_read);
+        dr_json_ku64(&w, "bytes_total", m->bytes_total);
+        dr_json_ku64(&w, "bytes_added", m->bytes_added);
+        dr_json_ku64(&w, "blobs_added", m->blobs_added);
+        dr_json_ku64(&w, "errors", m->errors);
+        dr_json_kfixed(&w, "duration_seconds", (double)m->duration_ns / 1e9, 3);
+        dr_json_end_object(&w);
+        return dr_cmd_json_emit(&w, stdout);
     }
     if (ctx->quiet) {
         return 0;

@@ -39,104 +39,98 @@ static const struct dr_drill_result *last_drill(const struct drills *d, const st
     return last;
 }
 
-static int json_drills(struct dr_buf *j, const struct drills *d, const struct dr_id *id)
+static void json_drills(struct dr_json *w, const struct drills *d, const struct dr_id *id)
 {
-    int rc = dr_buf_adds(j, ",\"drills\":[");
-    bool first = true;
-    for (size_t i = 0; rc >= 0 && i < d->n; i++) {
+    dr_json_key(w, "drills");
+    dr_json_begin_array(w);
+    for (size_t i = 0; i < d->n; i++) {
         const struct dr_drill_result *res = &d->v[i];
         if (!dr_id_eq(&res->snapshot, id)) {
             continue;
         }
         char when[32];
         dr_time_format(res->time_ns, when, sizeof(when));
-        rc = dr_buf_addf(j, "%s{\"time\":\"%s\",\"ok\":%s,\"kind\":", first ? "" : ",", when,
-                         res->ok ? "true" : "false");
-        first = false;
-        rc = rc < 0 ? rc : dr_json_str(j, res->kind);
-        rc = rc < 0 ? rc
-                    : dr_buf_addf(j, ",\"duration_seconds\":%.3f,\"rto_seconds\":%.3f,\"checked\":",
-                                  (double)res->duration_ns / 1e9, (double)res->rto_ns / 1e9);
-        rc = rc < 0 ? rc : dr_json_str(j, res->checked);
-        rc = rc < 0 ? rc : dr_buf_adds(j, ",\"reason\":");
-        rc = rc < 0 ? rc : res->reason ? dr_json_str(j, res->reason) : dr_buf_adds(j, "null");
-        rc = rc < 0 ? rc : dr_buf_addch(j, '}');
+        dr_json_begin_object(w);
+        dr_json_kstring(w, "time", when);
+        dr_json_kbool(w, "ok", res->ok);
+        dr_json_kstring(w, "kind", res->kind);
+        dr_json_kfixed(w, "duration_seconds", (double)res->duration_ns / 1e9, 3);
+        dr_json_kfixed(w, "rto_seconds", (double)res->rto_ns / 1e9, 3);
+        dr_json_kstring(w, "checked", res->checked);
+        dr_json_kstring(w, "reason", res->reason); /* null when it passed */
+        dr_json_end_object(w);
     }
-    return rc < 0 ? rc : dr_buf_addch(j, ']');
+    dr_json_end_array(w);
 }
 
-static int json_entry(struct dr_buf *j, const struct dr_snap_entry *e, const struct drills *d)
+static void json_entry(struct dr_json *w, const struct dr_snap_entry *e, const struct drills *d)
 {
     const struct dr_snapshot *s = &e->snap;
-    char hex[DR_ID_HEX_LEN + 1], when[32];
+    char hex[DR_ID_HEX_LEN + 1], when[32], sid[9];
     dr_time_format(s->time_ns, when, sizeof(when));
-    int rc = dr_buf_addf(j,
-                         "{\"id\":\"%s\",\"short_id\":\"%.8s\",\"time\":\"%s\",\"time_ns\":%lld,"
-                         "\"host\":",
-                         dr_id_hex(&e->id, hex), hex, when, (long long)s->time_ns);
-    rc = rc < 0 ? rc : dr_json_str(j, s->host);
-    rc = rc < 0 ? rc : dr_buf_adds(j, ",\"user\":");
-    rc = rc < 0 ? rc : dr_json_str(j, s->user);
-    rc = rc < 0 ? rc : dr_buf_adds(j, ",\"source\":");
-    rc = rc < 0 ? rc : dr_json_str(j, s->source ? s->source : "");
-    rc = rc < 0 ? rc : dr_buf_adds(j, ",\"paths\":[");
-    for (size_t i = 0; rc >= 0 && i < s->npaths; i++) {
-        rc = i ? dr_buf_addch(j, ',') : 0;
-        rc = rc < 0 ? rc : dr_json_str(j, s->paths[i]);
+    dr_short_id(&e->id, sid);
+    dr_json_begin_object(w);
+    dr_json_kstring(w, "id", dr_id_hex(&e->id, hex));
+    dr_json_kstring(w, "short_id", sid);
+    dr_json_kstring(w, "time", when);
+    dr_json_ki64(w, "time_ns", s->time_ns);
+    dr_json_kstring(w, "host", s->host);
+    dr_json_kstring(w, "user", s->user);
+    dr_json_kstring(w, "source", s->source ? s->source : "");
+    dr_json_key(w, "paths");
+    dr_json_begin_array(w);
+    for (size_t i = 0; i < s->npaths; i++) {
+        dr_json_string(w, s->paths[i]);
     }
-    rc = rc < 0 ? rc : dr_buf_adds(j, "],\"tags\":[");
-    for (size_t i = 0; rc >= 0 && i < s->ntags; i++) {
-        rc = i ? dr_buf_addch(j, ',') : 0;
-        rc = rc < 0 ? rc : dr_json_str(j, s->tags[i]);
+    dr_json_end_array(w);
+    dr_json_key(w, "tags");
+    dr_json_begin_array(w);
+    for (size_t i = 0; i < s->ntags; i++) {
+        dr_json_string(w, s->tags[i]);
     }
-    rc = rc < 0 ? rc : dr_buf_adds(j, "],\"tree\":\"");
-    rc = rc < 0 ? rc : dr_buf_adds(j, dr_id_hex(&s->tree, hex));
-    rc = rc < 0 ? rc : dr_buf_adds(j, "\",\"parent\":");
-    if (s->has_parent) {
-        rc = rc < 0 ? rc : dr_buf_addf(j, "\"%s\"", dr_id_hex(&s->parent, hex));
-    } else {
-        rc = rc < 0 ? rc : dr_buf_adds(j, "null");
+    dr_json_end_array(w);
+    dr_json_kstring(w, "tree", dr_id_hex(&s->tree, hex));
+    dr_json_kstring(w, "parent", s->has_parent ? dr_id_hex(&s->parent, hex) : NULL);
+    dr_json_key(w, "meta");
+    dr_json_begin_object(w);
+    for (size_t i = 0; i < s->nmeta; i++) {
+        dr_json_kstring(w, s->meta[i].key, s->meta[i].value);
     }
-    rc = rc < 0 ? rc : dr_buf_adds(j, ",\"meta\":{");
-    for (size_t i = 0; rc >= 0 && i < s->nmeta; i++) {
-        rc = i ? dr_buf_addch(j, ',') : 0;
-        rc = rc < 0 ? rc : dr_json_str(j, s->meta[i].key);
-        rc = rc < 0 ? rc : dr_buf_addch(j, ':');
-        rc = rc < 0 ? rc : dr_json_str(j, s->meta[i].value);
-    }
+    dr_json_end_object(w);
     const struct dr_snap_summary *m = &s->summary;
-    rc = rc < 0
-             ? rc
-             : dr_buf_addf(j,
-                           "},\"summary\":{\"files_new\":%llu,\"files_changed\":%llu,"
-                           "\"files_unchanged\":%llu,\"dirs\":%llu,\"bytes_read\":%llu,"
-                           "\"bytes_total\":%llu,\"bytes_added\":%llu,\"errors\":%llu,"
-                           "\"duration_seconds\":%.3f}",
-                           (unsigned long long)m->files_new, (unsigned long long)m->files_changed,
-                           (unsigned long long)m->files_unchanged, (unsigned long long)m->dirs,
-                           (unsigned long long)m->bytes_read, (unsigned long long)m->bytes_total,
-                           (unsigned long long)m->bytes_added, (unsigned long long)m->errors,
-                           (double)m->duration_ns / 1e9);
-    rc = rc < 0 ? rc : json_drills(j, d, &e->id);
-    return rc < 0 ? rc : dr_buf_addch(j, '}');
+    dr_json_key(w, "summary");
+    dr_json_begin_object(w);
+    dr_json_ku64(w, "files_new", m->files_new);
+    dr_json_ku64(w, "files_changed", m->files_changed);
+    dr_json_ku64(w, "files_unchanged", m->files_unchanged);
+    dr_json_ku64(w, "dirs", m->dirs);
+    dr_json_ku64(w, "bytes_read", m->bytes_read);
+    dr_json_ku64(w, "bytes_total", m->bytes_total);
+    dr_json_ku64(w, "bytes_added", m->bytes_added);
+    dr_json_ku64(w, "errors", m->errors);
+    dr_json_kfixed(w, "duration_seconds", (double)m->duration_ns / 1e9, 3);
+    dr_json_end_object(w);
+    json_drills(w, d, &e->id);
+    dr_json_end_object(w);
 }
 
 int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},
-        {"tag", required_argument, NULL, 't'},
+        DR_SELECT_OPTIONS,
         {"json", no_argument, NULL, 'j'},
         {0, 0, 0, 0},
     };
-    const char *host = NULL, *tag = NULL;
+    struct dr_select sel = {0};
     int c;
     while ((c = getopt_long(argc, argv, "H:t:", opts, NULL)) != -1) {
         switch (c) {
-        case 'H': host = optarg; break;
-        case 't': tag = optarg; break;
         case 'j': ctx->json = true; break;
-        default: return dr_cmd_usage(ctx, "unknown option");
+        default:
+            if (!dr_select_opt(&sel, c, optarg)) {
+                return dr_cmd_usage(ctx, "unknown option");
+            }
+            break;
         }
     }
     if (optind != argc) {
@@ -159,8 +153,10 @@ int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
         dr_error_clear();
     }
     struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    struct dr_json w;
+    dr_json_init(&w, &j);
     if (ctx->json) {
-        rc = dr_buf_addch(&j, '[');
+        dr_json_begin_array(&w);
     } else {
         printf("%-8s  %-20s  %-16s  %-16s  %10s  %-17s  %s\n", "ID", "Time", "Host", "Tags", "Size",
                "Last drill", "Paths");
@@ -168,12 +164,11 @@ int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
     size_t shown = 0;
     for (size_t i = 0; rc >= 0 && i < n; i++) {
         const struct dr_snapshot *s = &v[i].snap;
-        if (!dr_snapshot_matches(s, host, tag)) {
+        if (!dr_select_matches(&sel, s)) {
             continue;
         }
         if (ctx->json) {
-            rc = shown ? dr_buf_addch(&j, ',') : 0;
-            rc = rc < 0 ? rc : json_entry(&j, &v[i], &d);
+            json_entry(&w, &v[i], &d);
         } else {
             char sid[9], when[32], size[32], tagstr[256] = "";
             dr_short_id(&v[i].id, sid);
@@ -201,10 +196,8 @@ int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
         shown++;
     }
     if (ctx->json && rc >= 0) {
-        rc = dr_buf_adds(&j, "]\n");
-        if (rc >= 0) {
-            fputs(j.buf, stdout);
-        }
+        dr_json_end_array(&w);
+        rc = dr_cmd_json_emit(&w, stdout);
     } else if (!ctx->json) {
         printf("%zu snapshots\n", shown);
     }

@@ -39,14 +39,21 @@ int dr_cmd_stats(struct dr_ctx *ctx, int argc, char **argv)
     }
     double ratio = t.pack_bytes ? (double)logical / (double)t.pack_bytes : 0;
     if (ctx->json) {
-        printf("{\"snapshots\":%zu,\"logical_bytes\":%llu,\"stored_bytes\":%llu,\"packs\":%llu,"
-               "\"blobs\":%llu,\"unique_bytes\":%llu,\"live_bytes\":%llu,"
-               "\"reclaimable_bytes\":%llu,\"dedup_ratio\":%.3f}\n",
-               n, (unsigned long long)logical, (unsigned long long)t.pack_bytes,
-               (unsigned long long)t.packs, (unsigned long long)t.blobs,
-               (unsigned long long)t.unique_bytes, (unsigned long long)t.live_bytes,
-               (unsigned long long)t.dead_bytes, ratio);
-        return 0;
+        struct dr_buf j = DR_BUF_INIT(1 << 20);
+        struct dr_json w;
+        dr_json_init(&w, &j);
+        dr_json_begin_object(&w);
+        dr_json_ku64(&w, "snapshots", n);
+        dr_json_ku64(&w, "logical_bytes", logical);
+        dr_json_ku64(&w, "stored_bytes", t.pack_bytes);
+        dr_json_ku64(&w, "packs", t.packs);
+        dr_json_ku64(&w, "blobs", t.blobs);
+        dr_json_ku64(&w, "unique_bytes", t.unique_bytes);
+        dr_json_ku64(&w, "live_bytes", t.live_bytes);
+        dr_json_ku64(&w, "reclaimable_bytes", t.dead_bytes);
+        dr_json_kfixed(&w, "dedup_ratio", ratio, 3);
+        dr_json_end_object(&w);
+        return dr_cmd_json_emit(&w, stdout);
     }
     char a[32], b[32], u[32], d[32];
     dr_size_format(logical, a, sizeof(a));

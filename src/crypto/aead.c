@@ -45,8 +45,8 @@ int dr_crypto_seal(const struct dr_keys *k, const void *ad, size_t adlen, const 
     return dr_crypto_seal_nonce(k, nonce, ad, adlen, pt, ptlen, out);
 }
 
-int dr_crypto_open(const struct dr_keys *k, const void *ad, size_t adlen, const void *ct,
-                   size_t ctlen, struct dr_buf *out)
+int dr_crypto_unseal(const struct dr_keys *k, const void *ad, size_t adlen, const void *ct,
+                     size_t ctlen, struct dr_buf *out)
 {
     const uint8_t *c = ct;
 

@@ -374,8 +374,8 @@ int dr_keyfile_details(const struct dr_keys *k, const struct dr_id *repo_id, con
     }
     memcpy(ad, repo_id->b, DR_ID_LEN);
     memcpy(ad + DR_ID_LEN, data, kp.details_off);
-    rc = dr_crypto_open(k, ad, DR_ID_LEN + kp.details_off, (const uint8_t *)data + kp.details_off,
-                        len - kp.details_off, &pt);
+    rc = dr_crypto_unseal(k, ad, DR_ID_LEN + kp.details_off, (const uint8_t *)data + kp.details_off,
+                          len - kp.details_off, &pt);
     if (rc < 0) {
         rc = dr_errorf(DR_ECORRUPT, "key file details do not authenticate: it was not written "
                                     "with this repository's key");

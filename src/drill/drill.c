@@ -16,130 +16,27 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <hiredis/hiredis.h>
-#include <limits.h>
-#include <signal.h>
-#include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "drill_int.h"
 #include "drrepo/error.h"
-#include "drrepo/format.h"
-#include "drrepo/identity.h"
-#include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
-#include "drrepo/reader.h"
+#include "drrepo/proc.h"
 #include "drrepo/restore.h"
 #include "drrepo/util.h"
 
 extern char **environ;
 
-#define REDIS_START_TIMEOUT_NS (600LL * 1000000000) /* a large RDB takes a while to load */
-#define STOP_GRACE_NS (10LL * 1000000000)
+/* ---- helpers: results, temporary directory ---- */
 
-int dr_drill_save(struct dr_repo *r, const struct dr_drill_result *res)
-{
-    char host[256];
-    dr_identity_host(host, sizeof(host), "");
-    struct dr_buf file = DR_BUF_INIT(DR_DRILLREC_FILE_MAX);
-    struct dr_id id;
-    int rc = dr_drillrec_encode(dr_repo_keys(r), res, host, &file, &id);
-    if (rc >= 0) {
-        char *name = dr_layout_name_dup(DR_LAYOUT_DRILL, &id);
-        rc = dr_backend_put(dr_repo_backend(r), name, file.buf, file.len, false);
-        if (rc < 0) {
-            rc = dr_error_wrap(rc, "cannot store the drill result");
-        }
-        free(name);
-    }
-    dr_buf_release(&file);
-    return rc;
-}
-
-struct drill_names {
-    char **v;
-    size_t n, alloc;
-};
-
-static int list_cb(void *arg, const char *name, uint64_t size)
-{
-    struct drill_names *dn = arg;
-    (void)size;
-    DR_GROW(dn->v, dn->alloc, dn->n + 1);
-    dn->v[dn->n++] = dr_xstrdup(name);
-    return 0;
-}
-
-static int by_time(const void *a, const void *b)
-{
-    const struct dr_drill_result *x = a, *y = b;
-    return x->time_ns < y->time_ns ? -1 : x->time_ns > y->time_ns;
-}
-
-int dr_drill_list(struct dr_repo *r, const struct dr_id *id, dr_drill_cb cb, void *arg)
-{
-    struct drill_names dn = {0};
-    struct dr_drill_result *v = NULL;
-    size_t n = 0, alloc = 0;
-    struct dr_buf raw = DR_BUF_INIT(DR_DRILLREC_FILE_MAX);
-    int rc = dr_backend_list(dr_repo_backend(r), DR_OBJ_DRILLS, list_cb, &dn);
-    for (size_t i = 0; rc >= 0 && i < dn.n; i++) {
-        enum dr_layout_kind kind;
-        struct dr_id did;
-        if (dr_layout_parse(dn.v[i], &kind, &did) < 0 || kind != DR_LAYOUT_DRILL) {
-            dr_error_clear();
-            continue; /* not a drill object: check reports it */
-        }
-        dr_buf_reset(&raw);
-        struct dr_drill_result res;
-        int grc = dr_backend_get(dr_repo_backend(r), dn.v[i], 0, UINT64_MAX, &raw);
-        if (grc >= 0) {
-            grc =
-                dr_drillrec_decode(dr_repo_keys(r), &did, (const uint8_t *)raw.buf, raw.len, &res);
-        }
-        if (grc == DR_ENOENT) {
-            dr_error_clear(); /* removed meanwhile */
-            continue;
-        }
-        if (grc < 0) {
-            /* one unreadable result must not hide the others */
-            dr_log_warn("skipping drill result '%s': %s", dn.v[i], dr_error_msg());
-            dr_error_clear();
-            continue;
-        }
-        if (id && !dr_id_eq(id, &res.snapshot)) {
-            dr_drill_result_release(&res);
-            continue;
-        }
-        DR_GROW(v, alloc, n + 1);
-        v[n++] = res;
-    }
-    if (n > 1) {
-        qsort(v, n, sizeof(*v), by_time);
-    }
-    for (size_t i = 0; rc >= 0 && i < n; i++) {
-        rc = cb(arg, &v[i]);
-    }
-    for (size_t i = 0; i < n; i++) {
-        dr_drill_result_release(&v[i]);
-    }
-    free(v);
-    for (size_t i = 0; i < dn.n; i++) {
-        free(dn.v[i]);
-    }
-    free(dn.v);
-    dr_buf_release(&raw);
-    return rc;
-}
-
-/* ---- helpers: results, processes, temporary directory ---- */
-
-static void set_fail(struct dr_drill_result *res, const char *fmt, ...) DR_PRINTF(2, 3);
-static void set_fail(struct dr_drill_result *res, const char *fmt, ...)
+void drill_fail(struct dr_drill_result *res, const char *fmt, ...)
 {
     if (!res->ok && res->reason) {
         return; /* the first reason is the one that matters */
@@ -156,8 +53,7 @@ static void set_fail(struct dr_drill_result *res, const char *fmt, ...)
     res->reason = msg ? msg : dr_xstrdup("drill failed");
 }
 
-static void add_checked(struct dr_drill_result *res, const char *fmt, ...) DR_PRINTF(2, 3);
-static void add_checked(struct dr_drill_result *res, const char *fmt, ...)
+void drill_checked(struct dr_drill_result *res, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -201,39 +97,6 @@ static void remove_tree(const char *dir)
     }
 }
 
-/* Waits up to grace for pid, then kills it hard. Never leaves it running or a zombie. */
-static int stop_process(pid_t pid, int sig)
-{
-    int status = 0;
-    kill(pid, sig);
-    int64_t end = dr_mono_ns() + STOP_GRACE_NS;
-    for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid || (w < 0 && errno != EINTR)) {
-            return status;
-        }
-        if (dr_mono_ns() > end) {
-            kill(pid, SIGKILL);
-            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-            }
-            return status;
-        }
-        usleep(20000);
-    }
-}
-
-static void describe_status(int status, char *out, size_t outlen)
-{
-    if (WIFEXITED(status)) {
-        snprintf(out, outlen, "exited with status %d", WEXITSTATUS(status));
-    } else if (WIFSIGNALED(status)) {
-        snprintf(out, outlen, "was killed by signal %d (%s)", WTERMSIG(status),
-                 strsignal(WTERMSIG(status)));
-    } else {
-        snprintf(out, outlen, "stopped");
-    }
-}
-
 /* ---- comparing the restored files with the tree ---- */
 
 struct cmp_ctx {
@@ -254,9 +117,9 @@ static void file_reason(struct cmp_ctx *c, const char *path, const struct dr_nod
         close(fd);
     }
     if (rc < 0) {
-        set_fail(c->res, "%s", dr_error_msg());
+        drill_fail(c->res, "%s", dr_error_msg());
     } else {
-        set_fail(c->res, "'%s' was not restored", path);
+        drill_fail(c->res, "'%s' was not restored", path);
     }
     dr_error_clear();
 }
@@ -274,17 +137,17 @@ static int cmp_cb(void *arg, const char *path, const struct dr_node *n)
         if (n->type == DR_NODE_FILE) {
             file_reason(c, path, n);
         } else {
-            set_fail(c->res, "'%s' is missing after the restore", path);
+            drill_fail(c->res, "'%s' is missing after the restore", path);
         }
     } else if (n->type == DR_NODE_FILE &&
                (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != n->size)) {
         c->bad++;
-        set_fail(c->res, "'%s' has %llu bytes after the restore, the snapshot says %llu", path,
-                 (unsigned long long)st.st_size, (unsigned long long)n->size);
+        drill_fail(c->res, "'%s' has %llu bytes after the restore, the snapshot says %llu", path,
+                   (unsigned long long)st.st_size, (unsigned long long)n->size);
     } else if ((n->type == DR_NODE_DIR && !S_ISDIR(st.st_mode)) ||
                (n->type == DR_NODE_SYMLINK && !S_ISLNK(st.st_mode))) {
         c->bad++;
-        set_fail(c->res, "'%s' has the wrong type after the restore", path);
+        drill_fail(c->res, "'%s' has the wrong type after the restore", path);
     } else if (n->type == DR_NODE_FILE) {
         c->files++;
         c->bytes += n->size;
@@ -305,7 +168,7 @@ static int restore_and_compare(struct dr_repo *r, const struct dr_snapshot *s, c
     int rc = dr_restore_run(r, s, &ro, &st);
     if (rc == DR_ECORRUPT || rc == DR_ENOENT || rc == DR_EDAMAGED) {
         /* the tree walk below names the first file and why; this is the fallback */
-        set_fail(res, "restore failed: %s", dr_error_msg());
+        drill_fail(res, "restore failed: %s", dr_error_msg());
         char *first = res->reason;
         res->reason = NULL;
         res->ok = true;
@@ -328,17 +191,17 @@ static int restore_and_compare(struct dr_repo *r, const struct dr_snapshot *s, c
     struct cmp_ctx c = {.r = r, .dir = dir, .res = res};
     rc = dr_repo_walk(r, &s->tree, "", cmp_cb, &c);
     if (rc < 0) {
-        set_fail(res, "cannot walk the snapshot's tree: %s", dr_error_msg());
+        drill_fail(res, "cannot walk the snapshot's tree: %s", dr_error_msg());
         dr_error_clear();
         return 0;
     }
     if (c.bad == 0) {
         char size[32];
         dr_size_format(c.bytes, size, sizeof(size));
-        add_checked(res,
-                    "restored %llu files (%s) and %llu directories, every chunk verified "
-                    "against its id, sizes match the snapshot",
-                    (unsigned long long)c.files, size, (unsigned long long)c.dirs);
+        drill_checked(res,
+                      "restored %llu files (%s) and %llu directories, every chunk verified "
+                      "against its id, sizes match the snapshot",
+                      (unsigned long long)c.files, size, (unsigned long long)c.dirs);
     }
     return 0;
 }
@@ -360,333 +223,33 @@ static int run_restore_command(char **argv, const char *dir, struct dr_drill_res
     }
     char *var = dr_xasprintf("DRREPO_DRILL_DIR=%s", dir);
     envp[k++] = var;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addchdir_np(&fa, dir);
     /* the user's check must not read the repository password from our stdin */
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    pid_t pid;
-    int err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
+    struct dr_proc_spec spec = {.file = argv[0],
+                                .argv = argv,
+                                .search_path = true,
+                                .envp = envp,
+                                .dir = dir,
+                                .keep_stdout = true};
+    struct dr_proc p;
+    int rc = dr_proc_spawn(&spec, &p);
     free(var);
     free(envp);
-    if (err != 0) {
-        errno = err;
+    if (rc < 0) {
+        return rc;
+    }
+    if (p.exec_errno) {
+        errno = p.exec_errno;
         return dr_error_errno(DR_ESOURCE, "cannot run restore command '%s'", argv[0]);
     }
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    int status = dr_proc_wait(&p);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        add_checked(res, "restore command '%s' exited with status 0", argv[0]);
+        drill_checked(res, "restore command '%s' exited with status 0", argv[0]);
     } else {
         char how[96];
-        describe_status(status, how, sizeof(how));
-        set_fail(res, "restore command '%s' %s", argv[0], how);
+        dr_proc_describe(status, how, sizeof(how));
+        drill_fail(res, "restore command '%s' %s", argv[0], how);
     }
     return 0;
-}
-
-/* ---- Redis ---- */
-
-struct db_count {
-    unsigned db;
-    uint64_t keys;
-};
-
-struct counts {
-    struct db_count *v;
-    size_t n, alloc;
-};
-
-/* "db0=12,db3=4" (the snapshot's redis.keys metadata) into c. */
-static bool parse_counts(const char *s, struct counts *c)
-{
-    while (s && *s) {
-        unsigned db;
-        unsigned long long k;
-        int used = 0;
-        if (sscanf(s, "db%u=%llu%n", &db, &k, &used) != 2) {
-            return false;
-        }
-        DR_GROW(c->v, c->alloc, c->n + 1);
-        c->v[c->n++] = (struct db_count){db, k};
-        s += used;
-        if (*s == ',') {
-            s++;
-        }
-    }
-    return true;
-}
-
-static uint64_t count_of(const struct counts *c, unsigned db)
-{
-    for (size_t i = 0; i < c->n; i++) {
-        if (c->v[i].db == db) {
-            return c->v[i].keys;
-        }
-    }
-    return 0;
-}
-
-/* The last lines of the scratch server's log: why it would not start. */
-static char *log_tail(const char *path)
-{
-    char buf[1024];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return dr_xstrdup("(no log)");
-    }
-    off_t end = lseek(fd, 0, SEEK_END);
-    off_t from = end > (off_t)sizeof(buf) - 1 ? end - (off_t)sizeof(buf) + 1 : 0;
-    ssize_t n = pread(fd, buf, sizeof(buf) - 1, from);
-    close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    /* the last two non-empty lines, joined */
-    char *last = NULL, *prev = NULL;
-    for (char *p = buf; *p;) {
-        char *nl = strchr(p, '\n');
-        if (nl) {
-            *nl = '\0';
-        }
-        if (*p) {
-            prev = last;
-            last = p;
-        }
-        if (!nl) {
-            break;
-        }
-        p = nl + 1;
-    }
-    if (!last) {
-        return dr_xstrdup("(empty log)");
-    }
-    return prev ? dr_xasprintf("%s / %s", prev, last) : dr_xstrdup(last);
-}
-
-/* PING over the Unix socket: 1 answered, 0 not yet (no socket, or loading), < 0 never will. */
-static int redis_ping(const char *sock)
-{
-    struct timeval tv = {.tv_sec = 2};
-    redisContext *c = redisConnectUnixWithTimeout(sock, tv);
-    if (!c || c->err) {
-        if (c) {
-            redisFree(c);
-        }
-        return 0;
-    }
-    redisReply *rep = redisCommand(c, "PING");
-    int ok = rep && rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0;
-    if (rep) {
-        freeReplyObject(rep);
-    }
-    redisFree(c);
-    return ok;
-}
-
-static int redis_keyspace(const char *sock, struct counts *got, char *version, size_t vlen)
-{
-    struct timeval tv = {.tv_sec = 30};
-    redisContext *c = redisConnectUnixWithTimeout(sock, tv);
-    int rc = 0;
-    if (!c || c->err) {
-        rc = dr_errorf(DR_ENET, "cannot connect to the scratch redis-server: %s",
-                       c ? c->errstr : "out of memory");
-        goto out;
-    }
-    redisReply *rep = redisCommand(c, "INFO");
-    if (!rep || rep->type != REDIS_REPLY_STRING) {
-        rc = dr_errorf(DR_ESOURCE, "scratch redis-server: INFO failed: %s",
-                       rep && rep->type == REDIS_REPLY_ERROR ? rep->str : c->errstr);
-    } else {
-        for (const char *l = rep->str; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-            unsigned db;
-            unsigned long long k;
-            if (sscanf(l, "db%u:keys=%llu", &db, &k) == 2) {
-                DR_GROW(got->v, got->alloc, got->n + 1);
-                got->v[got->n++] = (struct db_count){db, k};
-            } else if (strncmp(l, "redis_version:", 14) == 0) {
-                snprintf(version, vlen, "%.*s", (int)strcspn(l + 14, "\r\n"), l + 14);
-            }
-        }
-    }
-    if (rep) {
-        freeReplyObject(rep);
-    }
-out:
-    if (c) {
-        redisFree(c);
-    }
-    return rc;
-}
-
-/* Compares the keys per database of the loaded RDB with what the snapshot recorded. Keys with
- * a TTL may have expired since (a loading server drops them), and when the counts changed
- * during the transfer the snapshot has both: a count is accepted in
- * [min(before, after) - keys with a TTL, max(before, after)]. */
-static void compare_counts(const struct dr_snapshot *s, const struct counts *got,
-                           struct dr_drill_result *res, struct dr_buf *summary)
-{
-    struct counts keys = {0}, exp = {0}, keys2 = {0}, exp2 = {0};
-    const char *k2 = dr_snapshot_get_meta(s, "redis.keys_after");
-    if (!parse_counts(dr_snapshot_get_meta(s, "redis.keys"), &keys) ||
-        !parse_counts(dr_snapshot_get_meta(s, "redis.expires"), &exp) ||
-        !parse_counts(k2 ? k2 : dr_snapshot_get_meta(s, "redis.keys"), &keys2) ||
-        !parse_counts(k2 ? dr_snapshot_get_meta(s, "redis.expires_after")
-                         : dr_snapshot_get_meta(s, "redis.expires"),
-                      &exp2)) {
-        set_fail(res, "the snapshot's redis.keys metadata cannot be read");
-        goto out;
-    }
-    struct counts all = {0};
-    for (size_t i = 0; i < keys.n + keys2.n + got->n; i++) {
-        unsigned db = i < keys.n             ? keys.v[i].db
-                      : i < keys.n + keys2.n ? keys2.v[i - keys.n].db
-                                             : got->v[i - keys.n - keys2.n].db;
-        bool have = false;
-        for (size_t j = 0; j < all.n; j++) {
-            have = have || all.v[j].db == db;
-        }
-        if (!have) {
-            DR_GROW(all.v, all.alloc, all.n + 1);
-            all.v[all.n++] = (struct db_count){db, 0};
-        }
-    }
-    for (size_t i = 0; i < all.n; i++) {
-        unsigned db = all.v[i].db;
-        uint64_t a = count_of(&keys, db), b = count_of(&keys2, db);
-        uint64_t ttl = DR_MAX(count_of(&exp, db), count_of(&exp2, db));
-        uint64_t lo = DR_MIN(a, b), hi = DR_MAX(a, b), n = count_of(got, db);
-        lo = lo > ttl ? lo - ttl : 0;
-        if (n < lo || n > hi) {
-            set_fail(res,
-                     "db%u has %llu keys after loading the RDB; the snapshot recorded %llu "
-                     "(%llu with a TTL)",
-                     db, (unsigned long long)n, (unsigned long long)a,
-                     (unsigned long long)count_of(&exp, db));
-        }
-        if (dr_buf_addf(summary, "%sdb%u=%llu", i ? "," : "", db, (unsigned long long)n) < 0) {
-            dr_error_clear();
-        }
-    }
-    free(all.v);
-out:
-    free(keys.v);
-    free(exp.v);
-    free(keys2.v);
-    free(exp2.v);
-}
-
-/* Starts redis-server on the restored RDB (no TCP port; a private Unix socket), waits until it
- * answers, compares the keys per database and stops it. rto gets the time to answer. */
-static int drill_redis(const struct dr_snapshot *s, const char *tmp, const char *datadir,
-                       struct dr_drill_result *res, int64_t *out_start_ns)
-{
-    char *sock = dr_xasprintf("%s/redis.sock", tmp);
-    char *logf = dr_xasprintf("%s/redis.log", tmp);
-    char *rdb = dr_xasprintf("%s/dump.rdb", datadir);
-    const char *bin = getenv("DRREPO_REDIS_SERVER");
-    bin = bin && bin[0] ? bin : "redis-server";
-    pid_t pid = -1;
-    int rc = 0;
-    struct counts got = {0};
-    struct dr_buf summary = DR_BUF_INIT(1 << 20);
-    struct stat st;
-    if (stat(rdb, &st) < 0) {
-        set_fail(res, "the snapshot has no dump.rdb");
-        goto out;
-    }
-    if (strlen(sock) >= 100) {
-        rc = dr_errorf(DR_ESOURCE, "temporary directory '%s' is too long for a Unix socket path",
-                       tmp);
-        goto out;
-    }
-    char *argv[] = {(char *)bin,
-                    "--port",
-                    "0",
-                    "--unixsocket",
-                    sock,
-                    "--unixsocketperm",
-                    "700",
-                    "--dir",
-                    (char *)datadir,
-                    "--dbfilename",
-                    "dump.rdb",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--daemonize",
-                    "no",
-                    "--logfile",
-                    logf,
-                    NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    int64_t t0 = dr_mono_ns();
-    int err = posix_spawnp(&pid, bin, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (err != 0) {
-        pid = -1;
-        errno = err;
-        rc = dr_error_errno(DR_ESOURCE,
-                            "cannot run '%s' for the drill (install redis-server, or set "
-                            "DRREPO_REDIS_SERVER)",
-                            bin);
-        goto out;
-    }
-    for (;;) {
-        int status;
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) {
-            pid = -1;
-            char how[96];
-            describe_status(status, how, sizeof(how));
-            char *tail = log_tail(logf);
-            set_fail(res, "redis-server %s before it answered: %s", how, tail);
-            free(tail);
-            goto out;
-        }
-        if (redis_ping(sock) == 1) {
-            break;
-        }
-        if (dr_mono_ns() - t0 > REDIS_START_TIMEOUT_NS) {
-            set_fail(res, "redis-server did not answer within %lld s",
-                     REDIS_START_TIMEOUT_NS / 1000000000);
-            goto out;
-        }
-        usleep(20000);
-    }
-    *out_start_ns = dr_mono_ns() - t0;
-    char version[32] = "?";
-    rc = redis_keyspace(sock, &got, version, sizeof(version));
-    if (rc < 0) {
-        set_fail(res, "%s", dr_error_msg());
-        dr_error_clear();
-        rc = 0;
-        goto out;
-    }
-    compare_counts(s, &got, res, &summary);
-    if (res->ok) {
-        add_checked(res,
-                    "redis-server %s loaded dump.rdb (%llu bytes) in %.2f s with the recorded "
-                    "keys per database (%s)",
-                    version, (unsigned long long)st.st_size, (double)*out_start_ns / 1e9,
-                    summary.len ? summary.buf : "no keys");
-    }
-out:
-    if (pid > 0) {
-        int status = stop_process(pid, SIGTERM);
-        dr_log_detail("scratch redis-server (pid %ld) stopped (status %d)", (long)pid, status);
-    }
-    free(got.v);
-    dr_buf_release(&summary);
-    free(sock);
-    free(logf);
-    free(rdb);
-    return rc;
 }
 
 /* ---- the drill ---- */
@@ -777,54 +340,4 @@ out:
     dr_drill_result_release(&out);
     dr_snapshot_release(&s);
     return rc;
-}
-
-int dr_drill_prune(struct dr_repo *r)
-{
-    struct drill_names dn = {0};
-    struct dr_buf raw = DR_BUF_INIT(DR_DRILLREC_FILE_MAX);
-    int removed = 0;
-    int rc = dr_backend_list(dr_repo_backend(r), DR_OBJ_DRILLS, list_cb, &dn);
-    for (size_t i = 0; rc >= 0 && i < dn.n; i++) {
-        enum dr_layout_kind kind;
-        struct dr_id did;
-        if (dr_layout_parse(dn.v[i], &kind, &did) < 0 || kind != DR_LAYOUT_DRILL) {
-            dr_error_clear();
-            continue;
-        }
-        dr_buf_reset(&raw);
-        struct dr_drill_result res;
-        int grc = dr_backend_get(dr_repo_backend(r), dn.v[i], 0, UINT64_MAX, &raw);
-        if (grc >= 0) {
-            grc =
-                dr_drillrec_decode(dr_repo_keys(r), &did, (const uint8_t *)raw.buf, raw.len, &res);
-        }
-        if (grc < 0) {
-            dr_error_clear(); /* removed meanwhile, or unreadable: check reports it */
-            continue;
-        }
-        char *snap = dr_layout_name_dup(DR_LAYOUT_SNAPSHOT, &res.snapshot);
-        uint64_t size;
-        int src = dr_backend_stat(dr_repo_backend(r), snap, &size);
-        free(snap);
-        dr_drill_result_release(&res);
-        if (src == DR_ENOENT) {
-            dr_error_clear();
-            rc = dr_backend_delete(dr_repo_backend(r), dn.v[i]);
-            if (rc == DR_ENOENT) {
-                dr_error_clear();
-                rc = 0;
-            } else if (rc >= 0) {
-                removed++;
-            }
-        } else if (src < 0) {
-            rc = src;
-        }
-    }
-    for (size_t i = 0; i < dn.n; i++) {
-        free(dn.v[i]);
-    }
-    free(dn.v);
-    dr_buf_release(&raw);
-    return rc < 0 ? rc : removed;
 }

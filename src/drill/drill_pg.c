@@ -31,6 +31,7 @@
 #include "drrepo/error.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
+#include "drrepo/proc.h"
 #include "drrepo/snapshot.h"
 #include "drrepo/util.h"
 
@@ -49,7 +50,7 @@ struct drill {
     uid_t uid;
     gid_t gid;
     bool switch_user;
-    pid_t pid;
+    struct dr_proc proc;
     char *user; /* the cluster's superuser, to connect as */
     struct dr_buf reason;
     size_t ndbs, ntables, ncompared;
@@ -76,8 +77,8 @@ DR_PRINTF(2, 3) static void failf(struct drill *d, const char *fmt, ...)
 }
 
 /* The server binaries: $DRREPO_PG_BIN, else Debian's directory for the snapshot's major
- * version, else postgres on PATH. */
-static int find_bin(struct drill *d)
+ * version, else postgres on PATH. False when there is none (the drill's reason says so). */
+static bool find_bin(struct drill *d)
 {
     const char *env = getenv("DRREPO_PG_BIN");
     const char *ver = dr_snapshot_get_meta(d->s, "pg.version");
@@ -90,7 +91,7 @@ static int find_bin(struct drill *d)
     char p[4200];
     snprintf(p, sizeof(p), "%s/postgres", d->bin);
     if (d->bin[0] && access(p, X_OK) == 0) {
-        return 0;
+        return true;
     }
     const char *path = getenv("PATH");
     while (path && *path) {
@@ -98,12 +99,12 @@ static int find_bin(struct drill *d)
         snprintf(p, sizeof(p), "%.*s/postgres", (int)l, path);
         if (l && access(p, X_OK) == 0) {
             snprintf(d->bin, sizeof(d->bin), "%.*s", (int)l, path);
-            return 0;
+            return true;
         }
         path += l + (path[l] == ':');
     }
     failf(d, "no postgres server binary found (set DRREPO_PG_BIN to its bin directory)");
-    return -1;
+    return false;
 }
 
 static uid_t chown_uid;
@@ -116,20 +117,25 @@ static int chown_cb(const char *path, const struct stat *st, int flag, struct FT
 }
 
 /* As root: the server runs as the data directory's recorded owner when that is not root, else
- * as "postgres"; the directory is handed to that user and its parents made traversable. */
-static int prepare_owner(struct drill *d)
+ * as "postgres"; the directory is handed to that user and its parents made traversable. False
+ * when that is not possible (the drill's reason says why). */
+static bool prepare_owner(struct drill *d)
 {
     struct stat st;
     char p[4200];
     snprintf(p, sizeof(p), "%s/PG_VERSION", d->dir);
     if (stat(p, &st) < 0) {
         failf(d, "the restored directory has no PG_VERSION: not a data directory");
-        return -1;
+        return false;
     }
     if (geteuid() != 0) {
         d->uid = geteuid();
         d->gid = getegid();
-        return chmod(d->dir, 0700) < 0 ? (failf(d, "cannot chmod '%s'", d->dir), -1) : 0;
+        if (chmod(d->dir, 0700) < 0) {
+            failf(d, "cannot chmod '%s'", d->dir);
+            return false;
+        }
+        return true;
     }
     struct passwd *pw = st.st_uid != 0 ? getpwuid(st.st_uid) : getpwnam("postgres");
     if (!pw) {
@@ -137,7 +143,7 @@ static int prepare_owner(struct drill *d)
     }
     if (!pw || pw->pw_uid == 0) {
         failf(d, "running as root and no 'postgres' user to run the server as");
-        return -1;
+        return false;
     }
     d->uid = pw->pw_uid;
     d->gid = pw->pw_gid;
@@ -146,7 +152,7 @@ static int prepare_owner(struct drill *d)
     chown_gid = d->gid;
     if (nftw(d->dir, chown_cb, 32, FTW_PHYS) != 0 || chmod(d->dir, 0700) < 0) {
         failf(d, "cannot hand '%s' to user '%s': %s", d->dir, pw->pw_name, strerror(errno));
-        return -1;
+        return false;
     }
     /* the drill's own temporary parents are private to root: let the server through */
     char *parent = dr_xstrdup(d->dir);
@@ -160,44 +166,22 @@ static int prepare_owner(struct drill *d)
         }
     }
     free(parent);
-    return 0;
+    return true;
 }
 
-static int write_file(const char *path, const char *text, uid_t uid, gid_t gid, bool own)
+/* Writes text to a new file (chowned when own); false with errno set when that fails. */
+static bool write_file(const char *path, const char *text, uid_t uid, gid_t gid, bool own)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
-        return -1;
+        return false;
     }
     size_t len = strlen(text);
     bool ok = write(fd, text, len) == (ssize_t)len;
     if (own && fchown(fd, uid, gid) < 0) {
         ok = false;
     }
-    return close(fd) == 0 && ok ? 0 : -1;
-}
-
-/* The last lines of the server log, for the reason a start failed. */
-static void log_tail(struct drill *d, char *out, size_t outlen)
-{
-    out[0] = '\0';
-    FILE *f = fopen(d->log, "r");
-    if (!f) {
-        return;
-    }
-    char line[512], last[3][512] = {"", "", ""};
-    while (fgets(line, sizeof(line), f)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (strstr(line, "FATAL") || strstr(line, "PANIC") || strstr(line, "ERROR") ||
-            !last[2][0]) {
-            memcpy(last[0], last[1], sizeof(last[0]));
-            memcpy(last[1], last[2], sizeof(last[1]));
-            snprintf(last[2], sizeof(last[2]), "%s", line);
-        }
-    }
-    fclose(f);
-    snprintf(out, outlen, "%s%s%s%s%s", last[0], last[0][0] ? " / " : "", last[1],
-             last[1][0] ? " / " : "", last[2]);
+    return close(fd) == 0 && ok;
 }
 
 static int start_server(struct drill *d)
@@ -205,7 +189,7 @@ static int start_server(struct drill *d)
     char hba[4200], sockopt[4300], hbaopt[4300];
     snprintf(hba, sizeof(hba), "%s/pg_hba.conf", d->sockdir);
     snprintf(d->log, sizeof(d->log), "%s/postgres.log", d->sockdir);
-    if (write_file(hba, "local all all trust\n", d->uid, d->gid, d->switch_user) < 0) {
+    if (!write_file(hba, "local all all trust\n", d->uid, d->gid, d->switch_user)) {
         return dr_error_errno(DR_EIO, "cannot write '%s'", hba);
     }
     snprintf(sockopt, sizeof(sockopt), "unix_socket_directories=%s", d->sockdir);
@@ -230,65 +214,28 @@ static int start_server(struct drill *d)
                     "-c",
                     "logging_collector=off",
                     NULL};
-    int logfd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (logfd < 0) {
-        return dr_error_errno(DR_EIO, "cannot create '%s'", d->log);
-    }
-    if (d->switch_user && fchown(logfd, d->uid, d->gid) < 0) {
-        close(logfd);
-        return dr_error_errno(DR_EIO, "cannot chown '%s'", d->log);
-    }
     struct passwd *pw = d->switch_user ? getpwuid(d->uid) : NULL;
     char *name = pw ? dr_xstrdup(pw->pw_name) : NULL;
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(logfd);
-        free(name);
-        return dr_error_errno(DR_EINTERNAL, "cannot fork the drill server");
-    }
-    if (pid == 0) {
-        /* own process group: the drill can stop the server and every child at once */
-        setpgid(0, 0);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0) {
-            dup2(devnull, 0);
-        }
-        dup2(logfd, 1);
-        dup2(logfd, 2);
-        if (d->switch_user &&
-            (setgid(d->gid) < 0 || initgroups(name, d->gid) < 0 || setuid(d->uid) < 0)) {
-            _exit(126);
-        }
-        execv(postgres, argv);
-        _exit(127);
-    }
-    setpgid(pid, pid);
-    close(logfd);
+    /* own process group: the drill can stop the server and every child at once */
+    struct dr_proc_spec spec = {.file = postgres,
+                                .argv = argv,
+                                .log = d->log,
+                                .own_group = true,
+                                .switch_user = d->switch_user,
+                                .uid = d->uid,
+                                .gid = d->gid,
+                                .user = name};
+    int rc = dr_proc_spawn(&spec, &d->proc);
     free(name);
-    d->pid = pid;
-    return 0;
+    return rc;
 }
 
 static void stop_server(struct drill *d)
 {
-    if (d->pid <= 0) {
-        return;
-    }
-    /* SIGINT is the fast shutdown; SIGQUIT the immediate one; SIGKILL the last resort */
-    int sigs[] = {SIGINT, SIGQUIT, SIGKILL};
-    for (size_t i = 0; i < 3; i++) {
-        kill(d->pid, sigs[i]);
-        for (int t = 0; t < STOP_TIMEOUT_S * 10; t++) {
-            int st;
-            pid_t w = waitpid(d->pid, &st, WNOHANG);
-            if (w == d->pid || (w < 0 && errno == ECHILD)) {
-                kill(-d->pid, SIGKILL); /* stray backends of a killed postmaster */
-                d->pid = 0;
-                return;
-            }
-            sleep_ms(100);
-        }
-    }
+    /* SIGINT is the fast shutdown; SIGQUIT the immediate one; SIGKILL the last resort; the
+     * process group is killed once the postmaster is gone (stray backends) */
+    static const int sigs[] = {SIGINT, SIGQUIT, SIGKILL};
+    (void)dr_proc_stop(&d->proc, sigs, 3, (int64_t)STOP_TIMEOUT_S * 1000000000);
 }
 
 static char *conninfo(struct drill *d, const char *db)
@@ -336,14 +283,14 @@ static bool wait_ready(struct drill *d, int64_t *out_ns)
             ok = true;
             break;
         }
-        int st;
-        if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
-            char tail[1600];
-            d->pid = 0;
-            log_tail(d, tail, sizeof(tail));
+        if (dr_proc_poll(&d->proc)) {
+            static const char *const marks[] = {"FATAL", "PANIC", "ERROR", NULL};
+            int st = d->proc.status;
+            char *tail = dr_proc_log_tail(d->log, 3, marks);
             failf(d, "the restored server did not start (%s %d): %s",
                   WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
-                  tail[0] ? tail : "no log");
+                  tail && tail[0] ? tail : "no log");
+            free(tail);
             break;
         }
         if (dr_mono_ns() - t0 > (int64_t)START_TIMEOUT_S * 1000000000) {
@@ -518,7 +465,7 @@ int dr_drill_pg(struct dr_repo *r, const struct dr_snapshot *s, const char *dir,
                 const struct dr_drill_opts *o, struct dr_drill_result *res)
 {
     (void)r;
-    struct drill d = {.s = s, .dir = dir, .reason = DR_BUF_INIT(1 << 16)};
+    struct drill d = {.s = s, .dir = dir, .proc = {.pid = -1}, .reason = DR_BUF_INIT(1 << 16)};
     const char *su = dr_snapshot_get_meta(s, "pg.superuser");
     d.user = dr_xstrdup(su && *su ? su : "postgres");
     int64_t start_ns = 0;
@@ -531,7 +478,7 @@ int dr_drill_pg(struct dr_repo *r, const struct dr_snapshot *s, const char *dir,
         d.sockdir[0] = '\0';
         goto out;
     }
-    if (find_bin(&d) < 0 || prepare_owner(&d) < 0) {
+    if (!find_bin(&d) || !prepare_owner(&d)) {
         goto done;
     }
     if (d.switch_user && chown(d.sockdir, d.uid, d.gid) < 0) {

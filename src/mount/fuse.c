@@ -42,52 +42,7 @@
 #include "drrepo/restore.h"
 #include "drrepo/util.h"
 
-#define TREE_SLOTS 512u /* decoded trees kept (direct-mapped by id) */
-#define QUEUE_MAX 64u   /* read-ahead requests waiting for a thread */
-#define MAX_THREADS 8u
-
-struct tree_slot {
-    bool valid;
-    struct dr_id id;
-    struct dr_tree t;
-};
-
-struct mfs {
-    struct dr_repo *r;
-    const struct dr_mount_opts *o;
-    uid_t uid;
-    gid_t gid;
-
-    /* loop thread only */
-    struct dr_snap_entry *snaps; /* oldest first */
-    size_t nsnaps;
-    char **names; /* "<time>_<short id>", parallel to snaps */
-    char **tags, **hosts;
-    size_t ntags, nhosts;
-    int64_t listed_ns;
-    struct tree_slot *trees;
-
-    /* shared with the read-ahead threads */
-    struct dr_chunk_cache *cache;
-    pthread_rwlock_t repo_rw; /* fetches: read; index sync: write */
-    pthread_mutex_t qmu;
-    pthread_cond_t qcv;
-    struct dr_id queue[QUEUE_MAX];
-    size_t qhead, qlen;
-    bool stop;
-    pthread_t threads[MAX_THREADS];
-    unsigned nthreads;
-};
-
-/* An open file: what reads need, copied out of the tree so the tree cache may drop it. */
-struct ofile {
-    char *path; /* for messages */
-    struct dr_filemap map;
-    struct dr_id *chunks;
-    uint64_t next_off; /* where a sequential reader reads next */
-    size_t ra_next;    /* first extent not queued for read-ahead yet */
-    int fd;            /* a record-encoded file, rebuilt into an unlinked temporary file; or -1 */
-};
+#include "mount_int.h"
 
 /* ---- fetching chunks (any thread) --------------------------------------------------------- */
 
@@ -158,433 +113,6 @@ static void queue_readahead(struct mfs *m, const struct dr_id *id)
     pthread_mutex_unlock(&m->qmu);
 }
 
-/* ---- snapshots list (loop thread) ------------------------------------------------------- */
-
-static void free_list(struct mfs *m)
-{
-    for (size_t i = 0; i < m->nsnaps; i++) {
-        free(m->names[i]);
-    }
-    free(m->names);
-    dr_snap_list_free(m->snaps, m->nsnaps);
-    for (size_t i = 0; i < m->ntags; i++) {
-        free(m->tags[i]);
-    }
-    free(m->tags);
-    for (size_t i = 0; i < m->nhosts; i++) {
-        free(m->hosts[i]);
-    }
-    free(m->hosts);
-    m->names = m->tags = m->hosts = NULL;
-    m->snaps = NULL;
-    m->nsnaps = m->ntags = m->nhosts = 0;
-}
-
-/* Adds s to a sorted set of names if it is usable as a file name. */
-static void set_add(char ***set, size_t *n, const char *s)
-{
-    if (!dr_name_valid(s, strlen(s))) {
-        return;
-    }
-    size_t i = 0;
-    while (i < *n && strcmp((*set)[i], s) < 0) {
-        i++;
-    }
-    if (i < *n && strcmp((*set)[i], s) == 0) {
-        return;
-    }
-    *set = dr_xrealloc(*set, (*n + 1) * sizeof(**set));
-    memmove(*set + i + 1, *set + i, (*n - i) * sizeof(**set));
-    (*set)[i] = dr_xstrdup(s);
-    (*n)++;
-}
-
-static bool known_snapshot(const struct mfs *m, const struct dr_id *id)
-{
-    for (size_t i = 0; i < m->nsnaps; i++) {
-        if (dr_id_eq(&m->snaps[i].id, id)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Re-lists the snapshots when the list is older than the TTL: new snapshots appear without a
- * remount. A snapshot written by another client may use packs this index has not seen, so a
- * new snapshot triggers an index sync first. Failures keep the previous list. */
-static void refresh(struct mfs *m)
-{
-    int64_t now = dr_mono_ns();
-    if (m->listed_ns && now - m->listed_ns < DR_MOUNT_TTL_NS) {
-        return;
-    }
-    struct dr_snap_entry *list = NULL;
-    size_t n = 0, bad = 0;
-    int rc = dr_repo_snapshot_list(m->r, &list, &n, &bad);
-    if (rc < 0) {
-        dr_log_warn("cannot list snapshots: %s", dr_error_msg());
-        dr_error_clear();
-        return;
-    }
-    bool fresh = false;
-    for (size_t i = 0; i < n && m->listed_ns; i++) {
-        fresh = fresh || !known_snapshot(m, &list[i].id);
-    }
-    if (fresh) {
-        pthread_rwlock_wrlock(&m->repo_rw);
-        rc = dr_repo_sync_index(m->r, false);
-        pthread_rwlock_unlock(&m->repo_rw);
-        if (rc < 0) {
-            dr_log_warn("cannot update the index for new snapshots: %s", dr_error_msg());
-            dr_error_clear();
-        }
-    }
-    free_list(m);
-    m->snaps = list;
-    m->nsnaps = n;
-    m->names = dr_xcalloc(n ? n : 1, sizeof(*m->names));
-    for (size_t i = 0; i < n; i++) {
-        char t[32], sid[9];
-        dr_time_format(list[i].snap.time_ns, t, sizeof(t));
-        dr_hex_encode(list[i].id.b, 4, sid);
-        m->names[i] = dr_xasprintf("%s_%s", t, sid);
-        for (size_t k = 0; k < list[i].snap.ntags; k++) {
-            set_add(&m->tags, &m->ntags, list[i].snap.tags[k]);
-        }
-        if (list[i].snap.host) {
-            set_add(&m->hosts, &m->nhosts, list[i].snap.host);
-        }
-    }
-    m->listed_ns = now;
-}
-
-/* Does snapshot i belong to the group (tags/<g> or hosts/<g>)? */
-static bool in_group(const struct mfs *m, size_t i, bool tag, const char *g)
-{
-    const struct dr_snapshot *s = &m->snaps[i].snap;
-    return tag ? dr_snapshot_has_tag(s, g) : (s->host && strcmp(s->host, g) == 0);
-}
-
-static bool set_has(char **set, size_t n, const char *s)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(set[i], s) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* ---- trees (loop thread) ------------------------------------------------------------------ */
-
-/* The decoded tree id, from the cache or the repository. Valid until the next tree_get. */
-static int tree_get(struct mfs *m, const struct dr_id *id, const struct dr_tree **out)
-{
-    unsigned slot = ((unsigned)id->b[0] | (unsigned)id->b[1] << 8) % TREE_SLOTS;
-    struct tree_slot *ts = &m->trees[slot];
-    if (ts->valid && dr_id_eq(&ts->id, id)) {
-        *out = &ts->t;
-        return 0;
-    }
-    if (ts->valid) {
-        dr_tree_release(&ts->t);
-        ts->valid = false;
-    }
-    dr_tree_init(&ts->t);
-    int rc = dr_repo_tree_load(m->r, NULL, id, &ts->t);
-    if (rc < 0) {
-        dr_tree_release(&ts->t);
-        return rc;
-    }
-    ts->id = *id;
-    ts->valid = true;
-    *out = &ts->t;
-    return 0;
-}
-
-/* ---- path resolution (loop thread) -------------------------------------------------------- */
-
-enum vkind {
-    V_ROOT,
-    V_SNAPSHOTS,
-    V_GROUPS,   /* tags/ or hosts/ */
-    V_GROUP,    /* tags/<tag>/ or hosts/<host>/ */
-    V_LINK,     /* a symlink we make up */
-    V_SNAPROOT, /* snapshots/<name>/ */
-    V_NODE,     /* something inside a snapshot */
-};
-
-struct res {
-    enum vkind k;
-    bool tag;                    /* V_GROUPS, V_GROUP: tags (else hosts) */
-    char group[DR_NAME_MAX + 1]; /* V_GROUP: the tag or host */
-    char link[512];              /* V_LINK target */
-    size_t snap;                 /* V_SNAPROOT, V_NODE */
-    const char *inpath;          /* V_NODE: path inside the snapshot, borrowed from the request */
-    const struct dr_node *node;  /* V_NODE: valid until the next tree_get */
-};
-
-static int find_snap(const struct mfs *m, const char *name, size_t len, size_t *out)
-{
-    for (size_t i = 0; i < m->nsnaps; i++) {
-        if (strlen(m->names[i]) == len && memcmp(m->names[i], name, len) == 0) {
-            *out = i;
-            return 0;
-        }
-    }
-    return -ENOENT;
-}
-
-/* Newest snapshot (in the group when g != NULL), or -ENOENT. */
-static int newest(const struct mfs *m, bool tag, const char *g, size_t *out)
-{
-    for (size_t i = m->nsnaps; i-- > 0;) {
-        if (!g || in_group(m, i, tag, g)) {
-            *out = i;
-            return 0;
-        }
-    }
-    return -ENOENT;
-}
-
-/* Splits off the next component of *p; returns its length (0 at the end). */
-static size_t next_comp(const char **p, const char **comp)
-{
-    while (**p == '/') {
-        (*p)++;
-    }
-    *comp = *p;
-    size_t n = strcspn(*p, "/");
-    *p += n;
-    return n;
-}
-
-static bool comp_is(const char *c, size_t n, const char *s)
-{
-    return strlen(s) == n && memcmp(c, s, n) == 0;
-}
-
-/* Resolves a path of the inside of a snapshot, starting after "snapshots/<name>". */
-static int resolve_in_snapshot(struct mfs *m, const char *p, struct res *out)
-{
-    struct dr_id dir = m->snaps[out->snap].snap.tree;
-    const char *c;
-    size_t n = next_comp(&p, &c);
-    if (n == 0) {
-        out->k = V_SNAPROOT;
-        return 0;
-    }
-    out->k = V_NODE;
-    out->inpath = c - 1;
-    for (;;) {
-        const struct dr_tree *t;
-        int rc = tree_get(m, &dir, &t);
-        if (rc < 0) {
-            dr_log_error("cannot read directory '%s': %s", out->inpath, dr_error_msg());
-            dr_error_clear();
-            return -EIO;
-        }
-        char name[DR_NAME_MAX + 1];
-        if (n > DR_NAME_MAX) {
-            return -ENAMETOOLONG;
-        }
-        memcpy(name, c, n);
-        name[n] = '\0';
-        const struct dr_node *node = dr_tree_find(t, name);
-        if (!node) {
-            return -ENOENT;
-        }
-        n = next_comp(&p, &c);
-        if (n == 0) {
-            out->node = node;
-            return 0;
-        }
-        if (node->type != DR_NODE_DIR) {
-            return -ENOTDIR;
-        }
-        dir = node->subtree;
-    }
-}
-
-static int resolve(struct mfs *m, const char *path, struct res *out)
-{
-    memset(out, 0, sizeof(*out));
-    const char *p = path ? path : "/";
-    const char *c, *c2, *c3;
-    size_t n = next_comp(&p, &c);
-    if (n == 0) {
-        out->k = V_ROOT;
-        return 0;
-    }
-    /* requests inside a snapshot do not re-list: only the top levels do */
-    bool inside = comp_is(c, n, "snapshots") && *p && strchr(p + 1, '/');
-    if (!inside) {
-        refresh(m);
-    }
-    if (comp_is(c, n, "latest")) {
-        size_t i;
-        if (next_comp(&p, &c2) != 0) {
-            return -ENOTDIR;
-        }
-        int rc = newest(m, false, NULL, &i);
-        if (rc < 0) {
-            return rc;
-        }
-        out->k = V_LINK;
-        snprintf(out->link, sizeof(out->link), "snapshots/%s", m->names[i]);
-        return 0;
-    }
-    if (comp_is(c, n, "snapshots")) {
-        size_t n2 = next_comp(&p, &c2);
-        if (n2 == 0) {
-            out->k = V_SNAPSHOTS;
-            return 0;
-        }
-        int rc = find_snap(m, c2, n2, &out->snap);
-        if (rc < 0 && inside) {
-            refresh(m);
-            rc = find_snap(m, c2, n2, &out->snap);
-        }
-        return rc < 0 ? rc : resolve_in_snapshot(m, p, out);
-    }
-    bool tag = comp_is(c, n, "tags");
-    if (!tag && !comp_is(c, n, "hosts")) {
-        return -ENOENT;
-    }
-    out->tag = tag;
-    size_t n2 = next_comp(&p, &c2);
-    if (n2 == 0) {
-        out->k = V_GROUPS;
-        return 0;
-    }
-    if (n2 > DR_NAME_MAX) {
-        return -ENAMETOOLONG;
-    }
-    char *group = out->group;
-    memcpy(group, c2, n2);
-    group[n2] = '\0';
-    if (!set_has(tag ? m->tags : m->hosts, tag ? m->ntags : m->nhosts, group)) {
-        return -ENOENT;
-    }
-    size_t n3 = next_comp(&p, &c3);
-    if (n3 == 0) {
-        out->k = V_GROUP;
-        return 0;
-    }
-    if (next_comp(&p, &c2) != 0) {
-        return -ENOTDIR; /* the entries of a group are symlinks */
-    }
-    size_t i;
-    int rc = comp_is(c3, n3, "latest") ? newest(m, tag, group, &i) : find_snap(m, c3, n3, &i);
-    if (rc < 0 || !in_group(m, i, tag, group)) {
-        return -ENOENT;
-    }
-    out->k = V_LINK;
-    snprintf(out->link, sizeof(out->link), "../../snapshots/%s", m->names[i]);
-    return 0;
-}
-
-/* ---- attributes --------------------------------------------------------------------------- */
-
-/* Inode numbers are hashes: of (snapshot, dev, inode) for hard-linked files, so that every name
- * of one file has the same number, and of (snapshot, path) for everything else. */
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ b[i]) * 0x100000001b3ULL;
-    }
-    return h;
-}
-
-static ino_t ino_of(const struct mfs *m, const struct res *rs, const char *path)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    if (rs->k == V_NODE || rs->k == V_SNAPROOT) {
-        h = fnv(h, m->snaps[rs->snap].id.b, sizeof(m->snaps[rs->snap].id.b));
-    }
-    if (rs->k == V_NODE && rs->node->type == DR_NODE_FILE && rs->node->nlink > 1) {
-        h = fnv(h, "L", 1);
-        h = fnv(h, &rs->node->dev, sizeof(rs->node->dev));
-        h = fnv(h, &rs->node->inode, sizeof(rs->node->inode));
-    } else if (rs->k == V_NODE) {
-        h = fnv(h, rs->inpath, strlen(rs->inpath));
-    } else {
-        h = fnv(h, path, strlen(path));
-    }
-    return (ino_t)(h < 2 ? h + 2 : h);
-}
-
-static void ts_of(int64_t ns, struct timespec *ts)
-{
-    ts->tv_sec = (time_t)(ns / 1000000000);
-    ts->tv_nsec = (long)(ns % 1000000000);
-    if (ts->tv_nsec < 0) {
-        ts->tv_sec--;
-        ts->tv_nsec += 1000000000;
-    }
-}
-
-static mode_t type_bits(uint8_t type)
-{
-    switch (type) {
-    case DR_NODE_DIR: return S_IFDIR;
-    case DR_NODE_SYMLINK: return S_IFLNK;
-    case DR_NODE_CHARDEV: return S_IFCHR;
-    case DR_NODE_BLOCKDEV: return S_IFBLK;
-    case DR_NODE_FIFO: return S_IFIFO;
-    case DR_NODE_SOCKET: return S_IFSOCK;
-    default: return S_IFREG;
-    }
-}
-
-static void fill_stat(const struct mfs *m, const struct res *rs, const char *path, struct stat *st)
-{
-    memset(st, 0, sizeof(*st));
-    st->st_ino = ino_of(m, rs, path);
-    st->st_uid = m->uid;
-    st->st_gid = m->gid;
-    st->st_blksize = 4096;
-    int64_t t = m->nsnaps ? m->snaps[m->nsnaps - 1].snap.time_ns : 0;
-    switch (rs->k) {
-    case V_ROOT:
-    case V_SNAPSHOTS:
-    case V_GROUPS:
-    case V_GROUP:
-        st->st_mode = S_IFDIR | 0555;
-        st->st_nlink = 2;
-        break;
-    case V_LINK:
-        st->st_mode = S_IFLNK | 0777;
-        st->st_nlink = 1;
-        st->st_size = (off_t)strlen(rs->link);
-        break;
-    case V_SNAPROOT:
-        st->st_mode = S_IFDIR | 0555;
-        st->st_nlink = 2;
-        t = m->snaps[rs->snap].snap.time_ns;
-        break;
-    case V_NODE: {
-        const struct dr_node *n = rs->node;
-        st->st_mode = type_bits(n->type) | (n->mode & 07777);
-        st->st_nlink = n->type == DR_NODE_DIR ? 2 : (n->nlink ? n->nlink : 1);
-        st->st_uid = n->uid;
-        st->st_gid = n->gid;
-        st->st_size = (off_t)(n->type == DR_NODE_SYMLINK && n->target ? strlen(n->target)
-                              : n->type == DR_NODE_FILE               ? n->size
-                                                                      : 0);
-        st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
-        st->st_rdev = (dev_t)n->rdev;
-        ts_of(n->mtime_ns, &st->st_mtim);
-        st->st_atim = st->st_mtim;
-        ts_of(n->ctime_ns, &st->st_ctim);
-        return;
-    }
-    }
-    ts_of(t, &st->st_mtim);
-    st->st_atim = st->st_ctim = st->st_mtim;
-}
-
 /* ---- FUSE operations (loop thread) -------------------------------------------------------- */
 
 static struct mfs *ctx_fs(void)
@@ -608,11 +136,11 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     (void)fi;
     struct mfs *m = ctx_fs();
     struct res rs;
-    int rc = resolve(m, path, &rs);
+    int rc = mfs_resolve(m, path, &rs);
     if (rc < 0) {
         return rc;
     }
-    fill_stat(m, &rs, path, st);
+    mfs_fill_stat(m, &rs, path, st);
     return 0;
 }
 
@@ -620,7 +148,7 @@ static int op_readlink(const char *path, char *buf, size_t size)
 {
     struct mfs *m = ctx_fs();
     struct res rs;
-    int rc = resolve(m, path, &rs);
+    int rc = mfs_resolve(m, path, &rs);
     if (rc < 0) {
         return rc;
     }
@@ -657,7 +185,7 @@ static int add_entry(const struct mfs *m, void *buf, fuse_fill_dir_t fill, const
         c.inpath = p ? p : "/";
     }
     struct stat st = {.st_mode = mode};
-    st.st_ino = strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ? 1 : ino_of(m, &c, path);
+    st.st_ino = strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ? 1 : mfs_ino_of(m, &c, path);
     int rc = fill(buf, name, &st, 0, 0) ? -ENOMEM : 0;
     free(path);
     return rc;
@@ -671,7 +199,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
     (void)flags;
     struct mfs *m = ctx_fs();
     struct res rs;
-    int rc = resolve(m, path, &rs);
+    int rc = mfs_resolve(m, path, &rs);
     if (rc < 0) {
         return rc;
     }
@@ -700,7 +228,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
     case V_GROUP:
         rc = add_entry(m, buf, fill, path, "latest", S_IFLNK, NULL);
         for (size_t i = 0; i < m->nsnaps && rc >= 0; i++) {
-            if (in_group(m, i, rs.tag, rs.group)) {
+            if (mfs_in_group(m, i, rs.tag, rs.group)) {
                 rc = add_entry(m, buf, fill, path, m->names[i], S_IFLNK, NULL);
             }
         }
@@ -716,7 +244,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
             dir = rs.node->subtree;
         }
         const struct dr_tree *t;
-        rc = tree_get(m, &dir, &t);
+        rc = mfs_tree_get(m, &dir, &t);
         if (rc < 0) {
             dr_log_error("cannot list '%s': %s", path, dr_error_msg());
             dr_error_clear();
@@ -725,7 +253,8 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
         struct res c = {.k = V_NODE, .snap = rs.snap};
         for (size_t i = 0; i < t->n && rc >= 0; i++) {
             c.node = &t->nodes[i];
-            rc = add_entry(m, buf, fill, path, t->nodes[i].name, type_bits(t->nodes[i].type), &c);
+            rc = add_entry(m, buf, fill, path, t->nodes[i].name, mfs_type_bits(t->nodes[i].type),
+                           &c);
         }
         return rc;
     }
@@ -765,7 +294,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         return -EROFS;
     }
     struct res rs;
-    int rc = resolve(m, path, &rs);
+    int rc = mfs_resolve(m, path, &rs);
     if (rc < 0) {
         return rc;
     }
@@ -1027,7 +556,7 @@ int dr_mount_run(struct dr_repo *r, const struct dr_mount_opts *o)
     pthread_rwlock_init(&m.repo_rw, NULL);
     pthread_mutex_init(&m.qmu, NULL);
     pthread_cond_init(&m.qcv, NULL);
-    refresh(&m);
+    mfs_refresh(&m);
 
     char *mopts = dr_xasprintf("ro,default_permissions,fsname=drrepo,subtype=drrepo%s",
                                o->allow_other ? ",allow_other" : "");
@@ -1106,7 +635,7 @@ out:
         }
     }
     free(m.trees);
-    free_list(&m);
+    mfs_free_list(&m);
     dr_chunk_cache_free(m.cache);
     pthread_cond_destroy(&m.qcv);
     pthread_mutex_destroy(&m.qmu);

@@ -125,7 +125,7 @@ int dr_config_decode(const struct dr_keys *k, const char *name, const uint8_t *p
     }
     size_t sealed_len = len - CONFIG_CLEAR_LEN - (c.version >= 2 ? CONFIG_SUM_LEN : 0);
     struct dr_buf body = DR_BUF_INIT(DR_CONFIG_MAX);
-    rc = dr_crypto_open(k, p, CONFIG_CLEAR_LEN, p + CONFIG_CLEAR_LEN, sealed_len, &body);
+    rc = dr_crypto_unseal(k, p, CONFIG_CLEAR_LEN, p + CONFIG_CLEAR_LEN, sealed_len, &body);
     if (rc < 0) {
         /* the key opened a key file bound to this repository id, so the config is damaged (or
          * was replaced), not the password wrong */

@@ -129,7 +129,7 @@ int dr_drillrec_decode(const struct dr_keys *k, const struct dr_id *id, const ui
     struct dr_drill_result r;
     memset(&r, 0, sizeof(r));
     unsigned seen = 0;
-    int rc = dr_crypto_open(k, p, DRILL_HDR_LEN, p + DRILL_HDR_LEN, len - DRILL_HDR_LEN, &body);
+    int rc = dr_crypto_unseal(k, p, DRILL_HDR_LEN, p + DRILL_HDR_LEN, len - DRILL_HDR_LEN, &body);
     if (rc < 0) {
         rc = dr_error_wrap(rc, "drill %s: cannot open (wrong key or tampered)", hex);
         goto out;

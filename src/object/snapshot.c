@@ -456,7 +456,7 @@ int dr_snapshot_decode(const struct dr_keys *k, const struct dr_id *id, const ui
     if (dr_rd_left(&r) > (size_t)DR_SNAPSHOT_MAX + DR_AEAD_OVERHEAD) {
         return CORRUPT(&ps, "file is %zu bytes, more than the limit", len);
     }
-    rc = dr_crypto_open(k, p, SNAP_HDR_LEN, p + SNAP_HDR_LEN, dr_rd_left(&r), &body);
+    rc = dr_crypto_unseal(k, p, SNAP_HDR_LEN, p + SNAP_HDR_LEN, dr_rd_left(&r), &body);
     if (rc < 0) {
         rc = dr_error_wrap(rc, "snapshot %s: cannot open (wrong key or tampered)", hex);
         goto out;

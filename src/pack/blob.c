@@ -74,7 +74,7 @@ int dr_blob_decode(const struct dr_keys *k, struct dr_compressor *z, uint8_t typ
     blob_ad(ad, type, id);
     struct dr_buf pt = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
     size_t old_len = out->len;
-    int rc = dr_crypto_open(k, ad, sizeof(ad), rec, reclen, &pt);
+    int rc = dr_crypto_unseal(k, ad, sizeof(ad), rec, reclen, &pt);
     if (rc == DR_ECORRUPT) {
         rc = dr_errorf(DR_ECORRUPT, "blob %s: authentication failed", hex);
         goto out;

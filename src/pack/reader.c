@@ -173,7 +173,7 @@ int dr_pack_parse_header(const struct dr_keys *k, const char *pack_name, const u
         goto out;
     }
     uint64_t area_end = pack_size - DR_PACK_TRAILER_LEN - hdr_len;
-    rc = dr_crypto_open(k, preamble, DR_PACK_PREAMBLE_LEN, hdr, hdr_len, &pt);
+    rc = dr_crypto_unseal(k, preamble, DR_PACK_PREAMBLE_LEN, hdr, hdr_len, &pt);
     if (rc == DR_ECORRUPT) {
         rc = dr_errorf(DR_ECORRUPT,
                        "pack '%s': header authentication failed (tampered, or the wrong key)",

@@ -252,7 +252,7 @@ static void gen_pack(uint8_t type, int nblobs, const char *file_name, const char
     /* The header plaintext, recovered from the pack, for the target's sealing mode. */
     uint32_t hdr_len = dr_get_u32le(data + len - DR_PACK_TRAILER_LEN);
     const uint8_t *hdr = data + len - DR_PACK_TRAILER_LEN - hdr_len;
-    check(dr_crypto_open(key, data, DR_PACK_PREAMBLE_LEN, hdr, hdr_len, &pt), "header open");
+    check(dr_crypto_unseal(key, data, DR_PACK_PREAMBLE_LEN, hdr, hdr_len, &pt), "header open");
     uint32_t area = (uint32_t)(len - DR_PACK_PREAMBLE_LEN - hdr_len - DR_PACK_TRAILER_LEN);
     check(dr_buf_add(&in, data, DR_PACK_PREAMBLE_LEN), "add");
     check(dr_buf_add_u32le(&in, area), "add");

@@ -2,7 +2,7 @@
  *
  * Covers: dr_crypto_init; dr_keys_new_random/from_master/free (subkeys are crypto_kdf with ids
  * 1/2/3 and context "drrepo01"); dr_crypto_blob_id; dr_crypto_hash and its streaming form;
- * dr_crypto_seal/seal_nonce/open (round trips, every byte tampered, wrong ad or key, every
+ * dr_crypto_seal/seal_nonce/unseal (round trips, every byte tampered, wrong ad or key, every
  * short length, out's max); dr_keyfile_create/create_det/info/open (round trip, wrong password,
  * wrong repository, empty password, limits, long names, every header byte corrupted, every
  * truncation, trailing bytes, newer version, oversize file; version 2: sealed details, open
@@ -132,7 +132,7 @@ static void test_seal_round_trip(void **state)
         /* fresh random nonces */
         assert_memory_not_equal(s1.buf, s2.buf, DR_NONCE_LEN);
         assert_int_equal(dr_buf_adds(&o, "pre"), 0);
-        assert_int_equal(dr_crypto_open(k, "ad", 2, s1.buf, s1.len, &o), 0);
+        assert_int_equal(dr_crypto_unseal(k, "ad", 2, s1.buf, s1.len, &o), 0);
         assert_int_equal(o.len, 3 + n);
         if (n) {
             assert_memory_equal(o.buf + 3, pt, n);
@@ -158,7 +158,7 @@ static void test_seal_round_trip(void **state)
     assert_int_equal(dr_crypto_seal(k, NULL, 0, "hello", 5, &cap), DR_ECORRUPT);
     assert_int_equal(cap.len, 0);
     struct dr_buf cap2 = DR_BUF_INIT(4);
-    assert_int_equal(dr_crypto_open(k, NULL, 0, a.buf, a.len, &cap2), DR_ECORRUPT);
+    assert_int_equal(dr_crypto_unseal(k, NULL, 0, a.buf, a.len, &cap2), DR_ECORRUPT);
     assert_int_equal(cap2.len, 0);
 
     dr_buf_release(&a);
@@ -182,21 +182,21 @@ static void test_seal_tamper(void **state)
             memcpy(copy, s.buf, s.len);
             copy[i] ^= f ? 0x80 : 0x01;
             struct dr_buf o = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
-            assert_int_equal(dr_crypto_open(k, ad, sizeof(ad), copy, s.len, &o), DR_ECORRUPT);
+            assert_int_equal(dr_crypto_unseal(k, ad, sizeof(ad), copy, s.len, &o), DR_ECORRUPT);
             assert_int_equal(o.len, 0);
             dr_buf_release(&o);
         }
     }
 
     struct dr_buf o = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
-    assert_int_equal(dr_crypto_open(k, "blob 2", sizeof(ad), s.buf, s.len, &o), DR_ECORRUPT);
-    assert_int_equal(dr_crypto_open(k, ad, sizeof(ad) - 1, s.buf, s.len, &o), DR_ECORRUPT);
-    assert_int_equal(dr_crypto_open(k, NULL, 0, s.buf, s.len, &o), DR_ECORRUPT);
-    assert_int_equal(dr_crypto_open(other, ad, sizeof(ad), s.buf, s.len, &o), DR_ECORRUPT);
+    assert_int_equal(dr_crypto_unseal(k, "blob 2", sizeof(ad), s.buf, s.len, &o), DR_ECORRUPT);
+    assert_int_equal(dr_crypto_unseal(k, ad, sizeof(ad) - 1, s.buf, s.len, &o), DR_ECORRUPT);
+    assert_int_equal(dr_crypto_unseal(k, NULL, 0, s.buf, s.len, &o), DR_ECORRUPT);
+    assert_int_equal(dr_crypto_unseal(other, ad, sizeof(ad), s.buf, s.len, &o), DR_ECORRUPT);
     /* extended or shortened by a byte */
-    assert_int_equal(dr_crypto_open(k, ad, sizeof(ad), s.buf, s.len - 1, &o), DR_ECORRUPT);
+    assert_int_equal(dr_crypto_unseal(k, ad, sizeof(ad), s.buf, s.len - 1, &o), DR_ECORRUPT);
     assert_int_equal(dr_buf_addch(&s, 0), 0);
-    assert_int_equal(dr_crypto_open(k, ad, sizeof(ad), s.buf, s.len, &o), DR_ECORRUPT);
+    assert_int_equal(dr_crypto_unseal(k, ad, sizeof(ad), s.buf, s.len, &o), DR_ECORRUPT);
     assert_int_equal(o.len, 0);
 
     /* every length too short to hold nonce and tag, from exact-size blocks for ASan */
@@ -204,7 +204,7 @@ static void test_seal_tamper(void **state)
         uint8_t *shortp = dr_xmalloc(n ? n : 1);
         memcpy(shortp, s.buf, n);
         dr_error_clear();
-        assert_int_equal(dr_crypto_open(k, ad, sizeof(ad), shortp, n, &o), DR_ECORRUPT);
+        assert_int_equal(dr_crypto_unseal(k, ad, sizeof(ad), shortp, n, &o), DR_ECORRUPT);
         assert_non_null(strstr(dr_error_msg(), "sealed data too short"));
         free(shortp);
     }
@@ -212,7 +212,7 @@ static void test_seal_tamper(void **state)
     struct dr_buf e = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
     assert_int_equal(dr_crypto_seal(k, NULL, 0, NULL, 0, &e), 0);
     assert_int_equal(e.len, DR_AEAD_OVERHEAD);
-    assert_int_equal(dr_crypto_open(k, NULL, 0, e.buf, e.len, &o), 0);
+    assert_int_equal(dr_crypto_unseal(k, NULL, 0, e.buf, e.len, &o), 0);
     assert_int_equal(o.len, 0);
 
     dr_buf_release(&e);

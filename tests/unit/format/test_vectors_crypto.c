@@ -3,7 +3,7 @@
  * Covers: dr_chunker_init (the Gear table and masks of chunker-gear-v1 and the chunker-*-v1
  * parameter sets), dr_chunker_next (every cut point of chunker-small-v1 and
  * chunker-default-v1), dr_keys_from_master (subkeys), dr_crypto_blob_id, dr_crypto_hash,
- * dr_crypto_seal_nonce and dr_crypto_open (blobid-v1), dr_keyfile_create_det, dr_keyfile_info,
+ * dr_crypto_seal_nonce and dr_crypto_unseal (blobid-v1), dr_keyfile_create_det, dr_keyfile_info,
  * dr_keyfile_details and dr_keyfile_open (keyfile-v1 and keyfile-v2, byte for byte),
  * dr_config_encode, dr_config_check and dr_config_decode (config-v1 and config-v2, byte for byte;
  * every flipped bit is damage, never a newer version; a newer version with a valid checksum is
@@ -283,7 +283,7 @@ static void test_blob_ids(void **state)
             assert_int_equal(out.len, slen);
             assert_memory_equal(out.buf, sealed, slen);
             dr_buf_reset(&out);
-            assert_int_equal(dr_crypto_open(k, ad, adlen, sealed, slen, &out), 0);
+            assert_int_equal(dr_crypto_unseal(k, ad, adlen, sealed, slen, &out), 0);
             assert_int_equal(out.len, ptlen);
             assert_memory_equal(out.buf, pt, ptlen);
             dr_buf_release(&out);

@@ -1,0 +1,162 @@
+/* record.c: storing drill results in the repository, listing them, and removing those whose
+ * snapshot was forgotten. The record's bytes are the object codec's (object/drillrec.c,
+ * format/drill.md); its name is the layout's. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drill_int.h"
+#include "drrepo/backend.h"
+#include "drrepo/drill.h"
+#include "drrepo/drillrec.h"
+#include "drrepo/error.h"
+#include "drrepo/identity.h"
+#include "drrepo/layout.h"
+#include "drrepo/log.h"
+#include "drrepo/mem.h"
+#include "drrepo/util.h"
+
+int dr_drill_save(struct dr_repo *r, const struct dr_drill_result *res)
+{
+    char host[256];
+    dr_identity_host(host, sizeof(host), "");
+    struct dr_buf file = DR_BUF_INIT(DR_DRILLREC_FILE_MAX);
+    struct dr_id id;
+    int rc = dr_drillrec_encode(dr_repo_keys(r), res, host, &file, &id);
+    if (rc >= 0) {
+        char *name = dr_layout_name_dup(DR_LAYOUT_DRILL, &id);
+        rc = dr_backend_put(dr_repo_backend(r), name, file.buf, file.len, false);
+        if (rc < 0) {
+            rc = dr_error_wrap(rc, "cannot store the drill result");
+        }
+        free(name);
+    }
+    dr_buf_release(&file);
+    return rc;
+}
+
+struct drill_names {
+    char **v;
+    size_t n, alloc;
+};
+
+static int list_cb(void *arg, const char *name, uint64_t size)
+{
+    struct drill_names *dn = arg;
+    (void)size;
+    DR_GROW(dn->v, dn->alloc, dn->n + 1);
+    dn->v[dn->n++] = dr_xstrdup(name);
+    return 0;
+}
+
+static int by_time(const void *a, const void *b)
+{
+    const struct dr_drill_result *x = a, *y = b;
+    return x->time_ns < y->time_ns ? -1 : x->time_ns > y->time_ns;
+}
+
+int dr_drill_list(struct dr_repo *r, const struct dr_id *id, dr_drill_cb cb, void *arg)
+{
+    struct drill_names dn = {0};
+    struct dr_drill_result *v = NULL;
+    size_t n = 0, alloc = 0;
+    struct dr_buf raw = DR_BUF_INIT(DR_DRILLREC_FILE_MAX);
+    int rc = dr_backend_list(dr_repo_backend(r), DR_OBJ_DRILLS, list_cb, &dn);
+    for (size_t i = 0; rc >= 0 && i < dn.n; i++) {
+        enum dr_layout_kind kind;
+        struct dr_id did;
+        if (dr_layout_parse(dn.v[i], &kind, &did) < 0 || kind != DR_LAYOUT_DRILL) {
+            dr_error_clear();
+            continue; /* not a drill object: check reports it */
+        }
+        dr_buf_reset(&raw);
+        struct dr_drill_result res;
+        int grc = dr_backend_get(dr_repo_backend(r), dn.v[i], 0, UINT64_MAX, &raw);
+        if (grc >= 0) {
+            grc =
+                dr_drillrec_decode(dr_repo_keys(r), &did, (const uint8_t *)raw.buf, raw.len, &res);
+        }
+        if (grc == DR_ENOENT) {
+            dr_error_clear(); /* removed meanwhile */
+            continue;
+        }
+        if (grc < 0) {
+            /* one unreadable result must not hide the others */
+            dr_log_warn("skipping drill result '%s': %s", dn.v[i], dr_error_msg());
+            dr_error_clear();
+            continue;
+        }
+        if (id && !dr_id_eq(id, &res.snapshot)) {
+            dr_drill_result_release(&res);
+            continue;
+        }
+        DR_GROW(v, alloc, n + 1);
+        v[n++] = res;
+    }
+    if (n > 1) {
+        qsort(v, n, sizeof(*v), by_time);
+    }
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        rc = cb(arg, &v[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        dr_drill_result_release(&v[i]);
+    }
+    free(v);
+    for (size_t i = 0; i < dn.n; i++) {
+        free(dn.v[i]);
+    }
+    free(dn.v);
+    dr_buf_release(&raw);
+    return rc;
+}
+
+int dr_drill_prune(struct dr_repo *r)
+{
+    struct drill_names dn = {0};
+    struct dr_buf raw = DR_BUF_INIT(DR_DRILLREC_FILE_MAX);
+    int removed = 0;
+    int rc = dr_backend_list(dr_repo_backend(r), DR_OBJ_DRILLS, list_cb, &dn);
+    for (size_t i = 0; rc >= 0 && i < dn.n; i++) {
+        enum dr_layout_kind kind;
+        struct dr_id did;
+        if (dr_layout_parse(dn.v[i], &kind, &did) < 0 || kind != DR_LAYOUT_DRILL) {
+            dr_error_clear();
+            continue;
+        }
+        dr_buf_reset(&raw);
+        struct dr_drill_result res;
+        int grc = dr_backend_get(dr_repo_backend(r), dn.v[i], 0, UINT64_MAX, &raw);
+        if (grc >= 0) {
+            grc =
+                dr_drillrec_decode(dr_repo_keys(r), &did, (const uint8_t *)raw.buf, raw.len, &res);
+        }
+        if (grc < 0) {
+            dr_error_clear(); /* removed meanwhile, or unreadable: check reports it */
+            continue;
+        }
+        char *snap = dr_layout_name_dup(DR_LAYOUT_SNAPSHOT, &res.snapshot);
+        uint64_t size;
+        int src = dr_backend_stat(dr_repo_backend(r), snap, &size);
+        free(snap);
+        dr_drill_result_release(&res);
+        if (src == DR_ENOENT) {
+            dr_error_clear();
+            rc = dr_backend_delete(dr_repo_backend(r), dn.v[i]);
+            if (rc == DR_ENOENT) {
+                dr_error_clear();
+                rc = 0;
+            } else if (rc >= 0) {
+                removed++;
+            }
+        } else if (src < 0) {
+            rc = src;
+        }
+    }
+    for (size_t i = 0; i < dn.n; i++) {
+        free(dn.v[i]);
+    }
+    free(dn.v);
+    dr_buf_release(&raw);
+    return rc < 0 ? rc : removed;
+}
