@@ -26,6 +26,7 @@
 #include "drrepo/secure.h"
 #include "drrepo/util.h"
 #include "drrepo/repo.h"
+#include "drrepo/walk.h"
 
 /* ---- report ------------------------------------------------------------------------------- */
 
@@ -642,7 +643,7 @@ static int work_set(struct chk *c, const struct dr_id *id, uint32_t count, uint8
 static int visit_blob(struct chk *c, const struct dr_id *id, const char *path, bool is_tree)
 {
     int rc = 1;
-    if (c->pass == 1 || is_tree) {
+    if (c->pass == 1 && !is_tree) { /* trees: the walk's dedup added them */
         rc = dr_index_scratch_add(c->txn, id);
         if (rc <= 0) {
             return rc;
@@ -692,58 +693,64 @@ static int visit_blob(struct chk *c, const struct dr_id *id, const char *path, b
     return work_set(c, id, count + 1, flags);
 }
 
-static int walk_tree(struct chk *c, const struct dr_id *tree, const char *path, unsigned depth)
+static int walk_enter(void *arg, const struct dr_id *tree, const char *path)
 {
-    char h[DR_ID_HEX_LEN + 1];
-    int rc = dr_index_scratch_has(c->txn, tree);
-    if (rc != 0) {
-        return rc < 0 ? rc : 0;
-    }
-    rc = visit_blob(c, tree, path, true);
+    struct chk *c = arg;
+    int rc = visit_blob(c, tree, path, true);
     if (rc < 0) {
         return rc;
     }
     if (c->pass == 1) {
         c->rep->st.trees++;
     }
-    struct dr_tree t;
-    dr_tree_init(&t);
-    rc = depth > 4096 ? dr_errorf(DR_ECORRUPT, "trees nest deeper than 4096 levels")
-                      : dr_repo_tree_load(c->r, c->txn, tree, &t);
-    if (rc < 0) {
-        if (rc == DR_EIO) {
-            return rc;
-        }
-        rc = 0;
-        if (c->pass == 1) {
-            char *obj = dr_xasprintf("tree %s", hex(tree, h));
-            char *why = dr_xstrdup(dr_error_msg());
-            uint32_t count;
-            uint8_t flags;
-            rc = work_get(c, tree, &count, &flags);
-            if (rc >= 0 && !(flags & W_REPORTED)) {
-                problem(c->rep, DR_PROB_TREE, obj, "%s (directory '%s')", why, *path ? path : "/");
-                rc = work_set(c, tree, count, flags | W_REPORTED | W_DAMAGED);
-            }
-            free(why);
-            free(obj);
-        }
-        dr_error_clear();
-        return rc < 0 ? rc : 0;
+    return 0;
+}
+
+static int walk_unreadable(void *arg, const struct dr_id *tree, const char *path, int err)
+{
+    struct chk *c = arg;
+    if (err == DR_EIO || c->pass != 1) {
+        return err == DR_EIO ? err : 0;
     }
-    for (size_t i = 0; rc >= 0 && i < t.n; i++) {
-        const struct dr_node *n = &t.nodes[i];
-        char *p = dr_xasprintf("%s/%s", path, n->name);
-        if (n->type == DR_NODE_DIR) {
-            rc = walk_tree(c, &n->subtree, p, depth + 1);
-        }
-        for (uint32_t k = 0; rc >= 0 && k < n->nchunks; k++) {
-            rc = visit_blob(c, &n->chunks[k], p, false);
-        }
-        free(p);
+    char h[DR_ID_HEX_LEN + 1];
+    char *obj = dr_xasprintf("tree %s", hex(tree, h));
+    char *why = dr_xstrdup(dr_error_msg());
+    uint32_t count;
+    uint8_t flags;
+    int rc = work_get(c, tree, &count, &flags);
+    if (rc >= 0 && !(flags & W_REPORTED)) {
+        problem(c->rep, DR_PROB_TREE, obj, "%s (directory '%s')", why, *path ? path : "/");
+        rc = work_set(c, tree, count, flags | W_REPORTED | W_DAMAGED);
     }
-    dr_tree_release(&t);
-    return rc;
+    free(why);
+    free(obj);
+    return rc < 0 ? rc : 0;
+}
+
+static int walk_node(void *arg, const char *path, struct dr_node *n)
+{
+    struct chk *c = arg;
+    int rc = 0;
+    for (uint32_t k = 0; rc >= 0 && k < n->nchunks; k++) {
+        rc = visit_blob(c, &n->chunks[k], path, false);
+    }
+    return rc < 0 ? rc : 0;
+}
+
+/* Walks one snapshot's trees for the current pass; the scratch set dedups its trees. */
+static int walk_tree(struct chk *c, const struct dr_id *root)
+{
+    struct dr_walk w = {
+        .r = c->r,
+        .txn = c->txn,
+        .flags = DR_WALK_DEDUP,
+        .arg = c,
+        .enter = walk_enter,
+        .unreadable = walk_unreadable,
+        .node = walk_node,
+    };
+    int rc = dr_walk_run(&w, root, "");
+    return rc < 0 ? rc : 0;
 }
 
 struct snap_ids {
@@ -791,7 +798,7 @@ static int walk_snapshots(struct chk *c, const struct snap_ids *ids)
         c->snap = &ids->v[i];
         rc = dr_index_scratch_clear(c->txn);
         if (rc >= 0) {
-            rc = walk_tree(c, &s.tree, "", 0);
+            rc = walk_tree(c, &s.tree);
         }
         dr_snapshot_release(&s);
     }

@@ -11,6 +11,7 @@
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
 #include "drrepo/repo.h"
+#include "drrepo/walk.h"
 
 /* Takes one snapshot's references back and removes its record, inside txn. */
 static int unref_snapshot(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id)
@@ -383,39 +384,44 @@ static bool in_set(const struct del *d, const struct dr_id *pack)
 }
 
 /* The mark: every blob reachable from any remaining snapshot, each tree walked once. */
-static int mark_tree(struct del *d, const struct dr_id *tree, unsigned depth)
+static int mark_unreadable(void *arg, const struct dr_id *tree, const char *path, int err)
 {
-    int rc = dr_index_scratch_add(d->txn, tree);
-    if (rc <= 0) {
-        return rc;
+    (void)tree;
+    (void)path;
+    struct del *d = arg;
+    if (err != DR_ECORRUPT && err != DR_ENOENT) {
+        return err;
     }
-    struct dr_tree t;
-    dr_tree_init(&t);
-    rc = depth > 4096 ? dr_errorf(DR_ECORRUPT, "trees nest too deep")
-                      : dr_repo_tree_load(d->r, d->txn, tree, &t);
-    if (rc == DR_ECORRUPT || rc == DR_ENOENT) {
-        /* unreadable trees cannot name blobs: nothing to protect below them, check reports */
-        dr_error_clear();
-        d->st->unreachable_missing++;
-        rc = 0;
+    /* unreadable trees cannot name blobs: nothing to protect below them, check reports */
+    d->st->unreachable_missing++;
+    return 0;
+}
+
+static int mark_node(void *arg, const char *path, struct dr_node *n)
+{
+    (void)path;
+    struct del *d = arg;
+    int rc = 0;
+    for (uint32_t k = 0; rc >= 0 && k < n->nchunks; k++) {
+        rc = dr_index_scratch_add(d->txn, &n->chunks[k]);
     }
-    for (size_t i = 0; rc >= 0 && i < t.n; i++) {
-        const struct dr_node *n = &t.nodes[i];
-        if (n->type == DR_NODE_DIR) {
-            rc = mark_tree(d, &n->subtree, depth + 1);
-        }
-        for (uint32_t k = 0; rc >= 0 && k < n->nchunks; k++) {
-            rc = dr_index_scratch_add(d->txn, &n->chunks[k]);
-        }
-    }
-    dr_tree_release(&t);
     return rc < 0 ? rc : 0;
 }
 
 static int mark_snap_cb(void *arg, const struct dr_id *id, const struct dr_index_snap *s)
 {
     (void)id;
-    return mark_tree(arg, &s->tree, 0);
+    struct del *d = arg;
+    struct dr_walk w = {
+        .r = d->r,
+        .txn = d->txn,
+        .flags = DR_WALK_DEDUP,
+        .arg = d,
+        .unreadable = mark_unreadable,
+        .node = mark_node,
+    };
+    int rc = dr_walk_run(&w, &s->tree, "");
+    return rc < 0 ? rc : 0;
 }
 
 /* Disagreement: a reachable blob whose indexed copy is in a pack about to be deleted. Blobs to
