@@ -359,7 +359,6 @@ struct del {
     struct pack_ref *packs; /* sorted by id */
     size_t n, alloc;
     struct dr_prune_stats *st;
-    char conflict[512];
 };
 
 static int del_plan_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *p)
@@ -438,11 +437,12 @@ static int cross_cb(void *arg, const struct dr_id *id, const struct dr_index_blo
     }
     if (rc == 1) {
         char h[DR_ID_HEX_LEN + 1], p[DR_ID_HEX_LEN + 1];
-        snprintf(d->conflict, sizeof(d->conflict),
-                 "blob %s is reachable from a snapshot but its only indexed copy is in pack %s, "
-                 "which the plan would delete",
-                 dr_id_hex(id, h), dr_id_hex(&b->pack, p));
-        return -1;
+        return dr_errorf(DR_ECORRUPT,
+                         "prune stopped before deleting anything: blob %s is reachable from a "
+                         "snapshot but its only indexed copy is in pack %s, which the plan would "
+                         "delete; the index disagrees with the snapshots: run 'drrepo repair "
+                         "index', then prune again",
+                         dr_id_hex(id, h), dr_id_hex(&b->pack, p));
     }
     uint8_t one = 1;
     return dr_index_work_put(d->txn, id, &one, 1);
@@ -489,12 +489,6 @@ int dr_prune_delete(struct dr_repo *r, const struct dr_prune_opts *o, struct dr_
     }
     if (rc >= 0 && d.n) {
         rc = dr_index_blob_foreach(d.txn, cross_cb, &d);
-        if (rc == -1 && d.conflict[0]) {
-            rc = dr_errorf(DR_ECORRUPT,
-                           "prune stopped before deleting anything: %s; the index disagrees "
-                           "with the snapshots: run 'drrepo repair index', then prune again",
-                           d.conflict);
-        }
     }
     if (rc < 0 || o->dry_run || d.n == 0) {
         int arc = rc;

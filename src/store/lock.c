@@ -229,7 +229,7 @@ static int conflict_cb(void *arg, const struct dr_lock_info *li)
                                  "'drrepo unlock'"
                                : "");
     }
-    return -1;
+    return cc->rc; /* stops the listing: one conflict is enough */
 }
 
 static int write_lock(struct dr_lock *l)
