@@ -944,8 +944,8 @@ static void free_bad(struct bad_blob *bad, size_t n)
 struct pack_job {
     struct pack_sum *p;
     char *obj;
-    int read_rc; /* < 0: the pack could not be read (message in read_msg) */
-    char *read_msg;
+    int read_rc; /* < 0: the pack could not be read (saved in read_err) */
+    struct dr_error_saved read_err;
     uint64_t len;
     struct bad_blob *bad, *bad2; /* first read, and the re-read when the first failed */
     size_t nbad, nbad2;
@@ -969,7 +969,7 @@ static void run_job(struct dr_repo *r, struct dr_compressor *z, struct pack_job 
     struct dr_buf data = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
     j->read_rc = dr_backend_get(dr_repo_backend(r), j->obj, 0, UINT64_MAX, &data);
     if (j->read_rc < 0) {
-        j->read_msg = dr_xstrdup(dr_error_msg());
+        dr_error_save(&j->read_err, j->read_rc);
         dr_error_clear();
         goto out;
     }
@@ -1020,9 +1020,9 @@ static int settle(struct chk *c, struct pack_job *j, const char **why)
 {
     if (j->read_rc < 0) {
         if (j->read_rc == DR_EIO) {
-            return dr_errorf(DR_EIO, "%s", j->read_msg);
+            return dr_error_restore(&j->read_err);
         }
-        *why = j->read_msg;
+        *why = j->read_err.msg;
         return 1;
     }
     if (!j->is_copy || !j->p->in_repo) {
@@ -1077,7 +1077,7 @@ static int report_failed(struct chk *c, struct pack_job *j, const struct pack_jo
     const char *obj = j->obj;
     struct pack_sum *p = j->p;
     if (j->read_rc < 0) {
-        problem(c->rep, DR_PROB_PACK_HEADER, obj, "%s", j->read_msg);
+        problem(c->rep, DR_PROB_PACK_HEADER, obj, "%s", j->read_err.msg);
         return 0;
     }
     int rc = 0;
@@ -1153,7 +1153,7 @@ static void job_release(struct pack_job *j)
         free(j->twin);
     }
     free(j->obj);
-    free(j->read_msg);
+    dr_error_saved_release(&j->read_err);
     free_bad(j->bad, j->nbad);
     free_bad(j->bad2, j->nbad2);
     free(j->pmsg);
