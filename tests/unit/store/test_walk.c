@@ -4,8 +4,8 @@
  * Covers: depth-first order and paths (with and without a trailing slash in the prefix); a node
  * callback skipping a subtree; leave_dir's status for walked, skipped and unreadable subtrees;
  * the two error policies (stop at an unreadable tree, or report it with its path and go on);
- * dedup through enter; leave_tree seeing the changes node callbacks made; an error from a
- * callback stopping the walk; the depth limit. */
+ * dedup through enter and through the index's scratch set (DR_WALK_DEDUP); leave_tree seeing the
+ * changes node callbacks made; an error from a callback stopping the walk; the depth limit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +16,11 @@
 
 #include <cmocka.h>
 
+#include <ftw.h>
+#include <unistd.h>
+
 #include "drrepo/error.h"
+#include "drrepo/index.h"
 #include "drrepo/mem.h"
 #include "drrepo/walk.h"
 
@@ -233,6 +237,47 @@ static void test_callback_error(void **state)
     dr_error_clear();
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void test_dedup_scratch(void **state)
+{
+    (void)state;
+    char dir[256];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof(dir), "%s/dr-walk-XXXXXX", tmp ? tmp : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    char idxdir[300];
+    snprintf(idxdir, sizeof(idxdir), "%s/index", dir);
+    struct dr_index *idx;
+    struct dr_index_txn *txn;
+    assert_int_equal(dr_index_open(idxdir, &idx), 0);
+    assert_int_equal(dr_index_begin(idx, true, &txn), 0);
+    assert_int_equal(dr_index_scratch_clear(txn), 0);
+    struct rec r = {0};
+    struct dr_walk w = walker(&r);
+    w.txn = txn;
+    w.flags = DR_WALK_DEDUP;
+    struct dr_id root;
+    make_id(&root, 1);
+    assert_int_equal(dr_walk_run(&w, &root, ""), DR_WALK_DONE);
+    /* the second use of tree 2 is skipped before enter and before it is loaded */
+    assert_non_null(strstr(r.log, "/f;leave /f 1;/z;"));
+    assert_int_equal(r.loads, 3);
+    assert_int_equal(dr_index_scratch_has(txn, &root), 1);
+    /* the set lives as long as the caller keeps it: a second walk skips the root */
+    assert_int_equal(dr_walk_run(&w, &root, ""), DR_WALK_SKIPPED);
+    assert_int_equal(r.loads, 3);
+    dr_index_abort(txn);
+    dr_index_close(idx);
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static int count_node(void *arg, const char *path, struct dr_node *n)
 {
     (void)path;
@@ -266,7 +311,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_and_report), cmocka_unit_test(test_prefix),
         cmocka_unit_test(test_skip_and_dedup),   cmocka_unit_test(test_stop_policy),
-        cmocka_unit_test(test_callback_error),   cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_callback_error),   cmocka_unit_test(test_dedup_scratch),
+        cmocka_unit_test(test_depth_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
