@@ -100,9 +100,8 @@ int dr_index_not_found(const char *kind, const struct dr_id *id)
  * transactions change nothing, so an error there does not poison later reads. */
 int dr_index_txn_fail(struct dr_index_txn *t, int rc)
 {
-    if (rc < 0 && t->write && t->err == 0) {
-        t->err = rc;
-        snprintf(t->errmsg, sizeof(t->errmsg), "%s", dr_error_msg());
+    if (rc < 0 && t->write && t->err.code == 0) {
+        dr_error_save(&t->err, rc);
     }
     return rc;
 }
@@ -113,9 +112,8 @@ int dr_index_txn_fail(struct dr_index_txn *t, int rc)
 int dr_index_txn_lmdb_err(struct dr_index_txn *t, int mrc, const char *what)
 {
     int rc = lmdb_err(t->idx, mrc, what);
-    if (t->err == 0) {
-        t->err = rc;
-        snprintf(t->errmsg, sizeof(t->errmsg), "%s", dr_error_msg());
+    if (t->err.code == 0) {
+        dr_error_save(&t->err, rc);
     }
     return rc;
 }
@@ -123,8 +121,8 @@ int dr_index_txn_lmdb_err(struct dr_index_txn *t, int mrc, const char *what)
 /* Every entry point starts here: a failed txn repeats its first error. */
 int dr_index_txn_check(struct dr_index_txn *t, bool need_write)
 {
-    if (t->err) {
-        return dr_errorf(t->err, "%s", t->errmsg);
+    if (t->err.code) {
+        return dr_error_restore(&t->err);
     }
     if (need_write && !t->write) {
         return dr_errorf(DR_EUSAGE, "index '%s': write on a read-only transaction", t->idx->dir);
@@ -507,9 +505,9 @@ int dr_index_begin(struct dr_index *idx, bool write, struct dr_index_txn **out)
 
 int dr_index_commit(struct dr_index_txn *t)
 {
-    int rc = t->err;
+    int rc = t->err.code;
     if (rc) {
-        rc = dr_errorf(rc, "%s", t->errmsg);
+        rc = dr_error_restore(&t->err);
         mdb_txn_abort(t->txn);
         goto out;
     }
@@ -528,6 +526,7 @@ int dr_index_commit(struct dr_index_txn *t)
         stamp_write(t->idx);
     }
 out:
+    dr_error_saved_release(&t->err);
     free(t);
     return rc;
 }
@@ -538,6 +537,7 @@ void dr_index_abort(struct dr_index_txn *t)
         return;
     }
     mdb_txn_abort(t->txn);
+    dr_error_saved_release(&t->err);
     free(t);
 }
 
@@ -554,11 +554,10 @@ int dr_index_renew(struct dr_index_txn *t)
     if (mrc) {
         /* the txn stays reset: later calls fail with this error until a renew succeeds */
         int rc = lmdb_err(t->idx, mrc, "mdb_txn_renew");
-        t->err = rc;
-        snprintf(t->errmsg, sizeof(t->errmsg), "%s", dr_error_msg());
+        dr_error_save(&t->err, rc);
         return rc;
     }
     t->reset = false;
-    t->err = 0;
+    dr_error_saved_release(&t->err);
     return 0;
 }

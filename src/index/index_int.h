@@ -2,6 +2,7 @@
 #ifndef DR_INDEX_INT_H
 #define DR_INDEX_INT_H
 
+#include "drrepo/error.h"
 #include "drrepo/index.h"
 
 #include <stdio.h>
@@ -52,9 +53,8 @@ struct dr_index_txn {
     struct dr_index *idx;
     MDB_txn *txn;
     bool write;
-    bool reset; /* read txn between mdb_txn_reset and a successful mdb_txn_renew */
-    int err;    /* first error of a failed txn, 0 while healthy */
-    char errmsg[512];
+    bool reset;                /* read txn between mdb_txn_reset and a successful mdb_txn_renew */
+    struct dr_error_saved err; /* first error of a failed txn, code 0 while healthy */
 };
 
 /* Every LMDB call that reads pages runs inside LMDB(): the damage guard (guard.c) then knows
