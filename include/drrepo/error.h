@@ -54,4 +54,21 @@ const char *dr_error_msg(void);
 /* Clears the message slot. */
 void dr_error_clear(void);
 
+/* An error carried away from the thread-local slot: from a worker thread to the thread that
+ * reports it, or past a cleanup that may record errors of its own. */
+struct dr_error_saved {
+    int code;  /* DR_OK: nothing saved */
+    char *msg; /* owned */
+};
+
+/* Saves code with the message recorded last on this thread into *out, replacing what it held. */
+void dr_error_save(struct dr_error_saved *out, int code);
+
+/* Records the saved message (dr_strerror of its code when none was saved) on this thread and
+ * returns the saved code, as dr_errorf does. */
+int dr_error_restore(const struct dr_error_saved *e);
+
+/* Frees the saved message and resets e to nothing saved. */
+void dr_error_saved_release(struct dr_error_saved *e);
+
 #endif

@@ -15,6 +15,7 @@
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
 #include "drrepo/pipeline.h"
+#include "drrepo/walk.h"
 
 int dr_repair_index(struct dr_repo *r)
 {
@@ -165,6 +166,10 @@ struct rep {
     const struct dr_id *snap;
     struct dr_id empty_tree;
     bool have_empty;
+    bool *changed; /* one per tree being walked: whether it must be rewritten */
+    size_t depth, adepth;
+    struct dr_id new_tree; /* what the tree the walk just left became, when new_set */
+    bool new_set;
 };
 
 /* A blob is damaged when it is not indexed, its pack is missing, or reading it fails (when
@@ -331,72 +336,124 @@ static int empty_tree(struct rep *p, struct dr_id *out)
     return 0;
 }
 
-/* Returns 1 and sets *out when the tree had to change, 0 when it is intact. */
-static int repair_tree(struct rep *p, const struct dr_id *tree, const char *path, unsigned depth,
-                       struct dr_id *out)
+/* The walk rewrites a tree that had to change on the way back up: its node callbacks repair
+ * files, leave_dir puts a changed subtree's new id (or an empty tree for an unreadable one) into
+ * its directory node, and leave_tree writes the changed tree. */
+static int rep_enter(void *arg, const struct dr_id *tree, const char *path)
 {
-    struct dr_tree t;
-    dr_tree_init(&t);
-    int rc = depth > 4096 ? dr_errorf(DR_ECORRUPT, "trees nest too deep")
-                          : dr_repo_tree_load(p->r, p->txn, tree, &t);
-    if (rc < 0) {
-        dr_tree_release(&t);
-        return rc; /* the caller marks the directory */
+    (void)tree;
+    (void)path;
+    struct rep *p = arg;
+    DR_GROW(p->changed, p->adepth, p->depth + 1);
+    p->changed[p->depth++] = false;
+    return 0;
+}
+
+static int rep_unreadable(void *arg, const struct dr_id *tree, const char *path, int err)
+{
+    (void)tree;
+    struct rep *p = arg;
+    p->depth--;
+    if (err != DR_ECORRUPT && err != DR_ENOENT) {
+        return err;
     }
-    bool changed = false;
-    for (size_t i = 0; rc >= 0 && i < t.n; i++) {
-        struct dr_node *n = &t.nodes[i];
-        char *sub = dr_xasprintf("%s/%s", path, n->name);
-        if (n->type == DR_NODE_DIR) {
-            struct dr_id nt;
-            int trc = repair_tree(p, &n->subtree, sub, depth + 1, &nt);
-            if (trc == DR_ECORRUPT || trc == DR_ENOENT) {
-                dr_log_warn("directory '%s' cannot be read (%s); kept as an empty directory "
-                            "marked damaged",
-                            sub, dr_error_msg());
-                dr_error_clear();
-                record_file(p, sub, 0, 0);
-                n->flags |= DR_NODE_F_DAMAGED;
-                trc = empty_tree(p, &n->subtree);
-                changed = true;
-            } else if (trc == 1) {
-                n->subtree = nt;
-                changed = true;
-            }
-            rc = trc < 0 ? trc : 0;
-        } else if (n->type == DR_NODE_FILE && n->nchunks) {
-            int frc = repair_file(p, n, sub);
-            changed = changed || frc == 1;
-            rc = frc < 0 ? frc : 0;
+    if (*path == '\0') {
+        char h[DR_ID_HEX_LEN + 1];
+        dr_log_warn("snapshot %.8s: its root directory cannot be read (%s)", dr_id_hex(p->snap, h),
+                    dr_error_msg());
+    } else {
+        dr_log_warn("directory '%s' cannot be read (%s); kept as an empty directory marked "
+                    "damaged",
+                    path, dr_error_msg());
+    }
+    return 0;
+}
+
+static int rep_node(void *arg, const char *path, struct dr_node *n)
+{
+    struct rep *p = arg;
+    if (n->type == DR_NODE_FILE && n->nchunks) {
+        int rc = repair_file(p, n, path);
+        if (rc < 0) {
+            return rc;
         }
-        free(sub);
+        p->changed[p->depth - 1] = p->changed[p->depth - 1] || rc == 1;
     }
-    if (rc >= 0 && changed) {
-        struct dr_buf enc = DR_BUF_INIT(DR_TREE_MAX);
-        rc = dr_tree_encode(&t, &enc);
-        if (rc >= 0 && !p->dry_run) {
-            rc = dr_pipeline_put_tree(p->w, (const uint8_t *)enc.buf, enc.len, out);
-        }
-        dr_buf_release(&enc);
+    return 0;
+}
+
+static int rep_leave_dir(void *arg, const char *path, struct dr_node *n, int status)
+{
+    struct rep *p = arg;
+    if (status < 0) {
+        return status;
     }
-    dr_tree_release(&t);
-    return rc < 0 ? rc : changed ? 1 : 0;
+    if (status == DR_WALK_UNREADABLE) {
+        record_file(p, path, 0, 0);
+        n->flags |= DR_NODE_F_DAMAGED;
+        p->changed[p->depth - 1] = true;
+        int rc = empty_tree(p, &n->subtree);
+        return rc < 0 ? rc : 0;
+    }
+    if (p->new_set) {
+        n->subtree = p->new_tree;
+        p->changed[p->depth - 1] = true;
+        p->new_set = false;
+    }
+    return 0;
+}
+
+static int rep_leave_tree(void *arg, const struct dr_id *tree, const char *path, struct dr_tree *t)
+{
+    (void)path;
+    struct rep *p = arg;
+    p->new_set = p->changed[--p->depth];
+    if (!p->new_set) {
+        return 0;
+    }
+    p->new_tree = *tree; /* a dry run writes nothing: the id stays the old one */
+    struct dr_buf enc = DR_BUF_INIT(DR_TREE_MAX);
+    int rc = dr_tree_encode(t, &enc);
+    if (rc >= 0 && !p->dry_run) {
+        rc = dr_pipeline_put_tree(p->w, (const uint8_t *)enc.buf, enc.len, &p->new_tree);
+    }
+    dr_buf_release(&enc);
+    return rc;
+}
+
+/* Returns 1 and sets *out when the snapshot's root tree had to change, 0 when it is intact. */
+static int repair_tree(struct rep *p, const struct dr_id *root, struct dr_id *out)
+{
+    struct dr_walk w = {
+        .r = p->r,
+        .txn = p->txn,
+        .arg = p,
+        .enter = rep_enter,
+        .unreadable = rep_unreadable,
+        .node = rep_node,
+        .leave_dir = rep_leave_dir,
+        .leave_tree = rep_leave_tree,
+    };
+    p->depth = 0;
+    p->new_set = false;
+    int rc = dr_walk_run(&w, root, "");
+    if (rc == DR_WALK_UNREADABLE) {
+        record_file(p, "/", 0, 0);
+        rc = empty_tree(p, out);
+        return rc < 0 ? rc : 1;
+    }
+    if (rc < 0 || !p->new_set) {
+        return rc < 0 ? rc : 0;
+    }
+    *out = p->new_tree;
+    return 1;
 }
 
 static int repair_one(struct rep *p, const struct dr_snap_entry *e)
 {
     p->snap = &e->id;
     struct dr_id root;
-    int rc = repair_tree(p, &e->snap.tree, "", 0, &root);
-    if (rc == DR_ECORRUPT || rc == DR_ENOENT) {
-        char h[DR_ID_HEX_LEN + 1];
-        dr_log_warn("snapshot %.8s: its root directory cannot be read (%s)", dr_id_hex(&e->id, h),
-                    dr_error_msg());
-        dr_error_clear();
-        record_file(p, "/", 0, 0);
-        rc = empty_tree(p, &root);
-        rc = rc < 0 ? rc : 1;
-    }
+    int rc = repair_tree(p, &e->snap.tree, &root);
     if (rc <= 0) {
         return rc;
     }
@@ -476,6 +533,7 @@ int dr_repair_snapshots(struct dr_repo *r, bool read_data, bool dry_run,
     }
     dr_index_abort(p.txn);
     dr_pipeline_free(p.w);
+    free(p.changed);
     dr_snap_list_free(v, n);
     return rc;
 }

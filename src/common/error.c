@@ -1,5 +1,6 @@
 /* error.c: the thread-local error message slot behind dr_errorf() and friends. */
 #include "drrepo/error.h"
+#include "drrepo/mem.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -119,6 +120,25 @@ void dr_error_clear(void)
 {
     errmsg[0] = '\0';
     errmsg_set = 0;
+}
+
+void dr_error_save(struct dr_error_saved *out, int code)
+{
+    free(out->msg);
+    out->code = code;
+    out->msg = dr_xstrdup(dr_error_msg());
+}
+
+int dr_error_restore(const struct dr_error_saved *e)
+{
+    return dr_errorf(e->code, "%s", e->msg ? e->msg : dr_strerror(e->code));
+}
+
+void dr_error_saved_release(struct dr_error_saved *e)
+{
+    free(e->msg);
+    e->msg = NULL;
+    e->code = DR_OK;
 }
 
 void dr_bug_at(const char *file, int line, const char *msg)

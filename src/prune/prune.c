@@ -12,6 +12,7 @@
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
 #include "drrepo/repo.h"
+#include "drrepo/walk.h"
 
 /* Takes one snapshot's references back and removes its record, inside txn. */
 static int unref_snapshot(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id)
@@ -358,7 +359,6 @@ struct del {
     struct pack_ref *packs; /* sorted by id */
     size_t n, alloc;
     struct dr_prune_stats *st;
-    char conflict[512];
 };
 
 static int del_plan_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *p)
@@ -383,39 +383,44 @@ static bool in_set(const struct del *d, const struct dr_id *pack)
 }
 
 /* The mark: every blob reachable from any remaining snapshot, each tree walked once. */
-static int mark_tree(struct del *d, const struct dr_id *tree, unsigned depth)
+static int mark_unreadable(void *arg, const struct dr_id *tree, const char *path, int err)
 {
-    int rc = dr_index_scratch_add(d->txn, tree);
-    if (rc <= 0) {
-        return rc;
+    (void)tree;
+    (void)path;
+    struct del *d = arg;
+    if (err != DR_ECORRUPT && err != DR_ENOENT) {
+        return err;
     }
-    struct dr_tree t;
-    dr_tree_init(&t);
-    rc = depth > 4096 ? dr_errorf(DR_ECORRUPT, "trees nest too deep")
-                      : dr_repo_tree_load(d->r, d->txn, tree, &t);
-    if (rc == DR_ECORRUPT || rc == DR_ENOENT) {
-        /* unreadable trees cannot name blobs: nothing to protect below them, check reports */
-        dr_error_clear();
-        d->st->unreachable_missing++;
-        rc = 0;
+    /* unreadable trees cannot name blobs: nothing to protect below them, check reports */
+    d->st->unreachable_missing++;
+    return 0;
+}
+
+static int mark_node(void *arg, const char *path, struct dr_node *n)
+{
+    (void)path;
+    struct del *d = arg;
+    int rc = 0;
+    for (uint32_t k = 0; rc >= 0 && k < n->nchunks; k++) {
+        rc = dr_index_scratch_add(d->txn, &n->chunks[k]);
     }
-    for (size_t i = 0; rc >= 0 && i < t.n; i++) {
-        const struct dr_node *n = &t.nodes[i];
-        if (n->type == DR_NODE_DIR) {
-            rc = mark_tree(d, &n->subtree, depth + 1);
-        }
-        for (uint32_t k = 0; rc >= 0 && k < n->nchunks; k++) {
-            rc = dr_index_scratch_add(d->txn, &n->chunks[k]);
-        }
-    }
-    dr_tree_release(&t);
     return rc < 0 ? rc : 0;
 }
 
 static int mark_snap_cb(void *arg, const struct dr_id *id, const struct dr_index_snap *s)
 {
     (void)id;
-    return mark_tree(arg, &s->tree, 0);
+    struct del *d = arg;
+    struct dr_walk w = {
+        .r = d->r,
+        .txn = d->txn,
+        .flags = DR_WALK_DEDUP,
+        .arg = d,
+        .unreadable = mark_unreadable,
+        .node = mark_node,
+    };
+    int rc = dr_walk_run(&w, &s->tree, "");
+    return rc < 0 ? rc : 0;
 }
 
 /* Disagreement: a reachable blob whose indexed copy is in a pack about to be deleted. Blobs to
@@ -432,11 +437,12 @@ static int cross_cb(void *arg, const struct dr_id *id, const struct dr_index_blo
     }
     if (rc == 1) {
         char h[DR_ID_HEX_LEN + 1], p[DR_ID_HEX_LEN + 1];
-        snprintf(d->conflict, sizeof(d->conflict),
-                 "blob %s is reachable from a snapshot but its only indexed copy is in pack %s, "
-                 "which the plan would delete",
-                 dr_id_hex(id, h), dr_id_hex(&b->pack, p));
-        return -1;
+        return dr_errorf(DR_ECORRUPT,
+                         "prune stopped before deleting anything: blob %s is reachable from a "
+                         "snapshot but its only indexed copy is in pack %s, which the plan would "
+                         "delete; the index disagrees with the snapshots: run 'drrepo repair "
+                         "index', then prune again",
+                         dr_id_hex(id, h), dr_id_hex(&b->pack, p));
     }
     uint8_t one = 1;
     return dr_index_work_put(d->txn, id, &one, 1);
@@ -483,12 +489,6 @@ int dr_prune_delete(struct dr_repo *r, const struct dr_prune_opts *o, struct dr_
     }
     if (rc >= 0 && d.n) {
         rc = dr_index_blob_foreach(d.txn, cross_cb, &d);
-        if (rc == -1 && d.conflict[0]) {
-            rc = dr_errorf(DR_ECORRUPT,
-                           "prune stopped before deleting anything: %s; the index disagrees "
-                           "with the snapshots: run 'drrepo repair index', then prune again",
-                           d.conflict);
-        }
     }
     if (rc < 0 || o->dry_run || d.n == 0) {
         int arc = rc;

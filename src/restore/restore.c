@@ -30,12 +30,20 @@
 #include "drrepo/rdbstore.h"
 #include "drrepo/secure.h"
 #include "drrepo/util.h"
+#include "drrepo/walk.h"
 
 #define HOLE_BLOCK 4096
 
 struct link_seen {
     uint64_t dev, ino;
     char *rel; /* where the first name was restored, relative to the target */
+};
+
+/* A directory being restored: open, so that its entries are created relative to it. */
+struct dir_frame {
+    int fd;
+    char *dst;
+    bool all; /* selected as a whole: its entries need no include match */
 };
 
 struct restore {
@@ -49,6 +57,8 @@ struct restore {
     bool root;
     int64_t start_ns, last_ns;
     struct dr_progress prog;
+    struct dir_frame *dirs; /* the directories the walk is in, innermost last */
+    size_t ndirs, adirs;
 };
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -496,11 +506,16 @@ out:
     return rc;
 }
 
-static int restore_tree(struct restore *rs, const struct dr_id *tree, int dirfd, const char *dstdir,
-                        const char *spath, bool all);
+static void push_dir(struct restore *rs, int fd, const char *dst, bool all)
+{
+    DR_GROW(rs->dirs, rs->adirs, rs->ndirs + 1);
+    rs->dirs[rs->ndirs++] = (struct dir_frame){.fd = fd, .dst = dr_xstrdup(dst), .all = all};
+}
 
-static int restore_dir(struct restore *rs, int dirfd, const char *dst, const char *spath,
-                       const struct dr_node *n, bool exists, bool sel)
+/* Creates and opens directory n; the walk then restores its entries into it, and leave_dir
+ * finishes it. */
+static int open_dir(struct restore *rs, int dirfd, const char *dst, const struct dr_node *n,
+                    bool exists, bool sel)
 {
     int rc = exists ? remove_existing(dirfd, n->name, dst) : 0;
     if (rc < 0) {
@@ -514,8 +529,16 @@ static int restore_dir(struct restore *rs, int dirfd, const char *dst, const cha
     if (fd < 0) {
         return dr_error_errno(dr_error_from_errno(errno), "cannot open directory '%s'", dst);
     }
-    rc = restore_tree(rs, &n->subtree, fd, dst, spath, sel);
-    if (rc >= 0) {
+    push_dir(rs, fd, dst, sel);
+    return 0;
+}
+
+/* status: the walk of the directory's tree (DR_WALK_UNREADABLE: it was named as lost). */
+static int leave_dir(void *arg, const char *spath, struct dr_node *n, int status)
+{
+    struct restore *rs = arg;
+    struct dir_frame f = rs->dirs[--rs->ndirs];
+    if (status >= 0) {
         if (n->flags & DR_NODE_F_DAMAGED) {
             dr_log_warn("directory '%s' is marked damaged in this snapshot: its contents were "
                         "lost and it is restored empty",
@@ -530,14 +553,15 @@ static int restore_dir(struct restore *rs, int dirfd, const char *dst, const cha
                         spath);
             rs->st.incomplete++;
         }
-        if (rc == 0) {
+        if (status == DR_WALK_DONE) {
             rs->st.dirs++;
         }
-        apply_meta_fd(rs, fd, dst, n);
-        rc = 0;
+        apply_meta_fd(rs, f.fd, f.dst, n);
+        status = 0;
     }
-    close(fd);
-    return rc;
+    close(f.fd);
+    free(f.dst);
+    return status;
 }
 
 static int restore_node(struct restore *rs, const struct dr_node *n, int dirfd, const char *dst,
@@ -557,7 +581,7 @@ static int restore_node(struct restore *rs, const struct dr_node *n, int dirfd, 
     }
     bool exists = rc > 0;
     switch (n->type) {
-    case DR_NODE_DIR: return restore_dir(rs, dirfd, dst, spath, n, exists, sel);
+    case DR_NODE_DIR: return open_dir(rs, dirfd, dst, n, exists, sel);
     case DR_NODE_FILE:
         rc = restore_file(rs, dirfd, dst, spath, n, exists);
         if (rc >= 0 && (n->flags & DR_NODE_F_DAMAGED)) {
@@ -611,32 +635,59 @@ static int restore_node(struct restore *rs, const struct dr_node *n, int dirfd, 
     }
 }
 
-/* Restores the entries of tree into dirfd. A tree that cannot be read (damaged or missing, as
- * for a file's data) loses only its directory: it is named on one error line, counted, and 1
- * is returned so that the caller leaves the directory empty and goes on with the rest. */
-static int restore_tree(struct restore *rs, const struct dr_id *tree, int dirfd, const char *dstdir,
-                        const char *spath, bool all)
+/* Restores one entry into the innermost open directory. Returns 0 when it is a directory the
+ * walk is to go into (open_dir opened it), 1 when there is nothing below it. */
+static int restore_cb(void *arg, const char *spath, struct dr_node *n)
 {
-    struct dr_tree t;
-    dr_tree_init(&t);
-    int rc = dr_repo_tree_load(rs->r, NULL, tree, &t);
-    if (rc == DR_ECORRUPT || rc == DR_ENOENT) {
-        char hex[DR_ID_HEX_LEN + 1];
-        dr_log_error("cannot read tree of directory '%s' (blob %s): %s", spath,
-                     dr_id_hex(tree, hex), dr_error_msg());
-        dr_error_clear();
-        rs->st.dirs_lost++;
-        rc = 1;
+    struct restore *rs = arg;
+    const struct dir_frame *top = &rs->dirs[rs->ndirs - 1];
+    size_t before = rs->ndirs;
+    char *dst = dr_fs_join(top->dst, n->name);
+    int rc = restore_node(rs, n, top->fd, dst, spath, top->all);
+    free(dst);
+    if (rc < 0) {
+        return rc;
     }
-    for (size_t i = 0; rc == 0 && i < t.n; i++) {
-        const struct dr_node *n = &t.nodes[i];
-        char *dst = dr_fs_join(dstdir, n->name);
-        char *sp = dr_xasprintf("%s/%s", strcmp(spath, "/") == 0 ? "" : spath, n->name);
-        rc = restore_node(rs, n, dirfd, dst, sp, all);
-        free(dst);
-        free(sp);
+    return rs->ndirs > before ? 0 : 1;
+}
+
+/* A tree that cannot be read (damaged or missing, as for a file's data) loses only its
+ * directory: it is named on one error line, counted, and the directory is left empty while the
+ * walk goes on with the rest. */
+static int restore_unreadable(void *arg, const struct dr_id *tree, const char *spath, int err)
+{
+    struct restore *rs = arg;
+    if (err != DR_ECORRUPT && err != DR_ENOENT) {
+        return err;
     }
-    dr_tree_release(&t);
+    char hex[DR_ID_HEX_LEN + 1];
+    dr_log_error("cannot read tree of directory '%s' (blob %s): %s", spath, dr_id_hex(tree, hex),
+                 dr_error_msg());
+    rs->st.dirs_lost++;
+    return 0;
+}
+
+/* Restores the snapshot's tree into rs->rootfd. */
+static int restore_tree(struct restore *rs, const struct dr_id *root)
+{
+    struct dr_walk w = {
+        .r = rs->r,
+        .arg = rs,
+        .unreadable = restore_unreadable,
+        .node = restore_cb,
+        .leave_dir = leave_dir,
+    };
+    push_dir(rs, rs->rootfd, rs->o->target, false);
+    int rc = dr_walk_run(&w, root, "/");
+    while (rs->ndirs > 1) { /* only when the walk stopped where it could not finish them */
+        struct dir_frame *f = &rs->dirs[--rs->ndirs];
+        close(f->fd);
+        free(f->dst);
+    }
+    free(rs->dirs[0].dst);
+    free(rs->dirs);
+    rs->dirs = NULL;
+    rs->ndirs = rs->adirs = 0;
     return rc;
 }
 
@@ -717,7 +768,7 @@ int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct 
         }
     }
     if (rc >= 0) {
-        rc = restore_tree(&rs, &s->tree, rs.rootfd, o->target, "/", false);
+        rc = restore_tree(&rs, &s->tree);
     }
     if (rs.rootfd >= 0) {
         close(rs.rootfd);

@@ -16,6 +16,7 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/rdbstore.h"
+#include "drrepo/walk.h"
 
 /* ---- header encoding ---------------------------------------------------------------------- */
 
@@ -344,8 +345,6 @@ static char type_flag(uint8_t type)
     }
 }
 
-static int write_tree(struct tw *w, const struct dr_id *tree, const char *prefix);
-
 static int write_node(struct tw *w, const struct dr_node *n, const char *path)
 {
     char flag = type_flag(n->type);
@@ -402,32 +401,36 @@ static int write_node(struct tw *w, const struct dr_node *n, const char *path)
         w->st.files++;
         return emit_content(w, n, path);
     case '1': w->st.links++; return 0;
-    case '5': w->st.dirs++; return write_tree(w, &n->subtree, path);
+    case '5': w->st.dirs++; return 0; /* its entries follow: the walk goes into it */
     default: w->st.files++; return 0;
     }
 }
 
-/* prefix ends in '/' ("./", "./a/"). */
-static int write_tree(struct tw *w, const struct dr_id *tree, const char *prefix)
+/* Members are named "./a" and directories "./a/". */
+static char *member_path(const char *path, bool dir)
 {
-    struct dr_tree t;
-    dr_tree_init(&t);
-    int rc = dr_repo_tree_load(w->r, NULL, tree, &t);
-    if (rc < 0) {
-        dr_log_error("directory '%s': %s; its contents are left out", prefix, dr_error_msg());
-        dr_error_clear();
-        w->st.errors++;
-        dr_tree_release(&t);
-        return 0;
-    }
-    for (size_t i = 0; i < t.n && rc >= 0; i++) {
-        const struct dr_node *n = &t.nodes[i];
-        char *path = dr_xasprintf("%s%s%s", prefix, n->name, n->type == DR_NODE_DIR ? "/" : "");
-        rc = write_node(w, n, path);
-        free(path);
-    }
-    dr_tree_release(&t);
+    size_t len = strlen(path);
+    return dr_xasprintf("%s%s", path, dir && (len == 0 || path[len - 1] != '/') ? "/" : "");
+}
+
+static int tar_node(void *arg, const char *path, struct dr_node *n)
+{
+    char *p = member_path(path, n->type == DR_NODE_DIR);
+    int rc = write_node(arg, n, p);
+    free(p);
     return rc;
+}
+
+static int tar_unreadable(void *arg, const struct dr_id *tree, const char *path, int err)
+{
+    (void)tree;
+    (void)err;
+    struct tw *w = arg;
+    char *p = member_path(path, true);
+    dr_log_error("directory '%s': %s; its contents are left out", p, dr_error_msg());
+    free(p);
+    w->st.errors++;
+    return 0;
 }
 
 int dr_tar_write_dir(struct dr_repo *r, const struct dr_node *dir, int fd, struct dr_tar_stats *out)
@@ -441,7 +444,16 @@ int dr_tar_write_dir(struct dr_repo *r, const struct dr_node *dir, int fd, struc
         .hdr = DR_BUF_INIT(DR_BUF_MAX_DEFAULT),
         .chunk = DR_BUF_INIT(DR_BLOB_MAX),
     };
+    struct dr_walk walk = {
+        .r = r,
+        .arg = &w,
+        .unreadable = tar_unreadable,
+        .node = tar_node,
+    };
     int rc = write_node(&w, dir, "./");
+    if (rc >= 0) {
+        rc = dr_walk_run(&walk, &dir->subtree, "./");
+    }
     if (rc >= 0) {
         rc = emit_zeros(&w, 2 * DR_TAR_BLOCK); /* the end-of-archive marker */
     }

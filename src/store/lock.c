@@ -161,7 +161,7 @@ static int conflict_cb(void *arg, const struct dr_lock_info *li)
                                  "'drrepo unlock'"
                                : "");
     }
-    return -1;
+    return cc->rc; /* stops the listing: one conflict is enough */
 }
 
 static int write_lock(struct dr_lock *l)
@@ -222,12 +222,15 @@ int dr_lock_reserve_ensure(struct dr_backend *b)
  * then the lock fails with no space as it would have without a reserve. */
 static int write_lock_reserve(struct dr_lock *l)
 {
-    char msg[1024];
-    snprintf(msg, sizeof(msg), "%s", dr_error_msg());
+    struct dr_error_saved first = {0};
+    dr_error_save(&first, DR_ENOSPC);
     if (dr_backend_delete(l->b, DR_OBJ_RESERVE) < 0) {
         /* no reserve (already used, or never written): the first error stands */
-        return dr_errorf(DR_ENOSPC, "%s", msg);
+        int rc = dr_error_restore(&first);
+        dr_error_saved_release(&first);
+        return rc;
     }
+    dr_error_saved_release(&first);
     dr_log_warn("no space left on the repository's disk: the lock uses the space of the "
                 "repository's reserve, which is written again once space is free");
     l->used_reserve = true;
@@ -273,11 +276,12 @@ int dr_lock_acquire_flags(struct dr_backend *b, unsigned flags, struct dr_lock *
     struct conflict_ctx cc = {.self = l};
     rc = dr_lock_list(b, conflict_cb, &cc);
     if (cc.rc < 0 || rc < 0) {
-        rc = cc.rc < 0 ? cc.rc : rc;
-        char msg[1024];
-        snprintf(msg, sizeof(msg), "%s", dr_error_msg());
-        dr_lock_release(l);
-        return dr_errorf(rc, "%s", msg);
+        struct dr_error_saved err = {0};
+        dr_error_save(&err, cc.rc < 0 ? cc.rc : rc);
+        dr_lock_release(l); /* records errors of its own */
+        rc = dr_error_restore(&err);
+        dr_error_saved_release(&err);
+        return rc;
     }
     if (!l->used_reserve) {
         rc = dr_lock_reserve_ensure(b);

@@ -36,7 +36,7 @@ struct upload {
     uint8_t type;
     bool started, done;
     int rc;
-    char *errmsg;
+    struct dr_error_saved err; /* the upload's failure, saved on the uploader thread */
 };
 
 struct job {
@@ -48,7 +48,7 @@ struct job {
     bool known; /* the worker found it in the index: nothing to write */
     bool done;
     int rc;
-    char *errmsg;
+    struct dr_error_saved err; /* the encoding's failure, saved on the worker thread */
 };
 
 struct dr_pipeline {
@@ -107,7 +107,7 @@ static void *worker_main(void *arg)
             dr_error_clear();
             j->rc = dr_blob_encode(w->r->keys, z, DR_BLOB_DATA, &j->id, j->data, j->len, &j->rec);
             if (j->rc < 0) {
-                j->errmsg = dr_xstrdup(dr_error_msg());
+                dr_error_save(&j->err, j->rc);
             }
         }
         pthread_mutex_lock(&w->mu);
@@ -164,7 +164,7 @@ static void job_free(struct job *j)
     }
     free(j->data);
     dr_buf_release(&j->rec);
-    free(j->errmsg);
+    dr_error_saved_release(&j->err);
     free(j);
 }
 
@@ -185,7 +185,7 @@ void dr_pipeline_free(struct dr_pipeline *w)
         pthread_join(w->uploader, NULL); /* finishes the queued uploads first */
     }
     for (size_t i = 0; i < w->nup; i++) {
-        free(w->up[i].errmsg);
+        dr_error_saved_release(&w->up[i].err);
         dr_pack_writer_free(w->up[i].pw);
     }
     for (size_t i = w->head; i < w->tail; i++) {
@@ -261,13 +261,16 @@ static void *uploader_main(void *arg)
         uint8_t type = u->type;
         pthread_mutex_unlock(&w->mu);
         int rc = upload_pack(w->r, pw, type);
-        char *msg = rc < 0 ? dr_xstrdup(dr_error_msg()) : NULL;
+        struct dr_error_saved err = {0};
+        if (rc < 0) {
+            dr_error_save(&err, rc);
+        }
         pthread_mutex_lock(&w->mu);
         /* the slot may have moved (reaping compacts the array): find it by its writer */
         for (size_t i = 0; i < w->nup; i++) {
             if (w->up[i].pw == pw) {
                 w->up[i].rc = rc;
-                w->up[i].errmsg = msg;
+                w->up[i].err = err;
                 w->up[i].done = true;
             }
         }
@@ -311,11 +314,11 @@ static int reap_uploads(struct dr_pipeline *w, bool wait_one, bool wait_all)
                 continue;
             }
             if (u->rc < 0 && rc >= 0) {
-                rc = dr_errorf(u->rc, "%s", u->errmsg ? u->errmsg : dr_strerror(u->rc));
+                rc = dr_error_restore(&u->err);
             } else if (u->rc >= 0) {
                 w->st.packs_written++;
             }
-            free(u->errmsg);
+            dr_error_saved_release(&u->err);
             dr_pack_writer_free(u->pw);
         }
         w->nup = k;
@@ -395,7 +398,7 @@ static int retire_one(struct dr_pipeline *w)
     pthread_mutex_unlock(&w->mu);
     int rc = 0;
     if (j->rc < 0) {
-        rc = fail(w, dr_errorf(j->rc, "%s", j->errmsg ? j->errmsg : dr_strerror(j->rc)));
+        rc = fail(w, dr_error_restore(&j->err));
     } else {
         w->st.blobs_seen++;
         w->st.bytes_seen += j->len;

@@ -1,4 +1,5 @@
-/* reconcile.c: keeps the local index (a cache) in step with the repository (the truth).
+/* reconcile.c: keeps the local index (a cache) in step with the repository (the truth), and
+ * owns the index's life: where it lives, attaching it, recreating it.
  *
  * Packs the index does not know are indexed from their headers: that covers a crash between
  * writing a pack and indexing it, and packs written by other clients. Snapshots it does not know
@@ -9,8 +10,10 @@
 #include "store_int.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "drrepo/error.h"
+#include "drrepo/fs.h"
 #include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
@@ -363,5 +366,84 @@ int dr_repo_sync_index(struct dr_repo *r, bool full)
             rc = sync_or_rebuild(r, true);
         }
     }
+    return rc;
+}
+
+/* ---- the index's life: where it lives, attaching, recreating, counting ---- */
+
+char *dr_repo_index_dir(const char *cache_dir, const struct dr_id *repo_id)
+{
+    char hex[DR_ID_HEX_LEN + 1];
+    dr_id_hex(repo_id, hex);
+    return dr_xasprintf("%s/%s/index", cache_dir, hex);
+}
+
+int dr_repo_index_attach(struct dr_repo *r, bool verify)
+{
+    if (r->index) {
+        return 0;
+    }
+    int rc;
+    char *idxdir = dr_repo_index_dir(r->cache_dir, &r->config.repo_id);
+    if (dr_index_is_marked_damaged(idxdir)) {
+        dr_log_warn("the local index '%s' was found damaged by an earlier command; "
+                    "rebuilding it from the repository",
+                    idxdir);
+        rc = dr_index_remove(idxdir);
+        if (rc < 0) {
+            goto out;
+        }
+    }
+    char *mdb = dr_fs_join(idxdir, "data.mdb");
+    bool fresh = access(mdb, F_OK) != 0;
+    free(mdb);
+    if (fresh) {
+        dr_log_info("no local index for this repository yet; building it from the "
+                    "repository in '%s'",
+                    idxdir);
+    } else if (verify) {
+        rc = dr_index_verify_file(idxdir);
+        if (rc < 0) {
+            goto out;
+        }
+    }
+    rc = dr_fs_mkdir_p(idxdir, 0700);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = dr_index_open(idxdir, &r->index);
+    if (rc == DR_EINDEX) {
+        dr_log_warn("%s; rebuilding it from the repository", dr_error_msg());
+        dr_error_clear();
+        rc = dr_repo_index_recreate(r);
+    }
+out:
+    free(idxdir);
+    return rc < 0 ? rc : 0;
+}
+
+int dr_repo_index_recreate(struct dr_repo *r)
+{
+    char *dir = dr_repo_index_dir(r->cache_dir, &r->config.repo_id);
+    dr_index_close(r->index);
+    r->index = NULL;
+    int rc = dr_index_remove(dir);
+    if (rc >= 0) {
+        rc = dr_index_open(dir, &r->index);
+    }
+    free(dir);
+    return rc;
+}
+
+int dr_repo_index_counts(struct dr_repo *r, uint64_t *out_blobs, uint64_t *out_packs,
+                         uint64_t *out_snaps)
+{
+    struct dr_index_txn *txn;
+    int rc = dr_index_begin(r->index, false, &txn);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = dr_index_counts(txn, out_blobs, out_packs, out_snaps);
+    dr_index_abort(txn);
     return rc;
 }

@@ -150,26 +150,6 @@ out:
     return rc;
 }
 
-int dr_repo_index_recreate(struct dr_repo *r)
-{
-    char *dir = dr_repo_index_dir(r->cache_dir, &r->config.repo_id);
-    dr_index_close(r->index);
-    r->index = NULL;
-    int rc = dr_index_remove(dir);
-    if (rc >= 0) {
-        rc = dr_index_open(dir, &r->index);
-    }
-    free(dir);
-    return rc;
-}
-
-char *dr_repo_index_dir(const char *cache_dir, const struct dr_id *repo_id)
-{
-    char hex[DR_ID_HEX_LEN + 1];
-    dr_id_hex(repo_id, hex);
-    return dr_xasprintf("%s/%s/index", cache_dir, hex);
-}
-
 static char *default_cache_dir(void)
 {
     const char *e = getenv("DRREPO_CACHE_DIR");
@@ -430,50 +410,6 @@ out:
 static void tree_cache_free(struct dr_tree_cache *c);
 static void copy_log_free(struct dr_copy_log *l);
 
-int dr_repo_index_attach(struct dr_repo *r, bool verify)
-{
-    if (r->index) {
-        return 0;
-    }
-    int rc;
-    char *idxdir = dr_repo_index_dir(r->cache_dir, &r->config.repo_id);
-    if (dr_index_is_marked_damaged(idxdir)) {
-        dr_log_warn("the local index '%s' was found damaged by an earlier command; "
-                    "rebuilding it from the repository",
-                    idxdir);
-        rc = dr_index_remove(idxdir);
-        if (rc < 0) {
-            goto out;
-        }
-    }
-    char *mdb = dr_fs_join(idxdir, "data.mdb");
-    bool fresh = access(mdb, F_OK) != 0;
-    free(mdb);
-    if (fresh) {
-        dr_log_info("no local index for this repository yet; building it from the "
-                    "repository in '%s'",
-                    idxdir);
-    } else if (verify) {
-        rc = dr_index_verify_file(idxdir);
-        if (rc < 0) {
-            goto out;
-        }
-    }
-    rc = dr_fs_mkdir_p(idxdir, 0700);
-    if (rc < 0) {
-        goto out;
-    }
-    rc = dr_index_open(idxdir, &r->index);
-    if (rc == DR_EINDEX) {
-        dr_log_warn("%s; rebuilding it from the repository", dr_error_msg());
-        dr_error_clear();
-        rc = dr_repo_index_recreate(r);
-    }
-out:
-    free(idxdir);
-    return rc < 0 ? rc : 0;
-}
-
 struct dr_backend *dr_repo_backend(struct dr_repo *r)
 {
     return r->backend;
@@ -517,19 +453,6 @@ int dr_repo_cleanup(struct dr_repo *r)
 int dr_repo_reserve_ensure(struct dr_repo *r)
 {
     return dr_lock_reserve_ensure(r->backend);
-}
-
-int dr_repo_index_counts(struct dr_repo *r, uint64_t *out_blobs, uint64_t *out_packs,
-                         uint64_t *out_snaps)
-{
-    struct dr_index_txn *txn;
-    int rc = dr_index_begin(r->index, false, &txn);
-    if (rc < 0) {
-        return rc;
-    }
-    rc = dr_index_counts(txn, out_blobs, out_packs, out_snaps);
-    dr_index_abort(txn);
-    return rc;
 }
 
 void dr_repo_close(struct dr_repo *r)

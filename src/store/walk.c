@@ -12,6 +12,7 @@
 #include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
+#include "drrepo/walk.h"
 
 struct list_ctx {
     struct dr_repo *r;
@@ -220,60 +221,24 @@ out:
     return rc;
 }
 
-static int walk_rec(struct dr_repo *r, const struct dr_id *tree, struct dr_buf *path, dr_walk_cb cb,
-                    void *arg, unsigned depth)
+struct walk_adapter {
+    dr_walk_cb cb;
+    void *arg;
+};
+
+static int walk_node_cb(void *arg, const char *path, struct dr_node *n)
 {
-    if (depth > 4096) {
-        return dr_errorf(DR_ECORRUPT, "tree nesting deeper than 4096 levels (a cycle?)");
-    }
-    struct dr_tree t;
-    dr_tree_init(&t);
-    int rc = dr_repo_tree_load(r, NULL, tree, &t);
-    if (rc < 0) {
-        goto out;
-    }
-    size_t base = path->len;
-    for (size_t i = 0; i < t.n; i++) {
-        const struct dr_node *n = &t.nodes[i];
-        dr_buf_setlen(path, base);
-        if (base == 0 || path->buf[base - 1] != '/') {
-            rc = dr_buf_addch(path, '/');
-            if (rc < 0) {
-                goto out;
-            }
-        }
-        rc = dr_buf_adds(path, n->name);
-        if (rc < 0) {
-            goto out;
-        }
-        rc = cb(arg, path->buf, n);
-        if (rc < 0) {
-            goto out;
-        }
-        if (rc == 0 && n->type == DR_NODE_DIR) {
-            rc = walk_rec(r, &n->subtree, path, cb, arg, depth + 1);
-            if (rc < 0) {
-                goto out;
-            }
-        }
-        rc = 0;
-    }
-    dr_buf_setlen(path, base);
-out:
-    dr_tree_release(&t);
-    return rc;
+    struct walk_adapter *a = arg;
+    return a->cb(a->arg, path, n);
 }
 
 int dr_repo_walk(struct dr_repo *r, const struct dr_id *root, const char *prefix, dr_walk_cb cb,
                  void *arg)
 {
-    struct dr_buf path = DR_BUF_INIT(1u << 20);
-    int rc = dr_buf_adds(&path, prefix && strcmp(prefix, "/") != 0 ? prefix : "");
-    if (rc >= 0) {
-        rc = walk_rec(r, root, &path, cb, arg, 0);
-    }
-    dr_buf_release(&path);
-    return rc;
+    struct walk_adapter a = {.cb = cb, .arg = arg};
+    struct dr_walk w = {.r = r, .arg = &a, .node = walk_node_cb};
+    int rc = dr_walk_run(&w, root, prefix && strcmp(prefix, "/") != 0 ? prefix : "");
+    return rc < 0 ? rc : 0;
 }
 
 /* Reference counting walks the snapshot's trees and touches each distinct blob once, using the
@@ -281,59 +246,63 @@ int dr_repo_walk(struct dr_repo *r, const struct dr_id *root, const char *prefix
  * directories repeat costs only its distinct trees. Missing or unreadable blobs are counted and
  * skipped rather than failing the transaction: damage is check's to report, and the rest of the
  * snapshot must still be counted so that prune keeps what it references. */
-static int ref_one(struct dr_index_txn *txn, const struct dr_id *id, int delta, uint64_t *missing)
+struct refs {
+    struct dr_index_txn *txn;
+    int delta;
+    uint64_t missing;
+};
+
+static int ref_one(struct refs *rf, const struct dr_id *id)
 {
     struct dr_index_blob b;
-    int rc = dr_index_blob_get(txn, id, &b);
+    int rc = dr_index_blob_get(rf->txn, id, &b);
     if (rc == DR_ENOENT) {
         dr_error_clear();
-        (*missing)++;
+        rf->missing++;
         return 0;
     }
     if (rc < 0) {
         return rc;
     }
-    rc = dr_index_blob_ref(txn, id, delta);
+    rc = dr_index_blob_ref(rf->txn, id, rf->delta);
     return rc < 0 ? rc : 1;
 }
 
-static int refs_rec(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *tree,
-                    int delta, unsigned depth, uint64_t *missing)
+/* A tree that is not in the index is counted missing and not loaded. */
+static int refs_enter(void *arg, const struct dr_id *tree, const char *path)
 {
-    if (depth > 4096) {
-        return dr_errorf(DR_ECORRUPT, "tree nesting deeper than 4096 levels (a cycle?)");
+    (void)path;
+    int rc = ref_one(arg, tree);
+    return rc < 0 ? rc : rc == 0 ? 1 : 0;
+}
+
+static int refs_unreadable(void *arg, const struct dr_id *tree, const char *path, int err)
+{
+    (void)tree;
+    (void)path;
+    struct refs *rf = arg;
+    if (err != DR_ECORRUPT && err != DR_ENOENT) {
+        return err;
     }
-    int rc = dr_index_scratch_add(txn, tree);
-    if (rc <= 0) {
-        return rc;
+    dr_log_detail("%s", dr_error_msg());
+    rf->missing++;
+    return 0;
+}
+
+static int refs_node(void *arg, const char *path, struct dr_node *n)
+{
+    (void)path;
+    struct refs *rf = arg;
+    if (n->type == DR_NODE_DIR) {
+        return 0;
     }
-    rc = ref_one(txn, tree, delta, missing);
-    if (rc <= 0) {
-        return rc;
-    }
-    struct dr_tree t;
-    dr_tree_init(&t);
-    rc = dr_repo_tree_load(r, txn, tree, &t);
-    if (rc == DR_ECORRUPT || rc == DR_ENOENT) {
-        dr_log_detail("%s", dr_error_msg());
-        dr_error_clear();
-        (*missing)++;
-        rc = 0;
-    }
-    for (size_t i = 0; rc >= 0 && i < t.n; i++) {
-        const struct dr_node *n = &t.nodes[i];
-        if (n->type == DR_NODE_DIR) {
-            rc = refs_rec(r, txn, &n->subtree, delta, depth + 1, missing);
-            continue;
+    int rc = 0;
+    for (uint32_t c = 0; rc >= 0 && c < n->nchunks; c++) {
+        rc = dr_index_scratch_add(rf->txn, &n->chunks[c]);
+        if (rc == 1) {
+            rc = ref_one(rf, &n->chunks[c]);
         }
-        for (uint32_t c = 0; rc >= 0 && c < n->nchunks; c++) {
-            rc = dr_index_scratch_add(txn, &n->chunks[c]);
-            if (rc == 1) {
-                rc = ref_one(txn, &n->chunks[c], delta, missing);
-            }
-        }
     }
-    dr_tree_release(&t);
     return rc < 0 ? rc : 0;
 }
 
@@ -344,10 +313,19 @@ int dr_repo_count_refs(struct dr_repo *r, struct dr_index_txn *txn, const struct
     if (rc < 0) {
         return rc;
     }
-    uint64_t missing = 0;
-    rc = refs_rec(r, txn, root, delta, 0, &missing);
+    struct refs rf = {.txn = txn, .delta = delta};
+    struct dr_walk w = {
+        .r = r,
+        .txn = txn,
+        .flags = DR_WALK_DEDUP,
+        .arg = &rf,
+        .enter = refs_enter,
+        .unreadable = refs_unreadable,
+        .node = refs_node,
+    };
+    rc = dr_walk_run(&w, root, "");
     if (rc < 0) {
         return rc;
     }
-    return missing > INT32_MAX ? INT32_MAX : (int)missing;
+    return rf.missing > INT32_MAX ? INT32_MAX : (int)rf.missing;
 }

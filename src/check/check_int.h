@@ -1,0 +1,93 @@
+/* check_int.h: what the files of the check share (check.c runs the passes of structure.c,
+ * refs.c and read_data.c over one struct chk). */
+#ifndef DR_CHECK_INT_H
+#define DR_CHECK_INT_H
+
+#include "drrepo/check.h"
+#include "drrepo/index.h"
+#include "drrepo/repo.h"
+
+/* What the structure pass learns about each pack; kept in a sorted array (O(packs) memory). */
+struct pack_sum {
+    struct dr_id id;
+    uint8_t type;
+    bool in_repo, in_index, header_ok, missing;
+    bool in_copy;       /* a tree pack's copy is listed (format/repository.md) */
+    uint64_t size;      /* from the repository listing */
+    uint64_t copy_size; /* the copy's, from the listing */
+    /* a tree pack of which one copy is damaged or missing: why (malloc'd), reported with the
+     * other copy's state once everything is known (report_copies) */
+    char *orig_msg, *copy_msg;
+    int orig_kind, copy_kind;
+    uint64_t total_clen; /* sum of the header's record lengths */
+    uint64_t live;       /* recounted: clen of indexed records that snapshots reach */
+    int64_t verified_ns;
+};
+
+struct chk {
+    struct dr_repo *r;
+    const struct dr_check_opts *o;
+    struct dr_check_report *rep;
+    struct dr_index_txn *txn;
+    struct pack_sum *packs;
+    size_t npacks, apacks;
+    bool sorted;
+    const struct dr_id *snap; /* snapshot being walked */
+    char snaphex[9];
+    uint32_t pass;        /* 1: count references, 2: find files affected by damaged blobs */
+    bool copies_expected; /* DR_OBJ_TREE_COPIES exists: every tree pack must have its copy */
+};
+
+/* check.c: the report. */
+DR_PRINTF(4, 5)
+void dr_check_problem(struct dr_check_report *rep, int kind, const char *object, const char *fmt,
+                      ...);
+void dr_check_affected(struct dr_check_report *rep, const struct dr_id *snap, const char *path,
+                       const char *object);
+/* Notes that one copy of tree pack p is bad (the first reason wins). */
+void dr_check_copy_bad(struct pack_sum *p, bool copy, int kind, const char *msg);
+/* The pack's sums, or NULL; _get adds it when it is not there. */
+struct pack_sum *dr_check_pack_find(struct chk *c, const struct dr_id *id);
+struct pack_sum *dr_check_pack_get(struct chk *c, const struct dr_id *id);
+
+static inline const char *hex(const struct dr_id *id, char buf[DR_ID_HEX_LEN + 1])
+{
+    return dr_id_hex(id, buf);
+}
+
+/* structure.c: config, key files, the layout of the repository, pack headers against the
+ * index, and the two copies of tree packs. */
+DR_MUST_CHECK int dr_check_config(struct chk *c);
+DR_MUST_CHECK int dr_check_keys(struct chk *c);
+int dr_check_layout_cb(void *arg, const char *name, uint64_t size);
+int dr_check_index_pack_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *ip);
+DR_MUST_CHECK int dr_check_headers(struct chk *c);
+int dr_check_unconfirmed_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b);
+void dr_check_note_copy_damage(struct chk *c);
+void dr_check_report_copies(struct chk *c, bool recount_complete);
+
+/* refs.c: the walks of the snapshots (pass 1 recounts references, pass 2 names the files that
+ * damage affects) and the comparison of the recount with the index. */
+struct snap_ids {
+    struct dr_id *v;
+    size_t n, alloc;
+};
+
+/* The work map holds, per blob and tree: u32 reference count, u8 flags. Missing: 0, 0. */
+#define W_DAMAGED 1u
+#define W_REPORTED 2u
+DR_MUST_CHECK int dr_check_work_get(struct chk *c, const struct dr_id *id, uint32_t *count,
+                                    uint8_t *flags);
+DR_MUST_CHECK int dr_check_work_set(struct chk *c, const struct dr_id *id, uint32_t count,
+                                    uint8_t flags);
+int dr_check_snap_list_cb(void *arg, const char *name, uint64_t size);
+DR_MUST_CHECK int dr_check_walk_snapshots(struct chk *c, const struct snap_ids *ids);
+int dr_check_refs_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b);
+int dr_check_live_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *ip);
+int dr_check_damaged_pack_blobs_cb(void *arg, const struct dr_id *id,
+                                   const struct dr_index_blob *b);
+
+/* read_data.c: --read-data, every selected pack read and verified on worker threads. */
+DR_MUST_CHECK int dr_check_read_data(struct chk *c);
+
+#endif
