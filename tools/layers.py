@@ -7,7 +7,8 @@ docs/ARCHITECTURE.md is the rule: one row per folder of src/ with its level and 
 (include/drrepo/) it owns. A file may include headers of its own folder and of folders on a lower
 level; an include that goes up a level, or sideways to another folder on the same level, fails.
 Every folder of src/ and every public header must be in the table, so that nothing new escapes
-the rule, and a public header must be used by some other folder (else it is private). Private headers ("x_int.h", "../backend_int.h") belong to the folder they sit in.
+the rule, and a public header must be used by some other folder (else it is private). The
+fourth column names the libraries' headers a folder wraps: no other folder may include them. Private headers ("x_int.h", "../backend_int.h") belong to the folder they sit in.
 
 Because every include goes strictly down a level (or stays inside its folder), the folder graph
 has no cycles; C's -Werror=implicit-function-declaration means that a call needs a declaration
@@ -43,6 +44,7 @@ if not m:
 
 level = {}  # folder -> level
 owner = {}  # public header -> folder
+libs = {}   # library header ("sodium.h") -> folders that may include it
 for line in m.group(1).splitlines():
     cells = [c.strip() for c in line.strip().strip("|").split("|")]
     if len(cells) < 3 or not cells[0].isdigit():
@@ -54,6 +56,9 @@ for line in m.group(1).splitlines():
         if h in owner:
             fail_setup("header '%s' is listed for both '%s' and '%s'" % (h, owner[h], folder))
         owner[h] = folder
+    if len(cells) > 3:
+        for h in re.findall(r"[a-z0-9_/.-]+\.h", cells[3]):
+            libs.setdefault(h, set()).add(folder)
 
 problems = []
 used_by = {h: set() for h in owner}  # public header -> folders other than its owner that include it
@@ -71,6 +76,11 @@ def check_file(path, me):
         return
     with open(path, encoding="utf-8", errors="replace") as f:
         for no, line in enumerate(f, 1):
+            sysinc = re.match(r'\s*#\s*include\s+<([^>]+)>', line)
+            if sysinc and sysinc.group(1) in libs and me not in libs[sysinc.group(1)]:
+                problems.append("%s:%d: includes <%s>, which only %s may use (the library's "
+                                "wrapper)" % (rel, no, sysinc.group(1),
+                                              ", ".join(sorted(libs[sysinc.group(1)]))))
             inc = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
             if not inc:
                 continue

@@ -23,4 +23,7 @@ DR_MUST_CHECK int dr_compress(struct dr_compressor *z, const uint8_t *src, size_
 DR_MUST_CHECK int dr_decompress(struct dr_compressor *z, const uint8_t *src, size_t len,
                                 size_t expect_len, struct dr_buf *out);
 
+/* The libzstd version, for `drrepo version`. */
+const char *dr_compress_version(void);
+
 #endif

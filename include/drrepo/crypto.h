@@ -36,6 +36,28 @@ void dr_crypto_blob_id(const struct dr_keys *k, const void *data, size_t len, st
 /* Unkeyed BLAKE2b-256: the name of packs, snapshots and key files (hash of their bytes). */
 void dr_crypto_hash(const void *data, size_t len, struct dr_id *out);
 
+/* Keyed BLAKE2b of msg into out (outlen 16..64 bytes): derivations from a 32-byte subkey that
+ * other modules need (the chunker's Gear table, the RDB record store's lookup key). */
+void dr_crypto_keyed_hash(const uint8_t key[32], const void *msg, size_t len, uint8_t *out,
+                          size_t outlen);
+
+/* SipHash-2-4 of msg under a 16-byte key: a fast keyed hash for in-memory hash tables whose
+ * keys come from input (the RDB record store's lookup), so chosen input cannot crowd a bucket. */
+uint64_t dr_crypto_shorthash(const uint8_t key[16], const void *msg, size_t len);
+
+/* The libsodium version, for `drrepo version`. */
+const char *dr_crypto_version(void);
+
+/* SHA-256, where a format outside ours names it (PostgreSQL backup manifests). */
+#define DR_SHA256_LEN 32
+struct dr_sha256 {
+    uint8_t opaque[128] __attribute__((aligned(8)));
+};
+void dr_sha256(const void *data, size_t len, uint8_t out[DR_SHA256_LEN]);
+void dr_sha256_init(struct dr_sha256 *st);
+void dr_sha256_update(struct dr_sha256 *st, const void *data, size_t len);
+void dr_sha256_final(struct dr_sha256 *st, uint8_t out[DR_SHA256_LEN]);
+
 /* Streaming unkeyed BLAKE2b-256 for pack names computed while writing. */
 struct dr_hash_state {
     uint8_t opaque[384] __attribute__((aligned(64)));

@@ -11,10 +11,10 @@
  * passed, so callers may re-ask with a longer buffer after a "need more data" answer. */
 #include "drrepo/chunker.h"
 
-#include <sodium.h>
-
+#include "drrepo/crypto.h"
 #include "drrepo/error.h"
 #include "drrepo/format.h"
+#include "drrepo/secure.h"
 
 /* The hash window: a byte stops influencing h after this many shifts. */
 #define GEAR_WINDOW 64
@@ -60,12 +60,10 @@ void dr_chunker_init(struct dr_chunker *c, const struct dr_chunker_params *p, co
     memcpy(msg, label, sizeof(label) - 1);
     for (unsigned i = 0; i < 256; i++) {
         msg[sizeof(label) - 1] = (uint8_t)i;
-        if (crypto_generichash(out, sizeof(out), msg, sizeof(msg), key, 32) != 0) {
-            DR_BUG("crypto_generichash rejected fixed parameters");
-        }
+        dr_crypto_keyed_hash(key, msg, sizeof(msg), out, sizeof(out));
         c->gear[i] = dr_get_u64le(out);
     }
-    sodium_memzero(out, sizeof(out));
+    dr_wipe(out, sizeof(out));
 
     unsigned bits = (unsigned)__builtin_ctz(p->avg);
     c->mask_s = top_mask(bits + 2);

@@ -1,8 +1,8 @@
 /* version.c: `drrepo version`. */
 #include "cmd_int.h"
 
-#include <sodium.h>
-#include <zstd.h>
+#include "drrepo/compress.h"
+#include "drrepo/crypto.h"
 
 #ifndef DR_VERSION
 #define DR_VERSION "0"
@@ -13,8 +13,8 @@ int dr_cmd_version(struct dr_ctx *ctx, int argc, char **argv)
     (void)ctx;
     (void)argc;
     (void)argv;
-    printf("drrepo %s (format %u; zstd %s, libsodium %s%s)\n", DR_VERSION, 1u, ZSTD_versionString(),
-           sodium_version_string(),
+    printf("drrepo %s (format %u; zstd %s, libsodium %s%s)\n", DR_VERSION, 1u,
+           dr_compress_version(), dr_crypto_version(),
 #ifdef DR_FAULTS
            "; fault points compiled in"
 #else

@@ -143,3 +143,8 @@ int dr_decompress(struct dr_compressor *z, const uint8_t *src, size_t len, size_
     dr_buf_setlen(out, out->len + r);
     return 0;
 }
+
+const char *dr_compress_version(void)
+{
+    return ZSTD_versionString();
+}

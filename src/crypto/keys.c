@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "drrepo/error.h"
+#include "drrepo/format.h"
 
 #define DR_KDF_CONTEXT "drrepo01"
 enum {
@@ -95,6 +96,52 @@ void dr_crypto_hash(const void *data, size_t len, struct dr_id *out)
     if (crypto_generichash(out->b, DR_ID_LEN, data, len, NULL, 0) != 0) {
         DR_BUG("crypto_generichash rejected fixed parameters");
     }
+}
+
+void dr_crypto_keyed_hash(const uint8_t key[32], const void *msg, size_t len, uint8_t *out,
+                          size_t outlen)
+{
+    if (crypto_generichash(out, outlen, msg, len, key, 32) != 0) {
+        DR_BUG("crypto_generichash rejected fixed parameters");
+    }
+}
+
+_Static_assert(crypto_shorthash_KEYBYTES == 16, "SipHash key length");
+
+uint64_t dr_crypto_shorthash(const uint8_t key[16], const void *msg, size_t len)
+{
+    uint8_t out[crypto_shorthash_BYTES];
+    crypto_shorthash(out, msg, len, key);
+    return dr_get_u64le(out);
+}
+
+const char *dr_crypto_version(void)
+{
+    return sodium_version_string();
+}
+
+_Static_assert(sizeof(crypto_hash_sha256_state) <= sizeof(((struct dr_sha256 *)0)->opaque),
+               "struct dr_sha256 too small for libsodium's SHA-256 state");
+_Static_assert(DR_SHA256_LEN == crypto_hash_sha256_BYTES, "SHA-256 length");
+
+void dr_sha256(const void *data, size_t len, uint8_t out[DR_SHA256_LEN])
+{
+    crypto_hash_sha256(out, data, len);
+}
+
+void dr_sha256_init(struct dr_sha256 *st)
+{
+    crypto_hash_sha256_init((crypto_hash_sha256_state *)(void *)st->opaque);
+}
+
+void dr_sha256_update(struct dr_sha256 *st, const void *data, size_t len)
+{
+    crypto_hash_sha256_update((crypto_hash_sha256_state *)(void *)st->opaque, data, len);
+}
+
+void dr_sha256_final(struct dr_sha256 *st, uint8_t out[DR_SHA256_LEN])
+{
+    crypto_hash_sha256_final((crypto_hash_sha256_state *)(void *)st->opaque, out);
 }
 
 static crypto_generichash_state *hash_state(struct dr_hash_state *st)

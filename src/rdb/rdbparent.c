@@ -4,11 +4,11 @@
 #include "drrepo/rdbstore.h"
 #include <errno.h>
 #include <pthread.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "drrepo/crypto.h"
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 #include "drrepo/mem.h"
@@ -18,10 +18,7 @@
 void dr_rdbstore_hash_key(const uint8_t chunker_key[32], uint8_t out[DR_RDBSTORE_HASH_KEY_LEN])
 {
     static const char ctx[] = "drrepo rdb record lookup v2";
-    if (crypto_generichash(out, DR_RDBSTORE_HASH_KEY_LEN, (const uint8_t *)ctx, sizeof(ctx) - 1,
-                           chunker_key, 32) != 0) {
-        DR_BUG("crypto_generichash rejected fixed parameters");
-    }
+    dr_crypto_keyed_hash(chunker_key, ctx, sizeof(ctx) - 1, out, DR_RDBSTORE_HASH_KEY_LEN);
 }
 
 /* The lookup hash of a record: of its key, which is short and identifies the record that a
@@ -29,14 +26,12 @@ void dr_rdbstore_hash_key(const uint8_t chunker_key[32], uint8_t out[DR_RDBSTORE
  * comparing bytes). Keyed, so that chosen key names cannot crowd one probe sequence. */
 static uint64_t rec_hash(const uint8_t *key, const uint8_t *p, size_t len)
 {
-    uint8_t out[8];
     size_t ko, kl;
     if (dr_rdbrec_key(p, len, &ko, &kl)) {
         p += ko;
         len = kl;
     }
-    crypto_shorthash(out, p, len, key);
-    return dr_get_u64le(out);
+    return dr_crypto_shorthash(key, p, len);
 }
 
 bool dr_rdbstore_get_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *out)

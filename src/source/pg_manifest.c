@@ -272,9 +272,9 @@ static int verify_manifest_checksum(struct dr_pg_consumer *c, const struct jv *r
     if (nl < 2 || !want || want->t != J_STR) {
         return dr_pg_bad(c, "backup manifest has no manifest checksum");
     }
-    uint8_t sum[crypto_hash_sha256_BYTES];
+    uint8_t sum[DR_SHA256_LEN];
     char hex[2 * sizeof(sum) + 1];
-    crypto_hash_sha256(sum, (const uint8_t *)m, cut);
+    dr_sha256(m, cut, sum);
     dr_hex_encode(sum, sizeof(sum), hex);
     if (strcasecmp(hex, want->s) != 0) {
         return dr_pg_bad(c, "backup manifest checksum mismatch: the manifest is damaged");

@@ -9,7 +9,6 @@
  * last, so each file's SHA-256 is kept and compared when it arrives. */
 #include "pg_stream_int.h"
 
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <strings.h>
@@ -132,7 +131,7 @@ static int member_read(void *arg, uint8_t *buf, size_t len)
     struct member *m = arg;
     int got = dr_tar_read(m->tar, buf, len);
     if (got > 0) {
-        crypto_hash_sha256_update(&m->sha, buf, (unsigned long long)got);
+        dr_sha256_update(&m->sha, buf, (size_t)got);
         m->got += (uint64_t)got;
     }
     return got;
@@ -159,7 +158,7 @@ static int add_file(struct dr_pg_consumer *c, struct dr_tar *tar, const struct d
     uint64_t want = e->size;
     node_meta(&n, e, name);
     n.type = DR_NODE_FILE;
-    crypto_hash_sha256_init(&m.sha);
+    dr_sha256_init(&m.sha);
     int rc = c->sink->add_file(c->sink->arg, member_read, &m, NULL, NULL, &n);
     if (rc >= 0 && m.got != want) {
         rc = dr_pg_bad(c, "archive member '%s' was not read to its end", path);
@@ -173,7 +172,7 @@ static int add_file(struct dr_pg_consumer *c, struct dr_tar *tar, const struct d
     sn->path = dr_xstrdup(path);
     sn->size = want;
     sn->matched = false;
-    crypto_hash_sha256_final(&m.sha, sn->sha);
+    dr_sha256_final(&m.sha, sn->sha);
     dr_tree_add(&d->entries, &n);
     return 0;
 }

@@ -3,9 +3,8 @@
 #ifndef DR_PG_STREAM_INT_H
 #define DR_PG_STREAM_INT_H
 
-#include <sodium.h>
-
 #include "drrepo/buf.h"
+#include "drrepo/crypto.h"
 #include "pg_int.h"
 
 struct dr_pg_dir {
@@ -20,7 +19,7 @@ struct dr_pg_dir {
 struct dr_pg_seen {
     char *path;
     uint64_t size;
-    uint8_t sha[crypto_hash_sha256_BYTES];
+    uint8_t sha[DR_SHA256_LEN];
     bool matched;
 };
 
@@ -46,7 +45,7 @@ struct dr_pg_consumer {
 /* The reader handed to add_file: one tar member, hashed as it passes. */
 struct member {
     struct dr_tar *tar;
-    crypto_hash_sha256_state sha;
+    struct dr_sha256 sha;
     uint64_t got;
 };
 
