@@ -19,4 +19,8 @@ DRREPO_REPOSITORY="$REPO" dr_expect_success "DRREPO_REPOSITORY names the reposit
 dr_must_fail 2 "an unknown command is a usage error" drrepo snapshto
 dr_check "the error suggests the closest command" grep -q "did you mean 'snapshot'" "$T/err"
 dr_must_fail 2 "a missing repository option is a usage error" "$DRREPO" snapshots
+want=$(sed -n 's/^#define DR_REPO_VERSION \([0-9]*\)u.*/\1/p' "$DR_SRC/include/drrepo/format.h")
+dr_expect_success "version runs without a repository" "$DRREPO" version
+dr_check "version names the format version that init writes ($want)" \
+    grep -q "(format $want;" "$T/out"
 dr_done
