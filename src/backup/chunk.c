@@ -117,7 +117,7 @@ struct rdb_parent_job {
     const struct dr_node *pnode;
     struct dr_compressor *z[DR_RDBSTORE_FETCH_WORKERS]; /* one per fetching thread */
     struct dr_rdbstore_parent *par;
-    char *err; /* why the parent is not usable */
+    struct dr_error_saved err; /* why the parent is not usable (from the loading thread) */
     pthread_t thread;
     bool started;
 };
@@ -131,8 +131,9 @@ static int rdb_get(void *arg, unsigned worker, uint32_t i, struct dr_buf *out)
 static void *rdb_parent_main(void *arg)
 {
     struct rdb_parent_job *j = arg;
-    if (dr_rdbstore_parent_load(j->pnode, rdb_get, j, j->b->rdb_key, &j->par) < 0) {
-        j->err = dr_xstrdup(dr_error_msg());
+    int rc = dr_rdbstore_parent_load(j->pnode, rdb_get, j, j->b->rdb_key, &j->par);
+    if (rc < 0) {
+        dr_error_save(&j->err, rc);
         dr_error_clear();
     }
     return NULL;
@@ -164,12 +165,12 @@ static struct dr_rdbstore_parent *rdb_parent_join(struct rdb_parent_job *j, cons
     if (j->started) {
         pthread_join(j->thread, NULL);
     }
-    if (j->err) {
+    if (j->err.code < 0) {
         dr_log_warn("'%s': the parent snapshot's records cannot be read (%s); storing every "
                     "record again",
-                    what, j->err);
-        free(j->err);
+                    what, j->err.msg ? j->err.msg : dr_strerror(j->err.code));
     }
+    dr_error_saved_release(&j->err);
     for (unsigned w = 0; w < DR_RDBSTORE_FETCH_WORKERS; w++) {
         if (j->z[w]) {
             dr_compressor_free(j->z[w]);

@@ -228,14 +228,12 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     dr_snapshot_init(&s);
     rc = dr_backup_run(ctx->r, src, &o, &id, &s);
     if (rc >= 0 || rc == DR_EPARTIAL) {
-        char msg[1024];
-        snprintf(msg, sizeof(msg), "%s", dr_error_msg());
+        /* the partial snapshot's message outlives printing the result */
+        struct dr_error_saved partial = {0};
+        dr_error_save(&partial, rc);
         int prc = print_result(ctx, &id, &s);
-        if (rc == DR_EPARTIAL) {
-            rc = dr_errorf(DR_EPARTIAL, "%s", msg);
-        } else {
-            rc = prc;
-        }
+        rc = rc == DR_EPARTIAL ? dr_error_restore(&partial) : prc;
+        dr_error_saved_release(&partial);
     }
     dr_snapshot_release(&s);
 out:

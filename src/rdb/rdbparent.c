@@ -165,7 +165,7 @@ struct fetch {
     unsigned worker, workers;
     struct dr_buf *bufs;
     int rc;
-    char *msg; /* the error's message: errors are per thread */
+    struct dr_error_saved err; /* the error with its message: the slot is per thread */
 };
 
 static void *fetch_main(void *a)
@@ -174,7 +174,7 @@ static void *fetch_main(void *a)
     for (uint32_t k = f->worker; k < f->n && f->rc >= 0; k += f->workers) {
         f->rc = f->pget(f->arg, f->worker, f->chunk + k, &f->bufs[k]);
         if (f->rc < 0) {
-            f->msg = dr_xstrdup(dr_error_msg());
+            dr_error_save(&f->err, f->rc);
             dr_error_clear();
         }
     }
@@ -210,9 +210,9 @@ static int fetch_batch(dr_rdbstore_pget_fn pget, void *arg, unsigned workers, ui
             fetch_main(&f[w]); /* no thread: fetched here */
         }
         if (f[w].rc < 0 && rc >= 0) {
-            rc = dr_errorf(f[w].rc, "%s", f[w].msg);
+            rc = dr_error_restore(&f[w].err);
         }
-        free(f[w].msg);
+        dr_error_saved_release(&f[w].err);
     }
     return rc;
 }
