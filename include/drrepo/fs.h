@@ -40,4 +40,13 @@ char *dr_fs_dirname(const char *path);
 /* Joins a and b with one '/' (free() the result). */
 char *dr_fs_join(const char *a, const char *b);
 
+/* A file descriptor read as a stream (a regular file, stdin, a command's pipe): the
+ * dr_stream_read_fn shape with arg a struct dr_fd_reader. Returns the bytes read (> 0), 0 at the
+ * end, or DR_EIO naming what; EINTR is retried. */
+struct dr_fd_reader {
+    int fd;
+    const char *what;
+};
+DR_MUST_CHECK int dr_fs_fd_read(void *arg, uint8_t *buf, size_t len);
+
 #endif

@@ -13,29 +13,10 @@
 #include "backup_int.h"
 #include "drrepo/crypto.h"
 #include "drrepo/error.h"
+#include "drrepo/fs.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/util.h"
-
-/* A file descriptor as a reader (a regular file). */
-struct fd_reader {
-    int fd;
-    const char *what;
-};
-
-static int fd_read(void *arg, uint8_t *buf, size_t len)
-{
-    struct fd_reader *fr = arg;
-    for (;;) {
-        ssize_t got = read(fr->fd, buf, len > INT32_MAX ? INT32_MAX : len);
-        if (got >= 0) {
-            return (int)got;
-        }
-        if (errno != EINTR) {
-            return dr_error_errno(DR_EIO, "cannot read '%s'", fr->what);
-        }
-    }
-}
 
 static struct dr_id path_key(const char *path)
 {
@@ -182,8 +163,8 @@ int dr_backup_read_file(struct dr_backup *b, const char *path, const struct stat
         uint32_t alloc = guess > 1u << 20 ? 1u << 20 : (uint32_t)guess;
         n->chunks = dr_xmalloc(alloc * sizeof(*n->chunks));
         n->chunk_sizes = dr_xmalloc(alloc * sizeof(*n->chunk_sizes));
-        struct fd_reader fr = {fd, path};
-        int64_t got = dr_backup_chunk_stream(b, fd_read, &fr, n, pnode, alloc, path);
+        struct dr_fd_reader fr = {fd, path};
+        int64_t got = dr_backup_chunk_stream(b, dr_fs_fd_read, &fr, n, pnode, alloc, path);
         close(fd);
         if (got == DR_EIO) {
             /* a read error in the middle of a file: leave the file out, keep going */

@@ -218,3 +218,17 @@ int dr_fs_read_file(const char *path, struct dr_buf *out)
     close(fd);
     return rc;
 }
+
+int dr_fs_fd_read(void *arg, uint8_t *buf, size_t len)
+{
+    struct dr_fd_reader *fr = arg;
+    for (;;) {
+        ssize_t got = read(fr->fd, buf, len > INT32_MAX ? INT32_MAX : len);
+        if (got >= 0) {
+            return (int)got;
+        }
+        if (errno != EINTR) {
+            return dr_error_errno(DR_EIO, "cannot read '%s'", fr->what);
+        }
+    }
+}

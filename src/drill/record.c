@@ -55,11 +55,14 @@ static int by_time(const void *a, const void *b)
     return x->time_ns < y->time_ns ? -1 : x->time_ns > y->time_ns;
 }
 
-int dr_drill_list(struct dr_repo *r, const struct dr_id *id, dr_drill_cb cb, void *arg)
+/* Reads every drill result of the repository in listing order and hands each to cb (name, the
+ * decoded result; cb takes ownership of res). A result removed meanwhile is skipped; one that
+ * cannot be read is skipped too, with a warning when warn is set (check reports it either way):
+ * one unreadable result must not hide the others. Errors: listing errors, and cb's. */
+typedef int (*each_cb)(void *arg, const char *name, struct dr_drill_result *res);
+static int each_result(struct dr_repo *r, bool warn, each_cb cb, void *arg)
 {
     struct drill_names dn = {0};
-    struct dr_drill_result *v = NULL;
-    size_t n = 0, alloc = 0;
     struct dr_buf raw = DR_BUF_INIT(DR_DRILLREC_FILE_MAX);
     int rc = dr_backend_list(dr_repo_backend(r), DR_OBJ_DRILLS, list_cb, &dn);
     for (size_t i = 0; rc >= 0 && i < dn.n; i++) {
@@ -76,33 +79,15 @@ int dr_drill_list(struct dr_repo *r, const struct dr_id *id, dr_drill_cb cb, voi
             grc =
                 dr_drillrec_decode(dr_repo_keys(r), &did, (const uint8_t *)raw.buf, raw.len, &res);
         }
-        if (grc == DR_ENOENT) {
-            dr_error_clear(); /* removed meanwhile */
-            continue;
-        }
         if (grc < 0) {
-            /* one unreadable result must not hide the others */
-            dr_log_warn("skipping drill result '%s': %s", dn.v[i], dr_error_msg());
+            if (warn && grc != DR_ENOENT) {
+                dr_log_warn("skipping drill result '%s': %s", dn.v[i], dr_error_msg());
+            }
             dr_error_clear();
             continue;
         }
-        if (id && !dr_id_eq(id, &res.snapshot)) {
-            dr_drill_result_release(&res);
-            continue;
-        }
-        DR_GROW(v, alloc, n + 1);
-        v[n++] = res;
+        rc = cb(arg, dn.v[i], &res);
     }
-    if (n > 1) {
-        qsort(v, n, sizeof(*v), by_time);
-    }
-    for (size_t i = 0; rc >= 0 && i < n; i++) {
-        rc = cb(arg, &v[i]);
-    }
-    for (size_t i = 0; i < n; i++) {
-        dr_drill_result_release(&v[i]);
-    }
-    free(v);
     for (size_t i = 0; i < dn.n; i++) {
         free(dn.v[i]);
     }
@@ -111,52 +96,74 @@ int dr_drill_list(struct dr_repo *r, const struct dr_id *id, dr_drill_cb cb, voi
     return rc;
 }
 
+struct list_ctx {
+    const struct dr_id *id;
+    struct dr_drill_result *v;
+    size_t n, alloc;
+};
+
+static int collect(void *arg, const char *name, struct dr_drill_result *res)
+{
+    struct list_ctx *l = arg;
+    (void)name;
+    if (l->id && !dr_id_eq(l->id, &res->snapshot)) {
+        dr_drill_result_release(res);
+        return 0;
+    }
+    DR_GROW(l->v, l->alloc, l->n + 1);
+    l->v[l->n++] = *res;
+    return 0;
+}
+
+int dr_drill_list(struct dr_repo *r, const struct dr_id *id, dr_drill_cb cb, void *arg)
+{
+    struct list_ctx l = {.id = id};
+    int rc = each_result(r, true, collect, &l);
+    if (l.n > 1) {
+        qsort(l.v, l.n, sizeof(*l.v), by_time);
+    }
+    for (size_t i = 0; rc >= 0 && i < l.n; i++) {
+        rc = cb(arg, &l.v[i]);
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        dr_drill_result_release(&l.v[i]);
+    }
+    free(l.v);
+    return rc;
+}
+
+struct prune_ctx {
+    struct dr_repo *r;
+    int removed;
+};
+
+/* Deletes a result whose snapshot is gone. */
+static int prune_one(void *arg, const char *name, struct dr_drill_result *res)
+{
+    struct prune_ctx *p = arg;
+    char *snap = dr_layout_name_dup(DR_LAYOUT_SNAPSHOT, &res->snapshot);
+    uint64_t size;
+    int rc = dr_backend_stat(dr_repo_backend(p->r), snap, &size);
+    free(snap);
+    dr_drill_result_release(res);
+    if (rc != DR_ENOENT) {
+        return rc < 0 ? rc : 0;
+    }
+    dr_error_clear();
+    rc = dr_backend_delete(dr_repo_backend(p->r), name);
+    if (rc == DR_ENOENT) {
+        dr_error_clear();
+        return 0;
+    }
+    if (rc >= 0) {
+        p->removed++;
+    }
+    return rc < 0 ? rc : 0;
+}
+
 int dr_drill_prune(struct dr_repo *r)
 {
-    struct drill_names dn = {0};
-    struct dr_buf raw = DR_BUF_INIT(DR_DRILLREC_FILE_MAX);
-    int removed = 0;
-    int rc = dr_backend_list(dr_repo_backend(r), DR_OBJ_DRILLS, list_cb, &dn);
-    for (size_t i = 0; rc >= 0 && i < dn.n; i++) {
-        enum dr_layout_kind kind;
-        struct dr_id did;
-        if (dr_layout_parse(dn.v[i], &kind, &did) < 0 || kind != DR_LAYOUT_DRILL) {
-            dr_error_clear();
-            continue;
-        }
-        dr_buf_reset(&raw);
-        struct dr_drill_result res;
-        int grc = dr_backend_get(dr_repo_backend(r), dn.v[i], 0, UINT64_MAX, &raw);
-        if (grc >= 0) {
-            grc =
-                dr_drillrec_decode(dr_repo_keys(r), &did, (const uint8_t *)raw.buf, raw.len, &res);
-        }
-        if (grc < 0) {
-            dr_error_clear(); /* removed meanwhile, or unreadable: check reports it */
-            continue;
-        }
-        char *snap = dr_layout_name_dup(DR_LAYOUT_SNAPSHOT, &res.snapshot);
-        uint64_t size;
-        int src = dr_backend_stat(dr_repo_backend(r), snap, &size);
-        free(snap);
-        dr_drill_result_release(&res);
-        if (src == DR_ENOENT) {
-            dr_error_clear();
-            rc = dr_backend_delete(dr_repo_backend(r), dn.v[i]);
-            if (rc == DR_ENOENT) {
-                dr_error_clear();
-                rc = 0;
-            } else if (rc >= 0) {
-                removed++;
-            }
-        } else if (src < 0) {
-            rc = src;
-        }
-    }
-    for (size_t i = 0; i < dn.n; i++) {
-        free(dn.v[i]);
-    }
-    free(dn.v);
-    dr_buf_release(&raw);
-    return rc < 0 ? rc : removed;
+    struct prune_ctx p = {.r = r};
+    int rc = each_result(r, false, prune_one, &p);
+    return rc < 0 ? rc : p.removed;
 }

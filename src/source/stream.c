@@ -14,6 +14,7 @@
 
 #include "drrepo/buf.h"
 #include "drrepo/error.h"
+#include "drrepo/fs.h"
 #include "drrepo/format.h"
 #include "drrepo/mem.h"
 #include "source_int.h"
@@ -75,26 +76,6 @@ int dr_source_stream_build(const struct dr_source_stream *st, const struct dr_so
     return rc;
 }
 
-/* A file descriptor as a reader (stdin, a command's pipe). */
-struct fd_reader {
-    int fd;
-    const char *what;
-};
-
-static int fd_read(void *arg, uint8_t *buf, size_t len)
-{
-    struct fd_reader *fr = arg;
-    for (;;) {
-        ssize_t got = read(fr->fd, buf, len > INT32_MAX ? INT32_MAX : len);
-        if (got >= 0) {
-            return (int)got;
-        }
-        if (errno != EINTR) {
-            return dr_error_errno(DR_EIO, "cannot read '%s'", fr->what);
-        }
-    }
-}
-
 struct stream {
     struct dr_source src; /* first: dr_source_free frees the whole */
     int fd;
@@ -106,11 +87,11 @@ struct stream {
 static int stdin_build(void *arg, const struct dr_source_sink *sink, struct dr_snapshot *s)
 {
     const struct stream *in = arg;
-    struct fd_reader fr = {in->fd, "standard input"};
+    struct dr_fd_reader fr = {in->fd, "standard input"};
     struct dr_source_stream st = {
         .name = in->name,
         .what = "standard input",
-        .read = fd_read,
+        .read = dr_fs_fd_read,
         .arg = &fr,
         .allow_empty = in->allow_empty,
         .eio_is_source = true,
@@ -140,7 +121,7 @@ static char *command_string(char **argv)
 }
 
 struct child {
-    struct fd_reader fr;
+    struct dr_fd_reader fr;
     pid_t pid;
 };
 
@@ -201,8 +182,8 @@ static int command_build(void *arg, const struct dr_source_sink *sink, struct dr
         .name = in->name,
         .what = cmd,
         .label = "command '",
-        .read = fd_read,
-        .arg = &c, /* its first member is the fd_reader that fd_read takes */
+        .read = dr_fs_fd_read,
+        .arg = &c, /* its first member is the dr_fd_reader that dr_fs_fd_read takes */
         .finish = command_finish,
         .allow_empty = in->allow_empty,
         .eio_is_source = true,
