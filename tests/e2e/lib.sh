@@ -8,6 +8,7 @@
 #   dr_fail MSG                       fail now
 #   dr_init [REPO]                    create a repository with a fast KDF
 #   dr_mount_tmpfs SIZE               a tmpfs at $MNT for this test (skips unless root)
+#   dr_no_leak_check                  no LeakSanitizer pass at the exits of this test's runs
 #   dr_done                           print the summary and exit (0 if all passed)
 # stdout/stderr of the last command are in $T/out and $T/err.
 set -u
@@ -83,6 +84,11 @@ dr_same_tree() {
     b=$(cd "$2" && find . -type f -links +1 -printf '%i %P\n' | sort | awk '{print $1}' | uniq -c | awk '{print $1}' | sort | tr '\n' ' ')
     [ "$a" = "$b" ] || { echo "# hard links differ"; return 1; }
 }
+
+# dr_no_leak_check: turns off LeakSanitizer's pass at process exit for the rest of the test (a
+# later detect_leaks in ASAN_OPTIONS overrides an earlier one). Only for fault tests that start
+# hundreds of drrepo processes or kill them: see tests/README.md, "ASan and leak checks".
+dr_no_leak_check() { export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"; }
 
 dr_init() {
     "$DRREPO" -r "${1:-$REPO}" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 >"$T/out" 2>"$T/err" \
