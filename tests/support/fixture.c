@@ -88,6 +88,53 @@ struct dr_repo *dr_test_repo_open(const char *store, const char *cache_dir)
     return r;
 }
 
+struct dr_test_env *dr_test_env_new(const char *store, size_t nclients)
+{
+    assert_true(nclients >= 1 && nclients <= DR_TEST_CLIENTS_MAX);
+    struct dr_test_env *env = dr_xcalloc(1, sizeof(*env));
+    env->store = store;
+    env->nclients = nclients;
+    for (size_t i = 0; i < nclients; i++) {
+        env->cache[i] = dr_test_tmpdir();
+    }
+    dr_test_repo_init(store);
+    for (size_t i = 0; i < nclients; i++) {
+        env->repo[i] = dr_test_repo_open(store, env->cache[i]);
+    }
+    return env;
+}
+
+void dr_test_env_free(struct dr_test_env *env)
+{
+    for (size_t i = 0; i < env->nclients; i++) {
+        dr_repo_close(env->repo[i]);
+        dr_test_rmtree(env->cache[i]);
+        free(env->cache[i]);
+    }
+    dr_mem_backend_destroy(env->store);
+    free(env);
+}
+
+void dr_test_find_node(struct dr_repo *r, const struct dr_id *id, const char *path,
+                       struct dr_node *out)
+{
+    struct dr_snapshot s;
+    dr_snapshot_init(&s);
+    assert_int_equal(dr_repo_snapshot_load(r, id, &s), 0);
+    assert_int_equal(dr_repo_find_node(r, &s, path, out), 0);
+    dr_snapshot_release(&s);
+}
+
+uint32_t dr_test_refs(struct dr_repo *r, const struct dr_id *id)
+{
+    struct dr_index_txn *txn = NULL;
+    struct dr_index_blob b;
+    assert_int_equal(dr_index_begin(dr_repo_index(r), false, &txn), 0);
+    assert_int_equal(dr_index_blob_get(txn, id, &b), 0);
+    assert_int_equal(dr_index_commit(txn), 0);
+    return b.refs;
+}
+
 void dr_test_fill(uint8_t *out, size_t len, uint32_t seed)
 {
     uint32_t x = seed * 2654435761u + 1;

@@ -28,6 +28,30 @@ void dr_test_repo_init(const char *store);
 /* Opens "mem://<store>" with its index in cache_dir. */
 struct dr_repo *dr_test_repo_open(const char *store, const char *cache_dir);
 
+/* The set-up most engine tests share: the repository "mem://<store>" (dr_test_repo_init) and
+ * nclients (1 or 2) handles on it, each with a scratch cache directory of its own. */
+#define DR_TEST_CLIENTS_MAX 2
+
+struct dr_test_env {
+    const char *store;
+    size_t nclients;
+    char *cache[DR_TEST_CLIENTS_MAX];
+    struct dr_repo *repo[DR_TEST_CLIENTS_MAX];
+};
+
+/* Creates the cache directories, initialises the store and opens every client. */
+struct dr_test_env *dr_test_env_new(const char *store, size_t nclients);
+
+/* Closes the clients, removes their cache directories and destroys the store. */
+void dr_test_env_free(struct dr_test_env *env);
+
+/* Loads snapshot id through r and finds the node at path into out. */
+void dr_test_find_node(struct dr_repo *r, const struct dr_id *id, const char *path,
+                       struct dr_node *out);
+
+/* The reference count the index of r holds for blob id (which must be there). */
+uint32_t dr_test_refs(struct dr_repo *r, const struct dr_id *id);
+
 /* Writes file content of len bytes, derived from seed, into out (deterministic, and not
  * compressible to nothing). */
 void dr_test_fill(uint8_t *out, size_t len, uint32_t seed);

@@ -27,29 +27,15 @@
 
 #define STORE "backup"
 
-struct env {
-    char *cache;
-    struct dr_repo *r;
-};
-
 static int setup(void **state)
 {
-    struct env *e = dr_xcalloc(1, sizeof(*e));
-    e->cache = dr_test_tmpdir();
-    dr_test_repo_init(STORE);
-    e->r = dr_test_repo_open(STORE, e->cache);
-    *state = e;
+    *state = dr_test_env_new(STORE, 1);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct env *e = *state;
-    dr_repo_close(e->r);
-    dr_test_rmtree(e->cache);
-    free(e->cache);
-    free(e);
-    dr_mem_backend_destroy(STORE);
+    dr_test_env_free(*state);
     return 0;
 }
 
@@ -191,12 +177,12 @@ static void assert_file(struct dr_repo *r, const struct dr_snapshot *s, const ch
 
 static void test_tree_source_snapshot(void **state)
 {
-    struct env *e = *state;
+    struct dr_test_env *e = *state;
     struct fake f = {0};
     struct dr_id id;
     struct dr_snapshot out;
     dr_snapshot_init(&out);
-    int rc = run_backup(e->r, &f, 1763000000LL * 1000000000LL, &id, &out);
+    int rc = run_backup(e->repo[0], &f, 1763000000LL * 1000000000LL, &id, &out);
     if (rc < 0) {
         fail_msg("backup: %s", dr_error_msg());
     }
@@ -210,7 +196,7 @@ static void test_tree_source_snapshot(void **state)
     /* what the repository holds, read back from the object, not from the engine's copy */
     struct dr_snapshot s;
     dr_snapshot_init(&s);
-    assert_int_equal(dr_repo_snapshot_load(e->r, &id, &s), 0);
+    assert_int_equal(dr_repo_snapshot_load(e->repo[0], &id, &s), 0);
     assert_string_equal(s.source, "fake");
     assert_string_equal(s.host, "unit-host");
     assert_int_equal(s.time_ns, 1763000000LL * 1000000000LL);
@@ -223,7 +209,7 @@ static void test_tree_source_snapshot(void **state)
 
     struct dr_tree t;
     dr_tree_init(&t);
-    assert_int_equal(dr_repo_tree_load(e->r, NULL, &s.tree, &t), 0);
+    assert_int_equal(dr_repo_tree_load(e->repo[0], NULL, &s.tree, &t), 0);
     assert_int_equal(t.n, 3);
     assert_string_equal(t.nodes[0].name, "big");
     assert_string_equal(t.nodes[1].name, "etc");
@@ -232,15 +218,15 @@ static void test_tree_source_snapshot(void **state)
     /* content-defined chunks: 150 kB with a 16 kB average is more than one chunk */
     assert_true(t.nodes[0].nchunks > 1);
     dr_tree_release(&t);
-    assert_file(e->r, &s, "big", &root_files[0]);
-    assert_file(e->r, &s, "small", &root_files[1]);
-    assert_file(e->r, &s, "etc/conf", &etc_files[0]);
+    assert_file(e->repo[0], &s, "big", &root_files[0]);
+    assert_file(e->repo[0], &s, "small", &root_files[1]);
+    assert_file(e->repo[0], &s, "etc/conf", &etc_files[0]);
 
     /* the same content again: a new snapshot, no new data */
     struct dr_id id2;
     struct dr_snapshot out2;
     dr_snapshot_init(&out2);
-    assert_int_equal(run_backup(e->r, &f, 1763000001LL * 1000000000LL, &id2, &out2), 0);
+    assert_int_equal(run_backup(e->repo[0], &f, 1763000001LL * 1000000000LL, &id2, &out2), 0);
     assert_memory_not_equal(&id, &id2, sizeof(id));
     assert_memory_equal(&out.tree, &out2.tree, sizeof(out.tree));
     assert_int_equal(out2.summary.blobs_added, 0);
@@ -253,24 +239,24 @@ static void test_tree_source_snapshot(void **state)
 
 static void test_failing_source(void **state)
 {
-    struct env *e = *state;
+    struct dr_test_env *e = *state;
     struct dr_id id;
     struct dr_snapshot out;
     dr_snapshot_init(&out);
 
     struct fake refuse = {.fail_build = DR_ESOURCE};
-    assert_int_equal(run_backup(e->r, &refuse, 0, &id, &out), DR_ESOURCE);
+    assert_int_equal(run_backup(e->repo[0], &refuse, 0, &id, &out), DR_ESOURCE);
     assert_non_null(strstr(dr_error_msg(), "refused"));
     assert_int_equal(dr_mem_backend_count(STORE, "snapshots/"), 0);
 
     struct fake drop = {.fail_after = 60000};
-    assert_int_equal(run_backup(e->r, &drop, 0, &id, &out), DR_ESOURCE);
+    assert_int_equal(run_backup(e->repo[0], &drop, 0, &id, &out), DR_ESOURCE);
     assert_non_null(strstr(dr_error_msg(), "dropped"));
     assert_int_equal(dr_mem_backend_count(STORE, "snapshots/"), 0);
 
     struct dr_snap_entry *list = NULL;
     size_t n = 0;
-    assert_int_equal(dr_repo_snapshot_list(e->r, &list, &n, NULL), 0);
+    assert_int_equal(dr_repo_snapshot_list(e->repo[0], &list, &n, NULL), 0);
     assert_int_equal(n, 0);
     dr_snap_list_free(list, n);
 }

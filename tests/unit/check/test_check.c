@@ -30,8 +30,8 @@ static const struct dr_test_file files[] = {
 };
 
 struct env {
-    char *cache;
-    struct dr_repo *r;
+    struct dr_test_env *t;
+    struct dr_repo *r; /* t->repo[0] */
     struct dr_id snap;
     char *pack; /* the data pack's object name */
     char pack_hex[DR_ID_HEX_LEN + 1];
@@ -40,9 +40,8 @@ struct env {
 static int setup(void **state)
 {
     struct env *e = dr_xcalloc(1, sizeof(*e));
-    e->cache = dr_test_tmpdir();
-    dr_test_repo_init(STORE);
-    e->r = dr_test_repo_open(STORE, e->cache);
+    e->t = dr_test_env_new(STORE, 1);
+    e->r = e->t->repo[0];
     dr_test_commit(e->r, files, 3, 1000, &e->snap);
     char **names = NULL;
     size_t n = dr_mem_backend_names(STORE, "data/", &names);
@@ -57,12 +56,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct env *e = *state;
-    dr_repo_close(e->r);
-    dr_test_rmtree(e->cache);
-    free(e->cache);
+    dr_test_env_free(e->t);
     free(e->pack);
     free(e);
-    dr_mem_backend_destroy(STORE);
     return 0;
 }
 

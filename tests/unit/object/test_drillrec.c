@@ -17,32 +17,7 @@
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 #include "drrepo/mem.h"
-
-static struct dr_keys *key, *other_key;
-
-static int setup(void **state)
-{
-    (void)state;
-    uint8_t m[DR_MASTER_KEY_LEN];
-    if (dr_crypto_init() < 0) {
-        return -1;
-    }
-    for (int i = 0; i < DR_MASTER_KEY_LEN; i++) {
-        m[i] = (uint8_t)i;
-    }
-    key = dr_keys_from_master(m);
-    m[0] ^= 1;
-    other_key = dr_keys_from_master(m);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    dr_keys_free(key);
-    dr_keys_free(other_key);
-    return 0;
-}
+#include "codec.h"
 
 static void sample(struct dr_drill_result *r, bool ok)
 {
@@ -67,11 +42,12 @@ static void test_round_trip(void **state)
         sample(&in, ok);
         struct dr_buf b = DR_BUF_INIT(DR_DRILLREC_FILE_MAX);
         struct dr_id id, h;
-        assert_int_equal(dr_drillrec_encode(key, &in, "host.example", &b, &id), 0);
+        assert_int_equal(dr_drillrec_encode(dr_test_key, &in, "host.example", &b, &id), 0);
         dr_crypto_hash(b.buf, b.len, &h);
         assert_true(dr_id_eq(&id, &h));
         assert_memory_equal(b.buf, DR_MAGIC_DRILL, DR_MAGIC_LEN);
-        assert_int_equal(dr_drillrec_decode(key, &id, (const uint8_t *)b.buf, b.len, &out), 0);
+        assert_int_equal(dr_drillrec_decode(dr_test_key, &id, (const uint8_t *)b.buf, b.len, &out),
+                         0);
         assert_true(dr_id_eq(&out.snapshot, &in.snapshot));
         assert_int_equal(out.time_ns, in.time_ns);
         assert_int_equal(out.duration_ns, in.duration_ns);
@@ -89,11 +65,13 @@ static void test_round_trip(void **state)
         /* wrong name, wrong key */
         struct dr_id wrong = id;
         wrong.b[0] ^= 1;
-        assert_int_equal(dr_drillrec_decode(key, &wrong, (const uint8_t *)b.buf, b.len, &out),
-                         DR_ECORRUPT);
+        assert_int_equal(
+            dr_drillrec_decode(dr_test_key, &wrong, (const uint8_t *)b.buf, b.len, &out),
+            DR_ECORRUPT);
         dr_error_clear();
-        assert_int_equal(dr_drillrec_decode(other_key, &id, (const uint8_t *)b.buf, b.len, &out),
-                         DR_ECORRUPT);
+        assert_int_equal(
+            dr_drillrec_decode(dr_test_other_key, &id, (const uint8_t *)b.buf, b.len, &out),
+            DR_ECORRUPT);
         dr_error_clear();
         dr_buf_release(&b);
     }
@@ -106,14 +84,14 @@ static void test_damage(void **state)
     sample(&in, true);
     struct dr_buf b = DR_BUF_INIT(DR_DRILLREC_FILE_MAX);
     struct dr_id id;
-    assert_int_equal(dr_drillrec_encode(key, &in, NULL, &b, &id), 0);
+    assert_int_equal(dr_drillrec_encode(dr_test_key, &in, NULL, &b, &id), 0);
     uint8_t *p = dr_xmalloc(b.len);
     for (size_t i = 0; i < b.len * 8; i++) {
         memcpy(p, b.buf, b.len);
         p[i / 8] ^= (uint8_t)(1u << (i % 8));
         struct dr_id h;
         dr_crypto_hash(p, b.len, &h); /* a name that matches: the damage must still be found */
-        int rc = dr_drillrec_decode(key, &h, p, b.len, &out);
+        int rc = dr_drillrec_decode(dr_test_key, &h, p, b.len, &out);
         if (rc != DR_ECORRUPT && rc != DR_EUNSUPPORTED) {
             fail_msg("bit %zu flipped: rc %d", i, rc);
         }
@@ -122,7 +100,8 @@ static void test_damage(void **state)
     for (size_t n = 0; n < b.len; n++) {
         struct dr_id h;
         dr_crypto_hash(b.buf, n, &h);
-        assert_int_equal(dr_drillrec_decode(key, &h, (const uint8_t *)b.buf, n, &out), DR_ECORRUPT);
+        assert_int_equal(dr_drillrec_decode(dr_test_key, &h, (const uint8_t *)b.buf, n, &out),
+                         DR_ECORRUPT);
         dr_error_clear();
     }
     /* a newer version */
@@ -130,7 +109,7 @@ static void test_damage(void **state)
     dr_put_u32le(p + DR_MAGIC_LEN, 2);
     struct dr_id h;
     dr_crypto_hash(p, b.len, &h);
-    assert_int_equal(dr_drillrec_decode(key, &h, p, b.len, &out), DR_EUNSUPPORTED);
+    assert_int_equal(dr_drillrec_decode(dr_test_key, &h, p, b.len, &out), DR_EUNSUPPORTED);
     dr_error_clear();
     free(p);
     dr_buf_release(&b);
@@ -147,8 +126,8 @@ static void test_long_strings(void **state)
     in.reason = big;
     struct dr_buf b = DR_BUF_INIT(DR_DRILLREC_FILE_MAX);
     struct dr_id id;
-    assert_int_equal(dr_drillrec_encode(key, &in, "h", &b, &id), 0);
-    assert_int_equal(dr_drillrec_decode(key, &id, (const uint8_t *)b.buf, b.len, &out), 0);
+    assert_int_equal(dr_drillrec_encode(dr_test_key, &in, "h", &b, &id), 0);
+    assert_int_equal(dr_drillrec_decode(dr_test_key, &id, (const uint8_t *)b.buf, b.len, &out), 0);
     assert_int_equal(strlen(out.reason), DR_STRING_MAX);
     dr_drill_result_release(&out);
     dr_buf_release(&b);
@@ -162,5 +141,5 @@ int main(void)
         cmocka_unit_test(test_damage),
         cmocka_unit_test(test_long_strings),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, dr_test_keys_setup, dr_test_keys_teardown);
 }

@@ -19,32 +19,7 @@
 #include "drrepo/format.h"
 #include "drrepo/mem.h"
 #include "drrepo/snapshot.h"
-
-static struct dr_keys *key, *other_key;
-
-static int setup(void **state)
-{
-    (void)state;
-    uint8_t m[DR_MASTER_KEY_LEN];
-    if (dr_crypto_init() < 0) {
-        return -1;
-    }
-    for (int i = 0; i < DR_MASTER_KEY_LEN; i++) {
-        m[i] = (uint8_t)i;
-    }
-    key = dr_keys_from_master(m);
-    m[0] ^= 1;
-    other_key = dr_keys_from_master(m);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    dr_keys_free(key);
-    dr_keys_free(other_key);
-    return 0;
-}
+#include "codec.h"
 
 static void fill_id(struct dr_id *id, uint8_t seed)
 {
@@ -117,7 +92,7 @@ static void assert_snap_eq(const struct dr_snapshot *a, const struct dr_snapshot
 static void encode_ok(const struct dr_snapshot *s, struct dr_buf *b, struct dr_id *id)
 {
     dr_buf_init(b, DR_BUF_MAX_DEFAULT);
-    int rc = dr_snapshot_encode(key, s, b, id);
+    int rc = dr_snapshot_encode(dr_test_key, s, b, id);
     if (rc < 0) {
         fail_msg("encode: %s", dr_error_msg());
     }
@@ -135,7 +110,7 @@ static void expect_decode(const void *p, size_t len, int code)
 {
     struct dr_snapshot s;
     dr_snapshot_init(&s);
-    int rc = decode_named(key, p, len, &s);
+    int rc = decode_named(dr_test_key, p, len, &s);
     if (rc != code) {
         fail_msg("decode of %zu bytes: got %d (%s), want %d", len, rc, dr_error_msg(), code);
     }
@@ -160,7 +135,7 @@ static void forge(uint32_t version, uint32_t reserved, const void *body, size_t 
     dr_buf_init(out, DR_BUF_MAX_DEFAULT);
     assert_int_equal(dr_buf_add(out, hdr, sizeof(hdr)), 0);
     /* not out->buf as the associated data: sealing grows (moves) out */
-    assert_int_equal(dr_crypto_seal(key, hdr, sizeof(hdr), body, len, out), 0);
+    assert_int_equal(dr_crypto_seal(dr_test_key, hdr, sizeof(hdr), body, len, out), 0);
 }
 
 static void add_field(struct dr_buf *b, uint16_t tag, const void *v, size_t len)
@@ -209,7 +184,7 @@ static void test_round_trip(void **state)
     assert_true(dr_id_eq(&h, &id)); /* the name is the hash of the file */
 
     dr_snapshot_init(&d);
-    assert_int_equal(dr_snapshot_decode(key, &id, (uint8_t *)b.buf, b.len, &d), 0);
+    assert_int_equal(dr_snapshot_decode(dr_test_key, &id, (uint8_t *)b.buf, b.len, &d), 0);
     assert_snap_eq(&s, &d);
     assert_string_equal(dr_snapshot_get_meta(&d, "pg_version"), "16.2");
     assert_string_equal(dr_snapshot_get_meta(&d, "empty"), "");
@@ -228,7 +203,7 @@ static void test_round_trip(void **state)
     assert_memory_equal(p1.buf, p2.buf, p1.len);
     assert_int_equal(b.len, 16 + DR_AEAD_OVERHEAD + p1.len);
     struct dr_buf o = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
-    assert_int_equal(dr_crypto_unseal(key, b.buf, 16, b.buf + 16, b.len - 16, &o), 0);
+    assert_int_equal(dr_crypto_unseal(dr_test_key, b.buf, 16, b.buf + 16, b.len - 16, &o), 0);
     assert_int_equal(o.len, p1.len);
     assert_memory_equal(o.buf, p1.buf, p1.len);
 
@@ -254,7 +229,7 @@ static void test_minimal(void **state)
     s.time_ns = -1;
     encode_ok(&s, &b, &id);
     dr_snapshot_init(&d);
-    assert_int_equal(dr_snapshot_decode(key, &id, (uint8_t *)b.buf, b.len, &d), 0);
+    assert_int_equal(dr_snapshot_decode(dr_test_key, &id, (uint8_t *)b.buf, b.len, &d), 0);
     assert_true(d.time_ns == -1);
     /* absent strings decode as empty, never NULL */
     assert_string_equal(d.host, "");
@@ -285,17 +260,20 @@ static void test_name_mismatch_and_key(void **state)
 
     wrong = id;
     wrong.b[31] ^= 1;
-    assert_int_equal(dr_snapshot_decode(key, &wrong, (uint8_t *)b.buf, b.len, &d), DR_ECORRUPT);
+    assert_int_equal(dr_snapshot_decode(dr_test_key, &wrong, (uint8_t *)b.buf, b.len, &d),
+                     DR_ECORRUPT);
     assert_non_null(strstr(dr_error_msg(), "content does not match its name"));
     assert_non_null(strstr(dr_error_msg(), dr_id_hex(&wrong, hex)));
 
-    assert_int_equal(dr_snapshot_decode(other_key, &id, (uint8_t *)b.buf, b.len, &d), DR_ECORRUPT);
+    assert_int_equal(dr_snapshot_decode(dr_test_other_key, &id, (uint8_t *)b.buf, b.len, &d),
+                     DR_ECORRUPT);
     assert_non_null(strstr(dr_error_msg(), dr_id_hex(&id, hex)));
     assert_null(d.host);
 
     /* A flipped byte anywhere: the name no longer matches. */
     b.buf[b.len / 2] ^= 0x40;
-    assert_int_equal(dr_snapshot_decode(key, &id, (uint8_t *)b.buf, b.len, &d), DR_ECORRUPT);
+    assert_int_equal(dr_snapshot_decode(dr_test_key, &id, (uint8_t *)b.buf, b.len, &d),
+                     DR_ECORRUPT);
     assert_non_null(strstr(dr_error_msg(), "does not match its name"));
 
     dr_buf_release(&b);
@@ -322,12 +300,7 @@ static void test_flips_and_truncation(void **state)
             b.buf[i] ^= (char)(1 << bit);
         }
     }
-    for (size_t l = 0; l < b.len; l++) {
-        uint8_t *p = dr_xmalloc(l ? l : 1);
-        memcpy(p, b.buf, l);
-        expect_decode(p, l, DR_ECORRUPT);
-        free(p);
-    }
+    dr_test_truncations(b.buf, b.len, expect_decode);
     expect_decode(b.buf, b.len, 0);
     dr_buf_release(&b);
     dr_snapshot_release(&s);
@@ -380,7 +353,7 @@ static void test_unknown_tags_skipped(void **state)
     forge(1, 0, body.buf, body.len, &f);
 
     dr_snapshot_init(&d);
-    assert_int_equal(decode_named(key, f.buf, f.len, &d), 0);
+    assert_int_equal(decode_named(dr_test_key, f.buf, f.len, &d), 0);
     assert_snap_eq(&s, &d);
 
     dr_buf_release(&f);
@@ -472,7 +445,7 @@ static void test_forged_bodies(void **state)
         struct dr_snapshot d;
         forge(1, 0, b.buf, b.len, &f);
         dr_snapshot_init(&d);
-        assert_int_equal(decode_named(key, f.buf, f.len, &d), 0);
+        assert_int_equal(decode_named(dr_test_key, f.buf, f.len, &d), 0);
         assert_int_equal(d.summary.files_new, 42);
         assert_true(d.summary.duration_ns == -3);
         dr_snapshot_release(&d);
@@ -546,18 +519,18 @@ static void test_encode_limits(void **state)
 
     dr_snapshot_init(&s);
     s.host = dr_xstrdup(big);
-    assert_int_equal(dr_snapshot_encode(key, &s, &b, &id), DR_EUSAGE);
+    assert_int_equal(dr_snapshot_encode(dr_test_key, &s, &b, &id), DR_EUSAGE);
     assert_int_equal(b.len, 0);
     dr_snapshot_release(&s);
 
     dr_snapshot_init(&s);
     dr_snapshot_add_meta(&s, "", "v");
-    assert_int_equal(dr_snapshot_encode(key, &s, &b, &id), DR_EUSAGE);
+    assert_int_equal(dr_snapshot_encode(dr_test_key, &s, &b, &id), DR_EUSAGE);
     dr_snapshot_release(&s);
 
     dr_snapshot_init(&s);
     dr_snapshot_add_meta(&s, "k", big);
-    assert_int_equal(dr_snapshot_encode(key, &s, &b, &id), DR_EUSAGE);
+    assert_int_equal(dr_snapshot_encode(dr_test_key, &s, &b, &id), DR_EUSAGE);
     dr_snapshot_release(&s);
 
     /* Many strings each within the limit, together over DR_SNAPSHOT_MAX. */
@@ -566,16 +539,16 @@ static void test_encode_limits(void **state)
     for (size_t i = 0; i <= DR_SNAPSHOT_MAX / DR_STRING_MAX; i++) {
         dr_snapshot_add_path(&s, big);
     }
-    assert_int_equal(dr_snapshot_encode(key, &s, &b, &id), DR_EUSAGE);
+    assert_int_equal(dr_snapshot_encode(dr_test_key, &s, &b, &id), DR_EUSAGE);
     assert_non_null(strstr(dr_error_msg(), "limit"));
     assert_int_equal(b.len, 0);
     /* ...and two fewer paths fit */
     free(s.paths[--s.npaths]);
     free(s.paths[--s.npaths]);
-    assert_int_equal(dr_snapshot_encode(key, &s, &b, &id), 0);
+    assert_int_equal(dr_snapshot_encode(dr_test_key, &s, &b, &id), 0);
     struct dr_snapshot d;
     dr_snapshot_init(&d);
-    assert_int_equal(dr_snapshot_decode(key, &id, (uint8_t *)b.buf, b.len, &d), 0);
+    assert_int_equal(dr_snapshot_decode(dr_test_key, &id, (uint8_t *)b.buf, b.len, &d), 0);
     assert_int_equal(d.npaths, s.npaths);
     dr_snapshot_release(&d);
     dr_snapshot_release(&s);
@@ -596,5 +569,5 @@ int main(void)
         cmocka_unit_test(test_forged_bodies),
         cmocka_unit_test(test_encode_limits),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, dr_test_keys_setup, dr_test_keys_teardown);
 }

@@ -40,30 +40,20 @@ static const struct dr_test_file snap2_files[] = {
 };
 
 struct env {
-    char *cache;
-    struct dr_repo *r;
+    struct dr_test_env *t;
+    struct dr_repo *r; /* t->repo[0] */
     struct dr_id s1, s2;
     char *p1, *p2; /* object names of the data packs */
     struct dr_node x, y, z;
 };
-
-static void find(struct dr_repo *r, const struct dr_id *id, const char *path, struct dr_node *out)
-{
-    struct dr_snapshot s;
-    dr_snapshot_init(&s);
-    assert_int_equal(dr_repo_snapshot_load(r, id, &s), 0);
-    assert_int_equal(dr_repo_find_node(r, &s, path, out), 0);
-    dr_snapshot_release(&s);
-}
 
 static int setup(void **state)
 {
     struct env *e = dr_xcalloc(1, sizeof(*e));
     char **names = NULL;
     size_t n;
-    e->cache = dr_test_tmpdir();
-    dr_test_repo_init(STORE);
-    e->r = dr_test_repo_open(STORE, e->cache);
+    e->t = dr_test_env_new(STORE, 1);
+    e->r = e->t->repo[0];
     dr_test_commit(e->r, snap1_files, 2, 1000, &e->s1);
     n = dr_mem_backend_names(STORE, "data/", &names);
     assert_int_equal(n, 1);
@@ -74,9 +64,9 @@ static int setup(void **state)
     assert_int_equal(n, 2);
     e->p2 = dr_xstrdup(strcmp(names[0], e->p1) == 0 ? names[1] : names[0]);
     dr_mem_backend_names_free(names, n);
-    find(e->r, &e->s1, "x", &e->x);
-    find(e->r, &e->s2, "y", &e->y);
-    find(e->r, &e->s2, "z", &e->z);
+    dr_test_find_node(e->r, &e->s1, "x", &e->x);
+    dr_test_find_node(e->r, &e->s2, "y", &e->y);
+    dr_test_find_node(e->r, &e->s2, "z", &e->z);
     *state = e;
     return 0;
 }
@@ -87,24 +77,11 @@ static int teardown(void **state)
     dr_node_release(&e->x);
     dr_node_release(&e->y);
     dr_node_release(&e->z);
-    dr_repo_close(e->r);
-    dr_test_rmtree(e->cache);
-    free(e->cache);
+    dr_test_env_free(e->t);
     free(e->p1);
     free(e->p2);
     free(e);
-    dr_mem_backend_destroy(STORE);
     return 0;
-}
-
-static uint32_t refs_of(struct dr_repo *r, const struct dr_id *id)
-{
-    struct dr_index_txn *txn = NULL;
-    struct dr_index_blob b;
-    assert_int_equal(dr_index_begin(dr_repo_index(r), false, &txn), 0);
-    assert_int_equal(dr_index_blob_get(txn, id, &b), 0);
-    assert_int_equal(dr_index_commit(txn), 0);
-    return b.refs;
 }
 
 static void plan(struct dr_repo *r, struct dr_prune_stats *st)
@@ -128,9 +105,9 @@ static void forget_s1(struct env *e)
         fail_msg("forget: %s", dr_error_msg());
     }
     assert_int_equal(dr_mem_backend_count(STORE, "snapshots/"), 1);
-    assert_int_equal(refs_of(e->r, &e->x.chunks[0]), 0);
-    assert_int_equal(refs_of(e->r, &e->y.chunks[0]), 1);
-    assert_int_equal(refs_of(e->r, &e->z.chunks[0]), 1);
+    assert_int_equal(dr_test_refs(e->r, &e->x.chunks[0]), 0);
+    assert_int_equal(dr_test_refs(e->r, &e->y.chunks[0]), 1);
+    assert_int_equal(dr_test_refs(e->r, &e->z.chunks[0]), 1);
 }
 
 static void test_plan(void **state)
@@ -149,7 +126,7 @@ static void test_plan(void **state)
     int rc = dr_forget_one(e->r, &unknown);
     assert_true(rc == 0 || rc == DR_ENOENT);
     assert_int_equal(dr_mem_backend_count(STORE, "snapshots/"), 2);
-    assert_int_equal(refs_of(e->r, &e->y.chunks[0]), 2);
+    assert_int_equal(dr_test_refs(e->r, &e->y.chunks[0]), 2);
 
     forget_s1(e);
     size_t objects = dr_mem_backend_count(STORE, "");
@@ -177,7 +154,7 @@ static void test_cross_check(void **state)
     assert_int_equal(dr_repo_count_refs(e->r, txn, &s.tree, -1), 0);
     assert_int_equal(dr_index_commit(txn), 0);
     dr_snapshot_release(&s);
-    assert_int_equal(refs_of(e->r, &e->z.chunks[0]), 0);
+    assert_int_equal(dr_test_refs(e->r, &e->z.chunks[0]), 0);
 
     size_t objects = dr_mem_backend_count(STORE, "");
     struct dr_lock *l = NULL;

@@ -33,8 +33,9 @@ static const struct dr_test_file files[] = {
 };
 
 struct env {
-    char *cache, *tmp;
-    struct dr_repo *r;
+    struct dr_test_env *t;
+    struct dr_repo *r; /* t->repo[0] */
+    char *tmp;
     struct dr_id snap;
     struct dr_snapshot s;
 };
@@ -42,10 +43,9 @@ struct env {
 static int setup(void **state)
 {
     struct env *e = dr_xcalloc(1, sizeof(*e));
-    e->cache = dr_test_tmpdir();
+    e->t = dr_test_env_new(STORE, 1);
+    e->r = e->t->repo[0];
     e->tmp = dr_test_tmpdir();
-    dr_test_repo_init(STORE);
-    e->r = dr_test_repo_open(STORE, e->cache);
     dr_test_commit(e->r, files, 3, 1000, &e->snap);
     dr_snapshot_init(&e->s);
     assert_int_equal(dr_repo_snapshot_load(e->r, &e->snap, &e->s), 0);
@@ -57,13 +57,10 @@ static int teardown(void **state)
 {
     struct env *e = *state;
     dr_snapshot_release(&e->s);
-    dr_repo_close(e->r);
-    dr_test_rmtree(e->cache);
+    dr_test_env_free(e->t);
     dr_test_rmtree(e->tmp);
-    free(e->cache);
     free(e->tmp);
     free(e);
-    dr_mem_backend_destroy(STORE);
     return 0;
 }
 

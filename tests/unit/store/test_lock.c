@@ -21,43 +21,25 @@
 
 #define STORE "store-lock"
 
-struct env {
-    char *cache_a, *cache_b;
-    struct dr_repo *a, *b;
-};
-
+/* Clients a (repo[0]) and b (repo[1]) of one repository. */
 static int setup(void **state)
 {
-    struct env *e = dr_xcalloc(1, sizeof(*e));
-    e->cache_a = dr_test_tmpdir();
-    e->cache_b = dr_test_tmpdir();
-    dr_test_repo_init(STORE);
-    e->a = dr_test_repo_open(STORE, e->cache_a);
-    e->b = dr_test_repo_open(STORE, e->cache_b);
-    *state = e;
+    *state = dr_test_env_new(STORE, 2);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct env *e = *state;
-    dr_repo_close(e->a);
-    dr_repo_close(e->b);
-    dr_test_rmtree(e->cache_a);
-    dr_test_rmtree(e->cache_b);
-    free(e->cache_a);
-    free(e->cache_b);
-    free(e);
-    dr_mem_backend_destroy(STORE);
+    dr_test_env_free(*state);
     return 0;
 }
 
 static void test_shared_shared(void **state)
 {
-    struct env *e = *state;
+    struct dr_test_env *e = *state;
     struct dr_lock *l1 = NULL, *l2 = NULL;
-    assert_int_equal(dr_repo_lock(e->a, 0, &l1), 0);
-    assert_int_equal(dr_repo_lock(e->b, 0, &l2), 0);
+    assert_int_equal(dr_repo_lock(e->repo[0], 0, &l1), 0);
+    assert_int_equal(dr_repo_lock(e->repo[1], 0, &l2), 0);
     assert_int_equal(dr_mem_backend_count(STORE, "locks/"), 2);
     assert_true(dr_mem_backend_size(STORE, DR_OBJ_RESERVE) > 0);
     dr_lock_release(l1);
@@ -67,31 +49,31 @@ static void test_shared_shared(void **state)
 
 static void test_shared_exclusive(void **state)
 {
-    struct env *e = *state;
+    struct dr_test_env *e = *state;
     struct dr_lock *l1 = NULL, *l2 = NULL;
-    assert_int_equal(dr_repo_lock(e->a, 0, &l1), 0);
-    assert_int_equal(dr_repo_lock(e->b, DR_LOCK_EXCLUSIVE, &l2), DR_ELOCKED);
+    assert_int_equal(dr_repo_lock(e->repo[0], 0, &l1), 0);
+    assert_int_equal(dr_repo_lock(e->repo[1], DR_LOCK_EXCLUSIVE, &l2), DR_ELOCKED);
     assert_null(l2);
     assert_true(strlen(dr_error_msg()) > 0);
     /* the refused lock left nothing behind */
     assert_int_equal(dr_mem_backend_count(STORE, "locks/"), 1);
     dr_lock_release(l1);
-    assert_int_equal(dr_repo_lock(e->b, DR_LOCK_EXCLUSIVE, &l2), 0);
+    assert_int_equal(dr_repo_lock(e->repo[1], DR_LOCK_EXCLUSIVE, &l2), 0);
     dr_lock_release(l2);
 }
 
 static void test_exclusive_refuses_all(void **state)
 {
-    struct env *e = *state;
+    struct dr_test_env *e = *state;
     struct dr_lock *l1 = NULL, *l2 = NULL;
-    assert_int_equal(dr_repo_lock(e->a, DR_LOCK_EXCLUSIVE, &l1), 0);
-    assert_int_equal(dr_repo_lock(e->b, DR_LOCK_EXCLUSIVE, &l2), DR_ELOCKED);
-    assert_int_equal(dr_repo_lock(e->b, 0, &l2), DR_ELOCKED);
+    assert_int_equal(dr_repo_lock(e->repo[0], DR_LOCK_EXCLUSIVE, &l1), 0);
+    assert_int_equal(dr_repo_lock(e->repo[1], DR_LOCK_EXCLUSIVE, &l2), DR_ELOCKED);
+    assert_int_equal(dr_repo_lock(e->repo[1], 0, &l2), DR_ELOCKED);
     assert_null(l2);
     assert_int_equal(dr_mem_backend_count(STORE, "locks/"), 1);
     dr_lock_release(l1);
     assert_int_equal(dr_mem_backend_count(STORE, "locks/"), 0);
-    assert_int_equal(dr_repo_lock(e->b, 0, &l2), 0);
+    assert_int_equal(dr_repo_lock(e->repo[1], 0, &l2), 0);
     dr_lock_release(l2);
 }
 

@@ -25,42 +25,28 @@
 
 #define STORE "store-repo"
 
-struct env {
-    char *cache;
-    struct dr_repo *r;
-};
-
 static int setup(void **state)
 {
-    struct env *e = dr_xcalloc(1, sizeof(*e));
-    e->cache = dr_test_tmpdir();
-    dr_test_repo_init(STORE);
-    e->r = dr_test_repo_open(STORE, e->cache);
-    *state = e;
+    *state = dr_test_env_new(STORE, 1);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct env *e = *state;
-    dr_repo_close(e->r);
-    dr_test_rmtree(e->cache);
-    free(e->cache);
-    free(e);
-    dr_mem_backend_destroy(STORE);
+    dr_test_env_free(*state);
     return 0;
 }
 
 static void test_init_open(void **state)
 {
-    struct env *e = *state;
+    struct dr_test_env *e = *state;
     assert_true(dr_mem_backend_size(STORE, DR_OBJ_CONFIG) > 0);
     assert_true(dr_mem_backend_size(STORE, DR_OBJ_CONFIG_COPY) > 0);
     assert_int_equal(dr_mem_backend_count(STORE, "keys/"), 1);
-    assert_int_equal(dr_repo_config(e->r)->version, DR_REPO_VERSION);
-    assert_int_equal(dr_repo_config(e->r)->pack_size, DR_PACK_SIZE_MIN);
-    assert_non_null(dr_repo_index(e->r));
-    assert_string_equal(dr_repo_cache_dir(e->r), e->cache);
+    assert_int_equal(dr_repo_config(e->repo[0])->version, DR_REPO_VERSION);
+    assert_int_equal(dr_repo_config(e->repo[0])->pack_size, DR_PACK_SIZE_MIN);
+    assert_non_null(dr_repo_index(e->repo[0]));
+    assert_string_equal(dr_repo_cache_dir(e->repo[0]), e->cache[0]);
 
     struct dr_repo_params p;
     dr_repo_params_default(&p);
@@ -75,7 +61,7 @@ static void test_init_open(void **state)
 
     struct dr_repo *r2 = NULL;
     struct dr_repo_open_opts o = {
-        .location = "mem://" STORE, .password = "wrong", .cache_dir = e->cache};
+        .location = "mem://" STORE, .password = "wrong", .cache_dir = e->cache[0]};
     assert_int_equal(dr_repo_open(&o, &r2), DR_EAUTH);
     o.location = "mem://store-empty";
     o.password = DR_TEST_PASSWORD;
@@ -88,12 +74,12 @@ static void test_init_open(void **state)
 
 static void test_blob_put_get(void **state)
 {
-    struct env *e = *state;
+    struct dr_test_env *e = *state;
     struct dr_pipeline *w = NULL;
     struct dr_id ids[3];
     size_t sizes[3] = {1000, 20000, 1000};
     uint32_t seeds[3] = {1, 2, 1}; /* the third is the first again */
-    assert_int_equal(dr_pipeline_open(e->r, &w), 0);
+    assert_int_equal(dr_pipeline_open(e->repo[0], &w), 0);
     for (int i = 0; i < 3; i++) {
         uint8_t *p = dr_xmalloc(sizes[i]);
         dr_test_fill(p, sizes[i], seeds[i]);
@@ -114,7 +100,7 @@ static void test_blob_put_get(void **state)
         struct dr_buf out = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
         uint8_t *want = dr_xmalloc(sizes[i]);
         dr_test_fill(want, sizes[i], seeds[i]);
-        assert_int_equal(dr_repo_blob_get(e->r, NULL, DR_BLOB_DATA, &ids[i], &out), 0);
+        assert_int_equal(dr_repo_blob_get(e->repo[0], NULL, DR_BLOB_DATA, &ids[i], &out), 0);
         assert_int_equal(out.len, sizes[i]);
         assert_memory_equal(out.buf, want, sizes[i]);
         free(want);
@@ -124,12 +110,12 @@ static void test_blob_put_get(void **state)
     struct dr_id unknown;
     memset(&unknown, 0x5a, sizeof(unknown));
     struct dr_buf out = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
-    assert_int_equal(dr_repo_blob_get(e->r, NULL, DR_BLOB_DATA, &unknown, &out), DR_ENOENT);
+    assert_int_equal(dr_repo_blob_get(e->repo[0], NULL, DR_BLOB_DATA, &unknown, &out), DR_ENOENT);
 
     /* damage the second blob's record: the read fails naming its pack */
     struct dr_index_txn *txn = NULL;
     struct dr_index_blob b;
-    assert_int_equal(dr_index_begin(dr_repo_index(e->r), false, &txn), 0);
+    assert_int_equal(dr_index_begin(dr_repo_index(e->repo[0]), false, &txn), 0);
     assert_int_equal(dr_index_blob_get(txn, &ids[1], &b), 0);
     assert_int_equal(dr_index_commit(txn), 0);
     char **names = NULL;
@@ -138,23 +124,13 @@ static void test_blob_put_get(void **state)
     char hex[DR_ID_HEX_LEN + 1];
     assert_non_null(strstr(names[0], dr_id_hex(&b.pack, hex)));
     assert_int_equal(dr_mem_backend_flip(STORE, names[0], b.offset + b.clen / 2, 0x01), 0);
-    assert_int_equal(dr_repo_blob_get(e->r, NULL, DR_BLOB_DATA, &ids[1], &out), DR_ECORRUPT);
+    assert_int_equal(dr_repo_blob_get(e->repo[0], NULL, DR_BLOB_DATA, &ids[1], &out), DR_ECORRUPT);
     assert_non_null(strstr(dr_error_msg(), hex));
     /* the other blob of the pack is intact */
-    assert_int_equal(dr_repo_blob_get(e->r, NULL, DR_BLOB_DATA, &ids[0], &out), 0);
+    assert_int_equal(dr_repo_blob_get(e->repo[0], NULL, DR_BLOB_DATA, &ids[0], &out), 0);
     assert_int_equal(out.len, sizes[0]);
     dr_mem_backend_names_free(names, n);
     dr_buf_release(&out);
-}
-
-static uint32_t refs_of(struct dr_repo *r, const struct dr_id *id)
-{
-    struct dr_index_txn *txn = NULL;
-    struct dr_index_blob b;
-    assert_int_equal(dr_index_begin(dr_repo_index(r), false, &txn), 0);
-    assert_int_equal(dr_index_blob_get(txn, id, &b), 0);
-    assert_int_equal(dr_index_commit(txn), 0);
-    return b.refs;
 }
 
 static int count_refs(struct dr_repo *r, const struct dr_id *root, int delta)
@@ -168,7 +144,7 @@ static int count_refs(struct dr_repo *r, const struct dr_id *root, int delta)
 
 static void test_refcount(void **state)
 {
-    struct env *e = *state;
+    struct dr_test_env *e = *state;
     /* the same content twice in one snapshot counts once: refs are per snapshot */
     const struct dr_test_file files[] = {
         {.name = "a", .size = 40000, .seed = 7},
@@ -176,65 +152,65 @@ static void test_refcount(void **state)
         {.name = "c", .size = 100, .seed = 8, .in_sub = true},
     };
     struct dr_id snap;
-    dr_test_commit(e->r, files, 3, 1000, &snap);
+    dr_test_commit(e->repo[0], files, 3, 1000, &snap);
     struct dr_snapshot s;
     dr_snapshot_init(&s);
-    assert_int_equal(dr_repo_snapshot_load(e->r, &snap, &s), 0);
+    assert_int_equal(dr_repo_snapshot_load(e->repo[0], &snap, &s), 0);
     struct dr_node a = {0}, c = {0};
-    assert_int_equal(dr_repo_find_node(e->r, &s, "/a", &a), 0);
-    assert_int_equal(dr_repo_find_node(e->r, &s, "sub/c", &c), 0);
+    assert_int_equal(dr_repo_find_node(e->repo[0], &s, "/a", &a), 0);
+    assert_int_equal(dr_repo_find_node(e->repo[0], &s, "sub/c", &c), 0);
     assert_int_equal(a.nchunks, 3);
-    dr_test_assert_content(e->r, &a, 40000, 7);
-    dr_test_assert_content(e->r, &c, 100, 8);
+    dr_test_assert_content(e->repo[0], &a, 40000, 7);
+    dr_test_assert_content(e->repo[0], &c, 100, 8);
 
     /* committed: one reference per blob, the root tree included */
-    assert_int_equal(refs_of(e->r, &a.chunks[0]), 1);
-    assert_int_equal(refs_of(e->r, &c.chunks[0]), 1);
-    assert_int_equal(refs_of(e->r, &s.tree), 1);
-    assert_int_equal(count_refs(e->r, &s.tree, +1), 0);
-    assert_int_equal(refs_of(e->r, &a.chunks[2]), 2);
-    assert_int_equal(refs_of(e->r, &c.chunks[0]), 2);
-    assert_int_equal(refs_of(e->r, &s.tree), 2);
-    assert_int_equal(count_refs(e->r, &s.tree, -1), 0);
-    assert_int_equal(refs_of(e->r, &a.chunks[2]), 1);
-    assert_int_equal(refs_of(e->r, &c.chunks[0]), 1);
+    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[0]), 1);
+    assert_int_equal(dr_test_refs(e->repo[0], &c.chunks[0]), 1);
+    assert_int_equal(dr_test_refs(e->repo[0], &s.tree), 1);
+    assert_int_equal(count_refs(e->repo[0], &s.tree, +1), 0);
+    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[2]), 2);
+    assert_int_equal(dr_test_refs(e->repo[0], &c.chunks[0]), 2);
+    assert_int_equal(dr_test_refs(e->repo[0], &s.tree), 2);
+    assert_int_equal(count_refs(e->repo[0], &s.tree, -1), 0);
+    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[2]), 1);
+    assert_int_equal(dr_test_refs(e->repo[0], &c.chunks[0]), 1);
 
     /* a second snapshot sharing "a" adds one reference to its blobs only */
     const struct dr_test_file more[] = {{.name = "a", .size = 40000, .seed = 7}};
     struct dr_id snap2;
-    dr_test_commit(e->r, more, 1, 2000, &snap2);
-    assert_int_equal(refs_of(e->r, &a.chunks[0]), 2);
-    assert_int_equal(refs_of(e->r, &c.chunks[0]), 1);
+    dr_test_commit(e->repo[0], more, 1, 2000, &snap2);
+    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[0]), 2);
+    assert_int_equal(dr_test_refs(e->repo[0], &c.chunks[0]), 1);
 
     /* a root that is not in the index is skipped and counted */
     struct dr_id unknown;
     memset(&unknown, 0x77, sizeof(unknown));
-    assert_int_equal(count_refs(e->r, &unknown, +1), 1);
+    assert_int_equal(count_refs(e->repo[0], &unknown, +1), 1);
 
     struct dr_snap_entry *list = NULL;
     size_t n = 0, bad = 0;
-    assert_int_equal(dr_repo_snapshot_list(e->r, &list, &n, &bad), 0);
+    assert_int_equal(dr_repo_snapshot_list(e->repo[0], &list, &n, &bad), 0);
     assert_int_equal(n, 2);
     assert_int_equal(bad, 0);
     assert_memory_equal(&list[0].id, &snap, sizeof(snap)); /* oldest first */
     dr_snap_list_free(list, n);
     struct dr_id latest;
-    assert_int_equal(dr_repo_snapshot_resolve(e->r, "latest", NULL, NULL, &latest), 0);
+    assert_int_equal(dr_repo_snapshot_resolve(e->repo[0], "latest", NULL, NULL, &latest), 0);
     assert_memory_equal(&latest, &snap2, sizeof(snap2));
 
     uint64_t blobs, packs, snaps;
-    assert_int_equal(dr_repo_index_counts(e->r, &blobs, &packs, &snaps), 0);
+    assert_int_equal(dr_repo_index_counts(e->repo[0], &blobs, &packs, &snaps), 0);
     assert_int_equal(snaps, 2);
     assert_true(packs >= 2); /* a data pack and a tree pack at least */
 
     /* a reopened handle finds the same index */
-    dr_repo_close(e->r);
-    e->r = dr_test_repo_open(STORE, e->cache);
+    dr_repo_close(e->repo[0]);
+    e->repo[0] = dr_test_repo_open(STORE, e->cache[0]);
     uint64_t blobs2, packs2, snaps2;
-    assert_int_equal(dr_repo_index_counts(e->r, &blobs2, &packs2, &snaps2), 0);
+    assert_int_equal(dr_repo_index_counts(e->repo[0], &blobs2, &packs2, &snaps2), 0);
     assert_int_equal(blobs2, blobs);
     assert_int_equal(packs2, packs);
-    assert_int_equal(refs_of(e->r, &a.chunks[0]), 2);
+    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[0]), 2);
 
     dr_node_release(&a);
     dr_node_release(&c);
