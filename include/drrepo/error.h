@@ -47,8 +47,8 @@ int dr_error_from_errno(int err);
 /* Prefixes the recorded message with "context: " and returns code unchanged. */
 DR_PRINTF(2, 3) int dr_error_wrap(int code, const char *fmt, ...);
 
-/* The message recorded last on this thread, or dr_strerror of nothing. Valid until the next
- * dr_error* call on this thread. */
+/* The message recorded last on this thread, or "" when none is. Valid until the next dr_error*
+ * call on this thread. */
 const char *dr_error_msg(void);
 
 /* Clears the message slot. */

@@ -18,8 +18,10 @@
  * transaction keeps its dirty pages in memory (one for all of them grew with the index). */
 DR_MUST_CHECK int dr_forget(struct dr_repo *r, const struct dr_id *ids, size_t n);
 
-/* Forgets one snapshot. Errors: DR_ENOENT, index errors, DR_ECORRUPT (a refcount would go below
- * zero: the index disagrees with the repository; run `repair index`). */
+/* Forgets one snapshot (dr_forget of one). A snapshot that is already gone is not an error
+ * (another client forgot it): nothing changes and 0 is returned. Errors: index errors,
+ * DR_ECORRUPT (a refcount would go below zero: the index disagrees with the repository; run
+ * `repair index`). */
 DR_MUST_CHECK int dr_forget_one(struct dr_repo *r, const struct dr_id *id);
 
 struct dr_prune_opts {
