@@ -151,16 +151,21 @@ def check_calls():
         problems.append("no drcore objects under '%s' (build first)" % objroot)
         return 0
     defined, undefined = {}, []
-    for o, folder, src in objs:
-        out = subprocess.run(["nm", "-P", o], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            f = line.split()
-            if len(f) < 2:
-                continue
-            if f[1] == "U":
-                undefined.append((f[0], folder, src))
-            elif f[1] in "TDBRC":
-                defined[f[0]] = (folder, src)
+    # one nm for every object (-A prefixes each line with its file): a process per object cost
+    # seconds
+    byobj = {o: (folder, src) for o, folder, src in objs}
+    out = subprocess.run(["nm", "-A", "-P"] + list(byobj), capture_output=True, text=True,
+                         check=True).stdout
+    for line in out.splitlines():
+        head, _, rest = line.partition(": ")
+        f = rest.split()
+        if head not in byobj or len(f) < 2:
+            continue
+        folder, src = byobj[head]
+        if f[1] == "U":
+            undefined.append((f[0], folder, src))
+        elif f[1] in "TDBRC":
+            defined[f[0]] = (folder, src)
     calls = 0
     for sym, me, src in undefined:
         if sym not in defined:
