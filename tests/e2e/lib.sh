@@ -8,6 +8,7 @@
 #   dr_fail MSG                       fail now
 #   dr_init [REPO]                    create a repository with a fast KDF
 #   dr_mount_tmpfs SIZE               a tmpfs at $MNT for this test (skips unless root)
+#   dr_snap_ids, dr_same_ids NAME     the snapshots of $R from snapshots/; checked against the CLI
 #   dr_no_leak_check                  no LeakSanitizer pass at the exits of this test's runs
 #   dr_done                           print the summary and exit (0 if all passed)
 # stdout/stderr of the last command are in $T/out and $T/err.
@@ -83,6 +84,21 @@ dr_same_tree() {
     a=$(cd "$1" && find . -type f -links +1 -printf '%i %P\n' | sort | awk '{print $1}' | uniq -c | awk '{print $1}' | sort | tr '\n' ' ')
     b=$(cd "$2" && find . -type f -links +1 -printf '%i %P\n' | sort | awk '{print $1}' | uniq -c | awk '{print $1}' | sort | tr '\n' ' ')
     [ "$a" = "$b" ] || { echo "# hard links differ"; return 1; }
+}
+
+# The snapshots a repository holds are its objects snapshots/<id> (format/repository.md), so
+# tests that list them many times (after kills) read the directory of $R instead of starting a
+# drrepo process each. dr_same_ids NAME checks that list against what `drrepo snapshots` says
+# (with a cache of its own, so that the test's cache stays as it was).
+dr_snap_ids() { find "$R/snapshots" -type f ! -name '.drrepo-tmp-*' -printf '%f\n' 2>/dev/null | sort; }
+dr_cli_ids() {
+    DRREPO_CACHE_DIR="$T/ids-cache" "$DRREPO" -r "$R" snapshots --json 2>/dev/null |
+        grep -o '"id":"[0-9a-f]\{64\}"' | cut -d'"' -f4 | sort
+}
+dr_same_ids() {
+    dr_check "$1: the snapshots/ objects are what drrepo snapshots lists" \
+        test "$(dr_snap_ids | tr '\n' ' ')" = "$(dr_cli_ids | tr '\n' ' ')"
+    rm -rf "$T/ids-cache"
 }
 
 # dr_no_leak_check: turns off LeakSanitizer's pass at process exit for the rest of the test (a

@@ -37,20 +37,7 @@ DRREPO_CACHE_DIR="$C0" dr_expect_success "first snapshot" "$DRREPO" -r "$T/base"
 # R and C: the repository and cache of the current case
 R='' C=''
 dr_r() { DRREPO_CACHE_DIR="$C" "$DRREPO" -r "$R" "$@"; }
-# The snapshots a repository holds are its objects snapshots/<id> (format/repository.md), so
-# the many listings after kills read the directory instead of starting a drrepo process each;
-# cli_ids is what `drrepo snapshots` says (with a cache of its own, so that the case's cache
-# stays as it was), compared with snap_ids where the test starts and ends.
-snap_ids() { find "$R/snapshots" -type f ! -name '.drrepo-tmp-*' -printf '%f\n' 2>/dev/null | sort; }
-cli_ids() {
-    DRREPO_CACHE_DIR="$T/ids-cache" "$DRREPO" -r "$R" snapshots --json 2>/dev/null |
-        grep -o '"id":"[0-9a-f]\{64\}"' | cut -d'"' -f4 | sort
-}
-same_ids() { # NAME: the directory and drrepo list the same snapshots
-    dr_check "$1: the snapshots/ objects are what drrepo snapshots lists" \
-        test "$(snap_ids | tr '\n' ' ')" = "$(cli_ids | tr '\n' ' ')"
-    rm -rf "$T/ids-cache"
-}
+# the snapshot listings after kills read snapshots/ (dr_snap_ids, lib.sh)
 tmp_files() { find "$R" -name '.drrepo-tmp-*' | sed "s|^$R/||"; }
 lock_files() { find "$R/locks" -type f 2>/dev/null | sed "s|^$R/||"; }
 
@@ -70,7 +57,7 @@ restore_same() {
 # snapshot, which reads every object it references.
 after_crash() {
     local name=$1 committed=$2 shared=${3:-}
-    snap_ids >"$T/ids.after"
+    dr_snap_ids >"$T/ids.after"
     local added
     added=$(comm -13 "$T/ids.before" "$T/ids.after")
     local nadded
@@ -103,7 +90,7 @@ after_crash() {
     dr_expect_success "$name: next snapshot" dr_r snapshot "$T/src2"
     dr_check "$name: leftovers of the killed run removed" test -z "$(tmp_files)"
     dr_check "$name: lock of the killed run removed" test -z "$(lock_files)"
-    snap_ids >"$T/ids.next"
+    dr_snap_ids >"$T/ids.next"
     local next
     next=$(comm -13 "$T/ids.after" "$T/ids.next")
     dr_check "$name: next snapshot recorded" test "$(printf '%s' "$next" | grep -c .)" -eq 1
@@ -115,9 +102,9 @@ after_crash() {
 }
 
 R="$T/base" C="$C0"
-S1=$(snap_ids)
+S1=$(dr_snap_ids)
 dr_check "base: one snapshot" test "$(printf '%s\n' "$S1" | grep -c .)" -eq 1
-same_ids "base"
+dr_same_ids "base"
 
 # point, K ("-": the first hit), whether the snapshot is committed when the kill happens.
 # src2 writes 5 packs (4 data, then 1 tree) and 7 atomic files (lock, 5 packs, snapshot); the
@@ -151,7 +138,7 @@ while read -r point k committed <&3; do
     R="$T/repo.$n" C="$T/cache.$n"
     cp -a "$T/base" "$R"
     cp -a "$C0" "$C"
-    snap_ids >"$T/ids.before"
+    dr_snap_ids >"$T/ids.before"
     DR_FAULT="$spec" dr_r snapshot "$T/src2" >"$T/out" 2>"$T/err"
     rc=$?
     dr_check "$spec: the snapshot was killed (exit $rc)" test "$rc" -eq 137
@@ -184,7 +171,7 @@ for round in $(seq 1 "$rounds"); do
     # new content each round, so the kill lands while new packs are written
     for i in 1 2 3 4; do "$TOOL" gen "$T/big/a/r$i" 4M $((1000 * round + seed + i)); done
     delay=$((20 + RANDOM % (ms / 2)))
-    snap_ids >"$T/ids.before"
+    dr_snap_ids >"$T/ids.before"
     # the binary itself, not a shell function, so that $! is drrepo's pid
     DRREPO_CACHE_DIR="$C" "$DRREPO" -r "$R" snapshot "$T/big" >"$T/out" 2>"$T/err" &
     pid=$!
@@ -193,7 +180,7 @@ for round in $(seq 1 "$rounds"); do
     wait "$pid"
     rc=$?
     echo "# random round $round: kill after ${delay} ms, exit $rc, temporary files left: $(tmp_files | wc -l)"
-    snap_ids >"$T/ids.after"
+    dr_snap_ids >"$T/ids.after"
     added=$(comm -13 "$T/ids.before" "$T/ids.after")
     dr_check "random $round: no snapshot lost" test -z "$(comm -23 "$T/ids.before" "$T/ids.after")"
     if [ "$rc" -eq 0 ]; then
@@ -209,7 +196,7 @@ for round in $(seq 1 "$rounds"); do
     dr_expect_success "random $round: next snapshot" dr_r snapshot "$T/big"
     dr_check "random $round: leftovers removed" test -z "$(tmp_files)"
     dr_check "random $round: lock of the killed run removed" test -z "$(lock_files)"
-    snap_ids >"$T/ids.next"
+    dr_snap_ids >"$T/ids.next"
     next=$(comm -13 "$T/ids.after" "$T/ids.next")
     dr_check "random $round: next snapshot recorded" test "$(printf '%s' "$next" | grep -c .)" -eq 1
     dr_expect_success "random $round: check --read-data" dr_r check --read-data
@@ -219,5 +206,5 @@ for round in $(seq 1 "$rounds"); do
     restore_same "random $round: next snapshot" "$next" "$T/big"
     restore_same "random $round: earlier snapshot" "$S1" "$T/src1"
 done
-same_ids "after the random kills"
+dr_same_ids "after the random kills"
 dr_done

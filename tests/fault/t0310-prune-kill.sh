@@ -81,25 +81,12 @@ rm -rf "$R" "$C"
 
 R="$P1" C=''
 dr_r() { DRREPO_CACHE_DIR="$C" "$DRREPO" -r "$R" "$@"; }
-# The snapshots a repository holds are its objects snapshots/<id> (format/repository.md), so
-# the many listings after kills read the directory instead of starting a drrepo process each;
-# cli_ids is what `drrepo snapshots` says (with a cache of its own, so that the case's cache
-# stays as it was), compared with snap_ids where the test starts and ends.
-snap_ids() { find "$R/snapshots" -type f ! -name '.drrepo-tmp-*' -printf '%f\n' 2>/dev/null | sort; }
-cli_ids() {
-    DRREPO_CACHE_DIR="$T/ids-cache" "$DRREPO" -r "$R" snapshots --json 2>/dev/null |
-        grep -o '"id":"[0-9a-f]\{64\}"' | cut -d'"' -f4 | sort
-}
-same_ids() { # NAME: the directory and drrepo list the same snapshots
-    dr_check "$1: the snapshots/ objects are what drrepo snapshots lists" \
-        test "$(snap_ids | tr '\n' ' ')" = "$(cli_ids | tr '\n' ' ')"
-    rm -rf "$T/ids-cache"
-}
+# the snapshot listings after kills read snapshots/ (dr_snap_ids, lib.sh)
 
-same_ids "pristine p1 (forgotten, not pruned)"
+dr_same_ids "pristine p1 (forgotten, not pruned)"
 R="$P0"
-same_ids "pristine p0"
-dr_check "pristine p0: six snapshots" test "$(snap_ids | wc -l)" -eq 6
+dr_same_ids "pristine p0"
+dr_check "pristine p0: six snapshots" test "$(dr_snap_ids | wc -l)" -eq 6
 
 # after_kill NAME SHARED RERUN...: the checks once the killed run is gone; RERUN is the
 # command to complete the job. SHARED (the second and later K of one fault point): the kept
@@ -109,7 +96,7 @@ dr_check "pristine p0: six snapshots" test "$(snap_ids | wc -l)" -eq 6
 after_kill() {
     local name=$1 shared=$2 n id
     shift 2
-    snap_ids >"$T/ids"
+    dr_snap_ids >"$T/ids"
     for n in $KEPT; do
         dr_check "$name: state $n is still there" grep -q "${SNAP[$n]}" "$T/ids"
     done
@@ -138,7 +125,7 @@ after_kill() {
         test "$(find "$R" -name '.drrepo-tmp-*' | sort)" = "$left"
     dr_expect_success "$name: re-run '$*' completes" dr_r "$@"
     dr_check "$name: the re-run removed the leftovers" test -z "$(find "$R" -name '.drrepo-tmp-*')"
-    snap_ids >"$T/ids"
+    dr_snap_ids >"$T/ids"
     dr_check "$name: after the re-run, exactly states $KEPT remain" \
         test "$(cat "$T/ids" | tr '\n' ' ')" = "$(for n in $KEPT; do echo "${SNAP[$n]}"; done | sort | tr '\n' ' ')"
     dr_expect_success "$name: check --read-data after the re-run" dr_r check --read-data
@@ -277,7 +264,7 @@ for round in $(seq 1 "$rounds"); do
     dr_check "random $round: killed or finished (exit $rc)" test "$rc" -eq 137 -o "$rc" -eq 0
     after_kill "random $round" "" "${cmd[@]}"
 done
-same_ids "after the last re-run"
+dr_same_ids "after the last re-run"
 if [ "${DR_FAULTS_BUILT:-0}" != 1 ]; then
     echo "# not tried: the named fault points and the injected errors (need -DDR_FAULTS=ON)"
 fi
