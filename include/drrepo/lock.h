@@ -32,8 +32,6 @@ enum {
     DR_LOCK_USE_RESERVE = 1u << 1,
 };
 
-/* Takes a lock: dr_lock_acquire_flags(b, exclusive ? DR_LOCK_EXCLUSIVE : 0, out). */
-DR_MUST_CHECK int dr_lock_acquire(struct dr_backend *b, bool exclusive, struct dr_lock **out);
 /* Takes a lock (flags: DR_LOCK_*). Once it is held, writes the reserve if it is missing (a
  * repository made before it existed, or after a full disk used it), unless this lock just
  * used it; that write is best effort. Errors: DR_ELOCKED (a conflicting live lock exists; the

@@ -268,7 +268,4 @@ typedef void (*dr_unlock_cb)(void *arg, const struct dr_lock_info *removed);
 DR_MUST_CHECK int dr_repo_unlock(const char *location, bool all, dr_unlock_cb cb, void *arg,
                                  int *out_removed, int *out_kept);
 
-/* Where the index lives: <cache>/<repo id hex>/index. */
-char *dr_repo_index_dir(const char *cache_dir, const struct dr_id *repo_id);
-
 #endif

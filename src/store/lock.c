@@ -237,11 +237,6 @@ static int write_lock_reserve(struct dr_lock *l)
     return write_lock(l);
 }
 
-int dr_lock_acquire(struct dr_backend *b, bool exclusive, struct dr_lock **out)
-{
-    return dr_lock_acquire_flags(b, exclusive ? DR_LOCK_EXCLUSIVE : 0, out);
-}
-
 int dr_lock_acquire_flags(struct dr_backend *b, unsigned flags, struct dr_lock **out)
 {
     bool exclusive = (flags & DR_LOCK_EXCLUSIVE) != 0;

@@ -371,7 +371,8 @@ int dr_repo_sync_index(struct dr_repo *r, bool full)
 
 /* ---- the index's life: where it lives, attaching, recreating, counting ---- */
 
-char *dr_repo_index_dir(const char *cache_dir, const struct dr_id *repo_id)
+/* Where the index lives: <cache>/<repo id hex>/index. */
+static char *index_dir(const char *cache_dir, const struct dr_id *repo_id)
 {
     char hex[DR_ID_HEX_LEN + 1];
     dr_id_hex(repo_id, hex);
@@ -384,7 +385,7 @@ int dr_repo_index_attach(struct dr_repo *r, bool verify)
         return 0;
     }
     int rc;
-    char *idxdir = dr_repo_index_dir(r->cache_dir, &r->config.repo_id);
+    char *idxdir = index_dir(r->cache_dir, &r->config.repo_id);
     if (dr_index_is_marked_damaged(idxdir)) {
         dr_log_warn("the local index '%s' was found damaged by an earlier command; "
                     "rebuilding it from the repository",
@@ -424,7 +425,7 @@ out:
 
 int dr_repo_index_recreate(struct dr_repo *r)
 {
-    char *dir = dr_repo_index_dir(r->cache_dir, &r->config.repo_id);
+    char *dir = index_dir(r->cache_dir, &r->config.repo_id);
     dr_index_close(r->index);
     r->index = NULL;
     int rc = dr_index_remove(dir);
