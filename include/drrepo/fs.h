@@ -34,6 +34,11 @@ DR_MUST_CHECK int dr_fs_pread_full(int fd, void *buf, size_t len, uint64_t off, 
 /* Writes all of len bytes; maps ENOSPC to DR_ENOSPC. */
 DR_MUST_CHECK int dr_fs_write_full(int fd, const void *buf, size_t len, const char *name);
 
+/* Writes all of len bytes at off (pwrite: several threads may write one file); as
+ * dr_fs_write_full otherwise. */
+DR_MUST_CHECK int dr_fs_pwrite_full(int fd, const void *buf, size_t len, uint64_t off,
+                                    const char *name);
+
 /* Returns the directory part of path in a new string (free() it). */
 char *dr_fs_dirname(const char *path);
 

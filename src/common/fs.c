@@ -51,11 +51,12 @@ int dr_fs_fsync_dir(const char *dirpath)
     return rc;
 }
 
-int dr_fs_write_full(int fd, const void *buf, size_t len, const char *name)
+/* off < 0: write(2) at the file position; else pwrite(2) at off */
+static int write_full(int fd, const void *buf, size_t len, int64_t off, const char *name)
 {
     const uint8_t *p = buf;
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = off < 0 ? write(fd, p, len) : pwrite(fd, p, len, (off_t)off);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -64,8 +65,19 @@ int dr_fs_write_full(int fd, const void *buf, size_t len, const char *name)
         }
         p += n;
         len -= (size_t)n;
+        off = off < 0 ? off : off + n;
     }
     return 0;
+}
+
+int dr_fs_write_full(int fd, const void *buf, size_t len, const char *name)
+{
+    return write_full(fd, buf, len, -1, name);
+}
+
+int dr_fs_pwrite_full(int fd, const void *buf, size_t len, uint64_t off, const char *name)
+{
+    return write_full(fd, buf, len, (int64_t)off, name);
 }
 
 int dr_fs_pread_full(int fd, void *buf, size_t len, uint64_t off, const char *name)

@@ -39,6 +39,13 @@ void *dr_xrealloc(void *p, size_t n)
     return q;
 }
 
+void *dr_xmemdup(const void *p, size_t n)
+{
+    void *q = dr_xmalloc(n ? n : 1);
+    memcpy(q, p, n);
+    return q;
+}
+
 char *dr_xstrdup(const char *s)
 {
     return dr_xstrndup(s, strlen(s));
