@@ -4,6 +4,7 @@
 #define DR_RESTORE_H
 
 #include "drrepo/progress.h"
+#include "drrepo/read.h"
 #include "drrepo/repo.h"
 
 struct dr_restore_opts {
@@ -19,10 +20,13 @@ struct dr_restore_opts {
 
 struct dr_restore_stats {
     uint64_t files, dirs, links, bytes;
-    uint64_t errors;     /* files left out: their data could not be read or verified */
-    uint64_t dirs_lost;  /* directories restored empty: their tree could not be read */
-    uint64_t damaged;    /* files marked damaged (by repair snapshots) restored with holes */
-    uint64_t incomplete; /* directories the snapshot could not read (DR_NODE_F_INCOMPLETE) */
+    uint64_t errors;            /* files with data that could not be read or verified: restored with
+                                   holes there (a record-encoded one is left out) */
+    uint64_t dirs_lost;         /* directories restored empty: their tree could not be read */
+    uint64_t damaged;           /* files marked damaged (by repair snapshots) restored with holes */
+    uint64_t incomplete;        /* directories the snapshot could not read (DR_NODE_F_INCOMPLETE) */
+    struct dr_read_stats reads; /* what reading the contents cost the backend */
+    char first_loss[512];       /* the first error line of a loss (a file, a directory), or "" */
 };
 
 /* Restores the snapshot's tree below target (created if missing; the one path that may be a
@@ -33,8 +37,10 @@ struct dr_restore_stats {
  * metadata (mode, owner when root, mtime, symlinks, hard links, sparse holes) follows. An
  * existing entry is refused (DR_EEXIST) unless overwrite; an existing directory is merged into.
  *
- * Damage in the repository loses only what it holds: a file whose data cannot be read or
- * verified is named on an error line and left out (counted in errors), a directory whose tree
+ * Contents are written by the read engine (read.h): pack by pack, several files at once, each
+ * chunk at its offset. Damage in the repository loses only what it holds: a chunk that cannot
+ * be read or verified is left as a hole in its file, which is restored and named on one error
+ * line with its lost bytes and the pack (counted in errors), a directory whose tree
  * cannot be read is named on an error line and restored empty (counted in dirs_lost), the rest
  * is restored, and DR_EDAMAGED is returned at the end with a message that counts both what was
  * lost and what was restored. DR_EDAMAGED is also returned when files marked damaged by

@@ -167,6 +167,12 @@ static int restore_and_compare(struct dr_repo *r, const struct dr_snapshot *s, c
     struct dr_restore_stats st;
     int rc = dr_restore_run(r, s, &ro, &st);
     if (rc == DR_ECORRUPT || rc == DR_ENOENT || rc == DR_EDAMAGED) {
+        if (st.first_loss[0]) {
+            /* the restore's first loss names the file or directory, the blob and the pack */
+            drill_fail(res, "%s", st.first_loss);
+            dr_error_clear();
+            return 0;
+        }
         /* the tree walk below names the first file and why; this is the fallback */
         drill_fail(res, "restore failed: %s", dr_error_msg());
         char *first = res->reason;

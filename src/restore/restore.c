@@ -27,221 +27,9 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pattern.h"
-#include "drrepo/rdbstore.h"
-#include "drrepo/secure.h"
 #include "drrepo/util.h"
 #include "drrepo/walk.h"
-
-#define HOLE_BLOCK 4096
-
-struct link_seen {
-    uint64_t dev, ino;
-    char *rel; /* where the first name was restored, relative to the target */
-};
-
-/* A directory being restored: open, so that its entries are created relative to it. */
-struct dir_frame {
-    int fd;
-    char *dst;
-    bool all; /* selected as a whole: its entries need no include match */
-};
-
-struct restore {
-    struct dr_repo *r;
-    const struct dr_restore_opts *o;
-    struct dr_restore_stats st;
-    struct link_seen *links;
-    size_t nlinks, alinks;
-    int rootfd;     /* the target, opened once: everything is created relative to it */
-    size_t rel_off; /* a restored path minus this many bytes is relative to the target */
-    bool root;
-    int64_t start_ns, last_ns;
-    struct dr_progress prog;
-    struct dir_frame *dirs; /* the directories the walk is in, innermost last */
-    size_t ndirs, adirs;
-};
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (p[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Writes a chunk at off, seeking over aligned all-zero blocks so holes stay holes. */
-static int write_sparse(int fd, const uint8_t *p, size_t n, uint64_t off, const char *what)
-{
-    size_t i = 0;
-    while (i < n) {
-        size_t blk = HOLE_BLOCK - (size_t)((off + i) % HOLE_BLOCK);
-        if (blk > n - i) {
-            blk = n - i;
-        }
-        if (all_zero(p + i, blk)) {
-            i += blk;
-            continue;
-        }
-        size_t j = i + blk;
-        while (j < n) {
-            size_t b2 = DR_MIN((size_t)HOLE_BLOCK, n - j);
-            if (all_zero(p + j, b2)) {
-                break;
-            }
-            j += b2;
-        }
-        if (lseek(fd, (off_t)(off + i), SEEK_SET) < 0) {
-            return dr_error_errno(DR_EIO, "cannot seek in '%s'", what);
-        }
-        int rc = dr_fs_write_full(fd, p + i, j - i, what);
-        if (rc < 0) {
-            return rc;
-        }
-        i = j;
-    }
-    return 0;
-}
-
-/* Writes len zero bytes (a damaged range on a stream that cannot seek). */
-static int write_zeros(int fd, uint64_t len, const char *what)
-{
-    static const uint8_t zeros[65536];
-    while (len > 0) {
-        size_t n = len > sizeof(zeros) ? sizeof(zeros) : (size_t)len;
-        int rc = dr_fs_write_full(fd, zeros, n, what);
-        if (rc < 0) {
-            return rc;
-        }
-        len -= n;
-    }
-    return 0;
-}
-
-/* Skips the damaged ranges that start at *off (files from `repair snapshots`): holes in a
- * sparse restore, zeros on a stream. */
-static int skip_damaged(const struct dr_node *n, uint32_t *di, uint64_t *off, int fd, bool sparse,
-                        const char *what)
-{
-    while (*di < n->ndamaged && n->damaged[*di].off == *off) {
-        if (!sparse) {
-            int rc = write_zeros(fd, n->damaged[*di].len, what);
-            if (rc < 0) {
-                return rc;
-            }
-        }
-        *off += n->damaged[*di].len;
-        (*di)++;
-    }
-    return 0;
-}
-
-struct rec_io {
-    struct dr_repo *r;
-    const struct dr_node *n;
-    int fd;
-    const char *what;
-    bool sparse;
-    uint64_t off;
-    struct restore *rs;
-};
-
-static int rec_get(void *arg, uint32_t i, struct dr_buf *out)
-{
-    struct rec_io *io = arg;
-    int rc = dr_repo_chunk_get(io->r, NULL, io->n, i, out);
-    return rc < 0 ? dr_error_wrap(rc, "file '%s'", io->what) : 0;
-}
-
-static int rec_write(void *arg, const uint8_t *p, size_t len)
-{
-    struct rec_io *io = arg;
-    int rc = io->sparse ? write_sparse(io->fd, p, len, io->off, io->what)
-                        : dr_fs_write_full(io->fd, p, len, io->what);
-    io->off += len;
-    if (rc >= 0 && io->rs) {
-        io->rs->prog.bytes_read += len;
-        io->rs->st.bytes += len;
-    }
-    return rc;
-}
-
-/* A record-encoded file (format/rdb.md): rebuilt in order from its head, layout and groups. */
-static int restore_records(struct dr_repo *r, const struct dr_node *n, int fd, const char *what,
-                           bool sparse, struct restore *rs)
-{
-    struct rec_io io = {.r = r, .n = n, .fd = fd, .what = what, .sparse = sparse, .rs = rs};
-    int rc = dr_rdbstore_decode(n, rec_get, rec_write, &io);
-    if (rc < 0) {
-        return dr_error_wrap(rc, "file '%s'", what);
-    }
-    if (sparse && ftruncate(fd, (off_t)n->size) < 0) {
-        return dr_error_errno(dr_error_from_errno(errno), "cannot set the size of '%s'", what);
-    }
-    return 0;
-}
-
-static int restore_content(struct dr_repo *r, const struct dr_node *n, int fd, const char *what,
-                           bool sparse, struct restore *rs)
-{
-    if (n->flags & DR_NODE_F_RECORDS) {
-        return restore_records(r, n, fd, what, sparse, rs);
-    }
-    struct dr_buf chunk = DR_BUF_INIT(DR_BLOB_MAX);
-    uint64_t off = 0;
-    uint32_t di = 0;
-    int rc = 0;
-    for (uint32_t i = 0; i < n->nchunks; i++) {
-        rc = skip_damaged(n, &di, &off, fd, sparse, what);
-        if (rc < 0) {
-            break;
-        }
-        rc = dr_repo_chunk_get(r, NULL, n, i, &chunk);
-        if (rc < 0) {
-            rc = dr_error_wrap(rc, "file '%s'", what);
-            break;
-        }
-        rc = sparse ? write_sparse(fd, (const uint8_t *)chunk.buf, chunk.len, off, what)
-                    : dr_fs_write_full(fd, chunk.buf, chunk.len, what);
-        if (rc < 0) {
-            break;
-        }
-        off += chunk.len;
-        if (rs) {
-            rs->prog.bytes_read += chunk.len;
-            rs->st.bytes += chunk.len;
-            int64_t now = dr_mono_ns();
-            if (rs->o->progress && now - rs->last_ns > 250000000) {
-                rs->last_ns = now;
-                rs->prog.elapsed_ns = now - rs->start_ns;
-                rs->prog.current = what;
-                rs->o->progress(rs->o->progress_arg, &rs->prog, false);
-            }
-        }
-    }
-    if (rc >= 0) {
-        rc = skip_damaged(n, &di, &off, fd, sparse, what);
-    }
-    if (rc >= 0 && sparse && ftruncate(fd, (off_t)n->size) < 0) {
-        rc = dr_error_errno(dr_error_from_errno(errno), "cannot set the size of '%s'", what);
-    }
-    dr_buf_release(&chunk);
-    return rc;
-}
-
-int dr_restore_file_to_fd(struct dr_repo *r, const struct dr_node *n, int fd, const char *what)
-{
-    if (n->type != DR_NODE_FILE) {
-        return dr_errorf(DR_EUSAGE, "'%s' is not a regular file", what);
-    }
-    int rc = restore_content(r, n, fd, what, false, NULL);
-    if (rc >= 0 && (n->flags & DR_NODE_F_DAMAGED)) {
-        rc = dr_errorf(DR_EDAMAGED, "'%s' is marked damaged: %u lost ranges were written as zeros",
-                       what, n->ndamaged);
-    }
-    return rc;
-}
+#include "restore_int.h"
 
 /* An include pattern selects a path if it matches the path or one of its ancestors; a directory
  * that is an ancestor of a possible match must be entered. Patterns with '/' are anchored at the
@@ -290,7 +78,7 @@ static struct timespec node_time(const struct dr_node *n)
 
 /* Metadata of a file or directory restored through its own descriptor: nothing is looked up by
  * name, so nothing can be redirected. The owner goes first: chown clears set-id bits. */
-static void apply_meta_fd(struct restore *rs, int fd, const char *dst, const struct dr_node *n)
+void dr_restore_meta_fd(struct restore *rs, int fd, const char *dst, const struct dr_node *n)
 {
     struct timespec ts[2] = {node_time(n), node_time(n)};
     if (rs->root && fchown(fd, n->uid, n->gid) < 0) {
@@ -366,7 +154,7 @@ static int check_free(struct restore *rs, int dirfd, const char *name, const cha
 }
 
 /* Removes the non-directory that check_free found at name (a symlink is removed itself). */
-static int remove_existing(int dirfd, const char *name, const char *dst)
+int dr_restore_remove_existing(int dirfd, const char *name, const char *dst)
 {
     if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT) {
         return dr_error_errno(dr_error_from_errno(errno), "cannot replace '%s'", dst);
@@ -374,10 +162,9 @@ static int remove_existing(int dirfd, const char *name, const char *dst)
     return 0;
 }
 
-/* Opens the directory that holds rel (a path below the target that this restore created) and
- * points *base at rel's last component. Every component is opened with O_NOFOLLOW, so a
- * symlink planted since cannot redirect the link. -1 with errno set on failure. */
-static int open_parent_beneath(struct restore *rs, const char *rel, const char **base)
+/* rel is a path this restore created; every component is opened with O_NOFOLLOW, so a symlink
+ * planted since cannot redirect a link made there. */
+int dr_restore_open_parent(struct restore *rs, const char *rel, const char **base)
 {
     char *p = dr_xstrdup(rel);
     int fd = dup(rs->rootfd);
@@ -396,120 +183,28 @@ static int open_parent_beneath(struct restore *rs, const char *rel, const char *
     return fd;
 }
 
-/* Creates a new, empty temporary file in dirfd for name, O_EXCL so that nothing that already
- * stands there (a symlink included) is opened. */
-static int create_tmp(int dirfd, const char *name, char **out_tmp)
+static struct rdir *push_dir(struct restore *rs, int fd, const char *dst, bool all)
 {
-    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    for (int tries = 0; tries < 100; tries++) {
-        uint8_t rnd[6];
-        char sfx[sizeof(rnd) + 1];
-        dr_random_bytes(rnd, sizeof(rnd));
-        for (size_t i = 0; i < sizeof(rnd); i++) {
-            sfx[i] = letters[rnd[i] % (sizeof(letters) - 1)];
-        }
-        sfx[sizeof(rnd)] = '\0';
-        /* the name is only a clue for whoever finds a leftover: keep it below NAME_MAX */
-        char *tmp = dr_xasprintf(DR_FS_TMP_PREFIX "%ld-%.64s-%s", (long)getpid(), name, sfx);
-        int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-            *out_tmp = tmp;
-            return fd;
-        }
-        free(tmp);
-        if (errno != EEXIST) {
-            return -1;
-        }
-    }
-    errno = EEXIST;
-    return -1;
-}
-
-/* A second name of a file restored earlier: a hard link to it. 1 when linked, 0 when the
- * caller should restore a copy instead. */
-static int link_to_seen(struct restore *rs, int dirfd, const char *name, const char *dst,
-                        const struct dr_node *n, bool exists)
-{
-    for (size_t i = 0; i < rs->nlinks; i++) {
-        if (rs->links[i].dev != n->dev || rs->links[i].ino != n->inode) {
-            continue;
-        }
-        if (exists) {
-            int rc = remove_existing(dirfd, name, dst);
-            if (rc < 0) {
-                return rc;
-            }
-        }
-        const char *base;
-        int srcfd = open_parent_beneath(rs, rs->links[i].rel, &base);
-        int ok = srcfd >= 0 && linkat(srcfd, base, dirfd, name, 0) == 0;
-        if (srcfd >= 0) {
-            close(srcfd);
-        }
-        if (ok) {
-            rs->st.links++;
-            return 1;
-        }
-        return 0; /* fall back to a copy */
-    }
-    return 0;
-}
-
-static int restore_file(struct restore *rs, int dirfd, const char *dst, const char *spath,
-                        const struct dr_node *n, bool exists)
-{
-    const char *name = n->name;
-    if (n->nlink > 1) {
-        int rc = link_to_seen(rs, dirfd, name, dst, n, exists);
-        if (rc != 0) {
-            return rc < 0 ? rc : 0;
-        }
-    }
-    char *tmp = NULL;
-    int rc = 0;
-    int fd = create_tmp(dirfd, name, &tmp);
-    if (fd < 0) {
-        char *dir = dr_fs_dirname(dst);
-        rc = dr_error_errno(dr_error_from_errno(errno), "cannot create a file in '%s'", dir);
-        free(dir);
-        goto out;
-    }
-    rc = restore_content(rs->r, n, fd, spath, true, rs);
-    if (rc >= 0) {
-        apply_meta_fd(rs, fd, dst, n);
-    }
-    if (rc >= 0 && close(fd) < 0) {
-        rc = dr_error_errno(DR_EIO, "cannot write '%s'", dst);
-    } else if (rc < 0) {
-        close(fd);
-    }
-    fd = -1;
-    if (rc < 0) {
-        unlinkat(dirfd, tmp, 0);
-        goto out;
-    }
-    /* rename replaces whatever stands at name, a symlink included, without following it */
-    if (renameat(dirfd, tmp, dirfd, name) < 0) {
-        rc = dr_error_errno(dr_error_from_errno(errno), "cannot rename into '%s'", dst);
-        unlinkat(dirfd, tmp, 0);
-        goto out;
-    }
-    rs->st.files++;
-    rs->prog.files++;
-    if (n->nlink > 1) {
-        DR_GROW(rs->links, rs->alinks, rs->nlinks + 1);
-        rs->links[rs->nlinks++] =
-            (struct link_seen){n->dev, n->inode, dr_xstrdup(dst + rs->rel_off)};
-    }
-out:
-    free(tmp);
-    return rc;
-}
-
-static void push_dir(struct restore *rs, int fd, const char *dst, bool all)
-{
+    struct rdir *d = dr_xcalloc(1, sizeof(*d));
+    *d = (struct rdir){.fd = fd, .dst = dr_xstrdup(dst), .all = all, .refs = 1};
     DR_GROW(rs->dirs, rs->adirs, rs->ndirs + 1);
-    rs->dirs[rs->ndirs++] = (struct dir_frame){.fd = fd, .dst = dr_xstrdup(dst), .all = all};
+    rs->dirs[rs->ndirs++] = d;
+    return d;
+}
+
+void dr_restore_dir_put(struct restore *rs, struct rdir *d)
+{
+    if (--d->refs > 0) {
+        return;
+    }
+    if (d->left) {
+        dr_restore_meta_fd(rs, d->fd, d->dst, &d->meta);
+    }
+    if (d->fd != rs->rootfd) {
+        close(d->fd);
+    }
+    free(d->dst);
+    free(d);
 }
 
 /* Creates and opens directory n; the walk then restores its entries into it, and leave_dir
@@ -517,7 +212,7 @@ static void push_dir(struct restore *rs, int fd, const char *dst, bool all)
 static int open_dir(struct restore *rs, int dirfd, const char *dst, const struct dr_node *n,
                     bool exists, bool sel)
 {
-    int rc = exists ? remove_existing(dirfd, n->name, dst) : 0;
+    int rc = exists ? dr_restore_remove_existing(dirfd, n->name, dst) : 0;
     if (rc < 0) {
         return rc;
     }
@@ -533,11 +228,12 @@ static int open_dir(struct restore *rs, int dirfd, const char *dst, const struct
     return 0;
 }
 
-/* status: the walk of the directory's tree (DR_WALK_UNREADABLE: it was named as lost). */
+/* status: the walk of the directory's tree (DR_WALK_UNREADABLE: it was named as lost). The
+ * metadata waits for the files of the batch in it (dr_restore_dir_put). */
 static int leave_dir(void *arg, const char *spath, struct dr_node *n, int status)
 {
     struct restore *rs = arg;
-    struct dir_frame f = rs->dirs[--rs->ndirs];
+    struct rdir *d = rs->dirs[--rs->ndirs];
     if (status >= 0) {
         if (n->flags & DR_NODE_F_DAMAGED) {
             dr_log_warn("directory '%s' is marked damaged in this snapshot: its contents were "
@@ -556,17 +252,18 @@ static int leave_dir(void *arg, const char *spath, struct dr_node *n, int status
         if (status == DR_WALK_DONE) {
             rs->st.dirs++;
         }
-        apply_meta_fd(rs, f.fd, f.dst, n);
+        d->meta = dr_restore_scalars(n);
+        d->left = true;
         status = 0;
     }
-    close(f.fd);
-    free(f.dst);
+    dr_restore_dir_put(rs, d);
     return status;
 }
 
-static int restore_node(struct restore *rs, const struct dr_node *n, int dirfd, const char *dst,
-                        const char *spath, bool all)
+static int restore_node(struct restore *rs, const struct dr_node *n, struct rdir *d,
+                        const char *dst, const char *spath, bool all)
 {
+    int dirfd = d->fd;
     bool descend = false;
     bool sel = all || included(rs->o, spath, &descend);
     if (rs->o->nexcludes && dr_pattern_match_any(rs->o->excludes, rs->o->nexcludes, spath)) {
@@ -583,7 +280,7 @@ static int restore_node(struct restore *rs, const struct dr_node *n, int dirfd, 
     switch (n->type) {
     case DR_NODE_DIR: return open_dir(rs, dirfd, dst, n, exists, sel);
     case DR_NODE_FILE:
-        rc = restore_file(rs, dirfd, dst, spath, n, exists);
+        rc = dr_restore_file(rs, d, dst, spath, n, exists);
         if (rc >= 0 && (n->flags & DR_NODE_F_DAMAGED)) {
             dr_log_warn("'%s' is marked damaged in this snapshot: restored with %u lost ranges "
                         "left as holes",
@@ -591,6 +288,7 @@ static int restore_node(struct restore *rs, const struct dr_node *n, int dirfd, 
             rs->st.damaged++;
         }
         if (rc == DR_ECORRUPT || rc == DR_ENOENT) {
+            /* a record-encoded file, rebuilt on the spot, that could not be: left out */
             dr_log_error("%s", dr_error_msg());
             dr_error_clear();
             rs->st.errors++;
@@ -598,7 +296,7 @@ static int restore_node(struct restore *rs, const struct dr_node *n, int dirfd, 
         }
         return rc;
     case DR_NODE_SYMLINK:
-        rc = exists ? remove_existing(dirfd, n->name, dst) : 0;
+        rc = exists ? dr_restore_remove_existing(dirfd, n->name, dst) : 0;
         if (rc < 0) {
             return rc;
         }
@@ -619,7 +317,7 @@ static int restore_node(struct restore *rs, const struct dr_node *n, int dirfd, 
         if (n->type == DR_NODE_SOCKET) {
             return 0; /* sockets are recreated by the program that listens on them */
         }
-        rc = exists ? remove_existing(dirfd, n->name, dst) : 0;
+        rc = exists ? dr_restore_remove_existing(dirfd, n->name, dst) : 0;
         if (rc < 0) {
             return rc;
         }
@@ -640,15 +338,23 @@ static int restore_node(struct restore *rs, const struct dr_node *n, int dirfd, 
 static int restore_cb(void *arg, const char *spath, struct dr_node *n)
 {
     struct restore *rs = arg;
-    const struct dir_frame *top = &rs->dirs[rs->ndirs - 1];
+    struct rdir *top = rs->dirs[rs->ndirs - 1];
     size_t before = rs->ndirs;
     char *dst = dr_fs_join(top->dst, n->name);
-    int rc = restore_node(rs, n, top->fd, dst, spath, top->all);
+    int rc = restore_node(rs, n, top, dst, spath, top->all);
     free(dst);
     if (rc < 0) {
         return rc;
     }
     return rs->ndirs > before ? 0 : 1;
+}
+
+void dr_restore_note_loss(struct restore *rs, const char *line)
+{
+    dr_log_error("%s", line);
+    if (!rs->st.first_loss[0]) {
+        snprintf(rs->st.first_loss, sizeof(rs->st.first_loss), "%s", line);
+    }
 }
 
 /* A tree that cannot be read (damaged or missing, as for a file's data) loses only its
@@ -661,8 +367,10 @@ static int restore_unreadable(void *arg, const struct dr_id *tree, const char *s
         return err;
     }
     char hex[DR_ID_HEX_LEN + 1];
-    dr_log_error("cannot read tree of directory '%s' (blob %s): %s", spath, dr_id_hex(tree, hex),
-                 dr_error_msg());
+    char *line = dr_xasprintf("cannot read tree of directory '%s' (blob %s): %s", spath,
+                              dr_id_hex(tree, hex), dr_error_msg());
+    dr_restore_note_loss(rs, line);
+    free(line);
     rs->st.dirs_lost++;
     return 0;
 }
@@ -677,14 +385,25 @@ static int restore_tree(struct restore *rs, const struct dr_id *root)
         .node = restore_cb,
         .leave_dir = leave_dir,
     };
-    push_dir(rs, rs->rootfd, rs->o->target, false);
+    struct rdir *top = push_dir(rs, rs->rootfd, rs->o->target, false);
     int rc = dr_walk_run(&w, root, "/");
-    while (rs->ndirs > 1) { /* only when the walk stopped where it could not finish them */
-        struct dir_frame *f = &rs->dirs[--rs->ndirs];
-        close(f->fd);
-        free(f->dst);
+    if (rc < 0) {
+        /* the walk stopped (a file in the way, say): the files begun are still finished, so
+         * that what the error counts as restored is in place */
+        struct dr_error_saved walk_err = {0};
+        dr_error_save(&walk_err, rc);
+        if (dr_restore_flush(rs) < 0) {
+            dr_restore_discard(rs);
+        }
+        rc = dr_error_restore(&walk_err);
+        dr_error_saved_release(&walk_err);
+    } else if ((rc = dr_restore_flush(rs)) < 0) {
+        dr_restore_discard(rs);
     }
-    free(rs->dirs[0].dst);
+    while (rs->ndirs > 1) { /* only when the walk stopped where it could not finish them */
+        dr_restore_dir_put(rs, rs->dirs[--rs->ndirs]);
+    }
+    dr_restore_dir_put(rs, top);
     free(rs->dirs);
     rs->dirs = NULL;
     rs->ndirs = rs->adirs = 0;
@@ -725,18 +444,21 @@ static int partial_error(const struct dr_restore_stats *st)
     char *dirs = count(st->dirs, "directory", "directories");
     char *lf = count(st->errors, "file", "files");
     char *ld = count(st->dirs_lost, "directory", "directories");
-    char *lost = st->errors && st->dirs_lost ? dr_xasprintf("%s and %s", lf, ld)
-                                             : dr_xstrdup(st->errors ? lf : ld);
+    char *lost_files = dr_xasprintf("%s lost data (left as holes)", lf);
+    char *lost_dirs = dr_xasprintf("%s could not be read", ld);
+    char *lost = st->errors && st->dirs_lost ? dr_xasprintf("%s and %s", lost_dirs, lost_files)
+                                             : dr_xstrdup(st->errors ? lost_files : lost_dirs);
     char *marked = st->damaged ? dr_xasprintf("; %llu marked damaged were restored incomplete",
                                               (unsigned long long)st->damaged)
                                : dr_xstrdup("");
-    int rc =
-        dr_errorf(DR_EDAMAGED, "%s could not be restored (see above); %s and %s were restored%s",
-                  lost, files, dirs, marked);
+    int rc = dr_errorf(DR_EDAMAGED, "%s (see above); %s and %s were restored%s", lost, files, dirs,
+                       marked);
     free(files);
     free(dirs);
     free(lf);
     free(ld);
+    free(lost_files);
+    free(lost_dirs);
     free(lost);
     free(marked);
     return rc;
@@ -746,6 +468,7 @@ int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct 
                    struct dr_restore_stats *out)
 {
     struct restore rs = {.r = r, .o = o, .rootfd = -1, .root = geteuid() == 0};
+    pthread_mutex_init(&rs.mu, NULL);
     rs.start_ns = rs.last_ns = dr_mono_ns();
     if (o->progress) {
         struct size_walk sw = {.o = o};
@@ -781,6 +504,8 @@ int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct 
         free(rs.links[i].rel);
     }
     free(rs.links);
+    pthread_mutex_destroy(&rs.mu);
+    rs.st.reads = rs.reads;
     *out = rs.st;
     if (rc >= 0 && (rs.st.errors || rs.st.dirs_lost)) {
         rc = partial_error(&rs.st);

@@ -54,11 +54,13 @@ cp -a "$REPO" "$T/repo.intact"
 cp -a "$DRREPO_CACHE_DIR" "$T/cache.intact"
 
 # the tree the restore should give: the lost directories empty (with their own metadata), the
-# lost file absent, everything else as in the source
+# lost file's data a hole of its size (it has one chunk), everything else as in the source
 exp="$T/expected"
 cp -a "$src" "$exp"
-rm -r "$exp/d3"/* "$exp/d5/inner"/* "$exp/d6/f0"
-touch -h -d '2021-06-07 08:09:10.5' "$exp/d3" "$exp/d5/inner" "$exp/d6"
+rm -r "$exp/d3"/* "$exp/d5/inner"/*
+f0_size=$(stat -c %s "$src/d6/f0")
+rm "$exp/d6/f0" && truncate -s "$f0_size" "$exp/d6/f0" && chmod --reference="$src/d6/f0" "$exp/d6/f0"
+touch -h -d '2021-06-07 08:09:10.5' "$exp/d3" "$exp/d5/inner" "$exp/d6" "$exp/d6/f0"
 
 # a tree pack has a copy (format/repository.md "Tree pack copies"): damage both to lose trees
 damage "$REPO/$T1"
@@ -71,11 +73,15 @@ dr_check "the line of 'd3' names the directory, the blob and the pack" \
     grep -qE "cannot read tree of directory '$src/d3' \(blob [0-9a-f]{64}\): .*$T1" "$T/err"
 dr_check "the line of 'd5/inner' names the directory" \
     grep -qF "cannot read tree of directory '$src/d5/inner' (blob " "$T/err"
-dr_check "the lost file is named with its pack" grep -qF "file '$src/d6/f0': pack '$P0'" "$T/err"
-dr_check "the rest is restored: 51 of 64 files" test "$(find "$T/r1" -type f | wc -l)" -eq 51
+dr_check "the file that lost data is named on one line with its range, blob and pack" \
+    grep -qE "file '$src/d6/f0': $f0_size bytes in 1 chunk lost, left as holes from byte 0: blob [0-9a-f]{64} in pack '$P0'" "$T/err"
+dr_check "one error line for it" test "$(grep -c "file '$src/d6/f0'" "$T/err")" -eq 1
+dr_check "the rest is restored, and the damaged file with a hole: 52 of 64 files" \
+    test "$(find "$T/r1" -type f | wc -l)" -eq 52
+dr_check "d6/f0 is a hole of its size" test "$(du -k "$T/r1$src/d6/f0" | cut -f1)" -eq 0
 dr_check "the restored tree is the source less what was lost" dr_same_tree "$exp" "$T/r1$src"
 dr_check "the final error says what was restored and what was not" \
-    grep -qF "drrepo: error: 1 file and 2 directories could not be restored (see above); 51 files and $((ndirs - 2)) directories were restored" "$T/err"
+    grep -qF "drrepo: error: 2 directories could not be read and 1 file lost data (left as holes) (see above); 52 files and $((ndirs - 2)) directories were restored" "$T/err"
 dr_check "the hint names repair snapshots" grep -q "^hint: .*'drrepo repair snapshots'" "$T/err"
 dr_check "no success summary on stdout" test ! -s "$T/out"
 dr_check "no crash or sanitizer report" test -z "$(grep -E 'Sanitizer|runtime error' "$T/err")"

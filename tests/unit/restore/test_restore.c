@@ -3,9 +3,10 @@
  *
  * Covers: a snapshot restores byte for byte with its modes and the counts in the stats; a
  * second restore into the same target is refused (DR_EEXIST) unless overwrite; an include
- * pattern restores only its subtree; a damaged data blob loses only the file that holds it:
- * DR_EDAMAGED, the file is left out and counted in errors, the rest is restored; a pack whose
- * reads fail likewise. */
+ * pattern restores only its subtree; a damaged data blob loses only its own bytes: DR_EDAMAGED,
+ * its file is restored with a hole there and counted in errors, its loss named (file, bytes,
+ * pack) in first_loss, the rest is restored; a pack whose reads fail leaves every file a hole of
+ * its size. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,6 +110,10 @@ static void test_restore_all(void **state)
     assert_int_equal(st.bytes, 40000 + 1000 + 20000);
     assert_int_equal(st.errors, 0);
     assert_true(st.dirs >= 1);
+    /* the one data pack's records lie together: one get reads them all, each blob once */
+    assert_int_equal(st.reads.gets, 1);
+    assert_int_equal(st.reads.blobs, 6); /* 3 + 1 + 2 chunks of 16 KiB at most */
+    assert_true(st.reads.bytes_used <= st.reads.bytes_fetched);
     assert_restored(target, "a", &files[0]);
     assert_restored(target, "b", &files[1]);
     assert_restored(target, "sub/c", &files[2]);
@@ -156,6 +161,24 @@ static void damage_file(struct env *e, const char *path)
     dr_node_release(&n);
 }
 
+/* The file at rel has f's size, zeros in [hole_off, hole_off + hole_len) and f's bytes
+ * elsewhere. */
+static void assert_holed(const char *dir, const char *rel, const struct dr_test_file *f,
+                         size_t hole_off, size_t hole_len)
+{
+    char *p = path_in(dir, rel);
+    uint8_t *got = NULL;
+    size_t len = dr_test_read_file(p, &got);
+    assert_int_equal(len, f->size);
+    uint8_t *want = dr_xmalloc(f->size + 1);
+    dr_test_fill(want, f->size, f->seed);
+    memset(want + hole_off, 0, hole_len);
+    assert_memory_equal(got, want, f->size);
+    free(want);
+    free(got);
+    free(p);
+}
+
 static void test_restore_damaged_blob(void **state)
 {
     struct env *e = *state;
@@ -166,8 +189,11 @@ static void test_restore_damaged_blob(void **state)
     assert_int_equal(dr_restore_run(e->r, &e->s, &o, &st), DR_EDAMAGED);
     assert_non_null(strstr(dr_error_msg(), "restored"));
     assert_int_equal(st.errors, 1);
-    assert_int_equal(st.files, 2);
-    assert_false(exists(target, "a"));
+    assert_int_equal(st.files, 3);
+    /* its first chunk (16 KiB, dr_test_commit) is a hole, the rest of it is there */
+    assert_holed(target, "a", &files[0], 0, 16384);
+    assert_non_null(strstr(st.first_loss, "file '/a': 16384 bytes in 1 chunk lost"));
+    assert_non_null(strstr(st.first_loss, "in pack 'data/"));
     assert_restored(target, "b", &files[1]);
     assert_restored(target, "sub/c", &files[2]);
     free(target);
@@ -184,10 +210,15 @@ static void test_restore_unreadable_pack(void **state)
     struct dr_restore_stats st = {0};
     assert_int_equal(dr_restore_run(e->r, &e->s, &o, &st), DR_EDAMAGED);
     assert_int_equal(st.errors, 3);
-    assert_int_equal(st.files, 0);
-    assert_false(exists(target, "a"));
-    assert_false(exists(target, "sub/c"));
+    assert_int_equal(st.files, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_holed(target, files[i].in_sub ? "sub/c" : files[i].name, &files[i], 0,
+                     files[i].size);
+    }
     assert_true(exists(target, "sub"));
+    /* the coalesced get failed, then one get per record was tried */
+    assert_true(st.reads.gets >= 2);
+    assert_int_equal(st.reads.blobs, 0);
     dr_mem_backend_fail_get(STORE, "data/", DR_ECORRUPT, 0);
     free(target);
 }

@@ -1,0 +1,95 @@
+/* read.h: the read engine. Every reader of data blobs (restore, dump, tar, mount, RDB parents)
+ * hands it the list of blobs it wants; the engine looks them up in the index once, plans the
+ * reads grouped by pack and sorted by offset, coalesces neighbouring records of one pack into
+ * one ranged backend get, and runs the gets on worker threads, each with its own decompressor,
+ * within a budget of bytes in flight. Every blob is authenticated and its id recomputed before
+ * it is delivered. A blob that cannot be read or verified is delivered as an error extent that
+ * names the blob and the pack, so that every caller treats damage the same way; the rest of the
+ * run goes on.
+ *
+ * Two ways to receive the blobs:
+ *   dr_read_run     out of order, on the worker threads, as they are decoded (restore, which
+ *                   writes each at the offset the want carries);
+ *   dr_read_stream  in the order of the wants, on the caller's thread, with the workers
+ *                   reading ahead (dump, tar, mount, record-encoded RDB files). */
+#ifndef DR_READ_H
+#define DR_READ_H
+
+#include "drrepo/repo.h"
+
+struct dr_read_want {
+    struct dr_id id;
+    uint32_t ulen; /* the plaintext size the tree gives (0: not checked) */
+    uint64_t tag;  /* the caller's (which file) */
+    uint64_t off;  /* the caller's (where in the file) */
+};
+
+enum dr_extent_kind {
+    DR_EXTENT_DATA,  /* data/len: the blob's verified plaintext */
+    DR_EXTENT_ERROR, /* code/msg: why the blob could not be read; pack names it when known */
+};
+
+struct dr_read_extent {
+    enum dr_extent_kind kind;
+    const struct dr_read_want *want;
+    size_t index; /* of want in the caller's array */
+    const uint8_t *data;
+    size_t len;
+    int code;
+    const char *msg; /* "blob <id> in pack 'data/…': <cause>" */
+    bool has_pack;
+    struct dr_id pack;
+};
+
+struct dr_read_params {
+    unsigned workers; /* 0: one per core */
+    size_t budget;    /* bytes fetched and decoded but not yet delivered; 0: DR_READ_BUDGET */
+    uint64_t gap;     /* records of one pack at most this far apart are read with one get;
+                         UINT64_MAX: the default for the repository's backend */
+};
+
+#define DR_READ_BUDGET ((size_t)64 << 20)
+
+/* What a run cost the backend (issue: read amplification is what an object store bills). */
+struct dr_read_stats {
+    uint64_t gets;          /* backend get requests */
+    uint64_t bytes_fetched; /* bytes those gets returned */
+    uint64_t bytes_used;    /* encoded bytes of the blobs delivered (each distinct blob once) */
+    uint64_t blobs;         /* wants delivered as data */
+    uint64_t errors;        /* wants delivered as errors */
+};
+
+void dr_read_params_default(struct dr_read_params *p);
+
+/* Adds b to a. */
+void dr_read_stats_add(struct dr_read_stats *a, const struct dr_read_stats *b);
+
+/* The callback of dr_read_run, on a worker thread (several at once: it must be thread-safe).
+ * The extent's data is valid during the call. A negative return stops the run: no further
+ * callbacks start, and dr_read_run returns that error with its message. */
+typedef int (*dr_read_cb)(void *arg, const struct dr_read_extent *e);
+
+/* Delivers each of the n wants once, in any order. Returns 0 when every want was delivered
+ * (error extents included: damage is the callback's to report), or a negative error (the
+ * index could not be read, or a callback stopped the run). st (may be NULL) is added to. */
+DR_MUST_CHECK int dr_read_run(struct dr_repo *r, const struct dr_read_params *p,
+                              const struct dr_read_want *w, size_t n, dr_read_cb cb, void *arg,
+                              struct dr_read_stats *st);
+
+struct dr_read_stream;
+
+/* Opens a stream over the n wants (w is borrowed and must outlive the stream); the workers
+ * start reading ahead at once. */
+DR_MUST_CHECK int dr_read_stream_open(struct dr_repo *r, const struct dr_read_params *p,
+                                      const struct dr_read_want *w, size_t n,
+                                      struct dr_read_stream **out);
+
+/* The next want's extent, in the order of the wants: 1 with *e filled (its data valid until
+ * the next call or the close), 0 at the end. */
+DR_MUST_CHECK int dr_read_stream_next(struct dr_read_stream *s, struct dr_read_extent *e);
+
+/* Stops the workers (a stream may be closed before its end), adds its cost to st (may be
+ * NULL) and frees it. NULL is accepted. */
+void dr_read_stream_close(struct dr_read_stream *s, struct dr_read_stats *st);
+
+#endif

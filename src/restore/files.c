@@ -1,0 +1,534 @@
+/* files.c: file contents, for restore and for streaming one file (dump, mount, drills).
+ *
+ * A restore gathers files into a batch as the walk meets them: each is created under a
+ * temporary name with its final size (so zero blocks and lost ranges stay holes), and every
+ * chunk of it becomes a want of the read engine with the file and offset it goes to. The batch
+ * runs when it holds enough files or chunks, and at the end: the engine reads the packs in
+ * order and its workers pwrite each chunk where it belongs, several files at once and large
+ * files split across workers. Then each file gets its metadata and is renamed into place, and
+ * the second names of hard-linked files are linked to it. A chunk that cannot be read leaves a
+ * hole; the file is restored with one error line that names it, its lost bytes and the pack.
+ *
+ * A stream (dump, mount, drills) reads one file in order through an engine stream, its workers
+ * reading ahead. Record-encoded RDB files (format/rdb.md) are rebuilt in order by the RDB
+ * decoder, which asks for chunks as it goes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "drrepo/error.h"
+#include "drrepo/format.h"
+#include "drrepo/fs.h"
+#include "drrepo/log.h"
+#include "drrepo/mem.h"
+#include "drrepo/rdbstore.h"
+#include "drrepo/secure.h"
+#include "drrepo/util.h"
+#include "restore_int.h"
+
+#define HOLE_BLOCK 4096
+
+struct dr_node dr_restore_scalars(const struct dr_node *n)
+{
+    struct dr_node m = *n;
+    m.name = m.user = m.group = m.target = NULL;
+    m.chunks = NULL;
+    m.chunk_sizes = NULL;
+    m.damaged = NULL;
+    return m;
+}
+
+/* The scalars and the content of n (chunks and damaged ranges): what a copy of the file needs
+ * once the tree it came from is gone. dr_node_release frees it. */
+static struct dr_node content_copy(const struct dr_node *n)
+{
+    struct dr_node m = dr_restore_scalars(n);
+    if (n->nchunks) {
+        m.chunks = dr_xmemdup(n->chunks, n->nchunks * sizeof(*n->chunks));
+        m.chunk_sizes = dr_xmemdup(n->chunk_sizes, n->nchunks * sizeof(*n->chunk_sizes));
+    }
+    if (n->ndamaged) {
+        m.damaged = dr_xmemdup(n->damaged, n->ndamaged * sizeof(*n->damaged));
+    }
+    return m;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Writes a chunk at off of a file already at its final size, skipping aligned all-zero blocks
+ * so holes stay holes. pwrite: the batch's workers write one file at once. */
+static int write_sparse(int fd, const uint8_t *p, size_t n, uint64_t off, const char *what)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t blk = HOLE_BLOCK - (size_t)((off + i) % HOLE_BLOCK);
+        if (blk > n - i) {
+            blk = n - i;
+        }
+        if (all_zero(p + i, blk)) {
+            i += blk;
+            continue;
+        }
+        size_t j = i + blk;
+        while (j < n) {
+            size_t b2 = DR_MIN((size_t)HOLE_BLOCK, n - j);
+            if (all_zero(p + j, b2)) {
+                break;
+            }
+            j += b2;
+        }
+        int rc = dr_fs_pwrite_full(fd, p + i, j - i, off + i, what);
+        if (rc < 0) {
+            return rc;
+        }
+        i = j;
+    }
+    return 0;
+}
+
+/* Writes len zero bytes (a damaged range on a stream that cannot seek). */
+static int write_zeros(int fd, uint64_t len, const char *what)
+{
+    static const uint8_t zeros[65536];
+    while (len > 0) {
+        size_t n = len > sizeof(zeros) ? sizeof(zeros) : (size_t)len;
+        int rc = dr_fs_write_full(fd, zeros, n, what);
+        if (rc < 0) {
+            return rc;
+        }
+        len -= n;
+    }
+    return 0;
+}
+
+/* The wants of file n's chunks, tagged tag, at their offsets in the file: the damaged ranges
+ * of a file from `repair snapshots` lie between chunks and are skipped. Appends to *w. */
+static void add_wants(const struct dr_node *n, uint64_t tag, struct dr_read_want **w, size_t *nw,
+                      size_t *aw)
+{
+    uint64_t off = 0;
+    uint32_t di = 0;
+    DR_GROW(*w, *aw, *nw + n->nchunks);
+    for (uint32_t i = 0; i < n->nchunks; i++) {
+        while (di < n->ndamaged && n->damaged[di].off == off) {
+            off += n->damaged[di++].len;
+        }
+        (*w)[(*nw)++] = (struct dr_read_want){
+            .id = n->chunks[i], .ulen = n->chunk_sizes[i], .tag = tag, .off = off};
+        off += n->chunk_sizes[i];
+    }
+}
+
+/* ---- one file in order: dump, mount, drills, and record-encoded files ------------------ */
+
+struct rec_io {
+    struct dr_repo *r;
+    const struct dr_node *n;
+    int fd;
+    const char *what;
+    bool sparse;
+    uint64_t off;
+    struct restore *rs;
+};
+
+static int rec_get(void *arg, uint32_t i, struct dr_buf *out)
+{
+    struct rec_io *io = arg;
+    int rc = dr_repo_chunk_get(io->r, NULL, io->n, i, out);
+    return rc < 0 ? dr_error_wrap(rc, "file '%s'", io->what) : 0;
+}
+
+static int rec_write(void *arg, const uint8_t *p, size_t len)
+{
+    struct rec_io *io = arg;
+    int rc = io->sparse ? write_sparse(io->fd, p, len, io->off, io->what)
+                        : dr_fs_write_full(io->fd, p, len, io->what);
+    io->off += len;
+    if (rc >= 0 && io->rs) {
+        io->rs->prog.bytes_read += len;
+        io->rs->st.bytes += len;
+    }
+    return rc;
+}
+
+/* A record-encoded file (format/rdb.md): rebuilt in order from its head, layout and groups.
+ * sparse: fd is a new file of the batch's kind (restore), else a stream. */
+static int write_records(struct dr_repo *r, const struct dr_node *n, int fd, const char *what,
+                         bool sparse, struct restore *rs)
+{
+    struct rec_io io = {.r = r, .n = n, .fd = fd, .what = what, .sparse = sparse, .rs = rs};
+    int rc = dr_rdbstore_decode(n, rec_get, rec_write, &io);
+    if (rc < 0) {
+        return dr_error_wrap(rc, "file '%s'", what);
+    }
+    if (sparse && ftruncate(fd, (off_t)n->size) < 0) {
+        return dr_error_errno(dr_error_from_errno(errno), "cannot set the size of '%s'", what);
+    }
+    return 0;
+}
+
+/* Streams file n to fd in order: damaged ranges (repair snapshots) as zeros; a chunk that
+ * cannot be read stops it with the engine's message. */
+static int stream_content(struct dr_repo *r, const struct dr_node *n, int fd, const char *what)
+{
+    struct dr_read_want *w = NULL;
+    size_t nw = 0, aw = 0;
+    add_wants(n, 0, &w, &nw, &aw);
+    struct dr_read_stream *s;
+    int rc = dr_read_stream_open(r, NULL, w, nw, &s);
+    if (rc < 0) {
+        free(w);
+        return rc;
+    }
+    uint64_t off = 0;
+    struct dr_read_extent x;
+    while (rc >= 0 && (rc = dr_read_stream_next(s, &x)) == 1) {
+        if (x.kind == DR_EXTENT_ERROR) {
+            rc = dr_errorf(x.code, "file '%s': %s", what, x.msg);
+            break;
+        }
+        rc = write_zeros(fd, x.want->off - off, what);
+        if (rc >= 0) {
+            rc = dr_fs_write_full(fd, x.data, x.len, what);
+        }
+        off = x.want->off + x.len;
+    }
+    if (rc >= 0 && off < n->size) {
+        rc = write_zeros(fd, n->size - off, what); /* a damaged range at the end */
+    }
+    dr_read_stream_close(s, NULL);
+    free(w);
+    return rc;
+}
+
+int dr_restore_file_to_fd(struct dr_repo *r, const struct dr_node *n, int fd, const char *what)
+{
+    if (n->type != DR_NODE_FILE) {
+        return dr_errorf(DR_EUSAGE, "'%s' is not a regular file", what);
+    }
+    int rc = (n->flags & DR_NODE_F_RECORDS) ? write_records(r, n, fd, what, false, NULL)
+                                            : stream_content(r, n, fd, what);
+    if (rc >= 0 && (n->flags & DR_NODE_F_DAMAGED)) {
+        rc = dr_errorf(DR_EDAMAGED, "'%s' is marked damaged: %u lost ranges were written as zeros",
+                       what, n->ndamaged);
+    }
+    return rc;
+}
+
+/* ---- the batch ---------------------------------------------------------------------------- */
+
+/* Creates a new, empty temporary file in dirfd for name, O_EXCL so that nothing that already
+ * stands there (a symlink included) is opened. */
+static int create_tmp(int dirfd, const char *name, char **out_tmp)
+{
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    for (int tries = 0; tries < 100; tries++) {
+        uint8_t rnd[6];
+        char sfx[sizeof(rnd) + 1];
+        dr_random_bytes(rnd, sizeof(rnd));
+        for (size_t i = 0; i < sizeof(rnd); i++) {
+            sfx[i] = letters[rnd[i] % (sizeof(letters) - 1)];
+        }
+        sfx[sizeof(rnd)] = '\0';
+        /* the name is only a clue for whoever finds a leftover: keep it below NAME_MAX */
+        char *tmp = dr_xasprintf(DR_FS_TMP_PREFIX "%ld-%.64s-%s", (long)getpid(), name, sfx);
+        int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            *out_tmp = tmp;
+            return fd;
+        }
+        free(tmp);
+        if (errno != EEXIST) {
+            return -1;
+        }
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+/* A second name of a file restored before: 1 when linked, 0 when the caller should restore a
+ * copy instead, 2 when the first name is still in the batch (the link is queued). */
+static int link_to_seen(struct restore *rs, struct rdir *d, const char *name, const char *dst,
+                        const char *spath, const struct dr_node *n, bool exists)
+{
+    for (size_t i = 0; i < rs->nlinks; i++) {
+        struct link_seen *ls = &rs->links[i];
+        if (ls->dev != n->dev || ls->ino != n->inode) {
+            continue;
+        }
+        if (ls->pending) {
+            struct batch *b = &rs->b;
+            DR_GROW(b->links, b->alinks, b->nlinks + 1);
+            b->links[b->nlinks++] = (struct plink){.dir = d,
+                                                   .name = dr_xstrdup(name),
+                                                   .dst = dr_xstrdup(dst),
+                                                   .spath = dr_xstrdup(spath),
+                                                   .meta = content_copy(n),
+                                                   .exists = exists};
+            d->refs++;
+            return 2;
+        }
+        if (exists) {
+            int rc = dr_restore_remove_existing(d->fd, name, dst);
+            if (rc < 0) {
+                return rc;
+            }
+        }
+        const char *base;
+        int srcfd = dr_restore_open_parent(rs, ls->rel, &base);
+        int ok = srcfd >= 0 && linkat(srcfd, base, d->fd, name, 0) == 0;
+        if (srcfd >= 0) {
+            close(srcfd);
+        }
+        if (ok) {
+            rs->st.links++;
+            return 1;
+        }
+        return 0; /* fall back to a copy */
+    }
+    return 0;
+}
+
+/* Puts a finished file in place: metadata through its descriptor, then the rename, which
+ * replaces whatever stands at its name (a symlink included) without following it. */
+static int finish_file(struct restore *rs, struct pfile *f)
+{
+    if (f->nlost) {
+        char *line = dr_xasprintf("file '%s': %llu bytes in %u %s lost, left as holes from "
+                                  "byte %llu: %s",
+                                  f->spath, (unsigned long long)f->lost_bytes, f->nlost,
+                                  f->nlost == 1 ? "chunk" : "chunks",
+                                  (unsigned long long)f->lost_first, f->lost_msg);
+        dr_restore_note_loss(rs, line);
+        free(line);
+        rs->st.errors++;
+    }
+    dr_restore_meta_fd(rs, f->fd, f->dst, &f->meta);
+    int rc = close(f->fd) < 0 ? dr_error_errno(DR_EIO, "cannot write '%s'", f->dst) : 0;
+    f->fd = -1;
+    if (rc >= 0 && renameat(f->dir->fd, f->tmp, f->dir->fd, f->name) < 0) {
+        rc = dr_error_errno(dr_error_from_errno(errno), "cannot rename into '%s'", f->dst);
+    }
+    if (rc < 0) {
+        unlinkat(f->dir->fd, f->tmp, 0);
+        return rc;
+    }
+    rs->st.files++;
+    rs->prog.files++;
+    return 0;
+}
+
+static void pfile_release(struct restore *rs, struct pfile *f, bool unlink_tmp)
+{
+    if (f->fd >= 0) {
+        close(f->fd);
+    }
+    if (unlink_tmp && f->tmp) {
+        unlinkat(f->dir->fd, f->tmp, 0);
+    }
+    free(f->tmp);
+    free(f->name);
+    free(f->dst);
+    free(f->spath);
+    free(f->lost_msg);
+    dr_restore_dir_put(rs, f->dir);
+}
+
+static void plink_release(struct restore *rs, struct plink *l)
+{
+    free(l->name);
+    free(l->dst);
+    free(l->spath);
+    dr_node_release(&l->meta);
+    dr_restore_dir_put(rs, l->dir);
+}
+
+/* The engine's callback, on its workers: a chunk to its place in its file, or a lost one
+ * recorded for the file's error line. */
+static int write_cb(void *arg, const struct dr_read_extent *x)
+{
+    struct restore *rs = arg;
+    struct pfile *f = &rs->b.files[x->want->tag];
+    if (x->kind == DR_EXTENT_ERROR) {
+        pthread_mutex_lock(&rs->mu);
+        if (!f->nlost || x->want->off < f->lost_first) {
+            f->lost_first = x->want->off;
+        }
+        if (!f->lost_msg) {
+            f->lost_msg = dr_xstrdup(x->msg);
+        }
+        f->nlost++;
+        f->lost_bytes += x->want->ulen;
+        pthread_mutex_unlock(&rs->mu);
+        return 0;
+    }
+    int rc = write_sparse(f->fd, x->data, x->len, x->want->off, f->dst);
+    pthread_mutex_lock(&rs->mu);
+    rs->prog.bytes_read += x->len;
+    rs->st.bytes += x->len;
+    int64_t now = dr_mono_ns();
+    if (rs->o->progress && now - rs->last_ns > 250000000) {
+        rs->last_ns = now;
+        rs->prog.elapsed_ns = now - rs->start_ns;
+        rs->prog.current = f->spath;
+        rs->o->progress(rs->o->progress_arg, &rs->prog, false);
+    }
+    pthread_mutex_unlock(&rs->mu);
+    return rc;
+}
+
+static void batch_take(struct restore *rs, struct batch *out)
+{
+    *out = rs->b;
+    rs->b = (struct batch){0};
+}
+
+static void batch_free(struct restore *rs, struct batch *b, bool unlink_tmp)
+{
+    for (size_t i = 0; i < b->nfiles; i++) {
+        pfile_release(rs, &b->files[i], unlink_tmp);
+    }
+    for (size_t i = 0; i < b->nlinks; i++) {
+        plink_release(rs, &b->links[i]);
+    }
+    free(b->files);
+    free(b->links);
+    free(b->w);
+}
+
+/* Runs one batch: the engine fills the files, they go in place, then their links. A link
+ * whose source cannot be linked to becomes a copy in the next batch. */
+static int run_batch(struct restore *rs)
+{
+    int rc = 0;
+    if (rs->b.nw) {
+        rc = dr_read_run(rs->r, NULL, rs->b.w, rs->b.nw, write_cb, rs, &rs->reads);
+    }
+    struct batch b;
+    batch_take(rs, &b);
+    size_t i = 0;
+    for (; i < b.nfiles && rc >= 0; i++) {
+        rc = finish_file(rs, &b.files[i]);
+        free(b.files[i].tmp);
+        b.files[i].tmp = NULL; /* in place (or removed by finish_file) */
+    }
+    for (size_t k = 0; k < rs->nlinks; k++) {
+        rs->links[k].pending = false;
+    }
+    for (size_t k = 0; k < b.nlinks && rc >= 0; k++) {
+        struct plink *l = &b.links[k];
+        int lrc = link_to_seen(rs, l->dir, l->name, l->dst, l->spath, &l->meta, l->exists);
+        if (lrc == 0) {
+            lrc = dr_restore_file(rs, l->dir, l->dst, l->spath, &l->meta, l->exists);
+        }
+        rc = lrc < 0 ? lrc : 0;
+    }
+    batch_free(rs, &b, rc < 0);
+    return rc;
+}
+
+int dr_restore_flush(struct restore *rs)
+{
+    int rc = 0;
+    while (rc >= 0 && (rs->b.nfiles || rs->b.nlinks)) {
+        rc = run_batch(rs);
+    }
+    return rc;
+}
+
+void dr_restore_discard(struct restore *rs)
+{
+    batch_free(rs, &rs->b, true);
+    rs->b = (struct batch){0};
+}
+
+/* How many files a batch may hold open: half the descriptors this process may have (raised
+ * to the hard limit first), the other half for directories and the engine. */
+static void batch_limits(struct restore *rs)
+{
+    struct rlimit rl;
+    size_t fds = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            struct rlimit up = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+            if (setrlimit(RLIMIT_NOFILE, &up) == 0) {
+                rl = up;
+            }
+        }
+        fds = rl.rlim_cur == RLIM_INFINITY ? 65536 : (size_t)rl.rlim_cur;
+    }
+    rs->max_files = DR_MAX(fds / 2, (size_t)64) - 32;
+    if (rs->max_files > 16384) {
+        rs->max_files = 16384;
+    }
+    rs->max_wants = (size_t)1 << 18; /* ~30 MiB of plan per batch */
+}
+
+int dr_restore_file(struct restore *rs, struct rdir *d, const char *dst, const char *spath,
+                    const struct dr_node *n, bool exists)
+{
+    const char *name = n->name ? n->name : strrchr(dst, '/') + 1;
+    if (n->nlink > 1) {
+        int rc = link_to_seen(rs, d, name, dst, spath, n, exists);
+        if (rc != 0) {
+            return rc < 0 ? rc : 0;
+        }
+    }
+    if (!rs->max_files) {
+        batch_limits(rs);
+    }
+    char *tmp = NULL;
+    int fd = create_tmp(d->fd, name, &tmp);
+    if (fd < 0) {
+        return dr_error_errno(dr_error_from_errno(errno), "cannot create a file in '%s'", d->dst);
+    }
+    int rc = 0;
+    if (n->flags & DR_NODE_F_RECORDS) {
+        /* rebuilt in order by the RDB decoder, now */
+        rc = write_records(rs->r, n, fd, spath, true, rs);
+    } else if (ftruncate(fd, (off_t)n->size) < 0) {
+        rc = dr_error_errno(dr_error_from_errno(errno), "cannot set the size of '%s'", dst);
+    }
+    if (rc < 0) {
+        close(fd);
+        unlinkat(d->fd, tmp, 0);
+        free(tmp);
+        return rc;
+    }
+    struct batch *b = &rs->b;
+    DR_GROW(b->files, b->afiles, b->nfiles + 1);
+    b->files[b->nfiles] = (struct pfile){.dir = d,
+                                         .fd = fd,
+                                         .tmp = tmp,
+                                         .name = dr_xstrdup(name),
+                                         .dst = dr_xstrdup(dst),
+                                         .spath = dr_xstrdup(spath),
+                                         .meta = dr_restore_scalars(n)};
+    d->refs++;
+    if (!(n->flags & DR_NODE_F_RECORDS)) {
+        add_wants(n, b->nfiles, &b->w, &b->nw, &b->aw);
+    }
+    b->nfiles++;
+    if (n->nlink > 1) {
+        DR_GROW(rs->links, rs->alinks, rs->nlinks + 1);
+        rs->links[rs->nlinks++] = (struct link_seen){
+            .dev = n->dev, .ino = n->inode, .rel = dr_xstrdup(dst + rs->rel_off), .pending = true};
+    }
+    if (b->nfiles >= rs->max_files || b->nw >= rs->max_wants) {
+        return dr_restore_flush(rs);
+    }
+    return 0;
+}

@@ -1,0 +1,605 @@
+/* read.c: the read engine (see read.h).
+ *
+ * A run has three parts. The plan looks every want up in the index under one read
+ * transaction and turns it into a slot (pack, offset, record length); the slots are sorted by
+ * pack and offset for dr_read_run, kept in want order for a stream. Units are then cut from
+ * runs of slots of one pack whose records lie at most `gap` bytes apart: one backend get each.
+ * A want whose blob is not in the index is a unit of its own that is delivered as an error
+ * without a get.
+ *
+ * Workers take units in plan order under one mutex, within the byte budget (a unit's record
+ * range plus, for a stream, the plaintexts it keeps until the caller has them; a unit is always
+ * started when nothing else is in flight, so one larger than the budget cannot stall). A unit
+ * whose get fails is retried record by record, so that a short or damaged pack loses only the
+ * records it really lost. In a run the worker hands each plaintext to the callback; in a
+ * stream it keeps the unit's results until the caller's thread has taken them in order. */
+#include "drrepo/read.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "drrepo/error.h"
+#include "drrepo/layout.h"
+#include "drrepo/mem.h"
+#include "drrepo/pack.h"
+#include "store_int.h"
+
+/* Records of one pack this close together are read with one get: on a local disk reading
+ * 256 KiB more is cheaper than another open/pread/close (bench/, docs/PERFORMANCE.md). */
+#define GAP_LOCAL ((uint64_t)256 << 10)
+/* a coalesced get reads at most this much, so workers share a pack's records */
+#define UNIT_MAX ((uint64_t)8 << 20)
+#define WORKERS_MAX 32
+
+struct slot {
+    struct dr_id pack;
+    uint64_t off;
+    uint32_t clen, ulen;
+    size_t want;
+    int lookup; /* < 0: not in the index (the message is in miss) */
+};
+
+struct result {
+    uint8_t *data;
+    size_t len;
+    struct dr_error_saved err;
+    bool has_pack;
+};
+
+struct unit {
+    size_t a, b; /* slots [a, b) */
+    uint64_t start, end;
+    size_t cost;
+    bool done;
+    struct result *res; /* stream: one per slot, until delivered */
+};
+
+struct engine {
+    struct dr_repo *r;
+    const struct dr_read_want *w;
+    size_t n;
+    struct slot *slots;
+    char **miss; /* per slot with lookup < 0: the message */
+    struct unit *units;
+    size_t nunits;
+    bool ordered;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t next; /* the next unit a worker takes */
+    size_t inflight, budget;
+    bool stop;
+    struct dr_error_saved err; /* the callback's error that stopped the run */
+    struct dr_read_stats st;
+
+    dr_read_cb cb;
+    void *arg;
+
+    pthread_t threads[WORKERS_MAX];
+    int nthreads;
+
+    /* stream: the caller's position */
+    size_t cur_unit, cur_slot;
+    struct result *cur_res;
+};
+
+void dr_read_params_default(struct dr_read_params *p)
+{
+    *p = (struct dr_read_params){.workers = 0, .budget = DR_READ_BUDGET, .gap = UINT64_MAX};
+}
+
+void dr_read_stats_add(struct dr_read_stats *a, const struct dr_read_stats *b)
+{
+    a->gets += b->gets;
+    a->bytes_fetched += b->bytes_fetched;
+    a->bytes_used += b->bytes_used;
+    a->blobs += b->blobs;
+    a->errors += b->errors;
+}
+
+static int slot_cmp(const void *x, const void *y)
+{
+    const struct slot *a = x, *b = y;
+    if (a->lookup != b->lookup) { /* misses first: they need no get */
+        return a->lookup < b->lookup ? -1 : 1;
+    }
+    int c = memcmp(a->pack.b, b->pack.b, DR_ID_LEN);
+    if (c) {
+        return c;
+    }
+    if (a->off != b->off) {
+        return a->off < b->off ? -1 : 1;
+    }
+    return a->want < b->want ? -1 : a->want > b->want;
+}
+
+/* Looks every want up under one read transaction. */
+static int plan_lookup(struct engine *e)
+{
+    struct dr_index_txn *txn;
+    int rc = dr_index_begin(dr_repo_index(e->r), false, &txn);
+    if (rc < 0) {
+        return rc;
+    }
+    char hex[DR_ID_HEX_LEN + 1];
+    for (size_t i = 0; i < e->n && rc >= 0; i++) {
+        struct slot *s = &e->slots[i];
+        struct dr_index_blob b;
+        s->want = i;
+        rc = dr_index_blob_get(txn, &e->w[i].id, &b);
+        if (rc == DR_ENOENT || (rc >= 0 && b.type != DR_BLOB_DATA)) {
+            if (!e->miss) {
+                e->miss = dr_xcalloc(e->n, sizeof(*e->miss));
+            }
+            dr_id_hex(&e->w[i].id, hex);
+            e->miss[i] =
+                rc == DR_ENOENT
+                    ? dr_xasprintf("blob %s is not in any pack of the index", hex)
+                    : dr_xasprintf("blob %s: the index says type %u, not data", hex, b.type);
+            s->lookup = rc == DR_ENOENT ? DR_ENOENT : DR_ECORRUPT;
+            rc = 0;
+            continue;
+        }
+        if (rc < 0) {
+            break;
+        }
+        s->pack = b.pack;
+        s->off = b.offset;
+        s->clen = b.clen;
+        s->ulen = b.ulen;
+    }
+    dr_index_abort(txn);
+    return rc;
+}
+
+/* Cuts the slots into units: a miss alone; otherwise a run of slots of one pack, each starting
+ * at most gap after the end of the one before, within UNIT_MAX (one record may exceed it). */
+static void plan_units(struct engine *e, uint64_t gap)
+{
+    e->units = dr_xcalloc(e->n ? e->n : 1, sizeof(*e->units));
+    size_t i = 0;
+    while (i < e->n) {
+        struct slot *s = &e->slots[i];
+        struct unit *u = &e->units[e->nunits++];
+        u->a = i;
+        u->start = s->off;
+        u->end = s->off + s->clen;
+        uint64_t plain = s->ulen;
+        i++;
+        while (s->lookup == 0 && i < e->n) {
+            struct slot *t = &e->slots[i];
+            /* a stream's slots keep the want order: one before the unit's start ends it */
+            if (t->lookup != 0 || !dr_id_eq(&t->pack, &s->pack) || t->off < u->start ||
+                t->off > u->end + gap) {
+                break;
+            }
+            uint64_t end = t->off + t->clen > u->end ? t->off + t->clen : u->end;
+            if (end - u->start > UNIT_MAX) {
+                break;
+            }
+            u->end = end;
+            plain += t->ulen;
+            i++;
+        }
+        u->b = i;
+        uint64_t cost = (u->end - u->start) + (e->ordered ? plain : 0);
+        u->cost = cost > SIZE_MAX ? SIZE_MAX : (size_t)cost;
+    }
+}
+
+/* ---- workers ---------------------------------------------------------------------------- */
+
+struct worker_bufs {
+    struct dr_compressor *z;
+    struct dr_buf raw, plain;
+};
+
+/* Records the failure of slot s (the message on this thread) into res, or as the callback's
+ * extent. */
+static void fail_slot(struct engine *e, const struct slot *s, const char *obj, int code,
+                      struct result *res, struct dr_read_extent *x)
+{
+    char hex[DR_ID_HEX_LEN + 1];
+    dr_id_hex(&e->w[s->want].id, hex);
+    /* the codec's message may already start with "blob <id>: " */
+    const char *cause = dr_error_msg();
+    char *own = dr_xasprintf("blob %s: ", hex);
+    if (strncmp(cause, own, strlen(own)) == 0) {
+        cause += strlen(own);
+    }
+    char *msg = obj ? dr_xasprintf("blob %s in pack '%s': %s", hex, obj, cause)
+                    : dr_xstrdup(e->miss[s->want]);
+    free(own);
+    dr_errorf(code, "%s", msg);
+    free(msg);
+    if (res) {
+        dr_error_save(&res->err, code);
+        res->has_pack = obj != NULL;
+        return;
+    }
+    *x = (struct dr_read_extent){.kind = DR_EXTENT_ERROR,
+                                 .want = &e->w[s->want],
+                                 .index = s->want,
+                                 .code = code,
+                                 .msg = dr_error_msg(),
+                                 .has_pack = obj != NULL,
+                                 .pack = s->pack};
+}
+
+/* Decodes the record of slot s from rec into wb->plain. */
+static int decode_slot(struct engine *e, struct worker_bufs *wb, const struct slot *s,
+                       const uint8_t *rec)
+{
+    dr_buf_reset(&wb->plain);
+    const struct dr_read_want *w = &e->w[s->want];
+    int rc = dr_blob_decode(dr_repo_keys(e->r), wb->z, DR_BLOB_DATA, &w->id, rec, s->clen, s->ulen,
+                            &wb->plain);
+    if (rc >= 0 && w->ulen && wb->plain.len != w->ulen) {
+        rc = dr_errorf(DR_ECORRUPT, "it has %zu bytes, the tree says %u", wb->plain.len, w->ulen);
+    }
+    return rc;
+}
+
+/* Delivers slot s of unit u (ok: its plaintext is in wb->plain; else the error is on this
+ * thread): to the callback (run) or into u->res (stream). Returns the callback's result. */
+static int deliver(struct engine *e, struct worker_bufs *wb, struct unit *u, const struct slot *s,
+                   const char *obj, int rc)
+{
+    if (e->ordered) {
+        struct result *res = &u->res[s - e->slots - u->a];
+        if (rc < 0) {
+            fail_slot(e, s, obj, rc, res, NULL);
+        } else {
+            res->len = wb->plain.len;
+            res->data = dr_xmalloc(res->len ? res->len : 1);
+            memcpy(res->data, wb->plain.buf, res->len);
+        }
+        return 0;
+    }
+    struct dr_read_extent x;
+    if (rc < 0) {
+        fail_slot(e, s, obj, rc, NULL, &x);
+    } else {
+        x = (struct dr_read_extent){.kind = DR_EXTENT_DATA,
+                                    .want = &e->w[s->want],
+                                    .index = s->want,
+                                    .data = (const uint8_t *)wb->plain.buf,
+                                    .len = wb->plain.len,
+                                    .has_pack = true,
+                                    .pack = s->pack};
+    }
+    return e->cb(e->arg, &x);
+}
+
+/* Fetches and decodes unit u. Slots that share a record (one blob wanted twice) decode it
+ * once. Returns the first callback error. */
+static int run_unit(struct engine *e, struct worker_bufs *wb, struct unit *u,
+                    struct dr_read_stats *st)
+{
+    const struct slot *first = &e->slots[u->a];
+    if (first->lookup < 0) {
+        st->errors++;
+        return deliver(e, wb, u, first, NULL, first->lookup);
+    }
+    char *obj = dr_layout_pack_name(DR_BLOB_DATA, &first->pack);
+    dr_buf_reset(&wb->raw);
+    int grc = dr_backend_get(dr_repo_backend(e->r), obj, u->start, u->end - u->start, &wb->raw);
+    st->gets++;
+    bool whole = grc >= 0 && wb->raw.len == u->end - u->start;
+    if (grc >= 0) {
+        st->bytes_fetched += wb->raw.len;
+    }
+    int rc = 0;
+    const struct slot *prev = NULL;
+    int drc = 0;
+    struct dr_error_saved cause = {0}; /* why prev failed, before deliver names blob and pack */
+    for (size_t i = u->a; i < u->b && rc >= 0; i++) {
+        const struct slot *s = &e->slots[i];
+        bool again = prev && prev->off == s->off;
+        if (again) {
+            /* the same record wanted twice: wb->plain (or the cause) still holds it */
+            if (drc < 0) {
+                (void)dr_error_restore(&cause);
+            }
+        } else if (whole) {
+            drc = decode_slot(e, wb, s, (const uint8_t *)wb->raw.buf + (s->off - u->start));
+        } else {
+            /* the coalesced get failed or came back short: this record alone */
+            struct dr_buf rec = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
+            drc = dr_backend_get(dr_repo_backend(e->r), obj, s->off, s->clen, &rec);
+            st->gets++;
+            if (drc >= 0) {
+                st->bytes_fetched += rec.len;
+                drc = rec.len == s->clen
+                          ? decode_slot(e, wb, s, (const uint8_t *)rec.buf)
+                          : dr_errorf(DR_ECORRUPT, "the pack ends %zu bytes into the record",
+                                      rec.len);
+            }
+            dr_buf_release(&rec);
+        }
+        if (drc >= 0) {
+            st->blobs++;
+            st->bytes_used += again ? 0 : s->clen;
+        } else {
+            st->errors++;
+            if (!again) {
+                dr_error_save(&cause, drc);
+            }
+        }
+        prev = s;
+        rc = deliver(e, wb, u, s, obj, drc);
+    }
+    dr_error_saved_release(&cause);
+    free(obj);
+    return rc;
+}
+
+static void *worker_main(void *arg)
+{
+    struct engine *e = arg;
+    struct worker_bufs wb = {.z = dr_compressor_new(dr_repo_config(e->r)->zstd_level),
+                             .raw = DR_BUF_INIT(UNIT_MAX + DR_BLOB_RECORD_MAX),
+                             .plain = DR_BUF_INIT(DR_BLOB_MAX)};
+    for (;;) {
+        pthread_mutex_lock(&e->mu);
+        while (!e->stop && e->next < e->nunits && e->inflight > 0 &&
+               e->inflight + e->units[e->next].cost > e->budget) {
+            pthread_cond_wait(&e->cv, &e->mu);
+        }
+        if (e->stop || e->next >= e->nunits) {
+            pthread_mutex_unlock(&e->mu);
+            break;
+        }
+        struct unit *u = &e->units[e->next++];
+        e->inflight += u->cost;
+        if (e->ordered) {
+            u->res = dr_xcalloc(u->b - u->a, sizeof(*u->res));
+        }
+        pthread_mutex_unlock(&e->mu);
+
+        struct dr_read_stats st = {0};
+        int rc = run_unit(e, &wb, u, &st);
+
+        pthread_mutex_lock(&e->mu);
+        dr_read_stats_add(&e->st, &st);
+        if (rc < 0 && !e->stop) {
+            dr_error_save(&e->err, rc);
+            e->stop = true;
+        }
+        if (!e->ordered) {
+            e->inflight -= u->cost; /* a stream's caller gives it back once delivered */
+        }
+        u->done = true;
+        pthread_cond_broadcast(&e->cv);
+        pthread_mutex_unlock(&e->mu);
+    }
+    dr_buf_release(&wb.raw);
+    dr_buf_release(&wb.plain);
+    dr_compressor_free(wb.z);
+    return NULL;
+}
+
+/* ---- set-up and tear-down ------------------------------------------------------------- */
+
+static unsigned default_workers(void)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    return ncpu < 1 ? 1 : ncpu > WORKERS_MAX ? WORKERS_MAX : (unsigned)ncpu;
+}
+
+static void engine_free(struct engine *e)
+{
+    if (e->units) {
+        for (size_t i = 0; i < e->nunits; i++) {
+            struct unit *u = &e->units[i];
+            for (size_t k = 0; u->res && k < u->b - u->a; k++) {
+                free(u->res[k].data);
+                dr_error_saved_release(&u->res[k].err);
+            }
+            free(u->res);
+        }
+    }
+    for (size_t i = 0; e->miss && i < e->n; i++) {
+        free(e->miss[i]);
+    }
+    free(e->miss);
+    free(e->units);
+    free(e->slots);
+    dr_error_saved_release(&e->err);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
+    free(e);
+}
+
+static int engine_new(struct dr_repo *r, const struct dr_read_params *p,
+                      const struct dr_read_want *w, size_t n, bool ordered, struct engine **out)
+{
+    struct dr_read_params def;
+    if (!p) {
+        dr_read_params_default(&def);
+        p = &def;
+    }
+    struct engine *e = dr_xcalloc(1, sizeof(*e));
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    e->r = r;
+    e->w = w;
+    e->n = n;
+    e->ordered = ordered;
+    e->budget = p->budget ? p->budget : DR_READ_BUDGET;
+    e->slots = dr_xcalloc(n ? n : 1, sizeof(*e->slots));
+    int rc = plan_lookup(e);
+    if (rc < 0) {
+        engine_free(e);
+        return rc;
+    }
+    if (!ordered) {
+        qsort(e->slots, n, sizeof(*e->slots), slot_cmp);
+    }
+    plan_units(e, p->gap == UINT64_MAX ? GAP_LOCAL : p->gap);
+    *out = e;
+    return 0;
+}
+
+static void engine_start(struct engine *e, unsigned workers)
+{
+    unsigned want = workers ? workers : default_workers();
+    if (want > WORKERS_MAX) {
+        want = WORKERS_MAX;
+    }
+    for (unsigned t = 0; t < want && (size_t)t < e->nunits; t++) {
+        if (pthread_create(&e->threads[e->nthreads], NULL, worker_main, e) == 0) {
+            e->nthreads++;
+        }
+    }
+}
+
+static void engine_join(struct engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    e->stop = true;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    for (int t = 0; t < e->nthreads; t++) {
+        pthread_join(e->threads[t], NULL);
+    }
+    e->nthreads = 0;
+}
+
+int dr_read_run(struct dr_repo *r, const struct dr_read_params *p, const struct dr_read_want *w,
+                size_t n, dr_read_cb cb, void *arg, struct dr_read_stats *st)
+{
+    struct engine *e;
+    int rc = engine_new(r, p, w, n, false, &e);
+    if (rc < 0) {
+        return rc;
+    }
+    e->cb = cb;
+    e->arg = arg;
+    engine_start(e, p ? p->workers : 0);
+    if (e->nthreads == 0) {
+        worker_main(e); /* no threads to be had: the caller's thread does the work */
+    }
+    for (int t = 0; t < e->nthreads; t++) {
+        pthread_join(e->threads[t], NULL);
+    }
+    e->nthreads = 0;
+    rc = e->err.code ? dr_error_restore(&e->err) : 0;
+    if (st) {
+        dr_read_stats_add(st, &e->st);
+    }
+    engine_free(e);
+    return rc;
+}
+
+/* ---- streams ---------------------------------------------------------------------------- */
+
+struct dr_read_stream {
+    struct engine *e;
+};
+
+int dr_read_stream_open(struct dr_repo *r, const struct dr_read_params *p,
+                        const struct dr_read_want *w, size_t n, struct dr_read_stream **out)
+{
+    struct engine *e;
+    int rc = engine_new(r, p, w, n, true, &e);
+    if (rc < 0) {
+        return rc;
+    }
+    engine_start(e, p ? p->workers : 0);
+    struct dr_read_stream *s = dr_xcalloc(1, sizeof(*s));
+    s->e = e;
+    *out = s;
+    return 0;
+}
+
+/* Releases the unit the caller has finished with. */
+static void unit_release(struct engine *e, struct unit *u)
+{
+    for (size_t k = 0; k < u->b - u->a; k++) {
+        free(u->res[k].data);
+        dr_error_saved_release(&u->res[k].err);
+    }
+    free(u->res);
+    u->res = NULL;
+    pthread_mutex_lock(&e->mu);
+    e->inflight -= u->cost;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+int dr_read_stream_next(struct dr_read_stream *s, struct dr_read_extent *x)
+{
+    struct engine *e = s->e;
+    if (e->cur_unit < e->nunits && e->cur_slot == e->units[e->cur_unit].b) {
+        unit_release(e, &e->units[e->cur_unit]);
+        e->cur_unit++;
+    }
+    if (e->cur_unit >= e->nunits) {
+        return 0;
+    }
+    struct unit *u = &e->units[e->cur_unit];
+    pthread_mutex_lock(&e->mu);
+    if (e->nthreads == 0 && e->next == e->cur_unit) {
+        /* no worker threads: read this unit here */
+        struct unit *own = &e->units[e->next++];
+        e->inflight += own->cost;
+        own->res = dr_xcalloc(own->b - own->a, sizeof(*own->res));
+        pthread_mutex_unlock(&e->mu);
+        struct worker_bufs wb = {.z = dr_compressor_new(dr_repo_config(e->r)->zstd_level),
+                                 .raw = DR_BUF_INIT(UNIT_MAX + DR_BLOB_RECORD_MAX),
+                                 .plain = DR_BUF_INIT(DR_BLOB_MAX)};
+        struct dr_read_stats st = {0};
+        (void)run_unit(e, &wb, own, &st); /* a stream has no callback to fail */
+        dr_buf_release(&wb.raw);
+        dr_buf_release(&wb.plain);
+        dr_compressor_free(wb.z);
+        pthread_mutex_lock(&e->mu);
+        dr_read_stats_add(&e->st, &st);
+        own->done = true;
+    }
+    while (!u->done) {
+        pthread_cond_wait(&e->cv, &e->mu);
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (e->cur_slot < u->a) {
+        e->cur_slot = u->a;
+    }
+    size_t k = e->cur_slot - u->a;
+    const struct slot *sl = &e->slots[e->cur_slot++];
+    struct result *res = &u->res[k];
+    if (res->err.code) {
+        *x = (struct dr_read_extent){.kind = DR_EXTENT_ERROR,
+                                     .want = &e->w[sl->want],
+                                     .index = sl->want,
+                                     .code = res->err.code,
+                                     .msg = res->err.msg,
+                                     .has_pack = res->has_pack,
+                                     .pack = sl->pack};
+    } else {
+        *x = (struct dr_read_extent){.kind = DR_EXTENT_DATA,
+                                     .want = &e->w[sl->want],
+                                     .index = sl->want,
+                                     .data = res->data,
+                                     .len = res->len,
+                                     .has_pack = true,
+                                     .pack = sl->pack};
+    }
+    return 1;
+}
+
+void dr_read_stream_close(struct dr_read_stream *s, struct dr_read_stats *st)
+{
+    if (!s) {
+        return;
+    }
+    engine_join(s->e);
+    if (st) {
+        dr_read_stats_add(st, &s->e->st);
+    }
+    engine_free(s->e);
+    free(s);
+}

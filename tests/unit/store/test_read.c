@@ -1,0 +1,353 @@
+/* test_read.c: the read engine (src/store/read.c) through the in-memory backend.
+ *
+ * Covers: every want delivered once with the right plaintext, out of order (dr_read_run) and in
+ * want order (dr_read_stream), whatever the budget and the number of workers; one get per pack
+ * when the records lie together, and per unit when the gap is 0; a blob wanted twice is read
+ * once; a blob not in the index, a flipped record and a truncated pack are error extents that
+ * name the blob (and the pack), while the other wants of the same pack are delivered; a
+ * callback's error stops the run and is returned with its message; a stream closed early. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "drrepo/error.h"
+#include "drrepo/mem.h"
+#include "drrepo/read.h"
+#include "fixture.h"
+#include "mem_backend.h"
+
+#define STORE "read"
+#define BIG 300000
+#define SMALL 40000
+
+static const struct dr_test_file files[] = {
+    {.name = "big", .size = BIG, .seed = 71},
+    {.name = "small", .size = SMALL, .seed = 72},
+};
+
+struct env {
+    struct dr_test_env *t;
+    struct dr_repo *r;
+    struct dr_id snap;
+    struct dr_node big, small;
+    uint8_t *content[2]; /* expected bytes of big and small */
+    struct dr_read_want *w;
+    size_t n;
+    char *pack; /* the one data pack */
+};
+
+/* wants: every chunk of big and small (tag = file, off = offset), big's first chunk again at
+ * the end, and an id that is in no pack */
+static void make_wants(struct env *e)
+{
+    const struct dr_node *nodes[2] = {&e->big, &e->small};
+    e->w = dr_xcalloc(e->big.nchunks + e->small.nchunks + 2, sizeof(*e->w));
+    for (int f = 0; f < 2; f++) {
+        uint64_t off = 0;
+        for (uint32_t i = 0; i < nodes[f]->nchunks; i++) {
+            e->w[e->n++] = (struct dr_read_want){.id = nodes[f]->chunks[i],
+                                                 .ulen = nodes[f]->chunk_sizes[i],
+                                                 .tag = (uint64_t)f,
+                                                 .off = off};
+            off += nodes[f]->chunk_sizes[i];
+        }
+    }
+    e->w[e->n++] = (struct dr_read_want){
+        .id = e->big.chunks[0], .ulen = e->big.chunk_sizes[0], .tag = 0, .off = 0};
+    struct dr_read_want miss = {.tag = 9};
+    memset(miss.id.b, 0xab, sizeof(miss.id.b));
+    e->w[e->n++] = miss;
+}
+
+static int setup(void **state)
+{
+    struct env *e = dr_xcalloc(1, sizeof(*e));
+    e->t = dr_test_env_new(STORE, 1);
+    e->r = e->t->repo[0];
+    dr_test_commit(e->r, files, 2, 1000, &e->snap);
+    dr_test_find_node(e->r, &e->snap, "big", &e->big);
+    dr_test_find_node(e->r, &e->snap, "small", &e->small);
+    e->content[0] = dr_xmalloc(BIG);
+    e->content[1] = dr_xmalloc(SMALL);
+    dr_test_fill(e->content[0], BIG, 71);
+    dr_test_fill(e->content[1], SMALL, 72);
+    char **names;
+    size_t np = dr_mem_backend_names(STORE, "data/", &names);
+    assert_int_equal(np, 1);
+    e->pack = dr_xstrdup(names[0]);
+    dr_mem_backend_names_free(names, np);
+    make_wants(e);
+    assert_true(e->big.nchunks >= 10);
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+    dr_node_release(&e->big);
+    dr_node_release(&e->small);
+    dr_test_env_free(e->t);
+    free(e->content[0]);
+    free(e->content[1]);
+    free(e->w);
+    free(e->pack);
+    free(e);
+    return 0;
+}
+
+/* What a run delivered, per want. */
+struct seen {
+    pthread_mutex_t mu;
+    struct env *e;
+    int *count;
+    int *errors;
+    char **msgs;
+    size_t order_bad; /* stream: extents out of want order */
+    int stop_after;   /* > 0: fail the callback after this many extents */
+    int calls;
+    int wrong; /* extents with the wrong want or bytes */
+};
+
+static void seen_init(struct seen *s, struct env *e)
+{
+    *s = (struct seen){.e = e};
+    pthread_mutex_init(&s->mu, NULL);
+    s->count = dr_xcalloc(e->n, sizeof(int));
+    s->errors = dr_xcalloc(e->n, sizeof(int));
+    s->msgs = dr_xcalloc(e->n, sizeof(char *));
+}
+
+static void seen_release(struct seen *s)
+{
+    for (size_t i = 0; i < s->e->n; i++) {
+        free(s->msgs[i]);
+    }
+    free(s->msgs);
+    free(s->count);
+    free(s->errors);
+    pthread_mutex_destroy(&s->mu);
+}
+
+/* On a worker thread: no cmocka asserts here (they jump); what is wrong is counted. */
+static int record(struct seen *s, const struct dr_read_extent *x)
+{
+    struct env *e = s->e;
+    bool bad = x->index >= e->n || x->want != &e->w[x->index];
+    if (!bad && x->kind == DR_EXTENT_DATA) {
+        const struct dr_read_want *w = x->want;
+        bad = x->len != w->ulen || memcmp(x->data, e->content[w->tag] + w->off, x->len) != 0;
+    }
+    pthread_mutex_lock(&s->mu);
+    if (bad) {
+        s->wrong++;
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    }
+    s->calls++;
+    int calls = s->calls;
+    s->count[x->index]++;
+    if (x->kind == DR_EXTENT_ERROR) {
+        s->errors[x->index]++;
+        free(s->msgs[x->index]);
+        s->msgs[x->index] = dr_xstrdup(x->msg);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (s->stop_after && calls >= s->stop_after) {
+        return dr_errorf(DR_ENOSPC, "the target is full (test)");
+    }
+    return 0;
+}
+
+static int run_cb(void *arg, const struct dr_read_extent *x)
+{
+    return record(arg, x);
+}
+
+/* Runs the engine both ways over e's wants with p; checks that each want came exactly once
+ * and that only the ones in bad[] (index list, -1 terminated) are errors. */
+static void run_both(struct env *e, const struct dr_read_params *p, const long *bad,
+                     struct dr_read_stats *run_st, struct seen *keep_run)
+{
+    for (int mode = 0; mode < 2; mode++) {
+        struct seen s;
+        seen_init(&s, e);
+        struct dr_read_stats st = {0};
+        if (mode == 0) {
+            int rc = dr_read_run(e->r, p, e->w, e->n, run_cb, &s, &st);
+            if (rc < 0) {
+                fail_msg("dr_read_run: %s", dr_error_msg());
+            }
+        } else {
+            struct dr_read_stream *rs;
+            assert_int_equal(dr_read_stream_open(e->r, p, e->w, e->n, &rs), 0);
+            struct dr_read_extent x;
+            size_t expect = 0;
+            int rc;
+            while ((rc = dr_read_stream_next(rs, &x)) == 1) {
+                s.order_bad += x.index != expect++;
+                assert_int_equal(record(&s, &x), 0);
+            }
+            assert_int_equal(rc, 0);
+            dr_read_stream_close(rs, &st);
+            assert_int_equal(s.order_bad, 0);
+        }
+        assert_int_equal(s.wrong, 0);
+        size_t nbad = 0;
+        for (size_t i = 0; i < e->n; i++) {
+            assert_int_equal(s.count[i], 1);
+            bool want_bad = false;
+            for (const long *b = bad; *b >= 0; b++) {
+                want_bad |= (size_t)*b == i;
+            }
+            assert_int_equal(s.errors[i], want_bad ? 1 : 0);
+            nbad += want_bad;
+        }
+        assert_int_equal(st.blobs + st.errors, e->n);
+        assert_int_equal(st.errors, nbad);
+        if (mode == 0 && run_st) {
+            *run_st = st;
+        }
+        if (mode == 0 && keep_run) {
+            *keep_run = s;
+        } else {
+            seen_release(&s);
+        }
+    }
+}
+
+static void test_all_delivered(void **state)
+{
+    struct env *e = *state;
+    const long bad[] = {(long)e->n - 1, -1};
+    struct dr_read_params p;
+    dr_read_params_default(&p);
+    struct dr_read_stats st;
+    uint64_t gets0 = dr_mem_backend_gets(STORE);
+    struct seen s;
+    run_both(e, &p, bad, &st, &s);
+    /* the records of the one pack lie together: one get for all of them */
+    assert_int_equal(st.gets, 1);
+    assert_true(dr_mem_backend_gets(STORE) - gets0 >= 1);
+    /* big's first chunk, wanted twice, is counted once in the bytes used */
+    assert_true(st.bytes_used <= st.bytes_fetched);
+    assert_non_null(strstr(s.msgs[e->n - 1], "is not in any pack of the index"));
+    seen_release(&s);
+}
+
+static void test_small_budget_many_workers(void **state)
+{
+    struct env *e = *state;
+    const long bad[] = {(long)e->n - 1, -1};
+    struct dr_read_params p;
+    dr_read_params_default(&p);
+    p.budget = 1; /* every unit alone in flight: nothing stalls */
+    p.workers = 8;
+    p.gap = 0;
+    struct dr_read_stats st;
+    run_both(e, &p, bad, &st, NULL);
+    assert_true(st.gets >= 1);
+    p.workers = 1;
+    run_both(e, &p, bad, NULL, NULL);
+}
+
+static void test_flipped_record(void **state)
+{
+    struct env *e = *state;
+    /* flip a byte inside big's third chunk's record */
+    struct dr_index_txn *txn;
+    struct dr_index_blob b;
+    assert_int_equal(dr_index_begin(dr_repo_index(e->r), false, &txn), 0);
+    assert_int_equal(dr_index_blob_get(txn, &e->big.chunks[2], &b), 0);
+    dr_index_abort(txn);
+    assert_int_equal(dr_mem_backend_flip(STORE, e->pack, b.offset + b.clen / 2, 0x10), 0);
+    const long bad[] = {2, (long)e->n - 1, -1};
+    struct seen s;
+    run_both(e, NULL, bad, NULL, &s);
+    assert_non_null(strstr(s.msgs[2], "in pack 'data/"));
+    char hex[DR_ID_HEX_LEN + 1];
+    assert_non_null(strstr(s.msgs[2], dr_id_hex(&e->big.chunks[2], hex)));
+    seen_release(&s);
+    assert_int_equal(dr_mem_backend_flip(STORE, e->pack, b.offset + b.clen / 2, 0x10), 0);
+}
+
+static void test_truncated_pack(void **state)
+{
+    struct env *e = *state;
+    /* cut the pack inside big's fifth chunk: the coalesced get comes back short, and the
+     * records before the cut are still delivered */
+    struct dr_index_txn *txn;
+    struct dr_index_blob b;
+    assert_int_equal(dr_index_begin(dr_repo_index(e->r), false, &txn), 0);
+    assert_int_equal(dr_index_blob_get(txn, &e->big.chunks[4], &b), 0);
+    dr_index_abort(txn);
+    struct seen s;
+    seen_init(&s, e);
+    int64_t size = dr_mem_backend_size(STORE, e->pack);
+    assert_true(size > 0);
+    assert_int_equal(dr_mem_backend_truncate(STORE, e->pack, b.offset + 10), 0);
+    struct dr_read_stats st = {0};
+    assert_int_equal(dr_read_run(e->r, NULL, e->w, e->n, run_cb, &s, &st), 0);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(s.errors[i], 0);
+    }
+    assert_int_equal(s.errors[4], 1);
+    assert_non_null(strstr(s.msgs[4], e->pack));
+    assert_true(st.errors >= 2); /* chunk 4 and the id in no pack, at least */
+    seen_release(&s);
+}
+
+static void test_callback_stops(void **state)
+{
+    struct env *e = *state;
+    struct seen s;
+    seen_init(&s, e);
+    s.stop_after = 3;
+    struct dr_read_params p;
+    dr_read_params_default(&p);
+    p.workers = 2;
+    p.gap = 0;
+    int rc = dr_read_run(e->r, &p, e->w, e->n, run_cb, &s, NULL);
+    assert_int_equal(rc, DR_ENOSPC);
+    assert_string_equal(dr_error_msg(), "the target is full (test)");
+    assert_true((size_t)s.calls < e->n);
+    seen_release(&s);
+}
+
+static void test_stream_closed_early(void **state)
+{
+    struct env *e = *state;
+    struct dr_read_stream *rs;
+    struct dr_read_params p;
+    dr_read_params_default(&p);
+    p.gap = 0;
+    assert_int_equal(dr_read_stream_open(e->r, &p, e->w, e->n, &rs), 0);
+    struct dr_read_extent x;
+    assert_int_equal(dr_read_stream_next(rs, &x), 1);
+    assert_int_equal(x.index, 0);
+    assert_int_equal(x.kind, DR_EXTENT_DATA);
+    dr_read_stream_close(rs, NULL);
+    assert_int_equal(dr_read_stream_open(e->r, &p, e->w, 0, &rs), 0);
+    assert_int_equal(dr_read_stream_next(rs, &x), 0);
+    dr_read_stream_close(rs, NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_all_delivered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_small_budget_many_workers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flipped_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_pack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_callback_stops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_closed_early, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
