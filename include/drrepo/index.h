@@ -8,8 +8,10 @@
  *   snaps: snapshot id (32)        -> dr_index_snap (time, tree id, counted flag)
  *   files: BLAKE2b(path) (32)      -> files-cache record (stat fields + chunk list)
  *   meta:  short ASCII keys        -> values (schema version, repository id)
- *   scratch: blob id (32)          -> empty; a per-transaction "seen" set for distinct counting
  *
+ * Working sets (what a walk has seen, a check's recount) are not kept here: every write to this
+ * environment waits for the one writer of all processes, so they live in private environments
+ * (workset.h).
  * Memory does not grow with the number of blobs: lookups go through LMDB's memory map.
  *
  * Transactions: one write transaction at a time per index (LMDB serialises writers, also across
@@ -167,28 +169,7 @@ DR_MUST_CHECK int dr_index_files_put(struct dr_index_txn *txn, const struct dr_i
  * _release frees chunks and chunk_sizes and sets nchunks to 0. */
 void dr_files_rec_release(struct dr_files_rec *rec);
 
-/* Scratch set (write transactions only). _clear empties it; _add returns 1 when id was not in
- * the set (and adds it), 0 when it was. */
-DR_MUST_CHECK int dr_index_scratch_clear(struct dr_index_txn *txn);
-DR_MUST_CHECK int dr_index_scratch_add(struct dr_index_txn *txn, const struct dr_id *id);
-
-/* True (1) when id is in the scratch set, 0 when not. Read-only. */
-DR_MUST_CHECK int dr_index_scratch_has(struct dr_index_txn *txn, const struct dr_id *id);
-
-/* Work map: an id -> small value (<= DR_INDEX_WORK_MAX bytes) map for the recounts of check and
- * prune, so that their working sets live in LMDB rather than in RAM. _clear and _put need a
- * write transaction. _get copies up to len bytes and returns the stored length, or DR_ENOENT.
- * Writes to the work map inside a foreach over another database are allowed. */
-#define DR_INDEX_WORK_MAX 64u
-DR_MUST_CHECK int dr_index_work_clear(struct dr_index_txn *txn);
-DR_MUST_CHECK int dr_index_work_put(struct dr_index_txn *txn, const struct dr_id *id,
-                                    const void *val, size_t len);
-DR_MUST_CHECK int dr_index_work_get(struct dr_index_txn *txn, const struct dr_id *id, void *val,
-                                    size_t len);
-typedef int (*dr_index_work_cb)(void *arg, const struct dr_id *id, const void *val, size_t len);
-DR_MUST_CHECK int dr_index_work_foreach(struct dr_index_txn *txn, dr_index_work_cb cb, void *arg);
-
-/* Drops every blob, pack, snapshot and scratch record (files cache kept): used before a rebuild. */
+/* Drops every blob, pack and snapshot record (files cache kept): used before a rebuild. */
 DR_MUST_CHECK int dr_index_clear(struct dr_index_txn *txn);
 
 /* Reads every page of every database and commits a small write transaction (which reads the

@@ -52,6 +52,11 @@ const struct dr_repo_config *dr_repo_config(const struct dr_repo *r);
 struct dr_compressor *dr_repo_compressor(struct dr_repo *r);
 const char *dr_repo_cache_dir(const struct dr_repo *r);
 
+/* Opens a private working set (workset.h) in this repository's cache directory, next to its
+ * index; the caller closes it with dr_workset_close. Errors: as dr_workset_open. */
+struct dr_workset;
+DR_MUST_CHECK int dr_repo_workset_open(struct dr_repo *r, struct dr_workset **out);
+
 /* Opens the local index of a repository opened with no_index (a no-op when it is open): an
  * index marked damaged is set aside and rebuilt, verify walks the file in a child first
  * (dr_index_verify_file). Not synced: call dr_repo_sync_index under the lock. Errors: as
@@ -199,9 +204,10 @@ DR_MUST_CHECK int dr_repo_walk(struct dr_repo *r, const struct dr_id *root, cons
                                dr_walk_cb cb, void *arg);
 
 /* Reference counting: adds (delta +1) or removes (-1) one reference from every distinct blob
- * reachable from the snapshot's root tree, in txn (a write transaction). Blobs that are not in
- * the index and trees that cannot be read are skipped: returns how many (>= 0), which check
- * reports as damage. Errors: DR_EIO and index errors. */
+ * reachable from the snapshot's root tree, in txn (a write transaction). The set of blobs seen
+ * is the store's own working set, not txn: only the counts must commit with the caller's txn. Blobs
+ * that are not in the index and trees that cannot be read are skipped: returns how many (>= 0),
+ * which check reports as damage. Errors: DR_EIO and index errors. */
 DR_MUST_CHECK int dr_repo_count_refs(struct dr_repo *r, struct dr_index_txn *txn,
                                      const struct dr_id *root, int delta);
 

@@ -22,12 +22,13 @@
 
 struct dr_repo;
 struct dr_index_txn;
+struct dr_workset;
 
 /* Deeper trees are treated as unreadable (only a cycle, i.e. a broken hash, could build one). */
 #define DR_WALK_MAX_DEPTH 4096
 
-/* Dedups trees through the index's scratch set (dr_index_scratch_add in txn): a tree already in
- * it is skipped whole, before enter is called. The caller clears the set when it wants to. */
+/* Dedups trees through the set of the workset `seen` (dr_workset_set_add): a tree already in it
+ * is skipped whole, before enter is called. The caller clears the set when it wants to. */
 #define DR_WALK_DEDUP 0x1u
 
 /* What walking one tree came to (>= 0), or an error (< 0). */
@@ -39,7 +40,8 @@ enum dr_walk_status {
 
 struct dr_walk {
     struct dr_repo *r;        /* loads trees (dr_repo_tree_load) unless load is set */
-    struct dr_index_txn *txn; /* for the loads and the dedup; may be NULL without DR_WALK_DEDUP */
+    struct dr_index_txn *txn; /* for the loads (a read txn will do); may be NULL */
+    struct dr_workset *seen;  /* the trees seen, with DR_WALK_DEDUP */
     unsigned flags;           /* DR_WALK_* */
     void *arg;                /* passed to every callback */
     /* Loads tree id into t (initialised); errors as dr_repo_tree_load. */

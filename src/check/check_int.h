@@ -6,6 +6,7 @@
 #include "drrepo/check.h"
 #include "drrepo/index.h"
 #include "drrepo/repo.h"
+#include "drrepo/workset.h"
 
 /* What the structure pass learns about each pack; kept in a sorted array (O(packs) memory). */
 struct pack_sum {
@@ -28,7 +29,11 @@ struct chk {
     struct dr_repo *r;
     const struct dr_check_opts *o;
     struct dr_check_report *rep;
+    /* A read transaction of the shared index: it blocks no writer. Ended while --read-data
+     * reads packs (the long part), so that it does not pin pages that commits of other
+     * processes free; the verification marks are written in short transactions of their own. */
     struct dr_index_txn *txn;
+    struct dr_workset *ws; /* the walks' seen set and the recount (private, workset.h) */
     struct pack_sum *packs;
     size_t npacks, apacks;
     bool sorted;
@@ -73,7 +78,7 @@ struct snap_ids {
     size_t n, alloc;
 };
 
-/* The work map holds, per blob and tree: u32 reference count, u8 flags. Missing: 0, 0. */
+/* The workset's map holds, per blob and tree: u32 reference count, u8 flags. Missing: 0, 0. */
 #define W_DAMAGED 1u
 #define W_REPORTED 2u
 DR_MUST_CHECK int dr_check_work_get(struct chk *c, const struct dr_id *id, uint32_t *count,

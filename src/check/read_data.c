@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "drrepo/error.h"
+#include "drrepo/fault.h"
 #include "drrepo/format.h"
 #include "drrepo/lock.h"
 #include "drrepo/log.h"
@@ -261,10 +262,52 @@ static int report_failed(struct chk *c, struct pack_job *j, const struct pack_jo
     return rc;
 }
 
-/* Records one finished job in the report and the index (main thread, in selection order). A
+/* When packs were verified, and how, waiting to be written to the shared index. A short write
+ * transaction per MARK_BATCH packs: one per pack would fsync the index once per pack, one for
+ * the whole run would hold the index's writer lock for as long as the packs take to read. */
+#define MARK_BATCH 32
+struct marks {
+    struct dr_id id[MARK_BATCH];
+    int64_t ns[MARK_BATCH];
+    uint8_t ok[MARK_BATCH];
+    size_t n;
+};
+
+static int marks_flush(struct chk *c, struct marks *m)
+{
+    if (m->n == 0) {
+        return 0;
+    }
+    struct dr_index_txn *txn;
+    int rc = dr_index_begin(dr_repo_index(c->r), true, &txn);
+    for (size_t i = 0; rc >= 0 && i < m->n; i++) {
+        struct dr_index_pack ip;
+        rc = dr_index_pack_get(txn, &m->id[i], &ip);
+        if (rc == DR_ENOENT) { /* not indexed: reported by the structure pass */
+            dr_error_clear();
+            rc = 0;
+            continue;
+        }
+        if (rc >= 0) {
+            ip.verified_ns = m->ns[i];
+            ip.verified_ok = m->ok[i];
+            rc = dr_index_pack_put(txn, &m->id[i], &ip);
+        }
+    }
+    if (rc >= 0) {
+        rc = dr_index_commit(txn);
+    } else if (txn) {
+        dr_index_abort(txn);
+    }
+    m->n = 0;
+    return rc;
+}
+
+/* Records one finished job in the report and, through m, the index (main thread, in selection
+ * order). A
  * tree pack's two copies are judged together: when one is good, the other is noted for
  * dr_check_report_copies (damage that `repair packs` mends) and no blob counts as damaged. */
-static int record_job(struct chk *c, struct pack_job *j)
+static int record_job(struct chk *c, struct marks *m, struct pack_job *j)
 {
     struct pack_sum *p = j->p;
     const char *why = NULL, *why2 = NULL;
@@ -285,13 +328,11 @@ static int record_job(struct chk *c, struct pack_job *j)
         }
     }
     if (rc >= 0) {
-        struct dr_index_pack ip;
-        if (dr_index_pack_get(c->txn, &p->id, &ip) == 0) {
-            ip.verified_ns = dr_time_now_ns();
-            ip.verified_ok = bad || bad2 ? 0 : 1;
-            rc = dr_index_pack_put(c->txn, &p->id, &ip);
-        } else {
-            dr_error_clear();
+        m->id[m->n] = p->id;
+        m->ns[m->n] = dr_time_now_ns();
+        m->ok[m->n] = bad || bad2 ? 0 : 1;
+        if (++m->n == MARK_BATCH) {
+            rc = marks_flush(c, m);
         }
     }
     return rc;
@@ -414,13 +455,19 @@ int dr_check_read_data(struct chk *c)
     }
     int64_t start = dr_mono_ns();
     int rc = 0;
+    struct marks *marks = dr_xcalloc(1, sizeof(*marks));
     for (size_t i = 0; i < n; i++) {
         pthread_mutex_lock(&q.mu);
         while (!q.jobs[i].done) {
             pthread_cond_wait(&q.cv, &q.mu);
         }
         pthread_mutex_unlock(&q.mu);
-        rc = record_job(c, &q.jobs[i]);
+        rc = record_job(c, marks, &q.jobs[i]);
+        if (rc >= 0) {
+            /* a test pauses here (DR_FAULT=check.read_data.recorded:pause) to run other
+             * commands while a check is under way; nothing of the index is held here */
+            rc = DR_FAULT_POINT("check.read_data.recorded");
+        }
         done += q.jobs[i].len + (q.jobs[i].twin ? q.jobs[i].twin->len : 0);
         if (c->o->progress) {
             struct dr_progress pr = {.files = c->rep->st.packs_read,
@@ -442,6 +489,20 @@ int dr_check_read_data(struct chk *c)
     for (int t = 0; t < started; t++) {
         pthread_join(threads[t], NULL);
     }
+    /* the marks of the packs read so far, also after an error: a scrub that stops half-way
+     * keeps what it verified, and the next one starts with the rest */
+    if (rc < 0) {
+        struct dr_error_saved err;
+        dr_error_save(&err, rc);
+        if (marks_flush(c, marks) < 0) {
+            dr_log_warn("%s", dr_error_msg());
+        }
+        rc = dr_error_restore(&err);
+        dr_error_saved_release(&err);
+    } else {
+        rc = marks_flush(c, marks);
+    }
+    free(marks);
     for (size_t i = 0; i < n; i++) {
         job_release(&q.jobs[i]);
     }

@@ -27,7 +27,7 @@
 int dr_check_work_get(struct chk *c, const struct dr_id *id, uint32_t *count, uint8_t *flags)
 {
     uint8_t v[5] = {0};
-    int rc = dr_index_work_get(c->txn, id, v, sizeof(v));
+    int rc = dr_workset_map_get(c->ws, id, v, sizeof(v));
     if (rc == DR_ENOENT) {
         dr_error_clear();
         *count = 0;
@@ -47,18 +47,18 @@ int dr_check_work_set(struct chk *c, const struct dr_id *id, uint32_t count, uin
     uint8_t v[5];
     dr_put_u32le(v, count);
     v[4] = flags;
-    return dr_index_work_put(c->txn, id, v, sizeof(v));
+    return dr_workset_map_put(c->ws, id, v, sizeof(v));
 }
 
 /* Pass 1 counts one reference per snapshot per distinct blob and flags missing blobs and
  * unreadable trees as damaged; pass 2 names every path that uses a damaged blob or tree. The
- * scratch set holds what this snapshot's walk has seen (pass 2 dedups trees only, so that every
+ * workset's set holds what this snapshot's walk has seen (pass 2 dedups trees only, so that every
  * file sharing a damaged chunk is named). */
 static int visit_blob(struct chk *c, const struct dr_id *id, const char *path, bool is_tree)
 {
     int rc = 1;
     if (c->pass == 1 && !is_tree) { /* trees: the walk's dedup added them */
-        rc = dr_index_scratch_add(c->txn, id);
+        rc = dr_workset_set_add(c->ws, id);
         if (rc <= 0) {
             return rc;
         }
@@ -153,12 +153,13 @@ static int walk_node(void *arg, const char *path, struct dr_node *n)
     return rc < 0 ? rc : 0;
 }
 
-/* Walks one snapshot's trees for the current pass; the scratch set dedups its trees. */
+/* Walks one snapshot's trees for the current pass; the workset's set dedups its trees. */
 static int walk_tree(struct chk *c, const struct dr_id *root)
 {
     struct dr_walk w = {
         .r = c->r,
         .txn = c->txn,
+        .seen = c->ws,
         .flags = DR_WALK_DEDUP,
         .arg = c,
         .enter = walk_enter,
@@ -209,7 +210,7 @@ int dr_check_walk_snapshots(struct chk *c, const struct snap_ids *ids)
             c->rep->st.snapshots++;
         }
         c->snap = &ids->v[i];
-        rc = dr_index_scratch_clear(c->txn);
+        rc = dr_workset_set_clear(c->ws);
         if (rc >= 0) {
             rc = walk_tree(c, &s.tree);
         }

@@ -350,10 +350,10 @@ void dr_check_note_copy_damage(struct chk *c)
 }
 
 /* Reads each pack's header and compares it with the index entry by entry. Index entries that
- * a header confirms go into the scratch set; those left over are claims no pack backs. */
+ * a header confirms go into the workset's set; those left over are claims no pack backs. */
 int dr_check_headers(struct chk *c)
 {
-    int rc = dr_index_scratch_clear(c->txn);
+    int rc = dr_workset_set_clear(c->ws);
     for (size_t i = 0; rc >= 0 && i < c->npacks; i++) {
         struct pack_sum *p = &c->packs[i];
         if (!p->in_repo && !p->in_copy) {
@@ -410,7 +410,7 @@ int dr_check_headers(struct chk *c)
                     hex(&e[k].id, h), b.offset, b.clen, e[k].offset, e[k].clen);
                 continue;
             }
-            rc = dr_index_scratch_add(c->txn, &e[k].id);
+            rc = dr_workset_set_add(c->ws, &e[k].id);
         }
         free(e);
         free(obj);
@@ -421,7 +421,7 @@ int dr_check_headers(struct chk *c)
 int dr_check_unconfirmed_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
 {
     struct chk *c = arg;
-    int rc = dr_index_scratch_has(c->txn, id);
+    int rc = dr_workset_set_has(c->ws, id);
     if (rc != 0) {
         return rc < 0 ? rc : 0;
     }

@@ -30,9 +30,14 @@
 #include "drrepo/reader.h"
 
 static const char *const db_names[DB_COUNT] = {
-    [DB_BLOBS] = "blobs", [DB_PACKS] = "packs",     [DB_SNAPS] = "snaps", [DB_FILES] = "files",
-    [DB_META] = "meta",   [DB_SCRATCH] = "scratch", [DB_WORK] = "work",
+    [DB_BLOBS] = "blobs", [DB_PACKS] = "packs", [DB_SNAPS] = "snaps",
+    [DB_FILES] = "files", [DB_META] = "meta",
 };
+
+/* Databases that earlier versions kept working sets in (now workset.c, a private environment
+ * per user). An index that has them is still schema 1 (no record changed): the first open that
+ * writes deletes them, and an older drrepo that opens the index again simply creates them anew. */
+static const char *const legacy_db_names[] = {"scratch", "work"};
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
@@ -281,6 +286,29 @@ int dr_index_verify_if_changed(struct dr_index *idx, bool force)
     return rc;
 }
 
+/* Deletes the legacy databases (create: inside the write txn) or, without create, returns 1
+ * when there is one to delete. */
+static int drop_legacy_dbs(struct dr_index *idx, MDB_txn *txn, bool create)
+{
+    for (size_t i = 0; i < DR_ARRAY_LEN(legacy_db_names); i++) {
+        MDB_dbi dbi;
+        int mrc = LMDB(mdb_dbi_open(txn, legacy_db_names[i], 0, &dbi));
+        if (mrc == MDB_NOTFOUND) {
+            continue;
+        }
+        if (mrc == 0 && !create) {
+            return 1; /* the handle goes with the read txn's abort */
+        }
+        if (mrc == 0) {
+            mrc = LMDB(mdb_drop(txn, dbi, 1));
+        }
+        if (mrc) {
+            return lmdb_err(idx, mrc, "mdb_drop");
+        }
+    }
+    return 0;
+}
+
 static int check_schema(struct dr_index *idx, const MDB_val *v)
 {
     if (v->mv_size != 4) {
@@ -348,6 +376,10 @@ static int open_dbs(struct dr_index *idx, bool create)
         if (rc < 0) {
             goto out;
         }
+    }
+    rc = drop_legacy_dbs(idx, txn, create);
+    if (rc != 0) {
+        goto out;
     }
     /* A committed transaction (read or write) makes its dbi handles valid env-wide. */
     mrc = LMDB(mdb_txn_commit(txn));

@@ -16,7 +16,8 @@ DR_MUST_CHECK int dr_index_check_pages(int fd, size_t psize, uint64_t last_pgno,
 
 /* The files of the index: index.c (the environment, transactions, errors and raw access),
  * records.c (blob, pack and snapshot records, reference counts, iteration), files_cache.c (the
- * backup's files cache) and worksets.c (scratch set, work map, clearing, verify, counts). */
+ * backup's files cache) and maint.c (clearing, verify, counts); workset.c (private working
+ * sets, workset.h) shares nothing with them. */
 
 #define INDEX_SCHEMA 1u
 #define INDEX_MAXDBS 8
@@ -30,6 +31,7 @@ DR_MUST_CHECK int dr_index_check_pages(int fd, size_t psize, uint64_t last_pgno,
 #define FILES_HDR_LEN 44   /* dev 8 | ino 8 | size 8 | mtime 8 | ctime 8 | nchunks 4 */
 #define FILES_CHUNK_LEN 36 /* id 32 | size 4 */
 #define META_SCHEMA_KEY "schema"
+#define META_VERIFY_KEY "verify-probe" /* written and deleted in dr_index_verify's txn */
 
 enum {
     DB_BLOBS,
@@ -37,8 +39,6 @@ enum {
     DB_SNAPS,
     DB_FILES,
     DB_META,
-    DB_SCRATCH,
-    DB_WORK,
     DB_COUNT,
 };
 
@@ -71,7 +71,6 @@ struct walk_cbs {
     dr_index_blob_cb blob;
     dr_index_pack_cb pack;
     dr_index_snap_cb snap;
-    dr_index_work_cb work;
     void *arg;
 };
 

@@ -429,12 +429,6 @@ static int walk_one(const struct dr_index *idx, int db, const struct walk_cbs *c
         rc = blob_decode(idx, k->mv_data, k->mv_size, v, &b);
         return rc < 0 ? rc : cbs->blob(cbs->arg, &id, &b);
     }
-    if (db == DB_WORK) {
-        if (k->mv_size != DR_ID_LEN) {
-            return dr_index_damaged(idx->dir, "a work record has a bad key");
-        }
-        return cbs->work(cbs->arg, &id, v->mv_data, v->mv_size);
-    }
     if (db == DB_PACKS) {
         struct dr_index_pack p;
         rc = pack_decode(idx, k->mv_data, k->mv_size, v, &p);

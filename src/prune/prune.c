@@ -13,6 +13,7 @@
 #include "drrepo/pack.h"
 #include "drrepo/repo.h"
 #include "drrepo/walk.h"
+#include "drrepo/workset.h"
 
 /* Takes one snapshot's references back and removes its record, inside txn. */
 static int unref_snapshot(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id)
@@ -356,6 +357,7 @@ int dr_prune_repack(struct dr_repo *r, const struct dr_prune_opts *o, struct dr_
 struct del {
     struct dr_repo *r;
     struct dr_index_txn *txn;
+    struct dr_workset *ws;  /* set: blobs and trees the mark reached; map: blobs to drop */
     struct pack_ref *packs; /* sorted by id */
     size_t n, alloc;
     struct dr_prune_stats *st;
@@ -402,7 +404,7 @@ static int mark_node(void *arg, const char *path, struct dr_node *n)
     struct del *d = arg;
     int rc = 0;
     for (uint32_t k = 0; rc >= 0 && k < n->nchunks; k++) {
-        rc = dr_index_scratch_add(d->txn, &n->chunks[k]);
+        rc = dr_workset_set_add(d->ws, &n->chunks[k]);
     }
     return rc < 0 ? rc : 0;
 }
@@ -414,6 +416,7 @@ static int mark_snap_cb(void *arg, const struct dr_id *id, const struct dr_index
     struct dr_walk w = {
         .r = d->r,
         .txn = d->txn,
+        .seen = d->ws,
         .flags = DR_WALK_DEDUP,
         .arg = d,
         .unreadable = mark_unreadable,
@@ -424,14 +427,14 @@ static int mark_snap_cb(void *arg, const struct dr_id *id, const struct dr_index
 }
 
 /* Disagreement: a reachable blob whose indexed copy is in a pack about to be deleted. Blobs to
- * drop from the index (those pointing into deleted packs) go into the work map. */
+ * drop from the index (those pointing into deleted packs) go into the workset's map. */
 static int cross_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
 {
     struct del *d = arg;
     if (!in_set(d, &b->pack)) {
         return 0;
     }
-    int rc = dr_index_scratch_has(d->txn, id);
+    int rc = dr_workset_set_has(d->ws, id);
     if (rc < 0) {
         return rc;
     }
@@ -445,7 +448,7 @@ static int cross_cb(void *arg, const struct dr_id *id, const struct dr_index_blo
                          dr_id_hex(id, h), dr_id_hex(&b->pack, p));
     }
     uint8_t one = 1;
-    return dr_index_work_put(d->txn, id, &one, 1);
+    return dr_workset_map_put(d->ws, id, &one, 1);
 }
 
 static int drop_cb(void *arg, const struct dr_id *id, const void *v, size_t len)
@@ -469,20 +472,23 @@ int dr_prune_delete(struct dr_repo *r, const struct dr_prune_opts *o, struct dr_
     if (rc < 0) {
         return rc;
     }
+    /* The plan, the mark, the cross-check and the removal from the index stay one write
+     * transaction of the shared index: what is deleted must be decided on the one state of the
+     * index that the deletion then commits. It keeps no other command waiting that could run:
+     * prune holds the repository's exclusive lock. Only the working sets are outside it. */
     struct del d = {.r = r, .st = st};
+    rc = dr_repo_workset_open(r, &d.ws);
+    if (rc < 0) {
+        return rc;
+    }
     rc = dr_index_begin(dr_repo_index(r), true, &d.txn);
     if (rc < 0) {
+        dr_workset_close(d.ws);
         return rc;
     }
     rc = dr_index_pack_foreach(d.txn, del_plan_cb, &d);
     if (d.n) {
         qsort(d.packs, d.n, sizeof(*d.packs), ref_cmp);
-    }
-    if (rc >= 0) {
-        rc = dr_index_scratch_clear(d.txn);
-    }
-    if (rc >= 0) {
-        rc = dr_index_work_clear(d.txn);
     }
     if (rc >= 0 && d.n) {
         rc = dr_index_snap_foreach(d.txn, mark_snap_cb, &d);
@@ -493,19 +499,15 @@ int dr_prune_delete(struct dr_repo *r, const struct dr_prune_opts *o, struct dr_
     if (rc < 0 || o->dry_run || d.n == 0) {
         int arc = rc;
         dr_index_abort(d.txn);
+        dr_workset_close(d.ws);
         free(d.packs);
         return arc;
     }
-    rc = dr_index_work_foreach(d.txn, drop_cb, &d);
+    rc = dr_workset_map_foreach(d.ws, drop_cb, &d);
     for (size_t i = 0; rc >= 0 && i < d.n; i++) {
         rc = dr_index_pack_del(d.txn, &d.packs[i].id);
     }
-    if (rc >= 0) {
-        rc = dr_index_work_clear(d.txn);
-    }
-    if (rc >= 0) {
-        rc = dr_index_scratch_clear(d.txn);
-    }
+    dr_workset_close(d.ws);
     if (rc >= 0) {
         rc = DR_FAULT_POINT("prune.before_index_commit");
     }

@@ -18,10 +18,12 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
+#include "drrepo/workset.h"
 
 struct sync_ctx {
     struct dr_repo *r;
     struct dr_index_txn *txn;
+    struct dr_workset *listed; /* the packs and copies listed (the store's own working set) */
     int changes;
     bool vanished;
     struct dr_id *ids; /* listed snapshots */
@@ -93,7 +95,7 @@ static int pack_list_cb(void *arg, const char *name, uint64_t size)
         dr_log_warn("ignoring unexpected file '%s' among packs", name);
         return 0;
     }
-    int rc = dr_index_scratch_add(sc->txn, &id);
+    int rc = dr_workset_set_add(sc->listed, &id);
     if (rc >= 0) {
         rc = pack_known(sc, &id);
     }
@@ -147,7 +149,7 @@ static int copy_list_cb(void *arg, const char *name, uint64_t size)
         dr_log_warn("ignoring unexpected file '%s' among tree pack copies", name);
         return 0;
     }
-    int rc = dr_index_scratch_add(sc->txn, &id);
+    int rc = dr_workset_set_add(sc->listed, &id);
     if (rc <= 0) {
         return rc; /* < 0 an error; 0 its pack was listed */
     }
@@ -168,7 +170,7 @@ static int copy_list_cb(void *arg, const char *name, uint64_t size)
 static int pack_vanish_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *p)
 {
     struct sync_ctx *sc = arg;
-    int rc = dr_index_scratch_add(sc->txn, id);
+    int rc = dr_workset_set_add(sc->listed, id);
     if (rc < 0) {
         return rc;
     }
@@ -295,7 +297,13 @@ static int sync_once(struct dr_repo *r, bool full, int *changes, bool *vanished)
             goto out;
         }
     }
-    rc = dr_index_scratch_clear(sc.txn);
+    /* The sync stays one write transaction of the shared index: packs, blobs and counted
+     * snapshots must change together. Only its set of listed packs is kept outside it (dropped
+     * when the sync is done, and count_refs, called below, clears it for its own use). */
+    rc = dr_repo_own_workset(r, &sc.listed);
+    if (rc >= 0) {
+        rc = dr_workset_set_clear(sc.listed);
+    }
     if (rc < 0) {
         goto out;
     }

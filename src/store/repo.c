@@ -23,6 +23,7 @@
 #include "drrepo/pack.h"
 #include "drrepo/secure.h"
 #include "drrepo/util.h"
+#include "drrepo/workset.h"
 #include "store_int.h"
 
 void dr_repo_params_default(struct dr_repo_params *p)
@@ -440,6 +441,27 @@ const char *dr_repo_cache_dir(const struct dr_repo *r)
     return r->cache_dir;
 }
 
+int dr_repo_workset_open(struct dr_repo *r, struct dr_workset **out)
+{
+    char hex[DR_ID_HEX_LEN + 1];
+    char *dir = dr_xasprintf("%s/%s", r->cache_dir, dr_id_hex(&r->config.repo_id, hex));
+    int rc = dr_workset_open(dir, out);
+    free(dir);
+    return rc;
+}
+
+int dr_repo_own_workset(struct dr_repo *r, struct dr_workset **out)
+{
+    if (!r->ws) {
+        int rc = dr_repo_workset_open(r, &r->ws);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    *out = r->ws;
+    return 0;
+}
+
 int dr_repo_lock(struct dr_repo *r, unsigned flags, struct dr_lock **out)
 {
     return dr_lock_acquire_flags(r->backend, flags, out);
@@ -460,6 +482,7 @@ void dr_repo_close(struct dr_repo *r)
     if (!r) {
         return;
     }
+    dr_workset_close(r->ws);
     dr_index_close(r->index);
     dr_keys_free(r->keys);
     dr_backend_close(r->backend);

@@ -17,6 +17,7 @@ struct dr_repo {
     size_t nvanished, avanished;
     struct dr_tree_cache *trees; /* decoded tree blobs, bounded; same thread as z */
     struct dr_copy_log *copylog; /* tree packs read from their other copy (repo.c) */
+    struct dr_workset *ws;       /* the store's own working set, opened on first use */
 };
 
 /* Writes a new key file for k (keys.c): for a repository of format version 2 also its second
@@ -30,6 +31,11 @@ DR_MUST_CHECK int dr_repo_write_keyfile(struct dr_backend *b, const struct dr_ke
  * format/crypto.md "Opening a repository". Errors: DR_EAUTH (the message counts the key files
  * not tried), DR_ECORRUPT (every key file damaged; f->object names it), DR_EUNSUPPORTED,
  * DR_EUSAGE (a bad DRREPO_KDF_BUDGET), DR_EIO. */
+/* The store's own working set (repo.c), opened on first use and closed with the repository:
+ * for reference counting and reconciliation, which run on the opening thread and never nest
+ * (each clears what it uses first). Engines open their own (dr_repo_workset_open). */
+DR_MUST_CHECK int dr_repo_own_workset(struct dr_repo *r, struct dr_workset **out);
+
 DR_MUST_CHECK int dr_repo_load_keys(struct dr_repo *r, const char *password, const char *hint,
                                     struct dr_open_failure *f);
 

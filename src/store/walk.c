@@ -13,6 +13,7 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/walk.h"
+#include "drrepo/workset.h"
 
 struct list_ctx {
     struct dr_repo *r;
@@ -242,12 +243,13 @@ int dr_repo_walk(struct dr_repo *r, const struct dr_id *root, const char *prefix
 }
 
 /* Reference counting walks the snapshot's trees and touches each distinct blob once, using the
- * index's scratch set; a subtree already seen in this walk is skipped whole, so a snapshot whose
- * directories repeat costs only its distinct trees. Missing or unreadable blobs are counted and
- * skipped rather than failing the transaction: damage is check's to report, and the rest of the
- * snapshot must still be counted so that prune keeps what it references. */
+ * store's working set (workset.h); a subtree already seen in this walk is skipped whole, so a
+ * snapshot whose directories repeat costs only its distinct trees. Missing or unreadable blobs are
+ * counted and skipped rather than failing the transaction: damage is check's to report, and the
+ * rest of the snapshot must still be counted so that prune keeps what it references. */
 struct refs {
     struct dr_index_txn *txn;
+    struct dr_workset *seen;
     int delta;
     uint64_t missing;
 };
@@ -298,7 +300,7 @@ static int refs_node(void *arg, const char *path, struct dr_node *n)
     }
     int rc = 0;
     for (uint32_t c = 0; rc >= 0 && c < n->nchunks; c++) {
-        rc = dr_index_scratch_add(rf->txn, &n->chunks[c]);
+        rc = dr_workset_set_add(rf->seen, &n->chunks[c]);
         if (rc == 1) {
             rc = ref_one(rf, &n->chunks[c]);
         }
@@ -309,14 +311,19 @@ static int refs_node(void *arg, const char *path, struct dr_node *n)
 int dr_repo_count_refs(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *root,
                        int delta)
 {
-    int rc = dr_index_scratch_clear(txn);
+    struct dr_workset *seen;
+    int rc = dr_repo_own_workset(r, &seen);
+    if (rc >= 0) {
+        rc = dr_workset_set_clear(seen);
+    }
     if (rc < 0) {
         return rc;
     }
-    struct refs rf = {.txn = txn, .delta = delta};
+    struct refs rf = {.txn = txn, .seen = seen, .delta = delta};
     struct dr_walk w = {
         .r = r,
         .txn = txn,
+        .seen = seen,
         .flags = DR_WALK_DEDUP,
         .arg = &rf,
         .enter = refs_enter,

@@ -2,7 +2,7 @@
 #include "drrepo/walk.h"
 
 #include "drrepo/error.h"
-#include "drrepo/index.h"
+#include "drrepo/workset.h"
 #include "drrepo/repo.h"
 
 struct walk_state {
@@ -40,7 +40,7 @@ static int walk_tree(struct walk_state *ws, const struct dr_id *id, unsigned dep
     const struct dr_walk *w = ws->w;
     int rc;
     if (w->flags & DR_WALK_DEDUP) {
-        rc = dr_index_scratch_add(w->txn, id);
+        rc = dr_workset_set_add(w->seen, id);
         if (rc <= 0) {
             return rc < 0 ? rc : DR_WALK_SKIPPED;
         }

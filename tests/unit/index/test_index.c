@@ -3,7 +3,7 @@
  * Covers: open/close/reopen persistence; blob, pack and snapshot put/get/del; pack_add with
  * duplicates (dead accounting) and re-adding; blob_ref live/dead moves and underflow;
  * pack_remove touching only its own blob entries; foreach (full walk and early stop); files
- * cache round trip (10,000 chunks) and its size limit; scratch set; clear (files kept);
+ * cache round trip (10,000 chunks) and its size limit; clear (files kept);
  * counts; a read txn renewed and used from another thread; sticky-failed write txns; a failed
  * commit (fault point index.commit) writing nothing; damaged data.mdb files (bad meta pages,
  * truncation, zeroed leaf page, bad record length, newer schema); 100,000 blob inserts and
@@ -557,32 +557,6 @@ static void test_files_cache(void **state)
     dr_files_rec_release(&empty);
 }
 
-static void test_scratch(void **state)
-{
-    struct fixture *f = *state;
-    struct dr_id a, b;
-    mkid(&a, 900);
-    mkid(&b, 901);
-    struct dr_index_txn *t = begin(f, true);
-    assert_int_equal(dr_index_scratch_add(t, &a), 1);
-    assert_int_equal(dr_index_scratch_add(t, &a), 0);
-    assert_int_equal(dr_index_scratch_add(t, &b), 1);
-    assert_int_equal(dr_index_scratch_clear(t), 0);
-    assert_int_equal(dr_index_scratch_add(t, &a), 1);
-    assert_int_equal(dr_index_commit(t), 0);
-
-    t = begin(f, true);
-    assert_int_equal(dr_index_scratch_add(t, &a), 0); /* kept until cleared */
-    assert_int_equal(dr_index_clear(t), 0);
-    assert_int_equal(dr_index_scratch_add(t, &a), 1);
-    assert_int_equal(dr_index_commit(t), 0);
-
-    t = begin(f, false);
-    assert_int_equal(dr_index_scratch_add(t, &a), DR_EUSAGE);
-    assert_int_equal(dr_index_scratch_clear(t), DR_EUSAGE);
-    dr_index_abort(t);
-}
-
 static void test_clear_and_counts(void **state)
 {
     struct fixture *f = *state;
@@ -679,7 +653,7 @@ static void test_sticky_write_txn(void **state)
     assert_int_equal(dr_index_blob_put(t, &y, &b), DR_ENOENT);
     assert_string_equal(dr_error_msg(), first);
     assert_int_equal(dr_index_blob_get(t, &x, &b), DR_ENOENT);
-    assert_int_equal(dr_index_scratch_add(t, &x), DR_ENOENT);
+    assert_int_equal(dr_index_blob_ref(t, &x, 1), DR_ENOENT);
     assert_int_equal(dr_index_commit(t), DR_ENOENT);
     assert_string_equal(dr_error_msg(), first);
 
@@ -999,7 +973,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snaps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_cache, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_scratch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clear_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_txn_other_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sticky_write_txn, setup, teardown),

@@ -4,7 +4,7 @@
  * Covers: depth-first order and paths (with and without a trailing slash in the prefix); a node
  * callback skipping a subtree; leave_dir's status for walked, skipped and unreadable subtrees;
  * the two error policies (stop at an unreadable tree, or report it with its path and go on);
- * dedup through enter and through the index's scratch set (DR_WALK_DEDUP); leave_tree seeing the
+ * dedup through enter and through a workset (DR_WALK_DEDUP); leave_tree seeing the
  * changes node callbacks made; an error from a callback stopping the walk; the depth limit. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +23,7 @@
 #include "drrepo/index.h"
 #include "drrepo/mem.h"
 #include "drrepo/walk.h"
+#include "drrepo/workset.h"
 
 /* Trees by the first byte of their id:
  *   1: a (file), d/ -> 2, e/ -> 3, f/ -> 2, z (file)
@@ -256,12 +257,14 @@ static void test_dedup_scratch(void **state)
     snprintf(idxdir, sizeof(idxdir), "%s/index", dir);
     struct dr_index *idx;
     struct dr_index_txn *txn;
+    struct dr_workset *ws;
     assert_int_equal(dr_index_open(idxdir, &idx), 0);
-    assert_int_equal(dr_index_begin(idx, true, &txn), 0);
-    assert_int_equal(dr_index_scratch_clear(txn), 0);
+    assert_int_equal(dr_index_begin(idx, false, &txn), 0);
+    assert_int_equal(dr_workset_open(dir, &ws), 0);
     struct rec r = {0};
     struct dr_walk w = walker(&r);
     w.txn = txn;
+    w.seen = ws;
     w.flags = DR_WALK_DEDUP;
     struct dr_id root;
     make_id(&root, 1);
@@ -269,10 +272,11 @@ static void test_dedup_scratch(void **state)
     /* the second use of tree 2 is skipped before enter and before it is loaded */
     assert_non_null(strstr(r.log, "/f;leave /f 1;/z;"));
     assert_int_equal(r.loads, 3);
-    assert_int_equal(dr_index_scratch_has(txn, &root), 1);
+    assert_int_equal(dr_workset_set_has(ws, &root), 1);
     /* the set lives as long as the caller keeps it: a second walk skips the root */
     assert_int_equal(dr_walk_run(&w, &root, ""), DR_WALK_SKIPPED);
     assert_int_equal(r.loads, 3);
+    dr_workset_close(ws);
     dr_index_abort(txn);
     dr_index_close(idx);
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
