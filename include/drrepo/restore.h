@@ -51,8 +51,21 @@ struct dr_restore_stats {
 DR_MUST_CHECK int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s,
                                  const struct dr_restore_opts *o, struct dr_restore_stats *out);
 
-/* Writes the content of a file node to fd, verifying every chunk. */
+/* Writes the content of a file node to fd in order, verifying every chunk; the engine's
+ * workers read ahead. A chunk that cannot be read stops it with a message naming the file, the
+ * blob and the pack. st (may be NULL) is added the reads' cost. */
 DR_MUST_CHECK int dr_restore_file_to_fd(struct dr_repo *r, const struct dr_node *n, int fd,
-                                        const char *what);
+                                        const char *what, struct dr_read_stats *st);
+
+/* Where dr_restore_content writes: < 0 stops it with that error. */
+typedef int (*dr_content_write_fn)(void *arg, const uint8_t *p, size_t len);
+
+/* Streams the content of file node n (not record-encoded) through wr in order: exactly n->size
+ * bytes, damaged ranges from `repair snapshots` as zeros. A chunk that cannot be read stops it
+ * with a message naming what, the blob and the pack, or with lost_as_zeros is written as zeros
+ * and named on one error line with the bytes lost; 1 is then returned. st may be NULL. */
+DR_MUST_CHECK int dr_restore_content(struct dr_repo *r, const struct dr_node *n, const char *what,
+                                     bool lost_as_zeros, dr_content_write_fn wr, void *arg,
+                                     struct dr_read_stats *st);
 
 #endif

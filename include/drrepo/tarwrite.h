@@ -7,6 +7,7 @@
 #ifndef DR_TARWRITE_H
 #define DR_TARWRITE_H
 
+#include "drrepo/read.h"
 #include "drrepo/repo.h"
 
 #define DR_TAR_BLOCK 512u
@@ -35,6 +36,7 @@ struct dr_tar_stats {
     uint64_t errors;  /* files whose data could not be read (zeros were written) */
     uint64_t damaged; /* files and directories marked damaged by `repair snapshots` */
     uint64_t skipped; /* sockets, which tar cannot hold */
+    struct dr_read_stats reads;
 };
 
 /* Writes dir (a directory node, such as dr_repo_find_node returns) and everything below it to

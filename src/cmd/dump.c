@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "drrepo/error.h"
+#include "drrepo/log.h"
 #include "drrepo/restore.h"
 #include "drrepo/tarwrite.h"
 
@@ -53,11 +54,21 @@ int dr_cmd_dump(struct dr_ctx *ctx, int argc, char **argv)
                        "stream; redirect it ('> out.tar') or pipe it ('| tar -x -C DIR')",
                        argv[optind + 1]);
     }
+    struct dr_read_stats reads = {0};
     if (rc >= 0) {
         fflush(stdout);
+        struct dr_tar_stats ts = {0};
         rc = n.type == DR_NODE_DIR
-                 ? dr_tar_write_dir(ctx->r, &n, STDOUT_FILENO, NULL)
-                 : dr_restore_file_to_fd(ctx->r, &n, STDOUT_FILENO, argv[optind + 1]);
+                 ? dr_tar_write_dir(ctx->r, &n, STDOUT_FILENO, &ts)
+                 : dr_restore_file_to_fd(ctx->r, &n, STDOUT_FILENO, argv[optind + 1], &reads);
+        if (n.type == DR_NODE_DIR) {
+            reads = ts.reads;
+        }
+        /* -v: what the reads cost the backend (read amplification, a request bill) */
+        dr_log_info("read %llu chunks with %llu requests: %llu bytes fetched, %llu used",
+                    (unsigned long long)(reads.blobs + reads.errors),
+                    (unsigned long long)reads.gets, (unsigned long long)reads.bytes_fetched,
+                    (unsigned long long)reads.bytes_used);
     }
     dr_node_release(&n);
     dr_snapshot_release(&s);

@@ -112,7 +112,7 @@ static void file_reason(struct cmp_ctx *c, const char *path, const struct dr_nod
 {
     int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     int rc = fd < 0 ? dr_error_errno(DR_EIO, "cannot open /dev/null")
-                    : dr_restore_file_to_fd(c->r, n, fd, path);
+                    : dr_restore_file_to_fd(c->r, n, fd, path, NULL);
     if (fd >= 0) {
         close(fd);
     }

@@ -274,7 +274,7 @@ static int materialize(struct mfs *m, const struct dr_node *n, const char *path,
         return -EIO;
     }
     pthread_rwlock_rdlock(&m->repo_rw);
-    int rc = dr_restore_file_to_fd(m->r, n, fd, path);
+    int rc = dr_restore_file_to_fd(m->r, n, fd, path, NULL);
     pthread_rwlock_unlock(&m->repo_rw);
     if (rc < 0) {
         dr_log_error("cannot open '%s': %s", path, dr_error_msg());

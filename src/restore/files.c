@@ -99,21 +99,6 @@ static int write_sparse(int fd, const uint8_t *p, size_t n, uint64_t off, const 
     return 0;
 }
 
-/* Writes len zero bytes (a damaged range on a stream that cannot seek). */
-static int write_zeros(int fd, uint64_t len, const char *what)
-{
-    static const uint8_t zeros[65536];
-    while (len > 0) {
-        size_t n = len > sizeof(zeros) ? sizeof(zeros) : (size_t)len;
-        int rc = dr_fs_write_full(fd, zeros, n, what);
-        if (rc < 0) {
-            return rc;
-        }
-        len -= n;
-    }
-    return 0;
-}
-
 /* The wants of file n's chunks, tagged tag, at their offsets in the file: the damaged ranges
  * of a file from `repair snapshots` lie between chunks and are skipped. Appends to *w. */
 static void add_wants(const struct dr_node *n, uint64_t tag, struct dr_read_want **w, size_t *nw,
@@ -180,9 +165,24 @@ static int write_records(struct dr_repo *r, const struct dr_node *n, int fd, con
     return 0;
 }
 
-/* Streams file n to fd in order: damaged ranges (repair snapshots) as zeros; a chunk that
- * cannot be read stops it with the engine's message. */
-static int stream_content(struct dr_repo *r, const struct dr_node *n, int fd, const char *what)
+/* Writes zeros through wr (a lost or damaged range of a stream). */
+static int wr_zeros(dr_content_write_fn wr, void *arg, uint64_t len)
+{
+    static const uint8_t zeros[65536];
+    while (len > 0) {
+        size_t n = len > sizeof(zeros) ? sizeof(zeros) : (size_t)len;
+        int rc = wr(arg, zeros, n);
+        if (rc < 0) {
+            return rc;
+        }
+        len -= n;
+    }
+    return 0;
+}
+
+int dr_restore_content(struct dr_repo *r, const struct dr_node *n, const char *what,
+                       bool lost_as_zeros, dr_content_write_fn wr, void *arg,
+                       struct dr_read_stats *st)
 {
     struct dr_read_want *w = NULL;
     size_t nw = 0, aw = 0;
@@ -193,39 +193,68 @@ static int stream_content(struct dr_repo *r, const struct dr_node *n, int fd, co
         free(w);
         return rc;
     }
-    uint64_t off = 0;
+    uint64_t off = 0, lost_bytes = 0, lost_first = 0;
+    uint32_t nlost = 0;
+    char *lost_msg = NULL;
     struct dr_read_extent x;
-    while (rc >= 0 && (rc = dr_read_stream_next(s, &x)) == 1) {
-        if (x.kind == DR_EXTENT_ERROR) {
+    while ((rc = dr_read_stream_next(s, &x)) == 1) {
+        rc = wr_zeros(wr, arg, x.want->off - off); /* damaged ranges (repair snapshots) */
+        if (rc >= 0 && x.kind == DR_EXTENT_ERROR && !lost_as_zeros) {
             rc = dr_errorf(x.code, "file '%s': %s", what, x.msg);
+        } else if (rc >= 0 && x.kind == DR_EXTENT_ERROR) {
+            lost_first = nlost++ ? lost_first : x.want->off;
+            lost_bytes += x.want->ulen;
+            lost_msg = lost_msg ? lost_msg : dr_xstrdup(x.msg);
+            rc = wr_zeros(wr, arg, x.want->ulen);
+        } else if (rc >= 0) {
+            rc = wr(arg, x.data, x.len);
+        }
+        off = x.want->off + x.want->ulen;
+        if (rc < 0) {
             break;
         }
-        rc = write_zeros(fd, x.want->off - off, what);
-        if (rc >= 0) {
-            rc = dr_fs_write_full(fd, x.data, x.len, what);
-        }
-        off = x.want->off + x.len;
     }
     if (rc >= 0 && off < n->size) {
-        rc = write_zeros(fd, n->size - off, what); /* a damaged range at the end */
+        rc = wr_zeros(wr, arg, n->size - off); /* a damaged range at the end */
     }
-    dr_read_stream_close(s, NULL);
+    dr_read_stream_close(s, st);
     free(w);
+    if (rc >= 0 && nlost) {
+        dr_log_error("file '%s': %llu bytes in %u %s lost, written as zeros from byte %llu: %s",
+                     what, (unsigned long long)lost_bytes, nlost, nlost == 1 ? "chunk" : "chunks",
+                     (unsigned long long)lost_first, lost_msg);
+        rc = 1;
+    }
+    free(lost_msg);
     return rc;
 }
 
-int dr_restore_file_to_fd(struct dr_repo *r, const struct dr_node *n, int fd, const char *what)
+struct fd_out {
+    int fd;
+    const char *what;
+};
+
+static int fd_write(void *arg, const uint8_t *p, size_t len)
+{
+    struct fd_out *o = arg;
+    return dr_fs_write_full(o->fd, p, len, o->what);
+}
+
+int dr_restore_file_to_fd(struct dr_repo *r, const struct dr_node *n, int fd, const char *what,
+                          struct dr_read_stats *st)
 {
     if (n->type != DR_NODE_FILE) {
         return dr_errorf(DR_EUSAGE, "'%s' is not a regular file", what);
     }
-    int rc = (n->flags & DR_NODE_F_RECORDS) ? write_records(r, n, fd, what, false, NULL)
-                                            : stream_content(r, n, fd, what);
+    struct fd_out o = {.fd = fd, .what = what};
+    int rc = (n->flags & DR_NODE_F_RECORDS)
+                 ? write_records(r, n, fd, what, false, NULL)
+                 : dr_restore_content(r, n, what, false, fd_write, &o, st);
     if (rc >= 0 && (n->flags & DR_NODE_F_DAMAGED)) {
         rc = dr_errorf(DR_EDAMAGED, "'%s' is marked damaged: %u lost ranges were written as zeros",
                        what, n->ndamaged);
     }
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- the batch ---------------------------------------------------------------------------- */

@@ -16,6 +16,7 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/rdbstore.h"
+#include "drrepo/restore.h"
 #include "drrepo/walk.h"
 
 /* ---- header encoding ---------------------------------------------------------------------- */
@@ -210,7 +211,7 @@ struct tw {
     struct link_seen *links;
     size_t nlinks, alinks;
     struct dr_buf hdr;
-    struct dr_buf chunk;
+    int out_rc; /* an output error: it ends the archive (a read error only its member) */
 };
 
 static int emit(struct tw *w, const void *p, size_t n)
@@ -279,6 +280,18 @@ static int emit_records(struct tw *w, const struct dr_node *n, const char *path)
     return rc;
 }
 
+static int tw_write(void *arg, const uint8_t *p, size_t len)
+{
+    struct tw *w = arg;
+    int rc = emit(w, p, len);
+    if (rc < 0) {
+        w->out_rc = rc;
+        return rc;
+    }
+    w->st.bytes += len;
+    return 0;
+}
+
 /* Writes the data of a file member: exactly n->size bytes, then padding to the block. Lost
  * ranges of a damaged file and chunks that fail are zeros. Only output errors are returned. */
 static int emit_content(struct tw *w, const struct dr_node *n, const char *path)
@@ -286,48 +299,19 @@ static int emit_content(struct tw *w, const struct dr_node *n, const char *path)
     if (n->flags & DR_NODE_F_RECORDS) {
         return emit_records(w, n, path);
     }
-    uint64_t left = n->size, off = 0;
-    uint32_t di = 0;
-    bool failed = false;
-    int rc = 0;
-    for (uint32_t i = 0; i <= n->nchunks && rc >= 0 && left > 0; i++) {
-        while (di < n->ndamaged && n->damaged[di].off == off && rc >= 0) {
-            uint64_t k = DR_MIN(n->damaged[di].len, left);
-            rc = emit_zeros(w, k);
-            left -= k;
-            off += k;
-            di++;
-        }
-        if (i == n->nchunks || rc < 0 || failed) {
-            continue;
-        }
-        int grc = dr_repo_chunk_get(w->r, NULL, n, i, &w->chunk);
-        if (grc < 0) {
-            dr_log_error("'%s': %s; the rest of the file is written as zeros", path,
-                         dr_error_msg());
-            dr_error_clear();
-            failed = true;
-            continue;
-        }
-        size_t k = (size_t)DR_MIN((uint64_t)w->chunk.len, left);
-        rc = emit(w, w->chunk.buf, k);
-        left -= k;
-        off += k;
-        w->st.bytes += k;
-    }
-    if (rc >= 0 && left > 0) {
-        if (!failed) {
-            dr_log_error("'%s': its chunks hold fewer bytes than its size; padded with zeros",
-                         path);
-            failed = true;
-        }
-        rc = emit_zeros(w, left);
+    int rc = dr_restore_content(w->r, n, path, true, tw_write, w, &w->st.reads);
+    if (rc == 1) {
+        w->st.errors++;
+    } else if (rc < 0 && w->out_rc >= 0) {
+        /* the index could not be read for this member: say so, and zeros keep the archive's
+         * framing */
+        dr_log_error("'%s': %s; the file is written as zeros", path, dr_error_msg());
+        dr_error_clear();
+        w->st.errors++;
+        rc = emit_zeros(w, n->size);
     }
     if (rc >= 0) {
         rc = emit_zeros(w, (DR_TAR_BLOCK - n->size % DR_TAR_BLOCK) % DR_TAR_BLOCK);
-    }
-    if (failed) {
-        w->st.errors++;
     }
     return rc;
 }
@@ -442,7 +426,6 @@ int dr_tar_write_dir(struct dr_repo *r, const struct dr_node *dir, int fd, struc
         .r = r,
         .fd = fd,
         .hdr = DR_BUF_INIT(DR_BUF_MAX_DEFAULT),
-        .chunk = DR_BUF_INIT(DR_BLOB_MAX),
     };
     struct dr_walk walk = {
         .r = r,
@@ -462,7 +445,6 @@ int dr_tar_write_dir(struct dr_repo *r, const struct dr_node *dir, int fd, struc
     }
     free(w.links);
     dr_buf_release(&w.hdr);
-    dr_buf_release(&w.chunk);
     if (out) {
         *out = w.st;
     }

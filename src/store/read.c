@@ -30,8 +30,11 @@
 /* Records of one pack this close together are read with one get: on a local disk reading
  * 256 KiB more is cheaper than another open/pread/close (bench/, docs/PERFORMANCE.md). */
 #define GAP_LOCAL ((uint64_t)256 << 10)
-/* a coalesced get reads at most this much, so workers share a pack's records */
-#define UNIT_MAX ((uint64_t)8 << 20)
+/* A coalesced get reads at most the budget's share of one worker, within these bounds: one
+ * get per pack of the default size (16 MiB) when the budget allows, and work for every worker
+ * when it does not. */
+#define UNIT_MIN ((uint64_t)1 << 20)
+#define UNIT_MAX ((uint64_t)32 << 20)
 #define WORKERS_MAX 32
 
 struct slot {
@@ -71,6 +74,8 @@ struct engine {
     pthread_cond_t cv;
     size_t next; /* the next unit a worker takes */
     size_t inflight, budget;
+    uint64_t unit_max;
+    unsigned workers;
     bool stop;
     struct dr_error_saved err; /* the callback's error that stopped the run */
     struct dr_read_stats st;
@@ -156,7 +161,7 @@ static int plan_lookup(struct engine *e)
 }
 
 /* Cuts the slots into units: a miss alone; otherwise a run of slots of one pack, each starting
- * at most gap after the end of the one before, within UNIT_MAX (one record may exceed it). */
+ * at most gap after the end of the one before, within unit_max (one record may exceed it). */
 static void plan_units(struct engine *e, uint64_t gap)
 {
     e->units = dr_xcalloc(e->n ? e->n : 1, sizeof(*e->units));
@@ -177,7 +182,7 @@ static void plan_units(struct engine *e, uint64_t gap)
                 break;
             }
             uint64_t end = t->off + t->clen > u->end ? t->off + t->clen : u->end;
-            if (end - u->start > UNIT_MAX) {
+            if (end - u->start > e->unit_max) {
                 break;
             }
             u->end = end;
@@ -292,6 +297,12 @@ static int run_unit(struct engine *e, struct worker_bufs *wb, struct unit *u,
     if (grc >= 0) {
         st->bytes_fetched += wb->raw.len;
     }
+    /* a pack that is not there: every record of it is lost, no get per record can help */
+    bool gone = grc == DR_ENOENT;
+    struct dr_error_saved gone_err = {0};
+    if (gone) {
+        dr_error_save(&gone_err, grc);
+    }
     int rc = 0;
     const struct slot *prev = NULL;
     int drc = 0;
@@ -304,6 +315,8 @@ static int run_unit(struct engine *e, struct worker_bufs *wb, struct unit *u,
             if (drc < 0) {
                 (void)dr_error_restore(&cause);
             }
+        } else if (gone) {
+            drc = dr_error_restore(&gone_err);
         } else if (whole) {
             drc = decode_slot(e, wb, s, (const uint8_t *)wb->raw.buf + (s->off - u->start));
         } else {
@@ -333,6 +346,7 @@ static int run_unit(struct engine *e, struct worker_bufs *wb, struct unit *u,
         rc = deliver(e, wb, u, s, obj, drc);
     }
     dr_error_saved_release(&cause);
+    dr_error_saved_release(&gone_err);
     free(obj);
     return rc;
 }
@@ -341,7 +355,7 @@ static void *worker_main(void *arg)
 {
     struct engine *e = arg;
     struct worker_bufs wb = {.z = dr_compressor_new(dr_repo_config(e->r)->zstd_level),
-                             .raw = DR_BUF_INIT(UNIT_MAX + DR_BLOB_RECORD_MAX),
+                             .raw = DR_BUF_INIT(e->unit_max + DR_BLOB_RECORD_MAX),
                              .plain = DR_BUF_INIT(DR_BLOB_MAX)};
     for (;;) {
         pthread_mutex_lock(&e->mu);
@@ -430,6 +444,8 @@ static int engine_new(struct dr_repo *r, const struct dr_read_params *p,
     e->n = n;
     e->ordered = ordered;
     e->budget = p->budget ? p->budget : DR_READ_BUDGET;
+    e->workers = p->workers ? DR_MIN(p->workers, (unsigned)WORKERS_MAX) : default_workers();
+    e->unit_max = DR_MAX(DR_MIN((uint64_t)e->budget / e->workers, UNIT_MAX), UNIT_MIN);
     e->slots = dr_xcalloc(n ? n : 1, sizeof(*e->slots));
     int rc = plan_lookup(e);
     if (rc < 0) {
@@ -444,13 +460,9 @@ static int engine_new(struct dr_repo *r, const struct dr_read_params *p,
     return 0;
 }
 
-static void engine_start(struct engine *e, unsigned workers)
+static void engine_start(struct engine *e)
 {
-    unsigned want = workers ? workers : default_workers();
-    if (want > WORKERS_MAX) {
-        want = WORKERS_MAX;
-    }
-    for (unsigned t = 0; t < want && (size_t)t < e->nunits; t++) {
+    for (unsigned t = 0; t < e->workers && (size_t)t < e->nunits; t++) {
         if (pthread_create(&e->threads[e->nthreads], NULL, worker_main, e) == 0) {
             e->nthreads++;
         }
@@ -479,7 +491,7 @@ int dr_read_run(struct dr_repo *r, const struct dr_read_params *p, const struct 
     }
     e->cb = cb;
     e->arg = arg;
-    engine_start(e, p ? p->workers : 0);
+    engine_start(e);
     if (e->nthreads == 0) {
         worker_main(e); /* no threads to be had: the caller's thread does the work */
     }
@@ -509,7 +521,7 @@ int dr_read_stream_open(struct dr_repo *r, const struct dr_read_params *p,
     if (rc < 0) {
         return rc;
     }
-    engine_start(e, p ? p->workers : 0);
+    engine_start(e);
     struct dr_read_stream *s = dr_xcalloc(1, sizeof(*s));
     s->e = e;
     *out = s;
@@ -550,7 +562,7 @@ int dr_read_stream_next(struct dr_read_stream *s, struct dr_read_extent *x)
         own->res = dr_xcalloc(own->b - own->a, sizeof(*own->res));
         pthread_mutex_unlock(&e->mu);
         struct worker_bufs wb = {.z = dr_compressor_new(dr_repo_config(e->r)->zstd_level),
-                                 .raw = DR_BUF_INIT(UNIT_MAX + DR_BLOB_RECORD_MAX),
+                                 .raw = DR_BUF_INIT(e->unit_max + DR_BLOB_RECORD_MAX),
                                  .plain = DR_BUF_INIT(DR_BLOB_MAX)};
         struct dr_read_stats st = {0};
         (void)run_unit(e, &wb, own, &st); /* a stream has no callback to fail */
