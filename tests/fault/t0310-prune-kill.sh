@@ -38,8 +38,12 @@ make_state() {
     cp -a "$SRC" "$T/states/$n"
 }
 
-P0="$T/p0" PC0="$T/p0-cache" # six snapshots, nothing forgotten
-P1="$T/p1" PC1="$T/p1-cache" # states 1, 3, 4 forgotten, not pruned
+# the pristine repositories and caches are named repo and cache, as the case's copies ($T/repo,
+# $T/cache) and the crash-state copies ($T/copy/repo, $T/copy/cache) are, so that one cp -a makes
+# both copies (one process fewer per copy, some 60 in all)
+P0="$T/p0/repo" PC0="$T/p0/cache" # six snapshots, nothing forgotten
+P1="$T/p1/repo" PC1="$T/p1/cache" # states 1, 3, 4 forgotten, not pruned
+mkdir -p "$T/p0" "$T/p1" "$T/copy"
 "$DRREPO" -r "$P0" init "${INIT_ARGS[@]}" >"$T/out" 2>"$T/err" || dr_fail "init"
 for n in 1 2 3 4 5 6; do
     make_state "$n"
@@ -51,8 +55,7 @@ for n in 1 2 3 4 5 6; do
     STATE_OF[${SNAP[$n]}]=$n
 done
 KEPT="2 5 6"
-cp -a "$P0" "$P1"
-cp -a "$PC0" "$PC1"
+cp -a "$P0" "$PC0" "$T/p1/"
 DRREPO_CACHE_DIR="$PC1" dr_expect_success "pristine: forget ${POLICY[*]}" \
     "$DRREPO" -r "$P1" forget "${POLICY[@]}"
 
@@ -107,10 +110,9 @@ after_kill() {
     # writer's leftovers, and the re-run must see the crash state as the kill left it
     local left orig_r=$R orig_c=$C
     left=$(find "$R" -name '.drrepo-tmp-*' | sort)
-    rm -rf "$T/copy" "$T/copy-cache"
-    cp -a "$R" "$T/copy"
-    cp -a "$C" "$T/copy-cache"
-    R="$T/copy" C="$T/copy-cache"
+    rm -rf "$T/copy/repo" "$T/copy/cache"
+    cp -a "$R" "$C" "$T/copy/" # $R and $C are $T/repo and $T/cache
+    R="$T/copy/repo" C="$T/copy/cache"
     dr_expect_success "$name: check right after the kill" dr_r check
     for n in $KEPT; do
         [ -z "$shared" ] || break
@@ -120,7 +122,7 @@ after_kill() {
     done
     rm -rf "$T/r"
     R=$orig_r C=$orig_c
-    rm -rf "$T/copy" "$T/copy-cache"
+    rm -rf "$T/copy/repo" "$T/copy/cache"
     dr_check "$name: the leftovers are still there for the re-run" \
         test "$(find "$R" -name '.drrepo-tmp-*' | sort)" = "$left"
     dr_expect_success "$name: re-run '$*' completes" dr_r "$@"
@@ -175,16 +177,17 @@ while read -r point k start <&3; do
     R="$T/repo" C="$T/cache"
     rm -rf "$R" "$C"
     if [ "$start" = p0 ]; then
-        cp -a "$P0" "$R" && cp -a "$PC0" "$C"
+        cp -a "$P0" "$PC0" "$T/"
         cmd=(forget "${POLICY[@]}" --prune)
     else
-        cp -a "$P1" "$R" && cp -a "$PC1" "$C"
+        cp -a "$P1" "$PC1" "$T/"
         cmd=(prune)
     fi
     DR_FAULT="$spec" dr_r "${cmd[@]}" >"$T/out" 2>"$T/err"
     rc=$?
     dr_check "$spec (${cmd[0]}): killed (exit $rc)" test "$rc" -eq 137
-    echo "# $spec: $(find "$R" -name '.drrepo-tmp-*' | wc -l) temporary files, $(find "$R/data" "$R/tree" -type f | wc -l) packs"
+    echo "# $spec: $(find "$R" \( -name '.drrepo-tmp-*' -printf 't\n' \) -o \( -type f \( -path "$R/data/*" -o -path "$R/tree/*" \) -printf 'p\n' \) |
+        awk '{ n[$1]++ } END { printf "%d temporary files, %d packs", n["t"], n["p"] }')"
     shared=''
     [ "$point" = "$prev_point" ] && shared=shared
     prev_point=$point
@@ -207,10 +210,10 @@ while read -r point k start <&3; do
     R="$T/repo" C="$T/cache"
     rm -rf "$R" "$C"
     if [ "$start" = p0 ]; then
-        cp -a "$P0" "$R" && cp -a "$PC0" "$C"
+        cp -a "$P0" "$PC0" "$T/"
         cmd=(forget "${POLICY[@]}" --prune)
     else
-        cp -a "$P1" "$R" && cp -a "$PC1" "$C"
+        cp -a "$P1" "$PC1" "$T/"
         cmd=(prune)
     fi
     DR_FAULT="$spec" dr_must_fail 1 "$spec (${cmd[0]}): exits 1" dr_r "${cmd[@]}"
@@ -226,7 +229,7 @@ R="$T/repo" C="$T/cache"
 declare -A MS
 for start in p1 p0; do
     rm -rf "$R" "$C"
-    if [ "$start" = p0 ]; then cp -a "$P0" "$R" && cp -a "$PC0" "$C"; else cp -a "$P1" "$R" && cp -a "$PC1" "$C"; fi
+    cp -a "$T/$start/repo" "$T/$start/cache" "$T/"
     t0=$(date +%s%N)
     if [ "$start" = p0 ]; then
         dr_expect_success "$start: an uninterrupted forget --prune" dr_r forget "${POLICY[@]}" --prune
@@ -244,11 +247,11 @@ for round in $(seq 1 "$rounds"); do
     if [ $((round % 2)) -eq 0 ]; then start=p0; else start=p1; fi
     rm -rf "$R" "$C"
     if [ "$start" = p0 ]; then
-        cp -a "$P0" "$R" && cp -a "$PC0" "$C"
+        cp -a "$P0" "$PC0" "$T/"
         cmd=(forget "${POLICY[@]}" --prune)
         ms=${MS[p0]}
     else
-        cp -a "$P1" "$R" && cp -a "$PC1" "$C"
+        cp -a "$P1" "$PC1" "$T/"
         cmd=(prune)
         ms=${MS[p1]}
     fi
