@@ -18,6 +18,13 @@ static const char *const action_names[] = {
     [DR_RESTORE_DELETE] = "delete",
 };
 
+/* The lines of a text dry run: "would write PATH". */
+static const char *const action_text[] = {
+    [DR_RESTORE_WRITE] = "would write",   [DR_RESTORE_OVERWRITE] = "would overwrite",
+    [DR_RESTORE_SKIP] = "would skip",     [DR_RESTORE_UNCHANGED] = "would leave unchanged",
+    [DR_RESTORE_DELETE] = "would delete",
+};
+
 /* A dry run's list: "would write PATH" lines, or objects of the JSON "actions" array. */
 struct plan {
     struct dr_json *w; /* NULL: text */
@@ -32,7 +39,7 @@ static void plan_action(void *arg, enum dr_restore_action a, const char *path)
         dr_json_kstring(p->w, "path", path);
         dr_json_end_object(p->w);
     } else {
-        printf("would %s %s\n", action_names[a], path);
+        printf("%s %s\n", action_text[a], path);
     }
 }
 
