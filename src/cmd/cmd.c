@@ -41,7 +41,9 @@ static const struct dr_cmd commands[] = {
      "snapshots [--host HOST] [--tag TAG] [--json]"},
     {"ls", "list files in a snapshot", dr_cmd_ls, DR_CMD_REPO, "ls SNAP [PATH] [--long]"},
     {"restore", "restore a snapshot", dr_cmd_restore, DR_CMD_REPO | DR_CMD_LOCK_SHARED,
-     "restore SNAP --target DIR [--include PATTERN]... [--exclude PATTERN]... [--overwrite]"},
+     "restore SNAP --target DIR [--include PATTERN]... [--exclude PATTERN]...\n"
+     "     [--overwrite [never|if-changed|always] [--verify-existing]] [--delete] [--dry-run]\n"
+     "     [--json]"},
     {"dump", "write a file, or a directory as tar, to stdout", dr_cmd_dump,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED, "dump SNAP PATH"},
     {"diff", "show what changed between two snapshots", dr_cmd_diff, DR_CMD_REPO,

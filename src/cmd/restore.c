@@ -1,13 +1,98 @@
-/* restore.c: `drrepo restore SNAP --target DIR`. */
+/* restore.c: `drrepo restore SNAP --target DIR`, with the policies for what is already in the
+ * target (--overwrite, --delete), --dry-run, and a clean stop on SIGINT/SIGTERM. */
 #include "cmd_int.h"
 
 #include <getopt.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "drrepo/error.h"
+#include "drrepo/interrupt.h"
 #include "drrepo/mem.h"
 #include "drrepo/restore.h"
 #include "drrepo/util.h"
+
+static const char *const action_names[] = {
+    [DR_RESTORE_WRITE] = "write",   [DR_RESTORE_OVERWRITE] = "overwrite",
+    [DR_RESTORE_SKIP] = "skip",     [DR_RESTORE_UNCHANGED] = "unchanged",
+    [DR_RESTORE_DELETE] = "delete",
+};
+
+/* The lines of a text dry run: "would write PATH". */
+static const char *const action_text[] = {
+    [DR_RESTORE_WRITE] = "would write",   [DR_RESTORE_OVERWRITE] = "would overwrite",
+    [DR_RESTORE_SKIP] = "would skip",     [DR_RESTORE_UNCHANGED] = "would leave unchanged",
+    [DR_RESTORE_DELETE] = "would delete",
+};
+
+/* A dry run's list: "would write PATH" lines, or objects of the JSON "actions" array. */
+struct plan {
+    struct dr_json *w; /* NULL: text */
+};
+
+static void plan_action(void *arg, enum dr_restore_action a, const char *path)
+{
+    struct plan *p = arg;
+    if (p->w) {
+        dr_json_begin_object(p->w);
+        dr_json_kstring(p->w, "action", action_names[a]);
+        dr_json_kstring(p->w, "path", path);
+        dr_json_end_object(p->w);
+    } else {
+        printf("%s %s\n", action_text[a], path);
+    }
+}
+
+/* "never", "if-changed", "always"; -1 for anything else. */
+static int parse_policy(const char *s)
+{
+    if (strcmp(s, "never") == 0) {
+        return DR_OVERWRITE_NEVER;
+    }
+    if (strcmp(s, "if-changed") == 0) {
+        return DR_OVERWRITE_IF_CHANGED;
+    }
+    if (strcmp(s, "always") == 0) {
+        return DR_OVERWRITE_ALWAYS;
+    }
+    return -1;
+}
+
+/* ", 3 unchanged, 1 deleted": the policy counts that are not zero. */
+static void print_policy_counts(const struct dr_restore_stats *st)
+{
+    const struct {
+        const char *name;
+        uint64_t n;
+    } c[] = {
+        {"overwritten", st->overwritten},
+        {"unchanged", st->unchanged},
+        {"skipped", st->skipped},
+        {"deleted", st->deleted},
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        if (c[i].n) {
+            printf(", %llu %s", (unsigned long long)c[i].n, c[i].name);
+        }
+    }
+}
+
+static void json_stats(struct dr_json *w, const struct dr_restore_stats *st, bool dry_run)
+{
+    dr_json_kbool(w, "dry_run", dry_run);
+    dr_json_ku64(w, "files", st->files);
+    dr_json_ku64(w, "dirs", st->dirs);
+    dr_json_ku64(w, "links", st->links);
+    dr_json_ku64(w, "bytes", st->bytes);
+    dr_json_ku64(w, "overwritten", st->overwritten);
+    dr_json_ku64(w, "unchanged", st->unchanged);
+    dr_json_ku64(w, "skipped", st->skipped);
+    dr_json_ku64(w, "deleted", st->deleted);
+    dr_json_ku64(w, "errors", st->errors);
+    dr_json_ku64(w, "dirs_lost", st->dirs_lost);
+    dr_json_ku64(w, "damaged", st->damaged);
+    dr_json_ku64(w, "incomplete", st->incomplete);
+}
 
 int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
 {
@@ -15,7 +100,10 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
         {"target", required_argument, NULL, 'T'},
         {"include", required_argument, NULL, 'i'},
         {"exclude", required_argument, NULL, 'e'},
-        {"overwrite", no_argument, NULL, 'o'},
+        {"overwrite", optional_argument, NULL, 'o'},
+        {"verify-existing", no_argument, NULL, 'V'},
+        {"delete", no_argument, NULL, 'D'},
+        {"dry-run", no_argument, NULL, 'n'},
         DR_SELECT_OPTIONS,
         {0, 0, 0, 0},
     };
@@ -34,7 +122,25 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
             DR_GROW(o.excludes, ae, o.nexcludes + 1);
             o.excludes[o.nexcludes++] = optarg;
             break;
-        case 'o': o.overwrite = true; break;
+        case 'o': {
+            /* "--overwrite if-changed" as restic spells it, "--overwrite=if-changed", and the
+             * bare "--overwrite" of earlier versions, which means always */
+            const char *pol = optarg;
+            if (!pol && optind < argc && parse_policy(argv[optind]) >= 0) {
+                pol = argv[optind++];
+            }
+            int p = pol ? parse_policy(pol) : DR_OVERWRITE_ALWAYS;
+            if (p < 0) {
+                rc = dr_cmd_usage(ctx, "--overwrite takes never, if-changed or always, not '%s'",
+                                  pol);
+            } else {
+                o.overwrite = (enum dr_restore_overwrite)p;
+            }
+            break;
+        }
+        case 'V': o.verify_existing = true; break;
+        case 'D': o.delete = true; break;
+        case 'n': o.dry_run = true; break;
         default:
             if (!dr_select_opt(&sel, c, optarg)) {
                 rc = dr_cmd_usage(ctx, "unknown option");
@@ -47,6 +153,9 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
     }
     if (rc >= 0 && !o.target) {
         rc = dr_cmd_usage(ctx, "--target DIR is required");
+    }
+    if (rc >= 0 && o.verify_existing && o.overwrite != DR_OVERWRITE_IF_CHANGED) {
+        rc = dr_cmd_usage(ctx, "--verify-existing goes with --overwrite if-changed");
     }
     if (rc >= 0) {
         rc = dr_cmd_open(ctx);
@@ -65,34 +174,49 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
             o.progress = dr_cmd_progress;
             o.progress_arg = "restore";
         }
+        struct dr_buf j = DR_BUF_INIT(1 << 30);
+        struct dr_json w;
+        dr_json_init(&w, &j);
+        struct plan plan = {.w = ctx->json ? &w : NULL};
+        if (ctx->json) {
+            dr_json_begin_object(&w);
+        }
+        if (o.dry_run) {
+            o.action = plan_action;
+            o.action_arg = &plan;
+            if (ctx->json) {
+                dr_json_key(&w, "actions");
+                dr_json_begin_array(&w);
+            }
+        }
         struct dr_restore_stats st;
+        /* a signal now stops the restore between files: its temporary files are removed and
+         * the lock is released on the way out (exit 130) */
+        dr_interrupt_install();
         rc = dr_restore_run(ctx->r, &s, &o, &st);
+        dr_interrupt_uninstall();
         /* the summary only for a restore that succeeded: one that failed says on stderr how
          * much it restored and what it could not */
         if (rc >= 0 && !ctx->quiet && !ctx->json) {
             char size[32], sid[9];
             dr_size_format(st.bytes, size, sizeof(size));
             dr_short_id(&id, sid);
-            printf("restored snapshot %s to %s: %llu files, %llu dirs, %s\n", sid, o.target,
+            printf("%s snapshot %s to %s: %llu files, %llu dirs, %s",
+                   o.dry_run ? "dry run: would restore" : "restored", sid, o.target,
                    (unsigned long long)st.files, (unsigned long long)st.dirs, size);
+            print_policy_counts(&st);
+            printf("\n");
         } else if (ctx->json) {
-            struct dr_buf j = DR_BUF_INIT(1 << 20);
-            struct dr_json w;
-            dr_json_init(&w, &j);
-            dr_json_begin_object(&w);
-            dr_json_ku64(&w, "files", st.files);
-            dr_json_ku64(&w, "dirs", st.dirs);
-            dr_json_ku64(&w, "links", st.links);
-            dr_json_ku64(&w, "bytes", st.bytes);
-            dr_json_ku64(&w, "errors", st.errors);
-            dr_json_ku64(&w, "dirs_lost", st.dirs_lost);
-            dr_json_ku64(&w, "damaged", st.damaged);
-            dr_json_ku64(&w, "incomplete", st.incomplete);
+            if (o.dry_run) {
+                dr_json_end_array(&w);
+            }
+            json_stats(&w, &st, o.dry_run);
             dr_json_end_object(&w);
             if (dr_cmd_json_emit(&w, stdout) < 0) {
                 dr_error_clear(); /* the restore's outcome decides the exit code */
             }
         }
+        dr_buf_release(&j);
         if (st.errors || st.dirs_lost) {
             ctx->hint = "'drrepo repair snapshots' recovers a snapshot with lost trees or data: "
                         "it writes a copy that marks them damaged and restores everything "

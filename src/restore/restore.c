@@ -24,6 +24,7 @@
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 #include "drrepo/fs.h"
+#include "drrepo/interrupt.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pattern.h"
@@ -34,7 +35,7 @@
 /* An include pattern selects a path if it matches the path or one of its ancestors; a directory
  * that is an ancestor of a possible match must be entered. Patterns with '/' are anchored at the
  * snapshot root. */
-static bool included(const struct dr_restore_opts *o, const char *path, bool *descend)
+bool dr_restore_included(const struct dr_restore_opts *o, const char *path, bool *descend)
 {
     *descend = false;
     if (o->nincludes == 0) {
@@ -66,7 +67,7 @@ static bool included(const struct dr_restore_opts *o, const char *path, bool *de
     return hit;
 }
 
-static struct timespec node_time(const struct dr_node *n)
+struct timespec dr_restore_node_time(const struct dr_node *n)
 {
     struct timespec ts = {.tv_sec = n->mtime_ns / 1000000000, .tv_nsec = n->mtime_ns % 1000000000};
     if (ts.tv_nsec < 0) {
@@ -80,7 +81,7 @@ static struct timespec node_time(const struct dr_node *n)
  * name, so nothing can be redirected. The owner goes first: chown clears set-id bits. */
 void dr_restore_meta_fd(struct restore *rs, int fd, const char *dst, const struct dr_node *n)
 {
-    struct timespec ts[2] = {node_time(n), node_time(n)};
+    struct timespec ts[2] = {dr_restore_node_time(n), dr_restore_node_time(n)};
     if (rs->root && fchown(fd, n->uid, n->gid) < 0) {
         dr_log_warn("cannot set the owner of '%s': %s", dst, strerror(errno));
     }
@@ -119,7 +120,7 @@ static int chmod_nofollow(int dirfd, const char *name, mode_t mode)
 static void apply_meta_at(struct restore *rs, int dirfd, const char *name, const char *dst,
                           const struct dr_node *n)
 {
-    struct timespec ts[2] = {node_time(n), node_time(n)};
+    struct timespec ts[2] = {dr_restore_node_time(n), dr_restore_node_time(n)};
     if (rs->root && fchownat(dirfd, name, n->uid, n->gid, AT_SYMLINK_NOFOLLOW) < 0) {
         dr_log_warn("cannot set the owner of '%s': %s", dst, strerror(errno));
     }
@@ -131,29 +132,7 @@ static void apply_meta_at(struct restore *rs, int dirfd, const char *name, const
     }
 }
 
-/* Whether name in dirfd may be created: 0 when nothing is there (or a directory is there and
- * the node is a directory: the restore merges into it), 1 when a non-directory is there and
- * --overwrite lets the caller replace it. A symlink counts as what it is, a non-directory: it
- * is replaced, never followed. */
-static int check_free(struct restore *rs, int dirfd, const char *name, const char *dst, bool is_dir)
-{
-    struct stat st;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-        return 0;
-    }
-    if (is_dir && S_ISDIR(st.st_mode)) {
-        return 0;
-    }
-    if (!rs->o->overwrite) {
-        return dr_errorf(DR_EEXIST, "'%s' exists; not overwriting it (use --overwrite)", dst);
-    }
-    if (S_ISDIR(st.st_mode)) {
-        return dr_errorf(DR_EEXIST, "'%s' is a directory; not replacing it with a file", dst);
-    }
-    return 1;
-}
-
-/* Removes the non-directory that check_free found at name (a symlink is removed itself). */
+/* Removes the non-directory that dr_restore_decide found at name (a symlink is removed itself). */
 int dr_restore_remove_existing(int dirfd, const char *name, const char *dst)
 {
     if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT) {
@@ -183,10 +162,16 @@ int dr_restore_open_parent(struct restore *rs, const char *rel, const char **bas
     return fd;
 }
 
-static struct rdir *push_dir(struct restore *rs, int fd, const char *dst, bool all)
+static struct rdir *push_dir(struct restore *rs, int fd, const char *dst, const char *spath,
+                             bool all, bool existed)
 {
     struct rdir *d = dr_xcalloc(1, sizeof(*d));
-    *d = (struct rdir){.fd = fd, .dst = dr_xstrdup(dst), .all = all, .refs = 1};
+    *d = (struct rdir){.fd = fd,
+                       .dst = dr_xstrdup(dst),
+                       .spath = dr_xstrdup(spath),
+                       .all = all,
+                       .existed = existed,
+                       .refs = 1};
     DR_GROW(rs->dirs, rs->adirs, rs->ndirs + 1);
     rs->dirs[rs->ndirs++] = d;
     return d;
@@ -197,22 +182,34 @@ void dr_restore_dir_put(struct restore *rs, struct rdir *d)
     if (--d->refs > 0) {
         return;
     }
-    if (d->left) {
+    if (d->left && d->fd >= 0 && !rs->o->dry_run) {
         dr_restore_meta_fd(rs, d->fd, d->dst, &d->meta);
     }
-    if (d->fd != rs->rootfd) {
+    if (d->fd >= 0 && d->fd != rs->rootfd) {
         close(d->fd);
     }
+    for (size_t i = 0; i < d->nnames; i++) {
+        free(d->names[i]);
+    }
+    free(d->names);
     free(d->dst);
+    free(d->spath);
     free(d);
 }
 
 /* Creates and opens directory n; the walk then restores its entries into it, and leave_dir
- * finishes it. */
-static int open_dir(struct restore *rs, int dirfd, const char *dst, const struct dr_node *n,
-                    bool exists, bool sel)
+ * finishes it. A dry run only opens one that is there (put: DR_PUT_NEW, _MERGE, _REPLACE). */
+static int open_dir(struct restore *rs, int dirfd, const char *dst, const char *spath,
+                    const struct dr_node *n, int put, bool sel)
 {
-    int rc = exists ? dr_restore_remove_existing(dirfd, n->name, dst) : 0;
+    if (rs->o->dry_run) {
+        int fd = put == DR_PUT_MERGE
+                     ? openat(dirfd, n->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                     : -1;
+        push_dir(rs, fd, dst, spath, sel, fd >= 0);
+        return 0;
+    }
+    int rc = put == DR_PUT_REPLACE ? dr_restore_remove_existing(dirfd, n->name, dst) : 0;
     if (rc < 0) {
         return rc;
     }
@@ -224,7 +221,10 @@ static int open_dir(struct restore *rs, int dirfd, const char *dst, const struct
     if (fd < 0) {
         return dr_error_errno(dr_error_from_errno(errno), "cannot open directory '%s'", dst);
     }
-    push_dir(rs, fd, dst, sel);
+    struct rdir *d = push_dir(rs, fd, dst, spath, sel, put == DR_PUT_MERGE);
+    if (d->existed) {
+        dr_restore_clean_leftovers(rs, d);
+    }
     return 0;
 }
 
@@ -251,10 +251,14 @@ static int leave_dir(void *arg, const char *spath, struct dr_node *n, int status
         }
         if (status == DR_WALK_DONE) {
             rs->st.dirs++;
+            /* a directory the snapshot holds only in part is not pruned to that part */
+            if (!(n->flags & (DR_NODE_F_DAMAGED | DR_NODE_F_INCOMPLETE))) {
+                status = dr_restore_delete_extra(rs, d);
+            }
         }
         d->meta = dr_restore_scalars(n);
         d->left = true;
-        status = 0;
+        status = status < 0 ? status : 0;
     }
     dr_restore_dir_put(rs, d);
     return status;
@@ -265,20 +269,32 @@ static int restore_node(struct restore *rs, const struct dr_node *n, struct rdir
 {
     int dirfd = d->fd;
     bool descend = false;
-    bool sel = all || included(rs->o, spath, &descend);
+    bool sel = all || dr_restore_included(rs->o, spath, &descend);
     if (rs->o->nexcludes && dr_pattern_match_any(rs->o->excludes, rs->o->nexcludes, spath)) {
         return 0;
     }
     if (!sel && !(descend && n->type == DR_NODE_DIR)) {
         return 0;
     }
-    int rc = check_free(rs, dirfd, n->name, dst, n->type == DR_NODE_DIR);
-    if (rc < 0) {
-        return rc;
+    if (n->type == DR_NODE_SOCKET) {
+        return 0; /* sockets are recreated by the program that listens on them */
     }
-    bool exists = rc > 0;
+    int rc = dr_restore_decide(rs, dirfd, n, dst);
+    if (rc < 0 || rc == DR_PUT_LEAVE) {
+        return rc < 0 ? rc : 0;
+    }
+    bool exists = rc == DR_PUT_REPLACE;
+    if (n->type == DR_NODE_DIR) {
+        return open_dir(rs, dirfd, dst, spath, n, rc, sel);
+    }
+    if (rs->o->dry_run) {
+        rs->st.files++;
+        if (n->type == DR_NODE_FILE) {
+            rs->st.bytes += n->size;
+        }
+        return 0;
+    }
     switch (n->type) {
-    case DR_NODE_DIR: return open_dir(rs, dirfd, dst, n, exists, sel);
     case DR_NODE_FILE:
         rc = dr_restore_file(rs, d, dst, spath, n, exists);
         if (rc >= 0 && (n->flags & DR_NODE_F_DAMAGED)) {
@@ -314,9 +330,6 @@ static int restore_node(struct restore *rs, const struct dr_node *n, struct rdir
                       : n->type == DR_NODE_CHARDEV  ? S_IFCHR
                       : n->type == DR_NODE_BLOCKDEV ? S_IFBLK
                                                     : S_IFSOCK;
-        if (n->type == DR_NODE_SOCKET) {
-            return 0; /* sockets are recreated by the program that listens on them */
-        }
         rc = exists ? dr_restore_remove_existing(dirfd, n->name, dst) : 0;
         if (rc < 0) {
             return rc;
@@ -340,6 +353,14 @@ static int restore_cb(void *arg, const char *spath, struct dr_node *n)
     struct restore *rs = arg;
     struct rdir *top = rs->dirs[rs->ndirs - 1];
     size_t before = rs->ndirs;
+    int irc = dr_interrupt_check();
+    if (irc < 0) {
+        return irc;
+    }
+    if (rs->o->delete) {
+        DR_GROW(top->names, top->anames, top->nnames + 1);
+        top->names[top->nnames++] = dr_xstrdup(n->name);
+    }
     char *dst = dr_fs_join(top->dst, n->name);
     int rc = restore_node(rs, n, top, dst, spath, top->all);
     free(dst);
@@ -385,9 +406,18 @@ static int restore_tree(struct restore *rs, const struct dr_id *root)
         .node = restore_cb,
         .leave_dir = leave_dir,
     };
-    struct rdir *top = push_dir(rs, rs->rootfd, rs->o->target, false);
+    struct rdir *top = push_dir(rs, rs->rootfd, rs->o->target, "/", false, rs->root_existed);
+    if (top->existed) {
+        dr_restore_clean_leftovers(rs, top);
+    }
     int rc = dr_walk_run(&w, root, "/");
-    if (rc < 0) {
+    if (rc == DR_WALK_DONE) {
+        rc = dr_restore_delete_extra(rs, top);
+    }
+    if (rc == DR_EINTR) {
+        /* stopped by a signal: nothing more is written; the batch's temporary files go */
+        dr_restore_discard(rs);
+    } else if (rc < 0) {
         /* the walk stopped (a file in the way, say): the files begun are still finished, so
          * that what the error counts as restored is in place */
         struct dr_error_saved walk_err = {0};
@@ -424,7 +454,7 @@ static int size_cb(void *arg, const char *path, const struct dr_node *n)
         return 1;
     }
     bool descend;
-    if (n->type == DR_NODE_FILE && included(sw->o, path, &descend)) {
+    if (n->type == DR_NODE_FILE && dr_restore_included(sw->o, path, &descend)) {
         sw->total += n->size;
     }
     return 0;
@@ -481,8 +511,10 @@ int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct 
     char *probe = dr_fs_join(o->target, "x");
     rs.rel_off = strlen(probe) - 1;
     free(probe);
-    int rc = dr_fs_mkdir_p(o->target, 0700);
-    if (rc >= 0) {
+    struct stat tst;
+    rs.root_existed = stat(o->target, &tst) == 0;
+    int rc = o->dry_run ? 0 : dr_fs_mkdir_p(o->target, 0700);
+    if (rc >= 0 && (!o->dry_run || rs.root_existed)) {
         /* the one lookup that follows a symlink: the target is the user's to choose */
         rs.rootfd = open(o->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (rs.rootfd < 0) {

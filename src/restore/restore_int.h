@@ -4,6 +4,7 @@
 #define DR_RESTORE_RESTORE_INT_H
 
 #include <pthread.h>
+#include <time.h>
 
 #include "drrepo/read.h"
 #include "drrepo/restore.h"
@@ -13,9 +14,13 @@
  * applied when the last reference goes after the walk has left it, so that no later rename in
  * it changes its mtime and a read-only mode never stops a write. */
 struct rdir {
-    int fd;
+    int fd; /* -1 in a dry run for a directory that is not there yet */
     char *dst;
-    bool all; /* selected as a whole: its entries need no include match */
+    char *spath;  /* its path in the snapshot */
+    bool all;     /* selected as a whole: its entries need no include match */
+    bool existed; /* was in the target before: scanned for leftovers, and for delete */
+    char **names; /* the names the snapshot has in it (delete), in tree order: sorted */
+    size_t nnames, anames;
     unsigned refs;
     bool left;           /* the walk has left it: meta is due at the last reference */
     struct dr_node meta; /* scalars only (dr_restore_scalars) */
@@ -63,7 +68,9 @@ struct restore {
     struct dr_restore_stats st;
     struct link_seen *links;
     size_t nlinks, alinks;
-    int rootfd;     /* the target, opened once: everything is created relative to it */
+    int rootfd; /* the target, opened once: everything is created relative to it (-1 in a
+                   dry run where it is not there yet) */
+    bool root_existed;
     size_t rel_off; /* a restored path minus this many bytes is relative to the target */
     bool root;
     int64_t start_ns, last_ns;
@@ -76,10 +83,17 @@ struct restore {
     struct dr_read_stats reads;
 };
 
+/* Tells o->action of an action on path, if it asked. */
+void dr_restore_tell(struct restore *rs, enum dr_restore_action a, const char *path);
+
 /* The node's scalar fields (mode, owner, times, size, links, flags), none of its pointers. */
 struct dr_node dr_restore_scalars(const struct dr_node *n);
 
 /* restore.c */
+/* Whether the include patterns select path (see restore.c); *descend: a directory on the way
+ * to an anchored include, to be entered. */
+bool dr_restore_included(const struct dr_restore_opts *o, const char *path, bool *descend);
+struct timespec dr_restore_node_time(const struct dr_node *n);
 /* Logs a loss on its error line, and keeps the first for the caller (a drill's reason). */
 void dr_restore_note_loss(struct restore *rs, const char *line);
 void dr_restore_meta_fd(struct restore *rs, int fd, const char *dst, const struct dr_node *n);
@@ -90,7 +104,32 @@ int dr_restore_open_parent(struct restore *rs, const char *rel, const char **bas
 /* Drops a reference to d: the last one after the walk left it applies its metadata. */
 void dr_restore_dir_put(struct restore *rs, struct rdir *d);
 
+/* policy.c */
+/* What to do where the snapshot has node n (dst its target path): */
+enum dr_restore_put {
+    DR_PUT_NEW,     /* nothing is there */
+    DR_PUT_MERGE,   /* a directory is there, and n is one */
+    DR_PUT_REPLACE, /* something is there and is to be replaced (counted in overwritten) */
+    DR_PUT_LEAVE,   /* something is there and stays (counted in skipped or unchanged) */
+};
+/* Decides by o->overwrite (dirfd -1: a directory a dry run has not created: nothing is there);
+ * tells the action. DR_EEXIST when the policy refuses, or a directory stands where n is not
+ * one. May fix the mode and owner of an unchanged file (not in a dry run). */
+DR_MUST_CHECK int dr_restore_decide(struct restore *rs, int dirfd, const struct dr_node *n,
+                                    const char *dst);
+/* Removes the temporary files that a restore that is gone (its pid is dead) left in d. */
+void dr_restore_clean_leftovers(struct restore *rs, struct rdir *d);
+/* delete: removes the entries of d the snapshot does not have (d->names), within the
+ * selection, depth first, never following a symlink. Errors stop it (DR_EINTR included). */
+DR_MUST_CHECK int dr_restore_delete_extra(struct restore *rs, struct rdir *d);
+
 /* files.c */
+/* Whether the existing regular file name in dirfd has the content of node n: 1 yes, 0 no,
+ * < 0 on an error reading it. A chunk the repository cannot give counts as a match (the file
+ * is kept rather than replaced with a hole), with a warning. */
+DR_MUST_CHECK int dr_restore_same_content(struct restore *rs, int dirfd, const char *name,
+                                          const char *dst, const struct dr_node *n);
+
 /* Restores file n as name in d (dst: its path in the target, spath: in the snapshot): its
  * content joins the batch (or, for a record-encoded file, is written now). A second name of a
  * file restored before becomes a hard link. */

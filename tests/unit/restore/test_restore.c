@@ -6,7 +6,13 @@
  * pattern restores only its subtree; a damaged data blob loses only its own bytes: DR_EDAMAGED,
  * its file is restored with a hole there and counted in errors, its loss named (file, bytes,
  * pack) in first_loss, the rest is restored; a pack whose reads fail leaves every file a hole of
- * its size. */
+ * its size. The overwrite policies: never leaves every existing file (skipped); if-changed
+ * leaves a file of the same size and mtime (its inode too) and rewrites one whose mtime
+ * differs, and with verify_existing also one whose content differs; always replaces all.
+ * delete removes what the snapshot does not have (a directory with its contents), but not what
+ * an exclude protects nor what lies outside an include. A dry run creates nothing, changes
+ * nothing, and tells every action it would take. A signal before the restore stops it with
+ * DR_EINTR and leaves no temporary file. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,12 +20,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "drrepo/error.h"
+#include "drrepo/interrupt.h"
 #include "drrepo/mem.h"
 #include "drrepo/restore.h"
 #include "fixture.h"
@@ -121,7 +131,7 @@ static void test_restore_all(void **state)
     /* again into the same place: refused, then allowed with overwrite */
     struct dr_restore_stats st2 = {0};
     assert_int_equal(dr_restore_run(e->r, &e->s, &o, &st2), DR_EEXIST);
-    o.overwrite = true;
+    o.overwrite = DR_OVERWRITE_ALWAYS;
     memset(&st2, 0, sizeof(st2));
     assert_int_equal(dr_restore_run(e->r, &e->s, &o, &st2), 0);
     assert_int_equal(st2.files, 3);
@@ -223,11 +233,243 @@ static void test_restore_unreadable_pack(void **state)
     free(target);
 }
 
+static ino_t inode_of(const char *dir, const char *rel)
+{
+    char *p = path_in(dir, rel);
+    struct stat st;
+    assert_int_equal(lstat(p, &st), 0);
+    free(p);
+    return st.st_ino;
+}
+
+/* Writes len bytes of 'x' over rel (same inode), then sets its mtime to sec (0: leave it). */
+static void scribble(const char *dir, const char *rel, size_t len, time_t sec)
+{
+    char *p = path_in(dir, rel);
+    FILE *f = fopen(p, "r+");
+    assert_non_null(f);
+    for (size_t i = 0; i < len; i++) {
+        fputc('x', f);
+    }
+    assert_int_equal(fclose(f), 0);
+    if (sec) {
+        struct timespec ts[2] = {{.tv_sec = sec}, {.tv_sec = sec}};
+        assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+    }
+    free(p);
+}
+
+static void touch_in(const char *dir, const char *rel)
+{
+    char *p = path_in(dir, rel);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("extra", f);
+    assert_int_equal(fclose(f), 0);
+    free(p);
+}
+
+static void mkdir_in(const char *dir, const char *rel)
+{
+    char *p = path_in(dir, rel);
+    assert_int_equal(mkdir(p, 0755), 0);
+    free(p);
+}
+
+static int run(struct env *e, struct dr_restore_opts *o, struct dr_restore_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    int rc = dr_restore_run(e->r, &e->s, o, st);
+    if (rc < 0 && rc != DR_EEXIST && rc != DR_EINTR) {
+        fail_msg("restore: %s", dr_error_msg());
+    }
+    return rc;
+}
+
+#define SNAP_MTIME 1700000000
+
+static void test_restore_overwrite_policies(void **state)
+{
+    struct env *e = *state;
+    char *target = path_in(e->tmp, "pol");
+    struct dr_restore_opts o = {.target = target};
+    struct dr_restore_stats st;
+    assert_int_equal(run(e, &o, &st), 0);
+    ino_t ia = inode_of(target, "a");
+
+    /* never: a changed file stays changed, nothing is an error */
+    scribble(target, "b", 10, 0);
+    o.overwrite = DR_OVERWRITE_NEVER;
+    assert_int_equal(run(e, &o, &st), 0);
+    assert_int_equal(st.skipped, 3);
+    assert_int_equal(st.files, 0);
+    assert_int_equal(inode_of(target, "a"), ia);
+
+    /* if-changed: b's mtime differs (the scribble), a and c are left, inode and all */
+    o.overwrite = DR_OVERWRITE_IF_CHANGED;
+    assert_int_equal(run(e, &o, &st), 0);
+    assert_int_equal(st.unchanged, 2);
+    assert_int_equal(st.overwritten, 1);
+    assert_int_equal(st.files, 1);
+    assert_restored(target, "b", &files[1]);
+    assert_int_equal(inode_of(target, "a"), ia);
+
+    /* the same size and mtime hide a change from if-changed, not from verify_existing */
+    scribble(target, "sub/c", 10, SNAP_MTIME);
+    assert_int_equal(run(e, &o, &st), 0);
+    assert_int_equal(st.unchanged, 3);
+    o.verify_existing = true;
+    assert_int_equal(run(e, &o, &st), 0);
+    assert_int_equal(st.unchanged, 2);
+    assert_int_equal(st.overwritten, 1);
+    assert_restored(target, "sub/c", &files[2]);
+    assert_int_equal(inode_of(target, "a"), ia);
+    o.verify_existing = false;
+
+    /* always: every file is replaced */
+    o.overwrite = DR_OVERWRITE_ALWAYS;
+    assert_int_equal(run(e, &o, &st), 0);
+    assert_int_equal(st.overwritten, 3);
+    assert_int_equal(st.files, 3);
+    assert_true(inode_of(target, "a") != ia);
+    assert_restored(target, "a", &files[0]);
+    free(target);
+}
+
+static void test_restore_delete(void **state)
+{
+    struct env *e = *state;
+    char *target = path_in(e->tmp, "del");
+    struct dr_restore_opts o = {.target = target, .overwrite = DR_OVERWRITE_IF_CHANGED};
+    struct dr_restore_stats st;
+    assert_int_equal(run(e, &o, &st), 0);
+    touch_in(target, "x");
+    touch_in(target, "keep.log");
+    mkdir_in(target, "d");
+    mkdir_in(target, "d/e");
+    touch_in(target, "d/e/f");
+    touch_in(target, "sub/y");
+    char *lnk = path_in(target, "sub/outside");
+    assert_int_equal(symlink(e->tmp, lnk), 0); /* removed itself, never followed */
+    free(lnk);
+
+    /* an include of /sub: only sub's extra entries go */
+    char *inc[] = {"/sub"};
+    o.delete = true;
+    o.includes = inc;
+    o.nincludes = 1;
+    assert_int_equal(run(e, &o, &st), 0);
+    assert_int_equal(st.deleted, 2);
+    assert_false(exists(target, "sub/y"));
+    assert_false(exists(target, "sub/outside"));
+    assert_true(exists(target, "x"));
+
+    /* everything, but *.log is excluded: kept */
+    char *exc[] = {"*.log"};
+    o.includes = NULL;
+    o.nincludes = 0;
+    o.excludes = exc;
+    o.nexcludes = 1;
+    assert_int_equal(run(e, &o, &st), 0);
+    assert_int_equal(st.deleted, 4); /* x, d/e/f, d/e, d */
+    assert_int_equal(st.unchanged, 3);
+    assert_false(exists(target, "x"));
+    assert_false(exists(target, "d"));
+    assert_true(exists(target, "keep.log"));
+    assert_restored(target, "a", &files[0]);
+    free(target);
+}
+
+struct told {
+    unsigned n[DR_RESTORE_DELETE + 1];
+};
+
+static void tell(void *arg, enum dr_restore_action a, const char *path)
+{
+    struct told *t = arg;
+    (void)path;
+    t->n[a]++;
+}
+
+static void test_restore_dry_run(void **state)
+{
+    struct env *e = *state;
+    struct told t = {0};
+    char *target = path_in(e->tmp, "dry");
+    struct dr_restore_opts o = {
+        .target = target, .dry_run = true, .action = tell, .action_arg = &t};
+    struct dr_restore_stats st;
+    assert_int_equal(run(e, &o, &st), 0);
+    assert_false(exists(e->tmp, "dry")); /* not even the target */
+    assert_int_equal(st.files, 3);
+    assert_int_equal(st.bytes, 40000 + 1000 + 20000);
+    assert_int_equal(t.n[DR_RESTORE_WRITE], 3);
+
+    /* into a restored target with a change and an extra file */
+    o.dry_run = false;
+    assert_int_equal(run(e, &o, &st), 0);
+    scribble(target, "b", 10, 0);
+    touch_in(target, "x");
+    ino_t ib = inode_of(target, "b");
+    memset(&t, 0, sizeof(t));
+    o.dry_run = true;
+    o.delete = true;
+    o.overwrite = DR_OVERWRITE_IF_CHANGED;
+    assert_int_equal(run(e, &o, &st), 0);
+    assert_int_equal(st.overwritten, 1);
+    assert_int_equal(st.unchanged, 2);
+    assert_int_equal(st.deleted, 1);
+    assert_int_equal(t.n[DR_RESTORE_OVERWRITE], 1);
+    assert_int_equal(t.n[DR_RESTORE_UNCHANGED], 2);
+    assert_int_equal(t.n[DR_RESTORE_DELETE], 1);
+    assert_true(exists(target, "x"));
+    assert_int_equal(inode_of(target, "b"), ib);
+    free(target);
+}
+
+static bool has_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    bool found = false;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        found = found || strncmp(de->d_name, ".drrepo-tmp-", 12) == 0;
+    }
+    if (d) {
+        closedir(d);
+    }
+    return found;
+}
+
+static void test_restore_interrupted(void **state)
+{
+    struct env *e = *state;
+    char *target = path_in(e->tmp, "intr");
+    struct dr_restore_opts o = {.target = target};
+    struct dr_restore_stats st;
+    dr_interrupt_install();
+    raise(SIGTERM);
+    assert_int_equal(dr_interrupted(), SIGTERM);
+    assert_int_equal(run(e, &o, &st), DR_EINTR);
+    assert_non_null(strstr(dr_error_msg(), "SIGTERM"));
+    dr_interrupt_uninstall();
+    assert_false(has_tmp(target));
+    assert_int_equal(st.files, 0);
+    /* the flag is cleared: the next restore runs */
+    assert_int_equal(run(e, &o, &st), 0);
+    assert_int_equal(st.files, 3);
+    free(target);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_restore_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_include, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_overwrite_policies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_dry_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_interrupted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_damaged_blob, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_unreadable_pack, setup, teardown),
     };
