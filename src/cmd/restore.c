@@ -92,6 +92,11 @@ static void json_stats(struct dr_json *w, const struct dr_restore_stats *st, boo
     dr_json_ku64(w, "dirs_lost", st->dirs_lost);
     dr_json_ku64(w, "damaged", st->damaged);
     dr_json_ku64(w, "incomplete", st->incomplete);
+    /* what reading the contents cost the backend: requests, bytes they returned, bytes of the
+     * blobs used (read amplification; on object storage, the request bill) */
+    dr_json_ku64(w, "gets", st->reads.gets);
+    dr_json_ku64(w, "bytes_fetched", st->reads.bytes_fetched);
+    dr_json_ku64(w, "bytes_used", st->reads.bytes_used);
 }
 
 int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)

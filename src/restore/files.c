@@ -148,8 +148,10 @@ static int rec_write(void *arg, const uint8_t *p, size_t len)
         rc = dr_interrupt_check();
     }
     if (rc >= 0 && io->rs) {
+        pthread_mutex_lock(&io->rs->mu); /* a batch's workers may be writing beside it */
         io->rs->prog.bytes_read += len;
         io->rs->st.bytes += len;
+        pthread_mutex_unlock(&io->rs->mu);
     }
     return rc;
 }
@@ -419,7 +421,7 @@ static int link_to_seen(struct restore *rs, struct rdir *d, const char *name, co
         if (ls->dev != n->dev || ls->ino != n->inode) {
             continue;
         }
-        if (ls->pending) {
+        if (ls->gen) {
             struct batch *b = &rs->b;
             DR_GROW(b->links, b->alinks, b->nlinks + 1);
             b->links[b->nlinks++] = (struct plink){.dir = d,
@@ -463,8 +465,10 @@ static int finish_file(struct restore *rs, struct pfile *f)
                                   f->nlost == 1 ? "chunk" : "chunks",
                                   (unsigned long long)f->lost_first, f->lost_msg);
         dr_restore_note_loss(rs, line);
+        pthread_mutex_lock(&rs->mu);
+        rs->wst.errors++;
+        pthread_mutex_unlock(&rs->mu);
         free(line);
-        rs->st.errors++;
     }
     dr_restore_meta_fd(rs, f->fd, f->dst, &f->meta);
     int rc = close(f->fd) < 0 ? dr_error_errno(DR_EIO, "cannot write '%s'", f->dst) : 0;
@@ -476,8 +480,12 @@ static int finish_file(struct restore *rs, struct pfile *f)
         unlinkat(f->dir->fd, f->tmp, 0);
         return rc;
     }
-    rs->st.files++;
+    free(f->tmp);
+    f->tmp = NULL; /* in place */
+    pthread_mutex_lock(&rs->mu);
+    rs->wst.files++;
     rs->prog.files++;
+    pthread_mutex_unlock(&rs->mu);
     /* tests stop here, one file in place and the rest of the batch not (t0016) */
     return DR_FAULT_POINT("restore.file.renamed");
 }
@@ -507,12 +515,24 @@ static void plink_release(struct restore *rs, struct plink *l)
     dr_restore_dir_put(rs, l->dir);
 }
 
+/* A chunk of f was written (or found lost): the worker that delivers its last one puts it in
+ * place at once, so that metadata and renames overlap with the reads of other files instead of
+ * waiting for the end of the batch. */
+static int chunk_done(struct restore *rs, struct pfile *f)
+{
+    if (__atomic_sub_fetch(&f->left, 1, __ATOMIC_ACQ_REL) != 0) {
+        return 0;
+    }
+    return finish_file(rs, f);
+}
+
 /* The engine's callback, on its workers: a chunk to its place in its file, or a lost one
  * recorded for the file's error line. */
 static int write_cb(void *arg, const struct dr_read_extent *x)
 {
-    struct restore *rs = arg;
-    struct pfile *f = &rs->b.files[x->want->tag];
+    struct run *run = arg;
+    struct restore *rs = run->rs;
+    struct pfile *f = &run->b.files[x->want->tag];
     int irc = dr_interrupt_check(); /* stops the run: the batch's files are then removed */
     if (irc < 0) {
         return irc;
@@ -528,12 +548,12 @@ static int write_cb(void *arg, const struct dr_read_extent *x)
         f->nlost++;
         f->lost_bytes += x->want->ulen;
         pthread_mutex_unlock(&rs->mu);
-        return 0;
+        return chunk_done(rs, f);
     }
     int rc = write_sparse(f->fd, x->data, x->len, x->want->off, f->dst);
     pthread_mutex_lock(&rs->mu);
     rs->prog.bytes_read += x->len;
-    rs->st.bytes += x->len;
+    rs->wst.bytes += x->len;
     int64_t now = dr_mono_ns();
     if (rs->o->progress && now - rs->last_ns > 250000000) {
         rs->last_ns = now;
@@ -542,13 +562,7 @@ static int write_cb(void *arg, const struct dr_read_extent *x)
         rs->o->progress(rs->o->progress_arg, &rs->prog, false);
     }
     pthread_mutex_unlock(&rs->mu);
-    return rc;
-}
-
-static void batch_take(struct restore *rs, struct batch *out)
-{
-    *out = rs->b;
-    rs->b = (struct batch){0};
+    return rc < 0 ? rc : chunk_done(rs, f);
 }
 
 static void batch_free(struct restore *rs, struct batch *b, bool unlink_tmp)
@@ -564,52 +578,103 @@ static void batch_free(struct restore *rs, struct batch *b, bool unlink_tmp)
     free(b->w);
 }
 
-/* Runs one batch: the engine fills the files, they go in place, then their links. A link
- * whose source cannot be linked to becomes a copy in the next batch. */
-static int run_batch(struct restore *rs)
+static void *run_main(void *arg)
 {
-    int rc = 0;
-    if (rs->b.nw) {
-        rc = dr_read_run(rs->r, NULL, rs->b.w, rs->b.nw, write_cb, rs, &rs->reads);
+    struct run *run = arg;
+    struct restore *rs = run->rs;
+    run->rc = dr_read_run(rs->r, NULL, run->b.w, run->b.nw, write_cb, run, &run->reads);
+    if (run->rc < 0) {
+        dr_error_save(&run->err, run->rc);
     }
-    struct batch b;
-    batch_take(rs, &b);
-    size_t i = 0;
-    for (; i < b.nfiles && rc >= 0; i++) {
+    return NULL;
+}
+
+/* Waits for the batch being read and finishes it on this thread: the files no worker finished
+ * (no chunks; none when the run stopped), then the links to its files. A link whose source
+ * cannot be linked to becomes a copy in the batch being built. */
+static int finish_run(struct restore *rs)
+{
+    struct run *run = rs->running;
+    if (!run) {
+        return 0;
+    }
+    rs->running = NULL;
+    if (run->threaded) {
+        pthread_join(run->thread, NULL);
+    }
+    dr_read_stats_add(&rs->reads, &run->reads);
+    int rc = run->rc < 0 ? dr_error_restore(&run->err) : 0;
+    dr_error_saved_release(&run->err);
+    struct batch *b = &run->b;
+    for (size_t i = 0; i < b->nfiles && rc >= 0; i++) {
         rc = dr_interrupt_check();
-        if (rc < 0) {
-            break;
+        if (rc >= 0 && b->files[i].tmp) { /* not finished by a worker */
+            rc = finish_file(rs, &b->files[i]);
         }
-        rc = finish_file(rs, &b.files[i]);
-        free(b.files[i].tmp);
-        b.files[i].tmp = NULL; /* in place (or removed by finish_file) */
     }
     for (size_t k = 0; k < rs->nlinks; k++) {
-        rs->links[k].pending = false;
+        if (rs->links[k].gen && rs->links[k].gen <= run->gen) {
+            rs->links[k].gen = 0; /* its first name is in place */
+        }
     }
-    for (size_t k = 0; k < b.nlinks && rc >= 0; k++) {
-        struct plink *l = &b.links[k];
+    for (size_t k = 0; k < b->nlinks && rc >= 0; k++) {
+        struct plink *l = &b->links[k];
         int lrc = link_to_seen(rs, l->dir, l->name, l->dst, l->spath, &l->meta, l->exists);
         if (lrc == 0) {
             lrc = dr_restore_file(rs, l->dir, l->dst, l->spath, &l->meta, l->exists);
         }
         rc = lrc < 0 ? lrc : 0;
     }
-    batch_free(rs, &b, rc < 0);
+    batch_free(rs, b, rc < 0);
+    free(run);
     return rc;
+}
+
+/* Hands the batch being built to the engine on a thread of its own, after finishing the one
+ * before: the walk goes on creating the next batch's files while this one is read. */
+static int start_run(struct restore *rs)
+{
+    int rc = finish_run(rs);
+    if (rc < 0) {
+        return rc;
+    }
+    struct run *run = dr_xcalloc(1, sizeof(*run));
+    run->rs = rs;
+    run->b = rs->b;
+    run->gen = rs->gen++;
+    rs->b = (struct batch){0};
+    rs->running = run;
+    run->threaded = pthread_create(&run->thread, NULL, run_main, run) == 0;
+    if (!run->threaded) {
+        run_main(run); /* no thread to be had: read it now */
+    }
+    /* the batches grow: the first is read while the walk goes on, later ones share packs */
+    rs->batch_files = DR_MIN(rs->batch_files * 2, rs->max_files);
+    return 0;
 }
 
 int dr_restore_flush(struct restore *rs)
 {
     int rc = 0;
-    while (rc >= 0 && (rs->b.nfiles || rs->b.nlinks)) {
-        rc = run_batch(rs);
+    while (rc >= 0 && (rs->running || rs->b.nfiles || rs->b.nlinks)) {
+        rc = rs->running ? finish_run(rs) : start_run(rs);
     }
     return rc;
 }
 
 void dr_restore_discard(struct restore *rs)
 {
+    if (rs->running) {
+        struct run *run = rs->running;
+        if (run->threaded) {
+            pthread_join(run->thread, NULL);
+        }
+        dr_read_stats_add(&rs->reads, &run->reads);
+        dr_error_saved_release(&run->err);
+        batch_free(rs, &run->b, true);
+        free(run);
+        rs->running = NULL;
+    }
     batch_free(rs, &rs->b, true);
     rs->b = (struct batch){0};
 }
@@ -629,11 +694,13 @@ static void batch_limits(struct restore *rs)
         }
         fds = rl.rlim_cur == RLIM_INFINITY ? 65536 : (size_t)rl.rlim_cur;
     }
-    rs->max_files = DR_MAX(fds / 2, (size_t)64) - 32;
+    rs->max_files = DR_MAX(fds / 4, (size_t)64) - 32; /* two batches may be open at once */
     if (rs->max_files > 16384) {
         rs->max_files = 16384;
     }
     rs->max_wants = (size_t)1 << 18; /* ~30 MiB of plan per batch */
+    rs->batch_files = DR_MIN((size_t)256, rs->max_files);
+    rs->gen = 1;
 }
 
 int dr_restore_file(struct restore *rs, struct rdir *d, const char *dst, const char *spath,
@@ -677,17 +744,18 @@ int dr_restore_file(struct restore *rs, struct rdir *d, const char *dst, const c
                                          .spath = dr_xstrdup(spath),
                                          .meta = dr_restore_scalars(n)};
     d->refs++;
-    if (!(n->flags & DR_NODE_F_RECORDS)) {
+    if (!(n->flags & DR_NODE_F_RECORDS) && n->nchunks) {
+        b->files[b->nfiles].left = n->nchunks;
         add_wants(n, b->nfiles, &b->w, &b->nw, &b->aw);
     }
     b->nfiles++;
     if (n->nlink > 1) {
         DR_GROW(rs->links, rs->alinks, rs->nlinks + 1);
         rs->links[rs->nlinks++] = (struct link_seen){
-            .dev = n->dev, .ino = n->inode, .rel = dr_xstrdup(dst + rs->rel_off), .pending = true};
+            .dev = n->dev, .ino = n->inode, .rel = dr_xstrdup(dst + rs->rel_off), .gen = rs->gen};
     }
-    if (b->nfiles >= rs->max_files || b->nw >= rs->max_wants) {
-        return dr_restore_flush(rs);
+    if (b->nfiles >= rs->batch_files || b->nw >= rs->max_wants) {
+        return start_run(rs);
     }
     return 0;
 }

@@ -97,7 +97,7 @@ static void remember_link(struct restore *rs, const struct dr_node *n, const cha
     }
     DR_GROW(rs->links, rs->alinks, rs->nlinks + 1);
     rs->links[rs->nlinks++] = (struct link_seen){
-        .dev = n->dev, .ino = n->inode, .rel = dr_xstrdup(dst + rs->rel_off), .pending = false};
+        .dev = n->dev, .ino = n->inode, .rel = dr_xstrdup(dst + rs->rel_off), .gen = 0};
 }
 
 int dr_restore_decide(struct restore *rs, int dirfd, const struct dr_node *n, const char *dst)

@@ -373,9 +373,11 @@ static int restore_cb(void *arg, const char *spath, struct dr_node *n)
 void dr_restore_note_loss(struct restore *rs, const char *line)
 {
     dr_log_error("%s", line);
+    pthread_mutex_lock(&rs->mu); /* a batch's workers note the losses of its files */
     if (!rs->st.first_loss[0]) {
         snprintf(rs->st.first_loss, sizeof(rs->st.first_loss), "%s", line);
     }
+    pthread_mutex_unlock(&rs->mu);
 }
 
 /* A tree that cannot be read (damaged or missing, as for a file's data) loses only its
@@ -538,6 +540,9 @@ int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct 
     free(rs.links);
     pthread_mutex_destroy(&rs.mu);
     rs.st.reads = rs.reads;
+    rs.st.files += rs.wst.files;
+    rs.st.errors += rs.wst.errors;
+    rs.st.bytes += rs.wst.bytes;
     *out = rs.st;
     if (rc >= 0 && (rs.st.errors || rs.st.dirs_lost)) {
         rc = partial_error(&rs.st);

@@ -29,7 +29,7 @@ struct rdir {
 struct link_seen {
     uint64_t dev, ino;
     char *rel;    /* where the first name is restored, relative to the target */
-    bool pending; /* that name is in the batch, not yet in place */
+    uint64_t gen; /* the batch that name is in, until it is in place (then 0) */
 };
 
 /* A file of the batch: created under its temporary name with its final size, filled by the
@@ -43,6 +43,7 @@ struct pfile {
     uint32_t nlost;
     uint64_t lost_bytes, lost_first;
     char *lost_msg; /* the first lost blob's message (it names the pack) */
+    uint32_t left;  /* chunks not yet delivered: the worker that takes it to 0 finishes it */
 };
 
 /* A second name of a file of the batch: linked once that file is in place. */
@@ -62,6 +63,18 @@ struct batch {
     size_t nw, aw;
 };
 
+/* A batch the engine reads on a thread of its own while the walk builds the next. */
+struct run {
+    struct restore *rs;
+    struct batch b;
+    uint64_t gen;
+    pthread_t thread;
+    bool threaded;
+    int rc;
+    struct dr_error_saved err;
+    struct dr_read_stats reads;
+};
+
 struct restore {
     struct dr_repo *r;
     const struct dr_restore_opts *o;
@@ -77,9 +90,15 @@ struct restore {
     struct dr_progress prog;
     struct rdir **dirs; /* the directories the walk is in, innermost last */
     size_t ndirs, adirs;
-    struct batch b;
-    size_t max_files, max_wants; /* when the batch is run */
-    pthread_mutex_t mu;          /* stats, progress and damage records, from the workers */
+    struct batch b;      /* being built by the walk */
+    struct run *running; /* being read, or NULL */
+    uint64_t gen;        /* the number of the batch being built */
+    size_t batch_files;  /* when the batch is handed over: grows to max_files */
+    size_t max_files, max_wants;
+    pthread_mutex_t mu; /* wst, prog, first_loss: the workers write them too */
+    struct {
+        uint64_t files, errors, bytes;
+    } wst; /* the workers' counts, added to st at the end */
     struct dr_read_stats reads;
 };
 

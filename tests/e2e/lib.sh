@@ -76,7 +76,9 @@ dr_same_tree() {
     d=$(diff -r --no-dereference "$1" "$2" 2>&1)
     [ -z "$d" ] || d=$(grep -v 'is a fifo while file .* is a fifo' <<<"$d")
     [ -z "$d" ] || { echo "# diff -r differs: $1 $2"; echo "$d" | head -n 5 | sed 's/^/#   /'; return 1; }
-    dr_same_meta "$1" "$2" '%P %y %m %T@ %s %l'
+    # a directory's size is the file system's (it grows with the names it ever held, such as a
+    # restore's temporary files, and never shrinks): not part of what is restored
+    dr_same_meta "$1" "$2" '%P %y %m %T@ %s %l' '%P %y %m %T@'
 }
 
 # dr_same_meta A B FORMAT [DIRFORMAT]: the metadata of the names of A and B, as find -printf
