@@ -65,7 +65,7 @@ int dr_cmd_dump(struct dr_ctx *ctx, int argc, char **argv)
             reads = ts.reads;
         }
         /* -v: what the reads cost the backend (read amplification, a request bill) */
-        dr_log_info("read %llu chunks with %llu requests: %llu bytes fetched, %llu used",
+        dr_log_detail("read %llu chunks with %llu requests: %llu bytes fetched, %llu used",
                     (unsigned long long)(reads.blobs + reads.errors),
                     (unsigned long long)reads.gets, (unsigned long long)reads.bytes_fetched,
                     (unsigned long long)reads.bytes_used);

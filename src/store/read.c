@@ -36,6 +36,9 @@
 #define UNIT_MIN ((uint64_t)1 << 20)
 #define UNIT_MAX ((uint64_t)32 << 20)
 #define WORKERS_MAX 32
+/* A stream's caller takes blobs in order as soon as the unit that holds them is decoded: small
+ * units let it start early and keep every worker busy on a single file. */
+#define STREAM_UNIT_PLAIN ((uint64_t)4 << 20)
 
 struct slot {
     struct dr_id pack;
@@ -182,7 +185,7 @@ static void plan_units(struct engine *e, uint64_t gap)
                 break;
             }
             uint64_t end = t->off + t->clen > u->end ? t->off + t->clen : u->end;
-            if (end - u->start > e->unit_max) {
+            if (end - u->start > e->unit_max || (e->ordered && plain >= STREAM_UNIT_PLAIN)) {
                 break;
             }
             u->end = end;
@@ -248,19 +251,22 @@ static int decode_slot(struct engine *e, struct worker_bufs *wb, const struct sl
     return rc;
 }
 
-/* Delivers slot s of unit u (ok: its plaintext is in wb->plain; else the error is on this
+/* Delivers slot s of unit u (ok: its plaintext is in wb->plain, or with again in the slot
+ * before, which held the same record; else the error is on this
  * thread): to the callback (run) or into u->res (stream). Returns the callback's result. */
 static int deliver(struct engine *e, struct worker_bufs *wb, struct unit *u, const struct slot *s,
-                   const char *obj, int rc)
+                   const char *obj, int rc, bool again)
 {
     if (e->ordered) {
         struct result *res = &u->res[s - e->slots - u->a];
         if (rc < 0) {
             fail_slot(e, s, obj, rc, res, NULL);
+        } else if (again) {
+            res->len = res[-1].len; /* the slot before holds the same record */
+            res->data = dr_xmemdup(res[-1].data, res->len);
         } else {
-            res->len = wb->plain.len;
-            res->data = dr_xmalloc(res->len ? res->len : 1);
-            memcpy(res->data, wb->plain.buf, res->len);
+            /* the plaintext buffer itself goes to the caller; the worker starts a new one */
+            res->data = (uint8_t *)dr_buf_detach(&wb->plain, &res->len);
         }
         return 0;
     }
@@ -287,7 +293,7 @@ static int run_unit(struct engine *e, struct worker_bufs *wb, struct unit *u,
     const struct slot *first = &e->slots[u->a];
     if (first->lookup < 0) {
         st->errors++;
-        return deliver(e, wb, u, first, NULL, first->lookup);
+        return deliver(e, wb, u, first, NULL, first->lookup, false);
     }
     char *obj = dr_layout_pack_name(DR_BLOB_DATA, &first->pack);
     dr_buf_reset(&wb->raw);
@@ -343,7 +349,7 @@ static int run_unit(struct engine *e, struct worker_bufs *wb, struct unit *u,
             }
         }
         prev = s;
-        rc = deliver(e, wb, u, s, obj, drc);
+        rc = deliver(e, wb, u, s, obj, drc, again);
     }
     dr_error_saved_release(&cause);
     dr_error_saved_release(&gone_err);
