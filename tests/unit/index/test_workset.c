@@ -7,7 +7,6 @@
 #include "drrepo/workset.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,29 +21,23 @@
 
 #include "drrepo/error.h"
 #include "drrepo/util.h"
+#include "fixture.h"
 
-static char parent[256];
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
+static char *parent; /* dr_test_tmpdir (fixture.h) */
 
 static int setup(void **state)
 {
     (void)state;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(parent, sizeof(parent), "%s/dr-ws-XXXXXX", tmp ? tmp : "/tmp");
-    return mkdtemp(parent) ? 0 : -1;
+    parent = dr_test_tmpdir();
+    return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    nftw(parent, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    dr_test_rmtree(parent);
+    free(parent);
+    parent = NULL;
     return 0;
 }
 
