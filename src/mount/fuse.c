@@ -7,13 +7,14 @@
  *
  * Threads. The FUSE loop is single-threaded (fuse_loop, not fuse_loop_mt): struct dr_repo, its
  * decompressor dr_repo_compressor(r), the tree cache and the snapshot list belong to that thread,
- * which keeps the metadata side free of locks. Throughput comes from read-ahead threads instead: a
- * sequential reader queues the next chunks of its file, and the threads fetch, authenticate and
- * decompress them into the shared chunk cache (cache.c) with a decompressor each, so the loop
- * thread only copies bytes. The threads touch only what is safe to share: the index (LMDB opened
- * MDB_NOTLS; each fetch has its own read transaction), the backend (one open/pread per get) and the
- * keys (read-only). The index sync that makes a new snapshot's packs known takes a write lock that
- * keeps the threads out while it runs.
+ * which keeps the metadata side free of locks. Throughput comes from read-ahead instead: a
+ * sequential reader queues the next chunks of its file, and a dispatcher thread hands them to the
+ * read engine (read.h), whose workers fetch them (neighbours of one pack in one get),
+ * authenticate and decompress them into the shared chunk cache (cache.c), so the loop thread
+ * only copies bytes. The engine touches only what is safe to share: the index (LMDB opened
+ * MDB_NOTLS; each run has its own read transaction), the backend and the keys (read-only). The
+ * index sync that makes a new snapshot's packs known takes a write lock that keeps read-ahead
+ * out while it runs.
  *
  * Files are opened with direct_io. The kernel then passes each read through as asked, so a read
  * touching a damaged chunk fails with EIO while reads of other ranges of the same file succeed;
@@ -39,6 +40,7 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
+#include "drrepo/read.h"
 #include "drrepo/restore.h"
 #include "drrepo/util.h"
 
@@ -73,11 +75,40 @@ static int load_entry(struct mfs *m, struct dr_compressor *z, struct dr_cchunk *
     return 0;
 }
 
+/* Read-ahead is a client of the read engine (read.h): the loop thread queues the ids a
+ * sequential reader will want next, and one dispatcher thread hands everything queued to the
+ * engine as one run, so neighbouring chunks of a pack come with one ranged get and are
+ * decoded by the engine's workers, which fill the shared chunk cache. */
+struct ra_run {
+    struct mfs *m;
+    struct dr_cchunk *e[QUEUE_MAX];
+    bool done[QUEUE_MAX];
+};
+
+/* On an engine worker. A chunk that fails is marked so: the reader that needs it fetches it
+ * again and reports the error with its message. */
+static int ra_fill(void *arg, const struct dr_read_extent *x)
+{
+    struct ra_run *ra = arg;
+    size_t k = (size_t)x->want->tag;
+    if (x->kind == DR_EXTENT_ERROR) {
+        dr_chunk_cache_fail(ra->m->cache, ra->e[k], x->code);
+    } else {
+        dr_chunk_cache_fill(ra->m->cache, ra->e[k], dr_xmemdup(x->data, x->len), x->len);
+    }
+    ra->done[k] = true;
+    return 0;
+}
+
 static void *readahead_main(void *arg)
 {
     struct mfs *m = arg;
-    struct dr_compressor *z = dr_compressor_new(dr_repo_config(m->r)->zstd_level);
+    struct dr_read_params p;
+    dr_read_params_default(&p);
+    p.workers = m->ra_workers;
     for (;;) {
+        struct dr_id ids[QUEUE_MAX];
+        size_t n = 0;
         pthread_mutex_lock(&m->qmu);
         while (!m->stop && m->qlen == 0) {
             pthread_cond_wait(&m->qcv, &m->qmu);
@@ -86,19 +117,40 @@ static void *readahead_main(void *arg)
             pthread_mutex_unlock(&m->qmu);
             break;
         }
-        struct dr_id id = m->queue[m->qhead];
-        m->qhead = (m->qhead + 1) % QUEUE_MAX;
-        m->qlen--;
+        for (; m->qlen > 0; m->qlen--, m->qhead = (m->qhead + 1) % QUEUE_MAX) {
+            ids[n++] = m->queue[m->qhead];
+        }
         pthread_mutex_unlock(&m->qmu);
-        struct dr_cchunk *e;
-        if (dr_chunk_cache_acquire(m->cache, &id, false, &e) == 1 && load_entry(m, z, e) < 0) {
-            /* the reader that needs it fetches it again and reports the error */
+        struct ra_run ra = {.m = m};
+        struct dr_read_want w[QUEUE_MAX];
+        size_t nw = 0;
+        for (size_t i = 0; i < n; i++) {
+            struct dr_cchunk *e;
+            if (dr_chunk_cache_acquire(m->cache, &ids[i], false, &e) == 1) {
+                ra.e[nw] = e;
+                w[nw] = (struct dr_read_want){.id = ids[i], .tag = nw};
+                nw++;
+            } else {
+                dr_chunk_cache_release(m->cache, e);
+            }
+        }
+        if (nw == 0) {
+            continue;
+        }
+        pthread_rwlock_rdlock(&m->repo_rw);
+        int rc = dr_read_run(m->r, &p, w, nw, ra_fill, &ra, NULL);
+        pthread_rwlock_unlock(&m->repo_rw);
+        if (rc < 0) {
             dr_log_debug("read-ahead: %s", dr_error_msg());
             dr_error_clear();
         }
-        dr_chunk_cache_release(m->cache, e);
+        for (size_t k = 0; k < nw; k++) {
+            if (!ra.done[k]) { /* the run stopped before it: whoever needs it loads it */
+                dr_chunk_cache_fail(m->cache, ra.e[k], rc < 0 ? rc : DR_EINTERNAL);
+            }
+            dr_chunk_cache_release(m->cache, ra.e[k]);
+        }
     }
-    dr_compressor_free(z);
     return NULL;
 }
 
@@ -589,13 +641,14 @@ int dr_mount_run(struct dr_repo *r, const struct dr_mount_opts *o)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    unsigned want = o->readahead ? DR_MIN(DR_MAX(o->threads, 1u), MAX_THREADS) : 0;
-    for (unsigned i = 0; i < want; i++) {
-        if (pthread_create(&m.threads[i], NULL, readahead_main, &m) != 0) {
-            dr_log_warn("cannot start a read-ahead thread; reading without it");
-            break;
+    /* one dispatcher thread; the engine's workers, as many as --threads, do the reading */
+    m.ra_workers = DR_MIN(DR_MAX(o->threads, 1u), MAX_THREADS);
+    if (o->readahead) {
+        if (pthread_create(&m.threads[0], NULL, readahead_main, &m) != 0) {
+            dr_log_warn("cannot start the read-ahead thread; reading without it");
+        } else {
+            m.nthreads = 1;
         }
-        m.nthreads++;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     sigset_t stop;

@@ -46,8 +46,9 @@ struct mfs {
     struct dr_id queue[QUEUE_MAX];
     size_t qhead, qlen;
     bool stop;
-    pthread_t threads[MAX_THREADS];
+    pthread_t threads[1]; /* the read-ahead dispatcher */
     unsigned nthreads;
+    unsigned ra_workers; /* the read engine's workers for read-ahead (--threads) */
 };
 
 /* An open file: what reads need, copied out of the tree so the tree cache may drop it. */
