@@ -38,12 +38,6 @@ typedef int (*dr_rdbstore_get_fn)(void *arg, uint32_t i, struct dr_buf *out);
 /* Receives the file's bytes in order. */
 typedef int (*dr_rdbstore_write_fn)(void *arg, const uint8_t *p, size_t len);
 
-/* dr_rdbstore_get_fn for loading a parent, called from DR_RDBSTORE_FETCH_WORKERS threads at once:
- * worker (0 .. DR_RDBSTORE_FETCH_WORKERS - 1) tells which, so that each can use its own
- * decompression context. */
-#define DR_RDBSTORE_FETCH_WORKERS 2
-typedef int (*dr_rdbstore_pget_fn)(void *arg, unsigned worker, uint32_t i, struct dr_buf *out);
-
 /* The record blobs of the parent snapshot's node, staged for comparison. */
 struct dr_rdbstore_parent;
 
@@ -76,11 +70,13 @@ struct dr_rdbstore_sink {
 /* Derives the record lookup key from the repository's chunker key. */
 void dr_rdbstore_hash_key(const uint8_t chunker_key[32], uint8_t out[DR_RDBSTORE_HASH_KEY_LEN]);
 
-/* Stages the record blobs of a DR_NODE_F_RECORDS node n (read through pget) in an unlinked
+/* Stages the record blobs of a DR_NODE_F_RECORDS node n (read through get, chunk by chunk in
+ * long ascending runs: the caller reads ahead, as the backup engine does with the read engine's
+ * chunk reader) in an unlinked
  * temporary file and indexes its records by a keyed hash of their bytes, for encoding n's
  * successor. Errors: DR_ECORRUPT, DR_EUNSUPPORTED (another version), DR_EIO, get's errors; the
  * caller then encodes without a parent. */
-DR_MUST_CHECK int dr_rdbstore_parent_load(const struct dr_node *n, dr_rdbstore_pget_fn pget,
+DR_MUST_CHECK int dr_rdbstore_parent_load(const struct dr_node *n, dr_rdbstore_get_fn get,
                                           void *arg, const uint8_t *hash_key,
                                           struct dr_rdbstore_parent **out);
 void dr_rdbstore_parent_free(struct dr_rdbstore_parent *p);

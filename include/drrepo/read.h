@@ -92,4 +92,20 @@ DR_MUST_CHECK int dr_read_stream_next(struct dr_read_stream *s, struct dr_read_e
  * NULL) and frees it. NULL is accepted. */
 void dr_read_stream_close(struct dr_read_stream *s, struct dr_read_stats *st);
 
+/* Chunks of one file node by index, read ahead: a get of the chunk after the last one is
+ * served from an engine stream that runs ahead in windows growing from 8 to 256 chunks; any
+ * other index starts a new stream there. For readers that ask chunk by chunk in an order of
+ * their own with long sequential runs (the RDB record decoder: head, records, layout). */
+struct dr_chunk_reader;
+
+/* n is borrowed and must outlive the reader. */
+struct dr_chunk_reader *dr_chunk_reader_new(struct dr_repo *r, const struct dr_node *n);
+
+/* Chunk i of the node into out (replacing its content), verified, its size checked against the
+ * tree; an unreadable chunk's message names the blob and the pack. */
+DR_MUST_CHECK int dr_chunk_reader_get(struct dr_chunk_reader *cr, uint32_t i, struct dr_buf *out);
+
+/* Adds the reads' cost to st (may be NULL) and frees it. NULL is accepted. */
+void dr_chunk_reader_free(struct dr_chunk_reader *cr, struct dr_read_stats *st);
+
 #endif

@@ -13,6 +13,7 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/rdbrec.h"
+#include "drrepo/read.h"
 #include "drrepo/util.h"
 
 void dr_backup_progress(struct dr_backup *b, const char *current, bool final)
@@ -115,17 +116,17 @@ static int rdb_keep(void *arg, uint32_t i)
 struct rdb_parent_job {
     struct dr_backup *b;
     const struct dr_node *pnode;
-    struct dr_compressor *z[DR_RDBSTORE_FETCH_WORKERS]; /* one per fetching thread */
+    struct dr_chunk_reader *cr; /* the parent's chunks, read ahead by the read engine */
     struct dr_rdbstore_parent *par;
     struct dr_error_saved err; /* why the parent is not usable (from the loading thread) */
     pthread_t thread;
     bool started;
 };
 
-static int rdb_get(void *arg, unsigned worker, uint32_t i, struct dr_buf *out)
+static int rdb_get(void *arg, uint32_t i, struct dr_buf *out)
 {
     struct rdb_parent_job *j = arg;
-    return dr_repo_chunk_get(j->b->r, j->z[worker], j->pnode, i, out);
+    return dr_chunk_reader_get(j->cr, i, out);
 }
 
 static void *rdb_parent_main(void *arg)
@@ -149,9 +150,7 @@ static void rdb_parent_start(struct rdb_parent_job *j, struct dr_backup *b,
     }
     j->b = b;
     j->pnode = pnode;
-    for (unsigned w = 0; w < DR_RDBSTORE_FETCH_WORKERS; w++) {
-        j->z[w] = dr_compressor_new(dr_repo_config(b->r)->zstd_level);
-    }
+    j->cr = dr_chunk_reader_new(b->r, pnode);
     j->started = pthread_create(&j->thread, NULL, rdb_parent_main, j) == 0;
     if (!j->started) {
         rdb_parent_main(j);
@@ -171,11 +170,7 @@ static struct dr_rdbstore_parent *rdb_parent_join(struct rdb_parent_job *j, cons
                     what, j->err.msg ? j->err.msg : dr_strerror(j->err.code));
     }
     dr_error_saved_release(&j->err);
-    for (unsigned w = 0; w < DR_RDBSTORE_FETCH_WORKERS; w++) {
-        if (j->z[w]) {
-            dr_compressor_free(j->z[w]);
-        }
-    }
+    dr_chunk_reader_free(j->cr, NULL);
     struct dr_rdbstore_parent *par = j->par;
     memset(j, 0, sizeof(*j));
     return par;

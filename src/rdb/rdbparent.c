@@ -91,14 +91,14 @@ int dr_rdbstore_head_parse(const uint8_t *p, size_t len, const struct dr_node *n
 }
 
 /* Fetches and checks the head of n. */
-int dr_rdbstore_head_get(const struct dr_node *n, dr_rdbstore_pget_fn pget, void *arg,
+int dr_rdbstore_head_get(const struct dr_node *n, dr_rdbstore_get_fn get, void *arg,
                          uint32_t *nlayout, uint32_t *nblobs, uint64_t *nrec)
 {
     if (n->nchunks == 0) {
         return dr_errorf(DR_ECORRUPT, "record-encoded file without chunks");
     }
     struct dr_buf b = DR_BUF_INIT(DR_BLOB_MAX);
-    int rc = pget(arg, 0, 0, &b);
+    int rc = get(arg, 0, &b);
     if (rc >= 0) {
         rc = dr_rdbstore_head_parse((const uint8_t *)b.buf, b.len, n, nlayout, nblobs);
     }
@@ -153,74 +153,10 @@ static int stage_blob(struct stage *s, const uint8_t *p, size_t len, uint32_t j,
     return 0;
 }
 
-/* One batch of blobs fetched on `workers` threads: worker w fetches the batch's blobs w,
- * w + workers, ... The parent is fetched on DR_RDBSTORE_FETCH_WORKERS, a decoded file on one. */
-#define FETCH_PER_WORKER 4
-#define FETCH_BATCH (FETCH_PER_WORKER * DR_RDBSTORE_FETCH_WORKERS)
-
-struct fetch {
-    dr_rdbstore_pget_fn pget;
-    void *arg;
-    uint32_t chunk, n; /* the batch: chunks chunk .. chunk + n - 1 */
-    unsigned worker, workers;
-    struct dr_buf *bufs;
-    int rc;
-    struct dr_error_saved err; /* the error with its message: the slot is per thread */
-};
-
-static void *fetch_main(void *a)
-{
-    struct fetch *f = a;
-    for (uint32_t k = f->worker; k < f->n && f->rc >= 0; k += f->workers) {
-        f->rc = f->pget(f->arg, f->worker, f->chunk + k, &f->bufs[k]);
-        if (f->rc < 0) {
-            dr_error_save(&f->err, f->rc);
-            dr_error_clear();
-        }
-    }
-    return NULL;
-}
-
-/* Fetches n blobs from chunk on workers (<= DR_RDBSTORE_FETCH_WORKERS) threads, this one
- * included. */
-static int fetch_batch(dr_rdbstore_pget_fn pget, void *arg, unsigned workers, uint32_t chunk,
-                       uint32_t n, struct dr_buf *bufs)
-{
-    struct fetch f[DR_RDBSTORE_FETCH_WORKERS];
-    pthread_t t[DR_RDBSTORE_FETCH_WORKERS];
-    bool started[DR_RDBSTORE_FETCH_WORKERS] = {false};
-    for (unsigned w = 0; w < workers; w++) {
-        f[w] = (struct fetch){.pget = pget,
-                              .arg = arg,
-                              .chunk = chunk,
-                              .n = n,
-                              .worker = w,
-                              .workers = workers,
-                              .bufs = bufs};
-        if (w > 0) {
-            started[w] = pthread_create(&t[w], NULL, fetch_main, &f[w]) == 0;
-        }
-    }
-    fetch_main(&f[0]);
-    int rc = 0;
-    for (unsigned w = 0; w < workers; w++) {
-        if (w > 0 && started[w]) {
-            pthread_join(t[w], NULL);
-        } else if (w > 0) {
-            fetch_main(&f[w]); /* no thread: fetched here */
-        }
-        if (f[w].rc < 0 && rc >= 0) {
-            rc = dr_error_restore(&f[w].err);
-        }
-        dr_error_saved_release(&f[w].err);
-    }
-    return rc;
-}
-
-/* Stages record blobs chunk0 .. chunk0 + nblobs - 1 of a node, fetched through pget on
- * workers threads. */
-int dr_rdbstore_stage_load(dr_rdbstore_pget_fn pget, void *arg, unsigned workers, uint32_t chunk0,
-                           uint32_t nblobs, struct stage *s)
+/* Stages record blobs chunk0 .. chunk0 + nblobs - 1 of a node, fetched through get in order
+ * (one ascending run, which the caller reads ahead). */
+int dr_rdbstore_stage_load(dr_rdbstore_get_fn get, void *arg, uint32_t chunk0, uint32_t nblobs,
+                           struct stage *s)
 {
     memset(s, 0, sizeof(*s));
     size_t aoff = 0;
@@ -232,22 +168,16 @@ int dr_rdbstore_stage_load(dr_rdbstore_pget_fn pget, void *arg, unsigned workers
     if (!s->f) {
         return dr_error_errno(DR_EIO, "cannot create a record staging file");
     }
-    struct dr_buf b[FETCH_BATCH];
-    for (unsigned k = 0; k < FETCH_BATCH; k++) {
-        dr_buf_init(&b[k], DR_BLOB_MAX);
-    }
+    struct dr_buf b = DR_BUF_INIT(DR_BLOB_MAX);
     int rc = 0;
-    for (uint32_t j = 0; rc >= 0 && j < nblobs;) {
-        uint32_t n = DR_MIN(nblobs - j, FETCH_PER_WORKER * workers);
-        rc = fetch_batch(pget, arg, workers, chunk0 + j, n, b);
-        for (uint32_t k = 0; rc >= 0 && k < n; k++, j++) {
+    for (uint32_t j = 0; rc >= 0 && j < nblobs; j++) {
+        rc = get(arg, chunk0 + j, &b);
+        if (rc >= 0) {
             s->first[j] = s->nrec;
-            rc = stage_blob(s, (const uint8_t *)b[k].buf, b[k].len, j, &aoff);
+            rc = stage_blob(s, (const uint8_t *)b.buf, b.len, j, &aoff);
         }
     }
-    for (unsigned k = 0; k < FETCH_BATCH; k++) {
-        dr_buf_release(&b[k]);
-    }
+    dr_buf_release(&b);
     s->first[nblobs] = s->nrec;
     if (rc >= 0 && fflush(s->f) != 0) {
         rc = dr_error_errno(DR_EIO, "cannot write the record staging file");
@@ -280,20 +210,20 @@ uint32_t dr_rdbstore_blob_of(const struct stage *s, uint32_t r)
 
 /* ---- the parent ---- */
 
-int dr_rdbstore_parent_load(const struct dr_node *n, dr_rdbstore_pget_fn pget, void *arg,
+int dr_rdbstore_parent_load(const struct dr_node *n, dr_rdbstore_get_fn get, void *arg,
                             const uint8_t *hash_key, struct dr_rdbstore_parent **out)
 {
     uint32_t nlayout = 0, nblobs = 0;
     uint64_t nrec = 0;
     *out = NULL;
-    int rc = dr_rdbstore_head_get(n, pget, arg, &nlayout, &nblobs, &nrec);
+    int rc = dr_rdbstore_head_get(n, get, arg, &nlayout, &nblobs, &nrec);
     if (rc < 0) {
         return rc;
     }
     struct dr_rdbstore_parent *p = dr_xcalloc(1, sizeof(*p));
     memcpy(p->key, hash_key, DR_RDBSTORE_HASH_KEY_LEN);
     p->chunk0 = 1 + nlayout;
-    rc = dr_rdbstore_stage_load(pget, arg, DR_RDBSTORE_FETCH_WORKERS, p->chunk0, nblobs, &p->s);
+    rc = dr_rdbstore_stage_load(get, arg, p->chunk0, nblobs, &p->s);
     if (rc < 0) {
         dr_rdbstore_parent_free(p);
         return rc;

@@ -472,17 +472,6 @@ static int dec_items(struct dec *d, const uint8_t *p, size_t len, size_t *pos)
 }
 
 /* The caller's get as a fetch function for one worker: decoding fetches on this thread. */
-struct serial_get {
-    dr_rdbstore_get_fn get;
-    void *arg;
-};
-
-static int serial_get(void *arg, unsigned worker, uint32_t i, struct dr_buf *out)
-{
-    const struct serial_get *g = arg;
-    (void)worker;
-    return g->get(g->arg, i, out);
-}
 
 int dr_rdbstore_decode(const struct dr_node *n, dr_rdbstore_get_fn get, dr_rdbstore_write_fn write,
                        void *arg)
@@ -490,12 +479,11 @@ int dr_rdbstore_decode(const struct dr_node *n, dr_rdbstore_get_fn get, dr_rdbst
     uint32_t nlayout = 0, nblobs = 0;
     uint64_t nrec = 0;
     struct stage s = {0};
-    struct serial_get sg = {get, arg};
-    int rc = dr_rdbstore_head_get(n, serial_get, &sg, &nlayout, &nblobs, &nrec);
+    int rc = dr_rdbstore_head_get(n, get, arg, &nlayout, &nblobs, &nrec);
     if (rc < 0) {
         return rc;
     }
-    rc = dr_rdbstore_stage_load(serial_get, &sg, 1, 1 + nlayout, nblobs, &s);
+    rc = dr_rdbstore_stage_load(get, arg, 1 + nlayout, nblobs, &s);
     if (rc < 0) {
         dr_rdbstore_stage_free(&s);
         return rc;

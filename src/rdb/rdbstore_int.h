@@ -48,11 +48,11 @@ struct dr_rdbstore_parent {
 };
 
 bool dr_rdbstore_get_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *out);
-int dr_rdbstore_head_get(const struct dr_node *n, dr_rdbstore_pget_fn pget, void *arg,
+int dr_rdbstore_head_get(const struct dr_node *n, dr_rdbstore_get_fn get, void *arg,
                          uint32_t *nlayout, uint32_t *nblobs, uint64_t *nrec);
 void dr_rdbstore_stage_free(struct stage *s);
-int dr_rdbstore_stage_load(dr_rdbstore_pget_fn pget, void *arg, unsigned workers, uint32_t chunk0,
-                           uint32_t nblobs, struct stage *s);
+int dr_rdbstore_stage_load(dr_rdbstore_get_fn get, void *arg, uint32_t chunk0, uint32_t nblobs,
+                           struct stage *s);
 uint32_t dr_rdbstore_blob_of(const struct stage *s, uint32_t r);
 uint32_t dr_rdbstore_parent_find(const struct dr_rdbstore_parent *p, const uint8_t *rec,
                                  size_t len);

@@ -124,6 +124,7 @@ static void add_wants(const struct dr_node *n, uint64_t tag, struct dr_read_want
 struct rec_io {
     struct dr_repo *r;
     const struct dr_node *n;
+    struct dr_chunk_reader *cr;
     int fd;
     const char *what;
     bool sparse;
@@ -134,7 +135,7 @@ struct rec_io {
 static int rec_get(void *arg, uint32_t i, struct dr_buf *out)
 {
     struct rec_io *io = arg;
-    int rc = dr_repo_chunk_get(io->r, NULL, io->n, i, out);
+    int rc = dr_chunk_reader_get(io->cr, i, out);
     return rc < 0 ? dr_error_wrap(rc, "file '%s'", io->what) : 0;
 }
 
@@ -161,8 +162,15 @@ static int rec_write(void *arg, const uint8_t *p, size_t len)
 static int write_records(struct dr_repo *r, const struct dr_node *n, int fd, const char *what,
                          bool sparse, struct restore *rs)
 {
-    struct rec_io io = {.r = r, .n = n, .fd = fd, .what = what, .sparse = sparse, .rs = rs};
+    struct rec_io io = {.r = r,
+                        .n = n,
+                        .cr = dr_chunk_reader_new(r, n),
+                        .fd = fd,
+                        .what = what,
+                        .sparse = sparse,
+                        .rs = rs};
     int rc = dr_rdbstore_decode(n, rec_get, rec_write, &io);
+    dr_chunk_reader_free(io.cr, rs ? &rs->reads : NULL);
     if (rc < 0) {
         return dr_error_wrap(rc, "file '%s'", what);
     }
@@ -269,6 +277,7 @@ int dr_restore_file_to_fd(struct dr_repo *r, const struct dr_node *n, int fd, co
 struct cmp_io {
     struct dr_repo *r;
     const struct dr_node *n;
+    struct dr_chunk_reader *cr; /* record-encoded files */
     int fd;
     const char *what;
     uint64_t off;
@@ -301,7 +310,7 @@ static int cmp_bytes(struct cmp_io *c, const uint8_t *p, size_t len)
 static int cmp_get(void *arg, uint32_t i, struct dr_buf *out)
 {
     struct cmp_io *c = arg;
-    return dr_repo_chunk_get(c->r, NULL, c->n, i, out);
+    return dr_chunk_reader_get(c->cr, i, out);
 }
 
 static int cmp_put(void *arg, const uint8_t *p, size_t len)
@@ -360,7 +369,9 @@ int dr_restore_same_content(struct restore *rs, int dirfd, const char *name, con
     bool unreadable = false;
     int rc;
     if (n->flags & DR_NODE_F_RECORDS) {
+        c->cr = dr_chunk_reader_new(rs->r, n);
         rc = dr_rdbstore_decode(n, cmp_get, cmp_put, c);
+        dr_chunk_reader_free(c->cr, NULL);
         if (rc == DR_ECORRUPT || rc == DR_ENOENT) {
             dr_log_warn("cannot compare '%s' with the snapshot (%s): left as it is", dst,
                         dr_error_msg());

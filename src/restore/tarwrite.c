@@ -236,6 +236,7 @@ static int emit_zeros(struct tw *w, uint64_t n)
 struct rec_tw {
     struct tw *w;
     const struct dr_node *n;
+    struct dr_chunk_reader *cr;
     uint64_t written;
     int out_rc; /* an output error, which ends the archive (a read error only this member) */
 };
@@ -243,7 +244,7 @@ struct rec_tw {
 static int rec_tw_get(void *arg, uint32_t i, struct dr_buf *out)
 {
     struct rec_tw *t = arg;
-    return dr_repo_chunk_get(t->w->r, NULL, t->n, i, out);
+    return dr_chunk_reader_get(t->cr, i, out);
 }
 
 static int rec_tw_write(void *arg, const uint8_t *p, size_t len)
@@ -263,8 +264,9 @@ static int rec_tw_write(void *arg, const uint8_t *p, size_t len)
  * the member is zeros, as for a plain file whose chunk fails. */
 static int emit_records(struct tw *w, const struct dr_node *n, const char *path)
 {
-    struct rec_tw t = {.w = w, .n = n};
+    struct rec_tw t = {.w = w, .n = n, .cr = dr_chunk_reader_new(w->r, n)};
     int rc = dr_rdbstore_decode(n, rec_tw_get, rec_tw_write, &t);
+    dr_chunk_reader_free(t.cr, &w->st.reads);
     if (rc < 0 && t.out_rc < 0) {
         return t.out_rc;
     }

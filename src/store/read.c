@@ -621,3 +621,86 @@ void dr_read_stream_close(struct dr_read_stream *s, struct dr_read_stats *st)
     engine_free(s->e);
     free(s);
 }
+
+/* ---- chunk readers ---------------------------------------------------------------------- */
+
+#define CR_WINDOW_MIN 8u
+#define CR_WINDOW_MAX 256u
+
+struct dr_chunk_reader {
+    struct dr_repo *r;
+    const struct dr_node *n;
+    struct dr_read_want *w; /* the node's chunks */
+    struct dr_read_stream *s;
+    uint32_t next;   /* the chunk the stream delivers next */
+    uint32_t end;    /* the stream's last chunk + 1 */
+    uint32_t window; /* the next stream's length */
+    struct dr_read_stats st;
+};
+
+struct dr_chunk_reader *dr_chunk_reader_new(struct dr_repo *r, const struct dr_node *n)
+{
+    struct dr_chunk_reader *cr = dr_xcalloc(1, sizeof(*cr));
+    cr->r = r;
+    cr->n = n;
+    cr->w = dr_xcalloc(n->nchunks ? n->nchunks : 1, sizeof(*cr->w));
+    for (uint32_t i = 0; i < n->nchunks; i++) {
+        cr->w[i] = (struct dr_read_want){.id = n->chunks[i], .ulen = n->chunk_sizes[i], .tag = i};
+    }
+    cr->window = CR_WINDOW_MIN;
+    return cr;
+}
+
+static void cr_stream_close(struct dr_chunk_reader *cr)
+{
+    dr_read_stream_close(cr->s, &cr->st);
+    cr->s = NULL;
+}
+
+int dr_chunk_reader_get(struct dr_chunk_reader *cr, uint32_t i, struct dr_buf *out)
+{
+    if (i >= cr->n->nchunks) {
+        return dr_errorf(DR_ECORRUPT, "chunk %u of a file of %u chunks", i, cr->n->nchunks);
+    }
+    if (!cr->s || i != cr->next || i >= cr->end) {
+        /* a jump starts small; a run that goes on reads further ahead each time */
+        cr->window = cr->s && i == cr->next ? DR_MIN(cr->window * 2, CR_WINDOW_MAX) : CR_WINDOW_MIN;
+        cr_stream_close(cr);
+        cr->next = i;
+        cr->end = (uint32_t)DR_MIN((uint64_t)i + cr->window, (uint64_t)cr->n->nchunks);
+        int rc = dr_read_stream_open(cr->r, NULL, cr->w + i, cr->end - i, &cr->s);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    struct dr_read_extent x;
+    int rc = dr_read_stream_next(cr->s, &x);
+    if (rc == 0) {
+        rc = dr_errorf(DR_EINTERNAL, "chunk reader: the stream ended early");
+    }
+    if (rc < 0) {
+        cr_stream_close(cr);
+        return rc;
+    }
+    cr->next = i + 1;
+    if (x.kind == DR_EXTENT_ERROR) {
+        rc = dr_errorf(x.code, "%s", x.msg);
+        cr_stream_close(cr); /* the next get starts afresh */
+        return rc;
+    }
+    dr_buf_reset(out);
+    return dr_buf_add(out, x.data, x.len);
+}
+
+void dr_chunk_reader_free(struct dr_chunk_reader *cr, struct dr_read_stats *st)
+{
+    if (!cr) {
+        return;
+    }
+    cr_stream_close(cr);
+    if (st) {
+        dr_read_stats_add(st, &cr->st);
+    }
+    free(cr->w);
+    free(cr);
+}

@@ -64,12 +64,6 @@ static int get(void *arg, uint32_t i, struct dr_buf *out)
     return dr_buf_add(out, b->p[i], b->len[i]);
 }
 
-static int pget(void *arg, unsigned worker, uint32_t i, struct dr_buf *out)
-{
-    (void)worker;
-    return get(arg, i, out);
-}
-
 struct io {
     struct blobs *b;
     const uint8_t *want;
@@ -139,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         expect_decodes(&b, data, size);
         struct dr_node pn = make_node(&b, size);
         struct dr_rdbstore_parent *par;
-        if (dr_rdbstore_parent_load(&pn, pget, &b, hkey, &par) < 0) {
+        if (dr_rdbstore_parent_load(&pn, get, &b, hkey, &par) < 0) {
             abort();
         }
         free(pn.chunks);

@@ -138,12 +138,6 @@ static int get(void *arg, uint32_t i, struct dr_buf *out)
     return dr_buf_add(out, io->b->p[i], io->b->len[i]);
 }
 
-static int pget(void *arg, unsigned worker, uint32_t i, struct dr_buf *out)
-{
-    (void)worker;
-    return get(arg, i, out);
-}
-
 static int wr(void *arg, const uint8_t *p, size_t len)
 {
     struct io *io = arg;
@@ -183,7 +177,7 @@ static int encode_with(const uint8_t *p, size_t len, uint32_t target, const stru
     if (parent) {
         make_node(&pn, parent, parent_size);
         struct io pio = {.b = (struct blobs *)parent};
-        if (dr_rdbstore_parent_load(&pn, pget, &pio, hkey, &par) < 0) {
+        if (dr_rdbstore_parent_load(&pn, get, &pio, hkey, &par) < 0) {
             fail_msg("parent: %s", dr_error_msg());
         }
         node_free(&pn);

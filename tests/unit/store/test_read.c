@@ -5,7 +5,8 @@
  * when the records lie together, and per unit when the gap is 0; a blob wanted twice is read
  * once; a blob not in the index, a flipped record and a truncated pack are error extents that
  * name the blob (and the pack), while the other wants of the same pack are delivered; a
- * callback's error stops the run and is returned with its message; a stream closed early. */
+ * callback's error stops the run and is returned with its message; a stream closed early; a
+ * chunk reader over jumps and ascending runs, and past a damaged chunk. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -339,6 +340,56 @@ static void test_stream_closed_early(void **state)
     dr_read_stream_close(rs, NULL);
 }
 
+/* A chunk reader in the RDB decoder's order: one chunk, a jump, a long ascending run (windows
+ * growing past the first stream), a jump back; every chunk right; a damaged chunk is an error
+ * naming its pack, and the reader goes on after it. */
+static void test_chunk_reader(void **state)
+{
+    struct env *e = *state;
+    struct dr_chunk_reader *cr = dr_chunk_reader_new(e->r, &e->big);
+    struct dr_buf b = DR_BUF_INIT(DR_BLOB_MAX);
+    uint32_t order[64];
+    size_t n = 0;
+    order[n++] = 0;
+    for (uint32_t i = 3; i < e->big.nchunks; i++) {
+        order[n++] = i;
+    }
+    order[n++] = 1;
+    order[n++] = 2;
+    uint64_t offs[64];
+    uint64_t off = 0;
+    for (uint32_t i = 0; i < e->big.nchunks; i++) {
+        offs[i] = off;
+        off += e->big.chunk_sizes[i];
+    }
+    for (size_t k = 0; k < n; k++) {
+        uint32_t i = order[k];
+        if (dr_chunk_reader_get(cr, i, &b) < 0) {
+            fail_msg("chunk %u: %s", i, dr_error_msg());
+        }
+        assert_int_equal(b.len, e->big.chunk_sizes[i]);
+        assert_memory_equal(b.buf, e->content[0] + offs[i], b.len);
+    }
+    assert_int_equal(dr_chunk_reader_get(cr, e->big.nchunks, &b), DR_ECORRUPT);
+    /* damage chunk 5: its get fails naming the pack, chunk 6 still reads */
+    struct dr_index_txn *txn;
+    struct dr_index_blob ib;
+    assert_int_equal(dr_index_begin(dr_repo_index(e->r), false, &txn), 0);
+    assert_int_equal(dr_index_blob_get(txn, &e->big.chunks[5], &ib), 0);
+    dr_index_abort(txn);
+    assert_int_equal(dr_mem_backend_flip(STORE, e->pack, ib.offset + ib.clen / 2, 0x10), 0);
+    assert_int_equal(dr_chunk_reader_get(cr, 4, &b), 0);
+    assert_true(dr_chunk_reader_get(cr, 5, &b) < 0);
+    assert_non_null(strstr(dr_error_msg(), "in pack 'data/"));
+    assert_int_equal(dr_chunk_reader_get(cr, 6, &b), 0);
+    assert_memory_equal(b.buf, e->content[0] + offs[6], b.len);
+    struct dr_read_stats st = {0};
+    dr_chunk_reader_free(cr, &st);
+    assert_true(st.gets >= 3); /* three jumps at least */
+    assert_int_equal(st.errors, 1);
+    dr_buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +399,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncated_pack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_closed_early, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chunk_reader, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
