@@ -59,7 +59,13 @@ struct dr_read_stats {
     uint64_t errors;        /* wants delivered as errors */
 };
 
+#define DR_READ_WORKERS_MAX 32
+
 void dr_read_params_default(struct dr_read_params *p);
+
+/* The process's default number of workers (`--read-concurrency`), for every run that does not
+ * set its own; 0 restores one per core. */
+void dr_read_set_concurrency(unsigned workers);
 
 /* Adds b to a. */
 void dr_read_stats_add(struct dr_read_stats *a, const struct dr_read_stats *b);

@@ -17,6 +17,7 @@
 #include "drrepo/cli.h"
 #include "drrepo/crypto.h"
 #include "drrepo/error.h"
+#include "drrepo/read.h"
 #include "drrepo/fault.h"
 #include "drrepo/fs.h"
 #include "drrepo/index.h"
@@ -415,7 +416,8 @@ static const struct dr_cmd *find_cmd(const char *name)
 static void print_help(FILE *f)
 {
     fprintf(f, "usage: drrepo [-r REPO] [--password-file F | --password-command CMD]\n"
-               "              [--cache-dir DIR] [--retry-lock DURATION] [--json] [-q] [-v]\n"
+               "              [--cache-dir DIR] [--retry-lock DURATION] [--read-concurrency N]\n"
+               "              [--json] [-q] [-v]\n"
                "              COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < DR_ARRAY_LEN(commands); i++) {
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
@@ -490,6 +492,7 @@ static int take_global_options(struct dr_ctx *ctx, int *verbose, int argc, char 
             {"--password-file", offsetof(struct dr_ctx, password_file)},
             {"--password-command", offsetof(struct dr_ctx, password_command)},
             {"--cache-dir", offsetof(struct dr_ctx, cache_dir)},
+            {"--read-concurrency", offsetof(struct dr_ctx, read_concurrency)},
         };
         for (size_t k = 0; k < DR_ARRAY_LEN(valued) && !slot; k++) {
             size_t n = strlen(valued[k].name);
@@ -524,6 +527,7 @@ int dr_cli_main(int argc, char **argv)
         {"password-command", required_argument, NULL, 'c'},
         {"cache-dir", required_argument, NULL, 'C'},
         {"retry-lock", required_argument, NULL, 'R'},
+        {"read-concurrency", required_argument, NULL, 'N'},
         {"json", no_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
@@ -542,6 +546,7 @@ int dr_cli_main(int argc, char **argv)
         case 'p': ctx.password_file = optarg; break;
         case 'c': ctx.password_command = optarg; break;
         case 'C': ctx.cache_dir = optarg; break;
+        case 'N': ctx.read_concurrency = optarg; break;
         case 'R':
             if (dr_parse_duration(optarg, &ctx.retry_lock_ns) < 0) {
                 fprintf(stderr, "drrepo: error: %s\n", dr_error_msg());
@@ -586,6 +591,19 @@ int dr_cli_main(int argc, char **argv)
     if (ctx.retry_lock_ns < 0) {
         fprintf(stderr, "drrepo: error: --retry-lock takes a duration such as 30s or 2h\n");
         return 2;
+    }
+    if (ctx.read_concurrency) {
+        char *end;
+        unsigned long n = strtoul(ctx.read_concurrency, &end, 10);
+        if (*ctx.read_concurrency < '0' || *ctx.read_concurrency > '9' || *end || n < 1 ||
+            n > DR_READ_WORKERS_MAX) {
+            fprintf(stderr,
+                    "drrepo: error: --read-concurrency takes a number of workers from 1 "
+                    "to %u, not '%s'\n",
+                    DR_READ_WORKERS_MAX, ctx.read_concurrency);
+            return 2;
+        }
+        dr_read_set_concurrency((unsigned)n);
     }
     dr_log_set_level(ctx.quiet      ? DR_LOG_WARN
                      : verbose >= 3 ? DR_LOG_TRACE

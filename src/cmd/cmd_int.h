@@ -42,6 +42,7 @@ struct dr_ctx {
     const char *password_file;
     const char *password_command;
     const char *cache_dir;
+    const char *read_concurrency; /* --read-concurrency: the read engine's workers */
     bool json;
     bool quiet;
     bool progress; /* stderr is a terminal and not quiet */

@@ -35,7 +35,7 @@
  * when it does not. */
 #define UNIT_MIN ((uint64_t)1 << 20)
 #define UNIT_MAX ((uint64_t)32 << 20)
-#define WORKERS_MAX 32
+#define WORKERS_MAX DR_READ_WORKERS_MAX
 /* A stream's caller takes blobs in order as soon as the unit that holds them is decoded: small
  * units let it start early and keep every worker busy on a single file. */
 #define STREAM_UNIT_PLAIN ((uint64_t)4 << 20)
@@ -404,8 +404,18 @@ static void *worker_main(void *arg)
 
 /* ---- set-up and tear-down ------------------------------------------------------------- */
 
+static unsigned concurrency; /* --read-concurrency, set once before any run */
+
+void dr_read_set_concurrency(unsigned workers)
+{
+    concurrency = workers > WORKERS_MAX ? WORKERS_MAX : workers;
+}
+
 static unsigned default_workers(void)
 {
+    if (concurrency) {
+        return concurrency;
+    }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     return ncpu < 1 ? 1 : ncpu > WORKERS_MAX ? WORKERS_MAX : (unsigned)ncpu;
 }

@@ -47,6 +47,12 @@ dr_check "the hard links are links, across batches" \
     test "$(stat -c %h:%i "$T/r1$src/d00/faaa")" = "3:$(stat -c %i "$T/r1$src/d11/link-to-first")"
 dr_check "the sparse file keeps its hole" \
     test "$(stat -c %s "$T/r1$src/sparse")" = 6291456 -a "$(du -k "$T/r1$src/sparse" | cut -f1)" -lt 100
+dr_must_fail 2 "--read-concurrency 0 is a usage error" drrepo restore latest --target "$T/r0" \
+    --read-concurrency 0
+dr_check "it names the option" grep -q "read-concurrency takes a number of workers" "$T/err"
+dr_expect_success "restore with one worker (--read-concurrency 1)" \
+    drrepo --read-concurrency 1 restore latest --target "$T/r3" --include "$src/d07"
+dr_check "one worker restores the same" dr_same_tree "$src/d07" "$T/r3$src/d07"
 dr_expect_success "stats --json" drrepo --json stats
 dr_check "many-chunks has 10,000 chunks at least" test "$(dr_json_field blobs)" -ge 10000
 dr_check "gets at most 1.1 x the data packs" test "$gets" -ge 1 -a $((gets * 10)) -le $((packs * 11))
