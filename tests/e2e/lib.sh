@@ -12,6 +12,7 @@
 #   dr_mount_tmpfs SIZE               a tmpfs at $MNT for this test (skips unless root)
 #   dr_snap_ids, dr_same_ids NAME     the snapshots of $R from snapshots/; checked against the CLI
 #   dr_no_leak_check                  no LeakSanitizer pass at the exits of this test's runs
+#   dr_running PID                    the process exists and has not exited (zombies have)
 #   dr_done                           print the summary and exit (0 if all passed)
 # stdout/stderr of the last command are in $T/out and $T/err.
 set -u
@@ -124,6 +125,17 @@ dr_same_ids() {
 # later detect_leaks in ASAN_OPTIONS overrides an earlier one). Only for fault tests that start
 # hundreds of drrepo processes or kill them: see tests/README.md, "ASan and leak checks".
 dr_no_leak_check() { export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"; }
+
+# dr_running PID: true while PID exists and has not exited. A daemon (redis-server, a postmaster)
+# is a child of init: once it has exited it stays a zombie until init reaps it, which `kill -0`
+# counts as alive (a second or more under some container inits); a zombie holds no socket, file
+# or memory. One read of /proc, no process.
+dr_running() {
+    local st
+    { read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+    st=${st##*) }
+    [ "${st:0:1}" != Z ]
+}
 
 dr_init() {
     "$DRREPO" -r "${1:-$REPO}" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 >"$T/out" 2>"$T/err" \

@@ -4,7 +4,8 @@
 # works, two mounts of one repository run at once, a snapshot taken while mounted appears, a
 # corrupted chunk fails only the reads that touch it, and unmounting (fusermount3 -u, SIGTERM,
 # --background) leaves no process and no lock behind. Without /dev/fuse only the clear errors are
-# tested and the test is skipped (77). Random ranges use DR_SEED (printed) when set.
+# tested and the test is skipped (77). Random ranges come from a fixed seed (700, printed);
+# DR_TEST_SEED=N draws others.
 . "$DR_SRC/tests/e2e/lib.sh"
 
 # Small chunker and pack parameters (tests/README.md): an 8 MiB file is some 30 chunks in 8
@@ -110,8 +111,10 @@ dr_check "owners are the snapshot's" test "$(stat -c %u:%g "$L/a/hello.txt")" = 
 dr_check "mtimes keep nanoseconds" test "$(stat -c %y "$L/a/hello.txt")" = "$(stat -c %y "$src/a/hello.txt")"
 dr_check "the file system is read-only" sh -c "! touch '$L/a/newfile' 2>/dev/null"
 
-seed=${DR_SEED:-$((RANDOM * 32768 + RANDOM))}
-echo "# random ranges: seed $seed (DR_SEED=$seed to repeat)"
+# a fixed seed (700) by default, so that a failure repeats (tests/README.md); DR_TEST_SEED=N (or
+# DR_SEED=N, its old name) draws others
+seed=${DR_TEST_SEED:-${DR_SEED:-700}}
+echo "# random ranges: seed $seed (DR_TEST_SEED=N for others)"
 size=$(stat -c %s "$src/big.bin")
 ranges_ok=1
 while read -r skip count; do

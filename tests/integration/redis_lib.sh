@@ -52,7 +52,7 @@ redis_scratch_start() {
 redis_scratch_stop() {
     if [ -n "$SCRATCH_PID" ]; then
         kill "$SCRATCH_PID" 2>/dev/null
-        for _ in $(seq 1 50); do kill -0 "$SCRATCH_PID" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 1 50); do dr_running "$SCRATCH_PID" || break; sleep 0.1; done
         kill -9 "$SCRATCH_PID" 2>/dev/null
         SCRATCH_PID=
     fi

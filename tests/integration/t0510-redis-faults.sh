@@ -39,11 +39,14 @@ dr_check 'redis down: names the server and the cause' \
 unchanged 'redis down'
 
 # --- wrong password: a second server of our own with --requirepass ---
+# (no repl-diskless-sync-delay: the good snapshot above waited the default 5 s; the payloads
+# here need no other replicas to wait for, so the right password and the reference RDB below
+# take no 5 s each)
 port=$(free_port)
 mkdir -p "$T/auth"
 redis-server --port "$port" --bind 127.0.0.1 --requirepass s3cret-t0510 --save "" \
     --appendonly no --daemonize yes --pidfile "$T/auth/redis.pid" --dir "$T/auth" \
-    --logfile "$T/auth/redis.log" >/dev/null
+    --logfile "$T/auth/redis.log" --repl-diskless-sync-delay 0 >/dev/null
 for _ in $(seq 1 50); do [ -s "$T/auth/redis.pid" ] && break; sleep 0.1; done
 SCRATCH_PID=$(cat "$T/auth/redis.pid" 2>/dev/null)
 for _ in $(seq 1 50); do
@@ -61,11 +64,12 @@ dr_must_fail 12 'no password: exit 12' drrepo snapshot --redis "redis://127.0.0.
 dr_check 'no password: says a password is required' grep -q 'requires a password' "$T/err"
 dr_expect_success 'right password works' drrepo snapshot --redis "redis://default:s3cret-t0510@127.0.0.1:$port"
 drrepo snapshots --json >"$T/before.json"
+# the reference RDB for the fake server below, from this server (the shared one would wait 5 s)
+redis-cli -p "$port" -a s3cret-t0510 --no-auth-warning --rdb "$T/good.rdb" >/dev/null 2>&1
 redis_scratch_stop
 unchanged 'wrong password'
 
 # --- a fake server for broken payloads ---
-rcli --rdb "$T/good.rdb" >/dev/null 2>&1
 dr_check 'reference RDB fetched' test -s "$T/good.rdb"
 cat >"$T/fake.py" <<'PY'
 # a fake master: answers the commands before SYNC, then sends a broken payload (MODE)

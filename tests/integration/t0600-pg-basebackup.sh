@@ -57,8 +57,8 @@ if [ -f "$T/data/postmaster.pid" ]; then
     counts "host=$sock port=25999 user=postgres dbname=postgres" >"$T/counts.restored"
     pid=$(head -n 1 "$T/data/postmaster.pid")
     kill -INT "$pid"
-    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    dr_check "restored server stopped" sh -c "! kill -0 $pid 2>/dev/null"
+    for _ in $(seq 1 300); do dr_running "$pid" || break; sleep 0.2; done
+    dr_check "restored server stopped" test -z "$(dr_running "$pid" && echo running)"
     dr_check "row counts of every table equal the source" dr_cmp "$T/counts.src" "$T/counts.restored"
     dr_check "rows were compared" grep -q "$db.public.pgbench_accounts 500000" "$T/counts.restored"
 else

@@ -14,7 +14,7 @@ cleanup() {
     src -c "drop database if exists $db" -c "drop role if exists $role" >/dev/null 2>&1
     if [ -n "$scratch_pid" ]; then
         kill -INT "$scratch_pid" 2>/dev/null
-        for _ in $(seq 1 100); do kill -0 "$scratch_pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 1 100); do dr_running "$scratch_pid" || break; sleep 0.1; done
     fi
     dr_cleanup
 }
