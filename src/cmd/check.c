@@ -103,6 +103,8 @@ static int print_json(const struct dr_check_report *rep, bool read_data)
     dr_json_ku64(&w, "keys", s->keys);
     dr_json_ku64(&w, "packs_read", s->packs_read);
     dr_json_ku64(&w, "bytes_read", s->bytes_read);
+    dr_json_ku64(&w, "gets", s->gets);
+    dr_json_ku64(&w, "bytes_fetched", s->bytes_fetched);
     dr_json_ku64(&w, "unreferenced_packs", s->unreferenced_packs);
     dr_json_ku64(&w, "unreferenced_blobs", s->unreferenced_blobs);
     dr_json_ku64(&w, "unreferenced_bytes", s->unreferenced_bytes);
