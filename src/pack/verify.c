@@ -48,7 +48,8 @@ struct dr_pack_verifier *dr_pack_verifier_new(const struct dr_keys *k, int zstd_
     struct dr_pack_verifier *v = dr_xcalloc(1, sizeof(*v));
     v->k = k;
     v->z = dr_compressor_new(zstd_level);
-    v->window = window ? window : DR_PACK_VERIFY_WINDOW;
+    /* the first window holds the preamble, which the header's tag binds in */
+    v->window = window ? DR_MAX(window, (size_t)DR_PACK_PREAMBLE_LEN) : DR_PACK_VERIFY_WINDOW;
     v->win = (struct dr_buf)DR_BUF_INIT(v->window + DR_BLOB_RECORD_MAX);
     v->tail = (struct dr_buf)DR_BUF_INIT(DR_PACK_TAIL_READ);
     v->hdr = (struct dr_buf)DR_BUF_INIT(DR_PACK_HEADER_MAX);
