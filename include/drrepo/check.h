@@ -1,9 +1,10 @@
 /* check.h: integrity checks (`drrepo check`) and the report they produce.
  *
  * The structure check reads no blob data: snapshot objects, trees, pack headers, the index and
- * its reference counts. With read_data, packs are read whole and every blob authenticated,
- * decompressed and re-hashed; a failure is re-read once to tell transient from persistent. The
- * report names damaged objects and, for each, the snapshots and paths it affects. */
+ * its reference counts. With read_data, packs are read front to back in a bounded window
+ * (each pack's hash against its name) and every blob authenticated, decompressed and
+ * re-hashed; a failure is re-read once to tell transient from persistent. The report names
+ * damaged objects and, for each, the snapshots and paths it affects. */
 #ifndef DR_CHECK_H
 #define DR_CHECK_H
 
@@ -43,6 +44,7 @@ struct dr_affected {
 struct dr_check_stats {
     uint64_t snapshots, trees, blobs, packs, keys;
     uint64_t packs_read, bytes_read;
+    uint64_t gets, bytes_fetched; /* --read-data's backend gets and the bytes they returned */
     uint64_t unreferenced_packs, unreferenced_blobs, unreferenced_bytes;
     int64_t duration_ns;
 };
@@ -58,6 +60,7 @@ struct dr_check_report {
 };
 
 #define DR_CHECK_AFFECTED_MAX 10000u
+#define DR_CHECK_WORKERS_MAX 16
 
 enum dr_subset {
     DR_SUBSET_ALL,
@@ -74,6 +77,9 @@ struct dr_check_opts {
     uint64_t size;
     int64_t max_age_ns;      /* > 0: read only packs not verified within this age */
     uint64_t seed;           /* for the random sample */
+    unsigned workers;        /* packs verified at once; 0: one per core; at most
+                                DR_CHECK_WORKERS_MAX */
+    size_t window;           /* bytes a worker reads with one get; 0: DR_PACK_VERIFY_WINDOW */
     dr_progress_cb progress; /* bytes_read / bytes_total of the packs being read */
     void *progress_arg;
 };

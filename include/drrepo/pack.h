@@ -37,6 +37,15 @@ DR_MUST_CHECK int dr_blob_decode(const struct dr_keys *k, struct dr_compressor *
                                  const struct dr_id *id, const uint8_t *rec, size_t reclen,
                                  uint32_t ulen, struct dr_buf *out);
 
+/* dr_blob_decode for a verifier that does not keep the plaintext: the same checks and the same
+ * messages, with scratch (the opened record) and plain (a compressed blob's plaintext) the
+ * caller's working buffers, emptied on entry and their memory kept, so a loop over records
+ * allocates once; their max must allow DR_BLOB_RECORD_MAX and DR_BLOB_MAX. A raw blob is hashed
+ * in scratch and plain is not touched. Errors: DR_ECORRUPT, naming the blob id. */
+DR_MUST_CHECK int dr_blob_verify(const struct dr_keys *k, struct dr_compressor *z, uint8_t type,
+                                 const struct dr_id *id, const uint8_t *rec, size_t reclen,
+                                 uint32_t ulen, struct dr_buf *scratch, struct dr_buf *plain);
+
 /* Builds one pack in memory. Not thread-safe. */
 struct dr_pack_writer;
 
@@ -87,5 +96,54 @@ DR_MUST_CHECK int dr_pack_read_header(struct dr_backend *b, const struct dr_keys
                                       const char *object_name, uint64_t *out_size,
                                       struct dr_pack_entry **out_entries, size_t *out_n,
                                       uint8_t *out_type);
+
+/* ---- streaming verification (check --read-data) ---- */
+
+/* The bytes a verifier fetches with one get: what it holds of a pack besides the record being
+ * decoded (which may be longer). */
+#define DR_PACK_VERIFY_WINDOW ((size_t)4 << 20)
+
+struct dr_pack_bad_blob {
+    struct dr_id id;
+    char *msg; /* malloc'd */
+};
+
+/* What dr_pack_verify found. Release with dr_pack_verify_result_release. */
+struct dr_pack_verify_result {
+    uint64_t size;  /* the object's size */
+    char *pack_msg; /* malloc'd, or NULL: why the pack as a whole is bad (preamble, trailer,
+                       header, or "content does not match its name (…)") */
+    struct dr_pack_bad_blob *bad; /* malloc'd: the records that fail, in pack order */
+    size_t nbad;
+    uint64_t gets;          /* backend gets made (also when dr_pack_verify fails) */
+    uint64_t bytes_fetched; /* bytes those gets returned */
+};
+
+void dr_pack_verify_result_release(struct dr_pack_verify_result *res);
+
+/* One worker's state for verifying packs one after the other: a window of the pack, a record's
+ * opened bytes, a blob's plaintext and a decompressor. Its memory is bounded by
+ * max(window, largest record) + largest record + largest compressed blob, whatever the size
+ * of the pack. Not thread-safe; one per thread. */
+struct dr_pack_verifier;
+
+/* k is borrowed and must outlive the verifier. window 0: DR_PACK_VERIFY_WINDOW (tests use
+ * small windows to make records straddle them). */
+struct dr_pack_verifier *dr_pack_verifier_new(const struct dr_keys *k, int zstd_level,
+                                              size_t window);
+void dr_pack_verifier_free(struct dr_pack_verifier *v);
+
+/* Verifies the pack stored as object_name, reading it front to back in ranged gets of one
+ * window: the preamble, trailer and header first (the header of a small pack comes with the
+ * first window, a larger pack's end with one more get), then every record in order, each
+ * authenticated, decoded and its id recomputed as soon as the window holds it, while the hash
+ * of all the bytes is computed and compared with want (the pack's name). A pack whose preamble,
+ * trailer or header is bad is not read further. Returns 0 with *out filled (pack_msg and bad
+ * empty for a good pack), or the backend's error when the object could not be read (DR_ENOENT,
+ * DR_EIO, DR_ENET, DR_ECORRUPT when it is shorter than its size); out->gets and
+ * out->bytes_fetched are set either way, the rest of *out is empty on error. */
+DR_MUST_CHECK int dr_pack_verify(struct dr_pack_verifier *v, struct dr_backend *b,
+                                 const char *object_name, const struct dr_id *want,
+                                 struct dr_pack_verify_result *out);
 
 #endif

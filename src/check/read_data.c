@@ -1,5 +1,6 @@
-/* read_data.c: check --read-data: the selected packs are read and verified whole on
- * worker threads, failures re-read once, the outcome recorded on the main thread. */
+/* read_data.c: check --read-data: the selected packs are verified on worker threads, each
+ * streamed through a bounded window (dr_pack_verify), failures re-read once, the outcome
+ * recorded on the main thread in selection order. */
 #include "check_int.h"
 
 #include <errno.h>
@@ -26,65 +27,7 @@
 
 /* ---- read data ---------------------------------------------------------------------------- */
 
-struct bad_blob {
-    struct dr_id id;
-    char *msg;
-};
-
-/* Verifies one pack's bytes. Returns 0 and fills *bad (malloc'd) with the blobs that fail, and
- * *pack_msg when the pack as a whole is bad. */
-static int verify_pack_bytes(struct dr_repo *r, struct dr_compressor *z, const char *obj,
-                             const struct dr_id *id, const struct dr_buf *data,
-                             struct bad_blob **bad, size_t *nbad, char **pack_msg)
-{
-    const uint8_t *d = (const uint8_t *)data->buf;
-    struct dr_pack_entry *e = NULL;
-    size_t n = 0;
-    uint8_t ptype;
-    uint32_t hlen;
-    *bad = NULL;
-    *nbad = 0;
-    *pack_msg = NULL;
-    struct dr_id got;
-    dr_crypto_hash(data->buf, data->len, &got);
-    bool hash_ok = dr_id_eq(&got, id);
-    int rc = dr_pack_parse_preamble(obj, d, data->len, &ptype);
-    if (rc >= 0) {
-        size_t tl = DR_MIN(data->len, (size_t)DR_PACK_TRAILER_LEN);
-        rc = dr_pack_parse_trailer(obj, d + data->len - tl, tl, data->len, &hlen);
-    }
-    if (rc >= 0) {
-        rc = dr_pack_parse_header(dr_repo_keys(r), obj, d,
-                                  d + data->len - DR_PACK_TRAILER_LEN - hlen, hlen, data->len, &e,
-                                  &n);
-    }
-    if (rc < 0) {
-        *pack_msg = dr_xstrdup(dr_error_msg());
-        dr_error_clear();
-        return 0;
-    }
-    if (!hash_ok) {
-        *pack_msg = dr_xstrdup("content does not match its name (bit rot, or a renamed file)");
-    }
-    struct dr_buf plain = DR_BUF_INIT(DR_BLOB_MAX);
-    size_t abad = 0;
-    for (size_t i = 0; i < n; i++) {
-        dr_buf_reset(&plain);
-        if (dr_blob_decode(dr_repo_keys(r), z, e[i].type, &e[i].id, d + e[i].offset, e[i].clen,
-                           e[i].ulen, &plain) < 0) {
-            DR_GROW(*bad, abad, *nbad + 1);
-            (*bad)[*nbad].id = e[i].id;
-            (*bad)[*nbad].msg = dr_xstrdup(dr_error_msg());
-            (*nbad)++;
-            dr_error_clear();
-        }
-    }
-    dr_buf_release(&plain);
-    free(e);
-    return 0;
-}
-
-static void free_bad(struct bad_blob *bad, size_t n)
+static void free_bad(struct dr_pack_bad_blob *bad, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(bad[i].msg);
@@ -99,7 +42,8 @@ struct pack_job {
     int read_rc; /* < 0: the pack could not be read (saved in read_err) */
     struct dr_error_saved read_err;
     uint64_t len;
-    struct bad_blob *bad, *bad2; /* first read, and the re-read when the first failed */
+    uint64_t gets, bytes_fetched; /* what the reads cost the backend, the re-read's included */
+    struct dr_pack_bad_blob *bad, *bad2; /* first read, and the re-read when the first failed */
     size_t nbad, nbad2;
     char *pmsg, *pmsg2;
     bool reread_failed; /* the re-read itself could not read the pack */
@@ -116,38 +60,55 @@ struct job_queue {
     pthread_cond_t cv;
 };
 
-static void run_job(struct dr_repo *r, struct dr_compressor *z, struct pack_job *j)
+/* Verifies one pack (streaming, pack.h) into r: 0, or the error that kept it from being read. */
+static int verify_once(struct dr_repo *r, struct dr_pack_verifier *v, struct pack_job *j,
+                       struct dr_pack_verify_result *res)
 {
-    struct dr_buf data = DR_BUF_INIT((size_t)DR_PACK_FILE_MAX);
-    j->read_rc = dr_backend_get(dr_repo_backend(r), j->obj, 0, UINT64_MAX, &data);
+    int rc = dr_pack_verify(v, dr_repo_backend(r), j->obj, &j->p->id, res);
+    j->gets += res->gets;
+    j->bytes_fetched += res->bytes_fetched;
+    return rc;
+}
+
+static void run_job(struct dr_repo *r, struct dr_pack_verifier *v, struct pack_job *j)
+{
+    struct dr_pack_verify_result res;
+    j->read_rc = verify_once(r, v, j, &res);
     if (j->read_rc < 0) {
         dr_error_save(&j->read_err, j->read_rc);
         dr_error_clear();
         goto out;
     }
-    j->len = data.len;
-    verify_pack_bytes(r, z, j->obj, &j->p->id, &data, &j->bad, &j->nbad, &j->pmsg);
+    j->len = res.size;
+    j->pmsg = res.pack_msg;
+    j->bad = res.bad;
+    j->nbad = res.nbad;
     if (j->pmsg || j->nbad) {
         /* read once more: flaky RAM, cables and disks cause false alarms that a re-read clears */
-        dr_buf_reset(&data);
-        if (dr_backend_get(dr_repo_backend(r), j->obj, 0, UINT64_MAX, &data) >= 0) {
-            verify_pack_bytes(r, z, j->obj, &j->p->id, &data, &j->bad2, &j->nbad2, &j->pmsg2);
+        if (verify_once(r, v, j, &res) >= 0) {
+            j->pmsg2 = res.pack_msg;
+            j->bad2 = res.bad;
+            j->nbad2 = res.nbad;
         } else {
             dr_error_clear();
             j->reread_failed = true;
         }
     }
 out:
-    dr_buf_release(&data);
     if (j->twin) {
-        run_job(r, z, j->twin);
+        run_job(r, v, j->twin);
     }
 }
 
+/* check's own pool rather than the read engine's: the engine reads blobs that the index
+ * names, in units cut to its budget, while this reads every byte of a pack, the header and
+ * whatever lies between records too, for the hash of the whole pack; its memory is bounded the
+ * same way, by one window and one record per worker (dr_pack_verifier), not by the pack. */
 static void *job_worker(void *arg)
 {
     struct job_queue *q = arg;
-    struct dr_compressor *z = dr_compressor_new(dr_repo_config(q->c->r)->zstd_level);
+    struct dr_pack_verifier *v = dr_pack_verifier_new(
+        dr_repo_keys(q->c->r), dr_repo_config(q->c->r)->zstd_level, q->c->o->window);
     for (;;) {
         pthread_mutex_lock(&q->mu);
         size_t i = q->next < q->n ? q->next++ : q->n;
@@ -155,13 +116,13 @@ static void *job_worker(void *arg)
         if (i >= q->n) {
             break;
         }
-        run_job(q->c->r, z, &q->jobs[i]);
+        run_job(q->c->r, v, &q->jobs[i]);
         pthread_mutex_lock(&q->mu);
         q->jobs[i].done = true;
         pthread_cond_broadcast(&q->cv);
         pthread_mutex_unlock(&q->mu);
     }
-    dr_compressor_free(z);
+    dr_pack_verifier_free(v);
     return NULL;
 }
 
@@ -310,6 +271,8 @@ static int marks_flush(struct chk *c, struct marks *m)
 static int record_job(struct chk *c, struct marks *m, struct pack_job *j)
 {
     struct pack_sum *p = j->p;
+    c->rep->st.gets += j->gets + (j->twin ? j->twin->gets : 0);
+    c->rep->st.bytes_fetched += j->bytes_fetched + (j->twin ? j->twin->bytes_fetched : 0);
     const char *why = NULL, *why2 = NULL;
     int bad = settle(c, j, &why);
     int bad2 = bad < 0 || !j->twin ? 0 : settle(c, j->twin, &why2);
@@ -409,7 +372,10 @@ static size_t select_packs(struct chk *c, struct pack_sum ***out)
 }
 
 /* Verifies the selected packs on one worker thread per core (the work is hashing, decryption
- * and decompression: CPU-bound), recording results in selection order on this thread. */
+ * and decompression: CPU-bound), recording results in selection order on this thread. A
+ * worker holds one window and one record of a pack, not the pack, so memory is bounded by the
+ * workers whatever the pack size; the results that wait to be recorded are small (the names
+ * and messages of damaged blobs). */
 int dr_check_read_data(struct chk *c)
 {
     struct pack_sum **sel;
@@ -441,9 +407,9 @@ int dr_check_read_data(struct chk *c)
     }
     pthread_mutex_init(&q.mu, NULL);
     pthread_cond_init(&q.cv, NULL);
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int nthreads = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu;
-    pthread_t threads[16];
+    long ncpu = c->o->workers ? (long)c->o->workers : sysconf(_SC_NPROCESSORS_ONLN);
+    int nthreads = ncpu < 1 ? 1 : ncpu > DR_CHECK_WORKERS_MAX ? DR_CHECK_WORKERS_MAX : (int)ncpu;
+    pthread_t threads[DR_CHECK_WORKERS_MAX];
     int started = 0;
     for (int t = 0; t < nthreads && (size_t)t < n; t++) {
         if (pthread_create(&threads[t], NULL, job_worker, &q) == 0) {

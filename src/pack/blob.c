@@ -56,12 +56,12 @@ int dr_blob_encode(const struct dr_keys *k, struct dr_compressor *z, uint8_t typ
     return dr_blob_encode_nonce(k, z, type, id, plain, len, NULL, out);
 }
 
-int dr_blob_decode(const struct dr_keys *k, struct dr_compressor *z, uint8_t type,
-                   const struct dr_id *id, const uint8_t *rec, size_t reclen, uint32_t ulen,
-                   struct dr_buf *out)
+/* Opens a record into pt (emptied first) and checks the lengths first: the part of decoding
+ * that dr_blob_decode and dr_blob_verify share. */
+static int blob_unseal(const struct dr_keys *k, uint8_t type, const char *hex,
+                       const struct dr_id *id, const uint8_t *rec, size_t reclen, uint32_t ulen,
+                       struct dr_buf *pt)
 {
-    char hex[DR_ID_HEX_LEN + 1];
-    dr_id_hex(id, hex);
     /* the smallest record holds the encoding byte; lengths are checked before allocating */
     if (reclen < DR_AEAD_OVERHEAD + 1 || reclen > DR_BLOB_RECORD_MAX) {
         return dr_errorf(DR_ECORRUPT, "blob %s: record length %zu is out of range", hex, reclen);
@@ -72,15 +72,39 @@ int dr_blob_decode(const struct dr_keys *k, struct dr_compressor *z, uint8_t typ
     }
     uint8_t ad[DR_BLOB_AD_LEN];
     blob_ad(ad, type, id);
-    struct dr_buf pt = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
-    size_t old_len = out->len;
-    int rc = dr_crypto_unseal(k, ad, sizeof(ad), rec, reclen, &pt);
+    dr_buf_reset(pt);
+    int rc = dr_crypto_unseal(k, ad, sizeof(ad), rec, reclen, pt);
     if (rc == DR_ECORRUPT) {
-        rc = dr_errorf(DR_ECORRUPT, "blob %s: authentication failed", hex);
-        goto out;
+        return dr_errorf(DR_ECORRUPT, "blob %s: authentication failed", hex);
     }
     if (rc < 0) {
-        rc = dr_error_wrap(rc, "blob %s", hex);
+        return dr_error_wrap(rc, "blob %s", hex);
+    }
+    return 0;
+}
+
+/* Checks that the ulen plaintext bytes at p are blob id. */
+static int blob_check_id(const struct dr_keys *k, const char *hex, const struct dr_id *id,
+                         const void *p, uint32_t ulen)
+{
+    struct dr_id got;
+    dr_crypto_blob_id(k, p, ulen, &got);
+    if (!dr_id_eq(&got, id)) {
+        return dr_errorf(DR_ECORRUPT, "blob %s: content does not match its id", hex);
+    }
+    return 0;
+}
+
+int dr_blob_decode(const struct dr_keys *k, struct dr_compressor *z, uint8_t type,
+                   const struct dr_id *id, const uint8_t *rec, size_t reclen, uint32_t ulen,
+                   struct dr_buf *out)
+{
+    char hex[DR_ID_HEX_LEN + 1];
+    dr_id_hex(id, hex);
+    struct dr_buf pt = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
+    size_t old_len = out->len;
+    int rc = blob_unseal(k, type, hex, id, rec, reclen, ulen, &pt);
+    if (rc < 0) {
         goto out;
     }
     rc = dr_decompress(z, (const uint8_t *)pt.buf, pt.len, ulen, out);
@@ -93,12 +117,7 @@ int dr_blob_decode(const struct dr_keys *k, struct dr_compressor *z, uint8_t typ
                        out->len - old_len, ulen);
         goto out;
     }
-    struct dr_id got;
-    dr_crypto_blob_id(k, out->buf + old_len, ulen, &got);
-    if (!dr_id_eq(&got, id)) {
-        rc = dr_errorf(DR_ECORRUPT, "blob %s: content does not match its id", hex);
-        goto out;
-    }
+    rc = blob_check_id(k, hex, id, out->buf + old_len, ulen);
 out:
     if (rc < 0 && out->alloc) {
         /* on failure out is as it was: no half-decoded plaintext is left for a caller to use */
@@ -106,4 +125,31 @@ out:
     }
     dr_buf_release(&pt);
     return rc;
+}
+
+int dr_blob_verify(const struct dr_keys *k, struct dr_compressor *z, uint8_t type,
+                   const struct dr_id *id, const uint8_t *rec, size_t reclen, uint32_t ulen,
+                   struct dr_buf *scratch, struct dr_buf *plain)
+{
+    char hex[DR_ID_HEX_LEN + 1];
+    dr_id_hex(id, hex);
+    int rc = blob_unseal(k, type, hex, id, rec, reclen, ulen, scratch);
+    if (rc < 0) {
+        return rc;
+    }
+    const uint8_t *pt = (const uint8_t *)scratch->buf;
+    if (pt[0] == DR_ENC_RAW && scratch->len - 1 == ulen) {
+        /* a raw blob is hashed where it was opened: no copy, and no second buffer its size */
+        return blob_check_id(k, hex, id, pt + 1, ulen);
+    }
+    dr_buf_reset(plain);
+    rc = dr_decompress(z, pt, scratch->len, ulen, plain);
+    if (rc < 0) {
+        return dr_error_wrap(rc == DR_ECORRUPT ? rc : DR_ECORRUPT, "blob %s", hex);
+    }
+    if (plain->len != ulen) {
+        return dr_errorf(DR_ECORRUPT, "blob %s: decodes to %zu bytes, expected %u", hex, plain->len,
+                         ulen);
+    }
+    return blob_check_id(k, hex, id, plain->buf, ulen);
 }

@@ -14,6 +14,10 @@
 /* Length of the plaintext header before its entries: magic[8] || version u32 || count u32. */
 #define DR_PACK_HEADER_FIXED_LEN 16
 
+/* How much of a pack's end a reader fetches at once: the trailer and, for all but the largest
+ * packs, the whole header, so one read serves both (one request on remote backends). */
+#define DR_PACK_TAIL_READ (64u * 1024 + DR_PACK_TRAILER_LEN)
+
 /* dr_blob_encode sealing with nonce instead of a random one (NULL: random, as dr_blob_encode).
  * Test vectors only. Errors as dr_blob_encode. */
 DR_MUST_CHECK int dr_blob_encode_nonce(const struct dr_keys *k, struct dr_compressor *z,

@@ -14,10 +14,6 @@
 #include "drrepo/reader.h"
 #include "pack_int.h"
 
-/* How much of a pack's end dr_pack_read_header fetches at once: the trailer and, for all but the
- * largest packs, the whole header, so one read serves both (one request on remote backends). */
-#define PACK_TAIL_READ (64u * 1024 + DR_PACK_TRAILER_LEN)
-
 /* Smallest sealed header: the fixed part with no entries. */
 #define PACK_HEADER_MIN (DR_AEAD_OVERHEAD + DR_PACK_HEADER_FIXED_LEN)
 
@@ -241,7 +237,7 @@ int dr_pack_read_header(struct dr_backend *b, const struct dr_keys *k, const cha
                         uint8_t *out_type)
 {
     struct dr_buf pre = DR_BUF_INIT(DR_PACK_PREAMBLE_LEN);
-    struct dr_buf tail = DR_BUF_INIT(PACK_TAIL_READ);
+    struct dr_buf tail = DR_BUF_INIT(DR_PACK_TAIL_READ);
     struct dr_buf big = DR_BUF_INIT(DR_PACK_HEADER_MAX);
     uint64_t size = 0;
     uint8_t type = 0;
@@ -268,7 +264,7 @@ int dr_pack_read_header(struct dr_backend *b, const struct dr_keys *k, const cha
     if (rc < 0) {
         goto out;
     }
-    uint64_t tail_len = DR_MIN(size - DR_PACK_PREAMBLE_LEN, (uint64_t)PACK_TAIL_READ);
+    uint64_t tail_len = DR_MIN(size - DR_PACK_PREAMBLE_LEN, (uint64_t)DR_PACK_TAIL_READ);
     rc = dr_backend_get(b, object_name, size - tail_len, tail_len, &tail);
     if (rc < 0) {
         goto out;

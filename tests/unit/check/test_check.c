@@ -4,7 +4,9 @@
  * its snapshots and packs; a flipped byte in a data pack is reported (read_data) as damage
  * naming that pack, and the affected list names the snapshot and the one file whose blob is
  * in the damaged record, not the intact files; a data pack that is gone is reported as a missing
- * pack by name, with every file of the snapshot affected. */
+ * pack by name, with every file of the snapshot affected; with packs streamed through a window
+ * smaller than their records by three workers, a clean check and the flipped byte's report
+ * are the same, and the gets and bytes fetched are counted. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -62,14 +64,20 @@ static int teardown(void **state)
     return 0;
 }
 
-static void run_check(struct env *e, bool read_data, struct dr_check_report *rep)
+static void run_check_opts(struct env *e, const struct dr_check_opts *o,
+                           struct dr_check_report *rep)
 {
-    struct dr_check_opts o = {.read_data = read_data};
     memset(rep, 0, sizeof(*rep));
-    int rc = dr_check_run(e->r, &o, rep);
+    int rc = dr_check_run(e->r, o, rep);
     if (rc < 0) {
         fail_msg("check: %s", dr_error_msg());
     }
+}
+
+static void run_check(struct env *e, bool read_data, struct dr_check_report *rep)
+{
+    struct dr_check_opts o = {.read_data = read_data};
+    run_check_opts(e, &o, rep);
 }
 
 static void print_report(const struct dr_check_report *rep)
@@ -126,9 +134,8 @@ static void test_clean(void **state)
     dr_check_report_release(&rep);
 }
 
-static void test_flipped_byte(void **state)
+static void flipped_byte(struct env *e, const struct dr_check_opts *o)
 {
-    struct env *e = *state;
     struct dr_snapshot s;
     struct dr_node a = {0};
     dr_snapshot_init(&s);
@@ -142,7 +149,7 @@ static void test_flipped_byte(void **state)
     assert_int_equal(dr_mem_backend_flip(STORE, e->pack, b.offset + b.clen / 2, 0x04), 0);
 
     struct dr_check_report rep;
-    run_check(e, true, &rep);
+    run_check_opts(e, o, &rep);
     print_report(&rep);
     assert_true(rep.ndamage > 0);
     /* the pack as a whole (its hash) and the blob in it */
@@ -157,6 +164,32 @@ static void test_flipped_byte(void **state)
     dr_check_report_release(&rep);
     dr_node_release(&a);
     dr_snapshot_release(&s);
+}
+
+static void test_flipped_byte(void **state)
+{
+    struct dr_check_opts o = {.read_data = true};
+    flipped_byte(*state, &o);
+}
+
+/* Packs streamed in windows far smaller than their records, by several workers: the same
+ * outcome, and every byte of the packs fetched (the pack's end twice at most). */
+static void test_small_window(void **state)
+{
+    struct env *e = *state;
+    struct dr_check_opts o = {.read_data = true, .window = 1000, .workers = 3};
+    struct dr_check_report rep;
+    run_check_opts(e, &o, &rep);
+    print_report(&rep);
+    assert_int_equal(rep.ndamage, 0);
+    assert_true(rep.st.packs_read >= 2);
+    print_message("%llu packs, %llu bytes, %llu gets, %llu fetched\n",
+                  (unsigned long long)rep.st.packs_read, (unsigned long long)rep.st.bytes_read,
+                  (unsigned long long)rep.st.gets, (unsigned long long)rep.st.bytes_fetched);
+    assert_true(rep.st.gets > 2 * rep.st.packs_read);
+    assert_true(rep.st.bytes_fetched >= rep.st.bytes_read);
+    dr_check_report_release(&rep);
+    flipped_byte(e, &o);
 }
 
 static void test_missing_pack(void **state)
@@ -179,6 +212,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flipped_byte, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_small_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_pack, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
