@@ -77,7 +77,8 @@ struct dr_check_opts {
     uint64_t size;
     int64_t max_age_ns;      /* > 0: read only packs not verified within this age */
     uint64_t seed;           /* for the random sample */
-    unsigned workers;        /* packs verified at once; 0: one per core; at most
+    unsigned workers;        /* packs verified at once; 0: the read engine's default (one per
+                                core, --read-concurrency); at most
                                 DR_CHECK_WORKERS_MAX */
     size_t window;           /* bytes a worker reads with one get; 0: DR_PACK_VERIFY_WINDOW */
     dr_progress_cb progress; /* bytes_read / bytes_total of the packs being read */

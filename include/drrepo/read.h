@@ -67,6 +67,9 @@ void dr_read_params_default(struct dr_read_params *p);
  * set its own; 0 restores one per core. */
 void dr_read_set_concurrency(unsigned workers);
 
+/* The workers a run gets by default: --read-concurrency, else one per core. */
+unsigned dr_read_default_workers(void);
+
 /* Adds b to a. */
 void dr_read_stats_add(struct dr_read_stats *a, const struct dr_read_stats *b);
 

@@ -20,6 +20,7 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
+#include "drrepo/read.h"
 #include "drrepo/secure.h"
 #include "drrepo/util.h"
 #include "drrepo/repo.h"
@@ -407,7 +408,8 @@ int dr_check_read_data(struct chk *c)
     }
     pthread_mutex_init(&q.mu, NULL);
     pthread_cond_init(&q.cv, NULL);
-    long ncpu = c->o->workers ? (long)c->o->workers : sysconf(_SC_NPROCESSORS_ONLN);
+    /* --read-concurrency sets the readers' workers, check's included */
+    long ncpu = c->o->workers ? (long)c->o->workers : (long)dr_read_default_workers();
     int nthreads = ncpu < 1 ? 1 : ncpu > DR_CHECK_WORKERS_MAX ? DR_CHECK_WORKERS_MAX : (int)ncpu;
     pthread_t threads[DR_CHECK_WORKERS_MAX];
     int started = 0;

@@ -190,18 +190,6 @@ static int open_damage(struct dr_ctx *ctx)
                      kind == DR_PROB_CONFIG ? "the config" : "key file", object);
 }
 
-/* --workers N: 1 to DR_CHECK_WORKERS_MAX packs verified at once. */
-static int workers_opt(struct dr_ctx *ctx, const char *arg, unsigned *out)
-{
-    uint64_t v;
-    if (dr_parse_u64(arg, &v) < 0 || v < 1 || v > DR_CHECK_WORKERS_MAX) {
-        dr_error_clear();
-        return dr_cmd_usage(ctx, "--workers takes 1 to %d, not '%s'", DR_CHECK_WORKERS_MAX, arg);
-    }
-    *out = (unsigned)v;
-    return 0;
-}
-
 int dr_cmd_check(struct dr_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -209,7 +197,6 @@ int dr_cmd_check(struct dr_ctx *ctx, int argc, char **argv)
         {"read-data-subset", required_argument, NULL, 's'},
         {"read-data-max-age", required_argument, NULL, 'a'},
         {"seed", required_argument, NULL, 'S'},
-        {"workers", required_argument, NULL, 'w'},
         {"json", no_argument, NULL, 'j'},
         {0, 0, 0, 0},
     };
@@ -227,7 +214,6 @@ int dr_cmd_check(struct dr_ctx *ctx, int argc, char **argv)
             rc = dr_parse_duration(optarg, &o.max_age_ns);
             break;
         case 'S': rc = dr_parse_u64(optarg, &o.seed); break;
-        case 'w': rc = workers_opt(ctx, optarg, &o.workers); break;
         case 'j': ctx->json = true; break;
         default: rc = dr_cmd_usage(ctx, "unknown option"); break;
         }

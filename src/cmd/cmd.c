@@ -56,7 +56,7 @@ static const struct dr_cmd commands[] = {
     {"check", "verify the repository's integrity", dr_cmd_check,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_VERIFY_INDEX,
      "check [--read-data] [--read-data-subset N/M|P%|SIZE] [--read-data-max-age DURATION]\n"
-     "     [--seed N] [--workers N] [--json]"},
+     "     [--seed N] [--json]"},
     {"drill", "prove a snapshot restores and works", dr_cmd_drill, DR_CMD_REPO | DR_CMD_LOCK_SHARED,
      "drill SNAP | drill --latest [--host H] [--check-sql FILE] [--restore-command CMD...]"},
     {"mount", "browse snapshots as a read-only file system", dr_cmd_mount,

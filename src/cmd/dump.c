@@ -66,9 +66,9 @@ int dr_cmd_dump(struct dr_ctx *ctx, int argc, char **argv)
         }
         /* -v: what the reads cost the backend (read amplification, a request bill) */
         dr_log_detail("read %llu chunks with %llu requests: %llu bytes fetched, %llu used",
-                    (unsigned long long)(reads.blobs + reads.errors),
-                    (unsigned long long)reads.gets, (unsigned long long)reads.bytes_fetched,
-                    (unsigned long long)reads.bytes_used);
+                      (unsigned long long)(reads.blobs + reads.errors),
+                      (unsigned long long)reads.gets, (unsigned long long)reads.bytes_fetched,
+                      (unsigned long long)reads.bytes_used);
     }
     dr_node_release(&n);
     dr_snapshot_release(&s);

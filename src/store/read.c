@@ -411,7 +411,7 @@ void dr_read_set_concurrency(unsigned workers)
     concurrency = workers > WORKERS_MAX ? WORKERS_MAX : workers;
 }
 
-static unsigned default_workers(void)
+unsigned dr_read_default_workers(void)
 {
     if (concurrency) {
         return concurrency;
@@ -460,7 +460,7 @@ static int engine_new(struct dr_repo *r, const struct dr_read_params *p,
     e->n = n;
     e->ordered = ordered;
     e->budget = p->budget ? p->budget : DR_READ_BUDGET;
-    e->workers = p->workers ? DR_MIN(p->workers, (unsigned)WORKERS_MAX) : default_workers();
+    e->workers = p->workers ? DR_MIN(p->workers, (unsigned)WORKERS_MAX) : dr_read_default_workers();
     e->unit_max = DR_MAX(DR_MIN((uint64_t)e->budget / e->workers, UNIT_MAX), UNIT_MIN);
     e->slots = dr_xcalloc(n ? n : 1, sizeof(*e->slots));
     int rc = plan_lookup(e);
