@@ -159,10 +159,35 @@ static int open_registered(const struct registered_driver *d, const char *locati
     return 0;
 }
 
+/* The length of a restic-style scheme prefix ("s3:", "sftp:", "rest:", "b2:"): a scheme name
+ * of two or more characters, then ':' and no "//". A local directory whose name has such a
+ * colon is written with a slash ("./s3:x"). 0 when loc has none. */
+static size_t colon_scheme(const char *loc)
+{
+    const char *p = loc;
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+        return 0;
+    }
+    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+           *p == '+' || *p == '-' || *p == '.') {
+        p++;
+    }
+    return *p == ':' && p - loc >= 2 && strncmp(p, "://", 3) != 0 ? (size_t)(p - loc) : 0;
+}
+
 int dr_backend_open(const char *location, struct dr_backend **out)
 {
     if (!location || !*location) {
         return dr_errorf(DR_EUSAGE, "no repository location given");
+    }
+    size_t cs = colon_scheme(location);
+    if (cs) {
+        /* never a local path: "s3:https://…" once made a directory named "s3:https:" */
+        return dr_errorf(DR_EUSAGE,
+                         "unsupported repository location '%s': '%.*s:' locations are not "
+                         "supported; a repository is a local directory (a path, or file:///path; "
+                         "write './%s' for a directory whose name has a colon)",
+                         location, (int)cs, location, location);
     }
     const char *path = location;
     if (strncmp(location, "file://", 7) == 0) {
@@ -180,7 +205,10 @@ int dr_backend_open(const char *location, struct dr_backend **out)
         if (d) {
             return open_registered(d, location, out);
         }
-        return dr_errorf(DR_EUSAGE, "unsupported repository location '%s'", location);
+        return dr_errorf(DR_EUSAGE,
+                         "unsupported repository location '%s': a repository is a local "
+                         "directory (a path, or file:///path)",
+                         location);
     }
     /* "/repo/" and "/repo" are the same directory; keep "/" itself */
     size_t plen = strlen(path);

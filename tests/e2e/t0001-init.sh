@@ -16,6 +16,19 @@ dr_expect_success "snapshots lists an empty repository" drrepo snapshots
 dr_check "no snapshots listed" grep -q "^0 snapshots" "$T/out"
 DRREPO_REPOSITORY="$REPO" dr_expect_success "DRREPO_REPOSITORY names the repository" \
     "$DRREPO" snapshots
+# restic-style locations are refused (exit 2) before anything is created: a location such as
+# "s3:https://…" once made a local directory named "s3:https:"
+for loc in 's3:https://s3.amazonaws.com/bucket/repo' 'sftp:user@host:/srv/repo' \
+    'rest:http://127.0.0.1:8000/' 'b2:bucket:path' 'azure:container:/'; do
+    cd "$T" || dr_fail "cd"
+    dr_must_fail 2 "init -r $loc is refused" "$DRREPO" -r "$loc" init
+    cd - >/dev/null || dr_fail "cd back"
+    dr_check "the error names the location and says what is supported" \
+        grep -qF "unsupported repository location '$loc': '${loc%%:*}:' locations are not supported" "$T/err"
+done
+dr_check "nothing was created in the current directory" \
+    test -z "$(cd "$T" && ls -d s3* sftp* rest* b2* azure* 2>/dev/null)"
+dr_must_fail 2 "snapshots -r s3:... is refused too" "$DRREPO" -r 's3:http://127.0.0.1:9/b' snapshots
 dr_must_fail 2 "an unknown command is a usage error" drrepo snapshto
 dr_check "the error suggests the closest command" grep -q "did you mean 'snapshot'" "$T/err"
 dr_must_fail 2 "a missing repository option is a usage error" "$DRREPO" snapshots

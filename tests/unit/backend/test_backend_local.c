@@ -92,8 +92,23 @@ static void test_open_locations(void **state)
     assert_false(dr_backend_exists(b));
     dr_backend_close(b);
 
-    /* a plain path with a colon is still a path */
+    /* restic-style locations are refused, never taken for a local directory "s3:https:" */
+    static const char *const refused[] = {"s3:https://s3.amazonaws.com/bucket/repo",
+                                          "sftp:user@host:/srv/repo",
+                                          "rest:http://host:8000/",
+                                          "b2:bucket:path",
+                                          "S3:bucket",
+                                          "repo:1"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        b = NULL;
+        assert_int_equal(dr_backend_open(refused[i], &b), DR_EUSAGE);
+        assert_non_null(strstr(dr_error_msg(), "locations are not supported"));
+        assert_null(b);
+    }
+    /* a path with a colon is a path once it has a slash; one letter and a colon too */
     assert_int_equal(dr_backend_open("./repo:1", &b), 0);
+    dr_backend_close(b);
+    assert_int_equal(dr_backend_open("x:y", &b), 0);
     dr_backend_close(b);
     dr_backend_close(NULL);
 }
