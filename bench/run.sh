@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: drrepo vs restic vs borg on the same generated data. See bench/README.md.
 #
-#   bench/run.sh [-s SCALE] [-n REPS] [-t "TOOLS"] [-w WORKDIR] [-o OUTDIR] [-d DRREPO] [-k]
+#   bench/run.sh [-s SCALE] [-n REPS] [-t "TOOLS"] [-w WORKDIR] [-o OUTDIR] [-d DRREPO] [-R DIR] [-k]
 #
 #   -s SCALE   data size multiplier (1 = ~1 GB; env BENCH_SCALE)              default 1
 #   -n REPS    repetitions of every timed step (env BENCH_REPS)              default 3
@@ -10,6 +10,8 @@
 #              default ${TMPDIR:-/tmp}/drrepo-bench (needs ~ (2 + 2*tools) x data size free)
 #   -o DIR     results dir (env BENCH_OUT)                                  default bench/out
 #   -d PATH    drrepo binary (env DRREPO)   default build-bench/drrepo, else build/drrepo
+#   -R DIR     where restores are written (env BENCH_RESTORE_DIR), e.g. a tmpfs such as
+#              /dev/shm/drrepo-bench to take the disk out    default WORKDIR/restore
 #   -k         keep the scratch dir afterwards
 #   --drop-caches  drop the page cache before every timed step (needs root; default off:
 #                  all data is read from the page cache, i.e. CPU-bound measurements)
@@ -26,8 +28,9 @@ SEED=${BENCH_SEED:-1}
 KEEP=0
 DROP=0
 DRREPO=${DRREPO:-}
+RESTORE_DIR=${BENCH_RESTORE_DIR:-}
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         -s) SCALE=$2; shift 2 ;;
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
         -w) WORK=$2; shift 2 ;;
         -o) OUT=$2; shift 2 ;;
         -d) DRREPO=$2; shift 2 ;;
+        -R) RESTORE_DIR=$2; shift 2 ;;
         -k) KEEP=1; shift ;;
         --drop-caches) DROP=1; shift ;;
         -h|--help) usage 0 ;;
@@ -109,8 +113,9 @@ cat "$OUT/machine-$STAMP.tsv" >&2
 # ---- data ----
 GEN=$WORK/gen-data
 cc -O2 -o "$GEN" "$HERE/gen-data.c" -lm || die "cannot compile bench/gen-data.c"
-rm -rf "$WORK/data" "$WORK/repos" "$WORK/cache" "$WORK/restore"
-mkdir -p "$WORK/data" "$WORK/repos" "$WORK/cache" "$WORK/restore"
+RESTORE_DIR=${RESTORE_DIR:-$WORK/restore}
+rm -rf "$WORK/data" "$WORK/repos" "$WORK/cache" "$RESTORE_DIR"
+mkdir -p "$WORK/data" "$WORK/repos" "$WORK/cache" "$RESTORE_DIR"
 log "generating day-1 data (scale $SCALE) in $SRC"
 "$GEN" day1 "$SRC" "$SCALE" "$SEED"
 stdin_size=$(awk -v s="$SCALE" 'BEGIN {printf "%d", 200 * 1048576 * s}')
@@ -267,7 +272,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
         [ -d "$repo" ] || continue
         cmd_for "$tool" snap "$repo" "$cache" day2
         measure "$tool" "$rep" snap-day2 "$DAY2_BYTES" "$repo" /dev/null || { FAILED=1; continue; }
-        tgt=$WORK/restore/$tool-$rep
+        tgt=$RESTORE_DIR/$tool-$rep
         rm -rf "$tgt"; mkdir -p "$tgt"
         cmd_for "$tool" restore "$repo" "$cache" "$tgt"
         if measure "$tool" "$rep" restore "$DAY2_BYTES" "$repo" /dev/null; then
@@ -322,7 +327,7 @@ ln -sf "summary-$STAMP.md" "$OUT/summary-latest.md"
 ln -sf "summary-$STAMP.json" "$OUT/summary-latest.json"
 "$HERE/report.sh" --json "$RAW" > "$OUT/summary-$STAMP.json"
 
-[ "$KEEP" = 1 ] || rm -rf "$WORK/data" "$WORK/repos" "$WORK/cache" "$WORK/restore" "$GEN" \
+[ "$KEEP" = 1 ] || rm -rf "$WORK/data" "$WORK/repos" "$WORK/cache" "$RESTORE_DIR" "$GEN" \
     "$STDIN_FILE" "$WORK/day2.sha256"
 log "raw results: $RAW; summary: $OUT/summary-$STAMP.md (.json); logs: $LOGDIR"
 if [ "$FAILED" != 0 ]; then
