@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define DR_ERRMSG_MAX 1024
 
@@ -37,12 +38,16 @@ const char *dr_strerror(int code)
     }
 }
 
+/* Formats into a buffer of its own first: an argument may be dr_error_msg() itself (a message
+ * that wraps the one before), and vsnprintf into the buffer it reads from garbles both. */
 static void vset(const char *fmt, va_list ap)
 {
-    int n = vsnprintf(errmsg, sizeof(errmsg), fmt, ap);
+    char buf[DR_ERRMSG_MAX];
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
     if (n < 0) {
-        errmsg[0] = '\0';
+        buf[0] = '\0';
     }
+    memcpy(errmsg, buf, sizeof(errmsg));
     errmsg_set = 1;
 }
 

@@ -1,13 +1,14 @@
 /* files.c: file contents, for restore and for streaming one file (dump, mount, drills).
  *
- * A restore gathers files into a batch as the walk meets them: each is created under a
- * temporary name with its final size (so zero blocks and lost ranges stay holes), and every
- * chunk of it becomes a want of the read engine with the file and offset it goes to. The batch
- * runs when it holds enough files or chunks, and at the end: the engine reads the packs in
- * order and its workers pwrite each chunk where it belongs, several files at once and large
- * files split across workers. Then each file gets its metadata and is renamed into place, and
- * the second names of hard-linked files are linked to it. A chunk that cannot be read leaves a
- * hole; the file is restored with one error line that names it, its lost bytes and the pack.
+ * A restore gathers files into a batch as the walk meets them: each is created (empty) under a
+ * temporary name, and every chunk of it becomes a want of the read engine with the file and
+ * offset it goes to. The batch runs when it holds enough files or chunks, and at the end: the
+ * engine reads the packs in order and its workers pwrite each chunk where it belongs, several
+ * files at once and large files split across workers. The worker that writes a file's last chunk
+ * sets its size (zero blocks it skipped and lost ranges stay holes) and metadata and renames it
+ * into place, and the second names of hard-linked files are linked to it. A chunk that cannot be
+ * read leaves a hole; the file is restored with one error line that names it, its lost bytes and
+ * the pack.
  *
  * A stream (dump, mount, drills) reads one file in order through an engine stream, its workers
  * reading ahead. Record-encoded RDB files (format/rdb.md) are rebuilt in order by the RDB
@@ -70,8 +71,8 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
-/* Writes a chunk at off of a file already at its final size, skipping aligned all-zero blocks
- * so holes stay holes. pwrite: the batch's workers write one file at once. */
+/* Writes a chunk at off, skipping aligned all-zero blocks so holes stay holes (the file's size
+ * is set when it is finished). pwrite: the batch's workers write one file at once. */
 static int write_sparse(int fd, const uint8_t *p, size_t n, uint64_t off, const char *what)
 {
     size_t i = 0;
@@ -394,20 +395,27 @@ int dr_restore_same_content(struct restore *rs, int dirfd, const char *name, con
 /* ---- the batch ---------------------------------------------------------------------------- */
 
 /* Creates a new, empty temporary file in dirfd for name, O_EXCL so that nothing that already
- * stands there (a symlink included) is opened. */
+ * stands there (a symlink included) is opened. The suffix is a random word drawn once per
+ * process and a counter: no random draw (a system call) per file; a name taken by someone
+ * else only costs a retry with fresh randomness. */
 static int create_tmp(int dirfd, const char *name, char **out_tmp)
 {
     static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    static char salt[7];
+    static uint64_t counter;
     for (int tries = 0; tries < 100; tries++) {
-        uint8_t rnd[6];
-        char sfx[sizeof(rnd) + 1];
-        dr_random_bytes(rnd, sizeof(rnd));
-        for (size_t i = 0; i < sizeof(rnd); i++) {
-            sfx[i] = letters[rnd[i] % (sizeof(letters) - 1)];
+        if (!salt[0] || tries > 0) {
+            uint8_t rnd[6];
+            dr_random_bytes(rnd, sizeof(rnd));
+            for (size_t i = 0; i < sizeof(rnd); i++) {
+                salt[i] = letters[rnd[i] % (sizeof(letters) - 1)];
+            }
+            salt[sizeof(rnd)] = '\0';
         }
-        sfx[sizeof(rnd)] = '\0';
+        uint64_t k = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
         /* the name is only a clue for whoever finds a leftover: keep it below NAME_MAX */
-        char *tmp = dr_xasprintf(DR_FS_TMP_PREFIX "%ld-%.64s-%s", (long)getpid(), name, sfx);
+        char *tmp = dr_xasprintf(DR_FS_TMP_PREFIX "%ld-%.64s-%s%llx", (long)getpid(), name, salt,
+                                 (unsigned long long)k);
         int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd >= 0) {
             *out_tmp = tmp;
@@ -481,8 +489,16 @@ static int finish_file(struct restore *rs, struct pfile *f)
         pthread_mutex_unlock(&rs->mu);
         free(line);
     }
-    dr_restore_meta_fd(rs, f->fd, f->dst, &f->meta);
-    int rc = close(f->fd) < 0 ? dr_error_errno(DR_EIO, "cannot write '%s'", f->dst) : 0;
+    int rc = 0;
+    if (ftruncate(f->fd, (off_t)f->meta.size) < 0) {
+        rc = dr_error_errno(dr_error_from_errno(errno), "cannot set the size of '%s'", f->dst);
+    }
+    if (rc >= 0) {
+        dr_restore_meta_fd(rs, f->fd, f->dst, &f->meta);
+    }
+    if (close(f->fd) < 0 && rc >= 0) {
+        rc = dr_error_errno(DR_EIO, "cannot write '%s'", f->dst);
+    }
     f->fd = -1;
     if (rc >= 0 && renameat(f->dir->fd, f->tmp, f->dir->fd, f->name) < 0) {
         rc = dr_error_errno(dr_error_from_errno(errno), "cannot rename into '%s'", f->dst);
@@ -736,9 +752,8 @@ int dr_restore_file(struct restore *rs, struct rdir *d, const char *dst, const c
     if (n->flags & DR_NODE_F_RECORDS) {
         /* rebuilt in order by the RDB decoder, now */
         rc = write_records(rs->r, n, fd, spath, true, rs);
-    } else if (ftruncate(fd, (off_t)n->size) < 0) {
-        rc = dr_error_errno(dr_error_from_errno(errno), "cannot set the size of '%s'", dst);
     }
+    /* its size (holes at the end: zeros, lost chunks) is set by finish_file, on a worker */
     if (rc < 0) {
         close(fd);
         unlinkat(d->fd, tmp, 0);

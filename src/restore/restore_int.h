@@ -32,8 +32,8 @@ struct link_seen {
     uint64_t gen; /* the batch that name is in, until it is in place (then 0) */
 };
 
-/* A file of the batch: created under its temporary name with its final size, filled by the
- * engine's workers, then given its metadata and renamed into place. */
+/* A file of the batch: created empty under its temporary name, filled by the engine's
+ * workers, then given its size and metadata and renamed into place. */
 struct pfile {
     struct rdir *dir;
     int fd;

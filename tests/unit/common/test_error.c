@@ -38,6 +38,20 @@ static void test_record_and_wrap(void **state)
     assert_string_equal(dr_error_msg(), "write 'x': no space left on device");
 }
 
+/* A message that quotes the one before through dr_error_msg() (repo.c's tree-copy fallback)
+ * keeps both intact: the slot is not formatted into while it is read. */
+static void test_quote_previous(void **state)
+{
+    (void)state;
+    dr_errorf(DR_ECORRUPT, "pack 'tree/a7': blob 86: authentication failed");
+    dr_errorf(DR_ECORRUPT, "first copy bad; its copy is damaged too: %s", dr_error_msg());
+    assert_string_equal(dr_error_msg(), "first copy bad; its copy is damaged too: pack 'tree/a7': "
+                                        "blob 86: authentication failed");
+    dr_errorf(DR_EIO, "%s", "short");
+    dr_errorf(DR_EIO, "%s and %s", dr_error_msg(), dr_error_msg());
+    assert_string_equal(dr_error_msg(), "short and short");
+}
+
 static void test_long_messages(void **state)
 {
     (void)state;
@@ -114,7 +128,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_record_and_wrap), cmocka_unit_test(test_long_messages),
         cmocka_unit_test(test_errno),           cmocka_unit_test(test_per_thread),
-        cmocka_unit_test(test_codes),
+        cmocka_unit_test(test_codes),           cmocka_unit_test(test_quote_previous),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
