@@ -107,10 +107,13 @@ dr_check 'TTLs survive' test "$(redis-cli -s "$SCRATCH_SOCK" ttl t0500:ttl:1)" -
 redis_scratch_stop
 
 # --- drills ---
-dr_expect_success 'drill of the redis snapshot passes' drrepo drill latest
+# the drill's scratch directory under $T/dt: its server is told apart from those of drills that
+# other tests run at the same time (ctest -j)
+mkdir -p "$T/dt"
+dr_expect_success 'drill of the redis snapshot passes' drrepo drill latest --tmpdir "$T/dt"
 dr_check 'drill names what it checked' grep -q 'keys per database' "$T/out"
 dr_check 'drill reports the RTO' grep -q 'RTO' "$T/out"
-dr_check 'no scratch server left running' sh -c "! pgrep -f 'drrepo-dril[l]-' >/dev/null"
+dr_check 'no scratch server left running' sh -c "! pgrep -f '$T/dt/drrepo-dril[l]-' >/dev/null"
 dr_expect_success 'snapshots --json shows the drill' drrepo snapshots --json
 dr_check 'drill result recorded' grep -q '"drills":\[{"time":"[^"]*","ok":true,"kind":"redis"' "$T/out"
 DRREPO_REDIS_SERVER=/bin/false dr_must_fail 4 'drill whose server cannot start fails (exit 4)' \
