@@ -12,6 +12,10 @@
  * whose pid no longer runs are removed by the backend's cleanup. */
 #define DR_FS_TMP_PREFIX ".drrepo-tmp-"
 
+/* The writer's pid in a temporary name (DR_FS_TMP_PREFIX "<pid>-…"), or 0 when name is not
+ * one. */
+long dr_fs_tmp_pid(const char *name);
+
 /* Writes data to path atomically and durably. If exclusive, fails with DR_EEXIST when path
  * exists (checked by link(2), so two writers cannot both win). Errors: DR_EIO, DR_ENOSPC,
  * DR_ENOENT (directory missing), DR_EEXIST. On failure no file with the final name is created

@@ -66,4 +66,9 @@ void dr_proc_describe(int status, char *out, size_t outlen);
  * cannot be read, "" when it has no lines; free() the result. */
 char *dr_proc_log_tail(const char *path, unsigned max_lines, const char *const *marks);
 
+/* True when no process with this pid runs on this host (kill(pid, 0) fails with ESRCH): a
+ * leftover named after its writer's pid (a temporary file, a working set) is then stale. A pid
+ * out of range is not taken as gone. */
+bool dr_proc_gone(long pid);
+
 #endif

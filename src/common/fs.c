@@ -244,3 +244,15 @@ int dr_fs_fd_read(void *arg, uint8_t *buf, size_t len)
         }
     }
 }
+
+long dr_fs_tmp_pid(const char *name)
+{
+    size_t pl = strlen(DR_FS_TMP_PREFIX);
+    if (strncmp(name, DR_FS_TMP_PREFIX, pl) != 0) {
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    long pid = strtol(name + pl, &end, 10);
+    return errno == 0 && end != name + pl && *end == '-' && pid > 0 ? pid : 0;
+}

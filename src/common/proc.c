@@ -244,3 +244,11 @@ char *dr_proc_log_tail(const char *path, unsigned max_lines, const char *const *
     free(buf);
     return out;
 }
+
+bool dr_proc_gone(long pid)
+{
+    if (pid <= 0 || (long)(pid_t)pid != pid) {
+        return false;
+    }
+    return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}

@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <lmdb.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "drrepo/error.h"
 #include "drrepo/fs.h"
 #include "drrepo/mem.h"
+#include "drrepo/proc.h"
 
 #define WS_PREFIX "work."
 /* Address space only: the file grows as pages are used. */
@@ -108,7 +108,7 @@ static void stale_sweep(const char *parent)
         if (errno || pid <= 0 || *end != '.' || pid == (long)getpid()) {
             continue;
         }
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
+        if (!dr_proc_gone(pid)) {
             continue;
         }
         char *p = dr_xasprintf("%s/%s", parent, e->d_name);

@@ -8,7 +8,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,6 +19,7 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pattern.h"
+#include "drrepo/proc.h"
 #include "drrepo/util.h"
 #include "restore_int.h"
 
@@ -143,23 +143,6 @@ int dr_restore_decide(struct restore *rs, int dirfd, const struct dr_node *n, co
     return DR_PUT_REPLACE;
 }
 
-/* The pid in a temporary name ".drrepo-tmp-<pid>-…", or 0. */
-static long tmp_pid(const char *name)
-{
-    size_t pl = strlen(DR_FS_TMP_PREFIX);
-    if (strncmp(name, DR_FS_TMP_PREFIX, pl) != 0) {
-        return 0;
-    }
-    char *end;
-    long pid = strtol(name + pl, &end, 10);
-    return end != name + pl && *end == '-' && pid > 0 ? pid : 0;
-}
-
-static bool pid_dead(long pid)
-{
-    return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
-}
-
 /* Opens a directory for reading its entries (dirfd's own offset is left alone). */
 static DIR *open_entries(int dirfd, const char *name)
 {
@@ -186,9 +169,9 @@ void dr_restore_clean_leftovers(struct restore *rs, struct rdir *d)
     unsigned removed = 0;
     struct dirent *e;
     while ((e = readdir(dir)) != NULL) {
-        long pid = tmp_pid(e->d_name);
+        long pid = dr_fs_tmp_pid(e->d_name);
         struct stat st;
-        if (pid <= 0 || pid == (long)getpid() || !pid_dead(pid) ||
+        if (pid <= 0 || pid == (long)getpid() || !dr_proc_gone(pid) ||
             fstatat(d->fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
             continue;
         }
@@ -294,7 +277,7 @@ int dr_restore_delete_extra(struct restore *rs, struct rdir *d)
     struct dirent *e;
     while ((e = readdir(dir)) != NULL) {
         const char *name = e->d_name;
-        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || tmp_pid(name) > 0 ||
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || dr_fs_tmp_pid(name) > 0 ||
             (d->nnames && bsearch(&name, d->names, d->nnames, sizeof(*d->names), cmp_name))) {
             continue; /* the snapshot's, or a temporary file (this restore's or a live one's) */
         }

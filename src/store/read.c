@@ -357,12 +357,25 @@ static int run_unit(struct engine *e, struct worker_bufs *wb, struct unit *u,
     return rc;
 }
 
+static void wb_init(struct engine *e, struct worker_bufs *wb)
+{
+    *wb = (struct worker_bufs){.z = dr_compressor_new(dr_repo_config(e->r)->zstd_level),
+                               .raw = DR_BUF_INIT(e->unit_max + DR_BLOB_RECORD_MAX),
+                               .plain = DR_BUF_INIT(DR_BLOB_MAX)};
+}
+
+static void wb_release(struct worker_bufs *wb)
+{
+    dr_buf_release(&wb->raw);
+    dr_buf_release(&wb->plain);
+    dr_compressor_free(wb->z);
+}
+
 static void *worker_main(void *arg)
 {
     struct engine *e = arg;
-    struct worker_bufs wb = {.z = dr_compressor_new(dr_repo_config(e->r)->zstd_level),
-                             .raw = DR_BUF_INIT(e->unit_max + DR_BLOB_RECORD_MAX),
-                             .plain = DR_BUF_INIT(DR_BLOB_MAX)};
+    struct worker_bufs wb;
+    wb_init(e, &wb);
     for (;;) {
         pthread_mutex_lock(&e->mu);
         while (!e->stop && e->next < e->nunits && e->inflight > 0 &&
@@ -396,9 +409,7 @@ static void *worker_main(void *arg)
         pthread_cond_broadcast(&e->cv);
         pthread_mutex_unlock(&e->mu);
     }
-    dr_buf_release(&wb.raw);
-    dr_buf_release(&wb.plain);
-    dr_compressor_free(wb.z);
+    wb_release(&wb);
     return NULL;
 }
 
@@ -577,14 +588,11 @@ int dr_read_stream_next(struct dr_read_stream *s, struct dr_read_extent *x)
         e->inflight += own->cost;
         own->res = dr_xcalloc(own->b - own->a, sizeof(*own->res));
         pthread_mutex_unlock(&e->mu);
-        struct worker_bufs wb = {.z = dr_compressor_new(dr_repo_config(e->r)->zstd_level),
-                                 .raw = DR_BUF_INIT(e->unit_max + DR_BLOB_RECORD_MAX),
-                                 .plain = DR_BUF_INIT(DR_BLOB_MAX)};
+        struct worker_bufs wb;
+        wb_init(e, &wb);
         struct dr_read_stats st = {0};
         (void)run_unit(e, &wb, own, &st); /* a stream has no callback to fail */
-        dr_buf_release(&wb.raw);
-        dr_buf_release(&wb.plain);
-        dr_compressor_free(wb.z);
+        wb_release(&wb);
         pthread_mutex_lock(&e->mu);
         dr_read_stats_add(&e->st, &st);
         own->done = true;

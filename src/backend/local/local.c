@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -20,6 +19,7 @@
 #include "../backend_int.h"
 #include "drrepo/error.h"
 #include "drrepo/fs.h"
+#include "drrepo/proc.h"
 #include "drrepo/mem.h"
 
 /* Object names have at most three components; deeper directories hold no objects. */
@@ -398,14 +398,7 @@ static bool tmp_is_stale(const char *ent, const struct stat *st, time_t now)
     if (now - st->st_mtime > LOCAL_TMP_MAX_AGE_S) {
         return true;
     }
-    const char *p = ent + strlen(DR_FS_TMP_PREFIX);
-    char *end = NULL;
-    errno = 0;
-    long pid = strtol(p, &end, 10);
-    if (errno || end == p || *end != '-' || pid <= 0 || (long)(pid_t)pid != pid) {
-        return false;
-    }
-    return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+    return dr_proc_gone(dr_fs_tmp_pid(ent));
 }
 
 static int cleanup_visit(void *ctx, int dirfd, const char *ent, const char *rel,
