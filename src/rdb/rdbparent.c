@@ -3,7 +3,6 @@
  * parallel fetches, and the parent's records indexed by keyed hash for lookups. */
 #include "drrepo/rdbstore.h"
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>

@@ -19,7 +19,6 @@
 #include "drrepo/rdbstore.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>

@@ -123,8 +123,6 @@ static void add_wants(const struct dr_node *n, uint64_t tag, struct dr_read_want
 /* ---- one file in order: dump, mount, drills, and record-encoded files ------------------ */
 
 struct rec_io {
-    struct dr_repo *r;
-    const struct dr_node *n;
     struct dr_chunk_reader *cr;
     int fd;
     const char *what;
@@ -163,13 +161,8 @@ static int rec_write(void *arg, const uint8_t *p, size_t len)
 static int write_records(struct dr_repo *r, const struct dr_node *n, int fd, const char *what,
                          bool sparse, struct restore *rs)
 {
-    struct rec_io io = {.r = r,
-                        .n = n,
-                        .cr = dr_chunk_reader_new(r, n),
-                        .fd = fd,
-                        .what = what,
-                        .sparse = sparse,
-                        .rs = rs};
+    struct rec_io io = {
+        .cr = dr_chunk_reader_new(r, n), .fd = fd, .what = what, .sparse = sparse, .rs = rs};
     int rc = dr_rdbstore_decode(n, rec_get, rec_write, &io);
     dr_chunk_reader_free(io.cr, rs ? &rs->reads : NULL);
     if (rc < 0) {

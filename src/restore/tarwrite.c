@@ -235,7 +235,6 @@ static int emit_zeros(struct tw *w, uint64_t n)
 
 struct rec_tw {
     struct tw *w;
-    const struct dr_node *n;
     struct dr_chunk_reader *cr;
     uint64_t written;
     int out_rc; /* an output error, which ends the archive (a read error only this member) */
@@ -264,7 +263,7 @@ static int rec_tw_write(void *arg, const uint8_t *p, size_t len)
  * the member is zeros, as for a plain file whose chunk fails. */
 static int emit_records(struct tw *w, const struct dr_node *n, const char *path)
 {
-    struct rec_tw t = {.w = w, .n = n, .cr = dr_chunk_reader_new(w->r, n)};
+    struct rec_tw t = {.w = w, .cr = dr_chunk_reader_new(w->r, n)};
     int rc = dr_rdbstore_decode(n, rec_tw_get, rec_tw_write, &t);
     dr_chunk_reader_free(t.cr, &w->st.reads);
     if (rc < 0 && t.out_rc < 0) {
