@@ -3,7 +3,7 @@
 # also what the test suite needs: the real servers (PostgreSQL 15, Redis 7), jq, GNU time.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
-      libzstd-dev libsodium-dev liblmdb-dev libpq-dev libhiredis-dev libcurl4-openssl-dev
+      libzstd-dev libsodium-dev liblmdb-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libssl-dev
       libfuse3-dev fuse3 libcmocka-dev lmdb-utils clang-format)
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(time psmisc jq python3 postgresql redis-server redis-tools)

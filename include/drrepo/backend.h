@@ -11,10 +11,16 @@
 
 struct dr_backend;
 
-/* Opens the backend for location: a local directory path (or file:///path). The directory need
- * not exist yet (init creates it). Errors: DR_EUSAGE (unknown scheme). */
+/* Opens the backend for location: a local directory path (or file:///path), or an S3 bucket
+ * (s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX], docs/S3.md). The directory or bucket need not exist
+ * yet (init creates it). Errors: DR_EUSAGE (unknown scheme, malformed location, no S3
+ * credentials), DR_ECORRUPT (an unreadable AWS profile file). */
 DR_MUST_CHECK int dr_backend_open(const char *location, struct dr_backend **out);
 void dr_backend_close(struct dr_backend *b);
+
+/* Requests to a remote store at once, per backend opened after the call (--connections; 0 is
+ * the default, 5). Local directories ignore it. Not thread-safe: call before opening. */
+void dr_backend_set_connections(unsigned n);
 
 /* The location as given, for messages. Valid until close. */
 const char *dr_backend_location(const struct dr_backend *b);

@@ -142,6 +142,16 @@ static const struct registered_driver *find_driver(const char *location)
     return NULL;
 }
 
+/* The handle around a driver's opened state. */
+static struct dr_backend *wrap(const struct dr_backend_ops *ops, void *drv, const char *location)
+{
+    struct dr_backend *b = dr_xcalloc(1, sizeof(*b));
+    b->ops = ops;
+    b->drv = drv;
+    b->location = dr_xstrdup(location);
+    return b;
+}
+
 /* Opens a location of a registered driver. */
 static int open_registered(const struct registered_driver *d, const char *location,
                            struct dr_backend **out)
@@ -151,11 +161,7 @@ static int open_registered(const struct registered_driver *d, const char *locati
     if (rc < 0) {
         return rc;
     }
-    struct dr_backend *b = dr_xcalloc(1, sizeof(*b));
-    b->ops = d->ops;
-    b->drv = drv;
-    b->location = dr_xstrdup(location);
-    *out = b;
+    *out = wrap(d->ops, drv, location);
     return 0;
 }
 
@@ -181,12 +187,22 @@ int dr_backend_open(const char *location, struct dr_backend **out)
         return dr_errorf(DR_EUSAGE, "no repository location given");
     }
     size_t cs = colon_scheme(location);
+    if (cs == 2 && strncmp(location, "s3", 2) == 0) {
+        void *drv = NULL;
+        int rc = dr_backend_s3_open(location + 3, &drv);
+        if (rc < 0) {
+            return rc;
+        }
+        *out = wrap(&dr_backend_s3_ops, drv, location);
+        return 0;
+    }
     if (cs) {
         /* never a local path: "s3:https://…" once made a directory named "s3:https:" */
         return dr_errorf(DR_EUSAGE,
                          "unsupported repository location '%s': '%.*s:' locations are not "
                          "supported; a repository is a local directory (a path, or file:///path; "
-                         "write './%s' for a directory whose name has a colon)",
+                         "write './%s' for a directory whose name has a colon) or an S3 bucket "
+                         "(s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX])",
                          location, (int)cs, location, location);
     }
     const char *path = location;
@@ -222,12 +238,13 @@ int dr_backend_open(const char *location, struct dr_backend **out)
     if (rc < 0) {
         return rc;
     }
-    struct dr_backend *b = dr_xcalloc(1, sizeof(*b));
-    b->ops = &dr_backend_local_ops;
-    b->drv = drv;
-    b->location = dr_xstrdup(location);
-    *out = b;
+    *out = wrap(&dr_backend_local_ops, drv, location);
     return 0;
+}
+
+void dr_backend_set_connections(unsigned n)
+{
+    dr_backend_s3_set_connections(n);
 }
 
 void dr_backend_close(struct dr_backend *b)

@@ -42,6 +42,13 @@ struct dr_backend_ops {
 extern const struct dr_backend_ops dr_backend_local_ops;
 DR_MUST_CHECK int dr_backend_local_open(const char *path, void **out_drv);
 
+/* The S3 driver (s3/s3.c). rest is the location after "s3:" ("http(s)://HOST/BUCKET/PREFIX").
+ * Errors: DR_EUSAGE (a malformed location, no credentials), DR_ECORRUPT (an unreadable AWS
+ * profile file), DR_EINTERNAL. Nothing is sent to the server by open. */
+extern const struct dr_backend_ops dr_backend_s3_ops;
+DR_MUST_CHECK int dr_backend_s3_open(const char *rest, void **out_drv);
+void dr_backend_s3_set_connections(unsigned n);
+
 /* Opens a registered driver's state for rest, the part of the location after "<scheme>://". */
 typedef int (*dr_backend_open_fn)(const char *rest, void **out_drv);
 

@@ -18,17 +18,32 @@ DRREPO_REPOSITORY="$REPO" dr_expect_success "DRREPO_REPOSITORY names the reposit
     "$DRREPO" snapshots
 # restic-style locations are refused (exit 2) before anything is created: a location such as
 # "s3:https://…" once made a local directory named "s3:https:"
-for loc in 's3:https://s3.amazonaws.com/bucket/repo' 'sftp:user@host:/srv/repo' \
-    'rest:http://127.0.0.1:8000/' 'b2:bucket:path' 'azure:container:/'; do
+for loc in 'sftp:user@host:/srv/repo' 'rest:http://127.0.0.1:8000/' 'b2:bucket:path' \
+    'azure:container:/'; do
     cd "$T" || dr_fail "cd"
     dr_must_fail 2 "init -r $loc is refused" "$DRREPO" -r "$loc" init
     cd - >/dev/null || dr_fail "cd back"
     dr_check "the error names the location and says what is supported" \
         grep -qF "unsupported repository location '$loc': '${loc%%:*}:' locations are not supported" "$T/err"
 done
+# s3: is an S3 bucket (docs/S3.md): a malformed one, or one without credentials, is a usage
+# error before any request, and is never a local path either
+cd "$T" || dr_fail "cd"
+dr_must_fail 2 "init -r s3:ftp://... is refused" "$DRREPO" -r 's3:ftp://host/bucket' init
+dr_check "the error says what an S3 location looks like" \
+    grep -qF "s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]" "$T/err"
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_PROFILE HOME="$T/nohome" \
+    AWS_SHARED_CREDENTIALS_FILE="$T/nohome/c" AWS_CONFIG_FILE="$T/nohome/c" \
+    "$DRREPO" -r 's3:https://s3.amazonaws.com/bucket/repo' init >"$T/out" 2>"$T/err"
+dr_check "init on S3 without credentials exits 2" test $? -eq 2
+dr_check "the error says how to give credentials" grep -q "no S3 credentials: set AWS_ACCESS_KEY_ID" "$T/err"
+cd - >/dev/null || dr_fail "cd back"
 dr_check "nothing was created in the current directory" \
     test -z "$(cd "$T" && ls -d s3* sftp* rest* b2* azure* 2>/dev/null)"
-dr_must_fail 2 "snapshots -r s3:... is refused too" "$DRREPO" -r 's3:http://127.0.0.1:9/b' snapshots
+AWS_ACCESS_KEY_ID=a AWS_SECRET_ACCESS_KEY=b DRREPO_S3_RETRIES=0 dr_must_fail 1 \
+    "snapshots on an S3 endpoint where nothing listens is an error" \
+    "$DRREPO" -r 's3:http://127.0.0.1:9/bkt' snapshots
+dr_check "the error names the endpoint" grep -q "127.0.0.1:9" "$T/err"
 dr_must_fail 2 "an unknown command is a usage error" drrepo snapshto
 dr_check "the error suggests the closest command" grep -q "did you mean 'snapshot'" "$T/err"
 dr_must_fail 2 "a missing repository option is a usage error" "$DRREPO" snapshots

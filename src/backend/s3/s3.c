@@ -1,0 +1,421 @@
+/* s3.c: the S3 storage driver (AWS S3, Ceph RGW and other stores that speak its API).
+ *
+ * A location s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX] keeps object NAME at key PREFIX/NAME of
+ * BUCKET, addressed path-style (http://HOST/BUCKET/KEY), which every S3-compatible store
+ * accepts. An S3 PUT is atomic by itself: a reader sees the whole object or none, so no
+ * temporary objects are needed and there is nothing for cleanup to remove.
+ *
+ * Where S3 differs from the interface (backend.h), the driver closes the gap:
+ * - an exclusive put is a conditional PUT (If-None-Match: *): the store refuses it with 412
+ *   when the key exists, atomically (docs/S3.md says which stores honour it);
+ * - DELETE of a missing key succeeds on S3; the interface says DR_ENOENT, so a HEAD goes first
+ *   (deletes are rare: prune, forget, unlock, lock release);
+ * - a range past the end is an error here as in the local driver, not the short answer S3 gives;
+ * - the bucket is made by the first put that finds it missing (init), as restic does.
+ *
+ * State never changes after open except the connection pool (http.c), so every operation may
+ * run on several threads at once. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drrepo/error.h"
+#include "drrepo/mem.h"
+#include "s3_int.h"
+
+/* Connections when the caller sets none (--connections). */
+#define S3_CONNS_DEFAULT 5
+
+struct s3 {
+    struct dr_s3_http http;
+    char *bucket;      /* as given */
+    char *bucket_path; /* "/bucket", encoded */
+    char *prefix;      /* "" or "a/b/": the repository's key prefix, with its slash */
+    char *region;
+};
+
+static unsigned s3_conns = S3_CONNS_DEFAULT;
+
+void dr_backend_s3_set_connections(unsigned n)
+{
+    s3_conns = n ? n : S3_CONNS_DEFAULT;
+}
+
+/* A bucket name as S3 allows it: 3 to 63 of [a-z0-9.-] (RGW allows more; we do not need to). */
+static bool bucket_ok(const char *b, size_t n)
+{
+    if (n < 3 || n > 63) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = b[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+              c == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int bad_location(const char *rest, const char *why)
+{
+    return dr_errorf(DR_EUSAGE,
+                     "unsupported repository location 's3:%s': %s (write "
+                     "s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX])",
+                     rest, why);
+}
+
+static void s3_close(void *drv)
+{
+    struct s3 *s = drv;
+    if (!s) {
+        return;
+    }
+    dr_s3_http_release(&s->http);
+    free(s->bucket);
+    free(s->bucket_path);
+    free(s->prefix);
+    free(s->region);
+    free(s);
+}
+
+int dr_backend_s3_open(const char *rest, void **out_drv)
+{
+    size_t sl;
+    if (strncmp(rest, "http://", 7) == 0) {
+        sl = 7;
+    } else if (strncmp(rest, "https://", 8) == 0) {
+        sl = 8;
+    } else {
+        return bad_location(rest, "the endpoint must start with http:// or https://");
+    }
+    const char *host = rest + sl;
+    const char *slash = strchr(host, '/');
+    if (slash == host || !*host) {
+        return bad_location(rest, "no host");
+    }
+    if (!slash || !slash[1]) {
+        return bad_location(rest, "no bucket");
+    }
+    if (strpbrk(rest, "?#@") || strpbrk(host, " \t")) {
+        return bad_location(rest, "a query, fragment, user name or blank is not allowed");
+    }
+    const char *bucket = slash + 1;
+    const char *bend = strchr(bucket, '/');
+    size_t blen = bend ? (size_t)(bend - bucket) : strlen(bucket);
+    if (!bucket_ok(bucket, blen)) {
+        return bad_location(rest, "a bucket name is 3 to 63 lowercase letters, digits, '.', '-'");
+    }
+    struct dr_s3_creds c;
+    int rc = dr_s3_creds_load(&c);
+    if (rc < 0) {
+        return rc;
+    }
+    struct s3 *s = dr_xcalloc(1, sizeof(*s));
+    char *endpoint = dr_xstrndup(rest, (size_t)(slash - rest));
+    rc = dr_s3_http_init(&s->http, endpoint, &c, s3_conns);
+    free(endpoint);
+    s->region = dr_xstrdup(c.region);
+    dr_s3_creds_release(&c);
+    if (rc < 0) {
+        free(s->region);
+        free(s);
+        return rc;
+    }
+    s->bucket = dr_xstrndup(bucket, blen);
+    s->bucket_path = dr_xasprintf("/%s", s->bucket);
+    /* the prefix without its slashes at either end, then one slash after it */
+    const char *p = bend ? bend : "";
+    while (*p == '/') {
+        p++;
+    }
+    size_t plen = strlen(p);
+    while (plen > 0 && p[plen - 1] == '/') {
+        plen--;
+    }
+    s->prefix = plen ? dr_xasprintf("%.*s/", (int)plen, p) : dr_xstrdup("");
+    if (strstr(s->prefix, "//")) {
+        s3_close(s);
+        return bad_location(rest, "an empty path component in the prefix");
+    }
+    *out_drv = s;
+    return 0;
+}
+
+/* The request of method for object name: its path "/bucket/prefix/name" (encoded) and its name
+ * for messages, both owned by the request (req_release). */
+static int key_req(const struct s3 *s, const char *method, const char *name, struct dr_s3_req *req)
+{
+    struct dr_buf b = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    int rc = dr_buf_adds(&b, s->bucket_path);
+    rc = rc < 0 ? rc : dr_buf_addch(&b, '/');
+    rc = rc < 0 ? rc : dr_s3_uri_encode(&b, s->prefix, strlen(s->prefix), true);
+    rc = rc < 0 ? rc : dr_s3_uri_encode(&b, name, strlen(name), true);
+    if (rc < 0) {
+        dr_buf_release(&b);
+        return dr_error_wrap(rc, "object '%s'", name);
+    }
+    memset(req, 0, sizeof(*req));
+    req->method = method;
+    req->path = dr_buf_detach(&b, NULL);
+    req->query = "";
+    req->what = dr_xasprintf("object '%s'", name);
+    return 0;
+}
+
+static void req_release(struct dr_s3_req *req)
+{
+    free((char *)req->path);
+    free((char *)req->what);
+}
+
+/* Makes the bucket (the first put into a new location). An existing bucket of ours is fine. */
+static int make_bucket(struct s3 *s)
+{
+    char *what = dr_xasprintf("bucket '%s'", s->bucket);
+    char *body = NULL;
+    /* us-east-1 is the default location; any other must be named (RGW compares it with its
+     * zonegroup's api_name when one is set) */
+    if (strcmp(s->region, "us-east-1") != 0) {
+        body = dr_xasprintf("<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/"
+                            "2006-03-01/\"><LocationConstraint>%s</LocationConstraint>"
+                            "</CreateBucketConfiguration>",
+                            s->region);
+    }
+    struct dr_s3_req req = {.method = "PUT",
+                            .path = s->bucket_path,
+                            .query = "",
+                            .what = what,
+                            .body = body ? body : "",
+                            .body_len = body ? strlen(body) : 0,
+                            .content_md5 = true};
+    int rc = dr_s3_http_do(&s->http, &req);
+    if (rc < 0 && strcmp(req.code, "BucketAlreadyOwnedByYou") == 0) {
+        dr_error_clear();
+        rc = 0;
+    }
+    free(body);
+    free(what);
+    return rc;
+}
+
+static int s3_put(void *drv, const char *name, const void *data, size_t len, bool exclusive)
+{
+    struct s3 *s = drv;
+    struct dr_s3_req req;
+    int rc = key_req(s, "PUT", name, &req);
+    if (rc < 0) {
+        return rc;
+    }
+    req.body = data ? data : "";
+    req.body_len = len;
+    req.if_none_match = exclusive;
+    req.content_md5 = true;
+    rc = dr_s3_http_do(&s->http, &req);
+    if (rc == DR_ENOENT && strcmp(req.code, "NoSuchBucket") == 0) {
+        dr_error_clear();
+        rc = make_bucket(s);
+        if (rc >= 0) {
+            rc = dr_s3_http_do(&s->http, &req);
+        }
+    }
+    if (rc == DR_EEXIST) {
+        rc = dr_errorf(DR_EEXIST, "object '%s' already exists", name);
+    }
+    req_release(&req);
+    return rc;
+}
+
+static int head(struct s3 *s, const char *name, uint64_t *out_size)
+{
+    struct dr_s3_req req;
+    int rc = key_req(s, "HEAD", name, &req);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = dr_s3_http_do(&s->http, &req);
+    if (rc == DR_ENOENT) {
+        rc = dr_errorf(DR_ENOENT, "object '%s' does not exist", name);
+    } else if (rc >= 0) {
+        *out_size = req.content_length;
+    }
+    req_release(&req);
+    return rc;
+}
+
+static int s3_stat(void *drv, const char *name, uint64_t *out_size)
+{
+    return head(drv, name, out_size);
+}
+
+static int shorter(const char *name, uint64_t size, uint64_t off, uint64_t len)
+{
+    if (len == UINT64_MAX) {
+        return dr_errorf(DR_ECORRUPT,
+                         "object '%s' is shorter than expected (%llu bytes, read at %llu)", name,
+                         (unsigned long long)size, (unsigned long long)off);
+    }
+    return dr_errorf(
+        DR_ECORRUPT, "object '%s' is shorter than expected (%llu bytes, read of %llu at %llu)",
+        name, (unsigned long long)size, (unsigned long long)len, (unsigned long long)off);
+}
+
+static int s3_get(void *drv, const char *name, uint64_t off, uint64_t len, struct dr_buf *out)
+{
+    struct s3 *s = drv;
+    uint64_t size = 0;
+    int rc;
+    if (len == 0) {
+        /* no range can ask for nothing: the size says whether the read would fit */
+        rc = head(s, name, &size);
+        return rc < 0 ? rc : off > size ? shorter(name, size, off, len) : 0;
+    }
+    if (len != UINT64_MAX && (off > UINT64_MAX - len || len > out->max - out->len)) {
+        return dr_errorf(DR_ECORRUPT, "object '%s': a read of %llu bytes is too large", name,
+                         (unsigned long long)len);
+    }
+    size_t start = out->len;
+    struct dr_s3_req req;
+    rc = key_req(s, "GET", name, &req);
+    if (rc < 0) {
+        return rc;
+    }
+    req.range_off = off;
+    req.range_len = off == 0 && len == UINT64_MAX ? 0 : len;
+    req.out = out;
+    rc = dr_s3_http_do(&s->http, &req);
+    if (rc == DR_ENOENT) {
+        rc = dr_errorf(DR_ENOENT, "object '%s' does not exist", name);
+    } else if (rc == DR_ECORRUPT && req.status == 416) {
+        /* the range starts at or past the end: at the end is an empty read */
+        dr_error_clear();
+        rc = head(s, name, &size);
+        if (rc >= 0 && !(len == UINT64_MAX && off == size)) {
+            rc = shorter(name, size, off, len);
+        }
+    } else if (rc >= 0 && req.status == 200 && req.range_len > 0) {
+        /* a store that ignores Range sends the whole object: keep the range of it */
+        size_t got = out->len - start;
+        if (off > got || (len != UINT64_MAX && len > got - off)) {
+            rc = shorter(name, got, off, len);
+            dr_buf_setlen(out, start);
+        } else {
+            size_t keep = len == UINT64_MAX ? got - (size_t)off : (size_t)len;
+            memmove(out->buf + start, out->buf + start + off, keep);
+            dr_buf_setlen(out, start + keep);
+        }
+    } else if (rc >= 0 && len != UINT64_MAX && out->len - start != len) {
+        /* a range that runs past the end is answered with what there is */
+        rc = shorter(name, off + (out->len - start), off, len);
+        dr_buf_setlen(out, start);
+    }
+    req_release(&req);
+    return rc;
+}
+
+struct list_state {
+    const char *full; /* the key prefix listed */
+    size_t strip;     /* length of the repository prefix to cut from keys */
+    dr_backend_list_cb cb;
+    void *arg;
+};
+
+static int list_key(void *arg, const char *key, uint64_t size)
+{
+    struct list_state *ls = arg;
+    size_t fl = strlen(ls->full), kl = strlen(key);
+    /* keys outside the prefix, and "directory" markers some tools write, are not objects */
+    if (kl <= fl || strncmp(key, ls->full, fl) != 0 || key[kl - 1] == '/') {
+        return 0;
+    }
+    return ls->cb(ls->arg, key + ls->strip, size);
+}
+
+static int s3_list(void *drv, const char *prefix, dr_backend_list_cb cb, void *arg)
+{
+    struct s3 *s = drv;
+    char *full = *prefix ? dr_xasprintf("%s%s/", s->prefix, prefix) : dr_xstrdup(s->prefix);
+    char *what = dr_xasprintf("listing of '%s'", *prefix ? prefix : "/");
+    struct dr_buf enc = DR_BUF_INIT(DR_BUF_MAX_DEFAULT), query = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    struct dr_buf token = DR_BUF_INIT(8192), page = DR_BUF_INIT(64u << 20);
+    struct list_state ls = {.full = full, .strip = strlen(s->prefix), .cb = cb, .arg = arg};
+    int rc = dr_s3_uri_encode(&enc, full, strlen(full), false);
+    for (bool more = true; rc >= 0 && more;) {
+        /* keys in sorted order, values encoded: the query is canonical as curl signs it */
+        dr_buf_reset(&query);
+        if (token.len) {
+            rc = dr_buf_adds(&query, "continuation-token=");
+            rc = rc < 0 ? rc : dr_s3_uri_encode(&query, token.buf, token.len, false);
+            rc = rc < 0 ? rc : dr_buf_addch(&query, '&');
+        }
+        rc = rc < 0 ? rc : dr_buf_addf(&query, "list-type=2&prefix=%s", enc.buf);
+        if (rc < 0) {
+            break;
+        }
+        dr_buf_reset(&page);
+        struct dr_s3_req req = {.method = "GET",
+                                .path = s->bucket_path,
+                                .query = query.buf,
+                                .what = what,
+                                .out = &page};
+        rc = dr_s3_http_do(&s->http, &req);
+        if (rc == DR_ENOENT && strcmp(req.code, "NoSuchBucket") == 0) {
+            dr_error_clear();
+            rc = 0; /* a missing bucket lists nothing, as a missing directory does */
+            break;
+        }
+        if (rc >= 0) {
+            rc = dr_s3_xml_list(page.buf, page.len, what, list_key, &ls, &more, &token);
+        }
+    }
+    dr_buf_release(&enc);
+    dr_buf_release(&query);
+    dr_buf_release(&token);
+    dr_buf_release(&page);
+    free(what);
+    free(full);
+    return rc;
+}
+
+static int s3_remove(void *drv, const char *name)
+{
+    struct s3 *s = drv;
+    uint64_t size;
+    int rc = head(s, name, &size);
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_s3_req req;
+    rc = key_req(s, "DELETE", name, &req);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = dr_s3_http_do(&s->http, &req);
+    req_release(&req);
+    return rc;
+}
+
+static bool s3_exists(void *drv)
+{
+    struct s3 *s = drv;
+    char *what = dr_xasprintf("bucket '%s'", s->bucket);
+    struct dr_s3_req req = {.method = "HEAD", .path = s->bucket_path, .query = "", .what = what};
+    int rc = dr_s3_http_do(&s->http, &req);
+    free(what);
+    /* only a definite "no such bucket" says no; other errors show on the next request */
+    bool exists = rc != DR_ENOENT;
+    dr_error_clear();
+    return exists;
+}
+
+const struct dr_backend_ops dr_backend_s3_ops = {
+    .name = "s3",
+    .features = DR_BACKEND_FEATURE_EXCLUSIVE,
+    .put = s3_put,
+    .get = s3_get,
+    .stat = s3_stat,
+    .list = s3_list,
+    .remove = s3_remove,
+    .close = s3_close,
+    .exists = s3_exists,
+};
