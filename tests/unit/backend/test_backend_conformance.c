@@ -17,9 +17,10 @@
  * "dat" and "database" are not "data", a missing prefix, an object's name as prefix, nested
  * names, sizes, no temporary names even while puts run, a negative callback return stops the
  * listing and is returned) and of 1,100 objects under one prefix (past S3's page of 1,000), each
- * listed exactly once; delete; names of every character class the dispatcher allows (put, get,
- * stat, list byte-exact, delete); and names it refuses, with DR_EUSAGE before any driver is
- * called (a spy driver counts the calls). */
+ * listed exactly once; delete; a name that is the "directory" of longer names is no object
+ * (stat fails, an exclusive put is not DR_EEXIST); names of every character class the dispatcher
+ * allows (put, get, stat, list byte-exact, delete); and names it refuses, with DR_EUSAGE before any
+ * driver is called (a spy driver counts the calls). */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -777,6 +778,37 @@ static void test_delete(void **state)
     dr_buf_release(&buf);
 }
 
+/* A name that is also the "directory" of longer names ("data/ab" of "data/ab/<hex>") is no
+ * object: the repository never makes one, and drivers differ in whether they can (an object
+ * store can, a directory cannot), but none may claim it exists. */
+static void test_name_over_directory(void **state)
+{
+    struct fixture *f = *state;
+    put_str(f->b, "data/ab/abcd", "x");
+    uint64_t size = 99;
+    int rc = dr_backend_stat(f->b, "data/ab", &size);
+    if (rc >= 0 || rc == DR_EEXIST) {
+        fail_msg("stat of the directory 'data/ab' gave %d, size %llu", rc,
+                 (unsigned long long)size);
+    }
+    assert_int_equal(size, 99);
+    rc = dr_backend_put(f->b, "data/ab", "dir", 3, true);
+    if (rc == DR_EEXIST) {
+        fail_msg("exclusive put of the directory 'data/ab' claims the object exists: %s",
+                 dr_error_msg());
+    }
+    static const char *const names[] = {"data/ab/abcd", "data/ab"};
+    const uint64_t sizes[] = {1, 3};
+    if (rc == 0) {
+        /* stored beside the longer name: both are objects now */
+        expect_content(f->b, "data/ab", "dir", 3);
+        expect_listing(f->b, "data", names, sizes, 2);
+    } else {
+        expect_listing(f->b, "data", names, sizes, 1);
+    }
+    expect_content(f->b, "data/ab/abcd", "x", 1);
+}
+
 /* Names of every class check_name() in src/backend/backend.c lets through: it refuses only
  * control characters, "..", a leading '/', empty and "." components and the temporary prefix,
  * so everything else printable and every byte >= 0x80 (here valid UTF-8: S3 keys must be) is a
@@ -1000,6 +1032,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_name_over_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names_allowed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names_refused, setup, teardown),
     };
