@@ -135,7 +135,14 @@ static int local_put(void *drv, const char *name, const void *data, size_t len, 
             rc = DR_EIO;
         }
     }
-    if (rc == DR_EEXIST) {
+    struct stat st;
+    if (rc == DR_EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        /* link() finds the directory of longer names ("data/ab" of "data/ab/<hex>"): that is
+         * no object (stat, get and list say so), so not DR_EEXIST, which callers take to mean
+         * that the object is stored */
+        rc = dr_errorf(DR_EIO, "cannot store object '%s': a directory of that name is in the way",
+                       name);
+    } else if (rc == DR_EEXIST) {
         rc = dr_errorf(DR_EEXIST, "object '%s' already exists", name);
     } else if (rc < 0) {
         rc = dr_error_wrap(rc, "cannot store object '%s'", name);
