@@ -174,7 +174,7 @@ EOF
     ceph -c "$c/ceph.conf" --connect-timeout 30 osd new "$osd_uuid" 0 >/dev/null
     # placed here, not by the OSD at its start: its own request could leave before it knew the
     # cluster's fsid ("wrong fsid"), and it then exited
-    ceph -c "$c/ceph.conf" osd crush add osd.0 1 host=localhost root=default 2>/dev/null
+    ceph -c "$c/ceph.conf" osd crush add osd.0 1 host=localhost root=default 2>>"$c/log/start.log"
     # (the OSD's chatter on stderr goes to a log: stdout and stderr are the caller's eval)
     ceph-osd -c "$c/ceph.conf" -i 0 --mkfs --osd-uuid "$osd_uuid" 2>>"$c/log/start.log"
     ceph-osd -c "$c/ceph.conf" -i 0 2>>"$c/log/start.log"
