@@ -58,4 +58,12 @@ DR_MUST_CHECK int dr_backend_cleanup(struct dr_backend *b);
 /* True when the backend's location exists at all (used to tell "no repository here"). */
 bool dr_backend_exists(struct dr_backend *b);
 
+/* True when objects live behind a network (S3): each request costs a round trip, so readers
+ * coalesce more and run more requests at once. */
+bool dr_backend_is_remote(const struct dr_backend *b);
+
+/* The number of requests the backend runs at once (--connections); 0 for local directories,
+ * which have no such bound. */
+unsigned dr_backend_connections(const struct dr_backend *b);
+
 #endif

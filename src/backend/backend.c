@@ -329,3 +329,13 @@ bool dr_backend_exists(struct dr_backend *b)
 {
     return b->ops->exists ? b->ops->exists(b->drv) : true;
 }
+
+bool dr_backend_is_remote(const struct dr_backend *b)
+{
+    return (b->ops->features & DR_BACKEND_FEATURE_REMOTE) != 0;
+}
+
+unsigned dr_backend_connections(const struct dr_backend *b)
+{
+    return b->ops->connections ? b->ops->connections(b->drv) : 0;
+}

@@ -17,6 +17,8 @@
 #define DR_BACKEND_FEATURE_EXCLUSIVE (1u << 0)
 /* objects live in a POSIX file system (temporary files, fsync, cleanup by pid make sense) */
 #define DR_BACKEND_FEATURE_POSIX (1u << 1)
+/* objects live behind a network: every request is a round trip */
+#define DR_BACKEND_FEATURE_REMOTE (1u << 2)
 
 struct dr_backend_ops {
     const char *name;
@@ -31,9 +33,11 @@ struct dr_backend_ops {
     int (*remove)(void *drv, const char *name);
     void (*close)(void *drv);
 
-    /* Optional: NULL means "no temporaries" (cleanup returns 0) and "always exists". */
+    /* Optional: NULL means "no temporaries" (cleanup returns 0), "always exists" and "no
+     * bound on requests at once" (0). */
     int (*cleanup)(void *drv);
     bool (*exists)(void *drv);
+    unsigned (*connections)(const void *drv);
 };
 
 /* The local directory driver (local/local.c). path is a plain directory path; on success

@@ -30,6 +30,9 @@
 /* Records of one pack this close together are read with one get: on a local disk reading
  * 256 KiB more is cheaper than another open/pread/close (bench/, docs/PERFORMANCE.md). */
 #define GAP_LOCAL ((uint64_t)256 << 10)
+/* Over a network a request costs a round trip (1-3 ms to Ceph RGW on the same machine, tens of
+ * ms to a cloud region): reading up to 1 MiB more is cheaper than a second request. */
+#define GAP_REMOTE ((uint64_t)1 << 20)
 /* A coalesced get reads at most the budget's share of one worker, within these bounds: one
  * get per pack of the default size (16 MiB) when the budget allows, and work for every worker
  * when it does not. */
@@ -471,7 +474,12 @@ static int engine_new(struct dr_repo *r, const struct dr_read_params *p,
     e->n = n;
     e->ordered = ordered;
     e->budget = p->budget ? p->budget : DR_READ_BUDGET;
+    struct dr_backend *be = dr_repo_backend(r);
     e->workers = p->workers ? DR_MIN(p->workers, (unsigned)WORKERS_MAX) : dr_read_default_workers();
+    if (!p->workers && !concurrency && dr_backend_connections(be) > e->workers) {
+        /* a worker waits on its request most of the time: one per connection */
+        e->workers = DR_MIN(dr_backend_connections(be), (unsigned)WORKERS_MAX);
+    }
     e->unit_max = DR_MAX(DR_MIN((uint64_t)e->budget / e->workers, UNIT_MAX), UNIT_MIN);
     e->slots = dr_xcalloc(n ? n : 1, sizeof(*e->slots));
     int rc = plan_lookup(e);
@@ -482,7 +490,9 @@ static int engine_new(struct dr_repo *r, const struct dr_read_params *p,
     if (!ordered) {
         qsort(e->slots, n, sizeof(*e->slots), slot_cmp);
     }
-    plan_units(e, p->gap == UINT64_MAX ? GAP_LOCAL : p->gap);
+    plan_units(e, p->gap != UINT64_MAX       ? p->gap
+                  : dr_backend_is_remote(be) ? GAP_REMOTE
+                                             : GAP_LOCAL);
     *out = e;
     return 0;
 }

@@ -408,9 +408,15 @@ static bool s3_exists(void *drv)
     return exists;
 }
 
+static unsigned s3_connections(const void *drv)
+{
+    const struct s3 *s = drv;
+    return s->http.max_conns;
+}
+
 const struct dr_backend_ops dr_backend_s3_ops = {
     .name = "s3",
-    .features = DR_BACKEND_FEATURE_EXCLUSIVE,
+    .features = DR_BACKEND_FEATURE_EXCLUSIVE | DR_BACKEND_FEATURE_REMOTE,
     .put = s3_put,
     .get = s3_get,
     .stat = s3_stat,
@@ -418,4 +424,5 @@ const struct dr_backend_ops dr_backend_s3_ops = {
     .remove = s3_remove,
     .close = s3_close,
     .exists = s3_exists,
+    .connections = s3_connections,
 };
