@@ -3,7 +3,6 @@
  * found, 1 (or 11 when locked) when the check itself could not run. */
 #include "cmd_int.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 
 #include "drrepo/check.h"
@@ -190,36 +189,38 @@ static int open_damage(struct dr_ctx *ctx)
                      kind == DR_PROB_CONFIG ? "the config" : "key file", object);
 }
 
+const struct dr_opt dr_cmd_check_opts[] = {
+    {"read-data", 0, 'd', NULL, "also read and verify every pack's data", 0, NULL},
+    {"read-data-subset", 0, 's', "N/M|P%|SIZE", "read this part of the data (implies --read-data)",
+     0, NULL},
+    {"read-data-max-age", 0, 'a', "DURATION",
+     "read the packs not verified within DURATION (implies --read-data)", 0, NULL},
+    {"seed", 0, 'S', "N", "the random choice of a percentage or size subset", 0, NULL},
+    {0},
+};
+
 int dr_cmd_check(struct dr_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"read-data", no_argument, NULL, 'd'},
-        {"read-data-subset", required_argument, NULL, 's'},
-        {"read-data-max-age", required_argument, NULL, 'a'},
-        {"seed", required_argument, NULL, 'S'},
-        {"json", no_argument, NULL, 'j'},
-        {0, 0, 0, 0},
-    };
     struct dr_check_opts o = {0};
+    const char *arg;
     int c, rc = 0;
-    while (rc >= 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc >= 0 && (c = dr_cmd_opt(ctx, &arg)) != 0) {
         switch (c) {
         case 'd': o.read_data = true; break;
         case 's':
             o.read_data = true;
-            rc = dr_check_parse_subset(optarg, &o);
+            rc = dr_check_parse_subset(arg, &o);
             break;
         case 'a':
             o.read_data = true;
-            rc = dr_parse_duration(optarg, &o.max_age_ns);
+            rc = dr_parse_duration(arg, &o.max_age_ns);
             break;
-        case 'S': rc = dr_parse_u64(optarg, &o.seed); break;
-        case 'j': ctx->json = true; break;
-        default: rc = dr_cmd_usage(ctx, "unknown option"); break;
+        case 'S': rc = dr_parse_u64(arg, &o.seed); break;
+        default: DR_BUG("check: an option of the table is not handled");
         }
     }
-    if (rc >= 0 && optind != argc) {
-        rc = dr_cmd_usage(ctx, "unexpected argument '%s'", argv[optind]);
+    if (rc >= 0 && argc != 0) {
+        rc = dr_cmd_usage(ctx, "unexpected argument '%s'", argv[0]);
     }
     if (rc < 0) {
         return rc;

@@ -1,12 +1,12 @@
 /* cmd.c: the table of subcommands and the top-level control flow (git's run_builtin with
- * pgBackRest's exit-code-from-error): parse global options, find the command, run it, check
- * stdout, print the recorded error once and map it to the exit code of docs/exit-codes.md. */
+ * pgBackRest's exit-code-from-error): parse the command line (opt.c: global options, the
+ * command, its options), run it, check stdout, print the recorded error once and map it to the
+ * exit code of docs/exit-codes.md. `--help` of the program and of each command is printed from
+ * the same tables the parser reads. */
 #include "cmd_int.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
-#include <stddef.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -25,60 +25,107 @@
 #include "drrepo/mem.h"
 #include "drrepo/util.h"
 
+static int cmd_help(struct dr_ctx *ctx, int argc, char **argv);
+
 static const struct dr_cmd commands[] = {
     {"init", "create a repository", dr_cmd_init, 0,
      "init [--chunk-min SIZE --chunk-avg SIZE --chunk-max SIZE] [--pack-size SIZE]\n"
-     "     [--compression LEVEL] [--kdf-memlimit SIZE --kdf-opslimit N [--insecure-kdf]]"},
+     "init [--compression LEVEL] [--kdf-memlimit SIZE --kdf-opslimit N [--insecure-kdf]]",
+     dr_cmd_init_opts, 0},
     {"snapshot", "save files, stdin or a command's output", dr_cmd_snapshot,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED,
      "snapshot [options] PATH...\n"
-     "     snapshot --stdin --stdin-name NAME [options]\n"
-     "     snapshot --from-command --stdin-name NAME [options] -- COMMAND [ARG...]\n"
-     "     snapshot --redis redis://[user:password@]host:port [options]\n"
-     "     snapshot --pg CONNINFO [options]\n"
-     "options: --exclude PATTERN --exclude-file FILE --one-file-system --tag TAG --host HOST\n"
-     "         --allow-empty --no-rdb-records --json"},
+     "snapshot --stdin --stdin-name NAME [options]\n"
+     "snapshot --from-command --stdin-name NAME [options] -- COMMAND [ARG...]\n"
+     "snapshot --redis redis://[user:password@]host:port [options]\n"
+     "snapshot --pg CONNINFO [options]",
+     dr_cmd_snapshot_opts, -1},
     {"snapshots", "list snapshots", dr_cmd_snapshots, DR_CMD_REPO,
-     "snapshots [--host HOST] [--tag TAG] [--json]"},
-    {"ls", "list files in a snapshot", dr_cmd_ls, DR_CMD_REPO, "ls SNAP [PATH] [--long]"},
+     "snapshots [--host HOST] [--tag TAG] [--json]", dr_cmd_snapshots_opts, 0},
+    {"ls", "list files in a snapshot", dr_cmd_ls, DR_CMD_REPO, "ls [--long] SNAP [PATH]",
+     dr_cmd_ls_opts, 2},
     {"restore", "restore a snapshot", dr_cmd_restore, DR_CMD_REPO | DR_CMD_LOCK_SHARED,
-     "restore SNAP --target DIR [--include PATTERN]... [--exclude PATTERN]...\n"
-     "     [--overwrite [never|if-changed|always] [--verify-existing]] [--delete] [--dry-run]\n"
-     "     [--json]"},
+     "restore SNAP --target DIR [--include PATTERN]... [--exclude PATTERN]... [options]",
+     dr_cmd_restore_opts, 1},
     {"dump", "write a file, or a directory as tar, to stdout", dr_cmd_dump,
-     DR_CMD_REPO | DR_CMD_LOCK_SHARED, "dump SNAP PATH"},
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED, "dump SNAP PATH", dr_cmd_dump_opts, 2},
     {"diff", "show what changed between two snapshots", dr_cmd_diff, DR_CMD_REPO,
-     "diff SNAP1 SNAP2"},
-    {"stats", "show repository sizes and dedup ratio", dr_cmd_stats, DR_CMD_REPO, "stats [--json]"},
+     "diff SNAP1 SNAP2", NULL, 2},
+    {"stats", "show repository sizes and dedup ratio", dr_cmd_stats, DR_CMD_REPO, "stats [--json]",
+     NULL, 0},
     {"key", "manage passwords (key files)", dr_cmd_key, DR_CMD_REPO | DR_CMD_NO_INDEX,
-     "key list | key add [--new-password-file F] | key remove ID | key passwd "
-     "[--new-password-file F]"},
+     "key list\n"
+     "key add [--new-password-file FILE]\n"
+     "key remove ID\n"
+     "key passwd [--new-password-file FILE]",
+     dr_cmd_key_opts, 2},
     {"check", "verify the repository's integrity", dr_cmd_check,
-     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_VERIFY_INDEX,
-     "check [--read-data] [--read-data-subset N/M|P%|SIZE] [--read-data-max-age DURATION]\n"
-     "     [--seed N] [--json]"},
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_VERIFY_INDEX, "check [options]", dr_cmd_check_opts,
+     0},
     {"drill", "prove a snapshot restores and works", dr_cmd_drill, DR_CMD_REPO | DR_CMD_LOCK_SHARED,
-     "drill SNAP | drill --latest [--host H] [--check-sql FILE] [--restore-command CMD...]"},
+     "drill [options] SNAP [--restore-command CMD [ARG...]]\n"
+     "drill --latest [--host HOST] [--tag TAG] [options] [--restore-command CMD [ARG...]]",
+     dr_cmd_drill_opts, 1},
     {"mount", "browse snapshots as a read-only file system", dr_cmd_mount,
-     DR_CMD_REPO | DR_CMD_LOCK_SHARED,
-     "mount MOUNTPOINT [--background [--log FILE]] [--cache-size SIZE] [--readahead N]\n"
-     "     [--threads N] [--allow-other]"},
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED, "mount [options] MOUNTPOINT", dr_cmd_mount_opts, 1},
     {"forget", "remove snapshots, by id or by a keep policy", dr_cmd_forget,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_LOCK_RESERVE,
-     "forget [SNAP...] [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N]\n"
-     "     [--keep-monthly N] [--keep-yearly N] [--keep-within DURATION] [--keep-tag TAG]\n"
-     "     [--group-by host,tags,paths] [--host H] [--tag T] [--dry-run] [--json]\n"
-     "     [--prune [--max-unused PERCENT]]"},
+     "forget [options] SNAP...\n"
+     "forget --keep-* N... [--keep-within DURATION] [--keep-tag TAG] [options]",
+     dr_cmd_forget_opts, -1},
     {"prune", "reclaim space that no snapshot references", dr_cmd_prune,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_LOCK_RESERVE,
-     "prune [--max-unused PERCENT] [--dry-run] [--json]"},
+     "prune [--max-unused PERCENT] [--dry-run] [--json]", dr_cmd_prune_opts, 0},
     {"repair", "rebuild the index, repair damaged snapshots, rewrite damaged copies", dr_cmd_repair,
      DR_CMD_REPO | DR_CMD_NO_INDEX,
-     "repair index | repair snapshots [--read-data] [--dry-run] | repair packs [--dry-run]\n"
-     "     | repair config | repair keys"},
-    {"unlock", "remove locks of processes that are gone", dr_cmd_unlock, 0,
-     "unlock [--remove-all]"},
-    {"version", "print the version", dr_cmd_version, 0, "version"},
+     "repair index\n"
+     "repair snapshots [--read-data] [--dry-run]\n"
+     "repair packs [--dry-run]\n"
+     "repair config\n"
+     "repair keys",
+     dr_cmd_repair_opts, 1},
+    {"unlock", "remove locks of processes that are gone", dr_cmd_unlock, 0, "unlock [--remove-all]",
+     dr_cmd_unlock_opts, 0},
+    {"version", "print the version", dr_cmd_version, 0, "version", NULL, 0},
+    {"help", "show the commands, or a command's usage and options", cmd_help, 0, "help [COMMAND]",
+     NULL, 1},
+};
+
+/* The global options: accepted before and after the command name (restic's habit), read by the
+ * same parser as the command's. A new one is a row here and a case in set_global. */
+enum {
+    G_REPO = DR_OPT_GLOBAL_BASE,
+    G_PASSWORD_FILE,
+    G_PASSWORD_COMMAND,
+    G_CACHE_DIR,
+    G_RETRY_LOCK,
+    G_READ_CONCURRENCY,
+    G_JSON,
+    G_QUIET,
+    G_VERBOSE,
+    G_HELP,
+    G_VERSION,
+};
+
+static const struct dr_opt global_opts[] = {
+    {"repo", 'r', G_REPO, "REPO", "the repository (or DRREPO_REPOSITORY)", 0, NULL},
+    {"password-file", 0, G_PASSWORD_FILE, "FILE", "read the password from FILE's first line", 0,
+     NULL},
+    {"password-command", 0, G_PASSWORD_COMMAND, "CMD", "the password is CMD's first output line", 0,
+     NULL},
+    {"cache-dir", 0, G_CACHE_DIR, "DIR", "where the local index lives (or DRREPO_CACHE_DIR)", 0,
+     NULL},
+    {"retry-lock", 0, G_RETRY_LOCK, "DURATION",
+     "wait up to DURATION (30s, 2h) for a conflicting lock instead of exiting 11", 0, NULL},
+    {"read-concurrency", 0, G_READ_CONCURRENCY, "N", "workers of the read engine (1 to 32)", 0,
+     NULL},
+    {"json", 0, G_JSON, NULL, "machine-readable output on stdout where the command has it", 0,
+     NULL},
+    {"quiet", 'q', G_QUIET, NULL, "no progress, no informational output", 0, NULL},
+    {"verbose", 'v', G_VERBOSE, NULL, "more detail on stderr; -vv debug, -vvv trace", 0, NULL},
+    {"help", 'h', G_HELP, NULL, "show the usage and options (of the command)", 0, NULL},
+    {"version", 0, G_VERSION, NULL, "print the version", DR_OPT_HIDDEN, NULL},
+    {0},
 };
 
 /* The one mapping from error codes to exit codes (docs/exit-codes.md). */
@@ -136,9 +183,54 @@ int dr_cmd_usage(struct dr_ctx *ctx, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (ctx->cmd) {
-        return dr_errorf(DR_EUSAGE, "%s\nusage: drrepo %s", msg, ctx->cmd->usage);
+        return dr_errorf(DR_EUSAGE, "%s: %s (see 'drrepo %s --help')", ctx->cmd->name, msg,
+                         ctx->cmd->name);
     }
     return dr_errorf(DR_EUSAGE, "%s", msg);
+}
+
+int dr_cmd_opt(struct dr_ctx *ctx, const char **out_arg)
+{
+    struct dr_args *a = &ctx->args;
+    while (a->next < a->n) {
+        const struct dr_optval *v = &a->v[a->next++];
+        if (v->id < DR_OPT_GLOBAL_BASE) {
+            *out_arg = v->arg;
+            return v->id;
+        }
+    }
+    *out_arg = NULL;
+    return 0;
+}
+
+int dr_cmd_lock(struct dr_ctx *ctx, unsigned flags)
+{
+    dr_lock_release(ctx->lock);
+    ctx->lock = NULL;
+    int64_t deadline = dr_mono_ns() + ctx->retry_lock_ns;
+    bool said = false;
+    for (;;) {
+        int rc = dr_repo_lock(ctx->r, flags, &ctx->lock);
+        if (rc != DR_ELOCKED || dr_mono_ns() >= deadline) {
+            return rc;
+        }
+        if (!said && !ctx->quiet) {
+            dr_log_info("waiting for the %s lock: %s",
+                        (flags & DR_LOCK_EXCLUSIVE) ? "exclusive" : "shared", dr_error_msg());
+            said = true;
+        }
+        dr_error_clear();
+        sleep(1);
+    }
+}
+
+int dr_cmd_lock_exclusive(struct dr_ctx *ctx)
+{
+    unsigned flags = DR_LOCK_EXCLUSIVE;
+    if (ctx->cmd->flags & DR_CMD_LOCK_RESERVE) {
+        flags |= DR_LOCK_USE_RESERVE;
+    }
+    return dr_cmd_lock(ctx, flags);
 }
 
 void dr_short_id(const struct dr_id *id, char out[9])
@@ -377,7 +469,7 @@ int dr_cmd_open(struct dr_ctx *ctx)
         }
         unsigned lf = ((ctx->cmd->flags & DR_CMD_LOCK_EXCL) ? DR_LOCK_EXCLUSIVE : 0) |
                       ((ctx->cmd->flags & DR_CMD_LOCK_RESERVE) ? DR_LOCK_USE_RESERVE : 0);
-        rc = dr_repo_lock(ctx->r, lf, &ctx->lock);
+        rc = dr_cmd_lock(ctx, lf);
         if (rc < 0) {
             return rc;
         }
@@ -415,195 +507,176 @@ static const struct dr_cmd *find_cmd(const char *name)
 
 static void print_help(FILE *f)
 {
-    fprintf(f, "usage: drrepo [-r REPO] [--password-file F | --password-command CMD]\n"
-               "              [--cache-dir DIR] [--retry-lock DURATION] [--read-concurrency N]\n"
-               "              [--json] [-q] [-v]\n"
-               "              COMMAND [ARGS]\n\ncommands:\n");
+    fprintf(f, "usage: drrepo [global options] COMMAND [options] [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < DR_ARRAY_LEN(commands); i++) {
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     }
-    fprintf(f, "\nrun 'drrepo COMMAND --help' for a command's options; exit codes are in "
-               "docs/exit-codes.md\n");
+    fprintf(f, "\nglobal options (before or after the command):\n");
+    dr_opt_print_table(f, global_opts);
+    fprintf(f, "\nrun 'drrepo help COMMAND' or 'drrepo COMMAND --help' for a command's options; "
+               "exit codes are in docs/exit-codes.md\n");
 }
 
-/* Levenshtein distance, for "did you mean" on an unknown command. */
-static size_t edit_distance(const char *a, const char *b)
+static void print_cmd_help(FILE *f, const struct dr_cmd *c)
 {
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 32 || lb > 32) {
-        return 99;
+    const char *u = c->usage;
+    for (int n = 0; *u; n++) {
+        size_t len = strcspn(u, "\n");
+        fprintf(f, "%s drrepo %.*s\n", n ? "   or:" : "usage:", (int)len, u);
+        u += len + (u[len] == '\n');
     }
-    size_t d[33][33];
-    for (size_t i = 0; i <= la; i++) {
-        d[i][0] = i;
+    fprintf(f, "\n%s\n", c->summary);
+    if (c->opts && c->opts[0].name) {
+        fprintf(f, "\noptions:\n");
+        dr_opt_print_table(f, c->opts);
     }
-    for (size_t j = 0; j <= lb; j++) {
-        d[0][j] = j;
-    }
-    for (size_t i = 1; i <= la; i++) {
-        for (size_t j = 1; j <= lb; j++) {
-            size_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
-            d[i][j] = DR_MIN(sub, DR_MIN(del, ins));
+    fprintf(f, "\nglobal options (before or after the command):\n");
+    dr_opt_print_table(f, global_opts);
+}
+
+static int unknown_cmd(const char *name)
+{
+    const char *best = NULL;
+    size_t bestd = 3;
+    for (size_t i = 0; i < DR_ARRAY_LEN(commands); i++) {
+        size_t dd = dr_opt_edit_distance(name, commands[i].name);
+        if (dd < bestd) {
+            bestd = dd;
+            best = commands[i].name;
         }
     }
-    return d[la][lb];
+    return dr_errorf(DR_EUSAGE, "'%s' is not a drrepo command%s%s%s", name,
+                     best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
 }
 
-/* Global options may also follow the command ("drrepo snapshot -q PATH"), as in restic: they
- * are taken out of the command's arguments, up to a "--". Returns the new argc. */
-static int take_global_options(struct dr_ctx *ctx, int *verbose, int argc, char **argv)
+/* `drrepo help [COMMAND]`: the same text as `drrepo [COMMAND] --help`. */
+static int cmd_help(struct dr_ctx *ctx, int argc, char **argv)
 {
-    int out = 1;
+    (void)ctx;
+    if (argc == 0) {
+        print_help(stdout);
+        return 0;
+    }
+    const struct dr_cmd *c = find_cmd(argv[0]);
+    if (!c) {
+        return unknown_cmd(argv[0]);
+    }
+    print_cmd_help(stdout, c);
+    return 0;
+}
+
+/* The global options found by the parser, into the context. */
+static int set_global(struct dr_ctx *ctx, const struct dr_optval *v, int *verbose)
+{
+    switch (v->id) {
+    case G_REPO: ctx->repo = v->arg; break;
+    case G_PASSWORD_FILE: ctx->password_file = v->arg; break;
+    case G_PASSWORD_COMMAND: ctx->password_command = v->arg; break;
+    case G_CACHE_DIR: ctx->cache_dir = v->arg; break;
+    case G_READ_CONCURRENCY: ctx->read_concurrency = v->arg; break;
+    case G_RETRY_LOCK:
+        if (dr_parse_duration(v->arg, &ctx->retry_lock_ns) < 0 || ctx->retry_lock_ns < 0) {
+            return dr_errorf(DR_EUSAGE,
+                             "--retry-lock takes a duration such as 30s or 2h, not "
+                             "'%s'",
+                             v->arg);
+        }
+        break;
+    case G_JSON: ctx->json = true; break;
+    case G_QUIET: ctx->quiet = true; break;
+    case G_VERBOSE: (*verbose)++; break;
+    default: break; /* G_HELP, G_VERSION: the caller's */
+    }
+    return 0;
+}
+
+static bool has_opt(const struct dr_args *a, int id)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->v[i].id == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Parses the command line into ctx: global options, the command, its options and operands.
+ * Returns 1 when it printed the help or the version (exit 0), 0 to run the command. */
+static int parse_cmdline(struct dr_ctx *ctx, int argc, char **argv, int *verbose)
+{
+    const struct dr_opt *const globals[] = {global_opts};
     int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        const char **slot = NULL;
-        const char *val = NULL;
-        if (strcmp(a, "--") == 0) {
-            break;
+    int rc = dr_opt_parse(globals, 1, NULL, true, argc, argv, &i, &ctx->args);
+    if (rc >= 0 && i < argc) {
+        ctx->cmd = find_cmd(argv[i]);
+        if (!ctx->cmd) {
+            return unknown_cmd(argv[i]);
         }
-        if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
-            ctx->quiet = true;
-            continue;
-        }
-        if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
-            (*verbose)++;
-            continue;
-        }
-        if (strcmp(a, "--json") == 0) {
-            ctx->json = true;
-            continue;
-        }
-        if (strcmp(a, "--retry-lock") == 0 && i + 1 < argc) {
-            if (dr_parse_duration(argv[i + 1], &ctx->retry_lock_ns) < 0) {
-                dr_error_clear();
-                ctx->retry_lock_ns = -1;
-            }
-            i++;
-            continue;
-        }
-        static const struct {
-            const char *name;
-            size_t off;
-        } valued[] = {
-            {"--repo", offsetof(struct dr_ctx, repo)},
-            {"-r", offsetof(struct dr_ctx, repo)},
-            {"--password-file", offsetof(struct dr_ctx, password_file)},
-            {"--password-command", offsetof(struct dr_ctx, password_command)},
-            {"--cache-dir", offsetof(struct dr_ctx, cache_dir)},
-            {"--read-concurrency", offsetof(struct dr_ctx, read_concurrency)},
-        };
-        for (size_t k = 0; k < DR_ARRAY_LEN(valued) && !slot; k++) {
-            size_t n = strlen(valued[k].name);
-            if (strcmp(a, valued[k].name) == 0 && i + 1 < argc) {
-                slot = (const char **)((char *)ctx + valued[k].off);
-                val = argv[++i];
-            } else if (strncmp(a, valued[k].name, n) == 0 && a[n] == '=' && a[1] == '-') {
-                slot = (const char **)((char *)ctx + valued[k].off);
-                val = a + n + 1;
-            }
-        }
-        if (slot) {
-            *slot = val;
-            continue;
-        }
-        argv[out++] = argv[i];
+        static const struct dr_opt none[] = {{0}};
+        const struct dr_opt *const tables[] = {ctx->cmd->opts ? ctx->cmd->opts : none, global_opts};
+        i++;
+        rc = dr_opt_parse(tables, 2, ctx->cmd->name, false, argc, argv, &i, &ctx->args);
     }
-    for (; i < argc; i++) {
-        argv[out++] = argv[i];
+    if (rc < 0) {
+        return rc;
     }
-    argv[out] = NULL;
-    return out;
+    if (has_opt(&ctx->args, G_HELP)) {
+        if (ctx->cmd) {
+            print_cmd_help(stdout, ctx->cmd);
+        } else {
+            print_help(stdout);
+        }
+        return 1;
+    }
+    if (has_opt(&ctx->args, G_VERSION)) {
+        return dr_cmd_version(ctx, 0, NULL) < 0 ? -1 : 1;
+    }
+    if (!ctx->cmd) {
+        print_help(stderr);
+        return dr_errorf(DR_EUSAGE, "no command given");
+    }
+    for (size_t k = 0; k < ctx->args.n; k++) {
+        rc = set_global(ctx, &ctx->args.v[k], verbose);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    if (ctx->cmd->max_args >= 0 && ctx->args.nops > (size_t)ctx->cmd->max_args) {
+        return ctx->cmd->max_args == 0
+                   ? dr_cmd_usage(ctx, "unexpected argument '%s': %s takes none", ctx->args.ops[0],
+                                  ctx->cmd->name)
+                   : dr_cmd_usage(ctx, "unexpected argument '%s'",
+                                  ctx->args.ops[ctx->cmd->max_args]);
+    }
+    if (ctx->read_concurrency) {
+        char *end;
+        unsigned long n = strtoul(ctx->read_concurrency, &end, 10);
+        if (*ctx->read_concurrency < '0' || *ctx->read_concurrency > '9' || *end || n < 1 ||
+            n > DR_READ_WORKERS_MAX) {
+            return dr_errorf(DR_EUSAGE,
+                             "--read-concurrency takes a number of workers from 1 to %u, not "
+                             "'%s'",
+                             DR_READ_WORKERS_MAX, ctx->read_concurrency);
+        }
+        dr_read_set_concurrency((unsigned)n);
+    }
+    return 0;
 }
 
 int dr_cli_main(int argc, char **argv)
 {
     struct dr_ctx ctx = {0};
     int verbose = 0;
-    static const struct option opts[] = {
-        {"repo", required_argument, NULL, 'r'},
-        {"password-file", required_argument, NULL, 'p'},
-        {"password-command", required_argument, NULL, 'c'},
-        {"cache-dir", required_argument, NULL, 'C'},
-        {"retry-lock", required_argument, NULL, 'R'},
-        {"read-concurrency", required_argument, NULL, 'N'},
-        {"json", no_argument, NULL, 'j'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {0, 0, 0, 0},
-    };
     /* a closed pipe on stdout ("drrepo dump ... | head") is an error we report, not a kill */
     signal(SIGPIPE, SIG_IGN);
     dr_index_guard_set_handler(index_damaged);
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+r:qvh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'r': ctx.repo = optarg; break;
-        case 'p': ctx.password_file = optarg; break;
-        case 'c': ctx.password_command = optarg; break;
-        case 'C': ctx.cache_dir = optarg; break;
-        case 'N': ctx.read_concurrency = optarg; break;
-        case 'R':
-            if (dr_parse_duration(optarg, &ctx.retry_lock_ns) < 0) {
-                fprintf(stderr, "drrepo: error: %s\n", dr_error_msg());
-                return 2;
-            }
-            break;
-        case 'j': ctx.json = true; break;
-        case 'q': ctx.quiet = true; break;
-        case 'v': verbose++; break;
-        case 'h': print_help(stdout); return 0;
-        case 'V': return dr_cmd_version(&ctx, 0, NULL) < 0 ? 1 : 0;
-        default:
-            fprintf(stderr, "drrepo: error: unknown option '%s'\n", argv[optind - 1]);
-            print_help(stderr);
-            return 2;
-        }
+    int rc = parse_cmdline(&ctx, argc, argv, &verbose);
+    if (rc > 0) {
+        dr_args_release(&ctx.args);
+        return fflush(stdout) != 0 || ferror(stdout) ? 1 : 0;
     }
-    if (optind >= argc) {
-        print_help(stderr);
-        return 2;
-    }
-    const char *name = argv[optind];
-    ctx.cmd = find_cmd(name);
-    if (!ctx.cmd) {
-        const char *best = NULL;
-        size_t bestd = 3;
-        for (size_t i = 0; i < DR_ARRAY_LEN(commands); i++) {
-            size_t dd = edit_distance(name, commands[i].name);
-            if (dd < bestd) {
-                bestd = dd;
-                best = commands[i].name;
-            }
-        }
-        fprintf(stderr, "drrepo: error: '%s' is not a drrepo command%s%s%s\n", name,
-                best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
-        return 2;
-    }
-    int rc = dr_crypto_init();
-    int sub_argc = argc - optind;
-    char **sub_argv = argv + optind;
-    sub_argc = take_global_options(&ctx, &verbose, sub_argc, sub_argv);
-    if (ctx.retry_lock_ns < 0) {
-        fprintf(stderr, "drrepo: error: --retry-lock takes a duration such as 30s or 2h\n");
-        return 2;
-    }
-    if (ctx.read_concurrency) {
-        char *end;
-        unsigned long n = strtoul(ctx.read_concurrency, &end, 10);
-        if (*ctx.read_concurrency < '0' || *ctx.read_concurrency > '9' || *end || n < 1 ||
-            n > DR_READ_WORKERS_MAX) {
-            fprintf(stderr,
-                    "drrepo: error: --read-concurrency takes a number of workers from 1 "
-                    "to %u, not '%s'\n",
-                    DR_READ_WORKERS_MAX, ctx.read_concurrency);
-            return 2;
-        }
-        dr_read_set_concurrency((unsigned)n);
+    if (rc >= 0) {
+        rc = dr_crypto_init();
     }
     dr_log_set_level(ctx.quiet      ? DR_LOG_WARN
                      : verbose >= 3 ? DR_LOG_TRACE
@@ -612,11 +685,11 @@ int dr_cli_main(int argc, char **argv)
                                     : DR_LOG_INFO);
     ctx.progress = !ctx.quiet && isatty(STDERR_FILENO);
     if (rc >= 0) {
-        optind = 0; /* glibc: full re-initialisation for the subcommand's getopt_long */
-        rc = ctx.cmd->run(&ctx, sub_argc, sub_argv);
+        rc = ctx.cmd->run(&ctx, (int)ctx.args.nops, ctx.args.ops);
     }
     dr_lock_release(ctx.lock);
     dr_repo_close(ctx.r);
+    dr_args_release(&ctx.args);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         if (rc >= 0 && errno != EPIPE) {
             rc = dr_error_errno(DR_EIO, "cannot write to standard output");

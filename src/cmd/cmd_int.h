@@ -28,12 +28,55 @@ enum {
 
 struct dr_ctx;
 
+/* One option of a command or of the global table (cmd.c). Every option is declared once, in
+ * such a table: the one parser (opt.c) reads argv against the global table and the command's,
+ * and `--help` is printed from the same rows. A table ends with a row whose name is NULL. */
+enum {
+    DR_OPT_REPEAT = 1u << 0,   /* may be given more than once (the help says so) */
+    DR_OPT_OPTIONAL = 1u << 1, /* optional argument: "--opt=V", or the next word if in choices */
+    DR_OPT_REST = 1u << 2,     /* takes every argument after it (drill --restore-command) */
+    DR_OPT_HIDDEN = 1u << 3,   /* accepted, but not listed by --help */
+};
+
+struct dr_opt {
+    const char *name;           /* long name, without "--" */
+    char short_name;            /* 0: none */
+    int id;                     /* what dr_cmd_opt returns for it; never 0 */
+    const char *arg;            /* its argument in the help ("PATTERN"); NULL: takes none */
+    const char *help;           /* one line */
+    unsigned flags;             /* DR_OPT_* */
+    const char *const *choices; /* DR_OPT_OPTIONAL: the words the next argument may be */
+};
+
+/* Options are given ids; the global options' ids (cmd.c) start here, out of the way of a
+ * command's (characters and small numbers). */
+#define DR_OPT_GLOBAL_BASE 0x1000
+
+/* One option as given on the command line, in order. */
+struct dr_optval {
+    int id;
+    const char *arg; /* NULL for an option without argument */
+};
+
+/* What the parser found: the options (global and the command's), the operands, and for a
+ * DR_OPT_REST option the arguments after it. */
+struct dr_args {
+    struct dr_optval *v;
+    size_t n, alloc;
+    size_t next; /* dr_cmd_opt's position */
+    char **ops;  /* the operands, NULL-terminated (argv of run) */
+    size_t nops, opsalloc;
+    char **rest; /* DR_OPT_REST: the arguments after it, NULL-terminated; else NULL */
+};
+
 struct dr_cmd {
     const char *name;
     const char *summary;
     int (*run)(struct dr_ctx *ctx, int argc, char **argv);
     unsigned flags;
-    const char *usage;
+    const char *usage;         /* synopsis lines without "drrepo ", separated by '\n' */
+    const struct dr_opt *opts; /* NULL: no options of its own */
+    int max_args;              /* the most operands it takes; -1: no limit */
 };
 
 struct dr_ctx {
@@ -51,9 +94,35 @@ struct dr_ctx {
     int64_t retry_lock_ns; /* --retry-lock: how long to wait for a conflicting lock */
     const char *hint;      /* a command's own hint for its error (static); else by error code */
     struct dr_open_failure open_failure; /* what dr_cmd_open found damaged, when it failed */
+    struct dr_args args;                 /* the parsed command line (opt.c) */
 };
 
-/* Swaps the context's lock for an exclusive one, retrying for up to ctx->retry_lock_ns. */
+/* The parser (opt.c). Reads argv[*i..argc) against the tables (each ending with a NULL name;
+ * the first table wins a name both have) and appends options to a->v. With stop_at_operand,
+ * stops at the first operand and leaves *i there (the command name); else appends operands to
+ * a->ops, and everything after "--" or a DR_OPT_REST option. cmd names the command in errors
+ * (NULL: before the command). Returns 0, or DR_EUSAGE for an unknown or ambiguous option or
+ * a missing or unwanted value, with a one-line message naming the option. */
+DR_MUST_CHECK int dr_opt_parse(const struct dr_opt *const *tables, size_t ntables, const char *cmd,
+                               bool stop_at_operand, int argc, char **argv, int *i,
+                               struct dr_args *a);
+/* Frees what dr_opt_parse allocated (not the strings: they are argv's). */
+void dr_args_release(struct dr_args *a);
+/* Levenshtein distance of two names (99 when one is over 32 characters), for "did you mean". */
+size_t dr_opt_edit_distance(const char *a, const char *b);
+/* Prints "  -s, --long ARG   help" lines of a table (DR_OPT_HIDDEN rows left out). */
+void dr_opt_print_table(FILE *f, const struct dr_opt *opts);
+
+/* The next of the command's own options (global ones are skipped): its id, with its argument
+ * in *out_arg (NULL for none); 0 when there are no more. */
+int dr_cmd_opt(struct dr_ctx *ctx, const char **out_arg);
+
+/* Takes the lock of the given DR_LOCK_* flags (releasing the one held), retrying for up to
+ * ctx->retry_lock_ns (--retry-lock) while another process holds a conflicting one. */
+DR_MUST_CHECK int dr_cmd_lock(struct dr_ctx *ctx, unsigned flags);
+
+/* Swaps the context's lock for an exclusive one, retrying for up to ctx->retry_lock_ns
+ * (dr_cmd_lock). */
 DR_MUST_CHECK int dr_cmd_lock_exclusive(struct dr_ctx *ctx);
 
 /* Opens the repository named by the context for the current command (per its flags): asks for
@@ -68,24 +137,31 @@ void dr_cmd_free_password(char *pw);
 /* A new password for key add/passwd: DRREPO_NEW_PASSWORD, --new-password-file, or a prompt. */
 DR_MUST_CHECK int dr_cmd_new_password(struct dr_ctx *ctx, const char *file, char **out);
 
-/* Prints a usage error for the current command and returns DR_EUSAGE. */
+/* Records a one-line usage error for the current command ("CMD: message (see 'drrepo CMD
+ * --help')") and returns DR_EUSAGE. */
 int dr_cmd_usage(struct dr_ctx *ctx, const char *fmt, ...) DR_PRINTF(2, 3);
 
 /* Progress callback printing to stderr (arg is a label such as "snapshot"). */
 void dr_cmd_progress(void *arg, const struct dr_progress *p, bool final);
 
 /* The snapshot selector (select.c): --host HOST and --tag TAG, and drill's --latest. A command
- * puts DR_SELECT_OPTIONS (and DR_SELECT_LATEST_OPTION) into its struct option table and passes
- * every option it does not know itself to dr_select_opt. */
-#define DR_SELECT_LATEST 0x5e1 /* getopt code of --latest: no short option */
-#define DR_SELECT_OPTIONS                                                                          \
-    {"host", required_argument, NULL, 'H'},                                                        \
+ * puts DR_SELECT_OPTS (and DR_SELECT_LATEST_OPT) into its option table and passes every
+ * option it does not know itself to dr_select_opt. */
+#define DR_SELECT_LATEST 0x5e1 /* id of --latest: no short option */
+#define DR_SELECT_OPTS                                                                             \
+    {.name = "host",                                                                               \
+     .short_name = 'H',                                                                            \
+     .id = 'H',                                                                                    \
+     .arg = "HOST",                                                                                \
+     .help = "only snapshots of HOST ('latest' is the latest of them)"},                           \
     {                                                                                              \
-        "tag", required_argument, NULL, 't'                                                        \
+        .name = "tag", .short_name = 't', .id = 't', .arg = "TAG",                                 \
+        .help = "only snapshots with tag TAG ('latest' is the latest of them)"                     \
     }
-#define DR_SELECT_LATEST_OPTION                                                                    \
+#define DR_SELECT_LATEST_OPT                                                                       \
     {                                                                                              \
-        "latest", no_argument, NULL, DR_SELECT_LATEST                                              \
+        .name = "latest", .id = DR_SELECT_LATEST,                                                  \
+        .help = "the latest snapshot (of --host, --tag) instead of SNAP"                           \
     }
 
 struct dr_select {
@@ -94,7 +170,8 @@ struct dr_select {
     bool latest;      /* --latest (drill) */
 };
 
-/* Takes getopt's c (with its argument) when it is a selector option; false when it is not. */
+/* Takes an option id (dr_cmd_opt, with its argument) when it is a selector option; false when it is
+ * not. */
 bool dr_select_opt(struct dr_select *sel, int c, const char *arg);
 /* Resolves spec ("latest", an id or a prefix; "latest" whatever spec is when --latest was given)
  * under the selector's host and tag (dr_repo_snapshot_resolve). */
@@ -110,7 +187,7 @@ DR_MUST_CHECK int dr_cmd_json_emit(struct dr_json *w, FILE *out);
 /* Formats a snapshot's short id (first 8 hex digits) into out[9]. */
 void dr_short_id(const struct dr_id *id, char out[9]);
 
-/* Subcommands (src/cmd/<name>.c). */
+/* Subcommands (src/cmd/<name>.c), and their option tables. */
 int dr_cmd_init(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv);
@@ -128,5 +205,9 @@ int dr_cmd_prune(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_unlock(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_version(struct dr_ctx *ctx, int argc, char **argv);
+extern const struct dr_opt dr_cmd_init_opts[], dr_cmd_snapshot_opts[], dr_cmd_snapshots_opts[],
+    dr_cmd_ls_opts[], dr_cmd_restore_opts[], dr_cmd_dump_opts[], dr_cmd_key_opts[],
+    dr_cmd_check_opts[], dr_cmd_drill_opts[], dr_cmd_mount_opts[], dr_cmd_forget_opts[],
+    dr_cmd_prune_opts[], dr_cmd_repair_opts[], dr_cmd_unlock_opts[];
 
 #endif

@@ -131,7 +131,7 @@ static int diff_trees(struct dr_repo *r, const struct dr_id *a, const struct dr_
 
 int dr_cmd_diff(struct dr_ctx *ctx, int argc, char **argv)
 {
-    if (argc != 3) {
+    if (argc != 2) {
         return dr_cmd_usage(ctx, "diff takes two snapshots");
     }
     int rc = dr_cmd_open(ctx);
@@ -142,9 +142,9 @@ int dr_cmd_diff(struct dr_ctx *ctx, int argc, char **argv)
     struct dr_snapshot sa, sb;
     dr_snapshot_init(&sa);
     dr_snapshot_init(&sb);
-    rc = dr_repo_snapshot_resolve(ctx->r, argv[1], NULL, NULL, &ia);
+    rc = dr_repo_snapshot_resolve(ctx->r, argv[0], NULL, NULL, &ia);
     if (rc >= 0) {
-        rc = dr_repo_snapshot_resolve(ctx->r, argv[2], NULL, NULL, &ib);
+        rc = dr_repo_snapshot_resolve(ctx->r, argv[1], NULL, NULL, &ib);
     }
     if (rc >= 0) {
         rc = dr_repo_snapshot_load(ctx->r, &ia, &sa);

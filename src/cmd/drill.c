@@ -3,7 +3,6 @@
  * (damage found: the reason is printed and recorded), 1 it could not run. */
 #include "cmd_int.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 
 #include "drrepo/drill.h"
@@ -53,48 +52,45 @@ static void print_human(const struct dr_drill_result *res)
            (double)res->rto_ns / 1e9, (double)res->duration_ns / 1e9);
 }
 
+/* everything after --restore-command is the command, options included (DR_OPT_REST) */
+#define RESTORE_COMMAND 'R'
+
+const struct dr_opt dr_cmd_drill_opts[] = {
+    DR_SELECT_LATEST_OPT,
+    DR_SELECT_OPTS,
+    {"check-sql", 0, 'c', "FILE", "PostgreSQL: run FILE's SQL against the restored server", 0,
+     NULL},
+    {"tmpdir", 0, 'T', "DIR", "restore into a temporary directory under DIR", 0, NULL},
+    {"restore-command", 0, RESTORE_COMMAND, NULL,
+     "restore, then run CMD [ARG...] (all that follows) and check that it succeeds", DR_OPT_REST,
+     NULL},
+    {0},
+};
+
 int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        DR_SELECT_LATEST_OPTION,
-        DR_SELECT_OPTIONS,
-        {"check-sql", required_argument, NULL, 'c'},
-        {"tmpdir", required_argument, NULL, 'T'},
-        {"json", no_argument, NULL, 'j'},
-        {0, 0, 0, 0},
-    };
-    /* everything after --restore-command is the command, options included: split it off
-     * before getopt can take its arguments for ours */
-    char **command = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--restore-command") == 0) {
-            command = argv + i + 1;
-            if (command[0] && strcmp(command[0], "--") == 0) {
-                command++;
-            }
-            if (!command[0]) {
+    struct dr_select sel = {0};
+    struct dr_drill_opts o = {0};
+    const char *arg;
+    int c;
+    while ((c = dr_cmd_opt(ctx, &arg)) != 0) {
+        switch (c) {
+        case 'c': o.check_sql = arg; break;
+        case 'T': o.tmpdir = arg; break;
+        case RESTORE_COMMAND:
+            o.restore_command = ctx->args.rest;
+            if (!o.restore_command || !o.restore_command[0]) {
                 return dr_cmd_usage(ctx, "--restore-command needs a command");
             }
-            argc = i;
             break;
-        }
-    }
-    struct dr_select sel = {0};
-    struct dr_drill_opts o = {.restore_command = command};
-    int c;
-    while ((c = getopt_long(argc, argv, "H:t:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': o.check_sql = optarg; break;
-        case 'T': o.tmpdir = optarg; break;
-        case 'j': ctx->json = true; break;
         default:
-            if (!dr_select_opt(&sel, c, optarg)) {
-                return dr_cmd_usage(ctx, "unknown option");
+            if (!dr_select_opt(&sel, c, arg)) {
+                DR_BUG("drill: an option of the table is not handled");
             }
             break;
         }
     }
-    int nargs = argc - optind;
+    int nargs = argc;
     if (sel.latest ? nargs != 0 : nargs != 1) {
         return dr_cmd_usage(ctx, sel.latest ? "--latest takes no snapshot id"
                                             : "one snapshot is needed");
@@ -107,7 +103,7 @@ int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
         return rc;
     }
     struct dr_id id;
-    rc = dr_select_resolve(ctx, &sel, argv[optind], &id);
+    rc = dr_select_resolve(ctx, &sel, argv[0], &id);
     if (rc < 0) {
         return rc;
     }

@@ -4,7 +4,6 @@
  * available. */
 #include "cmd_int.h"
 
-#include <getopt.h>
 #include <unistd.h>
 
 #include "drrepo/error.h"
@@ -12,24 +11,22 @@
 #include "drrepo/restore.h"
 #include "drrepo/tarwrite.h"
 
+const struct dr_opt dr_cmd_dump_opts[] = {
+    DR_SELECT_OPTS,
+    {0},
+};
+
 int dr_cmd_dump(struct dr_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        DR_SELECT_OPTIONS,
-        {0, 0, 0, 0},
-    };
     struct dr_select sel = {0};
+    const char *arg;
     int c;
-    while ((c = getopt_long(argc, argv, "H:t:", opts, NULL)) != -1) {
-        switch (c) {
-        default:
-            if (!dr_select_opt(&sel, c, optarg)) {
-                return dr_cmd_usage(ctx, "unknown option");
-            }
-            break;
+    while ((c = dr_cmd_opt(ctx, &arg)) != 0) {
+        if (!dr_select_opt(&sel, c, arg)) {
+            DR_BUG("dump: an option of the table is not handled");
         }
     }
-    if (argc - optind != 2) {
+    if (argc != 2) {
         return dr_cmd_usage(ctx, "dump takes a snapshot and a path");
     }
     int rc = dr_cmd_open(ctx);
@@ -41,18 +38,18 @@ int dr_cmd_dump(struct dr_ctx *ctx, int argc, char **argv)
     struct dr_node n;
     dr_snapshot_init(&s);
     memset(&n, 0, sizeof(n));
-    rc = dr_select_resolve(ctx, &sel, argv[optind], &id);
+    rc = dr_select_resolve(ctx, &sel, argv[0], &id);
     if (rc >= 0) {
         rc = dr_repo_snapshot_load(ctx->r, &id, &s);
     }
     if (rc >= 0) {
-        rc = dr_repo_find_node(ctx->r, &s, argv[optind + 1], &n);
+        rc = dr_repo_find_node(ctx->r, &s, argv[1], &n);
     }
     if (rc >= 0 && n.type == DR_NODE_DIR && isatty(STDOUT_FILENO)) {
         rc = dr_errorf(DR_EUSAGE,
                        "'%s' is a directory and would be written to the terminal as a tar "
                        "stream; redirect it ('> out.tar') or pipe it ('| tar -x -C DIR')",
-                       argv[optind + 1]);
+                       argv[1]);
     }
     struct dr_read_stats reads = {0};
     if (rc >= 0) {
@@ -60,7 +57,7 @@ int dr_cmd_dump(struct dr_ctx *ctx, int argc, char **argv)
         struct dr_tar_stats ts = {0};
         rc = n.type == DR_NODE_DIR
                  ? dr_tar_write_dir(ctx->r, &n, STDOUT_FILENO, &ts)
-                 : dr_restore_file_to_fd(ctx->r, &n, STDOUT_FILENO, argv[optind + 1], &reads);
+                 : dr_restore_file_to_fd(ctx->r, &n, STDOUT_FILENO, argv[1], &reads);
         if (n.type == DR_NODE_DIR) {
             reads = ts.reads;
         }

@@ -1,7 +1,6 @@
 /* key.c: `drrepo key list|add|remove|passwd`. */
 #include "cmd_int.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 
 #include "drrepo/error.h"
@@ -18,30 +17,27 @@ static int list_cb(void *arg, const struct dr_id *id, const struct dr_keyfile_in
     return 0;
 }
 
+const struct dr_opt dr_cmd_key_opts[] = {
+    {"new-password-file", 0, 'f', "FILE", "add, passwd: the new password is FILE's first line", 0,
+     NULL},
+    {0},
+};
+
 int dr_cmd_key(struct dr_ctx *ctx, int argc, char **argv)
 {
-    if (argc < 2) {
+    if (argc < 1) {
         return dr_cmd_usage(ctx, "key needs a subcommand");
     }
-    const char *sub = argv[1];
-    static const struct option opts[] = {
-        {"new-password-file", required_argument, NULL, 'f'},
-        {0, 0, 0, 0},
-    };
-    const char *file = NULL;
-    int c;
-    optind = 2;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c != 'f') {
-            return dr_cmd_usage(ctx, "unknown option");
-        }
-        file = optarg;
+    const char *sub = argv[0];
+    const char *file = NULL, *arg;
+    while (dr_cmd_opt(ctx, &arg) == 'f') {
+        file = arg;
     }
     bool is_remove = strcmp(sub, "remove") == 0;
     if (strcmp(sub, "list") && strcmp(sub, "add") && strcmp(sub, "passwd") && !is_remove) {
         return dr_cmd_usage(ctx, "unknown key subcommand '%s'", sub);
     }
-    if (argc - optind != (is_remove ? 1 : 0)) {
+    if (argc - 1 != (is_remove ? 1 : 0)) {
         return dr_cmd_usage(ctx, "wrong number of arguments for 'key %s'", sub);
     }
     char *pw = NULL;
@@ -77,9 +73,9 @@ int dr_cmd_key(struct dr_ctx *ctx, int argc, char **argv)
             }
         } else {
             rc = dr_cmd_lock_exclusive(ctx);
-            rc = rc < 0 ? rc : dr_repo_key_remove(ctx->r, argv[optind]);
+            rc = rc < 0 ? rc : dr_repo_key_remove(ctx->r, argv[1]);
             if (rc >= 0) {
-                printf("removed key %s\n", argv[optind]);
+                printf("removed key %s\n", argv[1]);
             }
         }
     }

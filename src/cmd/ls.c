@@ -5,7 +5,6 @@
  * scripts, and names such directories in a warning on stderr instead. */
 #include "cmd_int.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -63,31 +62,30 @@ static int ls_cb(void *arg, const char *path, const struct dr_node *n)
     return 0;
 }
 
+const struct dr_opt dr_cmd_ls_opts[] = {
+    {"long", 'l', 'l', NULL, "mode, owner, size and time of each entry", 0, NULL},
+    DR_SELECT_OPTS,
+    {0},
+};
+
 int dr_cmd_ls(struct dr_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"long", no_argument, NULL, 'l'},
-        DR_SELECT_OPTIONS,
-        {0, 0, 0, 0},
-    };
     struct ls_ctx lc = {0};
     struct dr_select sel = {0};
+    const char *arg;
     int c;
-    while ((c = getopt_long(argc, argv, "lH:t:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'l': lc.lng = true; break;
-        default:
-            if (!dr_select_opt(&sel, c, optarg)) {
-                return dr_cmd_usage(ctx, "unknown option");
-            }
-            break;
+    while ((c = dr_cmd_opt(ctx, &arg)) != 0) {
+        if (c == 'l') {
+            lc.lng = true;
+        } else if (!dr_select_opt(&sel, c, arg)) {
+            DR_BUG("ls: an option of the table is not handled");
         }
     }
-    if (argc - optind < 1 || argc - optind > 2) {
+    if (argc < 1 || argc > 2) {
         return dr_cmd_usage(ctx, "ls takes a snapshot and an optional path");
     }
-    const char *spec = argv[optind];
-    const char *path = argc - optind == 2 ? argv[optind + 1] : "/";
+    const char *spec = argv[0];
+    const char *path = argc == 2 ? argv[1] : "/";
     int rc = dr_cmd_open(ctx);
     if (rc < 0) {
         return rc;

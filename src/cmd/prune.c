@@ -3,7 +3,6 @@
  * --retry-lock for running snapshots to finish). */
 #include "cmd_int.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -14,30 +13,6 @@
 #include "drrepo/prune.h"
 #include "drrepo/retention.h"
 #include "drrepo/util.h"
-
-int dr_cmd_lock_exclusive(struct dr_ctx *ctx)
-{
-    dr_lock_release(ctx->lock);
-    ctx->lock = NULL;
-    int64_t deadline = dr_mono_ns() + ctx->retry_lock_ns;
-    bool said = false;
-    unsigned flags = DR_LOCK_EXCLUSIVE;
-    if (ctx->cmd->flags & DR_CMD_LOCK_RESERVE) {
-        flags |= DR_LOCK_USE_RESERVE;
-    }
-    for (;;) {
-        int rc = dr_repo_lock(ctx->r, flags, &ctx->lock);
-        if (rc != DR_ELOCKED || dr_mono_ns() >= deadline) {
-            return rc;
-        }
-        if (!said && !ctx->quiet) {
-            dr_log_info("waiting for the exclusive lock: %s", dr_error_msg());
-            said = true;
-        }
-        dr_error_clear();
-        sleep(1);
-    }
-}
 
 /* Prints the summary to out (stdout, or stderr when stdout carries another JSON document).
  *
@@ -144,38 +119,44 @@ static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o, FILE *ou
     return 0;
 }
 
-static int parse_prune_opt(struct dr_ctx *ctx, int c, struct dr_prune_opts *o)
+static int parse_prune_opt(struct dr_ctx *ctx, int c, const char *arg, struct dr_prune_opts *o)
 {
     char *end;
     switch (c) {
     case 'u':
-        o->max_unused = strtod(optarg, &end);
-        if (end == optarg || (*end && strcmp(end, "%") != 0) || o->max_unused < 0 ||
+        o->max_unused = strtod(arg, &end);
+        if (end == arg || (*end && strcmp(end, "%") != 0) || o->max_unused < 0 ||
             o->max_unused > 100) {
             return dr_cmd_usage(ctx, "--max-unused takes a percentage from 0 to 100");
         }
         return 0;
     case 'n': o->dry_run = true; return 0;
-    case 'j': ctx->json = true; return 0;
-    default: return dr_cmd_usage(ctx, "unknown option");
+    default: DR_BUG("prune: an option of the table is not handled");
     }
 }
 
+#define PRUNE_OPTS                                                                                 \
+    {"max-unused", 0, 'u', "PERCENT", "repack packs with more than PERCENT unused (default 5)", 0, \
+     NULL},                                                                                        \
+    {                                                                                              \
+        "dry-run", 'n', 'n', NULL, "say what would be done, change nothing", 0, NULL               \
+    }
+
+const struct dr_opt dr_cmd_prune_opts[] = {
+    PRUNE_OPTS,
+    {0},
+};
+
 int dr_cmd_prune(struct dr_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"max-unused", required_argument, NULL, 'u'},
-        {"dry-run", no_argument, NULL, 'n'},
-        {"json", no_argument, NULL, 'j'},
-        {0, 0, 0, 0},
-    };
     struct dr_prune_opts o = {.max_unused = 5};
+    const char *arg;
     int c, rc = 0;
-    while (rc >= 0 && (c = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
-        rc = parse_prune_opt(ctx, c, &o);
+    while (rc >= 0 && (c = dr_cmd_opt(ctx, &arg)) != 0) {
+        rc = parse_prune_opt(ctx, c, arg, &o);
     }
-    if (rc >= 0 && optind != argc) {
-        rc = dr_cmd_usage(ctx, "unexpected argument '%s'", argv[optind]);
+    if (rc >= 0 && argc != 0) {
+        rc = dr_cmd_usage(ctx, "unexpected argument '%s'", argv[0]);
     }
     if (rc >= 0) {
         rc = dr_cmd_open(ctx);
@@ -190,10 +171,10 @@ struct strv {
     size_t n, alloc;
 };
 
-static int parse_count(struct dr_ctx *ctx, const char *name, uint32_t *out)
+static int parse_count(struct dr_ctx *ctx, const char *name, const char *arg, uint32_t *out)
 {
     uint64_t v;
-    if (dr_parse_u64(optarg, &v) < 0 || v > UINT32_MAX) {
+    if (dr_parse_u64(arg, &v) < 0 || v > UINT32_MAX) {
         return dr_cmd_usage(ctx, "%s takes a number", name);
     }
     *out = (uint32_t)v;
@@ -234,58 +215,59 @@ static void print_line(const char *verb, const struct dr_snap_entry *e, const ch
     printf("\n");
 }
 
+const struct dr_opt dr_cmd_forget_opts[] = {
+    {"keep-last", 0, 1, "N", "keep the N latest snapshots", 0, NULL},
+    {"keep-hourly", 0, 2, "N", "keep the latest snapshot of each of the last N hours", 0, NULL},
+    {"keep-daily", 0, 3, "N", "keep the latest snapshot of each of the last N days", 0, NULL},
+    {"keep-weekly", 0, 4, "N", "keep the latest snapshot of each of the last N weeks", 0, NULL},
+    {"keep-monthly", 0, 5, "N", "keep the latest snapshot of each of the last N months", 0, NULL},
+    {"keep-yearly", 0, 6, "N", "keep the latest snapshot of each of the last N years", 0, NULL},
+    {"keep-within", 0, 7, "DURATION", "keep every snapshot younger than DURATION", 0, NULL},
+    {"keep-tag", 0, 8, "TAG", "keep every snapshot with tag TAG", DR_OPT_REPEAT, NULL},
+    {"group-by", 0, 9, "host,tags,paths", "apply the policy per group (default host,paths)", 0,
+     NULL},
+    DR_SELECT_OPTS,
+    {"prune", 0, 'P', NULL, "prune afterwards", 0, NULL},
+    PRUNE_OPTS,
+    {0},
+};
+
 int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"keep-last", required_argument, NULL, 1},
-        {"keep-hourly", required_argument, NULL, 2},
-        {"keep-daily", required_argument, NULL, 3},
-        {"keep-weekly", required_argument, NULL, 4},
-        {"keep-monthly", required_argument, NULL, 5},
-        {"keep-yearly", required_argument, NULL, 6},
-        {"keep-within", required_argument, NULL, 7},
-        {"keep-tag", required_argument, NULL, 8},
-        {"group-by", required_argument, NULL, 9},
-        DR_SELECT_OPTIONS,
-        {"prune", no_argument, NULL, 'P'},
-        {"max-unused", required_argument, NULL, 'u'},
-        {"dry-run", no_argument, NULL, 'n'},
-        {"json", no_argument, NULL, 'j'},
-        {0, 0, 0, 0},
-    };
     struct dr_keep_policy pol = {0};
     struct strv keep_tags = {0};
     struct dr_prune_opts po = {.max_unused = 5};
     unsigned group_by = DR_GROUP_HOST | DR_GROUP_PATHS;
     struct dr_select sel = {0};
     bool prune = false;
+    const char *arg;
     int c, rc = 0;
-    while (rc >= 0 && (c = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
+    while (rc >= 0 && (c = dr_cmd_opt(ctx, &arg)) != 0) {
         switch (c) {
-        case 1: rc = parse_count(ctx, "--keep-last", &pol.last); break;
-        case 2: rc = parse_count(ctx, "--keep-hourly", &pol.hourly); break;
-        case 3: rc = parse_count(ctx, "--keep-daily", &pol.daily); break;
-        case 4: rc = parse_count(ctx, "--keep-weekly", &pol.weekly); break;
-        case 5: rc = parse_count(ctx, "--keep-monthly", &pol.monthly); break;
-        case 6: rc = parse_count(ctx, "--keep-yearly", &pol.yearly); break;
-        case 7: rc = dr_parse_duration(optarg, &pol.within_ns); break;
+        case 1: rc = parse_count(ctx, "--keep-last", arg, &pol.last); break;
+        case 2: rc = parse_count(ctx, "--keep-hourly", arg, &pol.hourly); break;
+        case 3: rc = parse_count(ctx, "--keep-daily", arg, &pol.daily); break;
+        case 4: rc = parse_count(ctx, "--keep-weekly", arg, &pol.weekly); break;
+        case 5: rc = parse_count(ctx, "--keep-monthly", arg, &pol.monthly); break;
+        case 6: rc = parse_count(ctx, "--keep-yearly", arg, &pol.yearly); break;
+        case 7: rc = dr_parse_duration(arg, &pol.within_ns); break;
         case 8:
             DR_GROW(keep_tags.v, keep_tags.alloc, keep_tags.n + 1);
-            keep_tags.v[keep_tags.n++] = optarg;
+            keep_tags.v[keep_tags.n++] = (char *)arg;
             break;
-        case 9: rc = parse_group_by(ctx, optarg, &group_by); break;
+        case 9: rc = parse_group_by(ctx, arg, &group_by); break;
         case 'P': prune = true; break;
         default:
-            if (!dr_select_opt(&sel, c, optarg)) {
-                rc = parse_prune_opt(ctx, c, &po);
+            if (!dr_select_opt(&sel, c, arg)) {
+                rc = parse_prune_opt(ctx, c, arg, &po);
             }
             break;
         }
     }
     pol.tags = keep_tags.v;
     pol.ntags = keep_tags.n;
-    char **ids = argv + optind;
-    size_t nids = (size_t)(argc - optind);
+    char **ids = argv;
+    size_t nids = (size_t)argc;
     if (rc >= 0 && nids == 0 && dr_keep_policy_empty(&pol)) {
         rc = dr_cmd_usage(ctx, "give snapshots to forget or a --keep-* policy (an empty policy "
                                "would remove everything)");

@@ -5,7 +5,6 @@
  * its intact copy. */
 #include "cmd_int.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 
 #include "drrepo/error.h"
@@ -15,7 +14,7 @@
 static int repair_index(struct dr_ctx *ctx)
 {
     /* exclusive: the index directory is removed and rebuilt under every local user of it */
-    int rc = dr_repo_lock(ctx->r, DR_LOCK_EXCLUSIVE, &ctx->lock);
+    int rc = dr_cmd_lock(ctx, DR_LOCK_EXCLUSIVE);
     if (rc < 0) {
         return rc;
     }
@@ -36,7 +35,7 @@ static int repair_packs(struct dr_ctx *ctx, bool dry_run)
 {
     /* shared: the names written are byte-identical to what they should hold, so concurrent
      * snapshots and checks are not disturbed; prune (exclusive) cannot delete under us */
-    int rc = dr_repo_lock(ctx->r, 0, &ctx->lock);
+    int rc = dr_cmd_lock(ctx, 0);
     if (rc < 0) {
         return rc;
     }
@@ -66,7 +65,7 @@ static int repair_packs(struct dr_ctx *ctx, bool dry_run)
 
 static int repair_snapshots(struct dr_ctx *ctx, bool read_data, bool dry_run)
 {
-    int rc = dr_repo_lock(ctx->r, 0, &ctx->lock);
+    int rc = dr_cmd_lock(ctx, 0);
     if (rc < 0) {
         return rc;
     }
@@ -140,34 +139,33 @@ static int repair_copies(struct dr_ctx *ctx, bool keys)
     return 0;
 }
 
+const struct dr_opt dr_cmd_repair_opts[] = {
+    {"read-data", 0, 'd', NULL, "snapshots: also read the data to find damaged chunks", 0, NULL},
+    {"dry-run", 'n', 'n', NULL, "snapshots, packs: say what would be repaired, change nothing", 0,
+     NULL},
+    {0},
+};
+
 int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"read-data", no_argument, NULL, 'd'},
-        {"dry-run", no_argument, NULL, 'n'},
-        {0, 0, 0, 0},
-    };
     static const char *const subs[] = {"index", "snapshots", "config", "keys", "packs"};
     size_t sub = DR_ARRAY_LEN(subs);
-    for (size_t i = 0; argc >= 2 && i < DR_ARRAY_LEN(subs); i++) {
-        sub = strcmp(argv[1], subs[i]) == 0 ? i : sub;
+    for (size_t i = 0; argc >= 1 && i < DR_ARRAY_LEN(subs); i++) {
+        sub = strcmp(argv[0], subs[i]) == 0 ? i : sub;
     }
     if (sub == DR_ARRAY_LEN(subs)) {
         return dr_cmd_usage(ctx, "repair needs 'index', 'snapshots', 'packs', 'config' or 'keys'");
     }
     bool index = sub == 0, snapshots = sub == 1, packs = sub == 4;
     bool read_data = false, dry_run = false;
+    const char *arg;
     int c;
-    optind = 2;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': read_data = true; break;
-        case 'n': dry_run = true; break;
-        default: return dr_cmd_usage(ctx, "unknown option");
-        }
+    while ((c = dr_cmd_opt(ctx, &arg)) != 0) {
+        read_data |= c == 'd';
+        dry_run |= c == 'n';
     }
-    if (optind != argc || (!snapshots && read_data) || (!snapshots && !packs && dry_run)) {
-        return dr_cmd_usage(ctx, "unexpected arguments for 'repair %s'", argv[1]);
+    if (argc != 1 || (!snapshots && read_data) || (!snapshots && !packs && dry_run)) {
+        return dr_cmd_usage(ctx, "unexpected arguments for 'repair %s'", argv[0]);
     }
     int rc = dr_cmd_open(ctx); /* keys and config only: the index is this command's business */
     if (rc < 0) {

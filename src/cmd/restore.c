@@ -2,7 +2,6 @@
  * target (--overwrite, --delete), --dry-run, and a clean stop on SIGINT/SIGTERM. */
 #include "cmd_int.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,41 +98,45 @@ static void json_stats(struct dr_json *w, const struct dr_restore_stats *st, boo
     dr_json_ku64(w, "bytes_used", st->reads.bytes_used);
 }
 
+static const char *const policies[] = {"never", "if-changed", "always", NULL};
+
+const struct dr_opt dr_cmd_restore_opts[] = {
+    {"target", 'T', 'T', "DIR", "restore into DIR (required)", 0, NULL},
+    {"include", 'i', 'i', "PATTERN", "restore only paths that match PATTERN", DR_OPT_REPEAT, NULL},
+    {"exclude", 'e', 'e', "PATTERN", "leave out paths that match PATTERN", DR_OPT_REPEAT, NULL},
+    {"overwrite", 0, 'o', "never|if-changed|always",
+     "what to do with files already in the target (default never; bare: always)", DR_OPT_OPTIONAL,
+     policies},
+    {"verify-existing", 0, 'V', NULL, "with --overwrite if-changed: compare contents too", 0, NULL},
+    {"delete", 0, 'D', NULL, "delete files in the target that the snapshot does not have", 0, NULL},
+    {"dry-run", 0, 'n', NULL, "say what would be done, change nothing", 0, NULL},
+    DR_SELECT_OPTS,
+    {0},
+};
+
 int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"target", required_argument, NULL, 'T'},
-        {"include", required_argument, NULL, 'i'},
-        {"exclude", required_argument, NULL, 'e'},
-        {"overwrite", optional_argument, NULL, 'o'},
-        {"verify-existing", no_argument, NULL, 'V'},
-        {"delete", no_argument, NULL, 'D'},
-        {"dry-run", no_argument, NULL, 'n'},
-        DR_SELECT_OPTIONS,
-        {0, 0, 0, 0},
-    };
     struct dr_restore_opts o = {0};
     size_t ai = 0, ae = 0;
     struct dr_select sel = {0};
+    const char *arg;
     int c, rc = 0;
-    while (rc >= 0 && (c = getopt_long(argc, argv, "T:i:e:H:t:", opts, NULL)) != -1) {
+    while (rc >= 0 && (c = dr_cmd_opt(ctx, &arg)) != 0) {
         switch (c) {
-        case 'T': o.target = optarg; break;
+        case 'T': o.target = arg; break;
         case 'i':
             DR_GROW(o.includes, ai, o.nincludes + 1);
-            o.includes[o.nincludes++] = optarg;
+            o.includes[o.nincludes++] = (char *)arg;
             break;
         case 'e':
             DR_GROW(o.excludes, ae, o.nexcludes + 1);
-            o.excludes[o.nexcludes++] = optarg;
+            o.excludes[o.nexcludes++] = (char *)arg;
             break;
         case 'o': {
             /* "--overwrite if-changed" as restic spells it, "--overwrite=if-changed", and the
-             * bare "--overwrite" of earlier versions, which means always */
-            const char *pol = optarg;
-            if (!pol && optind < argc && parse_policy(argv[optind]) >= 0) {
-                pol = argv[optind++];
-            }
+             * bare "--overwrite" of earlier versions, which means always (the parser takes the
+             * next word only when it is one of the policies) */
+            const char *pol = arg;
             int p = pol ? parse_policy(pol) : DR_OVERWRITE_ALWAYS;
             if (p < 0) {
                 rc = dr_cmd_usage(ctx, "--overwrite takes never, if-changed or always, not '%s'",
@@ -147,13 +150,13 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
         case 'D': o.delete = true; break;
         case 'n': o.dry_run = true; break;
         default:
-            if (!dr_select_opt(&sel, c, optarg)) {
-                rc = dr_cmd_usage(ctx, "unknown option");
+            if (!dr_select_opt(&sel, c, arg)) {
+                DR_BUG("restore: an option of the table is not handled");
             }
             break;
         }
     }
-    if (rc >= 0 && argc - optind != 1) {
+    if (rc >= 0 && argc != 1) {
         rc = dr_cmd_usage(ctx, "restore takes one snapshot");
     }
     if (rc >= 0 && !o.target) {
@@ -169,7 +172,7 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
     struct dr_snapshot s;
     dr_snapshot_init(&s);
     if (rc >= 0) {
-        rc = dr_select_resolve(ctx, &sel, argv[optind], &id);
+        rc = dr_select_resolve(ctx, &sel, argv[0], &id);
     }
     if (rc >= 0) {
         rc = dr_repo_snapshot_load(ctx->r, &id, &s);

@@ -1,7 +1,7 @@
 /* select.c: the snapshot selector that drill, dump, forget, ls, restore and snapshots share.
  * --host and --tag narrow what "latest" means (and which snapshots a listing or a keep policy
  * sees); drill's --latest stands for the snapshot argument "latest". Each command keeps its own
- * getopt loop and hands these options to dr_select_opt. */
+ * option loop and hands these options to dr_select_opt. */
 #include "cmd_int.h"
 
 bool dr_select_opt(struct dr_select *sel, int c, const char *arg)

@@ -1,7 +1,6 @@
 /* snapshot.c: `drrepo snapshot` of paths, stdin or a command's output. */
 #include "cmd_int.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -111,26 +110,26 @@ static int print_result(struct dr_ctx *ctx, const struct dr_id *id, const struct
     return 0;
 }
 
+const struct dr_opt dr_cmd_snapshot_opts[] = {
+    {"exclude", 'e', 'e', "PATTERN", "leave out paths that match PATTERN", DR_OPT_REPEAT, NULL},
+    {"exclude-file", 0, 4, "FILE", "exclude the patterns of FILE, one a line", DR_OPT_REPEAT, NULL},
+    {"one-file-system", 'x', 'x', NULL, "do not cross mount points", 0, NULL},
+    {"tag", 't', 't', "TAG", "tag the snapshot with TAG", DR_OPT_REPEAT, NULL},
+    {"host", 'H', 'H', "HOST", "record HOST instead of this machine's name", 0, NULL},
+    {"stdin", 0, 1, NULL, "save standard input as one file (with --stdin-name)", 0, NULL},
+    {"from-command", 0, 2, NULL, "save the output of the command after '--' as one file", 0, NULL},
+    {"stdin-name", 0, 3, "NAME", "the file name of --stdin or --from-command", 0, NULL},
+    {"redis", 0, 6, "URL", "save a Redis server's RDB (redis://[user:password@]host:port)", 0,
+     NULL},
+    {"pg", 0, 7, "CONNINFO", "save a PostgreSQL cluster as a physical base backup", 0, NULL},
+    {"allow-empty", 0, 5, NULL, "accept a stream of zero bytes", 0, NULL},
+    {"no-rdb-records", 0, 9, NULL, "store Redis RDB files as plain chunks", 0, NULL},
+    {"rdb-records", 0, 8, NULL, "store RDB files by their key records (the default)", 0, NULL},
+    {0},
+};
+
 int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"stdin", no_argument, NULL, 1},
-        {"from-command", no_argument, NULL, 2},
-        {"stdin-name", required_argument, NULL, 3},
-        {"exclude", required_argument, NULL, 'e'},
-        {"exclude-file", required_argument, NULL, 4},
-        {"one-file-system", no_argument, NULL, 'x'},
-        {"tag", required_argument, NULL, 't'},
-        {"host", required_argument, NULL, 'H'},
-        {"json", no_argument, NULL, 'j'},
-        {"allow-empty", no_argument, NULL, 5},
-        {"rdb-records", no_argument, NULL, 8},
-        {"no-rdb-records", no_argument, NULL, 9},
-        {"redis", required_argument, NULL, 6},
-        {"pg", required_argument, NULL, 7},
-        {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0},
-    };
     struct dr_backup_opts o = {.rdb_records = true};
     struct dr_source_files_opts fo = {0};
     bool allow_empty = false;
@@ -141,28 +140,28 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     const char *name = NULL, *redis_url = NULL, *pg_conninfo = NULL;
     struct dr_redis_source *redis = NULL;
     struct dr_pg_source *pg = NULL;
+    const char *arg;
     int c, rc = 0;
-    while (rc >= 0 && (c = getopt_long(argc, argv, "e:xt:H:h", opts, NULL)) != -1) {
+    while (rc >= 0 && (c = dr_cmd_opt(ctx, &arg)) != 0) {
         switch (c) {
         case 1: use_stdin = true; break;
         case 2: from_cmd = true; break;
-        case 3: name = optarg; break;
-        case 'e': strv_push(&excl, dr_xstrdup(optarg)); break;
-        case 4: rc = read_exclude_file(optarg, &excl); break;
+        case 3: name = arg; break;
+        case 'e': strv_push(&excl, dr_xstrdup(arg)); break;
+        case 4: rc = read_exclude_file(arg, &excl); break;
         case 'x': fo.one_file_system = true; break;
-        case 't': strv_push(&tags, dr_xstrdup(optarg)); break;
-        case 'H': o.host = optarg; break;
-        case 'j': ctx->json = true; break;
+        case 't': strv_push(&tags, dr_xstrdup(arg)); break;
+        case 'H': o.host = arg; break;
         case 5: allow_empty = true; break;
         case 8: o.rdb_records = true; break;
         case 9: o.rdb_records = false; break;
-        case 6: redis_url = optarg; break;
-        case 7: pg_conninfo = optarg; break;
-        default: rc = dr_cmd_usage(ctx, "unknown option"); break;
+        case 6: redis_url = arg; break;
+        case 7: pg_conninfo = arg; break;
+        default: DR_BUG("snapshot: an option of the table is not handled");
         }
     }
-    char **rest = argv + optind;
-    int nrest = argc - optind;
+    char **rest = argv;
+    int nrest = argc;
     int nsources = use_stdin + from_cmd + (redis_url != NULL) + (pg_conninfo != NULL);
     if (rc >= 0 && nsources > 1) {
         rc = dr_cmd_usage(ctx, "--stdin, --from-command, --redis and --pg cannot be combined");

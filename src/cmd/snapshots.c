@@ -1,7 +1,6 @@
 /* snapshots.c: `drrepo snapshots` lists snapshots, oldest first. */
 #include "cmd_int.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 
 #include "drrepo/drill.h"
@@ -114,27 +113,23 @@ static void json_entry(struct dr_json *w, const struct dr_snap_entry *e, const s
     dr_json_end_object(w);
 }
 
+const struct dr_opt dr_cmd_snapshots_opts[] = {
+    DR_SELECT_OPTS,
+    {0},
+};
+
 int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        DR_SELECT_OPTIONS,
-        {"json", no_argument, NULL, 'j'},
-        {0, 0, 0, 0},
-    };
     struct dr_select sel = {0};
+    const char *arg;
     int c;
-    while ((c = getopt_long(argc, argv, "H:t:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j': ctx->json = true; break;
-        default:
-            if (!dr_select_opt(&sel, c, optarg)) {
-                return dr_cmd_usage(ctx, "unknown option");
-            }
-            break;
+    while ((c = dr_cmd_opt(ctx, &arg)) != 0) {
+        if (!dr_select_opt(&sel, c, arg)) {
+            DR_BUG("snapshots: an option of the table is not handled");
         }
     }
-    if (optind != argc) {
-        return dr_cmd_usage(ctx, "unexpected argument '%s'", argv[optind]);
+    if (argc != 0) {
+        return dr_cmd_usage(ctx, "unexpected argument '%s'", argv[0]);
     }
     int rc = dr_cmd_open(ctx);
     if (rc < 0) {

@@ -2,7 +2,6 @@
  * lock: only for when the operator knows no drrepo runs anywhere). */
 #include "cmd_int.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 
 #include "drrepo/error.h"
@@ -14,15 +13,19 @@ static void removed_cb(void *arg, const struct dr_lock_info *li)
     printf("removed lock %s (pid %u on %s)\n", li->name, li->pid, li->host[0] ? li->host : "?");
 }
 
+const struct dr_opt dr_cmd_unlock_opts[] = {
+    {"remove-all", 0, 'a', NULL, "remove every lock, also of running processes (when none runs)", 0,
+     NULL},
+    {0},
+};
+
 int dr_cmd_unlock(struct dr_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {{"remove-all", no_argument, NULL, 'a'}, {0, 0, 0, 0}};
+    (void)argc; /* no operands: cmd.c refuses them (max_args) */
+    (void)argv;
     bool all = false;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c != 'a') {
-            return dr_cmd_usage(ctx, "unknown option");
-        }
+    const char *arg;
+    while (dr_cmd_opt(ctx, &arg) == 'a') {
         all = true;
     }
     const char *loc = ctx->repo ? ctx->repo : getenv("DRREPO_REPOSITORY");
