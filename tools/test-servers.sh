@@ -159,7 +159,7 @@ osd_crush_update_on_start = false
 osd_class_update_on_start = false
 [client.rgw]
 rgw_data = $c/\$name
-rgw_frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw_frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw_thread_pool_size = 32
 rgw_dynamic_resharding = false
 # deleted objects' tails go back to memory within a minute, not two hours

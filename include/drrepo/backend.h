@@ -21,6 +21,7 @@ void dr_backend_close(struct dr_backend *b);
 /* Requests to a remote store at once, per backend opened after the call (--connections; 0 is
  * the default, 5). Local directories ignore it. Not thread-safe: call before opening. */
 void dr_backend_set_connections(unsigned n);
+#define DR_CONNECTIONS_MAX 64
 
 /* The location as given, for messages. Valid until close. */
 const char *dr_backend_location(const struct dr_backend *b);

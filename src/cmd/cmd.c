@@ -13,6 +13,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "drrepo/backend.h"
 #include "drrepo/check.h"
 #include "drrepo/cli.h"
 #include "drrepo/crypto.h"
@@ -100,6 +101,7 @@ enum {
     G_CACHE_DIR,
     G_RETRY_LOCK,
     G_READ_CONCURRENCY,
+    G_CONNECTIONS,
     G_JSON,
     G_QUIET,
     G_VERBOSE,
@@ -119,6 +121,8 @@ static const struct dr_opt global_opts[] = {
      "wait up to DURATION (30s, 2h) for a conflicting lock instead of exiting 11", 0, NULL},
     {"read-concurrency", 0, G_READ_CONCURRENCY, "N", "workers of the read engine (1 to 32)", 0,
      NULL},
+    {"connections", 0, G_CONNECTIONS, "N",
+     "requests to an S3 repository at once (1 to 64, default 5)", 0, NULL},
     {"json", 0, G_JSON, NULL, "machine-readable output on stdout where the command has it", 0,
      NULL},
     {"quiet", 'q', G_QUIET, NULL, "no progress, no informational output", 0, NULL},
@@ -574,6 +578,7 @@ static int set_global(struct dr_ctx *ctx, const struct dr_optval *v, int *verbos
     case G_PASSWORD_COMMAND: ctx->password_command = v->arg; break;
     case G_CACHE_DIR: ctx->cache_dir = v->arg; break;
     case G_READ_CONCURRENCY: ctx->read_concurrency = v->arg; break;
+    case G_CONNECTIONS: ctx->connections = v->arg; break;
     case G_RETRY_LOCK:
         if (dr_parse_duration(v->arg, &ctx->retry_lock_ns) < 0 || ctx->retry_lock_ns < 0) {
             return dr_errorf(DR_EUSAGE,
@@ -587,6 +592,19 @@ static int set_global(struct dr_ctx *ctx, const struct dr_optval *v, int *verbos
     case G_VERBOSE: (*verbose)++; break;
     default: break; /* G_HELP, G_VERSION: the caller's */
     }
+    return 0;
+}
+
+/* A decimal count from lo to hi given to option opt. */
+static int parse_count(const char *opt, const char *what, const char *s, unsigned lo, unsigned hi,
+                       unsigned *out)
+{
+    char *end;
+    unsigned long n = strtoul(s, &end, 10);
+    if (*s < '0' || *s > '9' || *end || n < lo || n > hi) {
+        return dr_errorf(DR_EUSAGE, "%s takes %s from %u to %u, not '%s'", opt, what, lo, hi, s);
+    }
+    *out = (unsigned)n;
     return 0;
 }
 
@@ -648,17 +666,22 @@ static int parse_cmdline(struct dr_ctx *ctx, int argc, char **argv, int *verbose
                    : dr_cmd_usage(ctx, "unexpected argument '%s'",
                                   ctx->args.ops[ctx->cmd->max_args]);
     }
+    unsigned n = 0;
     if (ctx->read_concurrency) {
-        char *end;
-        unsigned long n = strtoul(ctx->read_concurrency, &end, 10);
-        if (*ctx->read_concurrency < '0' || *ctx->read_concurrency > '9' || *end || n < 1 ||
-            n > DR_READ_WORKERS_MAX) {
-            return dr_errorf(DR_EUSAGE,
-                             "--read-concurrency takes a number of workers from 1 to %u, not "
-                             "'%s'",
-                             DR_READ_WORKERS_MAX, ctx->read_concurrency);
+        rc = parse_count("--read-concurrency", "a number of workers", ctx->read_concurrency, 1,
+                         DR_READ_WORKERS_MAX, &n);
+        if (rc < 0) {
+            return rc;
         }
-        dr_read_set_concurrency((unsigned)n);
+        dr_read_set_concurrency(n);
+    }
+    if (ctx->connections) {
+        rc = parse_count("--connections", "a number of connections", ctx->connections, 1,
+                         DR_CONNECTIONS_MAX, &n);
+        if (rc < 0) {
+            return rc;
+        }
+        dr_backend_set_connections(n);
     }
     return 0;
 }

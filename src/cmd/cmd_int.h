@@ -86,6 +86,7 @@ struct dr_ctx {
     const char *password_command;
     const char *cache_dir;
     const char *read_concurrency; /* --read-concurrency: the read engine's workers */
+    const char *connections;      /* --connections: requests to a remote store at once */
     bool json;
     bool quiet;
     bool progress; /* stderr is a terminal and not quiet */

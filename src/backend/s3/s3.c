@@ -38,7 +38,7 @@ static unsigned s3_conns = S3_CONNS_DEFAULT;
 
 void dr_backend_s3_set_connections(unsigned n)
 {
-    s3_conns = n ? n : S3_CONNS_DEFAULT;
+    s3_conns = n == 0 ? S3_CONNS_DEFAULT : n > DR_CONNECTIONS_MAX ? DR_CONNECTIONS_MAX : n;
 }
 
 /* A bucket name as S3 allows it: 3 to 63 of [a-z0-9.-] (RGW allows more; we do not need to). */
@@ -398,6 +398,10 @@ static int s3_remove(void *drv, const char *name)
 static bool s3_exists(void *drv)
 {
     struct s3 *s = drv;
+    /* asked after an error, whose message must survive the question */
+    struct dr_error_saved prev = {0};
+    bool had_msg = dr_error_msg()[0] != '\0';
+    dr_error_save(&prev, DR_EIO);
     char *what = dr_xasprintf("bucket '%s'", s->bucket);
     struct dr_s3_req req = {.method = "HEAD", .path = s->bucket_path, .query = "", .what = what};
     int rc = dr_s3_http_do(&s->http, &req);
@@ -405,6 +409,10 @@ static bool s3_exists(void *drv)
     /* only a definite "no such bucket" says no; other errors show on the next request */
     bool exists = rc != DR_ENOENT;
     dr_error_clear();
+    if (had_msg) {
+        (void)dr_error_restore(&prev);
+    }
+    dr_error_saved_release(&prev);
     return exists;
 }
 

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# t0800-s3-backend: a repository on Ceph RGW (tools/test-servers.sh). The backend conformance
+# cases run against it; then the commands a user runs (init, snapshot, snapshots, ls, diff,
+# stats, restore, dump, check --read-data and a subset, forget, prune, repair index, key, unlock)
+# work on it, restores are byte-identical, the local index is a cache that a second cache
+# directory builds from the bucket alone, and unreachable or refused requests fail cleanly.
+. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/s3_lib.sh"
+s3_require
+
+DR_TEST_S3_LOCATION=$(s3_loc conformance) dr_expect_success "the conformance cases pass on RGW" \
+    "$DR_BUILD/tests/test_backend_conformance"
+dr_check "the S3 round ran" grep -q "round s3:" "$T/out"
+
+R=$(s3_loc repo)
+s3() { DRREPO_CACHE_DIR="$T/cache" "$DRREPO" -r "$R" "$@"; }
+dr_expect_success "init on S3 (the bucket is created)" s3 init --insecure-kdf
+dr_check "init names the S3 location" grep -qF "$R" "$T/out"
+dr_must_fail 1 "a second init is refused" s3 init --insecure-kdf
+
+SRC="$T/src"
+mkdir -p "$SRC/a/b" "$SRC/big"
+"$TOOL" gen "$SRC/big/one" 6M 1
+"$TOOL" gen "$SRC/big/two" 3M 2
+for i in $(seq 1 40); do "$TOOL" gen "$SRC/a/b/f$i" 7K $((100 + i)) text; done
+ln -s a/b/f1 "$SRC/link"
+: >"$SRC/empty"
+dr_expect_success "snapshot 1" s3 snapshot "$SRC" --json --tag first
+S1=$(dr_json_field snapshot_id)
+cp -a "$SRC" "$T/state1"
+dr_expect_success "stats --json after snapshot 1" s3 stats --json
+P1=$(dr_json_field packs) # every pack snapshot 1 can touch
+"$TOOL" gen "$SRC/big/two" 3M 3
+rm "$SRC/a/b/f7"
+dr_expect_success "snapshot 2" s3 snapshot "$SRC" --json
+S2=$(dr_json_field snapshot_id)
+dr_expect_success "snapshots" s3 snapshots
+dr_check "both snapshots listed" grep -q "^2 snapshots" "$T/out"
+dr_expect_success "ls" s3 ls "$S1"
+dr_check "ls shows a file" grep -q "a/b/f7" "$T/out"
+dr_expect_success "diff" s3 diff "$S1" "$S2"
+dr_check "diff shows the changed and the removed file" \
+    sh -c "grep -q 'big/two' '$T/out' && grep -q 'f7' '$T/out'"
+dr_expect_success "stats" s3 stats
+
+rm -rf "$T/r1"
+dr_expect_success "restore snapshot 1" s3 restore "$S1" --target "$T/r1" --json
+dr_check "snapshot 1 restores byte-identical" dr_same_tree "$T/state1" "$T/r1$SRC"
+gets=$(dr_json_field gets)
+dr_check "restore makes one ranged GET per pack it touches ($gets GETs, $P1 packs)" \
+    test "$gets" -ge 1 -a $((gets * 10)) -le $((P1 * 11))
+rm -rf "$T/r2"
+dr_expect_success "restore snapshot 2 with a new cache directory (index built from the bucket)" \
+    env DRREPO_CACHE_DIR="$T/cache2" "$DRREPO" -r "$R" restore "$S2" --target "$T/r2"
+dr_check "snapshot 2 restores byte-identical" dr_same_tree "$SRC" "$T/r2$SRC"
+s3 dump "$S2" "$SRC/big/two" >"$T/dumped" 2>"$T/err" || dr_fail "dump"
+dr_check "dump writes the file's bytes" cmp "$T/dumped" "$SRC/big/two"
+
+dr_expect_success "check --read-data" s3 check --read-data
+dr_expect_success "check --read-data-subset 1/2" s3 check --read-data-subset 1/2
+echo second >"$T/pw2"
+dr_expect_success "key add" s3 key add --new-password-file "$T/pw2"
+dr_expect_success "key list" s3 key list
+dr_check "two keys" test "$(grep -c '^[ *]*[0-9a-f]\{8\}' "$T/out")" -ge 2
+dr_expect_success "repair index" s3 repair index
+dr_expect_success "unlock" s3 unlock
+dr_expect_success "forget snapshot 1 and prune" s3 forget "$S1" --prune
+dr_expect_success "snapshots after forget" s3 snapshots
+dr_check "one snapshot left" grep -q "^1 snapshots" "$T/out"
+dr_expect_success "check --read-data after prune" s3 check --read-data
+rm -rf "$T/r2"
+dr_expect_success "restore snapshot 2 after prune" s3 restore "$S2" --target "$T/r2"
+dr_check "snapshot 2 still restores byte-identical" dr_same_tree "$SRC" "$T/r2$SRC"
+
+# failures are clean, one line, with the documented exit codes
+DRREPO_S3_RETRIES=0 dr_must_fail 1 "a gateway that does not answer: exit 1" \
+    env DRREPO_CACHE_DIR="$T/cache3" "$DRREPO" -r "s3:http://127.0.0.1:9/$S3_BUCKET/repo" snapshots
+dr_check "the error names the object and the endpoint" \
+    grep -q "object 'config'.*127.0.0.1:9.*after 1 tries\|object 'config'.*127.0.0.1:9" "$T/err"
+AWS_SECRET_ACCESS_KEY=wrong dr_must_fail 1 "a wrong secret key: exit 1" s3 snapshots
+dr_check "the error gives the status and the server's code" grep -q "HTTP 403 SignatureDoesNotMatch" "$T/err"
+dr_check "in one line" test "$(wc -l <"$T/err")" -eq 1
+dr_must_fail 10 "a bucket without a repository: exit 10" \
+    env DRREPO_CACHE_DIR="$T/cache3" "$DRREPO" -r "$(s3_loc nothing-here)" snapshots
+dr_done
