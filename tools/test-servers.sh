@@ -3,7 +3,8 @@
 # on unusual ports, each tagged so a test can check that the server answering is the one
 # started here (other processes may hold the usual ports). Stops only what it started, by pid.
 #
-#   start: prints "export VAR=..." lines for DR_TEST_PG_DSN, DR_TEST_REDIS_URL, ... (eval them)
+#   start [redis pg rgw]: starts those (default: all) and prints "export VAR=..." lines for
+#          DR_TEST_PG_DSN, DR_TEST_REDIS_URL, DR_TEST_S3_ENDPOINT, ... (eval them)
 #   stop:  stops the servers started by a previous start (pids in $DR_TEST_SERVERS_DIR)
 #
 # The S3 gateway (radosgw of a one-node Ceph, port DR_TEST_RGW_PORT, its monitor on
@@ -66,7 +67,8 @@ start_pg() {
 # /var/lib/ceph). Measured on 2 cores: the Ceph part of start takes 4.5 to 6 s (the monitor
 # to the user's creation; radosgw creating its six pools is most of it); the three daemons hold
 # about 110 MB RSS idle (mon 31, osd 42, radosgw 35 MB) plus what the tests store, since
-# memstore keeps every object in the OSD's memory (70 MB stored: osd 189, radosgw 53 MB).
+# memstore keeps every object in the OSD's memory (70 MB stored: osd 189, radosgw 53 MB), in a
+# device of DR_TEST_MEMSTORE_BYTES (default 2 GiB; bench/s3.sh asks for more).
 ceph_daemons=(client.rgw osd.0 mon.a)   # stop order: the OSD tells the monitor it goes down
 
 port_taken() {
@@ -152,7 +154,7 @@ paxos_propose_interval = 0.05
 [osd]
 osd_data = $c/\$name
 osd_objectstore = memstore
-memstore_device_bytes = 2147483648
+memstore_device_bytes = ${DR_TEST_MEMSTORE_BYTES:-2147483648}
 osd_op_num_shards = 2
 osd_op_num_threads_per_shard = 1
 osd_crush_update_on_start = false
@@ -224,10 +226,18 @@ stop_rgw() {
 
 case "${1:-}" in
 start)
+    # "start rgw" starts only the named servers (bench/s3.sh needs only the gateway)
     mkdir -p "$dir"
-    start_redis
-    start_pg
-    start_rgw
+    want=${*:2}
+    want=${want:-redis pg rgw}
+    for s in $want; do
+        case $s in
+        redis) start_redis ;;
+        pg) start_pg ;;
+        rgw) start_rgw ;;
+        *) echo "test-servers.sh: unknown server '$s' (redis, pg, rgw)" >&2; exit 2 ;;
+        esac
+    done
     ;;
 stop)
     stop_rgw
