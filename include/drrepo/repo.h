@@ -250,6 +250,11 @@ DR_MUST_CHECK int dr_repo_keyslots(struct dr_repo *r, bool read_all, struct dr_k
                                    size_t *out_n);
 void dr_keyslots_free(struct dr_keyslot *v, size_t n);
 
+/* Deletes the repository object obj (a pack, a tree pack's copy, a snapshot) and the local
+ * copy a remote repository keeps of it. Errors: as dr_backend_delete (DR_ENOENT when it is
+ * already gone). */
+DR_MUST_CHECK int dr_repo_delete_object(struct dr_repo *r, const char *obj);
+
 /* Finishes a pack writer (names the pack: the hash of its bytes) and writes the pack durably,
  * with the two fault points named around the write. *out_pid and *out_len describe it. The
  * caller indexes it afterwards (repo.c). */

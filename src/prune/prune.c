@@ -73,7 +73,7 @@ static int forget_batch(struct dr_repo *r, const struct dr_id *ids, size_t n)
             break;
         }
         char *obj = dr_layout_name_dup(DR_LAYOUT_SNAPSHOT, &ids[i]);
-        rc = dr_backend_delete(dr_repo_backend(r), obj);
+        rc = dr_repo_delete_object(r, obj);
         free(obj);
         if (rc == DR_ENOENT) {
             dr_error_clear();
@@ -223,7 +223,7 @@ static int flush_repack(struct dr_repo *r, struct dr_pack_writer *w, uint8_t typ
 static int delete_pack(struct dr_repo *r, uint8_t type, const struct dr_id *id)
 {
     char *obj = dr_layout_pack_name(type, id);
-    int rc = dr_backend_delete(dr_repo_backend(r), obj);
+    int rc = dr_repo_delete_object(r, obj);
     free(obj);
     if (rc == DR_ENOENT) {
         dr_error_clear();
@@ -232,7 +232,7 @@ static int delete_pack(struct dr_repo *r, uint8_t type, const struct dr_id *id)
     if (rc >= 0 && type == DR_BLOB_TREE) {
         rc = DR_FAULT_POINT("prune.delete_tree_copy");
         obj = dr_layout_name_dup(DR_LAYOUT_TREE_COPY, id);
-        rc = rc < 0 ? rc : dr_backend_delete(dr_repo_backend(r), obj);
+        rc = rc < 0 ? rc : dr_repo_delete_object(r, obj);
         free(obj);
         if (rc == DR_ENOENT) {
             dr_error_clear();

@@ -583,12 +583,28 @@ static int read_record(struct dr_repo *r, struct dr_compressor *z, const char *o
     char hex[DR_ID_HEX_LEN + 1];
     struct dr_buf rec = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
     size_t keep = out->len;
-    int rc = dr_backend_get(r->backend, obj, b->offset, b->clen, &rec);
+    bool cached = false;
+    int rc = type == DR_BLOB_TREE
+                 ? dr_objcache_get(r, obj, &b->pack, b->offset, b->clen, &rec, &cached)
+                 : dr_backend_get(r->backend, obj, b->offset, b->clen, &rec);
     if (rc < 0) {
         rc = dr_error_wrap(rc, "blob %s", dr_id_hex(id, hex));
         goto out;
     }
     rc = dr_blob_decode(r->keys, z, type, id, (const uint8_t *)rec.buf, rec.len, b->ulen, out);
+    if (rc < 0 && cached) {
+        /* the local copy is damaged: it goes, and the repository's record is read */
+        dr_buf_setlen(out, keep);
+        dr_objcache_drop(r, obj);
+        dr_error_clear();
+        dr_buf_reset(&rec);
+        rc = dr_backend_get(r->backend, obj, b->offset, b->clen, &rec);
+        if (rc < 0) {
+            rc = dr_error_wrap(rc, "blob %s", dr_id_hex(id, hex));
+            goto out;
+        }
+        rc = dr_blob_decode(r->keys, z, type, id, (const uint8_t *)rec.buf, rec.len, b->ulen, out);
+    }
     if (rc < 0) {
         dr_buf_setlen(out, keep);
         rc = dr_error_wrap(rc, "pack '%s'", obj);
@@ -740,8 +756,18 @@ int dr_repo_store_pack(struct dr_repo *r, struct dr_pack_writer *w, uint8_t type
     if (rc >= 0) {
         rc = dr_backend_put(r->backend, obj, data, *out_len, false);
     }
+    if (rc >= 0 && type == DR_BLOB_TREE) {
+        dr_objcache_put(r, obj, data, *out_len);
+    }
     free(obj);
     return rc < 0 ? rc : DR_FAULT_POINT(fault_after);
+}
+
+int dr_repo_delete_object(struct dr_repo *r, const char *obj)
+{
+    int rc = dr_backend_delete(r->backend, obj);
+    dr_objcache_drop(r, obj);
+    return rc;
 }
 
 int dr_repo_tree_load(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id,
@@ -778,12 +804,23 @@ int dr_repo_snapshot_load(struct dr_repo *r, const struct dr_id *id, struct dr_s
     char *obj = dr_layout_name_dup(DR_LAYOUT_SNAPSHOT, id);
     dr_id_hex(id, hex);
     struct dr_buf raw = DR_BUF_INIT(DR_SNAPSHOT_MAX);
-    int rc = dr_backend_get(r->backend, obj, 0, UINT64_MAX, &raw);
+    bool cached = false;
+    int rc = dr_objcache_get(r, obj, id, 0, UINT64_MAX, &raw, &cached);
     if (rc == DR_ENOENT) {
         rc = dr_errorf(DR_ENOENT, "snapshot %s does not exist", hex);
     }
     if (rc >= 0) {
         rc = dr_snapshot_decode(r->keys, id, (const uint8_t *)raw.buf, raw.len, s);
+    }
+    if (rc < 0 && cached) {
+        /* the local copy is damaged: it goes, and the repository's object is read */
+        dr_objcache_drop(r, obj);
+        dr_error_clear();
+        dr_buf_reset(&raw);
+        rc = dr_backend_get(r->backend, obj, 0, UINT64_MAX, &raw);
+        if (rc >= 0) {
+            rc = dr_snapshot_decode(r->keys, id, (const uint8_t *)raw.buf, raw.len, s);
+        }
     }
     free(obj);
     dr_buf_release(&raw);

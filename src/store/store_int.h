@@ -36,6 +36,19 @@ DR_MUST_CHECK int dr_repo_write_keyfile(struct dr_backend *b, const struct dr_ke
  * (each clears what it uses first). Engines open their own (dr_repo_workset_open). */
 DR_MUST_CHECK int dr_repo_own_workset(struct dr_repo *r, struct dr_workset **out);
 
+/* The local copy of a remote repository's tree packs and snapshot objects (objcache.c). On
+ * when the backend is remote. get reads [off, off+len) of obj (len UINT64_MAX: to the end)
+ * from the cached copy, or fetches the whole object, keeps it when its hash is name_hash, and
+ * serves the range; *out_cached says the bytes came from the cache (so a record that does not
+ * decode is worth a second read from the repository). Without the cache it is
+ * dr_backend_get. Errors: as dr_backend_get. put stores an object just written; drop removes
+ * the copy of one deleted or found damaged. Both are best effort. */
+bool dr_objcache_on(const struct dr_repo *r);
+DR_MUST_CHECK int dr_objcache_get(struct dr_repo *r, const char *obj, const struct dr_id *name_hash,
+                                  uint64_t off, uint64_t len, struct dr_buf *out, bool *out_cached);
+void dr_objcache_put(struct dr_repo *r, const char *obj, const void *data, size_t len);
+void dr_objcache_drop(struct dr_repo *r, const char *obj);
+
 DR_MUST_CHECK int dr_repo_load_keys(struct dr_repo *r, const char *password, const char *hint,
                                     struct dr_open_failure *f);
 

@@ -94,11 +94,8 @@ static void test_open_locations(void **state)
 
     /* restic-style locations are refused, never taken for a local directory "sftp:user@host:"
      * (s3: locations open the S3 driver: test_s3_parse.c) */
-    static const char *const refused[] = {"sftp:user@host:/srv/repo",
-                                          "rest:http://host:8000/",
-                                          "b2:bucket:path",
-                                          "S3:bucket",
-                                          "repo:1"};
+    static const char *const refused[] = {"sftp:user@host:/srv/repo", "rest:http://host:8000/",
+                                          "b2:bucket:path", "S3:bucket", "repo:1"};
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         b = NULL;
         assert_int_equal(dr_backend_open(refused[i], &b), DR_EUSAGE);
