@@ -35,6 +35,14 @@ typedef int (*dr_drill_cb)(void *arg, const struct dr_drill_result *res);
 DR_MUST_CHECK int dr_drill_list(struct dr_repo *r, const struct dr_id *id, dr_drill_cb cb,
                                 void *arg);
 
+/* Copies the drill results of snapshot src_id of src into dst as results of dst_id (the
+ * snapshot's copy there: `drrepo copy`), sealed under dst's key. A result the target already
+ * holds for dst_id (same start time and outcome: an earlier copy) is not stored again. The
+ * copies are recorded as run on this host (the original's host is not decoded). Returns the
+ * number stored. Errors: listing and storing errors. */
+DR_MUST_CHECK int dr_drill_copy(struct dr_repo *src, const struct dr_id *src_id,
+                                struct dr_repo *dst, const struct dr_id *dst_id);
+
 /* Deletes the stored drill results whose snapshot no longer exists (forgotten); prune calls it
  * under the exclusive lock. Returns the number removed. Unreadable results are left for check
  * to report. */

@@ -85,6 +85,10 @@ static const struct dr_cmd commands[] = {
      "repair config\n"
      "repair keys",
      dr_cmd_repair_opts, 1},
+    {"copy", "copy snapshots into another repository", dr_cmd_copy,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED,
+     "copy [SNAP...] [--host HOST] [--tag TAG] [--path PATH] --to REPO [options]", dr_cmd_copy_opts,
+     -1},
     {"unlock", "remove locks of processes that are gone", dr_cmd_unlock, 0, "unlock [--remove-all]",
      dr_cmd_unlock_opts, 0},
     {"version", "print the version", dr_cmd_version, 0, "version", NULL, 0},
@@ -209,12 +213,17 @@ int dr_cmd_opt(struct dr_ctx *ctx, const char **out_arg)
 
 int dr_cmd_lock(struct dr_ctx *ctx, unsigned flags)
 {
-    dr_lock_release(ctx->lock);
-    ctx->lock = NULL;
+    return dr_cmd_lock_repo(ctx, ctx->r, flags, &ctx->lock);
+}
+
+int dr_cmd_lock_repo(struct dr_ctx *ctx, struct dr_repo *r, unsigned flags, struct dr_lock **lock)
+{
+    dr_lock_release(*lock);
+    *lock = NULL;
     int64_t deadline = dr_mono_ns() + ctx->retry_lock_ns;
     bool said = false;
     for (;;) {
-        int rc = dr_repo_lock(ctx->r, flags, &ctx->lock);
+        int rc = dr_repo_lock(r, flags, lock);
         if (rc != DR_ELOCKED || dr_mono_ns() >= deadline) {
             return rc;
         }
@@ -286,13 +295,22 @@ static char *strip_newline(char *s)
     return s;
 }
 
-static int read_password_file(const char *path, char **out)
+/* Where a password comes from: the source repository's (-r) or copy's target's (--to), with the
+ * names of their options and environment variables, which the messages mention. */
+struct pw_names {
+    const char *what; /* "" or "target " */
+    const char *file, *command;
+    const char *env, *env_file, *env_command;
+    const char *hint; /* what to set, for the message when there is no terminal */
+};
+
+static int read_password_file(const char *path, const char *what, char **out)
 {
     struct dr_buf b = DR_BUF_INIT(65536);
     int rc = dr_fs_read_file(path, &b);
     if (rc < 0) {
         dr_buf_release(&b);
-        return dr_error_wrap(rc, "password file");
+        return dr_error_wrap(rc, "%spassword file", what);
     }
     char *first = dr_buf_detach(&b, NULL);
     first[strcspn(first, "\n")] = '\0';
@@ -300,11 +318,11 @@ static int read_password_file(const char *path, char **out)
     return 0;
 }
 
-static int run_password_command(const char *cmd, char **out)
+static int run_password_command(const char *cmd, const char *what, char **out)
 {
     FILE *f = popen(cmd, "r");
     if (!f) {
-        return dr_error_errno(DR_ESOURCE, "cannot run password command '%s'", cmd);
+        return dr_error_errno(DR_ESOURCE, "cannot run %spassword command '%s'", what, cmd);
     }
     char buf[4096] = "";
     if (!fgets(buf, sizeof(buf), f)) {
@@ -314,26 +332,26 @@ static int run_password_command(const char *cmd, char **out)
     if (st != 0) {
         dr_wipe_str(buf);
         if (st > 0 && WIFEXITED(st)) {
-            return dr_errorf(DR_ESOURCE, "password command '%s' exited with status %d", cmd,
+            return dr_errorf(DR_ESOURCE, "%spassword command '%s' exited with status %d", what, cmd,
                              WEXITSTATUS(st));
         }
         if (st > 0 && WIFSIGNALED(st)) {
-            return dr_errorf(DR_ESOURCE, "password command '%s' was killed by signal %d", cmd,
-                             WTERMSIG(st));
+            return dr_errorf(DR_ESOURCE, "%spassword command '%s' was killed by signal %d", what,
+                             cmd, WTERMSIG(st));
         }
-        return dr_error_errno(DR_ESOURCE, "password command '%s' failed", cmd);
+        return dr_error_errno(DR_ESOURCE, "%spassword command '%s' failed", what, cmd);
     }
     *out = dr_xstrdup(strip_newline(buf));
     dr_wipe_str(buf);
     return 0;
 }
 
-static int prompt_tty(const char *prompt, char **out)
+static int prompt_tty(const char *prompt, const char *what, const char *hint, char **out)
 {
     FILE *tty = fopen("/dev/tty", "r+e");
     if (!tty) {
-        return dr_errorf(DR_EUSAGE, "no password given and no terminal to ask on: set "
-                                    "DRREPO_PASSWORD, --password-file or --password-command");
+        return dr_errorf(DR_EUSAGE, "no %spassword given and no terminal to ask on: set %s", what,
+                         hint);
     }
     struct termios old, quiet;
     int fd = fileno(tty);
@@ -367,33 +385,33 @@ void dr_cmd_free_password(char *pw)
     }
 }
 
-int dr_cmd_password(struct dr_ctx *ctx, const char *prompt, bool confirm, char **out)
+static int get_password(const struct pw_names *nm, const char *prompt, bool confirm, char **out)
 {
     /* options given on the command line win over the environment */
-    if (ctx->password_file) {
-        return read_password_file(ctx->password_file, out);
+    if (nm->file) {
+        return read_password_file(nm->file, nm->what, out);
     }
-    if (ctx->password_command) {
-        return run_password_command(ctx->password_command, out);
+    if (nm->command) {
+        return run_password_command(nm->command, nm->what, out);
     }
-    const char *env = getenv("DRREPO_PASSWORD");
+    const char *env = getenv(nm->env);
     if (env) {
         *out = dr_xstrdup(env);
         return 0;
     }
-    if (getenv("DRREPO_PASSWORD_FILE")) {
-        return read_password_file(getenv("DRREPO_PASSWORD_FILE"), out);
+    if (getenv(nm->env_file)) {
+        return read_password_file(getenv(nm->env_file), nm->what, out);
     }
-    if (getenv("DRREPO_PASSWORD_COMMAND")) {
-        return run_password_command(getenv("DRREPO_PASSWORD_COMMAND"), out);
+    if (getenv(nm->env_command)) {
+        return run_password_command(getenv(nm->env_command), nm->what, out);
     }
     char *a = NULL, *b = NULL;
-    int rc = prompt_tty(prompt, &a);
+    int rc = prompt_tty(prompt, nm->what, nm->hint, &a);
     if (rc < 0 || !confirm) {
         *out = a;
         return rc;
     }
-    rc = prompt_tty("enter the password again: ", &b);
+    rc = prompt_tty("enter the password again: ", nm->what, nm->hint, &b);
     if (rc >= 0 && strcmp(a, b) != 0) {
         rc = dr_errorf(DR_EUSAGE, "the passwords do not match");
     }
@@ -406,6 +424,34 @@ int dr_cmd_password(struct dr_ctx *ctx, const char *prompt, bool confirm, char *
     return 0;
 }
 
+int dr_cmd_password(struct dr_ctx *ctx, const char *prompt, bool confirm, char **out)
+{
+    const struct pw_names nm = {
+        .what = "",
+        .file = ctx->password_file,
+        .command = ctx->password_command,
+        .env = "DRREPO_PASSWORD",
+        .env_file = "DRREPO_PASSWORD_FILE",
+        .env_command = "DRREPO_PASSWORD_COMMAND",
+        .hint = "DRREPO_PASSWORD, --password-file or --password-command",
+    };
+    return get_password(&nm, prompt, confirm, out);
+}
+
+int dr_cmd_target_password(const char *file, const char *command, char **out)
+{
+    const struct pw_names nm = {
+        .what = "target ",
+        .file = file,
+        .command = command,
+        .env = "DRREPO_TO_PASSWORD",
+        .env_file = "DRREPO_TO_PASSWORD_FILE",
+        .env_command = "DRREPO_TO_PASSWORD_COMMAND",
+        .hint = "DRREPO_TO_PASSWORD, --to-password-file or --to-password-command",
+    };
+    return get_password(&nm, "enter password for the target repository: ", false, out);
+}
+
 int dr_cmd_new_password(struct dr_ctx *ctx, const char *file, char **out)
 {
     (void)ctx;
@@ -415,12 +461,13 @@ int dr_cmd_new_password(struct dr_ctx *ctx, const char *file, char **out)
         return 0;
     }
     if (file) {
-        return read_password_file(file, out);
+        return read_password_file(file, "", out);
     }
+    const char *hint = "DRREPO_NEW_PASSWORD or --new-password-file";
     char *a = NULL, *b = NULL;
-    int rc = prompt_tty("enter the new password: ", &a);
+    int rc = prompt_tty("enter the new password: ", "new ", hint, &a);
     if (rc >= 0) {
-        rc = prompt_tty("enter the new password again: ", &b);
+        rc = prompt_tty("enter the new password again: ", "new ", hint, &b);
     }
     if (rc >= 0 && strcmp(a, b) != 0) {
         rc = dr_errorf(DR_EUSAGE, "the passwords do not match");

@@ -122,6 +122,11 @@ int dr_cmd_opt(struct dr_ctx *ctx, const char **out_arg);
  * ctx->retry_lock_ns (--retry-lock) while another process holds a conflicting one. */
 DR_MUST_CHECK int dr_cmd_lock(struct dr_ctx *ctx, unsigned flags);
 
+/* dr_cmd_lock for another repository than the context's (copy's target): *lock is released
+ * first and holds the new lock on success. */
+DR_MUST_CHECK int dr_cmd_lock_repo(struct dr_ctx *ctx, struct dr_repo *r, unsigned flags,
+                                   struct dr_lock **lock);
+
 /* Swaps the context's lock for an exclusive one, retrying for up to ctx->retry_lock_ns
  * (dr_cmd_lock). */
 DR_MUST_CHECK int dr_cmd_lock_exclusive(struct dr_ctx *ctx);
@@ -135,6 +140,11 @@ DR_MUST_CHECK int dr_cmd_open(struct dr_ctx *ctx);
  * confirm). *out is malloc'd (free with dr_cmd_free_password). */
 DR_MUST_CHECK int dr_cmd_password(struct dr_ctx *ctx, const char *prompt, bool confirm, char **out);
 void dr_cmd_free_password(char *pw);
+/* The target repository's password (copy --to): from --to-password-file (file),
+ * --to-password-command (command), DRREPO_TO_PASSWORD, DRREPO_TO_PASSWORD_FILE,
+ * DRREPO_TO_PASSWORD_COMMAND or a prompt, in the order and with the messages of
+ * dr_cmd_password. */
+DR_MUST_CHECK int dr_cmd_target_password(const char *file, const char *command, char **out);
 /* A new password for key add/passwd: DRREPO_NEW_PASSWORD, --new-password-file, or a prompt. */
 DR_MUST_CHECK int dr_cmd_new_password(struct dr_ctx *ctx, const char *file, char **out);
 
@@ -145,10 +155,12 @@ int dr_cmd_usage(struct dr_ctx *ctx, const char *fmt, ...) DR_PRINTF(2, 3);
 /* Progress callback printing to stderr (arg is a label such as "snapshot"). */
 void dr_cmd_progress(void *arg, const struct dr_progress *p, bool final);
 
-/* The snapshot selector (select.c): --host HOST and --tag TAG, and drill's --latest. A command
+/* The snapshot selector (select.c): --host HOST and --tag TAG, copy's --path PATH, and drill's
+ * --latest. A command
  * puts DR_SELECT_OPTS (and DR_SELECT_LATEST_OPT) into its option table and passes every
  * option it does not know itself to dr_select_opt. */
 #define DR_SELECT_LATEST 0x5e1 /* id of --latest: no short option */
+#define DR_SELECT_PATH 0x5e2   /* id of --path: no short option */
 #define DR_SELECT_OPTS                                                                             \
     {.name = "host",                                                                               \
      .short_name = 'H',                                                                            \
@@ -165,9 +177,16 @@ void dr_cmd_progress(void *arg, const struct dr_progress *p, bool final);
         .help = "the latest snapshot (of --host, --tag) instead of SNAP"                           \
     }
 
+#define DR_SELECT_PATH_OPT                                                                         \
+    {                                                                                              \
+        .name = "path", .id = DR_SELECT_PATH, .arg = "PATH",                                       \
+        .help = "only snapshots that saved PATH ('latest' is the latest of them)"                  \
+    }
+
 struct dr_select {
     const char *host; /* --host: NULL for any */
     const char *tag;  /* --tag: NULL for any */
+    const char *path; /* --path (commands with DR_SELECT_PATH_OPT): NULL for any */
     bool latest;      /* --latest (drill) */
 };
 
@@ -178,7 +197,7 @@ bool dr_select_opt(struct dr_select *sel, int c, const char *arg);
  * under the selector's host and tag (dr_repo_snapshot_resolve). */
 DR_MUST_CHECK int dr_select_resolve(struct dr_ctx *ctx, const struct dr_select *sel,
                                     const char *spec, struct dr_id *out);
-/* Does s pass the selector's --host and --tag? */
+/* Does s pass the selector's --host, --tag and --path? */
 bool dr_select_matches(const struct dr_select *sel, const struct dr_snapshot *s);
 
 /* Finishes w (dr_json_finish), prints its buffer and a newline to out, and releases the
@@ -206,9 +225,10 @@ int dr_cmd_prune(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_unlock(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_version(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_copy(struct dr_ctx *ctx, int argc, char **argv);
 extern const struct dr_opt dr_cmd_init_opts[], dr_cmd_snapshot_opts[], dr_cmd_snapshots_opts[],
     dr_cmd_ls_opts[], dr_cmd_restore_opts[], dr_cmd_dump_opts[], dr_cmd_key_opts[],
     dr_cmd_check_opts[], dr_cmd_drill_opts[], dr_cmd_mount_opts[], dr_cmd_forget_opts[],
-    dr_cmd_prune_opts[], dr_cmd_repair_opts[], dr_cmd_unlock_opts[];
+    dr_cmd_prune_opts[], dr_cmd_repair_opts[], dr_cmd_unlock_opts[], dr_cmd_copy_opts[];
 
 #endif

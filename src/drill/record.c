@@ -167,3 +167,48 @@ int dr_drill_prune(struct dr_repo *r)
     int rc = each_result(r, false, prune_one, &p);
     return rc < 0 ? rc : p.removed;
 }
+
+struct copy_ctx {
+    struct dr_drill_result *have; /* the target's results of the copy */
+    size_t nhave, ahave;
+    struct dr_repo *dst;
+    const struct dr_id *dst_id;
+    int copied;
+};
+
+static int copy_have(void *arg, const struct dr_drill_result *res)
+{
+    struct copy_ctx *cc = arg;
+    DR_GROW(cc->have, cc->ahave, cc->nhave + 1);
+    cc->have[cc->nhave++] = (struct dr_drill_result){.time_ns = res->time_ns, .ok = res->ok};
+    return 0;
+}
+
+static int copy_one(void *arg, const struct dr_drill_result *res)
+{
+    struct copy_ctx *cc = arg;
+    for (size_t i = 0; i < cc->nhave; i++) {
+        if (cc->have[i].time_ns == res->time_ns && cc->have[i].ok == res->ok) {
+            return 0; /* copied by an earlier run */
+        }
+    }
+    struct dr_drill_result c = *res;
+    c.snapshot = *cc->dst_id;
+    int rc = dr_drill_save(cc->dst, &c);
+    if (rc >= 0) {
+        cc->copied++;
+    }
+    return rc;
+}
+
+int dr_drill_copy(struct dr_repo *src, const struct dr_id *src_id, struct dr_repo *dst,
+                  const struct dr_id *dst_id)
+{
+    struct copy_ctx cc = {.dst = dst, .dst_id = dst_id};
+    int rc = dr_drill_list(dst, dst_id, copy_have, &cc);
+    if (rc >= 0) {
+        rc = dr_drill_list(src, src_id, copy_one, &cc);
+    }
+    free(cc.have);
+    return rc < 0 ? rc : cc.copied;
+}

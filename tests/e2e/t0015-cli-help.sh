@@ -22,6 +22,7 @@ declare -A opts=(
     [forget]="--keep-last --keep-hourly --keep-daily --keep-weekly --keep-monthly --keep-yearly --keep-within --keep-tag --group-by --host --tag --prune --max-unused --dry-run"
     [prune]="--max-unused --dry-run"
     [repair]="--read-data --dry-run"
+    [copy]="--to --to-password-file --to-password-command --to-cache-dir --host --tag --path"
     [unlock]="--remove-all"
     [version]=""
     [help]=""
