@@ -23,6 +23,13 @@ export DRREPO_PASSWORD=correct-horse
 export DRREPO_CACHE_DIR="$T/cache"
 unset DRREPO_REPOSITORY DRREPO_PASSWORD_FILE DRREPO_PASSWORD_COMMAND
 REPO="$T/repo"
+# DR_TEST_E2E_S3=1: the repository is an S3 bucket on the test servers' Ceph RGW instead
+# (tests/CMakeLists.txt runs the e2e tests that never look inside $REPO so as well)
+if [ "${DR_TEST_E2E_S3:-0}" = 1 ]; then
+    . "$DR_SRC/tests/integration/s3_lib.sh"
+    s3_require
+    REPO=$(s3_loc repo)
+fi
 dr_passed=0
 dr_failed=0
 dr_keep=${DR_TEST_KEEP:-0}
