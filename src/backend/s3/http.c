@@ -397,6 +397,7 @@ int dr_s3_http_do(struct dr_s3_http *h, struct dr_s3_req *req)
             break;
         }
         dr_error_clear();
+        req->retried = true;
         backoff(h, n + 1);
     }
     give_handle(h, c);

@@ -199,6 +199,19 @@ static int make_bucket(struct s3 *s)
     return rc;
 }
 
+static int s3_get(void *drv, const char *name, uint64_t off, uint64_t len, struct dr_buf *out);
+
+/* True when object name holds exactly data (len bytes). */
+static bool same_content(struct s3 *s, const char *name, const void *data, size_t len)
+{
+    struct dr_buf b = DR_BUF_INIT((size_t)len + 1);
+    bool same = s3_get(s, name, 0, UINT64_MAX, &b) >= 0 && b.len == len &&
+                (len == 0 || memcmp(b.buf, data, len) == 0);
+    dr_buf_release(&b);
+    dr_error_clear();
+    return same;
+}
+
 static int s3_put(void *drv, const char *name, const void *data, size_t len, bool exclusive)
 {
     struct s3 *s = drv;
@@ -219,7 +232,11 @@ static int s3_put(void *drv, const char *name, const void *data, size_t len, boo
             rc = dr_s3_http_do(&s->http, &req);
         }
     }
-    if (rc == DR_EEXIST) {
+    if (rc == DR_EEXIST && req.retried && same_content(s, name, data, len)) {
+        /* an earlier try was stored but its answer was lost: the object is ours */
+        dr_error_clear();
+        rc = 0;
+    } else if (rc == DR_EEXIST) {
         rc = dr_errorf(DR_EEXIST, "object '%s' already exists", name);
     }
     req_release(&req);

@@ -88,6 +88,7 @@ struct dr_s3_req {
     struct dr_buf *out; /* body of a 2xx response is appended here (NULL: dropped) */
     /* results */
     long status;             /* HTTP status of the last attempt; 0 when none arrived */
+    bool retried;            /* an earlier attempt may have been carried out unanswered */
     char code[64];           /* the server's error code ("NoSuchKey"), or "" */
     uint64_t content_length; /* of a 2xx HEAD/GET response, when the server sent it */
 };
