@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -164,6 +165,27 @@ struct xfer {
     uint64_t received; /* bytes of a success body */
 };
 
+/* Keeps the ETag header (the only one read: a multipart upload names its parts by it). */
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct dr_s3_req *req = arg;
+    size_t len = size * n;
+    if (len > 5 && strncasecmp(p, "etag:", 5) == 0) {
+        size_t a = 5, b = len;
+        while (a < b && (p[a] == ' ' || p[a] == '\t')) {
+            a++;
+        }
+        while (b > a && (p[b - 1] == '\r' || p[b - 1] == '\n' || p[b - 1] == ' ')) {
+            b--;
+        }
+        if (b - a < sizeof(req->etag)) {
+            memcpy(req->etag, p + a, b - a);
+            req->etag[b - a] = '\0';
+        }
+    }
+    return len;
+}
+
 static size_t on_write(char *p, size_t size, size_t n, void *arg)
 {
     struct xfer *x = arg;
@@ -260,6 +282,9 @@ static enum outcome attempt(struct dr_s3_http *h, CURL *c, struct dr_s3_req *req
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, req);
+    req->etag[0] = '\0';
     if (strcmp(req->method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (strcmp(req->method, "PUT") == 0 || strcmp(req->method, "POST") == 0) {

@@ -18,13 +18,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "drrepo/error.h"
+#include "drrepo/log.h"
 #include "drrepo/mem.h"
+#include "drrepo/util.h"
 #include "s3_int.h"
 
 /* Connections when the caller sets none (--connections). */
 #define S3_CONNS_DEFAULT 5
+/* Objects above the part size are uploaded in parts (multipart upload): a failed part is
+ * retried alone. Packs are 16 MiB by default, so only a larger --pack-size uses it. S3 wants
+ * parts of at least 5 MiB (the last excepted) and at most 10,000 of them. */
+#define S3_PART_DEFAULT ((size_t)64 << 20)
+#define S3_PART_MIN ((size_t)5 << 20)
+#define S3_PARTS_MAX 10000
+/* An upload that was started this long ago and never completed is a crashed writer's. */
+#define S3_UPLOAD_STALE_S (24 * 60 * 60)
 
 struct s3 {
     struct dr_s3_http http;
@@ -32,6 +43,7 @@ struct s3 {
     char *bucket_path; /* "/bucket", encoded */
     char *prefix;      /* "" or "a/b/": the repository's key prefix, with its slash */
     char *region;
+    size_t part_size;
 };
 
 static unsigned s3_conns = S3_CONNS_DEFAULT;
@@ -134,6 +146,15 @@ int dr_backend_s3_open(const char *rest, void **out_drv)
         plen--;
     }
     s->prefix = plen ? dr_xasprintf("%.*s/", (int)plen, p) : dr_xstrdup("");
+    /* DRREPO_S3_PART_SIZE: for tests and for stores with other limits (docs/S3.md) */
+    uint64_t part = S3_PART_DEFAULT;
+    const char *ps = getenv("DRREPO_S3_PART_SIZE");
+    if (ps && *ps && (dr_parse_size(ps, &part) < 0 || part < S3_PART_MIN || part > (1u << 30))) {
+        s3_close(s);
+        return dr_errorf(DR_EUSAGE, "DRREPO_S3_PART_SIZE must be a size from 5M to 1G, not '%s'",
+                         ps);
+    }
+    s->part_size = (size_t)part;
     if (strstr(s->prefix, "//")) {
         s3_close(s);
         return bad_location(rest, "an empty path component in the prefix");
@@ -200,6 +221,135 @@ static int make_bucket(struct s3 *s)
 }
 
 static int s3_get(void *drv, const char *name, uint64_t off, uint64_t len, struct dr_buf *out);
+static int head(struct s3 *s, const char *name, uint64_t *out_size);
+
+/* Aborts the multipart upload id of object name (best effort: cleanup finds what is left). */
+static void abort_upload(struct s3 *s, const char *name, const char *id)
+{
+    struct dr_s3_req req;
+    struct dr_buf q = DR_BUF_INIT(8192);
+    if (key_req(s, "DELETE", name, &req) < 0) {
+        dr_error_clear();
+        return;
+    }
+    if (dr_buf_adds(&q, "uploadId=") >= 0 && dr_s3_uri_encode(&q, id, strlen(id), false) >= 0) {
+        req.query = q.buf;
+        if (dr_s3_http_do(&s->http, &req) < 0) {
+            dr_log_detail("cannot abort the upload of '%s': %s", name, dr_error_msg());
+        }
+    }
+    dr_error_clear();
+    dr_buf_release(&q);
+    req_release(&req);
+}
+
+/* Uploads data in parts (CreateMultipartUpload, UploadPart, CompleteMultipartUpload); an
+ * upload that fails is aborted. exclusive: the completion is conditional (If-None-Match). */
+static int put_multipart(struct s3 *s, const char *name, const void *data, size_t len,
+                         bool exclusive, struct dr_s3_req *out_req)
+{
+    size_t part = s->part_size;
+    if ((len + part - 1) / part > S3_PARTS_MAX) {
+        part = (len + S3_PARTS_MAX - 1) / S3_PARTS_MAX;
+    }
+    size_t nparts = (len + part - 1) / part;
+    struct dr_buf id = DR_BUF_INIT(4096), q = DR_BUF_INIT(8192), doc = DR_BUF_INIT(1u << 20);
+    struct dr_buf done = DR_BUF_INIT((size_t)128 * S3_PARTS_MAX + 256);
+    struct dr_s3_req req;
+    int rc;
+    if (exclusive) {
+        /* RGW 16.2 completes an upload over an existing key despite If-None-Match (AWS does
+         * not), so look first. Only packs are this large, and a pack is named by the hash of
+         * its bytes: two writers that race past this look store the same bytes. */
+        uint64_t size;
+        rc = head(s, name, &size);
+        if (rc >= 0) {
+            return dr_errorf(DR_EEXIST, "object '%s' already exists", name);
+        }
+        if (rc != DR_ENOENT) {
+            return rc;
+        }
+        dr_error_clear();
+    }
+    rc = key_req(s, "POST", name, &req);
+    if (rc < 0) {
+        return rc;
+    }
+    req.query = "uploads=";
+    req.out = &doc;
+    rc = dr_s3_http_do(&s->http, &req);
+    if (rc >= 0) {
+        rc = dr_s3_xml_value(doc.buf, doc.len, "UploadId", req.what, &id);
+    }
+    bool started = rc >= 0;
+    rc = rc < 0 ? rc : dr_buf_adds(&done, "<CompleteMultipartUpload>");
+    for (size_t i = 0; rc >= 0 && i < nparts; i++) {
+        size_t off = i * part, n = len - off < part ? len - off : part;
+        dr_buf_reset(&q);
+        rc = dr_buf_addf(&q, "partNumber=%zu&uploadId=", i + 1);
+        rc = rc < 0 ? rc : dr_s3_uri_encode(&q, id.buf, id.len, false);
+        if (rc < 0) {
+            break;
+        }
+        struct dr_s3_req pr;
+        rc = key_req(s, "PUT", name, &pr);
+        if (rc < 0) {
+            break;
+        }
+        pr.query = q.buf;
+        pr.body = (const char *)data + off;
+        pr.body_len = n;
+        pr.content_md5 = true;
+        rc = dr_s3_http_do(&s->http, &pr);
+        if (rc >= 0 && !pr.etag[0]) {
+            rc = dr_errorf(DR_EIO, "%s: part %zu was stored without an ETag", pr.what, i + 1);
+        }
+        if (rc >= 0) {
+            rc = dr_buf_addf(&done, "<Part><PartNumber>%zu</PartNumber><ETag>", i + 1);
+            /* an ETag is a quoted hex string; escape it anyway, it goes into XML */
+            for (const char *e = pr.etag; rc >= 0 && *e; e++) {
+                rc = *e == '"' ? dr_buf_adds(&done, "&quot;") : dr_buf_addch(&done, *e);
+            }
+            rc = rc < 0 ? rc : dr_buf_adds(&done, "</ETag></Part>");
+        }
+        req_release(&pr);
+    }
+    rc = rc < 0 ? rc : dr_buf_adds(&done, "</CompleteMultipartUpload>");
+    if (rc >= 0) {
+        dr_buf_reset(&q);
+        rc = dr_buf_adds(&q, "uploadId=");
+        rc = rc < 0 ? rc : dr_s3_uri_encode(&q, id.buf, id.len, false);
+    }
+    if (rc >= 0) {
+        dr_buf_reset(&doc);
+        req.query = q.buf;
+        req.body = done.buf;
+        req.body_len = done.len;
+        req.content_md5 = true;
+        req.if_none_match = exclusive;
+        rc = dr_s3_http_do(&s->http, &req);
+        /* S3 may answer 200 and put an error in the body, when it fails late */
+        char code[64], msg[256];
+        dr_s3_xml_error(doc.buf, doc.len, code, sizeof(code), msg, sizeof(msg));
+        if (rc >= 0 && code[0]) {
+            rc = dr_errorf(DR_EIO, "%s: completing the upload failed: %s%s%s", req.what, code,
+                           msg[0] ? ": " : "", msg);
+        }
+    }
+    if (rc < 0 && started) {
+        struct dr_error_saved err = {0};
+        dr_error_save(&err, rc);
+        abort_upload(s, name, id.buf);
+        rc = dr_error_restore(&err);
+        dr_error_saved_release(&err);
+    }
+    *out_req = req;
+    dr_buf_release(&id);
+    dr_buf_release(&q);
+    dr_buf_release(&doc);
+    dr_buf_release(&done);
+    return rc;
+}
 
 /* True when object name holds exactly data (len bytes). */
 static bool same_content(struct s3 *s, const char *name, const void *data, size_t len)
@@ -212,24 +362,40 @@ static bool same_content(struct s3 *s, const char *name, const void *data, size_
     return same;
 }
 
+/* One try at storing the object: a PUT, or a multipart upload above the part size. req is
+ * the (last) request, for its status, code and whether it was retried; the caller releases
+ * it. */
+static int put_once(struct s3 *s, const char *name, const void *data, size_t len, bool exclusive,
+                    struct dr_s3_req *req)
+{
+    memset(req, 0, sizeof(*req));
+    if (len > s->part_size) {
+        return put_multipart(s, name, data, len, exclusive, req);
+    }
+    int rc = key_req(s, "PUT", name, req);
+    if (rc < 0) {
+        return rc;
+    }
+    req->body = data ? data : "";
+    req->body_len = len;
+    req->if_none_match = exclusive;
+    req->content_md5 = true;
+    return dr_s3_http_do(&s->http, req);
+}
+
 static int s3_put(void *drv, const char *name, const void *data, size_t len, bool exclusive)
 {
     struct s3 *s = drv;
     struct dr_s3_req req;
-    int rc = key_req(s, "PUT", name, &req);
-    if (rc < 0) {
-        return rc;
-    }
-    req.body = data ? data : "";
-    req.body_len = len;
-    req.if_none_match = exclusive;
-    req.content_md5 = true;
-    rc = dr_s3_http_do(&s->http, &req);
+    int rc = put_once(s, name, data, len, exclusive, &req);
     if (rc == DR_ENOENT && strcmp(req.code, "NoSuchBucket") == 0) {
         dr_error_clear();
+        req_release(&req);
         rc = make_bucket(s);
         if (rc >= 0) {
-            rc = dr_s3_http_do(&s->http, &req);
+            rc = put_once(s, name, data, len, exclusive, &req);
+        } else {
+            memset(&req, 0, sizeof(req));
         }
     }
     if (rc == DR_EEXIST && req.retried && same_content(s, name, data, len)) {
@@ -412,6 +578,55 @@ static int s3_remove(void *drv, const char *name)
     return rc;
 }
 
+struct stale_uploads {
+    struct s3 *s;
+    int64_t now;
+    int aborted;
+};
+
+static int stale_upload(void *arg, const char *key, const char *upload_id, int64_t initiated_s)
+{
+    struct stale_uploads *su = arg;
+    size_t pl = strlen(su->s->prefix);
+    if (strncmp(key, su->s->prefix, pl) != 0 || !key[pl] ||
+        su->now - initiated_s < S3_UPLOAD_STALE_S) {
+        return 0; /* another repository's, or one that may still be running */
+    }
+    abort_upload(su->s, key + pl, upload_id);
+    su->aborted++;
+    return 0;
+}
+
+/* Aborts the multipart uploads of this repository that were started more than a day ago and
+ * never completed (a writer that crashed mid-upload): the store keeps and bills their parts
+ * until then. The day is judged by the local clock: a day of margin covers any clock skew. */
+static int s3_cleanup(void *drv)
+{
+    struct s3 *s = drv;
+    char *what = dr_xasprintf("listing of the uploads of bucket '%s'", s->bucket);
+    struct dr_buf q = DR_BUF_INIT(8192), doc = DR_BUF_INIT(16u << 20);
+    int rc = dr_buf_adds(&q, "prefix=");
+    rc = rc < 0 ? rc : dr_s3_uri_encode(&q, s->prefix, strlen(s->prefix), false);
+    rc = rc < 0 ? rc : dr_buf_adds(&q, "&uploads=");
+    struct stale_uploads su = {.s = s, .now = (int64_t)time(NULL)};
+    if (rc >= 0) {
+        struct dr_s3_req req = {
+            .method = "GET", .path = s->bucket_path, .query = q.buf, .what = what, .out = &doc};
+        rc = dr_s3_http_do(&s->http, &req);
+        if (rc == DR_ENOENT) {
+            dr_error_clear();
+            rc = 0; /* no bucket, no uploads */
+        } else if (rc >= 0) {
+            /* the first page (1,000 uploads) per run: the next run takes the rest */
+            rc = dr_s3_xml_uploads(doc.buf, doc.len, what, stale_upload, &su);
+        }
+    }
+    dr_buf_release(&q);
+    dr_buf_release(&doc);
+    free(what);
+    return rc < 0 ? rc : su.aborted;
+}
+
 static bool s3_exists(void *drv)
 {
     struct s3 *s = drv;
@@ -448,6 +663,7 @@ const struct dr_backend_ops dr_backend_s3_ops = {
     .list = s3_list,
     .remove = s3_remove,
     .close = s3_close,
+    .cleanup = s3_cleanup,
     .exists = s3_exists,
     .connections = s3_connections,
 };

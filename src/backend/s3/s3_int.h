@@ -47,6 +47,18 @@ typedef int (*dr_s3_key_cb)(void *arg, const char *key, uint64_t size);
 DR_MUST_CHECK int dr_s3_xml_list(const char *doc, size_t len, const char *what, dr_s3_key_cb cb,
                                  void *arg, bool *out_truncated, struct dr_buf *token);
 
+/* The decoded text of the first element tag of doc into out (reset first). Errors:
+ * DR_ECORRUPT (no such element, or one that is malformed), naming what. */
+DR_MUST_CHECK int dr_s3_xml_value(const char *doc, size_t len, const char *tag, const char *what,
+                                  struct dr_buf *out);
+
+/* Calls cb for each upload of a ListMultipartUploadsResult document: its key, upload id and
+ * initiation time (seconds since the epoch, UTC). Errors: DR_ECORRUPT, as dr_s3_xml_list. */
+typedef int (*dr_s3_upload_cb)(void *arg, const char *key, const char *upload_id,
+                               int64_t initiated_s);
+DR_MUST_CHECK int dr_s3_xml_uploads(const char *doc, size_t len, const char *what,
+                                    dr_s3_upload_cb cb, void *arg);
+
 /* The Code and Message of an S3 Error document, decoded and cut to the sizes given; both empty
  * when doc is not one. Never fails. */
 void dr_s3_xml_error(const char *doc, size_t len, char *code, size_t code_size, char *msg,
@@ -89,6 +101,7 @@ struct dr_s3_req {
     /* results */
     long status;             /* HTTP status of the last attempt; 0 when none arrived */
     bool retried;            /* an earlier attempt may have been carried out unanswered */
+    char etag[80];           /* the ETag response header of a 2xx answer, or "" */
     char code[64];           /* the server's error code ("NoSuchKey"), or "" */
     uint64_t content_length; /* of a 2xx HEAD/GET response, when the server sent it */
 };

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "drrepo/error.h"
 #include "s3_int.h"
@@ -289,4 +290,75 @@ void dr_s3_xml_error(const char *doc, size_t len, char *code, size_t code_size, 
     }
     copy_elem(body, "Code", code, code_size);
     copy_elem(body, "Message", msg, msg_size);
+}
+
+int dr_s3_xml_value(const char *doc, size_t len, const char *tag, const char *what,
+                    struct dr_buf *out)
+{
+    struct span s = {doc, len}, t;
+    size_t pos = 0;
+    if (next_elem(s, &pos, tag, &t) <= 0 || decode_text(t, out) < 0) {
+        return dr_errorf(DR_ECORRUPT, "%s: the server's answer has no readable %s", what, tag);
+    }
+    return 0;
+}
+
+/* "2026-12-02T12:00:00.000Z" (ISO 8601 in UTC, as S3 writes times) in seconds since the epoch. */
+static int parse_time(struct span t, int64_t *out)
+{
+    char buf[40];
+    if (t.n < 19 || t.n >= sizeof(buf)) {
+        return DR_ECORRUPT;
+    }
+    memcpy(buf, t.p, t.n);
+    buf[t.n] = '\0';
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end) {
+        return DR_ECORRUPT;
+    }
+    *out = (int64_t)timegm(&tm);
+    return 0;
+}
+
+int dr_s3_xml_uploads(const char *doc, size_t len, const char *what, dr_s3_upload_cb cb, void *arg)
+{
+    struct span s = {doc, len}, body, up, t;
+    size_t pos = 0;
+    if (next_elem(s, &pos, "ListMultipartUploadsResult", &body) <= 0) {
+        return bad_listing(what, "no ListMultipartUploadsResult element");
+    }
+    struct dr_buf key = DR_BUF_INIT(XML_TEXT_MAX + 1), id = DR_BUF_INIT(XML_TEXT_MAX + 1);
+    size_t p = 0;
+    int rc;
+    while ((rc = next_elem(body, &p, "Upload", &up)) > 0) {
+        size_t q = 0;
+        int64_t when = 0;
+        if (next_elem(up, &q, "Key", &t) <= 0 || decode_text(t, &key) < 0 || key.len == 0) {
+            rc = bad_listing(what, "an upload without a readable Key");
+            goto out;
+        }
+        q = 0;
+        if (next_elem(up, &q, "UploadId", &t) <= 0 || decode_text(t, &id) < 0 || id.len == 0) {
+            rc = bad_listing(what, "an upload without a readable UploadId");
+            goto out;
+        }
+        q = 0;
+        if (next_elem(up, &q, "Initiated", &t) <= 0 || parse_time(t, &when) < 0) {
+            rc = bad_listing(what, "an upload without a readable Initiated time");
+            goto out;
+        }
+        rc = cb(arg, key.buf, id.buf, when);
+        if (rc < 0) {
+            goto out;
+        }
+    }
+    if (rc < 0) {
+        rc = bad_listing(what, "an unterminated Upload element");
+    }
+out:
+    dr_buf_release(&key);
+    dr_buf_release(&id);
+    return rc < 0 ? rc : 0;
 }
