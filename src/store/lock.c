@@ -310,8 +310,21 @@ void dr_lock_release(struct dr_lock *l)
         pthread_mutex_unlock(&l->mu);
         pthread_join(l->thread, NULL);
     }
-    if (l->obj && dr_backend_delete(l->b, l->obj) < 0) {
+    if (l->obj) {
+        /* a command that failed releases its lock before its error is printed: the message it
+         * recorded must outlive a delete that fails too (the network is gone, or credentials
+         * that may not delete, docs/S3.md) */
+        struct dr_error_saved prev = {0};
+        bool had_msg = dr_error_msg()[0] != '\0';
+        dr_error_save(&prev, DR_EIO);
+        if (dr_backend_delete(l->b, l->obj) < 0) {
+            dr_log_detail("lock '%s' not removed: %s", l->obj, dr_error_msg());
+        }
         dr_error_clear();
+        if (had_msg) {
+            (void)dr_error_restore(&prev);
+        }
+        dr_error_saved_release(&prev);
     }
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);

@@ -136,10 +136,15 @@ dr_expect_success "strict: snapshot" app snapshot "$SRC"
 dr_expect_success "strict: a second snapshot (the first one's lock conflicts with nothing)" \
     app snapshot "$SRC"
 dr_check "strict: their locks stay behind" test "$(nlocks)" -eq 2
+dr_must_fail 1 "strict: a restore of a snapshot that does not exist fails" \
+    app restore 0123456789ab --target "$T/r-none"
+dr_check "its error names the snapshot (the lock that could not be removed kept it)" \
+    grep -q "0123456789ab" "$T/err"
+dr_check "strict: its lock stays too" test "$(nlocks)" -eq 3
 dr_must_fail 1 "strict: forget fails" app forget --keep-last 1
-dr_check "strict: and leaves no lock" test "$(nlocks)" -eq 2
+dr_check "strict: and leaves no lock" test "$(nlocks)" -eq 3
 dr_expect_success "the owner's unlock removes locks of processes that are gone" own unlock
-dr_check "both" grep -q "^2 locks removed" "$T/out"
+dr_check "all three" grep -q "^3 locks removed" "$T/out"
 dr_check "no lock left" test "$(nlocks)" -eq 0
 dr_expect_success "the owner's forget --keep-last 1 --prune" own forget --keep-last 1 --prune
 dr_expect_success "the owner's check" own check
