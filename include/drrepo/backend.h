@@ -52,6 +52,15 @@ DR_MUST_CHECK int dr_backend_list(struct dr_backend *b, const char *prefix, dr_b
 /* Removes the object. DR_ENOENT if it does not exist; DR_EIO. */
 DR_MUST_CHECK int dr_backend_delete(struct dr_backend *b, const char *name);
 
+/* Whether the credentials in use may delete objects, asked without changing anything: probe
+ * names an object that does not exist (a random name in the directory the caller means to
+ * delete from), and the store is asked to delete it. S3 answers a DELETE of a missing key with
+ * 204 where deletes are allowed and with 403 where a policy denies them (append-only
+ * credentials, docs/S3.md). Returns 1 yes (also for backends that have no such restriction:
+ * local directories), 0 no (the store refused; no message is recorded). Errors: DR_EUSAGE (an
+ * invalid name), DR_EIO, DR_ENET. */
+DR_MUST_CHECK int dr_backend_can_delete(struct dr_backend *b, const char *probe);
+
 /* Removes temporary files left by writers that crashed (local: by dead pids on this host, or
  * older than a day). Returns the number removed. Backends without temporaries return 0. */
 DR_MUST_CHECK int dr_backend_cleanup(struct dr_backend *b);

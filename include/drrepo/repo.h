@@ -270,6 +270,14 @@ struct dr_repo_stats {
 };
 DR_MUST_CHECK int dr_repo_stats(struct dr_repo *r, struct dr_repo_stats *out);
 
+/* Makes sure the credentials in use may delete objects, before a command that deletes (forget,
+ * prune) writes anything, its lock included: asks the backend to delete a random name that does
+ * not exist in snapshots/ and in data/ (dr_backend_can_delete), which changes nothing. With
+ * append-only credentials (a policy that denies deletes, docs/S3.md) the command would
+ * otherwise fail halfway, and leave its lock behind. Errors: DR_EIO (deletes are refused: the
+ * message says that forget and prune need credentials that can delete), DR_ENET. */
+DR_MUST_CHECK int dr_repo_check_deletes(struct dr_repo *r);
+
 /* Removes the locks of the repository at location whose holder is gone (dead process on this
  * host, no host, or not refreshed for DR_LOCK_STALE_NS), or every lock when all. Needs no key:
  * a stuck lock must be removable by whoever can reach the storage. cb (may be NULL) is called

@@ -320,6 +320,15 @@ int dr_backend_delete(struct dr_backend *b, const char *name)
     return b->ops->remove(b->drv, name);
 }
 
+int dr_backend_can_delete(struct dr_backend *b, const char *probe)
+{
+    int rc = check_name(probe, false);
+    if (rc < 0) {
+        return rc;
+    }
+    return b->ops->can_delete ? b->ops->can_delete(b->drv, probe) : 1;
+}
+
 int dr_backend_cleanup(struct dr_backend *b)
 {
     return b->ops->cleanup ? b->ops->cleanup(b->drv) : 0;

@@ -33,11 +33,12 @@ struct dr_backend_ops {
     int (*remove)(void *drv, const char *name);
     void (*close)(void *drv);
 
-    /* Optional: NULL means "no temporaries" (cleanup returns 0), "always exists" and "no
-     * bound on requests at once" (0). */
+    /* Optional: NULL means "no temporaries" (cleanup returns 0), "always exists", "no
+     * bound on requests at once" (0) and "deletes are always allowed" (can_delete returns 1). */
     int (*cleanup)(void *drv);
     bool (*exists)(void *drv);
     unsigned (*connections)(const void *drv);
+    int (*can_delete)(void *drv, const char *probe);
 };
 
 /* The local directory driver (local/local.c). path is a plain directory path; on success

@@ -512,6 +512,13 @@ int dr_cmd_open(struct dr_ctx *ctx)
     if (rc < 0) {
         return rc;
     }
+    if (ctx->deletes) {
+        /* before the lock, whose object credentials that cannot delete would leave behind */
+        rc = dr_repo_check_deletes(ctx->r);
+        if (rc < 0) {
+            return rc;
+        }
+    }
     if (ctx->cmd->flags & (DR_CMD_LOCK_SHARED | DR_CMD_LOCK_EXCL)) {
         /* tests pause here to let another client prune between our open and our lock */
         rc = DR_FAULT_POINT("cmd.before_lock");

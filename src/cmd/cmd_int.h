@@ -93,6 +93,7 @@ struct dr_ctx {
     struct dr_repo *r;
     struct dr_lock *lock;
     int64_t retry_lock_ns; /* --retry-lock: how long to wait for a conflicting lock */
+    bool deletes;          /* the command deletes objects: dr_cmd_open asks whether it may, first */
     const char *hint;      /* a command's own hint for its error (static); else by error code */
     struct dr_open_failure open_failure; /* what dr_cmd_open found damaged, when it failed */
     struct dr_args args;                 /* the parsed command line (opt.c) */

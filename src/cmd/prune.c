@@ -159,6 +159,7 @@ int dr_cmd_prune(struct dr_ctx *ctx, int argc, char **argv)
         rc = dr_cmd_usage(ctx, "unexpected argument '%s'", argv[0]);
     }
     if (rc >= 0) {
+        ctx->deletes = !o.dry_run;
         rc = dr_cmd_open(ctx);
     }
     return rc < 0 ? rc : run_prune(ctx, &o, stdout);
@@ -276,6 +277,7 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
         rc = dr_cmd_usage(ctx, "give either snapshots or a policy, not both");
     }
     if (rc >= 0) {
+        ctx->deletes = !po.dry_run;
         rc = dr_cmd_open(ctx);
     }
     struct dr_snap_entry *v = NULL;

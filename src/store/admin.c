@@ -1,10 +1,16 @@
 /* admin.c: whole-repository questions and chores that commands ask of the store without
  * reaching into the index or the backend themselves: storage totals (`stats`) and removing
- * stale locks (`unlock`, which needs no key). */
+ * stale locks (`unlock`, which needs no key), and whether the credentials may delete at all. */
 #include "drrepo/repo.h"
 
+#include <stdlib.h>
+
 #include "drrepo/error.h"
+#include "drrepo/id.h"
+#include "drrepo/layout.h"
 #include "drrepo/lock.h"
+#include "drrepo/mem.h"
+#include "drrepo/secure.h"
 #include "drrepo/util.h"
 #include "store_int.h"
 
@@ -99,6 +105,29 @@ int dr_repo_unlock(const char *location, bool all, dr_unlock_cb cb, void *arg, i
     if (rc >= 0) {
         *out_removed = uc.removed;
         *out_kept = uc.kept;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+int dr_repo_check_deletes(struct dr_repo *r)
+{
+    static const char *const dirs[] = {DR_OBJ_SNAPSHOTS, DR_OBJ_DATA};
+    int rc = 1;
+    for (size_t i = 0; i < DR_ARRAY_LEN(dirs) && rc == 1; i++) {
+        uint8_t rnd[16];
+        char hex[33];
+        dr_random_bytes(rnd, sizeof(rnd));
+        dr_hex_encode(rnd, sizeof(rnd), hex);
+        char *probe = dr_xasprintf("%s/probe-%s", dirs[i], hex);
+        rc = dr_backend_can_delete(r->backend, probe);
+        if (rc == 0) {
+            rc = dr_errorf(DR_EIO,
+                           "'%s' refused to delete '%s' (an object that does not exist): the "
+                           "credentials may not delete objects (append-only?): forget and prune "
+                           "need credentials that can delete",
+                           r->location, probe);
+        }
+        free(probe);
     }
     return rc < 0 ? rc : 0;
 }

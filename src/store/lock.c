@@ -135,10 +135,16 @@ static int conflict_cb(void *arg, const struct dr_lock_info *li)
         return 0;
     }
     if (li->host[0] && dr_lock_is_dead(li)) {
-        dr_log_warn("removing stale lock '%s' of pid %u on %s (the process is gone)", li->name,
-                    li->pid, li->host);
+        /* credentials that may not delete (docs/S3.md, append-only) leave every lock behind:
+         * a dead holder's lock conflicts with nothing, so it is passed over without a warning
+         * at every run */
         if (dr_backend_delete(l->b, li->name) < 0) {
+            dr_log_detail("stale lock '%s' of pid %u on %s (the process is gone) not removed: %s",
+                          li->name, li->pid, li->host, dr_error_msg());
             dr_error_clear();
+        } else {
+            dr_log_warn("removed stale lock '%s' of pid %u on %s (the process is gone)", li->name,
+                        li->pid, li->host);
         }
         return 0;
     }
@@ -304,8 +310,21 @@ void dr_lock_release(struct dr_lock *l)
         pthread_mutex_unlock(&l->mu);
         pthread_join(l->thread, NULL);
     }
-    if (l->obj && dr_backend_delete(l->b, l->obj) < 0) {
+    if (l->obj) {
+        /* a command that failed releases its lock before its error is printed: the message it
+         * recorded must outlive a delete that fails too (the network is gone, or credentials
+         * that may not delete, docs/S3.md) */
+        struct dr_error_saved prev = {0};
+        bool had_msg = dr_error_msg()[0] != '\0';
+        dr_error_save(&prev, DR_EIO);
+        if (dr_backend_delete(l->b, l->obj) < 0) {
+            dr_log_detail("lock '%s' not removed: %s", l->obj, dr_error_msg());
+        }
         dr_error_clear();
+        if (had_msg) {
+            (void)dr_error_restore(&prev);
+        }
+        dr_error_saved_release(&prev);
     }
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);

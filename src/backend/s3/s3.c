@@ -627,6 +627,30 @@ static int s3_cleanup(void *drv)
     return rc < 0 ? rc : su.aborted;
 }
 
+/* The DELETE of a key that does not exist changes nothing: 204 (or 404 from stores that say so)
+ * where deletes are allowed, 403 where they are denied. Sent as is: remove() asks with a HEAD
+ * first, which would answer 404 either way. */
+static int s3_can_delete(void *drv, const char *probe)
+{
+    struct s3 *s = drv;
+    struct dr_s3_req req;
+    int rc = key_req(s, "DELETE", probe, &req);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = dr_s3_http_do(&s->http, &req);
+    if (rc >= 0 || rc == DR_ENOENT) {
+        dr_error_clear();
+        rc = 1;
+    } else if (req.status == 403 && strcmp(req.code, "SignatureDoesNotMatch") != 0 &&
+               strcmp(req.code, "InvalidAccessKeyId") != 0) {
+        dr_error_clear();
+        rc = 0;
+    }
+    req_release(&req);
+    return rc;
+}
+
 static bool s3_exists(void *drv)
 {
     struct s3 *s = drv;
@@ -666,4 +690,5 @@ const struct dr_backend_ops dr_backend_s3_ops = {
     .cleanup = s3_cleanup,
     .exists = s3_exists,
     .connections = s3_connections,
+    .can_delete = s3_can_delete,
 };

@@ -17,7 +17,8 @@
  * "dat" and "database" are not "data", a missing prefix, an object's name as prefix, nested
  * names, sizes, no temporary names even while puts run, a negative callback return stops the
  * listing and is returned) and of 1,100 objects under one prefix (past S3's page of 1,000), each
- * listed exactly once; delete; a name that is the "directory" of longer names is no object
+ * listed exactly once; delete, and the can_delete probe (1 for credentials that may delete,
+ * changing nothing); a name that is the "directory" of longer names is no object
  * (stat fails, an exclusive put is not DR_EEXIST); names of every character class the dispatcher
  * allows (put, get, stat, list byte-exact, delete); and names it refuses, with DR_EUSAGE before any
  * driver is called (a spy driver counts the calls). */
@@ -771,6 +772,9 @@ static void test_delete(void **state)
     expect_rc(dr_backend_delete(f->b, "nosuch/dir/x"), DR_ENOENT, "delete missing", "nosuch/dir/x");
     expect_rc(dr_backend_delete(f->b, "snapshots/never"), DR_ENOENT, "delete missing",
               "snapshots/never");
+    /* the probe of credentials that may delete: a missing name, nothing changes */
+    expect_rc(dr_backend_can_delete(f->b, "snapshots/never"), 1, "can_delete", "snapshots/never");
+    expect_rc(dr_backend_can_delete(f->b, "../x"), DR_EUSAGE, "can_delete", "../x");
     /* the sibling stays */
     static const char *const left[] = {"snapshots/s2"};
     const uint64_t left_size[] = {3};
