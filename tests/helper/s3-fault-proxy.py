@@ -57,7 +57,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # a HEAD's answer has no body, whatever its length says
+            self.wfile.write(body)
 
     def handle_any(self):
         n = int(self.headers.get("Content-Length") or 0)

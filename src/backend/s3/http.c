@@ -249,11 +249,12 @@ static struct curl_slist *add_header(struct curl_slist *l, const char *h, bool *
 /* What an attempt came to. */
 enum outcome { DONE, RETRY, FAIL };
 
-/* Whether a curl failure may pass on a second try: not a bad URL or a refused certificate. */
+/* Whether a curl failure may pass on a second try: not a bad URL or a refused certificate.
+ * CURLE_UNSUPPORTED_PROTOCOL is retried: the scheme was checked at open, and curl also reports
+ * a garbled answer with it (bytes that are no status line, "HTTP/0.9"). */
 static bool curl_retryable(CURLcode cc)
 {
     switch (cc) {
-    case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
