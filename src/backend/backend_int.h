@@ -33,11 +33,13 @@ struct dr_backend_ops {
     int (*remove)(void *drv, const char *name);
     void (*close)(void *drv);
 
-    /* Optional: NULL means "no temporaries" (cleanup returns 0), "always exists" and "no
-     * bound on requests at once" (0). */
+    /* Optional: NULL means "no temporaries" (cleanup returns 0), "always exists", "no
+     * bound on requests at once" (0) and "cannot tell an object's age" (DR_EUNSUPPORTED). */
     int (*cleanup)(void *drv);
     bool (*exists)(void *drv);
     unsigned (*connections)(const void *drv);
+    /* the time since the object was last written, by the store's clock (backend.h) */
+    int (*age)(void *drv, const char *name, int64_t *out_age_ns);
 };
 
 /* The local directory driver (local/local.c). path is a plain directory path; on success

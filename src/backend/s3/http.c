@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -189,6 +190,36 @@ static size_t on_write(char *p, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* The time of an HTTP-date header value (p, len: after the colon, CRLF included; RFC 9110
+ * formats, read by curl_getdate), or -1. */
+static int64_t header_time(const char *p, size_t len)
+{
+    char v[128];
+    if (len >= sizeof(v)) {
+        return -1;
+    }
+    memcpy(v, p, len);
+    v[len] = '\0';
+    v[strcspn(v, "\r\n")] = '\0';
+    time_t t = curl_getdate(v, NULL);
+    return t < 0 ? -1 : (int64_t)t;
+}
+
+/* Keeps the Date and Last-Modified headers of the response, for an object's age by the server's
+ * clock. A header line is not NUL-terminated; names are case-insensitive; other headers are
+ * ignored. Each attempt starts again from -1 (attempt resets them). */
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct dr_s3_req *req = arg;
+    size_t len = size * n;
+    if (len > 5 && strncasecmp(p, "date:", 5) == 0) {
+        req->date_s = header_time(p + 5, len - 5);
+    } else if (len > 14 && strncasecmp(p, "last-modified:", 14) == 0) {
+        req->last_modified_s = header_time(p + 14, len - 14);
+    }
+    return len;
+}
+
 /* hex of SHA-256 and base64 of MD5 of the body, by OpenSSL (libcurl's own TLS library) */
 static int digests(const struct dr_s3_req *req, char sha_hex[65], char md5_b64[32])
 {
@@ -260,6 +291,9 @@ static enum outcome attempt(struct dr_s3_http *h, CURL *c, struct dr_s3_req *req
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, req);
+    req->date_s = req->last_modified_s = -1;
     if (strcmp(req->method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (strcmp(req->method, "PUT") == 0 || strcmp(req->method, "POST") == 0) {
