@@ -49,6 +49,14 @@ typedef int (*dr_backend_list_cb)(void *arg, const char *name, uint64_t size);
 DR_MUST_CHECK int dr_backend_list(struct dr_backend *b, const char *prefix, dr_backend_list_cb cb,
                                   void *arg);
 
+/* How long ago the object was last written, in nanoseconds, measured entirely by the store's
+ * own clock: a local directory compares the file's mtime with this machine's clock (the clock
+ * that wrote it); S3 takes both the object's Last-Modified and the response's Date from the
+ * server (one HEAD). So the age of another host's lock does not depend on how far that host's
+ * clock, or this one's, is off. Never negative. Errors: DR_ENOENT, DR_EIO, DR_ENET,
+ * DR_EUNSUPPORTED (the store cannot tell: callers fall back to what the object itself says). */
+DR_MUST_CHECK int dr_backend_age(struct dr_backend *b, const char *name, int64_t *out_age_ns);
+
 /* Removes the object. DR_ENOENT if it does not exist; DR_EIO. */
 DR_MUST_CHECK int dr_backend_delete(struct dr_backend *b, const char *name);
 

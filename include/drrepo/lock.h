@@ -6,8 +6,18 @@
  * with another holder's lock when either is exclusive. A lock whose holder is gone (same host,
  * and no process with that pid and start time runs, or the machine rebooted) is stale: it is
  * removed automatically with a warning, because a backup killed by the OOM killer must never
- * block the next night's run. A lock of another host not refreshed for 30 minutes is reported
- * as probably stale; `drrepo unlock` removes it. Held locks are refreshed every 5 minutes. */
+ * block the next night's run.
+ *
+ * A lock is also a lease of DR_LOCK_STALE_NS (30 minutes; DRREPO_LOCK_LEASE_S for tests),
+ * renewed by a thread that rewrites it every sixth of the lease (every 30 s after a failed
+ * try). The lease of a lock this host cannot judge (another host's, an unreadable one) is
+ * judged by the repository's clock (dr_backend_age), never by the clock of either host: one
+ * older than the lease is removed with a warning by the next process that takes a lock, and
+ * does not conflict. Its holder has stopped by then: dr_lock_check fails once half the lease
+ * passed without a successful refresh, and writers call it before each commit point (a
+ * snapshot object, a deletion). When the store cannot tell an age, a lock of another host not
+ * refreshed for the lease by its record is only reported as probably stale; `drrepo unlock`
+ * removes it. */
 #ifndef DR_LOCK_H
 #define DR_LOCK_H
 
@@ -16,7 +26,7 @@
 #include "drrepo/lockrec.h"
 
 #define DR_LOCK_STALE_NS (30LL * 60 * 1000000000)
-#define DR_LOCK_REFRESH_NS (5LL * 60 * 1000000000)
+#define DR_LOCK_REFRESH_NS (5LL * 60 * 1000000000) /* a sixth of the lease */
 
 struct dr_lock;
 
@@ -41,6 +51,13 @@ DR_MUST_CHECK int dr_lock_acquire_flags(struct dr_backend *b, unsigned flags, st
 /* Writes the reserve unless it exists with its size. Returns 1 when it was written, 0 when it
  * was there. Errors: DR_ENOSPC, DR_EIO (nothing half-written is left: the write is atomic). */
 DR_MUST_CHECK int dr_lock_reserve_ensure(struct dr_backend *b);
+/* Whether the lock's lease still holds: 0 while its last successful refresh is less than half
+ * the lease ago (by this machine's boot-time clock, which counts suspended time), DR_ELOCKED
+ * with a message after that. Once it failed it keeps failing: the lease is given up, the lock
+ * is no longer refreshed, and the holder must stop writing and deleting, because another
+ * process may soon remove the lock as expired. NULL (no lock held) is 0. Thread-safe. */
+DR_MUST_CHECK int dr_lock_check(struct dr_lock *l);
+
 /* Stops refreshing and removes the lock. NULL is a no-op. */
 void dr_lock_release(struct dr_lock *l);
 

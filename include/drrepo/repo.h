@@ -72,6 +72,16 @@ DR_MUST_CHECK int dr_repo_index_counts(struct dr_repo *r, uint64_t *out_blobs, u
 struct dr_lock;
 DR_MUST_CHECK int dr_repo_lock(struct dr_repo *r, unsigned flags, struct dr_lock **out);
 
+/* The lock the caller holds on r (NULL: none, or it is about to be released), so that the
+ * store and the engines check its lease (dr_lock_check) at their commit points without a global:
+ * before a snapshot object is written and before every object is deleted. The caller keeps
+ * owning the lock and sets NULL before releasing it. */
+void dr_repo_set_lock(struct dr_repo *r, struct dr_lock *l);
+
+/* dr_lock_check of the lock set with dr_repo_set_lock; 0 when none is set. Errors:
+ * DR_ELOCKED (the lease is given up: stop before writing or deleting anything more). */
+DR_MUST_CHECK int dr_repo_check_lock(struct dr_repo *r);
+
 /* Removes temporary files left by interrupted writers (hold a lock). Returns how many. */
 DR_MUST_CHECK int dr_repo_cleanup(struct dr_repo *r);
 

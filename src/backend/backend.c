@@ -311,6 +311,23 @@ int dr_backend_list(struct dr_backend *b, const char *prefix, dr_backend_list_cb
     return rc;
 }
 
+int dr_backend_age(struct dr_backend *b, const char *name, int64_t *out_age_ns)
+{
+    int rc = check_name(name, false);
+    if (rc < 0) {
+        return rc;
+    }
+    if (!b->ops->age) {
+        return dr_errorf(DR_EUNSUPPORTED, "the %s store cannot tell the age of object '%s'",
+                         b->ops->name, name);
+    }
+    rc = b->ops->age(b->drv, name, out_age_ns);
+    if (rc >= 0 && *out_age_ns < 0) {
+        *out_age_ns = 0; /* written "in the future": a clock stepped back */
+    }
+    return rc;
+}
+
 int dr_backend_delete(struct dr_backend *b, const char *name)
 {
     int rc = check_name(name, false);

@@ -34,11 +34,14 @@ struct dr_backend_ops {
     void (*close)(void *drv);
 
     /* Optional: NULL means "no temporaries" (cleanup returns 0), "always exists", "no
-     * bound on requests at once" (0) and "deletes are always allowed" (can_delete returns 1). */
+     * bound on requests at once" (0), "deletes are always allowed" (can_delete returns 1) and
+     * "cannot tell an object's age" (DR_EUNSUPPORTED). */
     int (*cleanup)(void *drv);
     bool (*exists)(void *drv);
     unsigned (*connections)(const void *drv);
     int (*can_delete)(void *drv, const char *probe);
+    /* the time since the object was last written, by the store's clock (backend.h) */
+    int (*age)(void *drv, const char *name, int64_t *out_age_ns);
 };
 
 /* The local directory driver (local/local.c). path is a plain directory path; on success

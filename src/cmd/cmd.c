@@ -218,12 +218,17 @@ int dr_cmd_lock(struct dr_ctx *ctx, unsigned flags)
 
 int dr_cmd_lock_repo(struct dr_ctx *ctx, struct dr_repo *r, unsigned flags, struct dr_lock **lock)
 {
+    dr_repo_set_lock(r, NULL);
     dr_lock_release(*lock);
     *lock = NULL;
     int64_t deadline = dr_mono_ns() + ctx->retry_lock_ns;
     bool said = false;
     for (;;) {
         int rc = dr_repo_lock(r, flags, lock);
+        if (rc >= 0) {
+            /* the store checks the lease at its commit points (snapshot, deletions) */
+            dr_repo_set_lock(r, *lock);
+        }
         if (rc != DR_ELOCKED || dr_mono_ns() >= deadline) {
             return rc;
         }
@@ -763,6 +768,9 @@ int dr_cli_main(int argc, char **argv)
     ctx.progress = !ctx.quiet && isatty(STDERR_FILENO);
     if (rc >= 0) {
         rc = ctx.cmd->run(&ctx, (int)ctx.args.nops, ctx.args.ops);
+    }
+    if (ctx.r) {
+        dr_repo_set_lock(ctx.r, NULL);
     }
     dr_lock_release(ctx.lock);
     dr_repo_close(ctx.r);

@@ -213,6 +213,9 @@ int dr_cmd_copy(struct dr_ctx *ctx, int argc, char **argv)
         dr_buf_release(&jb);
     }
     dr_copy_free(cp);
+    if (t.r) {
+        dr_repo_set_lock(t.r, NULL);
+    }
     dr_lock_release(t.lock);
     dr_repo_close(t.r);
     free(ids);

@@ -536,6 +536,12 @@ int dr_pipeline_commit(struct dr_pipeline *w, const struct dr_snapshot *s,
     if (rc < 0) {
         goto out;
     }
+    /* The commit point: a snapshot written after the lease ran out could name packs that a
+     * prune which removed our expired lock has deleted meanwhile. */
+    rc = dr_repo_check_lock(w->r);
+    if (rc < 0) {
+        goto out;
+    }
     obj = dr_layout_name_dup(DR_LAYOUT_SNAPSHOT, &sid);
     rc = dr_backend_put(w->r->backend, obj, raw.buf, raw.len, true);
     if (rc < 0) {

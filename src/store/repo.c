@@ -467,6 +467,16 @@ int dr_repo_lock(struct dr_repo *r, unsigned flags, struct dr_lock **out)
     return dr_lock_acquire_flags(r->backend, flags, out);
 }
 
+void dr_repo_set_lock(struct dr_repo *r, struct dr_lock *l)
+{
+    r->lock = l;
+}
+
+int dr_repo_check_lock(struct dr_repo *r)
+{
+    return dr_lock_check(r->lock);
+}
+
 int dr_repo_cleanup(struct dr_repo *r)
 {
     return dr_backend_cleanup(r->backend);
@@ -765,7 +775,14 @@ int dr_repo_store_pack(struct dr_repo *r, struct dr_pack_writer *w, uint8_t type
 
 int dr_repo_delete_object(struct dr_repo *r, const char *obj)
 {
-    int rc = dr_backend_delete(r->backend, obj);
+    /* Every deletion (prune's packs, forget's snapshots) is a commit point: a holder whose lease
+     * may be running out must not delete what a process that took the repository after it
+     * now relies on. One check is a clock read, so each deletion has its own. */
+    int rc = dr_repo_check_lock(r);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = dr_backend_delete(r->backend, obj);
     dr_objcache_drop(r, obj);
     return rc;
 }

@@ -18,6 +18,7 @@ struct dr_repo {
     struct dr_tree_cache *trees; /* decoded tree blobs, bounded; same thread as z */
     struct dr_copy_log *copylog; /* tree packs read from their other copy (repo.c) */
     struct dr_workset *ws;       /* the store's own working set, opened on first use */
+    struct dr_lock *lock;        /* held by the caller (dr_repo_set_lock), or NULL */
 };
 
 /* Writes a new key file for k (keys.c): for a repository of format version 2 also its second

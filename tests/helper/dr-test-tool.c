@@ -15,7 +15,9 @@
  *                                            fails either way); prints its id
  *   dr-test-tool lock REPO shared|exclusive HOST PID [AGE_SECONDS]
  *                                            write a lock file as another holder would, last
- *                                            refreshed AGE_SECONDS ago (default 0)
+ *                                            refreshed AGE_SECONDS ago (default 0): in its
+ *                                            record and, for a local directory, by its mtime
+ *                                            (the repository's clock, dr_backend_age)
  *   dr-test-tool gen FILE SIZE SEED [TEXT]   deterministic test data (text-like with TEXT)
  *   dr-test-tool packs REPO                  list pack objects with sizes
  *   dr-test-tool index-claim INDEXDIR PACKHEX TYPE
@@ -26,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "drrepo/backend.h"
@@ -141,7 +144,22 @@ static int lock(const char *repo, const char *kind, const char *host, const char
     int rc = dr_backend_put(b, name, raw.buf, raw.len, false);
     dr_buf_release(&raw);
     dr_backend_close(b);
-    return rc < 0 ? die(dr_error_msg()) : 0;
+    if (rc < 0) {
+        return die(dr_error_msg());
+    }
+    if (age > 0 && repo[0] == '/') {
+        char *path = dr_fs_join(repo, name);
+        struct timespec ts[2];
+        clock_gettime(CLOCK_REALTIME, &ts[0]);
+        ts[1] = ts[0];
+        ts[1].tv_sec -= (time_t)age;
+        rc = utimensat(AT_FDCWD, path, ts, 0);
+        free(path);
+        if (rc < 0) {
+            return die(strerror(errno));
+        }
+    }
+    return 0;
 }
 
 static int print_cb(void *arg, const char *name, uint64_t size)

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend_int.h"
 #include "drrepo/error.h"
@@ -19,6 +20,7 @@ struct mem_object {
     char *name;
     uint8_t *data;
     size_t len;
+    int64_t written_ns; /* CLOCK_REALTIME of the last put, or as a test set it */
 };
 
 struct mem_fault {
@@ -95,6 +97,13 @@ static void fault_set(struct mem_fault *f, const char *prefix, int err, int coun
     f->count = count;
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static int mem_open(const char *rest, void **out_drv)
 {
     if (!*rest) {
@@ -136,6 +145,7 @@ static int mem_put(void *drv, const char *name, const void *data, size_t len, bo
         }
         o->data = copy;
         o->len = len;
+        o->written_ns = now_ns();
     }
     pthread_mutex_unlock(&s->mu);
     return rc;
@@ -172,6 +182,21 @@ static int mem_stat(void *drv, const char *name, uint64_t *out_size)
     int rc = 0;
     if (o) {
         *out_size = o->len;
+    } else {
+        rc = dr_errorf(DR_ENOENT, "object '%s' does not exist", name);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int mem_age(void *drv, const char *name, int64_t *out_age_ns)
+{
+    struct mem_store *s = drv;
+    pthread_mutex_lock(&s->mu);
+    struct mem_object *o = obj_find(s, name);
+    int rc = 0;
+    if (o) {
+        *out_age_ns = now_ns() - o->written_ns;
     } else {
         rc = dr_errorf(DR_ENOENT, "object '%s' does not exist", name);
     }
@@ -244,6 +269,7 @@ static const struct dr_backend_ops mem_ops = {
     .list = mem_list,
     .remove = mem_remove,
     .close = mem_close,
+    .age = mem_age,
 };
 
 int dr_mem_backend_register(void)
@@ -374,6 +400,18 @@ static int do_drop(struct mem_store *s, struct mem_object *o, uint64_t a, uint8_
     (void)a, (void)b;
     obj_remove(s, o);
     return 0;
+}
+
+static int do_age(struct mem_store *s, struct mem_object *o, uint64_t age_ns, uint8_t b)
+{
+    (void)s, (void)b;
+    o->written_ns = now_ns() - (int64_t)age_ns;
+    return 0;
+}
+
+int dr_mem_backend_set_age(const char *store, const char *name, int64_t age_ns)
+{
+    return with_object(store, name, do_age, (uint64_t)age_ns, 0);
 }
 
 int64_t dr_mem_backend_size(const char *store, const char *name)

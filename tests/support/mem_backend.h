@@ -38,6 +38,10 @@ int dr_mem_backend_flip(const char *store, const char *name, uint64_t off, uint8
 /* Cuts object name to len bytes. Errors: DR_ENOENT, DR_EUSAGE (len past the end). */
 int dr_mem_backend_truncate(const char *store, const char *name, uint64_t len);
 
+/* Makes object name look written age_ns ago by the store's clock (dr_backend_age), as if its
+ * writer had stopped refreshing it then. Errors: DR_ENOENT. */
+int dr_mem_backend_set_age(const char *store, const char *name, int64_t age_ns);
+
 /* Deletes object name behind the repository's back. Errors: DR_ENOENT. */
 int dr_mem_backend_drop(const char *store, const char *name);
 

@@ -226,24 +226,48 @@ out:
     return rc;
 }
 
-static int local_stat(void *drv, const char *name, uint64_t *out_size)
+/* stat(2) of object name, which must be a regular file. */
+static int stat_object(struct local *l, const char *name, struct stat *st)
 {
-    struct local *l = drv;
     char *path = dr_fs_join(l->root, name);
-    struct stat st;
     int rc = 0;
-    if (stat(path, &st) < 0) {
+    if (stat(path, st) < 0) {
         if (errno == ENOENT || errno == ENOTDIR) {
             rc = dr_errorf(DR_ENOENT, "object '%s' does not exist", name);
         } else {
             rc = dr_error_errno(DR_EIO, "cannot stat object '%s'", name);
         }
-    } else if (!S_ISREG(st.st_mode)) {
+    } else if (!S_ISREG(st->st_mode)) {
         rc = dr_errorf(DR_EIO, "object '%s' is not a regular file", name);
-    } else {
-        *out_size = (uint64_t)st.st_size;
     }
     free(path);
+    return rc;
+}
+
+static int local_stat(void *drv, const char *name, uint64_t *out_size)
+{
+    struct stat st;
+    int rc = stat_object(drv, name, &st);
+    if (rc >= 0) {
+        *out_size = (uint64_t)st.st_size;
+    }
+    return rc;
+}
+
+/* now - mtime. On a local disk both are this machine's clock, which set the mtime when the
+ * object was written. A directory that other hosts write over NFS stamps mtimes with the file
+ * server's clock while "now" is this machine's: the age is then off by the difference of those
+ * two clocks, which NTP keeps small (docs/S3.md "Locks and leases"). */
+static int local_age(void *drv, const char *name, int64_t *out_age_ns)
+{
+    struct stat st;
+    int rc = stat_object(drv, name, &st);
+    if (rc >= 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        *out_age_ns = ((int64_t)now.tv_sec - (int64_t)st.st_mtim.tv_sec) * 1000000000 +
+                      ((int64_t)now.tv_nsec - (int64_t)st.st_mtim.tv_nsec);
+    }
     return rc;
 }
 
@@ -452,4 +476,5 @@ const struct dr_backend_ops dr_backend_local_ops = {
     .close = local_close,
     .cleanup = local_cleanup,
     .exists = local_exists,
+    .age = local_age,
 };

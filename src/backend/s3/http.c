@@ -165,27 +165,6 @@ struct xfer {
     uint64_t received; /* bytes of a success body */
 };
 
-/* Keeps the ETag header (the only one read: a multipart upload names its parts by it). */
-static size_t on_header(char *p, size_t size, size_t n, void *arg)
-{
-    struct dr_s3_req *req = arg;
-    size_t len = size * n;
-    if (len > 5 && strncasecmp(p, "etag:", 5) == 0) {
-        size_t a = 5, b = len;
-        while (a < b && (p[a] == ' ' || p[a] == '\t')) {
-            a++;
-        }
-        while (b > a && (p[b - 1] == '\r' || p[b - 1] == '\n' || p[b - 1] == ' ')) {
-            b--;
-        }
-        if (b - a < sizeof(req->etag)) {
-            memcpy(req->etag, p + a, b - a);
-            req->etag[b - a] = '\0';
-        }
-    }
-    return len;
-}
-
 static size_t on_write(char *p, size_t size, size_t n, void *arg)
 {
     struct xfer *x = arg;
@@ -207,6 +186,58 @@ static size_t on_write(char *p, size_t size, size_t n, void *arg)
     if (x->req->out && dr_buf_add(x->req->out, p, len) < 0) {
         x->overflow = true;
         return 0; /* stops the transfer */
+    }
+    return len;
+}
+
+/* The value of header line p (len bytes, not NUL-terminated, CRLF included) when its name is
+ * name (case-insensitive, with its colon): *v and the return value give the value without the
+ * blanks around it; -1 when the line is another header. */
+static long header_value(const char *p, size_t len, const char *name, const char **v)
+{
+    size_t nl = strlen(name), a, b = len;
+    if (len <= nl || strncasecmp(p, name, nl) != 0) {
+        return -1;
+    }
+    a = nl;
+    while (a < b && (p[a] == ' ' || p[a] == '\t')) {
+        a++;
+    }
+    while (b > a && (p[b - 1] == '\r' || p[b - 1] == '\n' || p[b - 1] == ' ')) {
+        b--;
+    }
+    *v = p + a;
+    return (long)(b - a);
+}
+
+/* The time of an HTTP-date (RFC 9110 formats, read by curl_getdate), or -1. */
+static int64_t header_time(const char *p, long len)
+{
+    char v[128];
+    if (len < 0 || (size_t)len >= sizeof(v)) {
+        return -1;
+    }
+    memcpy(v, p, (size_t)len);
+    v[len] = '\0';
+    time_t t = curl_getdate(v, NULL);
+    return t < 0 ? -1 : (int64_t)t;
+}
+
+/* Keeps the headers read: Date and Last-Modified (an object's age by the server's clock) and
+ * ETag (a multipart upload names its parts by it). Each attempt starts them again (attempt). */
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct dr_s3_req *req = arg;
+    size_t len = size * n;
+    const char *v;
+    long vl;
+    if ((vl = header_value(p, len, "date:", &v)) >= 0) {
+        req->date_s = header_time(v, vl);
+    } else if ((vl = header_value(p, len, "last-modified:", &v)) >= 0) {
+        req->last_modified_s = header_time(v, vl);
+    } else if ((vl = header_value(p, len, "etag:", &v)) >= 0 && (size_t)vl < sizeof(req->etag)) {
+        memcpy(req->etag, v, (size_t)vl);
+        req->etag[vl] = '\0';
     }
     return len;
 }
@@ -286,6 +317,7 @@ static enum outcome attempt(struct dr_s3_http *h, CURL *c, struct dr_s3_req *req
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, req);
     req->etag[0] = '\0';
+    req->date_s = req->last_modified_s = -1;
     if (strcmp(req->method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (strcmp(req->method, "PUT") == 0 || strcmp(req->method, "POST") == 0) {

@@ -431,6 +431,31 @@ static int s3_stat(void *drv, const char *name, uint64_t *out_size)
     return head(drv, name, out_size);
 }
 
+/* Date - Last-Modified of one HEAD: both are stamped by the server, so the age is the server's
+ * alone, at the headers' resolution of a second. A store that sends either header not (none
+ * known does) gives DR_EUNSUPPORTED, and the caller falls back to the object's own times. */
+static int s3_age(void *drv, const char *name, int64_t *out_age_ns)
+{
+    struct s3 *s = drv;
+    struct dr_s3_req req;
+    int rc = key_req(s, "HEAD", name, &req);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = dr_s3_http_do(&s->http, &req);
+    if (rc == DR_ENOENT) {
+        rc = dr_errorf(DR_ENOENT, "object '%s' does not exist", name);
+    } else if (rc >= 0 && (req.date_s < 0 || req.last_modified_s < 0)) {
+        rc = dr_errorf(DR_EUNSUPPORTED,
+                       "object '%s': the server sent no %s header, so its age is unknown", name,
+                       req.date_s < 0 ? "Date" : "Last-Modified");
+    } else if (rc >= 0) {
+        *out_age_ns = (req.date_s - req.last_modified_s) * 1000000000;
+    }
+    req_release(&req);
+    return rc;
+}
+
 static int shorter(const char *name, uint64_t size, uint64_t off, uint64_t len)
 {
     if (len == UINT64_MAX) {
@@ -691,4 +716,5 @@ const struct dr_backend_ops dr_backend_s3_ops = {
     .exists = s3_exists,
     .connections = s3_connections,
     .can_delete = s3_can_delete,
+    .age = s3_age,
 };

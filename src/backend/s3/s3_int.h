@@ -104,6 +104,9 @@ struct dr_s3_req {
     char etag[80];           /* the ETag response header of a 2xx answer, or "" */
     char code[64];           /* the server's error code ("NoSuchKey"), or "" */
     uint64_t content_length; /* of a 2xx HEAD/GET response, when the server sent it */
+    /* the response's Date and Last-Modified headers, seconds since the epoch by the server's
+     * clock; -1 when the last attempt's response had none (or one curl_getdate cannot read) */
+    int64_t date_s, last_modified_s;
 };
 
 /* Sets up h for endpoint with the credentials; the pool starts empty. Errors: DR_EINTERNAL

@@ -21,7 +21,11 @@
  * changing nothing); a name that is the "directory" of longer names is no object
  * (stat fails, an exclusive put is not DR_EEXIST); names of every character class the dispatcher
  * allows (put, get, stat, list byte-exact, delete); and names it refuses, with DR_EUSAGE before any
- * driver is called (a spy driver counts the calls). */
+ * driver is called (a spy driver counts the calls); the age of an object by the store's clock
+ * (dr_backend_age): a fresh object is young, an old one old (local: its mtime set 31 minutes
+ * back; mem: its write time set back; S3: after a 2 s wait, Date - Last-Modified), overwriting
+ * makes it young again, a missing one is DR_ENOENT, and a driver without the operation (the spy)
+ * answers DR_EUNSUPPORTED. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,7 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1033,6 +1039,61 @@ static void test_names_refused(void **state)
     expect_listing(f->b, "", NULL, NULL, 0);
 }
 
+#define SEC_NS 1000000000LL
+
+static void expect_age(struct dr_backend *b, const char *name, int64_t lo_ns, int64_t hi_ns)
+{
+    int64_t age = -1;
+    expect_rc(dr_backend_age(b, name, &age), 0, "age", name);
+    if (age < lo_ns || age > hi_ns) {
+        fail_msg("age of '%s': %lld ns, want %lld to %lld", name, (long long)age, (long long)lo_ns,
+                 (long long)hi_ns);
+    }
+}
+
+static void test_age(void **state)
+{
+    struct fixture *f = *state;
+    put_str(f->b, "locks/a", "lock");
+    /* S3's headers have whole seconds, and the two stamps may straddle one */
+    expect_age(f->b, "locks/a", 0, 5 * SEC_NS);
+    int64_t age = 0;
+    expect_rc(dr_backend_age(f->b, "locks/none", &age), DR_ENOENT, "age missing", "locks/none");
+    expect_rc(dr_backend_age(f->b, "../x", &age), DR_EUSAGE, "age", "../x");
+    switch (cur_kind) {
+    case ROUND_LOCAL: {
+        char *path = dr_fs_join(f->root, "locks/a");
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        struct timespec ts[2] = {now, now};
+        ts[1].tv_sec -= 31 * 60;
+        assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+        free(path);
+        expect_age(f->b, "locks/a", 31 * 60 * SEC_NS, 32 * 60 * SEC_NS);
+        break;
+    }
+    case ROUND_MEM:
+        assert_int_equal(dr_mem_backend_set_age(f->store, "locks/a", 31 * 60 * SEC_NS), 0);
+        expect_age(f->b, "locks/a", 31 * 60 * SEC_NS, 32 * 60 * SEC_NS);
+        break;
+    case ROUND_S3:
+        /* the server's clock only: nothing here can set it back */
+        sleep(2);
+        expect_age(f->b, "locks/a", 1 * SEC_NS, 10 * SEC_NS);
+        break;
+    }
+    /* a rewrite (a refresh) makes it young again */
+    put_str(f->b, "locks/a", "lock again");
+    expect_age(f->b, "locks/a", 0, 5 * SEC_NS);
+    /* a driver without the operation */
+    struct dr_backend *spy = NULL;
+    assert_int_equal(dr_backend_open("confspy://x", &spy), 0);
+    __atomic_store_n(&spy_calls, 0, __ATOMIC_SEQ_CST);
+    expect_rc(dr_backend_age(spy, "locks/a", &age), DR_EUNSUPPORTED, "spy age", "locks/a");
+    assert_int_equal(__atomic_load_n(&spy_calls, __ATOMIC_SEQ_CST), 0);
+    dr_backend_close(spy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1046,6 +1107,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_name_over_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names_allowed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_age, setup, teardown),
     };
     if (dr_mem_backend_register() < 0 ||
         dr_backend_register_driver("confspy", &spy_ops, spy_open) < 0) {
