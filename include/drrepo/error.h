@@ -34,6 +34,10 @@ enum dr_err {
 
 /* Returns a short, static name for code ("corrupt data", "wrong password", ...). */
 const char *dr_strerror(int code);
+/* Returns code's stable machine name: the enum name without "DR_E", in lower case ("io",
+ * "corrupt", "locked", ...; "ok" for 0, "unknown" for a value not in the enum). Scripts read
+ * it in JSON errors (docs/JSON.md): a name never changes, as the codes never do. */
+const char *dr_error_name(int code);
 
 /* Records a message for code in the thread-local slot and returns code. */
 DR_PRINTF(2, 3) int dr_errorf(int code, const char *fmt, ...);

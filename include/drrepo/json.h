@@ -55,4 +55,19 @@ void dr_json_kbool(struct dr_json *j, const char *key, bool v);
 /* Appends s as one escaped JSON string (quotes included) to b. */
 DR_MUST_CHECK int dr_json_escape(struct dr_buf *b, const char *s);
 
+/* Is s valid UTF-8 by the rules above (every byte passed through by dr_json_escape)? */
+bool dr_json_utf8_valid(const char *s);
+
+/* Names from the file system and the command line are bytes, not text: the JSON string of one
+ * that is not valid UTF-8 has \ufffd where the bad bytes were, which cannot be turned back. So
+ * these write, beside the string, a sibling "<key>_bytes" holding the exact bytes in base64
+ * (RFC 4648 with padding) when, and only when, the string is not valid UTF-8: a script uses
+ * "<key>_bytes" when it is there and "<key>" otherwise (docs/JSON.md).
+ *
+ * dr_json_kname: "key": s[, "key_bytes": base64(s)]. dr_json_knames: "key": [v...], and when
+ * any of v is not valid UTF-8, "key_bytes": [...] of the same length, base64 for those and null
+ * for the others. */
+void dr_json_kname(struct dr_json *j, const char *key, const char *s);
+void dr_json_knames(struct dr_json *j, const char *key, const char *const *v, size_t n);
+
 #endif

@@ -86,8 +86,10 @@ static int print_json(const struct dr_check_report *rep, bool read_data)
         const struct dr_affected *a = &rep->affected[i];
         char hex[DR_ID_HEX_LEN + 1];
         dr_json_begin_object(&w);
+        dr_cmd_json_ids(&w, &a->snapshot);
+        /* the name before ids were "id" everywhere: documented, and scripts read it */
         dr_json_kstring(&w, "snapshot", dr_id_hex(&a->snapshot, hex));
-        dr_json_kstring(&w, "path", a->path);
+        dr_json_kname(&w, "path", a->path);
         dr_json_kstring(&w, "object", a->object);
         dr_json_end_object(&w);
     }

@@ -745,6 +745,47 @@ static int parse_cmdline(struct dr_ctx *ctx, int argc, char **argv, int *verbose
     return 0;
 }
 
+/* Was --json asked for? The parser's answer; when it stopped at an error before it reached the
+ * option, a word "--json" before "--" on the command line. */
+static bool wants_json(const struct dr_ctx *ctx, int argc, char **argv)
+{
+    if (ctx->json || has_opt(&ctx->args, G_JSON)) {
+        return true;
+    }
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The error as one JSON object on a line of its own, after the text line on stderr
+ * (docs/JSON.md, "Errors"): `code` and `exit` are the exit code, `error.kind` the error's
+ * stable name, which tells apart the errors that share exit code 1. */
+static void print_error_json(int rc, const char *msg, const char *hint)
+{
+    struct dr_buf b = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    struct dr_json w;
+    int code = exit_code(rc);
+    dr_json_init(&w, &b);
+    dr_json_begin_object(&w);
+    dr_json_key(&w, "error");
+    dr_json_begin_object(&w);
+    dr_json_kname(&w, "message", msg);
+    dr_json_kstring(&w, "kind", dr_error_name(rc));
+    dr_json_ku64(&w, "code", (uint64_t)code);
+    dr_json_kstring(&w, "hint", hint);
+    dr_json_end_object(&w);
+    dr_json_ku64(&w, "code", (uint64_t)code);
+    dr_json_ku64(&w, "exit", (uint64_t)code);
+    dr_json_kbool(&w, "warning", rc == DR_EPARTIAL);
+    dr_json_end_object(&w);
+    if (dr_cmd_json_emit(&w, stderr) < 0) {
+        put_str("drrepo: error: cannot write the error as JSON\n");
+    }
+}
+
 int dr_cli_main(int argc, char **argv)
 {
     struct dr_ctx ctx = {0};
@@ -774,6 +815,7 @@ int dr_cli_main(int argc, char **argv)
     }
     dr_lock_release(ctx.lock);
     dr_repo_close(ctx.r);
+    bool json = wants_json(&ctx, argc, argv);
     dr_args_release(&ctx.args);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         if (rc >= 0 && errno != EPIPE) {
@@ -787,6 +829,9 @@ int dr_cli_main(int argc, char **argv)
         const char *hint = ctx.hint ? ctx.hint : hint_for(rc);
         if (hint) {
             fprintf(stderr, "hint: %s\n", hint);
+        }
+        if (json) {
+            print_error_json(rc, *msg ? msg : dr_strerror(rc), hint);
         }
     }
     return exit_code(rc < 0 ? rc : 0);

@@ -205,6 +205,18 @@ bool dr_select_matches(const struct dr_select *sel, const struct dr_snapshot *s)
  * buffer, whether or not it printed. Returns the writer's error, or 0. */
 DR_MUST_CHECK int dr_cmd_json_emit(struct dr_json *w, FILE *out);
 
+/* The shared JSON objects (jsonout.c, docs/JSON.md). dr_cmd_json_ids writes "id" (full hex)
+ * and "short_id" (8 hex digits), the names every command gives a snapshot's id;
+ * dr_cmd_json_snapshot those and the snapshot's time, host, user, source, paths, tags, tree
+ * and parent; dr_cmd_json_node a tree node at path (path, name, type, size, mode, uid, gid,
+ * user, group, mtime, ...). Each writes fields into the object the caller has opened. */
+void dr_cmd_json_ids(struct dr_json *w, const struct dr_id *id);
+void dr_cmd_json_snapshot(struct dr_json *w, const struct dr_id *id, const struct dr_snapshot *s);
+void dr_cmd_json_node(struct dr_json *w, const char *path, const struct dr_node *n);
+/* A node's type as JSON names it: "file", "dir", "symlink", "chardev", "blockdev", "fifo",
+ * "socket". */
+const char *dr_cmd_node_type(const struct dr_node *n);
+
 /* Formats a snapshot's short id (first 8 hex digits) into out[9]. */
 void dr_short_id(const struct dr_id *id, char out[9]);
 

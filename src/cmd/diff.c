@@ -4,7 +4,11 @@
  * A directory that could not be read (wholly) when a snapshot was taken (DR_NODE_F_INCOMPLETE)
  * is marked: "[incomplete]" after a directory added or removed, and a line "! DIR/" where one
  * of the two snapshots has it incomplete and the directories differ, because entries shown
- * below it as removed or added may only have been unreadable. */
+ * below it as removed or added may only have been unreadable.
+ *
+ * With --json, one JSON object per line: one per change ("message_type": "change", with the
+ * same modifier as the text and its name in "change"), then the counts ("message_type":
+ * "statistics"; docs/JSON.md). */
 #include "cmd_int.h"
 
 #include <stdlib.h>
@@ -14,6 +18,8 @@
 
 struct diff_stats {
     uint64_t added, removed, modified, incomplete;
+    bool json;
+    int rc; /* the first error of a JSON line (sticky) */
 };
 
 static bool incomplete(const struct dr_node *n)
@@ -42,11 +48,79 @@ struct list_ctx {
     struct diff_stats *st;
 };
 
+static const char *change_name(char mark)
+{
+    switch (mark) {
+    case '+': return "added";
+    case '-': return "removed";
+    case 'M': return "modified";
+    case 'T': return "type";
+    case 'U': return "metadata";
+    default: return "incomplete";
+    }
+}
+
+/* One change as a JSON line: a is the node before (NULL when added), b after (NULL when
+ * removed); where says which snapshot has an incomplete directory ('!'). */
+static void json_change(struct diff_stats *st, char mark, const char *path, const struct dr_node *a,
+                        const struct dr_node *b, const char *where)
+{
+    struct dr_buf buf = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    struct dr_json w;
+    const struct dr_node *n = b ? b : a;
+    char modifier[2] = {mark, '\0'};
+    dr_json_init(&w, &buf);
+    dr_json_begin_object(&w);
+    dr_json_kstring(&w, "message_type", "change");
+    dr_json_kname(&w, "path", path);
+    dr_json_kstring(&w, "change", change_name(mark));
+    dr_json_kstring(&w, "modifier", modifier);
+    dr_json_kstring(&w, "type", dr_cmd_node_type(n));
+    if (a && b) {
+        dr_json_kstring(&w, "old_type", dr_cmd_node_type(a));
+        dr_json_ku64(&w, "old_size", a->size);
+        dr_json_ku64(&w, "new_size", b->size);
+    } else {
+        dr_json_ku64(&w, "size", n->size);
+    }
+    dr_json_kbool(&w, "incomplete", incomplete(n));
+    if (where) {
+        dr_json_kstring(&w, "incomplete_in", where);
+    }
+    dr_json_end_object(&w);
+    int rc = dr_cmd_json_emit(&w, stdout);
+    st->rc = st->rc < 0 ? st->rc : rc;
+}
+
 static void print_entry(char mark, const char *path, const struct dr_node *n, struct diff_stats *st)
 {
-    printf("%c %s%s%s\n", mark, path, n->type == DR_NODE_DIR ? "/" : "",
-           incomplete(n) ? " [incomplete]" : "");
+    if (st->json) {
+        json_change(st, mark, path, mark == '-' ? n : NULL, mark == '+' ? n : NULL, NULL);
+    } else {
+        printf("%c %s%s%s\n", mark, path, n->type == DR_NODE_DIR ? "/" : "",
+               incomplete(n) ? " [incomplete]" : "");
+    }
     st->incomplete += incomplete(n);
+}
+
+/* A change of an entry both snapshots have (T, M, U, !). */
+static void print_pair(char mark, const char *path, const struct dr_node *a,
+                       const struct dr_node *b, struct diff_stats *st)
+{
+    const char *where = mark != '!'      ? NULL
+                        : !incomplete(b) ? "first"
+                        : !incomplete(a) ? "second"
+                                         : "both";
+    if (st->json) {
+        json_change(st, mark, path, a, b, where);
+    } else if (where) {
+        printf("! %s/ [incomplete in %s]\n", path,
+               strcmp(where, "both") == 0    ? "both snapshots"
+               : strcmp(where, "first") == 0 ? "the first snapshot"
+                                             : "the second snapshot");
+    } else {
+        printf("%c %s\n", mark, path);
+    }
 }
 
 static int list_cb(void *arg, const char *path, const struct dr_node *n)
@@ -99,30 +173,28 @@ static int diff_trees(struct dr_repo *r, const struct dr_id *a, const struct dr_
         } else {
             const struct dr_node *m = &tb.nodes[j];
             if (n->type != m->type) {
-                printf("T %s\n", path);
+                print_pair('T', path, n, m, st);
                 st->modified++;
             } else if (n->type == DR_NODE_DIR) {
                 if ((incomplete(n) || incomplete(m)) &&
                     (n->flags != m->flags || !dr_id_eq(&n->subtree, &m->subtree))) {
-                    printf("! %s/ [incomplete in %s]\n", path,
-                           !incomplete(m)   ? "the first snapshot"
-                           : !incomplete(n) ? "the second snapshot"
-                                            : "both snapshots");
+                    print_pair('!', path, n, m, st);
                     st->incomplete++;
                 }
                 rc = diff_trees(r, &n->subtree, &m->subtree, path, st);
             } else if (!same_content(n, m)) {
-                printf("M %s\n", path);
+                print_pair('M', path, n, m, st);
                 st->modified++;
             } else if (n->mode != m->mode || n->uid != m->uid || n->gid != m->gid ||
                        n->mtime_ns != m->mtime_ns) {
-                printf("U %s\n", path);
+                print_pair('U', path, n, m, st);
                 st->modified++;
             }
             i++;
             j++;
         }
         free(path);
+        rc = rc < 0 ? rc : st->rc;
     }
     dr_tree_release(&ta);
     dr_tree_release(&tb);
@@ -152,11 +224,31 @@ int dr_cmd_diff(struct dr_ctx *ctx, int argc, char **argv)
     if (rc >= 0) {
         rc = dr_repo_snapshot_load(ctx->r, &ib, &sb);
     }
-    struct diff_stats st = {0};
+    struct diff_stats st = {.json = ctx->json};
     if (rc >= 0) {
         rc = diff_trees(ctx->r, &sa.tree, &sb.tree, "", &st);
     }
-    if (rc >= 0) {
+    if (rc >= 0 && ctx->json) {
+        struct dr_buf buf = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+        struct dr_json w;
+        dr_json_init(&w, &buf);
+        dr_json_begin_object(&w);
+        dr_json_kstring(&w, "message_type", "statistics");
+        dr_json_key(&w, "source");
+        dr_json_begin_object(&w);
+        dr_cmd_json_ids(&w, &ia);
+        dr_json_end_object(&w);
+        dr_json_key(&w, "target");
+        dr_json_begin_object(&w);
+        dr_cmd_json_ids(&w, &ib);
+        dr_json_end_object(&w);
+        dr_json_ku64(&w, "added", st.added);
+        dr_json_ku64(&w, "removed", st.removed);
+        dr_json_ku64(&w, "modified", st.modified);
+        dr_json_ku64(&w, "incomplete", st.incomplete);
+        dr_json_end_object(&w);
+        rc = dr_cmd_json_emit(&w, stdout);
+    } else if (rc >= 0) {
         printf("%llu added, %llu removed, %llu modified", (unsigned long long)st.added,
                (unsigned long long)st.removed, (unsigned long long)st.modified);
         if (st.incomplete) {

@@ -12,14 +12,12 @@
 static int print_json(const struct dr_drill_result *res)
 {
     struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
-    char hex[DR_ID_HEX_LEN + 1], when[32], sid[9];
+    char when[32];
     dr_time_format(res->time_ns, when, sizeof(when));
-    dr_short_id(&res->snapshot, sid);
     struct dr_json w;
     dr_json_init(&w, &j);
     dr_json_begin_object(&w);
-    dr_json_kstring(&w, "snapshot", dr_id_hex(&res->snapshot, hex));
-    dr_json_kstring(&w, "short_id", sid);
+    dr_cmd_json_ids(&w, &res->snapshot);
     dr_json_kstring(&w, "time", when);
     dr_json_kbool(&w, "ok", res->ok);
     dr_json_kstring(&w, "kind", res->kind ? res->kind : "");

@@ -99,7 +99,7 @@ int dr_cmd_init(struct dr_ctx *ctx, int argc, char **argv)
         struct dr_json w;
         dr_json_init(&w, &j);
         dr_json_begin_object(&w);
-        dr_json_kstring(&w, "repository", loc);
+        dr_json_kname(&w, "repository", loc);
         dr_json_kstring(&w, "id", dr_id_hex(&id, hex));
         dr_json_end_object(&w);
         rc = dr_json_finish(&w);

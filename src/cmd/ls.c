@@ -2,7 +2,10 @@
  *
  * A directory that could not be read when the snapshot was taken (DR_NODE_F_INCOMPLETE) is
  * marked "[incomplete]" in the long listing; the short listing stays one path per line, for
- * scripts, and names such directories in a warning on stderr instead. */
+ * scripts, and names such directories in a warning on stderr instead.
+ *
+ * With --json, one JSON object per line, as restic's `ls --json`: first the snapshot
+ * ("message_type": "snapshot"), then one per entry ("message_type": "node"; docs/JSON.md). */
 #include "cmd_int.h"
 
 #include <stdlib.h>
@@ -32,11 +35,36 @@ static void mode_string(const struct dr_node *n, char out[11])
 
 struct ls_ctx {
     bool lng;
+    bool json;
 };
+
+/* One object on a line of its own: the snapshot (n NULL) or a node. */
+static int json_line(const char *path, const struct dr_node *n, const struct dr_id *id,
+                     const struct dr_snapshot *s)
+{
+    struct dr_buf b = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    struct dr_json w;
+    dr_json_init(&w, &b);
+    dr_json_begin_object(&w);
+    dr_json_kstring(&w, "message_type", n ? "node" : "snapshot");
+    if (n) {
+        dr_cmd_json_node(&w, path, n);
+    } else {
+        dr_cmd_json_snapshot(&w, id, s);
+    }
+    dr_json_end_object(&w);
+    return dr_cmd_json_emit(&w, stdout);
+}
 
 static int ls_cb(void *arg, const char *path, const struct dr_node *n)
 {
     struct ls_ctx *lc = arg;
+    if (lc->json) {
+        if (n->type == DR_NODE_DIR && (n->flags & DR_NODE_F_INCOMPLETE)) {
+            warn_incomplete(path);
+        }
+        return json_line(path, n, NULL, NULL);
+    }
     if (!lc->lng) {
         printf("%s\n", path);
         if (n->type == DR_NODE_DIR && (n->flags & DR_NODE_F_INCOMPLETE)) {
@@ -70,7 +98,7 @@ const struct dr_opt dr_cmd_ls_opts[] = {
 
 int dr_cmd_ls(struct dr_ctx *ctx, int argc, char **argv)
 {
-    struct ls_ctx lc = {0};
+    struct ls_ctx lc = {.json = ctx->json};
     struct dr_select sel = {0};
     const char *arg;
     int c;
@@ -102,6 +130,9 @@ int dr_cmd_ls(struct dr_ctx *ctx, int argc, char **argv)
     rc = dr_repo_snapshot_load(ctx->r, &id, &s);
     if (rc >= 0) {
         rc = dr_repo_find_node(ctx->r, &s, path, &n);
+    }
+    if (rc >= 0 && lc.json) {
+        rc = json_line(NULL, NULL, &id, &s);
     }
     if (rc >= 0) {
         if (n.type == DR_NODE_DIR) {

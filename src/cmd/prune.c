@@ -334,12 +334,12 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
             if (!considered[i]) {
                 continue;
             }
-            char why[96], hex[DR_ID_HEX_LEN + 1];
+            char why[96];
             dr_keep_reasons(reasons[i], why, sizeof(why));
             nrem += remove[i];
             if (ctx->json) {
                 dr_json_begin_object(&w);
-                dr_json_kstring(&w, "id", dr_id_hex(&v[i].id, hex));
+                dr_cmd_json_ids(&w, &v[i].id);
                 dr_json_ku64(&w, "group", group[i]);
                 dr_json_kstring(&w, "action", remove[i] ? "remove" : "keep");
                 dr_json_kstring(&w, "reasons", why);

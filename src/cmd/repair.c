@@ -2,7 +2,11 @@
  * `drrepo repair snapshots` writes repaired copies of damaged snapshots; `drrepo repair packs`
  * rewrites a damaged or missing copy of a tree pack from the good one; `drrepo repair config`
  * and `drrepo repair keys` rewrite a damaged or missing copy of the config or of a key file from
- * its intact copy. */
+ * its intact copy.
+ *
+ * With --json each prints one object saying what it did, "repair" naming the subcommand
+ * (docs/JSON.md); a repair that fails after it has done its work (packs without a good copy)
+ * prints it before the error. */
 #include "cmd_int.h"
 
 #include <stdlib.h>
@@ -24,6 +28,18 @@ static int repair_index(struct dr_ctx *ctx)
     }
     uint64_t blobs = 0, packs = 0, snaps = 0;
     rc = dr_repo_index_counts(ctx->r, &blobs, &packs, &snaps);
+    if (rc >= 0 && ctx->json) {
+        struct dr_buf b = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+        struct dr_json w;
+        dr_json_init(&w, &b);
+        dr_json_begin_object(&w);
+        dr_json_kstring(&w, "repair", "index");
+        dr_json_ku64(&w, "packs", packs);
+        dr_json_ku64(&w, "blobs", blobs);
+        dr_json_ku64(&w, "snapshots", snaps);
+        dr_json_end_object(&w);
+        return dr_cmd_json_emit(&w, stdout);
+    }
     if (rc >= 0 && !ctx->quiet) {
         printf("index rebuilt from the repository: %llu packs, %llu blobs, %llu snapshots\n",
                (unsigned long long)packs, (unsigned long long)blobs, (unsigned long long)snaps);
@@ -44,23 +60,78 @@ static int repair_packs(struct dr_ctx *ctx, bool dry_run)
     if (rc < 0) {
         return rc;
     }
-    for (size_t i = 0; i < res.nwritten; i++) {
+    if (ctx->json) {
+        struct dr_buf b = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+        struct dr_json w;
+        dr_json_init(&w, &b);
+        dr_json_begin_object(&w);
+        dr_json_kstring(&w, "repair", "packs");
+        dr_json_kbool(&w, "dry_run", dry_run);
+        dr_json_ku64(&w, "packs_checked", res.packs);
+        dr_json_knames(&w, "written", (const char *const *)res.written, res.nwritten);
+        dr_json_knames(&w, "unrepairable", (const char *const *)res.unrepairable,
+                       res.nunrepairable);
+        dr_json_end_object(&w);
+        rc = dr_cmd_json_emit(&w, stdout);
+    }
+    for (size_t i = 0; !ctx->json && i < res.nwritten; i++) {
         printf("%s: %s from its good copy\n", res.written[i],
                dry_run ? "would be written again" : "written again");
     }
-    for (size_t i = 0; i < res.nunrepairable; i++) {
+    for (size_t i = 0; !ctx->json && i < res.nunrepairable; i++) {
         printf("%s: no good copy; run 'drrepo repair snapshots'\n", res.unrepairable[i]);
     }
-    if (!ctx->quiet) {
+    if (!ctx->quiet && !ctx->json) {
         printf("%llu tree packs checked, %zu %s, %zu without a good copy\n",
                (unsigned long long)res.packs, res.nwritten,
                dry_run ? "would be mended (dry run)" : "mended", res.nunrepairable);
     }
-    rc = res.nunrepairable
-             ? dr_errorf(DR_ECORRUPT, "%zu tree packs have no good copy", res.nunrepairable)
-             : 0;
+    if (rc >= 0 && res.nunrepairable) {
+        rc = dr_errorf(DR_ECORRUPT, "%zu tree packs have no good copy", res.nunrepairable);
+    }
     dr_repair_packs_result_release(&res);
     return rc;
+}
+
+static int repair_snapshots_json(const struct dr_repair_result *res, bool read_data, bool dry_run)
+{
+    struct dr_buf b = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    struct dr_json w;
+    dr_json_init(&w, &b);
+    dr_json_begin_object(&w);
+    dr_json_kstring(&w, "repair", "snapshots");
+    dr_json_kbool(&w, "dry_run", dry_run);
+    dr_json_kbool(&w, "read_data", read_data);
+    dr_json_ku64(&w, "snapshots_checked", res->snapshots_checked);
+    dr_json_ku64(&w, "snapshots_repaired", res->snapshots_repaired);
+    dr_json_key(&w, "damaged");
+    dr_json_begin_array(&w);
+    for (size_t i = 0; i < res->nfiles; i++) {
+        const struct dr_repair_file *f = &res->files[i];
+        dr_json_begin_object(&w);
+        dr_cmd_json_ids(&w, &f->snapshot);
+        dr_json_kname(&w, "path", f->path);
+        /* no ranges: a directory whose tree could not be read, kept empty */
+        dr_json_kstring(&w, "what", f->ranges ? "file" : "directory");
+        dr_json_ku64(&w, "lost_bytes", f->lost_bytes);
+        dr_json_ku64(&w, "ranges", f->ranges);
+        dr_json_end_object(&w);
+    }
+    dr_json_end_array(&w);
+    dr_json_key(&w, "repaired");
+    dr_json_begin_array(&w);
+    for (size_t i = 0; i < res->nnew; i++) {
+        dr_json_begin_object(&w);
+        dr_cmd_json_ids(&w, &res->new_ids[i]);
+        dr_json_key(&w, "original");
+        dr_json_begin_object(&w);
+        dr_cmd_json_ids(&w, &res->old_ids[i]);
+        dr_json_end_object(&w);
+        dr_json_end_object(&w);
+    }
+    dr_json_end_array(&w);
+    dr_json_end_object(&w);
+    return dr_cmd_json_emit(&w, stdout);
 }
 
 static int repair_snapshots(struct dr_ctx *ctx, bool read_data, bool dry_run)
@@ -78,6 +149,11 @@ static int repair_snapshots(struct dr_ctx *ctx, bool read_data, bool dry_run)
         rc = dr_repair_snapshots(ctx->r, read_data, dry_run, &res);
     }
     if (rc < 0) {
+        return rc;
+    }
+    if (ctx->json) {
+        rc = repair_snapshots_json(&res, read_data, dry_run);
+        dr_repair_result_release(&res);
         return rc;
     }
     for (size_t i = 0; i < res.nfiles; i++) {
@@ -109,10 +185,20 @@ static int repair_snapshots(struct dr_ctx *ctx, bool read_data, bool dry_run)
     return 0;
 }
 
+struct copy_notes {
+    struct dr_ctx *ctx;
+    struct dr_json *w; /* --json: the open "rewritten" array */
+};
+
 static void copy_note(void *arg, const char *object, const char *from)
 {
-    struct dr_ctx *ctx = arg;
-    if (!ctx->quiet) {
+    struct copy_notes *cn = arg;
+    if (cn->w) {
+        dr_json_begin_object(cn->w);
+        dr_json_kname(cn->w, "object", object);
+        dr_json_kname(cn->w, "from", from);
+        dr_json_end_object(cn->w);
+    } else if (!cn->ctx->quiet) {
         printf("rewrote '%s' from '%s'\n", object, from);
     }
 }
@@ -125,7 +211,25 @@ static int repair_copies(struct dr_ctx *ctx, bool keys)
     if (rc < 0) {
         return rc;
     }
-    rc = keys ? dr_repair_keys(ctx->r, copy_note, ctx) : dr_repair_config(ctx->r, copy_note, ctx);
+    struct dr_buf b = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    struct dr_json w;
+    struct copy_notes cn = {.ctx = ctx, .w = ctx->json ? &w : NULL};
+    dr_json_init(&w, &b);
+    dr_json_begin_object(&w);
+    dr_json_kstring(&w, "repair", keys ? "keys" : "config");
+    dr_json_key(&w, "rewritten");
+    dr_json_begin_array(&w);
+    rc = keys ? dr_repair_keys(ctx->r, copy_note, &cn) : dr_repair_config(ctx->r, copy_note, &cn);
+    dr_json_end_array(&w);
+    /* format version 1 keeps one copy of each: there is nothing to rewrite from */
+    dr_json_kbool(&w, "single_copy", dr_repo_config(ctx->r)->version < 2);
+    dr_json_end_object(&w);
+    if (ctx->json) {
+        /* what was rewritten before a key file without an intact copy stopped it, too */
+        int jrc = dr_cmd_json_emit(&w, stdout);
+        return rc < 0 ? rc : jrc;
+    }
+    dr_buf_release(&b);
     if (rc < 0 || ctx->quiet) {
         return rc;
     }

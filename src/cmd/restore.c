@@ -35,7 +35,7 @@ static void plan_action(void *arg, enum dr_restore_action a, const char *path)
     if (p->w) {
         dr_json_begin_object(p->w);
         dr_json_kstring(p->w, "action", action_names[a]);
-        dr_json_kstring(p->w, "path", path);
+        dr_json_kname(p->w, "path", path);
         dr_json_end_object(p->w);
     } else {
         printf("%s %s\n", action_text[a], path);

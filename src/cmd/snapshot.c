@@ -59,27 +59,17 @@ static int print_result(struct dr_ctx *ctx, const struct dr_id *id, const struct
     const struct dr_snap_summary *m = &s->summary;
     if (ctx->json) {
         struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
-        char sid[9], phex[DR_ID_HEX_LEN + 1];
-        dr_short_id(id, sid);
+        char phex[DR_ID_HEX_LEN + 1];
         struct dr_json w;
         dr_json_init(&w, &j);
         dr_json_begin_object(&w);
+        dr_cmd_json_ids(&w, id);
+        /* the name before ids were "id" everywhere: documented, and scripts read it */
         dr_json_kstring(&w, "snapshot_id", hex);
-        dr_json_kstring(&w, "short_id", sid);
         dr_json_kstring(&w, "time", when);
-        dr_json_kstring(&w, "host", s->host);
-        dr_json_key(&w, "paths");
-        dr_json_begin_array(&w);
-        for (size_t i = 0; i < s->npaths; i++) {
-            dr_json_string(&w, s->paths[i]);
-        }
-        dr_json_end_array(&w);
-        dr_json_key(&w, "tags");
-        dr_json_begin_array(&w);
-        for (size_t i = 0; i < s->ntags; i++) {
-            dr_json_string(&w, s->tags[i]);
-        }
-        dr_json_end_array(&w);
+        dr_json_kname(&w, "host", s->host);
+        dr_json_knames(&w, "paths", (const char *const *)s->paths, s->npaths);
+        dr_json_knames(&w, "tags", (const char *const *)s->tags, s->ntags);
         dr_json_kstring(&w, "parent", s->has_parent ? dr_id_hex(&s->parent, phex) : NULL);
         dr_json_ku64(&w, "files_new", m->files_new);
         dr_json_ku64(&w, "files_changed", m->files_changed);

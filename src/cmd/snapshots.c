@@ -65,31 +65,8 @@ static void json_drills(struct dr_json *w, const struct drills *d, const struct 
 static void json_entry(struct dr_json *w, const struct dr_snap_entry *e, const struct drills *d)
 {
     const struct dr_snapshot *s = &e->snap;
-    char hex[DR_ID_HEX_LEN + 1], when[32], sid[9];
-    dr_time_format(s->time_ns, when, sizeof(when));
-    dr_short_id(&e->id, sid);
     dr_json_begin_object(w);
-    dr_json_kstring(w, "id", dr_id_hex(&e->id, hex));
-    dr_json_kstring(w, "short_id", sid);
-    dr_json_kstring(w, "time", when);
-    dr_json_ki64(w, "time_ns", s->time_ns);
-    dr_json_kstring(w, "host", s->host);
-    dr_json_kstring(w, "user", s->user);
-    dr_json_kstring(w, "source", s->source ? s->source : "");
-    dr_json_key(w, "paths");
-    dr_json_begin_array(w);
-    for (size_t i = 0; i < s->npaths; i++) {
-        dr_json_string(w, s->paths[i]);
-    }
-    dr_json_end_array(w);
-    dr_json_key(w, "tags");
-    dr_json_begin_array(w);
-    for (size_t i = 0; i < s->ntags; i++) {
-        dr_json_string(w, s->tags[i]);
-    }
-    dr_json_end_array(w);
-    dr_json_kstring(w, "tree", dr_id_hex(&s->tree, hex));
-    dr_json_kstring(w, "parent", s->has_parent ? dr_id_hex(&s->parent, hex) : NULL);
+    dr_cmd_json_snapshot(w, &e->id, s);
     dr_json_key(w, "meta");
     dr_json_begin_object(w);
     for (size_t i = 0; i < s->nmeta; i++) {

@@ -38,6 +38,31 @@ const char *dr_strerror(int code)
     }
 }
 
+const char *dr_error_name(int code)
+{
+    switch (code) {
+    case DR_OK: return "ok";
+    case DR_EIO: return "io";
+    case DR_ENOENT: return "noent";
+    case DR_ECORRUPT: return "corrupt";
+    case DR_EAUTH: return "auth";
+    case DR_ENOSPC: return "nospc";
+    case DR_ELOCKED: return "locked";
+    case DR_EUSAGE: return "usage";
+    case DR_ESOURCE: return "source";
+    case DR_ENET: return "net";
+    case DR_EUNSUPPORTED: return "unsupported";
+    case DR_EINTERNAL: return "internal";
+    case DR_ENOREPO: return "norepo";
+    case DR_EEXIST: return "exist";
+    case DR_EPARTIAL: return "partial";
+    case DR_EINTR: return "intr";
+    case DR_EDAMAGED: return "damaged";
+    case DR_EINDEX: return "index";
+    default: return "unknown";
+    }
+}
+
 /* Formats into a buffer of its own first: an argument may be dr_error_msg() itself (a message
  * that wraps the one before), and vsnprintf into the buffer it reads from garbles both. */
 static void vset(const char *fmt, va_list ap)

@@ -1,4 +1,5 @@
-/* json.c: the JSON writer (see json.h). */
+/* json.c: the JSON writer (see json.h), the one way drrepo writes JSON: every string escaped
+ * (RFC 8259), and names that are not valid UTF-8 also as their exact bytes in base64. */
 #include "drrepo/json.h"
 
 #include <string.h>
@@ -212,4 +213,84 @@ void dr_json_kbool(struct dr_json *j, const char *key, bool v)
 {
     dr_json_key(j, key);
     dr_json_bool(j, v);
+}
+
+bool dr_json_utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80 ? 1 : utf8_len(p);
+        if (n == 0) {
+            return false;
+        }
+        p += n;
+    }
+    return true;
+}
+
+/* Appends s's bytes in base64 (RFC 4648, standard alphabet, padded) as a JSON string. */
+static int add_base64(struct dr_buf *b, const char *s)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    int rc = dr_buf_addch(b, '"');
+    for (size_t i = 0; rc >= 0 && i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        v |= i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0;
+        v |= i + 2 < n ? p[i + 2] : 0;
+        char q[4] = {tab[v >> 18], tab[(v >> 12) & 63], i + 1 < n ? tab[(v >> 6) & 63] : '=',
+                     i + 2 < n ? tab[v & 63] : '='};
+        rc = dr_buf_add(b, q, sizeof(q));
+    }
+    return rc < 0 ? rc : dr_buf_addch(b, '"');
+}
+
+/* "<key>_bytes" */
+static void bytes_key(struct dr_json *j, const char *key)
+{
+    struct dr_buf k = DR_BUF_INIT(1 << 16);
+    int rc = dr_buf_addf(&k, "%s_bytes", key);
+    if (rc < 0) {
+        j->rc = j->rc < 0 ? j->rc : rc;
+    } else {
+        dr_json_key(j, k.buf);
+    }
+    dr_buf_release(&k);
+}
+
+void dr_json_kname(struct dr_json *j, const char *key, const char *s)
+{
+    dr_json_kstring(j, key, s);
+    if (s && !dr_json_utf8_valid(s)) {
+        bytes_key(j, key);
+        if (start_item(j)) {
+            j->rc = add_base64(j->b, s);
+        }
+    }
+}
+
+void dr_json_knames(struct dr_json *j, const char *key, const char *const *v, size_t n)
+{
+    bool raw = false;
+    dr_json_key(j, key);
+    dr_json_begin_array(j);
+    for (size_t i = 0; i < n; i++) {
+        dr_json_string(j, v[i]);
+        raw |= v[i] && !dr_json_utf8_valid(v[i]);
+    }
+    dr_json_end_array(j);
+    if (!raw) {
+        return;
+    }
+    bytes_key(j, key);
+    dr_json_begin_array(j);
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i] || dr_json_utf8_valid(v[i])) {
+            dr_json_null(j);
+        } else if (start_item(j)) {
+            j->rc = add_base64(j->b, v[i]);
+        }
+    }
+    dr_json_end_array(j);
 }

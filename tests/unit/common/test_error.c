@@ -4,6 +4,7 @@
  * context, repeatedly, and without a recorded message uses the code's name; a message longer
  * than the slot is cut and stays NUL-terminated; dr_error_errno appends strerror of the errno at
  * entry; dr_error_clear empties the slot; the slot is per thread; every code has a distinct name
+ * and a distinct machine name (dr_error_name)
  * and an unknown code has one too; the errno mapping; the pinned values of the append-only
  * enum. */
 #include <errno.h>
@@ -118,9 +119,15 @@ static void test_codes(void **state)
         assert_string_not_equal(dr_strerror(a), dr_strerror(1));
         for (int b = DR_EINDEX; b < a; b++) {
             assert_string_not_equal(dr_strerror(a), dr_strerror(b));
+            assert_string_not_equal(dr_error_name(a), dr_error_name(b));
         }
+        assert_string_not_equal(dr_error_name(a), "unknown");
     }
     assert_string_equal(dr_strerror(-999), dr_strerror(1));
+    /* the names are promised to scripts (docs/JSON.md) */
+    assert_string_equal(dr_error_name(DR_ECORRUPT), "corrupt");
+    assert_string_equal(dr_error_name(DR_EUSAGE), "usage");
+    assert_string_equal(dr_error_name(-999), "unknown");
 }
 
 int main(void)

@@ -3,7 +3,8 @@
  * Covers: escaping of '"', '\\' and control characters (\u00xx), a path with a newline, valid
  * UTF-8 passed through and invalid UTF-8 replaced byte by byte with \ufffd, NULL as null,
  * nesting of objects and arrays with the commas placed by the writer, numbers, booleans, and
- * the errors of unbalanced output. */
+ * the errors of unbalanced output; names that are not valid UTF-8 with their exact bytes in a
+ * "<key>_bytes" sibling in base64 (every padding length), alone and in arrays. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -135,13 +136,51 @@ static void test_unbalanced(void **state)
     dr_buf_release(&small);
 }
 
+static void expect_name(const char *in, const char *want)
+{
+    struct dr_buf b = DR_BUF_INIT(1 << 20);
+    struct dr_json w;
+    dr_json_init(&w, &b);
+    dr_json_begin_object(&w);
+    dr_json_kname(&w, "name", in);
+    dr_json_end_object(&w);
+    assert_int_equal(dr_json_finish(&w), 0);
+    assert_string_equal(b.buf, want);
+    dr_buf_release(&b);
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    assert_true(dr_json_utf8_valid("caf\xc3\xa9 \xf0\x9f\x98\x80"));
+    assert_false(dr_json_utf8_valid("a\xff"));
+    expect_name("plain \"q\"", "{\"name\":\"plain \\\"q\\\"\"}");
+    expect_name("caf\xc3\xa9", "{\"name\":\"caf\xc3\xa9\"}");
+    expect_name("\xff\xfe", "{\"name\":\"\\ufffd\\ufffd\",\"name_bytes\":\"//4=\"}");
+    expect_name("a\xff", "{\"name\":\"a\\ufffd\",\"name_bytes\":\"Yf8=\"}");
+    expect_name("ab\xff", "{\"name\":\"ab\\ufffd\",\"name_bytes\":\"YWL/\"}");
+    expect_name("\xff", "{\"name\":\"\\ufffd\",\"name_bytes\":\"/w==\"}");
+
+    struct dr_buf b = DR_BUF_INIT(1 << 20);
+    struct dr_json w;
+    const char *ok[] = {"/a", "/b"}, *bad[] = {"/a", "/\xfe"};
+    dr_json_init(&w, &b);
+    dr_json_begin_object(&w);
+    dr_json_knames(&w, "paths", ok, 2);
+    dr_json_knames(&w, "more", bad, 2);
+    dr_json_end_object(&w);
+    assert_int_equal(dr_json_finish(&w), 0);
+    assert_string_equal(b.buf, "{\"paths\":[\"/a\",\"/b\"],\"more\":[\"/a\",\"/\\ufffd\"],"
+                               "\"more_bytes\":[null,\"L/4=\"]}");
+    dr_buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_escape),
-        cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_nesting),
-        cmocka_unit_test(test_unbalanced),
+        cmocka_unit_test(test_escape),  cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_nesting), cmocka_unit_test(test_unbalanced),
+        cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
