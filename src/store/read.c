@@ -481,6 +481,14 @@ static int engine_new(struct dr_repo *r, const struct dr_read_params *p,
         e->workers = DR_MIN(dr_backend_connections(be), (unsigned)WORKERS_MAX);
     }
     e->unit_max = DR_MAX(DR_MIN((uint64_t)e->budget / e->workers, UNIT_MAX), UNIT_MIN);
+    if (dr_backend_is_remote(be) && (!p->budget || p->budget == DR_READ_BUDGET)) {
+        /* over a network a pack cut in two is two requests: a unit takes a whole pack (up to
+         * UNIT_MAX), and the budget grows to keep every worker busy with one, so a restore
+         * makes about one GET per pack it touches (issue 13's goal: at most 1.1x) */
+        uint64_t pack = (uint64_t)dr_repo_config(r)->pack_size + (4u << 20); /* overshoot */
+        e->unit_max = DR_MAX(e->unit_max, DR_MIN(pack, UNIT_MAX));
+        e->budget = DR_MAX(e->budget, (size_t)(e->unit_max * e->workers));
+    }
     e->slots = dr_xcalloc(n ? n : 1, sizeof(*e->slots));
     int rc = plan_lookup(e);
     if (rc < 0) {

@@ -12,6 +12,7 @@
 #   dr_mount_tmpfs SIZE               a tmpfs at $MNT for this test (skips unless root)
 #   dr_snap_ids, dr_same_ids NAME     the snapshots of $R from snapshots/; checked against the CLI
 #   dr_no_leak_check                  no LeakSanitizer pass at the exits of this test's runs
+#   dr_need_server VAR...             skip (77), or fail in CI, unless the test servers' VARs are set
 #   dr_running PID                    the process exists and has not exited (zombies have)
 #   dr_done                           print the summary and exit (0 if all passed)
 # stdout/stderr of the last command are in $T/out and $T/err.
@@ -23,13 +24,6 @@ export DRREPO_PASSWORD=correct-horse
 export DRREPO_CACHE_DIR="$T/cache"
 unset DRREPO_REPOSITORY DRREPO_PASSWORD_FILE DRREPO_PASSWORD_COMMAND
 REPO="$T/repo"
-# DR_TEST_E2E_S3=1: the repository is an S3 bucket on the test servers' Ceph RGW instead
-# (tests/CMakeLists.txt runs the e2e tests that never look inside $REPO so as well)
-if [ "${DR_TEST_E2E_S3:-0}" = 1 ]; then
-    . "$DR_SRC/tests/integration/s3_lib.sh"
-    s3_require
-    REPO=$(s3_loc repo)
-fi
 dr_passed=0
 dr_failed=0
 dr_keep=${DR_TEST_KEEP:-0}
@@ -52,6 +46,21 @@ dr_fail() {
 }
 
 drrepo() { "$DRREPO" -r "$REPO" "$@"; }
+
+# dr_need_server VAR...: the test servers' variables (tools/test-servers.sh) must be set; without
+# them the test skips (77), or fails under DR_TEST_REQUIRE_SERVERS=1 (CI)
+dr_need_server() {
+    local v
+    for v in "$@"; do
+        [ -z "${!v:-}" ] || continue
+        if [ "${DR_TEST_REQUIRE_SERVERS:-0}" = 1 ]; then
+            echo "not ok - $v is not set and DR_TEST_REQUIRE_SERVERS=1"
+            exit 1
+        fi
+        echo "# skip: $v not set"
+        exit 77
+    done
+}
 
 dr_expect_success() {
     local name=$1; shift
@@ -175,3 +184,11 @@ dr_mount_tmpfs() {
     fi
     trap 'umount "$MNT" 2>/dev/null || umount -l "$MNT"; dr_cleanup' EXIT
 }
+
+# DR_TEST_E2E_S3=1: the repository is an S3 bucket on the test servers' Ceph RGW instead
+# (tests/CMakeLists.txt runs the e2e tests that never look inside $REPO so as well)
+if [ "${DR_TEST_E2E_S3:-0}" = 1 ]; then
+    . "$DR_SRC/tests/integration/s3_lib.sh"
+    s3_require
+    REPO=$(s3_loc repo)
+fi

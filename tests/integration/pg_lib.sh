@@ -3,14 +3,7 @@
 # postgres user), and checks that the server answering is the one tools/test-servers.sh
 # started (its cluster_name is the tag). Defines PGB (the bin dir) and src (psql on the
 # server).
-if [ -z "${DR_TEST_PG_DSN:-}" ] || [ -z "${DR_TEST_PG_BIN:-}" ]; then
-    if [ "${DR_TEST_REQUIRE_SERVERS:-0}" = 1 ]; then
-        echo "not ok - DR_TEST_PG_DSN is not set and DR_TEST_REQUIRE_SERVERS=1"
-        exit 1
-    fi
-    echo "# skip: DR_TEST_PG_DSN not set"
-    exit 77
-fi
+dr_need_server DR_TEST_PG_DSN DR_TEST_PG_BIN
 [ "$(id -u)" = 0 ] || { echo "# skip: needs root to run clusters as postgres"; exit 77; }
 PGB=$DR_TEST_PG_BIN
 chmod 711 "$T" # the postgres user must reach the restored directories

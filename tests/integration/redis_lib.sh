@@ -8,14 +8,7 @@
 #                             two saves of the same data) and without the checksum, on stdout
 
 redis_require() {
-    if [ -z "${DR_TEST_REDIS_URL:-}" ]; then
-        if [ "${DR_TEST_REQUIRE_SERVERS:-0}" = 1 ]; then
-            echo "not ok - DR_TEST_REDIS_URL is not set and DR_TEST_REQUIRE_SERVERS=1"
-            exit 1
-        fi
-        echo "# skip: DR_TEST_REDIS_URL not set"
-        exit 77
-    fi
+    dr_need_server DR_TEST_REDIS_URL
     for b in redis-cli redis-server redis-check-rdb python3; do
         command -v "$b" >/dev/null || { echo "not ok - $b not installed"; exit 1; }
     done

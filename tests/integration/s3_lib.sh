@@ -4,14 +4,7 @@
 #   s3_loc PREFIX   the location s3:ENDPOINT/S3_BUCKET/PREFIX
 
 s3_require() {
-    if [ -z "${DR_TEST_S3_ENDPOINT:-}" ]; then
-        if [ "${DR_TEST_REQUIRE_SERVERS:-0}" = 1 ]; then
-            echo "not ok - DR_TEST_S3_ENDPOINT is not set and DR_TEST_REQUIRE_SERVERS=1"
-            exit 1
-        fi
-        echo "# skip: DR_TEST_S3_ENDPOINT not set"
-        exit 77
-    fi
+    dr_need_server DR_TEST_S3_ENDPOINT DR_TEST_S3_ACCESS_KEY DR_TEST_S3_SECRET_KEY
     # the gateway answering must be the one test-servers.sh started: its user carries our tag
     # (and its keys are new at every start, so a signed request that succeeds proves it again)
     if [ -n "${DR_TEST_CEPH_CONF:-}" ]; then

@@ -409,17 +409,26 @@ static int s3_put(void *drv, const char *name, const void *data, size_t len, boo
     return rc;
 }
 
-static int head(struct s3 *s, const char *name, uint64_t *out_size)
+/* One HEAD of object name; req holds the answer (the caller releases it). */
+static int head_req(struct s3 *s, const char *name, struct dr_s3_req *req)
 {
-    struct dr_s3_req req;
-    int rc = key_req(s, "HEAD", name, &req);
+    memset(req, 0, sizeof(*req));
+    int rc = key_req(s, "HEAD", name, req);
     if (rc < 0) {
         return rc;
     }
-    rc = dr_s3_http_do(&s->http, &req);
+    rc = dr_s3_http_do(&s->http, req);
     if (rc == DR_ENOENT) {
         rc = dr_errorf(DR_ENOENT, "object '%s' does not exist", name);
-    } else if (rc >= 0) {
+    }
+    return rc;
+}
+
+static int head(struct s3 *s, const char *name, uint64_t *out_size)
+{
+    struct dr_s3_req req;
+    int rc = head_req(s, name, &req);
+    if (rc >= 0) {
         *out_size = req.content_length;
     }
     req_release(&req);
@@ -436,16 +445,9 @@ static int s3_stat(void *drv, const char *name, uint64_t *out_size)
  * known does) gives DR_EUNSUPPORTED, and the caller falls back to the object's own times. */
 static int s3_age(void *drv, const char *name, int64_t *out_age_ns)
 {
-    struct s3 *s = drv;
     struct dr_s3_req req;
-    int rc = key_req(s, "HEAD", name, &req);
-    if (rc < 0) {
-        return rc;
-    }
-    rc = dr_s3_http_do(&s->http, &req);
-    if (rc == DR_ENOENT) {
-        rc = dr_errorf(DR_ENOENT, "object '%s' does not exist", name);
-    } else if (rc >= 0 && (req.date_s < 0 || req.last_modified_s < 0)) {
+    int rc = head_req(drv, name, &req);
+    if (rc >= 0 && (req.date_s < 0 || req.last_modified_s < 0)) {
         rc = dr_errorf(DR_EUNSUPPORTED,
                        "object '%s': the server sent no %s header, so its age is unknown", name,
                        req.date_s < 0 ? "Date" : "Last-Modified");
