@@ -162,6 +162,9 @@ osd_class_update_on_start = false
 [client.rgw]
 rgw_data = $c/\$name
 rgw_frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
+# virtual-host style requests name the bucket in the host: BUCKET.localhost, which curl
+# resolves to 127.0.0.1 by itself (RFC 6761), no DNS needed
+rgw_dns_name = localhost
 rgw_thread_pool_size = 32
 rgw_dynamic_resharding = false
 # deleted objects' tails go back to memory within a minute, not two hours

@@ -23,6 +23,10 @@ void dr_backend_close(struct dr_backend *b);
 void dr_backend_set_connections(unsigned n);
 #define DR_CONNECTIONS_MAX 64
 
+/* Addresses S3 buckets virtual-host style (https://BUCKET.HOST/KEY) instead of path style
+ * (https://HOST/BUCKET/KEY) in backends opened after the call (--s3-virtual-host). */
+void dr_backend_set_s3_virtual_host(bool on);
+
 /* The location as given, for messages. Valid until close. */
 const char *dr_backend_location(const struct dr_backend *b);
 

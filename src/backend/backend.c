@@ -247,6 +247,11 @@ void dr_backend_set_connections(unsigned n)
     dr_backend_s3_set_connections(n);
 }
 
+void dr_backend_set_s3_virtual_host(bool on)
+{
+    dr_backend_s3_set_virtual_host(on);
+}
+
 void dr_backend_close(struct dr_backend *b)
 {
     if (!b) {

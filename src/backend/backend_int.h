@@ -56,6 +56,7 @@ DR_MUST_CHECK int dr_backend_local_open(const char *path, void **out_drv);
 extern const struct dr_backend_ops dr_backend_s3_ops;
 DR_MUST_CHECK int dr_backend_s3_open(const char *rest, void **out_drv);
 void dr_backend_s3_set_connections(unsigned n);
+void dr_backend_s3_set_virtual_host(bool on);
 
 /* Opens a registered driver's state for rest, the part of the location after "<scheme>://". */
 typedef int (*dr_backend_open_fn)(const char *rest, void **out_drv);

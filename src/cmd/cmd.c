@@ -106,6 +106,7 @@ enum {
     G_RETRY_LOCK,
     G_READ_CONCURRENCY,
     G_CONNECTIONS,
+    G_S3_VIRTUAL_HOST,
     G_JSON,
     G_QUIET,
     G_VERBOSE,
@@ -127,6 +128,8 @@ static const struct dr_opt global_opts[] = {
      NULL},
     {"connections", 0, G_CONNECTIONS, "N",
      "requests to an S3 repository at once (1 to 64, default 5)", 0, NULL},
+    {"s3-virtual-host", 0, G_S3_VIRTUAL_HOST, NULL,
+     "address S3 buckets as BUCKET.HOST (or DRREPO_S3_VIRTUAL_HOST=1)", 0, NULL},
     {"json", 0, G_JSON, NULL, "machine-readable output on stdout where the command has it", 0,
      NULL},
     {"quiet", 'q', G_QUIET, NULL, "no progress, no informational output", 0, NULL},
@@ -638,6 +641,7 @@ static int set_global(struct dr_ctx *ctx, const struct dr_optval *v, int *verbos
     case G_CACHE_DIR: ctx->cache_dir = v->arg; break;
     case G_READ_CONCURRENCY: ctx->read_concurrency = v->arg; break;
     case G_CONNECTIONS: ctx->connections = v->arg; break;
+    case G_S3_VIRTUAL_HOST: dr_backend_set_s3_virtual_host(true); break;
     case G_RETRY_LOCK:
         if (dr_parse_duration(v->arg, &ctx->retry_lock_ns) < 0 || ctx->retry_lock_ns < 0) {
             return dr_errorf(DR_EUSAGE,

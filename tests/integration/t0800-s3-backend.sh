@@ -36,6 +36,17 @@ dr_expect_success "snapshot 2" s3 snapshot "$SRC" --json
 S2=$(dr_json_field snapshot_id)
 dr_expect_success "snapshots" s3 snapshots
 dr_check "both snapshots listed" grep -q "^2 snapshots" "$T/out"
+# virtual-host style (https://BUCKET.HOST/KEY): the test gateway's rgw_dns_name is localhost,
+# and curl resolves BUCKET.localhost by itself
+VR="s3:http://localhost:${DR_TEST_S3_ENDPOINT##*:}/$S3_BUCKET/repo"
+DRREPO_CACHE_DIR="$T/cache-vh" dr_expect_success "--s3-virtual-host reads the same repository" \
+    "$DRREPO" --s3-virtual-host -r "$VR" snapshots
+dr_check "it lists both snapshots" grep -q "^2 snapshots" "$T/out"
+if [ -n "${DR_TEST_CEPH_CONF:-}" ]; then
+    sleep 1 # the gateway writes its access log asynchronously
+    dr_check "its requests named the bucket in the host, not the path" \
+        grep -q '"GET /repo/keys/' "$(dirname "$DR_TEST_CEPH_CONF")/log/client.rgw.log"
+fi
 dr_expect_success "ls" s3 ls "$S1"
 dr_check "ls shows a file" grep -q "a/b/f7" "$T/out"
 dr_expect_success "diff" s3 diff "$S1" "$S2"

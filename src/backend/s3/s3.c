@@ -40,13 +40,20 @@
 struct s3 {
     struct dr_s3_http http;
     char *bucket;      /* as given */
-    char *bucket_path; /* "/bucket", encoded */
+    char *bucket_path; /* what precedes a key in a path: "/bucket", or "" virtual-host style */
+    char *root_path;   /* the bucket's own path: "/bucket", or "/" virtual-host style */
     char *prefix;      /* "" or "a/b/": the repository's key prefix, with its slash */
     char *region;
     size_t part_size;
 };
 
 static unsigned s3_conns = S3_CONNS_DEFAULT;
+static bool s3_vhost;
+
+void dr_backend_s3_set_virtual_host(bool on)
+{
+    s3_vhost = on;
+}
 
 void dr_backend_s3_set_connections(unsigned n)
 {
@@ -86,6 +93,7 @@ static void s3_close(void *drv)
     dr_s3_http_release(&s->http);
     free(s->bucket);
     free(s->bucket_path);
+    free(s->root_path);
     free(s->prefix);
     free(s->region);
     free(s);
@@ -123,8 +131,14 @@ int dr_backend_s3_open(const char *rest, void **out_drv)
     if (rc < 0) {
         return rc;
     }
+    const char *ev = getenv("DRREPO_S3_VIRTUAL_HOST");
+    bool vhost = s3_vhost || (ev && strcmp(ev, "1") == 0);
     struct s3 *s = dr_xcalloc(1, sizeof(*s));
-    char *endpoint = dr_xstrndup(rest, (size_t)(slash - rest));
+    /* virtual-host style names the bucket in the host (https://BUCKET.HOST/KEY), which AWS
+     * prefers and requires for new features; path style works everywhere */
+    char *endpoint = vhost ? dr_xasprintf("%.*s%.*s.%.*s", (int)sl, rest, (int)blen, bucket,
+                                          (int)(slash - host), host)
+                           : dr_xstrndup(rest, (size_t)(slash - rest));
     rc = dr_s3_http_init(&s->http, endpoint, &c, s3_conns);
     free(endpoint);
     s->region = dr_xstrdup(c.region);
@@ -135,7 +149,8 @@ int dr_backend_s3_open(const char *rest, void **out_drv)
         return rc;
     }
     s->bucket = dr_xstrndup(bucket, blen);
-    s->bucket_path = dr_xasprintf("/%s", s->bucket);
+    s->bucket_path = vhost ? dr_xstrdup("") : dr_xasprintf("/%s", s->bucket);
+    s->root_path = vhost ? dr_xstrdup("/") : dr_xasprintf("/%s", s->bucket);
     /* the prefix without its slashes at either end, then one slash after it */
     const char *p = bend ? bend : "";
     while (*p == '/') {
@@ -204,7 +219,7 @@ static int make_bucket(struct s3 *s)
                             s->region);
     }
     struct dr_s3_req req = {.method = "PUT",
-                            .path = s->bucket_path,
+                            .path = s->root_path,
                             .query = "",
                             .what = what,
                             .body = body ? body : "",
@@ -563,11 +578,8 @@ static int s3_list(void *drv, const char *prefix, dr_backend_list_cb cb, void *a
             break;
         }
         dr_buf_reset(&page);
-        struct dr_s3_req req = {.method = "GET",
-                                .path = s->bucket_path,
-                                .query = query.buf,
-                                .what = what,
-                                .out = &page};
+        struct dr_s3_req req = {
+            .method = "GET", .path = s->root_path, .query = query.buf, .what = what, .out = &page};
         rc = dr_s3_http_do(&s->http, &req);
         if (rc == DR_ENOENT && strcmp(req.code, "NoSuchBucket") == 0) {
             dr_error_clear();
@@ -638,7 +650,7 @@ static int s3_cleanup(void *drv)
     struct stale_uploads su = {.s = s, .now = (int64_t)time(NULL)};
     if (rc >= 0) {
         struct dr_s3_req req = {
-            .method = "GET", .path = s->bucket_path, .query = q.buf, .what = what, .out = &doc};
+            .method = "GET", .path = s->root_path, .query = q.buf, .what = what, .out = &doc};
         rc = dr_s3_http_do(&s->http, &req);
         if (rc == DR_ENOENT) {
             dr_error_clear();
@@ -686,7 +698,7 @@ static bool s3_exists(void *drv)
     bool had_msg = dr_error_msg()[0] != '\0';
     dr_error_save(&prev, DR_EIO);
     char *what = dr_xasprintf("bucket '%s'", s->bucket);
-    struct dr_s3_req req = {.method = "HEAD", .path = s->bucket_path, .query = "", .what = what};
+    struct dr_s3_req req = {.method = "HEAD", .path = s->root_path, .query = "", .what = what};
     int rc = dr_s3_http_do(&s->http, &req);
     free(what);
     /* only a definite "no such bucket" says no; other errors show on the next request */
