@@ -78,6 +78,25 @@ dr_expect_success "ls after the cache was damaged" s3 ls "$S2"
 s3 dump "$S2" "$SRC/big/two" >"$T/dumped" 2>"$T/err" || dr_fail "dump"
 dr_check "dump writes the file's bytes" cmp "$T/dumped" "$SRC/big/two"
 
+# a drill restores the snapshot from the bucket, checks it and records the result there
+mkdir -p "$T/drilltmp"
+dr_expect_success "drill of snapshot 2" s3 drill "$S2" --tmpdir "$T/drilltmp"
+dr_check "the drill passed" grep -q '(files): passed' "$T/out"
+dr_expect_success "snapshots shows the drill" s3 snapshots
+dr_check "its result is recorded in the repository" grep -q "${S2:0:8}.* ok 20" "$T/out"
+# mount reads through the read engine and the metadata cache
+if [ -e /dev/fuse ] && command -v fusermount3 >/dev/null; then
+    mkdir -p "$T/mnt"
+    DRREPO_CACHE_DIR="$T/cache" "$DRREPO" -r "$R" mount "$T/mnt" >"$T/mount.out" 2>&1 &
+    mpid=$!
+    for _ in $(seq 1 100); do [ -e "$T/mnt/latest$SRC/big/two" ] && break; sleep 0.1; done
+    dr_check "a file read through mount has the snapshot's bytes" \
+        cmp -s "$T/mnt/latest$SRC/big/two" "$SRC/big/two"
+    fusermount3 -u "$T/mnt" 2>/dev/null || umount -l "$T/mnt"
+    wait "$mpid"
+else
+    echo "# mount not tried: no /dev/fuse or fusermount3"
+fi
 dr_expect_success "check --read-data" s3 check --read-data
 dr_expect_success "check --read-data-subset 1/2" s3 check --read-data-subset 1/2
 echo second >"$T/pw2"
