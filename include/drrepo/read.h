@@ -69,6 +69,9 @@ void dr_read_set_concurrency(unsigned workers);
 
 /* The workers a run gets by default: --read-concurrency, else one per core. */
 unsigned dr_read_default_workers(void);
+/* The workers for reading repository r: as dr_read_default_workers, or one per connection of a
+ * remote backend when that is more and --read-concurrency did not say. */
+unsigned dr_read_repo_workers(struct dr_repo *r);
 
 /* Adds b to a. */
 void dr_read_stats_add(struct dr_read_stats *a, const struct dr_read_stats *b);

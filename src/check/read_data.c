@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "drrepo/backend.h"
 #include "drrepo/error.h"
 #include "drrepo/fault.h"
 #include "drrepo/format.h"
@@ -108,8 +109,14 @@ out:
 static void *job_worker(void *arg)
 {
     struct job_queue *q = arg;
-    struct dr_pack_verifier *v = dr_pack_verifier_new(
-        dr_repo_keys(q->c->r), dr_repo_config(q->c->r)->zstd_level, q->c->o->window);
+    size_t window = q->c->o->window;
+    if (!window && dr_backend_is_remote(dr_repo_backend(q->c->r))) {
+        /* over a network a window is a request: a pack of the default size in one */
+        window = DR_MIN((size_t)dr_repo_config(q->c->r)->pack_size + ((size_t)4 << 20),
+                        (size_t)32 << 20);
+    }
+    struct dr_pack_verifier *v =
+        dr_pack_verifier_new(dr_repo_keys(q->c->r), dr_repo_config(q->c->r)->zstd_level, window);
     for (;;) {
         pthread_mutex_lock(&q->mu);
         size_t i = q->next < q->n ? q->next++ : q->n;
@@ -409,7 +416,7 @@ int dr_check_read_data(struct chk *c)
     pthread_mutex_init(&q.mu, NULL);
     pthread_cond_init(&q.cv, NULL);
     /* --read-concurrency sets the readers' workers, check's included */
-    long ncpu = c->o->workers ? (long)c->o->workers : (long)dr_read_default_workers();
+    long ncpu = c->o->workers ? (long)c->o->workers : (long)dr_read_repo_workers(c->r);
     int nthreads = ncpu < 1 ? 1 : ncpu > DR_CHECK_WORKERS_MAX ? DR_CHECK_WORKERS_MAX : (int)ncpu;
     pthread_t threads[DR_CHECK_WORKERS_MAX];
     int started = 0;

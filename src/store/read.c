@@ -434,6 +434,16 @@ unsigned dr_read_default_workers(void)
     return ncpu < 1 ? 1 : ncpu > WORKERS_MAX ? WORKERS_MAX : (unsigned)ncpu;
 }
 
+unsigned dr_read_repo_workers(struct dr_repo *r)
+{
+    unsigned n = dr_read_default_workers(), conns = dr_backend_connections(dr_repo_backend(r));
+    if (!concurrency && conns > n) {
+        /* a worker waits on its request most of the time: one per connection */
+        n = DR_MIN(conns, (unsigned)WORKERS_MAX);
+    }
+    return n;
+}
+
 static void engine_free(struct engine *e)
 {
     if (e->units) {
@@ -475,11 +485,7 @@ static int engine_new(struct dr_repo *r, const struct dr_read_params *p,
     e->ordered = ordered;
     e->budget = p->budget ? p->budget : DR_READ_BUDGET;
     struct dr_backend *be = dr_repo_backend(r);
-    e->workers = p->workers ? DR_MIN(p->workers, (unsigned)WORKERS_MAX) : dr_read_default_workers();
-    if (!p->workers && !concurrency && dr_backend_connections(be) > e->workers) {
-        /* a worker waits on its request most of the time: one per connection */
-        e->workers = DR_MIN(dr_backend_connections(be), (unsigned)WORKERS_MAX);
-    }
+    e->workers = p->workers ? DR_MIN(p->workers, (unsigned)WORKERS_MAX) : dr_read_repo_workers(r);
     e->unit_max = DR_MAX(DR_MIN((uint64_t)e->budget / e->workers, UNIT_MAX), UNIT_MIN);
     if (dr_backend_is_remote(be) && (!p->budget || p->budget == DR_READ_BUDGET)) {
         /* over a network a pack cut in two is two requests: a unit takes a whole pack (up to
