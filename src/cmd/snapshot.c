@@ -226,7 +226,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
              from_cmd      ? "command"
              : use_stdin   ? "stdin"
              : redis_url   ? "redis"
-             : pg_conninfo ? "pg"
+             : pg_conninfo ? "postgresql"
                            : "files");
     if (o.host) {
         snprintf(ctx->metrics.host, sizeof(ctx->metrics.host), "%s", o.host);
