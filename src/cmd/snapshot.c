@@ -108,6 +108,20 @@ static int print_result(struct dr_ctx *ctx, const struct dr_id *id, const struct
         dr_json_ku64(&w, "blobs_added", m->blobs_added);
         dr_json_ku64(&w, "errors", m->errors);
         dr_json_kfixed(&w, "duration_seconds", (double)m->duration_ns / 1e9, 3);
+        /* --warn-size-change's inputs: the parent's size (null: none, or not readable) and
+         * whether it warned (null: not asked) */
+        dr_json_key(&w, "parent_bytes_total");
+        if (ctx->metrics.has_parent) {
+            dr_json_u64(&w, ctx->metrics.parent_size);
+        } else {
+            dr_json_null(&w);
+        }
+        dr_json_key(&w, "size_change_warning");
+        if (ctx->metrics.size_warning >= 0) {
+            dr_json_bool(&w, ctx->metrics.size_warning == 1);
+        } else {
+            dr_json_null(&w);
+        }
         dr_json_end_object(&w);
         return dr_cmd_json_emit(&w, stdout);
     }

@@ -86,8 +86,10 @@ dr_check "exit code 3 in the metrics" test "$(val "$T/s.prom" drrepo_exit_code "
 head -c 49000 "$T/src/c" >"$T/src/d"
 rm "$T/src/c"
 dr_expect_success "a change of 2% does not warn" \
-    drrepo snapshot -H h1 --warn-size-change 20 --fail-on-size-change "$T/src"
+    drrepo snapshot -H h1 --warn-size-change 20 --fail-on-size-change --json "$T/src"
 dr_check "no warning" test ! -s "$T/err"
+dr_check "--json has the parent's size" grep -q '"parent_bytes_total":50000' "$T/out"
+dr_check "and no warning" grep -q '"size_change_warning":false' "$T/out"
 dr_must_fail 2 "--fail-on-size-change alone is a usage error" \
     drrepo snapshot --fail-on-size-change "$T/src"
 dr_must_fail 2 "a bad percentage" drrepo snapshot --warn-size-change lots "$T/src"
