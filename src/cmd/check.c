@@ -198,6 +198,7 @@ const struct dr_opt dr_cmd_check_opts[] = {
     {"read-data-max-age", 0, 'a', "DURATION",
      "read the packs not verified within DURATION (implies --read-data)", 0, NULL},
     {"seed", 0, 'S', "N", "the random choice of a percentage or size subset", 0, NULL},
+    DR_METRICS_FILE_OPT,
     {0},
 };
 
@@ -252,6 +253,8 @@ int dr_cmd_check(struct dr_ctx *ctx, int argc, char **argv)
     struct dr_check_report rep;
     rc = dr_check_run(ctx->r, &o, &rep);
     if (rc >= 0) {
+        ctx->metrics.check = true;
+        ctx->metrics.check_errors = rep.ndamage;
         if (ctx->json) {
             rc = print_json(&rep, o.read_data);
         } else {

@@ -34,7 +34,7 @@ static const struct dr_cmd commands[] = {
      "init [--compression LEVEL] [--kdf-memlimit SIZE --kdf-opslimit N [--insecure-kdf]]",
      dr_cmd_init_opts, 0},
     {"snapshot", "save files, stdin or a command's output", dr_cmd_snapshot,
-     DR_CMD_REPO | DR_CMD_LOCK_SHARED,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_METRICS,
      "snapshot [options] PATH...\n"
      "snapshot --stdin --stdin-name NAME [options]\n"
      "snapshot --from-command --stdin-name NAME [options] -- COMMAND [ARG...]\n"
@@ -61,21 +61,22 @@ static const struct dr_cmd commands[] = {
      "key passwd [--new-password-file FILE]",
      dr_cmd_key_opts, 2},
     {"check", "verify the repository's integrity", dr_cmd_check,
-     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_VERIFY_INDEX, "check [options]", dr_cmd_check_opts,
-     0},
-    {"drill", "prove a snapshot restores and works", dr_cmd_drill, DR_CMD_REPO | DR_CMD_LOCK_SHARED,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_VERIFY_INDEX | DR_CMD_METRICS, "check [options]",
+     dr_cmd_check_opts, 0},
+    {"drill", "prove a snapshot restores and works", dr_cmd_drill,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_METRICS,
      "drill [options] SNAP [--restore-command CMD [ARG...]]\n"
      "drill --latest [--host HOST] [--tag TAG] [options] [--restore-command CMD [ARG...]]",
      dr_cmd_drill_opts, 1},
     {"mount", "browse snapshots as a read-only file system", dr_cmd_mount,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED, "mount [options] MOUNTPOINT", dr_cmd_mount_opts, 1},
     {"forget", "remove snapshots, by id or by a keep policy", dr_cmd_forget,
-     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_LOCK_RESERVE,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_LOCK_RESERVE | DR_CMD_METRICS,
      "forget [options] SNAP...\n"
      "forget --keep-* N... [--keep-within DURATION] [--keep-tag TAG] [options]",
      dr_cmd_forget_opts, -1},
     {"prune", "reclaim space that no snapshot references", dr_cmd_prune,
-     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_LOCK_RESERVE,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_LOCK_RESERVE | DR_CMD_METRICS,
      "prune [--max-unused PERCENT] [--dry-run] [--json]", dr_cmd_prune_opts, 0},
     {"repair", "rebuild the index, repair damaged snapshots, rewrite damaged copies", dr_cmd_repair,
      DR_CMD_REPO | DR_CMD_NO_INDEX,
@@ -86,9 +87,11 @@ static const struct dr_cmd commands[] = {
      "repair keys",
      dr_cmd_repair_opts, 1},
     {"copy", "copy snapshots into another repository", dr_cmd_copy,
-     DR_CMD_REPO | DR_CMD_LOCK_SHARED,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_METRICS,
      "copy [SNAP...] [--host HOST] [--tag TAG] [--path PATH] --to REPO [options]", dr_cmd_copy_opts,
      -1},
+    {"metrics", "print Prometheus metrics of every host and source", dr_cmd_metrics, DR_CMD_REPO,
+     "metrics", NULL, 0},
     {"unlock", "remove locks of processes that are gone", dr_cmd_unlock, 0, "unlock [--remove-all]",
      dr_cmd_unlock_opts, 0},
     {"version", "print the version", dr_cmd_version, 0, "version", NULL, 0},
@@ -205,7 +208,7 @@ int dr_cmd_opt(struct dr_ctx *ctx, const char **out_arg)
     struct dr_args *a = &ctx->args;
     while (a->next < a->n) {
         const struct dr_optval *v = &a->v[a->next++];
-        if (v->id < DR_OPT_GLOBAL_BASE) {
+        if (v->id < DR_OPT_GLOBAL_BASE && v->id != DR_METRICS_FILE_ID) {
             *out_arg = v->arg;
             return v->id;
         }
@@ -811,6 +814,16 @@ int dr_cli_main(int argc, char **argv)
                      : verbose == 1 ? DR_LOG_DETAIL
                                     : DR_LOG_INFO);
     ctx.progress = !ctx.quiet && isatty(STDERR_FILENO);
+    int64_t start_ns = dr_mono_ns();
+    ctx.metrics.size_warning = -1;
+    if (ctx.cmd && (ctx.cmd->flags & DR_CMD_METRICS)) {
+        ctx.metrics.file = getenv("DRREPO_METRICS_FILE");
+        for (size_t k = 0; k < ctx.args.n; k++) {
+            if (ctx.args.v[k].id == DR_METRICS_FILE_ID) {
+                ctx.metrics.file = ctx.args.v[k].arg;
+            }
+        }
+    }
     if (rc >= 0) {
         rc = ctx.cmd->run(&ctx, (int)ctx.args.nops, ctx.args.ops);
     }
@@ -838,5 +851,7 @@ int dr_cli_main(int argc, char **argv)
             print_error_json(rc, *msg ? msg : dr_strerror(rc), hint);
         }
     }
+    /* after the command, whatever its outcome: a failed run must show in monitoring too */
+    dr_cmd_metrics_write(&ctx, exit_code(rc < 0 ? rc : 0), dr_mono_ns() - start_ns);
     return exit_code(rc < 0 ? rc : 0);
 }

@@ -24,7 +24,35 @@ enum {
     DR_CMD_NO_INDEX = 1u << 3,     /* keys and config only */
     DR_CMD_VERIFY_INDEX = 1u << 4, /* check the index file in a child before using it */
     DR_CMD_LOCK_RESERVE = 1u << 5, /* frees space: its locks may use the reserve (lock.h) */
+    DR_CMD_METRICS = 1u << 6,      /* takes --metrics-file / DRREPO_METRICS_FILE (metrics.c) */
 };
+
+/* What a command with DR_CMD_METRICS reports in its metrics file (metrics.c). The command
+ * fills in what it learns; dr_cli_main writes the file after the command returned, whether it
+ * succeeded or not, so that a failed run is seen too. */
+struct dr_cmd_metrics {
+    const char *file; /* --metrics-file, else DRREPO_METRICS_FILE; NULL: no file */
+    char host[256];   /* the host label: the snapshot's host; this machine's when empty */
+    char source[64];  /* the source label ("files", "stdin", "pg", ...); "" for none */
+    bool snapshot;    /* a snapshot was saved: the fields below are set */
+    struct dr_snap_summary sum;
+    bool has_parent; /* parent_size is the logical size of the snapshot's parent */
+    uint64_t parent_size;
+    int size_warning; /* -1: no --warn-size-change; else 1 when it warned, 0 when not */
+    bool check;       /* check ran: check_errors is the number of problems found */
+    uint64_t check_errors;
+    bool drill; /* a drill ran: its outcome and RTO */
+    bool drill_ok;
+    double drill_rto;
+};
+
+/* The option of commands with DR_CMD_METRICS (dr_cli_main reads it; dr_cmd_opt skips it). */
+#define DR_METRICS_FILE_ID 0x6d1
+#define DR_METRICS_FILE_OPT                                                                        \
+    {                                                                                              \
+        .name = "metrics-file", .id = DR_METRICS_FILE_ID, .arg = "FILE",                           \
+        .help = "write Prometheus metrics to FILE, also on failure (or DRREPO_METRICS_FILE)"       \
+    }
 
 struct dr_ctx;
 
@@ -97,7 +125,14 @@ struct dr_ctx {
     const char *hint;      /* a command's own hint for its error (static); else by error code */
     struct dr_open_failure open_failure; /* what dr_cmd_open found damaged, when it failed */
     struct dr_args args;                 /* the parsed command line (opt.c) */
+    struct dr_cmd_metrics metrics;       /* DR_CMD_METRICS commands: the metrics file's data */
 };
+
+/* Writes ctx->metrics to its file (when one was given) for a run that ended with exit code
+ * code after duration_ns; the last success time of an earlier run is carried over from the
+ * old file when this one failed. A file that cannot be written is a warning on stderr: the
+ * exit code stays the command's. */
+void dr_cmd_metrics_write(struct dr_ctx *ctx, int code, int64_t duration_ns);
 
 /* The parser (opt.c). Reads argv[*i..argc) against the tables (each ending with a NULL name;
  * the first table wins a name both have) and appends options to a->v. With stop_at_operand,
@@ -239,6 +274,7 @@ int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_unlock(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_version(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_copy(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_metrics(struct dr_ctx *ctx, int argc, char **argv);
 extern const struct dr_opt dr_cmd_init_opts[], dr_cmd_snapshot_opts[], dr_cmd_snapshots_opts[],
     dr_cmd_ls_opts[], dr_cmd_restore_opts[], dr_cmd_dump_opts[], dr_cmd_key_opts[],
     dr_cmd_check_opts[], dr_cmd_drill_opts[], dr_cmd_mount_opts[], dr_cmd_forget_opts[],

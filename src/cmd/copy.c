@@ -31,6 +31,7 @@ const struct dr_opt dr_cmd_copy_opts[] = {
      "where the target's local index lives (default: the source's cache root)", 0, NULL},
     DR_SELECT_OPTS,
     DR_SELECT_PATH_OPT,
+    DR_METRICS_FILE_OPT,
     {0},
 };
 

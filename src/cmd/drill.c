@@ -62,6 +62,7 @@ const struct dr_opt dr_cmd_drill_opts[] = {
     {"restore-command", 0, RESTORE_COMMAND, NULL,
      "restore, then run CMD [ARG...] (all that follows) and check that it succeeds", DR_OPT_REST,
      NULL},
+    DR_METRICS_FILE_OPT,
     {0},
 };
 
@@ -105,11 +106,23 @@ int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
     if (rc < 0) {
         return rc;
     }
+    struct dr_snapshot s;
+    dr_snapshot_init(&s);
+    if (dr_repo_snapshot_load(ctx->r, &id, &s) >= 0) {
+        /* the metrics' labels: the drilled snapshot's host and source */
+        snprintf(ctx->metrics.host, sizeof(ctx->metrics.host), "%s", s.host ? s.host : "");
+        snprintf(ctx->metrics.source, sizeof(ctx->metrics.source), "%s", s.source ? s.source : "");
+    }
+    dr_error_clear();
+    dr_snapshot_release(&s);
     struct dr_drill_result res;
     rc = dr_drill_run(ctx->r, &id, &o, &res);
     if (rc < 0) {
         return dr_error_wrap(rc, "the drill could not run");
     }
+    ctx->metrics.drill = true;
+    ctx->metrics.drill_ok = res.ok;
+    ctx->metrics.drill_rto = (double)res.rto_ns / 1e9;
     if (ctx->json) {
         rc = print_json(&res);
     } else {

@@ -144,6 +144,7 @@ static int parse_prune_opt(struct dr_ctx *ctx, int c, const char *arg, struct dr
 
 const struct dr_opt dr_cmd_prune_opts[] = {
     PRUNE_OPTS,
+    DR_METRICS_FILE_OPT,
     {0},
 };
 
@@ -230,6 +231,7 @@ const struct dr_opt dr_cmd_forget_opts[] = {
     DR_SELECT_OPTS,
     {"prune", 0, 'P', NULL, "prune afterwards", 0, NULL},
     PRUNE_OPTS,
+    DR_METRICS_FILE_OPT,
     {0},
 };
 

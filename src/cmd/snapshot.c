@@ -1,6 +1,7 @@
 /* snapshot.c: `drrepo snapshot` of paths, stdin or a command's output. */
 #include "cmd_int.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -51,6 +52,32 @@ static int read_exclude_file(const char *path, struct strv *out)
     return 0;
 }
 
+/* --warn-size-change: compares the snapshot's logical size with its parent's (the metrics'
+ * parent_size), warns on stderr when they differ by more than pct percent and returns whether
+ * it did. A snapshot without a parent, or whose parent was empty, has nothing to compare. */
+static bool size_change_warns(struct dr_ctx *ctx, const struct dr_snapshot *s, double pct)
+{
+    const struct dr_cmd_metrics *cm = &ctx->metrics;
+    if (!cm->has_parent || cm->parent_size == 0) {
+        return false;
+    }
+    double now = (double)s->summary.bytes_total, before = (double)cm->parent_size;
+    double change = (now - before) / before * 100.0;
+    if (fabs(change) <= pct) {
+        return false;
+    }
+    char a[32], b[32], pid[9];
+    dr_size_format(cm->parent_size, a, sizeof(a));
+    dr_size_format(s->summary.bytes_total, b, sizeof(b));
+    dr_short_id(&s->parent, pid);
+    fprintf(stderr,
+            "drrepo: warning: the snapshot's size changed by %+.1f%% against its parent %s: "
+            "%s (%llu bytes) then, %s (%llu bytes) now; more than --warn-size-change %g%%\n",
+            change, pid, a, (unsigned long long)cm->parent_size, b,
+            (unsigned long long)s->summary.bytes_total, pct);
+    return true;
+}
+
 static int print_result(struct dr_ctx *ctx, const struct dr_id *id, const struct dr_snapshot *s)
 {
     char hex[DR_ID_HEX_LEN + 1], when[32];
@@ -81,6 +108,20 @@ static int print_result(struct dr_ctx *ctx, const struct dr_id *id, const struct
         dr_json_ku64(&w, "blobs_added", m->blobs_added);
         dr_json_ku64(&w, "errors", m->errors);
         dr_json_kfixed(&w, "duration_seconds", (double)m->duration_ns / 1e9, 3);
+        /* --warn-size-change's inputs: the parent's size (null: none, or not readable) and
+         * whether it warned (null: not asked) */
+        dr_json_key(&w, "parent_bytes_total");
+        if (ctx->metrics.has_parent) {
+            dr_json_u64(&w, ctx->metrics.parent_size);
+        } else {
+            dr_json_null(&w);
+        }
+        dr_json_key(&w, "size_change_warning");
+        if (ctx->metrics.size_warning >= 0) {
+            dr_json_bool(&w, ctx->metrics.size_warning == 1);
+        } else {
+            dr_json_null(&w);
+        }
         dr_json_end_object(&w);
         return dr_cmd_json_emit(&w, stdout);
     }
@@ -115,6 +156,11 @@ const struct dr_opt dr_cmd_snapshot_opts[] = {
     {"allow-empty", 0, 5, NULL, "accept a stream of zero bytes", 0, NULL},
     {"no-rdb-records", 0, 9, NULL, "store Redis RDB files as plain chunks", 0, NULL},
     {"rdb-records", 0, 8, NULL, "store RDB files by their key records (the default)", 0, NULL},
+    {"warn-size-change", 0, 10, "PCT",
+     "warn when the size differs from the parent's by more than PCT percent", 0, NULL},
+    {"fail-on-size-change", 0, 11, NULL, "exit 3 on that warning (the snapshot is still saved)", 0,
+     NULL},
+    DR_METRICS_FILE_OPT,
     {0},
 };
 
@@ -129,6 +175,8 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     bool use_stdin = false, from_cmd = false;
     const char *name = NULL, *redis_url = NULL, *pg_conninfo = NULL;
     struct dr_redis_source *redis = NULL;
+    double warn_pct = -1;
+    bool fail_on_change = false;
     struct dr_pg_source *pg = NULL;
     const char *arg;
     int c, rc = 0;
@@ -147,6 +195,16 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         case 9: o.rdb_records = false; break;
         case 6: redis_url = arg; break;
         case 7: pg_conninfo = arg; break;
+        case 10: {
+            char *end;
+            warn_pct = strtod(arg, &end);
+            if (end == arg || *end || !(warn_pct >= 0 && warn_pct <= 1e9)) {
+                rc = dr_cmd_usage(ctx, "--warn-size-change takes a percentage such as 20, not '%s'",
+                                  arg);
+            }
+            break;
+        }
+        case 11: fail_on_change = true; break;
         default: DR_BUG("snapshot: an option of the table is not handled");
         }
     }
@@ -173,6 +231,19 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         }
     } else if (rc >= 0 && nrest == 0) {
         rc = dr_cmd_usage(ctx, "nothing to snapshot: give paths, --stdin or --from-command");
+    }
+    if (rc >= 0 && fail_on_change && warn_pct < 0) {
+        rc = dr_cmd_usage(ctx, "--fail-on-size-change needs --warn-size-change PCT");
+    }
+    /* the metrics' labels, known before anything can fail */
+    snprintf(ctx->metrics.source, sizeof(ctx->metrics.source), "%s",
+             from_cmd      ? "command"
+             : use_stdin   ? "stdin"
+             : redis_url   ? "redis"
+             : pg_conninfo ? "postgresql"
+                           : "files");
+    if (o.host) {
+        snprintf(ctx->metrics.host, sizeof(ctx->metrics.host), "%s", o.host);
     }
     if (rc >= 0 && use_stdin && isatty(STDIN_FILENO)) {
         rc = dr_cmd_usage(ctx, "--stdin reads from a pipe or file, not from a terminal");
@@ -216,13 +287,47 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     struct dr_snapshot s;
     dr_snapshot_init(&s);
     rc = dr_backup_run(ctx->r, src, &o, &id, &s);
+    bool size_warned = false;
     if (rc >= 0 || rc == DR_EPARTIAL) {
+        struct dr_cmd_metrics *cm = &ctx->metrics;
+        cm->snapshot = true;
+        cm->sum = s.summary;
+        snprintf(cm->host, sizeof(cm->host), "%s", s.host ? s.host : "");
+        snprintf(cm->source, sizeof(cm->source), "%s", s.source ? s.source : "");
+        if (s.has_parent) {
+            struct dr_snapshot ps;
+            dr_snapshot_init(&ps);
+            struct dr_error_saved saved = {0};
+            dr_error_save(&saved, rc);
+            /* the parent's size is for the report: a parent that cannot be read has none */
+            if (dr_repo_snapshot_load(ctx->r, &s.parent, &ps) >= 0) {
+                cm->has_parent = true;
+                cm->parent_size = ps.summary.bytes_total;
+            }
+            if (rc < 0) {
+                (void)dr_error_restore(&saved);
+            } else {
+                dr_error_clear();
+            }
+            dr_error_saved_release(&saved);
+            dr_snapshot_release(&ps);
+        }
+        if (warn_pct >= 0) {
+            size_warned = size_change_warns(ctx, &s, warn_pct);
+            cm->size_warning = size_warned;
+        }
         /* the partial snapshot's message outlives printing the result */
         struct dr_error_saved partial = {0};
         dr_error_save(&partial, rc);
         int prc = print_result(ctx, &id, &s);
         rc = rc == DR_EPARTIAL ? dr_error_restore(&partial) : prc;
         dr_error_saved_release(&partial);
+    }
+    if (rc >= 0 && size_warned && fail_on_change) {
+        rc = dr_errorf(DR_EPARTIAL,
+                       "the snapshot's size changed by more than %g%% "
+                       "(--fail-on-size-change); the snapshot was saved",
+                       warn_pct);
     }
     dr_snapshot_release(&s);
 out:
