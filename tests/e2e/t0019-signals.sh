@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Signals (docs/exit-codes.md): SIGINT, SIGTERM and SIGHUP stop snapshot, check --read-data,
-# prune and restore at their next safe point with one line "drrepo: interrupted (SIG...)" and
-# exit 130, 143 or 129; no lock and no temporary file is left, an interrupted snapshot records
+# prune, restore and dump at their next safe point with one line "drrepo: interrupted (SIG...)"
+# and exit 130, 143 or 129; no lock and no temporary file is left, an interrupted snapshot records
 # nothing, `check` passes afterwards and the next run completes. A second signal ends the process
 # at once (its dead-process lock is removed by the next command). The deterministic stops pause
 # at a fault point (DR_FAULT=...:pause, a build with DR_FAULTS) while the signal arrives; the
@@ -46,9 +46,36 @@ dr_check "snapshot, SIGINT: one line says interrupted (SIGINT)" \
 dr_check "snapshot, SIGINT: no snapshot recorded" test "$(snaps)" -eq "$nsnap"
 no_leftovers "snapshot, SIGINT"
 
+dr_expect_success "check after the interrupted snapshot" drrepo check
+dr_expect_success "the next snapshot completes" drrepo snapshot "$src"
+dr_expect_success "a stream snapshot completes" \
+    drrepo snapshot --from-command --stdin-name x -- cat "$big"
+
+# dump into a pipe that nobody reads yet: SIGTERM ends the stream at the next write
+{
+    "$DRREPO" -r "$REPO" dump latest x 2>"$T/err" &
+    echo $! >"$T/dump.pid"
+    wait $!
+    echo $? >"$T/dump.rc"
+} | { sleep 2; cat >/dev/null; } &
+pipeline=$!
+for _ in $(seq 1 100); do [ -s "$T/dump.pid" ] && break; sleep 0.02; done
+sleep 0.5
+kill -TERM "$(cat "$T/dump.pid")"
+wait "$pipeline"
+dr_check "dump, SIGTERM: exit 143" test "$(cat "$T/dump.rc")" -eq 143
+dr_check "dump, SIGTERM: says interrupted" grep -q 'interrupted (SIGTERM): dump' "$T/err"
+no_leftovers "dump"
+
+if [ "${DR_FAULTS_BUILT:-0}" != 1 ]; then
+    echo "# the stops at fault points need a build with -DDR_FAULTS=ON"
+    dr_done
+fi
+nsnap=$(snaps)
+
 # a directory walk: SIGTERM while it reads a directory stops it before the next file
-DR_FAULT=backup.readdir:pause:2 DR_FAULT_PAUSE="$T/w" "$DRREPO" -r "$REPO" snapshot "$src" \
-    >"$T/out" 2>"$T/err" &
+DR_FAULT=backup.readdir:pause:2 DR_FAULT_PAUSE="$T/w" \
+    "$DRREPO" -r "$REPO" snapshot "$src" >"$T/out" 2>"$T/err" &
 pid=$!
 dr_check "the walk paused" wait_paused "$T/w"
 kill -TERM "$pid"
@@ -60,8 +87,8 @@ dr_check "snapshot, SIGTERM: no snapshot recorded" test "$(snaps)" -eq "$nsnap"
 no_leftovers "snapshot, SIGTERM"
 
 # just before the snapshot object would be written: still nothing recorded
-DR_FAULT=writer.before_snapshot_put:pause:1 DR_FAULT_PAUSE="$T/c" "$DRREPO" -r "$REPO" snapshot "$src" \
-    >"$T/out" 2>"$T/err" &
+DR_FAULT=writer.before_snapshot_put:pause:1 DR_FAULT_PAUSE="$T/c" \
+    "$DRREPO" -r "$REPO" snapshot "$src" >"$T/out" 2>"$T/err" &
 pid=$!
 dr_check "the commit paused" wait_paused "$T/c"
 kill -INT "$pid"
@@ -70,21 +97,19 @@ wait "$pid"
 dr_check "snapshot at its commit, SIGINT: exit 130" test $? -eq 130
 dr_check "snapshot at its commit: no snapshot recorded" test "$(snaps)" -eq "$nsnap"
 no_leftovers "snapshot at its commit"
-dr_expect_success "check after the interrupted snapshots" drrepo check
-dr_expect_success "the next snapshot completes" drrepo snapshot "$src"
-dr_expect_success "a stream snapshot completes" \
-    drrepo snapshot --from-command --stdin-name x -- cat "$big"
+dr_expect_success "check after the snapshots stopped at fault points" drrepo check
 
 # check --read-data: stopped between packs
-DR_FAULT=check.read_data.recorded:pause:1 DR_FAULT_PAUSE="$T/r" "$DRREPO" -r "$REPO" check --read-data \
-    >"$T/out" 2>"$T/err" &
+DR_FAULT=check.read_data.recorded:pause:1 DR_FAULT_PAUSE="$T/r" \
+    "$DRREPO" -r "$REPO" check --read-data >"$T/out" 2>"$T/err" &
 pid=$!
 dr_check "the scrub paused" wait_paused "$T/r"
 kill -INT "$pid"
 touch "$T/r.go"
 wait "$pid"
 dr_check "check --read-data, SIGINT: exit 130" test $? -eq 130
-dr_check "check --read-data, SIGINT: says interrupted" grep -q 'interrupted (SIGINT): check' "$T/err"
+dr_check "check --read-data, SIGINT: says interrupted" \
+    grep -q 'interrupted (SIGINT): check' "$T/err"
 no_leftovers "check --read-data"
 dr_expect_success "check --read-data completes" drrepo check --read-data
 
@@ -93,8 +118,8 @@ rm -rf "$src/a"
 dr_expect_success "a snapshot without a/" drrepo snapshot "$src"
 dr_expect_success "forget all but the last" drrepo forget --keep-last 1
 packs_before=$(find "$REPO/data" -type f | wc -l)
-DR_FAULT=prune.before_index_commit:pause:1 DR_FAULT_PAUSE="$T/p" "$DRREPO" -r "$REPO" prune \
-    >"$T/out" 2>"$T/err" &
+DR_FAULT=prune.before_index_commit:pause:1 DR_FAULT_PAUSE="$T/p" \
+    "$DRREPO" -r "$REPO" prune >"$T/out" 2>"$T/err" &
 pid=$!
 dr_check "the prune paused" wait_paused "$T/p"
 kill -TERM "$pid"
@@ -127,8 +152,8 @@ no_leftovers "restore"
 nsnap2=$(snaps)
 # a second SIGINT ends the process at once, even where it does not check (a paused fault point);
 # the lock it leaves belongs to a dead process, which the next command removes
-DR_FAULT=writer.before_snapshot_put:pause:1 DR_FAULT_PAUSE="$T/d" "$DRREPO" -r "$REPO" snapshot "$src" \
-    >"$T/out" 2>"$T/err" &
+DR_FAULT=writer.before_snapshot_put:pause:1 DR_FAULT_PAUSE="$T/d" \
+    "$DRREPO" -r "$REPO" snapshot "$src" >"$T/out" 2>"$T/err" &
 pid=$!
 dr_check "the snapshot paused" wait_paused "$T/d"
 kill -INT "$pid"
