@@ -25,7 +25,9 @@ struct dr_backup_opts {
  * On success (0) or partial success (DR_EPARTIAL: some files could not be read; they are
  * reported through the log with their paths and left out) the snapshot is recorded, *out_id
  * and *out_snap are set. Errors: DR_ESOURCE (the command or stream failed; no snapshot
- * recorded), DR_EUSAGE, the source's, and repository errors (DR_EIO, DR_ENOSPC, ...). */
+ * recorded), DR_EUSAGE, the source's, and repository errors (DR_EIO, DR_ENOSPC, ...); DR_EINTR
+ * when a signal arrived (interrupt.h: checked between files, buffers, and before the snapshot
+ * is written; no snapshot recorded). */
 DR_MUST_CHECK int dr_backup_run(struct dr_repo *r, const struct dr_source *src,
                                 const struct dr_backup_opts *o, struct dr_id *out_id,
                                 struct dr_snapshot *out_snap);

@@ -89,7 +89,8 @@ struct dr_check_opts {
 DR_MUST_CHECK int dr_check_parse_subset(const char *s, struct dr_check_opts *o);
 
 /* Runs the checks; the report is filled even when damage is found. Returns 0 (possibly with
- * damage in the report) or an error that stopped the check (DR_EIO, index errors). */
+ * damage in the report) or an error that stopped the check (DR_EIO, index errors, DR_EINTR when
+ * a signal arrived: checked between packs and snapshots). */
 DR_MUST_CHECK int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o,
                                struct dr_check_report *out);
 void dr_check_report_release(struct dr_check_report *rep);

@@ -51,7 +51,8 @@ char *dr_fs_join(const char *a, const char *b);
 
 /* A file descriptor read as a stream (a regular file, stdin, a command's pipe): the
  * dr_stream_read_fn shape with arg a struct dr_fd_reader. Returns the bytes read (> 0), 0 at the
- * end, or DR_EIO naming what; EINTR is retried. */
+ * end, DR_EIO naming what, or DR_EINTR when a signal arrived (interrupt.h: checked while it
+ * waits for data); EINTR is retried. */
 struct dr_fd_reader {
     int fd;
     const char *what;

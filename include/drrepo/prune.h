@@ -40,13 +40,15 @@ struct dr_prune_stats {
     uint64_t drills_removed;             /* drill results of forgotten snapshots */
 };
 
-/* Phase 1 (shared lock): plans and repacks. Needs an index. */
+/* Phase 1 (shared lock): plans and repacks. Needs an index. DR_EINTR when a signal arrived
+ * (interrupt.h, checked between packs): the new packs already indexed stay, no old one is gone. */
 DR_MUST_CHECK int dr_prune_repack(struct dr_repo *r, const struct dr_prune_opts *o,
                                   struct dr_prune_stats *st);
 
 /* Phase 2 (exclusive lock): syncs the index, recomputes the packs with no live blob,
  * cross-checks them against a fresh mark, updates the index, deletes the packs.
- * Errors: DR_ECORRUPT when the plan disagrees with the mark (nothing deleted). */
+ * Errors: DR_ECORRUPT when the plan disagrees with the mark (nothing deleted); DR_EINTR when a
+ * signal arrived before the index let the packs go (nothing deleted). */
 DR_MUST_CHECK int dr_prune_delete(struct dr_repo *r, const struct dr_prune_opts *o,
                                   struct dr_prune_stats *st);
 

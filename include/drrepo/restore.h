@@ -79,9 +79,9 @@ struct dr_restore_stats {
  * read); symlinks are removed, never followed. With dry_run nothing in the target changes: the
  * stats count what would be written (files, bytes), overwritten, skipped and deleted.
  *
- * SIGINT and SIGTERM (interrupt.h, when the caller installed the handler) stop the restore
- * between files and in the engine's callbacks: the batch's temporary files are removed, files
- * already in place stay, and DR_EINTR is returned.
+ * A signal (interrupt.h, when the caller installed the handler) stops the restore between files and
+ * in the engine's callbacks: the batch's temporary files are removed, files already in place stay,
+ * and DR_EINTR is returned.
  *
  * Contents are written by the read engine (read.h): pack by pack, several files at once, each
  * chunk at its offset. Damage in the repository loses only what it holds: a chunk that cannot

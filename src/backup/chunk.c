@@ -10,6 +10,7 @@
 #include "backup_int.h"
 #include "drrepo/compress.h"
 #include "drrepo/error.h"
+#include "drrepo/interrupt.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/rdbrec.h"
@@ -327,6 +328,11 @@ int64_t dr_backup_chunk_stream(struct dr_backup *b, dr_stream_read_fn rd, void *
         memmove(b->buf, b->buf + off, have - off);
         have -= off;
         dr_backup_progress(b, what, false);
+        /* between buffers of a long file or stream: a signal stops it here */
+        int irc = dr_interrupt_check();
+        if (irc < 0) {
+            return irc;
+        }
         if (eof && have == 0) {
             break;
         }

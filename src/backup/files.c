@@ -14,6 +14,7 @@
 #include "drrepo/crypto.h"
 #include "drrepo/error.h"
 #include "drrepo/fs.h"
+#include "drrepo/interrupt.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/util.h"
@@ -136,6 +137,11 @@ static struct dr_backup_link *find_link(struct dr_backup *b, const struct stat *
 int dr_backup_read_file(struct dr_backup *b, const char *path, const struct stat *st,
                         const struct dr_node *pnode, struct dr_node *n)
 {
+    /* a signal stops the walk between files: nothing of this run is committed */
+    int irc = dr_interrupt_check();
+    if (irc < 0) {
+        return irc;
+    }
     b->prog.files++;
     struct dr_backup_link *hl = st->st_nlink > 1 ? find_link(b, st) : NULL;
     if (hl) {

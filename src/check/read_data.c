@@ -17,6 +17,7 @@
 #include "drrepo/error.h"
 #include "drrepo/fault.h"
 #include "drrepo/format.h"
+#include "drrepo/interrupt.h"
 #include "drrepo/lock.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
@@ -443,6 +444,10 @@ int dr_check_read_data(struct chk *c)
              * commands while a check is under way; nothing of the index is held here */
             rc = DR_FAULT_POINT("check.read_data.recorded");
         }
+        if (rc >= 0) {
+            /* a signal stops the scrub between packs; the marks of the packs read are kept */
+            rc = dr_interrupt_check();
+        }
         done += q.jobs[i].len + (q.jobs[i].twin ? q.jobs[i].twin->len : 0);
         if (c->o->progress) {
             struct dr_progress pr = {.files = c->rep->st.packs_read,
@@ -467,7 +472,7 @@ int dr_check_read_data(struct chk *c)
     /* the marks of the packs read so far, also after an error: a scrub that stops half-way
      * keeps what it verified, and the next one starts with the rest */
     if (rc < 0) {
-        struct dr_error_saved err;
+        struct dr_error_saved err = {0};
         dr_error_save(&err, rc);
         if (marks_flush(c, marks) < 0) {
             dr_log_warn("%s", dr_error_msg());

@@ -15,6 +15,7 @@
 
 #include "drrepo/error.h"
 #include "drrepo/format.h"
+#include "drrepo/interrupt.h"
 #include "drrepo/lock.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
@@ -190,6 +191,10 @@ int dr_check_walk_snapshots(struct chk *c, const struct snap_ids *ids)
 {
     int rc = 0;
     for (size_t i = 0; rc >= 0 && i < ids->n; i++) {
+        rc = dr_interrupt_check(); /* between snapshots */
+        if (rc < 0) {
+            return rc;
+        }
         char h[DR_ID_HEX_LEN + 1];
         struct dr_snapshot s;
         dr_snapshot_init(&s);

@@ -14,6 +14,7 @@
 
 #include "drrepo/error.h"
 #include "drrepo/format.h"
+#include "drrepo/interrupt.h"
 #include "drrepo/layout.h"
 #include "drrepo/lock.h"
 #include "drrepo/log.h"
@@ -358,6 +359,10 @@ int dr_check_headers(struct chk *c)
         struct pack_sum *p = &c->packs[i];
         if (!p->in_repo && !p->in_copy) {
             continue;
+        }
+        rc = dr_interrupt_check(); /* between packs */
+        if (rc < 0) {
+            return rc;
         }
         c->rep->st.packs++;
         char *obj = dr_layout_pack_name(p->type, &p->id);

@@ -22,6 +22,7 @@
 #include "drrepo/fault.h"
 #include "drrepo/fs.h"
 #include "drrepo/index.h"
+#include "drrepo/interrupt.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/util.h"
@@ -154,7 +155,11 @@ static int exit_code(int rc)
     case DR_ELOCKED: return 11;
     case DR_EAUTH: return 12;
     case DR_EINDEX: return 13;
-    case DR_EINTR: return 130;
+    case DR_EINTR: {
+        /* 128 + the signal, as a shell reports a process that the signal ended */
+        int sig = dr_interrupted();
+        return sig ? 128 + sig : 130;
+    }
     default: return 1;
     }
 }
@@ -245,6 +250,10 @@ int dr_cmd_lock_repo(struct dr_ctx *ctx, struct dr_repo *r, unsigned flags, stru
         }
         dr_error_clear();
         sleep(1);
+        rc = dr_interrupt_check(); /* waiting is stopped like any work */
+        if (rc < 0) {
+            return rc;
+        }
     }
 }
 
@@ -825,6 +834,9 @@ int dr_cli_main(int argc, char **argv)
         }
     }
     if (rc >= 0) {
+        /* SIGINT, SIGTERM and SIGHUP stop every command at its next safe point: it unwinds
+         * through its error path with DR_EINTR, and the lock is released below */
+        dr_interrupt_install();
         rc = ctx.cmd->run(&ctx, (int)ctx.args.nops, ctx.args.ops);
     }
     if (ctx.r) {
@@ -839,7 +851,14 @@ int dr_cli_main(int argc, char **argv)
             rc = dr_error_errno(DR_EIO, "cannot write to standard output");
         }
     }
-    if (rc < 0) {
+    if (rc == DR_EINTR && dr_interrupted()) {
+        const char *msg = dr_error_msg();
+        fprintf(stderr, "drrepo: interrupted (%s): %s: %s\n", dr_interrupt_name(dr_interrupted()),
+                ctx.cmd->name, *msg ? msg : "stopped");
+        if (json) {
+            print_error_json(rc, *msg ? msg : dr_strerror(rc), NULL);
+        }
+    } else if (rc < 0) {
         const char *msg = dr_error_msg();
         fprintf(stderr, "drrepo: %s: %s\n", rc == DR_EPARTIAL ? "warning" : "error",
                 *msg ? msg : dr_strerror(rc));

@@ -9,7 +9,6 @@
 #include "drrepo/copy.h"
 #include "drrepo/drill.h"
 #include "drrepo/error.h"
-#include "drrepo/interrupt.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/util.h"
@@ -186,7 +185,6 @@ int dr_cmd_copy(struct dr_ctx *ctx, int argc, char **argv)
     struct dr_json w;
     dr_json_init(&w, &jb);
     dr_json_begin_array(&w);
-    dr_interrupt_install();
     for (size_t i = 0; rc >= 0 && i < n; i++) {
         struct dr_copy_result res;
         rc = dr_copy_snapshot(cp, &ids[i], &res);
@@ -206,7 +204,6 @@ int dr_cmd_copy(struct dr_ctx *ctx, int argc, char **argv)
             fflush(stdout);
         }
     }
-    dr_interrupt_uninstall();
     dr_json_end_array(&w);
     if (rc >= 0 && ctx->json) {
         rc = dr_cmd_json_emit(&w, stdout);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "drrepo/error.h"
+#include "drrepo/interrupt.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/mount.h"
@@ -207,6 +208,9 @@ int dr_cmd_mount(struct dr_ctx *ctx, int argc, char **argv)
     /* in the daemon when --background: the repository, index and lock are opened after fork.
      * The stop signals are blocked in every thread but the FUSE loop's (dr_mount_run unblocks
      * them there); the lock's refresh thread inherits the mask from here. */
+    /* FUSE installs its handlers only where the action is the default one: the stop signals
+     * end the FUSE loop (exit 0, as before), not the command line's interrupt flag */
+    dr_interrupt_uninstall();
     sigset_t stop, old;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "drrepo/error.h"
-#include "drrepo/interrupt.h"
 #include "drrepo/mem.h"
 #include "drrepo/restore.h"
 #include "drrepo/util.h"
@@ -198,11 +197,9 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
             }
         }
         struct dr_restore_stats st;
-        /* a signal now stops the restore between files: its temporary files are removed and
-         * the lock is released on the way out (exit 130) */
-        dr_interrupt_install();
+        /* a signal stops the restore between files (cmd.c installs the handler): its temporary
+         * files are removed and the lock is released on the way out (exit 128 + the signal) */
         rc = dr_restore_run(ctx->r, &s, &o, &st);
-        dr_interrupt_uninstall();
         /* the summary only for a restore that succeeded: one that failed says on stderr how
          * much it restored and what it could not */
         if (rc >= 0 && !ctx->quiet && !ctx->json) {

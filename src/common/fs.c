@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 
 #include "drrepo/error.h"
 #include "drrepo/fault.h"
+#include "drrepo/interrupt.h"
 #include "drrepo/mem.h"
 
 char *dr_fs_dirname(const char *path)
@@ -235,6 +237,17 @@ int dr_fs_fd_read(void *arg, uint8_t *buf, size_t len)
 {
     struct dr_fd_reader *fr = arg;
     for (;;) {
+        /* a pipe or a terminal can stay silent for long: wait in short steps, so that a signal
+         * (interrupt.h) stops the read even while the handler restarts the system calls */
+        struct pollfd p = {.fd = fr->fd, .events = POLLIN};
+        int ready = poll(&p, 1, 200);
+        int rc = dr_interrupt_check();
+        if (rc < 0) {
+            return rc;
+        }
+        if (ready == 0 || (ready < 0 && errno == EINTR)) {
+            continue;
+        }
         ssize_t got = read(fr->fd, buf, len > INT32_MAX ? INT32_MAX : len);
         if (got >= 0) {
             return (int)got;

@@ -7,6 +7,7 @@
 #include "drrepo/error.h"
 #include "drrepo/fault.h"
 #include "drrepo/format.h"
+#include "drrepo/interrupt.h"
 #include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
@@ -334,6 +335,13 @@ int dr_prune_repack(struct dr_repo *r, const struct dr_prune_opts *o, struct dr_
         struct dr_pack_writer *w[2] = {dr_pack_writer_new(dr_repo_keys(r), DR_BLOB_DATA),
                                        dr_pack_writer_new(dr_repo_keys(r), DR_BLOB_TREE)};
         for (size_t i = 0; rc >= 0 && i < pl.nrepack; i++) {
+            /* a signal stops the repack between packs: the new packs already indexed stay (the
+             * next prune deletes what they made redundant), the records not yet written in the
+             * writers are dropped with it, and every old pack is still in place */
+            rc = dr_interrupt_check();
+            if (rc < 0) {
+                break;
+            }
             uint8_t t = pl.repack[i].p.type == DR_BLOB_TREE ? DR_BLOB_TREE : DR_BLOB_DATA;
             rc = repack_one(r, &pl.repack[i], w[t], st);
             if (rc == DR_ECORRUPT) {
@@ -510,6 +518,11 @@ int dr_prune_delete(struct dr_repo *r, const struct dr_prune_opts *o, struct dr_
     dr_workset_close(d.ws);
     if (rc >= 0) {
         rc = DR_FAULT_POINT("prune.before_index_commit");
+    }
+    if (rc >= 0) {
+        /* the last point where a signal stops the deletion: once the index has let the packs
+         * go, they are deleted (a short loop), as a crash-free stop leaves them */
+        rc = dr_interrupt_check();
     }
     if (rc < 0) {
         dr_index_abort(d.txn);

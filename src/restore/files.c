@@ -246,7 +246,9 @@ struct fd_out {
 static int fd_write(void *arg, const uint8_t *p, size_t len)
 {
     struct fd_out *o = arg;
-    return dr_fs_write_full(o->fd, p, len, o->what);
+    /* dump: a signal ends the stream between chunks */
+    int rc = dr_interrupt_check();
+    return rc < 0 ? rc : dr_fs_write_full(o->fd, p, len, o->what);
 }
 
 int dr_restore_file_to_fd(struct dr_repo *r, const struct dr_node *n, int fd, const char *what,

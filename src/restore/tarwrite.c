@@ -13,6 +13,7 @@
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 #include "drrepo/fs.h"
+#include "drrepo/interrupt.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/rdbstore.h"
@@ -216,7 +217,9 @@ struct tw {
 
 static int emit(struct tw *w, const void *p, size_t n)
 {
-    return dr_fs_write_full(w->fd, p, n, "standard output");
+    /* a signal ends the archive like an output error: between writes, never inside one */
+    int rc = dr_interrupt_check();
+    return rc < 0 ? rc : dr_fs_write_full(w->fd, p, n, "standard output");
 }
 
 static int emit_zeros(struct tw *w, uint64_t n)

@@ -196,10 +196,9 @@ static int walk_dir(struct walk *w, const char *path, const struct dr_id *ptree,
             if (rc == 0) {
                 dr_tree_add(&t, &n);
             } else {
-                if (rc == 1) {
-                    dr_node_release(&n);
-                    rc = 0;
-                }
+                /* left out (1), or an error that stops the walk (a signal among them) */
+                dr_node_release(&n);
+                rc = rc == 1 ? 0 : rc;
             }
         }
         free(full);
@@ -263,10 +262,10 @@ static int walk_virtual(struct walk *w, const char *prefix, char **paths, size_t
             if (rc == 1 || (rc == 0 && got == DIR_READ_NONE)) {
                 w->sources_unread++;
             }
-            if (rc == 1) {
+            if (rc != 0) {
                 dr_node_release(&n);
-                rc = 0;
-            } else if (rc == 0) {
+                rc = rc == 1 ? 0 : rc;
+            } else {
                 if (n.type == DR_NODE_FILE) {
                     rc = w->sink->remember(w->sink->arg, full, &n);
                 }

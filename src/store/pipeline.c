@@ -22,6 +22,7 @@
 #include "drrepo/error.h"
 #include "drrepo/fault.h"
 #include "drrepo/format.h"
+#include "drrepo/interrupt.h"
 #include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
@@ -539,6 +540,12 @@ int dr_pipeline_commit(struct dr_pipeline *w, const struct dr_snapshot *s,
     /* The commit point: a snapshot written after the lease ran out could name packs that a
      * prune which removed our expired lock has deleted meanwhile. */
     rc = dr_repo_check_lock(w->r);
+    if (rc < 0) {
+        goto out;
+    }
+    /* the last point where a signal stops the run: after it the snapshot is written and the
+     * run is complete; an interrupted run never records a snapshot */
+    rc = dr_interrupt_check();
     if (rc < 0) {
         goto out;
     }

@@ -3,7 +3,7 @@
 # --overwrite never|if-changed|always (bare --overwrite is always; none refuses), --delete,
 # --dry-run (text and --json), and the stops: a restore killed with kill -9 half-way is finished
 # by `--overwrite if-changed` without rewriting a file that was complete (same inode and mtime),
-# and SIGTERM leaves no temporary file in the target and no lock (exit 130). The stops need a
+# and SIGTERM leaves no temporary file in the target and no lock (exit 143). The stops need a
 # build with DR_FAULTS: the fault point restore.file.renamed stops a restore after its K-th
 # file is in place, the rest of its batch still under temporary names.
 . "$DR_SRC/tests/e2e/lib.sh"
@@ -109,7 +109,7 @@ dr_check "temporary files stand in the target while it is paused" \
 kill -TERM "$pid"
 touch "$T/p.go"
 wait "$pid"
-dr_check "SIGTERM: exit 130" test $? -eq 130
+dr_check "SIGTERM: exit 143" test $? -eq 143
 dr_check "SIGTERM: the error says interrupted" grep -q "SIGTERM" "$T/err"
 dr_check "SIGTERM: no temporary file left in the target" test -z "$(find "$sig" -name '.drrepo-tmp-*')"
 dr_check "SIGTERM: no lock left" test -z "$(ls -A "$REPO/locks")"
