@@ -85,4 +85,9 @@ drrepo snapshots --json --latest 2 --host h2 | jq -r '.[].id' | sort > "$T/got"
 dr_check "snapshots --latest 2 --host h2" test "$(tr '\n' ' ' < "$T/got")" = "$(printf '%s\n' "$s2" "$s4" | sort | tr '\n' ' ')"
 dr_must_fail 2 "snapshots --latest 0 is refused" drrepo snapshots --latest 0
 
+# --- --iexclude (after the selectors: it adds a snapshot) ---
+dr_expect_success "snapshot --iexclude" drrepo snapshot "$S" --iexclude '*.LOG' --iexclude "$S/B" --host h3
+drrepo ls latest > "$T/ls"
+dr_check "--iexclude matches either case" sh -c "! grep -q '\.log' '$T/ls' && ! grep -q '$S/b' '$T/ls' && grep -q '$S/a/out/f1' '$T/ls'"
+
 dr_done
