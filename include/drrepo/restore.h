@@ -34,7 +34,7 @@ typedef void (*dr_restore_action_cb)(void *arg, enum dr_restore_action a, const 
 
 struct dr_restore_opts {
     const char *target;
-    char **includes; /* fnmatch patterns on snapshot paths; a match restores the whole subtree */
+    char **includes; /* pattern.h patterns on snapshot paths; a match restores the whole subtree */
     size_t nincludes;
     char **excludes;
     size_t nexcludes;

@@ -74,6 +74,8 @@ struct dr_source_files_opts {
     size_t npaths;
     char **excludes; /* dr_pattern_match patterns */
     size_t nexcludes;
+    char **iexcludes; /* the same, matched with DR_PATTERN_ICASE (--iexclude) */
+    size_t niexcludes;
     bool one_file_system;
 };
 

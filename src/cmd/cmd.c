@@ -52,9 +52,9 @@ static const struct dr_cmd commands[] = {
     {"dump", "write a file, or a directory as tar, to stdout", dr_cmd_dump,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED, "dump SNAP PATH", dr_cmd_dump_opts, 2},
     {"diff", "show what changed between two snapshots", dr_cmd_diff, DR_CMD_REPO,
-     "diff SNAP1 SNAP2", NULL, 2},
-    {"stats", "show repository sizes and dedup ratio", dr_cmd_stats, DR_CMD_REPO, "stats [--json]",
-     NULL, 0},
+     "diff [--host HOST] [--tag TAG] [--path PATH] SNAP1 SNAP2", dr_cmd_diff_opts, 2},
+    {"stats", "show repository sizes and dedup ratio", dr_cmd_stats, DR_CMD_REPO,
+     "stats [--host HOST] [--tag TAG] [--path PATH] [SNAP...] [--json]", dr_cmd_stats_opts, -1},
     {"key", "manage passwords (key files)", dr_cmd_key, DR_CMD_REPO | DR_CMD_NO_INDEX,
      "key list\n"
      "key add [--new-password-file FILE]\n"

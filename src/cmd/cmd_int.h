@@ -191,10 +191,10 @@ int dr_cmd_usage(struct dr_ctx *ctx, const char *fmt, ...) DR_PRINTF(2, 3);
 /* Progress callback printing to stderr (arg is a label such as "snapshot"). */
 void dr_cmd_progress(void *arg, const struct dr_progress *p, bool final);
 
-/* The snapshot selector (select.c): --host HOST and --tag TAG, copy's --path PATH, and drill's
- * --latest. A command
- * puts DR_SELECT_OPTS (and DR_SELECT_LATEST_OPT) into its option table and passes every
- * option it does not know itself to dr_select_opt. */
+/* The snapshot selector (select.c): --host HOST, --tag TAG[,TAG...] and --path PATH (each
+ * repeatable: OR; the commas of a --tag: AND), and drill's --latest. A command puts
+ * DR_SELECT_OPTS (and DR_SELECT_LATEST_OPT) into its option table, starts with
+ * DR_SELECT_INIT(ctx) and passes every option it does not know itself to dr_select_opt. */
 #define DR_SELECT_LATEST 0x5e1 /* id of --latest: no short option */
 #define DR_SELECT_PATH 0x5e2   /* id of --path: no short option */
 #define DR_SELECT_OPTS                                                                             \
@@ -202,39 +202,52 @@ void dr_cmd_progress(void *arg, const struct dr_progress *p, bool final);
      .short_name = 'H',                                                                            \
      .id = 'H',                                                                                    \
      .arg = "HOST",                                                                                \
-     .help = "only snapshots of HOST ('latest' is the latest of them)"},                           \
+     .help = "only snapshots of HOST (repeat: any of them; 'latest' is the latest of them)",       \
+     .flags = DR_OPT_REPEAT},                                                                      \
+        {.name = "tag",                                                                            \
+         .short_name = 't',                                                                        \
+         .id = 't',                                                                                \
+         .arg = "TAG[,TAG]",                                                                       \
+         .help = "only snapshots with all these tags (repeat: any of the lists)",                  \
+         .flags = DR_OPT_REPEAT},                                                                  \
     {                                                                                              \
-        .name = "tag", .short_name = 't', .id = 't', .arg = "TAG",                                 \
-        .help = "only snapshots with tag TAG ('latest' is the latest of them)"                     \
+        .name = "path", .id = DR_SELECT_PATH, .arg = "PATH",                                       \
+        .help = "only snapshots that saved PATH or a directory above it, or of source PATH "       \
+                "(pg:HOST:PORT, redis:HOST:PORT); repeat: any of them",                            \
+        .flags = DR_OPT_REPEAT                                                                     \
     }
 #define DR_SELECT_LATEST_OPT                                                                       \
     {                                                                                              \
         .name = "latest", .id = DR_SELECT_LATEST,                                                  \
-        .help = "the latest snapshot (of --host, --tag) instead of SNAP"                           \
-    }
-
-#define DR_SELECT_PATH_OPT                                                                         \
-    {                                                                                              \
-        .name = "path", .id = DR_SELECT_PATH, .arg = "PATH",                                       \
-        .help = "only snapshots that saved PATH ('latest' is the latest of them)"                  \
+        .help = "the latest snapshot (of --host, --tag, --path) instead of SNAP"                   \
     }
 
 struct dr_select {
-    const char *host; /* --host: NULL for any */
-    const char *tag;  /* --tag: NULL for any */
-    const char *path; /* --path (commands with DR_SELECT_PATH_OPT): NULL for any */
-    bool latest;      /* --latest (drill) */
+    const struct dr_args *args; /* where the values are read from (DR_SELECT_INIT) */
+    size_t nhost, ntag, npath;  /* how many of each were given (0: any) */
+    bool latest;                /* --latest (drill) */
 };
+#define DR_SELECT_INIT(ctx)                                                                        \
+    {                                                                                              \
+        .args = &(ctx)->args                                                                       \
+    }
 
 /* Takes an option id (dr_cmd_opt, with its argument) when it is a selector option; false when it is
  * not. */
 bool dr_select_opt(struct dr_select *sel, int c, const char *arg);
-/* Resolves spec ("latest", an id or a prefix; "latest" whatever spec is when --latest was given)
- * under the selector's host and tag (dr_repo_snapshot_resolve). */
+/* Was any of --host, --tag, --path given? */
+bool dr_select_filtered(const struct dr_select *sel);
+/* Resolves spec ("latest", an id or a prefix; "latest" whatever spec is when --latest was given):
+ * "latest" is the latest snapshot that passes the selector; an id is taken as it is. Errors:
+ * DR_ENOENT naming the selector ("no snapshot matches latest --host db1 --path /srv"), and those
+ * of dr_repo_snapshot_resolve. */
 DR_MUST_CHECK int dr_select_resolve(struct dr_ctx *ctx, const struct dr_select *sel,
                                     const char *spec, struct dr_id *out);
 /* Does s pass the selector's --host, --tag and --path? */
 bool dr_select_matches(const struct dr_select *sel, const struct dr_snapshot *s);
+/* "latest --host db1 --path /srv": spec and the selector options as given, for messages.
+ * malloc'd. */
+char *dr_select_describe(const struct dr_select *sel, const char *spec);
 
 /* Finishes w (dr_json_finish), prints its buffer and a newline to out, and releases the
  * buffer, whether or not it printed. Returns the writer's error, or 0. */
@@ -278,6 +291,7 @@ int dr_cmd_metrics(struct dr_ctx *ctx, int argc, char **argv);
 extern const struct dr_opt dr_cmd_init_opts[], dr_cmd_snapshot_opts[], dr_cmd_snapshots_opts[],
     dr_cmd_ls_opts[], dr_cmd_restore_opts[], dr_cmd_dump_opts[], dr_cmd_key_opts[],
     dr_cmd_check_opts[], dr_cmd_drill_opts[], dr_cmd_mount_opts[], dr_cmd_forget_opts[],
-    dr_cmd_prune_opts[], dr_cmd_repair_opts[], dr_cmd_unlock_opts[], dr_cmd_copy_opts[];
+    dr_cmd_prune_opts[], dr_cmd_repair_opts[], dr_cmd_unlock_opts[], dr_cmd_copy_opts[],
+    dr_cmd_diff_opts[], dr_cmd_stats_opts[];
 
 #endif

@@ -29,7 +29,6 @@ const struct dr_opt dr_cmd_copy_opts[] = {
     {"to-cache-dir", 0, O_TO_CACHE_DIR, "DIR",
      "where the target's local index lives (default: the source's cache root)", 0, NULL},
     DR_SELECT_OPTS,
-    DR_SELECT_PATH_OPT,
     DR_METRICS_FILE_OPT,
     {0},
 };
@@ -144,7 +143,7 @@ static void print_result(const struct dr_copy_result *res, int drills)
 
 int dr_cmd_copy(struct dr_ctx *ctx, int argc, char **argv)
 {
-    struct dr_select sel = {0};
+    struct dr_select sel = DR_SELECT_INIT(ctx);
     struct target t = {0};
     const char *arg;
     int c;

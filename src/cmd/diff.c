@@ -201,8 +201,21 @@ static int diff_trees(struct dr_repo *r, const struct dr_id *a, const struct dr_
     return rc;
 }
 
+const struct dr_opt dr_cmd_diff_opts[] = {
+    DR_SELECT_OPTS,
+    {0},
+};
+
 int dr_cmd_diff(struct dr_ctx *ctx, int argc, char **argv)
 {
+    struct dr_select sel = DR_SELECT_INIT(ctx);
+    const char *arg;
+    int c;
+    while ((c = dr_cmd_opt(ctx, &arg)) != 0) {
+        if (!dr_select_opt(&sel, c, arg)) {
+            DR_BUG("diff: an option of the table is not handled");
+        }
+    }
     if (argc != 2) {
         return dr_cmd_usage(ctx, "diff takes two snapshots");
     }
@@ -214,9 +227,9 @@ int dr_cmd_diff(struct dr_ctx *ctx, int argc, char **argv)
     struct dr_snapshot sa, sb;
     dr_snapshot_init(&sa);
     dr_snapshot_init(&sb);
-    rc = dr_repo_snapshot_resolve(ctx->r, argv[0], NULL, NULL, &ia);
+    rc = dr_select_resolve(ctx, &sel, argv[0], &ia);
     if (rc >= 0) {
-        rc = dr_repo_snapshot_resolve(ctx->r, argv[1], NULL, NULL, &ib);
+        rc = dr_select_resolve(ctx, &sel, argv[1], &ib);
     }
     if (rc >= 0) {
         rc = dr_repo_snapshot_load(ctx->r, &ia, &sa);

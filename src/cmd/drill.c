@@ -68,7 +68,7 @@ const struct dr_opt dr_cmd_drill_opts[] = {
 
 int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
 {
-    struct dr_select sel = {0};
+    struct dr_select sel = DR_SELECT_INIT(ctx);
     struct dr_drill_opts o = {0};
     const char *arg;
     int c;
@@ -94,8 +94,8 @@ int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
         return dr_cmd_usage(ctx, sel.latest ? "--latest takes no snapshot id"
                                             : "one snapshot is needed");
     }
-    if (!sel.latest && (sel.host || sel.tag)) {
-        return dr_cmd_usage(ctx, "--host and --tag select the snapshot with --latest");
+    if (!sel.latest && dr_select_filtered(&sel)) {
+        return dr_cmd_usage(ctx, "--host, --tag and --path select the snapshot with --latest");
     }
     int rc = dr_cmd_open(ctx);
     if (rc < 0) {

@@ -18,7 +18,7 @@ const struct dr_opt dr_cmd_dump_opts[] = {
 
 int dr_cmd_dump(struct dr_ctx *ctx, int argc, char **argv)
 {
-    struct dr_select sel = {0};
+    struct dr_select sel = DR_SELECT_INIT(ctx);
     const char *arg;
     int c;
     while ((c = dr_cmd_opt(ctx, &arg)) != 0) {

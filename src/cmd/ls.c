@@ -99,7 +99,7 @@ const struct dr_opt dr_cmd_ls_opts[] = {
 int dr_cmd_ls(struct dr_ctx *ctx, int argc, char **argv)
 {
     struct ls_ctx lc = {.json = ctx->json};
-    struct dr_select sel = {0};
+    struct dr_select sel = DR_SELECT_INIT(ctx);
     const char *arg;
     int c;
     while ((c = dr_cmd_opt(ctx, &arg)) != 0) {
@@ -130,6 +130,21 @@ int dr_cmd_ls(struct dr_ctx *ctx, int argc, char **argv)
     rc = dr_repo_snapshot_load(ctx->r, &id, &s);
     if (rc >= 0) {
         rc = dr_repo_find_node(ctx->r, &s, path, &n);
+        if (rc == DR_ENOENT) {
+            /* "latest" is not narrowed by the PATH argument (which snapshot "latest" is must not
+             * depend on what is listed); --path is how to ask for the latest that saved it */
+            char sid[9];
+            char *d = dr_select_describe(&sel, spec);
+            dr_short_id(&id, sid);
+            dr_error_clear();
+            rc = dr_errorf(DR_ENOENT, "snapshot %s (%s) has no path '%s'%s%s", sid, d, path,
+                           strcmp(spec, "latest") == 0
+                               ? "; to list the latest snapshot that saved it: "
+                                 "ls latest --path "
+                               : "",
+                           strcmp(spec, "latest") == 0 ? path : "");
+            free(d);
+        }
     }
     if (rc >= 0 && lc.json) {
         rc = json_line(NULL, NULL, &id, &s);

@@ -241,7 +241,7 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
     struct strv keep_tags = {0};
     struct dr_prune_opts po = {.max_unused = 5};
     unsigned group_by = DR_GROUP_HOST | DR_GROUP_PATHS;
-    struct dr_select sel = {0};
+    struct dr_select sel = DR_SELECT_INIT(ctx);
     bool prune = false;
     const char *arg;
     int c, rc = 0;

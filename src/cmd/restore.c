@@ -117,7 +117,7 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
 {
     struct dr_restore_opts o = {0};
     size_t ai = 0, ae = 0;
-    struct dr_select sel = {0};
+    struct dr_select sel = DR_SELECT_INIT(ctx);
     const char *arg;
     int c, rc = 0;
     while (rc >= 0 && (c = dr_cmd_opt(ctx, &arg)) != 0) {

@@ -144,6 +144,8 @@ static int print_result(struct dr_ctx *ctx, const struct dr_id *id, const struct
 const struct dr_opt dr_cmd_snapshot_opts[] = {
     {"exclude", 'e', 'e', "PATTERN", "leave out paths that match PATTERN", DR_OPT_REPEAT, NULL},
     {"exclude-file", 0, 4, "FILE", "exclude the patterns of FILE, one a line", DR_OPT_REPEAT, NULL},
+    {"iexclude", 0, 12, "PATTERN", "as --exclude, with letters matching either case", DR_OPT_REPEAT,
+     NULL},
     {"one-file-system", 'x', 'x', NULL, "do not cross mount points", 0, NULL},
     {"tag", 't', 't', "TAG", "tag the snapshot with TAG", DR_OPT_REPEAT, NULL},
     {"host", 'H', 'H', "HOST", "record HOST instead of this machine's name", 0, NULL},
@@ -171,7 +173,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     bool allow_empty = false;
     struct dr_source *owned = NULL;
     const struct dr_source *src = NULL;
-    struct strv excl = {0}, tags = {0};
+    struct strv excl = {0}, iexcl = {0}, tags = {0};
     bool use_stdin = false, from_cmd = false;
     const char *name = NULL, *redis_url = NULL, *pg_conninfo = NULL;
     struct dr_redis_source *redis = NULL;
@@ -187,6 +189,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         case 3: name = arg; break;
         case 'e': strv_push(&excl, dr_xstrdup(arg)); break;
         case 4: rc = read_exclude_file(arg, &excl); break;
+        case 12: strv_push(&iexcl, dr_xstrdup(arg)); break;
         case 'x': fo.one_file_system = true; break;
         case 't': strv_push(&tags, dr_xstrdup(arg)); break;
         case 'H': o.host = arg; break;
@@ -253,6 +256,8 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     }
     fo.excludes = excl.v;
     fo.nexcludes = excl.n;
+    fo.iexcludes = iexcl.v;
+    fo.niexcludes = iexcl.n;
     if (from_cmd) {
         owned = dr_source_command_new(rest, name, allow_empty); /* argv is NULL-terminated */
     } else if (use_stdin) {
@@ -335,6 +340,7 @@ out:
     dr_source_pg_close(pg);
     dr_source_free(owned);
     strv_clear(&excl);
+    strv_clear(&iexcl);
     strv_clear(&tags);
     return rc;
 }

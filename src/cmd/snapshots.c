@@ -2,6 +2,7 @@
 #include "cmd_int.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "drrepo/drill.h"
 #include "drrepo/error.h"
@@ -90,18 +91,53 @@ static void json_entry(struct dr_json *w, const struct dr_snap_entry *e, const s
     dr_json_end_object(w);
 }
 
+#define SNAPSHOTS_LATEST 0x5e8 /* below DR_OPT_GLOBAL_BASE, apart from DR_SELECT_* */
+
 const struct dr_opt dr_cmd_snapshots_opts[] = {
     DR_SELECT_OPTS,
+    {"latest", 0, SNAPSHOTS_LATEST, "N",
+     "only the N latest snapshots of each host and paths (of those selected)", 0, NULL},
     {0},
 };
 
+/* Marks in show[] the snapshots to list: those the selector passes and, with --latest N, only
+ * the N latest of each group of the same host and paths (as restic's --latest). v is oldest
+ * first. */
+static void pick(const struct dr_select *sel, const struct dr_snap_entry *v, size_t n,
+                 uint64_t latest, bool *show)
+{
+    for (size_t i = n; i-- > 0;) {
+        show[i] = dr_select_matches(sel, &v[i].snap);
+        if (!show[i] || !latest) {
+            continue;
+        }
+        uint64_t newer = 0; /* shown snapshots of the same group after this one */
+        for (size_t k = i + 1; k < n; k++) {
+            const struct dr_snapshot *a = &v[i].snap, *b = &v[k].snap;
+            bool same = show[k] && strcmp(a->host, b->host) == 0 && a->npaths == b->npaths;
+            for (size_t p = 0; same && p < a->npaths; p++) {
+                same = strcmp(a->paths[p], b->paths[p]) == 0;
+            }
+            newer += same;
+        }
+        show[i] = newer < latest;
+    }
+}
+
 int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
 {
-    struct dr_select sel = {0};
+    struct dr_select sel = DR_SELECT_INIT(ctx);
     const char *arg;
     int c;
+    uint64_t latest = 0;
     while ((c = dr_cmd_opt(ctx, &arg)) != 0) {
-        if (!dr_select_opt(&sel, c, arg)) {
+        if (c == SNAPSHOTS_LATEST) {
+            if (dr_parse_u64(arg, &latest) < 0 || latest == 0) {
+                dr_error_clear();
+                return dr_cmd_usage(ctx, "--latest needs a number of snapshots above 0, not '%s'",
+                                    arg);
+            }
+        } else if (!dr_select_opt(&sel, c, arg)) {
             DR_BUG("snapshots: an option of the table is not handled");
         }
     }
@@ -134,9 +170,11 @@ int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
                "Last drill", "Paths");
     }
     size_t shown = 0;
+    bool *show = dr_xcalloc(n ? n : 1, sizeof(*show));
+    pick(&sel, v, n, latest, show);
     for (size_t i = 0; rc >= 0 && i < n; i++) {
         const struct dr_snapshot *s = &v[i].snap;
-        if (!dr_select_matches(&sel, s)) {
+        if (!show[i]) {
             continue;
         }
         if (ctx->json) {
@@ -178,6 +216,7 @@ int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
         dr_drill_result_release(&d.v[i]);
     }
     free(d.v);
+    free(show);
     dr_snap_list_free(v, n);
     if (rc >= 0 && bad) {
         rc = dr_errorf(DR_ECORRUPT, "%zu snapshots could not be read (run 'drrepo check')", bad);

@@ -1,29 +1,79 @@
 /* stats.c: `drrepo stats`: logical size of the snapshots, what is stored, the dedup ratio and
- * the space prune could reclaim. Computed from the index: no pack is read. */
+ * the space prune could reclaim. Computed from the index: no pack is read. The logical size and
+ * the count are of the snapshots named (SNAP...) or selected (--host, --tag, --path); the stored
+ * sizes are always the whole repository's. */
 #include "cmd_int.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "drrepo/error.h"
+#include "drrepo/mem.h"
 #include "drrepo/util.h"
+
+const struct dr_opt dr_cmd_stats_opts[] = {
+    DR_SELECT_OPTS,
+    {0},
+};
+
+/* Is snapshot i one of the SNAP arguments (resolved into ids)? */
+static bool named(const struct dr_id *ids, size_t nids, const struct dr_id *id)
+{
+    for (size_t k = 0; k < nids; k++) {
+        if (memcmp(&ids[k], id, sizeof(*id)) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
 
 int dr_cmd_stats(struct dr_ctx *ctx, int argc, char **argv)
 {
-    (void)argc; /* no operands: cmd.c refuses them (max_args) */
-    (void)argv;
+    struct dr_select sel = DR_SELECT_INIT(ctx);
+    const char *arg;
+    int c;
+    while ((c = dr_cmd_opt(ctx, &arg)) != 0) {
+        if (!dr_select_opt(&sel, c, arg)) {
+            DR_BUG("stats: an option of the table is not handled");
+        }
+    }
     int rc = dr_cmd_open(ctx);
     if (rc < 0) {
         return rc;
     }
+    /* SNAP arguments ("latest" under the selector, ids) name the snapshots counted; without
+     * them, every snapshot the selector passes */
+    struct dr_id *ids = dr_xcalloc(argc ? (size_t)argc : 1, sizeof(*ids));
+    for (int i = 0; i < argc && rc >= 0; i++) {
+        rc = dr_select_resolve(ctx, &sel, argv[i], &ids[i]);
+    }
     struct dr_snap_entry *v = NULL;
     size_t n = 0;
-    rc = dr_repo_snapshot_list(ctx->r, &v, &n, NULL);
+    if (rc >= 0) {
+        rc = dr_repo_snapshot_list(ctx->r, &v, &n, NULL);
+    }
     if (rc < 0) {
+        free(ids);
         return rc;
     }
     uint64_t logical = 0;
+    size_t counted = 0;
     for (size_t i = 0; i < n; i++) {
-        logical += v[i].snap.summary.bytes_total;
+        if (argc ? named(ids, (size_t)argc, &v[i].id) : dr_select_matches(&sel, &v[i].snap)) {
+            logical += v[i].snap.summary.bytes_total;
+            counted++;
+        }
+    }
+    free(ids);
+    if (counted == 0 && dr_select_filtered(&sel)) {
+        char *d = dr_select_describe(&sel, "");
+        rc = dr_errorf(DR_ENOENT, "no snapshot matches%s", d);
+        free(d);
+        dr_snap_list_free(v, n);
+        return rc;
     }
     dr_snap_list_free(v, n);
+    n = counted;
     struct dr_repo_stats t;
     rc = dr_repo_stats(ctx->r, &t);
     if (rc < 0) {

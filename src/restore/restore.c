@@ -33,8 +33,8 @@
 #include "restore_int.h"
 
 /* An include pattern selects a path if it matches the path or one of its ancestors; a directory
- * that is an ancestor of a possible match must be entered. Patterns with '/' are anchored at the
- * snapshot root. */
+ * that is an ancestor of a possible match must be entered (dr_pattern_may_match_below). Patterns
+ * with a leading '/' are anchored at the snapshot root. */
 bool dr_restore_included(const struct dr_restore_opts *o, const char *path, bool *descend)
 {
     *descend = false;
@@ -55,13 +55,9 @@ bool dr_restore_included(const struct dr_restore_opts *o, const char *path, bool
     }
     free(p);
     if (!hit) {
-        /* enter directories on the way to an anchored include */
-        size_t pl = strlen(path);
-        for (size_t i = 0; i < o->nincludes; i++) {
-            const char *inc = o->includes[i];
-            if (!strchr(inc, '/') || (strncmp(inc, path, pl) == 0 && inc[pl] == '/')) {
-                *descend = true;
-            }
+        /* enter the directories that may lead to a match ("/srv/x/out" enters /srv and /srv/x) */
+        for (size_t i = 0; i < o->nincludes && !*descend; i++) {
+            *descend = dr_pattern_may_match_below(o->includes[i], path);
         }
     }
     return hit;
@@ -442,11 +438,13 @@ static int restore_tree(struct restore *rs, const struct dr_id *root)
     return rc;
 }
 
-/* Sums the sizes of the files the restore will write, for the progress ETA. Trees only: the walk
- * reads no file data, and the tree cache makes the restore's own walk cheap afterwards. */
+/* Sums the sizes of the files the restore will write, for the progress ETA, and counts the paths
+ * the includes select. Trees only: the walk reads no file data, and the tree cache makes the
+ * restore's own walk cheap afterwards. Directories that lead to no include are skipped. */
 struct size_walk {
     const struct dr_restore_opts *o;
     uint64_t total;
+    uint64_t selected;
 };
 
 static int size_cb(void *arg, const char *path, const struct dr_node *n)
@@ -456,10 +454,14 @@ static int size_cb(void *arg, const char *path, const struct dr_node *n)
         return 1;
     }
     bool descend;
-    if (n->type == DR_NODE_FILE && dr_restore_included(sw->o, path, &descend)) {
+    bool inc = dr_restore_included(sw->o, path, &descend);
+    if (inc && strcmp(path, "/") != 0) {
+        sw->selected++;
+    }
+    if (inc && n->type == DR_NODE_FILE) {
         sw->total += n->size;
     }
-    return 0;
+    return n->type == DR_NODE_DIR && !inc && !descend ? 1 : 0;
 }
 
 /* "1 file", "2 directories": counts in the messages a person reads. */
@@ -496,16 +498,38 @@ static int partial_error(const struct dr_restore_stats *st)
     return rc;
 }
 
+/* "nothing in the snapshot matches --include 'a' or 'b'" (and the excludes, if any). */
+static int no_match_error(const struct dr_restore_opts *o)
+{
+    char *list = dr_xstrdup("");
+    for (size_t i = 0; i < o->nincludes; i++) {
+        char *next = dr_xasprintf("%s%s'%s'", list, i ? " or " : "", o->includes[i]);
+        free(list);
+        list = next;
+    }
+    int rc =
+        dr_errorf(DR_ENOENT, "nothing in the snapshot matches --include %s%s; nothing restored",
+                  list, o->nexcludes ? " (after the excludes)" : "");
+    free(list);
+    return rc;
+}
+
 int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct dr_restore_opts *o,
                    struct dr_restore_stats *out)
 {
     struct restore rs = {.r = r, .o = o, .rootfd = -1, .root = geteuid() == 0};
     pthread_mutex_init(&rs.mu, NULL);
     rs.start_ns = rs.last_ns = dr_mono_ns();
-    if (o->progress) {
+    if (o->progress || o->nincludes) {
         struct size_walk sw = {.o = o};
         if (dr_repo_walk(r, &s->tree, "/", size_cb, &sw) >= 0) {
             rs.prog.bytes_total = sw.total;
+            if (o->nincludes && sw.selected == 0) {
+                /* a restore that restores nothing is almost always a mistyped include: say so
+                 * before a single directory is created */
+                pthread_mutex_destroy(&rs.mu);
+                return no_match_error(o);
+            }
         } else {
             dr_error_clear(); /* no ETA then; the restore reports the damage itself */
         }

@@ -142,6 +142,20 @@ static struct dirent *dir_next(DIR *d)
     return readdir(d);
 }
 
+/* Does --exclude or --iexclude leave path out? */
+static bool excluded(const struct dr_source_files_opts *o, const char *path)
+{
+    if (dr_pattern_match_any(o->excludes, o->nexcludes, path)) {
+        return true;
+    }
+    for (size_t i = 0; i < o->niexcludes; i++) {
+        if (dr_pattern_match_flags(o->iexcludes[i], path, DR_PATTERN_ICASE)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Stores the directory at path as a tree; *out_read tells how much of its listing was read (a
  * directory that cannot be read is an input error: reported, counted, and stored with what was
  * read, so the snapshot still holds its metadata and its readable entries). */
@@ -190,7 +204,7 @@ static int walk_dir(struct walk *w, const char *path, const struct dr_id *ptree,
     for (size_t i = 0; i < nnames && rc >= 0; i++) {
         char *full = plen && path[plen - 1] == '/' ? dr_xasprintf("%s%s", path, names[i])
                                                    : dr_xasprintf("%s/%s", path, names[i]);
-        if (!dr_pattern_match_any(w->o->excludes, w->o->nexcludes, full)) {
+        if (!excluded(w->o, full)) {
             struct dr_node n;
             rc = walk_entry(w, full, names[i], dr_tree_find(&pt, names[i]), &n, NULL);
             if (rc == 0) {
@@ -307,7 +321,7 @@ static _Thread_local struct walk *scan_w;
 static int scan_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)ftw;
-    if (dr_pattern_match_any(scan_w->o->excludes, scan_w->o->nexcludes, path)) {
+    if (excluded(scan_w->o, path)) {
         return flag == FTW_D ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
     }
     if (flag == FTW_F && S_ISREG(st->st_mode)) {

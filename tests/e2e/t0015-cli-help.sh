@@ -94,8 +94,9 @@ dr_expect_success "--json after the command" drrepo snapshots --json
 dr_check "it is JSON" grep -q '^\[{"id":' "$T/out"
 dr_expect_success "a unique prefix of a long option (as getopt took it)" drrepo snapshots --hos "$(hostname)"
 
-dr_must_fail 2 "stats with a stray argument" drrepo stats latest
-dr_check "it names the argument" grep -q "stats: unexpected argument 'latest'" "$T/err"
+dr_must_fail 2 "stats with an argument that is not a snapshot" drrepo stats nosuchsnap
+dr_check "it names the argument" grep -q "'nosuchsnap' is not a snapshot id" "$T/err"
+dr_expect_success "stats takes a snapshot" drrepo stats latest
 dr_must_fail 2 "unlock with a stray argument" drrepo unlock foo
 dr_must_fail 2 "version with a stray argument" drrepo version now
 dr_must_fail 2 "snapshots with a stray argument" drrepo snapshots latest
