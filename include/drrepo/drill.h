@@ -35,6 +35,15 @@ typedef int (*dr_drill_cb)(void *arg, const struct dr_drill_result *res);
 DR_MUST_CHECK int dr_drill_list(struct dr_repo *r, const struct dr_id *id, dr_drill_cb cb,
                                 void *arg);
 
+/* Every stored drill result, oldest first, copied out of the listing (dr_drill_results_load):
+ * for commands that match results to snapshots. */
+struct dr_drill_results {
+    struct dr_drill_result *v;
+    size_t n, alloc;
+};
+DR_MUST_CHECK int dr_drill_results_load(struct dr_repo *r, struct dr_drill_results *out);
+void dr_drill_results_release(struct dr_drill_results *d);
+
 /* Copies the drill results of snapshot src_id of src into dst as results of dst_id (the
  * snapshot's copy there: `drrepo copy`), sealed under dst's key. A result the target already
  * holds for dst_id (same start time and outcome: an earlier copy) is not stored again. The

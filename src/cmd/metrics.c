@@ -126,23 +126,6 @@ struct group {
     const struct dr_drill_result *drill; /* the latest drill of one of its snapshots */
 };
 
-struct drills {
-    struct dr_drill_result *v;
-    size_t n, alloc;
-};
-
-static int drill_cb(void *arg, const struct dr_drill_result *res)
-{
-    struct drills *d = arg;
-    DR_GROW(d->v, d->alloc, d->n + 1);
-    struct dr_drill_result *c = &d->v[d->n++];
-    *c = *res;
-    c->kind = dr_xstrdup(res->kind ? res->kind : "");
-    c->checked = dr_xstrdup(res->checked ? res->checked : "");
-    c->reason = res->reason ? dr_xstrdup(res->reason) : NULL;
-    return 0;
-}
-
 static bool same_group(const struct dr_snapshot *a, const struct dr_snapshot *b)
 {
     return strcmp(a->host ? a->host : "", b->host ? b->host : "") == 0 &&
@@ -174,8 +157,8 @@ int dr_cmd_metrics(struct dr_ctx *ctx, int argc, char **argv)
     if (rc < 0) {
         return rc;
     }
-    struct drills d = {0};
-    if (dr_drill_list(ctx->r, NULL, drill_cb, &d) < 0) {
+    struct dr_drill_results d = {0};
+    if (dr_drill_results_load(ctx->r, &d) < 0) {
         fprintf(stderr, "drrepo: warning: drill results left out: %s\n", dr_error_msg());
         dr_error_clear();
     }
@@ -237,10 +220,7 @@ int dr_cmd_metrics(struct dr_ctx *ctx, int argc, char **argv)
     dr_buf_release(&out);
     dr_metrics_release(&m);
     free(g);
-    for (size_t i = 0; i < d.n; i++) {
-        dr_drill_result_release(&d.v[i]);
-    }
-    free(d.v);
+    dr_drill_results_release(&d);
     dr_snap_list_free(v, n);
     if (rc >= 0 && bad) {
         rc = dr_errorf(DR_ECORRUPT, "%zu snapshots could not be read (run 'drrepo check')", bad);

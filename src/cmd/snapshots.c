@@ -9,26 +9,9 @@
 #include "drrepo/mem.h"
 #include "drrepo/util.h"
 
-/* Drill results, collected once and matched to snapshots by id (oldest first). */
-struct drills {
-    struct dr_drill_result *v;
-    size_t n, alloc;
-};
-
-static int drill_cb(void *arg, const struct dr_drill_result *res)
-{
-    struct drills *d = arg;
-    DR_GROW(d->v, d->alloc, d->n + 1);
-    struct dr_drill_result *c = &d->v[d->n++];
-    *c = *res;
-    c->kind = dr_xstrdup(res->kind ? res->kind : "");
-    c->checked = dr_xstrdup(res->checked ? res->checked : "");
-    c->reason = res->reason ? dr_xstrdup(res->reason) : NULL;
-    return 0;
-}
-
 /* The last drill of snapshot id, or NULL. */
-static const struct dr_drill_result *last_drill(const struct drills *d, const struct dr_id *id)
+static const struct dr_drill_result *last_drill(const struct dr_drill_results *d,
+                                                const struct dr_id *id)
 {
     const struct dr_drill_result *last = NULL;
     for (size_t i = 0; i < d->n; i++) {
@@ -39,7 +22,7 @@ static const struct dr_drill_result *last_drill(const struct drills *d, const st
     return last;
 }
 
-static void json_drills(struct dr_json *w, const struct drills *d, const struct dr_id *id)
+static void json_drills(struct dr_json *w, const struct dr_drill_results *d, const struct dr_id *id)
 {
     dr_json_key(w, "drills");
     dr_json_begin_array(w);
@@ -63,7 +46,8 @@ static void json_drills(struct dr_json *w, const struct drills *d, const struct 
     dr_json_end_array(w);
 }
 
-static void json_entry(struct dr_json *w, const struct dr_snap_entry *e, const struct drills *d)
+static void json_entry(struct dr_json *w, const struct dr_snap_entry *e,
+                       const struct dr_drill_results *d)
 {
     const struct dr_snapshot *s = &e->snap;
     dr_json_begin_object(w);
@@ -154,9 +138,9 @@ int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
     if (rc < 0) {
         return rc;
     }
-    struct drills d = {0};
+    struct dr_drill_results d = {0};
     /* a snapshots listing should not fail because drill results cannot be read */
-    if (dr_drill_list(ctx->r, NULL, drill_cb, &d) < 0) {
+    if (dr_drill_results_load(ctx->r, &d) < 0) {
         fprintf(stderr, "drrepo: warning: drill results not shown: %s\n", dr_error_msg());
         dr_error_clear();
     }
@@ -212,10 +196,7 @@ int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
         printf("%zu snapshots\n", shown);
     }
     dr_buf_release(&j);
-    for (size_t i = 0; i < d.n; i++) {
-        dr_drill_result_release(&d.v[i]);
-    }
-    free(d.v);
+    dr_drill_results_release(&d);
     free(show);
     dr_snap_list_free(v, n);
     if (rc >= 0 && bad) {

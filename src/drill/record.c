@@ -132,6 +132,37 @@ int dr_drill_list(struct dr_repo *r, const struct dr_id *id, dr_drill_cb cb, voi
     return rc;
 }
 
+static int collect_cb(void *arg, const struct dr_drill_result *res)
+{
+    struct dr_drill_results *d = arg;
+    DR_GROW(d->v, d->alloc, d->n + 1);
+    struct dr_drill_result *c = &d->v[d->n++];
+    *c = *res;
+    c->kind = dr_xstrdup(res->kind ? res->kind : "");
+    c->checked = dr_xstrdup(res->checked ? res->checked : "");
+    c->reason = res->reason ? dr_xstrdup(res->reason) : NULL;
+    return 0;
+}
+
+int dr_drill_results_load(struct dr_repo *r, struct dr_drill_results *out)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = dr_drill_list(r, NULL, collect_cb, out);
+    if (rc < 0) {
+        dr_drill_results_release(out);
+    }
+    return rc;
+}
+
+void dr_drill_results_release(struct dr_drill_results *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        dr_drill_result_release(&d->v[i]);
+    }
+    free(d->v);
+    memset(d, 0, sizeof(*d));
+}
+
 struct prune_ctx {
     struct dr_repo *r;
     int removed;
