@@ -26,7 +26,6 @@
 #include "drrepo/lockrec.h"
 
 #define DR_LOCK_STALE_NS (30LL * 60 * 1000000000)
-#define DR_LOCK_REFRESH_NS (5LL * 60 * 1000000000) /* a sixth of the lease */
 
 struct dr_lock;
 

@@ -182,6 +182,22 @@ static int decode_text(struct span t, struct dr_buf *out)
     return 0;
 }
 
+/* The first element tag of s: 1 when found (text set), 0 when there is none, DR_ECORRUPT when
+ * one starts but does not end. */
+static int first_elem(struct span s, const char *tag, struct span *text)
+{
+    size_t pos = 0;
+    return next_elem(s, &pos, tag, text);
+}
+
+/* The decoded text of the first element tag of s into out. DR_ECORRUPT when there is none, or
+ * it is malformed. */
+static int elem_text(struct span s, const char *tag, struct dr_buf *out)
+{
+    struct span t;
+    return first_elem(s, tag, &t) > 0 && decode_text(t, out) == 0 ? 0 : DR_ECORRUPT;
+}
+
 static int parse_u64(struct span t, uint64_t *out)
 {
     uint64_t v = 0;
@@ -211,16 +227,14 @@ int dr_s3_xml_list(const char *doc, size_t len, const char *what, dr_s3_key_cb c
                    bool *out_truncated, struct dr_buf *token)
 {
     struct span s = {doc, len}, body, t;
-    size_t pos = 0;
-    int rc = next_elem(s, &pos, "ListBucketResult", &body);
+    int rc = first_elem(s, "ListBucketResult", &body);
     if (rc <= 0) {
         return bad_listing(what, "no ListBucketResult element");
     }
     struct dr_buf key = DR_BUF_INIT(XML_TEXT_MAX + 1);
     *out_truncated = false;
     dr_buf_reset(token);
-    size_t p = 0;
-    rc = next_elem(body, &p, "IsTruncated", &t);
+    rc = first_elem(body, "IsTruncated", &t);
     if (rc < 0) {
         rc = bad_listing(what, "IsTruncated");
         goto out;
@@ -228,8 +242,7 @@ int dr_s3_xml_list(const char *doc, size_t len, const char *what, dr_s3_key_cb c
     if (rc > 0) {
         *out_truncated = t.n == 4 && memcmp(t.p, "true", 4) == 0;
     }
-    p = 0;
-    rc = next_elem(body, &p, "NextContinuationToken", &t);
+    rc = first_elem(body, "NextContinuationToken", &t);
     if (rc < 0 || (rc > 0 && decode_text(t, token) < 0)) {
         rc = bad_listing(what, "NextContinuationToken");
         goto out;
@@ -238,17 +251,15 @@ int dr_s3_xml_list(const char *doc, size_t len, const char *what, dr_s3_key_cb c
         rc = bad_listing(what, "truncated without a continuation token");
         goto out;
     }
-    p = 0;
+    size_t p = 0;
     struct span contents;
     while ((rc = next_elem(body, &p, "Contents", &contents)) > 0) {
-        size_t q = 0;
         uint64_t size = 0;
-        if (next_elem(contents, &q, "Key", &t) <= 0 || decode_text(t, &key) < 0 || key.len == 0) {
+        if (elem_text(contents, "Key", &key) < 0 || key.len == 0) {
             rc = bad_listing(what, "an object without a readable Key");
             goto out;
         }
-        q = 0;
-        if (next_elem(contents, &q, "Size", &t) <= 0 || parse_u64(t, &size) < 0) {
+        if (first_elem(contents, "Size", &t) <= 0 || parse_u64(t, &size) < 0) {
             rc = bad_listing(what, "an object without a readable Size");
             goto out;
         }
@@ -268,11 +279,9 @@ out:
 /* Copies the decoded text of element tag in s into out (cut to size, NUL-terminated). */
 static void copy_elem(struct span s, const char *tag, char *out, size_t size)
 {
-    struct span t;
-    size_t pos = 0;
     struct dr_buf b = DR_BUF_INIT(XML_TEXT_MAX + 1);
     out[0] = '\0';
-    if (next_elem(s, &pos, tag, &t) > 0 && decode_text(t, &b) == 0) {
+    if (elem_text(s, tag, &b) == 0) {
         snprintf(out, size, "%s", b.buf);
     }
     dr_buf_release(&b);
@@ -282,10 +291,9 @@ void dr_s3_xml_error(const char *doc, size_t len, char *code, size_t code_size, 
                      size_t msg_size)
 {
     struct span s = {doc, len}, body;
-    size_t pos = 0;
     code[0] = '\0';
     msg[0] = '\0';
-    if (next_elem(s, &pos, "Error", &body) <= 0) {
+    if (first_elem(s, "Error", &body) <= 0) {
         return;
     }
     copy_elem(body, "Code", code, code_size);
@@ -295,9 +303,8 @@ void dr_s3_xml_error(const char *doc, size_t len, char *code, size_t code_size, 
 int dr_s3_xml_value(const char *doc, size_t len, const char *tag, const char *what,
                     struct dr_buf *out)
 {
-    struct span s = {doc, len}, t;
-    size_t pos = 0;
-    if (next_elem(s, &pos, tag, &t) <= 0 || decode_text(t, out) < 0) {
+    struct span s = {doc, len};
+    if (elem_text(s, tag, out) < 0) {
         return dr_errorf(DR_ECORRUPT, "%s: the server's answer has no readable %s", what, tag);
     }
     return 0;
@@ -325,27 +332,23 @@ static int parse_time(struct span t, int64_t *out)
 int dr_s3_xml_uploads(const char *doc, size_t len, const char *what, dr_s3_upload_cb cb, void *arg)
 {
     struct span s = {doc, len}, body, up, t;
-    size_t pos = 0;
-    if (next_elem(s, &pos, "ListMultipartUploadsResult", &body) <= 0) {
+    if (first_elem(s, "ListMultipartUploadsResult", &body) <= 0) {
         return bad_listing(what, "no ListMultipartUploadsResult element");
     }
     struct dr_buf key = DR_BUF_INIT(XML_TEXT_MAX + 1), id = DR_BUF_INIT(XML_TEXT_MAX + 1);
     size_t p = 0;
     int rc;
     while ((rc = next_elem(body, &p, "Upload", &up)) > 0) {
-        size_t q = 0;
         int64_t when = 0;
-        if (next_elem(up, &q, "Key", &t) <= 0 || decode_text(t, &key) < 0 || key.len == 0) {
+        if (elem_text(up, "Key", &key) < 0 || key.len == 0) {
             rc = bad_listing(what, "an upload without a readable Key");
             goto out;
         }
-        q = 0;
-        if (next_elem(up, &q, "UploadId", &t) <= 0 || decode_text(t, &id) < 0 || id.len == 0) {
+        if (elem_text(up, "UploadId", &id) < 0 || id.len == 0) {
             rc = bad_listing(what, "an upload without a readable UploadId");
             goto out;
         }
-        q = 0;
-        if (next_elem(up, &q, "Initiated", &t) <= 0 || parse_time(t, &when) < 0) {
+        if (first_elem(up, "Initiated", &t) <= 0 || parse_time(t, &when) < 0) {
             rc = bad_listing(what, "an upload without a readable Initiated time");
             goto out;
         }
