@@ -109,6 +109,51 @@ static void test_bad_listings(void **state)
                        "</ListBucketResult>");
 }
 
+struct uploads {
+    char key[64], id[64];
+    int64_t when;
+    int n;
+};
+
+static int upload_cb(void *arg, const char *key, const char *upload_id, int64_t initiated_s)
+{
+    struct uploads *u = arg;
+    snprintf(u->key, sizeof(u->key), "%s", key);
+    snprintf(u->id, sizeof(u->id), "%s", upload_id);
+    u->when = initiated_s;
+    u->n++;
+    return 0;
+}
+
+static void test_uploads(void **state)
+{
+    (void)state;
+    const char *doc =
+        "<ListMultipartUploadsResult><Bucket>b</Bucket><Upload><Key>r/data/ab/x</Key>"
+        "<UploadId>2~a&amp;b</UploadId><Initiated>2026-12-01T10:20:30.000Z</Initiated>"
+        "</Upload><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>";
+    struct uploads u = {0};
+    assert_int_equal(dr_s3_xml_uploads(doc, strlen(doc), "t", upload_cb, &u), 0);
+    assert_int_equal(u.n, 1);
+    assert_string_equal(u.key, "r/data/ab/x");
+    assert_string_equal(u.id, "2~a&b");
+    assert_int_equal(u.when, 1796120430); /* 2026-12-01T10:20:30Z */
+    const char *bad = "<ListMultipartUploadsResult><Upload><Key>k</Key><UploadId>i</UploadId>"
+                      "<Initiated>yesterday</Initiated></Upload></ListMultipartUploadsResult>";
+    assert_int_equal(dr_s3_xml_uploads(bad, strlen(bad), "uploads of 'b'", upload_cb, &u),
+                     DR_ECORRUPT);
+    assert_non_null(strstr(dr_error_msg(), "uploads of 'b'"));
+    dr_error_clear();
+    struct dr_buf v = DR_BUF_INIT(64);
+    const char *init = "<InitiateMultipartUploadResult><UploadId>u&lt;1</UploadId>"
+                       "</InitiateMultipartUploadResult>";
+    assert_int_equal(dr_s3_xml_value(init, strlen(init), "UploadId", "t", &v), 0);
+    assert_string_equal(v.buf, "u<1");
+    assert_int_equal(dr_s3_xml_value(init, strlen(init), "ETag", "t", &v), DR_ECORRUPT);
+    dr_buf_release(&v);
+    dr_error_clear();
+}
+
 static void test_error_doc(void **state)
 {
     (void)state;
@@ -276,10 +321,11 @@ static void test_uri_encode(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_listing),     cmocka_unit_test(test_bad_listings),
-        cmocka_unit_test(test_error_doc),   cmocka_unit_test(test_ini),
-        cmocka_unit_test(test_creds),       cmocka_unit_test(test_locations),
-        cmocka_unit_test(test_unreachable), cmocka_unit_test(test_uri_encode),
+        cmocka_unit_test(test_listing),    cmocka_unit_test(test_bad_listings),
+        cmocka_unit_test(test_uploads),    cmocka_unit_test(test_error_doc),
+        cmocka_unit_test(test_ini),        cmocka_unit_test(test_creds),
+        cmocka_unit_test(test_locations),  cmocka_unit_test(test_unreachable),
+        cmocka_unit_test(test_uri_encode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
