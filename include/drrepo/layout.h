@@ -27,6 +27,7 @@
 #define DR_OBJ_SNAPSHOTS "snapshots"
 #define DR_OBJ_LOCKS "locks"
 #define DR_OBJ_DRILLS "drills"
+#define DR_OBJ_WAL "wal" /* archived PostgreSQL WAL (format/wal.md) */
 
 /* Long enough for every name built here ("tree-copy/ab/<64 hex>" is 77 bytes). */
 #define DR_LAYOUT_NAME_MAX 96
@@ -44,6 +45,7 @@ enum dr_layout_kind {
     DR_LAYOUT_LOCK,        /* locks/<token> */
     DR_LAYOUT_DRILL,       /* drills/<64 hex> */
     DR_LAYOUT_RESERVE,     /* reserve */
+    DR_LAYOUT_WAL,         /* wal/<16 hex>/[<16 hex>/]<WAL file name> (walseg.h) */
 };
 
 /* The directory of a kind named by an id or a token, or the whole name of a kind of one

@@ -93,6 +93,12 @@ static const struct dr_cmd commands[] = {
      -1},
     {"metrics", "print Prometheus metrics of every host and source", dr_cmd_metrics, DR_CMD_REPO,
      "metrics", NULL, 0},
+    {"wal", "archive PostgreSQL WAL (archive_command, restore_command)", dr_cmd_wal,
+     DR_CMD_REPO | DR_CMD_NO_INDEX,
+     "wal push [--pg-data DIR] [--system-id ID] PATH\n"
+     "wal get [--pg-data DIR] [--system-id ID] NAME PATH\n"
+     "wal list [--system-id ID] [--json]",
+     dr_cmd_wal_opts, 3},
     {"unlock", "remove locks of processes that are gone", dr_cmd_unlock, 0, "unlock [--remove-all]",
      dr_cmd_unlock_opts, 0},
     {"version", "print the version", dr_cmd_version, 0, "version", NULL, 0},
@@ -871,6 +877,10 @@ int dr_cli_main(int argc, char **argv)
         }
     }
     /* after the command, whatever its outcome: a failed run must show in monitoring too */
-    dr_cmd_metrics_write(&ctx, exit_code(rc < 0 ? rc : 0), dr_mono_ns() - start_ns);
-    return exit_code(rc < 0 ? rc : 0);
+    int code = exit_code(rc < 0 ? rc : 0);
+    if (rc < 0 && ctx.exit_map) {
+        code = ctx.exit_map(rc, code);
+    }
+    dr_cmd_metrics_write(&ctx, code, dr_mono_ns() - start_ns);
+    return code;
 }

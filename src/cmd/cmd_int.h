@@ -123,6 +123,7 @@ struct dr_ctx {
     int64_t retry_lock_ns; /* --retry-lock: how long to wait for a conflicting lock */
     bool deletes;          /* the command deletes objects: dr_cmd_open asks whether it may, first */
     const char *hint;      /* a command's own hint for its error (static); else by error code */
+    int (*exit_map)(int rc, int code); /* a command's own exit code for error rc (wal get) */
     struct dr_open_failure open_failure; /* what dr_cmd_open found damaged, when it failed */
     struct dr_args args;                 /* the parsed command line (opt.c) */
     struct dr_cmd_metrics metrics;       /* DR_CMD_METRICS commands: the metrics file's data */
@@ -288,10 +289,11 @@ int dr_cmd_unlock(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_version(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_copy(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_metrics(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_wal(struct dr_ctx *ctx, int argc, char **argv);
 extern const struct dr_opt dr_cmd_init_opts[], dr_cmd_snapshot_opts[], dr_cmd_snapshots_opts[],
     dr_cmd_ls_opts[], dr_cmd_restore_opts[], dr_cmd_dump_opts[], dr_cmd_key_opts[],
     dr_cmd_check_opts[], dr_cmd_drill_opts[], dr_cmd_mount_opts[], dr_cmd_forget_opts[],
     dr_cmd_prune_opts[], dr_cmd_repair_opts[], dr_cmd_unlock_opts[], dr_cmd_copy_opts[],
-    dr_cmd_diff_opts[], dr_cmd_stats_opts[];
+    dr_cmd_diff_opts[], dr_cmd_stats_opts[], dr_cmd_wal_opts[];
 
 #endif

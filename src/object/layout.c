@@ -7,12 +7,14 @@
 #include "drrepo/format.h"
 #include "drrepo/mem.h"
 #include "drrepo/util.h"
+#include "drrepo/walseg.h"
 
 enum shape {
     ONE,    /* the prefix is the whole name */
     FLAT,   /* prefix "/" <64 hex> */
     FANNED, /* prefix "/" <2 hex> "/" <64 hex> */
     TOKEN,  /* prefix "/" <one component> */
+    WAL,    /* prefix "/" what dr_wal_object_name builds (walseg.h) */
 };
 
 static const struct {
@@ -32,6 +34,7 @@ static const struct {
     {DR_LAYOUT_LOCK, DR_OBJ_LOCKS, TOKEN},
     {DR_LAYOUT_DRILL, DR_OBJ_DRILLS, FLAT},
     {DR_LAYOUT_RESERVE, DR_OBJ_RESERVE, ONE},
+    {DR_LAYOUT_WAL, DR_OBJ_WAL, WAL},
 };
 
 static size_t slot(enum dr_layout_kind kind)
@@ -75,6 +78,7 @@ char *dr_layout_name(enum dr_layout_kind kind, const struct dr_id *id, char out[
         n = snprintf(out, DR_LAYOUT_NAME_MAX, "%s/%.2s/%s", kinds[i].prefix, hex, hex);
         break;
     case TOKEN: DR_BUG("a lock's name is built by dr_layout_lock_name");
+    case WAL: DR_BUG("a WAL file's name is built by dr_wal_object_name");
     }
     if (n < 0 || n >= DR_LAYOUT_NAME_MAX) {
         DR_BUG("object name does not fit");
@@ -115,6 +119,7 @@ static bool parse_rest(enum shape s, const char *rest, struct dr_id *out_id)
     switch (s) {
     case ONE: return false;
     case TOKEN: return rest[0] != '\0' && strchr(rest, '/') == NULL;
+    case WAL: return dr_wal_object_parse(rest, NULL, NULL);
     case FLAT: return is_hex(rest, DR_ID_HEX_LEN) && dr_hex_decode(rest, out_id->b, DR_ID_LEN);
     case FANNED:
         return strlen(rest) == 3 + DR_ID_HEX_LEN && rest[2] == '/' &&

@@ -1,0 +1,101 @@
+/* wal.h: PostgreSQL WAL archiving into the repository (docs/SOURCES.md "Continuous archiving",
+ * format/wal.md): `wal push` as archive_command, `wal get` as restore_command, the listing of
+ * what is archived per cluster with its gaps, and what a point-in-time restore needs (the base
+ * backup before a target, the recovery settings).
+ *
+ * A cluster is named by its system identifier (pg_control), so that any number of clusters can
+ * archive into one repository without configuration, and a restored cluster fetches its own WAL:
+ * its pg_control came from the base backup. */
+#ifndef DR_WAL_H
+#define DR_WAL_H
+
+#include "drrepo/repo.h"
+#include "drrepo/walseg.h"
+
+/* The system identifier of the cluster whose data directory is datadir, read from its
+ * global/pg_control. Errors: DR_ENOENT (no pg_control: not a data directory), DR_ECORRUPT (not
+ * a pg_control PostgreSQL 9.0 or later wrote), DR_EIO; each names the file. */
+DR_MUST_CHECK int dr_wal_sysid_of(const char *datadir, uint64_t *out);
+
+/* What dr_wal_push found. */
+enum dr_wal_pushed {
+    DR_WAL_STORED = 1, /* stored now */
+    DR_WAL_ALREADY,    /* the same bytes were already archived (a retry) */
+};
+
+/* Archives the file at path (its base name is the WAL file name) for cluster sysid: durable in
+ * the repository when this returns 0. The object is written exclusively, so of two pushes of one
+ * name one writes; a push of a name already archived reads the archived copy and succeeds when
+ * the bytes are the same. Errors: DR_EEXIST (archived with different bytes: the message says
+ * so), DR_EUSAGE (not a WAL file name, too large), DR_ENOENT (no file at path), DR_ECORRUPT (the
+ * archived copy is damaged), DR_EIO, DR_ENOSPC, DR_ENET. */
+DR_MUST_CHECK int dr_wal_push(struct dr_repo *r, uint64_t sysid, const char *path,
+                              enum dr_wal_pushed *out);
+
+/* Fetches WAL file name of cluster sysid into dest, atomically (a temporary file renamed):
+ * PostgreSQL may read dest as soon as it exists. Errors: DR_ENOENT (not archived; nothing is
+ * written), DR_EUSAGE (not a WAL file name), DR_ECORRUPT, DR_EIO, DR_ENET. */
+DR_MUST_CHECK int dr_wal_get(struct dr_repo *r, uint64_t sysid, const char *name,
+                             const char *dest);
+
+/* One archived file. */
+struct dr_wal_entry {
+    struct dr_wal_file f;
+    uint64_t size; /* of the object */
+};
+
+/* A run of consecutive archived segments of one timeline: [first, last] as segment numbers. */
+struct dr_wal_range {
+    uint32_t tli;
+    uint64_t first, last;
+};
+
+/* What is archived of one cluster. */
+struct dr_wal_archive {
+    uint64_t sysid;
+    uint64_t seg_size;    /* bytes per segment (from the first segment's object); 0: none */
+    struct dr_wal_entry *v; /* sorted: by timeline, then segment, then name */
+    size_t n;
+    struct dr_wal_range *ranges; /* runs of segments per timeline, in order */
+    size_t nranges;
+    uint64_t bytes; /* of all objects */
+    size_t valloc;  /* v's allocation (dr_wal_list) */
+};
+
+/* Lists the archive of every cluster in the repository (sysid 0), or of one. *out is sorted by
+ * system identifier; free with dr_wal_archives_free. Errors: DR_EIO, DR_ENET, DR_ECORRUPT (a
+ * segment object whose header is damaged, when its size is needed). */
+DR_MUST_CHECK int dr_wal_list(struct dr_repo *r, uint64_t sysid, struct dr_wal_archive **out,
+                              size_t *out_n);
+void dr_wal_archives_free(struct dr_wal_archive *a, size_t n);
+
+/* The segment number of an LSN ("16/B374D848") in segments of seg_size bytes. Errors:
+ * DR_EUSAGE (not an LSN). */
+DR_MUST_CHECK int dr_wal_parse_lsn(const char *s, uint64_t *out);
+/* The WAL file name of segment segno of timeline tli for segments of seg_size bytes. */
+void dr_wal_segment_name(uint32_t tli, uint64_t segno, uint64_t seg_size,
+                         char out[DR_WAL_FILE_NAME_MAX]);
+/* The segment number of a parsed segment file name. */
+uint64_t dr_wal_segno(const struct dr_wal_file *f, uint64_t seg_size);
+
+/* Parses a recovery target time as PostgreSQL's recovery_target_time takes it, in the forms
+ * "YYYY-MM-DD HH:MM:SS[.fraction][Z|+HH|+HH:MM|+HHMM|-...| UTC]" (or 'T' between date and
+ * time); without a zone the local time zone. Errors: DR_EUSAGE naming s. */
+DR_MUST_CHECK int dr_wal_parse_time(const char *s, int64_t *out_ns);
+
+/* The gap that keeps a base backup from recovering to the end of the archive: the first
+ * segment missing on timeline tli after from (a segment number), or 0 when the archive runs
+ * without gap from from to the last archived segment of tli. *out_last_ok is the last segment
+ * reachable. */
+uint64_t dr_wal_first_gap(const struct dr_wal_archive *a, uint32_t tli, uint64_t from,
+                          uint64_t *out_last_ok);
+
+/* Recovery settings for a restored data directory (PostgreSQL 12 and later): appends them to
+ * datadir/postgresql.auto.conf and creates recovery.signal (and removes standby.signal), so
+ * that starting the server recovers with no manual step. restore_command is the shell command;
+ * target_kind is "time", "lsn", "xid" or NULL (to the end of the archive), target its value.
+ * Errors: DR_EIO naming the file. */
+DR_MUST_CHECK int dr_wal_write_recovery(const char *datadir, const char *restore_command,
+                                        const char *target_kind, const char *target);
+
+#endif

@@ -1,0 +1,475 @@
+/* wal.c: PostgreSQL WAL archiving (see wal.h, format/wal.md, docs/SOURCES.md). */
+#include "drrepo/wal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "drrepo/error.h"
+#include "drrepo/fault.h"
+#include "drrepo/fs.h"
+#include "drrepo/layout.h"
+#include "drrepo/mem.h"
+#include "drrepo/util.h"
+
+/* pg_control starts with the system identifier (uint64) and pg_control_version (uint32), in
+ * the server's byte order: little-endian on every platform Debian's PostgreSQL runs drrepo on.
+ * 903 is PostgreSQL 9.3's version; 1300 is 15's. */
+#define PG_CONTROL_VERSION_MIN 900u
+#define PG_CONTROL_VERSION_MAX 9999u
+
+int dr_wal_sysid_of(const char *datadir, uint64_t *out)
+{
+    char *path = dr_fs_join(datadir, "global/pg_control");
+    int rc = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = dr_error_errno(dr_error_from_errno(errno),
+                            "cannot read '%s' (is '%s' a PostgreSQL data directory?)", path,
+                            datadir);
+        free(path);
+        return rc;
+    }
+    uint8_t b[12];
+    rc = dr_fs_pread_full(fd, b, sizeof(b), 0, path);
+    close(fd);
+    if (rc >= 0) {
+        uint32_t ver = dr_get_u32le(b + 8);
+        uint64_t id = dr_get_u64le(b);
+        if (ver < PG_CONTROL_VERSION_MIN || ver > PG_CONTROL_VERSION_MAX || id == 0) {
+            rc = dr_errorf(DR_ECORRUPT, "'%s' is not a PostgreSQL control file (version %u)",
+                           path, ver);
+        } else {
+            *out = id;
+        }
+    }
+    free(path);
+    return rc;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* Reads the whole file at path, refusing one over DR_WAL_FILE_MAX with a message that says so
+ * (a wal_segment_size over 64 MiB). */
+static int read_wal_file(const char *path, struct dr_buf *out)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        return dr_error_errno(dr_error_from_errno(errno), "cannot read '%s'", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return dr_errorf(DR_EUSAGE, "'%s' is not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > DR_WAL_FILE_MAX) {
+        return dr_errorf(DR_EUSAGE,
+                         "'%s' has %lld bytes; WAL files of more than %u bytes "
+                         "(wal_segment_size over 64MB) are not supported",
+                         path, (long long)st.st_size, DR_WAL_FILE_MAX);
+    }
+    return dr_fs_read_file(path, out);
+}
+
+/* Fetches and opens the archived object obj, appending the file's bytes to out. */
+static int fetch(struct dr_repo *r, const char *obj, struct dr_buf *out)
+{
+    struct dr_buf raw = DR_BUF_INIT(DR_WALSEG_OBJ_MAX);
+    int rc = dr_backend_get(dr_repo_backend(r), obj, 0, UINT64_MAX, &raw);
+    if (rc >= 0) {
+        rc = dr_walseg_decode(dr_repo_keys(r), dr_repo_compressor(r), obj,
+                              (const uint8_t *)raw.buf, raw.len, out);
+    }
+    dr_buf_release(&raw);
+    return rc;
+}
+
+int dr_wal_push(struct dr_repo *r, uint64_t sysid, const char *path, enum dr_wal_pushed *out)
+{
+    struct dr_wal_file f;
+    int rc = dr_wal_file_parse(base_name(path), &f);
+    if (rc < 0) {
+        return rc;
+    }
+    char *obj = dr_wal_object_name(sysid, &f);
+    struct dr_buf file = DR_BUF_INIT(DR_WAL_FILE_MAX);
+    struct dr_buf enc = DR_BUF_INIT(DR_WALSEG_OBJ_MAX);
+    struct dr_buf old = DR_BUF_INIT(DR_WAL_FILE_MAX);
+    rc = read_wal_file(path, &file);
+    rc = rc < 0 ? rc
+                : dr_walseg_encode(dr_repo_keys(r), dr_repo_compressor(r), obj,
+                                   (const uint8_t *)file.buf, file.len, &enc);
+    rc = rc < 0 ? rc : DR_FAULT_POINT("wal.before_put");
+    if (rc >= 0) {
+        /* exclusive: an archived file is never replaced, whatever a caller sends later */
+        rc = dr_backend_put(dr_repo_backend(r), obj, enc.buf, enc.len, true);
+        *out = DR_WAL_STORED;
+    }
+    if (rc == DR_EEXIST) {
+        /* PostgreSQL pushes a file again when it did not see the first push succeed (a crash
+         * after the write, a timeout): the same bytes are a success, other bytes never are */
+        dr_error_clear();
+        rc = fetch(r, obj, &old);
+        if (rc >= 0 && (old.len != file.len || memcmp(old.buf, file.buf, file.len) != 0)) {
+            rc = dr_errorf(DR_EEXIST,
+                           "WAL file %s of cluster %" PRIu64
+                           " is already archived with different content (%zu bytes archived, "
+                           "%zu given); refusing to replace it: is another cluster archiving "
+                           "with the same system identifier?",
+                           f.name, sysid, old.len, file.len);
+        } else if (rc >= 0) {
+            *out = DR_WAL_ALREADY;
+        } else {
+            rc = dr_error_wrap(rc, "WAL file %s is archived but its copy cannot be read", f.name);
+        }
+    }
+    rc = rc < 0 ? rc : DR_FAULT_POINT("wal.after_put");
+    dr_buf_release(&file);
+    dr_buf_release(&enc);
+    dr_buf_release(&old);
+    free(obj);
+    return rc;
+}
+
+int dr_wal_get(struct dr_repo *r, uint64_t sysid, const char *name, const char *dest)
+{
+    struct dr_wal_file f;
+    int rc = dr_wal_file_parse(name, &f);
+    if (rc < 0) {
+        return rc;
+    }
+    char *obj = dr_wal_object_name(sysid, &f);
+    struct dr_buf file = DR_BUF_INIT(DR_WAL_FILE_MAX);
+    rc = fetch(r, obj, &file);
+    if (rc == DR_ENOENT) {
+        dr_error_clear();
+        rc = dr_errorf(DR_ENOENT, "WAL file %s of cluster %" PRIu64 " is not in the repository",
+                       name, sysid);
+    }
+    rc = rc < 0 ? rc : dr_fs_write_atomic(dest, file.buf, file.len, false);
+    dr_buf_release(&file);
+    free(obj);
+    return rc;
+}
+
+/* ---- listing ---- */
+
+struct lister {
+    struct dr_wal_archive *a;
+    size_t n, alloc;
+};
+
+static struct dr_wal_archive *archive_of(struct lister *l, uint64_t sysid)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->a[i].sysid == sysid) {
+            return &l->a[i];
+        }
+    }
+    DR_GROW(l->a, l->alloc, l->n + 1);
+    struct dr_wal_archive *a = &l->a[l->n++];
+    memset(a, 0, sizeof(*a));
+    a->sysid = sysid;
+    return a;
+}
+
+struct list_arg {
+    struct lister l;
+    uint64_t want;
+};
+
+static int list_cb(void *arg, const char *name, uint64_t size)
+{
+    struct list_arg *la = arg;
+    uint64_t sysid;
+    struct dr_wal_file f;
+    size_t pl = strlen(DR_OBJ_WAL);
+    if (strncmp(name, DR_OBJ_WAL "/", pl + 1) != 0 ||
+        !dr_wal_object_parse(name + pl + 1, &sysid, &f)) {
+        return 0; /* not an archived file: check reports what does not belong */
+    }
+    if (la->want && sysid != la->want) {
+        return 0;
+    }
+    struct dr_wal_archive *a = archive_of(&la->l, sysid);
+    DR_GROW(a->v, a->valloc, a->n + 1);
+    a->v[a->n++] = (struct dr_wal_entry){.f = f, .size = size};
+    a->bytes += size;
+    return 0;
+}
+
+static int cmp_entry(const void *x, const void *y)
+{
+    const struct dr_wal_entry *a = x, *b = y;
+    if (a->f.tli != b->f.tli) {
+        return a->f.tli < b->f.tli ? -1 : 1;
+    }
+    if (a->f.log != b->f.log) {
+        return a->f.log < b->f.log ? -1 : 1;
+    }
+    if (a->f.seg != b->f.seg) {
+        return a->f.seg < b->f.seg ? -1 : 1;
+    }
+    return strcmp(a->f.name, b->f.name);
+}
+
+static int cmp_archive(const void *x, const void *y)
+{
+    const struct dr_wal_archive *a = x, *b = y;
+    return a->sysid < b->sysid ? -1 : a->sysid > b->sysid;
+}
+
+uint64_t dr_wal_segno(const struct dr_wal_file *f, uint64_t seg_size)
+{
+    return (uint64_t)f->log * (0x100000000ull / seg_size) + f->seg;
+}
+
+void dr_wal_segment_name(uint32_t tli, uint64_t segno, uint64_t seg_size,
+                         char out[DR_WAL_FILE_NAME_MAX])
+{
+    uint64_t per = 0x100000000ull / seg_size;
+    snprintf(out, DR_WAL_FILE_NAME_MAX, "%08" PRIX32 "%08" PRIX32 "%08" PRIX32, tli,
+             (uint32_t)(segno / per), (uint32_t)(segno % per));
+}
+
+/* The segment size, from the clear header of the first full segment's object: every segment of
+ * a cluster has wal_segment_size bytes, a power of two from 1 MiB to 1 GiB. */
+static int seg_size_of(struct dr_repo *r, struct dr_wal_archive *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->v[i].f.kind != DR_WAL_SEGMENT) {
+            continue;
+        }
+        char *obj = dr_wal_object_name(a->sysid, &a->v[i].f);
+        struct dr_buf hdr = DR_BUF_INIT(DR_WALSEG_HDR_LEN);
+        uint64_t n = 0;
+        int rc = dr_backend_get(dr_repo_backend(r), obj, 0, DR_WALSEG_HDR_LEN, &hdr);
+        rc = rc < 0 ? rc : dr_walseg_length(obj, (const uint8_t *)hdr.buf, hdr.len, &n);
+        if (rc >= 0 && (n < (1u << 20) || n > (1ull << 30) || (n & (n - 1)) != 0)) {
+            rc = dr_errorf(DR_ECORRUPT, "%s: %" PRIu64 " bytes is not a WAL segment size", obj, n);
+        }
+        dr_buf_release(&hdr);
+        free(obj);
+        if (rc >= 0) {
+            a->seg_size = n;
+        }
+        return rc;
+    }
+    return 0;
+}
+
+static void make_ranges(struct dr_wal_archive *a)
+{
+    size_t alloc = 0;
+    a->nranges = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        const struct dr_wal_file *f = &a->v[i].f;
+        if (f->kind != DR_WAL_SEGMENT) {
+            continue;
+        }
+        uint64_t s = dr_wal_segno(f, a->seg_size);
+        struct dr_wal_range *last = a->nranges ? &a->ranges[a->nranges - 1] : NULL;
+        if (last && last->tli == f->tli && last->last + 1 == s) {
+            last->last = s;
+            continue;
+        }
+        DR_GROW(a->ranges, alloc, a->nranges + 1);
+        a->ranges[a->nranges++] = (struct dr_wal_range){.tli = f->tli, .first = s, .last = s};
+    }
+}
+
+int dr_wal_list(struct dr_repo *r, uint64_t sysid, struct dr_wal_archive **out, size_t *out_n)
+{
+    struct list_arg la = {.want = sysid};
+    int rc = dr_backend_list(dr_repo_backend(r), DR_OBJ_WAL, list_cb, &la);
+    for (size_t i = 0; rc >= 0 && i < la.l.n; i++) {
+        struct dr_wal_archive *a = &la.l.a[i];
+        qsort(a->v, a->n, sizeof(a->v[0]), cmp_entry);
+        rc = seg_size_of(r, a);
+        if (rc >= 0 && a->seg_size) {
+            make_ranges(a);
+        }
+    }
+    if (rc < 0) {
+        dr_wal_archives_free(la.l.a, la.l.n);
+        return rc;
+    }
+    if (la.l.n) {
+        qsort(la.l.a, la.l.n, sizeof(la.l.a[0]), cmp_archive);
+    }
+    *out = la.l.a;
+    *out_n = la.l.n;
+    return 0;
+}
+
+void dr_wal_archives_free(struct dr_wal_archive *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(a[i].v);
+        free(a[i].ranges);
+    }
+    free(a);
+}
+
+uint64_t dr_wal_first_gap(const struct dr_wal_archive *a, uint32_t tli, uint64_t from,
+                          uint64_t *out_last_ok)
+{
+    const struct dr_wal_range *hit = NULL, *end = NULL;
+    for (size_t i = 0; i < a->nranges; i++) {
+        const struct dr_wal_range *g = &a->ranges[i];
+        if (g->tli != tli) {
+            continue;
+        }
+        end = g;
+        if (g->first <= from && from <= g->last) {
+            hit = g;
+        }
+    }
+    *out_last_ok = hit ? hit->last : from ? from - 1 : 0;
+    if (!hit) {
+        return from ? from : UINT64_MAX; /* UINT64_MAX: segment 0 itself is missing */
+    }
+    return hit == end ? 0 : hit->last + 1;
+}
+
+/* ---- positions and times ---- */
+
+int dr_wal_parse_lsn(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long hi = strtoull(s, &end, 16);
+    if (end == s || *end != '/' || errno || hi > UINT32_MAX || s[0] == '-' || s[0] == '+') {
+        return dr_errorf(DR_EUSAGE, "'%s' is not an LSN (like 16/B374D848)", s);
+    }
+    const char *lo_s = end + 1;
+    unsigned long long lo = strtoull(lo_s, &end, 16);
+    if (end == lo_s || *end != '\0' || errno || lo > UINT32_MAX || lo_s[0] == '-' ||
+        lo_s[0] == '+') {
+        return dr_errorf(DR_EUSAGE, "'%s' is not an LSN (like 16/B374D848)", s);
+    }
+    *out = (uint64_t)hi << 32 | lo;
+    return 0;
+}
+
+/* Parses "[+-]HH[[:]MM]" at s into seconds east of UTC. */
+static bool parse_offset(const char *s, long *out)
+{
+    int sign = s[0] == '-' ? -1 : 1;
+    if (s[0] != '+' && s[0] != '-') {
+        return false;
+    }
+    int h = 0, m = 0, n = 0;
+    if (sscanf(s + 1, "%2d%n", &h, &n) != 1 || n != 2) {
+        return false;
+    }
+    const char *p = s + 1 + n;
+    if (*p == ':') {
+        p++;
+    }
+    if (*p) {
+        if (sscanf(p, "%2d%n", &m, &n) != 1 || n != 2 || p[n] != '\0') {
+            return false;
+        }
+    }
+    if (h > 15 || m > 59) {
+        return false;
+    }
+    *out = sign * (h * 3600L + m * 60L);
+    return true;
+}
+
+int dr_wal_parse_time(const char *s, int64_t *out_ns)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    int n = 0;
+    char sep = 0;
+    if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &sep,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 7 ||
+        (sep != ' ' && sep != 'T') || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+        return dr_errorf(DR_EUSAGE, "'%s' is not a time like 'YYYY-MM-DD HH:MM:SS[+TZ]'", s);
+    }
+    const char *p = s + n;
+    int64_t frac_ns = 0;
+    if (*p == '.') {
+        int64_t scale = 100000000;
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+            frac_ns += (*p - '0') * scale;
+            scale /= 10;
+        }
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t;
+    long off = 0;
+    if (*p == '\0') {
+        tm.tm_isdst = -1;
+        t = mktime(&tm); /* no zone: the local one, as PostgreSQL's TimeZone defaults to */
+    } else if (!strcmp(p, "Z") || !strcmp(p, " UTC") || !strcmp(p, "UTC") || !strcmp(p, "+00") ||
+               parse_offset(p[0] == ' ' ? p + 1 : p, &off)) {
+        t = timegm(&tm) - off;
+    } else {
+        return dr_errorf(DR_EUSAGE, "'%s': cannot read the time zone '%s' (use +HH:MM or Z)", s,
+                         p);
+    }
+    *out_ns = (int64_t)t * 1000000000 + frac_ns;
+    return 0;
+}
+
+/* ---- recovery settings ---- */
+
+/* Appends "key = 'value'\n" with the value quoted as postgresql.conf wants (' doubled). */
+static int conf_line(struct dr_buf *b, const char *key, const char *value)
+{
+    int rc = dr_buf_addf(b, "%s = '", key);
+    for (const char *c = value; rc >= 0 && *c; c++) {
+        rc = *c == '\'' ? dr_buf_add(b, "''", 2) : dr_buf_addch(b, *c);
+    }
+    return rc < 0 ? rc : dr_buf_add(b, "'\n", 2);
+}
+
+int dr_wal_write_recovery(const char *datadir, const char *restore_command,
+                          const char *target_kind, const char *target)
+{
+    char *conf = dr_fs_join(datadir, "postgresql.auto.conf");
+    char *signal = dr_fs_join(datadir, "recovery.signal");
+    char *standby = dr_fs_join(datadir, "standby.signal");
+    struct dr_buf b = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    int rc = dr_fs_read_file(conf, &b);
+    if (rc == DR_ENOENT) {
+        dr_error_clear();
+        rc = 0;
+    }
+    /* later lines win in postgresql.conf files: these override whatever the backup carried */
+    rc = rc < 0 ? rc
+                : dr_buf_addf(&b, "%s# recovery settings written by drrepo restore\n",
+                              b.len && b.buf[b.len - 1] != '\n' ? "\n" : "");
+    rc = rc < 0 ? rc : conf_line(&b, "restore_command", restore_command);
+    rc = rc < 0 ? rc : conf_line(&b, "recovery_target_timeline", "latest");
+    if (target_kind && rc >= 0) {
+        char *key = dr_xasprintf("recovery_target_%s", target_kind);
+        rc = conf_line(&b, key, target);
+        rc = rc < 0 ? rc : conf_line(&b, "recovery_target_action", "promote");
+        rc = rc < 0 ? rc : conf_line(&b, "recovery_target_inclusive", "true");
+        free(key);
+    }
+    rc = rc < 0 ? rc : dr_fs_write_atomic(conf, b.buf, b.len, false);
+    rc = rc < 0 ? rc : dr_fs_write_atomic(signal, "", 0, false);
+    if (rc >= 0 && unlink(standby) < 0 && errno != ENOENT) {
+        rc = dr_error_errno(DR_EIO, "cannot remove '%s'", standby);
+    }
+    dr_buf_release(&b);
+    free(conf);
+    free(signal);
+    free(standby);
+    return rc;
+}
