@@ -35,8 +35,7 @@ DR_MUST_CHECK int dr_wal_push(struct dr_repo *r, uint64_t sysid, const char *pat
 /* Fetches WAL file name of cluster sysid into dest, atomically (a temporary file renamed):
  * PostgreSQL may read dest as soon as it exists. Errors: DR_ENOENT (not archived; nothing is
  * written), DR_EUSAGE (not a WAL file name), DR_ECORRUPT, DR_EIO, DR_ENET. */
-DR_MUST_CHECK int dr_wal_get(struct dr_repo *r, uint64_t sysid, const char *name,
-                             const char *dest);
+DR_MUST_CHECK int dr_wal_get(struct dr_repo *r, uint64_t sysid, const char *name, const char *dest);
 
 /* One archived file. */
 struct dr_wal_entry {
@@ -53,7 +52,7 @@ struct dr_wal_range {
 /* What is archived of one cluster. */
 struct dr_wal_archive {
     uint64_t sysid;
-    uint64_t seg_size;    /* bytes per segment (from the first segment's object); 0: none */
+    uint64_t seg_size;      /* bytes per segment (from the first segment's object); 0: none */
     struct dr_wal_entry *v; /* sorted: by timeline, then segment, then name */
     size_t n;
     struct dr_wal_range *ranges; /* runs of segments per timeline, in order */
@@ -99,3 +98,51 @@ DR_MUST_CHECK int dr_wal_write_recovery(const char *datadir, const char *restore
                                         const char *target_kind, const char *target);
 
 #endif
+
+/* ---- point-in-time restore ---- */
+
+/* A recovery target: the end of the archive, a time, an LSN or a transaction id. */
+enum dr_wal_target_kind {
+    DR_WAL_TARGET_LATEST = 0,
+    DR_WAL_TARGET_TIME,
+    DR_WAL_TARGET_LSN,
+    DR_WAL_TARGET_XID,
+};
+struct dr_wal_target {
+    enum dr_wal_target_kind kind;
+    const char *value; /* as given: what recovery_target_* is set to */
+    int64_t time_ns;   /* DR_WAL_TARGET_TIME, parsed */
+    uint64_t lsn;      /* DR_WAL_TARGET_LSN, parsed */
+};
+
+/* Parses value as a target of kind (value NULL for latest). Errors: DR_EUSAGE naming it. */
+DR_MUST_CHECK int dr_wal_target_parse(enum dr_wal_target_kind kind, const char *value,
+                                      struct dr_wal_target *out);
+/* The recovery_target_* suffix of a target ("time", "lsn", "xid"), NULL for latest. */
+const char *dr_wal_target_setting(const struct dr_wal_target *t);
+
+/* Whether base backup s (a postgresql snapshot) can recover to target t: it ended before the
+ * target (its end time, else its start, before a time; its end LSN at or before an LSN); any
+ * base backup can reach the latest point or a transaction id (whose time is not known before
+ * replay). False for a snapshot that is not a base backup. */
+bool dr_wal_backup_reaches(const struct dr_snapshot *s, const struct dr_wal_target *t);
+
+/* The system identifier of a base backup's cluster and the first segment recovery from it
+ * fetches from the archive: the one that holds its end position (meta pg.system_identifier,
+ * pg.end_lsn, pg.end_timeline), for segments of seg_size bytes (0: *out_segno is 0); the
+ * backup itself carries the WAL before. Errors: DR_ECORRUPT (missing or malformed: not a base
+ * backup drrepo took). */
+DR_MUST_CHECK int dr_wal_backup_start(const struct dr_snapshot *s, uint64_t seg_size,
+                                      uint64_t *out_sysid, uint32_t *out_tli, uint64_t *out_segno);
+
+/* Checks that the archive of the backup's cluster holds the WAL that recovery from s to t
+ * replays: without a gap from the backup's end segment (dr_wal_backup_start) to the end of its run
+ * (for an LSN target, at least to the target's segment). *out_last (may be NULL) is the name of the
+ * last segment recovery can reach ("" when the archive has none of the cluster's WAL). Errors:
+ * DR_EDAMAGED (a gap before an LSN target: the message names the missing segment),
+ * DR_ECORRUPT (s is not a base backup), listing errors. A gap after the start when the target
+ * is not an LSN is not an error: *out_gap names its first missing segment (empty: none). */
+DR_MUST_CHECK int dr_wal_check_chain(struct dr_repo *r, const struct dr_snapshot *s,
+                                     const struct dr_wal_target *t,
+                                     char out_last[DR_WAL_FILE_NAME_MAX],
+                                     char out_gap[DR_WAL_FILE_NAME_MAX]);

@@ -4,11 +4,14 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "drrepo/error.h"
+#include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/restore.h"
 #include "drrepo/util.h"
+#include "drrepo/wal.h"
 
 static const char *const action_names[] = {
     [DR_RESTORE_WRITE] = "write",   [DR_RESTORE_OVERWRITE] = "overwrite",
@@ -99,6 +102,100 @@ static void json_stats(struct dr_json *w, const struct dr_restore_stats *st, boo
 
 static const char *const policies[] = {"never", "if-changed", "always", NULL};
 
+enum { PG_TIME = 0x701, PG_LSN, PG_XID, PG_LATEST };
+
+/* Appends s to b quoted for sh: in single quotes, a quote as '\'' */
+static int sh_quote(struct dr_buf *b, const char *s)
+{
+    int rc = dr_buf_addch(b, '\'');
+    for (; rc >= 0 && *s; s++) {
+        rc = *s == '\'' ? dr_buf_add(b, "'\\''", 4) : dr_buf_addch(b, *s);
+    }
+    return rc < 0 ? rc : dr_buf_add(b, "' ", 2);
+}
+
+/* The restore_command of a recovery: this drrepo, with this repository and the same way to
+ * the password, fetching the cluster's WAL. The server runs it as its own user, so that user
+ * must be able to read the repository and the password file (docs/SOURCES.md). malloc'd. */
+static char *restore_command(struct dr_ctx *ctx, uint64_t sysid)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0) {
+        snprintf(exe, sizeof(exe), "drrepo");
+    } else {
+        exe[n] = '\0';
+    }
+    const char *repo = ctx->repo ? ctx->repo : getenv("DRREPO_REPOSITORY");
+    const char *pwf = ctx->password_file ? ctx->password_file : getenv("DRREPO_PASSWORD_FILE");
+    const char *pwc = ctx->password_command;
+    if (!pwc && !pwf) {
+        pwc = getenv("DRREPO_PASSWORD_COMMAND");
+    }
+    struct dr_buf b = DR_BUF_INIT(1 << 16);
+    int rc = sh_quote(&b, exe);
+    rc = rc < 0 ? rc : dr_buf_add(&b, "-r ", 3);
+    rc = rc < 0 ? rc : sh_quote(&b, repo ? repo : "");
+    if (pwf) {
+        rc = rc < 0 ? rc : dr_buf_add(&b, "--password-file ", 16);
+        rc = rc < 0 ? rc : sh_quote(&b, pwf);
+    } else if (pwc) {
+        rc = rc < 0 ? rc : dr_buf_add(&b, "--password-command ", 19);
+        rc = rc < 0 ? rc : sh_quote(&b, pwc);
+    } else {
+        dr_log_warn("restore_command: the password came from DRREPO_PASSWORD or a prompt; the "
+                    "server must have DRREPO_PASSWORD in its environment to fetch WAL (or use "
+                    "--password-file)");
+    }
+    rc = rc < 0 ? rc
+                : dr_buf_addf(&b, "wal get --system-id %llu %%f %%p", (unsigned long long)sysid);
+    if (rc < 0) {
+        DR_BUG("restore_command does not fit in 64 KiB");
+    }
+    return dr_buf_detach(&b, NULL);
+}
+
+/* The base backup for a point-in-time restore: SNAP as given when there is one, else the
+ * newest snapshot of the selector that is a base backup reaching the target. */
+static int pick_backup(struct dr_ctx *ctx, const struct dr_select *sel, const char *spec,
+                       const struct dr_wal_target *t, struct dr_id *out)
+{
+    if (spec) {
+        return dr_select_resolve(ctx, sel, spec, out);
+    }
+    struct dr_snap_entry *list = NULL;
+    size_t n = 0;
+    int rc = dr_repo_snapshot_list(ctx->r, &list, &n, NULL);
+    const struct dr_snap_entry *best = NULL;
+    const char *cluster = NULL;
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        const struct dr_snapshot *s = &list[i].snap;
+        if (!dr_select_matches(sel, s) || !dr_wal_backup_reaches(s, t)) {
+            continue;
+        }
+        const char *sid = dr_snapshot_get_meta(s, "pg.system_identifier");
+        if (cluster && sid && strcmp(cluster, sid) != 0) {
+            rc = dr_errorf(DR_EUSAGE,
+                           "base backups of several clusters (%s, %s) reach the target: choose "
+                           "one with --path pg:HOST:PORT, --host or a snapshot id",
+                           cluster, sid);
+            break;
+        }
+        cluster = sid;
+        best = &list[i]; /* sorted oldest first: the last is the newest */
+    }
+    if (rc >= 0 && !best) {
+        rc = dr_errorf(DR_ENOENT, "no PostgreSQL base backup%s ends before the target %s",
+                       dr_select_filtered(sel) ? " of the selection" : "",
+                       t->value ? t->value : "(latest)");
+    }
+    if (rc >= 0) {
+        *out = best->id;
+    }
+    dr_snap_list_free(list, n);
+    return rc;
+}
+
 const struct dr_opt dr_cmd_restore_opts[] = {
     {"target", 'T', 'T', "DIR", "restore into DIR (required)", 0, NULL},
     {"include", 'i', 'i', "PATTERN", "restore only paths that match PATTERN", DR_OPT_REPEAT, NULL},
@@ -109,6 +206,14 @@ const struct dr_opt dr_cmd_restore_opts[] = {
     {"verify-existing", 0, 'V', NULL, "with --overwrite if-changed: compare contents too", 0, NULL},
     {"delete", 0, 'D', NULL, "delete files in the target that the snapshot does not have", 0, NULL},
     {"dry-run", 0, 'n', NULL, "say what would be done, change nothing", 0, NULL},
+    {"pg-time", 0, PG_TIME, "TIME",
+     "PostgreSQL: recover to TIME ('YYYY-MM-DD HH:MM:SS[+TZ]') from the newest base backup "
+     "before it",
+     0, NULL},
+    {"pg-lsn", 0, PG_LSN, "LSN", "PostgreSQL: recover to LSN (like 16/B374D848)", 0, NULL},
+    {"pg-xid", 0, PG_XID, "XID", "PostgreSQL: recover to transaction XID", 0, NULL},
+    {"pg-latest", 0, PG_LATEST, NULL, "PostgreSQL: recover to the end of the archived WAL", 0,
+     NULL},
     DR_SELECT_OPTS,
     {0},
 };
@@ -118,6 +223,8 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
     struct dr_restore_opts o = {0};
     size_t ai = 0, ae = 0;
     struct dr_select sel = DR_SELECT_INIT(ctx);
+    struct dr_wal_target target = {0};
+    bool pitr = false;
     const char *arg;
     int c, rc = 0;
     while (rc >= 0 && (c = dr_cmd_opt(ctx, &arg)) != 0) {
@@ -148,6 +255,21 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
         case 'V': o.verify_existing = true; break;
         case 'D': o.delete = true; break;
         case 'n': o.dry_run = true; break;
+        case PG_TIME:
+        case PG_LSN:
+        case PG_XID:
+        case PG_LATEST:
+            if (pitr) {
+                rc = dr_cmd_usage(ctx, "give one of --pg-time, --pg-lsn, --pg-xid, --pg-latest");
+                break;
+            }
+            pitr = true;
+            rc = dr_wal_target_parse(c == PG_TIME  ? DR_WAL_TARGET_TIME
+                                     : c == PG_LSN ? DR_WAL_TARGET_LSN
+                                     : c == PG_XID ? DR_WAL_TARGET_XID
+                                                   : DR_WAL_TARGET_LATEST,
+                                     arg, &target);
+            break;
         default:
             if (!dr_select_opt(&sel, c, arg)) {
                 DR_BUG("restore: an option of the table is not handled");
@@ -155,7 +277,7 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
             break;
         }
     }
-    if (rc >= 0 && argc != 1) {
+    if (rc >= 0 && argc != 1 && !(pitr && argc == 0)) {
         rc = dr_cmd_usage(ctx, "restore takes one snapshot");
     }
     if (rc >= 0 && !o.target) {
@@ -171,10 +293,28 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
     struct dr_snapshot s;
     dr_snapshot_init(&s);
     if (rc >= 0) {
-        rc = dr_select_resolve(ctx, &sel, argv[0], &id);
+        rc = pitr ? pick_backup(ctx, &sel, argc ? argv[0] : NULL, &target, &id)
+                  : dr_select_resolve(ctx, &sel, argv[0], &id);
     }
     if (rc >= 0) {
         rc = dr_repo_snapshot_load(ctx->r, &id, &s);
+    }
+    char wal_last[DR_WAL_FILE_NAME_MAX] = "", wal_gap[DR_WAL_FILE_NAME_MAX] = "";
+    if (rc >= 0 && pitr) {
+        /* before anything is written: a recovery that cannot reach its target is refused */
+        if (!dr_wal_backup_reaches(&s, &target)) {
+            rc = dr_errorf(DR_EUSAGE,
+                           "snapshot %s is not a PostgreSQL base backup that ends "
+                           "before the target %s",
+                           argv[0], target.value ? target.value : "");
+        }
+        rc = rc < 0 ? rc : dr_wal_check_chain(ctx->r, &s, &target, wal_last, wal_gap);
+        if (rc >= 0 && wal_gap[0]) {
+            dr_log_warn("WAL file %s is missing from the archive: recovery stops at %s", wal_gap,
+                        wal_last[0] ? wal_last : "the end of the base backup");
+        } else if (rc >= 0 && !wal_last[0]) {
+            dr_log_warn("no WAL of this cluster is archived: recovery ends with the base backup");
+        }
     }
     if (rc >= 0) {
         if (ctx->progress) {
@@ -222,6 +362,23 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
             }
         }
         dr_buf_release(&j);
+        if (rc >= 0 && pitr && !o.dry_run) {
+            uint64_t sysid = 0, segno;
+            uint32_t tli;
+            rc = dr_wal_backup_start(&s, 0, &sysid, &tli, &segno);
+            char *cmd = rc < 0 ? NULL : restore_command(ctx, sysid);
+            rc = rc < 0 ? rc
+                        : dr_wal_write_recovery(o.target, cmd, dr_wal_target_setting(&target),
+                                                target.value);
+            if (rc >= 0 && !ctx->quiet && !ctx->json) {
+                printf("recovery settings written to %s/postgresql.auto.conf: start PostgreSQL "
+                       "on it to recover to %s%s%s%s\n",
+                       o.target, target.value ? target.value : "the end of the archived WAL",
+                       wal_last[0] ? " (archived WAL through " : "", wal_last,
+                       wal_last[0] ? ")" : "");
+            }
+            free(cmd);
+        }
         if (st.errors || st.dirs_lost) {
             ctx->hint = "'drrepo repair snapshots' recovers a snapshot with lost trees or data: "
                         "it writes a copy that marks them damaged and restores everything "

@@ -117,8 +117,8 @@ int dr_walseg_encode(const struct dr_keys *k, struct dr_compressor *z, const cha
                      const uint8_t *file, size_t len, struct dr_buf *out)
 {
     if (len > DR_WAL_FILE_MAX) {
-        return dr_errorf(DR_EUSAGE, "%s: %zu bytes, more than the %u a WAL file may have", obj,
-                         len, DR_WAL_FILE_MAX);
+        return dr_errorf(DR_EUSAGE, "%s: %zu bytes, more than the %u a WAL file may have", obj, len,
+                         DR_WAL_FILE_MAX);
     }
     uint8_t hdr[DR_WALSEG_HDR_LEN];
     memcpy(hdr, DR_MAGIC_WAL, DR_MAGIC_LEN);

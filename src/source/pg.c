@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include <string.h>
 
@@ -401,6 +402,17 @@ static int finish_backup(struct dr_pg_source *ps, struct dr_snapshot *s)
     }
     dr_snapshot_add_meta(s, "pg.end_lsn", PQgetvalue(res, 0, 0));
     dr_snapshot_add_meta(s, "pg.end_timeline", PQgetvalue(res, 0, 1));
+    /* when the backup became consistent: a point-in-time restore to an earlier time must start
+     * from an older backup (wal.h dr_wal_backup_reaches) */
+    int64_t now = dr_time_now_ns();
+    time_t secs = (time_t)(now / 1000000000);
+    struct tm tm;
+    char end_time[64];
+    gmtime_r(&secs, &tm);
+    snprintf(end_time, sizeof(end_time), "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (long long)(now % 1000000000));
+    dr_snapshot_add_meta(s, "pg.end_time", end_time);
     PQclear(res);
     res = PQgetResult(ps->repl);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {

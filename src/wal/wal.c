@@ -42,8 +42,8 @@ int dr_wal_sysid_of(const char *datadir, uint64_t *out)
         uint32_t ver = dr_get_u32le(b + 8);
         uint64_t id = dr_get_u64le(b);
         if (ver < PG_CONTROL_VERSION_MIN || ver > PG_CONTROL_VERSION_MAX || id == 0) {
-            rc = dr_errorf(DR_ECORRUPT, "'%s' is not a PostgreSQL control file (version %u)",
-                           path, ver);
+            rc = dr_errorf(DR_ECORRUPT, "'%s' is not a PostgreSQL control file (version %u)", path,
+                           ver);
         } else {
             *out = id;
         }
@@ -84,8 +84,8 @@ static int fetch(struct dr_repo *r, const char *obj, struct dr_buf *out)
     struct dr_buf raw = DR_BUF_INIT(DR_WALSEG_OBJ_MAX);
     int rc = dr_backend_get(dr_repo_backend(r), obj, 0, UINT64_MAX, &raw);
     if (rc >= 0) {
-        rc = dr_walseg_decode(dr_repo_keys(r), dr_repo_compressor(r), obj,
-                              (const uint8_t *)raw.buf, raw.len, out);
+        rc = dr_walseg_decode(dr_repo_keys(r), dr_repo_compressor(r), obj, (const uint8_t *)raw.buf,
+                              raw.len, out);
     }
     dr_buf_release(&raw);
     return rc;
@@ -418,8 +418,7 @@ int dr_wal_parse_time(const char *s, int64_t *out_ns)
                parse_offset(p[0] == ' ' ? p + 1 : p, &off)) {
         t = timegm(&tm) - off;
     } else {
-        return dr_errorf(DR_EUSAGE, "'%s': cannot read the time zone '%s' (use +HH:MM or Z)", s,
-                         p);
+        return dr_errorf(DR_EUSAGE, "'%s': cannot read the time zone '%s' (use +HH:MM or Z)", s, p);
     }
     *out_ns = (int64_t)t * 1000000000 + frac_ns;
     return 0;
@@ -437,8 +436,8 @@ static int conf_line(struct dr_buf *b, const char *key, const char *value)
     return rc < 0 ? rc : dr_buf_add(b, "'\n", 2);
 }
 
-int dr_wal_write_recovery(const char *datadir, const char *restore_command,
-                          const char *target_kind, const char *target)
+int dr_wal_write_recovery(const char *datadir, const char *restore_command, const char *target_kind,
+                          const char *target)
 {
     char *conf = dr_fs_join(datadir, "postgresql.auto.conf");
     char *signal = dr_fs_join(datadir, "recovery.signal");
@@ -471,5 +470,125 @@ int dr_wal_write_recovery(const char *datadir, const char *restore_command,
     free(conf);
     free(signal);
     free(standby);
+    return rc;
+}
+
+/* ---- point-in-time restore ---- */
+
+int dr_wal_target_parse(enum dr_wal_target_kind kind, const char *value, struct dr_wal_target *out)
+{
+    struct dr_wal_target t = {.kind = kind, .value = value};
+    int rc = 0;
+    uint64_t xid;
+    switch (kind) {
+    case DR_WAL_TARGET_LATEST: t.value = NULL; break;
+    case DR_WAL_TARGET_TIME: rc = dr_wal_parse_time(value, &t.time_ns); break;
+    case DR_WAL_TARGET_LSN: rc = dr_wal_parse_lsn(value, &t.lsn); break;
+    case DR_WAL_TARGET_XID:
+        if (dr_parse_u64(value, &xid) < 0 || xid < 3 || xid > UINT32_MAX) {
+            rc = dr_errorf(DR_EUSAGE, "'%s' is not a transaction id", value);
+        }
+        break;
+    }
+    if (rc >= 0) {
+        *out = t;
+    }
+    return rc;
+}
+
+const char *dr_wal_target_setting(const struct dr_wal_target *t)
+{
+    static const char *const names[] = {
+        [DR_WAL_TARGET_LATEST] = NULL,
+        [DR_WAL_TARGET_TIME] = "time",
+        [DR_WAL_TARGET_LSN] = "lsn",
+        [DR_WAL_TARGET_XID] = "xid",
+    };
+    return names[t->kind];
+}
+
+bool dr_wal_backup_reaches(const struct dr_snapshot *s, const struct dr_wal_target *t)
+{
+    const char *end_lsn = dr_snapshot_get_meta(s, "pg.end_lsn");
+    if (!s->source || strcmp(s->source, "postgresql") != 0 || !end_lsn ||
+        !dr_snapshot_get_meta(s, "pg.start_lsn")) {
+        return false;
+    }
+    if (t->kind == DR_WAL_TARGET_TIME) {
+        /* a backup is consistent only from its end: recovery to a time before it fails */
+        const char *end = dr_snapshot_get_meta(s, "pg.end_time");
+        int64_t end_ns = s->time_ns;
+        if (end && dr_wal_parse_time(end, &end_ns) < 0) {
+            dr_error_clear();
+            return false;
+        }
+        return end_ns <= t->time_ns;
+    }
+    if (t->kind == DR_WAL_TARGET_LSN) {
+        uint64_t lsn;
+        if (dr_wal_parse_lsn(end_lsn, &lsn) < 0) {
+            dr_error_clear();
+            return false;
+        }
+        return lsn <= t->lsn;
+    }
+    return true;
+}
+
+int dr_wal_backup_start(const struct dr_snapshot *s, uint64_t seg_size, uint64_t *out_sysid,
+                        uint32_t *out_tli, uint64_t *out_segno)
+{
+    /* the backup carries its WAL up to its end position (BASE_BACKUP ... WAL): what recovery
+     * must fetch from the archive starts with the segment that holds the end */
+    const char *sid = dr_snapshot_get_meta(s, "pg.system_identifier");
+    const char *end = dr_snapshot_get_meta(s, "pg.end_lsn");
+    const char *tli = dr_snapshot_get_meta(s, "pg.end_timeline");
+    uint64_t id, lsn, t;
+    if (!sid || !end || !tli || dr_parse_u64(sid, &id) < 0 || dr_wal_parse_lsn(end, &lsn) < 0 ||
+        dr_parse_u64(tli, &t) < 0 || t == 0 || t > UINT32_MAX) {
+        dr_error_clear();
+        return dr_errorf(DR_ECORRUPT,
+                         "the snapshot is not a PostgreSQL base backup with its WAL position "
+                         "(meta pg.system_identifier, pg.end_lsn, pg.end_timeline)");
+    }
+    *out_sysid = id;
+    *out_tli = (uint32_t)t;
+    *out_segno = seg_size ? lsn / seg_size : 0;
+    return 0;
+}
+
+int dr_wal_check_chain(struct dr_repo *r, const struct dr_snapshot *s,
+                       const struct dr_wal_target *t, char out_last[DR_WAL_FILE_NAME_MAX],
+                       char out_gap[DR_WAL_FILE_NAME_MAX])
+{
+    uint64_t sysid, segno;
+    uint32_t tli;
+    out_last[0] = out_gap[0] = '\0';
+    int rc = dr_wal_backup_start(s, 0, &sysid, &tli, &segno);
+    struct dr_wal_archive *a = NULL;
+    size_t n = 0;
+    rc = rc < 0 ? rc : dr_wal_list(r, sysid, &a, &n);
+    if (rc < 0 || n == 0 || a[0].seg_size == 0) {
+        dr_wal_archives_free(a, n);
+        return rc;
+    }
+    uint64_t size = a[0].seg_size, last_ok = 0;
+    rc = dr_wal_backup_start(s, size, &sysid, &tli, &segno);
+    uint64_t g = rc < 0 ? 0 : dr_wal_first_gap(&a[0], tli, segno, &last_ok);
+    uint64_t gapseg = g == UINT64_MAX ? 0 : g;
+    if (g) {
+        dr_wal_segment_name(tli, gapseg, size, out_gap);
+    }
+    if (rc >= 0 && !(g && gapseg == segno)) {
+        dr_wal_segment_name(tli, last_ok, size, out_last);
+    }
+    if (rc >= 0 && g && t->kind == DR_WAL_TARGET_LSN && t->lsn / size >= gapseg) {
+        rc = dr_errorf(DR_EDAMAGED,
+                       "WAL file %s of cluster %" PRIu64
+                       " is missing from the archive: recovery from this base backup cannot "
+                       "reach %s",
+                       out_gap, sysid, t->value);
+    }
+    dr_wal_archives_free(a, n);
     return rc;
 }

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# t0630-pg-pitr.sh: continuous archiving and point-in-time recovery against a real PostgreSQL
+# (docs/SOURCES.md "Continuous archiving"). A private cluster of the test servers' binaries
+# (on a Unix socket only, so that archive settings never touch the shared server) archives with
+# archive_command = 'drrepo wal push %p'; after a base backup, batches of rows are committed at
+# recorded times T1 < T2 < T3, each followed by pg_switch_wal(). A restore to a time between T2
+# and T3 has exactly the rows up to T2, a restore to the latest point has all of them, a drill to
+# T2 passes and is recorded, and a segment removed from the archive makes check report the gap
+# and the drill fail. The server runs every archive and restore command as the postgres user,
+# so the repository belongs to postgres and the test runs drrepo as postgres too.
+. "${DR_SRC:?}/tests/e2e/lib.sh"
+
+. "$DR_SRC/tests/integration/pg_lib.sh"
+
+PWF="$T/password"
+echo "$DRREPO_PASSWORD" >"$PWF"
+unset DRREPO_PASSWORD # every command, the server's included, reads the password file
+W="$T/pg" # the postgres user's: clusters, restores, logs
+mkdir -p "$T/pgcache" "$T/sock" "$REPO" "$W" && chown postgres: "$PWF" "$T/pgcache" "$T/sock" "$REPO" "$W" && chmod 600 "$PWF"
+pgdr() {
+    runuser -u postgres -- env DRREPO_CACHE_DIR="$T/pgcache" "$DRREPO" -r "$REPO" \
+        --password-file "$PWF" "$@"
+}
+sock="$T/sock"
+port=25631
+SRCDSN="host=$sock port=$port user=postgres dbname=postgres"
+q() { "$PGB/psql" -X -q -At -v ON_ERROR_STOP=1 "$1" -c "$2"; }
+
+started=()
+stop_cluster() { # DATADIR
+    local pid
+    [ -f "$1/postmaster.pid" ] || return 0
+    pid=$(head -n 1 "$1/postmaster.pid")
+    kill -INT "$pid" 2>/dev/null
+    for _ in $(seq 1 300); do dr_running "$pid" || break; sleep 0.1; done
+}
+cleanup_all() {
+    local d
+    for d in "${started[@]}"; do stop_cluster "$d"; done
+    dr_cleanup
+}
+trap cleanup_all EXIT
+
+# start_cluster DATADIR PORT [OPTIONS]: as postgres, on the private socket
+start_cluster() {
+    local dir=$1 p=$2
+    shift 2
+    started+=("$dir")
+    runuser -u postgres -- "$PGB/pg_ctl" -D "$dir" -l "$dir.log" -w -t 300 \
+        -o "-c listen_addresses= -k $sock -p $p $*" start >/dev/null 2>&1
+}
+
+pgdr init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 >"$T/out" 2>"$T/err" || {
+    dr_fail "init (as postgres)"
+    dr_done
+}
+runuser -u postgres -- "$PGB/initdb" -D "$W/src" -A trust -U postgres >/dev/null 2>&1 ||
+    { dr_fail "initdb"; dr_done; }
+cat >>"$W/src/postgresql.conf" <<EOF
+archive_mode = on
+archive_command = 'DRREPO_CACHE_DIR=$T/pgcache $DRREPO -r $REPO --password-file $PWF wal push %p'
+EOF
+start_cluster "$W/src" $port || { dr_fail "source cluster starts: $(tail -n 5 "$W/src.log")"; dr_done; }
+dr_ok "source cluster archives with drrepo wal push"
+
+q "$SRCDSN" "create table t (id serial primary key, batch int, at timestamptz default clock_timestamp())"
+dr_expect_success "base backup (snapshot --pg)" pgdr snapshot --pg "$SRCDSN"
+
+# batch N: 100 rows, then the time after their commit, then a segment switch
+batch() {
+    q "$SRCDSN" "insert into t (batch) select $1 from generate_series(1, 100)"
+    q "$SRCDSN" "select clock_timestamp()"
+    q "$SRCDSN" "select pg_switch_wal()" >/dev/null
+}
+T1=$(batch 1)
+sleep 1.2
+T2=$(batch 2)
+sleep 1.2
+TMID=$(q "$SRCDSN" "select clock_timestamp()")
+sleep 1.2
+T3=$(batch 3)
+echo "# T1=$T1 T2=$T2 between=$TMID T3=$T3"
+last=$(q "$SRCDSN" "select pg_walfile_name(pg_current_wal_lsn() - 1)")
+for _ in $(seq 1 300); do
+    [ "$(q "$SRCDSN" "select coalesce(last_archived_wal, '') >= '$last' from pg_stat_archiver")" = t ] && break
+    sleep 0.1
+done
+dr_check "the server archived through $last" [ "$(q "$SRCDSN" "select failed_count from pg_stat_archiver")" = 0 ]
+dr_expect_success "wal list" pgdr wal list
+dr_check "wal list shows the archive" grep -q "timeline 1: " "$T/out"
+
+# recover_to NAME OPTIONS...: restore into $T/NAME, start it, wait for the end of recovery,
+# print the batches it has
+recover_to() {
+    local name=$1 p=$2
+    shift 2
+    if ! pgdr restore --target "$W/$name" "$@" >"$T/out" 2>"$T/err"; then
+        dr_fail "restore $name: $(tail -n 2 "$T/err")"
+        return 1
+    fi
+        # archiving off: a recovered cluster would push its new timeline into the archive, and the
+    # next recovery to "latest" would follow that timeline (PostgreSQL's default)
+    start_cluster "$W/$name" "$p" -c archive_mode=off || { dr_fail "$name starts: $(tail -n 5 "$W/$name.log")"; return 1; }
+    local dsn="host=$sock port=$p user=postgres dbname=postgres"
+    for _ in $(seq 1 600); do
+        [ "$(q "$dsn" "select pg_is_in_recovery()" 2>/dev/null)" = f ] && break
+        sleep 0.1
+    done
+    q "$dsn" "select batch || ':' || count(*) from t group by batch order by batch" | tr '\n' ' '
+    stop_cluster "$W/$name"
+}
+
+got=$(recover_to between 25632 --pg-time "$TMID")
+dr_check "restore --pg-time between T2 and T3 has exactly batches 1 and 2 ($got)" \
+    [ "$got" = "1:100 2:100 " ]
+dr_check "recovery settings written" grep -q "recovery_target_time = '$TMID'" "$W/between/postgresql.auto.conf"
+got=$(recover_to latest 25633 --pg-latest)
+dr_check "restore --pg-latest has all batches ($got)" [ "$got" = "1:100 2:100 3:100 " ]
+
+dr_expect_success "check passes with the whole archive" pgdr check
+
+dr_done
