@@ -26,6 +26,7 @@ enum dr_problem_kind {
     DR_PROB_UNKNOWN_FILE, /* a file that is not part of the repository layout (warning) */
     DR_PROB_TRANSIENT,    /* a read failed once and succeeded on re-read (warning) */
     DR_PROB_CONFIG,       /* a copy of the config is missing, damaged or differs */
+    DR_PROB_WAL,          /* archived WAL: a segment missing (a gap) or damaged */
 };
 
 struct dr_problem {

@@ -10,11 +10,15 @@
 
 #include "drrepo/drillrec.h"
 #include "drrepo/repo.h"
+#include "drrepo/wal.h"
 
 struct dr_drill_opts {
     const char *check_sql;  /* PostgreSQL: a file of SQL run against the restored server */
     char **restore_command; /* argv run with DRREPO_DRILL_DIR set to the restored files */
     const char *tmpdir;     /* where to restore (default $TMPDIR or /tmp) */
+    /* PostgreSQL: recover to this target from the archived WAL (a point-in-time drill), NULL
+     * for the base backup alone */
+    const struct dr_wal_target *pg_target;
 };
 
 /* Runs a drill of snapshot id (dispatching on its source) and stores the result. Returns 0 when

@@ -97,7 +97,6 @@ uint64_t dr_wal_first_gap(const struct dr_wal_archive *a, uint32_t tli, uint64_t
 DR_MUST_CHECK int dr_wal_write_recovery(const char *datadir, const char *restore_command,
                                         const char *target_kind, const char *target);
 
-#endif
 
 /* ---- point-in-time restore ---- */
 
@@ -146,3 +145,5 @@ DR_MUST_CHECK int dr_wal_check_chain(struct dr_repo *r, const struct dr_snapshot
                                      const struct dr_wal_target *t,
                                      char out_last[DR_WAL_FILE_NAME_MAX],
                                      char out_gap[DR_WAL_FILE_NAME_MAX]);
+
+#endif

@@ -239,6 +239,9 @@ int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_che
         c.pass = 2;
         rc = dr_check_walk_snapshots(&c, &ids);
     }
+    if (rc >= 0) {
+        rc = dr_check_wal(&c);
+    }
     dr_index_abort(c.txn);
 out:
     dr_workset_close(c.ws);

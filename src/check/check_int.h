@@ -60,6 +60,10 @@ static inline const char *hex(const struct dr_id *id, char buf[DR_ID_HEX_LEN + 1
     return dr_id_hex(id, buf);
 }
 
+/* wal.c: the archived WAL of every cluster: gaps after the oldest base backup's end, and (with
+ * read_data) every archived file opened and decoded. */
+DR_MUST_CHECK int dr_check_wal(struct chk *c);
+
 /* structure.c: config, key files, the layout of the repository, pack headers against the
  * index, and the two copies of tree packs. */
 DR_MUST_CHECK int dr_check_config(struct chk *c);

@@ -26,6 +26,7 @@ static const char *kind_name(int kind)
     case DR_PROB_UNKNOWN_FILE: return "unknown-file";
     case DR_PROB_TRANSIENT: return "transient";
     case DR_PROB_CONFIG: return "config";
+    case DR_PROB_WAL: return "wal";
     default: return "other";
     }
 }

@@ -47,7 +47,8 @@ static const struct dr_cmd commands[] = {
     {"ls", "list files in a snapshot", dr_cmd_ls, DR_CMD_REPO, "ls [--long] SNAP [PATH]",
      dr_cmd_ls_opts, 2},
     {"restore", "restore a snapshot", dr_cmd_restore, DR_CMD_REPO | DR_CMD_LOCK_SHARED,
-     "restore SNAP --target DIR [--include PATTERN]... [--exclude PATTERN]... [options]",
+     "restore SNAP --target DIR [--include PATTERN]... [--exclude PATTERN]... [options]\n"
+     "restore [SNAP] --target DIR --pg-time TIME | --pg-lsn LSN | --pg-xid XID | --pg-latest",
      dr_cmd_restore_opts, 1},
     {"dump", "write a file, or a directory as tar, to stdout", dr_cmd_dump,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED, "dump SNAP PATH", dr_cmd_dump_opts, 2},
@@ -67,7 +68,8 @@ static const struct dr_cmd commands[] = {
     {"drill", "prove a snapshot restores and works", dr_cmd_drill,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_METRICS,
      "drill [options] SNAP [--restore-command CMD [ARG...]]\n"
-     "drill --latest [--host HOST] [--tag TAG] [options] [--restore-command CMD [ARG...]]",
+     "drill --latest [--host HOST] [--tag TAG] [options] [--restore-command CMD [ARG...]]\n"
+     "drill --pg [--pg-time TIME | --pg-lsn LSN | --pg-xid XID | --pg-latest] [options]",
      dr_cmd_drill_opts, 1},
     {"mount", "browse snapshots as a read-only file system", dr_cmd_mount,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED, "mount [options] MOUNTPOINT", dr_cmd_mount_opts, 1},

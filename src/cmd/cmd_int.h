@@ -11,6 +11,7 @@
 #include "drrepo/lock.h"
 #include "drrepo/repo.h"
 #include "drrepo/secure.h"
+#include "drrepo/wal.h"
 
 static inline void dr_wipe_str(char *s)
 {
@@ -249,6 +250,39 @@ bool dr_select_matches(const struct dr_select *sel, const struct dr_snapshot *s)
 /* "latest --host db1 --path /srv": spec and the selector options as given, for messages.
  * malloc'd. */
 char *dr_select_describe(const struct dr_select *sel, const char *spec);
+
+/* Point-in-time recovery of PostgreSQL (pitr.c), for restore and drill: --pg-time TIME,
+ * --pg-lsn LSN, --pg-xid XID and --pg-latest, of which one may be given. A command puts
+ * DR_PITR_OPTS into its option table and passes options it does not know to dr_pitr_opt. */
+#define DR_PITR_TIME 0x701
+#define DR_PITR_LSN 0x702
+#define DR_PITR_XID 0x703
+#define DR_PITR_LATEST 0x704
+#define DR_PITR_OPTS                                                                               \
+    {"pg-time", 0, DR_PITR_TIME, "TIME",                                                           \
+     "PostgreSQL: recover to TIME ('YYYY-MM-DD HH:MM:SS[+TZ]') from the newest base backup "       \
+     "that ends before it",                                                                        \
+     0, NULL},                                                                                     \
+        {"pg-lsn", 0, DR_PITR_LSN, "LSN", "PostgreSQL: recover to LSN (like 16/B374D848)", 0,     \
+         NULL},                                                                                    \
+        {"pg-xid", 0, DR_PITR_XID, "XID", "PostgreSQL: recover to transaction XID", 0, NULL},      \
+    {                                                                                              \
+        "pg-latest", 0, DR_PITR_LATEST, NULL, "PostgreSQL: recover to the end of the archived WAL", \
+            0, NULL                                                                                \
+    }
+struct dr_pitr {
+    bool given;
+    struct dr_wal_target target;
+};
+/* Takes option c when it is one of DR_PITR_OPTS (true), setting *rc to a usage error for a
+ * second target or a value that does not parse; false for another option. */
+bool dr_pitr_opt(struct dr_ctx *ctx, struct dr_pitr *p, int c, const char *arg, int *rc);
+/* The base backup for a recovery to t: SNAP as given (spec), else the newest snapshot of the
+ * selector that is a PostgreSQL base backup reaching t (dr_wal_backup_reaches). Errors:
+ * DR_ENOENT (none), DR_EUSAGE (backups of several clusters qualify), listing errors. */
+DR_MUST_CHECK int dr_pitr_backup(struct dr_ctx *ctx, const struct dr_select *sel,
+                                 const char *spec, const struct dr_wal_target *t,
+                                 struct dr_id *out);
 
 /* Finishes w (dr_json_finish), prints its buffer and a newline to out, and releases the
  * buffer, whether or not it printed. Returns the writer's error, or 0. */

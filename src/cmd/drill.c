@@ -59,6 +59,11 @@ const struct dr_opt dr_cmd_drill_opts[] = {
     {"check-sql", 0, 'c', "FILE", "PostgreSQL: run FILE's SQL against the restored server", 0,
      NULL},
     {"tmpdir", 0, 'T', "DIR", "restore into a temporary directory under DIR", 0, NULL},
+    {"pg", 0, 'P', NULL,
+     "the newest PostgreSQL base backup (of --host, --tag, --path; with --pg-*: that reaches "
+     "the target) instead of SNAP",
+     0, NULL},
+    DR_PITR_OPTS,
     {"restore-command", 0, RESTORE_COMMAND, NULL,
      "restore, then run CMD [ARG...] (all that follows) and check that it succeeds", DR_OPT_REST,
      NULL},
@@ -70,10 +75,13 @@ int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
 {
     struct dr_select sel = DR_SELECT_INIT(ctx);
     struct dr_drill_opts o = {0};
+    struct dr_pitr pitr = {0};
+    bool pg = false;
     const char *arg;
-    int c;
-    while ((c = dr_cmd_opt(ctx, &arg)) != 0) {
+    int c, rc = 0;
+    while (rc >= 0 && (c = dr_cmd_opt(ctx, &arg)) != 0) {
         switch (c) {
+        case 'P': pg = true; break;
         case 'c': o.check_sql = arg; break;
         case 'T': o.tmpdir = arg; break;
         case RESTORE_COMMAND:
@@ -83,29 +91,43 @@ int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
             }
             break;
         default:
+            if (dr_pitr_opt(ctx, &pitr, c, arg, &rc)) {
+                break;
+            }
             if (!dr_select_opt(&sel, c, arg)) {
                 DR_BUG("drill: an option of the table is not handled");
             }
             break;
         }
     }
-    int nargs = argc;
-    if (sel.latest ? nargs != 0 : nargs != 1) {
-        return dr_cmd_usage(ctx, sel.latest ? "--latest takes no snapshot id"
-                                            : "one snapshot is needed");
+    if (rc < 0) {
+        return rc;
     }
-    if (!sel.latest && dr_select_filtered(&sel)) {
-        return dr_cmd_usage(ctx, "--host, --tag and --path select the snapshot with --latest");
+    /* --pg and the recovery targets choose the base backup as restore does (pitr.c) */
+    bool choose = sel.latest || ((pg || pitr.given) && argc == 0);
+    if (choose ? argc != 0 : argc != 1) {
+        return dr_cmd_usage(ctx, choose ? "--latest takes no snapshot id"
+                                        : "one snapshot is needed");
     }
-    int rc = dr_cmd_open(ctx);
+    if (!choose && dr_select_filtered(&sel)) {
+        return dr_cmd_usage(ctx, "--host, --tag and --path select the snapshot with --latest or "
+                                 "--pg");
+    }
+    rc = dr_cmd_open(ctx);
     if (rc < 0) {
         return rc;
     }
     struct dr_id id;
-    rc = dr_select_resolve(ctx, &sel, argv[0], &id);
+    struct dr_wal_target latest = {.kind = DR_WAL_TARGET_LATEST};
+    if ((pg || pitr.given) && argc == 0) {
+        rc = dr_pitr_backup(ctx, &sel, NULL, pitr.given ? &pitr.target : &latest, &id);
+    } else {
+        rc = dr_select_resolve(ctx, &sel, argv[0], &id);
+    }
     if (rc < 0) {
         return rc;
     }
+    o.pg_target = pitr.given ? &pitr.target : NULL;
     struct dr_snapshot s;
     dr_snapshot_init(&s);
     if (dr_repo_snapshot_load(ctx->r, &id, &s) >= 0) {

@@ -102,7 +102,6 @@ static void json_stats(struct dr_json *w, const struct dr_restore_stats *st, boo
 
 static const char *const policies[] = {"never", "if-changed", "always", NULL};
 
-enum { PG_TIME = 0x701, PG_LSN, PG_XID, PG_LATEST };
 
 /* Appends s to b quoted for sh: in single quotes, a quote as '\'' */
 static int sh_quote(struct dr_buf *b, const char *s)
@@ -155,46 +154,6 @@ static char *restore_command(struct dr_ctx *ctx, uint64_t sysid)
     return dr_buf_detach(&b, NULL);
 }
 
-/* The base backup for a point-in-time restore: SNAP as given when there is one, else the
- * newest snapshot of the selector that is a base backup reaching the target. */
-static int pick_backup(struct dr_ctx *ctx, const struct dr_select *sel, const char *spec,
-                       const struct dr_wal_target *t, struct dr_id *out)
-{
-    if (spec) {
-        return dr_select_resolve(ctx, sel, spec, out);
-    }
-    struct dr_snap_entry *list = NULL;
-    size_t n = 0;
-    int rc = dr_repo_snapshot_list(ctx->r, &list, &n, NULL);
-    const struct dr_snap_entry *best = NULL;
-    const char *cluster = NULL;
-    for (size_t i = 0; rc >= 0 && i < n; i++) {
-        const struct dr_snapshot *s = &list[i].snap;
-        if (!dr_select_matches(sel, s) || !dr_wal_backup_reaches(s, t)) {
-            continue;
-        }
-        const char *sid = dr_snapshot_get_meta(s, "pg.system_identifier");
-        if (cluster && sid && strcmp(cluster, sid) != 0) {
-            rc = dr_errorf(DR_EUSAGE,
-                           "base backups of several clusters (%s, %s) reach the target: choose "
-                           "one with --path pg:HOST:PORT, --host or a snapshot id",
-                           cluster, sid);
-            break;
-        }
-        cluster = sid;
-        best = &list[i]; /* sorted oldest first: the last is the newest */
-    }
-    if (rc >= 0 && !best) {
-        rc = dr_errorf(DR_ENOENT, "no PostgreSQL base backup%s ends before the target %s",
-                       dr_select_filtered(sel) ? " of the selection" : "",
-                       t->value ? t->value : "(latest)");
-    }
-    if (rc >= 0) {
-        *out = best->id;
-    }
-    dr_snap_list_free(list, n);
-    return rc;
-}
 
 const struct dr_opt dr_cmd_restore_opts[] = {
     {"target", 'T', 'T', "DIR", "restore into DIR (required)", 0, NULL},
@@ -206,14 +165,7 @@ const struct dr_opt dr_cmd_restore_opts[] = {
     {"verify-existing", 0, 'V', NULL, "with --overwrite if-changed: compare contents too", 0, NULL},
     {"delete", 0, 'D', NULL, "delete files in the target that the snapshot does not have", 0, NULL},
     {"dry-run", 0, 'n', NULL, "say what would be done, change nothing", 0, NULL},
-    {"pg-time", 0, PG_TIME, "TIME",
-     "PostgreSQL: recover to TIME ('YYYY-MM-DD HH:MM:SS[+TZ]') from the newest base backup "
-     "before it",
-     0, NULL},
-    {"pg-lsn", 0, PG_LSN, "LSN", "PostgreSQL: recover to LSN (like 16/B374D848)", 0, NULL},
-    {"pg-xid", 0, PG_XID, "XID", "PostgreSQL: recover to transaction XID", 0, NULL},
-    {"pg-latest", 0, PG_LATEST, NULL, "PostgreSQL: recover to the end of the archived WAL", 0,
-     NULL},
+    DR_PITR_OPTS,
     DR_SELECT_OPTS,
     {0},
 };
@@ -223,8 +175,7 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
     struct dr_restore_opts o = {0};
     size_t ai = 0, ae = 0;
     struct dr_select sel = DR_SELECT_INIT(ctx);
-    struct dr_wal_target target = {0};
-    bool pitr = false;
+    struct dr_pitr pitr = {0};
     const char *arg;
     int c, rc = 0;
     while (rc >= 0 && (c = dr_cmd_opt(ctx, &arg)) != 0) {
@@ -255,29 +206,17 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
         case 'V': o.verify_existing = true; break;
         case 'D': o.delete = true; break;
         case 'n': o.dry_run = true; break;
-        case PG_TIME:
-        case PG_LSN:
-        case PG_XID:
-        case PG_LATEST:
-            if (pitr) {
-                rc = dr_cmd_usage(ctx, "give one of --pg-time, --pg-lsn, --pg-xid, --pg-latest");
+        default:
+            if (dr_pitr_opt(ctx, &pitr, c, arg, &rc)) {
                 break;
             }
-            pitr = true;
-            rc = dr_wal_target_parse(c == PG_TIME  ? DR_WAL_TARGET_TIME
-                                     : c == PG_LSN ? DR_WAL_TARGET_LSN
-                                     : c == PG_XID ? DR_WAL_TARGET_XID
-                                                   : DR_WAL_TARGET_LATEST,
-                                     arg, &target);
-            break;
-        default:
             if (!dr_select_opt(&sel, c, arg)) {
                 DR_BUG("restore: an option of the table is not handled");
             }
             break;
         }
     }
-    if (rc >= 0 && argc != 1 && !(pitr && argc == 0)) {
+    if (rc >= 0 && argc != 1 && !(pitr.given && argc == 0)) {
         rc = dr_cmd_usage(ctx, "restore takes one snapshot");
     }
     if (rc >= 0 && !o.target) {
@@ -293,22 +232,22 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
     struct dr_snapshot s;
     dr_snapshot_init(&s);
     if (rc >= 0) {
-        rc = pitr ? pick_backup(ctx, &sel, argc ? argv[0] : NULL, &target, &id)
+        rc = pitr.given ? dr_pitr_backup(ctx, &sel, argc ? argv[0] : NULL, &pitr.target, &id)
                   : dr_select_resolve(ctx, &sel, argv[0], &id);
     }
     if (rc >= 0) {
         rc = dr_repo_snapshot_load(ctx->r, &id, &s);
     }
     char wal_last[DR_WAL_FILE_NAME_MAX] = "", wal_gap[DR_WAL_FILE_NAME_MAX] = "";
-    if (rc >= 0 && pitr) {
+    if (rc >= 0 && pitr.given) {
         /* before anything is written: a recovery that cannot reach its target is refused */
-        if (!dr_wal_backup_reaches(&s, &target)) {
+        if (!dr_wal_backup_reaches(&s, &pitr.target)) {
             rc = dr_errorf(DR_EUSAGE,
                            "snapshot %s is not a PostgreSQL base backup that ends "
                            "before the target %s",
-                           argv[0], target.value ? target.value : "");
+                           argv[0], pitr.target.value ? pitr.target.value : "");
         }
-        rc = rc < 0 ? rc : dr_wal_check_chain(ctx->r, &s, &target, wal_last, wal_gap);
+        rc = rc < 0 ? rc : dr_wal_check_chain(ctx->r, &s, &pitr.target, wal_last, wal_gap);
         if (rc >= 0 && wal_gap[0]) {
             dr_log_warn("WAL file %s is missing from the archive: recovery stops at %s", wal_gap,
                         wal_last[0] ? wal_last : "the end of the base backup");
@@ -362,18 +301,18 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
             }
         }
         dr_buf_release(&j);
-        if (rc >= 0 && pitr && !o.dry_run) {
+        if (rc >= 0 && pitr.given && !o.dry_run) {
             uint64_t sysid = 0, segno;
             uint32_t tli;
             rc = dr_wal_backup_start(&s, 0, &sysid, &tli, &segno);
             char *cmd = rc < 0 ? NULL : restore_command(ctx, sysid);
             rc = rc < 0 ? rc
-                        : dr_wal_write_recovery(o.target, cmd, dr_wal_target_setting(&target),
-                                                target.value);
+                        : dr_wal_write_recovery(o.target, cmd, dr_wal_target_setting(&pitr.target),
+                                                pitr.target.value);
             if (rc >= 0 && !ctx->quiet && !ctx->json) {
                 printf("recovery settings written to %s/postgresql.auto.conf: start PostgreSQL "
                        "on it to recover to %s%s%s%s\n",
-                       o.target, target.value ? target.value : "the end of the archived WAL",
+                       o.target, pitr.target.value ? pitr.target.value : "the end of the archived WAL",
                        wal_last[0] ? " (archived WAL through " : "", wal_last,
                        wal_last[0] ? ")" : "");
             }

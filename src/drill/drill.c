@@ -315,10 +315,19 @@ int dr_drill_run(struct dr_repo *r, const struct dr_id *id, const struct dr_dril
         rc = drill_redis(&s, tmp, data, &out, &start_ns);
         out.rto_ns = restore_ns + start_ns;
     } else if (strcmp(out.kind, "postgresql") == 0) {
+        if (o->pg_target) {
+            rc = drill_stage_wal(r, &s, o, tmp, data, &out);
+            restore_ns = dr_mono_ns() - t0; /* fetching the WAL is part of the recovery */
+        }
         /* dr_drill_pg sets rto_ns to its server's start time; the restore comes before it */
         out.rto_ns = 0;
-        rc = dr_drill_pg(r, &s, data, o, &out);
+        if (rc >= 0 && out.ok) {
+            rc = dr_drill_pg(r, &s, data, o, &out);
+        }
         out.rto_ns += restore_ns;
+    } else if (o->pg_target) {
+        drill_fail(&out, "a point-in-time drill needs a PostgreSQL base backup, not a %s snapshot",
+                   out.kind);
     }
     if (rc >= 0 && out.ok && o->restore_command && o->restore_command[0]) {
         rc = run_restore_command(o->restore_command, data, &out);

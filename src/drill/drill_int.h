@@ -20,4 +20,13 @@ void drill_checked(struct dr_drill_result *res, const char *fmt, ...) DR_PRINTF(
 int drill_redis(const struct dr_snapshot *s, const char *tmp, const char *datadir,
                 struct dr_drill_result *res, int64_t *out_start_ns);
 
+/* A point-in-time drill's WAL (drill_wal.c): checks the archive's chain from the base backup s
+ * to o->pg_target (a gap fails the drill, as does a gap before the end of the archive for
+ * "latest"), fetches every archived file recovery may ask for into tmp/wal (authenticated and
+ * decoded, readable by the server's user), and writes the recovery settings into datadir with a
+ * restore_command that copies from there. Returns an error only when the drill could not run;
+ * res says why it failed otherwise. */
+int drill_stage_wal(struct dr_repo *r, const struct dr_snapshot *s, const struct dr_drill_opts *o,
+                    const char *tmp, const char *datadir, struct dr_drill_result *res);
+
 #endif

@@ -119,4 +119,28 @@ dr_check "restore --pg-latest has all batches ($got)" [ "$got" = "1:100 2:100 3:
 
 dr_expect_success "check passes with the whole archive" pgdr check
 
+# drills: recover in a scratch server, as root (the drill fetches the WAL itself)
+drrepo() { "$DRREPO" -r "$REPO" --password-file "$PWF" "$@"; }
+echo "select count(*) = 200 from t" >"$T/t2.sql"
+dr_expect_success "drill --pg --pg-time T2 passes" drrepo drill --pg --pg-time "$T2" --check-sql "$T/t2.sql"
+dr_check "the drill recovered from archived WAL" grep -q "archived WAL files fetched" "$T/out"
+dr_expect_success "drill --pg --pg-latest passes" drrepo drill --pg --pg-latest
+dr_expect_success "snapshots --json" drrepo snapshots --json
+echo "select count(*) = 300 from t" >"$T/t3.sql"
+dr_must_fail 4 "drill --pg-latest with a --check-sql of the wrong count fails" \
+    drrepo drill --pg --pg-latest --check-sql "$T/t2.sql"
+
+# a segment lost from the archive between the base backup and T2
+end=$(drrepo snapshots --json | sed -n 's/.*"pg.end_lsn":"\([^"]*\)".*/\1/p' | head -n 1)
+seg=$(q "$SRCDSN" "select pg_walfile_name('$end'::pg_lsn + 16*1024*1024)")
+obj=$(find "$REPO/wal" -name "$seg")
+dr_check "the segment after the backup's end ($seg) is archived" test -n "$obj"
+rm -f "$obj"
+dr_must_fail 4 "check reports the gap" drrepo check
+dr_check "check names the missing segment" grep -q "gap: $seg to $seg" "$T/out" "$T/err"
+dr_must_fail 4 "drill --pg-time T2 fails with the segment gone" drrepo drill --pg --pg-time "$T2"
+dr_must_fail 4 "drill --pg-latest fails with the segment gone" drrepo drill --pg --pg-latest
+dr_check "the drill names the missing segment" grep -q "$seg" "$T/out" "$T/err"
+dr_check "no drill server left running" sh -c "! pgrep -f 'drrepo-dril[l]' >/dev/null"
+
 dr_done
