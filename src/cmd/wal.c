@@ -143,6 +143,11 @@ int dr_cmd_wal(struct dr_ctx *ctx, int argc, char **argv)
         return rc;
     }
     rc = rc < 0 ? rc : dr_cmd_open(ctx);
+    if (rc == DR_ENOENT && want == 2) {
+        /* exit 1 of wal get means "not archived", the end of the archive for PostgreSQL: a
+         * missing pg_control (a wrong --pg-data) is another error, which must stop recovery */
+        rc = DR_EIO;
+    }
     if (rc >= 0 && want == 2) {
         return dr_wal_get(ctx->r, sysid, argv[1], argv[2]);
     }

@@ -15,6 +15,15 @@ dr_check "12 says wrong password, in one line" test "$(grep -c 'wrong password' 
 dr_must_fail 11 "11: locked by another host" drrepo snapshot "$T/src"
 dr_check "11 names the holder" grep -q "other-host" "$T/err"
 rm -f "$REPO"/locks/*
+# wal get: 1 only for a file not archived (PostgreSQL's end of the archive), 126 for any other
+# error, so that PostgreSQL stops recovery instead of ending it early
+dr_must_fail 1 "1: wal get of a file not archived" \
+    drrepo wal get --system-id 1 000000010000000000000001 "$T/wal"
+dr_must_fail 126 "126: wal get without a repository" \
+    "$DRREPO" -r "$T/nothing-here" wal get --system-id 1 000000010000000000000001 "$T/wal"
+DRREPO_PASSWORD=wrong dr_must_fail 126 "126: wal get with a wrong password" \
+    drrepo wal get --system-id 1 000000010000000000000001 "$T/wal"
+dr_check "the failed wal gets wrote nothing" test ! -e "$T/wal"
 # 3: partial. Root reads everything, so the unreadable file is read by an unprivileged user.
 echo secret > "$T/src/unreadable"; chmod 000 "$T/src/unreadable"
 if [ "$(id -u)" = 0 ]; then

@@ -21,6 +21,7 @@
 #include "drrepo/repo.h"
 #include "drrepo/snapshot.h"
 #include "drrepo/tree.h"
+#include "drrepo/walseg.h"
 
 #include "../../src/pack/pack_int.h"
 
@@ -316,6 +317,65 @@ static void gen_config(void)
     }
 }
 
+/* An archived WAL file object of file (len bytes) named obj, as dr_walseg_encode writes it but
+ * with a fixed nonce. */
+static void wal_object(const char *obj, const uint8_t *file, size_t len, struct dr_buf *out)
+{
+    struct dr_compressor *z = dr_compressor_new(3);
+    struct dr_buf pt = DR_BUF_INIT(DR_WALSEG_OBJ_MAX);
+    struct dr_buf ad = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    uint8_t hdr[DR_WALSEG_HDR_LEN];
+    memcpy(hdr, DR_MAGIC_WAL, DR_MAGIC_LEN);
+    dr_put_u32le(hdr + 8, 1);
+    dr_put_u32le(hdr + 12, 0);
+    dr_put_u64le(hdr + 16, len);
+    check(dr_compress(z, file, len, &pt), "wal compress");
+    check(dr_buf_add(&ad, hdr, sizeof(hdr)), "wal ad");
+    check(dr_buf_add(&ad, obj, strlen(obj)), "wal ad");
+    check(dr_buf_add(out, hdr, sizeof(hdr)), "wal header");
+    check(dr_crypto_seal_nonce(key, next_nonce(), ad.buf, ad.len, pt.buf, pt.len, out), "wal seal");
+    dr_buf_release(&pt);
+    dr_buf_release(&ad);
+    dr_compressor_free(z);
+}
+
+/* walseg_fuzz reads each input as an object name, as an object under the name below, and as
+ * a length byte and a plaintext sealed by the target. */
+static void gen_wal(void)
+{
+    static const char *obj = "wal/65533227e8e4bac0/0000000100000000/000000010000000000000003";
+    static const char *names[][2] = {
+        {"name-segment", "65533227e8e4bac0/0000000100000000/000000010000000000000003"},
+        {"name-partial", "65533227e8e4bac0/000000020000000A/000000020000000A000000FF.partial"},
+        {"name-backup",
+         "65533227e8e4bac0/0000000100000000/000000010000000000000002.00000028.backup"},
+        {"name-history", "65533227e8e4bac0/00000002.history"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        put("walseg_fuzz", names[i][0], -1, names[i][1], strlen(names[i][1]));
+    }
+    uint8_t file[600];
+    for (size_t i = 0; i < sizeof(file); i++) {
+        file[i] = i < 64 ? (uint8_t)(i * 37 + 11) : 0;
+    }
+    struct dr_buf b = DR_BUF_INIT(DR_WALSEG_OBJ_MAX);
+    wal_object(obj, file, 64, &b); /* random-looking: raw */
+    put("walseg_fuzz", "object-raw", -1, b.buf, b.len);
+    dr_buf_reset(&b);
+    wal_object(obj, file, sizeof(file), &b); /* mostly zeros: zstd */
+    put("walseg_fuzz", "object-zstd", -1, b.buf, b.len);
+    dr_buf_reset(&b);
+    /* plaintexts: the length byte, then the encoding byte and the payload */
+    struct dr_compressor *z = dr_compressor_new(3);
+    check(dr_compress(z, file, 200, &b), "wal compress");
+    put("walseg_fuzz", "payload-zstd", 200, b.buf, b.len);
+    dr_buf_reset(&b);
+    check(dr_compress(z, file, 20, &b), "wal compress");
+    put("walseg_fuzz", "payload-raw", 20, b.buf, b.len);
+    dr_compressor_free(z);
+    dr_buf_release(&b);
+}
+
 int main(int argc, char **argv)
 {
     uint8_t m[DR_MASTER_KEY_LEN];
@@ -337,6 +397,7 @@ int main(int argc, char **argv)
     gen_pack(DR_BLOB_TREE, 1, "pack-tree", "hdr-tree");
     gen_keyfile();
     gen_config();
+    gen_wal();
 
     dr_keys_free(key);
     return 0;
