@@ -64,7 +64,7 @@ enum dr_blob_enc {
 #define DR_KEYFILE_MAX (64u * 1024)
 #define DR_CONFIG_MAX (64u * 1024)
 #define DR_DRILL_MAX (1024u * 1024) /* drill result body (format/drill.md) */
-#define DR_WAL_FILE_MAX DR_BLOB_MAX   /* an archived WAL file (format/wal.md) */
+#define DR_WAL_FILE_MAX DR_BLOB_MAX /* an archived WAL file (format/wal.md) */
 
 /* Chunker algorithms recorded in the config. */
 #define DR_CHUNKER_GEAR_V1 1u

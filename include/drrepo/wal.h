@@ -97,7 +97,6 @@ uint64_t dr_wal_first_gap(const struct dr_wal_archive *a, uint32_t tli, uint64_t
 DR_MUST_CHECK int dr_wal_write_recovery(const char *datadir, const char *restore_command,
                                         const char *target_kind, const char *target);
 
-
 /* ---- point-in-time restore ---- */
 
 /* A recovery target: the end of the archive, a time, an LSN or a transaction id. */

@@ -172,7 +172,7 @@ int dr_check_layout_cb(void *arg, const char *name, uint64_t size)
     case DR_LAYOUT_KEY:
     case DR_LAYOUT_SNAPSHOT:
     case DR_LAYOUT_LOCK:
-    case DR_LAYOUT_DRILL: /* drill results: format/drill.md */
+    case DR_LAYOUT_DRILL:         /* drill results: format/drill.md */
     case DR_LAYOUT_WAL: return 0; /* archived WAL: format/wal.md, checked by check_wal */
     case DR_LAYOUT_CONFIG_COPY:
     case DR_LAYOUT_KEY_COPY:

@@ -258,17 +258,20 @@ char *dr_select_describe(const struct dr_select *sel, const char *spec);
 #define DR_PITR_LSN 0x702
 #define DR_PITR_XID 0x703
 #define DR_PITR_LATEST 0x704
-#define DR_PITR_OPTS                                                                               \
-    {"pg-time", 0, DR_PITR_TIME, "TIME",                                                           \
-     "PostgreSQL: recover to TIME ('YYYY-MM-DD HH:MM:SS[+TZ]') from the newest base backup "       \
-     "that ends before it",                                                                        \
-     0, NULL},                                                                                     \
-        {"pg-lsn", 0, DR_PITR_LSN, "LSN", "PostgreSQL: recover to LSN (like 16/B374D848)", 0,     \
-         NULL},                                                                                    \
-        {"pg-xid", 0, DR_PITR_XID, "XID", "PostgreSQL: recover to transaction XID", 0, NULL},      \
-    {                                                                                              \
-        "pg-latest", 0, DR_PITR_LATEST, NULL, "PostgreSQL: recover to the end of the archived WAL", \
-            0, NULL                                                                                \
+#define DR_PITR_OPTS                                                                                 \
+    {"pg-time",                                                                                      \
+     0,                                                                                              \
+     DR_PITR_TIME,                                                                                   \
+     "TIME",                                                                                         \
+     "PostgreSQL: recover to TIME ('YYYY-MM-DD HH:MM:SS[+TZ]') from the newest base backup "         \
+     "that ends before it",                                                                          \
+     0,                                                                                              \
+     NULL},                                                                                          \
+        {"pg-lsn", 0, DR_PITR_LSN, "LSN", "PostgreSQL: recover to LSN (like 16/B374D848)", 0, NULL}, \
+        {"pg-xid", 0, DR_PITR_XID, "XID", "PostgreSQL: recover to transaction XID", 0, NULL},        \
+    {                                                                                                \
+        "pg-latest", 0, DR_PITR_LATEST, NULL,                                                        \
+            "PostgreSQL: recover to the end of the archived WAL", 0, NULL                            \
     }
 struct dr_pitr {
     bool given;
@@ -280,9 +283,8 @@ bool dr_pitr_opt(struct dr_ctx *ctx, struct dr_pitr *p, int c, const char *arg, 
 /* The base backup for a recovery to t: SNAP as given (spec), else the newest snapshot of the
  * selector that is a PostgreSQL base backup reaching t (dr_wal_backup_reaches). Errors:
  * DR_ENOENT (none), DR_EUSAGE (backups of several clusters qualify), listing errors. */
-DR_MUST_CHECK int dr_pitr_backup(struct dr_ctx *ctx, const struct dr_select *sel,
-                                 const char *spec, const struct dr_wal_target *t,
-                                 struct dr_id *out);
+DR_MUST_CHECK int dr_pitr_backup(struct dr_ctx *ctx, const struct dr_select *sel, const char *spec,
+                                 const struct dr_wal_target *t, struct dr_id *out);
 
 /* Finishes w (dr_json_finish), prints its buffer and a newline to out, and releases the
  * buffer, whether or not it printed. Returns the writer's error, or 0. */

@@ -106,8 +106,8 @@ int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
     /* --pg and the recovery targets choose the base backup as restore does (pitr.c) */
     bool choose = sel.latest || ((pg || pitr.given) && argc == 0);
     if (choose ? argc != 0 : argc != 1) {
-        return dr_cmd_usage(ctx, choose ? "--latest takes no snapshot id"
-                                        : "one snapshot is needed");
+        return dr_cmd_usage(ctx,
+                            choose ? "--latest takes no snapshot id" : "one snapshot is needed");
     }
     if (!choose && dr_select_filtered(&sel)) {
         return dr_cmd_usage(ctx, "--host, --tag and --path select the snapshot with --latest or "

@@ -102,7 +102,6 @@ static void json_stats(struct dr_json *w, const struct dr_restore_stats *st, boo
 
 static const char *const policies[] = {"never", "if-changed", "always", NULL};
 
-
 /* Appends s to b quoted for sh: in single quotes, a quote as '\'' */
 static int sh_quote(struct dr_buf *b, const char *s)
 {
@@ -153,7 +152,6 @@ static char *restore_command(struct dr_ctx *ctx, uint64_t sysid)
     }
     return dr_buf_detach(&b, NULL);
 }
-
 
 const struct dr_opt dr_cmd_restore_opts[] = {
     {"target", 'T', 'T', "DIR", "restore into DIR (required)", 0, NULL},
@@ -233,7 +231,7 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
     dr_snapshot_init(&s);
     if (rc >= 0) {
         rc = pitr.given ? dr_pitr_backup(ctx, &sel, argc ? argv[0] : NULL, &pitr.target, &id)
-                  : dr_select_resolve(ctx, &sel, argv[0], &id);
+                        : dr_select_resolve(ctx, &sel, argv[0], &id);
     }
     if (rc >= 0) {
         rc = dr_repo_snapshot_load(ctx->r, &id, &s);
@@ -310,11 +308,11 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
                         : dr_wal_write_recovery(o.target, cmd, dr_wal_target_setting(&pitr.target),
                                                 pitr.target.value);
             if (rc >= 0 && !ctx->quiet && !ctx->json) {
-                printf("recovery settings written to %s/postgresql.auto.conf: start PostgreSQL "
-                       "on it to recover to %s%s%s%s\n",
-                       o.target, pitr.target.value ? pitr.target.value : "the end of the archived WAL",
-                       wal_last[0] ? " (archived WAL through " : "", wal_last,
-                       wal_last[0] ? ")" : "");
+                printf(
+                    "recovery settings written to %s/postgresql.auto.conf: start PostgreSQL "
+                    "on it to recover to %s%s%s%s\n",
+                    o.target, pitr.target.value ? pitr.target.value : "the end of the archived WAL",
+                    wal_last[0] ? " (archived WAL through " : "", wal_last, wal_last[0] ? ")" : "");
             }
             free(cmd);
         }

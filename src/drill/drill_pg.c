@@ -545,12 +545,13 @@ int dr_drill_pg(struct dr_repo *r, const struct dr_snapshot *s, const char *dir,
 done:
     res->ok = d.reason.len == 0;
     res->rto_ns = start_ns;
-    drill_checked(res, 
-        "postgresql %s: server %s in %.1f s; %zu databases, %zu tables "
-        "counted, %zu compared with the snapshot's counts%s",
-        dr_snapshot_get_meta(s, "pg.version") ? dr_snapshot_get_meta(s, "pg.version") : "?",
-        started ? "accepted connections" : "failed to start", (double)start_ns / 1e9, d.ndbs,
-        d.ntables, d.ncompared, o && o->check_sql ? ", --check-sql run" : "");
+    drill_checked(res,
+                  "postgresql %s: server %s in %.1f s; %zu databases, %zu tables "
+                  "counted, %zu compared with the snapshot's counts%s",
+                  dr_snapshot_get_meta(s, "pg.version") ? dr_snapshot_get_meta(s, "pg.version")
+                                                        : "?",
+                  started ? "accepted connections" : "failed to start", (double)start_ns / 1e9,
+                  d.ndbs, d.ntables, d.ncompared, o && o->check_sql ? ", --check-sql run" : "");
     free(res->reason);
     res->reason = res->ok ? NULL : dr_buf_detach(&d.reason, NULL);
     if (!res->kind) {

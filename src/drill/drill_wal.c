@@ -17,8 +17,8 @@
 
 /* Fetches every file of archive a that recovery from segment `from` of timeline tli may ask
  * for: history files, and files of timeline tli or later from segment `from` on. */
-static int fetch_all(struct dr_repo *r, const struct dr_wal_archive *a, uint32_t tli,
-                     uint64_t from, const char *dir, size_t *out_n)
+static int fetch_all(struct dr_repo *r, const struct dr_wal_archive *a, uint32_t tli, uint64_t from,
+                     const char *dir, size_t *out_n)
 {
     int rc = 0;
     *out_n = 0;
