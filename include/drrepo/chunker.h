@@ -1,4 +1,4 @@
-/* chunker.h: FastCDC-style content-defined chunking with a keyed Gear table.
+/* chunker.h: FastCDC-style content-defined chunking with a keyed Gear table, and fixed blocks.
  *
  * A pure function over bytes: no I/O, no allocation, no hidden state between calls. The caller
  * keeps a buffer of at least params.max bytes (or whatever is left before end of input) and asks
@@ -35,5 +35,15 @@ void dr_chunker_init(struct dr_chunker *c, const struct dr_chunker_params *p,
  *  - !eof and len < max and no cut -> 0: the caller must supply more bytes and call again.
  * len == 0 returns 0. */
 size_t dr_chunker_next(const struct dr_chunker *c, const uint8_t *data, size_t len, bool eof);
+
+/* Fixed-size chunking (format/chunker.md "Fixed blocks"): the block that is cut is block
+ * bytes, or when that exceeds the chunker's max, the largest multiple of DR_CHUNK_FIXED_UNIT
+ * not above max, so that a caller's buffer of max bytes always holds a whole block. block is
+ * a non-zero multiple of DR_CHUNK_FIXED_UNIT. Returns the length of the chunk that starts at
+ * the current offset, with len bytes available from there:
+ *  - len >= the block -> the block;
+ *  - eof and len < the block -> len (the last chunk; 0 when len is 0);
+ *  - !eof and len < the block -> 0: the caller must supply more bytes. */
+size_t dr_chunker_fixed_next(const struct dr_chunker *c, uint32_t block, size_t len, bool eof);
 
 #endif

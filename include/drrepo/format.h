@@ -69,6 +69,15 @@ enum dr_blob_enc {
 /* Chunker algorithms recorded in the config. */
 #define DR_CHUNKER_GEAR_V1 1u
 
+/* Fixed-size chunking (format/chunker.md "Fixed blocks"): blocks are multiples of the unit, the
+ * page size of PostgreSQL relation files; a base backup's relation files are cut in blocks of
+ * DR_PG_REL_BLOCK (docs/PERFORMANCE.md has the measurement behind the size), at most
+ * DR_PG_REL_DIR_CHUNKS of them per directory: a directory is one tree blob, 36 bytes per chunk,
+ * and half of DR_TREE_MAX in fixed blocks leaves the other half for the rest. */
+#define DR_CHUNK_FIXED_UNIT 8192u
+#define DR_PG_REL_BLOCK (32u * 1024)
+#define DR_PG_REL_DIR_CHUNKS (DR_TREE_MAX / 2 / 36)
+
 /* Defaults chosen at init. */
 #define DR_DEFAULT_CHUNK_MIN (512u * 1024)
 #define DR_DEFAULT_CHUNK_AVG (1024u * 1024)

@@ -30,9 +30,12 @@ struct dr_source_sink {
     /* Chunks a stream into file node n (whose name, type, mode, owner and times the source
      * sets) and fills its chunk list and size. pnode is the parent snapshot's node for the
      * same file (NULL when none): an RDB file is stored relative to it. what names the input in
-     * messages and progress (NULL: n->name). Errors: the reader's, and repository errors. */
+     * messages and progress (NULL: n->name). block 0 chunks by content; otherwise the file is
+     * cut in fixed blocks of that size (dr_chunker_fixed_next; a multiple of
+     * DR_CHUNK_FIXED_UNIT), for files changed in place such as PostgreSQL relation files.
+     * Errors: the reader's, and repository errors. */
     int (*add_file)(void *arg, dr_stream_read_fn rd, void *rdarg, const struct dr_node *pnode,
-                    const char *what, struct dr_node *n);
+                    const char *what, uint32_t block, struct dr_node *n);
     /* A regular file that the engine opens and reads itself, so that it can use the files
      * cache and store hard links once; n has been filled from st. Returns 0, 1 when the file
      * could not be read (reported and counted: it is left out), or a repository error. */

@@ -76,7 +76,7 @@ static bool find_parent(struct dr_backup *b, struct dr_snapshot *s, struct dr_id
 
 /* The sink that sources build through (struct dr_source_sink). */
 static int sink_add_file(void *arg, dr_stream_read_fn rd, void *rdarg, const struct dr_node *pnode,
-                         const char *what, struct dr_node *n)
+                         const char *what, uint32_t block, struct dr_node *n)
 {
     struct dr_backup *b = arg;
     uint32_t alloc = 16;
@@ -84,7 +84,8 @@ static int sink_add_file(void *arg, dr_stream_read_fn rd, void *rdarg, const str
     n->chunk_sizes = dr_xrealloc(n->chunk_sizes, alloc * sizeof(*n->chunk_sizes));
     n->nchunks = 0;
     b->prog.files++;
-    int64_t got = dr_backup_chunk_stream(b, rd, rdarg, n, pnode, alloc, what ? what : n->name);
+    int64_t got =
+        dr_backup_chunk_stream(b, rd, rdarg, n, pnode, alloc, block, what ? what : n->name);
     if (got < 0) {
         return (int)got;
     }

@@ -53,12 +53,13 @@ struct dr_backup {
 void dr_backup_progress(struct dr_backup *b, const char *current, bool final);
 
 /* Reads a stream to its end through the chunker into the pipeline (an RDB file by its records
- * when rdb_records is on), appending to n's chunk list, whose array has room for alloc
- * entries. Returns the bytes read or the reader's error (DR_EIO for a failed read; the caller
- * decides whether that is fatal), or a repository error. */
+ * when rdb_records is on; in fixed blocks when block is not 0: see the sink's add_file),
+ * appending to n's chunk list, whose array has room for alloc entries. Returns the bytes read
+ * or the reader's error (DR_EIO for a failed read; the caller decides whether that is fatal),
+ * or a repository error. */
 int64_t dr_backup_chunk_stream(struct dr_backup *b, dr_stream_read_fn rd, void *arg,
                                struct dr_node *n, const struct dr_node *pnode, uint32_t alloc,
-                               const char *what);
+                               uint32_t block, const char *what);
 
 /* The sink's read_file: see struct dr_source_sink. */
 int dr_backup_read_file(struct dr_backup *b, const char *path, const struct stat *st,

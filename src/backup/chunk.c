@@ -281,7 +281,7 @@ out:
  * reader's error (DR_EIO for a failed read; the caller decides whether that is fatal). */
 int64_t dr_backup_chunk_stream(struct dr_backup *b, dr_stream_read_fn rd, void *arg,
                                struct dr_node *n, const struct dr_node *pnode, uint32_t alloc,
-                               const char *what)
+                               uint32_t block, const char *what)
 {
     size_t have = 0;
     bool eof = false;
@@ -302,13 +302,14 @@ int64_t dr_backup_chunk_stream(struct dr_backup *b, dr_stream_read_fn rd, void *
             b->prog.bytes_read += (uint64_t)got;
             b->sum.bytes_read += (uint64_t)got;
         }
-        if (first && b->o->rdb_records && dr_rdbrec_magic(b->buf, have)) {
+        if (first && !block && b->o->rdb_records && dr_rdbrec_magic(b->buf, have)) {
             return rdb_reader(b, rd, arg, n, pnode, alloc, what, have, eof);
         }
         first = false;
         size_t off = 0;
         for (;;) {
-            size_t cut = dr_chunker_next(&b->ch, b->buf + off, have - off, eof);
+            size_t cut = block ? dr_chunker_fixed_next(&b->ch, block, have - off, eof)
+                               : dr_chunker_next(&b->ch, b->buf + off, have - off, eof);
             if (cut == 0) {
                 break;
             }

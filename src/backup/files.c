@@ -170,7 +170,7 @@ int dr_backup_read_file(struct dr_backup *b, const char *path, const struct stat
         n->chunks = dr_xmalloc(alloc * sizeof(*n->chunks));
         n->chunk_sizes = dr_xmalloc(alloc * sizeof(*n->chunk_sizes));
         struct dr_fd_reader fr = {fd, path};
-        int64_t got = dr_backup_chunk_stream(b, dr_fs_fd_read, &fr, n, pnode, alloc, path);
+        int64_t got = dr_backup_chunk_stream(b, dr_fs_fd_read, &fr, n, pnode, alloc, 0, path);
         close(fd);
         if (got == DR_EIO) {
             /* a read error in the middle of a file: leave the file out, keep going */

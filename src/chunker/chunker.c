@@ -8,7 +8,11 @@
  * towards avg.
  *
  * dr_chunker_next is pure: the result depends only on the table, the parameters and the bytes
- * passed, so callers may re-ask with a longer buffer after a "need more data" answer. */
+ * passed, so callers may re-ask with a longer buffer after a "need more data" answer.
+ *
+ * dr_chunker_fixed_next is the other mode, fixed blocks, for files whose changes are in place
+ * (PostgreSQL relation files, whose pages never shift: a rolling hash gains nothing there and
+ * its larger chunks turn one changed page into a changed megabyte). */
 #include "drrepo/chunker.h"
 
 #include "drrepo/crypto.h"
@@ -109,6 +113,16 @@ static inline size_t scan(const uint64_t *gear, const uint8_t *p, size_t i, size
     }
     *hp = h;
     return 0;
+}
+
+size_t dr_chunker_fixed_next(const struct dr_chunker *c, uint32_t block, size_t len, bool eof)
+{
+    /* max > avg >= 8192 for valid parameters, so the clamped block is at least one unit */
+    size_t b = block <= c->max ? block : c->max - c->max % DR_CHUNK_FIXED_UNIT;
+    if (len >= b) {
+        return b;
+    }
+    return eof ? len : 0;
 }
 
 size_t dr_chunker_next(const struct dr_chunker *c, const uint8_t *data, size_t len, bool eof)

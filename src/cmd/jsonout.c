@@ -62,6 +62,10 @@ void dr_cmd_json_node(struct dr_json *w, const char *path, const struct dr_node 
     dr_json_ki64(w, "ctime_ns", n->ctime_ns);
     dr_json_ku64(w, "inode", n->inode);
     dr_json_ku64(w, "links", n->nlink);
+    if (n->type == DR_NODE_FILE) {
+        /* how the file was cut shows in its chunk count (format/chunker.md) */
+        dr_json_ku64(w, "chunks", n->nchunks);
+    }
     if (n->type == DR_NODE_SYMLINK) {
         dr_json_kname(w, "target", n->target ? n->target : "");
     }

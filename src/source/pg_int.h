@@ -23,10 +23,18 @@
 typedef int (*dr_pg_msg_fn)(void *arg, const uint8_t **out, size_t *out_len);
 
 /* Consumes the whole stream. On success sets *out_root to the root tree's id and adds
- * pg.tablespace.<oid>.location and pg.manifest.files to s. server names the server in
+ * pg.chunking, pg.tablespace.<oid>.location and pg.manifest.files to s. server names the server in
  * messages. Errors: DR_ESOURCE (bad stream, bad archive, manifest missing, malformed or not
  * matching: the message names the server, the file and what differs), the message source's
  * errors, and the sink's. */
+/* How a base backup's file at path (relative to the data directory, tablespaces under
+ * pg_tblspc/<oid>/) of size bytes is chunked, the policy of format/chunker.md "Page-aligned
+ * relation files": DR_PG_REL_BLOCK for a relation file (the main, _fsm or _vm fork or a
+ * segment of one, under global/, base/<db>/ or pg_tblspc/<oid>/<version>/<db>/) while its
+ * directory's fixed blocks, counted in *dir_chunks (0 for a new directory), stay within
+ * DR_PG_REL_DIR_CHUNKS; 0 (content-defined) for anything else and for the files past that. */
+uint32_t dr_pg_file_block(const char *path, uint64_t size, uint64_t *dir_chunks);
+
 DR_MUST_CHECK int dr_pg_stream_consume(dr_pg_msg_fn next, void *arg,
                                        const struct dr_source_sink *sink, const char *server,
                                        struct dr_snapshot *s, struct dr_id *out_root);

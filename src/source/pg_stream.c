@@ -17,6 +17,7 @@
 
 #include "drrepo/buf.h"
 #include "drrepo/error.h"
+#include "drrepo/format.h"
 #include "drrepo/id.h"
 #include "drrepo/mem.h"
 #include "tar.h"
@@ -150,6 +151,53 @@ static void node_meta(struct dr_node *n, const struct dr_tar_entry *e, const cha
     n->nlink = 1;
 }
 
+/* Skips a run of 1 to 10 digits (an OID or segment number); NULL when there is none. */
+static const char *digits(const char *p)
+{
+    size_t n = strspn(p, "0123456789");
+    return n >= 1 && n <= 10 ? p + n : NULL;
+}
+
+/* Skips one path component that is digits followed by '/'. */
+static const char *oid_dir(const char *p)
+{
+    p = p ? digits(p) : NULL;
+    return p && *p == '/' ? p + 1 : NULL;
+}
+
+uint32_t dr_pg_file_block(const char *path, uint64_t size, uint64_t *dir_chunks)
+{
+    const char *p = NULL;
+    if (strncmp(path, "global/", 7) == 0) {
+        p = path + 7;
+    } else if (strncmp(path, "base/", 5) == 0) {
+        p = oid_dir(path + 5);
+    } else if (strncmp(path, "pg_tblspc/", 10) == 0) {
+        /* pg_tblspc/<oid>/PG_<major>_<catversion>/<db>/<file> */
+        p = oid_dir(path + 10);
+        const char *slash = p && strncmp(p, "PG_", 3) == 0 ? strchr(p, '/') : NULL;
+        p = oid_dir(slash ? slash + 1 : NULL);
+    }
+    /* <relfilenode>[_fsm|_vm][.<segment>]: other forks (_init) and other files (pg_control,
+     * pg_filenode.map, PG_VERSION) are left to the content-defined chunker */
+    p = p ? digits(p) : NULL;
+    if (p && (strncmp(p, "_fsm", 4) == 0 || strncmp(p, "_vm", 3) == 0)) {
+        p += p[1] == 'f' ? 4 : 3;
+    }
+    if (p && *p == '.') {
+        p = digits(p + 1);
+    }
+    if (!p || *p != '\0') {
+        return 0;
+    }
+    uint64_t n = size / DR_PG_REL_BLOCK + 1;
+    if (*dir_chunks + n > DR_PG_REL_DIR_CHUNKS) {
+        return 0; /* the directory's tree blob would not hold its chunk list */
+    }
+    *dir_chunks += n;
+    return DR_PG_REL_BLOCK;
+}
+
 static int add_file(struct dr_pg_consumer *c, struct dr_tar *tar, const struct dr_tar_entry *e,
                     const char *path, struct dr_pg_dir *d, const char *name)
 {
@@ -159,7 +207,8 @@ static int add_file(struct dr_pg_consumer *c, struct dr_tar *tar, const struct d
     node_meta(&n, e, name);
     n.type = DR_NODE_FILE;
     dr_sha256_init(&m.sha);
-    int rc = c->sink->add_file(c->sink->arg, member_read, &m, NULL, NULL, &n);
+    uint32_t block = dr_pg_file_block(path, want, &d->fixed_chunks);
+    int rc = c->sink->add_file(c->sink->arg, member_read, &m, NULL, NULL, block, &n);
     if (rc >= 0 && m.got != want) {
         rc = dr_pg_bad(c, "archive member '%s' was not read to its end", path);
     }
@@ -412,7 +461,7 @@ static int store_manifest(struct dr_pg_consumer *c)
         n.group = dr_xstrdup(label->group);
         n.mtime_ns = n.ctime_ns = label->mtime_ns;
     }
-    int rc = c->sink->add_file(c->sink->arg, mem_read, &sl, NULL, NULL, &n);
+    int rc = c->sink->add_file(c->sink->arg, mem_read, &sl, NULL, NULL, 0, &n);
     if (rc < 0) {
         dr_node_release(&n);
         return rc;
@@ -452,6 +501,11 @@ int dr_pg_stream_consume(dr_pg_msg_fn next, void *arg, const struct dr_source_si
         .manifest = DR_BUF_INIT(DR_PG_MANIFEST_MAX),
     };
     dr_tree_init(&c.root.entries);
+    /* the writer's policy, so that a later policy's snapshots can be told apart (what a reader
+     * needs is only the chunk lists) */
+    char policy[64];
+    snprintf(policy, sizeof(policy), "relation-pages-v1 %u", DR_PG_REL_BLOCK);
+    dr_snapshot_add_meta(s, "pg.chunking", policy);
     const uint8_t *m = NULL;
     size_t mlen = 0;
     int rc;

@@ -12,6 +12,7 @@ struct dr_pg_dir {
     struct dr_node meta; /* from the archive's directory entry; has_meta says whether one came */
     bool has_meta;
     struct dr_tree entries; /* files and symlinks */
+    uint64_t fixed_chunks;  /* of its files cut in fixed blocks (dr_pg_file_block) */
     struct dr_pg_dir **subs;
     size_t nsubs, asubs;
 };

@@ -45,7 +45,7 @@ int dr_source_stream_build(const struct dr_source_stream *st, const struct dr_so
         sink->load_tree(sink->arg, &ptree, &pt);
     }
     const struct dr_node *pnode = dr_tree_find(&pt, st->name);
-    int64_t got = sink->add_file(sink->arg, st->read, st->arg, pnode, st->what, &n);
+    int64_t got = sink->add_file(sink->arg, st->read, st->arg, pnode, st->what, 0, &n);
     if (got >= 0) {
         got = (int64_t)n.size;
     }

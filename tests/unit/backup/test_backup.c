@@ -6,7 +6,8 @@
  * paths, metadata, host, tags and time, and a summary that counts its files and directories;
  * the snapshot's tree and every file's content read back from the repository; a second run of
  * the same content adds no data blob (deduplication); a source that fails (DR_ESOURCE) or
- * whose reader fails part way records no snapshot.
+ * whose reader fails part way records no snapshot; a file added in fixed blocks (a PostgreSQL
+ * relation file) is cut at every block boundary, the last chunk short, and reads back whole.
  *
  * Kept in one file on purpose: the only call of the engine is run_backup() below. */
 #include <setjmp.h>
@@ -21,6 +22,7 @@
 
 #include "drrepo/backup.h"
 #include "drrepo/error.h"
+#include "drrepo/format.h"
 #include "drrepo/mem.h"
 #include "fixture.h"
 #include "mem_backend.h"
@@ -44,19 +46,27 @@ struct fake_file {
     const char *name;
     size_t size;
     uint32_t seed;
+    uint32_t block; /* the sink's add_file block: 0 content-defined */
 };
 
 static const struct fake_file root_files[] = {
-    {"big", 150000, 31},
-    {"small", 700, 32},
+    {"big", 150000, 31, 0},
+    {"small", 700, 32, 0},
 };
 static const struct fake_file etc_files[] = {
-    {"conf", 5000, 33},
+    {"conf", 5000, 33, 0},
+};
+/* with struct fake's rel: a relation file of 40 pages and a short tail, and the same size
+ * chunked by content */
+static const struct fake_file rel_files[] = {
+    {"16385", 40 * 8192 + 100, 34, DR_PG_REL_BLOCK},
+    {"cdc", 40 * 8192 + 100, 34, 0},
 };
 
 struct fake {
     int fail_build;    /* returned by build after the files when non-zero */
     size_t fail_after; /* the reader fails after this many bytes of "big" (0: never) */
+    bool rel;          /* the root holds rel_files instead of etc/, big and small */
 };
 
 /* Reads a file's content in odd-sized pieces, as a network source would deliver it. */
@@ -99,7 +109,7 @@ static int add_files(const struct dr_source_sink *sink, struct dr_tree *t,
         node.group = dr_xstrdup("postgres");
         node.mtime_ns = 1700000000LL * 1000000000LL;
         node.nlink = 1;
-        int rc = sink->add_file(sink->arg, fake_read, &rd, NULL, NULL, &node);
+        int rc = sink->add_file(sink->arg, fake_read, &rd, NULL, NULL, files[i].block, &node);
         free(rd.data);
         if (rc < 0) {
             dr_node_release(&node);
@@ -116,6 +126,15 @@ static int fake_build(void *arg, const struct dr_source_sink *sink, struct dr_sn
     struct dr_tree root, etc;
     dr_tree_init(&root);
     dr_tree_init(&etc);
+    if (f->rel) {
+        int rc = add_files(sink, &root, rel_files, 2, 0);
+        if (rc >= 0) {
+            sink->dir(sink->arg);
+            rc = sink->put_tree(sink->arg, &root, &s->tree);
+        }
+        dr_tree_release(&root);
+        return rc;
+    }
     int rc = add_files(sink, &etc, etc_files, 1, 0);
     struct dr_node dir = {0};
     if (rc >= 0) {
@@ -261,11 +280,47 @@ static void test_failing_source(void **state)
     dr_snap_list_free(list, n);
 }
 
+static void test_fixed_blocks(void **state)
+{
+    struct dr_test_env *e = *state;
+    struct fake f = {.rel = true};
+    struct dr_id id;
+    struct dr_snapshot s;
+    dr_snapshot_init(&s);
+    if (run_backup(e->repo[0], &f, 1763000000LL * 1000000000LL, &id, &s) < 0) {
+        fail_msg("backup: %s", dr_error_msg());
+    }
+    struct dr_tree t;
+    dr_tree_init(&t);
+    assert_int_equal(dr_repo_tree_load(e->repo[0], NULL, &s.tree, &t), 0);
+    assert_int_equal(t.n, 2);
+    const struct dr_node *rel = &t.nodes[0], *cdc = &t.nodes[1];
+    assert_string_equal(rel->name, "16385");
+    /* the fixture's chunk max is 64 KiB: blocks above it are clamped to it (format/chunker.md) */
+    uint32_t block = DR_PG_REL_BLOCK <= 65536 ? DR_PG_REL_BLOCK : 65536;
+    assert_int_equal(rel->nchunks, (rel_files[0].size + block - 1) / block);
+    for (uint32_t i = 0; i + 1 < rel->nchunks; i++) {
+        assert_int_equal(rel->chunk_sizes[i], block);
+    }
+    assert_int_equal(rel->chunk_sizes[rel->nchunks - 1], rel_files[0].size % block);
+    /* the same bytes by content: boundaries the rolling hash chose, not all on blocks */
+    bool off_block = false;
+    for (uint32_t i = 0; i + 1 < cdc->nchunks; i++) {
+        off_block |= cdc->chunk_sizes[i] != block;
+    }
+    assert_true(off_block);
+    dr_tree_release(&t);
+    assert_file(e->repo[0], &s, "16385", &rel_files[0]);
+    assert_file(e->repo[0], &s, "cdc", &rel_files[1]);
+    dr_snapshot_release(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_tree_source_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_source, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fixed_blocks, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * Covers: dr_chunker_params_check (every rejected case), dr_chunker_init (table and masks),
  * dr_chunker_next (agreement with a naive byte-at-a-time reference that starts hashing at offset
  * 0, the rolled hash equal to a freshly computed window hash at every cut, bounds, streaming
- * with "need more data", determinism, key dependence, resistance to an insertion, mean size).
+ * with "need more data", determinism, key dependence, resistance to an insertion, mean size),
+ * and dr_chunker_fixed_next (page-aligned blocks, the short last block, the clamp to max).
  *
  * Inputs come from a fixed-seed xorshift generator; set DR_TEST_SEED to try another seed. */
 #include <setjmp.h>
@@ -433,6 +434,61 @@ static void test_mean_size(void **state)
     free(data);
 }
 
+/* Cuts len bytes in fixed blocks, fed in pieces of step bytes as a stream reader would, and
+ * checks every boundary is a multiple of want (itself a multiple of the 8 KiB page) and only the
+ * last chunk is short. */
+static void check_fixed(const struct dr_chunker *c, uint32_t block, uint32_t want, size_t len,
+                        size_t step)
+{
+    size_t off = 0, have = 0, nchunks = 0;
+    bool eof = false;
+    assert_int_equal(want % DR_CHUNK_FIXED_UNIT, 0);
+    while (!(eof && have == 0)) {
+        size_t more = DR_MIN(step, len - off - have);
+        have += more;
+        eof = off + have == len;
+        size_t cut;
+        while ((cut = dr_chunker_fixed_next(c, block, have, eof)) > 0) {
+            assert_true(cut <= have);
+            off += cut;
+            have -= cut;
+            nchunks++;
+            if (off % want != 0) {
+                assert_int_equal(off, len); /* only the last chunk ends off a boundary */
+            } else {
+                assert_true(cut == want || off == len);
+            }
+        }
+        if (!eof) {
+            assert_true(have < want); /* 0 only while a whole block is not there yet */
+        }
+    }
+    assert_int_equal(off, len);
+    assert_int_equal(nchunks, (len + want - 1) / want);
+}
+
+static void test_fixed(void **state)
+{
+    (void)state;
+    struct dr_chunker c;
+    init(&c, 16384, 65536, 262144, key_a);
+    /* the policy's block, a file of whole pages and one with a short tail */
+    check_fixed(&c, DR_PG_REL_BLOCK, DR_PG_REL_BLOCK, 40 * (size_t)DR_PG_REL_BLOCK, 100000);
+    check_fixed(&c, DR_PG_REL_BLOCK, DR_PG_REL_BLOCK, 3 * (size_t)DR_PG_REL_BLOCK + 3 * 8192, 7);
+    check_fixed(&c, 8192, 8192, 100 * 8192 + 1, 65536);
+    check_fixed(&c, 65536, 65536, 5000, 4096); /* shorter than a block: one short chunk */
+    assert_int_equal(dr_chunker_fixed_next(&c, 65536, 0, true), 0);
+    assert_int_equal(dr_chunker_fixed_next(&c, 65536, 65535, false), 0);
+    assert_int_equal(dr_chunker_fixed_next(&c, 65536, 65535, true), 65535);
+    assert_int_equal(dr_chunker_fixed_next(&c, 65536, 200000, false), 65536);
+    /* a block above the repository's max: the largest multiple of 8 KiB not above max */
+    init(&c, 4096, 16384, 50000, key_a);
+    assert_int_equal(dr_chunker_fixed_next(&c, 131072, 1 << 20, false), 49152);
+    check_fixed(&c, 131072, 49152, 10 * 49152 + 100, 30000);
+    init(&c, 4096, 8192, 8193, key_a);
+    assert_int_equal(dr_chunker_fixed_next(&c, 65536, 1 << 20, false), 8192);
+}
+
 int main(void)
 {
     const char *s = getenv("DR_TEST_SEED");
@@ -446,7 +502,7 @@ int main(void)
         cmocka_unit_test(test_bounds_and_concat), cmocka_unit_test(test_need_more),
         cmocka_unit_test(test_streaming),         cmocka_unit_test(test_deterministic_and_keyed),
         cmocka_unit_test(test_insertion_small),   cmocka_unit_test(test_insertion_default),
-        cmocka_unit_test(test_mean_size),
+        cmocka_unit_test(test_mean_size),         cmocka_unit_test(test_fixed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,9 +36,9 @@ __attribute__((format(printf, 2, 3))) static void logf_(struct fake *f, const ch
 }
 
 static int fake_add(void *arg, dr_stream_read_fn rd, void *rdarg, const struct dr_node *pnode,
-                    const char *what, struct dr_node *n)
+                    const char *what, uint32_t block, struct dr_node *n)
 {
-    (void)arg, (void)rd, (void)rdarg, (void)pnode, (void)what, (void)n;
+    (void)arg, (void)rd, (void)rdarg, (void)pnode, (void)what, (void)block, (void)n;
     fail_msg("the file tree source reads no streams");
     return DR_EINTERNAL;
 }

@@ -21,6 +21,7 @@
 #include "../../../src/source/pg_int.h"
 #include "drrepo/buf.h"
 #include "drrepo/error.h"
+#include "drrepo/format.h"
 #include "drrepo/id.h"
 #include "../../../src/source/tar.h"
 
@@ -293,14 +294,21 @@ static int msg_next(void *arg, const uint8_t **out, size_t *out_len)
 struct fake_sink {
     size_t files, trees;
     uint64_t bytes;
+    size_t fixed; /* files the consumer asked to cut in DR_PG_REL_BLOCK blocks */
+    char names[8][64];
 };
 
 static int fake_add(void *arg, dr_stream_read_fn rd, void *rdarg, const struct dr_node *pnode,
-                    const char *what, struct dr_node *n)
+                    const char *what, uint32_t block, struct dr_node *n)
 {
     (void)pnode;
     (void)what;
     struct fake_sink *fs = arg;
+    if (block) {
+        assert_int_equal(block, DR_PG_REL_BLOCK);
+        assert_true(fs->fixed < 8);
+        snprintf(fs->names[fs->fixed++], sizeof(fs->names[0]), "%s", n->name);
+    }
     uint8_t buf[100];
     int got;
     while ((got = rd(rdarg, buf, sizeof(buf))) > 0) {
@@ -420,8 +428,14 @@ static void check_stream(const char *files_json, bool with_manifest, bool damage
         assert_int_equal(fs.files, 5); /* 4 archive files and backup_manifest */
         assert_string_equal(dr_snapshot_get_meta(&s, "pg.tablespace.16385.location"), "/srv/ts");
         assert_string_equal(dr_snapshot_get_meta(&s, "pg.manifest.files"), "3");
+        assert_non_null(dr_snapshot_get_meta(&s, "pg.chunking"));
+        assert_non_null(strstr(dr_snapshot_get_meta(&s, "pg.chunking"), "relation-pages-v1 "));
         /* root, base, base/1, pg_tblspc, pg_tblspc/16385 + 2 below, pg_wal */
         assert_int_equal(fs.trees, 8);
+        /* the two relation files, not backup_label, the WAL segment or the manifest */
+        assert_int_equal(fs.fixed, 2);
+        assert_string_equal(fs.names[0], "16400");
+        assert_string_equal(fs.names[1], "1259");
     }
     dr_snapshot_release(&s);
 }
@@ -461,13 +475,85 @@ static void test_stream(void **state)
     dr_buf_release(&bad);
 }
 
+/* The chunking policy of format/chunker.md "Page-aligned relation files". */
+static void test_relation_paths(void **state)
+{
+    (void)state;
+    static const char *const fixed[] = {
+        "global/1262",
+        "global/1262_fsm",
+        "global/1262_vm",
+        "base/1/1259",
+        "base/16384/16385",
+        "base/16384/16385.1",
+        "base/16384/16385_fsm.2",
+        "base/16384/2619_vm",
+        "base/5/4294967295.12",
+        "pg_tblspc/16385/PG_15_202209061/16384/16400",
+        "pg_tblspc/16385/PG_15_202209061/16384/16400_vm.3",
+    };
+    static const char *const cdc[] = {
+        "global/pg_control",
+        "global/pg_filenode.map",
+        "base/16384/PG_VERSION",
+        "base/16384/pg_filenode.map",
+        "base/16384/16385_init",
+        "base/16384/16385_fsmx",
+        "base/16384/16385.",
+        "base/16384/16385.1.2",
+        "base/16384/16385_vm_fsm",
+        "base/16384/t3_16390",
+        "base/16384/12345678901",
+        "base/x/16385",
+        "base/16385",
+        "base//16385",
+        "pg_wal/000000010000000000000002",
+        "backup_label",
+        "backup_manifest",
+        "pg_xact/0000",
+        "pg_multixact/offsets/0000",
+        "16384/16385",
+        "xbase/1/1259",
+        "pg_tblspc/16385/16384/16400",
+        "pg_tblspc/16385/PG_15_202209061/16400",
+        "pg_tblspc/16385/PG_15_202209061/16384/16400/1",
+        "pg_tblspc/PG_15/16384/16400",
+        "global/1262/1",
+        "",
+    };
+    uint64_t chunks = 0;
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        if (dr_pg_file_block(fixed[i], 8192, &chunks) != DR_PG_REL_BLOCK) {
+            fail_msg("'%s' is a relation file", fixed[i]);
+        }
+    }
+    assert_int_equal(chunks, sizeof(fixed) / sizeof(fixed[0]));
+    for (size_t i = 0; i < sizeof(cdc) / sizeof(cdc[0]); i++) {
+        if (dr_pg_file_block(cdc[i], 8192, &chunks) != 0) {
+            fail_msg("'%s' is not a relation file", cdc[i]);
+        }
+    }
+    assert_int_equal(chunks, sizeof(fixed) / sizeof(fixed[0]));
+
+    /* a directory's budget: 1 GiB segments in fixed blocks until the next would not fit in
+     * DR_PG_REL_DIR_CHUNKS, then by content; a file that fits still gets blocks */
+    const uint64_t seg = (uint64_t)1 << 30, per_seg = seg / DR_PG_REL_BLOCK + 1;
+    chunks = 0;
+    uint64_t fixed_segs = 0;
+    for (int i = 0; i < 200; i++) {
+        fixed_segs += dr_pg_file_block("base/5/16385.7", seg, &chunks) != 0;
+    }
+    assert_int_equal(fixed_segs, DR_PG_REL_DIR_CHUNKS / per_seg);
+    assert_true(chunks <= DR_PG_REL_DIR_CHUNKS);
+    assert_int_equal(dr_pg_file_block("base/5/16390", 8192, &chunks), DR_PG_REL_BLOCK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ustar),
-        cmocka_unit_test(test_long_names),
-        cmocka_unit_test(test_corrupt),
-        cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_ustar),          cmocka_unit_test(test_long_names),
+        cmocka_unit_test(test_corrupt),        cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_relation_paths),
     };
     if (sodium_init() < 0) {
         return 1;

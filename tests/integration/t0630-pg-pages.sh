@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# t0630-pg-pages.sh: `snapshot --pg` against a real PostgreSQL 15 cuts relation files (main,
+# _fsm and _vm forks under base/ and global/) in fixed 32 KiB blocks and everything else by
+# content (format/chunker.md "Page-aligned relation files"), in a repository with the default
+# 1 MiB content-defined chunks, where a relation file cut by content would have at most one
+# chunk per 512 KiB; the restored directory passes pg_verifybackup, so the blocks reassemble.
+. "${DR_SRC:?}/tests/e2e/lib.sh"
+
+. "$DR_SRC/tests/integration/pg_lib.sh"
+
+db=drt_pages_$$
+DSN_DB="$DR_TEST_PG_DSN dbname=$db"
+src -c "create database $db" || exit 1
+cleanup_db() { src -c "drop database if exists $db" >/dev/null 2>&1; }
+trap 'cleanup_db; dr_cleanup' EXIT
+"$PGB/pgbench" -q -i -s 2 "$DSN_DB" >/dev/null 2>&1 || { echo "not ok - pgbench -i"; exit 1; }
+rel=$("$PGB/psql" -X -At "$DSN_DB" -c "select pg_relation_filepath('pgbench_accounts')")
+dr_check "pgbench_accounts has a file under base/" sh -c "echo '$rel' | grep -Eq '^base/[0-9]+/[0-9]+$'"
+
+dr_init
+dr_expect_success "snapshot --pg" drrepo snapshot --pg "$DR_TEST_PG_DSN"
+drrepo snapshots --json >"$T/snaps.json" 2>/dev/null
+dr_check "the policy is recorded" grep -q '"pg.chunking":"relation-pages-v1 32768"' "$T/snaps.json"
+
+# every file's chunk count against its size: ceil(size / 32768) for relation files; at most
+# size / 512 KiB + 1 (the default minimum chunk) for the others
+cat >"$T/chunks.py" <<'EOF'
+import json, re, sys
+rel = re.compile(r'^/(global|base/[0-9]+|pg_tblspc/[0-9]+/PG_[^/]+/[0-9]+)/[0-9]+(_fsm|_vm)?(\.[0-9]+)?$')
+want_rel = sys.argv[2]
+nrel = ncdc = 0
+seen = set()
+for line in open(sys.argv[1]):
+    n = json.loads(line)
+    if n.get('message_type') != 'node' or n['type'] != 'file':
+        continue
+    size, chunks, path = n['size'], n['chunks'], n['path']
+    if rel.match(path):
+        nrel += 1
+        if chunks != (size + 32767) // 32768:
+            sys.exit(f'{path}: {size} bytes in {chunks} chunks, not in 32 KiB blocks')
+        for fork in ('', '_fsm', '_vm'):
+            if path == '/' + want_rel + fork:
+                seen.add(fork or 'main')
+                print(f'# {path}: {size} bytes in {chunks} chunks')
+    else:
+        ncdc += 1
+        if chunks > size // 524288 + 1:
+            sys.exit(f'{path}: {size} bytes in {chunks} chunks, not by content')
+if seen != {'main', '_fsm', '_vm'}:
+    sys.exit(f'the forks of {want_rel} seen: {sorted(seen)}')
+if nrel < 100 or ncdc < 10:
+    sys.exit(f'{nrel} relation files and {ncdc} others: too few to tell')
+print(f'# {nrel} relation files in 32 KiB blocks, {ncdc} other files by content')
+EOF
+drrepo ls latest --json >"$T/ls.json" 2>"$T/err" || dr_fail "ls --json"
+if python3 "$T/chunks.py" "$T/ls.json" "$rel" >"$T/out" 2>"$T/err"; then
+    cat "$T/out"
+    dr_ok "relation files in 32 KiB blocks, the rest by content"
+else
+    dr_fail "chunking of the base backup"
+fi
+
+# a changed row: the next snapshot's relation files are still in blocks
+"$PGB/psql" -X -q "$DSN_DB" -c "update pgbench_accounts set abalance = abalance + 1 where aid = 100000; checkpoint" ||
+    dr_fail "update"
+dr_expect_success "second snapshot" drrepo snapshot --pg "$DR_TEST_PG_DSN"
+drrepo ls latest --json >"$T/ls2.json" 2>"$T/err" || dr_fail "ls --json (2)"
+dr_expect_success "second snapshot: relation files in 32 KiB blocks" python3 "$T/chunks.py" "$T/ls2.json" "$rel"
+
+dr_expect_success "restore" drrepo restore latest --target "$T/data"
+chown -R postgres: "$T/data" && chmod 700 "$T/data"
+dr_expect_success "pg_verifybackup accepts the restored directory" \
+    runuser -u postgres -- "$PGB/pg_verifybackup" "$T/data"
+dr_expect_success "check --read-data" drrepo check --read-data
+
+dr_done
