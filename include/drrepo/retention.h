@@ -43,6 +43,7 @@ struct dr_keep_input {
 #define DR_KEEP_YEARLY 32u
 #define DR_KEEP_WITHIN 64u
 #define DR_KEEP_TAG 128u
+#define DR_KEEP_WAL 256u /* forget --keep-wal-within: the base backup a PITR window starts from */
 
 struct dr_keep_result {
     unsigned reasons; /* 0: remove */

@@ -145,4 +145,21 @@ DR_MUST_CHECK int dr_wal_check_chain(struct dr_repo *r, const struct dr_snapshot
                                      char out_last[DR_WAL_FILE_NAME_MAX],
                                      char out_gap[DR_WAL_FILE_NAME_MAX]);
 
+/* ---- retention ---- */
+
+/* Removes the archived WAL that no base backup in the repository can replay: of each cluster
+ * that has base backups, every segment, partial segment and backup history file numbered below
+ * the start segment of its oldest base backup (history files stay: they are small and name the
+ * timelines). The archive of a cluster without a base backup is kept whole. Call under the
+ * exclusive lock; dry_run counts without deleting. *out_files and *out_bytes: what was (or would
+ * be) removed. Errors: listing and deleting errors, DR_ELOCKED (the lock's lease is lost). */
+DR_MUST_CHECK int dr_wal_prune(struct dr_repo *r, bool dry_run, uint64_t *out_files,
+                               uint64_t *out_bytes);
+
+/* The index in snaps (n, oldest first) of the newest base backup of cluster sysid that ended at
+ * or before time_ns, or n when there is none: the backup a point-in-time window back to
+ * time_ns starts from (forget --keep-wal-within). */
+size_t dr_wal_window_backup(const struct dr_snap_entry *snaps, size_t n, const char *sysid,
+                            int64_t time_ns);
+
 #endif

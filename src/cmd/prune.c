@@ -13,6 +13,7 @@
 #include "drrepo/prune.h"
 #include "drrepo/retention.h"
 #include "drrepo/util.h"
+#include "drrepo/wal.h"
 
 /* Prints the summary to out (stdout, or stderr when stdout carries another JSON document).
  *
@@ -23,6 +24,7 @@
 static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o, FILE *out)
 {
     struct dr_prune_stats st;
+    uint64_t wal_files = 0, wal_bytes = 0;
     char *nospace = NULL;
     int rc = dr_prune_repack(ctx->r, o, &st);
     if (rc == DR_ENOSPC && !o->dry_run) {
@@ -51,12 +53,17 @@ static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o, FILE *ou
             rc = dr_drill_prune(ctx->r);
             st.drills_removed = rc > 0 ? (uint64_t)rc : 0;
         }
+        if (rc >= 0) {
+            /* and archived WAL that no base backup left can replay */
+            rc = dr_wal_prune(ctx->r, false, &wal_files, &wal_bytes);
+        }
         if (rc < 0) {
             free(nospace);
             return rc;
         }
     } else {
         rc = dr_prune_delete(ctx->r, o, &st); /* dry run: cross-checks only */
+        rc = rc < 0 ? rc : dr_wal_prune(ctx->r, true, &wal_files, &wal_bytes);
         if (rc < 0) {
             return rc;
         }
@@ -85,6 +92,8 @@ static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o, FILE *ou
         dr_json_ku64(&w, "packs_deleted", st.packs_deleted);
         dr_json_ku64(&w, "bytes_freed", st.bytes_freed);
         dr_json_ku64(&w, "drills_removed", st.drills_removed);
+        dr_json_ku64(&w, "wal_files_removed", wal_files);
+        dr_json_ku64(&w, "wal_bytes_removed", wal_bytes);
         dr_json_end_object(&w);
         if (dr_json_finish(&w) >= 0) {
             fprintf(out, "%s\n", j.buf);
@@ -96,12 +105,22 @@ static int run_prune(struct dr_ctx *ctx, const struct dr_prune_opts *o, FILE *ou
                 (unsigned long long)st.packs_total, total, (unsigned long long)st.packs_delete, del,
                 (unsigned long long)st.packs_repack, o->max_unused, rep);
         if (o->dry_run) {
+            if (wal_files) {
+                fprintf(out, "would remove %llu archived WAL files older than every base backup\n",
+                        (unsigned long long)wal_files);
+            }
             fprintf(out, "dry run: nothing was changed\n");
         } else {
             fprintf(
                 out, "repacked %llu blobs (%s) into %llu new packs; deleted %llu packs, freed %s\n",
                 (unsigned long long)st.blobs_repacked, copied, (unsigned long long)st.packs_written,
                 (unsigned long long)st.packs_deleted, freed);
+            if (wal_files) {
+                char wb[32];
+                dr_size_format(wal_bytes, wb, sizeof(wb));
+                fprintf(out, "removed %llu archived WAL files (%s) older than every base backup\n",
+                        (unsigned long long)wal_files, wb);
+            }
             if (st.drills_removed) {
                 fprintf(out, "removed %llu drill results of forgotten snapshots\n",
                         (unsigned long long)st.drills_removed);
@@ -217,6 +236,25 @@ static void print_line(const char *verb, const struct dr_snap_entry *e, const ch
     printf("\n");
 }
 
+/* --keep-wal-within: of each PostgreSQL cluster among the snapshots considered, the newest base
+ * backup that ended at or before since is kept, so that recovery to any moment after since has
+ * a base backup to start from (prune keeps the WAL from the oldest base backup on). */
+static void keep_wal_window(const struct dr_snap_entry *v, size_t n, const bool *considered,
+                            bool *remove, unsigned *reasons, int64_t since)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *sid = dr_snapshot_get_meta(&v[i].snap, "pg.system_identifier");
+        if (!considered[i] || !sid) {
+            continue;
+        }
+        size_t k = dr_wal_window_backup(v, n, sid, since);
+        if (k < n && considered[k] && remove[k]) {
+            remove[k] = false;
+            reasons[k] |= DR_KEEP_WAL;
+        }
+    }
+}
+
 const struct dr_opt dr_cmd_forget_opts[] = {
     {"keep-last", 0, 1, "N", "keep the N latest snapshots", 0, NULL},
     {"keep-hourly", 0, 2, "N", "keep the latest snapshot of each of the last N hours", 0, NULL},
@@ -226,6 +264,10 @@ const struct dr_opt dr_cmd_forget_opts[] = {
     {"keep-yearly", 0, 6, "N", "keep the latest snapshot of each of the last N years", 0, NULL},
     {"keep-within", 0, 7, "DURATION", "keep every snapshot younger than DURATION", 0, NULL},
     {"keep-tag", 0, 8, "TAG", "keep every snapshot with tag TAG", DR_OPT_REPEAT, NULL},
+    {"keep-wal-within", 0, 10, "DURATION",
+     "PostgreSQL: keep the base backup (and its WAL) that point-in-time recovery to any moment "
+     "of the last DURATION starts from",
+     0, NULL},
     {"group-by", 0, 9, "host,tags,paths", "apply the policy per group (default host,paths)", 0,
      NULL},
     DR_SELECT_OPTS,
@@ -243,6 +285,7 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
     unsigned group_by = DR_GROUP_HOST | DR_GROUP_PATHS;
     struct dr_select sel = DR_SELECT_INIT(ctx);
     bool prune = false;
+    int64_t wal_within_ns = -1;
     const char *arg;
     int c, rc = 0;
     while (rc >= 0 && (c = dr_cmd_opt(ctx, &arg)) != 0) {
@@ -259,6 +302,7 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
             keep_tags.v[keep_tags.n++] = (char *)arg;
             break;
         case 9: rc = parse_group_by(ctx, arg, &group_by); break;
+        case 10: rc = dr_parse_duration(arg, &wal_within_ns); break;
         case 'P': prune = true; break;
         default:
             if (!dr_select_opt(&sel, c, arg)) {
@@ -325,6 +369,9 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
         free(in);
         free(res);
         free(map);
+        if (wal_within_ns >= 0) {
+            keep_wal_window(v, n, considered, remove, reasons, dr_time_now_ns() - wal_within_ns);
+        }
     }
     if (rc >= 0) {
         struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);

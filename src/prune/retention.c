@@ -173,7 +173,7 @@ void dr_keep_reasons(unsigned reasons, char *buf, size_t len)
     } names[] = {
         {DR_KEEP_LAST, "last"},     {DR_KEEP_HOURLY, "hourly"},   {DR_KEEP_DAILY, "daily"},
         {DR_KEEP_WEEKLY, "weekly"}, {DR_KEEP_MONTHLY, "monthly"}, {DR_KEEP_YEARLY, "yearly"},
-        {DR_KEEP_WITHIN, "within"}, {DR_KEEP_TAG, "tag"},
+        {DR_KEEP_WITHIN, "within"}, {DR_KEEP_TAG, "tag"},         {DR_KEEP_WAL, "wal-window"},
     };
     size_t off = 0;
     buf[0] = '\0';

@@ -592,3 +592,79 @@ int dr_wal_check_chain(struct dr_repo *r, const struct dr_snapshot *s,
     dr_wal_archives_free(a, n);
     return rc;
 }
+
+/* ---- retention ---- */
+
+/* The lowest start segment of a base backup of cluster a (UINT64_MAX: none). */
+static uint64_t oldest_start(const struct dr_wal_archive *a, const struct dr_snap_entry *snaps,
+                             size_t n)
+{
+    uint64_t best = UINT64_MAX, lsn, id;
+    for (size_t i = 0; i < n; i++) {
+        const struct dr_snapshot *s = &snaps[i].snap;
+        const char *sid = dr_snapshot_get_meta(s, "pg.system_identifier");
+        const char *start = dr_snapshot_get_meta(s, "pg.start_lsn");
+        if (!s->source || strcmp(s->source, "postgresql") != 0 || !sid || !start ||
+            dr_parse_u64(sid, &id) < 0 || id != a->sysid || dr_wal_parse_lsn(start, &lsn) < 0) {
+            dr_error_clear();
+            continue;
+        }
+        best = DR_MIN(best, lsn / a->seg_size);
+    }
+    return best;
+}
+
+int dr_wal_prune(struct dr_repo *r, bool dry_run, uint64_t *out_files, uint64_t *out_bytes)
+{
+    struct dr_wal_archive *a = NULL;
+    size_t na = 0, n = 0;
+    struct dr_snap_entry *snaps = NULL;
+    *out_files = *out_bytes = 0;
+    int rc = dr_wal_list(r, 0, &a, &na);
+    if (rc >= 0 && na) {
+        rc = dr_repo_snapshot_list(r, &snaps, &n, NULL);
+    }
+    for (size_t i = 0; rc >= 0 && i < na; i++) {
+        if (!a[i].seg_size) {
+            continue; /* only history files */
+        }
+        uint64_t keep_from = oldest_start(&a[i], snaps, n);
+        for (size_t k = 0; rc >= 0 && k < a[i].n; k++) {
+            const struct dr_wal_file *f = &a[i].v[k].f;
+            if (keep_from == UINT64_MAX || f->kind == DR_WAL_HISTORY ||
+                dr_wal_segno(f, a[i].seg_size) >= keep_from) {
+                continue;
+            }
+            (*out_files)++;
+            *out_bytes += a[i].v[k].size;
+            if (dry_run) {
+                continue;
+            }
+            char *obj = dr_wal_object_name(a[i].sysid, f);
+            rc = dr_repo_check_lock(r);
+            rc = rc < 0 ? rc : dr_repo_delete_object(r, obj);
+            if (rc == DR_ENOENT) {
+                dr_error_clear(); /* another prune was first */
+                rc = 0;
+            }
+            free(obj);
+        }
+    }
+    dr_snap_list_free(snaps, n);
+    dr_wal_archives_free(a, na);
+    return rc;
+}
+
+size_t dr_wal_window_backup(const struct dr_snap_entry *snaps, size_t n, const char *sysid,
+                            int64_t time_ns)
+{
+    struct dr_wal_target t = {.kind = DR_WAL_TARGET_TIME, .time_ns = time_ns};
+    size_t best = n;
+    for (size_t i = 0; i < n; i++) {
+        const char *sid = dr_snapshot_get_meta(&snaps[i].snap, "pg.system_identifier");
+        if (sid && strcmp(sid, sysid) == 0 && dr_wal_backup_reaches(&snaps[i].snap, &t)) {
+            best = i; /* oldest first: the last that qualifies is the newest */
+        }
+    }
+    return best;
+}

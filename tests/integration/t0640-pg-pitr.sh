@@ -143,4 +143,22 @@ dr_must_fail 4 "drill --pg-latest fails with the segment gone" drrepo drill --pg
 dr_check "the drill names the missing segment" grep -q "$seg" "$T/out" "$T/err"
 dr_check "no drill server left running" sh -c "! pgrep -f 'drrepo-dril[l]' >/dev/null"
 
+# retention: a second base backup; forget --keep-wal-within keeps the first while the window
+# needs it; without it, forget --prune removes the first and the WAL before the second
+b1_end=$(drrepo snapshots --json | sed -n 's/.*"pg.end_time":"\([^"]*\)".*/\1/p' | head -n 1)
+sleep 1
+dr_expect_success "second base backup" pgdr snapshot --pg "$SRCDSN"
+q "$SRCDSN" "select pg_switch_wal()" >/dev/null
+window=$(( $(date +%s) - $(date -d "$b1_end" +%s) - 1 ))
+dr_expect_success "forget --keep-last 1 --keep-wal-within ${window}s --dry-run" \
+    drrepo forget --keep-last 1 --keep-wal-within "${window}s" --dry-run
+dr_check "the first backup is kept for the window" grep -q "wal-window" "$T/out"
+dr_expect_success "forget --keep-last 1 --prune" drrepo forget --keep-last 1 --prune
+dr_check "prune removed the WAL before the second backup" grep -q "removed [0-9]* archived WAL files" "$T/out"
+dr_check "the lost segment is among it" test -z "$(find "$REPO/wal" -name 000000010000000000000002)"
+dr_expect_success "check passes: the gap is before every base backup" drrepo check
+dr_must_fail 1 "restore --pg-time T2 has no base backup before it now" \
+    drrepo restore --target "$T/none" --pg-time "$T2"
+dr_check "the message says so" grep -q "no PostgreSQL base backup" "$T/err"
+
 dr_done
