@@ -14,7 +14,8 @@
  * thread has seen an upload finish (and renewed its view of the index), the dedup decision
  * also looks into the in-flight packs.
  *
- * Memory is reused, not allocated per blob or per pack: each ring slot keeps its record buffer
+ * Memory is reused, not allocated per blob or per pack: a blob's data may be a slice of the
+ * caller's buffer (dr_pipeline_put_data_ref), each ring slot keeps its record buffer
  * (a worker compresses and seals into it in place), and the writers of uploaded data packs
  * come back to a pool with their buffers. Wake-ups are targeted: a finished job wakes the
  * submitting thread only when it is the job that thread waits for, and a submission wakes a
@@ -51,7 +52,9 @@ struct upload {
 /* A ring slot. Only data, len, out_id and the results change from one use to the next; rec
  * keeps its memory. */
 struct job {
-    uint8_t *data;
+    const uint8_t *data;
+    void (*release)(void *arg); /* called with release_arg when the slot is cleared */
+    void *release_arg;
     size_t len;
     struct dr_id id;
     struct dr_id *out_id;
@@ -208,7 +211,11 @@ int dr_pipeline_open(struct dr_repo *r, struct dr_pipeline **out)
 /* Empties a retired or abandoned slot for its next use; its record buffer keeps its memory. */
 static void job_clear(struct job *j)
 {
-    free(j->data);
+    if (j->release) {
+        j->release(j->release_arg);
+    }
+    j->release = NULL;
+    j->release_arg = NULL;
     j->data = NULL;
     dr_buf_reset(&j->rec);
     dr_error_saved_release(&j->err);
@@ -470,26 +477,29 @@ static int retire_one(struct dr_pipeline *w)
     return rc;
 }
 
-int dr_pipeline_put_data(struct dr_pipeline *w, uint8_t *data, size_t len, struct dr_id *out_id)
+int dr_pipeline_put_data_ref(struct dr_pipeline *w, const uint8_t *data, size_t len,
+                             void (*release)(void *arg), void *arg, struct dr_id *out_id)
 {
     if (w->failed) {
-        free(data);
+        release(arg);
         return w->failed;
     }
     if (len > DR_BLOB_MAX) {
-        free(data);
+        release(arg);
         return fail(w, dr_errorf(DR_EUSAGE, "blob of %zu bytes exceeds the limit", len));
     }
     while (w->tail - w->head >= w->nring) {
         int rc = retire_one(w);
         if (rc < 0) {
-            free(data);
+            release(arg);
             return rc;
         }
     }
     /* the slot at tail is free: retired (head moved past it) and not yet taken by a worker */
     struct job *j = &w->ring[w->tail % w->nring];
     j->data = data;
+    j->release = release;
+    j->release_arg = arg;
     j->len = len;
     j->out_id = out_id;
     pthread_mutex_lock(&w->mu);
@@ -499,6 +509,16 @@ int dr_pipeline_put_data(struct dr_pipeline *w, uint8_t *data, size_t len, struc
     }
     pthread_mutex_unlock(&w->mu);
     return 0;
+}
+
+static void free_data(void *p)
+{
+    free(p);
+}
+
+int dr_pipeline_put_data(struct dr_pipeline *w, uint8_t *data, size_t len, struct dr_id *out_id)
+{
+    return dr_pipeline_put_data_ref(w, data, len, free_data, data, out_id);
 }
 
 int dr_pipeline_drain(struct dr_pipeline *w)
