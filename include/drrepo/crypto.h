@@ -66,7 +66,8 @@ void dr_crypto_hash_init(struct dr_hash_state *st);
 void dr_crypto_hash_update(struct dr_hash_state *st, const void *data, size_t len);
 void dr_crypto_hash_final(struct dr_hash_state *st, struct dr_id *out);
 
-/* Appends nonce(24) || ciphertext || tag(16) of pt to out, with a fresh random nonce and ad as
+/* Appends nonce(24) || ciphertext || tag(16) of pt to out, with a fresh random nonce (from the
+ * thread's generator, format/crypto.md "Nonces") and ad as
  * associated data, under the encryption subkey. Neither ad nor pt may point into out: growing
  * out may move its buffer. Errors: DR_ECORRUPT (out's max exceeded). */
 DR_MUST_CHECK int dr_crypto_seal(const struct dr_keys *k, const void *ad, size_t adlen,
@@ -78,6 +79,18 @@ DR_MUST_CHECK int dr_crypto_seal(const struct dr_keys *k, const void *ad, size_t
 DR_MUST_CHECK int dr_crypto_seal_nonce(const struct dr_keys *k, const uint8_t nonce[DR_NONCE_LEN],
                                        const void *ad, size_t adlen, const void *pt, size_t ptlen,
                                        struct dr_buf *out);
+
+/* dr_crypto_seal without a copy: buf holds DR_NONCE_LEN bytes of room, then the ptlen bytes
+ * of plaintext, then DR_TAG_LEN bytes of room; on return it holds the sealed value
+ * (DR_AEAD_OVERHEAD + ptlen bytes, the same layout). Errors: DR_EINTERNAL. */
+DR_MUST_CHECK int dr_crypto_seal_in_place(const struct dr_keys *k, const void *ad, size_t adlen,
+                                          uint8_t *buf, size_t ptlen);
+
+/* For test vectors only: dr_crypto_seal_in_place with the given nonce (NULL: a fresh one, as
+ * dr_crypto_seal_in_place); the warning of dr_crypto_seal_nonce applies. */
+DR_MUST_CHECK int dr_crypto_seal_in_place_nonce(const struct dr_keys *k,
+                                                const uint8_t nonce[DR_NONCE_LEN], const void *ad,
+                                                size_t adlen, uint8_t *buf, size_t ptlen);
 
 /* Verifies and decrypts what dr_crypto_seal wrote, appending the plaintext to out.
  * Errors: DR_ECORRUPT (too short, or the tag does not verify: tampered, wrong key or wrong ad).

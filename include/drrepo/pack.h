@@ -57,6 +57,9 @@ void dr_pack_writer_free(struct dr_pack_writer *w);
  * reclen or ulen is out of the format's range, or after finish; the writer is unchanged then. */
 DR_MUST_CHECK int dr_pack_writer_add(struct dr_pack_writer *w, const struct dr_id *id,
                                      const uint8_t *rec, size_t reclen, uint32_t ulen);
+/* Makes room for bytes of pack (preamble included) at once, so that adds up to that size never
+ * move the buffer. Only a hint: it does nothing past the file limit. */
+void dr_pack_writer_reserve(struct dr_pack_writer *w, size_t bytes);
 /* Bytes so far (preamble + records) and number of records. */
 uint64_t dr_pack_writer_size(const struct dr_pack_writer *w);
 size_t dr_pack_writer_count(const struct dr_pack_writer *w);
@@ -67,7 +70,7 @@ bool dr_pack_writer_has(const struct dr_pack_writer *w, const struct dr_id *id);
 DR_MUST_CHECK int dr_pack_writer_finish(struct dr_pack_writer *w, struct dr_id *out_pack_id,
                                         const uint8_t **out_data, size_t *out_len);
 const struct dr_pack_entry *dr_pack_writer_entries(const struct dr_pack_writer *w, size_t *out_n);
-/* Empties the writer for the next pack. */
+/* Empties the writer for the next pack of the same type; its memory is kept for reuse. */
 void dr_pack_writer_reset(struct dr_pack_writer *w);
 
 /* Parses the 16-byte preamble: magic, version, type. Errors: DR_ECORRUPT, DR_EUNSUPPORTED. */

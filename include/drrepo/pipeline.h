@@ -26,6 +26,14 @@ void dr_pipeline_free(struct dr_pipeline *w);
 DR_MUST_CHECK int dr_pipeline_put_data(struct dr_pipeline *w, uint8_t *data, size_t len,
                                        struct dr_id *out_id);
 
+/* dr_pipeline_put_data for data the caller keeps (a slice of a larger buffer): data must stay
+ * valid and unchanged until release(arg) is called, which happens on the submitting thread
+ * once the blob is processed (at the latest in dr_pipeline_drain or dr_pipeline_free), and
+ * also when the submission itself fails. */
+DR_MUST_CHECK int dr_pipeline_put_data_ref(struct dr_pipeline *w, const uint8_t *data, size_t len,
+                                           void (*release)(void *arg), void *arg,
+                                           struct dr_id *out_id);
+
 /* Waits until every submitted blob is processed and its id written. */
 DR_MUST_CHECK int dr_pipeline_drain(struct dr_pipeline *w);
 

@@ -157,7 +157,7 @@ int dr_backup_run(struct dr_repo *r, const struct dr_source *src, const struct d
     dr_chunker_init(&b.ch, &dr_repo_config(r)->chunker, dr_repo_keys(r)->chunker_key);
     dr_rdbstore_hash_key(dr_repo_keys(r)->chunker_key, b.rdb_key);
     b.bufsize = dr_repo_config(r)->chunker.max + READ_SIZE;
-    b.buf = dr_xmalloc(b.bufsize);
+    dr_backup_blocks_init(&b);
     b.spool = tmpfile();
     int rc = dr_pipeline_open(r, &b.w);
     if (rc < 0) {
@@ -246,7 +246,7 @@ out:
         free(b.links[i].sizes);
     }
     free(b.links);
-    free(b.buf);
+    dr_backup_blocks_free(&b); /* after the pipeline, which released its slices */
     free(b.rdb_note);
     dr_snapshot_release(&s);
     return rc;

@@ -25,14 +25,25 @@ struct dr_backup_link {
     uint32_t *sizes;
 };
 
+/* A block that streams are read into; chunks go to the pipeline as slices of it (chunk.c). */
+struct dr_read_block {
+    struct dr_backup *b;
+    uint8_t *p;
+    unsigned refs;              /* chunks in the pipeline pointing into p */
+    struct dr_read_block *next; /* on b->spare */
+};
+
 struct dr_backup {
     struct dr_repo *r;
     const struct dr_backup_opts *o;
     struct dr_pipeline *w;
     struct dr_chunker ch;
     struct dr_index_txn *rtxn;
-    uint8_t *buf; /* read buffer: chunker max + read size */
+    uint8_t *buf; /* the current read block's bytes: chunker max + read size */
     size_t bufsize;
+    struct dr_read_block *cur;   /* the block buf points into */
+    struct dr_read_block *spare; /* blocks to reuse, linked by next */
+    unsigned nspare;
     FILE *spool;        /* files-cache records to write after commit */
     int64_t start_ns;   /* monotonic, for progress */
     int64_t start_wall; /* wall clock, for the racy-file window */
@@ -51,6 +62,11 @@ struct dr_backup {
 
 /* Reports progress at most every 250 ms, and always when final. */
 void dr_backup_progress(struct dr_backup *b, const char *current, bool final);
+
+/* The read blocks: the first at the start of a run, all of them freed at its end (after the
+ * pipeline, which releases the slices it still holds). */
+void dr_backup_blocks_init(struct dr_backup *b);
+void dr_backup_blocks_free(struct dr_backup *b);
 
 /* Reads a stream to its end through the chunker into the pipeline (an RDB file by its records
  * when rdb_records is on; in fixed blocks when block is not 0: see the sink's add_file),

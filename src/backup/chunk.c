@@ -33,6 +33,92 @@ void dr_backup_progress(struct dr_backup *b, const char *current, bool final)
     b->o->progress(b->o->progress_arg, &b->prog, final);
 }
 
+/* Read blocks: a stream is read into the current block, and each chunk cut from it goes to the
+ * pipeline as a slice of the block (a reference, not a copy). The uncut tail moves to the
+ * front of the block for the next read when no slice is in flight, else to another block,
+ * while the old one lives on until the pipeline releases its last slice. At most
+ * MAX_SPARE_BLOCKS released blocks are kept for reuse, so that a stream does not fault in a
+ * fresh block for every read. Everything here runs on the submitting thread, which is also
+ * where the pipeline releases slices, so the reference counts need no lock. */
+#define MAX_SPARE_BLOCKS 2
+
+static struct dr_read_block *block_get(struct dr_backup *b)
+{
+    struct dr_read_block *blk = b->spare;
+    if (blk) {
+        b->spare = blk->next;
+        b->nspare--;
+    } else {
+        blk = dr_xcalloc(1, sizeof(*blk));
+        blk->b = b;
+        blk->p = dr_xmalloc(b->bufsize);
+    }
+    blk->next = NULL;
+    return blk;
+}
+
+static void block_put(struct dr_backup *b, struct dr_read_block *blk)
+{
+    if (b->nspare < MAX_SPARE_BLOCKS) {
+        blk->next = b->spare;
+        b->spare = blk;
+        b->nspare++;
+        return;
+    }
+    free(blk->p);
+    free(blk);
+}
+
+/* The pipeline is done with one slice (on the submitting thread). */
+static void block_release(void *arg)
+{
+    struct dr_read_block *blk = arg;
+    if (--blk->refs == 0 && blk != blk->b->cur) {
+        block_put(blk->b, blk);
+    }
+}
+
+void dr_backup_blocks_init(struct dr_backup *b)
+{
+    b->cur = block_get(b);
+    b->buf = b->cur->p;
+}
+
+void dr_backup_blocks_free(struct dr_backup *b)
+{
+    if (b->cur && b->cur->refs) {
+        DR_BUG("read block freed with slices in the pipeline");
+    }
+    while (b->spare) {
+        struct dr_read_block *next = b->spare->next;
+        free(b->spare->p);
+        free(b->spare);
+        b->spare = next;
+    }
+    b->nspare = 0;
+    if (b->cur) {
+        free(b->cur->p);
+        free(b->cur);
+    }
+    b->cur = NULL;
+    b->buf = NULL;
+}
+
+/* Makes buf[0..len) hold what buf[from..from+len) held, in a block that no slice in flight
+ * points into, so that reading into the rest of it is safe. */
+static void block_keep_tail(struct dr_backup *b, size_t from, size_t len)
+{
+    if (b->cur->refs == 0) {
+        memmove(b->buf, b->buf + from, len);
+        return;
+    }
+    struct dr_read_block *old = b->cur;
+    b->cur = block_get(b);
+    b->buf = b->cur->p;
+    memcpy(b->buf, old->p + from, len);
+    /* old is put back by the release of its last slice */
+}
+
 /* Appends one chunk slot to n, draining the pipeline before a reallocation so that no
  * in-flight job points into the old array. */
 static int chunk_slot(struct dr_backup *b, struct dr_node *n, uint32_t *alloc, uint32_t size,
@@ -287,6 +373,7 @@ int64_t dr_backup_chunk_stream(struct dr_backup *b, dr_stream_read_fn rd, void *
     bool eof = false;
     uint64_t total = 0;
     bool first = true;
+    block_keep_tail(b, 0, 0); /* slices of the previous stream may still be in flight */
     for (;;) {
         while (!eof && have < b->bufsize) {
             int got = rd(arg, b->buf + have, b->bufsize - have);
@@ -318,15 +405,14 @@ int64_t dr_backup_chunk_stream(struct dr_backup *b, dr_stream_read_fn rd, void *
             if (rc < 0) {
                 return rc;
             }
-            uint8_t *copy = dr_xmalloc(cut);
-            memcpy(copy, b->buf + off, cut);
-            rc = dr_pipeline_put_data(b->w, copy, cut, slot);
+            b->cur->refs++;
+            rc = dr_pipeline_put_data_ref(b->w, b->buf + off, cut, block_release, b->cur, slot);
             if (rc < 0) {
                 return rc;
             }
             off += cut;
         }
-        memmove(b->buf, b->buf + off, have - off);
+        block_keep_tail(b, off, have - off);
         have -= off;
         dr_backup_progress(b, what, false);
         /* between buffers of a long file or stream: a signal stops it here */

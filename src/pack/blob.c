@@ -28,25 +28,34 @@ int dr_blob_encode_nonce(const struct dr_keys *k, struct dr_compressor *z, uint8
         return dr_errorf(DR_EUSAGE, "blob %s: %zu bytes is over the blob limit of %u bytes",
                          dr_id_hex(id, hex), len, DR_BLOB_MAX);
     }
-    /* dr_compress never grows the input by more than its encoding byte */
-    struct dr_buf pt = DR_BUF_INIT(DR_BLOB_MAX + 1);
+    /* The record is built where it ends up: room for the nonce, the encoding byte and payload
+     * compressed straight after it, room for the tag, then sealed in place. dr_compress never
+     * grows the input by more than its encoding byte, so the one grow below is all the room
+     * needed and nothing moves the buffer. */
+    size_t start = out->len;
+    int rc = dr_buf_grow(out, DR_AEAD_OVERHEAD + 1 + len);
+    if (rc < 0) {
+        return dr_error_wrap(rc, "blob %s", dr_id_hex(id, hex));
+    }
     uint8_t ad[DR_BLOB_AD_LEN];
     blob_ad(ad, type, id);
-    int rc = dr_compress(z, plain, len, &pt);
+    dr_buf_setlen(out, start + DR_NONCE_LEN);
+    rc = dr_compress(z, plain, len, out);
     if (rc < 0) {
         rc = dr_error_wrap(rc, "blob %s", dr_id_hex(id, hex));
-        goto out;
+        goto fail;
     }
-    if (nonce) {
-        rc = dr_crypto_seal_nonce(k, nonce, ad, sizeof(ad), pt.buf, pt.len, out);
-    } else {
-        rc = dr_crypto_seal(k, ad, sizeof(ad), pt.buf, pt.len, out);
-    }
+    size_t ptlen = out->len - start - DR_NONCE_LEN;
+    rc =
+        dr_crypto_seal_in_place_nonce(k, nonce, ad, sizeof(ad), (uint8_t *)out->buf + start, ptlen);
     if (rc < 0) {
         rc = dr_error_wrap(rc, "blob %s", dr_id_hex(id, hex));
+        goto fail;
     }
-out:
-    dr_buf_release(&pt);
+    dr_buf_setlen(out, start + DR_AEAD_OVERHEAD + ptlen);
+    return 0;
+fail:
+    dr_buf_setlen(out, start);
     return rc;
 }
 

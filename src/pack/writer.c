@@ -1,7 +1,10 @@
 /* writer.c: builds one pack file in memory (format/pack.md "Pack file").
  *
  * The bytes grow in one dr_buf: the preamble at creation, each record as it is added, and the
- * sealed header and the trailer at finish, when the whole buffer is hashed for the pack's name.
+ * sealed header and the trailer at finish. The pack's name (BLAKE2b of all its bytes) is hashed
+ * as the bytes are appended, while a record is still in the cache from its copy, instead of in
+ * a second pass over the whole pack at finish. A reset keeps the buffer's memory, so a writer
+ * used for pack after pack does not fault in fresh pages for each one.
  * Entries are kept in record order (so they are sorted by offset, as the parser requires), and
  * an open-addressing set over them answers dr_pack_writer_has in O(1): a tree pack may hold
  * hundreds of thousands of small records, and the caller asks once per blob.
@@ -27,8 +30,9 @@ struct dr_pack_writer {
     size_t nslots;
     bool finished;
     struct dr_id pack_id;
-    int err;         /* first internal failure, 0 if none */
-    bool have_nonce; /* test vectors only: see dr_pack_writer_set_header_nonce */
+    struct dr_hash_state hash; /* of data's bytes so far, until finish */
+    int err;                   /* first internal failure, 0 if none */
+    bool have_nonce;           /* test vectors only: see dr_pack_writer_set_header_nonce */
     uint8_t nonce[DR_NONCE_LEN];
 };
 
@@ -75,6 +79,15 @@ static void write_preamble(struct dr_pack_writer *w)
     /* the buffer's cap is the file limit, far above 16 bytes: this cannot fail */
     if (dr_buf_add(&w->data, pre, sizeof(pre)) < 0) {
         DR_BUG("pack preamble does not fit an empty buffer");
+    }
+    dr_crypto_hash_init(&w->hash);
+    dr_crypto_hash_update(&w->hash, pre, sizeof(pre));
+}
+
+void dr_pack_writer_reserve(struct dr_pack_writer *w, size_t bytes)
+{
+    if (bytes > w->data.len && dr_buf_grow(&w->data, bytes - w->data.len) < 0) {
+        dr_error_clear(); /* only a hint: past the file limit, adds grow the buffer as needed */
     }
 }
 
@@ -179,6 +192,7 @@ int dr_pack_writer_add(struct dr_pack_writer *w, const struct dr_id *id, const u
         /* cannot happen below the file limit checked above; a failed add changed nothing */
         return dr_error_wrap(rc, "pack writer");
     }
+    dr_crypto_hash_update(&w->hash, rec, reclen);
     set_grow(w);
     DR_GROW(w->entries, w->alloc, w->n + 1);
     w->entries[w->n] = (struct dr_pack_entry){
@@ -255,7 +269,11 @@ int dr_pack_writer_finish(struct dr_pack_writer *w, struct dr_id *out_pack_id,
         goto fail;
     }
     dr_buf_release(&hdr);
-    dr_crypto_hash(w->data.buf, w->data.len, &w->pack_id);
+    /* the header and trailer are hashed into a copy of the state: a failure above leaves the
+     * state as it was, matching the bytes left in data */
+    struct dr_hash_state h = w->hash;
+    dr_crypto_hash_update(&h, w->data.buf + records_end, w->data.len - records_end);
+    dr_crypto_hash_final(&h, &w->pack_id);
     w->finished = true;
     w->have_nonce = false;
 done:

@@ -12,7 +12,14 @@
  * durably and indexes it while the pipeline goes on with a fresh pack: naming alone costs as
  * much CPU as hashing the blobs. At most MAX_UPLOADS packs are in flight; until the submitting
  * thread has seen an upload finish (and renewed its view of the index), the dedup decision
- * also looks into the in-flight packs. */
+ * also looks into the in-flight packs.
+ *
+ * Memory is reused, not allocated per blob or per pack: a blob's data may be a slice of the
+ * caller's buffer (dr_pipeline_put_data_ref), each ring slot keeps its record buffer
+ * (a worker compresses and seals into it in place), and the writers of uploaded data packs
+ * come back to a pool with their buffers. Wake-ups are targeted: a finished job wakes the
+ * submitting thread only when it is the job that thread waits for, and a submission wakes a
+ * worker only when one is idle. */
 #include "drrepo/pipeline.h"
 
 #include <pthread.h>
@@ -31,6 +38,8 @@
 
 #define MAX_WORKERS 16
 #define MAX_UPLOADS 2
+/* Writers of uploaded data packs kept for the next packs (their buffers are pack-sized). */
+#define MAX_SPARE_WRITERS 2
 
 struct upload {
     struct dr_pack_writer *pw;
@@ -40,8 +49,12 @@ struct upload {
     struct dr_error_saved err; /* the upload's failure, saved on the uploader thread */
 };
 
+/* A ring slot. Only data, len, out_id and the results change from one use to the next; rec
+ * keeps its memory. */
 struct job {
-    uint8_t *data;
+    const uint8_t *data;
+    void (*release)(void *arg); /* called with release_arg when the slot is cleared */
+    void *release_arg;
     size_t len;
     struct dr_id id;
     struct dr_id *out_id;
@@ -56,13 +69,17 @@ struct dr_pipeline {
     struct dr_repo *r;
     pthread_mutex_t mu;
     pthread_cond_t cv_work, cv_done;
-    struct job **ring;
+    struct job *ring;
     size_t nring;
     size_t head, take, tail; /* retire <= take <= tail */
     bool stop;
+    bool retire_waiting; /* the submitting thread waits on cv_done for ring[head] */
+    int idle;            /* workers waiting on cv_work */
     int nworkers;
     pthread_t threads[MAX_WORKERS];
     struct dr_pack_writer *pw[2];
+    struct dr_pack_writer *spare[MAX_SPARE_WRITERS]; /* data writers to reuse (submitter only) */
+    size_t nspare;
     struct upload up[MAX_UPLOADS]; /* in flight, oldest first; only the submitter reorders */
     size_t nup;
     pthread_t uploader;
@@ -89,14 +106,16 @@ static void *worker_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&w->mu);
         while (w->take == w->tail && !w->stop) {
+            w->idle++;
             pthread_cond_wait(&w->cv_work, &w->mu);
+            w->idle--;
         }
         if (w->take == w->tail) {
             pthread_mutex_unlock(&w->mu);
             break;
         }
-        struct job *j = w->ring[w->take % w->nring];
-        w->take++;
+        size_t seq = w->take++;
+        struct job *j = &w->ring[seq % w->nring];
         pthread_mutex_unlock(&w->mu);
 
         dr_crypto_blob_id(w->r->keys, j->data, j->len, &j->id);
@@ -113,12 +132,40 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_lock(&w->mu);
         j->done = true;
-        pthread_cond_broadcast(&w->cv_done);
+        if (w->retire_waiting && seq == w->head) {
+            pthread_cond_signal(&w->cv_done); /* the submitting thread is the only waiter */
+        }
         pthread_mutex_unlock(&w->mu);
     }
     dr_index_abort(txn);
     dr_compressor_free(z);
     return NULL;
+}
+
+/* A data pack's bytes are reserved up front (a pack closes at the first record that takes it
+ * to pack_size, so it holds at most pack_size plus one largest chunk and its header): growing
+ * by steps would copy the bytes at every step. Only address space until written. */
+static struct dr_pack_writer *new_data_writer(struct dr_pipeline *w)
+{
+    if (w->nspare) {
+        struct dr_pack_writer *pw = w->spare[--w->nspare];
+        dr_pack_writer_reset(pw);
+        return pw;
+    }
+    struct dr_pack_writer *pw = dr_pack_writer_new(w->r->keys, DR_BLOB_DATA);
+    dr_pack_writer_reserve(pw, (size_t)w->r->config.pack_size + w->r->config.chunker.max +
+                                   DR_AEAD_OVERHEAD + 1 + 64 * 1024);
+    return pw;
+}
+
+/* Keeps an uploaded data pack's writer for a later pack, or frees it. */
+static void writer_done(struct dr_pipeline *w, struct dr_pack_writer *pw, uint8_t type)
+{
+    if (type == DR_BLOB_DATA && w->nspare < MAX_SPARE_WRITERS) {
+        w->spare[w->nspare++] = pw;
+    } else {
+        dr_pack_writer_free(pw);
+    }
 }
 
 int dr_pipeline_open(struct dr_repo *r, struct dr_pipeline **out)
@@ -129,11 +176,14 @@ int dr_pipeline_open(struct dr_repo *r, struct dr_pipeline **out)
     w->nworkers = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS : (int)ncpu;
     w->nring = (size_t)w->nworkers * 2 + 4;
     w->ring = dr_xcalloc(w->nring, sizeof(*w->ring));
+    for (size_t i = 0; i < w->nring; i++) {
+        dr_buf_init(&w->ring[i].rec, DR_BLOB_RECORD_MAX);
+    }
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv_work, NULL);
     pthread_cond_init(&w->cv_done, NULL);
     pthread_cond_init(&w->cv_up, NULL);
-    w->pw[DR_BLOB_DATA] = dr_pack_writer_new(r->keys, DR_BLOB_DATA);
+    w->pw[DR_BLOB_DATA] = new_data_writer(w);
     w->pw[DR_BLOB_TREE] = dr_pack_writer_new(r->keys, DR_BLOB_TREE);
     w->z = dr_compressor_new(r->config.zstd_level);
     dr_buf_init(&w->treerec, DR_BLOB_RECORD_MAX);
@@ -158,15 +208,19 @@ int dr_pipeline_open(struct dr_repo *r, struct dr_pipeline **out)
     return 0;
 }
 
-static void job_free(struct job *j)
+/* Empties a retired or abandoned slot for its next use; its record buffer keeps its memory. */
+static void job_clear(struct job *j)
 {
-    if (!j) {
-        return;
+    if (j->release) {
+        j->release(j->release_arg);
     }
-    free(j->data);
-    dr_buf_release(&j->rec);
+    j->release = NULL;
+    j->release_arg = NULL;
+    j->data = NULL;
+    dr_buf_reset(&j->rec);
     dr_error_saved_release(&j->err);
-    free(j);
+    j->known = j->done = false;
+    j->rc = 0;
 }
 
 void dr_pipeline_free(struct dr_pipeline *w)
@@ -189,10 +243,14 @@ void dr_pipeline_free(struct dr_pipeline *w)
         dr_error_saved_release(&w->up[i].err);
         dr_pack_writer_free(w->up[i].pw);
     }
-    for (size_t i = w->head; i < w->tail; i++) {
-        job_free(w->ring[i % w->nring]);
+    for (size_t i = 0; i < w->nring; i++) {
+        job_clear(&w->ring[i]);
+        dr_buf_release(&w->ring[i].rec);
     }
     free(w->ring);
+    for (size_t i = 0; i < w->nspare; i++) {
+        dr_pack_writer_free(w->spare[i]);
+    }
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv_work);
     pthread_cond_destroy(&w->cv_done);
@@ -320,7 +378,7 @@ static int reap_uploads(struct dr_pipeline *w, bool wait_one, bool wait_all)
                 w->st.packs_written++;
             }
             dr_error_saved_release(&u->err);
-            dr_pack_writer_free(u->pw);
+            writer_done(w, u->pw, u->type);
         }
         w->nup = k;
         if (rrc < 0 && rc >= 0) {
@@ -346,7 +404,7 @@ static int write_pack(struct dr_pipeline *w, uint8_t type)
     w->up[w->nup++] = (struct upload){.pw = w->pw[type], .type = type};
     pthread_cond_broadcast(&w->cv_up);
     pthread_mutex_unlock(&w->mu);
-    w->pw[type] = dr_pack_writer_new(w->r->keys, type);
+    w->pw[type] = type == DR_BLOB_DATA ? new_data_writer(w) : dr_pack_writer_new(w->r->keys, type);
     return 0;
 }
 
@@ -390,12 +448,12 @@ static int add_record(struct dr_pipeline *w, uint8_t type, const struct dr_id *i
 static int retire_one(struct dr_pipeline *w)
 {
     pthread_mutex_lock(&w->mu);
-    struct job *j = w->ring[w->head % w->nring];
+    struct job *j = &w->ring[w->head % w->nring];
     while (!j->done) {
+        w->retire_waiting = true;
         pthread_cond_wait(&w->cv_done, &w->mu);
     }
-    w->ring[w->head % w->nring] = NULL;
-    w->head++;
+    w->retire_waiting = false;
     pthread_mutex_unlock(&w->mu);
     int rc = 0;
     if (j->rc < 0) {
@@ -410,38 +468,57 @@ static int retire_one(struct dr_pipeline *w)
             *j->out_id = j->id;
         }
     }
-    job_free(j);
+    /* the slot goes back to the submitter's side only now: no worker takes it before head moves
+     * past it and it is refilled, and add_record above read its record */
+    job_clear(j);
+    pthread_mutex_lock(&w->mu);
+    w->head++;
+    pthread_mutex_unlock(&w->mu);
     return rc;
 }
 
-int dr_pipeline_put_data(struct dr_pipeline *w, uint8_t *data, size_t len, struct dr_id *out_id)
+int dr_pipeline_put_data_ref(struct dr_pipeline *w, const uint8_t *data, size_t len,
+                             void (*release)(void *arg), void *arg, struct dr_id *out_id)
 {
     if (w->failed) {
-        free(data);
+        release(arg);
         return w->failed;
     }
     if (len > DR_BLOB_MAX) {
-        free(data);
+        release(arg);
         return fail(w, dr_errorf(DR_EUSAGE, "blob of %zu bytes exceeds the limit", len));
     }
     while (w->tail - w->head >= w->nring) {
         int rc = retire_one(w);
         if (rc < 0) {
-            free(data);
+            release(arg);
             return rc;
         }
     }
-    struct job *j = dr_xcalloc(1, sizeof(*j));
+    /* the slot at tail is free: retired (head moved past it) and not yet taken by a worker */
+    struct job *j = &w->ring[w->tail % w->nring];
     j->data = data;
+    j->release = release;
+    j->release_arg = arg;
     j->len = len;
     j->out_id = out_id;
-    dr_buf_init(&j->rec, DR_BLOB_RECORD_MAX);
     pthread_mutex_lock(&w->mu);
-    w->ring[w->tail % w->nring] = j;
     w->tail++;
-    pthread_cond_signal(&w->cv_work);
+    if (w->idle) {
+        pthread_cond_signal(&w->cv_work);
+    }
     pthread_mutex_unlock(&w->mu);
     return 0;
+}
+
+static void free_data(void *p)
+{
+    free(p);
+}
+
+int dr_pipeline_put_data(struct dr_pipeline *w, uint8_t *data, size_t len, struct dr_id *out_id)
+{
+    return dr_pipeline_put_data_ref(w, data, len, free_data, data, out_id);
 }
 
 int dr_pipeline_drain(struct dr_pipeline *w)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 #include <zstd.h>
@@ -87,6 +88,41 @@ static void test_round_trips(void **state)
     dr_compressor_free(z);
     z = dr_compressor_new(99);
     round_trip(z, p, sizeof(p), DR_ENC_ZSTD);
+    dr_compressor_free(z);
+}
+
+/* Large inputs are sampled before they are compressed: data that compresses only in parts, or
+ * only over short distances, must still be found compressible; random data stays raw. */
+static void test_probe(void **state)
+{
+    (void)state;
+    struct dr_compressor *z = dr_compressor_new(DR_DEFAULT_ZSTD_LEVEL);
+    size_t len = (size_t)1 << 20;
+    uint8_t *p = dr_xmalloc(len);
+    /* 16 KiB blocks of random and of text, alternating */
+    for (size_t off = 0; off < len; off += 16384) {
+        if ((off / 16384) % 2) {
+            fill_text(p + off, 16384);
+        } else {
+            fill_random(p + off, 16384, 7 + off);
+        }
+    }
+    round_trip(z, p, len, DR_ENC_ZSTD);
+    /* random bytes each repeated once 64 bytes later: compressible only through short matches */
+    fill_random(p, len, 99);
+    for (size_t off = 0; off + 128 <= len; off += 128) {
+        memcpy(p + off + 64, p + off, 64);
+    }
+    round_trip(z, p, len, DR_ENC_ZSTD);
+    /* just above and below the size where sampling starts */
+    static const size_t sizes[] = {(size_t)128 * 1024 - 1, (size_t)128 * 1024, 200000};
+    for (size_t i = 0; i < DR_ARRAY_LEN(sizes); i++) {
+        fill_random(p, sizes[i], 5 + i);
+        round_trip(z, p, sizes[i], DR_ENC_RAW);
+        fill_text(p, sizes[i]);
+        round_trip(z, p, sizes[i], DR_ENC_ZSTD);
+    }
+    free(p);
     dr_compressor_free(z);
 }
 
@@ -229,9 +265,8 @@ static void test_frame_without_size(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trips),
-        cmocka_unit_test(test_appends_and_max),
-        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_round_trips),        cmocka_unit_test(test_probe),
+        cmocka_unit_test(test_appends_and_max),    cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_frame_without_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,8 @@
  *
  * Covers: dr_crypto_init; dr_keys_new_random/from_master/free (subkeys are crypto_kdf with ids
  * 1/2/3 and context "drrepo01"); dr_crypto_blob_id; dr_crypto_hash and its streaming form;
- * dr_crypto_seal/seal_nonce/unseal (round trips, every byte tampered, wrong ad or key, every
+ * dr_crypto_seal/seal_nonce/seal_in_place/unseal (round trips, in place equal to a copy, nonces
+ * distinct across many seals, threads and a fork, every byte tampered, wrong ad or key, every
  * short length, out's max); dr_keyfile_create/create_det/info/open (round trip, wrong password,
  * wrong repository, empty password, limits, long names, every header byte corrupted, every
  * truncation, trailing bytes, newer version, oversize file; version 2: sealed details, open
@@ -14,8 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 #include <sodium.h>
 
 #include "drrepo/crypto.h"
@@ -163,6 +168,131 @@ static void test_seal_round_trip(void **state)
 
     dr_buf_release(&a);
     dr_buf_release(&b);
+    dr_keys_free(k);
+}
+
+static void test_seal_in_place(void **state)
+{
+    (void)state;
+    struct dr_keys *k = dr_keys_from_master(master_a);
+    static const size_t sizes[] = {0, 1, 100, 70000};
+    for (size_t i = 0; i < DR_ARRAY_LEN(sizes); i++) {
+        size_t n = sizes[i];
+        uint8_t *pt = dr_xmalloc(n + 1);
+        randombytes_buf(pt, n);
+        uint8_t *buf = dr_xmalloc(n + DR_AEAD_OVERHEAD);
+        memcpy(buf + DR_NONCE_LEN, pt, n);
+        uint8_t nonce[DR_NONCE_LEN] = {9, 8, 7};
+        assert_int_equal(dr_crypto_seal_in_place_nonce(k, nonce, "ad", 2, buf, n), 0);
+        struct dr_buf want = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+        assert_int_equal(dr_crypto_seal_nonce(k, nonce, "ad", 2, pt, n, &want), 0);
+        assert_int_equal(want.len, n + DR_AEAD_OVERHEAD);
+        assert_memory_equal(buf, want.buf, want.len);
+
+        memcpy(buf + DR_NONCE_LEN, pt, n);
+        assert_int_equal(dr_crypto_seal_in_place(k, "ad", 2, buf, n), 0);
+        assert_memory_not_equal(buf, nonce, DR_NONCE_LEN);
+        struct dr_buf o = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+        assert_int_equal(dr_crypto_unseal(k, "ad", 2, buf, n + DR_AEAD_OVERHEAD, &o), 0);
+        assert_int_equal(o.len, n);
+        if (n) {
+            assert_memory_equal(o.buf, pt, n);
+        }
+        dr_buf_release(&o);
+        dr_buf_release(&want);
+        free(buf);
+        free(pt);
+    }
+    dr_keys_free(k);
+}
+
+#define NONCE_RUN 200 /* seals per thread: more than one batch of the generator */
+
+struct nonce_run {
+    struct dr_keys *k;
+    uint8_t nonces[NONCE_RUN][DR_NONCE_LEN];
+};
+
+static void seal_nonces(struct nonce_run *r)
+{
+    for (size_t i = 0; i < NONCE_RUN; i++) {
+        struct dr_buf s = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+        if (dr_crypto_seal(r->k, NULL, 0, "x", 1, &s) != 0) {
+            abort();
+        }
+        memcpy(r->nonces[i], s.buf, DR_NONCE_LEN);
+        dr_buf_release(&s);
+    }
+}
+
+static void *seal_nonces_main(void *arg)
+{
+    seal_nonces(arg);
+    return NULL;
+}
+
+static int cmp_nonce(const void *a, const void *b)
+{
+    return memcmp(a, b, DR_NONCE_LEN);
+}
+
+/* Nonces come from per-thread generators: across threads, and in a forked child that inherits
+ * its parent's generator, no nonce may ever repeat. */
+static void test_nonces_distinct(void **state)
+{
+    (void)state;
+    struct dr_keys *k = dr_keys_from_master(master_a);
+    enum { RUNS = 4 };
+    struct nonce_run *runs = dr_xcalloc(RUNS, sizeof(*runs));
+    for (size_t i = 0; i < RUNS; i++) {
+        runs[i].k = k;
+    }
+    /* run 0 on this thread (its generator is then inherited by the child below), runs 1 and 2
+     * on threads of their own */
+    seal_nonces(&runs[0]);
+    pthread_t t[2];
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, seal_nonces_main, &runs[1 + i]), 0);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    }
+    /* run 3: the first nonces of a forked child, which must differ from the parent's next */
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        seal_nonces(&runs[3]);
+        ssize_t n = write(pfd[1], runs[3].nonces, sizeof(runs[3].nonces));
+        _exit(n == (ssize_t)sizeof(runs[3].nonces) ? 0 : 1);
+    }
+    close(pfd[1]);
+    struct nonce_run parent_next = {.k = k};
+    seal_nonces(&parent_next);
+    size_t got = 0;
+    while (got < sizeof(runs[3].nonces)) {
+        ssize_t n = read(pfd[0], (uint8_t *)runs[3].nonces + got, sizeof(runs[3].nonces) - got);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    close(pfd[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    size_t total = (RUNS + 1) * NONCE_RUN;
+    uint8_t(*all)[DR_NONCE_LEN] = dr_xcalloc(total, DR_NONCE_LEN);
+    for (size_t i = 0; i < RUNS; i++) {
+        memcpy(all[i * NONCE_RUN], runs[i].nonces, sizeof(runs[i].nonces));
+    }
+    memcpy(all[RUNS * NONCE_RUN], parent_next.nonces, sizeof(parent_next.nonces));
+    qsort(all, total, DR_NONCE_LEN, cmp_nonce);
+    for (size_t i = 1; i < total; i++) {
+        assert_memory_not_equal(all[i - 1], all[i], DR_NONCE_LEN);
+    }
+    free(all);
+    free(runs);
     dr_keys_free(k);
 }
 
@@ -587,6 +717,8 @@ int main(void)
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_ids_and_hashes),
         cmocka_unit_test(test_seal_round_trip),
+        cmocka_unit_test(test_seal_in_place),
+        cmocka_unit_test(test_nonces_distinct),
         cmocka_unit_test(test_seal_tamper),
         cmocka_unit_test(test_keyfile_round_trip),
         cmocka_unit_test(test_keyfile_create_errors),

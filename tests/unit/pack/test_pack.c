@@ -461,6 +461,10 @@ static void round_trip(struct ctx *c, uint8_t type, size_t nblobs, size_t maxlen
     assert_int_equal(dr_pack_writer_finish(w, &again_id, &data, &len), 0);
     /* fresh nonces: same blobs, different bytes */
     assert_false(dr_id_eq(&again_id, &pack_id));
+    /* the name hashed as the reused writer appended is the hash of the new pack's bytes */
+    struct dr_id whole;
+    dr_crypto_hash(data, len, &whole);
+    assert_true(dr_id_eq(&again_id, &whole));
     size_t pn = 0;
     assert_int_equal(parse_mem(c, c->k, data, len, &pn), 0);
     assert_int_equal(pn, added);
