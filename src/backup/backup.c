@@ -93,10 +93,11 @@ static int sink_add_file(void *arg, dr_stream_read_fn rd, void *rdarg, const str
     return 0;
 }
 
-static int sink_read_file(void *arg, const char *path, const struct stat *st,
-                          const struct dr_node *pnode, struct dr_node *n)
+static int sink_read_file(void *arg, int dirfd, const char *rel, const char *path,
+                          const struct stat *st, const struct dr_node *pnode, struct dr_node *n,
+                          bool *out_remember)
 {
-    return dr_backup_read_file(arg, path, st, pnode, n);
+    return dr_backup_read_file(arg, dirfd, rel, path, st, pnode, n, out_remember);
 }
 
 static int sink_remember(void *arg, const char *path, const struct dr_node *n)
@@ -104,7 +105,8 @@ static int sink_remember(void *arg, const char *path, const struct dr_node *n)
     struct dr_backup *b = arg;
     int rc = dr_pipeline_drain(b->w);
     if (rc >= 0) {
-        dr_backup_spool_file(b, path, n);
+        struct dr_id key = dr_backup_path_key(path);
+        dr_backup_spool_file(b, &key, n);
     }
     return rc;
 }

@@ -557,6 +557,57 @@ static void test_files_cache(void **state)
     dr_files_rec_release(&empty);
 }
 
+/* The id of the index's last committed write transaction, read with LMDB directly (the index
+ * must be closed: LMDB refuses a second handle on one environment in a process). */
+static size_t last_txnid(const char *dir)
+{
+    MDB_env *env;
+    MDB_envinfo info = {0};
+    assert_int_equal(mdb_env_create(&env), 0);
+    (void)mdb_env_set_maxdbs(env, 8);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_env_info(env, &info), 0);
+    mdb_env_close(env);
+    return info.me_last_txnid;
+}
+
+static void test_files_unchanged(void **state)
+{
+    struct fixture *f = *state;
+    struct dr_id k;
+    mkid(&k, 810);
+    struct dr_files_rec rec, got;
+    fill_rec(&rec, 3);
+    struct dr_index_txn *t = begin(f, true);
+    assert_int_equal(dr_index_files_put(t, &k, &rec), 0);
+    assert_int_equal(dr_index_commit(t), 0);
+    dr_index_close(f->idx);
+    f->idx = NULL;
+    size_t before = last_txnid(f->dir);
+    assert_int_equal(dr_index_open(f->dir, &f->idx), 0);
+
+    /* the same record again: nothing is written, so the commit has nothing to commit */
+    t = begin(f, true);
+    assert_int_equal(dr_index_files_put(t, &k, &rec), 0);
+    assert_int_equal(dr_index_commit(t), 0);
+    dr_index_close(f->idx);
+    f->idx = NULL;
+    assert_int_equal(last_txnid(f->dir), before);
+    assert_int_equal(dr_index_open(f->dir, &f->idx), 0);
+
+    /* a record differing only in its last chunk's size is rewritten */
+    rec.chunk_sizes[2]++;
+    t = begin(f, true);
+    assert_int_equal(dr_index_files_put(t, &k, &rec), 0);
+    assert_int_equal(dr_index_commit(t), 0);
+    t = begin(f, false);
+    assert_int_equal(dr_index_files_get(t, &k, &got), 0);
+    check_rec(&rec, &got);
+    dr_files_rec_release(&got);
+    dr_index_abort(t);
+    dr_files_rec_release(&rec);
+}
+
 static void test_clear_and_counts(void **state)
 {
     struct fixture *f = *state;
@@ -982,6 +1033,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_leaf_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_files_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_100k, setup, teardown),
     };
