@@ -5,7 +5,7 @@
  * Sub-databases (format/SPEC.md "Index records"):
  *   blobs: blob id (32)            -> dr_index_blob (pack, type, offset, lengths, refs)
  *   packs: pack id (32)            -> dr_index_pack (type, size, counts, live/dead bytes, verify)
- *   snaps: snapshot id (32)        -> dr_index_snap (time, tree id, counted flag)
+ *   snaps: snapshot id (32)        -> dr_index_snap (time, tree id, counted flag, origin)
  *   files: BLAKE2b(path) (32)      -> files-cache record (stat fields + chunk list)
  *   meta:  short ASCII keys        -> values (schema version, repository id)
  *
@@ -49,7 +49,9 @@ struct dr_index_pack {
 struct dr_index_snap {
     int64_t time_ns;
     struct dr_id tree;
-    uint8_t counted; /* 1 once its references were added to blob refcounts */
+    uint8_t counted;     /* 1 once its references were added to blob refcounts */
+    struct dr_id origin; /* dr_snapshot_origin (host and paths): a parent found without
+                          * reading every snapshot object */
 };
 
 /* Opens (creating if needed) the index in directory dir (created with mode 0700).

@@ -51,6 +51,11 @@ void dr_snapshot_add_meta(struct dr_snapshot *s, const char *key, const char *va
 /* The value of a meta key, or NULL. */
 const char *dr_snapshot_get_meta(const struct dr_snapshot *s, const char *key);
 
+/* The origin of s: a hash of its host and paths (in order), which the index keeps for every
+ * snapshot so that a new snapshot finds its parent (the newest one of the same host and paths)
+ * without reading every snapshot object (format/index.md). */
+void dr_snapshot_origin(const struct dr_snapshot *s, struct dr_id *out);
+
 /* Encodes and seals s into out (the bytes of the snapshot file) and sets *out_id to its name.
  * Errors: DR_EUSAGE (a field over its limit). */
 DR_MUST_CHECK int dr_snapshot_encode(const struct dr_keys *k, const struct dr_snapshot *s,

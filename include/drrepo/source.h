@@ -37,12 +37,18 @@ struct dr_source_sink {
     int (*add_file)(void *arg, dr_stream_read_fn rd, void *rdarg, const struct dr_node *pnode,
                     const char *what, uint32_t block, struct dr_node *n);
     /* A regular file that the engine opens and reads itself, so that it can use the files
-     * cache and store hard links once; n has been filled from st. Returns 0, 1 when the file
-     * could not be read (reported and counted: it is left out), or a repository error. */
-    int (*read_file)(void *arg, const char *path, const struct stat *st,
-                     const struct dr_node *pnode, struct dr_node *n);
+     * cache and store hard links once; n has been filled from st. The file is opened as rel
+     * relative to the directory descriptor dirfd (AT_FDCWD with rel the absolute path); path is
+     * its absolute path, the files cache's key and the name in messages. Returns 0, 1 when the
+     * file could not be read (reported and counted: it is left out), or a repository error.
+     * *out_remember (always set) asks the source to call remember for n once the directory's
+     * tree is stored: the file was read and its chunks are still being stored. A file found
+     * unchanged needs no such call (the engine has its chunks and did what was needed). */
+    int (*read_file)(void *arg, int dirfd, const char *rel, const char *path, const struct stat *st,
+                     const struct dr_node *pnode, struct dr_node *n, bool *out_remember);
     /* Records in the files cache that path has n's chunks, once they are stored (it waits for
-     * pending chunks). Errors: repository errors. */
+     * pending chunks); called only for the files read_file asked it for. Errors: repository
+     * errors. */
     int (*remember)(void *arg, const char *path, const struct dr_node *n);
     /* Waits for pending chunks, sorts and encodes t and stores it as a tree blob. */
     int (*put_tree)(void *arg, struct dr_tree *t, struct dr_id *out);

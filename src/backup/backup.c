@@ -45,33 +45,49 @@ static void load_parent_tree(struct dr_backup *b, const struct dr_id *id, struct
     }
 }
 
+struct parent_ctx {
+    struct dr_id origin; /* of the new snapshot */
+    bool found;
+    struct dr_id id;
+    struct dr_index_snap rec;
+};
+
+static int parent_cb(void *arg, const struct dr_id *id, const struct dr_index_snap *rec)
+{
+    struct parent_ctx *pc = arg;
+    /* the newest, ties broken by id as the snapshot list orders them */
+    if (dr_id_eq(&rec->origin, &pc->origin) &&
+        (!pc->found || rec->time_ns > pc->rec.time_ns ||
+         (rec->time_ns == pc->rec.time_ns && dr_id_cmp(id, &pc->id) > 0))) {
+        pc->found = true;
+        pc->id = *id;
+        pc->rec = *rec;
+    }
+    return 0;
+}
+
 /* The parent: the newest snapshot of the same host and paths. Its tree serves as a second
- * files cache (see files_cache_hit). */
+ * files cache (see files_cache_hit). It is found through the index's snapshot records, which
+ * keep each snapshot's origin (host and paths), time and tree, and which the open brought in
+ * step with the repository: one pass over small records instead of reading and decrypting
+ * every snapshot object, a cost that grew with the repository's snapshots. */
 static bool find_parent(struct dr_backup *b, struct dr_snapshot *s, struct dr_id *out_tree)
 {
-    struct dr_snap_entry *v = NULL;
-    size_t n = 0;
-    bool found = false;
-    if (dr_repo_snapshot_list(b->r, &v, &n, NULL) < 0) {
+    struct parent_ctx pc = {.found = false};
+    dr_snapshot_origin(s, &pc.origin);
+    if (dr_index_snap_foreach(b->rtxn, parent_cb, &pc) < 0) {
+        /* a parent only saves reading: without one every file is read */
+        dr_log_detail("no parent snapshot: %s", dr_error_msg());
         dr_error_clear();
         return false;
     }
-    for (size_t i = n; i-- > 0 && !found;) {
-        const struct dr_snapshot *p = &v[i].snap;
-        bool same = strcmp(p->host, s->host) == 0 && p->npaths == s->npaths;
-        for (size_t k = 0; same && k < p->npaths; k++) {
-            same = strcmp(p->paths[k], s->paths[k]) == 0;
-        }
-        if (same) {
-            s->parent = v[i].id;
-            s->has_parent = true;
-            *out_tree = p->tree;
-            b->parent_time_ns = p->time_ns;
-            found = true;
-        }
+    if (pc.found) {
+        s->parent = pc.id;
+        s->has_parent = true;
+        *out_tree = pc.rec.tree;
+        b->parent_time_ns = pc.rec.time_ns;
     }
-    dr_snap_list_free(v, n);
-    return found;
+    return pc.found;
 }
 
 /* The sink that sources build through (struct dr_source_sink). */
@@ -94,10 +110,11 @@ static int sink_add_file(void *arg, dr_stream_read_fn rd, void *rdarg, const str
     return 0;
 }
 
-static int sink_read_file(void *arg, const char *path, const struct stat *st,
-                          const struct dr_node *pnode, struct dr_node *n)
+static int sink_read_file(void *arg, int dirfd, const char *rel, const char *path,
+                          const struct stat *st, const struct dr_node *pnode, struct dr_node *n,
+                          bool *out_remember)
 {
-    return dr_backup_read_file(arg, path, st, pnode, n);
+    return dr_backup_read_file(arg, dirfd, rel, path, st, pnode, n, out_remember);
 }
 
 static int sink_remember(void *arg, const char *path, const struct dr_node *n)
@@ -105,7 +122,8 @@ static int sink_remember(void *arg, const char *path, const struct dr_node *n)
     struct dr_backup *b = arg;
     int rc = dr_pipeline_drain(b->w);
     if (rc >= 0) {
-        dr_backup_spool_file(b, path, n);
+        struct dr_id key = dr_backup_path_key(path);
+        dr_backup_spool_file(b, &key, n);
     }
     return rc;
 }

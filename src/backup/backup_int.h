@@ -78,11 +78,16 @@ int64_t dr_backup_chunk_stream(struct dr_backup *b, dr_stream_read_fn rd, void *
                                uint32_t block, const char *what);
 
 /* The sink's read_file: see struct dr_source_sink. */
-int dr_backup_read_file(struct dr_backup *b, const char *path, const struct stat *st,
-                        const struct dr_node *pnode, struct dr_node *n);
+int dr_backup_read_file(struct dr_backup *b, int dirfd, const char *rel, const char *path,
+                        const struct stat *st, const struct dr_node *pnode, struct dr_node *n,
+                        bool *out_remember);
 
-/* Spools a files-cache record for path; written to the index by dr_backup_spool_apply. */
-void dr_backup_spool_file(struct dr_backup *b, const char *path, const struct dr_node *n);
+/* The files-cache key of an absolute path. */
+struct dr_id dr_backup_path_key(const char *path);
+
+/* Spools a files-cache record for the path whose key is key (n's chunks must be final);
+ * written to the index by dr_backup_spool_apply. */
+void dr_backup_spool_file(struct dr_backup *b, const struct dr_id *key, const struct dr_node *n);
 
 /* Writes the spooled files-cache records in one index transaction, after the commit. */
 void dr_backup_spool_apply(struct dr_backup *b);

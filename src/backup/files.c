@@ -2,7 +2,9 @@
  * file whose device, inode, size, mtime and ctime are unchanged reuse its chunk list without
  * being read. Its records are written only after the snapshot is committed, from a spool file,
  * so that a record never names chunks that are not durably stored, and memory does not grow
- * with the number of files. A file with several names is read once. */
+ * with the number of files. Only records that change are spooled: a file found unchanged
+ * through its own record has nothing to write, so an unchanged re-snapshot writes none. A file
+ * with several names is read once. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,7 +21,7 @@
 #include "drrepo/mem.h"
 #include "drrepo/util.h"
 
-static struct dr_id path_key(const char *path)
+struct dr_id dr_backup_path_key(const char *path)
 {
     struct dr_id k;
     dr_crypto_hash(path, strlen(path), &k);
@@ -53,19 +55,25 @@ static bool chunks_indexed(struct dr_backup *b, const struct dr_id *c, const uin
     return records || sum == size;
 }
 
-/* True when the file is known unchanged, and then the node gets its chunk list: from the local
- * files cache (device, inode, size, mtime, ctime), or else from the parent snapshot's node for
- * the same path (inode, size, mtime, ctime), as restic does: that keeps incremental snapshots
- * cheap when the local cache is lost or another machine took the parent. Either way every
- * chunk must still be indexed. *out_known says whether the path was seen before, for the
- * new/changed statistics. */
-static bool files_cache_hit(struct dr_backup *b, const char *path, const struct stat *st,
-                            const struct dr_node *pnode, struct dr_node *n, bool *out_known)
+enum cache_hit {
+    HIT_NONE,   /* to be read */
+    HIT_RECORD, /* the files-cache record matched: it is up to date */
+    HIT_PARENT, /* the parent snapshot's node matched: the record is to be written */
+};
+
+/* Says whether the file is known unchanged, and then the node gets its chunk list: from the
+ * local files cache (device, inode, size, mtime, ctime), or else from the parent snapshot's
+ * node for the same path (inode, size, mtime, ctime), as restic does: that keeps incremental
+ * snapshots cheap when the local cache is lost or another machine took the parent. Either way
+ * every chunk must still be indexed. *out_known says whether the path was seen before, for
+ * the new/changed statistics. key is the path's files-cache key. */
+static enum cache_hit files_cache_hit(struct dr_backup *b, const struct dr_id *key,
+                                      const struct stat *st, const struct dr_node *pnode,
+                                      struct dr_node *n, bool *out_known)
 {
     struct dr_files_rec rec = {0};
-    struct dr_id key = path_key(path);
     *out_known = pnode != NULL;
-    if (dr_index_files_get(b->rtxn, &key, &rec) == 0) {
+    if (dr_index_files_get(b->rtxn, key, &rec) == 0) {
         *out_known = true;
         bool hit = rec.dev == (uint64_t)st->st_dev && rec.ino == (uint64_t)st->st_ino &&
                    rec.size == (uint64_t)st->st_size && rec.mtime_ns == n->mtime_ns &&
@@ -80,7 +88,7 @@ static bool files_cache_hit(struct dr_backup *b, const char *path, const struct 
         }
         dr_files_rec_release(&rec);
         if (hit) {
-            return true;
+            return HIT_RECORD;
         }
     } else {
         dr_error_clear();
@@ -94,13 +102,13 @@ static bool files_cache_hit(struct dr_backup *b, const char *path, const struct 
                        pnode->flags & DR_NODE_F_RECORDS)) {
         n->flags |= pnode->flags & DR_NODE_F_RECORDS;
         copy_chunks(n, pnode->nchunks, pnode->chunks, pnode->chunk_sizes);
-        return true;
+        return HIT_PARENT;
     }
-    return false;
+    return HIT_NONE;
 }
 
 /* Spools a files-cache record: key, stat fields, chunk list. Written to the index after commit. */
-void dr_backup_spool_file(struct dr_backup *b, const char *path, const struct dr_node *n)
+void dr_backup_spool_file(struct dr_backup *b, const struct dr_id *key, const struct dr_node *n)
 {
     /* a files-cache record has no flags, so record-encoded chunks are not put there (the
      * parent snapshot's node, which has them, still spares an unchanged RDB the re-read) */
@@ -109,10 +117,9 @@ void dr_backup_spool_file(struct dr_backup *b, const char *path, const struct dr
         n->ctime_ns >= b->start_wall - DR_BACKUP_RACY_WINDOW_NS) {
         return;
     }
-    struct dr_id key = path_key(path);
     uint64_t hdr[5] = {n->dev, n->inode, n->size, (uint64_t)n->mtime_ns, (uint64_t)n->ctime_ns};
     uint32_t nc = n->nchunks;
-    if (fwrite(key.b, sizeof(key.b), 1, b->spool) != 1 ||
+    if (fwrite(key->b, sizeof(key->b), 1, b->spool) != 1 ||
         fwrite(hdr, sizeof(hdr), 1, b->spool) != 1 || fwrite(&nc, sizeof(nc), 1, b->spool) != 1 ||
         (nc && (fwrite(n->chunks, sizeof(*n->chunks), nc, b->spool) != nc ||
                 fwrite(n->chunk_sizes, sizeof(*n->chunk_sizes), nc, b->spool) != nc))) {
@@ -133,31 +140,44 @@ static struct dr_backup_link *find_link(struct dr_backup *b, const struct stat *
 }
 
 /* Reads a regular file into n's chunk list. A file that cannot be opened or read is an input
- * error (reported, counted, left out); returns 1 then. */
-int dr_backup_read_file(struct dr_backup *b, const char *path, const struct stat *st,
-                        const struct dr_node *pnode, struct dr_node *n)
+ * error (reported, counted, left out); returns 1 then. The files-cache record of a file whose
+ * chunks are known now (a further name of a hard link, a file found unchanged through the
+ * parent snapshot) is spooled here, with the key already hashed; one found through its own
+ * record needs none; a file read asks for the source's remember call (*out_remember), once its
+ * chunks are stored. */
+int dr_backup_read_file(struct dr_backup *b, int dirfd, const char *rel, const char *path,
+                        const struct stat *st, const struct dr_node *pnode, struct dr_node *n,
+                        bool *out_remember)
 {
+    *out_remember = false;
     /* a signal stops the walk between files: nothing of this run is committed */
     int irc = dr_interrupt_check();
     if (irc < 0) {
         return irc;
     }
     b->prog.files++;
+    struct dr_id key = dr_backup_path_key(path);
     struct dr_backup_link *hl = st->st_nlink > 1 ? find_link(b, st) : NULL;
     if (hl) {
-        /* stored once: a further name of an inode already read reuses its chunks */
+        /* stored once: a further name of an inode already read reuses its chunks (drained
+         * when the first name was read, so they are final) */
         copy_chunks(n, hl->nchunks, hl->chunks, hl->sizes);
         n->flags |= hl->flags;
         b->sum.files_unchanged++;
+        dr_backup_spool_file(b, &key, n);
         return 0;
     }
     bool known;
-    if (files_cache_hit(b, path, st, pnode, n, &known)) {
+    enum cache_hit hit = files_cache_hit(b, &key, st, pnode, n, &known);
+    if (hit != HIT_NONE) {
         b->sum.files_unchanged++;
+        if (hit == HIT_PARENT) {
+            dr_backup_spool_file(b, &key, n);
+        }
     } else {
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
+        int fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
         if (fd < 0 && errno == EPERM) {
-            fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+            fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         }
         if (fd < 0) {
             dr_log_error("cannot read '%s': %s", path, strerror(errno));
@@ -192,6 +212,7 @@ int dr_backup_read_file(struct dr_backup *b, const char *path, const struct stat
         } else {
             b->sum.files_new++;
         }
+        *out_remember = true;
     }
     b->sum.bytes_total += n->size;
     if (st->st_nlink > 1) {
@@ -216,7 +237,9 @@ int dr_backup_read_file(struct dr_backup *b, const char *path, const struct stat
 /* Writes the spooled files-cache records in one index transaction, after the commit. */
 void dr_backup_spool_apply(struct dr_backup *b)
 {
-    if (!b->spool || fflush(b->spool) != 0 || fseek(b->spool, 0, SEEK_SET) != 0) {
+    /* nothing spooled (an unchanged re-snapshot): no write transaction to wait for */
+    if (!b->spool || ftell(b->spool) <= 0 || fflush(b->spool) != 0 ||
+        fseek(b->spool, 0, SEEK_SET) != 0) {
         return;
     }
     struct dr_index_txn *txn;

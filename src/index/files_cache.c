@@ -61,10 +61,53 @@ int dr_index_files_get(struct dr_index_txn *t, const struct dr_id *path_key,
     return 0;
 }
 
+static void files_hdr_encode(uint8_t p[FILES_HDR_LEN], const struct dr_files_rec *rec)
+{
+    dr_put_u64le(p, rec->dev);
+    dr_put_u64le(p + 8, rec->ino);
+    dr_put_u64le(p + 16, rec->size);
+    dr_put_u64le(p + 24, (uint64_t)rec->mtime_ns);
+    dr_put_u64le(p + 32, (uint64_t)rec->ctime_ns);
+    dr_put_u32le(p + 40, rec->nchunks);
+}
+
+/* Is the stored value v exactly rec's encoding? */
+static bool files_same(const MDB_val *v, const struct dr_files_rec *rec)
+{
+    uint8_t hdr[FILES_HDR_LEN];
+    if (v->mv_size != FILES_HDR_LEN + (size_t)rec->nchunks * FILES_CHUNK_LEN) {
+        return false;
+    }
+    files_hdr_encode(hdr, rec);
+    const uint8_t *p = v->mv_data;
+    if (memcmp(p, hdr, FILES_HDR_LEN) != 0) {
+        return false;
+    }
+    p += FILES_HDR_LEN;
+    for (uint32_t i = 0; i < rec->nchunks; i++, p += FILES_CHUNK_LEN) {
+        uint8_t sz[4];
+        dr_put_u32le(sz, rec->chunk_sizes[i]);
+        if (memcmp(p, rec->chunks[i].b, DR_ID_LEN) != 0 || memcmp(p + DR_ID_LEN, sz, 4) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static int files_put(struct dr_index_txn *t, const struct dr_id *path_key,
                      const struct dr_files_rec *rec)
 {
     size_t len = FILES_HDR_LEN + (size_t)rec->nchunks * FILES_CHUNK_LEN;
+    MDB_val old;
+    /* a record rewritten with the same bytes still dirties its pages, all the way to the
+     * root: an unchanged one is left as it is */
+    int rc = dr_index_db_get(t, DB_FILES, path_key->b, DR_ID_LEN, &old);
+    if (rc < 0) {
+        return rc;
+    }
+    if (rc > 0 && files_same(&old, rec)) {
+        return 0;
+    }
     MDB_val k = {.mv_size = DR_ID_LEN, .mv_data = (void *)path_key->b};
     MDB_val v = {.mv_size = len, .mv_data = NULL};
     /* MDB_RESERVE lets us encode straight into the page, with no copy of a large record */
@@ -73,12 +116,7 @@ static int files_put(struct dr_index_txn *t, const struct dr_id *path_key,
         return dr_index_txn_lmdb_err(t, mrc, "mdb_put");
     }
     uint8_t *p = v.mv_data;
-    dr_put_u64le(p, rec->dev);
-    dr_put_u64le(p + 8, rec->ino);
-    dr_put_u64le(p + 16, rec->size);
-    dr_put_u64le(p + 24, (uint64_t)rec->mtime_ns);
-    dr_put_u64le(p + 32, (uint64_t)rec->ctime_ns);
-    dr_put_u32le(p + 40, rec->nchunks);
+    files_hdr_encode(p, rec);
     p += FILES_HDR_LEN;
     for (uint32_t i = 0; i < rec->nchunks; i++) {
         memcpy(p, rec->chunks[i].b, DR_ID_LEN);

@@ -309,6 +309,7 @@ static int drop_legacy_dbs(struct dr_index *idx, MDB_txn *txn, bool create)
     return 0;
 }
 
+/* Returns 0 for the current schema, 1 for an older one (to be upgraded), or an error. */
 static int check_schema(struct dr_index *idx, const MDB_val *v)
 {
     if (v->mv_size != 4) {
@@ -323,12 +324,34 @@ static int check_schema(struct dr_index *idx, const MDB_val *v)
     if (schema == 0) {
         return dr_index_damaged(idx->dir, "schema version 0 is invalid");
     }
-    return 0;
+    return schema < INDEX_SCHEMA;
+}
+
+/* An index of an older schema: schema 1's snapshot records lack the origin, which only the
+ * snapshot objects can give. Blobs, packs and snapshots are emptied, so that the sync that
+ * follows every open counts them again from the repository, as after a deleted index; the
+ * files cache, unchanged since schema 1, is kept. Then the schema is stamped current. */
+static int upgrade(struct dr_index *idx, MDB_txn *txn, const MDB_dbi dbi[DB_COUNT])
+{
+    static const int emptied[] = {DB_BLOBS, DB_PACKS, DB_SNAPS};
+    for (size_t i = 0; i < sizeof(emptied) / sizeof(emptied[0]); i++) {
+        int mrc = LMDB(mdb_drop(txn, dbi[emptied[i]], 0));
+        if (mrc) {
+            return lmdb_err(idx, mrc, "mdb_drop");
+        }
+    }
+    uint8_t buf[4];
+    dr_put_u32le(buf, INDEX_SCHEMA);
+    MDB_val k = {.mv_size = strlen(META_SCHEMA_KEY), .mv_data = META_SCHEMA_KEY};
+    MDB_val v = {.mv_size = sizeof(buf), .mv_data = buf};
+    int mrc = LMDB(mdb_put(txn, dbi[DB_META], &k, &v, 0));
+    return mrc ? lmdb_err(idx, mrc, "mdb_put") : 0;
 }
 
 /* Opens the named databases and checks the schema in one transaction. Without create, a read
- * transaction is used and 1 is returned when something is missing, so that opening an existing
- * index never waits for another process's write transaction. */
+ * transaction is used and 1 is returned when something is missing or the schema is older, so
+ * that opening an existing index never waits for another process's write transaction; with
+ * create, an older schema is upgraded. */
 static int open_dbs(struct dr_index *idx, bool create)
 {
     MDB_txn *txn = NULL;
@@ -373,7 +396,10 @@ static int open_dbs(struct dr_index *idx, bool create)
         goto out;
     } else {
         rc = check_schema(idx, &v);
-        if (rc < 0) {
+        if (rc == 1 && create) {
+            rc = upgrade(idx, txn, dbi);
+        }
+        if (rc != 0) {
             goto out;
         }
     }

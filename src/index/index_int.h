@@ -19,7 +19,7 @@ DR_MUST_CHECK int dr_index_check_pages(int fd, size_t psize, uint64_t last_pgno,
  * backup's files cache) and maint.c (clearing, verify, counts); workset.c (private working
  * sets, workset.h) shares nothing with them. */
 
-#define INDEX_SCHEMA 1u
+#define INDEX_SCHEMA 2u /* 2: snapshot records carry the origin (format/index.md) */
 #define INDEX_MAXDBS 8
 /* LMDB needs the largest size up front; the file itself grows only as pages are used, so a
  * large map costs address space, not disk. */
@@ -27,7 +27,7 @@ DR_MUST_CHECK int dr_index_check_pages(int fd, size_t psize, uint64_t last_pgno,
 
 #define BLOB_VAL_LEN 49    /* pack 32 | type 1 | offset 4 | clen 4 | ulen 4 | refs 4 */
 #define PACK_VAL_LEN 38    /* type 1 | size 8 | count 4 | live 8 | dead 8 | verified 8 | ok 1 */
-#define SNAP_VAL_LEN 41    /* time 8 | tree 32 | counted 1 */
+#define SNAP_VAL_LEN 73    /* time 8 | tree 32 | counted 1 | origin 32 */
 #define FILES_HDR_LEN 44   /* dev 8 | ino 8 | size 8 | mtime 8 | ctime 8 | nchunks 4 */
 #define FILES_CHUNK_LEN 36 /* id 32 | size 4 */
 #define META_SCHEMA_KEY "schema"

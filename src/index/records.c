@@ -86,6 +86,7 @@ static void snap_encode(uint8_t v[SNAP_VAL_LEN], const struct dr_index_snap *s)
     dr_put_u64le(v, (uint64_t)s->time_ns);
     memcpy(v + 8, s->tree.b, DR_ID_LEN);
     v[40] = s->counted;
+    memcpy(v + 41, s->origin.b, DR_ID_LEN);
 }
 
 static int snap_decode(const struct dr_index *idx, const void *key, size_t keylen, const MDB_val *v,
@@ -97,6 +98,7 @@ static int snap_decode(const struct dr_index *idx, const void *key, size_t keyle
     s.time_ns = (int64_t)dr_rd_u64le(&r);
     dr_rd_copy(&r, s.tree.b, DR_ID_LEN);
     s.counted = dr_rd_u8(&r);
+    dr_rd_copy(&r, s.origin.b, DR_ID_LEN);
     if (keylen != DR_ID_LEN || v->mv_size != SNAP_VAL_LEN || !dr_rd_ok(&r) || s.counted > 1) {
         return dr_index_record_corrupt(idx, "snapshot", key, keylen);
     }

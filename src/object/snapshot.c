@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 
+#include "drrepo/crypto.h"
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 #include "drrepo/mem.h"
@@ -109,6 +110,31 @@ const char *dr_snapshot_get_meta(const struct dr_snapshot *s, const char *key)
         }
     }
     return NULL;
+}
+
+static void origin_add(struct dr_hash_state *st, const char *str)
+{
+    uint8_t len[4];
+    size_t l = strlen(str);
+    dr_put_u32le(len, (uint32_t)l);
+    dr_crypto_hash_update(st, len, sizeof(len));
+    dr_crypto_hash_update(st, str, l);
+}
+
+void dr_snapshot_origin(const struct dr_snapshot *s, struct dr_id *out)
+{
+    /* every string length-prefixed, so that no two lists of strings hash alike */
+    struct dr_hash_state st;
+    uint8_t n[4];
+    dr_crypto_hash_init(&st);
+    dr_crypto_hash_update(&st, "drrepo snapshot origin", 22);
+    origin_add(&st, s->host ? s->host : "");
+    dr_put_u32le(n, (uint32_t)s->npaths);
+    dr_crypto_hash_update(&st, n, sizeof(n));
+    for (size_t i = 0; i < s->npaths; i++) {
+        origin_add(&st, s->paths[i]);
+    }
+    dr_crypto_hash_final(&st, out);
 }
 
 /* ---- encode ---- */

@@ -2,9 +2,14 @@
  * time: the directory's entries are read, sorted and stat'ed, regular files go to the sink
  * (which reads them with the files cache), and the directory is handed to the sink as a tree.
  * Excluded paths are skipped; with one_file_system a mount point is kept as an empty directory.
- * A directory that cannot be read is stored with what was read and marked incomplete. */
+ * A directory that cannot be read is stored with what was read and marked incomplete.
+ *
+ * Entries are stat'ed, opened and listed relative to their directory's descriptor (fstatat,
+ * openat), which spares the kernel the lookup of every component of the absolute path for each
+ * file; the absolute path is still built, for excludes, messages and the files cache. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
@@ -27,6 +32,11 @@ struct files {
     struct dr_source_files_opts o;
 };
 
+/* Directories kept open while their entries are walked, at most: one descriptor per level of
+ * depth. Deeper directories are closed once listed and their entries reached by absolute path,
+ * so a very deep tree cannot run out of descriptors. */
+#define OPEN_DIRS_MAX 64
+
 /* One walk: the state of one build. */
 struct walk {
     const struct dr_source_files_opts *o;
@@ -34,6 +44,15 @@ struct walk {
     struct dr_owner_cache owners;
     dev_t root_dev;
     size_t sources_unread; /* paths given that could not be read at all */
+    unsigned open_dirs;    /* directories of the current path kept open (OPEN_DIRS_MAX) */
+};
+
+/* An entry as the system calls reach it: name relative to the open directory dfd, or the
+ * absolute path with AT_FDCWD; path is always the absolute path. */
+struct entry {
+    int dfd;
+    const char *rel;
+    const char *path;
 };
 
 /* How much of a directory's listing was read. A directory not read to the end is stored with
@@ -44,7 +63,7 @@ enum dir_read {
     DIR_READ_NONE, /* not opened, or the listing failed before any entry */
 };
 
-static int walk_dir(struct walk *w, const char *path, const struct dr_id *ptree,
+static int walk_dir(struct walk *w, const struct entry *e, const struct dr_id *ptree,
                     struct dr_id *out_tree, enum dir_read *out_read);
 
 static int name_cmp(const void *a, const void *b)
@@ -53,28 +72,32 @@ static int name_cmp(const void *a, const void *b)
 }
 
 /* lstat, or a path that vanished when the fault point "backup.lstat" is armed with "fail". */
-static int entry_stat(const char *path, struct stat *st)
+static int entry_stat(const struct entry *e, struct stat *st)
 {
     if (DR_FAULT_POINT("backup.lstat") < 0) {
         dr_error_clear();
         errno = ENOENT;
         return -1;
     }
-    return lstat(path, st);
+    return fstatat(e->dfd, e->rel, st, AT_SYMLINK_NOFOLLOW);
 }
 
-/* Builds the node for one existing path; pnode is the parent snapshot's node for the same path
- * (NULL when none). Returns 1 when the entry is left out (unreadable). For a directory,
- * *out_read (if not NULL) tells how much of it was read. */
-static int walk_entry(struct walk *w, const char *path, const char *name,
-                      const struct dr_node *pnode, struct dr_node *n, enum dir_read *out_read)
+/* Builds the node for one existing entry; pnode is the parent snapshot's node for the same
+ * path (NULL when none). Returns 1 when the entry is left out (unreadable). For a directory,
+ * *out_read (if not NULL) tells how much of it was read. *out_remember is set for a file whose
+ * files-cache record the sink must be asked to write once the file's chunks are stored. */
+static int walk_entry(struct walk *w, const struct entry *e, const char *name,
+                      const struct dr_node *pnode, struct dr_node *n, enum dir_read *out_read,
+                      bool *out_remember)
 {
     struct stat st;
+    const char *path = e->path;
     memset(n, 0, sizeof(*n));
+    *out_remember = false;
     if (out_read) {
         *out_read = DIR_READ_ALL;
     }
-    if (entry_stat(path, &st) < 0) {
+    if (entry_stat(e, &st) < 0) {
         dr_log_error("cannot stat '%s': %s", path, strerror(errno));
         w->sink->input_error(w->sink->arg);
         return 1;
@@ -82,7 +105,9 @@ static int walk_entry(struct walk *w, const char *path, const char *name,
     dr_source_node_from_stat(&w->owners, n, name, &st);
     int rc = 0;
     switch (n->type) {
-    case DR_NODE_FILE: rc = w->sink->read_file(w->sink->arg, path, &st, pnode, n); break;
+    case DR_NODE_FILE:
+        rc = w->sink->read_file(w->sink->arg, e->dfd, e->rel, path, &st, pnode, n, out_remember);
+        break;
     case DR_NODE_DIR:
         w->sink->dir(w->sink->arg);
         if (w->o->one_file_system && st.st_dev != w->root_dev) {
@@ -93,7 +118,7 @@ static int walk_entry(struct walk *w, const char *path, const char *name,
             dr_tree_release(&empty);
         } else {
             enum dir_read got = DIR_READ_ALL;
-            rc = walk_dir(w, path, pnode && pnode->type == DR_NODE_DIR ? &pnode->subtree : NULL,
+            rc = walk_dir(w, e, pnode && pnode->type == DR_NODE_DIR ? &pnode->subtree : NULL,
                           &n->subtree, &got);
             if (got != DIR_READ_ALL) {
                 n->flags |= DR_NODE_F_INCOMPLETE;
@@ -105,7 +130,7 @@ static int walk_entry(struct walk *w, const char *path, const char *name,
         break;
     case DR_NODE_SYMLINK: {
         char target[PATH_MAX + 1];
-        ssize_t len = readlink(path, target, PATH_MAX);
+        ssize_t len = readlinkat(e->dfd, e->rel, target, PATH_MAX);
         if (len <= 0) {
             dr_log_error("cannot read link '%s': %s", path, len < 0 ? strerror(errno) : "empty");
             w->sink->input_error(w->sink->arg);
@@ -120,16 +145,28 @@ static int walk_entry(struct walk *w, const char *path, const char *name,
     return rc;
 }
 
-/* opendir and readdir, failing with EACCES and EIO where the fault points "backup.opendir"
- * and "backup.readdir" are armed with "fail" (root, who runs the tests, reads any directory). */
-static DIR *dir_open(const char *path)
+/* opendir (relative to the parent's descriptor, not following a symlink that replaced the
+ * directory since it was stat'ed) and readdir, failing with EACCES and EIO where the fault
+ * points "backup.opendir" and "backup.readdir" are armed with "fail" (root, who runs the
+ * tests, reads any directory). */
+static DIR *dir_open(const struct entry *e)
 {
     if (DR_FAULT_POINT("backup.opendir") < 0) {
         dr_error_clear();
         errno = EACCES;
         return NULL;
     }
-    return opendir(path);
+    int fd = openat(e->dfd, e->rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        return NULL;
+    }
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int err = errno;
+        close(fd);
+        errno = err;
+    }
+    return d;
 }
 
 static struct dirent *dir_next(DIR *d)
@@ -159,10 +196,11 @@ static bool excluded(const struct dr_source_files_opts *o, const char *path)
 /* Stores the directory at path as a tree; *out_read tells how much of its listing was read (a
  * directory that cannot be read is an input error: reported, counted, and stored with what was
  * read, so the snapshot still holds its metadata and its readable entries). */
-static int walk_dir(struct walk *w, const char *path, const struct dr_id *ptree,
+static int walk_dir(struct walk *w, const struct entry *e, const struct dr_id *ptree,
                     struct dr_id *out_tree, enum dir_read *out_read)
 {
-    DIR *d = dir_open(path);
+    const char *path = e->path;
+    DIR *d = dir_open(e);
     struct dr_tree t, pt;
     dr_tree_init(&t);
     w->sink->load_tree(w->sink->arg, ptree, &pt);
@@ -196,35 +234,52 @@ static int walk_dir(struct walk *w, const char *path, const struct dr_id *ptree,
         w->sink->input_error(w->sink->arg);
         *out_read = nnames ? DIR_READ_PART : DIR_READ_NONE;
     }
-    closedir(d);
+    /* kept open for its entries' fstatat and openat, unless the path is already deep */
+    int dfd = AT_FDCWD;
+    if (w->open_dirs < OPEN_DIRS_MAX) {
+        dfd = dirfd(d);
+        w->open_dirs++;
+    } else {
+        closedir(d);
+        d = NULL;
+    }
     if (nnames) {
         qsort(names, nnames, sizeof(*names), name_cmp);
     }
+    /* the files whose files-cache records wait for their chunks (see walk_entry) */
+    bool *remember = nnames ? dr_xcalloc(nnames, sizeof(*remember)) : NULL;
     size_t plen = strlen(path);
     for (size_t i = 0; i < nnames && rc >= 0; i++) {
         char *full = plen && path[plen - 1] == '/' ? dr_xasprintf("%s%s", path, names[i])
                                                    : dr_xasprintf("%s/%s", path, names[i]);
         if (!excluded(w->o, full)) {
             struct dr_node n;
-            rc = walk_entry(w, full, names[i], dr_tree_find(&pt, names[i]), &n, NULL);
+            struct entry sub = {dfd, dfd == AT_FDCWD ? full : names[i], full};
+            rc = walk_entry(w, &sub, names[i], dr_tree_find(&pt, names[i]), &n, NULL, &remember[i]);
             if (rc == 0) {
                 dr_tree_add(&t, &n);
             } else {
                 /* left out (1), or an error that stops the walk (a signal among them) */
                 dr_node_release(&n);
+                remember[i] = false;
                 rc = rc == 1 ? 0 : rc;
             }
         }
         free(full);
     }
+    if (d) {
+        closedir(d);
+        w->open_dirs--;
+    }
     if (rc >= 0) {
         rc = w->sink->put_tree(w->sink->arg, &t, out_tree);
     }
-    /* the tree is stored: its files' chunk ids are final */
-    for (size_t i = 0; i < t.n && rc >= 0; i++) {
-        if (t.nodes[i].type == DR_NODE_FILE) {
-            char *full = dr_xasprintf("%s/%s", plen == 1 ? "" : path, t.nodes[i].name);
-            rc = w->sink->remember(w->sink->arg, full, &t.nodes[i]);
+    /* the tree is stored: its files' chunk ids are final (put_tree sorted t by name) */
+    for (size_t i = 0; i < nnames && rc >= 0; i++) {
+        const struct dr_node *n = remember[i] ? dr_tree_find(&t, names[i]) : NULL;
+        if (n) {
+            char *full = dr_xasprintf("%s/%s", plen == 1 ? "" : path, n->name);
+            rc = w->sink->remember(w->sink->arg, full, n);
             free(full);
         }
     }
@@ -232,6 +287,7 @@ static int walk_dir(struct walk *w, const char *path, const struct dr_id *ptree,
         free(names[i]);
     }
     free(names);
+    free(remember);
     dr_tree_release(&t);
     dr_tree_release(&pt);
     return rc;
@@ -272,7 +328,9 @@ static int walk_virtual(struct walk *w, const char *prefix, char **paths, size_t
         if (exact) {
             /* a path given: one that cannot be read at all counts against the snapshot */
             enum dir_read got;
-            rc = walk_entry(w, full, comp, pnode, &n, &got);
+            bool remember;
+            struct entry e = {AT_FDCWD, full, full};
+            rc = walk_entry(w, &e, comp, pnode, &n, &got, &remember);
             if (rc == 1 || (rc == 0 && got == DIR_READ_NONE)) {
                 w->sources_unread++;
             }
@@ -280,7 +338,7 @@ static int walk_virtual(struct walk *w, const char *prefix, char **paths, size_t
                 dr_node_release(&n);
                 rc = rc == 1 ? 0 : rc;
             } else {
-                if (n.type == DR_NODE_FILE) {
+                if (remember) {
                     rc = w->sink->remember(w->sink->arg, full, &n);
                 }
                 dr_tree_add(&t, &n);
@@ -425,7 +483,8 @@ static int walk_paths(struct walk *w, struct dr_snapshot *s)
                  * snapshot, named on stderr, like an unreadable file */
                 enum dir_read got;
                 w->sink->dir(w->sink->arg);
-                rc = walk_dir(w, "/", have_parent ? &ptree : NULL, &s->tree, &got);
+                struct entry root = {AT_FDCWD, "/", "/"};
+                rc = walk_dir(w, &root, have_parent ? &ptree : NULL, &s->tree, &got);
                 w->sources_unread += got == DIR_READ_NONE;
             }
         } else {

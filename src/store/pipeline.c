@@ -605,6 +605,7 @@ int dr_pipeline_commit(struct dr_pipeline *w, const struct dr_snapshot *s,
     }
     if (rc >= 0) {
         struct dr_index_snap rec = {.time_ns = s->time_ns, .tree = s->tree, .counted = 1};
+        dr_snapshot_origin(s, &rec.origin);
         rc = dr_index_snap_put(txn, &sid, &rec);
     }
     if (rc < 0) {

@@ -277,6 +277,7 @@ static int add_snapshot(struct sync_ctx *sc, const struct dr_id *id)
                     dr_id_hex(id, hex), rc);
     }
     rec = (struct dr_index_snap){.time_ns = s.time_ns, .tree = s.tree, .counted = 1};
+    dr_snapshot_origin(&s, &rec.origin);
     rc = dr_index_snap_put(sc->txn, id, &rec);
     sc->changes++;
 out:

@@ -3,7 +3,9 @@
  * Covers: open/close/reopen persistence; blob, pack and snapshot put/get/del; pack_add with
  * duplicates (dead accounting) and re-adding; blob_ref live/dead moves and underflow;
  * pack_remove touching only its own blob entries; foreach (full walk and early stop); files
- * cache round trip (10,000 chunks) and its size limit; clear (files kept);
+ * cache round trip (10,000 chunks) and its size limit, an unchanged record not rewritten (no
+ * transaction id spent) and a changed one rewritten; clear (files kept); a schema-1 index
+ * upgraded at open (blobs, packs and snapshots emptied for the sync to recount, files kept);
  * counts; a read txn renewed and used from another thread; sticky-failed write txns; a failed
  * commit (fault point index.commit) writing nothing; damaged data.mdb files (bad meta pages,
  * truncation, zeroed leaf page, bad record length, newer schema); 100,000 blob inserts and
@@ -126,6 +128,7 @@ static void test_open_reopen(void **state)
                               .verified_ns = -12345,
                               .verified_ok = 1};
     struct dr_index_snap s = {.time_ns = 1700000000123456789ll, .tree = tree, .counted = 1};
+    mkid(&s.origin, 5);
     assert_int_equal(dr_index_blob_put(t, &bid, &b), 0);
     assert_int_equal(dr_index_pack_put(t, &pid, &p), 0);
     assert_int_equal(dr_index_snap_put(t, &sid, &s), 0);
@@ -155,6 +158,7 @@ static void test_open_reopen(void **state)
     assert_true(s2.time_ns == 1700000000123456789ll);
     assert_memory_equal(s2.tree.b, tree.b, DR_ID_LEN);
     assert_int_equal(s2.counted, 1);
+    assert_memory_equal(s2.origin.b, s.origin.b, DR_ID_LEN);
     assert_int_equal(dr_index_commit(t), 0);
 }
 
@@ -557,6 +561,57 @@ static void test_files_cache(void **state)
     dr_files_rec_release(&empty);
 }
 
+/* The id of the index's last committed write transaction, read with LMDB directly (the index
+ * must be closed: LMDB refuses a second handle on one environment in a process). */
+static size_t last_txnid(const char *dir)
+{
+    MDB_env *env;
+    MDB_envinfo info = {0};
+    assert_int_equal(mdb_env_create(&env), 0);
+    (void)mdb_env_set_maxdbs(env, 8);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_env_info(env, &info), 0);
+    mdb_env_close(env);
+    return info.me_last_txnid;
+}
+
+static void test_files_unchanged(void **state)
+{
+    struct fixture *f = *state;
+    struct dr_id k;
+    mkid(&k, 810);
+    struct dr_files_rec rec, got;
+    fill_rec(&rec, 3);
+    struct dr_index_txn *t = begin(f, true);
+    assert_int_equal(dr_index_files_put(t, &k, &rec), 0);
+    assert_int_equal(dr_index_commit(t), 0);
+    dr_index_close(f->idx);
+    f->idx = NULL;
+    size_t before = last_txnid(f->dir);
+    assert_int_equal(dr_index_open(f->dir, &f->idx), 0);
+
+    /* the same record again: nothing is written, so the commit has nothing to commit */
+    t = begin(f, true);
+    assert_int_equal(dr_index_files_put(t, &k, &rec), 0);
+    assert_int_equal(dr_index_commit(t), 0);
+    dr_index_close(f->idx);
+    f->idx = NULL;
+    assert_int_equal(last_txnid(f->dir), before);
+    assert_int_equal(dr_index_open(f->dir, &f->idx), 0);
+
+    /* a record differing only in its last chunk's size is rewritten */
+    rec.chunk_sizes[2]++;
+    t = begin(f, true);
+    assert_int_equal(dr_index_files_put(t, &k, &rec), 0);
+    assert_int_equal(dr_index_commit(t), 0);
+    t = begin(f, false);
+    assert_int_equal(dr_index_files_get(t, &k, &got), 0);
+    check_rec(&rec, &got);
+    dr_files_rec_release(&got);
+    dr_index_abort(t);
+    dr_files_rec_release(&rec);
+}
+
 static void test_clear_and_counts(void **state)
 {
     struct fixture *f = *state;
@@ -895,16 +950,71 @@ static void test_schema(void **state)
     dr_index_close(f->idx);
     f->idx = NULL;
     uint8_t v[4];
-    dr_put_u32le(v, 2);
+    dr_put_u32le(v, 3);
     assert_int_equal(raw_put(f->dir, "meta", "schema", 6, v, 4), 0);
     struct dr_index *idx = NULL;
     assert_int_equal(dr_index_open(f->dir, &idx), DR_EUNSUPPORTED);
-    assert_non_null(strstr(dr_error_msg(), "schema version 2"));
+    assert_non_null(strstr(dr_error_msg(), "schema version 3"));
     assert_int_equal(raw_put(f->dir, "meta", "schema", 6, v, 3), 0);
     assert_int_equal(dr_index_open(f->dir, &idx), DR_EINDEX);
-    dr_put_u32le(v, 1);
+    dr_put_u32le(v, 2);
     assert_int_equal(raw_put(f->dir, "meta", "schema", 6, v, 4), 0);
     assert_int_equal(dr_index_open(f->dir, &f->idx), 0);
+}
+
+/* A schema-1 index (snapshot records of 41 bytes, without the origin) is not misread: the open
+ * empties blobs, packs and snapshots, which the repository's sync then counts again, keeps the
+ * files cache, and stamps schema 2. */
+static void test_schema_upgrade(void **state)
+{
+    struct fixture *f = *state;
+    struct dr_id bid, sid, fk;
+    mkid(&bid, 900);
+    mkid(&sid, 901);
+    mkid(&fk, 902);
+    struct dr_files_rec rec, got;
+    fill_rec(&rec, 2);
+    struct dr_index_txn *t = begin(f, true);
+    struct dr_index_blob b = {.type = 0, .offset = 16, .clen = 10, .ulen = 5};
+    assert_int_equal(dr_index_blob_put(t, &bid, &b), 0);
+    assert_int_equal(dr_index_files_put(t, &fk, &rec), 0);
+    assert_int_equal(dr_index_commit(t), 0);
+    dr_index_close(f->idx);
+    f->idx = NULL;
+    uint8_t old_snap[41] = {0};
+    old_snap[40] = 1;
+    assert_int_equal(raw_put(f->dir, "snaps", sid.b, DR_ID_LEN, old_snap, sizeof(old_snap)), 0);
+    uint8_t v[4];
+    dr_put_u32le(v, 1);
+    assert_int_equal(raw_put(f->dir, "meta", "schema", 6, v, 4), 0);
+
+    assert_int_equal(dr_index_open(f->dir, &f->idx), 0);
+    t = begin(f, false);
+    struct dr_index_snap s;
+    struct dr_index_blob b2;
+    assert_int_equal(dr_index_snap_get(t, &sid, &s), DR_ENOENT);
+    dr_error_clear();
+    assert_int_equal(dr_index_blob_get(t, &bid, &b2), DR_ENOENT);
+    dr_error_clear();
+    uint64_t nb, np, ns;
+    assert_int_equal(dr_index_counts(t, &nb, &np, &ns), 0);
+    assert_true(nb == 0 && np == 0 && ns == 0);
+    assert_int_equal(dr_index_files_get(t, &fk, &got), 0);
+    check_rec(&rec, &got);
+    dr_files_rec_release(&got);
+    dr_index_abort(t);
+    dr_files_rec_release(&rec);
+
+    /* stamped current: the next open finds nothing to upgrade, and a new record stays */
+    t = begin(f, true);
+    struct dr_index_snap ns2 = {.time_ns = 7, .counted = 1};
+    assert_int_equal(dr_index_snap_put(t, &sid, &ns2), 0);
+    assert_int_equal(dr_index_commit(t), 0);
+    reopen(f);
+    t = begin(f, false);
+    assert_int_equal(dr_index_snap_get(t, &sid, &s), 0);
+    assert_int_equal(s.time_ns, 7);
+    dr_index_abort(t);
 }
 
 static void test_open_errors(void **state)
@@ -982,6 +1092,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_leaf_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_files_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_100k, setup, teardown),
     };
