@@ -145,6 +145,23 @@ DR_MUST_CHECK int dr_wal_check_chain(struct dr_repo *r, const struct dr_snapshot
                                      char out_last[DR_WAL_FILE_NAME_MAX],
                                      char out_gap[DR_WAL_FILE_NAME_MAX]);
 
+/* The window a cluster can be recovered to: from the end of the oldest base backup whose WAL
+ * chain reaches the newest base backup's reachable end, to that end. */
+struct dr_wal_window {
+    size_t backups;      /* base backups of the cluster; 0: no window (the rest is unset) */
+    struct dr_id backup; /* the oldest base backup that reaches `to` */
+    int64_t from_ns;     /* its end (pg.end_time, else the snapshot's time) */
+    char from_lsn[32];   /* its end LSN */
+    char
+        to[DR_WAL_FILE_NAME_MAX]; /* the last segment recovery reaches ("": the backup's own WAL) */
+    int64_t to_ns;                /* when that segment was archived (0: unknown) */
+};
+/* Computes the window of archive a from the snapshots (n, oldest first). Errors: those of
+ * dr_backend_age other than DR_EUNSUPPORTED. */
+DR_MUST_CHECK int dr_wal_window(struct dr_repo *r, const struct dr_wal_archive *a,
+                                const struct dr_snap_entry *snaps, size_t n,
+                                struct dr_wal_window *out);
+
 /* ---- retention ---- */
 
 /* Removes the archived WAL that no base backup in the repository can replay: of each cluster

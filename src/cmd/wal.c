@@ -10,6 +10,7 @@
 
 #include "drrepo/error.h"
 #include "drrepo/log.h"
+#include "drrepo/mem.h"
 #include "drrepo/util.h"
 #include "drrepo/wal.h"
 
@@ -40,7 +41,25 @@ static int sysid_opt(const char *datadir, const char *given, uint64_t *out)
     return dr_wal_sysid_of(datadir ? datadir : ".", out);
 }
 
-static void print_list(const struct dr_wal_archive *a, size_t n)
+static void print_window(const struct dr_wal_window *w)
+{
+    if (!w->backups) {
+        printf("  no base backup of this cluster: nothing to recover from\n");
+        return;
+    }
+    char from[32], to[32], sid[9];
+    dr_time_format(w->from_ns, from, sizeof(from));
+    dr_time_format(w->to_ns, to, sizeof(to));
+    dr_short_id(&w->backup, sid);
+    printf("  recoverable from %s (end of base backup %s, LSN %s) to ", from, sid, w->from_lsn);
+    if (w->to[0]) {
+        printf("the end of %s (archived %s)\n", w->to, w->to_ns ? to : "at an unknown time");
+    } else {
+        printf("the end of that backup (none of its WAL is archived)\n");
+    }
+}
+
+static void print_list(const struct dr_wal_archive *a, const struct dr_wal_window *win, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char size[32];
@@ -59,10 +78,34 @@ static void print_list(const struct dr_wal_archive *a, size_t n)
                    last, g->last - g->first + 1,
                    k + 1 < a[i].nranges && a[i].ranges[k + 1].tli == g->tli ? ", then a gap" : "");
         }
+        print_window(&win[i]);
     }
 }
 
-static int list_json(const struct dr_wal_archive *a, size_t n)
+static void window_json(struct dr_json *w, const struct dr_wal_window *win)
+{
+    dr_json_key(w, "window");
+    if (!win->backups) {
+        dr_json_null(w);
+        return;
+    }
+    char from[32], to[32];
+    dr_time_format(win->from_ns, from, sizeof(from));
+    dr_time_format(win->to_ns, to, sizeof(to));
+    dr_json_begin_object(w);
+    dr_json_ku64(w, "base_backups", win->backups);
+    dr_json_key(w, "base_backup");
+    dr_json_begin_object(w);
+    dr_cmd_json_ids(w, &win->backup);
+    dr_json_end_object(w);
+    dr_json_kstring(w, "from", from);
+    dr_json_kstring(w, "from_lsn", win->from_lsn);
+    dr_json_kstring(w, "to_segment", win->to[0] ? win->to : NULL);
+    dr_json_kstring(w, "to_archived", win->to[0] && win->to_ns ? to : NULL);
+    dr_json_end_object(w);
+}
+
+static int list_json(const struct dr_wal_archive *a, const struct dr_wal_window *win, size_t n)
 {
     struct dr_buf b = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
     struct dr_json w;
@@ -91,6 +134,7 @@ static int list_json(const struct dr_wal_archive *a, size_t n)
             dr_json_end_object(&w);
         }
         dr_json_end_array(&w);
+        window_json(&w, &win[i]);
         dr_json_end_object(&w);
     }
     dr_json_end_array(&w);
@@ -154,11 +198,23 @@ int dr_cmd_wal(struct dr_ctx *ctx, int argc, char **argv)
     struct dr_wal_archive *a = NULL;
     size_t n = 0;
     rc = rc < 0 ? rc : dr_wal_list(ctx->r, sysid, &a, &n);
-    if (rc >= 0 && ctx->json) {
-        rc = list_json(a, n);
-    } else if (rc >= 0) {
-        print_list(a, n);
+    /* the window needs the base backups: their ends and WAL positions */
+    struct dr_snap_entry *snaps = NULL;
+    size_t ns = 0;
+    struct dr_wal_window *win = dr_xcalloc(n + 1, sizeof(*win));
+    if (rc >= 0 && n) {
+        rc = dr_repo_snapshot_list(ctx->r, &snaps, &ns, NULL);
     }
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        rc = dr_wal_window(ctx->r, &a[i], snaps, ns, &win[i]);
+    }
+    if (rc >= 0 && ctx->json) {
+        rc = list_json(a, win, n);
+    } else if (rc >= 0) {
+        print_list(a, win, n);
+    }
+    free(win);
+    dr_snap_list_free(snaps, ns);
     dr_wal_archives_free(a, n);
     return rc;
 }

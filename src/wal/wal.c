@@ -668,3 +668,95 @@ size_t dr_wal_window_backup(const struct dr_snap_entry *snaps, size_t n, const c
     }
     return best;
 }
+
+/* ---- the recoverable window ---- */
+
+/* The last segment recovery from backup s reaches in archive a (false: none of its WAL is
+ * archived), and its timeline. */
+static bool reach_of(const struct dr_wal_archive *a, const struct dr_snapshot *s, uint32_t *tli,
+                     uint64_t *out)
+{
+    uint64_t sysid, segno, last_ok = 0;
+    if (dr_wal_backup_start(s, a->seg_size, &sysid, tli, &segno) < 0) {
+        dr_error_clear();
+        return false;
+    }
+    if (sysid != a->sysid) {
+        return false;
+    }
+    uint64_t g = dr_wal_first_gap(a, *tli, segno, &last_ok);
+    if (g == 0) {
+        for (size_t i = 0; i < a->nranges; i++) {
+            if (a->ranges[i].tli == *tli) {
+                last_ok = a->ranges[i].last;
+            }
+        }
+    } else if (g == segno || g == UINT64_MAX) {
+        return false;
+    }
+    *out = last_ok;
+    return true;
+}
+
+int dr_wal_window(struct dr_repo *r, const struct dr_wal_archive *a,
+                  const struct dr_snap_entry *snaps, size_t n, struct dr_wal_window *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!a->seg_size) {
+        return 0;
+    }
+    uint64_t to = 0;
+    uint32_t to_tli = 0;
+    bool have = false;
+    for (size_t i = n; i-- > 0;) { /* newest first: the newest backup's reach is the end */
+        uint64_t reach, sysid, segno;
+        uint32_t tli;
+        const struct dr_snapshot *s = &snaps[i].snap;
+        if (dr_wal_backup_start(s, a->seg_size, &sysid, &tli, &segno) < 0) {
+            dr_error_clear();
+            continue;
+        }
+        if (sysid != a->sysid) {
+            continue;
+        }
+        out->backups++;
+        bool reaches = reach_of(a, s, &tli, &reach);
+        if (!have) {
+            have = true;
+            to = reaches ? reach : 0;
+            to_tli = tli;
+            if (!reaches) {
+                out->to[0] = '\0';
+            }
+        } else if (!reaches || tli != to_tli || reach != to) {
+            continue;
+        }
+        const char *end = dr_snapshot_get_meta(s, "pg.end_time");
+        out->backup = snaps[i].id;
+        out->from_ns = s->time_ns;
+        if (end && dr_wal_parse_time(end, &out->from_ns) < 0) {
+            dr_error_clear();
+        }
+        snprintf(out->from_lsn, sizeof(out->from_lsn), "%s", dr_snapshot_get_meta(s, "pg.end_lsn"));
+        if (!reaches) {
+            return 0; /* the newest backup's WAL is not archived: it alone is the window */
+        }
+    }
+    if (!have || to == 0) {
+        return 0;
+    }
+    dr_wal_segment_name(to_tli, to, a->seg_size, out->to);
+    struct dr_wal_file f;
+    int rc = dr_wal_file_parse(out->to, &f);
+    char *obj = rc < 0 ? NULL : dr_wal_object_name(a->sysid, &f);
+    int64_t age = 0;
+    rc = rc < 0 ? rc : dr_backend_age(dr_repo_backend(r), obj, &age);
+    if (rc >= 0) {
+        out->to_ns = dr_time_now_ns() - age;
+    } else if (rc == DR_EUNSUPPORTED) {
+        dr_error_clear();
+        rc = 0;
+    }
+    free(obj);
+    return rc;
+}

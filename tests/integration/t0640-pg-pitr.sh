@@ -88,6 +88,10 @@ done
 dr_check "the server archived through $last" [ "$(q "$SRCDSN" "select failed_count from pg_stat_archiver")" = 0 ]
 dr_expect_success "wal list" pgdr wal list
 dr_check "wal list shows the archive" grep -q "timeline 1: " "$T/out"
+dr_check "wal list shows the recoverable window to the last segment ($last)" \
+    grep -q "recoverable from .* to the end of $last" "$T/out"
+dr_expect_success "wal list --json" pgdr wal list --json
+dr_check "the JSON window names the last segment" grep -q "\"to_segment\":\"$last\"" "$T/out"
 
 # recover_to NAME OPTIONS...: restore into $T/NAME, start it, wait for the end of recovery,
 # print the batches it has
@@ -153,7 +157,7 @@ window=$(( $(date +%s) - $(date -d "$b1_end" +%s) - 1 ))
 dr_expect_success "forget --keep-last 1 --keep-wal-within ${window}s --dry-run" \
     drrepo forget --keep-last 1 --keep-wal-within "${window}s" --dry-run
 dr_check "the first backup is kept for the window" grep -q "wal-window" "$T/out"
-dr_expect_success "forget --keep-last 1 --prune" drrepo forget --keep-last 1 --prune
+dr_expect_success "forget --keep-last 1 --prune (waiting for a running wal push)" drrepo forget --keep-last 1 --prune --retry-lock 2m
 dr_check "prune removed the WAL before the second backup" grep -q "removed [0-9]* archived WAL files" "$T/out"
 dr_check "the lost segment is among it" test -z "$(find "$REPO/wal" -name 000000010000000000000002)"
 dr_expect_success "check passes: the gap is before every base backup" drrepo check
