@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t0640-pg-pitr.sh: continuous archiving and point-in-time recovery against a real PostgreSQL
+# t0640-wal-pitr.sh: continuous archiving and point-in-time recovery against a real PostgreSQL
 # (docs/SOURCES.md "Continuous archiving"). A private cluster of the test servers' binaries
 # (on a Unix socket only, so that archive settings never touch the shared server) archives with
 # archive_command = 'drrepo wal push %p'; after a base backup, batches of rows are committed at
