@@ -12,7 +12,9 @@ struct dr_compressor *dr_compressor_new(int level);
 void dr_compressor_free(struct dr_compressor *z);
 
 /* Appends to out the encoding byte followed by the payload: DR_ENC_ZSTD and the zstd frame when
- * that is smaller than the input, otherwise DR_ENC_RAW and the input unchanged.
+ * that is smaller than the input, otherwise DR_ENC_RAW and the input unchanged. An input of
+ * 128 KiB or more whose samples do not compress is stored raw without a full zstd pass (the
+ * probe in zstd.c): redundancy only at distances longer than a sample is then not used.
  * Errors: DR_EINTERNAL (zstd failed), DR_ECORRUPT (out's max exceeded). */
 DR_MUST_CHECK int dr_compress(struct dr_compressor *z, const uint8_t *src, size_t len,
                               struct dr_buf *out);
