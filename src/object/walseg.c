@@ -158,7 +158,7 @@ int dr_walseg_length(const char *obj, const uint8_t *p, size_t len, uint64_t *ou
 int dr_walseg_decode(const struct dr_keys *k, struct dr_compressor *z, const char *obj,
                      const uint8_t *p, size_t len, struct dr_buf *out)
 {
-    uint64_t flen;
+    uint64_t flen = 0; /* set by dr_walseg_length on success; 0 quiets GCC -O3 -Werror */
     int rc = dr_walseg_length(obj, p, len, &flen);
     if (rc < 0) {
         return rc;
