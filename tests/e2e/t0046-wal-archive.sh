@@ -140,11 +140,18 @@ dr_expect_success "wal list --system-id (one cluster)" drrepo wal list --json --
 dr_check "list --system-id shows only that cluster" \
     test "$(grep -o system_identifier "$T/out" | wc -l)" -eq 1 -a "$(grep -c "$SYSID2" "$T/out")" -ge 1
 
-# check passes on a repository holding WAL objects
+# check on a repository holding WAL objects: cluster 1's archive has a gap (no base backup
+# before it, so every segment counts), which check reports as damage naming the range; with
+# --read-data it opens every archived file, and a damaged one is named
 mkdir -p "$T/src" && echo data >"$T/src/f"
 dr_expect_success "a snapshot beside the WAL" drrepo snapshot "$T/src"
-dr_expect_success "check passes with WAL objects" drrepo check
-dr_expect_success "check --read-data passes with WAL objects" drrepo check --read-data
+dr_must_fail 4 "check reports cluster 1's gap" drrepo check
+dr_check "check names the missing range" grep -q "WAL of cluster $SYSID has a gap: $S4 to $S4" "$T/out" "$T/err"
+dr_check "check reports nothing of cluster 2 (no gap)" sh -c "! grep -q 'cluster $SYSID2' '$T/out' '$T/err'"
+"$TOOL" flip "$WALDIR/$S2" $((size / 2))
+dr_must_fail 4 "check --read-data names a damaged archived file" drrepo check --read-data
+dr_check "the damaged file is named" grep -q "$S2.*cannot open" "$T/out" "$T/err"
+cp "$T/s2.obj" "$WALDIR/$S2"
 
 # locked: forget/prune's exclusive lock keeps pushes out (PostgreSQL retries them)
 mkseg "$PG" $S4 "cluster 1 segment $S4"
