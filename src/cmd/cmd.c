@@ -104,6 +104,9 @@ static const struct dr_cmd commands[] = {
     {"unlock", "remove locks of processes that are gone", dr_cmd_unlock, 0, "unlock [--remove-all]",
      dr_cmd_unlock_opts, 0},
     {"version", "print the version", dr_cmd_version, 0, "version", NULL, 0},
+    {"generate", "write shell completion and man pages", dr_cmd_generate, 0,
+     "generate [--bash-completion FILE] [--zsh-completion FILE] [--man DIR]", dr_cmd_generate_opts,
+     0},
     {"help", "show the commands, or a command's usage and options", cmd_help, 0, "help [COMMAND]",
      NULL, 1},
 };
@@ -150,6 +153,17 @@ static const struct dr_opt global_opts[] = {
     {"version", 0, G_VERSION, NULL, "print the version", DR_OPT_HIDDEN, NULL},
     {0},
 };
+
+const struct dr_cmd *dr_cmd_table(size_t *n)
+{
+    *n = DR_ARRAY_LEN(commands);
+    return commands;
+}
+
+const struct dr_opt *dr_cmd_global_opts(void)
+{
+    return global_opts;
+}
 
 /* The one mapping from error codes to exit codes (docs/exit-codes.md). */
 static int exit_code(int rc)

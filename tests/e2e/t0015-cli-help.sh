@@ -24,8 +24,10 @@ declare -A opts=(
     [repair]="--read-data --dry-run"
     [copy]="--to --to-password-file --to-password-command --to-cache-dir --host --tag --path --metrics-file"
     [metrics]=""
+    [wal]="--pg-data --system-id"
     [unlock]="--remove-all"
     [version]=""
+    [generate]="--bash-completion --zsh-completion --man"
     [help]=""
 )
 globals="--repo --password-file --password-command --cache-dir --retry-lock --read-concurrency --json --quiet --verbose --help"
