@@ -182,6 +182,9 @@ DR_MUST_CHECK int dr_cmd_open(struct dr_ctx *ctx);
  * confirm). *out is malloc'd (free with dr_cmd_free_password). */
 DR_MUST_CHECK int dr_cmd_password(struct dr_ctx *ctx, const char *prompt, bool confirm, char **out);
 void dr_cmd_free_password(char *pw);
+/* The first line of file path (a password), for secrets other than the repository's; what
+ * names it in errors ("redis password file"). *out: free with dr_cmd_free_password. */
+DR_MUST_CHECK int dr_cmd_read_secret(const char *path, const char *what, char **out);
 /* The target repository's password (copy --to): from --to-password-file (file),
  * --to-password-command (command), DRREPO_TO_PASSWORD, DRREPO_TO_PASSWORD_FILE,
  * DRREPO_TO_PASSWORD_COMMAND or a prompt, in the order and with the messages of

@@ -450,7 +450,8 @@ static void man_tail(FILE *f, const struct dr_opt *g)
     fputs(".SH GLOBAL OPTIONS\nAccepted before and after the command.\n", f);
     man_options(f, g);
     fputs(".SH EXIT STATUS\n0 on success; 2 for a usage error; 3 for a warning; other codes "
-          "(1, 4, 10 to 14, 130, 143) are listed in docs/exit-codes.md of drrepo's sources.\n",
+          "(1, 4, 10 to 14, 126, 129, 130, 143) are listed in docs/exit-codes.md of drrepo's "
+          "sources.\n",
           f);
 }
 

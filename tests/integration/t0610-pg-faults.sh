@@ -48,7 +48,7 @@ if runuser -u postgres -- "$PGB/initdb" -D "$sdir/data" -A scram-sha-256 -U post
     runuser -u postgres -- "$PGB/pg_ctl" -D "$sdir/data" -l "$sdir/log" -w \
         -o "-c listen_addresses=127.0.0.1 -k $sdir -p 25499" start >/dev/null 2>&1; then
     scratch_pid=$(head -n 1 "$sdir/data/postmaster.pid")
-    dr_must_fail 12 "wrong password fails" drrepo snapshot \
+    dr_must_fail 14 "wrong password fails with exit 14 (the source refused us)" drrepo snapshot \
         --pg "host=127.0.0.1 port=25499 user=postgres password=wrong dbname=postgres"
     dr_check "error says password authentication" grep -q "127.0.0.1:25499.*password authentication" "$T/err"
     dr_check "no snapshot recorded (password)" unchanged
