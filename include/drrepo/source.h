@@ -104,8 +104,10 @@ struct dr_source *dr_source_command_new(char **argv, const char *name, bool allo
 void dr_source_free(struct dr_source *src);
 
 struct dr_redis_source;
-/* url: redis://[user:password@]host:port; allow_empty accepts an empty payload */
-DR_MUST_CHECK int dr_source_redis_open(const char *url, bool allow_empty,
+/* url: redis://[user:password@]host:port; password (NULL: none) is the one to AUTH with when
+ * the URL has none ("redis://user:@host" names a user without one), so that it need not be on
+ * the command line; allow_empty accepts an empty payload */
+DR_MUST_CHECK int dr_source_redis_open(const char *url, const char *password, bool allow_empty,
                                        struct dr_redis_source **out,
                                        const struct dr_source **out_src);
 void dr_source_redis_close(struct dr_redis_source *rs);

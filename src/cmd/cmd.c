@@ -104,6 +104,9 @@ static const struct dr_cmd commands[] = {
     {"unlock", "remove locks of processes that are gone", dr_cmd_unlock, 0, "unlock [--remove-all]",
      dr_cmd_unlock_opts, 0},
     {"version", "print the version", dr_cmd_version, 0, "version", NULL, 0},
+    {"generate", "write shell completion and man pages", dr_cmd_generate, 0,
+     "generate [--bash-completion FILE] [--zsh-completion FILE] [--man DIR]", dr_cmd_generate_opts,
+     0},
     {"help", "show the commands, or a command's usage and options", cmd_help, 0, "help [COMMAND]",
      NULL, 1},
 };
@@ -150,6 +153,17 @@ static const struct dr_opt global_opts[] = {
     {"version", 0, G_VERSION, NULL, "print the version", DR_OPT_HIDDEN, NULL},
     {0},
 };
+
+const struct dr_cmd *dr_cmd_table(size_t *n)
+{
+    *n = DR_ARRAY_LEN(commands);
+    return commands;
+}
+
+const struct dr_opt *dr_cmd_global_opts(void)
+{
+    return global_opts;
+}
 
 /* The one mapping from error codes to exit codes (docs/exit-codes.md). */
 static int exit_code(int rc)
@@ -332,18 +346,25 @@ struct pw_names {
     const char *hint; /* what to set, for the message when there is no terminal */
 };
 
-static int read_password_file(const char *path, const char *what, char **out)
+int dr_cmd_read_secret(const char *path, const char *what, char **out)
 {
     struct dr_buf b = DR_BUF_INIT(65536);
     int rc = dr_fs_read_file(path, &b);
     if (rc < 0) {
         dr_buf_release(&b);
-        return dr_error_wrap(rc, "%spassword file", what);
+        return dr_error_wrap(rc, "%s", what);
     }
     char *first = dr_buf_detach(&b, NULL);
     first[strcspn(first, "\n")] = '\0';
     *out = strip_newline(first);
     return 0;
+}
+
+static int read_password_file(const char *path, const char *what, char **out)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "%spassword file", what);
+    return dr_cmd_read_secret(path, name, out);
 }
 
 static int run_password_command(const char *cmd, const char *what, char **out)
@@ -787,11 +808,10 @@ static bool wants_json(const struct dr_ctx *ctx, int argc, char **argv)
 /* The error as one JSON object on a line of its own, after the text line on stderr
  * (docs/JSON.md, "Errors"): `code` and `exit` are the exit code, `error.kind` the error's
  * stable name, which tells apart the errors that share exit code 1. */
-static void print_error_json(int rc, const char *msg, const char *hint)
+static void print_error_json(int rc, int code, const char *msg, const char *hint)
 {
     struct dr_buf b = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
     struct dr_json w;
-    int code = exit_code(rc);
     dr_json_init(&w, &b);
     dr_json_begin_object(&w);
     dr_json_key(&w, "error");
@@ -859,12 +879,18 @@ int dr_cli_main(int argc, char **argv)
             rc = dr_error_errno(DR_EIO, "cannot write to standard output");
         }
     }
+    /* the command's own mapping (wal get, a source's refused credentials) is the code the
+     * JSON error reports too */
+    int code = exit_code(rc < 0 ? rc : 0);
+    if (rc < 0 && ctx.exit_map) {
+        code = ctx.exit_map(rc, code);
+    }
     if (rc == DR_EINTR && dr_interrupted()) {
         const char *msg = dr_error_msg();
         fprintf(stderr, "drrepo: interrupted (%s): %s: %s\n", dr_interrupt_name(dr_interrupted()),
                 ctx.cmd->name, *msg ? msg : "stopped");
         if (json) {
-            print_error_json(rc, *msg ? msg : dr_strerror(rc), NULL);
+            print_error_json(rc, code, *msg ? msg : dr_strerror(rc), NULL);
         }
     } else if (rc < 0) {
         const char *msg = dr_error_msg();
@@ -875,14 +901,10 @@ int dr_cli_main(int argc, char **argv)
             fprintf(stderr, "hint: %s\n", hint);
         }
         if (json) {
-            print_error_json(rc, *msg ? msg : dr_strerror(rc), hint);
+            print_error_json(rc, code, *msg ? msg : dr_strerror(rc), hint);
         }
     }
     /* after the command, whatever its outcome: a failed run must show in monitoring too */
-    int code = exit_code(rc < 0 ? rc : 0);
-    if (rc < 0 && ctx.exit_map) {
-        code = ctx.exit_map(rc, code);
-    }
     dr_cmd_metrics_write(&ctx, code, dr_mono_ns() - start_ns);
     return code;
 }

@@ -136,6 +136,10 @@ struct dr_ctx {
  * exit code stays the command's. */
 void dr_cmd_metrics_write(struct dr_ctx *ctx, int code, int64_t duration_ns);
 
+/* The command table and the global options (cmd.c), for generate.c. */
+const struct dr_cmd *dr_cmd_table(size_t *n);
+const struct dr_opt *dr_cmd_global_opts(void);
+
 /* The parser (opt.c). Reads argv[*i..argc) against the tables (each ending with a NULL name;
  * the first table wins a name both have) and appends options to a->v. With stop_at_operand,
  * stops at the first operand and leaves *i there (the command name); else appends operands to
@@ -178,6 +182,9 @@ DR_MUST_CHECK int dr_cmd_open(struct dr_ctx *ctx);
  * confirm). *out is malloc'd (free with dr_cmd_free_password). */
 DR_MUST_CHECK int dr_cmd_password(struct dr_ctx *ctx, const char *prompt, bool confirm, char **out);
 void dr_cmd_free_password(char *pw);
+/* The first line of file path (a password), for secrets other than the repository's; what
+ * names it in errors ("redis password file"). *out: free with dr_cmd_free_password. */
+DR_MUST_CHECK int dr_cmd_read_secret(const char *path, const char *what, char **out);
 /* The target repository's password (copy --to): from --to-password-file (file),
  * --to-password-command (command), DRREPO_TO_PASSWORD, DRREPO_TO_PASSWORD_FILE,
  * DRREPO_TO_PASSWORD_COMMAND or a prompt, in the order and with the messages of
@@ -326,10 +333,11 @@ int dr_cmd_version(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_copy(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_metrics(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_wal(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_generate(struct dr_ctx *ctx, int argc, char **argv);
 extern const struct dr_opt dr_cmd_init_opts[], dr_cmd_snapshot_opts[], dr_cmd_snapshots_opts[],
     dr_cmd_ls_opts[], dr_cmd_restore_opts[], dr_cmd_dump_opts[], dr_cmd_key_opts[],
     dr_cmd_check_opts[], dr_cmd_drill_opts[], dr_cmd_mount_opts[], dr_cmd_forget_opts[],
     dr_cmd_prune_opts[], dr_cmd_repair_opts[], dr_cmd_unlock_opts[], dr_cmd_copy_opts[],
-    dr_cmd_diff_opts[], dr_cmd_stats_opts[], dr_cmd_wal_opts[];
+    dr_cmd_diff_opts[], dr_cmd_stats_opts[], dr_cmd_wal_opts[], dr_cmd_generate_opts[];
 
 #endif

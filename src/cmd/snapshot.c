@@ -154,6 +154,8 @@ const struct dr_opt dr_cmd_snapshot_opts[] = {
     {"stdin-name", 0, 3, "NAME", "the file name of --stdin or --from-command", 0, NULL},
     {"redis", 0, 6, "URL", "save a Redis server's RDB (redis://[user:password@]host:port)", 0,
      NULL},
+    {"redis-password-file", 0, 13, "FILE",
+     "the Redis password is FILE's first line (or DRREPO_REDIS_PASSWORD, REDISCLI_AUTH)", 0, NULL},
     {"pg", 0, 7, "CONNINFO", "save a PostgreSQL cluster as a physical base backup", 0, NULL},
     {"allow-empty", 0, 5, NULL, "accept a stream of zero bytes", 0, NULL},
     {"no-rdb-records", 0, 9, NULL, "store Redis RDB files as plain chunks", 0, NULL},
@@ -166,6 +168,32 @@ const struct dr_opt dr_cmd_snapshot_opts[] = {
     {0},
 };
 
+/* The Redis password when the URL has none: --redis-password-file, else DRREPO_REDIS_PASSWORD,
+ * else REDISCLI_AUTH (redis-cli's); NULL when none is given. Never on the command line, where
+ * every user of the host could read it for the whole run. */
+static int redis_password(const char *file, char **out)
+{
+    *out = NULL;
+    if (file) {
+        return dr_cmd_read_secret(file, "redis password file", out);
+    }
+    const char *env = getenv("DRREPO_REDIS_PASSWORD");
+    if (!env || !*env) {
+        env = getenv("REDISCLI_AUTH");
+    }
+    if (env && *env) {
+        *out = dr_xstrdup(env);
+    }
+    return 0;
+}
+
+/* A source that refused our credentials exits 14, not 12 (a wrong repository password):
+ * docs/exit-codes.md. */
+static int source_auth_exit(int rc, int code)
+{
+    return rc == DR_EAUTH ? 14 : code;
+}
+
 int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
 {
     struct dr_backup_opts o = {.rdb_records = true};
@@ -175,7 +203,8 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     const struct dr_source *src = NULL;
     struct strv excl = {0}, iexcl = {0}, tags = {0};
     bool use_stdin = false, from_cmd = false;
-    const char *name = NULL, *redis_url = NULL, *pg_conninfo = NULL;
+    const char *name = NULL, *redis_url = NULL, *pg_conninfo = NULL, *redis_pw_file = NULL;
+    char *redis_pw = NULL;
     struct dr_redis_source *redis = NULL;
     double warn_pct = -1;
     bool fail_on_change = false;
@@ -197,6 +226,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         case 8: o.rdb_records = true; break;
         case 9: o.rdb_records = false; break;
         case 6: redis_url = arg; break;
+        case 13: redis_pw_file = arg; break;
         case 7: pg_conninfo = arg; break;
         case 10: {
             char *end;
@@ -234,6 +264,9 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         }
     } else if (rc >= 0 && nrest == 0) {
         rc = dr_cmd_usage(ctx, "nothing to snapshot: give paths, --stdin or --from-command");
+    }
+    if (rc >= 0 && redis_pw_file && !redis_url) {
+        rc = dr_cmd_usage(ctx, "--redis-password-file is for --redis");
     }
     if (rc >= 0 && fail_on_change && warn_pct < 0) {
         rc = dr_cmd_usage(ctx, "--fail-on-size-change needs --warn-size-change PCT");
@@ -281,9 +314,14 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     /* connect only once the repository is open and locked: a server's replication slot or
      * snapshot should not be held while we wait for a password */
     if (redis_url) {
-        rc = dr_source_redis_open(redis_url, allow_empty, &redis, &src);
+        rc = redis_password(redis_pw_file, &redis_pw);
+        rc = rc < 0 ? rc : dr_source_redis_open(redis_url, redis_pw, allow_empty, &redis, &src);
     } else if (pg_conninfo) {
         rc = dr_source_pg_open(pg_conninfo, &pg, &src);
+    }
+    if (rc == DR_EAUTH) {
+        /* the repository opened: it is the source's credentials that were refused */
+        ctx->exit_map = source_auth_exit;
     }
     if (rc < 0) {
         goto out;
@@ -336,6 +374,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     }
     dr_snapshot_release(&s);
 out:
+    dr_cmd_free_password(redis_pw);
     dr_source_redis_close(redis);
     dr_source_pg_close(pg);
     dr_source_free(owned);

@@ -80,8 +80,8 @@ DR_PRINTF(2, 3) static void failf(struct drill *d, const char *fmt, ...)
 }
 
 /* The server binaries: $DRREPO_PG_BIN, else Debian's directory for the snapshot's major
- * version, else postgres on PATH. False when there is none (the drill's reason says so). */
-static bool find_bin(struct drill *d)
+ * version, else postgres on PATH. DR_ESOURCE when there is none. */
+static int find_bin(struct drill *d)
 {
     const char *env = getenv("DRREPO_PG_BIN");
     const char *ver = dr_snapshot_get_meta(d->s, "pg.version");
@@ -94,7 +94,7 @@ static bool find_bin(struct drill *d)
     char p[4200];
     snprintf(p, sizeof(p), "%s/postgres", d->bin);
     if (d->bin[0] && access(p, X_OK) == 0) {
-        return true;
+        return 0;
     }
     const char *path = getenv("PATH");
     while (path && *path) {
@@ -102,12 +102,13 @@ static bool find_bin(struct drill *d)
         snprintf(p, sizeof(p), "%.*s/postgres", (int)l, path);
         if (l && access(p, X_OK) == 0) {
             snprintf(d->bin, sizeof(d->bin), "%.*s", (int)l, path);
-            return true;
+            return 0;
         }
         path += l + (path[l] == ':');
     }
-    failf(d, "no postgres server binary found (set DRREPO_PG_BIN to its bin directory)");
-    return false;
+    /* says nothing about the snapshot: the drill could not run here (exit 1, nothing recorded) */
+    return dr_errorf(DR_ESOURCE, "the drill cannot run on this host: no postgres server binary "
+                                 "found (install it, or set DRREPO_PG_BIN to its bin directory)");
 }
 
 static uid_t chown_uid;
@@ -518,7 +519,11 @@ int dr_drill_pg(struct dr_repo *r, const struct dr_snapshot *s, const char *dir,
         d.sockdir[0] = '\0';
         goto out;
     }
-    if (!find_bin(&d) || !prepare_owner(&d)) {
+    rc = find_bin(&d);
+    if (rc < 0) {
+        goto out;
+    }
+    if (!prepare_owner(&d)) {
         goto done;
     }
     if (d.switch_user && chown(d.sockdir, d.uid, d.gid) < 0) {

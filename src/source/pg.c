@@ -131,6 +131,32 @@ static void notice(void *arg, const char *msg)
     dr_log_detail("postgresql: %s", line);
 }
 
+/* Does the user's connection string (or PGDATABASE) name a database? Without one libpq takes
+ * the user's name, which with replication=database fails for a role such as "backup" that has
+ * no database of its name. A string that does not parse: "yes", so that connecting reports
+ * it. */
+static bool names_db(const char *conninfo)
+{
+    const char *env = getenv("PGDATABASE");
+    if (env && *env) {
+        return true;
+    }
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+    if (!opts) {
+        PQfreemem(err);
+        return true;
+    }
+    bool named = false;
+    for (const PQconninfoOption *o = opts; o->keyword; o++) {
+        if (strcmp(o->keyword, "dbname") == 0 && o->val && *o->val) {
+            named = true;
+        }
+    }
+    PQconninfoFree(opts);
+    return named;
+}
+
 /* Connects with the user's connection string, overriding the database when dbname is set and
  * asking for a walsender when replication is. The user's string may set every other option
  * (password, sslmode, ...); only connect_timeout and application_name get defaults. */
@@ -142,6 +168,9 @@ static int pg_connect(const char *conninfo, const char *server, const char *dbna
     kw[n] = "connect_timeout", val[n++] = PG_CONNECT_TIMEOUT;
     kw[n] = "application_name", val[n++] = "drrepo";
     kw[n] = "dbname", val[n++] = conninfo;
+    if (!dbname && !names_db(conninfo)) {
+        dbname = "postgres"; /* every cluster has it; the databases are listed from there */
+    }
     if (dbname) {
         kw[n] = "dbname", val[n++] = dbname;
     }

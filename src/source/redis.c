@@ -172,8 +172,8 @@ static int reply_error(struct dr_redis_source *rs, redisContext *c, redisReply *
     const char *m = r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type";
     if (strncmp(m, "NOAUTH", 6) == 0) {
         return dr_errorf(DR_EAUTH,
-                         "%s requires a password: %s (give it in the URL: "
-                         "redis://[user]:PASSWORD@host:port)",
+                         "%s requires a password: %s (give it with --redis-password-file, "
+                         "DRREPO_REDIS_PASSWORD or REDISCLI_AUTH)",
                          rs->what, m);
     }
     if (strncmp(m, "WRONGPASS", 9) == 0 || strstr(m, "invalid password") ||
@@ -443,13 +443,21 @@ static int source_build(void *arg, const struct dr_source_sink *sink, struct dr_
     return dr_source_stream_build(&st, sink, s);
 }
 
-int dr_source_redis_open(const char *url, bool allow_empty, struct dr_redis_source **out,
-                         const struct dr_source **out_src)
+int dr_source_redis_open(const char *url, const char *password, bool allow_empty,
+                         struct dr_redis_source **out, const struct dr_source **out_src)
 {
     struct dr_redis_source *rs = dr_xcalloc(1, sizeof(*rs));
     rs->info.keys = (struct dr_buf)DR_BUF_INIT(1 << 20);
     rs->info.expires = (struct dr_buf)DR_BUF_INIT(1 << 20);
     int rc = parse_url(rs, url);
+    /* "redis://user:@host" names the ACL user and leaves the password to the caller's */
+    if (rc >= 0 && rs->password && !*rs->password) {
+        free(rs->password);
+        rs->password = NULL;
+    }
+    if (rc >= 0 && !rs->password && password) {
+        rs->password = dr_xstrdup(password);
+    }
     rc = rc < 0 ? rc : connect_server(rs, &rs->ctx);
     rc = rc < 0 ? rc : query_info(rs, rs->ctx, &rs->info);
     rc = rc < 0 ? rc : replconf(rs, "capa", "eof", false);

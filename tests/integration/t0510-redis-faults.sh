@@ -56,13 +56,40 @@ done
 redis-cli -p "$port" -a s3cret-t0510 --no-auth-warning set __drrepo_t0510 "$SCRATCH_PID" >/dev/null
 dr_check 'the password server is ours' test "$(redis-cli -p "$port" -a s3cret-t0510 \
     --no-auth-warning get __drrepo_t0510)" = "$SCRATCH_PID"
-dr_must_fail 12 'wrong password: exit 12' drrepo snapshot --redis "redis://:pw-t0510-bad@127.0.0.1:$port"
+dr_must_fail 14 'wrong password: exit 14 (a source refused us, not the repository)' drrepo snapshot --redis "redis://:pw-t0510-bad@127.0.0.1:$port"
 dr_check 'wrong password: says so, names the server' \
     grep -q "redis server '127.0.0.1:$port': authentication failed" "$T/err"
 dr_check 'wrong password: the password is not printed' sh -c "! grep -q pw-t0510-bad \"$T/err\""
-dr_must_fail 12 'no password: exit 12' drrepo snapshot --redis "redis://127.0.0.1:$port"
-dr_check 'no password: says a password is required' grep -q 'requires a password' "$T/err"
+dr_must_fail 14 'no password: exit 14' drrepo snapshot --redis "redis://127.0.0.1:$port"
+dr_check 'no password: says a password is required and where to give it' \
+    grep -q 'requires a password.*--redis-password-file, DRREPO_REDIS_PASSWORD or REDISCLI_AUTH' "$T/err"
+dr_must_fail 14 'wrong password, with --json: exit 14' drrepo snapshot --json --redis "redis://:pw-t0510-bad@127.0.0.1:$port"
+dr_check 'the JSON error says 14 too' grep -q '"code":14,"exit":14' "$T/err"
+DRREPO_PASSWORD=wrong-repo-pw dr_must_fail 12 'a wrong repository password is still 12' \
+    drrepo snapshot --redis "redis://:pw-t0510-bad@127.0.0.1:$port"
 dr_expect_success 'right password works' drrepo snapshot --redis "redis://default:s3cret-t0510@127.0.0.1:$port"
+# the password off the command line: a file, or the environment (the URL's wins when it has one)
+printf 's3cret-t0510\n' >"$T/redis-pw"
+dr_expect_success '--redis-password-file' \
+    drrepo snapshot --redis "redis://127.0.0.1:$port" --redis-password-file "$T/redis-pw"
+dr_expect_success '--redis-password-file with the ACL user in the URL (redis://default:@host)' \
+    drrepo snapshot --redis "redis://default:@127.0.0.1:$port" --redis-password-file "$T/redis-pw"
+printf 'pw-t0510-bad\n' >"$T/redis-pw-bad"
+dr_must_fail 14 'a wrong password from the file: exit 14' \
+    drrepo snapshot --redis "redis://127.0.0.1:$port" --redis-password-file "$T/redis-pw-bad"
+dr_check 'it is not printed' sh -c "! grep -q pw-t0510-bad \"$T/err\""
+dr_must_fail 1 'a missing password file: exit 1, named' \
+    drrepo snapshot --redis "redis://127.0.0.1:$port" --redis-password-file "$T/nope"
+dr_check 'it names the file' grep -q "redis password file.*$T/nope" "$T/err"
+DRREPO_REDIS_PASSWORD=s3cret-t0510 dr_expect_success 'DRREPO_REDIS_PASSWORD' \
+    drrepo snapshot --redis "redis://127.0.0.1:$port"
+REDISCLI_AUTH=s3cret-t0510 dr_expect_success 'REDISCLI_AUTH (as redis-cli reads it)' \
+    drrepo snapshot --redis "redis://127.0.0.1:$port"
+DRREPO_REDIS_PASSWORD=pw-t0510-bad REDISCLI_AUTH=s3cret-t0510 dr_must_fail 14 \
+    'DRREPO_REDIS_PASSWORD comes before REDISCLI_AUTH' drrepo snapshot --redis "redis://127.0.0.1:$port"
+DRREPO_REDIS_PASSWORD=pw-t0510-bad dr_expect_success 'a password in the URL wins over the environment' \
+    drrepo snapshot --redis "redis://:s3cret-t0510@127.0.0.1:$port"
+dr_must_fail 2 '--redis-password-file without --redis' drrepo snapshot --redis-password-file "$T/redis-pw" "$T"
 drrepo snapshots --json >"$T/before.json"
 # the reference RDB for the fake server below, from this server (the shared one would wait 5 s)
 redis-cli -p "$port" -a s3cret-t0510 --no-auth-warning --rdb "$T/good.rdb" >/dev/null 2>&1

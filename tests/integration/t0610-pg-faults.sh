@@ -8,10 +8,11 @@
 . "$DR_SRC/tests/integration/pg_lib.sh"
 
 role=drt_norepl_$$
+lprole=drt_backup_$$
 db=drt_big_$$
 scratch_pid=
 cleanup() {
-    src -c "drop database if exists $db" -c "drop role if exists $role" >/dev/null 2>&1
+    src -c "drop database if exists $db" -c "drop role if exists $role" -c "drop role if exists $lprole" >/dev/null 2>&1
     if [ -n "$scratch_pid" ]; then
         kill -INT "$scratch_pid" 2>/dev/null
         for _ in $(seq 1 100); do dr_running "$scratch_pid" || break; sleep 0.1; done
@@ -32,6 +33,18 @@ dr_must_fail 1 "server down fails" drrepo snapshot --pg "host=127.0.0.1 port=1 u
 dr_check "error names the server and the cause" grep -q "postgresql '127.0.0.1:1'.*refused" "$T/err"
 dr_check "no snapshot recorded (down)" unchanged
 
+# 1b. the least-privilege role of docs/SOURCES.md (REPLICATION and pg_read_all_data), and a
+# connection string without dbname: libpq would take the role's name as the database, which
+# does not exist; drrepo connects to 'postgres' and lists the databases from there
+src -c "create role $lprole login replication" -c "grant pg_read_all_data to $lprole" || exit 1
+nodb=$(sed -E 's/(^| )dbname=[^ ]*//' <<<"$DR_TEST_PG_DSN")
+dr_check "the test's DSN without dbname has none" sh -c "! echo '$nodb' | grep -q dbname"
+dr_expect_success "--pg without dbname, as the least-privilege role" \
+    drrepo snapshot --pg "$nodb user=$lprole"
+dr_check "no row count was skipped" sh -c "! grep -q 'not recorded' '$T/err'"
+dr_expect_success "its snapshot passes check" drrepo check
+drrepo snapshots --json >"$T/snaps.before" 2>/dev/null
+
 # 2. a role without the replication privilege
 src -c "create role $role login" || exit 1
 dr_must_fail 1 "role without replication privilege fails" \
@@ -48,7 +61,7 @@ if runuser -u postgres -- "$PGB/initdb" -D "$sdir/data" -A scram-sha-256 -U post
     runuser -u postgres -- "$PGB/pg_ctl" -D "$sdir/data" -l "$sdir/log" -w \
         -o "-c listen_addresses=127.0.0.1 -k $sdir -p 25499" start >/dev/null 2>&1; then
     scratch_pid=$(head -n 1 "$sdir/data/postmaster.pid")
-    dr_must_fail 12 "wrong password fails" drrepo snapshot \
+    dr_must_fail 14 "wrong password fails with exit 14 (the source refused us)" drrepo snapshot \
         --pg "host=127.0.0.1 port=25499 user=postgres password=wrong dbname=postgres"
     dr_check "error says password authentication" grep -q "127.0.0.1:25499.*password authentication" "$T/err"
     dr_check "no snapshot recorded (password)" unchanged

@@ -18,6 +18,15 @@ dr_expect_success "snapshot --pg" drrepo snapshot --pg "$DR_TEST_PG_DSN"
 dr_expect_success "drill of the intact snapshot passes" drrepo drill latest
 dr_check "the drill counted rows" grep -q "tables counted" "$T/out"
 
+# a host without the server binary: the drill cannot run here, which says nothing about the
+# snapshot: exit 1, nothing recorded (docs/DRILLS.md)
+drrepo snapshots --json >"$T/drills.before"
+DRREPO_PG_BIN="$T/no-pg-bin" PATH=/usr/bin:/bin dr_must_fail 1 \
+    "a drill with no postgres binary exits 1" drrepo drill latest
+dr_check "it says the drill cannot run here" grep -q "cannot run on this host: no postgres server binary" "$T/err"
+drrepo snapshots --json >"$T/drills.after"
+dr_check "and records nothing" dr_cmp "$T/drills.before" "$T/drills.after"
+
 # damage the largest data pack: some file of the cluster can no longer be restored
 pack=$(ls -S "$REPO"/data/*/* | head -n 1)
 "$TOOL" flip "$pack" 5000
