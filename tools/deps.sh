@@ -8,7 +8,8 @@ pkgs=(build-essential cmake pkg-config git
       libfuse3-dev fuse3 libcmocka-dev lmdb-utils clang-format)
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(time psmisc jq python3 postgresql redis-server redis-tools
-           radosgw ceph-mon ceph-osd ceph-common)
+           radosgw ceph-mon ceph-osd ceph-common
+           zsh shellcheck groff-base systemd)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
