@@ -294,3 +294,19 @@ const struct dr_pack_entry *dr_pack_writer_entries(const struct dr_pack_writer *
     *out_n = w->n;
     return w->entries;
 }
+
+int dr_pack_writer_append(struct dr_pack_writer *dst, const struct dr_pack_writer *src)
+{
+    if (dst->type != src->type || src->finished) {
+        return dr_errorf(DR_EUSAGE, "cannot append a finished pack or one of another type");
+    }
+    for (size_t i = 0; i < src->n; i++) {
+        const struct dr_pack_entry *e = &src->entries[i];
+        int rc = dr_pack_writer_add(dst, &e->id, (const uint8_t *)src->data.buf + e->offset,
+                                    e->clen, e->ulen);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
