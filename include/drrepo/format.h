@@ -14,6 +14,9 @@
 /* The version of the objects that have not changed since format version 1: pack preamble and
  * header, lock. */
 #define DR_FORMAT_VERSION 1u
+/* The pack version written (format/pack.md): 2 pads the pack to its padmé size, after the last
+ * record, with the padding's length in the header. Versions 1 and 2 are read. */
+#define DR_PACK_VERSION 2u
 #define DR_MAGIC_LEN 8
 
 #define DR_MAGIC_CONFIG "DRREPCFG"
