@@ -11,9 +11,12 @@
  * second copies of the config and key files (format/SPEC.md "Changes"). Version 1 is still read;
  * what a repository of version 1 gets written stays version 1. */
 #define DR_REPO_VERSION 2u
-/* The version of the objects that have not changed since format version 1: pack preamble and
- * header, lock. */
+/* The version of the objects that have not changed since format version 1: the lock (packs
+ * have their own, DR_PACK_VERSION). */
 #define DR_FORMAT_VERSION 1u
+/* The pack version written (format/pack.md): 2 pads the pack to its padmé size, after the last
+ * record, with the padding's length in the header. Versions 1 and 2 are read. */
+#define DR_PACK_VERSION 2u
 #define DR_MAGIC_LEN 8
 
 #define DR_MAGIC_CONFIG "DRREPCFG"

@@ -70,6 +70,12 @@ bool dr_pack_writer_has(const struct dr_pack_writer *w, const struct dr_id *id);
 DR_MUST_CHECK int dr_pack_writer_finish(struct dr_pack_writer *w, struct dr_id *out_pack_id,
                                         const uint8_t **out_data, size_t *out_len);
 const struct dr_pack_entry *dr_pack_writer_entries(const struct dr_pack_writer *w, size_t *out_n);
+/* Appends every record of src (unfinished, of dst's type, sharing no id with dst) to dst, in
+ * src's order; src is left as it was. Used to merge two small packs into one before they are
+ * stored. Errors: DR_EUSAGE as dr_pack_writer_add (dst full, a shared id, finished writers,
+ * types that differ); dst then holds the records added before the failure. */
+DR_MUST_CHECK int dr_pack_writer_append(struct dr_pack_writer *dst,
+                                        const struct dr_pack_writer *src);
 /* Empties the writer for the next pack of the same type; its memory is kept for reuse. */
 void dr_pack_writer_reset(struct dr_pack_writer *w);
 

@@ -11,8 +11,16 @@
 /* Length of a blob's associated data: type u8 || id[32]. */
 #define DR_BLOB_AD_LEN (1 + DR_ID_LEN)
 
-/* Length of the plaintext header before its entries: magic[8] || version u32 || count u32. */
+/* Length of the plaintext header before its entries: magic[8] || version u32 || count u32,
+ * and from version 2 pad u32. */
 #define DR_PACK_HEADER_FIXED_LEN 16
+#define DR_PACK_HEADER_FIXED_LEN_V2 20
+
+/* The padmé length of len (Nikitin et al., "Reducing Metadata Leakage from Encrypted Files and
+ * Communication with PURBs", PETS 2019): len rounded up so that only its top
+ * floor(log2(floor(log2 len))) + 1 bits may be non-zero, leaking O(log log len) bits of it at a
+ * cost of at most 12% (less for larger lengths). */
+uint64_t dr_pack_padme(uint64_t len);
 
 /* How much of a pack's end a reader fetches at once: the trailer and, for all but the largest
  * packs, the whole header, so one read serves both (one request on remote backends). */

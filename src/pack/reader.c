@@ -33,10 +33,10 @@ int dr_pack_parse_preamble(const char *pack_name, const uint8_t *pre, size_t len
     }
     /* the version before anything else: a newer version may give the other bytes new meaning */
     uint32_t version = dr_get_u32le(pre + 8);
-    if (version > DR_FORMAT_VERSION) {
+    if (version > DR_PACK_VERSION) {
         return dr_errorf(DR_EUNSUPPORTED,
                          "pack '%s': format version %u is newer than this build reads (%u)",
-                         pack_name, version, DR_FORMAT_VERSION);
+                         pack_name, version, DR_PACK_VERSION);
     }
     if (version == 0) {
         return dr_errorf(DR_ECORRUPT, "pack '%s': bad format version 0", pack_name);
@@ -194,15 +194,36 @@ int dr_pack_parse_header(const struct dr_keys *k, const char *pack_name, const u
         rc = dr_errorf(DR_ECORRUPT, "pack '%s': bad header magic", pack_name);
         goto out;
     }
-    if (version > DR_FORMAT_VERSION) {
+    if (version > DR_PACK_VERSION) {
         rc = dr_errorf(DR_EUNSUPPORTED,
                        "pack '%s': header version %u is newer than this build reads (%u)",
-                       pack_name, version, DR_FORMAT_VERSION);
+                       pack_name, version, DR_PACK_VERSION);
         goto out;
     }
     if (version == 0) {
         rc = dr_errorf(DR_ECORRUPT, "pack '%s': bad header version 0", pack_name);
         goto out;
+    }
+    /* the header's layout follows the version the authenticated preamble states */
+    if (version != dr_get_u32le(preamble + 8)) {
+        rc = dr_errorf(DR_ECORRUPT, "pack '%s': header version %u differs from the preamble's %u",
+                       pack_name, version, dr_get_u32le(preamble + 8));
+        goto out;
+    }
+    if (version >= 2) {
+        /* the padding lies between the record area and the header */
+        uint32_t pad = dr_rd_u32le(&r);
+        if (!dr_rd_ok(&r)) {
+            rc = dr_errorf(DR_ECORRUPT, "pack '%s': header is too short (%zu bytes)", pack_name,
+                           pt.len);
+            goto out;
+        }
+        if (pad > area_end - DR_PACK_PREAMBLE_LEN) {
+            rc = dr_errorf(DR_ECORRUPT, "pack '%s': padding of %u bytes does not fit the pack",
+                           pack_name, pad);
+            goto out;
+        }
+        area_end -= pad;
     }
     if (count == 0 || count > DR_PACK_ENTRIES_MAX) {
         rc = dr_errorf(DR_ECORRUPT, "pack '%s': header entry count %u is out of range", pack_name,

@@ -74,7 +74,7 @@ static void write_preamble(struct dr_pack_writer *w)
 {
     uint8_t pre[DR_PACK_PREAMBLE_LEN] = {0};
     memcpy(pre, DR_MAGIC_PACK, DR_MAGIC_LEN);
-    dr_put_u32le(pre + 8, DR_FORMAT_VERSION);
+    dr_put_u32le(pre + 8, DR_PACK_VERSION);
     pre[12] = w->type;
     /* the buffer's cap is the file limit, far above 16 bytes: this cannot fail */
     if (dr_buf_add(&w->data, pre, sizeof(pre)) < 0) {
@@ -158,11 +158,32 @@ bool dr_pack_writer_has(const struct dr_pack_writer *w, const struct dr_id *id)
     return false;
 }
 
-/* Size of the finished pack if it had n entries and size bytes of preamble and records. */
+/* Size of the finished pack, before padding, if it had n entries and size bytes of preamble
+ * and records. */
 static uint64_t finished_size(uint64_t size, size_t n)
 {
-    return size + DR_AEAD_OVERHEAD + DR_PACK_HEADER_FIXED_LEN + (uint64_t)n * DR_PACK_ENTRY_LEN +
+    return size + DR_AEAD_OVERHEAD + DR_PACK_HEADER_FIXED_LEN_V2 + (uint64_t)n * DR_PACK_ENTRY_LEN +
            DR_PACK_TRAILER_LEN;
+}
+
+uint64_t dr_pack_padme(uint64_t len)
+{
+    if (len < 2) {
+        return len;
+    }
+    unsigned e = 63u - (unsigned)__builtin_clzll(len); /* floor(log2 len) >= 1 */
+    unsigned s = 64u - (unsigned)__builtin_clzll(e);   /* floor(log2 e) + 1 */
+    uint64_t mask = ((uint64_t)1 << (e - s)) - 1;
+    return (len + mask) & ~mask;
+}
+
+/* The padding that takes the finished pack to its padmé size, within the file limit (padding
+ * is not worth refusing a pack for: the limit is far above any target size). */
+static uint32_t pad_len(uint64_t size, size_t n)
+{
+    uint64_t unpadded = finished_size(size, n);
+    uint64_t padded = DR_MIN(dr_pack_padme(unpadded), (uint64_t)DR_PACK_FILE_MAX);
+    return (uint32_t)(padded - unpadded);
 }
 
 int dr_pack_writer_add(struct dr_pack_writer *w, const struct dr_id *id, const uint8_t *rec,
@@ -207,16 +228,18 @@ int dr_pack_writer_add(struct dr_pack_writer *w, const struct dr_id *id, const u
     return 0;
 }
 
-/* The header plaintext: magic, version, count, then one 45-byte entry per record. */
-static int build_header(const struct dr_pack_writer *w, struct dr_buf *hdr)
+/* The header plaintext: magic, version, count, padding length, then one 45-byte entry per
+ * record. */
+static int build_header(const struct dr_pack_writer *w, uint32_t pad, struct dr_buf *hdr)
 {
-    int rc = dr_buf_grow(hdr, DR_PACK_HEADER_FIXED_LEN + w->n * DR_PACK_ENTRY_LEN);
+    int rc = dr_buf_grow(hdr, DR_PACK_HEADER_FIXED_LEN_V2 + w->n * DR_PACK_ENTRY_LEN);
     if (rc < 0) {
         return rc;
     }
     rc = dr_buf_add(hdr, DR_MAGIC_PACK_HEADER, DR_MAGIC_LEN);
-    rc = rc ? rc : dr_buf_add_u32le(hdr, DR_FORMAT_VERSION);
+    rc = rc ? rc : dr_buf_add_u32le(hdr, DR_PACK_VERSION);
     rc = rc ? rc : dr_buf_add_u32le(hdr, (uint32_t)w->n);
+    rc = rc ? rc : dr_buf_add_u32le(hdr, pad);
     for (size_t i = 0; i < w->n && rc == 0; i++) {
         const struct dr_pack_entry *e = &w->entries[i];
         rc = dr_buf_add_u8(hdr, e->type);
@@ -246,10 +269,19 @@ int dr_pack_writer_finish(struct dr_pack_writer *w, struct dr_id *out_pack_id,
         return dr_errorf(DR_EUSAGE, "cannot finish an empty pack");
     }
     memcpy(pre, w->data.buf, sizeof(pre));
-    rc = build_header(w, &hdr);
+    /* zero bytes after the last record (format/pack.md "Padding"): the pack's size then says
+     * little about the sizes of the records in it; their length is in the sealed header */
+    uint32_t pad = pad_len(records_end, w->n);
+    rc = build_header(w, pad, &hdr);
     if (rc < 0) {
         goto fail;
     }
+    rc = dr_buf_grow(&w->data, pad);
+    if (rc < 0) {
+        goto fail;
+    }
+    memset((uint8_t *)w->data.buf + records_end, 0, pad);
+    dr_buf_setlen(&w->data, records_end + pad);
     if (w->have_nonce) {
         rc = dr_crypto_seal_nonce(w->k, w->nonce, pre, sizeof(pre), hdr.buf, hdr.len, &w->data);
     } else {
@@ -258,7 +290,7 @@ int dr_pack_writer_finish(struct dr_pack_writer *w, struct dr_id *out_pack_id,
     if (rc < 0) {
         goto fail;
     }
-    size_t hdr_len = w->data.len - records_end;
+    size_t hdr_len = w->data.len - records_end - pad;
     if (hdr_len > DR_PACK_HEADER_MAX) {
         rc = dr_errorf(DR_EINTERNAL, "pack header of %zu bytes is over its limit", hdr_len);
         goto fail;
@@ -293,4 +325,20 @@ const struct dr_pack_entry *dr_pack_writer_entries(const struct dr_pack_writer *
 {
     *out_n = w->n;
     return w->entries;
+}
+
+int dr_pack_writer_append(struct dr_pack_writer *dst, const struct dr_pack_writer *src)
+{
+    if (dst->type != src->type || src->finished) {
+        return dr_errorf(DR_EUSAGE, "cannot append a finished pack or one of another type");
+    }
+    for (size_t i = 0; i < src->n; i++) {
+        const struct dr_pack_entry *e = &src->entries[i];
+        int rc = dr_pack_writer_add(dst, &e->id, (const uint8_t *)src->data.buf + e->offset,
+                                    e->clen, e->ulen);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return 0;
 }

@@ -4,9 +4,17 @@
  * worker threads take them in order, hash the plaintext, ask the index whether the blob is
  * already stored (if so they skip the expensive part), and otherwise compress and seal it. The
  * submitting thread retires slots strictly in submission order: it makes the final dedup
- * decision (the open pack, then the index) and appends the record to the pack. Keeping pack
- * assembly on one thread and in order means the same input always produces the same packs, and
- * that only one pack per type is ever open.
+ * decision (the open packs, then the index) and appends the record to a pack. Pack assembly
+ * stays on one thread.
+ *
+ * Chunk-size privacy (docs/SECURITY.md): DATA_PACKS data packs are open at once and each new
+ * data record goes to one of them chosen by the CSPRNG, as restic 0.18 does. Whoever holds the
+ * repository sees record sizes only through pack sizes and the order of records in a pack;
+ * with the records of consecutive chunks scattered at random over two packs, a pack no longer
+ * lists a file's chunk sizes in order, which is what the published attacks on keyed chunkers
+ * fingerprint. The price is that the same input no longer produces the same packs. At a flush
+ * the open data packs are merged into one when together they fit the target size, so a small
+ * snapshot still writes one data pack, not two half-empty ones.
  *
  * A full pack is handed to an upload thread, which names it (BLAKE2b of its bytes), writes it
  * durably and indexes it while the pipeline goes on with a fresh pack: naming alone costs as
@@ -34,12 +42,15 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
+#include "drrepo/secure.h"
 #include "store_int.h"
 
 #define MAX_WORKERS 16
 #define MAX_UPLOADS 2
 /* Writers of uploaded data packs kept for the next packs (their buffers are pack-sized). */
 #define MAX_SPARE_WRITERS 2
+/* Data packs open at once, each new record going to one at random (at least two). */
+#define DATA_PACKS 2
 
 struct upload {
     struct dr_pack_writer *pw;
@@ -77,7 +88,8 @@ struct dr_pipeline {
     int idle;            /* workers waiting on cv_work */
     int nworkers;
     pthread_t threads[MAX_WORKERS];
-    struct dr_pack_writer *pw[2];
+    struct dr_pack_writer *dpw[DATA_PACKS];          /* open data packs */
+    struct dr_pack_writer *tpw;                      /* open tree pack */
     struct dr_pack_writer *spare[MAX_SPARE_WRITERS]; /* data writers to reuse (submitter only) */
     size_t nspare;
     struct upload up[MAX_UPLOADS]; /* in flight, oldest first; only the submitter reorders */
@@ -183,8 +195,10 @@ int dr_pipeline_open(struct dr_repo *r, struct dr_pipeline **out)
     pthread_cond_init(&w->cv_work, NULL);
     pthread_cond_init(&w->cv_done, NULL);
     pthread_cond_init(&w->cv_up, NULL);
-    w->pw[DR_BLOB_DATA] = new_data_writer(w);
-    w->pw[DR_BLOB_TREE] = dr_pack_writer_new(r->keys, DR_BLOB_TREE);
+    for (int i = 0; i < DATA_PACKS; i++) {
+        w->dpw[i] = new_data_writer(w);
+    }
+    w->tpw = dr_pack_writer_new(r->keys, DR_BLOB_TREE);
     w->z = dr_compressor_new(r->config.zstd_level);
     dr_buf_init(&w->treerec, DR_BLOB_RECORD_MAX);
     int rc = dr_index_begin(r->index, false, &w->rtxn);
@@ -255,8 +269,10 @@ void dr_pipeline_free(struct dr_pipeline *w)
     pthread_cond_destroy(&w->cv_work);
     pthread_cond_destroy(&w->cv_done);
     pthread_cond_destroy(&w->cv_up);
-    dr_pack_writer_free(w->pw[0]);
-    dr_pack_writer_free(w->pw[1]);
+    for (int i = 0; i < DATA_PACKS; i++) {
+        dr_pack_writer_free(w->dpw[i]);
+    }
+    dr_pack_writer_free(w->tpw);
     dr_index_abort(w->rtxn);
     dr_compressor_free(w->z);
     dr_buf_release(&w->treerec);
@@ -390,10 +406,10 @@ static int reap_uploads(struct dr_pipeline *w, bool wait_one, bool wait_all)
     return rc < 0 ? fail(w, rc) : 0;
 }
 
-/* Hands the open pack of type to the upload thread and opens a fresh one. */
-static int write_pack(struct dr_pipeline *w, uint8_t type)
+/* Hands the open pack in *slot (of type) to the upload thread and opens a fresh one there. */
+static int write_pack(struct dr_pipeline *w, struct dr_pack_writer **slot, uint8_t type)
 {
-    if (dr_pack_writer_count(w->pw[type]) == 0) {
+    if (dr_pack_writer_count(*slot) == 0) {
         return 0;
     }
     int rc = reap_uploads(w, w->nup >= MAX_UPLOADS, false);
@@ -401,18 +417,53 @@ static int write_pack(struct dr_pipeline *w, uint8_t type)
         return rc;
     }
     pthread_mutex_lock(&w->mu);
-    w->up[w->nup++] = (struct upload){.pw = w->pw[type], .type = type};
+    w->up[w->nup++] = (struct upload){.pw = *slot, .type = type};
     pthread_cond_broadcast(&w->cv_up);
     pthread_mutex_unlock(&w->mu);
-    w->pw[type] = type == DR_BLOB_DATA ? new_data_writer(w) : dr_pack_writer_new(w->r->keys, type);
+    *slot = type == DR_BLOB_DATA ? new_data_writer(w) : dr_pack_writer_new(w->r->keys, type);
     return 0;
 }
 
-/* The final dedup decision, on the submitting thread: the open pack, then the index. */
+/* Writes every open data pack. Open packs that together fit the target size are merged into
+ * one first (the records are copied, which costs little next to sealing them): the packs left
+ * open at a flush are the partial ones, and writing each on its own would double the number of
+ * small packs a snapshot leaves. */
+static int write_data_packs(struct dr_pipeline *w)
+{
+    for (int i = 1; i < DATA_PACKS; i++) {
+        struct dr_pack_writer *dst = w->dpw[0], *src = w->dpw[i];
+        if (dr_pack_writer_count(src) == 0 || dr_pack_writer_count(dst) == 0 ||
+            dr_pack_writer_size(dst) + dr_pack_writer_size(src) > w->r->config.pack_size) {
+            continue;
+        }
+        int rc = dr_pack_writer_append(dst, src);
+        if (rc < 0) {
+            return fail(w, rc);
+        }
+        dr_pack_writer_reset(src);
+    }
+    for (int i = 0; i < DATA_PACKS; i++) {
+        int rc = write_pack(w, &w->dpw[i], DR_BLOB_DATA);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* The final dedup decision, on the submitting thread: the open packs, then the index. */
 static bool already_stored(struct dr_pipeline *w, uint8_t type, const struct dr_id *id)
 {
-    if (dr_pack_writer_has(w->pw[type], id)) {
-        return true;
+    if (type == DR_BLOB_TREE) {
+        if (dr_pack_writer_has(w->tpw, id)) {
+            return true;
+        }
+    } else {
+        for (int i = 0; i < DATA_PACKS; i++) {
+            if (dr_pack_writer_has(w->dpw[i], id)) {
+                return true;
+            }
+        }
     }
     /* in-flight packs: only this thread changes the list, and has() reads what finish() does
      * not write, so no lock is needed to look */
@@ -432,15 +483,16 @@ static bool already_stored(struct dr_pipeline *w, uint8_t type, const struct dr_
 static int add_record(struct dr_pipeline *w, uint8_t type, const struct dr_id *id,
                       const struct dr_buf *rec, size_t ulen)
 {
-    int rc =
-        dr_pack_writer_add(w->pw[type], id, (const uint8_t *)rec->buf, rec->len, (uint32_t)ulen);
+    struct dr_pack_writer **slot =
+        type == DR_BLOB_TREE ? &w->tpw : &w->dpw[dr_random_uniform(DATA_PACKS)];
+    int rc = dr_pack_writer_add(*slot, id, (const uint8_t *)rec->buf, rec->len, (uint32_t)ulen);
     if (rc < 0) {
         return fail(w, rc);
     }
     w->st.blobs_added++;
     w->st.bytes_added += rec->len;
-    if (dr_pack_writer_size(w->pw[type]) >= w->r->config.pack_size) {
-        return write_pack(w, type);
+    if (dr_pack_writer_size(*slot) >= w->r->config.pack_size) {
+        return write_pack(w, slot, type);
     }
     return 0;
 }
@@ -563,9 +615,11 @@ int dr_pipeline_flush(struct dr_pipeline *w)
     if (rc < 0) {
         return rc;
     }
-    rc = write_pack(w, DR_BLOB_DATA);
+    /* every open pack, data and tree, is handed over and its upload waited for: the caller
+     * writes the index's view and then the snapshot only after this returns */
+    rc = write_data_packs(w);
     if (rc >= 0) {
-        rc = write_pack(w, DR_BLOB_TREE);
+        rc = write_pack(w, &w->tpw, DR_BLOB_TREE);
     }
     if (rc >= 0) {
         rc = reap_uploads(w, false, true);

@@ -171,9 +171,11 @@ dr_check "pack header: check names the pack" grep -qF "$PA" "$T/err"
 no_crash "pack header: check"
 restore_same "pack header: SA" "$SA" "$T/dA" "$T/dA"
 
-# (f) a truncated data pack: found without reading data (its size is in the index)
+# (f) a truncated data pack: found without reading data (its size is in the index). Cut to half:
+# the end of a version 2 pack is padding, header and trailer, and a cut that reaches no record
+# leaves every record readable (restore would then rightly succeed)
 fresh truncated
-"$TOOL" truncate "$R/$PA" $((size - 1000))
+"$TOOL" truncate "$R/$PA" $((size / 2))
 run dr_r check
 dr_check "truncated: check exits 4" test "$rc" -eq 4
 dr_check "truncated: check names the pack" grep -qF "$PA" "$T/err"

@@ -514,6 +514,9 @@ static void test_pack_flips(void **state)
     size_t wn;
     const struct dr_pack_entry *we = dr_pack_writer_entries(w, &wn);
     uint64_t records_end = (uint64_t)we[wn - 1].offset + we[wn - 1].clen;
+    /* version 2: zero padding between the records and the header (format/pack.md "Padding") */
+    uint64_t pad_end = len - DR_PACK_TRAILER_LEN - dr_get_u32le(data + len - DR_PACK_TRAILER_LEN);
+    assert_true(pad_end > records_end); /* 768 bytes: padmé pads this pack */
 
     uint8_t *copy = dr_xmalloc(len);
     for (size_t i = 0; i < len; i++) {
@@ -521,6 +524,15 @@ static void test_pack_flips(void **state)
             memcpy(copy, data, len);
             copy[i] ^= (uint8_t)(1u << bit);
             int rc = parse_mem(c, c->k, copy, len, &n);
+            if (i >= records_end && i < pad_end) {
+                /* reading the header does not read the padding: its length is authenticated in
+                 * the header, its bytes by the pack's name (check --read-data rehashes) */
+                assert_int_equal(rc, 0);
+                struct dr_id h;
+                dr_crypto_hash(copy, len, &h);
+                assert_false(dr_id_eq(&h, &pid));
+                continue;
+            }
             if (rc >= 0) {
                 fail_msg("flip of bit %d at offset %zu of %zu went unnoticed", bit, i, len);
             }
@@ -728,14 +740,16 @@ static void test_pack_forged_headers(void **state)
     memcpy(f.magic, "DRPAKHDX", 8);
     expect_forged(c, &records, &f, DR_ECORRUPT, "bad header magic");
     f = good;
-    f.version = 2;
-    expect_forged(c, &records, &f, DR_EUNSUPPORTED, "header version 2");
+    f.version = 2; /* a version 2 header behind a version 1 preamble */
+    expect_forged(c, &records, &f, DR_ECORRUPT, "differs from the preamble's 1");
+    f.version = 3;
+    expect_forged(c, &records, &f, DR_EUNSUPPORTED, "header version 3");
     f = good;
     f.version = 0;
     expect_forged(c, &records, &f, DR_ECORRUPT, "version 0");
     f = good;
-    f.pre_version = 2;
-    expect_forged(c, &records, &f, DR_EUNSUPPORTED, "format version 2");
+    f.pre_version = 3;
+    expect_forged(c, &records, &f, DR_EUNSUPPORTED, "format version 3");
     f = good;
     f.pre_type = DR_BLOB_TREE; /* a tree pack listing data entries */
     expect_forged(c, &records, &f, DR_ECORRUPT, "has type 0 in a tree pack");

@@ -283,21 +283,26 @@ static void test_truncated_pack(void **state)
 {
     struct env *e = *state;
     /* cut the pack inside big's fifth chunk: the coalesced get comes back short, and the
-     * records before the cut are still delivered */
+     * records before the cut are still delivered (records are spread at random over the open
+     * data packs, so which of big's chunks lie before the cut depends on the run) */
     struct dr_index_txn *txn;
-    struct dr_index_blob b;
+    struct dr_index_blob b, bi[5];
     assert_int_equal(dr_index_begin(dr_repo_index(e->r), false, &txn), 0);
-    assert_int_equal(dr_index_blob_get(txn, &e->big.chunks[4], &b), 0);
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(dr_index_blob_get(txn, &e->big.chunks[i], &bi[i]), 0);
+    }
     dr_index_abort(txn);
+    b = bi[4];
     struct seen s;
     seen_init(&s, e);
     int64_t size = dr_mem_backend_size(STORE, e->pack);
     assert_true(size > 0);
-    assert_int_equal(dr_mem_backend_truncate(STORE, e->pack, b.offset + 10), 0);
+    uint64_t cut = (uint64_t)b.offset + 10;
+    assert_int_equal(dr_mem_backend_truncate(STORE, e->pack, cut), 0);
     struct dr_read_stats st = {0};
     assert_int_equal(dr_read_run(e->r, NULL, e->w, e->n, run_cb, &s, &st), 0);
     for (size_t i = 0; i < 4; i++) {
-        assert_int_equal(s.errors[i], 0);
+        assert_int_equal(s.errors[i], (uint64_t)bi[i].offset + bi[i].clen <= cut ? 0 : 1);
     }
     assert_int_equal(s.errors[4], 1);
     assert_non_null(strstr(s.msgs[4], e->pack));

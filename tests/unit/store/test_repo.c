@@ -3,10 +3,11 @@
  *
  * Covers: init writes config, its copy and a key file, and refuses a second init (DR_EEXIST);
  * open with the wrong password (DR_EAUTH) and of an empty store (DR_ENOREPO); data blobs put
- * through the pipeline are deduplicated and read back; an unknown blob is DR_ENOENT; a blob whose
- * record was damaged is DR_ECORRUPT naming the pack; reference counting +1/-1 on every distinct
- * blob reachable from a tree, and the count of blobs it had to skip; the snapshot list and
- * resolve; the counts of a reopened index. */
+ * through the pipeline are deduplicated and read back; data records are spread at random over
+ * two open packs (chunk-size privacy), every one indexed once and readable; an unknown blob is
+ * DR_ENOENT; a blob whose record was damaged is DR_ECORRUPT naming the pack; reference counting
+ * +1/-1 on every distinct blob reachable from a tree, and the count of blobs it had to skip; the
+ * snapshot list and resolve; the counts of a reopened index. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 #include "drrepo/mem.h"
+#include "drrepo/pack.h"
 #include "drrepo/pipeline.h"
 #include "fixture.h"
 #include "mem_backend.h"
@@ -133,6 +135,91 @@ static void test_blob_put_get(void **state)
     dr_buf_release(&out);
 }
 
+/* Chunk-size privacy: with many chunks, records are assigned at random to two open data packs,
+ * so a pack's records are not a run of consecutive chunks (one open pack would fill pack after
+ * pack with consecutive runs). Every chunk is in exactly one pack, indexed there, and readable. */
+static void test_random_pack_assignment(void **state)
+{
+    enum { N = 1000, LEN = 3000 }; /* ~3 MiB of incompressible records: several 1 MiB packs */
+    struct dr_test_env *e = *state;
+    struct dr_repo *r = e->repo[0];
+    struct dr_pipeline *w = NULL;
+    struct dr_id *ids = dr_xcalloc(N, sizeof(*ids));
+    assert_int_equal(dr_pipeline_open(r, &w), 0);
+    for (uint32_t i = 0; i < N; i++) {
+        uint8_t *p = dr_xmalloc(LEN);
+        dr_test_fill(p, LEN, 1000 + i);
+        assert_int_equal(dr_pipeline_put_data(w, p, LEN, &ids[i]), 0);
+    }
+    assert_int_equal(dr_pipeline_flush(w), 0);
+    struct dr_pipeline_stats st;
+    dr_pipeline_get_stats(w, &st);
+    assert_int_equal(st.blobs_added, N);
+    dr_pipeline_free(w);
+
+    char **names = NULL;
+    size_t npacks = dr_mem_backend_names(STORE, "data/", &names);
+    assert_true(npacks >= 3);
+    int *seen = dr_xcalloc(N, sizeof(*seen));
+    size_t scattered = 0, total = 0;
+    for (size_t p = 0; p < npacks; p++) {
+        struct dr_pack_entry *ent = NULL;
+        size_t n = 0;
+        uint64_t size;
+        uint8_t type;
+        assert_int_equal(dr_pack_read_header(dr_repo_backend(r), dr_repo_keys(r), names[p], &size,
+                                             &ent, &n, &type),
+                         0);
+        assert_int_equal(type, DR_BLOB_DATA);
+        size_t lo = N, hi = 0;
+        for (size_t k = 0; k < n; k++) {
+            size_t i = 0;
+            while (i < N && !dr_id_eq(&ids[i], &ent[k].id)) {
+                i++;
+            }
+            assert_true(i < N);
+            seen[i]++;
+            lo = i < lo ? i : lo;
+            hi = i > hi ? i : hi;
+        }
+        /* a pack filled from one open pack holds a contiguous run of chunks */
+        if (hi - lo + 1 != n) {
+            scattered++;
+        }
+        total += n;
+        free(ent);
+    }
+    assert_int_equal(total, N);
+    assert_true(scattered >= 1);
+
+    struct dr_index_txn *txn = NULL;
+    assert_int_equal(dr_index_begin(dr_repo_index(r), false, &txn), 0);
+    struct dr_buf out = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    uint8_t *want = dr_xmalloc(LEN);
+    char hex[DR_ID_HEX_LEN + 1];
+    for (uint32_t i = 0; i < N; i++) {
+        assert_int_equal(seen[i], 1);
+        struct dr_index_blob b;
+        assert_int_equal(dr_index_blob_get(txn, &ids[i], &b), 0);
+        bool named = false;
+        for (size_t p = 0; p < npacks && !named; p++) {
+            named = strstr(names[p], dr_id_hex(&b.pack, hex)) != NULL;
+        }
+        assert_true(named);
+        dr_buf_reset(&out);
+        assert_int_equal(dr_repo_blob_get(r, NULL, DR_BLOB_DATA, &ids[i], &out), 0);
+        dr_test_fill(want, LEN, 1000 + i);
+        assert_int_equal(out.len, LEN);
+        assert_memory_equal(out.buf, want, LEN);
+    }
+    assert_int_equal(dr_index_commit(txn), 0);
+    free(want);
+    dr_buf_release(&out);
+    dr_mem_backend_names_free(names, npacks);
+    free(seen);
+    free(ids);
+}
+
 static int count_refs(struct dr_repo *r, const struct dr_id *root, int delta)
 {
     struct dr_index_txn *txn = NULL;
@@ -222,6 +309,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_init_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blob_put_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_pack_assignment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refcount, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
