@@ -51,6 +51,11 @@ struct dr_pack_writer;
 
 /* k is borrowed and must outlive the writer. */
 struct dr_pack_writer *dr_pack_writer_new(const struct dr_keys *k, uint8_t type);
+/* The same for pack format version (1 or DR_PACK_VERSION): a repository of format version 1
+ * gets version 1 packs, unpadded, which every reader of such a repository reads
+ * (dr_repo_pack_version). */
+struct dr_pack_writer *dr_pack_writer_new_version(const struct dr_keys *k, uint8_t type,
+                                                  uint32_t version);
 void dr_pack_writer_free(struct dr_pack_writer *w);
 /* Appends a record made by dr_blob_encode. Errors: DR_EUSAGE when the pack is full
  * (DR_PACK_ENTRIES_MAX entries or DR_PACK_FILE_MAX bytes), when id is already in the pack, when

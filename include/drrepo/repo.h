@@ -51,6 +51,9 @@ const struct dr_keys *dr_repo_keys(const struct dr_repo *r);
 const struct dr_repo_config *dr_repo_config(const struct dr_repo *r);
 struct dr_compressor *dr_repo_compressor(struct dr_repo *r);
 const char *dr_repo_cache_dir(const struct dr_repo *r);
+/* The pack format version written into r: DR_PACK_VERSION (padded) from repository format
+ * version 2 on, 1 in a version 1 repository, which stays readable by the builds that made it. */
+uint32_t dr_repo_pack_version(const struct dr_repo *r);
 
 /* Opens a private working set (workset.h) in this repository's cache directory, next to its
  * index; the caller closes it with dr_workset_close. Errors: as dr_workset_open. */

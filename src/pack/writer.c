@@ -23,6 +23,7 @@
 struct dr_pack_writer {
     const struct dr_keys *k; /* borrowed: must outlive the writer */
     uint8_t type;
+    uint32_t version;   /* 2: padded (format/pack.md "Padding"); 1: for version 1 repositories */
     struct dr_buf data; /* preamble + records (+ header + trailer once finished) */
     struct dr_pack_entry *entries;
     size_t n, alloc;
@@ -74,7 +75,7 @@ static void write_preamble(struct dr_pack_writer *w)
 {
     uint8_t pre[DR_PACK_PREAMBLE_LEN] = {0};
     memcpy(pre, DR_MAGIC_PACK, DR_MAGIC_LEN);
-    dr_put_u32le(pre + 8, DR_PACK_VERSION);
+    dr_put_u32le(pre + 8, w->version);
     pre[12] = w->type;
     /* the buffer's cap is the file limit, far above 16 bytes: this cannot fail */
     if (dr_buf_add(&w->data, pre, sizeof(pre)) < 0) {
@@ -93,12 +94,22 @@ void dr_pack_writer_reserve(struct dr_pack_writer *w, size_t bytes)
 
 struct dr_pack_writer *dr_pack_writer_new(const struct dr_keys *k, uint8_t type)
 {
+    return dr_pack_writer_new_version(k, type, DR_PACK_VERSION);
+}
+
+struct dr_pack_writer *dr_pack_writer_new_version(const struct dr_keys *k, uint8_t type,
+                                                  uint32_t version)
+{
     if (type != DR_BLOB_DATA && type != DR_BLOB_TREE) {
         DR_BUG("pack writer for an unknown blob type");
+    }
+    if (version != 1 && version != DR_PACK_VERSION) {
+        DR_BUG("pack writer for an unknown pack version");
     }
     struct dr_pack_writer *w = dr_xcalloc(1, sizeof(*w));
     w->k = k;
     w->type = type;
+    w->version = version;
     dr_buf_init(&w->data, (size_t)DR_PACK_FILE_MAX);
     write_preamble(w);
     return w;
@@ -160,10 +171,10 @@ bool dr_pack_writer_has(const struct dr_pack_writer *w, const struct dr_id *id)
 
 /* Size of the finished pack, before padding, if it had n entries and size bytes of preamble
  * and records. */
-static uint64_t finished_size(uint64_t size, size_t n)
+static uint64_t finished_size(uint32_t version, uint64_t size, size_t n)
 {
-    return size + DR_AEAD_OVERHEAD + DR_PACK_HEADER_FIXED_LEN_V2 + (uint64_t)n * DR_PACK_ENTRY_LEN +
-           DR_PACK_TRAILER_LEN;
+    uint64_t fixed = version >= 2 ? DR_PACK_HEADER_FIXED_LEN_V2 : DR_PACK_HEADER_FIXED_LEN;
+    return size + DR_AEAD_OVERHEAD + fixed + (uint64_t)n * DR_PACK_ENTRY_LEN + DR_PACK_TRAILER_LEN;
 }
 
 uint64_t dr_pack_padme(uint64_t len)
@@ -179,9 +190,12 @@ uint64_t dr_pack_padme(uint64_t len)
 
 /* The padding that takes the finished pack to its padmé size, within the file limit (padding
  * is not worth refusing a pack for: the limit is far above any target size). */
-static uint32_t pad_len(uint64_t size, size_t n)
+static uint32_t pad_len(uint32_t version, uint64_t size, size_t n)
 {
-    uint64_t unpadded = finished_size(size, n);
+    if (version < 2) {
+        return 0; /* version 1 packs have no padding */
+    }
+    uint64_t unpadded = finished_size(version, size, n);
     uint64_t padded = DR_MIN(dr_pack_padme(unpadded), (uint64_t)DR_PACK_FILE_MAX);
     return (uint32_t)(padded - unpadded);
 }
@@ -204,7 +218,7 @@ int dr_pack_writer_add(struct dr_pack_writer *w, const struct dr_id *id, const u
         return dr_errorf(DR_EUSAGE, "blob %s is already in this pack", dr_id_hex(id, hex));
     }
     if (w->n >= DR_PACK_ENTRIES_MAX ||
-        finished_size(w->data.len + reclen, w->n + 1) > DR_PACK_FILE_MAX) {
+        finished_size(w->version, w->data.len + reclen, w->n + 1) > DR_PACK_FILE_MAX) {
         return dr_errorf(DR_EUSAGE, "pack is full (%zu blobs, %zu bytes)", w->n, w->data.len);
     }
     uint64_t offset = w->data.len;
@@ -237,9 +251,11 @@ static int build_header(const struct dr_pack_writer *w, uint32_t pad, struct dr_
         return rc;
     }
     rc = dr_buf_add(hdr, DR_MAGIC_PACK_HEADER, DR_MAGIC_LEN);
-    rc = rc ? rc : dr_buf_add_u32le(hdr, DR_PACK_VERSION);
+    rc = rc ? rc : dr_buf_add_u32le(hdr, w->version);
     rc = rc ? rc : dr_buf_add_u32le(hdr, (uint32_t)w->n);
-    rc = rc ? rc : dr_buf_add_u32le(hdr, pad);
+    if (w->version >= 2) {
+        rc = rc ? rc : dr_buf_add_u32le(hdr, pad);
+    }
     for (size_t i = 0; i < w->n && rc == 0; i++) {
         const struct dr_pack_entry *e = &w->entries[i];
         rc = dr_buf_add_u8(hdr, e->type);
@@ -271,7 +287,7 @@ int dr_pack_writer_finish(struct dr_pack_writer *w, struct dr_id *out_pack_id,
     memcpy(pre, w->data.buf, sizeof(pre));
     /* zero bytes after the last record (format/pack.md "Padding"): the pack's size then says
      * little about the sizes of the records in it; their length is in the sealed header */
-    uint32_t pad = pad_len(records_end, w->n);
+    uint32_t pad = pad_len(w->version, records_end, w->n);
     rc = build_header(w, pad, &hdr);
     if (rc < 0) {
         goto fail;

@@ -332,8 +332,10 @@ int dr_prune_repack(struct dr_repo *r, const struct dr_prune_opts *o, struct dr_
     rc = dr_index_pack_foreach(txn, plan_cb, &pl);
     dr_index_abort(txn);
     if (rc >= 0 && !o->dry_run && pl.nrepack) {
-        struct dr_pack_writer *w[2] = {dr_pack_writer_new(dr_repo_keys(r), DR_BLOB_DATA),
-                                       dr_pack_writer_new(dr_repo_keys(r), DR_BLOB_TREE)};
+        uint32_t pv = dr_repo_pack_version(r);
+        struct dr_pack_writer *w[2] = {
+            dr_pack_writer_new_version(dr_repo_keys(r), DR_BLOB_DATA, pv),
+            dr_pack_writer_new_version(dr_repo_keys(r), DR_BLOB_TREE, pv)};
         for (size_t i = 0; rc >= 0 && i < pl.nrepack; i++) {
             /* a signal stops the repack between packs: the new packs already indexed stay (the
              * next prune deletes what they made redundant), the records not yet written in the

@@ -164,7 +164,8 @@ static struct dr_pack_writer *new_data_writer(struct dr_pipeline *w)
         dr_pack_writer_reset(pw);
         return pw;
     }
-    struct dr_pack_writer *pw = dr_pack_writer_new(w->r->keys, DR_BLOB_DATA);
+    struct dr_pack_writer *pw =
+        dr_pack_writer_new_version(w->r->keys, DR_BLOB_DATA, dr_repo_pack_version(w->r));
     dr_pack_writer_reserve(pw, (size_t)w->r->config.pack_size + w->r->config.chunker.max +
                                    DR_AEAD_OVERHEAD + 1 + 64 * 1024);
     return pw;
@@ -198,7 +199,7 @@ int dr_pipeline_open(struct dr_repo *r, struct dr_pipeline **out)
     for (int i = 0; i < DATA_PACKS; i++) {
         w->dpw[i] = new_data_writer(w);
     }
-    w->tpw = dr_pack_writer_new(r->keys, DR_BLOB_TREE);
+    w->tpw = dr_pack_writer_new_version(r->keys, DR_BLOB_TREE, dr_repo_pack_version(r));
     w->z = dr_compressor_new(r->config.zstd_level);
     dr_buf_init(&w->treerec, DR_BLOB_RECORD_MAX);
     int rc = dr_index_begin(r->index, false, &w->rtxn);
@@ -420,7 +421,9 @@ static int write_pack(struct dr_pipeline *w, struct dr_pack_writer **slot, uint8
     w->up[w->nup++] = (struct upload){.pw = *slot, .type = type};
     pthread_cond_broadcast(&w->cv_up);
     pthread_mutex_unlock(&w->mu);
-    *slot = type == DR_BLOB_DATA ? new_data_writer(w) : dr_pack_writer_new(w->r->keys, type);
+    *slot = type == DR_BLOB_DATA
+                ? new_data_writer(w)
+                : dr_pack_writer_new_version(w->r->keys, type, dr_repo_pack_version(w->r));
     return 0;
 }
 

@@ -441,6 +441,11 @@ const char *dr_repo_cache_dir(const struct dr_repo *r)
     return r->cache_dir;
 }
 
+uint32_t dr_repo_pack_version(const struct dr_repo *r)
+{
+    return r->config.version >= 2 ? DR_PACK_VERSION : 1;
+}
+
 int dr_repo_workset_open(struct dr_repo *r, struct dr_workset **out)
 {
     char hex[DR_ID_HEX_LEN + 1];

@@ -35,6 +35,13 @@ v1
 dr_expect_success "v1: opens" drrepo dump latest hello.txt
 dr_check "v1: content" test "$(cat "$T/out")" = "$HELLO"
 dr_expect_success "v1: check --read-data" drrepo check --read-data
+# what is written into a version 1 repository stays readable by the builds that made it: version
+# 1 packs, without padding (format/pack.md)
+mkdir -p "$T/v1src" && head -c 300000 /dev/urandom >"$T/v1src/f"
+dr_expect_success "v1: snapshot" drrepo snapshot "$T/v1src"
+dr_check "v1: every pack is version 1" sh -c "for p in \$(find '$REPO/data' '$REPO/tree' -type f); do
+    [ \"\$(od -An -tx1 -j8 -N4 \"\$p\" | tr -d ' ')\" = 01000000 ] || exit 1; done"
+dr_expect_success "v1: check --read-data after the snapshot" drrepo check --read-data
 
 v1
 "$TOOL" flip "$REPO/config" 12 3 # reserved: bound into the sealed body's associated data
