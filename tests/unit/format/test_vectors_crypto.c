@@ -17,7 +17,10 @@
 #include <stdlib.h>
 
 #include <cmocka.h>
+
 #include <sodium.h>
+
+#include "vectors.h"
 
 #include "drrepo/buf.h"
 #include "drrepo/chunker.h"
@@ -29,89 +32,10 @@
 #include "drrepo/mem.h"
 #include "drrepo/repo.h"
 
-#define MAX_TOKENS 6
-
-/* One vector file: its lines split into whitespace-separated tokens. */
-struct vline {
-    char *tok[MAX_TOKENS];
-    int ntok;
-};
-
-struct vfile {
-    struct dr_buf text;
-    struct vline *lines;
-    size_t n, alloc;
-};
-
-static void vfile_load(struct vfile *v, const char *name)
-{
-    const char *src = getenv("DR_SRC");
-    char *path = dr_xasprintf("%s/format/vectors/%s", src && *src ? src : ".", name);
-    dr_buf_init(&v->text, 64u << 20);
-    v->lines = NULL;
-    v->n = v->alloc = 0;
-    if (dr_fs_read_file(path, &v->text) < 0) {
-        fail_msg("cannot read %s: %s (set DR_SRC to the source tree)", path, dr_error_msg());
-    }
-    free(path);
-
-    char *p = v->text.buf;
-    while (*p) {
-        char *eol = strchr(p, '\n');
-        char *next = eol ? eol + 1 : p + strlen(p);
-        if (eol) {
-            *eol = '\0';
-        }
-        if (*p != '#' && *p != '\0') {
-            struct vline l = {.ntok = 0};
-            char *q = p;
-            while (*q && l.ntok < MAX_TOKENS) {
-                while (*q == ' ' || *q == '\t' || *q == '\r') {
-                    *q++ = '\0';
-                }
-                if (!*q) {
-                    break;
-                }
-                l.tok[l.ntok++] = q;
-                while (*q && *q != ' ' && *q != '\t' && *q != '\r') {
-                    q++;
-                }
-            }
-            DR_GROW(v->lines, v->alloc, v->n + 1);
-            v->lines[v->n++] = l;
-        }
-        p = next;
-    }
-}
-
-static void vfile_free(struct vfile *v)
-{
-    dr_buf_release(&v->text);
-    free(v->lines);
-}
-
 /* The value of the first line named name (which must exist). */
-static const char *vget(const struct vfile *v, const char *name)
-{
-    for (size_t i = 0; i < v->n; i++) {
-        if (v->lines[i].ntok >= 2 && strcmp(v->lines[i].tok[0], name) == 0) {
-            return v->lines[i].tok[1];
-        }
-    }
-    fail_msg("vector field '%s' missing", name);
-    return NULL;
-}
-
 static uint64_t vget_u64(const struct vfile *v, const char *name)
 {
     return strtoull(vget(v, name), NULL, 10);
-}
-
-static void unhex(const char *s, uint8_t *out, size_t n)
-{
-    if (!dr_hex_decode(s, out, n)) {
-        fail_msg("bad hex of %zu bytes: %.80s", n, s);
-    }
 }
 
 /* Decodes a hex string of any even length into a new buffer. */
