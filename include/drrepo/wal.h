@@ -68,7 +68,7 @@ DR_MUST_CHECK int dr_wal_list(struct dr_repo *r, uint64_t sysid, struct dr_wal_a
                               size_t *out_n);
 void dr_wal_archives_free(struct dr_wal_archive *a, size_t n);
 
-/* The segment number of an LSN ("16/B374D848") in segments of seg_size bytes. Errors:
+/* Parses an LSN as PostgreSQL prints it ("16/B374D848") into its 64-bit value. Errors:
  * DR_EUSAGE (not an LSN). */
 DR_MUST_CHECK int dr_wal_parse_lsn(const char *s, uint64_t *out);
 /* The WAL file name of segment segno of timeline tli for segments of seg_size bytes. */

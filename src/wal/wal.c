@@ -359,25 +359,36 @@ int dr_wal_parse_lsn(const char *s, uint64_t *out)
     return 0;
 }
 
-/* Parses "[+-]HH[[:]MM]" at s into seconds east of UTC. */
+/* Reads exactly n decimal digits at *p (no sign, no blank), advancing *p. */
+static bool digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        v = v * 10 + (c - '0');
+    }
+    *p += n;
+    *out = v;
+    return true;
+}
+
+/* Parses "+HH", "+HHMM" or "+HH:MM" (or with '-') at s into seconds east of UTC. */
 static bool parse_offset(const char *s, long *out)
 {
     int sign = s[0] == '-' ? -1 : 1;
-    if (s[0] != '+' && s[0] != '-') {
+    int h = 0, m = 0;
+    const char *p = s + 1;
+    if ((s[0] != '+' && s[0] != '-') || !digits(&p, 2, &h)) {
         return false;
     }
-    int h = 0, m = 0, n = 0;
-    if (sscanf(s + 1, "%2d%n", &h, &n) != 1 || n != 2) {
-        return false;
-    }
-    const char *p = s + 1 + n;
     if (*p == ':') {
         p++;
     }
-    if (*p) {
-        if (sscanf(p, "%2d%n", &m, &n) != 1 || n != 2 || p[n] != '\0') {
-            return false;
-        }
+    if (*p && (!digits(&p, 2, &m) || *p)) {
+        return false;
     }
     if (h > 15 || m > 59) {
         return false;
@@ -390,18 +401,21 @@ int dr_wal_parse_time(const char *s, int64_t *out_ns)
 {
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
-    int n = 0;
-    char sep = 0;
-    if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &sep,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 7 ||
-        (sep != ' ' && sep != 'T') || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
-        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+    const char *p = s;
+    bool ok = digits(&p, 4, &tm.tm_year) && *p++ == '-' && digits(&p, 2, &tm.tm_mon) &&
+              *p++ == '-' && digits(&p, 2, &tm.tm_mday) && (*p == ' ' || *p == 'T') && p++ &&
+              digits(&p, 2, &tm.tm_hour) && *p++ == ':' && digits(&p, 2, &tm.tm_min) &&
+              *p++ == ':' && digits(&p, 2, &tm.tm_sec);
+    if (!ok || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
         return dr_errorf(DR_EUSAGE, "'%s' is not a time like 'YYYY-MM-DD HH:MM:SS[+TZ]'", s);
     }
-    const char *p = s + n;
     int64_t frac_ns = 0;
     if (*p == '.') {
         int64_t scale = 100000000;
+        if (p[1] < '0' || p[1] > '9') {
+            return dr_errorf(DR_EUSAGE, "'%s': a '.' without digits after the seconds", s);
+        }
         for (p++; *p >= '0' && *p <= '9'; p++) {
             frac_ns += (*p - '0') * scale;
             scale /= 10;
@@ -414,17 +428,22 @@ int dr_wal_parse_time(const char *s, int64_t *out_ns)
     if (*p == '\0') {
         tm.tm_isdst = -1;
         t = mktime(&tm); /* no zone: the local one, as PostgreSQL's TimeZone defaults to */
-    } else if (!strcmp(p, "Z") || !strcmp(p, " UTC") || !strcmp(p, "UTC") || !strcmp(p, "+00") ||
+    } else if (!strcmp(p, "Z") || !strcmp(p, " UTC") || !strcmp(p, "UTC") ||
                parse_offset(p[0] == ' ' ? p + 1 : p, &off)) {
         t = timegm(&tm) - off;
     } else {
         return dr_errorf(DR_EUSAGE, "'%s': cannot read the time zone '%s' (use +HH:MM or Z)", s, p);
+    }
+    if (t == (time_t)-1) {
+        return dr_errorf(DR_EUSAGE, "'%s' is not a time this system can represent", s);
     }
     *out_ns = (int64_t)t * 1000000000 + frac_ns;
     return 0;
 }
 
 /* ---- recovery settings ---- */
+
+#define RECOVERY_MARK "# recovery settings written by drrepo restore\n"
 
 /* Appends "key = 'value'\n" with the value quoted as postgresql.conf wants (' doubled). */
 static int conf_line(struct dr_buf *b, const char *key, const char *value)
@@ -448,10 +467,16 @@ int dr_wal_write_recovery(const char *datadir, const char *restore_command, cons
         dr_error_clear();
         rc = 0;
     }
+    /* a second restore into the same directory replaces the block an earlier one wrote (it is
+     * always last): a stale target must not linger above the new one */
+    char *mark = rc < 0 ? NULL : strstr(b.buf, RECOVERY_MARK);
+    if (mark && (mark == b.buf || mark[-1] == '\n')) {
+        dr_buf_setlen(&b, (size_t)(mark - b.buf));
+    }
     /* later lines win in postgresql.conf files: these override whatever the backup carried */
-    rc = rc < 0 ? rc
-                : dr_buf_addf(&b, "%s# recovery settings written by drrepo restore\n",
-                              b.len && b.buf[b.len - 1] != '\n' ? "\n" : "");
+    rc = rc < 0
+             ? rc
+             : dr_buf_addf(&b, "%s" RECOVERY_MARK, b.len && b.buf[b.len - 1] != '\n' ? "\n" : "");
     rc = rc < 0 ? rc : conf_line(&b, "restore_command", restore_command);
     rc = rc < 0 ? rc : conf_line(&b, "recovery_target_timeline", "latest");
     if (target_kind && rc >= 0) {

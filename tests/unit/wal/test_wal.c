@@ -148,6 +148,13 @@ static void test_parse_time(void **state)
     time_bad("2026-03-01_12:00:00Z");
     time_bad("2026-03-01 12:00:00 CEST");
     time_bad("2026-03-01 12:00:00+2");
+    /* digits exactly: no sign, blank or short field that sscanf would take */
+    time_bad("2026-03-01 12:00:00+-5");
+    time_bad("2026-03-01 12:00:00.Z");
+    time_bad(" 2026-03-01 12:00:00Z");
+    time_bad("+2026-03-01 12:00:00Z");
+    time_bad("2026-3-01 12:00:00Z");
+    time_bad("2026-03-01 12: 0:00Z");
     time_bad("2026-03-01 12:00:00+16:00");
     time_bad("2026-03-01 12:00:00+02:60");
     time_bad("2026-03-01 12:00:00+02:00:00");
@@ -282,6 +289,16 @@ static void test_write_recovery(void **state)
     assert_string_equal(s, "# recovery settings written by drrepo restore\n"
                            "restore_command = 'cmd'\n"
                            "recovery_target_timeline = 'latest'\n");
+    free(s);
+    /* a second restore replaces the first one's block: no stale target stays above */
+    assert_int_equal(dr_wal_write_recovery(dir, "cmd2", "xid", "1234"), 0);
+    s = slurp(conf);
+    assert_string_equal(s, "# recovery settings written by drrepo restore\n"
+                           "restore_command = 'cmd2'\n"
+                           "recovery_target_timeline = 'latest'\n"
+                           "recovery_target_xid = '1234'\n"
+                           "recovery_target_action = 'promote'\n"
+                           "recovery_target_inclusive = 'true'\n");
     free(s);
     assert_true(exists(dir, "recovery.signal"));
     dr_test_rmtree(dir);
