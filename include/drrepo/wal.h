@@ -32,6 +32,11 @@ enum dr_wal_pushed {
 DR_MUST_CHECK int dr_wal_push(struct dr_repo *r, uint64_t sysid, const char *path,
                               enum dr_wal_pushed *out);
 
+/* Fetches the archived object obj (a name dr_wal_object_name built), opens it and appends the
+ * file's bytes to out. Errors: DR_ENOENT, DR_ECORRUPT, DR_EUNSUPPORTED (each naming obj),
+ * DR_EIO, DR_ENET. */
+DR_MUST_CHECK int dr_wal_read(struct dr_repo *r, const char *obj, struct dr_buf *out);
+
 /* Fetches WAL file name of cluster sysid into dest, atomically (a temporary file renamed):
  * PostgreSQL may read dest as soon as it exists. Errors: DR_ENOENT (not archived; nothing is
  * written), DR_EUSAGE (not a WAL file name), DR_ECORRUPT, DR_EIO, DR_ENET. */

@@ -63,16 +63,12 @@ static void report_gaps(struct chk *c, const struct dr_wal_archive *a,
 /* --read-data: every archived file is fetched, authenticated and decoded. */
 static int read_files(struct chk *c, const struct dr_wal_archive *a)
 {
-    struct dr_buf raw = DR_BUF_INIT(DR_WALSEG_OBJ_MAX);
     struct dr_buf file = DR_BUF_INIT(DR_WAL_FILE_MAX);
     int rc = 0;
     for (size_t i = 0; rc >= 0 && i < a->n; i++) {
         char *obj = dr_wal_object_name(a->sysid, &a->v[i].f);
-        raw.len = file.len = 0;
-        rc = dr_backend_get(dr_repo_backend(c->r), obj, 0, UINT64_MAX, &raw);
-        rc = rc < 0 ? rc
-                    : dr_walseg_decode(dr_repo_keys(c->r), dr_repo_compressor(c->r), obj,
-                                       (const uint8_t *)raw.buf, raw.len, &file);
+        dr_buf_setlen(&file, 0);
+        rc = dr_wal_read(c->r, obj, &file);
         if (rc == DR_ECORRUPT || rc == DR_EUNSUPPORTED || rc == DR_ENOENT) {
             dr_check_problem(c->rep, DR_PROB_WAL, obj, "%s", dr_error_msg());
             dr_error_clear();
@@ -80,7 +76,6 @@ static int read_files(struct chk *c, const struct dr_wal_archive *a)
         }
         free(obj);
     }
-    dr_buf_release(&raw);
     dr_buf_release(&file);
     return rc;
 }

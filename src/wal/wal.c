@@ -78,8 +78,7 @@ static int read_wal_file(const char *path, struct dr_buf *out)
     return dr_fs_read_file(path, out);
 }
 
-/* Fetches and opens the archived object obj, appending the file's bytes to out. */
-static int fetch(struct dr_repo *r, const char *obj, struct dr_buf *out)
+int dr_wal_read(struct dr_repo *r, const char *obj, struct dr_buf *out)
 {
     struct dr_buf raw = DR_BUF_INIT(DR_WALSEG_OBJ_MAX);
     int rc = dr_backend_get(dr_repo_backend(r), obj, 0, UINT64_MAX, &raw);
@@ -116,7 +115,7 @@ int dr_wal_push(struct dr_repo *r, uint64_t sysid, const char *path, enum dr_wal
         /* PostgreSQL pushes a file again when it did not see the first push succeed (a crash
          * after the write, a timeout): the same bytes are a success, other bytes never are */
         dr_error_clear();
-        rc = fetch(r, obj, &old);
+        rc = dr_wal_read(r, obj, &old);
         if (rc >= 0 && (old.len != file.len || memcmp(old.buf, file.buf, file.len) != 0)) {
             rc = dr_errorf(DR_EEXIST,
                            "WAL file %s of cluster %" PRIu64
@@ -147,7 +146,7 @@ int dr_wal_get(struct dr_repo *r, uint64_t sysid, const char *name, const char *
     }
     char *obj = dr_wal_object_name(sysid, &f);
     struct dr_buf file = DR_BUF_INIT(DR_WAL_FILE_MAX);
-    rc = fetch(r, obj, &file);
+    rc = dr_wal_read(r, obj, &file);
     if (rc == DR_ENOENT) {
         dr_error_clear();
         rc = dr_errorf(DR_ENOENT, "WAL file %s of cluster %" PRIu64 " is not in the repository",
