@@ -102,6 +102,11 @@ static int pack_list_cb(void *arg, const char *name, uint64_t size)
     if (rc != 0) {
         return rc < 0 ? rc : 0;
     }
+    if (sc->r->index_new_note) {
+        dr_log_info("%s", sc->r->index_new_note);
+        free(sc->r->index_new_note);
+        sc->r->index_new_note = NULL;
+    }
     char *copy = kind == DR_LAYOUT_TREE ? dr_layout_name_dup(DR_LAYOUT_TREE_COPY, &id) : NULL;
     rc = index_pack(sc, &id, name, copy);
     free(copy);
@@ -408,9 +413,10 @@ int dr_repo_index_attach(struct dr_repo *r, bool verify)
     bool fresh = access(mdb, F_OK) != 0;
     free(mdb);
     if (fresh) {
-        dr_log_info("no local index for this repository yet; building it from the "
-                    "repository in '%s'",
-                    idxdir);
+        free(r->index_new_note);
+        r->index_new_note = dr_xasprintf("no local index for this repository yet; building it "
+                                         "from the repository in '%s'",
+                                         idxdir);
     } else if (verify) {
         rc = dr_index_verify_file(idxdir);
         if (rc < 0) {

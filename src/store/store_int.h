@@ -19,6 +19,9 @@ struct dr_repo {
     struct dr_copy_log *copylog; /* tree packs read from their other copy (repo.c) */
     struct dr_workset *ws;       /* the store's own working set, opened on first use */
     struct dr_lock *lock;        /* held by the caller (dr_repo_set_lock), or NULL */
+    /* the index was created by this open: the first pack the reconciliation reads says that
+     * it is being built (a new repository has none, so its first command stays quiet) */
+    char *index_new_note;
 };
 
 /* Writes a new key file for k (keys.c): for a repository of format version 2 also its second

@@ -14,6 +14,7 @@ dr_check "the refusal names the empty password" grep -q "empty password" "$T/err
 dr_check "nothing was created for the refused init" test ! -e "$T/r2/config"
 dr_expect_success "snapshots lists an empty repository" drrepo snapshots
 dr_check "no snapshots listed" grep -q "^0 snapshots" "$T/out"
+dr_check "the first command after init is quiet (no \"no local index\" line)" test ! -s "$T/err"
 DRREPO_REPOSITORY="$REPO" dr_expect_success "DRREPO_REPOSITORY names the repository" \
     "$DRREPO" snapshots
 # restic-style locations are refused (exit 2) before anything is created: a location such as
