@@ -129,6 +129,8 @@ dr_check "list: cluster 2's run" grep -qx "  timeline 1: $S1 - $S2 (2 segments)"
 dr_check "list: clusters sorted by system identifier" \
     test "$(grep -o '^cluster [0-9]*' "$T/list.txt" | tr '\n' ' ')" = "cluster $SYSID cluster $SYSID2 "
 dr_expect_success "wal list --json" drrepo wal list --json
+dr_check "wal list --json: every field is documented in docs/JSON.md" \
+    python3 "$DR_SRC/tests/e2e/jsondoc.py" "$DR_SRC/docs/JSON.md" wal "$T/out"
 tr -d ' \n' <"$T/out" >"$T/list.json"
 dr_check "list --json: cluster 1 as a string, its files and segment size" \
     grep -q "{\"system_identifier\":\"$SYSID\",\"files\":5,\"bytes\":[0-9]*,\"segment_size\":$SEG" "$T/list.json"
