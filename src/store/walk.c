@@ -12,6 +12,7 @@
 #include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
+#include "drrepo/util.h"
 #include "drrepo/walk.h"
 #include "drrepo/workset.h"
 
@@ -129,15 +130,31 @@ int dr_repo_snapshot_resolve(struct dr_repo *r, const char *spec, const char *ho
             rc = dr_errorf(DR_EUSAGE, "'%s' is not a snapshot id, id prefix or 'latest'", spec);
             goto out;
         }
+        /* an ambiguous prefix names its candidates (up to 5, with their times), so that the
+         * user can pick the longer prefix without another command */
+        char cand[5 * 48] = "";
+        size_t nfound = 0, used = 0;
         for (size_t i = 0; i < n; i++) {
-            char h[DR_ID_HEX_LEN + 1];
-            if (strncmp(dr_id_hex(&v[i].id, h), spec, len) == 0) {
-                if (found) {
-                    rc = dr_errorf(DR_EUSAGE, "snapshot prefix '%s' is ambiguous", spec);
-                    goto out;
-                }
+            char h[DR_ID_HEX_LEN + 1], when[32];
+            if (strncmp(dr_id_hex(&v[i].id, h), spec, len) != 0) {
+                continue;
+            }
+            if (nfound++ == 0) {
                 found = &v[i];
             }
+            if (nfound <= 5) {
+                dr_time_format(v[i].snap.time_ns, when, sizeof(when));
+                int w = snprintf(cand + used, sizeof(cand) - used, "%s%.16s (%s)",
+                                 nfound > 1 ? ", " : "", h, when);
+                used += w > 0 && (size_t)w < sizeof(cand) - used ? (size_t)w : 0;
+            }
+        }
+        if (nfound > 1) {
+            found = NULL;
+            rc = dr_errorf(DR_EUSAGE,
+                           "snapshot prefix '%s' is ambiguous: %zu snapshots match: %.*s%s", spec,
+                           nfound, (int)used, cand, nfound > 5 ? ", ..." : "");
+            goto out;
         }
         if (!found) {
             rc = dr_errorf(DR_ENOENT, "no snapshot with id '%s'", spec);

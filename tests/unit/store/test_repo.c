@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -304,6 +305,51 @@ static void test_refcount(void **state)
     dr_snapshot_release(&s);
 }
 
+/* An id prefix that two snapshots share is refused, and the error names both (a user picks
+ * the longer prefix from it); a prefix one snapshot has resolves. Snapshots are added until two
+ * share their first 4 hex digits (about 300 expected of 65,536 prefixes; bounded at 3,000). */
+static void test_ambiguous_prefix(void **state)
+{
+    struct dr_test_env *e = *state;
+    const struct dr_test_file f[] = {{.name = "a", .size = 10, .seed = 1}};
+    char a[DR_ID_HEX_LEN + 1] = "", b[DR_ID_HEX_LEN + 1] = "";
+    for (int round = 0; round < 30 && !a[0]; round++) {
+        for (int i = 0; i < 100; i++) {
+            struct dr_id id;
+            dr_test_commit(e->repo[0], f, 1, 1000 + round * 100 + i, &id);
+        }
+        struct dr_snap_entry *list = NULL;
+        size_t n = 0;
+        assert_int_equal(dr_repo_snapshot_list(e->repo[0], &list, &n, NULL), 0);
+        for (size_t i = 0; i < n && !a[0]; i++) {
+            for (size_t j = i + 1; j < n; j++) {
+                if (memcmp(&list[i].id, &list[j].id, 2) == 0) {
+                    dr_id_hex(&list[i].id, a);
+                    dr_id_hex(&list[j].id, b);
+                    break;
+                }
+            }
+        }
+        dr_snap_list_free(list, n);
+    }
+    assert_true(a[0]);
+    char prefix[5];
+    memcpy(prefix, a, 4);
+    prefix[4] = 0;
+    struct dr_id out;
+    assert_int_equal(dr_repo_snapshot_resolve(e->repo[0], prefix, NULL, NULL, &out), DR_EUSAGE);
+    assert_non_null(strstr(dr_error_msg(), "is ambiguous"));
+    char sa[17], sb[17];
+    snprintf(sa, sizeof(sa), "%.16s", a);
+    snprintf(sb, sizeof(sb), "%.16s", b);
+    assert_non_null(strstr(dr_error_msg(), sa));
+    assert_non_null(strstr(dr_error_msg(), sb));
+    dr_error_clear();
+    assert_int_equal(dr_repo_snapshot_resolve(e->repo[0], a, NULL, NULL, &out), 0);
+    char got[DR_ID_HEX_LEN + 1];
+    assert_string_equal(dr_id_hex(&out, got), a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +357,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_blob_put_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_pack_assignment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refcount, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ambiguous_prefix, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
