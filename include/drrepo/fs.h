@@ -29,8 +29,12 @@ DR_MUST_CHECK int dr_fs_fsync_dir(const char *dirpath);
 /* mkdir -p with mode 0700 for new directories. DR_EIO on failure. */
 DR_MUST_CHECK int dr_fs_mkdir_p(const char *path, mode_t mode);
 
-/* Reads a whole file into out (appending), failing with DR_ECORRUPT past out->max. */
+/* Reads a whole file into out (appending), failing with DR_ECORRUPT past out->max. Errors:
+ * those of open (DR_ENOENT for a missing file, else DR_EIO), DR_EIO, DR_ECORRUPT. */
 DR_MUST_CHECK int dr_fs_read_file(const char *path, struct dr_buf *out);
+/* The same from an open descriptor (a pipe: standard input), read to its end; name is for
+ * messages. The descriptor is left open. */
+DR_MUST_CHECK int dr_fs_read_fd(int fd, const char *name, struct dr_buf *out);
 
 /* Reads exactly len bytes at off; DR_ECORRUPT ("short") if the file ends first. */
 DR_MUST_CHECK int dr_fs_pread_full(int fd, void *buf, size_t len, uint64_t off, const char *name);

@@ -78,6 +78,16 @@ struct dr_source {
     void *arg;
 };
 
+/* --exclude-if-present NAME[:HEADER]: a directory that holds an entry named name is left out,
+ * itself and all it holds; with a header, only when that entry is a regular file whose first
+ * bytes are header (CACHEDIR.TAG's signature). */
+struct dr_exclude_marker {
+    const char *name; /* a plain file name */
+    const char *header;
+    size_t header_len; /* 0: the entry's existence is enough */
+};
+
+/* The excludes apply to what the walk finds below the paths given, never to a path given. */
 struct dr_source_files_opts {
     char **paths;
     size_t npaths;
@@ -85,6 +95,10 @@ struct dr_source_files_opts {
     size_t nexcludes;
     char **iexcludes; /* the same, matched with DR_PATTERN_ICASE (--iexclude) */
     size_t niexcludes;
+    const struct dr_exclude_marker *markers; /* --exclude-if-present */
+    size_t nmarkers;
+    bool exclude_larger;  /* --exclude-larger-than: regular files over larger_than bytes */
+    uint64_t larger_than; /* are left out (a file of exactly that size is kept) */
     bool one_file_system;
 };
 

@@ -37,6 +37,7 @@ static const struct dr_cmd commands[] = {
     {"snapshot", "save files, stdin or a command's output", dr_cmd_snapshot,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_METRICS,
      "snapshot [options] PATH...\n"
+     "snapshot --files-from FILE [options] [PATH...]\n"
      "snapshot --stdin --stdin-name NAME [options]\n"
      "snapshot --from-command --stdin-name NAME [options] -- COMMAND [ARG...]\n"
      "snapshot --redis redis://[user:password@]host:port [options]\n"

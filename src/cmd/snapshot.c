@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "drrepo/error.h"
@@ -30,25 +31,85 @@ static void strv_clear(struct strv *s)
     free(s->v);
 }
 
-static int read_exclude_file(const char *path, struct strv *out)
+/* How a list file is read. LIST_LINES (--exclude-file, --files-from): a line less its trailing
+ * blanks and carriage return, blank lines and lines starting with '#' skipped. LIST_VERBATIM
+ * (--files-from-verbatim): every non-empty line as it is. LIST_RAW (--files-from-raw): names
+ * that each end with a NUL byte, as find -print0 writes them; a list whose last name has no NUL
+ * was cut short, and is refused rather than backed up in part (restic does the same). */
+enum list_kind { LIST_LINES, LIST_VERBATIM, LIST_RAW };
+
+/* Appends the entries of the list file path to out. A list of paths (paths) may be '-',
+ * standard input, and be larger: a million paths is some 100 MB. Errors: those of
+ * dr_fs_read_file, and DR_EUSAGE for a list of paths that is not of its kind. */
+static int read_list(const char *path, enum list_kind kind, bool paths, struct strv *out)
 {
-    struct dr_buf b = DR_BUF_INIT(64u << 20);
-    int rc = dr_fs_read_file(path, &b);
-    if (rc < 0) {
-        dr_buf_release(&b);
-        return dr_error_wrap(rc, "exclude file");
+    struct dr_buf b = DR_BUF_INIT(paths ? DR_BUF_MAX_DEFAULT : 64u << 20);
+    int rc = paths && strcmp(path, "-") == 0 ? dr_fs_read_fd(STDIN_FILENO, "standard input", &b)
+                                             : dr_fs_read_file(path, &b);
+    if (rc >= 0 && paths && kind != LIST_RAW && memchr(b.buf, '\0', b.len)) {
+        /* a text list would be cut at the NUL without a word: it is a raw list */
+        rc = dr_errorf(DR_EUSAGE,
+                       "'%s' holds a NUL byte (a list of names ending with NUL is "
+                       "--files-from-raw)",
+                       path);
     }
-    char *save = NULL;
-    for (char *line = strtok_r(b.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        size_t n = strlen(line);
-        while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r')) {
-            line[--n] = '\0';
+    if (rc >= 0 && kind == LIST_RAW) {
+        for (size_t at = 0; at < b.len && rc >= 0;) {
+            const char *nul = memchr(b.buf + at, '\0', b.len - at);
+            if (!nul) {
+                rc = dr_errorf(DR_EUSAGE,
+                               "'%s': the last name does not end with a NUL byte "
+                               "(the list was cut short?)",
+                               path);
+            } else if (nul == b.buf + at) {
+                rc = dr_errorf(DR_EUSAGE, "'%s': an empty name at byte %zu", path, at);
+            } else {
+                strv_push(out, dr_xstrdup(b.buf + at));
+                at = (size_t)(nul - b.buf) + 1;
+            }
         }
-        if (n && line[0] != '#') {
-            strv_push(out, dr_xstrdup(line));
+    } else if (rc >= 0) {
+        char *save = NULL;
+        for (char *line = strtok_r(b.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            size_t n = strlen(line);
+            while (kind == LIST_LINES && n &&
+                   (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r')) {
+                line[--n] = '\0';
+            }
+            if (n && (kind == LIST_VERBATIM || line[0] != '#')) {
+                strv_push(out, dr_xstrdup(line));
+            }
         }
     }
     dr_buf_release(&b);
+    return rc;
+}
+
+/* --files-from and its variants: a list that cannot be read, or is not of its kind, is a bad
+ * command line (exit 2), as a path given that does not exist is. */
+static int read_files_from(struct dr_ctx *ctx, const char *opt, const char *path,
+                           enum list_kind kind, struct strv *out)
+{
+    int rc = read_list(path, kind, true, out);
+    return rc < 0 ? dr_cmd_usage(ctx, "%s: %s", opt, dr_error_msg()) : 0;
+}
+
+/* --exclude-if-present NAME[:HEADER]: the name up to the first ':' (as restic splits it, so
+ * that CACHEDIR.TAG:Signature: 8a47... keeps the colon of its header). m points into arg. */
+static int parse_marker(struct dr_ctx *ctx, const char *arg, struct dr_exclude_marker *m,
+                        char **name)
+{
+    const char *colon = strchr(arg, ':');
+    size_t nlen = colon ? (size_t)(colon - arg) : strlen(arg);
+    if (!dr_name_valid(arg, nlen)) {
+        return dr_cmd_usage(ctx, "--exclude-if-present takes a file name, not '%s'", arg);
+    }
+    *name = dr_xstrndup(arg, nlen);
+    *m = (struct dr_exclude_marker){
+        .name = *name,
+        .header = colon ? colon + 1 : NULL,
+        .header_len = colon ? strlen(colon + 1) : 0,
+    };
     return 0;
 }
 
@@ -146,6 +207,16 @@ const struct dr_opt dr_cmd_snapshot_opts[] = {
     {"exclude-file", 0, 4, "FILE", "exclude the patterns of FILE, one a line", DR_OPT_REPEAT, NULL},
     {"iexclude", 0, 12, "PATTERN", "as --exclude, with letters matching either case", DR_OPT_REPEAT,
      NULL},
+    {"exclude-if-present", 0, 14, "NAME",
+     "leave out directories holding NAME (NAME:HEADER: starting with HEADER)", DR_OPT_REPEAT, NULL},
+    {"exclude-larger-than", 0, 15, "SIZE", "leave out files larger than SIZE (K, M, G, T)", 0,
+     NULL},
+    {"files-from", 0, 16, "FILE", "also save the paths FILE lists, one a line ('-': stdin)",
+     DR_OPT_REPEAT, NULL},
+    {"files-from-verbatim", 0, 17, "FILE", "as --files-from, every line a path (no comments)",
+     DR_OPT_REPEAT, NULL},
+    {"files-from-raw", 0, 18, "FILE", "as --files-from, each path ending with a NUL byte",
+     DR_OPT_REPEAT, NULL},
     {"one-file-system", 'x', 'x', NULL, "do not cross mount points", 0, NULL},
     {"tag", 't', 't', "TAG", "tag the snapshot with TAG", DR_OPT_REPEAT, NULL},
     {"host", 'H', 'H', "HOST", "record HOST instead of this machine's name", 0, NULL},
@@ -201,7 +272,16 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     bool allow_empty = false;
     struct dr_source *owned = NULL;
     const struct dr_source *src = NULL;
-    struct strv excl = {0}, iexcl = {0}, tags = {0};
+    struct strv excl = {0}, iexcl = {0}, tags = {0}, paths = {0}, marker_names = {0};
+    struct dr_exclude_marker *markers = NULL;
+    size_t nmarkers = 0, amarkers = 0;
+    /* the --files-from lists, read once the command line is known to be good: '-' must not
+     * take standard input from --stdin */
+    struct list_arg {
+        const char *opt, *path;
+        enum list_kind kind;
+    } *lists = NULL;
+    size_t nlists = 0, alists = 0, nstdin = 0;
     bool use_stdin = false, from_cmd = false;
     const char *name = NULL, *redis_url = NULL, *pg_conninfo = NULL, *redis_pw_file = NULL;
     char *redis_pw = NULL;
@@ -217,8 +297,43 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         case 2: from_cmd = true; break;
         case 3: name = arg; break;
         case 'e': strv_push(&excl, dr_xstrdup(arg)); break;
-        case 4: rc = read_exclude_file(arg, &excl); break;
+        case 4:
+            rc = read_list(arg, LIST_LINES, false, &excl);
+            rc = rc < 0 ? dr_error_wrap(rc, "exclude file") : 0;
+            break;
         case 12: strv_push(&iexcl, dr_xstrdup(arg)); break;
+        case 14: {
+            char *mname = NULL;
+            DR_GROW(markers, amarkers, nmarkers + 1);
+            rc = parse_marker(ctx, arg, &markers[nmarkers], &mname);
+            if (rc >= 0) {
+                strv_push(&marker_names, mname);
+                nmarkers++;
+            }
+            break;
+        }
+        case 15:
+            fo.exclude_larger = true;
+            rc = dr_parse_size(arg, &fo.larger_than) < 0
+                     ? dr_cmd_usage(
+                           ctx, "--exclude-larger-than takes a size such as 500M, not '%s'", arg)
+                     : 0;
+            break;
+        case 16:
+        case 17:
+        case 18:
+            DR_GROW(lists, alists, nlists + 1);
+            lists[nlists++] = (struct list_arg){
+                c == 16   ? "--files-from"
+                : c == 17 ? "--files-from-verbatim"
+                          : "--files-from-raw",
+                arg,
+                c == 16   ? LIST_LINES
+                : c == 17 ? LIST_VERBATIM
+                          : LIST_RAW,
+            };
+            nstdin += strcmp(arg, "-") == 0;
+            break;
         case 'x': fo.one_file_system = true; break;
         case 't': strv_push(&tags, dr_xstrdup(arg)); break;
         case 'H': o.host = arg; break;
@@ -247,6 +362,19 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     if (rc >= 0 && nsources > 1) {
         rc = dr_cmd_usage(ctx, "--stdin, --from-command, --redis and --pg cannot be combined");
     }
+    if (rc >= 0 && nlists && nsources) {
+        rc = dr_cmd_usage(ctx, "%s lists paths: it cannot be combined with --%s", lists[0].opt,
+                          use_stdin   ? "stdin"
+                          : from_cmd  ? "from-command"
+                          : redis_url ? "redis"
+                                      : "pg");
+    }
+    if (rc >= 0 && nstdin > 1) {
+        rc = dr_cmd_usage(ctx, "standard input ('-') can be the list of one --files-from only");
+    }
+    for (size_t i = 0; i < nlists && rc >= 0; i++) {
+        rc = read_files_from(ctx, lists[i].opt, lists[i].path, lists[i].kind, &paths);
+    }
     if (rc >= 0 && (redis_url || pg_conninfo)) {
         if (nrest) {
             rc = dr_cmd_usage(ctx, "no paths are taken with --%s", redis_url ? "redis" : "pg");
@@ -262,8 +390,10 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         } else if (from_cmd && nrest == 0) {
             rc = dr_cmd_usage(ctx, "--from-command needs a command after '--'");
         }
-    } else if (rc >= 0 && nrest == 0) {
-        rc = dr_cmd_usage(ctx, "nothing to snapshot: give paths, --stdin or --from-command");
+    } else if (rc >= 0 && nrest == 0 && paths.n == 0) {
+        rc = nlists
+                 ? dr_cmd_usage(ctx, "nothing to snapshot: the %s lists name no path", lists[0].opt)
+                 : dr_cmd_usage(ctx, "nothing to snapshot: give paths, --stdin or --from-command");
     }
     if (rc >= 0 && redis_pw_file && !redis_url) {
         rc = dr_cmd_usage(ctx, "--redis-password-file is for --redis");
@@ -291,13 +421,20 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     fo.nexcludes = excl.n;
     fo.iexcludes = iexcl.v;
     fo.niexcludes = iexcl.n;
+    fo.markers = markers;
+    fo.nmarkers = nmarkers;
     if (from_cmd) {
         owned = dr_source_command_new(rest, name, allow_empty); /* argv is NULL-terminated */
     } else if (use_stdin) {
         owned = dr_source_stdin_new(STDIN_FILENO, name, allow_empty);
     } else if (!redis_url && !pg_conninfo) {
-        fo.paths = rest;
-        fo.npaths = (size_t)nrest;
+        /* the paths given and those the lists name, as one set (the source sorts them and
+         * drops repeats) */
+        for (int i = 0; i < nrest; i++) {
+            strv_push(&paths, dr_xstrdup(rest[i]));
+        }
+        fo.paths = paths.v;
+        fo.npaths = paths.n;
         owned = dr_source_files_new(&fo);
     }
     src = owned;
@@ -381,5 +518,9 @@ out:
     strv_clear(&excl);
     strv_clear(&iexcl);
     strv_clear(&tags);
+    strv_clear(&paths);
+    strv_clear(&marker_names);
+    free(markers);
+    free(lists);
     return rc;
 }

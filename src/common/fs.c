@@ -191,13 +191,8 @@ int dr_fs_mkdir_p(const char *path, mode_t mode)
     return rc;
 }
 
-int dr_fs_read_file(const char *path, struct dr_buf *out)
+int dr_fs_read_fd(int fd, const char *name, struct dr_buf *out)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return dr_error_errno(dr_error_from_errno(errno), "cannot open '%s'", path);
-    }
-    int rc = 0;
     for (;;) {
         size_t room = out->max - out->len;
         size_t want = room < 65536 ? room : 65536;
@@ -206,29 +201,35 @@ int dr_fs_read_file(const char *path, struct dr_buf *out)
             char probe;
             ssize_t n = read(fd, &probe, 1);
             if (n > 0) {
-                rc = dr_errorf(DR_ECORRUPT, "'%s' is larger than %zu bytes", path, out->max);
-            } else if (n < 0) {
-                rc = dr_error_errno(DR_EIO, "cannot read '%s'", path);
+                return dr_errorf(DR_ECORRUPT, "'%s' is larger than %zu bytes", name, out->max);
             }
-            break;
+            return n < 0 ? dr_error_errno(DR_EIO, "cannot read '%s'", name) : 0;
         }
-        rc = dr_buf_grow(out, want);
+        int rc = dr_buf_grow(out, want);
         if (rc < 0) {
-            break;
+            return rc;
         }
         ssize_t n = read(fd, out->buf + out->len, want);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
             }
-            rc = dr_error_errno(DR_EIO, "cannot read '%s'", path);
-            break;
+            return dr_error_errno(DR_EIO, "cannot read '%s'", name);
         }
         if (n == 0) {
-            break;
+            return 0;
         }
         dr_buf_setlen(out, out->len + (size_t)n);
     }
+}
+
+int dr_fs_read_file(const char *path, struct dr_buf *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return dr_error_errno(dr_error_from_errno(errno), "cannot open '%s'", path);
+    }
+    int rc = dr_fs_read_fd(fd, path, out);
     close(fd);
     return rc;
 }

@@ -1,7 +1,8 @@
 /* files.c: the file tree source. It walks the paths given, depth first, one directory at a
  * time: the directory's entries are read, sorted and stat'ed, regular files go to the sink
  * (which reads them with the files cache), and the directory is handed to the sink as a tree.
- * Excluded paths are skipped; with one_file_system a mount point is kept as an empty directory.
+ * Excluded paths are skipped (by pattern, by an --exclude-if-present marker in a directory, by
+ * size); with one_file_system a mount point is kept as an empty directory.
  * A directory that cannot be read is stored with what was read and marked incomplete.
  *
  * Entries are stat'ed, opened and listed relative to their directory's descriptor (fstatat,
@@ -48,11 +49,13 @@ struct walk {
 };
 
 /* An entry as the system calls reach it: name relative to the open directory dfd, or the
- * absolute path with AT_FDCWD; path is always the absolute path. */
+ * absolute path with AT_FDCWD; path is always the absolute path. given: a path given to the
+ * source, which the excludes never leave out. */
 struct entry {
     int dfd;
     const char *rel;
     const char *path;
+    bool given;
 };
 
 /* How much of a directory's listing was read. A directory not read to the end is stored with
@@ -82,8 +85,79 @@ static int entry_stat(const struct entry *e, struct stat *st)
     return fstatat(e->dfd, e->rel, st, AT_SYMLINK_NOFOLLOW);
 }
 
+/* Does the marker file rel/m->name (relative to dfd; path/m->name in messages) start with the
+ * marker's header? One that cannot be read does not: its directory is backed up, which loses
+ * nothing, and the warning (when warn) says why. */
+static bool header_matches(int dfd, const char *rel, const struct dr_exclude_marker *m,
+                           const char *path, bool warn)
+{
+    /* O_NONBLOCK: the entry was a regular file when stat'ed; should a FIFO have replaced it,
+     * the open must not wait for a writer */
+    int fd = openat(dfd, rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    char *buf = dr_xmalloc(m->header_len);
+    size_t got = 0;
+    int err = fd < 0 ? errno : 0;
+    while (fd >= 0 && got < m->header_len) {
+        ssize_t n = read(fd, buf + got, m->header_len - got);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            err = n < 0 ? errno : 0;
+            break;
+        }
+        got += (size_t)n;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (err && warn) {
+        dr_log_warn("cannot read '%s/%s' (--exclude-if-present): %s; its directory is backed up",
+                    strcmp(path, "/") == 0 ? "" : path, m->name, strerror(err));
+    }
+    bool match = !err && got == m->header_len && memcmp(buf, m->header, m->header_len) == 0;
+    free(buf);
+    return match;
+}
+
+/* Does the directory rel (relative to dfd; path in messages) hold an --exclude-if-present
+ * marker? */
+static bool marked(const struct dr_source_files_opts *o, int dfd, const char *rel, const char *path,
+                   bool warn)
+{
+    bool hit = false;
+    for (size_t i = 0; i < o->nmarkers && !hit; i++) {
+        const struct dr_exclude_marker *m = &o->markers[i];
+        char *mrel = dr_xasprintf("%s/%s", strcmp(rel, "/") == 0 ? "" : rel, m->name);
+        struct stat st;
+        hit = fstatat(dfd, mrel, &st, AT_SYMLINK_NOFOLLOW) == 0;
+        if (hit && m->header_len) {
+            hit = S_ISREG(st.st_mode) && header_matches(dfd, mrel, m, path, warn);
+        }
+        free(mrel);
+    }
+    return hit;
+}
+
+/* Is the entry left out by its size or, for a directory, by a marker in it? (The patterns are
+ * matched before the entry is stat'ed: see walk_dir.) A mount point that one_file_system keeps
+ * empty is not looked into: the other file system may be a network one that hangs. */
+static bool excluded_by_stat(const struct walk *w, const struct entry *e, const struct stat *st)
+{
+    const struct dr_source_files_opts *o = w->o;
+    if (S_ISREG(st->st_mode)) {
+        return o->exclude_larger && (uint64_t)st->st_size > o->larger_than;
+    }
+    if (S_ISDIR(st->st_mode) && o->nmarkers) {
+        return !(o->one_file_system && st->st_dev != w->root_dev) &&
+               marked(o, e->dfd, e->rel, e->path, true);
+    }
+    return false;
+}
+
 /* Builds the node for one existing entry; pnode is the parent snapshot's node for the same
- * path (NULL when none). Returns 1 when the entry is left out (unreadable). For a directory,
+ * path (NULL when none). Returns 1 when the entry is left out (unreadable), 2 when an exclude
+ * leaves it out (--exclude-if-present, --exclude-larger-than). For a directory,
  * *out_read (if not NULL) tells how much of it was read. *out_remember is set for a file whose
  * files-cache record the sink must be asked to write once the file's chunks are stored. */
 static int walk_entry(struct walk *w, const struct entry *e, const char *name,
@@ -101,6 +175,9 @@ static int walk_entry(struct walk *w, const struct entry *e, const char *name,
         dr_log_error("cannot stat '%s': %s", path, strerror(errno));
         w->sink->input_error(w->sink->arg);
         return 1;
+    }
+    if (!e->given && excluded_by_stat(w, e, &st)) {
+        return 2;
     }
     dr_source_node_from_stat(&w->owners, n, name, &st);
     int rc = 0;
@@ -254,15 +331,16 @@ static int walk_dir(struct walk *w, const struct entry *e, const struct dr_id *p
                                                    : dr_xasprintf("%s/%s", path, names[i]);
         if (!excluded(w->o, full)) {
             struct dr_node n;
-            struct entry sub = {dfd, dfd == AT_FDCWD ? full : names[i], full};
+            struct entry sub = {dfd, dfd == AT_FDCWD ? full : names[i], full, false};
             rc = walk_entry(w, &sub, names[i], dr_tree_find(&pt, names[i]), &n, NULL, &remember[i]);
             if (rc == 0) {
                 dr_tree_add(&t, &n);
             } else {
-                /* left out (1), or an error that stops the walk (a signal among them) */
+                /* left out (1: unreadable, 2: excluded), or an error that stops the walk (a
+                 * signal among them) */
                 dr_node_release(&n);
                 remember[i] = false;
-                rc = rc == 1 ? 0 : rc;
+                rc = rc > 0 ? 0 : rc;
             }
         }
         free(full);
@@ -329,7 +407,7 @@ static int walk_virtual(struct walk *w, const char *prefix, char **paths, size_t
             /* a path given: one that cannot be read at all counts against the snapshot */
             enum dir_read got;
             bool remember;
-            struct entry e = {AT_FDCWD, full, full};
+            struct entry e = {AT_FDCWD, full, full, true};
             rc = walk_entry(w, &e, comp, pnode, &n, &got, &remember);
             if (rc == 1 || (rc == 0 && got == DIR_READ_NONE)) {
                 w->sources_unread++;
@@ -378,11 +456,14 @@ static _Thread_local struct walk *scan_w;
 
 static int scan_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void)ftw;
-    if (excluded(scan_w->o, path)) {
+    const struct dr_source_files_opts *o = scan_w->o;
+    /* the walk's excludes, but for the paths given (level 0), and silent: the walk warns */
+    bool below = ftw->level > 0;
+    if (excluded(o, path) || (below && flag == FTW_D && marked(o, AT_FDCWD, path, path, false))) {
         return flag == FTW_D ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
     }
-    if (flag == FTW_F && S_ISREG(st->st_mode)) {
+    if (flag == FTW_F && S_ISREG(st->st_mode) &&
+        !(below && o->exclude_larger && (uint64_t)st->st_size > o->larger_than)) {
         scan_w->sink->scanned(scan_w->sink->arg, (uint64_t)st->st_size);
     }
     return FTW_CONTINUE;
@@ -483,7 +564,7 @@ static int walk_paths(struct walk *w, struct dr_snapshot *s)
                  * snapshot, named on stderr, like an unreadable file */
                 enum dir_read got;
                 w->sink->dir(w->sink->arg);
-                struct entry root = {AT_FDCWD, "/", "/"};
+                struct entry root = {AT_FDCWD, "/", "/", true};
                 rc = walk_dir(w, &root, have_parent ? &ptree : NULL, &s->tree, &got);
                 w->sources_unread += got == DIR_READ_NONE;
             }

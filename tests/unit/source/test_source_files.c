@@ -1,9 +1,10 @@
 /* test_source_files.c: the file tree source (src/source/files.c) driven into a fake sink, with
  * no repository: what it emits for a small tree (names, types, an exclude applied, a symlink's
  * target), which files it hands to the engine to read (relative to their directory's
- * descriptor) and remember (only those the engine asks for), and a directory that
+ * descriptor) and remember (only those the engine asks for), a directory that
  * cannot be read (the fault point "backup.opendir"), which is stored marked incomplete and
- * counted as an input error. */
+ * counted as an input error, and the excludes by marker file (with and without a header) and
+ * by size, which leave out what is below the path given but never the path itself. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -164,11 +165,18 @@ static int teardown(void **state)
     return rmdir(dir);
 }
 
-static int run(struct fake *f, struct dr_snapshot *s)
+/* Walks dir with the exclude "*.log" and the markers and size limit of x (NULL: none). */
+static int run_x(struct fake *f, struct dr_snapshot *s, const struct dr_source_files_opts *x)
 {
     char *paths[] = {dir};
     char *excl[] = {"*.log"};
     struct dr_source_files_opts o = {.paths = paths, .npaths = 1, .excludes = excl, .nexcludes = 1};
+    if (x) {
+        o.markers = x->markers;
+        o.nmarkers = x->nmarkers;
+        o.exclude_larger = x->exclude_larger;
+        o.larger_than = x->larger_than;
+    }
     struct dr_source *src = dr_source_files_new(&o);
     struct dr_source_sink sink = {
         .add_file = fake_add,
@@ -188,6 +196,11 @@ static int run(struct fake *f, struct dr_snapshot *s)
     int rc = src->build(src->arg, &sink, s);
     dr_source_free(src);
     return rc;
+}
+
+static int run(struct fake *f, struct dr_snapshot *s)
+{
+    return run_x(f, s, NULL);
 }
 
 static void test_tree(void **state)
@@ -254,12 +267,68 @@ static void test_missing_path(void **state)
     dr_snapshot_release(&s);
 }
 
+/* The tree dir/ as the walk stores it with the markers of x. */
+static void expect_dir_tree(const struct dr_source_files_opts *x, const char *want, unsigned dirs)
+{
+    struct fake f;
+    struct dr_snapshot s;
+    assert_int_equal(run_x(&f, &s, x), 0);
+    assert_non_null(strstr(f.log, want));
+    assert_int_equal(f.dirs, dirs);
+    assert_int_equal(f.errors, 0);
+    dr_snapshot_release(&s);
+}
+
+static void test_markers(void **state)
+{
+    (void)state;
+    char keep_a[256], drop_a[256];
+    snprintf(keep_a, sizeof(keep_a), ": a/%d/0 f.txt/%d/0 l/%d/0->f.txt\n", DR_NODE_DIR,
+             DR_NODE_FILE, DR_NODE_SYMLINK);
+    snprintf(drop_a, sizeof(drop_a), ": f.txt/%d/0 l/%d/0->f.txt\n", DR_NODE_FILE, DR_NODE_SYMLINK);
+    /* a holds x: a is left out, itself and all it holds, and not counted as a directory */
+    struct dr_exclude_marker m = {.name = "x"};
+    struct dr_source_files_opts x = {.markers = &m, .nmarkers = 1};
+    expect_dir_tree(&x, drop_a, 1);
+    /* with a header, only a file that starts with it marks its directory ("x" holds "x") */
+    m = (struct dr_exclude_marker){.name = "x", .header = "x", .header_len = 1};
+    expect_dir_tree(&x, drop_a, 1);
+    m = (struct dr_exclude_marker){.name = "x", .header = "xy", .header_len = 2};
+    expect_dir_tree(&x, keep_a, 2);
+    m = (struct dr_exclude_marker){.name = "x", .header = "y", .header_len = 1};
+    expect_dir_tree(&x, keep_a, 2);
+    /* the path given holds f.txt: it is saved all the same, as a path given that matches an
+     * --exclude pattern is */
+    struct dr_exclude_marker ms[] = {{.name = "none"}, {.name = "f.txt"}};
+    x = (struct dr_source_files_opts){.markers = ms, .nmarkers = 2};
+    expect_dir_tree(&x, keep_a, 2);
+}
+
+static void test_larger_than(void **state)
+{
+    (void)state;
+    /* f.txt has 5 bytes, a/x 1: a file of exactly the limit is kept */
+    char want[256];
+    struct dr_source_files_opts x = {.exclude_larger = true, .larger_than = 5};
+    snprintf(want, sizeof(want), ": a/%d/0 f.txt/%d/0 l/%d/0->f.txt\n", DR_NODE_DIR, DR_NODE_FILE,
+             DR_NODE_SYMLINK);
+    expect_dir_tree(&x, want, 2);
+    x.larger_than = 4;
+    snprintf(want, sizeof(want), "1: x/%d/0\n2: a/%d/0 l/%d/0->f.txt\n", DR_NODE_FILE, DR_NODE_DIR,
+             DR_NODE_SYMLINK);
+    expect_dir_tree(&x, want, 2);
+    /* 0: only empty files are kept; directories and symlinks are not files */
+    x.larger_than = 0;
+    snprintf(want, sizeof(want), "1:\n2: a/%d/0 l/%d/0->f.txt\n", DR_NODE_DIR, DR_NODE_SYMLINK);
+    expect_dir_tree(&x, want, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tree),
-        cmocka_unit_test(test_unreadable_dir),
-        cmocka_unit_test(test_missing_path),
+        cmocka_unit_test(test_tree),         cmocka_unit_test(test_unreadable_dir),
+        cmocka_unit_test(test_missing_path), cmocka_unit_test(test_markers),
+        cmocka_unit_test(test_larger_than),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
