@@ -150,6 +150,13 @@ DR_MUST_CHECK int dr_wal_check_chain(struct dr_repo *r, const struct dr_snapshot
                                      char out_last[DR_WAL_FILE_NAME_MAX],
                                      char out_gap[DR_WAL_FILE_NAME_MAX]);
 
+/* dr_wal_check_chain on an archive already listed (dr_wal_list of the backup's cluster: a, n),
+ * for a caller that goes on to fetch from it. */
+DR_MUST_CHECK int dr_wal_chain(const struct dr_wal_archive *a, size_t n,
+                               const struct dr_snapshot *s, const struct dr_wal_target *t,
+                               char out_last[DR_WAL_FILE_NAME_MAX],
+                               char out_gap[DR_WAL_FILE_NAME_MAX]);
+
 /* The window a cluster can be recovered to: from the end of the oldest base backup whose WAL
  * chain reaches the newest base backup's reachable end, to that end. */
 struct dr_wal_window {

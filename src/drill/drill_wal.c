@@ -44,13 +44,22 @@ int drill_stage_wal(struct dr_repo *r, const struct dr_snapshot *s, const struct
 {
     const struct dr_wal_target *t = o->pg_target;
     char last[DR_WAL_FILE_NAME_MAX], gap[DR_WAL_FILE_NAME_MAX];
-    int rc = dr_wal_check_chain(r, s, t, last, gap);
+    uint64_t sysid, segno;
+    uint32_t tli;
+    struct dr_wal_archive *a = NULL;
+    size_t na = 0, nfiles = 0;
+    /* one listing serves the chain check and the fetch */
+    int rc = dr_wal_backup_start(s, 0, &sysid, &tli, &segno);
+    rc = rc < 0 ? rc : dr_wal_list(r, sysid, &a, &na);
+    rc = rc < 0 ? rc : dr_wal_chain(a, na, s, t, last, gap);
     if (rc == DR_EDAMAGED || rc == DR_ECORRUPT) {
         drill_fail(res, "%s", dr_error_msg());
         dr_error_clear();
+        dr_wal_archives_free(a, na);
         return 0;
     }
     if (rc < 0) {
+        dr_wal_archives_free(a, na);
         return rc;
     }
     if (gap[0] && t->kind == DR_WAL_TARGET_LATEST) {
@@ -59,14 +68,9 @@ int drill_stage_wal(struct dr_repo *r, const struct dr_snapshot *s, const struct
                    "WAL file %s is missing from the archive: recovery to the latest point "
                    "stops at %s",
                    gap, last[0] ? last : "the end of the base backup");
+        dr_wal_archives_free(a, na);
         return 0;
     }
-    uint64_t sysid, segno;
-    uint32_t tli;
-    struct dr_wal_archive *a = NULL;
-    size_t na = 0, nfiles = 0;
-    rc = dr_wal_backup_start(s, 0, &sysid, &tli, &segno);
-    rc = rc < 0 ? rc : dr_wal_list(r, sysid, &a, &na);
     char *dir = dr_fs_join(tmp, "wal");
     if (rc >= 0 && mkdir(dir, 0755) < 0) {
         rc = dr_error_errno(DR_EIO, "cannot create '%s'", dir);

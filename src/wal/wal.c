@@ -581,23 +581,18 @@ int dr_wal_backup_start(const struct dr_snapshot *s, uint64_t seg_size, uint64_t
     return 0;
 }
 
-int dr_wal_check_chain(struct dr_repo *r, const struct dr_snapshot *s,
-                       const struct dr_wal_target *t, char out_last[DR_WAL_FILE_NAME_MAX],
-                       char out_gap[DR_WAL_FILE_NAME_MAX])
+int dr_wal_chain(const struct dr_wal_archive *a, size_t n, const struct dr_snapshot *s,
+                 const struct dr_wal_target *t, char out_last[DR_WAL_FILE_NAME_MAX],
+                 char out_gap[DR_WAL_FILE_NAME_MAX])
 {
     uint64_t sysid, segno;
     uint32_t tli;
     out_last[0] = out_gap[0] = '\0';
-    int rc = dr_wal_backup_start(s, 0, &sysid, &tli, &segno);
-    struct dr_wal_archive *a = NULL;
-    size_t n = 0;
-    rc = rc < 0 ? rc : dr_wal_list(r, sysid, &a, &n);
-    if (rc < 0 || n == 0 || a[0].seg_size == 0) {
-        dr_wal_archives_free(a, n);
-        return rc;
+    if (n == 0 || a[0].seg_size == 0) {
+        return 0;
     }
     uint64_t size = a[0].seg_size, last_ok = 0;
-    rc = dr_wal_backup_start(s, size, &sysid, &tli, &segno);
+    int rc = dr_wal_backup_start(s, size, &sysid, &tli, &segno);
     uint64_t g = rc < 0 ? 0 : dr_wal_first_gap(&a[0], tli, segno, &last_ok);
     uint64_t gapseg = g == UINT64_MAX ? 0 : g;
     if (g) {
@@ -613,6 +608,21 @@ int dr_wal_check_chain(struct dr_repo *r, const struct dr_snapshot *s,
                        "reach %s",
                        out_gap, sysid, t->value);
     }
+    return rc;
+}
+
+int dr_wal_check_chain(struct dr_repo *r, const struct dr_snapshot *s,
+                       const struct dr_wal_target *t, char out_last[DR_WAL_FILE_NAME_MAX],
+                       char out_gap[DR_WAL_FILE_NAME_MAX])
+{
+    uint64_t sysid, segno;
+    uint32_t tli;
+    out_last[0] = out_gap[0] = '\0';
+    int rc = dr_wal_backup_start(s, 0, &sysid, &tli, &segno);
+    struct dr_wal_archive *a = NULL;
+    size_t n = 0;
+    rc = rc < 0 ? rc : dr_wal_list(r, sysid, &a, &n);
+    rc = rc < 0 ? rc : dr_wal_chain(a, n, s, t, out_last, out_gap);
     dr_wal_archives_free(a, n);
     return rc;
 }
