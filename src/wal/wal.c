@@ -531,11 +531,36 @@ const char *dr_wal_target_setting(const struct dr_wal_target *t)
     return names[t->kind];
 }
 
+/* The WAL position of base backup s, from its meta (written by src/source/pg.c): false for a
+ * snapshot that is not a PostgreSQL base backup, or whose position does not parse. The one
+ * reader of these keys for recovery, retention and the window. */
+struct backup_pos {
+    uint64_t sysid, start_lsn, end_lsn;
+    uint32_t end_tli;
+};
+
+static bool backup_pos(const struct dr_snapshot *s, struct backup_pos *p)
+{
+    const char *sid = dr_snapshot_get_meta(s, "pg.system_identifier");
+    const char *start = dr_snapshot_get_meta(s, "pg.start_lsn");
+    const char *end = dr_snapshot_get_meta(s, "pg.end_lsn");
+    const char *tli = dr_snapshot_get_meta(s, "pg.end_timeline");
+    uint64_t t;
+    if (!s->source || strcmp(s->source, "postgresql") != 0 || !sid || !start || !end || !tli ||
+        dr_parse_u64(sid, &p->sysid) < 0 || dr_wal_parse_lsn(start, &p->start_lsn) < 0 ||
+        dr_wal_parse_lsn(end, &p->end_lsn) < 0 || dr_parse_u64(tli, &t) < 0 || t == 0 ||
+        t > UINT32_MAX) {
+        dr_error_clear();
+        return false;
+    }
+    p->end_tli = (uint32_t)t;
+    return true;
+}
+
 bool dr_wal_backup_reaches(const struct dr_snapshot *s, const struct dr_wal_target *t)
 {
-    const char *end_lsn = dr_snapshot_get_meta(s, "pg.end_lsn");
-    if (!s->source || strcmp(s->source, "postgresql") != 0 || !end_lsn ||
-        !dr_snapshot_get_meta(s, "pg.start_lsn")) {
+    struct backup_pos p;
+    if (!backup_pos(s, &p)) {
         return false;
     }
     if (t->kind == DR_WAL_TARGET_TIME) {
@@ -548,15 +573,7 @@ bool dr_wal_backup_reaches(const struct dr_snapshot *s, const struct dr_wal_targ
         }
         return end_ns <= t->time_ns;
     }
-    if (t->kind == DR_WAL_TARGET_LSN) {
-        uint64_t lsn;
-        if (dr_wal_parse_lsn(end_lsn, &lsn) < 0) {
-            dr_error_clear();
-            return false;
-        }
-        return lsn <= t->lsn;
-    }
-    return true;
+    return t->kind != DR_WAL_TARGET_LSN || p.end_lsn <= t->lsn;
 }
 
 int dr_wal_backup_start(const struct dr_snapshot *s, uint64_t seg_size, uint64_t *out_sysid,
@@ -564,20 +581,15 @@ int dr_wal_backup_start(const struct dr_snapshot *s, uint64_t seg_size, uint64_t
 {
     /* the backup carries its WAL up to its end position (BASE_BACKUP ... WAL): what recovery
      * must fetch from the archive starts with the segment that holds the end */
-    const char *sid = dr_snapshot_get_meta(s, "pg.system_identifier");
-    const char *end = dr_snapshot_get_meta(s, "pg.end_lsn");
-    const char *tli = dr_snapshot_get_meta(s, "pg.end_timeline");
-    uint64_t id, lsn, t;
-    if (!sid || !end || !tli || dr_parse_u64(sid, &id) < 0 || dr_wal_parse_lsn(end, &lsn) < 0 ||
-        dr_parse_u64(tli, &t) < 0 || t == 0 || t > UINT32_MAX) {
-        dr_error_clear();
+    struct backup_pos p;
+    if (!backup_pos(s, &p)) {
         return dr_errorf(DR_ECORRUPT,
                          "the snapshot is not a PostgreSQL base backup with its WAL position "
-                         "(meta pg.system_identifier, pg.end_lsn, pg.end_timeline)");
+                         "(meta pg.system_identifier, pg.start_lsn, pg.end_lsn, pg.end_timeline)");
     }
-    *out_sysid = id;
-    *out_tli = (uint32_t)t;
-    *out_segno = seg_size ? lsn / seg_size : 0;
+    *out_sysid = p.sysid;
+    *out_tli = p.end_tli;
+    *out_segno = seg_size ? p.end_lsn / seg_size : 0;
     return 0;
 }
 
@@ -633,17 +645,12 @@ int dr_wal_check_chain(struct dr_repo *r, const struct dr_snapshot *s,
 static uint64_t oldest_start(const struct dr_wal_archive *a, const struct dr_snap_entry *snaps,
                              size_t n)
 {
-    uint64_t best = UINT64_MAX, lsn, id;
+    uint64_t best = UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
-        const struct dr_snapshot *s = &snaps[i].snap;
-        const char *sid = dr_snapshot_get_meta(s, "pg.system_identifier");
-        const char *start = dr_snapshot_get_meta(s, "pg.start_lsn");
-        if (!s->source || strcmp(s->source, "postgresql") != 0 || !sid || !start ||
-            dr_parse_u64(sid, &id) < 0 || id != a->sysid || dr_wal_parse_lsn(start, &lsn) < 0) {
-            dr_error_clear();
-            continue;
+        struct backup_pos p;
+        if (backup_pos(&snaps[i].snap, &p) && p.sysid == a->sysid) {
+            best = DR_MIN(best, p.start_lsn / a->seg_size);
         }
-        best = DR_MIN(best, lsn / a->seg_size);
     }
     return best;
 }
