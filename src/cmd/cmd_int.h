@@ -257,6 +257,13 @@ bool dr_select_matches(const struct dr_select *sel, const struct dr_snapshot *s)
 /* "latest --host db1 --path /srv": spec and the selector options as given, for messages.
  * malloc'd. */
 char *dr_select_describe(const struct dr_select *sel, const char *spec);
+/* Opens the repository and lists its snapshots (dr_repo_snapshot_list: oldest first, *bad the
+ * unreadable ones) with their drill results, for the commands that show snapshots
+ * (snapshots, metrics). Drill results that cannot be read are a warning: the listing goes on
+ * without them. Free with dr_snap_list_free and dr_drill_results_release. */
+struct dr_drill_results;
+DR_MUST_CHECK int dr_select_list(struct dr_ctx *ctx, struct dr_snap_entry **v, size_t *n,
+                                 size_t *bad, struct dr_drill_results *drills);
 
 /* Point-in-time recovery of PostgreSQL (pitr.c), for restore and drill: --pg-time TIME,
  * --pg-lsn LSN, --pg-xid XID and --pg-latest, of which one may be given. A command puts

@@ -145,22 +145,14 @@ static const struct dr_snapshot *find_snap(const struct dr_snap_entry *v, size_t
 
 int dr_cmd_metrics(struct dr_ctx *ctx, int argc, char **argv)
 {
-    (void)argc;
+    (void)argc; /* the table says metrics takes no argument: the parser refused any */
     (void)argv;
-    int rc = dr_cmd_open(ctx);
+    struct dr_snap_entry *v;
+    size_t n, bad = 0;
+    struct dr_drill_results d;
+    int rc = dr_select_list(ctx, &v, &n, &bad, &d);
     if (rc < 0) {
         return rc;
-    }
-    struct dr_snap_entry *v = NULL;
-    size_t n = 0, bad = 0;
-    rc = dr_repo_snapshot_list(ctx->r, &v, &n, &bad);
-    if (rc < 0) {
-        return rc;
-    }
-    struct dr_drill_results d = {0};
-    if (dr_drill_results_load(ctx->r, &d) < 0) {
-        fprintf(stderr, "drrepo: warning: drill results left out: %s\n", dr_error_msg());
-        dr_error_clear();
     }
     /* the list is oldest first: the last snapshot of a group is its latest */
     struct group *g = NULL;

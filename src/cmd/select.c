@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drrepo/drill.h"
 #include "drrepo/error.h"
+#include "drrepo/log.h"
 #include "drrepo/mem.h"
 
 bool dr_select_opt(struct dr_select *sel, int c, const char *arg)
@@ -145,5 +147,21 @@ int dr_select_resolve(struct dr_ctx *ctx, const struct dr_select *sel, const cha
         free(d);
     }
     dr_snap_list_free(v, n);
+    return rc;
+}
+
+int dr_select_list(struct dr_ctx *ctx, struct dr_snap_entry **v, size_t *n, size_t *bad,
+                   struct dr_drill_results *drills)
+{
+    *v = NULL;
+    *n = 0;
+    *drills = (struct dr_drill_results){0};
+    int rc = dr_cmd_open(ctx);
+    rc = rc < 0 ? rc : dr_repo_snapshot_list(ctx->r, v, n, bad);
+    if (rc >= 0 && dr_drill_results_load(ctx->r, drills) < 0) {
+        /* a listing of snapshots should not fail because drill results cannot be read */
+        dr_log_warn("drill results left out: %s", dr_error_msg());
+        dr_error_clear();
+    }
     return rc;
 }

@@ -128,21 +128,12 @@ int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
     if (argc != 0) {
         return dr_cmd_usage(ctx, "unexpected argument '%s'", argv[0]);
     }
-    int rc = dr_cmd_open(ctx);
+    struct dr_snap_entry *v;
+    size_t n, bad = 0;
+    struct dr_drill_results d;
+    int rc = dr_select_list(ctx, &v, &n, &bad, &d);
     if (rc < 0) {
         return rc;
-    }
-    struct dr_snap_entry *v = NULL;
-    size_t n = 0, bad = 0;
-    rc = dr_repo_snapshot_list(ctx->r, &v, &n, &bad);
-    if (rc < 0) {
-        return rc;
-    }
-    struct dr_drill_results d = {0};
-    /* a snapshots listing should not fail because drill results cannot be read */
-    if (dr_drill_results_load(ctx->r, &d) < 0) {
-        fprintf(stderr, "drrepo: warning: drill results not shown: %s\n", dr_error_msg());
-        dr_error_clear();
     }
     struct dr_buf j = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
     struct dr_json w;
