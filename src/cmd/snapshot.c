@@ -298,8 +298,9 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         case 3: name = arg; break;
         case 'e': strv_push(&excl, dr_xstrdup(arg)); break;
         case 4:
+            /* an exclude file that cannot be read is a bad command line, as a list of paths */
             rc = read_list(arg, LIST_LINES, false, &excl);
-            rc = rc < 0 ? dr_error_wrap(rc, "exclude file") : 0;
+            rc = rc < 0 ? dr_cmd_usage(ctx, "--exclude-file: %s", dr_error_msg()) : 0;
             break;
         case 12: strv_push(&iexcl, dr_xstrdup(arg)); break;
         case 14: {

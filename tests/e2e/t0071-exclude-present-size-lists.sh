@@ -103,6 +103,9 @@ dr_must_fail 2 "a missing --files-from file" drrepo snapshot --files-from "$T/no
 dr_check "is named in one line" \
     sh -c "test \$(wc -l < '$T/err') -eq 1 && grep -q -- \"--files-from: cannot open '$T/no-such-list'\" '$T/err'"
 dr_must_fail 2 "a missing --files-from-raw file" drrepo snapshot --files-from-raw "$T/no-such-list"
+dr_must_fail 2 "a missing --exclude-file too" drrepo snapshot --exclude-file "$T/no-such-list" "$S"
+dr_check "is named in one line" \
+    sh -c "test \$(wc -l < '$T/err') -eq 1 && grep -q -- \"--exclude-file: cannot open '$T/no-such-list'\" '$T/err'"
 dr_check "no snapshot was recorded" test "$(drrepo snapshots --json | grep -o '"id"' | wc -l)" -eq "$before"
 dr_must_fail 2 "--files-from cannot be combined with --stdin" \
     sh -c "echo x | '$DRREPO' -r '$REPO' snapshot --stdin --stdin-name x --files-from '$T/list'"
