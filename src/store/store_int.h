@@ -53,6 +53,10 @@ DR_MUST_CHECK int dr_objcache_get(struct dr_repo *r, const char *obj, const stru
 void dr_objcache_put(struct dr_repo *r, const char *obj, const void *data, size_t len);
 void dr_objcache_drop(struct dr_repo *r, const char *obj);
 
+/* Frees what the one-at-a-time reads keep in r (blobread.c): the tree cache and the log of tree
+ * packs read from their copy. */
+void dr_repo_reads_free(struct dr_repo *r);
+
 DR_MUST_CHECK int dr_repo_load_keys(struct dr_repo *r, const char *password, const char *hint,
                                     struct dr_open_failure *f);
 
