@@ -504,6 +504,14 @@ static int build(void *arg, const struct dr_source_sink *sink, struct dr_snapsho
     if (rc >= 0) {
         rc = count_all(ps, dbs, &before);
     }
+    /* the snapshot's path names the server; with the host it makes the origin by which the
+     * parent is found: the latest earlier snapshot of this server (for --warn-size-change and
+     * the listings; deduplication needs no parent) */
+    char path[sizeof(ps->server) + 16];
+    struct dr_id ptree;
+    snprintf(path, sizeof(path), "postgresql://%s", ps->server);
+    dr_snapshot_add_path(s, path);
+    (void)sink->parent(sink->arg, s, &ptree);
     dr_snapshot_add_meta(s, "pg.version", ps->version);
     dr_snapshot_add_meta(s, "pg.system_identifier", ps->sysid);
     dr_snapshot_add_meta(s, "pg.dbname", ps->dbname);
@@ -540,9 +548,6 @@ static int build(void *arg, const struct dr_source_sink *sink, struct dr_snapsho
         dr_snapshot_add_meta(s, "pg.superuser", PQgetvalue(su, 0, 0));
     }
     record_counts(s, &before, &after);
-    char path[sizeof(ps->server) + 16];
-    snprintf(path, sizeof(path), "postgresql://%s", ps->server);
-    dr_snapshot_add_path(s, path);
 out:
     if (ps->copybuf) {
         PQfreemem(ps->copybuf);

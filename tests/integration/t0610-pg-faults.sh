@@ -44,7 +44,8 @@ src -c "create role $lprole login replication" -c "grant pg_read_all_data to $lp
 nodb=$(sed -E 's/(^| )dbname=[^ ]*//' <<<"$DR_TEST_PG_DSN")
 dr_check "the test's DSN without dbname has none" sh -c "! echo '$nodb' | grep -q dbname"
 dr_expect_success "--pg without dbname, as the least-privilege role" \
-    drrepo snapshot --pg "$nodb user=$lprole"
+    drrepo snapshot --json --pg "$nodb user=$lprole"
+dr_check "the first snapshot of the server has no parent" grep -q '"parent":null' "$T/out"
 dr_check "no row count was skipped" sh -c "! grep -q 'not recorded' '$T/err'"
 dr_expect_success "its snapshot passes check" drrepo check
 drrepo snapshots --json >"$T/snaps.before" 2>/dev/null
@@ -54,20 +55,24 @@ drrepo snapshots --json >"$T/snaps.before" 2>/dev/null
 # warning naming database and table and recorded as pg.skipped.* instead of failing the backup;
 # given pg_read_all_data every count is there; row-level security on the table skips it again
 # (its count would be filtered). pg_hba.conf is not changed here: the server is shared.
-# meta SNAPID KEY: the value of KEY in the metadata of snapshot SNAPID (empty when absent)
-meta() {
+# meta SNAPID KEY: the value of KEY in the metadata of snapshot SNAPID (empty when absent);
+# meta_field SNAPID FIELD: a field of its `snapshots --json` entry
+meta_field() {
     drrepo snapshots --json 2>/dev/null | python3 -c '
 import json, sys
 for s in json.load(sys.stdin):
     if s["id"] == sys.argv[1]:
-        print(s.get("meta", {}).get(sys.argv[2], ""))' "$1" "$2"
+        v = s.get("meta", {}).get(sys.argv[3], "") if sys.argv[2] == "meta" else s[sys.argv[2]]
+        print("" if v is None else v)' "$1" "$2" "${3:-}"
 }
+meta() { meta_field "$1" meta "$2"; }
 src -c "create database $pdb" -c "create role $monrole login replication" -c "grant pg_monitor to $monrole" || exit 1
 "$PGB/psql" -X -q -v ON_ERROR_STOP=1 "$DR_TEST_PG_DSN dbname=$pdb" \
     -c "create table secret (v int); insert into secret select generate_series(1, 42);" || exit 1
 dr_expect_success "--pg as a role that may not read a table" \
     drrepo snapshot --json --pg "$DR_TEST_PG_DSN user=$monrole"
 id=$(dr_json_field id)
+first=$id
 dr_check "the skip is a warning naming database and table" \
     grep -q "warning: row count of table 'public.secret' of database '$pdb' not recorded: the backup role may not read it" "$T/err"
 dr_check "the skip is one line per table" test "$(grep -c "public.secret' of database '$pdb'" "$T/err")" = 1
@@ -78,6 +83,9 @@ src -c "grant pg_read_all_data to $monrole" || exit 1
 dr_expect_success "--pg as that role with pg_read_all_data" \
     drrepo snapshot --json --pg "$DR_TEST_PG_DSN user=$monrole"
 id=$(dr_json_field id)
+dr_check "a --pg snapshot's parent is the server's latest earlier snapshot" \
+    test "$(dr_json_field parent)" = "$first"
+dr_check "snapshots lists the same parent" test "$(meta_field "$id" parent)" = "$first"
 dr_check "no row count skipped with pg_read_all_data" sh -c "! grep -q 'not recorded' '$T/err'"
 dr_check "pg.counts.skipped is 0" test "$(meta "$id" pg.counts.skipped)" = 0
 dr_check "the table's count is recorded" test "$(meta "$id" "pg.count.$pdb.public.secret")" = 42
@@ -114,8 +122,9 @@ if runuser -u postgres -- "$PGB/initdb" -D "$sdir/data" -A scram-sha-256 -U post
         --pg "host=127.0.0.1 port=25499 user=postgres password=wrong dbname=postgres"
     dr_check "error says password authentication" grep -q "127.0.0.1:25499.*password authentication" "$T/err"
     dr_check "no snapshot recorded (password)" unchanged
-    dr_expect_success "right password works" drrepo snapshot \
+    dr_expect_success "right password works" drrepo snapshot --json \
         --pg "host=127.0.0.1 port=25499 user=postgres password=secret dbname=postgres"
+    dr_check "another server's snapshot has no parent" grep -q '"parent":null' "$T/out"
     drrepo snapshots --json >"$T/snaps.before" 2>/dev/null
 else
     dr_fail "scratch cluster did not start: $(tail -n 3 "$sdir/log" 2>/dev/null)"
