@@ -291,6 +291,10 @@ int dr_drill_run(struct dr_repo *r, const struct dr_id *id, const struct dr_dril
         goto out;
     }
     out.kind = dr_xstrdup(kind_of(s.source ? s.source : ""));
+    rc = dr_drill_pg_check_opts(&s, o);
+    if (rc < 0) {
+        goto out;
+    }
     const char *base = o->tmpdir && o->tmpdir[0] ? o->tmpdir : getenv("TMPDIR");
     tmp = dr_xasprintf("%s/drrepo-drill-XXXXXX", base && base[0] ? base : "/tmp");
     if (!mkdtemp(tmp)) {

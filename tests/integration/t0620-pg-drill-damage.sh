@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t0620-pg-drill-damage.sh: `drrepo drill` of a PostgreSQL snapshot passes, and after a byte of
 # the data is damaged it fails (exit 4) with the reason naming the file and the object, and
-# leaves no scratch server running.
+# leaves no scratch server running. --check-sql in --check-db, and its error on one line. A
+# drill that cannot run on this host (no server binary) exits 1 and records nothing.
 . "${DR_SRC:?}/tests/e2e/lib.sh"
 
 . "$DR_SRC/tests/integration/pg_lib.sh"
@@ -18,14 +19,43 @@ dr_expect_success "snapshot --pg" drrepo snapshot --pg "$DR_TEST_PG_DSN"
 dr_expect_success "drill of the intact snapshot passes" drrepo drill latest
 dr_check "the drill counted rows" grep -q "tables counted" "$T/out"
 
-# a host without the server binary: the drill cannot run here, which says nothing about the
-# snapshot: exit 1, nothing recorded (docs/DRILLS.md)
+# --check-sql runs in --check-db (the table t is only in $db; the snapshot's connection string
+# names postgres)
+printf 'select 1;\nselect count(*) = 5000 from t\n' >"$T/t.sql"
+dr_expect_success "--check-sql in --check-db passes" drrepo drill latest --check-sql "$T/t.sql" --check-db "$db"
+dr_check "it ran the check" grep -q -- "--check-sql run" "$T/out"
+# without --check-db it runs in postgres, where t does not exist: one error line, printed once
+dr_must_fail 4 "--check-sql in the default database fails" drrepo drill latest --check-sql "$T/t.sql"
+dr_check "the error is one line naming file, line, database and cause" \
+    grep -qx "drrepo: error: drill of snapshot [0-9a-f]* failed: --check-sql '$T/t.sql' failed at line 2 in database 'postgres': ERROR: relation \"t\" does not exist" "$T/err"
+dr_check "stderr is that one line" test "$(wc -l <"$T/err")" = 1
+dr_check "the reason is printed once" test "$(cat "$T/out" "$T/err" | grep -c 'does not exist')" = 1
+dr_check "the report still says FAILED" grep -q "FAILED" "$T/out"
+dr_expect_success "the failed drill is recorded with that reason" drrepo snapshots --json
+dr_check "recorded reason" grep -q 'failed at line 2 in database .postgres.: ERROR: relation' "$T/out"
+
+# a drill that cannot run on this host says nothing about the snapshot: exit 1, one line,
+# nothing recorded (docs/DRILLS.md). The records are compared through `snapshots --json`.
 drrepo snapshots --json >"$T/drills.before"
+unchanged() {
+    drrepo snapshots --json >"$T/drills.after" 2>/dev/null
+    dr_cmp "$T/drills.before" "$T/drills.after"
+}
+# bad --check-db / --check-sql options are refused before anything is restored (exit 2)
+dr_must_fail 2 "--check-db naming no recorded database exits 2" \
+    drrepo drill latest --check-sql "$T/t.sql" --check-db "nosuch_$db"
+dr_check "it names the database" grep -q "^drrepo: error: .*--check-db 'nosuch_$db': the snapshot recorded no database of that name$" "$T/err"
+dr_check "in one line" test "$(wc -l <"$T/err")" = 1
+dr_must_fail 2 "--check-db without --check-sql exits 2" drrepo drill latest --check-db "$db"
+dr_check "nothing recorded (bad --check-db)" unchanged
+
+# no server binary
 DRREPO_PG_BIN="$T/no-pg-bin" PATH=/usr/bin:/bin dr_must_fail 1 \
     "a drill with no postgres binary exits 1" drrepo drill latest
 dr_check "it says the drill cannot run here" grep -q "cannot run on this host: no postgres server binary" "$T/err"
-drrepo snapshots --json >"$T/drills.after"
-dr_check "and records nothing" dr_cmp "$T/drills.before" "$T/drills.after"
+dr_check "in one line (no binary)" test "$(wc -l <"$T/err")" = 1
+dr_check "and records nothing" unchanged
+
 
 # damage the largest data pack: some file of the cluster can no longer be restored
 pack=$(ls -S "$REPO"/data/*/* | head -n 1)
