@@ -29,7 +29,8 @@ DR_MUST_CHECK int dr_drill_run(struct dr_repo *r, const struct dr_id *id,
 
 /* Refuses, before anything is restored, options that cannot apply to snapshot s: --check-sql
  * or --check-db on a snapshot that is not a PostgreSQL base backup, and a --check-db that names
- * no database the snapshot recorded (DR_EUSAGE). */
+ * no database the snapshot recorded (DR_EUSAGE); for a PostgreSQL snapshot, a temporary
+ * directory whose name is too long for the scratch server's socket (DR_ESOURCE). */
 DR_MUST_CHECK int dr_drill_pg_check_opts(const struct dr_snapshot *s,
                                          const struct dr_drill_opts *o);
 

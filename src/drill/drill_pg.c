@@ -56,7 +56,8 @@ struct drill {
     char *user; /* the cluster's superuser, to connect as */
     struct dr_buf reason;
     size_t ndbs, ntables, ncompared;
-    bool pitr; /* recovered past the backup: its recorded counts do not apply */
+    bool pitr;     /* recovered past the backup: its recorded counts do not apply */
+    char *nospace; /* the server's log when it stopped for want of space: the drill cannot run */
 };
 
 static void sleep_ms(long ms)
@@ -294,6 +295,21 @@ static char *conninfo(struct drill *d, const char *db)
     return ci;
 }
 
+/* A server that stopped because the drill's directory filled up (recovery writes WAL and a
+ * checkpoint into it) says nothing about the snapshot: the drill could not run on this host.
+ * Keeps tail (one line) in d->nospace and returns true then. */
+static bool out_of_space(struct drill *d, char *tail)
+{
+    if (!tail || !strstr(tail, "No space left on device")) {
+        return false;
+    }
+    for (char *p = tail; *p; p++) {
+        *p = *p == '\n' || *p == '\t' ? ' ' : *p;
+    }
+    d->nospace = tail;
+    return true;
+}
+
 /* Waits until the server accepts connections (recovery from the backup's WAL comes first). */
 static bool wait_ready(struct drill *d, int64_t *out_ns)
 {
@@ -309,6 +325,9 @@ static bool wait_ready(struct drill *d, int64_t *out_ns)
             static const char *const marks[] = {"FATAL", "PANIC", "ERROR", NULL};
             int st = d->proc.status;
             char *tail = dr_proc_log_tail(d->log, 3, marks);
+            if (out_of_space(d, tail)) {
+                break;
+            }
             failf(d, "the restored server did not start (%s %d): %s",
                   WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
                   tail && tail[0] ? tail : "no log");
@@ -349,6 +368,9 @@ static bool wait_promoted(struct drill *d)
         if (dr_proc_poll(&d->proc)) {
             static const char *const marks[] = {"FATAL", "PANIC", NULL};
             char *tail = dr_proc_log_tail(d->log, 3, marks);
+            if (out_of_space(d, tail)) {
+                break;
+            }
             failf(d, "recovery failed: %s", tail && tail[0] ? tail : "the server stopped");
             free(tail);
             break;
@@ -471,6 +493,21 @@ static void check_dbs(struct drill *d)
 int dr_drill_pg_check_opts(const struct dr_snapshot *s, const struct dr_drill_opts *o)
 {
     const char *src = s->source ? s->source : "";
+    if (strcmp(src, "postgresql") == 0) {
+        /* the server's socket is <tmpdir>/drrepo-pgdrill.XXXXXX/.s.PGSQL.<port>, and a Unix
+         * socket's path has at most 107 bytes: a longer one would stop the server and fail the
+         * drill for the name of a directory. (The port cannot be in use: the server has no TCP
+         * listener, and the socket's directory is the drill's own.) */
+        const char *tmp = o && o->tmpdir ? o->tmpdir : getenv("TMPDIR");
+        tmp = tmp && *tmp ? tmp : "/tmp";
+        if (strlen(tmp) + sizeof("/drrepo-pgdrill.XXXXXX/.s.PGSQL." DRILL_PORT) > 108) {
+            return dr_errorf(DR_ESOURCE,
+                             "the drill cannot run under '%s': the scratch server's socket path "
+                             "would be longer than the 107 bytes of a Unix socket (give a "
+                             "shorter --tmpdir)",
+                             tmp);
+        }
+    }
     if (!o || (!o->check_sql && !o->check_db)) {
         return 0;
     }
@@ -626,6 +663,13 @@ int dr_drill_pg(struct dr_repo *r, const struct dr_snapshot *s, const char *dir,
         started = wait_promoted(&d);
         start_ns += dr_mono_ns() - t0;
     }
+    if (d.nospace) {
+        rc = dr_errorf(DR_EIO,
+                       "no space left for the scratch server under '%s' (give --tmpdir a file "
+                       "system with room for the restore and the server's WAL): %s",
+                       dir, d.nospace);
+        goto out;
+    }
     if (started) {
         check_dbs(&d);
         if (o && o->check_sql) {
@@ -654,5 +698,6 @@ out:
     }
     dr_buf_release(&d.reason);
     free(d.user);
+    free(d.nospace);
     return rc;
 }
