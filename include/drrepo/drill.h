@@ -14,6 +14,7 @@
 
 struct dr_drill_opts {
     const char *check_sql;  /* PostgreSQL: a file of SQL run against the restored server */
+    const char *check_db;   /* the database check_sql runs in (NULL: the snapshot's pg.dbname) */
     char **restore_command; /* argv run with DRREPO_DRILL_DIR set to the restored files */
     const char *tmpdir;     /* where to restore (default $TMPDIR or /tmp) */
     /* PostgreSQL: recover to this target from the archived WAL (a point-in-time drill), NULL
@@ -25,6 +26,13 @@ struct dr_drill_opts {
  * the drill ran (pass or fail: see res->ok), or an error when it could not run at all. */
 DR_MUST_CHECK int dr_drill_run(struct dr_repo *r, const struct dr_id *id,
                                const struct dr_drill_opts *o, struct dr_drill_result *res);
+
+/* Refuses, before anything is restored, options that cannot apply to snapshot s: --check-sql
+ * or --check-db on a snapshot that is not a PostgreSQL base backup, and a --check-db that names
+ * no database the snapshot recorded (DR_EUSAGE); for a PostgreSQL snapshot, a temporary
+ * directory whose name is too long for the scratch server's socket (DR_ESOURCE). */
+DR_MUST_CHECK int dr_drill_pg_check_opts(const struct dr_snapshot *s,
+                                         const struct dr_drill_opts *o);
 
 /* The PostgreSQL part (src/drill/drill_pg.c): dir holds the restored data directory. Fills res
  * (ok, checked, reason, rto_ns). Returns an error only when the drill could not run. */

@@ -43,9 +43,6 @@ static void print_human(const struct dr_drill_result *res)
     if (res->checked && res->checked[0]) {
         printf("checked: %s\n", res->checked);
     }
-    if (!res->ok) {
-        printf("reason: %s\n", res->reason ? res->reason : "unknown");
-    }
     printf("time to restore and start (RTO): %.2f s; whole drill: %.2f s\n",
            (double)res->rto_ns / 1e9, (double)res->duration_ns / 1e9);
 }
@@ -57,6 +54,9 @@ const struct dr_opt dr_cmd_drill_opts[] = {
     DR_SELECT_LATEST_OPT,
     DR_SELECT_OPTS,
     {"check-sql", 0, 'c', "FILE", "PostgreSQL: run FILE's SQL against the restored server", 0,
+     NULL},
+    {"check-db", 0, 'D', "DB",
+     "the database --check-sql runs in (default: the one of the snapshot's connection string)", 0,
      NULL},
     {"tmpdir", 0, 'T', "DIR", "restore into a temporary directory under DIR", 0, NULL},
     {"pg", 0, 'P', NULL,
@@ -83,6 +83,7 @@ int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
         switch (c) {
         case 'P': pg = true; break;
         case 'c': o.check_sql = arg; break;
+        case 'D': o.check_db = arg; break;
         case 'T': o.tmpdir = arg; break;
         case RESTORE_COMMAND:
             o.restore_command = ctx->args.rest;
@@ -108,6 +109,9 @@ int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
     if (choose ? argc != 0 : argc != 1) {
         return dr_cmd_usage(ctx,
                             choose ? "--latest takes no snapshot id" : "one snapshot is needed");
+    }
+    if (o.check_db && !o.check_sql) {
+        return dr_cmd_usage(ctx, "--check-db is for --check-sql");
     }
     if (!choose && dr_select_filtered(&sel)) {
         return dr_cmd_usage(ctx, "--host, --tag and --path select the snapshot with --latest or "
@@ -151,6 +155,8 @@ int dr_cmd_drill(struct dr_ctx *ctx, int argc, char **argv)
         print_human(&res);
     }
     if (rc >= 0 && !res.ok) {
+        /* the reason is printed once, as this error on stderr (the report on stdout does not
+         * repeat it); --json carries it too */
         char sid[9];
         dr_short_id(&res.snapshot, sid);
         rc = dr_errorf(DR_EDAMAGED, "drill of snapshot %s failed: %s", sid,

@@ -191,6 +191,16 @@ static int restore_and_compare(struct dr_repo *r, const struct dr_snapshot *s, c
         }
         return 0;
     }
+    if (rc == DR_ENOSPC) {
+        /* the host's temporary space, not the snapshot nor the repository: one line, without
+         * the hint about the repository's disk that DR_ENOSPC gets */
+        char size[32];
+        dr_size_format(s->summary.bytes_total, size, sizeof(size));
+        return dr_errorf(DR_EIO,
+                         "no space left to restore the snapshot (%s) under '%s' (%s): give "
+                         "--tmpdir a file system with room for it",
+                         size, dir, dr_error_msg());
+    }
     if (rc < 0) {
         return dr_error_wrap(rc, "drill cannot restore into '%s'", dir);
     }
@@ -291,6 +301,10 @@ int dr_drill_run(struct dr_repo *r, const struct dr_id *id, const struct dr_dril
         goto out;
     }
     out.kind = dr_xstrdup(kind_of(s.source ? s.source : ""));
+    rc = dr_drill_pg_check_opts(&s, o);
+    if (rc < 0) {
+        goto out;
+    }
     const char *base = o->tmpdir && o->tmpdir[0] ? o->tmpdir : getenv("TMPDIR");
     tmp = dr_xasprintf("%s/drrepo-drill-XXXXXX", base && base[0] ? base : "/tmp");
     if (!mkdtemp(tmp)) {

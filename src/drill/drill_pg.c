@@ -56,7 +56,8 @@ struct drill {
     char *user; /* the cluster's superuser, to connect as */
     struct dr_buf reason;
     size_t ndbs, ntables, ncompared;
-    bool pitr; /* recovered past the backup: its recorded counts do not apply */
+    bool pitr;     /* recovered past the backup: its recorded counts do not apply */
+    char *nospace; /* the server's log when it stopped for want of space: the drill cannot run */
 };
 
 static void sleep_ms(long ms)
@@ -66,6 +67,8 @@ static void sleep_ms(long ms)
     }
 }
 
+/* The reason is printed as one error line and stored: server messages span lines ("ERROR:  ...
+ * \nLINE 1: ...\n ^"), and every run of white space becomes one space. */
 DR_PRINTF(2, 3) static void failf(struct drill *d, const char *fmt, ...)
 {
     if (d->reason.len) {
@@ -77,6 +80,22 @@ DR_PRINTF(2, 3) static void failf(struct drill *d, const char *fmt, ...)
         dr_error_clear();
     }
     va_end(ap);
+    size_t w = 0;
+    for (size_t i = 0; i < d->reason.len; i++) {
+        char ch = d->reason.buf[i];
+        bool space = ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r';
+        if (space && (w == 0 || d->reason.buf[w - 1] == ' ')) {
+            continue;
+        }
+        d->reason.buf[w++] = space ? ' ' : ch;
+    }
+    while (w > 0 && d->reason.buf[w - 1] == ' ') {
+        w--;
+    }
+    d->reason.len = w;
+    if (d->reason.buf) {
+        d->reason.buf[w] = '\0';
+    }
 }
 
 /* The server binaries: $DRREPO_PG_BIN, else Debian's directory for the snapshot's major
@@ -276,6 +295,21 @@ static char *conninfo(struct drill *d, const char *db)
     return ci;
 }
 
+/* A server that stopped because the drill's directory filled up (recovery writes WAL and a
+ * checkpoint into it) says nothing about the snapshot: the drill could not run on this host.
+ * Keeps tail (one line) in d->nospace and returns true then. */
+static bool out_of_space(struct drill *d, char *tail)
+{
+    if (!tail || !strstr(tail, "No space left on device")) {
+        return false;
+    }
+    for (char *p = tail; *p; p++) {
+        *p = *p == '\n' || *p == '\t' ? ' ' : *p;
+    }
+    d->nospace = tail;
+    return true;
+}
+
 /* Waits until the server accepts connections (recovery from the backup's WAL comes first). */
 static bool wait_ready(struct drill *d, int64_t *out_ns)
 {
@@ -291,6 +325,9 @@ static bool wait_ready(struct drill *d, int64_t *out_ns)
             static const char *const marks[] = {"FATAL", "PANIC", "ERROR", NULL};
             int st = d->proc.status;
             char *tail = dr_proc_log_tail(d->log, 3, marks);
+            if (out_of_space(d, tail)) {
+                break;
+            }
             failf(d, "the restored server did not start (%s %d): %s",
                   WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
                   tail && tail[0] ? tail : "no log");
@@ -331,6 +368,9 @@ static bool wait_promoted(struct drill *d)
         if (dr_proc_poll(&d->proc)) {
             static const char *const marks[] = {"FATAL", "PANIC", NULL};
             char *tail = dr_proc_log_tail(d->log, 3, marks);
+            if (out_of_space(d, tail)) {
+                break;
+            }
             failf(d, "recovery failed: %s", tail && tail[0] ? tail : "the server stopped");
             free(tail);
             break;
@@ -450,10 +490,78 @@ static void check_dbs(struct drill *d)
     PQfinish(c);
 }
 
-/* --check-sql: the file runs as one simple query in the snapshot's database; every statement
- * must succeed, and when the last returns rows, its first value must be neither false nor
- * NULL (so "SELECT count(*) > 0 FROM orders" is a check). */
-static void run_check_sql(struct drill *d, const char *file)
+int dr_drill_pg_check_opts(const struct dr_snapshot *s, const struct dr_drill_opts *o)
+{
+    const char *src = s->source ? s->source : "";
+    if (strcmp(src, "postgresql") == 0) {
+        /* the server's socket is <tmpdir>/drrepo-pgdrill.XXXXXX/.s.PGSQL.<port>, and a Unix
+         * socket's path has at most 107 bytes: a longer one would stop the server and fail the
+         * drill for the name of a directory. (The port cannot be in use: the server has no TCP
+         * listener, and the socket's directory is the drill's own.) */
+        const char *tmp = o && o->tmpdir ? o->tmpdir : getenv("TMPDIR");
+        tmp = tmp && *tmp ? tmp : "/tmp";
+        if (strlen(tmp) + sizeof("/drrepo-pgdrill.XXXXXX/.s.PGSQL." DRILL_PORT) > 108) {
+            return dr_errorf(DR_ESOURCE,
+                             "the drill cannot run under '%s': the scratch server's socket path "
+                             "would be longer than the 107 bytes of a Unix socket (give a "
+                             "shorter --tmpdir)",
+                             tmp);
+        }
+    }
+    if (!o || (!o->check_sql && !o->check_db)) {
+        return 0;
+    }
+    if (strcmp(src, "postgresql") != 0) {
+        return dr_errorf(DR_EUSAGE,
+                         "--check-sql is for PostgreSQL base backups, not a '%s' snapshot", src);
+    }
+    if (!o->check_db || o->pg_target) {
+        return 0; /* recovery past the backup may create databases it did not record */
+    }
+    /* the databases the backup saw (pg.db.<name>.size); at most 100 are recorded (pg.c) */
+    char *want = dr_xasprintf("pg.db.%s.size", o->check_db);
+    size_t ndbs = 0;
+    bool found = false;
+    for (size_t i = 0; i < s->nmeta; i++) {
+        const char *k = s->meta[i].key;
+        size_t l = strlen(k);
+        if (strncmp(k, "pg.db.", 6) == 0 && l > 11 && strcmp(k + l - 5, ".size") == 0) {
+            ndbs++;
+            found = found || strcmp(k, want) == 0;
+        }
+    }
+    free(want);
+    if (!found && ndbs < 100) {
+        return dr_errorf(DR_EUSAGE,
+                         "--check-db '%s': the snapshot recorded no database of that name",
+                         o->check_db);
+    }
+    return 0;
+}
+
+/* The line of the check file that a server error points at (its 1-based character position
+ * in the statement text), 0 when it gives none. */
+static unsigned error_line(const PGresult *res, const char *sql)
+{
+    const char *pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
+    long n = pos ? strtol(pos, NULL, 10) : 0;
+    if (n <= 0) {
+        return 0;
+    }
+    unsigned line = 1;
+    for (const char *p = sql; *p && n > 1; p++) {
+        if (((unsigned char)*p & 0xc0) != 0x80) {
+            n--; /* a character starts here (UTF-8) */
+        }
+        line += *p == '\n';
+    }
+    return line;
+}
+
+/* --check-sql: the file runs as one simple query in --check-db, else the snapshot's database;
+ * every statement must succeed, and when the last returns rows, its first value must be
+ * neither false nor NULL (so "SELECT count(*) > 0 FROM orders" is a check). */
+static void run_check_sql(struct drill *d, const char *file, const char *db_opt)
 {
     struct dr_buf sql = DR_BUF_INIT(CHECK_SQL_MAX);
     FILE *f = fopen(file, "r");
@@ -474,13 +582,27 @@ static void run_check_sql(struct drill *d, const char *file)
         dr_buf_release(&sql);
         return;
     }
-    const char *db = dr_snapshot_get_meta(d->s, "pg.dbname");
+    const char *db = db_opt ? db_opt : dr_snapshot_get_meta(d->s, "pg.dbname");
     PGconn *c = connect_db(d, db && *db ? db : "postgres");
     if (c) {
         PGresult *res = PQexec(c, sql.buf);
         ExecStatusType st = PQresultStatus(res);
         if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK && st != PGRES_EMPTY_QUERY) {
-            failf(d, "--check-sql '%s' failed: %s", file, PQresultErrorMessage(res));
+            /* "ERROR: relation "x" does not exist": the primary message, and where */
+            const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY);
+            const char *prim = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            unsigned line = error_line(res, sql.buf);
+            char at[32] = "";
+            if (line) {
+                snprintf(at, sizeof(at), " at line %u", line);
+            }
+            if (prim) {
+                failf(d, "--check-sql '%s' failed%s in database '%s': %s: %s", file, at,
+                      db && *db ? db : "postgres", sev ? sev : "ERROR", prim);
+            } else {
+                failf(d, "--check-sql '%s' failed in database '%s': %s", file,
+                      db && *db ? db : "postgres", PQresultErrorMessage(res));
+            }
         } else if (st == PGRES_TUPLES_OK) {
             const char *v = PQntuples(res) > 0 && PQnfields(res) > 0 && !PQgetisnull(res, 0, 0)
                                 ? PQgetvalue(res, 0, 0)
@@ -541,10 +663,17 @@ int dr_drill_pg(struct dr_repo *r, const struct dr_snapshot *s, const char *dir,
         started = wait_promoted(&d);
         start_ns += dr_mono_ns() - t0;
     }
+    if (d.nospace) {
+        rc = dr_errorf(DR_EIO,
+                       "no space left for the scratch server under '%s' (give --tmpdir a file "
+                       "system with room for the restore and the server's WAL): %s",
+                       dir, d.nospace);
+        goto out;
+    }
     if (started) {
         check_dbs(&d);
         if (o && o->check_sql) {
-            run_check_sql(&d, o->check_sql);
+            run_check_sql(&d, o->check_sql, o->check_db);
         }
     }
 done:
@@ -569,5 +698,6 @@ out:
     }
     dr_buf_release(&d.reason);
     free(d.user);
+    free(d.nospace);
     return rc;
 }

@@ -35,6 +35,8 @@ struct count {
     char *key; /* "<db>.<schema>.<table>" */
     long long rows;
     long long reltuples;
+    const char *skipped; /* why the rows were not counted (the role may not read them), or NULL */
+    char *where;         /* "table 'schema.table' of database 'db'" when skipped, for the warning */
 };
 
 struct counts {
@@ -211,6 +213,7 @@ static void counts_clear(struct counts *cs)
 {
     for (size_t i = 0; i < cs->n; i++) {
         free(cs->v[i].key);
+        free(cs->v[i].where);
     }
     free(cs->v);
     memset(cs, 0, sizeof(*cs));
@@ -222,12 +225,20 @@ static int count_cmp(const void *a, const void *b)
 }
 
 /* The tables whose rows are counted: permanent tables only. An unlogged table's contents are
- * not in a base backup (recovery empties it), and temporary tables belong to sessions. */
-static const char TABLES_SQL[] = "SELECT n.nspname, c.relname, c.reltuples::bigint FROM pg_class c "
-                                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                                 "WHERE c.relkind = 'r' AND c.relpersistence = 'p' "
-                                 "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-                                 "AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1, 2 LIMIT 1000";
+ * not in a base backup (recovery empties it), and temporary tables belong to sessions. The
+ * catalog is readable by every role, the rows not: whether this role may count a table (SELECT
+ * on it or on one of its columns, USAGE on its schema: what count(*) needs) and whether
+ * row-level security would hide rows from the count are asked here, in the same query, so that
+ * a least-privilege role skips those tables instead of failing the backup on the first one, and
+ * a count that row security filtered is never recorded as exact. */
+static const char TABLES_SQL[] =
+    "SELECT n.nspname, c.relname, c.reltuples::bigint, "
+    "has_schema_privilege(n.oid, 'USAGE') AND has_any_column_privilege(c.oid, 'SELECT'), "
+    "row_security_active(c.oid) FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind = 'r' AND c.relpersistence = 'p' "
+    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1, 2 LIMIT 1000";
 
 /* Counts the rows of one database's tables into cs. A database we cannot connect to is
  * skipped with a warning: the backup itself does not depend on it. */
@@ -257,7 +268,10 @@ static int count_db(struct dr_pg_source *ps, const char *db, struct counts *cs)
         const char *nsp = PQgetvalue(tabs, i, 0), *rel = PQgetvalue(tabs, i, 1);
         long long est = strtoll(PQgetvalue(tabs, i, 2), NULL, 10);
         long long rows = -1;
-        if ((double)est <= PG_COUNT_MAX_ROWS) {
+        const char *skipped = strcmp(PQgetvalue(tabs, i, 3), "t") != 0   ? "no-privilege"
+                              : strcmp(PQgetvalue(tabs, i, 4), "t") == 0 ? "row-security"
+                                                                         : NULL;
+        if (!skipped && (double)est <= PG_COUNT_MAX_ROWS) {
             char *qn = PQescapeIdentifier(c, nsp, strlen(nsp));
             char *qr = PQescapeIdentifier(c, rel, strlen(rel));
             char *sql =
@@ -275,9 +289,13 @@ static int count_db(struct dr_pg_source *ps, const char *db, struct counts *cs)
                 goto out;
             }
         }
+        char *where = skipped ? dr_xasprintf("table '%s.%s' of database '%s'", nsp, rel, db) : NULL;
         DR_GROW(cs->v, cs->alloc, cs->n + 1);
-        cs->v[cs->n++] = (struct count){
-            .key = dr_xasprintf("%s.%s.%s", db, nsp, rel), .rows = rows, .reltuples = est};
+        cs->v[cs->n++] = (struct count){.key = dr_xasprintf("%s.%s.%s", db, nsp, rel),
+                                        .rows = rows,
+                                        .reltuples = est,
+                                        .skipped = skipped,
+                                        .where = where};
     }
 out:
     PQclear(tabs);
@@ -344,18 +362,29 @@ static void meta_ll(struct dr_snapshot *s, const char *prefix, const char *key, 
     free(k);
 }
 
-/* Records counts that were equal before and after the backup as exact (pg.count.*), and every
- * table's estimate (pg.rows.*). */
+/* Records counts that were equal before and after the backup as exact (pg.count.*), every
+ * table's estimate (pg.rows.*), and the tables the role could not count (pg.skipped.*, with a
+ * warning naming each: the drill then counts them without comparing). */
 static void record_counts(struct dr_snapshot *s, const struct counts *before,
                           const struct counts *after)
 {
-    size_t changed = 0, exact = 0;
+    size_t changed = 0, exact = 0, skipped = 0;
     for (size_t i = 0; i < after->n; i++) {
         const struct count *a = &after->v[i];
         const struct count *b =
             before->n ? bsearch(a, before->v, before->n, sizeof(*a), count_cmp) : NULL;
         meta_ll(s, "pg.rows.", a->key, a->reltuples);
-        if (a->rows >= 0 && b && b->rows == a->rows) {
+        const char *why = a->skipped ? a->skipped : b ? b->skipped : NULL;
+        if (why) {
+            char *k = dr_xasprintf("pg.skipped.%s", a->key);
+            dr_snapshot_add_meta(s, k, why);
+            free(k);
+            skipped++;
+            dr_log_warn("row count of %s not recorded: %s", a->where ? a->where : b->where,
+                        strcmp(why, "row-security") == 0
+                            ? "row-level security hides rows from the backup role"
+                            : "the backup role may not read it");
+        } else if (a->rows >= 0 && b && b->rows == a->rows) {
             meta_ll(s, "pg.count.", a->key, a->rows);
             exact++;
         } else if (a->rows >= 0) {
@@ -364,6 +393,7 @@ static void record_counts(struct dr_snapshot *s, const struct counts *before,
     }
     meta_ll(s, "pg.counts.", "exact", (long long)exact);
     meta_ll(s, "pg.counts.", "changed", (long long)changed);
+    meta_ll(s, "pg.counts.", "skipped", (long long)skipped);
 }
 
 static int start_backup(struct dr_pg_source *ps, struct dr_snapshot *s)
@@ -474,6 +504,14 @@ static int build(void *arg, const struct dr_source_sink *sink, struct dr_snapsho
     if (rc >= 0) {
         rc = count_all(ps, dbs, &before);
     }
+    /* the snapshot's path names the server; with the host it makes the origin by which the
+     * parent is found: the latest earlier snapshot of this server (for --warn-size-change and
+     * the listings; deduplication needs no parent) */
+    char path[sizeof(ps->server) + 16];
+    struct dr_id ptree;
+    snprintf(path, sizeof(path), "postgresql://%s", ps->server);
+    dr_snapshot_add_path(s, path);
+    (void)sink->parent(sink->arg, s, &ptree);
     dr_snapshot_add_meta(s, "pg.version", ps->version);
     dr_snapshot_add_meta(s, "pg.system_identifier", ps->sysid);
     dr_snapshot_add_meta(s, "pg.dbname", ps->dbname);
@@ -510,9 +548,6 @@ static int build(void *arg, const struct dr_source_sink *sink, struct dr_snapsho
         dr_snapshot_add_meta(s, "pg.superuser", PQgetvalue(su, 0, 0));
     }
     record_counts(s, &before, &after);
-    char path[sizeof(ps->server) + 16];
-    snprintf(path, sizeof(path), "postgresql://%s", ps->server);
-    dr_snapshot_add_path(s, path);
 out:
     if (ps->copybuf) {
         PQfreemem(ps->copybuf);

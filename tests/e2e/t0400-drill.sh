@@ -35,6 +35,11 @@ dr_must_fail 1 'restore command that cannot run: exit 1' drrepo drill --latest -
     --restore-command /nonexistent/check
 dr_must_fail 2 'usage: no snapshot' drrepo drill
 dr_must_fail 2 'usage: --host without --latest' drrepo drill "${files_id:0:8}" --host x
+drrepo snapshots --json >"$T/drills.before"
+dr_must_fail 2 'usage: --check-sql on a file tree' drrepo drill "${files_id:0:8}" --check-sql /dev/null
+dr_check 'it says what --check-sql is for' grep -q "check-sql is for PostgreSQL base backups, not a 'files' snapshot" "$T/err"
+drrepo snapshots --json >"$T/drills.after"
+dr_check 'and records no drill' dr_cmp "$T/drills.before" "$T/drills.after"
 
 dr_expect_success 'snapshots shows the last drill' drrepo snapshots
 dr_check 'column present' grep -q 'Last drill' "$T/out"
@@ -49,7 +54,8 @@ for p in $(find "$REPO/data" -type f); do
     "$TOOL" flip "$p" $(( $(stat -c %s "$p") / 2 )) >/dev/null
 done
 dr_must_fail 4 'drill of damaged data fails: exit 4' drrepo drill "${files_id:0:8}" --tmpdir "$T/tmp"
-dr_check 'the reason names the file and the pack' grep -qE "reason: file '.*a\.bin': .* pack 'data/" "$T/out"
+dr_check 'the reason names the file and the pack' grep -qE "failed: file '.*a\.bin': .* pack 'data/" "$T/err"
+dr_check 'the reason is printed once, on stderr' sh -c "! grep -q \"a\.bin'\" '$T/out'"
 dr_check 'temporary directory removed after a failure' test -z "$(ls -A "$T/tmp")"
 dr_expect_success 'failed result recorded' drrepo snapshots --json
 dr_check 'recorded as failed with its reason' grep -q '"ok":false,"kind":"files".*"reason":"file' "$T/out"

@@ -140,8 +140,8 @@ for p in $(find "$REPO/data" -type f); do
     "$TOOL" flip "$p" $((size / 2)) >/dev/null
 done
 dr_must_fail 4 'drill of a damaged snapshot fails (exit 4)' drrepo drill latest
-sed 's/^/# /' "$T/out"
-dr_check 'the reason names the damage' grep -qiE 'corrupt|does not verify|damaged|authent|pack' "$T/out"
+sed 's/^/# /' "$T/out" "$T/err"
+dr_check 'the reason names the damage' grep -qiE 'corrupt|does not verify|damaged|authent|pack' "$T/err"
 dr_expect_success 'failed drill recorded' drrepo snapshots --json
 dr_check 'failed drill shown with its reason' grep -q '"ok":false,"kind":"redis"' "$T/out"
 dr_done
