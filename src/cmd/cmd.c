@@ -81,6 +81,12 @@ static const struct dr_cmd commands[] = {
     {"prune", "reclaim space that no snapshot references", dr_cmd_prune,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_LOCK_RESERVE | DR_CMD_METRICS,
      "prune [--max-unused PERCENT] [--dry-run] [--json]", dr_cmd_prune_opts, 0},
+    {"tag", "add, remove or set the tags of snapshots", dr_cmd_tag,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED,
+     "tag [--add TAG[,TAG]]... [--remove TAG[,TAG]]... [--host HOST] [--tag TAG] [--path PATH] "
+     "[SNAP...]\n"
+     "tag --set TAG[,TAG]... [--host HOST] [--tag TAG] [--path PATH] [SNAP...]",
+     dr_cmd_tag_opts, -1},
     {"repair", "rebuild the index, repair damaged snapshots, rewrite damaged copies", dr_cmd_repair,
      DR_CMD_REPO | DR_CMD_NO_INDEX,
      "repair index\n"

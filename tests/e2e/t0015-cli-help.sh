@@ -22,6 +22,7 @@ declare -A opts=(
     [forget]="--keep-last --keep-hourly --keep-daily --keep-weekly --keep-monthly --keep-yearly --keep-within --keep-tag --group-by --host --tag --prune --max-unused --dry-run --metrics-file"
     [prune]="--max-unused --dry-run --metrics-file"
     [repair]="--read-data --dry-run"
+    [tag]="--add --remove --set --host --tag --path"
     [copy]="--to --to-password-file --to-password-command --to-cache-dir --host --tag --path --metrics-file"
     [metrics]=""
     [wal]="--pg-data --system-id"

@@ -94,6 +94,11 @@ jq -r '.actions[] | select(.path_bytes) | .path_bytes' "$T/out" | base64 -d >"$T
 dr_check "restore --json: a path that is not UTF-8 keeps its bytes" test -s "$T/path.bin"
 dr_expect_success "forget --dry-run --json" drrepo forget --dry-run --json --keep-last 1
 dr_jq "forget --json: id and short_id" 'all(.[]; (.id | length) == 64 and .short_id == .id[0:8])'
+dr_expect_success "tag --json" drrepo tag --json --add 'q"t' "$s1"
+dr_jq "tag --json: the new and the old id" --arg o "$s1" \
+    '.snapshots_changed == 1 and .changed[0].old.id == $o and .changed[0].short_id == .changed[0].id[0:8] and .changed[0].tags == ["t\"ag", "q\"t"]'
+dr_expect_success "snapshots --json after tag" drrepo snapshots --json
+dr_jq "snapshots --json: original names the replaced snapshot" --arg o "$s1" 'any(.[]; .original == $o)'
 for sub in index snapshots packs config keys; do
     dr_expect_success "repair $sub --json" drrepo repair "$sub" --json
     dr_jq "repair $sub --json names what it did" --arg s "$sub" '.repair == $s'
