@@ -329,6 +329,7 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_prune(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_tag(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_find(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_unlock(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_version(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_copy(struct dr_ctx *ctx, int argc, char **argv);
@@ -338,7 +339,8 @@ int dr_cmd_generate(struct dr_ctx *ctx, int argc, char **argv);
 extern const struct dr_opt dr_cmd_init_opts[], dr_cmd_snapshot_opts[], dr_cmd_snapshots_opts[],
     dr_cmd_ls_opts[], dr_cmd_restore_opts[], dr_cmd_dump_opts[], dr_cmd_key_opts[],
     dr_cmd_check_opts[], dr_cmd_drill_opts[], dr_cmd_mount_opts[], dr_cmd_forget_opts[],
-    dr_cmd_prune_opts[], dr_cmd_repair_opts[], dr_cmd_tag_opts[], dr_cmd_unlock_opts[], dr_cmd_copy_opts[],
-    dr_cmd_diff_opts[], dr_cmd_stats_opts[], dr_cmd_wal_opts[], dr_cmd_generate_opts[];
+    dr_cmd_prune_opts[], dr_cmd_repair_opts[], dr_cmd_tag_opts[], dr_cmd_find_opts[],
+    dr_cmd_unlock_opts[], dr_cmd_copy_opts[], dr_cmd_diff_opts[], dr_cmd_stats_opts[],
+    dr_cmd_wal_opts[], dr_cmd_generate_opts[];
 
 #endif

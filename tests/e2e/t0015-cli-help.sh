@@ -23,6 +23,7 @@ declare -A opts=(
     [prune]="--max-unused --dry-run --metrics-file"
     [repair]="--read-data --dry-run"
     [tag]="--add --remove --set --host --tag --path"
+    [find]="--host --tag --path"
     [copy]="--to --to-password-file --to-password-command --to-cache-dir --host --tag --path --metrics-file"
     [metrics]=""
     [wal]="--pg-data --system-id"

@@ -73,6 +73,15 @@ dr_check "diff --json: the statistics come last" \
     test "$(tail -n 1 "$T/out" | jq -r '[.message_type, .source.id, .target.short_id, .added, .removed, .modified] | join(" ")')" = \
     "statistics $s1 ${s2:0:8} 1 1 1"
 
+dr_expect_success "find --json" drrepo find --json 'q"uote' "$s1"
+dr_check "find --json: every line parses" test "$(jq -c . "$T/out" | wc -l)" -eq "$(wc -l <"$T/out")"
+dr_jqs "find --json: the match, with the quote escaped, and the statistics" --arg p "$src/q\"uote" --arg a "$s1" \
+    '.[0].message_type == "match" and .[0].path == $p and .[0].snapshot.id == $a and .[0].snapshot.short_id == $a[0:8]
+     and .[0].size == 2 and .[1].message_type == "statistics" and .[1].matches == 1'
+dr_expect_success "find --json of a name that is not UTF-8" drrepo find --json 'bad*'
+jq -r 'select(.path_bytes) | .path_bytes' "$T/out" | head -n 1 | base64 -d >"$T/path.bin"
+printf '%s' "$src/$bad" >"$T/want.bin"
+dr_check "find --json: path_bytes holds its exact bytes" dr_cmp "$T/want.bin" "$T/path.bin"
 dr_expect_success "snapshots --json" drrepo snapshots --json
 dr_jq "snapshots --json: id and short_id" --arg a "$s1" --arg b "$s2" \
     '[.[].id] == [$a, $b] and all(.[]; .short_id == .id[0:8])'
