@@ -8,7 +8,7 @@
 
 declare -A opts=(
     [init]="--chunk-min --chunk-avg --chunk-max --pack-size --compression --kdf-memlimit --kdf-opslimit --insecure-kdf"
-    [snapshot]="--exclude --exclude-file --one-file-system --tag --host --stdin --from-command --stdin-name --redis --redis-password-file --pg --allow-empty --no-rdb-records --rdb-records --warn-size-change --fail-on-size-change --metrics-file"
+    [snapshot]="--exclude --exclude-file --one-file-system --tag --host --stdin --from-command --stdin-name --redis --redis-password-file --pg --allow-empty --no-rdb-records --rdb-records --warn-size-change --fail-on-size-change --dry-run --metrics-file"
     [snapshots]="--host --tag"
     [ls]="--long --host --tag"
     [restore]="--target --include --exclude --overwrite --verify-existing --delete --dry-run --host --tag"
