@@ -118,7 +118,8 @@ struct dr_ctx {
     const char *connections;      /* --connections: requests to a remote store at once */
     bool json;
     bool quiet;
-    bool progress; /* stderr is a terminal and not quiet */
+    bool progress;      /* stderr is a terminal and not quiet, or progress_json */
+    bool progress_json; /* --progress-json, or --json with stderr a terminal: JSON lines */
     struct dr_repo *r;
     struct dr_lock *lock;
     int64_t retry_lock_ns; /* --retry-lock: how long to wait for a conflicting lock */

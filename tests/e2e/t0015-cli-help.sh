@@ -32,7 +32,7 @@ declare -A opts=(
     [generate]="--bash-completion --zsh-completion --man"
     [help]=""
 )
-globals="--repo --password-file --password-command --cache-dir --retry-lock --read-concurrency --json --quiet --verbose --help"
+globals="--repo --password-file --password-command --cache-dir --retry-lock --read-concurrency --json --progress-json --quiet --verbose --help"
 
 dr_expect_success "drrepo --help" "$DRREPO" --help
 cp "$T/out" "$T/help"
