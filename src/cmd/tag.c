@@ -108,13 +108,14 @@ static void new_tags(const struct dr_args *a, bool set, const struct dr_snapshot
     add_listed(out, a, OPT_ADD);
 }
 
+/* Tags are a set: the same tags in another order (--set b,a on a,b) are no change. */
 static bool same_tags(const struct dr_snapshot *a, const struct dr_snapshot *b)
 {
     if (a->ntags != b->ntags) {
         return false;
     }
     for (size_t i = 0; i < a->ntags; i++) {
-        if (strcmp(a->tags[i], b->tags[i]) != 0) {
+        if (!has_tag(b, a->tags[i], strlen(a->tags[i]))) {
             return false;
         }
     }

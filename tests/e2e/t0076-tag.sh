@@ -61,6 +61,8 @@ dr_check "selects both, with exactly these tags" \
     jq -e 'length == 2 and all(.[]; .tags == ["archive", "final"])' "$T/out"
 dr_check "the second snapshot's new one names it" \
     jq -e --arg o "$s2" 'any(.[]; .original == $o)' "$T/out"
+dr_expect_success "tag --set of the same tags in another order: no change" drrepo tag --set final,archive
+dr_check "both left alone" grep -q "0 snapshots changed, 2 left as they were" "$T/out"
 dr_expect_success "tag --set '' removes every tag" drrepo tag --set '' --path "$T/other"
 dr_expect_success "snapshots --json --path" drrepo snapshots --json --path "$T/other"
 dr_check "no tag left" jq -e 'length == 1 and .[0].tags == []' "$T/out"
