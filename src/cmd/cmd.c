@@ -653,7 +653,7 @@ int dr_cmd_open(struct dr_ctx *ctx)
             }
         }
         /* leftovers of writers that crashed are removed once we hold a lock */
-        rc = dr_repo_cleanup(ctx->r);
+        rc = ctx->dry_run ? 0 : dr_repo_cleanup(ctx->r);
         if (rc > 0) {
             dr_log_info("removed %d temporary files left by interrupted runs", rc);
         }

@@ -124,6 +124,7 @@ struct dr_ctx {
     struct dr_lock *lock;
     int64_t retry_lock_ns; /* --retry-lock: how long to wait for a conflicting lock */
     bool deletes;          /* the command deletes objects: dr_cmd_open asks whether it may, first */
+    bool dry_run;          /* snapshot --dry-run: dr_cmd_open leaves crashed writers' files */
     const char *hint;      /* a command's own hint for its error (static); else by error code */
     int (*exit_map)(int rc, int code);   /* a command's own exit code for error rc (wal get) */
     struct dr_open_failure open_failure; /* what dr_cmd_open found damaged, when it failed */

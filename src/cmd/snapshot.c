@@ -319,6 +319,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         o.progress = dr_cmd_progress;
         o.progress_arg = "snapshot";
     }
+    ctx->dry_run = o.dry_run;
     rc = dr_cmd_open(ctx);
     if (rc < 0) {
         goto out;

@@ -31,6 +31,11 @@ cp "$T/src/a/big" "$T/src/a/copy" # the same chunks twice: counted once
 echo small >"$T/src/x"
 sleep 2 # as below: the files, not the clock, decide what is read
 
+# a crashed writer's temporary file (two days old: stale): a real run removes it, a dry run
+# leaves it for the next real run
+leftover="$R/.drrepo-tmp-4194303-pack-abcdef"
+echo partial >"$leftover"
+touch -d '2 days ago' "$leftover"
 listing >"$T/before"
 dr_expect_success "dry run of a first snapshot, --json" drrepo snapshot --dry-run --json "$T/src"
 cp "$T/out" "$T/dry1.json"
@@ -42,8 +47,10 @@ dr_check "--json: dry_run, no id, and the summary" \
            .files_new == 3 and .bytes_read == 6000006 and .blobs_added > 0 and .parent == null' "$T/dry1.json"
 dr_expect_success "snapshots lists none" drrepo snapshots --json
 dr_check "none" jq -e 'length == 0' "$T/out"
+dr_check "the leftover is still there" test -f "$leftover"
 dr_expect_success "the real snapshot" drrepo snapshot --json "$T/src"
 cp "$T/out" "$T/real1.json"
+dr_check "the real run removed the leftover" test ! -e "$leftover"
 dr_check "it is not a dry run" jq -e '.dry_run == false and (.id | length) == 64' "$T/real1.json"
 dr_check "the dry run's counts are the real snapshot's (dedup within the run included)" \
     same_counts "$T/dry1.json" "$T/real1.json"
