@@ -19,6 +19,9 @@ struct dr_backup_opts {
     int64_t time_ns;  /* 0: now */
     dr_progress_cb progress;
     void *progress_arg;
+    /* read and chunk everything and count what would be added (dr_pipeline_open_dry_run), but
+     * write nothing: no pack, no snapshot, no files-cache record; *out_id is left zero */
+    bool dry_run;
 };
 
 /* Runs the snapshot of src. The parent snapshot is the newest one of the same host and paths.

@@ -18,6 +18,13 @@ struct dr_pipeline_stats {
 };
 
 DR_MUST_CHECK int dr_pipeline_open(struct dr_repo *r, struct dr_pipeline **out);
+/* A pipeline that writes nothing, for `snapshot --dry-run`: blobs are hashed, looked up in the
+ * index and, when new, compressed and sealed as usual and counted in the stats (blobs_added,
+ * bytes_added: what a real run would add), but their records go into no pack: their ids are
+ * kept in a working set of the cache directory (workset.h) so that a blob met twice is counted
+ * once. No pack, index record or snapshot is written; dr_pipeline_commit fails (DR_EINTERNAL).
+ * Errors: those of dr_pipeline_open and dr_repo_workset_open. */
+DR_MUST_CHECK int dr_pipeline_open_dry_run(struct dr_repo *r, struct dr_pipeline **out);
 /* Frees; blobs in unfinished packs are discarded (nothing references them). */
 void dr_pipeline_free(struct dr_pipeline *w);
 

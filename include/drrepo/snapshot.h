@@ -48,6 +48,9 @@ void dr_snapshot_release(struct dr_snapshot *s);
 void dr_snapshot_add_tag(struct dr_snapshot *s, const char *tag);
 void dr_snapshot_add_path(struct dr_snapshot *s, const char *path);
 void dr_snapshot_add_meta(struct dr_snapshot *s, const char *key, const char *value);
+/* Makes dst (not initialised) a deep copy of src, every field included, for a snapshot that
+ * replaces src with a change (repair snapshots, tag); release dst with dr_snapshot_release. */
+void dr_snapshot_copy(struct dr_snapshot *dst, const struct dr_snapshot *src);
 /* The value of a meta key, or NULL. */
 const char *dr_snapshot_get_meta(const struct dr_snapshot *s, const char *key);
 

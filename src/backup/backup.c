@@ -177,7 +177,7 @@ int dr_backup_run(struct dr_repo *r, const struct dr_source *src, const struct d
     b.bufsize = dr_repo_config(r)->chunker.max + READ_SIZE;
     dr_backup_blocks_init(&b);
     b.spool = tmpfile();
-    int rc = dr_pipeline_open(r, &b.w);
+    int rc = o->dry_run ? dr_pipeline_open_dry_run(r, &b.w) : dr_pipeline_open(r, &b.w);
     if (rc < 0) {
         goto out;
     }
@@ -238,13 +238,19 @@ int dr_backup_run(struct dr_repo *r, const struct dr_source *src, const struct d
     b.sum.blobs_added = ws.blobs_added;
     b.sum.duration_ns = dr_mono_ns() - b.start_ns;
     s.summary = b.sum;
-    rc = dr_pipeline_commit(b.w, &s, out_id);
-    if (rc < 0) {
-        goto out;
+    if (o->dry_run) {
+        memset(out_id, 0, sizeof(*out_id));
+    } else {
+        rc = dr_pipeline_commit(b.w, &s, out_id);
+        if (rc < 0) {
+            goto out;
+        }
     }
     dr_index_abort(b.rtxn);
     b.rtxn = NULL;
-    dr_backup_spool_apply(&b);
+    if (!o->dry_run) {
+        dr_backup_spool_apply(&b);
+    }
     dr_backup_progress(&b, NULL, true);
     *out_snap = s;
     dr_snapshot_init(&s);

@@ -462,24 +462,8 @@ static int repair_one(struct rep *p, const struct dr_snap_entry *e)
         return 0;
     }
     struct dr_snapshot s;
-    dr_snapshot_init(&s);
-    s.time_ns = e->snap.time_ns;
-    s.host = dr_xstrdup(e->snap.host);
-    s.user = dr_xstrdup(e->snap.user);
-    s.source = dr_xstrdup(e->snap.source ? e->snap.source : "");
-    for (size_t i = 0; i < e->snap.ntags; i++) {
-        dr_snapshot_add_tag(&s, e->snap.tags[i]);
-    }
+    dr_snapshot_copy(&s, &e->snap);
     dr_snapshot_add_tag(&s, "repaired");
-    for (size_t i = 0; i < e->snap.npaths; i++) {
-        dr_snapshot_add_path(&s, e->snap.paths[i]);
-    }
-    for (size_t i = 0; i < e->snap.nmeta; i++) {
-        dr_snapshot_add_meta(&s, e->snap.meta[i].key, e->snap.meta[i].value);
-    }
-    s.summary = e->snap.summary;
-    s.parent = e->snap.parent;
-    s.has_parent = e->snap.has_parent;
     s.tree = root;
     s.original = e->id;
     s.has_original = true;

@@ -53,6 +53,9 @@ static const struct dr_cmd commands[] = {
      DR_CMD_REPO | DR_CMD_LOCK_SHARED, "dump SNAP PATH", dr_cmd_dump_opts, 2},
     {"diff", "show what changed between two snapshots", dr_cmd_diff, DR_CMD_REPO,
      "diff [--host HOST] [--tag TAG] [--path PATH] SNAP1 SNAP2", dr_cmd_diff_opts, 2},
+    {"find", "find the snapshots that hold paths matching a pattern", dr_cmd_find, DR_CMD_REPO,
+     "find PATTERN... [--host HOST] [--tag TAG] [--path PATH] [SNAP...] [--json]", dr_cmd_find_opts,
+     -1},
     {"stats", "show repository sizes and dedup ratio", dr_cmd_stats, DR_CMD_REPO,
      "stats [--host HOST] [--tag TAG] [--path PATH] [SNAP...] [--json]", dr_cmd_stats_opts, -1},
     {"key", "manage passwords (key files)", dr_cmd_key, DR_CMD_REPO | DR_CMD_NO_INDEX,
@@ -80,6 +83,12 @@ static const struct dr_cmd commands[] = {
     {"prune", "reclaim space that no snapshot references", dr_cmd_prune,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_LOCK_RESERVE | DR_CMD_METRICS,
      "prune [--max-unused PERCENT] [--dry-run] [--json]", dr_cmd_prune_opts, 0},
+    {"tag", "add, remove or set the tags of snapshots", dr_cmd_tag,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED,
+     "tag [--add TAG[,TAG]]... [--remove TAG[,TAG]]... [--host HOST] [--tag TAG] [--path PATH] "
+     "[SNAP...]\n"
+     "tag --set TAG[,TAG]... [--host HOST] [--tag TAG] [--path PATH] [SNAP...]",
+     dr_cmd_tag_opts, -1},
     {"repair", "rebuild the index, repair damaged snapshots, rewrite damaged copies", dr_cmd_repair,
      DR_CMD_REPO | DR_CMD_NO_INDEX,
      "repair index\n"
@@ -122,6 +131,7 @@ enum {
     G_CONNECTIONS,
     G_S3_VIRTUAL_HOST,
     G_JSON,
+    G_PROGRESS_JSON,
     G_QUIET,
     G_VERBOSE,
     G_HELP,
@@ -145,6 +155,9 @@ static const struct dr_opt global_opts[] = {
     {"s3-virtual-host", 0, G_S3_VIRTUAL_HOST, NULL,
      "address S3 buckets as BUCKET.HOST (or DRREPO_S3_VIRTUAL_HOST=1)", 0, NULL},
     {"json", 0, G_JSON, NULL, "machine-readable output on stdout where the command has it", 0,
+     NULL},
+    {"progress-json", 0, G_PROGRESS_JSON, NULL,
+     "progress as JSON lines on stderr (the default with --json when stderr is a terminal)", 0,
      NULL},
     {"quiet", 'q', G_QUIET, NULL, "no progress, no informational output", 0, NULL},
     {"verbose", 'v', G_VERBOSE, NULL, "more detail on stderr; -vv debug, -vvv trace", 0, NULL},
@@ -303,9 +316,58 @@ int dr_cmd_json_emit(struct dr_json *w, FILE *out)
     return rc;
 }
 
+/* Progress as JSON (--progress-json, or --json on a terminal): set once by dr_cli_main before
+ * the command runs, read by the engines' progress callbacks (on their threads). */
+static bool progress_json;
+
+/* One JSON line on stderr per tick, and one with "final": true at the end (docs/JSON.md,
+ * "Progress"). Written with one fputs so that a tick never splits across lines. */
+static void progress_json_line(const char *label, const struct dr_progress *p, bool final)
+{
+    struct dr_buf b = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    struct dr_json w;
+    dr_json_init(&w, &b);
+    dr_json_begin_object(&w);
+    dr_json_kstring(&w, "message_type", "progress");
+    dr_json_kstring(&w, "command", label);
+    dr_json_kbool(&w, "final", final);
+    dr_json_kfixed(&w, "elapsed_seconds", (double)p->elapsed_ns / 1e9, 3);
+    dr_json_ku64(&w, "files", p->files);
+    dr_json_ku64(&w, "dirs", p->dirs);
+    dr_json_ku64(&w, "bytes_read", p->bytes_read);
+    dr_json_key(&w, "bytes_total");
+    if (p->bytes_total) {
+        dr_json_u64(&w, p->bytes_total);
+    } else {
+        dr_json_null(&w);
+    }
+    dr_json_key(&w, "percent_done");
+    if (p->bytes_total) {
+        double pct = 100.0 * (double)p->bytes_read / (double)p->bytes_total;
+        dr_json_fixed(&w, pct > 100.0 ? 100.0 : pct, 1);
+    } else {
+        dr_json_null(&w);
+    }
+    dr_json_ku64(&w, "errors", p->errors);
+    if (!final && p->current) {
+        dr_json_kname(&w, "current", p->current);
+    } else {
+        dr_json_kstring(&w, "current", NULL);
+    }
+    dr_json_end_object(&w);
+    if (dr_cmd_json_emit(&w, stderr) < 0) {
+        dr_error_clear(); /* progress is best effort: the command's own outcome stands */
+    }
+    fflush(stderr);
+}
+
 void dr_cmd_progress(void *arg, const struct dr_progress *p, bool final)
 {
     const char *label = arg;
+    if (progress_json) {
+        progress_json_line(label, p, final);
+        return;
+    }
     char done[32], rate[32];
     dr_size_format(p->bytes_read, done, sizeof(done));
     double secs = (double)p->elapsed_ns / 1e9;
@@ -385,7 +447,7 @@ int dr_cmd_open(struct dr_ctx *ctx)
             }
         }
         /* leftovers of writers that crashed are removed once we hold a lock */
-        rc = dr_repo_cleanup(ctx->r);
+        rc = ctx->dry_run ? 0 : dr_repo_cleanup(ctx->r);
         if (rc > 0) {
             dr_log_info("removed %d temporary files left by interrupted runs", rc);
         }
@@ -486,6 +548,7 @@ static int set_global(struct dr_ctx *ctx, const struct dr_optval *v, int *verbos
         }
         break;
     case G_JSON: ctx->json = true; break;
+    case G_PROGRESS_JSON: ctx->progress_json = true; break;
     case G_QUIET: ctx->quiet = true; break;
     case G_VERBOSE: (*verbose)++; break;
     default: break; /* G_HELP, G_VERSION: the caller's */
@@ -644,7 +707,12 @@ int dr_cli_main(int argc, char **argv)
                      : verbose == 2 ? DR_LOG_DEBUG
                      : verbose == 1 ? DR_LOG_DETAIL
                                     : DR_LOG_INFO);
-    ctx.progress = !ctx.quiet && isatty(STDERR_FILENO);
+    /* --progress-json asks for progress whatever stderr is; --json on a terminal gets it as
+     * JSON too, since a text progress line there would be mixed with the JSON error line */
+    bool tty = !ctx.quiet && isatty(STDERR_FILENO);
+    ctx.progress_json = ctx.progress_json || (ctx.json && tty);
+    ctx.progress = tty || ctx.progress_json;
+    progress_json = ctx.progress_json;
     int64_t start_ns = dr_mono_ns();
     ctx.metrics.size_warning = -1;
     if (ctx.cmd && (ctx.cmd->flags & DR_CMD_METRICS)) {

@@ -118,11 +118,13 @@ struct dr_ctx {
     const char *connections;      /* --connections: requests to a remote store at once */
     bool json;
     bool quiet;
-    bool progress; /* stderr is a terminal and not quiet */
+    bool progress;      /* stderr is a terminal and not quiet, or progress_json */
+    bool progress_json; /* --progress-json, or --json with stderr a terminal: JSON lines */
     struct dr_repo *r;
     struct dr_lock *lock;
     int64_t retry_lock_ns; /* --retry-lock: how long to wait for a conflicting lock */
     bool deletes;          /* the command deletes objects: dr_cmd_open asks whether it may, first */
+    bool dry_run;          /* snapshot --dry-run: dr_cmd_open leaves crashed writers' files */
     const char *hint;      /* a command's own hint for its error (static); else by error code */
     int (*exit_map)(int rc, int code);   /* a command's own exit code for error rc (wal get) */
     struct dr_open_failure open_failure; /* what dr_cmd_open found damaged, when it failed */
@@ -335,6 +337,8 @@ int dr_cmd_mount(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_prune(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_repair(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_tag(struct dr_ctx *ctx, int argc, char **argv);
+int dr_cmd_find(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_unlock(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_version(struct dr_ctx *ctx, int argc, char **argv);
 int dr_cmd_copy(struct dr_ctx *ctx, int argc, char **argv);
@@ -344,7 +348,8 @@ int dr_cmd_generate(struct dr_ctx *ctx, int argc, char **argv);
 extern const struct dr_opt dr_cmd_init_opts[], dr_cmd_snapshot_opts[], dr_cmd_snapshots_opts[],
     dr_cmd_ls_opts[], dr_cmd_restore_opts[], dr_cmd_dump_opts[], dr_cmd_key_opts[],
     dr_cmd_check_opts[], dr_cmd_drill_opts[], dr_cmd_mount_opts[], dr_cmd_forget_opts[],
-    dr_cmd_prune_opts[], dr_cmd_repair_opts[], dr_cmd_unlock_opts[], dr_cmd_copy_opts[],
-    dr_cmd_diff_opts[], dr_cmd_stats_opts[], dr_cmd_wal_opts[], dr_cmd_generate_opts[];
+    dr_cmd_prune_opts[], dr_cmd_repair_opts[], dr_cmd_tag_opts[], dr_cmd_find_opts[],
+    dr_cmd_unlock_opts[], dr_cmd_copy_opts[], dr_cmd_diff_opts[], dr_cmd_stats_opts[],
+    dr_cmd_wal_opts[], dr_cmd_generate_opts[];
 
 #endif

@@ -28,6 +28,8 @@ void dr_cmd_json_snapshot(struct dr_json *w, const struct dr_id *id, const struc
     dr_json_knames(w, "tags", (const char *const *)s->tags, s->ntags);
     dr_json_kstring(w, "tree", dr_id_hex(&s->tree, hex));
     dr_json_kstring(w, "parent", s->has_parent ? dr_id_hex(&s->parent, hex) : NULL);
+    /* the snapshot this one replaces (repair snapshots, tag); null for one taken by snapshot */
+    dr_json_kstring(w, "original", s->has_original ? dr_id_hex(&s->original, hex) : NULL);
 }
 
 const char *dr_cmd_node_type(const struct dr_node *n)

@@ -1,5 +1,5 @@
 /* select.c: the one snapshot selector of drill, dump, forget, ls, restore, snapshots, stats,
- * diff and copy.
+ * diff, copy, find and tag.
  *
  * --host, --tag and --path narrow what "latest" means and which snapshots a listing, a keep
  * policy or a copy sees. A repeated option is OR (--host a --host b: either host); the commas in

@@ -139,7 +139,9 @@ static bool size_change_warns(struct dr_ctx *ctx, const struct dr_snapshot *s, d
     return true;
 }
 
-static int print_result(struct dr_ctx *ctx, const struct dr_id *id, const struct dr_snapshot *s)
+/* The result of a snapshot, or of a dry run (dry: no id, nothing was written). */
+static int print_result(struct dr_ctx *ctx, const struct dr_id *id, const struct dr_snapshot *s,
+                        bool dry)
 {
     char hex[DR_ID_HEX_LEN + 1], when[32];
     dr_id_hex(id, hex);
@@ -151,9 +153,12 @@ static int print_result(struct dr_ctx *ctx, const struct dr_id *id, const struct
         struct dr_json w;
         dr_json_init(&w, &j);
         dr_json_begin_object(&w);
-        dr_cmd_json_ids(&w, id);
-        /* the name before ids were "id" everywhere: documented, and scripts read it */
-        dr_json_kstring(&w, "snapshot_id", hex);
+        if (!dry) {
+            dr_cmd_json_ids(&w, id);
+            /* the name before ids were "id" everywhere: documented, and scripts read it */
+            dr_json_kstring(&w, "snapshot_id", hex);
+        }
+        dr_json_kbool(&w, "dry_run", dry);
         dr_json_kstring(&w, "time", when);
         dr_json_kname(&w, "host", s->host);
         dr_json_knames(&w, "paths", (const char *const *)s->paths, s->npaths);
@@ -196,9 +201,14 @@ static int print_result(struct dr_ctx *ctx, const struct dr_id *id, const struct
     printf("files: %llu new, %llu changed, %llu unchanged; %llu dirs\n",
            (unsigned long long)m->files_new, (unsigned long long)m->files_changed,
            (unsigned long long)m->files_unchanged, (unsigned long long)m->dirs);
-    printf("data: %s total, %s read, %s added to the repository (after dedup and compression)\n",
-           total, read, added);
-    printf("snapshot %.8s saved in %.1fs\n", hex, (double)m->duration_ns / 1e9);
+    printf("data: %s total, %s read, %s %s the repository (after dedup and compression)\n", total,
+           read, added, dry ? "would be added to" : "added to");
+    if (dry) {
+        printf("dry run: %llu new blobs would be added; nothing was written (%.1fs)\n",
+               (unsigned long long)m->blobs_added, (double)m->duration_ns / 1e9);
+    } else {
+        printf("snapshot %.8s saved in %.1fs\n", hex, (double)m->duration_ns / 1e9);
+    }
     return 0;
 }
 
@@ -235,6 +245,7 @@ const struct dr_opt dr_cmd_snapshot_opts[] = {
      "warn when the size differs from the parent's by more than PCT percent", 0, NULL},
     {"fail-on-size-change", 0, 11, NULL, "exit 3 on that warning (the snapshot is still saved)", 0,
      NULL},
+    {"dry-run", 'n', 19, NULL, "read and chunk, say what would be added, write nothing", 0, NULL},
     DR_METRICS_FILE_OPT,
     {0},
 };
@@ -354,6 +365,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
             break;
         }
         case 11: fail_on_change = true; break;
+        case 19: o.dry_run = true; break;
         default: DR_BUG("snapshot: an option of the table is not handled");
         }
     }
@@ -445,6 +457,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         o.progress = dr_cmd_progress;
         o.progress_arg = "snapshot";
     }
+    ctx->dry_run = o.dry_run;
     rc = dr_cmd_open(ctx);
     if (rc < 0) {
         goto out;
@@ -471,7 +484,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     bool size_warned = false;
     if (rc >= 0 || rc == DR_EPARTIAL) {
         struct dr_cmd_metrics *cm = &ctx->metrics;
-        cm->snapshot = true;
+        cm->snapshot = !o.dry_run; /* a dry run saved no snapshot to report */
         cm->sum = s.summary;
         snprintf(cm->host, sizeof(cm->host), "%s", s.host ? s.host : "");
         snprintf(cm->source, sizeof(cm->source), "%s", s.source ? s.source : "");
@@ -500,7 +513,7 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
         /* the partial snapshot's message outlives printing the result */
         struct dr_error_saved partial = {0};
         dr_error_save(&partial, rc);
-        int prc = print_result(ctx, &id, &s);
+        int prc = print_result(ctx, &id, &s, o.dry_run);
         rc = rc == DR_EPARTIAL ? dr_error_restore(&partial) : prc;
         dr_error_saved_release(&partial);
     }

@@ -126,7 +126,7 @@ static int find_bin(struct drill *d)
         path += l + (path[l] == ':');
     }
     /* says nothing about the snapshot: the drill could not run here (exit 1, nothing recorded) */
-    return dr_errorf(DR_ESOURCE, "the drill cannot run on this host: no postgres server binary "
+    return dr_errorf(DR_ESOURCE, "not on this host: no postgres server binary "
                                  "found (install it, or set DRREPO_PG_BIN to its bin directory)");
 }
 

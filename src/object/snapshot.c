@@ -102,6 +102,30 @@ void dr_snapshot_add_meta(struct dr_snapshot *s, const char *key, const char *va
     meta_push(s, dr_xstrdup(key), dr_xstrdup(value));
 }
 
+void dr_snapshot_copy(struct dr_snapshot *dst, const struct dr_snapshot *src)
+{
+    dr_snapshot_init(dst);
+    dst->time_ns = src->time_ns;
+    dst->host = dr_xstrdup(src->host ? src->host : "");
+    dst->user = dr_xstrdup(src->user ? src->user : "");
+    dst->source = dr_xstrdup(src->source ? src->source : "");
+    for (size_t i = 0; i < src->ntags; i++) {
+        dr_snapshot_add_tag(dst, src->tags[i]);
+    }
+    for (size_t i = 0; i < src->npaths; i++) {
+        dr_snapshot_add_path(dst, src->paths[i]);
+    }
+    for (size_t i = 0; i < src->nmeta; i++) {
+        dr_snapshot_add_meta(dst, src->meta[i].key, src->meta[i].value);
+    }
+    dst->tree = src->tree;
+    dst->parent = src->parent;
+    dst->has_parent = src->has_parent;
+    dst->summary = src->summary;
+    dst->original = src->original;
+    dst->has_original = src->has_original;
+}
+
 const char *dr_snapshot_get_meta(const struct dr_snapshot *s, const char *key)
 {
     for (size_t i = 0; i < s->nmeta; i++) {

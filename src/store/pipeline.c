@@ -43,6 +43,7 @@
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
 #include "drrepo/secure.h"
+#include "drrepo/workset.h"
 #include "store_int.h"
 
 #define MAX_WORKERS 16
@@ -102,6 +103,9 @@ struct dr_pipeline {
     struct dr_buf treerec;
     struct dr_pipeline_stats st;
     int failed;
+    /* dry run (dr_pipeline_open_dry_run): the ids of the records that would have been added;
+     * they go into no pack, and this set stands in for the packs in the dedup decision */
+    struct dr_workset *dry;
 };
 
 static void *uploader_main(void *arg);
@@ -223,6 +227,19 @@ int dr_pipeline_open(struct dr_repo *r, struct dr_pipeline **out)
     return 0;
 }
 
+int dr_pipeline_open_dry_run(struct dr_repo *r, struct dr_pipeline **out)
+{
+    int rc = dr_pipeline_open(r, out);
+    if (rc >= 0) {
+        rc = dr_repo_workset_open(r, &(*out)->dry);
+    }
+    if (rc < 0) {
+        dr_pipeline_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 /* Empties a retired or abandoned slot for its next use; its record buffer keeps its memory. */
 static void job_clear(struct job *j)
 {
@@ -277,6 +294,7 @@ void dr_pipeline_free(struct dr_pipeline *w)
     dr_index_abort(w->rtxn);
     dr_compressor_free(w->z);
     dr_buf_release(&w->treerec);
+    dr_workset_close(w->dry);
     free(w);
 }
 
@@ -480,12 +498,27 @@ static bool already_stored(struct dr_pipeline *w, uint8_t type, const struct dr_
         return true;
     }
     dr_error_clear();
+    /* a dry run's would-be records (an error here counts the blob again: a count, not data) */
+    if (w->dry && dr_workset_set_has(w->dry, id) == 1) {
+        return true;
+    }
+    dr_error_clear();
     return false;
 }
 
 static int add_record(struct dr_pipeline *w, uint8_t type, const struct dr_id *id,
                       const struct dr_buf *rec, size_t ulen)
 {
+    if (w->dry) {
+        /* counted as written, with the size of its sealed record, and put nowhere */
+        int rc = dr_workset_set_add(w->dry, id);
+        if (rc < 0) {
+            return fail(w, rc);
+        }
+        w->st.blobs_added++;
+        w->st.bytes_added += rec->len;
+        return 0;
+    }
     struct dr_pack_writer **slot =
         type == DR_BLOB_TREE ? &w->tpw : &w->dpw[dr_random_uniform(DATA_PACKS)];
     int rc = dr_pack_writer_add(*slot, id, (const uint8_t *)rec->buf, rec->len, (uint32_t)ulen);
@@ -633,6 +666,9 @@ int dr_pipeline_flush(struct dr_pipeline *w)
 int dr_pipeline_commit(struct dr_pipeline *w, const struct dr_snapshot *s,
                        struct dr_id *out_snap_id)
 {
+    if (w->dry) {
+        return dr_errorf(DR_EINTERNAL, "a dry run writes no snapshot");
+    }
     int rc = dr_pipeline_flush(w);
     if (rc < 0) {
         return rc;

@@ -8,7 +8,7 @@
 
 declare -A opts=(
     [init]="--chunk-min --chunk-avg --chunk-max --pack-size --compression --kdf-memlimit --kdf-opslimit --insecure-kdf"
-    [snapshot]="--exclude --exclude-file --iexclude --exclude-if-present --exclude-larger-than --files-from --files-from-verbatim --files-from-raw --one-file-system --tag --host --stdin --from-command --stdin-name --redis --redis-password-file --pg --allow-empty --no-rdb-records --rdb-records --warn-size-change --fail-on-size-change --metrics-file"
+    [snapshot]="--exclude --exclude-file --iexclude --exclude-if-present --exclude-larger-than --files-from --files-from-verbatim --files-from-raw --one-file-system --tag --host --stdin --from-command --stdin-name --redis --redis-password-file --pg --allow-empty --no-rdb-records --rdb-records --warn-size-change --fail-on-size-change --dry-run --metrics-file"
     [snapshots]="--host --tag"
     [ls]="--long --host --tag"
     [restore]="--target --include --exclude --overwrite --verify-existing --delete --dry-run --host --tag"
@@ -22,6 +22,8 @@ declare -A opts=(
     [forget]="--keep-last --keep-hourly --keep-daily --keep-weekly --keep-monthly --keep-yearly --keep-within --keep-tag --group-by --host --tag --prune --max-unused --dry-run --metrics-file"
     [prune]="--max-unused --dry-run --metrics-file"
     [repair]="--read-data --dry-run"
+    [tag]="--add --remove --set --host --tag --path"
+    [find]="--host --tag --path"
     [copy]="--to --to-password-file --to-password-command --to-cache-dir --host --tag --path --metrics-file"
     [metrics]=""
     [wal]="--pg-data --system-id"
@@ -30,7 +32,7 @@ declare -A opts=(
     [generate]="--bash-completion --zsh-completion --man"
     [help]=""
 )
-globals="--repo --password-file --password-command --cache-dir --retry-lock --read-concurrency --json --quiet --verbose --help"
+globals="--repo --password-file --password-command --cache-dir --retry-lock --read-concurrency --json --progress-json --quiet --verbose --help"
 
 dr_expect_success "drrepo --help" "$DRREPO" --help
 cp "$T/out" "$T/help"

@@ -82,6 +82,16 @@ dr_check "diff --json: the statistics come last" \
     test "$(tail -n 1 "$T/out" | jq -r '[.message_type, .source.id, .target.short_id, .added, .removed, .modified] | join(" ")')" = \
     "statistics $s1 ${s2:0:8} 1 1 1"
 
+dr_expect_success "find --json" drrepo find --json 'q"uote' "$s1"
+dr_check "find --json: every line parses" test "$(jq -c . "$T/out" | wc -l)" -eq "$(wc -l <"$T/out")"
+dr_jqs "find --json: the match, with the quote escaped, and the statistics" --arg p "$src/q\"uote" --arg a "$s1" \
+    '.[0].message_type == "match" and .[0].path == $p and .[0].snapshot.id == $a and .[0].snapshot.short_id == $a[0:8]
+     and .[0].size == 2 and .[1].message_type == "statistics" and .[1].matches == 1'
+documented find
+dr_expect_success "find --json of a name that is not UTF-8" drrepo find --json 'bad*'
+jq -r 'select(.path_bytes) | .path_bytes' "$T/out" | head -n 1 | base64 -d >"$T/path.bin"
+printf '%s' "$src/$bad" >"$T/want.bin"
+dr_check "find --json: path_bytes holds its exact bytes" dr_cmp "$T/want.bin" "$T/path.bin"
 dr_expect_success "snapshots --json" drrepo snapshots --json
 documented snapshots
 dr_jq "snapshots --json: id and short_id" --arg a "$s1" --arg b "$s2" \
@@ -130,6 +140,13 @@ other=$(drrepo key list --json | jq -r '.[] | select(.current | not) | .id' | he
 dr_expect_success "key remove --json" drrepo key remove --json "${other:0:8}"
 dr_jq "key remove --json" --arg i "${other:0:8}" '.action == "removed" and .id_given == $i'
 documented key
+dr_expect_success "tag --json" drrepo tag --json --add 'q"t' "$s1"
+documented tag
+dr_jq "tag --json: the new and the old id" --arg o "$s1" \
+    '.snapshots_changed == 1 and .changed[0].old.id == $o and .changed[0].short_id == .changed[0].id[0:8] and .changed[0].tags == ["t\"ag", "q\"t"]'
+dr_expect_success "snapshots --json after tag" drrepo snapshots --json
+dr_jq "snapshots --json: original names the replaced snapshot" --arg o "$s1" 'any(.[]; .original == $o)'
+documented snapshots
 for sub in index snapshots packs config keys; do
     dr_expect_success "repair $sub --json" drrepo repair "$sub" --json
     documented repair

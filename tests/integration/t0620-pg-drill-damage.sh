@@ -53,7 +53,7 @@ dr_check "nothing recorded (bad --check-db)" unchanged
 # no server binary
 DRREPO_PG_BIN="$T/no-pg-bin" PATH=/usr/bin:/bin dr_must_fail 1 \
     "a drill with no postgres binary exits 1" drrepo drill latest
-dr_check "it says the drill cannot run here" grep -q "cannot run on this host: no postgres server binary" "$T/err"
+dr_check "it says the drill cannot run here" grep -q "the drill could not run: not on this host: no postgres server binary" "$T/err"
 dr_check "in one line (no binary)" test "$(wc -l <"$T/err")" = 1
 dr_check "and records nothing" unchanged
 

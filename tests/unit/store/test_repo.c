@@ -4,7 +4,9 @@
  * Covers: init writes config, its copy and a key file, and refuses a second init (DR_EEXIST);
  * open with the wrong password (DR_EAUTH) and of an empty store (DR_ENOREPO); data blobs put
  * through the pipeline are deduplicated and read back; data records are spread at random over
- * two open packs (chunk-size privacy), every one indexed once and readable; an unknown blob is
+ * two open packs (chunk-size privacy), every one indexed once and readable; a dry-run pipeline
+ * counts what a real one adds (dedup within the run and against the index included), writes
+ * no pack and refuses to commit; an unknown blob is
  * DR_ENOENT; a blob whose record was damaged is DR_ECORRUPT naming the pack; reference counting
  * +1/-1 on every distinct blob reachable from a tree, and the count of blobs it had to skip; the
  * snapshot list and resolve; the counts of a reopened index. */
@@ -350,12 +352,66 @@ static void test_ambiguous_prefix(void **state)
     assert_string_equal(dr_id_hex(&out, got), a);
 }
 
+/* The dry-run pipeline (snapshot --dry-run) counts exactly what the real one then adds, and
+ * writes nothing. */
+static void test_dry_run(void **state)
+{
+    struct dr_test_env *e = *state;
+    struct dr_repo *r = e->repo[0];
+    size_t sizes[4] = {1000, 20000, 1000, 5000};
+    uint32_t seeds[4] = {1, 2, 1, 3}; /* the third is the first again */
+    struct dr_pipeline_stats dry, real;
+    struct dr_id ids[4], tree;
+    for (int pass = 0; pass < 2; pass++) {
+        struct dr_pipeline *w = NULL;
+        assert_int_equal(pass ? dr_pipeline_open(r, &w) : dr_pipeline_open_dry_run(r, &w), 0);
+        for (int i = 0; i < 4; i++) {
+            uint8_t *p = dr_xmalloc(sizes[i]);
+            dr_test_fill(p, sizes[i], seeds[i]);
+            assert_int_equal(dr_pipeline_put_data(w, p, sizes[i], &ids[i]), 0);
+        }
+        assert_int_equal(dr_pipeline_put_tree(w, (const uint8_t *)"tree", 4, &tree), 0);
+        assert_int_equal(dr_pipeline_put_tree(w, (const uint8_t *)"tree", 4, &tree), 0);
+        assert_int_equal(dr_pipeline_flush(w), 0);
+        dr_pipeline_get_stats(w, pass ? &real : &dry);
+        if (!pass) {
+            struct dr_snapshot s;
+            dr_snapshot_init(&s);
+            struct dr_id sid;
+            assert_int_equal(dr_pipeline_commit(w, &s, &sid), DR_EINTERNAL);
+            dr_error_clear();
+            assert_int_equal(dr_mem_backend_count(STORE, "data/"), 0);
+            assert_int_equal(dr_mem_backend_count(STORE, "snapshots/"), 0);
+        }
+        dr_pipeline_free(w);
+    }
+    assert_memory_equal(&ids[0], &ids[2], sizeof(ids[0]));
+    assert_int_equal(dry.blobs_seen, 6);
+    assert_int_equal(dry.blobs_added, 4); /* three data blobs and one tree */
+    assert_int_equal(dry.packs_written, 0);
+    assert_int_equal(real.blobs_added, dry.blobs_added);
+    assert_int_equal(real.bytes_added, dry.bytes_added);
+    assert_true(real.packs_written >= 1);
+
+    /* against the index: with everything stored, a dry run adds nothing */
+    struct dr_pipeline *w = NULL;
+    assert_int_equal(dr_pipeline_open_dry_run(r, &w), 0);
+    uint8_t *p = dr_xmalloc(sizes[1]);
+    dr_test_fill(p, sizes[1], seeds[1]);
+    assert_int_equal(dr_pipeline_put_data(w, p, sizes[1], &ids[1]), 0);
+    assert_int_equal(dr_pipeline_flush(w), 0);
+    dr_pipeline_get_stats(w, &dry);
+    assert_int_equal(dry.blobs_added, 0);
+    dr_pipeline_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_init_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blob_put_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_pack_assignment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refcount, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ambiguous_prefix, setup, teardown),
     };
