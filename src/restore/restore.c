@@ -528,6 +528,7 @@ int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct 
                 /* a restore that restores nothing is almost always a mistyped include: say so
                  * before a single directory is created */
                 pthread_mutex_destroy(&rs.mu);
+                *out = rs.st; /* all zero: the caller reads its counts on every return */
                 return no_match_error(o);
             }
         } else {

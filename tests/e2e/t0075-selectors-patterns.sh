@@ -37,6 +37,10 @@ dr_check "an unanchored include with [a-c] restores the matching names" dr_cmp "
 dr_must_fail 1 "an include that matches nothing exits 1" drrepo restore latest --target "$T/r4" --include "$S/*/nothing"
 dr_check "it names the include" grep -q "matches --include '$S/\*/nothing'" "$T/err"
 dr_check "it creates nothing in the target" test ! -e "$T/r4"
+dr_check "it gives no hint about damage" sh -c '! grep -q "repair snapshots" "$1"' - "$T/err"
+drrepo restore latest --target "$T/r4" --include "$S/*/nothing" --json > "$T/out" 2> "$T/err"
+dr_check "with --json it counts nothing restored and no error" \
+    jq -e '.files == 0 and .dirs == 0 and .bytes == 0 and .errors == 0 and .bytes_used == 0' "$T/out"
 
 # --- selectors ---
 # snapshots, oldest first: 1 h1 web $S (above); 2 h2 db $T/home; 3 h1 web,prod $T/home; 4 h2 $S

@@ -106,4 +106,18 @@ dr_check "the drill" grep -q '^drrepo_drill_success{host="h1",source="command",c
 dr_check "three host/source groups" \
     test "$(grep -c '^drrepo_snapshot_size_bytes{' "$T/all.prom")" = 3
 
+# the alert rules of docs/MONITORING.md select only series that these files have: each metric
+# the rules name, with the command label a rule gives it, and the host and source labels their
+# annotations print
+cat "$T"/*.prom >"$T/every.prom"
+awk '/^```yaml/ { on = 1; next } /^```/ { on = 0 } on' "$DR_SRC/docs/MONITORING.md" >"$T/rules.yml"
+dr_check "MONITORING.md has alert rules" grep -q 'expr: ' "$T/rules.yml"
+grep -o 'drrepo_[a-z_]*\({command="[a-z]*"}\)\?' "$T/rules.yml" | sort -u >"$T/selectors"
+while read -r sel; do
+    name=${sel%%\{*} cmd=
+    [ "$sel" = "$name" ] || cmd=$(sed 's/.*command="\([a-z]*\)".*/\1/' <<<"$sel")
+    dr_check "a rule's $sel is written" \
+        grep -q "^$name{host=\"[^\"]*\",source=\"[^\"]*\",command=\"${cmd:-[a-z]*}\"" "$T/every.prom"
+done <"$T/selectors"
+
 dr_done

@@ -95,5 +95,9 @@ for j in snapshot-files check forget drill; do
     dr_check "crontab: drrepo-$j.prom is written and in the text format" \
         promcheck "$ROOT/textfile/drrepo-$j.prom"
 done
+# the crontab line that SCHEDULING.md shows is one of those that ran, as it stands
+awk '/^```$/ { on = !on; next } on && /^[0-9]/' "$DR_SRC/docs/SCHEDULING.md" >"$T/docline"
+dr_check "SCHEDULING.md shows a crontab line" test -s "$T/docline"
+dr_check "it is the crontab's" grep -qxF -f "$T/docline" "$U/crontab"
 dr_expect_success "check passes at the end" drrepo check
 dr_done
