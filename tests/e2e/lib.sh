@@ -18,6 +18,7 @@
 # stdout/stderr of the last command are in $T/out and $T/err.
 set -u
 DRREPO=${DRREPO_BIN:?DRREPO_BIN must point to the drrepo binary}
+: "${DR_SRC:?DR_SRC must point to the source tree}"
 TOOL=${DR_TEST_TOOL:-}
 T=$(mktemp -d "${TMPDIR:-/tmp}/drrepo-test.XXXXXX")
 export DRREPO_PASSWORD=correct-horse

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # init: creates the layout; refuses an existing repository, a non-empty directory and an
 # empty password; the repository opens with the password and not without it.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 dr_expect_success "init creates a repository" dr_init
 dr_check "config and one key file exist" test -f "$REPO/config" -a "$(ls "$REPO/keys" | wc -l)" -eq 1

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A restored tree is identical to the source: content, modes, mtimes, symlinks, hard links,
 # sparse files, empty files and directories, odd names.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 src="$T/src"
 mkdir -p "$src/a/b/c" "$src/empty-dir" "$src/mode-dir"

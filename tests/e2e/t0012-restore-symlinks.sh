@@ -13,7 +13,7 @@
 # open, release, read and statfs only (src/mount/fuse.c); the one file it writes, the rebuilt
 # copy of a record-encoded RDB, is an unlinked tmpfile(3). Neither creates anything below a
 # directory of the user's, so they have no case here.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 src="$T/src"
 out="$T/outside"

@@ -5,7 +5,7 @@
 # exactly the options its --help lists (its own and the global ones); each command has a man
 # page that groff reads without a warning and that names every one of its options. The bash
 # completion is run as bash runs it (COMP_WORDS, COMP_CWORD), not only read.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 dr_must_fail 2 "generate without anything to write" "$DRREPO" generate
 dr_check "it says what to give" grep -q "generate: give --bash-completion FILE" "$T/err"

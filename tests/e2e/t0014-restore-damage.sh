@@ -7,7 +7,7 @@
 # printed only when the restore succeeds: a failing restore says on stderr how many files were
 # restored and how many were not. A tree pack that is gone (not only corrupt) is the same. Both
 # copies of the tree pack are damaged (t0240 covers one damaged copy, which loses nothing).
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 src="$T/src"
 for d in 0 1 2 3 4 5 6 7; do

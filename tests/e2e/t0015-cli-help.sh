@@ -4,7 +4,7 @@
 # value is named in one line with exit 2; global options work before and after the command,
 # as --opt=value and --opt value; -vv; a stray operand is refused; --retry-lock is honoured by
 # a command other than prune.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 declare -A opts=(
     [init]="--chunk-min --chunk-avg --chunk-max --pack-size --compression --kdf-memlimit --kdf-opslimit --insecure-kdf"

@@ -6,7 +6,7 @@
 # and SIGTERM leaves no temporary file in the target and no lock (exit 143). The stops need a
 # build with DR_FAULTS: the fault point restore.file.renamed stops a restore after its K-th
 # file is in place, the rest of its batch still under temporary names.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 src="$T/src"
 mkdir -p "$src/d/e" "$src/keep"

@@ -7,7 +7,7 @@
 # pack in the middle of the large file is damaged: exit 4, one error line naming the file, its
 # lost bytes and the pack, the file restored at its size with zeros exactly there, every other
 # file identical.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 src="$T/src"
 mkdir -p "$src"

@@ -4,7 +4,7 @@
 # exact bytes in "<key>_bytes" (base64); a quote and a newline in a name, and a quote in the
 # repository's path, are escaped; ls and diff print one object per line; an error with --json
 # is a JSON object on the last line of stderr with the exit code.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 # dr_jq NAME [JQ-ARGS...] FILTER: the file $J (default $T/out) parses, and FILTER is true of
 # it (jq -e); dr_jqs reads the lines of a JSON-lines output as one array (jq -s)

@@ -6,7 +6,7 @@
 # at once (its dead-process lock is removed by the next command). The deterministic stops pause
 # at a fault point (DR_FAULT=...:pause, a build with DR_FAULTS) while the signal arrives; the
 # stream stops use a source command that stays silent, which the read must not wait out.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 src="$T/src"
 mkdir -p "$src/a" "$src/b"

@@ -3,7 +3,7 @@
 # changed file is read again; a changed subtree costs its own blobs only. The parent is the
 # newest snapshot of the same host and paths (found through the index's snapshot records, which
 # a rebuilt index has again), never another host's.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 src="$T/src"
 mkdir -p "$src/d1" "$src/d2"

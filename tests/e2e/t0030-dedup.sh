@@ -4,7 +4,7 @@
 # parameters and the pack size 1/16 of the defaults (32K/64K/512K, 1 MB packs instead of
 # 512K/1M/8M, 16 MB), 12.5 MB and a 64 MB file prove what 200 MB and 1 GB prove with the
 # defaults, and the thresholds are scaled the same way (< 1%; < 3 maximal chunks).
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 "$DRREPO" -r "$REPO" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --chunk-min 32K \
     --chunk-avg 64K --chunk-max 512K --pack-size 1M >"$T/out" 2>"$T/err" || dr_fail "init"

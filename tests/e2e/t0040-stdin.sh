@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Streams: --stdin and --from-command store a single named file; dump gives it back byte for
 # byte; a command that fails never becomes a snapshot.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 dr_init
 "$TOOL" gen "$T/db.sql" 20M 5 text

@@ -6,7 +6,7 @@
 # forget + prune of the first days keeps the later ones whole; a parent whose blobs are missing
 # is reported and not used, and the new snapshot is whole; mount reads it as an ordinary file;
 # --no-rdb-records stores plain chunks.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.sh" || exit 1
 
 # gen.py FILE NKEYS DAY [shuffle]: a version-11 RDB with a zero (unchecked) checksum
 cat > "$T/gen.py" <<'PY'

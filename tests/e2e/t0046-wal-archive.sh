@@ -2,7 +2,7 @@
 # t0046: `drrepo wal push|get|list` as PostgreSQL's archive_command and restore_command
 # (format/wal.md), on fake data directories: global/pg_control with a made-up system
 # identifier, and fake 16 MiB segments (a marker, then zeros). No server is needed.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 SYSID=7301234567890123456 # 0x65533227e8e4bac0
 SYSID2=7301234567890123457

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every row of docs/exit-codes.md that a user can trigger from the command line.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 dr_init
 mkdir -p "$T/src" && echo data > "$T/src/ok"

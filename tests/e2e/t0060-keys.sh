@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Several passwords open one repository; key remove and passwd keep at least one way in.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 dr_init
 mkdir -p "$T/src" && echo data > "$T/src/f" && drrepo snapshot "$T/src" >/dev/null 2>&1

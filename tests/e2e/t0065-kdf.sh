@@ -4,7 +4,7 @@
 # (key list still shows them); key files planted in keys/ by someone without the key cannot make
 # an open run Argon2id beyond the budget of format/crypto.md ("Opening a repository"), the error
 # says how many were not tried, and check names them.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 # --- the floor ----------------------------------------------------------------------------------
 dr_must_fail 2 "init below the floor is refused" drrepo init --kdf-memlimit 8K --kdf-opslimit 1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # --exclude, --exclude-file, several paths, and paths given twice.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 dr_init
 mkdir -p "$T/src/keep" "$T/src/cache" "$T/other"

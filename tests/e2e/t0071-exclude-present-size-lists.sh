@@ -4,7 +4,7 @@
 # standard input), --files-from-verbatim (a name starting with '#') and --files-from-raw (a
 # name with a newline), with --iexclude applied below the paths they list; restored trees are
 # compared with the source less what was excluded.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 dr_init
 S="$T/src"

@@ -2,7 +2,7 @@
 # Snapshot selectors (--host, --tag, --path; repeated is OR, "a,b" is AND; snapshots --latest N;
 # a selector that matches nothing names itself) and patterns (restore --include with wildcards in
 # the middle and "**", an include that matches nothing, excludes with "**").
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 dr_init
 S="$T/srv"

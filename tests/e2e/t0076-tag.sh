@@ -3,7 +3,7 @@
 # tags; the new snapshot names the old one as its original and the old one is gone; snapshots
 # whose tags would not change are left alone; --set with --add is a usage error; snapshots
 # --tag then selects the retagged ones; check passes afterwards; --json lists the changes.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 R="$REPO"
 dr_init

@@ -3,7 +3,7 @@
 # of restore --include, src/common/pattern.c), each with its matches' size and mtime; across
 # snapshots, with `**`, anchored and not; SNAP and selector narrow the snapshots; --json is one
 # object per line; nothing found exits 1 with one line.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 dr_init
 mkdir -p "$T/src/a/b" "$T/src/c"

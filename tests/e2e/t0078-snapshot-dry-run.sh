@@ -3,7 +3,7 @@
 # index and within the run, and reports what would be added, but leaves the repository
 # byte-identical (no pack, no snapshot, no lock left) and the files cache as it was; its counts
 # are those of the real snapshot that follows. Human output and --json ("dry_run": true, no id).
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 R="$REPO"
 # every file of the repository with its size and content hash

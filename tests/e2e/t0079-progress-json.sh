@@ -3,7 +3,7 @@
 # snapshot and restore, whatever stderr is; each line parses, the ticks are not final, and the
 # last progress line is the only final one and has the totals of the command's summary. Other
 # stderr lines (log messages) stay text; stdout keeps the command's own output.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 # the JSON lines of stderr, as one array
 progress() { grep '^{' "$T/err" | jq -s '[.[] | select(.message_type == "progress")]'; }

@@ -3,7 +3,7 @@
 # minutes by the repository's clock (the lock file's mtime) is past its lease and removed by the
 # next command that locks, with a warning; one whose record alone is old (its host's clock is
 # behind) still blocks, and `unlock` removes it as before; --remove-all removes all.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 dr_init
 mkdir -p "$T/src" && echo data > "$T/src/f"

@@ -8,7 +8,7 @@
 # restores identical, a copy killed before its snapshot object leaves a target that checks
 # clean and a re-run completes, and the target's password is read like the source's
 # (--to-password-file, --to-password-command, DRREPO_TO_PASSWORD*) with clean failures.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.sh" || exit 1
 
 TGT="$T/target"
 THIRD="$T/third"

@@ -5,7 +5,7 @@
 # DRREPO_METRICS_FILE; label values are escaped; snapshot --warn-size-change warns naming both
 # sizes (exit 0) and exits 3 with --fail-on-size-change, the snapshot saved; `drrepo metrics`
 # lists every host and source. Every file is checked by promcheck.py (the format's rules).
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 promcheck() { python3 "$DR_SRC/tests/e2e/promcheck.py" "$@"; }
 # val FILE NAME LABELS: the value of the sample NAME{LABELS} (labels exactly as written)

@@ -5,7 +5,7 @@
 # %i, $VAR) against a repository and succeed, writing Prometheus files in the text format; a
 # snapshot unit whose source is missing fails and still writes its metrics; and the lines of
 # contrib/systemd/crontab that need no database server run as cron runs them.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 U="$DR_SRC/contrib/systemd"
 ROOT="$T/root"

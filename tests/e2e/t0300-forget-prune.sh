@@ -8,7 +8,7 @@
 # states). Also: prune --dry-run and forget --dry-run change nothing; forget without ids or
 # policy exits 2; forget of an unknown id exits 1; `forget --prune --json` prints one JSON
 # document.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 INIT_ARGS=(--insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K --chunk-avg 256K
     --chunk-max 1M)

@@ -3,7 +3,7 @@
 # --restore-command runs the user's check in the restored directory, results are recorded and
 # shown by `snapshots` and `--json`, --latest --host selects, and a drill of damaged data fails
 # with exit 4 and the reason. Nothing is left in the temporary directory.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.sh" || exit 1
 
 dr_init
 mkdir -p "$T/src/sub" "$T/tmp"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Drill results belong to their snapshot: prune removes those of forgotten snapshots and keeps
 # the others.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 dr_init
 "$TOOL" gen "$T/a.sql" 2M 1 text

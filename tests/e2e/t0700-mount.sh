@@ -6,7 +6,7 @@
 # --background) leaves no process and no lock behind. Without /dev/fuse only the clear errors are
 # tested and the test is skipped (77). Random ranges come from a fixed seed (700, printed);
 # DR_TEST_SEED=N draws others.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 # Small chunker and pack parameters (tests/README.md): an 8 MiB file is some 30 chunks in 8
 # packs, more chunk and pack boundaries for the reads to cross than 40 MiB with the defaults

@@ -3,7 +3,7 @@
 # content, modes, owners, nanosecond mtimes, symlinks (long targets too), hard links, FIFOs,
 # empty files and directories, and names longer than ustar's 100 and 255 bytes. A corrupted chunk
 # still gives a valid stream (the file is completed with zeros) and a failing exit code.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 src="$T/src"
 long=$(printf 'd%.0s' $(seq 1 120))

@@ -1,7 +1,7 @@
 #!/bin/bash
 # t0100: wrong, missing and empty passwords fail clearly and write nothing to the repository;
 # --password-file and --password-command open it.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 # every file and directory of the repository with its size (mtimes of locks would differ)
 listing() { (cd "$REPO" && find . -printf '%y %P %s\n' | sort); }

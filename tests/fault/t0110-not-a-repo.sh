@@ -4,7 +4,7 @@
 # version (a config with that version and a valid checksum) is refused with a clear error naming
 # the path and the version, and left untouched. (A version field damaged by bit rot is not a newer
 # version: t0235.)
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 listing() { (cd "$1" && find . -printf '%y %P %s\n' | sort); }
 

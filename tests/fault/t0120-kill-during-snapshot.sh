@@ -6,7 +6,7 @@
 # removes the killed process's temporary files and lock. The random kills use a fixed seed
 # (120) for their delays and data; DR_TEST_SEED=N draws others. DR_KILL_ROUNDS=N (default 2)
 # sets the number of random kills.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 # some 120 short drrepo runs, 20 of them killed: no leak check at their exits (tests/README.md)
 dr_no_leak_check
 if [ "${DR_FAULTS_BUILT:-0}" != 1 ]; then

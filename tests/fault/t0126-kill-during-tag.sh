@@ -3,7 +3,7 @@
 # before it forgot the old one leaves both snapshots, never neither: the new one names the old
 # as its original, check passes, and forgetting the old id leaves the retagged one, which
 # restores. Killed before the new snapshot was written, it leaves the old one alone.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 dr_no_leak_check
 if [ "${DR_FAULTS_BUILT:-0}" != 1 ]; then
     echo "# skipped: needs a build with -DDR_FAULTS=ON"

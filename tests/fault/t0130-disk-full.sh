@@ -3,7 +3,7 @@
 # space" error, no half-written object is visible, the repository stays valid (check
 # --read-data, the earlier snapshot restores), and once space is freed snapshots work again.
 # Also the injected enospc fault at fs.before_rename. Needs root (mounts a small tmpfs).
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 dr_mount_tmpfs 20m
 

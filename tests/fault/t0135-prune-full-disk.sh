@@ -5,7 +5,7 @@
 # repository.md "Reserve"), a repack that finds no room does not stop the deletion, and the
 # reserve is written again once space is free. Other commands do not touch the reserve: a
 # snapshot on the full disk fails cleanly and leaves it for prune. Needs root (mounts a tmpfs).
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 dr_mount_tmpfs 16m
 
@@ -23,13 +23,18 @@ restore_same() { # NAME SNAP SRC
 dr_check "init writes the reserve" test -f "$REPO/reserve"
 dr_check "the reserve is 1 MiB" test "$(stat -c %s "$REPO/reserve" 2>/dev/null)" = 1048576
 
-# two snapshots sharing f1a, f2a, f3a; forgetting the first leaves packs 30% dead (repack
-# candidates) whose 2.1 MB of live data need new packs larger than the reserve
+# two snapshots sharing f1a, f2a, f3a (3.6 MB); forgetting the first leaves the repack its
+# candidates: packs more than 5% dead. The dead data is 15 files of 60 KB, one chunk each (below
+# --chunk-min) and each over 5% of a 1 MiB pack, read between the live files, so that wherever
+# the writer's random pack assignment puts them, nearly every pack is a candidate and the live data to copy (megabytes)
+# needs new packs larger than the reserve. (With the dead data in a few large chunks, one run
+# in several put them together in packs of little live data, and the repack fit.)
 mkdir -p "$T/s1" "$T/s2"
 for i in 1 2 3; do
-    "$TOOL" gen "$T/s1/f${i}a" 700K "$i"
-    "$TOOL" gen "$T/s1/f${i}b" 300K "$((i + 3))"
+    "$TOOL" gen "$T/s1/f${i}a" 1200K "$i"
     cp -p "$T/s1/f${i}a" "$T/s2/f${i}a"
+    # named to be read between the live files, so that they are spread over the packs
+    for j in 1 2 3 4 5; do "$TOOL" gen "$T/s1/f${i}b$j" 60K "$((i * 10 + j))"; done
 done
 dr_expect_success "snapshot s1" drrepo snapshot "$T/s1"
 dr_expect_success "snapshot s2" drrepo snapshot "$T/s2"
@@ -69,13 +74,12 @@ dr_expect_success "after prune: check --read-data" drrepo check --read-data
 restore_same "after prune: s2" latest "$T/s2"
 
 # with the space back, a second prune does the repack the first one had no room for
-rm -f "$MNT/filler" "$MNT/filler2"
+rm -rf "$MNT/filler" "$MNT/filler2" "$MNT/big"
 dr_expect_success "space freed: prune again" drrepo prune --json
 dr_check "space freed: prune repacked" test "$(dr_json_field blobs_repacked)" -gt 0
 dr_check "space freed: no warning about the reserve" test -z "$(grep -i reserve "$T/err")"
 dr_expect_success "space freed: check --read-data" drrepo check --read-data
 restore_same "space freed: s2" latest "$T/s2"
-rm -rf "$MNT/big"
 dr_expect_success "space freed: snapshot" drrepo snapshot "$T/s1"
 restore_same "space freed: new snapshot" latest "$T/s1"
 

@@ -3,7 +3,7 @@
 # header, and a truncated pack. Each time check (check --read-data for data) exits 4 naming the
 # damaged object, restoring what depends on it fails with an error naming the object (never a
 # crash), and everything else still restores byte-identical.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 # Three snapshots with disjoint new objects:
 #   S0: dA with keep          (data pack P0, tree pack T0)

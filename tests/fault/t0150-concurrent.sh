@@ -5,7 +5,7 @@
 # A live exclusive lock of another host blocks with 11 naming the holder; a stale lock of this
 # host (dead pid) is removed with a warning; `drrepo unlock` removes another host's live lock
 # only with --remove-all.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 "$DRREPO" -r "$REPO" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K \
     --chunk-avg 256K --chunk-max 1M >"$T/out" 2>"$T/err" || dr_fail "init"

@@ -3,7 +3,7 @@
 # killed by a signal, producing nothing, or empty stdin is refused with a message naming the
 # command and what happened, and no snapshot is recorded (even when the command wrote several
 # packs' worth before failing). A good command is recorded and dumps back exactly.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 "$DRREPO" -r "$REPO" init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K \
     --chunk-avg 256K --chunk-max 1M >"$T/out" 2>"$T/err" || dr_fail "init"

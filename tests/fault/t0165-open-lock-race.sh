@@ -5,7 +5,7 @@
 # timing, the snapshot either commits a snapshot that restores byte-identical and passes
 # check --read-data, or fails with nothing committed: never exit 0 with missing data.
 # DR_RACE_ROUNDS sets the number of rounds (each with a new repository).
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 [ "${DR_FAULTS_BUILT:-0}" = 1 ] || { echo "# skipped: needs a build with -DDR_FAULTS=ON"; exit 77; }
 rounds=${DR_RACE_ROUNDS:-3}
 

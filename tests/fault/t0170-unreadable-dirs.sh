@@ -6,7 +6,7 @@
 # opened, a path that vanished) exits 1 and records nothing. Tests run as root, who reads any
 # directory, so the failures are injected at the fault points backup.opendir, backup.readdir
 # and backup.lstat (action "fail"; ":K" picks the K-th call).
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 if [ "${DR_FAULTS_BUILT:-0}" != 1 ]; then
     echo "# skipped: needs a build with -DDR_FAULTS=ON"

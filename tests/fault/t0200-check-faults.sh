@@ -5,7 +5,7 @@
 # appropriate repair runs, the unaffected snapshots restore byte-identical, a repaired snapshot
 # restores every undamaged file identically (exit 4 only for its damaged files), and no repair
 # removes a pack file.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 # some 150 runs (40 of them one per index page): no leak check at their exits (tests/README.md)
 dr_no_leak_check
 

@@ -6,7 +6,7 @@
 # must all be detected: a non-zero exit that is not a crash. The seed is fixed (1);
 # DR_TEST_SEED=N draws other positions, DR_FLIPS=N more of them (the first 30 of a seed's
 # positions are the same whatever N is).
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 # one check --read-data per flip: no leak check at their exits (tests/README.md)
 dr_no_leak_check
 

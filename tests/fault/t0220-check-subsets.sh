@@ -5,7 +5,7 @@
 # only packs not verified recently; bad specifications are usage errors (exit 2).
 # Not covered: a transient read failure (a re-read that succeeds) cannot be produced from a
 # shell test without a faulty disk or a fault point in the backend's read path.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 C0="$T/cache-base"
 R="$T/base" C="$C0"

@@ -7,7 +7,7 @@
 # transaction kept `snapshot` waiting until the check ended (here: forever, so every command
 # runs under `timeout` to turn that into a failure rather than a hang). Also: the check leaves
 # no working set behind, and one left by a killed check is removed by the next check.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 [ "${DR_FAULTS_BUILT:-0}" = 1 ] || { echo "# skipped: needs a build with -DDR_FAULTS=ON"; exit 77; }
 drrepo() { timeout 120 "$DRREPO" -r "$REPO" "$@"; }
 

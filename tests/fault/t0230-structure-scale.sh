@@ -8,7 +8,7 @@
 # made in a tmpfs of its own: its 70,000 creations and deletions then do not go through the
 # journal of the file system that the tests running beside it fsync on (which made this test
 # take minutes in the parallel suite); the repository stays in the scratch directory.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 NFILES=${DR_SCALE_FILES:-70000}
 now() { date +%s.%N; }

@@ -8,7 +8,7 @@
 #   - format version 2: a newer version with a valid checksum is refused ("upgrade"); a flipped
 #     version bit is damage, repaired from the second copy; both copies of the config or of the
 #     only key file damaged: a clear error naming both, `check` exit 4 naming them.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 HELLO="hello from a format version 1 repository"
 # v1 KEYFILE: a fresh copy of the version 1 fixture in $REPO

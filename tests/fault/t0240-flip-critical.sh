@@ -16,7 +16,7 @@
 # flips more.
 # Prints per object: flips, detected (check names it), survivable (repaired and restored).
 # Positions come from a fixed seed; DR_TEST_SEED=N draws others.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 # five runs per flip: no leak check at their exits (tests/README.md)
 dr_no_leak_check
 

@@ -5,7 +5,7 @@
 # still works, restores byte-identical and warns naming the damaged object; check exits 4 naming
 # it and saying the other copy is good; `repair packs` rewrites it; check then passes. Also: a
 # repository without copies (written before them) gets warnings only; prune deletes both names.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 src="$T/src"
 mkdir -p "$src/a/b" "$src/c"

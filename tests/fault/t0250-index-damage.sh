@@ -4,7 +4,7 @@
 # not on its path), or exits 13 naming the damaged index with the recovery hint (check: exit 4,
 # "damage: index"); the run after it rebuilds the index from the repository by itself and
 # succeeds. Deterministic: the garbage of page P comes from seed DR_TEST_SEED+P (default 1700).
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 # ten commands per index page, some 300 runs: no leak check at their exits (tests/README.md)
 dr_no_leak_check
 seed=${DR_TEST_SEED:-1700}

@@ -9,7 +9,7 @@
 # -DDR_FAULTS=ON build only the random kills run (and pass or fail as usual); the output says
 # that the named points were not tried. The random delays come from a fixed seed (310);
 # DR_TEST_SEED=N draws others. DR_KILL_ROUNDS=N (default 2) sets the number of random kills.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 # some 150 short drrepo runs: no leak check at their exits (tests/README.md, "ASan")
 dr_no_leak_check
 

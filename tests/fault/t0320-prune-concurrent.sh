@@ -9,7 +9,7 @@
 # Every fourth forget/prune run forgets the newest snapshot (likely the parent of the next one)
 # and prunes at once. The loops are bounded in count and in time. Half of the forget/prune runs share the snapshot
 # loop's cache (one index), the other half use their own (synced from the repository).
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 # two loops of short runs racing each other: no leak check at their exits (tests/README.md)
 dr_no_leak_check
 

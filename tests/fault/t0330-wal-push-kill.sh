@@ -8,7 +8,7 @@
 # killed push is not the repository's first write under wal/, and the K-th hit of the fs.*
 # points is the same in every run: 1 the lock, 2 the segment (a fresh cache directory would add
 # a write before the lock). The fault point counter counts across threads.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 if [ "${DR_FAULTS_BUILT:-0}" != 1 ]; then
     echo "# skip: the fault points need a build with -DDR_FAULTS=ON"
     exit 77

@@ -4,7 +4,7 @@
 # databases; the restored RDB passes redis-check-rdb, loads in a fresh redis-server with the same
 # keys per database and the same values, and matches `redis-cli --rdb FILE` apart from the aux
 # fields; drills pass on good snapshots and fail on damaged data; repository growth over days.
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../e2e/lib.sh" || exit 1
 . "$(dirname "$0")/redis_lib.sh"
 redis_require
 

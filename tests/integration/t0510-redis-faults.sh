@@ -3,7 +3,7 @@
 # missing password, a connection dropped in the middle of the payload, a corrupted payload
 # (checksum mismatch), a diskless payload whose end mark never comes. Each gives a clear error
 # naming the server and the cause, records no snapshot, and leaves the repository valid.
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../e2e/lib.sh" || exit 1
 . "$(dirname "$0")/redis_lib.sh"
 redis_require
 

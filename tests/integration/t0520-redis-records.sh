@@ -8,7 +8,7 @@
 # the fallback, noted in the snapshot; repair and check understand record-encoded files. Over
 # two "days" of `snapshot --redis` (3.5% of the keys updated, 0.5% added, 0.5% deleted) the
 # records come from the parent snapshot and the repository grows by a small part of the RDB.
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../e2e/lib.sh" || exit 1
 . "$(dirname "$0")/redis_lib.sh"
 redis_require
 

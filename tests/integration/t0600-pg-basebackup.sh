@@ -3,7 +3,7 @@
 # snapshot, restore, pg_verifybackup, start the restored cluster on a private socket and
 # compare the rows of every table with the source; growth over several days of pgbench
 # transactions; `drrepo drill` on the snapshot.
-. "${DR_SRC:?}/tests/e2e/lib.sh"
+. "${DR_SRC:?}/tests/e2e/lib.sh" || exit 1
 
 . "$DR_SRC/tests/integration/pg_lib.sh"
 

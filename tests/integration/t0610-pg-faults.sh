@@ -4,7 +4,7 @@
 # wrong password (a scratch cluster with scram-sha-256, started and stopped here), a role
 # without the replication privilege, and the walsender terminated mid-backup. Also a role that
 # may not read some tables: the snapshot succeeds and records which row counts it skipped.
-. "${DR_SRC:?}/tests/e2e/lib.sh"
+. "${DR_SRC:?}/tests/e2e/lib.sh" || exit 1
 
 . "$DR_SRC/tests/integration/pg_lib.sh"
 

@@ -4,7 +4,7 @@
 # leaves no scratch server running. --check-sql in --check-db, and its error on one line. A
 # drill that cannot run on this host (no server binary, a socket path too long, no space for
 # the restore or for the server) exits 1 and records nothing.
-. "${DR_SRC:?}/tests/e2e/lib.sh"
+. "${DR_SRC:?}/tests/e2e/lib.sh" || exit 1
 
 . "$DR_SRC/tests/integration/pg_lib.sh"
 

@@ -4,7 +4,7 @@
 # content (format/chunker.md "Page-aligned relation files"), in a repository with the default
 # 1 MiB content-defined chunks, where a relation file cut by content would have at most one
 # chunk per 512 KiB; the restored directory passes pg_verifybackup, so the blocks reassemble.
-. "${DR_SRC:?}/tests/e2e/lib.sh"
+. "${DR_SRC:?}/tests/e2e/lib.sh" || exit 1
 
 . "$DR_SRC/tests/integration/pg_lib.sh"
 

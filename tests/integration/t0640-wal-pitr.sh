@@ -8,7 +8,7 @@
 # T2 passes and is recorded, and a segment removed from the archive makes check report the gap
 # and the drill fail. The server runs every archive and restore command as the postgres user,
 # so the repository belongs to postgres and the test runs drrepo as postgres too.
-. "${DR_SRC:?}/tests/e2e/lib.sh"
+. "${DR_SRC:?}/tests/e2e/lib.sh" || exit 1
 
 . "$DR_SRC/tests/integration/pg_lib.sh"
 

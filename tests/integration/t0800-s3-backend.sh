@@ -4,7 +4,7 @@
 # stats, restore, dump, check --read-data and a subset, forget, prune, repair index, key, unlock)
 # work on it, restores are byte-identical, the local index is a cache that a second cache
 # directory builds from the bucket alone, and unreachable or refused requests fail cleanly.
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../e2e/lib.sh" || exit 1
 . "$(dirname "$0")/s3_lib.sh"
 s3_require
 

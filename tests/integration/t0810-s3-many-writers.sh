@@ -5,7 +5,7 @@
 # snapshot restores byte-identical to what its writer had, a fifth cache directory sees all
 # eight, and no writer rebuilt its index from scratch once it had one (others' packs and
 # snapshots are read incrementally: src/store/reconcile.c).
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../e2e/lib.sh" || exit 1
 . "$(dirname "$0")/s3_lib.sh"
 s3_require
 

@@ -8,7 +8,7 @@
 # credentials, from a trusted machine, then forget and prune. The strict variant of the policy
 # (no delete at all) still lets snapshots run; their locks stay, and the owner's unlock removes
 # them.
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../e2e/lib.sh" || exit 1
 . "$(dirname "$0")/s3_lib.sh"
 s3_require
 if [ -z "${DR_TEST_CEPH_CONF:-}" ] || ! command -v radosgw-admin >/dev/null; then

@@ -4,7 +4,7 @@
 # with its own password. Restores are byte-identical from RGW and from the second local
 # repository, `check --read-data` passes on RGW, and a second copy to RGW uploads nothing (no
 # blob, no pack: the bucket's object list is the same afterwards, locks aside).
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../e2e/lib.sh" || exit 1
 . "$(dirname "$0")/s3_lib.sh"
 s3_require
 

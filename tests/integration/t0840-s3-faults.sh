@@ -6,7 +6,7 @@
 # with every request broken, each command fails with one line naming the object and the
 # server's answer, and nothing is lost: the repository checks and restores through the gateway
 # itself afterwards.
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../e2e/lib.sh" || exit 1
 . "$(dirname "$0")/s3_lib.sh"
 s3_require
 command -v python3 >/dev/null || { echo "not ok - python3 not installed"; exit 1; }

@@ -4,7 +4,7 @@
 # now, is within its lease and blocks (exit 11, its age "by the repository's clock"); once it
 # is older than the lease by the server's Date and Last-Modified (DRREPO_LOCK_LEASE_S=2, then a
 # 3 s wait), the next snapshot removes it with a warning and runs, and nothing is left behind.
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../e2e/lib.sh" || exit 1
 . "$(dirname "$0")/s3_lib.sh"
 s3_require
 

@@ -5,7 +5,7 @@
 # the PostgreSQL client tools on PATH, the repository and password from the exported variables),
 # and then checked against what its comment says. A line of the block that this test does not
 # know fails the test, so that the README cannot gain a command nobody ran.
-. "$DR_SRC/tests/e2e/lib.sh"
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
 . "$DR_SRC/tests/integration/pg_lib.sh"
 . "$DR_SRC/tests/integration/redis_lib.sh"
 . "$DR_SRC/tests/integration/s3_lib.sh"
