@@ -568,6 +568,44 @@ static int generate_man(const char *dir)
     return rc;
 }
 
+/* The tables are the one source of parsing, help, completion and man pages, so the build (which
+ * runs `drrepo generate`) refuses tables in which two options of a command, or an option and a
+ * global one, share an id, a long name or a short name: a shared id would make one option act
+ * as the other without a word from the compiler when the two are handled in different places. */
+static int check_opt_pair(const char *cmd, const struct dr_opt *a, const struct dr_opt *b)
+{
+    if (a->id == b->id || strcmp(a->name, b->name) == 0 ||
+        (a->short_name && a->short_name == b->short_name)) {
+        return dr_errorf(DR_EINTERNAL,
+                         "the option table of '%s' gives --%s and --%s the same id, name or "
+                         "short name",
+                         cmd, a->name, b->name);
+    }
+    return 0;
+}
+
+static int check_tables(const struct dr_cmd *cmds, size_t ncmds, const struct dr_opt *g)
+{
+    int rc = 0;
+    for (size_t i = 0; g[i].name && rc >= 0; i++) {
+        for (size_t j = i + 1; g[j].name && rc >= 0; j++) {
+            rc = check_opt_pair("global options", &g[i], &g[j]);
+        }
+    }
+    for (size_t c = 0; c < ncmds && rc >= 0; c++) {
+        const struct dr_opt *o = cmds[c].opts;
+        for (size_t i = 0; o && o[i].name && rc >= 0; i++) {
+            for (size_t j = i + 1; o[j].name && rc >= 0; j++) {
+                rc = check_opt_pair(cmds[c].name, &o[i], &o[j]);
+            }
+            for (size_t j = 0; g[j].name && rc >= 0; j++) {
+                rc = check_opt_pair(cmds[c].name, &o[i], &g[j]);
+            }
+        }
+    }
+    return rc;
+}
+
 int dr_cmd_generate(struct dr_ctx *ctx, int argc, char **argv)
 {
     (void)argc;
@@ -585,8 +623,10 @@ int dr_cmd_generate(struct dr_ctx *ctx, int argc, char **argv)
     if (!bash && !zsh && !man) {
         return dr_cmd_usage(ctx, "give --bash-completion FILE, --zsh-completion FILE or --man DIR");
     }
-    int rc = 0;
-    if (bash) {
+    size_t ncmds = 0;
+    const struct dr_cmd *cmds = dr_cmd_table(&ncmds);
+    int rc = check_tables(cmds, ncmds, dr_cmd_global_opts());
+    if (rc >= 0 && bash) {
         rc = generate(bash, P_BASH, NULL);
     }
     if (rc >= 0 && zsh) {

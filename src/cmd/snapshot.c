@@ -212,40 +212,69 @@ static int print_result(struct dr_ctx *ctx, const struct dr_id *id, const struct
     return 0;
 }
 
+/* The ids of the options below (the letters of the short forms serve the others): named, so
+ * that a new option cannot take an id in use, which the switch over them would not notice when
+ * it is handled elsewhere. */
+enum {
+    O_STDIN = 1,
+    O_FROM_COMMAND,
+    O_STDIN_NAME,
+    O_EXCLUDE_FILE,
+    O_ALLOW_EMPTY,
+    O_REDIS,
+    O_PG,
+    O_RDB_RECORDS,
+    O_NO_RDB_RECORDS,
+    O_WARN_SIZE_CHANGE,
+    O_FAIL_ON_SIZE_CHANGE,
+    O_IEXCLUDE,
+    O_REDIS_PASSWORD_FILE,
+    O_EXCLUDE_IF_PRESENT,
+    O_EXCLUDE_LARGER_THAN,
+    O_FILES_FROM,
+    O_FILES_FROM_VERBATIM,
+    O_FILES_FROM_RAW,
+    O_DRY_RUN,
+};
+
 const struct dr_opt dr_cmd_snapshot_opts[] = {
     {"exclude", 'e', 'e', "PATTERN", "leave out paths that match PATTERN", DR_OPT_REPEAT, NULL},
-    {"exclude-file", 0, 4, "FILE", "exclude the patterns of FILE, one a line", DR_OPT_REPEAT, NULL},
-    {"iexclude", 0, 12, "PATTERN", "as --exclude, with letters matching either case", DR_OPT_REPEAT,
-     NULL},
-    {"exclude-if-present", 0, 14, "NAME",
+    {"exclude-file", 0, O_EXCLUDE_FILE, "FILE", "exclude the patterns of FILE, one a line",
+     DR_OPT_REPEAT, NULL},
+    {"iexclude", 0, O_IEXCLUDE, "PATTERN", "as --exclude, with letters matching either case",
+     DR_OPT_REPEAT, NULL},
+    {"exclude-if-present", 0, O_EXCLUDE_IF_PRESENT, "NAME",
      "leave out directories holding NAME (NAME:HEADER: starting with HEADER)", DR_OPT_REPEAT, NULL},
-    {"exclude-larger-than", 0, 15, "SIZE", "leave out files larger than SIZE (K, M, G, T)", 0,
-     NULL},
-    {"files-from", 0, 16, "FILE", "also save the paths FILE lists, one a line ('-': stdin)",
-     DR_OPT_REPEAT, NULL},
-    {"files-from-verbatim", 0, 17, "FILE", "as --files-from, every line a path (no comments)",
-     DR_OPT_REPEAT, NULL},
-    {"files-from-raw", 0, 18, "FILE", "as --files-from, each path ending with a NUL byte",
-     DR_OPT_REPEAT, NULL},
+    {"exclude-larger-than", 0, O_EXCLUDE_LARGER_THAN, "SIZE",
+     "leave out files larger than SIZE (K, M, G, T)", 0, NULL},
+    {"files-from", 0, O_FILES_FROM, "FILE",
+     "also save the paths FILE lists, one a line ('-': stdin)", DR_OPT_REPEAT, NULL},
+    {"files-from-verbatim", 0, O_FILES_FROM_VERBATIM, "FILE",
+     "as --files-from, every line a path (no comments)", DR_OPT_REPEAT, NULL},
+    {"files-from-raw", 0, O_FILES_FROM_RAW, "FILE",
+     "as --files-from, each path ending with a NUL byte", DR_OPT_REPEAT, NULL},
     {"one-file-system", 'x', 'x', NULL, "do not cross mount points", 0, NULL},
     {"tag", 't', 't', "TAG", "tag the snapshot with TAG", DR_OPT_REPEAT, NULL},
     {"host", 'H', 'H', "HOST", "record HOST instead of this machine's name", 0, NULL},
-    {"stdin", 0, 1, NULL, "save standard input as one file (with --stdin-name)", 0, NULL},
-    {"from-command", 0, 2, NULL, "save the output of the command after '--' as one file", 0, NULL},
-    {"stdin-name", 0, 3, "NAME", "the file name of --stdin or --from-command", 0, NULL},
-    {"redis", 0, 6, "URL", "save a Redis server's RDB (redis://[user:password@]host:port)", 0,
+    {"stdin", 0, O_STDIN, NULL, "save standard input as one file (with --stdin-name)", 0, NULL},
+    {"from-command", 0, O_FROM_COMMAND, NULL,
+     "save the output of the command after '--' as one file", 0, NULL},
+    {"stdin-name", 0, O_STDIN_NAME, "NAME", "the file name of --stdin or --from-command", 0, NULL},
+    {"redis", 0, O_REDIS, "URL", "save a Redis server's RDB (redis://[user:password@]host:port)", 0,
      NULL},
-    {"redis-password-file", 0, 13, "FILE",
+    {"redis-password-file", 0, O_REDIS_PASSWORD_FILE, "FILE",
      "the Redis password is FILE's first line (or DRREPO_REDIS_PASSWORD, REDISCLI_AUTH)", 0, NULL},
-    {"pg", 0, 7, "CONNINFO", "save a PostgreSQL cluster as a physical base backup", 0, NULL},
-    {"allow-empty", 0, 5, NULL, "accept a stream of zero bytes", 0, NULL},
-    {"no-rdb-records", 0, 9, NULL, "store Redis RDB files as plain chunks", 0, NULL},
-    {"rdb-records", 0, 8, NULL, "store RDB files by their key records (the default)", 0, NULL},
-    {"warn-size-change", 0, 10, "PCT",
-     "warn when the size differs from the parent's by more than PCT percent", 0, NULL},
-    {"fail-on-size-change", 0, 11, NULL, "exit 3 on that warning (the snapshot is still saved)", 0,
+    {"pg", 0, O_PG, "CONNINFO", "save a PostgreSQL cluster as a physical base backup", 0, NULL},
+    {"allow-empty", 0, O_ALLOW_EMPTY, NULL, "accept a stream of zero bytes", 0, NULL},
+    {"no-rdb-records", 0, O_NO_RDB_RECORDS, NULL, "store Redis RDB files as plain chunks", 0, NULL},
+    {"rdb-records", 0, O_RDB_RECORDS, NULL, "store RDB files by their key records (the default)", 0,
      NULL},
-    {"dry-run", 'n', 19, NULL, "read and chunk, say what would be added, write nothing", 0, NULL},
+    {"warn-size-change", 0, O_WARN_SIZE_CHANGE, "PCT",
+     "warn when the size differs from the parent's by more than PCT percent", 0, NULL},
+    {"fail-on-size-change", 0, O_FAIL_ON_SIZE_CHANGE, NULL,
+     "exit 3 on that warning (the snapshot is still saved)", 0, NULL},
+    {"dry-run", 'n', O_DRY_RUN, NULL, "read and chunk, say what would be added, write nothing", 0,
+     NULL},
     DR_METRICS_FILE_OPT,
     {0},
 };
@@ -304,17 +333,17 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
     int c, rc = 0;
     while (rc >= 0 && (c = dr_cmd_opt(ctx, &arg)) != 0) {
         switch (c) {
-        case 1: use_stdin = true; break;
-        case 2: from_cmd = true; break;
-        case 3: name = arg; break;
+        case O_STDIN: use_stdin = true; break;
+        case O_FROM_COMMAND: from_cmd = true; break;
+        case O_STDIN_NAME: name = arg; break;
         case 'e': strv_push(&excl, dr_xstrdup(arg)); break;
-        case 4:
+        case O_EXCLUDE_FILE:
             /* an exclude file that cannot be read is a bad command line, as a list of paths */
             rc = read_list(arg, LIST_LINES, false, &excl);
             rc = rc < 0 ? dr_cmd_usage(ctx, "--exclude-file: %s", dr_error_msg()) : 0;
             break;
-        case 12: strv_push(&iexcl, dr_xstrdup(arg)); break;
-        case 14: {
+        case O_IEXCLUDE: strv_push(&iexcl, dr_xstrdup(arg)); break;
+        case O_EXCLUDE_IF_PRESENT: {
             char *mname = NULL;
             DR_GROW(markers, amarkers, nmarkers + 1);
             rc = parse_marker(ctx, arg, &markers[nmarkers], &mname);
@@ -324,38 +353,38 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
             }
             break;
         }
-        case 15:
+        case O_EXCLUDE_LARGER_THAN:
             fo.exclude_larger = true;
             rc = dr_parse_size(arg, &fo.larger_than) < 0
                      ? dr_cmd_usage(
                            ctx, "--exclude-larger-than takes a size such as 500M, not '%s'", arg)
                      : 0;
             break;
-        case 16:
-        case 17:
-        case 18:
+        case O_FILES_FROM:
+        case O_FILES_FROM_VERBATIM:
+        case O_FILES_FROM_RAW:
             DR_GROW(lists, alists, nlists + 1);
             lists[nlists++] = (struct list_arg){
-                c == 16   ? "--files-from"
-                : c == 17 ? "--files-from-verbatim"
-                          : "--files-from-raw",
+                c == O_FILES_FROM            ? "--files-from"
+                : c == O_FILES_FROM_VERBATIM ? "--files-from-verbatim"
+                                             : "--files-from-raw",
                 arg,
-                c == 16   ? LIST_LINES
-                : c == 17 ? LIST_VERBATIM
-                          : LIST_RAW,
+                c == O_FILES_FROM            ? LIST_LINES
+                : c == O_FILES_FROM_VERBATIM ? LIST_VERBATIM
+                                             : LIST_RAW,
             };
             nstdin += strcmp(arg, "-") == 0;
             break;
         case 'x': fo.one_file_system = true; break;
         case 't': strv_push(&tags, dr_xstrdup(arg)); break;
         case 'H': o.host = arg; break;
-        case 5: allow_empty = true; break;
-        case 8: o.rdb_records = true; break;
-        case 9: o.rdb_records = false; break;
-        case 6: redis_url = arg; break;
-        case 13: redis_pw_file = arg; break;
-        case 7: pg_conninfo = arg; break;
-        case 10: {
+        case O_ALLOW_EMPTY: allow_empty = true; break;
+        case O_RDB_RECORDS: o.rdb_records = true; break;
+        case O_NO_RDB_RECORDS: o.rdb_records = false; break;
+        case O_REDIS: redis_url = arg; break;
+        case O_REDIS_PASSWORD_FILE: redis_pw_file = arg; break;
+        case O_PG: pg_conninfo = arg; break;
+        case O_WARN_SIZE_CHANGE: {
             char *end;
             warn_pct = strtod(arg, &end);
             if (end == arg || *end || !(warn_pct >= 0 && warn_pct <= 1e9)) {
@@ -364,8 +393,8 @@ int dr_cmd_snapshot(struct dr_ctx *ctx, int argc, char **argv)
             }
             break;
         }
-        case 11: fail_on_change = true; break;
-        case 19: o.dry_run = true; break;
+        case O_FAIL_ON_SIZE_CHANGE: fail_on_change = true; break;
+        case O_DRY_RUN: o.dry_run = true; break;
         default: DR_BUG("snapshot: an option of the table is not handled");
         }
     }
