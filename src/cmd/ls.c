@@ -30,6 +30,18 @@ static void mode_string(const struct dr_node *n, char out[11])
     for (int i = 0; i < 9; i++) {
         out[1 + i] = (n->mode & (1u << (8 - i))) ? rwx[i] : '-';
     }
+    /* setuid, setgid and sticky in the execute places, as ls(1): lower case over an x */
+    static const struct {
+        unsigned bit;
+        int at;
+        char with_x, without_x;
+    } special[] = {{04000, 3, 's', 'S'}, {02000, 6, 's', 'S'}, {01000, 9, 't', 'T'}};
+    for (size_t i = 0; i < DR_ARRAY_LEN(special); i++) {
+        if (n->mode & special[i].bit) {
+            out[special[i].at] =
+                out[special[i].at] == 'x' ? special[i].with_x : special[i].without_x;
+        }
+    }
     out[10] = '\0';
 }
 

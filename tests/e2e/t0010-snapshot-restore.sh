@@ -53,6 +53,9 @@ dr_expect_success "ls lists the snapshot" drrepo ls latest
 dr_check "ls shows a nested file" grep -qx "$src/a/b/c/dump.sql" "$T/out"
 dr_expect_success "ls --long of a subdirectory" drrepo ls latest "$src/a" --long
 dr_check "ls --long shows mode and symlink target" grep -q "^-rw------- " "$T/out"
+if [ "$(stat -c %a "$src/a/hello.txt")" = 4755 ]; then
+    dr_check "ls --long shows setuid as ls(1) does" grep -q "^-rwsr-xr-x .*hello.txt" "$T/out"
+fi
 dr_expect_success "dump one file to stdout" sh -c "'$DRREPO' -r '$REPO' dump latest '$src/a/b/c/dump.sql' > '$T/dumped'"
 dr_check "dump output is the file" cmp -s "$src/a/b/c/dump.sql" "$T/dumped"
 dr_must_fail 1 "dump of a missing path fails" drrepo dump latest /no/such/file
