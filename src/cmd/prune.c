@@ -403,7 +403,8 @@ int dr_cmd_forget(struct dr_ctx *ctx, int argc, char **argv)
         }
         dr_buf_release(&j);
         if (!ctx->json && !ctx->quiet) {
-            printf("%s%zu snapshots to remove\n", po.dry_run ? "dry run: " : "", nrem);
+            printf("%s%zu snapshot%s to remove\n", po.dry_run ? "dry run: " : "", nrem,
+                   nrem == 1 ? "" : "s");
         }
         if (!po.dry_run && nrem) {
             struct dr_id *gone = dr_xcalloc(nrem, sizeof(*gone));

@@ -184,7 +184,7 @@ int dr_cmd_snapshots(struct dr_ctx *ctx, int argc, char **argv)
         dr_json_end_array(&w);
         rc = dr_cmd_json_emit(&w, stdout);
     } else if (!ctx->json) {
-        printf("%zu snapshots\n", shown);
+        printf("%zu snapshot%s\n", shown, shown == 1 ? "" : "s");
     }
     dr_buf_release(&j);
     dr_drill_results_release(&d);

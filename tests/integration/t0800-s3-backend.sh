@@ -107,7 +107,7 @@ dr_expect_success "repair index" s3 repair index
 dr_expect_success "unlock" s3 unlock
 dr_expect_success "forget snapshot 1 and prune" s3 forget "$S1" --prune
 dr_expect_success "snapshots after forget" s3 snapshots
-dr_check "one snapshot left" grep -q "^1 snapshots" "$T/out"
+dr_check "one snapshot left" grep -q "^1 snapshot$" "$T/out"
 dr_expect_success "check --read-data after prune" s3 check --read-data
 rm -rf "$T/r2"
 dr_expect_success "restore snapshot 2 after prune" s3 restore "$S2" --target "$T/r2"

@@ -74,7 +74,7 @@ stop_proxy
 R=$(s3_loc repo)
 dr_expect_success "afterwards, check --read-data through the gateway itself" p check --read-data
 dr_expect_success "the snapshot list is intact" p snapshots
-dr_check "one snapshot (the second) is there" grep -q "^1 snapshots" "$T/out"
+dr_check "one snapshot (the second) is there" grep -q "^1 snapshot$" "$T/out"
 rm -rf "$T/r"
 dr_expect_success "and it restores" p restore latest --target "$T/r"
 dr_check "byte-identical" diff -r "$SRC" "$T/r$SRC"

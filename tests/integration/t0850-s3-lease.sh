@@ -29,5 +29,5 @@ dr_expect_success "unlock --remove-all" s3 unlock --remove-all
 dr_check "no lock was left: neither the expired one nor the snapshot's" \
     grep -q "^0 locks removed" "$T/out"
 dr_expect_success "snapshots" s3 snapshots
-dr_check "the snapshot was written" grep -q "^1 snapshots" "$T/out"
+dr_check "the snapshot was written" grep -q "^1 snapshot$" "$T/out"
 dr_done
