@@ -221,9 +221,11 @@ int dr_backend_open(const char *location, struct dr_backend **out)
         if (d) {
             return open_registered(d, location, out);
         }
+        /* s3://BUCKET is the AWS CLI's form: say which one drrepo takes */
         return dr_errorf(DR_EUSAGE,
                          "unsupported repository location '%s': a repository is a local "
-                         "directory (a path, or file:///path)",
+                         "directory (a path, or file:///path) or an S3 bucket "
+                         "(s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX])",
                          location);
     }
     /* "/repo/" and "/repo" are the same directory; keep "/" itself */

@@ -82,6 +82,8 @@ static void test_open_locations(void **state)
     struct dr_backend *b = NULL;
     assert_int_equal(dr_backend_open("s3://bucket/repo", &b), DR_EUSAGE);
     assert_non_null(strstr(dr_error_msg(), "unsupported repository location"));
+    /* the AWS CLI's form is answered with the form drrepo takes */
+    assert_non_null(strstr(dr_error_msg(), "s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]"));
     assert_int_equal(dr_backend_open("sftp://host/repo", &b), DR_EUSAGE);
     assert_int_equal(dr_backend_open("", &b), DR_EUSAGE);
     assert_int_equal(dr_backend_open("file://relative/path", &b), DR_EUSAGE);
