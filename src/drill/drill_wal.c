@@ -83,6 +83,14 @@ int drill_stage_wal(struct dr_repo *r, const struct dr_snapshot *s, const struct
         rc = dr_wal_backup_start(s, a[0].seg_size, &sysid, &tli, &segno);
         rc = rc < 0 ? rc : fetch_all(r, &a[0], tli, segno, dir, &nfiles);
     }
+    if (rc == DR_ENOSPC) {
+        /* the host's temporary space, as for the restore (drill.c): the drill cannot run here,
+         * and the hint about the repository's disk that DR_ENOSPC gets would mislead */
+        rc = dr_errorf(DR_EIO,
+                       "no space left to fetch the archived WAL into '%s' (%s): give --tmpdir a "
+                       "file system with room for the restore and the WAL to replay",
+                       dir, dr_error_msg());
+    }
     if (rc == DR_ECORRUPT || rc == DR_EUNSUPPORTED) {
         drill_fail(res, "archived WAL cannot be read: %s", dr_error_msg());
         dr_error_clear();

@@ -129,6 +129,29 @@ echo "select count(*) = 200 from t" >"$T/t2.sql"
 dr_expect_success "drill --pg --pg-time T2 passes" drrepo drill --pg --pg-time "$T2" --check-sql "$T/t2.sql"
 dr_check "the drill recovered from archived WAL" grep -q "archived WAL files fetched" "$T/out"
 dr_expect_success "drill --pg --pg-latest passes" drrepo drill --pg --pg-latest
+
+# no space for the WAL: a tmpfs with room for the restored base backup but not for the first
+# 16 MiB segment the drill fetches: the drill cannot run on this host (exit 1, one line, no hint
+# about the repository's disk, nothing recorded); skipped when the mount is refused
+drills() { drrepo snapshots --json | jq '[.[].drills | length] | add'; }
+MNT="$T/mnt"
+mkdir -p "$MNT"
+drrepo restore --pg-latest --target "$T/sized" >/dev/null 2>&1
+kb=$(du -s --block-size=1K "$T/sized" | cut -f1)
+rm -rf "$T/sized"
+if mount -t tmpfs -o size=$((kb + 4096))k,mode=0755 tmpfs "$MNT" 2>"$T/mount.err"; then
+    trap 'umount "$MNT" 2>/dev/null || umount -l "$MNT"; cleanup_all' EXIT
+    before=$(drills)
+    dr_must_fail 1 "no space for the WAL: drill exits 1" drrepo drill --pg --pg-latest --tmpdir "$MNT"
+    dr_check "it says so" grep -q "^drrepo: error: the drill could not run: no space left to fetch the archived WAL .*--tmpdir" "$T/err"
+    dr_check "in one line (WAL)" test "$(wc -l <"$T/err")" = 1
+    dr_check "nothing recorded (no space for the WAL)" test "$(drills)" = "$before"
+    dr_check "nothing left in the temporary directory (WAL)" test -z "$(ls -A "$MNT")"
+    umount "$MNT"
+    trap cleanup_all EXIT
+else
+    echo "# skip: no tmpfs for the no-space drill: $(cat "$T/mount.err")"
+fi
 dr_expect_success "snapshots --json" drrepo snapshots --json
 echo "select count(*) = 300 from t" >"$T/t3.sql"
 dr_must_fail 4 "drill --pg-latest with a --check-sql of the wrong count fails" \
