@@ -73,7 +73,8 @@ static bool all_zero(const uint8_t *p, size_t n)
 
 /* Writes a chunk at off, skipping aligned all-zero blocks so holes stay holes (the file's size
  * is set when it is finished). pwrite: the batch's workers write one file at once. */
-static int write_sparse(int fd, const uint8_t *p, size_t n, uint64_t off, const char *what)
+static int write_sparse(int fd, const uint8_t *p, size_t n, uint64_t off, const char *what,
+                        uint64_t *end)
 {
     size_t i = 0;
     while (i < n) {
@@ -98,6 +99,9 @@ static int write_sparse(int fd, const uint8_t *p, size_t n, uint64_t off, const 
             return rc;
         }
         i = j;
+        if (end) {
+            *end = off + j; /* the file reaches this far (the last block written) */
+        }
     }
     return 0;
 }
@@ -141,7 +145,7 @@ static int rec_get(void *arg, uint32_t i, struct dr_buf *out)
 static int rec_write(void *arg, const uint8_t *p, size_t len)
 {
     struct rec_io *io = arg;
-    int rc = io->sparse ? write_sparse(io->fd, p, len, io->off, io->what)
+    int rc = io->sparse ? write_sparse(io->fd, p, len, io->off, io->what, NULL)
                         : dr_fs_write_full(io->fd, p, len, io->what);
     io->off += len;
     if (rc >= 0 && io->rs) {
@@ -392,26 +396,58 @@ int dr_restore_same_content(struct restore *rs, int dirfd, const char *name, con
 /* Creates a new, empty temporary file in dirfd for name, O_EXCL so that nothing that already
  * stands there (a symlink included) is opened. The suffix is a random word drawn once per
  * process and a counter: no random draw (a system call) per file; a name taken by someone
- * else only costs a retry with fresh randomness. */
+ * else only costs a retry with fresh randomness. The batch's workers create files too: the
+ * shared word is drawn once (pthread_once), a retry draws its own. */
+static const char tmp_letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+static char tmp_salt[7];
+static long tmp_pid; /* in the name for clean_leftovers; drawn with the salt: one getpid */
+static pthread_once_t tmp_salt_once = PTHREAD_ONCE_INIT;
+
+static void draw_salt(char out[7])
+{
+    uint8_t rnd[6];
+    dr_random_bytes(rnd, sizeof(rnd));
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        out[i] = tmp_letters[rnd[i] % (sizeof(tmp_letters) - 1)];
+    }
+    out[sizeof(rnd)] = '\0';
+}
+
+static void tmp_pid_reset(void)
+{
+    tmp_pid = (long)getpid(); /* a forked child restores under its own pid */
+}
+
+static void init_salt(void)
+{
+    draw_salt(tmp_salt);
+    tmp_pid = (long)getpid();
+    pthread_atfork(NULL, NULL, tmp_pid_reset);
+}
+
 static int create_tmp(int dirfd, const char *name, char **out_tmp)
 {
-    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    static char salt[7];
     static uint64_t counter;
+    pthread_once(&tmp_salt_once, init_salt);
+    char salt[7];
+    memcpy(salt, tmp_salt, sizeof(salt));
     for (int tries = 0; tries < 100; tries++) {
-        if (!salt[0] || tries > 0) {
-            uint8_t rnd[6];
-            dr_random_bytes(rnd, sizeof(rnd));
-            for (size_t i = 0; i < sizeof(rnd); i++) {
-                salt[i] = letters[rnd[i] % (sizeof(letters) - 1)];
-            }
-            salt[sizeof(rnd)] = '\0';
+        if (tries > 0) {
+            draw_salt(salt);
         }
         uint64_t k = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
         /* the name is only a clue for whoever finds a leftover: keep it below NAME_MAX */
-        char *tmp = dr_xasprintf(DR_FS_TMP_PREFIX "%ld-%.64s-%s%llx", (long)getpid(), name, salt,
+        char *tmp = dr_xasprintf(DR_FS_TMP_PREFIX "%ld-%.64s-%s%llx", tmp_pid, name, salt,
                                  (unsigned long long)k);
         int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        /* tests stop here with a temporary file standing, on the walk or on a worker (t0016) */
+        if (fd >= 0 && DR_FAULT_POINT("restore.file.created") < 0) {
+            close(fd);
+            unlinkat(dirfd, tmp, 0);
+            free(tmp);
+            errno = EIO;
+            return -1;
+        }
         if (fd >= 0) {
             *out_tmp = tmp;
             return fd;
@@ -423,6 +459,20 @@ static int create_tmp(int dirfd, const char *name, char **out_tmp)
     }
     errno = EEXIST;
     return -1;
+}
+
+/* Creates the temporary file of f if the walk left that to the worker (a file of one chunk). */
+static int pfile_open(struct pfile *f)
+{
+    if (f->fd >= 0) {
+        return 0;
+    }
+    f->fd = create_tmp(f->dir->fd, f->name, &f->tmp);
+    if (f->fd < 0) {
+        return dr_error_errno(dr_error_from_errno(errno), "cannot create a file in '%s'",
+                              f->dir->dst);
+    }
+    return 0;
 }
 
 /* A second name of a file restored before: 1 when linked, 0 when the caller should restore a
@@ -484,8 +534,12 @@ static int finish_file(struct restore *rs, struct pfile *f)
         pthread_mutex_unlock(&rs->mu);
         free(line);
     }
-    int rc = 0;
-    if (ftruncate(f->fd, (off_t)f->meta.size) < 0) {
+    int rc = pfile_open(f);
+    if (rc < 0) {
+        return rc;
+    }
+    /* a file of one chunk whose last block was written already has its size */
+    if (!(f->lazy && f->end == f->meta.size) && ftruncate(f->fd, (off_t)f->meta.size) < 0) {
         rc = dr_error_errno(dr_error_from_errno(errno), "cannot set the size of '%s'", f->dst);
     }
     if (rc >= 0) {
@@ -503,7 +557,8 @@ static int finish_file(struct restore *rs, struct pfile *f)
         return rc;
     }
     free(f->tmp);
-    f->tmp = NULL; /* in place */
+    f->tmp = NULL;
+    f->placed = true;
     pthread_mutex_lock(&rs->mu);
     rs->wst.files++;
     rs->prog.files++;
@@ -572,7 +627,11 @@ static int write_cb(void *arg, const struct dr_read_extent *x)
         pthread_mutex_unlock(&rs->mu);
         return chunk_done(rs, f);
     }
-    int rc = write_sparse(f->fd, x->data, x->len, x->want->off, f->dst);
+    int rc = pfile_open(f); /* one chunk: only this worker has the file */
+    if (rc < 0) {
+        return rc;
+    }
+    rc = write_sparse(f->fd, x->data, x->len, x->want->off, f->dst, f->lazy ? &f->end : NULL);
     pthread_mutex_lock(&rs->mu);
     rs->prog.bytes_read += x->len;
     rs->wst.bytes += x->len;
@@ -630,7 +689,7 @@ static int finish_run(struct restore *rs)
     struct batch *b = &run->b;
     for (size_t i = 0; i < b->nfiles && rc >= 0; i++) {
         rc = dr_interrupt_check();
-        if (rc >= 0 && b->files[i].tmp) { /* not finished by a worker */
+        if (rc >= 0 && !b->files[i].placed) { /* not finished by a worker */
             rc = finish_file(rs, &b->files[i]);
         }
     }
@@ -739,12 +798,18 @@ int dr_restore_file(struct restore *rs, struct rdir *d, const char *dst, const c
         batch_limits(rs);
     }
     char *tmp = NULL;
-    int fd = create_tmp(d->fd, name, &tmp);
-    if (fd < 0) {
-        return dr_error_errno(dr_error_from_errno(errno), "cannot create a file in '%s'", d->dst);
+    int fd = -1;
+    bool records = n->flags & DR_NODE_F_RECORDS;
+    if (records || n->nchunks != 1) {
+        /* a file of one chunk is created by the worker that writes it (pfile_open) */
+        fd = create_tmp(d->fd, name, &tmp);
+        if (fd < 0) {
+            return dr_error_errno(dr_error_from_errno(errno), "cannot create a file in '%s'",
+                                  d->dst);
+        }
     }
     int rc = 0;
-    if (n->flags & DR_NODE_F_RECORDS) {
+    if (records) {
         /* rebuilt in order by the RDB decoder, now */
         rc = write_records(rs->r, n, fd, spath, true, rs);
     }
@@ -759,6 +824,7 @@ int dr_restore_file(struct restore *rs, struct rdir *d, const char *dst, const c
     DR_GROW(b->files, b->afiles, b->nfiles + 1);
     b->files[b->nfiles] = (struct pfile){.dir = d,
                                          .fd = fd,
+                                         .lazy = fd < 0,
                                          .tmp = tmp,
                                          .name = dr_xstrdup(name),
                                          .dst = dr_xstrdup(dst),

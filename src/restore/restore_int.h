@@ -19,6 +19,8 @@ struct rdir {
     char *spath;  /* its path in the snapshot */
     bool all;     /* selected as a whole: its entries need no include match */
     bool existed; /* was in the target before: scanned for leftovers, and for delete */
+    bool fresh;   /* created by this restore (mode 0700): nothing stands in it that this
+                     restore did not put there, so its entries are not looked up first */
     char **names; /* the names the snapshot has in it (delete), in tree order: sorted */
     size_t nnames, anames;
     unsigned refs;
@@ -33,10 +35,15 @@ struct link_seen {
 };
 
 /* A file of the batch: created empty under its temporary name, filled by the engine's
- * workers, then given its size and metadata and renamed into place. */
+ * workers, then given its size and metadata and renamed into place. A file of one chunk is
+ * created by the worker that writes that chunk (fd -1 until then), so that the walk does not
+ * spend a create per small file while the workers wait for it. */
 struct pfile {
     struct rdir *dir;
     int fd;
+    bool placed;  /* renamed into place */
+    bool lazy;    /* one chunk, created by the worker that writes it */
+    uint64_t end; /* lazy: how far the written blocks reach (no ftruncate when the size) */
     char *tmp, *name, *dst, *spath;
     struct dr_node meta;
     /* what could not be read, under the batch mutex */

@@ -4,8 +4,10 @@
 # --dry-run (text and --json), and the stops: a restore killed with kill -9 half-way is finished
 # by `--overwrite if-changed` without rewriting a file that was complete (same inode and mtime),
 # and SIGTERM leaves no temporary file in the target and no lock (exit 143). The stops need a
-# build with DR_FAULTS: the fault point restore.file.renamed stops a restore after its K-th
-# file is in place, the rest of its batch still under temporary names.
+# build with DR_FAULTS: the fault point restore.file.created stops a restore once its K-th
+# temporary file is created (a file of one chunk is created by the worker that writes it, so
+# the files before it are in place or being written, and that one stands under its temporary
+# name).
 . "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 src="$T/src"
@@ -99,11 +101,11 @@ dr_no_leak_check
 
 # SIGTERM while files of the batch are under temporary names: removed, lock released, 130
 sig="$T/sig"
-DR_FAULT=restore.file.renamed:pause:2 DR_FAULT_PAUSE="$T/p" \
+DR_FAULT=restore.file.created:pause:2 DR_FAULT_PAUSE="$T/p" \
     "$DRREPO" -r "$REPO" restore latest --target "$sig" >"$T/out" 2>"$T/err" &
 pid=$!
 for _ in $(seq 1 3000); do [ -e "$T/p.paused" ] && break; sleep 0.1; done
-dr_check "the restore paused after its second file" test -e "$T/p.paused"
+dr_check "the restore paused at its second file" test -e "$T/p.paused"
 dr_check "temporary files stand in the target while it is paused" \
     test -n "$(find "$sig" -name '.drrepo-tmp-*' | head -n 1)"
 kill -TERM "$pid"
@@ -114,14 +116,15 @@ dr_check "SIGTERM: the error says interrupted" grep -q "SIGTERM" "$T/err"
 dr_check "SIGTERM: no temporary file left in the target" test -z "$(find "$sig" -name '.drrepo-tmp-*')"
 dr_check "SIGTERM: no lock left" test -z "$(ls -A "$REPO/locks")"
 
-# kill -9 after the third file is in place: the rest of the batch is left as temporaries
+# kill -9 at the sixth of its eight files: each worker has put the files it wrote before in
+# place (at least four), the sixth is left as a temporary
 kil="$T/kil"
-DR_FAULT=restore.file.renamed:kill:3 drrepo restore latest --target "$kil" >"$T/out" 2>"$T/err"
+DR_FAULT=restore.file.created:kill:6 drrepo restore latest --target "$kil" >"$T/out" 2>"$T/err"
 dr_check "the restore was killed" test $? -eq 137
 dr_check "the killed restore left temporary files" \
     test -n "$(find "$kil" -name '.drrepo-tmp-*' | head -n 1)"
 find "$kil" ! -type d ! -name '.drrepo-tmp-*' -printf '%P\n' | sort > "$T/complete"
-dr_check "some files were complete (3 and the symlink)" test "$(wc -l < "$T/complete")" -ge 3
+dr_check "some files were complete (4 and the symlink)" test "$(wc -l < "$T/complete")" -ge 3
 (cd "$kil" && xargs -d '\n' stat -c '%n %i %Y' < "$T/complete") > "$T/before"
 dr_expect_success "--overwrite if-changed finishes the killed restore" \
     drrepo --json restore latest --target "$kil" --overwrite if-changed
