@@ -597,8 +597,8 @@ int dr_wal_chain(const struct dr_wal_archive *a, size_t n, const struct dr_snaps
                  const struct dr_wal_target *t, char out_last[DR_WAL_FILE_NAME_MAX],
                  char out_gap[DR_WAL_FILE_NAME_MAX])
 {
-    uint64_t sysid, segno;
-    uint32_t tli;
+    uint64_t sysid = 0, segno = 0; /* set when dr_wal_backup_start succeeds */
+    uint32_t tli = 0;
     out_last[0] = out_gap[0] = '\0';
     if (n == 0 || a[0].seg_size == 0) {
         return 0;
@@ -627,8 +627,8 @@ int dr_wal_check_chain(struct dr_repo *r, const struct dr_snapshot *s,
                        const struct dr_wal_target *t, char out_last[DR_WAL_FILE_NAME_MAX],
                        char out_gap[DR_WAL_FILE_NAME_MAX])
 {
-    uint64_t sysid, segno;
-    uint32_t tli;
+    uint64_t sysid = 0, segno = 0; /* set when dr_wal_backup_start succeeds */
+    uint32_t tli = 0;
     out_last[0] = out_gap[0] = '\0';
     int rc = dr_wal_backup_start(s, 0, &sysid, &tli, &segno);
     struct dr_wal_archive *a = NULL;
@@ -717,7 +717,7 @@ size_t dr_wal_window_backup(const struct dr_snap_entry *snaps, size_t n, const c
 static bool reach_of(const struct dr_wal_archive *a, const struct dr_snapshot *s, uint32_t *tli,
                      uint64_t *out)
 {
-    uint64_t sysid, segno, last_ok = 0;
+    uint64_t sysid = 0, segno = 0, last_ok = 0;
     if (dr_wal_backup_start(s, a->seg_size, &sysid, tli, &segno) < 0) {
         dr_error_clear();
         return false;
@@ -750,8 +750,8 @@ int dr_wal_window(struct dr_repo *r, const struct dr_wal_archive *a,
     uint32_t to_tli = 0;
     bool have = false;
     for (size_t i = n; i-- > 0;) { /* newest first: the newest backup's reach is the end */
-        uint64_t reach, sysid, segno;
-        uint32_t tli;
+        uint64_t reach = 0, sysid = 0, segno = 0;
+        uint32_t tli = 0;
         const struct dr_snapshot *s = &snaps[i].snap;
         if (dr_wal_backup_start(s, a->seg_size, &sysid, &tli, &segno) < 0) {
             dr_error_clear();
