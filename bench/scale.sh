@@ -18,7 +18,8 @@
 # Both repositories (SNAPSHOTS / 10 and SNAPSHOTS snapshots, BLOBS new 48-byte blobs each) are
 # made by `dr-test-tool scale-gen` (tests/helper/dr-test-tool.c) through drrepo's own write path:
 # real packs, index, reference counts and snapshot objects, without reading files. Each snapshot
-# is a root of 2 x BLOBS/250 directories of 250 files, of which BLOBS/250 are rewritten. The
+# is a root of 2 x D directories of BLOBS / D files, D = BLOBS / 250 rounded up (8 of 250 by
+# default), of which D are rewritten. The
 # index of each repository stays in its cache directory, as a client's would.
 # Then, on each, with /usr/bin/time -f '%e %M':
 #   snapshot          `snapshot` of a small unchanged tree (100 files; one untimed snapshot of

@@ -473,8 +473,9 @@ static int scale_gen(const char *repo, const char *snaps, const char *blobs, con
         return die("bad SNAPSHOTS, BLOBS (1..1000000) or BATCH");
     }
     struct sg g = {.seed = 0x5CA1E};
-    g.files = nblob < SG_FILES_PER_DIR ? (uint32_t)nblob : SG_FILES_PER_DIR;
-    g.changed = (uint32_t)((nblob + g.files - 1) / g.files);
+    /* directories of at most SG_FILES_PER_DIR files, as few as hold BLOBS, evenly filled */
+    g.changed = (uint32_t)((nblob + SG_FILES_PER_DIR - 1) / SG_FILES_PER_DIR);
+    g.files = (uint32_t)((nblob + g.changed - 1) / g.changed);
     g.ndirs = 2 * g.changed;
     g.dirs = dr_xcalloc(g.ndirs, sizeof(*g.dirs));
     struct dr_repo_open_opts o = {.location = repo, .password = getenv("DRREPO_PASSWORD")};
