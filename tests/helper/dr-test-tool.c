@@ -22,6 +22,12 @@
  *   dr-test-tool packs REPO                  list pack objects with sizes
  *   dr-test-tool index-claim INDEXDIR PACKHEX TYPE
  *                                            make the index claim a blob the pack does not have
+ *   dr-test-tool scale-gen REPO SNAPSHOTS BLOBS [BATCH]
+ *                                            add SNAPSHOTS synthetic snapshots to REPO (password
+ *                                            $DRREPO_PASSWORD, cache $DRREPO_CACHE_DIR), each
+ *                                            with about BLOBS new 48-byte blobs; BATCH snapshots
+ *                                            share one pack flush (default: enough to fill a
+ *                                            pack). See scale_gen below and bench/scale.sh.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +46,10 @@
 #include "drrepo/secure.h"
 #include "drrepo/lock.h"
 #include "drrepo/mem.h"
+#include "drrepo/pipeline.h"
+#include "drrepo/repo.h"
+#include "drrepo/snapshot.h"
+#include "drrepo/tree.h"
 #include "drrepo/util.h"
 
 static int die(const char *msg)
@@ -266,6 +276,247 @@ static int plant_key(const char *repo, const char *opss, const char *mems, const
     return rc < 0 ? die(dr_error_msg()) : 0;
 }
 
+/* scale-gen: a large repository built quickly through the store's own write path (pipeline,
+ * packs, index with reference counts, snapshot objects), so that what it builds is what drrepo
+ * would have written, only without reading files. The synthetic source is a root of NDIRS
+ * directories of FILES_PER_DIR one-chunk files; every snapshot rewrites CHANGED directories
+ * (round robin) with new 48-byte blobs and reuses the other directories' trees unchanged, so a
+ * snapshot adds CHANGED x FILES_PER_DIR data blobs and CHANGED + 1 trees, and a blob stays
+ * referenced by NDIRS / CHANGED consecutive snapshots. A blob's content is its global number
+ * followed by pseudo-random bytes, so every blob is distinct. The snapshots of a batch share
+ * one pipeline flush (their data goes into full-size packs, as after a repack): a flush per
+ * snapshot would leave a 100 KB pack and an fsync per snapshot, which only slows the build. */
+#define SG_FILES_PER_DIR 250u
+#define SG_BLOB_LEN 48u
+
+struct sg {
+    struct dr_repo *r;
+    struct dr_pipeline *w; /* the current batch's */
+    uint32_t files, changed, ndirs;
+    struct dr_id *dirs; /* the current tree of each directory */
+    uint64_t nblobs, seed;
+    uint64_t added, packs; /* pipeline stats, summed */
+    struct dr_id parent;
+    bool has_parent;
+};
+
+static void sg_release(void *arg)
+{
+    (void)arg; /* the batch's buffer is freed after the drain */
+}
+
+static char *sg_name(const char *fmt, uint32_t i)
+{
+    char name[32];
+    snprintf(name, sizeof(name), fmt, i);
+    return dr_xstrdup(name);
+}
+
+/* Encodes t and stores it as a tree blob. */
+static int sg_put_tree(struct sg *g, struct dr_tree *t, struct dr_id *out)
+{
+    struct dr_buf enc = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    dr_tree_sort(t);
+    int rc = dr_tree_encode(t, &enc);
+    if (rc >= 0) {
+        rc = dr_pipeline_put_tree(g->w, (const uint8_t *)enc.buf, enc.len, out);
+    }
+    dr_buf_release(&enc);
+    return rc;
+}
+
+/* The tree of one directory whose files have the blob ids ids[0..files). */
+static int sg_dir_tree(struct sg *g, const struct dr_id *ids, int64_t mtime, struct dr_id *out)
+{
+    struct dr_tree t;
+    dr_tree_init(&t);
+    for (uint32_t f = 0; f < g->files; f++) {
+        struct dr_node n = {0};
+        n.name = sg_name("f%04u", f);
+        n.type = DR_NODE_FILE;
+        n.mode = 0644;
+        n.user = dr_xstrdup("bench");
+        n.group = dr_xstrdup("bench");
+        n.mtime_ns = n.ctime_ns = mtime;
+        n.size = SG_BLOB_LEN;
+        n.nlink = 1;
+        n.nchunks = 1;
+        n.chunks = dr_xmalloc(sizeof(*n.chunks));
+        n.chunks[0] = ids[f];
+        n.chunk_sizes = dr_xmalloc(sizeof(*n.chunk_sizes));
+        n.chunk_sizes[0] = SG_BLOB_LEN;
+        dr_tree_add(&t, &n);
+    }
+    int rc = sg_put_tree(g, &t, out);
+    dr_tree_release(&t);
+    return rc;
+}
+
+/* Stores the root tree of snapshot k, which lists the current directory trees. */
+static int sg_root(struct sg *g, int64_t time_ns, struct dr_id *out)
+{
+    struct dr_tree root;
+    dr_tree_init(&root);
+    for (uint32_t d = 0; d < g->ndirs; d++) {
+        struct dr_node n = {0};
+        n.name = sg_name("d%04u", d);
+        n.type = DR_NODE_DIR;
+        n.mode = 0755;
+        n.user = dr_xstrdup("bench");
+        n.group = dr_xstrdup("bench");
+        n.mtime_ns = n.ctime_ns = time_ns;
+        n.nlink = 1;
+        n.subtree = g->dirs[d];
+        dr_tree_add(&root, &n);
+    }
+    int rc = sg_put_tree(g, &root, out);
+    dr_tree_release(&root);
+    return rc;
+}
+
+/* Commits snapshot k of root tree root. Each commit has a pipeline of its own, as each
+ * `drrepo snapshot` has: a pipeline keeps a read transaction of the index open, and one kept
+ * across commits would pin the pages that every commit's reference counting replaces (the
+ * index file grew by gigabytes). Its flush writes nothing: the batch's packs are written. */
+static int sg_commit(struct sg *g, uint64_t k, int64_t time_ns, const struct dr_id *root)
+{
+    struct dr_pipeline *w;
+    int rc = dr_pipeline_open(g->r, &w);
+    if (rc < 0) {
+        return rc;
+    }
+    struct dr_snapshot s;
+    dr_snapshot_init(&s);
+    s.time_ns = time_ns;
+    s.host = dr_xstrdup("scale-gen");
+    s.user = dr_xstrdup("bench");
+    s.source = dr_xstrdup("files");
+    s.parent = g->parent;
+    s.has_parent = g->has_parent;
+    s.summary.files_new = (uint64_t)(k == 0 ? g->ndirs : g->changed) * g->files;
+    s.summary.files_unchanged = (uint64_t)g->ndirs * g->files - s.summary.files_new;
+    s.summary.dirs = g->ndirs + 1;
+    s.summary.bytes_total = (uint64_t)g->ndirs * g->files * SG_BLOB_LEN;
+    s.tree = *root;
+    dr_snapshot_add_path(&s, "/data");
+    rc = dr_pipeline_commit(w, &s, &g->parent);
+    g->has_parent = true;
+    dr_pipeline_free(w);
+    dr_snapshot_release(&s);
+    return rc;
+}
+
+/* Snapshots first..first+n-1: one pipeline stores all their blobs and trees and writes its
+ * packs, then each snapshot is committed. */
+static int sg_batch(struct sg *g, uint64_t first, uint64_t n, int64_t t0)
+{
+    /* snapshot 0 writes every directory, the others CHANGED of them */
+    uint64_t dirs_total = 0;
+    for (uint64_t k = first; k < first + n; k++) {
+        dirs_total += k == 0 ? g->ndirs : g->changed;
+    }
+    uint64_t nb = dirs_total * g->files;
+    uint8_t *data = dr_xmalloc(nb * SG_BLOB_LEN);
+    struct dr_id *ids = dr_xcalloc(nb, sizeof(*ids));
+    struct dr_id *roots = dr_xcalloc(n, sizeof(*roots));
+    int rc = dr_pipeline_open(g->r, &g->w);
+    for (uint64_t i = 0; rc >= 0 && i < nb; i++) {
+        uint8_t *p = data + i * SG_BLOB_LEN;
+        uint64_t x = (g->nblobs + i + 1) * 0x9E3779B97F4A7C15ULL ^ g->seed;
+        dr_put_u64le(p, g->nblobs + i);
+        for (unsigned o = 8; o < SG_BLOB_LEN; o += 8) {
+            dr_put_u64le(p + o, rng_next(&x));
+        }
+        rc = dr_pipeline_put_data_ref(g->w, p, SG_BLOB_LEN, sg_release, NULL, &ids[i]);
+    }
+    if (rc >= 0) {
+        rc = dr_pipeline_drain(g->w);
+    }
+    uint64_t at = 0;
+    for (uint64_t k = first; rc >= 0 && k < first + n; k++) {
+        int64_t time_ns = t0 + (int64_t)k * 3600 * 1000000000LL;
+        uint32_t nd = k == 0 ? g->ndirs : g->changed;
+        for (uint32_t j = 0; rc >= 0 && j < nd; j++, at += g->files) {
+            uint32_t d = k == 0 ? j : (uint32_t)((k * g->changed + j) % g->ndirs);
+            rc = sg_dir_tree(g, ids + at, time_ns, &g->dirs[d]);
+        }
+        if (rc >= 0) {
+            rc = sg_root(g, time_ns, &roots[k - first]);
+        }
+    }
+    if (rc >= 0) {
+        rc = dr_pipeline_flush(g->w);
+    }
+    if (g->w) {
+        struct dr_pipeline_stats st;
+        dr_pipeline_get_stats(g->w, &st);
+        g->added += st.blobs_added;
+        g->packs += st.packs_written;
+        dr_pipeline_free(g->w);
+        g->w = NULL;
+    }
+    for (uint64_t k = first; rc >= 0 && k < first + n; k++) {
+        rc = sg_commit(g, k, t0 + (int64_t)k * 3600 * 1000000000LL, &roots[k - first]);
+    }
+    g->nblobs += nb;
+    free(roots);
+    free(ids);
+    free(data);
+    return rc;
+}
+
+static int scale_gen(const char *repo, const char *snaps, const char *blobs, const char *batchs)
+{
+    uint64_t nsnap, nblob, batch = 0;
+    if (dr_parse_u64(snaps, &nsnap) < 0 || dr_parse_u64(blobs, &nblob) < 0 || nblob == 0 ||
+        nblob > 1000000 || (batchs && dr_parse_u64(batchs, &batch) < 0)) {
+        return die("bad SNAPSHOTS, BLOBS (1..1000000) or BATCH");
+    }
+    struct sg g = {.seed = 0x5CA1E};
+    /* directories of at most SG_FILES_PER_DIR files, as few as hold BLOBS, evenly filled */
+    g.changed = (uint32_t)((nblob + SG_FILES_PER_DIR - 1) / SG_FILES_PER_DIR);
+    g.files = (uint32_t)((nblob + g.changed - 1) / g.changed);
+    g.ndirs = 2 * g.changed;
+    g.dirs = dr_xcalloc(g.ndirs, sizeof(*g.dirs));
+    struct dr_repo_open_opts o = {.location = repo, .password = getenv("DRREPO_PASSWORD")};
+    struct dr_lock *lk = NULL;
+    int rc = o.password ? dr_repo_open(&o, &g.r) : die("DRREPO_PASSWORD is not set");
+    if (rc < 0) {
+        free(g.dirs);
+        return o.password ? die(dr_error_msg()) : 1;
+    }
+    rc = dr_repo_lock(g.r, 0, &lk);
+    if (rc >= 0) {
+        dr_repo_set_lock(g.r, lk);
+        rc = dr_repo_sync_index(g.r, false);
+    }
+    if (batch == 0) {
+        /* enough snapshots to fill a pack (a sealed 48-byte record takes about 100 bytes) */
+        batch = g.r ? dr_repo_config(g.r)->pack_size / ((uint64_t)g.changed * g.files * 100) : 1;
+        batch = batch ? batch : 1;
+    }
+    /* a fixed start (2020-01-01) with hourly snapshots: the repository does not depend on the
+     * day it was built */
+    int64_t t0 = 1577836800LL * 1000000000LL;
+    for (uint64_t k = 0; rc >= 0 && k < nsnap; k += batch) {
+        rc = sg_batch(&g, k, nsnap - k < batch ? nsnap - k : batch, t0);
+    }
+    if (rc >= 0) {
+        printf("snapshots %llu data_blobs %llu blobs_added %llu packs %llu\n",
+               (unsigned long long)nsnap, (unsigned long long)g.nblobs, (unsigned long long)g.added,
+               (unsigned long long)g.packs);
+    } else {
+        die(dr_error_msg());
+    }
+    if (lk) {
+        dr_repo_set_lock(g.r, NULL);
+        dr_lock_release(lk);
+    }
+    dr_repo_close(g.r);
+    free(g.dirs);
+    return rc < 0 ? 1 : 0;
+}
+
 /* LeakSanitizer asks the program whether to check at exit. This helper is not under test, and
  * the check costs tens of milliseconds at every exit, times the hundreds of files the shell tests
  * generate with it; drrepo itself keeps the check. */
@@ -304,6 +555,9 @@ int main(int argc, char **argv)
     }
     if (argc >= 5 && strcmp(argv[1], "index-claim") == 0) {
         return index_claim(argv[2], argv[3], argv[4]);
+    }
+    if (argc >= 5 && strcmp(argv[1], "scale-gen") == 0) {
+        return scale_gen(argv[2], argv[3], argv[4], argc >= 6 ? argv[5] : NULL);
     }
     if (argc >= 3 && strcmp(argv[1], "packs") == 0) {
         return packs(argv[2]);
