@@ -256,6 +256,14 @@ DR_MUST_CHECK int dr_select_resolve(struct dr_ctx *ctx, const struct dr_select *
                                     const char *spec, struct dr_id *out);
 /* Does s pass the selector's --host, --tag and --path? */
 bool dr_select_matches(const struct dr_select *sel, const struct dr_snapshot *s);
+/* Does a command that takes SNAP... or a selector act on snapshot e: is it one of ids (the SNAP
+ * arguments, resolved), or, when none were given (nids 0), does it pass the selector? */
+bool dr_select_takes(const struct dr_select *sel, const struct dr_id *ids, size_t nids,
+                     const struct dr_snap_entry *e);
+/* Resolves the SNAP arguments (dr_select_resolve: "latest" under the selector, or an id) into
+ * *out (malloc'd, argc ids; free it also on error). */
+DR_MUST_CHECK int dr_select_resolve_all(struct dr_ctx *ctx, const struct dr_select *sel, int argc,
+                                        char **argv, struct dr_id **out);
 /* "latest --host db1 --path /srv": spec and the selector options as given, for messages.
  * malloc'd. */
 char *dr_select_describe(const struct dr_select *sel, const char *spec);

@@ -84,17 +84,6 @@ static int find_cb(void *arg, const char *path, const struct dr_node *n)
     return 1; /* nothing below can match: the subtree is not read */
 }
 
-/* Is id one of the SNAP arguments (resolved)? */
-static bool named(const struct dr_id *ids, size_t n, const struct dr_id *id)
-{
-    for (size_t k = 0; k < n; k++) {
-        if (dr_id_eq(&ids[k], id)) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Could arg be a SNAP: "latest", or a hex prefix of an id (at least 4 digits)? */
 static bool looks_like_snap(const char *arg)
 {
@@ -167,9 +156,7 @@ int dr_cmd_find(struct dr_ctx *ctx, int argc, char **argv)
     struct find f = {.ctx = ctx, .pats = argv, .npats = (size_t)npats};
     uint64_t snaps = 0, found = 0, total = 0;
     for (size_t i = 0; rc >= 0 && i < n; i++) {
-        bool take =
-            nsnaps ? named(ids, (size_t)nsnaps, &v[i].id) : dr_select_matches(&sel, &v[i].snap);
-        if (!take) {
+        if (!dr_select_takes(&sel, ids, (size_t)nsnaps, &v[i])) {
             continue;
         }
         snaps++;

@@ -165,3 +165,28 @@ int dr_select_list(struct dr_ctx *ctx, struct dr_snap_entry **v, size_t *n, size
     }
     return rc;
 }
+
+bool dr_select_takes(const struct dr_select *sel, const struct dr_id *ids, size_t nids,
+                     const struct dr_snap_entry *e)
+{
+    if (nids == 0) {
+        return dr_select_matches(sel, &e->snap);
+    }
+    for (size_t k = 0; k < nids; k++) {
+        if (dr_id_eq(&ids[k], &e->id)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int dr_select_resolve_all(struct dr_ctx *ctx, const struct dr_select *sel, int argc, char **argv,
+                          struct dr_id **out)
+{
+    *out = dr_xcalloc(argc ? (size_t)argc : 1, sizeof(**out));
+    int rc = 0;
+    for (int i = 0; i < argc && rc >= 0; i++) {
+        rc = dr_select_resolve(ctx, sel, argv[i], &(*out)[i]);
+    }
+    return rc;
+}

@@ -16,17 +16,6 @@ const struct dr_opt dr_cmd_stats_opts[] = {
     {0},
 };
 
-/* Is snapshot i one of the SNAP arguments (resolved into ids)? */
-static bool named(const struct dr_id *ids, size_t nids, const struct dr_id *id)
-{
-    for (size_t k = 0; k < nids; k++) {
-        if (memcmp(&ids[k], id, sizeof(*id)) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 int dr_cmd_stats(struct dr_ctx *ctx, int argc, char **argv)
 {
     struct dr_select sel = DR_SELECT_INIT(ctx);
@@ -43,10 +32,8 @@ int dr_cmd_stats(struct dr_ctx *ctx, int argc, char **argv)
     }
     /* SNAP arguments ("latest" under the selector, ids) name the snapshots counted; without
      * them, every snapshot the selector passes */
-    struct dr_id *ids = dr_xcalloc(argc ? (size_t)argc : 1, sizeof(*ids));
-    for (int i = 0; i < argc && rc >= 0; i++) {
-        rc = dr_select_resolve(ctx, &sel, argv[i], &ids[i]);
-    }
+    struct dr_id *ids;
+    rc = dr_select_resolve_all(ctx, &sel, argc, argv, &ids);
     struct dr_snap_entry *v = NULL;
     size_t n = 0;
     if (rc >= 0) {
@@ -59,7 +46,7 @@ int dr_cmd_stats(struct dr_ctx *ctx, int argc, char **argv)
     uint64_t logical = 0;
     size_t counted = 0;
     for (size_t i = 0; i < n; i++) {
-        if (argc ? named(ids, (size_t)argc, &v[i].id) : dr_select_matches(&sel, &v[i].snap)) {
+        if (dr_select_takes(&sel, ids, (size_t)argc, &v[i])) {
             logical += v[i].snap.summary.bytes_total;
             counted++;
         }

@@ -122,17 +122,6 @@ static bool same_tags(const struct dr_snapshot *a, const struct dr_snapshot *b)
     return true;
 }
 
-/* Is id one of the SNAP arguments (resolved)? */
-static bool named(const struct dr_id *ids, size_t n, const struct dr_id *id)
-{
-    for (size_t k = 0; k < n; k++) {
-        if (dr_id_eq(&ids[k], id)) {
-            return true;
-        }
-    }
-    return false;
-}
-
 struct change {
     struct dr_id old, new;
     size_t entry; /* index into the snapshot list: its new tags are in tags[] */
@@ -220,10 +209,8 @@ int dr_cmd_tag(struct dr_ctx *ctx, int argc, char **argv)
     if (rc < 0) {
         return rc;
     }
-    struct dr_id *ids = dr_xcalloc(argc ? (size_t)argc : 1, sizeof(*ids));
-    for (int i = 0; i < argc && rc >= 0; i++) {
-        rc = dr_select_resolve(ctx, &sel, argv[i], &ids[i]);
-    }
+    struct dr_id *ids;
+    rc = dr_select_resolve_all(ctx, &sel, argc, argv, &ids);
     struct dr_snap_entry *v = NULL;
     size_t n = 0;
     if (rc >= 0) {
@@ -234,8 +221,7 @@ int dr_cmd_tag(struct dr_ctx *ctx, int argc, char **argv)
     size_t nch = 0, considered = 0;
     struct dr_pipeline *w = NULL;
     for (size_t i = 0; rc >= 0 && i < n; i++) {
-        bool take = argc ? named(ids, (size_t)argc, &v[i].id) : dr_select_matches(&sel, &v[i].snap);
-        if (!take) {
+        if (!dr_select_takes(&sel, ids, (size_t)argc, &v[i])) {
             continue;
         }
         considered++;
