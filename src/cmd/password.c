@@ -126,6 +126,25 @@ void dr_cmd_free_password(char *pw)
     }
 }
 
+/* A password typed twice on the terminal (a new one): *out only when both agree. */
+static int prompt_confirmed(const char *prompt, const char *again, const char *what,
+                            const char *hint, char **out)
+{
+    char *a = NULL, *b = NULL;
+    int rc = prompt_tty(prompt, what, hint, &a);
+    rc = rc < 0 ? rc : prompt_tty(again, what, hint, &b);
+    if (rc >= 0 && strcmp(a, b) != 0) {
+        rc = dr_errorf(DR_EUSAGE, "the passwords do not match");
+    }
+    dr_cmd_free_password(b);
+    if (rc < 0) {
+        dr_cmd_free_password(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
 static int get_password(const struct pw_names *nm, const char *prompt, bool confirm, char **out)
 {
     /* options given on the command line win over the environment */
@@ -146,23 +165,10 @@ static int get_password(const struct pw_names *nm, const char *prompt, bool conf
     if (getenv(nm->env_command)) {
         return run_password_command(getenv(nm->env_command), nm->what, out);
     }
-    char *a = NULL, *b = NULL;
-    int rc = prompt_tty(prompt, nm->what, nm->hint, &a);
-    if (rc < 0 || !confirm) {
-        *out = a;
-        return rc;
+    if (!confirm) {
+        return prompt_tty(prompt, nm->what, nm->hint, out);
     }
-    rc = prompt_tty("enter the password again: ", nm->what, nm->hint, &b);
-    if (rc >= 0 && strcmp(a, b) != 0) {
-        rc = dr_errorf(DR_EUSAGE, "the passwords do not match");
-    }
-    dr_cmd_free_password(b);
-    if (rc < 0) {
-        dr_cmd_free_password(a);
-        return rc;
-    }
-    *out = a;
-    return 0;
+    return prompt_confirmed(prompt, "enter the password again: ", nm->what, nm->hint, out);
 }
 
 int dr_cmd_password(struct dr_ctx *ctx, const char *prompt, bool confirm, char **out)
@@ -204,20 +210,6 @@ int dr_cmd_new_password(struct dr_ctx *ctx, const char *file, char **out)
     if (file) {
         return read_password_file(file, "", out);
     }
-    const char *hint = "DRREPO_NEW_PASSWORD or --new-password-file";
-    char *a = NULL, *b = NULL;
-    int rc = prompt_tty("enter the new password: ", "new ", hint, &a);
-    if (rc >= 0) {
-        rc = prompt_tty("enter the new password again: ", "new ", hint, &b);
-    }
-    if (rc >= 0 && strcmp(a, b) != 0) {
-        rc = dr_errorf(DR_EUSAGE, "the passwords do not match");
-    }
-    dr_cmd_free_password(b);
-    if (rc < 0) {
-        dr_cmd_free_password(a);
-        return rc;
-    }
-    *out = a;
-    return 0;
+    return prompt_confirmed("enter the new password: ", "enter the new password again: ", "new ",
+                            "DRREPO_NEW_PASSWORD or --new-password-file", out);
 }
