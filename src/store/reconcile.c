@@ -83,6 +83,8 @@ static int pack_known(struct sync_ctx *sc, const struct dr_id *id)
     return rc < 0 ? rc : 1;
 }
 
+static char *index_dir(const char *cache_dir, const struct dr_id *repo_id);
+
 static int pack_list_cb(void *arg, const char *name, uint64_t size)
 {
     (void)size;
@@ -102,10 +104,13 @@ static int pack_list_cb(void *arg, const char *name, uint64_t size)
     if (rc != 0) {
         return rc < 0 ? rc : 0;
     }
-    if (sc->r->index_new_note) {
-        dr_log_info("%s", sc->r->index_new_note);
-        free(sc->r->index_new_note);
-        sc->r->index_new_note = NULL;
+    if (sc->r->index_new) {
+        char *dir = index_dir(sc->r->cache_dir, &sc->r->config.repo_id);
+        dr_log_info("no local index for this repository yet; building it from the repository in "
+                    "'%s'",
+                    dir);
+        free(dir);
+        sc->r->index_new = false;
     }
     char *copy = kind == DR_LAYOUT_TREE ? dr_layout_name_dup(DR_LAYOUT_TREE_COPY, &id) : NULL;
     rc = index_pack(sc, &id, name, copy);
@@ -413,10 +418,7 @@ int dr_repo_index_attach(struct dr_repo *r, bool verify)
     bool fresh = access(mdb, F_OK) != 0;
     free(mdb);
     if (fresh) {
-        free(r->index_new_note);
-        r->index_new_note = dr_xasprintf("no local index for this repository yet; building it "
-                                         "from the repository in '%s'",
-                                         idxdir);
+        r->index_new = true;
     } else if (verify) {
         rc = dr_index_verify_file(idxdir);
         if (rc < 0) {

@@ -506,7 +506,6 @@ void dr_repo_close(struct dr_repo *r)
     free(r->vanished);
     free(r->location);
     free(r->cache_dir);
-    free(r->index_new_note);
     free(r->keyfile_name);
     free(r);
 }

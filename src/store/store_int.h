@@ -21,7 +21,7 @@ struct dr_repo {
     struct dr_lock *lock;        /* held by the caller (dr_repo_set_lock), or NULL */
     /* the index was created by this open: the first pack the reconciliation reads says that
      * it is being built (a new repository has none, so its first command stays quiet) */
-    char *index_new_note;
+    bool index_new;
 };
 
 /* Writes a new key file for k (keys.c): for a repository of format version 2 also its second
