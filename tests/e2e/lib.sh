@@ -159,6 +159,20 @@ dr_init() {
         || { dr_fail "init ${1:-$REPO}"; return 1; }
 }
 
+# dr_mkpgdata DIR SYSID: a fake PostgreSQL data directory (no server needed): global/pg_control
+# whose system identifier is SYSID (u64 LE, then pg_control_version u32 LE 1300, padded to
+# pg_control's 8192 bytes), and an empty pg_wal/archive_status
+dr_mkpgdata() {
+    local hex le="" i
+    hex=$(printf '%016x' "$2")
+    for i in 14 12 10 8 6 4 2 0; do le="$le\\x${hex:$i:2}"; done
+    mkdir -p "$1/global" "$1/pg_wal/archive_status"
+    { printf "$le\\x14\\x05\\x00\\x00"; head -c 8180 /dev/zero; } >"$1/global/pg_control"
+}
+
+# dr_mkwalseg PATH MARK SIZE: a fake WAL segment of SIZE bytes whose first 64 bytes are MARK
+dr_mkwalseg() { { printf '%-64s' "$2"; head -c $(($3 - 64)) /dev/zero; } >"$1"; }
+
 # JSON field of a flat object (numbers and strings), without jq
 dr_json_field() {
     sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" "${2:-$T/out}" | head -n 1

@@ -9,22 +9,13 @@ SYSID2=7301234567890123457
 WALDIR="$REPO/wal/65533227e8e4bac0/0000000100000000"
 SEG=$((16 * 1024 * 1024))
 
-# mkpgdata DIR SYSID: a data directory whose pg_control has that system identifier
-# (u64 LE, then pg_control_version u32 LE 1300), padded to pg_control's 8192 bytes
-mkpgdata() {
-    local hex le="" i
-    hex=$(printf '%016x' "$2")
-    for i in 14 12 10 8 6 4 2 0; do le="$le\\x${hex:$i:2}"; done
-    mkdir -p "$1/global" "$1/pg_wal"
-    { printf "$le\\x14\\x05\\x00\\x00"; head -c 8180 /dev/zero; } >"$1/global/pg_control"
-}
 # mkseg DIR NAME MARK: a fake 16 MiB segment whose first 64 bytes are MARK
-mkseg() { { printf '%-64s' "$3"; head -c $((SEG - 64)) /dev/zero; } >"$1/pg_wal/$2"; }
+mkseg() { dr_mkwalseg "$1/pg_wal/$2" "$3" "$SEG"; }
 
 dr_init
 PG="$T/pg" PG2="$T/pg2"
-mkpgdata "$PG" "$SYSID"
-mkpgdata "$PG2" "$SYSID2"
+dr_mkpgdata "$PG" "$SYSID"
+dr_mkpgdata "$PG2" "$SYSID2"
 S1=000000010000000000000001 S2=000000010000000000000002 S3=000000010000000000000003
 S4=000000010000000000000004 S5=000000010000000000000005
 for s in $S1 $S2 $S3 $S5; do mkseg "$PG" $s "cluster 1 segment $s"; done
