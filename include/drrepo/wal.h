@@ -191,4 +191,55 @@ DR_MUST_CHECK int dr_wal_prune(struct dr_repo *r, bool dry_run, uint64_t *out_fi
 size_t dr_wal_window_backup(const struct dr_snap_entry *snaps, size_t n, const char *sysid,
                             int64_t time_ns);
 
+/* ---- the spool: asynchronous push, prefetching get (spool.c) ---- */
+
+/* The spool of the restore_command a point-in-time restore writes, relative to the data
+ * directory. */
+#define DR_WAL_RESTORE_SPOOL "pg_wal/drrepo-spool"
+
+/* The spool directory of cluster sysid for kind ("push" or "get") below spool, created (0700)
+ * when missing; malloc'd into *out. Errors: DR_EIO naming it. */
+DR_MUST_CHECK int dr_wal_spool_dir(const char *spool, uint64_t sysid, const char *kind, char **out);
+/* Takes the worker lock of spool directory dir: 1 taken (*out_fd holds it, and so does a child
+ * forked while it is open), 0 a worker holds it. Errors: DR_EIO. */
+DR_MUST_CHECK int dr_wal_spool_lock(const char *dir, int *out_fd);
+/* Whether a worker holds the lock of dir now. */
+bool dr_wal_spool_busy(const char *dir);
+
+/* Whether the push worker archived WAL file name (1), failed to (-1: the caller pushes it
+ * itself, and reports), or neither yet (0); the mark is consumed. */
+int dr_wal_spool_pushed(const char *dir, const char *name);
+/* The push worker's round: archives every file PostgreSQL marked ready in waldir
+ * (archive_status/NAME.ready) that has no mark in dir, history files first, then segments in
+ * order, and marks each archived (after dr_wal_push returned) or failed. *out_n: files archived
+ * now. Errors: DR_EIO (waldir's archive_status cannot be read), DR_EINTR. */
+DR_MUST_CHECK int dr_wal_push_ready(struct dr_repo *r, uint64_t sysid, const char *waldir,
+                                    const char *dir, size_t *out_n);
+
+/* The get worker's plan, as dr_wal_spool_plan reads it. */
+struct dr_wal_plan {
+    bool has;                        /* a worker wrote one */
+    bool planned;                    /* the name asked for is in it */
+    bool end;                        /* the archive ended before the plan was full */
+    size_t queued;                   /* planned files still in the spool */
+    char last[DR_WAL_FILE_NAME_MAX]; /* the last planned name ("": none) */
+};
+/* Reads dir's plan for WAL file name. No plan is not an error (out->has false). Errors:
+ * DR_EIO. */
+DR_MUST_CHECK int dr_wal_spool_plan(const char *dir, const char *name, struct dr_wal_plan *out);
+/* Moves WAL file name from get spool dir to dest if the worker fetched it: 1 moved, 0 not
+ * there. Removes spooled segments of its timeline before it, which recovery does not ask for
+ * again. Errors: DR_EUSAGE (not a WAL file name), DR_EIO. */
+DR_MUST_CHECK int dr_wal_spool_take(const char *dir, const char *name, const char *dest);
+/* The get worker: writes the plan (the segments that follow segment after on its timeline,
+ * archived without a gap, n at most, up to 256), then fetches, verifies and writes each into
+ * dir. Errors: those of dr_wal_list and dr_wal_read, DR_EIO, DR_ENOSPC. */
+DR_MUST_CHECK int dr_wal_prefetch(struct dr_repo *r, uint64_t sysid, const char *dir,
+                                  const char *after, unsigned n);
+/* Whether WAL file name of cluster sysid is archived, by the object's presence: no key is
+ * needed, so PostgreSQL's probes for files that are not there (the next timeline's history,
+ * the end of the archive) cost no key derivation. 1 yes, 0 no. Errors: DR_EUSAGE, DR_EIO,
+ * DR_ENET. */
+DR_MUST_CHECK int dr_wal_archived(struct dr_backend *b, uint64_t sysid, const char *name);
+
 #endif

@@ -106,8 +106,8 @@ static const struct dr_cmd commands[] = {
      "metrics", NULL, 0},
     {"wal", "archive PostgreSQL WAL (archive_command, restore_command)", dr_cmd_wal,
      DR_CMD_REPO | DR_CMD_NO_INDEX,
-     "wal push [--pg-data DIR] [--system-id ID] PATH\n"
-     "wal get [--pg-data DIR] [--system-id ID] NAME PATH\n"
+     "wal push [--pg-data DIR] [--system-id ID] [--spool DIR] PATH\n"
+     "wal get [--pg-data DIR] [--system-id ID] [--spool DIR [--prefetch N]] NAME PATH\n"
      "wal list [--system-id ID] [--json]",
      dr_cmd_wal_opts, 3},
     {"unlock", "remove locks of processes that are gone", dr_cmd_unlock, 0, "unlock [--remove-all]",

@@ -5,10 +5,18 @@
  * runs both commands there), or of --pg-data, or --system-id as given. */
 #include "cmd_int.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "drrepo/backend.h"
 #include "drrepo/error.h"
+#include "drrepo/fs.h"
+#include "drrepo/interrupt.h"
+#include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/util.h"
@@ -18,6 +26,11 @@ const struct dr_opt dr_cmd_wal_opts[] = {
     {"pg-data", 0, 'D', "DIR", "the cluster is the one of data directory DIR (default: .)", 0,
      NULL},
     {"system-id", 0, 'S', "ID", "the cluster of system identifier ID (decimal, as pg_controldata)",
+     0, NULL},
+    {"spool", 0, 's', "DIR",
+     "push: archive ahead in a background worker; get: prefetch the next segments (DIR: its spool)",
+     0, NULL},
+    {"prefetch", 0, 'n', "N", "get with --spool: segments fetched ahead (default 8, at most 256)",
      0, NULL},
     {0},
 };
@@ -141,13 +154,316 @@ static int list_json(const struct dr_wal_archive *a, const struct dr_wal_window 
     return dr_cmd_json_emit(&w, stdout);
 }
 
+/* ---- the spool (src/wal/spool.c): the worker processes ---- */
+
+/* How long a command waits for a worker that is still at work, at most, before doing the work
+ * itself: longer than a busy worker's round, shorter than anything PostgreSQL gives up at. */
+#define WORKER_WAIT_S 120
+/* How long a push worker goes on without new ready files, and lives at most: it holds a shared
+ * lock, which forget and prune wait for. */
+#define PUSH_IDLE_MS 1000
+#define PUSH_LIFE_S 60
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Starts a worker: a child process that holds the spool lock lockfd (taken by the caller, who
+ * gives up its copy) and returns 1 from here to run the worker's part; the caller gets 0. The
+ * child leaves PostgreSQL's process group and writes its messages to dir/worker.log. Forked
+ * before the repository is opened, so that the child opens its own. */
+static int spawn_worker(const char *dir, int lockfd)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(lockfd);
+        return dr_error_errno(DR_EIO, "cannot start the WAL spool worker");
+    }
+    if (pid > 0) {
+        close(lockfd);
+        return 0;
+    }
+    (void)setsid();
+    char *log = dr_fs_join(dir, "worker.log");
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    free(log);
+    if (null >= 0) {
+        (void)dup2(null, STDIN_FILENO);
+        (void)dup2(null, STDOUT_FILENO);
+        (void)dup2(fd >= 0 ? fd : null, STDERR_FILENO);
+        close(null);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    /* lockfd stays open (close-on-exec only) for the child's life: that is the lock */
+    return 1;
+}
+
+/* The push worker: rounds of dr_wal_push_ready under a shared lock, until no file is ready for
+ * PUSH_IDLE_MS or PUSH_LIFE_S passed. */
+static int push_worker(struct dr_ctx *ctx, uint64_t sysid, const char *waldir, const char *dir)
+{
+    int rc = dr_cmd_open(ctx);
+    rc = rc < 0 ? rc : dr_cmd_lock(ctx, 0);
+    double start = now_s(), idle_since = start;
+    while (rc >= 0 && now_s() - start < PUSH_LIFE_S && !dr_interrupted()) {
+        size_t n = 0;
+        rc = dr_wal_push_ready(ctx->r, sysid, waldir, dir, &n);
+        if (n) {
+            idle_since = now_s();
+        } else if (now_s() - idle_since > PUSH_IDLE_MS / 1000.0) {
+            break;
+        } else {
+            sleep_ms(20);
+        }
+    }
+    return rc;
+}
+
+/* wal push with --spool: 0 when the worker archived the file (nothing more to do), 1 when the
+ * caller pushes it itself (the worker failed at it, or is gone without it). */
+static int push_spooled(struct dr_ctx *ctx, uint64_t sysid, const char *path, const char *spool)
+{
+    char *dir = NULL;
+    int rc = dr_wal_spool_dir(spool, sysid, "push", &dir);
+    if (rc < 0) {
+        return rc;
+    }
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    char *waldir = slash ? dr_fs_dirname(path) : dr_xstrdup(".");
+    int got = dr_wal_spool_pushed(dir, name);
+    int lockfd = -1;
+    if (got == 0) {
+        rc = dr_wal_spool_lock(dir, &lockfd);
+        rc = rc > 0 ? spawn_worker(dir, lockfd) : rc;
+        if (rc == 1) {
+            rc = push_worker(ctx, sysid, waldir, dir);
+            ctx->exit_map = NULL;
+            free(waldir);
+            free(dir);
+            /* the child's part ends the process through the ordinary exit */
+            return rc < 0 ? rc : 2;
+        }
+    }
+    double start = now_s();
+    while (rc >= 0 && got == 0 && now_s() - start < WORKER_WAIT_S && !dr_interrupted()) {
+        bool busy = dr_wal_spool_busy(dir);
+        got = dr_wal_spool_pushed(dir, name);
+        if (!got && !busy) {
+            break;
+        }
+        if (!got) {
+            sleep_ms(10);
+        }
+    }
+    free(waldir);
+    free(dir);
+    if (rc < 0) {
+        return rc;
+    }
+    if (got > 0) {
+        dr_log_info("%s archived (by the spool's worker)", name);
+        return 0;
+    }
+    return 1;
+}
+
+/* The get worker, in the child: prefetch after name. */
+static int get_worker(struct dr_ctx *ctx, uint64_t sysid, const char *dir, const char *after,
+                      unsigned n)
+{
+    int rc = dr_cmd_open(ctx);
+    return rc < 0 ? rc : dr_wal_prefetch(ctx->r, sysid, dir, after, n);
+}
+
+/* Starts a get worker prefetching after name, unless one runs: 1 in the child (its part is
+ * done when this returns; rc in *child_rc), 0 in the caller. */
+static int start_prefetch(struct dr_ctx *ctx, uint64_t sysid, const char *dir, const char *after,
+                          unsigned n, int *child_rc)
+{
+    int lockfd = -1;
+    int rc = dr_wal_spool_lock(dir, &lockfd);
+    if (rc <= 0) {
+        return rc;
+    }
+    /* the last worker's plan goes first: a command must not wait on it for this worker */
+    char *plan = dr_fs_join(dir, "plan");
+    (void)unlink(plan);
+    free(plan);
+    rc = spawn_worker(dir, lockfd);
+    if (rc == 1) {
+        *child_rc = get_worker(ctx, sysid, dir, after, n);
+    }
+    return rc;
+}
+
+/* Starts a prefetch after name when the spool is given, name is a segment and no worker runs:
+ * 1 in the worker child, whose part is then done (*child_rc), 0 in the caller. Prefetching is
+ * an accelerator: a failure to start it is a warning. */
+static int prefetch_after(struct dr_ctx *ctx, uint64_t sysid, const char *spool, const char *name,
+                          unsigned n, int *child_rc)
+{
+    struct dr_wal_file f;
+    char *dir = NULL;
+    int rc = dr_wal_file_parse(name, &f);
+    if (rc < 0 || f.kind != DR_WAL_SEGMENT) {
+        dr_error_clear();
+        return 0;
+    }
+    rc = dr_wal_spool_dir(spool, sysid, "get", &dir);
+    rc = rc < 0 ? rc : start_prefetch(ctx, sysid, dir, name, n, child_rc);
+    free(dir);
+    if (rc < 0) {
+        dr_log_warn("WAL prefetching not started: %s", dr_error_msg());
+        dr_error_clear();
+        return 0;
+    }
+    return rc;
+}
+
+/* wal get with --spool: 1 taken from the spool, 0 the caller fetches it, 2 this is the worker
+ * child and its part is done (*child_rc). */
+static int get_spooled(struct dr_ctx *ctx, uint64_t sysid, const char *name, const char *dest,
+                       const char *spool, unsigned n, int *child_rc)
+{
+    char *dir = NULL;
+    int rc = dr_wal_spool_dir(spool, sysid, "get", &dir);
+    if (rc < 0) {
+        return rc;
+    }
+    /* a worker at work on it: wait for the file (the plan is written once the worker has listed
+     * the archive) */
+    struct dr_wal_plan p;
+    double start = now_s();
+    int took = 0;
+    for (;;) {
+        took = dr_wal_spool_take(dir, name, dest);
+        bool busy = took == 0 && dr_wal_spool_busy(dir);
+        rc = took < 0 ? took : dr_wal_spool_plan(dir, name, &p);
+        if (took || rc < 0 || !busy || (p.has && !p.planned) || now_s() - start > WORKER_WAIT_S ||
+            dr_interrupted()) {
+            break;
+        }
+        sleep_ms(10);
+    }
+    free(dir);
+    if (rc < 0 || took <= 0) {
+        return rc < 0 ? rc : 0;
+    }
+    /* keep the worker ahead of recovery: a new one when half of the plan is used */
+    if (p.has && !p.end && p.last[0] && p.queued <= n / 2) {
+        return prefetch_after(ctx, sysid, spool, p.last, n, child_rc) == 1 ? 2 : 1;
+    }
+    return 1;
+}
+
+/* Whether WAL file name is archived, without the key (dr_wal_archived): 0 not, 1 it is. The
+ * repository must be there: exit 1 is for a missing file, never for a wrong location. */
+static int archived(struct dr_ctx *ctx, uint64_t sysid, const char *name)
+{
+    const char *loc = ctx->repo ? ctx->repo : getenv("DRREPO_REPOSITORY");
+    if (!loc || !*loc) {
+        return 1; /* dr_cmd_open says what is missing */
+    }
+    struct dr_backend *b = NULL;
+    uint64_t size;
+    int rc = dr_backend_open(loc, &b);
+    rc = rc < 0 ? rc : dr_backend_stat(b, DR_OBJ_CONFIG, &size);
+    rc = rc < 0 ? rc : dr_wal_archived(b, sysid, name);
+    if (b) {
+        dr_backend_close(b);
+    }
+    if (rc < 0) {
+        dr_error_clear();
+        return 1; /* dr_cmd_open and the fetch report it */
+    }
+    return rc;
+}
+
+static int wal_get(struct dr_ctx *ctx, uint64_t sysid, const char *name, const char *dest,
+                   const char *spool, unsigned n)
+{
+    int rc = 0, child_rc = 0;
+    if (spool) {
+        rc = get_spooled(ctx, sysid, name, dest, spool, n, &child_rc);
+        if (rc == 2) {
+            ctx->exit_map = NULL;
+            return child_rc;
+        }
+        if (rc != 0) {
+            return rc < 0 ? rc : 0;
+        }
+    }
+    rc = archived(ctx, sysid, name);
+    if (rc == 0) {
+        return dr_errorf(DR_ENOENT, "WAL file %s of cluster %" PRIu64 " is not in the repository",
+                         name, sysid);
+    }
+    /* this one is fetched here while a worker fetches the next ones */
+    if (spool && prefetch_after(ctx, sysid, spool, name, n, &child_rc) == 1) {
+        ctx->exit_map = NULL;
+        return child_rc;
+    }
+    rc = dr_cmd_open(ctx);
+    if (rc == DR_ENOENT) {
+        /* exit 1 of wal get means "not archived", the end of the archive for PostgreSQL: a
+         * missing repository is another error, which must stop recovery */
+        rc = DR_EIO;
+    }
+    return rc < 0 ? rc : dr_wal_get(ctx->r, sysid, name, dest);
+}
+
+static int wal_push(struct dr_ctx *ctx, uint64_t sysid, const char *path, const char *spool)
+{
+    int rc = spool ? push_spooled(ctx, sysid, path, spool) : 1;
+    if (rc == 2) {
+        return 0; /* the worker's part */
+    }
+    if (rc != 1) {
+        return rc;
+    }
+    /* a shared lock: pushes run beside snapshots and each other, never under forget's or
+     * prune's exclusive lock (the push fails, and PostgreSQL retries it) */
+    rc = dr_cmd_open(ctx);
+    rc = rc < 0 ? rc : dr_cmd_lock(ctx, 0);
+    enum dr_wal_pushed how = DR_WAL_STORED;
+    rc = rc < 0 ? rc : dr_wal_push(ctx->r, sysid, path, &how);
+    if (rc >= 0 && how == DR_WAL_ALREADY) {
+        dr_log_info("%s was already archived with the same content", path);
+    }
+    return rc;
+}
+
 int dr_cmd_wal(struct dr_ctx *ctx, int argc, char **argv)
 {
-    const char *datadir = NULL, *given = NULL, *arg;
+    const char *datadir = NULL, *given = NULL, *spool = NULL, *arg;
+    unsigned prefetch = 8;
     int c;
     while ((c = dr_cmd_opt(ctx, &arg)) != 0) {
         if (c == 'D') {
             datadir = arg;
+        } else if (c == 's') {
+            spool = arg;
+        } else if (c == 'n') {
+            uint64_t v;
+            if (dr_parse_u64(arg, &v) < 0 || v < 1 || v > 256) {
+                return dr_cmd_usage(ctx, "--prefetch '%s' is not a number from 1 to 256", arg);
+            }
+            prefetch = (unsigned)v;
         } else {
             given = arg;
         }
@@ -166,6 +482,9 @@ int dr_cmd_wal(struct dr_ctx *ctx, int argc, char **argv)
                             : want == 2 ? "a WAL file name and a path (%f %p)"
                                         : "no arguments");
     }
+    if (spool && !want) {
+        return dr_cmd_usage(ctx, "--spool is for wal push and wal get");
+    }
     if (want == 2) {
         ctx->exit_map = get_exit;
     }
@@ -175,26 +494,15 @@ int dr_cmd_wal(struct dr_ctx *ctx, int argc, char **argv)
         rc = sysid_opt(datadir, given, &sysid);
     }
     if (rc >= 0 && want == 1) {
-        /* a shared lock: pushes run beside snapshots and each other, never under forget's or
-         * prune's exclusive lock (the push fails, and PostgreSQL retries it) */
-        rc = dr_cmd_open(ctx);
-        rc = rc < 0 ? rc : dr_cmd_lock(ctx, 0);
-        enum dr_wal_pushed how = DR_WAL_STORED;
-        rc = rc < 0 ? rc : dr_wal_push(ctx->r, sysid, argv[1], &how);
-        if (rc >= 0 && how == DR_WAL_ALREADY) {
-            dr_log_info("%s was already archived with the same content", argv[1]);
+        return wal_push(ctx, sysid, argv[1], spool);
+    }
+    if (want == 2) {
+        if (rc == DR_ENOENT) {
+            rc = DR_EIO; /* no pg_control: not "not archived" (wal_get) */
         }
-        return rc;
+        return rc < 0 ? rc : wal_get(ctx, sysid, argv[1], argv[2], spool, prefetch);
     }
     rc = rc < 0 ? rc : dr_cmd_open(ctx);
-    if (rc == DR_ENOENT && want == 2) {
-        /* exit 1 of wal get means "not archived", the end of the archive for PostgreSQL: a
-         * missing pg_control (a wrong --pg-data) is another error, which must stop recovery */
-        rc = DR_EIO;
-    }
-    if (rc >= 0 && want == 2) {
-        return dr_wal_get(ctx->r, sysid, argv[1], argv[2]);
-    }
     struct dr_wal_archive *a = NULL;
     size_t n = 0;
     rc = rc < 0 ? rc : dr_wal_list(ctx->r, sysid, &a, &n);

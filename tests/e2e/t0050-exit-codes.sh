@@ -21,7 +21,14 @@ dr_must_fail 1 "1: wal get of a file not archived" \
     drrepo wal get --system-id 1 000000010000000000000001 "$T/wal"
 dr_must_fail 126 "126: wal get without a repository" \
     "$DRREPO" -r "$T/nothing-here" wal get --system-id 1 000000010000000000000001 "$T/wal"
-DRREPO_PASSWORD=wrong dr_must_fail 126 "126: wal get with a wrong password" \
+mkdir -p "$T/pg_wal"
+dr_mkwalseg "$T/pg_wal/000000010000000000000002" "segment 2" $((1024 * 1024))
+drrepo wal push --system-id 1 "$T/pg_wal/000000010000000000000002" >/dev/null 2>&1
+DRREPO_PASSWORD=wrong dr_must_fail 126 "126: wal get of an archived file with a wrong password" \
+    drrepo wal get --system-id 1 000000010000000000000002 "$T/wal"
+# whether a file is archived is known without the key: a wrong password cannot end a recovery
+# early, as the files that are there fail with 126
+DRREPO_PASSWORD=wrong dr_must_fail 1 "1: wal get of a file not archived, whatever the password" \
     drrepo wal get --system-id 1 000000010000000000000001 "$T/wal"
 dr_check "the failed wal gets wrote nothing" test ! -e "$T/wal"
 # 3: partial. Root reads everything, so the unreadable file is read by an unprivileged user.
