@@ -145,8 +145,13 @@ static char *restore_command(struct dr_ctx *ctx, uint64_t sysid)
                     "server must have DRREPO_PASSWORD in its environment to fetch WAL (or use "
                     "--password-file)");
     }
-    rc = rc < 0 ? rc
-                : dr_buf_addf(&b, "wal get --system-id %llu %%f %%p", (unsigned long long)sysid);
+    /* the spool in the restored pg_wal (relative: the server runs the command in its data
+     * directory; base backups leave pg_wal's contents out): one worker derives the key and
+     * fetches ahead of replay, instead of a key derivation per segment */
+    rc = rc < 0
+             ? rc
+             : dr_buf_addf(&b, "wal get --system-id %llu --spool " DR_WAL_RESTORE_SPOOL " %%f %%p",
+                           (unsigned long long)sysid);
     if (rc < 0) {
         DR_BUG("restore_command does not fit in 64 KiB");
     }

@@ -2,8 +2,9 @@
 # t0640-wal-pitr.sh: continuous archiving and point-in-time recovery against a real PostgreSQL
 # (docs/SOURCES.md "Continuous archiving"). A private cluster of the test servers' binaries
 # (on a Unix socket only, so that archive settings never touch the shared server) archives with
-# archive_command = 'drrepo wal push %p'; after a base backup, batches of rows are committed at
-# recorded times T1 < T2 < T3, each followed by pg_switch_wal(). A restore to a time between T2
+# archive_command = 'drrepo wal push --spool DIR %p' (asynchronous; t0046 and t0330 test the
+# push without a spool); after a base backup, batches of rows are committed at recorded times
+# T1 < T2 < T3, each followed by pg_switch_wal(). A restore to a time between T2
 # and T3 has exactly the rows up to T2, a restore to the latest point has all of them, a drill to
 # T2 passes and is recorded, and a segment removed from the archive makes check report the gap
 # and the drill fail. The server runs every archive and restore command as the postgres user,
@@ -58,7 +59,7 @@ runuser -u postgres -- "$PGB/initdb" -D "$W/src" -A trust -U postgres >/dev/null
     { dr_fail "initdb"; dr_done; }
 cat >>"$W/src/postgresql.conf" <<EOF
 archive_mode = on
-archive_command = 'DRREPO_CACHE_DIR=$T/pgcache $DRREPO -r $REPO --password-file $PWF wal push %p'
+archive_command = 'DRREPO_CACHE_DIR=$T/pgcache $DRREPO -r $REPO --password-file $PWF wal push --spool $W/spool %p'
 EOF
 start_cluster "$W/src" $port || { dr_fail "source cluster starts: $(tail -n 5 "$W/src.log")"; dr_done; }
 dr_ok "source cluster archives with drrepo wal push"
@@ -118,6 +119,12 @@ got=$(recover_to between 25632 --pg-time "$TMID")
 dr_check "restore --pg-time between T2 and T3 has exactly batches 1 and 2 ($got)" \
     [ "$got" = "1:100 2:100 " ]
 dr_check "recovery settings written" grep -q "recovery_target_time = '$TMID'" "$W/between/postgresql.auto.conf"
+dr_check "the restore_command prefetches through a spool in pg_wal" \
+    grep -q "wal get --system-id [0-9]* --spool pg_wal/drrepo-spool %f %p" "$W/between/postgresql.auto.conf"
+dr_check "a prefetch worker ran for the recovery" \
+    test -s "$(echo "$W"/between/pg_wal/drrepo-spool/*/get/plan)"
+dr_check "the archiver's pushes went through the spool's worker" \
+    test -f "$(echo "$W"/spool/*/push/lock)"
 got=$(recover_to latest 25633 --pg-latest)
 dr_check "restore --pg-latest has all batches ($got)" [ "$got" = "1:100 2:100 3:100 " ]
 
