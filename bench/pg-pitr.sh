@@ -7,6 +7,8 @@
 #      pushed in sequence, one process per segment as PostgreSQL runs them, by
 #      `drrepo wal push` (repository at init's default Argon2id limits, and at the lowest ones),
 #      by `cp %p DIR/%f && sync DIR/%f` and by `pgbackrest archive-push` (compress-type=zst);
+#      then asynchronously with a backlog marked ready, `drrepo wal push --spool` against
+#      `pgbackrest archive-push --archive-async`;
 #   2. restore: `drrepo restore` of the base backup against `cp -a` of the same data directory
 #      (warm cache), then a point-in-time restore to a time between two pgbench runs until the
 #      server has promoted, drrepo (`restore --pg-time`) against pgBackRest
@@ -22,7 +24,8 @@
 # scale 64). DRREPO_BIN is the drrepo measured (build-rel/drrepo); PARTS selects parts
 # (default "push restore growth"); KDF holds init options for the repositories of parts 2
 # and 3 (default: none, init's default Argon2id limits; the recovering server runs one
-# `wal get` process per WAL file, each deriving the key). Run it as root (it re-runs itself as
+# `wal get` process per WAL file, and restore's restore_command prefetches through a spool, so
+# that one worker derives the key for many). Run it as root (it re-runs itself as
 # the postgres user, who owns the cluster, the repositories and every archive command) or as a
 # user initdb accepts.
 # Prints TSV: part, what, seconds (or bytes), and a derived figure.
@@ -163,17 +166,29 @@ if [[ " $parts " == *" push "* ]]; then
     pgbr --repo1-path="$W/pgbr-push" stanza-create
     push_run "pgbackrest archive-push (zst)" \
         "pgbackrest --config=$W/pgbackrest.conf --repo1-path=$W/pgbr-push --stanza=main archive-push %p"
-    # the fixed cost of a process (start, key derivation, lock): a `wal get` of a file that is
-    # not archived opens the repository the same way and exits 1 at once
+    # asynchronous: a busy server has a backlog of segments marked ready (archive_status/*.ready),
+    # which the background workers push ahead of the archive_command asking for each
+    ready() { mkdir -p "$W/segs/archive_status" && for s in "${segs[@]}"; do : >"$W/segs/archive_status/$s.ready"; done; }
+    dr -r "$W/push-async" init >/dev/null
+    ready
+    push_run "drrepo wal push --spool (default KDF)" \
+        "$DRREPO -r $W/push-async --password-file $PWF wal push --pg-data $W/src --spool $W/dr-spool %p"
+    pgbr --repo1-path="$W/pgbr-push-async" stanza-create
+    rm -rf "$W/segs/archive_status" && ready
+    push_run "pgbackrest archive-push --archive-async (zst)" \
+        "pgbackrest --config=$W/pgbackrest.conf --repo1-path=$W/pgbr-push-async --stanza=main --archive-async --pg1-path=$W/src archive-push %p"
+    rm -rf "$W/segs/archive_status"
+    # the fixed cost of a process (start, key derivation): `wal list` opens the repository and
+    # lists its WAL
     for r in push-default push-low; do
         t=$(now)
-        for _ in 1 2 3 4 5; do dr -r "$W/$r" wal get --pg-data "$W/src" 0000000100000000000000FF "$W/none" 2>/dev/null || true; done
-        printf 'push\topen only (wal get of a missing file), %s\t%s\tper process, mean of 5\n' "$r" \
+        for _ in 1 2 3 4 5; do dr -r "$W/$r" wal list >/dev/null; done
+        printf 'push\topen only (wal list), %s\t%s\tper process, mean of 5\n' "$r" \
             "$(awk -v e="$(since "$t")" 'BEGIN { printf "%.3f", e / 5 }')"
     done
     printf 'push\trepository bytes\t-\tcp %s, drrepo %s, pgbackrest %s\n' "$(size "$W/cpdest")" \
         "$(size "$W/push-low/wal")" "$(size "$W/pgbr-push/archive")"
-    rm -rf "$W/cpdest" "$W/push-default" "$W/push-low" "$W/pgbr-push"
+    rm -rf "$W/cpdest" "$W/push-default" "$W/push-low" "$W/push-async" "$W/dr-spool" "$W/pgbr-push" "$W/pgbr-push-async"
 fi
 rm -rf "$W/segs"
 mkdir -p "$W/segs"
