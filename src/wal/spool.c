@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "drrepo/error.h"
@@ -43,6 +44,16 @@ int dr_wal_spool_dir(const char *spool, uint64_t sysid, const char *kind, char *
     if (rc < 0) {
         free(dir);
         return dr_error_wrap(rc, "cannot create the WAL spool directory '%s/%s'", spool, sub);
+    }
+    /* whoever can write into it could hand recovery WAL of their making */
+    struct stat st;
+    if (stat(dir, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+        rc = dr_errorf(DR_EUSAGE,
+                       "the WAL spool directory '%s' must belong to this user and be writable "
+                       "by no one else",
+                       dir);
+        free(dir);
+        return rc;
     }
     *out = dir;
     return 0;

@@ -120,6 +120,13 @@ dr_must_fail 126 "a repository that is not there is not a missing file (126)" \
 DRREPO_PASSWORD=wrong dr_must_fail 126 "an archived file with a wrong password: 126" \
     drrepo wal get --system-id $SYSID "$(seg 12)" "$T/r/12"
 
+chmod 0777 "$GET"
+dr_must_fail 126 "a spool others can write into is refused" \
+    drrepo wal get --system-id $SYSID --spool "$T/spool" "$(seg 12)" "$T/r/12"
+dr_check "and the message says why" grep -q "writable by no one else" "$T/err"
+dr_check "nothing was written" test ! -e "$T/r/12"
+chmod 0700 "$GET"
+
 dr_must_fail 2 "--spool with wal list is a usage error" drrepo wal list --spool "$T/spool"
 dr_must_fail 2 "--prefetch 0 is a usage error" \
     drrepo wal get --system-id $SYSID --spool "$T/spool" --prefetch 0 "$(seg 1)" "$T/r/x"
