@@ -146,7 +146,7 @@ if [[ " $parts " == *" push "* ]]; then
         shift
         t=$(now)
         for s in "${segs[@]}"; do
-            c=${*//%p/$W/segs/$s}
+            c=${*//%p/${segdir:-$W/segs}/$s}
             c=${c//%f/$s}
             (cd "$W/src" && eval "$c") || { echo "$name: $c failed" >&2; return 1; }
         done
@@ -175,8 +175,11 @@ if [[ " $parts " == *" push "* ]]; then
         "$DRREPO -r $W/push-async --password-file $PWF wal push --pg-data $W/src --spool $W/dr-spool %p"
     pgbr --repo1-path="$W/pgbr-push-async" stanza-create
     rm -rf "$W/segs/archive_status" && ready
-    push_run "pgbackrest archive-push --archive-async (zst)" \
-        "pgbackrest --config=$W/pgbackrest.conf --repo1-path=$W/pgbr-push-async --stanza=main --archive-async --pg1-path=$W/src archive-push %p"
+    # pgBackRest takes only files below the cluster's directory (pg1-path)
+    mv "$W/segs" "$W/src/bench-segs"
+    segdir=$W/src/bench-segs push_run "pgbackrest archive-push --archive-async (zst)" \
+        "pgbackrest --config=$W/pgbackrest.conf --repo1-path=$W/pgbr-push-async --stanza=main --archive-async archive-push %p"
+    mv "$W/src/bench-segs" "$W/segs"
     rm -rf "$W/segs/archive_status"
     # the fixed cost of a process (start, key derivation): `wal list` opens the repository and
     # lists its WAL

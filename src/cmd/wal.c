@@ -276,7 +276,7 @@ static int push_spooled(struct dr_ctx *ctx, uint64_t sysid, const char *path, co
         return rc;
     }
     if (got > 0) {
-        dr_log_info("%s archived (by the spool's worker)", name);
+        dr_log_debug("%s archived by the spool's worker", name);
         return 0;
     }
     return 1;
