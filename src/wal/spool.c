@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,18 +213,19 @@ int dr_wal_push_ready(struct dr_repo *r, uint64_t sysid, const char *waldir, con
 }
 
 /* Removes what the get spool holds that recovery will not ask for: segments of name's timeline
- * before name, and temporary files of workers that are gone. */
+ * before name, and, when no worker runs, temporary files (only workers write them; a killed
+ * worker's pid may still answer as a zombie, the lock is the sure sign). */
 static void sweep(const char *dir, const struct dr_wal_file *asked)
 {
     DIR *d = opendir(dir);
     if (!d) {
         return;
     }
+    bool idle = !dr_wal_spool_busy(dir);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         struct dr_wal_file f;
-        long pid = dr_fs_tmp_pid(e->d_name);
-        bool stale = pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+        bool stale = idle && dr_fs_tmp_pid(e->d_name) > 0;
         if (!stale && dr_wal_file_parse(e->d_name, &f) >= 0) {
             stale =
                 f.kind == DR_WAL_SEGMENT && f.tli == asked->tli && strcmp(f.name, asked->name) < 0;
