@@ -173,6 +173,30 @@ dr_mkpgdata() {
 # dr_mkwalseg PATH MARK SIZE: a fake WAL segment of SIZE bytes whose first 64 bytes are MARK
 dr_mkwalseg() { { printf '%-64s' "$2"; head -c $(($3 - 64)) /dev/zero; } >"$1"; }
 
+# dr_walseg N: the file name of segment N (below 2^32) of timeline 1
+dr_walseg() { printf '0000000100000000%08X' "$1"; }
+
+# dr_mkwal_ready PGDATA COUNT SIZE: segments 1 to COUNT of timeline 1 in PGDATA/pg_wal, of SIZE
+# bytes, marked "segment N", each marked ready to archive as PostgreSQL does
+dr_mkwal_ready() {
+    local i
+    for i in $(seq 1 "$2"); do
+        dr_mkwalseg "$1/pg_wal/$(dr_walseg "$i")" "segment $i" "$3"
+        : >"$1/pg_wal/archive_status/$(dr_walseg "$i").ready"
+    done
+}
+
+# dr_spool_idle DIR: waits (30 s at most) until no worker of the WAL spool directory DIR runs
+# (holds its lock)
+dr_spool_idle() {
+    local i
+    for i in $(seq 300); do
+        flock -n "$1/lock" true && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # JSON field of a flat object (numbers and strings), without jq
 dr_json_field() {
     sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" "${2:-$T/out}" | head -n 1
