@@ -452,6 +452,7 @@ int dr_cmd_wal(struct dr_ctx *ctx, int argc, char **argv)
 {
     const char *datadir = NULL, *given = NULL, *spool = NULL, *arg;
     unsigned prefetch = 8;
+    bool prefetch_given = false;
     int c;
     while ((c = dr_cmd_opt(ctx, &arg)) != 0) {
         if (c == 'D') {
@@ -464,6 +465,7 @@ int dr_cmd_wal(struct dr_ctx *ctx, int argc, char **argv)
                 return dr_cmd_usage(ctx, "--prefetch '%s' is not a number from 1 to 256", arg);
             }
             prefetch = (unsigned)v;
+            prefetch_given = true;
         } else {
             given = arg;
         }
@@ -484,6 +486,9 @@ int dr_cmd_wal(struct dr_ctx *ctx, int argc, char **argv)
     }
     if (spool && !want) {
         return dr_cmd_usage(ctx, "--spool is for wal push and wal get");
+    }
+    if (prefetch_given && (want != 2 || !spool)) {
+        return dr_cmd_usage(ctx, "--prefetch is for wal get with --spool");
     }
     if (want == 2) {
         ctx->exit_map = get_exit;

@@ -114,6 +114,8 @@ dr_check "nothing was written" test ! -e "$T/r/12"
 chmod 0700 "$GET"
 
 dr_must_fail 2 "--spool with wal list is a usage error" drrepo wal list --spool "$T/spool"
+dr_must_fail 2 "--prefetch without --spool is a usage error" \
+    drrepo wal get --system-id $SYSID --prefetch 4 "$(dr_walseg 1)" "$T/r/x"
 dr_must_fail 2 "--prefetch 0 is a usage error" \
     drrepo wal get --system-id $SYSID --spool "$T/spool" --prefetch 0 "$(dr_walseg 1)" "$T/r/x"
 dr_done
