@@ -26,7 +26,7 @@ for i in $(seq 1 12); do [ -f "$WALDIR/$(dr_walseg $i)" ] && n=$((n + 1)); done
 dr_check "the worker archived every ready file ($n of 12)" test "$n" -eq 12
 dr_check "it marked the ones PostgreSQL has not asked for yet" \
     test -f "$PUSH/$(dr_walseg 2).ok" -a -f "$PUSH/$(dr_walseg 12).ok"
-dr_check "the worker's log shows no error" test ! -s "$PUSH/worker.log"
+dr_check "the worker's log shows no error (nor a leak report)" test ! -s "$PUSH/worker.log"
 
 # PostgreSQL now asks for the next files: the marks answer, no repository is opened
 (cd "$PG" && "$DRREPO" -r "$T/no-repository" wal push --spool "$T/spool" "pg_wal/$(dr_walseg 2)") \
@@ -64,6 +64,7 @@ mkdir -p "$T/r"
 dr_check "the first get exits 0" test $? -eq 0
 dr_check "it gives the archived bytes" cmp -s "$PG/pg_wal/$(dr_walseg 1)" "$T/r/1"
 dr_check "the prefetch worker finishes" dr_spool_idle "$GET"
+dr_check "the prefetch worker's log shows no error (nor a leak report)" test ! -s "$GET/worker.log"
 dr_check "its plan is the next 8 segments" \
     test "$(tr '\n' ' ' <"$GET/plan")" = "$(for i in $(seq 2 9); do printf '%s ' "$(dr_walseg $i)"; done)"
 n=0
@@ -82,6 +83,7 @@ done
 (cd "$PG" && "$DRREPO" -r "$REPO" wal get --spool "$T/spool" "$(dr_walseg 5)" "$T/r/5") >"$T/out" 2>"$T/err"
 dr_check "get 5 exits 0" test $? -eq 0
 dr_check "the refill worker finishes" dr_spool_idle "$GET"
+dr_check "the refill worker's log shows no error" test ! -s "$GET/worker.log"
 dr_check "it planned the rest of the archive and its end" \
     test "$(tr '\n' ' ' <"$GET/plan")" = "$(dr_walseg 10) $(dr_walseg 11) $(dr_walseg 12) $(dr_walseg 13) end "
 dr_check "segments 10-13 are in the spool" \
