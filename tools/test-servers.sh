@@ -176,7 +176,14 @@ EOF
     ceph-mon -c "$c/ceph.conf" -i a --mkfs --monmap "$c/monmap"
     ceph-mon -c "$c/ceph.conf" -i a
     ceph_started mon.a
-    ceph -c "$c/ceph.conf" --connect-timeout 30 osd new "$osd_uuid" 0 >/dev/null
+    # a monitor that has just started may answer "EPERM: problem getting command descriptions"
+    # until it has formed its quorum of one (seen on a loaded machine): ask again, bounded
+    for i in $(seq 1 20); do
+        ceph -c "$c/ceph.conf" --connect-timeout 30 osd new "$osd_uuid" 0 >/dev/null \
+            2>>"$c/log/start.log" && break
+        [ "$i" -lt 20 ] || { echo "# ceph: osd new failed; log tail:" >&2; tail -n 5 "$c/log/start.log" >&2; return 1; }
+        sleep 0.5
+    done
     # placed here, not by the OSD at its start: its own request could leave before it knew the
     # cluster's fsid ("wrong fsid"), and it then exited
     ceph -c "$c/ceph.conf" osd crush add osd.0 1 host=localhost root=default 2>>"$c/log/start.log"
