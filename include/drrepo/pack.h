@@ -68,6 +68,9 @@ void dr_pack_writer_reserve(struct dr_pack_writer *w, size_t bytes);
 /* Bytes so far (preamble + records) and number of records. */
 uint64_t dr_pack_writer_size(const struct dr_pack_writer *w);
 size_t dr_pack_writer_count(const struct dr_pack_writer *w);
+/* The unpadded size of the finished pack (preamble, records, header, trailer) if one more
+ * record of reclen bytes were added: what a writer compares with its target size. */
+uint64_t dr_pack_writer_size_with(const struct dr_pack_writer *w, size_t reclen);
 /* True when the id was added to this (unfinished) pack. */
 bool dr_pack_writer_has(const struct dr_pack_writer *w, const struct dr_id *id);
 /* Appends header and trailer and computes the name. The bytes, entries and id stay valid until

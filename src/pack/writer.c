@@ -177,6 +177,11 @@ static uint64_t finished_size(uint32_t version, uint64_t size, size_t n)
     return size + DR_AEAD_OVERHEAD + fixed + (uint64_t)n * DR_PACK_ENTRY_LEN + DR_PACK_TRAILER_LEN;
 }
 
+uint64_t dr_pack_writer_size_with(const struct dr_pack_writer *w, size_t reclen)
+{
+    return finished_size(w->version, w->data.len + reclen, w->n + 1);
+}
+
 uint64_t dr_pack_padme(uint64_t len)
 {
     if (len < 2) {

@@ -506,6 +506,21 @@ static bool already_stored(struct dr_pipeline *w, uint8_t type, const struct dr_
     return false;
 }
 
+/* Whether pack pw is written before a record of reclen bytes goes in. Padding (format/pack.md)
+ * rounds a pack of [2^k, 2^(k+1)) bytes up to a multiple of 2^(k - floor(log2 k) - 1): steps of
+ * 256 KiB below 16 MiB, 512 KiB from 16 MiB on. A pack written once it has passed the target
+ * lands just over it, in the coarser steps; one written before a record would take it past the
+ * target stays under it, in the finer steps (and, the target being a power of two by default,
+ * padded at most to the target): half the padding, measured with bench/pack-padding.py. A pack
+ * under half the target takes the record all the same, so that large records do not leave
+ * small packs behind. */
+static bool closes_before(struct dr_pipeline *w, const struct dr_pack_writer *pw, size_t reclen)
+{
+    uint64_t target = w->r->config.pack_size;
+    return dr_pack_writer_count(pw) > 0 && dr_pack_writer_size_with(pw, reclen) > target &&
+           dr_pack_writer_size(pw) >= target / 2;
+}
+
 static int add_record(struct dr_pipeline *w, uint8_t type, const struct dr_id *id,
                       const struct dr_buf *rec, size_t ulen)
 {
@@ -521,7 +536,14 @@ static int add_record(struct dr_pipeline *w, uint8_t type, const struct dr_id *i
     }
     struct dr_pack_writer **slot =
         type == DR_BLOB_TREE ? &w->tpw : &w->dpw[dr_random_uniform(DATA_PACKS)];
-    int rc = dr_pack_writer_add(*slot, id, (const uint8_t *)rec->buf, rec->len, (uint32_t)ulen);
+    int rc = 0;
+    if (closes_before(w, *slot, rec->len)) {
+        rc = write_pack(w, slot, type);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    rc = dr_pack_writer_add(*slot, id, (const uint8_t *)rec->buf, rec->len, (uint32_t)ulen);
     if (rc < 0) {
         return fail(w, rc);
     }

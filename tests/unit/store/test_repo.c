@@ -164,7 +164,7 @@ static void test_random_pack_assignment(void **state)
     size_t npacks = dr_mem_backend_names(STORE, "data/", &names);
     assert_true(npacks >= 3);
     int *seen = dr_xcalloc(N, sizeof(*seen));
-    size_t scattered = 0, total = 0;
+    size_t scattered = 0, total = 0, small = 0;
     for (size_t p = 0; p < npacks; p++) {
         struct dr_pack_entry *ent = NULL;
         size_t n = 0;
@@ -174,6 +174,10 @@ static void test_random_pack_assignment(void **state)
                                              &ent, &n, &type),
                          0);
         assert_int_equal(type, DR_BLOB_DATA);
+        /* written before a record would take it past the target (a power of two): padded to
+         * at most the target, never into the coarser padding steps above it */
+        assert_true(size <= DR_PACK_SIZE_MIN);
+        small += size <= DR_PACK_SIZE_MIN / 2;
         size_t lo = N, hi = 0;
         for (size_t k = 0; k < n; k++) {
             size_t i = 0;
@@ -194,6 +198,8 @@ static void test_random_pack_assignment(void **state)
     }
     assert_int_equal(total, N);
     assert_true(scattered >= 1);
+    /* only the packs still open at the flush (two, or one when they fit together) are small */
+    assert_true(small <= 2);
 
     struct dr_index_txn *txn = NULL;
     assert_int_equal(dr_index_begin(dr_repo_index(r), false, &txn), 0);
