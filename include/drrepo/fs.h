@@ -60,6 +60,7 @@ char *dr_fs_join(const char *a, const char *b);
 struct dr_fd_reader {
     int fd;
     const char *what;
+    bool regular; /* a regular file: reads do not wait, so they are not polled first */
 };
 DR_MUST_CHECK int dr_fs_fd_read(void *arg, uint8_t *buf, size_t len);
 

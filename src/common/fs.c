@@ -239,9 +239,11 @@ int dr_fs_fd_read(void *arg, uint8_t *buf, size_t len)
     struct dr_fd_reader *fr = arg;
     for (;;) {
         /* a pipe or a terminal can stay silent for long: wait in short steps, so that a signal
-         * (interrupt.h) stops the read even while the handler restarts the system calls */
+         * (interrupt.h) stops the read even while the handler restarts the system calls; a
+         * regular file never keeps a read waiting (a poll per read was a system call per read
+         * of every file a snapshot reads) */
         struct pollfd p = {.fd = fr->fd, .events = POLLIN};
-        int ready = poll(&p, 1, 200);
+        int ready = fr->regular ? 1 : poll(&p, 1, 200);
         int rc = dr_interrupt_check();
         if (rc < 0) {
             return rc;

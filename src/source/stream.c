@@ -87,7 +87,7 @@ struct stream {
 static int stdin_build(void *arg, const struct dr_source_sink *sink, struct dr_snapshot *s)
 {
     const struct stream *in = arg;
-    struct dr_fd_reader fr = {in->fd, "standard input"};
+    struct dr_fd_reader fr = {in->fd, "standard input", false};
     struct dr_source_stream st = {
         .name = in->name,
         .what = "standard input",
