@@ -8,6 +8,7 @@
  * under a 256-bit seed drawn from the kernel, handed out 24 bytes at a time. One getrandom per
  * blob was a syscall per megabyte written; this is one per NONCE_BATCHES_PER_SEED batches. */
 #include "drrepo/crypto.h"
+#include "crypto_int.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -50,8 +51,9 @@ static void register_atfork(void)
     }
 }
 
-/* Writes a fresh nonce: 24 bytes of the thread's keystream, never handed out before. */
-static void next_nonce(uint8_t nonce[DR_NONCE_LEN])
+/* Writes 24 bytes of the thread's keystream, never handed out before: a nonce, or the random
+ * numbers of dr_random_uniform (secure.c), which the pipeline draws once per blob. */
+void dr_crypto_draw(uint8_t nonce[DR_NONCE_LEN])
 {
     struct nonce_rng *g = &tl_rng;
     pthread_once(&atfork_once, register_atfork);
@@ -105,7 +107,7 @@ int dr_crypto_seal(const struct dr_keys *k, const void *ad, size_t adlen, const 
                    size_t ptlen, struct dr_buf *out)
 {
     uint8_t nonce[DR_NONCE_LEN];
-    next_nonce(nonce);
+    dr_crypto_draw(nonce);
     return dr_crypto_seal_nonce(k, nonce, ad, adlen, pt, ptlen, out);
 }
 
@@ -116,7 +118,7 @@ int dr_crypto_seal_in_place_nonce(const struct dr_keys *k, const uint8_t nonce[D
     if (nonce) {
         memcpy(buf, nonce, DR_NONCE_LEN);
     } else {
-        next_nonce(buf);
+        dr_crypto_draw(buf);
     }
     /* libsodium allows the ciphertext to overlap the message exactly (c == m) */
     if (crypto_aead_xchacha20poly1305_ietf_encrypt(buf + DR_NONCE_LEN, &clen, buf + DR_NONCE_LEN,

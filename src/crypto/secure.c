@@ -3,6 +3,8 @@
 
 #include <sodium.h>
 
+#include "crypto_int.h"
+
 void dr_random_bytes(void *p, size_t n)
 {
     randombytes_buf(p, n);
@@ -10,7 +12,24 @@ void dr_random_bytes(void *p, size_t n)
 
 uint32_t dr_random_uniform(uint32_t upper)
 {
-    return upper < 2 ? 0 : randombytes_uniform(upper);
+    if (upper < 2) {
+        return 0;
+    }
+    /* from the thread's keystream, not a getrandom each (randombytes_uniform): the pipeline
+     * draws one per blob. Values under 2^32 mod upper are rejected: no modulo bias. */
+    uint32_t min = (uint32_t)(-upper) % upper;
+    for (;;) {
+        uint8_t b[DR_NONCE_LEN];
+        dr_crypto_draw(b);
+        for (size_t i = 0; i + 4 <= sizeof(b); i += 4) {
+            uint32_t v = (uint32_t)b[i] | (uint32_t)b[i + 1] << 8 | (uint32_t)b[i + 2] << 16 |
+                         (uint32_t)b[i + 3] << 24;
+            if (v >= min) {
+                sodium_memzero(b, sizeof(b));
+                return v % upper;
+            }
+        }
+    }
 }
 
 void dr_wipe(void *p, size_t n)

@@ -27,6 +27,7 @@
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 #include "drrepo/mem.h"
+#include "drrepo/secure.h"
 
 #define OPS crypto_pwhash_OPSLIMIT_MIN
 #define MEM crypto_pwhash_MEMLIMIT_MIN
@@ -234,6 +235,33 @@ static void *seal_nonces_main(void *arg)
 static int cmp_nonce(const void *a, const void *b)
 {
     return memcmp(a, b, DR_NONCE_LEN);
+}
+
+/* dr_random_uniform draws from the thread's keystream: values in range, every value reached,
+ * none favoured by much (a bias would be a modulo bias: 2^32 mod 3 != 0), 0 below 2. */
+static void test_random_uniform(void **state)
+{
+    (void)state;
+    assert_int_equal(dr_random_uniform(0), 0);
+    assert_int_equal(dr_random_uniform(1), 0);
+    enum { N = 30000 };
+    unsigned seen[3] = {0};
+    for (int i = 0; i < N; i++) {
+        uint32_t v = dr_random_uniform(3);
+        assert_true(v < 3);
+        seen[v]++;
+    }
+    for (int k = 0; k < 3; k++) {
+        /* 10,000 expected; 5 standard deviations are about 410 */
+        assert_true(seen[k] > 9500 && seen[k] < 10500);
+    }
+    uint32_t big = 0;
+    for (int i = 0; i < 64; i++) {
+        uint32_t v = dr_random_uniform(0xC0000000u);
+        assert_true(v < 0xC0000000u);
+        big |= v;
+    }
+    assert_true(big > 0x80000000u); /* the high bits are reached */
 }
 
 /* Nonces come from per-thread generators: across threads, and in a forked child that inherits
@@ -719,6 +747,7 @@ int main(void)
         cmocka_unit_test(test_seal_round_trip),
         cmocka_unit_test(test_seal_in_place),
         cmocka_unit_test(test_nonces_distinct),
+        cmocka_unit_test(test_random_uniform),
         cmocka_unit_test(test_seal_tamper),
         cmocka_unit_test(test_keyfile_round_trip),
         cmocka_unit_test(test_keyfile_create_errors),
