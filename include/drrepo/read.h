@@ -50,6 +50,11 @@ struct dr_read_params {
 
 #define DR_READ_BUDGET ((size_t)64 << 20)
 
+/* dr_read_run on a local backend: one get reads records of at most this much plaintext (one
+ * record may exceed it), so that the workers share the decoding of a pack that compresses
+ * well. Over a network a get takes up to a whole pack. */
+#define DR_READ_RUN_UNIT_PLAIN ((size_t)8 << 20)
+
 /* What a run cost the backend (issue: read amplification is what an object store bills). */
 struct dr_read_stats {
     uint64_t gets;          /* backend get requests */

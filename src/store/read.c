@@ -3,7 +3,8 @@
  * A run has three parts. The plan looks every want up in the index under one read
  * transaction and turns it into a slot (pack, offset, record length); the slots are sorted by
  * pack and offset for dr_read_run, kept in want order for a stream. Units are then cut from
- * runs of slots of one pack whose records lie at most `gap` bytes apart: one backend get each.
+ * runs of slots of one pack whose records lie at most `gap` bytes apart, within a record range
+ * and a plaintext size: one backend get each.
  * A want whose blob is not in the index is a unit of its own that is delivered as an error
  * without a get.
  *
@@ -42,6 +43,13 @@
 /* A stream's caller takes blobs in order as soon as the unit that holds them is decoded: small
  * units let it start early and keep every worker busy on a single file. */
 #define STREAM_UNIT_PLAIN ((uint64_t)4 << 20)
+/* A run's unit on a local disk holds at most DR_READ_RUN_UNIT_PLAIN of plaintext. The work of a
+ * unit (decode, hash, write) follows its plaintext, not its record range: a pack of data that
+ * compresses well (a PostgreSQL base backup: ~17x) is hundreds of MiB of work, and a run cut
+ * into a few such units leaves one worker finishing the last alone while the other waits.
+ * Another get of the same pack costs an open and a pread; over a network a unit still takes
+ * the whole pack (one request). */
+#define RUN_UNIT_PLAIN ((uint64_t)DR_READ_RUN_UNIT_PLAIN)
 
 struct slot {
     struct dr_id pack;
@@ -75,6 +83,7 @@ struct engine {
     struct unit *units;
     size_t nunits;
     bool ordered;
+    uint64_t plain_max; /* a unit's plaintext at most (one record may exceed it) */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -167,7 +176,8 @@ static int plan_lookup(struct engine *e)
 }
 
 /* Cuts the slots into units: a miss alone; otherwise a run of slots of one pack, each starting
- * at most gap after the end of the one before, within unit_max (one record may exceed it). */
+ * at most gap after the end of the one before, within unit_max and plain_max (one record may
+ * exceed them). */
 static void plan_units(struct engine *e, uint64_t gap)
 {
     e->units = dr_xcalloc(e->n ? e->n : 1, sizeof(*e->units));
@@ -188,7 +198,7 @@ static void plan_units(struct engine *e, uint64_t gap)
                 break;
             }
             uint64_t end = t->off + t->clen > u->end ? t->off + t->clen : u->end;
-            if (end - u->start > e->unit_max || (e->ordered && plain >= STREAM_UNIT_PLAIN)) {
+            if (end - u->start > e->unit_max || plain >= e->plain_max) {
                 break;
             }
             u->end = end;
@@ -495,6 +505,9 @@ static int engine_new(struct dr_repo *r, const struct dr_read_params *p,
         e->unit_max = DR_MAX(e->unit_max, DR_MIN(pack, UNIT_MAX));
         e->budget = DR_MAX(e->budget, (size_t)(e->unit_max * e->workers));
     }
+    e->plain_max = ordered                    ? STREAM_UNIT_PLAIN
+                   : dr_backend_is_remote(be) ? UINT64_MAX
+                                              : RUN_UNIT_PLAIN;
     e->slots = dr_xcalloc(n ? n : 1, sizeof(*e->slots));
     int rc = plan_lookup(e);
     if (rc < 0) {
