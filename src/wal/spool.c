@@ -266,16 +266,22 @@ int dr_wal_spool_take(const char *dir, const char *name, const char *dest)
         free(path);
         return rc;
     }
-    /* the spool is on another file system than pg_wal: copy */
+    /* the spool is on another file system than pg_wal: copy (rename says so before it looks
+     * for the file, so the file may not be there at all) */
     struct dr_buf b = DR_BUF_INIT(DR_WAL_FILE_MAX);
     rc = dr_fs_read_file(path, &b);
-    rc = rc < 0 ? rc : dr_fs_write_atomic(dest, b.buf, b.len, false);
-    if (rc >= 0) {
+    bool there = rc != DR_ENOENT;
+    if (!there) {
+        dr_error_clear();
+        rc = 0;
+    }
+    rc = rc < 0 || !there ? rc : dr_fs_write_atomic(dest, b.buf, b.len, false);
+    if (rc >= 0 && there) {
         (void)unlink(path);
     }
     dr_buf_release(&b);
     free(path);
-    return rc < 0 ? rc : 1;
+    return rc < 0 ? rc : there ? 1 : 0;
 }
 
 int dr_wal_spool_plan(const char *dir, const char *name, struct dr_wal_plan *out)

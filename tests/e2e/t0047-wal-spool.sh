@@ -108,6 +108,25 @@ dr_must_fail 126 "a repository that is not there is not a missing file (126)" \
 DRREPO_PASSWORD=wrong dr_must_fail 126 "an archived file with a wrong password: 126" \
     drrepo wal get --system-id $SYSID "$(dr_walseg 12)" "$T/r/12"
 
+# a spool on another file system than the restore path: its files are copied, not renamed, and
+# a file that is not in it is fetched (rename says EXDEV before it looks for the file)
+XS=$(mktemp -d /dev/shm/drrepo-t0047.XXXXXX 2>/dev/null || true)
+if [ -n "$XS" ] && [ "$(stat -c %d "$XS")" != "$(stat -c %d "$T")" ]; then
+    (cd "$PG" && "$DRREPO" -r "$REPO" wal get --spool "$XS" "$(dr_walseg 1)" "$T/r/x1") \
+        >"$T/out" 2>"$T/err"
+    dr_check "across file systems: a segment not in the spool is fetched" \
+        cmp -s "$T/r/x1" "$PG/pg_wal/$(dr_walseg 1)"
+    dr_spool_idle "$XS/$SYSID/get"
+    (cd "$PG" && "$DRREPO" -r "$T/no-repository" wal get --spool "$XS" "$(dr_walseg 2)" \
+        "$T/r/x2") >"$T/out" 2>"$T/err"
+    dr_check "across file systems: a spooled segment is copied out" \
+        cmp -s "$T/r/x2" "$PG/pg_wal/$(dr_walseg 2)"
+    dr_check "and leaves the spool" test ! -e "$XS/$SYSID/get/$(dr_walseg 2)"
+else
+    echo "# skip: no second file system (/dev/shm) for the cross-file-system case"
+fi
+[ -n "$XS" ] && rm -rf "$XS"
+
 chmod 0777 "$GET"
 dr_must_fail 126 "a spool others can write into is refused" \
     drrepo wal get --system-id $SYSID --spool "$T/spool" "$(dr_walseg 12)" "$T/r/12"
