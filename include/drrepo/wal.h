@@ -227,6 +227,8 @@ struct dr_wal_plan {
 /* Reads dir's plan for WAL file name. No plan is not an error (out->has false). Errors:
  * DR_EIO. */
 DR_MUST_CHECK int dr_wal_spool_plan(const char *dir, const char *name, struct dr_wal_plan *out);
+/* Removes dir's plan (before a new get worker starts: no command may wait on the last one's). */
+void dr_wal_spool_plan_clear(const char *dir);
 /* Moves WAL file name from get spool dir to dest if the worker fetched it: 1 moved, 0 not
  * there. Removes spooled segments of its timeline before it, which recovery does not ask for
  * again. Errors: DR_EUSAGE (not a WAL file name), DR_EIO. */

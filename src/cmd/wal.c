@@ -301,9 +301,7 @@ static int start_prefetch(struct dr_ctx *ctx, uint64_t sysid, const char *dir, c
         return rc;
     }
     /* the last worker's plan goes first: a command must not wait on it for this worker */
-    char *plan = dr_fs_join(dir, "plan");
-    (void)unlink(plan);
-    free(plan);
+    dr_wal_spool_plan_clear(dir);
     rc = spawn_worker(dir, lockfd);
     if (rc == 1) {
         *child_rc = get_worker(ctx, sysid, dir, after, n);

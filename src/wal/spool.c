@@ -324,6 +324,13 @@ int dr_wal_spool_plan(const char *dir, const char *name, struct dr_wal_plan *out
     return rc;
 }
 
+void dr_wal_spool_plan_clear(const char *dir)
+{
+    char *path = dr_fs_join(dir, PLAN);
+    (void)unlink(path);
+    free(path);
+}
+
 int dr_wal_prefetch(struct dr_repo *r, uint64_t sysid, const char *dir, const char *after,
                     unsigned n)
 {
