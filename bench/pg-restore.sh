@@ -25,18 +25,11 @@ if [ "$(id -u)" = 0 ]; then
 fi
 SCALE=64
 REPS=5
-W=${PG_RESTORE_DIR:-}
-while getopts s:n:w:h o; do
-    case $o in
-        s) SCALE=$OPTARG ;;
-        n) REPS=$OPTARG ;;
-        w) W=$OPTARG ;;
-        *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
-    esac
-done
-shift $((OPTIND - 1))
-[ $# -ge 1 ] || { echo "pg-restore.sh: name at least one drrepo binary" >&2; exit 2; }
-[ -x /usr/bin/time ] || { echo "pg-restore.sh: needs /usr/bin/time (package time)" >&2; exit 1; }
+AB_DIR=${PG_RESTORE_DIR:-}
+. "$(dirname "$0")/ab-lib.sh"
+ab_opts pg-restore.sh 19 "$@"
+set -- "${AB_BINS[@]}"
+W=$AB_DIR
 PGB=${DR_TEST_PG_BIN:?set DR_TEST_PG_BIN (the PostgreSQL bin directory)}
 W=${W:-$(mktemp -d "${TMPDIR:-/tmp}/pg-restore.XXXXXX")}
 mkdir -p "$W/sock" "$W/cache"
@@ -104,7 +97,6 @@ for rep in $(seq 1 "$REPS"); do
         "$(du -sb "$W/r" | cut -f1)" "$(cut -d' ' -f1 /proc/loadavg)"
     rm -rf "$W/r" "$W/c"
 done
-median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 i=0
 for bin in "$@"; do
     i=$((i + 1))

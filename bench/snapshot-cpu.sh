@@ -17,18 +17,11 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SCALE=0.5
 REPS=3
-WORK=${TMPDIR:-/tmp}/drrepo-snapcpu
-while getopts s:n:w:h o; do
-    case $o in
-        s) SCALE=$OPTARG ;;
-        n) REPS=$OPTARG ;;
-        w) WORK=$OPTARG ;;
-        *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
-    esac
-done
-shift $((OPTIND - 1))
-[ $# -ge 1 ] || { echo "snapshot-cpu.sh: name at least one drrepo binary" >&2; exit 2; }
-[ -x /usr/bin/time ] || { echo "snapshot-cpu.sh: needs /usr/bin/time (package time)" >&2; exit 1; }
+AB_DIR=${TMPDIR:-/tmp}/drrepo-snapcpu
+. "$HERE/ab-lib.sh"
+ab_opts snapshot-cpu.sh 13 "$@"
+set -- "${AB_BINS[@]}"
+WORK=$AB_DIR
 
 mkdir -p "$WORK"
 if [ ! -f "$WORK/data-$SCALE.done" ]; then
@@ -61,7 +54,6 @@ for rep in $(seq 1 "$REPS"); do
         cpus[$i]+="$cpu "
     done
 done
-median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 i=0
 for bin in "$@"; do
     i=$((i + 1))
