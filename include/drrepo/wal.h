@@ -97,10 +97,12 @@ uint64_t dr_wal_first_gap(const struct dr_wal_archive *a, uint32_t tli, uint64_t
 /* Recovery settings for a restored data directory (PostgreSQL 12 and later): appends them to
  * datadir/postgresql.auto.conf and creates recovery.signal (and removes standby.signal), so
  * that starting the server recovers with no manual step. restore_command is the shell command;
- * target_kind is "time", "lsn", "xid" or NULL (to the end of the archive), target its value.
- * Errors: DR_EIO naming the file. */
+ * end_command (NULL: none) is recovery_end_command, run once when recovery ends; target_kind is
+ * "time", "lsn", "xid" or NULL (to the end of the archive), target its value. Errors: DR_EIO
+ * naming the file. */
 DR_MUST_CHECK int dr_wal_write_recovery(const char *datadir, const char *restore_command,
-                                        const char *target_kind, const char *target);
+                                        const char *end_command, const char *target_kind,
+                                        const char *target);
 
 /* ---- point-in-time restore ---- */
 

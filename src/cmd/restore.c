@@ -309,9 +309,17 @@ int dr_cmd_restore(struct dr_ctx *ctx, int argc, char **argv)
             uint32_t tli;
             rc = dr_wal_backup_start(&s, 0, &sysid, &tli, &segno);
             char *cmd = rc < 0 ? NULL : restore_command(ctx, sysid);
+            /* the spool goes when recovery ends, with what was fetched past the target; after
+             * its worker, which holds the spool's lock while it fetches (flock(1), util-linux) */
+            char *end =
+                dr_xasprintf("test ! -d %s/%llu/get || flock %s/%llu/get/lock rm -rf %s",
+                             DR_WAL_RESTORE_SPOOL, (unsigned long long)sysid, DR_WAL_RESTORE_SPOOL,
+                             (unsigned long long)sysid, DR_WAL_RESTORE_SPOOL);
             rc = rc < 0 ? rc
-                        : dr_wal_write_recovery(o.target, cmd, dr_wal_target_setting(&pitr.target),
+                        : dr_wal_write_recovery(o.target, cmd, end,
+                                                dr_wal_target_setting(&pitr.target),
                                                 pitr.target.value);
+            free(end);
             if (rc >= 0 && !ctx->quiet && !ctx->json) {
                 printf(
                     "recovery settings written to %s/postgresql.auto.conf: start PostgreSQL "

@@ -98,7 +98,7 @@ int drill_stage_wal(struct dr_repo *r, const struct dr_snapshot *s, const struct
     }
     char *cmd = dr_xasprintf("cp '%s/%%f' '%%p'", dir);
     if (rc >= 0 && res->ok) {
-        rc = dr_wal_write_recovery(datadir, cmd, dr_wal_target_setting(t), t->value);
+        rc = dr_wal_write_recovery(datadir, cmd, NULL, dr_wal_target_setting(t), t->value);
         drill_checked(res, "%zu archived WAL files fetched%s%s, recovery to %s", nfiles,
                       last[0] ? " through " : "", last, t->value ? t->value : "the latest point");
     }

@@ -454,8 +454,8 @@ static int conf_line(struct dr_buf *b, const char *key, const char *value)
     return rc < 0 ? rc : dr_buf_add(b, "'\n", 2);
 }
 
-int dr_wal_write_recovery(const char *datadir, const char *restore_command, const char *target_kind,
-                          const char *target)
+int dr_wal_write_recovery(const char *datadir, const char *restore_command, const char *end_command,
+                          const char *target_kind, const char *target)
 {
     char *conf = dr_fs_join(datadir, "postgresql.auto.conf");
     char *signal = dr_fs_join(datadir, "recovery.signal");
@@ -477,6 +477,9 @@ int dr_wal_write_recovery(const char *datadir, const char *restore_command, cons
              ? rc
              : dr_buf_addf(&b, "%s" RECOVERY_MARK, b.len && b.buf[b.len - 1] != '\n' ? "\n" : "");
     rc = rc < 0 ? rc : conf_line(&b, "restore_command", restore_command);
+    if (end_command && rc >= 0) {
+        rc = conf_line(&b, "recovery_end_command", end_command);
+    }
     rc = rc < 0 ? rc : conf_line(&b, "recovery_target_timeline", "latest");
     if (target_kind && rc >= 0) {
         char *key = dr_xasprintf("recovery_target_%s", target_kind);

@@ -121,8 +121,11 @@ dr_check "restore --pg-time between T2 and T3 has exactly batches 1 and 2 ($got)
 dr_check "recovery settings written" grep -q "recovery_target_time = '$TMID'" "$W/between/postgresql.auto.conf"
 dr_check "the restore_command prefetches through a spool in pg_wal" \
     grep -q "wal get --system-id [0-9]* --spool pg_wal/drrepo-spool %f %p" "$W/between/postgresql.auto.conf"
-dr_check "a prefetch worker ran for the recovery" \
-    test -s "$(echo "$W"/between/pg_wal/drrepo-spool/*/get/plan)"
+dr_check "recovery_end_command removes the spool after its worker" \
+    grep -q "recovery_end_command = 'test ! -d pg_wal/drrepo-spool/[0-9]*/get || flock" \
+    "$W/between/postgresql.auto.conf"
+dr_check "the spool is gone once recovery ended (segments fetched past the target with it)" \
+    test ! -e "$W/between/pg_wal/drrepo-spool"
 dr_check "the archiver's pushes went through the spool's worker" \
     test -f "$(echo "$W"/spool/*/push/lock)"
 got=$(recover_to latest 25633 --pg-latest)
