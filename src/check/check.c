@@ -194,6 +194,9 @@ int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_che
     }
     rc = dr_index_pack_foreach(c.txn, dr_check_index_pack_cb, &c);
     if (rc >= 0) {
+        rc = dr_index_blob_foreach(c.txn, dr_check_count_indexed_cb, &c);
+    }
+    if (rc >= 0) {
         rc = dr_check_headers(&c);
     }
     if (rc >= 0) {

@@ -22,6 +22,8 @@ struct pack_sum {
     int orig_kind, copy_kind;
     uint64_t total_clen; /* sum of the header's record lengths */
     uint64_t live;       /* recounted: clen of indexed records that snapshots reach */
+    uint64_t indexed;    /* index entries that place a blob in this pack */
+    uint64_t confirmed;  /* of those, the ones the header agrees with (distinct ids) */
     int64_t verified_ns;
 };
 
@@ -70,6 +72,7 @@ DR_MUST_CHECK int dr_check_config(struct chk *c);
 DR_MUST_CHECK int dr_check_keys(struct chk *c);
 int dr_check_layout_cb(void *arg, const char *name, uint64_t size);
 int dr_check_index_pack_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *ip);
+int dr_check_count_indexed_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b);
 DR_MUST_CHECK int dr_check_headers(struct chk *c);
 int dr_check_unconfirmed_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b);
 void dr_check_note_copy_damage(struct chk *c);
