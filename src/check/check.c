@@ -215,9 +215,15 @@ int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_che
             recount_complete = false;
         }
     }
-    if (rc >= 0 && recount_complete) {
+    /* the recount meets the index in id order: ids the index lacks are missing blobs, found
+     * even when the counts cannot be compared */
+    c.recount_complete = recount_complete;
+    if (rc >= 0) {
         c.tally_more = dr_tally_next(c.tally, &c.tally_id, &c.tally_sum);
         rc = c.tally_more < 0 ? c.tally_more : dr_index_blob_foreach(c.txn, dr_check_refs_cb, &c);
+    }
+    if (rc >= 0) {
+        rc = dr_check_refs_rest(&c);
     }
     if (rc >= 0 && recount_complete) {
         rc = dr_index_pack_foreach(c.txn, dr_check_live_cb, &c);

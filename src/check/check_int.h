@@ -47,7 +47,8 @@ struct chk {
     struct dr_id tally_id;  /* the tally's next id and sum, when tally_more is 1 */
     uint64_t tally_sum;
     int tally_more;
-    bool copies_expected; /* DR_OBJ_TREE_COPIES exists: every tree pack must have its copy */
+    bool recount_complete; /* no tree or snapshot failed to load: the counts compare */
+    bool copies_expected;  /* DR_OBJ_TREE_COPIES exists: every tree pack must have its copy */
 };
 
 /* check.c: the report. */
@@ -110,7 +111,11 @@ int dr_check_snap_list_cb(void *arg, const char *name, uint64_t size);
 DR_MUST_CHECK int dr_check_recount(struct chk *c, const struct snap_ids *ids);
 /* Pass 2: names the paths that damaged blobs and trees affect. */
 DR_MUST_CHECK int dr_check_walk_snapshots(struct chk *c, const struct snap_ids *ids);
+/* Meets the recount with the index (in id order): reports referenced ids that the index lacks
+ * and, with recount_complete, compares counts and sums live bytes per pack. _rest reports the
+ * recount's ids beyond the index's last. */
 int dr_check_refs_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b);
+DR_MUST_CHECK int dr_check_refs_rest(struct chk *c);
 int dr_check_live_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *ip);
 int dr_check_damaged_pack_blobs_cb(void *arg, const struct dr_id *id,
                                    const struct dr_index_blob *b);

@@ -76,9 +76,9 @@ int dr_check_work_set(struct chk *c, const struct dr_id *id, const struct work *
  * ids reported as damaged): its size follows one snapshot, not the repository.
  *
  * What the full walks verified, this verifies: every tree that any snapshot reaches is loaded
- * (when it enters), every chunk that any snapshot reaches is looked up in the index (when it
- * enters), and every reference is counted. Snapshots are taken in order of origin (host and
- * paths) and time, in which each differs least from the one before. */
+ * (when it enters), every chunk that any snapshot reaches is in the tally and so met with the
+ * index (dr_check_refs_cb), and every reference is counted. Snapshots are taken in order of origin
+ * (host and paths) and time, in which each differs least from the one before. */
 
 struct snap_ent {
     struct dr_id id, tree, origin;
@@ -123,8 +123,9 @@ static int work_update(struct chk *c, const struct dr_id *id, struct work *w, bo
     return dr_check_work_set(c, id, w);
 }
 
-/* A reference to a file's chunk is added (delta 1) or removed (-1). A chunk that enters is
- * looked up in the index; one in no pack is reported once. */
+/* A reference to a file's chunk is added (delta 1) or removed (-1). Whether the index has it is
+ * found when the recount meets the index (dr_check_refs_cb): one lookup per blob in id order,
+ * not one at a random place per entry into the closure. */
 static int ref_chunk(struct chk *c, const struct dr_id *id, int delta)
 {
     struct work w;
@@ -142,31 +143,7 @@ static int ref_chunk(struct chk *c, const struct dr_id *id, int delta)
         w.crefs--;
         return work_update(c, id, &w, was);
     }
-    if (w.crefs++ == 0 && !(w.flags & W_REPORTED)) {
-        struct dr_index_blob b;
-        rc = dr_index_blob_get(c->txn, id, &b);
-        if (rc == DR_ENOENT) {
-            dr_error_clear();
-            char h[DR_ID_HEX_LEN + 1];
-            char *obj = dr_xasprintf("blob %s", hex(id, h));
-            struct dr_vanished *v = dr_repo_vanished_find(c->r, id);
-            char *pobj = v ? dr_layout_pack_name(v->type, &v->pack) : NULL;
-            if (v && !v->reported) {
-                dr_check_problem(c->rep, DR_PROB_PACK_MISSING, pobj,
-                                 "is gone from the repository, and snapshots still need blobs "
-                                 "that were only in it");
-                v->reported = true;
-            }
-            dr_check_problem(c->rep, DR_PROB_BLOB_MISSING, obj,
-                             "is referenced but in no pack%s%s%s", v ? " (it was in pack '" : "",
-                             v ? pobj : "", v ? "')" : "");
-            free(pobj);
-            free(obj);
-            w.flags |= W_REPORTED | W_DAMAGED;
-        } else if (rc < 0) {
-            return rc;
-        }
-    }
+    w.crefs++;
     return work_update(c, id, &w, was);
 }
 
@@ -402,18 +379,69 @@ int dr_check_walk_snapshots(struct chk *c, const struct snap_ids *ids)
     return rc;
 }
 
-/* Compares each indexed blob's refcount with the recount, and sums live bytes per pack. */
+/* A referenced id that the index lacks: a blob in no pack (a tree that is not there did not
+ * load, and was reported then), reported once and marked damaged for pass 2. */
+static int missing(struct chk *c, const struct dr_id *id)
+{
+    struct work w;
+    int rc = dr_check_work_get(c, id, &w);
+    if (rc < 0 || (w.flags & W_REPORTED)) {
+        return rc < 0 ? rc : 0;
+    }
+    char h[DR_ID_HEX_LEN + 1];
+    char *obj = dr_xasprintf("blob %s", hex(id, h));
+    struct dr_vanished *v = dr_repo_vanished_find(c->r, id);
+    char *pobj = v ? dr_layout_pack_name(v->type, &v->pack) : NULL;
+    if (v && !v->reported) {
+        dr_check_problem(c->rep, DR_PROB_PACK_MISSING, pobj,
+                         "is gone from the repository, and snapshots still need blobs that were "
+                         "only in it");
+        v->reported = true;
+    }
+    dr_check_problem(c->rep, DR_PROB_BLOB_MISSING, obj, "is referenced but in no pack%s%s%s",
+                     v ? " (it was in pack '" : "", v ? pobj : "", v ? "')" : "");
+    free(pobj);
+    free(obj);
+    w.flags |= W_REPORTED | W_DAMAGED;
+    return dr_check_work_set(c, id, &w);
+}
+
+/* Reports the tally's ids below id (all of them without id): the index lacks them. */
+static int missing_before(struct chk *c, const struct dr_id *id)
+{
+    int rc = 0;
+    while (rc >= 0 && c->tally_more > 0 && (!id || dr_id_cmp(&c->tally_id, id) < 0)) {
+        rc = missing(c, &c->tally_id);
+        if (rc >= 0) {
+            c->tally_more = dr_tally_next(c->tally, &c->tally_id, &c->tally_sum);
+        }
+    }
+    return rc < 0 ? rc : c->tally_more < 0 ? c->tally_more : 0;
+}
+
+int dr_check_refs_rest(struct chk *c)
+{
+    return missing_before(c, NULL);
+}
+
 int dr_check_refs_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
 {
     struct chk *c = arg;
-    /* the tally's ids below id are not in the index (reported as missing by the recount) */
-    while (c->tally_more > 0 && dr_id_cmp(&c->tally_id, id) < 0) {
+    int rc = missing_before(c, id);
+    if (rc < 0) {
+        return rc;
+    }
+    uint64_t count = 0;
+    if (c->tally_more > 0 && dr_id_eq(&c->tally_id, id)) {
+        count = c->tally_sum;
         c->tally_more = dr_tally_next(c->tally, &c->tally_id, &c->tally_sum);
+        if (c->tally_more < 0) {
+            return c->tally_more;
+        }
     }
-    if (c->tally_more < 0) {
-        return c->tally_more;
+    if (!c->recount_complete) {
+        return 0;
     }
-    uint64_t count = c->tally_more > 0 && dr_id_eq(&c->tally_id, id) ? c->tally_sum : 0;
     struct pack_sum *p = dr_check_pack_find(c, &b->pack);
     if (count > 0 && p) {
         p->live += b->clen;
