@@ -53,6 +53,8 @@ DR_MUST_CHECK int dr_workset_map_put(struct dr_workset *ws, const struct dr_id *
 DR_MUST_CHECK int dr_workset_map_get(struct dr_workset *ws, const struct dr_id *id, void *val,
                                      size_t len);
 DR_MUST_CHECK int dr_workset_map_clear(struct dr_workset *ws);
+/* Removes id from the map; one that is not there is no error. */
+DR_MUST_CHECK int dr_workset_map_del(struct dr_workset *ws, const struct dr_id *id);
 
 /* Calls cb for every map entry in id order; val is valid during the call only. A negative
  * return from cb stops the walk and is returned. cb must not write to this workset (DR_EUSAGE);

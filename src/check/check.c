@@ -1,8 +1,9 @@
 /* check.c: integrity checks (see check.h).
  *
  * Working sets live in a private workset (workset.h: a set and a map in an LMDB environment of
- * the check's own), never in RAM proportional to the number of blobs; only per-pack sums are
- * kept in memory (packs are ~16 MiB each). Of the shared index the check takes a read
+ * the check's own) and the recount in a tally (tally.h: sorted runs on a scratch file), never
+ * in RAM proportional to the number of blobs; only per-pack sums are kept in memory (packs are
+ * ~16 MiB each). Of the shared index the check takes a read
  * transaction, which blocks no writer, and short write transactions that record when packs
  * were verified: a `check --read-data` of hours never holds the index's one writer lock, so
  * `snapshot` and every other command keep working beside it. The check never changes the
@@ -194,14 +195,16 @@ int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_che
     }
     rc = dr_index_pack_foreach(c.txn, dr_check_index_pack_cb, &c);
     if (rc >= 0) {
+        rc = dr_index_blob_foreach(c.txn, dr_check_count_indexed_cb, &c);
+    }
+    if (rc >= 0) {
         rc = dr_check_headers(&c);
     }
     if (rc >= 0) {
         rc = dr_index_blob_foreach(c.txn, dr_check_unconfirmed_cb, &c);
     }
     if (rc >= 0) {
-        c.pass = 1;
-        rc = dr_check_walk_snapshots(&c, &ids);
+        rc = dr_check_recount(&c, &ids);
     }
     /* with unreadable trees or snapshots the recount is incomplete: comparing it would report
      * every blob below them as a refcount error, burying the real damage */
@@ -212,8 +215,15 @@ int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_che
             recount_complete = false;
         }
     }
-    if (rc >= 0 && recount_complete) {
-        rc = dr_index_blob_foreach(c.txn, dr_check_refs_cb, &c);
+    /* the recount meets the index in id order: ids the index lacks are missing blobs, found
+     * even when the counts cannot be compared */
+    c.recount_complete = recount_complete;
+    if (rc >= 0) {
+        c.tally_more = dr_tally_next(c.tally, &c.tally_id, &c.tally_sum);
+        rc = c.tally_more < 0 ? c.tally_more : dr_index_blob_foreach(c.txn, dr_check_refs_cb, &c);
+    }
+    if (rc >= 0) {
+        rc = dr_check_refs_rest(&c);
     }
     if (rc >= 0 && recount_complete) {
         rc = dr_index_pack_foreach(c.txn, dr_check_live_cb, &c);
@@ -236,7 +246,6 @@ int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_che
         rc = dr_index_blob_foreach(c.txn, dr_check_damaged_pack_blobs_cb, &c);
     }
     if (rc >= 0 && rep->ndamage) {
-        c.pass = 2;
         rc = dr_check_walk_snapshots(&c, &ids);
     }
     if (rc >= 0) {
@@ -244,6 +253,7 @@ int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_che
     }
     dr_index_abort(c.txn);
 out:
+    dr_tally_close(c.tally); /* before the workset: its file is in the workset's directory */
     dr_workset_close(c.ws);
     rep->st.duration_ns = dr_mono_ns() - start;
     for (size_t i = 0; i < c.npacks; i++) {

@@ -6,6 +6,7 @@
 #include "drrepo/check.h"
 #include "drrepo/index.h"
 #include "drrepo/repo.h"
+#include "drrepo/tally.h"
 #include "drrepo/workset.h"
 
 /* What the structure pass learns about each pack; kept in a sorted array (O(packs) memory). */
@@ -22,6 +23,8 @@ struct pack_sum {
     int orig_kind, copy_kind;
     uint64_t total_clen; /* sum of the header's record lengths */
     uint64_t live;       /* recounted: clen of indexed records that snapshots reach */
+    uint64_t indexed;    /* index entries that place a blob in this pack */
+    uint64_t confirmed;  /* of those, the ones the header agrees with (distinct ids) */
     int64_t verified_ns;
 };
 
@@ -39,8 +42,13 @@ struct chk {
     bool sorted;
     const struct dr_id *snap; /* snapshot being walked */
     char snaphex[9];
-    uint32_t pass;        /* 1: count references, 2: find files affected by damaged blobs */
-    bool copies_expected; /* DR_OBJ_TREE_COPIES exists: every tree pack must have its copy */
+    struct dr_tally *tally; /* the recount (refs.c), read in id order by dr_check_refs_cb */
+    uint32_t step;          /* the recount's */
+    struct dr_id tally_id;  /* the tally's next id and sum, when tally_more is 1 */
+    uint64_t tally_sum;
+    int tally_more;
+    bool recount_complete; /* no tree or snapshot failed to load: the counts compare */
+    bool copies_expected;  /* DR_OBJ_TREE_COPIES exists: every tree pack must have its copy */
 };
 
 /* check.c: the report. */
@@ -70,28 +78,44 @@ DR_MUST_CHECK int dr_check_config(struct chk *c);
 DR_MUST_CHECK int dr_check_keys(struct chk *c);
 int dr_check_layout_cb(void *arg, const char *name, uint64_t size);
 int dr_check_index_pack_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *ip);
+int dr_check_count_indexed_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b);
 DR_MUST_CHECK int dr_check_headers(struct chk *c);
 int dr_check_unconfirmed_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b);
 void dr_check_note_copy_damage(struct chk *c);
 void dr_check_report_copies(struct chk *c, bool recount_complete);
 
-/* refs.c: the walks of the snapshots (pass 1 recounts references, pass 2 names the files that
- * damage affects) and the comparison of the recount with the index. */
+/* refs.c: the recount of references (pass 1), the walks of the snapshots that name the files
+ * damage affects (pass 2), and the comparison of the recount with the index. */
 struct snap_ids {
     struct dr_id *v;
     size_t n, alloc;
 };
 
-/* The workset's map holds, per blob and tree: u32 reference count, u8 flags. Missing: 0, 0. */
-#define W_DAMAGED 1u
-#define W_REPORTED 2u
-DR_MUST_CHECK int dr_check_work_get(struct chk *c, const struct dr_id *id, uint32_t *count,
-                                    uint8_t *flags);
-DR_MUST_CHECK int dr_check_work_set(struct chk *c, const struct dr_id *id, uint32_t count,
-                                    uint8_t flags);
+/* The workset's map holds, per blob and tree of the recount's current closure, and per blob
+ * and tree reported as damaged (refs.c): */
+struct work {
+    uint32_t trefs; /* references as a tree: from trees of the closure, and as a root */
+    uint32_t crefs; /* references as a file's chunk from trees of the closure */
+    uint32_t since; /* the recount's step at which it entered the closure */
+    uint8_t flags;  /* W_* */
+};
+#define W_DAMAGED 1u  /* missing, unreadable or damaged: pass 2 names the paths using it */
+#define W_REPORTED 2u /* reported already */
+#define W_TREE 4u     /* referenced as a tree while in the closure */
+#define W_UNREAD 8u   /* a tree that did not load when it entered: it added nothing */
+/* Missing: all 0, and returns 0; else 1. */
+DR_MUST_CHECK int dr_check_work_get(struct chk *c, const struct dr_id *id, struct work *w);
+DR_MUST_CHECK int dr_check_work_set(struct chk *c, const struct dr_id *id, const struct work *w);
 int dr_check_snap_list_cb(void *arg, const char *name, uint64_t size);
+/* Pass 1: loads the snapshots and recounts the references into c->tally. */
+DR_MUST_CHECK int dr_check_recount(struct chk *c, const struct snap_ids *ids);
+/* Pass 2: names the paths that damaged blobs and trees affect. */
 DR_MUST_CHECK int dr_check_walk_snapshots(struct chk *c, const struct snap_ids *ids);
+/* Meets the recount with the index (in id order): reports referenced ids that the index lacks
+ * and, with recount_complete, compares counts and sums live bytes per pack. _rest reports the
+ * recount's ids beyond the index's last. */
 int dr_check_refs_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b);
+DR_MUST_CHECK int dr_check_refs_rest(struct chk *c);
 int dr_check_live_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *ip);
 int dr_check_damaged_pack_blobs_cb(void *arg, const struct dr_id *id,
                                    const struct dr_index_blob *b);

@@ -222,11 +222,11 @@ static int report_failed(struct chk *c, struct pack_job *j, const struct pack_jo
         if (other && !lacks(other, &j->bad2[i].id)) {
             continue;
         }
-        uint32_t count;
-        uint8_t flags;
-        rc = dr_check_work_get(c, &j->bad2[i].id, &count, &flags);
+        struct work w;
+        rc = dr_check_work_get(c, &j->bad2[i].id, &w);
         if (rc >= 0) {
-            rc = dr_check_work_set(c, &j->bad2[i].id, count, flags | W_DAMAGED);
+            w.flags |= W_DAMAGED;
+            rc = dr_check_work_set(c, &j->bad2[i].id, &w);
         }
     }
     return rc;

@@ -1,6 +1,6 @@
-/* refs.c: the walks of check over every snapshot: pass 1 recounts references and
- * flags missing blobs and unreadable trees, pass 2 names every path that damage affects; then
- * the recount is compared with the index. */
+/* refs.c: pass 1 recounts references over every snapshot, incrementally from one snapshot to
+ * the next, and flags missing blobs and unreadable trees; pass 2 walks the snapshots to name
+ * every path that damage affects; then the recount is compared with the index. */
 #include "check_int.h"
 
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "drrepo/error.h"
+#include "drrepo/layout.h"
 #include "drrepo/format.h"
 #include "drrepo/interrupt.h"
 #include "drrepo/lock.h"
@@ -21,127 +22,291 @@
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
 #include "drrepo/secure.h"
+#include "drrepo/tally.h"
 #include "drrepo/util.h"
 #include "drrepo/repo.h"
 #include "drrepo/walk.h"
 
-int dr_check_work_get(struct chk *c, const struct dr_id *id, uint32_t *count, uint8_t *flags)
+/* The map's record: trefs u32, crefs u32, since u32, flags u8 (little-endian). */
+#define WORK_LEN 13
+
+int dr_check_work_get(struct chk *c, const struct dr_id *id, struct work *w)
 {
-    uint8_t v[5] = {0};
+    uint8_t v[WORK_LEN] = {0};
+    memset(w, 0, sizeof(*w));
     int rc = dr_workset_map_get(c->ws, id, v, sizeof(v));
     if (rc == DR_ENOENT) {
         dr_error_clear();
-        *count = 0;
-        *flags = 0;
         return 0;
     }
     if (rc < 0) {
         return rc;
     }
-    *count = dr_get_u32le(v);
-    *flags = v[4];
+    w->trefs = dr_get_u32le(v);
+    w->crefs = dr_get_u32le(v + 4);
+    w->since = dr_get_u32le(v + 8);
+    w->flags = v[12];
     return 1;
 }
 
-int dr_check_work_set(struct chk *c, const struct dr_id *id, uint32_t count, uint8_t flags)
+int dr_check_work_set(struct chk *c, const struct dr_id *id, const struct work *w)
 {
-    uint8_t v[5];
-    dr_put_u32le(v, count);
-    v[4] = flags;
+    uint8_t v[WORK_LEN];
+    dr_put_u32le(v, w->trefs);
+    dr_put_u32le(v + 4, w->crefs);
+    dr_put_u32le(v + 8, w->since);
+    v[12] = w->flags;
     return dr_workset_map_put(c->ws, id, v, sizeof(v));
 }
 
-/* Pass 1 counts one reference per snapshot per distinct blob and flags missing blobs and
- * unreadable trees as damaged; pass 2 names every path that uses a damaged blob or tree. The
- * workset's set holds what this snapshot's walk has seen (pass 2 dedups trees only, so that every
- * file sharing a damaged chunk is named). */
-static int visit_blob(struct chk *c, const struct dr_id *id, const char *path, bool is_tree)
+/* ---- pass 1: the recount -------------------------------------------------------------------
+ *
+ * A blob's (or tree's) reference count is the number of snapshots that reach it. Walking every
+ * snapshot in full counted it, but made the work of a check the sum of the sizes of all
+ * snapshots, and every step a random update of a map that grows with the repository; yet
+ * snapshots of one origin differ little from one to the next. The recount keeps instead the
+ * closure of one snapshot at a time, with reference counts of its own in the workset's map
+ * (struct work: references from the closure's trees, as a tree and as a file's chunk), and
+ * moves from each snapshot to the next by adding the new root and removing the old: a tree
+ * whose references rise from 0 is loaded and its entries added, one whose references fall to
+ * 0 is loaded and its entries removed, and a tree both snapshots reach is not read at all.
+ * An id entering the closure at step `since` and leaving it at step s was in s - since
+ * consecutive snapshots; that goes to the tally (tally.h), which sums them per id for the
+ * comparison with the index (dr_check_refs_cb). The map holds only the current closure (and the
+ * ids reported as damaged): its size follows one snapshot, not the repository.
+ *
+ * What the full walks verified, this verifies: every tree that any snapshot reaches is loaded
+ * (when it enters), every chunk that any snapshot reaches is in the tally and so met with the
+ * index (dr_check_refs_cb), and every reference is counted. Snapshots are taken in order of origin
+ * (host and paths) and time, in which each differs least from the one before. */
+
+struct snap_ent {
+    struct dr_id id, tree, origin;
+    int64_t time_ns;
+};
+
+static int snap_ent_cmp(const void *a, const void *b)
 {
-    int rc = 1;
-    if (c->pass == 1 && !is_tree) { /* trees: the walk's dedup added them */
-        rc = dr_workset_set_add(c->ws, id);
-        if (rc <= 0) {
-            return rc;
-        }
+    const struct snap_ent *x = a, *y = b;
+    int d = dr_id_cmp(&x->origin, &y->origin);
+    if (d == 0) {
+        d = x->time_ns < y->time_ns ? -1 : x->time_ns > y->time_ns;
     }
-    uint32_t count;
-    uint8_t flags;
-    rc = dr_check_work_get(c, id, &count, &flags);
-    if (rc < 0) {
-        return rc;
-    }
-    char h[DR_ID_HEX_LEN + 1];
-    if (c->pass == 2) {
-        if (flags & W_DAMAGED) {
-            char *obj = dr_xasprintf("%s %s", is_tree ? "tree" : "blob", hex(id, h));
-            dr_check_affected(c->rep, c->snap, path, obj);
-            free(obj);
-        }
-        return 0;
-    }
-    if (!is_tree) {
-        c->rep->st.blobs++;
-        struct dr_index_blob b;
-        rc = dr_index_blob_get(c->txn, id, &b);
-        if (rc == DR_ENOENT) {
-            dr_error_clear();
-            if (!(flags & W_REPORTED)) {
-                char *obj = dr_xasprintf("blob %s", hex(id, h));
-                struct dr_vanished *v = dr_repo_vanished_find(c->r, id);
-                char *pobj = v ? dr_layout_pack_name(v->type, &v->pack) : NULL;
-                if (v && !v->reported) {
-                    dr_check_problem(
-                        c->rep, DR_PROB_PACK_MISSING, pobj,
-                        "is gone from the repository, and snapshots still need blobs that "
-                        "were only in it");
-                    v->reported = true;
-                }
-                dr_check_problem(c->rep, DR_PROB_BLOB_MISSING, obj,
-                                 "is referenced but in no pack%s%s%s",
-                                 v ? " (it was in pack '" : "", v ? pobj : "", v ? "')" : "");
-                free(pobj);
-                free(obj);
-                flags |= W_REPORTED | W_DAMAGED;
-            }
-        } else if (rc < 0) {
-            return rc;
-        }
-    }
-    return dr_check_work_set(c, id, count + 1, flags);
+    return d ? d : dr_id_cmp(&x->id, &y->id);
 }
 
-static int walk_enter(void *arg, const struct dr_id *tree, const char *path)
+/* Stores w after a change of its references from `was` (in the closure or not): an id that
+ * enters notes the step, one that leaves gives its snapshots to the tally and is dropped from
+ * the map unless its flags must be kept. */
+static int work_update(struct chk *c, const struct dr_id *id, struct work *w, bool was)
 {
-    struct chk *c = arg;
-    int rc = visit_blob(c, tree, path, true);
+    bool in = w->trefs + w->crefs > 0;
+    if (!was && in) {
+        w->since = c->step;
+    }
+    if (was && !in) {
+        uint32_t n = c->step - w->since;
+        if (w->flags & W_TREE) {
+            c->rep->st.trees += n;
+        } else {
+            c->rep->st.blobs += n;
+        }
+        int rc = dr_tally_add(c->tally, id, n);
+        if (rc < 0) {
+            return rc;
+        }
+        w->flags &= (uint8_t)~W_TREE;
+        if (!(w->flags & (W_DAMAGED | W_REPORTED | W_UNREAD))) {
+            return dr_workset_map_del(c->ws, id);
+        }
+    }
+    return dr_check_work_set(c, id, w);
+}
+
+/* A reference to a file's chunk is added (delta 1) or removed (-1). Whether the index has it is
+ * found when the recount meets the index (dr_check_refs_cb): one lookup per blob in id order,
+ * not one at a random place per entry into the closure. */
+static int ref_chunk(struct chk *c, const struct dr_id *id, int delta)
+{
+    struct work w;
+    int rc = dr_check_work_get(c, id, &w);
     if (rc < 0) {
         return rc;
     }
-    if (c->pass == 1) {
-        c->rep->st.trees++;
+    bool was = w.trefs + w.crefs > 0;
+    if (delta < 0) {
+        if (w.crefs == 0) {
+            char h[DR_ID_HEX_LEN + 1];
+            return dr_errorf(DR_EINTERNAL, "check: blob %s removed more often than added",
+                             hex(id, h));
+        }
+        w.crefs--;
+        return work_update(c, id, &w, was);
+    }
+    w.crefs++;
+    return work_update(c, id, &w, was);
+}
+
+static int add_name(struct dr_buf *path, size_t base, const char *name)
+{
+    dr_buf_setlen(path, base);
+    int rc = dr_buf_addch(path, '/');
+    return rc < 0 ? rc : dr_buf_adds(path, name);
+}
+
+/* A reference to tree id (at path, depth levels down) is added (delta 1) or removed (-1). When
+ * its references rise from 0 or fall to 0, its entries are added or removed in turn. A tree that
+ * does not load is reported once (the recount is then incomplete: see dr_check_run); one that
+ * did not load when it entered added nothing, so its leaving removes nothing. */
+static int ref_tree(struct chk *c, struct dr_buf *path, const struct dr_id *id, int delta,
+                    unsigned depth)
+{
+    struct work w;
+    int rc = dr_check_work_get(c, id, &w);
+    if (rc < 0) {
+        return rc;
+    }
+    bool was = w.trefs + w.crefs > 0;
+    if (delta < 0 && w.trefs == 0) {
+        char h[DR_ID_HEX_LEN + 1];
+        return dr_errorf(DR_EINTERNAL, "check: tree %s removed more often than added", hex(id, h));
+    }
+    w.trefs += delta > 0 ? 1 : (uint32_t)-1;
+    w.flags |= W_TREE;
+    bool turn = delta > 0 ? w.trefs == 1 : w.trefs == 0;
+    if (!turn || (delta < 0 && (w.flags & W_UNREAD))) {
+        if (turn) {
+            w.flags &= (uint8_t)~W_UNREAD;
+        }
+        return work_update(c, id, &w, was);
+    }
+    struct dr_tree t;
+    dr_tree_init(&t);
+    rc = depth > DR_WALK_MAX_DEPTH
+             ? dr_errorf(DR_ECORRUPT, "tree nesting deeper than %d levels (a cycle?)",
+                         DR_WALK_MAX_DEPTH)
+             : dr_repo_tree_load(c->r, c->txn, id, &t);
+    if (rc < 0) {
+        dr_tree_release(&t);
+        if (rc == DR_EIO) {
+            return rc;
+        }
+        if (!(w.flags & W_REPORTED)) {
+            char h[DR_ID_HEX_LEN + 1];
+            char *obj = dr_xasprintf("tree %s", hex(id, h));
+            dr_check_problem(c->rep, DR_PROB_TREE, obj, "%s (directory '%s')", dr_error_msg(),
+                             path->len ? path->buf : "/");
+            free(obj);
+        }
+        dr_error_clear();
+        w.flags |= W_REPORTED | W_DAMAGED;
+        if (delta > 0) {
+            w.flags |= W_UNREAD;
+        }
+        return work_update(c, id, &w, was);
+    }
+    rc = work_update(c, id, &w, was);
+    size_t base = path->len;
+    for (size_t i = 0; rc >= 0 && i < t.n; i++) {
+        struct dr_node *n = &t.nodes[i];
+        for (uint32_t k = 0; rc >= 0 && k < n->nchunks; k++) {
+            rc = ref_chunk(c, &n->chunks[k], delta);
+        }
+        if (rc >= 0 && n->type == DR_NODE_DIR) {
+            rc = add_name(path, base, n->name);
+            if (rc >= 0) {
+                rc = ref_tree(c, path, &n->subtree, delta, depth + 1);
+            }
+        }
+    }
+    dr_buf_setlen(path, base);
+    dr_tree_release(&t);
+    return rc;
+}
+
+/* Loads every snapshot (reporting those that do not load), then recounts the references of
+ * them all, one step per snapshot. */
+int dr_check_recount(struct chk *c, const struct snap_ids *ids)
+{
+    struct snap_ent *v = dr_xcalloc(ids->n ? ids->n : 1, sizeof(*v));
+    size_t n = 0;
+    int rc = dr_tally_open(dr_workset_path(c->ws), &c->tally);
+    for (size_t i = 0; rc >= 0 && i < ids->n; i++) {
+        rc = dr_interrupt_check(); /* between snapshots */
+        if (rc < 0) {
+            break;
+        }
+        struct dr_snapshot s;
+        dr_snapshot_init(&s);
+        rc = dr_repo_snapshot_load(c->r, &ids->v[i], &s);
+        if (rc < 0) {
+            char h[DR_ID_HEX_LEN + 1];
+            char *obj = dr_xasprintf("snapshot %s", hex(&ids->v[i], h));
+            dr_check_problem(c->rep, DR_PROB_SNAPSHOT, obj, "cannot be read: %s", dr_error_msg());
+            free(obj);
+            dr_error_clear();
+            rc = 0;
+        } else {
+            c->rep->st.snapshots++;
+            v[n].id = ids->v[i];
+            v[n].tree = s.tree;
+            v[n].time_ns = s.time_ns;
+            dr_snapshot_origin(&s, &v[n].origin);
+            n++;
+        }
+        dr_snapshot_release(&s);
+    }
+    qsort(v, n, sizeof(*v), snap_ent_cmp);
+    struct dr_buf path = DR_BUF_INIT(1u << 20);
+    /* step i adds snapshot i's root, then removes snapshot i-1's; step n removes the last */
+    for (size_t i = 0; rc >= 0 && i <= n; i++) {
+        rc = dr_interrupt_check(); /* between snapshots */
+        c->step = (uint32_t)i;
+        if (rc >= 0 && i < n) {
+            dr_buf_setlen(&path, 0);
+            rc = ref_tree(c, &path, &v[i].tree, 1, 0);
+        }
+        if (rc >= 0 && i > 0) {
+            dr_buf_setlen(&path, 0);
+            rc = ref_tree(c, &path, &v[i - 1].tree, -1, 0);
+        }
+    }
+    dr_buf_release(&path);
+    free(v);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- pass 2: the paths that damage affects ------------------------------------------------- */
+
+/* Names the path of a damaged blob or tree. The workset's set holds the trees this snapshot's
+ * walk has seen (only trees: every file sharing a damaged chunk is named). */
+static int visit_blob(struct chk *c, const struct dr_id *id, const char *path, bool is_tree)
+{
+    struct work w;
+    int rc = dr_check_work_get(c, id, &w);
+    if (rc < 0) {
+        return rc;
+    }
+    if (w.flags & W_DAMAGED) {
+        char h[DR_ID_HEX_LEN + 1];
+        char *obj = dr_xasprintf("%s %s", is_tree ? "tree" : "blob", hex(id, h));
+        dr_check_affected(c->rep, c->snap, path, obj);
+        free(obj);
     }
     return 0;
 }
 
+static int walk_enter(void *arg, const struct dr_id *tree, const char *path)
+{
+    return visit_blob(arg, tree, path, true);
+}
+
 static int walk_unreadable(void *arg, const struct dr_id *tree, const char *path, int err)
 {
-    struct chk *c = arg;
-    if (err == DR_EIO || c->pass != 1) {
-        return err == DR_EIO ? err : 0;
-    }
-    char h[DR_ID_HEX_LEN + 1];
-    char *obj = dr_xasprintf("tree %s", hex(tree, h));
-    char *why = dr_xstrdup(dr_error_msg());
-    uint32_t count;
-    uint8_t flags;
-    int rc = dr_check_work_get(c, tree, &count, &flags);
-    if (rc >= 0 && !(flags & W_REPORTED)) {
-        dr_check_problem(c->rep, DR_PROB_TREE, obj, "%s (directory '%s')", why, *path ? path : "/");
-        rc = dr_check_work_set(c, tree, count, flags | W_REPORTED | W_DAMAGED);
-    }
-    free(why);
-    free(obj);
-    return rc < 0 ? rc : 0;
+    (void)arg;
+    (void)tree;
+    (void)path;
+    return err == DR_EIO ? err : 0; /* reported by the recount */
 }
 
 static int walk_node(void *arg, const char *path, struct dr_node *n)
@@ -154,7 +319,7 @@ static int walk_node(void *arg, const char *path, struct dr_node *n)
     return rc < 0 ? rc : 0;
 }
 
-/* Walks one snapshot's trees for the current pass; the workset's set dedups its trees. */
+/* Walks one snapshot's trees; the workset's set dedups its trees. */
 static int walk_tree(struct chk *c, const struct dr_id *root)
 {
     struct dr_walk w = {
@@ -186,7 +351,7 @@ int dr_check_snap_list_cb(void *arg, const char *name, uint64_t size)
     return 0;
 }
 
-/* Loads each snapshot and walks its trees for the given pass. */
+/* Loads each snapshot and walks its trees, naming the paths that damage affects. */
 int dr_check_walk_snapshots(struct chk *c, const struct snap_ids *ids)
 {
     int rc = 0;
@@ -195,24 +360,14 @@ int dr_check_walk_snapshots(struct chk *c, const struct snap_ids *ids)
         if (rc < 0) {
             return rc;
         }
-        char h[DR_ID_HEX_LEN + 1];
         struct dr_snapshot s;
         dr_snapshot_init(&s);
         rc = dr_repo_snapshot_load(c->r, &ids->v[i], &s);
         if (rc < 0) {
-            if (c->pass == 1) {
-                char *obj = dr_xasprintf("snapshot %s", hex(&ids->v[i], h));
-                dr_check_problem(c->rep, DR_PROB_SNAPSHOT, obj, "cannot be read: %s",
-                                 dr_error_msg());
-                free(obj);
-            }
-            dr_error_clear();
+            dr_error_clear(); /* reported by the recount */
             dr_snapshot_release(&s);
             rc = 0;
             continue;
-        }
-        if (c->pass == 1) {
-            c->rep->st.snapshots++;
         }
         c->snap = &ids->v[i];
         rc = dr_workset_set_clear(c->ws);
@@ -224,15 +379,68 @@ int dr_check_walk_snapshots(struct chk *c, const struct snap_ids *ids)
     return rc;
 }
 
-/* Compares each indexed blob's refcount with the recount, and sums live bytes per pack. */
+/* A referenced id that the index lacks: a blob in no pack (a tree that is not there did not
+ * load, and was reported then), reported once and marked damaged for pass 2. */
+static int missing(struct chk *c, const struct dr_id *id)
+{
+    struct work w;
+    int rc = dr_check_work_get(c, id, &w);
+    if (rc < 0 || (w.flags & W_REPORTED)) {
+        return rc < 0 ? rc : 0;
+    }
+    char h[DR_ID_HEX_LEN + 1];
+    char *obj = dr_xasprintf("blob %s", hex(id, h));
+    struct dr_vanished *v = dr_repo_vanished_find(c->r, id);
+    char *pobj = v ? dr_layout_pack_name(v->type, &v->pack) : NULL;
+    if (v && !v->reported) {
+        dr_check_problem(c->rep, DR_PROB_PACK_MISSING, pobj,
+                         "is gone from the repository, and snapshots still need blobs that were "
+                         "only in it");
+        v->reported = true;
+    }
+    dr_check_problem(c->rep, DR_PROB_BLOB_MISSING, obj, "is referenced but in no pack%s%s%s",
+                     v ? " (it was in pack '" : "", v ? pobj : "", v ? "')" : "");
+    free(pobj);
+    free(obj);
+    w.flags |= W_REPORTED | W_DAMAGED;
+    return dr_check_work_set(c, id, &w);
+}
+
+/* Reports the tally's ids below id (all of them without id): the index lacks them. */
+static int missing_before(struct chk *c, const struct dr_id *id)
+{
+    int rc = 0;
+    while (rc >= 0 && c->tally_more > 0 && (!id || dr_id_cmp(&c->tally_id, id) < 0)) {
+        rc = missing(c, &c->tally_id);
+        if (rc >= 0) {
+            c->tally_more = dr_tally_next(c->tally, &c->tally_id, &c->tally_sum);
+        }
+    }
+    return rc < 0 ? rc : c->tally_more < 0 ? c->tally_more : 0;
+}
+
+int dr_check_refs_rest(struct chk *c)
+{
+    return missing_before(c, NULL);
+}
+
 int dr_check_refs_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
 {
     struct chk *c = arg;
-    uint32_t count;
-    uint8_t flags;
-    int rc = dr_check_work_get(c, id, &count, &flags);
+    int rc = missing_before(c, id);
     if (rc < 0) {
         return rc;
+    }
+    uint64_t count = 0;
+    if (c->tally_more > 0 && dr_id_eq(&c->tally_id, id)) {
+        count = c->tally_sum;
+        c->tally_more = dr_tally_next(c->tally, &c->tally_id, &c->tally_sum);
+        if (c->tally_more < 0) {
+            return c->tally_more;
+        }
+    }
+    if (!c->recount_complete) {
+        return 0;
     }
     struct pack_sum *p = dr_check_pack_find(c, &b->pack);
     if (count > 0 && p) {
@@ -247,9 +455,9 @@ int dr_check_refs_cb(void *arg, const struct dr_id *id, const struct dr_index_bl
         char *obj = dr_xasprintf("blob %s", hex(id, h));
         dr_check_problem(
             c->rep, DR_PROB_REFCOUNT, obj,
-            "the index counts %u references, the snapshots reach it %u times (run 'drrepo "
+            "the index counts %u references, the snapshots reach it %llu times (run 'drrepo "
             "repair index')",
-            b->refs, count);
+            b->refs, (unsigned long long)count);
         free(obj);
     }
     return 0;
@@ -287,8 +495,8 @@ int dr_check_damaged_pack_blobs_cb(void *arg, const struct dr_id *id, const stru
     if (!p || !(p->missing || !p->header_ok)) {
         return 0;
     }
-    uint32_t count;
-    uint8_t flags;
-    int rc = dr_check_work_get(c, id, &count, &flags);
-    return rc < 0 ? rc : dr_check_work_set(c, id, count, flags | W_DAMAGED);
+    struct work w;
+    int rc = dr_check_work_get(c, id, &w);
+    w.flags |= W_DAMAGED;
+    return rc < 0 ? rc : dr_check_work_set(c, id, &w);
 }

@@ -351,8 +351,48 @@ void dr_check_note_copy_damage(struct chk *c)
     }
 }
 
+int dr_check_count_indexed_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
+{
+    (void)id;
+    struct chk *c = arg;
+    struct pack_sum *p = dr_check_pack_find(c, &b->pack);
+    if (p) {
+        p->indexed++;
+    }
+    return 0;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+    return dr_id_cmp(a, b);
+}
+
+/* Notes the ids ok[0..n) of pack p that its header and the index agree on: their number, and
+ * when it falls short of the index entries that place a blob in p (counted before), the ids
+ * themselves in the workset's set, so that dr_check_unconfirmed_cb can name the others. A
+ * healthy pack puts nothing in the set: a set of every blob, filled in random order, cost more
+ * than the rest of the structure pass (every insert dirties a page of a B-tree that grows with
+ * the repository). */
+static int note_confirmed(struct chk *c, struct pack_sum *p, struct dr_id *ok, size_t n)
+{
+    qsort(ok, n, sizeof(*ok), id_cmp);
+    size_t u = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (u == 0 || !dr_id_eq(&ok[u - 1], &ok[k])) { /* a header may repeat an id */
+            ok[u++] = ok[k];
+        }
+    }
+    p->confirmed = u;
+    int rc = 0;
+    for (size_t k = 0; rc >= 0 && p->confirmed != p->indexed && k < u; k++) {
+        rc = dr_workset_set_add(c->ws, &ok[k]);
+    }
+    return rc < 0 ? rc : 0;
+}
+
 /* Reads each pack's header and compares it with the index entry by entry. Index entries that
- * a header confirms go into the workset's set; those left over are claims no pack backs. */
+ * a header confirms are counted per pack (note_confirmed); those left over are claims no pack
+ * backs. */
 int dr_check_headers(struct chk *c)
 {
     int rc = dr_workset_set_clear(c->ws);
@@ -383,6 +423,8 @@ int dr_check_headers(struct chk *c)
             dr_check_problem(c->rep, DR_PROB_INDEX, obj,
                              "is not in the index (run 'drrepo repair index')");
         }
+        struct dr_id *ok = dr_xmalloc((n ? n : 1) * sizeof(*ok));
+        size_t nok = 0;
         for (size_t k = 0; rc >= 0 && k < n; k++) {
             p->total_clen += e[k].clen;
             struct dr_index_blob b;
@@ -416,8 +458,12 @@ int dr_check_headers(struct chk *c)
                     hex(&e[k].id, h), b.offset, b.clen, e[k].offset, e[k].clen);
                 continue;
             }
-            rc = dr_workset_set_add(c->ws, &e[k].id);
+            ok[nok++] = e[k].id;
         }
+        if (rc >= 0) {
+            rc = note_confirmed(c, p, ok, nok);
+        }
+        free(ok);
         free(e);
         free(obj);
     }
@@ -427,13 +473,18 @@ int dr_check_headers(struct chk *c)
 int dr_check_unconfirmed_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
 {
     struct chk *c = arg;
-    int rc = dr_workset_set_has(c->ws, id);
-    if (rc != 0) {
-        return rc < 0 ? rc : 0;
-    }
     struct pack_sum *p = dr_check_pack_find(c, &b->pack);
     if (p && (p->missing || !p->header_ok)) {
         return 0; /* reported with the pack */
+    }
+    if (p && p->confirmed == p->indexed) {
+        return 0; /* the header confirmed every entry that places a blob in p */
+    }
+    if (p) {
+        int rc = dr_workset_set_has(c->ws, id); /* p's confirmed ids (note_confirmed) */
+        if (rc != 0) {
+            return rc < 0 ? rc : 0;
+        }
     }
     char h[DR_ID_HEX_LEN + 1], ph[DR_ID_HEX_LEN + 1];
     char *obj = dr_xasprintf("blob %s", hex(id, h));

@@ -319,6 +319,23 @@ int dr_workset_map_get(struct dr_workset *ws, const struct dr_id *id, void *val,
     return (int)v.mv_size;
 }
 
+int dr_workset_map_del(struct dr_workset *ws, const struct dr_id *id)
+{
+    int rc = ws_check(ws, true);
+    if (rc < 0) {
+        return rc;
+    }
+    MDB_val k = {.mv_size = DR_ID_LEN, .mv_data = (void *)id->b};
+    int mrc = mdb_del(ws->txn, ws->dbi[WS_MAP], &k, NULL);
+    if (mrc == MDB_NOTFOUND) {
+        return 0;
+    }
+    if (mrc) {
+        return ws_err(ws, mrc, "mdb_del");
+    }
+    return wrote(ws);
+}
+
 int dr_workset_map_clear(struct dr_workset *ws)
 {
     return clear_db(ws, WS_MAP);

@@ -22,6 +22,9 @@
  *   dr-test-tool packs REPO                  list pack objects with sizes
  *   dr-test-tool index-claim INDEXDIR PACKHEX TYPE
  *                                            make the index claim a blob the pack does not have
+ *   dr-test-tool index-refs INDEXDIR [BLOBHEX REFS]
+ *                                            list every indexed blob as "id type refs", or set
+ *                                            one blob's reference count
  *   dr-test-tool scale-gen REPO SNAPSHOTS BLOBS [BATCH]
  *                                            add SNAPSHOTS synthetic snapshots to REPO (password
  *                                            $DRREPO_PASSWORD, cache $DRREPO_CACHE_DIR), each
@@ -216,6 +219,45 @@ static int index_claim(const char *dir, const char *packhex, const char *types)
     }
     char hex[DR_ID_HEX_LEN + 1];
     printf("%s\n", dr_id_hex(&blob, hex));
+    return rc < 0 ? die(dr_error_msg()) : 0;
+}
+
+static int print_blob(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
+{
+    (void)arg;
+    char hex[DR_ID_HEX_LEN + 1];
+    printf("%s %u %u\n", dr_id_hex(id, hex), (unsigned)b->type, (unsigned)b->refs);
+    return 0;
+}
+
+/* Lists the index's blobs with their reference counts, or sets one count (refs "as a wrong
+ * recount would have left it", for check's comparison). */
+static int index_refs(const char *dir, const char *blobhex, const char *refs)
+{
+    struct dr_id blob;
+    uint64_t n = 0;
+    if (blobhex && (dr_id_parse(blobhex, &blob) < 0 || dr_parse_u64(refs, &n) < 0)) {
+        return die("bad blob id or count");
+    }
+    struct dr_index *idx;
+    struct dr_index_txn *txn;
+    int rc = dr_index_open(dir, &idx);
+    if (rc >= 0) {
+        rc = dr_index_begin(idx, blobhex != NULL, &txn);
+        if (rc >= 0 && !blobhex) {
+            rc = dr_index_blob_foreach(txn, print_blob, NULL);
+            dr_index_abort(txn);
+        } else if (rc >= 0) {
+            struct dr_index_blob b;
+            rc = dr_index_blob_get(txn, &blob, &b);
+            if (rc >= 0) {
+                b.refs = (uint32_t)n;
+                rc = dr_index_blob_put(txn, &blob, &b);
+            }
+            rc = rc < 0 ? (dr_index_abort(txn), rc) : dr_index_commit(txn);
+        }
+        dr_index_close(idx);
+    }
     return rc < 0 ? die(dr_error_msg()) : 0;
 }
 
@@ -552,6 +594,9 @@ int main(int argc, char **argv)
     }
     if (argc >= 5 && strcmp(argv[1], "gen") == 0) {
         return gen(argv[2], argv[3], argv[4], argc >= 6 && strcmp(argv[5], "text") == 0);
+    }
+    if (argc >= 3 && strcmp(argv[1], "index-refs") == 0) {
+        return index_refs(argv[2], argc >= 5 ? argv[3] : NULL, argc >= 5 ? argv[4] : NULL);
     }
     if (argc >= 5 && strcmp(argv[1], "index-claim") == 0) {
         return index_claim(argv[2], argv[3], argv[4]);

@@ -1,6 +1,6 @@
 /* test_workset.c: private working sets (src/index/workset.c).
  *
- * Covers: set add/has/clear; map put/get (short buffer, too long a value, missing id)/clear;
+ * Covers: set add/has/clear; map put/get (short buffer, too long a value, missing id)/del/clear;
  * foreach in id order, its early stop and its refusal of writes from the callback; more writes
  * than one batch (internal commits keep every entry); the directory under the parent and its
  * removal on close; a dead process's workset removed by the next open, a live one's kept. */
@@ -118,6 +118,14 @@ static void test_map(void **state)
     assert_int_equal(dr_workset_map_put(ws, &a, v, sizeof(v)), 0);
     assert_int_equal(dr_workset_map_get(ws, &a, got, sizeof(got)), 5);
     assert_int_equal(got[0], 9);
+    /* del removes one entry; removing a missing one is no error */
+    struct dr_id b;
+    mkid(&b, 9);
+    assert_int_equal(dr_workset_map_put(ws, &b, v, sizeof(v)), 0);
+    assert_int_equal(dr_workset_map_del(ws, &b), 0);
+    assert_int_equal(dr_workset_map_get(ws, &b, got, sizeof(got)), DR_ENOENT);
+    assert_int_equal(dr_workset_map_del(ws, &missing), 0);
+    assert_int_equal(dr_workset_map_get(ws, &a, got, sizeof(got)), 5);
     assert_int_equal(dr_workset_map_clear(ws), 0);
     assert_int_equal(dr_workset_map_get(ws, &a, got, sizeof(got)), DR_ENOENT);
     dr_workset_close(ws);

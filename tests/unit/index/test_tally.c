@@ -1,0 +1,160 @@
+/* test_tally.c: counts per id in sorted runs (src/index/tally.c).
+ *
+ * Covers: an empty tally reads nothing; a few additions, none written out, come back summed per
+ * id in id order; more additions than several runs hold, in scattered order, come back the same
+ * (each id once, in increasing order, with the sum of its additions), with the scratch file
+ * nowhere in the directory; an addition after reading is refused. */
+#include "drrepo/tally.h"
+
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "drrepo/error.h"
+#include "drrepo/mem.h"
+#include "fixture.h"
+
+static char *dir; /* dr_test_tmpdir (fixture.h) */
+
+static int setup(void **state)
+{
+    (void)state;
+    dir = dr_test_tmpdir();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    dr_test_rmtree(dir);
+    free(dir);
+    dir = NULL;
+    return 0;
+}
+
+/* Id number n: big-endian in the first bytes (the tally orders ids bytewise), then bytes that
+ * differ from id to id. */
+static void mkid(struct dr_id *id, uint32_t n)
+{
+    for (size_t i = 0; i < sizeof(id->b); i++) {
+        id->b[i] = (uint8_t)(n * 31u + i * 7u);
+    }
+    id->b[0] = (uint8_t)(n >> 24);
+    id->b[1] = (uint8_t)(n >> 16);
+    id->b[2] = (uint8_t)(n >> 8);
+    id->b[3] = (uint8_t)n;
+}
+
+static uint32_t idnum(const struct dr_id *id)
+{
+    return (uint32_t)id->b[0] << 24 | (uint32_t)id->b[1] << 16 | (uint32_t)id->b[2] << 8 | id->b[3];
+}
+
+static size_t entries(const char *path)
+{
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    }
+    closedir(d);
+    return n;
+}
+
+static void test_empty(void **state)
+{
+    (void)state;
+    struct dr_tally *t;
+    assert_int_equal(dr_tally_open(dir, &t), 0);
+    struct dr_id id;
+    uint64_t sum;
+    assert_int_equal(dr_tally_next(t, &id, &sum), 0);
+    assert_int_equal(dr_tally_next(t, &id, &sum), 0);
+    dr_tally_close(t);
+    dr_tally_close(NULL);
+}
+
+static void test_small(void **state)
+{
+    (void)state;
+    struct dr_tally *t;
+    assert_int_equal(dr_tally_open(dir, &t), 0);
+    struct dr_id a, b, c;
+    mkid(&a, 5);
+    mkid(&b, 2);
+    mkid(&c, 9);
+    assert_int_equal(dr_tally_add(t, &a, 3), 0);
+    assert_int_equal(dr_tally_add(t, &b, 1), 0);
+    assert_int_equal(dr_tally_add(t, &c, 0), 0);
+    assert_int_equal(dr_tally_add(t, &a, 4), 0);
+    struct dr_id id;
+    uint64_t sum;
+    assert_int_equal(dr_tally_next(t, &id, &sum), 1);
+    assert_int_equal(idnum(&id), 2);
+    assert_int_equal(sum, 1);
+    assert_int_equal(dr_tally_next(t, &id, &sum), 1);
+    assert_memory_equal(&id, &a, sizeof(a));
+    assert_int_equal(sum, 7);
+    assert_int_equal(dr_tally_next(t, &id, &sum), 1);
+    assert_int_equal(idnum(&id), 9);
+    assert_int_equal(sum, 0);
+    assert_int_equal(dr_tally_next(t, &id, &sum), 0);
+    assert_int_equal(dr_tally_add(t, &a, 1), DR_EUSAGE);
+    dr_error_clear();
+    dr_tally_close(t);
+}
+
+/* More than three runs' worth of additions to NIDS ids, scattered: every id comes back once, in
+ * order, with its sum, whichever runs its additions fell in. */
+#define NIDS 20011u
+static void test_runs(void **state)
+{
+    (void)state;
+    struct dr_tally *t;
+    assert_int_equal(dr_tally_open(dir, &t), 0);
+    assert_int_equal(entries(dir), 0); /* the scratch file is unlinked at once */
+    uint64_t *want = dr_xcalloc(NIDS, sizeof(*want));
+    uint64_t adds = 3u * DR_TALLY_RUN + 12345u;
+    for (uint64_t k = 0; k < adds; k++) {
+        uint32_t n = (uint32_t)(k * 7919u % NIDS);
+        struct dr_id id;
+        mkid(&id, n);
+        assert_int_equal(dr_tally_add(t, &id, k % 3 + 1), 0);
+        want[n] += k % 3 + 1;
+    }
+    struct dr_id id;
+    uint64_t sum, seen = 0;
+    int rc;
+    while ((rc = dr_tally_next(t, &id, &sum)) == 1) {
+        uint32_t n = idnum(&id);
+        assert_int_equal(n, seen); /* every id once, in increasing order */
+        struct dr_id exp;
+        mkid(&exp, n);
+        assert_memory_equal(&id, &exp, sizeof(exp));
+        assert_int_equal(sum, want[n]);
+        seen++;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(seen, NIDS);
+    assert_int_equal(entries(dir), 0);
+    dr_tally_close(t);
+    free(want);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_small, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
