@@ -298,7 +298,8 @@ int dr_backend_stat(struct dr_backend *b, const char *name, uint64_t *out_size)
     return b->ops->stat(b->drv, name, out_size);
 }
 
-int dr_backend_list(struct dr_backend *b, const char *prefix, dr_backend_list_cb cb, void *arg)
+static int list(struct dr_backend *b, const char *prefix, bool sizes, dr_backend_list_cb cb,
+                void *arg)
 {
     if (!prefix) {
         prefix = "";
@@ -312,10 +313,22 @@ int dr_backend_list(struct dr_backend *b, const char *prefix, dr_backend_list_cb
     char *p = dr_xstrndup(prefix, plen);
     int rc = check_name(p, true);
     if (rc == 0) {
-        rc = b->ops->list(b->drv, p, cb, arg);
+        rc = !sizes && b->ops->list_names ? b->ops->list_names(b->drv, p, cb, arg)
+                                          : b->ops->list(b->drv, p, cb, arg);
     }
     free(p);
     return rc;
+}
+
+int dr_backend_list(struct dr_backend *b, const char *prefix, dr_backend_list_cb cb, void *arg)
+{
+    return list(b, prefix, true, cb, arg);
+}
+
+int dr_backend_list_names(struct dr_backend *b, const char *prefix, dr_backend_list_cb cb,
+                          void *arg)
+{
+    return list(b, prefix, false, cb, arg);
 }
 
 int dr_backend_age(struct dr_backend *b, const char *name, int64_t *out_age_ns)

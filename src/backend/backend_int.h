@@ -37,6 +37,9 @@ struct dr_backend_ops {
      * bound on requests at once" (0), "deletes are always allowed" (can_delete returns 1) and
      * "cannot tell an object's age" (DR_EUNSUPPORTED). */
     int (*cleanup)(void *drv);
+    /* list without sizes, where they cost more than the listing (a stat per object of a local
+     * directory); NULL: list serves */
+    int (*list_names)(void *drv, const char *prefix, dr_backend_list_cb cb, void *arg);
     bool (*exists)(void *drv);
     unsigned (*connections)(const void *drv);
     int (*can_delete)(void *drv, const char *probe);

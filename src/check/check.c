@@ -182,7 +182,8 @@ int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_che
         rc = dr_backend_list(dr_repo_backend(r), "", dr_check_layout_cb, &c);
     }
     if (rc >= 0) {
-        rc = dr_backend_list(dr_repo_backend(r), DR_OBJ_SNAPSHOTS, dr_check_snap_list_cb, &ids);
+        rc = dr_backend_list_names(dr_repo_backend(r), DR_OBJ_SNAPSHOTS, dr_check_snap_list_cb,
+                                   &ids);
     }
     if (rc >= 0) {
         rc = dr_repo_workset_open(r, &c.ws);

@@ -64,7 +64,7 @@ static int each_result(struct dr_repo *r, bool warn, each_cb cb, void *arg)
 {
     struct drill_names dn = {0};
     struct dr_buf raw = DR_BUF_INIT(DR_DRILLREC_FILE_MAX);
-    int rc = dr_backend_list(dr_repo_backend(r), DR_OBJ_DRILLS, list_cb, &dn);
+    int rc = dr_backend_list_names(dr_repo_backend(r), DR_OBJ_DRILLS, list_cb, &dn);
     for (size_t i = 0; rc >= 0 && i < dn.n; i++) {
         enum dr_layout_kind kind;
         struct dr_id did;

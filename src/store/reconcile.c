@@ -318,12 +318,12 @@ static int sync_once(struct dr_repo *r, bool full, int *changes, bool *vanished)
     if (rc < 0) {
         goto out;
     }
-    rc = dr_backend_list(r->backend, DR_OBJ_DATA, pack_list_cb, &sc);
+    rc = dr_backend_list_names(r->backend, DR_OBJ_DATA, pack_list_cb, &sc);
     if (rc >= 0) {
-        rc = dr_backend_list(r->backend, DR_OBJ_TREE, pack_list_cb, &sc);
+        rc = dr_backend_list_names(r->backend, DR_OBJ_TREE, pack_list_cb, &sc);
     }
     if (rc >= 0) {
-        rc = dr_backend_list(r->backend, DR_OBJ_TREE_COPY, copy_list_cb, &sc);
+        rc = dr_backend_list_names(r->backend, DR_OBJ_TREE_COPY, copy_list_cb, &sc);
     }
     if (rc >= 0) {
         size_t before = r->nvanished;
@@ -333,7 +333,7 @@ static int sync_once(struct dr_repo *r, bool full, int *changes, bool *vanished)
         }
     }
     if (rc >= 0) {
-        rc = dr_backend_list(r->backend, DR_OBJ_SNAPSHOTS, snap_list_cb, &sc);
+        rc = dr_backend_list_names(r->backend, DR_OBJ_SNAPSHOTS, snap_list_cb, &sc);
     }
     if (rc < 0) {
         goto out;

@@ -62,7 +62,7 @@ int dr_repo_snapshot_list(struct dr_repo *r, struct dr_snap_entry **out, size_t 
                           size_t *out_bad)
 {
     struct list_ctx lc = {.r = r};
-    int rc = dr_backend_list(r->backend, DR_OBJ_SNAPSHOTS, list_cb, &lc);
+    int rc = dr_backend_list_names(r->backend, DR_OBJ_SNAPSHOTS, list_cb, &lc);
     if (rc < 0) {
         dr_snap_list_free(lc.v, lc.n);
         return rc;

@@ -276,13 +276,15 @@ static bool is_tmp_name(const char *ent)
     return strncmp(ent, DR_FS_TMP_PREFIX, strlen(DR_FS_TMP_PREFIX)) == 0;
 }
 
-/* Called for every regular file of a walk: dirfd holds it as ent; rel is its relative name. */
+/* Called for every regular file of a walk: dirfd holds it as ent; rel is its relative name; st
+ * its stat, or NULL in a walk that does not stat (where readdir tells the type). */
 typedef int (*visit_fn)(void *ctx, int dirfd, const char *ent, const char *rel,
                         const struct stat *st);
 
-/* Walks the directory dfd (taken over and closed) whose relative name is rel, depth first.
- * Entries that vanish while we look (a concurrent delete) are skipped, not errors. */
-static int walk_dir(int dfd, struct dr_buf *rel, int depth, visit_fn fn, void *ctx)
+/* Walks the directory dfd (taken over and closed) whose relative name is rel, depth first; with
+ * need_stat false an entry is stat'ed only when readdir does not tell its type. Entries that
+ * vanish while we look (a concurrent delete) are skipped, not errors. */
+static int walk_dir(int dfd, struct dr_buf *rel, int depth, bool need_stat, visit_fn fn, void *ctx)
 {
     int rc = 0;
     DIR *d = fdopendir(dfd);
@@ -304,7 +306,8 @@ static int walk_dir(int dfd, struct dr_buf *rel, int depth, visit_fn fn, void *c
             continue;
         }
         struct stat st;
-        if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        bool stated = need_stat || (e->d_type != DT_REG && e->d_type != DT_DIR);
+        if (stated && fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
             if (errno == ENOENT) {
                 continue;
             }
@@ -312,10 +315,11 @@ static int walk_dir(int dfd, struct dr_buf *rel, int depth, visit_fn fn, void *c
                 dr_error_errno(DR_EIO, "cannot stat '%s/%s'", rel->len ? rel->buf : ".", e->d_name);
             break;
         }
-        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+        bool is_dir = stated ? S_ISDIR(st.st_mode) : e->d_type == DT_DIR;
+        if (stated && !S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
             continue;
         }
-        if (S_ISDIR(st.st_mode) && depth >= LOCAL_DEPTH_MAX) {
+        if (is_dir && depth >= LOCAL_DEPTH_MAX) {
             continue;
         }
         size_t saved = rel->len;
@@ -325,15 +329,15 @@ static int walk_dir(int dfd, struct dr_buf *rel, int depth, visit_fn fn, void *c
         if (rc == 0) {
             rc = dr_buf_adds(rel, e->d_name);
         }
-        if (rc == 0 && S_ISDIR(st.st_mode)) {
+        if (rc == 0 && is_dir) {
             int fd = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (fd >= 0) {
-                rc = walk_dir(fd, rel, depth + 1, fn, ctx);
+                rc = walk_dir(fd, rel, depth + 1, need_stat, fn, ctx);
             } else if (errno != ENOENT) {
                 rc = dr_error_errno(DR_EIO, "cannot open directory '%s'", rel->buf);
             }
         } else if (rc == 0) {
-            rc = fn(ctx, dfd, e->d_name, rel->buf, &st);
+            rc = fn(ctx, dfd, e->d_name, rel->buf, stated ? &st : NULL);
         }
         dr_buf_setlen(rel, saved);
         if (rc < 0) {
@@ -345,7 +349,7 @@ static int walk_dir(int dfd, struct dr_buf *rel, int depth, visit_fn fn, void *c
 }
 
 /* Opens root/prefix and walks it. A missing prefix walks nothing. */
-static int walk(struct local *l, const char *prefix, visit_fn fn, void *ctx)
+static int walk(struct local *l, const char *prefix, bool need_stat, visit_fn fn, void *ctx)
 {
     char *path = *prefix ? dr_fs_join(l->root, prefix) : dr_xstrdup(l->root);
     struct dr_buf rel = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
@@ -362,7 +366,7 @@ static int walk(struct local *l, const char *prefix, visit_fn fn, void *ctx)
         close(fd);
         goto out;
     }
-    rc = walk_dir(fd, &rel, 0, fn, ctx);
+    rc = walk_dir(fd, &rel, 0, need_stat, fn, ctx);
 out:
     dr_buf_release(&rel);
     free(path);
@@ -381,14 +385,20 @@ static int list_visit(void *ctx, int dirfd, const char *ent, const char *rel, co
     if (is_tmp_name(ent)) {
         return 0;
     }
-    int rc = lc->cb(lc->arg, rel, (uint64_t)st->st_size);
+    int rc = lc->cb(lc->arg, rel, st ? (uint64_t)st->st_size : DR_BACKEND_SIZE_UNKNOWN);
     return rc < 0 ? rc : 0;
 }
 
 static int local_list(void *drv, const char *prefix, dr_backend_list_cb cb, void *arg)
 {
     struct list_ctx lc = {.cb = cb, .arg = arg};
-    return walk(drv, prefix, list_visit, &lc);
+    return walk(drv, prefix, true, list_visit, &lc);
+}
+
+static int local_list_names(void *drv, const char *prefix, dr_backend_list_cb cb, void *arg)
+{
+    struct list_ctx lc = {.cb = cb, .arg = arg};
+    return walk(drv, prefix, false, list_visit, &lc);
 }
 
 static int local_remove(void *drv, const char *name)
@@ -436,7 +446,19 @@ static int cleanup_visit(void *ctx, int dirfd, const char *ent, const char *rel,
                          const struct stat *st)
 {
     struct cleanup_ctx *cc = ctx;
-    if (!is_tmp_name(ent) || !tmp_is_stale(ent, st, cc->now)) {
+    if (!is_tmp_name(ent)) {
+        return 0;
+    }
+    /* the walk stats nothing (a stat per object of the repository was most of an open's system
+     * calls): only a temporary file's age is needed */
+    struct stat own;
+    if (!st) {
+        if (fstatat(dirfd, ent, &own, AT_SYMLINK_NOFOLLOW) < 0) {
+            return errno == ENOENT ? 0 : dr_error_errno(DR_EIO, "cannot stat '%s'", rel);
+        }
+        st = &own;
+    }
+    if (!tmp_is_stale(ent, st, cc->now)) {
         return 0;
     }
     if (unlinkat(dirfd, ent, 0) < 0) {
@@ -454,7 +476,7 @@ static int cleanup_visit(void *ctx, int dirfd, const char *ent, const char *rel,
 static int local_cleanup(void *drv)
 {
     struct cleanup_ctx cc = {.now = time(NULL), .removed = 0};
-    int rc = walk(drv, "", cleanup_visit, &cc);
+    int rc = walk(drv, "", false, cleanup_visit, &cc);
     return rc < 0 ? rc : cc.removed;
 }
 
@@ -475,6 +497,7 @@ const struct dr_backend_ops dr_backend_local_ops = {
     .remove = local_remove,
     .close = local_close,
     .cleanup = local_cleanup,
+    .list_names = local_list_names,
     .exists = local_exists,
     .age = local_age,
 };

@@ -300,6 +300,16 @@ static uint64_t find(const struct listing *l, const char *name)
     return UINT64_MAX;
 }
 
+static bool listed(const struct listing *l, const char *name)
+{
+    for (int i = 0; i < l->n; i++) {
+        if (strcmp(l->names[i], name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void test_list(void **state)
 {
     struct fixture *f = *state;
@@ -346,6 +356,29 @@ static void test_list(void **state)
     l.stop_after = 2;
     assert_int_equal(dr_backend_list(f->b, "data", list_cb, &l), DR_EINTR);
     assert_int_equal(l.n, 2);
+
+    /* names only: the same objects (not the temporary file, nor what is neither a file nor a
+     * directory), without the stat that gives sizes */
+    char *fifo = dr_xasprintf("%s/data/cd/fifo", f->root);
+    char *link = dr_xasprintf("%s/data/cd/link", f->root);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(symlink("cd01", link), 0);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(dr_backend_list_names(f->b, "data", list_cb, &l), 0);
+    assert_int_equal(l.n, 3);
+    assert_true(listed(&l, "data/ab/ab01"));
+    assert_int_equal(find(&l, "data/ab/ab01"), DR_BACKEND_SIZE_UNKNOWN);
+    assert_true(listed(&l, "data/ab/ab02"));
+    assert_int_equal(find(&l, "data/ab/ab02"), DR_BACKEND_SIZE_UNKNOWN);
+    assert_true(listed(&l, "data/cd/cd01"));
+    assert_int_equal(find(&l, "data/cd/cd01"), DR_BACKEND_SIZE_UNKNOWN);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(dr_backend_list(f->b, "data", list_cb, &l), 0);
+    assert_int_equal(l.n, 3); /* and the sized listing skips them alike */
+    unlink(fifo);
+    unlink(link);
+    free(fifo);
+    free(link);
 }
 
 static char *tmp_path(const struct fixture *f, const char *dir, long pid)
