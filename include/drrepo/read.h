@@ -41,12 +41,26 @@ struct dr_read_extent {
     struct dr_id pack;
 };
 
+struct dr_read_cache;
+
 struct dr_read_params {
     unsigned workers; /* 0: one per core */
     size_t budget;    /* bytes fetched and decoded but not yet delivered; 0: DR_READ_BUDGET */
     uint64_t gap;     /* records of one pack at most this far apart are read with one get;
                          UINT64_MAX: the default for the repository's backend */
+    struct dr_read_cache *cache; /* NULL: none (dr_read_cache_open) */
 };
+
+/* A cache of the packs that a series of runs fetched (restore's batches of files, whose small
+ * files share packs): with one, a unit's get takes its whole pack and keeps it, while the
+ * budget lasts, in an unlinked scratch file of the repository's cache directory, and a later
+ * unit of that pack is read from there instead of another request. Meant for a network, where
+ * a request is what costs (issue 13: one GET per pack a restore touches). Thread-safe. Errors:
+ * DR_EIO (the scratch file). */
+DR_MUST_CHECK int dr_read_cache_open(struct dr_repo *r, uint64_t budget,
+                                     struct dr_read_cache **out);
+/* NULL is a no-op. */
+void dr_read_cache_close(struct dr_read_cache *c);
 
 #define DR_READ_BUDGET ((size_t)64 << 20)
 

@@ -663,7 +663,7 @@ static void *run_main(void *arg)
 {
     struct run *run = arg;
     struct restore *rs = run->rs;
-    run->rc = dr_read_run(rs->r, NULL, run->b.w, run->b.nw, write_cb, run, &run->reads);
+    run->rc = dr_read_run(rs->r, &rs->rp, run->b.w, run->b.nw, write_cb, run, &run->reads);
     if (run->rc < 0) {
         dr_error_save(&run->err, run->rc);
     }

@@ -80,6 +80,7 @@ struct run {
     int rc;
     struct dr_error_saved err;
     struct dr_read_stats reads;
+    struct dr_read_params rp; /* every batch's run: with a cache of packs over a network */
 };
 
 struct restore {
@@ -107,6 +108,7 @@ struct restore {
         uint64_t files, errors, bytes;
     } wst; /* the workers' counts, added to st at the end */
     struct dr_read_stats reads;
+    struct dr_read_params rp; /* every batch's run: with a cache of packs over a network */
 };
 
 /* Tells o->action of an action on path, if it asked. */

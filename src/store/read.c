@@ -16,6 +16,7 @@
  * stream it keeps the unit's results until the caller's thread has taken them in order. */
 #include "drrepo/read.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "drrepo/error.h"
+#include "drrepo/fs.h"
 #include "drrepo/layout.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
@@ -83,7 +85,8 @@ struct engine {
     struct unit *units;
     size_t nunits;
     bool ordered;
-    uint64_t plain_max; /* a unit's plaintext at most (one record may exceed it) */
+    uint64_t plain_max;          /* a unit's plaintext at most (one record may exceed it) */
+    struct dr_read_cache *cache; /* NULL: none */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -298,6 +301,146 @@ static int deliver(struct engine *e, struct worker_bufs *wb, struct unit *u, con
     return e->cb(e->arg, &x);
 }
 
+/* ---- the cache of fetched packs (read.h) ---- */
+
+struct cache_ent {
+    struct dr_id pack;
+    uint64_t len, foff; /* the pack's bytes [0, len) are at foff of the scratch file */
+};
+
+struct dr_read_cache {
+    pthread_mutex_t mu;
+    int fd;
+    uint64_t used, budget; /* bytes of the scratch file taken (written or being written) */
+    struct cache_ent *v;   /* the packs written whole */
+    size_t n, alloc;
+};
+
+int dr_read_cache_open(struct dr_repo *r, uint64_t budget, struct dr_read_cache **out)
+{
+    const char *dir = dr_repo_cache_dir(r);
+    char *path = dr_xasprintf("%s/readcache.XXXXXX", dir);
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0) {
+        int rc = dr_error_errno(DR_EIO, "cannot create a scratch file in '%s'", dir);
+        free(path);
+        return rc;
+    }
+    (void)unlink(path); /* nothing of it outlives the process */
+    free(path);
+    struct dr_read_cache *c = dr_xcalloc(1, sizeof(*c));
+    pthread_mutex_init(&c->mu, NULL);
+    c->fd = fd;
+    c->budget = budget;
+    *out = c;
+    return 0;
+}
+
+void dr_read_cache_close(struct dr_read_cache *c)
+{
+    if (!c) {
+        return;
+    }
+    close(c->fd);
+    pthread_mutex_destroy(&c->mu);
+    free(c->v);
+    free(c);
+}
+
+/* Reads bytes [start, end) of pack from the cache into out: true when it held them. */
+static bool cache_get(struct dr_read_cache *c, const struct dr_id *pack, uint64_t start,
+                      uint64_t end, struct dr_buf *out)
+{
+    pthread_mutex_lock(&c->mu);
+    uint64_t foff = UINT64_MAX;
+    for (size_t i = 0; i < c->n; i++) {
+        if (dr_id_eq(&c->v[i].pack, pack) && c->v[i].len >= end) {
+            foff = c->v[i].foff;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (foff == UINT64_MAX || dr_buf_grow(out, end - start) < 0) {
+        dr_error_clear();
+        return false;
+    }
+    if (dr_fs_pread_full(c->fd, (uint8_t *)out->buf + out->len, end - start, foff + start,
+                         "the read cache") < 0) {
+        dr_error_clear(); /* a cache: the get goes to the backend instead */
+        return false;
+    }
+    dr_buf_setlen(out, out->len + (end - start));
+    return true;
+}
+
+/* Whether a pack of about len bytes still fits the budget. */
+static bool cache_room(struct dr_read_cache *c, uint64_t len)
+{
+    pthread_mutex_lock(&c->mu);
+    bool room = c->used + len <= c->budget;
+    pthread_mutex_unlock(&c->mu);
+    return room;
+}
+
+/* Keeps a whole pack, if the budget allows: its bytes are written before the entry is added,
+ * so that no reader meets an entry whose bytes are not there. */
+static void cache_put(struct dr_read_cache *c, const struct dr_id *pack, const uint8_t *data,
+                      uint64_t len)
+{
+    pthread_mutex_lock(&c->mu);
+    bool room = c->used + len <= c->budget;
+    uint64_t foff = c->used;
+    if (room) {
+        c->used += len;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!room || dr_fs_pwrite_full(c->fd, data, len, foff, "the read cache") < 0) {
+        dr_error_clear();
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    DR_GROW(c->v, c->alloc, c->n + 1);
+    c->v[c->n++] = (struct cache_ent){.pack = *pack, .len = len, .foff = foff};
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Fetches bytes [u->start, u->end) of pack obj into wb->raw: from the cache when it holds the
+ * pack; else with a get, which with a cache that has room takes the whole pack and keeps it. */
+static int fetch_unit(struct engine *e, struct worker_bufs *wb, const struct unit *u,
+                      const struct dr_id *pack, const char *obj, struct dr_read_stats *st)
+{
+    struct dr_read_cache *c = e->cache;
+    if (c && cache_get(c, pack, u->start, u->end, &wb->raw)) {
+        return 0;
+    }
+    struct dr_backend *be = dr_repo_backend(e->r);
+    if (c && cache_room(c, e->unit_max)) {
+        int rc = dr_backend_get(be, obj, 0, UINT64_MAX, &wb->raw);
+        st->gets++;
+        if (rc >= 0) {
+            st->bytes_fetched += wb->raw.len;
+        }
+        if (rc >= 0 && wb->raw.len >= u->end) {
+            cache_put(c, pack, (const uint8_t *)wb->raw.buf, wb->raw.len);
+            memmove(wb->raw.buf, wb->raw.buf + u->start, u->end - u->start);
+            dr_buf_setlen(&wb->raw, u->end - u->start);
+            return 0;
+        }
+        if (rc == DR_ENOENT) {
+            return rc;
+        }
+        /* larger than a unit may be, or short: the unit's own range, as without a cache */
+        dr_error_clear();
+        dr_buf_reset(&wb->raw);
+    }
+    int rc = dr_backend_get(be, obj, u->start, u->end - u->start, &wb->raw);
+    st->gets++;
+    if (rc >= 0) {
+        st->bytes_fetched += wb->raw.len;
+    }
+    return rc;
+}
+
 /* Fetches and decodes unit u. Slots that share a record (one blob wanted twice) decode it
  * once. Returns the first callback error. */
 static int run_unit(struct engine *e, struct worker_bufs *wb, struct unit *u,
@@ -310,12 +453,8 @@ static int run_unit(struct engine *e, struct worker_bufs *wb, struct unit *u,
     }
     char *obj = dr_layout_pack_name(DR_BLOB_DATA, &first->pack);
     dr_buf_reset(&wb->raw);
-    int grc = dr_backend_get(dr_repo_backend(e->r), obj, u->start, u->end - u->start, &wb->raw);
-    st->gets++;
+    int grc = fetch_unit(e, wb, u, &first->pack, obj, st);
     bool whole = grc >= 0 && wb->raw.len == u->end - u->start;
-    if (grc >= 0) {
-        st->bytes_fetched += wb->raw.len;
-    }
     /* a pack that is not there: every record of it is lost, no get per record can help */
     bool gone = grc == DR_ENOENT;
     struct dr_error_saved gone_err = {0};
@@ -505,6 +644,7 @@ static int engine_new(struct dr_repo *r, const struct dr_read_params *p,
         e->unit_max = DR_MAX(e->unit_max, DR_MIN(pack, UNIT_MAX));
         e->budget = DR_MAX(e->budget, (size_t)(e->unit_max * e->workers));
     }
+    e->cache = p->cache;
     e->plain_max = ordered                    ? STREAM_UNIT_PLAIN
                    : dr_backend_is_remote(be) ? UINT64_MAX
                                               : RUN_UNIT_PLAIN;

@@ -246,6 +246,41 @@ static void test_all_delivered(void **state)
     seen_release(&s);
 }
 
+/* A cache of fetched packs (restore's batches of files share packs): a get takes the whole
+ * pack and keeps it, and a later run over the same pack reads it from there instead of another
+ * get; a cache without room changes nothing. run_both runs the engine twice (a run, then a
+ * stream) over the test's one pack. */
+static void test_read_cache(void **state)
+{
+    struct env *e = *state;
+    const long bad[] = {(long)e->n - 1, -1};
+    struct dr_read_params p;
+    dr_read_params_default(&p);
+    struct dr_read_stats st;
+    uint64_t gets0 = dr_mem_backend_gets(STORE);
+    run_both(e, &p, bad, &st, NULL);
+    uint64_t without = dr_mem_backend_gets(STORE) - gets0; /* at least one per run */
+    assert_true(without >= 2);
+
+    assert_int_equal(dr_read_cache_open(e->r, (uint64_t)1 << 30, &p.cache), 0);
+    gets0 = dr_mem_backend_gets(STORE);
+    run_both(e, &p, bad, &st, NULL);
+    assert_int_equal(st.gets, 1);
+    assert_int_equal(dr_mem_backend_gets(STORE) - gets0, 1); /* the stream read the cache */
+    gets0 = dr_mem_backend_gets(STORE);
+    run_both(e, &p, bad, &st, NULL);
+    assert_int_equal(st.gets, 0);
+    assert_int_equal(dr_mem_backend_gets(STORE) - gets0, 0);
+    dr_read_cache_close(p.cache);
+
+    assert_int_equal(dr_read_cache_open(e->r, 0, &p.cache), 0);
+    gets0 = dr_mem_backend_gets(STORE);
+    run_both(e, &p, bad, &st, NULL);
+    assert_int_equal(dr_mem_backend_gets(STORE) - gets0, without);
+    dr_read_cache_close(p.cache);
+    dr_read_cache_close(NULL);
+}
+
 static void test_small_budget_many_workers(void **state)
 {
     struct env *e = *state;
@@ -497,6 +532,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_all_delivered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_budget_many_workers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flipped_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_pack, setup, teardown),
