@@ -16,6 +16,12 @@
  * one. */
 long dr_fs_tmp_pid(const char *name);
 
+/* Creates a scratch file in dir, named prefix.XXXXXX, and unlinks it at once: the descriptor
+ * (close-on-exec) keeps it, and nothing of it outlives the process. Returns the descriptor;
+ * *out_name (may be NULL) gets its former path, malloc'd, for messages. Errors: DR_ENOSPC,
+ * DR_EIO naming dir. */
+DR_MUST_CHECK int dr_fs_scratch(const char *dir, const char *prefix, char **out_name);
+
 /* Writes data to path atomically and durably. If exclusive, fails with DR_EEXIST when path
  * exists (checked by link(2), so two writers cannot both win). Errors: DR_EIO, DR_ENOSPC,
  * DR_ENOENT (directory missing), DR_EEXIST. On failure no file with the final name is created

@@ -56,7 +56,7 @@ struct dr_read_params {
  * budget lasts, in an unlinked scratch file of the repository's cache directory, and a later
  * unit of that pack is read from there instead of another request. Meant for a network, where
  * a request is what costs (issue 13: one GET per pack a restore touches). Thread-safe. Errors:
- * DR_EIO (the scratch file). */
+ * DR_EIO, DR_ENOSPC (the scratch file). */
 DR_MUST_CHECK int dr_read_cache_open(struct dr_repo *r, uint64_t budget,
                                      struct dr_read_cache **out);
 /* NULL is a no-op. */

@@ -104,6 +104,25 @@ int dr_fs_pread_full(int fd, void *buf, size_t len, uint64_t off, const char *na
     return 0;
 }
 
+int dr_fs_scratch(const char *dir, const char *prefix, char **out_name)
+{
+    char *path = dr_xasprintf("%s/%s.XXXXXX", dir, prefix);
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0) {
+        int rc = dr_error_errno(errno == ENOSPC ? DR_ENOSPC : DR_EIO,
+                                "cannot create a scratch file in '%s'", dir);
+        free(path);
+        return rc;
+    }
+    (void)unlink(path);
+    if (out_name) {
+        *out_name = path;
+    } else {
+        free(path);
+    }
+    return fd;
+}
+
 int dr_fs_write_atomic(const char *path, const void *data, size_t len, bool exclusive)
 {
     char *dir = dr_fs_dirname(path);

@@ -44,16 +44,12 @@ struct dr_tally {
 int dr_tally_open(const char *dir, struct dr_tally **out)
 {
     struct dr_tally *t = dr_xcalloc(1, sizeof(*t));
-    t->name = dr_xasprintf("%s/tally.XXXXXX", dir);
-    t->fd = mkstemp(t->name);
+    t->fd = dr_fs_scratch(dir, "tally", &t->name);
     if (t->fd < 0) {
-        int rc = dr_error_errno(errno == ENOSPC ? DR_ENOSPC : DR_EIO,
-                                "cannot create a scratch file in '%s'", dir);
-        free(t->name);
+        int rc = t->fd;
         free(t);
         return rc;
     }
-    (void)unlink(t->name); /* the open descriptor keeps it; nothing is left behind */
     t->mem = dr_xmalloc(DR_TALLY_RUN * sizeof(*t->mem));
     *out = t;
     return 0;

@@ -16,7 +16,6 @@
  * stream it keeps the unit's results until the caller's thread has taken them in order. */
 #include "drrepo/read.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,16 +317,10 @@ struct dr_read_cache {
 
 int dr_read_cache_open(struct dr_repo *r, uint64_t budget, struct dr_read_cache **out)
 {
-    const char *dir = dr_repo_cache_dir(r);
-    char *path = dr_xasprintf("%s/readcache.XXXXXX", dir);
-    int fd = mkostemp(path, O_CLOEXEC);
+    int fd = dr_fs_scratch(dr_repo_cache_dir(r), "readcache", NULL);
     if (fd < 0) {
-        int rc = dr_error_errno(DR_EIO, "cannot create a scratch file in '%s'", dir);
-        free(path);
-        return rc;
+        return fd;
     }
-    (void)unlink(path); /* nothing of it outlives the process */
-    free(path);
     struct dr_read_cache *c = dr_xcalloc(1, sizeof(*c));
     pthread_mutex_init(&c->mu, NULL);
     c->fd = fd;
