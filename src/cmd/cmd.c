@@ -387,14 +387,14 @@ void dr_cmd_progress(void *arg, const struct dr_progress *p, bool final)
     fflush(stderr);
 }
 
-static const char *repo_location(struct dr_ctx *ctx)
+const char *dr_cmd_repo_location(const struct dr_ctx *ctx)
 {
     return ctx->repo ? ctx->repo : getenv("DRREPO_REPOSITORY");
 }
 
 int dr_cmd_open(struct dr_ctx *ctx)
 {
-    const char *loc = repo_location(ctx);
+    const char *loc = dr_cmd_repo_location(ctx);
     if (!loc || !*loc) {
         return dr_errorf(DR_EUSAGE, "no repository given: use -r REPO or set DRREPO_REPOSITORY");
     }

@@ -175,6 +175,9 @@ DR_MUST_CHECK int dr_cmd_lock_repo(struct dr_ctx *ctx, struct dr_repo *r, unsign
  * (dr_cmd_lock). */
 DR_MUST_CHECK int dr_cmd_lock_exclusive(struct dr_ctx *ctx);
 
+/* The repository's location: -r, else $DRREPO_REPOSITORY; NULL when neither is given. */
+const char *dr_cmd_repo_location(const struct dr_ctx *ctx);
+
 /* Opens the repository named by the context for the current command (per its flags): asks for
  * the password, opens keys and index, takes the lock. */
 DR_MUST_CHECK int dr_cmd_open(struct dr_ctx *ctx);

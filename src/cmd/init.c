@@ -74,7 +74,7 @@ int dr_cmd_init(struct dr_ctx *ctx, int argc, char **argv)
     if (argc != 0) {
         return dr_cmd_usage(ctx, "unexpected argument '%s'", argv[0]);
     }
-    const char *loc = ctx->repo ? ctx->repo : getenv("DRREPO_REPOSITORY");
+    const char *loc = dr_cmd_repo_location(ctx);
     if (!loc || !*loc) {
         return dr_errorf(DR_EUSAGE, "no repository given: use -r REPO or set DRREPO_REPOSITORY");
     }

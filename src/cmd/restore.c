@@ -124,7 +124,7 @@ static char *restore_command(struct dr_ctx *ctx, uint64_t sysid)
     } else {
         exe[n] = '\0';
     }
-    const char *repo = ctx->repo ? ctx->repo : getenv("DRREPO_REPOSITORY");
+    const char *repo = dr_cmd_repo_location(ctx);
     const char *pwf = ctx->password_file ? ctx->password_file : getenv("DRREPO_PASSWORD_FILE");
     const char *pwc = ctx->password_command;
     if (!pwc && !pwf) {

@@ -38,7 +38,7 @@ int dr_cmd_unlock(struct dr_ctx *ctx, int argc, char **argv)
     while (dr_cmd_opt(ctx, &arg) == 'a') {
         all = true;
     }
-    const char *loc = ctx->repo ? ctx->repo : getenv("DRREPO_REPOSITORY");
+    const char *loc = dr_cmd_repo_location(ctx);
     if (!loc) {
         return dr_errorf(DR_EUSAGE, "no repository given: use -r REPO or set DRREPO_REPOSITORY");
     }

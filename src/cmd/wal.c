@@ -373,7 +373,7 @@ static int get_spooled(struct dr_ctx *ctx, uint64_t sysid, const char *name, con
  * repository must be there: exit 1 is for a missing file, never for a wrong location. */
 static int archived(struct dr_ctx *ctx, uint64_t sysid, const char *name)
 {
-    const char *loc = ctx->repo ? ctx->repo : getenv("DRREPO_REPOSITORY");
+    const char *loc = dr_cmd_repo_location(ctx);
     if (!loc || !*loc) {
         return 1; /* dr_cmd_open says what is missing */
     }
