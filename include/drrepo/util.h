@@ -15,6 +15,8 @@ DR_MUST_CHECK int dr_parse_duration(const char *s, int64_t *out_ns);
 int64_t dr_time_now_ns(void);
 /* Monotonic time in nanoseconds. */
 int64_t dr_mono_ns(void);
+/* Sleeps ms milliseconds (the whole time, a signal's interruption resumed). */
+void dr_sleep_ms(long ms);
 /* Formats ns-since-epoch as "2026-11-21T20:42:05Z" (UTC) into out (at least 32 bytes). */
 void dr_time_format(int64_t ns, char *out, size_t outlen);
 /* Formats a byte count as "1.5 MiB" into out. */

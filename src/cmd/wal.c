@@ -9,7 +9,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "drrepo/backend.h"
@@ -158,24 +157,11 @@ static int list_json(const struct dr_wal_archive *a, const struct dr_wal_window 
 
 /* How long a command waits for a worker that is still at work, at most, before doing the work
  * itself: longer than a busy worker's round, shorter than anything PostgreSQL gives up at. */
-#define WORKER_WAIT_S 120
+#define WORKER_WAIT_NS ((int64_t)120 * 1000000000)
 /* How long a push worker goes on without new ready files, and lives at most: it holds a shared
  * lock, which forget and prune wait for. */
-#define PUSH_IDLE_MS 1000
-#define PUSH_LIFE_S 60
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#define PUSH_IDLE_NS ((int64_t)1000000000)
+#define PUSH_LIFE_NS ((int64_t)60 * 1000000000)
 
 /* Starts a worker: a child process that holds the spool lock lockfd (taken by the caller, who
  * gives up its copy) and returns 1 from here to run the worker's part; the caller gets 0. The
@@ -213,21 +199,21 @@ static int spawn_worker(const char *dir, int lockfd)
 }
 
 /* The push worker: rounds of dr_wal_push_ready under a shared lock, until no file is ready for
- * PUSH_IDLE_MS or PUSH_LIFE_S passed. */
+ * PUSH_IDLE_NS or PUSH_LIFE_NS passed. */
 static int push_worker(struct dr_ctx *ctx, uint64_t sysid, const char *waldir, const char *dir)
 {
     int rc = dr_cmd_open(ctx);
     rc = rc < 0 ? rc : dr_cmd_lock(ctx, 0);
-    double start = now_s(), idle_since = start;
-    while (rc >= 0 && now_s() - start < PUSH_LIFE_S && !dr_interrupted()) {
+    int64_t start = dr_mono_ns(), idle_since = start;
+    while (rc >= 0 && dr_mono_ns() - start < PUSH_LIFE_NS && !dr_interrupted()) {
         size_t n = 0;
         rc = dr_wal_push_ready(ctx->r, sysid, waldir, dir, &n);
         if (n) {
-            idle_since = now_s();
-        } else if (now_s() - idle_since > PUSH_IDLE_MS / 1000.0) {
+            idle_since = dr_mono_ns();
+        } else if (dr_mono_ns() - idle_since > PUSH_IDLE_NS) {
             break;
         } else {
-            sleep_ms(20);
+            dr_sleep_ms(20);
         }
     }
     return rc;
@@ -259,15 +245,15 @@ static int push_spooled(struct dr_ctx *ctx, uint64_t sysid, const char *path, co
             return rc < 0 ? rc : 2;
         }
     }
-    double start = now_s();
-    while (rc >= 0 && got == 0 && now_s() - start < WORKER_WAIT_S && !dr_interrupted()) {
+    int64_t start = dr_mono_ns();
+    while (rc >= 0 && got == 0 && dr_mono_ns() - start < WORKER_WAIT_NS && !dr_interrupted()) {
         bool busy = dr_wal_spool_busy(dir);
         got = dr_wal_spool_pushed(dir, name);
         if (!got && !busy) {
             break;
         }
         if (!got) {
-            sleep_ms(10);
+            dr_sleep_ms(10);
         }
     }
     free(waldir);
@@ -346,17 +332,17 @@ static int get_spooled(struct dr_ctx *ctx, uint64_t sysid, const char *name, con
     /* a worker at work on it: wait for the file (the plan is written once the worker has listed
      * the archive) */
     struct dr_wal_plan p;
-    double start = now_s();
+    int64_t start = dr_mono_ns();
     int took = 0;
     for (;;) {
         took = dr_wal_spool_take(dir, name, dest);
         bool busy = took == 0 && dr_wal_spool_busy(dir);
         rc = took < 0 ? took : dr_wal_spool_plan(dir, name, &p);
-        if (took || rc < 0 || !busy || (p.has && !p.planned) || now_s() - start > WORKER_WAIT_S ||
-            dr_interrupted()) {
+        if (took || rc < 0 || !busy || (p.has && !p.planned) ||
+            dr_mono_ns() - start > WORKER_WAIT_NS || dr_interrupted()) {
             break;
         }
-        sleep_ms(10);
+        dr_sleep_ms(10);
     }
     free(dir);
     if (rc < 0 || took <= 0) {

@@ -74,6 +74,13 @@ int64_t dr_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void dr_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
 void dr_time_format(int64_t ns, char *out, size_t outlen)
 {
     time_t t = (time_t)(ns / 1000000000);

@@ -60,13 +60,6 @@ struct drill {
     char *nospace; /* the server's log when it stopped for want of space: the drill cannot run */
 };
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
-
 /* The reason is printed as one error line and stored: server messages span lines ("ERROR:  ...
  * \nLINE 1: ...\n ^"), and every run of white space becomes one space. */
 DR_PRINTF(2, 3) static void failf(struct drill *d, const char *fmt, ...)
@@ -338,7 +331,7 @@ static bool wait_ready(struct drill *d, int64_t *out_ns)
             failf(d, "the restored server did not accept connections within %d s", START_TIMEOUT_S);
             break;
         }
-        sleep_ms(100);
+        dr_sleep_ms(100);
     }
     *out_ns = dr_mono_ns() - t0;
     free(ci);
@@ -379,7 +372,7 @@ static bool wait_promoted(struct drill *d)
             failf(d, "recovery did not finish within %d s", START_TIMEOUT_S);
             break;
         }
-        sleep_ms(100);
+        dr_sleep_ms(100);
     }
     free(ci);
     return done;
