@@ -397,6 +397,18 @@ static void cache_put(struct dr_read_cache *c, const struct dr_id *pack, const u
     pthread_mutex_unlock(&c->mu);
 }
 
+/* A backend get of [off, off + len) of obj appended to out (empty), counted in st. */
+static int counted_get(struct engine *e, const char *obj, uint64_t off, uint64_t len,
+                       struct dr_buf *out, struct dr_read_stats *st)
+{
+    int rc = dr_backend_get(dr_repo_backend(e->r), obj, off, len, out);
+    st->gets++;
+    if (rc >= 0) {
+        st->bytes_fetched += out->len;
+    }
+    return rc;
+}
+
 /* Fetches bytes [u->start, u->end) of pack obj into wb->raw: from the cache when it holds the
  * pack; else with a get, which with a cache that has room takes the whole pack and keeps it. */
 static int fetch_unit(struct engine *e, struct worker_bufs *wb, const struct unit *u,
@@ -406,13 +418,8 @@ static int fetch_unit(struct engine *e, struct worker_bufs *wb, const struct uni
     if (c && cache_get(c, pack, u->start, u->end, &wb->raw)) {
         return 0;
     }
-    struct dr_backend *be = dr_repo_backend(e->r);
     if (c && cache_room(c, e->unit_max)) {
-        int rc = dr_backend_get(be, obj, 0, UINT64_MAX, &wb->raw);
-        st->gets++;
-        if (rc >= 0) {
-            st->bytes_fetched += wb->raw.len;
-        }
+        int rc = counted_get(e, obj, 0, UINT64_MAX, &wb->raw, st);
         if (rc >= 0 && wb->raw.len >= u->end) {
             cache_put(c, pack, (const uint8_t *)wb->raw.buf, wb->raw.len);
             memmove(wb->raw.buf, wb->raw.buf + u->start, u->end - u->start);
@@ -426,12 +433,7 @@ static int fetch_unit(struct engine *e, struct worker_bufs *wb, const struct uni
         dr_error_clear();
         dr_buf_reset(&wb->raw);
     }
-    int rc = dr_backend_get(be, obj, u->start, u->end - u->start, &wb->raw);
-    st->gets++;
-    if (rc >= 0) {
-        st->bytes_fetched += wb->raw.len;
-    }
-    return rc;
+    return counted_get(e, obj, u->start, u->end - u->start, &wb->raw, st);
 }
 
 /* Fetches and decodes unit u. Slots that share a record (one blob wanted twice) decode it
@@ -473,10 +475,8 @@ static int run_unit(struct engine *e, struct worker_bufs *wb, struct unit *u,
         } else {
             /* the coalesced get failed or came back short: this record alone */
             struct dr_buf rec = DR_BUF_INIT(DR_BLOB_RECORD_MAX);
-            drc = dr_backend_get(dr_repo_backend(e->r), obj, s->off, s->clen, &rec);
-            st->gets++;
+            drc = counted_get(e, obj, s->off, s->clen, &rec, st);
             if (drc >= 0) {
-                st->bytes_fetched += rec.len;
                 drc = rec.len == s->clen
                           ? decode_slot(e, wb, s, (const uint8_t *)rec.buf)
                           : dr_errorf(DR_ECORRUPT, "the pack ends %zu bytes into the record",
