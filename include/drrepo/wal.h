@@ -37,6 +37,9 @@ DR_MUST_CHECK int dr_wal_push(struct dr_repo *r, uint64_t sysid, const char *pat
  * DR_EIO, DR_ENET. */
 DR_MUST_CHECK int dr_wal_read(struct dr_repo *r, const char *obj, struct dr_buf *out);
 
+/* The error of a WAL file that is not archived: DR_ENOENT, naming the file and the cluster. */
+int dr_wal_not_archived(const char *name, uint64_t sysid);
+
 /* Fetches WAL file name of cluster sysid into dest, atomically (a temporary file renamed):
  * PostgreSQL may read dest as soon as it exists. Errors: DR_ENOENT (not archived; nothing is
  * written), DR_EUSAGE (not a WAL file name), DR_ECORRUPT, DR_EIO, DR_ENET. */
@@ -242,8 +245,8 @@ DR_MUST_CHECK int dr_wal_prefetch(struct dr_repo *r, uint64_t sysid, const char 
                                   const char *after, unsigned n);
 /* Whether WAL file name of cluster sysid is archived, by the object's presence: no key is
  * needed, so PostgreSQL's probes for files that are not there (the next timeline's history,
- * the end of the archive) cost no key derivation. 1 yes, 0 no. Errors: DR_EUSAGE, DR_EIO,
- * DR_ENET. */
+ * the end of the archive) cost no key derivation. 0 archived; DR_ENOENT (not archived: the
+ * message of dr_wal_not_archived), DR_EUSAGE, DR_EIO, DR_ENET. */
 DR_MUST_CHECK int dr_wal_archived(struct dr_backend *b, uint64_t sysid, const char *name);
 
 #endif

@@ -355,25 +355,25 @@ static int get_spooled(struct dr_ctx *ctx, uint64_t sysid, const char *name, con
     return 1;
 }
 
-/* Whether WAL file name is archived, without the key (dr_wal_archived): 0 not, 1 it is. The
- * repository must be there: exit 1 is for a missing file, never for a wrong location. */
-static int archived(struct dr_ctx *ctx, uint64_t sysid, const char *name)
+/* DR_ENOENT, with its message, when the key-free probe (dr_wal_archived) finds WAL file name not
+ * archived in a repository that is there; else 0, also when the probe cannot tell (the open and
+ * the fetch then say why). Exit 1 is for a missing file, never for a wrong location. */
+static int probe_missing(struct dr_ctx *ctx, uint64_t sysid, const char *name)
 {
     const char *loc = dr_cmd_repo_location(ctx);
-    if (!loc || !*loc) {
-        return 1; /* dr_cmd_open says what is missing */
-    }
     struct dr_backend *b = NULL;
     uint64_t size;
-    int rc = dr_backend_open(loc, &b);
-    rc = rc < 0 ? rc : dr_backend_stat(b, DR_OBJ_CONFIG, &size);
-    rc = rc < 0 ? rc : dr_wal_archived(b, sysid, name);
+    int rc = DR_EIO; /* cannot tell */
+    if (loc && *loc && dr_backend_open(loc, &b) >= 0 &&
+        dr_backend_stat(b, DR_OBJ_CONFIG, &size) >= 0) {
+        rc = dr_wal_archived(b, sysid, name);
+    }
     if (b) {
         dr_backend_close(b);
     }
-    if (rc < 0) {
+    if (rc != DR_ENOENT) {
         dr_error_clear();
-        return 1; /* dr_cmd_open and the fetch report it */
+        return 0;
     }
     return rc;
 }
@@ -392,10 +392,9 @@ static int wal_get(struct dr_ctx *ctx, uint64_t sysid, const char *name, const c
             return rc < 0 ? rc : 0;
         }
     }
-    rc = archived(ctx, sysid, name);
-    if (rc == 0) {
-        return dr_errorf(DR_ENOENT, "WAL file %s of cluster %" PRIu64 " is not in the repository",
-                         name, sysid);
+    rc = probe_missing(ctx, sysid, name);
+    if (rc < 0) {
+        return rc;
     }
     /* this one is fetched here while a worker fetches the next ones */
     if (spool && prefetch_after(ctx, sysid, spool, name, n, &child_rc) == 1) {

@@ -347,7 +347,7 @@ int dr_wal_prefetch(struct dr_repo *r, uint64_t sysid, const char *dir, const ch
     }
     /* the plan: the segments that follow, archived without a gap, n at most */
     struct dr_buf plan = DR_BUF_INIT(1 << 20);
-    char names[256][DR_WAL_FILE_NAME_MAX];
+    const struct dr_wal_file *picked[256];
     size_t k = 0;
     if (n > 256) {
         n = 256;
@@ -363,12 +363,12 @@ int dr_wal_prefetch(struct dr_repo *r, uint64_t sysid, const char *dir, const ch
             if (dr_wal_segno(g, a->seg_size) != next) {
                 break;
             }
-            snprintf(names[k++], DR_WAL_FILE_NAME_MAX, "%s", g->name);
+            picked[k++] = g;
             next++;
         }
     }
     for (size_t i = 0; rc >= 0 && i < k; i++) {
-        rc = dr_buf_addf(&plan, "%s\n", names[i]);
+        rc = dr_buf_addf(&plan, "%s\n", picked[i]->name);
     }
     if (rc >= 0 && k < n) {
         rc = dr_buf_addf(&plan, PLAN_END "\n");
@@ -377,21 +377,13 @@ int dr_wal_prefetch(struct dr_repo *r, uint64_t sysid, const char *dir, const ch
     rc = rc < 0 ? rc : dr_fs_write_atomic(path, plan.buf, plan.len, false);
     free(path);
     dr_buf_release(&plan);
-    struct dr_buf file = DR_BUF_INIT(DR_WAL_FILE_MAX);
     for (size_t i = 0; rc >= 0 && i < k; i++) {
-        char *dest = dr_fs_join(dir, names[i]);
+        char *dest = dr_fs_join(dir, picked[i]->name);
         if (access(dest, F_OK) != 0) {
-            struct dr_wal_file g;
-            rc = dr_wal_file_parse(names[i], &g);
-            char *obj = rc < 0 ? NULL : dr_wal_object_name(sysid, &g);
-            file.len = 0;
-            rc = rc < 0 ? rc : dr_wal_read(r, obj, &file);
-            rc = rc < 0 ? rc : dr_fs_write_atomic(dest, file.buf, file.len, false);
-            free(obj);
+            rc = dr_wal_get(r, sysid, picked[i]->name, dest);
         }
         free(dest);
     }
-    dr_buf_release(&file);
     dr_wal_archives_free(a, na);
     return rc;
 }
@@ -407,9 +399,5 @@ int dr_wal_archived(struct dr_backend *b, uint64_t sysid, const char *name)
     uint64_t size;
     rc = dr_backend_stat(b, obj, &size);
     free(obj);
-    if (rc == DR_ENOENT) {
-        dr_error_clear();
-        return 0;
-    }
-    return rc < 0 ? rc : 1;
+    return rc == DR_ENOENT ? dr_wal_not_archived(name, sysid) : rc;
 }

@@ -137,6 +137,12 @@ int dr_wal_push(struct dr_repo *r, uint64_t sysid, const char *path, enum dr_wal
     return rc;
 }
 
+int dr_wal_not_archived(const char *name, uint64_t sysid)
+{
+    return dr_errorf(DR_ENOENT, "WAL file %s of cluster %" PRIu64 " is not in the repository", name,
+                     sysid);
+}
+
 int dr_wal_get(struct dr_repo *r, uint64_t sysid, const char *name, const char *dest)
 {
     struct dr_wal_file f;
@@ -149,8 +155,7 @@ int dr_wal_get(struct dr_repo *r, uint64_t sysid, const char *name, const char *
     rc = dr_wal_read(r, obj, &file);
     if (rc == DR_ENOENT) {
         dr_error_clear();
-        rc = dr_errorf(DR_ENOENT, "WAL file %s of cluster %" PRIu64 " is not in the repository",
-                       name, sysid);
+        rc = dr_wal_not_archived(name, sysid);
     }
     rc = rc < 0 ? rc : dr_fs_write_atomic(dest, file.buf, file.len, false);
     dr_buf_release(&file);
