@@ -22,8 +22,7 @@ uint32_t dr_random_uniform(uint32_t upper)
         uint8_t b[DR_NONCE_LEN];
         dr_crypto_draw(b);
         for (size_t i = 0; i + 4 <= sizeof(b); i += 4) {
-            uint32_t v = (uint32_t)b[i] | (uint32_t)b[i + 1] << 8 | (uint32_t)b[i + 2] << 16 |
-                         (uint32_t)b[i + 3] << 24;
+            uint32_t v = dr_get_u32le(b + i);
             if (v >= min) {
                 sodium_memzero(b, sizeof(b));
                 return v % upper;
