@@ -222,8 +222,7 @@ int dr_pack_writer_add(struct dr_pack_writer *w, const struct dr_id *id, const u
     if (dr_pack_writer_has(w, id)) {
         return dr_errorf(DR_EUSAGE, "blob %s is already in this pack", dr_id_hex(id, hex));
     }
-    if (w->n >= DR_PACK_ENTRIES_MAX ||
-        finished_size(w->version, w->data.len + reclen, w->n + 1) > DR_PACK_FILE_MAX) {
+    if (w->n >= DR_PACK_ENTRIES_MAX || dr_pack_writer_size_with(w, reclen) > DR_PACK_FILE_MAX) {
         return dr_errorf(DR_EUSAGE, "pack is full (%zu blobs, %zu bytes)", w->n, w->data.len);
     }
     uint64_t offset = w->data.len;
