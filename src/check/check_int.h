@@ -22,6 +22,7 @@ struct pack_sum {
     char *orig_msg, *copy_msg;
     int orig_kind, copy_kind;
     uint64_t total_clen; /* sum of the header's record lengths */
+    uint64_t total_ulen; /* sum of the header's plaintext lengths */
     uint64_t live;       /* recounted: clen of indexed records that snapshots reach */
     uint64_t indexed;    /* index entries that place a blob in this pack */
     uint64_t confirmed;  /* of those, the ones the header agrees with (distinct ids) */

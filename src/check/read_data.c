@@ -380,6 +380,22 @@ static size_t select_packs(struct chk *c, struct pack_sum ***out)
     return n;
 }
 
+/* The CPU a pack's verification costs, in units of one stored byte: every stored byte is
+ * hashed (the name) and decrypted, every plaintext byte decompressed and hashed (its id). */
+static uint64_t verify_cost(const struct pack_sum *p)
+{
+    return p->size + p->total_ulen;
+}
+
+static int by_cost_desc(const void *a, const void *b)
+{
+    uint64_t x = verify_cost(*(struct pack_sum *const *)a);
+    uint64_t y = verify_cost(*(struct pack_sum *const *)b);
+    return x != y ? (x < y ? 1 : -1)
+                  : dr_id_cmp(&(*(struct pack_sum *const *)a)->id,
+                              &(*(struct pack_sum *const *)b)->id);
+}
+
 /* Verifies the selected packs on one worker thread per core (the work is hashing, decryption
  * and decompression: CPU-bound), recording results in selection order on this thread. A
  * worker holds one window and one record of a pack, not the pack, so memory is bounded by the
@@ -389,6 +405,9 @@ int dr_check_read_data(struct chk *c)
 {
     struct pack_sum **sel;
     size_t n = select_packs(c, &sel);
+    /* costliest first: the last packs, each verified alone while other workers run out of
+     * work, are then the cheapest (a pack of raw data costs a third of a compressible one) */
+    qsort(sel, n, sizeof(*sel), by_cost_desc);
     uint64_t total = 0, done = 0;
     for (size_t i = 0; i < n; i++) {
         total += sel[i]->size;

@@ -427,6 +427,7 @@ int dr_check_headers(struct chk *c)
         size_t nok = 0;
         for (size_t k = 0; rc >= 0 && k < n; k++) {
             p->total_clen += e[k].clen;
+            p->total_ulen += e[k].ulen;
             struct dr_index_blob b;
             int brc = dr_index_blob_get(c->txn, &e[k].id, &b);
             if (brc == DR_ENOENT) {
