@@ -41,6 +41,10 @@ void dr_crypto_hash(const void *data, size_t len, struct dr_id *out);
 void dr_crypto_keyed_hash(const uint8_t key[32], const void *msg, size_t len, uint8_t *out,
                           size_t outlen);
 
+/* AES-128 of nblocks 16-byte blocks of in, each on its own (ECB), into out (may equal in):
+ * the toeplitz-aes chunker's pseudorandom function (format/chunker.md). */
+void dr_crypto_aes128_ecb(const uint8_t key[16], const uint8_t *in, uint8_t *out, size_t nblocks);
+
 /* SipHash-2-4 of msg under a 16-byte key: a fast keyed hash for in-memory hash tables whose
  * keys come from input (the RDB record store's lookup), so chosen input cannot crowd a bucket. */
 uint64_t dr_crypto_shorthash(const uint8_t key[16], const void *msg, size_t len);

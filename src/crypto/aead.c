@@ -6,12 +6,19 @@
  *
  * Nonces come from a per-thread generator (format/crypto.md "Nonces"): a ChaCha20 keystream
  * under a 256-bit seed drawn from the kernel, handed out 24 bytes at a time. One getrandom per
- * blob was a syscall per megabyte written; this is one per NONCE_BATCHES_PER_SEED batches. */
+ * blob was a syscall per megabyte written; this is one per NONCE_BATCHES_PER_SEED batches.
+ *
+ * XChaCha20-Poly1305-IETF is HChaCha20 of the key and the nonce's first 16 bytes (a subkey),
+ * then ChaCha20-Poly1305-IETF under that subkey with the 12-byte nonce 0^4 || nonce[16..24)
+ * (draft-irtf-cfrg-xchacha). libsodium computes the subkey; OpenSSL's ChaCha20-Poly1305, which
+ * has vector code for the CPU's widest registers, does the bulk: 2.5x libsodium's speed on
+ * the bench machine, and byte for byte the same output (format/vectors check it). */
 #include "drrepo/crypto.h"
 #include "crypto_int.h"
 
 #include <pthread.h>
 #include <sodium.h>
+#include <string.h>
 
 #include "drrepo/error.h"
 #include "drrepo/format.h"
@@ -79,6 +86,56 @@ void dr_crypto_draw(uint8_t nonce[DR_NONCE_LEN])
     g->used++;
 }
 
+/* ---- XChaCha20-Poly1305 on OpenSSL's ChaCha20-Poly1305 ---- */
+
+/* The calling thread's cipher context, keyed with the subkey of k and nonce. */
+static EVP_CIPHER_CTX *aead_begin(const struct dr_keys *k, const uint8_t nonce[DR_NONCE_LEN],
+                                  int enc)
+{
+    uint8_t subkey[crypto_core_hchacha20_OUTPUTBYTES];
+    uint8_t iv[12] = {0};
+    crypto_core_hchacha20(subkey, nonce, k->enc_key, NULL);
+    memcpy(iv + 4, nonce + crypto_core_hchacha20_INPUTBYTES, 8);
+    EVP_CIPHER_CTX *ctx = dr_evp_begin(DR_EVP_CHACHA20_POLY1305, subkey, iv, enc);
+    sodium_memzero(subkey, sizeof(subkey));
+    return ctx;
+}
+
+/* ct = ChaCha20 of pt (ct == pt allowed), tag of ad and ct; 0 or DR_EINTERNAL. */
+static int xchacha_encrypt(const struct dr_keys *k, const uint8_t nonce[DR_NONCE_LEN],
+                           const void *ad, size_t adlen, const uint8_t *pt, size_t ptlen,
+                           uint8_t *ct, uint8_t tag[DR_TAG_LEN])
+{
+    EVP_CIPHER_CTX *ctx = aead_begin(k, nonce, 1);
+    int n = 0;
+    int ok = ctx != NULL && ptlen <= INT_MAX && adlen <= INT_MAX;
+    ok = ok && (adlen == 0 || EVP_CipherUpdate(ctx, NULL, &n, ad, (int)adlen) == 1);
+    ok = ok && EVP_CipherUpdate(ctx, ct, &n, pt, (int)ptlen) == 1 && (size_t)n == ptlen;
+    ok = ok && EVP_CipherFinal_ex(ctx, ct + ptlen, &n) == 1 && n == 0;
+    ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, DR_TAG_LEN, tag) == 1;
+    return ok ? 0 : dr_errorf(DR_EINTERNAL, "xchacha20poly1305 encryption failed");
+}
+
+/* pt = the opening of ct under its tag, or -1 when it does not authenticate, with pt wiped
+ * (OpenSSL writes plaintext before it checks the tag). */
+static int xchacha_decrypt(const struct dr_keys *k, const uint8_t nonce[DR_NONCE_LEN],
+                           const void *ad, size_t adlen, const uint8_t *ct, size_t ctlen,
+                           const uint8_t tag[DR_TAG_LEN], uint8_t *pt)
+{
+    EVP_CIPHER_CTX *ctx = aead_begin(k, nonce, 0);
+    int n = 0;
+    int ok = ctx != NULL && ctlen <= INT_MAX && adlen <= INT_MAX;
+    ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, DR_TAG_LEN, (void *)tag) == 1;
+    ok = ok && (adlen == 0 || EVP_CipherUpdate(ctx, NULL, &n, ad, (int)adlen) == 1);
+    ok = ok && EVP_CipherUpdate(ctx, pt, &n, ct, (int)ctlen) == 1 && (size_t)n == ctlen;
+    ok = ok && EVP_CipherFinal_ex(ctx, pt + ctlen, &n) == 1 && n == 0;
+    if (!ok) {
+        sodium_memzero(pt, ctlen);
+        return -1;
+    }
+    return 0;
+}
+
 int dr_crypto_seal_nonce(const struct dr_keys *k, const uint8_t nonce[DR_NONCE_LEN], const void *ad,
                          size_t adlen, const void *pt, size_t ptlen, struct dr_buf *out)
 {
@@ -91,13 +148,11 @@ int dr_crypto_seal_nonce(const struct dr_keys *k, const uint8_t nonce[DR_NONCE_L
         return rc;
     }
     uint8_t *dst = (uint8_t *)out->buf + out->len;
-    unsigned long long clen = 0;
-
     memcpy(dst, nonce, DR_NONCE_LEN);
-    if (crypto_aead_xchacha20poly1305_ietf_encrypt(dst + DR_NONCE_LEN, &clen, pt, ptlen, ad, adlen,
-                                                   NULL, dst, k->enc_key) != 0 ||
-        clen != ptlen + DR_TAG_LEN) {
-        return dr_errorf(DR_EINTERNAL, "xchacha20poly1305 encryption failed");
+    rc = xchacha_encrypt(k, nonce, ad, adlen, pt, ptlen, dst + DR_NONCE_LEN,
+                         dst + DR_NONCE_LEN + ptlen);
+    if (rc < 0) {
+        return rc;
     }
     dr_buf_setlen(out, out->len + need);
     return 0;
@@ -114,19 +169,14 @@ int dr_crypto_seal(const struct dr_keys *k, const void *ad, size_t adlen, const 
 int dr_crypto_seal_in_place_nonce(const struct dr_keys *k, const uint8_t nonce[DR_NONCE_LEN],
                                   const void *ad, size_t adlen, uint8_t *buf, size_t ptlen)
 {
-    unsigned long long clen = 0;
     if (nonce) {
         memcpy(buf, nonce, DR_NONCE_LEN);
     } else {
         dr_crypto_draw(buf);
     }
-    /* libsodium allows the ciphertext to overlap the message exactly (c == m) */
-    if (crypto_aead_xchacha20poly1305_ietf_encrypt(buf + DR_NONCE_LEN, &clen, buf + DR_NONCE_LEN,
-                                                   ptlen, ad, adlen, NULL, buf, k->enc_key) != 0 ||
-        clen != ptlen + DR_TAG_LEN) {
-        return dr_errorf(DR_EINTERNAL, "xchacha20poly1305 encryption failed");
-    }
-    return 0;
+    /* a stream cipher: the ciphertext may overwrite the message in place */
+    return xchacha_encrypt(k, buf, ad, adlen, buf + DR_NONCE_LEN, ptlen, buf + DR_NONCE_LEN,
+                           buf + DR_NONCE_LEN + ptlen);
 }
 
 int dr_crypto_seal_in_place(const struct dr_keys *k, const void *ad, size_t adlen, uint8_t *buf,
@@ -151,18 +201,13 @@ int dr_crypto_unseal(const struct dr_keys *k, const void *ad, size_t adlen, cons
         return rc;
     }
     uint8_t *dst = (uint8_t *)out->buf + out->len;
-    unsigned long long mlen = 0;
 
-    /* libsodium verifies the tag before it writes any plaintext, and out->len only moves on
-     * success, so a forgery leaves nothing visible in out. */
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(dst, &mlen, NULL, c + DR_NONCE_LEN,
-                                                   ctlen - DR_NONCE_LEN, ad, adlen, c,
-                                                   k->enc_key) != 0) {
+    /* out->len only moves on success, and a forgery's plaintext is wiped, so nothing of it is
+     * visible in out */
+    if (xchacha_decrypt(k, c, ad, adlen, c + DR_NONCE_LEN, ptlen, c + DR_NONCE_LEN + ptlen, dst) <
+        0) {
         return dr_errorf(DR_ECORRUPT, "sealed data does not authenticate (tampered, wrong key "
                                       "or wrong associated data)");
-    }
-    if (mlen != ptlen) {
-        DR_BUG("xchacha20poly1305 returned an unexpected plaintext length");
     }
     dr_buf_setlen(out, out->len + ptlen);
     return 0;
