@@ -1,7 +1,9 @@
-/* chunker_bench.c: throughput of the chunker and of blob ids over a 256 MiB random buffer.
+/* chunker_bench.c: throughput of the chunkers (gear, toeplitz-aes) and of blob ids over a
+ * 256 MiB random buffer.
  * Not built by ctest (speed is not a test). Build against an optimised drcore, for example:
  *   cc -O2 -Iinclude bench/micro/chunker_bench.c build/libdrcore.a $(pkg-config --libs \
- *      libsodium libzstd lmdb libpq hiredis libcurl) -lpthread -lm -o /tmp/chunker_bench */
+ *      libsodium libzstd lmdb libpq hiredis libcurl libcrypto) -lpthread -lm -o /tmp/chunker_bench
+ */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -19,9 +21,10 @@ static double mbps(size_t bytes, int64_t ns)
     return (double)bytes / (1024.0 * 1024.0) / ((double)ns / 1e9);
 }
 
-static void bench_chunker(const uint8_t *buf, uint32_t min, uint32_t avg, uint32_t max)
+static void bench_chunker(const uint8_t *buf, uint32_t alg, uint32_t min, uint32_t avg,
+                          uint32_t max)
 {
-    struct dr_chunker_params p = {.alg = DR_CHUNKER_GEAR_V1, .min = min, .avg = avg, .max = max};
+    struct dr_chunker_params p = {.alg = alg, .min = min, .avg = avg, .max = max};
     static const uint8_t key[32] = {1};
     struct dr_chunker c;
     dr_chunker_init(&c, &p, key);
@@ -40,7 +43,8 @@ static void bench_chunker(const uint8_t *buf, uint32_t min, uint32_t avg, uint32
         int64_t t = dr_mono_ns() - t0;
         best = t < best ? t : best;
     }
-    printf("chunker %u/%u/%u: %.0f MB/s (%zu chunks, mean %zu bytes)\n", min, avg, max,
+    printf("chunker %s %u/%u/%u: %.0f MB/s (%zu chunks, mean %zu bytes)\n",
+           alg == DR_CHUNKER_GEAR_V1 ? "gear" : "toeplitz-aes", min, avg, max,
            mbps(BENCH_LEN, best), nchunks, BENCH_LEN / nchunks);
 }
 
@@ -72,9 +76,13 @@ int main(void)
         return 1;
     }
     randombytes_buf(buf, BENCH_LEN);
-    bench_chunker(buf, 4096, 16384, 65536);
-    bench_chunker(buf, 16384, 65536, 262144);
-    bench_chunker(buf, DR_DEFAULT_CHUNK_MIN, DR_DEFAULT_CHUNK_AVG, DR_DEFAULT_CHUNK_MAX);
+    static const uint32_t algs[] = {DR_CHUNKER_GEAR_V1, DR_CHUNKER_TOEPLITZ_AES_V1};
+    for (size_t a = 0; a < sizeof(algs) / sizeof(algs[0]); a++) {
+        bench_chunker(buf, algs[a], 4096, 16384, 65536);
+        bench_chunker(buf, algs[a], 16384, 65536, 262144);
+        bench_chunker(buf, algs[a], DR_DEFAULT_CHUNK_MIN, DR_DEFAULT_CHUNK_AVG,
+                      DR_DEFAULT_CHUNK_MAX);
+    }
     bench_blob_id(buf);
     free(buf);
     return 0;

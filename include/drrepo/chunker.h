@@ -1,4 +1,5 @@
-/* chunker.h: FastCDC-style content-defined chunking with a keyed Gear table, and fixed blocks.
+/* chunker.h: content-defined chunking (FastCDC-style with a keyed Gear table, or a Toeplitz hash
+ * followed by AES, format/chunker.md), and fixed blocks.
  *
  * A pure function over bytes: no I/O, no allocation, no hidden state between calls. The caller
  * keeps a buffer of at least params.max bytes (or whatever is left before end of input) and asks
@@ -10,21 +11,34 @@
 #include "drrepo/common.h"
 
 struct dr_chunker_params {
-    uint32_t alg; /* DR_CHUNKER_GEAR_V1 */
+    uint32_t alg; /* DR_CHUNKER_GEAR_V1 or DR_CHUNKER_TOEPLITZ_AES_V1 */
     uint32_t min, avg, max;
 };
 
 struct dr_chunker {
-    uint64_t gear[256];
+    uint32_t alg;
+    uint64_t gear[256];      /* gear: the Gear table; toeplitz-aes: T, the byte entering */
+    uint64_t out64[256];     /* toeplitz-aes: x^64 T[b] mod P, the byte leaving the window */
+    uint8_t aes_key[16];     /* toeplitz-aes: the key of the PRF on the digest */
     uint64_t mask_s, mask_l; /* stricter mask before avg, looser after (normalized chunking) */
     uint32_t min, avg, max;
 };
+
+/* The digest of toeplitz-aes over the 64 bytes w[0..64) (format/chunker.md): exposed for the
+ * vectors and for tests that check the rolling form against the definition. */
+uint64_t dr_chunker_tpaes_digest(const struct dr_chunker *c, const uint8_t w[64]);
+
+/* The name of a chunker algorithm in the CLI and in output ("gear", "toeplitz-aes"), NULL for
+ * an unknown one; and back: 0, or -1 for a name that is none of them. */
+const char *dr_chunker_alg_name(uint32_t alg);
+DR_MUST_CHECK int dr_chunker_alg_parse(const char *name, uint32_t *alg);
 
 /* Validates parameters: known alg; DR_CHUNK_MIN_LIMIT <= min < avg < max <= DR_CHUNK_MAX_LIMIT;
  * avg a power of two. Returns 0 or DR_EUSAGE (message names the bad value) */
 DR_MUST_CHECK int dr_chunker_params_check(const struct dr_chunker_params *p);
 
-/* Derives the Gear table from the 32-byte chunker key and sets the masks. p must be valid. */
+/* Derives the tables (and the AES key) from the 32-byte chunker key and sets the masks. p must
+ * be valid. */
 void dr_chunker_init(struct dr_chunker *c, const struct dr_chunker_params *p,
                      const uint8_t key[32]);
 

@@ -71,6 +71,7 @@ enum dr_blob_enc {
 
 /* Chunker algorithms recorded in the config. */
 #define DR_CHUNKER_GEAR_V1 1u
+#define DR_CHUNKER_TOEPLITZ_AES_V1 2u /* format/chunker.md "toeplitz-aes" */
 
 /* Fixed-size chunking (format/chunker.md "Fixed blocks"): blocks are multiples of the unit, the
  * page size of PostgreSQL relation files; a base backup's relation files are cut in blocks of

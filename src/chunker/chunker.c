@@ -1,4 +1,6 @@
-/* chunker.c: FastCDC-style content-defined chunking with a keyed Gear table (DR_CHUNKER_GEAR_V1).
+/* chunker.c: content-defined chunking: FastCDC-style with a keyed Gear table (gear,
+ * DR_CHUNKER_GEAR_V1), or a keyed Toeplitz hash whose digest goes through AES before the cut
+ * decision (toeplitz-aes, DR_CHUNKER_TOEPLITZ_AES_V1).
  *
  * The algorithm is normative (format/chunker.md); the vectors in format/vectors/chunker-* pin
  * it down. In short: h = (h << 1) + gear[byte] over 64-bit words, so each byte's influence
@@ -7,6 +9,11 @@
  * mask is stricter before avg and looser after it (normalized chunking), which pulls chunk sizes
  * towards avg.
  *
+ * toeplitz-aes exists because the cut points of keyed Gear leak its key to whoever sees chunk
+ * sizes (the stored records' sizes): the 2025 attacks recover it. There the cut decision sees
+ * only AES of a universal hash of the window, the construction those papers prove sound
+ * (docs/SECURITY.md); it costs an AES block per byte position scanned, computed in batches.
+ *
  * dr_chunker_next is pure: the result depends only on the table, the parameters and the bytes
  * passed, so callers may re-ask with a longer buffer after a "need more data" answer.
  *
@@ -14,6 +21,8 @@
  * (PostgreSQL relation files, whose pages never shift: a rolling hash gains nothing there and
  * its larger chunks turn one changed page into a changed megabyte). */
 #include "drrepo/chunker.h"
+
+#include <endian.h>
 
 #include "drrepo/crypto.h"
 #include "drrepo/error.h"
@@ -26,9 +35,29 @@
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+const char *dr_chunker_alg_name(uint32_t alg)
+{
+    switch (alg) {
+    case DR_CHUNKER_GEAR_V1: return "gear";
+    case DR_CHUNKER_TOEPLITZ_AES_V1: return "toeplitz-aes";
+    default: return NULL;
+    }
+}
+
+int dr_chunker_alg_parse(const char *name, uint32_t *alg)
+{
+    for (uint32_t a = DR_CHUNKER_GEAR_V1; a <= DR_CHUNKER_TOEPLITZ_AES_V1; a++) {
+        if (strcmp(name, dr_chunker_alg_name(a)) == 0) {
+            *alg = a;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 int dr_chunker_params_check(const struct dr_chunker_params *p)
 {
-    if (p->alg != DR_CHUNKER_GEAR_V1) {
+    if (!dr_chunker_alg_name(p->alg)) {
         return dr_errorf(DR_EUSAGE, "unknown chunker algorithm %u", p->alg);
     }
     if (p->min < DR_CHUNK_MIN_LIMIT) {
@@ -55,23 +84,71 @@ static uint64_t top_mask(unsigned nbits)
     return ~(uint64_t)0 << (64 - nbits);
 }
 
-void dr_chunker_init(struct dr_chunker *c, const struct dr_chunker_params *p, const uint8_t key[32])
+/* A mask with ones in the low nbits bits. */
+static uint64_t low_mask(unsigned nbits)
 {
-    static const char label[] = "drrepo-gear-v1";
-    uint8_t msg[sizeof(label)]; /* the 14 label bytes followed by the table index */
-    uint8_t out[16];
+    return ((uint64_t)1 << nbits) - 1;
+}
 
-    memcpy(msg, label, sizeof(label) - 1);
+/* t[i] = u64le of the first 8 bytes of BLAKE2b(key, outlen 16, label || byte(i)), i < 256 */
+static void derive_table(const uint8_t key[32], const char *label, size_t label_len,
+                         uint64_t t[256])
+{
+    uint8_t msg[32];
+    uint8_t out[16];
+    memcpy(msg, label, label_len);
     for (unsigned i = 0; i < 256; i++) {
-        msg[sizeof(label) - 1] = (uint8_t)i;
-        dr_crypto_keyed_hash(key, msg, sizeof(msg), out, sizeof(out));
-        c->gear[i] = dr_get_u64le(out);
+        msg[label_len] = (uint8_t)i;
+        dr_crypto_keyed_hash(key, msg, label_len + 1, out, sizeof(out));
+        t[i] = dr_get_u64le(out);
     }
     dr_wipe(out, sizeof(out));
+}
 
+/* ---- toeplitz-aes: GF(2)[x] modulo P = x^64 + x^4 + x^3 + x + 1 ---- */
+
+#define TP_POLY_LOW 0x1bu /* P without its x^64 term */
+
+/* d * x mod P */
+static inline uint64_t tp_xmul(uint64_t d)
+{
+    return (d << 1) ^ (TP_POLY_LOW & (0 - (d >> 63)));
+}
+
+uint64_t dr_chunker_tpaes_digest(const struct dr_chunker *c, const uint8_t w[64])
+{
+    /* Horner's rule on sum_j x^(63-j) T[w[j]] */
+    uint64_t d = 0;
+    for (unsigned j = 0; j < GEAR_WINDOW; j++) {
+        d = tp_xmul(d) ^ c->gear[w[j]];
+    }
+    return d;
+}
+
+void dr_chunker_init(struct dr_chunker *c, const struct dr_chunker_params *p, const uint8_t key[32])
+{
     unsigned bits = (unsigned)__builtin_ctz(p->avg);
-    c->mask_s = top_mask(bits + 2);
-    c->mask_l = top_mask(bits - 2);
+    c->alg = p->alg;
+    if (p->alg == DR_CHUNKER_TOEPLITZ_AES_V1) {
+        static const char tlabel[] = "drrepo-tpaes-v1-T", klabel[] = "drrepo-tpaes-v1-K";
+        derive_table(key, tlabel, sizeof(tlabel) - 1, c->gear);
+        for (unsigned i = 0; i < 256; i++) {
+            uint64_t v = c->gear[i];
+            for (unsigned k = 0; k < GEAR_WINDOW; k++) {
+                v = tp_xmul(v);
+            }
+            c->out64[i] = v;
+        }
+        dr_crypto_keyed_hash(key, klabel, sizeof(klabel) - 1, c->aes_key, sizeof(c->aes_key));
+        c->mask_s = low_mask(bits + 2);
+        c->mask_l = low_mask(bits - 2);
+    } else {
+        derive_table(key, "drrepo-gear-v1", 14, c->gear);
+        memset(c->out64, 0, sizeof(c->out64));
+        memset(c->aes_key, 0, sizeof(c->aes_key));
+        c->mask_s = top_mask(bits + 2);
+        c->mask_l = top_mask(bits - 2);
+    }
     c->min = p->min;
     c->avg = p->avg;
     c->max = p->max;
@@ -115,6 +192,44 @@ static inline size_t scan(const uint64_t *gear, const uint8_t *p, size_t i, size
     return 0;
 }
 
+/* Positions whose digests go through AES in one call: enough to keep the cipher's vector
+ * lanes full and its per-call cost small, few enough that the work past a cut stays small
+ * next to a chunk (512 positions against a minimum of 4096 bytes). */
+#define TP_BATCH 512
+
+/* toeplitz-aes from the first candidate n = min to end: d is the digest of data[min-64, min).
+ * Returns the cut n, or 0 when no position in [min, end] cuts. */
+static size_t tpaes_scan(const struct dr_chunker *c, const uint8_t *data, size_t end, uint64_t d)
+{
+    uint64_t in[TP_BATCH * 2], out[TP_BATCH * 2]; /* blocks: u64le(digest) || 0^8 */
+    memset(in, 0, sizeof(in));
+    size_t n = c->min;
+    while (n <= end) {
+        size_t k = DR_MIN((size_t)TP_BATCH, end - n + 1);
+        size_t j = 0;
+        /* d is the digest of the window that ends at n + j; the last one is not rolled on
+         * past end, where data ends */
+        for (; j + 1 < k; j++) {
+            in[2 * j] = htole64(d);
+            size_t m = n + j;
+            d = tp_xmul(d) ^ c->out64[data[m - GEAR_WINDOW]] ^ c->gear[data[m]];
+        }
+        in[2 * j] = htole64(d);
+        if (n + j < end) {
+            d = tp_xmul(d) ^ c->out64[data[n + j - GEAR_WINDOW]] ^ c->gear[data[n + j]];
+        }
+        dr_crypto_aes128_ecb(c->aes_key, (const uint8_t *)in, (uint8_t *)out, k);
+        for (j = 0; j < k; j++) {
+            uint64_t mask = n + j < c->avg ? c->mask_s : c->mask_l;
+            if ((le64toh(out[2 * j]) & mask) == 0) {
+                return n + j;
+            }
+        }
+        n += k;
+    }
+    return 0;
+}
+
 size_t dr_chunker_fixed_next(const struct dr_chunker *c, uint32_t block, size_t len, bool eof)
 {
     /* max > avg >= 8192 for valid parameters, so the clamped block is at least one unit */
@@ -138,6 +253,18 @@ size_t dr_chunker_next(const struct dr_chunker *c, const uint8_t *data, size_t l
         if (len < c->min || eof) {
             return eof ? len : 0;
         }
+    }
+
+    if (c->alg == DR_CHUNKER_TOEPLITZ_AES_V1) {
+        size_t n =
+            tpaes_scan(c, data, end, dr_chunker_tpaes_digest(c, data + c->min - GEAR_WINDOW));
+        if (n) {
+            return n;
+        }
+        if (end == c->max) {
+            return end;
+        }
+        return eof ? len : 0;
     }
 
     /* Warm up the hash over the 64 bytes before min so that the first test, at n == min, sees a

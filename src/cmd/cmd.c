@@ -29,7 +29,8 @@ static int cmd_help(struct dr_ctx *ctx, int argc, char **argv);
 
 static const struct dr_cmd commands[] = {
     {"init", "create a repository", dr_cmd_init, 0,
-     "init [--chunk-min SIZE --chunk-avg SIZE --chunk-max SIZE] [--pack-size SIZE]\n"
+     "init [--chunk-min SIZE --chunk-avg SIZE --chunk-max SIZE] [--chunker gear|toeplitz-aes]\n"
+     "init [--pack-size SIZE]\n"
      "init [--compression LEVEL] [--kdf-memlimit SIZE --kdf-opslimit N [--insecure-kdf]]",
      dr_cmd_init_opts, 0},
     {"snapshot", "save files, stdin or a command's output", dr_cmd_snapshot,

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "drrepo/chunker.h"
 #include "drrepo/error.h"
 #include "drrepo/util.h"
 
@@ -25,6 +26,10 @@ const struct dr_opt dr_cmd_init_opts[] = {
     {"kdf-memlimit", 0, 6, "SIZE", "Argon2id memory (default 64M)", 0, NULL},
     {"kdf-opslimit", 0, 7, "N", "Argon2id passes (default 2)", 0, NULL},
     {"insecure-kdf", 0, 8, NULL, "allow Argon2id limits below the floor (tests only)", 0, NULL},
+    {"chunker", 0, 9, "NAME",
+     "gear (default) or toeplitz-aes: cut points that do not leak the chunker key "
+     "(docs/SECURITY.md)",
+     0, NULL},
     {0},
 };
 
@@ -58,6 +63,11 @@ int dr_cmd_init(struct dr_ctx *ctx, int argc, char **argv)
                      : 0;
             break;
         case 8: p.insecure_kdf = true; break;
+        case 9:
+            rc = dr_chunker_alg_parse(arg, &p.chunker.alg) < 0
+                     ? dr_cmd_usage(ctx, "--chunker takes gear or toeplitz-aes, not '%s'", arg)
+                     : 0;
+            break;
         default: DR_BUG("init: an option of the table is not handled");
         }
     }

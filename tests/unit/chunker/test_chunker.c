@@ -5,6 +5,11 @@
  * 0, the rolled hash equal to a freshly computed window hash at every cut, bounds, streaming
  * with "need more data", determinism, key dependence, resistance to an insertion, mean size),
  * and dr_chunker_fixed_next (page-aligned blocks, the short last block, the clamp to max).
+ * toeplitz-aes: its digest against the definition (a sum of powers of x times table entries,
+ * computed apart from the Horner and rolling forms), its cut points against a byte-at-a-time
+ * reference that computes every window's digest afresh and encrypts it alone, and the
+ * algorithm-independent properties above (bounds, streaming, keys, insertion, mean size), which
+ * run once per algorithm.
  *
  * Inputs come from a fixed-seed xorshift generator; set DR_TEST_SEED to try another seed. */
 #include <setjmp.h>
@@ -17,6 +22,7 @@
 #include <cmocka.h>
 
 #include "drrepo/chunker.h"
+#include "drrepo/crypto.h"
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 #include "drrepo/mem.h"
@@ -42,9 +48,26 @@ static void fill_random(uint8_t *p, size_t n, uint64_t s)
 static const uint8_t key_a[32] = {1, 2, 3, 4, 5, 6, 7, 8};
 static const uint8_t key_b[32] = {9, 9, 9};
 
+/* the algorithm of the group of tests running (main runs the common ones once per algorithm) */
+static uint32_t alg = DR_CHUNKER_GEAR_V1;
+
+static int use_gear(void **state)
+{
+    (void)state;
+    alg = DR_CHUNKER_GEAR_V1;
+    return 0;
+}
+
+static int use_tpaes(void **state)
+{
+    (void)state;
+    alg = DR_CHUNKER_TOEPLITZ_AES_V1;
+    return 0;
+}
+
 static void init(struct dr_chunker *c, uint32_t min, uint32_t avg, uint32_t max, const uint8_t *key)
 {
-    struct dr_chunker_params p = {.alg = DR_CHUNKER_GEAR_V1, .min = min, .avg = avg, .max = max};
+    struct dr_chunker_params p = {.alg = alg, .min = min, .avg = avg, .max = max};
     assert_int_equal(dr_chunker_params_check(&p), 0);
     dr_chunker_init(c, &p, key);
 }
@@ -106,7 +129,7 @@ static void test_params_check(void **state)
 
     struct dr_chunker_params bad[] = {
         {0, 4096, 16384, 65536},
-        {2, 4096, 16384, 65536},
+        {3, 4096, 16384, 65536},
         {DR_CHUNKER_GEAR_V1, DR_CHUNK_MIN_LIMIT - 1, 16384, 65536},
         {DR_CHUNKER_GEAR_V1, 4096, 16384, DR_CHUNK_MAX_LIMIT + 1},
         {DR_CHUNKER_GEAR_V1, 4096, 12288, 65536},  /* avg not a power of two */
@@ -117,6 +140,9 @@ static void test_params_check(void **state)
         {DR_CHUNKER_GEAR_V1, 0, 0, 0},
         {DR_CHUNKER_GEAR_V1, UINT32_MAX, UINT32_MAX, UINT32_MAX},
     };
+    struct dr_chunker_params tp = {DR_CHUNKER_TOEPLITZ_AES_V1, DR_DEFAULT_CHUNK_MIN,
+                                   DR_DEFAULT_CHUNK_AVG, DR_DEFAULT_CHUNK_MAX};
+    assert_int_equal(dr_chunker_params_check(&tp), 0);
     for (size_t i = 0; i < DR_ARRAY_LEN(bad); i++) {
         dr_error_clear();
         assert_int_equal(dr_chunker_params_check(&bad[i]), DR_EUSAGE);
@@ -413,6 +439,13 @@ static void test_insertion_default(void **state)
                     300000);
 }
 
+/* the insertion at small sizes in an eighth of the input: enough chunks either side */
+static void test_insertion_short(void **state)
+{
+    (void)state;
+    check_insertion(4096, 16384, 65536, 8u << 20, 5000);
+}
+
 static void test_mean_size(void **state)
 {
     (void)state;
@@ -489,6 +522,104 @@ static void test_fixed(void **state)
     assert_int_equal(dr_chunker_fixed_next(&c, 65536, 1 << 20, false), 8192);
 }
 
+/* ---- toeplitz-aes ---- */
+
+/* v * x^k mod P, one doubling at a time */
+static uint64_t tp_mulxk(uint64_t v, unsigned k)
+{
+    while (k--) {
+        v = (v << 1) ^ ((v >> 63) ? 0x1bu : 0);
+    }
+    return v;
+}
+
+/* The definition: sum over j of x^(63-j) T[w[j]] mod P. */
+static uint64_t tp_digest_def(const struct dr_chunker *c, const uint8_t *w)
+{
+    uint64_t d = 0;
+    for (unsigned j = 0; j < 64; j++) {
+        d ^= tp_mulxk(c->gear[w[j]], 63 - j);
+    }
+    return d;
+}
+
+/* The same by Horner's rule, here apart from the chunker's (test_tpaes_digest ties the two
+ * forms together; this one is cheap enough for every position of the reference below). */
+static uint64_t tp_digest_horner(const struct dr_chunker *c, const uint8_t *w)
+{
+    uint64_t d = 0;
+    for (unsigned j = 0; j < 64; j++) {
+        d = tp_mulxk(d, 1) ^ c->gear[w[j]];
+    }
+    return d;
+}
+
+/* The cut rule read literally: every candidate's window digested afresh, encrypted alone. */
+static size_t tp_ref_next(const struct dr_chunker *c, const uint8_t *d, size_t len, bool eof)
+{
+    for (size_t n = c->min; n <= len && n <= c->max; n++) {
+        uint8_t blk[16] = {0};
+        dr_put_u64le(blk, tp_digest_horner(c, d + n - 64));
+        dr_crypto_aes128_ecb(c->aes_key, blk, blk, 1);
+        uint64_t m = n < c->avg ? c->mask_s : c->mask_l;
+        if ((dr_get_u64le(blk) & m) == 0) {
+            return n;
+        }
+        if (n == c->max) {
+            return n;
+        }
+    }
+    return eof || len < c->min ? (eof ? len : 0) : 0;
+}
+
+static void test_tpaes_digest(void **state)
+{
+    (void)state;
+    struct dr_chunker c;
+    init(&c, 4096, 16384, 65536, key_a);
+    assert_int_equal(c.mask_s, 0xffffu); /* low bits: AES output has no weak end */
+    assert_int_equal(c.mask_l, 0xfffu);
+    for (unsigned b = 0; b < 256; b++) {
+        assert_int_equal(c.out64[b], tp_mulxk(c.gear[b], 64));
+    }
+    uint8_t w[64 + 200];
+    fill_random(w, sizeof(w), seed + 11);
+    for (size_t i = 0; i + 64 <= sizeof(w); i++) {
+        assert_int_equal(dr_chunker_tpaes_digest(&c, w + i), tp_digest_def(&c, w + i));
+        assert_int_equal(tp_digest_horner(&c, w + i), tp_digest_def(&c, w + i));
+    }
+    /* linear in the table: the digest of a window of one repeated byte b is T[b] times
+     * (x^63 + ... + 1), not 0 and not T[b] (the collision the rotation of buzhash has) */
+    memset(w, 7, 64);
+    uint64_t d = dr_chunker_tpaes_digest(&c, w);
+    assert_true(d != 0 && d != c.gear[7]);
+}
+
+static void test_tpaes_matches_reference(void **state)
+{
+    (void)state;
+    const size_t len = 1u << 20;
+    uint8_t *data = dr_xmalloc(len);
+    fill_random(data, len, seed + 12);
+    /* a run of zeros and a repeated pattern: windows whose digests repeat */
+    memset(data + 300000, 0, 70000);
+    for (size_t i = 500000; i < 600000; i++) {
+        data[i] = (uint8_t)(i % 3);
+    }
+    struct dr_chunker c;
+    init(&c, 4096, 16384, 65536, key_a);
+    size_t off = 0, nchunks = 0;
+    while (off < len) {
+        size_t want = tp_ref_next(&c, data + off, len - off, true);
+        size_t got = dr_chunker_next(&c, data + off, len - off, true);
+        assert_int_equal(got, want);
+        off += got;
+        nchunks++;
+    }
+    assert_true(nchunks > 10);
+    free(data);
+}
+
 int main(void)
 {
     const char *s = getenv("DR_TEST_SEED");
@@ -496,13 +627,30 @@ int main(void)
         seed = strtoull(s, NULL, 0);
         fprintf(stderr, "test_chunker: seed %llu\n", (unsigned long long)seed);
     }
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_params_check),      cmocka_unit_test(test_masks),
-        cmocka_unit_test(test_matches_reference), cmocka_unit_test(test_rolled_equals_fresh),
+    const struct CMUnitTest gear[] = {
+        cmocka_unit_test(test_params_check),
+        cmocka_unit_test(test_masks),
+        cmocka_unit_test(test_matches_reference),
+        cmocka_unit_test(test_rolled_equals_fresh),
+        cmocka_unit_test(test_fixed),
+    };
+    /* what holds for every content-defined algorithm */
+    const struct CMUnitTest common[] = {
         cmocka_unit_test(test_bounds_and_concat), cmocka_unit_test(test_need_more),
         cmocka_unit_test(test_streaming),         cmocka_unit_test(test_deterministic_and_keyed),
         cmocka_unit_test(test_insertion_small),   cmocka_unit_test(test_insertion_default),
-        cmocka_unit_test(test_mean_size),         cmocka_unit_test(test_fixed),
+        cmocka_unit_test(test_mean_size),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* the same on shorter inputs (insertions): under the sanitizers the scan's AES per
+     * position would make these the slowest tests of the quick label */
+    const struct CMUnitTest tpaes[] = {
+        cmocka_unit_test(test_tpaes_digest),      cmocka_unit_test(test_tpaes_matches_reference),
+        cmocka_unit_test(test_bounds_and_concat), cmocka_unit_test(test_need_more),
+        cmocka_unit_test(test_streaming),         cmocka_unit_test(test_deterministic_and_keyed),
+        cmocka_unit_test(test_insertion_short),   cmocka_unit_test(test_mean_size),
+    };
+    int rc = cmocka_run_group_tests_name("gear", gear, use_gear, NULL);
+    rc += cmocka_run_group_tests_name("gear-common", common, use_gear, NULL);
+    rc += cmocka_run_group_tests_name("toeplitz-aes", tpaes, use_tpaes, NULL);
+    return rc;
 }

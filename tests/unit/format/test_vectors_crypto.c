@@ -2,7 +2,8 @@
  *
  * Covers: dr_chunker_init (the Gear table and masks of chunker-gear-v1 and the chunker-*-v1
  * parameter sets), dr_chunker_next (every cut point of chunker-small-v1 and
- * chunker-default-v1), dr_keys_from_master (subkeys), dr_crypto_blob_id, dr_crypto_hash,
+ * chunker-default-v1; the toeplitz-aes tables, digests, PRF outputs and cut points of
+ * chunker-tpaes-*-v1), dr_keys_from_master (subkeys), dr_crypto_blob_id, dr_crypto_hash,
  * dr_crypto_seal_nonce and dr_crypto_unseal (blobid-v1), dr_keyfile_create_det, dr_keyfile_info,
  * dr_keyfile_details and dr_keyfile_open (keyfile-v1 and keyfile-v2, byte for byte),
  * dr_config_encode, dr_config_check and dr_config_decode (config-v1 and config-v2, byte for byte;
@@ -92,6 +93,45 @@ static void test_gear(void **state)
     vfile_free(&v);
 }
 
+static void test_tpaes_table(void **state)
+{
+    (void)state;
+    struct vfile v;
+    vfile_load(&v, "chunker-tpaes-table-v1.txt");
+    uint8_t key[32], aes_key[16];
+    unhex(vget(&v, "key"), key, 32);
+    unhex(vget(&v, "aes_key"), aes_key, 16);
+    struct dr_chunker_params p = {DR_CHUNKER_TOEPLITZ_AES_V1, 4096, 16384, 65536};
+    struct dr_chunker c;
+    dr_chunker_init(&c, &p, key);
+    assert_memory_equal(c.aes_key, aes_key, 16);
+    uint8_t *input = vector_stream("drrepo-vector-input", 4096);
+    int seen = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        const char *const *t = (const char *const *)v.lines[i].tok;
+        uint64_t a = v.lines[i].ntok == 3 ? strtoull(t[1], NULL, 10) : 0;
+        uint64_t want = v.lines[i].ntok == 3 ? strtoull(t[2], NULL, 16) : 0;
+        if (strcmp(t[0], "T") == 0) {
+            assert_true(a < 256 && c.gear[a] == want);
+        } else if (strcmp(t[0], "out64") == 0) {
+            assert_true(a < 256 && c.out64[a] == want);
+        } else if (strcmp(t[0], "digest") == 0) {
+            assert_true(a + 64 <= 4096 && dr_chunker_tpaes_digest(&c, input + a) == want);
+        } else if (strcmp(t[0], "prf") == 0) {
+            uint8_t blk[16] = {0};
+            dr_put_u64le(blk, strtoull(t[1], NULL, 16));
+            dr_crypto_aes128_ecb(c.aes_key, blk, blk, 1);
+            assert_true(dr_get_u64le(blk) == want);
+        } else {
+            continue;
+        }
+        seen++;
+    }
+    assert_int_equal(seen, 256 + 256 + 6 + 6);
+    free(input);
+    vfile_free(&v);
+}
+
 static void check_chunker_file(const char *name)
 {
     struct vfile v;
@@ -146,6 +186,13 @@ static void test_chunker_default(void **state)
 {
     (void)state;
     check_chunker_file("chunker-default-v1.txt");
+}
+
+static void test_chunker_tpaes(void **state)
+{
+    (void)state;
+    check_chunker_file("chunker-tpaes-small-v1.txt");
+    check_chunker_file("chunker-tpaes-default-v1.txt");
 }
 
 static uint8_t *message(const char *s, size_t *out_len)
@@ -389,6 +436,8 @@ int main(void)
         cmocka_unit_test(test_gear),
         cmocka_unit_test(test_chunker_small),
         cmocka_unit_test(test_chunker_default),
+        cmocka_unit_test(test_tpaes_table),
+        cmocka_unit_test(test_chunker_tpaes),
         cmocka_unit_test(test_blob_ids),
         cmocka_unit_test(test_keyfile),
         cmocka_unit_test(test_config),
