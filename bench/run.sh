@@ -12,6 +12,9 @@
 #   -d PATH    drrepo binary (env DRREPO)   default build-bench/drrepo, else build/drrepo
 #   -R DIR     where restores are written (env BENCH_RESTORE_DIR), e.g. a tmpfs such as
 #              /dev/shm/drrepo-bench to take the disk out    default WORKDIR/restore
+#   --ext4-restore  write restores to a new ext4 file system (mkfs.ext4 defaults, journal on)
+#              in an image file under WORKDIR, loop-mounted at the restore dir (needs root;
+#              bench/ext4-scratch.sh says why)
 #   -k         keep the scratch dir afterwards
 #   --drop-caches  drop the page cache before every timed step (needs root; default off:
 #                  all data is read from the page cache, i.e. CPU-bound measurements)
@@ -27,10 +30,11 @@ OUT=${BENCH_OUT:-$HERE/out}
 SEED=${BENCH_SEED:-1}
 KEEP=0
 DROP=0
+EXT4=0
 DRREPO=${DRREPO:-}
 RESTORE_DIR=${BENCH_RESTORE_DIR:-}
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         -s) SCALE=$2; shift 2 ;;
@@ -42,6 +46,7 @@ while [ $# -gt 0 ]; do
         -R) RESTORE_DIR=$2; shift 2 ;;
         -k) KEEP=1; shift ;;
         --drop-caches) DROP=1; shift ;;
+        --ext4-restore) EXT4=1; shift ;;
         -h|--help) usage 0 ;;
         *) echo "run.sh: unknown option $1" >&2; usage 2 ;;
     esac
@@ -116,6 +121,15 @@ cc -O2 -o "$GEN" "$HERE/gen-data.c" -lm || die "cannot compile bench/gen-data.c"
 RESTORE_DIR=${RESTORE_DIR:-$WORK/restore}
 rm -rf "$WORK/data" "$WORK/repos" "$WORK/cache" "$RESTORE_DIR"
 mkdir -p "$WORK/data" "$WORK/repos" "$WORK/cache" "$RESTORE_DIR"
+. "$HERE/ext4-scratch.sh"
+if [ "$EXT4" = 1 ]; then
+    trap ext4_scratch_umount EXIT
+    # room for one restore at a time (the bench removes each after checking it)
+    ext4_scratch_mount "$WORK/restore-ext4.img" "$RESTORE_DIR" \
+        "$(awk -v s="$SCALE" 'BEGIN {printf "%d", s * 4 + 1}')" || die "cannot make the ext4 scratch"
+fi
+echo "restore_fs	$(df -T "$RESTORE_DIR" | awk 'NR==2 {print $2}')$([ "$EXT4" = 1 ] && echo ' (new, loop-mounted)')" \
+    >> "$OUT/machine-$STAMP.tsv"
 log "generating day-1 data (scale $SCALE) in $SRC"
 "$GEN" day1 "$SRC" "$SCALE" "$SEED"
 stdin_size=$(awk -v s="$SCALE" 'BEGIN {printf "%d", 200 * 1048576 * s}')
@@ -281,6 +295,8 @@ for ((rep = 1; rep <= REPS; rep++)); do
             FAILED=1
         fi
         rm -rf "$tgt"
+        # the restored data is written back now, not during the steps that follow
+        sync
         cmd_for "$tool" dump "$repo" "$cache" dumps/db1.sql
         measure "$tool" "$rep" dump "$DUMP_BYTES" "$repo" /dev/null || FAILED=1
         cmd_for "$tool" dump "$repo" "$cache" bin/random.bin
@@ -327,6 +343,7 @@ ln -sf "summary-$STAMP.md" "$OUT/summary-latest.md"
 ln -sf "summary-$STAMP.json" "$OUT/summary-latest.json"
 "$HERE/report.sh" --json "$RAW" > "$OUT/summary-$STAMP.json"
 
+ext4_scratch_umount
 [ "$KEEP" = 1 ] || rm -rf "$WORK/data" "$WORK/repos" "$WORK/cache" "$RESTORE_DIR" "$GEN" \
     "$STDIN_FILE" "$WORK/day2.sha256"
 log "raw results: $RAW; summary: $OUT/summary-$STAMP.md (.json); logs: $LOGDIR"

@@ -2,7 +2,7 @@
 # bench/s3.sh: drrepo vs restic with the repository on S3 (a one-node Ceph RGW on 127.0.0.1 that
 # this script starts with tools/test-servers.sh and stops again), on the data of bench/run.sh.
 #
-#   bench/s3.sh [-s SCALE] [-n REPS] [-t "TOOLS"] [-w WORKDIR] [-o OUTDIR] [-d DRREPO]
+#   bench/s3.sh [-s SCALE] [-n REPS] [-t "TOOLS"] [-w WORKDIR] [-o OUTDIR] [-d DRREPO] [--ext4-restore]
 #
 #   -s SCALE   data size multiplier (1 = ~1 GB)                              default 0.3
 #   -n REPS    repetitions of the whole sequence, each into new buckets      default 1
@@ -10,6 +10,7 @@
 #   -w DIR     scratch dir for data, caches, restores and the Ceph cluster   default /tmp/drrepo-s3bench
 #   -o DIR     results dir                                                   default bench/out
 #   -d PATH    drrepo binary (a Release build)                default build-bench/drrepo
+#   --ext4-restore  restore into a new ext4 file system (bench/ext4-scratch.sh; needs root)
 #
 # Steps per tool: snapshot of day 1, of day 2 (bench/gen-data.c's changes), an unchanged
 # re-snapshot, a full restore (compared byte for byte), check --read-data. For each: wall time,
@@ -19,7 +20,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-SCALE=0.3 REPS=1 TOOLS="drrepo restic" WORK=/tmp/drrepo-s3bench OUT=$HERE/out DRREPO=""
+SCALE=0.3 REPS=1 TOOLS="drrepo restic" WORK=/tmp/drrepo-s3bench OUT=$HERE/out DRREPO="" EXT4=0
 while [ $# -gt 0 ]; do
     case $1 in
         -s) SCALE=$2; shift 2 ;;
@@ -28,7 +29,8 @@ while [ $# -gt 0 ]; do
         -w) WORK=$2; shift 2 ;;
         -o) OUT=$2; shift 2 ;;
         -d) DRREPO=$2; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --ext4-restore) EXT4=1; shift ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "s3.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -60,9 +62,14 @@ export DR_TEST_CEPH_MON_PORT=${BENCH_MON_PORT:-26889}
 export DR_TEST_MEMSTORE_BYTES=$(awk -v s="$SCALE" -v n="$REPS" -v t="$(echo $TOOLS | wc -w)" \
     'BEGIN {printf "%d", (1 + 2.5 * s * n * t) * 1073741824}')
 bash "$ROOT/tools/test-servers.sh" stop 2>/dev/null || true
-trap 'bash "$ROOT/tools/test-servers.sh" stop' EXIT
+. "$HERE/ext4-scratch.sh"
+trap 'ext4_scratch_umount; bash "$ROOT/tools/test-servers.sh" stop' EXIT
 eval "$(bash "$ROOT/tools/test-servers.sh" start rgw)"
 [ -n "${DR_TEST_S3_ENDPOINT:-}" ] || die "the gateway did not start"
+if [ "$EXT4" = 1 ]; then
+    ext4_scratch_mount "$WORK/restore-ext4.img" "$WORK/restore" \
+        "$(awk -v s="$SCALE" 'BEGIN {printf "%d", s * 2 + 1}')" || die "cannot make the ext4 scratch"
+fi
 RGWLOG=$DR_TEST_SERVERS_DIR/ceph/log/client.rgw.log
 export AWS_ACCESS_KEY_ID=$DR_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$DR_TEST_S3_SECRET_KEY
 export AWS_REGION=$DR_TEST_S3_REGION AWS_DEFAULT_REGION=$DR_TEST_S3_REGION
@@ -166,6 +173,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
         measure "$tool" "$rep" restore "$DAY2" "$bucket"
         diff -r "$SRC" "$target$SRC" >/dev/null || die "$tool: the restore differs from the data"
         rm -rf "$target"
+        sync # the restored data is written back now, not during the check that follows
         cmd_for "$tool" check "$loc" "$cache"
         measure "$tool" "$rep" check-read-data "$DAY2" "$bucket"
     done
@@ -189,4 +197,5 @@ awk -F'\t' 'NR > 1 { k = $1 FS $3; n[k]++; w[k, n[k]] = $4; r[k] = $7; in_[k] = 
         for (t in tools) { k = t FS "check-read-data"; if (k in b) printf "bucket bytes %-7s %d\n", t, b[k] } }' \
     "$RAW" | tee "$OUT/s3-report-$STAMP.txt"
 log "raw: $RAW"
+ext4_scratch_umount
 rm -rf "$WORK/data" "$WORK/cache" "$WORK/restore" "$GEN"
