@@ -425,7 +425,11 @@ static void init_salt(void)
     pthread_atfork(NULL, NULL, tmp_pid_reset);
 }
 
-static int create_tmp(int dirfd, const char *name, char **out_tmp)
+/* Creates a file under a temporary name in dirfd, with the permission bits of mode (the set-id
+ * and sticky bits are left to dr_restore_meta_fd, after the owner): most files then have their
+ * final mode from the start, and the restore saves a chmod each. Under its temporary name the
+ * file is no more readable than it will be under its own. */
+static int create_tmp(int dirfd, const char *name, mode_t mode, char **out_tmp)
 {
     static uint64_t counter;
     pthread_once(&tmp_salt_once, init_salt);
@@ -439,7 +443,8 @@ static int create_tmp(int dirfd, const char *name, char **out_tmp)
         /* the name is only a clue for whoever finds a leftover: keep it below NAME_MAX */
         char *tmp = dr_xasprintf(DR_FS_TMP_PREFIX "%ld-%.64s-%s%llx", tmp_pid, name, salt,
                                  (unsigned long long)k);
-        int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        int fd =
+            openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0777);
         /* tests stop here with a temporary file standing, on the walk or on a worker (t0016) */
         if (fd >= 0 && DR_FAULT_POINT("restore.file.created") < 0) {
             close(fd);
@@ -467,7 +472,7 @@ static int pfile_open(struct pfile *f)
     if (f->fd >= 0) {
         return 0;
     }
-    f->fd = create_tmp(f->dir->fd, f->name, &f->tmp);
+    f->fd = create_tmp(f->dir->fd, f->name, f->meta.mode, &f->tmp);
     if (f->fd < 0) {
         return dr_error_errno(dr_error_from_errno(errno), "cannot create a file in '%s'",
                               f->dir->dst);
@@ -802,7 +807,7 @@ int dr_restore_file(struct restore *rs, struct rdir *d, const char *dst, const c
     bool records = n->flags & DR_NODE_F_RECORDS;
     if (records || n->nchunks != 1) {
         /* a file of one chunk is created by the worker that writes it (pfile_open) */
-        fd = create_tmp(d->fd, name, &tmp);
+        fd = create_tmp(d->fd, name, n->mode, &tmp);
         if (fd < 0) {
             return dr_error_errno(dr_error_from_errno(errno), "cannot create a file in '%s'",
                                   d->dst);

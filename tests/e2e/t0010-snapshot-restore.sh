@@ -24,6 +24,12 @@ mkfifo "$src/fifo"
 touch -d '2020-01-02 03:04:05.123456789' "$src/a/b/random.bin"
 find "$src" -exec touch -h -d '2021-06-07 08:09:10.5' {} + 2>/dev/null
 touch -d '2020-01-02 03:04:05.123456789' "$src/a/b/random.bin"
+if [ "$(id -u)" = 0 ]; then
+    # owners other than the restoring user's: a set-id file (chown clears set-id bits, so the
+    # mode must be set after the owner) and a plain one
+    echo owned > "$src/a/other-setid"; chown 1234:5678 "$src/a/other-setid"; chmod 6755 "$src/a/other-setid"
+    echo owned > "$src/a/other-plain"; chown 4321:8765 "$src/a/other-plain"; chmod 0640 "$src/a/other-plain"
+fi
 
 dr_init
 dr_expect_success "snapshot a tree" drrepo snapshot "$src" --json
@@ -35,6 +41,14 @@ dr_check "sparse file stays sparse" test "$(du -k "$T/rst$src/sparse.img" | cut 
 dr_check "hard links are restored as links" \
     test "$(stat -c %i "$T/rst$src/hard-1")" = "$(stat -c %i "$T/rst$src/a/b/hard-2")"
 dr_check "the fifo is restored" test -p "$T/rst$src/fifo"
+if [ "$(id -u)" = 0 ]; then
+    dr_check "a set-id file of another owner keeps owner and mode (1234:5678 6755)" \
+        test "$(stat -c '%u:%g %a' "$T/rst$src/a/other-setid")" = "1234:5678 6755"
+    dr_check "a plain file of another owner keeps owner and mode (4321:8765 640)" \
+        test "$(stat -c '%u:%g %a' "$T/rst$src/a/other-plain")" = "4321:8765 640"
+    dr_check "the restoring user's own files keep theirs (0:0 600)" \
+        test "$(stat -c '%u:%g %a' "$T/rst$src/a/empty")" = "0:0 600"
+fi
 
 dr_must_fail 1 "restore refuses to overwrite existing files" drrepo restore latest --target "$T/rst"
 dr_check "the refusal names the file and --overwrite" grep -q "overwrit" "$T/err"
