@@ -22,16 +22,16 @@ mkdir -p "$SRC/small" "$T/states"
 declare -A SNAP STATE_OF
 
 # state N: big (1.5 MB) owned by state N only, so forgetting it frees whole packs; shared, the
-# same in all states; 8 small files (200 KB) of which two change per state, so packs die partly
-# and prune repacks; a text file. The chunker key is new in every repository, so what prune copies
-# varies from run to run: with 100 KB small files it was one pack in one run of eight, and the
-# cases that kill at the second new pack found none; at 200 KB it is 2.7-3.1 MB (3 packs) in 36 runs
-# of 36
+# same in all states; 16 small files (200 KB) of which four change per state, so packs die partly
+# and prune repacks; a text file. The chunker key is new in every repository and records go to
+# packs at random, so what prune copies varies from run to run: with 8 small files (two changing)
+# it was 1.2-2.5 MB, one new pack in some runs, and the cases that kill at the second new pack
+# found none; 16 small files double it
 make_state() {
     local n=$1 k
     "$TOOL" gen "$SRC/big" 1536K $((1000 + n))
     [ -e "$SRC/shared" ] || "$TOOL" gen "$SRC/shared" 1M 7
-    for k in $(seq 1 8); do
+    for k in $(seq 1 16); do
         if [ ! -e "$SRC/small/s$k" ] || [ $(((k + n) % 4)) -eq 0 ]; then
             "$TOOL" gen "$SRC/small/s$k" 200K $((100 * n + k))
         fi
