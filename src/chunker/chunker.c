@@ -219,9 +219,18 @@ static size_t tpaes_scan(const struct dr_chunker *c, const uint8_t *data, size_t
             d = tp_xmul(d) ^ c->out64[data[n + j - GEAR_WINDOW]] ^ c->gear[data[n + j]];
         }
         dr_crypto_aes128_ecb(c->aes_key, (const uint8_t *)in, (uint8_t *)out, k);
-        for (j = 0; j < k; j++) {
-            uint64_t mask = n + j < c->avg ? c->mask_s : c->mask_l;
-            if ((le64toh(out[2 * j]) & mask) == 0) {
+        /* cuts are rare (one position in 2^(bits-2) at most): a pass without branches finds
+         * whether the batch has one, and only then is the first looked for */
+        size_t split = n < c->avg ? DR_MIN(k, (size_t)c->avg - n) : 0; /* j < split: mask_s */
+        uint64_t hit = 0;
+        for (j = 0; j < split; j++) {
+            hit |= (le64toh(out[2 * j]) & c->mask_s) == 0;
+        }
+        for (j = split; j < k; j++) {
+            hit |= (le64toh(out[2 * j]) & c->mask_l) == 0;
+        }
+        for (j = 0; hit && j < k; j++) {
+            if ((le64toh(out[2 * j]) & (j < split ? c->mask_s : c->mask_l)) == 0) {
                 return n + j;
             }
         }
