@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "drrepo/error.h"
+#include "drrepo/fault.h"
 #include "drrepo/fs.h"
 #include "drrepo/layout.h"
 #include "drrepo/mem.h"
@@ -357,7 +358,9 @@ static bool cache_get(struct dr_read_cache *c, const struct dr_id *pack, uint64_
         dr_error_clear();
         return false;
     }
-    if (dr_fs_pread_full(c->fd, (uint8_t *)out->buf + out->len, end - start, foff + start,
+    /* tests fail the read here (t0800) to see the get go to the backend */
+    if (DR_FAULT_POINT("read.cache.get") < 0 ||
+        dr_fs_pread_full(c->fd, (uint8_t *)out->buf + out->len, end - start, foff + start,
                          "the read cache") < 0) {
         dr_error_clear(); /* a cache: the get goes to the backend instead */
         return false;
@@ -387,7 +390,9 @@ static void cache_put(struct dr_read_cache *c, const struct dr_id *pack, const u
         c->used += len;
     }
     pthread_mutex_unlock(&c->mu);
-    if (!room || dr_fs_pwrite_full(c->fd, data, len, foff, "the read cache") < 0) {
+    /* tests fail the write here (t0800: a full cache disk) to see the pack not kept */
+    if (!room || DR_FAULT_POINT("read.cache.put") < 0 ||
+        dr_fs_pwrite_full(c->fd, data, len, foff, "the read cache") < 0) {
         dr_error_clear();
         return;
     }

@@ -76,6 +76,22 @@ gets=$(dr_json_field gets)
 dr_check "they restore byte-identical" dr_same_tree "$T/many" "$T/rmany$T/many"
 dr_check "batches of files share packs: one GET per pack still ($gets GETs, $PM packs)" \
     test "$PM" -ge 3 -a "$gets" -ge 1 -a $((gets * 10)) -le $((PM * 11))
+# the cache is only a cache: when its file cannot be written (a full cache disk) or read, the
+# restore fetches from the bucket instead, with more GETs, and the result is the same
+if [ "${DR_FAULTS_BUILT:-0}" = 1 ]; then
+    for point in read.cache.put read.cache.get; do
+        rm -rf "$T/rmany"
+        dr_expect_success "restore of the 900 files, every $point failing" \
+            env DR_FAULT="$point:fail" DRREPO_CACHE_DIR="$T/cache-many" "$DRREPO" -r "$RM" \
+            restore latest --target "$T/rmany" --json
+        fgets=$(dr_json_field gets)
+        dr_check "$point failing: byte-identical still" dr_same_tree "$T/many" "$T/rmany$T/many"
+        dr_check "$point failing: the gets went to the bucket ($fgets GETs against $gets)" \
+            test "$fgets" -gt "$gets"
+    done
+else
+    echo "# the read cache's failure cases need a build with -DDR_FAULTS=ON"
+fi
 
 rm -rf "$T/r2"
 dr_expect_success "restore snapshot 2 with a new cache directory (index built from the bucket)" \
