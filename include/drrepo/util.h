@@ -21,5 +21,8 @@ void dr_sleep_ms(long ms);
 void dr_time_format(int64_t ns, char *out, size_t outlen);
 /* Formats a byte count as "1.5 MiB" into out. */
 void dr_size_format(uint64_t n, char *out, size_t outlen);
+/* The qsort and bsearch comparison of two elements of an array of strings (char *): strcmp
+ * order. */
+int dr_strp_cmp(const void *a, const void *b);
 
 #endif

@@ -143,7 +143,8 @@ void dr_chunker_init(struct dr_chunker *c, const struct dr_chunker_params *p, co
         c->mask_s = low_mask(bits + 2);
         c->mask_l = low_mask(bits - 2);
     } else {
-        derive_table(key, "drrepo-gear-v1", 14, c->gear);
+        static const char glabel[] = "drrepo-gear-v1";
+        derive_table(key, glabel, sizeof(glabel) - 1, c->gear);
         memset(c->out64, 0, sizeof(c->out64));
         memset(c->aes_key, 0, sizeof(c->aes_key));
         c->mask_s = top_mask(bits + 2);

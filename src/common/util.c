@@ -128,3 +128,8 @@ int dr_parse_duration(const char *s, int64_t *out_ns)
     *out_ns = (int64_t)(v * mult * 1e9);
     return 0;
 }
+
+int dr_strp_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}

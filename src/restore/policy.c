@@ -193,11 +193,6 @@ static char *child_path(const char *spath, const char *name)
     return dr_xasprintf("%s%s%s", spath, l && spath[l - 1] == '/' ? "" : "/", name);
 }
 
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static bool excluded(const struct dr_restore_opts *o, const char *spath)
 {
     return o->nexcludes && dr_pattern_match_any(o->excludes, o->nexcludes, spath);
@@ -265,7 +260,7 @@ int dr_restore_delete_extra(struct restore *rs, struct rdir *d)
     }
     /* the walk gives names in tree order (bytewise); sorted again not to depend on it */
     if (d->nnames) {
-        qsort(d->names, d->nnames, sizeof(*d->names), cmp_name);
+        qsort(d->names, d->nnames, sizeof(*d->names), dr_strp_cmp);
     }
     DIR *dir = open_entries(d->fd, ".");
     if (!dir) {
@@ -278,7 +273,7 @@ int dr_restore_delete_extra(struct restore *rs, struct rdir *d)
     while ((e = readdir(dir)) != NULL) {
         const char *name = e->d_name;
         if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || dr_fs_tmp_pid(name) > 0 ||
-            (d->nnames && bsearch(&name, d->names, d->nnames, sizeof(*d->names), cmp_name))) {
+            (d->nnames && bsearch(&name, d->names, d->nnames, sizeof(*d->names), dr_strp_cmp))) {
             continue; /* the snapshot's, or a temporary file (this restore's or a live one's) */
         }
         DR_GROW(extra, aextra, nextra + 1);
@@ -286,7 +281,7 @@ int dr_restore_delete_extra(struct restore *rs, struct rdir *d)
     }
     closedir(dir);
     if (nextra) {
-        qsort(extra, nextra, sizeof(*extra), cmp_name);
+        qsort(extra, nextra, sizeof(*extra), dr_strp_cmp);
     }
     int rc = 0;
     for (size_t i = 0; i < nextra; i++) {

@@ -80,7 +80,6 @@ struct run {
     int rc;
     struct dr_error_saved err;
     struct dr_read_stats reads;
-    struct dr_read_params rp; /* every batch's run: with a cache of packs over a network */
 };
 
 struct restore {

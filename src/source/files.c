@@ -69,11 +69,6 @@ enum dir_read {
 static int walk_dir(struct walk *w, const struct entry *e, const struct dr_id *ptree,
                     struct dr_id *out_tree, enum dir_read *out_read);
 
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* lstat, or a path that vanished when the fault point "backup.lstat" is armed with "fail". */
 static int entry_stat(const struct entry *e, struct stat *st)
 {
@@ -321,7 +316,7 @@ static int walk_dir(struct walk *w, const struct entry *e, const struct dr_id *p
         d = NULL;
     }
     if (nnames) {
-        qsort(names, nnames, sizeof(*names), name_cmp);
+        qsort(names, nnames, sizeof(*names), dr_strp_cmp);
     }
     /* the files whose files-cache records wait for their chunks (see walk_entry) */
     bool *remember = nnames ? dr_xcalloc(nnames, sizeof(*remember)) : NULL;
@@ -515,11 +510,6 @@ static char *normalize(const char *path)
     return outp;
 }
 
-static int str_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int walk_paths(struct walk *w, struct dr_snapshot *s)
 {
     size_t n = w->o->npaths;
@@ -536,7 +526,7 @@ static int walk_paths(struct walk *w, struct dr_snapshot *s)
         }
     }
     if (rc >= 0) {
-        qsort(paths, n, sizeof(*paths), str_cmp);
+        qsort(paths, n, sizeof(*paths), dr_strp_cmp);
         /* drop duplicates and paths inside another given path */
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {

@@ -29,6 +29,7 @@
 #include "drrepo/fs.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
+#include "drrepo/util.h"
 
 #define PLAN "plan"
 #define LOCK "lock"
@@ -132,11 +133,6 @@ int dr_wal_spool_pushed(const char *dir, const char *name)
     return marked(dir, name, ".fail", true) ? -1 : 0;
 }
 
-static int cmp_str(const void *x, const void *y)
-{
-    return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 /* The WAL file names PostgreSQL marked ready to archive in waldir (archive_status/NAME.ready),
  * sorted: history files first, then segments in order. */
 static int ready_files(const char *waldir, char ***out, size_t *out_n)
@@ -171,7 +167,7 @@ static int ready_files(const char *waldir, char ***out, size_t *out_n)
     }
     closedir(d);
     if (n) {
-        qsort(v, n, sizeof(v[0]), cmp_str);
+        qsort(v, n, sizeof(v[0]), dr_strp_cmp);
     }
     *out = v;
     *out_n = n;
