@@ -74,13 +74,20 @@ enum dr_blob_enc {
 #define DR_CHUNKER_TOEPLITZ_AES_V1 2u /* format/chunker.md "toeplitz-aes" */
 
 /* Fixed-size chunking (format/chunker.md "Fixed blocks"): blocks are multiples of the unit, the
- * page size of PostgreSQL relation files; a base backup's relation files are cut in blocks of
- * DR_PG_REL_BLOCK (docs/PERFORMANCE.md has the measurement behind the size), at most
- * DR_PG_REL_DIR_CHUNKS of them per directory: a directory is one tree blob, 36 bytes per chunk,
- * and half of DR_TREE_MAX in fixed blocks leaves the other half for the rest. */
+ * page size of PostgreSQL relation files. The writer policy relation-pages-v2 (format/chunker.md):
+ * a base backup's relation files are cut in blocks of DR_PG_REL_BLOCK, one page (docs/
+ * PERFORMANCE.md has the measurement behind the size). A relation file of at least
+ * DR_PG_LIST_MIN blocks keeps its chunks in a chunk list (format/chunklist.md), a change to the
+ * parent snapshot's list of the same file while the chain stays within DR_PG_LIST_DEPTH and the
+ * change holds at most a quarter of the chunks; a full list otherwise. Smaller relation files
+ * list their blocks in the tree, at most DR_PG_REL_DIR_CHUNKS of them per directory: a
+ * directory is one tree blob, 36 bytes per chunk, and half of DR_TREE_MAX in fixed blocks leaves
+ * the other half for the rest. */
 #define DR_CHUNK_FIXED_UNIT 8192u
-#define DR_PG_REL_BLOCK (32u * 1024)
+#define DR_PG_REL_BLOCK 8192u
 #define DR_PG_REL_DIR_CHUNKS (DR_TREE_MAX / 2 / 36)
+#define DR_PG_LIST_MIN 8u
+#define DR_PG_LIST_DEPTH 16u
 
 /* Defaults chosen at init. */
 #define DR_DEFAULT_CHUNK_MIN (512u * 1024)

@@ -50,8 +50,11 @@ struct dr_source_sink {
      * pending chunks); called only for the files read_file asked it for. Errors: repository
      * errors. */
     int (*remember)(void *arg, const char *path, const struct dr_node *n);
-    /* Waits for pending chunks, sorts and encodes t and stores it as a tree blob. */
-    int (*put_tree)(void *arg, struct dr_tree *t, struct dr_id *out);
+    /* Waits for pending chunks, sorts and encodes t and stores it as a tree blob. A file node
+     * that the source marked DR_NODE_F_LISTED gets a chunk list (format/chunklist.md): a change
+     * to the list of the node of the same name in pt, the parent snapshot's tree of the same
+     * directory (NULL: none), where the writer policy allows, else a full list. */
+    int (*put_tree)(void *arg, struct dr_tree *t, const struct dr_tree *pt, struct dr_id *out);
     /* Looks for the parent snapshot (same host and the paths already added to s); sets
      * s->parent and *out_tree and returns true when there is one. */
     bool (*parent)(void *arg, struct dr_snapshot *s, struct dr_id *out_tree);

@@ -29,6 +29,11 @@ enum dr_node_type {
 /* Directories only: the directory could not be read, or not to the end, when the snapshot was
  * taken; its tree holds the entries that were read (none if it could not be opened). */
 #define DR_NODE_F_INCOMPLETE 0x4u
+/* Files, tree version 2 only: the chunks are in a chunk-list blob (format/chunklist.md) that the
+ * node names by `list`. dr_tree_decode leaves such a node without chunks; dr_repo_tree_load
+ * expands it (chunks, chunk_sizes, and the list blobs it read in lists). The encoder writes the
+ * list id and ignores the chunks. A tree with such a node is written as version 2. */
+#define DR_NODE_F_LISTED 0x8u
 
 struct dr_range {
     uint64_t off, len;
@@ -53,12 +58,27 @@ struct dr_node {
     uint32_t *chunk_sizes; /* owned, nchunks */
     uint32_t ndamaged;
     struct dr_range *damaged; /* owned, ndamaged */
+    struct dr_id list;        /* DR_NODE_F_LISTED: the head of the file's chunk list */
+    uint32_t list_depth;      /* once expanded: the head's depth (format/chunklist.md) */
+    uint32_t nlists;          /* once expanded: the list blobs read, head first; they are */
+    struct dr_id *lists;      /* referenced by the node like its chunks (owned, nlists) */
 };
 
 struct dr_tree {
     size_t n, alloc;
     struct dr_node *nodes;
 };
+
+/* The data blobs a node references, which reference counts, check, prune and copy follow: a
+ * file's chunks, then the chunk lists it was expanded from. i < dr_node_nrefs(n). */
+static inline uint32_t dr_node_nrefs(const struct dr_node *n)
+{
+    return n->nchunks + n->nlists;
+}
+static inline const struct dr_id *dr_node_ref(const struct dr_node *n, uint32_t i)
+{
+    return i < n->nchunks ? &n->chunks[i] : &n->lists[i - n->nchunks];
+}
 
 /* Releases everything a node owns and zeroes it. */
 void dr_node_release(struct dr_node *n);

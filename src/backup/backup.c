@@ -18,12 +18,21 @@
 
 #define READ_SIZE (1u << 20)
 
-static int store_tree(struct dr_backup *b, struct dr_tree *t, struct dr_id *out)
+static int store_tree(struct dr_backup *b, struct dr_tree *t, const struct dr_tree *pt,
+                      struct dr_id *out)
 {
     struct dr_buf enc = DR_BUF_INIT(DR_TREE_MAX);
     int rc = dr_pipeline_drain(b->w);
     if (rc >= 0) {
         dr_tree_sort(t);
+    }
+    for (size_t i = 0; rc >= 0 && i < t->n; i++) {
+        struct dr_node *n = &t->nodes[i];
+        if (n->type == DR_NODE_FILE && (n->flags & DR_NODE_F_LISTED) && !n->nlists) {
+            rc = dr_backup_put_list(b, n, pt ? dr_tree_find(pt, n->name) : NULL);
+        }
+    }
+    if (rc >= 0) {
         rc = dr_tree_encode(t, &enc);
     }
     if (rc >= 0) {
@@ -128,9 +137,9 @@ static int sink_remember(void *arg, const char *path, const struct dr_node *n)
     return rc;
 }
 
-static int sink_put_tree(void *arg, struct dr_tree *t, struct dr_id *out)
+static int sink_put_tree(void *arg, struct dr_tree *t, const struct dr_tree *pt, struct dr_id *out)
 {
-    return store_tree(arg, t, out);
+    return store_tree(arg, t, pt, out);
 }
 
 static bool sink_parent(void *arg, struct dr_snapshot *s, struct dr_id *out_tree)

@@ -209,8 +209,8 @@ static int ref_tree(struct chk *c, struct dr_buf *path, const struct dr_id *id, 
     size_t base = path->len;
     for (size_t i = 0; rc >= 0 && i < t.n; i++) {
         struct dr_node *n = &t.nodes[i];
-        for (uint32_t k = 0; rc >= 0 && k < n->nchunks; k++) {
-            rc = ref_chunk(c, &n->chunks[k], delta);
+        for (uint32_t k = 0; rc >= 0 && k < dr_node_nrefs(n); k++) {
+            rc = ref_chunk(c, dr_node_ref(n, k), delta);
         }
         if (rc >= 0 && n->type == DR_NODE_DIR) {
             rc = add_name(path, base, n->name);
@@ -313,8 +313,8 @@ static int walk_node(void *arg, const char *path, struct dr_node *n)
 {
     struct chk *c = arg;
     int rc = 0;
-    for (uint32_t k = 0; rc >= 0 && k < n->nchunks; k++) {
-        rc = visit_blob(c, &n->chunks[k], path, false);
+    for (uint32_t k = 0; rc >= 0 && k < dr_node_nrefs(n); k++) {
+        rc = visit_blob(c, dr_node_ref(n, k), path, false);
     }
     return rc < 0 ? rc : 0;
 }

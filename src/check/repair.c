@@ -312,7 +312,12 @@ static int repair_file(struct rep *p, struct dr_node *n, const char *path)
     free(n->damaged);
     n->damaged = ranges;
     n->ndamaged = (uint32_t)nr;
-    n->flags |= DR_NODE_F_DAMAGED;
+    /* the repaired file lists what is left in its tree: its chunk list (still whole, and kept
+     * by the snapshots that share it) would name the lost blobs */
+    n->flags = (n->flags & ~DR_NODE_F_LISTED) | DR_NODE_F_DAMAGED;
+    free(n->lists);
+    n->lists = NULL;
+    n->nlists = 0;
     return 1;
 }
 

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "drrepo/copy.h"
+
+#include "drrepo/chunklist.h"
 #include "drrepo/error.h"
 #include "drrepo/interrupt.h"
 #include "drrepo/log.h"
@@ -135,6 +137,31 @@ static const struct copied *find_copied(const struct dr_copy *c, const struct dr
     return NULL;
 }
 
+/* A file with a chunk list (format/chunklist.md) gets a full list of its chunks' target ids in
+ * the target, once per list of the source: a change to an earlier list names chunks of earlier
+ * snapshots, which the target may not have (they need not be copied to read this one), so the
+ * chain is not copied as it is. Called with the target's pipeline drained. */
+static int copy_list(struct dr_copy *c, struct dr_node *n)
+{
+    struct idmap_entry *e = idmap_find(&c->map, &n->list);
+    if (e) {
+        n->list = e->dst;
+        return 0;
+    }
+    struct dr_buf enc = DR_BUF_INIT(DR_BLOB_MAX);
+    struct dr_id dst;
+    int rc = dr_chunklist_encode_full(n->chunks, n->chunk_sizes, n->nchunks, &enc);
+    if (rc >= 0) {
+        rc = dr_pipeline_put_now(c->w, DR_BLOB_DATA, (const uint8_t *)enc.buf, enc.len, &dst);
+    }
+    dr_buf_release(&enc);
+    if (rc >= 0) {
+        idmap_add(&c->map, &n->list)->dst = dst;
+        n->list = dst;
+    }
+    return rc;
+}
+
 /* The data blobs of t's files that the run has not met: read from the source in one stream and
  * handed to the target's pipeline; then every chunk id of t is replaced by the target's. */
 static int copy_chunks(struct dr_copy *c, struct dr_tree *t)
@@ -187,6 +214,9 @@ static int copy_chunks(struct dr_copy *c, struct dr_tree *t)
         struct dr_node *n = &t->nodes[i];
         for (uint32_t k = 0; n->type == DR_NODE_FILE && k < n->nchunks; k++) {
             n->chunks[k] = idmap_find(&c->map, &n->chunks[k])->dst;
+        }
+        if (n->type == DR_NODE_FILE && (n->flags & DR_NODE_F_LISTED)) {
+            rc = copy_list(c, n);
         }
     }
     free(got);

@@ -14,7 +14,10 @@
 #include "drrepo/mem.h"
 #include "drrepo/reader.h"
 
-#define TREE_VERSION 1u
+/* Version 1 trees are still written when no node needs version 2 (a node with its chunks in a
+ * chunk list), so that older readers read every tree they could before. */
+#define TREE_VERSION 2u
+#define TREE_VERSION_LISTS 2u
 #define TREE_HDR_LEN (DR_MAGIC_LEN + 4 + 4)
 /* type(1) + name_len(2) + mode, uid, gid (12) + user_len, group_len (2) + mtime, ctime, size,
  * dev, inode (40) + nlink (4) + rdev (8) + flags (4): the fixed part of a record after rec_len. */
@@ -49,6 +52,7 @@ void dr_node_release(struct dr_node *n)
     free(n->chunks);
     free(n->chunk_sizes);
     free(n->damaged);
+    free(n->lists);
     memset(n, 0, sizeof(*n));
 }
 
@@ -117,6 +121,19 @@ static bool type_known(uint8_t type)
  * NULL when they are consistent, or what is wrong (for the caller's message). */
 static const char *check_file(const struct dr_node *n)
 {
+    if (n->flags & DR_NODE_F_LISTED) {
+        /* the list is the whole content: no damage, no record encoding; the sizes are checked
+         * once it is expanded, when it has its chunks */
+        if (n->ndamaged || (n->flags & (DR_NODE_F_DAMAGED | DR_NODE_F_RECORDS))) {
+            return "file with a chunk list that is also damaged or record-encoded";
+        }
+        if (dr_id_is_zero(&n->list)) {
+            return "file with a chunk list of id zero";
+        }
+        if (n->nchunks == 0) {
+            return NULL;
+        }
+    }
     uint64_t sum = 0;
     for (uint32_t i = 0; i < n->nchunks; i++) {
         if (__builtin_add_overflow(sum, (uint64_t)n->chunk_sizes[i], &sum)) {
@@ -185,7 +202,7 @@ static int enc_check_node(const struct dr_node *n, size_t i, const struct dr_nod
         if (why) {
             return dr_errorf(DR_EUSAGE, "tree node '%s': %s", n->name, why);
         }
-    } else if (n->nchunks || n->ndamaged) {
+    } else if (n->nchunks || n->ndamaged || (n->flags & DR_NODE_F_LISTED)) {
         return dr_errorf(DR_EUSAGE, "tree node '%s': only files have chunks", n->name);
     }
     return 0;
@@ -231,6 +248,11 @@ static int enc_node(struct dr_buf *b, const struct dr_node *n)
         size_t tl = strlen(n->target);
         rc = rc ? rc : dr_buf_add_u16le(b, (uint16_t)tl);
         rc = rc ? rc : dr_buf_add(b, n->target, tl);
+    } else if (n->type == DR_NODE_FILE && (n->flags & DR_NODE_F_LISTED)) {
+        /* no chunks and no ranges here: the list holds them */
+        rc = rc ? rc : dr_buf_add_u32le(b, 0);
+        rc = rc ? rc : dr_buf_add_u32le(b, 0);
+        rc = rc ? rc : dr_buf_add(b, n->list.b, DR_ID_LEN);
     } else if (n->type == DR_NODE_FILE) {
         rc = rc ? rc : dr_buf_add_u32le(b, n->nchunks);
         for (uint32_t i = 0; rc == 0 && i < n->nchunks; i++) {
@@ -267,8 +289,14 @@ int dr_tree_encode(const struct dr_tree *t, struct dr_buf *out)
         }
     }
 
+    uint32_t version = 1;
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->nodes[i].type == DR_NODE_FILE && (t->nodes[i].flags & DR_NODE_F_LISTED)) {
+            version = TREE_VERSION_LISTS;
+        }
+    }
     rc = dr_buf_add(&b, DR_MAGIC_TREE, DR_MAGIC_LEN);
-    rc = rc ? rc : dr_buf_add_u32le(&b, TREE_VERSION);
+    rc = rc ? rc : dr_buf_add_u32le(&b, version);
     rc = rc ? rc : dr_buf_add_u32le(&b, (uint32_t)t->n);
     for (size_t i = 0; rc == 0 && i < t->n; i++) {
         rc = enc_node(&b, &t->nodes[i]);
@@ -316,6 +344,17 @@ static char *dec_owner(struct dr_reader *r, bool *bad)
 
 static int dec_file(struct dr_reader *r, struct dr_node *n, size_t i)
 {
+    if (n->flags & DR_NODE_F_LISTED) {
+        uint32_t nc = dr_rd_u32le(r);
+        uint32_t nd = dr_rd_u32le(r);
+        dr_rd_copy(r, n->list.b, DR_ID_LEN);
+        if (dr_rd_ok(r) && (nc || nd)) {
+            return CORRUPT("tree node %zu: file with a chunk list has chunks or ranges of its own",
+                           i);
+        }
+        const char *why = dr_rd_ok(r) ? check_file(n) : NULL;
+        return why ? CORRUPT("tree node %zu: %s", i, why) : 0;
+    }
     uint32_t nc = dr_rd_u32le(r);
     /* Bound by what the record still holds before allocating. */
     if (!dr_rd_ok(r) || nc > dr_rd_left(r) / CHUNK_REC_LEN) {
@@ -351,7 +390,8 @@ static int dec_file(struct dr_reader *r, struct dr_node *n, size_t i)
 
 /* Decodes the record body in r (exactly rec_len bytes) into n. Fields past the known ones are
  * ignored: a newer writer may append to a record without changing the version. */
-static int dec_node(struct dr_reader *r, struct dr_node *n, size_t i, const struct dr_node *prev)
+static int dec_node(struct dr_reader *r, struct dr_node *n, size_t i, const struct dr_node *prev,
+                    uint32_t version)
 {
     bool bad = false;
 
@@ -387,6 +427,9 @@ static int dec_node(struct dr_reader *r, struct dr_node *n, size_t i, const stru
     n->nlink = dr_rd_u32le(r);
     n->rdev = dr_rd_u64le(r);
     n->flags = dr_rd_u32le(r);
+    if (version < TREE_VERSION_LISTS || n->type != DR_NODE_FILE) {
+        n->flags &= ~DR_NODE_F_LISTED; /* not defined there: ignored, as every unknown bit */
+    }
     if (!dr_rd_ok(r)) {
         return CORRUPT("tree node %zu ('%s'): record too short", i, n->name);
     }
@@ -441,7 +484,7 @@ int dr_tree_decode(const uint8_t *p, size_t len, struct dr_tree *t)
         return dr_errorf(DR_EUNSUPPORTED, "tree version %u is newer than this build supports (%u)",
                          version, TREE_VERSION);
     }
-    if (version != TREE_VERSION) {
+    if (version == 0) {
         return CORRUPT("tree has invalid version %u", version);
     }
     if (count > DR_TREE_NODES_MAX || count > dr_rd_left(&r) / NODE_MIN_LEN) {
@@ -462,7 +505,7 @@ int dr_tree_decode(const uint8_t *p, size_t len, struct dr_tree *t)
         dr_rd_init(&rec, dr_rd_bytes(&r, rec_len), rec_len);
         /* Count the node first so that out: releases whatever dec_node allocated. */
         t->n++;
-        rc = dec_node(&rec, &t->nodes[i], i, i ? &t->nodes[i - 1] : NULL);
+        rc = dec_node(&rec, &t->nodes[i], i, i ? &t->nodes[i - 1] : NULL, version);
         if (rc < 0) {
             goto out;
         }
@@ -470,6 +513,17 @@ int dr_tree_decode(const uint8_t *p, size_t len, struct dr_tree *t)
     if (dr_rd_left(&r) != 0) {
         rc = CORRUPT("tree has %zu bytes after its %u nodes", dr_rd_left(&r), count);
         goto out;
+    }
+    if (version == TREE_VERSION_LISTS) {
+        /* canonical: a tree without a chunk list is written as version 1 */
+        bool listed = false;
+        for (size_t i = 0; i < t->n; i++) {
+            listed |= (t->nodes[i].flags & DR_NODE_F_LISTED) != 0;
+        }
+        if (!listed) {
+            rc = CORRUPT("tree of version 2 has no file with a chunk list");
+            goto out;
+        }
     }
 out:
     if (rc < 0) {

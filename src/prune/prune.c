@@ -413,8 +413,8 @@ static int mark_node(void *arg, const char *path, struct dr_node *n)
     (void)path;
     struct del *d = arg;
     int rc = 0;
-    for (uint32_t k = 0; rc >= 0 && k < n->nchunks; k++) {
-        rc = dr_workset_set_add(d->ws, &n->chunks[k]);
+    for (uint32_t k = 0; rc >= 0 && k < dr_node_nrefs(n); k++) {
+        rc = dr_workset_set_add(d->ws, dr_node_ref(n, k));
     }
     return rc < 0 ? rc : 0;
 }

@@ -186,7 +186,7 @@ static int walk_entry(struct walk *w, const struct entry *e, const char *name,
             /* a mount point: kept as an empty directory, like restic and tar do */
             struct dr_tree empty;
             dr_tree_init(&empty);
-            rc = w->sink->put_tree(w->sink->arg, &empty, &n->subtree);
+            rc = w->sink->put_tree(w->sink->arg, &empty, NULL, &n->subtree);
             dr_tree_release(&empty);
         } else {
             enum dir_read got = DIR_READ_ALL;
@@ -285,7 +285,7 @@ static int walk_dir(struct walk *w, const struct entry *e, const struct dr_id *p
         w->sink->input_error(w->sink->arg);
         dr_tree_release(&pt);
         *out_read = DIR_READ_NONE;
-        return w->sink->put_tree(w->sink->arg, &t,
+        return w->sink->put_tree(w->sink->arg, &t, NULL,
                                  out_tree); /* kept, as an empty directory marked incomplete */
     }
     /* errno is cleared before each call: only readdir's own failure may mark the directory */
@@ -345,7 +345,7 @@ static int walk_dir(struct walk *w, const struct entry *e, const struct dr_id *p
         w->open_dirs--;
     }
     if (rc >= 0) {
-        rc = w->sink->put_tree(w->sink->arg, &t, out_tree);
+        rc = w->sink->put_tree(w->sink->arg, &t, NULL, out_tree);
     }
     /* the tree is stored: its files' chunk ids are final (put_tree sorted t by name) */
     for (size_t i = 0; i < nnames && rc >= 0; i++) {
@@ -437,7 +437,7 @@ static int walk_virtual(struct walk *w, const char *prefix, char **paths, size_t
         i = j;
     }
     if (rc >= 0) {
-        rc = w->sink->put_tree(w->sink->arg, &t, out_tree);
+        rc = w->sink->put_tree(w->sink->arg, &t, NULL, out_tree);
     }
     dr_tree_release(&t);
     dr_tree_release(&pt);

@@ -505,13 +505,14 @@ static int build(void *arg, const struct dr_source_sink *sink, struct dr_snapsho
         rc = count_all(ps, dbs, &before);
     }
     /* the snapshot's path names the server; with the host it makes the origin by which the
-     * parent is found: the latest earlier snapshot of this server (for --warn-size-change and
-     * the listings; deduplication needs no parent) */
+     * parent is found: the latest earlier snapshot of this server (for --warn-size-change, the
+     * listings, and the chunk lists of relation files, which are changes to the parent's;
+     * deduplication needs no parent) */
     char path[sizeof(ps->server) + 16];
     struct dr_id ptree;
     snprintf(path, sizeof(path), "postgresql://%s", ps->server);
     dr_snapshot_add_path(s, path);
-    (void)sink->parent(sink->arg, s, &ptree);
+    bool has_parent = sink->parent(sink->arg, s, &ptree);
     dr_snapshot_add_meta(s, "pg.version", ps->version);
     dr_snapshot_add_meta(s, "pg.system_identifier", ps->sysid);
     dr_snapshot_add_meta(s, "pg.dbname", ps->dbname);
@@ -521,7 +522,8 @@ static int build(void *arg, const struct dr_source_sink *sink, struct dr_snapsho
     if (rc < 0) {
         goto out;
     }
-    rc = dr_pg_stream_consume(copy_next, ps, sink, ps->server, s, &s->tree);
+    rc = dr_pg_stream_consume(copy_next, ps, sink, ps->server, s, has_parent ? &ptree : NULL,
+                              &s->tree);
     if (rc < 0) {
         goto out;
     }

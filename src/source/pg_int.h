@@ -30,13 +30,20 @@ typedef int (*dr_pg_msg_fn)(void *arg, const uint8_t **out, size_t *out_len);
 /* How a base backup's file at path (relative to the data directory, tablespaces under
  * pg_tblspc/<oid>/) of size bytes is chunked, the policy of format/chunker.md "Page-aligned
  * relation files": DR_PG_REL_BLOCK for a relation file (the main, _fsm or _vm fork or a
- * segment of one, under global/, base/<db>/ or pg_tblspc/<oid>/<version>/<db>/) while its
- * directory's fixed blocks, counted in *dir_chunks (0 for a new directory), stay within
- * DR_PG_REL_DIR_CHUNKS; 0 (content-defined) for anything else and for the files past that. */
+ * segment of one, under global/, base/<db>/ or pg_tblspc/<oid>/<version>/<db>/) that has a
+ * chunk list (dr_pg_file_listed), or whose directory's fixed blocks listed in the tree, counted
+ * in *dir_chunks (0 for a new directory), stay within DR_PG_REL_DIR_CHUNKS; 0 (content-defined)
+ * for anything else and for the small files past that. */
 uint32_t dr_pg_file_block(const char *path, uint64_t size, uint64_t *dir_chunks);
+/* Whether a relation file of size bytes in fixed blocks keeps its chunks in a chunk list
+ * (format/chunklist.md) rather than in its directory's tree: DR_PG_LIST_MIN blocks or more. */
+bool dr_pg_file_listed(uint64_t size);
 
+/* Consumes a base backup's COPY stream into trees through sink; ptree is the parent snapshot's
+ * root tree (NULL: none), whose chunk lists the new relation files' lists change. */
 DR_MUST_CHECK int dr_pg_stream_consume(dr_pg_msg_fn next, void *arg,
                                        const struct dr_source_sink *sink, const char *server,
-                                       struct dr_snapshot *s, struct dr_id *out_root);
+                                       struct dr_snapshot *s, const struct dr_id *ptree,
+                                       struct dr_id *out_root);
 
 #endif

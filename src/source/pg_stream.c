@@ -190,12 +190,20 @@ uint32_t dr_pg_file_block(const char *path, uint64_t size, uint64_t *dir_chunks)
     if (!p || *p != '\0') {
         return 0;
     }
+    if (dr_pg_file_listed(size)) {
+        return DR_PG_REL_BLOCK; /* its chunks go into a chunk list, not the tree */
+    }
     uint64_t n = size / DR_PG_REL_BLOCK + 1;
     if (*dir_chunks + n > DR_PG_REL_DIR_CHUNKS) {
         return 0; /* the directory's tree blob would not hold its chunk list */
     }
     *dir_chunks += n;
     return DR_PG_REL_BLOCK;
+}
+
+bool dr_pg_file_listed(uint64_t size)
+{
+    return size >= (uint64_t)DR_PG_LIST_MIN * DR_PG_REL_BLOCK;
 }
 
 static int add_file(struct dr_pg_consumer *c, struct dr_tar *tar, const struct dr_tar_entry *e,
@@ -215,6 +223,9 @@ static int add_file(struct dr_pg_consumer *c, struct dr_tar *tar, const struct d
     if (rc < 0) {
         dr_node_release(&n);
         return rc;
+    }
+    if (block && dr_pg_file_listed(want)) {
+        n.flags |= DR_NODE_F_LISTED; /* put_tree writes its chunk list */
     }
     DR_GROW(c->seen, c->aseen, c->nseen + 1);
     struct dr_pg_seen *sn = &c->seen[c->nseen++];
@@ -371,13 +382,20 @@ static int node_cmp(const void *a, const void *b)
 }
 
 /* Stores d's subdirectories, then d. A tablespace directory replaces its pg_tblspc symlink;
- * any other duplicate name is an error. */
+ * any other duplicate name is an error. pt is the parent snapshot's tree of the same directory
+ * (NULL: none), for the chunk lists of its relation files. */
 static int store_dir(struct dr_pg_consumer *c, struct dr_pg_dir *d, const char *path,
-                     struct dr_id *out)
+                     const struct dr_tree *pt, struct dr_id *out)
 {
     int rc = 0;
     for (size_t i = 0; rc >= 0 && i < d->nsubs; i++) {
         struct dr_pg_dir *sub = d->subs[i];
+        const struct dr_node *pn = pt ? dr_tree_find(pt, sub->name) : NULL;
+        struct dr_tree spt;
+        dr_tree_init(&spt);
+        if (pn && pn->type == DR_NODE_DIR) {
+            c->sink->load_tree(c->sink->arg, &pn->subtree, &spt);
+        }
         char *sp = *path ? dr_xasprintf("%s/%s", path, sub->name) : dr_xstrdup(sub->name);
         struct dr_node n = {0};
         if (sub->has_meta) {
@@ -392,7 +410,8 @@ static int store_dir(struct dr_pg_consumer *c, struct dr_pg_dir *d, const char *
             n.nlink = 1;
         }
         n.type = DR_NODE_DIR;
-        rc = store_dir(c, sub, sp, &n.subtree);
+        rc = store_dir(c, sub, sp, pn && pn->type == DR_NODE_DIR ? &spt : NULL, &n.subtree);
+        dr_tree_release(&spt);
         free(sp);
         if (rc >= 0) {
             dr_tree_add(&d->entries, &n);
@@ -432,7 +451,7 @@ static int store_dir(struct dr_pg_consumer *c, struct dr_pg_dir *d, const char *
     }
     t->n = w;
     c->sink->dir(c->sink->arg);
-    return c->sink->put_tree(c->sink->arg, t, out);
+    return c->sink->put_tree(c->sink->arg, t, pt, out);
 }
 
 static int store_manifest(struct dr_pg_consumer *c)
@@ -489,7 +508,8 @@ static int read_manifest(struct dr_pg_consumer *c)
 }
 
 int dr_pg_stream_consume(dr_pg_msg_fn next, void *arg, const struct dr_source_sink *sink,
-                         const char *server, struct dr_snapshot *s, struct dr_id *out_root)
+                         const char *server, struct dr_snapshot *s, const struct dr_id *ptree,
+                         struct dr_id *out_root)
 {
     struct dr_pg_consumer c = {
         .next = next,
@@ -504,7 +524,7 @@ int dr_pg_stream_consume(dr_pg_msg_fn next, void *arg, const struct dr_source_si
     /* the writer's policy, so that a later policy's snapshots can be told apart (what a reader
      * needs is only the chunk lists) */
     char policy[64];
-    snprintf(policy, sizeof(policy), "relation-pages-v1 %u", DR_PG_REL_BLOCK);
+    snprintf(policy, sizeof(policy), "relation-pages-v2 %u", DR_PG_REL_BLOCK);
     dr_snapshot_add_meta(s, "pg.chunking", policy);
     const uint8_t *m = NULL;
     size_t mlen = 0;
@@ -545,7 +565,13 @@ int dr_pg_stream_consume(dr_pg_msg_fn next, void *arg, const struct dr_source_si
         goto out;
     }
     struct dr_id root;
-    rc = store_dir(&c, &c.root, "", &root);
+    struct dr_tree pt;
+    dr_tree_init(&pt);
+    if (ptree) {
+        sink->load_tree(sink->arg, ptree, &pt);
+    }
+    rc = store_dir(&c, &c.root, "", ptree ? &pt : NULL, &root);
+    dr_tree_release(&pt);
     if (rc >= 0) {
         *out_root = root;
     }

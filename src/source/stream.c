@@ -68,7 +68,7 @@ int dr_source_stream_build(const struct dr_source_stream *st, const struct dr_so
         struct dr_tree t;
         dr_tree_init(&t);
         dr_tree_add(&t, &n);
-        rc = sink->put_tree(sink->arg, &t, &s->tree);
+        rc = sink->put_tree(sink->arg, &t, NULL, &s->tree);
         dr_tree_release(&t);
     } else {
         dr_node_release(&n);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drrepo/chunklist.h"
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 #include "drrepo/layout.h"
@@ -252,6 +253,77 @@ static void tree_cache_put(struct dr_repo *r, const struct dr_id *id, const char
     r->trees->bytes += len;
 }
 
+/* Reads the chain of chunk lists that n names, head first, into chain (at most
+ * DR_CHUNKLIST_DEPTH_MAX + 1: each base has the depth below its list's, down to 0). */
+static int list_chain(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_node *n,
+                      struct dr_chunklist *chain, uint32_t *out_n)
+{
+    struct dr_buf raw = DR_BUF_INIT(DR_BLOB_MAX);
+    struct dr_id id = n->list;
+    char hex[DR_ID_HEX_LEN + 1];
+    int rc = 0;
+    uint32_t k = 0;
+    for (;;) {
+        dr_buf_reset(&raw);
+        rc = dr_repo_blob_get(r, txn, DR_BLOB_DATA, &id, &raw);
+        if (rc >= 0) {
+            rc = dr_chunklist_decode((const uint8_t *)raw.buf, raw.len, &chain[k]);
+        }
+        if (rc >= 0) {
+            k++;
+            if (k > 1 && chain[k - 1].depth + 1 != chain[k - 2].depth) {
+                rc = dr_errorf(DR_ECORRUPT, "its base has depth %u under a list of depth %u",
+                               chain[k - 1].depth, chain[k - 2].depth);
+            }
+        }
+        if (rc < 0) {
+            rc = dr_error_wrap(rc, "chunk list %s", dr_id_hex(&id, hex));
+            break;
+        }
+        if (chain[k - 1].depth == 0) {
+            break;
+        }
+        id = chain[k - 1].base;
+    }
+    dr_buf_release(&raw);
+    *out_n = k;
+    return rc;
+}
+
+/* Gives a file node with a chunk list (DR_NODE_F_LISTED) its chunks: the chain's full list at
+ * the bottom, each change applied on top, and the list blobs read, which the node references. */
+static int expand_list(struct dr_repo *r, struct dr_index_txn *txn, struct dr_node *n)
+{
+    struct dr_chunklist chain[DR_CHUNKLIST_DEPTH_MAX + 1];
+    uint32_t k = 0;
+    int rc = list_chain(r, txn, n, chain, &k);
+    for (uint32_t i = k; rc >= 0 && i-- > 0;) {
+        rc = dr_chunklist_apply(&chain[i], &n->chunks, &n->chunk_sizes, &n->nchunks);
+        if (rc < 0) {
+            char hex[DR_ID_HEX_LEN + 1];
+            rc = dr_error_wrap(rc, "chunk list %s",
+                               dr_id_hex(i ? &chain[i - 1].base : &n->list, hex));
+        }
+    }
+    if (rc >= 0 && chain[0].total != n->size) {
+        rc = dr_errorf(DR_ECORRUPT, "chunk list holds %llu bytes, the file %llu",
+                       (unsigned long long)chain[0].total, (unsigned long long)n->size);
+    }
+    if (rc >= 0) {
+        n->list_depth = chain[0].depth;
+        n->nlists = k;
+        n->lists = dr_xcalloc(k, sizeof(*n->lists));
+        n->lists[0] = n->list;
+        for (uint32_t i = 1; i < k; i++) {
+            n->lists[i] = chain[i - 1].base;
+        }
+    }
+    for (uint32_t i = 0; i < k; i++) {
+        dr_chunklist_release(&chain[i]);
+    }
+    return rc < 0 ? dr_error_wrap(rc, "file '%s'", n->name) : 0;
+}
+
 int dr_repo_tree_load(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id,
                       struct dr_tree *t)
 {
@@ -271,7 +343,13 @@ int dr_repo_tree_load(struct dr_repo *r, struct dr_index_txn *txn, const struct 
         goto out;
     }
     rc = dr_tree_decode((const uint8_t *)raw.buf, raw.len, t);
+    for (size_t i = 0; rc >= 0 && i < t->n; i++) {
+        if (t->nodes[i].flags & DR_NODE_F_LISTED) {
+            rc = expand_list(r, txn, &t->nodes[i]);
+        }
+    }
     if (rc < 0) {
+        dr_tree_release(t);
         char hex[DR_ID_HEX_LEN + 1];
         rc = dr_error_wrap(rc, "tree %s", dr_id_hex(id, hex));
     }

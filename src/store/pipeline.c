@@ -100,7 +100,7 @@ struct dr_pipeline {
     pthread_cond_t cv_up;      /* upload queued or finished (under mu) */
     struct dr_index_txn *rtxn; /* the submitting thread's view of the index */
     struct dr_compressor *z;   /* the submitting thread's, for trees */
-    struct dr_buf treerec;
+    struct dr_buf nowrec;
     struct dr_pipeline_stats st;
     int failed;
     /* dry run (dr_pipeline_open_dry_run): the ids of the records that would have been added;
@@ -205,7 +205,7 @@ int dr_pipeline_open(struct dr_repo *r, struct dr_pipeline **out)
     }
     w->tpw = dr_pack_writer_new_version(r->keys, DR_BLOB_TREE, dr_repo_pack_version(r));
     w->z = dr_compressor_new(r->config.zstd_level);
-    dr_buf_init(&w->treerec, DR_BLOB_RECORD_MAX);
+    dr_buf_init(&w->nowrec, DR_BLOB_RECORD_MAX);
     int rc = dr_index_begin(r->index, false, &w->rtxn);
     if (rc < 0) {
         dr_pipeline_free(w);
@@ -293,7 +293,7 @@ void dr_pipeline_free(struct dr_pipeline *w)
     dr_pack_writer_free(w->tpw);
     dr_index_abort(w->rtxn);
     dr_compressor_free(w->z);
-    dr_buf_release(&w->treerec);
+    dr_buf_release(&w->nowrec);
     dr_workset_close(w->dry);
     free(w);
 }
@@ -645,6 +645,12 @@ int dr_pipeline_drain(struct dr_pipeline *w)
 int dr_pipeline_put_tree(struct dr_pipeline *w, const uint8_t *data, size_t len,
                          struct dr_id *out_id)
 {
+    return dr_pipeline_put_now(w, DR_BLOB_TREE, data, len, out_id);
+}
+
+int dr_pipeline_put_now(struct dr_pipeline *w, uint8_t type, const uint8_t *data, size_t len,
+                        struct dr_id *out_id)
+{
     if (w->failed) {
         return w->failed;
     }
@@ -652,13 +658,13 @@ int dr_pipeline_put_tree(struct dr_pipeline *w, const uint8_t *data, size_t len,
     dr_crypto_blob_id(w->r->keys, data, len, &id);
     w->st.blobs_seen++;
     w->st.bytes_seen += len;
-    if (!already_stored(w, DR_BLOB_TREE, &id)) {
-        dr_buf_reset(&w->treerec);
-        int rc = dr_blob_encode(w->r->keys, w->z, DR_BLOB_TREE, &id, data, len, &w->treerec);
+    if (!already_stored(w, type, &id)) {
+        dr_buf_reset(&w->nowrec);
+        int rc = dr_blob_encode(w->r->keys, w->z, type, &id, data, len, &w->nowrec);
         if (rc < 0) {
             return fail(w, rc);
         }
-        rc = add_record(w, DR_BLOB_TREE, &id, &w->treerec, len);
+        rc = add_record(w, type, &id, &w->nowrec, len);
         if (rc < 0) {
             return rc;
         }

@@ -198,6 +198,7 @@ static void copy_node(const struct dr_node *src, struct dr_node *dst)
         dst->damaged = dr_xmalloc(src->ndamaged * sizeof(*dst->damaged));
         memcpy(dst->damaged, src->damaged, src->ndamaged * sizeof(*dst->damaged));
     }
+    dst->lists = src->nlists ? dr_xmemdup(src->lists, src->nlists * sizeof(*src->lists)) : NULL;
 }
 
 int dr_repo_find_node(struct dr_repo *r, const struct dr_snapshot *s, const char *path,
@@ -316,10 +317,10 @@ static int refs_node(void *arg, const char *path, struct dr_node *n)
         return 0;
     }
     int rc = 0;
-    for (uint32_t c = 0; rc >= 0 && c < n->nchunks; c++) {
-        rc = dr_workset_set_add(rf->seen, &n->chunks[c]);
+    for (uint32_t c = 0; rc >= 0 && c < dr_node_nrefs(n); c++) {
+        rc = dr_workset_set_add(rf->seen, dr_node_ref(n, c));
         if (rc == 1) {
-            rc = ref_one(rf, &n->chunks[c]);
+            rc = ref_one(rf, dr_node_ref(n, c));
         }
     }
     return rc < 0 ? rc : 0;

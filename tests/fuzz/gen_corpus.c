@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "drrepo/chunklist.h"
 #include "drrepo/compress.h"
 #include "drrepo/crypto.h"
 #include "drrepo/error.h"
@@ -167,6 +168,35 @@ static void gen_tree(void)
     put("tree_fuzz", "trailing-bytes", -1, b.buf, b.len);
     dr_buf_release(&b);
     dr_tree_release(&t);
+
+    /* Version 2: a file with a chunk list beside one with its chunks in the tree. */
+    dr_tree_init(&t);
+    node(&t, "listed", DR_NODE_FILE, 0);
+    t.nodes[0].flags = DR_NODE_F_LISTED;
+    t.nodes[0].size = 16384;
+    fill_id(&t.nodes[0].list, 0x70);
+    node(&t, "plain", DR_NODE_FILE, 2);
+    put_tree("listed", &t);
+    dr_tree_release(&t);
+}
+
+/* Chunk lists (format/chunklist.md): a full list and a change to it that grows the file. */
+static void gen_chunklist(void)
+{
+    struct dr_id ids[4], base;
+    uint32_t sizes[4] = {8192, 8192, 8192, 100};
+    for (int i = 0; i < 4; i++) {
+        fill_id(&ids[i], (uint8_t)(0x10 * i));
+    }
+    struct dr_buf b = DR_BUF_INIT(DR_BLOB_MAX);
+    check(dr_chunklist_encode_full(ids, sizes, 3, &b), "chunk list encode");
+    put("chunklist_fuzz", "full", -1, b.buf, b.len);
+    dr_crypto_blob_id(key, b.buf, b.len, &base);
+    dr_buf_reset(&b);
+    fill_id(&ids[1], 0xe0);
+    check(dr_chunklist_encode_delta(&base, 0, ids, sizes, 3, ids, sizes, 4, &b), "delta encode");
+    put("chunklist_fuzz", "change", -1, b.buf, b.len);
+    dr_buf_release(&b);
 }
 
 static void snap_file(const struct dr_snapshot *s, struct dr_buf *body, struct dr_buf *file)
@@ -392,6 +422,7 @@ int main(int argc, char **argv)
     key = dr_keys_from_master(m);
 
     gen_tree();
+    gen_chunklist();
     gen_snapshot();
     gen_pack(DR_BLOB_DATA, 3, "pack-data", "hdr-data");
     gen_pack(DR_BLOB_TREE, 1, "pack-tree", "hdr-tree");

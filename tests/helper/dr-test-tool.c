@@ -31,6 +31,11 @@
  *                                            with about BLOBS new 48-byte blobs; BATCH snapshots
  *                                            share one pack flush (default: enough to fill a
  *                                            pack). See scale_gen below and bench/scale.sh.
+ *   dr-test-tool node-list REPO SNAPSHOTHEX PATH
+ *                                            how file PATH of the snapshot keeps its chunks
+ *                                            (password $DRREPO_PASSWORD): "list DEPTH NLISTS
+ *                                            NCHUNKS LISTID" for a chunk list (chunklist.md),
+ *                                            "tree NCHUNKS" for chunks in its tree
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -559,6 +564,41 @@ static int scale_gen(const char *repo, const char *snaps, const char *blobs, con
     return rc < 0 ? 1 : 0;
 }
 
+static int node_list(const char *repo, const char *snaphex, const char *path)
+{
+    struct dr_repo_open_opts o = {.location = repo, .password = getenv("DRREPO_PASSWORD")};
+    struct dr_repo *r = NULL;
+    struct dr_id id;
+    if (!o.password || dr_id_parse(snaphex, &id) < 0) {
+        return die("DRREPO_PASSWORD is not set, or a bad snapshot id");
+    }
+    int rc = dr_repo_open(&o, &r);
+    struct dr_snapshot s;
+    dr_snapshot_init(&s);
+    struct dr_node n = {0};
+    if (rc >= 0) {
+        rc = dr_repo_snapshot_load(r, &id, &s);
+    }
+    if (rc >= 0) {
+        rc = dr_repo_find_node(r, &s, path, &n);
+    }
+    if (rc >= 0 && (n.flags & DR_NODE_F_LISTED)) {
+        char hex[DR_ID_HEX_LEN + 1];
+        printf("list %u %u %u %s\n", n.list_depth, n.nlists, n.nchunks, dr_id_hex(&n.list, hex));
+    } else if (rc >= 0) {
+        printf("tree %u\n", n.nchunks);
+    }
+    if (rc < 0) {
+        die(dr_error_msg());
+    }
+    dr_node_release(&n);
+    dr_snapshot_release(&s);
+    if (r) {
+        dr_repo_close(r);
+    }
+    return rc < 0 ? 1 : 0;
+}
+
 /* LeakSanitizer asks the program whether to check at exit. This helper is not under test, and
  * the check costs tens of milliseconds at every exit, times the hundreds of files the shell tests
  * generate with it; drrepo itself keeps the check. */
@@ -603,6 +643,9 @@ int main(int argc, char **argv)
     }
     if (argc >= 5 && strcmp(argv[1], "scale-gen") == 0) {
         return scale_gen(argv[2], argv[3], argv[4], argc >= 6 ? argv[5] : NULL);
+    }
+    if (argc >= 5 && strcmp(argv[1], "node-list") == 0) {
+        return node_list(argv[2], argv[3], argv[4]);
     }
     if (argc >= 3 && strcmp(argv[1], "packs") == 0) {
         return packs(argv[2]);

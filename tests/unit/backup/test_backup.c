@@ -7,7 +7,11 @@
  * the snapshot's tree and every file's content read back from the repository; a second run of
  * the same content adds no data blob (deduplication); a source that fails (DR_ESOURCE) or
  * whose reader fails part way records no snapshot; a file added in fixed blocks (a PostgreSQL
- * relation file) is cut at every block boundary, the last chunk short, and reads back whole.
+ * relation file) is cut at every block boundary, the last chunk short, and reads back whole;
+ * a file marked for a chunk list (format/chunklist.md) gets a full list first, then changes to
+ * its parent's (one per snapshot, naming only the changed and added blocks), the parent's own
+ * list when nothing changed, and a full list again once the chain is DR_PG_LIST_DEPTH deep; each
+ * reads back whole, and its list blobs are referenced by its node.
  *
  * Kept in one file on purpose: the only call of the engine is run_backup() below. */
 #include <setjmp.h>
@@ -67,7 +71,13 @@ struct fake {
     int fail_build;    /* returned by build after the files when non-zero */
     size_t fail_after; /* the reader fails after this many bytes of "big" (0: never) */
     bool rel;          /* the root holds rel_files instead of etc/, big and small */
+    /* the root holds list_file only, marked for a chunk list and written against the parent
+     * snapshot's root; day d changes one block per earlier day, and adds grow blocks */
+    bool lists;
+    unsigned day, grow;
 };
+
+static const struct fake_file list_file = {"16385", 40 * 8192 + 100, 35, DR_PG_REL_BLOCK};
 
 /* Reads a file's content in odd-sized pieces, as a network source would deliver it. */
 struct reader {
@@ -94,12 +104,16 @@ static int fake_read(void *arg, uint8_t *buf, size_t len)
 }
 
 static int add_files(const struct dr_source_sink *sink, struct dr_tree *t,
-                     const struct fake_file *files, size_t n, size_t fail_after)
+                     const struct fake_file *files, size_t n, size_t fail_after,
+                     const struct fake *f)
 {
     for (size_t i = 0; i < n; i++) {
-        struct reader rd = {.len = files[i].size};
+        struct reader rd = {.len = files[i].size + (f->lists ? f->grow * 8192u : 0)};
         rd.data = dr_xmalloc(rd.len + 1);
         dr_test_fill(rd.data, rd.len, files[i].seed);
+        for (unsigned d = 1; f->lists && d <= f->day; d++) {
+            rd.data[(size_t)(d * 7 % 40) * 8192 + d] ^= 0x5a; /* a page changed in place */
+        }
         rd.fail_after = strcmp(files[i].name, "big") == 0 ? fail_after : 0;
         struct dr_node node = {0};
         node.name = dr_xstrdup(files[i].name);
@@ -115,6 +129,9 @@ static int add_files(const struct dr_source_sink *sink, struct dr_tree *t,
             dr_node_release(&node);
             return rc;
         }
+        if (f->lists) {
+            node.flags |= DR_NODE_F_LISTED;
+        }
         dr_tree_add(t, &node);
     }
     return 0;
@@ -126,16 +143,33 @@ static int fake_build(void *arg, const struct dr_source_sink *sink, struct dr_sn
     struct dr_tree root, etc;
     dr_tree_init(&root);
     dr_tree_init(&etc);
-    if (f->rel) {
-        int rc = add_files(sink, &root, rel_files, 2, 0);
+    if (f->lists) {
+        struct dr_tree pt;
+        struct dr_id ptree;
+        dr_tree_init(&pt);
+        dr_snapshot_add_path(s, "fake://lists");
+        if (sink->parent(sink->arg, s, &ptree)) {
+            sink->load_tree(sink->arg, &ptree, &pt);
+        }
+        int rc = add_files(sink, &root, &list_file, 1, 0, f);
         if (rc >= 0) {
             sink->dir(sink->arg);
-            rc = sink->put_tree(sink->arg, &root, &s->tree);
+            rc = sink->put_tree(sink->arg, &root, &pt, &s->tree);
+        }
+        dr_tree_release(&pt);
+        dr_tree_release(&root);
+        return rc;
+    }
+    if (f->rel) {
+        int rc = add_files(sink, &root, rel_files, 2, 0, f);
+        if (rc >= 0) {
+            sink->dir(sink->arg);
+            rc = sink->put_tree(sink->arg, &root, NULL, &s->tree);
         }
         dr_tree_release(&root);
         return rc;
     }
-    int rc = add_files(sink, &etc, etc_files, 1, 0);
+    int rc = add_files(sink, &etc, etc_files, 1, 0, f);
     struct dr_node dir = {0};
     if (rc >= 0) {
         dir.name = dr_xstrdup("etc");
@@ -145,15 +179,15 @@ static int fake_build(void *arg, const struct dr_source_sink *sink, struct dr_sn
         dir.group = dr_xstrdup("");
         dir.nlink = 2;
         sink->dir(sink->arg);
-        rc = sink->put_tree(sink->arg, &etc, &dir.subtree);
+        rc = sink->put_tree(sink->arg, &etc, NULL, &dir.subtree);
     }
     if (rc >= 0) {
         dr_tree_add(&root, &dir);
-        rc = add_files(sink, &root, root_files, 2, f->fail_after);
+        rc = add_files(sink, &root, root_files, 2, f->fail_after, f);
     }
     if (rc >= 0) {
         sink->dir(sink->arg);
-        rc = sink->put_tree(sink->arg, &root, &s->tree);
+        rc = sink->put_tree(sink->arg, &root, NULL, &s->tree);
     }
     if (rc >= 0 && f->fail_build) {
         rc = dr_errorf(f->fail_build, "fake source: the server refused");
@@ -315,12 +349,94 @@ static void test_fixed_blocks(void **state)
     dr_snapshot_release(&s);
 }
 
+/* Snapshots list_file as of f, and loads (expands) its node. */
+static void list_snapshot(struct dr_test_env *e, struct fake *f, int64_t t, struct dr_node *out)
+{
+    struct dr_id id;
+    struct dr_snapshot s;
+    dr_snapshot_init(&s);
+    if (run_backup(e->repo[0], f, t * 1000000000LL, &id, &s) < 0) {
+        fail_msg("backup: %s", dr_error_msg());
+    }
+    assert_int_equal(dr_repo_find_node(e->repo[0], &s, "16385", out), 0);
+    assert_true(out->flags & DR_NODE_F_LISTED);
+    assert_int_equal(out->nlists, out->list_depth + 1);
+    assert_true(dr_id_eq(&out->lists[0], &out->list));
+    struct fake_file want = list_file;
+    want.size += f->grow * 8192u;
+    assert_int_equal(out->size, want.size);
+    assert_int_equal(out->nchunks, (want.size + 8191) / 8192);
+    /* the content, read back through the expanded list, is the day's */
+    uint8_t *data = dr_xmalloc(want.size);
+    dr_test_fill(data, want.size, want.seed);
+    for (unsigned d = 1; d <= f->day; d++) {
+        data[(size_t)(d * 7 % 40) * 8192 + d] ^= 0x5a;
+    }
+    struct dr_buf got = DR_BUF_INIT(DR_BLOB_MAX);
+    size_t off = 0;
+    for (uint32_t i = 0; i < out->nchunks; i++) {
+        assert_int_equal(dr_repo_chunk_get(e->repo[0], NULL, out, i, &got), 0);
+        assert_true(off + got.len <= want.size);
+        assert_memory_equal(got.buf, data + off, got.len);
+        off += got.len;
+    }
+    assert_int_equal(off, want.size);
+    dr_buf_release(&got);
+    free(data);
+    dr_snapshot_release(&s);
+}
+
+static void test_chunk_lists(void **state)
+{
+    struct dr_test_env *e = *state;
+    struct fake f = {.lists = true};
+    struct dr_node n0, n1, n2, n;
+    list_snapshot(e, &f, 1763000000, &n0);
+    assert_int_equal(n0.list_depth, 0); /* no parent: a full list */
+    f.day = 1;
+    list_snapshot(e, &f, 1763000100, &n1);
+    assert_int_equal(n1.list_depth, 1); /* one block changed: a change to day 0's list */
+    assert_true(dr_id_eq(&n1.lists[1], &n0.list));
+    uint32_t changed = 0;
+    for (uint32_t i = 0; i < n1.nchunks; i++) {
+        changed += !dr_id_eq(&n0.chunks[i], &n1.chunks[i]);
+    }
+    assert_int_equal(changed, 1);
+    list_snapshot(e, &f, 1763000200, &n2);
+    assert_true(dr_id_eq(&n2.list, &n1.list)); /* unchanged: the parent's own list */
+    assert_int_equal(n2.list_depth, 1);
+    /* grown by two blocks: the new positions are in the change */
+    f.grow = 2;
+    list_snapshot(e, &f, 1763000300, &n);
+    assert_int_equal(n.list_depth, 2);
+    assert_true(dr_id_eq(&n.lists[1], &n1.list));
+    int64_t t = 1763000400;
+    for (f.day = 2; n.list_depth != 0; f.day++, t += 100) {
+        uint32_t before = n.list_depth;
+        dr_node_release(&n);
+        list_snapshot(e, &f, t, &n);
+        /* one more change a day until the chain is as deep as the policy allows */
+        assert_int_equal(n.list_depth, before < DR_PG_LIST_DEPTH ? before + 1 : 0);
+        assert_true(f.day < 2 + DR_PG_LIST_DEPTH);
+    }
+    /* shrunk: positions past the end are dropped, the rest kept */
+    f.grow = 0;
+    dr_node_release(&n);
+    list_snapshot(e, &f, t, &n);
+    assert_int_equal(n.list_depth, 1);
+    dr_node_release(&n);
+    dr_node_release(&n0);
+    dr_node_release(&n1);
+    dr_node_release(&n2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_tree_source_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fixed_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chunk_lists, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

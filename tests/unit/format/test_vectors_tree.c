@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "drrepo/chunklist.h"
 #include "drrepo/crypto.h"
 #include "drrepo/error.h"
 #include "drrepo/format.h"
@@ -422,8 +423,8 @@ static void test_tree_bad_vectors(void **state)
         dr_put_u64le(p + osz, 4);
         write_hex(bad[2].file, p, b.len);
         dr_put_u64le(p + osz, 3);
-        /* version 2 */
-        dr_put_u32le(p + 8, 2);
+        /* version 3 */
+        dr_put_u32le(p + 8, 3);
         write_hex(bad[3].file, p, b.len);
         dr_put_u32le(p + 8, 1);
         dr_tree_release(&t);
@@ -532,13 +533,175 @@ static void test_snapshot_vector(void **state)
     dr_snapshot_release(&s);
 }
 
+/* Parses "<hex>" into out (replacing it). */
+static void parse_hex(const char *s, struct dr_buf *out)
+{
+    size_t n = strlen(s);
+    assert_int_equal(n % 2, 0);
+    dr_buf_reset(out);
+    for (size_t i = 0; i < n; i += 2) {
+        unsigned v;
+        assert_int_equal(sscanf(s + i, "%2x", &v), 1);
+        assert_int_equal(dr_buf_addch(out, (int)v), 0);
+    }
+}
+
+/* chunklist-v1.txt (README.md): a full list and two changes on it. Each list's bytes are what
+ * the encoder writes from the expansions (a change from its base's expansion), its id is the
+ * keyed blob id, and decoding the chain and applying it gives the expansion listed. Written by
+ * a separate script from chunklist.md alone; input here, never rewritten from the code. */
+static void test_chunklist_vector(void **state)
+{
+    (void)state;
+    char *path = vec_path("chunklist-v1.txt");
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fail_msg("cannot open '%s'", path);
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    struct dr_buf plain = DR_BUF_INIT(DR_BLOB_MAX), enc = DR_BUF_INIT(DR_BLOB_MAX);
+    struct dr_id prev_id = {{0}}, *ids = NULL, *prev_ids = NULL;
+    uint32_t *sizes = NULL, *prev_sizes = NULL, n = 0, prev_n = 0, depth = 0, lists = 0;
+    while (getline(&line, &cap, f) > 0) {
+        char name[32], hex[4096], idhex[DR_ID_HEX_LEN + 1];
+        line[strcspn(line, "\n")] = '\0';
+        if (sscanf(line, "list %31s %4095s %64s", name, hex, idhex) == 3) {
+            /* decode and apply on the expansion so far (the base's) */
+            parse_hex(hex, &plain);
+            struct dr_chunklist l;
+            assert_int_equal(dr_chunklist_decode((const uint8_t *)plain.buf, plain.len, &l), 0);
+            assert_int_equal(l.depth, lists);
+            if (l.depth) {
+                assert_true(dr_id_eq(&l.base, &prev_id));
+            }
+            assert_int_equal(dr_chunklist_apply(&l, &ids, &sizes, &n), 0);
+            depth = l.depth;
+            dr_chunklist_release(&l);
+            /* the encoder writes the same bytes from the expansions */
+            dr_buf_reset(&enc);
+            assert_int_equal(depth ? dr_chunklist_encode_delta(&prev_id, depth - 1, prev_ids,
+                                                               prev_sizes, prev_n, ids, sizes, n,
+                                                               &enc)
+                                   : dr_chunklist_encode_full(ids, sizes, n, &enc),
+                             0);
+            assert_int_equal(enc.len, plain.len);
+            assert_memory_equal(enc.buf, plain.buf, plain.len);
+            struct dr_id want;
+            assert_int_equal(dr_id_parse(idhex, &want), 0);
+            dr_crypto_blob_id(key, plain.buf, plain.len, &prev_id);
+            assert_true(dr_id_eq(&prev_id, &want));
+            lists++;
+        } else if (strncmp(line, "expands ", 8) == 0) {
+            /* "expands <name> <id>:<size>,..." against the expansion */
+            const char *p = strchr(line + 8, ' ');
+            assert_non_null(p);
+            uint32_t k = 0;
+            for (p++; *p; k++) {
+                char idh[DR_ID_HEX_LEN + 1];
+                unsigned size;
+                int used = 0;
+                assert_int_equal(sscanf(p, "%64[0-9a-f]:%u%n", idh, &size, &used), 2);
+                struct dr_id id;
+                assert_int_equal(dr_id_parse(idh, &id), 0);
+                assert_true(k < n);
+                assert_true(dr_id_eq(&ids[k], &id));
+                assert_int_equal(sizes[k], size);
+                p += used + (p[used] == ',');
+            }
+            assert_int_equal(k, n);
+            free(prev_ids);
+            free(prev_sizes);
+            prev_ids = dr_xmemdup(ids, n * sizeof(*ids));
+            prev_sizes = dr_xmemdup(sizes, n * sizeof(*sizes));
+            prev_n = n;
+        }
+    }
+    assert_int_equal(lists, 3);
+    free(line);
+    fclose(f);
+    free(path);
+    free(ids);
+    free(sizes);
+    free(prev_ids);
+    free(prev_sizes);
+    dr_buf_release(&plain);
+    dr_buf_release(&enc);
+}
+
+/* tree-v2-list.hex (README.md): a version 2 tree, one file with a chunk list (the last list of
+ * chunklist-v1.txt) and one with its chunk in the tree. Written by the same separate script. */
+static void test_tree_v2_vector(void **state)
+{
+    (void)state;
+    static const char *names[] = {"16385", "small"};
+    struct dr_tree t, d;
+    struct dr_node n;
+    dr_tree_init(&t);
+    for (int i = 0; i < 2; i++) {
+        node_common(&n, names[i], DR_NODE_FILE);
+        n.mode = 0600;
+        n.uid = n.gid = 26;
+        free(n.user);
+        free(n.group);
+        n.user = dr_xstrdup("postgres");
+        n.group = dr_xstrdup("postgres");
+        n.mtime_ns = n.ctime_ns = 1763000000000000000LL;
+        n.dev = 0x802;
+        n.inode = 300 + (uint64_t)i;
+        if (i == 0) {
+            n.flags = DR_NODE_F_LISTED;
+            n.size = 3 * 8192;
+            /* the id of chunklist-v1.txt's change2 */
+            assert_int_equal(dr_id_parse("29da015f233f1bdc2f4749f7c4c1dbe1"
+                                         "75ec9b9d0643bf756c4b97dd6a203bfa",
+                                         &n.list),
+                             0);
+        } else {
+            static const uint32_t five[] = {5};
+            file_chunks(&n, 1, five);
+        }
+        dr_tree_add(&t, &n);
+    }
+    struct dr_buf v;
+    read_hex("tree-v2-list.hex", &v);
+    struct dr_buf b = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    assert_int_equal(dr_tree_encode(&t, &b), 0);
+    assert_int_equal(dr_get_u32le((const uint8_t *)b.buf + 8), 2);
+    check_hex("tree-v2-list.hex", b.buf, b.len);
+    struct dr_id id;
+    dr_crypto_blob_id(key, b.buf, b.len, &id);
+    check_id("tree-v2-list.id", &id);
+    dr_tree_init(&d);
+    assert_int_equal(dr_tree_decode((const uint8_t *)v.buf, v.len, &d), 0);
+    assert_int_equal(d.n, 2);
+    assert_true(d.nodes[0].flags & DR_NODE_F_LISTED);
+    assert_int_equal(d.nodes[0].nchunks, 0);
+    assert_true(dr_id_eq(&d.nodes[0].list, &t.nodes[0].list));
+    assert_false(d.nodes[1].flags & DR_NODE_F_LISTED);
+    assert_int_equal(d.nodes[1].nchunks, 1);
+    dr_tree_release(&d);
+    /* without the file with a list, the same tree is version 1 (canonical) */
+    dr_node_release(&t.nodes[0]);
+    t.nodes[0] = t.nodes[1];
+    t.n = 1;
+    dr_buf_reset(&b);
+    assert_int_equal(dr_tree_encode(&t, &b), 0);
+    assert_int_equal(dr_get_u32le((const uint8_t *)b.buf + 8), 1);
+    dr_put_u32le((uint8_t *)b.buf + 8, 2);
+    dr_tree_init(&d);
+    assert_int_equal(dr_tree_decode((const uint8_t *)b.buf, b.len, &d), DR_ECORRUPT);
+    dr_tree_release(&t);
+    dr_buf_release(&b);
+    dr_buf_release(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tree_vector),
-        cmocka_unit_test(test_tree_incomplete_vector),
-        cmocka_unit_test(test_tree_bad_vectors),
-        cmocka_unit_test(test_snapshot_vector),
+        cmocka_unit_test(test_tree_vector),      cmocka_unit_test(test_tree_incomplete_vector),
+        cmocka_unit_test(test_tree_bad_vectors), cmocka_unit_test(test_snapshot_vector),
+        cmocka_unit_test(test_chunklist_vector), cmocka_unit_test(test_tree_v2_vector),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -432,9 +432,9 @@ static void test_decode_header(void **state)
     p[0] = 'X'; /* wrong magic */
     expect_decode(p, b.len, DR_ECORRUPT);
     p[0] = 'D';
-    dr_put_u32le(p + 8, 2); /* newer version */
+    dr_put_u32le(p + 8, 3); /* newer version */
     expect_decode(p, b.len, DR_EUNSUPPORTED);
-    assert_non_null(strstr(dr_error_msg(), "version 2"));
+    assert_non_null(strstr(dr_error_msg(), "version 3"));
     dr_put_u32le(p + 8, 0); /* version 0 never existed */
     expect_decode(p, b.len, DR_ECORRUPT);
     dr_put_u32le(p + 8, 1);

@@ -324,8 +324,9 @@ static void fake_dir(void *arg)
     (void)arg;
 }
 
-static int fake_put(void *arg, struct dr_tree *t, struct dr_id *out)
+static int fake_put(void *arg, struct dr_tree *t, const struct dr_tree *pt, struct dr_id *out)
 {
+    assert_null(pt); /* no parent snapshot here */
     struct fake_sink *fs = arg;
     fs->trees++;
     memset(out, (int)fs->trees, sizeof(*out));
@@ -403,7 +404,7 @@ static int run_stream(const char *files_json, bool with_manifest, bool damage_ma
     struct dr_source_sink sink = {
         .add_file = fake_add, .put_tree = fake_put, .dir = fake_dir, .arg = fs};
     struct dr_id root;
-    int rc = dr_pg_stream_consume(msg_next, &ms, &sink, "test:5432", s, &root);
+    int rc = dr_pg_stream_consume(msg_next, &ms, &sink, "test:5432", s, NULL, &root);
     for (size_t i = 0; i < ms.n; i++) {
         dr_buf_release(&ms.m[i]);
     }
@@ -429,7 +430,7 @@ static void check_stream(const char *files_json, bool with_manifest, bool damage
         assert_string_equal(dr_snapshot_get_meta(&s, "pg.tablespace.16385.location"), "/srv/ts");
         assert_string_equal(dr_snapshot_get_meta(&s, "pg.manifest.files"), "3");
         assert_non_null(dr_snapshot_get_meta(&s, "pg.chunking"));
-        assert_non_null(strstr(dr_snapshot_get_meta(&s, "pg.chunking"), "relation-pages-v1 "));
+        assert_non_null(strstr(dr_snapshot_get_meta(&s, "pg.chunking"), "relation-pages-v2 "));
         /* root, base, base/1, pg_tblspc, pg_tblspc/16385 + 2 below, pg_wal */
         assert_int_equal(fs.trees, 8);
         /* the two relation files, not backup_label, the WAL segment or the manifest */
@@ -523,29 +524,39 @@ static void test_relation_paths(void **state)
     };
     uint64_t chunks = 0;
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-        if (dr_pg_file_block(fixed[i], 8192, &chunks) != DR_PG_REL_BLOCK) {
+        if (dr_pg_file_block(fixed[i], 100, &chunks) != DR_PG_REL_BLOCK) {
             fail_msg("'%s' is a relation file", fixed[i]);
         }
     }
     assert_int_equal(chunks, sizeof(fixed) / sizeof(fixed[0]));
     for (size_t i = 0; i < sizeof(cdc) / sizeof(cdc[0]); i++) {
-        if (dr_pg_file_block(cdc[i], 8192, &chunks) != 0) {
+        if (dr_pg_file_block(cdc[i], 100, &chunks) != 0) {
             fail_msg("'%s' is not a relation file", cdc[i]);
         }
     }
     assert_int_equal(chunks, sizeof(fixed) / sizeof(fixed[0]));
 
-    /* a directory's budget: 1 GiB segments in fixed blocks until the next would not fit in
-     * DR_PG_REL_DIR_CHUNKS, then by content; a file that fits still gets blocks */
-    const uint64_t seg = (uint64_t)1 << 30, per_seg = seg / DR_PG_REL_BLOCK + 1;
+    /* relation files of DR_PG_LIST_MIN blocks and more have chunk lists: fixed blocks always,
+     * and nothing from the directory's budget for blocks listed in its tree */
+    const uint64_t seg = (uint64_t)1 << 30;
     chunks = 0;
-    uint64_t fixed_segs = 0;
     for (int i = 0; i < 200; i++) {
-        fixed_segs += dr_pg_file_block("base/5/16385.7", seg, &chunks) != 0;
+        assert_int_equal(dr_pg_file_block("base/5/16385.7", seg, &chunks), DR_PG_REL_BLOCK);
     }
-    assert_int_equal(fixed_segs, DR_PG_REL_DIR_CHUNKS / per_seg);
+    assert_int_equal(chunks, 0);
+    assert_true(dr_pg_file_listed((uint64_t)DR_PG_LIST_MIN * DR_PG_REL_BLOCK));
+    assert_false(dr_pg_file_listed((uint64_t)DR_PG_LIST_MIN * DR_PG_REL_BLOCK - 1));
+    /* smaller ones list their blocks in the tree, in fixed blocks until the next would not fit
+     * in DR_PG_REL_DIR_CHUNKS, then by content; a file that fits still gets blocks */
+    const uint64_t small = (uint64_t)(DR_PG_LIST_MIN - 1) * DR_PG_REL_BLOCK,
+                   per_small = small / DR_PG_REL_BLOCK + 1;
+    uint64_t fixed_small = 0;
+    for (uint64_t i = 0; i < DR_PG_REL_DIR_CHUNKS / per_small + 10; i++) {
+        fixed_small += dr_pg_file_block("base/5/16386", small, &chunks) != 0;
+    }
+    assert_int_equal(fixed_small, DR_PG_REL_DIR_CHUNKS / per_small);
     assert_true(chunks <= DR_PG_REL_DIR_CHUNKS);
-    assert_int_equal(dr_pg_file_block("base/5/16390", 8192, &chunks), DR_PG_REL_BLOCK);
+    assert_int_equal(dr_pg_file_block("base/5/16390", 100, &chunks), DR_PG_REL_BLOCK);
 }
 
 int main(void)

@@ -9,7 +9,10 @@
  * no pack and refuses to commit; an unknown blob is
  * DR_ENOENT; a blob whose record was damaged is DR_ECORRUPT naming the pack; reference counting
  * +1/-1 on every distinct blob reachable from a tree, and the count of blobs it had to skip; the
- * snapshot list and resolve; the counts of a reopened index. */
+ * snapshot list and resolve; the counts of a reopened index; a tree whose file has a chunk list
+ * (format/chunklist.md) loads expanded (chunks, the chain of list blobs), reference counting
+ * counts the lists, and a list that is missing, has a base of the wrong depth or does not add
+ * up to the file's size makes the tree unreadable with a message naming the file. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "drrepo/chunklist.h"
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 #include "drrepo/mem.h"
@@ -411,6 +415,113 @@ static void test_dry_run(void **state)
     dr_pipeline_free(w);
 }
 
+/* A list blob of the given chunks: full, or a change to base (of depth depth - 1) whose
+ * expansion is old. */
+static struct dr_id put_list(struct dr_pipeline *w, uint32_t depth, const struct dr_id *base,
+                             const struct dr_id *old, const uint32_t *old_sizes, uint32_t old_n,
+                             const struct dr_id *ids, const uint32_t *sizes, uint32_t n)
+{
+    struct dr_buf b = DR_BUF_INIT(DR_BLOB_MAX);
+    struct dr_id id;
+    assert_int_equal(
+        depth ? dr_chunklist_encode_delta(base, depth - 1, old, old_sizes, old_n, ids, sizes, n, &b)
+              : dr_chunklist_encode_full(ids, sizes, n, &b),
+        0);
+    assert_int_equal(dr_pipeline_put_now(w, DR_BLOB_DATA, (const uint8_t *)b.buf, b.len, &id), 0);
+    dr_buf_release(&b);
+    return id;
+}
+
+/* A one-file tree whose file has chunk list list and size size. */
+static struct dr_id put_listed_tree(struct dr_pipeline *w, const struct dr_id *list, uint64_t size)
+{
+    struct dr_tree t;
+    struct dr_node n = {0};
+    dr_tree_init(&t);
+    n.name = dr_xstrdup("f");
+    n.type = DR_NODE_FILE;
+    n.size = size;
+    n.flags = DR_NODE_F_LISTED;
+    n.list = *list;
+    dr_tree_add(&t, &n);
+    struct dr_buf b = DR_BUF_INIT(DR_TREE_MAX);
+    struct dr_id id;
+    assert_int_equal(dr_tree_encode(&t, &b), 0);
+    assert_int_equal(dr_pipeline_put_tree(w, (const uint8_t *)b.buf, b.len, &id), 0);
+    dr_buf_release(&b);
+    dr_tree_release(&t);
+    return id;
+}
+
+static void expect_unreadable(struct dr_repo *r, const struct dr_id *tree, int code,
+                              const char *what)
+{
+    struct dr_tree t;
+    dr_tree_init(&t);
+    assert_int_equal(dr_repo_tree_load(r, NULL, tree, &t), code);
+    assert_int_equal(t.n, 0);
+    if (!strstr(dr_error_msg(), "file 'f'") || !strstr(dr_error_msg(), what)) {
+        fail_msg("message '%s' does not name the file and '%s'", dr_error_msg(), what);
+    }
+    dr_error_clear();
+}
+
+static void test_chunk_list_load(void **state)
+{
+    struct dr_test_env *e = *state;
+    struct dr_pipeline *w = NULL;
+    struct dr_id ch[3];
+    uint32_t sz[3] = {100, 50, 30};
+    assert_int_equal(dr_pipeline_open(e->repo[0], &w), 0);
+    for (int i = 0; i < 3; i++) {
+        uint8_t *p = dr_xmalloc(sz[i]);
+        dr_test_fill(p, sz[i], 40 + (uint32_t)i);
+        assert_int_equal(dr_pipeline_put_data(w, p, sz[i], &ch[i]), 0);
+    }
+    assert_int_equal(dr_pipeline_drain(w), 0);
+    /* L0 = [0, 1]; L1 = L0 with position 1 -> 2; a change on L1 that says depth 1 */
+    struct dr_id ids1[2] = {ch[0], ch[2]}, missing;
+    uint32_t sz1[2] = {100, 30};
+    struct dr_id l0 = put_list(w, 0, NULL, NULL, NULL, 0, ch, sz, 2);
+    struct dr_id l1 = put_list(w, 1, &l0, ch, sz, 2, ids1, sz1, 2);
+    struct dr_id bad_depth = put_list(w, 1, &l1, ids1, sz1, 2, ch, sz, 2);
+    memset(&missing, 0x5c, sizeof(missing));
+    struct dr_id no_base = put_list(w, 1, &missing, ch, sz, 2, ids1, sz1, 2);
+    struct dr_id good = put_listed_tree(w, &l1, 130);
+    struct dr_id t_depth = put_listed_tree(w, &bad_depth, 150);
+    struct dr_id t_size = put_listed_tree(w, &l1, 131);
+    struct dr_id t_missing = put_listed_tree(w, &missing, 130);
+    struct dr_id t_nobase = put_listed_tree(w, &no_base, 130);
+    assert_int_equal(dr_pipeline_flush(w), 0);
+    dr_pipeline_free(w);
+
+    struct dr_tree t;
+    dr_tree_init(&t);
+    assert_int_equal(dr_repo_tree_load(e->repo[0], NULL, &good, &t), 0);
+    const struct dr_node *n = &t.nodes[0];
+    assert_true(n->flags & DR_NODE_F_LISTED);
+    assert_int_equal(n->nchunks, 2);
+    assert_true(dr_id_eq(&n->chunks[0], &ch[0]) && dr_id_eq(&n->chunks[1], &ch[2]));
+    assert_int_equal(n->chunk_sizes[1], 30);
+    assert_int_equal(n->list_depth, 1);
+    assert_int_equal(n->nlists, 2);
+    assert_true(dr_id_eq(&n->lists[0], &l1) && dr_id_eq(&n->lists[1], &l0));
+    /* the node references its chunks and both lists, not chunk 1 that L1 replaced */
+    assert_int_equal(dr_node_nrefs(n), 4);
+    dr_tree_release(&t);
+    assert_int_equal(dr_test_refs(e->repo[0], &l0), 0);
+    assert_int_equal(count_refs(e->repo[0], &good, +1), 0);
+    assert_int_equal(dr_test_refs(e->repo[0], &l0), 1);
+    assert_int_equal(dr_test_refs(e->repo[0], &l1), 1);
+    assert_int_equal(dr_test_refs(e->repo[0], &ch[2]), 1);
+    assert_int_equal(dr_test_refs(e->repo[0], &ch[1]), 0);
+
+    expect_unreadable(e->repo[0], &t_depth, DR_ECORRUPT, "depth");
+    expect_unreadable(e->repo[0], &t_size, DR_ECORRUPT, "the file 131");
+    expect_unreadable(e->repo[0], &t_missing, DR_ENOENT, "chunk list 5c5c");
+    expect_unreadable(e->repo[0], &t_nobase, DR_ENOENT, "chunk list 5c5c");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +531,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refcount, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ambiguous_prefix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chunk_list_load, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
