@@ -12,8 +12,10 @@
 #
 # TX_PER_DAY is per client (2 clients). FORMS selects forms (default: all that can run).
 # DRREPO_BIN is the drrepo measured (build/drrepo); DRREPO_CDC_BIN an earlier build for the
-# content-defined forms pg-cdc and pg-cdc-64k; PYTHON the interpreter for pg-pages.py (with
-# python3-zstandard it is much faster).
+# content-defined forms pg-cdc and pg-cdc-64k; DRREPO_V1_BIN a build of writer policy
+# relation-pages-v1 (32 KiB blocks listed in the tree, before chunk lists) for the form
+# pg-pages-v1; PYTHON the interpreter for pg-pages.py (with python3-zstandard it is much
+# faster).
 #
 # Uses a database of its own (dropped at the end) on the server DR_TEST_PG_DSN names
 # (tools/test-servers.sh starts one); the base backups hold the whole cluster. Prints one TSV
@@ -30,6 +32,7 @@ PGB=${DR_TEST_PG_BIN:?set DR_TEST_PG_BIN}
 here=$(cd "$(dirname "$0")" && pwd)
 DRREPO=${DRREPO_BIN:-$here/../build/drrepo}
 CDC=${DRREPO_CDC_BIN:-}
+V1=${DRREPO_V1_BIN:-}
 PY=${PYTHON:-python3}
 W=$(mktemp -d "${TMPDIR:-/tmp}/pg-growth.XXXXXX")
 export DRREPO_PASSWORD=bench DRREPO_CACHE_DIR="$W/cache"
@@ -40,8 +43,8 @@ trap cleanup EXIT
 psql "$DR_TEST_PG_DSN" -c "create database $db"
 "$PGB/pgbench" -q -i -s "$scale" "$DR_TEST_PG_DSN dbname=$db" >/dev/null 2>&1
 
-forms=${FORMS:-pg-pages pg-pages-64k ${CDC:+pg-cdc pg-cdc-64k} dump-Fp dump-Fc-Z0 basebackup-gzip}
-bin() { case $1 in pg-cdc*) echo "$CDC" ;; *) echo "$DRREPO" ;; esac; }
+forms=${FORMS:-pg-pages pg-pages-64k ${V1:+pg-pages-v1} ${CDC:+pg-cdc pg-cdc-64k} dump-Fp dump-Fc-Z0 basebackup-gzip}
+bin() { case $1 in pg-cdc*) echo "$CDC" ;; pg-pages-v1) echo "$V1" ;; *) echo "$DRREPO" ;; esac; }
 for f in $forms; do
     case $f in
     basebackup-gzip) mkdir -p "$W/$f" ;;

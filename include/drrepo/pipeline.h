@@ -47,8 +47,8 @@ DR_MUST_CHECK int dr_pipeline_drain(struct dr_pipeline *w);
 /* Stores a tree blob synchronously (deduplicated) and returns its id. */
 DR_MUST_CHECK int dr_pipeline_put_tree(struct dr_pipeline *w, const uint8_t *data, size_t len,
                                        struct dr_id *out_id);
-/* The same for a blob of any type, on the calling thread: for the few small data blobs whose id
- * is needed at once (chunk lists, format/chunklist.md). Call it only when drained: data blobs
+/* The same for a blob of either type, on the calling thread: for blobs whose id is needed at
+ * once (trees, chunk lists: format/chunklist.md). A data blob only when drained: data blobs
  * from the workers go into the same packs, in order, on this thread. */
 DR_MUST_CHECK int dr_pipeline_put_now(struct dr_pipeline *w, uint8_t type, const uint8_t *data,
                                       size_t len, struct dr_id *out_id);

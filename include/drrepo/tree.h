@@ -69,7 +69,7 @@ struct dr_tree {
     struct dr_node *nodes;
 };
 
-/* The data blobs a node references, which reference counts, check, prune and copy follow: a
+/* The blobs a node references, which reference counts, check, prune and copy follow: a
  * file's chunks, then the chunk lists it was expanded from. i < dr_node_nrefs(n). */
 static inline uint32_t dr_node_nrefs(const struct dr_node *n)
 {

@@ -77,11 +77,11 @@ int64_t dr_backup_chunk_stream(struct dr_backup *b, dr_stream_read_fn rd, void *
                                struct dr_node *n, const struct dr_node *pnode, uint32_t alloc,
                                uint32_t block, const char *what);
 
-/* Writes the chunk list of file node n (DR_NODE_F_LISTED, its chunks stored) and sets n->list:
- * a change to pn's list (the parent snapshot's node of the same name, NULL: none) under the
- * writer policy of format/chunker.md, the parent's own list when nothing changed, else a full
- * list. A file too large for one list, or empty, keeps its chunks in the tree. Errors: the
- * pipeline's. Call it with the pipeline drained. */
+/* Writes the chunk list of file node n (DR_NODE_F_LISTED, its chunk ids known: the pipeline
+ * drained) and sets n->list: a change to pn's list (the parent snapshot's node of the same name,
+ * NULL: none) under the writer policy of format/chunker.md, the parent's own list when nothing
+ * changed, else a full list. A file too large for one list, or empty, keeps its chunks in the
+ * tree. Errors: the pipeline's. */
 DR_MUST_CHECK int dr_backup_put_list(struct dr_backup *b, struct dr_node *n,
                                      const struct dr_node *pn);
 

@@ -42,7 +42,7 @@ int dr_backup_put_list(struct dr_backup *b, struct dr_node *n, const struct dr_n
                                          pn->nchunks, n->chunks, n->chunk_sizes, n->nchunks, &enc)
              : dr_chunklist_encode_full(n->chunks, n->chunk_sizes, n->nchunks, &enc);
     if (rc >= 0) {
-        rc = dr_pipeline_put_now(b->w, DR_BLOB_DATA, (const uint8_t *)enc.buf, enc.len, &n->list);
+        rc = dr_pipeline_put_now(b->w, DR_BLOB_TREE, (const uint8_t *)enc.buf, enc.len, &n->list);
     }
     dr_buf_release(&enc);
     return rc;

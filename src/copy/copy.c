@@ -140,7 +140,7 @@ static const struct copied *find_copied(const struct dr_copy *c, const struct dr
 /* A file with a chunk list (format/chunklist.md) gets a full list of its chunks' target ids in
  * the target, once per list of the source: a change to an earlier list names chunks of earlier
  * snapshots, which the target may not have (they need not be copied to read this one), so the
- * chain is not copied as it is. Called with the target's pipeline drained. */
+ * chain is not copied as it is. */
 static int copy_list(struct dr_copy *c, struct dr_node *n)
 {
     struct idmap_entry *e = idmap_find(&c->map, &n->list);
@@ -152,7 +152,7 @@ static int copy_list(struct dr_copy *c, struct dr_node *n)
     struct dr_id dst;
     int rc = dr_chunklist_encode_full(n->chunks, n->chunk_sizes, n->nchunks, &enc);
     if (rc >= 0) {
-        rc = dr_pipeline_put_now(c->w, DR_BLOB_DATA, (const uint8_t *)enc.buf, enc.len, &dst);
+        rc = dr_pipeline_put_now(c->w, DR_BLOB_TREE, (const uint8_t *)enc.buf, enc.len, &dst);
     }
     dr_buf_release(&enc);
     if (rc >= 0) {

@@ -265,7 +265,7 @@ static int list_chain(struct dr_repo *r, struct dr_index_txn *txn, const struct 
     uint32_t k = 0;
     for (;;) {
         dr_buf_reset(&raw);
-        rc = dr_repo_blob_get(r, txn, DR_BLOB_DATA, &id, &raw);
+        rc = dr_repo_blob_get(r, txn, DR_BLOB_TREE, &id, &raw);
         if (rc >= 0) {
             rc = dr_chunklist_decode((const uint8_t *)raw.buf, raw.len, &chain[k]);
         }

@@ -427,7 +427,7 @@ static struct dr_id put_list(struct dr_pipeline *w, uint32_t depth, const struct
         depth ? dr_chunklist_encode_delta(base, depth - 1, old, old_sizes, old_n, ids, sizes, n, &b)
               : dr_chunklist_encode_full(ids, sizes, n, &b),
         0);
-    assert_int_equal(dr_pipeline_put_now(w, DR_BLOB_DATA, (const uint8_t *)b.buf, b.len, &id), 0);
+    assert_int_equal(dr_pipeline_put_now(w, DR_BLOB_TREE, (const uint8_t *)b.buf, b.len, &id), 0);
     dr_buf_release(&b);
     return id;
 }
