@@ -18,7 +18,7 @@
 #define DR_CHUNKLIST_HDR_LEN 64u
 #define DR_CHUNKLIST_ENT_LEN 40u
 /* A reader follows at most this many bases: a chain is read in full to expand its head. */
-#define DR_CHUNKLIST_DEPTH_MAX 64u
+#define DR_CHUNKLIST_DEPTH_MAX 256u
 /* The most chunks one list holds: a list blob is one blob (DR_BLOB_MAX). */
 #define DR_CHUNKLIST_COUNT_MAX ((DR_BLOB_MAX - DR_CHUNKLIST_HDR_LEN) / DR_CHUNKLIST_ENT_LEN)
 

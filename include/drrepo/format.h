@@ -87,7 +87,7 @@ enum dr_blob_enc {
 #define DR_PG_REL_BLOCK 8192u
 #define DR_PG_REL_DIR_CHUNKS (DR_TREE_MAX / 2 / 36)
 #define DR_PG_LIST_MIN 8u
-#define DR_PG_LIST_DEPTH 63u
+#define DR_PG_LIST_DEPTH 127u
 
 /* Defaults chosen at init. */
 #define DR_DEFAULT_CHUNK_MIN (512u * 1024)
