@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # t0046: `drrepo wal push|get|list` as PostgreSQL's archive_command and restore_command
 # (format/wal.md), on fake data directories: global/pg_control with a made-up system
-# identifier, and fake 16 MiB segments (a marker, then zeros). No server is needed.
+# identifier, and fake 16 MiB segments (a marker, then zeros). No server is needed. Among the
+# failures PostgreSQL retries: a location without a repository (10), an object store that does
+# not answer (1) and a locked repository (11), each archiving nothing.
 . "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 SYSID=7301234567890123456 # 0x65533227e8e4bac0
@@ -145,6 +147,19 @@ dr_check "check reports nothing of cluster 2 (no gap)" sh -c "! grep -q 'cluster
 dr_must_fail 4 "check --read-data names a damaged archived file" drrepo check --read-data
 dr_check "the damaged file is named" grep -q "$S2.*cannot open" "$T/out" "$T/err"
 cp "$T/s2.obj" "$WALDIR/$S2"
+
+# unreachable: a repository that is not there, or an object store that does not answer, fails
+# the push with a message naming it (PostgreSQL retries), and archives nothing
+dr_must_fail 10 "push into a location with no repository exits 10" \
+    "$DRREPO" -r "$T/nothing-here" wal push --pg-data "$PG" "$PG/pg_wal/$S1"
+dr_check "the message names the location" grep -q "nothing-here" "$T/err"
+dr_check "nothing was created there" test ! -e "$T/nothing-here"
+# port 9 on the loopback: nothing listens (a refused connection, retried, then one line)
+AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=y DRREPO_S3_RETRIES=1 dr_must_fail 1 \
+    "push into an object store that does not answer exits 1" \
+    "$DRREPO" -r s3:http://127.0.0.1:9/bucket wal push --pg-data "$PG" "$PG/pg_wal/$S1"
+dr_check "the message names the endpoint and the failure" \
+    grep -q "http://127.0.0.1:9/bucket/config: Couldn't connect" "$T/err"
 
 # locked: forget/prune's exclusive lock keeps pushes out (PostgreSQL retries them)
 mkseg "$PG" $S4 "cluster 1 segment $S4"
