@@ -120,30 +120,6 @@ const char *dr_crypto_version(void)
     return sodium_version_string();
 }
 
-_Static_assert(sizeof(crypto_hash_sha256_state) <= sizeof(((struct dr_sha256 *)0)->opaque),
-               "struct dr_sha256 too small for libsodium's SHA-256 state");
-_Static_assert(DR_SHA256_LEN == crypto_hash_sha256_BYTES, "SHA-256 length");
-
-void dr_sha256(const void *data, size_t len, uint8_t out[DR_SHA256_LEN])
-{
-    crypto_hash_sha256(out, data, len);
-}
-
-void dr_sha256_init(struct dr_sha256 *st)
-{
-    crypto_hash_sha256_init((crypto_hash_sha256_state *)(void *)st->opaque);
-}
-
-void dr_sha256_update(struct dr_sha256 *st, const void *data, size_t len)
-{
-    crypto_hash_sha256_update((crypto_hash_sha256_state *)(void *)st->opaque, data, len);
-}
-
-void dr_sha256_final(struct dr_sha256 *st, uint8_t out[DR_SHA256_LEN])
-{
-    crypto_hash_sha256_final((crypto_hash_sha256_state *)(void *)st->opaque, out);
-}
-
 static crypto_generichash_state *hash_state(struct dr_hash_state *st)
 {
     return (crypto_generichash_state *)(void *)st->opaque;

@@ -739,11 +739,42 @@ static void test_kdf_floor(void **state)
     assert_non_null(strstr(dr_error_msg(), "--insecure-kdf"));
 }
 
+/* SHA-256 (OpenSSL's): FIPS 180-2's "abc", and a megabyte hashed in uneven pieces against the
+ * one-shot and against libsodium's implementation of the same function. */
+static void test_sha256(void **state)
+{
+    (void)state;
+    static const uint8_t abc[DR_SHA256_LEN] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
+                                               0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+                                               0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+                                               0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    uint8_t out[DR_SHA256_LEN], one[DR_SHA256_LEN], ref[crypto_hash_sha256_BYTES];
+    dr_sha256("abc", 3, out);
+    assert_memory_equal(out, abc, sizeof(abc));
+    size_t len = 1 << 20;
+    uint8_t *p = dr_xmalloc(len);
+    for (size_t i = 0; i < len; i++) {
+        p[i] = (uint8_t)(i * 131 + (i >> 9));
+    }
+    struct dr_sha256 st;
+    dr_sha256_init(&st);
+    for (size_t off = 0, step = 1; off < len; off += step, step = step * 3 % 65521 + 1) {
+        dr_sha256_update(&st, p + off, off + step <= len ? step : len - off);
+    }
+    dr_sha256_final(&st, out);
+    dr_sha256(p, len, one);
+    crypto_hash_sha256(ref, p, len);
+    assert_memory_equal(out, one, sizeof(out));
+    assert_memory_equal(out, ref, sizeof(out));
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_ids_and_hashes),
+        cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_seal_round_trip),
         cmocka_unit_test(test_seal_in_place),
         cmocka_unit_test(test_nonces_distinct),
