@@ -162,6 +162,16 @@ static void node_common(struct dr_node *n, const char *name, uint8_t type)
     n->nlink = 1;
 }
 
+/* Replaces node_common's owner with uid = gid = id and the names user and group. */
+static void set_owner(struct dr_node *n, uint32_t id, const char *user, const char *group)
+{
+    n->uid = n->gid = id;
+    free(n->user);
+    free(n->group);
+    n->user = dr_xstrdup(user);
+    n->group = dr_xstrdup(group);
+}
+
 static void file_chunks(struct dr_node *n, uint32_t nchunks, const uint32_t *sizes)
 {
     n->nchunks = nchunks;
@@ -212,11 +222,7 @@ static void build_tree(struct dr_tree *t)
 
     node_common(&n, "dev-null", DR_NODE_CHARDEV);
     n.mode = 0666;
-    n.uid = n.gid = 0;
-    free(n.user);
-    free(n.group);
-    n.user = dr_xstrdup("root");
-    n.group = dr_xstrdup("root");
+    set_owner(&n, 0, "root", "root");
     n.inode = 103;
     n.rdev = 0x103;
     dr_tree_add(t, &n);
@@ -641,11 +647,7 @@ static void test_tree_v2_vector(void **state)
     for (int i = 0; i < 2; i++) {
         node_common(&n, names[i], DR_NODE_FILE);
         n.mode = 0600;
-        n.uid = n.gid = 26;
-        free(n.user);
-        free(n.group);
-        n.user = dr_xstrdup("postgres");
-        n.group = dr_xstrdup("postgres");
+        set_owner(&n, 26, "postgres", "postgres");
         n.mtime_ns = n.ctime_ns = 1763000000000000000LL;
         n.dev = 0x802;
         n.inode = 300 + (uint64_t)i;
