@@ -13,7 +13,8 @@
 #      (warm cache), then a point-in-time restore to a time between two pgbench runs until the
 #      server has promoted, drrepo (`restore --pg-time`) against pgBackRest
 #      (`restore --type=time --target-action=promote`), both from their own base backup and
-#      archive of the same WAL;
+#      archive of the same WAL; then `drrepo drill --pg --pg-time` to the same time, and the
+#      RTO its record holds;
 #   3. repository growth: DAYS days of pgbench transactions (TX_PER_DAY in all, 2 clients) with
 #      a base backup each day, drrepo `snapshot --pg` + `wal push` against pgBackRest full then
 #      incremental backups + archive-push (compress-type=zst), repository bytes after each day.
@@ -261,7 +262,17 @@ if [[ " $parts " == *" restore "* ]]; then
     stop_cluster "$W/pp"
     printf 'restore\tpgbackrest restore --type=time + replay until promoted\t%s\trestore %s s; %s rows (want %s); %s WAL files fetched; drrepo/pgbackrest %s\n' \
         "$el_p" "$el_r" "$got" "$want" "$(grep -c 'restored log file' "$W/pp.log")" "$(awk -v a="$el_dr" -v b="$el_p" 'BEGIN { printf "%.2f", a / b }')"
-    rm -rf "$W/pp" "$RD" "$RP"
+    rm -rf "$W/pp"
+
+    # the same recovery as a drill (restore, start, replay until promoted, row counts), and the
+    # RTO it records
+    t=$(now)
+    dr -r "$RD" drill --pg --pg-time "$T" --tmpdir "$W" --json >"$W/drill.json" 2>"$W/drill.err" ||
+        { cat "$W/drill.err" >&2; exit 1; }
+    printf 'restore	drrepo drill --pg --pg-time	%s	ok %s; rto_seconds %s (the drill record)
+' \
+        "$(since "$t")" "$(jq -r .ok "$W/drill.json")" "$(jq -r .rto_seconds "$W/drill.json")"
+    rm -rf "$RD" "$RP"
 fi
 
 # --- 3. repository growth ---
