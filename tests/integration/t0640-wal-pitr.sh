@@ -2,9 +2,10 @@
 # t0640-wal-pitr.sh: continuous archiving and point-in-time recovery against a real PostgreSQL
 # (docs/SOURCES.md "Continuous archiving"). A private cluster of the test servers' binaries
 # (on a Unix socket only, so that archive settings never touch the shared server) archives with
-# archive_command = 'drrepo wal push --spool DIR %p' (asynchronous; t0046 and t0330 test the
-# push without a spool); after a base backup, batches of rows are committed at recorded times
-# T1 < T2 < T3, each followed by pg_switch_wal(). A restore to a time between T2
+# archive_command = 'drrepo wal push %p' (one process per segment, as issue 15 asks), switched
+# after the first batch to 'drrepo wal push --spool DIR %p' (asynchronous) by a reload, so that
+# both modes archive for a real server; after a base backup, batches of rows are committed at
+# recorded times T1 < T2 < T3, each followed by pg_switch_wal(). A restore to a time between T2
 # and T3 has exactly the rows up to T2, a restore to the latest point has all of them, a drill to
 # T2 passes and is recorded, and a segment removed from the archive makes check report the gap
 # and the drill fail. The server runs every archive and restore command as the postgres user,
@@ -59,7 +60,7 @@ runuser -u postgres -- "$PGB/initdb" -D "$W/src" -A trust -U postgres >/dev/null
     { dr_fail "initdb"; dr_done; }
 cat >>"$W/src/postgresql.conf" <<EOF
 archive_mode = on
-archive_command = 'DRREPO_CACHE_DIR=$T/pgcache $DRREPO -r $REPO --password-file $PWF wal push --spool $W/spool %p'
+archive_command = 'DRREPO_CACHE_DIR=$T/pgcache $DRREPO -r $REPO --password-file $PWF wal push %p'
 EOF
 start_cluster "$W/src" $port || { dr_fail "source cluster starts: $(tail -n 5 "$W/src.log")"; dr_done; }
 dr_ok "source cluster archives with drrepo wal push"
@@ -74,6 +75,16 @@ batch() {
     q "$SRCDSN" "select pg_switch_wal()" >/dev/null
 }
 T1=$(batch 1)
+q "$SRCDSN" "select pg_switch_wal()" >/dev/null # a segment for the plain push before the switch
+sync1=$(q "$SRCDSN" "select pg_walfile_name(pg_current_wal_lsn() - 1)")
+for _ in $(seq 1 300); do
+    [ "$(q "$SRCDSN" "select coalesce(last_archived_wal, '') >= '$sync1' from pg_stat_archiver")" = t ] && break
+    sleep 0.1
+done
+dr_check "one process per segment archived through $sync1" \
+    [ "$(q "$SRCDSN" "select coalesce(last_archived_wal, '') >= '$sync1' and failed_count = 0 from pg_stat_archiver")" = t ]
+q "$SRCDSN" "alter system set archive_command = 'DRREPO_CACHE_DIR=$T/pgcache $DRREPO -r $REPO --password-file $PWF wal push --spool $W/spool %p'"
+q "$SRCDSN" "select pg_reload_conf()" >/dev/null
 sleep 1.2
 T2=$(batch 2)
 sleep 1.2
