@@ -180,6 +180,12 @@ DR_MUST_CHECK int dr_repo_chunk_get(struct dr_repo *r, struct dr_compressor *z,
 bool dr_snapshot_has_tag(const struct dr_snapshot *s, const char *tag);
 bool dr_snapshot_matches(const struct dr_snapshot *s, const char *host, const char *tag);
 
+/* dr_repo_tree_load for repair, which saves what can be read: a file whose chunk list is
+ * missing or corrupt is warned about (naming the tree, the file and the list) and left
+ * DR_NODE_F_LISTED without chunks and without lists (nlists 0), instead of failing the tree.
+ * Errors: the tree's own, and DR_EIO. */
+DR_MUST_CHECK int dr_repo_tree_load_salvage(struct dr_repo *r, struct dr_index_txn *txn,
+                                            const struct dr_id *id, struct dr_tree *t);
 /* Loads and decodes a tree blob into t (initialised), and expands the chunk list of every file
  * that has one (DR_NODE_F_LISTED, format/chunklist.md): its chunks are then in the node, and the
  * list blobs it read in n->lists. A list that cannot be read fails the whole load, naming the

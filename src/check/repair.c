@@ -229,6 +229,23 @@ static void record_file(struct rep *p, const char *path, uint64_t lost, uint32_t
         .snapshot = *p->snap, .path = dr_xstrdup(path), .lost_bytes = lost, .ranges = ranges};
 }
 
+/* Records file n as lost as a whole: no chunks, one damaged range that is all of it, the
+ * DAMAGED flag, and not the flag drop of the encoding it can no longer be read by. */
+static void lose_file(struct rep *p, struct dr_node *n, const char *path, uint32_t drop)
+{
+    record_file(p, path, n->size, n->size ? 1 : 0);
+    n->nchunks = 0;
+    free(n->damaged);
+    n->damaged = NULL;
+    n->ndamaged = 0;
+    if (n->size) {
+        n->damaged = dr_xmalloc(sizeof(*n->damaged));
+        n->damaged[0] = (struct dr_range){0, n->size};
+        n->ndamaged = 1;
+    }
+    n->flags = (n->flags & ~drop) | DR_NODE_F_DAMAGED;
+}
+
 /* A record-encoded file (format/rdb.md) has no byte ranges per blob: every record of a group
  * lands somewhere else in the file. A damaged blob loses the file as a whole, which becomes a
  * plain damaged file whose one lost range is all of it (restore writes zeros, as for any lost
@@ -246,17 +263,7 @@ static int repair_records(struct rep *p, struct dr_node *n, const char *path)
     if (!lost) {
         return 0;
     }
-    record_file(p, path, n->size, n->size ? 1 : 0);
-    n->nchunks = 0;
-    free(n->damaged);
-    n->damaged = NULL;
-    n->ndamaged = 0;
-    if (n->size) {
-        n->damaged = dr_xmalloc(sizeof(*n->damaged));
-        n->damaged[0] = (struct dr_range){0, n->size};
-        n->ndamaged = 1;
-    }
-    n->flags = (n->flags & ~DR_NODE_F_RECORDS) | DR_NODE_F_DAMAGED;
+    lose_file(p, n, path, DR_NODE_F_RECORDS);
     return 1;
 }
 
@@ -374,9 +381,22 @@ static int rep_unreadable(void *arg, const struct dr_id *tree, const char *path,
     return 0;
 }
 
+static int rep_load(void *arg, const struct dr_id *id, struct dr_tree *t)
+{
+    struct rep *p = arg;
+    return dr_repo_tree_load_salvage(p->r, p->txn, id, t);
+}
+
 static int rep_node(void *arg, const char *path, struct dr_node *n)
 {
     struct rep *p = arg;
+    if (n->type == DR_NODE_FILE && (n->flags & DR_NODE_F_LISTED) && !n->nlists) {
+        /* its chunk list could not be read (dr_repo_tree_load_salvage): its chunks may all be
+         * there, but nothing says which they are */
+        lose_file(p, n, path, DR_NODE_F_LISTED);
+        p->changed[p->depth - 1] = true;
+        return 0;
+    }
     if (n->type == DR_NODE_FILE && n->nchunks) {
         int rc = repair_file(p, n, path);
         if (rc < 0) {
@@ -433,6 +453,7 @@ static int repair_tree(struct rep *p, const struct dr_id *root, struct dr_id *ou
         .r = p->r,
         .txn = p->txn,
         .arg = p,
+        .load = rep_load,
         .enter = rep_enter,
         .unreadable = rep_unreadable,
         .node = rep_node,

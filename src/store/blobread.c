@@ -324,9 +324,12 @@ static int expand_list(struct dr_repo *r, struct dr_index_txn *txn, struct dr_no
     return rc < 0 ? dr_error_wrap(rc, "file '%s'", n->name) : 0;
 }
 
-int dr_repo_tree_load(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id,
-                      struct dr_tree *t)
+/* The one tree loader: salvage keeps a file whose chunk list is damaged or missing unexpanded
+ * (dr_repo_tree_load_salvage) instead of failing the tree. */
+static int tree_load(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id,
+                     struct dr_tree *t, bool salvage)
 {
+    char hex[DR_ID_HEX_LEN + 1];
     struct dr_buf raw = DR_BUF_INIT(DR_TREE_MAX);
     struct tc_slot *cs = tree_cache_slot(r, id);
     int rc = 0;
@@ -344,18 +347,41 @@ int dr_repo_tree_load(struct dr_repo *r, struct dr_index_txn *txn, const struct 
     }
     rc = dr_tree_decode((const uint8_t *)raw.buf, raw.len, t);
     for (size_t i = 0; rc >= 0 && i < t->n; i++) {
-        if (t->nodes[i].flags & DR_NODE_F_LISTED) {
-            rc = expand_list(r, txn, &t->nodes[i]);
+        struct dr_node *n = &t->nodes[i];
+        if (n->flags & DR_NODE_F_LISTED) {
+            rc = expand_list(r, txn, n);
+        }
+        if (rc < 0 && salvage && rc != DR_EIO) {
+            dr_log_warn("tree %s: %s; the file's content cannot be listed", dr_id_hex(id, hex),
+                        dr_error_msg());
+            dr_error_clear();
+            free(n->chunks);
+            free(n->chunk_sizes);
+            n->chunks = NULL;
+            n->chunk_sizes = NULL;
+            n->nchunks = 0;
+            rc = 0;
         }
     }
     if (rc < 0) {
         dr_tree_release(t);
-        char hex[DR_ID_HEX_LEN + 1];
         rc = dr_error_wrap(rc, "tree %s", dr_id_hex(id, hex));
     }
 out:
     dr_buf_release(&raw);
     return rc;
+}
+
+int dr_repo_tree_load(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id,
+                      struct dr_tree *t)
+{
+    return tree_load(r, txn, id, t, false);
+}
+
+int dr_repo_tree_load_salvage(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id,
+                              struct dr_tree *t)
+{
+    return tree_load(r, txn, id, t, true);
 }
 
 int dr_repo_snapshot_load(struct dr_repo *r, const struct dr_id *id, struct dr_snapshot *s)

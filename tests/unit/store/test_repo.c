@@ -12,7 +12,9 @@
  * snapshot list and resolve; the counts of a reopened index; a tree whose file has a chunk list
  * (format/chunklist.md) loads expanded (chunks, the chain of list blobs), reference counting
  * counts the lists, and a list that is missing, has a base of the wrong depth or does not add
- * up to the file's size makes the tree unreadable with a message naming the file. */
+ * up to the file's size makes the tree unreadable with a message naming the file; loaded to
+ * salvage, such a file is left unexpanded instead, and `repair snapshots` writes a snapshot in
+ * which it is one damaged file lost as a whole, its tree readable again. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +31,7 @@
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
 #include "drrepo/pipeline.h"
+#include "drrepo/repair.h"
 #include "fixture.h"
 #include "mem_backend.h"
 
@@ -520,6 +523,50 @@ static void test_chunk_list_load(void **state)
     expect_unreadable(e->repo[0], &t_size, DR_ECORRUPT, "the file 131");
     expect_unreadable(e->repo[0], &t_missing, DR_ENOENT, "chunk list 5c5c");
     expect_unreadable(e->repo[0], &t_nobase, DR_ENOENT, "chunk list 5c5c");
+
+    /* salvaged: the file stays, unexpanded */
+    assert_int_equal(dr_repo_tree_load_salvage(e->repo[0], NULL, &t_missing, &t), 0);
+    assert_int_equal(t.n, 1);
+    assert_true(t.nodes[0].flags & DR_NODE_F_LISTED);
+    assert_int_equal(t.nodes[0].nchunks, 0);
+    assert_int_equal(t.nodes[0].nlists, 0);
+    dr_tree_release(&t);
+
+    /* a snapshot of the good tree whose head list then goes missing (from the index: a commit
+     * refuses a tree that names a missing blob): repair writes one whose file is lost whole */
+    struct dr_snapshot s;
+    struct dr_id snap;
+    dr_snapshot_init(&s);
+    s.time_ns = 1000;
+    s.host = dr_xstrdup("unit");
+    s.tree = good;
+    dr_snapshot_add_path(&s, "/data");
+    assert_int_equal(dr_pipeline_open(e->repo[0], &w), 0);
+    assert_int_equal(dr_pipeline_commit(w, &s, &snap), 0);
+    dr_pipeline_free(w);
+    dr_snapshot_release(&s);
+    struct dr_index_txn *txn = NULL;
+    assert_int_equal(dr_index_begin(dr_repo_index(e->repo[0]), true, &txn), 0);
+    assert_int_equal(dr_index_blob_del(txn, &l1), 0);
+    assert_int_equal(dr_index_commit(txn), 0);
+    expect_unreadable(e->repo[0], &good, DR_ENOENT, "chunk list");
+    struct dr_repair_result res = {0};
+    assert_int_equal(dr_repair_snapshots(e->repo[0], false, false, &res), 0);
+    assert_int_equal(res.snapshots_repaired, 1);
+    assert_int_equal(res.nfiles, 1);
+    assert_string_equal(res.files[0].path, "/f");
+    assert_int_equal(res.files[0].lost_bytes, 130);
+    dr_snapshot_init(&s);
+    assert_int_equal(dr_repo_snapshot_load(e->repo[0], &res.new_ids[0], &s), 0);
+    dr_tree_init(&t);
+    assert_int_equal(dr_repo_tree_load(e->repo[0], NULL, &s.tree, &t), 0);
+    n = &t.nodes[0];
+    assert_int_equal(n->flags & (DR_NODE_F_LISTED | DR_NODE_F_DAMAGED), DR_NODE_F_DAMAGED);
+    assert_int_equal(n->ndamaged, 1);
+    assert_int_equal(n->damaged[0].len, 130);
+    dr_tree_release(&t);
+    dr_snapshot_release(&s);
+    dr_repair_result_release(&res);
 }
 
 int main(void)
