@@ -53,6 +53,15 @@ DR_MUST_CHECK int dr_pipeline_put_tree(struct dr_pipeline *w, const uint8_t *dat
 DR_MUST_CHECK int dr_pipeline_put_now(struct dr_pipeline *w, uint8_t type, const uint8_t *data,
                                       size_t len, struct dr_id *out_id);
 
+/* Writes the chunk list of file node n (DR_NODE_F_LISTED, its chunk ids known) and sets
+ * n->list, under the writer policy of format/chunklist.md "Writing": the list of pn (the
+ * parent snapshot's node of the same path, expanded; NULL: none) when n's chunks are pn's, a
+ * change to it while the chain is shorter than DR_PG_LIST_DEPTH and at most a quarter changed,
+ * else a full list. A file with no chunks, or too many for one list, keeps its chunks in the
+ * tree (LISTED cleared). The backup engine and copy both write lists through it. */
+DR_MUST_CHECK int dr_pipeline_put_list(struct dr_pipeline *w, struct dr_node *n,
+                                       const struct dr_node *pn);
+
 /* Drains, finishes the open packs, writes them and indexes them. */
 DR_MUST_CHECK int dr_pipeline_flush(struct dr_pipeline *w);
 

@@ -29,7 +29,7 @@ static int store_tree(struct dr_backup *b, struct dr_tree *t, const struct dr_tr
     for (size_t i = 0; rc >= 0 && i < t->n; i++) {
         struct dr_node *n = &t->nodes[i];
         if (n->type == DR_NODE_FILE && (n->flags & DR_NODE_F_LISTED) && !n->nlists) {
-            rc = dr_backup_put_list(b, n, pt ? dr_tree_find(pt, n->name) : NULL);
+            rc = dr_pipeline_put_list(b->w, n, pt ? dr_tree_find(pt, n->name) : NULL);
         }
     }
     if (rc >= 0) {

@@ -77,14 +77,6 @@ int64_t dr_backup_chunk_stream(struct dr_backup *b, dr_stream_read_fn rd, void *
                                struct dr_node *n, const struct dr_node *pnode, uint32_t alloc,
                                uint32_t block, const char *what);
 
-/* Writes the chunk list of file node n (DR_NODE_F_LISTED, its chunk ids known: the pipeline
- * drained) and sets n->list: a change to pn's list (the parent snapshot's node of the same name,
- * NULL: none) under the writer policy of format/chunker.md, the parent's own list when nothing
- * changed, else a full list. A file too large for one list, or empty, keeps its chunks in the
- * tree. Errors: the pipeline's. */
-DR_MUST_CHECK int dr_backup_put_list(struct dr_backup *b, struct dr_node *n,
-                                     const struct dr_node *pn);
-
 /* The sink's read_file: see struct dr_source_sink. */
 int dr_backup_read_file(struct dr_backup *b, int dirfd, const char *rel, const char *path,
                         const struct stat *st, const struct dr_node *pnode, struct dr_node *n,

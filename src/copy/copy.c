@@ -137,34 +137,31 @@ static const struct copied *find_copied(const struct dr_copy *c, const struct dr
     return NULL;
 }
 
-/* A file with a chunk list (format/chunklist.md) gets a full list of its chunks' target ids in
- * the target, once per list of the source: a change to an earlier list names chunks of earlier
- * snapshots, which the target may not have (they need not be copied to read this one), so the
- * chain is not copied as it is. */
-static int copy_list(struct dr_copy *c, struct dr_node *n)
+/* A file with a chunk list (format/chunklist.md) gets a list of its chunks' target ids in the
+ * target, under the same writer policy as a snapshot (dr_pipeline_put_list): a change to the
+ * list of the same file in the target's copy of the source snapshot's parent (pn, expanded, in
+ * target ids), else a full list. The source's chain is not copied as it is: a change names
+ * chunks of earlier snapshots, which the target need not have. */
+static int copy_list(struct dr_copy *c, struct dr_node *n, const struct dr_node *pn)
 {
-    struct idmap_entry *e = idmap_find(&c->map, &n->list);
+    struct dr_id src = n->list;
+    struct idmap_entry *e = idmap_find(&c->map, &src);
     if (e) {
-        n->list = e->dst;
+        n->list = e->dst; /* the same source list already copied in this run */
         return 0;
     }
-    struct dr_buf enc = DR_BUF_INIT(DR_BLOB_MAX);
-    struct dr_id dst;
-    int rc = dr_chunklist_encode_full(n->chunks, n->chunk_sizes, n->nchunks, &enc);
-    if (rc >= 0) {
-        rc = dr_pipeline_put_now(c->w, DR_BLOB_TREE, (const uint8_t *)enc.buf, enc.len, &dst);
-    }
-    dr_buf_release(&enc);
-    if (rc >= 0) {
-        idmap_add(&c->map, &n->list)->dst = dst;
-        n->list = dst;
+    int rc = dr_pipeline_put_list(c->w, n, pn);
+    if (rc >= 0 && (n->flags & DR_NODE_F_LISTED)) {
+        idmap_add(&c->map, &src)->dst = n->list;
     }
     return rc;
 }
 
 /* The data blobs of t's files that the run has not met: read from the source in one stream and
- * handed to the target's pipeline; then every chunk id of t is replaced by the target's. */
-static int copy_chunks(struct dr_copy *c, struct dr_tree *t)
+ * handed to the target's pipeline; then every chunk id of t is replaced by the target's, and
+ * the files with chunk lists get theirs (pt: the target parent's tree of the same directory,
+ * NULL: none). */
+static int copy_chunks(struct dr_copy *c, struct dr_tree *t, const struct dr_tree *pt)
 {
     struct dr_read_want *wants = NULL;
     size_t nw = 0, aw = 0;
@@ -216,7 +213,7 @@ static int copy_chunks(struct dr_copy *c, struct dr_tree *t)
             n->chunks[k] = idmap_find(&c->map, &n->chunks[k])->dst;
         }
         if (n->type == DR_NODE_FILE && (n->flags & DR_NODE_F_LISTED)) {
-            rc = copy_list(c, n);
+            rc = copy_list(c, n, pt ? dr_tree_find(pt, n->name) : NULL);
         }
     }
     free(got);
@@ -224,8 +221,11 @@ static int copy_chunks(struct dr_copy *c, struct dr_tree *t)
     return rc;
 }
 
-/* Copies tree id (and everything below it) into the target; *out is its id there. */
-static int copy_tree(struct dr_copy *c, const struct dr_id *id, unsigned depth, struct dr_id *out)
+/* Copies tree id (and everything below it) into the target; *out is its id there. ptree is the
+ * tree of the same directory in the target's copy of the source snapshot's parent (NULL: none),
+ * whose chunk lists the copied files' lists change. */
+static int copy_tree(struct dr_copy *c, const struct dr_id *id, const struct dr_id *ptree,
+                     unsigned depth, struct dr_id *out)
 {
     char hex[DR_ID_HEX_LEN + 1];
     struct idmap_entry *e = idmap_find(&c->map, id);
@@ -241,21 +241,30 @@ static int copy_tree(struct dr_copy *c, const struct dr_id *id, unsigned depth, 
     if (rc < 0) {
         return rc;
     }
-    struct dr_tree t;
+    struct dr_tree t, pt;
     dr_tree_init(&t);
+    dr_tree_init(&pt);
     rc = dr_repo_tree_load(c->src, NULL, id, &t);
     if (rc < 0) {
         return dr_error_wrap(rc, "source tree %.12s", dr_id_hex(id, hex));
+    }
+    if (ptree && dr_repo_tree_load(c->dst, NULL, ptree, &pt) < 0) {
+        /* a parent only makes the lists smaller: without it they are full */
+        dr_log_detail("target parent tree unusable: %s", dr_error_msg());
+        dr_error_clear();
+        ptree = NULL;
     }
     for (size_t i = 0; rc >= 0 && i < t.n; i++) {
         struct dr_node *n = &t.nodes[i];
         if (n->type == DR_NODE_DIR) {
             struct dr_id sub = n->subtree;
-            rc = copy_tree(c, &sub, depth + 1, &n->subtree);
+            const struct dr_node *pn = ptree ? dr_tree_find(&pt, n->name) : NULL;
+            rc = copy_tree(c, &sub, pn && pn->type == DR_NODE_DIR ? &pn->subtree : NULL, depth + 1,
+                           &n->subtree);
         }
     }
     if (rc >= 0) {
-        rc = copy_chunks(c, &t);
+        rc = copy_chunks(c, &t, ptree ? &pt : NULL);
     }
     struct dr_buf enc = DR_BUF_INIT(DR_TREE_MAX);
     if (rc >= 0) {
@@ -272,7 +281,32 @@ static int copy_tree(struct dr_copy *c, const struct dr_id *id, unsigned depth, 
     }
     dr_buf_release(&enc);
     dr_tree_release(&t);
+    dr_tree_release(&pt);
     return rc;
+}
+
+/* The root tree of the target's copy of s's parent, for the chunk lists of s's files: only for
+ * snapshots whose writer wrote chunk lists (format/chunker.md, policy relation-pages-v2), so
+ * that the copy of any other snapshot reads no tree of the target. */
+static bool target_parent(const struct dr_copy *c, const struct dr_snapshot *s,
+                          struct dr_id *out_tree)
+{
+    const char *policy = dr_snapshot_get_meta(s, "pg.chunking");
+    const struct copied *p = s->has_parent ? find_copied(c, &s->parent) : NULL;
+    if (!p || !policy || strncmp(policy, "relation-pages-v2 ", 18) != 0) {
+        return false;
+    }
+    struct dr_snapshot ps;
+    dr_snapshot_init(&ps);
+    bool ok = dr_repo_snapshot_load(c->dst, &p->id, &ps) >= 0;
+    if (ok) {
+        *out_tree = ps.tree;
+    } else {
+        dr_log_detail("target parent snapshot unusable: %s", dr_error_msg());
+        dr_error_clear();
+    }
+    dr_snapshot_release(&ps);
+    return ok;
 }
 
 /* The target's snapshot for source snapshot s (id sid) with root tree tree. */
@@ -329,9 +363,10 @@ int dr_copy_snapshot(struct dr_copy *c, const struct dr_id *id, struct dr_copy_r
     }
     c->blobs_read = 0;
     rc = dr_pipeline_open(c->dst, &c->w);
-    struct dr_id tree;
+    struct dr_id tree, ptree;
+    bool has_ptree = rc >= 0 && target_parent(c, &s, &ptree);
     if (rc >= 0) {
-        rc = copy_tree(c, &s.tree, 0, &tree);
+        rc = copy_tree(c, &s.tree, has_ptree ? &ptree : NULL, 0, &tree);
     }
     if (rc >= 0) {
         build_snapshot(c, id, &s, &tree, &ns);

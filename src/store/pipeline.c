@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "drrepo/chunklist.h"
 #include "drrepo/error.h"
 #include "drrepo/fault.h"
 #include "drrepo/format.h"
@@ -671,6 +672,40 @@ int dr_pipeline_put_now(struct dr_pipeline *w, uint8_t type, const uint8_t *data
     }
     *out_id = id;
     return 0;
+}
+
+/* The writer policy of format/chunklist.md "Writing". A relation file of a base backup would
+ * list every 8 KiB block in its tree, 36 bytes per block rewritten every day for the whole
+ * database; its list is written instead as the positions that changed since the parent
+ * snapshot's list of the same file, down a chain that a full list ends. */
+int dr_pipeline_put_list(struct dr_pipeline *w, struct dr_node *n, const struct dr_node *pn)
+{
+    if (n->nchunks == 0 || n->nchunks > DR_CHUNKLIST_COUNT_MAX) {
+        n->flags &= ~DR_NODE_F_LISTED;
+        return 0;
+    }
+    /* the parent's expanded list, when it has one: what a change is made against */
+    bool listed = pn && pn->type == DR_NODE_FILE && (pn->flags & DR_NODE_F_LISTED) && pn->nlists &&
+                  pn->nchunks;
+    uint32_t changed = listed ? dr_chunklist_diff_count(pn->chunks, pn->chunk_sizes, pn->nchunks,
+                                                        n->chunks, n->chunk_sizes, n->nchunks)
+                              : 0;
+    if (listed && changed == 0 && pn->nchunks == n->nchunks) {
+        n->list = pn->list; /* unchanged: the same list, whatever its depth */
+        return 0;
+    }
+    /* past a quarter changed, a change is most of a full list's bytes and one more blob to read */
+    bool change = listed && pn->list_depth < DR_PG_LIST_DEPTH && changed <= n->nchunks / 4;
+    struct dr_buf enc = DR_BUF_INIT(DR_BLOB_MAX);
+    int rc =
+        change ? dr_chunklist_encode_delta(&pn->list, pn->list_depth, pn->chunks, pn->chunk_sizes,
+                                           pn->nchunks, n->chunks, n->chunk_sizes, n->nchunks, &enc)
+               : dr_chunklist_encode_full(n->chunks, n->chunk_sizes, n->nchunks, &enc);
+    if (rc >= 0) {
+        rc = dr_pipeline_put_now(w, DR_BLOB_TREE, (const uint8_t *)enc.buf, enc.len, &n->list);
+    }
+    dr_buf_release(&enc);
+    return rc;
 }
 
 int dr_pipeline_flush(struct dr_pipeline *w)

@@ -6,10 +6,12 @@
 # chunk per 512 KiB. A relation file of 8 blocks or more keeps them in a chunk list
 # (format/chunklist.md): a full list in the first snapshot, a change to it (depth 1) in the
 # next after an update, the same list when the file did not change. The restored directory
-# passes pg_verifybackup, so the blocks reassemble; check --read-data passes; forgetting the
-# first snapshot and pruning keeps the full list the second one's change is made on (check
-# --read-data and pg_verifybackup again); `copy` into a second repository writes full lists
-# there, which restore the same files.
+# passes pg_verifybackup, so the blocks reassemble; check --read-data passes. `copy` of one
+# snapshot a run gives the target the same kind of lists (a full list, then a change to it),
+# which check and restore the same files. Forgetting the first snapshot and pruning keeps the
+# full list the second one's change is made on (check --read-data and pg_verifybackup again);
+# `copy` of the second alone into another repository writes a full list there, which restores
+# the same files.
 . "${DR_SRC:?}/tests/e2e/lib.sh" || exit 1
 
 . "$DR_SRC/tests/integration/pg_lib.sh"
@@ -96,6 +98,22 @@ dr_expect_success "pg_verifybackup accepts the restored directory" \
     runuser -u postgres -- "$PGB/pg_verifybackup" "$T/data"
 dr_expect_success "check --read-data" drrepo check --read-data
 
+# copy, one snapshot a run as a nightly copy does: the target's lists follow the same policy
+# against the target's copy of the parent, so the second copy's list is a change too
+echo "$DRREPO_PASSWORD" >"$T/tpw"
+tnode() { "$TOOL" node-list "$1" "$("$DRREPO" -r "$1" snapshots --json 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)[$2]['id'])")" "/$rel" 2>"$T/err"; }
+TGT1="$T/tgt1"
+dr_init "$TGT1"
+dr_expect_success "copy the first snapshot" drrepo copy "$s1" --to "$TGT1" --to-password-file "$T/tpw"
+dr_expect_success "copy the rest in a second run" drrepo copy --to "$TGT1" --to-password-file "$T/tpw"
+got=$(tnode "$TGT1" 0)
+dr_check "the first copy's pgbench_accounts is a full list ($got)" sh -c "echo '$got' | grep -Eq '^list 0 1 [0-9]+ [0-9a-f]{64}$'"
+got=$(tnode "$TGT1" 1)
+dr_check "the second copy's is a change to it ($got)" sh -c "echo '$got' | grep -Eq '^list 1 2 [0-9]+ [0-9a-f]{64}$'"
+dr_expect_success "check --read-data of the copy" "$DRREPO" -r "$TGT1" check --read-data
+dr_expect_success "restore the second copy" "$DRREPO" -r "$TGT1" restore latest --target "$T/data1"
+dr_expect_success "it restores the same files as its original" diff -r "$T/data" "$T/data1"
+
 # the first snapshot goes: the second's change still needs the first's full list
 dr_expect_success "forget the first snapshot" drrepo forget "$s1"
 dr_expect_success "prune" drrepo prune
@@ -104,10 +122,10 @@ dr_expect_success "restore after prune" drrepo restore latest --target "$T/data2
 chown -R postgres: "$T/data2" && chmod 700 "$T/data2"
 dr_expect_success "pg_verifybackup accepts it" runuser -u postgres -- "$PGB/pg_verifybackup" "$T/data2"
 
-# copy: the target gets full lists of its own chunk ids, and restores the same files
+# copy of a snapshot whose parent is gone: the target gets a full list of its own chunk ids,
+# and restores the same files
 TGT="$T/tgt"
 dr_init "$TGT"
-echo "$DRREPO_PASSWORD" >"$T/tpw"
 dr_expect_success "copy into a second repository" drrepo copy --to "$TGT" --to-password-file "$T/tpw"
 dr_expect_success "check --read-data of the copy" "$DRREPO" -r "$TGT" check --read-data
 t2=$("$DRREPO" -r "$TGT" snapshots --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
