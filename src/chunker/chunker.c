@@ -250,33 +250,10 @@ size_t dr_chunker_fixed_next(const struct dr_chunker *c, uint32_t block, size_t 
     return eof ? len : 0;
 }
 
-size_t dr_chunker_next(const struct dr_chunker *c, const uint8_t *data, size_t len, bool eof)
+/* Gear from the first candidate n = min to end, the mask stricter before avg: the cut n, or 0
+ * when no position in [min, end] cuts. */
+static size_t gear_scan(const struct dr_chunker *c, const uint8_t *data, size_t end)
 {
-    size_t end = DR_MIN(len, (size_t)c->max);
-
-    if (len == 0) {
-        return 0;
-    }
-    if (len <= c->min) {
-        /* No cut can come before min; at exactly min a cut is possible but then the chunk is
-         * min bytes either way, and at eof the rest is the last chunk. */
-        if (len < c->min || eof) {
-            return eof ? len : 0;
-        }
-    }
-
-    if (c->alg == DR_CHUNKER_TOEPLITZ_AES_V1) {
-        size_t n =
-            tpaes_scan(c, data, end, dr_chunker_tpaes_digest(c, data + c->min - GEAR_WINDOW));
-        if (n) {
-            return n;
-        }
-        if (end == c->max) {
-            return end;
-        }
-        return eof ? len : 0;
-    }
-
     /* Warm up the hash over the 64 bytes before min so that the first test, at n == min, sees a
      * full window: the cut decision never depends on where the scan started. */
     uint64_t h = 0;
@@ -295,12 +272,32 @@ size_t dr_chunker_next(const struct dr_chunker *c, const uint8_t *data, size_t l
         }
         i = avg_end;
     }
-    if (i < end) {
-        n = scan(c->gear, data, i, end, c->mask_l, &h);
-        if (n) {
-            return n;
+    return i < end ? scan(c->gear, data, i, end, c->mask_l, &h) : 0;
+}
+
+size_t dr_chunker_next(const struct dr_chunker *c, const uint8_t *data, size_t len, bool eof)
+{
+    size_t end = DR_MIN(len, (size_t)c->max);
+
+    if (len == 0) {
+        return 0;
+    }
+    if (len <= c->min) {
+        /* No cut can come before min; at exactly min a cut is possible but then the chunk is
+         * min bytes either way, and at eof the rest is the last chunk. */
+        if (len < c->min || eof) {
+            return eof ? len : 0;
         }
     }
+
+    size_t n =
+        c->alg == DR_CHUNKER_TOEPLITZ_AES_V1
+            ? tpaes_scan(c, data, end, dr_chunker_tpaes_digest(c, data + c->min - GEAR_WINDOW))
+            : gear_scan(c, data, end);
+    if (n) {
+        return n;
+    }
+    /* no cut: max forces one; short of max, more data may still bring one */
     if (end == c->max) {
         return end;
     }
