@@ -198,9 +198,10 @@ out:
     return rc;
 }
 
-/* A direct-mapped cache of tree blob plaintexts. Walks over many snapshots (forget, check,
- * prune's mark, sync) load the same unchanged subtrees again and again; each load is a read, a
- * decryption and a decompression. Bounded by slot count and total bytes, so memory stays flat. */
+/* A direct-mapped cache of the plaintexts of blobs of type tree: trees and chunk lists. Walks
+ * over many snapshots (forget, check, prune's mark, sync) load the same unchanged subtrees, and
+ * the same chains of chunk lists, again and again; each load is a read, a decryption and a
+ * decompression. Bounded by slot count and total bytes, so memory stays flat. */
 #define TREE_CACHE_SLOTS 4096
 #define TREE_CACHE_BYTES (32u << 20)
 #define TREE_CACHE_ENTRY_MAX (256u << 10)
@@ -253,6 +254,22 @@ static void tree_cache_put(struct dr_repo *r, const struct dr_id *id, const char
     r->trees->bytes += len;
 }
 
+/* The plaintext of the tree-type blob id into raw (empty), through the cache. */
+static int tree_blob_get(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id,
+                         struct dr_buf *raw)
+{
+    struct tc_slot *cs = tree_cache_slot(r, id);
+    if (cs->data && dr_id_eq(&cs->id, id)) {
+        /* a cached plaintext was authenticated and its id checked when it was first read */
+        return dr_buf_add(raw, cs->data, cs->len);
+    }
+    int rc = dr_repo_blob_get(r, txn, DR_BLOB_TREE, id, raw);
+    if (rc >= 0) {
+        tree_cache_put(r, id, raw->buf, raw->len);
+    }
+    return rc;
+}
+
 /* Reads the chain of chunk lists that n names, head first, into chain (at most
  * DR_CHUNKLIST_DEPTH_MAX + 1: each base has the depth below its list's, down to 0). */
 static int list_chain(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_node *n,
@@ -265,7 +282,7 @@ static int list_chain(struct dr_repo *r, struct dr_index_txn *txn, const struct 
     uint32_t k = 0;
     for (;;) {
         dr_buf_reset(&raw);
-        rc = dr_repo_blob_get(r, txn, DR_BLOB_TREE, &id, &raw);
+        rc = tree_blob_get(r, txn, &id, &raw);
         if (rc >= 0) {
             rc = dr_chunklist_decode((const uint8_t *)raw.buf, raw.len, &chain[k]);
         }
@@ -331,17 +348,7 @@ static int tree_load(struct dr_repo *r, struct dr_index_txn *txn, const struct d
 {
     char hex[DR_ID_HEX_LEN + 1];
     struct dr_buf raw = DR_BUF_INIT(DR_TREE_MAX);
-    struct tc_slot *cs = tree_cache_slot(r, id);
-    int rc = 0;
-    if (cs->data && dr_id_eq(&cs->id, id)) {
-        /* a cached plaintext was authenticated and its id checked when it was first read */
-        rc = dr_buf_add(&raw, cs->data, cs->len);
-    } else {
-        rc = dr_repo_blob_get(r, txn, DR_BLOB_TREE, id, &raw);
-        if (rc >= 0) {
-            tree_cache_put(r, id, raw.buf, raw.len);
-        }
-    }
+    int rc = tree_blob_get(r, txn, id, &raw);
     if (rc < 0) {
         goto out;
     }
