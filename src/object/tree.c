@@ -14,10 +14,9 @@
 #include "drrepo/mem.h"
 #include "drrepo/reader.h"
 
-/* Version 1 trees are still written when no node needs version 2 (a node with its chunks in a
- * chunk list), so that older readers read every tree they could before. */
+/* The newest version read; canonical_version says which a tree is written in. */
 #define TREE_VERSION 2u
-#define TREE_VERSION_LISTS 2u
+#define TREE_VERSION_LISTS 2u /* the first with chunk lists (DR_NODE_F_LISTED) */
 #define TREE_HDR_LEN (DR_MAGIC_LEN + 4 + 4)
 /* type(1) + name_len(2) + mode, uid, gid (12) + user_len, group_len (2) + mtime, ctime, size,
  * dev, inode (40) + nlink (4) + rdev (8) + flags (4): the fixed part of a record after rec_len. */
@@ -161,6 +160,18 @@ static const char *check_file(const struct dr_node *n)
     return NULL;
 }
 
+/* The version a tree is written in: 2 exactly when a file has a chunk list, so that a tree an
+ * older reader could read before chunk lists is still one it reads; the encoding is canonical. */
+static uint32_t canonical_version(const struct dr_tree *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->nodes[i].type == DR_NODE_FILE && (t->nodes[i].flags & DR_NODE_F_LISTED)) {
+            return TREE_VERSION_LISTS;
+        }
+    }
+    return 1;
+}
+
 /* ---- encode ---- */
 
 static int enc_check_node(const struct dr_node *n, size_t i, const struct dr_node *prev)
@@ -289,12 +300,7 @@ int dr_tree_encode(const struct dr_tree *t, struct dr_buf *out)
         }
     }
 
-    uint32_t version = 1;
-    for (size_t i = 0; i < t->n; i++) {
-        if (t->nodes[i].type == DR_NODE_FILE && (t->nodes[i].flags & DR_NODE_F_LISTED)) {
-            version = TREE_VERSION_LISTS;
-        }
-    }
+    uint32_t version = canonical_version(t);
     rc = dr_buf_add(&b, DR_MAGIC_TREE, DR_MAGIC_LEN);
     rc = rc ? rc : dr_buf_add_u32le(&b, version);
     rc = rc ? rc : dr_buf_add_u32le(&b, (uint32_t)t->n);
@@ -514,16 +520,9 @@ int dr_tree_decode(const uint8_t *p, size_t len, struct dr_tree *t)
         rc = CORRUPT("tree has %zu bytes after its %u nodes", dr_rd_left(&r), count);
         goto out;
     }
-    if (version == TREE_VERSION_LISTS) {
-        /* canonical: a tree without a chunk list is written as version 1 */
-        bool listed = false;
-        for (size_t i = 0; i < t->n; i++) {
-            listed |= (t->nodes[i].flags & DR_NODE_F_LISTED) != 0;
-        }
-        if (!listed) {
-            rc = CORRUPT("tree of version 2 has no file with a chunk list");
-            goto out;
-        }
+    if (version != canonical_version(t)) {
+        rc = CORRUPT("tree of version 2 has no file with a chunk list");
+        goto out;
     }
 out:
     if (rc < 0) {
