@@ -189,9 +189,13 @@ cmd_for() { # TOOL OP REPO CACHE [EXTRA]: print nothing, set CMD array
     esac
 }
 
-drop_caches() {
-    [ "$DROP" = 1 ] || return 0
+# Before every timed step, untimed: the dirty pages of what ran before (the generated data, the
+# other tool's repository) are written back now, not by the kernel during the step that follows,
+# where the writeback's CPU and I/O would be charged to whichever tool runs next (on 2 cores,
+# 0.5-1 s of an initial snapshot). Each tool still pays for the writeback it forces itself.
+settle() {
     sync
+    [ "$DROP" = 1 ] || return 0
     echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || die "--drop-caches needs root"
 }
 
@@ -202,7 +206,7 @@ measure() {
     local tool=$1 rep=$2 step=$3 input=$4 repo=$5 in=$6
     local base=$LOGDIR/$tool-$rep-$step tf
     tf=$base.time
-    drop_caches
+    settle
     local load; load=$(cut -d' ' -f1 /proc/loadavg)
     local rc=0
     if [ "${step%%-*}" = dump ]; then

@@ -128,6 +128,7 @@ printf 'tool\trep\tstep\twall_s\tuser_s\tsys_s\tmaxrss_kb\tinput_bytes\tbucket_b
 measure() { # TOOL REP STEP INPUT BUCKET (uses CMD)
     local tool=$1 rep=$2 step=$3 input=$4 bucket=$5 base=$LOGDIR/$1-$2-$3 off rc=0
     sleep 1 # the access log is written asynchronously: let the last step's lines land
+    sync    # the last step's dirty pages are written back untimed (bench/run.sh's settle)
     off=$(stat -c %s "$RGWLOG")
     /usr/bin/time -f '%e %U %S %M' -o "$base.time" "${CMD[@]}" </dev/null >"$base.out" 2>"$base.err" || rc=$?
     [ "$rc" = 0 ] || { tail -n 20 "$base.err" >&2; die "$tool $step failed (exit $rc): ${CMD[*]}"; }
