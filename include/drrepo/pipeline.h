@@ -41,8 +41,20 @@ DR_MUST_CHECK int dr_pipeline_put_data_ref(struct dr_pipeline *w, const uint8_t 
                                            void (*release)(void *arg), void *arg,
                                            struct dr_id *out_id);
 
-/* Waits until every submitted blob is processed and its id written. */
+/* Waits until every submitted blob is processed and its id written, and runs every pending
+ * dr_pipeline_then. */
 DR_MUST_CHECK int dr_pipeline_drain(struct dr_pipeline *w);
+
+/* Work that needs the ids of the blobs submitted so far, without waiting for them: fn(arg)
+ * runs on the submitting thread once every blob submitted before this call has its id
+ * written, in the order of the calls (at once when nothing is in flight), and release(arg)
+ * after it. fn may store blobs with dr_pipeline_put_now (a directory's tree once its files'
+ * chunks are known), not submit data. When fn fails, the pipeline is failed with its error.
+ * A then that has not run when the pipeline fails or is freed is only released: what arg
+ * points to must stay valid until release, and fn must not rely on memory that the caller
+ * frees after a failure. Errors: the pipeline's (sticky) error; fn's. */
+DR_MUST_CHECK int dr_pipeline_then(struct dr_pipeline *w, int (*fn)(void *arg),
+                                   void (*release)(void *arg), void *arg);
 
 /* Stores a tree blob synchronously (deduplicated) and returns its id. */
 DR_MUST_CHECK int dr_pipeline_put_tree(struct dr_pipeline *w, const uint8_t *data, size_t len,

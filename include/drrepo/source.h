@@ -28,7 +28,8 @@ typedef int (*dr_stream_read_fn)(void *arg, uint8_t *buf, size_t len);
  * except scanned. */
 struct dr_source_sink {
     /* Chunks a stream into file node n (whose name, type, mode, owner and times the source
-     * sets) and fills its chunk list and size. pnode is the parent snapshot's node for the
+     * sets, and its size when known, which the engine sizes the chunk list for) and fills its
+     * chunk list and size. pnode is the parent snapshot's node for the
      * same file (NULL when none): an RDB file is stored relative to it. what names the input in
      * messages and progress (NULL: n->name). block 0 chunks by content; otherwise the file is
      * cut in fixed blocks of that size (dr_chunker_fixed_next; a multiple of
@@ -41,20 +42,19 @@ struct dr_source_sink {
      * relative to the directory descriptor dirfd (AT_FDCWD with rel the absolute path); path is
      * its absolute path, the files cache's key and the name in messages. Returns 0, 1 when the
      * file could not be read (reported and counted: it is left out), or a repository error.
-     * *out_remember (always set) asks the source to call remember for n once the directory's
-     * tree is stored: the file was read and its chunks are still being stored. A file found
-     * unchanged needs no such call (the engine has its chunks and did what was needed). */
+     * The chunk ids of n may still be pending when it returns: they are written into n's
+     * arrays, which the source keeps in n (moved into the directory's tree) until put_tree. */
     int (*read_file)(void *arg, int dirfd, const char *rel, const char *path, const struct stat *st,
-                     const struct dr_node *pnode, struct dr_node *n, bool *out_remember);
-    /* Records in the files cache that path has n's chunks, once they are stored (it waits for
-     * pending chunks); called only for the files read_file asked it for. Errors: repository
-     * errors. */
-    int (*remember)(void *arg, const char *path, const struct dr_node *n);
-    /* Waits for pending chunks, sorts and encodes t and stores it as a tree blob. A file node
-     * that the source marked DR_NODE_F_LISTED gets a chunk list (format/chunklist.md): a change
-     * to the list of the node of the same name in pt, the parent snapshot's tree of the same
-     * directory (NULL: none), where the writer policy allows, else a full list. */
-    int (*put_tree)(void *arg, struct dr_tree *t, const struct dr_tree *pt, struct dr_id *out);
+                     const struct dr_node *pnode, struct dr_node *n);
+    /* Takes the nodes of t (and of pt, the parent snapshot's tree of the same directory, when
+     * not NULL), leaving both empty, and stores t as a tree blob once every chunk its files
+     * wait for is stored; the source goes on meanwhile. *out gets a value that stands for the
+     * tree's id: the source puts it where the id goes (the parent directory's node, the
+     * snapshot's tree), and the engine replaces it by the id before anything is written. A
+     * file node that the source marked DR_NODE_F_LISTED gets a chunk list (format/chunklist.md):
+     * a change to the list of the node of the same name in pt where the writer policy allows,
+     * else a full list. */
+    int (*put_tree)(void *arg, struct dr_tree *t, struct dr_tree *pt, struct dr_id *out);
     /* Looks for the parent snapshot (same host and the paths already added to s); sets
      * s->parent and *out_tree and returns true when there is one. */
     bool (*parent)(void *arg, struct dr_snapshot *s, struct dr_id *out_tree);

@@ -1,9 +1,9 @@
 /* backup.c: the backup engine's run (see backup.h) and the sink that sources build through.
  *
  * Trees are built bottom-up by the source, one directory at a time: file contents are chunked
- * and handed to the write pipeline, and once the pipeline has produced every chunk id the
- * directory's tree blob is encoded and stored. An unchanged directory yields the same tree
- * blob, which the pipeline deduplicates. */
+ * and handed to the write pipeline, and a directory's tree blob is encoded and stored once the
+ * pipeline has produced every chunk id it holds (trees.c), while the walk goes on. An unchanged
+ * directory yields the same tree blob, which the pipeline deduplicates. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,30 +17,6 @@
 #include "drrepo/util.h"
 
 #define READ_SIZE (1u << 20)
-
-static int store_tree(struct dr_backup *b, struct dr_tree *t, const struct dr_tree *pt,
-                      struct dr_id *out)
-{
-    struct dr_buf enc = DR_BUF_INIT(DR_TREE_MAX);
-    int rc = dr_pipeline_drain(b->w);
-    if (rc >= 0) {
-        dr_tree_sort(t);
-    }
-    for (size_t i = 0; rc >= 0 && i < t->n; i++) {
-        struct dr_node *n = &t->nodes[i];
-        if (n->type == DR_NODE_FILE && (n->flags & DR_NODE_F_LISTED) && !n->nlists) {
-            rc = dr_pipeline_put_list(b->w, n, pt ? dr_tree_find(pt, n->name) : NULL);
-        }
-    }
-    if (rc >= 0) {
-        rc = dr_tree_encode(t, &enc);
-    }
-    if (rc >= 0) {
-        rc = dr_pipeline_put_tree(b->w, (const uint8_t *)enc.buf, enc.len, out);
-    }
-    dr_buf_release(&enc);
-    return rc;
-}
 
 /* Loads the parent snapshot's tree for a directory; an unreadable one is simply not used. */
 static void load_parent_tree(struct dr_backup *b, const struct dr_id *id, struct dr_tree *out)
@@ -104,7 +80,10 @@ static int sink_add_file(void *arg, dr_stream_read_fn rd, void *rdarg, const str
                          const char *what, uint32_t block, struct dr_node *n)
 {
     struct dr_backup *b = arg;
-    uint32_t alloc = 16;
+    /* sized for the size the source expects (0: unknown), so that the array does not grow while
+     * chunks are in flight: growing it waits for them (chunk.c) */
+    uint64_t guess = n->size / (block ? block : b->ch.min) + 2;
+    uint32_t alloc = guess < 16 ? 16 : guess > 1u << 20 ? 1u << 20 : (uint32_t)guess;
     n->chunks = dr_xrealloc(n->chunks, alloc * sizeof(*n->chunks));
     n->chunk_sizes = dr_xrealloc(n->chunk_sizes, alloc * sizeof(*n->chunk_sizes));
     n->nchunks = 0;
@@ -120,26 +99,14 @@ static int sink_add_file(void *arg, dr_stream_read_fn rd, void *rdarg, const str
 }
 
 static int sink_read_file(void *arg, int dirfd, const char *rel, const char *path,
-                          const struct stat *st, const struct dr_node *pnode, struct dr_node *n,
-                          bool *out_remember)
+                          const struct stat *st, const struct dr_node *pnode, struct dr_node *n)
 {
-    return dr_backup_read_file(arg, dirfd, rel, path, st, pnode, n, out_remember);
+    return dr_backup_read_file(arg, dirfd, rel, path, st, pnode, n);
 }
 
-static int sink_remember(void *arg, const char *path, const struct dr_node *n)
+static int sink_put_tree(void *arg, struct dr_tree *t, struct dr_tree *pt, struct dr_id *out)
 {
-    struct dr_backup *b = arg;
-    int rc = dr_pipeline_drain(b->w);
-    if (rc >= 0) {
-        struct dr_id key = dr_backup_path_key(path);
-        dr_backup_spool_file(b, &key, n);
-    }
-    return rc;
-}
-
-static int sink_put_tree(void *arg, struct dr_tree *t, const struct dr_tree *pt, struct dr_id *out)
-{
-    return store_tree(arg, t, pt, out);
+    return dr_backup_put_tree(arg, t, pt, out);
 }
 
 static bool sink_parent(void *arg, struct dr_snapshot *s, struct dr_id *out_tree)
@@ -185,6 +152,7 @@ int dr_backup_run(struct dr_repo *r, const struct dr_source *src, const struct d
     dr_rdbstore_hash_key(dr_repo_keys(r)->chunker_key, b.rdb_key);
     b.bufsize = dr_repo_config(r)->chunker.max + READ_SIZE;
     dr_backup_blocks_init(&b);
+    dr_backup_trees_init(&b);
     b.spool = tmpfile();
     int rc = o->dry_run ? dr_pipeline_open_dry_run(r, &b.w) : dr_pipeline_open(r, &b.w);
     if (rc < 0) {
@@ -212,7 +180,6 @@ int dr_backup_run(struct dr_repo *r, const struct dr_source *src, const struct d
     struct dr_source_sink sink = {
         .add_file = sink_add_file,
         .read_file = sink_read_file,
-        .remember = sink_remember,
         .put_tree = sink_put_tree,
         .parent = sink_parent,
         .load_tree = sink_load_tree,
@@ -239,6 +206,9 @@ int dr_backup_run(struct dr_repo *r, const struct dr_source *src, const struct d
     }
     struct dr_pipeline_stats ws;
     rc = dr_pipeline_flush(b.w);
+    if (rc >= 0) {
+        rc = dr_backup_resolve(&b, &s.tree); /* every tree is stored now */
+    }
     if (rc < 0) {
         goto out;
     }
@@ -280,6 +250,7 @@ out:
     }
     free(b.links);
     dr_backup_blocks_free(&b); /* after the pipeline, which released its slices */
+    dr_backup_trees_free(&b);
     free(b.rdb_note);
     dr_snapshot_release(&s);
     return rc;

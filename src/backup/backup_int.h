@@ -1,6 +1,7 @@
 /* backup_int.h: the backup engine's state, shared by its files: backup.c (the run and the sink
  * that sources build through), chunk.c (streams through the chunker, RDB files by their
- * records) and files.c (regular files with the files cache and hard links). */
+ * records), files.c (regular files with the files cache and hard links) and trees.c
+ * (directory trees stored once their files' chunks are). */
 #ifndef DR_BACKUP_INT_H
 #define DR_BACKUP_INT_H
 
@@ -17,13 +18,17 @@
  * change within the file system's timestamp granularity after we read would go unnoticed. */
 #define DR_BACKUP_RACY_WINDOW_NS 1000000000LL
 
+/* The first name of a hard-linked file, whose chunks its further names take. */
 struct dr_backup_link {
     uint64_t dev, ino;
     uint32_t flags; /* DR_NODE_F_RECORDS: the chunks are record-encoded */
+    bool ready;     /* chunks and sizes are filled (once the file's chunks have their ids) */
     uint32_t nchunks;
     struct dr_id *chunks;
     uint32_t *sizes;
 };
+
+struct dr_backup_cell;
 
 /* A block that streams are read into; chunks go to the pipeline as slices of it (chunk.c). */
 struct dr_read_block {
@@ -58,6 +63,11 @@ struct dr_backup {
     uint64_t rdb_fallback; /* RDB-looking files stored as plain chunks */
     char *rdb_note;        /* why the first of those was */
     uint64_t scan_total;   /* written by a source's scanner thread, read with __atomic */
+    /* trees handed over and not yet stored (trees.c) */
+    uint8_t token_prefix[DR_ID_LEN - 8];
+    struct dr_backup_cell *cells;
+    size_t ncells, acells;
+    uint32_t free_cell;
 };
 
 /* Reports progress at most every 250 ms, and always when final. */
@@ -79,8 +89,21 @@ int64_t dr_backup_chunk_stream(struct dr_backup *b, dr_stream_read_fn rd, void *
 
 /* The sink's read_file: see struct dr_source_sink. */
 int dr_backup_read_file(struct dr_backup *b, int dirfd, const char *rel, const char *path,
-                        const struct stat *st, const struct dr_node *pnode, struct dr_node *n,
-                        bool *out_remember);
+                        const struct stat *st, const struct dr_node *pnode, struct dr_node *n);
+
+/* The sink's put_tree (trees.c): takes t's nodes (and pt's, when not NULL) and stores the tree
+ * once its files' chunks have their ids; *out gets a token that stands for the tree's id until
+ * dr_backup_resolve. Errors: the pipeline's. */
+int dr_backup_put_tree(struct dr_backup *b, struct dr_tree *t, struct dr_tree *pt,
+                       struct dr_id *out);
+
+/* Replaces a token of dr_backup_put_tree by the stored tree's id (an id is left as it is);
+ * each token once. Errors: DR_EINTERNAL when that tree is not stored yet. */
+int dr_backup_resolve(struct dr_backup *b, struct dr_id *id);
+
+/* The tokens' state: set up at the start of a run, freed at its end. */
+void dr_backup_trees_init(struct dr_backup *b);
+void dr_backup_trees_free(struct dr_backup *b);
 
 /* The files-cache key of an absolute path. */
 struct dr_id dr_backup_path_key(const char *path);

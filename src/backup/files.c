@@ -107,14 +107,20 @@ static enum cache_hit files_cache_hit(struct dr_backup *b, const struct dr_id *k
     return HIT_NONE;
 }
 
+/* Whether n gets a files-cache record. A record has no flags, so record-encoded chunks are not
+ * put there (the parent snapshot's node, which has them, still spares an unchanged RDB the
+ * re-read); a file changed within the racy window of the start is not either. */
+static bool spooled(const struct dr_backup *b, const struct dr_node *n)
+{
+    return b->spool && !(n->flags & DR_NODE_F_RECORDS) &&
+           n->mtime_ns < b->start_wall - DR_BACKUP_RACY_WINDOW_NS &&
+           n->ctime_ns < b->start_wall - DR_BACKUP_RACY_WINDOW_NS;
+}
+
 /* Spools a files-cache record: key, stat fields, chunk list. Written to the index after commit. */
 void dr_backup_spool_file(struct dr_backup *b, const struct dr_id *key, const struct dr_node *n)
 {
-    /* a files-cache record has no flags, so record-encoded chunks are not put there (the
-     * parent snapshot's node, which has them, still spares an unchanged RDB the re-read) */
-    if (!b->spool || (n->flags & DR_NODE_F_RECORDS) ||
-        n->mtime_ns >= b->start_wall - DR_BACKUP_RACY_WINDOW_NS ||
-        n->ctime_ns >= b->start_wall - DR_BACKUP_RACY_WINDOW_NS) {
+    if (!spooled(b, n)) {
         return;
     }
     uint64_t hdr[5] = {n->dev, n->inode, n->size, (uint64_t)n->mtime_ns, (uint64_t)n->ctime_ns};
@@ -127,6 +133,49 @@ void dr_backup_spool_file(struct dr_backup *b, const struct dr_id *key, const st
         fclose(b->spool);
         b->spool = NULL;
     }
+}
+
+/* A file just read whose chunks are still in the pipeline: what waits for their ids (a
+ * files-cache record, the chunks of a hard link's further names) keeps n's scalars and its
+ * arrays, which the node in its directory's tree owns until that tree is stored, after this. */
+struct after_read {
+    struct dr_backup *b;
+    struct dr_id key;
+    size_t link; /* an index into b->links: arrays may move as the table grows */
+    struct dr_node n;
+};
+
+static struct after_read *after_read_new(struct dr_backup *b, const struct dr_node *n)
+{
+    struct after_read *a = dr_xcalloc(1, sizeof(*a));
+    a->b = b;
+    a->n = *n;
+    a->n.name = a->n.user = a->n.group = a->n.target = NULL; /* scalars and chunks only */
+    a->n.damaged = NULL;
+    a->n.lists = NULL;
+    return a;
+}
+
+static void after_read_free(void *arg)
+{
+    free(arg);
+}
+
+static int spool_after_read(void *arg)
+{
+    struct after_read *a = arg;
+    dr_backup_spool_file(a->b, &a->key, &a->n);
+    return 0;
+}
+
+static int link_after_read(void *arg)
+{
+    struct after_read *a = arg;
+    struct dr_backup_link *h = &a->b->links[a->link];
+    memcpy(h->chunks, a->n.chunks, a->n.nchunks * sizeof(*h->chunks));
+    memcpy(h->sizes, a->n.chunk_sizes, a->n.nchunks * sizeof(*h->sizes));
+    h->ready = true;
+    return 0;
 }
 
 static struct dr_backup_link *find_link(struct dr_backup *b, const struct stat *st)
@@ -143,13 +192,11 @@ static struct dr_backup_link *find_link(struct dr_backup *b, const struct stat *
  * error (reported, counted, left out); returns 1 then. The files-cache record of a file whose
  * chunks are known now (a further name of a hard link, a file found unchanged through the
  * parent snapshot) is spooled here, with the key already hashed; one found through its own
- * record needs none; a file read asks for the source's remember call (*out_remember), once its
- * chunks are stored. */
+ * record needs none; the record of a file read is spooled once its chunks have their ids
+ * (dr_pipeline_then), as are the chunks kept for a hard link's further names. */
 int dr_backup_read_file(struct dr_backup *b, int dirfd, const char *rel, const char *path,
-                        const struct stat *st, const struct dr_node *pnode, struct dr_node *n,
-                        bool *out_remember)
+                        const struct stat *st, const struct dr_node *pnode, struct dr_node *n)
 {
-    *out_remember = false;
     /* a signal stops the walk between files: nothing of this run is committed */
     int irc = dr_interrupt_check();
     if (irc < 0) {
@@ -159,15 +206,22 @@ int dr_backup_read_file(struct dr_backup *b, int dirfd, const char *rel, const c
     struct dr_id key = dr_backup_path_key(path);
     struct dr_backup_link *hl = st->st_nlink > 1 ? find_link(b, st) : NULL;
     if (hl) {
-        /* stored once: a further name of an inode already read reuses its chunks (drained
-         * when the first name was read, so they are final) */
+        /* stored once: a further name of an inode already read reuses its chunks, once they
+         * have their ids (a wait only when the names are close together) */
+        if (!hl->ready) {
+            int rc = dr_pipeline_drain(b->w);
+            if (rc < 0) {
+                return rc;
+            }
+            hl = find_link(b, st);
+        }
         copy_chunks(n, hl->nchunks, hl->chunks, hl->sizes);
         n->flags |= hl->flags;
         b->sum.files_unchanged++;
         dr_backup_spool_file(b, &key, n);
         return 0;
     }
-    bool known;
+    bool known, read = false;
     enum cache_hit hit = files_cache_hit(b, &key, st, pnode, n, &known);
     if (hit != HIT_NONE) {
         b->sum.files_unchanged++;
@@ -212,14 +266,17 @@ int dr_backup_read_file(struct dr_backup *b, int dirfd, const char *rel, const c
         } else {
             b->sum.files_new++;
         }
-        *out_remember = true;
+        read = true;
     }
     b->sum.bytes_total += n->size;
-    if (st->st_nlink > 1) {
-        int rc = dr_pipeline_drain(b->w);
-        if (rc < 0) {
-            return rc;
-        }
+    /* the files-cache record, once the chunks have their ids */
+    int rc = 0;
+    if (read && spooled(b, n)) {
+        struct after_read *a = after_read_new(b, n);
+        a->key = key;
+        rc = dr_pipeline_then(b->w, spool_after_read, after_read_free, a);
+    }
+    if (rc >= 0 && st->st_nlink > 1) {
         DR_GROW(b->links, b->alinks, b->nlinks + 1);
         struct dr_backup_link *h = &b->links[b->nlinks++];
         h->dev = st->st_dev;
@@ -228,10 +285,17 @@ int dr_backup_read_file(struct dr_backup *b, int dirfd, const char *rel, const c
         h->nchunks = n->nchunks;
         h->chunks = dr_xmalloc((n->nchunks + 1) * sizeof(*h->chunks));
         h->sizes = dr_xmalloc((n->nchunks + 1) * sizeof(*h->sizes));
-        memcpy(h->chunks, n->chunks, n->nchunks * sizeof(*h->chunks));
-        memcpy(h->sizes, n->chunk_sizes, n->nchunks * sizeof(*h->sizes));
+        h->ready = !read;
+        if (read) {
+            struct after_read *a = after_read_new(b, n);
+            a->link = b->nlinks - 1;
+            rc = dr_pipeline_then(b->w, link_after_read, after_read_free, a);
+        } else {
+            memcpy(h->chunks, n->chunks, n->nchunks * sizeof(*h->chunks));
+            memcpy(h->sizes, n->chunk_sizes, n->nchunks * sizeof(*h->sizes));
+        }
     }
-    return 0;
+    return rc;
 }
 
 /* Writes the spooled files-cache records in one index transaction, after the commit. */

@@ -153,16 +153,13 @@ static bool excluded_by_stat(const struct walk *w, const struct entry *e, const 
 /* Builds the node for one existing entry; pnode is the parent snapshot's node for the same
  * path (NULL when none). Returns 1 when the entry is left out (unreadable), 2 when an exclude
  * leaves it out (--exclude-if-present, --exclude-larger-than). For a directory,
- * *out_read (if not NULL) tells how much of it was read. *out_remember is set for a file whose
- * files-cache record the sink must be asked to write once the file's chunks are stored. */
+ * *out_read (if not NULL) tells how much of it was read. */
 static int walk_entry(struct walk *w, const struct entry *e, const char *name,
-                      const struct dr_node *pnode, struct dr_node *n, enum dir_read *out_read,
-                      bool *out_remember)
+                      const struct dr_node *pnode, struct dr_node *n, enum dir_read *out_read)
 {
     struct stat st;
     const char *path = e->path;
     memset(n, 0, sizeof(*n));
-    *out_remember = false;
     if (out_read) {
         *out_read = DIR_READ_ALL;
     }
@@ -178,7 +175,7 @@ static int walk_entry(struct walk *w, const struct entry *e, const char *name,
     int rc = 0;
     switch (n->type) {
     case DR_NODE_FILE:
-        rc = w->sink->read_file(w->sink->arg, e->dfd, e->rel, path, &st, pnode, n, out_remember);
+        rc = w->sink->read_file(w->sink->arg, e->dfd, e->rel, path, &st, pnode, n);
         break;
     case DR_NODE_DIR:
         w->sink->dir(w->sink->arg);
@@ -318,8 +315,6 @@ static int walk_dir(struct walk *w, const struct entry *e, const struct dr_id *p
     if (nnames) {
         qsort(names, nnames, sizeof(*names), dr_strp_cmp);
     }
-    /* the files whose files-cache records wait for their chunks (see walk_entry) */
-    bool *remember = nnames ? dr_xcalloc(nnames, sizeof(*remember)) : NULL;
     size_t plen = strlen(path);
     for (size_t i = 0; i < nnames && rc >= 0; i++) {
         char *full = plen && path[plen - 1] == '/' ? dr_xasprintf("%s%s", path, names[i])
@@ -327,14 +322,13 @@ static int walk_dir(struct walk *w, const struct entry *e, const struct dr_id *p
         if (!excluded(w->o, full)) {
             struct dr_node n;
             struct entry sub = {dfd, dfd == AT_FDCWD ? full : names[i], full, false};
-            rc = walk_entry(w, &sub, names[i], dr_tree_find(&pt, names[i]), &n, NULL, &remember[i]);
+            rc = walk_entry(w, &sub, names[i], dr_tree_find(&pt, names[i]), &n, NULL);
             if (rc == 0) {
                 dr_tree_add(&t, &n);
             } else {
                 /* left out (1: unreadable, 2: excluded), or an error that stops the walk (a
                  * signal among them) */
                 dr_node_release(&n);
-                remember[i] = false;
                 rc = rc > 0 ? 0 : rc;
             }
         }
@@ -347,20 +341,10 @@ static int walk_dir(struct walk *w, const struct entry *e, const struct dr_id *p
     if (rc >= 0) {
         rc = w->sink->put_tree(w->sink->arg, &t, NULL, out_tree);
     }
-    /* the tree is stored: its files' chunk ids are final (put_tree sorted t by name) */
-    for (size_t i = 0; i < nnames && rc >= 0; i++) {
-        const struct dr_node *n = remember[i] ? dr_tree_find(&t, names[i]) : NULL;
-        if (n) {
-            char *full = dr_xasprintf("%s/%s", plen == 1 ? "" : path, n->name);
-            rc = w->sink->remember(w->sink->arg, full, n);
-            free(full);
-        }
-    }
     for (size_t i = 0; i < nnames; i++) {
         free(names[i]);
     }
     free(names);
-    free(remember);
     dr_tree_release(&t);
     dr_tree_release(&pt);
     return rc;
@@ -401,9 +385,8 @@ static int walk_virtual(struct walk *w, const char *prefix, char **paths, size_t
         if (exact) {
             /* a path given: one that cannot be read at all counts against the snapshot */
             enum dir_read got;
-            bool remember;
             struct entry e = {AT_FDCWD, full, full, true};
-            rc = walk_entry(w, &e, comp, pnode, &n, &got, &remember);
+            rc = walk_entry(w, &e, comp, pnode, &n, &got);
             if (rc == 1 || (rc == 0 && got == DIR_READ_NONE)) {
                 w->sources_unread++;
             }
@@ -411,9 +394,6 @@ static int walk_virtual(struct walk *w, const char *prefix, char **paths, size_t
                 dr_node_release(&n);
                 rc = rc == 1 ? 0 : rc;
             } else {
-                if (remember) {
-                    rc = w->sink->remember(w->sink->arg, full, &n);
-                }
                 dr_tree_add(&t, &n);
             }
         } else {

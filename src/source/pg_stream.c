@@ -214,6 +214,7 @@ static int add_file(struct dr_pg_consumer *c, struct dr_tar *tar, const struct d
     uint64_t want = e->size;
     node_meta(&n, e, name);
     n.type = DR_NODE_FILE;
+    n.size = want; /* the engine sizes the chunk list for it; it sets the size read */
     dr_sha256_init(&m.sha);
     uint32_t block = dr_pg_file_block(path, want, &d->fixed_chunks);
     int rc = c->sink->add_file(c->sink->arg, member_read, &m, NULL, NULL, block, &n);
@@ -385,7 +386,7 @@ static int node_cmp(const void *a, const void *b)
  * any other duplicate name is an error. pt is the parent snapshot's tree of the same directory
  * (NULL: none), for the chunk lists of its relation files. */
 static int store_dir(struct dr_pg_consumer *c, struct dr_pg_dir *d, const char *path,
-                     const struct dr_tree *pt, struct dr_id *out)
+                     struct dr_tree *pt, struct dr_id *out)
 {
     int rc = 0;
     for (size_t i = 0; rc >= 0 && i < d->nsubs; i++) {

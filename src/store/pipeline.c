@@ -7,6 +7,11 @@
  * decision (the open packs, then the index) and appends the record to a pack. Pack assembly
  * stays on one thread.
  *
+ * Work that needs ids (a directory's tree, a files-cache record) is queued with
+ * dr_pipeline_then and runs on the submitting thread right after the retirement that gives the
+ * last blob before it its id, so the caller never stops to wait for the workers at the end of a
+ * directory: that drain left them idle while the next directory was opened and read.
+ *
  * Chunk-size privacy (docs/SECURITY.md): DATA_PACKS data packs are open at once and each new
  * data record goes to one of them chosen by the CSPRNG, as restic 0.18 does. Whoever holds the
  * repository sees record sizes only through pack sizes and the order of records in a pack;
@@ -32,6 +37,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "drrepo/chunklist.h"
@@ -78,6 +84,14 @@ struct job {
     struct dr_error_saved err; /* the encoding's failure, saved on the worker thread */
 };
 
+/* A dr_pipeline_then waiting for the blobs submitted before it (seq: the tail then). */
+struct then {
+    uint64_t seq;
+    int (*fn)(void *arg);
+    void (*release)(void *arg);
+    void *arg;
+};
+
 struct dr_pipeline {
     struct dr_repo *r;
     pthread_mutex_t mu;
@@ -102,6 +116,9 @@ struct dr_pipeline {
     struct dr_index_txn *rtxn; /* the submitting thread's view of the index */
     struct dr_compressor *z;   /* the submitting thread's, for trees */
     struct dr_buf nowrec;
+    struct then *thens; /* pending, in call order: a queue over [then_head, nthens) */
+    size_t then_head, nthens, athens;
+    bool in_then; /* a then's fn is running: no other starts from inside it */
     struct dr_pipeline_stats st;
     int failed;
     /* dry run (dr_pipeline_open_dry_run): the ids of the records that would have been added;
@@ -281,6 +298,10 @@ void dr_pipeline_free(struct dr_pipeline *w)
         dr_buf_release(&w->ring[i].rec);
     }
     free(w->ring);
+    for (size_t i = w->then_head; i < w->nthens; i++) {
+        w->thens[i].release(w->thens[i].arg);
+    }
+    free(w->thens);
     for (size_t i = 0; i < w->nspare; i++) {
         dr_pack_writer_free(w->spare[i]);
     }
@@ -556,6 +577,48 @@ static int add_record(struct dr_pipeline *w, uint8_t type, const struct dr_id *i
     return 0;
 }
 
+/* Runs the pending thens whose blobs all have their ids (those submitted before each), in
+ * call order; stops at the first failure, which fails the pipeline. */
+static int run_thens(struct dr_pipeline *w)
+{
+    if (w->in_then) {
+        return 0;
+    }
+    int rc = 0;
+    while (rc >= 0 && !w->failed && w->then_head < w->nthens &&
+           w->thens[w->then_head].seq <= w->head) {
+        struct then t = w->thens[w->then_head++];
+        w->in_then = true;
+        rc = t.fn(t.arg);
+        w->in_then = false;
+        t.release(t.arg);
+        if (rc < 0) {
+            rc = fail(w, rc);
+        }
+    }
+    /* the run ones leave the front: the queue holds only the pending, however long the run */
+    if (w->then_head == w->nthens) {
+        w->then_head = w->nthens = 0;
+    } else if (w->then_head >= 64 && w->then_head * 2 >= w->nthens) {
+        memmove(w->thens, w->thens + w->then_head, (w->nthens - w->then_head) * sizeof(*w->thens));
+        w->nthens -= w->then_head;
+        w->then_head = 0;
+    }
+    return rc < 0 ? rc : w->failed;
+}
+
+int dr_pipeline_then(struct dr_pipeline *w, int (*fn)(void *arg), void (*release)(void *arg),
+                     void *arg)
+{
+    if (w->failed) {
+        release(arg);
+        return w->failed;
+    }
+    DR_GROW(w->thens, w->athens, w->nthens + 1);
+    w->thens[w->nthens++] = (struct then){.seq = w->tail, .fn = fn, .release = release, .arg = arg};
+    return run_thens(w);
+}
+
 static int retire_one(struct dr_pipeline *w)
 {
     pthread_mutex_lock(&w->mu);
@@ -585,6 +648,9 @@ static int retire_one(struct dr_pipeline *w)
     pthread_mutex_lock(&w->mu);
     w->head++;
     pthread_mutex_unlock(&w->mu);
+    if (rc >= 0 && w->then_head < w->nthens) {
+        rc = run_thens(w);
+    }
     return rc;
 }
 
@@ -640,7 +706,7 @@ int dr_pipeline_drain(struct dr_pipeline *w)
             return rc;
         }
     }
-    return w->failed;
+    return run_thens(w);
 }
 
 int dr_pipeline_put_tree(struct dr_pipeline *w, const uint8_t *data, size_t len,

@@ -1,7 +1,7 @@
 /* test_source_files.c: the file tree source (src/source/files.c) driven into a fake sink, with
  * no repository: what it emits for a small tree (names, types, an exclude applied, a symlink's
  * target), which files it hands to the engine to read (relative to their directory's
- * descriptor) and remember (only those the engine asks for), a directory that
+ * descriptor), that it hands each tree over (the engine takes its nodes), a directory that
  * cannot be read (the fault point "backup.opendir"), which is stored marked incomplete and
  * counted as an input error, and the excludes by marker file (with and without a header) and
  * by size, which leave out what is below the path given but never the path itself. */
@@ -25,7 +25,7 @@
 struct fake {
     char log[8192]; /* one line per tree put: "<id>: name/type/flags ..." */
     size_t len;
-    unsigned trees, dirs, errors, reads, remembered;
+    unsigned trees, dirs, errors, reads;
 };
 
 __attribute__((format(printf, 2, 3))) static void logf_(struct fake *f, const char *fmt, ...)
@@ -46,10 +46,9 @@ static int fake_add(void *arg, dr_stream_read_fn rd, void *rdarg, const struct d
     return DR_EINTERNAL;
 }
 
-/* Reads as the engine would: the file is reached relative to its directory's descriptor, and
- * only "f.txt" asks to be remembered (as a file read, not found unchanged, would). */
+/* Reads as the engine would: the file is reached relative to its directory's descriptor. */
 static int fake_read(void *arg, int dirfd, const char *rel, const char *path, const struct stat *st,
-                     const struct dr_node *pnode, struct dr_node *n, bool *out_remember)
+                     const struct dr_node *pnode, struct dr_node *n)
 {
     struct fake *f = arg;
     assert_null(pnode);
@@ -62,21 +61,12 @@ static int fake_read(void *arg, int dirfd, const char *rel, const char *path, co
     struct stat rst;
     assert_int_equal(fstatat(dirfd, rel, &rst, AT_SYMLINK_NOFOLLOW), 0);
     assert_int_equal(rst.st_ino, st->st_ino);
-    *out_remember = strcmp(n->name, "f.txt") == 0;
     f->reads++;
     return 0;
 }
 
-static int fake_remember(void *arg, const char *path, const struct dr_node *n)
-{
-    struct fake *f = arg;
-    assert_string_equal(n->name, "f.txt");
-    assert_non_null(strstr(path, n->name));
-    f->remembered++;
-    return 0;
-}
-
-static int fake_put(void *arg, struct dr_tree *t, const struct dr_tree *pt, struct dr_id *out)
+/* Takes the tree's nodes, as the engine does: the source must not need them afterwards. */
+static int fake_put(void *arg, struct dr_tree *t, struct dr_tree *pt, struct dr_id *out)
 {
     assert_null(pt); /* a tree of files has no chunk lists to write */
     struct fake *f = arg;
@@ -92,6 +82,8 @@ static int fake_put(void *arg, struct dr_tree *t, const struct dr_tree *pt, stru
         }
     }
     logf_(f, "\n");
+    dr_tree_release(t);
+    dr_tree_init(t);
     return 0;
 }
 
@@ -182,7 +174,6 @@ static int run_x(struct fake *f, struct dr_snapshot *s, const struct dr_source_f
     struct dr_source_sink sink = {
         .add_file = fake_add,
         .read_file = fake_read,
-        .remember = fake_remember,
         .put_tree = fake_put,
         .parent = fake_parent,
         .load_tree = fake_load,
@@ -221,7 +212,6 @@ static void test_tree(void **state)
     assert_int_equal(f.trees, 4);
     assert_int_equal(f.dirs, 2);
     assert_int_equal(f.reads, 2);
-    assert_int_equal(f.remembered, 1); /* f.txt; a/x was found "unchanged" */
     assert_int_equal(f.errors, 0);
     assert_int_equal(s.tree.b[0], 4);
     dr_snapshot_release(&s);

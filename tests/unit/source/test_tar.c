@@ -324,7 +324,7 @@ static void fake_dir(void *arg)
     (void)arg;
 }
 
-static int fake_put(void *arg, struct dr_tree *t, const struct dr_tree *pt, struct dr_id *out)
+static int fake_put(void *arg, struct dr_tree *t, struct dr_tree *pt, struct dr_id *out)
 {
     assert_null(pt); /* no parent snapshot here */
     struct fake_sink *fs = arg;

@@ -3,18 +3,19 @@
  *
  * Covers: init writes config, its copy and a key file, and refuses a second init (DR_EEXIST);
  * open with the wrong password (DR_EAUTH) and of an empty store (DR_ENOREPO); data blobs put
- * through the pipeline are deduplicated and read back; data records are spread at random over
- * two open packs (chunk-size privacy), every one indexed once and readable; a dry-run pipeline
- * counts what a real one adds (dedup within the run and against the index included), writes
- * no pack and refuses to commit; an unknown blob is
- * DR_ENOENT; a blob whose record was damaged is DR_ECORRUPT naming the pack; reference counting
- * +1/-1 on every distinct blob reachable from a tree, and the count of blobs it had to skip; the
- * snapshot list and resolve; the counts of a reopened index; a tree whose file has a chunk list
- * (format/chunklist.md) loads expanded (chunks, the chain of list blobs), reference counting
- * counts the lists, and a list that is missing, has a base of the wrong depth or does not add
- * up to the file's size makes the tree unreadable with a message naming the file; loaded to
- * salvage, such a file is left unexpanded instead, and `repair snapshots` writes a snapshot in
- * which it is one damaged file lost as a whole, its tree readable again. */
+ * through the pipeline are deduplicated and read back; work queued with dr_pipeline_then runs
+ * once the blobs before it have their ids, in order, and is released on failure; data records are
+ * spread at random over two open packs (chunk-size privacy), every one indexed once and readable; a
+ * dry-run pipeline counts what a real one adds (dedup within the run and against the index
+ * included), writes no pack and refuses to commit; an unknown blob is DR_ENOENT; a blob whose
+ * record was damaged is DR_ECORRUPT naming the pack; reference counting +1/-1 on every distinct
+ * blob reachable from a tree, and the count of blobs it had to skip; the snapshot list and resolve;
+ * the counts of a reopened index; a tree whose file has a chunk list (format/chunklist.md) loads
+ * expanded (chunks, the chain of list blobs), reference counting counts the lists, and a list that
+ * is missing, has a base of the wrong depth or does not add up to the file's size makes the tree
+ * unreadable with a message naming the file; loaded to salvage, such a file is left unexpanded
+ * instead, and `repair snapshots` writes a snapshot in which it is one damaged file lost as a
+ * whole, its tree readable again. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -143,6 +144,148 @@ static void test_blob_put_get(void **state)
     assert_int_equal(out.len, sizes[0]);
     dr_mem_backend_names_free(names, n);
     dr_buf_release(&out);
+}
+
+/* dr_pipeline_then: each runs once the blobs submitted before it have their ids, in call order,
+ * at once when nothing is in flight, and may store a blob itself (as a directory's tree does);
+ * a failing one fails the pipeline, and the thens left are released without running, as are
+ * those still pending when the pipeline is freed. */
+struct then_log {
+    const struct dr_id *ids; /* the blobs whose ids must be written by the time it runs */
+    size_t nids;
+    int order[16], norder, released;
+    int fail;  /* the fn of this index fails */
+    int first; /* not 0: the thens are numbered from it in call order */
+    struct dr_pipeline *w;
+    struct dr_id tree; /* stored by the then of index 2 */
+};
+
+struct then_arg {
+    struct then_log *log;
+    int idx;
+    size_t need; /* ids[0..need) written when it runs */
+};
+
+static int then_fn(void *arg)
+{
+    struct then_arg *a = arg;
+    static const struct dr_id zero;
+    for (size_t i = 0; i < a->need; i++) {
+        assert_memory_not_equal(&a->log->ids[i], &zero, sizeof(zero));
+    }
+    if (a->log->first) {
+        assert_int_equal(a->idx, a->log->first + a->log->norder);
+    }
+    if (a->log->norder < 16) {
+        a->log->order[a->log->norder] = a->idx;
+    }
+    a->log->norder++;
+    if (a->idx == a->log->fail) {
+        return dr_errorf(DR_EIO, "then %d failed", a->idx);
+    }
+    if (a->idx == 2) {
+        static const uint8_t t[] = "a tree blob";
+        return dr_pipeline_put_now(a->log->w, DR_BLOB_TREE, t, sizeof(t), &a->log->tree);
+    }
+    return 0;
+}
+
+static void then_release(void *arg)
+{
+    struct then_arg *a = arg;
+    a->log->released++;
+    free(a);
+}
+
+static int then_add(struct then_log *log, int idx, size_t need)
+{
+    struct then_arg *a = dr_xcalloc(1, sizeof(*a));
+    *a = (struct then_arg){.log = log, .idx = idx, .need = need};
+    return dr_pipeline_then(log->w, then_fn, then_release, a);
+}
+
+static void put_blob(struct dr_pipeline *w, uint32_t seed, struct dr_id *out)
+{
+    uint8_t *p = dr_xmalloc(3000);
+    dr_test_fill(p, 3000, seed);
+    assert_int_equal(dr_pipeline_put_data(w, p, 3000, out), 0);
+}
+
+static void test_pipeline_then(void **state)
+{
+    struct dr_test_env *e = *state;
+    struct dr_id ids[12] = {0};
+    struct then_log log = {.ids = ids, .fail = -1};
+    assert_int_equal(dr_pipeline_open(e->repo[0], &log.w), 0);
+    /* nothing in flight: it runs at once */
+    assert_int_equal(then_add(&log, 0, 0), 0);
+    assert_int_equal(log.norder, 1);
+    /* blobs, thens between them, two thens in a row */
+    for (int i = 0; i < 12; i++) {
+        put_blob(log.w, 100 + (uint32_t)i, &ids[i]);
+        if (i == 3 || i == 7 || i == 11) {
+            assert_int_equal(then_add(&log, i == 3 ? 1 : i == 7 ? 2 : 4, (size_t)i + 1), 0);
+        }
+        if (i == 7) {
+            assert_int_equal(then_add(&log, 3, 8), 0);
+        }
+    }
+    assert_int_equal(dr_pipeline_drain(log.w), 0);
+    assert_int_equal(log.norder, 5);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(log.order[i], i);
+    }
+    assert_int_equal(log.released, 5);
+    assert_int_equal(dr_pipeline_flush(log.w), 0);
+    dr_pipeline_free(log.w);
+    /* the tree the then stored is in the repository */
+    struct dr_buf out = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    assert_int_equal(dr_repo_blob_get(e->repo[0], NULL, DR_BLOB_TREE, &log.tree, &out), 0);
+    assert_string_equal(out.buf, "a tree blob");
+    dr_buf_release(&out);
+
+    /* a failing then fails the pipeline; the one after it and a later one only get released */
+    struct dr_id ids2[3] = {0};
+    struct then_log f = {.ids = ids2, .fail = 1};
+    assert_int_equal(dr_pipeline_open(e->repo[0], &f.w), 0);
+    put_blob(f.w, 200, &ids2[0]);
+    assert_int_equal(then_add(&f, 1, 1), 0);
+    assert_int_equal(then_add(&f, 3, 1), 0);
+    assert_int_equal(f.norder, 0); /* the blob is still in flight */
+    assert_int_equal(dr_pipeline_drain(f.w), DR_EIO);
+    assert_non_null(strstr(dr_error_msg(), "then 1 failed"));
+    assert_int_equal(f.norder, 1);
+    assert_int_equal(dr_pipeline_flush(f.w), DR_EIO);
+    assert_int_equal(then_add(&f, 5, 0), DR_EIO);
+    dr_pipeline_free(f.w);
+    assert_int_equal(f.norder, 1);
+    assert_int_equal(f.released, 3);
+
+    /* a long run in which thens keep running while others wait (the queue moves its pending to
+     * the front as it goes): all in order, each after its blobs */
+    struct dr_id *many = dr_xcalloc(300, sizeof(*many));
+    struct then_log m = {.ids = many, .fail = -1, .first = 3};
+    assert_int_equal(dr_pipeline_open(e->repo[0], &m.w), 0);
+    for (int i = 0; i < 300; i++) {
+        put_blob(m.w, 1000 + (uint32_t)i, &many[i]);
+        assert_int_equal(then_add(&m, 3 + i, (size_t)i + 1), 0);
+        assert_true(m.norder <= i + 1);
+    }
+    assert_int_equal(dr_pipeline_drain(m.w), 0);
+    assert_int_equal(m.norder, 300);
+    assert_int_equal(m.released, 300);
+    dr_pipeline_free(m.w);
+    free(many);
+
+    /* pending when the pipeline is freed: released, not run */
+    struct dr_id ids3[1] = {0};
+    struct then_log g = {.ids = ids3, .fail = -1};
+    assert_int_equal(dr_pipeline_open(e->repo[0], &g.w), 0);
+    put_blob(g.w, 300, &ids3[0]);
+    assert_int_equal(then_add(&g, 1, 1), 0);
+    dr_pipeline_free(g.w);
+    assert_int_equal(g.norder, 0);
+    assert_int_equal(g.released, 1);
 }
 
 /* Chunk-size privacy: with many chunks, records are assigned at random to two open data packs,
@@ -579,6 +722,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_init_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blob_put_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_pack_assignment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_then, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refcount, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ambiguous_prefix, setup, teardown),
