@@ -1,7 +1,8 @@
 /* pipeline.h: the write pipeline. Data blobs are hashed, compressed and encrypted by worker
  * threads (one per core) while the caller reads and chunks in order; finished records are
  * appended to packs in submission order by the caller's thread, so the repository content does
- * not depend on thread timing. Memory is bounded: at most DR_WRITER_INFLIGHT chunks in flight.
+ * not depend on thread timing. Memory is bounded: a ring of slots, and a budget of bytes in
+ * flight of a few average chunks per worker.
  *
  * Not thread-safe: one thread submits. A writer is sticky-failed after its first error. */
 #ifndef DR_PIPELINE_H

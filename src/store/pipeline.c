@@ -1,11 +1,11 @@
 /* pipeline.c: the write pipeline (see pipeline.h).
  *
- * Jobs live in a ring of DR_WRITER_INFLIGHT slots. The submitting thread fills slots in order;
- * worker threads take them in order, hash the plaintext, ask the index whether the blob is
- * already stored (if so they skip the expensive part), and otherwise compress and seal it. The
- * submitting thread retires slots strictly in submission order: it makes the final dedup
- * decision (the open packs, then the index) and appends the record to a pack. Pack assembly
- * stays on one thread.
+ * Jobs live in a ring of RING_SLOTS slots, with a budget of bytes in flight. The submitting
+ * thread fills slots in order; worker threads take them in order, hash the plaintext, ask the
+ * index whether the blob is already stored (if so they skip the expensive part), and otherwise
+ * compress and seal it. The submitting thread retires slots strictly in submission order: it
+ * makes the final dedup decision (the open packs, then the index) and appends the record to a
+ * pack. Pack assembly stays on one thread.
  *
  * Work that needs ids (a directory's tree, a files-cache record) is queued with
  * dr_pipeline_then and runs on the submitting thread right after the retirement that gives the
@@ -54,6 +54,9 @@
 #include "store_int.h"
 
 #define MAX_WORKERS 16
+/* Ring slots: enough for many small files' blobs in flight, so that the workers do not run dry
+ * between two wake-ups of the submitting thread; the bytes in flight are bounded separately. */
+#define RING_SLOTS 64
 #define MAX_UPLOADS 2
 /* Writers of uploaded data packs kept for the next packs (their buffers are pack-sized). */
 #define MAX_SPARE_WRITERS 2
@@ -78,7 +81,8 @@ struct job {
     struct dr_id id;
     struct dr_id *out_id;
     struct dr_buf rec;
-    bool known; /* the worker found it in the index: nothing to write */
+    size_t kept; /* rec's memory counted in the pipeline's kept (submitter only) */
+    bool known;  /* the worker found it in the index: nothing to write */
     bool done;
     int rc;
     struct dr_error_saved err; /* the encoding's failure, saved on the worker thread */
@@ -98,7 +102,9 @@ struct dr_pipeline {
     pthread_cond_t cv_work, cv_done;
     struct job *ring;
     size_t nring;
-    size_t head, take, tail; /* retire <= take <= tail */
+    uint64_t inflight, budget; /* plaintext bytes of the blobs in the ring; its bound */
+    size_t kept, keep_max;     /* record memory the slots keep for reuse; its bound */
+    size_t head, take, tail;   /* retire <= take <= tail */
     bool stop;
     bool retire_waiting; /* the submitting thread waits on cv_done for ring[head] */
     int idle;            /* workers waiting on cv_work */
@@ -209,7 +215,11 @@ int dr_pipeline_open(struct dr_repo *r, struct dr_pipeline **out)
     w->r = r;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     w->nworkers = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS : (int)ncpu;
-    w->nring = (size_t)w->nworkers * 2 + 4;
+    w->nring = RING_SLOTS;
+    /* as many average chunks in flight as a slot per worker and then some: what kept two
+     * workers busy when the ring had that many slots; kept record memory twice that */
+    w->budget = (uint64_t)(w->nworkers * 2 + 4) * r->config.chunker.avg;
+    w->keep_max = (size_t)w->budget * 2;
     w->ring = dr_xcalloc(w->nring, sizeof(*w->ring));
     for (size_t i = 0; i < w->nring; i++) {
         dr_buf_init(&w->ring[i].rec, DR_BLOB_RECORD_MAX);
@@ -259,7 +269,10 @@ int dr_pipeline_open_dry_run(struct dr_repo *r, struct dr_pipeline **out)
 }
 
 /* Empties a retired or abandoned slot for its next use; its record buffer keeps its memory. */
-static void job_clear(struct job *j)
+/* Clears a slot for its next blob (submitting thread). Its record buffer is kept for reuse
+ * while the slots' kept memory stays under keep_max: a slot that once sealed a chunk of the
+ * largest size would otherwise hold that much for the rest of the run, times the slots. */
+static void job_clear(struct dr_pipeline *w, struct job *j)
 {
     if (j->release) {
         j->release(j->release_arg);
@@ -267,6 +280,13 @@ static void job_clear(struct job *j)
     j->release = NULL;
     j->release_arg = NULL;
     j->data = NULL;
+    w->kept -= j->kept;
+    if (w->kept + j->rec.alloc > w->keep_max) {
+        dr_buf_release(&j->rec);
+        dr_buf_init(&j->rec, DR_BLOB_RECORD_MAX);
+    }
+    j->kept = j->rec.alloc;
+    w->kept += j->kept;
     dr_buf_reset(&j->rec);
     dr_error_saved_release(&j->err);
     j->known = j->done = false;
@@ -294,7 +314,7 @@ void dr_pipeline_free(struct dr_pipeline *w)
         dr_pack_writer_free(w->up[i].pw);
     }
     for (size_t i = 0; i < w->nring; i++) {
-        job_clear(&w->ring[i]);
+        job_clear(w, &w->ring[i]);
         dr_buf_release(&w->ring[i].rec);
     }
     free(w->ring);
@@ -644,7 +664,8 @@ static int retire_one(struct dr_pipeline *w)
     }
     /* the slot goes back to the submitter's side only now: no worker takes it before head moves
      * past it and it is refilled, and add_record above read its record */
-    job_clear(j);
+    w->inflight -= j->len;
+    job_clear(w, j);
     pthread_mutex_lock(&w->mu);
     w->head++;
     pthread_mutex_unlock(&w->mu);
@@ -665,7 +686,10 @@ int dr_pipeline_put_data_ref(struct dr_pipeline *w, const uint8_t *data, size_t 
         release(arg);
         return fail(w, dr_errorf(DR_EUSAGE, "blob of %zu bytes exceeds the limit", len));
     }
-    while (w->tail - w->head >= w->nring) {
+    /* room in the ring, and in the byte budget unless only a worker's share is in flight (a
+     * few chunks of the largest size go in all the same) */
+    while (w->tail - w->head >= w->nring ||
+           (w->tail - w->head > (uint64_t)w->nworkers && w->inflight + len > w->budget)) {
         int rc = retire_one(w);
         if (rc < 0) {
             release(arg);
@@ -679,6 +703,7 @@ int dr_pipeline_put_data_ref(struct dr_pipeline *w, const uint8_t *data, size_t 
     j->release_arg = arg;
     j->len = len;
     j->out_id = out_id;
+    w->inflight += len;
     pthread_mutex_lock(&w->mu);
     w->tail++;
     if (w->idle) {
