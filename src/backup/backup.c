@@ -249,6 +249,7 @@ out:
         free(b.links[i].sizes);
     }
     free(b.links);
+    free(b.linkslots);
     dr_backup_blocks_free(&b); /* after the pipeline, which released its slices */
     dr_backup_trees_free(&b);
     free(b.rdb_note);

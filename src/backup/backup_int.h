@@ -57,6 +57,8 @@ struct dr_backup {
     int64_t last_progress_ns;
     struct dr_backup_link *links;
     size_t nlinks, alinks;
+    uint32_t *linkslots; /* links by (dev, ino): files.c */
+    size_t nlinkslots;
     int64_t parent_time_ns; /* the parent snapshot's start, for its racy window */
     uint8_t rdb_key[DR_RDBSTORE_HASH_KEY_LEN];
     uint64_t rdb_files;    /* RDB files stored by their records */

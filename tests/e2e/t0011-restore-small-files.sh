@@ -3,8 +3,8 @@
 # created under its temporary name by the worker that writes its chunk, and the entries of a
 # directory the restore made are not looked up first. The tree mixes what that path must keep
 # right: a thousand or so one-chunk files in fresh directories, a file of several chunks, a sparse
-# file, an empty file, hard links, modes and mtimes; then a restore into directories that
-# already hold other files, and (with DR_FAULTS) a restore killed half-way and one stopped with
+# file, an empty file, hard links (over a hundred, in groups of two and three names), modes and
+# mtimes; then a restore into directories that already hold other files, and (with DR_FAULTS) a restore killed half-way and one stopped with
 # SIGTERM while files of the batch are under temporary names, finished by --overwrite if-changed.
 . "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
@@ -24,6 +24,15 @@ printf 'end' >> "$src/sparse.bin"
 : > "$src/empty"
 ln "$src/t/d1/faaa" "$src/t/d2/hard1"
 ln "$src/big.bin" "$src/t/big-link"
+# hard links past the engine's first table of them (64): a second name in another directory for
+# every file of d3/sub, and a second and a third for d4/sub's first files
+mkdir -p "$src/t/links"
+for f in "$src"/t/d3/sub/g*; do ln "$f" "$src/t/links/${f##*/}"; done
+for f in "$src"/t/d4/sub/gaa*; do
+    ln "$f" "$src/t/links/3-${f##*/}"
+    ln "$f" "$src/t/d1/3-${f##*/}"
+done
+nlinked=$(find "$src/t" -type f -links +1 | wc -l)
 chmod 0640 "$src/t/d1/faab"
 chmod 0751 "$src/t/d3"
 find "$src" -exec touch -h -d '2022-03-04 05:06:07.25' {} +
@@ -33,6 +42,8 @@ dr_init
 dr_expect_success "snapshot" drrepo snapshot "$src"
 dr_expect_success "restore into a new target" drrepo --json restore latest --target "$T/r1"
 dr_check "identical: contents, modes, mtimes, hard links" dr_same_tree "$src" "$T/r1$src"
+dr_check "every linked name is linked in the restore ($nlinked)" \
+    test "$(find "$T/r1$src/t" -type f -links +1 | wc -l)" -eq "$nlinked"
 dr_check "all files counted (the small ones, big, sparse, empty; links are links)" \
     test "$(dr_json_field files)" -eq "$((nsmall + 3))"
 dr_check "no temporary file left" test -z "$(find "$T/r1" -name '.drrepo-tmp-*')"
