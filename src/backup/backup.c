@@ -249,7 +249,7 @@ out:
         free(b.links[i].sizes);
     }
     free(b.links);
-    free(b.linkslots);
+    dr_inomap_release(&b.linkmap);
     dr_backup_blocks_free(&b); /* after the pipeline, which released its slices */
     dr_backup_trees_free(&b);
     free(b.rdb_note);

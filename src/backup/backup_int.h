@@ -11,6 +11,7 @@
 #include "drrepo/backup.h"
 #include "drrepo/chunker.h"
 #include "drrepo/index.h"
+#include "drrepo/inomap.h"
 #include "drrepo/pipeline.h"
 #include "drrepo/rdbstore.h"
 
@@ -57,9 +58,8 @@ struct dr_backup {
     int64_t last_progress_ns;
     struct dr_backup_link *links;
     size_t nlinks, alinks;
-    uint32_t *linkslots; /* links by (dev, ino): files.c */
-    size_t nlinkslots;
-    int64_t parent_time_ns; /* the parent snapshot's start, for its racy window */
+    struct dr_inomap linkmap; /* (dev, inode) -> index into links */
+    int64_t parent_time_ns;   /* the parent snapshot's start, for its racy window */
     uint8_t rdb_key[DR_RDBSTORE_HASH_KEY_LEN];
     uint64_t rdb_files;    /* RDB files stored by their records */
     uint64_t rdb_fallback; /* RDB-looking files stored as plain chunks */

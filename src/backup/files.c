@@ -16,6 +16,7 @@
 #include "drrepo/crypto.h"
 #include "drrepo/error.h"
 #include "drrepo/fs.h"
+#include "drrepo/inomap.h"
 #include "drrepo/interrupt.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
@@ -178,61 +179,11 @@ static int link_after_read(void *arg)
     return 0;
 }
 
-/* The hard links seen are found by (dev, ino) through an open-addressing table of indices into
- * b->links (index + 1; 0 is an empty slot), kept at most half full: every name of a file with
- * several links looks it up, and a scan of the whole list made a tree of many hard links
- * quadratic. */
-static size_t link_slot(uint64_t dev, uint64_t ino, size_t mask)
-{
-    uint64_t h = ino * 0x9E3779B97F4A7C15ULL ^ (dev + 0x632BE59BD9B4E019ULL);
-    h ^= h >> 33;
-    h *= 0xFF51AFD7ED558CCDULL;
-    h ^= h >> 33;
-    return (size_t)h & mask;
-}
-
-static void link_insert(struct dr_backup *b, size_t i)
-{
-    size_t mask = b->nlinkslots - 1;
-    size_t k = link_slot(b->links[i].dev, b->links[i].ino, mask);
-    while (b->linkslots[k]) {
-        k = (k + 1) & mask;
-    }
-    b->linkslots[k] = (uint32_t)(i + 1);
-}
-
-/* Adds b->links[nlinks - 1] to the table, which doubles (and is filled again) past half. */
-static void link_index(struct dr_backup *b)
-{
-    if (b->nlinks >= UINT32_MAX) {
-        DR_BUG("more hard-linked files than the link table can number");
-    }
-    if (b->nlinks * 2 > b->nlinkslots) {
-        free(b->linkslots);
-        b->nlinkslots = b->nlinkslots ? b->nlinkslots * 2 : 64;
-        b->linkslots = dr_xcalloc(b->nlinkslots, sizeof(*b->linkslots));
-        for (size_t i = 0; i < b->nlinks; i++) {
-            link_insert(b, i);
-        }
-        return;
-    }
-    link_insert(b, b->nlinks - 1);
-}
-
+/* The first name of the file st is a further name of, if it was seen (the map: inomap.h). */
 static struct dr_backup_link *find_link(struct dr_backup *b, const struct stat *st)
 {
-    if (!b->nlinkslots) {
-        return NULL;
-    }
-    size_t mask = b->nlinkslots - 1;
-    for (size_t k = link_slot((uint64_t)st->st_dev, (uint64_t)st->st_ino, mask); b->linkslots[k];
-         k = (k + 1) & mask) {
-        struct dr_backup_link *h = &b->links[b->linkslots[k] - 1];
-        if (h->dev == (uint64_t)st->st_dev && h->ino == (uint64_t)st->st_ino) {
-            return h;
-        }
-    }
-    return NULL;
+    size_t i = dr_inomap_get(&b->linkmap, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
+    return i == SIZE_MAX ? NULL : &b->links[i];
 }
 
 /* Reads a regular file into n's chunk list. A file that cannot be opened or read is an input
@@ -333,7 +284,7 @@ int dr_backup_read_file(struct dr_backup *b, int dirfd, const char *rel, const c
         h->chunks = dr_xmalloc((n->nchunks + 1) * sizeof(*h->chunks));
         h->sizes = dr_xmalloc((n->nchunks + 1) * sizeof(*h->sizes));
         h->ready = !read;
-        link_index(b);
+        dr_inomap_put(&b->linkmap, h->dev, h->ino, b->nlinks - 1);
         if (read) {
             struct after_read *a = after_read_new(b, n);
             a->link = b->nlinks - 1;

@@ -480,47 +480,57 @@ static int pfile_open(struct pfile *f)
     return 0;
 }
 
+struct link_seen *dr_restore_link_find(struct restore *rs, uint64_t dev, uint64_t ino)
+{
+    size_t i = dr_inomap_get(&rs->linkmap, dev, ino);
+    return i == SIZE_MAX ? NULL : &rs->links[i];
+}
+
+void dr_restore_link_add(struct restore *rs, uint64_t dev, uint64_t ino, char *rel, uint64_t gen)
+{
+    DR_GROW(rs->links, rs->alinks, rs->nlinks + 1);
+    rs->links[rs->nlinks] = (struct link_seen){.dev = dev, .ino = ino, .rel = rel, .gen = gen};
+    dr_inomap_put(&rs->linkmap, dev, ino, rs->nlinks++);
+}
+
 /* A second name of a file restored before: 1 when linked, 0 when the caller should restore a
  * copy instead, 2 when the first name is still in the batch (the link is queued). */
 static int link_to_seen(struct restore *rs, struct rdir *d, const char *name, const char *dst,
                         const char *spath, const struct dr_node *n, bool exists)
 {
-    for (size_t i = 0; i < rs->nlinks; i++) {
-        struct link_seen *ls = &rs->links[i];
-        if (ls->dev != n->dev || ls->ino != n->inode) {
-            continue;
-        }
-        if (ls->gen) {
-            struct batch *b = &rs->b;
-            DR_GROW(b->links, b->alinks, b->nlinks + 1);
-            b->links[b->nlinks++] = (struct plink){.dir = d,
-                                                   .name = dr_xstrdup(name),
-                                                   .dst = dr_xstrdup(dst),
-                                                   .spath = dr_xstrdup(spath),
-                                                   .meta = content_copy(n),
-                                                   .exists = exists};
-            d->refs++;
-            return 2;
-        }
-        if (exists) {
-            int rc = dr_restore_remove_existing(d->fd, name, dst);
-            if (rc < 0) {
-                return rc;
-            }
-        }
-        const char *base;
-        int srcfd = dr_restore_open_parent(rs, ls->rel, &base);
-        int ok = srcfd >= 0 && linkat(srcfd, base, d->fd, name, 0) == 0;
-        if (srcfd >= 0) {
-            close(srcfd);
-        }
-        if (ok) {
-            rs->st.links++;
-            return 1;
-        }
-        return 0; /* fall back to a copy */
+    const struct link_seen *ls = dr_restore_link_find(rs, n->dev, n->inode);
+    if (!ls) {
+        return 0;
     }
-    return 0;
+    if (ls->gen > rs->done_gen) { /* its batch is not finished */
+        struct batch *b = &rs->b;
+        DR_GROW(b->links, b->alinks, b->nlinks + 1);
+        b->links[b->nlinks++] = (struct plink){.dir = d,
+                                               .name = dr_xstrdup(name),
+                                               .dst = dr_xstrdup(dst),
+                                               .spath = dr_xstrdup(spath),
+                                               .meta = content_copy(n),
+                                               .exists = exists};
+        d->refs++;
+        return 2;
+    }
+    if (exists) {
+        int rc = dr_restore_remove_existing(d->fd, name, dst);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    const char *base;
+    int srcfd = dr_restore_open_parent(rs, ls->rel, &base);
+    int ok = srcfd >= 0 && linkat(srcfd, base, d->fd, name, 0) == 0;
+    if (srcfd >= 0) {
+        close(srcfd);
+    }
+    if (ok) {
+        rs->st.links++;
+        return 1;
+    }
+    return 0; /* fall back to a copy */
 }
 
 /* Puts a finished file in place: metadata through its descriptor, then the rename, which
@@ -698,11 +708,7 @@ static int finish_run(struct restore *rs)
             rc = finish_file(rs, &b->files[i]);
         }
     }
-    for (size_t k = 0; k < rs->nlinks; k++) {
-        if (rs->links[k].gen && rs->links[k].gen <= run->gen) {
-            rs->links[k].gen = 0; /* its first name is in place */
-        }
-    }
+    rs->done_gen = run->gen; /* the first names of its links are in place */
     for (size_t k = 0; k < b->nlinks && rc >= 0; k++) {
         struct plink *l = &b->links[k];
         int lrc = link_to_seen(rs, l->dir, l->name, l->dst, l->spath, &l->meta, l->exists);
@@ -842,9 +848,7 @@ int dr_restore_file(struct restore *rs, struct rdir *d, const char *dst, const c
     }
     b->nfiles++;
     if (n->nlink > 1) {
-        DR_GROW(rs->links, rs->alinks, rs->nlinks + 1);
-        rs->links[rs->nlinks++] = (struct link_seen){
-            .dev = n->dev, .ino = n->inode, .rel = dr_xstrdup(dst + rs->rel_off), .gen = rs->gen};
+        dr_restore_link_add(rs, n->dev, n->inode, dr_xstrdup(dst + rs->rel_off), rs->gen);
     }
     if (b->nfiles >= rs->batch_files || b->nw >= rs->max_wants) {
         return start_run(rs);

@@ -90,14 +90,9 @@ static void remember_link(struct restore *rs, const struct dr_node *n, const cha
     if (n->type != DR_NODE_FILE || n->nlink <= 1 || rs->o->dry_run) {
         return;
     }
-    for (size_t i = 0; i < rs->nlinks; i++) {
-        if (rs->links[i].dev == n->dev && rs->links[i].ino == n->inode) {
-            return;
-        }
+    if (!dr_restore_link_find(rs, n->dev, n->inode)) {
+        dr_restore_link_add(rs, n->dev, n->inode, dr_xstrdup(dst + rs->rel_off), 0);
     }
-    DR_GROW(rs->links, rs->alinks, rs->nlinks + 1);
-    rs->links[rs->nlinks++] = (struct link_seen){
-        .dev = n->dev, .ino = n->inode, .rel = dr_xstrdup(dst + rs->rel_off), .gen = 0};
 }
 
 int dr_restore_decide(struct restore *rs, int dirfd, const struct dr_node *n, const char *dst)

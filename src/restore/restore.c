@@ -611,6 +611,7 @@ int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct 
         free(rs.links[i].rel);
     }
     free(rs.links);
+    dr_inomap_release(&rs.linkmap);
     pthread_mutex_destroy(&rs.mu);
     dr_read_cache_close(rs.rp.cache);
     rs.st.reads = rs.reads;

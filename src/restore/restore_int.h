@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "drrepo/inomap.h"
 #include "drrepo/read.h"
 #include "drrepo/restore.h"
 
@@ -31,7 +32,7 @@ struct rdir {
 struct link_seen {
     uint64_t dev, ino;
     char *rel;    /* where the first name is restored, relative to the target */
-    uint64_t gen; /* the batch that name is in, until it is in place (then 0) */
+    uint64_t gen; /* the batch that name is in: in place once done_gen reaches it (0: already) */
 };
 
 /* A file of the batch: created empty under its temporary name, filled by the engine's
@@ -88,6 +89,8 @@ struct restore {
     struct dr_restore_stats st;
     struct link_seen *links;
     size_t nlinks, alinks;
+    struct dr_inomap linkmap; /* (dev, inode) -> index into links */
+    uint64_t done_gen;        /* the last batch whose files are in place */
     int rootfd; /* the target, opened once: everything is created relative to it (-1 in a
                    dry run where it is not there yet) */
     bool root_existed;
@@ -166,5 +169,11 @@ DR_MUST_CHECK int dr_restore_file(struct restore *rs, struct rdir *d, const char
 DR_MUST_CHECK int dr_restore_flush(struct restore *rs);
 /* After an error: removes the batch's temporary files and drops its references. */
 void dr_restore_discard(struct restore *rs);
+
+/* The first name seen of the hard-linked file (dev, ino), or NULL. */
+struct link_seen *dr_restore_link_find(struct restore *rs, uint64_t dev, uint64_t ino);
+/* Records the first name of a hard-linked file: rel (relative to the target; taken), in the
+ * batch gen (0: in place already). */
+void dr_restore_link_add(struct restore *rs, uint64_t dev, uint64_t ino, char *rel, uint64_t gen);
 
 #endif

@@ -4,6 +4,7 @@
  * tar(1) byte for byte. Each member's size is in its header before its data, so a file whose
  * chunk fails to verify is finished with zeros: stopping would leave a stream that tar rejects as
  * a whole, while zeros damage one file and the error is reported at the end. */
+#include "drrepo/inomap.h"
 #include "drrepo/tarwrite.h"
 
 #include <stdio.h>
@@ -211,6 +212,7 @@ struct tw {
     struct dr_tar_stats st;
     struct link_seen *links;
     size_t nlinks, alinks;
+    struct dr_inomap linkmap; /* (dev, inode) -> index into links */
     struct dr_buf hdr;
     int out_rc; /* an output error: it ends the archive (a read error only its member) */
 };
@@ -357,12 +359,10 @@ static int write_node(struct tw *w, const struct dr_node *n, const char *path)
     };
     bool first_link = false;
     if (n->type == DR_NODE_FILE && n->nlink > 1) {
-        for (size_t i = 0; i < w->nlinks; i++) {
-            if (w->links[i].dev == n->dev && w->links[i].ino == n->inode) {
-                e.typeflag = '1';
-                e.linkname = w->links[i].path;
-                break;
-            }
+        size_t i = dr_inomap_get(&w->linkmap, n->dev, n->inode);
+        if (i != SIZE_MAX) {
+            e.typeflag = '1';
+            e.linkname = w->links[i].path;
         }
         first_link = e.typeflag == '0';
     }
@@ -384,7 +384,8 @@ static int write_node(struct tw *w, const struct dr_node *n, const char *path)
     case '0':
         if (first_link) {
             DR_GROW(w->links, w->alinks, w->nlinks + 1);
-            w->links[w->nlinks++] = (struct link_seen){n->dev, n->inode, dr_xstrdup(path)};
+            w->links[w->nlinks] = (struct link_seen){n->dev, n->inode, dr_xstrdup(path)};
+            dr_inomap_put(&w->linkmap, n->dev, n->inode, w->nlinks++);
         }
         w->st.files++;
         return emit_content(w, n, path);
@@ -448,6 +449,7 @@ int dr_tar_write_dir(struct dr_repo *r, const struct dr_node *dir, int fd, struc
         free(w.links[i].path);
     }
     free(w.links);
+    dr_inomap_release(&w.linkmap);
     dr_buf_release(&w.hdr);
     if (out) {
         *out = w.st;
