@@ -82,6 +82,11 @@ static inline const struct dr_id *dr_node_ref(const struct dr_node *n, uint32_t 
 
 /* Releases everything a node owns and zeroes it. */
 void dr_node_release(struct dr_node *n);
+/* A copy of n's scalars that owns nothing, so that releasing it, or n, never frees what the
+ * other holds: names, chunks and ranges are NULL (their counts are kept), and the list blobs an
+ * expanded node read are dropped (nlists 0; list and list_depth are kept). What a node owns is
+ * listed here and in dr_node_release. */
+struct dr_node dr_node_scalars(const struct dr_node *n);
 void dr_tree_init(struct dr_tree *t);
 void dr_tree_release(struct dr_tree *t);
 /* Appends a node, taking ownership of its pointers (the caller's struct is zeroed). */

@@ -150,10 +150,9 @@ static struct after_read *after_read_new(struct dr_backup *b, const struct dr_no
 {
     struct after_read *a = dr_xcalloc(1, sizeof(*a));
     a->b = b;
-    a->n = *n;
-    a->n.name = a->n.user = a->n.group = a->n.target = NULL; /* scalars and chunks only */
-    a->n.damaged = NULL;
-    a->n.lists = NULL;
+    a->n = dr_node_scalars(n);
+    a->n.chunks = n->chunks; /* borrowed: the node in its directory's tree owns them */
+    a->n.chunk_sizes = n->chunk_sizes;
     return a;
 }
 

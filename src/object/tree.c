@@ -55,6 +55,18 @@ void dr_node_release(struct dr_node *n)
     memset(n, 0, sizeof(*n));
 }
 
+struct dr_node dr_node_scalars(const struct dr_node *n)
+{
+    struct dr_node m = *n;
+    m.name = m.user = m.group = m.target = NULL;
+    m.chunks = NULL;
+    m.chunk_sizes = NULL;
+    m.damaged = NULL;
+    m.lists = NULL;
+    m.nlists = 0;
+    return m;
+}
+
 void dr_tree_init(struct dr_tree *t)
 {
     t->n = 0;

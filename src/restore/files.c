@@ -36,21 +36,11 @@
 
 #define HOLE_BLOCK 4096
 
-struct dr_node dr_restore_scalars(const struct dr_node *n)
-{
-    struct dr_node m = *n;
-    m.name = m.user = m.group = m.target = NULL;
-    m.chunks = NULL;
-    m.chunk_sizes = NULL;
-    m.damaged = NULL;
-    return m;
-}
-
 /* The scalars and the content of n (chunks and damaged ranges): what a copy of the file needs
  * once the tree it came from is gone. dr_node_release frees it. */
 static struct dr_node content_copy(const struct dr_node *n)
 {
-    struct dr_node m = dr_restore_scalars(n);
+    struct dr_node m = dr_node_scalars(n);
     if (n->nchunks) {
         m.chunks = dr_xmemdup(n->chunks, n->nchunks * sizeof(*n->chunks));
         m.chunk_sizes = dr_xmemdup(n->chunk_sizes, n->nchunks * sizeof(*n->chunk_sizes));
@@ -840,7 +830,7 @@ int dr_restore_file(struct restore *rs, struct rdir *d, const char *dst, const c
                                          .name = dr_xstrdup(name),
                                          .dst = dr_xstrdup(dst),
                                          .spath = dr_xstrdup(spath),
-                                         .meta = dr_restore_scalars(n)};
+                                         .meta = dr_node_scalars(n)};
     d->refs++;
     if (!(n->flags & DR_NODE_F_RECORDS) && n->nchunks) {
         b->files[b->nfiles].left = n->nchunks;

@@ -265,7 +265,7 @@ static int leave_dir(void *arg, const char *spath, struct dr_node *n, int status
                 status = dr_restore_delete_extra(rs, d);
             }
         }
-        d->meta = dr_restore_scalars(n);
+        d->meta = dr_node_scalars(n);
         d->left = true;
         status = status < 0 ? status : 0;
     }

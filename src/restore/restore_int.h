@@ -26,7 +26,7 @@ struct rdir {
     size_t nnames, anames;
     unsigned refs;
     bool left;           /* the walk has left it: meta is due at the last reference */
-    struct dr_node meta; /* scalars only (dr_restore_scalars) */
+    struct dr_node meta; /* scalars only (dr_node_scalars) */
 };
 
 struct link_seen {
@@ -115,9 +115,6 @@ struct restore {
 
 /* Tells o->action of an action on path, if it asked. */
 void dr_restore_tell(struct restore *rs, enum dr_restore_action a, const char *path);
-
-/* The node's scalar fields (mode, owner, times, size, links, flags), none of its pointers. */
-struct dr_node dr_restore_scalars(const struct dr_node *n);
 
 /* restore.c */
 /* Whether the include patterns select path (see restore.c); *descend: a directory on the way

@@ -180,14 +180,11 @@ static void root_node(const struct dr_snapshot *s, struct dr_node *out)
 
 static void copy_node(const struct dr_node *src, struct dr_node *dst)
 {
-    *dst = *src;
+    *dst = dr_node_scalars(src);
     dst->name = dr_xstrdup(src->name);
     dst->user = src->user ? dr_xstrdup(src->user) : NULL;
     dst->group = src->group ? dr_xstrdup(src->group) : NULL;
     dst->target = src->target ? dr_xstrdup(src->target) : NULL;
-    dst->chunks = NULL;
-    dst->chunk_sizes = NULL;
-    dst->damaged = NULL;
     if (src->nchunks) {
         dst->chunks = dr_xmalloc(src->nchunks * sizeof(*dst->chunks));
         memcpy(dst->chunks, src->chunks, src->nchunks * sizeof(*dst->chunks));
@@ -198,7 +195,10 @@ static void copy_node(const struct dr_node *src, struct dr_node *dst)
         dst->damaged = dr_xmalloc(src->ndamaged * sizeof(*dst->damaged));
         memcpy(dst->damaged, src->damaged, src->ndamaged * sizeof(*dst->damaged));
     }
-    dst->lists = src->nlists ? dr_xmemdup(src->lists, src->nlists * sizeof(*src->lists)) : NULL;
+    if (src->nlists) {
+        dst->lists = dr_xmemdup(src->lists, src->nlists * sizeof(*src->lists));
+        dst->nlists = src->nlists;
+    }
 }
 
 int dr_repo_find_node(struct dr_repo *r, const struct dr_snapshot *s, const char *path,

@@ -3,7 +3,8 @@
  * Covers: round trip of every node type with every field; encode rejecting unsorted, duplicate
  * and unsafe names and inconsistent nodes (DR_EUSAGE); decode rejecting each kind of corruption
  * of a valid blob (DR_ECORRUPT, DR_EUNSUPPORTED), including truncation at every length;
- * forward-compatible records with trailing bytes; dr_tree_sort, dr_tree_find, dr_name_valid. */
+ * forward-compatible records with trailing bytes; dr_tree_sort, dr_tree_find, dr_name_valid;
+ * dr_node_scalars, a copy that owns nothing (names, chunks, ranges, chunk lists). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -730,6 +731,49 @@ static void test_sort_find(void **state)
     assert_null(t.nodes);
 }
 
+/* dr_node_scalars: a copy that owns nothing. Both it and the node it came from are released
+ * (a double free or a leak would show under the sanitizers), and its scalars are the node's. */
+static void test_node_scalars(void **state)
+{
+    (void)state;
+    struct dr_node n = {0};
+    n.name = dr_xstrdup("f");
+    n.user = dr_xstrdup("u");
+    n.group = dr_xstrdup("g");
+    n.type = DR_NODE_FILE;
+    n.size = 10;
+    n.nlink = 2;
+    n.flags = DR_NODE_F_LISTED;
+    n.nchunks = 1;
+    n.chunks = dr_xcalloc(1, sizeof(*n.chunks));
+    n.chunk_sizes = dr_xcalloc(1, sizeof(*n.chunk_sizes));
+    n.ndamaged = 1;
+    n.damaged = dr_xcalloc(1, sizeof(*n.damaged));
+    memset(n.list.b, 7, sizeof(n.list.b));
+    n.list_depth = 3;
+    n.nlists = 2;
+    n.lists = dr_xcalloc(2, sizeof(*n.lists));
+    struct dr_node m = dr_node_scalars(&n);
+    assert_null(m.name);
+    assert_null(m.user);
+    assert_null(m.group);
+    assert_null(m.chunks);
+    assert_null(m.chunk_sizes);
+    assert_null(m.damaged);
+    assert_null(m.lists);
+    assert_int_equal(m.nlists, 0);
+    assert_int_equal(m.type, DR_NODE_FILE);
+    assert_int_equal(m.size, 10);
+    assert_int_equal(m.nlink, 2);
+    assert_int_equal(m.flags, DR_NODE_F_LISTED);
+    assert_int_equal(m.nchunks, 1);
+    assert_int_equal(m.ndamaged, 1);
+    assert_memory_equal(m.list.b, n.list.b, sizeof(n.list.b));
+    assert_int_equal(m.list_depth, 3);
+    dr_node_release(&m);
+    dr_node_release(&n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -748,6 +792,7 @@ int main(void)
         cmocka_unit_test(test_decode_symlink),
         cmocka_unit_test(test_forward_compat),
         cmocka_unit_test(test_sort_find),
+        cmocka_unit_test(test_node_scalars),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
