@@ -80,6 +80,13 @@ static inline const struct dr_id *dr_node_ref(const struct dr_node *n, uint32_t 
     return i < n->nchunks ? &n->chunks[i] : &n->lists[i - n->nchunks];
 }
 
+/* The tree of n when n is a directory, else NULL (n NULL included): a parent snapshot's node
+ * of the same name may be missing, or of another type. */
+static inline const struct dr_id *dr_node_subtree(const struct dr_node *n)
+{
+    return n && n->type == DR_NODE_DIR ? &n->subtree : NULL;
+}
+
 /* Releases everything a node owns and zeroes it. */
 void dr_node_release(struct dr_node *n);
 /* A copy of n's scalars that owns nothing, so that releasing it, or n, never frees what the

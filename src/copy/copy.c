@@ -259,8 +259,7 @@ static int copy_tree(struct dr_copy *c, const struct dr_id *id, const struct dr_
         if (n->type == DR_NODE_DIR) {
             struct dr_id sub = n->subtree;
             const struct dr_node *pn = ptree ? dr_tree_find(&pt, n->name) : NULL;
-            rc = copy_tree(c, &sub, pn && pn->type == DR_NODE_DIR ? &pn->subtree : NULL, depth + 1,
-                           &n->subtree);
+            rc = copy_tree(c, &sub, dr_node_subtree(pn), depth + 1, &n->subtree);
         }
     }
     if (rc >= 0) {

@@ -187,8 +187,7 @@ static int walk_entry(struct walk *w, const struct entry *e, const char *name,
             dr_tree_release(&empty);
         } else {
             enum dir_read got = DIR_READ_ALL;
-            rc = walk_dir(w, e, pnode && pnode->type == DR_NODE_DIR ? &pnode->subtree : NULL,
-                          &n->subtree, &got);
+            rc = walk_dir(w, e, dr_node_subtree(pnode), &n->subtree, &got);
             if (got != DIR_READ_ALL) {
                 n->flags |= DR_NODE_F_INCOMPLETE;
             }
@@ -402,9 +401,7 @@ static int walk_virtual(struct walk *w, const char *prefix, char **paths, size_t
                 rc = dr_error_errno(DR_EUSAGE, "cannot use '%s'", full);
             } else {
                 dr_source_node_from_stat(&w->owners, &n, comp, &st);
-                rc = walk_virtual(w, full, paths, i, j,
-                                  pnode && pnode->type == DR_NODE_DIR ? &pnode->subtree : NULL,
-                                  &n.subtree);
+                rc = walk_virtual(w, full, paths, i, j, dr_node_subtree(pnode), &n.subtree);
                 if (rc >= 0) {
                     dr_tree_add(&t, &n);
                 } else {

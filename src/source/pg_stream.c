@@ -391,11 +391,11 @@ static int store_dir(struct dr_pg_consumer *c, struct dr_pg_dir *d, const char *
     int rc = 0;
     for (size_t i = 0; rc >= 0 && i < d->nsubs; i++) {
         struct dr_pg_dir *sub = d->subs[i];
-        const struct dr_node *pn = pt ? dr_tree_find(pt, sub->name) : NULL;
+        const struct dr_id *psub = dr_node_subtree(pt ? dr_tree_find(pt, sub->name) : NULL);
         struct dr_tree spt;
         dr_tree_init(&spt);
-        if (pn && pn->type == DR_NODE_DIR) {
-            c->sink->load_tree(c->sink->arg, &pn->subtree, &spt);
+        if (psub) {
+            c->sink->load_tree(c->sink->arg, psub, &spt);
         }
         char *sp = *path ? dr_xasprintf("%s/%s", path, sub->name) : dr_xstrdup(sub->name);
         struct dr_node n = {0};
@@ -411,7 +411,7 @@ static int store_dir(struct dr_pg_consumer *c, struct dr_pg_dir *d, const char *
             n.nlink = 1;
         }
         n.type = DR_NODE_DIR;
-        rc = store_dir(c, sub, sp, pn && pn->type == DR_NODE_DIR ? &spt : NULL, &n.subtree);
+        rc = store_dir(c, sub, sp, psub ? &spt : NULL, &n.subtree);
         dr_tree_release(&spt);
         free(sp);
         if (rc >= 0) {
