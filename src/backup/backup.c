@@ -80,16 +80,10 @@ static int sink_add_file(void *arg, dr_stream_read_fn rd, void *rdarg, const str
                          const char *what, uint32_t block, struct dr_node *n)
 {
     struct dr_backup *b = arg;
-    /* sized for the size the source expects (0: unknown), so that the array does not grow while
-     * chunks are in flight: growing it waits for them (chunk.c) */
-    uint64_t guess = n->size / (block ? block : b->ch.min) + 2;
-    uint32_t alloc = guess < 16 ? 16 : guess > 1u << 20 ? 1u << 20 : (uint32_t)guess;
-    n->chunks = dr_xrealloc(n->chunks, alloc * sizeof(*n->chunks));
-    n->chunk_sizes = dr_xrealloc(n->chunk_sizes, alloc * sizeof(*n->chunk_sizes));
-    n->nchunks = 0;
     b->prog.files++;
+    /* the size the source expects (0: unknown) sizes the chunk list */
     int64_t got =
-        dr_backup_chunk_stream(b, rd, rdarg, n, pnode, alloc, block, what ? what : n->name);
+        dr_backup_chunk_stream(b, rd, rdarg, n, pnode, n->size, block, what ? what : n->name);
     if (got < 0) {
         return (int)got;
     }

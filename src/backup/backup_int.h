@@ -81,12 +81,12 @@ void dr_backup_blocks_init(struct dr_backup *b);
 void dr_backup_blocks_free(struct dr_backup *b);
 
 /* Reads a stream to its end through the chunker into the pipeline (an RDB file by its records
- * when rdb_records is on; in fixed blocks when block is not 0: see the sink's add_file),
- * appending to n's chunk list, whose array has room for alloc entries. Returns the bytes read
- * or the reader's error (DR_EIO for a failed read; the caller decides whether that is fatal),
- * or a repository error. */
+ * when rdb_records is on; in fixed blocks when block is not 0: see the sink's add_file) and
+ * makes it n's chunk list, whose array is first sized for a stream of about expect bytes (0:
+ * not known). Returns the bytes read or the reader's error (DR_EIO for a failed read; the
+ * caller decides whether that is fatal), or a repository error. */
 int64_t dr_backup_chunk_stream(struct dr_backup *b, dr_stream_read_fn rd, void *arg,
-                               struct dr_node *n, const struct dr_node *pnode, uint32_t alloc,
+                               struct dr_node *n, const struct dr_node *pnode, uint64_t expect,
                                uint32_t block, const char *what);
 
 /* The sink's read_file: see struct dr_source_sink. */

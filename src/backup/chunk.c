@@ -363,12 +363,27 @@ out:
     return ret;
 }
 
+/* Gives n an empty chunk list with room for a stream of about expect bytes (0: not known) cut
+ * in blocks of block bytes (0: by content, at least min each), and returns that room: an array
+ * that has to grow while the stream's chunks are in flight waits for them (chunk_slot). */
+static uint32_t chunks_reserve(struct dr_backup *b, struct dr_node *n, uint64_t expect,
+                               uint32_t block)
+{
+    uint64_t guess = expect ? expect / (block ? block : b->ch.min) + 2 : 16;
+    uint32_t alloc = guess > 1u << 20 ? 1u << 20 : (uint32_t)guess;
+    n->chunks = dr_xrealloc(n->chunks, alloc * sizeof(*n->chunks));
+    n->chunk_sizes = dr_xrealloc(n->chunk_sizes, alloc * sizeof(*n->chunk_sizes));
+    n->nchunks = 0;
+    return alloc;
+}
+
 /* Reads a stream to its end through the chunker into the pipeline. Returns bytes read or the
  * reader's error (DR_EIO for a failed read; the caller decides whether that is fatal). */
 int64_t dr_backup_chunk_stream(struct dr_backup *b, dr_stream_read_fn rd, void *arg,
-                               struct dr_node *n, const struct dr_node *pnode, uint32_t alloc,
+                               struct dr_node *n, const struct dr_node *pnode, uint64_t expect,
                                uint32_t block, const char *what)
 {
+    uint32_t alloc = chunks_reserve(b, n, expect, block);
     size_t have = 0;
     bool eof = false;
     uint64_t total = 0;

@@ -236,12 +236,9 @@ int dr_backup_read_file(struct dr_backup *b, int dirfd, const char *rel, const c
             b->prog.errors++;
             return 1;
         }
-        uint64_t guess = (uint64_t)st->st_size / b->ch.min + 2;
-        uint32_t alloc = guess > 1u << 20 ? 1u << 20 : (uint32_t)guess;
-        n->chunks = dr_xmalloc(alloc * sizeof(*n->chunks));
-        n->chunk_sizes = dr_xmalloc(alloc * sizeof(*n->chunk_sizes));
         struct dr_fd_reader fr = {fd, path, true};
-        int64_t got = dr_backup_chunk_stream(b, dr_fs_fd_read, &fr, n, pnode, alloc, 0, path);
+        int64_t got =
+            dr_backup_chunk_stream(b, dr_fs_fd_read, &fr, n, pnode, (uint64_t)st->st_size, 0, path);
         close(fd);
         if (got == DR_EIO) {
             /* a read error in the middle of a file: leave the file out, keep going */
