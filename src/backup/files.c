@@ -168,13 +168,19 @@ static int spool_after_read(void *arg)
     return 0;
 }
 
+/* Gives hard link h (its arrays sized for them) the chunks of its first name n, once they have
+ * their ids. */
+static void link_fill(struct dr_backup_link *h, const struct dr_node *n)
+{
+    memcpy(h->chunks, n->chunks, n->nchunks * sizeof(*h->chunks));
+    memcpy(h->sizes, n->chunk_sizes, n->nchunks * sizeof(*h->sizes));
+    h->ready = true;
+}
+
 static int link_after_read(void *arg)
 {
     struct after_read *a = arg;
-    struct dr_backup_link *h = &a->b->links[a->link];
-    memcpy(h->chunks, a->n.chunks, a->n.nchunks * sizeof(*h->chunks));
-    memcpy(h->sizes, a->n.chunk_sizes, a->n.nchunks * sizeof(*h->sizes));
-    h->ready = true;
+    link_fill(&a->b->links[a->link], &a->n);
     return 0;
 }
 
@@ -279,15 +285,14 @@ int dr_backup_read_file(struct dr_backup *b, int dirfd, const char *rel, const c
         h->nchunks = n->nchunks;
         h->chunks = dr_xmalloc((n->nchunks + 1) * sizeof(*h->chunks));
         h->sizes = dr_xmalloc((n->nchunks + 1) * sizeof(*h->sizes));
-        h->ready = !read;
+        h->ready = false;
         dr_inomap_put(&b->linkmap, h->dev, h->ino, b->nlinks - 1);
         if (read) {
             struct after_read *a = after_read_new(b, n);
             a->link = b->nlinks - 1;
             rc = dr_pipeline_then(b->w, link_after_read, after_read_free, a);
         } else {
-            memcpy(h->chunks, n->chunks, n->nchunks * sizeof(*h->chunks));
-            memcpy(h->sizes, n->chunk_sizes, n->nchunks * sizeof(*h->sizes));
+            link_fill(h, n);
         }
     }
     return rc;
