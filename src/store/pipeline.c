@@ -268,10 +268,10 @@ int dr_pipeline_open_dry_run(struct dr_repo *r, struct dr_pipeline **out)
     return rc;
 }
 
-/* Empties a retired or abandoned slot for its next use; its record buffer keeps its memory. */
-/* Clears a slot for its next blob (submitting thread). Its record buffer is kept for reuse
- * while the slots' kept memory stays under keep_max: a slot that once sealed a chunk of the
- * largest size would otherwise hold that much for the rest of the run, times the slots. */
+/* Empties a retired or abandoned slot for its next use (submitting thread). Its record buffer
+ * is kept for reuse while the slots' kept memory stays under keep_max: a slot that once sealed
+ * a chunk of the largest size would otherwise hold that much for the rest of the run, times
+ * the slots. */
 static void job_clear(struct dr_pipeline *w, struct job *j)
 {
     if (j->release) {
