@@ -110,7 +110,8 @@ DR_MUST_CHECK int dr_index_blob_put(struct dr_index_txn *txn, const struct dr_id
 DR_MUST_CHECK int dr_index_blob_del(struct dr_index_txn *txn, const struct dr_id *id);
 
 /* Changes a blob's refcount by delta (+1 or -1) and moves its clen between its pack's live and
- * dead bytes when refs crosses 0. Errors: DR_ENOENT (blob or its pack not indexed),
+ * dead bytes when refs crosses 0. Returns the new count (at most INT32_MAX), so that a caller
+ * sees it cross 0 without another lookup. Errors: DR_ENOENT (blob or its pack not indexed),
  * DR_ECORRUPT (refcount would go below 0). */
 DR_MUST_CHECK int dr_index_blob_ref(struct dr_index_txn *txn, const struct dr_id *id, int delta);
 

@@ -225,11 +225,12 @@ typedef int (*dr_walk_cb)(void *arg, const char *path, const struct dr_node *n);
 DR_MUST_CHECK int dr_repo_walk(struct dr_repo *r, const struct dr_id *root, const char *prefix,
                                dr_walk_cb cb, void *arg);
 
-/* Reference counting: adds (delta +1) or removes (-1) one reference from every distinct blob
- * reachable from the snapshot's root tree, in txn (a write transaction). The set of blobs seen
- * is the store's own working set, not txn: only the counts must commit with the caller's txn. Blobs
- * that are not in the index and trees that cannot be read are skipped: returns how many (>= 0),
- * which check reports as damage. Errors: DR_EIO and index errors. */
+/* Reference counting: adds (delta +1) or removes (-1) the reference of a snapshot to its root
+ * tree, in txn (a write transaction). Counts are hierarchical (format/index.md): a tree whose
+ * count rises from 0 (falls to 0) adds (removes) one reference to each distinct id it names, and
+ * so on down; a tree that stays live is not read. Blobs that are not in the index and trees that
+ * cannot be read are skipped: returns how many (>= 0), which check reports as damage. Errors:
+ * DR_EIO and index errors. */
 DR_MUST_CHECK int dr_repo_count_refs(struct dr_repo *r, struct dr_index_txn *txn,
                                      const struct dr_id *root, int delta);
 

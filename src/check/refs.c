@@ -61,24 +61,29 @@ int dr_check_work_set(struct chk *c, const struct dr_id *id, const struct work *
 
 /* ---- pass 1: the recount -------------------------------------------------------------------
  *
- * A blob's (or tree's) reference count is the number of snapshots that reach it. Walking every
- * snapshot in full counted it, but made the work of a check the sum of the sizes of all
- * snapshots, and every step a random update of a map that grows with the repository; yet
- * snapshots of one origin differ little from one to the next. The recount keeps instead the
- * closure of one snapshot at a time, with reference counts of its own in the workset's map
- * (struct work: references from the closure's trees, as a tree and as a file's chunk), and
- * moves from each snapshot to the next by adding the new root and removing the old: a tree
- * whose references rise from 0 is loaded and its entries added, one whose references fall to
- * 0 is loaded and its entries removed, and a tree both snapshots reach is not read at all.
- * An id entering the closure at step `since` and leaving it at step s was in s - since
- * consecutive snapshots; that goes to the tally (tally.h), which sums them per id for the
- * comparison with the index (dr_check_refs_cb). The map holds only the current closure (and the
- * ids reported as damaged): its size follows one snapshot, not the repository.
+ * The index counts references hierarchically (format/index.md): a tree the snapshots whose root
+ * it is and the live trees that name it, a blob the live trees that name it. The recount needs
+ * two things for that: the set of live trees (every tree some snapshot reaches), and for each of
+ * them the distinct ids it names (dr_tree_refs).
  *
- * What the full walks verified, this verifies: every tree that any snapshot reaches is loaded
- * (when it enters), every chunk that any snapshot reaches is in the tally and so met with the
- * index (dr_check_refs_cb), and every reference is counted. Snapshots are taken in order of origin
- * (host and paths) and time, in which each differs least from the one before. */
+ * Walking every snapshot in full would find the set, but made the work of a check the sum of
+ * the sizes of all snapshots, and every step a random update of a map that grows with the
+ * repository; yet snapshots of one origin differ little from one to the next. The recount keeps
+ * instead the closure of one snapshot at a time, with reference counts of its own in the
+ * workset's map (struct work: references from the closure's trees, as a tree and as a file's
+ * chunk), and moves from each snapshot to the next by adding the new root and removing the old:
+ * a tree whose references rise from 0 is loaded and its entries added, one whose references fall
+ * to 0 is loaded and its entries removed, and a tree both snapshots reach is not read at all. A
+ * tree leaving the closure goes to a tally (tally.h), which so ends up holding every live tree
+ * once in id order; the map holds only the current closure (and the ids reported as damaged):
+ * its size follows one snapshot, not the repository. Then each live tree is read once more and
+ * the ids it names, and each snapshot's root, go to a second tally, whose sums are the counts
+ * the index must hold; it is met with the index in id order (dr_check_refs_cb).
+ *
+ * What full walks verified, this verifies: every tree that any snapshot reaches is loaded (when
+ * it enters), every id that any snapshot reaches is in the second tally and so met with the
+ * index, and every reference is counted. Snapshots are taken in order of origin (host and paths)
+ * and time, in which each differs least from the one before. */
 
 struct snap_ent {
     struct dr_id id, tree, origin;
@@ -96,8 +101,8 @@ static int snap_ent_cmp(const void *a, const void *b)
 }
 
 /* Stores w after a change of its references from `was` (in the closure or not): an id that
- * enters notes the step, one that leaves gives its snapshots to the tally and is dropped from
- * the map unless its flags must be kept. */
+ * enters notes the step, one that leaves counts its snapshots in the statistics (a tree goes to
+ * the tally of live trees) and is dropped from the map unless its flags must be kept. */
 static int work_update(struct chk *c, const struct dr_id *id, struct work *w, bool was)
 {
     bool in = w->trefs + w->crefs > 0;
@@ -108,12 +113,12 @@ static int work_update(struct chk *c, const struct dr_id *id, struct work *w, bo
         uint32_t n = c->step - w->since;
         if (w->flags & W_TREE) {
             c->rep->st.trees += n;
+            int rc = dr_tally_add(c->tally, id, n);
+            if (rc < 0) {
+                return rc;
+            }
         } else {
             c->rep->st.blobs += n;
-        }
-        int rc = dr_tally_add(c->tally, id, n);
-        if (rc < 0) {
-            return rc;
         }
         w->flags &= (uint8_t)~W_TREE;
         if (!(w->flags & (W_DAMAGED | W_REPORTED | W_UNREAD))) {
@@ -224,8 +229,47 @@ static int ref_tree(struct chk *c, struct dr_buf *path, const struct dr_id *id, 
     return rc;
 }
 
-/* Loads every snapshot (reporting those that do not load), then recounts the references of
- * them all, one step per snapshot. */
+/* The counts the index must hold: each root once per snapshot, and each id once per live tree
+ * that names it. c->tally holds the live trees (read here, once each) and is replaced by the
+ * counts. A tree that does not load now did not load in the closure either, and was reported. */
+static int expected_counts(struct chk *c, const struct snap_ent *v, size_t n)
+{
+    struct dr_tally *expect = NULL;
+    int rc = dr_tally_open(dr_workset_path(c->ws), &expect);
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        rc = dr_tally_add(expect, &v[i].tree, 1);
+    }
+    struct dr_id id;
+    uint64_t sum;
+    int more = rc < 0 ? rc : dr_tally_next(c->tally, &id, &sum);
+    for (; more > 0 && rc >= 0; more = dr_tally_next(c->tally, &id, &sum)) {
+        rc = dr_interrupt_check();
+        struct dr_tree t;
+        dr_tree_init(&t);
+        int lrc = rc < 0 ? 0 : dr_repo_tree_load(c->r, c->txn, &id, &t);
+        if (lrc == DR_EIO) {
+            rc = lrc;
+        } else if (lrc < 0) {
+            dr_error_clear();
+        }
+        struct dr_tree_ref *refs;
+        size_t nrefs = dr_tree_refs(&t, &refs);
+        dr_tree_release(&t);
+        for (size_t k = 0; rc >= 0 && k < nrefs; k++) {
+            rc = dr_tally_add(expect, &refs[k].id, 1);
+        }
+        free(refs);
+    }
+    if (rc >= 0 && more < 0) {
+        rc = more;
+    }
+    dr_tally_close(c->tally);
+    c->tally = expect;
+    return rc;
+}
+
+/* Loads every snapshot (reporting those that do not load), recounts the references of them
+ * all, one step per snapshot, and then the counts the index must hold. */
 int dr_check_recount(struct chk *c, const struct snap_ids *ids)
 {
     struct snap_ent *v = dr_xcalloc(ids->n ? ids->n : 1, sizeof(*v));
@@ -272,6 +316,9 @@ int dr_check_recount(struct chk *c, const struct snap_ids *ids)
         }
     }
     dr_buf_release(&path);
+    if (rc >= 0) {
+        rc = expected_counts(c, v, n);
+    }
     free(v);
     return rc < 0 ? rc : 0;
 }
@@ -455,8 +502,8 @@ int dr_check_refs_cb(void *arg, const struct dr_id *id, const struct dr_index_bl
         char *obj = dr_xasprintf("blob %s", hex(id, h));
         dr_check_problem(
             c->rep, DR_PROB_REFCOUNT, obj,
-            "the index counts %u references, the snapshots reach it %llu times (run 'drrepo "
-            "repair index')",
+            "the index counts %u references, a recount from the snapshots gives %llu (run "
+            "'drrepo repair index')",
             b->refs, (unsigned long long)count);
         free(obj);
     }

@@ -217,7 +217,8 @@ int dr_index_pack_del(struct dr_index_txn *t, const struct dr_id *id)
     return dr_index_write_result(t, rc < 0 ? rc : 0);
 }
 
-/* Moves clen between the pack's dead and live bytes after a refcount crossed 0. */
+/* Moves clen between the pack's dead and live bytes after a refcount crossed 0. Returns the new
+ * count (at most INT32_MAX). */
 static int blob_ref(struct dr_index_txn *t, const struct dr_id *id, int delta)
 {
     char hex[DR_ID_HEX_LEN + 1];
@@ -265,7 +266,8 @@ static int blob_ref(struct dr_index_txn *t, const struct dr_id *id, int delta)
             return rc;
         }
     }
-    return blob_store(t, id, &b);
+    rc = blob_store(t, id, &b);
+    return rc < 0 ? rc : b.refs > INT32_MAX ? INT32_MAX : (int)b.refs;
 }
 
 int dr_index_blob_ref(struct dr_index_txn *t, const struct dr_id *id, int delta)

@@ -123,6 +123,46 @@ const struct dr_node *dr_tree_find(const struct dr_tree *t, const char *name)
     return NULL;
 }
 
+static int tree_ref_cmp(const void *a, const void *b)
+{
+    const struct dr_tree_ref *x = a, *y = b;
+    return dr_id_cmp(&x->id, &y->id);
+}
+
+size_t dr_tree_refs(const struct dr_tree *t, struct dr_tree_ref **out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        n += (t->nodes[i].type == DR_NODE_DIR) + dr_node_nrefs(&t->nodes[i]);
+    }
+    *out = NULL;
+    if (n == 0) {
+        return 0;
+    }
+    struct dr_tree_ref *v = dr_xmalloc(n * sizeof(*v));
+    size_t k = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        const struct dr_node *nd = &t->nodes[i];
+        if (nd->type == DR_NODE_DIR) {
+            v[k++] = (struct dr_tree_ref){.id = nd->subtree, .subtree = true};
+        }
+        for (uint32_t c = 0; c < dr_node_nrefs(nd); c++) {
+            v[k++] = (struct dr_tree_ref){.id = *dr_node_ref(nd, c), .subtree = false};
+        }
+    }
+    qsort(v, n, sizeof(*v), tree_ref_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (u > 0 && dr_id_eq(&v[u - 1].id, &v[i].id)) {
+            v[u - 1].subtree |= v[i].subtree;
+        } else {
+            v[u++] = v[i];
+        }
+    }
+    *out = v;
+    return u;
+}
+
 static bool type_known(uint8_t type)
 {
     return type >= DR_NODE_FILE && type <= DR_NODE_SOCKET;

@@ -309,8 +309,7 @@ static int sync_once(struct dr_repo *r, bool full, int *changes, bool *vanished)
         }
     }
     /* The sync stays one write transaction of the shared index: packs, blobs and counted
-     * snapshots must change together. Only its set of listed packs is kept outside it (dropped
-     * when the sync is done, and count_refs, called below, clears it for its own use). */
+     * snapshots must change together. Only its set of listed packs is kept outside it. */
     rc = dr_repo_own_workset(r, &sc.listed);
     if (rc >= 0) {
         rc = dr_workset_set_clear(sc.listed);

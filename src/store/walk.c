@@ -14,7 +14,6 @@
 #include "drrepo/mem.h"
 #include "drrepo/util.h"
 #include "drrepo/walk.h"
-#include "drrepo/workset.h"
 
 struct list_ctx {
     struct dr_repo *r;
@@ -260,21 +259,29 @@ int dr_repo_walk(struct dr_repo *r, const struct dr_id *root, const char *prefix
     return rc < 0 ? rc : 0;
 }
 
-/* Reference counting walks the snapshot's trees and touches each distinct blob once, using the
- * store's working set (workset.h); a subtree already seen in this walk is skipped whole, so a
- * snapshot whose directories repeat costs only its distinct trees. Missing or unreadable blobs are
- * counted and skipped rather than failing the transaction: damage is check's to report, and the
- * rest of the snapshot must still be counted so that prune keeps what it references. */
+/* Reference counts are hierarchical (format/index.md): a tree counts the snapshots whose root it
+ * is and the live trees that name it; a blob counts the live trees that name it. Adding a
+ * snapshot adds one to its root; a tree whose count rises from 0 has just become live, so it is
+ * loaded and one is added to each distinct id it names (dr_tree_refs), recursively; a tree
+ * already live is not read. Removing mirrors it: a tree whose count falls to 0 takes its
+ * references back. So an unchanged re-snapshot costs one increment, and a changed one the trees
+ * on the paths to what changed, not the whole snapshot. Missing or unreadable blobs are counted
+ * and skipped rather than failing the transaction: damage is check's to report, and the rest of
+ * the snapshot must still be counted so that prune keeps what it references (prune's mark walks
+ * the snapshots whatever the counts say). */
 struct refs {
+    struct dr_repo *r;
     struct dr_index_txn *txn;
-    struct dr_workset *seen;
     int delta;
     uint64_t missing;
 };
 
-static int ref_one(struct refs *rf, const struct dr_id *id)
+/* Adds or removes one reference to id; *turned when its count rose from 0 or fell to 0. An id
+ * the index lacks is counted missing and never turns, so nothing below it is counted. */
+static int ref_one(struct refs *rf, const struct dr_id *id, bool *turned)
 {
     struct dr_index_blob b;
+    *turned = false;
     int rc = dr_index_blob_get(rf->txn, id, &b);
     if (rc == DR_ENOENT) {
         dr_error_clear();
@@ -285,70 +292,55 @@ static int ref_one(struct refs *rf, const struct dr_id *id)
         return rc;
     }
     rc = dr_index_blob_ref(rf->txn, id, rf->delta);
-    return rc < 0 ? rc : 1;
-}
-
-/* A tree that is not in the index is counted missing and not loaded. */
-static int refs_enter(void *arg, const struct dr_id *tree, const char *path)
-{
-    (void)path;
-    int rc = ref_one(arg, tree);
-    return rc < 0 ? rc : rc == 0 ? 1 : 0;
-}
-
-static int refs_unreadable(void *arg, const struct dr_id *tree, const char *path, int err)
-{
-    (void)tree;
-    (void)path;
-    struct refs *rf = arg;
-    if (err != DR_ECORRUPT && err != DR_ENOENT) {
-        return err;
+    if (rc < 0) {
+        return rc;
     }
-    dr_log_detail("%s", dr_error_msg());
-    rf->missing++;
+    *turned = rf->delta > 0 ? rc == 1 : rc == 0;
     return 0;
 }
 
-static int refs_node(void *arg, const char *path, struct dr_node *n)
+static int ref_tree(struct refs *rf, const struct dr_id *id, unsigned depth)
 {
-    (void)path;
-    struct refs *rf = arg;
-    if (n->type == DR_NODE_DIR) {
+    bool turned;
+    int rc = ref_one(rf, id, &turned);
+    if (rc < 0 || !turned) {
+        return rc;
+    }
+    struct dr_tree t;
+    dr_tree_init(&t);
+    rc = depth > DR_WALK_MAX_DEPTH
+             ? dr_errorf(DR_ECORRUPT, "tree nesting deeper than %d levels (a cycle?)",
+                         DR_WALK_MAX_DEPTH)
+             : dr_repo_tree_load(rf->r, rf->txn, id, &t);
+    if (rc < 0) {
+        dr_tree_release(&t);
+        if (rc != DR_ECORRUPT && rc != DR_ENOENT) {
+            return rc;
+        }
+        dr_log_detail("%s", dr_error_msg());
+        dr_error_clear();
+        rf->missing++;
         return 0;
     }
-    int rc = 0;
-    for (uint32_t c = 0; rc >= 0 && c < dr_node_nrefs(n); c++) {
-        rc = dr_workset_set_add(rf->seen, dr_node_ref(n, c));
-        if (rc == 1) {
-            rc = ref_one(rf, dr_node_ref(n, c));
+    struct dr_tree_ref *v;
+    size_t n = dr_tree_refs(&t, &v);
+    dr_tree_release(&t);
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        if (v[i].subtree) {
+            rc = ref_tree(rf, &v[i].id, depth + 1);
+        } else {
+            rc = ref_one(rf, &v[i].id, &turned);
         }
     }
-    return rc < 0 ? rc : 0;
+    free(v);
+    return rc;
 }
 
 int dr_repo_count_refs(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *root,
                        int delta)
 {
-    struct dr_workset *seen;
-    int rc = dr_repo_own_workset(r, &seen);
-    if (rc >= 0) {
-        rc = dr_workset_set_clear(seen);
-    }
-    if (rc < 0) {
-        return rc;
-    }
-    struct refs rf = {.txn = txn, .seen = seen, .delta = delta};
-    struct dr_walk w = {
-        .r = r,
-        .txn = txn,
-        .seen = seen,
-        .flags = DR_WALK_DEDUP,
-        .arg = &rf,
-        .enter = refs_enter,
-        .unreadable = refs_unreadable,
-        .node = refs_node,
-    };
-    rc = dr_walk_run(&w, root, "");
+    struct refs rf = {.r = r, .txn = txn, .delta = delta};
+    int rc = ref_tree(&rf, root, 0);
     if (rc < 0) {
         return rc;
     }

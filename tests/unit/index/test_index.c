@@ -291,16 +291,16 @@ static void test_blob_ref(void **state)
     struct dr_index_txn *t = begin(f, true);
     assert_int_equal(dr_index_pack_add(t, &pa, DR_BLOB_DATA, 1000, a, 2), 0);
     assert_int_equal(dr_index_pack_add(t, &pb, DR_BLOB_DATA, 1000, b, 1), 0);
-    assert_int_equal(dr_index_blob_ref(t, &a[0].id, 1), 0); /* 0 -> 1: dead to live */
+    assert_int_equal(dr_index_blob_ref(t, &a[0].id, 1), 1); /* 0 -> 1: dead to live */
     get_pack(t, &pa, 10, 20, 2);
-    assert_int_equal(dr_index_blob_ref(t, &a[0].id, 1), 0); /* 1 -> 2: no move */
+    assert_int_equal(dr_index_blob_ref(t, &a[0].id, 1), 2); /* 1 -> 2: no move */
     get_pack(t, &pa, 10, 20, 2);
-    assert_int_equal(dr_index_blob_ref(t, &a[1].id, 1), 0);
+    assert_int_equal(dr_index_blob_ref(t, &a[1].id, 1), 1);
     get_pack(t, &pa, 30, 0, 2);
     get_pack(t, &pb, 0, 30, 1); /* the duplicate's pack is untouched */
     assert_int_equal(dr_index_blob_get(t, &a[0].id, &bl), 0);
     assert_int_equal(bl.refs, 2);
-    assert_int_equal(dr_index_blob_ref(t, &a[0].id, -1), 0);
+    assert_int_equal(dr_index_blob_ref(t, &a[0].id, -1), 1);
     get_pack(t, &pa, 30, 0, 2);
     assert_int_equal(dr_index_blob_ref(t, &a[0].id, -1), 0); /* 1 -> 0: live to dead */
     get_pack(t, &pa, 20, 10, 2);
@@ -341,7 +341,7 @@ static void test_pack_add_stale_blob(void **state)
     struct dr_pack_entry a[] = {entry(1, 16, 10), entry(2, 26, 20)};
     struct dr_index_txn *t = begin(f, true);
     assert_int_equal(dr_index_pack_add(t, &pa, DR_BLOB_DATA, 1000, a, 2), 0);
-    assert_int_equal(dr_index_blob_ref(t, &a[1].id, 1), 0);
+    assert_int_equal(dr_index_blob_ref(t, &a[1].id, 1), 1);
     get_pack(t, &pa, 20, 10, 2);
     assert_int_equal(dr_index_pack_del(t, &pa), 0);
     assert_int_equal(dr_index_pack_add(t, &pa, DR_BLOB_DATA, 1000, a, 2), 0);
@@ -950,21 +950,21 @@ static void test_schema(void **state)
     dr_index_close(f->idx);
     f->idx = NULL;
     uint8_t v[4];
-    dr_put_u32le(v, 3);
+    dr_put_u32le(v, 4);
     assert_int_equal(raw_put(f->dir, "meta", "schema", 6, v, 4), 0);
     struct dr_index *idx = NULL;
     assert_int_equal(dr_index_open(f->dir, &idx), DR_EUNSUPPORTED);
-    assert_non_null(strstr(dr_error_msg(), "schema version 3"));
+    assert_non_null(strstr(dr_error_msg(), "schema version 4"));
     assert_int_equal(raw_put(f->dir, "meta", "schema", 6, v, 3), 0);
     assert_int_equal(dr_index_open(f->dir, &idx), DR_EINDEX);
-    dr_put_u32le(v, 2);
+    dr_put_u32le(v, 3);
     assert_int_equal(raw_put(f->dir, "meta", "schema", 6, v, 4), 0);
     assert_int_equal(dr_index_open(f->dir, &f->idx), 0);
 }
 
 /* A schema-1 index (snapshot records of 41 bytes, without the origin) is not misread: the open
  * empties blobs, packs and snapshots, which the repository's sync then counts again, keeps the
- * files cache, and stamps schema 2. */
+ * files cache, and stamps the current schema. */
 static void test_schema_upgrade(void **state)
 {
     struct fixture *f = *state;
@@ -1014,6 +1014,30 @@ static void test_schema_upgrade(void **state)
     t = begin(f, false);
     assert_int_equal(dr_index_snap_get(t, &sid, &s), 0);
     assert_int_equal(s.time_ns, 7);
+    dr_index_abort(t);
+}
+
+/* A schema-2 index has records of the same bytes, but its refs counted snapshots, not live
+ * trees (format/index.md): the open empties blobs, packs and snapshots all the same, so that no
+ * count of the old meaning is ever added to or compared with one of the new. */
+static void test_schema2_upgrade(void **state)
+{
+    struct fixture *f = *state;
+    struct dr_id bid;
+    mkid(&bid, 903);
+    struct dr_index_txn *t = begin(f, true);
+    struct dr_index_blob b = {.type = 0, .offset = 16, .clen = 10, .ulen = 5, .refs = 7};
+    assert_int_equal(dr_index_blob_put(t, &bid, &b), 0);
+    assert_int_equal(dr_index_commit(t), 0);
+    dr_index_close(f->idx);
+    f->idx = NULL;
+    uint8_t v[4];
+    dr_put_u32le(v, 2);
+    assert_int_equal(raw_put(f->dir, "meta", "schema", 6, v, 4), 0);
+    assert_int_equal(dr_index_open(f->dir, &f->idx), 0);
+    t = begin(f, false);
+    assert_int_equal(dr_index_blob_get(t, &bid, &b), DR_ENOENT);
+    dr_error_clear();
     dr_index_abort(t);
 }
 
@@ -1093,6 +1117,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema2_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_100k, setup, teardown),

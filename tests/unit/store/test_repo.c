@@ -391,7 +391,8 @@ static int count_refs(struct dr_repo *r, const struct dr_id *root, int delta)
 static void test_refcount(void **state)
 {
     struct dr_test_env *e = *state;
-    /* the same content twice in one snapshot counts once: refs are per snapshot */
+    /* the same content twice in one tree counts once: a blob counts the live trees that name
+     * it (format/index.md) */
     const struct dr_test_file files[] = {
         {.name = "a", .size = 40000, .seed = 7},
         {.name = "b", .size = 40000, .seed = 7},
@@ -402,31 +403,47 @@ static void test_refcount(void **state)
     struct dr_snapshot s;
     dr_snapshot_init(&s);
     assert_int_equal(dr_repo_snapshot_load(e->repo[0], &snap, &s), 0);
-    struct dr_node a = {0}, c = {0};
+    struct dr_node a = {0}, c = {0}, sub = {0};
     assert_int_equal(dr_repo_find_node(e->repo[0], &s, "/a", &a), 0);
     assert_int_equal(dr_repo_find_node(e->repo[0], &s, "sub/c", &c), 0);
+    assert_int_equal(dr_repo_find_node(e->repo[0], &s, "sub", &sub), 0);
     assert_int_equal(a.nchunks, 3);
     dr_test_assert_content(e->repo[0], &a, 40000, 7);
     dr_test_assert_content(e->repo[0], &c, 100, 8);
 
-    /* committed: one reference per blob, the root tree included */
+    /* committed: one reference per blob, the trees included */
     assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[0]), 1);
     assert_int_equal(dr_test_refs(e->repo[0], &c.chunks[0]), 1);
     assert_int_equal(dr_test_refs(e->repo[0], &s.tree), 1);
+    assert_int_equal(dr_test_refs(e->repo[0], &sub.subtree), 1);
+    /* the same root counted again: one more reference to the root, nothing below it read */
     assert_int_equal(count_refs(e->repo[0], &s.tree, +1), 0);
-    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[2]), 2);
-    assert_int_equal(dr_test_refs(e->repo[0], &c.chunks[0]), 2);
     assert_int_equal(dr_test_refs(e->repo[0], &s.tree), 2);
-    assert_int_equal(count_refs(e->repo[0], &s.tree, -1), 0);
+    assert_int_equal(dr_test_refs(e->repo[0], &sub.subtree), 1);
     assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[2]), 1);
     assert_int_equal(dr_test_refs(e->repo[0], &c.chunks[0]), 1);
+    assert_int_equal(count_refs(e->repo[0], &s.tree, -1), 0);
+    assert_int_equal(dr_test_refs(e->repo[0], &s.tree), 1);
+    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[2]), 1);
 
-    /* a second snapshot sharing "a" adds one reference to its blobs only */
+    /* a second snapshot sharing "a": its root is a new live tree that names a's blobs */
     const struct dr_test_file more[] = {{.name = "a", .size = 40000, .seed = 7}};
     struct dr_id snap2;
     dr_test_commit(e->repo[0], more, 1, 2000, &snap2);
     assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[0]), 2);
     assert_int_equal(dr_test_refs(e->repo[0], &c.chunks[0]), 1);
+
+    /* the first root's last reference taken back: everything only it reached falls to 0, what
+     * the second root names keeps that reference; then the first is counted again */
+    assert_int_equal(count_refs(e->repo[0], &s.tree, -1), 0);
+    assert_int_equal(dr_test_refs(e->repo[0], &s.tree), 0);
+    assert_int_equal(dr_test_refs(e->repo[0], &sub.subtree), 0);
+    assert_int_equal(dr_test_refs(e->repo[0], &c.chunks[0]), 0);
+    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[0]), 1);
+    assert_int_equal(count_refs(e->repo[0], &s.tree, +1), 0);
+    assert_int_equal(dr_test_refs(e->repo[0], &sub.subtree), 1);
+    assert_int_equal(dr_test_refs(e->repo[0], &c.chunks[0]), 1);
+    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[0]), 2);
 
     /* a root that is not in the index is skipped and counted */
     struct dr_id unknown;
@@ -460,6 +477,7 @@ static void test_refcount(void **state)
 
     dr_node_release(&a);
     dr_node_release(&c);
+    dr_node_release(&sub);
     dr_snapshot_release(&s);
 }
 
