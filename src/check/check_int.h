@@ -104,6 +104,7 @@ struct work {
 #define W_REPORTED 2u /* reported already */
 #define W_TREE 4u     /* referenced as a tree while in the closure */
 #define W_UNREAD 8u   /* a tree that did not load when it entered: it added nothing */
+#define W_NAMED 16u   /* a tree whose named ids are in the tally (kept when it leaves) */
 /* Missing: all 0, and returns 0; else 1. */
 DR_MUST_CHECK int dr_check_work_get(struct chk *c, const struct dr_id *id, struct work *w);
 DR_MUST_CHECK int dr_check_work_set(struct chk *c, const struct dr_id *id, const struct work *w);

@@ -73,17 +73,17 @@ int dr_check_work_set(struct chk *c, const struct dr_id *id, const struct work *
  * workset's map (struct work: references from the closure's trees, as a tree and as a file's
  * chunk), and moves from each snapshot to the next by adding the new root and removing the old:
  * a tree whose references rise from 0 is loaded and its entries added, one whose references fall
- * to 0 is loaded and its entries removed, and a tree both snapshots reach is not read at all. A
- * tree leaving the closure goes to a tally (tally.h), which so ends up holding every live tree
- * once in id order; the map holds only the current closure (and the ids reported as damaged):
- * its size follows one snapshot, not the repository. Then each live tree is read once more and
- * the ids it names, and each snapshot's root, go to a second tally, whose sums are the counts
- * the index must hold; it is met with the index in id order (dr_check_refs_cb).
+ * to 0 is loaded and its entries removed, and a tree both snapshots reach is not read at all.
+ * The first time a tree is loaded, one is added to a tally (tally.h) for each id it names, and
+ * the tree is marked so in the map (W_NAMED, the one entry kept once it leaves the closure, so
+ * that the map grows with the trees of the repository, not its blobs); each snapshot's root adds
+ * one too. The tally's sums are the counts the index must hold; it is met with the index in id
+ * order (dr_check_refs_cb).
  *
  * What full walks verified, this verifies: every tree that any snapshot reaches is loaded (when
- * it enters), every id that any snapshot reaches is in the second tally and so met with the
- * index, and every reference is counted. Snapshots are taken in order of origin (host and paths)
- * and time, in which each differs least from the one before. */
+ * it enters), every id that any snapshot reaches is in the tally and so met with the index, and
+ * every reference is counted. Snapshots are taken in order of origin (host and paths) and time,
+ * in which each differs least from the one before. */
 
 struct snap_ent {
     struct dr_id id, tree, origin;
@@ -101,8 +101,8 @@ static int snap_ent_cmp(const void *a, const void *b)
 }
 
 /* Stores w after a change of its references from `was` (in the closure or not): an id that
- * enters notes the step, one that leaves counts its snapshots in the statistics (a tree goes to
- * the tally of live trees) and is dropped from the map unless its flags must be kept. */
+ * enters notes the step, one that leaves counts its snapshots in the statistics and is dropped
+ * from the map unless its flags must be kept. */
 static int work_update(struct chk *c, const struct dr_id *id, struct work *w, bool was)
 {
     bool in = w->trefs + w->crefs > 0;
@@ -113,15 +113,11 @@ static int work_update(struct chk *c, const struct dr_id *id, struct work *w, bo
         uint32_t n = c->step - w->since;
         if (w->flags & W_TREE) {
             c->rep->st.trees += n;
-            int rc = dr_tally_add(c->tally, id, n);
-            if (rc < 0) {
-                return rc;
-            }
         } else {
             c->rep->st.blobs += n;
         }
         w->flags &= (uint8_t)~W_TREE;
-        if (!(w->flags & (W_DAMAGED | W_REPORTED | W_UNREAD))) {
+        if (!(w->flags & (W_DAMAGED | W_REPORTED | W_UNREAD | W_NAMED))) {
             return dr_workset_map_del(c->ws, id);
         }
     }
@@ -157,6 +153,19 @@ static int add_name(struct dr_buf *path, size_t base, const char *name)
     dr_buf_setlen(path, base);
     int rc = dr_buf_addch(path, '/');
     return rc < 0 ? rc : dr_buf_adds(path, name);
+}
+
+/* One for each id that tree t names, in the tally: t is live, and is counted once. */
+static int tally_named(struct chk *c, const struct dr_tree *t)
+{
+    struct dr_tree_ref *v;
+    size_t n = dr_tree_refs(t, &v);
+    int rc = 0;
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        rc = dr_tally_add(c->tally, &v[i].id, 1);
+    }
+    free(v);
+    return rc;
 }
 
 /* A reference to tree id (at path, depth levels down) is added (delta 1) or removed (-1). When
@@ -210,6 +219,14 @@ static int ref_tree(struct chk *c, struct dr_buf *path, const struct dr_id *id, 
         }
         return work_update(c, id, &w, was);
     }
+    if (!(w.flags & W_NAMED)) {
+        w.flags |= W_NAMED;
+        rc = tally_named(c, &t);
+        if (rc < 0) {
+            dr_tree_release(&t);
+            return rc;
+        }
+    }
     rc = work_update(c, id, &w, was);
     size_t base = path->len;
     for (size_t i = 0; rc >= 0 && i < t.n; i++) {
@@ -229,47 +246,8 @@ static int ref_tree(struct chk *c, struct dr_buf *path, const struct dr_id *id, 
     return rc;
 }
 
-/* The counts the index must hold: each root once per snapshot, and each id once per live tree
- * that names it. c->tally holds the live trees (read here, once each) and is replaced by the
- * counts. A tree that does not load now did not load in the closure either, and was reported. */
-static int expected_counts(struct chk *c, const struct snap_ent *v, size_t n)
-{
-    struct dr_tally *expect = NULL;
-    int rc = dr_tally_open(dr_workset_path(c->ws), &expect);
-    for (size_t i = 0; rc >= 0 && i < n; i++) {
-        rc = dr_tally_add(expect, &v[i].tree, 1);
-    }
-    struct dr_id id;
-    uint64_t sum;
-    int more = rc < 0 ? rc : dr_tally_next(c->tally, &id, &sum);
-    for (; more > 0 && rc >= 0; more = dr_tally_next(c->tally, &id, &sum)) {
-        rc = dr_interrupt_check();
-        struct dr_tree t;
-        dr_tree_init(&t);
-        int lrc = rc < 0 ? 0 : dr_repo_tree_load(c->r, c->txn, &id, &t);
-        if (lrc == DR_EIO) {
-            rc = lrc;
-        } else if (lrc < 0) {
-            dr_error_clear();
-        }
-        struct dr_tree_ref *refs;
-        size_t nrefs = dr_tree_refs(&t, &refs);
-        dr_tree_release(&t);
-        for (size_t k = 0; rc >= 0 && k < nrefs; k++) {
-            rc = dr_tally_add(expect, &refs[k].id, 1);
-        }
-        free(refs);
-    }
-    if (rc >= 0 && more < 0) {
-        rc = more;
-    }
-    dr_tally_close(c->tally);
-    c->tally = expect;
-    return rc;
-}
-
-/* Loads every snapshot (reporting those that do not load), recounts the references of them
- * all, one step per snapshot, and then the counts the index must hold. */
+/* Loads every snapshot (reporting those that do not load), then recounts the references of
+ * them all, one step per snapshot. */
 int dr_check_recount(struct chk *c, const struct snap_ids *ids)
 {
     struct snap_ent *v = dr_xcalloc(ids->n ? ids->n : 1, sizeof(*v));
@@ -301,6 +279,9 @@ int dr_check_recount(struct chk *c, const struct snap_ids *ids)
         dr_snapshot_release(&s);
     }
     qsort(v, n, sizeof(*v), snap_ent_cmp);
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        rc = dr_tally_add(c->tally, &v[i].tree, 1); /* a root counts its snapshots */
+    }
     struct dr_buf path = DR_BUF_INIT(1u << 20);
     /* step i adds snapshot i's root, then removes snapshot i-1's; step n removes the last */
     for (size_t i = 0; rc >= 0 && i <= n; i++) {
@@ -316,9 +297,6 @@ int dr_check_recount(struct chk *c, const struct snap_ids *ids)
         }
     }
     dr_buf_release(&path);
-    if (rc >= 0) {
-        rc = expected_counts(c, v, n);
-    }
     free(v);
     return rc < 0 ? rc : 0;
 }
