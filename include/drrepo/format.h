@@ -8,9 +8,10 @@
 #include "drrepo/common.h"
 
 /* The repository format version, recorded in the config: 2 adds the config's checksum and the
- * second copies of the config and key files (format/SPEC.md "Changes"). Version 1 is still read;
- * what a repository of version 1 gets written stays version 1. */
-#define DR_REPO_VERSION 2u
+ * second copies of the config and key files; 3 adds prune's epochs, which let a client skip
+ * listing every pack (format/SPEC.md "Changes"). Versions 1 and 2 are still read; what a
+ * repository of an older version gets written stays that version. */
+#define DR_REPO_VERSION 3u
 /* The version of the objects that have not changed since format version 1: the lock (packs
  * have their own, DR_PACK_VERSION). */
 #define DR_FORMAT_VERSION 1u

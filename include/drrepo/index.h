@@ -172,7 +172,20 @@ DR_MUST_CHECK int dr_index_files_put(struct dr_index_txn *txn, const struct dr_i
  * _release frees chunks and chunk_sizes and sets nchunks to 0. */
 void dr_files_rec_release(struct dr_files_rec *rec);
 
-/* Drops every blob, pack and snapshot record (files cache kept): used before a rebuild. */
+/* The listing record (meta "listed", format/index.md): what the last sync that listed every
+ * pack of the repository saw, so that a later sync may skip that listing while nothing can have
+ * been deleted (store/reconcile.c). epochs is the digest of the repository's epoch names read
+ * before the listing, time_ns the wall-clock time the listing began. _get: DR_ENOENT when there
+ * is none, DR_EINDEX for a record of the wrong length. */
+struct dr_index_listed {
+    struct dr_id epochs;
+    int64_t time_ns;
+};
+DR_MUST_CHECK int dr_index_listed_get(struct dr_index_txn *txn, struct dr_index_listed *out);
+DR_MUST_CHECK int dr_index_listed_put(struct dr_index_txn *txn, const struct dr_index_listed *l);
+
+/* Drops every blob, pack and snapshot record and the listing record (files cache kept): used
+ * before a rebuild. */
 DR_MUST_CHECK int dr_index_clear(struct dr_index_txn *txn);
 
 /* Reads every page of every database and commits a small write transaction (which reads the

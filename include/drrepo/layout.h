@@ -27,7 +27,8 @@
 #define DR_OBJ_SNAPSHOTS "snapshots"
 #define DR_OBJ_LOCKS "locks"
 #define DR_OBJ_DRILLS "drills"
-#define DR_OBJ_WAL "wal" /* archived PostgreSQL WAL (format/wal.md) */
+#define DR_OBJ_WAL "wal"       /* archived PostgreSQL WAL (format/wal.md) */
+#define DR_OBJ_EPOCHS "epochs" /* format version 3 on: prune's marks (format/repository.md) */
 
 /* Long enough for every name built here ("tree-copy/ab/<64 hex>" is 77 bytes). */
 #define DR_LAYOUT_NAME_MAX 96
@@ -46,12 +47,14 @@ enum dr_layout_kind {
     DR_LAYOUT_DRILL,       /* drills/<64 hex> */
     DR_LAYOUT_RESERVE,     /* reserve */
     DR_LAYOUT_WAL,         /* wal/<16 hex>/[<16 hex>/]<WAL file name> (walseg.h) */
+    DR_LAYOUT_EPOCH,       /* epochs/<64 hex> */
 };
 
 /* The directory of a kind named by an id or a token, or the whole name of a kind of one
  * name. Static storage. */
 const char *dr_layout_prefix(enum dr_layout_kind kind);
-/* True for the kinds whose name carries an id (keys, packs, pack copies, snapshots, drills). */
+/* True for the kinds whose name carries an id (keys, packs, pack copies, snapshots, drills,
+ * epochs). */
 bool dr_layout_has_id(enum dr_layout_kind kind);
 
 /* The kind of a pack of blob type type (DR_BLOB_DATA or DR_BLOB_TREE). */

@@ -23,6 +23,9 @@ struct dr_repo_params {
     int zstd_level;
     uint64_t kdf_opslimit, kdf_memlimit;
     bool insecure_kdf; /* allow KDF limits below the floor (dr_kdf_check_floor) */
+    /* format version, 2 to DR_REPO_VERSION: an older one for hosts whose drrepo reads no newer
+     * (format/SPEC.md "Changes" says what each gives up) */
+    uint32_t version;
 };
 
 /* Fills p with the defaults (format.h). */
@@ -146,12 +149,32 @@ struct dr_repo_open_opts {
 DR_MUST_CHECK int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out);
 void dr_repo_close(struct dr_repo *r);
 
+/* How much of the repository a sync reads (store/reconcile.c, docs/DESIGN.md "The index"). */
+enum dr_sync {
+    /* What changed since the last sync: the snapshots are listed, and every pack only when
+     * the index cannot rule out that one was deleted or is needed (format version < 3, a
+     * prune since the last listing (its epochs), a listing older than a day, a new snapshot
+     * that names blobs the index lacks, no listing yet). */
+    DR_SYNC_CHANGES,
+    DR_SYNC_LIST,    /* every pack listed (check, prune, repair) */
+    DR_SYNC_REBUILD, /* the index cleared and built again from every pack (`repair index`) */
+};
+
 /* Brings the index up to date with the repository: indexes packs it does not know (from their
  * headers), counts references of snapshots it does not know, and, if packs or snapshots it
- * knows have vanished, rebuilds the index from scratch. full forces the rebuild
- * (`repair index`). A damaged index (DR_EINDEX) is set aside and rebuilt, with a warning.
- * Must not run while a transaction of r->index is open. Returns the number of changes made. */
-DR_MUST_CHECK int dr_repo_sync_index(struct dr_repo *r, bool full);
+ * knows have vanished, rebuilds the index from scratch. A damaged index (DR_EINDEX) is set
+ * aside and rebuilt, with a warning. Must not run while a transaction of r->index is open.
+ * Returns the number of changes made. */
+DR_MUST_CHECK int dr_repo_sync_index(struct dr_repo *r, enum dr_sync how);
+/* Whether the last sync of r listed every pack (for tests and the log). */
+bool dr_repo_sync_listed(const struct dr_repo *r);
+
+/* Prune's epochs (format/repository.md "Epochs"), in a repository of format version 3 (no-ops
+ * in older ones). _begin writes a new epoch before the first pack is deleted, so that every
+ * client's next sync lists every pack; _end, once the deletions are done, removes the epochs
+ * older than it. Errors: DR_ELOCKED (the lease ran out), DR_EIO. */
+DR_MUST_CHECK int dr_repo_epoch_begin(struct dr_repo *r);
+DR_MUST_CHECK int dr_repo_epoch_end(struct dr_repo *r);
 
 /* Closes r's index, removes its directory and opens a new, empty one (to be synced in full).
  * Errors: as dr_index_open. */

@@ -21,7 +21,7 @@ int dr_repair_index(struct dr_repo *r)
 {
     int rc = dr_repo_index_recreate(r);
     if (rc >= 0) {
-        rc = dr_repo_sync_index(r, true);
+        rc = dr_repo_sync_index(r, DR_SYNC_REBUILD);
     }
     return rc;
 }

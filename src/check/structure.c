@@ -180,6 +180,11 @@ int dr_check_layout_cb(void *arg, const char *name, uint64_t size)
             return 0;
         }
         break;
+    case DR_LAYOUT_EPOCH: /* prune's epochs, from format version 3: only their names count */
+        if (dr_repo_config(c->r)->version >= 3) {
+            return 0;
+        }
+        break;
     case DR_LAYOUT_DATA:
     case DR_LAYOUT_TREE: {
         struct pack_sum *p = dr_check_pack_get(c, &id);

@@ -30,7 +30,7 @@ static int cmd_help(struct dr_ctx *ctx, int argc, char **argv);
 static const struct dr_cmd commands[] = {
     {"init", "create a repository", dr_cmd_init, 0,
      "init [--chunk-min SIZE --chunk-avg SIZE --chunk-max SIZE] [--chunker gear|toeplitz-aes]\n"
-     "init [--pack-size SIZE]\n"
+     "init [--pack-size SIZE] [--format-version N]\n"
      "init [--compression LEVEL] [--kdf-memlimit SIZE --kdf-opslimit N [--insecure-kdf]]",
      dr_cmd_init_opts, 0},
     {"snapshot", "save files, stdin or a command's output", dr_cmd_snapshot,
@@ -67,8 +67,8 @@ static const struct dr_cmd commands[] = {
      "key passwd [--new-password-file FILE]",
      dr_cmd_key_opts, 2},
     {"check", "verify the repository's integrity", dr_cmd_check,
-     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_VERIFY_INDEX | DR_CMD_METRICS, "check [options]",
-     dr_cmd_check_opts, 0},
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_VERIFY_INDEX | DR_CMD_METRICS | DR_CMD_SYNC_LIST,
+     "check [options]", dr_cmd_check_opts, 0},
     {"drill", "prove a snapshot restores and works", dr_cmd_drill,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_METRICS,
      "drill [options] SNAP [--restore-command CMD [ARG...]]\n"
@@ -83,7 +83,7 @@ static const struct dr_cmd commands[] = {
      "forget --keep-* N... [--keep-within DURATION] [--keep-tag TAG] [options]",
      dr_cmd_forget_opts, -1},
     {"prune", "reclaim space that no snapshot references", dr_cmd_prune,
-     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_LOCK_RESERVE | DR_CMD_METRICS,
+     DR_CMD_REPO | DR_CMD_LOCK_SHARED | DR_CMD_LOCK_RESERVE | DR_CMD_METRICS | DR_CMD_SYNC_LIST,
      "prune [--max-unused PERCENT] [--dry-run] [--json]", dr_cmd_prune_opts, 0},
     {"tag", "add, remove or set the tags of snapshots", dr_cmd_tag,
      DR_CMD_REPO | DR_CMD_LOCK_SHARED,
@@ -443,7 +443,8 @@ int dr_cmd_open(struct dr_ctx *ctx)
          * the lock protects. Synced before the lock, another client's prune could delete packs
          * in between, and a snapshot would reference blobs that are gone. */
         if (dr_repo_index(ctx->r) != NULL) {
-            rc = dr_repo_sync_index(ctx->r, false);
+            rc = dr_repo_sync_index(ctx->r, (ctx->cmd->flags & DR_CMD_SYNC_LIST) ? DR_SYNC_LIST
+                                                                                 : DR_SYNC_CHANGES);
             if (rc < 0) {
                 return rc;
             }

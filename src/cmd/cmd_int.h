@@ -26,6 +26,7 @@ enum {
     DR_CMD_VERIFY_INDEX = 1u << 4, /* check the index file in a child before using it */
     DR_CMD_LOCK_RESERVE = 1u << 5, /* frees space: its locks may use the reserve (lock.h) */
     DR_CMD_METRICS = 1u << 6,      /* takes --metrics-file / DRREPO_METRICS_FILE (metrics.c) */
+    DR_CMD_SYNC_LIST = 1u << 7,    /* its sync lists every pack (DR_SYNC_LIST), not only changes */
 };
 
 /* What a command with DR_CMD_METRICS reports in its metrics file (metrics.c). The command

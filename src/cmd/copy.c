@@ -60,7 +60,7 @@ static int open_target(struct dr_ctx *ctx, struct target *t)
     }
     rc = dr_cmd_lock_repo(ctx, t->r, 0, &t->lock);
     if (rc >= 0) {
-        rc = dr_repo_sync_index(t->r, false);
+        rc = dr_repo_sync_index(t->r, DR_SYNC_CHANGES);
     }
     if (rc < 0) {
         return dr_error_wrap(rc, "target repository '%s'", t->loc);

@@ -5,6 +5,7 @@
 
 #include "drrepo/chunker.h"
 #include "drrepo/error.h"
+#include "drrepo/format.h"
 #include "drrepo/util.h"
 
 static int size_opt(struct dr_ctx *ctx, const char *name, const char *arg, uint32_t *out)
@@ -30,6 +31,8 @@ const struct dr_opt dr_cmd_init_opts[] = {
      "gear (default) or toeplitz-aes: cut points that do not leak the chunker key "
      "(docs/SECURITY.md)",
      0, NULL},
+    {"format-version", 0, 10, "N",
+     "2 for hosts whose drrepo reads no newer (default: the newest; docs/USAGE.md)", 0, NULL},
     {0},
 };
 
@@ -67,6 +70,13 @@ int dr_cmd_init(struct dr_ctx *ctx, int argc, char **argv)
             rc = dr_chunker_alg_parse(arg, &p.chunker.alg) < 0
                      ? dr_cmd_usage(ctx, "--chunker takes gear or toeplitz-aes, not '%s'", arg)
                      : 0;
+            break;
+        case 10:
+            rc = dr_parse_u64(arg, &v) < 0 || v < 2 || v > DR_REPO_VERSION
+                     ? dr_cmd_usage(ctx, "--format-version takes 2 to %u, not '%s'",
+                                    DR_REPO_VERSION, arg)
+                     : 0;
+            p.version = (uint32_t)v;
             break;
         default: DR_BUG("init: an option of the table is not handled");
         }

@@ -142,7 +142,7 @@ static int repair_snapshots(struct dr_ctx *ctx, bool read_data, bool dry_run)
     }
     rc = dr_repo_index_attach(ctx->r, false);
     if (rc >= 0) {
-        rc = dr_repo_sync_index(ctx->r, false);
+        rc = dr_repo_sync_index(ctx->r, DR_SYNC_LIST);
     }
     struct dr_repair_result res;
     if (rc >= 0) {

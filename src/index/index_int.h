@@ -33,6 +33,8 @@ DR_MUST_CHECK int dr_index_check_pages(int fd, size_t psize, uint64_t last_pgno,
 #define FILES_CHUNK_LEN 36 /* id 32 | size 4 */
 #define META_SCHEMA_KEY "schema"
 #define META_VERIFY_KEY "verify-probe" /* written and deleted in dr_index_verify's txn */
+#define META_LISTED_KEY "listed"       /* the last listing of every pack (dr_index_listed) */
+#define LISTED_VAL_LEN 40              /* epochs 32 | time 8 */
 
 enum {
     DB_BLOBS,

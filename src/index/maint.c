@@ -41,7 +41,53 @@ int dr_index_clear(struct dr_index_txn *t)
             return dr_index_txn_fail(t, rc);
         }
     }
+    /* the listing record describes packs that are no longer there */
+    MDB_val k = {.mv_size = strlen(META_LISTED_KEY), .mv_data = META_LISTED_KEY};
+    int mrc = LMDB(mdb_del(t->txn, t->idx->dbi[DB_META], &k, NULL));
+    if (mrc && mrc != MDB_NOTFOUND) {
+        return dr_index_txn_lmdb_err(t, mrc, "mdb_del");
+    }
     return 0;
+}
+
+/* ---- the listing record ------------------------------------------------------------------ */
+
+int dr_index_listed_get(struct dr_index_txn *t, struct dr_index_listed *out)
+{
+    int rc = dr_index_txn_check(t, false);
+    if (rc < 0) {
+        return rc;
+    }
+    MDB_val k = {.mv_size = strlen(META_LISTED_KEY), .mv_data = META_LISTED_KEY}, v;
+    int mrc = LMDB(mdb_get(t->txn, t->idx->dbi[DB_META], &k, &v));
+    if (mrc == MDB_NOTFOUND) {
+        return dr_errorf(DR_ENOENT, "the index has no listing record");
+    }
+    if (mrc) {
+        return dr_index_txn_lmdb_err(t, mrc, "mdb_get");
+    }
+    if (v.mv_size != LISTED_VAL_LEN) {
+        return dr_index_damaged(t->idx->dir, "its listing record has %zu bytes, not %d", v.mv_size,
+                                LISTED_VAL_LEN);
+    }
+    memcpy(out->epochs.b, v.mv_data, DR_ID_LEN);
+    out->time_ns = (int64_t)dr_get_u64le((const uint8_t *)v.mv_data + DR_ID_LEN);
+    return 0;
+}
+
+int dr_index_listed_put(struct dr_index_txn *t, const struct dr_index_listed *l)
+{
+    int rc = dr_index_txn_check(t, true);
+    if (rc < 0) {
+        return rc;
+    }
+    uint8_t buf[LISTED_VAL_LEN];
+    memcpy(buf, l->epochs.b, DR_ID_LEN);
+    dr_put_u64le(buf + DR_ID_LEN, (uint64_t)l->time_ns);
+    MDB_val k = {.mv_size = strlen(META_LISTED_KEY), .mv_data = META_LISTED_KEY};
+    MDB_val v = {.mv_size = sizeof(buf), .mv_data = buf};
+    int mrc = LMDB(mdb_put(t->txn, t->idx->dbi[DB_META], &k, &v, 0));
+    return mrc ? dr_index_txn_lmdb_err(t, mrc, "mdb_put") : 0;
 }
 
 int dr_index_verify(struct dr_index *idx)

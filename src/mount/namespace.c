@@ -88,7 +88,7 @@ void mfs_refresh(struct mfs *m)
     }
     if (fresh) {
         pthread_rwlock_wrlock(&m->repo_rw);
-        rc = dr_repo_sync_index(m->r, false);
+        rc = dr_repo_sync_index(m->r, DR_SYNC_CHANGES);
         pthread_rwlock_unlock(&m->repo_rw);
         if (rc < 0) {
             dr_log_warn("cannot update the index for new snapshots: %s", dr_error_msg());

@@ -35,6 +35,7 @@ static const struct {
     {DR_LAYOUT_DRILL, DR_OBJ_DRILLS, FLAT},
     {DR_LAYOUT_RESERVE, DR_OBJ_RESERVE, ONE},
     {DR_LAYOUT_WAL, DR_OBJ_WAL, WAL},
+    {DR_LAYOUT_EPOCH, DR_OBJ_EPOCHS, FLAT},
 };
 
 static size_t slot(enum dr_layout_kind kind)

@@ -478,7 +478,7 @@ int dr_prune_delete(struct dr_repo *r, const struct dr_prune_opts *o, struct dr_
 {
     /* snapshots committed since phase 1 (all finished: we hold the exclusive lock) are counted
      * here, so nothing they reference is deleted */
-    int rc = dr_repo_sync_index(r, false);
+    int rc = dr_repo_sync_index(r, DR_SYNC_LIST);
     if (rc < 0) {
         return rc;
     }
@@ -526,6 +526,11 @@ int dr_prune_delete(struct dr_repo *r, const struct dr_prune_opts *o, struct dr_
          * go, they are deleted (a short loop), as a crash-free stop leaves them */
         rc = dr_interrupt_check();
     }
+    if (rc >= 0) {
+        /* before any pack goes: every other client's next sync then lists every pack, and
+         * finds these gone (store/reconcile.c) */
+        rc = dr_repo_epoch_begin(r);
+    }
     if (rc < 0) {
         dr_index_abort(d.txn);
         free(d.packs);
@@ -544,6 +549,9 @@ int dr_prune_delete(struct dr_repo *r, const struct dr_prune_opts *o, struct dr_
             st->packs_deleted++;
             st->bytes_freed += d.packs[i].p.size;
         }
+    }
+    if (rc >= 0) {
+        rc = dr_repo_epoch_end(r); /* the older epochs: they stand for nothing now */
     }
     free(d.packs);
     return rc;

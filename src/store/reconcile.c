@@ -5,20 +5,37 @@
  * writing a pack and indexing it, and packs written by other clients. Snapshots it does not know
  * have their references counted. If anything the index knows has vanished (another client's
  * prune or forget), or a full rebuild is asked for, the index is cleared and rebuilt from every
- * pack header and snapshot: reference counts are then exact by construction. */
+ * pack header and snapshot: reference counts are then exact by construction.
+ *
+ * Listing every pack costs a request per thousand packs on object storage, at every command. A
+ * sync of what changed (DR_SYNC_CHANGES) skips it when the index can rule out both reasons to
+ * list (format version 3): a pack deleted since the last listing (only prune deletes packs, and
+ * it first writes a new epoch: the digest of the epochs' names is unchanged), and a pack that
+ * the new snapshots need (counting them meets no blob the index lacks; when one does, the sync
+ * is redone with the listing). What it gives up is finding packs that no snapshot names yet
+ * (another client's snapshot in progress, a crash's leftovers) before they are needed: a
+ * deduplication missed at worst; a listing at least once a day, and every check and prune,
+ * still find them. */
 #include "drrepo/repo.h"
 #include "store_int.h"
 
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "drrepo/crypto.h"
 #include "drrepo/error.h"
 #include "drrepo/fs.h"
 #include "drrepo/layout.h"
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
+#include "drrepo/secure.h"
+#include "drrepo/util.h"
 #include "drrepo/workset.h"
+
+/* How long a listing of every pack is trusted by a sync of what changed: a bound on how long a
+ * pack deleted behind prune's back (by hand, by a lifecycle rule) can go unnoticed. */
+#define LISTING_MAX_AGE_NS (24 * 3600 * (int64_t)1000000000)
 
 struct sync_ctx {
     struct dr_repo *r;
@@ -26,6 +43,8 @@ struct sync_ctx {
     struct dr_workset *listed; /* the packs and copies listed (the store's own working set) */
     int changes;
     bool vanished;
+    bool cheap;        /* packs not listed (DR_SYNC_CHANGES with nothing to rule out) */
+    bool need_list;    /* cheap, and a new snapshot names a blob the index lacks */
     struct dr_id *ids; /* listed snapshots */
     size_t nids, alloc;
 };
@@ -280,6 +299,12 @@ static int add_snapshot(struct sync_ctx *sc, const struct dr_id *id)
     if (rc < 0) {
         goto out;
     }
+    if (rc > 0 && sc->cheap) {
+        /* its packs are not indexed yet, or are gone: only a listing can tell */
+        sc->need_list = true;
+        rc = 0;
+        goto out;
+    }
     if (rc > 0) {
         char hex[DR_ID_HEX_LEN + 1];
         dr_log_warn("snapshot %.12s references %d blobs that are missing or unreadable (run "
@@ -295,41 +320,119 @@ out:
     return rc;
 }
 
-static int sync_once(struct dr_repo *r, bool full, int *changes, bool *vanished)
+static int epoch_list_cb(void *arg, const char *name, uint64_t size)
+{
+    (void)size;
+    struct dr_buf *names = arg;
+    enum dr_layout_kind kind;
+    struct dr_id id;
+    if (dr_layout_parse(name, &kind, &id) < 0 || kind != DR_LAYOUT_EPOCH) {
+        dr_error_clear();
+        return 0; /* not an epoch: it cannot stand for a deletion */
+    }
+    return dr_buf_add(names, &id, sizeof(id));
+}
+
+/* The digest of the repository's epochs: the plain hash of their ids in increasing order. */
+static int epochs_digest(struct dr_repo *r, struct dr_id *out)
+{
+    struct dr_buf names = DR_BUF_INIT(DR_BUF_MAX_DEFAULT);
+    int rc = dr_backend_list_names(r->backend, DR_OBJ_EPOCHS, epoch_list_cb, &names);
+    if (rc >= 0) {
+        size_t n = names.len / sizeof(struct dr_id);
+        if (n > 1) {
+            qsort(names.buf, n, sizeof(struct dr_id), id_cmp);
+        }
+        dr_crypto_hash(names.buf, names.len, out);
+    }
+    dr_buf_release(&names);
+    return rc;
+}
+
+/* Whether a sync of what changed may skip the listing of packs: nothing rules it out (see the
+ * top of this file). *now is the epochs' digest, read before any listing. */
+static int may_skip_listing(struct sync_ctx *sc, const struct dr_id *now, int64_t start)
+{
+    struct dr_index_listed l;
+    int rc = dr_index_listed_get(sc->txn, &l);
+    if (rc == DR_ENOENT) {
+        dr_error_clear();
+        dr_log_detail("index: no listing of every pack yet");
+        return 0;
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    if (!dr_id_eq(&l.epochs, now)) {
+        dr_log_detail("index: a prune ran since the last listing of every pack");
+        return 0;
+    }
+    if (start < l.time_ns || start - l.time_ns >= LISTING_MAX_AGE_NS) {
+        dr_log_detail("index: the last listing of every pack is more than a day old");
+        return 0;
+    }
+    dr_log_detail("index: packs not listed: no prune since the last listing of every pack, "
+                  "%lld minutes ago",
+                  (long long)((start - l.time_ns) / (60 * (int64_t)1000000000)));
+    return 1;
+}
+
+static int list_packs(struct sync_ctx *sc)
+{
+    struct dr_repo *r = sc->r;
+    /* Only the set of listed packs is kept outside the sync's transaction. */
+    int rc = dr_repo_own_workset(r, &sc->listed);
+    if (rc >= 0) {
+        rc = dr_workset_set_clear(sc->listed);
+    }
+    if (rc >= 0) {
+        rc = dr_backend_list_names(r->backend, DR_OBJ_DATA, pack_list_cb, sc);
+    }
+    if (rc >= 0) {
+        rc = dr_backend_list_names(r->backend, DR_OBJ_TREE, pack_list_cb, sc);
+    }
+    if (rc >= 0) {
+        rc = dr_backend_list_names(r->backend, DR_OBJ_TREE_COPY, copy_list_cb, sc);
+    }
+    if (rc >= 0) {
+        size_t before = r->nvanished;
+        rc = dr_index_pack_foreach(sc->txn, pack_vanish_cb, sc);
+        if (rc >= 0 && r->nvanished > before) {
+            rc = dr_index_blob_foreach(sc->txn, vanished_blob_cb, r);
+        }
+    }
+    return rc;
+}
+
+static int sync_once(struct dr_repo *r, enum dr_sync how, int *changes, bool *vanished,
+                     bool *need_list)
 {
     struct sync_ctx sc = {.r = r};
+    int64_t start = dr_time_now_ns();
+    struct dr_id epochs;
+    bool v3 = r->config.version >= 3;
     int rc = dr_index_begin(r->index, true, &sc.txn);
     if (rc < 0) {
         return rc;
     }
-    if (full) {
+    if (how == DR_SYNC_REBUILD) {
         rc = dr_index_clear(sc.txn);
-        if (rc < 0) {
-            goto out;
-        }
     }
     /* The sync stays one write transaction of the shared index: packs, blobs and counted
-     * snapshots must change together. Only its set of listed packs is kept outside it. */
-    rc = dr_repo_own_workset(r, &sc.listed);
-    if (rc >= 0) {
-        rc = dr_workset_set_clear(sc.listed);
+     * snapshots must change together. The epochs are read before the packs are listed: a
+     * prune that runs meanwhile (one that holds no lock against ours) changes them after. */
+    if (rc >= 0 && v3) {
+        rc = epochs_digest(r, &epochs);
     }
-    if (rc < 0) {
-        goto out;
+    if (rc >= 0 && v3 && how == DR_SYNC_CHANGES) {
+        rc = may_skip_listing(&sc, &epochs, start);
+        sc.cheap = rc == 1;
+    } else if (!v3 && how == DR_SYNC_CHANGES) {
+        dr_log_detail("index: format version %u has no epochs: listing every pack",
+                      r->config.version);
     }
-    rc = dr_backend_list_names(r->backend, DR_OBJ_DATA, pack_list_cb, &sc);
-    if (rc >= 0) {
-        rc = dr_backend_list_names(r->backend, DR_OBJ_TREE, pack_list_cb, &sc);
-    }
-    if (rc >= 0) {
-        rc = dr_backend_list_names(r->backend, DR_OBJ_TREE_COPY, copy_list_cb, &sc);
-    }
-    if (rc >= 0) {
-        size_t before = r->nvanished;
-        rc = dr_index_pack_foreach(sc.txn, pack_vanish_cb, &sc);
-        if (rc >= 0 && r->nvanished > before) {
-            rc = dr_index_blob_foreach(sc.txn, vanished_blob_cb, r);
-        }
+    if (rc >= 0 && !sc.cheap) {
+        rc = list_packs(&sc);
     }
     if (rc >= 0) {
         rc = dr_backend_list_names(r->backend, DR_OBJ_SNAPSHOTS, snap_list_cb, &sc);
@@ -341,39 +444,51 @@ static int sync_once(struct dr_repo *r, bool full, int *changes, bool *vanished)
         qsort(sc.ids, sc.nids, sizeof(*sc.ids), id_cmp);
     }
     rc = dr_index_snap_foreach(sc.txn, snap_vanish_cb, &sc);
-    if (rc < 0 || (sc.vanished && !full)) {
+    if (rc < 0 || (sc.vanished && how != DR_SYNC_REBUILD)) {
         goto out; /* the caller rebuilds */
     }
-    for (size_t i = 0; i < sc.nids && rc >= 0; i++) {
+    for (size_t i = 0; i < sc.nids && rc >= 0 && !sc.need_list; i++) {
         rc = add_snapshot(&sc, &sc.ids[i]);
+    }
+    if (rc >= 0 && v3 && !sc.cheap) {
+        rc = dr_index_listed_put(sc.txn,
+                                 &(struct dr_index_listed){.epochs = epochs, .time_ns = start});
     }
 out:
     free(sc.ids);
-    if (rc < 0 || (sc.vanished && !full)) {
+    if (rc < 0 || sc.need_list || (sc.vanished && how != DR_SYNC_REBUILD)) {
         dr_index_abort(sc.txn);
     } else {
         rc = dr_index_commit(sc.txn);
     }
+    r->sync_listed = !sc.cheap;
     *changes = sc.changes;
     *vanished = sc.vanished;
+    *need_list = sc.need_list;
     return rc;
 }
 
-static int sync_or_rebuild(struct dr_repo *r, bool full)
+static int sync_or_rebuild(struct dr_repo *r, enum dr_sync how)
 {
     int changes = 0;
-    bool vanished = false;
-    int rc = sync_once(r, full, &changes, &vanished);
-    if (rc >= 0 && vanished && !full) {
+    bool vanished = false, need_list = false;
+    int rc = sync_once(r, how, &changes, &vanished, &need_list);
+    if (rc >= 0 && need_list) {
+        dr_log_detail("index: a new snapshot names blobs of packs the index does not know; "
+                      "listing every pack");
+        how = DR_SYNC_LIST;
+        rc = sync_once(r, how, &changes, &vanished, &need_list);
+    }
+    if (rc >= 0 && vanished && how != DR_SYNC_REBUILD) {
         dr_log_detail("objects vanished from the repository; rebuilding the index");
-        rc = sync_once(r, true, &changes, &vanished);
+        rc = sync_once(r, DR_SYNC_REBUILD, &changes, &vanished, &need_list);
     }
     return rc < 0 ? rc : changes;
 }
 
-int dr_repo_sync_index(struct dr_repo *r, bool full)
+int dr_repo_sync_index(struct dr_repo *r, enum dr_sync how)
 {
-    int rc = sync_or_rebuild(r, full);
+    int rc = sync_or_rebuild(r, how);
     if (rc == DR_EINDEX) {
         /* the cache is damaged: nothing has used it yet in this sync's caller, so set it aside
          * and build a new one from the repository, as if it had been deleted */
@@ -381,10 +496,65 @@ int dr_repo_sync_index(struct dr_repo *r, bool full)
         dr_error_clear();
         rc = dr_repo_index_recreate(r);
         if (rc >= 0) {
-            rc = sync_or_rebuild(r, true);
+            rc = sync_or_rebuild(r, DR_SYNC_REBUILD);
         }
     }
     return rc;
+}
+
+bool dr_repo_sync_listed(const struct dr_repo *r)
+{
+    return r->sync_listed;
+}
+
+/* ---- prune's epochs -------------------------------------------------------------------------- */
+
+int dr_repo_epoch_begin(struct dr_repo *r)
+{
+    if (r->config.version < 3) {
+        return 0;
+    }
+    uint8_t bytes[32];
+    dr_random_bytes(bytes, sizeof(bytes));
+    dr_crypto_hash(bytes, sizeof(bytes), &r->epoch);
+    int rc = dr_repo_check_lock(r); /* a commit point, like the deletions it announces */
+    if (rc < 0) {
+        return rc;
+    }
+    char name[DR_LAYOUT_NAME_MAX];
+    rc = dr_backend_put(r->backend, dr_layout_name(DR_LAYOUT_EPOCH, &r->epoch, name), bytes,
+                        sizeof(bytes), true);
+    r->epoch_written = rc >= 0;
+    return rc;
+}
+
+static int epoch_drop_cb(void *arg, const char *name, uint64_t size)
+{
+    (void)size;
+    struct dr_repo *r = arg;
+    enum dr_layout_kind kind;
+    struct dr_id id;
+    if (dr_layout_parse(name, &kind, &id) < 0 || kind != DR_LAYOUT_EPOCH) {
+        dr_error_clear();
+        return 0;
+    }
+    if (dr_id_eq(&id, &r->epoch)) {
+        return 0;
+    }
+    int rc = dr_repo_delete_object(r, name);
+    if (rc == DR_ENOENT) {
+        dr_error_clear();
+        rc = 0;
+    }
+    return rc;
+}
+
+int dr_repo_epoch_end(struct dr_repo *r)
+{
+    if (!r->epoch_written) {
+        return 0;
+    }
+    return dr_backend_list_names(r->backend, DR_OBJ_EPOCHS, epoch_drop_cb, r);
 }
 
 /* ---- the index's life: where it lives, attaching, recreating, counting ---- */

@@ -37,6 +37,7 @@ void dr_repo_params_default(struct dr_repo_params *p)
         .zstd_level = DR_DEFAULT_ZSTD_LEVEL,
         .kdf_opslimit = DR_KDF_OPSLIMIT_DEFAULT,
         .kdf_memlimit = DR_KDF_MEMLIMIT_DEFAULT,
+        .version = DR_REPO_VERSION,
     };
 }
 
@@ -69,6 +70,9 @@ int dr_repo_init(const char *location, const char *password, const struct dr_rep
     if (params->zstd_level < 1 || params->zstd_level > 19) {
         return dr_errorf(DR_EUSAGE, "compression level must be between 1 and 19");
     }
+    if (params->version < 2 || params->version > DR_REPO_VERSION) {
+        return dr_errorf(DR_EUSAGE, "format version must be between 2 and %u", DR_REPO_VERSION);
+    }
     if (!params->insecure_kdf) {
         rc = dr_kdf_check_floor(params->kdf_opslimit, params->kdf_memlimit);
         if (rc < 0) {
@@ -100,7 +104,7 @@ int dr_repo_init(const char *location, const char *password, const struct dr_rep
     }
     k = dr_keys_new_random();
     struct dr_repo_config c = {
-        .version = DR_REPO_VERSION,
+        .version = params->version,
         .chunker = params->chunker,
         .pack_size = params->pack_size,
         .zstd_level = params->zstd_level,
@@ -391,7 +395,7 @@ int dr_repo_open(const struct dr_repo_open_opts *opts, struct dr_repo **out)
     if (!opts->no_index) {
         rc = dr_repo_index_attach(r, opts->verify_index);
         if (rc >= 0 && !opts->no_sync) {
-            rc = dr_repo_sync_index(r, false);
+            rc = dr_repo_sync_index(r, DR_SYNC_CHANGES);
         }
         if (rc < 0) {
             goto out;

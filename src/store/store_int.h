@@ -22,6 +22,9 @@ struct dr_repo {
     /* the index was created by this open: the first pack the reconciliation reads says that
      * it is being built (a new repository has none, so its first command stays quiet) */
     bool index_new;
+    bool sync_listed;   /* the last sync listed every pack (dr_repo_sync_listed) */
+    bool epoch_written; /* dr_repo_epoch_begin wrote epoch, which _end keeps */
+    struct dr_id epoch;
 };
 
 /* Writes a new key file for k (keys.c): for a repository of format version 2 also its second

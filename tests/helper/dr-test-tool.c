@@ -535,7 +535,7 @@ static int scale_gen(const char *repo, const char *snaps, const char *blobs, con
     rc = dr_repo_lock(g.r, 0, &lk);
     if (rc >= 0) {
         dr_repo_set_lock(g.r, lk);
-        rc = dr_repo_sync_index(g.r, false);
+        rc = dr_repo_sync_index(g.r, DR_SYNC_CHANGES);
     }
     if (batch == 0) {
         /* enough snapshots to fill a pack (a sealed 48-byte record takes about 100 bytes) */

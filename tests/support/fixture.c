@@ -50,6 +50,11 @@ static char *location(const char *store)
 
 void dr_test_repo_init(const char *store)
 {
+    dr_test_repo_init_version(store, DR_REPO_VERSION);
+}
+
+void dr_test_repo_init_version(const char *store, uint32_t version)
+{
     /* warnings and errors stay visible; "building the index" on every fresh cache is noise */
     dr_log_set_level(DR_LOG_WARN);
     assert_int_equal(dr_mem_backend_register(), 0);
@@ -62,6 +67,7 @@ void dr_test_repo_init(const char *store)
     p.chunker.avg = 16 * 1024;
     p.chunker.max = 64 * 1024;
     p.pack_size = DR_PACK_SIZE_MIN;
+    p.version = version;
     char *loc = location(store);
     struct dr_id id;
     int rc = dr_repo_init(loc, DR_TEST_PASSWORD, &p, &id);
@@ -90,6 +96,11 @@ struct dr_repo *dr_test_repo_open(const char *store, const char *cache_dir)
 
 struct dr_test_env *dr_test_env_new(const char *store, size_t nclients)
 {
+    return dr_test_env_new_version(store, nclients, DR_REPO_VERSION);
+}
+
+struct dr_test_env *dr_test_env_new_version(const char *store, size_t nclients, uint32_t version)
+{
     assert_true(nclients >= 1 && nclients <= DR_TEST_CLIENTS_MAX);
     struct dr_test_env *env = dr_xcalloc(1, sizeof(*env));
     env->store = store;
@@ -97,7 +108,7 @@ struct dr_test_env *dr_test_env_new(const char *store, size_t nclients)
     for (size_t i = 0; i < nclients; i++) {
         env->cache[i] = dr_test_tmpdir();
     }
-    dr_test_repo_init(store);
+    dr_test_repo_init_version(store, version);
     for (size_t i = 0; i < nclients; i++) {
         env->repo[i] = dr_test_repo_open(store, env->cache[i]);
     }

@@ -24,6 +24,8 @@ void dr_test_rmtree(const char *path);
  * KDF at its cheapest (insecure_kdf), chunks of 4-64 KiB, the smallest pack size. Sets the
  * log level to warnings. */
 void dr_test_repo_init(const char *store);
+/* The same, of format version `version` (dr_repo_params). */
+void dr_test_repo_init_version(const char *store, uint32_t version);
 
 /* Opens "mem://<store>" with its index in cache_dir. */
 struct dr_repo *dr_test_repo_open(const char *store, const char *cache_dir);
@@ -41,6 +43,8 @@ struct dr_test_env {
 
 /* Creates the cache directories, initialises the store and opens every client. */
 struct dr_test_env *dr_test_env_new(const char *store, size_t nclients);
+/* The same, with a repository of format version `version`. */
+struct dr_test_env *dr_test_env_new_version(const char *store, size_t nclients, uint32_t version);
 
 /* Closes the clients, removes their cache directories and destroys the store. */
 void dr_test_env_free(struct dr_test_env *env);

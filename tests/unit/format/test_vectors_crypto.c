@@ -6,10 +6,10 @@
  * chunker-tpaes-*-v1), dr_keys_from_master (subkeys), dr_crypto_blob_id, dr_crypto_hash,
  * dr_crypto_seal_nonce and dr_crypto_unseal (blobid-v1), dr_keyfile_create_det, dr_keyfile_info,
  * dr_keyfile_details and dr_keyfile_open (keyfile-v1 and keyfile-v2, byte for byte),
- * dr_config_encode, dr_config_check and dr_config_decode (config-v1 and config-v2, byte for byte;
+ * dr_config_encode, dr_config_check and dr_config_decode (config-v1 to config-v3, byte for byte;
  * every flipped bit is damage, never a newer version; a newer version with a valid checksum is
- * unsupported). The vector files are the contract: when this test fails, the code changed the
- * format. The source tree is found through $DR_SRC. */
+ * unsupported), and an epoch's name (epoch-v1). The vector files are the contract: when this test
+ * fails, the code changed the format. The source tree is found through $DR_SRC. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +30,7 @@
 #include "drrepo/format.h"
 #include "drrepo/fs.h"
 #include "drrepo/id.h"
+#include "drrepo/layout.h"
 #include "drrepo/mem.h"
 #include "drrepo/repo.h"
 
@@ -396,6 +397,7 @@ static void test_config(void **state)
     (void)state;
     check_config_file("config-v1.txt", 1);
     check_config_file("config-v2.txt", 2);
+    check_config_file("config-v3.txt", 3);
 
     struct vfile v;
     vfile_load(&v, "config-v2.txt");
@@ -404,7 +406,7 @@ static void test_config(void **state)
     struct dr_repo_config got;
     struct dr_id sum;
     /* a newer version with a valid checksum is "unsupported"; so is it only with the checksum */
-    dr_put_u32le(file + 8, 3);
+    dr_put_u32le(file + 8, DR_REPO_VERSION + 1);
     dr_crypto_hash(file, len - 32, &sum);
     memcpy(file + len - 32, sum.b, 32);
     assert_int_equal(dr_config_check("config", file, len, &got), DR_EUNSUPPORTED);
@@ -427,6 +429,26 @@ static void test_config(void **state)
     vfile_free(&v);
 }
 
+/* An epoch is named by the plain hash of its bytes, under epochs/. */
+static void test_epoch(void **state)
+{
+    (void)state;
+    struct vfile v;
+    vfile_load(&v, "epoch-v1.txt");
+    uint8_t bytes[32];
+    unhex(vget(&v, "bytes"), bytes, sizeof(bytes));
+    struct dr_id id;
+    dr_crypto_hash(bytes, sizeof(bytes), &id);
+    char name[DR_LAYOUT_NAME_MAX];
+    assert_string_equal(dr_layout_name(DR_LAYOUT_EPOCH, &id, name), vget(&v, "name"));
+    enum dr_layout_kind kind;
+    struct dr_id got;
+    assert_int_equal(dr_layout_parse(name, &kind, &got), 0);
+    assert_int_equal(kind, DR_LAYOUT_EPOCH);
+    assert_true(dr_id_eq(&got, &id));
+    vfile_free(&v);
+}
+
 int main(void)
 {
     if (dr_crypto_init() < 0) {
@@ -441,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_blob_ids),
         cmocka_unit_test(test_keyfile),
         cmocka_unit_test(test_config),
+        cmocka_unit_test(test_epoch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 
 #include "drrepo/error.h"
 #include "drrepo/format.h"
+#include "drrepo/index.h"
 #include "drrepo/mem.h"
 #include "fixture.h"
 #include "mem_backend.h"
@@ -62,7 +63,7 @@ static void test_other_writer_added_packs(void **state)
     assert_int_equal(dr_repo_blob_get(e->repo[1], NULL, DR_BLOB_DATA, &f.chunks[0], &out),
                      DR_ENOENT);
 
-    int changes = dr_repo_sync_index(e->repo[1], false);
+    int changes = dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES);
     assert_true(changes > 0);
     uint64_t blobs_a, packs_a, snaps_a;
     counts(e->repo[0], &blobs_a, &packs_a, &snaps_a);
@@ -76,7 +77,7 @@ static void test_other_writer_added_packs(void **state)
     dr_test_find_node(e->repo[1], &snap, "sub/g", &g);
     dr_test_assert_content(e->repo[1], &f, 50000, 11);
     dr_test_assert_content(e->repo[1], &g, 10, 12);
-    assert_int_equal(dr_repo_sync_index(e->repo[1], false), 0);
+    assert_int_equal(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES), 0);
 
     dr_node_release(&f);
     dr_node_release(&g);
@@ -97,7 +98,7 @@ static void test_packs_vanished(void **state)
     nafter = dr_mem_backend_names(STORE, "data/", &after);
     assert_int_equal(nbefore, 1);
     assert_int_equal(nafter, 2);
-    assert_true(dr_repo_sync_index(e->repo[1], false) > 0);
+    assert_true(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES) > 0);
     uint64_t blobs0, packs0, snaps0;
     counts(e->repo[1], &blobs0, &packs0, &snaps0);
     assert_int_equal(snaps0, 2);
@@ -107,9 +108,12 @@ static void test_packs_vanished(void **state)
     dr_test_find_node(e->repo[1], &s2, "two", &n2);
     assert_null(dr_repo_vanished_find(e->repo[1], &n1.chunks[0]));
 
-    /* the first snapshot's data pack goes behind the index's back */
+    /* the first snapshot's data pack goes behind the index's back; a sync of what changed
+     * does not list the packs, so only a listing finds it gone */
     assert_int_equal(dr_mem_backend_drop(STORE, before[0]), 0);
-    assert_true(dr_repo_sync_index(e->repo[1], false) > 0);
+    assert_int_equal(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES), 0);
+    assert_false(dr_repo_sync_listed(e->repo[1]));
+    assert_true(dr_repo_sync_index(e->repo[1], DR_SYNC_LIST) > 0);
     uint64_t blobs, packs, snaps;
     counts(e->repo[1], &blobs, &packs, &snaps);
     assert_int_equal(packs, packs0 - 1);
@@ -130,12 +134,12 @@ static void test_packs_vanished(void **state)
     char name[16 + DR_ID_HEX_LEN];
     snprintf(name, sizeof(name), "snapshots/%s", dr_id_hex(&s1, hex));
     assert_int_equal(dr_mem_backend_drop(STORE, name), 0);
-    assert_true(dr_repo_sync_index(e->repo[1], false) > 0);
+    assert_true(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES) > 0);
     counts(e->repo[1], &blobs, &packs, &snaps);
     assert_int_equal(snaps, 1);
 
     /* a full rebuild arrives at the same index */
-    assert_true(dr_repo_sync_index(e->repo[1], true) >= 0);
+    assert_true(dr_repo_sync_index(e->repo[1], DR_SYNC_REBUILD) >= 0);
     uint64_t blobs2, packs2, snaps2;
     counts(e->repo[1], &blobs2, &packs2, &snaps2);
     assert_int_equal(blobs2, blobs);
@@ -150,11 +154,114 @@ static void test_packs_vanished(void **state)
     dr_mem_backend_names_free(after, nafter);
 }
 
+static size_t epochs(void)
+{
+    char **names = NULL;
+    size_t n = dr_mem_backend_names(STORE, "epochs/", &names);
+    dr_mem_backend_names_free(names, n);
+    return n;
+}
+
+/* Format version 3: a sync of what changed lists every pack only when it must. */
+static void test_sync_changes(void **state)
+{
+    struct dr_test_env *e = *state;
+    /* no listing recorded yet: the open's sync listed; the next need not */
+    assert_true(dr_repo_sync_listed(e->repo[1]));
+    assert_int_equal(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES), 0);
+    assert_false(dr_repo_sync_listed(e->repo[1]));
+
+    /* another client's snapshot names blobs of packs b does not know: b lists, and has them */
+    const struct dr_test_file one[] = {{.name = "one", .size = 30000, .seed = 31}};
+    struct dr_id s1, s2;
+    dr_test_commit(e->repo[0], one, 1, 1000, &s1);
+    assert_true(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES) > 0);
+    assert_true(dr_repo_sync_listed(e->repo[1]));
+    struct dr_node n1 = {0};
+    dr_test_find_node(e->repo[1], &s1, "one", &n1);
+    dr_test_assert_content(e->repo[1], &n1, 30000, 31);
+    assert_int_equal(dr_test_refs(e->repo[1], &n1.chunks[0]), 1);
+
+    /* one whose blobs b has (the same file under another name: only a new root tree, in a
+     * new pack, which the count of the snapshot meets) */
+    const struct dr_test_file again[] = {{.name = "again", .size = 30000, .seed = 31}};
+    dr_test_commit(e->repo[0], again, 1, 2000, &s2);
+    assert_true(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES) > 0);
+    assert_true(dr_repo_sync_listed(e->repo[1])); /* its root tree is in a new pack */
+    uint64_t blobs, packs, snaps, blobs_a, packs_a, snaps_a;
+    counts(e->repo[1], &blobs, &packs, &snaps);
+    counts(e->repo[0], &blobs_a, &packs_a, &snaps_a);
+    assert_int_equal(snaps, 2);
+    assert_int_equal(packs, packs_a);
+    assert_int_equal(dr_test_refs(e->repo[1], &n1.chunks[0]), 2);
+    assert_int_equal(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES), 0);
+    assert_false(dr_repo_sync_listed(e->repo[1]));
+
+    /* a prune's epoch: the next sync lists, and finds the pack it deleted gone */
+    char **names = NULL;
+    size_t n = dr_mem_backend_names(STORE, "data/", &names);
+    assert_int_equal(n, 1);
+    assert_int_equal(epochs(), 0);
+    assert_int_equal(dr_repo_epoch_begin(e->repo[0]), 0);
+    assert_int_equal(dr_mem_backend_drop(STORE, names[0]), 0);
+    assert_int_equal(dr_repo_epoch_end(e->repo[0]), 0);
+    assert_int_equal(epochs(), 1);
+    dr_mem_backend_names_free(names, n);
+    assert_true(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES) > 0);
+    assert_true(dr_repo_sync_listed(e->repo[1]));
+    assert_non_null(dr_repo_vanished_find(e->repo[1], &n1.chunks[0]));
+    counts(e->repo[1], &blobs, &packs, &snaps);
+    assert_int_equal(packs, packs_a - 1);
+    assert_int_equal(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES), 0);
+    assert_false(dr_repo_sync_listed(e->repo[1]));
+    /* the next prune's epoch replaces it (_end keeps only its own) */
+    assert_int_equal(dr_repo_epoch_begin(e->repo[0]), 0);
+    assert_int_equal(epochs(), 2);
+    assert_int_equal(dr_repo_epoch_end(e->repo[0]), 0);
+    assert_int_equal(epochs(), 1);
+    assert_int_equal(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES), 0);
+    assert_true(dr_repo_sync_listed(e->repo[1]));
+
+    /* a listing more than a day old is not trusted */
+    struct dr_index_txn *t = NULL;
+    struct dr_index_listed l;
+    assert_int_equal(dr_index_begin(dr_repo_index(e->repo[1]), true, &t), 0);
+    assert_int_equal(dr_index_listed_get(t, &l), 0);
+    l.time_ns -= 25 * 3600 * (int64_t)1000000000;
+    assert_int_equal(dr_index_listed_put(t, &l), 0);
+    assert_int_equal(dr_index_commit(t), 0);
+    assert_int_equal(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES), 0);
+    assert_true(dr_repo_sync_listed(e->repo[1]));
+    assert_int_equal(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES), 0);
+    assert_false(dr_repo_sync_listed(e->repo[1]));
+    dr_node_release(&n1);
+}
+
+/* Format version 2 has no epochs: every sync lists every pack, and prune writes none. */
+static int setup_v2(void **state)
+{
+    *state = dr_test_env_new_version(STORE, 2, 2);
+    return 0;
+}
+
+static void test_sync_v2_lists(void **state)
+{
+    struct dr_test_env *e = *state;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES), 0);
+        assert_true(dr_repo_sync_listed(e->repo[1]));
+    }
+    assert_int_equal(dr_repo_epoch_begin(e->repo[0]), 0);
+    assert_int_equal(epochs(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_other_writer_added_packs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_packs_vanished, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_v2_lists, setup_v2, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

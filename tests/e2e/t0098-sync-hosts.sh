@@ -1,0 +1,69 @@
+#!/bin/bash
+# t0098: two hosts (each its own cache directory) on one repository. In format version 3 a
+# host's sync lists every pack only when it must (docs/DESIGN.md "The index is a cache"): on a
+# fresh cache, when another host's snapshot needs packs it has not indexed, and after a prune
+# (its epoch); otherwise it lists the snapshots only. In format version 2 (init
+# --format-version 2) every sync lists every pack, and prune writes no epoch. In both, a
+# snapshot after the other host's prune stores again what the prune deleted: it restores and
+# check passes.
+. "$DR_SRC/tests/e2e/lib.sh" || exit 1
+
+mkdir -p "$T/src" "$T/src2"
+"$TOOL" gen "$T/src/a" 300K 1
+"$TOOL" gen "$T/src/b" 300K 2
+"$TOOL" gen "$T/src2/c" 300K 3
+
+dr_must_fail 2 "init --format-version 4 is refused" drrepo init --format-version 4
+dr_must_fail 2 "init --format-version 1 is refused" drrepo init --format-version 1
+dr_check "nothing was created" test ! -e "$REPO"
+
+for fv in 3 2; do
+    REPO="$T/repo$fv"
+    CA="$T/cacheA$fv" CB="$T/cacheB$fv"
+    A() { DRREPO_CACHE_DIR="$CA" "$DRREPO" -r "$REPO" "$@"; }
+    B() { DRREPO_CACHE_DIR="$CB" "$DRREPO" -r "$REPO" "$@"; }
+    A init --insecure-kdf --kdf-memlimit 8K --kdf-opslimit 1 --pack-size 1M --chunk-min 64K \
+        --chunk-avg 128K --chunk-max 512K --format-version "$fv" >"$T/out" 2>"$T/err" \
+        || dr_fail "v$fv: init"
+    dr_check "v$fv: the config says format $fv" test "$(od -An -tu4 -j8 -N4 "$REPO/config" | tr -d ' ')" = "$fv"
+    dr_expect_success "v$fv: A snapshots src" A snapshot "$T/src"
+
+    dr_expect_success "v$fv: B lists the snapshots" B -v snapshots
+    if [ "$fv" = 3 ]; then
+        dr_check "v3: B's first sync lists every pack" grep -q "no listing of every pack yet" "$T/err"
+    else
+        dr_check "v2: B's sync lists every pack" grep -q "format version 2 has no epochs" "$T/err"
+    fi
+    dr_expect_success "v$fv: B lists the snapshots again" B -v snapshots
+    if [ "$fv" = 3 ]; then
+        dr_check "v3: B's next sync lists no pack" grep -q "packs not listed" "$T/err"
+    else
+        dr_check "v2: B's next sync lists every pack again" grep -q "has no epochs" "$T/err"
+    fi
+
+    # A's snapshot of new data: B's sync meets blobs it has not indexed and lists every pack
+    dr_expect_success "v$fv: A snapshots src2" A snapshot "$T/src2"
+    dr_expect_success "v$fv: B dumps A's new file" B -v dump latest "$T/src2/c"
+    dr_check "v$fv: B's dump is the file" cmp -s "$T/out" "$T/src2/c"
+    [ "$fv" = 3 ] && dr_check "v3: B listed every pack for A's snapshot" \
+        grep -q "packs the index does not know; listing every pack" "$T/err"
+
+    # A forgets everything and prunes: every data pack goes. B's index still names them; its
+    # next snapshot of src must store a and b again, not point at the deleted packs.
+    ids=$(A snapshots --json | grep -o '"id":"[0-9a-f]*"' | cut -d'"' -f4)
+    # shellcheck disable=SC2086 # one id per word
+    dr_expect_success "v$fv: A forgets all and prunes" A forget $ids --prune
+    dr_check "v$fv: the prune deleted every data pack" test "$(find "$REPO/data" -type f | wc -l)" -eq 0
+    if [ "$fv" = 3 ]; then
+        dr_check "v3: one epoch left" test "$(find "$REPO/epochs" -type f | wc -l)" -eq 1
+    else
+        dr_check "v2: no epoch" test ! -e "$REPO/epochs"
+    fi
+    dr_expect_success "v$fv: B snapshots src after the prune" B -v snapshot "$T/src"
+    [ "$fv" = 3 ] && dr_check "v3: B saw the prune's epoch" \
+        grep -q "a prune ran since the last listing" "$T/err"
+    dr_expect_success "v$fv: check --read-data passes" B check --read-data
+    dr_expect_success "v$fv: B restores its snapshot" B restore latest --target "$T/r$fv"
+    dr_check "v$fv: the restore is src" dr_same_tree "$T/src" "$T/r$fv$T/src"
+done
+dr_done
