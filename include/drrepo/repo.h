@@ -161,13 +161,14 @@ enum dr_sync {
 };
 
 /* Brings the index up to date with the repository: indexes packs it does not know (from their
- * headers), counts references of snapshots it does not know, and, if packs or snapshots it
- * knows have vanished, rebuilds the index from scratch. A damaged index (DR_EINDEX) is set
- * aside and rebuilt, with a warning. Must not run while a transaction of r->index is open.
- * Returns the number of changes made. */
+ * headers), counts references of snapshots it does not know, takes back those of snapshots that
+ * are gone, and, if packs it knows have vanished, rebuilds the index from scratch. A damaged index
+ * (DR_EINDEX) is set aside and rebuilt, with a warning. Must not run while a transaction of
+ * r->index is open. Returns the number of changes made. */
 DR_MUST_CHECK int dr_repo_sync_index(struct dr_repo *r, enum dr_sync how);
-/* Whether the last sync of r listed every pack (for tests and the log). */
+/* Whether the last sync of r listed every pack, and whether it rebuilt the index (for tests). */
 bool dr_repo_sync_listed(const struct dr_repo *r);
+bool dr_repo_sync_rebuilt(const struct dr_repo *r);
 
 /* Prune's epochs (format/repository.md "Epochs"), in a repository of format version 3 (no-ops
  * in older ones). _begin writes a new epoch before the first pack is deleted, so that every
@@ -256,6 +257,12 @@ DR_MUST_CHECK int dr_repo_walk(struct dr_repo *r, const struct dr_id *root, cons
  * DR_EIO and index errors. */
 DR_MUST_CHECK int dr_repo_count_refs(struct dr_repo *r, struct dr_index_txn *txn,
                                      const struct dr_id *root, int delta);
+/* Takes back the references of the counted snapshot id (dr_repo_count_refs with -1 on the root
+ * its index record names) and removes that record, in txn. A snapshot the index does not know is
+ * nothing to do. Returns how many blobs were missing or trees unreadable on the way (their own
+ * references stay), >= 0. Errors: as dr_repo_count_refs. */
+DR_MUST_CHECK int dr_repo_snapshot_uncount(struct dr_repo *r, struct dr_index_txn *txn,
+                                           const struct dr_id *id);
 
 /* Key files. _add wraps the master key under a new password (the KDF cost of the key that
  * opened the repository is reused unless ops/mem are non-zero). _remove refuses the key in use

@@ -21,23 +21,9 @@ static int unref_snapshot(struct dr_repo *r, struct dr_index_txn *txn, const str
 {
     char hex[DR_ID_HEX_LEN + 1];
     dr_id_hex(id, hex);
-    struct dr_index_snap rec;
-    int rc = dr_index_snap_get(txn, id, &rec);
-    if (rc == 0 && rec.counted) {
-        rc = dr_repo_count_refs(r, txn, &rec.tree, -1);
-        if (rc > 0) {
-            dr_log_warn("snapshot %.8s references %d blobs that are missing", hex, rc);
-        }
-    } else if (rc == DR_ENOENT) {
-        dr_error_clear();
-        rc = 0; /* never counted (unreadable): nothing to give back */
-    }
-    if (rc >= 0) {
-        rc = dr_index_snap_del(txn, id);
-        if (rc == DR_ENOENT) {
-            dr_error_clear();
-            rc = 0;
-        }
+    int rc = dr_repo_snapshot_uncount(r, txn, id);
+    if (rc > 0) {
+        dr_log_warn("snapshot %.8s references %d blobs that are missing", hex, rc);
     }
     return rc < 0 ? dr_error_wrap(rc, "forget %.8s", hex) : 0;
 }

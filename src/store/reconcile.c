@@ -3,9 +3,10 @@
  *
  * Packs the index does not know are indexed from their headers: that covers a crash between
  * writing a pack and indexing it, and packs written by other clients. Snapshots it does not know
- * have their references counted. If anything the index knows has vanished (another client's
- * prune or forget), or a full rebuild is asked for, the index is cleared and rebuilt from every
- * pack header and snapshot: reference counts are then exact by construction.
+ * have their references counted; those it counted that are gone (another client's forget) have
+ * them taken back. If a pack the index knows has vanished (another client's prune), or a full
+ * rebuild is asked for, the index is cleared and rebuilt from every pack header and snapshot:
+ * reference counts are then exact by construction.
  *
  * Listing every pack costs a request per thousand packs on object storage, at every command. A
  * sync of what changed (DR_SYNC_CHANGES) skips it when the index can rule out both reasons to
@@ -47,6 +48,8 @@ struct sync_ctx {
     bool need_list;    /* cheap, and a new snapshot names a blob the index lacks */
     struct dr_id *ids; /* listed snapshots */
     size_t nids, alloc;
+    struct dr_id *gone; /* counted snapshots that are not listed (another client's forget) */
+    size_t ngone, agone;
 };
 
 /* Indexes the pack id (not yet in the index) from the header of the object name; a tree pack
@@ -266,7 +269,28 @@ static int snap_vanish_cb(void *arg, const struct dr_id *id, const struct dr_ind
     struct sync_ctx *sc = arg;
     /* no listed snapshot at all (ids is NULL then, which bsearch must not be given) */
     if (sc->nids == 0 || !bsearch(id, sc->ids, sc->nids, sizeof(*sc->ids), id_cmp)) {
-        sc->vanished = true;
+        DR_GROW(sc->gone, sc->agone, sc->ngone + 1);
+        sc->gone[sc->ngone++] = *id;
+    }
+    return 0;
+}
+
+/* Takes back the references of the snapshots another client forgot. Counts are hierarchical, so
+ * that is cheap while the trees are shared with a snapshot that stays (counted first, so that a
+ * tree both name never falls to 0 in between) and exact when their packs are still there; when
+ * one cannot be read (a prune deleted it: prune's epoch made the sync list and find that first,
+ * or damage), the index is rebuilt instead. */
+static int drop_gone(struct sync_ctx *sc)
+{
+    for (size_t i = 0; i < sc->ngone && !sc->vanished; i++) {
+        int rc = dr_repo_snapshot_uncount(sc->r, sc->txn, &sc->gone[i]);
+        if (rc < 0) {
+            return rc;
+        }
+        if (rc > 0) {
+            sc->vanished = true; /* the caller rebuilds */
+        }
+        sc->changes++;
     }
     return 0;
 }
@@ -450,12 +474,16 @@ static int sync_once(struct dr_repo *r, enum dr_sync how, int *changes, bool *va
     for (size_t i = 0; i < sc.nids && rc >= 0 && !sc.need_list; i++) {
         rc = add_snapshot(&sc, &sc.ids[i]);
     }
+    if (rc >= 0 && !sc.need_list) {
+        rc = drop_gone(&sc);
+    }
     if (rc >= 0 && v3 && !sc.cheap) {
         rc = dr_index_listed_put(sc.txn,
                                  &(struct dr_index_listed){.epochs = epochs, .time_ns = start});
     }
 out:
     free(sc.ids);
+    free(sc.gone);
     if (rc < 0 || sc.need_list || (sc.vanished && how != DR_SYNC_REBUILD)) {
         dr_index_abort(sc.txn);
     } else {
@@ -479,8 +507,10 @@ static int sync_or_rebuild(struct dr_repo *r, enum dr_sync how)
         how = DR_SYNC_LIST;
         rc = sync_once(r, how, &changes, &vanished, &need_list);
     }
+    r->sync_rebuilt = how == DR_SYNC_REBUILD;
     if (rc >= 0 && vanished && how != DR_SYNC_REBUILD) {
         dr_log_detail("objects vanished from the repository; rebuilding the index");
+        r->sync_rebuilt = true;
         rc = sync_once(r, DR_SYNC_REBUILD, &changes, &vanished, &need_list);
     }
     return rc < 0 ? rc : changes;
@@ -505,6 +535,11 @@ int dr_repo_sync_index(struct dr_repo *r, enum dr_sync how)
 bool dr_repo_sync_listed(const struct dr_repo *r)
 {
     return r->sync_listed;
+}
+
+bool dr_repo_sync_rebuilt(const struct dr_repo *r)
+{
+    return r->sync_rebuilt;
 }
 
 /* ---- prune's epochs -------------------------------------------------------------------------- */

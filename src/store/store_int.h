@@ -23,6 +23,7 @@ struct dr_repo {
      * it is being built (a new repository has none, so its first command stays quiet) */
     bool index_new;
     bool sync_listed;   /* the last sync listed every pack (dr_repo_sync_listed) */
+    bool sync_rebuilt;  /* the last sync rebuilt the index (dr_repo_sync_rebuilt) */
     bool epoch_written; /* dr_repo_epoch_begin wrote epoch, which _end keeps */
     struct dr_id epoch;
 };

@@ -346,3 +346,21 @@ int dr_repo_count_refs(struct dr_repo *r, struct dr_index_txn *txn, const struct
     }
     return rf.missing > INT32_MAX ? INT32_MAX : (int)rf.missing;
 }
+
+int dr_repo_snapshot_uncount(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id)
+{
+    struct dr_index_snap rec;
+    int rc = dr_index_snap_get(txn, id, &rec);
+    if (rc == DR_ENOENT) {
+        dr_error_clear();
+        return 0; /* never counted (unreadable when it was listed): nothing to give back */
+    }
+    int missing = 0;
+    if (rc >= 0 && rec.counted) {
+        rc = missing = dr_repo_count_refs(r, txn, &rec.tree, -1);
+    }
+    if (rc >= 0) {
+        rc = dr_index_snap_del(txn, id);
+    }
+    return rc < 0 ? rc : missing;
+}

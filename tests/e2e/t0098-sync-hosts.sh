@@ -3,9 +3,9 @@
 # host's sync lists every pack only when it must (docs/DESIGN.md "The index is a cache"): on a
 # fresh cache, when another host's snapshot needs packs it has not indexed, and after a prune
 # (its epoch); otherwise it lists the snapshots only. In format version 2 (init
-# --format-version 2) every sync lists every pack, and prune writes no epoch. In both, a
-# snapshot after the other host's prune stores again what the prune deleted: it restores and
-# check passes.
+# --format-version 2) every sync lists every pack, and prune writes no epoch. In both, the other
+# host's forget is taken back without a rebuild of the index, and a snapshot after the other
+# host's prune stores again what the prune deleted: it restores and check passes.
 . "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 mkdir -p "$T/src" "$T/src2"
@@ -47,6 +47,12 @@ for fv in 3 2; do
     dr_check "v$fv: B's dump is the file" cmp -s "$T/out" "$T/src2/c"
     [ "$fv" = 3 ] && dr_check "v3: B listed every pack for A's snapshot" \
         grep -q "packs the index does not know; listing every pack" "$T/err"
+
+    # A forgets that snapshot (no prune): B takes its references back, it does not rebuild
+    dr_expect_success "v$fv: A forgets its latest snapshot" A forget latest
+    dr_expect_success "v$fv: B lists the snapshots after the forget" B -v snapshots --json
+    dr_check "v$fv: B sees one snapshot" test "$(grep -o '"id":' "$T/out" | wc -l)" -eq 1
+    dr_check "v$fv: B did not rebuild its index" test -z "$(grep 'rebuilding the index' "$T/err")"
 
     # A forgets everything and prunes: every data pack goes. B's index still names them; its
     # next snapshot of src must store a and b again, not point at the deleted packs.

@@ -237,6 +237,83 @@ static void test_sync_changes(void **state)
     dr_node_release(&n1);
 }
 
+static void drop_snapshot(const struct dr_id *id)
+{
+    char hex[DR_ID_HEX_LEN + 1], name[16 + DR_ID_HEX_LEN];
+    snprintf(name, sizeof(name), "snapshots/%s", dr_id_hex(id, hex));
+    assert_int_equal(dr_mem_backend_drop(STORE, name), 0);
+}
+
+/* Another client's forget: the sync takes the snapshot's references back instead of rebuilding,
+ * to the counts a rebuild gives; when the snapshot's trees cannot be read, it rebuilds. */
+static void test_forgotten_elsewhere(void **state)
+{
+    struct dr_test_env *e = *state;
+    const struct dr_test_file one[] = {{.name = "one", .size = 30000, .seed = 41},
+                                       {.name = "two", .size = 30000, .seed = 42, .in_sub = true}};
+    const struct dr_test_file two[] = {{.name = "one", .size = 30000, .seed = 41},
+                                       {.name = "three", .size = 30000, .seed = 43}};
+    struct dr_id s1, s2, s3;
+    dr_test_commit(e->repo[0], one, 2, 1000, &s1);
+    dr_test_commit(e->repo[0], two, 2, 2000, &s2);
+    assert_true(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES) > 0);
+    struct dr_node n1 = {0}, n2 = {0}, n3 = {0};
+    dr_test_find_node(e->repo[1], &s1, "one", &n1);
+    dr_test_find_node(e->repo[1], &s1, "sub/two", &n2);
+    dr_test_find_node(e->repo[1], &s2, "three", &n3);
+    assert_int_equal(dr_test_refs(e->repo[1], &n1.chunks[0]), 2);
+    assert_int_equal(dr_test_refs(e->repo[1], &n2.chunks[0]), 1);
+
+    drop_snapshot(&s1);
+    assert_true(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES) > 0);
+    assert_false(dr_repo_sync_rebuilt(e->repo[1]));
+    uint64_t blobs, packs, snaps;
+    counts(e->repo[1], &blobs, &packs, &snaps);
+    assert_int_equal(snaps, 1);
+    assert_int_equal(dr_test_refs(e->repo[1], &n1.chunks[0]), 1);
+    assert_int_equal(dr_test_refs(e->repo[1], &n2.chunks[0]), 0);
+    assert_int_equal(dr_test_refs(e->repo[1], &n3.chunks[0]), 1);
+    /* what a rebuild arrives at */
+    assert_true(dr_repo_sync_index(e->repo[1], DR_SYNC_REBUILD) >= 0);
+    assert_true(dr_repo_sync_rebuilt(e->repo[1]));
+    uint64_t blobs2, packs2, snaps2;
+    counts(e->repo[1], &blobs2, &packs2, &snaps2);
+    assert_true(blobs2 == blobs && packs2 == packs && snaps2 == snaps);
+    assert_int_equal(dr_test_refs(e->repo[1], &n1.chunks[0]), 1);
+    assert_int_equal(dr_test_refs(e->repo[1], &n2.chunks[0]), 0);
+
+    /* a snapshot whose trees cannot be read any more (its tree packs and their copies gone,
+     * behind the index's back): its references cannot be taken back, so the index is rebuilt */
+    const struct dr_test_file more[] = {{.name = "four", .size = 30000, .seed = 44}};
+    char **before = NULL, **after = NULL;
+    size_t nbefore = dr_mem_backend_names(STORE, "tree", &before);
+    dr_test_commit(e->repo[0], more, 1, 3000, &s3);
+    assert_true(dr_repo_sync_index(e->repo[1], DR_SYNC_CHANGES) > 0);
+    size_t nafter = dr_mem_backend_names(STORE, "tree", &after);
+    for (size_t i = 0; i < nafter; i++) {
+        bool old = false;
+        for (size_t k = 0; k < nbefore; k++) {
+            old = old || strcmp(after[i], before[k]) == 0;
+        }
+        if (!old) {
+            assert_int_equal(dr_mem_backend_drop(STORE, after[i]), 0);
+        }
+    }
+    drop_snapshot(&s3);
+    /* a new handle: the old one's cache of trees would still serve them */
+    dr_repo_close(e->repo[1]);
+    e->repo[1] = dr_test_repo_open(STORE, e->cache[1]);
+    assert_true(dr_repo_sync_rebuilt(e->repo[1]));
+    counts(e->repo[1], &blobs, &packs, &snaps);
+    assert_int_equal(snaps, 1);
+    assert_int_equal(dr_test_refs(e->repo[1], &n1.chunks[0]), 1);
+    dr_mem_backend_names_free(before, nbefore);
+    dr_mem_backend_names_free(after, nafter);
+    dr_node_release(&n1);
+    dr_node_release(&n2);
+    dr_node_release(&n3);
+}
+
 /* Format version 2 has no epochs: every sync lists every pack, and prune writes none. */
 static int setup_v2(void **state)
 {
@@ -261,6 +338,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_other_writer_added_packs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_packs_vanished, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forgotten_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_v2_lists, setup_v2, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
