@@ -107,10 +107,12 @@ DR_MUST_CHECK int dr_pack_parse_header(const struct dr_keys *k, const char *pack
                                        uint64_t pack_size, struct dr_pack_entry **out_entries,
                                        size_t *out_n);
 
-/* Reads a pack's header through the backend (stat, preamble, trailer, header).
- * Errors as dr_pack_parse_header plus the backend's; DR_ECORRUPT for a pack too small. */
+/* Reads a pack's header through the backend (preamble, trailer, header). size is the object's
+ * size when the caller has it from a listing (a stat fewer: a request on object storage), or
+ * DR_BACKEND_SIZE_UNKNOWN to ask the backend; *out_size is the size used. Errors as
+ * dr_pack_parse_header plus the backend's; DR_ECORRUPT for a pack too small. */
 DR_MUST_CHECK int dr_pack_read_header(struct dr_backend *b, const struct dr_keys *k,
-                                      const char *object_name, uint64_t *out_size,
+                                      const char *object_name, uint64_t size, uint64_t *out_size,
                                       struct dr_pack_entry **out_entries, size_t *out_n,
                                       uint8_t *out_type);
 
@@ -155,12 +157,14 @@ void dr_pack_verifier_free(struct dr_pack_verifier *v);
  * first window, a larger pack's end with one more get), then every record in order, each
  * authenticated, decoded and its id recomputed as soon as the window holds it, while the hash
  * of all the bytes is computed and compared with want (the pack's name). A pack whose preamble,
- * trailer or header is bad is not read further. Returns 0 with *out filled (pack_msg and bad
+ * trailer or header is bad is not read further. size is the object's size when the caller has
+ * it from a listing (objects never change), which saves a request per pack on object storage;
+ * DR_BACKEND_SIZE_UNKNOWN asks the backend. Returns 0 with *out filled (pack_msg and bad
  * empty for a good pack), or the backend's error when the object could not be read (DR_ENOENT,
  * DR_EIO, DR_ENET, DR_ECORRUPT when it is shorter than its size); out->gets and
  * out->bytes_fetched are set either way, the rest of *out is empty on error. */
 DR_MUST_CHECK int dr_pack_verify(struct dr_pack_verifier *v, struct dr_backend *b,
-                                 const char *object_name, const struct dr_id *want,
+                                 const char *object_name, uint64_t size, const struct dr_id *want,
                                  struct dr_pack_verify_result *out);
 
 #endif

@@ -67,7 +67,8 @@ struct job_queue {
 static int verify_once(struct dr_repo *r, struct dr_pack_verifier *v, struct pack_job *j,
                        struct dr_pack_verify_result *res)
 {
-    int rc = dr_pack_verify(v, dr_repo_backend(r), j->obj, &j->p->id, res);
+    uint64_t size = j->is_copy ? j->p->copy_size : j->p->size;
+    int rc = dr_pack_verify(v, dr_repo_backend(r), j->obj, size, &j->p->id, res);
     j->gets += res->gets;
     j->bytes_fetched += res->bytes_fetched;
     return rc;

@@ -240,8 +240,8 @@ static int read_headers(struct chk *c, struct pack_sum *p, const char *obj,
     uint64_t size;
     uint8_t type;
     char *why = NULL;
-    int rc = p->in_repo ? dr_pack_read_header(dr_repo_backend(c->r), dr_repo_keys(c->r), obj, &size,
-                                              e, n, &type)
+    int rc = p->in_repo ? dr_pack_read_header(dr_repo_backend(c->r), dr_repo_keys(c->r), obj,
+                                              p->size, &size, e, n, &type)
                         : dr_errorf(DR_ENOENT, "is missing");
     if (rc == DR_EIO) {
         return rc;
@@ -261,7 +261,7 @@ static int read_headers(struct chk *c, struct pack_sum *p, const char *obj,
     struct dr_pack_entry *ce = NULL;
     size_t cn = 0;
     int crc = p->in_copy ? dr_pack_read_header(dr_repo_backend(c->r), dr_repo_keys(c->r), copy,
-                                               &size, &ce, &cn, &type)
+                                               p->copy_size, &size, &ce, &cn, &type)
                          : dr_errorf(DR_ENOENT, "is missing");
     if (crc == DR_EIO) {
         free(why);

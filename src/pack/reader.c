@@ -254,16 +254,15 @@ out:
 }
 
 int dr_pack_read_header(struct dr_backend *b, const struct dr_keys *k, const char *object_name,
-                        uint64_t *out_size, struct dr_pack_entry **out_entries, size_t *out_n,
-                        uint8_t *out_type)
+                        uint64_t size, uint64_t *out_size, struct dr_pack_entry **out_entries,
+                        size_t *out_n, uint8_t *out_type)
 {
     struct dr_buf pre = DR_BUF_INIT(DR_PACK_PREAMBLE_LEN);
     struct dr_buf tail = DR_BUF_INIT(DR_PACK_TAIL_READ);
     struct dr_buf big = DR_BUF_INIT(DR_PACK_HEADER_MAX);
-    uint64_t size = 0;
     uint8_t type = 0;
     uint32_t hdr_len = 0;
-    int rc = dr_backend_stat(b, object_name, &size);
+    int rc = size == DR_BACKEND_SIZE_UNKNOWN ? dr_backend_stat(b, object_name, &size) : 0;
     if (rc < 0) {
         goto out;
     }

@@ -180,7 +180,8 @@ static void pack_bad(struct dr_pack_verify_result *res)
 }
 
 int dr_pack_verify(struct dr_pack_verifier *v, struct dr_backend *b, const char *object_name,
-                   const struct dr_id *want, struct dr_pack_verify_result *out)
+                   uint64_t listed_size, const struct dr_id *want,
+                   struct dr_pack_verify_result *out)
 {
     struct dr_pack_verify_result res = {0};
     struct vstate s = {.v = v, .b = b, .obj = object_name, .res = &res};
@@ -191,7 +192,9 @@ int dr_pack_verify(struct dr_pack_verifier *v, struct dr_backend *b, const char 
     dr_buf_reset(&v->win);
     dr_buf_reset(&v->tail);
     dr_buf_reset(&v->hdr);
-    int rc = dr_backend_stat(b, object_name, &res.size);
+    res.size = listed_size;
+    int rc =
+        listed_size == DR_BACKEND_SIZE_UNKNOWN ? dr_backend_stat(b, object_name, &res.size) : 0;
     if (rc < 0) {
         goto out;
     }

@@ -241,7 +241,8 @@ static int repack_from(struct dr_repo *r, const struct pack_ref *pr, const char 
     uint64_t size;
     uint8_t type;
     struct dr_index_txn *txn = NULL;
-    int rc = dr_pack_read_header(dr_repo_backend(r), dr_repo_keys(r), obj, &size, &e, &n, &type);
+    int rc = dr_pack_read_header(dr_repo_backend(r), dr_repo_keys(r), obj, DR_BACKEND_SIZE_UNKNOWN,
+                                 &size, &e, &n, &type);
     if (rc >= 0) {
         rc = dr_backend_get(dr_repo_backend(r), obj, 0, UINT64_MAX, &data);
     }

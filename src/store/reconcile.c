@@ -52,21 +52,22 @@ struct sync_ctx {
     size_t ngone, agone;
 };
 
-/* Indexes the pack id (not yet in the index) from the header of the object name; a tree pack
- * whose header cannot be read is indexed from its copy's (or, for a lone copy, the other way
- * round). */
-static int index_pack(struct sync_ctx *sc, const struct dr_id *id, const char *name,
+/* Indexes the pack id (not yet in the index) from the header of the object name, of the size
+ * its listing gave (or DR_BACKEND_SIZE_UNKNOWN); a tree pack whose header cannot be read is
+ * indexed from its copy's (or, for a lone copy, the other way round). */
+static int index_pack(struct sync_ctx *sc, const struct dr_id *id, const char *name, uint64_t size,
                       const char *other)
 {
     struct dr_pack_entry *e = NULL;
     size_t n = 0;
     uint64_t psize;
     uint8_t ptype;
-    int rc = dr_pack_read_header(sc->r->backend, sc->r->keys, name, &psize, &e, &n, &ptype);
+    int rc = dr_pack_read_header(sc->r->backend, sc->r->keys, name, size, &psize, &e, &n, &ptype);
     if ((rc == DR_ECORRUPT || rc == DR_EUNSUPPORTED || rc == DR_ENOENT) && other) {
         char *why = dr_xstrdup(dr_error_msg());
         dr_error_clear();
-        rc = dr_pack_read_header(sc->r->backend, sc->r->keys, other, &psize, &e, &n, &ptype);
+        rc = dr_pack_read_header(sc->r->backend, sc->r->keys, other, DR_BACKEND_SIZE_UNKNOWN,
+                                 &psize, &e, &n, &ptype);
         if (rc >= 0) {
             dr_log_warn("%s; indexed from '%s' (run 'drrepo check', then 'drrepo repair packs')",
                         why, other);
@@ -109,7 +110,6 @@ static char *index_dir(const char *cache_dir, const struct dr_id *repo_id);
 
 static int pack_list_cb(void *arg, const char *name, uint64_t size)
 {
-    (void)size;
     struct sync_ctx *sc = arg;
     enum dr_layout_kind kind;
     struct dr_id id;
@@ -135,7 +135,7 @@ static int pack_list_cb(void *arg, const char *name, uint64_t size)
         sc->r->index_new = false;
     }
     char *copy = kind == DR_LAYOUT_TREE ? dr_layout_name_dup(DR_LAYOUT_TREE_COPY, &id) : NULL;
-    rc = index_pack(sc, &id, name, copy);
+    rc = index_pack(sc, &id, name, size, copy);
     free(copy);
     return rc;
 }
@@ -162,7 +162,7 @@ static int roll_forward(struct sync_ctx *sc, const struct dr_id *id, const char 
     }
     dr_error_clear();
     dr_buf_release(&raw);
-    rc = index_pack(sc, id, orig, copy);
+    rc = index_pack(sc, id, orig, DR_BACKEND_SIZE_UNKNOWN, copy);
     free(orig);
     return rc;
 }

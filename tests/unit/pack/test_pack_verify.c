@@ -111,14 +111,21 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Verifies c's pack with the given window; returns dr_pack_verify's code. */
+/* Verifies c's pack with the given window and listed size; returns dr_pack_verify's code. */
+static int verify_size(struct ctx *c, size_t window, uint64_t size, const struct dr_id *want,
+                       struct dr_pack_verify_result *res)
+{
+    struct dr_pack_verifier *v = dr_pack_verifier_new(c->k, 3, window);
+    int rc = dr_pack_verify(v, c->b, c->name, size, want, res);
+    dr_pack_verifier_free(v);
+    return rc;
+}
+
+/* The same, the size asked of the backend. */
 static int verify(struct ctx *c, size_t window, const struct dr_id *want,
                   struct dr_pack_verify_result *res)
 {
-    struct dr_pack_verifier *v = dr_pack_verifier_new(c->k, 3, window);
-    int rc = dr_pack_verify(v, c->b, c->name, want, res);
-    dr_pack_verifier_free(v);
-    return rc;
+    return verify_size(c, window, DR_BACKEND_SIZE_UNKNOWN, want, res);
 }
 
 static void expect_clean(struct ctx *c, size_t window)
@@ -262,10 +269,22 @@ static void test_verify_wrong_name_and_missing(void **state)
                         "content does not match its name (bit rot, or a renamed file)");
     assert_int_equal(res.nbad, 0);
     dr_pack_verify_result_release(&res);
+    /* a size from a listing is used as is: the right one verifies the same, a larger one (a
+     * listing the object no longer matches) is an object shorter than its size */
+    assert_int_equal(verify_size(c, 0, c->len, &c->pid, &res), 0);
+    assert_null(res.pack_msg);
+    assert_int_equal(res.size, c->len);
+    dr_pack_verify_result_release(&res);
+    assert_int_equal(verify_size(c, 0, c->len + 10, &c->pid, &res), DR_ECORRUPT);
+    dr_error_clear();
+    dr_pack_verify_result_release(&res);
     assert_int_equal(dr_backend_delete(c->b, c->name), 0);
     assert_int_equal(verify(c, 0, &c->pid, &res), DR_ENOENT);
     assert_null(res.pack_msg);
     assert_int_equal(res.gets, 0);
+    dr_pack_verify_result_release(&res);
+    assert_int_equal(verify_size(c, 0, c->len, &c->pid, &res), DR_ENOENT);
+    dr_pack_verify_result_release(&res);
 }
 
 /* dr_blob_verify fails as dr_blob_decode does, with the same message, and passes alike. */

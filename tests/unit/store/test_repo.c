@@ -320,8 +320,8 @@ static void test_random_pack_assignment(void **state)
         size_t n = 0;
         uint64_t size;
         uint8_t type;
-        assert_int_equal(dr_pack_read_header(dr_repo_backend(r), dr_repo_keys(r), names[p], &size,
-                                             &ent, &n, &type),
+        assert_int_equal(dr_pack_read_header(dr_repo_backend(r), dr_repo_keys(r), names[p],
+                                             DR_BACKEND_SIZE_UNKNOWN, &size, &ent, &n, &type),
                          0);
         assert_int_equal(type, DR_BLOB_DATA);
         /* written before a record would take it past the target (a power of two): padded to
