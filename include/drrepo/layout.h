@@ -78,5 +78,8 @@ char *dr_layout_lock_name(const char *token);
  * repository object's name; out-params unchanged). */
 DR_MUST_CHECK int dr_layout_parse(const char *name, enum dr_layout_kind *out_kind,
                                   struct dr_id *out_id);
+/* Whether name is the name of an object of kind, its id (for a kind with one) in *out_id: the
+ * filter of a listing of one directory, which skips other names. Records no error. */
+bool dr_layout_is(const char *name, enum dr_layout_kind kind, struct dr_id *out_id);
 
 #endif

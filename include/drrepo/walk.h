@@ -27,6 +27,12 @@ struct dr_workset;
 /* Deeper trees are treated as unreadable (only a cycle, i.e. a broken hash, could build one). */
 #define DR_WALK_MAX_DEPTH 4096
 
+/* Loads tree id, depth levels below a snapshot's root, for a recursion over trees (the walker,
+ * reference counting, check's recount): DR_ECORRUPT past DR_WALK_MAX_DEPTH, else
+ * dr_repo_tree_load. */
+DR_MUST_CHECK int dr_walk_tree_load(struct dr_repo *r, struct dr_index_txn *txn,
+                                    const struct dr_id *id, unsigned depth, struct dr_tree *t);
+
 /* Dedups trees through the set of the workset `seen` (dr_workset_set_add): a tree already in it
  * is skipped whole, before enter is called. The caller clears the set when it wants to. */
 #define DR_WALK_DEDUP 0x1u

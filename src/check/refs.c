@@ -196,10 +196,7 @@ static int ref_tree(struct chk *c, struct dr_buf *path, const struct dr_id *id, 
     }
     struct dr_tree t;
     dr_tree_init(&t);
-    rc = depth > DR_WALK_MAX_DEPTH
-             ? dr_errorf(DR_ECORRUPT, "tree nesting deeper than %d levels (a cycle?)",
-                         DR_WALK_MAX_DEPTH)
-             : dr_repo_tree_load(c->r, c->txn, id, &t);
+    rc = dr_walk_tree_load(c->r, c->txn, id, depth, &t);
     if (rc < 0) {
         dr_tree_release(&t);
         if (rc == DR_EIO) {
@@ -365,10 +362,8 @@ int dr_check_snap_list_cb(void *arg, const char *name, uint64_t size)
 {
     (void)size;
     struct snap_ids *s = arg;
-    enum dr_layout_kind kind;
     struct dr_id id;
-    if (dr_layout_parse(name, &kind, &id) < 0 || kind != DR_LAYOUT_SNAPSHOT) {
-        dr_error_clear();
+    if (!dr_layout_is(name, DR_LAYOUT_SNAPSHOT, &id)) {
         return 0;
     }
     DR_GROW(s->v, s->alloc, s->n + 1);

@@ -150,3 +150,13 @@ int dr_layout_parse(const char *name, enum dr_layout_kind *out_kind, struct dr_i
     }
     return dr_errorf(DR_EUSAGE, "'%s' is not the name of a repository object", name);
 }
+
+bool dr_layout_is(const char *name, enum dr_layout_kind kind, struct dr_id *out_id)
+{
+    enum dr_layout_kind k;
+    if (dr_layout_parse(name, &k, out_id) < 0) {
+        dr_error_clear();
+        return false;
+    }
+    return k == kind;
+}

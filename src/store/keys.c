@@ -40,12 +40,9 @@ static int name_list_cb(void *arg, const char *name, uint64_t size)
 {
     struct name_list *nl = arg;
     (void)size;
-    enum dr_layout_kind kind;
     struct dr_id id;
     /* anything else in keys/ is not a key file: check's layout pass reports it */
-    if (dr_layout_parse(name, &kind, &id) < 0 ||
-        kind != (nl->copies ? DR_LAYOUT_KEY_COPY : DR_LAYOUT_KEY)) {
-        dr_error_clear();
+    if (!dr_layout_is(name, nl->copies ? DR_LAYOUT_KEY_COPY : DR_LAYOUT_KEY, &id)) {
         return 0;
     }
     DR_GROW(nl->v, nl->alloc, nl->n + 1);

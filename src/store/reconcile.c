@@ -174,10 +174,8 @@ static int copy_list_cb(void *arg, const char *name, uint64_t size)
 {
     (void)size;
     struct sync_ctx *sc = arg;
-    enum dr_layout_kind kind;
     struct dr_id id;
-    if (dr_layout_parse(name, &kind, &id) < 0 || kind != DR_LAYOUT_TREE_COPY) {
-        dr_error_clear();
+    if (!dr_layout_is(name, DR_LAYOUT_TREE_COPY, &id)) {
         dr_log_warn("ignoring unexpected file '%s' among tree pack copies", name);
         return 0;
     }
@@ -247,10 +245,8 @@ static int snap_list_cb(void *arg, const char *name, uint64_t size)
 {
     (void)size;
     struct sync_ctx *sc = arg;
-    enum dr_layout_kind kind;
     struct dr_id id;
-    if (dr_layout_parse(name, &kind, &id) < 0 || kind != DR_LAYOUT_SNAPSHOT) {
-        dr_error_clear();
+    if (!dr_layout_is(name, DR_LAYOUT_SNAPSHOT, &id)) {
         return 0;
     }
     DR_GROW(sc->ids, sc->alloc, sc->nids + 1);
@@ -348,10 +344,8 @@ static int epoch_list_cb(void *arg, const char *name, uint64_t size)
 {
     (void)size;
     struct dr_buf *names = arg;
-    enum dr_layout_kind kind;
     struct dr_id id;
-    if (dr_layout_parse(name, &kind, &id) < 0 || kind != DR_LAYOUT_EPOCH) {
-        dr_error_clear();
+    if (!dr_layout_is(name, DR_LAYOUT_EPOCH, &id)) {
         return 0; /* not an epoch: it cannot stand for a deletion */
     }
     return dr_buf_add(names, &id, sizeof(id));
@@ -567,10 +561,8 @@ static int epoch_drop_cb(void *arg, const char *name, uint64_t size)
 {
     (void)size;
     struct dr_repo *r = arg;
-    enum dr_layout_kind kind;
     struct dr_id id;
-    if (dr_layout_parse(name, &kind, &id) < 0 || kind != DR_LAYOUT_EPOCH) {
-        dr_error_clear();
+    if (!dr_layout_is(name, DR_LAYOUT_EPOCH, &id)) {
         return 0;
     }
     if (dr_id_eq(&id, &r->epoch)) {

@@ -25,10 +25,8 @@ static int list_cb(void *arg, const char *name, uint64_t size)
 {
     (void)size;
     struct list_ctx *lc = arg;
-    enum dr_layout_kind kind;
     struct dr_id id;
-    if (dr_layout_parse(name, &kind, &id) < 0 || kind != DR_LAYOUT_SNAPSHOT) {
-        dr_error_clear();
+    if (!dr_layout_is(name, DR_LAYOUT_SNAPSHOT, &id)) {
         dr_log_warn("ignoring unexpected file '%s' among snapshots", name);
         return 0;
     }
@@ -308,10 +306,7 @@ static int ref_tree(struct refs *rf, const struct dr_id *id, unsigned depth)
     }
     struct dr_tree t;
     dr_tree_init(&t);
-    rc = depth > DR_WALK_MAX_DEPTH
-             ? dr_errorf(DR_ECORRUPT, "tree nesting deeper than %d levels (a cycle?)",
-                         DR_WALK_MAX_DEPTH)
-             : dr_repo_tree_load(rf->r, rf->txn, id, &t);
+    rc = dr_walk_tree_load(rf->r, rf->txn, id, depth, &t);
     if (rc < 0) {
         dr_tree_release(&t);
         if (rc != DR_ECORRUPT && rc != DR_ENOENT) {

@@ -10,17 +10,30 @@ struct walk_state {
     struct dr_buf path;
 };
 
-static int load_tree(const struct dr_walk *w, const struct dr_id *id, unsigned depth,
-                     struct dr_tree *t)
+static int check_depth(unsigned depth)
 {
     if (depth > DR_WALK_MAX_DEPTH) {
         return dr_errorf(DR_ECORRUPT, "tree nesting deeper than %d levels (a cycle?)",
                          DR_WALK_MAX_DEPTH);
     }
+    return 0;
+}
+
+int dr_walk_tree_load(struct dr_repo *r, struct dr_index_txn *txn, const struct dr_id *id,
+                      unsigned depth, struct dr_tree *t)
+{
+    int rc = check_depth(depth);
+    return rc < 0 ? rc : dr_repo_tree_load(r, txn, id, t);
+}
+
+static int load_tree(const struct dr_walk *w, const struct dr_id *id, unsigned depth,
+                     struct dr_tree *t)
+{
     if (w->load) {
-        return w->load(w->arg, id, t);
+        int rc = check_depth(depth);
+        return rc < 0 ? rc : w->load(w->arg, id, t);
     }
-    return dr_repo_tree_load(w->r, w->txn, id, t);
+    return dr_walk_tree_load(w->r, w->txn, id, depth, t);
 }
 
 static int add_name(struct dr_buf *path, size_t base, const char *name)

@@ -44,12 +44,13 @@ static const struct {
     {DR_LAYOUT_SNAPSHOT, "snapshots/" HEX, true},
     {DR_LAYOUT_DRILL, "drills/" HEX, true},
     {DR_LAYOUT_RESERVE, "reserve", false},
+    {DR_LAYOUT_EPOCH, "epochs/" HEX, true},
 };
 
 static void test_build_and_parse(void **state)
 {
     (void)state;
-    struct dr_id id, zero;
+    struct dr_id id, zero, got_any;
     fill_id(&id);
     memset(&zero, 0, sizeof(zero));
     for (size_t i = 0; i < DR_ARRAY_LEN(names); i++) {
@@ -67,6 +68,14 @@ static void test_build_and_parse(void **state)
         assert_int_equal(dr_layout_parse(names[i].name, &kind, &got), 0);
         assert_int_equal(kind, names[i].kind);
         assert_true(dr_id_eq(&got, names[i].has_id ? &id : &zero));
+        /* dr_layout_is: this kind and no other, without an error recorded */
+        memset(&got, 0x55, sizeof(got));
+        assert_true(dr_layout_is(names[i].name, names[i].kind, &got));
+        assert_true(dr_id_eq(&got, names[i].has_id ? &id : &zero));
+        enum dr_layout_kind other =
+            names[i].kind == DR_LAYOUT_SNAPSHOT ? DR_LAYOUT_EPOCH : DR_LAYOUT_SNAPSHOT;
+        assert_false(dr_layout_is(names[i].name, other, &got));
+        assert_false(dr_error_msg()[0]);
 
         /* the prefix starts the name: the whole name, or the directory before a '/' */
         const char *pre = dr_layout_prefix(names[i].kind);
@@ -74,6 +83,8 @@ static void test_build_and_parse(void **state)
         assert_memory_equal(names[i].name, pre, pl);
         assert_true(names[i].name[pl] == '\0' || names[i].name[pl] == '/');
     }
+    assert_false(dr_layout_is("snapshots/not-hex", DR_LAYOUT_SNAPSHOT, &got_any));
+    assert_false(dr_error_msg()[0]);
     /* a kind of one name ignores the id */
     char buf[DR_LAYOUT_NAME_MAX];
     assert_string_equal(dr_layout_name(DR_LAYOUT_CONFIG, NULL, buf), "config");
