@@ -110,18 +110,13 @@ DR_MUST_CHECK int dr_tree_encode(const struct dr_tree *t, struct dr_buf *out);
  * version). Unknown trailing bytes inside a node record are skipped (forward compatibility). */
 DR_MUST_CHECK int dr_tree_decode(const uint8_t *p, size_t len, struct dr_tree *t);
 
-/* One id that a tree names: a directory's tree (subtree) or a blob of its nodes (dr_node_ref). */
-struct dr_tree_ref {
-    struct dr_id id;
-    bool subtree;
-};
-
-/* The distinct ids that t names, sorted by id, each once; subtree when some node names it as a
- * directory's tree. A blob's reference count is the number of live trees that name it, however
- * often each names it (format/index.md), so counting (store), recounting (check) and any other
- * reader of that count take their ids from here. Returns their number; *out is the caller's to
- * free (NULL when there are none). */
-size_t dr_tree_refs(const struct dr_tree *t, struct dr_tree_ref **out);
+/* The distinct blobs among n's references (dr_node_ref: a file's chunks and chunk lists), sorted
+ * by id, each once (a directory's tree, n->subtree, is not among them). A reference count is
+ * kept per node of a live tree that names a blob, however often the node names it
+ * (format/index.md), so counting (store) and recounting (check) take a node's ids from here,
+ * one node at a time: memory follows the largest file, not the largest directory. Returns their
+ * number; *out is the caller's to free (NULL when there are none). */
+size_t dr_node_refs_distinct(const struct dr_node *n, struct dr_id **out);
 
 /* Binary search by name; NULL if absent. Valid while t is unchanged. */
 const struct dr_node *dr_tree_find(const struct dr_tree *t, const char *name);

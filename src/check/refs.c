@@ -62,9 +62,10 @@ int dr_check_work_set(struct chk *c, const struct dr_id *id, const struct work *
 /* ---- pass 1: the recount -------------------------------------------------------------------
  *
  * The index counts references hierarchically (format/index.md): a tree the snapshots whose root
- * it is and the live trees that name it, a blob the live trees that name it. The recount needs
+ * it is and the nodes of live trees that name it, a blob the nodes of live trees that name it
+ * (each node once). The recount needs
  * two things for that: the set of live trees (every tree some snapshot reaches), and for each of
- * them the distinct ids it names (dr_tree_refs).
+ * them what its nodes name (a directory's tree, a file's distinct blobs: dr_node_refs_distinct).
  *
  * Walking every snapshot in full would find the set, but made the work of a check the sum of
  * the sizes of all snapshots, and every step a random update of a map that grows with the
@@ -155,16 +156,22 @@ static int add_name(struct dr_buf *path, size_t base, const char *name)
     return rc < 0 ? rc : dr_buf_adds(path, name);
 }
 
-/* One for each id that tree t names, in the tally: t is live, and is counted once. */
+/* One in the tally for what each node of tree t names: t is live, and is counted once. */
 static int tally_named(struct chk *c, const struct dr_tree *t)
 {
-    struct dr_tree_ref *v;
-    size_t n = dr_tree_refs(t, &v);
     int rc = 0;
-    for (size_t i = 0; rc >= 0 && i < n; i++) {
-        rc = dr_tally_add(c->tally, &v[i].id, 1);
+    for (size_t i = 0; rc >= 0 && i < t->n; i++) {
+        const struct dr_node *nd = &t->nodes[i];
+        if (nd->type == DR_NODE_DIR) {
+            rc = dr_tally_add(c->tally, &nd->subtree, 1);
+        }
+        struct dr_id *v;
+        size_t n = dr_node_refs_distinct(nd, &v);
+        for (size_t k = 0; rc >= 0 && k < n; k++) {
+            rc = dr_tally_add(c->tally, &v[k], 1);
+        }
+        free(v);
     }
-    free(v);
     return rc;
 }
 

@@ -19,8 +19,9 @@ DR_MUST_CHECK int dr_index_check_pages(int fd, size_t psize, uint64_t last_pgno,
  * backup's files cache) and maint.c (clearing, verify, counts); workset.c (private working
  * sets, workset.h) shares nothing with them. */
 
-/* 2: snapshot records carry the origin; 3: hierarchical reference counts (format/index.md) */
-#define INDEX_SCHEMA 3u
+/* 2: snapshot records carry the origin; 3: hierarchical reference counts per tree; 4: per node
+ * (format/index.md) */
+#define INDEX_SCHEMA 4u
 #define INDEX_MAXDBS 8
 /* LMDB needs the largest size up front; the file itself grows only as pages are used, so a
  * large map costs address space, not disk. */

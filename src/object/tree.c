@@ -123,39 +123,26 @@ const struct dr_node *dr_tree_find(const struct dr_tree *t, const char *name)
     return NULL;
 }
 
-static int tree_ref_cmp(const void *a, const void *b)
+static int id_cmp(const void *a, const void *b)
 {
-    const struct dr_tree_ref *x = a, *y = b;
-    return dr_id_cmp(&x->id, &y->id);
+    return dr_id_cmp(a, b);
 }
 
-size_t dr_tree_refs(const struct dr_tree *t, struct dr_tree_ref **out)
+size_t dr_node_refs_distinct(const struct dr_node *n, struct dr_id **out)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < t->n; i++) {
-        n += (t->nodes[i].type == DR_NODE_DIR) + dr_node_nrefs(&t->nodes[i]);
-    }
+    uint32_t nr = dr_node_nrefs(n);
     *out = NULL;
-    if (n == 0) {
+    if (nr == 0) {
         return 0;
     }
-    struct dr_tree_ref *v = dr_xmalloc(n * sizeof(*v));
-    size_t k = 0;
-    for (size_t i = 0; i < t->n; i++) {
-        const struct dr_node *nd = &t->nodes[i];
-        if (nd->type == DR_NODE_DIR) {
-            v[k++] = (struct dr_tree_ref){.id = nd->subtree, .subtree = true};
-        }
-        for (uint32_t c = 0; c < dr_node_nrefs(nd); c++) {
-            v[k++] = (struct dr_tree_ref){.id = *dr_node_ref(nd, c), .subtree = false};
-        }
+    struct dr_id *v = dr_xmalloc((size_t)nr * sizeof(*v));
+    for (uint32_t i = 0; i < nr; i++) {
+        v[i] = *dr_node_ref(n, i);
     }
-    qsort(v, n, sizeof(*v), tree_ref_cmp);
+    qsort(v, nr, sizeof(*v), id_cmp);
     size_t u = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (u > 0 && dr_id_eq(&v[u - 1].id, &v[i].id)) {
-            v[u - 1].subtree |= v[i].subtree;
-        } else {
+    for (uint32_t i = 0; i < nr; i++) {
+        if (u == 0 || !dr_id_eq(&v[u - 1], &v[i])) {
             v[u++] = v[i];
         }
     }

@@ -258,9 +258,11 @@ int dr_repo_walk(struct dr_repo *r, const struct dr_id *root, const char *prefix
 }
 
 /* Reference counts are hierarchical (format/index.md): a tree counts the snapshots whose root it
- * is and the live trees that name it; a blob counts the live trees that name it. Adding a
+ * is and the nodes of live trees that name it; a blob counts the nodes of live trees that name
+ * it (each node once, however often it names the blob). Adding a
  * snapshot adds one to its root; a tree whose count rises from 0 has just become live, so it is
- * loaded and one is added to each distinct id it names (dr_tree_refs), recursively; a tree
+ * loaded and one is added to what each of its nodes names (a directory's tree; a file's distinct
+ * blobs, dr_node_refs_distinct), recursively; a tree
  * already live is not read. Removing mirrors it: a tree whose count falls to 0 takes its
  * references back. So an unchanged re-snapshot costs one increment, and a changed one the trees
  * on the paths to what changed, not the whole snapshot. Missing or unreadable blobs are counted
@@ -317,17 +319,19 @@ static int ref_tree(struct refs *rf, const struct dr_id *id, unsigned depth)
         rf->missing++;
         return 0;
     }
-    struct dr_tree_ref *v;
-    size_t n = dr_tree_refs(&t, &v);
-    dr_tree_release(&t);
-    for (size_t i = 0; rc >= 0 && i < n; i++) {
-        if (v[i].subtree) {
-            rc = ref_tree(rf, &v[i].id, depth + 1);
-        } else {
-            rc = ref_one(rf, &v[i].id, &turned);
+    for (size_t i = 0; rc >= 0 && i < t.n; i++) {
+        const struct dr_node *nd = &t.nodes[i];
+        if (nd->type == DR_NODE_DIR) {
+            rc = ref_tree(rf, &nd->subtree, depth + 1);
         }
+        struct dr_id *v;
+        size_t n = dr_node_refs_distinct(nd, &v);
+        for (size_t k = 0; rc >= 0 && k < n; k++) {
+            rc = ref_one(rf, &v[k], &turned);
+        }
+        free(v);
     }
-    free(v);
+    dr_tree_release(&t);
     return rc;
 }
 

@@ -3,9 +3,9 @@
 # forget keep in the index, on a history built to trip an incremental recount: one content in
 # two directories of a snapshot and twice in one directory, a directory and a file that leave
 # and come back, a directory shared by two origins (source paths) whose snapshots interleave in
-# time. Counts are hierarchical (format/index.md): a blob counts the live trees that name it. A
-# clean check agrees with the index; a count changed in the index is reported with the count
-# that the recount gives.
+# time. Counts are hierarchical (format/index.md): a blob counts the nodes of live trees that
+# name it. A clean check agrees with the index; a count changed in the index is reported with
+# the count that the recount gives.
 . "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 dr_init
@@ -32,13 +32,14 @@ echo "content X" >"$S/a/x"
 echo "content U" >"$S/d/u"
 dr_expect_success "snapshot 4 (src: a/x and d/u back)" drrepo snapshot "$S"
 
-# the index's counts, which snapshot wrote, one per live tree that names the blob (a file's
-# directory tree differs from one snapshot to the next when the file's metadata does):
+# the index's counts, which snapshot wrote, one per node of a live tree that names the blob (a
+# file's directory tree differs from one snapshot to the next when the file's metadata does):
 # X 3 (a/ in 1 and in 4, b/ in 1, 3 and 4 unchanged), W 2 (c/ in each origin), U 2 (d/ in 1,
-# and in 4 where it came back), V 1 (two files of one directory: one tree names it), Y and Z 1
+# and in 4 where it came back), V 2 (two files of one directory: two nodes of one tree), Y and
+# Z 1
 dr_check "setup: the index counts one blob 3 times (X)" test "$(refs_of 3 | wc -l)" -eq 1
-dr_check "setup: two blobs twice (W, U)" test "$(refs_of 2 | wc -l)" -eq 2
-dr_check "setup: three blobs once (V, Y, Z)" test "$(refs_of 1 | wc -l)" -eq 3
+dr_check "setup: three blobs twice (W, U, V)" test "$(refs_of 2 | wc -l)" -eq 3
+dr_check "setup: two blobs once (Y, Z)" test "$(refs_of 1 | wc -l)" -eq 2
 dr_check "setup: nothing else" test "$(refs_of 4 | wc -l)" -eq 0
 
 dr_expect_success "check agrees with the index" drrepo check

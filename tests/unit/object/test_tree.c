@@ -774,53 +774,44 @@ static void test_node_scalars(void **state)
     dr_node_release(&n);
 }
 
-/* dr_tree_refs: each id once, sorted, with subtree set when a directory names it (here the
- * same id is also a file's chunk: one entry, a subtree); a chunk named by two files and twice
- * in one file, and a chunk list, once each; a symlink names nothing. */
-static void test_tree_refs(void **state)
+/* dr_node_refs_distinct: a file's chunks and chunk lists, each id once, sorted (a chunk named
+ * twice, a list that is also a chunk); a directory's tree is not among them; a symlink names
+ * nothing. */
+static void test_node_refs_distinct(void **state)
 {
     (void)state;
-    struct dr_tree t;
-    dr_tree_init(&t);
     struct dr_id id[4];
     for (int i = 0; i < 4; i++) {
         memset(id[i].b, 0x40 - 0x10 * i, sizeof(id[i].b)); /* id[3] < id[2] < ... */
     }
-    struct dr_node f1 = {.name = dr_xstrdup("f1"), .type = DR_NODE_FILE, .nchunks = 3};
-    f1.chunks = dr_xcalloc(3, sizeof(*f1.chunks));
-    f1.chunks[0] = id[0];
-    f1.chunks[1] = id[1];
-    f1.chunks[2] = id[0];
-    f1.nlists = 1;
-    f1.lists = dr_xcalloc(1, sizeof(*f1.lists));
-    f1.lists[0] = id[3];
-    struct dr_node f2 = {.name = dr_xstrdup("f2"), .type = DR_NODE_FILE, .nchunks = 1};
-    f2.chunks = dr_xcalloc(1, sizeof(*f2.chunks));
-    f2.chunks[0] = id[1];
-    struct dr_node d = {.name = dr_xstrdup("d"), .type = DR_NODE_DIR, .subtree = id[1]};
-    struct dr_node e = {.name = dr_xstrdup("e"), .type = DR_NODE_DIR, .subtree = id[2]};
-    struct dr_node l = {.name = dr_xstrdup("l"), .type = DR_NODE_SYMLINK};
-    l.target = dr_xstrdup("f1");
-    dr_tree_add(&t, &f1);
-    dr_tree_add(&t, &f2);
-    dr_tree_add(&t, &d);
-    dr_tree_add(&t, &e);
-    dr_tree_add(&t, &l);
-    struct dr_tree_ref *v;
-    size_t n = dr_tree_refs(&t, &v);
+    struct dr_node f = {.name = dr_xstrdup("f"), .type = DR_NODE_FILE, .nchunks = 4};
+    f.chunks = dr_xcalloc(4, sizeof(*f.chunks));
+    f.chunks[0] = id[0];
+    f.chunks[1] = id[1];
+    f.chunks[2] = id[0];
+    f.chunks[3] = id[2];
+    f.nlists = 2;
+    f.lists = dr_xcalloc(2, sizeof(*f.lists));
+    f.lists[0] = id[3];
+    f.lists[1] = id[1];
+    struct dr_id *v;
+    size_t n = dr_node_refs_distinct(&f, &v);
     assert_int_equal(n, 4);
     for (size_t i = 0; i < 4; i++) {
-        assert_memory_equal(&v[i].id, &id[3 - i], sizeof(v[i].id));
+        assert_memory_equal(&v[i], &id[3 - i], sizeof(v[i]));
     }
-    assert_false(v[0].subtree); /* the chunk list */
-    assert_true(v[1].subtree);  /* e */
-    assert_true(v[2].subtree);  /* d, also a chunk of f1 and f2 */
-    assert_false(v[3].subtree);
     free(v);
-    dr_tree_release(&t);
-    dr_tree_init(&t);
-    assert_int_equal(dr_tree_refs(&t, &v), 0);
+    dr_node_release(&f);
+
+    struct dr_node d = {.name = dr_xstrdup("d"), .type = DR_NODE_DIR, .subtree = id[1]};
+    assert_int_equal(dr_node_refs_distinct(&d, &v), 0);
     assert_null(v);
+    dr_node_release(&d);
+    struct dr_node l = {.name = dr_xstrdup("l"), .type = DR_NODE_SYMLINK};
+    l.target = dr_xstrdup("f");
+    assert_int_equal(dr_node_refs_distinct(&l, &v), 0);
+    assert_null(v);
+    dr_node_release(&l);
 }
 
 int main(void)
@@ -842,7 +833,7 @@ int main(void)
         cmocka_unit_test(test_forward_compat),
         cmocka_unit_test(test_sort_find),
         cmocka_unit_test(test_node_scalars),
-        cmocka_unit_test(test_tree_refs),
+        cmocka_unit_test(test_node_refs_distinct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

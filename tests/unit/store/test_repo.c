@@ -391,8 +391,8 @@ static int count_refs(struct dr_repo *r, const struct dr_id *root, int delta)
 static void test_refcount(void **state)
 {
     struct dr_test_env *e = *state;
-    /* the same content twice in one tree counts once: a blob counts the live trees that name
-     * it (format/index.md) */
+    /* a blob counts the nodes of live trees that name it (format/index.md): "a" and "b" hold
+     * the same content, and each counts once */
     const struct dr_test_file files[] = {
         {.name = "a", .size = 40000, .seed = 7},
         {.name = "b", .size = 40000, .seed = 7},
@@ -411,8 +411,8 @@ static void test_refcount(void **state)
     dr_test_assert_content(e->repo[0], &a, 40000, 7);
     dr_test_assert_content(e->repo[0], &c, 100, 8);
 
-    /* committed: one reference per blob, the trees included */
-    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[0]), 1);
+    /* committed: one reference per naming node, the trees included */
+    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[0]), 2);
     assert_int_equal(dr_test_refs(e->repo[0], &c.chunks[0]), 1);
     assert_int_equal(dr_test_refs(e->repo[0], &s.tree), 1);
     assert_int_equal(dr_test_refs(e->repo[0], &sub.subtree), 1);
@@ -420,17 +420,17 @@ static void test_refcount(void **state)
     assert_int_equal(count_refs(e->repo[0], &s.tree, +1), 0);
     assert_int_equal(dr_test_refs(e->repo[0], &s.tree), 2);
     assert_int_equal(dr_test_refs(e->repo[0], &sub.subtree), 1);
-    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[2]), 1);
+    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[2]), 2);
     assert_int_equal(dr_test_refs(e->repo[0], &c.chunks[0]), 1);
     assert_int_equal(count_refs(e->repo[0], &s.tree, -1), 0);
     assert_int_equal(dr_test_refs(e->repo[0], &s.tree), 1);
-    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[2]), 1);
+    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[2]), 2);
 
-    /* a second snapshot sharing "a": its root is a new live tree that names a's blobs */
+    /* a second snapshot sharing "a": its root is a new live tree whose node names a's blobs */
     const struct dr_test_file more[] = {{.name = "a", .size = 40000, .seed = 7}};
     struct dr_id snap2;
     dr_test_commit(e->repo[0], more, 1, 2000, &snap2);
-    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[0]), 2);
+    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[0]), 3);
     assert_int_equal(dr_test_refs(e->repo[0], &c.chunks[0]), 1);
 
     /* the first root's last reference taken back: everything only it reached falls to 0, what
@@ -443,7 +443,7 @@ static void test_refcount(void **state)
     assert_int_equal(count_refs(e->repo[0], &s.tree, +1), 0);
     assert_int_equal(dr_test_refs(e->repo[0], &sub.subtree), 1);
     assert_int_equal(dr_test_refs(e->repo[0], &c.chunks[0]), 1);
-    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[0]), 2);
+    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[0]), 3);
 
     /* a root that is not in the index is skipped and counted */
     struct dr_id unknown;
@@ -473,7 +473,7 @@ static void test_refcount(void **state)
     assert_int_equal(dr_repo_index_counts(e->repo[0], &blobs2, &packs2, &snaps2), 0);
     assert_int_equal(blobs2, blobs);
     assert_int_equal(packs2, packs);
-    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[0]), 2);
+    assert_int_equal(dr_test_refs(e->repo[0], &a.chunks[0]), 3);
 
     dr_node_release(&a);
     dr_node_release(&c);
