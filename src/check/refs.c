@@ -63,9 +63,9 @@ int dr_check_work_set(struct chk *c, const struct dr_id *id, const struct work *
  *
  * The index counts references hierarchically (format/index.md): a tree the snapshots whose root
  * it is and the nodes of live trees that name it, a blob the nodes of live trees that name it
- * (each node once). The recount needs
- * two things for that: the set of live trees (every tree some snapshot reaches), and for each of
- * them what its nodes name (a directory's tree, a file's distinct blobs: dr_node_refs_distinct).
+ * (each node once). The recount needs two things for that: the set of live trees (every tree
+ * some snapshot reaches), and for each of them what its nodes name (a directory's tree, a file's
+ * distinct blobs: dr_node_refs_distinct).
  *
  * Walking every snapshot in full would find the set, but made the work of a check the sum of
  * the sizes of all snapshots, and every step a random update of a map that grows with the
@@ -75,11 +75,11 @@ int dr_check_work_set(struct chk *c, const struct dr_id *id, const struct work *
  * chunk), and moves from each snapshot to the next by adding the new root and removing the old:
  * a tree whose references rise from 0 is loaded and its entries added, one whose references fall
  * to 0 is loaded and its entries removed, and a tree both snapshots reach is not read at all.
- * The first time a tree is loaded, one is added to a tally (tally.h) for each id it names, and
- * the tree is marked so in the map (W_NAMED, the one entry kept once it leaves the closure, so
- * that the map grows with the trees of the repository, not its blobs); each snapshot's root adds
- * one too. The tally's sums are the counts the index must hold; it is met with the index in id
- * order (dr_check_refs_cb).
+ * The first time a tree is loaded, one is added to a tally (tally.h) for what each of its nodes
+ * names, and the tree is marked so in the map (W_NAMED, the one entry kept once it leaves the
+ * closure, so that the map grows with the trees of the repository, not its blobs); each snapshot's
+ * root adds one too. The tally's sums are the counts the index must hold; it is met with the index
+ * in id order (dr_check_refs_cb).
  *
  * What full walks verified, this verifies: every tree that any snapshot reaches is loaded (when
  * it enters), every id that any snapshot reaches is in the tally and so met with the index, and

@@ -259,16 +259,15 @@ int dr_repo_walk(struct dr_repo *r, const struct dr_id *root, const char *prefix
 
 /* Reference counts are hierarchical (format/index.md): a tree counts the snapshots whose root it
  * is and the nodes of live trees that name it; a blob counts the nodes of live trees that name
- * it (each node once, however often it names the blob). Adding a
- * snapshot adds one to its root; a tree whose count rises from 0 has just become live, so it is
- * loaded and one is added to what each of its nodes names (a directory's tree; a file's distinct
- * blobs, dr_node_refs_distinct), recursively; a tree
- * already live is not read. Removing mirrors it: a tree whose count falls to 0 takes its
- * references back. So an unchanged re-snapshot costs one increment, and a changed one the trees
- * on the paths to what changed, not the whole snapshot. Missing or unreadable blobs are counted
- * and skipped rather than failing the transaction: damage is check's to report, and the rest of
- * the snapshot must still be counted so that prune keeps what it references (prune's mark walks
- * the snapshots whatever the counts say). */
+ * it (each node once, however often it names the blob). Adding a snapshot adds one to its root;
+ * a tree whose count rises from 0 has just become live, so it is loaded and one is added to what
+ * each of its nodes names (a directory's tree; a file's distinct blobs, dr_node_refs_distinct),
+ * recursively; a tree already live is not read. Removing mirrors it: a tree whose count falls to
+ * 0 takes its references back. So an unchanged re-snapshot costs one increment, and a changed one
+ * the trees on the paths to what changed, not the whole snapshot. Missing or unreadable blobs are
+ * counted and skipped rather than failing the transaction: damage is check's to report, and the
+ * rest of the snapshot must still be counted so that prune keeps what it references (prune's mark
+ * walks the snapshots whatever the counts say). */
 struct refs {
     struct dr_repo *r;
     struct dr_index_txn *txn;
