@@ -42,12 +42,8 @@ int dr_index_clear(struct dr_index_txn *t)
         }
     }
     /* the listing record describes packs that are no longer there */
-    MDB_val k = {.mv_size = strlen(META_LISTED_KEY), .mv_data = META_LISTED_KEY};
-    int mrc = LMDB(mdb_del(t->txn, t->idx->dbi[DB_META], &k, NULL));
-    if (mrc && mrc != MDB_NOTFOUND) {
-        return dr_index_txn_lmdb_err(t, mrc, "mdb_del");
-    }
-    return 0;
+    rc = dr_index_db_del(t, DB_META, META_LISTED_KEY, strlen(META_LISTED_KEY));
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- the listing record ------------------------------------------------------------------ */
@@ -58,13 +54,13 @@ int dr_index_listed_get(struct dr_index_txn *t, struct dr_index_listed *out)
     if (rc < 0) {
         return rc;
     }
-    MDB_val k = {.mv_size = strlen(META_LISTED_KEY), .mv_data = META_LISTED_KEY}, v;
-    int mrc = LMDB(mdb_get(t->txn, t->idx->dbi[DB_META], &k, &v));
-    if (mrc == MDB_NOTFOUND) {
+    MDB_val v;
+    rc = dr_index_db_get(t, DB_META, META_LISTED_KEY, strlen(META_LISTED_KEY), &v);
+    if (rc == 0) {
         return dr_errorf(DR_ENOENT, "the index has no listing record");
     }
-    if (mrc) {
-        return dr_index_txn_lmdb_err(t, mrc, "mdb_get");
+    if (rc < 0) {
+        return rc;
     }
     if (v.mv_size != LISTED_VAL_LEN) {
         return dr_index_damaged(t->idx->dir, "its listing record has %zu bytes, not %d", v.mv_size,
@@ -84,10 +80,7 @@ int dr_index_listed_put(struct dr_index_txn *t, const struct dr_index_listed *l)
     uint8_t buf[LISTED_VAL_LEN];
     memcpy(buf, l->epochs.b, DR_ID_LEN);
     dr_put_u64le(buf + DR_ID_LEN, (uint64_t)l->time_ns);
-    MDB_val k = {.mv_size = strlen(META_LISTED_KEY), .mv_data = META_LISTED_KEY};
-    MDB_val v = {.mv_size = sizeof(buf), .mv_data = buf};
-    int mrc = LMDB(mdb_put(t->txn, t->idx->dbi[DB_META], &k, &v, 0));
-    return mrc ? dr_index_txn_lmdb_err(t, mrc, "mdb_put") : 0;
+    return dr_index_db_put(t, DB_META, META_LISTED_KEY, strlen(META_LISTED_KEY), buf, sizeof(buf));
 }
 
 int dr_index_verify(struct dr_index *idx)

@@ -1044,6 +1044,40 @@ static void test_schema_refs_upgrade(void **state)
     }
 }
 
+/* The listing record (meta "listed"): absent at first, kept across opens, dropped by a clear,
+ * and damage (another length) is DR_EINDEX, not a record read short. */
+static void test_listed(void **state)
+{
+    struct fixture *f = *state;
+    struct dr_index_listed l = {.time_ns = 123456789}, got;
+    mkid(&l.epochs, 904);
+    struct dr_index_txn *t = begin(f, true);
+    assert_int_equal(dr_index_listed_get(t, &got), DR_ENOENT);
+    dr_error_clear();
+    assert_int_equal(dr_index_listed_put(t, &l), 0);
+    assert_int_equal(dr_index_commit(t), 0);
+    reopen(f);
+    t = begin(f, true);
+    assert_int_equal(dr_index_listed_get(t, &got), 0);
+    assert_true(dr_id_eq(&got.epochs, &l.epochs));
+    assert_int_equal(got.time_ns, l.time_ns);
+    assert_int_equal(dr_index_clear(t), 0);
+    assert_int_equal(dr_index_listed_get(t, &got), DR_ENOENT);
+    dr_error_clear();
+    assert_int_equal(dr_index_commit(t), 0);
+
+    dr_index_close(f->idx);
+    f->idx = NULL;
+    uint8_t shortrec[39] = {0};
+    assert_int_equal(raw_put(f->dir, "meta", "listed", 6, shortrec, sizeof(shortrec)), 0);
+    assert_int_equal(dr_index_open(f->dir, &f->idx), 0);
+    t = begin(f, false);
+    assert_int_equal(dr_index_listed_get(t, &got), DR_EINDEX);
+    assert_non_null(strstr(dr_error_msg(), "listing record has 39 bytes"));
+    dr_error_clear();
+    dr_index_abort(t);
+}
+
 static void test_open_errors(void **state)
 {
     struct fixture *f = *state;
@@ -1121,6 +1155,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_refs_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_100k, setup, teardown),
