@@ -11,11 +11,8 @@
  * part is verified only through the sealed body's associated data, once a key is open. */
 #include "drrepo/config.h"
 
-#include <stdlib.h>
-
 #include "drrepo/error.h"
 #include "drrepo/format.h"
-#include "drrepo/mem.h"
 #include "drrepo/reader.h"
 
 #define CONFIG_CLEAR_LEN (DR_MAGIC_LEN + 4 + 4 + DR_ID_LEN)
@@ -105,22 +102,24 @@ int dr_config_check(const char *name, const uint8_t *p, size_t len, struct dr_re
         }
         /* A version field of 1 may be a later version with a flipped bit (3 is 1 with bit 1
          * set): when the checksum matches with a later version in its place, it is that. */
-        if (len >= CONFIG_SUM_LEN + 12) {
-            uint8_t *copy = dr_xmemdup(p, len - CONFIG_SUM_LEN);
-            bool later = false;
-            for (uint32_t v = 2; v <= DR_REPO_VERSION && !later; v++) {
-                struct dr_id sum;
-                dr_put_u32le(copy + 8, v);
-                dr_crypto_hash(copy, len - CONFIG_SUM_LEN, &sum);
-                later = memcmp(sum.b, p + len - CONFIG_SUM_LEN, CONFIG_SUM_LEN) == 0;
-            }
-            free(copy);
-            if (later) {
-                return dr_errorf(DR_ECORRUPT,
-                                 "config '%s' is damaged: its version field says 1, and its "
-                                 "checksum is that of a later version",
-                                 name);
-            }
+        bool later = false;
+        for (uint32_t v = 2; v <= DR_REPO_VERSION && !later; v++) {
+            uint8_t vf[4];
+            struct dr_hash_state st;
+            struct dr_id sum;
+            dr_put_u32le(vf, v);
+            dr_crypto_hash_init(&st);
+            dr_crypto_hash_update(&st, p, 8);
+            dr_crypto_hash_update(&st, vf, sizeof(vf));
+            dr_crypto_hash_update(&st, p + 12, len - CONFIG_SUM_LEN - 12);
+            dr_crypto_hash_final(&st, &sum);
+            later = memcmp(sum.b, p + len - CONFIG_SUM_LEN, CONFIG_SUM_LEN) == 0;
+        }
+        if (later) {
+            return dr_errorf(DR_ECORRUPT,
+                             "config '%s' is damaged: its version field says 1, and its checksum "
+                             "is that of a later version",
+                             name);
         }
     } else if (!magic_ok || version < 2) {
         /* a matching checksum over a wrong magic or a version that has none: forged */
