@@ -25,6 +25,7 @@
 
 #include "drrepo/crypto.h"
 #include "drrepo/error.h"
+#include "drrepo/fault.h"
 #include "drrepo/fs.h"
 #include "drrepo/layout.h"
 #include "drrepo/log.h"
@@ -547,6 +548,9 @@ int dr_repo_epoch_begin(struct dr_repo *r)
     dr_random_bytes(bytes, sizeof(bytes));
     dr_crypto_hash(bytes, sizeof(bytes), &r->epoch);
     int rc = dr_repo_check_lock(r); /* a commit point, like the deletions it announces */
+    if (rc >= 0) {
+        rc = DR_FAULT_POINT("prune.before_epoch_put");
+    }
     if (rc < 0) {
         return rc;
     }

@@ -1,7 +1,7 @@
 #!/bin/bash
-# t0310: `forget --prune` and `prune` killed (SIGKILL) at 20 named fault points (with K
+# t0310: `forget --prune` and `prune` killed (SIGKILL) at 21 named fault points (with K
 # variations: the K-th hit), and at random moments, never lose a kept snapshot's data (nor do
-# injected "no space" errors at four of the points). After
+# injected "no space" errors at five of the points, among them the write of prune's epoch). After
 # each kill: check passes on the repository as the crash left it (unreferenced data is fine),
 # every kept snapshot restores byte-identical, a re-run completes, then check --read-data passes
 # and the repository is within 10% of a fresh repository holding only the kept snapshots.
@@ -143,7 +143,8 @@ after_kill() {
 # point, K ("-": the first hit), start (p0: forget --prune; p1: prune after the forget).
 # forget.*: one index transaction for all the forgotten snapshots, then one object deletion
 # per snapshot (3 in all). Prune writes 2+ new packs (before/after_pack_put, before_relocate_commit once per new
-# pack), commits the index once before deleting, then deletes 6+ packs (delete_pack per pack).
+# pack), writes its epoch (format version 3) and commits the index once before deleting, then
+# deletes 6+ packs (delete_pack per pack).
 cases="
 forget.before_commit          -  p0
 forget.before_delete          -  p0
@@ -157,6 +158,7 @@ prune.before_relocate_commit  -  p1
 prune.before_relocate_commit  2  p1
 prune.before_index_commit     -  p1
 prune.before_index_commit     -  p0
+prune.before_epoch_put        -  p1
 prune.delete_pack             -  p1
 prune.delete_pack             3  p1
 prune.delete_pack             6  p0
@@ -196,13 +198,14 @@ while read -r point k start <&3; do
     prev_point=$point
     after_kill "$spec" "$shared" "${cmd[@]}"
 done 3<<<"$cases"
-[ "${DR_FAULTS_BUILT:-0}" != 1 ] || dr_check "20 named cases" test "$ncase" -eq 20
+[ "${DR_FAULTS_BUILT:-0}" != 1 ] || dr_check "21 named cases" test "$ncase" -eq 21
 
 # The same points failing with "no space left on device" instead: exit 1 naming the cause,
 # and the same guarantees.
 enospc_cases="
 prune.before_pack_put   2  p1
 fs.before_rename        2  p1
+prune.before_epoch_put  1  p1
 prune.delete_pack       2  p1
 forget.before_commit    1  p0
 "
