@@ -48,9 +48,10 @@ static void bench_chunker(const uint8_t *buf, uint32_t alg, uint32_t min, uint32
            mbps(BENCH_LEN, best), nchunks, BENCH_LEN / nchunks);
 }
 
-static void bench_blob_id(const uint8_t *buf)
+static void bench_blob_id(const uint8_t *buf, uint32_t format)
 {
     struct dr_keys *k = dr_keys_new_random();
+    dr_keys_set_format(k, format);
     struct dr_id id;
     int64_t best = INT64_MAX;
     const size_t blob = (size_t)1 << 20;
@@ -62,7 +63,7 @@ static void bench_blob_id(const uint8_t *buf)
         int64_t t = dr_mono_ns() - t0;
         best = t < best ? t : best;
     }
-    printf("blob id (1 MiB blobs): %.0f MB/s\n", mbps(BENCH_LEN, best));
+    printf("blob id (1 MiB blobs), format %u: %.0f MB/s\n", format, mbps(BENCH_LEN, best));
     dr_keys_free(k);
 }
 
@@ -83,7 +84,8 @@ int main(void)
         bench_chunker(buf, algs[a], DR_DEFAULT_CHUNK_MIN, DR_DEFAULT_CHUNK_AVG,
                       DR_DEFAULT_CHUNK_MAX);
     }
-    bench_blob_id(buf);
+    bench_blob_id(buf, 3);
+    bench_blob_id(buf, DR_REPO_VERSION);
     free(buf);
     return 0;
 }

@@ -4,17 +4,19 @@
  * thread, stage by stage, over the same chunks the snapshot makes (default chunker parameters):
  *
  *   chunk    the gear chunker's cut points
- *   id       the keyed BLAKE2b blob id of every chunk
+ *   id       the keyed blob id of every chunk (HMAC-SHA-256, or keyed BLAKE2b for FORMAT < 4)
  *   encode   the record: the compressibility probe, zstd at LEVEL, XChaCha20-Poly1305
  *
  * "limit" is their sum as one core's throughput, and "x 2" what two cores could do if the
  * pipeline spread that work perfectly. bench/README.md says how it is used. Also printed, as
- * the cost the limit leaves out: the pack name (unkeyed BLAKE2b over the sealed records).
+ * the cost the limit leaves out: the pack name (SHA-256, or BLAKE2b for FORMAT < 4, over the
+ * sealed records). FORMAT is the repository format version whose hashes are used (default:
+ * the newest).
  *
  * Not built by ctest (speed is not a test). Build against an optimised drcore:
  *   cc -O2 -Iinclude bench/micro/pipeline_bench.c build-rel/libdrcore.a $(pkg-config --libs \
  *      libsodium libzstd lmdb libpq hiredis libcurl libcrypto) -lpthread -lm -o /tmp/pipeline_bench
- *   /tmp/pipeline_bench DIR [LEVEL]
+ *   /tmp/pipeline_bench DIR [LEVEL [FORMAT]]
  */
 #define _XOPEN_SOURCE 700
 #include <fcntl.h>
@@ -91,15 +93,17 @@ static double secs(int64_t ns)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: %s DIR [ZSTD-LEVEL]\n", argv[0]);
+    if (argc < 2 || argc > 4) {
+        fprintf(stderr, "usage: %s DIR [ZSTD-LEVEL [FORMAT-VERSION]]\n", argv[0]);
         return 2;
     }
-    int level = argc == 3 ? atoi(argv[2]) : DR_DEFAULT_ZSTD_LEVEL;
+    int level = argc >= 3 ? atoi(argv[2]) : DR_DEFAULT_ZSTD_LEVEL;
+    uint32_t format = argc >= 4 ? (uint32_t)atoi(argv[3]) : DR_REPO_VERSION;
     if (dr_crypto_init() < 0 || nftw(argv[1], add_file, 64, FTW_PHYS) != 0) {
         return 1;
     }
     struct dr_keys *k = dr_keys_new_random();
+    dr_keys_set_format(k, format);
     struct dr_chunker_params cp = {.alg = DR_CHUNKER_GEAR_V1,
                                    .min = DR_DEFAULT_CHUNK_MIN,
                                    .avg = DR_DEFAULT_CHUNK_AVG,
@@ -145,7 +149,7 @@ int main(int argc, char **argv)
     struct dr_hash_state hs;
     uint64_t sealed = 0;
     int64_t t_enc = 0, t_name = 0;
-    dr_crypto_hash_init(&hs);
+    dr_crypto_pack_hash_init(k, &hs);
     for (size_t i = 0; i < ncuts; i++) {
         dr_buf_reset(&rec);
         t0 = dr_mono_ns();
@@ -163,8 +167,8 @@ int main(int argc, char **argv)
     dr_crypto_hash_final(&hs, &name);
 
     int64_t limit = t_chunk + t_id + t_enc;
-    printf("data: %zu files, %.1f MiB, %zu chunks; zstd level %d; sealed %.1f MiB\n", nfiles,
-           (double)total / 1048576.0, ncuts, level, (double)sealed / 1048576.0);
+    printf("data: %zu files, %.1f MiB, %zu chunks; zstd level %d; format %u; sealed %.1f MiB\n",
+           nfiles, (double)total / 1048576.0, ncuts, level, format, (double)sealed / 1048576.0);
     printf("chunk  %6.3f s  %7.0f MiB/s\n", secs(t_chunk),
            (double)total / 1048576.0 / secs(t_chunk));
     printf("id     %6.3f s  %7.0f MiB/s\n", secs(t_id), (double)total / 1048576.0 / secs(t_id));

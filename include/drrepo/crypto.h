@@ -1,12 +1,14 @@
 /* crypto.h: every use of libsodium: subkeys, keyed blob ids, AEAD sealing, key files.
  *
  * The repository master key is 32 random bytes. Subkeys are derived with crypto_kdf (context
- * "drrepo01"): 1 = blob-id key (keyed BLAKE2b-256), 2 = encryption key (XChaCha20-Poly1305),
- * 3 = chunker key (Gear table). Key files wrap the master key with a key derived from the
- * password by Argon2id (crypto_pwhash). All key material lives in sodium_malloc'd memory and is
- * wiped on free. */
+ * "drrepo01"): 1 = blob-id key (HMAC-SHA-256 from format version 4, keyed BLAKE2b-256 before),
+ * 2 = encryption key (XChaCha20-Poly1305), 3 = chunker key (Gear table). Key files wrap the master
+ * key with a key derived from the password by Argon2id (crypto_pwhash). All key material lives in
+ * sodium_malloc'd memory and is wiped on free. */
 #ifndef DR_CRYPTO_H
 #define DR_CRYPTO_H
+
+#include <stdbool.h>
 
 #include "drrepo/buf.h"
 #include "drrepo/format.h"
@@ -14,11 +16,28 @@
 
 #define DR_MASTER_KEY_LEN 32
 
+/* SHA-256: blob ids and pack names of format version 4, and where a format outside ours names
+ * it (PostgreSQL backup manifests). */
+#define DR_SHA256_LEN 32
+struct dr_sha256 {
+    uint8_t opaque[128] __attribute__((aligned(8)));
+};
+void dr_sha256(const void *data, size_t len, uint8_t out[DR_SHA256_LEN]);
+void dr_sha256_init(struct dr_sha256 *st);
+void dr_sha256_update(struct dr_sha256 *st, const void *data, size_t len);
+void dr_sha256_final(struct dr_sha256 *st, uint8_t out[DR_SHA256_LEN]);
+
 struct dr_keys {
     uint8_t master[DR_MASTER_KEY_LEN];
     uint8_t id_key[32];
     uint8_t enc_key[32];
     uint8_t chunker_key[32];
+    /* How blob ids and pack names are hashed, set by dr_keys_set_format from the repository's
+     * format version: HMAC-SHA-256 and SHA-256 from version 4 (the CPU's SHA instructions,
+     * 1.7 GB/s on the bench machine against BLAKE2b's 0.9), keyed and plain BLAKE2b-256
+     * before. id_inner and id_outer are the HMAC's SHA-256 states after the padded id key. */
+    bool sha256;
+    struct dr_sha256 id_inner, id_outer;
 };
 
 /* Initialises libsodium once; DR_EINTERNAL if it cannot. Safe to call from every entry point. */
@@ -30,11 +49,20 @@ struct dr_keys *dr_keys_new_random(void);
 struct dr_keys *dr_keys_from_master(const uint8_t master[DR_MASTER_KEY_LEN]);
 void dr_keys_free(struct dr_keys *k);
 
-/* Keyed BLAKE2b-256 of data with the id key: the id of a blob. */
+/* Sets how k hashes blob ids and pack names for a repository of format version `version`
+ * (format/crypto.md "Blob ids"). Keys are made for format version 3 and earlier until set. */
+void dr_keys_set_format(struct dr_keys *k, uint32_t version);
+
+/* The id of a blob: HMAC-SHA-256 or keyed BLAKE2b-256 of data with the id key (as set). */
 void dr_crypto_blob_id(const struct dr_keys *k, const void *data, size_t len, struct dr_id *out);
 
-/* Unkeyed BLAKE2b-256: the name of packs, snapshots and key files (hash of their bytes). */
+/* Unkeyed BLAKE2b-256: the name of snapshots and key files (hash of their bytes), and of packs
+ * before format version 4. */
 void dr_crypto_hash(const void *data, size_t len, struct dr_id *out);
+
+/* The hash that names a pack of k's repository (its bytes'): SHA-256 from format version 4,
+ * BLAKE2b-256 before. */
+void dr_crypto_pack_hash(const struct dr_keys *k, const void *data, size_t len, struct dr_id *out);
 
 /* Keyed BLAKE2b of msg into out (outlen 16..64 bytes): derivations from a 32-byte subkey that
  * other modules need (the chunker's Gear table, the RDB record store's lookup key). */
@@ -52,21 +80,14 @@ uint64_t dr_crypto_shorthash(const uint8_t key[16], const void *msg, size_t len)
 /* The libsodium version, for `drrepo version`. */
 const char *dr_crypto_version(void);
 
-/* SHA-256, where a format outside ours names it (PostgreSQL backup manifests). */
-#define DR_SHA256_LEN 32
-struct dr_sha256 {
-    uint8_t opaque[128] __attribute__((aligned(8)));
-};
-void dr_sha256(const void *data, size_t len, uint8_t out[DR_SHA256_LEN]);
-void dr_sha256_init(struct dr_sha256 *st);
-void dr_sha256_update(struct dr_sha256 *st, const void *data, size_t len);
-void dr_sha256_final(struct dr_sha256 *st, uint8_t out[DR_SHA256_LEN]);
-
-/* Streaming unkeyed BLAKE2b-256 for pack names computed while writing. */
+/* Streaming hashes: dr_crypto_hash_init for BLAKE2b-256, dr_crypto_pack_hash_init for k's
+ * pack names (as dr_crypto_pack_hash), computed while a pack is written or read. */
 struct dr_hash_state {
     uint8_t opaque[384] __attribute__((aligned(64)));
+    bool sha256;
 };
 void dr_crypto_hash_init(struct dr_hash_state *st);
+void dr_crypto_pack_hash_init(const struct dr_keys *k, struct dr_hash_state *st);
 void dr_crypto_hash_update(struct dr_hash_state *st, const void *data, size_t len);
 void dr_crypto_hash_final(struct dr_hash_state *st, struct dr_id *out);
 

@@ -9,9 +9,11 @@
 
 /* The repository format version, recorded in the config: 2 adds the config's checksum and the
  * second copies of the config and key files; 3 adds prune's epochs, which let a client skip
- * listing every pack (format/SPEC.md "Changes"). Versions 1 and 2 are still read; what a
- * repository of an older version gets written stays that version. */
-#define DR_REPO_VERSION 3u
+ * listing every pack; 4 hashes blob ids with HMAC-SHA-256 and pack names with SHA-256
+ * (DR_REPO_VERSION_SHA256) instead of BLAKE2b (format/SPEC.md "Changes"). Older versions are
+ * still read; what a repository of an older version gets written stays that version. */
+#define DR_REPO_VERSION 4u
+#define DR_REPO_VERSION_SHA256 4u
 /* The version of the objects that have not changed since format version 1: the lock (packs
  * have their own, DR_PACK_VERSION). */
 #define DR_FORMAT_VERSION 1u

@@ -74,7 +74,7 @@ static int read_good(struct dr_repo *r, const char *obj, const struct dr_id *id,
         return 0;
     }
     struct dr_id got;
-    dr_crypto_hash(buf->buf, buf->len, &got);
+    dr_crypto_pack_hash(dr_repo_keys(r), buf->buf, buf->len, &got);
     return dr_id_eq(&got, id) ? 1 : 0;
 }
 

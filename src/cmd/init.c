@@ -32,7 +32,7 @@ const struct dr_opt dr_cmd_init_opts[] = {
      "(docs/SECURITY.md)",
      0, NULL},
     {"format-version", 0, 10, "N",
-     "2 for hosts whose drrepo reads no newer (default: the newest; docs/USAGE.md)", 0, NULL},
+     "2 or 3 for hosts whose drrepo reads no newer (default: the newest; docs/USAGE.md)", 0, NULL},
     {0},
 };
 

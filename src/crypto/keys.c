@@ -10,9 +10,11 @@
 #include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <sodium.h>
 
+#include "crypto_int.h"
 #include "drrepo/error.h"
 #include "drrepo/format.h"
 
@@ -47,6 +49,7 @@ static struct dr_keys *keys_alloc(void)
         fprintf(stderr, "drrepo: fatal: out of memory allocating key storage\n");
         abort();
     }
+    memset(k, 0, sizeof(*k)); /* sodium_malloc fills with 0xdb: sha256 starts false */
     return k;
 }
 
@@ -84,8 +87,21 @@ void dr_keys_free(struct dr_keys *k)
     sodium_free(k);
 }
 
+void dr_keys_set_format(struct dr_keys *k, uint32_t version)
+{
+    k->sha256 = version >= DR_REPO_VERSION_SHA256;
+    if (k->sha256) {
+        dr_hmac_sha256_prepare(k->id_key, &k->id_inner, &k->id_outer);
+    }
+}
+
 void dr_crypto_blob_id(const struct dr_keys *k, const void *data, size_t len, struct dr_id *out)
 {
+    _Static_assert(DR_ID_LEN == DR_SHA256_LEN, "an HMAC-SHA-256 is an id");
+    if (k->sha256) {
+        dr_hmac_sha256(&k->id_inner, &k->id_outer, data, len, out->b);
+        return;
+    }
     if (crypto_generichash(out->b, DR_ID_LEN, data, len, k->id_key, sizeof(k->id_key)) != 0) {
         DR_BUG("crypto_generichash rejected fixed parameters");
     }
@@ -95,6 +111,15 @@ void dr_crypto_hash(const void *data, size_t len, struct dr_id *out)
 {
     if (crypto_generichash(out->b, DR_ID_LEN, data, len, NULL, 0) != 0) {
         DR_BUG("crypto_generichash rejected fixed parameters");
+    }
+}
+
+void dr_crypto_pack_hash(const struct dr_keys *k, const void *data, size_t len, struct dr_id *out)
+{
+    if (k->sha256) {
+        dr_sha256(data, len, out->b);
+    } else {
+        dr_crypto_hash(data, len, out);
     }
 }
 
@@ -125,8 +150,20 @@ static crypto_generichash_state *hash_state(struct dr_hash_state *st)
     return (crypto_generichash_state *)(void *)st->opaque;
 }
 
+void dr_crypto_pack_hash_init(const struct dr_keys *k, struct dr_hash_state *st)
+{
+    if (k->sha256) {
+        _Static_assert(sizeof(struct dr_sha256) <= sizeof(st->opaque), "SHA-256 state size");
+        st->sha256 = true;
+        dr_sha256_init((struct dr_sha256 *)(void *)st->opaque);
+    } else {
+        dr_crypto_hash_init(st);
+    }
+}
+
 void dr_crypto_hash_init(struct dr_hash_state *st)
 {
+    st->sha256 = false;
     if (crypto_generichash_init(hash_state(st), NULL, 0, DR_ID_LEN) != 0) {
         DR_BUG("crypto_generichash_init rejected fixed parameters");
     }
@@ -134,12 +171,20 @@ void dr_crypto_hash_init(struct dr_hash_state *st)
 
 void dr_crypto_hash_update(struct dr_hash_state *st, const void *data, size_t len)
 {
+    if (st->sha256) {
+        dr_sha256_update((struct dr_sha256 *)(void *)st->opaque, data, len);
+        return;
+    }
     /* Cannot fail for a state that dr_crypto_hash_init set up. */
     (void)crypto_generichash_update(hash_state(st), data, len);
 }
 
 void dr_crypto_hash_final(struct dr_hash_state *st, struct dr_id *out)
 {
+    if (st->sha256) {
+        dr_sha256_final((struct dr_sha256 *)(void *)st->opaque, out->b);
+        return;
+    }
     if (crypto_generichash_final(hash_state(st), out->b, DR_ID_LEN) != 0) {
         DR_BUG("dr_crypto_hash_final on a state that was already finalised");
     }

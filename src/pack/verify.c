@@ -239,7 +239,7 @@ int dr_pack_verify(struct dr_pack_verifier *v, struct dr_backend *b, const char 
     }
     /* the header and trailer stay where they are (tail, hdr) while the window moves on */
     uint64_t area_end = size - DR_PACK_TRAILER_LEN - hlen;
-    dr_crypto_hash_init(&s.h);
+    dr_crypto_pack_hash_init(v->k, &s.h);
     rc = verify_records(&s, e, n, area_end);
     if (rc < 0) {
         goto out;

@@ -81,7 +81,7 @@ static void write_preamble(struct dr_pack_writer *w)
     if (dr_buf_add(&w->data, pre, sizeof(pre)) < 0) {
         DR_BUG("pack preamble does not fit an empty buffer");
     }
-    dr_crypto_hash_init(&w->hash);
+    dr_crypto_pack_hash_init(w->k, &w->hash);
     dr_crypto_hash_update(&w->hash, pre, sizeof(pre));
 }
 

@@ -301,6 +301,8 @@ int dr_repo_load_keys(struct dr_repo *r, const char *password, const char *hint,
                              strlen(password), master);
         if (rc == 0) {
             r->keys = dr_keys_from_master(master);
+            /* the config's clear version: its sealed body, decoded next, covers it */
+            dr_keys_set_format(r->keys, r->config.version);
             r->keyfile_name = dr_xstrdup(s->name);
         } else {
             spent += c[i].work;

@@ -22,6 +22,7 @@
 #include "drrepo/crypto.h"
 #include "drrepo/error.h"
 #include "drrepo/fs.h"
+#include "drrepo/layout.h"
 #include "drrepo/mem.h"
 #include "store_int.h"
 
@@ -106,8 +107,13 @@ int dr_objcache_get(struct dr_repo *r, const char *obj, const struct dr_id *name
         return dr_backend_get(r->backend, obj, off, len, out);
     }
     if (rc >= 0) {
-        struct dr_id got;
-        dr_crypto_hash(whole.buf, whole.len, &got);
+        /* a snapshot object is named by its BLAKE2b-256, a pack as its format version says */
+        struct dr_id got, named;
+        if (dr_layout_is(obj, DR_LAYOUT_SNAPSHOT, &named)) {
+            dr_crypto_hash(whole.buf, whole.len, &got);
+        } else {
+            dr_crypto_pack_hash(r->keys, whole.buf, whole.len, &got);
+        }
         if (dr_id_eq(&got, name_hash)) {
             store_cached(path, whole.buf, whole.len);
         }

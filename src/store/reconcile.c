@@ -153,7 +153,7 @@ static int roll_forward(struct sync_ctx *sc, const struct dr_id *id, const char 
     int rc = dr_backend_get(sc->r->backend, copy, 0, UINT64_MAX, &raw);
     if (rc >= 0) {
         struct dr_id got;
-        dr_crypto_hash(raw.buf, raw.len, &got);
+        dr_crypto_pack_hash(sc->r->keys, raw.buf, raw.len, &got);
         if (dr_id_eq(&got, id) &&
             dr_backend_put(sc->r->backend, orig, raw.buf, raw.len, false) >= 0) {
             dr_log_warn("tree pack '%s' was missing (a write that did not finish, or damage); "

@@ -103,6 +103,7 @@ int dr_repo_init(const char *location, const char *password, const struct dr_rep
         goto out;
     }
     k = dr_keys_new_random();
+    dr_keys_set_format(k, params->version);
     struct dr_repo_config c = {
         .version = params->version,
         .chunker = params->chunker,

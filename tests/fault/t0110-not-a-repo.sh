@@ -26,23 +26,23 @@ dr_check "plain file: unchanged" test "$(cat "$T/plainfile")" = "not a repositor
 
 # a newer format version (both copies, with valid checksums): refused, named, nothing written
 dr_init
-dr_expect_success "snapshot into a version 4 repository" drrepo snapshot "$T/src"
+dr_expect_success "snapshot into a repository of the newest version" drrepo snapshot "$T/src"
 cp "$REPO/config" "$T/config.orig"
-"$TOOL" config-version "$REPO/config" 4 || dr_fail "config-version config"
-"$TOOL" config-version "$REPO/copies/config" 4 || dr_fail "config-version copies/config"
+"$TOOL" config-version "$REPO/config" 5 || dr_fail "config-version config"
+"$TOOL" config-version "$REPO/copies/config" 5 || dr_fail "config-version copies/config"
 listing "$REPO" >"$T/before"
 for cmd in "snapshot $T/src" "snapshots" "check" "restore latest --target $T/r"; do
     # shellcheck disable=SC2086
-    dr_must_fail 1 "version 4: $cmd exits 1" drrepo $cmd
-    dr_check "version 4: $cmd names the path" grep -qF "'$REPO'" "$T/err"
-    dr_check "version 4: $cmd names the version" grep -q "version 4" "$T/err"
-    dr_check "version 4: $cmd says a newer drrepo is needed" grep -qiE "newer|upgrade" "$T/err"
-    dr_check "version 4: $cmd prints one error line" \
+    dr_must_fail 1 "version 5: $cmd exits 1" drrepo $cmd
+    dr_check "version 5: $cmd names the path" grep -qF "'$REPO'" "$T/err"
+    dr_check "version 5: $cmd names the version" grep -q "version 5" "$T/err"
+    dr_check "version 5: $cmd says a newer drrepo is needed" grep -qiE "newer|upgrade" "$T/err"
+    dr_check "version 5: $cmd prints one error line" \
         test "$(grep -c '^drrepo: error' "$T/err")" -eq 1
 done
 listing "$REPO" >"$T/after"
-dr_check "version 4: nothing written to the repository" dr_cmp "$T/before" "$T/after"
-dr_check "version 4: nothing restored" test ! -e "$T/r"
+dr_check "version 5: nothing written to the repository" dr_cmp "$T/before" "$T/after"
+dr_check "version 5: nothing restored" test ! -e "$T/r"
 
 # version 0, with a valid checksum: not "newer", corrupt, still named
 "$TOOL" config-version "$REPO/config" 0 || dr_fail "config-version"

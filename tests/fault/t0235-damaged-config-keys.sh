@@ -5,7 +5,7 @@
 #   - a format version 1 repository (tests/data/repo-v1, written by drrepo before version 2)
 #     still opens; damage to its config or its only key file is reported as such (version 1
 #     keeps one copy of each, so the hint is a backup);
-#   - format version 2 on (a new repository is version 3): a newer version with a valid
+#   - format version 2 on (a new repository is version 4): a newer version with a valid
 #     checksum is refused ("upgrade"); a flipped version bit is damage, repaired from the second
 #     copy; both copies of the config or of the only key file damaged: a clear error naming
 #     both, `check` exit 4 naming them.
@@ -98,14 +98,14 @@ fresh() {
 }
 
 fresh
-"$TOOL" config-version "$REPO/config" 4 && "$TOOL" config-version "$REPO/copies/config" 4 \
+"$TOOL" config-version "$REPO/config" 5 && "$TOOL" config-version "$REPO/copies/config" 5 \
     || dr_fail "config-version"
 run drrepo snapshots
 dr_check "v2 newer version: exit 1 (exit $rc)" test "$rc" -eq 1
-dr_check "v2 newer version: says upgrade, names version 4" grep -qE "version 4.*upgrade" "$T/err"
+dr_check "v2 newer version: says upgrade, names version 5" grep -qE "version 5.*upgrade" "$T/err"
 
 fresh
-"$TOOL" flip "$REPO/config" 8 2 # version 3 -> 7, checksum not updated: damage, not newer
+"$TOOL" flip "$REPO/config" 8 2 # version 4 -> 0, checksum not updated: damage, not newer
 run drrepo snapshots
 dr_check "v2 version flip: opens from the copy (exit $rc)" test "$rc" -eq 0
 dr_check "v2 version flip: warns naming 'config'" grep -qE "warning: .*'config'.*damaged" "$T/err"

@@ -4,7 +4,9 @@
  * parameter sets), dr_chunker_next (every cut point of chunker-small-v1 and
  * chunker-default-v1; the toeplitz-aes tables, digests, PRF outputs and cut points of
  * chunker-tpaes-*-v1), dr_keys_from_master (subkeys), dr_crypto_blob_id, dr_crypto_hash,
- * dr_crypto_seal_nonce and dr_crypto_unseal (blobid-v1), dr_keyfile_create_det, dr_keyfile_info,
+ * dr_crypto_seal_nonce and dr_crypto_unseal (blobid-v1), dr_keys_set_format, dr_crypto_blob_id
+ * and dr_crypto_pack_hash of format version 4 (blobid-v2, and the same ids before version 4 are
+ * still blobid-v1's), dr_keyfile_create_det, dr_keyfile_info,
  * dr_keyfile_details and dr_keyfile_open (keyfile-v1 and keyfile-v2, byte for byte),
  * dr_config_encode, dr_config_check and dr_config_decode (config-v1 to config-v3, byte for byte;
  * every flipped bit is damage, never a newer version; a newer version with a valid checksum is
@@ -270,6 +272,65 @@ static void test_blob_ids(void **state)
     vfile_free(&v);
 }
 
+/* Format version 4: ids are HMAC-SHA-256 under the same id key, packs are named by SHA-256. The
+ * same keys set back to an older version hash as blobid-v1 says. */
+static void test_blob_ids_v4(void **state)
+{
+    (void)state;
+    struct vfile v;
+    vfile_load(&v, "blobid-v2.txt");
+    uint8_t master[32], sub[32];
+    unhex(vget(&v, "master"), master, 32);
+    struct dr_keys *k = dr_keys_from_master(master);
+    unhex(vget(&v, "id_key"), sub, 32);
+    assert_memory_equal(sub, k->id_key, 32);
+    int blobs = 0, hashes = 0;
+    for (uint32_t version = 3; version <= DR_REPO_VERSION; version++) {
+        dr_keys_set_format(k, version);
+        for (size_t i = 0; i < v.n; i++) {
+            const struct vline *l = &v.lines[i];
+            bool blob = strcmp(l->tok[0], "blob") == 0;
+            if (!blob && strcmp(l->tok[0], "packhash") != 0) {
+                continue;
+            }
+            assert_int_equal(l->ntok, 3);
+            size_t n;
+            uint8_t *m = message(l->tok[1], &n);
+            struct dr_id want, got, streamed;
+            unhex(l->tok[2], want.b, 32);
+            if (blob) {
+                dr_crypto_blob_id(k, m, n, &got);
+                blobs++;
+            } else {
+                dr_crypto_pack_hash(k, m, n, &got);
+                /* the streaming form, fed in two pieces, names the same */
+                struct dr_hash_state st;
+                dr_crypto_pack_hash_init(k, &st);
+                dr_crypto_hash_update(&st, m, n / 3);
+                dr_crypto_hash_update(&st, m + n / 3, n - n / 3);
+                dr_crypto_hash_final(&st, &streamed);
+                assert_true(dr_id_eq(&got, &streamed));
+                hashes++;
+            }
+            /* version 3 hashes with BLAKE2b: never what version 4's vector says */
+            assert_int_equal(dr_id_eq(&want, &got), version >= DR_REPO_VERSION_SHA256);
+            if (version < DR_REPO_VERSION_SHA256) {
+                struct dr_id old;
+                if (blob) {
+                    assert_int_equal(crypto_generichash(old.b, 32, m, n, k->id_key, 32), 0);
+                } else {
+                    dr_crypto_hash(m, n, &old);
+                }
+                assert_true(dr_id_eq(&old, &got));
+            }
+            free(m);
+        }
+    }
+    assert_true(blobs >= 6 && hashes >= 6);
+    dr_keys_free(k);
+    vfile_free(&v);
+}
+
 /* A key file vector: its clear part, its details (version 2: only under the key), the master
  * key it wraps, and the code writes exactly its bytes from its inputs. */
 static void check_keyfile_file(const char *name, uint32_t version)
@@ -461,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_tpaes_table),
         cmocka_unit_test(test_chunker_tpaes),
         cmocka_unit_test(test_blob_ids),
+        cmocka_unit_test(test_blob_ids_v4),
         cmocka_unit_test(test_keyfile),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_epoch),

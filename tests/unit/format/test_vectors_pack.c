@@ -1,11 +1,13 @@
 /* test_vectors_pack.c: checks the code against format/vectors/blob-v1.txt and
- * {pack-data,pack-tree}-v{1,2}.txt.
+ * {pack-data,pack-tree}-v{1,2}.txt and {pack-data,pack-tree}-v2-format4.txt.
  *
  * Covers: dr_blob_encode (through dr_blob_encode_nonce) and dr_blob_decode (blob-v1, byte for
  * byte for raw records, by decoding for the zstd record), dr_pack_writer (through
  * dr_pack_writer_set_header_nonce), dr_layout_pack_name, dr_pack_parse_preamble,
  * dr_pack_parse_trailer and dr_pack_parse_header (pack-*-v1 and -v2, byte for byte; the writer
- * only for v2, the version it writes), and the padmé padding of v2.
+ * only for v2, the version it writes), the padmé padding of v2, and format version 4's ids and
+ * pack names (HMAC-SHA-256 and SHA-256, recomputed here with OpenSSL's one-shot functions, not
+ * through src/crypto/).
  *
  * Each vector is also rebuilt independently of src/pack/: the records and the header are sealed
  * here with dr_crypto_seal_nonce over plaintexts laid out by hand from format/pack.md, so a
@@ -20,6 +22,10 @@
 #include <stdlib.h>
 
 #include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 #include "vectors.h"
 
@@ -45,11 +51,20 @@ static uint32_t parse_u32(const char *s)
     return (uint32_t)v;
 }
 
-static struct dr_keys *keys_of(const struct vfile *v)
+/* The keys of the vector's master, for its repository format version ('format', 3 if absent). */
+static struct dr_keys *keys_of(const struct vfile *v, uint32_t *out_format)
 {
     uint8_t m[DR_MASTER_KEY_LEN];
     unhex(vget(v, "master"), m, sizeof(m));
-    return dr_keys_from_master(m);
+    struct dr_keys *k = dr_keys_from_master(m);
+    *out_format = 3;
+    for (size_t i = 0; i < v->n; i++) {
+        if (strcmp(v->lines[i].tok[0], "format") == 0) {
+            *out_format = parse_u32(v->lines[i].tok[1]);
+        }
+    }
+    dr_keys_set_format(k, *out_format);
+    return k;
 }
 
 /* The record of format/pack.md, sealed here rather than by src/pack/. */
@@ -72,7 +87,8 @@ static void test_blob_vectors(void **state)
     (void)state;
     struct vfile v;
     vfile_load(&v, "blob-v1.txt");
-    struct dr_keys *k = keys_of(&v);
+    uint32_t format;
+    struct dr_keys *k = keys_of(&v, &format);
     struct dr_compressor *z = dr_compressor_new(3);
     int seen = 0, seen_zstd = 0;
     for (size_t i = 0; i < v.n; i++) {
@@ -161,7 +177,8 @@ static void check_pack_vector(const char *file, uint32_t version)
 {
     struct vfile v;
     vfile_load(&v, file);
-    struct dr_keys *k = keys_of(&v);
+    uint32_t format;
+    struct dr_keys *k = keys_of(&v, &format);
     struct dr_compressor *z = dr_compressor_new(3);
     uint8_t type = (uint8_t)parse_u32(vget(&v, "type"));
     struct dr_buf want = DR_BUF_INIT(DR_PACK_FILE_MAX);
@@ -193,6 +210,14 @@ static void check_pack_vector(const char *file, uint32_t version)
         unhex_buf(l->tok[2], &pt);
         struct dr_id id;
         dr_crypto_blob_id(k, pt.buf, pt.len, &id);
+        if (format >= 4) {
+            uint8_t mac[SHA256_DIGEST_LENGTH];
+            unsigned int maclen = 0;
+            assert_non_null(
+                HMAC(EVP_sha256(), k->id_key, 32, (const uint8_t *)pt.buf, pt.len, mac, &maclen));
+            assert_int_equal(maclen, DR_ID_LEN);
+            assert_memory_equal(mac, id.b, DR_ID_LEN);
+        }
         dr_buf_reset(&rec);
         assert_int_equal(
             dr_blob_encode_nonce(k, z, type, &id, (const uint8_t *)pt.buf, pt.len, nonce, &rec), 0);
@@ -221,7 +246,11 @@ static void check_pack_vector(const char *file, uint32_t version)
     uint8_t hnonce[DR_NONCE_LEN];
     unhex(vget(&v, "header_nonce"), hnonce, sizeof(hnonce));
     struct dr_id pack_id;
-    dr_crypto_hash(wp, want.len, &pack_id);
+    if (format >= 4) {
+        SHA256(wp, want.len, pack_id.b);
+    } else {
+        dr_crypto_hash(wp, want.len, &pack_id);
+    }
     char *name = dr_layout_pack_name(type, &pack_id);
     assert_string_equal(name, vget(&v, "name"));
     if (version == DR_PACK_VERSION) {
@@ -311,6 +340,7 @@ static void test_pack_data_vector(void **state)
     (void)state;
     check_pack_vector("pack-data-v1.txt", 1);
     check_pack_vector("pack-data-v2.txt", 2);
+    check_pack_vector("pack-data-v2-format4.txt", 2);
 }
 
 static void test_pack_tree_vector(void **state)
@@ -318,6 +348,7 @@ static void test_pack_tree_vector(void **state)
     (void)state;
     check_pack_vector("pack-tree-v1.txt", 1);
     check_pack_vector("pack-tree-v2.txt", 2);
+    check_pack_vector("pack-tree-v2-format4.txt", 2);
 }
 
 static int setup(void **state)
