@@ -211,16 +211,24 @@ static uint8_t *message(const char *s, size_t *out_len)
     return unhex_alloc(s, out_len);
 }
 
+/* The keys of a blob-id vector's master; its id_key line must be their id key. */
+static struct dr_keys *blobid_keys(const struct vfile *v)
+{
+    uint8_t master[32], sub[32];
+    unhex(vget(v, "master"), master, 32);
+    struct dr_keys *k = dr_keys_from_master(master);
+    unhex(vget(v, "id_key"), sub, 32);
+    assert_memory_equal(sub, k->id_key, 32);
+    return k;
+}
+
 static void test_blob_ids(void **state)
 {
     (void)state;
     struct vfile v;
     vfile_load(&v, "blobid-v1.txt");
-    uint8_t master[32], sub[32];
-    unhex(vget(&v, "master"), master, 32);
-    struct dr_keys *k = dr_keys_from_master(master);
-    unhex(vget(&v, "id_key"), sub, 32);
-    assert_memory_equal(sub, k->id_key, 32);
+    uint8_t sub[32];
+    struct dr_keys *k = blobid_keys(&v);
     unhex(vget(&v, "enc_key"), sub, 32);
     assert_memory_equal(sub, k->enc_key, 32);
     unhex(vget(&v, "chunker_key"), sub, 32);
@@ -279,11 +287,7 @@ static void test_blob_ids_v4(void **state)
     (void)state;
     struct vfile v;
     vfile_load(&v, "blobid-v2.txt");
-    uint8_t master[32], sub[32];
-    unhex(vget(&v, "master"), master, 32);
-    struct dr_keys *k = dr_keys_from_master(master);
-    unhex(vget(&v, "id_key"), sub, 32);
-    assert_memory_equal(sub, k->id_key, 32);
+    struct dr_keys *k = blobid_keys(&v);
     int blobs = 0, hashes = 0;
     for (uint32_t version = 3; version <= DR_REPO_VERSION; version++) {
         dr_keys_set_format(k, version);
