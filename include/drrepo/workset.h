@@ -45,9 +45,9 @@ DR_MUST_CHECK int dr_workset_set_add(struct dr_workset *ws, const struct dr_id *
 DR_MUST_CHECK int dr_workset_set_has(struct dr_workset *ws, const struct dr_id *id);
 DR_MUST_CHECK int dr_workset_set_clear(struct dr_workset *ws);
 
-/* Map: id -> value of at most DR_WORKSET_VAL_MAX bytes. _put inserts or replaces (DR_EUSAGE for
- * a longer value; the workset stays usable). _get copies up to len bytes into val and returns
- * the stored length, or DR_ENOENT (the workset stays usable). */
+/* Map: id -> value of 1 to DR_WORKSET_VAL_MAX bytes. _put inserts or replaces (DR_EUSAGE for an
+ * empty or longer value; the workset stays usable). _get copies up to len bytes into val and
+ * returns the stored length, or 0 when id is absent (no error is set). */
 DR_MUST_CHECK int dr_workset_map_put(struct dr_workset *ws, const struct dr_id *id, const void *val,
                                      size_t len);
 DR_MUST_CHECK int dr_workset_map_get(struct dr_workset *ws, const struct dr_id *id, void *val,

@@ -35,12 +35,8 @@ int dr_check_work_get(struct chk *c, const struct dr_id *id, struct work *w)
     uint8_t v[WORK_LEN] = {0};
     memset(w, 0, sizeof(*w));
     int rc = dr_workset_map_get(c->ws, id, v, sizeof(v));
-    if (rc == DR_ENOENT) {
-        dr_error_clear();
-        return 0;
-    }
-    if (rc < 0) {
-        return rc;
+    if (rc <= 0) {
+        return rc; /* 0: absent */
     }
     w->trefs = dr_get_u32le(v);
     w->crefs = dr_get_u32le(v + 4);

@@ -372,6 +372,12 @@ static int id_cmp(const void *a, const void *b)
     return dr_id_cmp(a, b);
 }
 
+static int entry_cmp(const void *a, const void *b)
+{
+    return dr_id_cmp(&((const struct dr_pack_entry *)a)->id,
+                     &((const struct dr_pack_entry *)b)->id);
+}
+
 /* Notes the ids ok[0..n) of pack p that its header and the index agree on: their number, and
  * when it falls short of the index entries that place a blob in p (counted before), the ids
  * themselves in the workset's set, so that dr_check_unconfirmed_cb can name the others. A
@@ -428,6 +434,9 @@ int dr_check_headers(struct chk *c)
             dr_check_problem(c->rep, DR_PROB_INDEX, obj,
                              "is not in the index (run 'drrepo repair index')");
         }
+        /* looked up in id order: each lookup then descends where the one before did, and the
+         * index's pages are met in order instead of at random (check at 10^7 blobs) */
+        qsort(e, n, sizeof(*e), entry_cmp);
         struct dr_id *ok = dr_xmalloc((n ? n : 1) * sizeof(*ok));
         size_t nok = 0;
         for (size_t k = 0; rc >= 0 && k < n; k++) {
