@@ -27,10 +27,17 @@ struct run {
     size_t len, pos, cap;
 };
 
+/* Buckets of the sort of a run: the first two bytes of an id. */
+#define BUCKETS 65536u
+/* A bucket larger than this is sorted with qsort, not by insertion. */
+#define BUCKET_INSERTION_MAX 48
+
 struct dr_tally {
     int fd;
     char *name;
-    struct rec *mem; /* the run being gathered */
+    struct rec *mem;    /* the run being gathered */
+    struct rec *sorted; /* the sort's output, then swapped with mem */
+    uint32_t *start;    /* BUCKETS + 1 bucket starts */
     size_t n;
     uint64_t file_len;
     struct run *runs;
@@ -51,6 +58,8 @@ int dr_tally_open(const char *dir, struct dr_tally **out)
         return rc;
     }
     t->mem = dr_xmalloc(DR_TALLY_RUN * sizeof(*t->mem));
+    t->sorted = dr_xmalloc(DR_TALLY_RUN * sizeof(*t->sorted));
+    t->start = dr_xmalloc((BUCKETS + 1) * sizeof(*t->start));
     *out = t;
     return 0;
 }
@@ -66,6 +75,8 @@ void dr_tally_close(struct dr_tally *t)
     free(t->runs);
     free(t->heap);
     free(t->mem);
+    free(t->sorted);
+    free(t->start);
     close(t->fd);
     free(t->name);
     free(t);
@@ -76,10 +87,56 @@ static int rec_cmp(const void *a, const void *b)
     return dr_id_cmp(&((const struct rec *)a)->id, &((const struct rec *)b)->id);
 }
 
+static unsigned bucket(const struct rec *r)
+{
+    return (unsigned)r->id.b[0] << 8 | r->id.b[1];
+}
+
+/* Sorts mem by id. Ids are keyed hashes, spread evenly: a counting sort on their first two
+ * bytes leaves a few records per bucket, which an insertion sort finishes (a profile of check
+ * at 10^7 blobs spent 15% of its time in qsort here). A crowded bucket (ids that share their
+ * first bytes, as in tests) gets qsort, so no input makes this quadratic. */
+static void sort_records(struct dr_tally *t)
+{
+    uint32_t *start = t->start;
+    memset(start, 0, (BUCKETS + 1) * sizeof(*start));
+    for (size_t i = 0; i < t->n; i++) {
+        start[bucket(&t->mem[i]) + 1]++;
+    }
+    for (unsigned b = 0; b < BUCKETS; b++) {
+        start[b + 1] += start[b];
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        t->sorted[start[bucket(&t->mem[i])]++] = t->mem[i];
+    }
+    /* start[b] is now the end of bucket b, so bucket b is [start[b - 1], start[b]) */
+    for (unsigned b = 0; b < BUCKETS; b++) {
+        size_t lo = b ? start[b - 1] : 0, hi = start[b];
+        struct rec *v = t->sorted + lo;
+        size_t n = hi - lo;
+        if (n > BUCKET_INSERTION_MAX) {
+            qsort(v, n, sizeof(*v), rec_cmp);
+            continue;
+        }
+        for (size_t i = 1; i < n; i++) {
+            struct rec x = v[i];
+            size_t j = i;
+            while (j > 0 && dr_id_cmp(&v[j - 1].id, &x.id) > 0) {
+                v[j] = v[j - 1];
+                j--;
+            }
+            v[j] = x;
+        }
+    }
+    struct rec *m = t->mem;
+    t->mem = t->sorted;
+    t->sorted = m;
+}
+
 /* Sorts mem and sums the records of equal ids. */
 static void sort_mem(struct dr_tally *t)
 {
-    qsort(t->mem, t->n, sizeof(*t->mem), rec_cmp);
+    sort_records(t);
     size_t u = 0;
     for (size_t i = 0; i < t->n; i++) {
         if (u > 0 && dr_id_eq(&t->mem[u - 1].id, &t->mem[i].id)) {
@@ -185,7 +242,8 @@ static int begin_reading(struct dr_tally *t)
         return rc;
     }
     free(t->mem);
-    t->mem = NULL;
+    free(t->sorted);
+    t->mem = t->sorted = NULL;
     size_t bytes = MERGE_BUDGET / t->nruns;
     bytes = bytes < RUN_BUF_MIN ? RUN_BUF_MIN : bytes > RUN_BUF_MAX ? RUN_BUF_MAX : bytes;
     t->heap = dr_xmalloc(t->nruns * sizeof(*t->heap));

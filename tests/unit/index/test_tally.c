@@ -3,7 +3,9 @@
  * Covers: an empty tally reads nothing; a few additions, none written out, come back summed per
  * id in id order; more additions than several runs hold, in scattered order, come back the same
  * (each id once, in increasing order, with the sum of its additions), with the scratch file
- * nowhere in the directory; an addition after reading is refused. */
+ * nowhere in the directory; an addition after reading is refused; ids spread as hashes are
+ * (random bytes, the sort's buckets of a few records each) come back in order with their sums,
+ * against a reference sorted apart. */
 #include "drrepo/tally.h"
 
 #include <dirent.h>
@@ -149,12 +151,64 @@ static void test_runs(void **state)
     free(want);
 }
 
+struct ref {
+    struct dr_id id;
+    uint64_t n;
+};
+
+static int ref_cmp(const void *a, const void *b)
+{
+    return dr_id_cmp(&((const struct ref *)a)->id, &((const struct ref *)b)->id);
+}
+
+static void test_random_ids(void **state)
+{
+    (void)state;
+    enum { DISTINCT = 150000 };
+    struct ref *r = dr_xcalloc(DISTINCT, sizeof(*r));
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i < DISTINCT; i++) {
+        for (size_t k = 0; k < sizeof(r[i].id.b); k += 8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            memcpy(r[i].id.b + k, &x, 8);
+        }
+    }
+    struct dr_tally *t;
+    assert_int_equal(dr_tally_open(dir, &t), 0);
+    /* every id twice, the second time in another order: runs hold both */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < DISTINCT; i++) {
+            size_t j = pass ? (i * 7919u) % DISTINCT : i;
+            assert_int_equal(dr_tally_add(t, &r[j].id, j % 5 + 1), 0);
+            r[j].n += j % 5 + 1;
+        }
+    }
+    qsort(r, DISTINCT, sizeof(*r), ref_cmp);
+    struct dr_id id;
+    uint64_t sum;
+    size_t seen = 0;
+    int rc;
+    while ((rc = dr_tally_next(t, &id, &sum)) == 1) {
+        assert_true(seen < DISTINCT);
+        assert_memory_equal(&id, &r[seen].id, sizeof(id));
+        assert_int_equal(sum, r[seen].n);
+        seen++;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(seen, DISTINCT);
+    dr_tally_close(t);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_ids, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
