@@ -6,7 +6,8 @@
 # --format-version 2) every sync lists every pack, and prune writes no epoch. In both, the other
 # host's forget is taken back without a rebuild of the index, and a snapshot after the other
 # host's prune stores again what the prune deleted: it restores and check passes. Every pack is
-# named by the SHA-256 of its bytes in version 4 and by their BLAKE2b-256 before.
+# named by the SHA-256 of its bytes in version 4 and by their BLAKE2b-256 before. A copy of the
+# version 3 repository into a new one is of version 4, checks and restores identical.
 . "$DR_SRC/tests/e2e/lib.sh" || exit 1
 
 mkdir -p "$T/src" "$T/src2"
@@ -78,4 +79,21 @@ for fv in 4 3 2; do
     dr_expect_success "v$fv: B restores its snapshot" B restore latest --target "$T/r$fv"
     dr_check "v$fv: the restore is src" dr_same_tree "$T/src" "$T/r$fv$T/src"
 done
+
+# a repository moves to the newest version by init + copy: the copy recomputes every id
+printf '%s\n' "$DRREPO_PASSWORD" >"$T/tpw"
+REPO="$T/repo-moved"
+dr_expect_success "init a repository of the newest version" drrepo init --insecure-kdf \
+    --kdf-memlimit 8K --kdf-opslimit 1
+dr_check "the new repository is format 4" \
+    test "$(od -An -tu4 -j8 -N4 "$REPO/config" | tr -d ' ')" = 4
+dr_expect_success "copy the version 3 repository's snapshots into it" \
+    "$DRREPO" -r "$T/repo3" copy --to "$REPO" --to-password-file "$T/tpw"
+for p in $(find "$REPO/data" "$REPO/tree" -type f); do
+    dr_check "moved: $p is named by the SHA-256 of its bytes" \
+        test "$(sha256sum "$p" | cut -d' ' -f1)" = "$(basename "$p")"
+done
+dr_expect_success "moved: check --read-data passes" drrepo check --read-data
+dr_expect_success "moved: restore" drrepo restore latest --target "$T/rmoved"
+dr_check "moved: the restore is src" dr_same_tree "$T/src" "$T/rmoved$T/src"
 dr_done
