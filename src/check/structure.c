@@ -367,26 +367,20 @@ int dr_check_count_indexed_cb(void *arg, const struct dr_id *id, const struct dr
     return 0;
 }
 
-static int id_cmp(const void *a, const void *b)
-{
-    return dr_id_cmp(a, b);
-}
-
 static int entry_cmp(const void *a, const void *b)
 {
     return dr_id_cmp(&((const struct dr_pack_entry *)a)->id,
                      &((const struct dr_pack_entry *)b)->id);
 }
 
-/* Notes the ids ok[0..n) of pack p that its header and the index agree on: their number, and
- * when it falls short of the index entries that place a blob in p (counted before), the ids
- * themselves in the workset's set, so that dr_check_unconfirmed_cb can name the others. A
- * healthy pack puts nothing in the set: a set of every blob, filled in random order, cost more
- * than the rest of the structure pass (every insert dirties a page of a B-tree that grows with
- * the repository). */
+/* Notes the ids ok[0..n) of pack p that its header and the index agree on, in id order (the
+ * header's entries are looked up sorted): their number, and when it falls short of the index
+ * entries that place a blob in p (counted before), the ids themselves in the workset's set, so
+ * that dr_check_unconfirmed_cb can name the others. A healthy pack puts nothing in the set: a
+ * set of every blob, filled in random order, cost more than the rest of the structure pass
+ * (every insert dirties a page of a B-tree that grows with the repository). */
 static int note_confirmed(struct chk *c, struct pack_sum *p, struct dr_id *ok, size_t n)
 {
-    qsort(ok, n, sizeof(*ok), id_cmp);
     size_t u = 0;
     for (size_t k = 0; k < n; k++) {
         if (u == 0 || !dr_id_eq(&ok[u - 1], &ok[k])) { /* a header may repeat an id */
