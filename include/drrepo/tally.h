@@ -4,9 +4,8 @@
  * Why not a workset map (workset.h): adding to a counter kept in a B-tree keyed by id reads and
  * rewrites a page at a random place for every addition; once the tree outgrows the caches, each
  * addition costs a page write, and a check's recount makes tens of millions of them. A tally
- * appends: additions are gathered in a buffer of DR_TALLY_RUN records, which is sorted (equal
- * ids summed) and written as one run to a scratch file when full; reading merges the runs. The
- * disk it takes is 40 bytes per addition at most, written once and read once, in order.
+ * appends: it is a sorter (sorter.h) of ids with a count, equal ids summed, so the disk it takes
+ * is 40 bytes per addition at most, written once and read once, in order.
  *
  * The scratch file is created in the directory given (a workset's: see dr_workset_path) and
  * unlinked at once, so nothing of it outlives the process. */
@@ -19,7 +18,7 @@
 
 struct dr_tally;
 
-/* Records per run (40 bytes each, in memory and on disk). */
+/* Records per run (40 bytes each, in memory and on disk): a sorter's run. */
 #define DR_TALLY_RUN (1u << 18)
 
 /* Creates a tally whose scratch file is in dir. Errors: DR_EIO, DR_ENOSPC. */

@@ -1,13 +1,14 @@
 /* check.c: integrity checks (see check.h).
  *
  * Working sets live in a private workset (workset.h: a set and a map in an LMDB environment of
- * the check's own) and the recount in a tally (tally.h: sorted runs on a scratch file), never
- * in RAM proportional to the number of blobs; only per-pack sums are kept in memory (packs are
- * ~16 MiB each). Of the shared index the check takes a read
- * transaction, which blocks no writer, and short write transactions that record when packs
- * were verified: a `check --read-data` of hours never holds the index's one writer lock, so
- * `snapshot` and every other command keep working beside it. The check never changes the
- * repository.
+ * the check's own), the pack headers' entries in a sorter and the recount in a tally (sorter.h,
+ * tally.h: sorted runs on a scratch file), never in RAM proportional to the number of blobs;
+ * only per-pack sums are kept in memory (packs are ~16 MiB each). Both meet the index in id
+ * order, in one walk of it each, instead of a lookup per blob at a random place. Of the shared
+ * index the check takes a read transaction, which blocks no writer, and short write transactions
+ * that record when packs were verified: a `check --read-data` of hours never holds the index's one
+ * writer lock, so `snapshot` and every other command keep working beside it. The check never
+ * changes the repository.
  *
  * This file holds the report and runs the passes: structure.c (config, keys, layout, pack
  * headers), refs.c (the walks of the snapshots) and read_data.c (--read-data). */
@@ -196,13 +197,13 @@ int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_che
     }
     rc = dr_index_pack_foreach(c.txn, dr_check_index_pack_cb, &c);
     if (rc >= 0) {
-        rc = dr_index_blob_foreach(c.txn, dr_check_count_indexed_cb, &c);
-    }
-    if (rc >= 0) {
         rc = dr_check_headers(&c);
     }
     if (rc >= 0) {
-        rc = dr_index_blob_foreach(c.txn, dr_check_unconfirmed_cb, &c);
+        rc = dr_index_blob_foreach(c.txn, dr_check_index_cb, &c);
+    }
+    if (rc >= 0) {
+        rc = dr_check_headers_rest(&c);
     }
     if (rc >= 0) {
         rc = dr_check_recount(&c, &ids);
@@ -254,7 +255,9 @@ int dr_check_run(struct dr_repo *r, const struct dr_check_opts *o, struct dr_che
     }
     dr_index_abort(c.txn);
 out:
-    dr_tally_close(c.tally); /* before the workset: its file is in the workset's directory */
+    /* before the workset: their files are in the workset's directory */
+    dr_sorter_close(c.hdrs);
+    dr_tally_close(c.tally);
     dr_workset_close(c.ws);
     rep->st.duration_ns = dr_mono_ns() - start;
     for (size_t i = 0; i < c.npacks; i++) {

@@ -6,6 +6,7 @@
 #include "drrepo/check.h"
 #include "drrepo/index.h"
 #include "drrepo/repo.h"
+#include "drrepo/sorter.h"
 #include "drrepo/tally.h"
 #include "drrepo/workset.h"
 
@@ -24,8 +25,6 @@ struct pack_sum {
     uint64_t total_clen; /* sum of the header's record lengths */
     uint64_t total_ulen; /* sum of the header's plaintext lengths */
     uint64_t live;       /* recounted: clen of indexed records that snapshots reach */
-    uint64_t indexed;    /* index entries that place a blob in this pack */
-    uint64_t confirmed;  /* of those, the ones the header agrees with (distinct ids) */
     int64_t verified_ns;
 };
 
@@ -43,6 +42,7 @@ struct chk {
     bool sorted;
     const struct dr_id *snap; /* snapshot being walked */
     char snaphex[9];
+    struct dr_sorter *hdrs; /* the pack headers' entries, met with the index in id order */
     struct dr_tally *tally; /* the recount (refs.c), read in id order by dr_check_refs_cb */
     uint32_t step;          /* the recount's */
     struct dr_id tally_id;  /* the tally's next id and sum, when tally_more is 1 */
@@ -79,9 +79,12 @@ DR_MUST_CHECK int dr_check_config(struct chk *c);
 DR_MUST_CHECK int dr_check_keys(struct chk *c);
 int dr_check_layout_cb(void *arg, const char *name, uint64_t size);
 int dr_check_index_pack_cb(void *arg, const struct dr_id *id, const struct dr_index_pack *ip);
-int dr_check_count_indexed_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b);
+/* Reads every pack header into c->hdrs; dr_check_index_cb then meets them with the index in id
+ * order (dr_index_blob_foreach), and _rest reports the entries beyond the index's last id and
+ * closes c->hdrs. */
 DR_MUST_CHECK int dr_check_headers(struct chk *c);
-int dr_check_unconfirmed_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b);
+int dr_check_index_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b);
+DR_MUST_CHECK int dr_check_headers_rest(struct chk *c);
 void dr_check_note_copy_damage(struct chk *c);
 void dr_check_report_copies(struct chk *c, bool recount_complete);
 

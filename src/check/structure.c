@@ -356,51 +356,21 @@ void dr_check_note_copy_damage(struct chk *c)
     }
 }
 
-int dr_check_count_indexed_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
-{
-    (void)id;
-    struct chk *c = arg;
-    struct pack_sum *p = dr_check_pack_find(c, &b->pack);
-    if (p) {
-        p->indexed++;
-    }
-    return 0;
-}
+/* A pack header's entry on its way to meet the index in id order (the id is the sorter's key). */
+struct hdr_rec {
+    uint32_t pack; /* index into c->packs */
+    uint32_t offset, clen, ulen;
+    uint8_t type;
+};
 
-static int entry_cmp(const void *a, const void *b)
-{
-    return dr_id_cmp(&((const struct dr_pack_entry *)a)->id,
-                     &((const struct dr_pack_entry *)b)->id);
-}
-
-/* Notes the ids ok[0..n) of pack p that its header and the index agree on, in id order (the
- * header's entries are looked up sorted): their number, and when it falls short of the index
- * entries that place a blob in p (counted before), the ids themselves in the workset's set, so
- * that dr_check_unconfirmed_cb can name the others. A healthy pack puts nothing in the set: a
- * set of every blob, filled in random order, cost more than the rest of the structure pass
- * (every insert dirties a page of a B-tree that grows with the repository). */
-static int note_confirmed(struct chk *c, struct pack_sum *p, struct dr_id *ok, size_t n)
-{
-    size_t u = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (u == 0 || !dr_id_eq(&ok[u - 1], &ok[k])) { /* a header may repeat an id */
-            ok[u++] = ok[k];
-        }
-    }
-    p->confirmed = u;
-    int rc = 0;
-    for (size_t k = 0; rc >= 0 && p->confirmed != p->indexed && k < u; k++) {
-        rc = dr_workset_set_add(c->ws, &ok[k]);
-    }
-    return rc < 0 ? rc : 0;
-}
-
-/* Reads each pack's header and compares it with the index entry by entry. Index entries that
- * a header confirms are counted per pack (note_confirmed); those left over are claims no pack
- * backs. */
+/* Reads each pack's header: sums per pack, and every entry into a sorter, which dr_check_index_cb
+ * meets with the index in id order. A lookup per entry instead read the index at a random place
+ * each time: at 10^7 blobs it was most of the check's time, and mapped all of the index's pages
+ * into the process (docs/PERFORMANCE.md). */
 int dr_check_headers(struct chk *c)
 {
-    int rc = dr_workset_set_clear(c->ws);
+    int rc =
+        dr_sorter_open(dr_workset_path(c->ws), "headers", sizeof(struct hdr_rec), NULL, &c->hdrs);
     for (size_t i = 0; rc >= 0 && i < c->npacks; i++) {
         struct pack_sum *p = &c->packs[i];
         if (!p->in_repo && !p->in_copy) {
@@ -415,87 +385,103 @@ int dr_check_headers(struct chk *c)
         struct dr_pack_entry *e = NULL;
         size_t n = 0;
         rc = read_headers(c, p, obj, &e, &n);
-        if (rc < 0) {
-            free(obj);
-            return rc;
+        if (rc > 0) {
+            p->header_ok = true;
+            if (!p->in_index) {
+                dr_check_problem(c->rep, DR_PROB_INDEX, obj,
+                                 "is not in the index (run 'drrepo repair index')");
+            }
+            rc = 0;
         }
-        if (rc == 0) {
-            free(obj);
-            continue;
-        }
-        p->header_ok = true;
-        if (!p->in_index) {
-            dr_check_problem(c->rep, DR_PROB_INDEX, obj,
-                             "is not in the index (run 'drrepo repair index')");
-        }
-        /* looked up in id order: each lookup then descends where the one before did, and the
-         * index's pages are met in order instead of at random (check at 10^7 blobs) */
-        qsort(e, n, sizeof(*e), entry_cmp);
-        struct dr_id *ok = dr_xmalloc((n ? n : 1) * sizeof(*ok));
-        size_t nok = 0;
         for (size_t k = 0; rc >= 0 && k < n; k++) {
             p->total_clen += e[k].clen;
             p->total_ulen += e[k].ulen;
-            struct dr_index_blob b;
-            int brc = dr_index_blob_get(c->txn, &e[k].id, &b);
-            if (brc == DR_ENOENT) {
-                dr_error_clear();
-                if (p->in_index) {
-                    char h[DR_ID_HEX_LEN + 1];
-                    dr_check_problem(
-                        c->rep, DR_PROB_INDEX, obj,
-                        "holds blob %s, which the index does not know (run 'drrepo repair "
-                        "index')",
-                        hex(&e[k].id, h));
-                }
-                continue;
-            }
-            if (brc < 0) {
-                rc = brc;
-                break;
-            }
-            if (!dr_id_eq(&b.pack, &p->id)) {
-                continue; /* a duplicate: the index uses another copy */
-            }
-            if (b.offset != e[k].offset || b.clen != e[k].clen || b.ulen != e[k].ulen ||
-                b.type != e[k].type) {
-                char h[DR_ID_HEX_LEN + 1];
-                dr_check_problem(
-                    c->rep, DR_PROB_INDEX, obj,
-                    "blob %s: the index says offset %u length %u, the pack header says "
-                    "offset %u length %u (run 'drrepo repair index')",
-                    hex(&e[k].id, h), b.offset, b.clen, e[k].offset, e[k].clen);
-                continue;
-            }
-            ok[nok++] = e[k].id;
+            struct hdr_rec h;
+            memset(&h, 0, sizeof(h)); /* the padding too: it goes to the scratch file */
+            h.pack = (uint32_t)i;
+            h.offset = e[k].offset;
+            h.clen = e[k].clen;
+            h.ulen = e[k].ulen;
+            h.type = e[k].type;
+            rc = dr_sorter_add(c->hdrs, &e[k].id, &h);
         }
-        if (rc >= 0) {
-            rc = note_confirmed(c, p, ok, nok);
-        }
-        free(ok);
         free(e);
         free(obj);
     }
     return rc < 0 ? rc : 0;
 }
 
-int dr_check_unconfirmed_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
+/* Takes the header entries of ids below id (all of them without id): blobs that packs hold and
+ * the index does not know. A pack the index lacks altogether was reported as such. */
+static int unknown_before(struct chk *c, const struct dr_id *id)
 {
-    struct chk *c = arg;
-    struct pack_sum *p = dr_check_pack_find(c, &b->pack);
-    if (p && (p->missing || !p->header_ok)) {
-        return 0; /* reported with the pack */
-    }
-    if (p && p->confirmed == p->indexed) {
-        return 0; /* the header confirmed every entry that places a blob in p */
-    }
-    if (p) {
-        int rc = dr_workset_set_has(c->ws, id); /* p's confirmed ids (note_confirmed) */
-        if (rc != 0) {
-            return rc < 0 ? rc : 0;
+    struct dr_id hid;
+    int rc;
+    while ((rc = dr_sorter_peek(c->hdrs, &hid)) > 0 && (!id || dr_id_cmp(&hid, id) < 0)) {
+        struct hdr_rec h;
+        rc = dr_sorter_next(c->hdrs, &hid, &h);
+        if (rc < 0) {
+            return rc;
+        }
+        const struct pack_sum *p = &c->packs[h.pack];
+        if (p->in_index) {
+            char hx[DR_ID_HEX_LEN + 1];
+            char *obj = dr_layout_pack_name(p->type, &p->id);
+            dr_check_problem(c->rep, DR_PROB_INDEX, obj,
+                             "holds blob %s, which the index does not know (run 'drrepo repair "
+                             "index')",
+                             hex(&hid, hx));
+            free(obj);
         }
     }
+    return rc < 0 ? rc : 0;
+}
+
+/* Meets an index entry with the header entries of its id: one of them must be in the pack the
+ * index names, with the same place and lengths. Entries of the id in other packs are duplicates
+ * (the index uses one copy). A pack that is missing or whose header does not read was reported
+ * with the pack. */
+int dr_check_index_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
+{
+    struct chk *c = arg;
+    int rc = unknown_before(c, id);
+    if (rc < 0) {
+        return rc;
+    }
+    struct pack_sum *p = dr_check_pack_find(c, &b->pack);
+    uint32_t want = p ? (uint32_t)(p - c->packs) : UINT32_MAX;
+    bool agree = false, in_pack = false;
+    struct hdr_rec other = {0}; /* the pack's entry that disagrees */
+    struct dr_id hid;
+    while ((rc = dr_sorter_peek(c->hdrs, &hid)) > 0 && dr_id_eq(&hid, id)) {
+        struct hdr_rec h;
+        rc = dr_sorter_next(c->hdrs, &hid, &h);
+        if (rc < 0) {
+            return rc;
+        }
+        if (h.pack != want) {
+            continue;
+        }
+        if (h.offset == b->offset && h.clen == b->clen && h.ulen == b->ulen && h.type == b->type) {
+            agree = true;
+        } else {
+            in_pack = true;
+            other = h;
+        }
+    }
+    if (rc < 0 || agree || (p && (p->missing || !p->header_ok))) {
+        return rc < 0 ? rc : 0;
+    }
     char h[DR_ID_HEX_LEN + 1], ph[DR_ID_HEX_LEN + 1];
+    if (in_pack) {
+        char *obj = dr_layout_pack_name(p->type, &p->id);
+        dr_check_problem(c->rep, DR_PROB_INDEX, obj,
+                         "blob %s: the index says offset %u length %u, the pack header says "
+                         "offset %u length %u (run 'drrepo repair index')",
+                         hex(id, h), b->offset, b->clen, other.offset, other.clen);
+        free(obj);
+        return 0;
+    }
     char *obj = dr_xasprintf("blob %s", hex(id, h));
     dr_check_problem(
         c->rep, DR_PROB_INDEX, obj,
@@ -504,4 +490,12 @@ int dr_check_unconfirmed_cb(void *arg, const struct dr_id *id, const struct dr_i
         hex(&b->pack, ph));
     free(obj);
     return 0;
+}
+
+int dr_check_headers_rest(struct chk *c)
+{
+    int rc = unknown_before(c, NULL);
+    dr_sorter_close(c->hdrs);
+    c->hdrs = NULL;
+    return rc;
 }

@@ -6,7 +6,9 @@
  * in the damaged record, not the intact files; a data pack that is gone is reported as a missing
  * pack by name, with every file of the snapshot affected; with packs streamed through a window
  * smaller than their records by three workers, a clean check and the flipped byte's report
- * are the same, and the gets and bytes fetched are counted. */
+ * are the same, and the gets and bytes fetched are counted; an index that disagrees with the pack
+ * headers (a record's offset changed, a blob's entry gone, an entry for a blob no pack holds, an
+ * entry that names the wrong pack) gets each disagreement reported once, naming the blob. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -207,6 +209,74 @@ static void test_missing_pack(void **state)
     dr_check_report_release(&rep);
 }
 
+/* The first problem of kind DR_PROB_INDEX whose message holds both strings, or NULL. */
+static const struct dr_problem *index_problem(const struct dr_check_report *rep, const char *a,
+                                              const char *b)
+{
+    const struct dr_problem *found = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < rep->nproblems; i++) {
+        const struct dr_problem *p = &rep->problems[i];
+        const char *text = p->message ? p->message : "";
+        if (p->kind == DR_PROB_INDEX && (strstr(text, a) || strstr(p->object, a)) &&
+            (strstr(text, b) || strstr(p->object, b))) {
+            found = found ? found : p;
+            n++;
+        }
+    }
+    assert_true(n <= 1); /* each disagreement once */
+    return found;
+}
+
+static void test_index_disagrees(void **state)
+{
+    struct env *e = *state;
+    struct dr_snapshot s;
+    struct dr_node a = {0}, b = {0}, c = {0};
+    dr_snapshot_init(&s);
+    assert_int_equal(dr_repo_snapshot_load(e->r, &e->snap, &s), 0);
+    assert_int_equal(dr_repo_find_node(e->r, &s, "a", &a), 0);
+    assert_int_equal(dr_repo_find_node(e->r, &s, "b", &b), 0);
+    assert_int_equal(dr_repo_find_node(e->r, &s, "sub/c", &c), 0);
+    struct dr_index_txn *txn = NULL;
+    struct dr_index_blob ib;
+    assert_int_equal(dr_index_begin(dr_repo_index(e->r), true, &txn), 0);
+    /* a's first chunk: the index's offset is one off */
+    assert_int_equal(dr_index_blob_get(txn, &a.chunks[0], &ib), 0);
+    ib.offset++;
+    assert_int_equal(dr_index_blob_put(txn, &a.chunks[0], &ib), 0);
+    /* b's chunk: gone from the index */
+    assert_int_equal(dr_index_blob_del(txn, &b.chunks[0]), 0);
+    /* a blob no pack holds, placed in the data pack */
+    struct dr_id ghost;
+    memset(&ghost, 0xee, sizeof(ghost));
+    assert_int_equal(dr_index_blob_put(txn, &ghost, &ib), 0);
+    /* c's first chunk placed in a pack that is not in the repository */
+    assert_int_equal(dr_index_blob_get(txn, &c.chunks[0], &ib), 0);
+    memset(&ib.pack, 0x11, sizeof(ib.pack));
+    assert_int_equal(dr_index_blob_put(txn, &c.chunks[0], &ib), 0);
+    assert_int_equal(dr_index_commit(txn), 0);
+
+    struct dr_check_report rep;
+    run_check(e, false, &rep);
+    print_report(&rep);
+    char h[DR_ID_HEX_LEN + 1];
+    assert_non_null(index_problem(&rep, dr_id_hex(&a.chunks[0], h), "the pack header says"));
+    assert_non_null(index_problem(&rep, dr_id_hex(&b.chunks[0], h), "the index does not know"));
+    assert_non_null(index_problem(&rep, dr_id_hex(&ghost, h), "does not contain it"));
+    assert_non_null(index_problem(&rep, dr_id_hex(&c.chunks[0], h), "does not contain it"));
+    /* c's chunk is in the data pack, which the index then does not name for it: not "unknown" */
+    assert_null(index_problem(&rep, dr_id_hex(&c.chunks[0], h), "the index does not know"));
+    /* the record a's index entry should name is neither unknown nor misplaced */
+    assert_null(index_problem(&rep, dr_id_hex(&a.chunks[0], h), "the index does not know"));
+    assert_null(index_problem(&rep, dr_id_hex(&a.chunks[0], h), "does not contain it"));
+    dr_check_report_release(&rep);
+    dr_node_release(&a);
+    dr_node_release(&b);
+    dr_node_release(&c);
+    dr_snapshot_release(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +284,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flipped_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_pack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_disagrees, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
