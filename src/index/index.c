@@ -422,42 +422,12 @@ out:
     return rc;
 }
 
-/* Where this process mapped the data file of the index in dir: its whole map, from
- * /proc/self/maps; -1 when not found. LMDB does not say: mdb_env_info's address is the one asked
- * for with MDB_FIXEDMAP, else NULL, and the damage guard registered with it covered [0, map
- * size) instead of the map, taking a NULL dereference anywhere for index damage. */
-static int map_of(const char *dir, void **out_map, size_t *out_len)
-{
-    char *file = dr_fs_join(dir, "data.mdb");
-    char *real = realpath(file, NULL);
-    free(file);
-    FILE *fp = real ? fopen("/proc/self/maps", "r") : NULL;
-    int rc = -1;
-    char line[4352];
-    while (fp && rc < 0 && fgets(line, sizeof(line), fp)) {
-        unsigned long lo, hi;
-        int path_at = 0;
-        line[strcspn(line, "\n")] = '\0';
-        /* start-end perms offset dev inode path */
-        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &path_at) >= 2 && path_at > 0 &&
-            strcmp(line + path_at, real) == 0) {
-            *out_map = (void *)lo;
-            *out_len = hi - lo;
-            rc = 0;
-        }
-    }
-    if (fp) {
-        fclose(fp);
-    }
-    free(real);
-    return rc;
-}
-
 int dr_index_open(const char *dir, struct dr_index **out)
 {
     struct dr_index *idx = dr_xcalloc(1, sizeof(*idx));
     idx->dir = dr_xstrdup(dir);
     idx->guard = -1;
+    idx->resident = -1;
     int rc = dr_fs_mkdir_p(dir, 0700);
     if (rc < 0) {
         rc = rc == DR_ENOSPC ? rc : DR_EIO;
@@ -493,8 +463,9 @@ int dr_index_open(const char *dir, struct dr_index **out)
     }
     void *map;
     size_t maplen;
-    if (map_of(dir, &map, &maplen) == 0) {
+    if (dr_index_map_of(dir, &map, &maplen) == 0) {
         idx->guard = dr_index_guard_register(dir, map, maplen);
+        idx->resident = dr_index_resident_register(map, maplen);
     }
     rc = dr_index_verify_if_changed(idx, false);
     if (rc < 0) {
@@ -525,6 +496,8 @@ void dr_index_close(struct dr_index *idx)
     if (!idx) {
         return;
     }
+    /* before the map goes: a shed on another thread must never advise a range reused since */
+    dr_index_resident_unregister(idx->resident);
     if (idx->env) {
         mdb_env_close(idx->env);
     }

@@ -21,6 +21,7 @@
 #include "drrepo/fs.h"
 #include "drrepo/mem.h"
 #include "drrepo/proc.h"
+#include "index_int.h"
 
 #define WS_PREFIX "work."
 /* Address space only: the file grows as pages are used. */
@@ -35,6 +36,7 @@ struct dr_workset {
     char *dir;
     unsigned writes;           /* since the last commit */
     bool iterating;            /* inside dr_workset_map_foreach */
+    int resident;              /* slot of the map's bound (resident.c), -1 when unbounded */
     struct dr_error_saved err; /* first error; code 0 while healthy */
 };
 
@@ -158,6 +160,7 @@ int dr_workset_open(const char *dir, struct dr_workset **out)
     }
     stale_sweep(dir);
     struct dr_workset *ws = dr_xcalloc(1, sizeof(*ws));
+    ws->resident = -1;
     ws->dir = dr_xasprintf("%s/" WS_PREFIX "%ld.XXXXXX", dir, (long)getpid());
     if (!mkdtemp(ws->dir)) {
         rc = dr_error_errno(errno == ENOSPC ? DR_ENOSPC : DR_EIO,
@@ -183,6 +186,11 @@ int dr_workset_open(const char *dir, struct dr_workset **out)
     if (mrc) {
         rc = ws_err(ws, mrc, "mdb_env_open");
         goto out;
+    }
+    void *map;
+    size_t maplen;
+    if (dr_index_map_of(ws->dir, &map, &maplen) == 0) {
+        ws->resident = dr_index_resident_register(map, maplen);
     }
     rc = begin(ws);
     static const char *const names[WS_NDB] = {[WS_SET] = "set", [WS_MAP] = "map"};
@@ -212,6 +220,7 @@ void dr_workset_close(struct dr_workset *ws)
     if (ws->txn) {
         mdb_txn_abort(ws->txn);
     }
+    dr_index_resident_unregister(ws->resident); /* before the map goes (as dr_index_close) */
     if (ws->env) {
         mdb_env_close(ws->env);
     }
@@ -250,6 +259,7 @@ int dr_workset_set_add(struct dr_workset *ws, const struct dr_id *id)
     MDB_val k = {.mv_size = DR_ID_LEN, .mv_data = (void *)id->b};
     MDB_val v = {.mv_size = 0, .mv_data = NULL};
     int mrc = mdb_put(ws->txn, ws->dbi[WS_SET], &k, &v, MDB_NOOVERWRITE);
+    dr_index_resident_tick();
     if (mrc == MDB_KEYEXIST) {
         return 0;
     }
@@ -269,6 +279,7 @@ int dr_workset_set_has(struct dr_workset *ws, const struct dr_id *id)
     MDB_val k = {.mv_size = DR_ID_LEN, .mv_data = (void *)id->b};
     MDB_val v;
     int mrc = mdb_get(ws->txn, ws->dbi[WS_SET], &k, &v);
+    dr_index_resident_tick();
     if (mrc == MDB_NOTFOUND) {
         return 0;
     }
@@ -293,6 +304,7 @@ int dr_workset_map_put(struct dr_workset *ws, const struct dr_id *id, const void
     MDB_val k = {.mv_size = DR_ID_LEN, .mv_data = (void *)id->b};
     MDB_val v = {.mv_size = len, .mv_data = (void *)val};
     int mrc = mdb_put(ws->txn, ws->dbi[WS_MAP], &k, &v, 0);
+    dr_index_resident_tick();
     if (mrc) {
         return ws_err(ws, mrc, "mdb_put");
     }
@@ -308,6 +320,7 @@ int dr_workset_map_get(struct dr_workset *ws, const struct dr_id *id, void *val,
     MDB_val k = {.mv_size = DR_ID_LEN, .mv_data = (void *)id->b};
     MDB_val v;
     int mrc = mdb_get(ws->txn, ws->dbi[WS_MAP], &k, &v);
+    dr_index_resident_tick();
     if (mrc == MDB_NOTFOUND) {
         /* no error set: absence is the common answer in a walk (every id met the first time),
          * and a message per miss cost a quarter of check's recount at 10^7 blobs */
@@ -328,6 +341,7 @@ int dr_workset_map_del(struct dr_workset *ws, const struct dr_id *id)
     }
     MDB_val k = {.mv_size = DR_ID_LEN, .mv_data = (void *)id->b};
     int mrc = mdb_del(ws->txn, ws->dbi[WS_MAP], &k, NULL);
+    dr_index_resident_tick();
     if (mrc == MDB_NOTFOUND) {
         return 0;
     }
@@ -356,6 +370,7 @@ int dr_workset_map_foreach(struct dr_workset *ws, dr_workset_cb cb, void *arg)
     ws->iterating = true;
     MDB_val k, v;
     while ((mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+        dr_index_resident_tick();
         if (k.mv_size != DR_ID_LEN) {
             rc =
                 dr_errorf(DR_EINTERNAL, "working set '%s': a key of %zu bytes", ws->dir, k.mv_size);

@@ -9,7 +9,9 @@
  * counts; a read txn renewed and used from another thread; sticky-failed write txns; a failed
  * commit (fault point index.commit) writing nothing; damaged data.mdb files (bad meta pages,
  * truncation, zeroed leaf page, bad record length, newer schema); 100,000 blob inserts and
- * lookups (time printed, not asserted). */
+ * lookups (time printed, not asserted); the bound on mapped pages (resident.c): a shed unmaps
+ * the pages a walk mapped in, every record reads back the same after it, and reads past a
+ * lowered bound shed by themselves while below the bound they do not. */
 #include "drrepo/index.h"
 
 #include <fcntl.h>
@@ -26,6 +28,7 @@
 
 #include <cmocka.h>
 
+#include "../../../src/index/index_int.h"
 #include "drrepo/error.h"
 #include "drrepo/pack.h"
 #include "drrepo/util.h"
@@ -478,6 +481,87 @@ static void test_foreach(void **state)
     assert_int_equal(w.sum, 20);
     /* the callback's error did not fail the txn */
     assert_int_equal(dr_index_commit(t), 0);
+}
+
+/* The process's resident file-backed pages (statm's third field), in pages. */
+static unsigned long mapped_pages(void)
+{
+    unsigned long size = 0, resident = 0, shared = 0;
+    FILE *fp = fopen("/proc/self/statm", "r");
+    assert_non_null(fp);
+    assert_int_equal(fscanf(fp, "%lu %lu %lu", &size, &resident, &shared), 3);
+    fclose(fp);
+    return shared;
+}
+
+struct resident_walk {
+    uint32_t n;
+    bool bad;
+};
+
+static int resident_cb(void *arg, const struct dr_id *id, const struct dr_index_blob *b)
+{
+    struct resident_walk *w = arg;
+    uint32_t k;
+    memcpy(&k, id->b, sizeof(k));
+    w->bad |= b->clen != k + 1 || b->offset != k * 3;
+    w->n++;
+    return 0;
+}
+
+static void test_resident_bound(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 200000 };
+    struct dr_index_txn *t = begin(f, true);
+    for (uint32_t i = 0; i < N; i++) {
+        struct dr_id id;
+        memset(&id, 0, sizeof(id));
+        memcpy(id.b, &i, sizeof(i));
+        id.b[31] = 0x5a;
+        struct dr_index_blob b = {.clen = i + 1, .offset = i * 3};
+        assert_int_equal(dr_index_blob_put(t, &id, &b), 0);
+    }
+    assert_int_equal(dr_index_commit(t), 0);
+
+    /* a walk maps the pages in; a shed unmaps them; every record reads back the same */
+    t = begin(f, false);
+    struct resident_walk w = {0};
+    assert_int_equal(dr_index_blob_foreach(t, resident_cb, &w), 0);
+    assert_true(w.n == N && !w.bad);
+    unsigned long before = mapped_pages();
+    uint64_t sheds = dr_index_resident_sheds();
+    dr_index_resident_shed();
+    assert_int_equal(dr_index_resident_sheds(), sheds + 1);
+    unsigned long after = mapped_pages();
+    /* 200,000 records are several MiB of pages: most of them are gone */
+    assert_true(before > after + 256);
+    w = (struct resident_walk){0};
+    assert_int_equal(dr_index_blob_foreach(t, resident_cb, &w), 0);
+    assert_true(w.n == N && !w.bad);
+
+    /* below the bound, reads do not shed; past a lowered bound they do, and read the same */
+    uint64_t max = dr_index_resident_set_max(UINT64_MAX);
+    sheds = dr_index_resident_sheds();
+    w = (struct resident_walk){0};
+    assert_int_equal(dr_index_blob_foreach(t, resident_cb, &w), 0);
+    assert_int_equal(dr_index_resident_sheds(), sheds);
+    dr_index_resident_set_max(1);
+    w = (struct resident_walk){0};
+    assert_int_equal(dr_index_blob_foreach(t, resident_cb, &w), 0);
+    assert_true(w.n == N && !w.bad);
+    assert_true(dr_index_resident_sheds() > sheds);
+    for (uint32_t i = 0; i < N; i += 7) {
+        struct dr_id id;
+        memset(&id, 0, sizeof(id));
+        memcpy(id.b, &i, sizeof(i));
+        id.b[31] = 0x5a;
+        struct dr_index_blob b;
+        assert_int_equal(dr_index_blob_get(t, &id, &b), 0);
+        assert_true(b.clen == i + 1 && b.offset == i * 3);
+    }
+    dr_index_resident_set_max(max);
+    dr_index_abort(t);
 }
 
 /* ---- files cache, scratch, clear ------------------------------------------------------- */
@@ -1143,6 +1227,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pack_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snaps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resident_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clear_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_txn_other_thread, setup, teardown),
