@@ -1,0 +1,166 @@
+/* test_sorter.c: records sorted by id on a scratch file (src/index/sorter.c).
+ *
+ * Covers: a sorter without a combine function gives back every record, duplicates of an id
+ * included, each with its own payload, in id order, whether the records stayed in memory or
+ * went through several runs; peek names the id that next returns, and both say 0 after the
+ * last; a payload of an odd size comes back byte for byte; a payload over the maximum is
+ * refused; an addition after reading is refused. (The combining path is test_tally's.) */
+#include "drrepo/sorter.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "drrepo/error.h"
+#include "drrepo/mem.h"
+#include "fixture.h"
+
+static char *dir; /* dr_test_tmpdir (fixture.h) */
+
+static int setup(void **state)
+{
+    (void)state;
+    dir = dr_test_tmpdir();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    dr_test_rmtree(dir);
+    free(dir);
+    dir = NULL;
+    return 0;
+}
+
+/* Id number n in the first four bytes (big-endian: the sorter orders ids bytewise). */
+static void mkid(struct dr_id *id, uint32_t n)
+{
+    memset(id, 0xa5, sizeof(*id));
+    id->b[0] = (uint8_t)(n >> 24);
+    id->b[1] = (uint8_t)(n >> 16);
+    id->b[2] = (uint8_t)(n >> 8);
+    id->b[3] = (uint8_t)n;
+}
+
+static uint32_t idnum(const struct dr_id *id)
+{
+    return (uint32_t)id->b[0] << 24 | (uint32_t)id->b[1] << 16 | (uint32_t)id->b[2] << 8 | id->b[3];
+}
+
+/* A payload of the size check's header entries have. */
+struct pay {
+    uint32_t seq; /* the record's number in the order added */
+    uint32_t check;
+    uint8_t tail[12];
+};
+
+static void mkpay(struct pay *p, uint32_t seq)
+{
+    memset(p, 0, sizeof(*p));
+    p->seq = seq;
+    p->check = seq * 2654435761u;
+    for (size_t i = 0; i < sizeof(p->tail); i++) {
+        p->tail[i] = (uint8_t)(seq + i);
+    }
+}
+
+/* Adds n records of NIDS ids, scattered, each id several times with a payload of its own; reads
+ * them back and checks the order, that peek agrees with next, and that every record came back
+ * once with its payload. */
+#define NIDS 7919u
+static void roundtrip(uint32_t n)
+{
+    struct dr_sorter *s;
+    assert_int_equal(dr_sorter_open(dir, "test", sizeof(struct pay), NULL, &s), 0);
+    for (uint32_t k = 0; k < n; k++) {
+        struct dr_id id;
+        struct pay p;
+        mkid(&id, (uint32_t)((uint64_t)k * 104729u % NIDS));
+        mkpay(&p, k);
+        assert_int_equal(dr_sorter_add(s, &id, &p), 0);
+    }
+    uint8_t *seen = dr_xcalloc(n ? n : 1, 1);
+    uint32_t got = 0, last = 0;
+    struct dr_id id, peeked;
+    struct pay p;
+    int rc;
+    while ((rc = dr_sorter_peek(s, &peeked)) == 1) {
+        assert_int_equal(dr_sorter_next(s, &id, &p), 1);
+        assert_memory_equal(&id, &peeked, sizeof(id));
+        assert_true(idnum(&id) >= last); /* ids in order; equal ids one after another */
+        last = idnum(&id);
+        assert_true(p.seq < n);
+        assert_int_equal(seen[p.seq], 0); /* each record once */
+        seen[p.seq] = 1;
+        struct pay want;
+        mkpay(&want, p.seq);
+        assert_memory_equal(&p, &want, sizeof(p));
+        assert_int_equal(idnum(&id), (uint32_t)((uint64_t)p.seq * 104729u % NIDS));
+        got++;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(dr_sorter_next(s, &id, &p), 0);
+    assert_int_equal(got, n);
+    assert_int_equal(dr_sorter_add(s, &id, &p), DR_EUSAGE);
+    dr_error_clear();
+    dr_sorter_close(s);
+    free(seen);
+}
+
+static void test_in_memory(void **state)
+{
+    (void)state;
+    roundtrip(0);
+    roundtrip(1);
+    roundtrip(20000); /* every id about 2.5 times, one run, never written */
+}
+
+static void test_runs(void **state)
+{
+    (void)state;
+    /* a record is 32 + 20 bytes, padded to 56: three and a half runs */
+    uint32_t per_run = (uint32_t)(DR_SORTER_RUN_BYTES / 56);
+    roundtrip(3 * per_run + per_run / 2);
+}
+
+static void test_odd_payload(void **state)
+{
+    (void)state;
+    struct dr_sorter *s;
+    assert_int_equal(dr_sorter_open(dir, "test", 5, NULL, &s), 0);
+    struct dr_id a, b;
+    mkid(&a, 7);
+    mkid(&b, 3);
+    assert_int_equal(dr_sorter_add(s, &a, "abcde"), 0);
+    assert_int_equal(dr_sorter_add(s, &b, "vwxyz"), 0);
+    char out[6] = {0};
+    struct dr_id id;
+    assert_int_equal(dr_sorter_next(s, &id, out), 1);
+    assert_int_equal(idnum(&id), 3);
+    assert_string_equal(out, "vwxyz");
+    assert_int_equal(dr_sorter_next(s, &id, out), 1);
+    assert_int_equal(idnum(&id), 7);
+    assert_string_equal(out, "abcde");
+    assert_int_equal(dr_sorter_peek(s, &id), 0);
+    dr_sorter_close(s);
+    dr_sorter_close(NULL);
+
+    assert_int_equal(dr_sorter_open(dir, "test", DR_SORTER_PAYLOAD_MAX + 1, NULL, &s), DR_EUSAGE);
+    dr_error_clear();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_in_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_odd_payload, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
