@@ -146,6 +146,22 @@ uint32_t dr_test_refs(struct dr_repo *r, const struct dr_id *id)
     return b.refs;
 }
 
+void dr_test_numbered_id(struct dr_id *id, uint32_t n)
+{
+    for (size_t i = 0; i < sizeof(id->b); i++) {
+        id->b[i] = (uint8_t)(n * 31u + i * 7u);
+    }
+    id->b[0] = (uint8_t)(n >> 24);
+    id->b[1] = (uint8_t)(n >> 16);
+    id->b[2] = (uint8_t)(n >> 8);
+    id->b[3] = (uint8_t)n;
+}
+
+uint32_t dr_test_id_number(const struct dr_id *id)
+{
+    return (uint32_t)id->b[0] << 24 | (uint32_t)id->b[1] << 16 | (uint32_t)id->b[2] << 8 | id->b[3];
+}
+
 void dr_test_fill(uint8_t *out, size_t len, uint32_t seed)
 {
     uint32_t x = seed * 2654435761u + 1;

@@ -56,6 +56,12 @@ void dr_test_find_node(struct dr_repo *r, const struct dr_id *id, const char *pa
 /* The reference count the index of r holds for blob id (which must be there). */
 uint32_t dr_test_refs(struct dr_repo *r, const struct dr_id *id);
 
+/* Id number n, for tests of what orders ids: n big-endian in the first four bytes (ids order
+ * bytewise), then bytes derived from n, so that ids differ past their first bytes too. And the
+ * number back. */
+void dr_test_numbered_id(struct dr_id *id, uint32_t n);
+uint32_t dr_test_id_number(const struct dr_id *id);
+
 /* Writes file content of len bytes, derived from seed, into out (deterministic, and not
  * compressible to nothing). */
 void dr_test_fill(uint8_t *out, size_t len, uint32_t seed);

@@ -38,21 +38,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Id number n in the first four bytes (big-endian: the sorter orders ids bytewise). */
-static void mkid(struct dr_id *id, uint32_t n)
-{
-    memset(id, 0xa5, sizeof(*id));
-    id->b[0] = (uint8_t)(n >> 24);
-    id->b[1] = (uint8_t)(n >> 16);
-    id->b[2] = (uint8_t)(n >> 8);
-    id->b[3] = (uint8_t)n;
-}
-
-static uint32_t idnum(const struct dr_id *id)
-{
-    return (uint32_t)id->b[0] << 24 | (uint32_t)id->b[1] << 16 | (uint32_t)id->b[2] << 8 | id->b[3];
-}
-
 /* A payload of the size check's header entries have. */
 struct pay {
     uint32_t seq; /* the record's number in the order added */
@@ -81,7 +66,7 @@ static void roundtrip(uint32_t n)
     for (uint32_t k = 0; k < n; k++) {
         struct dr_id id;
         struct pay p;
-        mkid(&id, (uint32_t)((uint64_t)k * 104729u % NIDS));
+        dr_test_numbered_id(&id, (uint32_t)((uint64_t)k * 104729u % NIDS));
         mkpay(&p, k);
         assert_int_equal(dr_sorter_add(s, &id, &p), 0);
     }
@@ -93,15 +78,15 @@ static void roundtrip(uint32_t n)
     while ((rc = dr_sorter_peek(s, &peeked)) == 1) {
         assert_int_equal(dr_sorter_next(s, &id, &p), 1);
         assert_memory_equal(&id, &peeked, sizeof(id));
-        assert_true(idnum(&id) >= last); /* ids in order; equal ids one after another */
-        last = idnum(&id);
+        assert_true(dr_test_id_number(&id) >= last); /* ids in order; equal ids one after another */
+        last = dr_test_id_number(&id);
         assert_true(p.seq < n);
         assert_int_equal(seen[p.seq], 0); /* each record once */
         seen[p.seq] = 1;
         struct pay want;
         mkpay(&want, p.seq);
         assert_memory_equal(&p, &want, sizeof(p));
-        assert_int_equal(idnum(&id), (uint32_t)((uint64_t)p.seq * 104729u % NIDS));
+        assert_int_equal(dr_test_id_number(&id), (uint32_t)((uint64_t)p.seq * 104729u % NIDS));
         got++;
     }
     assert_int_equal(rc, 0);
@@ -135,17 +120,17 @@ static void test_odd_payload(void **state)
     struct dr_sorter *s;
     assert_int_equal(dr_sorter_open(dir, "test", 5, NULL, &s), 0);
     struct dr_id a, b;
-    mkid(&a, 7);
-    mkid(&b, 3);
+    dr_test_numbered_id(&a, 7);
+    dr_test_numbered_id(&b, 3);
     assert_int_equal(dr_sorter_add(s, &a, "abcde"), 0);
     assert_int_equal(dr_sorter_add(s, &b, "vwxyz"), 0);
     char out[6] = {0};
     struct dr_id id;
     assert_int_equal(dr_sorter_next(s, &id, out), 1);
-    assert_int_equal(idnum(&id), 3);
+    assert_int_equal(dr_test_id_number(&id), 3);
     assert_string_equal(out, "vwxyz");
     assert_int_equal(dr_sorter_next(s, &id, out), 1);
-    assert_int_equal(idnum(&id), 7);
+    assert_int_equal(dr_test_id_number(&id), 7);
     assert_string_equal(out, "abcde");
     assert_int_equal(dr_sorter_peek(s, &id), 0);
     dr_sorter_close(s);

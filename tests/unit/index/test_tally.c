@@ -40,24 +40,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Id number n: big-endian in the first bytes (the tally orders ids bytewise), then bytes that
- * differ from id to id. */
-static void mkid(struct dr_id *id, uint32_t n)
-{
-    for (size_t i = 0; i < sizeof(id->b); i++) {
-        id->b[i] = (uint8_t)(n * 31u + i * 7u);
-    }
-    id->b[0] = (uint8_t)(n >> 24);
-    id->b[1] = (uint8_t)(n >> 16);
-    id->b[2] = (uint8_t)(n >> 8);
-    id->b[3] = (uint8_t)n;
-}
-
-static uint32_t idnum(const struct dr_id *id)
-{
-    return (uint32_t)id->b[0] << 24 | (uint32_t)id->b[1] << 16 | (uint32_t)id->b[2] << 8 | id->b[3];
-}
-
 static size_t entries(const char *path)
 {
     DIR *d = opendir(path);
@@ -90,9 +72,9 @@ static void test_small(void **state)
     struct dr_tally *t;
     assert_int_equal(dr_tally_open(dir, &t), 0);
     struct dr_id a, b, c;
-    mkid(&a, 5);
-    mkid(&b, 2);
-    mkid(&c, 9);
+    dr_test_numbered_id(&a, 5);
+    dr_test_numbered_id(&b, 2);
+    dr_test_numbered_id(&c, 9);
     assert_int_equal(dr_tally_add(t, &a, 3), 0);
     assert_int_equal(dr_tally_add(t, &b, 1), 0);
     assert_int_equal(dr_tally_add(t, &c, 0), 0);
@@ -100,13 +82,13 @@ static void test_small(void **state)
     struct dr_id id;
     uint64_t sum;
     assert_int_equal(dr_tally_next(t, &id, &sum), 1);
-    assert_int_equal(idnum(&id), 2);
+    assert_int_equal(dr_test_id_number(&id), 2);
     assert_int_equal(sum, 1);
     assert_int_equal(dr_tally_next(t, &id, &sum), 1);
     assert_memory_equal(&id, &a, sizeof(a));
     assert_int_equal(sum, 7);
     assert_int_equal(dr_tally_next(t, &id, &sum), 1);
-    assert_int_equal(idnum(&id), 9);
+    assert_int_equal(dr_test_id_number(&id), 9);
     assert_int_equal(sum, 0);
     assert_int_equal(dr_tally_next(t, &id, &sum), 0);
     assert_int_equal(dr_tally_add(t, &a, 1), DR_EUSAGE);
@@ -128,7 +110,7 @@ static void test_runs(void **state)
     for (uint64_t k = 0; k < adds; k++) {
         uint32_t n = (uint32_t)(k * 7919u % NIDS);
         struct dr_id id;
-        mkid(&id, n);
+        dr_test_numbered_id(&id, n);
         assert_int_equal(dr_tally_add(t, &id, k % 3 + 1), 0);
         want[n] += k % 3 + 1;
     }
@@ -136,10 +118,10 @@ static void test_runs(void **state)
     uint64_t sum, seen = 0;
     int rc;
     while ((rc = dr_tally_next(t, &id, &sum)) == 1) {
-        uint32_t n = idnum(&id);
+        uint32_t n = dr_test_id_number(&id);
         assert_int_equal(n, seen); /* every id once, in increasing order */
         struct dr_id exp;
-        mkid(&exp, n);
+        dr_test_numbered_id(&exp, n);
         assert_memory_equal(&id, &exp, sizeof(exp));
         assert_int_equal(sum, want[n]);
         seen++;
