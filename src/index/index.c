@@ -463,9 +463,12 @@ int dr_index_open(const char *dir, struct dr_index **out)
     }
     void *map;
     size_t maplen;
+    mdb_filehandle_t fd;
     if (dr_index_map_of(dir, &map, &maplen) == 0) {
         idx->guard = dr_index_guard_register(dir, map, maplen);
-        idx->resident = dr_index_resident_register(map, maplen);
+        if (mdb_env_get_fd(idx->env, &fd) == 0) {
+            idx->resident = dr_index_resident_register(map, maplen, fd);
+        }
     }
     rc = dr_index_verify_if_changed(idx, false);
     if (rc < 0) {

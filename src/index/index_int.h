@@ -64,22 +64,25 @@ struct dr_index_txn {
 
 /* The bound on this process's mapped pages of the LMDB maps (resident.c): past it, every
  * registered map is unmapped (the pages stay in the page cache). */
-#define DR_INDEX_RESIDENT_MAX ((uint64_t)96 << 20)
+#define DR_INDEX_RESIDENT_MAX ((uint64_t)128 << 20)
 /* Where this process mapped the LMDB data file of dir: its whole map, from /proc/self/maps; -1
  * when not found. LMDB does not say: mdb_env_info's address is the one asked for with
  * MDB_FIXEDMAP, else NULL (a damage guard registered with it covered [0, map size) instead of
  * the map, taking a NULL dereference anywhere for index damage). */
 int dr_index_map_of(const char *dir, void **out_map, size_t *out_len);
-/* Registers an LMDB map (its address and size); the slot, or -1 when none is free. */
-int dr_index_resident_register(void *map, size_t len);
+/* Registers an LMDB map (its address and size, and the data file's descriptor, open while the
+ * map is registered); the slot, or -1 when none is free. */
+int dr_index_resident_register(void *map, size_t len, int fd);
 void dr_index_resident_unregister(int slot);
 /* Counts one LMDB call on this thread; every so many, sheds the maps if past the bound. */
 void dr_index_resident_tick(void);
-/* Unmaps every registered map now; how often that happened in this process; and a bound other
- * than DR_INDEX_RESIDENT_MAX, returning the one before (tests). */
+/* Unmaps every registered map whose file is not small now; how often that happened in this
+ * process; and a bound other than DR_INDEX_RESIDENT_MAX, and a size other than 32 MiB below
+ * which a map is kept, each returning the one before (tests). */
 void dr_index_resident_shed(void);
 uint64_t dr_index_resident_sheds(void);
 uint64_t dr_index_resident_set_max(uint64_t bytes);
+uint64_t dr_index_resident_set_keep(uint64_t bytes);
 
 /* Every LMDB call that reads pages runs inside LMDB(): the damage guard (guard.c) then knows
  * that a fault on this thread, even one with no usable address, came from the index. */

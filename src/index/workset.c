@@ -189,8 +189,9 @@ int dr_workset_open(const char *dir, struct dr_workset **out)
     }
     void *map;
     size_t maplen;
-    if (dr_index_map_of(ws->dir, &map, &maplen) == 0) {
-        ws->resident = dr_index_resident_register(map, maplen);
+    mdb_filehandle_t fd;
+    if (dr_index_map_of(ws->dir, &map, &maplen) == 0 && mdb_env_get_fd(ws->env, &fd) == 0) {
+        ws->resident = dr_index_resident_register(map, maplen, fd);
     }
     rc = begin(ws);
     static const char *const names[WS_NDB] = {[WS_SET] = "set", [WS_MAP] = "map"};

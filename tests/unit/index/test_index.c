@@ -9,9 +9,10 @@
  * counts; a read txn renewed and used from another thread; sticky-failed write txns; a failed
  * commit (fault point index.commit) writing nothing; damaged data.mdb files (bad meta pages,
  * truncation, zeroed leaf page, bad record length, newer schema); 100,000 blob inserts and
- * lookups (time printed, not asserted); the bound on mapped pages (resident.c): a shed unmaps
- * the pages a walk mapped in, every record reads back the same after it, and reads past a
- * lowered bound shed by themselves while below the bound they do not. */
+ * lookups (time printed, not asserted); the bound on mapped pages (resident.c): a shed leaves a
+ * small map mapped in, and of a large one (a lowered size) unmaps the pages a walk mapped in,
+ * every record reads back the same after it, and reads past a lowered bound shed by themselves
+ * while below the bound they do not. */
 #include "drrepo/index.h"
 
 #include <fcntl.h>
@@ -524,12 +525,20 @@ static void test_resident_bound(void **state)
     }
     assert_int_equal(dr_index_commit(t), 0);
 
-    /* a walk maps the pages in; a shed unmaps them; every record reads back the same */
+    /* a map whose file is small (this one, some MiB) stays mapped in through a shed */
     t = begin(f, false);
     struct resident_walk w = {0};
     assert_int_equal(dr_index_blob_foreach(t, resident_cb, &w), 0);
     assert_true(w.n == N && !w.bad);
     unsigned long before = mapped_pages();
+    dr_index_resident_shed();
+    assert_true(mapped_pages() + 64 > before);
+
+    /* as a large one: a walk maps the pages in; a shed unmaps them; every record reads back
+     * the same */
+    uint64_t keep = dr_index_resident_set_keep(0);
+    assert_int_equal(dr_index_blob_foreach(t, resident_cb, &w), 0);
+    before = mapped_pages();
     uint64_t sheds = dr_index_resident_sheds();
     dr_index_resident_shed();
     assert_int_equal(dr_index_resident_sheds(), sheds + 1);
@@ -561,6 +570,7 @@ static void test_resident_bound(void **state)
         assert_true(b.clen == i + 1 && b.offset == i * 3);
     }
     dr_index_resident_set_max(max);
+    dr_index_resident_set_keep(keep);
     dr_index_abort(t);
 }
 
