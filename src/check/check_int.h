@@ -44,7 +44,6 @@ struct chk {
     char snaphex[9];
     struct dr_sorter *hdrs; /* the pack headers' entries, met with the index in id order */
     struct dr_tally *tally; /* the recount (refs.c), read in id order by dr_check_refs_cb */
-    uint32_t step;          /* the recount's */
     struct dr_id tally_id;  /* the tally's next id and sum, when tally_more is 1 */
     uint64_t tally_sum;
     int tally_more;
@@ -95,19 +94,14 @@ struct snap_ids {
     size_t n, alloc;
 };
 
-/* The workset's map holds, per blob and tree of the recount's current closure, and per blob
- * and tree reported as damaged (refs.c): */
+/* The workset's map holds, per tree the recount read and per blob and tree reported as
+ * damaged (refs.c): */
 struct work {
-    uint32_t trefs; /* references as a tree: from trees of the closure, and as a root */
-    uint32_t crefs; /* references as a file's chunk from trees of the closure */
-    uint32_t since; /* the recount's step at which it entered the closure */
-    uint8_t flags;  /* W_* */
+    uint8_t flags; /* W_* */
 };
 #define W_DAMAGED 1u  /* missing, unreadable or damaged: pass 2 names the paths using it */
 #define W_REPORTED 2u /* reported already */
-#define W_TREE 4u     /* referenced as a tree while in the closure */
-#define W_UNREAD 8u   /* a tree that did not load when it entered: it added nothing */
-#define W_NAMED 16u   /* a tree whose named ids are in the tally (kept when it leaves) */
+#define W_NAMED 4u    /* a tree read by the recount: what it names is in the tally */
 /* Missing: all 0, and returns 0; else 1. */
 DR_MUST_CHECK int dr_check_work_get(struct chk *c, const struct dr_id *id, struct work *w);
 DR_MUST_CHECK int dr_check_work_set(struct chk *c, const struct dr_id *id, const struct work *w);

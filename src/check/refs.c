@@ -27,8 +27,8 @@
 #include "drrepo/repo.h"
 #include "drrepo/walk.h"
 
-/* The map's record: trefs u32, crefs u32, since u32, flags u8 (little-endian). */
-#define WORK_LEN 13
+/* The map's record: flags u8. */
+#define WORK_LEN 1
 
 int dr_check_work_get(struct chk *c, const struct dr_id *id, struct work *w)
 {
@@ -38,20 +38,14 @@ int dr_check_work_get(struct chk *c, const struct dr_id *id, struct work *w)
     if (rc <= 0) {
         return rc; /* 0: absent */
     }
-    w->trefs = dr_get_u32le(v);
-    w->crefs = dr_get_u32le(v + 4);
-    w->since = dr_get_u32le(v + 8);
-    w->flags = v[12];
+    w->flags = v[0];
     return 1;
 }
 
 int dr_check_work_set(struct chk *c, const struct dr_id *id, const struct work *w)
 {
     uint8_t v[WORK_LEN];
-    dr_put_u32le(v, w->trefs);
-    dr_put_u32le(v + 4, w->crefs);
-    dr_put_u32le(v + 8, w->since);
-    v[12] = w->flags;
+    v[0] = w->flags;
     return dr_workset_map_put(c->ws, id, v, sizeof(v));
 }
 
@@ -64,23 +58,18 @@ int dr_check_work_set(struct chk *c, const struct dr_id *id, const struct work *
  * distinct blobs: dr_node_refs_distinct).
  *
  * Walking every snapshot in full would find the set, but made the work of a check the sum of
- * the sizes of all snapshots, and every step a random update of a map that grows with the
- * repository; yet snapshots of one origin differ little from one to the next. The recount keeps
- * instead the closure of one snapshot at a time, with reference counts of its own in the
- * workset's map (struct work: references from the closure's trees, as a tree and as a file's
- * chunk), and moves from each snapshot to the next by adding the new root and removing the old:
- * a tree whose references rise from 0 is loaded and its entries added, one whose references fall
- * to 0 is loaded and its entries removed, and a tree both snapshots reach is not read at all.
- * The first time a tree is loaded, one is added to a tally (tally.h) for what each of its nodes
- * names, and the tree is marked so in the map (W_NAMED, the one entry kept once it leaves the
- * closure, so that the map grows with the trees of the repository, not its blobs); each snapshot's
- * root adds one too. The tally's sums are the counts the index must hold; it is met with the index
- * in id order (dr_check_refs_cb).
+ * the sizes of all snapshots; yet snapshots share almost all their trees. The recount walks each
+ * snapshot's trees but enters only those not read before: the first time a tree is read, one is
+ * added to a tally (tally.h) for what each of its nodes names, and the tree is marked read in
+ * the workset's map (W_NAMED), so that the map holds the trees of the repository, not its
+ * blobs, and every tree is read once. Each snapshot's root adds one too. The tally's sums are
+ * the counts the index must hold; it is met with the index in id order (dr_check_refs_cb), where
+ * the blobs are counted, each once.
  *
- * What full walks verified, this verifies: every tree that any snapshot reaches is loaded (when
- * it enters), every id that any snapshot reaches is in the tally and so met with the index, and
- * every reference is counted. Snapshots are taken in order of origin (host and paths) and time,
- * in which each differs least from the one before. */
+ * What full walks verified, this verifies: every tree that any snapshot reaches is loaded, every
+ * id that any snapshot reaches is in the tally and so met with the index, and every reference is
+ * counted. Snapshots are taken in order of origin (host and paths) and time, so that a damaged
+ * tree is reported with its path in the oldest snapshot of its origin that has it. */
 
 struct snap_ent {
     struct dr_id id, tree, origin;
@@ -95,54 +84,6 @@ static int snap_ent_cmp(const void *a, const void *b)
         d = x->time_ns < y->time_ns ? -1 : x->time_ns > y->time_ns;
     }
     return d ? d : dr_id_cmp(&x->id, &y->id);
-}
-
-/* Stores w after a change of its references from `was` (in the closure or not): an id that
- * enters notes the step, one that leaves counts its snapshots in the statistics and is dropped
- * from the map unless its flags must be kept. */
-static int work_update(struct chk *c, const struct dr_id *id, struct work *w, bool was)
-{
-    bool in = w->trefs + w->crefs > 0;
-    if (!was && in) {
-        w->since = c->step;
-    }
-    if (was && !in) {
-        uint32_t n = c->step - w->since;
-        if (w->flags & W_TREE) {
-            c->rep->st.trees += n;
-        } else {
-            c->rep->st.blobs += n;
-        }
-        w->flags &= (uint8_t)~W_TREE;
-        if (!(w->flags & (W_DAMAGED | W_REPORTED | W_UNREAD | W_NAMED))) {
-            return dr_workset_map_del(c->ws, id);
-        }
-    }
-    return dr_check_work_set(c, id, w);
-}
-
-/* A reference to a file's chunk is added (delta 1) or removed (-1). Whether the index has it is
- * found when the recount meets the index (dr_check_refs_cb): one lookup per blob in id order,
- * not one at a random place per entry into the closure. */
-static int ref_chunk(struct chk *c, const struct dr_id *id, int delta)
-{
-    struct work w;
-    int rc = dr_check_work_get(c, id, &w);
-    if (rc < 0) {
-        return rc;
-    }
-    bool was = w.trefs + w.crefs > 0;
-    if (delta < 0) {
-        if (w.crefs == 0) {
-            char h[DR_ID_HEX_LEN + 1];
-            return dr_errorf(DR_EINTERNAL, "check: blob %s removed more often than added",
-                             hex(id, h));
-        }
-        w.crefs--;
-        return work_update(c, id, &w, was);
-    }
-    w.crefs++;
-    return work_update(c, id, &w, was);
 }
 
 static int add_name(struct dr_buf *path, size_t base, const char *name)
@@ -171,31 +112,16 @@ static int tally_named(struct chk *c, const struct dr_tree *t)
     return rc;
 }
 
-/* A reference to tree id (at path, depth levels down) is added (delta 1) or removed (-1). When
- * its references rise from 0 or fall to 0, its entries are added or removed in turn. A tree that
- * does not load is reported once (the recount is then incomplete: see dr_check_run); one that
- * did not load when it entered added nothing, so its leaving removes nothing. */
-static int ref_tree(struct chk *c, struct dr_buf *path, const struct dr_id *id, int delta,
-                    unsigned depth)
+/* Reads tree id (at path, depth levels down) and the trees below it that were not read before:
+ * each is loaded once, adds one to the tally for what each of its nodes names, and is marked
+ * read in the map (W_NAMED). A tree that does not load is reported once, with the path it was
+ * first met at, and marked damaged (the recount is then incomplete: see dr_check_run). */
+static int visit_tree(struct chk *c, struct dr_buf *path, const struct dr_id *id, unsigned depth)
 {
     struct work w;
     int rc = dr_check_work_get(c, id, &w);
-    if (rc < 0) {
-        return rc;
-    }
-    bool was = w.trefs + w.crefs > 0;
-    if (delta < 0 && w.trefs == 0) {
-        char h[DR_ID_HEX_LEN + 1];
-        return dr_errorf(DR_EINTERNAL, "check: tree %s removed more often than added", hex(id, h));
-    }
-    w.trefs += delta > 0 ? 1 : (uint32_t)-1;
-    w.flags |= W_TREE;
-    bool turn = delta > 0 ? w.trefs == 1 : w.trefs == 0;
-    if (!turn || (delta < 0 && (w.flags & W_UNREAD))) {
-        if (turn) {
-            w.flags &= (uint8_t)~W_UNREAD;
-        }
-        return work_update(c, id, &w, was);
+    if (rc < 0 || (w.flags & (W_NAMED | W_REPORTED))) {
+        return rc < 0 ? rc : 0;
     }
     struct dr_tree t;
     dr_tree_init(&t);
@@ -205,39 +131,28 @@ static int ref_tree(struct chk *c, struct dr_buf *path, const struct dr_id *id, 
         if (rc == DR_EIO) {
             return rc;
         }
-        if (!(w.flags & W_REPORTED)) {
-            char h[DR_ID_HEX_LEN + 1];
-            char *obj = dr_xasprintf("tree %s", hex(id, h));
-            dr_check_problem(c->rep, DR_PROB_TREE, obj, "%s (directory '%s')", dr_error_msg(),
-                             path->len ? path->buf : "/");
-            free(obj);
-        }
+        char h[DR_ID_HEX_LEN + 1];
+        char *obj = dr_xasprintf("tree %s", hex(id, h));
+        dr_check_problem(c->rep, DR_PROB_TREE, obj, "%s (directory '%s')", dr_error_msg(),
+                         path->len ? path->buf : "/");
+        free(obj);
         dr_error_clear();
         w.flags |= W_REPORTED | W_DAMAGED;
-        if (delta > 0) {
-            w.flags |= W_UNREAD;
-        }
-        return work_update(c, id, &w, was);
+        return dr_check_work_set(c, id, &w);
     }
-    if (!(w.flags & W_NAMED)) {
-        w.flags |= W_NAMED;
-        rc = tally_named(c, &t);
-        if (rc < 0) {
-            dr_tree_release(&t);
-            return rc;
-        }
+    w.flags |= W_NAMED;
+    c->rep->st.trees++;
+    rc = tally_named(c, &t);
+    if (rc >= 0) {
+        rc = dr_check_work_set(c, id, &w);
     }
-    rc = work_update(c, id, &w, was);
     size_t base = path->len;
     for (size_t i = 0; rc >= 0 && i < t.n; i++) {
         struct dr_node *n = &t.nodes[i];
-        for (uint32_t k = 0; rc >= 0 && k < dr_node_nrefs(n); k++) {
-            rc = ref_chunk(c, dr_node_ref(n, k), delta);
-        }
-        if (rc >= 0 && n->type == DR_NODE_DIR) {
+        if (n->type == DR_NODE_DIR) {
             rc = add_name(path, base, n->name);
             if (rc >= 0) {
-                rc = ref_tree(c, path, &n->subtree, delta, depth + 1);
+                rc = visit_tree(c, path, &n->subtree, depth + 1);
             }
         }
     }
@@ -283,17 +198,11 @@ int dr_check_recount(struct chk *c, const struct snap_ids *ids)
         rc = dr_tally_add(c->tally, &v[i].tree, 1); /* a root counts its snapshots */
     }
     struct dr_buf path = DR_BUF_INIT(1u << 20);
-    /* step i adds snapshot i's root, then removes snapshot i-1's; step n removes the last */
-    for (size_t i = 0; rc >= 0 && i <= n; i++) {
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
         rc = dr_interrupt_check(); /* between snapshots */
-        c->step = (uint32_t)i;
-        if (rc >= 0 && i < n) {
+        if (rc >= 0) {
             dr_buf_setlen(&path, 0);
-            rc = ref_tree(c, &path, &v[i].tree, 1, 0);
-        }
-        if (rc >= 0 && i > 0) {
-            dr_buf_setlen(&path, 0);
-            rc = ref_tree(c, &path, &v[i - 1].tree, -1, 0);
+            rc = visit_tree(c, &path, &v[i].tree, 0);
         }
     }
     dr_buf_release(&path);
@@ -423,6 +332,7 @@ static int missing(struct chk *c, const struct dr_id *id)
     }
     dr_check_problem(c->rep, DR_PROB_BLOB_MISSING, obj, "is referenced but in no pack%s%s%s",
                      v ? " (it was in pack '" : "", v ? pobj : "", v ? "')" : "");
+    c->rep->st.blobs++; /* checked, and found missing */
     free(pobj);
     free(obj);
     w.flags |= W_REPORTED | W_DAMAGED;
@@ -457,6 +367,9 @@ int dr_check_refs_cb(void *arg, const struct dr_id *id, const struct dr_index_bl
     uint64_t count = 0;
     if (c->tally_more > 0 && dr_id_eq(&c->tally_id, id)) {
         count = c->tally_sum;
+        if (b->type != DR_BLOB_TREE) {
+            c->rep->st.blobs++; /* a blob some tree names, met once */
+        }
         c->tally_more = dr_tally_next(c->tally, &c->tally_id, &c->tally_sum);
         if (c->tally_more < 0) {
             return c->tally_more;

@@ -1,14 +1,15 @@
 /* test_check.c: check's damage attribution (src/check/check.c) through the in-memory backend.
  *
  * Covers: a clean repository has no damage, with and without read_data, and the stats count
- * its snapshots and packs; a flipped byte in a data pack is reported (read_data) as damage
- * naming that pack, and the affected list names the snapshot and the one file whose blob is
- * in the damaged record, not the intact files; a data pack that is gone is reported as a missing
- * pack by name, with every file of the snapshot affected; with packs streamed through a window
- * smaller than their records by three workers, a clean check and the flipped byte's report
- * are the same, and the gets and bytes fetched are counted; an index that disagrees with the pack
- * headers (a record's offset changed, a blob's entry gone, an entry for a blob no pack holds, an
- * entry that names the wrong pack) gets each disagreement reported once, naming the blob. */
+ * its snapshots and packs, and each tree and distinct blob once; a flipped byte in a data pack is
+ * reported (read_data) as damage naming that pack, and the affected list names the snapshot and the
+ * one file whose blob is in the damaged record, not the intact files; a data pack that is gone is
+ * reported as a missing pack by name, with every file of the snapshot affected; with packs streamed
+ * through a window smaller than their records by three workers, a clean check and the flipped
+ * byte's report are the same, and the gets and bytes fetched are counted; an index that disagrees
+ * with the pack headers (a record's offset changed, a blob's entry gone, an entry for a blob no
+ * pack holds, an entry that names the wrong pack) gets each disagreement reported once, naming the
+ * blob. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -119,6 +120,34 @@ static bool is_affected(const struct dr_check_report *rep, const struct dr_id *s
     return false;
 }
 
+/* The distinct chunks of the three files: what check counts as blobs. */
+static uint64_t distinct_chunks(struct env *e)
+{
+    struct dr_snapshot s;
+    dr_snapshot_init(&s);
+    assert_int_equal(dr_repo_snapshot_load(e->r, &e->snap, &s), 0);
+    struct dr_id ids[4096];
+    size_t n = 0;
+    const char *paths[] = {"a", "b", "sub/c"};
+    for (size_t f = 0; f < 3; f++) {
+        struct dr_node nd = {0};
+        assert_int_equal(dr_repo_find_node(e->r, &s, paths[f], &nd), 0);
+        for (size_t k = 0; k < nd.nchunks; k++) {
+            bool seen = false;
+            for (size_t j = 0; j < n && !seen; j++) {
+                seen = dr_id_eq(&ids[j], &nd.chunks[k]);
+            }
+            if (!seen) {
+                assert_true(n < 4096);
+                ids[n++] = nd.chunks[k];
+            }
+        }
+        dr_node_release(&nd);
+    }
+    dr_snapshot_release(&s);
+    return n;
+}
+
 static void test_clean(void **state)
 {
     struct env *e = *state;
@@ -128,6 +157,19 @@ static void test_clean(void **state)
     assert_int_equal(rep.ndamage, 0);
     assert_int_equal(rep.st.snapshots, 1);
     assert_true(rep.st.packs >= 2);
+    /* each tree and each blob counted once: the root and "sub", the files' distinct chunks */
+    uint64_t blobs = distinct_chunks(e);
+    assert_int_equal(rep.st.trees, 2);
+    assert_int_equal(rep.st.blobs, blobs);
+    dr_check_report_release(&rep);
+    /* a second snapshot of the same files shares them all: still counted once */
+    struct dr_id again;
+    dr_test_commit(e->r, files, 3, 2000, &again);
+    run_check(e, false, &rep);
+    assert_int_equal(rep.ndamage, 0);
+    assert_int_equal(rep.st.snapshots, 2);
+    assert_int_equal(rep.st.trees, 2);
+    assert_int_equal(rep.st.blobs, blobs);
     dr_check_report_release(&rep);
     run_check(e, true, &rep);
     assert_int_equal(rep.ndamage, 0);
