@@ -27,8 +27,23 @@ pg_bin() {
     ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
 }
 
+port_taken() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# A port something already listens on: another server (perhaps one started here with another
+# DR_TEST_SERVERS_DIR) would answer the tests, and redis would get our tag written into it.
+refuse_taken() {
+    if port_taken "$2"; then
+        echo "# $1: 127.0.0.1:$2 is taken by another process; stop it, or choose another port" \
+            "(DR_TEST_$3_PORT)" >&2
+        return 1
+    fi
+}
+
 start_redis() {
     command -v redis-server >/dev/null || { echo "# redis-server not installed" >&2; return 0; }
+    refuse_taken redis "$redis_port" REDIS || return 1
     mkdir -p "$dir/redis"
     redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize yes \
         --pidfile "$dir/redis/redis.pid" --dir "$dir/redis" --logfile "$dir/redis/redis.log" \
@@ -50,6 +65,7 @@ start_pg() {
     bin=$(pg_bin)
     [ -n "$bin" ] || { echo "# postgresql not installed" >&2; return 0; }
     id postgres >/dev/null 2>&1 || { echo "# no postgres user" >&2; return 0; }
+    refuse_taken postgresql "$pg_port" PG || return 1
     mkdir -p "$dir/pg"
     chown postgres: "$dir/pg"
     # initdb refuses to run as root: the cluster belongs to the postgres user
@@ -70,10 +86,6 @@ start_pg() {
 # memstore keeps every object in the OSD's memory (70 MB stored: osd 189, radosgw 53 MB), in a
 # device of DR_TEST_MEMSTORE_BYTES (default 2 GiB; bench/s3.sh asks for more).
 ceph_daemons=(client.rgw osd.0 mon.a)   # stop order: the OSD tells the monitor it goes down
-
-port_taken() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
 
 rgw_answers() {
     # any HTTP answer from the gateway; bash's /dev/tcp, so curl is not needed
