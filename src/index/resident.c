@@ -28,7 +28,7 @@
 #include "index_int.h"
 
 #define RESIDENT_SLOTS 8
-/* Calls between two looks at statm (an open, a read and a close: a few microseconds). A call
+/* Calls between two looks at statm (a pread of the file kept open: about a microsecond). A call
  * maps in a few pages at most (a B-tree's depth), each with up to 15 neighbours that the kernel's
  * fault-around maps with it when they are in the page cache: the bound is passed by at most
  * 256 x 4 x 64 KiB (64 MiB) before it is seen, and in practice by much less. */
