@@ -4,15 +4,19 @@
  * included, each with its own payload, in id order, whether the records stayed in memory or
  * went through several runs; peek names the id that next returns, and both say 0 after the
  * last; a payload of an odd size comes back byte for byte; a payload over the maximum is
- * refused; an addition after reading is refused. (The combining path is test_tally's.) */
+ * refused; an addition after reading is refused; a run that cannot be written (the scratch
+ * file's size limit reached, as on a full disk) fails that addition with the file named, and the
+ * sorter stays failed for every later addition and read. (The combining path is test_tally's.) */
 #include "drrepo/sorter.h"
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <cmocka.h>
 
@@ -140,12 +144,57 @@ static void test_odd_payload(void **state)
     dr_error_clear();
 }
 
+static void test_write_fails(void **state)
+{
+    (void)state;
+    /* a file may grow to 1 MiB here: the first run (10 MiB) cannot be written */
+    struct rlimit old;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*was)(int) = signal(SIGXFSZ, SIG_IGN); /* EFBIG instead of the signal */
+    struct rlimit small = {.rlim_cur = 1u << 20, .rlim_max = old.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+
+    struct dr_sorter *s;
+    assert_int_equal(dr_sorter_open(dir, "test", sizeof(struct pay), NULL, &s), 0);
+    uint32_t per_run = (uint32_t)(DR_SORTER_RUN_BYTES / 56);
+    int rc = 0;
+    uint32_t k;
+    for (k = 0; k <= per_run && rc >= 0; k++) {
+        struct dr_id id;
+        struct pay p;
+        dr_test_numbered_id(&id, k);
+        mkpay(&p, k);
+        rc = dr_sorter_add(s, &id, &p);
+    }
+    assert_true(rc < 0);
+    assert_int_equal(k, per_run + 1); /* the addition that had to write the run */
+    assert_non_null(strstr(dr_error_msg(), "cannot write"));
+    assert_non_null(strstr(dr_error_msg(), dir)); /* the scratch file, named */
+    dr_error_clear();
+    struct dr_id id;
+    struct pay p;
+    dr_test_numbered_id(&id, 0);
+    mkpay(&p, 0);
+    assert_int_equal(dr_sorter_add(s, &id, &p), DR_EIO);
+    assert_non_null(strstr(dr_error_msg(), "an earlier write failed"));
+    dr_error_clear();
+    assert_int_equal(dr_sorter_next(s, &id, &p), DR_EIO);
+    dr_error_clear();
+    assert_int_equal(dr_sorter_peek(s, &id), DR_EIO);
+    dr_error_clear();
+    dr_sorter_close(s);
+
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, was);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_in_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_odd_payload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_fails, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
