@@ -49,6 +49,8 @@ struct dr_read_params {
     uint64_t gap;     /* records of one pack at most this far apart are read with one get;
                          UINT64_MAX: the default for the repository's backend */
     struct dr_read_cache *cache; /* NULL: none (dr_read_cache_open) */
+    bool cache_last; /* the last run of the cache's series: it reads what the cache holds and
+                        keeps nothing more (a whole pack costs a copy no later run takes) */
 };
 
 /* A cache of the packs that a series of runs fetched (restore's batches of files, whose small

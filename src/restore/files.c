@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "drrepo/backend.h"
 #include "drrepo/error.h"
 #include "drrepo/fault.h"
 #include "drrepo/format.h"
@@ -30,6 +31,7 @@
 #include "drrepo/log.h"
 #include "drrepo/mem.h"
 #include "drrepo/rdbstore.h"
+#include "drrepo/repo.h"
 #include "drrepo/secure.h"
 #include "drrepo/util.h"
 #include "restore_int.h"
@@ -470,6 +472,17 @@ static int pfile_open(struct pfile *f)
     return 0;
 }
 
+/* The batch being built takes a reference to d: the directory stays open until the batch's
+ * files in it are in place, and counts once among the batch's descriptors. */
+static void batch_hold_dir(struct restore *rs, struct rdir *d)
+{
+    d->refs++;
+    if (d->gen != rs->gen) {
+        d->gen = rs->gen;
+        rs->b.nfds++;
+    }
+}
+
 struct link_seen *dr_restore_link_find(struct restore *rs, uint64_t dev, uint64_t ino)
 {
     size_t i = dr_inomap_get(&rs->linkmap, dev, ino);
@@ -501,7 +514,7 @@ static int link_to_seen(struct restore *rs, struct rdir *d, const char *name, co
                                                .spath = dr_xstrdup(spath),
                                                .meta = content_copy(n),
                                                .exists = exists};
-        d->refs++;
+        batch_hold_dir(rs, d);
         return 2;
     }
     if (exists) {
@@ -668,7 +681,7 @@ static void *run_main(void *arg)
 {
     struct run *run = arg;
     struct restore *rs = run->rs;
-    run->rc = dr_read_run(rs->r, &rs->rp, run->b.w, run->b.nw, write_cb, run, &run->reads);
+    run->rc = dr_read_run(rs->r, &run->rp, run->b.w, run->b.nw, write_cb, run, &run->reads);
     if (run->rc < 0) {
         dr_error_save(&run->err, run->rc);
     }
@@ -713,15 +726,21 @@ static int finish_run(struct restore *rs)
 }
 
 /* Hands the batch being built to the engine on a thread of its own, after finishing the one
- * before: the walk goes on creating the next batch's files while this one is read. */
-static int start_run(struct restore *rs)
+ * before: the walk goes on creating the next batch's files while this one is read. last: no
+ * batch follows (the walk is over), so the run keeps no packs for one. */
+static int start_run(struct restore *rs, bool last)
 {
     int rc = finish_run(rs);
     if (rc < 0) {
         return rc;
     }
+    if (!last) {
+        dr_restore_cache_open(rs);
+    }
     struct run *run = dr_xcalloc(1, sizeof(*run));
     run->rs = rs;
+    run->rp = rs->rp;
+    run->rp.cache_last = last;
     run->b = rs->b;
     run->gen = rs->gen++;
     rs->b = (struct batch){0};
@@ -739,7 +758,7 @@ int dr_restore_flush(struct restore *rs)
 {
     int rc = 0;
     while (rc >= 0 && (rs->running || rs->b.nfiles || rs->b.nlinks)) {
-        rc = rs->running ? finish_run(rs) : start_run(rs);
+        rc = rs->running ? finish_run(rs) : start_run(rs, true);
     }
     return rc;
 }
@@ -761,8 +780,14 @@ void dr_restore_discard(struct restore *rs)
     rs->b = (struct batch){0};
 }
 
-/* How many files a batch may hold open: half the descriptors this process may have (raised
- * to the hard limit first), the other half for directories and the engine. */
+/* How large a batch may grow. Its descriptors (the files the walk created, the directories of
+ * its files) at most a quarter of those this process may have (raised to the hard limit
+ * first): two batches may be open at once, and the other half is for the walk's directories
+ * and the engine. Its files (each with its paths and metadata) and chunks (the plan) are
+ * bounded for memory. On a local disk the first batch is small and they double, so that the engine
+ * starts reading while the walk goes on; over a network the first batch takes every file it
+ * may, so that a restore that fits one batch reads each pack it touches once, with one
+ * request, and needs no cache of packs (restore.c). */
 static void batch_limits(struct restore *rs)
 {
     struct rlimit rl;
@@ -776,12 +801,12 @@ static void batch_limits(struct restore *rs)
         }
         fds = rl.rlim_cur == RLIM_INFINITY ? 65536 : (size_t)rl.rlim_cur;
     }
-    rs->max_files = DR_MAX(fds / 4, (size_t)64) - 32; /* two batches may be open at once */
-    if (rs->max_files > 16384) {
-        rs->max_files = 16384;
-    }
+    rs->max_fds = DR_MAX(fds / 4, (size_t)64) - 32;
+    rs->max_files = 16384;
     rs->max_wants = (size_t)1 << 18; /* ~30 MiB of plan per batch */
-    rs->batch_files = DR_MIN((size_t)256, rs->max_files);
+    rs->batch_files = dr_backend_is_remote(dr_repo_backend(rs->r))
+                          ? rs->max_files
+                          : DR_MIN((size_t)256, rs->max_files);
     rs->gen = 1;
 }
 
@@ -831,7 +856,8 @@ int dr_restore_file(struct restore *rs, struct rdir *d, const char *dst, const c
                                          .dst = dr_xstrdup(dst),
                                          .spath = dr_xstrdup(spath),
                                          .meta = dr_node_scalars(n)};
-    d->refs++;
+    b->nfds += fd >= 0;
+    batch_hold_dir(rs, d);
     if (!(n->flags & DR_NODE_F_RECORDS) && n->nchunks) {
         b->files[b->nfiles].left = n->nchunks;
         add_wants(n, b->nfiles, &b->w, &b->nw, &b->aw);
@@ -840,8 +866,8 @@ int dr_restore_file(struct restore *rs, struct rdir *d, const char *dst, const c
     if (n->nlink > 1) {
         dr_restore_link_add(rs, n->dev, n->inode, dr_xstrdup(dst + rs->rel_off), rs->gen);
     }
-    if (b->nfiles >= rs->batch_files || b->nw >= rs->max_wants) {
-        return start_run(rs);
+    if (b->nfiles >= rs->batch_files || b->nw >= rs->max_wants || b->nfds >= rs->max_fds) {
+        return start_run(rs, false);
     }
     return 0;
 }

@@ -537,15 +537,20 @@ static int no_match_error(const struct dr_restore_opts *o)
     return rc;
 }
 
-/* The read engine's parameters for every batch. Over a network, a whole restore keeps the packs
- * it fetched in a cache (read.h) on the cache directory's disk, up to half its free space and
- * READ_CACHE_MAX: its batches of files share packs (records go to packs at random), and
- * without it each batch fetched them again, about 2.5 GETs per pack. Not for a restore of
- * selected paths, which needs a few records of a pack, not all of it. */
+/* Over a network, a restore of more than one batch keeps the packs it fetched in a cache
+ * (read.h) on the cache directory's disk, up to half its free space and READ_CACHE_MAX: a pack
+ * that one batch needs in part, a later one may need again, and without the cache each batch
+ * fetched it again, about 2.5 GETs per pack. A restore that fits one batch (files.c: a batch
+ * over a network takes every file it may) reads each pack with one get and needs none: keeping
+ * a pack costs a copy of it to disk. Not for a restore of selected paths, which needs a few
+ * records of a pack, not all of it. */
 #define READ_CACHE_MAX ((uint64_t)4 << 30)
-static void read_params(struct restore *rs)
+void dr_restore_cache_open(struct restore *rs)
 {
-    dr_read_params_default(&rs->rp);
+    if (rs->cache_tried) {
+        return;
+    }
+    rs->cache_tried = true;
     if (!dr_backend_is_remote(dr_repo_backend(rs->r)) || rs->o->nincludes || rs->o->dry_run) {
         return;
     }
@@ -566,7 +571,7 @@ int dr_restore_run(struct dr_repo *r, const struct dr_snapshot *s, const struct 
 {
     struct restore rs = {.r = r, .o = o, .rootfd = -1, .root = geteuid() == 0};
     pthread_mutex_init(&rs.mu, NULL);
-    read_params(&rs);
+    dr_read_params_default(&rs.rp);
     rs.start_ns = rs.last_ns = dr_mono_ns();
     if (o->progress || o->nincludes) {
         struct size_walk sw = {.o = o};

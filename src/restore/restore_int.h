@@ -25,6 +25,7 @@ struct rdir {
     char **names; /* the names the snapshot has in it (delete), in tree order: sorted */
     size_t nnames, anames;
     unsigned refs;
+    uint64_t gen;        /* the last batch that counted its descriptor (struct batch's nfds) */
     bool left;           /* the walk has left it: meta is due at the last reference */
     struct dr_node meta; /* scalars only (dr_node_scalars) */
 };
@@ -69,6 +70,7 @@ struct batch {
     size_t nlinks, alinks;
     struct dr_read_want *w;
     size_t nw, aw;
+    size_t nfds; /* descriptors it holds open: files the walk created, their directories */
 };
 
 /* A batch the engine reads on a thread of its own while the walk builds the next. */
@@ -81,6 +83,7 @@ struct run {
     int rc;
     struct dr_error_saved err;
     struct dr_read_stats reads;
+    struct dr_read_params rp;
 };
 
 struct restore {
@@ -104,13 +107,14 @@ struct restore {
     struct run *running; /* being read, or NULL */
     uint64_t gen;        /* the number of the batch being built */
     size_t batch_files;  /* when the batch is handed over: grows to max_files */
-    size_t max_files, max_wants;
+    size_t max_files, max_wants, max_fds;
     pthread_mutex_t mu; /* wst, prog, first_loss: the workers write them too */
     struct {
         uint64_t files, errors, bytes;
     } wst; /* the workers' counts, added to st at the end */
     struct dr_read_stats reads;
-    struct dr_read_params rp; /* every batch's run: with a cache of packs over a network */
+    struct dr_read_params rp; /* every batch's run (with the cache, once one is open) */
+    bool cache_tried;         /* dr_restore_cache_open was called */
 };
 
 /* Tells o->action of an action on path, if it asked. */
@@ -121,6 +125,10 @@ void dr_restore_tell(struct restore *rs, enum dr_restore_action a, const char *p
  * to an anchored include, to be entered. */
 bool dr_restore_included(const struct dr_restore_opts *o, const char *path, bool *descend);
 struct timespec dr_restore_node_time(const struct dr_node *n);
+/* Opens the cache of packs for the batches of a restore over a network, before a batch that is
+ * not the last: a restore that fits one batch needs none. Once per restore; without one (a
+ * local repository, selected paths, a dry run, no room) the batches read without it. */
+void dr_restore_cache_open(struct restore *rs);
 /* Logs a loss on its error line, and keeps the first for the caller (a drill's reason). */
 void dr_restore_note_loss(struct restore *rs, const char *line);
 void dr_restore_meta_fd(struct restore *rs, int fd, const char *dst, const struct dr_node *n);

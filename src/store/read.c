@@ -87,6 +87,7 @@ struct engine {
     bool ordered;
     uint64_t plain_max;          /* a unit's plaintext at most (one record may exceed it) */
     struct dr_read_cache *cache; /* NULL: none */
+    bool cache_last;             /* read from the cache, keep nothing new in it */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -415,7 +416,8 @@ static int counted_get(struct engine *e, const char *obj, uint64_t off, uint64_t
 }
 
 /* Fetches bytes [u->start, u->end) of pack obj into wb->raw: from the cache when it holds the
- * pack; else with a get, which with a cache that has room takes the whole pack and keeps it. */
+ * pack; else with a get, which with a cache that has room (and a later run to read it) takes
+ * the whole pack and keeps it. */
 static int fetch_unit(struct engine *e, struct worker_bufs *wb, const struct unit *u,
                       const struct dr_id *pack, const char *obj, struct dr_read_stats *st)
 {
@@ -423,7 +425,7 @@ static int fetch_unit(struct engine *e, struct worker_bufs *wb, const struct uni
     if (c && cache_get(c, pack, u->start, u->end, &wb->raw)) {
         return 0;
     }
-    if (c && cache_room(c, e->unit_max)) {
+    if (c && !e->cache_last && cache_room(c, e->unit_max)) {
         int rc = counted_get(e, obj, 0, UINT64_MAX, &wb->raw, st);
         if (rc >= 0 && wb->raw.len >= u->end) {
             cache_put(c, pack, (const uint8_t *)wb->raw.buf, wb->raw.len);
@@ -643,6 +645,7 @@ static int engine_new(struct dr_repo *r, const struct dr_read_params *p,
         e->budget = DR_MAX(e->budget, (size_t)(e->unit_max * e->workers));
     }
     e->cache = p->cache;
+    e->cache_last = p->cache_last;
     e->plain_max = ordered                    ? STREAM_UNIT_PLAIN
                    : dr_backend_is_remote(be) ? UINT64_MAX
                                               : RUN_UNIT_PLAIN;

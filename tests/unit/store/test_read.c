@@ -248,8 +248,8 @@ static void test_all_delivered(void **state)
 
 /* A cache of fetched packs (restore's batches of files share packs): a get takes the whole
  * pack and keeps it, and a later run over the same pack reads it from there instead of another
- * get; a cache without room changes nothing. run_both runs the engine twice (a run, then a
- * stream) over the test's one pack. */
+ * get; a cache without room changes nothing, and the last run of a series only reads it. run_both
+ * runs the engine twice (a run, then a stream) over the test's one pack. */
 static void test_read_cache(void **state)
 {
     struct env *e = *state;
@@ -279,6 +279,24 @@ static void test_read_cache(void **state)
     assert_int_equal(dr_mem_backend_gets(STORE) - gets0, without);
     dr_read_cache_close(p.cache);
     dr_read_cache_close(NULL);
+
+    /* the last run of a series keeps nothing (the stream after it fetches again), but reads
+     * what an earlier run kept */
+    assert_int_equal(dr_read_cache_open(e->r, (uint64_t)1 << 30, &p.cache), 0);
+    p.cache_last = true;
+    gets0 = dr_mem_backend_gets(STORE);
+    run_both(e, &p, bad, &st, NULL);
+    assert_int_equal(dr_mem_backend_gets(STORE) - gets0, without);
+    p.cache_last = false;
+    gets0 = dr_mem_backend_gets(STORE);
+    run_both(e, &p, bad, &st, NULL);
+    assert_int_equal(dr_mem_backend_gets(STORE) - gets0, 1);
+    p.cache_last = true;
+    gets0 = dr_mem_backend_gets(STORE);
+    run_both(e, &p, bad, &st, NULL);
+    assert_int_equal(st.gets, 0);
+    assert_int_equal(dr_mem_backend_gets(STORE) - gets0, 0);
+    dr_read_cache_close(p.cache);
 }
 
 static void test_small_budget_many_workers(void **state)
