@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "drrepo/error.h"
 #include "drrepo/mem.h"
@@ -46,6 +48,28 @@ int dr_buf_grow(struct dr_buf *b, size_t extra)
         b->buf = dr_xrealloc(b->buf, n);
     }
     b->alloc = n;
+    return 0;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+int dr_buf_grow_mapped(struct dr_buf *b, size_t extra)
+{
+    int rc = dr_buf_grow(b, extra);
+    if (rc < 0 || extra == 0) {
+        return rc;
+    }
+    static size_t page;
+    if (!page) {
+        long p = sysconf(_SC_PAGESIZE);
+        page = p > 0 ? (size_t)p : 4096;
+    }
+    /* whole pages around the range: the ends' pages are mapped already (b->buf's own) */
+    uintptr_t a = (uintptr_t)(b->buf + b->len) & ~(uintptr_t)(page - 1);
+    uintptr_t e = ((uintptr_t)(b->buf + b->len + extra) + page - 1) & ~(uintptr_t)(page - 1);
+    (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE); /* advice: else the faults come */
     return 0;
 }
 

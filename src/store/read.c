@@ -425,8 +425,13 @@ static int fetch_unit(struct engine *e, struct worker_bufs *wb, const struct uni
     if (c && cache_get(c, pack, u->start, u->end, &wb->raw)) {
         return 0;
     }
+    /* the get fills at least this much of the buffer (a whole pack: its first u->end bytes) */
+    int rc = dr_buf_grow_mapped(&wb->raw, c && !e->cache_last ? u->end : u->end - u->start);
+    if (rc < 0) {
+        return rc;
+    }
     if (c && !e->cache_last && cache_room(c, e->unit_max)) {
-        int rc = counted_get(e, obj, 0, UINT64_MAX, &wb->raw, st);
+        rc = counted_get(e, obj, 0, UINT64_MAX, &wb->raw, st);
         if (rc >= 0 && wb->raw.len >= u->end) {
             cache_put(c, pack, (const uint8_t *)wb->raw.buf, wb->raw.len);
             memmove(wb->raw.buf, wb->raw.buf + u->start, u->end - u->start);

@@ -5,13 +5,16 @@
  * growing to exactly max works, one byte past fails with DR_ECORRUPT and leaves the buffer
  * unchanged (also for addf and for a size that overflows); reset keeps the memory; setlen;
  * detach hands the memory over (and a fresh string for an empty buffer) and re-initialises;
- * release returns to the empty state. */
+ * release returns to the empty state; grow_mapped maps the room's pages at once and keeps the
+ * contents. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -127,13 +130,63 @@ static void test_detach(void **state)
     dr_buf_release(&b);
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* How many of the whole pages in [p, p + n) are resident. */
+static size_t resident(const char *p, size_t n, size_t page)
+{
+    uintptr_t a = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
+    size_t np = (e - a) / page, in = 0;
+    unsigned char *v = calloc(np ? np : 1, 1);
+    assert_non_null(v);
+    assert_int_equal(mincore((void *)a, e - a, v), 0);
+    for (size_t i = 0; i < np; i++) {
+        in += v[i] & 1;
+    }
+    free(v);
+    return in;
+}
+
+static void test_grow_mapped(void **state)
+{
+    (void)state;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = (size_t)8 << 20;
+    void *probe = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(probe != MAP_FAILED);
+    bool supported = madvise(probe, page, MADV_POPULATE_WRITE) == 0;
+    munmap(probe, page);
+    if (!supported) {
+        skip(); /* before Linux 5.14 grow_mapped is dr_buf_grow */
+    }
+    /* a fresh allocation this large is mapped on demand: a plain grow leaves it unmapped */
+    struct dr_buf plain = DR_BUF_INIT((size_t)64 << 20);
+    assert_int_equal(dr_buf_grow(&plain, n), 0);
+    size_t whole = n / page - 2;
+    assert_true(resident(plain.buf + page, n - page, page) < whole);
+
+    struct dr_buf b = DR_BUF_INIT((size_t)64 << 20);
+    assert_int_equal(dr_buf_adds(&b, "kept"), 0);
+    assert_int_equal(dr_buf_grow_mapped(&b, n), 0);
+    assert_int_equal(b.len, 4);
+    assert_true(b.alloc >= 4 + n + 1);
+    assert_string_equal(b.buf, "kept");
+    assert_true(resident(b.buf + b.len, n, page) >= whole);
+    assert_int_equal(dr_buf_grow_mapped(&b, 0), 0);                          /* nothing to map */
+    assert_int_equal(dr_buf_grow_mapped(&b, (size_t)64 << 20), DR_ECORRUPT); /* past max */
+    assert_string_equal(b.buf, "kept");
+    dr_buf_release(&b);
+    dr_buf_release(&plain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fresh),
-        cmocka_unit_test(test_appends),
-        cmocka_unit_test(test_cap),
-        cmocka_unit_test(test_detach),
+        cmocka_unit_test(test_fresh),       cmocka_unit_test(test_appends),
+        cmocka_unit_test(test_cap),         cmocka_unit_test(test_detach),
+        cmocka_unit_test(test_grow_mapped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
