@@ -432,7 +432,12 @@ static void test_chunk_reader(void **state)
         assert_memory_equal(b.buf, e->content[0] + offs[i], b.len);
     }
     assert_int_equal(dr_chunk_reader_get(cr, e->big.nchunks, &b), DR_ECORRUPT);
+    struct dr_read_stats st = {0};
+    dr_chunk_reader_free(cr, &st); /* its workers' read-ahead ends before the damage below */
+    assert_true(st.gets >= 3);     /* three jumps at least */
+    assert_int_equal(st.errors, 0);
     /* damage chunk 5: its get fails naming the pack, chunk 6 still reads */
+    cr = dr_chunk_reader_new(e->r, &e->big);
     struct dr_index_txn *txn;
     struct dr_index_blob ib;
     assert_int_equal(dr_index_begin(dr_repo_index(e->r), false, &txn), 0);
@@ -444,9 +449,8 @@ static void test_chunk_reader(void **state)
     assert_non_null(strstr(dr_error_msg(), "in pack 'data/"));
     assert_int_equal(dr_chunk_reader_get(cr, 6, &b), 0);
     assert_memory_equal(b.buf, e->content[0] + offs[6], b.len);
-    struct dr_read_stats st = {0};
+    st = (struct dr_read_stats){0};
     dr_chunk_reader_free(cr, &st);
-    assert_true(st.gets >= 3); /* three jumps at least */
     assert_int_equal(st.errors, 1);
     dr_buf_release(&b);
 }
