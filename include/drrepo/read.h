@@ -78,6 +78,7 @@ struct dr_read_stats {
     uint64_t bytes_used;    /* encoded bytes of the blobs delivered (each distinct blob once) */
     uint64_t blobs;         /* wants delivered as data */
     uint64_t errors;        /* wants delivered as errors */
+    uint64_t workers;       /* the most worker threads a run had (of runs added: the most) */
 };
 
 #define DR_READ_WORKERS_MAX 32
@@ -91,8 +92,12 @@ void dr_read_set_concurrency(unsigned workers);
 /* The workers a run gets by default: --read-concurrency, else one per core. */
 unsigned dr_read_default_workers(void);
 /* The workers for reading repository r: as dr_read_default_workers, or one per connection of a
- * remote backend when that is more and --read-concurrency did not say. */
+ * remote backend when that is more and --read-concurrency did not say. A run of the engine
+ * starts with dr_read_default_workers of them and adds the others while its workers wait on
+ * the network and the machine has a core idle. */
 unsigned dr_read_repo_workers(struct dr_repo *r);
+/* For tests: the idle cores the engine sees (>= 0), instead of the machine's (< 0). */
+void dr_read_set_idle_cores(double cores);
 
 /* Adds b to a. */
 void dr_read_stats_add(struct dr_read_stats *a, const struct dr_read_stats *b);

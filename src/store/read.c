@@ -28,6 +28,7 @@
 #include "drrepo/layout.h"
 #include "drrepo/mem.h"
 #include "drrepo/pack.h"
+#include "drrepo/util.h"
 #include "store_int.h"
 
 /* Records of one pack this close together are read with one get: on a local disk reading
@@ -94,7 +95,9 @@ struct engine {
     size_t next; /* the next unit a worker takes */
     size_t inflight, budget;
     uint64_t unit_max;
-    unsigned workers;
+    unsigned workers;             /* at most */
+    unsigned workers_start;       /* started at once; the rest only while the network is the wait */
+    uint64_t cpu_idle, cpu_total; /* the machine's CPU times at the last look (idle_cores) */
     bool stop;
     struct dr_error_saved err; /* the callback's error that stopped the run */
     struct dr_read_stats st;
@@ -122,6 +125,7 @@ void dr_read_stats_add(struct dr_read_stats *a, const struct dr_read_stats *b)
     a->bytes_used += b->bytes_used;
     a->blobs += b->blobs;
     a->errors += b->errors;
+    a->workers = DR_MAX(a->workers, b->workers);
 }
 
 static int slot_cmp(const void *x, const void *y)
@@ -451,7 +455,7 @@ static int fetch_unit(struct engine *e, struct worker_bufs *wb, const struct uni
 /* Fetches and decodes unit u. Slots that share a record (one blob wanted twice) decode it
  * once. Returns the first callback error. */
 static int run_unit(struct engine *e, struct worker_bufs *wb, struct unit *u,
-                    struct dr_read_stats *st)
+                    struct dr_read_stats *st, int64_t *fetch_ns)
 {
     const struct slot *first = &e->slots[u->a];
     if (first->lookup < 0) {
@@ -460,7 +464,9 @@ static int run_unit(struct engine *e, struct worker_bufs *wb, struct unit *u,
     }
     char *obj = dr_layout_pack_name(DR_BLOB_DATA, &first->pack);
     dr_buf_reset(&wb->raw);
+    int64_t t0 = dr_mono_ns();
     int grc = fetch_unit(e, wb, u, &first->pack, obj, st);
+    *fetch_ns = dr_mono_ns() - t0;
     bool whole = grc >= 0 && wb->raw.len == u->end - u->start;
     /* a pack that is not there: every record of it is lost, no get per record can help */
     bool gone = grc == DR_ENOENT;
@@ -528,6 +534,65 @@ static void wb_release(struct worker_bufs *wb)
     dr_compressor_free(wb->z);
 }
 
+/* ---- how many workers --------------------------------------------------------------------- */
+
+static double idle_override = -1; /* tests: dr_read_set_idle_cores */
+
+void dr_read_set_idle_cores(double cores)
+{
+    idle_override = cores;
+}
+
+/* The machine's idle and total CPU time so far (all cores, /proc/stat's clock ticks). */
+static bool cpu_times(uint64_t *idle, uint64_t *total)
+{
+    FILE *f = fopen("/proc/stat", "re");
+    unsigned long long v[8] = {0};
+    int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                       &v[4], &v[5], &v[6], &v[7])
+              : 0;
+    if (f) {
+        fclose(f);
+    }
+    if (n < 5) {
+        return false;
+    }
+    *idle = v[3] + v[4]; /* idle, iowait */
+    *total = 0;
+    for (int i = 0; i < 8; i++) {
+        *total += v[i];
+    }
+    return true;
+}
+
+/* How many cores were idle on average since the last look (e->mu held); 0 when it cannot
+ * tell. */
+static double idle_cores(struct engine *e)
+{
+    if (idle_override >= 0) {
+        return idle_override;
+    }
+    uint64_t idle, total;
+    if (!cpu_times(&idle, &total) || total <= e->cpu_total) {
+        return 0; /* no tick since: the next look covers a longer time */
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    double share = (double)(idle - e->cpu_idle) / (double)(total - e->cpu_total);
+    e->cpu_idle = idle;
+    e->cpu_total = total;
+    return share * (double)(ncpu < 1 ? 1 : ncpu);
+}
+
+/* Starts one more worker (e->mu held, or before any runs). */
+static void *worker_main(void *arg);
+static void spawn_locked(struct engine *e)
+{
+    if (pthread_create(&e->threads[e->nthreads], NULL, worker_main, e) == 0) {
+        e->nthreads++;
+        e->st.workers = DR_MAX(e->st.workers, (uint64_t)e->nthreads);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct engine *e = arg;
@@ -551,10 +616,21 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&e->mu);
 
         struct dr_read_stats st = {0};
-        int rc = run_unit(e, &wb, u, &st);
+        int64_t t0 = dr_mono_ns(), fetch_ns = 0;
+        int rc = run_unit(e, &wb, u, &st, &fetch_ns);
+        int64_t work_ns = dr_mono_ns() - t0 - fetch_ns;
 
         pthread_mutex_lock(&e->mu);
         dr_read_stats_add(&e->st, &st);
+        /* over a network a run starts with a worker per core and adds one, up to one per
+         * connection, while the workers wait on their gets longer than they work and a core
+         * is idle: over a slow link that is every worker; with the gateway on the same cores
+         * (Ceph RGW here) the cores are busy, and more workers only cost CPU, the gateway's
+         * too (docs/PERFORMANCE.md) */
+        if (fetch_ns > work_ns && e->nthreads > 0 && (unsigned)e->nthreads < e->workers &&
+            e->next + (size_t)e->nthreads < e->nunits && !e->stop && idle_cores(e) >= 1.0) {
+            spawn_locked(e);
+        }
         if (rc < 0 && !e->stop) {
             dr_error_save(&e->err, rc);
             e->stop = true;
@@ -640,6 +716,7 @@ static int engine_new(struct dr_repo *r, const struct dr_read_params *p,
     e->budget = p->budget ? p->budget : DR_READ_BUDGET;
     struct dr_backend *be = dr_repo_backend(r);
     e->workers = p->workers ? DR_MIN(p->workers, (unsigned)WORKERS_MAX) : dr_read_repo_workers(r);
+    e->workers_start = p->workers ? e->workers : DR_MIN(dr_read_default_workers(), e->workers);
     e->unit_max = DR_MAX(DR_MIN((uint64_t)e->budget / e->workers, UNIT_MAX), UNIT_MIN);
     if (dr_backend_is_remote(be) && (!p->budget || p->budget == DR_READ_BUDGET)) {
         /* over a network a pack cut in two is two requests: a unit takes a whole pack (up to
@@ -672,11 +749,28 @@ static int engine_new(struct dr_repo *r, const struct dr_read_params *p,
 
 static void engine_start(struct engine *e)
 {
-    for (unsigned t = 0; t < e->workers && (size_t)t < e->nunits; t++) {
-        if (pthread_create(&e->threads[e->nthreads], NULL, worker_main, e) == 0) {
-            e->nthreads++;
-        }
+    pthread_mutex_lock(&e->mu);
+    if (e->workers_start < e->workers && !cpu_times(&e->cpu_idle, &e->cpu_total)) {
+        e->workers_start = e->workers; /* cannot tell idle cores: one per connection */
     }
+    for (unsigned t = 0; t < e->workers_start && (size_t)t < e->nunits; t++) {
+        spawn_locked(e);
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Joins every worker, also those a worker started while the others were joined. */
+static void join_all(struct engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    for (int t = 0; t < e->nthreads; t++) {
+        pthread_t th = e->threads[t];
+        pthread_mutex_unlock(&e->mu);
+        pthread_join(th, NULL);
+        pthread_mutex_lock(&e->mu);
+    }
+    e->nthreads = 0;
+    pthread_mutex_unlock(&e->mu);
 }
 
 static void engine_join(struct engine *e)
@@ -685,10 +779,7 @@ static void engine_join(struct engine *e)
     e->stop = true;
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
-    for (int t = 0; t < e->nthreads; t++) {
-        pthread_join(e->threads[t], NULL);
-    }
-    e->nthreads = 0;
+    join_all(e);
 }
 
 int dr_read_run(struct dr_repo *r, const struct dr_read_params *p, const struct dr_read_want *w,
@@ -705,10 +796,7 @@ int dr_read_run(struct dr_repo *r, const struct dr_read_params *p, const struct 
     if (e->nthreads == 0) {
         worker_main(e); /* no threads to be had: the caller's thread does the work */
     }
-    for (int t = 0; t < e->nthreads; t++) {
-        pthread_join(e->threads[t], NULL);
-    }
-    e->nthreads = 0;
+    join_all(e);
     rc = e->err.code ? dr_error_restore(&e->err) : 0;
     if (st) {
         dr_read_stats_add(st, &e->st);
@@ -774,7 +862,8 @@ int dr_read_stream_next(struct dr_read_stream *s, struct dr_read_extent *x)
         struct worker_bufs wb;
         wb_init(e, &wb);
         struct dr_read_stats st = {0};
-        (void)run_unit(e, &wb, own, &st); /* a stream has no callback to fail */
+        int64_t fetch_ns;
+        (void)run_unit(e, &wb, own, &st, &fetch_ns); /* a stream has no callback to fail */
         wb_release(&wb);
         pthread_mutex_lock(&e->mu);
         dr_read_stats_add(&e->st, &st);

@@ -36,6 +36,7 @@ struct mem_store {
     size_t n, alloc;
     struct mem_fault fail_get, fail_put;
     uint64_t gets, puts;
+    unsigned get_delay_ms; /* every get waits this long first (a network's latency) */
     struct mem_store *next;
 };
 
@@ -154,6 +155,11 @@ static int mem_put(void *drv, const char *name, const void *data, size_t len, bo
 static int mem_get(void *drv, const char *name, uint64_t off, uint64_t len, struct dr_buf *out)
 {
     struct mem_store *s = drv;
+    unsigned delay = __atomic_load_n(&s->get_delay_ms, __ATOMIC_RELAXED);
+    if (delay) {
+        struct timespec ts = {.tv_sec = delay / 1000, .tv_nsec = (long)(delay % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+    }
     pthread_mutex_lock(&s->mu);
     s->gets++;
     int rc = fault_take(&s->fail_get, name);
@@ -272,9 +278,39 @@ static const struct dr_backend_ops mem_ops = {
     .age = mem_age,
 };
 
+/* memnet://: the same stores as a remote backend of MEMNET_CONNECTIONS connections, for what
+ * the read engine does over a network. */
+#define MEMNET_CONNECTIONS 4
+
+static unsigned memnet_connections(const void *drv)
+{
+    (void)drv;
+    return MEMNET_CONNECTIONS;
+}
+
+static const struct dr_backend_ops memnet_ops = {
+    .name = "memnet",
+    .features = DR_BACKEND_FEATURE_EXCLUSIVE | DR_BACKEND_FEATURE_REMOTE,
+    .put = mem_put,
+    .get = mem_get,
+    .stat = mem_stat,
+    .list = mem_list,
+    .remove = mem_remove,
+    .close = mem_close,
+    .age = mem_age,
+    .connections = memnet_connections,
+};
+
 int dr_mem_backend_register(void)
 {
-    return dr_backend_register_driver("mem", &mem_ops, mem_open);
+    int rc = dr_backend_register_driver("mem", &mem_ops, mem_open);
+    return rc < 0 ? rc : dr_backend_register_driver("memnet", &memnet_ops, mem_open);
+}
+
+void dr_mem_backend_set_get_delay(const char *store, unsigned ms)
+{
+    struct mem_store *s = store_find(store, true);
+    __atomic_store_n(&s->get_delay_ms, ms, __ATOMIC_RELAXED);
 }
 
 void dr_mem_backend_destroy(const char *store)

@@ -14,8 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Registers the "mem" scheme with the backend dispatcher (idempotent). Returns 0 or a dr_err. */
+/* Registers the "mem" and "memnet" schemes with the backend dispatcher (idempotent). Returns 0
+ * or a dr_err. */
 int dr_mem_backend_register(void);
+/* Every get of store waits ms milliseconds first (0: none). memnet://STORE opens the same
+ * store as a remote backend of 4 connections. */
+void dr_mem_backend_set_get_delay(const char *store, unsigned ms);
 
 /* Removes the store and every object in it (a no-op when there is none). */
 void dr_mem_backend_destroy(const char *store);

@@ -24,6 +24,7 @@
 #include "drrepo/mem.h"
 #include "drrepo/pipeline.h"
 #include "drrepo/read.h"
+#include "drrepo/repo.h"
 #include "fixture.h"
 #include "mem_backend.h"
 
@@ -315,6 +316,82 @@ static void test_small_budget_many_workers(void **state)
     run_both(e, &p, bad, NULL, NULL);
 }
 
+/* Counts what a run delivered. */
+struct tally_seen {
+    pthread_mutex_t mu;
+    size_t data, errors;
+};
+
+static int tally_cb(void *arg, const struct dr_read_extent *x)
+{
+    struct tally_seen *t = arg;
+    pthread_mutex_lock(&t->mu);
+    if (x->kind == DR_EXTENT_DATA && x->len == x->want->ulen) {
+        t->data++;
+    } else {
+        t->errors++;
+    }
+    pthread_mutex_unlock(&t->mu);
+    return 0;
+}
+
+/* Over a network (memnet://, the mem store as a remote backend of 4 connections, its gets
+ * waiting 30 ms each) a run starts with a worker per core and adds workers, up to one per
+ * connection, while its gets take longer than the work and a core is idle; with no core idle
+ * it keeps one per core. Either way every want is delivered. */
+static void test_workers_follow_idle_cores(void **state)
+{
+    (void)state;
+    struct dr_test_env *t = dr_test_env_new("readnet", 1);
+    struct dr_test_file many[10];
+    for (uint32_t i = 0; i < 10; i++) {
+        many[i] =
+            (struct dr_test_file){.name = dr_xasprintf("f%u", i), .size = 1 << 20, .seed = 500 + i};
+    }
+    struct dr_id snap;
+    dr_test_commit(t->repo[0], many, 10, 1000, &snap);
+    assert_true(dr_mem_backend_count("readnet", "data/") >= 8);
+    struct dr_read_want *w = NULL;
+    size_t nw = 0, aw = 0;
+    for (uint32_t i = 0; i < 10; i++) {
+        struct dr_node n;
+        dr_test_find_node(t->repo[0], &snap, many[i].name, &n);
+        DR_GROW(w, aw, nw + n.nchunks);
+        for (uint32_t c = 0; c < n.nchunks; c++) {
+            w[nw++] = (struct dr_read_want){.id = n.chunks[c], .ulen = n.chunk_sizes[c]};
+        }
+        dr_node_release(&n);
+    }
+    char *cache = dr_test_tmpdir();
+    struct dr_repo_open_opts o = {
+        .location = "memnet://readnet", .password = DR_TEST_PASSWORD, .cache_dir = cache};
+    struct dr_repo *r = NULL;
+    assert_int_equal(dr_repo_open(&o, &r), 0);
+    dr_mem_backend_set_get_delay("readnet", 30);
+    unsigned per_core = DR_MIN(dr_read_default_workers(), 4u);
+    const double idle[2] = {2.0, 0.0};
+    const unsigned expect[2] = {4, per_core};
+    for (int k = 0; k < 2; k++) {
+        dr_read_set_idle_cores(idle[k]);
+        struct tally_seen seen = {.mu = PTHREAD_MUTEX_INITIALIZER};
+        struct dr_read_stats st = {0};
+        assert_int_equal(dr_read_run(r, NULL, w, nw, tally_cb, &seen, &st), 0);
+        assert_int_equal(seen.data, nw);
+        assert_int_equal(seen.errors, 0);
+        assert_int_equal(st.workers, expect[k]);
+    }
+    dr_read_set_idle_cores(-1);
+    dr_mem_backend_set_get_delay("readnet", 0);
+    dr_repo_close(r);
+    dr_test_rmtree(cache);
+    free(cache);
+    free(w);
+    for (uint32_t i = 0; i < 10; i++) {
+        free((char *)many[i].name);
+    }
+    dr_test_env_free(t);
+}
+
 static void test_flipped_record(void **state)
 {
     struct env *e = *state;
@@ -555,6 +632,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_all_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_cache, setup, teardown),
+        cmocka_unit_test(test_workers_follow_idle_cores),
         cmocka_unit_test_setup_teardown(test_small_budget_many_workers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flipped_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_pack, setup, teardown),
