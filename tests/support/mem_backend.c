@@ -288,21 +288,17 @@ static unsigned memnet_connections(const void *drv)
     return MEMNET_CONNECTIONS;
 }
 
-static const struct dr_backend_ops memnet_ops = {
-    .name = "memnet",
-    .features = DR_BACKEND_FEATURE_EXCLUSIVE | DR_BACKEND_FEATURE_REMOTE,
-    .put = mem_put,
-    .get = mem_get,
-    .stat = mem_stat,
-    .list = mem_list,
-    .remove = mem_remove,
-    .close = mem_close,
-    .age = mem_age,
-    .connections = memnet_connections,
-};
+/* mem_ops but remote, with connections (filled in by dr_mem_backend_register) */
+static struct dr_backend_ops memnet_ops;
 
 int dr_mem_backend_register(void)
 {
+    if (!memnet_ops.name) { /* tests register once per setup, with repositories open */
+        memnet_ops = mem_ops;
+        memnet_ops.name = "memnet";
+        memnet_ops.features |= DR_BACKEND_FEATURE_REMOTE;
+        memnet_ops.connections = memnet_connections;
+    }
     int rc = dr_backend_register_driver("mem", &mem_ops, mem_open);
     return rc < 0 ? rc : dr_backend_register_driver("memnet", &memnet_ops, mem_open);
 }
