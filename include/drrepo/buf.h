@@ -32,6 +32,9 @@ DR_MUST_CHECK int dr_buf_grow(struct dr_buf *b, size_t extra);
  * a restore from S3 used 16% less CPU). Where the kernel cannot (before Linux 5.14), the
  * faults come as before. */
 DR_MUST_CHECK int dr_buf_grow_mapped(struct dr_buf *b, size_t extra);
+/* Maps the memory of bytes [off, off + len) of b's allocation now (within b->alloc), as
+ * dr_buf_grow_mapped does for its room: for a buffer reserved at once and filled in steps. */
+void dr_buf_map(struct dr_buf *b, size_t off, size_t len);
 DR_MUST_CHECK int dr_buf_add(struct dr_buf *b, const void *data, size_t len);
 DR_MUST_CHECK int dr_buf_addch(struct dr_buf *b, int c);
 DR_MUST_CHECK int dr_buf_adds(struct dr_buf *b, const char *s);

@@ -55,22 +55,30 @@ int dr_buf_grow(struct dr_buf *b, size_t extra)
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
 
-int dr_buf_grow_mapped(struct dr_buf *b, size_t extra)
+void dr_buf_map(struct dr_buf *b, size_t off, size_t len)
 {
-    int rc = dr_buf_grow(b, extra);
-    if (rc < 0 || extra == 0) {
-        return rc;
+    if (len == 0 || off >= b->alloc) {
+        return;
     }
+    len = DR_MIN(len, b->alloc - off);
     static size_t page;
     if (!page) {
         long p = sysconf(_SC_PAGESIZE);
         page = p > 0 ? (size_t)p : 4096;
     }
     /* whole pages around the range: the ends' pages are mapped already (b->buf's own) */
-    uintptr_t a = (uintptr_t)(b->buf + b->len) & ~(uintptr_t)(page - 1);
-    uintptr_t e = ((uintptr_t)(b->buf + b->len + extra) + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t a = (uintptr_t)(b->buf + off) & ~(uintptr_t)(page - 1);
+    uintptr_t e = ((uintptr_t)(b->buf + off + len) + page - 1) & ~(uintptr_t)(page - 1);
     (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE); /* advice: else the faults come */
-    return 0;
+}
+
+int dr_buf_grow_mapped(struct dr_buf *b, size_t extra)
+{
+    int rc = dr_buf_grow(b, extra);
+    if (rc >= 0) {
+        dr_buf_map(b, b->len, extra);
+    }
+    return rc;
 }
 
 int dr_buf_add(struct dr_buf *b, const void *data, size_t len)

@@ -25,6 +25,8 @@ struct dr_pack_writer {
     uint8_t type;
     uint32_t version;   /* 2: padded (format/pack.md "Padding"); 1: for version 1 repositories */
     struct dr_buf data; /* preamble + records (+ header + trailer once finished) */
+    const char *mapped_buf; /* data.buf when mapped was counted */
+    size_t mapped;          /* data's first bytes whose memory is mapped (map_ahead) */
     struct dr_pack_entry *entries;
     size_t n, alloc;
     uint32_t *slots; /* entry index + 1, 0 = empty; nslots is a power of two */
@@ -124,6 +126,26 @@ void dr_pack_writer_free(struct dr_pack_writer *w)
     free(w->entries);
     free(w->slots);
     free(w);
+}
+
+/* A pack's buffer, reserved at once (dr_pack_writer_reserve), is mapped in steps of MAP_STEP
+ * as records fill it: a step is one system call instead of a page fault per 4 KiB, each an exit
+ * in a virtual machine (docs/PERFORMANCE.md), and memory still follows what the pack holds. A
+ * writer kept for the next pack keeps its pages mapped. */
+#define MAP_STEP ((size_t)2 << 20)
+
+static void map_ahead(struct dr_pack_writer *w, size_t need)
+{
+    if (w->mapped_buf != w->data.buf) { /* a new allocation */
+        w->mapped_buf = w->data.buf;
+        w->mapped = 0;
+    }
+    if (need <= w->mapped || need > w->data.alloc) {
+        return; /* mapped, or past the reservation: the add grows the buffer by itself */
+    }
+    size_t to = DR_MIN(w->data.alloc, (need + MAP_STEP - 1) / MAP_STEP * MAP_STEP);
+    dr_buf_map(&w->data, w->mapped, to - w->mapped);
+    w->mapped = to;
 }
 
 void dr_pack_writer_reset(struct dr_pack_writer *w)
@@ -226,6 +248,7 @@ int dr_pack_writer_add(struct dr_pack_writer *w, const struct dr_id *id, const u
         return dr_errorf(DR_EUSAGE, "pack is full (%zu blobs, %zu bytes)", w->n, w->data.len);
     }
     uint64_t offset = w->data.len;
+    map_ahead(w, w->data.len + reclen);
     int rc = dr_buf_add(&w->data, rec, reclen);
     if (rc < 0) {
         /* cannot happen below the file limit checked above; a failed add changed nothing */

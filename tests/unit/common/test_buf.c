@@ -6,7 +6,7 @@
  * unchanged (also for addf and for a size that overflows); reset keeps the memory; setlen;
  * detach hands the memory over (and a fresh string for an empty buffer) and re-initialises;
  * release returns to the empty state; grow_mapped maps the room's pages at once and keeps the
- * contents. */
+ * contents, and map maps a range of a reserved allocation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -174,6 +174,15 @@ static void test_grow_mapped(void **state)
     assert_true(b.alloc >= 4 + n + 1);
     assert_string_equal(b.buf, "kept");
     assert_true(resident(b.buf + b.len, n, page) >= whole);
+    /* map maps a range of an allocation reserved at once, and nothing past it */
+    struct dr_buf r = DR_BUF_INIT((size_t)64 << 20);
+    assert_int_equal(dr_buf_grow(&r, 2 * n), 0);
+    assert_true(resident(r.buf + n, n, page) < whole);
+    dr_buf_map(&r, n, n / 2);
+    assert_true(resident(r.buf + n, n / 2, page) >= whole / 2 - 1);
+    assert_true(resident(r.buf + n + n / 2 + page, n / 2 - page, page) < whole / 2 - 2);
+    dr_buf_map(&r, r.alloc - 1, n); /* clipped to the allocation */
+    dr_buf_release(&r);
     assert_int_equal(dr_buf_grow_mapped(&b, 0), 0);                          /* nothing to map */
     assert_int_equal(dr_buf_grow_mapped(&b, (size_t)64 << 20), DR_ECORRUPT); /* past max */
     assert_string_equal(b.buf, "kept");
