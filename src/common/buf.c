@@ -61,11 +61,8 @@ void dr_buf_map(struct dr_buf *b, size_t off, size_t len)
         return;
     }
     len = DR_MIN(len, b->alloc - off);
-    static size_t page;
-    if (!page) {
-        long p = sysconf(_SC_PAGESIZE);
-        page = p > 0 ? (size_t)p : 4096;
-    }
+    long p = sysconf(_SC_PAGESIZE); /* glibc answers from memory, no system call */
+    size_t page = p > 0 ? (size_t)p : 4096;
     /* whole pages around the range: the ends' pages are mapped already (b->buf's own) */
     uintptr_t a = (uintptr_t)(b->buf + off) & ~(uintptr_t)(page - 1);
     uintptr_t e = ((uintptr_t)(b->buf + off + len) + page - 1) & ~(uintptr_t)(page - 1);

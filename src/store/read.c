@@ -583,7 +583,7 @@ static double idle_cores(struct engine *e)
     return share * (double)(ncpu < 1 ? 1 : ncpu);
 }
 
-/* Starts one more worker (e->mu held, or before any runs). */
+/* Starts one more worker (e->mu held). */
 static void *worker_main(void *arg);
 static void spawn_locked(struct engine *e)
 {
