@@ -40,6 +40,20 @@ void dr_test_rmtree(const char *path)
     }
 }
 
+int dr_test_tmpdir_setup(void **state)
+{
+    *state = dr_test_tmpdir();
+    return 0;
+}
+
+int dr_test_tmpdir_teardown(void **state)
+{
+    dr_test_rmtree(*state);
+    free(*state);
+    *state = NULL;
+    return 0;
+}
+
 static char *location(const char *store)
 {
     size_t len = strlen(store) + sizeof("mem://");

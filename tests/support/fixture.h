@@ -20,6 +20,11 @@ char *dr_test_tmpdir(void);
 /* Removes the tree at path (nothing when it does not exist). */
 void dr_test_rmtree(const char *path);
 
+/* cmocka set-up and tear-down for a test that needs a fresh directory: *state is its path
+ * (dr_test_tmpdir), removed with all it holds afterwards. */
+int dr_test_tmpdir_setup(void **state);
+int dr_test_tmpdir_teardown(void **state);
+
 /* Creates a repository in the empty store "mem://<store>" (registering the driver first):
  * KDF at its cheapest (insecure_kdf), chunks of 4-64 KiB, the smallest pack size. Sets the
  * log level to warnings. */

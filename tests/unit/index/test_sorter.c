@@ -24,24 +24,6 @@
 #include "drrepo/mem.h"
 #include "fixture.h"
 
-static char *dir; /* dr_test_tmpdir (fixture.h) */
-
-static int setup(void **state)
-{
-    (void)state;
-    dir = dr_test_tmpdir();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    dr_test_rmtree(dir);
-    free(dir);
-    dir = NULL;
-    return 0;
-}
-
 /* A payload of the size check's header entries have. */
 struct pay {
     uint32_t seq; /* the record's number in the order added */
@@ -63,7 +45,7 @@ static void mkpay(struct pay *p, uint32_t seq)
  * them back and checks the order, that peek agrees with next, and that every record came back
  * once with its payload. */
 #define NIDS 7919u
-static void roundtrip(uint32_t n)
+static void roundtrip(const char *dir, uint32_t n)
 {
     struct dr_sorter *s;
     assert_int_equal(dr_sorter_open(dir, "test", sizeof(struct pay), NULL, &s), 0);
@@ -104,23 +86,23 @@ static void roundtrip(uint32_t n)
 
 static void test_in_memory(void **state)
 {
-    (void)state;
-    roundtrip(0);
-    roundtrip(1);
-    roundtrip(20000); /* every id about 2.5 times, one run, never written */
+    const char *dir = *state;
+    roundtrip(dir, 0);
+    roundtrip(dir, 1);
+    roundtrip(dir, 20000); /* every id about 2.5 times, one run, never written */
 }
 
 static void test_runs(void **state)
 {
-    (void)state;
+    const char *dir = *state;
     /* a record is 32 + 20 bytes, padded to 56: three and a half runs */
     uint32_t per_run = (uint32_t)(DR_SORTER_RUN_BYTES / 56);
-    roundtrip(3 * per_run + per_run / 2);
+    roundtrip(dir, 3 * per_run + per_run / 2);
 }
 
 static void test_odd_payload(void **state)
 {
-    (void)state;
+    const char *dir = *state;
     struct dr_sorter *s;
     assert_int_equal(dr_sorter_open(dir, "test", 5, NULL, &s), 0);
     struct dr_id a, b;
@@ -146,7 +128,7 @@ static void test_odd_payload(void **state)
 
 static void test_write_fails(void **state)
 {
-    (void)state;
+    const char *dir = *state;
     /* a file may grow to 1 MiB here: the first run (10 MiB) cannot be written */
     struct rlimit old;
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
@@ -191,10 +173,13 @@ static void test_write_fails(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_in_memory, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_odd_payload, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_in_memory, dr_test_tmpdir_setup,
+                                        dr_test_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_runs, dr_test_tmpdir_setup, dr_test_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_odd_payload, dr_test_tmpdir_setup,
+                                        dr_test_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_write_fails, dr_test_tmpdir_setup,
+                                        dr_test_tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

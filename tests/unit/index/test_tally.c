@@ -22,24 +22,6 @@
 #include "drrepo/mem.h"
 #include "fixture.h"
 
-static char *dir; /* dr_test_tmpdir (fixture.h) */
-
-static int setup(void **state)
-{
-    (void)state;
-    dir = dr_test_tmpdir();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    dr_test_rmtree(dir);
-    free(dir);
-    dir = NULL;
-    return 0;
-}
-
 static size_t entries(const char *path)
 {
     DIR *d = opendir(path);
@@ -55,7 +37,7 @@ static size_t entries(const char *path)
 
 static void test_empty(void **state)
 {
-    (void)state;
+    const char *dir = *state;
     struct dr_tally *t;
     assert_int_equal(dr_tally_open(dir, &t), 0);
     struct dr_id id;
@@ -68,7 +50,7 @@ static void test_empty(void **state)
 
 static void test_small(void **state)
 {
-    (void)state;
+    const char *dir = *state;
     struct dr_tally *t;
     assert_int_equal(dr_tally_open(dir, &t), 0);
     struct dr_id a, b, c;
@@ -101,7 +83,7 @@ static void test_small(void **state)
 #define NIDS 20011u
 static void test_runs(void **state)
 {
-    (void)state;
+    const char *dir = *state;
     struct dr_tally *t;
     assert_int_equal(dr_tally_open(dir, &t), 0);
     assert_int_equal(entries(dir), 0); /* the scratch file is unlinked at once */
@@ -145,7 +127,7 @@ static int ref_cmp(const void *a, const void *b)
 
 static void test_random_ids(void **state)
 {
-    (void)state;
+    const char *dir = *state;
     enum { DISTINCT = 150000 };
     struct ref *r = dr_xcalloc(DISTINCT, sizeof(*r));
     uint64_t x = 0x9e3779b97f4a7c15u;
@@ -187,10 +169,11 @@ static void test_random_ids(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_small, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_random_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty, dr_test_tmpdir_setup, dr_test_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_small, dr_test_tmpdir_setup, dr_test_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_runs, dr_test_tmpdir_setup, dr_test_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_random_ids, dr_test_tmpdir_setup,
+                                        dr_test_tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,24 +23,6 @@
 #include "drrepo/util.h"
 #include "fixture.h"
 
-static char *parent; /* dr_test_tmpdir (fixture.h) */
-
-static int setup(void **state)
-{
-    (void)state;
-    parent = dr_test_tmpdir();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    dr_test_rmtree(parent);
-    free(parent);
-    parent = NULL;
-    return 0;
-}
-
 static void mkid(struct dr_id *id, uint32_t n)
 {
     memset(id, 0, sizeof(*id));
@@ -53,7 +35,7 @@ static void mkid(struct dr_id *id, uint32_t n)
 
 static void test_set(void **state)
 {
-    (void)state;
+    const char *parent = *state;
     struct dr_workset *ws;
     struct dr_id a, b;
     mkid(&a, 1);
@@ -99,7 +81,7 @@ static int count_cb(void *arg, const struct dr_id *id, const void *val, size_t l
 
 static void test_map(void **state)
 {
-    (void)state;
+    const char *parent = *state;
     struct dr_workset *ws;
     struct dr_id a, missing;
     mkid(&a, 7);
@@ -138,7 +120,7 @@ static void test_map(void **state)
  * id order, stops on a negative return, and refuses writes from its callback. */
 static void test_batches_and_foreach(void **state)
 {
-    (void)state;
+    const char *parent = *state;
     struct dr_workset *ws;
     assert_int_equal(dr_workset_open(parent, &ws), 0);
     uint32_t n = DR_WORKSET_BATCH * 3 + 17;
@@ -178,7 +160,7 @@ static bool exists(const char *p)
 
 static void test_dir_lifecycle(void **state)
 {
-    (void)state;
+    const char *parent = *state;
     char sub[300];
     snprintf(sub, sizeof(sub), "%s/repo", parent); /* created when missing */
     struct dr_workset *ws;
@@ -198,7 +180,7 @@ static void test_dir_lifecycle(void **state)
  * (here: the parent of this test) is kept. */
 static void test_stale_removed(void **state)
 {
-    (void)state;
+    const char *parent = *state;
     pid_t child = fork();
     assert_true(child >= 0);
     if (child == 0) {
@@ -226,11 +208,14 @@ static void test_stale_removed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_set, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_map, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batches_and_foreach, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dir_lifecycle, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stale_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set, dr_test_tmpdir_setup, dr_test_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_map, dr_test_tmpdir_setup, dr_test_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_batches_and_foreach, dr_test_tmpdir_setup,
+                                        dr_test_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_dir_lifecycle, dr_test_tmpdir_setup,
+                                        dr_test_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_removed, dr_test_tmpdir_setup,
+                                        dr_test_tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
